@@ -1,0 +1,107 @@
+"""The one error family of Kopilka.
+
+Every error a caller can cause carries a stable machine ``code`` (used in RFC 9457
+problem documents, CLI messages and idempotency records) and is mapped to an HTTP
+status in exactly one place (``kopilka.api.errors``)::
+
+    KopilkaError
+    ├── ValidationError          validation_error      bad input, nothing written
+    ├── NotFoundError            not_found             the thing named does not exist
+    ├── ConflictError            conflict              state forbids the operation
+    │   ├── IdempotencyConflict  idempotency_conflict  same key, different request
+    │   ├── DuplicateIdentifier  duplicate_identifier  identifier taken in the program
+    │   ├── HoldNotActive        hold_not_active       hold already captured/voided/expired
+    │   ├── HoldExpired          hold_expired          hold timed out by server time
+    │   └── ReversalExceeded     reversal_exceeded     a return would give back too much
+    ├── InsufficientPoints       insufficient_points   not enough available points
+    ├── MemberBlocked            member_blocked        blocked member can neither earn nor spend
+    ├── RedemptionNotAllowed     redemption_not_allowed  the program's redemption rules refuse it
+    └── PermissionDenied         forbidden             the caller's role may not do this
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KopilkaError(Exception):
+    """Base of every expected failure; ``code`` is stable and machine-readable."""
+
+    code = "kopilka_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as plain data: what idempotency records and problem documents carry."""
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> KopilkaError:
+        """Rebuild a stored error (a failed request stays failed under its idempotency key)."""
+        cls = ERRORS_BY_CODE.get(str(data.get("code")), KopilkaError)
+        err = cls(str(data.get("message", "")), **dict(data.get("details") or {}))
+        return err
+
+
+class ValidationError(KopilkaError):
+    code = "validation_error"
+
+
+class NotFoundError(KopilkaError):
+    code = "not_found"
+
+
+class ConflictError(KopilkaError):
+    code = "conflict"
+
+
+class IdempotencyConflict(ConflictError):
+    code = "idempotency_conflict"
+
+
+class DuplicateIdentifier(ConflictError):
+    code = "duplicate_identifier"
+
+
+class HoldNotActive(ConflictError):
+    code = "hold_not_active"
+
+
+class HoldExpired(ConflictError):
+    code = "hold_expired"
+
+
+class ReversalExceeded(ConflictError):
+    code = "reversal_exceeded"
+
+
+class InsufficientPoints(KopilkaError):
+    code = "insufficient_points"
+
+
+class MemberBlocked(KopilkaError):
+    code = "member_blocked"
+
+
+class RedemptionNotAllowed(KopilkaError):
+    code = "redemption_not_allowed"
+
+
+class PermissionDenied(KopilkaError):
+    code = "forbidden"
+
+
+def _all_subclasses(cls: type[KopilkaError]) -> list[type[KopilkaError]]:
+    out: list[type[KopilkaError]] = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+ERRORS_BY_CODE: dict[str, type[KopilkaError]] = {
+    c.code: c for c in [KopilkaError, *_all_subclasses(KopilkaError)]
+}

@@ -1,0 +1,79 @@
+"""When earned points expire.
+
+Expiry dates are calendar dates in the program's time zone, returned as UTC instants:
+the first instant at which the points are no longer valid. Points earned on any day of
+March 2026 under "12 months, end of month" stop being valid at the start of
+1 April 2027 in the program's zone, i.e. they expire at the end of 31 March 2027.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from kopilka.domain.errors import ValidationError
+
+
+class ExpiryKind(enum.StrEnum):
+    NEVER = "never"
+    DAYS = "days"  # N days after the earning instant
+    MONTHS_END = "months_end"  # N months, aligned to the end of the month
+    YEAR_END = "year_end"  # end of the calendar year N years after earning
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryPolicy:
+    """A program's rule for when a lot of points expires."""
+
+    kind: ExpiryKind = ExpiryKind.NEVER
+    n: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind != ExpiryKind.NEVER and not (1 <= self.n <= 1200):
+            raise ValidationError("expiry period must be between 1 and 1200", field="expiry_n")
+        if self.kind == ExpiryKind.NEVER and self.n != 0:
+            raise ValidationError("an expiry policy of 'never' takes no period", field="expiry_n")
+
+    def expires_at(self, earned_at: datetime, tz: str) -> datetime | None:
+        """The UTC instant at which points earned at ``earned_at`` expire, or None."""
+        if self.kind == ExpiryKind.NEVER:
+            return None
+        if self.kind == ExpiryKind.DAYS:
+            return earned_at.astimezone(UTC) + timedelta(days=self.n)
+        local = earned_at.astimezone(ZoneInfo(tz))
+        if self.kind == ExpiryKind.MONTHS_END:
+            # the month after (earning month + n) starts the day the points are gone
+            months = local.year * 12 + (local.month - 1) + self.n + 1
+            year, month0 = divmod(months, 12)
+            return local_midnight(year, month0 + 1, 1, tz)
+        return local_midnight(local.year + self.n + 1, 1, 1, tz)
+
+    def describe(self) -> str:
+        """A human sentence for the member portal and reports."""
+        if self.kind == ExpiryKind.NEVER:
+            return "points never expire"
+        if self.kind == ExpiryKind.DAYS:
+            return f"points expire {self.n} days after they are earned"
+        if self.kind == ExpiryKind.MONTHS_END:
+            return f"points expire at the end of the month, {self.n} months after they are earned"
+        return f"points expire at the end of the year, {self.n} years after they are earned"
+
+
+def local_midnight(year: int, month: int, day: int, tz: str) -> datetime:
+    """The UTC instant at which the given calendar day starts in ``tz``.
+
+    Where a DST jump skips local midnight, the day starts at the first instant after it.
+    """
+    zone = ZoneInfo(tz)
+    naive = datetime(year, month, day)
+    candidate = naive.replace(tzinfo=zone)
+    utc = candidate.astimezone(UTC)
+    # a non-existent local time does not round-trip: take the earliest real instant after it
+    if utc.astimezone(zone).replace(tzinfo=None) != naive:
+        before = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+        utc = min(utc, before)
+        while utc.astimezone(zone).replace(tzinfo=None) < naive:
+            utc += timedelta(minutes=15)
+    return utc
