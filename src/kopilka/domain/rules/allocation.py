@@ -1,0 +1,37 @@
+"""Exact proportional split of a whole number: the largest-remainder method.
+
+Every purchase-level award (threshold, nth purchase, birthday, first purchase bonus) and every
+points discount is attributed to basket lines with :func:`allocate`, so that a partial return can
+claw back exactly what the returned lines were given, and the parts always sum to the whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def allocate(total: int, weights: Sequence[int]) -> list[int]:
+    """Split ``total`` over ``weights`` in proportion, summing exactly to ``total``.
+
+    Each part gets the floor of its exact share; the units left over go one each to the parts
+    with the largest remainders, ties to the earlier position. So no part ever exceeds the ceiling
+    of its exact share (and never exceeds its weight when ``total <= sum(weights)``), a zero
+    weight always gets zero, and the result depends only on the inputs.
+    """
+    if total < 0:
+        raise ValueError("total must not be negative")
+    if weights and min(weights) < 0:
+        raise ValueError("weights must not be negative")
+    whole = sum(weights)
+    if whole == 0:
+        if total == 0:
+            return [0] * len(weights)
+        raise ValueError("cannot allocate a positive total over zero weights")
+    parts = [total * w // whole for w in weights]
+    left = total - sum(parts)
+    if left:
+        # largest remainder first, ties to the earlier position
+        order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+        for index in order[:left]:
+            parts[index] += 1
+    return parts

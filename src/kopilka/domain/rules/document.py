@@ -1,0 +1,237 @@
+"""Parse, validate and compile a rules document into a :class:`RuleSet`.
+
+Every problem is reported at once, each with its line number and field path::
+
+    line 12: rules[3].rate.points: Input should be greater than 0
+
+as a :class:`~kopilka.domain.errors.ValidationError` whose details are
+``{"errors": [{"line": 12, "path": "rules[3].rate.points", "message": ...}, ...]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import pydantic
+
+from kopilka.domain.errors import ValidationError
+from kopilka.domain.money import currency_exponent
+from kopilka.domain.rules import schema
+from kopilka.domain.rules.conditions import compile_conditions
+from kopilka.domain.rules.model import (
+    BONUS,
+    EVENT,
+    MULTIPLIER,
+    RATE,
+    Matcher,
+    RedemptionPolicy,
+    Rule,
+    RuleSet,
+)
+from kopilka.domain.rules.source import Path, format_path, line_of, load_with_lines, resolve
+
+MAX_RULES = 1000
+
+
+class _Problems:
+    """Collects located errors while a document is checked."""
+
+    def __init__(self, data: Any, lines: Mapping[Path, int]) -> None:
+        self.data, self.lines = data, lines
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, loc: tuple[str | int, ...], message: str) -> None:
+        path = resolve(loc, self.data)
+        self.items.append(
+            {"line": line_of(path, self.lines), "path": format_path(path), "message": message}
+        )
+
+    def add_pydantic(self, prefix: Path, exc: pydantic.ValidationError) -> None:
+        for err in exc.errors(include_url=False):
+            message = str(err["msg"]).removeprefix("Value error, ")
+            self.add((*prefix, *err["loc"]), message)
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        self.items.sort(key=lambda e: (e["line"], e["path"]))
+        shown = "; ".join(f"line {e['line']}: {e['path']}: {e['message']}" for e in self.items[:5])
+        more = f" (and {len(self.items) - 5} more)" if len(self.items) > 5 else ""
+        raise ValidationError(f"invalid rules document: {shown}{more}", errors=self.items)
+
+
+def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> RuleSet:
+    """Parse a YAML or JSON rules document into a compiled :class:`RuleSet`.
+
+    ``version`` is the published version of the rule set (recorded on every award); when it is
+    ``None`` the document's own ``version`` is used, and 1 when the document has none.
+    """
+    data, lines = load_with_lines(text, fmt)
+    problems = _Problems(data, lines)
+    if not isinstance(data, dict):
+        problems.add((), "the document must be a mapping with 'rules' and 'redemption'")
+        problems.raise_if_any()
+    doc: schema.Document | None = None
+    try:
+        doc = schema.Document.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems.add_pydantic((), exc)
+    raw_rules = data.get("rules")
+    rules = _validate_rules(raw_rules if isinstance(raw_rules, list) else [], problems)
+    problems.raise_if_any()
+    assert doc is not None  # no problems means the document validated
+    compiler = _Compiler(doc.currency, problems)
+    compiled = [compiler.rule(index, rule) for index, rule in enumerate(rules)]
+    redemption = compiler.redemption(doc.redemption)
+    problems.raise_if_any()
+    compiled.sort(key=lambda r: (r.priority, r.id))
+    events: dict[str, list[Rule]] = {}
+    for rule in compiled:
+        if rule.kind == EVENT:
+            events.setdefault(rule.event, []).append(rule)
+    return RuleSet(
+        version=version if version is not None else (doc.version or 1),
+        currency=doc.currency,
+        no_points_on_discounted=doc.options.no_points_on_discounted,
+        exclude=_matcher(doc.exclude),
+        rules=tuple(compiled),
+        rates=tuple(r for r in compiled if r.kind == RATE),
+        multipliers=tuple(r for r in compiled if r.kind == MULTIPLIER),
+        bonuses=tuple(r for r in compiled if r.kind == BONUS),
+        events={name: tuple(group) for name, group in events.items()},
+        redemption=redemption,
+    )
+
+
+def _validate_rules(raw_rules: list[Any], problems: _Problems) -> list[schema.RuleBase]:
+    if len(raw_rules) > MAX_RULES:
+        problems.add(("rules",), f"at most {MAX_RULES} rules per document")
+        return []
+    rules: list[schema.RuleBase] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_rules):
+        where: Path = ("rules", index)
+        if not isinstance(raw, dict):
+            problems.add(where, "a rule must be a mapping")
+            continue
+        kind = raw.get("kind")
+        model = schema.RULE_MODELS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            expected = ", ".join(schema.RULE_MODELS)
+            problems.add(
+                (*where, "kind"), f"unknown rule kind {kind!r}; expected one of {expected}"
+            )
+            continue
+        try:
+            rule = model.model_validate(raw)
+        except pydantic.ValidationError as exc:
+            problems.add_pydantic(where, exc)
+            continue
+        if rule.id in seen:
+            problems.add(
+                (*where, "id"), f"duplicate rule id {rule.id!r} (also rules[{seen[rule.id]}])"
+            )
+            continue
+        seen[rule.id] = index
+        rules.append(rule)
+    return rules
+
+
+def _matcher(scope: schema.Scope | schema.RedemptionExclude) -> Matcher:
+    return Matcher(
+        categories=frozenset(scope.categories),
+        skus=frozenset(scope.skus),
+        brands=frozenset(scope.brands),
+        tags=frozenset(scope.tags),
+    )
+
+
+class _Compiler:
+    """Turns validated models into plain objects; money becomes exact minor units."""
+
+    def __init__(self, currency: str, problems: _Problems) -> None:
+        self.exponent = currency_exponent(currency)
+        self.currency = currency
+        self.problems = problems
+        self.where: Path = ()
+
+    def minor(self, value: Decimal | None, *path: str | int) -> int | None:
+        if value is None:
+            return None
+        scaled = value.scaleb(self.exponent)
+        if scaled != scaled.to_integral_value():
+            self.problems.add(
+                (*self.where, *path),
+                f"more than {self.exponent} decimal places for {self.currency}",
+            )
+            return 0
+        return int(scaled)
+
+    def rule(self, index: int, src: schema.RuleBase) -> Rule:
+        self.where = ("rules", index)
+        when_minor = lambda value, *p: self.minor(value, "when", *p)  # noqa: E731
+        limits, pilot = src.limits, src.pilot
+        fields: dict[str, Any] = {
+            "id": src.id,
+            "kind": RATE,
+            "description": src.description,
+            "visible": src.visible,
+            "priority": src.priority,
+            "exclusive": src.stacking == "exclusive",
+            "checks": compile_conditions(src.when, when_minor),
+            "scope": Matcher(),
+            "per_purchase": limits.per_purchase,
+            "per_member_day": limits.per_member_day,
+            "per_member_month": limits.per_member_month,
+            "budget": limits.budget,
+        }
+        if pilot is not None:
+            if pilot.stores is not None:
+                fields["pilot_stores"] = frozenset(pilot.stores)
+            if pilot.share_percent is not None:
+                fields["pilot_share"] = int(pilot.share_percent * 100)
+        if isinstance(src, schema.RateRule):
+            fields["scope"] = _matcher(src.scope)
+            fields["points"] = src.rate.points or 0
+            fields["per_minor"] = self.minor(src.rate.per, "rate", "per") or 0
+            fields["percent"] = src.rate.percent
+            if src.rate.per is not None and fields["per_minor"] == 0:
+                self.problems.add((*self.where, "rate", "per"), "must be at least one minor unit")
+        elif isinstance(src, schema.MultiplierRule):
+            fields.update(kind=MULTIPLIER, scope=_matcher(src.scope), factor=src.factor)
+        elif isinstance(src, schema.BonusRule):
+            fields.update(
+                kind=BONUS,
+                scope=_matcher(src.scope),
+                points=src.points,
+                min_amount_minor=self.minor(src.min_amount, "min_amount"),
+                every_nth_purchase=src.every_nth_purchase,
+                first_purchase=src.first_purchase,
+            )
+        elif isinstance(src, schema.EventRule):
+            fields.update(
+                kind=EVENT,
+                event=src.event,
+                points=src.points,
+                match=tuple(sorted(src.match.items())),
+                limit_count=src.limit.count if src.limit else None,
+                limit_period=src.limit.period if src.limit else "lifetime",
+            )
+        return Rule(**fields)
+
+    def redemption(self, src: schema.Redemption) -> RedemptionPolicy:
+        self.where = ("redemption",)
+        return RedemptionPolicy(
+            enabled=src.enabled,
+            point_value_minor=self.minor(src.point_value, "point_value"),
+            min_purchase_minor=self.minor(src.min_purchase, "min_purchase") or 0,
+            min_points=src.min_points or 0,
+            max_points=src.max_points,
+            max_percent=src.max_percent,
+            max_item_percent=src.max_item_percent,
+            step=src.step,
+            exclude=_matcher(src.exclude),
+            exclude_discounted=src.exclude.discounted,
+        )

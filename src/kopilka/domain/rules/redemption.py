@@ -1,0 +1,106 @@
+"""Paying with points: how many points a basket accepts and how the discount spreads.
+
+A line can be paid with points unless the redemption ``exclude`` lists it (category, SKU,
+brand, tag) or it is discounted and ``exclude.discounted`` is set. Its capacity is its amount,
+or ``max_item_percent`` of it (rounded down). The most points a basket accepts is the smallest
+of: the capacities' sum, ``max_percent`` of the whole basket, ``max_points`` and the member's
+available points, in whole point values, rounded down to a multiple of ``step``; it is 0 when
+the basket is below ``min_purchase`` or the result is below ``min_points``.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, Decimal
+
+from kopilka.domain.basket import Basket, BasketLine
+from kopilka.domain.errors import RedemptionNotAllowed
+from kopilka.domain.program import Program
+from kopilka.domain.rules.allocation import allocate
+from kopilka.domain.rules.earning import check_currency, point_value_minor
+from kopilka.domain.rules.model import RedemptionPolicy, RuleSet
+
+HUNDRED = Decimal(100)
+
+
+def _percent_of(amount: int, percent: Decimal) -> int:
+    return int((Decimal(amount) * percent / HUNDRED).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def line_capacity(line: BasketLine, policy: RedemptionPolicy) -> int:
+    """Most of the line's amount (minor units) that points may pay."""
+    if (policy.exclude_discounted and line.discounted) or policy.exclude.hits(line):
+        return 0
+    if policy.max_item_percent is not None:
+        return _percent_of(line.amount_minor, policy.max_item_percent)
+    return line.amount_minor
+
+
+def _ceiling(basket: Basket, ruleset: RuleSet, program: Program) -> tuple[int, str]:
+    """The rules' ceiling on points for the basket, ignoring the balance, and why."""
+    policy = ruleset.redemption
+    if not policy.enabled:
+        return 0, "the program does not accept points as payment"
+    total = basket.total_minor
+    if total < policy.min_purchase_minor:
+        return 0, "the purchase is below the minimum for paying with points"
+    value = point_value_minor(ruleset, program)
+    money = sum(line_capacity(line, policy) for line in basket.lines)
+    reason = "the items in the basket cannot be paid with points beyond this"
+    if policy.max_percent is not None and _percent_of(total, policy.max_percent) < money:
+        money = _percent_of(total, policy.max_percent)
+        reason = f"at most {policy.max_percent}% of the purchase can be paid with points"
+    points = money // value
+    if policy.max_points is not None and policy.max_points < points:
+        points, reason = policy.max_points, f"at most {policy.max_points} points per purchase"
+    return points - points % policy.step, reason
+
+
+def max_redeemable(
+    basket: Basket, ruleset: RuleSet, program: Program, available_points: int
+) -> int:
+    """The most points the member may spend on this basket (0 when none are allowed)."""
+    check_currency(ruleset, program)
+    policy = ruleset.redemption
+    ceiling, _ = _ceiling(basket, ruleset, program)
+    points = min(ceiling, max(available_points, 0))
+    points -= points % policy.step
+    return points if points >= max(policy.min_points, 1) else 0
+
+
+def spread_discount(
+    points: int, basket: Basket, ruleset: RuleSet, program: Program
+) -> dict[str, int]:
+    """Spread the money value of ``points`` over the lines, in minor units, per line id.
+
+    The parts sum exactly to ``points x point value``, never exceed a line's capacity (its
+    amount, or its ``max_item_percent`` share), and are proportional to the capacities with
+    largest-remainder rounding, ties to the smaller line id. Raises
+    :class:`RedemptionNotAllowed` when the redemption rules refuse ``points``.
+    """
+    check_currency(ruleset, program)
+    policy = ruleset.redemption
+    if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
+        raise RedemptionNotAllowed("points to spend must be a positive whole number", points=points)
+    ceiling, reason = _ceiling(basket, ruleset, program)
+    if points % policy.step:
+        raise RedemptionNotAllowed(
+            f"points are spent in steps of {policy.step}", points=points, step=policy.step
+        )
+    if points < policy.min_points:
+        raise RedemptionNotAllowed(
+            f"at least {policy.min_points} points must be spent at once",
+            points=points,
+            min_points=policy.min_points,
+        )
+    if points > ceiling:
+        raise RedemptionNotAllowed(
+            f"cannot spend {points} points on this purchase: {reason}"
+            + (f" (at most {ceiling})" if ceiling else ""),
+            points=points,
+            max_points=ceiling,
+        )
+    lines = sorted(basket.lines, key=lambda line: line.line_id)
+    capacities = [line_capacity(line, policy) for line in lines]
+    parts = allocate(points * point_value_minor(ruleset, program), capacities)
+    by_id = {line.line_id: part for line, part in zip(lines, parts, strict=True)}
+    return {line.line_id: by_id[line.line_id] for line in basket.lines}
