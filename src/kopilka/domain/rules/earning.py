@@ -138,13 +138,14 @@ def evaluate_purchase(
     value = point_value_minor(ruleset, program)
     rounding = program.rounding
     n = len(lines)
+    scoped = scoped_lines(ruleset, lines)
     base_points = [0] * n
 
     blocked = [False] * n
     for rule in ruleset.rates:
         if not passes(rule, facts):
             continue
-        idx = _in_scope(rule, lines, bases, blocked)
+        idx = _in_scope(rule, scoped, bases, blocked)
         if not idx:
             continue
         weights = [bases[i] for i in idx]
@@ -160,7 +161,7 @@ def evaluate_purchase(
     for rule in ruleset.multipliers:
         if not passes(rule, facts):
             continue
-        idx = _in_scope(rule, lines, base_points, blocked)
+        idx = _in_scope(rule, scoped, base_points, blocked)
         if not idx:
             continue
         weights = [base_points[i] for i in idx]
@@ -178,7 +179,7 @@ def evaluate_purchase(
             continue
         if not passes(rule, facts):
             continue
-        idx = _in_scope(rule, lines, bases, blocked)
+        idx = _in_scope(rule, scoped, bases, blocked)
         if not idx:
             continue
         weights = [bases[i] for i in idx]
@@ -190,25 +191,32 @@ def evaluate_purchase(
     return run.result()
 
 
+def scoped_lines(ruleset: RuleSet, lines: Sequence[BasketLine]) -> dict[str, list[int]]:
+    """For each scoped rule, the positions of the lines it lists (via the rule set's index)."""
+    index = ruleset.scope_index
+    found: dict[str, list[int]] = {}
+    if not index:
+        return found
+    for i, line in enumerate(lines):
+        keys = [("category", line.category), ("sku", line.sku), ("brand", line.brand)]
+        keys.extend(("tag", tag) for tag in line.tags)
+        for key in keys:
+            for rule_id in index.get(key, ()):
+                positions = found.setdefault(rule_id, [])
+                if not positions or positions[-1] != i:
+                    positions.append(i)
+    return found
+
+
 def _in_scope(
-    rule: Rule, lines: Sequence[BasketLine], weights: Sequence[int], blocked: Sequence[bool]
+    rule: Rule,
+    scoped: Mapping[str, list[int]],
+    weights: Sequence[int],
+    blocked: Sequence[bool],
 ) -> list[int]:
-    scope = rule.scope
-    if scope.everything:
+    if rule.scope.everything:
         return [i for i, w in enumerate(weights) if w > 0 and not blocked[i]]
-    cats, skus, brands, tags = scope.categories, scope.skus, scope.brands, scope.tags
-    return [
-        i
-        for i, line in enumerate(lines)
-        if weights[i] > 0
-        and not blocked[i]
-        and (
-            line.category in cats
-            or line.sku in skus
-            or line.brand in brands
-            or (tags and not tags.isdisjoint(line.tags))
-        )
-    ]
+    return [i for i in scoped.get(rule.id, ()) if weights[i] > 0 and not blocked[i]]
 
 
 def _block(rule: Rule, idx: Sequence[int], blocked: list[bool]) -> None:

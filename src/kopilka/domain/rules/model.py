@@ -7,7 +7,7 @@ each stage are stored already sorted by ``(priority, id)``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kopilka.domain.basket import BasketLine
@@ -119,6 +119,8 @@ class RuleSet:
     bonuses: tuple[Rule, ...]
     events: Mapping[str, tuple[Rule, ...]]
     redemption: RedemptionPolicy
+    # ("category"|"sku"|"brand"|"tag", value) -> ids of scoped purchase rules listing it
+    scope_index: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id (KeyError when there is none)."""
