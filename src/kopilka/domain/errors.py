@@ -42,8 +42,7 @@ class KopilkaError(Exception):
     def from_dict(data: dict[str, Any]) -> KopilkaError:
         """Rebuild a stored error (a failed request stays failed under its idempotency key)."""
         cls = ERRORS_BY_CODE.get(str(data.get("code")), KopilkaError)
-        err = cls(str(data.get("message", "")), **dict(data.get("details") or {}))
-        return err
+        return cls(str(data.get("message", "")), **dict(data.get("details") or {}))
 
 
 class ValidationError(KopilkaError):
@@ -102,6 +101,6 @@ def _all_subclasses(cls: type[KopilkaError]) -> list[type[KopilkaError]]:
     return out
 
 
-ERRORS_BY_CODE: dict[str, type[KopilkaError]] = {
-    c.code: c for c in [KopilkaError, *_all_subclasses(KopilkaError)]
+ERRORS_BY_CODE: dict[str, type[KopilkaError]] = {KopilkaError.code: KopilkaError} | {
+    c.code: c for c in _all_subclasses(KopilkaError)
 }

@@ -67,7 +67,7 @@ def local_midnight(year: int, month: int, day: int, tz: str) -> datetime:
     Where a DST jump skips local midnight, the day starts at the first instant after it.
     """
     zone = ZoneInfo(tz)
-    naive = datetime(year, month, day)
+    naive = datetime(year, month, day)  # noqa: DTZ001 - a wall-clock time, placed in tz below
     candidate = naive.replace(tzinfo=zone)
     utc = candidate.astimezone(UTC)
     # a non-existent local time does not round-trip: take the earliest real instant after it

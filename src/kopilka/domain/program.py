@@ -46,8 +46,12 @@ class Program:
 
     def __post_init__(self) -> None:
         validate_program_fields(
-            self.code, self.currency, self.point_value_minor, self.timezone,
-            self.activation_delay, self.hold_ttl,
+            self.code,
+            self.currency,
+            self.point_value_minor,
+            self.timezone,
+            self.activation_delay,
+            self.hold_ttl,
         )
 
     def available_at(self, earned_at: datetime) -> datetime:
@@ -81,4 +85,6 @@ def validate_program_fields(
     if activation_delay < timedelta(0) or activation_delay > timedelta(days=3650):
         raise ValidationError("activation delay must be 0-3650 days", field="activation_delay")
     if not (timedelta(seconds=1) <= hold_ttl <= timedelta(days=30)):
-        raise ValidationError("hold lifetime must be between 1 second and 30 days", field="hold_ttl")
+        raise ValidationError(
+            "hold lifetime must be between 1 second and 30 days", field="hold_ttl"
+        )

@@ -1,0 +1,43 @@
+# Kopilka developer commands. `make demo` and `make test` work from a fresh clone.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint types unit bench serve clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## demo: install, create the SQLite demo program with data, and serve it on http://127.0.0.1:8000
+demo: $(STAMP)
+	$(BIN)/kopilka demo --serve
+
+## serve: run the API/UI against KOPILKA_DATABASE_URL (default: SQLite under ./data)
+serve: $(STAMP)
+	$(BIN)/kopilka db upgrade
+	$(BIN)/kopilka serve
+
+## test: lint, types, and the whole suite on SQLite and PostgreSQL
+test: $(STAMP) lint types
+	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+## bench: run the benchmarks and write bench/results/*.json
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,39 @@
+"""The composition root: settings → engine → services, built in one place, on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from kopilka.domain.clock import Clock, SystemClock
+from kopilka.services.context import ServiceContext
+from kopilka.settings import Settings, load_settings
+from kopilka.store.db import make_engine
+from kopilka.store.migrate import upgrade
+
+
+@dataclass
+class Kopilka:
+    """Everything a process (API server, CLI command, worker) needs, wired once."""
+
+    settings: Settings
+    engine: Engine
+    services: ServiceContext
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(
+    settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool = False
+) -> Kopilka:
+    """Build the engine and the service context; optionally run migrations first."""
+    settings = settings or load_settings()
+    url = settings.effective_database_url
+    if migrate:
+        upgrade(url)
+    engine = make_engine(
+        url, pool_size=settings.db_pool_size, sqlite_synchronous=settings.sqlite_synchronous
+    )
+    return Kopilka(settings, engine, ServiceContext(engine, clock or SystemClock()))

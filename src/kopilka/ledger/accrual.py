@@ -1,0 +1,117 @@
+"""Earning, spending and manual adjustments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kopilka.domain.errors import InsufficientPoints, ValidationError
+from kopilka.ledger.core import LedgerCore, check_points
+from kopilka.ledger.model import Account, DrawKind, EntryKind, Result
+
+
+class AccrualOps(LedgerCore):
+    def earn(
+        self,
+        member_id: int,
+        points: int,
+        now: datetime,
+        *,
+        rule_id: str | None = None,
+        rule_version: int | None = None,
+        reference: str | None = None,
+        reason: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Result:
+        """Credit ``points`` to a member as a new lot: pending when the program delays
+        activation, available at once otherwise (repaying a negative balance first)."""
+        check_points(points)
+        self.require_active(member_id)
+        self.settle(member_id, now)
+        pending = self.program.activation_delay.total_seconds() > 0
+        draft = self.draft(member_id, EntryKind.EARN, points, now)
+        draft.rule_id, draft.rule_version = rule_id, rule_version
+        draft.reference, draft.reason, draft.meta = reference, reason, meta
+        draft.move(
+            Account.ISSUED, Account.PENDING if pending else Account.AVAILABLE, points, member_id
+        )
+        entry_id = self.post_one(draft)
+        lot = self.new_lot(member_id, entry_id, points, now, source="earn", pending=pending)
+        if not pending:
+            self.repay(member_id, entry_id, [lot], points)
+        return self.result(
+            member_id,
+            entry_id,
+            EntryKind.EARN,
+            points,
+            lot_id=lot.id,
+            available_at=lot.available_at.isoformat(),
+            expires_at=lot.expires_at.isoformat() if lot.expires_at else None,
+        )
+
+    def redeem(
+        self,
+        member_id: int,
+        points: int,
+        now: datetime,
+        *,
+        reference: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Result:
+        """Spend available points, drawing lots soonest-expiry first."""
+        check_points(points)
+        bal = self.require_active(member_id)
+        self.settle(member_id, now)
+        if bal.available < points:
+            raise InsufficientPoints(
+                f"member has {max(bal.available, 0)} points available, {points} requested",
+                available=max(bal.available, 0),
+                requested=points,
+            )
+        draft = self.draft(member_id, EntryKind.REDEEM, points, now)
+        draft.reference, draft.meta = reference, meta
+        taken = self.take_spendable(member_id, points, DrawKind.SPEND, draft)
+        if taken != points:
+            raise AssertionError(f"balance says {bal.available} but lots hold {taken}")
+        draft.move(Account.AVAILABLE, Account.REDEEMED, points, member_id)
+        entry_id = self.post_one(draft)
+        return self.result(member_id, entry_id, EntryKind.REDEEM, points)
+
+    def adjust(
+        self,
+        member_id: int,
+        delta: int,
+        now: datetime,
+        *,
+        reason: str,
+        actor: str,
+    ) -> Result:
+        """A support agent's correction: +N is a new lot, -N draws lots like a redemption."""
+        if not reason or not reason.strip():
+            raise ValidationError("an adjustment needs a reason", field="reason")
+        if not actor or not actor.strip():
+            raise ValidationError("an adjustment needs an actor", field="actor")
+        if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+            raise ValidationError("delta must be a non-zero whole number", field="delta")
+        check_points(abs(delta), field="delta")
+        bal = self.balance(member_id)
+        self.settle(member_id, now)
+        draft = self.draft(member_id, EntryKind.ADJUST, abs(delta), now)
+        draft.reason, draft.actor = reason.strip(), actor.strip()
+        draft.meta = {"delta": delta}
+        if delta > 0:
+            draft.move(Account.ADJUSTMENTS, Account.AVAILABLE, delta, member_id)
+            entry_id = self.post_one(draft)
+            lot = self.new_lot(member_id, entry_id, delta, now, source="adjust", pending=False)
+            self.repay(member_id, entry_id, [lot], delta)
+        else:
+            if bal.available < -delta:
+                raise InsufficientPoints(
+                    f"member has {max(bal.available, 0)} points available, cannot deduct {-delta}",
+                    available=max(bal.available, 0),
+                    requested=-delta,
+                )
+            self.take_spendable(member_id, -delta, DrawKind.ADJUST, draft)
+            draft.move(Account.AVAILABLE, Account.ADJUSTMENTS, -delta, member_id)
+            entry_id = self.post_one(draft)
+        return self.result(member_id, entry_id, EntryKind.ADJUST, abs(delta), delta=delta)

@@ -1,0 +1,148 @@
+"""Two-phase redemption at the till: hold, then capture (fully or partly), void or expire.
+
+A hold draws its points from the lots when it is made (so they cannot be spent twice)
+and moves them from available to held. It ends exactly once: captured (the captured part
+goes to redeemed, the rest back to the lots it came from), voided, or expired by server
+time. An expired hold cannot be captured.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from kopilka.domain.errors import (
+    HoldExpired,
+    HoldNotActive,
+    InsufficientPoints,
+    NotFoundError,
+    ValidationError,
+)
+from kopilka.ledger.core import Credit, LedgerCore, check_points
+from kopilka.ledger.model import (
+    Account,
+    DrawKind,
+    EntryDraft,
+    EntryKind,
+    Hold,
+    HoldStatus,
+    Result,
+)
+
+
+class HoldOps(LedgerCore):
+    def hold(
+        self,
+        member_id: int,
+        points: int,
+        now: datetime,
+        *,
+        ttl: timedelta | None = None,
+        reference: str | None = None,
+    ) -> Result:
+        """Reserve ``points`` of the member's available balance until ``now + ttl``."""
+        check_points(points)
+        ttl = ttl if ttl is not None else self.program.hold_ttl
+        if not (timedelta(seconds=1) <= ttl <= timedelta(days=30)):
+            raise ValidationError("hold lifetime must be between 1 second and 30 days", field="ttl")
+        bal = self.require_active(member_id)
+        self.settle(member_id, now)
+        if bal.available < points:
+            raise InsufficientPoints(
+                f"member has {max(bal.available, 0)} points available, {points} requested",
+                available=max(bal.available, 0),
+                requested=points,
+            )
+        draft = self.draft(member_id, EntryKind.HOLD, points, now)
+        draft.reference = reference
+        self.take_spendable(member_id, points, DrawKind.SPEND, draft)
+        draft.move(Account.AVAILABLE, Account.HELD, points, member_id)
+        entry_id = self.post_one(draft)
+        hold = Hold(
+            id=0,
+            member_id=member_id,
+            amount=points,
+            status=HoldStatus.ACTIVE,
+            captured=0,
+            reference=reference,
+            created_at=now,
+            expires_at=now + ttl,
+            entry_id=entry_id,
+        )
+        hold.id = self.port.insert_hold(self.program.id, hold)
+        return self.result(
+            member_id,
+            entry_id,
+            EntryKind.HOLD,
+            points,
+            hold_id=hold.id,
+            expires_at=hold.expires_at.isoformat(),
+        )
+
+    def _active_hold(self, hold_id: int, now: datetime) -> Hold:
+        hold = self.port.get_hold(hold_id)
+        if hold is None:
+            raise NotFoundError(f"hold {hold_id} not found", hold_id=hold_id)
+        self.lock(hold.member_id)
+        hold = self.port.get_hold(hold_id)  # re-read under the member lock
+        assert hold is not None
+        if hold.status != HoldStatus.ACTIVE:
+            raise HoldNotActive(
+                f"hold {hold_id} is already {hold.status}", hold_id=hold_id, status=str(hold.status)
+            )
+        return hold
+
+    def capture(self, hold_id: int, now: datetime, points: int | None = None) -> Result:
+        """Spend all or part of a hold; the rest goes back to the lots it came from."""
+        hold = self._active_hold(hold_id, now)
+        if now >= hold.expires_at:
+            raise HoldExpired(
+                f"hold {hold_id} expired at {hold.expires_at.isoformat()}", hold_id=hold_id
+            )
+        self.require_active(hold.member_id)
+        amount = hold.amount if points is None else check_points(points)
+        if amount > hold.amount:
+            raise ValidationError(
+                f"cannot capture {amount} points from a hold of {hold.amount}", field="points"
+            )
+        draft = self.draft(hold.member_id, EntryKind.CAPTURE, amount, now)
+        draft.hold_id, draft.reference = hold.id, hold.reference
+        draft.move(Account.HELD, Account.REDEEMED, amount, hold.member_id)
+        credit = self._release(hold, hold.amount - amount, draft)
+        entry_id = self.post_one(draft)
+        self.finish_credit(hold.member_id, entry_id, credit, now)
+        hold.status, hold.captured, hold.resolved_entry_id = HoldStatus.CAPTURED, amount, entry_id
+        self.port.update_hold(hold)
+        return self.result(
+            hold.member_id,
+            entry_id,
+            EntryKind.CAPTURE,
+            amount,
+            hold_id=hold.id,
+            released=hold.amount - amount,
+        )
+
+    def void(self, hold_id: int, now: datetime) -> Result:
+        """Cancel a hold: every held point goes back to the lot it came from."""
+        hold = self._active_hold(hold_id, now)
+        entry_id = self._end_hold(hold, EntryKind.VOID, HoldStatus.VOIDED, now)
+        return self.result(hold.member_id, entry_id, EntryKind.VOID, hold.amount, hold_id=hold.id)
+
+    def _end_hold(self, hold: Hold, kind: EntryKind, status: HoldStatus, now: datetime) -> int:
+        draft = self.draft(hold.member_id, kind, hold.amount, now)
+        draft.hold_id, draft.reference = hold.id, hold.reference
+        credit = self._release(hold, hold.amount, draft)
+        entry_id = self.post_one(draft)
+        self.finish_credit(hold.member_id, entry_id, credit, now)
+        hold.status, hold.resolved_entry_id = status, entry_id
+        self.port.update_hold(hold)
+        return entry_id
+
+    def _release(self, hold: Hold, amount: int, draft: EntryDraft) -> Credit:
+        if amount == 0:
+            return Credit()
+        spent = self.port.net_spent_by_lot([hold.entry_id])
+        return self.give_back(hold.member_id, spent, amount, DrawKind.RELEASE, Account.HELD, draft)
+
+    def expire_hold(self, hold: Hold, now: datetime) -> int:
+        """End a hold that timed out (by server time); its points go back."""
+        return self._end_hold(hold, EntryKind.HOLD_EXPIRE, HoldStatus.EXPIRED, now)

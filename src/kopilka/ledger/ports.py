@@ -1,0 +1,70 @@
+"""What the ledger needs from storage. ``kopilka.store.repos.ledger.LedgerRepo`` implements it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from kopilka.ledger.model import Balance, Draw, Entry, EntryDraft, Hold, Lot
+
+
+class LedgerPort(Protocol):
+    def lock_balances(self, member_ids: Iterable[int]) -> dict[int, Balance]:
+        """Lock the members' balance rows in ascending id order and return them."""
+        ...
+
+    def save_balances(self, balances: Iterable[Balance]) -> None: ...
+
+    def write_entries(self, drafts: Sequence[EntryDraft]) -> list[int]:
+        """Insert entries with their postings and lot draws; return the new ids in order."""
+        ...
+
+    def insert_draws(self, entry_id: int, draws: Sequence[Draw]) -> None: ...
+
+    def insert_lots(self, program_id: int, lots: Sequence[Lot]) -> list[int]: ...
+
+    def update_lots(self, lots: Iterable[Lot]) -> None:
+        """Persist remaining/activated_at/expired_at of the given lots."""
+        ...
+
+    def spendable_lots(self, member_id: int, now: datetime) -> list[Lot]:
+        """Activated, unexpired lots with points left, in draw order."""
+        ...
+
+    def lots_by_id(self, lot_ids: Sequence[int]) -> dict[int, Lot]: ...
+
+    def lot_of_entry(self, entry_id: int) -> Lot | None: ...
+
+    def due_activation(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
+    ) -> list[Lot]: ...
+
+    def due_expiry(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
+    ) -> list[Lot]: ...
+
+    def due_holds(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
+    ) -> list[Hold]: ...
+
+    def net_spent_by_lot(self, entry_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """Per lot (in first-draw order): points the entries' spend/release/restore draws
+        still have out of it."""
+        ...
+
+    def get_entry(self, entry_id: int) -> Entry | None: ...
+
+    def reversed_points(self, entry_id: int) -> int:
+        """Sum of points of the entries that reverse ``entry_id``."""
+        ...
+
+    def reversal_ids(self, entry_id: int) -> list[int]:
+        """Ids of the entries that reverse ``entry_id``."""
+        ...
+
+    def insert_hold(self, program_id: int, hold: Hold) -> int: ...
+
+    def get_hold(self, hold_id: int) -> Hold | None: ...
+
+    def update_hold(self, hold: Hold) -> None: ...

@@ -1,0 +1,131 @@
+"""Time-driven movements: activation of pending lots, expiry of lots and of holds.
+
+Each runs as of a given instant and is safe to repeat: a lot is activated once and
+expired once (at or after its ``expires_at``), a hold ends once. Sweeps work in batches
+of members, one entry per member and movement; member operations run the same steps for
+their own member first (``settle``) so that nobody spends points that are already due
+to expire.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from kopilka.ledger.core import LedgerCore
+from kopilka.ledger.model import Account, Draw, DrawKind, EntryDraft, EntryKind, Lot
+
+BATCH = 2000
+
+
+class SweepOps(LedgerCore):
+    def settle(self, member_id: int, now: datetime) -> None:
+        """Bring one (locked) member up to date: timed-out holds, due activations, expiry."""
+        for hold in self.port.due_holds(self.program.id, now, [member_id], BATCH):
+            self.expire_hold(hold, now)
+        self._activate(
+            self.fetch_lots(
+                lambda: self.port.due_activation(self.program.id, now, [member_id], BATCH)
+            ),
+            now,
+        )
+        self._expire(
+            self.fetch_lots(lambda: self.port.due_expiry(self.program.id, now, [member_id], BATCH)),
+            now,
+        )
+
+    # -- whole-database sweeps (one batch per call; the caller loops) -----------------------
+    def activate_batch(self, as_of: datetime, limit: int = BATCH) -> int:
+        """Activate up to ``limit`` due lots; returns how many lots were handled."""
+        members = {
+            lot.member_id for lot in self.port.due_activation(self.program.id, as_of, None, limit)
+        }
+        if not members:
+            return 0
+        self.lock(*members)
+        return self._activate(
+            self.fetch_lots(
+                lambda: self.port.due_activation(self.program.id, as_of, sorted(members), limit)
+            ),
+            as_of,
+        )
+
+    def expire_batch(self, as_of: datetime, limit: int = BATCH) -> int:
+        """Expire up to ``limit`` due lots; returns how many lots were handled."""
+        members = {
+            lot.member_id for lot in self.port.due_expiry(self.program.id, as_of, None, limit)
+        }
+        if not members:
+            return 0
+        self.lock(*members)
+        return self._expire(
+            self.fetch_lots(
+                lambda: self.port.due_expiry(self.program.id, as_of, sorted(members), limit)
+            ),
+            as_of,
+        )
+
+    def expire_holds_batch(self, as_of: datetime, limit: int = BATCH) -> int:
+        """End up to ``limit`` holds that timed out; returns how many."""
+        holds = self.port.due_holds(self.program.id, as_of, None, limit)
+        if not holds:
+            return 0
+        self.lock(*{h.member_id for h in holds})
+        count = 0
+        for hold in self.port.due_holds(
+            self.program.id, as_of, sorted({h.member_id for h in holds}), limit
+        ):
+            self.expire_hold(hold, as_of)
+            count += 1
+        return count
+
+    # -- the movements ----------------------------------------------------------------------
+    def _activate(self, lots: Sequence[Lot], now: datetime) -> int:
+        by_member = _group(lots)
+        drafts: list[EntryDraft] = []
+        for member_id, member_lots in by_member.items():
+            total = sum(lot.remaining for lot in member_lots)
+            for lot in member_lots:
+                lot.activated_at = now
+                self.touch(lot)
+            if total == 0:
+                continue
+            draft = self.draft(member_id, EntryKind.ACTIVATE, total, now)
+            draft.move(Account.PENDING, Account.AVAILABLE, total, member_id)
+            draft.meta = {"lots": [lot.id for lot in member_lots]}
+            drafts.append(draft)
+        ids = self.post(drafts)
+        for draft, entry_id in zip(drafts, ids, strict=True):
+            assert draft.member_id is not None
+            if self.balance(draft.member_id).available < draft.points:
+                credited = [lot for lot in by_member[draft.member_id] if lot.remaining]
+                self.repay(draft.member_id, entry_id, credited, draft.points)
+        self.flush_lots()
+        return len(lots)
+
+    def _expire(self, lots: Sequence[Lot], now: datetime) -> int:
+        drafts: list[EntryDraft] = []
+        for member_id, member_lots in _group(lots).items():
+            draft = self.draft(member_id, EntryKind.EXPIRE, 0, now)
+            for lot in member_lots:
+                amount = lot.remaining
+                bucket = Account.AVAILABLE if lot.activated_at is not None else Account.PENDING
+                lot.remaining = 0
+                lot.expired_at = now
+                self.touch(lot)
+                if amount:
+                    draft.draws.append(Draw(lot.id, DrawKind.EXPIRE, amount))
+                    draft.move(bucket, Account.BREAKAGE, amount, member_id)
+                    draft.points += amount
+            if draft.points:
+                drafts.append(draft)
+        self.post(drafts)
+        return len(lots)
+
+
+def _group(lots: Sequence[Lot]) -> dict[int, list[Lot]]:
+    out: dict[int, list[Lot]] = defaultdict(list)
+    for lot in lots:
+        out[lot.member_id].append(lot)
+    return dict(sorted(out.items()))

@@ -1,0 +1,1 @@
+"""Use cases shared by the API, the CLI, the web UI and the jobs."""

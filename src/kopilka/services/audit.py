@@ -1,0 +1,114 @@
+"""Verification of the whole ledger and a member's explained history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from kopilka.domain.program import Program
+from kopilka.ledger.verify import VerifyReport, verify
+from kopilka.services.context import ServiceContext
+from kopilka.store.repos.verification import VerificationRepo
+from kopilka.store.tables import journal_entries, postings
+
+MAX_PAGE = 200
+
+
+def verify_ledger(ctx: ServiceContext, program_id: int | None = None) -> VerifyReport:
+    """Recompute every balance from the journal and check every invariant."""
+    with ctx.uow(read_only=True) as uow:
+        return verify(VerificationRepo(uow.conn), program_id)
+
+
+def history(
+    ctx: ServiceContext,
+    program: Program,
+    member_id: int,
+    *,
+    limit: int = 50,
+    before: int | None = None,
+) -> dict[str, Any]:
+    """A member's ledger, newest first, with what each entry did to each balance and why.
+
+    Cursor pagination: pass the returned ``next_cursor`` as ``before``.
+    """
+    limit = max(1, min(limit, MAX_PAGE))
+    e = journal_entries.c
+    with ctx.uow(read_only=True) as uow:
+        uow.members.get(program.id, member_id)
+        q = select(
+            e.id,
+            e.kind,
+            e.points,
+            e.occurred_at,
+            e.reverses_entry_id,
+            e.hold_id,
+            e.rule_id,
+            e.rule_version,
+            e.reference,
+            e.reason,
+            e.actor,
+            e.meta,
+        ).where(e.member_id == member_id, e.program_id == program.id)
+        if before is not None:
+            q = q.where(e.id < before)
+        rows = uow.conn.execute(q.order_by(e.id.desc()).limit(limit + 1)).fetchall()
+        page = rows[:limit]
+        ids = [r.id for r in page]
+        deltas: dict[int, dict[str, int]] = {i: {} for i in ids}
+        if ids:
+            p = postings.c
+            for entry_id, account, amount in uow.conn.execute(
+                select(p.entry_id, p.account, p.amount).where(
+                    p.entry_id.in_(ids), p.member_id == member_id
+                )
+            ):
+                deltas[entry_id][account] = deltas[entry_id].get(account, 0) + amount
+    items = [
+        {
+            "entry_id": r.id,
+            "kind": r.kind,
+            "points": r.points,
+            "occurred_at": r.occurred_at.isoformat(),
+            "changes": deltas[r.id],
+            "why": explain(r._mapping),
+            "rule_id": r.rule_id,
+            "rule_version": r.rule_version,
+            "reverses_entry_id": r.reverses_entry_id,
+            "hold_id": r.hold_id,
+            "reference": r.reference,
+            "reason": r.reason,
+            "actor": r.actor,
+            "meta": r.meta,
+        }
+        for r in page
+    ]
+    return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
+
+
+def explain(entry: Any) -> str:
+    """One sentence a member or support agent can read."""
+    kind, pts = entry["kind"], entry["points"]
+    ref = f" ({entry['reference']})" if entry["reference"] else ""
+    if kind == "earn":
+        rule = (
+            f" under rule {entry['rule_id']} v{entry['rule_version']}" if entry["rule_id"] else ""
+        )
+        why = f": {entry['reason']}" if entry["reason"] else ""
+        return f"earned {pts} points{rule}{ref}{why}"
+    if kind == "reverse":
+        return f"return: reversed {pts} points of entry {entry['reverses_entry_id']}{ref}"
+    if kind == "adjust":
+        delta = (entry["meta"] or {}).get("delta", pts)
+        return f"adjusted by {delta:+d} points by {entry['actor']}: {entry['reason']}"
+    texts = {
+        "activate": f"{pts} pending points became available",
+        "redeem": f"spent {pts} points{ref}",
+        "hold": f"reserved {pts} points at the till{ref}",
+        "capture": f"paid {pts} points from hold {entry['hold_id']}{ref}",
+        "void": f"hold {entry['hold_id']} cancelled, {pts} points released",
+        "hold_expire": f"hold {entry['hold_id']} timed out, {pts} points released",
+        "expire": f"{pts} points expired",
+    }
+    return texts.get(kind, f"{kind} {pts} points")

@@ -1,0 +1,60 @@
+"""Creating and configuring programs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from kopilka.domain.errors import ConflictError, ValidationError
+from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
+from kopilka.domain.money import Rounding
+from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
+from kopilka.services.context import ServiceContext
+
+
+def build_program(program_id: int, spec: dict[str, Any]) -> Program:
+    """A Program from plain settings (CLI flags, API body, demo file), validated."""
+    try:
+        return Program(
+            id=program_id,
+            code=str(spec["code"]),
+            name=str(spec.get("name") or spec["code"]),
+            currency=str(spec.get("currency", "RUB")),
+            point_value_minor=int(spec.get("point_value_minor", 100)),
+            rounding=Rounding(spec.get("rounding", "down")),
+            timezone=str(spec.get("timezone", "UTC")),
+            expiry=ExpiryPolicy(
+                ExpiryKind(spec.get("expiry_kind", "never")), int(spec.get("expiry_n", 0))
+            ),
+            activation_delay=timedelta(days=float(spec.get("activation_delay_days", 0))),
+            negative_balance=NegativeBalancePolicy(spec.get("negative_balance", "forgive")),
+            restore_policy=RestorePolicy(spec.get("restore_policy", "reissue")),
+            hold_ttl=timedelta(seconds=int(spec.get("hold_ttl_seconds", 900))),
+        )
+    except KeyError as e:
+        raise ValidationError(f"{e.args[0]} is required", field=str(e.args[0])) from None
+    except (ValueError, TypeError) as e:
+        raise ValidationError(f"invalid program settings: {e}") from None
+
+
+def create_program(ctx: ServiceContext, spec: dict[str, Any]) -> Program:
+    """Register a new program; its code must be unique."""
+    draft = build_program(0, spec)
+    with ctx.uow() as uow:
+        if any(p.code == draft.code for p in uow.programs.list()):
+            raise ConflictError(f"program {draft.code!r} already exists", program=draft.code)
+        program_id = uow.programs.add(draft, ctx.now())
+        uow.commit()
+    return build_program(program_id, spec)
+
+
+def get_program(ctx: ServiceContext, code_or_id: str | int) -> Program:
+    with ctx.uow(read_only=True) as uow:
+        if isinstance(code_or_id, int) or str(code_or_id).isdigit():
+            return uow.programs.get(int(code_or_id))
+        return uow.programs.by_code(str(code_or_id))
+
+
+def list_programs(ctx: ServiceContext) -> list[Program]:
+    with ctx.uow(read_only=True) as uow:
+        return uow.programs.list()

@@ -1,0 +1,374 @@
+"""SQL for the ledger port (``kopilka.ledger.ports.LedgerPort``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+
+from kopilka.ledger.model import (
+    SPENT_KINDS,
+    Balance,
+    Draw,
+    Entry,
+    EntryDraft,
+    EntryKind,
+    Hold,
+    HoldStatus,
+    Lot,
+)
+from kopilka.store.repos import new_id
+from kopilka.store.tables import (
+    holds,
+    journal_entries,
+    lot_draws,
+    lots,
+    member_balances,
+    members,
+    postings,
+)
+
+_LOT_COLS = (
+    lots.c.id,
+    lots.c.member_id,
+    lots.c.entry_id,
+    lots.c.source,
+    lots.c.amount,
+    lots.c.remaining,
+    lots.c.earned_at,
+    lots.c.available_at,
+    lots.c.expires_at,
+    lots.c.activated_at,
+    lots.c.expired_at,
+)
+_HOLD_COLS = (
+    holds.c.id,
+    holds.c.member_id,
+    holds.c.amount,
+    holds.c.status,
+    holds.c.captured,
+    holds.c.reference,
+    holds.c.created_at,
+    holds.c.expires_at,
+    holds.c.entry_id,
+    holds.c.resolved_entry_id,
+)
+
+
+def _lot(row: Any) -> Lot:
+    return Lot(*row)
+
+
+def _hold(row: Any) -> Hold:
+    h = Hold(*row)
+    h.status = HoldStatus(h.status)
+    return h
+
+
+class LedgerRepo:
+    """Implements the ledger port on one connection (one transaction)."""
+
+    def __init__(self, conn: Connection, *, lock_rows: bool = True) -> None:
+        self.conn = conn
+        # False only in the control test that shows the race the locks prevent
+        self.lock_rows = lock_rows
+        self._pg = conn.dialect.name == "postgresql"
+
+    # -- balances -------------------------------------------------------------------------------
+    def lock_balances(self, member_ids: Iterable[int]) -> dict[int, Balance]:
+        ids = sorted(set(member_ids))
+        q = (
+            select(
+                member_balances.c.member_id,
+                member_balances.c.available,
+                member_balances.c.pending,
+                member_balances.c.held,
+                members.c.status,
+            )
+            .join(members, members.c.id == member_balances.c.member_id)
+            .where(member_balances.c.member_id.in_(ids))
+            .order_by(member_balances.c.member_id)
+        )
+        if self._pg and self.lock_rows:
+            q = q.with_for_update(of=member_balances)
+        return {r[0]: Balance(*r) for r in self.conn.execute(q)}
+
+    def save_balances(self, balances: Iterable[Balance]) -> None:
+        rows = [{"m": b.member_id, "a": b.available, "p": b.pending, "h": b.held} for b in balances]
+        if rows:
+            self.conn.execute(
+                update(member_balances)
+                .where(member_balances.c.member_id == bindparam("m"))
+                .values(available=bindparam("a"), pending=bindparam("p"), held=bindparam("h")),
+                rows,
+            )
+
+    # -- journal ----------------------------------------------------------------------------
+    def write_entries(self, drafts: Sequence[EntryDraft]) -> list[int]:
+        if not drafts:
+            return []
+        rows = [
+            {
+                "program_id": d.program_id,
+                "member_id": d.member_id,
+                "kind": str(d.kind),
+                "points": d.points,
+                "occurred_at": d.occurred_at,
+                "reverses_entry_id": d.reverses_entry_id,
+                "hold_id": d.hold_id,
+                "rule_id": d.rule_id,
+                "rule_version": d.rule_version,
+                "reference": d.reference,
+                "reason": d.reason,
+                "actor": d.actor,
+                "meta": d.meta,
+            }
+            for d in drafts
+        ]
+        if len(rows) == 1:
+            ids = [new_id(self.conn.execute(insert(journal_entries).values(rows[0])))]
+        else:
+            result = self.conn.execute(
+                insert(journal_entries).returning(
+                    journal_entries.c.id, sort_by_parameter_order=True
+                ),
+                rows,
+            )
+            ids = [r[0] for r in result]
+        post_rows: list[dict[str, Any]] = []
+        draw_rows: list[dict[str, Any]] = []
+        for d, entry_id in zip(drafts, ids, strict=True):
+            for p in d.postings:
+                post_rows.append(
+                    {
+                        "entry_id": entry_id,
+                        "program_id": d.program_id,
+                        "account": str(p.account),
+                        "member_id": p.member_id,
+                        "amount": p.amount,
+                    }
+                )
+            for dr in d.draws:
+                draw_rows.append(
+                    {
+                        "entry_id": entry_id,
+                        "lot_id": dr.lot_id,
+                        "kind": str(dr.kind),
+                        "amount": dr.amount,
+                    }
+                )
+        if post_rows:
+            self.conn.execute(insert(postings), post_rows)
+        if draw_rows:
+            self.conn.execute(insert(lot_draws), draw_rows)
+        return [int(i) for i in ids]
+
+    def insert_draws(self, entry_id: int, draws: Sequence[Draw]) -> None:
+        if draws:
+            self.conn.execute(
+                insert(lot_draws),
+                [
+                    {
+                        "entry_id": entry_id,
+                        "lot_id": d.lot_id,
+                        "kind": str(d.kind),
+                        "amount": d.amount,
+                    }
+                    for d in draws
+                ],
+            )
+
+    def get_entry(self, entry_id: int) -> Entry | None:
+        c = journal_entries.c
+        row = self.conn.execute(
+            select(
+                c.id,
+                c.program_id,
+                c.member_id,
+                c.kind,
+                c.points,
+                c.occurred_at,
+                c.reverses_entry_id,
+                c.hold_id,
+                c.rule_id,
+                c.rule_version,
+                c.reference,
+                c.reason,
+                c.actor,
+                c.meta,
+            ).where(c.id == entry_id)
+        ).first()
+        if row is None:
+            return None
+        values = list(row)
+        values[3] = EntryKind(values[3])
+        return Entry(*values)
+
+    def reversed_points(self, entry_id: int) -> int:
+        c = journal_entries.c
+        return new_id(
+            self.conn.execute(
+                select(func.coalesce(func.sum(c.points), 0)).where(c.reverses_entry_id == entry_id)
+            ).scalar_one()
+        )
+
+    def reversal_ids(self, entry_id: int) -> list[int]:
+        c = journal_entries.c
+        return list(
+            self.conn.execute(select(c.id).where(c.reverses_entry_id == entry_id)).scalars()
+        )
+
+    # -- lots -------------------------------------------------------------------------------
+    def insert_lots(self, program_id: int, new: Sequence[Lot]) -> list[int]:
+        ids = []
+        for lot in new:
+            ids.append(
+                new_id(
+                    self.conn.execute(
+                        insert(lots).values(
+                            program_id=program_id,
+                            member_id=lot.member_id,
+                            entry_id=lot.entry_id,
+                            source=lot.source,
+                            amount=lot.amount,
+                            remaining=lot.remaining,
+                            earned_at=lot.earned_at,
+                            available_at=lot.available_at,
+                            expires_at=lot.expires_at,
+                            activated_at=lot.activated_at,
+                        )
+                    )
+                )
+            )
+        return ids
+
+    def update_lots(self, changed: Iterable[Lot]) -> None:
+        rows = [
+            {"i": lot.id, "r": lot.remaining, "a": lot.activated_at, "e": lot.expired_at}
+            for lot in changed
+        ]
+        if rows:
+            self.conn.execute(
+                update(lots)
+                .where(lots.c.id == bindparam("i"))
+                .values(
+                    remaining=bindparam("r"), activated_at=bindparam("a"), expired_at=bindparam("e")
+                ),
+                rows,
+            )
+
+    def spendable_lots(self, member_id: int, now: datetime) -> list[Lot]:
+        q = (
+            select(*_LOT_COLS)
+            .where(
+                lots.c.member_id == member_id,
+                lots.c.remaining > 0,
+                lots.c.activated_at.is_not(None),
+                lots.c.expired_at.is_(None),
+                or_(lots.c.expires_at.is_(None), lots.c.expires_at > now),
+            )
+            .order_by(lots.c.expires_at.asc().nulls_last(), lots.c.earned_at, lots.c.id)
+        )
+        return [_lot(r) for r in self.conn.execute(q)]
+
+    def lots_by_id(self, lot_ids: Sequence[int]) -> dict[int, Lot]:
+        if not lot_ids:
+            return {}
+        rows = self.conn.execute(select(*_LOT_COLS).where(lots.c.id.in_(list(lot_ids))))
+        return {r[0]: _lot(r) for r in rows}
+
+    def lot_of_entry(self, entry_id: int) -> Lot | None:
+        row = self.conn.execute(
+            select(*_LOT_COLS).where(lots.c.entry_id == entry_id).order_by(lots.c.id).limit(1)
+        ).first()
+        return _lot(row) if row else None
+
+    def due_activation(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
+    ) -> list[Lot]:
+        q = select(*_LOT_COLS).where(
+            lots.c.program_id == program_id,
+            lots.c.activated_at.is_(None),
+            lots.c.expired_at.is_(None),
+            lots.c.available_at <= as_of,
+        )
+        return self._due(q, member_ids, limit)
+
+    def due_expiry(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
+    ) -> list[Lot]:
+        q = select(*_LOT_COLS).where(
+            lots.c.program_id == program_id,
+            lots.c.expired_at.is_(None),
+            lots.c.remaining > 0,
+            lots.c.expires_at <= as_of,
+        )
+        return self._due(q, member_ids, limit)
+
+    def _due(self, q: Any, member_ids: Sequence[int] | None, limit: int) -> list[Lot]:
+        if member_ids is not None:
+            q = q.where(lots.c.member_id.in_(list(member_ids)))
+        q = q.order_by(lots.c.member_id, lots.c.id).limit(limit)
+        return [_lot(r) for r in self.conn.execute(q)]
+
+    def net_spent_by_lot(self, entry_ids: Sequence[int]) -> list[tuple[int, int]]:
+        q = (
+            select(lot_draws.c.lot_id, func.sum(lot_draws.c.amount), func.min(lot_draws.c.id))
+            .where(
+                lot_draws.c.entry_id.in_(list(entry_ids)),
+                lot_draws.c.kind.in_([str(k) for k in SPENT_KINDS]),
+            )
+            .group_by(lot_draws.c.lot_id)
+            .order_by(func.min(lot_draws.c.id))
+        )
+        return [(int(r[0]), int(r[1])) for r in self.conn.execute(q) if r[1] > 0]
+
+    # -- holds ------------------------------------------------------------------------------
+    def insert_hold(self, program_id: int, hold: Hold) -> int:
+        return new_id(
+            self.conn.execute(
+                insert(holds).values(
+                    program_id=program_id,
+                    member_id=hold.member_id,
+                    amount=hold.amount,
+                    status=str(hold.status),
+                    captured=hold.captured,
+                    reference=hold.reference,
+                    created_at=hold.created_at,
+                    expires_at=hold.expires_at,
+                    entry_id=hold.entry_id,
+                )
+            )
+        )
+
+    def get_hold(self, hold_id: int) -> Hold | None:
+        row = self.conn.execute(select(*_HOLD_COLS).where(holds.c.id == hold_id)).first()
+        return _hold(row) if row else None
+
+    def update_hold(self, hold: Hold) -> None:
+        self.conn.execute(
+            update(holds)
+            .where(holds.c.id == hold.id)
+            .values(
+                status=str(hold.status),
+                captured=hold.captured,
+                resolved_entry_id=hold.resolved_entry_id,
+            )
+        )
+
+    def due_holds(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
+    ) -> list[Hold]:
+        q = select(*_HOLD_COLS).where(
+            and_(
+                holds.c.program_id == program_id,
+                holds.c.status == HoldStatus.ACTIVE.value,
+                holds.c.expires_at <= as_of,
+            )
+        )
+        if member_ids is not None:
+            q = q.where(holds.c.member_id.in_(list(member_ids)))
+        q = q.order_by(holds.c.member_id, holds.c.id).limit(limit)
+        return [_hold(r) for r in self.conn.execute(q)]

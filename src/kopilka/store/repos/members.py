@@ -1,0 +1,193 @@
+"""Members, their identifiers, consents and balance rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kopilka.domain.errors import DuplicateIdentifier, NotFoundError
+from kopilka.domain.identifiers import IdentifierKind
+from kopilka.domain.member import Consent, Member, MemberStatus
+from kopilka.ledger.model import Balance
+from kopilka.store.repos import new_id
+from kopilka.store.tables import consents, member_balances, member_identifiers, members
+
+_PROFILE = ("first_name", "last_name", "birthday", "gender", "attributes", "tier_code")
+
+
+class MemberRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, m: Member, idents: list[tuple[IdentifierKind, str]], given: list[Consent]) -> int:
+        member_id = new_id(
+            self.conn.execute(
+                insert(members).values(
+                    program_id=m.program_id,
+                    status=str(m.status),
+                    first_name=m.first_name,
+                    last_name=m.last_name,
+                    birthday=m.birthday,
+                    gender=m.gender,
+                    attributes=m.attributes,
+                    tier_code=m.tier_code,
+                    referral_code=m.referral_code,
+                    referred_by=m.referred_by,
+                    lifetime_spend_minor=0,
+                    purchase_count=0,
+                    enrolled_at=m.enrolled_at,
+                )
+            )
+        )
+        self.conn.execute(
+            insert(member_balances).values(
+                member_id=member_id, program_id=m.program_id, available=0, pending=0, held=0
+            )
+        )
+        self.add_identifiers(m.program_id, member_id, idents)
+        self.add_consents(member_id, given)
+        return member_id
+
+    def add_identifiers(
+        self, program_id: int, member_id: int, idents: list[tuple[IdentifierKind, str]]
+    ) -> None:
+        for kind, value in idents:
+            try:
+                with self.conn.begin_nested():
+                    self.conn.execute(
+                        insert(member_identifiers).values(
+                            program_id=program_id, member_id=member_id, kind=str(kind), value=value
+                        )
+                    )
+            except IntegrityError:
+                raise DuplicateIdentifier(
+                    f"this {kind} is already registered in the program", kind=str(kind)
+                ) from None
+
+    def add_consents(self, member_id: int, given: list[Consent]) -> None:
+        if given:
+            self.conn.execute(
+                insert(consents),
+                [
+                    {
+                        "member_id": member_id,
+                        "purpose": c.purpose,
+                        "granted": c.granted,
+                        "channel": c.channel,
+                        "recorded_at": c.recorded_at,
+                    }
+                    for c in given
+                ],
+            )
+
+    def find(self, program_id: int, kind: IdentifierKind, value: str) -> int | None:
+        c = member_identifiers.c
+        return self.conn.execute(
+            select(c.member_id).where(
+                c.program_id == program_id, c.kind == str(kind), c.value == value
+            )
+        ).scalar()
+
+    def by_referral_code(self, program_id: int, code: str) -> int | None:
+        return self.conn.execute(
+            select(members.c.id).where(
+                members.c.program_id == program_id, members.c.referral_code == code.strip().upper()
+            )
+        ).scalar()
+
+    def get(self, program_id: int, member_id: int) -> Member:
+        row = self.conn.execute(
+            select(members).where(members.c.id == member_id, members.c.program_id == program_id)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"member {member_id} not found", member_id=member_id)
+        m = row._mapping
+        member = Member(
+            id=m["id"],
+            program_id=m["program_id"],
+            status=MemberStatus(m["status"]),
+            enrolled_at=m["enrolled_at"],
+            first_name=m["first_name"],
+            last_name=m["last_name"],
+            birthday=m["birthday"],
+            gender=m["gender"],
+            attributes=dict(m["attributes"] or {}),
+            tier_code=m["tier_code"],
+            referral_code=m["referral_code"],
+            referred_by=m["referred_by"],
+            lifetime_spend_minor=m["lifetime_spend_minor"],
+            purchase_count=m["purchase_count"],
+            blocked_reason=m["blocked_reason"],
+            erased_at=m["erased_at"],
+        )
+        idents: dict[str, list[str]] = defaultdict(list)
+        c = member_identifiers.c
+        for kind, value in self.conn.execute(
+            select(c.kind, c.value).where(c.member_id == member_id).order_by(c.id)
+        ):
+            idents[kind].append(value)
+        member.identifiers = dict(idents)
+        return member
+
+    def balance(self, member_id: int) -> Balance:
+        c = member_balances.c
+        row = self.conn.execute(
+            select(c.member_id, c.available, c.pending, c.held).where(c.member_id == member_id)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"member {member_id} not found", member_id=member_id)
+        return Balance(*row)
+
+    def consents(self, member_id: int) -> list[Consent]:
+        c = consents.c
+        rows = self.conn.execute(
+            select(c.purpose, c.granted, c.channel, c.recorded_at)
+            .where(c.member_id == member_id)
+            .order_by(c.id)
+        )
+        return [Consent(*r) for r in rows]
+
+    def set_status(self, member_id: int, status: MemberStatus, reason: str | None) -> None:
+        self.conn.execute(
+            update(members)
+            .where(members.c.id == member_id)
+            .values(status=str(status), blocked_reason=reason)
+        )
+
+    def update_profile(self, member_id: int, values: dict[str, Any]) -> None:
+        clean = {k: v for k, v in values.items() if k in _PROFILE}
+        if clean:
+            self.conn.execute(update(members).where(members.c.id == member_id).values(**clean))
+
+    def add_purchase_stats(self, member_id: int, spend_minor: int, purchases: int) -> None:
+        self.conn.execute(
+            update(members)
+            .where(members.c.id == member_id)
+            .values(
+                lifetime_spend_minor=members.c.lifetime_spend_minor + spend_minor,
+                purchase_count=members.c.purchase_count + purchases,
+            )
+        )
+
+    def erase(self, member_id: int, now: datetime) -> None:
+        """Remove personal data; the ledger rows stay (DESIGN invariant 10)."""
+        self.conn.execute(
+            update(members)
+            .where(members.c.id == member_id)
+            .values(
+                first_name=None,
+                last_name=None,
+                birthday=None,
+                gender=None,
+                attributes={},
+                referral_code=None,
+                erased_at=now,
+            )
+        )
+        self.conn.execute(
+            delete(member_identifiers).where(member_identifiers.c.member_id == member_id)
+        )

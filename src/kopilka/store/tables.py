@@ -1,0 +1,332 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations are generated from it.
+
+Ledger tables (``journal_entries``, ``postings``, ``lot_draws``) are append-only: rows are
+inserted and never updated or deleted. ``lots``, ``holds`` and ``member_balances`` are
+projections kept in the same transaction as the journal rows that justify them, and
+``kopilka verify`` recomputes them from the journal.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from kopilka.store.types import Id, Json, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+programs = Table(
+    "programs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("point_value_minor", Integer, nullable=False),
+    Column("rounding", String(16), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("expiry_kind", String(16), nullable=False),
+    Column("expiry_n", Integer, nullable=False),
+    Column("activation_delay_s", Integer, nullable=False),
+    Column("negative_balance", String(16), nullable=False),
+    Column("restore_policy", String(16), nullable=False),
+    Column("hold_ttl_s", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, ForeignKey("programs.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # active | blocked
+    Column("first_name", String(100)),
+    Column("last_name", String(100)),
+    Column("birthday", Date),
+    Column("gender", String(16)),
+    Column("attributes", Json, nullable=False),
+    Column("tier_code", String(64)),
+    Column("referral_code", String(32), unique=True),
+    Column("referred_by", Id, ForeignKey("members.id")),
+    Column("lifetime_spend_minor", Id, nullable=False, default=0),
+    Column("purchase_count", Integer, nullable=False, default=0),
+    Column("enrolled_at", UTCDateTime, nullable=False),
+    Column("blocked_reason", String(500)),
+    Column("erased_at", UTCDateTime),
+    Index("ix_members_program", "program_id", "id"),
+)
+
+member_identifiers = Table(
+    "member_identifiers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, ForeignKey("programs.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # card | phone | email | external
+    Column("value", String(254), nullable=False),
+    UniqueConstraint("program_id", "kind", "value"),
+    Index("ix_member_identifiers_member", "member_id"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index("ix_consents_member", "member_id"),
+)
+
+member_balances = Table(
+    "member_balances",
+    metadata,
+    Column("member_id", Id, ForeignKey("members.id"), primary_key=True),
+    Column("program_id", Id, nullable=False),
+    Column("available", Id, nullable=False),
+    Column("pending", Id, nullable=False),
+    Column("held", Id, nullable=False),
+    CheckConstraint("pending >= 0", name="pending_nonneg"),
+    CheckConstraint("held >= 0", name="held_nonneg"),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id),
+    # earn activate redeem hold capture void hold_expire reverse expire adjust
+    Column("kind", String(16), nullable=False),
+    Column("points", Id, nullable=False),  # magnitude of the movement the entry is about
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("reverses_entry_id", Id, ForeignKey("journal_entries.id")),
+    Column("hold_id", Id),
+    Column("rule_id", String(64)),
+    Column("rule_version", Integer),
+    Column("reference", String(128)),  # receipt id, event id...
+    Column("reason", String(500)),
+    Column("actor", String(128)),
+    Column("meta", Json),
+    Index("ix_journal_member", "member_id", "id"),
+    Index("ix_journal_reverses", "reverses_entry_id"),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("entry_id", Id, ForeignKey("journal_entries.id"), nullable=False),
+    Column("program_id", Id, nullable=False),
+    # member accounts: available pending held;
+    # program accounts: issued redeemed breakage adjustments
+    Column("account", String(16), nullable=False),
+    Column("member_id", Id),
+    Column("amount", Id, nullable=False),
+    Index("ix_postings_entry", "entry_id"),
+    Index("ix_postings_member", "member_id"),
+)
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("entry_id", Id, ForeignKey("journal_entries.id"), nullable=False),
+    Column("source", String(16), nullable=False),  # earn | adjust | reissue
+    Column("amount", Id, nullable=False),
+    Column("remaining", Id, nullable=False),
+    Column("earned_at", UTCDateTime, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("activated_at", UTCDateTime),  # null while the points are pending
+    Column("expired_at", UTCDateTime),  # set by the expiry sweep
+    Column("origin_lot_id", Id),  # for reissued lots: the expired lot they replace
+    CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_range"),
+    Index("ix_lots_member_open", "member_id", "remaining"),
+    Index("ix_lots_expiry", "program_id", "expires_at"),
+    Index("ix_lots_activation", "program_id", "available_at"),
+)
+
+lot_draws = Table(
+    "lot_draws",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lot_id", Id, ForeignKey("lots.id"), nullable=False),
+    Column("entry_id", Id, ForeignKey("journal_entries.id"), nullable=False),
+    # spend release restore expire clawback repay adjust reissue
+    Column("kind", String(16), nullable=False),
+    Column("amount", Id, nullable=False),  # taken from the lot (> 0) or given back (< 0)
+    Index("ix_lot_draws_lot", "lot_id"),
+    Index("ix_lot_draws_entry", "entry_id"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("amount", Id, nullable=False),
+    Column("status", String(16), nullable=False),  # active captured voided expired
+    Column("captured", Id, nullable=False, default=0),
+    Column("reference", String(128)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("entry_id", Id, ForeignKey("journal_entries.id"), nullable=False),
+    Column("resolved_entry_id", Id, ForeignKey("journal_entries.id")),
+    Column("meta", Json),
+    Index("ix_holds_due", "program_id", "status", "expires_at"),
+    Index("ix_holds_member", "member_id", "status"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("operation", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("succeeded", Boolean, nullable=False),
+    Column("response", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("before", Json),
+    Column("after", Json),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_audit_program", "program_id", "id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, ForeignKey("programs.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("key_hash", String(128), nullable=False),
+    Column("store_code", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+rule_sets = Table(
+    "rule_sets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, ForeignKey("programs.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("effective_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("published_by", String(128), nullable=False),
+    UniqueConstraint("program_id", "version"),
+)
+
+rule_usage = Table(
+    "rule_usage",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("member_id", Id, primary_key=True),  # 0 for program-wide (campaign budget)
+    Column("period", String(16), primary_key=True),  # 'all', '2026-03', '2026-03-14', '2026-W11'
+    Column("points", Id, nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("receipt_id", String(128), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("store", String(64)),
+    Column("channel", String(16)),
+    Column("total_minor", Id, nullable=False),
+    Column("discount_minor", Id, nullable=False),
+    Column("points_earned", Id, nullable=False),
+    Column("points_redeemed", Id, nullable=False),
+    Column("earn_entry_id", Id),
+    Column("redeem_entry_id", Id),
+    Column("rule_version", Integer),
+    Column("meta", Json),
+    UniqueConstraint("program_id", "receipt_id"),
+    Index("ix_purchases_member", "member_id", "id"),
+)
+
+purchase_lines = Table(
+    "purchase_lines",
+    metadata,
+    Column("purchase_id", Id, ForeignKey("purchases.id"), primary_key=True),
+    Column("line_id", String(64), primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("category", String(64)),
+    Column("brand", String(64)),
+    Column("quantity", String(32), nullable=False),
+    Column("amount_minor", Id, nullable=False),
+    Column("discount_minor", Id, nullable=False),  # money paid with points on this line
+    Column("points_redeemed", Id, nullable=False),
+    Column("points_earned", Id, nullable=False),
+)
+
+line_awards = Table(
+    "line_awards",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("purchase_id", Id, ForeignKey("purchases.id"), nullable=False),
+    Column("line_id", String(64), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("points", Id, nullable=False),
+    Index("ix_line_awards_purchase", "purchase_id"),
+)
+
+returns = Table(
+    "returns",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("purchase_id", Id, ForeignKey("purchases.id"), nullable=False),
+    Column("return_id", String(128), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("points_clawed_back", Id, nullable=False),
+    Column("points_restored", Id, nullable=False),
+    Column("refund_minor", Id, nullable=False),
+    Column("lines", Json, nullable=False),
+    UniqueConstraint("purchase_id", "return_id"),
+)

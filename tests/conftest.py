@@ -1,0 +1,130 @@
+"""Shared fixtures: a migrated database per backend per test session, a frozen clock,
+and factories for programs and members.
+
+Tests that take ``backend`` (or ``ctx``) run once on SQLite and once on PostgreSQL.
+PostgreSQL is found at ``KOPILKA_TEST_POSTGRES_URL`` (default: the local server's
+``test`` database); each session creates and drops its own database there. When the
+server is unreachable the PostgreSQL half is skipped, unless
+``KOPILKA_REQUIRE_POSTGRES=1`` (CI sets it) makes that an error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+from kopilka.domain.clock import FrozenClock
+from kopilka.domain.program import Program
+from kopilka.services import members as member_svc
+from kopilka.services import programs as program_svc
+from kopilka.services.context import ServiceContext
+from kopilka.store.db import make_engine
+from kopilka.store.migrate import upgrade
+
+PG_URL = os.environ.get(
+    "KOPILKA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+START = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
+_seq = itertools.count(1)
+
+
+def _pg_available() -> str | None:
+    try:
+        eng = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        eng.dispose()
+        return None
+    except Exception as e:  # any connection failure means: no server here
+        return str(e).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("db") / "kopilka.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    problem = _pg_available()
+    if problem:
+        if os.environ.get("KOPILKA_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    name = f"kopilka_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The URL of a migrated database: the test runs once per backend."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(fixture))
+
+
+_engines: dict[str, Engine] = {}
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per database for the whole session (pools are expensive)."""
+    if url not in _engines:
+        _engines[url] = make_engine(url, pool_size=20)
+    return _engines[url]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def ctx(backend: str, clock: FrozenClock) -> ServiceContext:
+    """Services on a migrated database with a frozen clock."""
+    return ServiceContext(engine_for(backend), clock)
+
+
+@pytest.fixture
+def make_program(ctx: ServiceContext) -> Callable[..., Program]:
+    """Create a program with a unique code; keyword arguments override its settings."""
+
+    def make(**spec: Any) -> Program:
+        code = f"p{next(_seq)}-{uuid.uuid4().hex[:8]}"
+        return program_svc.create_program(ctx, {"code": code, **spec})
+
+    return make
+
+
+@pytest.fixture
+def make_member(ctx: ServiceContext) -> Callable[..., int]:
+    """Enroll a member with a unique card number; returns the member id."""
+
+    def make(program: Program, **profile: Any) -> int:
+        card = f"C{uuid.uuid4().hex[:12].upper()}"
+        return member_svc.enroll(ctx, program, {"card": card}, profile=profile or None).id
+
+    return make
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for eng in _engines.values():
+        eng.dispose()
