@@ -208,7 +208,7 @@ class LedgerRepo:
 
     def reversed_points(self, entry_id: int) -> int:
         c = journal_entries.c
-        return new_id(
+        return int(
             self.conn.execute(
                 select(func.coalesce(func.sum(c.points), 0)).where(c.reverses_entry_id == entry_id)
             ).scalar_one()

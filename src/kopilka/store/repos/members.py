@@ -99,7 +99,7 @@ class MemberRepo:
             )
         ).scalar()
 
-    def get(self, program_id: int, member_id: int) -> Member:
+    def get(self, program_id: int, member_id: int, *, identifiers: bool = True) -> Member:
         row = self.conn.execute(
             select(members).where(members.c.id == member_id, members.c.program_id == program_id)
         ).first()
@@ -124,6 +124,8 @@ class MemberRepo:
             blocked_reason=m["blocked_reason"],
             erased_at=m["erased_at"],
         )
+        if not identifiers:
+            return member
         idents: dict[str, list[str]] = defaultdict(list)
         c = member_identifiers.c
         for kind, value in self.conn.execute(

@@ -1,0 +1,104 @@
+"""Turning outside input (API bodies, CLI files, import rows) into a validated Basket."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kopilka.domain.basket import Basket, BasketLine, Channel
+from kopilka.domain.clock import ensure_utc
+from kopilka.domain.errors import ValidationError
+from kopilka.domain.money import parse_money
+from kopilka.domain.program import Program
+
+MAX_QUANTITY = Decimal(1_000_000)
+MAX_REF = 128
+
+
+def text(data: dict[str, Any], name: str, *, required: bool = False, limit: int = 64) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise ValidationError(f"{name} is required", field=name)
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValidationError(f"{name} must be text", field=name)
+    value = str(value).strip()
+    if not value or len(value) > limit:
+        raise ValidationError(f"{name} must be 1-{limit} characters", field=name)
+    return value
+
+
+def quantity(value: Any, field: str) -> Decimal:
+    try:
+        q = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"{field} is not a number", field=field) from None
+    if not q.is_finite() or q <= 0 or q > MAX_QUANTITY or q != q.quantize(Decimal("0.001")):
+        raise ValidationError(
+            f"{field} must be a positive number with at most 3 decimals", field=field
+        )
+    return q
+
+
+def instant(value: Any, field: str, now: datetime) -> datetime:
+    if value is None:
+        return now
+    try:
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        at = ensure_utc(at)
+    except ValueError:
+        raise ValidationError(
+            f"{field} must be an ISO 8601 time with a zone", field=field
+        ) from None
+    if at > now + timedelta(minutes=5):
+        raise ValidationError(f"{field} is in the future", field=field)
+    return at
+
+
+def parse_basket(data: dict[str, Any], program: Program, now: datetime) -> Basket:
+    """A Basket from a purchase body; amounts are decimal strings in the program currency."""
+    raw_lines = data.get("lines")
+    if not isinstance(raw_lines, list) or not raw_lines:
+        raise ValidationError("a purchase needs at least one line", field="lines")
+    lines = []
+    for i, raw in enumerate(raw_lines):
+        if not isinstance(raw, dict):
+            raise ValidationError(f"lines[{i}] must be an object", field=f"lines[{i}]")
+        tags = raw.get("tags") or []
+        if not isinstance(tags, list) or len(tags) > 20:
+            raise ValidationError(f"lines[{i}].tags must be a list", field=f"lines[{i}].tags")
+        lines.append(
+            BasketLine(
+                line_id=text(raw, "line_id", required=True) or "",
+                sku=text(raw, "sku", required=True) or "",
+                quantity=quantity(raw.get("quantity", 1), f"lines[{i}].quantity"),
+                amount_minor=parse_money(
+                    raw.get("amount", ""), program.currency, field=f"lines[{i}].amount"
+                ),
+                category=text(raw, "category") or "",
+                brand=text(raw, "brand") or "",
+                discounted=bool(raw.get("discounted", False)),
+                tags=frozenset(str(t)[:64] for t in tags),
+            )
+        )
+    try:
+        channel = Channel(data.get("channel") or "till")
+    except ValueError:
+        raise ValidationError("channel must be till, web or app", field="channel") from None
+    return Basket(
+        lines=tuple(lines),
+        occurred_at=instant(data.get("occurred_at"), "occurred_at", now),
+        store=text(data, "store"),
+        channel=channel,
+        partner=text(data, "partner"),
+        payment_method=text(data, "payment_method"),
+    )
+
+
+def points_field(data: dict[str, Any], name: str) -> int:
+    value = data.get(name) or 0
+    if isinstance(value, bool) or not isinstance(value, int) or not (0 <= value <= 10**9):
+        raise ValidationError(f"{name} must be a whole number of points (0-10^9)", field=name)
+    return value

@@ -1,0 +1,480 @@
+"""Purchases: quote (writes nothing), commit (earn and redeem in one transaction,
+idempotent on the receipt id), return (full or by line), and the stored breakdown.
+
+A return claws back exactly the points stored as awarded to the returned lines and
+restores the points spent on them (DESIGN.md invariant 9): never a recomputation
+under today's rules. Partial quantities are handled cumulatively, so several partial
+returns of a line add up exactly to its full return.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from kopilka.domain.basket import Basket
+from kopilka.domain.errors import NotFoundError, RedemptionNotAllowed, ValidationError
+from kopilka.domain.member import Member
+from kopilka.domain.money import format_money
+from kopilka.domain.program import Program
+from kopilka.domain.rules import (
+    EarnResult,
+    MemberContext,
+    RuleSet,
+    allocate,
+    evaluate_purchase,
+    max_redeemable,
+    spread_discount,
+)
+from kopilka.ledger.ledger import Ledger
+from kopilka.services import usage
+from kopilka.services.context import ServiceContext
+from kopilka.services.members import find_member_id
+from kopilka.services.purchase_input import MAX_REF, parse_basket, points_field, quantity, text
+from kopilka.services.rules import active_ruleset
+from kopilka.store.repos.purchases import (
+    PurchaseRepo,
+    StoredAward,
+    StoredLine,
+    StoredPurchase,
+    StoredReturn,
+)
+from kopilka.store.repos.rules import UsageRepo
+from kopilka.store.uow import UnitOfWork
+
+
+def member_context(member: Member) -> MemberContext:
+    """The member as the rules engine sees them (before this purchase)."""
+    attrs: dict[str, object] = dict(member.attributes)
+    if member.gender:
+        attrs.setdefault("gender", member.gender)
+    segments = attrs.get("segments")
+    return MemberContext(
+        member_id=str(member.id),
+        tier=member.tier_code,
+        attributes=attrs,
+        segments=frozenset(str(s) for s in segments) if isinstance(segments, list) else frozenset(),
+        birthday=member.birthday,
+        lifetime_spend_minor=member.lifetime_spend_minor,
+        purchase_count=member.purchase_count,
+        enrolled_at=member.enrolled_at,
+    )
+
+
+def resolve_member(uow: UnitOfWork, program: Program, data: dict[str, Any]) -> int:
+    """The member a body names: ``member_id``, or ``member: {card|phone|email|external: v}``."""
+    if data.get("member_id") is not None:
+        mid = data["member_id"]
+        if isinstance(mid, bool) or not isinstance(mid, int) or mid <= 0:
+            raise ValidationError("member_id must be a positive integer", field="member_id")
+        uow.members.get(program.id, mid, identifiers=False)
+        return mid
+    ref = data.get("member")
+    if not isinstance(ref, dict) or len(ref) != 1:
+        raise ValidationError("name the member by member_id or by one identifier", field="member")
+    ((kind, value),) = ref.items()
+    return find_member_id(uow, program, str(kind), str(value))
+
+
+def _earn_and_limits(
+    uow: UnitOfWork,
+    program: Program,
+    ruleset: RuleSet | None,
+    basket: Basket,
+    member: Member,
+    discounts: dict[str, int],
+) -> EarnResult | None:
+    if ruleset is None:
+        return None
+    counters = usage.load(
+        UsageRepo(uow.conn),
+        program.id,
+        usage.capped_rules(ruleset),
+        member.id,
+        basket.occurred_at,
+        program.timezone,
+    )
+    return evaluate_purchase(
+        ruleset,
+        program,
+        basket,
+        member_context(member),
+        usage=counters,
+        points_redeemed_discount_by_line=discounts,
+    )
+
+
+def _check_redemption(
+    ruleset: RuleSet | None, program: Program, basket: Basket, points: int, spendable: int
+) -> dict[str, int]:
+    if points == 0:
+        return {}
+    if ruleset is None:
+        raise RedemptionNotAllowed("the program has no published rules for paying with points")
+    ceiling = max_redeemable(basket, ruleset, program, spendable)
+    if points > ceiling:
+        raise RedemptionNotAllowed(
+            f"at most {ceiling} points can pay for this purchase",
+            max_redeemable=ceiling,
+            requested=points,
+        )
+    return spread_discount(points, basket, ruleset, program)
+
+
+def _lines_out(
+    program: Program,
+    basket: Basket,
+    discounts: dict[str, int],
+    redeemed_by_line: dict[str, int],
+    result: EarnResult | None,
+) -> list[dict[str, Any]]:
+    by_line: dict[str, list[dict[str, Any]]] = {}
+    for a in result.awards if result else ():
+        if a.line_id is not None:
+            by_line.setdefault(a.line_id, []).append(
+                {"rule_id": a.rule_id, "points": a.points, "description": a.description}
+            )
+    return [
+        {
+            "line_id": ln.line_id,
+            "sku": ln.sku,
+            "amount": format_money(ln.amount_minor, program.currency),
+            "discount": format_money(discounts.get(ln.line_id, 0), program.currency),
+            "points_redeemed": redeemed_by_line.get(ln.line_id, 0),
+            "points_earned": sum(x["points"] for x in by_line.get(ln.line_id, [])),
+            "awards": by_line.get(ln.line_id, []),
+        }
+        for ln in basket.lines
+    ]
+
+
+def _redeemed_by_line(points: int, basket: Basket, discounts: dict[str, int]) -> dict[str, int]:
+    if not points:
+        return {}
+    ids = [ln.line_id for ln in basket.lines]
+    return dict(zip(ids, allocate(points, [discounts.get(i, 0) for i in ids]), strict=True))
+
+
+def quote(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[str, Any]:
+    """Points to earn per line and rule, the most points payable, and what a given number
+    of points (``redeem_points``) would buy. Writes nothing."""
+    now = ctx.now()
+    basket = parse_basket(data, program, now)
+    points = points_field(data, "redeem_points")
+    with ctx.uow(read_only=True) as uow:
+        member_id = resolve_member(uow, program, data)
+        member = uow.members.get(program.id, member_id, identifiers=False)
+        available = max(uow.members.balance(member_id).available, 0)
+        ruleset = active_ruleset(uow, program, basket.occurred_at)
+        ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
+        discounts = _check_redemption(ruleset, program, basket, points, available)
+        result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
+    return {
+        "member_id": member_id,
+        "available": available,
+        "max_redeemable": ceiling,
+        "redeem_points": points,
+        "discount": format_money(sum(discounts.values()), program.currency),
+        "points_earned": result.total_points if result else 0,
+        "rule_version": ruleset.version if ruleset else None,
+        "lines": _lines_out(
+            program, basket, discounts, _redeemed_by_line(points, basket, discounts), result
+        ),
+        "control_group": list(result.control_group) if result else [],
+    }
+
+
+def commit(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[str, Any]:
+    """Book a purchase: redeem (or capture the hold named by ``hold_id``) and earn, in one
+    transaction, idempotent on ``receipt_id``."""
+    receipt_id = text(data, "receipt_id", required=True, limit=MAX_REF) or ""
+    basket = parse_basket(data, program, ctx.now())
+    points = points_field(data, "redeem_points")
+    hold_id = data.get("hold_id")
+    if hold_id is not None and (isinstance(hold_id, bool) or not isinstance(hold_id, int)):
+        raise ValidationError("hold_id must be an integer", field="hold_id")
+
+    def effect(uow: UnitOfWork) -> dict[str, Any]:
+        now = ctx.now()
+        lg = Ledger(uow.ledger, program)
+        member_id = resolve_member(uow, program, data)
+        bal = lg.require_active(member_id)
+        lg.settle(member_id, now)
+        member = uow.members.get(program.id, member_id, identifiers=False)
+        ruleset = active_ruleset(uow, program, basket.occurred_at)
+        spendable = max(bal.available, 0)
+        pay = points
+        if hold_id is not None:
+            hold = uow.ledger.get_hold(hold_id)
+            if hold is None or hold.member_id != member_id:
+                raise NotFoundError(f"hold {hold_id} not found for this member", hold_id=hold_id)
+            pay = points or hold.amount
+            spendable += hold.amount
+        discounts = _check_redemption(ruleset, program, basket, pay, spendable)
+        redeem_entry = None
+        if hold_id is not None:
+            redeem_entry = lg.capture(hold_id, now, pay).entry_id
+        elif pay:
+            redeem_entry = lg.redeem(member_id, pay, now, reference=receipt_id).entry_id
+        result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
+        earned = result.total_points if result else 0
+        earn_entry = None
+        if earned:
+            assert ruleset is not None
+            assert result is not None
+            earn_entry = lg.earn(
+                member_id,
+                earned,
+                now,
+                rule_version=ruleset.version,
+                reference=receipt_id,
+                meta={"receipt_id": receipt_id, "by_rule": result.points_by_rule()},
+            ).entry_id
+            usage.record(
+                UsageRepo(uow.conn),
+                program.id,
+                ruleset,
+                result,
+                member_id,
+                basket.occurred_at,
+                program.timezone,
+            )
+        redeemed_by_line = _redeemed_by_line(pay, basket, discounts)
+        earned_by_line = result.points_by_line() if result else {}
+        total = sum(ln.amount_minor for ln in basket.lines)
+        discount = sum(discounts.values())
+        PurchaseRepo(uow.conn).add(
+            StoredPurchase(
+                id=0,
+                program_id=program.id,
+                member_id=member_id,
+                receipt_id=receipt_id,
+                occurred_at=basket.occurred_at,
+                store=basket.store,
+                channel=basket.channel.value,
+                total_minor=total,
+                discount_minor=discount,
+                points_earned=earned,
+                points_redeemed=pay,
+                earn_entry_id=earn_entry,
+                redeem_entry_id=redeem_entry,
+                rule_version=ruleset.version if ruleset else None,
+                meta={"control_group": list(result.control_group)}
+                if result and result.control_group
+                else None,
+                lines=[
+                    StoredLine(
+                        ln.line_id,
+                        ln.sku,
+                        ln.category or None,
+                        ln.brand or None,
+                        ln.quantity,
+                        ln.amount_minor,
+                        discounts.get(ln.line_id, 0),
+                        redeemed_by_line.get(ln.line_id, 0),
+                        earned_by_line.get(ln.line_id, 0),
+                    )
+                    for ln in basket.lines
+                ],
+                awards=[
+                    StoredAward(a.line_id, a.rule_id, a.ruleset_version, a.points)
+                    for a in (result.awards if result else ())
+                    if a.line_id is not None
+                ],
+            )
+        )
+        uow.members.add_purchase_stats(member_id, total - discount, 1)
+        after = lg.balance(member_id)
+        return {
+            "receipt_id": receipt_id,
+            "member_id": member_id,
+            "total": format_money(total, program.currency),
+            "discount": format_money(discount, program.currency),
+            "to_pay": format_money(total - discount, program.currency),
+            "points_redeemed": pay,
+            "points_earned": earned,
+            "rule_version": ruleset.version if ruleset else None,
+            "earn_entry_id": earn_entry,
+            "redeem_entry_id": redeem_entry,
+            "lines": _lines_out(program, basket, discounts, redeemed_by_line, result),
+            "balance": {"available": after.available, "pending": after.pending, "held": after.held},
+        }
+
+    return ctx.idempotent(program.id, f"purchase:{receipt_id}", "purchase", data, effect)
+
+
+def _share(total: int, part: Decimal, whole: Decimal) -> int:
+    """floor(total × part / whole), exact."""
+    return int((Decimal(total) * part / whole).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def process_return(
+    ctx: ServiceContext, program: Program, receipt_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Return all of a purchase (no ``lines``) or some lines/quantities of it."""
+    return_id = text(data, "return_id", required=True, limit=MAX_REF) or ""
+    raw_lines = data.get("lines")
+    if raw_lines is not None and (not isinstance(raw_lines, list) or not raw_lines):
+        raise ValidationError(
+            "lines must be a non-empty list, or absent for a full return", field="lines"
+        )
+
+    def effect(uow: UnitOfWork) -> dict[str, Any]:
+        now = ctx.now()
+        repo = PurchaseRepo(uow.conn)
+        purchase = repo.by_receipt(program.id, receipt_id)
+        if purchase is None:
+            raise NotFoundError(f"purchase {receipt_id!r} not found", receipt_id=receipt_id)
+        lg = Ledger(uow.ledger, program)
+        lg.lock(purchase.member_id)
+        returned: dict[str, Decimal] = {}
+        for earlier in purchase.returns:
+            for x in earlier.lines:
+                returned[x["line_id"]] = returned.get(x["line_id"], Decimal(0)) + Decimal(
+                    x["quantity"]
+                )
+        lines = {ln.line_id: ln for ln in purchase.lines}
+        wanted: dict[str, Decimal] = {}
+        if raw_lines is None:
+            wanted = {i: ln.quantity - returned.get(i, Decimal(0)) for i, ln in lines.items()}
+            wanted = {i: q for i, q in wanted.items() if q > 0}
+            if not wanted:
+                raise ValidationError(
+                    "the purchase has been returned in full already", field="lines"
+                )
+        else:
+            for i, raw in enumerate(raw_lines):
+                if not isinstance(raw, dict) or raw.get("line_id") not in lines:
+                    raise ValidationError(
+                        f"lines[{i}] names no line of this purchase", field=f"lines[{i}].line_id"
+                    )
+                line_id = str(raw["line_id"])
+                q = quantity(raw.get("quantity", lines[line_id].quantity), f"lines[{i}].quantity")
+                wanted[line_id] = wanted.get(line_id, Decimal(0)) + q
+        out_lines: list[dict[str, Any]] = []
+        claw = restore = refund = 0
+        for line_id, q in sorted(wanted.items()):
+            ln = lines[line_id]
+            before = returned.get(line_id, Decimal(0))
+            after = before + q
+            if after > ln.quantity:
+                raise ValidationError(
+                    f"line {line_id}: {after} would exceed the {ln.quantity} bought", field="lines"
+                )
+            c = _share(ln.points_earned, after, ln.quantity) - _share(
+                ln.points_earned, before, ln.quantity
+            )
+            r = _share(ln.points_redeemed, after, ln.quantity) - _share(
+                ln.points_redeemed, before, ln.quantity
+            )
+            paid = ln.amount_minor - ln.discount_minor
+            m = _share(paid, after, ln.quantity) - _share(paid, before, ln.quantity)
+            claw, restore, refund = claw + c, restore + r, refund + m
+            out_lines.append(
+                {
+                    "line_id": line_id,
+                    "quantity": str(q),
+                    "points_clawed_back": c,
+                    "points_restored": r,
+                    "refund_minor": m,
+                }
+            )
+        details: dict[str, Any] = {}
+        if claw and purchase.earn_entry_id:
+            res = lg.reverse(
+                purchase.earn_entry_id,
+                now,
+                points=claw,
+                reason="return",
+                reference=f"{receipt_id}/{return_id}",
+            )
+            details = dict(res.details)
+        if restore and purchase.redeem_entry_id:
+            lg.reverse(
+                purchase.redeem_entry_id,
+                now,
+                points=restore,
+                reason="return",
+                reference=f"{receipt_id}/{return_id}",
+            )
+        repo.add_return(purchase.id, StoredReturn(return_id, now, claw, restore, refund, out_lines))
+        uow.members.add_purchase_stats(purchase.member_id, -refund, 0)
+        bal = lg.balance(purchase.member_id)
+        return {
+            "receipt_id": receipt_id,
+            "return_id": return_id,
+            "member_id": purchase.member_id,
+            "points_clawed_back": claw,
+            "points_restored": restore,
+            "refund": format_money(refund, program.currency),
+            "forgiven": details.get("forgiven", 0),
+            "debt": details.get("debt", 0),
+            "lines": [
+                {k: v for k, v in x.items() if k != "refund_minor"}
+                | {"refund": format_money(x["refund_minor"], program.currency)}
+                for x in out_lines
+            ],
+            "balance": {"available": bal.available, "pending": bal.pending, "held": bal.held},
+        }
+
+    return ctx.idempotent(
+        program.id,
+        f"return:{receipt_id}:{return_id}",
+        "return",
+        {"receipt_id": receipt_id, **data},
+        effect,
+    )
+
+
+def get_purchase(ctx: ServiceContext, program: Program, receipt_id: str) -> dict[str, Any]:
+    """A purchase with its points by line and rule, and its returns."""
+    with ctx.uow(read_only=True) as uow:
+        p = PurchaseRepo(uow.conn).by_receipt(program.id, receipt_id)
+    if p is None:
+        raise NotFoundError(f"purchase {receipt_id!r} not found", receipt_id=receipt_id)
+    cur = program.currency
+    awards: dict[str, list[dict[str, Any]]] = {}
+    for a in p.awards:
+        awards.setdefault(a.line_id, []).append(
+            {"rule_id": a.rule_id, "rule_version": a.rule_version, "points": a.points}
+        )
+    return {
+        "receipt_id": p.receipt_id,
+        "member_id": p.member_id,
+        "occurred_at": p.occurred_at.isoformat(),
+        "store": p.store,
+        "channel": p.channel,
+        "total": format_money(p.total_minor, cur),
+        "discount": format_money(p.discount_minor, cur),
+        "points_earned": p.points_earned,
+        "points_redeemed": p.points_redeemed,
+        "rule_version": p.rule_version,
+        "earn_entry_id": p.earn_entry_id,
+        "redeem_entry_id": p.redeem_entry_id,
+        "lines": [
+            {
+                "line_id": ln.line_id,
+                "sku": ln.sku,
+                "category": ln.category,
+                "brand": ln.brand,
+                "quantity": str(ln.quantity),
+                "amount": format_money(ln.amount_minor, cur),
+                "discount": format_money(ln.discount_minor, cur),
+                "points_redeemed": ln.points_redeemed,
+                "points_earned": ln.points_earned,
+                "awards": awards.get(ln.line_id, []),
+            }
+            for ln in p.lines
+        ],
+        "returns": [
+            {
+                "return_id": r.return_id,
+                "occurred_at": r.occurred_at.isoformat(),
+                "points_clawed_back": r.points_clawed_back,
+                "points_restored": r.points_restored,
+                "refund": format_money(r.refund_minor, cur),
+                "lines": r.lines,
+            }
+            for r in p.returns
+        ],
+    }

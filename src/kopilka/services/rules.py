@@ -1,0 +1,114 @@
+"""Publishing, listing and previewing rule sets.
+
+A rule set is published as a new version with an effective time; older versions stay
+for audit, and every earned point records the version and rule that produced it. The
+parsed form of each stored version is cached per process (documents never change once
+published).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from kopilka.domain.clock import ensure_utc
+from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.program import Program
+from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
+from kopilka.services.context import ServiceContext
+from kopilka.store.repos.rules import RuleSetRepo, StoredRuleSet
+from kopilka.store.uow import UnitOfWork
+
+MAX_DOCUMENT = 512_000
+FORMATS = ("yaml", "json")
+
+
+@lru_cache(maxsize=256)
+def _parsed(program_id: int, version: int, fmt: str, document: str) -> RuleSet:
+    return parse_ruleset(document, fmt=fmt, version=version)
+
+
+def parse_document(document: str, fmt: str, version: int) -> RuleSet:
+    """Validate a rules document; errors name the line and the field."""
+    if fmt not in FORMATS:
+        raise ValidationError("format must be yaml or json", field="format")
+    if not isinstance(document, str) or not document.strip():
+        raise ValidationError("the rules document is empty", field="document")
+    if len(document) > MAX_DOCUMENT:
+        raise ValidationError("the rules document is too large", field="document")
+    return parse_ruleset(document, fmt=fmt, version=version)
+
+
+def publish(
+    ctx: ServiceContext,
+    program: Program,
+    document: str,
+    *,
+    fmt: str = "yaml",
+    effective_at: datetime | None = None,
+    actor: str = "system",
+) -> dict[str, Any]:
+    """Validate and store a new version, effective at ``effective_at`` (default: now)."""
+    now = ctx.now()
+    effective = ensure_utc(effective_at) if effective_at else now
+    with ctx.uow() as uow:
+        repo = RuleSetRepo(uow.conn)
+        version = repo.latest_version(program.id) + 1
+        ruleset = parse_document(document, fmt, version)
+        if ruleset.currency != program.currency:
+            raise ValidationError(
+                f"the document's currency {ruleset.currency} is not the program's "
+                f"{program.currency}",
+                field="currency",
+            )
+        stored = StoredRuleSet(version, fmt, document, effective, now, actor)
+        repo.add(program.id, stored)
+        uow.commit()
+    return summary(stored, ruleset)
+
+
+def summary(stored: StoredRuleSet, ruleset: RuleSet | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "version": stored.version,
+        "format": stored.format,
+        "effective_at": stored.effective_at.isoformat(),
+        "published_at": stored.published_at.isoformat(),
+        "published_by": stored.published_by,
+    }
+    if ruleset is not None:
+        out["rules"] = [asdict(d) for d in describe_rules(ruleset, visible_only=False)]
+    return out
+
+
+def list_versions(ctx: ServiceContext, program: Program) -> list[dict[str, Any]]:
+    with ctx.uow(read_only=True) as uow:
+        return [summary(s) for s in RuleSetRepo(uow.conn).list(program.id)]
+
+
+def get_version(ctx: ServiceContext, program: Program, version: int) -> dict[str, Any]:
+    with ctx.uow(read_only=True) as uow:
+        stored = RuleSetRepo(uow.conn).get(program.id, version)
+    if stored is None:
+        raise NotFoundError(f"rule set version {version} not found", version=version)
+    out = summary(stored, _parsed(program.id, stored.version, stored.format, stored.document))
+    out["document"] = stored.document
+    return out
+
+
+def active_ruleset(uow: UnitOfWork, program: Program, at: datetime) -> RuleSet | None:
+    """The rule set in force at ``at`` (None before the first publication)."""
+    stored = RuleSetRepo(uow.conn).active_at(program.id, at)
+    if stored is None:
+        return None
+    return _parsed(program.id, stored.version, stored.format, stored.document)
+
+
+def visible_rules(ctx: ServiceContext, program: Program) -> list[dict[str, Any]]:
+    """What a member may read about how to earn: the open rules in force now."""
+    with ctx.uow(read_only=True) as uow:
+        ruleset = active_ruleset(uow, program, ctx.now())
+    if ruleset is None:
+        return []
+    return [asdict(d) for d in describe_rules(ruleset, visible_only=True)]

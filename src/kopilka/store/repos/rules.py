@@ -1,0 +1,139 @@
+"""Published rule-set versions and the usage counters of capped rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from kopilka.store.tables import rule_sets, rule_usage
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRuleSet:
+    version: int
+    format: str
+    document: str
+    effective_at: datetime
+    published_at: datetime
+    published_by: str
+
+
+_COLS = (
+    rule_sets.c.version,
+    rule_sets.c.format,
+    rule_sets.c.document,
+    rule_sets.c.effective_at,
+    rule_sets.c.published_at,
+    rule_sets.c.published_by,
+)
+
+
+class RuleSetRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def latest_version(self, program_id: int) -> int:
+        return int(
+            self.conn.execute(
+                select(func.coalesce(func.max(rule_sets.c.version), 0)).where(
+                    rule_sets.c.program_id == program_id
+                )
+            ).scalar_one()
+        )
+
+    def add(self, program_id: int, rs: StoredRuleSet) -> None:
+        self.conn.execute(
+            rule_sets.insert().values(
+                program_id=program_id,
+                version=rs.version,
+                format=rs.format,
+                document=rs.document,
+                effective_at=rs.effective_at,
+                published_at=rs.published_at,
+                published_by=rs.published_by,
+            )
+        )
+
+    def active_at(self, program_id: int, at: datetime) -> StoredRuleSet | None:
+        """The newest version whose effective time has come."""
+        row = self.conn.execute(
+            select(*_COLS)
+            .where(rule_sets.c.program_id == program_id, rule_sets.c.effective_at <= at)
+            .order_by(rule_sets.c.effective_at.desc(), rule_sets.c.version.desc())
+            .limit(1)
+        ).first()
+        return StoredRuleSet(*row) if row else None
+
+    def get(self, program_id: int, version: int) -> StoredRuleSet | None:
+        row = self.conn.execute(
+            select(*_COLS).where(
+                rule_sets.c.program_id == program_id, rule_sets.c.version == version
+            )
+        ).first()
+        return StoredRuleSet(*row) if row else None
+
+    def list(self, program_id: int) -> list[StoredRuleSet]:
+        rows = self.conn.execute(
+            select(*_COLS).where(rule_sets.c.program_id == program_id).order_by(rule_sets.c.version)
+        )
+        return [StoredRuleSet(*r) for r in rows]
+
+
+class UsageRepo:
+    """Points and counts per (rule, member, period); member 0 is the program-wide budget."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._pg = conn.dialect.name == "postgresql"
+
+    def get(
+        self, program_id: int, keys: Sequence[tuple[str, int, str]], *, lock: bool = False
+    ) -> dict[tuple[str, int, str], tuple[int, int]]:
+        """(rule, member, period) -> (points, count) for the keys that have rows."""
+        if not keys:
+            return {}
+        c = rule_usage.c
+        q = (
+            select(c.rule_id, c.member_id, c.period, c.points, c.count)
+            .where(
+                c.program_id == program_id,
+                or_(*[and_(c.rule_id == r, c.member_id == m, c.period == p) for r, m, p in keys])
+                if len(keys) < 50
+                else tuple_(c.rule_id, c.member_id, c.period).in_(list(keys)),
+            )
+            .order_by(c.rule_id, c.member_id, c.period)
+        )
+        if lock and self._pg:
+            q = q.with_for_update()
+        return {(r[0], r[1], r[2]): (r[3], r[4]) for r in self.conn.execute(q)}
+
+    def add(self, program_id: int, rows: Iterable[tuple[str, int, str, int, int]]) -> None:
+        """Add (points, count) to each (rule, member, period) counter."""
+        values = [
+            {
+                "program_id": program_id,
+                "rule_id": r,
+                "member_id": m,
+                "period": p,
+                "points": pts,
+                "count": n,
+            }
+            for r, m, p, pts, n in rows
+        ]
+        if not values:
+            return
+        ins = pg_insert(rule_usage) if self._pg else sqlite_insert(rule_usage)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["program_id", "rule_id", "member_id", "period"],
+            set_={
+                "points": rule_usage.c.points + ins.excluded.points,
+                "count": rule_usage.c.count + ins.excluded.count,
+            },
+        )
+        for v in values:
+            self.conn.execute(stmt, v)

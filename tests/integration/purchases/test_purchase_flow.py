@@ -1,0 +1,184 @@
+"""Purchases through the services: quote, commit, return, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+
+from kopilka.domain.errors import IdempotencyConflict, RedemptionNotAllowed, ValidationError
+from kopilka.services import audit, events, members, purchases
+
+from .conftest import basket
+
+
+def balance(ctx, program, member_id):
+    b = members.get_balance(ctx, program, member_id)
+    return (b.available, b.pending, b.held)
+
+
+def test_commit_earns_per_line_with_rules(ctx, rules_program, make_member):
+    """Points are earned per line under the published rules and stored with rule and version."""
+    program = rules_program()
+    m = make_member(program)
+    body = basket(m, ("1", "250.00", "dairy"), ("2", "199.99", "bread"), ("3", "500", "tobacco"))
+    receipt = purchases.commit(ctx, program, body)
+    # base: 1 per full 100 of the 449.99 eligible (tobacco excluded) = 4, spread 2/2 over the
+    # lines; the dairy multiplier doubles the dairy line's 2
+    assert receipt["points_earned"] == 6
+    by_line = {ln["line_id"]: ln["points_earned"] for ln in receipt["lines"]}
+    assert by_line == {"1": 4, "2": 2, "3": 0}
+    stored = purchases.get_purchase(ctx, program, body["receipt_id"])
+    rules_on_1 = {a["rule_id"]: a["points"] for a in stored["lines"][0]["awards"]}
+    assert rules_on_1 == {"base": 2, "dairy-x2": 2}
+    assert all(a["rule_version"] == 1 for ln in stored["lines"] for a in ln["awards"])
+
+
+def test_quote_agrees_with_commit_and_writes_nothing(ctx, rules_program, make_member, funded):
+    """A quote predicts the commit exactly and leaves the ledger untouched."""
+    program = rules_program()
+    m = make_member(program)
+    funded(program, m, 500)
+    body = basket(m, ("1", "1000", "dairy"), ("2", "2500", "bread"), redeem_points=300)
+    before = audit.verify_ledger(ctx, program.id).totals
+    q = purchases.quote(ctx, program, body)
+    assert audit.verify_ledger(ctx, program.id).totals == before
+    receipt = purchases.commit(ctx, program, body)
+    assert q["points_earned"] == receipt["points_earned"]
+    assert q["discount"] == receipt["discount"] == "300.00"
+    assert [ln["points_earned"] for ln in q["lines"]] == [
+        ln["points_earned"] for ln in receipt["lines"]
+    ]
+
+
+def test_redeemed_points_discount_lines_and_earn_only_on_money(
+    ctx, rules_program, make_member, funded
+):
+    """Paying with points spreads the discount over lines and earns only on the money paid."""
+    program = rules_program()
+    m = make_member(program)
+    funded(program, m, 1000)
+    body = basket(m, ("1", "600", "bread"), ("2", "400", "bread"), redeem_points=500)
+    receipt = purchases.commit(ctx, program, body)
+    discounts = [ln["discount"] for ln in receipt["lines"]]
+    assert discounts == ["300.00", "200.00"]
+    assert receipt["to_pay"] == "500.00"
+    assert receipt["points_earned"] == 5  # 1 per full 100 RUB on 500 RUB paid
+    assert balance(ctx, program, m) == (505, 0, 0)
+
+
+def test_redemption_over_the_limit_is_refused_and_writes_nothing(
+    ctx, rules_program, make_member, funded
+):
+    """More points than the rules allow is a redemption_not_allowed error with no effect."""
+    program = rules_program()
+    m = make_member(program)
+    funded(program, m, 1000)
+    body = basket(m, ("1", "100", "bread"), redeem_points=90)  # max 50%
+    with pytest.raises(RedemptionNotAllowed):
+        purchases.commit(ctx, program, body)
+    assert balance(ctx, program, m) == (1000, 0, 0)
+    with pytest.raises(ValidationError):
+        purchases.get_purchase(ctx, program, body["receipt_id"]) if False else purchases.commit(
+            ctx, program, {**body, "lines": []}
+        )
+
+
+def test_full_return_restores_every_balance(ctx, rules_program, make_member, funded):
+    """A purchase followed by its full return leaves every balance as it was."""
+    program = rules_program()
+    m = make_member(program)
+    funded(program, m, 400)
+    start = balance(ctx, program, m)
+    body = basket(m, ("1", "1999.90", "dairy"), ("2", "1200", "bread"), redeem_points=200)
+    purchases.commit(ctx, program, body)
+    assert balance(ctx, program, m) != start
+    ret = purchases.process_return(ctx, program, body["receipt_id"], {"return_id": "ret-1"})
+    assert ret["points_restored"] == 200
+    assert balance(ctx, program, m) == start
+    assert audit.verify_ledger(ctx, program.id).ok
+
+
+def test_partial_returns_add_up_to_the_full_return(ctx, rules_program, make_member, funded):
+    """Returning a line in parts claws back exactly what the line was awarded, no more."""
+    program = rules_program()
+    m = make_member(program)
+    funded(program, m, 100)
+    body = basket(m, ("1", "3333", "dairy"), ("2", "700", "bread"), redeem_points=100)
+    body["lines"][0]["quantity"] = "3"
+    receipt = purchases.commit(ctx, program, body)
+    line1 = receipt["lines"][0]
+    total_claw = total_restore = 0
+    for i in range(3):
+        r = purchases.process_return(
+            ctx,
+            program,
+            body["receipt_id"],
+            {"return_id": f"r{i}", "lines": [{"line_id": "1", "quantity": "1"}]},
+        )
+        total_claw += r["points_clawed_back"]
+        total_restore += r["points_restored"]
+    assert total_claw == line1["points_earned"]
+    assert total_restore == line1["points_redeemed"]
+    with pytest.raises(ValidationError):
+        purchases.process_return(
+            ctx,
+            program,
+            body["receipt_id"],
+            {"return_id": "r9", "lines": [{"line_id": "1", "quantity": "1"}]},
+        )
+    assert audit.verify_ledger(ctx, program.id).ok
+
+
+def test_return_claws_back_what_was_awarded_not_todays_rules(ctx, rules_program, make_member):
+    """After new rules are published, a return still claws back the points actually awarded."""
+    from kopilka.services import rules
+
+    program = rules_program()
+    m = make_member(program)
+    body = basket(m, ("1", "1000", "dairy"))
+    earned = purchases.commit(ctx, program, body)["points_earned"]
+    rules.publish(ctx, program, "rules:\n  - {id: base, kind: rate, rate: {percent: 50}}\n")
+    ret = purchases.process_return(ctx, program, body["receipt_id"], {"return_id": "x"})
+    assert ret["points_clawed_back"] == earned == 20
+
+
+def test_receipt_id_is_idempotent(ctx, rules_program, make_member):
+    """The same receipt committed twice books once; a different body under it is a conflict."""
+    program = rules_program()
+    m = make_member(program)
+    body = basket(m, ("1", "500", "bread"))
+    first = purchases.commit(ctx, program, body)
+    assert purchases.commit(ctx, program, body) == first
+    assert balance(ctx, program, m) == (5, 0, 0)
+    with pytest.raises(IdempotencyConflict):
+        purchases.commit(ctx, program, {**body, "lines": [{**body["lines"][0], "amount": "900"}]})
+
+
+def test_commit_captures_a_till_hold(ctx, rules_program, make_member, funded):
+    """A purchase paid with a hold captures part of it and releases the rest."""
+    from kopilka.services import points
+
+    program = rules_program()
+    m = make_member(program)
+    funded(program, m, 300)
+    hold = points.hold(ctx, program, m, 200, key="h1")
+    body = basket(m, ("1", "300", "bread"), hold_id=hold["hold_id"], redeem_points=150)
+    receipt = purchases.commit(ctx, program, body)
+    assert receipt["points_redeemed"] == 150
+    assert balance(ctx, program, m) == (150 + receipt["points_earned"], 0, 0)
+    assert audit.verify_ledger(ctx, program.id).ok
+
+
+def test_event_rules_award_within_limits(ctx, rules_program, make_member):
+    """A review earns its rule's points up to the per-month limit; repeats are idempotent."""
+    program = rules_program()
+    m = make_member(program)
+    got = [
+        events.record_event(ctx, program, {"event_id": f"e{i}", "type": "review", "member_id": m})[
+            "points_earned"
+        ]
+        for i in range(3)
+    ]
+    assert got == [20, 20, 0]
+    again = events.record_event(ctx, program, {"event_id": "e0", "type": "review", "member_id": m})
+    assert again["points_earned"] == 20
+    assert balance(ctx, program, m) == (40, 0, 0)
