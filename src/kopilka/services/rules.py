@@ -112,3 +112,76 @@ def visible_rules(ctx: ServiceContext, program: Program) -> list[dict[str, Any]]
     if ruleset is None:
         return []
     return [asdict(d) for d in describe_rules(ruleset, visible_only=True)]
+
+
+def preview(
+    ctx: ServiceContext,
+    program: Program,
+    document: str,
+    *,
+    fmt: str = "yaml",
+    purchase: dict[str, Any] | None = None,
+    event: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate a draft rules document on a basket (``purchase``, as for a quote) or an
+    event for a member, without publishing anything. Writes nothing."""
+    from kopilka.domain.rules import evaluate_event, evaluate_purchase, max_redeemable
+    from kopilka.services import usage
+    from kopilka.services.purchase_input import instant, parse_basket
+    from kopilka.services.purchases import member_context, resolve_member
+    from kopilka.store.repos.rules import UsageRepo
+
+    draft = parse_document(document, fmt, 0)
+    if (purchase is None) == (event is None):
+        raise ValidationError("preview takes either a purchase or an event", field="purchase")
+    body = purchase if purchase is not None else event
+    assert body is not None
+    now = ctx.now()
+    with ctx.uow(read_only=True) as uow:
+        member_id = resolve_member(uow, program, body)
+        member = uow.members.get(program.id, member_id, identifiers=False)
+        available = max(uow.members.balance(member_id).available, 0)
+        repo = UsageRepo(uow.conn)
+        if purchase is not None:
+            basket = parse_basket(purchase, program, now)
+            counters = usage.load(
+                repo,
+                program.id,
+                usage.capped_rules(draft),
+                member_id,
+                basket.occurred_at,
+                program.timezone,
+            )
+            result = evaluate_purchase(
+                draft, program, basket, member_context(member), usage=counters
+            )
+            ceiling = max_redeemable(basket, draft, program, available)
+        else:
+            name = str(body.get("type") or "")
+            at = instant(body.get("occurred_at"), "occurred_at", now)
+            counters = usage.load(
+                repo,
+                program.id,
+                usage.capped_rules(draft, events=name),
+                member_id,
+                at,
+                program.timezone,
+            )
+            result = evaluate_event(
+                draft,
+                program,
+                name,
+                body.get("attributes") or {},
+                member_context(member),
+                usage=counters,
+                at=at,
+            )
+            ceiling = 0
+    return {
+        "member_id": member_id,
+        "points_earned": result.total_points,
+        "by_rule": result.points_by_rule(),
+        "by_line": result.points_by_line(),
+        "max_redeemable": ceiling,
+        "control_group": list(result.control_group),
+    }

@@ -182,3 +182,30 @@ def test_event_rules_award_within_limits(ctx, rules_program, make_member):
     again = events.record_event(ctx, program, {"event_id": "e0", "type": "review", "member_id": m})
     assert again["points_earned"] == 20
     assert balance(ctx, program, m) == (40, 0, 0)
+
+
+def test_preview_evaluates_a_draft_without_publishing(ctx, rules_program, make_member):
+    """A draft rule set is evaluated on a basket; the published version stays in force."""
+    from kopilka.services import rules
+
+    program = rules_program()
+    m = make_member(program)
+    draft = "rules:\n  - {id: base, kind: rate, rate: {percent: 10}}\n"
+    body = basket(m, ("1", "1000", "bread"))
+    out = rules.preview(ctx, program, draft, purchase=body)
+    assert out["points_earned"] == 100
+    assert out["by_rule"] == {"base": 100}
+    assert [v["version"] for v in rules.list_versions(ctx, program)] == [1]
+    assert purchases.quote(ctx, program, body)["points_earned"] == 10
+
+
+def test_invalid_rules_document_names_line_and_field(ctx, make_program):
+    """Publishing a bad document fails with the line and field, and stores nothing."""
+    from kopilka.services import rules
+
+    program = make_program()
+    doc = "rules:\n  - id: base\n    kind: rate\n    rate: {points: 0, per: '100'}\n"
+    with pytest.raises(ValidationError) as err:
+        rules.publish(ctx, program, doc)
+    assert "line 4" in str(err.value)
+    assert rules.list_versions(ctx, program) == []
