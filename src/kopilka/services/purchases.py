@@ -84,23 +84,29 @@ def _earn_and_limits(
     member: Member,
     discounts: dict[str, int],
 ) -> EarnResult | None:
+    """Evaluate the basket; counters (and the campaign-budget row locks) are read only for
+    the capped rules that actually award something.
+
+    With no usage counted a capped rule has its largest capacity, so a rule that awards
+    nothing then awards nothing with real counters either; only when a capped rule did
+    award is the basket evaluated again with its real counters. Most purchases thus never
+    touch the shared budget rows, which would otherwise serialize every purchase.
+    """
     if ruleset is None:
         return None
+    who = member_context(member)
+    result = evaluate_purchase(
+        ruleset, program, basket, who, points_redeemed_discount_by_line=discounts
+    )
+    awarded = result.usage.points_by_rule
+    capped = [r for r in usage.capped_rules(ruleset) if r.id in awarded]
+    if not capped:
+        return result
     counters = usage.load(
-        UsageRepo(uow.conn),
-        program.id,
-        usage.capped_rules(ruleset),
-        member.id,
-        basket.occurred_at,
-        program.timezone,
+        UsageRepo(uow.conn), program.id, capped, member.id, basket.occurred_at, program.timezone
     )
     return evaluate_purchase(
-        ruleset,
-        program,
-        basket,
-        member_context(member),
-        usage=counters,
-        points_redeemed_discount_by_line=discounts,
+        ruleset, program, basket, who, usage=counters, points_redeemed_discount_by_line=discounts
     )
 
 

@@ -209,3 +209,27 @@ def test_invalid_rules_document_names_line_and_field(ctx, make_program):
         rules.publish(ctx, program, doc)
     assert "line 4" in str(err.value)
     assert rules.list_versions(ctx, program) == []
+
+
+def test_caps_count_across_purchases_and_budget_runs_out(ctx, rules_program, make_member):
+    """Per-member daily caps and a campaign budget hold across purchases and members."""
+    doc = """
+rules:
+  - {id: base, kind: rate, rate: {points: 1, per: "100"}, limits: {per_member_day: 15}}
+  - {id: promo, kind: bonus, points: 10, min_amount: "100", limits: {budget: 25}}
+"""
+    program = rules_program(doc)
+    a, b = make_member(program), make_member(program)
+    first = purchases.commit(ctx, program, basket(a, ("1", "1000", "x")))
+    second = purchases.commit(ctx, program, basket(a, ("1", "1000", "x")))
+    third = purchases.commit(ctx, program, basket(b, ("1", "1000", "x")))
+    assert [r["points_earned"] for r in (first, second, third)] == [20, 15, 15]
+    by_rule = [
+        {aw["rule_id"]: aw["points"] for aw in r["lines"][0]["awards"]}
+        for r in (first, second, third)
+    ]
+    assert by_rule == [
+        {"base": 10, "promo": 10},
+        {"base": 5, "promo": 10},
+        {"base": 10, "promo": 5},
+    ]
