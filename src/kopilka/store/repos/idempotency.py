@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kopilka.store.tables import idempotency_keys
 
@@ -23,6 +24,7 @@ class Outcome:
 class IdempotencyRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._pg = conn.dialect.name == "postgresql"
 
     def get(self, program_id: int, key: str) -> Outcome | None:
         c = idempotency_keys.c
@@ -43,19 +45,20 @@ class IdempotencyRepo:
         response: dict[str, Any],
         at: datetime,
     ) -> bool:
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(
-                    insert(idempotency_keys).values(
-                        program_id=program_id,
-                        key=key,
-                        operation=operation,
-                        request_hash=request_hash,
-                        succeeded=succeeded,
-                        response=response,
-                        created_at=at,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        ins = pg_insert(idempotency_keys) if self._pg else sqlite_insert(idempotency_keys)
+        # DO NOTHING instead of a savepoint: a concurrent request that stored the key first
+        # makes this insert a no-op, and the caller reads that request's outcome instead
+        stmt = (
+            ins.values(
+                program_id=program_id,
+                key=key,
+                operation=operation,
+                request_hash=request_hash,
+                succeeded=succeeded,
+                response=response,
+                created_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=["program_id", "key"])
+            .returning(idempotency_keys.c.program_id)
+        )
+        return self.conn.execute(stmt).first() is not None
