@@ -1,0 +1,200 @@
+"""API keys and what each role may do.
+
+A key is ``kp_<prefix>_<secret>``: the prefix (public, unique) finds the row, the secret
+(32 random bytes) is checked against its stored SHA-256 with a constant-time compare.
+Only the hash is stored; the full key is shown once, when it is created. Each key is
+bound to one program, has one role, and a ``pos`` key is bound to one store.
+
+:data:`PERMISSIONS` is the one permission matrix: every API route names the permission
+it needs, and the tests walk every route against every role.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from kopilka.domain.errors import KopilkaError, NotFoundError, PermissionDenied, ValidationError
+from kopilka.domain.program import Program
+from kopilka.services.context import ServiceContext
+from kopilka.store.repos.apikeys import ApiKeyRepo, ApiKeyRow
+
+KEY_PATTERN = re.compile(r"^kp_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
+_STORE = re.compile(r"^[\w.-]{1,64}$")
+
+
+class Unauthenticated(KopilkaError):
+    """No key, an unknown or malformed key, or a revoked one."""
+
+    code = "unauthorized"
+
+
+class Role(enum.StrEnum):
+    POS = "pos"  # one till or store
+    ECOMMERCE = "ecommerce"  # the web shop's back end
+    SUPPORT = "support"  # support agents' tools
+    MARKETER = "marketer"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class Permission(enum.StrEnum):
+    MEMBERS_READ = "members:read"  # look up, get, balances
+    MEMBERS_ENROLL = "members:enroll"
+    MEMBERS_UPDATE = "members:update"  # profile
+    MEMBERS_BLOCK = "members:block"
+    HISTORY_READ = "history:read"
+    HOLDS_WRITE = "holds:write"  # create, capture, void
+    POINTS_EARN = "points:earn"
+    POINTS_REDEEM = "points:redeem"
+    POINTS_ADJUST = "points:adjust"
+    PROGRAM_READ = "program:read"
+    JOBS_RUN = "jobs:run"  # expiry, activation and hold sweeps
+    LEDGER_VERIFY = "ledger:verify"
+    AUDIT_READ = "audit:read"
+
+
+P = Permission
+_READ_ONLY = frozenset({P.MEMBERS_READ, P.HISTORY_READ, P.PROGRAM_READ})
+
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.POS: frozenset({P.MEMBERS_READ, P.MEMBERS_ENROLL, P.HISTORY_READ, P.HOLDS_WRITE}),
+    Role.ECOMMERCE: frozenset(
+        {
+            P.MEMBERS_READ,
+            P.MEMBERS_ENROLL,
+            P.MEMBERS_UPDATE,
+            P.HISTORY_READ,
+            P.HOLDS_WRITE,
+            P.POINTS_EARN,
+            P.POINTS_REDEEM,
+        }
+    ),
+    Role.SUPPORT: _READ_ONLY | {P.MEMBERS_UPDATE, P.MEMBERS_BLOCK, P.POINTS_ADJUST, P.AUDIT_READ},
+    Role.MARKETER: frozenset({P.MEMBERS_READ, P.PROGRAM_READ}),
+    Role.ANALYST: _READ_ONLY | {P.LEDGER_VERIFY, P.AUDIT_READ},
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An authenticated caller (never carries the secret)."""
+
+    id: int
+    name: str
+    role: Role
+    prefix: str
+    store_code: str | None
+    program: Program
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def actor(self) -> str:
+        """How audit records and ledger entries name this caller."""
+        return f"apikey:{self.id}:{self.name}"[:128]
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return PERMISSIONS[self.role]
+
+    def require(self, permission: Permission) -> None:
+        if permission not in self.permissions:
+            raise PermissionDenied(
+                f"role {self.role} may not {permission}",
+                role=str(self.role),
+                permission=str(permission),
+            )
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _key(row: ApiKeyRow, program: Program) -> ApiKey:
+    return ApiKey(
+        row.id,
+        row.name,
+        Role(row.role),
+        row.prefix,
+        row.store_code,
+        program,
+        row.created_at,
+        row.revoked_at,
+    )
+
+
+def create_key(
+    ctx: ServiceContext, program_code: str, role: str, name: str, store_code: str | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key; returns it with the full secret key string, shown only this once."""
+    try:
+        role_ = Role(role)
+    except ValueError:
+        raise ValidationError(
+            f"unknown role {role!r}; use one of {', '.join(Role)}", field="role"
+        ) from None
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationError("key name must be 1-100 characters", field="name")
+    if role_ == Role.POS and not store_code:
+        raise ValidationError("a pos key must be bound to a store (--store)", field="store")
+    if store_code is not None and not _STORE.match(store_code):
+        raise ValidationError(
+            "store code must be 1-64 letters, digits, '.', '-' or '_'", field="store"
+        )
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    with ctx.uow() as uow:
+        program = uow.programs.by_code(program_code)
+        repo = ApiKeyRepo(uow.conn)
+        key_id = repo.add(program.id, name, role_, prefix, _hash(secret), store_code, ctx.now())
+        row = repo.get(key_id)
+        uow.commit()
+    assert row is not None
+    return _key(row, program), f"kp_{prefix}_{secret}"
+
+
+def authenticate(ctx: ServiceContext, presented: str | None) -> ApiKey:
+    """The key behind a presented key string, or :class:`Unauthenticated`."""
+    match = KEY_PATTERN.match(presented.strip()) if presented else None
+    if match is None:
+        raise Unauthenticated("a valid API key is required")
+    prefix, secret = match.groups()
+    with ctx.uow(read_only=True) as uow:
+        row = ApiKeyRepo(uow.conn).by_prefix(prefix)
+        if row is None or not hmac.compare_digest(row.key_hash, _hash(secret)):
+            raise Unauthenticated("a valid API key is required")
+        if row.revoked_at is not None:
+            raise Unauthenticated("this API key was revoked")
+        return _key(row, uow.programs.get(row.program_id))
+
+
+def list_keys(ctx: ServiceContext, program_code: str | None = None) -> list[ApiKey]:
+    """Keys (all programs, or one), oldest first, revoked ones included."""
+    with ctx.uow(read_only=True) as uow:
+        programs = {p.id: p for p in uow.programs.list()}
+        program_id = uow.programs.by_code(program_code).id if program_code else None
+        return [_key(r, programs[r.program_id]) for r in ApiKeyRepo(uow.conn).list(program_id)]
+
+
+def revoke_key(ctx: ServiceContext, key_id_or_prefix: str) -> ApiKey:
+    """Revoke a key by id or prefix; it stops working at once. Revoking twice is a no-op."""
+    with ctx.uow() as uow:
+        repo = ApiKeyRepo(uow.conn)
+        ref = key_id_or_prefix.strip()
+        row = repo.get(int(ref)) if ref.isdigit() else repo.by_prefix(ref)
+        if row is None:
+            raise NotFoundError(f"no API key {ref!r}", key=ref)
+        repo.revoke(row.id, ctx.now())
+        row = repo.get(row.id)
+        assert row is not None
+        program = uow.programs.get(row.program_id)
+        uow.commit()
+    return _key(row, program)

@@ -1,0 +1,162 @@
+"""Recorded writes: idempotent under a caller's key and, for back-office actions, audited.
+
+Enrolling, changing a profile, blocking, adjusting, running a sweep: each runs under an
+idempotency key (one key, at most one effect; same key and request → the stored
+response; another request → :class:`IdempotencyConflict`; a failure stays a failure),
+and a back-office action writes an ``audit_log`` row (who, what, when, before, after)
+in the same transaction as its effect.
+
+The use cases in ``kopilka.services`` open their own units of work. To run one inside
+the idempotency transaction, :func:`enlisted` gives a service context whose units of
+work are savepoints of that transaction: the use case runs unchanged, and the key, the
+effect and the audit row commit (or roll back) together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, cast
+
+from kopilka.domain.errors import ValidationError
+from kopilka.ledger.idempotency import check_key, replay, request_hash
+from kopilka.services.context import ServiceContext
+from kopilka.store.repos.audit_log import AuditLogRepo, AuditRecord
+from kopilka.store.uow import UnitOfWork
+
+Snapshot = Callable[[ServiceContext], dict[str, Any] | None]
+Effect = Callable[[ServiceContext], dict[str, Any]]
+MAX_PAGE = 200
+
+
+class _Savepoint(UnitOfWork):
+    """A unit of work that is a savepoint inside an open one."""
+
+    def __init__(self, outer: UnitOfWork) -> None:
+        super().__init__(outer._engine, lock_rows=outer._lock_rows)
+        self._outer = outer
+
+    def __enter__(self) -> _Savepoint:
+        # the outer unit's connection and every repository bound to it
+        self.__dict__.update({k: v for k, v in vars(self._outer).items() if not k.startswith("_")})
+        # a savepoint stands where the base class keeps its root transaction
+        self._tx = cast(Any, self.conn.begin_nested())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._committed:
+            self.rollback()
+
+
+@dataclass
+class _Enlisted(ServiceContext):
+    outer: UnitOfWork | None = None
+
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        assert self.outer is not None
+        return _Savepoint(self.outer)
+
+
+def enlisted(ctx: ServiceContext, uow: UnitOfWork) -> ServiceContext:
+    """A context whose units of work are savepoints of ``uow`` (same clock)."""
+    return _Enlisted(ctx.engine, ctx.clock, ctx.lock_rows, outer=uow)
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """How a back-office action is recorded: by whom, what, on what, and its state."""
+
+    actor: str
+    action: str
+    target: str
+    snapshot: Snapshot = lambda _ctx: None
+
+    def record(
+        self,
+        ctx: ServiceContext,
+        uow: UnitOfWork,
+        program_id: int,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        AuditLogRepo(uow.conn).add(
+            program_id, self.actor, self.action, self.target, before, after, ctx.now()
+        )
+
+
+def recorded_write(
+    ctx: ServiceContext,
+    program_id: int,
+    *,
+    key: str,
+    operation: str,
+    request: dict[str, Any],
+    effect: Effect,
+    audit: Audit | None = None,
+) -> dict[str, Any]:
+    """Run ``effect`` once under ``key``, auditing it if ``audit`` is given; returns the
+    (stored) result. The effect is given a context enlisted in the key's transaction."""
+
+    def in_transaction(uow: UnitOfWork) -> dict[str, Any]:
+        inner = enlisted(ctx, uow)
+        before = audit.snapshot(inner) if audit else None
+        result = effect(inner)
+        if audit:
+            audit.record(ctx, uow, program_id, before, audit.snapshot(inner) or result)
+        return result
+
+    return ctx.idempotent(program_id, key, operation, request, in_transaction)
+
+
+def recorded_job(
+    ctx: ServiceContext,
+    program_id: int,
+    *,
+    key: str,
+    operation: str,
+    request: dict[str, Any],
+    job: Callable[[], dict[str, Any]],
+    audit: Audit,
+) -> dict[str, Any]:
+    """A batch job (its own transactions, safe to repeat) under an idempotency key:
+    a repeated key replays the stored outcome without running the job again."""
+    check_key(key)
+    with ctx.uow(read_only=True) as uow:
+        stored = uow.idempotency.get(program_id, key)
+        if stored is not None:
+            # the stored row is frozen; replay only reads it
+            return replay(cast(Any, stored), operation, request_hash(operation, request))
+    outcome = job()
+
+    def store(uow: UnitOfWork) -> dict[str, Any]:
+        audit.record(ctx, uow, program_id, None, outcome)
+        return outcome
+
+    # a concurrent request with the same key may have won: then its outcome is returned
+    return ctx.idempotent(program_id, key, operation, request, store)
+
+
+def audit_page(
+    ctx: ServiceContext,
+    program_id: int,
+    *,
+    limit: int = 50,
+    before: int | None = None,
+    target: str | None = None,
+) -> dict[str, Any]:
+    """The program's audit log, newest first; pass ``next_cursor`` back as ``before``."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit must be 1-{MAX_PAGE}", field="limit")
+    with ctx.uow(read_only=True) as uow:
+        rows = AuditLogRepo(uow.conn).page(program_id, limit + 1, before, target)
+    page: list[AuditRecord] = rows[:limit]
+    return {
+        "items": page,
+        "next_cursor": page[-1].id if len(rows) > limit else None,
+    }
