@@ -1,0 +1,63 @@
+"""The FastAPI application, built on demand around a wired :class:`kopilka.app.Kopilka`.
+
+Nothing is built at import time: ``kopilka serve`` (and the tests) call :func:`create_app`.
+Routes live under ``/v1`` (one router per resource); ``/healthz``, ``/readyz`` and
+``/metrics`` are for the operator; the OpenAPI document is at ``/openapi.json`` and the
+interactive docs at ``/docs``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from kopilka import __version__
+from kopilka.api import errors
+from kopilka.api.metrics import Metrics
+from kopilka.api.middleware import BodyLimit, RequestMetrics
+from kopilka.api.routers import admin, health, holds, me, members, points
+from kopilka.app import Kopilka
+
+DESCRIPTION = """\
+The Kopilka loyalty API.
+
+* **Auth**: `Authorization: Bearer kp_<prefix>_<secret>` (or `X-API-Key`); keys are made with
+  `kopilka apikey create` and bound to a program and a role.
+* **Writes** need an `Idempotency-Key` header: the same key and body replay the first
+  response; the same key with another body is `409 idempotency_conflict`.
+* **Errors** are RFC 9457 `application/problem+json` with a stable `code`; invalid input is
+  `422 validation_error` with the field errors in `errors`.
+* **Points** are integers (1 to 10^9); **money** travels as decimal strings.
+"""
+
+# later resources (purchases, rules, events) add their router here
+V1_ROUTERS: tuple[APIRouter, ...] = (
+    me.router,
+    members.router,
+    points.router,
+    holds.router,
+    admin.router,
+)
+
+
+def create_app(kopilka: Kopilka) -> FastAPI:
+    """The API application for one wired Kopilka (its settings, engine and services)."""
+    app = FastAPI(
+        title="Kopilka API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.kopilka = kopilka
+    app.state.metrics = metrics = Metrics()
+    errors.install(app)
+    v1 = APIRouter(prefix="/v1")
+    for router in V1_ROUTERS:
+        v1.include_router(router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    # outermost first: metrics see every response, including a 413 from the body limit
+    app.add_middleware(BodyLimit, max_bytes=kopilka.settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app

@@ -1,0 +1,92 @@
+"""Dependencies of the routes, as ``Annotated`` aliases: the wired app, the caller, the
+program, an idempotency key, and the permission a route needs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from kopilka.api.metrics import Metrics
+from kopilka.app import Kopilka
+from kopilka.domain.program import Program
+from kopilka.services import members as member_svc
+from kopilka.services.apikeys import ApiKey, Permission, authenticate
+from kopilka.services.context import ServiceContext
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer kp_<prefix>_<secret>`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key")
+
+
+def get_kopilka(request: Request) -> Kopilka:
+    app: Kopilka = request.app.state.kopilka
+    return app
+
+
+def get_ctx(request: Request) -> ServiceContext:
+    return get_kopilka(request).services
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+Ctx = Annotated[ServiceContext, Depends(get_ctx)]
+AppMetrics = Annotated[Metrics, Depends(get_metrics)]
+
+
+def current_key(
+    ctx: Ctx,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> ApiKey:
+    """The caller's API key (401 when missing, malformed, unknown or revoked)."""
+    return authenticate(ctx, bearer.credentials if bearer else header)
+
+
+CurrentKey = Annotated[ApiKey, Depends(current_key)]
+
+
+def current_program(key: CurrentKey) -> Program:
+    return key.program
+
+
+CurrentProgram = Annotated[Program, Depends(current_program)]
+
+
+def permit(permission: Permission) -> Any:
+    """A route dependency that refuses (403) callers whose role lacks ``permission``.
+
+    It runs before the route's body and headers are used, so a refused call writes nothing.
+    """
+
+    def check(key: CurrentKey) -> None:
+        key.require(permission)
+
+    check.__name__ = f"permit_{permission.value.replace(':', '_')}"
+    return Depends(check)
+
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="required on every write: the same key and body replay the first response",
+    ),
+]
+
+MemberId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def program_member(ctx: Ctx, program: CurrentProgram, member_id: MemberId) -> int:
+    """The member id in the path, once it is known to belong to the caller's program."""
+    member_svc.get_member(ctx, program, member_id)
+    return member_id
+
+
+ProgramMember = Annotated[int, Depends(program_member)]

@@ -1,0 +1,171 @@
+"""Errors as RFC 9457 problem documents, and the one map from error codes to HTTP statuses.
+
+Every failure leaves as ``application/problem+json``::
+
+    {"type": "https://kopilka.dev/problems/insufficient_points", "title": "Insufficient points",
+     "status": 409, "detail": "member has 10 points available, 50 requested",
+     "instance": "/v1/holds", "code": "insufficient_points", "details": {...}}
+
+Request validation failures (bad JSON, wrong types, missing headers, out-of-range values)
+are ``422 validation_error`` with an ``errors`` list naming each field.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kopilka.domain.errors import KopilkaError
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://kopilka.dev/problems/"
+log = logging.getLogger("kopilka.api")
+
+
+class PayloadTooLarge(KopilkaError):
+    code = "payload_too_large"
+
+
+# code → (HTTP status, title); the only place that decides an error's status
+STATUS: dict[str, tuple[int, str]] = {
+    "validation_error": (422, "Invalid request"),
+    "unauthorized": (401, "Authentication required"),
+    "forbidden": (403, "Forbidden"),
+    "not_found": (404, "Not found"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "conflict": (409, "Conflict"),
+    "idempotency_conflict": (409, "Idempotency key reused with another request"),
+    "duplicate_identifier": (409, "Identifier already registered"),
+    "hold_not_active": (409, "Hold is no longer active"),
+    "hold_expired": (409, "Hold has expired"),
+    "reversal_exceeded": (409, "Return exceeds the original"),
+    "insufficient_points": (409, "Insufficient points"),
+    "member_blocked": (409, "Member is blocked"),
+    "redemption_not_allowed": (422, "Redemption not allowed"),
+    "payload_too_large": (413, "Request body too large"),
+    "internal_error": (500, "Internal server error"),
+    "unavailable": (503, "Service unavailable"),
+}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document with Kopilka's stable ``code``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str
+    details: dict[str, Any] | None = None
+    errors: list[FieldError] | None = None
+
+
+def status_of(code: str) -> int:
+    return STATUS.get(code, (400, ""))[0]
+
+
+def problem(
+    request: Request | None,
+    code: str,
+    detail: str,
+    *,
+    details: dict[str, Any] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    status, title = STATUS.get(code, (400, "Bad request"))
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path if request is not None else "",
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in exc.errors()
+    ]
+
+
+def kopilka_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, KopilkaError)
+    details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
+    headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else None
+    if exc.code not in STATUS:
+        log.warning("unmapped error code %s", exc.code)
+    return problem(request, exc.code, exc.message, details=details, headers=headers)
+
+
+def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    message = str(first["msg"])
+    detail = f"{where}: {message}" if where else message
+    return problem(request, "validation_error", detail, errors=errors)
+
+
+def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "validation_error")
+    response = problem(request, code, str(exc.detail))
+    response.status_code = exc.status_code
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(request, "internal_error", "the server failed to handle the request")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into a problem document."""
+    app.add_exception_handler(KopilkaError, kopilka_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route: the problem documents it can return."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in ("validation_error", *codes):
+        status, title = STATUS[code]
+        entry = out.setdefault(
+            status, {"model": Problem, "description": title, "content": {PROBLEM_JSON: {}}}
+        )
+        if title not in entry["description"]:
+            entry["description"] += f"; {title}"
+    return out

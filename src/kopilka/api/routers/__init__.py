@@ -1,0 +1,1 @@
+"""One router per resource. Each route names the permission it needs (``permit``)."""

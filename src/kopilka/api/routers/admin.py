@@ -1,0 +1,209 @@
+"""Back office: manual adjustments, program settings, sweeps, verify, the audit log.
+
+Every write here is audited (who, what, when, before and after) in the transaction of
+its effect; sweeps, which commit batch by batch, are audited when they finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from kopilka.api.deps import (
+    AppMetrics,
+    Ctx,
+    CurrentKey,
+    CurrentProgram,
+    IdempotencyKey,
+    ProgramMember,
+    permit,
+)
+from kopilka.api.errors import responses
+from kopilka.api.schemas.admin import (
+    AuditEntry,
+    AuditPage,
+    JobRequest,
+    JobResult,
+    ProgramPublic,
+    VerifyPublic,
+)
+from kopilka.api.schemas.common import MAX_ID, Code
+from kopilka.api.schemas.points import AdjustmentCreate, LedgerResult
+from kopilka.domain.errors import ValidationError
+from kopilka.domain.program import Program
+from kopilka.services import audit as audit_svc
+from kopilka.services import jobs as jobs_svc
+from kopilka.services import members as member_svc
+from kopilka.services import points as points_svc
+from kopilka.services.apikeys import Permission as P
+from kopilka.services.audit_log import Audit, audit_page, recorded_job, recorded_write
+from kopilka.services.context import ServiceContext
+
+router = APIRouter(prefix="/admin", tags=["back office"])
+READ = responses("unauthorized", "forbidden")
+JOB = responses("unauthorized", "forbidden", "idempotency_conflict", "payload_too_large")
+
+
+@router.post(
+    "/members/{member_id}/adjustments",
+    status_code=201,
+    response_model=LedgerResult,
+    dependencies=[permit(P.POINTS_ADJUST)],
+    responses=responses(
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "insufficient_points",
+        "idempotency_conflict",
+        "payload_too_large",
+    ),
+)
+def adjust(
+    member_id: ProgramMember,
+    body: AdjustmentCreate,
+    ctx: Ctx,
+    key: CurrentKey,
+    idempotency_key: IdempotencyKey,
+    metrics: AppMetrics,
+) -> dict[str, Any]:
+    """Add or deduct points by hand, with a reason. Audited."""
+    program = key.program
+
+    def balance(inner: ServiceContext) -> dict[str, Any]:
+        b = member_svc.get_balance(inner, program, member_id)
+        return {"available": b.available, "pending": b.pending, "held": b.held}
+
+    def effect(inner: ServiceContext) -> dict[str, Any]:
+        # the ledger keeps its own record under a key derived from the caller's
+        return points_svc.adjust(
+            inner,
+            program,
+            member_id,
+            body.delta,
+            key=f"{idempotency_key} adjust",
+            reason=body.reason,
+            actor=key.actor,
+        )
+
+    result = recorded_write(
+        ctx,
+        program.id,
+        key=idempotency_key,
+        operation="adjust",
+        request={"member_id": member_id, "delta": body.delta, "reason": body.reason},
+        effect=effect,
+        audit=Audit(key.actor, "points.adjust", f"member:{member_id}", balance),
+    )
+    metrics.moved("adjusted", abs(body.delta))
+    return result
+
+
+@router.get(
+    "/program", response_model=ProgramPublic, dependencies=[permit(P.PROGRAM_READ)], responses=READ
+)
+def program_settings(program: CurrentProgram) -> ProgramPublic:
+    """The settings of the caller's program."""
+    return ProgramPublic.of(program)
+
+
+Sweep = Callable[[ServiceContext, Program, datetime], int]
+SWEEPS: dict[str, Sweep] = {
+    "expire": jobs_svc.expire_due,
+    "activate": jobs_svc.activate_due,
+    "expire-holds": jobs_svc.expire_holds,
+}
+
+
+def _run_job(
+    name: str, body: JobRequest | None, ctx: ServiceContext, key: CurrentKey, idem: str
+) -> dict[str, Any]:
+    now = ctx.now()
+    as_of = body.as_of if body and body.as_of else now
+    if as_of > now:
+        raise ValidationError("as_of must not be in the future", field="as_of")
+    program = key.program
+
+    def job() -> dict[str, Any]:
+        handled = SWEEPS[name](ctx, program, as_of)
+        return {"job": name, "as_of": as_of.isoformat(), "handled": handled}
+
+    return recorded_job(
+        ctx,
+        program.id,
+        key=idem,
+        operation=f"job.{name}",
+        request={"as_of": as_of.isoformat() if body and body.as_of else None},
+        job=job,
+        audit=Audit(key.actor, f"job.{name}", f"program:{program.code}"),
+    )
+
+
+@router.post(
+    "/jobs/expire", response_model=JobResult, dependencies=[permit(P.JOBS_RUN)], responses=JOB
+)
+def run_expiry(
+    ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey, body: JobRequest | None = None
+) -> dict[str, Any]:
+    """Expire every lot due as of ``as_of`` (default: now). Audited."""
+    return _run_job("expire", body, ctx, key, idempotency_key)
+
+
+@router.post(
+    "/jobs/activate", response_model=JobResult, dependencies=[permit(P.JOBS_RUN)], responses=JOB
+)
+def run_activation(
+    ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey, body: JobRequest | None = None
+) -> dict[str, Any]:
+    """Activate every pending lot due as of ``as_of`` (default: now). Audited."""
+    return _run_job("activate", body, ctx, key, idempotency_key)
+
+
+@router.post(
+    "/jobs/expire-holds",
+    response_model=JobResult,
+    dependencies=[permit(P.JOBS_RUN)],
+    responses=JOB,
+)
+def run_hold_expiry(
+    ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey, body: JobRequest | None = None
+) -> dict[str, Any]:
+    """End every hold timed out as of ``as_of`` (default: now). Audited."""
+    return _run_job("expire-holds", body, ctx, key, idempotency_key)
+
+
+@router.get(
+    "/verify", response_model=VerifyPublic, dependencies=[permit(P.LEDGER_VERIFY)], responses=READ
+)
+def verify(ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
+    """Recompute the program's balances from the journal and check every ledger invariant."""
+    return audit_svc.verify_ledger(ctx, program.id).to_dict()
+
+
+@router.get("/audit", response_model=AuditPage, dependencies=[permit(P.AUDIT_READ)], responses=READ)
+def audit_log(
+    ctx: Ctx,
+    program: CurrentProgram,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    target: Annotated[Code | None, Query(description="e.g. member:42")] = None,
+) -> AuditPage:
+    """Back-office actions, newest first: who, what, when, before and after."""
+    page = audit_page(ctx, program.id, limit=limit, before=before, target=target)
+    return AuditPage(
+        items=[
+            AuditEntry(
+                id=r.id,
+                actor=r.actor,
+                action=r.action,
+                target=r.target,
+                before=r.before,
+                after=r.after,
+                at=r.at,
+            )
+            for r in page["items"]
+        ],
+        next_cursor=page["next_cursor"],
+    )

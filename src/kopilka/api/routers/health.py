@@ -1,0 +1,42 @@
+"""Liveness, readiness and Prometheus metrics (no API key: for the operator's probes)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from kopilka.api.deps import AppMetrics, Ctx
+from kopilka.api.errors import PROBLEM_JSON, Problem, problem
+from kopilka.api.schemas.common import Status
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Status)
+def healthz() -> Status:
+    """The process is up."""
+    return Status(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Status,
+    responses={503: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "not ready"}},
+)
+def readyz(ctx: Ctx) -> Status | Response:
+    """The database is reachable."""
+    try:
+        with ctx.uow(read_only=True):
+            pass
+    except Exception as e:  # any failure to open a transaction means: not ready
+        return problem(None, "unavailable", f"database unreachable: {type(e).__name__}")
+    return Status(status="ready")
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+def metrics(app_metrics: AppMetrics) -> Response:
+    """Prometheus metrics: request counts and latency by route, points moved."""
+    return Response(app_metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

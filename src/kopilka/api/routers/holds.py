@@ -1,0 +1,128 @@
+"""Holds for tills: reserve points, then capture (fully or partly) or void.
+
+A hold nobody resolves times out by server time: the member's next operation ends it,
+and so does the back-office sweep (``POST /v1/admin/jobs/expire-holds``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from kopilka.api.deps import AppMetrics, Ctx, CurrentProgram, IdempotencyKey, permit
+from kopilka.api.errors import responses
+from kopilka.api.schemas.common import MAX_ID
+from kopilka.api.schemas.points import CaptureRequest, HoldCreate, HoldPublic, LedgerResult
+from kopilka.services import members as member_svc
+from kopilka.services import points as points_svc
+from kopilka.services.apikeys import Permission as P
+from kopilka.services.balance_view import get_hold
+
+router = APIRouter(prefix="/holds", tags=["holds"])
+HoldId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ENDING = responses(
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "member_blocked",
+    "hold_not_active",
+    "hold_expired",
+    "idempotency_conflict",
+    "payload_too_large",
+)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=LedgerResult,
+    dependencies=[permit(P.HOLDS_WRITE)],
+    responses=responses(
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "member_blocked",
+        "insufficient_points",
+        "idempotency_conflict",
+        "payload_too_large",
+    ),
+)
+def create_hold(
+    body: HoldCreate,
+    ctx: Ctx,
+    program: CurrentProgram,
+    idempotency_key: IdempotencyKey,
+    metrics: AppMetrics,
+) -> dict[str, Any]:
+    """Reserve points of the member's available balance until captured, voided or timed out."""
+    member_svc.get_member(ctx, program, body.member_id)  # the member is in this program
+    result = points_svc.hold(
+        ctx,
+        program,
+        body.member_id,
+        body.points,
+        key=idempotency_key,
+        ttl_seconds=body.ttl_seconds,
+        reference=body.reference,
+    )
+    metrics.moved("held", body.points)
+    return result
+
+
+@router.get(
+    "/{hold_id}",
+    response_model=HoldPublic,
+    dependencies=[permit(P.MEMBERS_READ)],
+    responses=responses("unauthorized", "forbidden", "not_found"),
+)
+def read_hold(hold_id: HoldId, ctx: Ctx, program: CurrentProgram) -> HoldPublic:
+    """A hold and its state (active, captured, voided, expired)."""
+    h = get_hold(ctx, program, hold_id)
+    return HoldPublic(
+        id=h.id,
+        member_id=h.member_id,
+        amount=h.amount,
+        status=str(h.status),
+        captured=h.captured,
+        reference=h.reference,
+        created_at=h.created_at,
+        expires_at=h.expires_at,
+    )
+
+
+@router.post(
+    "/{hold_id}/capture",
+    response_model=LedgerResult,
+    dependencies=[permit(P.HOLDS_WRITE)],
+    responses=ENDING,
+)
+def capture(
+    hold_id: HoldId,
+    ctx: Ctx,
+    program: CurrentProgram,
+    idempotency_key: IdempotencyKey,
+    metrics: AppMetrics,
+    body: CaptureRequest | None = None,
+) -> dict[str, Any]:
+    """Spend all of a hold or a part of it; the rest goes back to the member."""
+    get_hold(ctx, program, hold_id)  # the hold is in this program
+    result = points_svc.capture(
+        ctx, program, hold_id, key=idempotency_key, points=body.points if body else None
+    )
+    metrics.moved("captured", int(result["points"]))
+    return result
+
+
+@router.post(
+    "/{hold_id}/void",
+    response_model=LedgerResult,
+    dependencies=[permit(P.HOLDS_WRITE)],
+    responses=ENDING,
+)
+def void(
+    hold_id: HoldId, ctx: Ctx, program: CurrentProgram, idempotency_key: IdempotencyKey
+) -> dict[str, Any]:
+    """Cancel a hold; its points go back to the lots they came from."""
+    get_hold(ctx, program, hold_id)
+    return points_svc.void(ctx, program, hold_id, key=idempotency_key)

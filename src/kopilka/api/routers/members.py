@@ -1,0 +1,262 @@
+"""Members: enroll, look up, read with balances, change the profile, block, unblock, history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from kopilka.api.deps import (
+    AppMetrics,
+    Ctx,
+    CurrentKey,
+    CurrentProgram,
+    IdempotencyKey,
+    ProgramMember,
+    permit,
+)
+from kopilka.api.errors import responses
+from kopilka.api.schemas.common import MAX_ID, Identifier
+from kopilka.api.schemas.members import (
+    BalancePublic,
+    BlockRequest,
+    DatedPoints,
+    IdentifierKind,
+    MemberCreate,
+    MemberPublic,
+    ProfileUpdate,
+    UnblockRequest,
+)
+from kopilka.api.schemas.points import HistoryPage
+from kopilka.domain.program import Program
+from kopilka.services import audit as audit_svc
+from kopilka.services import members as member_svc
+from kopilka.services.apikeys import Permission as P
+from kopilka.services.apikeys import Role
+from kopilka.services.audit_log import Audit, recorded_write
+from kopilka.services.balance_view import balance_view
+from kopilka.services.context import ServiceContext
+
+router = APIRouter(prefix="/members", tags=["members"])
+READ = responses("unauthorized", "forbidden", "not_found")
+WRITE = responses(
+    "unauthorized", "forbidden", "not_found", "idempotency_conflict", "payload_too_large"
+)
+
+
+def _public(ctx: ServiceContext, program: Program, member_id: int) -> dict[str, Any]:
+    return MemberPublic.of(member_svc.get_member(ctx, program, member_id)).model_dump(mode="json")
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=MemberPublic,
+    dependencies=[permit(P.MEMBERS_ENROLL)],
+    responses=responses(
+        "unauthorized",
+        "forbidden",
+        "duplicate_identifier",
+        "idempotency_conflict",
+        "payload_too_large",
+    ),
+)
+def enroll(
+    body: MemberCreate,
+    ctx: Ctx,
+    key: CurrentKey,
+    idempotency_key: IdempotencyKey,
+    metrics: AppMetrics,
+) -> dict[str, Any]:
+    """Enroll a member with identifiers, a profile, consents and an optional referral code."""
+    program = key.program
+    channel = f"till:{key.store_code}"[:32] if key.role == Role.POS else str(key.role)
+    request = body.model_dump(mode="json")
+
+    def effect(inner: ServiceContext) -> dict[str, Any]:
+        member = member_svc.enroll(
+            inner,
+            program,
+            body.identifiers.model_dump(exclude_none=True),
+            profile=body.profile.model_dump(exclude_none=True),
+            consents=[c.model_dump(exclude_none=True) for c in body.consents],
+            channel=channel,
+            referral_code=body.referral_code,
+        )
+        metrics.members_enrolled.inc()
+        return MemberPublic.of(member).model_dump(mode="json")
+
+    return recorded_write(
+        ctx, program.id, key=idempotency_key, operation="enroll", request=request, effect=effect
+    )
+
+
+@router.get(
+    "/lookup",
+    response_model=MemberPublic,
+    dependencies=[permit(P.MEMBERS_READ)],
+    responses=READ,
+)
+def lookup(
+    kind: Annotated[IdentifierKind, Query()],
+    value: Annotated[Identifier, Query()],
+    ctx: Ctx,
+    program: CurrentProgram,
+) -> MemberPublic:
+    """Find a member by card, phone, email or external id (normalised as at enrollment)."""
+    return MemberPublic.of(member_svc.lookup(ctx, program, kind, value))
+
+
+@router.get(
+    "/{member_id}",
+    response_model=MemberPublic,
+    dependencies=[permit(P.MEMBERS_READ)],
+    responses=READ,
+)
+def get_member(member_id: ProgramMember, ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
+    """A member's profile, status and identifiers."""
+    return _public(ctx, program, member_id)
+
+
+@router.get(
+    "/{member_id}/balance",
+    response_model=BalancePublic,
+    dependencies=[permit(P.MEMBERS_READ)],
+    responses=READ,
+)
+def get_balance(member_id: ProgramMember, ctx: Ctx, program: CurrentProgram) -> BalancePublic:
+    """Available, pending (with activation dates) and held points, and the next expiries."""
+    view = balance_view(ctx, program, member_id)
+    return BalancePublic(
+        member_id=view.member_id,
+        status=view.status,
+        available=view.available,
+        pending=view.pending,
+        held=view.held,
+        as_of=view.as_of,
+        pending_lots=[DatedPoints(at=d.at, points=d.points) for d in view.pending_lots],
+        expiring=[DatedPoints(at=d.at, points=d.points) for d in view.expiring],
+    )
+
+
+def _profile(inner: ServiceContext, program: Program, member_id: int) -> dict[str, Any]:
+    public = _public(inner, program, member_id)
+    return {k: public[k] for k in ProfileUpdate.model_fields}
+
+
+@router.patch(
+    "/{member_id}",
+    response_model=MemberPublic,
+    dependencies=[permit(P.MEMBERS_UPDATE)],
+    responses=WRITE,
+)
+def update_profile(
+    member_id: ProgramMember,
+    body: ProfileUpdate,
+    ctx: Ctx,
+    key: CurrentKey,
+    idempotency_key: IdempotencyKey,
+) -> dict[str, Any]:
+    """Change profile fields (only those given; ``null`` clears one). Audited."""
+    program = key.program
+    changes = body.model_dump(exclude_unset=True, mode="json")
+
+    def effect(inner: ServiceContext) -> dict[str, Any]:
+        member_svc.update_profile(inner, program, member_id, changes)
+        return _public(inner, program, member_id)
+
+    return recorded_write(
+        ctx,
+        program.id,
+        key=idempotency_key,
+        operation="profile_update",
+        request={"member_id": member_id, **changes},
+        effect=effect,
+        audit=Audit(
+            key.actor,
+            "member.profile_update",
+            f"member:{member_id}",
+            lambda inner: _profile(inner, program, member_id),
+        ),
+    )
+
+
+def _set_blocked(
+    ctx: ServiceContext,
+    key: CurrentKey,
+    member_id: int,
+    blocked: bool,
+    reason: str | None,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    program = key.program
+    action = "block" if blocked else "unblock"
+
+    def status(inner: ServiceContext) -> dict[str, Any]:
+        public = _public(inner, program, member_id)
+        return {"status": public["status"], "blocked_reason": public["blocked_reason"]}
+
+    def effect(inner: ServiceContext) -> dict[str, Any]:
+        member_svc.set_blocked(inner, program, member_id, blocked, reason)
+        return _public(inner, program, member_id)
+
+    return recorded_write(
+        ctx,
+        program.id,
+        key=idempotency_key,
+        operation=action,
+        request={"member_id": member_id, "reason": reason},
+        effect=effect,
+        audit=Audit(key.actor, f"member.{action}", f"member:{member_id}", status),
+    )
+
+
+@router.post(
+    "/{member_id}/block",
+    response_model=MemberPublic,
+    dependencies=[permit(P.MEMBERS_BLOCK)],
+    responses=WRITE,
+)
+def block(
+    member_id: ProgramMember,
+    body: BlockRequest,
+    ctx: Ctx,
+    key: CurrentKey,
+    idempotency_key: IdempotencyKey,
+) -> dict[str, Any]:
+    """Block a member (no earning, no spending) with a reason. Audited."""
+    return _set_blocked(ctx, key, member_id, True, body.reason, idempotency_key)
+
+
+@router.post(
+    "/{member_id}/unblock",
+    response_model=MemberPublic,
+    dependencies=[permit(P.MEMBERS_BLOCK)],
+    responses=WRITE,
+)
+def unblock(
+    member_id: ProgramMember,
+    body: UnblockRequest,
+    ctx: Ctx,
+    key: CurrentKey,
+    idempotency_key: IdempotencyKey,
+) -> dict[str, Any]:
+    """Unblock a member. Audited."""
+    return _set_blocked(ctx, key, member_id, False, body.reason, idempotency_key)
+
+
+@router.get(
+    "/{member_id}/history",
+    response_model=HistoryPage,
+    dependencies=[permit(P.HISTORY_READ)],
+    responses=READ,
+)
+def history(
+    member_id: ProgramMember,
+    ctx: Ctx,
+    program: CurrentProgram,
+    limit: Annotated[int, Query(ge=1, le=audit_svc.MAX_PAGE)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> dict[str, Any]:
+    """The member's ledger, newest first; every line says why. Cursor: ``before``."""
+    return audit_svc.history(ctx, program, member_id, limit=limit, before=before)

@@ -1,0 +1,76 @@
+"""Earning and spending points directly (back office, web shop) under idempotency keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from kopilka.api.deps import AppMetrics, Ctx, CurrentProgram, IdempotencyKey, ProgramMember, permit
+from kopilka.api.errors import responses
+from kopilka.api.schemas.points import EarnRequest, LedgerResult, RedeemRequest
+from kopilka.services import points as points_svc
+from kopilka.services.apikeys import Permission as P
+
+router = APIRouter(prefix="/members/{member_id}", tags=["points"])
+WRITE = responses(
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "member_blocked",
+    "idempotency_conflict",
+    "insufficient_points",
+    "payload_too_large",
+)
+
+
+@router.post(
+    "/earn",
+    status_code=201,
+    response_model=LedgerResult,
+    dependencies=[permit(P.POINTS_EARN)],
+    responses=WRITE,
+)
+def earn(
+    member_id: ProgramMember,
+    body: EarnRequest,
+    ctx: Ctx,
+    program: CurrentProgram,
+    idempotency_key: IdempotencyKey,
+    metrics: AppMetrics,
+) -> dict[str, Any]:
+    """Credit points (pending first if the program delays activation)."""
+    result = points_svc.earn(
+        ctx,
+        program,
+        member_id,
+        body.points,
+        key=idempotency_key,
+        reason=body.reason,
+        reference=body.reference,
+    )
+    metrics.moved("earned", body.points)
+    return result
+
+
+@router.post(
+    "/redeem",
+    status_code=201,
+    response_model=LedgerResult,
+    dependencies=[permit(P.POINTS_REDEEM)],
+    responses=WRITE,
+)
+def redeem(
+    member_id: ProgramMember,
+    body: RedeemRequest,
+    ctx: Ctx,
+    program: CurrentProgram,
+    idempotency_key: IdempotencyKey,
+    metrics: AppMetrics,
+) -> dict[str, Any]:
+    """Spend available points at once, soonest-expiring first."""
+    result = points_svc.redeem(
+        ctx, program, member_id, body.points, key=idempotency_key, reference=body.reference
+    )
+    metrics.moved("redeemed", body.points)
+    return result

@@ -1,0 +1,1 @@
+"""Request and response bodies: separate Create / Update / Public models per resource."""

@@ -1,0 +1,127 @@
+"""Members: enrollment, profile changes, blocking, what is shown, balances."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from kopilka.api.schemas.common import (
+    Attributes,
+    Code,
+    Identifier,
+    Input,
+    Name,
+    Reason,
+    Tag,
+    Word,
+)
+from kopilka.domain.member import Member
+
+IdentifierKind = Literal["card", "phone", "email", "external"]
+
+
+class Identifiers(Input):
+    """At least one; each is normalised (phones to E.164, emails lower-cased)."""
+
+    card: Identifier | None = None
+    phone: Identifier | None = None
+    email: Identifier | None = None
+    external: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Identifiers:
+        if not any((self.card, self.phone, self.email, self.external)):
+            raise ValueError("give at least one identifier: card, phone, email or external")
+        return self
+
+
+class Profile(Input):
+    first_name: Name | None = None
+    last_name: Name | None = None
+    birthday: date | None = Field(default=None, ge=date(1900, 1, 1), le=date(2100, 1, 1))
+    gender: Tag | None = None
+    attributes: Attributes | None = None
+    tier_code: Code | None = None
+
+
+class ConsentIn(Input):
+    purpose: Code
+    granted: bool = True
+    channel: Word | None = None
+
+
+class MemberCreate(Input):
+    identifiers: Identifiers
+    profile: Profile = Field(default_factory=Profile)
+    consents: list[ConsentIn] = Field(default_factory=list, max_length=20)
+    referral_code: Word | None = None
+
+
+class ProfileUpdate(Profile):
+    """Only the fields given change; ``null`` clears a field."""
+
+
+class BlockRequest(Input):
+    reason: Reason
+
+
+class UnblockRequest(Input):
+    reason: Reason | None = None
+
+
+class MemberPublic(BaseModel):
+    id: int
+    status: str
+    enrolled_at: datetime
+    identifiers: dict[str, list[str]]
+    first_name: str | None
+    last_name: str | None
+    birthday: date | None
+    gender: str | None
+    attributes: dict[str, Any]
+    tier_code: str | None
+    referral_code: str | None
+    referred_by: int | None
+    purchase_count: int
+    blocked_reason: str | None
+    erased_at: datetime | None
+
+    @classmethod
+    def of(cls, m: Member) -> MemberPublic:
+        return cls(
+            id=m.id,
+            status=str(m.status),
+            enrolled_at=m.enrolled_at,
+            identifiers=m.identifiers,
+            first_name=m.first_name,
+            last_name=m.last_name,
+            birthday=m.birthday,
+            gender=m.gender,
+            attributes=m.attributes,
+            tier_code=m.tier_code,
+            referral_code=m.referral_code,
+            referred_by=m.referred_by,
+            purchase_count=m.purchase_count,
+            blocked_reason=m.blocked_reason,
+            erased_at=m.erased_at,
+        )
+
+
+class DatedPoints(BaseModel):
+    at: datetime
+    points: int
+
+
+class BalancePublic(BaseModel):
+    """Points a member has: spendable now, pending activation, reserved by holds."""
+
+    member_id: int
+    status: str
+    available: int
+    pending: int
+    held: int
+    as_of: datetime
+    pending_lots: list[DatedPoints] = Field(description="pending points by activation time")
+    expiring: list[DatedPoints] = Field(description="the next points to expire, by date")

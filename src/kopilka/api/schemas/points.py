@@ -1,0 +1,99 @@
+"""Point movements: earn, redeem, holds, adjustments, and a member's history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from kopilka.api.schemas.common import MAX_POINTS, Id, Input, Points, Reason, Reference
+
+
+class EarnRequest(Input):
+    points: Points
+    reason: Reason | None = None
+    reference: Reference | None = None
+
+
+class RedeemRequest(Input):
+    points: Points
+    reference: Reference | None = None
+
+
+class HoldCreate(Input):
+    member_id: Id
+    points: Points
+    ttl_seconds: int | None = Field(
+        default=None, strict=True, ge=1, le=30 * 86400, description="default: the program's"
+    )
+    reference: Reference | None = None
+
+
+class CaptureRequest(Input):
+    points: Points | None = Field(default=None, description="default: the whole hold")
+
+
+def _not_zero(delta: int) -> int:
+    if delta == 0:
+        raise ValueError("delta must not be 0")
+    return delta
+
+
+Delta = Annotated[int, Field(strict=True, ge=-MAX_POINTS, le=MAX_POINTS), AfterValidator(_not_zero)]
+
+
+class AdjustmentCreate(Input):
+    delta: Delta = Field(description="points to add (positive) or deduct (negative), not 0")
+    reason: Reason
+
+
+class Balances(BaseModel):
+    available: int
+    pending: int
+    held: int
+
+
+class LedgerResult(BaseModel):
+    """What a ledger operation did: its journal entry and the member's balances after it."""
+
+    entry_id: int | None
+    kind: str
+    points: int
+    member_id: int
+    balance: Balances
+    hold_id: int | None
+    details: dict[str, Any]
+
+
+class HoldPublic(BaseModel):
+    id: int
+    member_id: int
+    amount: int
+    status: str
+    captured: int
+    reference: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class HistoryItem(BaseModel):
+    entry_id: int
+    kind: str
+    points: int
+    occurred_at: datetime
+    changes: dict[str, int] = Field(description="what the entry did to each balance")
+    why: str = Field(description="the entry explained in one sentence")
+    rule_id: str | None
+    rule_version: int | None
+    reverses_entry_id: int | None
+    hold_id: int | None
+    reference: str | None
+    reason: str | None
+    actor: str | None
+    meta: dict[str, Any] | None
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryItem]
+    next_cursor: int | None = Field(description="pass as `before` for the next (older) page")

@@ -1,0 +1,58 @@
+"""Read queries behind a member's balance screen: pending lots, coming expiries, holds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from kopilka.ledger.model import Hold
+from kopilka.store.repos.ledger import _HOLD_COLS, _hold
+from kopilka.store.tables import holds, lots
+
+
+class BalanceViewRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def pending(self, member_id: int, limit: int) -> list[tuple[datetime, int]]:
+        """Points not yet active, summed by the instant they become available."""
+        c = lots.c
+        q = (
+            select(c.available_at, func.sum(c.remaining))
+            .where(
+                c.member_id == member_id,
+                c.activated_at.is_(None),
+                c.expired_at.is_(None),
+                c.remaining > 0,
+            )
+            .group_by(c.available_at)
+            .order_by(c.available_at)
+            .limit(limit)
+        )
+        return [(at, int(points)) for at, points in self.conn.execute(q)]
+
+    def expiring(self, member_id: int, after: datetime, limit: int) -> list[tuple[datetime, int]]:
+        """Points left in lots that will expire after ``after``, summed by expiry instant."""
+        c = lots.c
+        q = (
+            select(c.expires_at, func.sum(c.remaining))
+            .where(
+                c.member_id == member_id,
+                c.expired_at.is_(None),
+                c.remaining > 0,
+                c.expires_at.is_not(None),
+                c.expires_at > after,
+            )
+            .group_by(c.expires_at)
+            .order_by(c.expires_at)
+            .limit(limit)
+        )
+        return [(at, int(points)) for at, points in self.conn.execute(q)]
+
+    def hold(self, program_id: int, hold_id: int) -> Hold | None:
+        """A hold of this program (``None`` for another program's hold)."""
+        row = self.conn.execute(
+            select(*_HOLD_COLS).where(holds.c.id == hold_id, holds.c.program_id == program_id)
+        ).first()
+        return _hold(row) if row else None

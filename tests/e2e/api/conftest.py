@@ -1,0 +1,81 @@
+"""An API application per test on each backend, API keys per role, and request helpers."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kopilka.api.app import create_app
+from kopilka.app import Kopilka
+from kopilka.domain.program import Program
+from kopilka.services import apikeys as apikey_svc
+from kopilka.services import points as points_svc
+from kopilka.services.context import ServiceContext
+from kopilka.settings import load_settings
+
+MAX_BODY = 16_384
+_keys = itertools.count(1)
+
+
+@pytest.fixture
+def kopilka(ctx: ServiceContext, backend: str) -> Kopilka:
+    """The wired application on this test's backend, sharing its frozen clock."""
+    settings = load_settings(database_url=backend, environment="test", max_body_bytes=MAX_BODY)
+    return Kopilka(settings, ctx.engine, ctx)
+
+
+@pytest.fixture
+def client(kopilka: Kopilka) -> Iterator[TestClient]:
+    with TestClient(create_app(kopilka)) as c:
+        yield c
+
+
+@pytest.fixture
+def program(make_program: Callable[..., Program]) -> Program:
+    return make_program()
+
+
+KeyFactory = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def key_for(ctx: ServiceContext, program: Program) -> KeyFactory:
+    """Create an API key of ``role`` for the test's program; returns its auth header."""
+
+    def make(role: str, *, store: str | None = None, prog: Program | None = None) -> dict[str, str]:
+        store = store or ("S1" if role == "pos" else None)
+        _, secret = apikey_svc.create_key(
+            ctx, (prog or program).code, role, f"{role} {next(_keys)}", store
+        )
+        return {"Authorization": f"Bearer {secret}"}
+
+    return make
+
+
+@pytest.fixture
+def admin(key_for: KeyFactory) -> dict[str, str]:
+    return key_for("admin")
+
+
+def idem(**headers: str) -> dict[str, str]:
+    """Headers with a fresh Idempotency-Key."""
+    return {"Idempotency-Key": uuid.uuid4().hex, **headers}
+
+
+@pytest.fixture
+def give_points(ctx: ServiceContext, program: Program) -> Callable[[int, int], Any]:
+    """Credit points to a member directly through the service (test setup)."""
+
+    def give(member_id: int, points: int) -> Any:
+        return points_svc.earn(ctx, program, member_id, points, key=uuid.uuid4().hex)
+
+    return give
+
+
+def card() -> str:
+    return f"C{uuid.uuid4().hex[:12].upper()}"
