@@ -136,10 +136,11 @@ def validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Framework errors: unknown route, wrong method, and a body that cannot be parsed
+    (which, like every bad input, is a 422 validation_error)."""
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "validation_error")
     response = problem(request, code, str(exc.detail))
-    response.status_code = exc.status_code
     if exc.headers:
         response.headers.update(exc.headers)
     return response
