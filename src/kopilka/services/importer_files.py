@@ -1,0 +1,167 @@
+"""Reading import files: CSV or Parquet, row by row, each row with where it came from.
+
+A row is ``(index, line, values)``: ``index`` counts data rows from 0 (the unit of the
+resume checkpoint), ``line`` is what a person looks for (the CSV line number, header =
+line 1, or the Parquet row index), and ``values`` follows the column names the caller
+asked for (``None`` where the file has no such column or the cell is empty).
+
+A CSV file is UTF-8 (a BOM is allowed) with a header row; quoted cells may span lines,
+and the reported line is the one the row starts on. A Parquet file may use string,
+integer, decimal, boolean, date and timestamp columns (a timestamp without a zone is
+read as UTC). The file's SHA-256 identifies it for the checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kopilka.domain.errors import ValidationError
+
+Row = tuple[int, int, tuple[Any, ...] | None]
+CSV, PARQUET = "csv", "parquet"
+_PARQUET_BATCH = 32_768
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """An import file: its format, columns, size and fingerprint."""
+
+    path: Path
+    fmt: str
+    columns: tuple[str, ...]
+    sha256: str
+    total_rows: int
+
+    def where(self, line: int) -> str:
+        return f"line {line}" if self.fmt == CSV else f"row {line}"
+
+
+def _fmt_of(path: Path, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in (CSV, PARQUET):
+            raise ValidationError("format must be csv or parquet", field="format")
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return CSV
+    if suffix in (".parquet", ".pq"):
+        return PARQUET
+    raise ValidationError(
+        f"cannot tell the format of {path.name}: name it .csv or .parquet, or give --format",
+        field="format",
+    )
+
+
+def open_source(path: Path, fmt: str | None = None) -> Source:
+    """Inspect the file: format, header, row count and SHA-256 (one pass over its bytes)."""
+    if not path.is_file():
+        raise ValidationError(f"no such file: {path}", field="path")
+    kind = _fmt_of(path, fmt)
+    digest = hashlib.sha256()
+    newlines = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            newlines += chunk.count(b"\n")
+    if kind == CSV:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), None)
+        if not header:
+            raise ValidationError(f"{path.name} is empty: a header row is required", field="path")
+        columns = tuple(h.strip().lower() for h in header)
+        total = max(newlines - 1, 0)
+    else:
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.ParquetFile(path)
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            raise ValidationError(f"{path.name} is not a Parquet file: {e}", field="path") from e
+        columns = tuple(n.strip().lower() for n in meta.schema_arrow.names)
+        total = meta.metadata.num_rows
+    return Source(path, kind, columns, digest.hexdigest(), total)
+
+
+def check_columns(
+    source: Source, known: Sequence[str], required: Sequence[str], prefixes: Sequence[str] = ()
+) -> None:
+    """Refuse unknown columns (a typo would silently drop data) and missing required ones."""
+    seen = set()
+    for name in source.columns:
+        if name in seen:
+            raise ValidationError(f"column {name!r} appears twice", field=name)
+        seen.add(name)
+        if name not in known and not any(name.startswith(p) for p in prefixes):
+            raise ValidationError(
+                f"unknown column {name!r}; expected some of: {', '.join(known)}", field=name
+            )
+    for name in required:
+        if name not in seen:
+            raise ValidationError(f"column {name!r} is required", field=name)
+
+
+def read_rows(source: Source, wanted: Sequence[str], start: int = 0) -> Iterator[Row]:
+    """The data rows from ``start`` on; ``values`` is None for a CSV row of the wrong width."""
+    if source.fmt == CSV:
+        return _csv_rows(source, wanted, start)
+    return _parquet_rows(source, wanted, start)
+
+
+def _picker(
+    columns: Sequence[str], wanted: Sequence[str]
+) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    pos = [columns.index(w) if w in columns else -1 for w in wanted]
+
+    def pick(cells: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(None if p < 0 or cells[p] == "" else cells[p] for p in pos)
+
+    return pick
+
+
+def _csv_rows(source: Source, wanted: Sequence[str], start: int) -> Iterator[Row]:
+    pick = _picker(source.columns, wanted)
+    width = len(source.columns)
+    with source.path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        index = 0
+        line = reader.line_num + 1
+        for cells in reader:
+            if index >= start:
+                if len(cells) == width:
+                    yield index, line, pick(cells)
+                elif cells:
+                    yield index, line, None
+            if cells:
+                index += 1
+            line = reader.line_num + 1
+
+
+def _parquet_rows(source: Source, wanted: Sequence[str], start: int) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(source.path)
+    names = [n for n in pf.schema_arrow.names if n.strip().lower() in wanted]
+    lowered = [n.strip().lower() for n in names]
+    pick = _picker(lowered, wanted)
+    # skip whole row groups before the checkpoint
+    groups: list[int] = []
+    first = 0
+    for g in range(pf.metadata.num_row_groups):
+        n = pf.metadata.row_group(g).num_rows
+        if first + n > start or groups:
+            groups.append(g)
+        else:
+            first += n
+    index = first
+    for batch in pf.iter_batches(batch_size=_PARQUET_BATCH, row_groups=groups, columns=names):
+        cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for cells in zip(*cols, strict=True):
+            if index >= start:
+                yield index, index, pick(cells)
+            index += 1

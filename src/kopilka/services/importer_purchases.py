@@ -1,0 +1,336 @@
+"""Booking a batch of imported receipts: the steps of ``services.purchases.commit``, in bulk.
+
+Each receipt is booked as if committed on its own at its ``occurred_at`` (retroactive
+accrual): the member is settled as of that time (due expiry and activation), points paid
+are redeemed, the basket is evaluated under the rule set in force at that time, and the
+points are earned as a lot whose activation and expiry count from the purchase time.
+:class:`kopilka.ledger.Ledger` does the booking on a
+:class:`~kopilka.store.repos.bulk_ledger.MemoryLedgerPort`, and everything the batch wrote
+is sent at the end with one statement (or COPY) per table.
+
+A receipt the ledger refuses (member blocked, not enough points, redemption not allowed)
+is rejected. If the refusal came after the ledger had already settled the member, the
+batch is booked again from scratch without that receipt, so that nothing of a refused
+purchase remains, exactly as a rolled-back commit leaves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from kopilka.domain.errors import KopilkaError
+from kopilka.domain.member import Member
+from kopilka.domain.program import Program
+from kopilka.domain.rules import EarnResult, RuleSet, evaluate_purchase
+from kopilka.ledger.idempotency import request_hash
+from kopilka.ledger.ledger import Ledger
+from kopilka.services import usage
+from kopilka.services.importer_rows import Receipt, RowError
+from kopilka.services.purchases import _check_redemption, _redeemed_by_line, member_context
+from kopilka.store.repos.bulk_ledger import MemoryLedgerPort
+from kopilka.store.repos.bulk_writer import BulkWriter
+from kopilka.store.repos.importer_lookup import existing_receipts, load_members
+from kopilka.store.repos.rules import UsageRepo
+
+PURCHASE_COLS = (
+    "id",
+    "program_id",
+    "member_id",
+    "receipt_id",
+    "occurred_at",
+    "store",
+    "channel",
+    "total_minor",
+    "discount_minor",
+    "points_earned",
+    "points_redeemed",
+    "earn_entry_id",
+    "redeem_entry_id",
+    "rule_version",
+    "meta",
+)
+LINE_COLS = (
+    "purchase_id",
+    "line_id",
+    "sku",
+    "category",
+    "brand",
+    "quantity",
+    "amount_minor",
+    "discount_minor",
+    "points_redeemed",
+    "points_earned",
+)
+AWARD_COLS = ("purchase_id", "line_id", "rule_id", "rule_version", "points")
+KEY_COLS = (
+    "program_id",
+    "key",
+    "operation",
+    "request_hash",
+    "succeeded",
+    "response",
+    "created_at",
+)
+
+
+class Redo(Exception):
+    """A receipt was refused after the ledger changed state: book the batch again without it."""
+
+    def __init__(self, index: int, error: RowError) -> None:
+        super().__init__(error.message)
+        self.index = index
+        self.error = error
+
+
+class MemoryUsageRepo(UsageRepo):
+    """Rule counters read once from the database and then kept and counted in memory."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self.known: dict[tuple[str, int, str], list[int]] = {}
+        self.delta: dict[tuple[str, int, str], list[int]] = {}
+
+    def get(
+        self, program_id: int, keys: Sequence[tuple[str, int, str]], *, lock: bool = False
+    ) -> dict[tuple[str, int, str], tuple[int, int]]:
+        missing = [k for k in keys if k not in self.known]
+        if missing:
+            found = super().get(program_id, missing, lock=lock)
+            for k in missing:
+                self.known[k] = list(found.get(k, (0, 0)))
+        return {k: (self.known[k][0], self.known[k][1]) for k in keys if self.known[k] != [0, 0]}
+
+    def add(self, program_id: int, rows: Any) -> None:
+        for rule_id, member_id, period, pts, n in rows:
+            k = (rule_id, member_id, period)
+            cur = self.known.setdefault(k, [0, 0])
+            cur[0] += pts
+            cur[1] += n
+            d = self.delta.setdefault(k, [0, 0])
+            d[0] += pts
+            d[1] += n
+
+    def flush(self, program_id: int) -> None:
+        UsageRepo.add(
+            self, program_id, [(r, m, p, v[0], v[1]) for (r, m, p), v in sorted(self.delta.items())]
+        )
+
+
+@dataclass(slots=True)
+class BatchResult:
+    booked: int = 0
+    already: int = 0
+    points_earned: int = 0
+    points_redeemed: int = 0
+    rejected: list[RowError] = field(default_factory=list)
+
+
+def _ruleset_at(rulesets: Sequence[tuple[datetime, int, RuleSet]], at: datetime) -> RuleSet | None:
+    """The newest version in force at ``at``, as ``RuleSetRepo.active_at`` picks it."""
+    best: tuple[datetime, int, RuleSet] | None = None
+    for item in rulesets:
+        if item[0] <= at and (best is None or item[:2] > best[:2]):
+            best = item
+    return best[2] if best else None
+
+
+def _evaluate(
+    repo: MemoryUsageRepo,
+    program: Program,
+    ruleset: RuleSet | None,
+    receipt: Receipt,
+    member: Member,
+    discounts: dict[str, int],
+) -> EarnResult | None:
+    # the same two-step evaluation as services.purchases._earn_and_limits, on memory counters
+    if ruleset is None:
+        return None
+    who = member_context(member)
+    basket = receipt.basket
+    result = evaluate_purchase(
+        ruleset, program, basket, who, points_redeemed_discount_by_line=discounts
+    )
+    awarded = result.usage.points_by_rule
+    capped = [r for r in usage.capped_rules(ruleset) if r.id in awarded]
+    if not capped:
+        return result
+    counters = usage.load(repo, program.id, capped, member.id, basket.occurred_at, program.timezone)
+    return evaluate_purchase(
+        ruleset, program, basket, who, usage=counters, points_redeemed_discount_by_line=discounts
+    )
+
+
+def book_batch(
+    writer: BulkWriter,
+    program: Program,
+    receipts: Sequence[Receipt],
+    rulesets: Sequence[tuple[datetime, int, RuleSet]],
+    skip: frozenset[int],
+    now: datetime,
+) -> BatchResult:
+    """Book ``receipts`` (minus the indexes in ``skip``) in the writer's transaction.
+
+    Raises :class:`Redo` when a refusal needs the batch booked again.
+    """
+    conn = writer.conn
+    out = BatchResult()
+    done = existing_receipts(conn, program.id, [r.receipt_id for r in receipts])
+    port = MemoryLedgerPort(writer, program.id)
+    member_ids = {r.member_id for r in receipts}
+    port.load(member_ids)
+    people = load_members(conn, program.id, member_ids)
+    repo = MemoryUsageRepo(conn)
+    lg = Ledger(port, program)
+    ts, js = writer.ts, writer.js
+    rows: list[tuple[Any, ...]] = []
+    line_rows: list[tuple[Any, ...]] = []
+    award_rows: list[tuple[Any, ...]] = []
+    key_rows: list[tuple[Any, ...]] = []
+    for index, rc in enumerate(receipts):
+        if index in skip:
+            continue
+        if rc.receipt_id in done:
+            out.already += 1
+            continue
+        done.add(rc.receipt_id)
+        writes = port.writes
+        try:
+            booked = _book_one(lg, repo, program, rc, people[rc.member_id], rulesets)
+        except KopilkaError as err:
+            error = RowError.of(rc.line, rc.receipt_id, err)
+            if port.writes != writes:
+                raise Redo(index, error) from err
+            out.rejected.append(error)
+            continue
+        earned, pay, earn_entry, redeem_entry, result, discounts, version = booked
+        basket = rc.basket
+        pid = writer.next_id("purchases")
+        redeemed_by_line = _redeemed_by_line(pay, basket, discounts)
+        earned_by_line = result.points_by_line() if result else {}
+        total = basket.total_minor
+        discount = sum(discounts.values())
+        rows.append(
+            (
+                pid,
+                program.id,
+                rc.member_id,
+                rc.receipt_id,
+                ts(basket.occurred_at),
+                basket.store,
+                basket.channel.value,
+                total,
+                discount,
+                earned,
+                pay,
+                earn_entry,
+                redeem_entry,
+                version,
+                js({"control_group": list(result.control_group)})
+                if result and result.control_group
+                else None,
+            )
+        )
+        for ln in basket.lines:
+            line_rows.append(
+                (
+                    pid,
+                    ln.line_id,
+                    ln.sku,
+                    ln.category or None,
+                    ln.brand or None,
+                    str(ln.quantity),
+                    ln.amount_minor,
+                    discounts.get(ln.line_id, 0),
+                    redeemed_by_line.get(ln.line_id, 0),
+                    earned_by_line.get(ln.line_id, 0),
+                )
+            )
+        for a in result.awards if result else ():
+            if a.line_id is not None:
+                award_rows.append((pid, a.line_id, a.rule_id, a.ruleset_version, a.points))
+        key_rows.append(
+            (
+                program.id,
+                f"purchase:{rc.receipt_id}",
+                "purchase",
+                # an import, not a request: the same receipt sent later over the API is a
+                # conflict (409), never a second booking
+                request_hash("purchase_import", {"receipt_id": rc.receipt_id}),
+                True,
+                js(
+                    {
+                        "receipt_id": rc.receipt_id,
+                        "member_id": rc.member_id,
+                        "points_earned": earned,
+                        "points_redeemed": pay,
+                        "imported": True,
+                    }
+                ),
+                ts(now),
+            )
+        )
+        member = people[rc.member_id]
+        member.lifetime_spend_minor += total - discount
+        member.purchase_count += 1
+        out.booked += 1
+        out.points_earned += earned
+        out.points_redeemed += pay
+    port.flush()
+    writer.insert("purchases", PURCHASE_COLS, rows)
+    writer.insert("purchase_lines", LINE_COLS, line_rows)
+    writer.insert("line_awards", AWARD_COLS, award_rows)
+    writer.insert("idempotency_keys", KEY_COLS, key_rows)
+    touched = sorted({rc.member_id for rc in receipts if rc.member_id in people})
+    writer.execute_many(
+        "UPDATE members SET lifetime_spend_minor = ?, purchase_count = ? WHERE id = ?",
+        [(people[m].lifetime_spend_minor, people[m].purchase_count, m) for m in touched],
+    )
+    repo.flush(program.id)
+    return out
+
+
+def _book_one(
+    lg: Ledger,
+    repo: MemoryUsageRepo,
+    program: Program,
+    rc: Receipt,
+    member: Member,
+    rulesets: Sequence[tuple[datetime, int, RuleSet]],
+) -> tuple[int, int, int | None, int | None, EarnResult | None, dict[str, int], int | None]:
+    """The ledger part of ``services.purchases.commit`` for one receipt, at its own time."""
+    now = rc.basket.occurred_at
+    bal = lg.require_active(rc.member_id)
+    lg.settle(rc.member_id, now)
+    ruleset = _ruleset_at(rulesets, now)
+    pay = rc.redeem
+    discounts = _check_redemption(ruleset, program, rc.basket, pay, max(bal.available, 0))
+    redeem_entry = None
+    if pay:
+        redeem_entry = lg.redeem(rc.member_id, pay, now, reference=rc.receipt_id).entry_id
+    result = _evaluate(repo, program, ruleset, rc, member, discounts)
+    earned = result.total_points if result else 0
+    earn_entry = None
+    if earned and ruleset is not None and result is not None:
+        earn_entry = lg.earn(
+            rc.member_id,
+            earned,
+            now,
+            rule_version=ruleset.version,
+            reference=rc.receipt_id,
+            meta={"receipt_id": rc.receipt_id, "by_rule": result.points_by_rule()},
+        ).entry_id
+        usage.record(repo, program.id, ruleset, result, rc.member_id, now, program.timezone)
+    return (
+        earned,
+        pay,
+        earn_entry,
+        redeem_entry,
+        result,
+        discounts,
+        ruleset.version if ruleset else None,
+    )

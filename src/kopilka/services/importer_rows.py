@@ -1,0 +1,325 @@
+"""The import file formats, and turning their rows into members and receipts.
+
+Members (one row per member; empty cells mean "not given"):
+
+=================  =====================================================================
+external_id        the member's id in the source system  } at least one of these four;
+card               loyalty card number                   } values are normalised as at
+phone              phone number (+7 912 345-67-89, ...)  } enrollment, and each must be
+email              e-mail address                        } new to the program
+first_name         up to 100 characters
+last_name          up to 100 characters
+birthday           YYYY-MM-DD
+gender             free text, e.g. female / male
+enrolled_at        ISO 8601 instant with a zone (default: the time of the import)
+status             active (default) or blocked
+blocked_reason     why a blocked member is blocked
+tier_code          the member's current tier
+segments           segment codes separated by ``;``
+consent_<purpose>  yes/no (true/false, 1/0) for a consent purpose, e.g. consent_sms
+attr_<name>        a member attribute the rules can test, stored as text
+=================  =====================================================================
+
+Purchases (one row per receipt line; the lines of a receipt are consecutive rows with
+the same ``receipt_id``; receipt-level cells may be repeated on every line or given on
+the first one only, but never disagree):
+
+===================  ===================================================================
+receipt_id           the receipt's id: the idempotency key of the purchase
+member_external_id   who bought: exactly one of these five
+member_card
+member_phone
+member_email
+member_id            (Kopilka's own member id)
+occurred_at          ISO 8601 instant with a zone (Parquet: a timestamp)
+store                store code
+channel              till (default), web or app
+payment_method       free text the rules may test
+redeemed_points      points the member paid with (receipt-level, default 0)
+line_id              the line's id within the receipt
+sku                  article code
+category, brand      what the rules match on
+quantity             decimal, default 1
+amount               the line total before points, in the program currency (e.g. 199.90)
+discounted           yes/no: the line was already on a discount
+tags                 tags separated by ``;``
+===================  ===================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from kopilka.domain.basket import Basket
+from kopilka.domain.errors import KopilkaError, ValidationError
+from kopilka.domain.identifiers import IdentifierKind, normalize
+from kopilka.domain.member import MemberStatus
+from kopilka.domain.program import Program
+from kopilka.services.members import clean_profile
+from kopilka.services.purchase_input import MAX_REF, instant, parse_basket, points_field, text
+
+IDENTIFIER_COLUMNS = {
+    "external_id": IdentifierKind.EXTERNAL,
+    "card": IdentifierKind.CARD,
+    "phone": IdentifierKind.PHONE,
+    "email": IdentifierKind.EMAIL,
+}
+MEMBER_COLUMNS = (
+    *IDENTIFIER_COLUMNS,
+    "first_name",
+    "last_name",
+    "birthday",
+    "gender",
+    "enrolled_at",
+    "status",
+    "blocked_reason",
+    "tier_code",
+    "segments",
+)
+MEMBER_PREFIXES = ("consent_", "attr_")
+
+MEMBER_REF_COLUMNS = {
+    "member_external_id": "external",
+    "member_card": "card",
+    "member_phone": "phone",
+    "member_email": "email",
+    "member_id": "id",
+}
+RECEIPT_COLUMNS = (
+    "receipt_id",
+    *MEMBER_REF_COLUMNS,
+    "occurred_at",
+    "store",
+    "channel",
+    "payment_method",
+    "redeemed_points",
+)
+LINE_COLUMNS = ("line_id", "sku", "category", "brand", "quantity", "amount", "discounted", "tags")
+PURCHASE_COLUMNS = (*RECEIPT_COLUMNS, *LINE_COLUMNS)
+PURCHASE_REQUIRED = ("receipt_id", "occurred_at", "line_id", "sku", "amount")
+
+_TRUE = {"1", "yes", "y", "true", "t", "да"}
+_FALSE = {"0", "no", "n", "false", "f", "нет"}
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A rejected row (or receipt, at its first line): where, what and why."""
+
+    line: int
+    key: str
+    code: str
+    field: str
+    message: str
+
+    @classmethod
+    def of(cls, line: int, key: str, err: KopilkaError) -> RowError:
+        return cls(line, key, err.code, str(err.details.get("field") or ""), err.message)
+
+
+def flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValidationError(f"{name} must be yes or no", field=name)
+
+
+def _cell(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+# -- members ----------------------------------------------------------------------------------
+@dataclass(slots=True)
+class MemberRow:
+    line: int
+    identifiers: list[tuple[IdentifierKind, str]]
+    profile: dict[str, Any]
+    enrolled_at: datetime
+    status: MemberStatus
+    blocked_reason: str | None
+    consents: list[tuple[str, bool]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return ",".join(f"{k}:{v}" for k, v in self.identifiers)
+
+
+def member_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns to read from a members file: the fixed ones and its prefixed ones."""
+    return MEMBER_COLUMNS + tuple(c for c in columns if c.startswith(MEMBER_PREFIXES))
+
+
+def parse_member(
+    names: tuple[str, ...], values: tuple[Any, ...], line: int, now: datetime
+) -> MemberRow:
+    """A member row, validated like an enrollment; raises ValidationError naming the field."""
+    row = {n: _cell(v) for n, v in zip(names, values, strict=True) if v is not None and v != ""}
+    idents = [
+        (kind, normalize(kind, str(row[col])))
+        for col, kind in IDENTIFIER_COLUMNS.items()
+        if col in row
+    ]
+    if not idents:
+        raise ValidationError(
+            "a member needs an external_id, card, phone or email", field="external_id"
+        )
+    attrs: dict[str, Any] = {n[5:]: str(v) for n, v in row.items() if n.startswith("attr_")}
+    if "segments" in row:
+        attrs["segments"] = [s.strip() for s in str(row["segments"]).split(";") if s.strip()]
+    profile = clean_profile(
+        {
+            "first_name": row.get("first_name"),
+            "last_name": row.get("last_name"),
+            "birthday": _date(row.get("birthday")),
+            "gender": _short(row.get("gender"), "gender", 16),
+            "tier_code": _short(row.get("tier_code"), "tier_code", 64),
+            "attributes": attrs,
+        }
+    )
+    status_word = str(row.get("status") or "active").lower()
+    try:
+        status = MemberStatus(status_word)
+    except ValueError:
+        raise ValidationError("status must be active or blocked", field="status") from None
+    reason = _short(row.get("blocked_reason"), "blocked_reason", 500)
+    if status == MemberStatus.BLOCKED and not reason:
+        reason = "blocked in the imported data"
+    enrolled = instant(row["enrolled_at"], "enrolled_at", now) if "enrolled_at" in row else now
+    consents = [
+        (n[8:], flag(v, n)) for n, v in row.items() if n.startswith("consent_") and len(n) > 8
+    ]
+    return MemberRow(line, idents, profile, enrolled, status, reason, consents)
+
+
+def _date(value: Any) -> Any:
+    if value is None or isinstance(value, date):
+        return value
+    return str(value)
+
+
+def _short(value: Any, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    out = str(value)
+    if len(out) > limit:
+        raise ValidationError(f"{name} must be at most {limit} characters", field=name)
+    return out
+
+
+# -- purchases --------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Receipt:
+    """The lines of one receipt, parsed into the body ``services.purchases.commit`` takes."""
+
+    receipt_id: str
+    line: int  # where the receipt starts
+    ref: tuple[str, str]  # (identifier kind or "id", normalised value)
+    basket: Basket
+    redeem: int
+    end: int  # index of the first row after the receipt (the checkpoint once booked)
+    member_id: int = 0
+
+
+_R = {n: i for i, n in enumerate(PURCHASE_COLUMNS)}
+_RECEIPT_IDX = [(_R[n], n) for n in RECEIPT_COLUMNS[1:]]
+_LINE_IDX = [(_R[n], n) for n in LINE_COLUMNS]
+
+
+def parse_receipt(
+    receipt_id: str,
+    rows: list[tuple[int, tuple[Any, ...]]],
+    end: int,
+    program: Program,
+    now: datetime,
+) -> Receipt:
+    """One receipt from its rows ``(line, values)`` in :data:`PURCHASE_COLUMNS` order.
+
+    Raises :class:`ValidationError` whose ``line`` detail names the offending row.
+    """
+    first_line = rows[0][0]
+    head: dict[str, Any] = {}
+    lines: list[dict[str, Any]] = []
+    for line, values in rows:
+        for i, name in _RECEIPT_IDX:
+            v = _cell(values[i])
+            if v is None or v == "":
+                continue
+            if name in head and head[name] != v:
+                raise ValidationError(
+                    f"{name} differs between the lines of receipt {receipt_id}",
+                    field=name,
+                    line=line,
+                )
+            head[name] = v
+        body = {name: _cell(values[i]) for i, name in _LINE_IDX if values[i] is not None}
+        if "discounted" in body:
+            body["discounted"] = flag(body["discounted"], "discounted")
+        if "tags" in body:
+            body["tags"] = [t.strip() for t in str(body["tags"]).split(";") if t.strip()]
+        lines.append(body)
+    refs = [(MEMBER_REF_COLUMNS[n], str(head[n])) for n in MEMBER_REF_COLUMNS if n in head]
+    if len(refs) != 1:
+        raise ValidationError(
+            "name the member by exactly one of member_external_id, member_card, member_phone, "
+            "member_email or member_id",
+            field="member_external_id",
+            line=first_line,
+        )
+    kind, value = refs[0]
+    if kind == "id":
+        if not value.isdigit() or int(value) <= 0:
+            raise ValidationError("member_id must be a positive integer", field="member_id")
+        ref = ("id", value)
+    else:
+        ref = (kind, normalize(kind, value))
+    redeemed = head.get("redeemed_points")
+    if redeemed is not None and not isinstance(redeemed, int):
+        if not str(redeemed).isdigit():
+            raise ValidationError(
+                "redeemed_points must be a whole number of points", field="redeemed_points"
+            )
+        redeemed = int(str(redeemed))
+    body = {
+        "receipt_id": receipt_id,
+        "occurred_at": head.get("occurred_at"),
+        "store": head.get("store"),
+        "channel": head.get("channel"),
+        "payment_method": head.get("payment_method"),
+        "redeem_points": redeemed,
+        "lines": lines,
+    }
+    text(body, "receipt_id", required=True, limit=MAX_REF)
+    if body["occurred_at"] is None:
+        raise ValidationError("occurred_at is required", field="occurred_at")
+    if isinstance(body["occurred_at"], datetime) and body["occurred_at"].tzinfo is None:
+        body["occurred_at"] = body["occurred_at"].replace(tzinfo=UTC)
+    for ln in lines:
+        if isinstance(ln.get("amount"), float):
+            raise ValidationError("amount must be a decimal or text, not a float", field="amount")
+        if isinstance(ln.get("quantity"), Decimal | int):
+            ln["quantity"] = str(ln["quantity"])
+    try:
+        basket = parse_basket(body, program, now)
+    except ValidationError as e:
+        at = _line_of(e, rows)
+        if at is not None:
+            e.details["line"] = at
+        raise
+    return Receipt(receipt_id, first_line, ref, basket, points_field(body, "redeem_points"), end)
+
+
+def _line_of(err: ValidationError, rows: list[tuple[int, tuple[Any, ...]]]) -> int | None:
+    """The file line of a ``lines[i]...`` field named by parse_basket."""
+    fld = str(err.details.get("field") or "")
+    if fld.startswith("lines[") and "]" in fld:
+        i = int(fld[6 : fld.index("]")])
+        if 0 <= i < len(rows):
+            return rows[i][0]
+    return None

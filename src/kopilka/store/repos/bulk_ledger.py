@@ -1,0 +1,388 @@
+"""A ledger port that keeps one batch of members in memory and writes it all at the end.
+
+:class:`kopilka.ledger.Ledger` runs unchanged on top of it, so an import books points
+with exactly the semantics of a purchase committed through the services (lots, draws,
+settling, repaying a debt), only without a round trip per purchase. The members of the
+batch are loaded once (balances with their status, open lots, active holds); entries,
+lots and draws get their ids from :class:`~kopilka.store.repos.bulk_writer.BulkWriter`
+and are written by :meth:`MemoryLedgerPort.flush` in the same transaction.
+
+The batch's members must be locked for the whole transaction: :meth:`load` takes their
+balance rows ``FOR UPDATE`` in ascending id order on PostgreSQL (the ledger's lock
+order); SQLite's write transaction already excludes every other writer.
+
+Only what a purchase can do is held in memory. Reading an entry, or the draws of a hold
+made before the batch, goes to the database, where such rows already are; creating
+holds and whole-database sweeps are not supported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from kopilka.ledger.model import Balance, Draw, Entry, EntryDraft, Hold, HoldStatus, Lot
+from kopilka.store.repos.bulk_writer import BulkWriter
+from kopilka.store.repos.ledger import LedgerRepo
+from kopilka.store.tables import holds, lots, member_balances, members
+
+ENTRY_COLS = (
+    "id",
+    "program_id",
+    "member_id",
+    "kind",
+    "points",
+    "occurred_at",
+    "reverses_entry_id",
+    "hold_id",
+    "rule_id",
+    "rule_version",
+    "reference",
+    "reason",
+    "actor",
+    "meta",
+)
+LOT_COLS = (
+    "id",
+    "program_id",
+    "member_id",
+    "entry_id",
+    "source",
+    "amount",
+    "remaining",
+    "earned_at",
+    "available_at",
+    "expires_at",
+    "activated_at",
+    "expired_at",
+    "origin_lot_id",
+)
+
+
+# in the field order of Lot and Hold
+_LOT_COLS = tuple(
+    lots.c[n]
+    for n in (
+        "id",
+        "member_id",
+        "entry_id",
+        "source",
+        "amount",
+        "remaining",
+        "earned_at",
+        "available_at",
+        "expires_at",
+        "activated_at",
+        "expired_at",
+    )
+)
+_HOLD_COLS = tuple(
+    holds.c[n]
+    for n in (
+        "id",
+        "member_id",
+        "amount",
+        "status",
+        "captured",
+        "reference",
+        "created_at",
+        "expires_at",
+        "entry_id",
+        "resolved_entry_id",
+    )
+)
+
+
+def _spend_order(lot: Lot) -> tuple[Any, ...]:
+    # soonest expiry (never last), then earliest earned, then id: LedgerRepo.spendable_lots
+    return (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at, lot.id)
+
+
+class MemoryLedgerPort:
+    """Implements :class:`kopilka.ledger.ports.LedgerPort` for one batch, in memory."""
+
+    def __init__(self, writer: BulkWriter, program_id: int) -> None:
+        self.w = writer
+        self.program_id = program_id
+        self.db = LedgerRepo(writer.conn)
+        self.balances: dict[int, Balance] = {}
+        self.open_lots: dict[int, list[Lot]] = {}
+        self.lot_index: dict[int, Lot] = {}
+        self.new_lots: list[Lot] = []
+        self.changed_lots: dict[int, Lot] = {}
+        self.active_holds: dict[int, list[Hold]] = {}
+        self.changed_holds: dict[int, Hold] = {}
+        self.dirty: set[int] = set()
+        self.entries: list[tuple[Any, ...]] = []
+        self.postings: list[tuple[Any, ...]] = []
+        self.draws: list[tuple[Any, ...]] = []
+        # counts calls that changed state: lets the caller tell whether a refused
+        # operation left anything behind
+        self.writes = 0
+
+    # -- loading ----------------------------------------------------------------------------
+    def load(self, member_ids: Iterable[int]) -> None:
+        """Lock and load the members' balances, open lots and active holds."""
+        ids = sorted(set(member_ids) - set(self.balances))
+        if not ids:
+            return
+        conn = self.w.conn
+        q = (
+            select(
+                member_balances.c.member_id,
+                member_balances.c.available,
+                member_balances.c.pending,
+                member_balances.c.held,
+                members.c.status,
+            )
+            .join(members, members.c.id == member_balances.c.member_id)
+            .where(member_balances.c.member_id.in_(ids))
+            .order_by(member_balances.c.member_id)
+        )
+        if self.w.pg:
+            q = q.with_for_update(of=member_balances)
+        for r in conn.execute(q):
+            self.balances[r[0]] = Balance(*r)
+            self.open_lots[r[0]] = []
+        # the lots any ledger query of a purchase can return: not expired, and with
+        # points left or still pending
+        lot_q = (
+            select(*_LOT_COLS)
+            .where(
+                lots.c.member_id.in_(ids),
+                lots.c.expired_at.is_(None),
+                or_(lots.c.remaining > 0, lots.c.activated_at.is_(None)),
+            )
+            .order_by(lots.c.member_id, lots.c.id)
+        )
+        for r in conn.execute(lot_q):
+            lot = Lot(*r)  # type: ignore[call-arg]  # a row of _LOT_COLS
+            self.open_lots.setdefault(lot.member_id, []).append(lot)
+            self.lot_index[lot.id] = lot
+        hold_q = (
+            select(*_HOLD_COLS)
+            .where(and_(holds.c.member_id.in_(ids), holds.c.status == HoldStatus.ACTIVE.value))
+            .order_by(holds.c.member_id, holds.c.id)
+        )
+        for r in conn.execute(hold_q):
+            hold = Hold(*r)  # type: ignore[call-arg]  # a row of _HOLD_COLS
+            hold.status = HoldStatus(hold.status)
+            self.active_holds.setdefault(hold.member_id, []).append(hold)
+
+    # -- balances ---------------------------------------------------------------------------
+    def lock_balances(self, member_ids: Iterable[int]) -> dict[int, Balance]:
+        wanted = list(member_ids)
+        self.load(wanted)
+        return {m: self.balances[m] for m in wanted if m in self.balances}
+
+    def save_balances(self, balances: Iterable[Balance]) -> None:
+        for b in balances:
+            self.writes += 1
+            self.balances[b.member_id] = b
+            self.dirty.add(b.member_id)
+
+    # -- journal ----------------------------------------------------------------------------
+    def write_entries(self, drafts: Sequence[EntryDraft]) -> list[int]:
+        ts, js, ids = self.w.ts, self.w.js, []
+        self.writes += len(drafts)
+        for d in drafts:
+            entry_id = self.w.next_id("journal_entries")
+            ids.append(entry_id)
+            self.entries.append(
+                (
+                    entry_id,
+                    d.program_id,
+                    d.member_id,
+                    str(d.kind),
+                    d.points,
+                    ts(d.occurred_at),
+                    d.reverses_entry_id,
+                    d.hold_id,
+                    d.rule_id,
+                    d.rule_version,
+                    d.reference,
+                    d.reason,
+                    d.actor,
+                    js(d.meta),
+                )
+            )
+            for p in d.postings:
+                self.postings.append(
+                    (entry_id, d.program_id, str(p.account), p.member_id, p.amount)
+                )
+            self.insert_draws(entry_id, d.draws)
+        return ids
+
+    def insert_draws(self, entry_id: int, draws: Sequence[Draw]) -> None:
+        self.writes += len(draws)
+        for dr in draws:
+            self.draws.append((dr.lot_id, entry_id, str(dr.kind), dr.amount))
+
+    def get_entry(self, entry_id: int) -> Entry | None:
+        return self.db.get_entry(entry_id)
+
+    def reversed_points(self, entry_id: int) -> int:
+        return self.db.reversed_points(entry_id)
+
+    def reversal_ids(self, entry_id: int) -> list[int]:
+        return self.db.reversal_ids(entry_id)
+
+    # -- lots -------------------------------------------------------------------------------
+    def insert_lots(self, program_id: int, new: Sequence[Lot]) -> list[int]:
+        ids = []
+        self.writes += len(new)
+        for lot in new:
+            lot.id = self.w.next_id("lots")
+            ids.append(lot.id)
+            self.new_lots.append(lot)
+            self.lot_index[lot.id] = lot
+            self.open_lots.setdefault(lot.member_id, []).append(lot)
+        return ids
+
+    def update_lots(self, changed: Iterable[Lot]) -> None:
+        for lot in changed:
+            self.writes += 1
+            self.lot_index[lot.id] = lot
+            self.changed_lots[lot.id] = lot
+
+    def spendable_lots(self, member_id: int, now: datetime) -> list[Lot]:
+        found = [
+            lot
+            for lot in self.open_lots.get(member_id, ())
+            if lot.remaining > 0
+            and lot.activated_at is not None
+            and lot.expired_at is None
+            and (lot.expires_at is None or lot.expires_at > now)
+        ]
+        found.sort(key=_spend_order)
+        return found
+
+    def lots_by_id(self, lot_ids: Sequence[int]) -> dict[int, Lot]:
+        missing = [i for i in lot_ids if i not in self.lot_index]
+        if missing:
+            self.lot_index.update(self.db.lots_by_id(missing))
+        return {i: self.lot_index[i] for i in lot_ids if i in self.lot_index}
+
+    def lot_of_entry(self, entry_id: int) -> Lot | None:
+        mine = [lot for lot in self.new_lots if lot.entry_id == entry_id]
+        if mine:
+            return mine[0]
+        lot = self.db.lot_of_entry(entry_id)
+        return self.lot_index.setdefault(lot.id, lot) if lot else None
+
+    def _member_lots(self, member_ids: Sequence[int] | None) -> list[int]:
+        if member_ids is None:
+            raise NotImplementedError("whole-database sweeps do not run on a batch in memory")
+        return sorted(member_ids)
+
+    def due_activation(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
+    ) -> list[Lot]:
+        out = [
+            lot
+            for m in self._member_lots(member_ids)
+            for lot in self.open_lots.get(m, ())
+            if lot.activated_at is None and lot.expired_at is None and lot.available_at <= as_of
+        ]
+        return sorted(out, key=lambda lot: (lot.member_id, lot.id))[:limit]
+
+    def due_expiry(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
+    ) -> list[Lot]:
+        out = [
+            lot
+            for m in self._member_lots(member_ids)
+            for lot in self.open_lots.get(m, ())
+            if lot.expired_at is None
+            and lot.remaining > 0
+            and lot.expires_at is not None
+            and lot.expires_at <= as_of
+        ]
+        return sorted(out, key=lambda lot: (lot.member_id, lot.id))[:limit]
+
+    def net_spent_by_lot(self, entry_ids: Sequence[int]) -> list[tuple[int, int]]:
+        # only asked about holds made before the batch, whose draws are all stored
+        return self.db.net_spent_by_lot(entry_ids)
+
+    # -- holds ------------------------------------------------------------------------------
+    def insert_hold(self, program_id: int, hold: Hold) -> int:
+        raise NotImplementedError("an import does not create holds")
+
+    def get_hold(self, hold_id: int) -> Hold | None:
+        for member_holds in self.active_holds.values():
+            for h in member_holds:
+                if h.id == hold_id:
+                    return h
+        return self.db.get_hold(hold_id)
+
+    def update_hold(self, hold: Hold) -> None:
+        self.writes += 1
+        self.changed_holds[hold.id] = hold
+
+    def due_holds(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
+    ) -> list[Hold]:
+        out = [
+            h
+            for m in self._member_lots(member_ids)
+            for h in self.active_holds.get(m, ())
+            if h.status == HoldStatus.ACTIVE and h.expires_at <= as_of
+        ]
+        return out[:limit]
+
+    # -- writing ----------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write everything the batch did, parents before children."""
+        w, ts = self.w, self.w.ts
+        w.insert("journal_entries", ENTRY_COLS, self.entries)
+        w.insert(
+            "postings", ("entry_id", "program_id", "account", "member_id", "amount"), self.postings
+        )
+        new_ids = set()
+        rows = []
+        for lot in self.new_lots:
+            new_ids.add(lot.id)
+            rows.append(
+                (
+                    lot.id,
+                    self.program_id,
+                    lot.member_id,
+                    lot.entry_id,
+                    lot.source,
+                    lot.amount,
+                    lot.remaining,
+                    ts(lot.earned_at),
+                    ts(lot.available_at),
+                    ts(lot.expires_at),
+                    ts(lot.activated_at),
+                    ts(lot.expired_at),
+                    None,
+                )
+            )
+        w.insert("lots", LOT_COLS, rows)
+        w.insert("lot_draws", ("lot_id", "entry_id", "kind", "amount"), self.draws)
+        w.execute_many(
+            "UPDATE lots SET remaining = ?, activated_at = ?, expired_at = ? WHERE id = ?",
+            [
+                (lot.remaining, ts(lot.activated_at), ts(lot.expired_at), lot.id)
+                for lot in self.changed_lots.values()
+                if lot.id not in new_ids
+            ],
+        )
+        w.execute_many(
+            "UPDATE holds SET status = ?, captured = ?, resolved_entry_id = ? WHERE id = ?",
+            [
+                (str(h.status), h.captured, h.resolved_entry_id, h.id)
+                for h in self.changed_holds.values()
+            ],
+        )
+        w.execute_many(
+            "UPDATE member_balances SET available = ?, pending = ?, held = ? WHERE member_id = ?",
+            [
+                (b.available, b.pending, b.held, b.member_id)
+                for b in (self.balances[m] for m in sorted(self.dirty))
+            ],
+        )

@@ -1,0 +1,127 @@
+"""Bulk writing for imports: ids reserved up front, rows sent in one statement per table.
+
+PostgreSQL gets ``COPY ... FROM STDIN`` through psycopg and ids from the tables' own
+sequences (``nextval`` over ``generate_series``, so a concurrent writer never collides);
+SQLite gets ``executemany`` on the raw connection and ids counted up from ``MAX(id)``
+(safe because a write transaction there holds the database's single write lock).
+
+Rows are plain tuples already in the database's form: :meth:`BulkWriter.ts` and
+:meth:`BulkWriter.js` convert datetimes and JSON values the way the SQLAlchemy column
+types of :mod:`kopilka.store.tables` would, so the rows read back identically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+ID_CHUNK = 50_000
+
+
+def _sqlite_ts(at: datetime | None) -> str | None:
+    # the storage format of SQLAlchemy's DateTime on SQLite, for UTC values
+    if at is None:
+        return None
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _sqlite_date(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+class BulkWriter:
+    """Inserts many rows per table on one connection, inside its current transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+        self.ts: Callable[[datetime | None], Any] = _same if self.pg else _sqlite_ts
+        self.js: Callable[[Any], str | None] = _json
+        self.day: Callable[[date | None], Any] = _same if self.pg else _sqlite_date
+        self._next: dict[str, int] = {}
+        self._pool: dict[str, list[int]] = {}
+        self._size: dict[str, int] = {}
+        self._seq: dict[str, str] = {}
+
+    def raw(self) -> Any:
+        """The DBAPI connection under the SQLAlchemy one (same transaction)."""
+        return self.conn.connection.dbapi_connection
+
+    # -- ids --------------------------------------------------------------------------------
+    def next_id(self, table: str) -> int:
+        """A fresh primary key for ``table``, reserved for this transaction."""
+        if not self.pg:
+            if table not in self._next:
+                self._next[table] = int(
+                    self.conn.exec_driver_sql(
+                        f"SELECT COALESCE(MAX(id), 0) FROM {table}"  # noqa: S608 - table names are ours
+                    ).scalar_one()
+                )
+            self._next[table] += 1
+            return self._next[table]
+        pool = self._pool.get(table)
+        if not pool:
+            # grow the reservation as the batch asks for more: few round trips, few gaps
+            size = self._size[table] = min(self._size.get(table, 500) * 4, ID_CHUNK)
+            pool = self._pool[table] = self.reserve(table, size)
+        return pool.pop()
+
+    def reserve(self, table: str, n: int) -> list[int]:
+        """``n`` ids from the table's sequence (PostgreSQL), lowest popped first."""
+        seq = self._seq.get(table)
+        if seq is None:
+            seq = self._seq[table] = str(
+                self.conn.exec_driver_sql(
+                    f"SELECT pg_get_serial_sequence('{table}', 'id')"
+                ).scalar_one()
+            )
+        rows = self.conn.exec_driver_sql(
+            f"SELECT nextval('{seq}') FROM generate_series(1, {int(n)})"  # noqa: S608
+        ).scalars()
+        return sorted((int(i) for i in rows), reverse=True)
+
+    # -- rows -------------------------------------------------------------------------------
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Insert the rows (tuples in ``columns`` order); returns how many."""
+        cols = ", ".join(columns)
+        if self.pg:
+            n = 0
+            with self.raw().cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+                for row in rows:
+                    cp.write_row(row)
+                    n += 1
+            return n
+        batch = rows if isinstance(rows, list) else list(rows)
+        if batch:
+            marks = ", ".join("?" * len(columns))
+            cur = self.raw().cursor()
+            try:
+                cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", batch)  # noqa: S608
+            finally:
+                cur.close()
+        return len(batch)
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """A statement with ``%s``-style (PostgreSQL) or ``?`` (SQLite) placeholders, per row.
+
+        Write it with ``?``; it is rewritten for psycopg.
+        """
+        if not rows:
+            return
+        cur = self.raw().cursor()
+        try:
+            cur.executemany(sql.replace("?", "%s") if self.pg else sql, rows)
+        finally:
+            cur.close()
