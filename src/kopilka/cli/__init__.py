@@ -1,0 +1,38 @@
+"""The ``kopilka`` command line: the operator's console.
+
+One module per command group; this module only assembles them. Expected failures are
+reported once, by :class:`kopilka.cli.errors.KopilkaGroup`, as ``error[<code>]: ...``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from kopilka.cli import apikey, db, demo, jobs, member, points, program, serve, verify
+from kopilka.cli.errors import KopilkaGroup
+
+app = typer.Typer(
+    name="kopilka",
+    cls=KopilkaGroup,
+    help="Kopilka loyalty points: programs, members, the points ledger and its jobs.\n\n"
+    "Settings come from KOPILKA_* environment variables (or .env), e.g. "
+    "KOPILKA_DATABASE_URL; the default is SQLite under ./data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(program.app, name="program")
+app.add_typer(member.app, name="member")
+app.add_typer(points.app, name="points")
+app.add_typer(apikey.app, name="apikey")
+app.command(rich_help_panel="Jobs")(jobs.expire)
+app.command(rich_help_panel="Jobs")(jobs.activate)
+app.command(rich_help_panel="Jobs")(verify.verify)
+app.command(rich_help_panel="Run")(serve.serve)
+app.command(rich_help_panel="Run")(demo.demo)
+
+
+def main() -> None:
+    """Entry point of the ``kopilka`` script."""
+    app()

@@ -1,0 +1,112 @@
+"""``kopilka demo``: a grocery program with 18 months of member history, then (optionally)
+the server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kopilka.cli.db import safe_url
+from kopilka.cli.errors import EXIT_VIOLATIONS, fail
+from kopilka.cli.progress import progress_bar
+from kopilka.cli.runtime import console, settings
+from kopilka.demo import DemoConfig, DemoResult, build_demo
+
+
+def _reset(url: str) -> None:
+    if not url.startswith("sqlite:///"):
+        fail("validation_error", "--reset only recreates a SQLite database; drop others yourself")
+    path = Path(url.removeprefix("sqlite:///"))
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def _guide(result: DemoResult, host: str, port: int) -> None:
+    out = console()
+    p = result.program
+    someone = next((x for x in result.people if x.email), result.people[0])
+    stats = Table("what happened", "count", title=f"demo program {p.code}: {p.name}")
+    for name, count in sorted(result.stats.items()):
+        stats.add_row(name, f"{count:,}")
+    out.print(stats)
+    for line in result.summaries:
+        out.print(f"  • {line}")
+    if result.report:
+        t = result.report.totals
+        out.print(
+            f"liability [bold]{t.get('liability', 0):,}[/] points "
+            f"({t.get('available', 0):,} available, {t.get('pending', 0):,} pending), "
+            f"breakage {t.get('breakage', 0):,}, redeemed {t.get('redeemed', 0):,}"
+        )
+    base = f"http://{host}:{port}"
+    out.print("\n[bold]Look around[/]")
+    for cmd in (
+        f"kopilka member show -p {p.code} --card {someone.card}",
+        f"kopilka points history -p {p.code} --email {someone.email or someone.card}",
+        "kopilka verify",
+        f"kopilka expire -p {p.code} --as-of 2030-01-01   # what would expire by then",
+        "kopilka serve",
+    ):
+        out.print(f"  $ {cmd}", markup=False)
+    out.print(f"\n[bold]HTTP API[/] (after kopilka serve): {base}/docs and {base}/openapi.json")
+    till = result.api_keys.get("pos", "$KOPILKA_API_KEY")
+    card = someone.card
+    for line in (
+        f'curl -H "Authorization: Bearer {till}" "{base}/v1/members/lookup?kind=card&value={card}"',
+        f'curl -H "Authorization: Bearer {till}" {base}/v1/members/{someone.member_id}/balance',
+        f'curl -X POST -H "Authorization: Bearer {till}" -H "Idempotency-Key: demo-try-1" '
+        f'-H "Content-Type: application/json" -d \'{{"points": 100, "reference": "R-1"}}\' '
+        f"{base}/v1/members/{someone.member_id}/earn",
+    ):
+        out.print(f"  $ {line}", markup=False)
+    if result.api_keys:
+        out.print("API keys (shown only now; kopilka apikey create makes more):")
+        for role, secret in result.api_keys.items():
+            out.print(f"  {role}: {secret}", markup=False)
+    elif "$" in till:
+        out.print("  (make a key with: kopilka apikey create --program grocery --role admin ...)")
+
+
+def demo(
+    serve: Annotated[bool, typer.Option("--serve", help="Start the HTTP server afterwards.")] = (
+        False
+    ),
+    members: Annotated[int, typer.Option(min=1, max=100_000, help="How many demo members.")] = 300,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Recreate the SQLite database first.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same data.")] = (
+        20260314
+    ),
+) -> None:
+    """Create (idempotently) a demo grocery program with realistic history, verify it."""
+    from kopilka.app import build
+    from kopilka.domain.clock import FrozenClock, SystemClock
+    from kopilka.store.migrate import upgrade
+
+    s = settings()
+    url = s.effective_database_url
+    if reset:
+        _reset(url)
+    upgrade(url)
+    console().print(f"demo data in {safe_url(url)}")
+    clock = FrozenClock(SystemClock().now())
+    # demo data is rebuilt at will: trade fsync on every commit for speed
+    app = build(s.model_copy(update={"sqlite_synchronous": "NORMAL"}), clock=clock)
+    try:
+        result = build_demo(
+            app, clock, DemoConfig(members=members, seed=seed), progress=progress_bar
+        )
+    finally:
+        app.close()
+    _guide(result, s.host, s.port)
+    if result.report is not None and not result.report.ok:
+        fail("ledger_violation", "the demo ledger does not verify", EXIT_VIOLATIONS)
+    if serve:
+        from kopilka.cli.serve import run_server
+
+        run_server()

@@ -1,0 +1,205 @@
+"""``kopilka member``: enroll, look up, block and unblock members."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from kopilka.cli.runtime import console, kopilka, print_json
+from kopilka.cli.selectors import (
+    Card,
+    Email,
+    External,
+    Json,
+    MemberId,
+    Phone,
+    ProgramCode,
+    resolve_member,
+)
+from kopilka.domain.errors import ValidationError
+from kopilka.domain.member import Member
+from kopilka.ledger.model import Balance
+from kopilka.services import members as member_svc
+from kopilka.services import programs as program_svc
+
+app = typer.Typer(help="Members: add, show, block, unblock.", no_args_is_help=True)
+
+
+def member_dict(m: Member, balance: Balance | None = None) -> dict[str, Any]:
+    """A member as plain data. The operator's console shows identifiers unmasked."""
+    out: dict[str, Any] = {
+        "id": m.id,
+        "status": str(m.status),
+        "blocked_reason": m.blocked_reason,
+        "first_name": m.first_name,
+        "last_name": m.last_name,
+        "birthday": m.birthday.isoformat() if m.birthday else None,
+        "gender": m.gender,
+        "tier": m.tier_code,
+        "enrolled_at": m.enrolled_at.isoformat(),
+        "referral_code": m.referral_code,
+        "identifiers": m.identifiers,
+        "lifetime_spend_minor": m.lifetime_spend_minor,
+        "purchase_count": m.purchase_count,
+        "erased_at": m.erased_at.isoformat() if m.erased_at else None,
+    }
+    if balance is not None:
+        out["balance"] = {
+            "available": balance.available,
+            "pending": balance.pending,
+            "held": balance.held,
+        }
+    return out
+
+
+def _print(m: Member, balance: Balance | None) -> None:
+    data = member_dict(m, balance)
+    table = Table(title=f"member {m.id}", show_header=False)
+    for key, value in data.items():
+        if key in ("identifiers", "balance") or value is None:
+            continue
+        table.add_row(key, str(value))
+    for kind, values in m.identifiers.items():
+        table.add_row(kind, ", ".join(values))
+    if balance is not None:
+        table.add_row(
+            "balance",
+            f"[bold]{balance.available}[/] available, {balance.pending} pending, "
+            f"{balance.held} held",
+        )
+    console().print(table)
+
+
+def _consent(raw: str) -> dict[str, Any]:
+    purpose, _, answer = raw.partition("=")
+    if answer.lower() not in ("", "yes", "no", "true", "false"):
+        raise ValidationError(f"consent {raw!r}: write PURPOSE or PURPOSE=yes|no", field="consent")
+    return {"purpose": purpose, "granted": answer.lower() not in ("no", "false")}
+
+
+@app.command()
+def add(
+    program_code: ProgramCode,
+    card: Annotated[
+        list[str] | None, typer.Option("--card", help="Card number (repeatable).")
+    ] = None,
+    phone: Annotated[list[str] | None, typer.Option("--phone", help="Phone (repeatable).")] = None,
+    email: Annotated[list[str] | None, typer.Option("--email", help="Email (repeatable).")] = None,
+    external: Annotated[
+        list[str] | None, typer.Option("--external", help="External id (repeatable).")
+    ] = None,
+    first_name: Annotated[str | None, typer.Option(help="First name.")] = None,
+    last_name: Annotated[str | None, typer.Option(help="Last name.")] = None,
+    birthday: Annotated[str | None, typer.Option(help="Birthday, YYYY-MM-DD.")] = None,
+    gender: Annotated[str | None, typer.Option(help="Gender, free text.")] = None,
+    consent: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--consent",
+            help="Consent PURPOSE or PURPOSE=yes|no, e.g. marketing_email (repeatable).",
+        ),
+    ] = None,
+    channel: Annotated[
+        str, typer.Option(help="Where the member enrolled: till, web, support...")
+    ] = "support",
+    json_out: Json = False,
+) -> None:
+    """Enroll a member with at least one identifier."""
+    identifiers = {
+        "card": card or [],
+        "phone": phone or [],
+        "email": email or [],
+        "external": external or [],
+    }
+    profile = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "birthday": birthday,
+        "gender": gender,
+    }
+    consents = [_consent(c) for c in consent or []]
+    with kopilka() as k:
+        program = program_svc.get_program(k.services, program_code)
+        m = member_svc.enroll(
+            k.services,
+            program,
+            identifiers,
+            profile={key: v for key, v in profile.items() if v is not None},
+            consents=consents,
+            channel=channel,
+        )
+        balance = member_svc.get_balance(k.services, program, m.id)
+    if json_out:
+        print_json(member_dict(m, balance))
+    else:
+        console().print(f"enrolled member [bold]{m.id}[/] in {program.code}")
+        _print(m, balance)
+
+
+@app.command()
+def show(
+    program_code: ProgramCode,
+    member_id: MemberId = None,
+    card: Card = None,
+    phone: Phone = None,
+    email: Email = None,
+    external: External = None,
+    json_out: Json = False,
+) -> None:
+    """Show a member's profile, identifiers, status and balances."""
+    with kopilka() as k:
+        program, mid = resolve_member(k, program_code, member_id, card, phone, email, external)
+        m = member_svc.get_member(k.services, program, mid)
+        balance = member_svc.get_balance(k.services, program, mid)
+    if json_out:
+        print_json(member_dict(m, balance))
+    else:
+        _print(m, balance)
+
+
+def _set_blocked(
+    program_code: str,
+    blocked: bool,
+    reason: str | None,
+    selectors: tuple[int | None, str | None, str | None, str | None, str | None],
+    json_out: bool,
+) -> None:
+    with kopilka() as k:
+        program, mid = resolve_member(k, program_code, *selectors)
+        m = member_svc.set_blocked(k.services, program, mid, blocked, reason)
+    if json_out:
+        print_json(member_dict(m))
+    else:
+        console().print(f"member {m.id} is now [bold]{m.status}[/]")
+
+
+@app.command()
+def block(
+    program_code: ProgramCode,
+    reason: Annotated[str, typer.Option(help="Why (kept with the member).")],
+    member_id: MemberId = None,
+    card: Card = None,
+    phone: Phone = None,
+    email: Email = None,
+    external: External = None,
+    json_out: Json = False,
+) -> None:
+    """Block a member: no earning, no spending."""
+    _set_blocked(program_code, True, reason, (member_id, card, phone, email, external), json_out)
+
+
+@app.command()
+def unblock(
+    program_code: ProgramCode,
+    reason: Annotated[str | None, typer.Option(help="Why (logged for the record).")] = None,
+    member_id: MemberId = None,
+    card: Card = None,
+    phone: Phone = None,
+    email: Email = None,
+    external: External = None,
+    json_out: Json = False,
+) -> None:
+    """Unblock a member."""
+    _set_blocked(program_code, False, reason, (member_id, card, phone, email, external), json_out)

@@ -1,0 +1,134 @@
+"""``kopilka program``: create and inspect loyalty programs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from kopilka.cli.runtime import console, kopilka, print_json
+from kopilka.cli.selectors import Json
+from kopilka.domain.expiry import ExpiryKind
+from kopilka.domain.money import Rounding, format_money, parse_money
+from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
+from kopilka.services import programs as program_svc
+
+app = typer.Typer(help="Loyalty programs: create, show, list.", no_args_is_help=True)
+
+
+def program_dict(p: Program) -> dict[str, Any]:
+    """A program as plain data, for JSON output and tables."""
+    return {
+        "id": p.id,
+        "code": p.code,
+        "name": p.name,
+        "currency": p.currency,
+        "point_value": format_money(p.point_value_minor, p.currency),
+        "point_value_minor": p.point_value_minor,
+        "rounding": str(p.rounding),
+        "timezone": p.timezone,
+        "expiry": p.expiry.describe(),
+        "expiry_kind": str(p.expiry.kind),
+        "expiry_n": p.expiry.n,
+        "activation_delay_days": p.activation_delay.total_seconds() / 86400,
+        "negative_balance": str(p.negative_balance),
+        "restore_policy": str(p.restore_policy),
+        "hold_ttl_seconds": int(p.hold_ttl.total_seconds()),
+    }
+
+
+def _print(p: Program) -> None:
+    table = Table(title=f"program {p.code}", show_header=False)
+    for key, value in program_dict(p).items():
+        table.add_row(key, str(value))
+    console().print(table)
+
+
+@app.command()
+def create(
+    code: Annotated[str, typer.Option(help="Unique code: letters, digits, '-' or '_'.")],
+    name: Annotated[str, typer.Option(help="Display name (default: the code).")] = "",
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency code.")] = "RUB",
+    point_value: Annotated[
+        str, typer.Option(help="Money value of one point, e.g. 1 or 0.50.")
+    ] = "1",
+    rounding: Annotated[Rounding, typer.Option(help="How fractional points round.")] = (
+        Rounding.DOWN
+    ),
+    timezone: Annotated[str, typer.Option(help="IANA time zone for calendar rules.")] = "UTC",
+    expiry_kind: Annotated[ExpiryKind, typer.Option(help="When earned points expire.")] = (
+        ExpiryKind.NEVER
+    ),
+    expiry_n: Annotated[int, typer.Option(help="Days, months or years for the expiry kind.")] = 0,
+    activation_delay_days: Annotated[
+        float, typer.Option(help="Days before earned points can be spent.")
+    ] = 0,
+    negative_balance: Annotated[
+        NegativeBalancePolicy, typer.Option(help="What a return does to points already spent.")
+    ] = NegativeBalancePolicy.FORGIVE,
+    restore_policy: Annotated[
+        RestorePolicy, typer.Option(help="What happens to refunded points whose lot expired.")
+    ] = RestorePolicy.REISSUE,
+    hold_ttl_seconds: Annotated[int, typer.Option(help="How long a till hold lives.")] = 900,
+    json_out: Json = False,
+) -> None:
+    """Create a program."""
+    spec = {
+        "code": code,
+        "name": name or code,
+        "currency": currency,
+        "point_value_minor": parse_money(point_value, currency, field="point_value"),
+        "rounding": rounding.value,
+        "timezone": timezone,
+        "expiry_kind": expiry_kind.value,
+        "expiry_n": expiry_n,
+        "activation_delay_days": activation_delay_days,
+        "negative_balance": negative_balance.value,
+        "restore_policy": restore_policy.value,
+        "hold_ttl_seconds": hold_ttl_seconds,
+    }
+    with kopilka() as k:
+        p = program_svc.create_program(k.services, spec)
+    if json_out:
+        print_json(program_dict(p))
+    else:
+        console().print(f"created program [bold]{p.code}[/] (id {p.id})")
+        _print(p)
+
+
+@app.command()
+def show(
+    code: Annotated[str, typer.Argument(help="Program code or id.")],
+    json_out: Json = False,
+) -> None:
+    """Show one program's settings."""
+    with kopilka() as k:
+        p = program_svc.get_program(k.services, code)
+    if json_out:
+        print_json(program_dict(p))
+    else:
+        _print(p)
+
+
+@app.command("list")
+def list_(json_out: Json = False) -> None:
+    """List all programs."""
+    with kopilka() as k:
+        programs = program_svc.list_programs(k.services)
+    if json_out:
+        print_json([program_dict(p) for p in programs])
+        return
+    table = Table("id", "code", "name", "currency", "point value", "expiry", "activation")
+    for p in programs:
+        d = program_dict(p)
+        table.add_row(
+            str(p.id),
+            p.code,
+            p.name,
+            p.currency,
+            d["point_value"],
+            f"{p.expiry.kind} {p.expiry.n}" if p.expiry.n else str(p.expiry.kind),
+            f"{d['activation_delay_days']:g} days",
+        )
+    console().print(table)

@@ -1,0 +1,73 @@
+"""``kopilka serve``: the HTTP API under uvicorn.
+
+uvicorn imports :func:`app_factory` in each worker process (``factory=True``), so the
+engine is built in the worker that uses it, never at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from kopilka.cli.errors import fail
+from kopilka.cli.runtime import settings
+
+FACTORY = "kopilka.cli.serve:app_factory"
+
+
+def app_factory() -> Any:
+    """Build the FastAPI app on the configured database (migrated first)."""
+    from kopilka.api.app import create_app
+    from kopilka.app import build
+    from kopilka.logging import configure_logging
+    from kopilka.settings import load_settings
+
+    s = load_settings()
+    # each worker process configures its own logging
+    configure_logging(s)
+    return create_app(build(s, migrate=True))
+
+
+def api_available() -> bool:
+    """Whether the HTTP API package is installed in this build."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("kopilka.api.app") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def run_server(
+    host: str | None = None, port: int | None = None, workers: int | None = None
+) -> None:
+    """Run uvicorn in the foreground until interrupted."""
+    import uvicorn
+
+    s = settings()
+    if not api_available():
+        fail("not_available", "the HTTP API (kopilka.api.app) is not part of this build yet")
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        host=host or s.host,
+        port=port or s.port,
+        workers=workers or s.workers,
+        log_config=None,  # keep the structlog configuration of configure_logging
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (KOPILKA_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="TCP port (KOPILKA_PORT, default 8000).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes (KOPILKA_WORKERS).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (default http://127.0.0.1:8000, docs at /docs)."""
+    run_server(host, port, workers)

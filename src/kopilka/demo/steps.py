@@ -1,0 +1,123 @@
+"""The demo's steps, in order. Each is idempotent and returns a one-line summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kopilka.demo.activities import ACTIVITIES
+from kopilka.demo.apikeys import api_keys
+from kopilka.demo.builder import Action, Demo, Step
+from kopilka.demo.people import make_person
+from kopilka.domain.errors import NotFoundError
+from kopilka.domain.member import MemberStatus
+from kopilka.services import audit, jobs
+from kopilka.services import members as member_svc
+from kopilka.services import programs as program_svc
+
+GROCERY = {
+    "name": "Продуктовый: бонусы за покупки",
+    "currency": "RUB",
+    "point_value_minor": 100,  # 1 point = 1 RUB
+    "rounding": "down",
+    "timezone": "Europe/Moscow",
+    "expiry_kind": "months_end",
+    "expiry_n": 12,
+    # points become spendable after the 14-day return window
+    "activation_delay_days": 14,
+    "negative_balance": "forgive",
+    "restore_policy": "reissue",
+    "hold_ttl_seconds": 900,
+}
+
+
+def ensure_program(demo: Demo) -> str:
+    """The grocery program, created on the first run."""
+    demo.clock.set(demo.start)
+    try:
+        demo.program = program_svc.get_program(demo.ctx, demo.config.program_code)
+        return f"program {demo.prog.code} already there"
+    except NotFoundError:
+        demo.program = program_svc.create_program(
+            demo.ctx, {"code": demo.config.program_code, **GROCERY}
+        )
+        demo.created_program = True
+        return f"program {demo.prog.code} created"
+
+
+def make_people(demo: Demo) -> str:
+    """The demo's members, reproducible from the seed."""
+    demo.people = [
+        make_person(n, demo.rng("person", n), demo.start, demo.end)
+        for n in range(1, demo.config.members + 1)
+    ]
+    return f"{len(demo.people)} members drawn"
+
+
+def play_timeline(demo: Demo) -> str:
+    """Every member's activities, run in time order with the clock at each event."""
+    events: list[tuple[datetime, int, Action]] = []
+    for person in demo.people:
+        for activity in ACTIVITIES:
+            rng = demo.rng(activity.__name__, person.number)
+            for at, action in activity(demo, person, rng):
+                events.append((at, len(events), action))
+    events.sort(key=lambda e: (e[0], e[1]))
+    with demo.progress("history", len(events)) as advance:
+        for at, _, action in events:
+            demo.clock.set(at)
+            action(demo)
+            advance(1)
+    return f"{len(events)} events over {demo.config.months} months"
+
+
+def block_fraud(demo: Demo) -> str:
+    """A couple of members blocked by the fraud team, with a reason."""
+    demo.clock.set(demo.end)
+    rng = demo.rng("fraud")
+    suspects = rng.sample(demo.people, k=max(1, len(demo.people) // 150))
+    for person in suspects:
+        member = member_svc.get_member(demo.ctx, demo.prog, person.member_id)
+        if member.status != MemberStatus.BLOCKED:
+            member_svc.set_blocked(
+                demo.ctx,
+                demo.prog,
+                person.member_id,
+                True,
+                "fraud check: many cards used with one phone",
+            )
+    demo.stats["members blocked"] = len(suspects)
+    return f"{len(suspects)} members blocked"
+
+
+def sweeps(demo: Demo) -> str:
+    """Timed-out holds ended, due points activated, due points expired, as of today."""
+    demo.clock.set(demo.end)
+    counts = {}
+    for name, sweep in (
+        ("holds timed out", jobs.expire_holds),
+        ("lots activated", jobs.activate_due),
+        ("lots expired", jobs.expire_due),
+    ):
+        with demo.progress(name, None) as advance:
+            counts[name] = sweep(demo.ctx, demo.prog, demo.end, progress=advance)
+        demo.stats[f"sweep: {name}"] += counts[name]
+    return ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
+def verify(demo: Demo) -> str:
+    """The ledger invariants over the whole database."""
+    demo.report = audit.verify_ledger(demo.ctx)
+    failed = [c.name for c in demo.report.checks if not c.ok]
+    return "ledger verified" if not failed else f"ledger NOT verified: {', '.join(failed)}"
+
+
+STEPS: list[Step] = [
+    ensure_program,
+    make_people,
+    play_timeline,
+    block_fraud,
+    sweeps,
+    verify,
+    api_keys,
+]
+"""The demo, in order; append a step to extend it."""

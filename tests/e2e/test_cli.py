@@ -1,0 +1,302 @@
+"""The ``kopilka`` command line, run in-process against a throwaway SQLite database."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+import typer
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from kopilka.cli import app
+
+runner = CliRunner()
+
+
+class Cli:
+    """Invoke ``kopilka`` commands; ``json`` parses the stdout of a ``--json`` command."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, *args: str) -> Any:
+        return runner.invoke(app, list(args))
+
+    def ok(self, *args: str) -> Any:
+        result = self(*args)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return result
+
+    def json(self, *args: str) -> Any:
+        cut = args.index("--") if "--" in args else len(args)
+        return json.loads(self.ok(*args[:cut], "--json", *args[cut:]).stdout)
+
+    def sql(self, query: str) -> list[Any]:
+        engine = create_engine(self.url)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(text(query))
+                return list(result) if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+    def count(self, table: str) -> int:
+        return int(self.sql(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+
+@contextmanager
+def cli_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """A CLI whose settings point at an SQLite file in ``tmp_path``; logging restored after."""
+    url = f"sqlite:///{tmp_path / 'kopilka.db'}"
+    monkeypatch.setenv("KOPILKA_DATABASE_URL", url)
+    monkeypatch.setenv("KOPILKA_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("KOPILKA_ENVIRONMENT", raising=False)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield Cli(url)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()
+
+
+@pytest.fixture
+def fresh_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """A CLI on an empty (not yet migrated) database."""
+    with cli_on(tmp_path, monkeypatch) as cli:
+        yield cli
+
+
+@pytest.fixture
+def cli(fresh_cli: Cli) -> Cli:
+    """A CLI on a migrated database."""
+    fresh_cli.ok("db", "upgrade")
+    return fresh_cli
+
+
+@pytest.fixture
+def grocery(cli: Cli) -> Cli:
+    """A migrated database with program 'grocery' and member 1 holding 100 points."""
+    cli.ok(
+        "program", "create", "--code", "grocery", "--expiry-kind", "months_end", "--expiry-n", "12"
+    )
+    cli.ok("member", "add", "-p", "grocery", "--card", "1000-0001", "--phone", "8 912 000-00-01")
+    cli.ok("points", "earn", "100", "-p", "grocery", "--id", "1", "--key", "seed-earn")
+    return cli
+
+
+def _command_paths(command: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [prefix]
+    for name, sub in getattr(command, "commands", {}).items():
+        paths.extend(_command_paths(sub, (*prefix, name)))
+    return paths
+
+
+COMMANDS = _command_paths(typer.main.get_command(app))
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "kopilka")
+def test_every_command_has_help(fresh_cli: Cli, path: tuple[str, ...]) -> None:
+    """Every command and sub-command answers --help without touching the database."""
+    result = fresh_cli.ok(*path, "--help")
+    assert "Usage" in result.stdout
+    assert not Path(fresh_cli.url.removeprefix("sqlite:///")).exists()
+
+
+def test_db_upgrade_and_current(fresh_cli: Cli) -> None:
+    """db upgrade migrates an empty database to the head revision, which db current shows."""
+    assert "(none" in fresh_cli.ok("db", "current").stdout
+    fresh_cli.ok("db", "upgrade")
+    assert "revision 0001" in fresh_cli.ok("db", "current").stdout
+    assert fresh_cli.count("programs") == 0
+
+
+def test_program_create_show_list(cli: Cli) -> None:
+    """A program created with flags is shown and listed with exactly those settings."""
+    created = cli.json(
+        "program", "create", "--code", "cafe", "--name", "Cafe", "--point-value", "0.50",
+        "--rounding", "half_up", "--timezone", "Europe/Moscow", "--expiry-kind", "days",
+        "--expiry-n", "90", "--activation-delay-days", "14", "--negative-balance", "debt",
+    )  # fmt: skip
+    assert created["point_value_minor"] == 50
+    assert created["activation_delay_days"] == 14
+    shown = cli.json("program", "show", "cafe")
+    assert shown == created
+    assert [p["code"] for p in cli.json("program", "list")] == ["cafe"]
+    assert "cafe" in cli.ok("program", "list").stdout
+
+
+def test_member_add_show_block_unblock(grocery: Cli) -> None:
+    """A member is found by any identifier, shows balances, and can be blocked and unblocked."""
+    added = grocery.json(
+        "member", "add", "-p", "grocery", "--email", "Anna@Example.COM", "--first-name", "Анна",
+        "--birthday", "1990-02-28", "--consent", "marketing_email", "--consent", "sms=no",
+    )  # fmt: skip
+    by_email = grocery.json("member", "show", "-p", "grocery", "--email", "anna@example.com")
+    assert by_email["id"] == added["id"]
+    assert by_email["first_name"] == "Анна"
+    assert by_email["identifiers"] == {"email": ["anna@example.com"]}
+    by_phone = grocery.json("member", "show", "-p", "grocery", "--phone", "+7 912 000 00 01")
+    assert by_phone["balance"] == {"available": 100, "pending": 0, "held": 0}
+    assert grocery.sql("SELECT purpose, granted FROM consents ORDER BY purpose") == [
+        ("marketing_email", True),
+        ("sms", False),
+    ]
+    blocked = grocery.json("member", "block", "-p", "grocery", "--id", "1", "--reason", "fraud")
+    assert (blocked["status"], blocked["blocked_reason"]) == ("blocked", "fraud")
+    refused = grocery("points", "earn", "5", "-p", "grocery", "--id", "1")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error[member_blocked]:")
+    unblocked = grocery.json("member", "unblock", "-p", "grocery", "--card", "1000-0001")
+    assert unblocked["status"] == "active"
+
+
+def test_points_earn_redeem_adjust_history(grocery: Cli) -> None:
+    """Earn, redeem and adjust move the balance; a repeated key has no second effect."""
+    first = grocery.json("points", "redeem", "30", "-p", "grocery", "--id", "1", "--key", "r1")
+    again = grocery.json("points", "redeem", "30", "-p", "grocery", "--id", "1", "--key", "r1")
+    assert first == again
+    assert first["balance"]["available"] == 70
+    generated = grocery.json("points", "earn", "5", "-p", "grocery", "--card", "1000-0001")
+    assert len(generated["idempotency_key"]) == 36  # a fresh uuid4, printed
+    adjusted = grocery.json(
+        "points", "adjust", "-p", "grocery", "--id", "1", "--reason", "double scan",
+        "--actor", "support:anna", "--", "-25",
+    )  # fmt: skip
+    assert adjusted["balance"]["available"] == 50
+    page = grocery.json("points", "history", "-p", "grocery", "--id", "1", "--limit", "2")
+    assert [i["kind"] for i in page["items"]] == ["adjust", "earn"]
+    older = grocery.json(
+        "points", "history", "-p", "grocery", "--id", "1", "--before", str(page["next_cursor"])
+    )
+    assert [i["kind"] for i in older["items"]] == ["redeem", "earn"]
+    assert older["next_cursor"] is None
+    table = grocery.ok("points", "history", "-p", "grocery", "--id", "1").stdout
+    assert "double scan" in table
+
+
+def test_expire_and_activate_sweeps(grocery: Cli) -> None:
+    """expire --as-of moves due points to breakage; activate makes pending points available."""
+    grocery.ok("program", "create", "--code", "delayed", "--activation-delay-days", "14")
+    grocery.ok("member", "add", "-p", "delayed", "--card", "2000-0001")
+    grocery.ok("points", "earn", "40", "-p", "delayed", "--id", "2")
+    early = grocery.json("activate", "-p", "delayed", "--as-of", "2000-01-01T00:00:00Z")
+    assert early["activate_due"] == 0
+    activated = grocery.json("activate", "-p", "delayed", "--as-of", "2100-01-01")
+    assert (activated["activate_due"], activated["expire_holds"]) == (1, 0)
+    assert (
+        grocery.json("member", "show", "-p", "delayed", "--id", "2")["balance"]["available"] == 40
+    )
+    expired = grocery.json("expire", "-p", "grocery", "--as-of", "2100-01-01T00:00:00+03:00")
+    assert expired["expire_due"] == 1
+    assert (
+        "lots expired: 0" in grocery.ok("expire", "-p", "grocery", "--as-of", "2100-01-02").stdout
+    )
+    report = grocery.json("verify")
+    assert report["ok"]
+    assert report["totals"]["breakage"] == 100
+
+
+def test_verify_reports_a_clean_ledger(grocery: Cli) -> None:
+    """verify exits 0 on a consistent ledger and prints every check and the liability."""
+    result = grocery.ok("verify", "--program", "grocery")
+    assert "ledger verified" in result.stdout
+    assert "liability" in result.stdout
+
+
+def test_verify_fails_on_a_corrupted_balance(grocery: Cli) -> None:
+    """A member balance changed behind the ledger's back makes verify exit 1 and name it."""
+    grocery.sql("UPDATE member_balances SET available = available + 7 WHERE member_id = 1")
+    result = grocery("verify")
+    assert result.exit_code == 1
+    assert "FAIL" in result.stdout
+    report = json.loads(grocery("verify", "--json").stdout)
+    failed = {c["name"] for c in report["checks"] if not c["ok"]}
+    assert "member_balances_match_postings" in failed
+
+
+@pytest.mark.parametrize(
+    ("args", "table"),
+    [
+        (("member", "add", "-p", "grocery", "--email", "not-an-email"), "members"),
+        (("member", "add", "-p", "grocery"), "members"),
+        (("member", "add", "-p", "grocery", "--card", "1", "--birthday", "31.12.1990"), "members"),
+        (("points", "earn", "-5", "-p", "grocery", "--id", "1"), "journal_entries"),
+        (("points", "earn", "many", "-p", "grocery", "--id", "1"), "journal_entries"),
+        (
+            ("points", "earn", "5", "-p", "grocery", "--id", "1", "--card", "1000-0001"),
+            "journal_entries",
+        ),
+        (
+            (
+                "points",
+                "adjust",
+                "-p",
+                "grocery",
+                "--id",
+                "1",
+                "--reason",
+                " ",
+                "--actor",
+                "a",
+                "5",
+            ),
+            "journal_entries",
+        ),
+        (("points", "history", "-p", "grocery", "--id", "1", "--limit", "0"), "journal_entries"),
+        (("program", "create", "--code", "bad code!"), "programs"),
+        (("program", "create", "--code", "x", "--rounding", "sideways"), "programs"),
+        (("program", "create", "--code", "x", "--point-value", "0.001"), "programs"),
+        (("expire", "-p", "grocery", "--as-of", "yesterday"), "journal_entries"),
+        (("bogus",), "programs"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else v,
+)
+def test_bad_input_is_a_validation_error_and_writes_nothing(
+    grocery: Cli, args: tuple[str, ...], table: str
+) -> None:
+    """Bad input prints error[validation_error] on stderr, exits 2, and changes no table."""
+    before = grocery.count(table)
+    result = grocery(*args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error[validation_error]: "), result.stderr
+    assert "Traceback" not in result.output
+    assert grocery.count(table) == before
+
+
+def test_refused_operation_names_its_code(grocery: Cli) -> None:
+    """A business refusal is one error line with its stable code, exit 2, no traceback."""
+    result = grocery("points", "redeem", "1000", "-p", "grocery", "--id", "1")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith("error[insufficient_points]: ")
+    missing = grocery("member", "show", "-p", "grocery", "--card", "9999-9999")
+    assert missing.stderr.startswith("error[not_found]: ")
+    conflict = grocery("points", "earn", "1", "-p", "grocery", "--id", "1", "--key", "seed-earn")
+    assert conflict.stderr.startswith("error[idempotency_conflict]: ")
+
+
+def test_unmigrated_database_is_a_clear_error(fresh_cli: Cli) -> None:
+    """Commands on a database without the schema say so and suggest db upgrade."""
+    result = fresh_cli("program", "list")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error[database_error]: ")
+    assert "kopilka db upgrade" in result.stderr
+
+
+def test_invalid_settings_are_a_config_error(
+    fresh_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Production with the default secret is refused before any work, as a config error."""
+    monkeypatch.setenv("KOPILKA_ENVIRONMENT", "production")
+    result = fresh_cli("program", "list")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error[config_error]: ")
+    assert "KOPILKA_SECRET_KEY" in result.stderr

@@ -1,0 +1,62 @@
+"""``kopilka demo`` and ``kopilka serve``: demo data that is built once and verifies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_cli import Cli, cli_on
+
+TABLES = ("programs", "members", "member_identifiers", "journal_entries", "lots", "holds")
+
+
+@pytest.fixture
+def demo_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """A CLI on an empty SQLite file: the demo migrates it itself."""
+    with cli_on(tmp_path, monkeypatch) as cli:
+        yield cli
+
+
+def test_demo_builds_verified_data_and_is_idempotent(demo_cli: Cli) -> None:
+    """A second demo run adds nothing; the data verifies and covers every kind of movement."""
+    first = demo_cli.ok("demo", "--members", "20")
+    assert "ledger verified" in first.stdout
+    counts = {t: demo_cli.count(t) for t in TABLES}
+    assert counts["programs"] == 1
+    assert counts["members"] == 20
+    second = demo_cli.ok("demo", "--members", "20")
+    assert "program grocery already there" in second.stdout
+    assert {t: demo_cli.count(t) for t in TABLES} == counts
+    kinds = {k for (k,) in demo_cli.sql("SELECT DISTINCT kind FROM journal_entries")}
+    assert {"earn", "activate", "redeem", "hold", "capture"} <= kinds
+    names = [n for (n,) in demo_cli.sql("SELECT first_name FROM members")]
+    assert all(n and n[0] in "АБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЭЮЯ" for n in names)
+    assert demo_cli.json("verify")["ok"]
+
+
+def test_demo_reset_recreates_the_database(demo_cli: Cli) -> None:
+    """--reset starts from an empty SQLite file, so a smaller demo replaces a larger one."""
+    demo_cli.ok("demo", "--members", "12")
+    demo_cli.ok("member", "add", "-p", "grocery", "--card", "9999-0001")
+    demo_cli.ok("demo", "--members", "5", "--reset")
+    assert demo_cli.count("members") == 5
+
+
+def test_demo_prints_where_to_look(demo_cli: Cli) -> None:
+    """The demo ends with commands to try and the API's documentation URLs."""
+    out = demo_cli.ok("demo", "--members", "5").stdout
+    assert "kopilka member show -p grocery --card" in out
+    assert "http://127.0.0.1:8000/docs" in out
+    assert "/openapi.json" in out
+
+
+def test_serve_factory_builds_the_api_on_the_configured_database(demo_cli: Cli) -> None:
+    """The uvicorn factory migrates the configured database and returns the ASGI app."""
+    pytest.importorskip("kopilka.api.app")
+    from kopilka.cli.serve import app_factory
+
+    api = app_factory()
+    assert any(getattr(r, "path", "") == "/openapi.json" for r in api.routes)
+    assert demo_cli.count("programs") == 0
