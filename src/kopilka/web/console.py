@@ -1,0 +1,113 @@
+"""The admin console's shell: its session area, sign-in and sign-out, the program
+overview and the verify report. Member and rules pages live in their own modules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from kopilka.app import Kopilka
+from kopilka.domain.errors import KopilkaError
+from kopilka.services import audit as audit_svc
+from kopilka.services import rules as rules_svc
+from kopilka.services.apikeys import Permission, authenticate
+from kopilka.web import queries
+from kopilka.web.guard import CONSOLE_ROLES, Area, Operator, new_idempotency_key, operator
+from kopilka.web.render import RENDERER, Form, WebRoute, redirect
+
+
+class Console:
+    """What every console page needs: the services, the session area, a renderer."""
+
+    def __init__(self, kopilka: Kopilka) -> None:
+        self.ctx = kopilka.services
+        self.area = Area(self.ctx, kopilka.settings.secret_key, "admin")
+
+    def operator(self, request: Request) -> Operator:
+        return operator(self.area, request)
+
+    def page(self, op: Operator, name: str, status: int = 200, **context: Any) -> Response:
+        return RENDERER.page(
+            name,
+            status,
+            area="admin",
+            op=op,
+            csrf=op.csrf,
+            program=op.program,
+            Permission=Permission,
+            new_key=new_idempotency_key,
+            **context,
+        )
+
+
+def active_version(versions: list[dict[str, Any]], now: datetime) -> int | None:
+    """The version in force now: the latest published whose effective time has come."""
+    due = [v["version"] for v in versions if datetime.fromisoformat(v["effective_at"]) <= now]
+    return max(due, default=None)
+
+
+def console_router(console: Console) -> APIRouter:
+    router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
+    area, ctx = console.area, console.ctx
+
+    def sign_in_page(request: Request, status: int = 200, error: str | None = None) -> Response:
+        session = area.anonymous(request)
+        response = RENDERER.page(
+            "admin_sign_in.html", status, area="admin", csrf=area.csrf(session), error=error
+        )
+        area.store(response, session, request)
+        return response
+
+    @router.get("/sign-in")
+    def sign_in_form(request: Request) -> Response:
+        return sign_in_page(request)
+
+    @router.post("/sign-in")
+    def sign_in(request: Request, form: Form) -> Response:
+        area.check_csrf(request, form)
+        try:
+            key = authenticate(ctx, form.get("api_key"))
+        except KopilkaError as e:
+            return sign_in_page(request, 401, e.message)
+        if key.role not in CONSOLE_ROLES:
+            return sign_in_page(
+                request,
+                403,
+                f"A {key.role} key cannot sign in to the console; "
+                "use a support, marketer, analyst or admin key.",
+            )
+        response = redirect("/admin")
+        area.store(response, area.start({"key_id": key.id, "role": str(key.role)}), request)
+        return response
+
+    @router.post("/sign-out")
+    def sign_out(request: Request, form: Form) -> Response:
+        area.check_csrf(request, form)
+        response = redirect(area.sign_in)
+        area.forget(response)
+        return response
+
+    @router.get("")
+    def overview(request: Request) -> Response:
+        op = console.operator(request)
+        op.require(Permission.PROGRAM_READ)
+        versions = rules_svc.list_versions(ctx, op.program)
+        return console.page(
+            op,
+            "admin_overview.html",
+            totals=queries.program_totals(ctx, op.program),
+            active_version=active_version(versions, ctx.now()),
+            versions=len(versions),
+            nav="overview",
+        )
+
+    @router.get("/verify")
+    def verify(request: Request) -> Response:
+        op = console.operator(request)
+        op.require(Permission.LEDGER_VERIFY)
+        report = audit_svc.verify_ledger(ctx, op.program.id)
+        return console.page(op, "admin_verify.html", report=report.to_dict(), nav="verify")
+
+    return router

@@ -1,0 +1,125 @@
+"""Who is asking: the signed-in operator (admin console) or member (portal), and the
+checks every request passes: a valid session, the role's permission, the CSRF token.
+
+The console's permissions are the API's (:data:`kopilka.services.apikeys.PERMISSIONS`):
+an operator signs in with an API key and can do in the console what the key can do
+through the API. Publishing rules has no API permission yet; the console gives it to
+marketers and admins (:data:`PUBLISH_ROLES`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+
+from kopilka.domain.program import Program
+from kopilka.services.apikeys import ApiKey, Permission, Role
+from kopilka.services.context import ServiceContext
+from kopilka.web.queries import active_key
+from kopilka.web.render import Refused, SignInRequired
+from kopilka.web.session import Session, SessionSigner
+
+CONSOLE_ROLES = frozenset({Role.SUPPORT, Role.MARKETER, Role.ANALYST, Role.ADMIN})
+PUBLISH_ROLES = frozenset({Role.MARKETER, Role.ADMIN})
+CSRF_FIELD = "csrf_token"
+KEY_FIELD = "idempotency_key"
+
+
+def new_idempotency_key() -> str:
+    """One per rendered form: submitting the same form twice has one effect."""
+    return f"web-{secrets.token_hex(16)}"
+
+
+class Area:
+    """The sessions of one part of the UI (its cookie, signer and sign-in page)."""
+
+    def __init__(self, ctx: ServiceContext, secret_key: str, name: str) -> None:
+        self.ctx = ctx
+        self.signer = SessionSigner(secret_key, name)
+        self.cookie = f"kopilka_{name}"
+        self.path = f"/{name}"
+        self.sign_in = f"/{name}/sign-in"
+
+    def session(self, request: Request) -> Session | None:
+        return self.signer.load(request.cookies.get(self.cookie), self.ctx.now())
+
+    def start(self, data: dict[str, Any] | None = None) -> Session:
+        """A new session (new nonce, so a token made before signing in is void after)."""
+        return self.signer.new(self.ctx.now(), data)
+
+    def anonymous(self, request: Request) -> Session:
+        """The visitor's current session, or a new anonymous one (for the sign-in form)."""
+        return self.session(request) or self.start()
+
+    def store(self, response: Response, session: Session, request: Request) -> None:
+        response.set_cookie(
+            self.cookie,
+            self.signer.dump(session),
+            max_age=int(session.expires - self.ctx.now().timestamp()),
+            path=self.path,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+
+    def forget(self, response: Response) -> None:
+        response.delete_cookie(self.cookie, path=self.path, httponly=True, samesite="lax")
+
+    def csrf(self, session: Session) -> str:
+        return self.signer.csrf_token(session)
+
+    def check_csrf(self, request: Request, form: dict[str, str]) -> Session:
+        """The session a POST belongs to; 403 unless it carries that session's token."""
+        session = self.session(request)
+        if not self.signer.csrf_ok(session, form.get(CSRF_FIELD)):
+            raise Refused(
+                403,
+                "This form has expired or did not come from this site. "
+                "Reload the page and try again.",
+            )
+        assert session is not None
+        return session
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """A signed-in console user: their API key (never its secret) and their form token."""
+
+    key: ApiKey
+    csrf: str
+
+    @property
+    def program(self) -> Program:
+        return self.key.program
+
+    @property
+    def role(self) -> Role:
+        return self.key.role
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.key.permissions
+
+    @property
+    def can_publish(self) -> bool:
+        return self.key.role in PUBLISH_ROLES
+
+    def require(self, permission: Permission) -> None:
+        if not self.can(permission):
+            raise Refused(403, f"Your role ({self.role}) may not do this ({permission}).")
+
+    def require_publish(self) -> None:
+        if not self.can_publish:
+            raise Refused(403, f"Your role ({self.role}) may not publish or preview rules.")
+
+
+def operator(area: Area, request: Request) -> Operator:
+    """The signed-in operator, or a redirect to sign in (also once the key is revoked)."""
+    session = area.session(request)
+    key_id = session.data.get("key_id") if session else None
+    key = active_key(area.ctx, int(key_id)) if isinstance(key_id, int) else None
+    if session is None or key is None or key.role not in CONSOLE_ROLES:
+        raise SignInRequired(area.sign_in)
+    return Operator(key, area.csrf(session))

@@ -1,0 +1,219 @@
+"""Console pages for support: find a member, see and explain their points, adjust,
+block or unblock, and read a purchase's breakdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from kopilka.domain.errors import KopilkaError, ValidationError
+from kopilka.domain.identifiers import IdentifierKind
+from kopilka.services import audit as audit_svc
+from kopilka.services import members as member_svc
+from kopilka.services import points as points_svc
+from kopilka.services.apikeys import Permission
+from kopilka.services.audit_log import Audit, recorded_write
+from kopilka.services.balance_view import balance_view
+from kopilka.services.context import ServiceContext
+from kopilka.services.purchases import get_purchase
+from kopilka.web import queries
+from kopilka.web.console import Console
+from kopilka.web.guard import KEY_FIELD, Operator
+from kopilka.web.render import Form, WebRoute, redirect, status_of
+
+HISTORY_PAGE = 25
+MAX_REASON = 500
+NOTICES = {
+    "adjusted": "The adjustment is recorded.",
+    "blocked": "The member is blocked.",
+    "unblocked": "The member is unblocked.",
+}
+
+
+def parse_delta(raw: str | None) -> int:
+    """A whole, signed number of points from a form field."""
+    text = (raw or "").strip().replace("\u202f", "").replace(" ", "")
+    try:
+        return int(text)
+    except ValueError:
+        raise ValidationError(
+            "points must be a whole number, e.g. 50 or -20", field="delta"
+        ) from None
+
+
+def parse_reason(raw: str | None, *, required: bool) -> str | None:
+    reason = (raw or "").strip()
+    if len(reason) > MAX_REASON:
+        raise ValidationError(f"the reason is limited to {MAX_REASON} characters", field="reason")
+    if required and not reason:
+        raise ValidationError("a reason is required", field="reason")
+    return reason or None
+
+
+def form_key(form: dict[str, str]) -> str:
+    key = form.get(KEY_FIELD, "").strip()
+    if not key:
+        raise ValidationError("the form has no idempotency key; reload the page", field=KEY_FIELD)
+    return key
+
+
+def members_router(console: Console) -> APIRouter:
+    router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
+    ctx = console.ctx
+
+    def search_page(
+        op: Operator, status: int = 200, error: KopilkaError | None = None, **form: str
+    ) -> Response:
+        return console.page(
+            op,
+            "admin_search.html",
+            status,
+            kinds=list(IdentifierKind),
+            form=form,
+            error=error,
+            nav="members",
+        )
+
+    @router.get("/members")
+    def search_form(request: Request) -> Response:
+        op = console.operator(request)
+        op.require(Permission.MEMBERS_READ)
+        return search_page(op)
+
+    # a POST, so card numbers, phones and e-mails stay out of URLs and access logs
+    @router.post("/members/search")
+    def search(request: Request, form: Form) -> Response:
+        op = console.operator(request)
+        console.area.check_csrf(request, form)
+        op.require(Permission.MEMBERS_READ)
+        kind, value = form.get("kind", "card"), form.get("value", "")
+        try:
+            member = member_svc.lookup(ctx, op.program, kind, value)
+        except KopilkaError as e:
+            return search_page(op, status_of(e), e, kind=kind, value=value)
+        return redirect(f"/admin/members/{member.id}")
+
+    def member_page(
+        op: Operator,
+        member_id: int,
+        *,
+        before: int | None = None,
+        status: int = 200,
+        error: KopilkaError | None = None,
+        failed: str = "",
+        form: dict[str, str] | None = None,
+        notice: str | None = None,
+    ) -> Response:
+        program = op.program
+        member = member_svc.get_member(ctx, program, member_id)
+        can_history = op.can(Permission.HISTORY_READ)
+        return console.page(
+            op,
+            "admin_member.html",
+            status,
+            member=member,
+            view=balance_view(ctx, program, member_id),
+            consents=queries.current_consents(ctx, program, member_id),
+            history=audit_svc.history(ctx, program, member_id, limit=HISTORY_PAGE, before=before)
+            if can_history
+            else None,
+            purchases=queries.member_purchases(ctx, program, member_id) if can_history else None,
+            before=before,
+            error=error,
+            failed=failed,
+            form=form or {},
+            notice=notice,
+            nav="members",
+        )
+
+    @router.get("/members/{member_id}")
+    def member(
+        request: Request, member_id: int, before: int | None = None, done: str = ""
+    ) -> Response:
+        op = console.operator(request)
+        op.require(Permission.MEMBERS_READ)
+        return member_page(op, member_id, before=before, notice=NOTICES.get(done))
+
+    @router.post("/members/{member_id}/adjust")
+    def adjust(request: Request, member_id: int, form: Form) -> Response:
+        op = console.operator(request)
+        console.area.check_csrf(request, form)
+        op.require(Permission.POINTS_ADJUST)
+        program = op.program
+        try:
+            key = form_key(form)
+            delta = parse_delta(form.get("delta"))
+            reason = parse_reason(form.get("reason"), required=True)
+
+            def balance(inner: ServiceContext) -> dict[str, Any]:
+                b = member_svc.get_balance(inner, program, member_id)
+                return {"available": b.available, "pending": b.pending, "held": b.held}
+
+            recorded_write(
+                ctx,
+                program.id,
+                key=key,
+                operation="adjust",
+                request={"member_id": member_id, "delta": delta, "reason": reason},
+                # the ledger keeps its own record under a key derived from the form's
+                effect=lambda inner: points_svc.adjust(
+                    inner,
+                    program,
+                    member_id,
+                    delta,
+                    key=f"{key} adjust",
+                    reason=str(reason),
+                    actor=op.key.actor,
+                ),
+                audit=Audit(op.key.actor, "points.adjust", f"member:{member_id}", balance),
+            )
+        except KopilkaError as e:
+            return member_page(
+                op, member_id, status=status_of(e), error=e, failed="adjust", form=form
+            )
+        return redirect(f"/admin/members/{member_id}?done=adjusted")
+
+    @router.post("/members/{member_id}/status")
+    def set_status(request: Request, member_id: int, form: Form) -> Response:
+        op = console.operator(request)
+        console.area.check_csrf(request, form)
+        op.require(Permission.MEMBERS_BLOCK)
+        program = op.program
+        blocked = form.get("action") == "block"
+        action = "block" if blocked else "unblock"
+        try:
+            key = form_key(form)
+            reason = parse_reason(form.get("reason"), required=True)
+
+            def state(inner: ServiceContext) -> dict[str, Any]:
+                m = member_svc.get_member(inner, program, member_id)
+                return {"status": str(m.status), "blocked_reason": m.blocked_reason}
+
+            def effect(inner: ServiceContext) -> dict[str, Any]:
+                member_svc.set_blocked(inner, program, member_id, blocked, reason)
+                return state(inner)
+
+            recorded_write(
+                ctx,
+                program.id,
+                key=key,
+                operation=action,
+                request={"member_id": member_id, "reason": reason},
+                effect=effect,
+                audit=Audit(op.key.actor, f"member.{action}", f"member:{member_id}", state),
+            )
+        except KopilkaError as e:
+            return member_page(
+                op, member_id, status=status_of(e), error=e, failed="status", form=form
+            )
+        return redirect(f"/admin/members/{member_id}?done={action}ed")
+
+    @router.get("/purchases")
+    def purchase(request: Request, receipt_id: str = "") -> Response:
+        op = console.operator(request)
+        op.require(Permission.HISTORY_READ)
+        found = get_purchase(ctx, op.program, receipt_id)
+        return console.page(op, "admin_purchase.html", purchase=found, nav="members")
+
+    return router

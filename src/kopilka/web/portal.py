@@ -1,0 +1,161 @@
+"""The member portal: balance, pending and expiring points, history with explanations,
+how to earn, the referral code, and consents (view and withdraw).
+
+Sign-in is by card number and phone, both of which must belong to the same member. That
+is enough to try the product and no more: a real deployment puts the portal behind its
+own identity provider (or a one-time code sent to the phone) and maps the signed-in
+customer to a member id; only :func:`portal_router`'s sign-in handler changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from kopilka.app import Kopilka
+from kopilka.domain.errors import KopilkaError
+from kopilka.domain.program import Program
+from kopilka.services import audit as audit_svc
+from kopilka.services import members as member_svc
+from kopilka.services import programs as program_svc
+from kopilka.services import rules as rules_svc
+from kopilka.services.audit_log import recorded_write
+from kopilka.services.balance_view import balance_view
+from kopilka.web import queries
+from kopilka.web.guard import Area, new_idempotency_key
+from kopilka.web.members_pages import HISTORY_PAGE, form_key
+from kopilka.web.render import RENDERER, Form, SignInRequired, WebRoute, redirect, status_of
+
+SIGN_IN_FAILED = "No member has both this card number and this phone. Check them and try again."
+
+
+def portal_router(kopilka: Kopilka) -> APIRouter:
+    router = APIRouter(prefix="/portal", route_class=WebRoute, include_in_schema=False)
+    ctx = kopilka.services
+    area = Area(ctx, kopilka.settings.secret_key, "portal")
+
+    def signed_in(request: Request) -> tuple[Program, int, str]:
+        """The member's program, id and form token, or a redirect to sign in."""
+        session = area.session(request)
+        if session is None or not session.signed_in:
+            raise SignInRequired(area.sign_in)
+        try:
+            program = program_svc.get_program(ctx, int(session.data["program_id"]))
+            member = member_svc.get_member(ctx, program, int(session.data["member_id"]))
+        except (KopilkaError, KeyError, ValueError):
+            raise SignInRequired(area.sign_in) from None
+        if member.erased_at is not None:
+            raise SignInRequired(area.sign_in)
+        return program, member.id, area.csrf(session)
+
+    def sign_in_page(
+        request: Request, status: int = 200, error: str | None = None, **form: str
+    ) -> Response:
+        session = area.anonymous(request)
+        response = RENDERER.page(
+            "portal_sign_in.html",
+            status,
+            area="portal",
+            csrf=area.csrf(session),
+            programs=program_svc.list_programs(ctx),
+            error=error,
+            form=form,
+        )
+        area.store(response, session, request)
+        return response
+
+    @router.get("/sign-in")
+    def sign_in_form(request: Request) -> Response:
+        return sign_in_page(request)
+
+    @router.post("/sign-in")
+    def sign_in(request: Request, form: Form) -> Response:
+        area.check_csrf(request, form)
+        programs = program_svc.list_programs(ctx)
+        chosen = form.get("program", "")
+        program = next((p for p in programs if p.code == chosen), None)
+        if program is None and len(programs) == 1:
+            program = programs[0]
+        member_id = (
+            queries.portal_member(ctx, program, form.get("card", ""), form.get("phone", ""))
+            if program
+            else None
+        )
+        if program is None or member_id is None:
+            # the card is shown again, the phone is not
+            return sign_in_page(
+                request, 401, SIGN_IN_FAILED, card=form.get("card", ""), program=chosen
+            )
+        response = redirect("/portal")
+        area.store(
+            response, area.start({"program_id": program.id, "member_id": member_id}), request
+        )
+        return response
+
+    @router.post("/sign-out")
+    def sign_out(request: Request, form: Form) -> Response:
+        area.check_csrf(request, form)
+        response = redirect(area.sign_in)
+        area.forget(response)
+        return response
+
+    def home_page(
+        program: Program,
+        member_id: int,
+        csrf: str,
+        *,
+        before: int | None = None,
+        status: int = 200,
+        error: KopilkaError | None = None,
+        notice: str | None = None,
+    ) -> Response:
+        context: dict[str, Any] = {
+            "member": member_svc.get_member(ctx, program, member_id),
+            "view": balance_view(ctx, program, member_id),
+            "history": audit_svc.history(
+                ctx, program, member_id, limit=HISTORY_PAGE, before=before
+            ),
+            "how_to_earn": rules_svc.visible_rules(ctx, program),
+            "consents": queries.current_consents(ctx, program, member_id),
+            "before": before,
+        }
+        return RENDERER.page(
+            "portal_home.html",
+            status,
+            area="portal",
+            program=program,
+            csrf=csrf,
+            new_key=new_idempotency_key,
+            error=error,
+            notice=notice,
+            **context,
+        )
+
+    @router.get("")
+    def home(request: Request, before: int | None = None, done: str = "") -> Response:
+        program, member_id, csrf = signed_in(request)
+        notice = "Your consent is withdrawn." if done == "withdrawn" else None
+        return home_page(program, member_id, csrf, before=before, notice=notice)
+
+    @router.post("/consents/withdraw")
+    def withdraw(request: Request, form: Form) -> Response:
+        program, member_id, csrf = signed_in(request)
+        area.check_csrf(request, form)
+        purpose = form.get("purpose", "")
+        try:
+            recorded_write(
+                ctx,
+                program.id,
+                key=form_key(form),
+                operation="consent.withdraw",
+                request={"member_id": member_id, "purpose": purpose},
+                effect=lambda inner: queries.withdraw_consent(
+                    inner, program, member_id, purpose, inner.now()
+                ),
+            )
+        except KopilkaError as e:
+            return home_page(program, member_id, csrf, status=status_of(e), error=e)
+        return redirect("/portal?done=withdrawn")
+
+    return router

@@ -1,0 +1,60 @@
+"""The web UI's one router: the admin console (``/admin``), the member portal
+(``/portal``) and their stylesheet (``/web-static``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
+
+from kopilka.app import Kopilka
+from kopilka.web.console import Console, console_router
+from kopilka.web.members_pages import members_router
+from kopilka.web.portal import portal_router
+from kopilka.web.render import SECURITY_HEADERS, redirect
+from kopilka.web.rules_pages import rules_router
+
+STATIC = Path(__file__).parent / "static"
+MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+
+def static_router() -> APIRouter:
+    """The static files, read once: only the files shipped in ``web/static`` are served."""
+    files = {
+        p.name: (p.read_bytes(), MEDIA_TYPES[p.suffix])
+        for p in STATIC.iterdir()
+        if p.suffix in MEDIA_TYPES
+    }
+    router = APIRouter(prefix="/web-static", include_in_schema=False)
+
+    @router.get("/{name}")
+    def static(name: str) -> Response:
+        if name not in files:
+            return PlainTextResponse("not found", status_code=404)
+        body, media_type = files[name]
+        headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"}
+        return Response(body, media_type=media_type, headers=headers)
+
+    return router
+
+
+def create_web_router(kopilka: Kopilka) -> APIRouter:
+    """Everything the web UI serves, for one wired Kopilka; mount with ``include_router``."""
+    console = Console(kopilka)
+    router = APIRouter(include_in_schema=False)
+    router.include_router(console_router(console))
+    router.include_router(members_router(console))
+    router.include_router(rules_router(console))
+    router.include_router(portal_router(kopilka))
+    router.include_router(static_router())
+
+    @router.get("/admin/")
+    def admin_slash() -> Response:
+        return redirect("/admin")
+
+    @router.get("/portal/")
+    def portal_slash() -> Response:
+        return redirect("/portal")
+
+    return router

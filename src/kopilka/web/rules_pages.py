@@ -1,0 +1,154 @@
+"""Console pages for marketers: rule-set versions, a version's document, publishing a
+new version (errors shown with their line numbers) and previewing a draft on a basket."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request, Response
+
+from kopilka.domain.errors import KopilkaError, ValidationError
+from kopilka.domain.program import Program
+from kopilka.services import rules as rules_svc
+from kopilka.services.apikeys import Permission
+from kopilka.services.audit_log import Audit, recorded_write
+from kopilka.web.console import Console, active_version
+from kopilka.web.guard import Operator
+from kopilka.web.members_pages import form_key
+from kopilka.web.render import Form, WebRoute, redirect, status_of
+
+SAMPLE_BASKET = """{
+  "member": {"card": "CARD-NUMBER"},
+  "lines": [
+    {"line_id": "1", "sku": "MILK-1L", "quantity": "2", "amount": "180.00",
+     "category": "dairy"},
+    {"line_id": "2", "sku": "BREAD", "quantity": "1", "amount": "65.50", "category": "bakery"}
+  ]
+}"""
+
+
+def parse_effective_at(raw: str | None, program: Program) -> datetime | None:
+    """An optional effective time; without an offset it is read in the program's zone."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            "effective time must look like 2026-04-01T00:00", field="effective_at"
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(program.timezone))
+
+
+def parse_basket_json(raw: str | None) -> dict[str, Any]:
+    try:
+        body = json.loads(raw or "")
+    except json.JSONDecodeError as e:
+        raise ValidationError(
+            f"the basket is not valid JSON: {e.msg}",
+            field="basket",
+            errors=[{"line": e.lineno, "path": "basket", "message": e.msg}],
+        ) from None
+    if not isinstance(body, dict):
+        raise ValidationError("the basket must be a JSON object", field="basket")
+    return body
+
+
+def rules_router(console: Console) -> APIRouter:
+    router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
+    ctx = console.ctx
+
+    def rules_page(
+        op: Operator,
+        status: int = 200,
+        *,
+        error: KopilkaError | None = None,
+        failed: str = "",
+        form: dict[str, str] | None = None,
+        preview: dict[str, Any] | None = None,
+        notice: str | None = None,
+    ) -> Response:
+        versions = rules_svc.list_versions(ctx, op.program)
+        return console.page(
+            op,
+            "admin_rules.html",
+            status,
+            versions=list(reversed(versions)),
+            active_version=active_version(versions, ctx.now()),
+            error=error,
+            failed=failed,
+            form=form or {"basket": SAMPLE_BASKET},
+            preview=preview,
+            notice=notice,
+            nav="rules",
+        )
+
+    @router.get("/rules")
+    def rules(request: Request, published: int | None = None) -> Response:
+        op = console.operator(request)
+        op.require(Permission.PROGRAM_READ)
+        notice = f"Version {published} is published." if published else None
+        return rules_page(op, notice=notice)
+
+    @router.get("/rules/{version}")
+    def version(request: Request, version: int) -> Response:
+        op = console.operator(request)
+        op.require(Permission.PROGRAM_READ)
+        found = rules_svc.get_version(ctx, op.program, version)
+        return console.page(op, "admin_rules_version.html", version=found, nav="rules")
+
+    @router.post("/rules/publish")
+    def publish(request: Request, form: Form) -> Response:
+        op = console.operator(request)
+        console.area.check_csrf(request, form)
+        op.require_publish()
+        program = op.program
+        document, fmt = form.get("document", ""), form.get("format", "yaml")
+        try:
+            key = form_key(form)
+            effective_at = parse_effective_at(form.get("effective_at"), program)
+            digest = hashlib.sha256(document.encode()).hexdigest()
+            result = recorded_write(
+                ctx,
+                program.id,
+                key=key,
+                operation="rules.publish",
+                request={"sha256": digest, "format": fmt, "effective_at": str(effective_at)},
+                effect=lambda inner: rules_svc.publish(
+                    inner,
+                    program,
+                    document,
+                    fmt=fmt,
+                    effective_at=effective_at,
+                    actor=op.key.actor,
+                ),
+                audit=Audit(op.key.actor, "rules.publish", "rules"),
+            )
+        except KopilkaError as e:
+            return rules_page(op, status_of(e), error=e, failed="publish", form=form)
+        return redirect(f"/admin/rules?published={int(result['version'])}")
+
+    @router.post("/rules/preview")
+    def preview(request: Request, form: Form) -> Response:
+        op = console.operator(request)
+        console.area.check_csrf(request, form)
+        op.require_publish()
+        try:
+            basket = parse_basket_json(form.get("basket"))
+            result = rules_svc.preview(
+                ctx,
+                op.program,
+                form.get("document", ""),
+                fmt=form.get("format", "yaml"),
+                purchase=basket,
+            )
+        except KopilkaError as e:
+            return rules_page(op, status_of(e), error=e, failed="preview", form=form)
+        return rules_page(op, preview=result, form=form)
+
+    return router

@@ -1,0 +1,220 @@
+"""Support's pages: search, the member page, adjustments, blocking, a purchase."""
+
+from __future__ import annotations
+
+import pytest
+
+from kopilka.services import members as member_svc
+from kopilka.services import points
+from kopilka.services.audit_log import audit_page
+from tests.e2e.web.world import build_world, client, hidden_fields, sign_in, text_of
+
+
+def member_url(world) -> str:
+    return f"/admin/members/{world.member_id}"
+
+
+def search(c, kind: str, value: str):
+    fields = hidden_fields(c.get("/admin/members").text, "/admin/members/search")
+    return c.post("/admin/members/search", data={**fields, "kind": kind, "value": value})
+
+
+@pytest.mark.parametrize("kind", ["card", "phone", "email"])
+def test_search_by_an_identifier_opens_the_member(world, as_role, kind):
+    """Searching by card, phone or e-mail redirects to that member's page."""
+    value = {"card": world.card, "phone": world.phone, "email": world.email.upper()}[kind]
+    response = search(as_role("support"), kind, value)
+    assert response.status_code == 303
+    assert response.headers["location"] == member_url(world)
+
+
+def test_search_for_nobody_says_so(as_role):
+    """An unknown identifier shows the not-found message on the search page."""
+    response = search(as_role("support"), "card", "NOBODY-123")
+    assert response.status_code == 404
+    assert "no member with this card" in response.text
+
+
+def test_search_with_an_invalid_value_shows_the_validation_error(as_role):
+    """A malformed phone is a validation error shown next to the form."""
+    response = search(as_role("support"), "phone", "call me")
+    assert response.status_code == 422
+    assert "phone must contain only digits" in response.text
+
+
+def test_member_page_shows_profile_balances_history_and_purchases(world, as_role):
+    """The member page shows who, what they hold (with dates), why, and their receipts."""
+    page = as_role("support").get(member_url(world))
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert "Anna Petrova" in text
+    assert world.card in text
+    assert world.phone in text
+    assert "marketing_email" in text
+    assert "Available" in text
+    assert "Pending points" in text
+    assert "Expiring points" in text
+    assert "adjusted by +300 points by test: welcome gift" in text
+    assert "earned 40 points: survey answered" in text
+    assert "under rule base v1" in text or "earned" in text
+    assert f'href="/admin/purchases?receipt_id={world.receipt_id}"' in page.text
+    assert "2026-03-14 15:00 MSK" in text  # times in the program's zone
+
+
+def test_member_page_escapes_what_members_typed(ctx, world):
+    """Names are escaped: a script in a profile is shown as text, never run."""
+    evil = build_world(ctx, first_name="<script>alert(1)</script>")
+    c = client(evil)
+    sign_in(c, evil.keys["support"])
+    page = c.get(f"/admin/members/{evil.member_id}")
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_history_pages_with_a_cursor(world, as_role):
+    """History shows 25 lines a page; 'Older' carries the cursor to the next page."""
+    for i in range(30):
+        points.earn(world.ctx, world.program, world.member_id, 1, key=f"many-{world.card}-{i}")
+    c = as_role("analyst")
+    first = c.get(member_url(world))
+    assert first.text.count('class="kind kind-') == 25
+    cursor = first.text.split(f"{member_url(world)}?before=")[1].split('"')[0]
+    second = c.get(f"{member_url(world)}?before={cursor}")
+    assert second.status_code == 200
+    assert "welcome gift" in second.text
+    assert "welcome gift" not in first.text
+    assert ">Newest<" in second.text
+
+
+def test_marketer_sees_the_member_but_not_the_history(world, as_role):
+    """A role without history:read sees profile and balances but no history or forms."""
+    page = as_role("marketer").get(member_url(world))
+    assert page.status_code == 200
+    assert "does not read point history" in page.text
+    assert "/adjust" not in page.text
+
+
+def adjust(c, world, **data):
+    fields = hidden_fields(c.get(member_url(world)).text, f"{member_url(world)}/adjust")
+    return c.post(f"{member_url(world)}/adjust", data={**fields, **data}), fields
+
+
+def test_an_adjustment_is_recorded_audited_and_shown_in_history(world, as_role):
+    """Support adjusts with a reason: the balance moves, history says why, the audit log has it."""
+    c = as_role("support")
+    before = member_svc.get_balance(world.ctx, world.program, world.member_id).available
+    response, _ = adjust(c, world, delta="-25", reason="double-counted coupon")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{member_url(world)}?done=adjusted"
+    after = member_svc.get_balance(world.ctx, world.program, world.member_id).available
+    assert after == before - 25
+    page = text_of(c.get(response.headers["location"]).text)
+    assert "The adjustment is recorded." in page
+    assert "adjusted by -25 points by apikey:" in page
+    assert "double-counted coupon" in page
+    audit = audit_page(world.ctx, world.program.id, target=f"member:{world.member_id}")
+    assert [r.action for r in audit["items"]] == ["points.adjust"]
+
+
+def test_submitting_the_same_adjust_form_twice_has_one_effect(world, as_role):
+    """The form's idempotency key makes a double submit move points once."""
+    c = as_role("admin")
+    before = member_svc.get_balance(world.ctx, world.program, world.member_id).available
+    first, fields = adjust(c, world, delta="7", reason="goodwill")
+    again = c.post(
+        f"{member_url(world)}/adjust", data={**fields, "delta": "7", "reason": "goodwill"}
+    )
+    assert first.status_code == again.status_code == 303
+    after = member_svc.get_balance(world.ctx, world.program, world.member_id).available
+    assert after == before + 7
+
+
+@pytest.mark.parametrize(
+    ("delta", "reason", "message"),
+    [
+        ("10", "", "a reason is required"),
+        ("ten", "typo", "points must be a whole number"),
+        ("0", "nothing", "delta must be a non-zero whole number"),
+        ("-100000", "too much", "insufficient"),
+    ],
+)
+def test_a_refused_adjustment_shows_the_error_and_keeps_the_input(
+    world, as_role, delta, reason, message
+):
+    """Bad adjustments are shown with the service's message, the form refilled, nothing moved."""
+    c = as_role("support")
+    before = member_svc.get_balance(world.ctx, world.program, world.member_id)
+    response, _ = adjust(c, world, delta=delta, reason=reason)
+    assert response.status_code in (409, 422)
+    assert message in response.text.lower() or message in response.text
+    assert f'value="{delta}"' in response.text
+    assert member_svc.get_balance(world.ctx, world.program, world.member_id) == before
+
+
+@pytest.mark.parametrize("role", ["analyst", "marketer"])
+def test_roles_without_adjust_permission_are_refused(world, as_role, role):
+    """Only support and admin may adjust: others get 403 even with a valid token."""
+    c = as_role(role)
+    token = hidden_fields(c.get("/admin").text, "/admin/sign-out")["csrf_token"]
+    response = c.post(
+        f"{member_url(world)}/adjust",
+        data={"csrf_token": token, "idempotency_key": "web-x", "delta": "5", "reason": "r"},
+    )
+    assert response.status_code == 403
+
+
+def test_block_and_unblock_with_a_reason(world, as_role):
+    """Support blocks with a reason (shown on the page) and unblocks; both are audited."""
+    c = as_role("support")
+    status_url = f"{member_url(world)}/status"
+    fields = hidden_fields(c.get(member_url(world)).text, status_url)
+    assert fields["action"] == "block"
+    response = c.post(status_url, data={**fields, "reason": "card shared on a forum"})
+    assert response.status_code == 303
+    page = c.get(response.headers["location"]).text
+    assert "Blocked: card shared on a forum" in page
+    assert "The member is blocked." in page
+    fields = hidden_fields(page, status_url)
+    assert fields["action"] == "unblock"
+    response = c.post(status_url, data={**fields, "reason": "owner verified"})
+    assert response.status_code == 303
+    assert member_svc.get_member(world.ctx, world.program, world.member_id).status == "active"
+    actions = [r.action for r in audit_page(world.ctx, world.program.id)["items"]]
+    assert actions[:2] == ["member.unblock", "member.block"]
+
+
+def test_blocking_without_a_reason_is_refused(world, as_role):
+    """A block needs a reason: the page shows the error and the member stays active."""
+    c = as_role("admin")
+    status_url = f"{member_url(world)}/status"
+    fields = hidden_fields(c.get(member_url(world)).text, status_url)
+    response = c.post(status_url, data={**fields, "reason": "  "})
+    assert response.status_code == 422
+    assert "a reason is required" in response.text
+    assert member_svc.get_member(world.ctx, world.program, world.member_id).status == "active"
+
+
+def test_purchase_page_shows_lines_points_by_rule_and_returns(world, as_role):
+    """A receipt shows each line's points by rule and version, and what the return took back."""
+    page = as_role("support").get(f"/admin/purchases?receipt_id={world.receipt_id}")
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert "MILK" in text
+    assert "dairy-x2 v1" in text
+    assert "base v1" in text
+    assert "RET-1" in text
+    assert "No returns." not in text
+
+
+def test_an_unknown_receipt_is_a_not_found_page(as_role):
+    """A receipt id that does not exist answers 404 with the service's message."""
+    page = as_role("support").get("/admin/purchases?receipt_id=NOPE")
+    assert page.status_code == 404
+    assert "purchase &#39;NOPE&#39; not found" in page.text
+
+
+def test_another_programs_member_is_not_found(ctx, world, as_role):
+    """A console session sees only its key's program: another program's member is 404."""
+    other = build_world(ctx)
+    page = as_role("support").get(f"/admin/members/{other.member_id}")
+    assert page.status_code == 404

@@ -1,0 +1,126 @@
+"""Marketers' and analysts' pages: rules versions, publishing, preview, overview, verify."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kopilka.services import rules as rules_svc
+from tests.e2e.web.world import BAD_RULES, RULES, hidden_fields, text_of
+
+
+def publish(c, document: str, **extra: str):
+    fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/publish")
+    return c.post("/admin/rules/publish", data={**fields, "document": document, **extra})
+
+
+def preview(c, document: str, basket: str):
+    fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/preview")
+    return c.post("/admin/rules/preview", data={**fields, "document": document, "basket": basket})
+
+
+def test_overview_shows_liability_totals_members_and_active_rules(as_role):
+    """The overview states the liability, the account totals, members and the rules in force."""
+    text = text_of(as_role("analyst").get("/admin").text)
+    assert "Outstanding liability 350 points" in text
+    assert "Members 1" in text
+    assert "Issued 50" in text
+    assert "Manual adjustments (net) +300" in text
+    assert "Active rules version 1" in text
+
+
+def test_rules_page_lists_versions_and_shows_a_document(as_role):
+    """The versions table links each version to its document and rule list."""
+    c = as_role("analyst")
+    page = c.get("/admin/rules")
+    assert 'href="/admin/rules/1"' in page.text
+    assert "in force" in page.text
+    assert "/admin/rules/publish" not in page.text  # analysts do not publish
+    version = c.get("/admin/rules/1")
+    assert version.status_code == 200
+    assert "Double points on dairy" in version.text
+    assert "secret-bonus" in version.text  # the console shows hidden rules too
+    assert c.get("/admin/rules/99").status_code == 404
+
+
+def test_publishing_an_invalid_document_shows_errors_with_line_numbers(world, as_role):
+    """A document with an error is not published; the error names its line and field."""
+    response = publish(as_role("marketer"), BAD_RULES)
+    assert response.status_code == 422
+    text = text_of(response.text)
+    assert "line 7" in text
+    assert "rules[0].rate.points" in text
+    assert "points: -1" in response.text  # the document is kept in the form
+    assert len(rules_svc.list_versions(world.ctx, world.program)) == 1
+
+
+def test_publishing_a_valid_document_creates_a_version_once(world, as_role):
+    """Publishing adds version 2; the same form submitted again adds nothing."""
+    c = as_role("marketer")
+    fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/publish")
+    data = {**fields, "document": RULES, "effective_at": "2026-04-01T00:00"}
+    response = c.post("/admin/rules/publish", data=data)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin/rules?published=2"
+    assert c.post("/admin/rules/publish", data=data).status_code == 303
+    versions = rules_svc.list_versions(world.ctx, world.program)
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[1]["effective_at"] == "2026-03-31T21:00:00+00:00"  # Moscow midnight
+    page = text_of(c.get(response.headers["location"]).text)
+    assert "Version 2 is published." in page
+
+
+def test_a_document_in_another_currency_is_refused(as_role):
+    """The service's refusal (currency mismatch) is shown as the form's error."""
+    response = publish(as_role("admin"), RULES.replace("currency: RUB", "currency: EUR"))
+    assert response.status_code == 422
+    assert "is not the program&#39;s RUB" in response.text
+
+
+@pytest.mark.parametrize("role", ["support", "analyst"])
+def test_roles_other_than_marketer_and_admin_cannot_publish(as_role, role):
+    """Publishing is refused with 403 for support and analysts."""
+    c = as_role(role)
+    token = hidden_fields(c.get("/admin").text, "/admin/sign-out")["csrf_token"]
+    response = c.post(
+        "/admin/rules/publish",
+        data={"csrf_token": token, "idempotency_key": "web-1", "document": RULES},
+    )
+    assert response.status_code == 403
+
+
+def test_preview_shows_points_by_rule_without_publishing(world, as_role):
+    """A draft evaluated on a sample basket shows its points by rule and writes nothing."""
+    basket = json.dumps(
+        {
+            "member": {"card": world.card},
+            "lines": [
+                {"line_id": "1", "sku": "M", "quantity": "1", "amount": "1000", "category": "dairy"}
+            ],
+        }
+    )
+    response = preview(as_role("marketer"), RULES, basket)
+    assert response.status_code == 200
+    text = text_of(response.text)
+    assert "20 points for member" in text
+    assert "dairy-x2" in text
+    assert len(rules_svc.list_versions(world.ctx, world.program)) == 1
+
+
+def test_preview_of_broken_json_names_the_line(as_role):
+    """A basket that is not JSON is refused with the line of the problem."""
+    response = preview(as_role("marketer"), RULES, '{\n  "lines": [\n  oops\n]}')
+    assert response.status_code == 422
+    assert "line 3" in text_of(response.text)
+
+
+def test_verify_page_reports_every_invariant(as_role):
+    """The verify page lists each invariant as ok and the account totals."""
+    page = as_role("analyst").get("/admin/verify")
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert "Every invariant holds" in text
+    assert "entries_balance" in text
+    assert "FAILED" not in text
+    assert "liability 350" in text

@@ -1,0 +1,200 @@
+"""A small loyalty world for the web UI tests: a program with published rules, a member
+with earnings, a purchase and a return, and an API key for every role."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from kopilka.app import Kopilka
+from kopilka.domain.program import Program
+from kopilka.services import apikeys, points, programs, purchases, rules
+from kopilka.services import members as member_svc
+from kopilka.services.context import ServiceContext
+from kopilka.settings import load_settings
+from kopilka.web import create_web_router
+
+SECRET = "web-tests-secret-not-the-default"
+RULES = """\
+schema_version: 1
+currency: RUB
+rules:
+  - id: base
+    kind: rate
+    description: "1 point for every 100 RUB"
+    rate: {points: 1, per: "100"}
+  - id: dairy-x2
+    kind: multiplier
+    description: "Double points on dairy"
+    factor: 2
+    scope: {categories: [dairy]}
+  - id: secret-bonus
+    kind: bonus
+    description: "hidden from members"
+    visible: false
+    points: 5
+    min_amount: "100000"
+redemption: {max_percent: 50, step: 10}
+"""
+# line 7 has the error: points must be greater than 0
+BAD_RULES = """\
+schema_version: 1
+currency: RUB
+rules:
+  - id: base
+    kind: rate
+    rate:
+      points: -1
+      per: "100"
+redemption: {max_percent: 50}
+"""
+
+
+@dataclass
+class World:
+    kopilka: Kopilka
+    program: Program
+    member_id: int
+    card: str
+    phone: str
+    email: str
+    receipt_id: str
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ctx(self) -> ServiceContext:
+        return self.kopilka.services
+
+
+def make_app(kopilka: Kopilka) -> FastAPI:
+    app = FastAPI()
+    app.include_router(create_web_router(kopilka))
+    return app
+
+
+def build_world(ctx: ServiceContext, first_name: str = "Anna") -> World:
+    """Everything the pages show, made through the services (never the tables)."""
+    kopilka = Kopilka(load_settings(environment="test", secret_key=SECRET), ctx.engine, ctx)
+    tag = uuid.uuid4().hex[:8]
+    program = programs.create_program(
+        ctx,
+        {
+            "code": f"web-{tag}",
+            "name": "Corner Shop",
+            "timezone": "Europe/Moscow",
+            "activation_delay_days": 14,
+            "expiry_kind": "days",
+            "expiry_n": 365,
+        },
+    )
+    rules.publish(ctx, program, RULES, actor="test")
+    card = f"WEB{tag.upper()}"
+    phone = f"+7912{int(tag, 16) % 10_000_000:07d}"
+    email = f"anna.{tag}@example.com"
+    member = member_svc.enroll(
+        ctx,
+        program,
+        {"card": card, "phone": phone, "email": email},
+        profile={"first_name": first_name, "last_name": "Petrova"},
+        consents=[
+            {"purpose": "marketing_email", "granted": True},
+            {"purpose": "sms", "granted": True},
+        ],
+    )
+    points.adjust(
+        ctx, program, member.id, 300, key=f"{tag}-welcome", reason="welcome gift", actor="test"
+    )
+    points.earn(ctx, program, member.id, 40, key=f"{tag}-survey", reason="survey answered")
+    receipt = f"R-{tag}"
+    purchases.commit(
+        ctx,
+        program,
+        {
+            "receipt_id": receipt,
+            "member_id": member.id,
+            "store": "S1",
+            "lines": [
+                {
+                    "line_id": "1",
+                    "sku": "MILK",
+                    "quantity": "2",
+                    "amount": "500",
+                    "category": "dairy",
+                },
+                {
+                    "line_id": "2",
+                    "sku": "BREAD",
+                    "quantity": "1",
+                    "amount": "300",
+                    "category": "bakery",
+                },
+            ],
+        },
+    )
+    purchases.process_return(
+        ctx, program, receipt, {"return_id": "RET-1", "lines": [{"line_id": "2"}]}
+    )
+    world = World(kopilka, program, member.id, card, phone, email, receipt)
+    for role in ("support", "marketer", "analyst", "admin", "pos"):
+        _, secret = apikeys.create_key(
+            ctx, program.code, role, f"{role} desk", store_code="S1" if role == "pos" else None
+        )
+        world.keys[role] = secret
+    return world
+
+
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append((a.get("action", ""), {}))
+        elif tag == "input" and self.forms and a.get("type") == "hidden" and "name" in a:
+            self.forms[-1][1][a["name"]] = a.get("value", "")
+
+
+def hidden_fields(html: str, action: str, index: int = 0) -> dict[str, str]:
+    """The hidden fields (CSRF token, idempotency key...) of the page's form to ``action``."""
+    parser = _Forms()
+    parser.feed(html)
+    matching = [fields for act, fields in parser.forms if act == action]
+    assert matching, f"no form posting to {action}"
+    return dict(matching[index])
+
+
+def text_of(html: str) -> str:
+    """The page's text with tags and runs of whitespace removed (for phrase checks)."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("\u202f", "")
+
+
+def client(world: World) -> TestClient:
+    return TestClient(make_app(world.kopilka), follow_redirects=False)
+
+
+def sign_in(c: TestClient, key: str) -> Any:
+    page = c.get("/admin/sign-in")
+    fields = hidden_fields(page.text, "/admin/sign-in")
+    return c.post("/admin/sign-in", data={**fields, "api_key": key})
+
+
+def portal_sign_in(c: TestClient, world: World, phone: str | None = None) -> Any:
+    page = c.get("/portal/sign-in")
+    fields = hidden_fields(page.text, "/portal/sign-in")
+    return c.post(
+        "/portal/sign-in",
+        data={
+            **fields,
+            "program": world.program.code,
+            "card": world.card,
+            "phone": phone or world.phone,
+        },
+    )
