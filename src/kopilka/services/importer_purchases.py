@@ -9,9 +9,11 @@ points are earned as a lot whose activation and expiry count from the purchase t
 is sent at the end with one statement (or COPY) per table.
 
 A receipt the ledger refuses (member blocked, not enough points, redemption not allowed)
-is rejected. If the refusal came after the ledger had already settled the member, the
-batch is booked again from scratch without that receipt, so that nothing of a refused
-purchase remains, exactly as a rolled-back commit leaves nothing.
+is rejected, and nothing of it remains, exactly as a rolled-back commit leaves nothing:
+a refusal after the ledger had already settled the member (due expiry or activation
+booked at the purchase time) is undone in memory
+(:meth:`~kopilka.store.repos.bulk_ledger.MemoryLedgerPort.undo`); an unexpected late
+refusal makes the caller book the batch again from scratch without that receipt.
 """
 
 from __future__ import annotations
@@ -199,12 +201,17 @@ def book_batch(
             continue
         done.add(rc.receipt_id)
         writes = port.writes
+        # only paying with points can be refused after the member was settled: keep what
+        # to put back then (anything else refused that late books the batch again)
+        mark = port.mark(rc.member_id) if rc.redeem and rc.member_id in port.balances else None
         try:
             booked = _book_one(lg, repo, program, rc, people[rc.member_id], rulesets)
         except KopilkaError as err:
             error = RowError.of(rc.line, rc.receipt_id, err)
             if port.writes != writes:
-                raise Redo(index, error) from err
+                if mark is None:
+                    raise Redo(index, error) from err
+                port.undo(mark)
             out.rejected.append(error)
             continue
         earned, pay, earn_entry, redeem_entry, result, discounts, version = booked

@@ -333,6 +333,49 @@ class MemoryLedgerPort:
         ]
         return out[:limit]
 
+    # -- undo -----------------------------------------------------------------------------------
+    def mark(self, member_id: int) -> tuple[Any, ...]:
+        """What a refused operation of this member may change, to put back by :meth:`undo`."""
+        b = self.balances[member_id]
+        member_lots = self.open_lots.get(member_id, [])
+        return (
+            member_id,
+            (b.available, b.pending, b.held),
+            [(lot, lot.remaining, lot.activated_at, lot.expired_at) for lot in member_lots],
+            [
+                (h, h.status, h.captured, h.resolved_entry_id)
+                for h in self.active_holds.get(member_id, [])
+            ],
+            len(member_lots),
+            (len(self.entries), len(self.postings), len(self.draws), len(self.new_lots)),
+            set(self.changed_lots),
+            set(self.changed_holds),
+            member_id in self.dirty,
+        )
+
+    def undo(self, mark: tuple[Any, ...]) -> None:
+        """Forget everything done for the member since :meth:`mark`."""
+        member_id, bal, lot_states, hold_states, n_lots, sizes, changed, holds_changed, dirty = mark
+        b = self.balances[member_id]
+        b.available, b.pending, b.held = bal
+        for lot, remaining, activated, expired in lot_states:
+            lot.remaining, lot.activated_at, lot.expired_at = remaining, activated, expired
+        for h, status, captured, resolved in hold_states:
+            h.status, h.captured, h.resolved_entry_id = status, captured, resolved
+        for lot in self.new_lots[sizes[3] :]:
+            self.lot_index.pop(lot.id, None)
+        del self.open_lots.get(member_id, [])[n_lots:]
+        del self.entries[sizes[0] :]
+        del self.postings[sizes[1] :]
+        del self.draws[sizes[2] :]
+        del self.new_lots[sizes[3] :]
+        for lot_id in set(self.changed_lots) - changed:
+            del self.changed_lots[lot_id]
+        for hold_id in set(self.changed_holds) - holds_changed:
+            del self.changed_holds[hold_id]
+        if not dirty:
+            self.dirty.discard(member_id)
+
     # -- writing ----------------------------------------------------------------------------
     def flush(self) -> None:
         """Write everything the batch did, parents before children."""
