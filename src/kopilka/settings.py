@@ -37,10 +37,10 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, v: str) -> str:
-        if v and not v.startswith(("sqlite", "postgresql")):
-            raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
-        if v.startswith("postgresql://") or v.startswith("postgres://"):
+        if v.startswith(("postgresql://", "postgres://")):
             v = "postgresql+psycopg://" + v.split("://", 1)[1]
+        if v and not v.startswith(("sqlite", "postgresql+psycopg")):
+            raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
         return v
 
     @model_validator(mode="after")

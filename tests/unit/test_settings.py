@@ -88,13 +88,7 @@ def test_development_accepts_the_default_secret() -> None:
 @pytest.mark.parametrize(
     "url",
     [
-        pytest.param(
-            "postgres://kopilka:pw@db:5432/kopilka",
-            marks=pytest.mark.xfail(
-                reason="settings._known_driver checks the scheme before normalising postgres://",
-                strict=True,
-            ),
-        ),
+        "postgres://kopilka:pw@db:5432/kopilka",
         "postgresql://kopilka:pw@db:5432/kopilka",
         "postgresql+psycopg://kopilka:pw@db:5432/kopilka",
     ],
