@@ -21,6 +21,7 @@ from kopilka.cli.selectors import (
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.member import Member
 from kopilka.ledger.model import Balance
+from kopilka.logging import get_logger
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 
@@ -169,6 +170,10 @@ def _set_blocked(
     with kopilka() as k:
         program, mid = resolve_member(k, program_code, *selectors)
         m = member_svc.set_blocked(k.services, program, mid, blocked, reason)
+    # the service keeps the reason only for a block; the log keeps it for both
+    get_logger("kopilka.cli").info(
+        "member status changed", member_id=m.id, status=str(m.status), reason=reason
+    )
     if json_out:
         print_json(member_dict(m))
     else:
