@@ -1,0 +1,154 @@
+"""The web UI in a real browser: Debian's Chromium, headless, driven by Playwright,
+against uvicorn serving the web router on a temporary SQLite database."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from kopilka.domain.clock import FrozenClock
+from kopilka.services.context import ServiceContext
+from kopilka.store.db import make_engine
+from kopilka.store.migrate import upgrade
+from tests.conftest import START
+from tests.e2e.web.world import BAD_RULES, World, build_world, make_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+SCREENSHOT = Path("/tmp/kopilka-web-member.png")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World]]:
+    """uvicorn on a free local port, in a thread, serving a world on a fresh SQLite file."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'kopilka.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    world = build_world(ServiceContext(engine, FrozenClock(START)))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", world
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # Debian's Chromium, never a downloaded one
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    yield pg
+    context.close()
+
+
+def test_support_finds_a_member_adjusts_and_sees_it_in_history(served, page):
+    """Sign in, search by phone, open the member page, adjust, and read the line in history."""
+    from playwright.sync_api import expect
+
+    base, world = served
+    page.goto(f"{base}/admin")
+    expect(page).to_have_url(f"{base}/admin/sign-in")
+    page.get_by_label("API key").fill(world.keys["support"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Corner Shop")
+    expect(page.get_by_text("Outstanding liability")).to_be_visible()
+
+    page.get_by_role("link", name="Members").click()
+    page.get_by_label("Search by").select_option("phone")
+    page.get_by_label("Value").fill(world.phone)
+    page.get_by_role("button", name="Find").click()
+    expect(page).to_have_url(f"{base}/admin/members/{world.member_id}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Anna Petrova")
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.get_by_label("Points (negative to deduct)").fill("25")
+    page.get_by_label("Reason for the adjustment").fill("late delivery, browser test")
+    page.get_by_role("button", name="Record adjustment").click()
+    expect(page.get_by_role("status")).to_contain_text("The adjustment is recorded.")
+    history = page.locator("table.history")
+    expect(history).to_contain_text("adjusted by +25 points")
+    expect(history).to_contain_text("late delivery, browser test")
+
+
+def test_marketer_sees_the_line_number_of_a_rules_error(served, page):
+    """Publishing a document with an error shows the error with its line number."""
+    from playwright.sync_api import expect
+
+    base, world = served
+    page.goto(f"{base}/admin/sign-in")
+    page.get_by_label("API key").fill(world.keys["marketer"])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Rules").click()
+    page.get_by_label("Rules document", exact=True).fill(BAD_RULES)
+    page.get_by_role("button", name="Validate and publish").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("line 7")
+    expect(alert).to_contain_text("rules[0].rate.points")
+    expect(page.get_by_label("Rules document", exact=True)).to_have_value(BAD_RULES)
+
+
+def test_member_signs_in_to_the_portal_and_sees_balance_and_history(served, browser):
+    """On a phone-sized screen a member signs in with card and phone and sees their points."""
+    from playwright.sync_api import expect
+
+    base, world = served
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{base}/portal")
+        page.get_by_label("Card number").fill(world.card)
+        page.get_by_label("Phone").fill(world.phone)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Anna")
+        expect(page.locator(".balances")).to_contain_text("Available")
+        expect(page.locator("table.history")).to_contain_text("earned 40 points: survey answered")
+        expect(page.get_by_text("1 point for every 100 RUB")).to_be_visible()
+        page.screenshot(path="/tmp/kopilka-web-portal.png", full_page=True)
+    finally:
+        context.close()
