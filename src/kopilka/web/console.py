@@ -52,17 +52,9 @@ def console_router(console: Console) -> APIRouter:
     router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
     area, ctx = console.area, console.ctx
 
-    def sign_in_page(request: Request, status: int = 200, error: str | None = None) -> Response:
-        session = area.anonymous(request)
-        response = RENDERER.page(
-            "admin_sign_in.html", status, area="admin", csrf=area.csrf(session), error=error
-        )
-        area.store(response, session, request)
-        return response
-
     @router.get("/sign-in")
     def sign_in_form(request: Request) -> Response:
-        return sign_in_page(request)
+        return area.sign_in_page(request)
 
     @router.post("/sign-in")
     def sign_in(request: Request, form: Form) -> Response:
@@ -70,9 +62,9 @@ def console_router(console: Console) -> APIRouter:
         try:
             key = authenticate(ctx, form.get("api_key"))
         except KopilkaError as e:
-            return sign_in_page(request, 401, e.message)
+            return area.sign_in_page(request, 401, e.message)
         if key.role not in CONSOLE_ROLES:
-            return sign_in_page(
+            return area.sign_in_page(
                 request,
                 403,
                 f"A {key.role} key cannot sign in to the console; "

@@ -15,11 +15,12 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
 from kopilka.services.apikeys import ApiKey, Permission, Role
 from kopilka.services.context import ServiceContext
 from kopilka.web.queries import active_key
-from kopilka.web.render import Refused, SignInRequired
+from kopilka.web.render import RENDERER, Refused, SignInRequired
 from kopilka.web.session import Session, SessionSigner
 
 CONSOLE_ROLES = frozenset({Role.SUPPORT, Role.MARKETER, Role.ANALYST, Role.ADMIN})
@@ -33,11 +34,20 @@ def new_idempotency_key() -> str:
     return f"web-{secrets.token_hex(16)}"
 
 
+def form_key(form: dict[str, str]) -> str:
+    """The idempotency key a writing form was rendered with."""
+    key = form.get(KEY_FIELD, "").strip()
+    if not key:
+        raise ValidationError("the form has no idempotency key; reload the page", field=KEY_FIELD)
+    return key
+
+
 class Area:
     """The sessions of one part of the UI (its cookie, signer and sign-in page)."""
 
     def __init__(self, ctx: ServiceContext, secret_key: str, name: str) -> None:
         self.ctx = ctx
+        self.name = name
         self.signer = SessionSigner(secret_key, name)
         self.cookie = f"kopilka_{name}"
         self.path = f"/{name}"
@@ -67,6 +77,22 @@ class Area:
 
     def forget(self, response: Response) -> None:
         response.delete_cookie(self.cookie, path=self.path, httponly=True, samesite="lax")
+
+    def sign_in_page(
+        self, request: Request, status: int = 200, error: str | None = None, **context: Any
+    ) -> Response:
+        """The area's sign-in form, with a token bound to the visitor's (anonymous) session."""
+        session = self.anonymous(request)
+        response = RENDERER.page(
+            f"{self.name}_sign_in.html",
+            status,
+            area=self.name,
+            csrf=self.csrf(session),
+            error=error,
+            **context,
+        )
+        self.store(response, session, request)
+        return response
 
     def csrf(self, session: Session) -> str:
         return self.signer.csrf_token(session)

@@ -19,7 +19,7 @@ from kopilka.services.context import ServiceContext
 from kopilka.services.purchases import get_purchase
 from kopilka.web import queries
 from kopilka.web.console import Console
-from kopilka.web.guard import KEY_FIELD, Operator
+from kopilka.web.guard import Operator, form_key
 from kopilka.web.render import Form, WebRoute, redirect, status_of
 
 HISTORY_PAGE = 25
@@ -49,13 +49,6 @@ def parse_reason(raw: str | None, *, required: bool) -> str | None:
     if required and not reason:
         raise ValidationError("a reason is required", field="reason")
     return reason or None
-
-
-def form_key(form: dict[str, str]) -> str:
-    key = form.get(KEY_FIELD, "").strip()
-    if not key:
-        raise ValidationError("the form has no idempotency key; reload the page", field=KEY_FIELD)
-    return key
 
 
 def members_router(console: Console) -> APIRouter:

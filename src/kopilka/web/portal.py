@@ -23,8 +23,8 @@ from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import recorded_write
 from kopilka.services.balance_view import balance_view
 from kopilka.web import queries
-from kopilka.web.guard import Area, new_idempotency_key
-from kopilka.web.members_pages import HISTORY_PAGE, form_key
+from kopilka.web.guard import Area, form_key, new_idempotency_key
+from kopilka.web.members_pages import HISTORY_PAGE
 from kopilka.web.render import RENDERER, Form, SignInRequired, WebRoute, redirect, status_of
 
 SIGN_IN_FAILED = "No member has both this card number and this phone. Check them and try again."
@@ -52,18 +52,8 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
     def sign_in_page(
         request: Request, status: int = 200, error: str | None = None, **form: str
     ) -> Response:
-        session = area.anonymous(request)
-        response = RENDERER.page(
-            "portal_sign_in.html",
-            status,
-            area="portal",
-            csrf=area.csrf(session),
-            programs=program_svc.list_programs(ctx),
-            error=error,
-            form=form,
-        )
-        area.store(response, session, request)
-        return response
+        programs = program_svc.list_programs(ctx)
+        return area.sign_in_page(request, status, error, programs=programs, form=form)
 
     @router.get("/sign-in")
     def sign_in_form(request: Request) -> Response:

@@ -17,8 +17,7 @@ from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission
 from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.web.console import Console, active_version
-from kopilka.web.guard import Operator
-from kopilka.web.members_pages import form_key
+from kopilka.web.guard import Operator, form_key
 from kopilka.web.render import Form, WebRoute, redirect, status_of
 
 SAMPLE_BASKET = """{
