@@ -139,7 +139,10 @@ class MemoryLedgerPort:
                 members.c.status,
             )
             .join(members, members.c.id == member_balances.c.member_id)
-            .where(member_balances.c.member_id.in_(ids))
+            .where(
+                member_balances.c.member_id.in_(ids),
+                member_balances.c.program_id == self.program_id,
+            )
             .order_by(member_balances.c.member_id)
         )
         if self.w.pg:
@@ -173,7 +176,7 @@ class MemoryLedgerPort:
             self.active_holds.setdefault(hold.member_id, []).append(hold)
 
     # -- balances ---------------------------------------------------------------------------
-    def lock_balances(self, member_ids: Iterable[int]) -> dict[int, Balance]:
+    def lock_balances(self, program_id: int, member_ids: Iterable[int]) -> dict[int, Balance]:
         wanted = list(member_ids)
         self.load(wanted)
         return {m: self.balances[m] for m in wanted if m in self.balances}
@@ -302,6 +305,29 @@ class MemoryLedgerPort:
             and lot.expires_at <= as_of
         ]
         return sorted(out, key=lambda lot: (lot.member_id, lot.id))[:limit]
+
+    def due_kinds(self, program_id: int, member_id: int, as_of: datetime) -> frozenset[str]:
+        member_lots = self.open_lots.get(member_id, ())
+        due = []
+        if any(
+            h.status == HoldStatus.ACTIVE and h.expires_at <= as_of
+            for h in self.active_holds.get(member_id, ())
+        ):
+            due.append("holds")
+        if any(
+            lot.activated_at is None and lot.expired_at is None and lot.available_at <= as_of
+            for lot in member_lots
+        ):
+            due.append("activation")
+        if any(
+            lot.expired_at is None
+            and lot.remaining > 0
+            and lot.expires_at is not None
+            and lot.expires_at <= as_of
+            for lot in member_lots
+        ):
+            due.append("expiry")
+        return frozenset(due)
 
     def net_spent_by_lot(self, entry_ids: Sequence[int]) -> list[tuple[int, int]]:
         # only asked about holds made before the batch, whose draws are all stored

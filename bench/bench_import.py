@@ -1,0 +1,219 @@
+"""Bulk import throughput: 1,000,000 purchases (5-10 lines each) for 100,000 members.
+
+Run with ``python -m bench.bench_import`` (``--quick`` for a tiny run). The data is
+generated with pyarrow from a fixed seed into ``bench/.work/`` as Parquet and CSV (a year
+of history, grocery categories, 10% of receipts paying 50 points), then imported into a
+fresh SQLite file and a fresh PostgreSQL database under the grocery example rules
+(``src/kopilka/domain/rules/examples/grocery.yaml``) with points expiring after 12 months.
+Reported: members/s, purchases/s (Parquet into SQLite, Parquet and CSV into
+PostgreSQL), and the seconds ``verify`` takes over the result. Written to
+``bench/results/import.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from bench.machine import WORK, postgres_database, postgres_version, sqlite_url, write_result
+from kopilka.domain.clock import FrozenClock
+from kopilka.services import audit, programs, rules
+from kopilka.services.context import ServiceContext
+from kopilka.services.importer import import_purchases
+from kopilka.services.importer_members import import_members
+from kopilka.store.db import make_engine
+from kopilka.store.migrate import upgrade
+
+GOAL = 20_000
+RULES = Path(__file__).parent.parent / "src/kopilka/domain/rules/examples/grocery.yaml"
+START = datetime(2025, 3, 1, tzinfo=UTC)
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+CATEGORIES = (
+    "dairy",
+    "bread",
+    "vegetables",
+    "fruit",
+    "meat",
+    "fish",
+    "frozen",
+    "snacks",
+    "drinks",
+    "household",
+    "baby",
+    "pets",
+    "cosmetics",
+    "tobacco",
+    "alcohol",
+)
+BRANDS = ("domashniy", "acme", "prostokvashino", "nestle", "danone", "local", "mars")
+
+
+def _ints(n: int, low: int, high: int, seed: int) -> pa.Array:
+    """``n`` uniform integers in [low, high), vectorised."""
+    r = pc.random(n, initializer=seed)
+    return pc.cast(pc.floor(pc.add(pc.multiply(r, high - low), low)), pa.int64())
+
+
+def _prefixed(prefix: str, ints: pa.Array, width: int) -> pa.Array:
+    return pc.binary_join_element_wise(
+        prefix, pc.utf8_lpad(pc.cast(ints, pa.string()), width, "0"), ""
+    )
+
+
+def generate(purchases: int, members: int, seed: int = 42) -> dict[str, Path]:
+    """Write members and purchases files (Parquet and CSV) under bench/.work/."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    tag = f"{purchases}-{members}-{seed}"
+    paths = {
+        "members": WORK / f"members-{tag}.parquet",
+        "parquet": WORK / f"purchases-{tag}.parquet",
+        "csv": WORK / f"purchases-{tag}.csv",
+    }
+    if all(p.exists() for p in paths.values()):
+        return paths
+    ids = pa.array(range(members), pa.int64())
+    pq.write_table(
+        pa.table(
+            {
+                "card": _prefixed("C", ids, 8),
+                "first_name": _prefixed("Name", ids, 1),
+                "gender": pc.take(pa.array(["female", "male"]), _ints(members, 0, 2, seed)),
+            }
+        ),
+        paths["members"],
+    )
+    n_lines = _ints(purchases, 5, 11, seed + 1).to_pylist()
+    receipt_of = pa.array([i for i, k in enumerate(n_lines) for _ in range(k)], pa.int64())
+    position = pa.array([j for k in n_lines for j in range(k)], pa.int64())
+    total = len(receipt_of)
+    span = (NOW - START - timedelta(days=1)).total_seconds() * 1e6
+    start_us = int(START.timestamp() * 1e6)
+    # receipts in time order, a year of history
+    at_us = pc.cast(
+        pc.add(pc.multiply(pa.array(range(purchases), pa.float64()), span / purchases), start_us),
+        pa.int64(),
+    )
+    at = pc.cast(at_us, pa.timestamp("us", tz="UTC"))
+    member = _ints(purchases, 0, members, seed + 2)
+    redeem = pc.if_else(pc.less(pc.random(purchases, initializer=seed + 3), 0.1), 50, None)
+    minor = _ints(total, 3_000, 150_000, seed + 4)
+    amount = pc.binary_join_element_wise(
+        pc.cast(pc.divide(minor, 100), pa.string()),
+        pc.utf8_lpad(
+            pc.cast(pc.subtract(minor, pc.multiply(pc.divide(minor, 100), 100)), pa.string()),
+            2,
+            "0",
+        ),
+        ".",
+    )
+    first_line = pc.equal(position, 0)
+    table = pa.table(
+        {
+            "receipt_id": _prefixed("R", receipt_of, 8),
+            "member_card": pc.take(_prefixed("C", member, 8), receipt_of),
+            "occurred_at": pc.take(at, receipt_of),
+            "store": pc.take(_prefixed("s", _ints(purchases, 1, 60, seed + 5), 2), receipt_of),
+            "line_id": pc.cast(pc.add(position, 1), pa.string()),
+            "sku": _prefixed("SKU", _ints(total, 1, 5000, seed + 6), 4),
+            "category": pc.take(pa.array(CATEGORIES), _ints(total, 0, len(CATEGORIES), seed + 7)),
+            "brand": pc.take(pa.array(BRANDS), _ints(total, 0, len(BRANDS), seed + 8)),
+            "quantity": pc.take(
+                pa.array(["1", "1", "1", "2", "0.5"]), _ints(total, 0, 5, seed + 9)
+            ),
+            "amount": amount,
+            "redeemed_points": pc.if_else(first_line, pc.take(redeem, receipt_of), None),
+        }
+    )
+    pq.write_table(table, paths["parquet"], row_group_size=200_000)
+    csv_table = table.set_column(
+        2, "occurred_at", pc.strftime(table["occurred_at"], format="%Y-%m-%dT%H:%M:%S+00:00")
+    )
+    pacsv.write_csv(csv_table, paths["csv"])
+    return paths
+
+
+def run_import(url: str, files: dict[str, Path], which: str) -> dict[str, Any]:
+    """Migrate, set up the program, import members then purchases; time each, then verify."""
+    upgrade(url)
+    engine = make_engine(url, sqlite_synchronous="NORMAL")
+    clock = FrozenClock(START - timedelta(days=30))
+    ctx = ServiceContext(engine, clock)
+    program = programs.create_program(
+        ctx, {"code": "bench", "expiry_kind": "months_end", "expiry_n": 12}
+    )
+    rules.publish(ctx, program, RULES.read_text(), actor="bench")
+    clock.set(NOW)
+    t0 = time.perf_counter()
+    m = import_members(ctx, program, files["members"], batch_size=10_000)
+    t1 = time.perf_counter()
+    p = import_purchases(ctx, program, files[which], batch_size=5_000)
+    t2 = time.perf_counter()
+    report = audit.verify_ledger(ctx, program.id)
+    t3 = time.perf_counter()
+    engine.dispose()
+    return {
+        "file": which,
+        "members": m.imported,
+        "members_per_s": round(m.imported / (t1 - t0)),
+        "purchases_imported": p.imported,
+        "purchases_rejected": p.rejected,
+        "purchases_seconds": round(t2 - t1, 1),
+        "purchases_per_s": round(p.imported / (t2 - t1)),
+        "points_earned": p.points_earned,
+        "points_redeemed": p.points_redeemed,
+        "verify_seconds": round(t3 - t2, 1),
+        "verify_ok": report.ok,
+        "totals": report.totals,
+        "goal_purchases_per_s": GOAL,
+        "goal_met": p.imported / (t2 - t1) >= GOAL,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: prove the script runs")
+    ap.add_argument("--purchases", type=int, default=1_000_000)
+    ap.add_argument("--members", type=int, default=100_000)
+    ap.add_argument("--backends", default="sqlite,postgres")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.purchases, args.members = 3_000, 300
+    t = time.perf_counter()
+    files = generate(args.purchases, args.members)
+    gen_s = round(time.perf_counter() - t, 1)
+    results: dict[str, Any] = {
+        "purchases": args.purchases,
+        "members": args.members,
+        "lines": pq.ParquetFile(files["parquet"]).metadata.num_rows,
+        "generate_seconds": gen_s,
+        "runs": {},
+    }
+    backends = args.backends.split(",")
+    if "sqlite" in backends:
+        results["runs"]["sqlite_parquet"] = run_import(
+            sqlite_url("import-quick" if args.quick else "import"), files, "parquet"
+        )
+        print("sqlite parquet", results["runs"]["sqlite_parquet"])
+    if "postgres" in backends:
+        if postgres_version() is None:
+            results["runs"]["postgres"] = "skipped: no PostgreSQL server"
+        else:
+            for which in ("parquet", "csv") if not args.quick else ("parquet",):
+                with postgres_database("import") as url:
+                    results["runs"][f"postgres_{which}"] = run_import(url, files, which)
+                print(f"postgres {which}", results["runs"][f"postgres_{which}"])
+    path = write_result("import", results, args.quick)
+    print(f"written {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""``kopilka import`` from the command line: members then purchases, JSON summary, errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from typer.testing import CliRunner
+
+from kopilka.cli import app
+from kopilka.domain.clock import FrozenClock
+from kopilka.services import programs, rules
+from kopilka.services.context import ServiceContext
+from kopilka.store.db import make_engine
+from kopilka.store.migrate import upgrade
+
+RULES = 'rules:\n  - {id: base, kind: rate, rate: {points: 1, per: "100"}}\n'
+
+
+def _setup(tmp_path, monkeypatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    ctx = ServiceContext(engine, FrozenClock(datetime(2025, 1, 1, tzinfo=UTC)))
+    program = programs.create_program(ctx, {"code": "shop"})
+    rules.publish(ctx, program, RULES)
+    engine.dispose()
+    monkeypatch.setenv("KOPILKA_DATABASE_URL", url)
+    return url
+
+
+def test_import_members_and_purchases_prints_a_summary_and_rejects(tmp_path, monkeypatch):
+    """The commands import both files, report counts as JSON and list a bad line."""
+    _setup(tmp_path, monkeypatch)
+    members = tmp_path / "members.csv"
+    members.write_text("card,first_name\nCARD0001,Anna\nCARD0002,Boris\n")
+    purchases = tmp_path / "purchases.csv"
+    purchases.write_text(
+        "receipt_id,member_card,occurred_at,line_id,sku,amount\n"
+        "R1,CARD0001,2025-06-01T10:00:00+03:00,1,MILK,250.00\n"
+        "R1,CARD0001,2025-06-01T10:00:00+03:00,2,BREAD,150.00\n"
+        "R2,CARD0002,2025-06-02T10:00:00Z,1,MILK,oops\n"
+    )
+    runner = CliRunner()
+    out = runner.invoke(app, ["import", "members", str(members), "-p", "shop", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["imported"] == 2
+    out = runner.invoke(app, ["import", "purchases", str(purchases), "-p", "shop", "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert (summary["imported"], summary["rejected"], summary["points_earned"]) == (1, 1, 4)
+    assert summary["first_errors"][0]["line"] == 4
+    again = runner.invoke(app, ["import", "purchases", str(purchases), "-p", "shop"])
+    assert "imported before" in again.stdout
+
+
+def test_reject_mode_exits_with_the_error_and_the_line(tmp_path, monkeypatch):
+    """--on-error reject exits 2 with error[validation_error] naming the bad line."""
+    _setup(tmp_path, monkeypatch)
+    members = tmp_path / "members.csv"
+    members.write_text("card,birthday\nCARD0001,1990-01-01\nCARD0002,not-a-date\n")
+    out = CliRunner().invoke(
+        app, ["import", "members", str(members), "-p", "shop", "--on-error", "reject"]
+    )
+    assert out.exit_code == 2
+    assert "error[validation_error]" in out.output
+    assert "line 3" in out.output
