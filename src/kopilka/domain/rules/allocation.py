@@ -27,11 +27,22 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
         if total == 0:
             return [0] * len(weights)
         raise ValueError("cannot allocate a positive total over zero weights")
+    return split(total, weights, whole)
+
+
+def split(total: int, weights: Sequence[int], whole: int) -> list[int]:
+    """:func:`allocate` without the checks, for callers that know ``whole = sum(weights) > 0``
+    and that nothing is negative (the rules engine calls it once per awarding rule)."""
     parts = [total * w // whole for w in weights]
     left = total - sum(parts)
     if left:
-        # largest remainder first, ties to the earlier position
-        order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
-        for index in order[:left]:
-            parts[index] += 1
+        remainders = [total * w % whole for w in weights]
+        if left == 1:
+            # index() finds the first of equal maxima: ties go to the earlier position
+            parts[remainders.index(max(remainders))] += 1
+        else:
+            # a reversed sort is still stable, so equal remainders keep position order
+            order = sorted(range(len(parts)), key=remainders.__getitem__, reverse=True)
+            for index in order[:left]:
+                parts[index] += 1
     return parts

@@ -30,6 +30,7 @@ from kopilka.domain.rules.model import (
     Rule,
     RuleSet,
 )
+from kopilka.domain.rules.plan import scope_index
 from kopilka.domain.rules.source import Path, format_path, line_of, load_with_lines, resolve
 
 MAX_RULES = 1000
@@ -102,26 +103,8 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
         bonuses=tuple(r for r in compiled if r.kind == BONUS),
         events={name: tuple(group) for name, group in events.items()},
         redemption=redemption,
-        scope_index=_scope_index(compiled),
+        scope_index=scope_index(compiled),
     )
-
-
-def _scope_index(rules: list[Rule]) -> dict[tuple[str, str], tuple[str, ...]]:
-    """Which scoped purchase rules list each category, SKU, brand and tag (for the hot path)."""
-    index: dict[tuple[str, str], list[str]] = {}
-    for rule in rules:
-        if rule.kind == EVENT or rule.scope.everything:
-            continue
-        scope = rule.scope
-        for facet, values in (
-            ("category", scope.categories),
-            ("sku", scope.skus),
-            ("brand", scope.brands),
-            ("tag", scope.tags),
-        ):
-            for value in values:
-                index.setdefault((facet, value), []).append(rule.id)
-    return {key: tuple(ids) for key, ids in index.items()}
 
 
 def _validate_rules(raw_rules: list[Any], problems: _Problems) -> list[schema.RuleBase]:

@@ -31,13 +31,14 @@ outside the share in ``EarnResult.control_group`` instead of awarding.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from itertools import compress, repeat
+from operator import attrgetter
 
 from kopilka.domain.basket import Basket, BasketLine
 from kopilka.domain.errors import ValidationError
-from kopilka.domain.money import round_points
+from kopilka.domain.money import Rounding
 from kopilka.domain.program import Program
-from kopilka.domain.rules.allocation import allocate
+from kopilka.domain.rules.allocation import split
 from kopilka.domain.rules.conditions import Facts
 from kopilka.domain.rules.context import (
     NO_USAGE,
@@ -47,11 +48,13 @@ from kopilka.domain.rules.context import (
     UsageCounters,
     UsageDelta,
 )
+from kopilka.domain.rules.exact import extra_points, percent_points
 from kopilka.domain.rules.limits import capacity
 from kopilka.domain.rules.model import Rule, RuleSet
 from kopilka.domain.rules.pilot import in_share
+from kopilka.domain.rules.plan import Step
 
-HUNDRED = Decimal(100)
+_LINE_ID = attrgetter("line_id")
 
 
 def check_currency(ruleset: RuleSet, program: Program) -> None:
@@ -85,25 +88,7 @@ def earning_bases(
     ruleset: RuleSet, lines: Sequence[BasketLine], discounts: Mapping[str, int]
 ) -> list[int]:
     """Each line's amount that can earn points: net of points paid, zero when excluded."""
-    known = {line.line_id for line in lines}
-    unknown = sorted(set(discounts) - known)
-    if unknown:
-        raise ValidationError(f"points discount for unknown line {unknown[0]!r}", field="lines")
-    bases: list[int] = []
-    exclude, no_discounted = ruleset.exclude, ruleset.no_points_on_discounted
-    for line in lines:
-        paid = discounts.get(line.line_id, 0)
-        if not 0 <= paid <= line.amount_minor:
-            raise ValidationError(
-                "points discount must be between 0 and the line amount",
-                field="points_discount",
-                line=line.line_id,
-            )
-        if (no_discounted and line.discounted) or exclude.hits(line):
-            bases.append(0)
-        else:
-            bases.append(line.amount_minor - paid)
-    return bases
+    return ruleset.plan.bases(lines, discounts)
 
 
 def evaluate_purchase(
@@ -117,165 +102,227 @@ def evaluate_purchase(
 ) -> EarnResult:
     """Points the member earns for ``basket``, attributed to lines and rules (see module doc)."""
     check_currency(ruleset, program)
-    lines = sorted(basket.lines, key=lambda line: line.line_id)
-    bases = earning_bases(ruleset, lines, points_redeemed_discount_by_line or {})
-    local_date, weekday, minute = Facts.local_parts(basket.occurred_at, program.timezone)
-    facts = Facts(
+    plan = ruleset.plan
+    lines = sorted(basket.lines, key=_LINE_ID)
+    bases = plan.bases(lines, points_redeemed_discount_by_line or {})
+    earning = [i for i, base in enumerate(bases) if base > 0]
+    facts = Facts.gather(
+        member,
+        basket.occurred_at,
+        program.timezone,
         store=basket.store,
-        channel=basket.channel.value,
+        channel=basket.channel,
         partner=basket.partner,
         payment_method=basket.payment_method,
-        tier=member.tier,
-        segments=member.segments,
-        attributes=member.attributes,
-        lifetime_spend_minor=member.lifetime_spend_minor,
-        local_date=local_date,
-        weekday=weekday,
-        minute_of_day=minute,
-        birthday=member.birthday,
     )
-    run = _Run(ruleset, member, usage, lines)
-    value = point_value_minor(ruleset, program)
-    rounding = program.rounding
-    n = len(lines)
-    scoped = scoped_lines(ruleset, lines)
-    base_points = [0] * n
-
-    blocked = [False] * n
-    for rule in ruleset.rates:
-        if not passes(rule, facts):
-            continue
-        idx = _in_scope(rule, scoped, bases, blocked)
-        if not idx:
-            continue
-        weights = [bases[i] for i in idx]
-        amount = sum(weights)
-        if rule.percent is not None:
-            raw = round_points(Decimal(amount) * rule.percent / (HUNDRED * value), rounding)
-        else:
-            raw = amount // rule.per_minor * rule.points
-        if run.award(rule, idx, weights, raw, base_points):
-            _block(rule, idx, blocked)
-
-    blocked = [False] * n
-    for rule in ruleset.multipliers:
-        if not passes(rule, facts):
-            continue
-        idx = _in_scope(rule, scoped, base_points, blocked)
-        if not idx:
-            continue
-        weights = [base_points[i] for i in idx]
-        assert rule.factor is not None  # a multiplier always has one
-        raw = round_points(Decimal(sum(weights)) * (rule.factor - 1), rounding)
-        if run.award(rule, idx, weights, raw, None):
-            _block(rule, idx, blocked)
-
-    blocked = [False] * n
-    next_purchase = member.purchase_count + 1
-    for rule in ruleset.bonuses:
-        if rule.first_purchase and member.purchase_count != 0:
-            continue
-        if rule.every_nth_purchase is not None and next_purchase % rule.every_nth_purchase:
-            continue
-        if not passes(rule, facts):
-            continue
-        idx = _in_scope(rule, scoped, bases, blocked)
-        if not idx:
-            continue
-        weights = [bases[i] for i in idx]
-        if rule.min_amount_minor is not None and sum(weights) < rule.min_amount_minor:
-            continue
-        if run.award(rule, idx, weights, rule.points, None):
-            _block(rule, idx, blocked)
-
+    mode = program.rounding
+    if type(mode) is not Rounding:
+        mode = Rounding(mode)
+    run = _Run(ruleset.version, member.member_id, usage, [line.line_id for line in lines])
+    scoped = plan.scoped(lines, earning)
+    base_points = run.rates(plan.rates, facts, scoped, bases, earning, ruleset, program, mode)
+    run.multipliers(plan.multipliers, facts, scoped, base_points, mode)
+    run.bonuses(plan.bonuses, facts, scoped, bases, earning, member.purchase_count)
     return run.result()
 
 
-def scoped_lines(ruleset: RuleSet, lines: Sequence[BasketLine]) -> dict[str, list[int]]:
-    """For each scoped rule, the positions of the lines it lists (via the rule set's index)."""
-    index = ruleset.scope_index
-    found: dict[str, list[int]] = {}
-    if not index:
-        return found
-    for i, line in enumerate(lines):
-        keys = [("category", line.category), ("sku", line.sku), ("brand", line.brand)]
-        keys.extend(("tag", tag) for tag in line.tags)
-        for key in keys:
-            for rule_id in index.get(key, ()):
-                positions = found.setdefault(rule_id, [])
-                if not positions or positions[-1] != i:
-                    positions.append(i)
-    return found
-
-
-def _in_scope(
-    rule: Rule,
-    scoped: Mapping[str, list[int]],
-    weights: Sequence[int],
-    blocked: Sequence[bool],
-) -> list[int]:
-    if rule.scope.everything:
-        return [i for i, w in enumerate(weights) if w > 0 and not blocked[i]]
-    return [i for i in scoped.get(rule.id, ()) if weights[i] > 0 and not blocked[i]]
-
-
-def _block(rule: Rule, idx: Sequence[int], blocked: list[bool]) -> None:
-    if rule.exclusive:
-        for i in idx:
-            blocked[i] = True
+def _select(
+    candidates: list[int], blocked: set[int], weights: Sequence[int]
+) -> tuple[list[int], list[int], int]:
+    """The candidate positions not blocked, their weights and the weights' sum."""
+    if blocked:
+        candidates = [i for i in candidates if i not in blocked]
+    if len(candidates) < 2:
+        if not candidates:
+            return candidates, [], 0
+        weight = weights[candidates[0]]
+        return candidates, [weight], weight
+    chosen = [weights[i] for i in candidates]
+    return candidates, chosen, sum(chosen)
 
 
 class _Run:
-    """Accumulates awards, usage and control-group membership for one evaluation."""
+    """One evaluation: the three stages, and the awards, usage and control group they add."""
 
-    __slots__ = ("awards", "control", "lines", "member_id", "usage", "used", "version")
+    __slots__ = ("awards", "control", "line_ids", "member_id", "usage", "used", "version")
 
     def __init__(
-        self,
-        ruleset: RuleSet,
-        member: MemberContext,
-        usage: UsageCounters,
-        lines: Sequence[BasketLine],
+        self, version: int, member_id: str, usage: UsageCounters, line_ids: list[str]
     ) -> None:
-        self.version = ruleset.version
-        self.member_id = member.member_id
+        self.version = version
+        self.member_id = member_id
         self.usage = usage
-        self.lines = lines
+        self.line_ids = line_ids
         self.awards: list[Award] = []
         self.control: list[str] = []
         self.used: dict[str, int] = {}
 
+    def rates(
+        self,
+        steps: Sequence[Step],
+        facts: Facts,
+        scoped: Mapping[int, list[int]],
+        bases: list[int],
+        earning: list[int],
+        ruleset: RuleSet,
+        program: Program,
+        mode: Rounding,
+    ) -> list[int]:
+        """Stage 1: base points per line from the rate rules."""
+        base_points = [0] * len(bases)
+        if not earning:
+            return base_points
+        value = point_value_minor(ruleset, program)
+        every = [bases[i] for i in earning]
+        every_amount = sum(every)
+        blocked: set[int] = set()
+        for step in steps:
+            if step.everything:
+                if step.check is not None and not step.check(facts):
+                    continue
+                if blocked:
+                    idx, weights, amount = _select(earning, blocked, bases)
+                else:
+                    idx, weights, amount = earning, every, every_amount
+            else:
+                candidates = scoped.get(step.key)
+                if candidates is None or (step.check is not None and not step.check(facts)):
+                    continue
+                idx, weights, amount = _select(candidates, blocked, bases)
+            if not idx:
+                continue
+            if step.percent is None:
+                raw = amount // step.per_minor * step.points
+            else:
+                raw = percent_points(amount, step.percent, step.percent_fraction, value, mode)
+            if self.award(step, idx, weights, amount, raw, base_points) and step.exclusive:
+                blocked.update(idx)
+        return base_points
+
+    def multipliers(
+        self,
+        steps: Sequence[Step],
+        facts: Facts,
+        scoped: Mapping[int, list[int]],
+        base_points: list[int],
+        mode: Rounding,
+    ) -> None:
+        """Stage 2: the multipliers' extra points on the base points of their lines."""
+        pointed = [i for i, points in enumerate(base_points) if points > 0]
+        if not pointed:
+            return
+        every = [base_points[i] for i in pointed]
+        every_amount = sum(every)
+        blocked: set[int] = set()
+        for step in steps:
+            if step.everything:
+                if step.check is not None and not step.check(facts):
+                    continue
+                if blocked:
+                    idx, weights, amount = _select(pointed, blocked, base_points)
+                else:
+                    idx, weights, amount = pointed, every, every_amount
+            else:
+                found = scoped.get(step.key)
+                if found is None or (step.check is not None and not step.check(facts)):
+                    continue
+                candidates = [i for i in found if base_points[i] > 0]
+                idx, weights, amount = _select(candidates, blocked, base_points)
+            if not idx:
+                continue
+            assert step.extra is not None  # a multiplier always has a factor
+            raw = extra_points(amount, step.extra, step.extra_fraction, mode)
+            if self.award(step, idx, weights, amount, raw, None) and step.exclusive:
+                blocked.update(idx)
+
+    def bonuses(
+        self,
+        steps: Sequence[Step],
+        facts: Facts,
+        scoped: Mapping[int, list[int]],
+        bases: list[int],
+        earning: list[int],
+        purchase_count: int,
+    ) -> None:
+        """Stage 3: fixed purchase bonuses spread over their lines by base."""
+        if not earning:
+            return
+        every = [bases[i] for i in earning]
+        every_amount = sum(every)
+        first, nth = purchase_count == 0, purchase_count + 1
+        blocked: set[int] = set()
+        for step in steps:
+            if step.first_purchase and not first:
+                continue
+            if step.every_nth_purchase is not None and nth % step.every_nth_purchase:
+                continue
+            if step.everything:
+                if step.check is not None and not step.check(facts):
+                    continue
+                if blocked:
+                    idx, weights, amount = _select(earning, blocked, bases)
+                else:
+                    idx, weights, amount = earning, every, every_amount
+            else:
+                candidates = scoped.get(step.key)
+                if candidates is None or (step.check is not None and not step.check(facts)):
+                    continue
+                idx, weights, amount = _select(candidates, blocked, bases)
+            if not idx:
+                continue
+            if step.min_amount_minor is not None and amount < step.min_amount_minor:
+                continue
+            if self.award(step, idx, weights, amount, step.points, None) and step.exclusive:
+                blocked.update(idx)
+
     def award(
         self,
-        rule: Rule,
+        step: Step,
         idx: Sequence[int],
         weights: Sequence[int],
+        whole: int,
         raw: int,
         into: list[int] | None,
     ) -> bool:
-        """Cap, spread and record ``raw`` points of ``rule``; False when the rule did not apply."""
-        if rule.pilot_share is not None and in_control(rule, self.member_id):
-            self.control.append(rule.id)
-            return False
-        cap = capacity(rule, self.usage) if rule.capped else None
-        if cap is not None:
-            if cap <= 0:
+        """Cap, spread and record ``raw`` points of ``step`` over the lines ``idx`` by
+        ``weights`` (which sum to ``whole``); False when the rule did not apply."""
+        if step.guarded:
+            share = step.pilot_share
+            if share is not None and not in_share(step.id, self.member_id, share):
+                self.control.append(step.id)
                 return False
-            raw = min(raw, cap)
+            if step.capped:
+                cap = capacity(step.rule, self.usage)
+                assert cap is not None  # a capped rule always has a capacity
+                if cap <= 0:
+                    return False
+                raw = min(raw, cap)
         if raw <= 0:
             return True
-        parts = allocate(raw, weights) if len(weights) > 1 else [raw]
-        lines, version, awards = self.lines, self.version, self.awards
-        rule_id, text, visible = rule.id, rule.description, rule.visible
-        make = tuple.__new__  # Award(...) without the named tuple's keyword wrapper
-        for i, points in zip(idx, parts, strict=True):
-            if points:
-                awards.append(
-                    make(Award, (rule_id, version, lines[i].line_id, points, text, visible))
+        rule_id = step.id
+        if len(idx) == 1:
+            i = idx[0]
+            self.awards.append(
+                tuple.__new__(
+                    Award,
+                    (rule_id, step.version, self.line_ids[i], raw, step.description, step.visible),
                 )
-                if into is not None:
+            )
+            if into is not None:
+                into[i] += raw
+        else:
+            parts = split(raw, weights, whole)
+            line_ids = map(self.line_ids.__getitem__, idx)
+            same = step.same  # endless repeats of the rule's fields: zip stops with the lines
+            rows = zip(
+                same.id, same.version, line_ids, parts, same.description, same.visible, strict=False
+            )
+            # tuples built and filtered in C: zero parts give no award
+            self.awards += map(tuple.__new__, repeat(Award), compress(rows, parts))
+            if into is not None:
+                for i, points in zip(idx, parts, strict=True):
                     into[i] += points
-        self.used[rule.id] = self.used.get(rule.id, 0) + raw
+        self.used[rule_id] = self.used.get(rule_id, 0) + raw
         return True
 
     def result(self) -> EarnResult:

@@ -48,25 +48,19 @@ def evaluate_event(
         at = ensure_utc(at)
     except ValueError:
         raise ValidationError("event time must be timezone-aware", field="at") from None
-    local_date, weekday, minute = Facts.local_parts(at, program.timezone)
 
     def text(key: str) -> str | None:
         value = attributes.get(key)
         return value if isinstance(value, str) else None
 
-    facts = Facts(
+    facts = Facts.gather(
+        member,
+        at,
+        program.timezone,
         store=text("store"),
         channel=text("channel"),
         partner=text("partner"),
         payment_method=text("payment_method"),
-        tier=member.tier,
-        segments=member.segments,
-        attributes=member.attributes,
-        lifetime_spend_minor=member.lifetime_spend_minor,
-        local_date=local_date,
-        weekday=weekday,
-        minute_of_day=minute,
-        birthday=member.birthday,
     )
     awards: list[Award] = []
     control: list[str] = []

@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from kopilka.domain.basket import BasketLine
 from kopilka.domain.rules.conditions import Predicate
+
+if TYPE_CHECKING:
+    from kopilka.domain.rules.plan import Plan
 
 RATE, MULTIPLIER, BONUS, EVENT = "rate", "multiplier", "bonus", "event"
 
@@ -24,20 +28,21 @@ class Matcher:
     skus: frozenset[str] = frozenset()
     brands: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
+    # derived once, read on every line: whether nothing is listed
+    everything: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def everything(self) -> bool:
-        return not (self.categories or self.skus or self.brands or self.tags)
+    def __post_init__(self) -> None:
+        everything = not (self.categories or self.skus or self.brands or self.tags)
+        object.__setattr__(self, "everything", everything)
 
     def matches(self, line: BasketLine) -> bool:
         """Whether the line is in scope (an empty matcher takes every line)."""
-        if self.everything:
-            return True
         return (
-            line.category in self.categories
+            self.everything
+            or line.category in self.categories
             or line.sku in self.skus
             or line.brand in self.brands
-            or not self.tags.isdisjoint(line.tags)
+            or (bool(self.tags) and not self.tags.isdisjoint(line.tags))
         )
 
     def hits(self, line: BasketLine) -> bool:
@@ -121,6 +126,13 @@ class RuleSet:
     redemption: RedemptionPolicy
     # ("category"|"sku"|"brand"|"tag", value) -> ids of scoped purchase rules listing it
     scope_index: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    # the stages precompiled for evaluation, derived from the fields above
+    plan: Plan = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from kopilka.domain.rules.plan import Plan  # the plan reads rules: import it late
+
+        object.__setattr__(self, "plan", Plan(self))
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id (KeyError when there is none)."""
