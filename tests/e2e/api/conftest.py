@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
 
 from kopilka.api.app import create_app
 from kopilka.app import Kopilka
@@ -17,6 +18,7 @@ from kopilka.services import apikeys as apikey_svc
 from kopilka.services import points as points_svc
 from kopilka.services.context import ServiceContext
 from kopilka.settings import load_settings
+from kopilka.store.tables import metadata
 
 MAX_BODY = 16_384
 _keys = itertools.count(1)
@@ -29,10 +31,23 @@ def kopilka(ctx: ServiceContext, backend: str) -> Kopilka:
     return Kopilka(settings, ctx.engine, ctx)
 
 
+@pytest.fixture(scope="session")
+def _clients() -> Iterator[dict[str, TestClient]]:
+    clients: dict[str, TestClient] = {}
+    yield clients
+    for c in clients.values():
+        c.__exit__(None, None, None)
+
+
 @pytest.fixture
-def client(kopilka: Kopilka) -> Iterator[TestClient]:
-    with TestClient(create_app(kopilka)) as c:
-        yield c
+def client(kopilka: Kopilka, backend: str, _clients: dict[str, TestClient]) -> TestClient:
+    """A client of the API app on this backend. One app per backend serves the session
+    (building one takes longer than most tests); each test points it at its own wiring."""
+    if backend not in _clients:
+        _clients[backend] = TestClient(create_app(kopilka)).__enter__()
+    c = _clients[backend]
+    c.app.state.kopilka = kopilka  # type: ignore[attr-defined]
+    return c
 
 
 @pytest.fixture
@@ -79,3 +94,12 @@ def give_points(ctx: ServiceContext, program: Program) -> Callable[[int, int], A
 
 def card() -> str:
     return f"C{uuid.uuid4().hex[:12].upper()}"
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """Rows per table: equal before and after means a request wrote nothing."""
+    with engine.connect() as conn:
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in metadata.sorted_tables
+        }
