@@ -19,3 +19,16 @@ def test_earn_spend_expire_and_verify(ctx, clock, make_program, make_member):
     assert report.ok, report.to_dict()
     assert report.totals["breakage"] == 70
     assert report.totals["liability"] == 0
+
+
+def test_a_program_cannot_move_another_programs_points(ctx, make_program, make_member):
+    """Ledger operations of one program do not find the members of another."""
+    import pytest
+
+    from kopilka.domain.errors import NotFoundError
+
+    mine, theirs = make_program(), make_program()
+    member = make_member(theirs)
+    with pytest.raises(NotFoundError):
+        points.earn(ctx, mine, member, 100, key="cross")
+    assert audit.verify_ledger(ctx, theirs.id).totals["liability"] == 0

@@ -56,13 +56,15 @@ class LedgerCore:
         self._dirty_lots: dict[int, Lot] = {}
         # identity map: one Lot object per lot id within the transaction
         self._lots: dict[int, Lot] = {}
+        # members already brought up to date in this transaction, and as of when
+        self._settled: dict[int, datetime] = {}
 
     # -- balances ---------------------------------------------------------------------------
     def lock(self, *member_ids: int) -> dict[int, Balance]:
         """Lock the members (ascending id) for the rest of the transaction."""
         wanted = sorted({m for m in member_ids if m not in self._balances})
         if wanted:
-            found = self.port.lock_balances(wanted)
+            found = self.port.lock_balances(self.program.id, wanted)
             missing = [m for m in wanted if m not in found]
             if missing:
                 raise NotFoundError(f"member {missing[0]} not found", member_id=missing[0])

@@ -10,8 +10,9 @@ from kopilka.ledger.model import Balance, Draw, Entry, EntryDraft, Hold, Lot
 
 
 class LedgerPort(Protocol):
-    def lock_balances(self, member_ids: Iterable[int]) -> dict[int, Balance]:
-        """Lock the members' balance rows in ascending id order and return them."""
+    def lock_balances(self, program_id: int, member_ids: Iterable[int]) -> dict[int, Balance]:
+        """Lock the program's members' balance rows in ascending id order and return them
+        (members of other programs are not found)."""
         ...
 
     def save_balances(self, balances: Iterable[Balance]) -> None: ...
@@ -43,6 +44,10 @@ class LedgerPort(Protocol):
     def due_expiry(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
     ) -> list[Lot]: ...
+
+    def due_kinds(self, program_id: int, member_id: int, as_of: datetime) -> frozenset[str]:
+        """Which of "holds", "activation", "expiry" have something due for the member."""
+        ...
 
     def due_holds(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int

@@ -21,7 +21,18 @@ BATCH = 2000
 
 class SweepOps(LedgerCore):
     def settle(self, member_id: int, now: datetime) -> None:
-        """Bring one (locked) member up to date: timed-out holds, due activations, expiry."""
+        """Bring one (locked) member up to date: timed-out holds, due activations, expiry.
+
+        Done once per member and instant within a transaction; one query tells whether
+        anything is due at all, so the common case costs a single round trip.
+        """
+        if self._settled.get(member_id) == now:
+            return
+        self._settled[member_id] = now
+        self.flush_lots()
+        due = self.port.due_kinds(self.program.id, member_id, now)
+        if not due:
+            return
         for hold in self.port.due_holds(self.program.id, now, [member_id], BATCH):
             self.expire_hold(hold, now)
         self._activate(

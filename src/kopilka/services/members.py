@@ -161,7 +161,7 @@ def set_blocked(
         raise ValidationError("blocking a member needs a reason", field="reason")
     with ctx.uow() as uow:
         uow.members.get(program.id, member_id)
-        uow.ledger.lock_balances([member_id])
+        uow.ledger.lock_balances(program.id, [member_id])
         uow.members.set_status(
             member_id,
             MemberStatus.BLOCKED if blocked else MemberStatus.ACTIVE,

@@ -77,7 +77,7 @@ class LedgerRepo:
         self._pg = conn.dialect.name == "postgresql"
 
     # -- balances -------------------------------------------------------------------------------
-    def lock_balances(self, member_ids: Iterable[int]) -> dict[int, Balance]:
+    def lock_balances(self, program_id: int, member_ids: Iterable[int]) -> dict[int, Balance]:
         ids = sorted(set(member_ids))
         q = (
             select(
@@ -88,6 +88,7 @@ class LedgerRepo:
                 members.c.status,
             )
             .join(members, members.c.id == member_balances.c.member_id)
+            .where(member_balances.c.program_id == program_id)
             .where(member_balances.c.member_id.in_(ids))
             .order_by(member_balances.c.member_id)
         )
@@ -357,6 +358,29 @@ class LedgerRepo:
                 resolved_entry_id=hold.resolved_entry_id,
             )
         )
+
+    def due_kinds(self, program_id: int, member_id: int, as_of: datetime) -> frozenset[str]:
+        h, lt = holds.c, lots.c
+        holds_due = select(h.id).where(
+            h.member_id == member_id, h.status == HoldStatus.ACTIVE.value, h.expires_at <= as_of
+        )
+        activation_due = select(lt.id).where(
+            lt.member_id == member_id,
+            lt.activated_at.is_(None),
+            lt.expired_at.is_(None),
+            lt.available_at <= as_of,
+        )
+        expiry_due = select(lt.id).where(
+            lt.member_id == member_id,
+            lt.expired_at.is_(None),
+            lt.remaining > 0,
+            lt.expires_at <= as_of,
+        )
+        row = self.conn.execute(
+            select(holds_due.exists(), activation_due.exists(), expiry_due.exists())
+        ).one()
+        names = ("holds", "activation", "expiry")
+        return frozenset(name for name, flag in zip(names, row, strict=True) if flag)
 
     def due_holds(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
