@@ -52,10 +52,8 @@ def create_app(kopilka: Kopilka) -> FastAPI:
     app.state.kopilka = kopilka
     app.state.metrics = metrics = Metrics()
     errors.install(app)
-    v1 = APIRouter(prefix="/v1")
     for router in V1_ROUTERS:
-        v1.include_router(router)
-    app.include_router(v1)
+        app.include_router(router)
     app.include_router(health.router)
     # outermost first: metrics see every response, including a 413 from the body limit
     app.add_middleware(BodyLimit, max_bytes=kopilka.settings.max_body_bytes)

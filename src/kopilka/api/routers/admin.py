@@ -22,6 +22,7 @@ from kopilka.api.deps import (
     permit,
 )
 from kopilka.api.errors import responses
+from kopilka.api.routers import V1
 from kopilka.api.schemas.admin import (
     AuditEntry,
     AuditPage,
@@ -42,7 +43,7 @@ from kopilka.services.apikeys import Permission as P
 from kopilka.services.audit_log import Audit, audit_page, recorded_job, recorded_write
 from kopilka.services.context import ServiceContext
 
-router = APIRouter(prefix="/admin", tags=["back office"])
+router = APIRouter(prefix=f"{V1}/admin", tags=["back office"])
 READ = responses("unauthorized", "forbidden")
 JOB = responses("unauthorized", "forbidden", "idempotency_conflict", "payload_too_large")
 

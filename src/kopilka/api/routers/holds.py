@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path
 
 from kopilka.api.deps import AppMetrics, Ctx, CurrentProgram, IdempotencyKey, permit
 from kopilka.api.errors import responses
+from kopilka.api.routers import V1
 from kopilka.api.schemas.common import MAX_ID
 from kopilka.api.schemas.points import CaptureRequest, HoldCreate, HoldPublic, LedgerResult
 from kopilka.services import members as member_svc
@@ -19,7 +20,7 @@ from kopilka.services import points as points_svc
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.balance_view import get_hold
 
-router = APIRouter(prefix="/holds", tags=["holds"])
+router = APIRouter(prefix=f"{V1}/holds", tags=["holds"])
 HoldId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ENDING = responses(
     "unauthorized",

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from kopilka.api.deps import CurrentKey
 from kopilka.api.errors import responses
+from kopilka.api.routers import V1
 from kopilka.api.schemas.admin import Caller
 
-router = APIRouter(tags=["caller"])
+router = APIRouter(prefix=V1, tags=["caller"])
 
 
 @router.get("/me", response_model=Caller, responses=responses("unauthorized"))

@@ -16,6 +16,7 @@ from kopilka.api.deps import (
     permit,
 )
 from kopilka.api.errors import responses
+from kopilka.api.routers import V1
 from kopilka.api.schemas.common import MAX_ID, Identifier
 from kopilka.api.schemas.members import (
     BalancePublic,
@@ -37,7 +38,7 @@ from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
 
-router = APIRouter(prefix="/members", tags=["members"])
+router = APIRouter(prefix=f"{V1}/members", tags=["members"])
 READ = responses("unauthorized", "forbidden", "not_found")
 WRITE = responses(
     "unauthorized", "forbidden", "not_found", "idempotency_conflict", "payload_too_large"

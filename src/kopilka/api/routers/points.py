@@ -8,11 +8,12 @@ from fastapi import APIRouter
 
 from kopilka.api.deps import AppMetrics, Ctx, CurrentProgram, IdempotencyKey, ProgramMember, permit
 from kopilka.api.errors import responses
+from kopilka.api.routers import V1
 from kopilka.api.schemas.points import EarnRequest, LedgerResult, RedeemRequest
 from kopilka.services import points as points_svc
 from kopilka.services.apikeys import Permission as P
 
-router = APIRouter(prefix="/members/{member_id}", tags=["points"])
+router = APIRouter(prefix=f"{V1}/members/{{member_id}}", tags=["points"])
 WRITE = responses(
     "unauthorized",
     "forbidden",
