@@ -1,8 +1,9 @@
 """What demo members do over time: enroll, shop, pay with points, return, get corrections.
 
 Each activity schedules one member's events; the timeline step runs all members' events
-in time order with the clock at each event's time. Amounts follow a Russian grocery
-chain: baskets around 1,500 RUB, 5% back in points, up to 30% of a basket paid in points.
+in time order with the clock at each event's time. Baskets are 3-10 products of a
+Russian grocery chain, booked through the published rules document; some are paid
+partly with points.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 from kopilka.demo.builder import Action, Demo
+from kopilka.demo.catalogue import STORES, basket_lines
 from kopilka.demo.people import Person
 from kopilka.domain.errors import KopilkaError, NotFoundError
+from kopilka.services import events, purchases
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
 
-EARN_RATE = Decimal("0.05")
 PAY_SHARES = (Decimal("0.1"), Decimal("0.2"), Decimal("0.3"))
 SUPPORT_AGENTS = ("support:o.smirnova", "support:d.volkov", "support:a.petrova")
 Events = Iterator[tuple[datetime, Action]]
@@ -62,141 +64,115 @@ def enrollment(demo: Demo, person: Person, _rng: random.Random) -> Events:
 
 
 def shopping(demo: Demo, person: Person, rng: random.Random) -> Events:
-    """Visits: earn on each receipt, sometimes pay part with points, now and then return."""
-    mean_gap_days = rng.choice((21, 30, 45, 60, 90, 120))
+    """Visits: a basket booked through the rules engine; sometimes paid partly with points
+    (a hold captured at the till, or points at checkout online); now and then a return."""
+    mean_gap_days = rng.choice((14, 21, 30, 45, 60, 90))
     at = person.enrolled_at + timedelta(hours=rng.uniform(0.1, 48))
     visit = 0
     while at < demo.end:
         visit += 1
         receipt = f"R{person.number:05d}-{visit:04d}"
-        basket = Decimal(str(round(rng.lognormvariate(7.2, 0.6), 2)))
-        if rng.random() < 0.22:
-            share = rng.choice(PAY_SHARES)
-            yield at, _pay(person, receipt, int(basket * share), rng.random() < 0.6, rng.random())
-        yield at + timedelta(minutes=2), _earn(person, receipt, basket)
-        if rng.random() < 0.04:
+        store = rng.choice(STORES)
+        body: dict[str, Any] = {
+            "receipt_id": receipt,
+            "lines": basket_lines(rng),
+            "store": store,
+            "channel": "web" if store == "ONLINE" else rng.choice(("till", "till", "app")),
+            "payment_method": rng.choice(("card", "card", "cash", "sbp")),
+        }
+        pay_share = rng.choice(PAY_SHARES) if rng.random() < 0.22 else None
+        yield at, _purchase(person, body, pay_share)
+        if rng.random() < 0.05:
             back = at + timedelta(days=rng.uniform(1, 12))
             if back < demo.end:
                 yield back, _return(person, receipt, rng.random())
         at += timedelta(days=rng.expovariate(1 / mean_gap_days) + 0.2)
 
 
-def _earn(person: Person, receipt: str, basket: Decimal) -> Action:
-    def earn(d: Demo) -> None:
-        points = int(basket * EARN_RATE)
-        result = apply(
-            d,
-            person,
-            "earnings",
-            lambda: points_svc.earn(
-                d.ctx,
-                d.prog,
-                person.member_id,
-                points,
-                key=d.key(receipt, "earn"),
-                reference=receipt,
-                reason=f"purchase {basket} RUB, 5% back",
-            ),
-        )
-        if result:
-            person.earnings[receipt] = (int(result["entry_id"]), points)
+def _purchase(person: Person, body: dict[str, Any], pay_share: Decimal | None) -> Action:
+    def buy(d: Demo) -> None:
+        data = {**body, "member_id": person.member_id}
+        if pay_share is not None and person.available >= 50:
+            quote = purchases.quote(d.ctx, d.prog, data)
+            points = min(int(quote["max_redeemable"]), int(person.available * pay_share * 3))
+            points -= points % 10
+            if points >= 50:
+                data["redeem_points"] = points
+                if body["channel"] != "web":  # the till reserves the points first
+                    held = apply(
+                        d,
+                        person,
+                        "holds",
+                        lambda: points_svc.hold(
+                            d.ctx,
+                            d.prog,
+                            person.member_id,
+                            points,
+                            key=d.key(body["receipt_id"], "hold"),
+                            reference=body["receipt_id"],
+                        ),
+                    )
+                    if held is None:
+                        del data["redeem_points"]
+                    else:
+                        data["hold_id"] = int(held["hold_id"])
+                        d.clock.advance(timedelta(seconds=40))
+        receipt = apply(d, person, "purchases", lambda: purchases.commit(d.ctx, d.prog, data))
+        if receipt and receipt["points_redeemed"]:
+            d.stats["purchases paid partly with points"] += 1
+        if receipt:
+            person.receipts[body["receipt_id"]] = [ln["line_id"] for ln in receipt["lines"]]
 
-    return earn
-
-
-def _pay(person: Person, receipt: str, want: int, at_till: bool, luck: float) -> Action:
-    """Pay part of a basket with points: hold and capture at the till, or redeem online."""
-
-    def pay(d: Demo) -> None:
-        points = min(want, person.available)
-        if points < 50:
-            return
-        if not at_till:
-            result = apply(
-                d,
-                person,
-                "redemptions",
-                lambda: points_svc.redeem(
-                    d.ctx,
-                    d.prog,
-                    person.member_id,
-                    points,
-                    key=d.key(receipt, "redeem"),
-                    reference=receipt,
-                ),
-            )
-            if result:
-                person.spendings[receipt] = (int(result["entry_id"]), points)
-            return
-        held = apply(
-            d,
-            person,
-            "holds",
-            lambda: points_svc.hold(
-                d.ctx,
-                d.prog,
-                person.member_id,
-                points,
-                key=d.key(receipt, "hold"),
-                reference=receipt,
-            ),
-        )
-        if not held or held.get("hold_id") is None:
-            return
-        hold_id = int(held["hold_id"])
-        d.clock.advance(timedelta(seconds=40))
-        if luck < 0.08:  # the customer changed their mind at the till
-            apply(
-                d,
-                person,
-                "holds voided",
-                lambda: points_svc.void(d.ctx, d.prog, hold_id, key=d.key(receipt, "void")),
-            )
-            return
-        part = points if luck < 0.9 else points // 2  # an item was taken off the basket
-        captured = apply(
-            d,
-            person,
-            "holds captured",
-            lambda: points_svc.capture(
-                d.ctx, d.prog, hold_id, key=d.key(receipt, "capture"), points=part
-            ),
-        )
-        if captured:
-            person.spendings[receipt] = (int(captured["entry_id"]), part)
-
-    return pay
+    return buy
 
 
 def _return(person: Person, receipt: str, share: float) -> Action:
-    """Goods come back: the points earned on them are clawed back, points paid restored."""
+    """Goods come back: points earned on the returned lines are clawed back and points
+    paid for them restored, exactly as stored on the receipt."""
 
     def give_back(d: Demo) -> None:
-        whole = share < 0.5
-        for kind, movement in (
-            ("returns: earned clawed back", person.earnings.get(receipt)),
-            ("returns: spent restored", person.spendings.get(receipt)),
-        ):
-            if movement is not None:
-                entry_id, points = movement
-                back = points if whole else max(1, int(points * share))
-                apply(d, person, kind, _reverse(d, receipt, entry_id, back, whole))
+        lines = person.receipts.get(receipt)
+        if not lines:
+            return
+        body: dict[str, Any] = {"return_id": "1"}
+        if share >= 0.4:  # part of the basket: one line comes back
+            body["lines"] = [{"line_id": lines[int(share * 100) % len(lines)]}]
+        apply(
+            d,
+            person,
+            "returns" if "lines" not in body else "returns of one line",
+            lambda: purchases.process_return(d.ctx, d.prog, receipt, body),
+        )
 
     return give_back
 
 
-def _reverse(
-    d: Demo, receipt: str, entry_id: int, points: int, whole: bool
-) -> Callable[[], dict[str, Any]]:
-    return lambda: points_svc.reverse(
-        d.ctx,
-        d.prog,
-        entry_id,
-        key=d.key(receipt, "return", entry_id),
-        points=points,
-        reason="goods returned" if whole else "part of the goods returned",
-        actor="till",
-    )
+def reviews(demo: Demo, person: Person, rng: random.Random) -> Events:
+    """Some members write reviews (with photos now and then) and earn event points."""
+    if rng.random() >= 0.25:
+        return
+    for n in range(rng.randint(1, 4)):
+        at = person.enrolled_at + (demo.end - person.enrolled_at) * rng.uniform(0.05, 0.99)
+        photos = rng.random() < 0.3
+
+        def review(d: Demo, n: int = n, photos: bool = photos) -> None:
+            apply(
+                d,
+                person,
+                "reviews",
+                lambda: events.record_event(
+                    d.ctx,
+                    d.prog,
+                    {
+                        "event_id": f"review-{person.number}-{n}",
+                        "type": "review",
+                        "member_id": person.member_id,
+                        "attributes": {"with_photos": photos},
+                    },
+                ),
+            )
+
+        yield at, review
 
 
 def support(demo: Demo, person: Person, rng: random.Random) -> Events:
@@ -257,5 +233,5 @@ def abandoned_holds(demo: Demo, person: Person, rng: random.Random) -> Events:
     yield at, hold
 
 
-ACTIVITIES = [enrollment, shopping, support, abandoned_holds]
+ACTIVITIES = [enrollment, shopping, reviews, support, abandoned_holds]
 """Every member's activities; append one to add behaviour to the demo timeline."""

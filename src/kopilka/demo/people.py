@@ -29,9 +29,8 @@ class Person:
     # filled while the demo runs
     member_id: int = 0
     available: int = 0
-    # receipt -> (entry id, points) of what was earned and spent on it
-    earnings: dict[str, tuple[int, int]] = field(default_factory=dict)
-    spendings: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # receipt id -> its line ids, for returns
+    receipts: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def identifiers(self) -> dict[str, str]:

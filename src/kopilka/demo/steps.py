@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from kopilka.demo.activities import ACTIVITIES
 from kopilka.demo.apikeys import api_keys
@@ -13,6 +14,9 @@ from kopilka.domain.member import MemberStatus
 from kopilka.services import audit, jobs
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
+from kopilka.services import rules as rules_svc
+
+RULES = Path(__file__).parent.parent / "domain" / "rules" / "examples" / "grocery.yaml"
 
 GROCERY = {
     "name": "Продуктовый: бонусы за покупки",
@@ -42,6 +46,24 @@ def ensure_program(demo: Demo) -> str:
         )
         demo.created_program = True
         return f"program {demo.prog.code} created"
+
+
+def publish_rules(demo: Demo) -> str:
+    """The grocery rules document: version 1 from the start of the timeline, and a
+    version 2 half-way through (own brand earns x2 instead of x1.5)."""
+    if rules_svc.list_versions(demo.ctx, demo.prog):
+        return "rules already published"
+    document = RULES.read_text(encoding="utf-8")
+    demo.clock.set(demo.start)
+    rules_svc.publish(demo.ctx, demo.prog, document, actor="marketer:demo")
+    half_way = demo.start + (demo.end - demo.start) / 2
+    demo.clock.set(half_way)
+    v2 = document.replace('factor: "1.5"', "factor: 2").replace(
+        "Собственная марка: баллы x1.5", "Собственная марка: баллы x2"
+    )
+    rules_svc.publish(demo.ctx, demo.prog, v2, actor="marketer:demo")
+    demo.clock.set(demo.start)
+    return "rules versions 1 and 2 published"
 
 
 def make_people(demo: Demo) -> str:
@@ -113,6 +135,7 @@ def verify(demo: Demo) -> str:
 
 STEPS: list[Step] = [
     ensure_program,
+    publish_rules,
     make_people,
     play_timeline,
     block_fraud,
