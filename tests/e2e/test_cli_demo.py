@@ -9,7 +9,17 @@ import pytest
 
 from tests.e2e.test_cli import Cli, cli_on
 
-TABLES = ("programs", "members", "member_identifiers", "journal_entries", "lots", "holds")
+TABLES = (
+    "programs",
+    "members",
+    "member_identifiers",
+    "journal_entries",
+    "lots",
+    "holds",
+    "purchases",
+    "line_awards",
+    "rule_sets",
+)
 
 
 @pytest.fixture
@@ -26,6 +36,9 @@ def test_demo_builds_verified_data_and_is_idempotent(demo_cli: Cli) -> None:
     counts = {t: demo_cli.count(t) for t in TABLES}
     assert counts["programs"] == 1
     assert counts["members"] == 20
+    assert counts["rule_sets"] == 2
+    assert counts["purchases"] > 0
+    assert counts["line_awards"] > 0
     second = demo_cli.ok("demo", "--members", "20")
     assert "program grocery already there" in second.stdout
     assert {t: demo_cli.count(t) for t in TABLES} == counts
