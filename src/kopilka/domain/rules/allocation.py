@@ -33,6 +33,13 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
 def split(total: int, weights: Sequence[int], whole: int) -> list[int]:
     """:func:`allocate` without the checks, for callers that know ``whole = sum(weights) > 0``
     and that nothing is negative (the rules engine calls it once per awarding rule)."""
+    if len(weights) == 2:  # common enough to spare the list building
+        first, second = total * weights[0], total * weights[1]
+        a, b = first // whole, second // whole
+        if a + b == total:
+            return [a, b]
+        # one unit is left: to the larger remainder, the first on a tie
+        return [a + 1, b] if first % whole >= second % whole else [a, b + 1]
     parts = [total * w // whole for w in weights]
     left = total - sum(parts)
     if left:
