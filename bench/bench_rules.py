@@ -505,8 +505,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rules": len(rules.rules),
         "python": platform.python_version(),
         "machine": machine(),
-        "command": "python -m bench.bench_rules "
-        + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(
+            ["python -m bench.bench_rules", *(sys.argv[1:] if argv is None else argv)]
+        ),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
