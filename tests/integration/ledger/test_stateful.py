@@ -1,0 +1,464 @@
+"""The ledger against a reference model, under random sequences of every operation.
+
+Each example opens its own program (random policies), enrolls members and runs a random
+sequence of earn / activate / redeem / hold / capture / void / hold timeout / reverse /
+expire / adjust / block, replays and conflicting reuses of idempotency keys, and clock
+jumps forwards and backwards. After every step ``kopilka verify`` must be clean and
+every member's balances must equal the model's; every business error must be one the
+model predicted.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import Engine
+
+from kopilka.domain.clock import FrozenClock
+from kopilka.domain.errors import IdempotencyConflict, KopilkaError
+from kopilka.domain.program import Program
+from kopilka.ledger.sweeps import BATCH
+from kopilka.services import audit, jobs, points
+from kopilka.services import members as member_svc
+from kopilka.services import programs as program_svc
+from kopilka.services.context import ServiceContext
+from tests.conftest import START, engine_for
+from tests.integration.ledger.reference import MEntry, ReferenceLedger
+
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+
+EXPIRY = st.sampled_from(
+    [
+        ("never", 0),
+        ("days", 1),
+        ("days", 30),
+        ("months_end", 1),
+        ("months_end", 12),
+        ("year_end", 1),
+    ]
+)
+PROGRAM_SPECS = st.builds(
+    lambda expiry, **rest: {"expiry_kind": expiry[0], "expiry_n": expiry[1], **rest},
+    expiry=EXPIRY,
+    activation_delay_days=st.sampled_from([0, 0, 1, 14]),
+    negative_balance=st.sampled_from(["forgive", "debt"]),
+    restore_policy=st.sampled_from(["expire", "reissue"]),
+    timezone=st.sampled_from(["UTC", "Europe/Berlin", "Pacific/Kiritimati", "America/Santiago"]),
+    hold_ttl_seconds=st.sampled_from([60, 900]),
+)
+FORWARD = st.one_of(
+    st.sampled_from([MINUTE, 15 * MINUTE, HOUR, DAY, 14 * DAY, 31 * DAY, 92 * DAY, 366 * DAY]),
+    st.integers(60, 200 * 86400).map(lambda s: timedelta(seconds=s)),
+)
+BACKWARD = st.sampled_from([MINUTE, HOUR, DAY, 10 * DAY, 40 * DAY])
+HOLD_TTLS = st.sampled_from([30, 900, 86400])
+BATCHES = st.sampled_from([1, 2, BATCH])  # tiny batches split a sweep into many transactions
+WELCOME = st.integers(1, 1000)
+EDGES = st.sampled_from([timedelta(seconds=-1), timedelta(0), timedelta(seconds=1)])
+
+Outcome = dict[str, Any] | KopilkaError
+
+
+@dataclass
+class Request:
+    """A request sent under an idempotency key, and what it answered."""
+
+    service: Callable[..., dict[str, Any]]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    outcome: Outcome
+    # a different request under the same key: changed keyword arguments, or another call
+    variant: dict[str, Any] | Callable[[str], Any] = field(default_factory=dict)
+
+    def repeat(self, ctx: ServiceContext, program: Program) -> Outcome:
+        try:
+            return self.service(ctx, program, *self.args, **self.kwargs)
+        except KopilkaError as err:
+            return err
+
+    def conflicting(self, ctx: ServiceContext, program: Program) -> Any:
+        if callable(self.variant):
+            return self.variant(self.kwargs["key"])
+        return self.service(ctx, program, *self.args, **{**self.kwargs, **self.variant})
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Drives the services and the reference model side by side."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.clock = FrozenClock(START)
+        self.ctx = ServiceContext(engine, self.clock)
+        self.model: ReferenceLedger
+        self.requests: list[Request] = []
+        self._keys = itertools.count()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def send(
+        self,
+        model_op: Callable[[ReferenceLedger], Any],
+        service: Callable[..., dict[str, Any]],
+        *args: Any,
+        variant: dict[str, Any] | Callable[[str], Any],
+        **kwargs: Any,
+    ) -> tuple[dict[str, Any], Any] | None:
+        """Run an operation on a copy of the model and on the ledger; they must agree on
+        success or on the error. Returns (ledger result, model record) on success."""
+        trial = copy.deepcopy(self.model)
+        expected: type[KopilkaError] | None = None
+        try:
+            record = model_op(trial)
+        except KopilkaError as e:
+            expected = type(e)
+        req = Request(service, args, {"key": f"k{next(self._keys)}", **kwargs}, {}, variant)
+        req.outcome = result = req.repeat(self.ctx, self.model.program)
+        self.requests.append(req)
+        name = type(result).__name__ if isinstance(result, KopilkaError) else "ok"
+        event(f"{service.__name__} -> {name}")
+        if isinstance(result, KopilkaError):
+            assert type(result) is expected, f"ledger refused: {result!r}; model: {expected}"
+            return None
+        assert expected is None, f"model expected {expected.__name__}; ledger gave {result}"
+        self.model = trial
+        member = self.model.members[result["member_id"]]
+        assert tuple(result["balance"].values()) == member.balances()
+        return result, record
+
+    def register(self, sent: tuple[dict[str, Any], Any] | None) -> None:
+        if sent is not None and isinstance(sent[1], MEntry):
+            self.model.entries[sent[0]["entry_id"]] = sent[1]
+
+    def member(self, data: st.DataObject) -> int:
+        return data.draw(st.sampled_from(sorted(self.model.members)), label="member")
+
+    def enroll_member(self, welcome: int) -> None:
+        """A new member with a welcome credit, so that spending has something to draw."""
+        card = f"C{uuid.uuid4().hex[:12].upper()}"
+        member_id = member_svc.enroll(self.ctx, self.model.program, {"card": card}).id
+        self.model.enroll(member_id)
+        self.adjust_points(member_id, welcome)
+
+    # -- setup ------------------------------------------------------------------------------
+    @initialize(spec=PROGRAM_SPECS, welcome=WELCOME)
+    def open_program(self, spec: dict[str, Any], welcome: int) -> None:
+        program = program_svc.create_program(
+            self.ctx, {"code": f"sm-{uuid.uuid4().hex[:12]}", **spec}
+        )
+        self.model = ReferenceLedger(program)
+        self.enroll_member(welcome)
+
+    @precondition(lambda self: len(self.model.members) < 4)
+    @rule(welcome=WELCOME)
+    def enroll(self, welcome: int) -> None:
+        self.enroll_member(welcome)
+
+    # -- member operations ------------------------------------------------------------------
+    def spend_amount(self, data: st.DataObject, member_id: int) -> int:
+        """Mostly affordable amounts, sometimes a little more than the member has."""
+        have = max(self.model.members[member_id].available, 0)
+        affordable = st.integers(1, max(have, 1))
+        return data.draw(affordable | affordable | st.just(have + 1), label="points")
+
+    @rule(data=st.data(), amount=st.integers(1, 500))
+    def earn(self, data: st.DataObject, amount: int) -> None:
+        self.earn_points(self.member(data), amount)
+
+    def earn_points(self, m: int, amount: int) -> None:
+        now = self.now
+        self.register(
+            self.send(
+                lambda md: md.earn(m, amount, now),
+                points.earn,
+                m,
+                points=amount,
+                variant={"points": amount + 1},
+            )
+        )
+
+    @rule(data=st.data())
+    def redeem(self, data: st.DataObject) -> None:
+        m = self.member(data)
+        self.redeem_points(m, self.spend_amount(data, m))
+
+    def redeem_points(self, m: int, amount: int) -> None:
+        now = self.now
+        self.register(
+            self.send(
+                lambda md: md.redeem(m, amount, now),
+                points.redeem,
+                m,
+                points=amount,
+                variant={"points": amount + 1},
+            )
+        )
+
+    @rule(data=st.data(), ttl=HOLD_TTLS)
+    def hold(self, data: st.DataObject, ttl: int) -> None:
+        m = self.member(data)
+        self.hold_points(m, self.spend_amount(data, m), ttl)
+
+    def hold_points(self, m: int, amount: int, ttl: int) -> None:
+        now = self.now
+        sent = self.send(
+            lambda md: md.hold(m, amount, timedelta(seconds=ttl), now),
+            points.hold,
+            m,
+            points=amount,
+            ttl_seconds=ttl,
+            variant={"ttl_seconds": ttl + 1},
+        )
+        if sent is not None:
+            result, hold = sent
+            self.model.holds[result["hold_id"]] = hold
+            self.model.entries[result["entry_id"]] = MEntry("hold", hold.member, amount)
+
+    @precondition(lambda self: self.model.holds)
+    @rule(data=st.data())
+    def capture(self, data: st.DataObject) -> None:
+        hold_id = data.draw(st.sampled_from(sorted(self.model.holds)), label="hold")
+        self.capture_hold(hold_id, self.capture_amount(data, hold_id))
+
+    def capture_amount(self, data: st.DataObject, hold_id: int) -> int | None:
+        """Full (None), partial, or more than the hold."""
+        most = self.model.holds[hold_id].amount
+        return data.draw(st.none() | st.integers(1, most) | st.just(most + 1), label="points")
+
+    def capture_hold(self, hold_id: int, amount: int | None) -> None:
+        now = self.now
+        self.register(
+            self.send(
+                lambda md: md.capture(hold_id, amount, now),
+                points.capture,
+                hold_id,
+                points=amount,
+                variant={"points": (amount or 0) + 1},
+            )
+        )
+
+    @precondition(lambda self: self.model.holds)
+    @rule(data=st.data())
+    def void(self, data: st.DataObject) -> None:
+        self.void_hold(data.draw(st.sampled_from(sorted(self.model.holds)), label="hold"))
+
+    def void_hold(self, hold_id: int) -> None:
+        now = self.now
+        sent = self.send(
+            lambda md: md.void(hold_id, now),
+            points.void,
+            hold_id,
+            variant=lambda key: points.capture(self.ctx, self.model.program, hold_id, key=key),
+        )
+        if sent is not None:
+            self.model.entries[sent[0]["entry_id"]] = MEntry(
+                "void", self.model.holds[hold_id].member, 0
+            )
+
+    @precondition(lambda self: any(h.status == "active" for h in self.model.holds.values()))
+    @rule(
+        data=st.data(),
+        late=st.sampled_from([0, 1, 3600]),
+        then=st.sampled_from(["sweep", "member", "capture"]),
+    )
+    def hold_times_out(self, data: st.DataObject, late: int, then: str) -> None:
+        """The clock passes a hold's expiry; a sweep, a member operation or a capture follows."""
+        active = sorted(k for k, h in self.model.holds.items() if h.status == "active")
+        hold_id = data.draw(st.sampled_from(active), label="hold")
+        hold = self.model.holds[hold_id]
+        self.clock.set(hold.expires_at + timedelta(seconds=late))
+        if then == "sweep":
+            self.sweep_holds()
+        elif then == "member":
+            self.adjust_points(hold.member.id, 1)
+        else:
+            self.capture_hold(hold_id, None)
+
+    @precondition(lambda self: self.model.entries)
+    @rule(data=st.data())
+    def reverse(self, data: st.DataObject) -> None:
+        entry_id = data.draw(st.sampled_from(sorted(self.model.entries)), label="entry")
+        left = max(self.model.entries[entry_id].left, 1)
+        amount = data.draw(st.none() | st.integers(1, left) | st.just(left + 1), "points")
+        now = self.now
+        self.register(
+            self.send(
+                lambda md: md.reverse(entry_id, amount, now),
+                points.reverse,
+                entry_id,
+                points=amount,
+                reason="return",
+                variant={"reason": "other"},
+            )
+        )
+
+    @rule(data=st.data(), credit=st.booleans())
+    def adjust(self, data: st.DataObject, credit: bool) -> None:
+        m = self.member(data)
+        self.adjust_points(
+            m, data.draw(st.integers(1, 300)) if credit else -self.spend_amount(data, m)
+        )
+
+    def adjust_points(self, m: int, delta: int) -> None:
+        now = self.now
+        self.register(
+            self.send(
+                lambda md: md.adjust(m, delta, now),
+                points.adjust,
+                m,
+                delta=delta,
+                reason="support",
+                actor="agent",
+                variant={"actor": "someone else"},
+            )
+        )
+
+    @rule(
+        data=st.data(), op=st.sampled_from(["earn", "redeem", "hold", "capture", "void", "adjust"])
+    )
+    def while_blocked(self, data: st.DataObject, op: str) -> None:
+        """A blocked member can neither earn nor spend; support and voids still work."""
+        m = self.member(data)
+        member_svc.set_blocked(self.ctx, self.model.program, m, True, reason="fraud check")
+        self.model.set_blocked(m, True)
+        holds = sorted(k for k, h in self.model.holds.items() if h.member.id == m)
+        if op == "earn":
+            self.earn_points(m, 10)
+        elif op == "redeem":
+            self.redeem_points(m, 1)
+        elif op == "hold":
+            self.hold_points(m, 1, 900)
+        elif op == "adjust":
+            self.adjust_points(m, 5)
+        elif holds and op == "capture":
+            self.capture_hold(holds[-1], None)
+        elif holds:
+            self.void_hold(holds[-1])
+        member_svc.set_blocked(self.ctx, self.model.program, m, False)
+        self.model.set_blocked(m, False)
+
+    # -- sweeps -----------------------------------------------------------------------------
+    @rule(batch=BATCHES)
+    def sweep_activation(self, batch: int) -> None:
+        jobs.activate_due(self.ctx, self.model.program, batch=batch)
+        self.model.sweep_activation(self.now)
+
+    @rule(batch=BATCHES)
+    def sweep_expiry(self, batch: int) -> None:
+        jobs.expire_due(self.ctx, self.model.program, batch=batch)
+        self.model.sweep_expiry(self.now)
+
+    @rule(batch=BATCHES)
+    def sweep_holds(self, batch: int = BATCH) -> None:
+        jobs.expire_holds(self.ctx, self.model.program, batch=batch)
+        self.model.sweep_holds(self.now)
+
+    # -- idempotency ------------------------------------------------------------------------
+    @precondition(lambda self: self.requests)
+    @rule(data=st.data())
+    def replay(self, data: st.DataObject) -> None:
+        """A repeated key with the same request answers as the first time and writes nothing."""
+        req = data.draw(st.sampled_from(self.requests), label="request")
+        before = self.totals()
+        again = req.repeat(self.ctx, self.model.program)
+        if isinstance(req.outcome, KopilkaError):
+            assert isinstance(again, KopilkaError), f"a failed request now succeeds: {again}"
+            assert (type(again), again.message) == (type(req.outcome), req.outcome.message)
+        else:
+            assert again == req.outcome
+        assert self.totals() == before
+
+    @precondition(lambda self: self.requests)
+    @rule(data=st.data())
+    def reuse_key(self, data: st.DataObject) -> None:
+        """A repeated key with a different request is a conflict and writes nothing."""
+        req = data.draw(st.sampled_from(self.requests), label="request")
+        before = self.totals()
+        with pytest.raises(IdempotencyConflict):
+            req.conflicting(self.ctx, self.model.program)
+        assert self.totals() == before
+
+    def totals(self) -> dict[str, Any]:
+        return audit.verify_ledger(self.ctx, self.model.program.id).totals
+
+    # -- time -------------------------------------------------------------------------------
+    @rule(delta=FORWARD)
+    def clock_forward(self, delta: timedelta) -> None:
+        self.clock.advance(delta)
+
+    @rule(delta=BACKWARD)
+    def clock_backward(self, delta: timedelta) -> None:
+        self.clock.advance(-delta)
+
+    @precondition(lambda self: any(m.lots for m in self.model.members.values()))
+    @rule(data=st.data(), edge=EDGES)
+    def clock_to_lot_edge(self, data: st.DataObject, edge: timedelta) -> None:
+        """Land just before, on or after a lot's activation or expiry instant."""
+        instants = sorted(
+            {
+                t
+                for m in self.model.members.values()
+                for lot in m.lots
+                for t in (lot.available_at, lot.expires_at)
+                if t is not None
+            }
+        )
+        self.clock.set(data.draw(st.sampled_from(instants), label="instant") + edge)
+
+    # -- after every step -------------------------------------------------------------------
+    @invariant()
+    def ledger_verifies_and_matches_model(self) -> None:
+        report = audit.verify_ledger(self.ctx, self.model.program.id)
+        assert report.ok, [c for c in report.to_dict()["checks"] if not c["ok"]]
+        with self.ctx.uow(read_only=True) as uow:  # one snapshot of every member
+            actual = {m: uow.members.balance(m) for m in self.model.members}
+        for member_id, expected in self.model.members.items():
+            bal = actual[member_id]
+            assert (bal.available, bal.pending, bal.held) == expected.balances(), member_id
+
+
+def run_machine(url: str, examples: int, steps: int) -> None:
+    engine = engine_for(url)
+    run_state_machine_as_test(
+        lambda: LedgerMachine(engine),
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        ),
+    )
+
+
+def test_ledger_agrees_with_reference_model(backend):
+    """Random operation sequences keep verify clean and balances equal to the model."""
+    run_machine(backend, examples=30, steps=30)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("KOPILKA_SLOW") != "1", reason="long run: set KOPILKA_SLOW=1 to include it"
+)
+def test_ledger_agrees_with_reference_model_long(backend):
+    """The same, with many more and longer sequences (run before a release)."""
+    run_machine(backend, examples=300, steps=60)
