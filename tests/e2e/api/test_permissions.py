@@ -34,9 +34,10 @@ class Endpoint:
     permission: Permission
     body: Callable[[World], dict[str, Any] | None] = lambda _w: None
     params: Callable[[World], dict[str, Any]] = lambda _w: {}
+    job: str = ""
 
     def url(self, w: World) -> str:
-        return self.path.format(member_id=w.member_id, hold_id=w.hold_id)
+        return self.path.format(member_id=w.member_id, hold_id=w.hold_id, job=self.job)
 
 
 ENDPOINTS = [
@@ -68,9 +69,7 @@ ENDPOINTS = [
         lambda _w: {"delta": -5, "reason": "goodwill correction"},
     ),
     Endpoint("GET", "/v1/admin/program", P.PROGRAM_READ),
-    Endpoint("POST", "/v1/admin/jobs/expire", P.JOBS_RUN),
-    Endpoint("POST", "/v1/admin/jobs/activate", P.JOBS_RUN),
-    Endpoint("POST", "/v1/admin/jobs/expire-holds", P.JOBS_RUN),
+    Endpoint("POST", "/v1/admin/jobs/{job}", P.JOBS_RUN, job="expire"),
     Endpoint("GET", "/v1/admin/verify", P.LEDGER_VERIFY),
     Endpoint("GET", "/v1/admin/audit", P.AUDIT_READ),
 ]

@@ -4,6 +4,7 @@ writes and never makes a 500."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -75,7 +76,7 @@ def test_a_wrong_secret_with_a_real_prefix_is_unauthorized(
     client: TestClient, kopilka: Kopilka, program: Program
 ) -> None:
     """The secret is checked, not only the prefix."""
-    key, secret = apikey_svc.create_key(kopilka.services, program.code, "admin", "root")
+    _, secret = apikey_svc.create_key(kopilka.services, program.code, "admin", "root")
     forged = secret[:-4] + ("AAAA" if not secret.endswith("AAAA") else "BBBB")
     assert_problem(
         client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401, "unauthorized"
@@ -230,21 +231,37 @@ def test_oversize_body_is_413_whether_declared_or_streamed(
     assert row_counts(kopilka.engine) == before
 
 
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def test_unexpected_failure_is_a_500_problem_without_details(
     kopilka: Kopilka, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bug becomes 500 internal_error, telling the caller nothing about the internals."""
+    """A bug becomes 500 internal_error, logged with its traceback, telling the caller
+    nothing about the internals."""
+    from kopilka.api import errors
     from kopilka.api.routers import admin as admin_router
 
     def broken(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("secret internals")
 
+    handler = Recorder()
+    log = logging.Logger("kopilka.api.test")  # not the process's handlers: only this one
+    log.addHandler(handler)
+    monkeypatch.setattr(errors, "log", log)
     monkeypatch.setattr(admin_router.audit_svc, "verify_ledger", broken)
     with TestClient(create_app(kopilka), raise_server_exceptions=False) as c:
         r = c.get("/v1/admin/verify", headers=admin)
     body = assert_problem(r, 500, "internal_error")
     assert "secret" not in r.text
     assert body["detail"]
+    assert handler.records[0].exc_info is not None
 
 
 @pytest.mark.parametrize("raw", ["NaN", "Infinity", "-1", "1e13", "0.00001", "abc"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -110,6 +110,7 @@ def program_settings(program: CurrentProgram) -> ProgramPublic:
     return ProgramPublic.of(program)
 
 
+Job = Literal["expire", "activate", "expire-holds"]
 Sweep = Callable[[ServiceContext, Program, datetime], int]
 SWEEPS: dict[str, Sweep] = {
     "expire": jobs_svc.expire_due,
@@ -143,36 +144,18 @@ def _run_job(
 
 
 @router.post(
-    "/jobs/expire", response_model=JobResult, dependencies=[permit(P.JOBS_RUN)], responses=JOB
+    "/jobs/{job}", response_model=JobResult, dependencies=[permit(P.JOBS_RUN)], responses=JOB
 )
-def run_expiry(
-    ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey, body: JobRequest | None = None
+def run_job(
+    job: Job,
+    ctx: Ctx,
+    key: CurrentKey,
+    idempotency_key: IdempotencyKey,
+    body: JobRequest | None = None,
 ) -> dict[str, Any]:
-    """Expire every lot due as of ``as_of`` (default: now). Audited."""
-    return _run_job("expire", body, ctx, key, idempotency_key)
-
-
-@router.post(
-    "/jobs/activate", response_model=JobResult, dependencies=[permit(P.JOBS_RUN)], responses=JOB
-)
-def run_activation(
-    ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey, body: JobRequest | None = None
-) -> dict[str, Any]:
-    """Activate every pending lot due as of ``as_of`` (default: now). Audited."""
-    return _run_job("activate", body, ctx, key, idempotency_key)
-
-
-@router.post(
-    "/jobs/expire-holds",
-    response_model=JobResult,
-    dependencies=[permit(P.JOBS_RUN)],
-    responses=JOB,
-)
-def run_hold_expiry(
-    ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey, body: JobRequest | None = None
-) -> dict[str, Any]:
-    """End every hold timed out as of ``as_of`` (default: now). Audited."""
-    return _run_job("expire-holds", body, ctx, key, idempotency_key)
+    """Run a sweep as of ``as_of`` (default and latest: now): ``expire`` due lots,
+    ``activate`` due pending lots, or ``expire-holds`` that timed out. Audited."""
+    return _run_job(job, body, ctx, key, idempotency_key)
 
 
 @router.get(
