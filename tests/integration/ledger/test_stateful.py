@@ -237,8 +237,14 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.holds)
     @rule(data=st.data())
     def capture(self, data: st.DataObject) -> None:
-        hold_id = data.draw(st.sampled_from(sorted(self.model.holds)), label="hold")
+        hold_id = self.some_hold(data)
         self.capture_hold(hold_id, self.capture_amount(data, hold_id))
+
+    def some_hold(self, data: st.DataObject) -> int:
+        """Mostly an active hold; sometimes any hold, so ended ones are tried too."""
+        every = st.sampled_from(sorted(self.model.holds))
+        active = sorted(k for k, h in self.model.holds.items() if h.status == "active")
+        return data.draw(st.sampled_from(active) | every if active else every, label="hold")
 
     def capture_amount(self, data: st.DataObject, hold_id: int) -> int | None:
         """Full (None), partial, or more than the hold."""
@@ -260,7 +266,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.holds)
     @rule(data=st.data())
     def void(self, data: st.DataObject) -> None:
-        self.void_hold(data.draw(st.sampled_from(sorted(self.model.holds)), label="hold"))
+        self.void_hold(self.some_hold(data))
 
     def void_hold(self, hold_id: int) -> None:
         now = self.now
