@@ -49,6 +49,17 @@ class LedgerPort(Protocol):
         """Which of "holds", "activation", "expiry" have something due for the member."""
         ...
 
+    def due_expiry_members(self, program_id: int, as_of: datetime, limit: int) -> list[int]:
+        """Members owning the first ``limit`` lots due to expire (ascending ids)."""
+        ...
+
+    def expire_lots(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int]
+    ) -> tuple[int, int]:
+        """Expire every due lot of the locked members at once, one entry per member:
+        draws, postings to breakage, lots closed, balances lowered. Returns (lots, points)."""
+        ...
+
     def due_holds(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
     ) -> list[Hold]: ...

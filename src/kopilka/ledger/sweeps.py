@@ -4,7 +4,8 @@ Each runs as of a given instant and is safe to repeat: a lot is activated once a
 expired once (at or after its ``expires_at``), a hold ends once. Sweeps work in batches
 of members, one entry per member and movement; member operations run the same steps for
 their own member first (``settle``) so that nobody spends points that are already due
-to expire.
+to expire. The whole-database expiry sweep is set-based (``LedgerPort.expire_lots``):
+the same entries, draws and postings as ``_expire`` writes, in a few statements a batch.
 """
 
 from __future__ import annotations
@@ -12,11 +13,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from kopilka.ledger.core import LedgerCore
 from kopilka.ledger.model import Account, Draw, DrawKind, EntryDraft, EntryKind, Lot
 
 BATCH = 2000
+BULK_BATCH = 20000
+
+
+class Step(NamedTuple):
+    """One batch of a sweep: how many members it found due, and how many lots or holds it
+    handled. A sweep goes on while members are found: rows a concurrent operation handled
+    first count as found but not as handled."""
+
+    found: int
+    done: int
 
 
 class SweepOps(LedgerCore):
@@ -47,49 +59,44 @@ class SweepOps(LedgerCore):
         )
 
     # -- whole-database sweeps (one batch per call; the caller loops) -----------------------
-    def activate_batch(self, as_of: datetime, limit: int = BATCH) -> int:
-        """Activate up to ``limit`` due lots; returns how many lots were handled."""
+    def activate_batch(self, as_of: datetime, limit: int = BATCH) -> Step:
+        """Activate the due lots of the members owning the next ``limit`` due lots."""
         members = {
             lot.member_id for lot in self.port.due_activation(self.program.id, as_of, None, limit)
         }
         if not members:
-            return 0
+            return Step(0, 0)
         self.lock(*members)
-        return self._activate(
-            self.fetch_lots(
-                lambda: self.port.due_activation(self.program.id, as_of, sorted(members), limit)
-            ),
-            as_of,
+        lots = self.fetch_lots(
+            lambda: self.port.due_activation(self.program.id, as_of, sorted(members), limit)
         )
+        return Step(len(members), self._activate(lots, as_of))
 
-    def expire_batch(self, as_of: datetime, limit: int = BATCH) -> int:
-        """Expire up to ``limit`` due lots; returns how many lots were handled."""
-        members = {
-            lot.member_id for lot in self.port.due_expiry(self.program.id, as_of, None, limit)
-        }
+    def expire_batch(self, as_of: datetime, limit: int = BULK_BATCH) -> Step:
+        """Expire every due lot of the members owning the next ``limit`` due lots, set-based
+        (one entry per member, as ``_expire`` would write it)."""
+        members = self.port.due_expiry_members(self.program.id, as_of, limit)
         if not members:
-            return 0
+            return Step(0, 0)
         self.lock(*members)
-        return self._expire(
-            self.fetch_lots(
-                lambda: self.port.due_expiry(self.program.id, as_of, sorted(members), limit)
-            ),
-            as_of,
-        )
+        lots, _points = self.port.expire_lots(self.program.id, as_of, members)
+        for member_id in members:  # the SQL changed them: never reuse the cached rows
+            self._balances.pop(member_id, None)
+        return Step(len(members), lots)
 
-    def expire_holds_batch(self, as_of: datetime, limit: int = BATCH) -> int:
-        """End up to ``limit`` holds that timed out; returns how many."""
-        holds = self.port.due_holds(self.program.id, as_of, None, limit)
-        if not holds:
-            return 0
-        self.lock(*{h.member_id for h in holds})
+    def expire_holds_batch(self, as_of: datetime, limit: int = BATCH) -> Step:
+        """End the holds that timed out, for the members owning the next ``limit`` of them."""
+        members = sorted(
+            {h.member_id for h in self.port.due_holds(self.program.id, as_of, None, limit)}
+        )
+        if not members:
+            return Step(0, 0)
+        self.lock(*members)
         count = 0
-        for hold in self.port.due_holds(
-            self.program.id, as_of, sorted({h.member_id for h in holds}), limit
-        ):
+        for hold in self.port.due_holds(self.program.id, as_of, members, limit):
             self.expire_hold(hold, as_of)
             count += 1
-        return count
+        return Step(len(members), count)
 
     # -- the movements ----------------------------------------------------------------------
     def _activate(self, lots: Sequence[Lot], now: datetime) -> int:

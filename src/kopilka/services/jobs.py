@@ -11,21 +11,21 @@ from datetime import datetime
 
 from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
-from kopilka.ledger.sweeps import BATCH
+from kopilka.ledger.sweeps import BATCH, BULK_BATCH, Step
 from kopilka.services.context import ServiceContext
 
 Progress = Callable[[int], None]
 
 
 def _sweep(
-    ctx: ServiceContext, program: Program, step: Callable[[Ledger], int], progress: Progress | None
+    ctx: ServiceContext, program: Program, step: Callable[[Ledger], Step], progress: Progress | None
 ) -> int:
     total = 0
     while True:
         with ctx.uow() as uow:
-            done = step(Ledger(uow.ledger, program))
+            found, done = step(Ledger(uow.ledger, program))
             uow.commit()
-        if not done:
+        if not found:
             return total
         total += done
         if progress:
@@ -37,7 +37,7 @@ def expire_due(
     program: Program,
     as_of: datetime | None = None,
     progress: Progress | None = None,
-    batch: int = BATCH,
+    batch: int = BULK_BATCH,
 ) -> int:
     """Expire every lot due at ``as_of`` (default: now); returns the lots handled."""
     at = as_of or ctx.now()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from kopilka.store.types import Id, Json, UTCDateTime
@@ -167,8 +168,21 @@ lots = Table(
     Column("origin_lot_id", Id),  # for reissued lots: the expired lot they replace
     CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_range"),
     Index("ix_lots_member_open", "member_id", "remaining"),
-    Index("ix_lots_expiry", "program_id", "expires_at"),
-    Index("ix_lots_activation", "program_id", "available_at"),
+    # partial indexes: only lots a sweep can still touch, so finished lots cost nothing
+    Index(
+        "ix_lots_open_expiry",
+        "program_id",
+        "expires_at",
+        postgresql_where=text("expired_at IS NULL AND remaining > 0"),
+        sqlite_where=text("expired_at IS NULL AND remaining > 0"),
+    ),
+    Index(
+        "ix_lots_pending",
+        "program_id",
+        "available_at",
+        postgresql_where=text("activated_at IS NULL"),
+        sqlite_where=text("activated_at IS NULL"),
+    ),
 )
 
 lot_draws = Table(

@@ -90,8 +90,7 @@ CASES = [
     ("reverse_earn", "save_balances"),
     ("reverse_redeem", "write_entries"),
     ("reverse_redeem", "insert_lots"),
-    ("expire_sweep", "write_entries"),
-    ("expire_sweep", "update_lots"),
+    ("expire_sweep", "expire_lots"),
     ("hold_sweep", "update_hold"),
 ]
 

@@ -306,6 +306,14 @@ class MemoryLedgerPort:
         ]
         return sorted(out, key=lambda lot: (lot.member_id, lot.id))[:limit]
 
+    def due_expiry_members(self, program_id: int, as_of: datetime, limit: int) -> list[int]:
+        raise NotImplementedError("whole-database sweeps never run inside an import batch")
+
+    def expire_lots(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int]
+    ) -> tuple[int, int]:
+        raise NotImplementedError("whole-database sweeps never run inside an import batch")
+
     def due_kinds(self, program_id: int, member_id: int, as_of: datetime) -> frozenset[str]:
         member_lots = self.open_lots.get(member_id, ())
         due = []

@@ -19,7 +19,7 @@ from kopilka.ledger.model import (
     HoldStatus,
     Lot,
 )
-from kopilka.store.repos import new_id
+from kopilka.store.repos import bulk_expiry, new_id
 from kopilka.store.tables import (
     holds,
     journal_entries,
@@ -381,6 +381,26 @@ class LedgerRepo:
         ).one()
         names = ("holds", "activation", "expiry")
         return frozenset(name for name, flag in zip(names, row, strict=True) if flag)
+
+    def due_expiry_members(self, program_id: int, as_of: datetime, limit: int) -> list[int]:
+        due = (
+            select(lots.c.member_id)
+            .where(
+                lots.c.program_id == program_id,
+                lots.c.expired_at.is_(None),
+                lots.c.remaining > 0,
+                lots.c.expires_at <= as_of,
+            )
+            .limit(limit)
+            .subquery()
+        )
+        q = select(due.c.member_id).distinct().order_by(due.c.member_id)
+        return [int(m) for m in self.conn.execute(q).scalars()]
+
+    def expire_lots(
+        self, program_id: int, as_of: datetime, member_ids: Sequence[int]
+    ) -> tuple[int, int]:
+        return bulk_expiry.expire_lots(self.conn, program_id, as_of, member_ids)
 
     def due_holds(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
