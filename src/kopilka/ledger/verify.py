@@ -26,6 +26,7 @@ CHECKS: dict[str, str] = {
     "reversals_bounded": "no entry was reversed by more points than it moved",
     "expiry_on_time": "a lot expired only at or after its expires_at, and at most once",
     "spend_from_active_lots": "points were spent only from activated lots",
+    "references_exist": "every posting names an entry, every draw a lot and an entry",
 }
 
 

@@ -67,13 +67,22 @@ _LOTS = text(
     "UPDATE lots SET remaining = 0, expired_at = :t WHERE id IN (SELECT lot_id FROM kopilka_due)"
 ).bindparams(bindparam("t", type_=UTCDateTime()))
 _BALANCES = text(
-    "UPDATE member_balances SET "
-    "available = available - COALESCE((SELECT SUM(d.amount) FROM kopilka_due d "
-    "  WHERE d.member_id = member_balances.member_id AND d.active), 0), "
-    "pending = pending - COALESCE((SELECT SUM(d.amount) FROM kopilka_due d "
-    "  WHERE d.member_id = member_balances.member_id AND NOT d.active), 0) "
-    "WHERE member_id IN (SELECT member_id FROM kopilka_due_entries)"
+    "UPDATE member_balances SET available = available - s.active_points, "
+    "pending = pending - s.pending_points FROM ("
+    "  SELECT member_id, "
+    "  SUM(CASE WHEN active THEN amount ELSE 0 END) AS active_points, "
+    "  SUM(CASE WHEN active THEN 0 ELSE amount END) AS pending_points "
+    "  FROM kopilka_due GROUP BY member_id) AS s "
+    "WHERE member_balances.member_id = s.member_id"
 )
+# PostgreSQL keeps the new entry ids server-side in one statement; SQLite has no
+# data-modifying CTE, so its ids come back to Python and go into the temp table
+_ENTRIES_PG = text(
+    "WITH e AS (INSERT INTO journal_entries (program_id, member_id, kind, points, occurred_at) "
+    "SELECT :p, member_id, 'expire', SUM(amount), :t FROM kopilka_due "
+    "GROUP BY member_id ORDER BY member_id RETURNING member_id, id) "
+    "INSERT INTO kopilka_due_entries (member_id, entry_id) SELECT member_id, id FROM e"
+).bindparams(bindparam("t", type_=UTCDateTime()))
 
 
 def expire_lots(
@@ -89,8 +98,12 @@ def expire_lots(
     lots = conn.execute(_SELECT_DUE, params).rowcount
     if not lots:
         return 0, 0
-    entries = [{"m": m, "e": e} for m, e in conn.execute(_ENTRIES, params)]
-    conn.execute(text("INSERT INTO kopilka_due_entries VALUES (:m, :e)"), entries)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE kopilka_due")
+        conn.execute(_ENTRIES_PG, params)
+    else:
+        entries = [{"m": m, "e": e} for m, e in conn.execute(_ENTRIES, params)]
+        conn.execute(text("INSERT INTO kopilka_due_entries VALUES (:m, :e)"), entries)
     conn.execute(_DRAWS)
     conn.execute(_MEMBER_POSTINGS, params)
     conn.execute(_BREAKAGE_POSTINGS, params)

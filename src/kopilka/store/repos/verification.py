@@ -95,6 +95,16 @@ _QUERIES: dict[str, str] = {
         WHERE (:p_null OR l.program_id = :p)
         GROUP BY l.id, l.expires_at
         HAVING COUNT(*) > 1 OR l.expires_at IS NULL OR MIN(e.occurred_at) < l.expires_at""",
+    "references_exist": """
+        SELECT 'posting', p.id, p.entry_id FROM postings p
+        LEFT JOIN journal_entries e ON e.id = p.entry_id
+        WHERE (:p_null OR p.program_id = :p) AND e.id IS NULL
+        UNION ALL
+        SELECT 'draw', d.id, d.lot_id FROM lot_draws d
+        LEFT JOIN lots l ON l.id = d.lot_id
+        LEFT JOIN journal_entries e ON e.id = d.entry_id
+        WHERE (l.id IS NULL OR e.id IS NULL)
+          AND (:p_null OR COALESCE(l.program_id, e.program_id) = :p)""",
     "spend_from_active_lots": """
         SELECT l.id, d.entry_id FROM lot_draws d JOIN lots l ON l.id = d.lot_id
         WHERE (:p_null OR l.program_id = :p) AND d.kind = 'spend' AND l.activated_at IS NULL""",
