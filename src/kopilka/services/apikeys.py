@@ -57,27 +57,45 @@ class Permission(enum.StrEnum):
     JOBS_RUN = "jobs:run"  # expiry, activation and hold sweeps
     LEDGER_VERIFY = "ledger:verify"
     AUDIT_READ = "audit:read"
+    PURCHASES_QUOTE = "purchases:quote"  # writes nothing
+    PURCHASES_COMMIT = "purchases:commit"  # earn and redeem on a receipt
+    PURCHASES_RETURN = "purchases:return"  # full or by line
+    PURCHASES_READ = "purchases:read"  # a purchase with its points by line and rule
+    EVENTS_WRITE = "events:write"  # reviews, shares, custom actions
+    RULES_READ = "rules:read"  # rule-set versions and their documents
+    RULES_PUBLISH = "rules:publish"  # publish a version, preview a draft
 
 
 P = Permission
 _READ_ONLY = frozenset({P.MEMBERS_READ, P.HISTORY_READ, P.PROGRAM_READ})
+# what a till or a web shop does with a basket
+_SELLING = frozenset(
+    {P.PURCHASES_QUOTE, P.PURCHASES_COMMIT, P.PURCHASES_RETURN, P.PURCHASES_READ, P.EVENTS_WRITE}
+)
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.POS: frozenset({P.MEMBERS_READ, P.MEMBERS_ENROLL, P.HISTORY_READ, P.HOLDS_WRITE}),
-    Role.ECOMMERCE: frozenset(
-        {
-            P.MEMBERS_READ,
-            P.MEMBERS_ENROLL,
-            P.MEMBERS_UPDATE,
-            P.HISTORY_READ,
-            P.HOLDS_WRITE,
-            P.POINTS_EARN,
-            P.POINTS_REDEEM,
-        }
-    ),
-    Role.SUPPORT: _READ_ONLY | {P.MEMBERS_UPDATE, P.MEMBERS_BLOCK, P.POINTS_ADJUST, P.AUDIT_READ},
-    Role.MARKETER: frozenset({P.MEMBERS_READ, P.PROGRAM_READ}),
-    Role.ANALYST: _READ_ONLY | {P.LEDGER_VERIFY, P.AUDIT_READ},
+    Role.POS: _SELLING | {P.MEMBERS_READ, P.MEMBERS_ENROLL, P.HISTORY_READ, P.HOLDS_WRITE},
+    Role.ECOMMERCE: _SELLING
+    | {
+        P.MEMBERS_READ,
+        P.MEMBERS_ENROLL,
+        P.MEMBERS_UPDATE,
+        P.HISTORY_READ,
+        P.HOLDS_WRITE,
+        P.POINTS_EARN,
+        P.POINTS_REDEEM,
+    },
+    Role.SUPPORT: _READ_ONLY
+    | {
+        P.MEMBERS_UPDATE,
+        P.MEMBERS_BLOCK,
+        P.POINTS_ADJUST,
+        P.AUDIT_READ,
+        P.PURCHASES_READ,
+        P.PURCHASES_RETURN,
+    },
+    Role.MARKETER: frozenset({P.MEMBERS_READ, P.PROGRAM_READ, P.RULES_READ, P.RULES_PUBLISH}),
+    Role.ANALYST: _READ_ONLY | {P.LEDGER_VERIFY, P.AUDIT_READ, P.PURCHASES_READ, P.RULES_READ},
     Role.ADMIN: frozenset(Permission),
 }
 

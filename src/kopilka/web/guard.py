@@ -3,8 +3,7 @@ checks every request passes: a valid session, the role's permission, the CSRF to
 
 The console's permissions are the API's (:data:`kopilka.services.apikeys.PERMISSIONS`):
 an operator signs in with an API key and can do in the console what the key can do
-through the API. Publishing rules has no API permission yet; the console gives it to
-marketers and admins (:data:`PUBLISH_ROLES`).
+through the API, publishing and previewing rules included (``rules:publish``).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from kopilka.web.render import RENDERER, Refused, SignInRequired
 from kopilka.web.session import Session, SessionSigner
 
 CONSOLE_ROLES = frozenset({Role.SUPPORT, Role.MARKETER, Role.ANALYST, Role.ADMIN})
-PUBLISH_ROLES = frozenset({Role.MARKETER, Role.ADMIN})
 CSRF_FIELD = "csrf_token"
 KEY_FIELD = "idempotency_key"
 
@@ -130,7 +128,7 @@ class Operator:
 
     @property
     def can_publish(self) -> bool:
-        return self.key.role in PUBLISH_ROLES
+        return self.can(Permission.RULES_PUBLISH)
 
     def require(self, permission: Permission) -> None:
         if not self.can(permission):
