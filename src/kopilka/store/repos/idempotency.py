@@ -6,11 +6,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kopilka.store.tables import idempotency_keys
+
+_C = idempotency_keys.c
+_GET = select(_C.operation, _C.request_hash, _C.succeeded, _C.response).where(
+    _C.program_id == bindparam("p"), _C.key == bindparam("k")
+)
+_PUT_PG = (
+    pg_insert(idempotency_keys)
+    .on_conflict_do_nothing(index_elements=["program_id", "key"])
+    .returning(_C.program_id)
+)
+_PUT_SQLITE = (
+    sqlite_insert(idempotency_keys)
+    .on_conflict_do_nothing(index_elements=["program_id", "key"])
+    .returning(_C.program_id)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +42,7 @@ class IdempotencyRepo:
         self._pg = conn.dialect.name == "postgresql"
 
     def get(self, program_id: int, key: str) -> Outcome | None:
-        c = idempotency_keys.c
-        row = self.conn.execute(
-            select(c.operation, c.request_hash, c.succeeded, c.response).where(
-                c.program_id == program_id, c.key == key
-            )
-        ).first()
+        row = self.conn.execute(_GET, {"p": program_id, "k": key}).first()
         return Outcome(row[0], row[1], bool(row[2]), row[3]) if row else None
 
     def put(
@@ -45,20 +55,16 @@ class IdempotencyRepo:
         response: dict[str, Any],
         at: datetime,
     ) -> bool:
-        ins = pg_insert(idempotency_keys) if self._pg else sqlite_insert(idempotency_keys)
         # DO NOTHING instead of a savepoint: a concurrent request that stored the key first
         # makes this insert a no-op, and the caller reads that request's outcome instead
-        stmt = (
-            ins.values(
-                program_id=program_id,
-                key=key,
-                operation=operation,
-                request_hash=request_hash,
-                succeeded=succeeded,
-                response=response,
-                created_at=at,
-            )
-            .on_conflict_do_nothing(index_elements=["program_id", "key"])
-            .returning(idempotency_keys.c.program_id)
-        )
-        return self.conn.execute(stmt).first() is not None
+        stmt = _PUT_PG if self._pg else _PUT_SQLITE
+        row = {
+            "program_id": program_id,
+            "key": key,
+            "operation": operation,
+            "request_hash": request_hash,
+            "succeeded": succeeded,
+            "response": response,
+            "created_at": at,
+        }
+        return self.conn.execute(stmt, row).first() is not None

@@ -19,7 +19,7 @@ from kopilka.ledger.model import (
     HoldStatus,
     Lot,
 )
-from kopilka.store.repos import bulk_expiry, new_id
+from kopilka.store.repos import bulk_expiry
 from kopilka.store.tables import (
     holds,
     journal_entries,
@@ -57,6 +57,79 @@ _HOLD_COLS = (
 )
 
 
+# Statements on the hot path are built once: constructing and cache-keying a statement
+# per call cost more than running it (see bench/README.md)
+_B = member_balances.c
+_LOCK = (
+    select(_B.member_id, _B.available, _B.pending, _B.held, members.c.status)
+    .join(members, members.c.id == _B.member_id)
+    .where(_B.program_id == bindparam("p"), _B.member_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_B.member_id)
+)
+_LOCK_FOR_UPDATE = _LOCK.with_for_update(of=member_balances)
+_SAVE_BALANCE = (
+    update(member_balances)
+    .where(_B.member_id == bindparam("m"))
+    .values(available=bindparam("a"), pending=bindparam("p"), held=bindparam("h"))
+)
+_INSERT_ENTRY = insert(journal_entries).returning(journal_entries.c.id)
+_INSERT_ENTRIES = insert(journal_entries).returning(
+    journal_entries.c.id, sort_by_parameter_order=True
+)
+_INSERT_POSTINGS = insert(postings)
+_INSERT_DRAWS = insert(lot_draws)
+_INSERT_LOT = insert(lots).returning(lots.c.id)
+_UPDATE_LOT = (
+    update(lots)
+    .where(lots.c.id == bindparam("i"))
+    .values(remaining=bindparam("r"), activated_at=bindparam("a"), expired_at=bindparam("e"))
+)
+_SPENDABLE = (
+    select(*_LOT_COLS)
+    .where(
+        lots.c.member_id == bindparam("m"),
+        lots.c.remaining > 0,
+        lots.c.activated_at.is_not(None),
+        lots.c.expired_at.is_(None),
+        or_(lots.c.expires_at.is_(None), lots.c.expires_at > bindparam("now")),
+    )
+    .order_by(lots.c.expires_at.asc().nulls_last(), lots.c.earned_at, lots.c.id)
+)
+_DUE_KINDS = select(
+    select(holds.c.id)
+    .where(
+        holds.c.member_id == bindparam("m"),
+        holds.c.status == HoldStatus.ACTIVE.value,
+        holds.c.expires_at <= bindparam("t"),
+    )
+    .exists(),
+    select(lots.c.id)
+    .where(
+        lots.c.member_id == bindparam("m"),
+        lots.c.activated_at.is_(None),
+        lots.c.expired_at.is_(None),
+        lots.c.available_at <= bindparam("t"),
+    )
+    .exists(),
+    select(lots.c.id)
+    .where(
+        lots.c.member_id == bindparam("m"),
+        lots.c.expired_at.is_(None),
+        lots.c.remaining > 0,
+        lots.c.expires_at <= bindparam("t"),
+    )
+    .exists(),
+)
+_DUE_NAMES = ("holds", "activation", "expiry")
+_INSERT_HOLD = insert(holds).returning(holds.c.id)
+_GET_HOLD = select(*_HOLD_COLS).where(holds.c.id == bindparam("i"))
+_UPDATE_HOLD = (
+    update(holds)
+    .where(holds.c.id == bindparam("i"))
+    .values(status=bindparam("s"), captured=bindparam("c"), resolved_entry_id=bindparam("r"))
+)
+
+
 def _lot(row: Any) -> Lot:
     return Lot(*row)
 
@@ -78,33 +151,14 @@ class LedgerRepo:
 
     # -- balances -------------------------------------------------------------------------------
     def lock_balances(self, program_id: int, member_ids: Iterable[int]) -> dict[int, Balance]:
-        ids = sorted(set(member_ids))
-        q = (
-            select(
-                member_balances.c.member_id,
-                member_balances.c.available,
-                member_balances.c.pending,
-                member_balances.c.held,
-                members.c.status,
-            )
-            .join(members, members.c.id == member_balances.c.member_id)
-            .where(member_balances.c.program_id == program_id)
-            .where(member_balances.c.member_id.in_(ids))
-            .order_by(member_balances.c.member_id)
-        )
-        if self._pg and self.lock_rows:
-            q = q.with_for_update(of=member_balances)
-        return {r[0]: Balance(*r) for r in self.conn.execute(q)}
+        q = _LOCK_FOR_UPDATE if self._pg and self.lock_rows else _LOCK
+        rows = self.conn.execute(q, {"p": program_id, "ids": sorted(set(member_ids))})
+        return {r[0]: Balance(*r) for r in rows}
 
     def save_balances(self, balances: Iterable[Balance]) -> None:
         rows = [{"m": b.member_id, "a": b.available, "p": b.pending, "h": b.held} for b in balances]
         if rows:
-            self.conn.execute(
-                update(member_balances)
-                .where(member_balances.c.member_id == bindparam("m"))
-                .values(available=bindparam("a"), pending=bindparam("p"), held=bindparam("h")),
-                rows,
-            )
+            self.conn.execute(_SAVE_BALANCE, rows)
 
     # -- journal ----------------------------------------------------------------------------
     def write_entries(self, drafts: Sequence[EntryDraft]) -> list[int]:
@@ -129,15 +183,9 @@ class LedgerRepo:
             for d in drafts
         ]
         if len(rows) == 1:
-            ids = [new_id(self.conn.execute(insert(journal_entries).values(rows[0])))]
+            ids = [self.conn.execute(_INSERT_ENTRY, rows[0]).scalar_one()]
         else:
-            result = self.conn.execute(
-                insert(journal_entries).returning(
-                    journal_entries.c.id, sort_by_parameter_order=True
-                ),
-                rows,
-            )
-            ids = [r[0] for r in result]
+            ids = [r[0] for r in self.conn.execute(_INSERT_ENTRIES, rows)]
         post_rows: list[dict[str, Any]] = []
         draw_rows: list[dict[str, Any]] = []
         for d, entry_id in zip(drafts, ids, strict=True):
@@ -161,15 +209,15 @@ class LedgerRepo:
                     }
                 )
         if post_rows:
-            self.conn.execute(insert(postings), post_rows)
+            self.conn.execute(_INSERT_POSTINGS, post_rows)
         if draw_rows:
-            self.conn.execute(insert(lot_draws), draw_rows)
+            self.conn.execute(_INSERT_DRAWS, draw_rows)
         return [int(i) for i in ids]
 
     def insert_draws(self, entry_id: int, draws: Sequence[Draw]) -> None:
         if draws:
             self.conn.execute(
-                insert(lot_draws),
+                _INSERT_DRAWS,
                 [
                     {
                         "entry_id": entry_id,
@@ -223,27 +271,26 @@ class LedgerRepo:
 
     # -- lots -------------------------------------------------------------------------------
     def insert_lots(self, program_id: int, new: Sequence[Lot]) -> list[int]:
-        ids = []
-        for lot in new:
-            ids.append(
-                new_id(
-                    self.conn.execute(
-                        insert(lots).values(
-                            program_id=program_id,
-                            member_id=lot.member_id,
-                            entry_id=lot.entry_id,
-                            source=lot.source,
-                            amount=lot.amount,
-                            remaining=lot.remaining,
-                            earned_at=lot.earned_at,
-                            available_at=lot.available_at,
-                            expires_at=lot.expires_at,
-                            activated_at=lot.activated_at,
-                        )
-                    )
-                )
+        return [
+            int(
+                self.conn.execute(
+                    _INSERT_LOT,
+                    {
+                        "program_id": program_id,
+                        "member_id": lot.member_id,
+                        "entry_id": lot.entry_id,
+                        "source": lot.source,
+                        "amount": lot.amount,
+                        "remaining": lot.remaining,
+                        "earned_at": lot.earned_at,
+                        "available_at": lot.available_at,
+                        "expires_at": lot.expires_at,
+                        "activated_at": lot.activated_at,
+                    },
+                ).scalar_one()
             )
-        return ids
+            for lot in new
+        ]
 
     def update_lots(self, changed: Iterable[Lot]) -> None:
         rows = [
@@ -251,28 +298,10 @@ class LedgerRepo:
             for lot in changed
         ]
         if rows:
-            self.conn.execute(
-                update(lots)
-                .where(lots.c.id == bindparam("i"))
-                .values(
-                    remaining=bindparam("r"), activated_at=bindparam("a"), expired_at=bindparam("e")
-                ),
-                rows,
-            )
+            self.conn.execute(_UPDATE_LOT, rows)
 
     def spendable_lots(self, member_id: int, now: datetime) -> list[Lot]:
-        q = (
-            select(*_LOT_COLS)
-            .where(
-                lots.c.member_id == member_id,
-                lots.c.remaining > 0,
-                lots.c.activated_at.is_not(None),
-                lots.c.expired_at.is_(None),
-                or_(lots.c.expires_at.is_(None), lots.c.expires_at > now),
-            )
-            .order_by(lots.c.expires_at.asc().nulls_last(), lots.c.earned_at, lots.c.id)
-        )
-        return [_lot(r) for r in self.conn.execute(q)]
+        return [_lot(r) for r in self.conn.execute(_SPENDABLE, {"m": member_id, "now": now})]
 
     def lots_by_id(self, lot_ids: Sequence[int]) -> dict[int, Lot]:
         if not lot_ids:
@@ -328,59 +357,36 @@ class LedgerRepo:
 
     # -- holds ------------------------------------------------------------------------------
     def insert_hold(self, program_id: int, hold: Hold) -> int:
-        return new_id(
+        return int(
             self.conn.execute(
-                insert(holds).values(
-                    program_id=program_id,
-                    member_id=hold.member_id,
-                    amount=hold.amount,
-                    status=str(hold.status),
-                    captured=hold.captured,
-                    reference=hold.reference,
-                    created_at=hold.created_at,
-                    expires_at=hold.expires_at,
-                    entry_id=hold.entry_id,
-                )
-            )
+                _INSERT_HOLD,
+                {
+                    "program_id": program_id,
+                    "member_id": hold.member_id,
+                    "amount": hold.amount,
+                    "status": str(hold.status),
+                    "captured": hold.captured,
+                    "reference": hold.reference,
+                    "created_at": hold.created_at,
+                    "expires_at": hold.expires_at,
+                    "entry_id": hold.entry_id,
+                },
+            ).scalar_one()
         )
 
     def get_hold(self, hold_id: int) -> Hold | None:
-        row = self.conn.execute(select(*_HOLD_COLS).where(holds.c.id == hold_id)).first()
+        row = self.conn.execute(_GET_HOLD, {"i": hold_id}).first()
         return _hold(row) if row else None
 
     def update_hold(self, hold: Hold) -> None:
         self.conn.execute(
-            update(holds)
-            .where(holds.c.id == hold.id)
-            .values(
-                status=str(hold.status),
-                captured=hold.captured,
-                resolved_entry_id=hold.resolved_entry_id,
-            )
+            _UPDATE_HOLD,
+            {"i": hold.id, "s": str(hold.status), "c": hold.captured, "r": hold.resolved_entry_id},
         )
 
     def due_kinds(self, program_id: int, member_id: int, as_of: datetime) -> frozenset[str]:
-        h, lt = holds.c, lots.c
-        holds_due = select(h.id).where(
-            h.member_id == member_id, h.status == HoldStatus.ACTIVE.value, h.expires_at <= as_of
-        )
-        activation_due = select(lt.id).where(
-            lt.member_id == member_id,
-            lt.activated_at.is_(None),
-            lt.expired_at.is_(None),
-            lt.available_at <= as_of,
-        )
-        expiry_due = select(lt.id).where(
-            lt.member_id == member_id,
-            lt.expired_at.is_(None),
-            lt.remaining > 0,
-            lt.expires_at <= as_of,
-        )
-        row = self.conn.execute(
-            select(holds_due.exists(), activation_due.exists(), expiry_due.exists())
-        ).one()
-        names = ("holds", "activation", "expiry")
-        return frozenset(name for name, flag in zip(names, row, strict=True) if flag)
+        row = self.conn.execute(_DUE_KINDS, {"m": member_id, "t": as_of}).one()
+        return frozenset(name for name, flag in zip(_DUE_NAMES, row, strict=True) if flag)
 
     def due_expiry_members(self, program_id: int, as_of: datetime, limit: int) -> list[int]:
         due = (
