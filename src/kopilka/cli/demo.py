@@ -52,7 +52,14 @@ def _guide(result: DemoResult, host: str, port: int) -> None:
         "kopilka serve",
     ):
         out.print(f"  $ {cmd}", markup=False)
-    out.print(f"\n[bold]HTTP API[/] (after kopilka serve): {base}/docs and {base}/openapi.json")
+    out.print(
+        f"\n[bold]Admin console[/] (after kopilka serve): {base}/admin — sign in with the admin key"
+    )
+    out.print(
+        f"[bold]Member portal[/]: {base}/portal — card {someone.card}"
+        + (f" and phone {someone.phone}" if someone.phone else "")
+    )
+    out.print(f"[bold]HTTP API[/]: {base}/docs and {base}/openapi.json")
     till = result.api_keys.get("pos", "$KOPILKA_API_KEY")
     card = someone.card
     for line in (
