@@ -3,7 +3,8 @@
 Nothing is built at import time: ``kopilka serve`` (and the tests) call :func:`create_app`.
 Routes live under ``/v1`` (one router per resource); ``/healthz``, ``/readyz`` and
 ``/metrics`` are for the operator; the OpenAPI document is at ``/openapi.json`` and the
-interactive docs at ``/docs``.
+interactive docs at ``/docs``. The web UI (``/admin``, ``/portal``) is mounted beside
+them and stays out of the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -14,8 +15,19 @@ from kopilka import __version__
 from kopilka.api import errors
 from kopilka.api.metrics import Metrics
 from kopilka.api.middleware import BodyLimit, RequestMetrics
-from kopilka.api.routers import admin, health, holds, me, members, points
+from kopilka.api.routers import (
+    admin,
+    events,
+    health,
+    holds,
+    me,
+    members,
+    points,
+    purchases,
+    rules,
+)
 from kopilka.app import Kopilka
+from kopilka.web import create_web_router
 
 DESCRIPTION = """\
 The Kopilka loyalty API.
@@ -23,18 +35,21 @@ The Kopilka loyalty API.
 * **Auth**: `Authorization: Bearer kp_<prefix>_<secret>` (or `X-API-Key`); keys are made with
   `kopilka apikey create` and bound to a program and a role.
 * **Writes** need an `Idempotency-Key` header: the same key and body replay the first
-  response; the same key with another body is `409 idempotency_conflict`.
+  response; the same key with another body is `409 idempotency_conflict`. A quote and a
+  rules preview write nothing and take no key.
 * **Errors** are RFC 9457 `application/problem+json` with a stable `code`; invalid input is
   `422 validation_error` with the field errors in `errors`.
 * **Points** are integers (1 to 10^9); **money** travels as decimal strings.
 """
 
-# later resources (purchases, rules, events) add their router here
 V1_ROUTERS: tuple[APIRouter, ...] = (
     me.router,
     members.router,
     points.router,
     holds.router,
+    purchases.router,
+    events.router,
+    rules.router,
     admin.router,
 )
 
@@ -55,6 +70,7 @@ def create_app(kopilka: Kopilka) -> FastAPI:
     for router in V1_ROUTERS:
         app.include_router(router)
     app.include_router(health.router)
+    app.include_router(create_web_router(kopilka))  # HTML pages, outside the API document
     # outermost first: metrics see every response, including a 413 from the body limit
     app.add_middleware(BodyLimit, max_bytes=kopilka.settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)

@@ -7,7 +7,8 @@ Every failure leaves as ``application/problem+json``::
      "instance": "/v1/holds", "code": "insufficient_points", "details": {...}}
 
 Request validation failures (bad JSON, wrong types, missing headers, out-of-range values)
-are ``422 validation_error`` with an ``errors`` list naming each field.
+are ``422 validation_error`` with an ``errors`` list naming each field; a rules document's
+problems are listed there too, each with its ``line``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kopilka.domain.errors import KopilkaError
@@ -59,6 +60,7 @@ class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
+    line: int | None = Field(default=None, description="the line of a rules document")
 
 
 class Problem(BaseModel):
@@ -116,13 +118,37 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _located_errors(details: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A rules document's problems (``{line, path, message}``) as field errors."""
+    items = details.get("errors")
+    if not isinstance(items, list):
+        return None
+    return [
+        {
+            "loc": ["body", "document", *([str(e["path"])] if e.get("path") else [])],
+            "msg": str(e.get("message", "")),
+            "type": "rules_document",
+            "line": e["line"] if isinstance(e.get("line"), int) else None,
+        }
+        for e in items
+        if isinstance(e, dict)
+    ]
+
+
 def kopilka_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KopilkaError)
     details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
     headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else None
     if exc.code not in STATUS:
         log.warning("unmapped error code %s", exc.code)
-    return problem(request, exc.code, exc.message, details=details, headers=headers)
+    return problem(
+        request,
+        exc.code,
+        exc.message,
+        details=details,
+        errors=_located_errors(exc.details),
+        headers=headers,
+    )
 
 
 def validation_error(request: Request, exc: Exception) -> JSONResponse:

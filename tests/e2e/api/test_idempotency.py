@@ -10,17 +10,33 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from kopilka.app import Kopilka
+from kopilka.domain.program import Program
+from kopilka.services import purchases as purchase_svc
 from tests.e2e.api.conftest import card, idem, row_counts
+from tests.e2e.api.factories import RULES, RULES_DOUBLE_BASE, basket, line
 
 Post = Callable[..., Response]
 
 
 @pytest.fixture
-def member(client: TestClient, admin: dict[str, str], give_points: Any) -> int:
+def member(
+    client: TestClient, kopilka: Kopilka, program: Program, admin: dict[str, str], give_points: Any
+) -> int:
+    """A member with 1000 points and a purchase ``R-<member_id>`` of two units to return."""
     r = client.post("/v1/members", json={"identifiers": {"card": card()}}, headers=idem(**admin))
     member_id = int(r.json()["id"])
     give_points(member_id, 1000)
+    receipt = basket(line("1", "20.00", quantity="2"), member_id=member_id)
+    purchase_svc.commit(kopilka.services, program, {**receipt, "receipt_id": f"R-{member_id}"})
     return member_id
+
+
+def _purchase(m: int, receipt_id: str) -> dict[str, Any]:
+    return basket(line("1", "10.00"), member_id=m, receipt_id=receipt_id)
+
+
+def _return(return_id: str) -> dict[str, Any]:
+    return {"return_id": return_id, "lines": [{"line_id": "1", "quantity": "1"}]}
 
 
 WRITES: dict[str, Callable[[int], tuple[str, str, dict[str, Any], dict[str, Any]]]] = {
@@ -48,6 +64,20 @@ WRITES: dict[str, Callable[[int], tuple[str, str, dict[str, Any], dict[str, Any]
         {"delta": -5, "reason": "fix"},
     ),
     "job": lambda m: ("POST", "/v1/admin/jobs/expire", {}, {"as_of": "2026-01-01T00:00:00Z"}),
+    "purchase": lambda m: ("POST", "/v1/purchases", _purchase(m, "A"), _purchase(m, "B")),
+    "return": lambda m: ("POST", f"/v1/purchases/R-{m}/returns", _return("A"), _return("B")),
+    "event": lambda m: (
+        "POST",
+        "/v1/events",
+        {"event_id": "A", "type": "review", "member_id": m},
+        {"event_id": "B", "type": "review", "member_id": m},
+    ),
+    "publish": lambda m: (
+        "POST",
+        "/v1/rules",
+        {"document": RULES},
+        {"document": RULES_DOUBLE_BASE},
+    ),
 }
 
 

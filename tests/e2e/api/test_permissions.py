@@ -3,6 +3,7 @@ nothing written."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +15,10 @@ from kopilka.api.app import create_app
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
+from kopilka.services import purchases as purchase_svc
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
 from tests.e2e.api.conftest import KeyFactory, card, idem, row_counts
+from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
 P = Permission
 
@@ -25,6 +28,16 @@ class World:
     member_id: int
     card: str
     hold_id: int
+    receipt_id: str
+    version: int
+
+
+def _basket(w: World, **more: Any) -> dict[str, Any]:
+    return basket(line("1", "300.00"), member_id=w.member_id, **more)
+
+
+def _fresh() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -37,7 +50,13 @@ class Endpoint:
     job: str = ""
 
     def url(self, w: World) -> str:
-        return self.path.format(member_id=w.member_id, hold_id=w.hold_id, job=self.job)
+        return self.path.format(
+            member_id=w.member_id,
+            hold_id=w.hold_id,
+            job=self.job,
+            receipt_id=w.receipt_id,
+            version=w.version,
+        )
 
 
 ENDPOINTS = [
@@ -72,6 +91,32 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/admin/jobs/{job}", P.JOBS_RUN, job="expire"),
     Endpoint("GET", "/v1/admin/verify", P.LEDGER_VERIFY),
     Endpoint("GET", "/v1/admin/audit", P.AUDIT_READ),
+    Endpoint("POST", "/v1/purchases/quote", P.PURCHASES_QUOTE, _basket),
+    Endpoint(
+        "POST", "/v1/purchases", P.PURCHASES_COMMIT, lambda w: _basket(w, receipt_id=_fresh())
+    ),
+    Endpoint("GET", "/v1/purchases/{receipt_id}", P.PURCHASES_READ),
+    Endpoint(
+        "POST",
+        "/v1/purchases/{receipt_id}/returns",
+        P.PURCHASES_RETURN,
+        lambda _w: {"return_id": _fresh(), "lines": [{"line_id": "1", "quantity": "1"}]},
+    ),
+    Endpoint(
+        "POST",
+        "/v1/events",
+        P.EVENTS_WRITE,
+        lambda w: {"event_id": _fresh(), "type": "review", "member_id": w.member_id},
+    ),
+    Endpoint("GET", "/v1/rules", P.RULES_READ),
+    Endpoint("POST", "/v1/rules", P.RULES_PUBLISH, lambda _w: {"document": RULES}),
+    Endpoint("GET", "/v1/rules/{version}", P.RULES_READ),
+    Endpoint(
+        "POST",
+        "/v1/rules/preview",
+        P.RULES_PUBLISH,
+        lambda w: {"document": RULES, "purchase": _basket(w)},
+    ),
 ]
 
 
@@ -83,7 +128,11 @@ def world(kopilka: Kopilka, program: Program, make_member: Any) -> World:
         number = uow.members.get(program.id, member_id).identifiers["card"][0]
     points_svc.earn(ctx, program, member_id, 100, key=f"seed-{member_id}")
     hold = points_svc.hold(ctx, program, member_id, 20, key=f"hold-{member_id}")
-    return World(member_id, number, hold["hold_id"])
+    version = publish_rules(ctx, program)
+    receipt = basket(line("1", "300.00", quantity="3"), member_id=member_id, store="S1")
+    receipt_id = f"R-{member_id}"
+    purchase_svc.commit(ctx, program, {**receipt, "receipt_id": receipt_id})
+    return World(member_id, number, hold["hold_id"], receipt_id, version)
 
 
 def test_matrix_covers_every_route(kopilka: Kopilka) -> None:

@@ -2,8 +2,8 @@
 error and no response that breaks the documented schema.
 
 Every operation gets positive (valid) and negative (invalid) generated requests,
-authenticated with an admin key; path ids are pinned to a real member and hold for
-positive requests so the handlers run past the lookups.
+authenticated with an admin key; path values are pinned to a real member, hold, receipt
+and rule-set version for positive requests so the handlers run past the lookups.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from kopilka.api.app import create_app
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
+from kopilka.services import purchases as purchase_svc
 from tests.e2e.api.conftest import KeyFactory
+from tests.e2e.api.factories import basket, line, publish_rules
 
 # raise it for a deeper run: KOPILKA_CONTRACT_EXAMPLES=200 pytest -k contract
 EXAMPLES = int(os.environ.get("KOPILKA_CONTRACT_EXAMPLES", "10"))
@@ -47,7 +49,15 @@ def test_api_contract(
     member_id = make_member(program)
     points_svc.earn(kopilka.services, program, member_id, 10_000, key="contract-seed")
     hold = points_svc.hold(kopilka.services, program, member_id, 10, key="contract-hold")
-    pinned = {"member_id": member_id, "hold_id": hold["hold_id"]}
+    version = publish_rules(kopilka.services, program)
+    receipt = basket(line("1", "300.00", quantity="5"), member_id=member_id, receipt_id="R-1")
+    purchase_svc.commit(kopilka.services, program, receipt)
+    pinned = {
+        "member_id": member_id,
+        "hold_id": hold["hold_id"],
+        "receipt_id": "R-1",
+        "version": version,
+    }
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(kopilka))
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20

@@ -70,6 +70,14 @@ Money = Annotated[
     Field(ge=0, le=Decimal("1e12"), max_digits=16, decimal_places=4, allow_inf_nan=False),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
 ]
+# Quantity: a decimal string too, positive, at most 3 decimals (0.125 kg)
+Quantity = Annotated[
+    Decimal,
+    Field(gt=0, le=1_000_000, max_digits=10, decimal_places=3, allow_inf_nan=False),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+]
+# amounts the server computed, already formatted in the program's currency ("12.50")
+MoneyText = Annotated[str, Field(description="a decimal string", examples=["12.50"])]
 
 
 def _json_safe(value: Any, depth: int = 0) -> Any:

@@ -1,0 +1,55 @@
+"""Events: a member's non-purchase action (a review, a share, a custom action) and the
+points the rules in force give for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from kopilka.api.deps import AppMetrics, Ctx, CurrentProgram, IdempotencyKey, permit
+from kopilka.api.errors import responses
+from kopilka.api.idempotency import keyed_write
+from kopilka.api.routers import V1
+from kopilka.api.schemas.events import EventCreate, EventResult
+from kopilka.services import events as event_svc
+from kopilka.services.apikeys import Permission as P
+
+router = APIRouter(prefix=f"{V1}/events", tags=["events"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=EventResult,
+    dependencies=[permit(P.EVENTS_WRITE)],
+    responses=responses(
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "member_blocked",
+        "idempotency_conflict",
+        "payload_too_large",
+    ),
+)
+def record_event(
+    body: EventCreate,
+    ctx: Ctx,
+    program: CurrentProgram,
+    idempotency_key: IdempotencyKey,
+    metrics: AppMetrics,
+) -> dict[str, Any]:
+    """Record what the member did and earn what the rules give for it (nothing once a
+    rule's limit is reached). One event per ``event_id``."""
+    data = body.as_service_input()
+    result = keyed_write(
+        ctx,
+        program.id,
+        header_key=idempotency_key,
+        own_key=f"event:{body.event_id}",
+        operation="event",
+        request=data,
+        effect=lambda inner: event_svc.record_event(inner, program, data),
+    )
+    metrics.moved("earned", int(result["points_earned"]))
+    return result

@@ -1,0 +1,158 @@
+"""Purchases: quote a basket, commit it (earn and redeem), return it in full or by line,
+and read it back with its points by line and rule."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from kopilka.api.deps import AppMetrics, Ctx, CurrentKey, CurrentProgram, IdempotencyKey, permit
+from kopilka.api.errors import responses
+from kopilka.api.idempotency import keyed_write
+from kopilka.api.routers import V1
+from kopilka.api.schemas.purchases import (
+    BasketIn,
+    PurchaseCreate,
+    PurchasePublic,
+    PurchaseResult,
+    QuotePublic,
+    QuoteRequest,
+    ReturnCreate,
+    ReturnResult,
+)
+from kopilka.domain.errors import PermissionDenied
+from kopilka.domain.money import format_money
+from kopilka.services import purchases as purchase_svc
+from kopilka.services.apikeys import ApiKey, Role
+from kopilka.services.apikeys import Permission as P
+
+router = APIRouter(prefix=f"{V1}/purchases", tags=["purchases"])
+ReceiptId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+BASKET = ("unauthorized", "forbidden", "not_found", "redemption_not_allowed")
+WRITE = ("idempotency_conflict", "payload_too_large")
+
+
+def basket_of(key: ApiKey, body: BasketIn) -> dict[str, Any]:
+    """The body as the use case takes it, with the caller's defaults: a pos key books
+    at its own store (and no other), an ecommerce key in the web channel."""
+    data = body.as_service_input()
+    if key.role == Role.POS:
+        store = data.setdefault("store", key.store_code)
+        if store != key.store_code:
+            raise PermissionDenied(
+                f"this key is bound to store {key.store_code}, not {store}",
+                store=str(store),
+                key_store=str(key.store_code),
+            )
+    data.setdefault("channel", "web" if key.role == Role.ECOMMERCE else "till")
+    return data
+
+
+@router.post(
+    "/quote",
+    response_model=QuotePublic,
+    dependencies=[permit(P.PURCHASES_QUOTE)],
+    responses=responses(*BASKET, "payload_too_large"),
+)
+def quote(body: QuoteRequest, ctx: Ctx, key: CurrentKey) -> dict[str, Any]:
+    """Points the basket would earn by line and rule, and what points could pay (at most
+    ``max_redeemable``; ``redeem_points`` shows the discount). Writes nothing, so it takes
+    no Idempotency-Key."""
+    return purchase_svc.quote(ctx, key.program, basket_of(key, body))
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PurchaseResult,
+    dependencies=[permit(P.PURCHASES_COMMIT)],
+    responses=responses(
+        *BASKET,
+        "member_blocked",
+        "insufficient_points",
+        "hold_not_active",
+        "hold_expired",
+        *WRITE,
+    ),
+)
+def commit(
+    body: PurchaseCreate,
+    ctx: Ctx,
+    key: CurrentKey,
+    idempotency_key: IdempotencyKey,
+    metrics: AppMetrics,
+) -> dict[str, Any]:
+    """Book a purchase: pay with points (``redeem_points``, or the hold ``hold_id``) and
+    earn by the rules in force, in one transaction. One purchase per ``receipt_id``."""
+    program = key.program
+    data = basket_of(key, body)
+    result = keyed_write(
+        ctx,
+        program.id,
+        header_key=idempotency_key,
+        own_key=f"purchase:{body.receipt_id}",
+        operation="purchase",
+        request=data,
+        effect=lambda inner: purchase_svc.commit(inner, program, data),
+    )
+    metrics.moved("earned", int(result["points_earned"]))
+    metrics.moved("redeemed", int(result["points_redeemed"]))
+    return result
+
+
+def _returned_lines(lines: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
+    # stored return lines keep their refund in minor units; the API shows money as text
+    return [
+        {k: v for k, v in x.items() if k != "refund_minor"}
+        | {"refund": format_money(int(x.get("refund_minor", 0)), currency)}
+        for x in lines
+    ]
+
+
+@router.get(
+    "/{receipt_id}",
+    response_model=PurchasePublic,
+    dependencies=[permit(P.PURCHASES_READ)],
+    responses=responses("unauthorized", "forbidden", "not_found"),
+)
+def get_purchase(receipt_id: ReceiptId, ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
+    """A purchase with its points by line and the rule (and version) behind each award,
+    and its returns."""
+    found = purchase_svc.get_purchase(ctx, program, receipt_id)
+    for r in found["returns"]:
+        r["lines"] = _returned_lines(r["lines"], program.currency)
+    return found
+
+
+@router.post(
+    "/{receipt_id}/returns",
+    status_code=201,
+    response_model=ReturnResult,
+    dependencies=[permit(P.PURCHASES_RETURN)],
+    responses=responses("unauthorized", "forbidden", "not_found", "reversal_exceeded", *WRITE),
+)
+def process_return(
+    receipt_id: ReceiptId,
+    body: ReturnCreate,
+    ctx: Ctx,
+    program: CurrentProgram,
+    idempotency_key: IdempotencyKey,
+    metrics: AppMetrics,
+) -> dict[str, Any]:
+    """Return the whole purchase (no ``lines``) or some lines or quantities: the points
+    the returned lines earned are taken back and the points spent on them given back,
+    exactly as booked. One return per ``return_id``."""
+    data = body.model_dump(mode="json", exclude_none=True)
+    result = keyed_write(
+        ctx,
+        program.id,
+        header_key=idempotency_key,
+        own_key=f"return:{receipt_id}:{body.return_id}",
+        operation="return",
+        request={"receipt_id": receipt_id, **data},
+        effect=lambda inner: purchase_svc.process_return(inner, program, receipt_id, data),
+    )
+    metrics.moved("clawed_back", int(result["points_clawed_back"]))
+    metrics.moved("restored", int(result["points_restored"]))
+    return result

@@ -1,0 +1,100 @@
+"""Rule sets for the back office: publish a version (audited), list and read versions,
+and preview a draft on a basket or an event without publishing it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from kopilka.api.deps import Ctx, CurrentKey, CurrentProgram, IdempotencyKey, permit
+from kopilka.api.errors import responses
+from kopilka.api.routers import V1
+from kopilka.api.schemas.rules import (
+    PreviewRequest,
+    PreviewResult,
+    RuleSetCreate,
+    RuleSetList,
+    RuleSetPublic,
+    RuleSetVersion,
+)
+from kopilka.services import rules as rules_svc
+from kopilka.services.apikeys import Permission as P
+from kopilka.services.audit_log import Audit, recorded_write
+from kopilka.services.context import ServiceContext
+
+router = APIRouter(prefix=f"{V1}/rules", tags=["rules"])
+Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
+READ = responses("unauthorized", "forbidden")
+
+
+@router.get("", response_model=RuleSetList, dependencies=[permit(P.RULES_READ)], responses=READ)
+def list_versions(ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
+    """Every published version, oldest first, with when it takes effect and who published it."""
+    return {"items": rules_svc.list_versions(ctx, program)}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RuleSetPublic,
+    dependencies=[permit(P.RULES_PUBLISH)],
+    responses=responses("unauthorized", "forbidden", "idempotency_conflict", "payload_too_large"),
+)
+def publish(
+    body: RuleSetCreate, ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey
+) -> dict[str, Any]:
+    """Validate a rules document and publish it as the next version, in force from
+    ``effective_at``. An invalid document is a 422 whose ``errors`` give each problem's
+    line. Audited."""
+    program = key.program
+
+    def effect(inner: ServiceContext) -> dict[str, Any]:
+        return rules_svc.publish(
+            inner,
+            program,
+            body.document,
+            fmt=body.format,
+            effective_at=body.effective_at,
+            actor=key.actor,
+        )
+
+    return recorded_write(
+        ctx,
+        program.id,
+        key=idempotency_key,
+        operation="rules.publish",
+        request=body.model_dump(mode="json"),
+        effect=effect,
+        audit=Audit(key.actor, "rules.publish", "rules"),
+    )
+
+
+@router.post(
+    "/preview",
+    response_model=PreviewResult,
+    dependencies=[permit(P.RULES_PUBLISH)],
+    responses=responses("unauthorized", "forbidden", "not_found", "payload_too_large"),
+)
+def preview(body: PreviewRequest, ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
+    """What a draft document would give a member for a basket or an event, by rule and
+    by line. Publishes and writes nothing, so it takes no Idempotency-Key."""
+    return rules_svc.preview(
+        ctx,
+        program,
+        body.document,
+        fmt=body.format,
+        purchase=body.purchase.as_service_input() if body.purchase else None,
+        event=body.event.as_service_input() if body.event else None,
+    )
+
+
+@router.get(
+    "/{version}",
+    response_model=RuleSetVersion,
+    dependencies=[permit(P.RULES_READ)],
+    responses=responses("unauthorized", "forbidden", "not_found"),
+)
+def get_version(version: Version, ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
+    """One version: its rules and the document as published."""
+    return rules_svc.get_version(ctx, program, version)

@@ -1,0 +1,220 @@
+"""Purchases: a basket to quote or commit, a return, and what the server answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from kopilka.api.schemas.common import (
+    MAX_POINTS,
+    Code,
+    Id,
+    Identifier,
+    Input,
+    Instant,
+    Money,
+    MoneyText,
+    Quantity,
+    Reference,
+)
+from kopilka.api.schemas.points import Balances
+
+MAX_LINES = 1000
+
+
+class MemberRef(Input):
+    """Exactly one identifier, as a till scans it (normalised as at enrollment)."""
+
+    card: Identifier | None = None
+    phone: Identifier | None = None
+    email: Identifier | None = None
+    external: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MemberRef:
+        if len(self.model_dump(exclude_none=True)) != 1:
+            raise ValueError("give exactly one identifier: card, phone, email or external")
+        return self
+
+
+class ForMember(Input):
+    """A body that names its member by ``member_id`` or by ``member`` (one identifier)."""
+
+    member_id: Id | None = None
+    member: MemberRef | None = None
+
+    @model_validator(mode="after")
+    def _one_member(self) -> ForMember:
+        if (self.member_id is None) == (self.member is None):
+            raise ValueError("name the member by member_id or by member, not both")
+        return self
+
+    def as_service_input(self) -> dict[str, Any]:
+        """The body as the use cases take it: plain JSON values, absent fields left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class LineIn(Input):
+    line_id: Code
+    sku: Code
+    quantity: Quantity = Field(
+        default=Decimal(1), description="a decimal string, at most 3 decimals"
+    )
+    amount: Money = Field(description="the line total before points, a decimal string")
+    category: Code | None = None
+    brand: Code | None = None
+    discounted: bool = False
+    tags: list[Code] = Field(default_factory=list, max_length=20)
+
+
+class BasketIn(ForMember):
+    occurred_at: Instant | None = Field(default=None, description="default: now")
+    store: Code | None = Field(default=None, description="a pos key's own store by default")
+    channel: Literal["till", "web", "app"] | None = Field(
+        default=None, description="default: web for an ecommerce key, till otherwise"
+    )
+    partner: Code | None = None
+    payment_method: Code | None = None
+    lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
+
+
+class QuoteRequest(BasketIn):
+    redeem_points: int = Field(
+        default=0, strict=True, ge=0, le=MAX_POINTS, description="points to pay with"
+    )
+
+
+class PurchaseCreate(QuoteRequest):
+    receipt_id: Reference = Field(description="one purchase per receipt id in the program")
+    hold_id: Id | None = Field(
+        default=None,
+        description="capture this hold as the payment (all of it unless redeem_points is given)",
+    )
+
+
+class ReturnLineIn(Input):
+    line_id: Code
+    quantity: Quantity | None = Field(default=None, description="default: what is left of it")
+
+
+class ReturnCreate(Input):
+    return_id: Reference = Field(description="one return per id and receipt")
+    lines: list[ReturnLineIn] | None = Field(
+        default=None, min_length=1, max_length=MAX_LINES, description="absent: a full return"
+    )
+
+
+class LineAward(BaseModel):
+    rule_id: str
+    points: int
+    description: str
+
+
+class QuotedLine(BaseModel):
+    line_id: str
+    sku: str
+    amount: MoneyText
+    discount: MoneyText = Field(description="paid with points")
+    points_redeemed: int
+    points_earned: int
+    awards: list[LineAward]
+
+
+class QuotePublic(BaseModel):
+    """What the basket would earn and what points could pay; nothing is written."""
+
+    member_id: int
+    available: int
+    max_redeemable: int
+    redeem_points: int
+    discount: MoneyText
+    points_earned: int
+    rule_version: int | None
+    lines: list[QuotedLine]
+    control_group: list[str] = Field(description="pilot rules the member is held out of")
+
+
+class PurchaseResult(BaseModel):
+    receipt_id: str
+    member_id: int
+    total: MoneyText
+    discount: MoneyText
+    to_pay: MoneyText
+    points_redeemed: int
+    points_earned: int
+    rule_version: int | None
+    earn_entry_id: int | None
+    redeem_entry_id: int | None
+    lines: list[QuotedLine]
+    balance: Balances
+
+
+class ReturnedLine(BaseModel):
+    line_id: str
+    quantity: str = Field(description="a decimal string")
+    points_clawed_back: int
+    points_restored: int
+    refund: MoneyText
+
+
+class ReturnResult(BaseModel):
+    receipt_id: str
+    return_id: str
+    member_id: int
+    points_clawed_back: int = Field(description="earned points taken back")
+    points_restored: int = Field(description="spent points given back")
+    refund: MoneyText
+    forgiven: int
+    debt: int
+    lines: list[ReturnedLine]
+    balance: Balances
+
+
+class RuleAward(BaseModel):
+    rule_id: str
+    rule_version: int
+    points: int
+
+
+class PurchaseLine(BaseModel):
+    line_id: str
+    sku: str
+    category: str | None
+    brand: str | None
+    quantity: str = Field(description="a decimal string")
+    amount: MoneyText
+    discount: MoneyText
+    points_redeemed: int
+    points_earned: int
+    awards: list[RuleAward] = Field(description="the points of the line, by rule")
+
+
+class ReturnPublic(BaseModel):
+    return_id: str
+    occurred_at: datetime
+    points_clawed_back: int
+    points_restored: int
+    refund: MoneyText
+    lines: list[ReturnedLine]
+
+
+class PurchasePublic(BaseModel):
+    """A booked purchase with its points by line and rule, and its returns."""
+
+    receipt_id: str
+    member_id: int
+    occurred_at: datetime
+    store: str | None
+    channel: str
+    total: MoneyText
+    discount: MoneyText
+    points_earned: int
+    points_redeemed: int
+    rule_version: int | None
+    earn_entry_id: int | None
+    redeem_entry_id: int | None
+    lines: list[PurchaseLine]
+    returns: list[ReturnPublic]

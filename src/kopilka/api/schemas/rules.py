@@ -1,0 +1,93 @@
+"""Rule sets: publish a version, list and read versions, preview a draft."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+
+from kopilka.api.schemas.common import Input, Instant
+from kopilka.api.schemas.events import EventIn
+from kopilka.api.schemas.purchases import BasketIn
+from kopilka.services.rules import MAX_DOCUMENT
+
+# what YAML (and so the rules loader, JSON included) accepts as text; NUL is not in it
+_NOT_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def _printable(document: str) -> str:
+    found = _NOT_PRINTABLE.search(document)
+    if found:
+        line = document.count("\n", 0, found.start()) + 1
+        raise ValueError(f"line {line}: character U+{ord(found.group()):04X} is not allowed")
+    return document
+
+
+Document = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_DOCUMENT),
+    AfterValidator(_printable),
+]
+
+
+class Draft(Input):
+    document: Document = Field(description="the rules document, YAML or JSON text")
+    format: Literal["yaml", "json"] = "yaml"
+
+
+class RuleSetCreate(Draft):
+    effective_at: Instant | None = Field(default=None, description="default: now")
+
+
+class PreviewRequest(Draft):
+    """A draft evaluated on a basket or an event for a member; nothing is published."""
+
+    purchase: BasketIn | None = None
+    event: EventIn | None = None
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> PreviewRequest:
+        if (self.purchase is None) == (self.event is None):
+            raise ValueError("preview takes either a purchase or an event")
+        return self
+
+
+class RuleSummary(BaseModel):
+    id: str
+    kind: str
+    description: str
+    visible: bool
+    event: str | None
+
+
+class RuleSetSummary(BaseModel):
+    version: int
+    format: str
+    effective_at: datetime
+    published_at: datetime
+    published_by: str
+
+
+class RuleSetPublic(RuleSetSummary):
+    rules: list[RuleSummary] = Field(description="every rule, hidden ones included")
+
+
+class RuleSetVersion(RuleSetPublic):
+    document: str = Field(description="the document as published")
+
+
+class RuleSetList(BaseModel):
+    items: list[RuleSetSummary] = Field(description="oldest version first")
+
+
+class PreviewResult(BaseModel):
+    member_id: int
+    points_earned: int
+    by_rule: dict[str, int]
+    by_line: dict[str, int]
+    max_redeemable: int
+    control_group: list[str]

@@ -1,0 +1,121 @@
+"""Rule sets over HTTP: publish (audited), invalid documents with their line numbers,
+versions, and previews that publish nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from kopilka.domain.clock import FrozenClock
+from kopilka.domain.program import Program
+from tests.e2e.api.conftest import KeyFactory, idem
+from tests.e2e.api.factories import (
+    RULES,
+    RULES_DOUBLE_BASE,
+    RULES_INVALID,
+    basket,
+    line,
+)
+
+
+def test_a_marketer_publishes_a_version_and_the_audit_log_records_it(
+    client: TestClient, key_for: KeyFactory, admin: dict[str, str]
+) -> None:
+    """Publishing answers 201 with the version and every rule, and the audit log shows
+    who published it."""
+    marketer = key_for("marketer")
+    r = client.post("/v1/rules", json={"document": RULES}, headers=idem(**marketer))
+    assert r.status_code == 201, r.text
+    published = r.json()
+    assert published["version"] == 1
+    assert [rule["id"] for rule in published["rules"]] == ["fruit", "base", "review"]
+    audit = client.get("/v1/admin/audit", params={"target": "rules"}, headers=admin).json()
+    assert [(e["action"], e["actor"]) for e in audit["items"]] == [
+        ("rules.publish", published["published_by"])
+    ]
+
+
+def test_an_invalid_document_is_422_with_each_problem_on_its_line(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    """Every problem of a bad document is listed in the problem's errors with its line,
+    and no version is published."""
+    r = client.post("/v1/rules", json={"document": RULES_INVALID}, headers=idem(**admin))
+    assert r.status_code == 422
+    problem = r.json()
+    assert problem["code"] == "validation_error"
+    assert [(e["line"], e["loc"][-1]) for e in problem["errors"]] == [
+        (7, "rules[0].priority"),
+        (14, "rules[1].rate.points"),
+    ]
+    assert "line 7" in problem["detail"]
+    assert client.get("/v1/rules", headers=admin).json() == {"items": []}
+
+
+def test_versions_are_listed_and_each_keeps_its_document(
+    client: TestClient, admin: dict[str, str], clock: FrozenClock
+) -> None:
+    """Two publications make versions 1 and 2 (the second effective later); each version
+    reads back with its document; an unknown version is 404."""
+    later = (clock.now() + timedelta(days=7)).isoformat()
+    client.post("/v1/rules", json={"document": RULES}, headers=idem(**admin))
+    client.post(
+        "/v1/rules",
+        json={"document": RULES_DOUBLE_BASE, "effective_at": later},
+        headers=idem(**admin),
+    )
+    versions = client.get("/v1/rules", headers=admin).json()["items"]
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[1]["effective_at"] > versions[0]["effective_at"]
+    second = client.get("/v1/rules/2", headers=admin).json()
+    assert second["document"] == RULES_DOUBLE_BASE
+    missing = client.get("/v1/rules/3", headers=admin)
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+
+
+def test_a_preview_evaluates_a_draft_and_publishes_nothing(
+    client: TestClient, key_for: KeyFactory, make_member: Any, program: Program
+) -> None:
+    """A draft's points for a basket and for an event come back by rule and by line,
+    while the published version and its quote stay as they were."""
+    marketer = key_for("marketer")
+    client.post("/v1/rules", json={"document": RULES}, headers=idem(**marketer))
+    order = basket(line("1", "250.00"), member_id=make_member(program))
+    draft = client.post(
+        "/v1/rules/preview",
+        json={"document": RULES_DOUBLE_BASE, "purchase": order},
+        headers=marketer,
+    )
+    assert draft.status_code == 200, draft.text
+    assert (draft.json()["by_rule"], draft.json()["by_line"]) == ({"base": 4}, {"1": 4})
+    quote = client.post("/v1/purchases/quote", json=order, headers=key_for("pos"))
+    assert quote.json()["points_earned"] == 2
+    assert len(client.get("/v1/rules", headers=marketer).json()["items"]) == 1
+
+    review = {"type": "review", "member_id": order["member_id"]}
+    for_event = client.post(
+        "/v1/rules/preview", json={"document": RULES, "event": review}, headers=marketer
+    )
+    assert for_event.json()["by_rule"] == {"review": 20}
+
+
+def test_a_preview_of_an_invalid_draft_shows_its_lines(
+    client: TestClient, admin: dict[str, str], make_member: Any, program: Program
+) -> None:
+    """Previewing a bad draft is the same 422 as publishing it, lines included."""
+    order = basket(line("1", "250.00"), member_id=make_member(program))
+    r = client.post(
+        "/v1/rules/preview", json={"document": RULES_INVALID, "purchase": order}, headers=admin
+    )
+    assert r.status_code == 422
+    assert [e["line"] for e in r.json()["errors"]] == [7, 14]
+
+
+def test_a_preview_needs_exactly_one_of_a_purchase_or_an_event(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    """A preview with neither a basket nor an event is a 422 validation problem."""
+    r = client.post("/v1/rules/preview", json={"document": RULES}, headers=admin)
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
