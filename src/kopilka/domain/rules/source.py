@@ -31,7 +31,11 @@ def load_with_lines(text: str, fmt: str) -> tuple[Any, dict[Path, int]]:
             json.loads(text)
         except json.JSONDecodeError as exc:
             raise _error(exc.lineno, "", f"invalid JSON: {exc.msg}") from None
-    loader = yaml.SafeLoader(text)
+    try:
+        # the reader refuses control characters as soon as it is built
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise _error(1, "", f"invalid {fmt.upper()}: {exc}") from None
     try:
         node = loader.get_single_node()
         if node is None:
