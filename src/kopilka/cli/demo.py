@@ -62,12 +62,18 @@ def _guide(result: DemoResult, host: str, port: int) -> None:
     out.print(f"[bold]HTTP API[/]: {base}/docs and {base}/openapi.json")
     till = result.api_keys.get("pos", "$KOPILKA_API_KEY")
     card = someone.card
+    basket = (
+        f'{{"member": {{"card": "{card}"}}, "lines": [{{"line_id": "1", "sku": "DAI-001", '
+        '"quantity": "2", "amount": "189.80", "category": "dairy"}]}'
+    )
     for line in (
         f'curl -H "Authorization: Bearer {till}" "{base}/v1/members/lookup?kind=card&value={card}"',
         f'curl -H "Authorization: Bearer {till}" {base}/v1/members/{someone.member_id}/balance',
+        f'curl -X POST -H "Authorization: Bearer {till}" -H "Content-Type: application/json" '
+        f"-d '{basket}' {base}/v1/purchases/quote",
         f'curl -X POST -H "Authorization: Bearer {till}" -H "Idempotency-Key: demo-try-1" '
-        f'-H "Content-Type: application/json" -d \'{{"points": 100, "reference": "R-1"}}\' '
-        f"{base}/v1/members/{someone.member_id}/earn",
+        f'-H "Content-Type: application/json" '
+        f'-d \'{{"receipt_id": "TRY-1", {basket[1:]}\' {base}/v1/purchases',
     ):
         out.print(f"  $ {line}", markup=False)
     if result.api_keys:
