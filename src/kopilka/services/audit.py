@@ -28,10 +28,13 @@ def history(
     *,
     limit: int = 50,
     before: int | None = None,
+    for_member: bool = False,
 ) -> dict[str, Any]:
     """A member's ledger, newest first, with what each entry did to each balance and why.
 
-    Cursor pagination: pass the returned ``next_cursor`` as ``before``.
+    Cursor pagination: pass the returned ``next_cursor`` as ``before``. With
+    ``for_member`` (the member portal) the lines leave out who in the back office acted
+    and the internal details: a member reads what happened and why, not staff names.
     """
     limit = max(1, min(limit, MAX_PAGE))
     e = journal_entries.c
@@ -72,23 +75,23 @@ def history(
             "points": r.points,
             "occurred_at": r.occurred_at.isoformat(),
             "changes": deltas[r.id],
-            "why": explain(r._mapping),
+            "why": explain(r._mapping, for_member=for_member),
             "rule_id": r.rule_id,
             "rule_version": r.rule_version,
             "reverses_entry_id": r.reverses_entry_id,
             "hold_id": r.hold_id,
             "reference": r.reference,
             "reason": r.reason,
-            "actor": r.actor,
-            "meta": r.meta,
+            "actor": None if for_member else r.actor,
+            "meta": None if for_member else r.meta,
         }
         for r in page
     ]
     return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
 
 
-def explain(entry: Any) -> str:
-    """One sentence a member or support agent can read."""
+def explain(entry: Any, *, for_member: bool = False) -> str:
+    """One sentence a member or support agent can read (``for_member``: no staff names)."""
     kind, pts = entry["kind"], entry["points"]
     ref = f" ({entry['reference']})" if entry["reference"] else ""
     if kind == "earn":
@@ -101,6 +104,8 @@ def explain(entry: Any) -> str:
         return f"return: reversed {pts} points of entry {entry['reverses_entry_id']}{ref}"
     if kind == "adjust":
         delta = (entry["meta"] or {}).get("delta", pts)
+        if for_member:
+            return f"adjusted by {delta:+d} points: {entry['reason']}"
         return f"adjusted by {delta:+d} points by {entry['actor']}: {entry['reason']}"
     texts = {
         "activate": f"{pts} pending points became available",

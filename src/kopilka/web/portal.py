@@ -104,7 +104,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             "member": member_svc.get_member(ctx, program, member_id),
             "view": balance_view(ctx, program, member_id),
             "history": audit_svc.history(
-                ctx, program, member_id, limit=HISTORY_PAGE, before=before
+                ctx, program, member_id, limit=HISTORY_PAGE, before=before, for_member=True
             ),
             "how_to_earn": rules_svc.visible_rules(ctx, program),
             "consents": queries.current_consents(ctx, program, member_id),

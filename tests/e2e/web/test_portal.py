@@ -95,3 +95,22 @@ def test_portal_sign_out(world, anon):
     assert anon.post("/portal/sign-out", data=fields).status_code == 303
     assert anon.get("/portal").status_code == 303
     assert "Your points" in text_of(anon.get("/portal/sign-in").text)
+
+
+def test_portal_history_names_no_staff(world, anon):
+    """An adjustment shows its reason to the member, never who in the back office made it."""
+    from kopilka.services import points
+
+    points.adjust(
+        world.ctx,
+        world.program,
+        world.member_id,
+        25,
+        key="portal-goodwill",
+        reason="goodwill for a late delivery",
+        actor="support:o.smirnova",
+    )
+    portal_sign_in(anon, world)
+    text = text_of(anon.get("/portal").text)
+    assert "adjusted by +25 points: goodwill for a late delivery" in text
+    assert "o.smirnova" not in text
