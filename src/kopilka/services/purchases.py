@@ -62,13 +62,15 @@ def member_context(member: Member) -> MemberContext:
 
 
 def resolve_member(uow: UnitOfWork, program: Program, data: dict[str, Any]) -> int:
-    """The member a body names: ``member_id``, or ``member: {card|phone|email|external: v}``."""
+    """The member a body names: ``member_id``, or ``member: {card|phone|email|external: v}``.
+
+    Callers load or lock the member next, which fails with not_found for a member of
+    another program."""
     if data.get("member_id") is not None:
         mid = data["member_id"]
         if isinstance(mid, bool) or not isinstance(mid, int) or mid <= 0:
             raise ValidationError("member_id must be a positive integer", field="member_id")
-        uow.members.get(program.id, mid, identifiers=False)
-        return mid
+        return mid  # whether the program has this member is checked when it is loaded
     ref = data.get("member")
     if not isinstance(ref, dict) or len(ref) != 1:
         raise ValidationError("name the member by member_id or by one identifier", field="member")
