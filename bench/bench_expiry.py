@@ -111,6 +111,9 @@ def seed_ledger(ctx: ServiceContext, program_id: int, lots: int, per_member: int
             w.insert("lots", LOT_COLS, new)
             uow.commit()
         done += n
+    # fresh planner statistics, as autovacuum (or the importer) gives them after a bulk load
+    with ctx.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
 
 
 def run(url: str, lots: int, per_member: int, profile: bool) -> dict[str, Any]:

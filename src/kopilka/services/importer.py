@@ -310,6 +310,13 @@ def _check_file(
     return errors
 
 
+def refresh_statistics(ctx: ServiceContext) -> None:
+    """ANALYZE after a bulk load, so the next sweep's plans see the new rows (on PostgreSQL
+    a stale estimate made the expiry sweep scan every due lot once per batch)."""
+    with ctx.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+
 def import_purchases(
     ctx: ServiceContext,
     program: Program,
@@ -397,6 +404,7 @@ def import_purchases(
         rows_done = end
         report.batches += 1
     finish(ctx, program, "purchases", source, report)
+    refresh_statistics(ctx)
     report.first_errors = rejects.first
     report.seconds = round(time.perf_counter() - started, 3)
     return report
