@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kopilka.domain.errors import InsufficientPoints, ValidationError
+from kopilka.domain.errors import ValidationError
 from kopilka.ledger.core import LedgerCore, check_points
 from kopilka.ledger.model import Account, DrawKind, EntryKind, Result
 
@@ -62,12 +62,7 @@ class AccrualOps(LedgerCore):
         check_points(points)
         bal = self.require_active(member_id)
         self.settle(member_id, now)
-        if bal.available < points:
-            raise InsufficientPoints(
-                f"member has {max(bal.available, 0)} points available, {points} requested",
-                available=max(bal.available, 0),
-                requested=points,
-            )
+        self.require_available(bal, points)
         draft = self.draft(member_id, EntryKind.REDEEM, points, now)
         draft.reference, draft.meta = reference, meta
         taken = self.take_spendable(member_id, points, DrawKind.SPEND, draft)
@@ -105,12 +100,7 @@ class AccrualOps(LedgerCore):
             lot = self.new_lot(member_id, entry_id, delta, now, source="adjust", pending=False)
             self.repay(member_id, entry_id, [lot], delta)
         else:
-            if bal.available < -delta:
-                raise InsufficientPoints(
-                    f"member has {max(bal.available, 0)} points available, cannot deduct {-delta}",
-                    available=max(bal.available, 0),
-                    requested=-delta,
-                )
+            self.require_available(bal, -delta, deduct=True)
             self.take_spendable(member_id, -delta, DrawKind.ADJUST, draft)
             draft.move(Account.AVAILABLE, Account.ADJUSTMENTS, -delta, member_id)
             entry_id = self.post_one(draft)

@@ -13,7 +13,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kopilka.domain.errors import MemberBlocked, NotFoundError, ValidationError
+from kopilka.domain.errors import (
+    InsufficientPoints,
+    MemberBlocked,
+    NotFoundError,
+    ValidationError,
+)
 from kopilka.domain.program import Program, RestorePolicy
 from kopilka.ledger.model import (
     Account,
@@ -98,6 +103,17 @@ class LedgerCore:
             held=bal.held,
             hold_id=hold_id if isinstance(hold_id, int) else None,
             details=dict(extra),
+        )
+
+    @staticmethod
+    def require_available(bal: Balance, points: int, *, deduct: bool = False) -> None:
+        """Spending never takes the available balance below zero (DESIGN invariant 4)."""
+        if bal.available >= points:
+            return
+        have = max(bal.available, 0)
+        wanted = f"cannot deduct {points}" if deduct else f"{points} requested"
+        raise InsufficientPoints(
+            f"member has {have} points available, {wanted}", available=have, requested=points
         )
 
     # implemented by the operation mixins (see kopilka.ledger.Ledger)

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from kopilka.domain.errors import (
     HoldExpired,
     HoldNotActive,
-    InsufficientPoints,
     NotFoundError,
     ValidationError,
 )
@@ -46,12 +45,7 @@ class HoldOps(LedgerCore):
             raise ValidationError("hold lifetime must be between 1 second and 30 days", field="ttl")
         bal = self.require_active(member_id)
         self.settle(member_id, now)
-        if bal.available < points:
-            raise InsufficientPoints(
-                f"member has {max(bal.available, 0)} points available, {points} requested",
-                available=max(bal.available, 0),
-                requested=points,
-            )
+        self.require_available(bal, points)
         draft = self.draft(member_id, EntryKind.HOLD, points, now)
         draft.reference = reference
         self.take_spendable(member_id, points, DrawKind.SPEND, draft)

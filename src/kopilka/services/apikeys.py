@@ -148,6 +148,16 @@ def _key(row: ApiKeyRow, program: Program) -> ApiKey:
     )
 
 
+def active_key(ctx: ServiceContext, key_id: int) -> ApiKey | None:
+    """The key with this id, or None once it is revoked or gone (console sessions re-check
+    their key on every request with this)."""
+    with ctx.uow(read_only=True) as uow:
+        row = ApiKeyRepo(uow.conn).get(key_id)
+        if row is None or row.revoked_at is not None:
+            return None
+        return _key(row, uow.programs.get(row.program_id))
+
+
 def create_key(
     ctx: ServiceContext, program_code: str, role: str, name: str, store_code: str | None = None
 ) -> tuple[ApiKey, str]:

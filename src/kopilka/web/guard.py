@@ -16,9 +16,8 @@ from fastapi import Request, Response
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
-from kopilka.services.apikeys import ApiKey, Permission, Role
+from kopilka.services.apikeys import ApiKey, Permission, Role, active_key
 from kopilka.services.context import ServiceContext
-from kopilka.web.queries import active_key
 from kopilka.web.render import RENDERER, Refused, SignInRequired
 from kopilka.web.session import Session, SessionSigner
 

@@ -17,32 +17,11 @@ from kopilka.domain.member import Consent
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.services import members as member_svc
-from kopilka.services.apikeys import ApiKey, Role
 from kopilka.services.context import ServiceContext
-from kopilka.store.repos.apikeys import ApiKeyRepo
 from kopilka.store.repos.verification import VerificationRepo
 from kopilka.store.tables import purchases
 
 PURCHASES_SHOWN = 50
-
-
-def active_key(ctx: ServiceContext, key_id: int) -> ApiKey | None:
-    """The API key a session names, or None once it is revoked or gone."""
-    with ctx.uow(read_only=True) as uow:
-        row = ApiKeyRepo(uow.conn).get(key_id)
-        if row is None or row.revoked_at is not None:
-            return None
-        program = uow.programs.get(row.program_id)
-    return ApiKey(
-        row.id,
-        row.name,
-        Role(row.role),
-        row.prefix,
-        row.store_code,
-        program,
-        row.created_at,
-        row.revoked_at,
-    )
 
 
 def program_totals(ctx: ServiceContext, program: Program) -> dict[str, int]:
