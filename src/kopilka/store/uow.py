@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine
 
-from kopilka.store.db import READ_ONLY
+from kopilka.store.db import READ_ONLY, writer_lock
 from kopilka.store.repos.idempotency import IdempotencyRepo
 from kopilka.store.repos.ledger import LedgerRepo
 from kopilka.store.repos.members import MemberRepo
@@ -25,6 +26,17 @@ class UnitOfWork:
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
+        self._queued = contextlib.ExitStack()
+        lock = None if self._read_only else writer_lock(self._engine)
+        if lock is not None:
+            self._queued.enter_context(lock.hold())
+        try:
+            return self._open()
+        except BaseException:
+            self._queued.close()
+            raise
+
+    def _open(self) -> UnitOfWork:
         conn = self._engine.connect()
         if self._read_only:
             conn = conn.execution_options(**{READ_ONLY: True})
@@ -55,3 +67,4 @@ class UnitOfWork:
                 self.rollback()
         finally:
             self.conn.close()
+            self._queued.close()
