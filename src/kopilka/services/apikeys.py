@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -189,19 +190,36 @@ def create_key(
     return _key(row, program), f"kp_{prefix}_{secret}"
 
 
+# Every API request authenticates; a verified key is remembered for a few seconds so that
+# a busy till does not cost a database round trip per request. A revocation takes effect
+# at once in the process that revokes, and within AUTH_CACHE_SECONDS everywhere else.
+AUTH_CACHE_SECONDS = 5.0
+AUTH_CACHE_SIZE = 10_000
+_AUTH_CACHE: dict[tuple[int, str, str], tuple[float, ApiKey]] = {}
+
+
 def authenticate(ctx: ServiceContext, presented: str | None) -> ApiKey:
     """The key behind a presented key string, or :class:`Unauthenticated`."""
     match = KEY_PATTERN.match(presented.strip()) if presented else None
     if match is None:
         raise Unauthenticated("a valid API key is required")
     prefix, secret = match.groups()
+    digest = _hash(secret)
+    cache_key = (id(ctx.engine), prefix, digest)
+    cached = _AUTH_CACHE.get(cache_key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     with ctx.uow(read_only=True) as uow:
         row = ApiKeyRepo(uow.conn).by_prefix(prefix)
-        if row is None or not hmac.compare_digest(row.key_hash, _hash(secret)):
+        if row is None or not hmac.compare_digest(row.key_hash, digest):
             raise Unauthenticated("a valid API key is required")
         if row.revoked_at is not None:
             raise Unauthenticated("this API key was revoked")
-        return _key(row, uow.programs.get(row.program_id))
+        key = _key(row, uow.programs.get(row.program_id))
+    if len(_AUTH_CACHE) >= AUTH_CACHE_SIZE:
+        _AUTH_CACHE.clear()
+    _AUTH_CACHE[cache_key] = (time.monotonic() + AUTH_CACHE_SECONDS, key)
+    return key
 
 
 def list_keys(ctx: ServiceContext, program_code: str | None = None) -> list[ApiKey]:
@@ -221,6 +239,7 @@ def revoke_key(ctx: ServiceContext, key_id_or_prefix: str) -> ApiKey:
         if row is None:
             raise NotFoundError(f"no API key {ref!r}", key=ref)
         repo.revoke(row.id, ctx.now())
+        _AUTH_CACHE.clear()
         row = repo.get(row.id)
         assert row is not None
         program = uow.programs.get(row.program_id)

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kopilka.domain.errors import DuplicateIdentifier, NotFoundError
@@ -17,6 +17,24 @@ from kopilka.store.repos import new_id
 from kopilka.store.tables import consents, member_balances, member_identifiers, members
 
 _PROFILE = ("first_name", "last_name", "birthday", "gender", "attributes", "tier_code")
+
+
+# built once: these run on every purchase
+_GET = select(members).where(members.c.id == bindparam("m"), members.c.program_id == bindparam("p"))
+_BALANCE = select(
+    member_balances.c.member_id,
+    member_balances.c.available,
+    member_balances.c.pending,
+    member_balances.c.held,
+).where(member_balances.c.member_id == bindparam("m"))
+_ADD_STATS = (
+    update(members)
+    .where(members.c.id == bindparam("m"))
+    .values(
+        lifetime_spend_minor=members.c.lifetime_spend_minor + bindparam("s"),
+        purchase_count=members.c.purchase_count + bindparam("n"),
+    )
+)
 
 
 class MemberRepo:
@@ -100,9 +118,7 @@ class MemberRepo:
         ).scalar()
 
     def get(self, program_id: int, member_id: int, *, identifiers: bool = True) -> Member:
-        row = self.conn.execute(
-            select(members).where(members.c.id == member_id, members.c.program_id == program_id)
-        ).first()
+        row = self.conn.execute(_GET, {"m": member_id, "p": program_id}).first()
         if row is None:
             raise NotFoundError(f"member {member_id} not found", member_id=member_id)
         m = row._mapping
@@ -136,10 +152,7 @@ class MemberRepo:
         return member
 
     def balance(self, member_id: int) -> Balance:
-        c = member_balances.c
-        row = self.conn.execute(
-            select(c.member_id, c.available, c.pending, c.held).where(c.member_id == member_id)
-        ).first()
+        row = self.conn.execute(_BALANCE, {"m": member_id}).first()
         if row is None:
             raise NotFoundError(f"member {member_id} not found", member_id=member_id)
         return Balance(*row)
@@ -166,14 +179,7 @@ class MemberRepo:
             self.conn.execute(update(members).where(members.c.id == member_id).values(**clean))
 
     def add_purchase_stats(self, member_id: int, spend_minor: int, purchases: int) -> None:
-        self.conn.execute(
-            update(members)
-            .where(members.c.id == member_id)
-            .values(
-                lifetime_spend_minor=members.c.lifetime_spend_minor + spend_minor,
-                purchase_count=members.c.purchase_count + purchases,
-            )
-        )
+        self.conn.execute(_ADD_STATS, {"m": member_id, "s": spend_minor, "n": purchases})
 
     def erase(self, member_id: int, now: datetime) -> None:
         """Remove personal data; the ledger rows stay (DESIGN invariant 10)."""

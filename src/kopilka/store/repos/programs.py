@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
@@ -50,6 +50,9 @@ def program_values(p: Program) -> dict[str, Any]:
     }
 
 
+_GET = select(programs).where(programs.c.id == bindparam("i"))
+
+
 class ProgramRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -65,7 +68,7 @@ class ProgramRepo:
         )
 
     def get(self, program_id: int) -> Program:
-        row = self.conn.execute(select(programs).where(programs.c.id == program_id)).first()
+        row = self.conn.execute(_GET, {"i": program_id}).first()
         if row is None:
             raise NotFoundError(f"program {program_id} not found", program_id=program_id)
         return _program(row)

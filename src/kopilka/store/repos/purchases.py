@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from kopilka.store.repos import new_id
 from kopilka.store.tables import line_awards, purchase_lines, purchases, returns
 
 
@@ -69,33 +68,40 @@ class StoredPurchase:
 _P = purchases.c
 
 
+# built once: these run on every purchase
+_INSERT_PURCHASE = insert(purchases).returning(_P.id)
+_INSERT_LINES = insert(purchase_lines)
+_INSERT_AWARDS = insert(line_awards)
+
+
 class PurchaseRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def add(self, p: StoredPurchase) -> int:
-        pid = new_id(
+        pid = int(
             self.conn.execute(
-                insert(purchases).values(
-                    program_id=p.program_id,
-                    member_id=p.member_id,
-                    receipt_id=p.receipt_id,
-                    occurred_at=p.occurred_at,
-                    store=p.store,
-                    channel=p.channel,
-                    total_minor=p.total_minor,
-                    discount_minor=p.discount_minor,
-                    points_earned=p.points_earned,
-                    points_redeemed=p.points_redeemed,
-                    earn_entry_id=p.earn_entry_id,
-                    redeem_entry_id=p.redeem_entry_id,
-                    rule_version=p.rule_version,
-                    meta=p.meta,
-                )
-            )
+                _INSERT_PURCHASE,
+                {
+                    "program_id": p.program_id,
+                    "member_id": p.member_id,
+                    "receipt_id": p.receipt_id,
+                    "occurred_at": p.occurred_at,
+                    "store": p.store,
+                    "channel": p.channel,
+                    "total_minor": p.total_minor,
+                    "discount_minor": p.discount_minor,
+                    "points_earned": p.points_earned,
+                    "points_redeemed": p.points_redeemed,
+                    "earn_entry_id": p.earn_entry_id,
+                    "redeem_entry_id": p.redeem_entry_id,
+                    "rule_version": p.rule_version,
+                    "meta": p.meta,
+                },
+            ).scalar_one()
         )
         self.conn.execute(
-            insert(purchase_lines),
+            _INSERT_LINES,
             [
                 {
                     "purchase_id": pid,
@@ -114,7 +120,7 @@ class PurchaseRepo:
         )
         if p.awards:
             self.conn.execute(
-                insert(line_awards),
+                _INSERT_AWARDS,
                 [
                     {
                         "purchase_id": pid,

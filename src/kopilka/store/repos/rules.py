@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -30,6 +30,14 @@ _COLS = (
     rule_sets.c.effective_at,
     rule_sets.c.published_at,
     rule_sets.c.published_by,
+)
+
+
+_ACTIVE_AT = (
+    select(*_COLS)
+    .where(rule_sets.c.program_id == bindparam("p"), rule_sets.c.effective_at <= bindparam("at"))
+    .order_by(rule_sets.c.effective_at.desc(), rule_sets.c.version.desc())
+    .limit(1)
 )
 
 
@@ -61,12 +69,7 @@ class RuleSetRepo:
 
     def active_at(self, program_id: int, at: datetime) -> StoredRuleSet | None:
         """The newest version whose effective time has come."""
-        row = self.conn.execute(
-            select(*_COLS)
-            .where(rule_sets.c.program_id == program_id, rule_sets.c.effective_at <= at)
-            .order_by(rule_sets.c.effective_at.desc(), rule_sets.c.version.desc())
-            .limit(1)
-        ).first()
+        row = self.conn.execute(_ACTIVE_AT, {"p": program_id, "at": at}).first()
         return StoredRuleSet(*row) if row else None
 
     def get(self, program_id: int, version: int) -> StoredRuleSet | None:
