@@ -198,6 +198,19 @@ AUTH_CACHE_SIZE = 10_000
 _AUTH_CACHE: dict[tuple[int, str, str], tuple[float, ApiKey]] = {}
 
 
+def recently_verified(ctx: ServiceContext, presented: str | None) -> ApiKey | None:
+    """The key, if this exact key string was verified in the last AUTH_CACHE_SECONDS
+    (no I/O: safe on the event loop); None means: call :func:`authenticate`."""
+    match = KEY_PATTERN.match(presented.strip()) if presented else None
+    if match is None:
+        return None
+    prefix, secret = match.groups()
+    cached = _AUTH_CACHE.get((id(ctx.engine), prefix, _hash(secret)))
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    return None
+
+
 def authenticate(ctx: ServiceContext, presented: str | None) -> ApiKey:
     """The key behind a presented key string, or :class:`Unauthenticated`."""
     match = KEY_PATTERN.match(presented.strip()) if presented else None

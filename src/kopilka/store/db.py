@@ -73,7 +73,7 @@ class SqliteWriterLock:
     """
 
     def __init__(self, path: str) -> None:
-        self._path = path
+        self.path = path
         self._threads = threading.Lock()
         self._local = threading.local()
 
@@ -87,7 +87,7 @@ class SqliteWriterLock:
                 self._local.depth -= 1
             return
         with self._threads:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._local.depth = 1
@@ -110,8 +110,12 @@ def writer_lock(engine: Engine) -> SqliteWriterLock | None:
     database = engine.url.database
     if not database or database == ":memory:":
         return None
-    path = str(Path(database).resolve()) + ".writer"
-    with _WRITER_LOCKS_GUARD:
-        if path not in _WRITER_LOCKS:
-            _WRITER_LOCKS[path] = SqliteWriterLock(path)
-        return _WRITER_LOCKS[path]
+    found = _WRITER_LOCKS.get(database)
+    if found is None:
+        path = str(Path(database).resolve()) + ".writer"
+        with _WRITER_LOCKS_GUARD:
+            # one queue per file, however its path was spelled
+            found = next((w for w in _WRITER_LOCKS.values() if w.path == path), None)
+            found = found or SqliteWriterLock(path)
+            _WRITER_LOCKS[database] = found
+    return found
