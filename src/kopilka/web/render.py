@@ -9,7 +9,7 @@ handlers answer in problem+json.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -73,6 +73,20 @@ def _local(context: jinja2.runtime.Context, value: datetime | str | None) -> str
     return at.strftime("%Y-%m-%d %H:%M") + (f" {at.tzname()}" if at.tzinfo else "")
 
 
+def _until(context: jinja2.runtime.Context, value: datetime | str | None) -> str:
+    """When points stop being valid. Calendar expiry falls on a local midnight, which
+    reads better as the last day the points can be spent ("end of 2027-06-30")."""
+    if value is None or value == "":
+        return ""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    program = context.get("program")
+    if program is not None:
+        at = at.astimezone(ZoneInfo(program.timezone))
+    if (at.hour, at.minute, at.second, at.microsecond) == (0, 0, 0, 0):
+        return "end of " + (at.date() - timedelta(days=1)).isoformat()
+    return str(_local(context, value))
+
+
 def _points(value: int | None) -> str:
     return "" if value is None else f"{value:,}".replace(",", "\u202f")
 
@@ -90,6 +104,7 @@ def make_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["local"] = jinja2.pass_context(_local)
+    env.filters["until"] = jinja2.pass_context(_until)
     env.filters["points"] = _points
     env.filters["signed"] = _signed
     return env
