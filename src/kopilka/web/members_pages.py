@@ -3,19 +3,15 @@ block or unblock, and read a purchase's breakdown."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind
 from kopilka.services import audit as audit_svc
+from kopilka.services import back_office
 from kopilka.services import members as member_svc
-from kopilka.services import points as points_svc
 from kopilka.services.apikeys import Permission
-from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.balance_view import balance_view
-from kopilka.services.context import ServiceContext
 from kopilka.services.purchases import get_purchase
 from kopilka.web import queries
 from kopilka.web.console import Console
@@ -139,27 +135,8 @@ def members_router(console: Console) -> APIRouter:
             delta = parse_delta(form.get("delta"))
             reason = parse_reason(form.get("reason"), required=True)
 
-            def balance(inner: ServiceContext) -> dict[str, Any]:
-                b = member_svc.get_balance(inner, program, member_id)
-                return {"available": b.available, "pending": b.pending, "held": b.held}
-
-            recorded_write(
-                ctx,
-                program.id,
-                key=key,
-                operation="adjust",
-                request={"member_id": member_id, "delta": delta, "reason": reason},
-                # the ledger keeps its own record under a key derived from the form's
-                effect=lambda inner: points_svc.adjust(
-                    inner,
-                    program,
-                    member_id,
-                    delta,
-                    key=f"{key} adjust",
-                    reason=str(reason),
-                    actor=op.key.actor,
-                ),
-                audit=Audit(op.key.actor, "points.adjust", f"member:{member_id}", balance),
+            back_office.adjust(
+                ctx, program, member_id, delta, key=key, reason=str(reason), actor=op.key.actor
             )
         except KopilkaError as e:
             return member_page(
@@ -179,22 +156,15 @@ def members_router(console: Console) -> APIRouter:
             key = form_key(form)
             reason = parse_reason(form.get("reason"), required=True)
 
-            def state(inner: ServiceContext) -> dict[str, Any]:
-                m = member_svc.get_member(inner, program, member_id)
-                return {"status": str(m.status), "blocked_reason": m.blocked_reason}
-
-            def effect(inner: ServiceContext) -> dict[str, Any]:
-                member_svc.set_blocked(inner, program, member_id, blocked, reason)
-                return state(inner)
-
-            recorded_write(
+            back_office.set_blocked(
                 ctx,
-                program.id,
+                program,
+                member_id,
+                blocked,
+                reason,
                 key=key,
-                operation=action,
-                request={"member_id": member_id, "reason": reason},
-                effect=effect,
-                audit=Audit(op.key.actor, f"member.{action}", f"member:{member_id}", state),
+                actor=op.key.actor,
+                answer=lambda inner: {"status": "blocked" if blocked else "active"},
             )
         except KopilkaError as e:
             return member_page(

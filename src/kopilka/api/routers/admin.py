@@ -36,11 +36,10 @@ from kopilka.api.schemas.points import AdjustmentCreate, LedgerResult
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
 from kopilka.services import audit as audit_svc
+from kopilka.services import back_office
 from kopilka.services import jobs as jobs_svc
-from kopilka.services import members as member_svc
-from kopilka.services import points as points_svc
 from kopilka.services.apikeys import Permission as P
-from kopilka.services.audit_log import Audit, audit_page, recorded_job, recorded_write
+from kopilka.services.audit_log import Audit, audit_page, recorded_job
 from kopilka.services.context import ServiceContext
 
 router = APIRouter(prefix=f"{V1}/admin", tags=["back office"])
@@ -71,32 +70,14 @@ def adjust(
     metrics: AppMetrics,
 ) -> dict[str, Any]:
     """Add or deduct points by hand, with a reason. Audited."""
-    program = key.program
-
-    def balance(inner: ServiceContext) -> dict[str, Any]:
-        b = member_svc.get_balance(inner, program, member_id)
-        return {"available": b.available, "pending": b.pending, "held": b.held}
-
-    def effect(inner: ServiceContext) -> dict[str, Any]:
-        # the ledger keeps its own record under a key derived from the caller's
-        return points_svc.adjust(
-            inner,
-            program,
-            member_id,
-            body.delta,
-            key=f"{idempotency_key} adjust",
-            reason=body.reason,
-            actor=key.actor,
-        )
-
-    result = recorded_write(
+    result = back_office.adjust(
         ctx,
-        program.id,
+        key.program,
+        member_id,
+        body.delta,
         key=idempotency_key,
-        operation="adjust",
-        request={"member_id": member_id, "delta": body.delta, "reason": body.reason},
-        effect=effect,
-        audit=Audit(key.actor, "points.adjust", f"member:{member_id}", balance),
+        reason=body.reason,
+        actor=key.actor,
     )
     metrics.moved("adjusted", abs(body.delta))
     return result

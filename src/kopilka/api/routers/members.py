@@ -31,6 +31,7 @@ from kopilka.api.schemas.members import (
 from kopilka.api.schemas.points import HistoryPage
 from kopilka.domain.program import Program
 from kopilka.services import audit as audit_svc
+from kopilka.services import back_office
 from kopilka.services import members as member_svc
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.apikeys import Role
@@ -191,24 +192,15 @@ def _set_blocked(
     idempotency_key: str,
 ) -> dict[str, Any]:
     program = key.program
-    action = "block" if blocked else "unblock"
-
-    def status(inner: ServiceContext) -> dict[str, Any]:
-        public = _public(inner, program, member_id)
-        return {"status": public["status"], "blocked_reason": public["blocked_reason"]}
-
-    def effect(inner: ServiceContext) -> dict[str, Any]:
-        member_svc.set_blocked(inner, program, member_id, blocked, reason)
-        return _public(inner, program, member_id)
-
-    return recorded_write(
+    return back_office.set_blocked(
         ctx,
-        program.id,
+        program,
+        member_id,
+        blocked,
+        reason,
         key=idempotency_key,
-        operation=action,
-        request={"member_id": member_id, "reason": reason},
-        effect=effect,
-        audit=Audit(key.actor, f"member.{action}", f"member:{member_id}", status),
+        actor=key.actor,
+        answer=lambda inner: _public(inner, program, member_id),
     )
 
 
