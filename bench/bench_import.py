@@ -183,6 +183,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--purchases", type=int, default=1_000_000)
     ap.add_argument("--members", type=int, default=100_000)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument(
+        "--scratch",
+        action="store_true",
+        help="write the result under bench/.work/results-quick (A/B runs), not bench/results",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.purchases, args.members = 3_000, 300
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 with postgres_database("import") as url:
                     results["runs"][f"postgres_{which}"] = run_import(url, files, which)
                 print(f"postgres {which}", results["runs"][f"postgres_{which}"])
-    path = write_result("import", results, args.quick)
+    path = write_result("import", results, args.quick or args.scratch)
     print(f"written {path}")
     return results
 

@@ -39,6 +39,7 @@ from kopilka.services.importer_purchases import Redo, book_batch
 from kopilka.services.importer_rows import (
     PURCHASE_COLUMNS,
     PURCHASE_REQUIRED,
+    FastReceipts,
     Receipt,
     RowError,
     parse_receipt,
@@ -199,6 +200,7 @@ Item = tuple[int, Receipt | None, list[RowError]]
 def _receipts(source: Source, start: int, program: Program, now: datetime) -> Iterator[Item]:
     """``(end, receipt or None, errors)`` per receipt, in file order."""
     seen: set[str] = set()
+    quick = FastReceipts(program, now)
     group: list[tuple[int, tuple[Any, ...]]] = []
     current: str | None = None
     end = start
@@ -215,11 +217,15 @@ def _receipts(source: Source, start: int, program: Program, now: datetime) -> It
             )
             return end, None, [err]
         seen.add(current)
+        fast = quick.receipt(current, group, end)
+        if fast is not None:
+            return end, fast, []
         try:
             return end, parse_receipt(current, group, end, program, now), []
         except ValidationError as e:
-            line = int(e.details.get("line", group[0][0]))
-            return end, None, [RowError.of(line, current, e)]
+            # a file line, or (from the Basket's own checks) a line id: then the receipt's
+            line = e.details.get("line")
+            return end, None, [RowError.of(line if type(line) is int else group[0][0], current, e)]
 
     for index, line, values in read_rows(source, PURCHASE_COLUMNS, start):
         rid = None

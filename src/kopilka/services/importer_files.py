@@ -17,6 +17,7 @@ import csv
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,6 @@ def _parquet_rows(source: Source, wanted: Sequence[str], start: int) -> Iterator
     pf = pq.ParquetFile(source.path)
     names = [n for n in pf.schema_arrow.names if n.strip().lower() in wanted]
     lowered = [n.strip().lower() for n in names]
-    pick = _picker(lowered, wanted)
     # skip whole row groups before the checkpoint
     groups: list[int] = []
     first = 0
@@ -159,9 +159,30 @@ def _parquet_rows(source: Source, wanted: Sequence[str], start: int) -> Iterator
         else:
             first += n
     index = first
+    order = [lowered.index(w) if w in lowered else -1 for w in wanted]
     for batch in pf.iter_batches(batch_size=_PARQUET_BATCH, row_groups=groups, columns=names):
-        cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-        for cells in zip(*cols, strict=True):
+        cols = [_pylist(batch.column(i)) for i in range(batch.num_columns)]
+        picked = [cols[p] if p >= 0 else repeat(None, batch.num_rows) for p in order]
+        for cells in zip(*picked, strict=True):
             if index >= start:
-                yield index, index, pick(cells)
+                yield index, index, cells
             index += 1
+
+
+def _pylist(arr: Any) -> list[Any]:
+    """A column as Python values, ``""`` as ``None`` (what :func:`_picker` does per cell).
+
+    Strings are blanked in Arrow; timestamps and dates, which repeat on every line of a
+    receipt and are slow to convert one by one, are converted once per distinct value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = arr.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pc.if_else(pc.equal(arr, ""), pa.scalar(None, kind), arr).to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        coded = arr.dictionary_encode()
+        values = coded.dictionary.to_pylist()
+        values.append(None)
+        return [values[i] for i in pc.fill_null(coded.indices, len(values) - 1).to_pylist()]
+    return arr.to_pylist()  # type: ignore[no-any-return]

@@ -6,7 +6,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from kopilka.domain.basket import Basket, BasketLine, Channel
+from kopilka.domain.basket import (
+    MAX_ID_LENGTH,
+    MAX_LINE_AMOUNT_MINOR,
+    Basket,
+    BasketLine,
+    Channel,
+)
 from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.money import parse_money
@@ -95,6 +101,64 @@ def parse_basket(data: dict[str, Any], program: Program, now: datetime) -> Baske
         partner=text(data, "partner"),
         payment_method=text(data, "payment_method"),
     )
+
+
+_ZERO = Decimal(0)
+_NEW = object.__new__
+_SET = tuple(
+    BasketLine.__dict__[name].__set__  # the slots' own setters (the dataclass is frozen)
+    for name in (
+        "line_id",
+        "sku",
+        "quantity",
+        "amount_minor",
+        "category",
+        "brand",
+        "discounted",
+        "tags",
+    )
+)
+
+
+def trusted_line(
+    line_id: str,
+    sku: str,
+    qty: Decimal,
+    amount_minor: int,
+    category: str,
+    brand: str,
+    discounted: bool,
+    tags: frozenset[str],
+) -> BasketLine:
+    """A :class:`BasketLine` from values a bulk reader has already validated as
+    :func:`parse_basket` would (``qty`` from :func:`quantity`), built without the
+    dataclass machinery: about three times cheaper. The line's invariants are still
+    checked; if any does not hold, the checked constructor raises the domain's error."""
+    if (
+        type(line_id) is not str
+        or type(sku) is not str
+        or not 0 < len(line_id) <= MAX_ID_LENGTH
+        or not 0 < len(sku) <= MAX_ID_LENGTH
+        or type(qty) is not Decimal
+        or not qty.is_finite()
+        or not qty > _ZERO
+        or type(amount_minor) is not int
+        or not 0 <= amount_minor <= MAX_LINE_AMOUNT_MINOR
+        or type(tags) is not frozenset
+        or type(discounted) is not bool
+    ):
+        return BasketLine(line_id, sku, qty, amount_minor, category, brand, discounted, tags)
+    line = _NEW(BasketLine)
+    s0, s1, s2, s3, s4, s5, s6, s7 = _SET
+    s0(line, line_id)
+    s1(line, sku)
+    s2(line, qty)
+    s3(line, amount_minor)
+    s4(line, category)
+    s5(line, brand)
+    s6(line, discounted)
+    s7(line, tags)
+    return line
 
 
 def points_field(data: dict[str, Any], name: str) -> int:
