@@ -212,3 +212,23 @@ def test_trusted_line_equals_the_checked_constructor_and_keeps_its_checks() -> N
     for wrong in bad:
         with pytest.raises(ValidationError):
             trusted_line(*wrong)
+
+
+@pytest.mark.parametrize("receipt_id", ["R00000001", 'we"ird\\id', "чек-1", "a b\t"])
+def test_the_import_key_is_what_the_generic_code_writes(receipt_id: str) -> None:
+    import json
+
+    from kopilka.ledger.idempotency import request_hash
+    from kopilka.services.importer_purchases import import_hash, key_response
+
+    rid = json.dumps(receipt_id)
+    assert import_hash(rid) == request_hash("purchase_import", {"receipt_id": receipt_id})
+    assert key_response(rid, 7, 12, 0) == json.dumps(
+        {
+            "receipt_id": receipt_id,
+            "member_id": 7,
+            "points_earned": 12,
+            "points_redeemed": 0,
+            "imported": True,
+        }
+    )

@@ -18,6 +18,8 @@ refusal makes the caller book the batch again from scratch without that receipt.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +31,6 @@ from kopilka.domain.errors import KopilkaError
 from kopilka.domain.member import Member
 from kopilka.domain.program import Program
 from kopilka.domain.rules import EarnResult, RuleSet, evaluate_purchase
-from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.importer_rows import Receipt, RowError
@@ -167,6 +168,22 @@ def _evaluate(
     )
 
 
+def import_hash(receipt_id_json: str) -> str:
+    """``request_hash("purchase_import", {"receipt_id": ...})`` from the receipt id already
+    encoded by ``json.dumps``: the same canonical text, hashed."""
+    canonical = f'["purchase_import",{{"receipt_id":{receipt_id_json}}}]'
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def key_response(receipt_id_json: str, member_id: int, earned: int, paid: int) -> str:
+    """The stored outcome of an imported receipt: exactly what ``json.dumps`` writes for
+    ``{"receipt_id", "member_id", "points_earned", "points_redeemed", "imported": True}``."""
+    return (
+        f'{{"receipt_id": {receipt_id_json}, "member_id": {int(member_id)}, '
+        f'"points_earned": {int(earned)}, "points_redeemed": {int(paid)}, "imported": true}}'
+    )
+
+
 def book_batch(
     writer: BulkWriter,
     program: Program,
@@ -189,6 +206,7 @@ def book_batch(
     repo = MemoryUsageRepo(conn)
     lg = Ledger(port, program)
     ts, js = writer.ts, writer.js
+    now_ts = ts(now)
     rows: list[tuple[Any, ...]] = []
     line_rows: list[tuple[Any, ...]] = []
     award_rows: list[tuple[Any, ...]] = []
@@ -260,6 +278,7 @@ def book_batch(
         for a in result.awards if result else ():
             if a.line_id is not None:
                 award_rows.append((pid, a.line_id, a.rule_id, a.ruleset_version, a.points))
+        rid_json = json.dumps(rc.receipt_id)
         key_rows.append(
             (
                 program.id,
@@ -267,18 +286,10 @@ def book_batch(
                 "purchase",
                 # an import, not a request: the same receipt sent later over the API is a
                 # conflict (409), never a second booking
-                request_hash("purchase_import", {"receipt_id": rc.receipt_id}),
+                import_hash(rid_json),
                 True,
-                js(
-                    {
-                        "receipt_id": rc.receipt_id,
-                        "member_id": rc.member_id,
-                        "points_earned": earned,
-                        "points_redeemed": pay,
-                        "imported": True,
-                    }
-                ),
-                ts(now),
+                key_response(rid_json, rc.member_id, earned, pay),
+                now_ts,
             )
         )
         member = people[rc.member_id]
