@@ -25,3 +25,35 @@ def test_a_receipt_with_duplicate_line_ids_is_reported_at_its_first_line(ctx, cl
     assert report.first_errors[0]["line"] == first
     assert report.first_errors[0]["code"] == "validation_error"
     assert audit.verify_ledger(ctx, program.id).ok
+
+
+def test_lots_read_through_the_driver_equal_what_sqlalchemy_reads(ctx, clock, tmp_path):
+    """The batch loads open lots with raw SQL: same rows, same aware UTC datetimes."""
+    from sqlalchemy import or_, select
+
+    from kopilka.store.repos.bulk_ledger import _LOT_COLS, MemoryLedgerPort
+    from kopilka.store.repos.bulk_writer import BulkWriter
+    from kopilka.store.tables import lots
+
+    program = loyalty_program(ctx, clock, activation_delay_days=2)
+    cards = enroll_cards(ctx, program, 3)
+    import_purchases(ctx, program, write_csv(tmp_path / "p.csv", purchase_rows(cards, 30)))
+    with ctx.uow(read_only=True) as uow:
+        ids = sorted(uow.conn.execute(select(lots.c.member_id).distinct()).scalars().all())
+        expected = [
+            tuple(r)
+            for r in uow.conn.execute(
+                select(*_LOT_COLS)
+                .where(
+                    lots.c.member_id.in_(ids),
+                    lots.c.expired_at.is_(None),
+                    or_(lots.c.remaining > 0, lots.c.activated_at.is_(None)),
+                )
+                .order_by(lots.c.member_id, lots.c.id)
+            )
+        ]
+        got = MemoryLedgerPort(BulkWriter(uow.conn), program.id)._open_lot_rows(ids)
+    assert expected
+    assert got == expected
+    assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]
+    assert got[0][6].utcoffset() is not None

@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 from kopilka.domain.errors import KopilkaError
 from kopilka.domain.member import Member
 from kopilka.domain.program import Program
-from kopilka.domain.rules import EarnResult, RuleSet, evaluate_purchase
+from kopilka.domain.rules import EarnResult, Rule, RuleSet, evaluate_purchase
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.importer_rows import Receipt, RowError
@@ -97,6 +97,8 @@ class MemoryUsageRepo(UsageRepo):
         super().__init__(conn)
         self.known: dict[tuple[str, int, str], list[int]] = {}
         self.delta: dict[tuple[str, int, str], list[int]] = {}
+        # the capped rules of each rule set of the batch (the same for all its purchases)
+        self.capped: dict[int, tuple[RuleSet, list[Rule]]] = {}
 
     def get(
         self, program_id: int, keys: Sequence[tuple[str, int, str]], *, lock: bool = False
@@ -159,7 +161,10 @@ def _evaluate(
         ruleset, program, basket, who, points_redeemed_discount_by_line=discounts
     )
     awarded = result.usage.points_by_rule
-    capped = [r for r in usage.capped_rules(ruleset) if r.id in awarded]
+    known = repo.capped.get(id(ruleset))
+    if known is None or known[0] is not ruleset:
+        known = repo.capped[id(ruleset)] = (ruleset, usage.capped_rules(ruleset))
+    capped = [r for r in known[1] if r.id in awarded]
     if not capped:
         return result
     counters = usage.load(repo, program.id, capped, member.id, basket.occurred_at, program.timezone)

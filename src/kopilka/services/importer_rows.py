@@ -54,21 +54,22 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from kopilka.domain.basket import Basket, BasketLine, Channel
+from kopilka.domain.basket import MAX_LINE_AMOUNT_MINOR, Basket, BasketLine, Channel
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.member import MemberStatus
 from kopilka.domain.money import currency_exponent, parse_money
 from kopilka.domain.program import Program
 from kopilka.services.members import clean_profile
-from kopilka.services.purchase_input import (
+from kopilka.services.purchase_input import (  # the trusted constructor's parts
+    _NEW,
+    _SET,
     MAX_REF,
     instant,
     parse_basket,
     points_field,
     quantity,
     text,
-    trusted_line,
 )
 
 IDENTIFIER_COLUMNS = {
@@ -507,4 +508,19 @@ class FastReceipts:
             if len(tag_list) > 20:
                 return None
             tags = frozenset(x[:64] for x in tag_list)
-        return trusted_line(line_id, sku, qty, amount, category, brand, discounted, tags)
+        if amount > MAX_LINE_AMOUNT_MINOR:
+            return None
+        # every invariant of BasketLine holds by now (ids 1-64 characters, quantity from
+        # quantity(), amount a non-negative int within bounds, discounted a bool, tags a
+        # frozenset): build it as trusted_line does, without checking it all again
+        out = _NEW(BasketLine)
+        s0, s1, s2, s3, s4, s5, s6, s7 = _SET
+        s0(out, line_id)
+        s1(out, sku)
+        s2(out, qty)
+        s3(out, amount)
+        s4(out, category)
+        s5(out, brand)
+        s6(out, discounted)
+        s7(out, tags)
+        return out

@@ -18,11 +18,11 @@ holds and whole-database sweeps are not supported here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 
 from kopilka.ledger.model import Balance, Draw, Entry, EntryDraft, Hold, HoldStatus, Lot
 from kopilka.store.repos.bulk_writer import BulkWriter
@@ -96,6 +96,33 @@ _HOLD_COLS = tuple(
 )
 
 
+_LOT_SELECT = ", ".join(c.name for c in _LOT_COLS)
+
+
+def _utc_reader(pg: bool) -> Callable[[Any], datetime | None]:
+    """Driver values of a ``UTCDateTime`` column as that type returns them (aware, UTC);
+    SQLite's text is converted once per distinct value."""
+    if pg:
+
+        def pg_value(value: Any) -> datetime | None:
+            return None if value is None else value.astimezone(UTC)
+
+        return pg_value
+    memo: dict[str, datetime] = {}
+
+    def sqlite_value(value: Any) -> datetime | None:
+        if value is None:
+            return None
+        out = memo.get(value)
+        if out is None:
+            out = datetime.fromisoformat(value) if isinstance(value, str) else value
+            out = out.replace(tzinfo=UTC) if out.tzinfo is None else out.astimezone(UTC)
+            memo[value] = out
+        return out
+
+    return sqlite_value
+
+
 def _spend_order(lot: Lot) -> tuple[Any, ...]:
     # soonest expiry (never last), then earliest earned, then id: LedgerRepo.spendable_lots
     return (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at, lot.id)
@@ -152,17 +179,8 @@ class MemoryLedgerPort:
             self.open_lots[r[0]] = []
         # the lots any ledger query of a purchase can return: not expired, and with
         # points left or still pending
-        lot_q = (
-            select(*_LOT_COLS)
-            .where(
-                lots.c.member_id.in_(ids),
-                lots.c.expired_at.is_(None),
-                or_(lots.c.remaining > 0, lots.c.activated_at.is_(None)),
-            )
-            .order_by(lots.c.member_id, lots.c.id)
-        )
-        for r in conn.execute(lot_q):
-            lot = Lot(*r)  # type: ignore[call-arg]  # a row of _LOT_COLS
+        for row in self._open_lot_rows(ids):
+            lot = Lot(*row)  # a row of _LOT_COLS
             self.open_lots.setdefault(lot.member_id, []).append(lot)
             self.lot_index[lot.id] = lot
         hold_q = (
@@ -174,6 +192,28 @@ class MemoryLedgerPort:
             hold = Hold(*r)  # type: ignore[call-arg]  # a row of _HOLD_COLS
             hold.status = HoldStatus(hold.status)
             self.active_holds.setdefault(hold.member_id, []).append(hold)
+
+    def _open_lot_rows(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """The members' lots any ledger query of a purchase can return (not expired, and
+        with points left or still pending), as rows of ``_LOT_COLS`` read through the
+        driver: what SQLAlchemy's ``UTCDateTime`` returns, at a fraction of the cost (most
+        of a batch's loading time went into converting these timestamps)."""
+        sql = (
+            f"SELECT {_LOT_SELECT} FROM lots WHERE member_id {{}} "  # noqa: S608 - ours
+            "AND expired_at IS NULL AND (remaining > 0 OR activated_at IS NULL) "
+            "ORDER BY member_id, id"
+        )
+        cur = self.w.raw().cursor()
+        try:
+            if self.w.pg:
+                cur.execute(sql.format("= ANY(%s)"), (list(ids),))
+            else:
+                cur.execute(sql.format(f"IN ({', '.join('?' * len(ids))})"), list(ids))
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        at = _utc_reader(self.w.pg)
+        return [(*r[:6], at(r[6]), at(r[7]), at(r[8]), at(r[9]), at(r[10])) for r in rows]
 
     # -- balances ---------------------------------------------------------------------------
     def lock_balances(self, program_id: int, member_ids: Iterable[int]) -> dict[int, Balance]:
