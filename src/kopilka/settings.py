@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # threads per API process that run database work (0: as many as db_pool_size): more
+    # than the pool only queue for a connection, or open and close overflow connections
+    api_threads: int = Field(default=0, ge=0, le=200)
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     @field_validator("database_url")

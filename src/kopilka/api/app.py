@@ -9,6 +9,10 @@ them and stays out of the OpenAPI document.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from kopilka import __version__
@@ -56,7 +60,17 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
 
 def create_app(kopilka: Kopilka) -> FastAPI:
     """The API application for one wired Kopilka (its settings, engine and services)."""
+    settings = kopilka.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # sync routes and the database work of the async ones run on these threads
+        threads = settings.api_threads or settings.db_pool_size
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Kopilka API",
         version=__version__,
         description=DESCRIPTION,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -114,3 +114,92 @@ def run_idempotent(
         if stored is None:
             raise RuntimeError("idempotency record vanished")
         return replay(stored, operation, digest)
+
+
+class KeyedStore(IdempotencyStore, Protocol):
+    """A store that reads and writes several keys in one round trip each."""
+
+    def get_many(self, program_id: int, keys: Sequence[str]) -> dict[str, StoredOutcome]: ...
+
+    def put_pair(
+        self,
+        program_id: int,
+        keys: tuple[str, str],
+        operation: str,
+        request_hash: str,
+        response: dict[str, Any],
+        at: datetime,
+    ) -> int:
+        """Store a success under both keys; returns how many were new (2 unless a
+        concurrent request took one meanwhile)."""
+        ...
+
+
+def run_idempotent_keyed(
+    open_uow: Callable[[], Any],
+    store_of: Callable[[Any], KeyedStore],
+    program_id: int,
+    caller_key: str,
+    key: str,
+    operation: str,
+    request: dict[str, Any],
+    now: datetime,
+    effect: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """``run_idempotent`` under two keys at once: the caller's (an ``Idempotency-Key``
+    header) and the use case's own (``purchase:<receipt id>``), read in one query and
+    written in one statement, in the effect's own transaction.
+
+    It answers exactly as the caller's key wrapped around the use case's key did:
+
+    * the caller's key already used: its outcome (another request → conflict);
+    * the own key already used (a retried receipt under a fresh caller key): the own
+      key's outcome, which the caller's key then records too; the effect is not run;
+    * neither: the effect runs; a success is stored under both keys, a failure under
+      the caller's key only (so the receipt may still be booked under another key).
+    """
+    if caller_key == key:
+        return run_idempotent(open_uow, store_of, program_id, key, operation, request, now, effect)
+    check_key(caller_key)
+    check_key(key)
+    digest = request_hash(operation, request)
+    failure: KopilkaError | None = None
+    for _attempt in range(3):
+        with open_uow() as uow:
+            store = store_of(uow)
+            found = store.get_many(program_id, (caller_key, key))
+            mine = found.get(caller_key)
+            if mine is not None:
+                return replay(mine, operation, digest)
+            own = found.get(key)
+            try:
+                result = replay(own, operation, digest) if own is not None else effect(uow)
+            except KopilkaError as err:
+                uow.rollback()
+                failure = err
+            else:
+                if own is not None:
+                    stored = store.put(program_id, caller_key, operation, digest, True, result, now)
+                else:
+                    stored = (
+                        store.put_pair(
+                            program_id, (caller_key, key), operation, digest, result, now
+                        )
+                        == 2
+                    )
+                if stored:
+                    uow.commit()
+                    return result
+                continue  # a concurrent request took a key: read its outcome
+        assert failure is not None
+        with open_uow() as uow:
+            if store_of(uow).put(
+                program_id, caller_key, operation, digest, False, failure.to_dict(), now
+            ):
+                uow.commit()
+                raise failure
+    with open_uow() as uow:
+        stored_outcome = store_of(uow).get(program_id, caller_key)
+        if stored_outcome is None:
+            raise RuntimeError("idempotency record vanished")
+        return replay(stored_outcome, operation, digest)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from kopilka.domain.clock import Clock, SystemClock
-from kopilka.ledger.idempotency import run_idempotent
+from kopilka.ledger.idempotency import run_idempotent, run_idempotent_keyed
 from kopilka.store.uow import UnitOfWork
 
 
@@ -36,8 +36,23 @@ class ServiceContext:
         operation: str,
         request: dict[str, Any],
         effect: Callable[[UnitOfWork], dict[str, Any]],
+        *,
+        caller_key: str | None = None,
     ) -> dict[str, Any]:
-        """Run ``effect`` in a unit of work at most once for ``key`` (see ledger.idempotency)."""
+        """Run ``effect`` in a unit of work at most once for ``key`` (see ledger.idempotency);
+        with ``caller_key`` (an API caller's Idempotency-Key), at most once for either."""
+        if caller_key is not None:
+            return run_idempotent_keyed(
+                self.uow,
+                lambda u: u.idempotency,
+                program_id,
+                caller_key,
+                key,
+                operation,
+                request,
+                self.now(),
+                effect,
+            )
         return run_idempotent(
             self.uow,
             lambda u: u.idempotency,

@@ -31,7 +31,7 @@ from kopilka.services import usage
 from kopilka.services.context import ServiceContext
 from kopilka.services.members import find_member_id
 from kopilka.services.purchase_input import MAX_REF, parse_basket, points_field, quantity, text
-from kopilka.services.rules import active_ruleset
+from kopilka.services.rules import active_ruleset, ruleset_by_id
 from kopilka.store.repos.purchases import (
     PurchaseRepo,
     StoredAward,
@@ -192,9 +192,16 @@ def quote(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[s
     }
 
 
-def commit(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[str, Any]:
+def commit(
+    ctx: ServiceContext,
+    program: Program,
+    data: dict[str, Any],
+    *,
+    caller_key: str | None = None,
+) -> dict[str, Any]:
     """Book a purchase: redeem (or capture the hold named by ``hold_id``) and earn, in one
-    transaction, idempotent on ``receipt_id``."""
+    transaction, idempotent on ``receipt_id`` (and on ``caller_key``, an API caller's
+    Idempotency-Key, when given: see ``ledger.idempotency.run_idempotent_keyed``)."""
     receipt_id = text(data, "receipt_id", required=True, limit=MAX_REF) or ""
     basket = parse_basket(data, program, ctx.now())
     points = points_field(data, "redeem_points")
@@ -208,8 +215,10 @@ def commit(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[
         member_id = resolve_member(uow, program, data)
         bal = lg.require_active(member_id)
         lg.settle(member_id, now)
-        member = uow.members.get(program.id, member_id, identifiers=False)
-        ruleset = active_ruleset(uow, program, basket.occurred_at)
+        member, rule_set_id = uow.members.get_with_rule_set(
+            program.id, member_id, basket.occurred_at
+        )
+        ruleset = ruleset_by_id(uow, program, rule_set_id)
         spendable = max(bal.available, 0)
         pay = points
         if hold_id is not None:
@@ -308,7 +317,9 @@ def commit(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[
             "balance": {"available": after.available, "pending": after.pending, "held": after.held},
         }
 
-    return ctx.idempotent(program.id, f"purchase:{receipt_id}", "purchase", data, effect)
+    return ctx.idempotent(
+        program.id, f"purchase:{receipt_id}", "purchase", data, effect, caller_key=caller_key
+    )
 
 
 def _share(total: int, part: Decimal, whole: Decimal) -> int:
@@ -317,9 +328,15 @@ def _share(total: int, part: Decimal, whole: Decimal) -> int:
 
 
 def process_return(
-    ctx: ServiceContext, program: Program, receipt_id: str, data: dict[str, Any]
+    ctx: ServiceContext,
+    program: Program,
+    receipt_id: str,
+    data: dict[str, Any],
+    *,
+    caller_key: str | None = None,
 ) -> dict[str, Any]:
-    """Return all of a purchase (no ``lines``) or some lines/quantities of it."""
+    """Return all of a purchase (no ``lines``) or some lines/quantities of it; idempotent on
+    ``return_id`` (and on ``caller_key`` when given, as :func:`commit`)."""
     return_id = text(data, "return_id", required=True, limit=MAX_REF) or ""
     raw_lines = data.get("lines")
     if raw_lines is not None and (not isinstance(raw_lines, list) or not raw_lines):
@@ -431,6 +448,7 @@ def process_return(
         "return",
         {"receipt_id": receipt_id, **data},
         effect,
+        caller_key=caller_key,
     )
 
 

@@ -8,10 +8,13 @@ published).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+
+from sqlalchemy import Engine
 
 from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import NotFoundError, ValidationError
@@ -103,6 +106,34 @@ def active_ruleset(uow: UnitOfWork, program: Program, at: datetime) -> RuleSet |
     if stored is None:
         return None
     return _parsed(program.id, stored.version, stored.format, stored.document)
+
+
+# parsed rule sets by engine and rule-set row id: a published row never changes, and the
+# purchase path learns which row is in force from the database on every purchase (in the
+# same query as the member), so a publication in any process takes effect at once
+_BY_ROW: weakref.WeakKeyDictionary[Engine, dict[tuple[int, int], RuleSet]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def ruleset_by_id(uow: UnitOfWork, program: Program, rule_set_id: int | None) -> RuleSet | None:
+    """The parsed rule set of a ``rule_sets`` row (see ``MemberRepo.get_with_rule_set``)."""
+    if rule_set_id is None:
+        return None
+    engine = uow.conn.engine
+    cache = _BY_ROW.get(engine)
+    if cache is None:
+        cache = _BY_ROW.setdefault(engine, {})
+    found = cache.get((program.id, rule_set_id))
+    if found is None:
+        stored = RuleSetRepo(uow.conn).by_id(program.id, rule_set_id)
+        if stored is None:
+            raise NotFoundError(f"rule set {rule_set_id} not found", rule_set_id=rule_set_id)
+        found = _parsed(program.id, stored.version, stored.format, stored.document)
+        if len(cache) >= 256:
+            cache.clear()
+        cache[(program.id, rule_set_id)] = found
+    return found
 
 
 def visible_rules(ctx: ServiceContext, program: Program) -> list[dict[str, Any]]:

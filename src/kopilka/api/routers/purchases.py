@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Path
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from kopilka.api.deps import AppMetrics, Ctx, CurrentKey, CurrentProgram, IdempotencyKey, permit
 from kopilka.api.errors import responses
-from kopilka.api.idempotency import keyed_write
 from kopilka.api.routers import V1
 from kopilka.api.schemas.purchases import (
     BasketIn,
@@ -49,6 +51,13 @@ def basket_of(key: ApiKey, body: BasketIn) -> dict[str, Any]:
     return data
 
 
+def created(result: dict[str, Any]) -> Response:
+    """201 with the use case's answer as JSON. The answers of the hot writes are built to
+    the shape of their response model (which documents them), so they skip FastAPI's
+    re-validation and encoding of the model."""
+    return Response(orjson.dumps(result), status_code=201, media_type="application/json")
+
+
 @router.post(
     "/quote",
     response_model=QuotePublic,
@@ -76,29 +85,25 @@ def quote(body: QuoteRequest, ctx: Ctx, key: CurrentKey) -> dict[str, Any]:
         *WRITE,
     ),
 )
-def commit(
+async def commit(
     body: PurchaseCreate,
     ctx: Ctx,
     key: CurrentKey,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
-) -> dict[str, Any]:
+) -> Response:
     """Book a purchase: pay with points (``redeem_points``, or the hold ``hold_id``) and
     earn by the rules in force, in one transaction. One purchase per ``receipt_id``."""
-    program = key.program
-    data = basket_of(key, body)
-    result = keyed_write(
-        ctx,
-        program.id,
-        header_key=idempotency_key,
-        own_key=f"purchase:{body.receipt_id}",
-        operation="purchase",
-        request=data,
-        effect=lambda inner: purchase_svc.commit(inner, program, data),
-    )
+    result = await run_in_threadpool(_commit, ctx, key, body, idempotency_key)
     metrics.moved("earned", int(result["points_earned"]))
     metrics.moved("redeemed", int(result["points_redeemed"]))
-    return result
+    return created(result)
+
+
+def _commit(ctx: Any, key: ApiKey, body: PurchaseCreate, idempotency_key: str) -> dict[str, Any]:
+    # one hop to the thread pool for the whole write; the Idempotency-Key and the receipt's
+    # own key are read and stored together in the purchase's transaction
+    return purchase_svc.commit(ctx, key.program, basket_of(key, body), caller_key=idempotency_key)
 
 
 def _returned_lines(lines: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
@@ -132,27 +137,23 @@ def get_purchase(receipt_id: ReceiptId, ctx: Ctx, program: CurrentProgram) -> di
     dependencies=[permit(P.PURCHASES_RETURN)],
     responses=responses("unauthorized", "forbidden", "not_found", "reversal_exceeded", *WRITE),
 )
-def process_return(
+async def process_return(
     receipt_id: ReceiptId,
     body: ReturnCreate,
     ctx: Ctx,
     program: CurrentProgram,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
-) -> dict[str, Any]:
+) -> Response:
     """Return the whole purchase (no ``lines``) or some lines or quantities: the points
     the returned lines earned are taken back and the points spent on them given back,
     exactly as booked. One return per ``return_id``."""
     data = body.model_dump(mode="json", exclude_none=True)
-    result = keyed_write(
-        ctx,
-        program.id,
-        header_key=idempotency_key,
-        own_key=f"return:{receipt_id}:{body.return_id}",
-        operation="return",
-        request={"receipt_id": receipt_id, **data},
-        effect=lambda inner: purchase_svc.process_return(inner, program, receipt_id, data),
+    result = await run_in_threadpool(
+        lambda: purchase_svc.process_return(
+            ctx, program, receipt_id, data, caller_key=idempotency_key
+        )
     )
     metrics.moved("clawed_back", int(result["points_clawed_back"]))
     metrics.moved("restored", int(result["points_restored"]))
-    return result
+    return created(result)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -15,6 +16,9 @@ from kopilka.store.tables import idempotency_keys
 _C = idempotency_keys.c
 _GET = select(_C.operation, _C.request_hash, _C.succeeded, _C.response).where(
     _C.program_id == bindparam("p"), _C.key == bindparam("k")
+)
+_GET_TWO = select(_C.key, _C.operation, _C.request_hash, _C.succeeded, _C.response).where(
+    _C.program_id == bindparam("p"), _C.key.in_([bindparam("k1"), bindparam("k2")])
 )
 _PUT_PG = (
     pg_insert(idempotency_keys)
@@ -25,6 +29,19 @@ _PUT_SQLITE = (
     sqlite_insert(idempotency_keys)
     .on_conflict_do_nothing(index_elements=["program_id", "key"])
     .returning(_C.program_id)
+)
+
+
+# one statement stores a success under both keys (the caller's and the use case's); as
+# text because SQLAlchemy compiles a multi-row VALUES with bound parameters on every call
+_PUT_TWO = text(
+    'INSERT INTO idempotency_keys (program_id, "key", operation, request_hash, succeeded,'
+    " response, created_at) VALUES (:p, :k1, :o, :h, :s, :r, :t), (:p, :k2, :o, :h, :s, :r, :t)"
+    ' ON CONFLICT (program_id, "key") DO NOTHING RETURNING "key"'
+).bindparams(
+    bindparam("s", type_=_C.succeeded.type),
+    bindparam("r", type_=_C.response.type),
+    bindparam("t", type_=_C.created_at.type),
 )
 
 
@@ -68,3 +85,31 @@ class IdempotencyRepo:
             "created_at": at,
         }
         return self.conn.execute(stmt, row).first() is not None
+
+    def get_many(self, program_id: int, keys: Sequence[str]) -> dict[str, Outcome]:
+        """The stored outcomes of two keys (one query)."""
+        k1, k2 = keys
+        rows = self.conn.execute(_GET_TWO, {"p": program_id, "k1": k1, "k2": k2})
+        return {r[0]: Outcome(r[1], r[2], bool(r[3]), r[4]) for r in rows}
+
+    def put_pair(
+        self,
+        program_id: int,
+        keys: tuple[str, str],
+        operation: str,
+        request_hash: str,
+        response: dict[str, Any],
+        at: datetime,
+    ) -> int:
+        """A success under both keys, one statement; returns how many keys were new."""
+        params = {
+            "p": program_id,
+            "k1": keys[0],
+            "k2": keys[1],
+            "o": operation,
+            "h": request_hash,
+            "s": True,
+            "r": response,
+            "t": at,
+        }
+        return len(self.conn.execute(_PUT_TWO, params).all())

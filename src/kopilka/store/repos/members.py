@@ -14,13 +14,36 @@ from kopilka.domain.identifiers import IdentifierKind
 from kopilka.domain.member import Consent, Member, MemberStatus
 from kopilka.ledger.model import Balance
 from kopilka.store.repos import new_id
-from kopilka.store.tables import consents, member_balances, member_identifiers, members
+from kopilka.store.tables import (
+    consents,
+    member_balances,
+    member_identifiers,
+    members,
+    rule_sets,
+)
 
 _PROFILE = ("first_name", "last_name", "birthday", "gender", "attributes", "tier_code")
 
 
 # built once: these run on every purchase
 _GET = select(members).where(members.c.id == bindparam("m"), members.c.program_id == bindparam("p"))
+# the member and the id of the rule set in force at :at, in one round trip (a purchase
+# needs both; the parsed rule set itself is cached per process by that id)
+_ACTIVE_RULE_SET = (
+    select(rule_sets.c.id)
+    .where(rule_sets.c.program_id == bindparam("p"), rule_sets.c.effective_at <= bindparam("at"))
+    .order_by(rule_sets.c.effective_at.desc(), rule_sets.c.version.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_GET_WITH_RULES = select(members, _ACTIVE_RULE_SET.label("rule_set_id")).where(
+    members.c.id == bindparam("m"), members.c.program_id == bindparam("p")
+)
+_FIND = select(member_identifiers.c.member_id).where(
+    member_identifiers.c.program_id == bindparam("p"),
+    member_identifiers.c.kind == bindparam("k"),
+    member_identifiers.c.value == bindparam("v"),
+)
 _BALANCE = select(
     member_balances.c.member_id,
     member_balances.c.available,
@@ -103,12 +126,7 @@ class MemberRepo:
             )
 
     def find(self, program_id: int, kind: IdentifierKind, value: str) -> int | None:
-        c = member_identifiers.c
-        return self.conn.execute(
-            select(c.member_id).where(
-                c.program_id == program_id, c.kind == str(kind), c.value == value
-            )
-        ).scalar()
+        return self.conn.execute(_FIND, {"p": program_id, "k": str(kind), "v": value}).scalar()
 
     def by_referral_code(self, program_id: int, code: str) -> int | None:
         return self.conn.execute(
@@ -117,29 +135,23 @@ class MemberRepo:
             )
         ).scalar()
 
+    def get_with_rule_set(
+        self, program_id: int, member_id: int, at: datetime
+    ) -> tuple[Member, int | None]:
+        """The member (without identifiers) and the id of the program's rule set in force
+        at ``at`` (None before the first publication)."""
+        row = self.conn.execute(
+            _GET_WITH_RULES, {"m": member_id, "p": program_id, "at": at}
+        ).first()
+        if row is None:
+            raise NotFoundError(f"member {member_id} not found", member_id=member_id)
+        return _member(row._mapping), row._mapping["rule_set_id"]
+
     def get(self, program_id: int, member_id: int, *, identifiers: bool = True) -> Member:
         row = self.conn.execute(_GET, {"m": member_id, "p": program_id}).first()
         if row is None:
             raise NotFoundError(f"member {member_id} not found", member_id=member_id)
-        m = row._mapping
-        member = Member(
-            id=m["id"],
-            program_id=m["program_id"],
-            status=MemberStatus(m["status"]),
-            enrolled_at=m["enrolled_at"],
-            first_name=m["first_name"],
-            last_name=m["last_name"],
-            birthday=m["birthday"],
-            gender=m["gender"],
-            attributes=dict(m["attributes"] or {}),
-            tier_code=m["tier_code"],
-            referral_code=m["referral_code"],
-            referred_by=m["referred_by"],
-            lifetime_spend_minor=m["lifetime_spend_minor"],
-            purchase_count=m["purchase_count"],
-            blocked_reason=m["blocked_reason"],
-            erased_at=m["erased_at"],
-        )
+        member = _member(row._mapping)
         if not identifiers:
             return member
         idents: dict[str, list[str]] = defaultdict(list)
@@ -199,3 +211,24 @@ class MemberRepo:
         self.conn.execute(
             delete(member_identifiers).where(member_identifiers.c.member_id == member_id)
         )
+
+
+def _member(m: Any) -> Member:
+    return Member(
+        id=m["id"],
+        program_id=m["program_id"],
+        status=MemberStatus(m["status"]),
+        enrolled_at=m["enrolled_at"],
+        first_name=m["first_name"],
+        last_name=m["last_name"],
+        birthday=m["birthday"],
+        gender=m["gender"],
+        attributes=dict(m["attributes"] or {}),
+        tier_code=m["tier_code"],
+        referral_code=m["referral_code"],
+        referred_by=m["referred_by"],
+        lifetime_spend_minor=m["lifetime_spend_minor"],
+        purchase_count=m["purchase_count"],
+        blocked_reason=m["blocked_reason"],
+        erased_at=m["erased_at"],
+    )

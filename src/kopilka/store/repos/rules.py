@@ -72,6 +72,14 @@ class RuleSetRepo:
         row = self.conn.execute(_ACTIVE_AT, {"p": program_id, "at": at}).first()
         return StoredRuleSet(*row) if row else None
 
+    def by_id(self, program_id: int, rule_set_id: int) -> StoredRuleSet | None:
+        row = self.conn.execute(
+            select(*_COLS).where(
+                rule_sets.c.program_id == program_id, rule_sets.c.id == rule_set_id
+            )
+        ).first()
+        return StoredRuleSet(*row) if row else None
+
     def get(self, program_id: int, version: int) -> StoredRuleSet | None:
         row = self.conn.execute(
             select(*_COLS).where(
