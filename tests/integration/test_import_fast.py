@@ -57,3 +57,35 @@ def test_lots_read_through_the_driver_equal_what_sqlalchemy_reads(ctx, clock, tm
     assert got == expected
     assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]
     assert got[0][6].utcoffset() is not None
+
+
+def test_one_big_batch_sent_in_chunks_books_what_commits_book(ctx, clock, tmp_path):
+    """One batch of 90 receipts: on PostgreSQL its rows go out in chunks while it is
+    booked, and lots sent in one chunk are spent (or refused) in later ones."""
+    from kopilka.domain.errors import KopilkaError
+    from kopilka.services import members, purchases
+
+    from .test_import_factories import by_receipt, commit_body
+    from .test_import_purchases import NOW, ledger_snapshot
+
+    clock.set(NOW)
+    one_by_one = loyalty_program(ctx, clock)
+    bulk = loyalty_program(ctx, clock)
+    cards = enroll_cards(ctx, one_by_one, 3)
+    for card in cards:
+        members.enroll(ctx, bulk, {"card": card})
+    rows = purchase_rows(cards, 90, redeem_every=2)
+    refused = 0
+    for receipt in by_receipt(rows):
+        clock.set(receipt[0]["occurred_at"])
+        try:
+            purchases.commit(ctx, one_by_one, commit_body(receipt))
+        except KopilkaError:
+            refused += 1
+    clock.set(NOW)
+    report = import_purchases(ctx, bulk, write_csv(tmp_path / "p.csv", rows), batch_size=1000)
+    assert report.batches == 1
+    assert (report.imported, report.rejected) == (90 - refused, refused)
+    assert report.points_redeemed > 0
+    assert ledger_snapshot(ctx, bulk) == ledger_snapshot(ctx, one_by_one)
+    assert audit.verify_ledger(ctx, bulk.id).ok

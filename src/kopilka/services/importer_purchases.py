@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,8 +35,8 @@ from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.importer_rows import Receipt, RowError
 from kopilka.services.purchases import _check_redemption, _redeemed_by_line, member_context
-from kopilka.store.repos.bulk_ledger import MemoryLedgerPort
-from kopilka.store.repos.bulk_writer import BulkWriter
+from kopilka.store.repos.bulk_ledger import MemoryLedgerPort, TableRows
+from kopilka.store.repos.bulk_writer import BulkWriter, Streamer
 from kopilka.store.repos.importer_lookup import existing_receipts, load_members
 from kopilka.store.repos.rules import UsageRepo
 
@@ -79,6 +79,9 @@ KEY_COLS = (
     "response",
     "created_at",
 )
+
+
+STREAM_EVERY = 500  # receipts per chunk sent while a batch is booked (PostgreSQL)
 
 
 class Redo(Exception):
@@ -210,13 +213,82 @@ def book_batch(
     people = load_members(conn, program.id, member_ids)
     repo = MemoryUsageRepo(conn)
     lg = Ledger(port, program)
-    ts, js = writer.ts, writer.js
-    now_ts = ts(now)
     rows: list[tuple[Any, ...]] = []
     line_rows: list[tuple[Any, ...]] = []
     award_rows: list[tuple[Any, ...]] = []
     key_rows: list[tuple[Any, ...]] = []
+    own = (
+        ("purchases", PURCHASE_COLS, rows),
+        ("purchase_lines", LINE_COLS, line_rows),
+        ("line_awards", AWARD_COLS, award_rows),
+        ("idempotency_keys", KEY_COLS, key_rows),
+    )
+    sent = [0] * len(own)
+
+    def chunk() -> list[TableRows]:
+        """The rows booked since the last chunk, ledger first (parents before children)."""
+        out = port.take_rows()
+        for i, (table, columns, table_rows) in enumerate(own):
+            out.append((table, columns, table_rows[sent[i] :]))
+            sent[i] = len(table_rows)
+        return out
+
+    # on PostgreSQL, rows go to the server in chunks while the next receipts are booked
+    every = min(STREAM_EVERY, max(1, len(receipts) // 4)) if writer.pg else 0
+    if every:
+        # a purchase books one or two entries (earn, redeem) and one lot; settling adds
+        # a few: reserve the ids up front rather than behind a chunk in flight
+        writer.expect("purchases", len(receipts))
+        writer.expect("journal_entries", len(receipts) * 5 // 4 + 100)
+        writer.expect("lots", len(receipts) + 100)
+    streamer = Streamer(writer)
+    try:
+
+        def between(index: int) -> None:
+            if every and index and index % every == 0:
+                streamer.send(chunk())
+
+        _book_all(
+            lg, port, repo, program, receipts, people, rulesets, skip, done, now, out, own, between
+        )
+        streamer.send(chunk())
+        streamer.close()
+    except BaseException:
+        streamer.abort()
+        raise
+    port.flush()
+    touched = sorted({rc.member_id for rc in receipts if rc.member_id in people})
+    writer.execute_many(
+        "UPDATE members SET lifetime_spend_minor = ?, purchase_count = ? WHERE id = ?",
+        [(people[m].lifetime_spend_minor, people[m].purchase_count, m) for m in touched],
+    )
+    repo.flush(program.id)
+    return out
+
+
+def _book_all(
+    lg: Ledger,
+    port: MemoryLedgerPort,
+    repo: MemoryUsageRepo,
+    program: Program,
+    receipts: Sequence[Receipt],
+    people: dict[int, Member],
+    rulesets: Sequence[tuple[datetime, int, RuleSet]],
+    skip: frozenset[int],
+    done: set[str],
+    now: datetime,
+    out: BatchResult,
+    own: tuple[TableRows, ...],
+    between: Callable[[int], None],
+) -> None:
+    """Book each receipt in turn, appending its rows to ``own``; ``between(index)`` runs
+    before each receipt (never inside one, so nothing it takes can be undone)."""
+    writer = port.w
+    ts, js = writer.ts, writer.js
+    now_ts = ts(now)
+    rows, line_rows, award_rows, key_rows = (part[2] for part in own)
     for index, rc in enumerate(receipts):
+        between(index)
         if index in skip:
             continue
         if rc.receipt_id in done:
@@ -303,18 +375,6 @@ def book_batch(
         out.booked += 1
         out.points_earned += earned
         out.points_redeemed += pay
-    port.flush()
-    writer.insert("purchases", PURCHASE_COLS, rows)
-    writer.insert("purchase_lines", LINE_COLS, line_rows)
-    writer.insert("line_awards", AWARD_COLS, award_rows)
-    writer.insert("idempotency_keys", KEY_COLS, key_rows)
-    touched = sorted({rc.member_id for rc in receipts if rc.member_id in people})
-    writer.execute_many(
-        "UPDATE members SET lifetime_spend_minor = ?, purchase_count = ? WHERE id = ?",
-        [(people[m].lifetime_spend_minor, people[m].purchase_count, m) for m in touched],
-    )
-    repo.flush(program.id)
-    return out
 
 
 def _book_one(

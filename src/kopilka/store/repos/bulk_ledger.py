@@ -45,6 +45,9 @@ ENTRY_COLS = (
     "actor",
     "meta",
 )
+TableRows = tuple[str, Sequence[str], list[tuple[Any, ...]]]
+POSTING_COLS = ("entry_id", "program_id", "account", "member_id", "amount")
+DRAW_COLS = ("lot_id", "entry_id", "kind", "amount")
 LOT_COLS = (
     "id",
     "program_id",
@@ -149,6 +152,10 @@ class MemoryLedgerPort:
         # counts calls that changed state: lets the caller tell whether a refused
         # operation left anything behind
         self.writes = 0
+        # how many entries, postings, draws and new lots take_rows has handed out, and
+        # the state each new lot was sent in
+        self._sent = (0, 0, 0, 0)
+        self.sent_lots: dict[int, tuple[int, datetime | None, datetime | None]] = {}
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, member_ids: Iterable[int]) -> None:
@@ -430,6 +437,8 @@ class MemoryLedgerPort:
     def undo(self, mark: tuple[Any, ...]) -> None:
         """Forget everything done for the member since :meth:`mark`."""
         member_id, bal, lot_states, hold_states, n_lots, sizes, changed, holds_changed, dirty = mark
+        if any(size < sent for size, sent in zip(sizes, self._sent, strict=True)):
+            raise RuntimeError("cannot undo rows already sent")
         b = self.balances[member_id]
         b.available, b.pending, b.held = bal
         for lot, remaining, activated, expired in lot_states:
@@ -451,18 +460,18 @@ class MemoryLedgerPort:
             self.dirty.discard(member_id)
 
     # -- writing ----------------------------------------------------------------------------
-    def flush(self) -> None:
-        """Write everything the batch did, parents before children."""
-        w, ts = self.w, self.w.ts
-        w.insert("journal_entries", ENTRY_COLS, self.entries)
-        w.insert(
-            "postings", ("entry_id", "program_id", "account", "member_id", "amount"), self.postings
-        )
-        new_ids = set()
-        rows = []
-        for lot in self.new_lots:
-            new_ids.add(lot.id)
-            rows.append(
+    def take_rows(self) -> list[TableRows]:
+        """The journal rows booked since the last call, parents before children, to be
+        inserted now (the caller may send them while the batch goes on).
+
+        Only between two operations: :meth:`undo` never reaches back past a taken row.
+        A lot sent here and changed later is updated by :meth:`flush`.
+        """
+        ts = self.w.ts
+        lot_rows = []
+        for lot in self.new_lots[self._sent[3] :]:
+            self.sent_lots[lot.id] = (lot.remaining, lot.activated_at, lot.expired_at)
+            lot_rows.append(
                 (
                     lot.id,
                     self.program_id,
@@ -479,14 +488,35 @@ class MemoryLedgerPort:
                     None,
                 )
             )
-        w.insert("lots", LOT_COLS, rows)
-        w.insert("lot_draws", ("lot_id", "entry_id", "kind", "amount"), self.draws)
+        e, p, d, _ = self._sent
+        out: list[TableRows] = [
+            ("journal_entries", ENTRY_COLS, self.entries[e:]),
+            ("postings", POSTING_COLS, self.postings[p:]),
+            ("lots", LOT_COLS, lot_rows),
+            ("lot_draws", DRAW_COLS, self.draws[d:]),
+        ]
+        self._sent = (len(self.entries), len(self.postings), len(self.draws), len(self.new_lots))
+        return out
+
+    def flush(self) -> None:
+        """Write everything the batch did and has not sent yet, parents before children,
+        then the changes to rows that were there before (or sent before they changed)."""
+        w, ts = self.w, self.w.ts
+        for table, columns, rows in self.take_rows():
+            if rows:
+                w.insert(table, columns, rows)
+        sent = self.sent_lots
         w.execute_many(
             "UPDATE lots SET remaining = ?, activated_at = ?, expired_at = ? WHERE id = ?",
             [
                 (lot.remaining, ts(lot.activated_at), ts(lot.expired_at), lot.id)
                 for lot in self.changed_lots.values()
-                if lot.id not in new_ids
+                if lot.id not in sent
+            ]
+            + [
+                (lot.remaining, ts(lot.activated_at), ts(lot.expired_at), lot.id)
+                for lot in self.new_lots
+                if sent[lot.id] != (lot.remaining, lot.activated_at, lot.expired_at)
             ],
         )
         w.execute_many(

@@ -12,9 +12,11 @@ types of :mod:`kopilka.store.tables` would, so the rows read back identically.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from itertools import chain
 from typing import Any
@@ -75,6 +77,7 @@ class BulkWriter:
         self._pool: dict[str, list[int]] = {}
         self._size: dict[str, int] = {}
         self._seq: dict[str, str] = {}
+        self._expect: dict[str, int] = {}
 
     def raw(self) -> Any:
         """The DBAPI connection under the SQLAlchemy one (same transaction)."""
@@ -96,8 +99,15 @@ class BulkWriter:
         if not pool:
             # grow the reservation as the batch asks for more: few round trips, few gaps
             size = self._size[table] = min(self._size.get(table, 500) * 4, ID_CHUNK)
+            size = max(size, min(self._expect.pop(table, 0), ID_CHUNK))
             pool = self._pool[table] = self.reserve(table, size)
         return pool.pop()
+
+    def expect(self, table: str, n: int) -> None:
+        """About ``n`` ids of ``table`` will be needed: reserve that many at the first
+        :meth:`next_id` (PostgreSQL), before the batch's rows start streaming, which would
+        make each later reservation wait for the chunk in flight."""
+        self._expect[table] = n
 
     def reserve(self, table: str, n: int) -> list[int]:
         """``n`` ids from the table's sequence (PostgreSQL), lowest popped first."""
@@ -161,3 +171,54 @@ class BulkWriter:
             cur.executemany(sql.replace("?", "%s") if self.pg else sql, rows)
         finally:
             cur.close()
+
+
+class Streamer:
+    """Inserts a batch's rows in chunks while the batch is still being booked.
+
+    On PostgreSQL each chunk is sent by one background thread (one chunk at a time, in
+    order, on the batch's own connection and so in its transaction): the server checks
+    and indexes the rows on the other core while this process books the next receipts.
+    psycopg serialises the connection, so a query the batch needs meanwhile waits for
+    the chunk in flight. On SQLite the rows are inserted at once (its work would hold the
+    same interpreter). :meth:`abort` must run before the transaction is rolled back.
+    """
+
+    def __init__(self, writer: BulkWriter) -> None:
+        self.writer = writer
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="kopilka-copy") if writer.pg else None
+        self.pending: Future[None] | None = None
+
+    def send(self, chunk: Sequence[tuple[str, Sequence[str], list[tuple[Any, ...]]]]) -> None:
+        """Insert the chunk's tables in the order given (parents before children)."""
+        self.wait()
+        chunk = [part for part in chunk if part[2]]
+        if not chunk:
+            return
+        if self.pool is None:
+            self._insert(chunk)
+        else:
+            self.pending = self.pool.submit(self._insert, chunk)
+
+    def _insert(self, chunk: Sequence[tuple[str, Sequence[str], list[tuple[Any, ...]]]]) -> None:
+        for table, columns, rows in chunk:
+            self.writer.insert(table, columns, rows)
+
+    def wait(self) -> None:
+        """Until the chunk in flight is written; raises what writing it raised."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the last chunk and stop the thread."""
+        try:
+            self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+
+    def abort(self) -> None:
+        """Stop after a failure: wait for the chunk in flight, ignoring how it ended."""
+        with contextlib.suppress(Exception):
+            self.close()
