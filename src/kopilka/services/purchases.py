@@ -213,11 +213,13 @@ def commit(
         now = ctx.now()
         lg = Ledger(uow.ledger, program)
         member_id = resolve_member(uow, program, data)
-        bal = lg.require_active(member_id)
-        lg.settle(member_id, now)
-        member, rule_set_id = uow.members.get_with_rule_set(
-            program.id, member_id, basket.occurred_at
+        bal = lg.require_active(member_id)  # locks the member first
+        # the member, the rule set in force and what is due, in one query under the lock
+        member, rule_set_id, due = uow.members.get_for_purchase(
+            program.id, member_id, basket.occurred_at, now
         )
+        uow.ledger.know_due(member_id, now, due)
+        lg.settle(member_id, now)
         ruleset = ruleset_by_id(uow, program, rule_set_id)
         spendable = max(bal.available, 0)
         pay = points

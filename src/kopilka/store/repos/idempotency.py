@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from kopilka.store.db import FastStatement
 from kopilka.store.tables import idempotency_keys
 
 _C = idempotency_keys.c
@@ -34,14 +35,16 @@ _PUT_SQLITE = (
 
 # one statement stores a success under both keys (the caller's and the use case's); as
 # text because SQLAlchemy compiles a multi-row VALUES with bound parameters on every call
-_PUT_TWO = text(
-    'INSERT INTO idempotency_keys (program_id, "key", operation, request_hash, succeeded,'
-    " response, created_at) VALUES (:p, :k1, :o, :h, :s, :r, :t), (:p, :k2, :o, :h, :s, :r, :t)"
-    ' ON CONFLICT (program_id, "key") DO NOTHING RETURNING "key"'
-).bindparams(
-    bindparam("s", type_=_C.succeeded.type),
-    bindparam("r", type_=_C.response.type),
-    bindparam("t", type_=_C.created_at.type),
+_PUT_TWO = FastStatement(
+    text(
+        'INSERT INTO idempotency_keys (program_id, "key", operation, request_hash, succeeded,'
+        " response, created_at) VALUES (:p, :k1, :o, :h, :s, :r, :t), (:p, :k2, :o, :h, :s, :r, :t)"
+        ' ON CONFLICT (program_id, "key") DO NOTHING RETURNING "key"'
+    ).bindparams(
+        bindparam("s", type_=_C.succeeded.type),
+        bindparam("r", type_=_C.response.type),
+        bindparam("t", type_=_C.created_at.type),
+    )
 )
 
 
@@ -112,4 +115,4 @@ class IdempotencyRepo:
             "r": response,
             "t": at,
         }
-        return len(self.conn.execute(_PUT_TWO, params).all())
+        return _PUT_TWO.returned_count(self.conn, params)

@@ -19,6 +19,7 @@ from kopilka.ledger.model import (
     HoldStatus,
     Lot,
 )
+from kopilka.store.db import FastStatement
 from kopilka.store.repos import bulk_expiry
 from kopilka.store.tables import (
     holds,
@@ -67,19 +68,48 @@ _LOCK = (
     .order_by(_B.member_id)
 )
 _LOCK_FOR_UPDATE = _LOCK.with_for_update(of=member_balances)
-_SAVE_BALANCE = (
+_SAVE_BALANCE = FastStatement(
     update(member_balances)
     .where(_B.member_id == bindparam("m"))
     .values(available=bindparam("a"), pending=bindparam("p"), held=bindparam("h"))
 )
-_INSERT_ENTRY = insert(journal_entries).returning(journal_entries.c.id)
+_ENTRY_KEYS = (
+    "program_id",
+    "member_id",
+    "kind",
+    "points",
+    "occurred_at",
+    "reverses_entry_id",
+    "hold_id",
+    "rule_id",
+    "rule_version",
+    "reference",
+    "reason",
+    "actor",
+    "meta",
+)
+_LOT_KEYS = (
+    "program_id",
+    "member_id",
+    "entry_id",
+    "source",
+    "amount",
+    "remaining",
+    "earned_at",
+    "available_at",
+    "expires_at",
+    "activated_at",
+)
+_INSERT_ENTRY = FastStatement(insert(journal_entries).returning(journal_entries.c.id), _ENTRY_KEYS)
 _INSERT_ENTRIES = insert(journal_entries).returning(
     journal_entries.c.id, sort_by_parameter_order=True
 )
-_INSERT_POSTINGS = insert(postings)
-_INSERT_DRAWS = insert(lot_draws)
-_INSERT_LOT = insert(lots).returning(lots.c.id)
-_UPDATE_LOT = (
+_INSERT_POSTINGS = FastStatement(
+    insert(postings), ("entry_id", "program_id", "account", "member_id", "amount")
+)
+_INSERT_DRAWS = FastStatement(insert(lot_draws), ("entry_id", "lot_id", "kind", "amount"))
+_INSERT_LOT = FastStatement(insert(lots).returning(lots.c.id), _LOT_KEYS)
+_UPDATE_LOT = FastStatement(
     update(lots)
     .where(lots.c.id == bindparam("i"))
     .values(remaining=bindparam("r"), activated_at=bindparam("a"), expired_at=bindparam("e"))
@@ -95,7 +125,8 @@ _SPENDABLE = (
     )
     .order_by(lots.c.expires_at.asc().nulls_last(), lots.c.earned_at, lots.c.id)
 )
-_DUE_KINDS = select(
+# whether anything of a member is due at :t (bind :m, :t): timed-out holds, activation, expiry
+DUE_EXISTS = (
     select(holds.c.id)
     .where(
         holds.c.member_id == bindparam("m"),
@@ -120,6 +151,7 @@ _DUE_KINDS = select(
     )
     .exists(),
 )
+_DUE_KINDS = select(*DUE_EXISTS)
 _DUE_NAMES = ("holds", "activation", "expiry")
 _INSERT_HOLD = insert(holds).returning(holds.c.id)
 _GET_HOLD = select(*_HOLD_COLS).where(holds.c.id == bindparam("i"))
@@ -128,6 +160,11 @@ _UPDATE_HOLD = (
     .where(holds.c.id == bindparam("i"))
     .values(status=bindparam("s"), captured=bindparam("c"), resolved_entry_id=bindparam("r"))
 )
+
+
+def due_names(flags: Sequence[Any]) -> frozenset[str]:
+    """The names of the due kinds from the flags of :data:`DUE_EXISTS`."""
+    return frozenset(name for name, flag in zip(_DUE_NAMES, flags, strict=True) if flag)
 
 
 def _lot(row: Any) -> Lot:
@@ -148,6 +185,14 @@ class LedgerRepo:
         # False only in the control test that shows the race the locks prevent
         self.lock_rows = lock_rows
         self._pg = conn.dialect.name == "postgresql"
+        # what is due for (member, as of), read under the member's lock by a combined
+        # query (MemberRepo.get_for_purchase); used once, by the next due_kinds
+        self._known_due: tuple[int, datetime, frozenset[str]] | None = None
+
+    def know_due(self, member_id: int, as_of: datetime, due: frozenset[str]) -> None:
+        """Remember what a query made after the member's lock found due, so that the
+        settle that follows at once needs no query of its own."""
+        self._known_due = (member_id, as_of, due)
 
     # -- balances -------------------------------------------------------------------------------
     def lock_balances(self, program_id: int, member_ids: Iterable[int]) -> dict[int, Balance]:
@@ -157,8 +202,7 @@ class LedgerRepo:
 
     def save_balances(self, balances: Iterable[Balance]) -> None:
         rows = [{"m": b.member_id, "a": b.available, "p": b.pending, "h": b.held} for b in balances]
-        if rows:
-            self.conn.execute(_SAVE_BALANCE, rows)
+        _SAVE_BALANCE.executemany(self.conn, rows)
 
     # -- journal ----------------------------------------------------------------------------
     def write_entries(self, drafts: Sequence[EntryDraft]) -> list[int]:
@@ -183,7 +227,7 @@ class LedgerRepo:
             for d in drafts
         ]
         if len(rows) == 1:
-            ids = [self.conn.execute(_INSERT_ENTRY, rows[0]).scalar_one()]
+            ids = [_INSERT_ENTRY.returning_int(self.conn, rows[0])]
         else:
             ids = [r[0] for r in self.conn.execute(_INSERT_ENTRIES, rows)]
         post_rows: list[dict[str, Any]] = []
@@ -208,16 +252,14 @@ class LedgerRepo:
                         "amount": dr.amount,
                     }
                 )
-        if post_rows:
-            self.conn.execute(_INSERT_POSTINGS, post_rows)
-        if draw_rows:
-            self.conn.execute(_INSERT_DRAWS, draw_rows)
+        _INSERT_POSTINGS.executemany(self.conn, post_rows)
+        _INSERT_DRAWS.executemany(self.conn, draw_rows)
         return [int(i) for i in ids]
 
     def insert_draws(self, entry_id: int, draws: Sequence[Draw]) -> None:
         if draws:
-            self.conn.execute(
-                _INSERT_DRAWS,
+            _INSERT_DRAWS.executemany(
+                self.conn,
                 [
                     {
                         "entry_id": entry_id,
@@ -273,8 +315,8 @@ class LedgerRepo:
     def insert_lots(self, program_id: int, new: Sequence[Lot]) -> list[int]:
         return [
             int(
-                self.conn.execute(
-                    _INSERT_LOT,
+                _INSERT_LOT.returning_int(
+                    self.conn,
                     {
                         "program_id": program_id,
                         "member_id": lot.member_id,
@@ -287,7 +329,7 @@ class LedgerRepo:
                         "expires_at": lot.expires_at,
                         "activated_at": lot.activated_at,
                     },
-                ).scalar_one()
+                )
             )
             for lot in new
         ]
@@ -297,8 +339,7 @@ class LedgerRepo:
             {"i": lot.id, "r": lot.remaining, "a": lot.activated_at, "e": lot.expired_at}
             for lot in changed
         ]
-        if rows:
-            self.conn.execute(_UPDATE_LOT, rows)
+        _UPDATE_LOT.executemany(self.conn, rows)
 
     def spendable_lots(self, member_id: int, now: datetime) -> list[Lot]:
         return [_lot(r) for r in self.conn.execute(_SPENDABLE, {"m": member_id, "now": now})]
@@ -385,8 +426,10 @@ class LedgerRepo:
         )
 
     def due_kinds(self, program_id: int, member_id: int, as_of: datetime) -> frozenset[str]:
-        row = self.conn.execute(_DUE_KINDS, {"m": member_id, "t": as_of}).one()
-        return frozenset(name for name, flag in zip(_DUE_NAMES, row, strict=True) if flag)
+        known, self._known_due = self._known_due, None
+        if known is not None and known[0] == member_id and known[1] == as_of:
+            return known[2]
+        return due_names(self.conn.execute(_DUE_KINDS, {"m": member_id, "t": as_of}).one())
 
     def due_expiry_members(self, program_id: int, as_of: datetime, limit: int) -> list[int]:
         due = (

@@ -13,7 +13,9 @@ from kopilka.domain.errors import DuplicateIdentifier, NotFoundError
 from kopilka.domain.identifiers import IdentifierKind
 from kopilka.domain.member import Consent, Member, MemberStatus
 from kopilka.ledger.model import Balance
+from kopilka.store.db import FastStatement
 from kopilka.store.repos import new_id
+from kopilka.store.repos.ledger import DUE_EXISTS, due_names
 from kopilka.store.tables import (
     consents,
     member_balances,
@@ -36,9 +38,11 @@ _ACTIVE_RULE_SET = (
     .limit(1)
     .scalar_subquery()
 )
-_GET_WITH_RULES = select(members, _ACTIVE_RULE_SET.label("rule_set_id")).where(
-    members.c.id == bindparam("m"), members.c.program_id == bindparam("p")
-)
+_FOR_PURCHASE = select(
+    members,
+    _ACTIVE_RULE_SET.label("rule_set_id"),
+    *(flag.label(f"due_{i}") for i, flag in enumerate(DUE_EXISTS)),
+).where(members.c.id == bindparam("m"), members.c.program_id == bindparam("p"))
 _FIND = select(member_identifiers.c.member_id).where(
     member_identifiers.c.program_id == bindparam("p"),
     member_identifiers.c.kind == bindparam("k"),
@@ -50,7 +54,7 @@ _BALANCE = select(
     member_balances.c.pending,
     member_balances.c.held,
 ).where(member_balances.c.member_id == bindparam("m"))
-_ADD_STATS = (
+_ADD_STATS = FastStatement(
     update(members)
     .where(members.c.id == bindparam("m"))
     .values(
@@ -135,17 +139,20 @@ class MemberRepo:
             )
         ).scalar()
 
-    def get_with_rule_set(
-        self, program_id: int, member_id: int, at: datetime
-    ) -> tuple[Member, int | None]:
-        """The member (without identifiers) and the id of the program's rule set in force
-        at ``at`` (None before the first publication)."""
-        row = self.conn.execute(
-            _GET_WITH_RULES, {"m": member_id, "p": program_id, "at": at}
-        ).first()
+    def get_for_purchase(
+        self, program_id: int, member_id: int, at: datetime, now: datetime
+    ) -> tuple[Member, int | None, frozenset[str]]:
+        """What a purchase reads of its member, in one round trip: the member (without
+        identifiers), the id of the program's rule set in force at ``at`` (None before
+        the first publication) and what of the member is due at ``now`` (as
+        ``LedgerRepo.due_kinds``; exact only once the member's balance row is locked)."""
+        params = {"m": member_id, "p": program_id, "at": at, "t": now}
+        row = self.conn.execute(_FOR_PURCHASE, params).first()
         if row is None:
             raise NotFoundError(f"member {member_id} not found", member_id=member_id)
-        return _member(row._mapping), row._mapping["rule_set_id"]
+        m = row._mapping
+        due = due_names([m[f"due_{i}"] for i in range(len(DUE_EXISTS))])
+        return _member(m), m["rule_set_id"], due
 
     def get(self, program_id: int, member_id: int, *, identifiers: bool = True) -> Member:
         row = self.conn.execute(_GET, {"m": member_id, "p": program_id}).first()
@@ -191,7 +198,7 @@ class MemberRepo:
             self.conn.execute(update(members).where(members.c.id == member_id).values(**clean))
 
     def add_purchase_stats(self, member_id: int, spend_minor: int, purchases: int) -> None:
-        self.conn.execute(_ADD_STATS, {"m": member_id, "s": spend_minor, "n": purchases})
+        _ADD_STATS.execute(self.conn, {"m": member_id, "s": spend_minor, "n": purchases})
 
     def erase(self, member_id: int, now: datetime) -> None:
         """Remove personal data; the ledger rows stay (DESIGN invariant 10)."""

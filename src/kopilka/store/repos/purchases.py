@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from kopilka.store.db import FastStatement
 from kopilka.store.tables import line_awards, purchase_lines, purchases, returns
 
 
@@ -69,9 +70,43 @@ _P = purchases.c
 
 
 # built once: these run on every purchase
-_INSERT_PURCHASE = insert(purchases).returning(_P.id)
-_INSERT_LINES = insert(purchase_lines)
-_INSERT_AWARDS = insert(line_awards)
+_INSERT_PURCHASE = FastStatement(
+    insert(purchases).returning(_P.id),
+    (
+        "program_id",
+        "member_id",
+        "receipt_id",
+        "occurred_at",
+        "store",
+        "channel",
+        "total_minor",
+        "discount_minor",
+        "points_earned",
+        "points_redeemed",
+        "earn_entry_id",
+        "redeem_entry_id",
+        "rule_version",
+        "meta",
+    ),
+)
+_INSERT_LINES = FastStatement(
+    insert(purchase_lines),
+    (
+        "purchase_id",
+        "line_id",
+        "sku",
+        "category",
+        "brand",
+        "quantity",
+        "amount_minor",
+        "discount_minor",
+        "points_redeemed",
+        "points_earned",
+    ),
+)
+_INSERT_AWARDS = FastStatement(
+    insert(line_awards), ("purchase_id", "line_id", "rule_id", "rule_version", "points")
+)
 
 
 class PurchaseRepo:
@@ -79,29 +114,27 @@ class PurchaseRepo:
         self.conn = conn
 
     def add(self, p: StoredPurchase) -> int:
-        pid = int(
-            self.conn.execute(
-                _INSERT_PURCHASE,
-                {
-                    "program_id": p.program_id,
-                    "member_id": p.member_id,
-                    "receipt_id": p.receipt_id,
-                    "occurred_at": p.occurred_at,
-                    "store": p.store,
-                    "channel": p.channel,
-                    "total_minor": p.total_minor,
-                    "discount_minor": p.discount_minor,
-                    "points_earned": p.points_earned,
-                    "points_redeemed": p.points_redeemed,
-                    "earn_entry_id": p.earn_entry_id,
-                    "redeem_entry_id": p.redeem_entry_id,
-                    "rule_version": p.rule_version,
-                    "meta": p.meta,
-                },
-            ).scalar_one()
+        pid = _INSERT_PURCHASE.returning_int(
+            self.conn,
+            {
+                "program_id": p.program_id,
+                "member_id": p.member_id,
+                "receipt_id": p.receipt_id,
+                "occurred_at": p.occurred_at,
+                "store": p.store,
+                "channel": p.channel,
+                "total_minor": p.total_minor,
+                "discount_minor": p.discount_minor,
+                "points_earned": p.points_earned,
+                "points_redeemed": p.points_redeemed,
+                "earn_entry_id": p.earn_entry_id,
+                "redeem_entry_id": p.redeem_entry_id,
+                "rule_version": p.rule_version,
+                "meta": p.meta,
+            },
         )
-        self.conn.execute(
-            _INSERT_LINES,
+        _INSERT_LINES.executemany(
+            self.conn,
             [
                 {
                     "purchase_id": pid,
@@ -119,8 +152,8 @@ class PurchaseRepo:
             ],
         )
         if p.awards:
-            self.conn.execute(
-                _INSERT_AWARDS,
+            _INSERT_AWARDS.executemany(
+                self.conn,
                 [
                     {
                         "purchase_id": pid,

@@ -1,0 +1,188 @@
+"""``FastStatement`` (the DBAPI path of the hot inserts and updates) writes exactly the rows
+``Connection.execute`` writes, with the same types, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kopilka.domain.program import Program
+from kopilka.services.context import ServiceContext
+from kopilka.store.db import FastStatement
+from kopilka.store.repos.idempotency import IdempotencyRepo
+from kopilka.store.tables import idempotency_keys, journal_entries, lots, member_balances
+
+NOW = datetime(2026, 3, 1, 10, 30, 15, 123456, tzinfo=UTC)
+ENTRY_KEYS = ("program_id", "member_id", "kind", "points", "occurred_at", "rule_id", "meta")
+LOT_KEYS = (
+    "program_id",
+    "member_id",
+    "entry_id",
+    "source",
+    "amount",
+    "remaining",
+    "earned_at",
+    "available_at",
+    "expires_at",
+    "activated_at",
+)
+
+
+def _without_id(row: Any) -> tuple[Any, ...]:
+    return tuple(v for k, v in row._mapping.items() if k != "id")
+
+
+@pytest.mark.parametrize(
+    "meta", [None, {"receipt_id": "R-1", "by_rule": {"base": 3}}, {"ж": [1, "два"]}]
+)
+def test_insert_returning_same_row(
+    ctx: ServiceContext, make_program: Callable[..., Program], meta: Any
+) -> None:
+    program = make_program()
+    stmt = insert(journal_entries).returning(journal_entries.c.id)
+    fast = FastStatement(stmt, ENTRY_KEYS)
+    row = {
+        "program_id": program.id,
+        "member_id": None,
+        "kind": "earn",
+        "points": 7,
+        "occurred_at": NOW,
+        "rule_id": "base",
+        "meta": meta,
+    }
+    with ctx.uow() as uow:
+        slow_id = uow.conn.execute(stmt, row).scalar_one()
+        fast_id = fast.returning_int(uow.conn, row)
+        rows = {
+            r.id: r
+            for r in uow.conn.execute(
+                select(journal_entries).where(journal_entries.c.id.in_([slow_id, fast_id]))
+            )
+        }
+        assert isinstance(fast_id, int)
+        assert fast_id != slow_id
+        assert _without_id(rows[fast_id]) == _without_id(rows[slow_id])
+        assert rows[fast_id].occurred_at == NOW
+        assert rows[fast_id].meta == meta
+
+
+def test_executemany_and_update_same_rows(
+    ctx: ServiceContext,
+    make_program: Callable[..., Program],
+    make_member: Callable[..., int],
+) -> None:
+    program = make_program()
+    member_id = make_member(program)
+    entry = FastStatement(insert(journal_entries).returning(journal_entries.c.id), ENTRY_KEYS)
+    lot = FastStatement(insert(lots), LOT_KEYS)
+    with ctx.uow() as uow:
+        entry_id = entry.returning_int(
+            uow.conn,
+            {
+                "program_id": program.id,
+                "member_id": member_id,
+                "kind": "earn",
+                "points": 5,
+                "occurred_at": NOW,
+                "rule_id": None,
+                "meta": None,
+            },
+        )
+        rows = [
+            {
+                "program_id": program.id,
+                "member_id": member_id,
+                "entry_id": entry_id,
+                "source": "earn",
+                "amount": 5 + i,
+                "remaining": 5 + i,
+                "earned_at": NOW,
+                "available_at": NOW + timedelta(days=i),
+                "expires_at": None if i else NOW + timedelta(days=365),
+                "activated_at": None if i else NOW,
+            }
+            for i in range(3)
+        ]
+        uow.conn.execute(insert(lots), rows)
+        lot.executemany(uow.conn, rows)
+        found = uow.conn.execute(
+            select(lots).where(lots.c.entry_id == entry_id).order_by(lots.c.id)
+        ).all()
+        assert [_without_id(r) for r in found[:3]] == [_without_id(r) for r in found[3:]]
+        assert found[3].available_at == NOW + timedelta(days=0)
+        save = FastStatement(
+            update(member_balances)
+            .where(member_balances.c.member_id == bindparam("m"))
+            .values(available=bindparam("a"), pending=bindparam("p"), held=bindparam("h"))
+        )
+        save.executemany(uow.conn, [{"m": member_id, "a": -3, "p": 4, "h": 5}])
+        balance = uow.conn.execute(
+            select(
+                member_balances.c.available, member_balances.c.pending, member_balances.c.held
+            ).where(member_balances.c.member_id == member_id)
+        ).one()
+        assert tuple(balance) == (-3, 4, 5)
+
+
+def test_idempotency_pair_matches_single_puts(
+    ctx: ServiceContext, make_program: Callable[..., Program]
+) -> None:
+    program = make_program()
+    response = {"receipt_id": "R-1", "total": "10.00", "lines": [{"awards": []}], "x": None}
+    with ctx.uow() as uow:
+        repo = IdempotencyRepo(uow.conn)
+        assert repo.put(program.id, "a", "purchase", "h" * 64, True, response, NOW)
+        assert repo.put_pair(program.id, ("b", "c"), "purchase", "h" * 64, response, NOW) == 2
+        # a key already taken is not overwritten, and counts as not new
+        assert repo.put_pair(program.id, ("c", "d"), "purchase", "h" * 64, {"y": 1}, NOW) == 1
+        rows = {
+            r.key: r
+            for r in uow.conn.execute(
+                select(idempotency_keys).where(idempotency_keys.c.program_id == program.id)
+            )
+        }
+        assert sorted(rows) == ["a", "b", "c", "d"]
+        assert _without_id(rows["b"])[2:] == _without_id(rows["a"])[2:]
+        assert rows["c"].response == response
+        assert rows["b"].created_at == NOW
+        found = repo.get_many(program.id, ("b", "zz"))
+        assert list(found) == ["b"]
+        assert found["b"].response == response
+        assert found["b"].succeeded is True
+
+
+def test_database_errors_are_sqlalchemy_errors(
+    ctx: ServiceContext, make_program: Callable[..., Program]
+) -> None:
+    program = make_program()
+    with ctx.uow() as uow:
+        repo = IdempotencyRepo(uow.conn)
+        assert repo.put(program.id, "a", "purchase", "h" * 64, True, {}, NOW)
+        fast = FastStatement(
+            insert(idempotency_keys),
+            (
+                "program_id",
+                "key",
+                "operation",
+                "request_hash",
+                "succeeded",
+                "response",
+                "created_at",
+            ),
+        )
+        row = {
+            "program_id": program.id,
+            "key": "a",
+            "operation": "purchase",
+            "request_hash": "h" * 64,
+            "succeeded": True,
+            "response": {},
+            "created_at": NOW,
+        }
+        with pytest.raises(IntegrityError):
+            fast.execute(uow.conn, row)
