@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kopilka.services import audit
+from kopilka.services import audit, members
 from kopilka.services.importer import import_purchases
 
 from .test_import_factories import enroll_cards, loyalty_program, purchase_rows, write_csv
@@ -27,22 +27,38 @@ def test_a_receipt_with_duplicate_line_ids_is_reported_at_its_first_line(ctx, cl
     assert audit.verify_ledger(ctx, program.id).ok
 
 
-def test_lots_read_through_the_driver_equal_what_sqlalchemy_reads(ctx, clock, tmp_path):
-    """The batch loads open lots with raw SQL: same rows, same aware UTC datetimes."""
+def test_a_batch_loads_through_the_driver_what_sqlalchemy_reads(ctx, clock, tmp_path):
+    """The batch loads balances, open lots and holds with raw SQL: same rows, same aware
+    UTC datetimes, same statuses as the SQLAlchemy column types give."""
+    from dataclasses import astuple
+    from datetime import timedelta
+
     from sqlalchemy import or_, select
 
-    from kopilka.store.repos.bulk_ledger import _LOT_COLS, MemoryLedgerPort
+    from kopilka.services import points
+    from kopilka.store.repos.bulk_ledger import _HOLD_COLS, _LOT_COLS, MemoryLedgerPort
     from kopilka.store.repos.bulk_writer import BulkWriter
-    from kopilka.store.tables import lots
+    from kopilka.store.tables import holds, lots, member_balances
 
+    from .test_import_factories import HISTORY_START
+
+    clock.set(HISTORY_START + timedelta(days=125))  # after the history, before it expires
     program = loyalty_program(ctx, clock, activation_delay_days=2)
     cards = enroll_cards(ctx, program, 3)
     import_purchases(ctx, program, write_csv(tmp_path / "p.csv", purchase_rows(cards, 30)))
-    with ctx.uow(read_only=True) as uow:
-        ids = sorted(uow.conn.execute(select(lots.c.member_id).distinct()).scalars().all())
-        expected = [
+    holder = members.lookup(ctx, program, "card", cards[0])
+    points.hold(ctx, program, holder.id, 1, key="h1", reference="till-1")
+    with ctx.uow() as uow:
+        conn = uow.conn
+        ids = sorted(
+            conn.execute(select(lots.c.member_id).where(lots.c.program_id == program.id))
+            .scalars()
+            .unique()
+            .all()
+        )
+        want_lots = [
             tuple(r)
-            for r in uow.conn.execute(
+            for r in conn.execute(
                 select(*_LOT_COLS)
                 .where(
                     lots.c.member_id.in_(ids),
@@ -52,18 +68,43 @@ def test_lots_read_through_the_driver_equal_what_sqlalchemy_reads(ctx, clock, tm
                 .order_by(lots.c.member_id, lots.c.id)
             )
         ]
-        got = MemoryLedgerPort(BulkWriter(uow.conn), program.id)._open_lot_rows(ids)
-    assert expected
-    assert got == expected
-    assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]
-    assert got[0][6].utcoffset() is not None
+        want_holds = [
+            tuple(r)
+            for r in conn.execute(
+                select(*_HOLD_COLS).where(holds.c.member_id.in_(ids), holds.c.status == "active")
+            )
+        ]
+        want_balances = {
+            r[0]: tuple(r)
+            for r in conn.execute(
+                select(
+                    member_balances.c.member_id,
+                    member_balances.c.available,
+                    member_balances.c.pending,
+                    member_balances.c.held,
+                ).where(member_balances.c.member_id.in_(ids))
+            )
+        }
+        port = MemoryLedgerPort(BulkWriter(conn), program.id)
+        port.load(ids)
+    got_lots = [astuple(lot) for m in ids for lot in port.open_lots[m]]
+    assert want_lots
+    assert got_lots == want_lots
+    assert [type(v) for v in got_lots[0]] == [type(v) for v in want_lots[0]]
+    assert got_lots[0][6].utcoffset() is not None
+    got_holds = [astuple(h) for hs in port.active_holds.values() for h in hs]
+    assert len(want_holds) == 1
+    assert got_holds == want_holds
+    assert port.active_holds[holder.id][0].status == "active"
+    assert {m: astuple(b)[:4] for m, b in port.balances.items()} == want_balances
+    assert {b.status for b in port.balances.values()} == {"active"}
 
 
 def test_one_big_batch_sent_in_chunks_books_what_commits_book(ctx, clock, tmp_path):
     """One batch of 90 receipts: on PostgreSQL its rows go out in chunks while it is
     booked, and lots sent in one chunk are spent (or refused) in later ones."""
     from kopilka.domain.errors import KopilkaError
-    from kopilka.services import members, purchases
+    from kopilka.services import purchases
 
     from .test_import_factories import by_receipt, commit_body
     from .test_import_purchases import NOW, ledger_snapshot

@@ -22,12 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, select
-
 from kopilka.ledger.model import Balance, Draw, Entry, EntryDraft, Hold, HoldStatus, Lot
 from kopilka.store.repos.bulk_writer import BulkWriter
 from kopilka.store.repos.ledger import LedgerRepo
-from kopilka.store.tables import holds, lots, member_balances, members
+from kopilka.store.tables import holds, lots
 
 ENTRY_COLS = (
     "id",
@@ -100,6 +98,7 @@ _HOLD_COLS = tuple(
 
 
 _LOT_SELECT = ", ".join(c.name for c in _LOT_COLS)
+_HOLD_SELECT = ", ".join(c.name for c in _HOLD_COLS)
 
 
 def _utc_reader(pg: bool) -> Callable[[Any], datetime | None]:
@@ -163,64 +162,54 @@ class MemoryLedgerPort:
         ids = sorted(set(member_ids) - set(self.balances))
         if not ids:
             return
-        conn = self.w.conn
-        q = (
-            select(
-                member_balances.c.member_id,
-                member_balances.c.available,
-                member_balances.c.pending,
-                member_balances.c.held,
-                members.c.status,
-            )
-            .join(members, members.c.id == member_balances.c.member_id)
-            .where(
-                member_balances.c.member_id.in_(ids),
-                member_balances.c.program_id == self.program_id,
-            )
-            .order_by(member_balances.c.member_id)
-        )
-        if self.w.pg:
-            q = q.with_for_update(of=member_balances)
-        for r in conn.execute(q):
+        at = _utc_reader(self.w.pg)
+        # the batch's members, locked in ascending id order on PostgreSQL (the ledger's)
+        for r in self._driver_rows(
+            "SELECT b.member_id, b.available, b.pending, b.held, m.status "
+            "FROM member_balances b JOIN members m ON m.id = b.member_id "
+            "WHERE b.member_id {ids} AND b.program_id = {program} ORDER BY b.member_id"
+            + (" FOR UPDATE OF b" if self.w.pg else ""),
+            ids,
+        ):
             self.balances[r[0]] = Balance(*r)
             self.open_lots[r[0]] = []
         # the lots any ledger query of a purchase can return: not expired, and with
         # points left or still pending
-        for row in self._open_lot_rows(ids):
-            lot = Lot(*row)  # a row of _LOT_COLS
+        for r in self._driver_rows(
+            f"SELECT {_LOT_SELECT} FROM lots WHERE member_id {{ids}} "  # noqa: S608 - ours
+            "AND expired_at IS NULL AND (remaining > 0 OR activated_at IS NULL) "
+            "ORDER BY member_id, id",
+            ids,
+        ):
+            # a row of _LOT_COLS
+            lot = Lot(*r[:6], at(r[6]), at(r[7]), at(r[8]), at(r[9]), at(r[10]))  # type: ignore[call-arg]
             self.open_lots.setdefault(lot.member_id, []).append(lot)
             self.lot_index[lot.id] = lot
-        hold_q = (
-            select(*_HOLD_COLS)
-            .where(and_(holds.c.member_id.in_(ids), holds.c.status == HoldStatus.ACTIVE.value))
-            .order_by(holds.c.member_id, holds.c.id)
-        )
-        for r in conn.execute(hold_q):
-            hold = Hold(*r)  # type: ignore[call-arg]  # a row of _HOLD_COLS
-            hold.status = HoldStatus(hold.status)
+        for r in self._driver_rows(
+            f"SELECT {_HOLD_SELECT} FROM holds WHERE member_id {{ids}} "  # noqa: S608 - ours
+            f"AND status = '{HoldStatus.ACTIVE.value}' ORDER BY member_id, id",
+            ids,
+        ):
+            # a row of _HOLD_COLS
+            hold = Hold(*r[:3], HoldStatus(r[3]), *r[4:6], at(r[6]), at(r[7]), *r[8:])  # type: ignore[call-arg]
             self.active_holds.setdefault(hold.member_id, []).append(hold)
 
-    def _open_lot_rows(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        """The members' lots any ledger query of a purchase can return (not expired, and
-        with points left or still pending), as rows of ``_LOT_COLS`` read through the
-        driver: what SQLAlchemy's ``UTCDateTime`` returns, at a fraction of the cost (most
-        of a batch's loading time went into converting these timestamps)."""
-        sql = (
-            f"SELECT {_LOT_SELECT} FROM lots WHERE member_id {{}} "  # noqa: S608 - ours
-            "AND expired_at IS NULL AND (remaining > 0 OR activated_at IS NULL) "
-            "ORDER BY member_id, id"
-        )
+    def _driver_rows(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` (``{ids}`` becomes the test on the members, ``{program}`` the
+        program) read through the driver in the batch's transaction: without SQLAlchemy's
+        per-value processing, which made most of a batch's loading time. Values that
+        need it (timestamps, statuses) are converted by the caller as the column types
+        would convert them."""
         cur = self.w.raw().cursor()
         try:
             if self.w.pg:
-                cur.execute(sql.format("= ANY(%s)"), (list(ids),))
+                cur.execute(sql.format(ids="= ANY(%s)", program=int(self.program_id)), (list(ids),))
             else:
-                cur.execute(sql.format(f"IN ({', '.join('?' * len(ids))})"), list(ids))
-            rows = cur.fetchall()
+                marks = ", ".join("?" * len(ids))
+                cur.execute(sql.format(ids=f"IN ({marks})", program=int(self.program_id)), ids)
+            return list(cur.fetchall())
         finally:
             cur.close()
-        at = _utc_reader(self.w.pg)
-        return [(*r[:6], at(r[6]), at(r[7]), at(r[8]), at(r[9]), at(r[10])) for r in rows]
 
     # -- balances ---------------------------------------------------------------------------
     def lock_balances(self, program_id: int, member_ids: Iterable[int]) -> dict[int, Balance]:
