@@ -109,11 +109,13 @@ def test_executemany_and_update_same_rows(
             for i in range(3)
         ]
         uow.conn.execute(insert(lots), rows)
-        lot.executemany(uow.conn, rows)
+        lot.executemany(uow.conn, rows)  # several rows: one multi-row INSERT on PostgreSQL
+        lot.executemany(uow.conn, rows[:1])  # one row: a plain execute
         found = uow.conn.execute(
             select(lots).where(lots.c.entry_id == entry_id).order_by(lots.c.id)
         ).all()
-        assert [_without_id(r) for r in found[:3]] == [_without_id(r) for r in found[3:]]
+        assert [_without_id(r) for r in found[:3]] == [_without_id(r) for r in found[3:6]]
+        assert _without_id(found[6]) == _without_id(found[0])
         assert found[3].available_at == NOW + timedelta(days=0)
         save = FastStatement(
             update(member_balances)
@@ -121,6 +123,13 @@ def test_executemany_and_update_same_rows(
             .values(available=bindparam("a"), pending=bindparam("p"), held=bindparam("h"))
         )
         save.executemany(uow.conn, [{"m": member_id, "a": -3, "p": 4, "h": 5}])
+        # more rows than MULTI_ROW_MAX go through the driver's executemany
+        many = [{**rows[0], "amount": n, "remaining": n} for n in range(1, 41)]
+        lot.executemany(uow.conn, many)
+        amounts = uow.conn.execute(
+            select(lots.c.amount).where(lots.c.entry_id == entry_id).order_by(lots.c.id)
+        ).scalars()
+        assert list(amounts)[7:] == list(range(1, 41))
         balance = uow.conn.execute(
             select(
                 member_balances.c.available, member_balances.c.pending, member_balances.c.held

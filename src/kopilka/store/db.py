@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,6 +123,10 @@ def writer_lock(engine: Engine) -> SqliteWriterLock | None:
     return found
 
 
+# the largest row count sent as one multi-row INSERT (one cached SQL text per count)
+MULTI_ROW_MAX = 32
+
+
 class FastStatement:
     """A statement of the hot path, compiled once per dialect and run on the DBAPI cursor.
 
@@ -135,13 +140,16 @@ class FastStatement:
     rows it writes with the ones ``Connection.execute`` writes, on both databases.
     """
 
-    __slots__ = ("_plans", "keys", "stmt")
+    __slots__ = ("_multi", "_plans", "keys", "stmt")
 
     def __init__(self, stmt: Any, keys: tuple[str, ...] | None = None) -> None:
         """``keys``: for an INSERT without ``values()``, the columns it is given."""
         self.stmt = stmt
         self.keys = keys
         self._plans: dict[str, tuple[str, bool, list[str], list[Any]]] = {}
+        # PostgreSQL: the multi-row form of an INSERT by row count (psycopg's executemany
+        # goes through pipeline mode, which costs more than the rows for 2-10 of them)
+        self._multi: dict[int, tuple[str, list[str], list[Any]]] = {}
 
     def _plan(self, conn: Connection) -> tuple[str, bool, list[str], list[Any]]:
         dialect = conn.dialect
@@ -170,11 +178,41 @@ class FastStatement:
         ]
         return tuple(values) if positional else dict(zip(names, values, strict=True))
 
+    def _multi_row(self, plan: tuple[str, bool, list[str], list[Any]], n: int) -> Any:
+        """``INSERT ... VALUES (...), (...)`` for ``n`` rows, positional (None: no such form)."""
+        found = self._multi.get(n)
+        if found is None:
+            head, _, values = plan[0].partition(" VALUES ")
+            if not (values.startswith("(") and values.endswith(")")) or " RETURNING " in values:
+                return None
+            order = re.findall(r"%\((\w+)\)s", values)
+            processors = dict(zip(plan[2], plan[3], strict=True))
+            # without SQLAlchemy's casts (the columns type the values of an INSERT): psycopg
+            # re-parses every query text longer than 4 kB on each call
+            one = re.sub(r"%\((\w+)\)s(::[A-Z][A-Z ]*[A-Z])?", "%s", values)
+            sql = head + " VALUES " + ", ".join([one] * n)
+            found = (sql, order, [processors[k] for k in order])
+            self._multi[n] = found
+        return found
+
     def _run(self, conn: Connection, rows: list[dict[str, Any]], many: bool) -> Any:
         plan = self._plan(conn)
         cursor = conn.connection.cursor()
+        multi = None
+        if many and 1 < len(rows) <= MULTI_ROW_MAX and self.keys is not None and not plan[1]:
+            multi = self._multi_row(plan, len(rows))
         try:
-            if many:
+            if multi is not None:
+                sql, order, processors = multi
+                cursor.execute(
+                    sql,
+                    [
+                        r[k] if p is None else p(r[k])
+                        for r in rows
+                        for k, p in zip(order, processors, strict=True)
+                    ],
+                )
+            elif many and len(rows) > 1:
                 cursor.executemany(plan[0], [self._args(plan, r) for r in rows])
             else:
                 cursor.execute(plan[0], self._args(plan, rows[0]))
