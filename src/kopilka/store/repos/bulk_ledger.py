@@ -159,7 +159,8 @@ class MemoryLedgerPort:
     # -- loading ----------------------------------------------------------------------------
     def load(self, member_ids: Iterable[int]) -> None:
         """Lock and load the members' balances, open lots and active holds."""
-        ids = sorted(set(member_ids) - set(self.balances))
+        balances = self.balances
+        ids = sorted({m for m in member_ids if m not in balances})
         if not ids:
             return
         at = _utc_reader(self.w.pg)
@@ -213,9 +214,11 @@ class MemoryLedgerPort:
 
     # -- balances ---------------------------------------------------------------------------
     def lock_balances(self, program_id: int, member_ids: Iterable[int]) -> dict[int, Balance]:
+        balances = self.balances
         wanted = list(member_ids)
-        self.load(wanted)
-        return {m: self.balances[m] for m in wanted if m in self.balances}
+        if any(m not in balances for m in wanted):
+            self.load(wanted)
+        return {m: balances[m] for m in wanted if m in balances}
 
     def save_balances(self, balances: Iterable[Balance]) -> None:
         for b in balances:
