@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import threading
@@ -11,11 +12,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 READ_ONLY = "kopilka_read_only"
+
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def dump_json(value: Any) -> str:
+    """JSON columns' text: orjson (several times faster than ``json.dumps``, compact),
+    falling back to ``json.dumps`` for what orjson refuses (integers beyond 64 bits...),
+    so that anything ``json.dumps`` stored is still stored."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def make_engine(url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FULL") -> Engine:
@@ -24,6 +39,7 @@ def make_engine(url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FUL
         return _sqlite_engine(url, sqlite_synchronous)
     return create_engine(
         url,
+        json_serializer=dump_json,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
@@ -36,7 +52,10 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     memory = path in ("", ":memory:")
     if not memory:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    kwargs: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": 30},
+        "json_serializer": dump_json,
+    }
     if memory:
         kwargs["poolclass"] = NullPool
     engine = create_engine(url, **kwargs)
@@ -238,6 +257,15 @@ class FastStatement:
         finally:
             cursor.close()
         return int(found[0])
+
+    def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
+        """Execute a query whose columns need no result processing (integers, text) and
+        return its rows as the driver gives them."""
+        cursor = self._run(conn, [params], many=False)
+        try:
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
     def returned_count(self, conn: Connection, row: dict[str, Any]) -> int:
         """Execute and count the rows the statement's ``RETURNING`` gives."""

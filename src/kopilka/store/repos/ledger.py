@@ -68,6 +68,15 @@ _LOCK = (
     .order_by(_B.member_id)
 )
 _LOCK_FOR_UPDATE = _LOCK.with_for_update(of=member_balances)
+# the same for one member (a purchase's case), on the DBAPI cursor: ids, points and status
+# need no result processing
+_LOCK_ONE = (
+    select(_B.member_id, _B.available, _B.pending, _B.held, members.c.status)
+    .join(members, members.c.id == _B.member_id)
+    .where(_B.program_id == bindparam("p"), _B.member_id == bindparam("m"))
+)
+_LOCK_ONE_FAST = FastStatement(_LOCK_ONE)
+_LOCK_ONE_FOR_UPDATE = FastStatement(_LOCK_ONE.with_for_update(of=member_balances))
 _SAVE_BALANCE = FastStatement(
     update(member_balances)
     .where(_B.member_id == bindparam("m"))
@@ -196,8 +205,13 @@ class LedgerRepo:
 
     # -- balances -------------------------------------------------------------------------------
     def lock_balances(self, program_id: int, member_ids: Iterable[int]) -> dict[int, Balance]:
-        q = _LOCK_FOR_UPDATE if self._pg and self.lock_rows else _LOCK
-        rows = self.conn.execute(q, {"p": program_id, "ids": sorted(set(member_ids))})
+        ids = sorted(set(member_ids))
+        lock = self._pg and self.lock_rows
+        if len(ids) == 1:
+            one = _LOCK_ONE_FOR_UPDATE if lock else _LOCK_ONE_FAST
+            return {r[0]: Balance(*r) for r in one.rows(self.conn, {"p": program_id, "m": ids[0]})}
+        q = _LOCK_FOR_UPDATE if lock else _LOCK
+        rows = self.conn.execute(q, {"p": program_id, "ids": ids})
         return {r[0]: Balance(*r) for r in rows}
 
     def save_balances(self, balances: Iterable[Balance]) -> None:

@@ -43,10 +43,12 @@ _FOR_PURCHASE = select(
     _ACTIVE_RULE_SET.label("rule_set_id"),
     *(flag.label(f"due_{i}") for i, flag in enumerate(DUE_EXISTS)),
 ).where(members.c.id == bindparam("m"), members.c.program_id == bindparam("p"))
-_FIND = select(member_identifiers.c.member_id).where(
-    member_identifiers.c.program_id == bindparam("p"),
-    member_identifiers.c.kind == bindparam("k"),
-    member_identifiers.c.value == bindparam("v"),
+_FIND = FastStatement(
+    select(member_identifiers.c.member_id).where(
+        member_identifiers.c.program_id == bindparam("p"),
+        member_identifiers.c.kind == bindparam("k"),
+        member_identifiers.c.value == bindparam("v"),
+    )
 )
 _BALANCE = select(
     member_balances.c.member_id,
@@ -130,7 +132,8 @@ class MemberRepo:
             )
 
     def find(self, program_id: int, kind: IdentifierKind, value: str) -> int | None:
-        return self.conn.execute(_FIND, {"p": program_id, "k": str(kind), "v": value}).scalar()
+        found = _FIND.rows(self.conn, {"p": program_id, "k": str(kind), "v": value})
+        return int(found[0][0]) if found else None
 
     def by_referral_code(self, program_id: int, code: str) -> int | None:
         return self.conn.execute(
