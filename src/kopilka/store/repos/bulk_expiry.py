@@ -1,13 +1,22 @@
 """Set-based expiry of many lots at once (the whole-database expiry sweep).
 
-The same movement as ``kopilka.ledger.sweeps.SweepOps._expire`` performs lot by lot,
-written as a handful of INSERT ... SELECT / UPDATE statements over a temporary table of
-the due lots, so a sweep costs a few statements per batch of members instead of several
-per lot. The caller has locked the members' balance rows first.
+The same movement as ``kopilka.ledger.sweeps.SweepOps._expire`` performs lot by lot:
+per member one ``expire`` entry; per lot one ``expire`` draw of what it had left, its
+``remaining`` set to 0 and its ``expired_at`` to the sweep's instant; per entry one
+posting per bucket the points left (``available`` for activated lots, ``pending`` for
+the others) and one to ``breakage``; the balances lowered to match. The caller has
+locked the members' balance rows first.
+
+PostgreSQL does it in one statement of data-modifying CTEs (one round trip and no
+scratch table per batch: the due lots are read once, and every write works from that
+one materialised set). SQLite has no data-modifying CTEs, so there the due lots go into
+a temporary table and a handful of ``INSERT ... SELECT`` / ``UPDATE ... FROM``
+statements write the same rows.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,56 +25,105 @@ from sqlalchemy import Connection, bindparam, text
 
 from kopilka.store.types import UTCDateTime
 
-_CREATE = {
-    "postgresql": (
-        "CREATE TEMP TABLE IF NOT EXISTS kopilka_due "
-        "(lot_id BIGINT PRIMARY KEY, member_id BIGINT NOT NULL, amount BIGINT NOT NULL, "
-        "active BOOLEAN NOT NULL)",
-        "CREATE TEMP TABLE IF NOT EXISTS kopilka_due_entries "
-        "(member_id BIGINT PRIMARY KEY, entry_id BIGINT NOT NULL)",
-    ),
-    "sqlite": (
-        "CREATE TEMP TABLE IF NOT EXISTS kopilka_due "
-        "(lot_id INTEGER PRIMARY KEY, member_id INTEGER NOT NULL, amount INTEGER NOT NULL, "
-        "active INTEGER NOT NULL)",
-        "CREATE TEMP TABLE IF NOT EXISTS kopilka_due_entries "
-        "(member_id INTEGER PRIMARY KEY, entry_id INTEGER NOT NULL)",
-    ),
-}
-_INDEX = "CREATE INDEX IF NOT EXISTS kopilka_due_member ON kopilka_due (member_id, active)"
+_T = UTCDateTime()
 
+# -- PostgreSQL: one statement ---------------------------------------------------------------
+# `due` is the batch's due lots as of the statement's snapshot (the members are locked,
+# so nothing else changes their lots); every other CTE works from it. The lot update
+# goes through the primary key (`= ANY(ARRAY(...))`): a join with the CTE let the planner
+# walk pk_lots from its start every batch. Entry ids come out in member order.
+_PG_EXPIRE = text(
+    """
+WITH due AS MATERIALIZED (
+    SELECT id, member_id, remaining AS amount, activated_at IS NOT NULL AS active
+    FROM lots
+    WHERE program_id = :p AND member_id = ANY(:members) AND expired_at IS NULL
+      AND remaining > 0 AND expires_at <= :t
+), sums AS MATERIALIZED (
+    SELECT member_id, SUM(amount) AS points,
+           SUM(CASE WHEN active THEN amount ELSE 0 END) AS active_points,
+           SUM(CASE WHEN active THEN 0 ELSE amount END) AS pending_points
+    FROM due GROUP BY member_id
+), entries AS (
+    INSERT INTO journal_entries (program_id, member_id, kind, points, occurred_at)
+    SELECT :p, member_id, 'expire', points, :t FROM sums ORDER BY member_id
+    RETURNING member_id, id
+), closed AS (
+    UPDATE lots SET remaining = 0, expired_at = :t WHERE id = ANY(ARRAY(SELECT id FROM due))
+), draws AS (
+    INSERT INTO lot_draws (lot_id, entry_id, kind, amount)
+    SELECT d.id, e.id, 'expire', d.amount
+    FROM due d JOIN entries e ON e.member_id = d.member_id ORDER BY d.id
+), posted AS (
+    INSERT INTO postings (entry_id, program_id, account, member_id, amount)
+    SELECT e.id, :p, x.account, x.member_id, x.amount
+    FROM entries e JOIN sums s ON s.member_id = e.member_id
+    CROSS JOIN LATERAL (VALUES (1, 'available', s.member_id, -s.active_points),
+                               (2, 'pending', s.member_id, -s.pending_points),
+                               (3, 'breakage', NULL::bigint, s.points))
+        AS x (n, account, member_id, amount)
+    WHERE x.amount <> 0
+    ORDER BY e.id, x.n
+), balances AS (
+    UPDATE member_balances b
+    SET available = b.available - s.active_points, pending = b.pending - s.pending_points
+    FROM sums s WHERE b.member_id = s.member_id AND b.member_id = ANY(:members)
+)
+SELECT (SELECT COUNT(*) FROM due), (SELECT COALESCE(SUM(points), 0) FROM sums)
+"""
+).bindparams(bindparam("t", type_=_T))
+
+# -- SQLite: a temporary table and a few statements ------------------------------------------
+_SQLITE_SETUP = (
+    "CREATE TEMP TABLE IF NOT EXISTS kopilka_due "
+    "(lot_id INTEGER PRIMARY KEY, member_id INTEGER NOT NULL, amount INTEGER NOT NULL, "
+    "active INTEGER NOT NULL)",
+    "CREATE TEMP TABLE IF NOT EXISTS kopilka_due_entries "
+    "(member_id INTEGER PRIMARY KEY, entry_id INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS kopilka_due_member ON kopilka_due (member_id, active)",
+    "DELETE FROM kopilka_due",
+    "DELETE FROM kopilka_due_entries",
+)
+# the member ids travel as one JSON array (json_each), not as thousands of parameters
 _SELECT_DUE = text(
     "INSERT INTO kopilka_due (lot_id, member_id, amount, active) "
     "SELECT id, member_id, remaining, activated_at IS NOT NULL FROM lots "
-    "WHERE program_id = :p AND member_id IN :members AND expired_at IS NULL "
-    "AND remaining > 0 AND expires_at <= :t"
-).bindparams(bindparam("members", expanding=True), bindparam("t", type_=UTCDateTime()))
-
+    "WHERE member_id IN (SELECT value FROM json_each(:members)) AND program_id = :p "
+    "AND expired_at IS NULL AND remaining > 0 AND expires_at <= :t"
+).bindparams(bindparam("t", type_=_T))
+_LAST_ENTRY = text("SELECT COALESCE(MAX(id), 0) FROM journal_entries")
 _ENTRIES = text(
     "INSERT INTO journal_entries (program_id, member_id, kind, points, occurred_at) "
     "SELECT :p, member_id, 'expire', SUM(amount), :t FROM kopilka_due "
-    "GROUP BY member_id ORDER BY member_id RETURNING member_id, id"
-).bindparams(bindparam("t", type_=UTCDateTime()))
+    "GROUP BY member_id ORDER BY member_id"
+).bindparams(bindparam("t", type_=_T))
+# SQLite has one writer (the transaction began IMMEDIATE): every entry above the
+# previous highest id is one just written here
+_ENTRY_IDS = text(
+    "INSERT INTO kopilka_due_entries (member_id, entry_id) "
+    "SELECT member_id, id FROM journal_entries WHERE id > :last"
+)
 _DRAWS = text(
     "INSERT INTO lot_draws (lot_id, entry_id, kind, amount) "
     "SELECT d.lot_id, e.entry_id, 'expire', d.amount FROM kopilka_due d "
     "JOIN kopilka_due_entries e ON e.member_id = d.member_id ORDER BY d.lot_id"
 )
-_MEMBER_POSTINGS = text(
+_POSTINGS = text(
     "INSERT INTO postings (entry_id, program_id, account, member_id, amount) "
-    "SELECT e.entry_id, :p, CASE WHEN d.active THEN 'available' ELSE 'pending' END, "
-    "d.member_id, -SUM(d.amount) FROM kopilka_due d "
-    "JOIN kopilka_due_entries e ON e.member_id = d.member_id "
-    "GROUP BY e.entry_id, d.member_id, d.active"
-)
-_BREAKAGE_POSTINGS = text(
-    "INSERT INTO postings (entry_id, program_id, account, member_id, amount) "
-    "SELECT e.entry_id, :p, 'breakage', NULL, SUM(d.amount) FROM kopilka_due d "
-    "JOIN kopilka_due_entries e ON e.member_id = d.member_id GROUP BY e.entry_id"
+    "SELECT entry_id, :p, account, member_id, amount FROM ("
+    "  SELECT e.entry_id, CASE WHEN d.active THEN 1 ELSE 2 END AS n,"
+    "  CASE WHEN d.active THEN 'available' ELSE 'pending' END AS account,"
+    "  d.member_id, -SUM(d.amount) AS amount FROM kopilka_due d"
+    "  JOIN kopilka_due_entries e ON e.member_id = d.member_id"
+    "  GROUP BY e.entry_id, d.member_id, d.active"
+    "  UNION ALL"
+    "  SELECT e.entry_id, 3, 'breakage', NULL, SUM(d.amount) FROM kopilka_due d"
+    "  JOIN kopilka_due_entries e ON e.member_id = d.member_id GROUP BY e.entry_id"
+    ") ORDER BY entry_id, n"
 )
 _LOTS = text(
     "UPDATE lots SET remaining = 0, expired_at = :t WHERE id IN (SELECT lot_id FROM kopilka_due)"
-).bindparams(bindparam("t", type_=UTCDateTime()))
+).bindparams(bindparam("t", type_=_T))
 _BALANCES = text(
     "UPDATE member_balances SET available = available - s.active_points, "
     "pending = pending - s.pending_points FROM ("
@@ -75,39 +133,42 @@ _BALANCES = text(
     "  FROM kopilka_due GROUP BY member_id) AS s "
     "WHERE member_balances.member_id = s.member_id"
 )
-# PostgreSQL keeps the new entry ids server-side in one statement; SQLite has no
-# data-modifying CTE, so its ids come back to Python and go into the temp table
-_ENTRIES_PG = text(
-    "WITH e AS (INSERT INTO journal_entries (program_id, member_id, kind, points, occurred_at) "
-    "SELECT :p, member_id, 'expire', SUM(amount), :t FROM kopilka_due "
-    "GROUP BY member_id ORDER BY member_id RETURNING member_id, id) "
-    "INSERT INTO kopilka_due_entries (member_id, entry_id) SELECT member_id, id FROM e"
-).bindparams(bindparam("t", type_=UTCDateTime()))
+_POINTS = text("SELECT COALESCE(SUM(amount), 0) FROM kopilka_due")
 
 
 def expire_lots(
     conn: Connection, program_id: int, as_of: datetime, member_ids: Sequence[int]
 ) -> tuple[int, int]:
     """Expire every due lot of the (locked) members; returns (lots, points) expired."""
-    for statement in _CREATE[conn.dialect.name]:
+    if not member_ids:
+        return 0, 0
+    if conn.dialect.name == "postgresql":
+        lots, points = conn.execute(
+            _PG_EXPIRE, {"p": program_id, "t": as_of, "members": list(member_ids)}
+        ).one()
+        return int(lots), int(points)
+    return _expire_sqlite(conn, program_id, as_of, member_ids)
+
+
+def _expire_sqlite(
+    conn: Connection, program_id: int, as_of: datetime, member_ids: Sequence[int]
+) -> tuple[int, int]:
+    for statement in _SQLITE_SETUP:
         conn.exec_driver_sql(statement)
-    conn.exec_driver_sql(_INDEX)
-    conn.exec_driver_sql("DELETE FROM kopilka_due")
-    conn.exec_driver_sql("DELETE FROM kopilka_due_entries")
-    params: dict[str, Any] = {"p": program_id, "t": as_of, "members": list(member_ids)}
+    params: dict[str, Any] = {
+        "p": program_id,
+        "t": as_of,
+        "members": json.dumps([int(m) for m in member_ids]),
+    }
     lots = conn.execute(_SELECT_DUE, params).rowcount
     if not lots:
         return 0, 0
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE kopilka_due")
-        conn.execute(_ENTRIES_PG, params)
-    else:
-        entries = [{"m": m, "e": e} for m, e in conn.execute(_ENTRIES, params)]
-        conn.execute(text("INSERT INTO kopilka_due_entries VALUES (:m, :e)"), entries)
+    last = conn.execute(_LAST_ENTRY).scalar_one()
+    written = conn.execute(_ENTRIES, params).rowcount
+    if conn.execute(_ENTRY_IDS, {"last": last}).rowcount != written:
+        raise RuntimeError("expiry sweep: journal entries written concurrently on SQLite")
     conn.execute(_DRAWS)
-    conn.execute(_MEMBER_POSTINGS, params)
-    conn.execute(_BREAKAGE_POSTINGS, params)
+    conn.execute(_POSTINGS, params)
     conn.execute(_LOTS, params)
     conn.execute(_BALANCES)
-    points = conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM kopilka_due")).scalar_one()
-    return lots, int(points)
+    return lots, int(conn.execute(_POINTS).scalar_one())
