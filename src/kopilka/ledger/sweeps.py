@@ -75,7 +75,13 @@ class SweepOps(LedgerCore):
     def expire_batch(self, as_of: datetime, limit: int = BULK_BATCH) -> Step:
         """Expire every due lot of the members owning the next ``limit`` due lots, set-based
         (one entry per member, as ``_expire`` would write it)."""
-        members = self.port.due_expiry_members(self.program.id, as_of, limit)
+        return self.expire_members(
+            as_of, self.port.due_expiry_members(self.program.id, as_of, limit)
+        )
+
+    def expire_members(self, as_of: datetime, members: Sequence[int]) -> Step:
+        """Expire every due lot of ``members`` (found due by ``due_expiry_members``), set-based;
+        several transactions may do this at once for disjoint sets of members."""
         if not members:
             return Step(0, 0)
         self.lock(*members)

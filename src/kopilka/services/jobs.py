@@ -7,6 +7,7 @@ interrupted sweep resumes where it stopped (what is done is done once).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from kopilka.domain.program import Program
@@ -38,10 +39,52 @@ def expire_due(
     as_of: datetime | None = None,
     progress: Progress | None = None,
     batch: int = BULK_BATCH,
+    workers: int | None = None,
 ) -> int:
-    """Expire every lot due at ``as_of`` (default: now); returns the lots handled."""
+    """Expire every lot due at ``as_of`` (default: now); returns the lots handled.
+
+    On PostgreSQL ``workers`` transactions (default 2) run at once, each for its own
+    share of the members found due, so the sweep uses more than one server process;
+    SQLite has one writer, so there the batches run one after the other."""
     at = as_of or ctx.now()
-    return _sweep(ctx, program, lambda lg: lg.expire_batch(at, batch), progress)
+    if workers is None:
+        workers = 2 if ctx.engine.dialect.name == "postgresql" else 1
+    if workers <= 1:
+        return _sweep(ctx, program, lambda lg: lg.expire_batch(at, batch), progress)
+    return _parallel_expiry(ctx, program, at, batch, workers, progress)
+
+
+def _parallel_expiry(
+    ctx: ServiceContext,
+    program: Program,
+    at: datetime,
+    batch: int,
+    workers: int,
+    progress: Progress | None,
+) -> int:
+    """Rounds of: find the members owning the next ``workers * batch`` due lots, split
+    them into ``workers`` runs of ascending ids, expire each run in its own transaction
+    (locks in ascending order within each, and the runs are disjoint)."""
+
+    def expire(members: list[int]) -> Step:
+        with ctx.uow() as uow:
+            step = Ledger(uow.ledger, program).expire_members(at, members)
+            uow.commit()
+        return step
+
+    total = 0
+    with ThreadPoolExecutor(workers, thread_name_prefix="kopilka-expiry") as pool:
+        while True:
+            with ctx.uow(read_only=True) as uow:
+                members = uow.ledger.due_expiry_members(program.id, at, batch * workers)
+            if not members:
+                return total
+            size = -(-len(members) // workers)
+            runs = [members[i : i + size] for i in range(0, len(members), size)]
+            done = sum(step.done for step in pool.map(expire, runs))
+            total += done
+            if progress:
+                progress(done)
 
 
 def activate_due(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from kopilka.domain.clock import FrozenClock
@@ -109,9 +110,11 @@ def _snapshot(ctx: ServiceContext, program: Program, members: list[int]) -> dict
     }
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_bulk_sweep_records_what_lot_by_lot_expiry_records(
-    ctx: ServiceContext, clock: FrozenClock, make_program, make_member
+    ctx: ServiceContext, clock: FrozenClock, make_program, make_member, workers: int
 ) -> None:
+    """Also with two transactions at once, each expiring its own share of the members."""
     start = clock.now()
     bulk = make_program(**SPEC)
     bulk_members = _history(ctx, clock, bulk, make_member)
@@ -120,7 +123,8 @@ def test_bulk_sweep_records_what_lot_by_lot_expiry_records(
     single_members = _history(ctx, clock, single, make_member)
     now = clock.now()
 
-    assert jobs.expire_due(ctx, bulk, now, batch=2) == 6  # lots of a (2), b, d, e (2)
+    # lots of a (2), b, d, e (2)
+    assert jobs.expire_due(ctx, bulk, now, batch=2, workers=workers) == 6
     for member in single_members:
         with ctx.uow() as uow:
             lg = Ledger(uow.ledger, single)
@@ -137,7 +141,7 @@ def test_bulk_sweep_records_what_lot_by_lot_expiry_records(
     assert_verifies(ctx, bulk.id)
     assert_verifies(ctx, single.id)
     # a second sweep finds nothing more
-    assert jobs.expire_due(ctx, bulk, now, batch=2) == 0
+    assert jobs.expire_due(ctx, bulk, now, batch=2, workers=workers) == 0
     assert _snapshot(ctx, bulk, bulk_members) == got
 
 
