@@ -130,3 +130,47 @@ def test_one_big_batch_sent_in_chunks_books_what_commits_book(ctx, clock, tmp_pa
     assert report.points_redeemed > 0
     assert ledger_snapshot(ctx, bulk) == ledger_snapshot(ctx, one_by_one)
     assert audit.verify_ledger(ctx, bulk.id).ok
+
+
+def test_a_failure_while_chunks_are_in_flight_leaves_nothing_of_the_batch(
+    ctx, clock, tmp_path, monkeypatch
+):
+    """A crash after some chunks were sent (PostgreSQL) rolls the whole batch back; the
+    re-run books it all."""
+    import pytest
+    from sqlalchemy import func, select
+
+    from kopilka.services import importer_purchases
+    from kopilka.store.tables import journal_entries
+    from kopilka.store.tables import purchases as purchases_t
+
+    program = loyalty_program(ctx, clock)
+    cards = enroll_cards(ctx, program, 3)
+    path = write_csv(tmp_path / "p.csv", purchase_rows(cards, 40, redeem_every=1000))
+    real = importer_purchases._book_one
+    calls = 0
+
+    def failing(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 30:
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer_purchases, "_book_one", failing)
+    with pytest.raises(RuntimeError):
+        import_purchases(ctx, program, path, batch_size=1000)
+    monkeypatch.setattr(importer_purchases, "_book_one", real)
+
+    def count(table):
+        with ctx.uow(read_only=True) as uow:
+            return uow.conn.execute(
+                select(func.count()).select_from(table).where(table.c.program_id == program.id)
+            ).scalar_one()
+
+    assert count(purchases_t) == 0
+    assert count(journal_entries) == 0
+    report = import_purchases(ctx, program, path, batch_size=1000)
+    assert report.imported == 40
+    assert count(purchases_t) == 40
+    assert audit.verify_ledger(ctx, program.id).ok

@@ -6,7 +6,9 @@ are redeemed, the basket is evaluated under the rule set in force at that time, 
 points are earned as a lot whose activation and expiry count from the purchase time.
 :class:`kopilka.ledger.Ledger` does the booking on a
 :class:`~kopilka.store.repos.bulk_ledger.MemoryLedgerPort`, and everything the batch wrote
-is sent at the end with one statement (or COPY) per table.
+is sent in bulk: multi-row INSERTs at the end on SQLite; on PostgreSQL, COPY in chunks
+from a background thread while the batch goes on
+(:class:`~kopilka.store.repos.bulk_writer.Streamer`), all in the batch's transaction.
 
 A receipt the ledger refuses (member blocked, not enough points, redemption not allowed)
 is rejected, and nothing of it remains, exactly as a rolled-back commit leaves nothing:
