@@ -10,7 +10,6 @@ from kopilka.domain.clock import Clock, SystemClock
 from kopilka.services.context import ServiceContext
 from kopilka.settings import Settings, load_settings
 from kopilka.store.db import make_engine
-from kopilka.store.migrate import upgrade
 
 
 @dataclass
@@ -32,6 +31,8 @@ def build(
     settings = settings or load_settings()
     url = settings.effective_database_url
     if migrate:
+        from kopilka.store.migrate import upgrade  # Alembic: only where migrations run
+
         upgrade(url)
     engine = make_engine(
         url, pool_size=settings.db_pool_size, sqlite_synchronous=settings.sqlite_synchronous

@@ -142,7 +142,12 @@ def test_idempotency_pair_matches_single_puts(
     ctx: ServiceContext, make_program: Callable[..., Program]
 ) -> None:
     program = make_program()
-    response = {"receipt_id": "R-1", "total": "10.00", "lines": [{"awards": []}], "x": None}
+    response: dict[str, Any] = {
+        "receipt_id": "R-1",
+        "total": "10.00",
+        "lines": [{"awards": []}],
+        "x": None,
+    }
     with ctx.uow() as uow:
         repo = IdempotencyRepo(uow.conn)
         assert repo.put(program.id, "a", "purchase", "h" * 64, True, response, NOW)
@@ -195,3 +200,27 @@ def test_database_errors_are_sqlalchemy_errors(
         }
         with pytest.raises(IntegrityError):
             fast.execute(uow.conn, row)
+
+
+def test_query_rows_processed_as_sqlalchemy_does(
+    ctx: ServiceContext,
+    make_program: Callable[..., Program],
+    make_member: Callable[..., int],
+) -> None:
+    """Dates, UTC datetimes, JSON and flags read on the DBAPI cursor come back as
+    ``Connection.execute`` gives them (the purchase's member query)."""
+    program = make_program()
+    member_id = make_member(
+        program,
+        first_name="Анна",
+        birthday="1990-05-17",
+        attributes={"segments": ["vip"], "n": 3, "nested": {"a": [1, None]}},
+    )
+    with ctx.uow() as uow:
+        slow = uow.members.get(program.id, member_id, identifiers=False)
+        fast, rule_set_id, due = uow.members.get_for_purchase(program.id, member_id, NOW, NOW)
+    assert fast == slow
+    assert fast.birthday is not None
+    assert fast.enrolled_at.tzinfo is not None
+    assert rule_set_id is None
+    assert due == frozenset()

@@ -1,11 +1,14 @@
 """``kopilka serve``: the HTTP API under uvicorn.
 
-uvicorn imports :func:`app_factory` in each worker process (``factory=True``), so the
-engine is built in the worker that uses it, never at import time.
+The database is migrated once, then uvicorn imports ``kopilka.api.factory:app_factory``
+in each worker process (``factory=True``), so the engine is built in the worker that uses
+it, never at import time, and the workers import neither the CLI nor Alembic.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -13,11 +16,12 @@ import typer
 from kopilka.cli.errors import fail
 from kopilka.cli.runtime import settings
 
-FACTORY = "kopilka.cli.serve:app_factory"
+FACTORY = "kopilka.api.factory:app_factory"
 
 
 def app_factory() -> Any:
-    """Build the FastAPI app on the configured database (migrated first)."""
+    """Build the FastAPI app on the configured database, migrated first (for embedding;
+    ``kopilka serve`` migrates once and then uses ``kopilka.api.factory``)."""
     from kopilka.api.app import create_app
     from kopilka.app import build
     from kopilka.logging import configure_logging
@@ -48,12 +52,22 @@ def run_server(
     s = settings()
     if not api_available():
         fail("not_available", "the HTTP API (kopilka.api.app) is not part of this build yet")
+    from kopilka.store.migrate import upgrade
+
+    upgrade(s.effective_database_url)  # once, before any worker starts
+    host, port, workers = host or s.host, port or s.port, workers or s.workers
+    if workers > 1:
+        # the parent of the workers only watches them: a fresh, light process (same pid)
+        args = [sys.executable, "-m", "kopilka.api.supervise", host, str(port), str(workers)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, args)  # noqa: S606 (our own interpreter and module)
     uvicorn.run(
         FACTORY,
         factory=True,
-        host=host or s.host,
-        port=port or s.port,
-        workers=workers or s.workers,
+        host=host,
+        port=port,
+        workers=workers,
         log_config=None,  # keep the structlog configuration of configure_logging
         proxy_headers=False,
         server_header=False,

@@ -76,10 +76,9 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # one writer: a write transaction takes the lock up front so that it never fails
         # half-way on a lock upgrade; read transactions stay deferred
-        if conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN")
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # straight on the driver: this runs for every unit of work
+        begin = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+        conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
 
     return engine
 
@@ -159,13 +158,20 @@ class FastStatement:
     rows it writes with the ones ``Connection.execute`` writes, on both databases.
     """
 
-    __slots__ = ("_multi", "_plans", "keys", "stmt")
+    __slots__ = ("_literals", "_multi", "_plans", "_results", "keys", "stmt")
 
     def __init__(self, stmt: Any, keys: tuple[str, ...] | None = None) -> None:
         """``keys``: for an INSERT without ``values()``, the columns it is given."""
         self.stmt = stmt
         self.keys = keys
+        # (SQL, positional, parameter names, their bind processors) by dialect name; set
+        # last, so that a thread that finds a plan finds the rest of it too
         self._plans: dict[str, tuple[str, bool, list[str], list[Any]]] = {}
+        # a query's column names and result processors (dates, UTC datetimes, JSON on SQLite)
+        self._results: dict[str, tuple[list[str], list[Any]]] = {}
+        # values the statement binds itself (literals in comparisons, LIMIT), by dialect:
+        # each dialect names and renders them its own way
+        self._literals: dict[str, dict[str, Any]] = {}
         # PostgreSQL: the multi-row form of an INSERT by row count (psycopg's executemany
         # goes through pipeline mode, which costs more than the rows for 2-10 of them)
         self._multi: dict[int, tuple[str, list[str], list[Any]]] = {}
@@ -186,12 +192,27 @@ class FastStatement:
                 names = list(dict.fromkeys(compiled.bind_names.values()))
             processors = compiled._bind_processors
             plan = (compiled.string, compiled.positional, names, [processors.get(n) for n in names])
+            self._literals[dialect.name] = {
+                name: bind.effective_value
+                for bind, name in compiled.bind_names.items()
+                if not bind.required
+            }
+            self._results[dialect.name] = (
+                [c.keyname for c in compiled._result_columns],
+                [c.type._cached_result_processor(dialect, None) for c in compiled._result_columns],
+            )
             self._plans[dialect.name] = plan
         return plan
 
     @staticmethod
-    def _args(plan: tuple[str, bool, list[str], list[Any]], row: dict[str, Any]) -> Any:
+    def _args(
+        plan: tuple[str, bool, list[str], list[Any]],
+        row: dict[str, Any],
+        literals: dict[str, Any] | None = None,
+    ) -> Any:
         _sql, positional, names, processors = plan
+        if literals:
+            row = {**literals, **row}
         values = [
             row[n] if p is None else p(row[n]) for n, p in zip(names, processors, strict=True)
         ]
@@ -216,6 +237,7 @@ class FastStatement:
 
     def _run(self, conn: Connection, rows: list[dict[str, Any]], many: bool) -> Any:
         plan = self._plan(conn)
+        literals = self._literals[conn.dialect.name]
         cursor = conn.connection.cursor()
         multi = None
         if many and 1 < len(rows) <= MULTI_ROW_MAX and self.keys is not None and not plan[1]:
@@ -232,9 +254,9 @@ class FastStatement:
                     ],
                 )
             elif many and len(rows) > 1:
-                cursor.executemany(plan[0], [self._args(plan, r) for r in rows])
+                cursor.executemany(plan[0], [self._args(plan, r, literals) for r in rows])
             else:
-                cursor.execute(plan[0], self._args(plan, rows[0]))
+                cursor.execute(plan[0], self._args(plan, rows[0], literals))
         except conn.dialect.loaded_dbapi.Error as e:
             cursor.close()
             raise DBAPIError.instance(
@@ -266,6 +288,21 @@ class FastStatement:
             return list(cursor.fetchall())
         finally:
             cursor.close()
+
+    def mappings(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Execute a query and return its rows as dicts by column name, each value passed
+        through the result processor SQLAlchemy would apply."""
+        cursor = self._run(conn, [params], many=False)
+        try:
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        names, processors = self._results[conn.dialect.name]
+        pairs = list(zip(names, processors, strict=True))
+        return [
+            {n: v if p is None else p(v) for (n, p), v in zip(pairs, row, strict=True)}
+            for row in found
+        ]
 
     def returned_count(self, conn: Connection, row: dict[str, Any]) -> int:
         """Execute and count the rows the statement's ``RETURNING`` gives."""

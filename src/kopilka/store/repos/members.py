@@ -38,11 +38,13 @@ _ACTIVE_RULE_SET = (
     .limit(1)
     .scalar_subquery()
 )
-_FOR_PURCHASE = select(
-    members,
-    _ACTIVE_RULE_SET.label("rule_set_id"),
-    *(flag.label(f"due_{i}") for i, flag in enumerate(DUE_EXISTS)),
-).where(members.c.id == bindparam("m"), members.c.program_id == bindparam("p"))
+_FOR_PURCHASE = FastStatement(
+    select(
+        members,
+        _ACTIVE_RULE_SET.label("rule_set_id"),
+        *(flag.label(f"due_{i}") for i, flag in enumerate(DUE_EXISTS)),
+    ).where(members.c.id == bindparam("m"), members.c.program_id == bindparam("p"))
+)
 _FIND = FastStatement(
     select(member_identifiers.c.member_id).where(
         member_identifiers.c.program_id == bindparam("p"),
@@ -150,10 +152,10 @@ class MemberRepo:
         the first publication) and what of the member is due at ``now`` (as
         ``LedgerRepo.due_kinds``; exact only once the member's balance row is locked)."""
         params = {"m": member_id, "p": program_id, "at": at, "t": now}
-        row = self.conn.execute(_FOR_PURCHASE, params).first()
-        if row is None:
+        found = _FOR_PURCHASE.mappings(self.conn, params)
+        if not found:
             raise NotFoundError(f"member {member_id} not found", member_id=member_id)
-        m = row._mapping
+        m = found[0]
         due = due_names([m[f"due_{i}"] for i in range(len(DUE_EXISTS))])
         return _member(m), m["rule_set_id"], due
 
