@@ -18,8 +18,10 @@ _C = idempotency_keys.c
 _GET = select(_C.operation, _C.request_hash, _C.succeeded, _C.response).where(
     _C.program_id == bindparam("p"), _C.key == bindparam("k")
 )
-_GET_TWO = select(_C.key, _C.operation, _C.request_hash, _C.succeeded, _C.response).where(
-    _C.program_id == bindparam("p"), _C.key.in_([bindparam("k1"), bindparam("k2")])
+_GET_TWO = FastStatement(
+    select(_C.key, _C.operation, _C.request_hash, _C.succeeded, _C.response).where(
+        _C.program_id == bindparam("p"), _C.key.in_([bindparam("k1"), bindparam("k2")])
+    )
 )
 _PUT_PG = (
     pg_insert(idempotency_keys)
@@ -92,8 +94,12 @@ class IdempotencyRepo:
     def get_many(self, program_id: int, keys: Sequence[str]) -> dict[str, Outcome]:
         """The stored outcomes of two keys (one query)."""
         k1, k2 = keys
-        rows = self.conn.execute(_GET_TWO, {"p": program_id, "k1": k1, "k2": k2})
-        return {r[0]: Outcome(r[1], r[2], bool(r[3]), r[4]) for r in rows}
+        rows = _GET_TWO.mappings(self.conn, {"p": program_id, "k1": k1, "k2": k2})
+        found = {}
+        for r in rows:
+            succeeded = bool(r["succeeded"])
+            found[r["key"]] = Outcome(r["operation"], r["request_hash"], succeeded, r["response"])
+        return found
 
     def put_pair(
         self,
