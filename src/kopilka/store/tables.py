@@ -170,8 +170,15 @@ lots = Table(
     Column("expired_at", UTCDateTime),  # set by the expiry sweep
     Column("origin_lot_id", Id),  # for reissued lots: the expired lot they replace
     CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_range"),
-    Index("ix_lots_member_open", "member_id", "remaining"),
-    # partial indexes: only lots a sweep can still touch, so finished lots cost nothing
+    # partial indexes: only lots a sweep or a member's operation can still touch, so
+    # finished lots cost nothing (every member lookup of lots asks for unexpired ones)
+    Index(
+        "ix_lots_member_open",
+        "member_id",
+        "remaining",
+        postgresql_where=text("expired_at IS NULL"),
+        sqlite_where=text("expired_at IS NULL"),
+    ),
     Index(
         "ix_lots_open_expiry",
         "program_id",
