@@ -8,7 +8,7 @@ checked first: a promo outside its dates is dropped before anything else is look
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -106,70 +106,149 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A rule's conditions grouped by the one fact each reads (``None``: not stated).
+
+    The purchase plan (:mod:`kopilka.domain.rules.plan`) tests each kind of fact once per
+    value for all rules together; :func:`checks_of` turns a gate into predicates over
+    :class:`Facts` for evaluating one rule at a time (events).
+    """
+
+    dates: tuple[tuple[date, date], ...] | None = None
+    weekdays: frozenset[int] | None = None  # Monday is 0
+    hours: tuple[int, int] | None = None  # minutes of the day: from inclusive, to exclusive
+    birthday: tuple[int, int] | None = None  # days before, days after
+    stores: frozenset[str] | None = None
+    channels: frozenset[str] | None = None
+    partners: frozenset[str] | None = None
+    payment_methods: frozenset[str] | None = None
+    tiers: frozenset[str] | None = None
+    segments: frozenset[str] | None = None
+    member: tuple[tuple[str, tuple[object, ...]], ...] | None = None  # sorted by attribute
+    lifetime_spend: tuple[int, int | None] | None = None  # min inclusive, max exclusive
+
+    def hours_hold(self, minute_of_day: int) -> bool:
+        """Whether the local time is inside ``hours`` (a window may wrap past midnight)."""
+        if self.hours is None:
+            return True
+        start, end = self.hours
+        if start <= end:
+            return start <= minute_of_day < end
+        return minute_of_day >= start or minute_of_day < end
+
+    def date_holds(self, local_date: date) -> bool:
+        """Whether the local date is in ``dates`` and on one of ``weekdays``."""
+        if self.dates is not None and not any(a <= local_date <= b for a, b in self.dates):
+            return False
+        return self.weekdays is None or local_date.weekday() in self.weekdays
+
+    def birthday_holds(self, days: tuple[int, int] | None) -> bool:
+        """Whether :func:`birthday_distance` ``days`` (``None``: no birthday) is in the window."""
+        if self.birthday is None:
+            return True
+        before, after = self.birthday
+        return days is not None and (days[0] <= after or days[1] <= before)
+
+    def member_holds(self, attributes: Mapping[str, object], lifetime_spend_minor: int) -> bool:
+        """Whether the member's attributes and lifetime spend are as stated."""
+        if self.lifetime_spend is not None:
+            low, high = self.lifetime_spend
+            if lifetime_spend_minor < low or (high is not None and lifetime_spend_minor >= high):
+                return False
+        if self.member is not None:
+            for key, allowed in self.member:
+                if not _attr_matches(attributes, key, allowed):
+                    return False
+        return True
+
+
+def gate_of(when: Conditions, to_minor: Callable[..., int | None]) -> Gate:
+    """The gate of ``when``; ``to_minor`` converts document money to minor units."""
+    lifetime: tuple[int, int | None] | None = None
+    if when.lifetime_spend is not None:
+        low = to_minor(when.lifetime_spend.min, "lifetime_spend", "min") or 0
+        lifetime = (low, to_minor(when.lifetime_spend.max, "lifetime_spend", "max"))
+
+    def optional(values: Sequence[str] | None) -> frozenset[str] | None:
+        return None if values is None else frozenset(values)
+
+    return Gate(
+        dates=None if when.dates is None else tuple((r.from_, r.to) for r in when.dates),
+        weekdays=(
+            None
+            if when.days_of_week is None
+            else frozenset(WEEKDAYS.index(d) for d in when.days_of_week)
+        ),
+        hours=(
+            None if when.hours is None else (_minutes(when.hours.from_), _minutes(when.hours.to))
+        ),
+        birthday=(
+            None if when.birthday is None else (when.birthday.days_before, when.birthday.days_after)
+        ),
+        stores=optional(when.stores),
+        channels=optional(when.channels),
+        partners=optional(when.partners),
+        payment_methods=optional(when.payment_methods),
+        tiers=optional(when.tiers),
+        segments=optional(when.segments),
+        member=(
+            None
+            if when.member is None
+            else tuple(
+                (key, tuple(value) if isinstance(value, list) else (value,))
+                for key, value in sorted(when.member.items())
+            )
+        ),
+        lifetime_spend=lifetime,
+    )
+
+
 def compile_conditions(
     when: Conditions, to_minor: Callable[..., int | None]
 ) -> tuple[Predicate, ...]:
-    """The predicates ``when`` states, calendar ones first; ``to_minor`` converts document
-    money to minor units. All must hold, and they have no effects, so their order is free."""
+    """The predicates ``when`` states (see :func:`checks_of`)."""
+    return checks_of(gate_of(when, to_minor))
+
+
+def checks_of(gate: Gate) -> tuple[Predicate, ...]:
+    """The predicates a gate states, calendar ones first. All must hold, and they have no
+    effects, so their order is free."""
     checks: list[Predicate] = []
-    if when.dates is not None:
-        ranges = tuple((r.from_, r.to) for r in when.dates)
+    if gate.dates is not None:
+        ranges = gate.dates
         if len(ranges) == 1:
             ((first, last),) = ranges
             checks.append(lambda f: first <= f.local_date <= last)
         else:
             checks.append(lambda f: any(a <= f.local_date <= b for a, b in ranges))
-    if when.days_of_week is not None:
-        days = frozenset(WEEKDAYS.index(d) for d in when.days_of_week)
+    if gate.weekdays is not None:
+        days = gate.weekdays
         checks.append(lambda f: f.weekday in days)
-    if when.hours is not None:
-        start, end = _minutes(when.hours.from_), _minutes(when.hours.to)
-        if start <= end:
-            checks.append(lambda f: start <= f.minute_of_day < end)
-        else:
-            checks.append(lambda f: f.minute_of_day >= start or f.minute_of_day < end)
-    if when.birthday is not None:
-        before, after = when.birthday.days_before, when.birthday.days_after
-        checks.append(
-            lambda f: (
-                (days := f.birthday_days()) is not None and (days[0] <= after or days[1] <= before)
-            )
-        )
-    if when.stores is not None:
-        stores = frozenset(when.stores)
+    if gate.hours is not None:
+        checks.append(lambda f: gate.hours_hold(f.minute_of_day))
+    if gate.birthday is not None:
+        checks.append(lambda f: gate.birthday_holds(f.birthday_days()))
+    if gate.stores is not None:
+        stores = gate.stores
         checks.append(lambda f: f.store in stores)
-    if when.channels is not None:
-        channels = frozenset(when.channels)
+    if gate.channels is not None:
+        channels = gate.channels
         checks.append(lambda f: f.channel in channels)
-    if when.partners is not None:
-        partners = frozenset(when.partners)
+    if gate.partners is not None:
+        partners = gate.partners
         checks.append(lambda f: f.partner in partners)
-    if when.payment_methods is not None:
-        methods = frozenset(when.payment_methods)
+    if gate.payment_methods is not None:
+        methods = gate.payment_methods
         checks.append(lambda f: f.payment_method in methods)
-    if when.tiers is not None:
-        tiers = frozenset(when.tiers)
+    if gate.tiers is not None:
+        tiers = gate.tiers
         checks.append(lambda f: f.tier in tiers)
-    if when.segments is not None:
-        segments = frozenset(when.segments)
+    if gate.segments is not None:
+        segments = gate.segments
         checks.append(lambda f: not segments.isdisjoint(f.segments))
-    if when.member is not None:
-        wanted = tuple(
-            (key, tuple(value) if isinstance(value, list) else (value,))
-            for key, value in sorted(when.member.items())
-        )
-        if len(wanted) == 1:
-            ((key, allowed),) = wanted
-            checks.append(lambda f: _attr_matches(f.attributes, key, allowed))
-        else:
-            checks.append(lambda f: all(_attr_matches(f.attributes, k, v) for k, v in wanted))
-    if when.lifetime_spend is not None:
-        low = to_minor(when.lifetime_spend.min, "lifetime_spend", "min") or 0
-        high = to_minor(when.lifetime_spend.max, "lifetime_spend", "max")
-        if high is None:
-            checks.append(lambda f: f.lifetime_spend_minor >= low)
-        else:
-            checks.append(lambda f: low <= f.lifetime_spend_minor < high)
+    if gate.member is not None or gate.lifetime_spend is not None:
+        checks.append(lambda f: gate.member_holds(f.attributes, f.lifetime_spend_minor))
     return tuple(checks)
 
 

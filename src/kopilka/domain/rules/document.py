@@ -19,7 +19,7 @@ import pydantic
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.money import currency_exponent
 from kopilka.domain.rules import schema
-from kopilka.domain.rules.conditions import compile_conditions
+from kopilka.domain.rules.conditions import checks_of, gate_of
 from kopilka.domain.rules.model import (
     BONUS,
     EVENT,
@@ -175,6 +175,7 @@ class _Compiler:
         self.where = ("rules", index)
         when_minor = lambda value, *p: self.minor(value, "when", *p)  # noqa: E731
         limits, pilot = src.limits, src.pilot
+        gate = gate_of(src.when, when_minor)
         fields: dict[str, Any] = {
             "id": src.id,
             "kind": RATE,
@@ -182,7 +183,8 @@ class _Compiler:
             "visible": src.visible,
             "priority": src.priority,
             "exclusive": src.stacking == "exclusive",
-            "checks": compile_conditions(src.when, when_minor),
+            "checks": checks_of(gate),
+            "gate": gate,
             "scope": Matcher(),
             "per_purchase": limits.per_purchase,
             "per_member_day": limits.per_member_day,

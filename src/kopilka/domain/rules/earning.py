@@ -31,8 +31,9 @@ outside the share in ``EarnResult.control_group`` instead of awarding.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import reduce
 from itertools import compress, repeat
-from operator import attrgetter
+from operator import add, attrgetter, or_
 
 from kopilka.domain.basket import Basket, BasketLine
 from kopilka.domain.errors import ValidationError
@@ -48,13 +49,21 @@ from kopilka.domain.rules.context import (
     UsageCounters,
     UsageDelta,
 )
-from kopilka.domain.rules.exact import extra_points, percent_points
+from kopilka.domain.rules.exact import (
+    MAX_AMOUNT,
+    MAX_BASE,
+    MAX_POINT_VALUE,
+    extra_points,
+    percent_points,
+)
 from kopilka.domain.rules.limits import capacity
 from kopilka.domain.rules.model import Rule, RuleSet
 from kopilka.domain.rules.pilot import in_share
-from kopilka.domain.rules.plan import Step
+from kopilka.domain.rules.plan import Plan, Step
 
 _LINE_ID = attrgetter("line_id")
+_new = tuple.__new__
+_AWARD = repeat(Award)  # endless: map(_new, _AWARD, rows) makes each row an Award
 
 
 def check_currency(ruleset: RuleSet, program: Program) -> None:
@@ -100,235 +109,308 @@ def evaluate_purchase(
     usage: UsageCounters = NO_USAGE,
     points_redeemed_discount_by_line: Mapping[str, int] | None = None,
 ) -> EarnResult:
-    """Points the member earns for ``basket``, attributed to lines and rules (see module doc)."""
+    """Points the member earns for ``basket``, attributed to lines and rules (see module doc).
+
+    Only lines with a positive base take part (the others can get no rule's points), numbered
+    0..n-1 in ``line_id`` order; sets of rules are bits of one ``int`` (see
+    :mod:`kopilka.domain.rules.plan`), so the rules that cannot apply to this basket, by scope,
+    conditions or trigger, cost nothing.
+    """
     check_currency(ruleset, program)
     plan = ruleset.plan
-    lines = sorted(basket.lines, key=_LINE_ID)
-    bases = plan.bases(lines, points_redeemed_discount_by_line or {})
-    earning = [i for i, base in enumerate(bases) if base > 0]
-    facts = Facts.gather(
-        member,
-        basket.occurred_at,
-        program.timezone,
-        store=basket.store,
-        channel=basket.channel,
-        partner=basket.partner,
-        payment_method=basket.payment_method,
-    )
     mode = program.rounding
     if type(mode) is not Rounding:
         mode = Rounding(mode)
-    run = _Run(ruleset.version, member.member_id, usage, [line.line_id for line in lines])
-    scoped = plan.scoped(lines, earning)
-    base_points = run.rates(plan.rates, facts, scoped, bases, earning, ruleset, program, mode)
-    run.multipliers(plan.multipliers, facts, scoped, base_points, mode)
-    run.bonuses(plan.bonuses, facts, scoped, bases, earning, member.purchase_count)
-    return run.result()
-
-
-def _select(
-    candidates: list[int], blocked: set[int], weights: Sequence[int]
-) -> tuple[list[int], list[int], int]:
-    """The candidate positions not blocked, their weights and the weights' sum."""
-    if blocked:
-        candidates = [i for i in candidates if i not in blocked]
-    if len(candidates) < 2:
-        if not candidates:
-            return candidates, [], 0
-        weight = weights[candidates[0]]
-        return candidates, [weight], weight
-    chosen = [weights[i] for i in candidates]
-    return candidates, chosen, sum(chosen)
-
-
-class _Run:
-    """One evaluation: the three stages, and the awards, usage and control group they add."""
-
-    __slots__ = ("awards", "control", "line_ids", "member_id", "usage", "used", "version")
-
-    def __init__(
-        self, version: int, member_id: str, usage: UsageCounters, line_ids: list[str]
-    ) -> None:
-        self.version = version
-        self.member_id = member_id
-        self.usage = usage
-        self.line_ids = line_ids
-        self.awards: list[Award] = []
-        self.control: list[str] = []
-        self.used: dict[str, int] = {}
-
-    def rates(
-        self,
-        steps: Sequence[Step],
-        facts: Facts,
-        scoped: Mapping[int, list[int]],
-        bases: list[int],
-        earning: list[int],
-        ruleset: RuleSet,
-        program: Program,
-        mode: Rounding,
-    ) -> list[int]:
-        """Stage 1: base points per line from the rate rules."""
-        base_points = [0] * len(bases)
-        if not earning:
-            return base_points
-        value = point_value_minor(ruleset, program)
-        every = [bases[i] for i in earning]
-        every_amount = sum(every)
-        blocked: set[int] = set()
-        for step in steps:
-            if step.everything:
-                if step.check is not None and not step.check(facts):
-                    continue
-                if blocked:
-                    idx, weights, amount = _select(earning, blocked, bases)
-                else:
-                    idx, weights, amount = earning, every, every_amount
-            else:
-                candidates = scoped.get(step.key)
-                if candidates is None or (step.check is not None and not step.check(facts)):
-                    continue
-                idx, weights, amount = _select(candidates, blocked, bases)
-            if not idx:
-                continue
-            if step.percent is None:
-                raw = amount // step.per_minor * step.points
-            else:
-                raw = percent_points(amount, step.percent, step.percent_fraction, value, mode)
-            if self.award(step, idx, weights, amount, raw, base_points) and step.exclusive:
-                blocked.update(idx)
-        return base_points
-
-    def multipliers(
-        self,
-        steps: Sequence[Step],
-        facts: Facts,
-        scoped: Mapping[int, list[int]],
-        base_points: list[int],
-        mode: Rounding,
-    ) -> None:
-        """Stage 2: the multipliers' extra points on the base points of their lines."""
-        pointed = [i for i, points in enumerate(base_points) if points > 0]
-        if not pointed:
-            return
-        every = [base_points[i] for i in pointed]
-        every_amount = sum(every)
-        blocked: set[int] = set()
-        for step in steps:
-            if step.everything:
-                if step.check is not None and not step.check(facts):
-                    continue
-                if blocked:
-                    idx, weights, amount = _select(pointed, blocked, base_points)
-                else:
-                    idx, weights, amount = pointed, every, every_amount
-            else:
-                found = scoped.get(step.key)
-                if found is None or (step.check is not None and not step.check(facts)):
-                    continue
-                candidates = [i for i in found if base_points[i] > 0]
-                idx, weights, amount = _select(candidates, blocked, base_points)
-            if not idx:
-                continue
-            assert step.extra is not None  # a multiplier always has a factor
-            raw = extra_points(amount, step.extra, step.extra_fraction, mode)
-            if self.award(step, idx, weights, amount, raw, None) and step.exclusive:
-                blocked.update(idx)
-
-    def bonuses(
-        self,
-        steps: Sequence[Step],
-        facts: Facts,
-        scoped: Mapping[int, list[int]],
-        bases: list[int],
-        earning: list[int],
-        purchase_count: int,
-    ) -> None:
-        """Stage 3: fixed purchase bonuses spread over their lines by base."""
-        if not earning:
-            return
-        every = [bases[i] for i in earning]
-        every_amount = sum(every)
-        first, nth = purchase_count == 0, purchase_count + 1
-        blocked: set[int] = set()
-        for step in steps:
-            if step.first_purchase and not first:
-                continue
-            if step.every_nth_purchase is not None and nth % step.every_nth_purchase:
-                continue
-            if step.everything:
-                if step.check is not None and not step.check(facts):
-                    continue
-                if blocked:
-                    idx, weights, amount = _select(earning, blocked, bases)
-                else:
-                    idx, weights, amount = earning, every, every_amount
-            else:
-                candidates = scoped.get(step.key)
-                if candidates is None or (step.check is not None and not step.check(facts)):
-                    continue
-                idx, weights, amount = _select(candidates, blocked, bases)
-            if not idx:
-                continue
-            if step.min_amount_minor is not None and amount < step.min_amount_minor:
-                continue
-            if self.award(step, idx, weights, amount, step.points, None) and step.exclusive:
-                blocked.update(idx)
-
-    def award(
-        self,
-        step: Step,
-        idx: Sequence[int],
-        weights: Sequence[int],
-        whole: int,
-        raw: int,
-        into: list[int] | None,
-    ) -> bool:
-        """Cap, spread and record ``raw`` points of ``step`` over the lines ``idx`` by
-        ``weights`` (which sum to ``whole``); False when the rule did not apply."""
-        if step.guarded:
-            share = step.pilot_share
-            if share is not None and not in_share(step.id, self.member_id, share):
-                self.control.append(step.id)
-                return False
-            if step.capped:
-                cap = capacity(step.rule, self.usage)
-                assert cap is not None  # a capped rule always has a capacity
-                if cap <= 0:
-                    return False
-                raw = min(raw, cap)
-        if raw <= 0:
-            return True
-        rule_id = step.id
-        if len(idx) == 1:
-            i = idx[0]
-            self.awards.append(
-                tuple.__new__(
-                    Award,
-                    (rule_id, step.version, self.line_ids[i], raw, step.description, step.visible),
-                )
-            )
-            if into is not None:
-                into[i] += raw
-        else:
-            parts = split(raw, weights, whole)
-            line_ids = map(self.line_ids.__getitem__, idx)
-            same = step.same  # endless repeats of the rule's fields: zip stops with the lines
-            rows = zip(
-                same.id, same.version, line_ids, parts, same.description, same.visible, strict=False
-            )
-            # tuples built and filtered in C: zero parts give no award
-            self.awards += map(tuple.__new__, repeat(Award), compress(rows, parts))
-            if into is not None:
-                for i, points in zip(idx, parts, strict=True):
-                    into[i] += points
-        self.used[rule_id] = self.used.get(rule_id, 0) + raw
-        return True
-
-    def result(self) -> EarnResult:
-        return EarnResult(
-            ruleset_version=self.version,
-            awards=tuple(self.awards),
-            usage=UsageDelta(points_by_rule=self.used),
-            control_group=tuple(self.control),
+    lines = sorted(basket.lines, key=_LINE_ID)
+    bases = plan.bases(lines, points_redeemed_discount_by_line or {})
+    if 0 in bases:
+        lines = [line for line, base in zip(lines, bases, strict=True) if base]
+        bases = [base for base in bases if base]
+        if not bases:
+            return EarnResult(ruleset.version, (), UsageDelta(points_by_rule={}), ())
+    local = basket.occurred_at.astimezone(plan.zone(program.timezone))
+    local_date = local.date()
+    live = plan.live(local_date, local.hour * 60 + local.minute, basket, member)
+    if plan.scoped:
+        listed = plan.listed(lines)
+        live &= plan.everything | reduce(or_, listed)
+    else:
+        listed = []
+        live &= plan.everything
+    if live & plan.residual_bits:
+        live = plan.residual(live, member, local_date)
+    if live & plan.trigger_bits:
+        live &= plan.triggered(member.purchase_count)
+    awards: list[Award] = []
+    control: list[str] = []
+    used: dict[str, int] = {}
+    if live:
+        _stages(
+            plan,
+            live,
+            [line.line_id for line in lines],
+            bases,
+            plan.positions(listed, live & plan.scoped) if live & plan.scoped else {},
+            point_value_minor(ruleset, program),
+            mode,
+            _Guard(member.member_id, usage, control),
+            awards,
+            used,
         )
+    return EarnResult(
+        ruleset.version, tuple(awards), UsageDelta(points_by_rule=used), tuple(control)
+    )
+
+
+class _Guard:
+    """Pilot shares and caps, for the few rules that have them."""
+
+    __slots__ = ("control", "member_id", "usage")
+
+    def __init__(self, member_id: str, usage: UsageCounters, control: list[str]) -> None:
+        self.member_id, self.usage, self.control = member_id, usage, control
+
+    def __call__(self, step: Step, raw: int) -> int | None:
+        """``raw`` within the rule's caps; ``None`` when the rule does not apply: the member
+        is in its pilot's control group (recorded) or its capacity is exhausted."""
+        share = step.pilot_share
+        if share is not None and not in_share(step.id, self.member_id, share):
+            self.control.append(step.id)
+            return None
+        if step.capped:
+            cap = capacity(step.rule, self.usage)
+            assert cap is not None  # a capped rule always has a capacity
+            if cap <= 0:
+                return None
+            return min(raw, cap)
+        return raw
+
+
+def _stages(
+    plan: Plan,
+    live: int,
+    ids: list[str],
+    bases: list[int],
+    where: Mapping[int, list[int]],
+    value: int,
+    mode: Rounding,
+    guard: _Guard,
+    awards: list[Award],
+    used: dict[str, int],
+) -> None:
+    """The three stages over the earning lines (``ids``, ``bases``; ``where``: the positions
+    of the lines each live scoped rule lists), for the ``live`` rules. Each stage walks its
+    rules lowest bit first, that is in ``(priority, id)`` order, and adds to ``awards`` and
+    ``used``.
+
+    One loop per stage, written out: this is the engine's hot path. A rule's lines are all the
+    stage's lines (``idx is everywhere``, the common case, with no list built) or those its
+    scope lists, less those an exclusive rule took; its raw points are capped by ``guard``
+    when it is guarded, then spread with :func:`split`, and zero parts give no award.
+    """
+    steps = plan.steps
+    count = len(bases)
+    everywhere = range(count)
+    total = sum(bases)
+    down = mode is Rounding.DOWN
+    fast = down and value <= MAX_POINT_VALUE  # the integer percent formula holds (exact.py)
+    idx: Sequence[int]
+    weights: Sequence[int]
+    on: Sequence[str]
+
+    # stage 1: rates give the base points
+    base_points = [0] * count
+    blocked: set[int] = set()
+    todo = live & plan.rate_bits
+    while todo:
+        bit = todo & -todo
+        todo ^= bit
+        step = steps[bit]
+        if step.everything:
+            if blocked:
+                idx = [j for j in everywhere if j not in blocked]
+                if not idx:
+                    continue
+            else:
+                idx = everywhere
+        else:
+            idx = where[bit]
+            if blocked:
+                idx = [j for j in idx if j not in blocked]
+                if not idx:
+                    continue
+        if idx is everywhere:
+            weights, amount, on = bases, total, ids
+        elif len(idx) == 1:
+            amount = bases[idx[0]]
+            weights, on = (amount,), (ids[idx[0]],)
+        else:
+            weights = [bases[j] for j in idx]
+            amount = sum(weights)
+            on = [ids[j] for j in idx]
+        if step.percent is None:
+            raw = amount // step.per_minor * step.points
+        elif (fraction := step.percent_fraction) is not None and fast and amount < MAX_AMOUNT:
+            raw = amount * fraction[0] // (fraction[1] * 100 * value)
+        else:
+            raw = percent_points(amount, step.percent, fraction, value, mode)
+        if step.guarded:
+            capped = guard(step, raw)
+            if capped is None:
+                continue
+            raw = capped
+        if raw > 0:
+            used[step.id] = raw
+            if len(on) == 1:
+                awards.append(
+                    _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
+                )
+                base_points[idx[0]] += raw
+            else:
+                parts = split(raw, weights, amount)
+                rows = zip(  # the repeats never run out: zip stops with the lines
+                    step.ids,
+                    step.versions,
+                    on,
+                    parts,
+                    step.descriptions,
+                    step.visibles,
+                    strict=False,
+                )
+                awards += map(_new, _AWARD, compress(rows, parts))
+                if idx is everywhere:
+                    base_points = list(map(add, base_points, parts))
+                else:
+                    for j, points in zip(idx, parts, strict=True):
+                        base_points[j] += points
+        if step.exclusive:
+            blocked.update(idx)
+
+    # stage 2: multipliers add to the base points of their lines
+    todo = live & plan.multiplier_bits
+    if todo:
+        pointed: Sequence[int]
+        if 0 in base_points:
+            pointed = [j for j in everywhere if base_points[j]]
+            every = [base_points[j] for j in pointed]
+            every_on = [ids[j] for j in pointed]
+            if not pointed:
+                todo = 0
+        else:
+            pointed, every, every_on = everywhere, base_points, ids
+        every_amount = sum(every)
+        blocked.clear()
+    while todo:
+        bit = todo & -todo
+        todo ^= bit
+        step = steps[bit]
+        if step.everything:
+            if blocked:
+                idx = [j for j in pointed if j not in blocked]
+                if not idx:
+                    continue
+            else:
+                idx = pointed
+        else:
+            idx = where[bit]
+            if blocked or pointed is not everywhere:
+                idx = [j for j in idx if base_points[j] and j not in blocked]
+                if not idx:
+                    continue
+        if idx is pointed:
+            weights, amount, on = every, every_amount, every_on
+        elif len(idx) == 1:
+            amount = base_points[idx[0]]
+            weights, on = (amount,), (ids[idx[0]],)
+        else:
+            weights = [base_points[j] for j in idx]
+            amount = sum(weights)
+            on = [ids[j] for j in idx]
+        if (fraction := step.extra_fraction) is not None and down and amount < MAX_BASE:
+            raw = amount * fraction[0] // fraction[1]
+        else:
+            assert step.extra is not None  # a multiplier always has a factor
+            raw = extra_points(amount, step.extra, fraction, mode)
+        if step.guarded:
+            capped = guard(step, raw)
+            if capped is None:
+                continue
+            raw = capped
+        if raw > 0:
+            used[step.id] = raw
+            if len(on) == 1:
+                awards.append(
+                    _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
+                )
+            else:
+                parts = split(raw, weights, amount)
+                rows = zip(  # the repeats never run out: zip stops with the lines
+                    step.ids,
+                    step.versions,
+                    on,
+                    parts,
+                    step.descriptions,
+                    step.visibles,
+                    strict=False,
+                )
+                awards += map(_new, _AWARD, compress(rows, parts))
+        if step.exclusive:
+            blocked.update(idx)
+
+    # stage 3: purchase bonuses, spread by base
+    todo = live & plan.bonus_bits
+    blocked.clear()
+    while todo:
+        bit = todo & -todo
+        todo ^= bit
+        step = steps[bit]
+        if step.everything:
+            if blocked:
+                idx = [j for j in everywhere if j not in blocked]
+                if not idx:
+                    continue
+            else:
+                idx = everywhere
+        else:
+            idx = where[bit]
+            if blocked:
+                idx = [j for j in idx if j not in blocked]
+                if not idx:
+                    continue
+        if idx is everywhere:
+            weights, amount, on = bases, total, ids
+        elif len(idx) == 1:
+            amount = bases[idx[0]]
+            weights, on = (amount,), (ids[idx[0]],)
+        else:
+            weights = [bases[j] for j in idx]
+            amount = sum(weights)
+            on = [ids[j] for j in idx]
+        if step.min_amount_minor is not None and amount < step.min_amount_minor:
+            continue
+        raw = step.points
+        if step.guarded:
+            capped = guard(step, raw)
+            if capped is None:
+                continue
+            raw = capped
+        if raw > 0:
+            used[step.id] = raw
+            if len(on) == 1:
+                awards.append(
+                    _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
+                )
+            else:
+                parts = split(raw, weights, amount)
+                rows = zip(  # the repeats never run out: zip stops with the lines
+                    step.ids,
+                    step.versions,
+                    on,
+                    parts,
+                    step.descriptions,
+                    step.visibles,
+                    strict=False,
+                )
+                awards += map(_new, _AWARD, compress(rows, parts))
+        if step.exclusive:
+            blocked.update(idx)

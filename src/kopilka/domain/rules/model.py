@@ -12,12 +12,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kopilka.domain.basket import BasketLine
-from kopilka.domain.rules.conditions import Predicate
+from kopilka.domain.rules.conditions import Gate, Predicate
 
 if TYPE_CHECKING:
     from kopilka.domain.rules.plan import Plan
 
 RATE, MULTIPLIER, BONUS, EVENT = "rate", "multiplier", "bonus", "event"
+NO_CONDITIONS = Gate()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,8 @@ class Rule:
     match: tuple[tuple[str, object], ...] = ()
     limit_count: int | None = None
     limit_period: str = "lifetime"
+    # the conditions of ``checks`` grouped by fact, for the purchase plan
+    gate: Gate = NO_CONDITIONS
 
     @property
     def capped(self) -> bool:

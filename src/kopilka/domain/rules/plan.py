@@ -1,27 +1,50 @@
-"""A rule set precompiled for the purchase hot path: one :class:`Step` per rule, and indexes.
+"""A rule set precompiled for the purchase hot path: one :class:`Step` per rule, as bits.
 
-Built once per :class:`~kopilka.domain.rules.model.RuleSet` (it is the set's ``plan``), so an
-evaluation only reads precomputed values: each rule's conditions with its pilot stores folded
-in, whether it is capped or piloted, its percent or factor as an exact fraction (see
-:mod:`kopilka.domain.rules.exact`), and which rules list each category, SKU, brand and tag.
+Built once per :class:`~kopilka.domain.rules.model.RuleSet` (it is the set's ``plan``). Every
+purchase rule is one bit of an integer, numbered in evaluation order (rates, then multipliers,
+then bonuses, each by ``(priority, id)``), so a whole set of rules is one ``int`` and "which
+rules may apply to this basket" is a handful of ``&`` and ``|`` instead of a call per rule:
+
+- **scope**: which scoped rules list each category, SKU, brand and tag (a line's rules are the
+  ``|`` of its four lookups; rules with no scope take every line);
+- **conditions**: each kind of fact (local date, local minute, store, channel, partner, payment
+  method, tier, segments) is tested once per distinct value for all rules together, and the
+  answer, the set of rules it lets through, is remembered per value (a bounded memo), so a
+  basket costs one dict lookup per kind of fact the document uses; the few conditions on
+  member attributes, lifetime spend and birthday are tested per basket for the rules still in
+  play (:meth:`Plan.residual`);
+- **triggers**: which bonuses the member's purchase count lets through (first purchase, every
+  n-th purchase), remembered per count.
+
+Each step keeps its precomputed values: whether it is capped or piloted, its percent or factor
+as an exact fraction (see :mod:`kopilka.domain.rules.exact`), and endless repeats of its award
+fields. The memos only remember pure functions of the rule set, so sharing a plan between
+threads is safe (a lost insertion is just recomputed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from itertools import repeat
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from kopilka.domain.basket import BasketLine
+from kopilka.domain.basket import Basket, BasketLine
 from kopilka.domain.errors import ValidationError
-from kopilka.domain.rules.conditions import Predicate
+from kopilka.domain.rules.conditions import birthday_distance
+from kopilka.domain.rules.context import MemberContext
 from kopilka.domain.rules.exact import ratio
 
 if TYPE_CHECKING:
+    from kopilka.domain.rules.conditions import Gate
     from kopilka.domain.rules.model import Rule, RuleSet
 
 FACETS = ("category", "sku", "brand", "tag")
+MEMO_LIMIT = 4096  # distinct values remembered per kind of fact before the memo starts over
+
+Test = tuple[int, Callable[[Any], bool]]  # a rule's bit, and its test of one fact
 
 
 def scope_index(rules: Iterable[Rule]) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -39,32 +62,21 @@ def scope_index(rules: Iterable[Rule]) -> dict[tuple[str, str], tuple[str, ...]]
     return {key: tuple(ids) for key, ids in index.items()}
 
 
-class _Same(NamedTuple):
-    """Endless repeats of one rule's award fields: zipped with its lines and points, they give
-    the rows of its awards without a Python loop (a repeat never runs out, so one is shared)."""
-
-    id: repeat[str]
-    version: repeat[int]
-    description: repeat[str]
-    visible: repeat[bool]
-
-
 class Step:
-    """One purchase rule as the evaluator reads it; ``key`` numbers the scoped rules."""
+    """One purchase rule as the evaluator reads it; ``bit`` is its place in evaluation order."""
 
     __slots__ = (
+        "bit",
         "capped",
-        "check",
         "description",
-        "every_nth_purchase",
+        "descriptions",
         "everything",
         "exclusive",
         "extra",
         "extra_fraction",
-        "first_purchase",
         "guarded",
         "id",
-        "key",
+        "ids",
         "min_amount_minor",
         "per_minor",
         "percent",
@@ -72,26 +84,23 @@ class Step:
         "pilot_share",
         "points",
         "rule",
-        "same",
         "version",
+        "versions",
         "visible",
+        "visibles",
     )
 
-    def __init__(self, rule: Rule, key: int, version: int) -> None:
+    def __init__(self, rule: Rule, bit: int, version: int) -> None:
         self.rule = rule
+        self.bit = bit
         self.id, self.description, self.visible = rule.id, rule.description, rule.visible
         self.version = version
-        self.same = _Same(
-            repeat(rule.id), repeat(version), repeat(rule.description), repeat(rule.visible)
-        )
+        # endless repeats of the award fields: zipped with its lines and points, they give the
+        # rows of its awards without a Python loop (a repeat never runs out, so they are shared)
+        self.ids, self.versions = repeat(rule.id), repeat(version)
+        self.descriptions, self.visibles = repeat(rule.description), repeat(rule.visible)
         self.exclusive = rule.exclusive
-        checks: list[Predicate] = list(rule.checks)
-        if rule.pilot_stores is not None:
-            stores = rule.pilot_stores
-            checks.append(lambda f: f.store in stores)
-        self.check = all_of(checks)
         self.everything = rule.scope.everything
-        self.key = key
         self.capped = rule.capped
         self.pilot_share = rule.pilot_share
         self.guarded = self.capped or rule.pilot_share is not None
@@ -104,67 +113,184 @@ class Step:
             self.extra = rule.factor - 1
             self.extra_fraction = ratio(self.extra)
         self.min_amount_minor = rule.min_amount_minor
-        self.every_nth_purchase = rule.every_nth_purchase
-        self.first_purchase = rule.first_purchase
 
 
-def all_of(checks: Sequence[Predicate]) -> Predicate | None:
-    """One predicate for all of ``checks`` (``None`` when there are none): most rules have one
-    or two conditions, so the evaluator makes one call per rule instead of looping."""
-    if not checks:
-        return None
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        first, second = checks
-        return lambda f: first(f) and second(f)
-    every = tuple(checks)
-    return lambda f: all(check(f) for check in every)
+def _within(values: frozenset[str] | None, pilot: frozenset[str] | None) -> Callable[[Any], bool]:
+    """The test of a store (or other fact) against a condition and a pilot's stores."""
+    if pilot is None:
+        assert values is not None
+        return values.__contains__
+    if values is None:
+        return pilot.__contains__
+    return lambda value: value in values and value in pilot
+
+
+def _overlaps(values: frozenset[str]) -> Callable[[Any], bool]:
+    return lambda segments: not values.isdisjoint(segments)
+
+
+def _member_test(gate: Gate) -> Callable[[MemberContext, tuple[int, int] | None], bool]:
+    """The test of a gate's member attribute, lifetime spend and birthday conditions, given
+    the member and the birthday distance (``None``: no birthday); the common single
+    conditions get a test of their own."""
+    if gate.member is None and gate.birthday is None and gate.lifetime_spend is not None:
+        low, high = gate.lifetime_spend
+        if high is None:
+            return lambda member, days: member.lifetime_spend_minor >= low
+        return lambda member, days: low <= member.lifetime_spend_minor < high
+    if gate.member is None and gate.lifetime_spend is None and gate.birthday is not None:
+        before, after = gate.birthday
+        return lambda member, days: days is not None and (days[0] <= after or days[1] <= before)
+    return lambda member, days: (
+        gate.member_holds(member.attributes, member.lifetime_spend_minor)
+        and gate.birthday_holds(days)
+    )
 
 
 class Plan:
-    """The purchase stages of a rule set as steps, with the indexes an evaluation needs."""
+    """The purchase stages of a rule set as bits, with the indexes and memos an evaluation
+    needs (see the module doc)."""
 
     __slots__ = (
-        "bonuses",
+        "all_bits",
+        "birthday_bits",
+        "bonus_bits",
         "by_brand",
         "by_category",
         "by_sku",
         "by_tag",
+        "everything",
         "exclude",
-        "multipliers",
+        "exclude_brands",
+        "exclude_categories",
+        "exclude_skus",
+        "exclude_tags",
+        "memos",
+        "multiplier_bits",
         "no_points_on_discounted",
-        "rates",
+        "rate_bits",
+        "residual_bits",
+        "residual_tests",
+        "scoped",
+        "singles",
+        "steps",
+        "tests",
+        "trigger_bits",
+        "trigger_steps",
+        "used",
+        "zones",
     )
 
     def __init__(self, ruleset: RuleSet) -> None:
-        keys: dict[str, int] = {}
-        for rule in (*ruleset.rates, *ruleset.multipliers, *ruleset.bonuses):
-            if not rule.scope.everything:
-                keys[rule.id] = len(keys)
         version = ruleset.version
-        self.rates = tuple(Step(r, keys.get(r.id, -1), version) for r in ruleset.rates)
-        self.multipliers = tuple(Step(r, keys.get(r.id, -1), version) for r in ruleset.multipliers)
-        self.bonuses = tuple(Step(r, keys.get(r.id, -1), version) for r in ruleset.bonuses)
-        by_facet: dict[str, dict[str, tuple[int, ...]]] = {facet: {} for facet in FACETS}
-        for (facet, value), ids in scope_index(ruleset.rules).items():
-            by_facet[facet][value] = tuple(keys[i] for i in ids)
+        ordered = (*ruleset.rates, *ruleset.multipliers, *ruleset.bonuses)
+        steps = [Step(rule, 1 << n, version) for n, rule in enumerate(ordered)]
+        self.steps = {step.bit: step for step in steps}
+        self.all_bits = (1 << len(steps)) - 1
+
+        def bits(chosen: Iterable[Step]) -> int:
+            mask = 0
+            for step in chosen:
+                mask |= step.bit
+            return mask
+
+        rates = len(ruleset.rates)
+        multipliers = rates + len(ruleset.multipliers)
+        self.rate_bits = bits(steps[:rates])
+        self.multiplier_bits = bits(steps[rates:multipliers])
+        self.bonus_bits = bits(steps[multipliers:])
+        self.everything = bits(step for step in steps if step.everything)
+        self.scoped = self.all_bits & ~self.everything
+        by_facet: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
+        for step in steps:
+            scope = step.rule.scope
+            for facet, values in zip(
+                FACETS, (scope.categories, scope.skus, scope.brands, scope.tags), strict=True
+            ):
+                index = by_facet[facet]
+                for value in values:
+                    index[value] = index.get(value, 0) | step.bit
         self.by_category, self.by_sku = by_facet["category"], by_facet["sku"]
         self.by_brand, self.by_tag = by_facet["brand"], by_facet["tag"]
+
         self.exclude = None if ruleset.exclude.everything else ruleset.exclude
+        self.exclude_categories = ruleset.exclude.categories
+        self.exclude_skus = ruleset.exclude.skus
+        self.exclude_brands = ruleset.exclude.brands
+        self.exclude_tags = ruleset.exclude.tags
         self.no_points_on_discounted = ruleset.no_points_on_discounted
+
+        # conditions, one tuple of tests per kind of fact (see ``live``)
+        kinds: dict[str, list[Test]] = {
+            kind: []
+            for kind in (
+                "date",
+                "minute",
+                "store",
+                "channel",
+                "partner",
+                "payment_method",
+                "tier",
+                "segments",
+            )
+        }
+        residual: list[tuple[int, Callable[[MemberContext, tuple[int, int] | None], bool]]] = []
+        for step in steps:
+            gate, bit = step.rule.gate, step.bit
+            if gate.dates is not None or gate.weekdays is not None:
+                kinds["date"].append((bit, gate.date_holds))
+            if gate.hours is not None:
+                kinds["minute"].append((bit, gate.hours_hold))
+            if gate.stores is not None or step.rule.pilot_stores is not None:
+                kinds["store"].append((bit, _within(gate.stores, step.rule.pilot_stores)))
+            facts: tuple[tuple[str, frozenset[str] | None], ...] = (
+                ("channel", gate.channels),
+                ("partner", gate.partners),
+                ("payment_method", gate.payment_methods),
+                ("tier", gate.tiers),
+            )
+            for kind, allowed in facts:
+                if allowed is not None:
+                    kinds[kind].append((bit, _within(allowed, None)))
+            if gate.segments is not None:
+                kinds["segments"].append((bit, _overlaps(gate.segments)))
+            if not (gate.birthday is None and gate.member is None and gate.lifetime_spend is None):
+                residual.append((bit, _member_test(gate)))
+        self.tests = {kind: tuple(tests) for kind, tests in kinds.items()}
+        self.used = tuple(bool(tests) for tests in kinds.values())  # in the order of ``live``
+        self.memos: dict[str, dict[Hashable, int]] = {kind: {} for kind in (*kinds, "count")}
+        self.residual_tests = tuple(residual)
+        self.residual_bits = bits(self.steps[bit] for bit, _ in residual)
+        self.birthday_bits = bits(step for step in steps if step.rule.gate.birthday is not None)
+        self.singles: dict[int, tuple[int, ...]] = {}
+        self.trigger_steps = tuple(
+            step
+            for step in steps[multipliers:]
+            if step.rule.first_purchase or step.rule.every_nth_purchase is not None
+        )
+        self.trigger_bits = bits(self.trigger_steps)
+        self.zones: dict[str, ZoneInfo] = {}
+
+    # --- per basket -------------------------------------------------------------------------
 
     def bases(self, lines: Sequence[BasketLine], discounts: Mapping[str, int]) -> list[int]:
         """Each line's amount that can earn points: net of points paid, zero when excluded."""
         if discounts:
             return self._bases_net_of(lines, discounts)
-        exclude, no_discounted = self.exclude, self.no_points_on_discounted
-        if exclude is None and not no_discounted:
-            return [line.amount_minor for line in lines]
+        no_discounted = self.no_points_on_discounted
+        if self.exclude is None:
+            if not no_discounted:
+                return [line.amount_minor for line in lines]
+            return [0 if line.discounted else line.amount_minor for line in lines]
+        categories, skus = self.exclude_categories, self.exclude_skus
+        brands, tags = self.exclude_brands, self.exclude_tags
         return [
             0
             if (no_discounted and line.discounted)
-            or (exclude is not None and exclude.matches(line))
+            or line.category in categories
+            or line.sku in skus
+            or line.brand in brands
+            or (tags and not tags.isdisjoint(line.tags))
             else line.amount_minor
             for line in lines
         ]
@@ -192,30 +318,136 @@ class Plan:
                 bases.append(line.amount_minor - paid)
         return bases
 
-    def scoped(self, lines: Sequence[BasketLine], earning: Sequence[int]) -> dict[int, list[int]]:
-        """For each scoped step's key, the positions of the lines its scope lists, ascending,
-        among the ``earning`` positions (lines with no base take no rule's points)."""
-        found: dict[int, list[int]] = {}
-        by_category, by_sku, by_brand, by_tag = (
-            self.by_category,
-            self.by_sku,
-            self.by_brand,
-            self.by_tag,
-        )
-        for i in earning:
-            line = lines[i]
-            keys = (
-                by_category.get(line.category, ())
-                + by_sku.get(line.sku, ())
-                + by_brand.get(line.brand, ())
-            )
-            if by_tag and line.tags:
-                for tag in line.tags:
-                    keys += by_tag.get(tag, ())
-            for key in keys:
-                positions = found.get(key)
-                if positions is None:
-                    found[key] = [i]
-                elif positions[-1] != i:
-                    positions.append(i)
+    def listed(self, lines: Sequence[BasketLine]) -> list[int]:
+        """For each line, the scoped rules that list it (as bits)."""
+        by_category, by_sku, by_brand = self.by_category, self.by_sku, self.by_brand
+        found = [
+            by_category.get(line.category, 0)
+            | by_sku.get(line.sku, 0)
+            | by_brand.get(line.brand, 0)
+            for line in lines
+        ]
+        by_tag = self.by_tag
+        if by_tag:
+            for n, line in enumerate(lines):
+                if line.tags:
+                    for tag in line.tags:
+                        found[n] |= by_tag.get(tag, 0)
         return found
+
+    def zone(self, name: str) -> ZoneInfo:
+        """The program's time zone (remembered by name)."""
+        zone = self.zones.get(name)
+        if zone is None:
+            zone = self.zones[name] = ZoneInfo(name)
+        return zone
+
+    def live(self, local_date: date, minute: int, basket: Basket, member: MemberContext) -> int:
+        """The rules whose conditions on the date, time, store, channel, partner, payment
+        method, tier and segments hold (the rest of the conditions: :meth:`residual`)."""
+        ok = self.all_bits
+        memos, used = self.memos, self.used
+        # one remembered answer per kind of fact the document uses (written out: hot path)
+        if used[0]:
+            mask = memos["date"].get(local_date)
+            ok &= self._mask("date", local_date) if mask is None else mask
+        if used[1]:
+            mask = memos["minute"].get(minute)
+            ok &= self._mask("minute", minute) if mask is None else mask
+        if used[2]:
+            mask = memos["store"].get(basket.store)
+            ok &= self._mask("store", basket.store) if mask is None else mask
+        if used[3]:
+            mask = memos["channel"].get(basket.channel)
+            ok &= self._mask("channel", basket.channel) if mask is None else mask
+        if used[4]:
+            mask = memos["partner"].get(basket.partner)
+            ok &= self._mask("partner", basket.partner) if mask is None else mask
+        if used[5]:
+            mask = memos["payment_method"].get(basket.payment_method)
+            ok &= self._mask("payment_method", basket.payment_method) if mask is None else mask
+        if used[6]:
+            mask = memos["tier"].get(member.tier)
+            ok &= self._mask("tier", member.tier) if mask is None else mask
+        if used[7]:
+            segments = member.segments
+            mask = memos["segments"].get(segments) if type(segments) is frozenset else None
+            ok &= self._mask("segments", segments) if mask is None else mask
+        return ok
+
+    def _mask(self, kind: str, value: Hashable) -> int:
+        """The rules that ``value`` of a kind of fact lets through, remembered per value."""
+        memo = self.memos[kind]
+        try:
+            mask = memo.get(value)
+        except TypeError:  # an unhashable value (e.g. a set of segments): not remembered
+            memo, mask = {}, None
+        if mask is None:
+            mask = self.all_bits
+            for bit, test in self.tests[kind]:
+                if not test(value):
+                    mask ^= bit
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[value] = mask
+        return mask
+
+    def residual(self, live: int, member: MemberContext, local_date: date) -> int:
+        """``live`` without the rules whose member attribute, lifetime spend or birthday
+        conditions fail."""
+        days = None
+        if live & self.birthday_bits and member.birthday is not None:
+            days = birthday_distance(local_date, member.birthday)
+        for bit, test in self.residual_tests:
+            if live & bit and not test(member, days):
+                live ^= bit
+        return live
+
+    def positions(self, listed: Sequence[int], live: int) -> dict[int, list[int]]:
+        """For each live scoped rule, the positions of the lines that list it, ascending."""
+        found: dict[int, list[int]] = {}
+        singles = self.singles
+        for position, listing in enumerate(listed):
+            bits = listing & live
+            if not bits:
+                continue
+            single = singles.get(bits)
+            if single is None:
+                single = self._singles(bits)
+            for bit in single:
+                lines = found.get(bit)
+                if lines is None:
+                    found[bit] = [position]
+                else:
+                    lines.append(position)
+        return found
+
+    def _singles(self, bits: int) -> tuple[int, ...]:
+        """``bits`` as single bits, lowest first (remembered)."""
+        single: list[int] = []
+        rest = bits
+        while rest:
+            bit = rest & -rest
+            single.append(bit)
+            rest ^= bit
+        if len(self.singles) >= MEMO_LIMIT:
+            self.singles.clear()
+        found = self.singles[bits] = tuple(single)
+        return found
+
+    def triggered(self, purchase_count: int) -> int:
+        """The rules the purchase count lets through: all but the first-purchase and n-th
+        purchase bonuses whose trigger this purchase misses."""
+        memo = self.memos["count"]
+        mask = memo.get(purchase_count)
+        if mask is None:
+            mask = self.all_bits
+            first, nth = purchase_count == 0, purchase_count + 1
+            for step in self.trigger_steps:
+                every = step.rule.every_nth_purchase
+                if (step.rule.first_purchase and not first) or (every is not None and nth % every):
+                    mask ^= step.bit
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[purchase_count] = mask
+        return mask
