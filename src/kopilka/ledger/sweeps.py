@@ -81,10 +81,10 @@ class SweepOps(LedgerCore):
 
     def expire_members(self, as_of: datetime, members: Sequence[int]) -> Step:
         """Expire every due lot of ``members`` (found due by ``due_expiry_members``), set-based;
-        several transactions may do this at once for disjoint sets of members."""
+        several transactions may do this at once for disjoint sets of members. The port
+        locks the members itself (ascending ids), without loading their balances."""
         if not members:
             return Step(0, 0)
-        self.lock(*members)
         lots, _points = self.port.expire_lots(self.program.id, as_of, members)
         for member_id in members:  # the SQL changed them: never reuse the cached rows
             self._balances.pop(member_id, None)

@@ -4,8 +4,9 @@ The same movement as ``kopilka.ledger.sweeps.SweepOps._expire`` performs lot by 
 per member one ``expire`` entry; per lot one ``expire`` draw of what it had left, its
 ``remaining`` set to 0 and its ``expired_at`` to the sweep's instant; per entry one
 posting per bucket the points left (``available`` for activated lots, ``pending`` for
-the others) and one to ``breakage``; the balances lowered to match. The caller has
-locked the members' balance rows first.
+the others) and one to ``breakage``; the balances lowered to match. On PostgreSQL it
+locks the members' balance rows itself first (ascending ids, one statement with the ids
+as one array); SQLite's write transaction is already exclusive.
 
 PostgreSQL does it in one statement of data-modifying CTEs (one round trip and no
 scratch table per batch: the due lots are read once, and every write works from that
@@ -73,6 +74,13 @@ SELECT (SELECT COUNT(*) FROM due), (SELECT COALESCE(SUM(points), 0) FROM sums)
 """
 ).bindparams(bindparam("t", type_=_T))
 
+# the lock comes first, in a statement of its own: the expiry statement's snapshot must
+# be taken once every member is locked
+_PG_LOCK = text(
+    "SELECT member_id FROM member_balances WHERE member_id = ANY(:members) "
+    "ORDER BY member_id FOR UPDATE"
+)
+
 # -- SQLite: a temporary table and a few statements ------------------------------------------
 _SQLITE_SETUP = (
     "CREATE TEMP TABLE IF NOT EXISTS kopilka_due "
@@ -139,12 +147,14 @@ _POINTS = text("SELECT COALESCE(SUM(amount), 0) FROM kopilka_due")
 def expire_lots(
     conn: Connection, program_id: int, as_of: datetime, member_ids: Sequence[int]
 ) -> tuple[int, int]:
-    """Expire every due lot of the (locked) members; returns (lots, points) expired."""
+    """Lock the members and expire every due lot of theirs; returns (lots, points) expired."""
     if not member_ids:
         return 0, 0
     if conn.dialect.name == "postgresql":
+        members = sorted({int(m) for m in member_ids})
+        conn.execute(_PG_LOCK, {"members": members}).all()
         lots, points = conn.execute(
-            _PG_EXPIRE, {"p": program_id, "t": as_of, "members": list(member_ids)}
+            _PG_EXPIRE, {"p": program_id, "t": as_of, "members": members}
         ).one()
         return int(lots), int(points)
     return _expire_sqlite(conn, program_id, as_of, member_ids)
