@@ -172,6 +172,7 @@ lots = Table(
     CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_range"),
     # partial indexes: only lots a sweep or a member's operation can still touch, so
     # finished lots cost nothing (every member lookup of lots asks for unexpired ones)
+    Index("ix_lots_entry", "entry_id"),  # the lot an entry created (reversals)
     Index(
         "ix_lots_member_open",
         "member_id",
