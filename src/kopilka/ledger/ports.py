@@ -56,8 +56,9 @@ class LedgerPort(Protocol):
     def expire_lots(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int]
     ) -> tuple[int, int]:
-        """Expire every due lot of the locked members at once, one entry per member:
-        draws, postings to breakage, lots closed, balances lowered. Returns (lots, points)."""
+        """Expire every due lot of the members at once, one entry per member: draws,
+        postings to breakage, lots closed, balances lowered. The port locks the members
+        itself (ascending ids) before it reads their lots. Returns (lots, points)."""
         ...
 
     def due_holds(
