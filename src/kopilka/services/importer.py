@@ -329,10 +329,10 @@ def refresh_statistics(ctx: ServiceContext) -> None:
 
 
 # the tables whose growth during an import changes the plans of the import's own reads
-_GROWING = "purchases, lots, journal_entries, member_balances, idempotency_keys"
+PURCHASE_TABLES = "purchases, lots, journal_entries, member_balances, idempotency_keys"
 
 
-class _GrowingStatistics:
+class GrowingStatistics:
     """ANALYZE the tables an import fills whenever the rows it booked have doubled since
     the last time (PostgreSQL only; a handful of times per file).
 
@@ -340,12 +340,13 @@ class _GrowingStatistics:
     they were before the import (or none, with autovacuum off or behind): the receipt
     check of a batch then scanned every purchase of the program with a linear IN-list
     filter, and a 1,000,000-purchase import slowed down batch after batch (10 s and more
-    per batch past 350,000 purchases)."""
+    per batch past 350,000 purchases); the members import's identifier check likewise."""
 
     FIRST = 5_000
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, tables: str) -> None:
         self.ctx = ctx
+        self.tables = tables
         self.on = ctx.engine.dialect.name == "postgresql"
         self.booked = 0
         self.next_at = self.FIRST
@@ -355,7 +356,7 @@ class _GrowingStatistics:
         if not self.on or self.booked < self.next_at:
             return
         with self.ctx.engine.begin() as conn:
-            conn.exec_driver_sql(f"ANALYZE {_GROWING}")
+            conn.exec_driver_sql(f"ANALYZE {self.tables}")
         self.next_at = 2 * self.booked
 
 
@@ -389,7 +390,7 @@ def _book_file(
     before_commit: BatchHook | None,
 ) -> None:
     """Book the file's receipts from row ``rows_done`` on, one transaction per batch."""
-    statistics = _GrowingStatistics(ctx)
+    statistics = GrowingStatistics(ctx, PURCHASE_TABLES)
     for number, chunk in enumerate(
         batched(_receipts(source, rows_done, program, now), batch_size), 1
     ):

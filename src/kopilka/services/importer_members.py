@@ -18,6 +18,7 @@ from kopilka.services.context import ServiceContext
 from kopilka.services.importer import (
     BATCH,
     BatchHook,
+    GrowingStatistics,
     ImportReport,
     Progress,
     Rejects,
@@ -197,6 +198,7 @@ def import_members(
             raise rejected_error(rejects, errors, "members")
     seen = {}
     rows_done = cp.rows_done
+    statistics = GrowingStatistics(ctx, "members, member_identifiers, member_balances")
     for number, chunk in enumerate(batched(_rows(source, rows_done, now), batch_size), 1):
         end = chunk[-1][0]
         errors = [e for _, _, errs in chunk for e in errs]
@@ -224,6 +226,7 @@ def import_members(
             progress(end - rows_done)
         rows_done = end
         report.batches += 1
+        statistics.after_batch(len(new))
     finish(ctx, program, "members", source, report)
     report.first_errors = rejects.first
     report.seconds = round(time.perf_counter() - started, 3)
