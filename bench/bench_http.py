@@ -8,8 +8,10 @@ grocery rules (``src/kopilka/domain/rules/examples/grocery.yaml``) published, en
 ecommerce API key. Then, for each ``--workers`` count, it starts ``kopilka serve`` on
 127.0.0.1 (a free port) as a subprocess and drives it from a separate load-generator
 process (``bench.loadgen``): ``--clients`` closed-loop connections for ``--duration``
-seconds after ``--warmup`` (maximum throughput). With the best worker count it then
-sends an open-loop load at half of that maximum (the p99 target). Afterwards
+seconds after ``--warmup`` (maximum throughput). The best worker count is the fastest
+one whose server processes stay under the 300 MiB memory budget (the fastest of all is
+recorded beside it); with it the bench then sends an open-loop load at half of that
+maximum (the p99 target). Afterwards
 ``kopilka verify`` must pass and the purchases in the database must match the 2xx
 answers. On PostgreSQL, ``pgbench -c N -j N -T <duration> -M prepared`` (TPC-B-like,
 scale 10, its own scratch database, same server, same N) runs in the same invocation;
@@ -62,6 +64,7 @@ RULES = Path(__file__).parent.parent / "src/kopilka/domain/rules/examples/grocer
 HOST = "127.0.0.1"
 FUNDING = 1_000
 GOALS = {"postgres_ratio_to_pgbench": 0.5, "p99_ms_at_half_load": 25.0, "sqlite_per_s": 1_500}
+RSS_BUDGET = 300  # MiB, all server processes together
 TICKS = os.sysconf("SC_CLK_TCK")
 BIN = Path(sys.executable).parent
 
@@ -507,7 +510,11 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
             closed[str(workers)] = phase = load_phase(server, spec, args.loadgen_processes)
             phase["db_sessions_opened"] = _delta(before, pg_sessions(url))
         print(f"{name}: closed loop, {workers} worker(s): {summary(phase)}", flush=True)
-    best = max(closed, key=lambda w: closed[w]["purchases_per_s"])
+    fastest = max(closed, key=lambda w: closed[w]["purchases_per_s"])
+    # the configuration an operator would run: the fastest worker count that stays within
+    # the memory budget (if none does, the fastest); the others stay in the results
+    within = [w for w in closed if closed[w]["server_rss_peak_mib"]["all_processes"] < RSS_BUDGET]
+    best = max(within, key=lambda w: closed[w]["purchases_per_s"]) if within else fastest
     top = closed[best]["purchases_per_s"]
     half: dict[str, Any] | None = None
     if top > 0:
@@ -543,6 +550,8 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         "closed_loop_by_workers": closed,
         "best_workers": int(best),
         "max_purchases_per_s": top,
+        "fastest_workers_any_memory": int(fastest),
+        "max_purchases_per_s_any_memory": closed[fastest]["purchases_per_s"],
         "half_load": half,
         "verify": checked,
         "purchases_in_database": counts["purchases"],
@@ -595,8 +604,8 @@ def goals(results: dict[str, Any]) -> dict[str, Any]:
             out[f"{name}_server_rss_peak_mib"] = {
                 "value": peak,
                 "workers": run_["best_workers"],
-                "goal": 300,
-                "met": peak < 300,
+                "goal": RSS_BUDGET,
+                "met": peak < RSS_BUDGET,
             }
             out[f"{name}_verify"] = {"met": run_["verify"]["ok"]}
     if isinstance(sq, dict):
