@@ -36,8 +36,9 @@ def test_a_batch_loads_through_the_driver_what_sqlalchemy_reads(ctx, clock, tmp_
     from sqlalchemy import or_, select
 
     from kopilka.services import points
-    from kopilka.store.repos.bulk_ledger import _HOLD_COLS, _LOT_COLS, MemoryLedgerPort
+    from kopilka.store.repos.bulk_ledger import MemoryLedgerPort
     from kopilka.store.repos.bulk_writer import BulkWriter
+    from kopilka.store.repos.ledger import HOLD_COLUMNS, LOT_COLUMNS
     from kopilka.store.tables import holds, lots, member_balances
 
     from .test_import_factories import HISTORY_START
@@ -59,7 +60,7 @@ def test_a_batch_loads_through_the_driver_what_sqlalchemy_reads(ctx, clock, tmp_
         want_lots = [
             tuple(r)
             for r in conn.execute(
-                select(*_LOT_COLS)
+                select(*LOT_COLUMNS)
                 .where(
                     lots.c.member_id.in_(ids),
                     lots.c.expired_at.is_(None),
@@ -71,7 +72,7 @@ def test_a_batch_loads_through_the_driver_what_sqlalchemy_reads(ctx, clock, tmp_
         want_holds = [
             tuple(r)
             for r in conn.execute(
-                select(*_HOLD_COLS).where(holds.c.member_id.in_(ids), holds.c.status == "active")
+                select(*HOLD_COLUMNS).where(holds.c.member_id.in_(ids), holds.c.status == "active")
             )
         ]
         want_balances = {

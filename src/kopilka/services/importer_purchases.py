@@ -41,46 +41,18 @@ from kopilka.store.repos.bulk_ledger import MemoryLedgerPort, TableRows
 from kopilka.store.repos.bulk_writer import BulkWriter, Streamer
 from kopilka.store.repos.importer_lookup import existing_receipts, load_members
 from kopilka.store.repos.rules import UsageRepo
+from kopilka.store.tables import (
+    column_names,
+    idempotency_keys,
+    line_awards,
+    purchase_lines,
+    purchases,
+)
 
-PURCHASE_COLS = (
-    "id",
-    "program_id",
-    "member_id",
-    "receipt_id",
-    "occurred_at",
-    "store",
-    "channel",
-    "total_minor",
-    "discount_minor",
-    "points_earned",
-    "points_redeemed",
-    "earn_entry_id",
-    "redeem_entry_id",
-    "rule_version",
-    "meta",
-)
-LINE_COLS = (
-    "purchase_id",
-    "line_id",
-    "sku",
-    "category",
-    "brand",
-    "quantity",
-    "amount_minor",
-    "discount_minor",
-    "points_redeemed",
-    "points_earned",
-)
-AWARD_COLS = ("purchase_id", "line_id", "rule_id", "rule_version", "points")
-KEY_COLS = (
-    "program_id",
-    "key",
-    "operation",
-    "request_hash",
-    "succeeded",
-    "response",
-    "created_at",
-)
+PURCHASE_COLS = column_names(purchases)
+LINE_COLS = column_names(purchase_lines)
+AWARD_COLS = column_names(line_awards, without=("id",))
+KEY_COLS = column_names(idempotency_keys)
 
 
 STREAM_EVERY = 500  # receipts per chunk sent while a batch is booked (PostgreSQL)

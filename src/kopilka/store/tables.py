@@ -355,3 +355,8 @@ returns = Table(
     Column("lines", Json, nullable=False),
     UniqueConstraint("purchase_id", "return_id"),
 )
+
+
+def column_names(table: Table, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The table's column names in table order (bulk rows and prebuilt inserts follow it)."""
+    return tuple(c.name for c in table.c if c.name not in without)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from kopilka.ledger.model import Hold
-from kopilka.store.repos.ledger import _HOLD_COLS, _hold
+from kopilka.store.repos.ledger import HOLD_COLUMNS, _hold
 from kopilka.store.tables import holds, lots
 
 
@@ -53,6 +53,6 @@ class BalanceViewRepo:
     def hold(self, program_id: int, hold_id: int) -> Hold | None:
         """A hold of this program (``None`` for another program's hold)."""
         row = self.conn.execute(
-            select(*_HOLD_COLS).where(holds.c.id == hold_id, holds.c.program_id == program_id)
+            select(*HOLD_COLUMNS).where(holds.c.id == hold_id, holds.c.program_id == program_id)
         ).first()
         return _hold(row) if row else None

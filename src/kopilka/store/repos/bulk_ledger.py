@@ -24,81 +24,18 @@ from typing import Any
 
 from kopilka.ledger.model import Balance, Draw, Entry, EntryDraft, Hold, HoldStatus, Lot
 from kopilka.store.repos.bulk_writer import BulkWriter
-from kopilka.store.repos.ledger import LedgerRepo
-from kopilka.store.tables import holds, lots
+from kopilka.store.repos.ledger import HOLD_COLUMNS, LOT_COLUMNS, LedgerRepo
+from kopilka.store.tables import column_names, journal_entries, lot_draws, lots, postings
 
-ENTRY_COLS = (
-    "id",
-    "program_id",
-    "member_id",
-    "kind",
-    "points",
-    "occurred_at",
-    "reverses_entry_id",
-    "hold_id",
-    "rule_id",
-    "rule_version",
-    "reference",
-    "reason",
-    "actor",
-    "meta",
-)
+ENTRY_COLS = column_names(journal_entries)
 TableRows = tuple[str, Sequence[str], list[tuple[Any, ...]]]
-POSTING_COLS = ("entry_id", "program_id", "account", "member_id", "amount")
-DRAW_COLS = ("lot_id", "entry_id", "kind", "amount")
-LOT_COLS = (
-    "id",
-    "program_id",
-    "member_id",
-    "entry_id",
-    "source",
-    "amount",
-    "remaining",
-    "earned_at",
-    "available_at",
-    "expires_at",
-    "activated_at",
-    "expired_at",
-    "origin_lot_id",
-)
+POSTING_COLS = column_names(postings, without=("id",))
+DRAW_COLS = column_names(lot_draws, without=("id",))
+LOT_COLS = column_names(lots)
 
 
-# in the field order of Lot and Hold
-_LOT_COLS = tuple(
-    lots.c[n]
-    for n in (
-        "id",
-        "member_id",
-        "entry_id",
-        "source",
-        "amount",
-        "remaining",
-        "earned_at",
-        "available_at",
-        "expires_at",
-        "activated_at",
-        "expired_at",
-    )
-)
-_HOLD_COLS = tuple(
-    holds.c[n]
-    for n in (
-        "id",
-        "member_id",
-        "amount",
-        "status",
-        "captured",
-        "reference",
-        "created_at",
-        "expires_at",
-        "entry_id",
-        "resolved_entry_id",
-    )
-)
-
-
-_LOT_SELECT = ", ".join(c.name for c in _LOT_COLS)
-_HOLD_SELECT = ", ".join(c.name for c in _HOLD_COLS)
+_LOT_SELECT = ", ".join(c.name for c in LOT_COLUMNS)
+_HOLD_SELECT = ", ".join(c.name for c in HOLD_COLUMNS)
 
 
 def _utc_reader(pg: bool) -> Callable[[Any], datetime | None]:
@@ -182,7 +119,7 @@ class MemoryLedgerPort:
             "ORDER BY member_id, id",
             ids,
         ):
-            # a row of _LOT_COLS
+            # a row of LOT_COLUMNS
             lot = Lot(*r[:6], at(r[6]), at(r[7]), at(r[8]), at(r[9]), at(r[10]))  # type: ignore[call-arg]
             self.open_lots.setdefault(lot.member_id, []).append(lot)
             self.lot_index[lot.id] = lot
@@ -191,7 +128,7 @@ class MemoryLedgerPort:
             f"AND status = '{HoldStatus.ACTIVE.value}' ORDER BY member_id, id",
             ids,
         ):
-            # a row of _HOLD_COLS
+            # a row of HOLD_COLUMNS
             hold = Hold(*r[:3], HoldStatus(r[3]), *r[4:6], at(r[6]), at(r[7]), *r[8:])  # type: ignore[call-arg]
             self.active_holds.setdefault(hold.member_id, []).append(hold)
 

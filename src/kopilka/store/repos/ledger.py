@@ -22,6 +22,7 @@ from kopilka.ledger.model import (
 from kopilka.store.db import FastStatement
 from kopilka.store.repos import bulk_expiry
 from kopilka.store.tables import (
+    column_names,
     holds,
     journal_entries,
     lot_draws,
@@ -31,7 +32,8 @@ from kopilka.store.tables import (
     postings,
 )
 
-_LOT_COLS = (
+# in the field order of Lot and Hold (the bulk port reads the same columns)
+LOT_COLUMNS = (
     lots.c.id,
     lots.c.member_id,
     lots.c.entry_id,
@@ -44,7 +46,7 @@ _LOT_COLS = (
     lots.c.activated_at,
     lots.c.expired_at,
 )
-_HOLD_COLS = (
+HOLD_COLUMNS = (
     holds.c.id,
     holds.c.member_id,
     holds.c.amount,
@@ -82,21 +84,7 @@ _SAVE_BALANCE = FastStatement(
     .where(_B.member_id == bindparam("m"))
     .values(available=bindparam("a"), pending=bindparam("p"), held=bindparam("h"))
 )
-_ENTRY_KEYS = (
-    "program_id",
-    "member_id",
-    "kind",
-    "points",
-    "occurred_at",
-    "reverses_entry_id",
-    "hold_id",
-    "rule_id",
-    "rule_version",
-    "reference",
-    "reason",
-    "actor",
-    "meta",
-)
+_ENTRY_KEYS = column_names(journal_entries, without=("id",))
 _LOT_KEYS = (
     "program_id",
     "member_id",
@@ -124,7 +112,7 @@ _UPDATE_LOT = FastStatement(
     .values(remaining=bindparam("r"), activated_at=bindparam("a"), expired_at=bindparam("e"))
 )
 _SPENDABLE = (
-    select(*_LOT_COLS)
+    select(*LOT_COLUMNS)
     .where(
         lots.c.member_id == bindparam("m"),
         lots.c.remaining > 0,
@@ -163,7 +151,7 @@ DUE_EXISTS = (
 _DUE_KINDS = select(*DUE_EXISTS)
 _DUE_NAMES = ("holds", "activation", "expiry")
 _INSERT_HOLD = insert(holds).returning(holds.c.id)
-_GET_HOLD = select(*_HOLD_COLS).where(holds.c.id == bindparam("i"))
+_GET_HOLD = select(*HOLD_COLUMNS).where(holds.c.id == bindparam("i"))
 _UPDATE_HOLD = (
     update(holds)
     .where(holds.c.id == bindparam("i"))
@@ -361,19 +349,19 @@ class LedgerRepo:
     def lots_by_id(self, lot_ids: Sequence[int]) -> dict[int, Lot]:
         if not lot_ids:
             return {}
-        rows = self.conn.execute(select(*_LOT_COLS).where(lots.c.id.in_(list(lot_ids))))
+        rows = self.conn.execute(select(*LOT_COLUMNS).where(lots.c.id.in_(list(lot_ids))))
         return {r[0]: _lot(r) for r in rows}
 
     def lot_of_entry(self, entry_id: int) -> Lot | None:
         row = self.conn.execute(
-            select(*_LOT_COLS).where(lots.c.entry_id == entry_id).order_by(lots.c.id).limit(1)
+            select(*LOT_COLUMNS).where(lots.c.entry_id == entry_id).order_by(lots.c.id).limit(1)
         ).first()
         return _lot(row) if row else None
 
     def due_activation(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
     ) -> list[Lot]:
-        q = select(*_LOT_COLS).where(
+        q = select(*LOT_COLUMNS).where(
             lots.c.program_id == program_id,
             lots.c.activated_at.is_(None),
             lots.c.expired_at.is_(None),
@@ -384,7 +372,7 @@ class LedgerRepo:
     def due_expiry(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
     ) -> list[Lot]:
-        q = select(*_LOT_COLS).where(
+        q = select(*LOT_COLUMNS).where(
             lots.c.program_id == program_id,
             lots.c.expired_at.is_(None),
             lots.c.remaining > 0,
@@ -468,7 +456,7 @@ class LedgerRepo:
     def due_holds(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
     ) -> list[Hold]:
-        q = select(*_HOLD_COLS).where(
+        q = select(*HOLD_COLUMNS).where(
             and_(
                 holds.c.program_id == program_id,
                 holds.c.status == HoldStatus.ACTIVE.value,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from kopilka.store.db import FastStatement
-from kopilka.store.tables import line_awards, purchase_lines, purchases, returns
+from kopilka.store.tables import column_names, line_awards, purchase_lines, purchases, returns
 
 
 @dataclass(slots=True)
@@ -71,42 +71,10 @@ _P = purchases.c
 
 # built once: these run on every purchase
 _INSERT_PURCHASE = FastStatement(
-    insert(purchases).returning(_P.id),
-    (
-        "program_id",
-        "member_id",
-        "receipt_id",
-        "occurred_at",
-        "store",
-        "channel",
-        "total_minor",
-        "discount_minor",
-        "points_earned",
-        "points_redeemed",
-        "earn_entry_id",
-        "redeem_entry_id",
-        "rule_version",
-        "meta",
-    ),
+    insert(purchases).returning(_P.id), column_names(purchases, without=("id",))
 )
-_INSERT_LINES = FastStatement(
-    insert(purchase_lines),
-    (
-        "purchase_id",
-        "line_id",
-        "sku",
-        "category",
-        "brand",
-        "quantity",
-        "amount_minor",
-        "discount_minor",
-        "points_redeemed",
-        "points_earned",
-    ),
-)
-_INSERT_AWARDS = FastStatement(
-    insert(line_awards), ("purchase_id", "line_id", "rule_id", "rule_version", "points")
-)
+_INSERT_LINES = FastStatement(insert(purchase_lines), column_names(purchase_lines))
+_INSERT_AWARDS = FastStatement(insert(line_awards), column_names(line_awards, without=("id",)))
 
 
 class PurchaseRepo:
