@@ -186,6 +186,36 @@ class _Guard:
         return raw
 
 
+def _award(
+    step: Step,
+    raw: int,
+    on: Sequence[str],
+    weights: Sequence[int],
+    amount: int,
+    awards: list[Award],
+) -> list[int] | None:
+    """Add the awards of ``raw`` points of ``step`` over the lines ``on``, spread by
+    ``weights`` (summing to ``amount``) with :func:`split`; zero parts give no award.
+    Returns the parts, or ``None`` when one line takes them all."""
+    if len(on) == 1:
+        awards.append(
+            _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
+        )
+        return None
+    parts = split(raw, weights, amount)
+    rows = zip(  # the repeats never run out: zip stops with the lines
+        step.ids,
+        step.versions,
+        on,
+        parts,
+        step.descriptions,
+        step.visibles,
+        strict=False,
+    )
+    awards += map(_new, _AWARD, compress(rows, parts))
+    return parts
+
+
 def _stages(
     plan: Plan,
     live: int,
@@ -206,7 +236,7 @@ def _stages(
     One loop per stage, written out: this is the engine's hot path. A rule's lines are all the
     stage's lines (``idx is everywhere``, the common case, with no list built) or those its
     scope lists, less those an exclusive rule took; its raw points are capped by ``guard``
-    when it is guarded, then spread with :func:`split`, and zero parts give no award.
+    when it is guarded, then given to its lines by :func:`_award`.
     """
     steps = plan.steps
     count = len(bases)
@@ -261,28 +291,14 @@ def _stages(
             raw = capped
         if raw > 0:
             used[step.id] = raw
-            if len(on) == 1:
-                awards.append(
-                    _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
-                )
+            parts = _award(step, raw, on, weights, amount, awards)
+            if parts is None:
                 base_points[idx[0]] += raw
+            elif idx is everywhere:
+                base_points = list(map(add, base_points, parts))
             else:
-                parts = split(raw, weights, amount)
-                rows = zip(  # the repeats never run out: zip stops with the lines
-                    step.ids,
-                    step.versions,
-                    on,
-                    parts,
-                    step.descriptions,
-                    step.visibles,
-                    strict=False,
-                )
-                awards += map(_new, _AWARD, compress(rows, parts))
-                if idx is everywhere:
-                    base_points = list(map(add, base_points, parts))
-                else:
-                    for j, points in zip(idx, parts, strict=True):
-                        base_points[j] += points
+                for j, points in zip(idx, parts, strict=True):
+                    base_points[j] += points
         if step.exclusive:
             blocked.update(idx)
 
@@ -338,22 +354,7 @@ def _stages(
             raw = capped
         if raw > 0:
             used[step.id] = raw
-            if len(on) == 1:
-                awards.append(
-                    _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
-                )
-            else:
-                parts = split(raw, weights, amount)
-                rows = zip(  # the repeats never run out: zip stops with the lines
-                    step.ids,
-                    step.versions,
-                    on,
-                    parts,
-                    step.descriptions,
-                    step.visibles,
-                    strict=False,
-                )
-                awards += map(_new, _AWARD, compress(rows, parts))
+            _award(step, raw, on, weights, amount, awards)
         if step.exclusive:
             blocked.update(idx)
 
@@ -396,21 +397,6 @@ def _stages(
             raw = capped
         if raw > 0:
             used[step.id] = raw
-            if len(on) == 1:
-                awards.append(
-                    _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
-                )
-            else:
-                parts = split(raw, weights, amount)
-                rows = zip(  # the repeats never run out: zip stops with the lines
-                    step.ids,
-                    step.versions,
-                    on,
-                    parts,
-                    step.descriptions,
-                    step.visibles,
-                    strict=False,
-                )
-                awards += map(_new, _AWARD, compress(rows, parts))
+            _award(step, raw, on, weights, amount, awards)
         if step.exclusive:
             blocked.update(idx)
