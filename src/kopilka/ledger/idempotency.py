@@ -105,15 +105,42 @@ def run_idempotent(
                     uow.commit()
                     return result
                 continue  # a concurrent request with the same key won: read its outcome
-        with open_uow() as uow:
-            if store_of(uow).put(program_id, key, operation, digest, False, failure.to_dict(), now):
-                uow.commit()
-                raise failure
+        _record_failure(open_uow, store_of, program_id, key, operation, digest, failure, now)
+    return _replay_stored(open_uow, store_of, program_id, key, operation, digest)
+
+
+def _record_failure(
+    open_uow: Callable[[], Any],
+    store_of: Callable[[Any], IdempotencyStore],
+    program_id: int,
+    key: str,
+    operation: str,
+    digest: str,
+    failure: KopilkaError,
+    now: datetime,
+) -> None:
+    """Store ``failure`` under ``key`` in a transaction of its own and raise it; returns
+    only if a concurrent request stored an outcome under the key first."""
+    with open_uow() as uow:
+        if store_of(uow).put(program_id, key, operation, digest, False, failure.to_dict(), now):
+            uow.commit()
+            raise failure
+
+
+def _replay_stored(
+    open_uow: Callable[[], Any],
+    store_of: Callable[[Any], IdempotencyStore],
+    program_id: int,
+    key: str,
+    operation: str,
+    digest: str,
+) -> dict[str, Any]:
+    """The outcome stored under ``key`` after every attempt lost a race for it."""
     with open_uow() as uow:
         stored = store_of(uow).get(program_id, key)
-        if stored is None:
-            raise RuntimeError("idempotency record vanished")
-        return replay(stored, operation, digest)
+    if stored is None:
+        raise RuntimeError("idempotency record vanished")
+    return replay(stored, operation, digest)
 
 
 class KeyedStore(IdempotencyStore, Protocol):
@@ -192,14 +219,5 @@ def run_idempotent_keyed(
                     return result
                 continue  # a concurrent request took a key: read its outcome
         assert failure is not None
-        with open_uow() as uow:
-            if store_of(uow).put(
-                program_id, caller_key, operation, digest, False, failure.to_dict(), now
-            ):
-                uow.commit()
-                raise failure
-    with open_uow() as uow:
-        stored_outcome = store_of(uow).get(program_id, caller_key)
-        if stored_outcome is None:
-            raise RuntimeError("idempotency record vanished")
-        return replay(stored_outcome, operation, digest)
+        _record_failure(open_uow, store_of, program_id, caller_key, operation, digest, failure, now)
+    return _replay_stored(open_uow, store_of, program_id, caller_key, operation, digest)
