@@ -123,13 +123,21 @@ def test_executemany_and_update_same_rows(
             .values(available=bindparam("a"), pending=bindparam("p"), held=bindparam("h"))
         )
         save.executemany(uow.conn, [{"m": member_id, "a": -3, "p": 4, "h": 5}])
-        # more rows than MULTI_ROW_MAX go through the driver's executemany
+        # a column of nulls only, and text that needs quoting inside an array
+        odd = [{**rows[0], "expires_at": None, "source": 'a "b", {c}'} for _ in range(2)]
+        lot.executemany(uow.conn, odd)
+        last = uow.conn.execute(
+            select(lots.c.source, lots.c.expires_at).order_by(lots.c.id.desc()).limit(2)
+        ).all()
+        assert [tuple(r) for r in last] == [('a "b", {c}', None)] * 2
+        # more rows than MULTI_ROW_MAX: one array per column on PostgreSQL, the driver's
+        # executemany on SQLite
         many = [{**rows[0], "amount": n, "remaining": n} for n in range(1, 41)]
         lot.executemany(uow.conn, many)
         amounts = uow.conn.execute(
             select(lots.c.amount).where(lots.c.entry_id == entry_id).order_by(lots.c.id)
         ).scalars()
-        assert list(amounts)[7:] == list(range(1, 41))
+        assert list(amounts)[9:] == list(range(1, 41))
         balance = uow.conn.execute(
             select(
                 member_balances.c.available, member_balances.c.pending, member_balances.c.held
@@ -224,3 +232,34 @@ def test_query_rows_processed_as_sqlalchemy_does(
     assert fast.enrolled_at.tzinfo is not None
     assert rule_set_id is None
     assert due == frozenset()
+
+
+def test_multi_row_insert_with_json_column(
+    ctx: ServiceContext, make_program: Callable[..., Program]
+) -> None:
+    """A table with a JSON column keeps the multi-row VALUES form on PostgreSQL (no array
+    form for JSON) and writes what ``Connection.execute`` writes."""
+    program = make_program()
+    fast = FastStatement(insert(journal_entries), ENTRY_KEYS)
+    rows = [
+        {
+            "program_id": program.id,
+            "member_id": None,
+            "kind": "earn",
+            "points": n,
+            "occurred_at": NOW,
+            "rule_id": f"r{n}",
+            "meta": {"n": n, "ж": [n]} if n % 2 else None,
+        }
+        for n in range(1, 4)
+    ]
+    with ctx.uow() as uow:
+        uow.conn.execute(insert(journal_entries), rows)
+        fast.executemany(uow.conn, rows)
+        found = uow.conn.execute(
+            select(journal_entries)
+            .where(journal_entries.c.program_id == program.id)
+            .order_by(journal_entries.c.id)
+        ).all()
+        assert [_without_id(r) for r in found[:3]] == [_without_id(r) for r in found[3:]]
+        assert found[3].meta == {"n": 1, "ж": [1]}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import JSON, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
@@ -158,7 +158,7 @@ class FastStatement:
     rows it writes with the ones ``Connection.execute`` writes, on both databases.
     """
 
-    __slots__ = ("_literals", "_multi", "_plans", "_results", "keys", "stmt")
+    __slots__ = ("_literals", "_multi", "_plans", "_results", "_unnest", "keys", "stmt")
 
     def __init__(self, stmt: Any, keys: tuple[str, ...] | None = None) -> None:
         """``keys``: for an INSERT without ``values()``, the columns it is given."""
@@ -172,9 +172,13 @@ class FastStatement:
         # values the statement binds itself (literals in comparisons, LIMIT), by dialect:
         # each dialect names and renders them its own way
         self._literals: dict[str, dict[str, Any]] = {}
-        # PostgreSQL: the multi-row form of an INSERT by row count (psycopg's executemany
-        # goes through pipeline mode, which costs more than the rows for 2-10 of them)
+        # PostgreSQL, tables with JSON columns: the multi-row form of an INSERT by row count
+        # (psycopg's executemany goes through pipeline mode, which costs more than the rows
+        # for 2-10 of them)
         self._multi: dict[int, tuple[str, list[str], list[Any]]] = {}
+        # PostgreSQL: the INSERT of any number of rows as one array per column (``False``:
+        # a column type arrays can't carry, such as JSON)
+        self._unnest: tuple[str, list[str], list[Any]] | bool | None = None
 
     def _plan(self, conn: Connection) -> tuple[str, bool, list[str], list[Any]]:
         dialect = conn.dialect
@@ -235,15 +239,59 @@ class FastStatement:
             self._multi[n] = found
         return found
 
+    def _unnest_plan(self, conn: Connection) -> tuple[str, list[str], list[Any]] | None:
+        """PostgreSQL: ``INSERT INTO t (a, b) SELECT * FROM unnest(%s::T[], %s::U[])``.
+
+        One SQL text for every row count, with one parameter per column: psycopg converts
+        it once and prepares it, where a multi-row ``VALUES`` is re-parsed on every call
+        past 50 parameters and planned again for each row count. ``None`` when a column's
+        type has no array form here (JSON) or the statement returns rows."""
+        found = self._unnest
+        if found is None:
+            found = False
+            table = getattr(self.stmt, "table", None)
+            keys = list(self.keys or ())
+            if (
+                self.stmt.is_insert
+                and not getattr(self.stmt, "_returning", ())
+                and table is not None
+                and keys
+            ):
+                types = [table.c[k].type for k in keys]
+                if not any(isinstance(t.dialect_impl(conn.dialect), JSON) for t in types):
+                    plan = self._plan(conn)
+                    processors = dict(zip(plan[2], plan[3], strict=True))
+                    casts = [t.compile(dialect=conn.dialect) for t in types]
+                    quote = conn.dialect.identifier_preparer
+                    columns = ", ".join(quote.quote(k) for k in keys)
+                    arrays = ", ".join(f"%s::{c}[]" for c in casts)
+                    into = f"{quote.format_table(table)} ({columns})"
+                    sql = f"INSERT INTO {into} SELECT * FROM unnest({arrays})"  # noqa: S608 - ours
+                    found = (sql, keys, [processors[k] for k in keys])
+            self._unnest = found
+        return found if isinstance(found, tuple) else None
+
     def _run(self, conn: Connection, rows: list[dict[str, Any]], many: bool) -> Any:
         plan = self._plan(conn)
         literals = self._literals[conn.dialect.name]
         cursor = conn.connection.cursor()
-        multi = None
-        if many and 1 < len(rows) <= MULTI_ROW_MAX and self.keys is not None and not plan[1]:
-            multi = self._multi_row(plan, len(rows))
+        multi = unnest = None
+        if many and len(rows) > 1 and self.keys is not None:
+            if conn.dialect.name == "postgresql":
+                unnest = self._unnest_plan(conn)
+            if unnest is None and len(rows) <= MULTI_ROW_MAX and not plan[1]:
+                multi = self._multi_row(plan, len(rows))
         try:
-            if multi is not None:
+            if unnest is not None:
+                sql, keys, processors = unnest
+                cursor.execute(
+                    sql,
+                    [
+                        [r[k] for r in rows] if p is None else [p(r[k]) for r in rows]
+                        for k, p in zip(keys, processors, strict=True)
+                    ],
+                )
+            elif multi is not None:
                 sql, order, processors = multi
                 cursor.execute(
                     sql,
