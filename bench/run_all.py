@@ -8,9 +8,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.bench_rules", "bench.bench_import", "bench.bench_expiry", "bench.bench_http")
+BENCHMARKS = (
+    "bench.bench_rules",
+    "bench.bench_import",
+    "bench.bench_expiry",
+    "bench.bench_purchase_cost",
+    "bench.bench_http",
+)
 # bench_rules has no tiny mode of its own; it is short anyway
-QUICK_CAPABLE = {"bench.bench_import", "bench.bench_expiry", "bench.bench_http"}
+QUICK_CAPABLE = {
+    "bench.bench_import",
+    "bench.bench_expiry",
+    "bench.bench_purchase_cost",
+    "bench.bench_http",
+}
 
 
 def main() -> int:

@@ -1,0 +1,132 @@
+"""CPU cost of one purchase, in process: the service's Python and PostgreSQL's backend.
+
+Run with ``python -m bench.bench_purchase_cost``. The HTTP benchmark's throughput moves
+with whatever else the machine runs; this one measures what a purchase *costs*, which
+moves much less: on a fresh PostgreSQL scratch database (and a SQLite file) set up as
+``bench_http`` does, it books the load generator's purchases (5-10 lines, 20 % paying
+with points, 5 % followed by a return) one after another through
+``services.purchases.commit`` on a single connection, and reads
+
+* the CPU seconds of this process (``time.process_time``: the service, the rules, the
+  ledger, SQLAlchemy and the driver; no HTTP, no JSON of the request);
+* on PostgreSQL, the CPU seconds of the one backend process serving the connection
+  (``/proc/<pid>/stat``), so other databases' work on the server is not counted;
+
+per request, median of ``--repeats`` rounds of ``--purchases`` each, after a warm-up.
+Written to ``bench/results/purchase_cost.json``. Use it for A/B: run the old tree with
+``PYTHONPATH=<old>/src`` right before or after the new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.bench_http import TICKS, _stat, prepare, verify
+from bench.loadgen import LoadSpec, Workload
+from bench.machine import postgres_database, sqlite_url, write_result
+from kopilka.domain.clock import SystemClock
+from kopilka.services import programs
+from kopilka.services import purchases as purchase_svc
+from kopilka.services.context import ServiceContext
+from kopilka.store.db import make_engine
+
+
+def backend_cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    st = _stat(pid)
+    return 0.0 if st is None else (int(st[13]) + int(st[14])) / TICKS
+
+
+def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    fixture = prepare(url, args.members)
+    engine = make_engine(url, pool_size=1, sqlite_synchronous="NORMAL")
+    ctx = ServiceContext(engine, SystemClock())
+    program = programs.get_program(ctx, "bench")
+    pid = None
+    if name == "postgres":
+        with engine.connect() as conn:
+            pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    spec = LoadSpec("127.0.0.1", 0, fixture.api_key, args.members, tag=f"cost-{name}")
+    work = Workload(spec, random.Random(args.seed))
+    rng = random.Random(args.seed + 1)
+
+    def one_round(n: int) -> tuple[float, float, int]:
+        requests = 0
+        cpu0, pg0 = time.process_time(), backend_cpu(pid)
+        for _ in range(n):
+            receipt, lines, _head, body = work.purchase()
+            data = json.loads(body)
+            data["channel"] = "web"
+            purchase_svc.commit(ctx, program, data, caller_key=receipt)
+            requests += 1
+            if rng.random() < spec.return_share:
+                _head, ret = work.a_return(receipt, lines)
+                purchase_svc.process_return(
+                    ctx, program, receipt, json.loads(ret), caller_key=f"{receipt}-ret"
+                )
+                requests += 1
+        return time.process_time() - cpu0, backend_cpu(pid) - pg0, requests
+
+    one_round(args.warmup)
+    rounds = []
+    for _ in range(args.repeats):
+        py, pg, requests = one_round(args.purchases)
+        rounds.append(
+            {
+                "requests": requests,
+                "python_ms": py * 1000 / requests,
+                "postgres_ms": pg * 1000 / requests,
+            }
+        )
+    engine.dispose()
+    out = {
+        "python_ms_per_request": round(statistics.median(r["python_ms"] for r in rounds), 3),
+        "rounds": [{k: round(v, 3) for k, v in r.items()} for r in rounds],
+        "verify": verify(url),
+    }
+    if pid is not None:
+        out["postgres_backend_ms_per_request"] = round(
+            statistics.median(r["postgres_ms"] for r in rounds), 3
+        )
+    print(f"{name}: {out}", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes: prove the script runs")
+    p.add_argument("--backends", default="postgres,sqlite")
+    p.add_argument("--members", type=int, default=2_000)
+    p.add_argument("--purchases", type=int, default=500, help="purchases per round")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--name", default="purchase_cost", help="results file name")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.members, args.purchases, args.repeats, args.warmup = 50, 20, 2, 10
+    runs: dict[str, Any] = {}
+    for name in args.backends.split(","):
+        if name == "postgres":
+            with postgres_database("cost") as url:
+                runs[name] = run_backend(name, url, args)
+        elif name == "sqlite":
+            runs[name] = run_backend(name, sqlite_url(f"cost-{args.members}"), args)
+        else:
+            raise SystemExit(f"unknown backend {name!r}")
+    result = {"settings": vars(args), "runs": runs}
+    path = write_result(args.name, result, args.quick)
+    print(f"written {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
