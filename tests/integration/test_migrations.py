@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from kopilka.store.migrate import downgrade, upgrade
 from kopilka.store.tables import metadata
-from tests.conftest import engine_for
+from tests.conftest import PG_URL, engine_for
 
 
 def test_migrations_match_the_tables(backend):
@@ -24,3 +31,51 @@ def test_migrations_go_down_and_up_again(tmp_path):
     upgrade(url)
     downgrade(url, "base")
     upgrade(url)
+
+
+def _purchase_foreign_keys(url: str) -> dict[str, list[str]]:
+    engine = create_engine(url)
+    try:
+        found = inspect(engine)
+        return {
+            table: sorted(fk["name"] for fk in found.get_foreign_keys(table))
+            for table in ("purchase_lines", "line_awards", "returns")
+        }
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own, which the test may migrate up and down."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    request.getfixturevalue("postgres_url")  # skips (or fails) like the other tests
+    name = f"kopilka_m_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_purchase_details_lose_their_foreign_keys_and_downgrade_restores_them(scratch_url):
+    """0006 drops the keys of purchase lines and line awards (verify checks them instead);
+    a return keeps its key; going back to 0005 restores both keys."""
+    upgrade(scratch_url)
+    assert _purchase_foreign_keys(scratch_url) == {
+        "purchase_lines": [],
+        "line_awards": [],
+        "returns": ["fk_returns_purchase_id_purchases"],
+    }
+    downgrade(scratch_url, "0005")
+    assert _purchase_foreign_keys(scratch_url) == {
+        "purchase_lines": ["fk_purchase_lines_purchase_id_purchases"],
+        "line_awards": ["fk_line_awards_purchase_id_purchases"],
+        "returns": ["fk_returns_purchase_id_purchases"],
+    }

@@ -27,6 +27,10 @@ CHECKS: dict[str, str] = {
     "expiry_on_time": "a lot expired only at or after its expires_at, and at most once",
     "spend_from_active_lots": "points were spent only from activated lots",
     "references_exist": "every posting names an entry, every draw a lot and an entry",
+    "purchase_references_exist": (
+        "every purchase line and line award names a purchase"
+        " (whole-database runs only: such a row names no program of its own)"
+    ),
 }
 
 

@@ -105,6 +105,14 @@ _QUERIES: dict[str, str] = {
         LEFT JOIN journal_entries e ON e.id = d.entry_id
         WHERE (l.id IS NULL OR e.id IS NULL)
           AND (:p_null OR COALESCE(l.program_id, e.program_id) = :p)""",
+    # purchase rows carry no program of their own (their purchase does): an orphan can be
+    # told only by a run over the whole database. Each: kind, missing purchase, row key.
+    "purchase_references_exist": """
+        SELECT 'purchase_line', l.purchase_id, l.line_id FROM purchase_lines l
+        WHERE :p_null AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.id = l.purchase_id)
+        UNION ALL
+        SELECT 'line_award', a.purchase_id, CAST(a.id AS VARCHAR(20)) FROM line_awards a
+        WHERE :p_null AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.id = a.purchase_id)""",
     "spend_from_active_lots": """
         SELECT l.id, d.entry_id FROM lot_draws d JOIN lots l ON l.id = d.lot_id
         WHERE (:p_null OR l.program_id = :p) AND d.kind = 'spend' AND l.activated_at IS NULL""",
