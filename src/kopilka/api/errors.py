@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kopilka.domain.errors import KopilkaError
@@ -173,6 +174,21 @@ def http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        # the database went away under the request (restart, failover): nothing was
+        # committed, or the Idempotency-Key replays what was; the pool reconnects
+        log.warning(
+            "database connection lost on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc.orig).__name__,
+        )
+        return problem(
+            request,
+            "unavailable",
+            "the database connection was lost; retry with the same Idempotency-Key",
+            headers={"Retry-After": "1"},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(request, "internal_error", "the server failed to handle the request")
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool
 
 READ_ONLY = "kopilka_read_only"
@@ -33,18 +34,60 @@ def dump_json(value: Any) -> str:
         return json.dumps(value)
 
 
-def make_engine(url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FULL") -> Engine:
+# a pooled PostgreSQL connection idle longer than this is pinged before it is lent out
+PING_AFTER_IDLE_S = 1.0
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    sqlite_synchronous: str = "FULL",
+    ping_after_idle_s: float = PING_AFTER_IDLE_S,
+) -> Engine:
     """Build the engine for ``url``; SQLite files get WAL mode and immediate write locks."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url, sqlite_synchronous)
-    return create_engine(
+    engine = create_engine(
         url,
         json_serializer=dump_json,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         isolation_level="READ COMMITTED",
     )
+    _ping_when_idle(engine, ping_after_idle_s)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Pessimistic disconnect handling without a round trip per unit of work.
+
+    ``pool_pre_ping`` would ping on every checkout: one more round trip for each request.
+    A connection that was just returned is as good as the statement it last ran, so only
+    one that sat idle in the pool for ``idle_s`` or more (where restarts, failovers and
+    idle timeouts strike) is pinged; a failed ping makes the pool replace it. A server
+    that goes away under load fails the statements in flight instead, and SQLAlchemy
+    then recycles the whole pool (clients retry with their Idempotency-Key)."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["kopilka_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _lent(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("kopilka_idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # brand new, or back from work a moment ago
+        try:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_conn.rollback()  # leave no transaction open behind the ping
+        except engine.dialect.loaded_dbapi.Error as e:
+            raise DisconnectionError(f"pooled connection failed its ping: {e}") from e
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:

@@ -264,6 +264,40 @@ def test_unexpected_failure_is_a_500_problem_without_details(
     assert handler.records[0].exc_info is not None
 
 
+def test_lost_database_connection_is_a_503_to_retry(
+    kopilka: Kopilka, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database connection lost under a request (restart, failover) is 503 unavailable
+    with Retry-After, logged as a warning without a traceback or the driver's message."""
+    from sqlalchemy.exc import OperationalError
+
+    from kopilka.api import errors
+    from kopilka.api.routers import admin as admin_router
+
+    def lost(*_a: Any, **_k: Any) -> Any:
+        raise OperationalError(
+            "SELECT 1",
+            {},
+            Exception("server closed the connection host=db password=x"),
+            connection_invalidated=True,
+        )
+
+    handler = Recorder()
+    log = logging.Logger("kopilka.api.test")
+    log.addHandler(handler)
+    monkeypatch.setattr(errors, "log", log)
+    monkeypatch.setattr(admin_router.audit_svc, "verify_ledger", lost)
+    with TestClient(create_app(kopilka), raise_server_exceptions=False) as c:
+        r = c.get("/v1/admin/verify", headers=admin)
+    assert_problem(r, 503, "unavailable")
+    assert r.headers["Retry-After"] == "1"
+    assert "password" not in r.text
+    [record] = handler.records
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None
+    assert "password" not in record.getMessage()
+
+
 @pytest.mark.parametrize("raw", ["NaN", "Infinity", "-1", "1e13", "0.00001", "abc"])
 def test_money_refuses_what_is_not_an_amount(raw: str) -> None:
     """Money fields accept bounded non-negative decimal strings only."""
