@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, bindparam, select, text, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -18,9 +18,19 @@ _C = idempotency_keys.c
 _GET = select(_C.operation, _C.request_hash, _C.succeeded, _C.response).where(
     _C.program_id == bindparam("p"), _C.key == bindparam("k")
 )
+# two full-key lookups, not ``key IN (k1, k2)``: planned on statistics taken while the
+# table was small, PostgreSQL's cached plan for the IN form searched the index by program
+# alone and filtered every key of the program (5.9 ms at 4,000 keys, growing with each
+# purchase); an equality on the whole primary key is planned as one index probe whatever
+# the statistics say
 _GET_TWO = FastStatement(
-    select(_C.key, _C.operation, _C.request_hash, _C.succeeded, _C.response).where(
-        _C.program_id == bindparam("p"), _C.key.in_([bindparam("k1"), bindparam("k2")])
+    union_all(
+        *(
+            select(_C.key, _C.operation, _C.request_hash, _C.succeeded, _C.response).where(
+                _C.program_id == bindparam("p"), _C.key == bindparam(k)
+            )
+            for k in ("k1", "k2")
+        )
     )
 )
 _PUT_PG = (
