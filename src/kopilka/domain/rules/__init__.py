@@ -5,6 +5,9 @@ parsed once by :func:`parse_ruleset` into a compiled :class:`RuleSet`, then eval
 I/O by :func:`evaluate_purchase`, :func:`evaluate_event`, :func:`max_redeemable` and
 :func:`spread_discount`. The evaluation order and stacking semantics are documented in
 :mod:`kopilka.domain.rules.earning` and :mod:`kopilka.domain.rules.events`.
+
+:data:`COMPILED` tells whether the evaluation kernel runs as the optional mypyc build
+(``make compile``, see ``setup.py``) or, the reference, as plain Python.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from kopilka.domain.rules.context import (
 )
 from kopilka.domain.rules.describe import RuleDescription, describe_rules
 from kopilka.domain.rules.document import parse_ruleset
-from kopilka.domain.rules.earning import evaluate_purchase
+from kopilka.domain.rules.earning import COMPILED, evaluate_purchase
 from kopilka.domain.rules.events import evaluate_event
 from kopilka.domain.rules.limits import period_start
 from kopilka.domain.rules.model import RedemptionPolicy, Rule, RuleSet
@@ -28,6 +31,7 @@ from kopilka.domain.rules.pilot import bucket
 from kopilka.domain.rules.redemption import max_redeemable, spread_discount
 
 __all__ = [
+    "COMPILED",
     "NO_USAGE",
     "Award",
     "EarnResult",

@@ -27,12 +27,16 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
         if total == 0:
             return [0] * len(weights)
         raise ValueError("cannot allocate a positive total over zero weights")
-    return split(total, weights, whole)
+    return split(total, weights if type(weights) is list else list(weights), whole)
 
 
-def split(total: int, weights: Sequence[int], whole: int) -> list[int]:
+def split(total: int, weights: list[int], whole: int) -> list[int]:
     """:func:`allocate` without the checks, for callers that know ``whole = sum(weights) > 0``
-    and that nothing is negative (the rules engine calls it once per awarding rule)."""
+    and that nothing is negative (the rules engine calls it once per awarding rule).
+
+    Plain typed loops, no ``sum``/``max``/``sorted(key=...)`` calls on the common path: the
+    optional compiled build (mypyc) turns them into C, and interpreted they cost about the
+    same as the calls."""
     if len(weights) == 2:  # common enough to spare the list building
         first, second = total * weights[0], total * weights[1]
         a, b = first // whole, second // whole
@@ -40,16 +44,24 @@ def split(total: int, weights: Sequence[int], whole: int) -> list[int]:
             return [a, b]
         # one unit is left: to the larger remainder, the first on a tie
         return [a + 1, b] if first % whole >= second % whole else [a, b + 1]
-    parts = [total * w // whole for w in weights]
-    left = total - sum(parts)
+    parts = [total * weight // whole for weight in weights]
+    left = total
+    for part in parts:
+        left -= part
     if left:
-        remainders = [total * w % whole for w in weights]
-        if left == 1:
-            # index() finds the first of equal maxima: ties go to the earlier position
-            parts[remainders.index(max(remainders))] += 1
-        else:
-            # a reversed sort is still stable, so equal remainders keep position order
-            order = sorted(range(len(parts)), key=remainders.__getitem__, reverse=True)
-            for index in order[:left]:
-                parts[index] += 1
+        remainders = [total * weight % whole for weight in weights]
+        # the ``left`` largest remainders get one unit each, ties to the earlier position:
+        # every remainder above the left-th largest one, then the first ones equal to it
+        cut = sorted(remainders, reverse=True)[left - 1]
+        ties = left
+        for remainder in remainders:
+            if remainder > cut:
+                ties -= 1
+        for n in range(len(parts)):
+            remainder = remainders[n]
+            if remainder > cut:
+                parts[n] = parts[n] + 1  # not ``+=``: compiled, that is a generic object add
+            elif ties and remainder == cut:
+                parts[n] = parts[n] + 1
+                ties -= 1
     return parts

@@ -31,9 +31,9 @@ outside the share in ``EarnResult.control_group`` instead of awarding.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import reduce
 from itertools import compress, repeat
-from operator import add, attrgetter, or_
+from operator import attrgetter
+from typing import Final
 
 from kopilka.domain.basket import Basket, BasketLine
 from kopilka.domain.errors import ValidationError
@@ -61,9 +61,12 @@ from kopilka.domain.rules.model import Rule, RuleSet
 from kopilka.domain.rules.pilot import in_share
 from kopilka.domain.rules.plan import Plan, Step
 
-_LINE_ID = attrgetter("line_id")
-_new = tuple.__new__
-_AWARD = repeat(Award)  # endless: map(_new, _AWARD, rows) makes each row an Award
+_LINE_ID: Final = attrgetter("line_id")
+_new: Final = tuple.__new__  # _new(Award, row): an Award without the named tuple's __new__
+_AWARD: Final = repeat(Award)  # endless: map(_new, _AWARD, rows) makes each row an Award
+# whether this module runs compiled (the optional mypyc build, see setup.py): then a typed
+# loop is the fastest way to make the awards of a rule; interpreted, map() over zip() is
+COMPILED: Final = not __file__.endswith(".py")
 
 
 def check_currency(ruleset: RuleSet, program: Program) -> None:
@@ -97,7 +100,7 @@ def earning_bases(
     ruleset: RuleSet, lines: Sequence[BasketLine], discounts: Mapping[str, int]
 ) -> list[int]:
     """Each line's amount that can earn points: net of points paid, zero when excluded."""
-    return ruleset.plan.bases(lines, discounts)
+    return ruleset.plan.bases(list(lines), discounts)
 
 
 def evaluate_purchase(
@@ -121,7 +124,7 @@ def evaluate_purchase(
     mode = program.rounding
     if type(mode) is not Rounding:
         mode = Rounding(mode)
-    lines = sorted(basket.lines, key=_LINE_ID)
+    lines: list[BasketLine] = sorted(basket.lines, key=_LINE_ID)
     bases = plan.bases(lines, points_redeemed_discount_by_line or {})
     if 0 in bases:
         lines = [line for line, base in zip(lines, bases, strict=True) if base]
@@ -131,11 +134,14 @@ def evaluate_purchase(
     local = basket.occurred_at.astimezone(plan.zone(program.timezone))
     local_date = local.date()
     live = plan.live(local_date, local.hour * 60 + local.minute, basket, member)
+    listed: list[int] = []
     if plan.scoped:
         listed = plan.listed(lines)
-        live &= plan.everything | reduce(or_, listed)
+        listing = plan.everything
+        for bits in listed:
+            listing |= bits
+        live &= listing
     else:
-        listed = []
         live &= plan.everything
     if live & plan.residual_bits:
         live = plan.residual(live, member, local_date)
@@ -150,7 +156,7 @@ def evaluate_purchase(
             live,
             [line.line_id for line in lines],
             bases,
-            plan.positions(listed, live & plan.scoped) if live & plan.scoped else {},
+            plan.positions(listed, live & plan.scoped) if live & plan.scoped else _NOWHERE,
             point_value_minor(ruleset, program),
             mode,
             _Guard(member.member_id, usage, control),
@@ -162,26 +168,31 @@ def evaluate_purchase(
     )
 
 
+_NOWHERE: Final[dict[int, list[int]]] = {}  # no live scoped rule (never written to)
+
+
 class _Guard:
     """Pilot shares and caps, for the few rules that have them."""
 
     __slots__ = ("control", "member_id", "usage")
 
     def __init__(self, member_id: str, usage: UsageCounters, control: list[str]) -> None:
-        self.member_id, self.usage, self.control = member_id, usage, control
+        self.member_id = member_id
+        self.usage = usage
+        self.control = control
 
-    def __call__(self, step: Step, raw: int) -> int | None:
-        """``raw`` within the rule's caps; ``None`` when the rule does not apply: the member
-        is in its pilot's control group (recorded) or its capacity is exhausted."""
+    def cap(self, step: Step, raw: int) -> int:
+        """``raw`` within the rule's caps; -1 when the rule does not apply: the member is in
+        its pilot's control group (recorded) or its capacity is exhausted."""
         share = step.pilot_share
         if share is not None and not in_share(step.id, self.member_id, share):
             self.control.append(step.id)
-            return None
+            return -1
         if step.capped:
             cap = capacity(step.rule, self.usage)
             assert cap is not None  # a capped rule always has a capacity
             if cap <= 0:
-                return None
+                return -1
             return min(raw, cap)
         return raw
 
@@ -189,8 +200,8 @@ class _Guard:
 def _award(
     step: Step,
     raw: int,
-    on: Sequence[str],
-    weights: Sequence[int],
+    on: list[str],
+    weights: list[int],
     amount: int,
     awards: list[Award],
 ) -> list[int] | None:
@@ -203,17 +214,42 @@ def _award(
         )
         return None
     parts = split(raw, weights, amount)
-    rows = zip(  # the repeats never run out: zip stops with the lines
-        step.ids,
-        step.versions,
-        on,
-        parts,
-        step.descriptions,
-        step.visibles,
-        strict=False,
-    )
-    awards += map(_new, _AWARD, compress(rows, parts))
+    if not COMPILED:
+        rows = zip(  # the repeats never run out: zip stops with the lines
+            step.ids, step.versions, on, parts, step.descriptions, step.visibles, strict=False
+        )
+        awards += map(_new, _AWARD, compress(rows, parts))
+        return parts
+    rule_id, version, description, visible = step.id, step.version, step.description, step.visible
+    # positional zip (equal lengths): compiled, an indexed C loop
+    for line_id, points in zip(on, parts):  # noqa: B905
+        if points:
+            awards.append(_new(Award, (rule_id, version, line_id, points, description, visible)))
     return parts
+
+
+def _lines_of(
+    step: Step, bit: int, every: list[int], where: dict[int, list[int]], blocked: set[int]
+) -> list[int]:
+    """The positions a stage's rule gives points to: ``every`` (the very list, when the rule
+    takes every line and none is blocked) or those its scope lists, less the blocked ones."""
+    if step.everything:
+        if blocked:
+            return [j for j in every if j not in blocked]
+        return every
+    listed = where[bit]
+    if blocked:
+        return [j for j in listed if j not in blocked]
+    return listed
+
+
+def _gather(values: list[int], idx: list[int]) -> tuple[list[int], int]:
+    """``values`` at the positions ``idx``, and their sum."""
+    chosen = [values[j] for j in idx]
+    amount = 0
+    for value in chosen:
+        amount += value
+    return chosen, amount
 
 
 def _stages(
@@ -221,7 +257,7 @@ def _stages(
     live: int,
     ids: list[str],
     bases: list[int],
-    where: Mapping[int, list[int]],
+    where: dict[int, list[int]],
     value: int,
     mode: Rounding,
     guard: _Guard,
@@ -233,20 +269,26 @@ def _stages(
     rules lowest bit first, that is in ``(priority, id)`` order, and adds to ``awards`` and
     ``used``.
 
-    One loop per stage, written out: this is the engine's hot path. A rule's lines are all the
-    stage's lines (``idx is everywhere``, the common case, with no list built) or those its
-    scope lists, less those an exclusive rule took; its raw points are capped by ``guard``
-    when it is guarded, then given to its lines by :func:`_award`.
+    One loop per stage, written out: this is the engine's hot path (typed locals and plain
+    loops, which the optional compiled build turns into C; see ``setup.py``). A rule's lines
+    are all the stage's lines (``idx is everywhere``, the common case, with no list built) or
+    those its scope lists, less those an exclusive rule took; its raw points are capped by
+    ``guard`` when it is guarded, then given to its lines by :func:`_award`.
     """
     steps = plan.steps
     count = len(bases)
-    everywhere = range(count)
-    total = sum(bases)
+    everywhere = list(range(count))
+    total = 0
+    for base in bases:
+        total += base
     down = mode is Rounding.DOWN
     fast = down and value <= MAX_POINT_VALUE  # the integer percent formula holds (exact.py)
-    idx: Sequence[int]
-    weights: Sequence[int]
-    on: Sequence[str]
+    idx: list[int]
+    weights: list[int]
+    on: list[str]
+    amount: int
+    raw: int
+    fraction: tuple[int, int] | None
 
     # stage 1: rates give the base points
     base_points = [0] * count
@@ -256,102 +298,83 @@ def _stages(
         bit = todo & -todo
         todo ^= bit
         step = steps[bit]
-        if step.everything:
-            if blocked:
-                idx = [j for j in everywhere if j not in blocked]
-                if not idx:
-                    continue
-            else:
-                idx = everywhere
-        else:
-            idx = where[bit]
-            if blocked:
-                idx = [j for j in idx if j not in blocked]
-                if not idx:
-                    continue
+        idx = _lines_of(step, bit, everywhere, where, blocked)
+        if not idx:
+            continue
         if idx is everywhere:
             weights, amount, on = bases, total, ids
         elif len(idx) == 1:
             amount = bases[idx[0]]
-            weights, on = (amount,), (ids[idx[0]],)
+            weights, on = [amount], [ids[idx[0]]]
         else:
-            weights = [bases[j] for j in idx]
-            amount = sum(weights)
+            weights, amount = _gather(bases, idx)
             on = [ids[j] for j in idx]
-        if step.percent is None:
+        percent = step.percent
+        fraction = step.percent_fraction
+        if percent is None:
             raw = amount // step.per_minor * step.points
-        elif (fraction := step.percent_fraction) is not None and fast and amount < MAX_AMOUNT:
+        elif fraction is not None and fast and amount < MAX_AMOUNT:
             raw = amount * fraction[0] // (fraction[1] * 100 * value)
         else:
-            raw = percent_points(amount, step.percent, fraction, value, mode)
+            raw = percent_points(amount, percent, fraction, value, mode)
         if step.guarded:
-            capped = guard(step, raw)
-            if capped is None:
+            raw = guard.cap(step, raw)
+            if raw < 0:
                 continue
-            raw = capped
         if raw > 0:
             used[step.id] = raw
             parts = _award(step, raw, on, weights, amount, awards)
             if parts is None:
                 base_points[idx[0]] += raw
-            elif idx is everywhere:
-                base_points = list(map(add, base_points, parts))
             else:
-                for j, points in zip(idx, parts, strict=True):
+                for j, points in zip(idx, parts):  # noqa: B905 - equal lengths
                     base_points[j] += points
         if step.exclusive:
             blocked.update(idx)
 
     # stage 2: multipliers add to the base points of their lines
     todo = live & plan.multiplier_bits
+    pointed = everywhere
+    every, every_on, every_amount = base_points, ids, 0
     if todo:
-        pointed: Sequence[int]
         if 0 in base_points:
             pointed = [j for j in everywhere if base_points[j]]
             every = [base_points[j] for j in pointed]
             every_on = [ids[j] for j in pointed]
             if not pointed:
                 todo = 0
-        else:
-            pointed, every, every_on = everywhere, base_points, ids
-        every_amount = sum(every)
+        for points in every:
+            every_amount += points
         blocked.clear()
     while todo:
         bit = todo & -todo
         todo ^= bit
         step = steps[bit]
-        if step.everything:
-            if blocked:
-                idx = [j for j in pointed if j not in blocked]
-                if not idx:
-                    continue
-            else:
-                idx = pointed
+        if step.everything or pointed is everywhere:
+            idx = _lines_of(step, bit, pointed, where, blocked)
         else:
-            idx = where[bit]
-            if blocked or pointed is not everywhere:
-                idx = [j for j in idx if base_points[j] and j not in blocked]
-                if not idx:
-                    continue
+            idx = [j for j in where[bit] if base_points[j] and j not in blocked]
+        if not idx:
+            continue
         if idx is pointed:
             weights, amount, on = every, every_amount, every_on
         elif len(idx) == 1:
             amount = base_points[idx[0]]
-            weights, on = (amount,), (ids[idx[0]],)
+            weights, on = [amount], [ids[idx[0]]]
         else:
-            weights = [base_points[j] for j in idx]
-            amount = sum(weights)
+            weights, amount = _gather(base_points, idx)
             on = [ids[j] for j in idx]
-        if (fraction := step.extra_fraction) is not None and down and amount < MAX_BASE:
+        fraction = step.extra_fraction
+        if fraction is not None and down and amount < MAX_BASE:
             raw = amount * fraction[0] // fraction[1]
         else:
-            assert step.extra is not None  # a multiplier always has a factor
-            raw = extra_points(amount, step.extra, fraction, mode)
+            extra = step.extra
+            assert extra is not None  # a multiplier always has a factor
+            raw = extra_points(amount, extra, fraction, mode)
         if step.guarded:
-            capped = guard(step, raw)
-            if capped is None:
+            raw = guard.cap(step, raw)
+            if raw < 0:
                 continue
-            raw = capped
         if raw > 0:
             used[step.id] = raw
             _award(step, raw, on, weights, amount, awards)
@@ -365,36 +388,24 @@ def _stages(
         bit = todo & -todo
         todo ^= bit
         step = steps[bit]
-        if step.everything:
-            if blocked:
-                idx = [j for j in everywhere if j not in blocked]
-                if not idx:
-                    continue
-            else:
-                idx = everywhere
-        else:
-            idx = where[bit]
-            if blocked:
-                idx = [j for j in idx if j not in blocked]
-                if not idx:
-                    continue
+        idx = _lines_of(step, bit, everywhere, where, blocked)
+        if not idx:
+            continue
         if idx is everywhere:
             weights, amount, on = bases, total, ids
         elif len(idx) == 1:
             amount = bases[idx[0]]
-            weights, on = (amount,), (ids[idx[0]],)
+            weights, on = [amount], [ids[idx[0]]]
         else:
-            weights = [bases[j] for j in idx]
-            amount = sum(weights)
+            weights, amount = _gather(bases, idx)
             on = [ids[j] for j in idx]
         if step.min_amount_minor is not None and amount < step.min_amount_minor:
             continue
         raw = step.points
         if step.guarded:
-            capped = guard(step, raw)
-            if capped is None:
+            raw = guard.cap(step, raw)
+            if raw < 0:
                 continue
-            raw = capped
         if raw > 0:
             used[step.id] = raw
             _award(step, raw, on, weights, amount, awards)

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from kopilka.domain.basket import BasketLine
 from kopilka.domain.rules.conditions import Gate, Predicate
 
-if TYPE_CHECKING:
-    from kopilka.domain.rules.plan import Plan
+# imported at run time, not only for type checking: compiled (mypyc), ``plan: Plan`` below makes
+# the module put the native class Plan in the dataclass's annotations while it starts, and a
+# class of a module not yet started is a null pointer there (the import crashed). plan.py
+# imports nothing of this module at run time, so there is no cycle.
+from kopilka.domain.rules.plan import Plan
 
 RATE, MULTIPLIER, BONUS, EVENT = "rate", "multiplier", "bonus", "event"
 NO_CONDITIONS = Gate()
@@ -133,8 +135,6 @@ class RuleSet:
     plan: Plan = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from kopilka.domain.rules.plan import Plan  # the plan reads rules: import it late
-
         object.__setattr__(self, "plan", Plan(self))
 
     def rule(self, rule_id: str) -> Rule:

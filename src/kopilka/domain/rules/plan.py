@@ -24,7 +24,7 @@ threads is safe (a lost insertion is just recomputed).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from itertools import repeat
@@ -273,7 +273,7 @@ class Plan:
 
     # --- per basket -------------------------------------------------------------------------
 
-    def bases(self, lines: Sequence[BasketLine], discounts: Mapping[str, int]) -> list[int]:
+    def bases(self, lines: list[BasketLine], discounts: Mapping[str, int]) -> list[int]:
         """Each line's amount that can earn points: net of points paid, zero when excluded."""
         if discounts:
             return self._bases_net_of(lines, discounts)
@@ -295,7 +295,7 @@ class Plan:
             for line in lines
         ]
 
-    def _bases_net_of(self, lines: Sequence[BasketLine], discounts: Mapping[str, int]) -> list[int]:
+    def _bases_net_of(self, lines: list[BasketLine], discounts: Mapping[str, int]) -> list[int]:
         known = {line.line_id for line in lines}
         unknown = sorted(set(discounts) - known)
         if unknown:
@@ -318,7 +318,7 @@ class Plan:
                 bases.append(line.amount_minor - paid)
         return bases
 
-    def listed(self, lines: Sequence[BasketLine]) -> list[int]:
+    def listed(self, lines: list[BasketLine]) -> list[int]:
         """For each line, the scoped rules that list it (as bits)."""
         by_category, by_sku, by_brand = self.by_category, self.by_sku, self.by_brand
         found = [
@@ -403,7 +403,7 @@ class Plan:
                 live ^= bit
         return live
 
-    def positions(self, listed: Sequence[int], live: int) -> dict[int, list[int]]:
+    def positions(self, listed: list[int], live: int) -> dict[int, list[int]]:
         """For each live scoped rule, the positions of the lines that list it, ascending."""
         found: dict[int, list[int]] = {}
         singles = self.singles
