@@ -111,6 +111,7 @@ _UPDATE_LOT = FastStatement(
     .where(lots.c.id == bindparam("i"))
     .values(remaining=bindparam("r"), activated_at=bindparam("a"), expired_at=bindparam("e"))
 )
+LOTS_OF_ENTRY = select(*LOT_COLUMNS).where(lots.c.entry_id == bindparam("e"))
 _SPENDABLE = (
     select(*LOT_COLUMNS)
     .where(
@@ -353,10 +354,11 @@ class LedgerRepo:
         return {r[0]: _lot(r) for r in rows}
 
     def lot_of_entry(self, entry_id: int) -> Lot | None:
-        row = self.conn.execute(
-            select(*LOT_COLUMNS).where(lots.c.entry_id == entry_id).order_by(lots.c.id).limit(1)
-        ).first()
-        return _lot(row) if row else None
+        # the entry's lots by ix_lots_entry, the first picked here: with ``ORDER BY id
+        # LIMIT 1``, PostgreSQL on stale statistics walked the primary key from the first
+        # lot of the database instead, filtering each (4,000 lots read at 4,000 lots)
+        rows = self.conn.execute(LOTS_OF_ENTRY, {"e": entry_id}).all()
+        return _lot(min(rows, key=lambda r: int(r[0]))) if rows else None
 
     def due_activation(
         self, program_id: int, as_of: datetime, member_ids: Sequence[int] | None, limit: int
