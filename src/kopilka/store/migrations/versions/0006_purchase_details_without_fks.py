@@ -14,6 +14,9 @@ later by another path (``PurchaseRepo.add_return``) with an id it looked up, so 
 costs little and can still catch a mistake. Return lines have no table of their own (they
 are a JSON column of ``returns``).
 
+The downgrade checks every existing row as it adds the keys back, and fails if
+``purchase_references_exist`` has violations: remove those rows first.
+
 Revision ID: 0006
 Revises: 0005
 """
