@@ -198,7 +198,9 @@ def test_expire_and_activate_sweeps(grocery: Cli) -> None:
     assert (
         grocery.json("member", "show", "-p", "delayed", "--id", "2")["balance"]["available"] == 40
     )
-    expired = grocery.json("expire", "-p", "grocery", "--as-of", "2100-01-01T00:00:00+03:00")
+    expired = grocery.json(
+        "expire", "-p", "grocery", "--as-of", "2100-01-01T00:00:00+03:00", "--workers", "3"
+    )
     assert expired["expire_due"] == 1
     assert (
         "lots expired: 0" in grocery.ok("expire", "-p", "grocery", "--as-of", "2100-01-02").stdout
@@ -259,6 +261,7 @@ def test_verify_fails_on_a_corrupted_balance(grocery: Cli) -> None:
         (("program", "create", "--code", "x", "--rounding", "sideways"), "programs"),
         (("program", "create", "--code", "x", "--point-value", "0.001"), "programs"),
         (("expire", "-p", "grocery", "--as-of", "yesterday"), "journal_entries"),
+        (("expire", "-p", "grocery", "--workers", "0"), "journal_entries"),
         (("bogus",), "programs"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else v,

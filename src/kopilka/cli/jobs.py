@@ -21,7 +21,25 @@ AsOf = Annotated[
 ]
 
 
-def _sweeps(program_code: str, as_of: str | None, names: tuple[str, ...], json_out: bool) -> None:
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=16,
+        help="Expiry transactions run at once on PostgreSQL, each for its own share of the"
+        " members (default 2; SQLite always runs one).",
+    ),
+]
+
+
+def _sweeps(
+    program_code: str,
+    as_of: str | None,
+    names: tuple[str, ...],
+    json_out: bool,
+    workers: int | None = None,
+) -> None:
     at = parse_instant(as_of)
     counts: dict[str, int] = {}
     with kopilka() as k:
@@ -29,8 +47,9 @@ def _sweeps(program_code: str, as_of: str | None, names: tuple[str, ...], json_o
         when: datetime = at or k.services.now()
         for name in names:
             sweep = getattr(jobs_svc, name)
+            extra = {"workers": workers} if name == "expire_due" and workers else {}
             with progress_bar(name.replace("_", " ")) as advance:
-                counts[name] = sweep(k.services, program, when, progress=advance)
+                counts[name] = sweep(k.services, program, when, progress=advance, **extra)
     if json_out:
         print_json({"program": program.code, "as_of": when.isoformat(), **counts})
         return
@@ -48,11 +67,18 @@ def expire(
     program_code: ProgramCode,
     as_of: AsOf = None,
     json_out: Json = False,
+    workers: Workers = None,
 ) -> None:
     """End timed-out holds, activate due points, then expire due lots to breakage."""
     # activation first: points that became spendable before they expire are expired as
     # available, the same order a member operation settles in
-    _sweeps(program_code, as_of, ("expire_holds", "activate_due", "expire_due"), json_out)
+    _sweeps(
+        program_code,
+        as_of,
+        ("expire_holds", "activate_due", "expire_due"),
+        json_out,
+        workers,
+    )
 
 
 def activate(

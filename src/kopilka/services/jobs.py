@@ -47,8 +47,10 @@ def expire_due(
     share of the members found due, so the sweep uses more than one server process;
     SQLite has one writer, so there the batches run one after the other."""
     at = as_of or ctx.now()
-    if workers is None:
-        workers = 2 if ctx.engine.dialect.name == "postgresql" else 1
+    if ctx.engine.dialect.name != "postgresql":
+        workers = 1  # one writer: transactions at once would only queue for the lock
+    elif workers is None:
+        workers = 2
     if workers <= 1:
         return _sweep(ctx, program, lambda lg: lg.expire_batch(at, batch), progress)
     return _parallel_expiry(ctx, program, at, batch, workers, progress)
