@@ -175,3 +175,110 @@ def test_a_failure_while_chunks_are_in_flight_leaves_nothing_of_the_batch(
     assert report.imported == 40
     assert count(purchases_t) == 40
     assert audit.verify_ledger(ctx, program.id).ok
+
+
+def test_set_based_updates_write_what_row_updates_write(ctx, clock, tmp_path):
+    """BulkWriter.update (one statement per table on PostgreSQL) sets lots, holds, balances
+    and members to the values given, nulls and aware datetimes included, and nothing else."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from kopilka.services import points
+    from kopilka.store.repos.bulk_writer import BulkWriter
+    from kopilka.store.tables import holds, lots, member_balances
+    from kopilka.store.tables import members as members_table
+
+    from .test_import_factories import HISTORY_START
+
+    clock.set(HISTORY_START + timedelta(days=125))
+    program = loyalty_program(ctx, clock)
+    cards = enroll_cards(ctx, program, 3)
+    import_purchases(ctx, program, write_csv(tmp_path / "p.csv", purchase_rows(cards, 12)))
+    holder = members.lookup(ctx, program, "card", cards[0])
+    points.hold(ctx, program, holder.id, 1, key="h1", reference="till-1")
+    at = clock.now() + timedelta(hours=1)
+    with ctx.uow() as uow:
+        conn = uow.conn
+        lot_ids = (
+            conn.execute(
+                select(lots.c.id).where(lots.c.program_id == program.id).order_by(lots.c.id)
+            )
+            .scalars()
+            .all()[:3]
+        )
+        [hold_id] = conn.execute(select(holds.c.id).where(holds.c.member_id == holder.id)).scalars()
+        member_ids = sorted(
+            conn.execute(
+                select(members_table.c.id).where(members_table.c.program_id == program.id)
+            ).scalars()
+        )
+        untouched = conn.execute(
+            select(lots.c.id, lots.c.remaining).where(lots.c.id.notin_(lot_ids))
+        ).all()
+        w = BulkWriter(conn)
+        w.update(
+            "lots",
+            (
+                ("remaining", "bigint"),
+                ("activated_at", "timestamptz"),
+                ("expired_at", "timestamptz"),
+            ),
+            ("id", "bigint"),
+            [
+                (i, w.ts(at), w.ts(at) if i == 0 else None, lot_id)
+                for i, lot_id in enumerate(lot_ids)
+            ],
+        )
+        w.update(
+            "holds",
+            (("status", "varchar"), ("captured", "bigint"), ("resolved_entry_id", "bigint")),
+            ("id", "bigint"),
+            [("voided", 0, None, hold_id)],
+        )
+        w.update(
+            "member_balances",
+            (("available", "bigint"), ("pending", "bigint"), ("held", "bigint")),
+            ("member_id", "bigint"),
+            [(100 + m, m, 0, m) for m in member_ids],
+        )
+        w.update(
+            "members",
+            (("lifetime_spend_minor", "bigint"), ("purchase_count", "integer")),
+            ("id", "bigint"),
+            [(5_000 + m, 7, m) for m in member_ids],
+        )
+        w.update("members", (("purchase_count", "integer"),), ("id", "bigint"), [])
+        got_lots = conn.execute(
+            select(lots.c.id, lots.c.remaining, lots.c.activated_at, lots.c.expired_at)
+            .where(lots.c.id.in_(lot_ids))
+            .order_by(lots.c.id)
+        ).all()
+        assert [tuple(r) for r in got_lots] == [
+            (lot_id, i, at, at if i == 0 else None) for i, lot_id in enumerate(lot_ids)
+        ]
+        assert got_lots[0].activated_at.utcoffset() == timedelta(0)
+        hold = conn.execute(select(holds).where(holds.c.id == hold_id)).one()
+        assert (hold.status, hold.captured, hold.resolved_entry_id) == ("voided", 0, None)
+        balances = conn.execute(
+            select(
+                member_balances.c.member_id, member_balances.c.available, member_balances.c.pending
+            )
+            .where(member_balances.c.member_id.in_(member_ids))
+            .order_by(member_balances.c.member_id)
+        ).all()
+        assert [tuple(r) for r in balances] == [(m, 100 + m, m) for m in member_ids]
+        people = conn.execute(
+            select(
+                members_table.c.id,
+                members_table.c.lifetime_spend_minor,
+                members_table.c.purchase_count,
+            )
+            .where(members_table.c.id.in_(member_ids))
+            .order_by(members_table.c.id)
+        ).all()
+        assert [tuple(r) for r in people] == [(m, 5_000 + m, 7) for m in member_ids]
+        assert (
+            conn.execute(select(lots.c.id, lots.c.remaining).where(lots.c.id.notin_(lot_ids))).all()
+            == untouched
+        )

@@ -232,8 +232,10 @@ def book_batch(
         raise
     port.flush()
     touched = sorted({rc.member_id for rc in receipts if rc.member_id in people})
-    writer.execute_many(
-        "UPDATE members SET lifetime_spend_minor = ?, purchase_count = ? WHERE id = ?",
+    writer.update(
+        "members",
+        (("lifetime_spend_minor", "bigint"), ("purchase_count", "integer")),
+        ("id", "bigint"),
         [(people[m].lifetime_spend_minor, people[m].purchase_count, m) for m in touched],
     )
     repo.flush(program.id)

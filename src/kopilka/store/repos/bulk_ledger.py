@@ -34,6 +34,15 @@ DRAW_COLS = column_names(lot_draws, without=("id",))
 LOT_COLS = column_names(lots)
 
 
+# what a batch changes in rows that were there before: (column, PostgreSQL type)
+_ID = ("id", "bigint")
+_LOT_CHANGE = (
+    ("remaining", "bigint"),
+    ("activated_at", "timestamptz"),
+    ("expired_at", "timestamptz"),
+)
+_HOLD_CHANGE = (("status", "varchar"), ("captured", "bigint"), ("resolved_entry_id", "bigint"))
+_BALANCE_CHANGE = (("available", "bigint"), ("pending", "bigint"), ("held", "bigint"))
 _LOT_SELECT = ", ".join(c.name for c in LOT_COLUMNS)
 _HOLD_SELECT = ", ".join(c.name for c in HOLD_COLUMNS)
 
@@ -435,8 +444,10 @@ class MemoryLedgerPort:
             if rows:
                 w.insert(table, columns, rows)
         sent = self.sent_lots
-        w.execute_many(
-            "UPDATE lots SET remaining = ?, activated_at = ?, expired_at = ? WHERE id = ?",
+        w.update(
+            "lots",
+            _LOT_CHANGE,
+            _ID,
             [
                 (lot.remaining, ts(lot.activated_at), ts(lot.expired_at), lot.id)
                 for lot in self.changed_lots.values()
@@ -448,15 +459,19 @@ class MemoryLedgerPort:
                 if sent[lot.id] != (lot.remaining, lot.activated_at, lot.expired_at)
             ],
         )
-        w.execute_many(
-            "UPDATE holds SET status = ?, captured = ?, resolved_entry_id = ? WHERE id = ?",
+        w.update(
+            "holds",
+            _HOLD_CHANGE,
+            _ID,
             [
                 (str(h.status), h.captured, h.resolved_entry_id, h.id)
                 for h in self.changed_holds.values()
             ],
         )
-        w.execute_many(
-            "UPDATE member_balances SET available = ?, pending = ?, held = ? WHERE member_id = ?",
+        w.update(
+            "member_balances",
+            _BALANCE_CHANGE,
+            ("member_id", "bigint"),
             [
                 (b.available, b.pending, b.held, b.member_id)
                 for b in (self.balances[m] for m in sorted(self.dirty))
