@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit bench serve clean
+.PHONY: demo test lint types unit bench serve clean compile uncompile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,5 +39,14 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
-clean:
+## compile: build the optional compiled (mypyc) rules kernel in place, next to its sources
+## (setup.py; needs the dev extra's mypy and setuptools>=77); uncompile removes it
+compile: $(STAMP)
+	$(BIN)/python -m pip install -q 'setuptools>=77'
+	KOPILKA_COMPILE=1 $(BIN)/python setup.py -q build_ext --inplace
+
+uncompile:
+	rm -rf build src/kopilka_kernel__mypyc*.so src/kopilka/domain/rules/*.so src/kopilka/domain/rules/compiled.json
+
+clean: uncompile
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

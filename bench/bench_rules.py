@@ -26,6 +26,7 @@ from kopilka.domain.basket import Basket, BasketLine, Channel
 from kopilka.domain.money import Rounding
 from kopilka.domain.program import Program
 from kopilka.domain.rules import (
+    COMPILED,
     MemberContext,
     RuleSet,
     UsageCounters,
@@ -503,6 +504,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "lines": LINES,
         "rules": len(rules.rules),
+        "compiled": COMPILED,  # the optional mypyc kernel (make compile) or plain Python
         "python": platform.python_version(),
         "machine": machine(),
         "command": " ".join(
