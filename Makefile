@@ -42,7 +42,7 @@ bench: $(STAMP)
 ## compile: build the optional compiled (mypyc) rules kernel in place, next to its sources
 ## (setup.py; needs the dev extra's mypy and setuptools>=77); uncompile removes it
 compile: $(STAMP)
-	$(BIN)/python -m pip install -q 'setuptools>=77'
+	$(BIN)/python -m pip install -q 'setuptools==84.2.1'
 	KOPILKA_COMPILE=1 $(BIN)/python setup.py -q build_ext --inplace
 
 uncompile:
