@@ -263,3 +263,54 @@ def test_multi_row_insert_with_json_column(
         ).all()
         assert [_without_id(r) for r in found[:3]] == [_without_id(r) for r in found[3:]]
         assert found[3].meta == {"n": 1, "ж": [1]}
+
+
+def test_multi_row_insert_refuses_a_value_too_long_as_execute_does(
+    ctx: ServiceContext, backend: str
+) -> None:
+    """The array form of a multi-row insert on PostgreSQL must not cut a value silently (an
+    explicit cast to VARCHAR(n) would): the INSERT refuses it as Connection.execute does.
+    SQLite keeps text of any length either way."""
+    from sqlalchemy.exc import DataError
+
+    from kopilka.store.repos.purchases import _INSERT_LINES
+    from kopilka.store.tables import purchase_lines
+
+    def rows(purchase_id: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "purchase_id": purchase_id,
+                "line_id": str(n),
+                "sku": "S" * 70 if n == 2 else "S1",  # the column is VARCHAR(64)
+                "category": None,
+                "brand": None,
+                "quantity": "1",
+                "amount_minor": 100,
+                "discount_minor": 0,
+                "points_redeemed": 0,
+                "points_earned": 0,
+            }
+            for n in (1, 2)
+        ]
+
+    outcomes = []
+    for purchase_id, run in (
+        (910_001, lambda c, r: c.execute(insert(purchase_lines), r)),
+        (910_002, _INSERT_LINES.executemany),
+    ):
+        try:
+            with ctx.uow() as uow:
+                run(uow.conn, rows(purchase_id))
+                stored = uow.conn.execute(
+                    select(purchase_lines.c.sku)
+                    .where(purchase_lines.c.purchase_id == purchase_id)
+                    .order_by(purchase_lines.c.line_id)
+                ).scalars()
+                outcomes.append(list(stored))
+                uow.rollback()
+        except DataError:
+            outcomes.append("refused")
+    if backend.startswith("postgresql"):
+        assert outcomes == ["refused", "refused"]
+    else:
+        assert outcomes == [["S1", "S" * 70]] * 2

@@ -304,7 +304,13 @@ class FastStatement:
                 if not any(isinstance(t.dialect_impl(conn.dialect), JSON) for t in types):
                     plan = self._plan(conn)
                     processors = dict(zip(plan[2], plan[3], strict=True))
-                    casts = [t.compile(dialect=conn.dialect) for t in types]
+                    # without lengths: an explicit cast to VARCHAR(n) or NUMERIC(p, s) would
+                    # cut or round a value silently, where the INSERT's own assignment to
+                    # the column refuses a value too long, as a multi-row VALUES does
+                    casts = [
+                        re.sub(r"\(\d+(, *\d+)?\)", "", t.compile(dialect=conn.dialect))
+                        for t in types
+                    ]
                     quote = conn.dialect.identifier_preparer
                     columns = ", ".join(quote.quote(k) for k in keys)
                     arrays = ", ".join(f"%s::{c}[]" for c in casts)
