@@ -14,6 +14,7 @@ import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,21 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@contextmanager
+def scratch_postgres(prefix: str) -> Iterator[str]:
+    """The URL of an empty database of its own on the test server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     problem = _pg_available()
@@ -63,16 +79,9 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("KOPILKA_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL required but unreachable: {problem}")
         pytest.skip(f"PostgreSQL unreachable: {problem}")
-    name = f"kopilka_t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("kopilka_t") as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

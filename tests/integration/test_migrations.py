@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, inspect
 
 from kopilka.store.migrate import downgrade, upgrade
 from kopilka.store.tables import metadata
-from tests.conftest import PG_URL, engine_for
+from tests.conftest import engine_for, scratch_postgres
 
 
 def test_migrations_match_the_tables(backend):
@@ -52,16 +50,8 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         yield f"sqlite:///{tmp_path / 'scratch.db'}"
         return
     request.getfixturevalue("postgres_url")  # skips (or fails) like the other tests
-    name = f"kopilka_m_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres("kopilka_m") as url:
+        yield url
 
 
 def test_purchase_details_lose_their_foreign_keys_and_downgrade_restores_them(scratch_url):

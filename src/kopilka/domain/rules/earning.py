@@ -273,7 +273,10 @@ def _stages(
     loops, which the optional compiled build turns into C; see ``setup.py``). A rule's lines
     are all the stage's lines (``idx is everywhere``, the common case, with no list built) or
     those its scope lists, less those an exclusive rule took; its raw points are capped by
-    ``guard`` when it is guarded, then given to its lines by :func:`_award`.
+    ``guard`` when it is guarded, then given to its lines by :func:`_award`. The few lines
+    that pick a rule's weights, their sum and ids repeat in the three stages on purpose: one
+    shared function for them costs the interpreted engine 2.7 % more instructions per basket
+    (callgrind, 810k -> 832k, the bench workload).
     """
     steps = plan.steps
     count = len(bases)
