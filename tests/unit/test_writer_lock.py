@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from typing import Any
 
 from kopilka.store.db import SqliteWriterLock, make_engine, writer_lock
 
@@ -46,3 +49,68 @@ def test_only_sqlite_files_have_a_writer_queue(tmp_path):
     file_engine = make_engine(f"sqlite:///{tmp_path / 'k.db'}")
     assert writer_lock(file_engine) is writer_lock(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
     assert writer_lock(make_engine("sqlite://")) is None
+
+
+def test_try_hold_takes_a_free_lock_and_gives_it_back(tmp_path):
+    """Free: taken at once, and other threads find it taken until it is given back."""
+    lock = SqliteWriterLock(str(tmp_path / "db.writer"))
+    seen: list[bool] = []
+
+    def other() -> None:
+        held = lock.try_hold()
+        seen.append(held is not None)
+        if held is not None:
+            with held:
+                pass
+
+    held = lock.try_hold()
+    assert held is not None
+    with held:
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        with lock.try_hold() or _fail("not re-entrant"):  # nested, same thread
+            pass
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen == [False, True]
+
+
+def test_try_hold_does_not_wait_for_another_process(tmp_path):
+    """Another process holding the file's flock: None at once, not a wait."""
+    path = tmp_path / "db.writer"
+    lock = SqliteWriterLock(str(path))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        assert lock.try_hold() is None
+        # and the threads' lock was given back: a thread of ours can still try
+        assert lock._threads.acquire(blocking=False)
+        lock._threads.release()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    held = lock.try_hold()
+    assert held is not None
+    with held:
+        pass
+
+
+def _fail(why: str) -> Any:
+    raise AssertionError(why)

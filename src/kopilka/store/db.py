@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +143,7 @@ class SqliteWriterLock:
     @contextmanager
     def hold(self) -> Iterator[None]:
         if getattr(self._local, "depth", 0):
-            self._local.depth += 1
-            try:
-                yield
-            finally:
-                self._local.depth -= 1
+            yield from self._again()
             return
         with self._threads:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -160,6 +156,45 @@ class SqliteWriterLock:
                     self._local.depth = 0
             finally:
                 os.close(fd)  # closing the file releases the flock
+
+    def try_hold(self) -> AbstractContextManager[None] | None:
+        """The lock, if this thread can have it this instant without waiting; else None."""
+        if getattr(self._local, "depth", 0):
+            return contextmanager(self._again)()
+        if not self._threads.acquire(blocking=False):
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except BaseException:
+            self._threads.release()
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            self._threads.release()
+            return None
+        except BaseException:
+            os.close(fd)
+            self._threads.release()
+            raise
+        return contextmanager(self._taken)(fd)
+
+    def _again(self) -> Iterator[None]:
+        self._local.depth += 1
+        try:
+            yield
+        finally:
+            self._local.depth -= 1
+
+    def _taken(self, fd: int) -> Iterator[None]:
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            os.close(fd)
+            self._threads.release()
 
 
 _WRITER_LOCKS: dict[str, SqliteWriterLock] = {}

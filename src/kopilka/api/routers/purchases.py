@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from kopilka.api.deps import AppMetrics, Ctx, CurrentKey, CurrentProgram, IdempotencyKey, permit
 from kopilka.api.errors import responses
+from kopilka.api.offload import run_write
 from kopilka.api.routers import V1
 from kopilka.api.schemas.purchases import (
     BasketIn,
@@ -94,7 +94,7 @@ async def commit(
 ) -> Response:
     """Book a purchase: pay with points (``redeem_points``, or the hold ``hold_id``) and
     earn by the rules in force, in one transaction. One purchase per ``receipt_id``."""
-    result = await run_in_threadpool(_commit, ctx, key, body, idempotency_key)
+    result = await run_write(ctx, _commit, ctx, key, body, idempotency_key)
     metrics.moved("earned", int(result["points_earned"]))
     metrics.moved("redeemed", int(result["points_redeemed"]))
     return created(result)
@@ -104,6 +104,12 @@ def _commit(ctx: Any, key: ApiKey, body: PurchaseCreate, idempotency_key: str) -
     # one hop to the thread pool for the whole write; the Idempotency-Key and the receipt's
     # own key are read and stored together in the purchase's transaction
     return purchase_svc.commit(ctx, key.program, basket_of(key, body), caller_key=idempotency_key)
+
+
+def _return(
+    ctx: Any, program: Any, receipt_id: str, data: dict[str, Any], idempotency_key: str
+) -> dict[str, Any]:
+    return purchase_svc.process_return(ctx, program, receipt_id, data, caller_key=idempotency_key)
 
 
 def _returned_lines(lines: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
@@ -149,11 +155,7 @@ async def process_return(
     the returned lines earned are taken back and the points spent on them given back,
     exactly as booked. One return per ``return_id``."""
     data = body.model_dump(mode="json", exclude_none=True)
-    result = await run_in_threadpool(
-        lambda: purchase_svc.process_return(
-            ctx, program, receipt_id, data, caller_key=idempotency_key
-        )
-    )
+    result = await run_write(ctx, _return, ctx, program, receipt_id, data, idempotency_key)
     metrics.moved("clawed_back", int(result["points_clawed_back"]))
     metrics.moved("restored", int(result["points_restored"]))
     return created(result)
