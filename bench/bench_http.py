@@ -49,7 +49,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bench.loadgen import LoadResult, LoadSpec, card, run
-from bench.machine import WORK, postgres_database, postgres_version, sqlite_url, write_result
+from bench.machine import (
+    WORK,
+    command_line,
+    keep_earlier_runs,
+    postgres_database,
+    postgres_version,
+    sqlite_url,
+    write_result,
+)
 from kopilka.domain.clock import SystemClock
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import apikeys, programs, rules
@@ -665,6 +673,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "sqlite" in backends:
         url = sqlite_url("http-quick" if args.quick else "http")
         results["runs"]["sqlite"] = run_backend("sqlite", url, args)
+    keep_earlier_runs(
+        args.name,
+        results,
+        backends,
+        args.quick,
+        command_line("bench_http", argv),
+        same=("workload",),
+        companions={"pgbench": "postgres"},
+    )
     results["goals"] = goals(results)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     path = write_result(args.name, results, args.quick)

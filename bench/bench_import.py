@@ -13,8 +13,6 @@ PostgreSQL), and the seconds ``verify`` takes over the result. Written to
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,8 +24,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from bench.machine import (
-    RESULTS,
     WORK,
+    command_line,
+    keep_earlier_runs,
     postgres_database,
     postgres_version,
     sqlite_url,
@@ -186,31 +185,6 @@ def run_import(url: str, files: dict[str, Path], which: str) -> dict[str, Any]:
     }
 
 
-def _keep_earlier_runs(results: dict[str, Any], backends: list[str], quick: bool) -> None:
-    """With ``--backends`` naming fewer than all, the other backends' runs of the same size
-    stay in the results file, each with the command and time of the run that made it."""
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    command = f"python -m bench.bench_import {' '.join(sys.argv[1:])}".strip()
-    for run in results["runs"].values():
-        if isinstance(run, dict):
-            run.setdefault("command", command)
-            run.setdefault("at", now)
-    path = (WORK / "results-quick" if quick else RESULTS) / "import.json"
-    if not path.exists():
-        return
-    earlier = json.loads(path.read_text())
-    if (earlier.get("purchases"), earlier.get("members")) != (
-        results["purchases"],
-        results["members"],
-    ):
-        return
-    for name, run in earlier.get("runs", {}).items():
-        if name.split("_")[0] not in backends and isinstance(run, dict):
-            run.setdefault("command", earlier.get("command"))
-            run.setdefault("at", earlier.get("at"))
-            results["runs"].setdefault(name, run)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: prove the script runs")
@@ -249,7 +223,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 with postgres_database("import") as url:
                     results["runs"][f"postgres_{which}"] = run_import(url, files, which)
                 print(f"postgres {which}", results["runs"][f"postgres_{which}"])
-    _keep_earlier_runs(results, backends, args.quick or args.scratch)
+    keep_earlier_runs(
+        "import",
+        results,
+        backends,
+        args.quick or args.scratch,
+        command_line("bench_import", argv),
+        same=("purchases", "members"),
+    )
     path = write_result("import", results, args.quick or args.scratch)
     print(f"written {path}")
     return results

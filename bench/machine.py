@@ -83,6 +83,51 @@ def write_result(name: str, data: dict[str, Any], quick: bool) -> Path:
     return path
 
 
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that ran ``bench.<script>`` with these arguments (``None``: this process's)."""
+    args = sys.argv[1:] if argv is None else argv
+    return f"python -m bench.{script} {' '.join(args)}".strip()
+
+
+def keep_earlier_runs(
+    name: str,
+    results: dict[str, Any],
+    ran: list[str],
+    quick: bool,
+    command: str,
+    *,
+    same: tuple[str, ...] = (),
+    companions: dict[str, str] | None = None,
+) -> None:
+    """Runs a script did not make this time stay in its results file.
+
+    ``results["runs"]`` is keyed by run name whose first ``_``-separated part is the
+    backend; the backends in ``ran`` were run now, and the earlier file's runs of the
+    others are kept, each with the command and time of the run that made it (and so is a
+    top-level entry that belongs to a backend, ``companions``: {"pgbench": "postgres"}).
+    Nothing is kept when the earlier file measured another size (the ``same`` keys).
+    """
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for run in results["runs"].values():
+        if isinstance(run, dict):
+            run.setdefault("command", command)
+            run.setdefault("at", now)
+    path = (WORK / "results-quick" if quick else RESULTS) / f"{name}.json"
+    if not path.exists():
+        return
+    earlier = json.loads(path.read_text())
+    if any(earlier.get(k) != results.get(k) for k in same):
+        return
+    for run_name, run in earlier.get("runs", {}).items():
+        if run_name.split("_")[0] not in ran and isinstance(run, dict):
+            run.setdefault("command", earlier.get("command"))
+            run.setdefault("at", earlier.get("at"))
+            results["runs"].setdefault(run_name, run)
+    for key, backend in (companions or {}).items():
+        if backend not in ran and key in earlier and key not in results:
+            results[key] = earlier[key]
+
+
 def sqlite_url(name: str) -> str:
     WORK.mkdir(parents=True, exist_ok=True)
     path = WORK / f"{name}.db"
