@@ -34,8 +34,10 @@ _T = UTCDateTime()
 # finds the rows by the tuple ids `due` read them at (`ctid = ANY(ARRAY(...))`, a TID
 # scan: no descent of pk_lots per lot; a join with the CTE let the planner walk pk_lots
 # from its start every batch). Those are the rows' latest versions because the members
-# were locked before the snapshot was taken; should a row have moved all the same, the
-# update would miss it, so the statement also returns how many rows it updated and
+# were locked before the snapshot was taken. Should one have changed all the same (a
+# writer ignoring the member lock), READ COMMITTED's recheck either follows it to its
+# newest version as it would by primary key (PostgreSQL 15's TID-scan recheck accepts
+# any version) or skips it; so the statement returns how many rows it updated and
 # `expire_lots` refuses (rolls back) the batch unless that is every due lot. Entry ids
 # come out in member order.
 _PG_EXPIRE = text(
