@@ -30,10 +30,10 @@ outside the share in ``EarnResult.control_group`` instead of awarding.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import compress, repeat
 from operator import attrgetter
-from typing import Final
+from typing import Final, cast
 
 from kopilka.domain.basket import Basket, BasketLine
 from kopilka.domain.errors import ValidationError
@@ -62,11 +62,14 @@ from kopilka.domain.rules.pilot import in_share
 from kopilka.domain.rules.plan import Plan, Step
 
 _LINE_ID: Final = attrgetter("line_id")
-_new: Final = tuple.__new__  # _new(Award, row): an Award without the named tuple's __new__
-_AWARD: Final = repeat(Award)  # endless: map(_new, _AWARD, rows) makes each row an Award
-# whether this module runs compiled (the optional mypyc build, see setup.py): then a typed
-# loop is the fastest way to make the awards of a rule; interpreted, map() over zip() is
+# whether this module runs compiled (the optional mypyc build, see setup.py): then Award is a
+# native class (context.py), its constructor a direct C call, and a typed loop is the fastest
+# way to make the awards of a rule; interpreted, Award is a named tuple, and map() over zip()
+# with tuple.__new__ is
 COMPILED: Final = not __file__.endswith(".py")
+# interpreted only: _new(Award, row) makes a named tuple Award without its Python __new__
+_new: Final = cast(Callable[[type[Award], tuple[object, ...]], Award], tuple.__new__)
+_AWARD: Final = repeat(Award)  # endless: map(_new, _AWARD, rows) makes each row an Award
 
 
 def check_currency(ruleset: RuleSet, program: Program) -> None:
@@ -209,9 +212,12 @@ def _award(
     ``weights`` (summing to ``amount``) with :func:`split`; zero parts give no award.
     Returns the parts, or ``None`` when one line takes them all."""
     if len(on) == 1:
-        awards.append(
-            _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
-        )
+        if COMPILED:
+            awards.append(Award(step.id, step.version, on[0], raw, step.description, step.visible))
+        else:
+            awards.append(
+                _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
+            )
         return None
     parts = split(raw, weights, amount)
     if not COMPILED:
@@ -224,7 +230,7 @@ def _award(
     # positional zip (equal lengths): compiled, an indexed C loop
     for line_id, points in zip(on, parts):  # noqa: B905
         if points:
-            awards.append(_new(Award, (rule_id, version, line_id, points, description, visible)))
+            awards.append(Award(rule_id, version, line_id, points, description, visible))
     return parts
 
 
