@@ -174,6 +174,7 @@ class Plan:
         "scoped",
         "singles",
         "steps",
+        "steps_in_order",
         "tests",
         "trigger_bits",
         "trigger_steps",
@@ -186,6 +187,10 @@ class Plan:
         ordered = (*ruleset.rates, *ruleset.multipliers, *ruleset.bonuses)
         steps = [Step(rule, 1 << n, version) for n, rule in enumerate(ordered)]
         self.steps = {step.bit: step for step in steps}
+        # the same, by place: the step of ``bit`` is ``steps_in_order[bit.bit_length() - 1]``
+        # (compiled, that is a machine instruction and a list read; a dict lookup by an int
+        # needs the int as an object)
+        self.steps_in_order = steps
         self.all_bits = (1 << len(steps)) - 1
 
         def bits(chosen: Iterable[Step]) -> int:
