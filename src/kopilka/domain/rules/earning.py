@@ -235,7 +235,7 @@ def _award(
 
 
 def _lines_of(
-    step: Step, bit: int, every: list[int], where: dict[int, list[int]], blocked: set[int]
+    step: Step, every: list[int], where: dict[int, list[int]], blocked: set[int]
 ) -> list[int]:
     """The positions a stage's rule gives points to: ``every`` (the very list, when the rule
     takes every line and none is blocked) or those its scope lists, less the blocked ones."""
@@ -243,7 +243,7 @@ def _lines_of(
         if blocked:
             return [j for j in every if j not in blocked]
         return every
-    listed = where[bit]
+    listed = where[step.place]
     if blocked:
         return [j for j in listed if j not in blocked]
     return listed
@@ -271,7 +271,7 @@ def _stages(
     used: dict[str, int],
 ) -> None:
     """The three stages over the earning lines (``ids``, ``bases``; ``where``: the positions
-    of the lines each live scoped rule lists), for the ``live`` rules. Each stage walks its
+    of the lines each live scoped rule lists, by its place), for the ``live`` rules. Each stage walks its
     rules lowest bit first, that is in ``(priority, id)`` order, and adds to ``awards`` and
     ``used``.
 
@@ -307,7 +307,7 @@ def _stages(
         bit = todo & -todo
         todo ^= bit
         step = in_order[bit.bit_length() - 1] if COMPILED else steps[bit]
-        idx = _lines_of(step, bit, everywhere, where, blocked)
+        idx = _lines_of(step, everywhere, where, blocked)
         if not idx:
             continue
         if idx is everywhere:
@@ -360,9 +360,9 @@ def _stages(
         todo ^= bit
         step = in_order[bit.bit_length() - 1] if COMPILED else steps[bit]
         if step.everything or pointed is everywhere:
-            idx = _lines_of(step, bit, pointed, where, blocked)
+            idx = _lines_of(step, pointed, where, blocked)
         else:
-            idx = [j for j in where[bit] if base_points[j] and j not in blocked]
+            idx = [j for j in where[step.place] if base_points[j] and j not in blocked]
         if not idx:
             continue
         if idx is pointed:
@@ -397,7 +397,7 @@ def _stages(
         bit = todo & -todo
         todo ^= bit
         step = in_order[bit.bit_length() - 1] if COMPILED else steps[bit]
-        idx = _lines_of(step, bit, everywhere, where, blocked)
+        idx = _lines_of(step, everywhere, where, blocked)
         if not idx:
             continue
         if idx is everywhere:
