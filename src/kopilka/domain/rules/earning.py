@@ -130,7 +130,9 @@ def evaluate_purchase(
     lines: list[BasketLine] = sorted(basket.lines, key=_LINE_ID)
     bases = plan.bases(lines, points_redeemed_discount_by_line or {})
     if 0 in bases:
-        lines = [line for line, base in zip(lines, bases, strict=True) if base]
+        # positional zip (one base per line by construction): compiled, an indexed C loop;
+        # with strict=True it is a generic call of zip
+        lines = [line for line, base in zip(lines, bases) if base]  # noqa: B905
         bases = [base for base in bases if base]
         if not bases:
             return EarnResult(ruleset.version, (), UsageDelta(points_by_rule={}), ())
@@ -271,9 +273,9 @@ def _stages(
     used: dict[str, int],
 ) -> None:
     """The three stages over the earning lines (``ids``, ``bases``; ``where``: the positions
-    of the lines each live scoped rule lists, by its place), for the ``live`` rules. Each stage walks its
-    rules lowest bit first, that is in ``(priority, id)`` order, and adds to ``awards`` and
-    ``used``.
+    of the lines each live scoped rule lists, by its place), for the ``live`` rules. Each
+    stage walks its rules lowest bit first, that is in ``(priority, id)`` order, and adds to
+    ``awards`` and ``used``.
 
     One loop per stage, written out: this is the engine's hot path (typed locals and plain
     loops, which the optional compiled build turns into C; see ``setup.py``). A rule's lines
