@@ -27,6 +27,7 @@ from setuptools import setup
 ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "src"
 MANIFEST = SRC / "kopilka" / "domain" / "rules" / "compiled.json"
+# not award_tuple.py: the named tuple Award that context.py uses only when it runs as Python
 KERNEL = tuple(
     f"kopilka/domain/rules/{name}.py"
     for name in (

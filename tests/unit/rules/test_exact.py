@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from kopilka.domain.money import Rounding, round_points
 from kopilka.domain.rules.allocation import allocate
-from kopilka.domain.rules.conditions import birthday_distance, birthday_in_year
+from kopilka.domain.rules.conditions import _ordinal, birthday_distance, birthday_in_year
 from kopilka.domain.rules.exact import HUNDRED, extra_points, percent_points, ratio
 
 percents = st.decimals(
@@ -65,6 +65,47 @@ def test_birthday_distance_matches_the_window(
     )
     since, until = birthday_distance(today, birthday)
     assert (since <= after or until <= before) is in_window
+
+
+@given(st.integers(2, 9998), st.dates(date(2000, 1, 1), date(2000, 12, 31)))
+def test_ordinal_arithmetic_equals_the_birthday_date(year: int, birthday: date) -> None:
+    """The compiled birthday_distance's day numbers are those of birthday_in_year's dates
+    (29 February on 28 February in common years)."""
+    assert _ordinal(year, birthday.month, birthday.day) == (
+        birthday_in_year(birthday, year).toordinal()
+    )
+
+
+def test_ordinal_arithmetic_on_29_february() -> None:
+    leap_day = date(2000, 2, 29)
+    for year in (1900, 1904, 2000, 2023, 2024, 2100, 2400):
+        assert _ordinal(year, 2, 29) == birthday_in_year(leap_day, year).toordinal()
+        assert _ordinal(year, 3, 1) == date(year, 3, 1).toordinal()
+
+
+@given(st.dates(date(1, 1, 1), date(9999, 12, 31)), st.dates(date(1904, 1, 1), date(2004, 12, 31)))
+def test_birthday_distance_equals_the_date_arithmetic(today: date, birthday: date) -> None:
+    """Whichever way it is computed (compiled: integers), on any date the calendar allows."""
+
+    def ordinal(year: int) -> int | None:
+        try:
+            return birthday_in_year(birthday, year).toordinal()
+        except ValueError:  # year 0 or 10000
+            return None
+
+    day, this_year = today.toordinal(), ordinal(today.year)
+    try:
+        distance = birthday_distance(today, birthday)
+    except ValueError:
+        assert today.year in (1, 9999)
+        return
+    assert this_year is not None
+    if this_year == day:
+        assert distance == (0, 0)
+    elif this_year < day:
+        assert distance == (day - this_year, ordinal(today.year + 1) - day)  # type: ignore[operator]
+    else:
+        assert distance == (day - ordinal(today.year - 1), this_year - day)  # type: ignore[operator]
 
 
 @given(st.integers(0, 10**6), st.lists(st.integers(0, 10**6), min_size=1, max_size=12))

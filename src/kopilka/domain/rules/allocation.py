@@ -8,6 +8,11 @@ claw back exactly what the returned lines were given, and the parts always sum t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
+
+# whether this module runs compiled (the optional mypyc build, see setup.py)
+COMPILED: Final = not __file__.endswith(".py")
+SCANS: Final = 16  # compiled, up to this many units left are placed by scans, more by sorting
 
 
 def allocate(total: int, weights: Sequence[int]) -> list[int]:
@@ -50,8 +55,24 @@ def split(total: int, weights: list[int], whole: int) -> list[int]:
         left -= part
     if left:
         remainders = [total * weight % whole for weight in weights]
-        # the ``left`` largest remainders get one unit each, ties to the earlier position:
-        # every remainder above the left-th largest one, then the first ones equal to it
+        if COMPILED and left <= SCANS:
+            # the ``left`` largest remainders get one unit each, ties to the earlier position:
+            # ``left`` scans for the first largest (``left`` < len(weights)), cheaper in C than
+            # a call to ``sorted`` and the pass over the ties below for a few lines
+            count = len(remainders)
+            while left:
+                best, at = -1, 0
+                for n in range(count):
+                    remainder = remainders[n]
+                    if remainder > best:
+                        best, at = remainder, n
+                parts[at] = parts[at] + 1  # not ``+=``: compiled, that is a generic object add
+                remainders[at] = -1  # taken (remainders are never negative)
+                left -= 1
+            return parts
+        # interpreted (or many units left): the ``left`` largest remainders get one unit each,
+        # ties to the earlier position: every remainder above the left-th largest one, then
+        # the first ones equal to it
         cut = sorted(remainders, reverse=True)[left - 1]
         ties = left
         for remainder in remainders:
@@ -60,7 +81,7 @@ def split(total: int, weights: list[int], whole: int) -> list[int]:
         for n in range(len(parts)):
             remainder = remainders[n]
             if remainder > cut:
-                parts[n] = parts[n] + 1  # not ``+=``: compiled, that is a generic object add
+                parts[n] = parts[n] + 1
             elif ties and remainder == cut:
                 parts[n] = parts[n] + 1
                 ties -= 1

@@ -30,10 +30,10 @@ outside the share in ``EarnResult.control_group`` instead of awarding.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import compress, repeat
 from operator import attrgetter
-from typing import Final
+from typing import Final, cast
 
 from kopilka.domain.basket import Basket, BasketLine
 from kopilka.domain.errors import ValidationError
@@ -62,11 +62,14 @@ from kopilka.domain.rules.pilot import in_share
 from kopilka.domain.rules.plan import Plan, Step
 
 _LINE_ID: Final = attrgetter("line_id")
-_new: Final = tuple.__new__  # _new(Award, row): an Award without the named tuple's __new__
-_AWARD: Final = repeat(Award)  # endless: map(_new, _AWARD, rows) makes each row an Award
-# whether this module runs compiled (the optional mypyc build, see setup.py): then a typed
-# loop is the fastest way to make the awards of a rule; interpreted, map() over zip() is
+# whether this module runs compiled (the optional mypyc build, see setup.py): then Award is a
+# native class (context.py), its constructor a direct C call, and a typed loop is the fastest
+# way to make the awards of a rule; interpreted, Award is a named tuple, and map() over zip()
+# with tuple.__new__ is
 COMPILED: Final = not __file__.endswith(".py")
+# interpreted only: _new(Award, row) makes a named tuple Award without its Python __new__
+_new: Final = cast(Callable[[type[Award], tuple[object, ...]], Award], tuple.__new__)
+_AWARD: Final = repeat(Award)  # endless: map(_new, _AWARD, rows) makes each row an Award
 
 
 def check_currency(ruleset: RuleSet, program: Program) -> None:
@@ -127,7 +130,9 @@ def evaluate_purchase(
     lines: list[BasketLine] = sorted(basket.lines, key=_LINE_ID)
     bases = plan.bases(lines, points_redeemed_discount_by_line or {})
     if 0 in bases:
-        lines = [line for line, base in zip(lines, bases, strict=True) if base]
+        # positional zip (one base per line by construction): compiled, an indexed C loop;
+        # with strict=True it is a generic call of zip
+        lines = [line for line, base in zip(lines, bases) if base]  # noqa: B905
         bases = [base for base in bases if base]
         if not bases:
             return EarnResult(ruleset.version, (), UsageDelta(points_by_rule={}), ())
@@ -209,9 +214,12 @@ def _award(
     ``weights`` (summing to ``amount``) with :func:`split`; zero parts give no award.
     Returns the parts, or ``None`` when one line takes them all."""
     if len(on) == 1:
-        awards.append(
-            _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
-        )
+        if COMPILED:
+            awards.append(Award(step.id, step.version, on[0], raw, step.description, step.visible))
+        else:
+            awards.append(
+                _new(Award, (step.id, step.version, on[0], raw, step.description, step.visible))
+            )
         return None
     parts = split(raw, weights, amount)
     if not COMPILED:
@@ -224,12 +232,12 @@ def _award(
     # positional zip (equal lengths): compiled, an indexed C loop
     for line_id, points in zip(on, parts):  # noqa: B905
         if points:
-            awards.append(_new(Award, (rule_id, version, line_id, points, description, visible)))
+            awards.append(Award(rule_id, version, line_id, points, description, visible))
     return parts
 
 
 def _lines_of(
-    step: Step, bit: int, every: list[int], where: dict[int, list[int]], blocked: set[int]
+    step: Step, every: list[int], where: dict[int, list[int]], blocked: set[int]
 ) -> list[int]:
     """The positions a stage's rule gives points to: ``every`` (the very list, when the rule
     takes every line and none is blocked) or those its scope lists, less the blocked ones."""
@@ -237,7 +245,7 @@ def _lines_of(
         if blocked:
             return [j for j in every if j not in blocked]
         return every
-    listed = where[bit]
+    listed = where[step.place]
     if blocked:
         return [j for j in listed if j not in blocked]
     return listed
@@ -265,9 +273,9 @@ def _stages(
     used: dict[str, int],
 ) -> None:
     """The three stages over the earning lines (``ids``, ``bases``; ``where``: the positions
-    of the lines each live scoped rule lists), for the ``live`` rules. Each stage walks its
-    rules lowest bit first, that is in ``(priority, id)`` order, and adds to ``awards`` and
-    ``used``.
+    of the lines each live scoped rule lists, by its place), for the ``live`` rules. Each
+    stage walks its rules lowest bit first, that is in ``(priority, id)`` order, and adds to
+    ``awards`` and ``used``.
 
     One loop per stage, written out: this is the engine's hot path (typed locals and plain
     loops, which the optional compiled build turns into C; see ``setup.py``). A rule's lines
@@ -278,7 +286,7 @@ def _stages(
     shared function for them costs the interpreted engine 2.7 % more instructions per basket
     (callgrind, 810k -> 832k, the bench workload).
     """
-    steps = plan.steps
+    steps, in_order = plan.steps, plan.steps_in_order
     count = len(bases)
     everywhere = list(range(count))
     total = 0
@@ -300,8 +308,8 @@ def _stages(
     while todo:
         bit = todo & -todo
         todo ^= bit
-        step = steps[bit]
-        idx = _lines_of(step, bit, everywhere, where, blocked)
+        step = in_order[bit.bit_length() - 1] if COMPILED else steps[bit]
+        idx = _lines_of(step, everywhere, where, blocked)
         if not idx:
             continue
         if idx is everywhere:
@@ -352,11 +360,11 @@ def _stages(
     while todo:
         bit = todo & -todo
         todo ^= bit
-        step = steps[bit]
+        step = in_order[bit.bit_length() - 1] if COMPILED else steps[bit]
         if step.everything or pointed is everywhere:
-            idx = _lines_of(step, bit, pointed, where, blocked)
+            idx = _lines_of(step, pointed, where, blocked)
         else:
-            idx = [j for j in where[bit] if base_points[j] and j not in blocked]
+            idx = [j for j in where[step.place] if base_points[j] and j not in blocked]
         if not idx:
             continue
         if idx is pointed:
@@ -390,8 +398,8 @@ def _stages(
     while todo:
         bit = todo & -todo
         todo ^= bit
-        step = steps[bit]
-        idx = _lines_of(step, bit, everywhere, where, blocked)
+        step = in_order[bit.bit_length() - 1] if COMPILED else steps[bit]
+        idx = _lines_of(step, everywhere, where, blocked)
         if not idx:
             continue
         if idx is everywhere:

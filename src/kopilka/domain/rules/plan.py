@@ -82,6 +82,7 @@ class Step:
         "percent",
         "percent_fraction",
         "pilot_share",
+        "place",
         "points",
         "rule",
         "version",
@@ -93,6 +94,7 @@ class Step:
     def __init__(self, rule: Rule, bit: int, version: int) -> None:
         self.rule = rule
         self.bit = bit
+        self.place = bit.bit_length() - 1  # its index in evaluation order: bit == 1 << place
         self.id, self.description, self.visible = rule.id, rule.description, rule.visible
         self.version = version
         # endless repeats of the award fields: zipped with its lines and points, they give the
@@ -174,6 +176,7 @@ class Plan:
         "scoped",
         "singles",
         "steps",
+        "steps_in_order",
         "tests",
         "trigger_bits",
         "trigger_steps",
@@ -186,6 +189,10 @@ class Plan:
         ordered = (*ruleset.rates, *ruleset.multipliers, *ruleset.bonuses)
         steps = [Step(rule, 1 << n, version) for n, rule in enumerate(ordered)]
         self.steps = {step.bit: step for step in steps}
+        # the same, by place: the step of ``bit`` is ``steps_in_order[bit.bit_length() - 1]``
+        # (compiled, that is a machine instruction and a list read; a dict lookup by an int
+        # needs the int as an object)
+        self.steps_in_order = steps
         self.all_bits = (1 << len(steps)) - 1
 
         def bits(chosen: Iterable[Step]) -> int:
@@ -404,7 +411,8 @@ class Plan:
         return live
 
     def positions(self, listed: list[int], live: int) -> dict[int, list[int]]:
-        """For each live scoped rule, the positions of the lines that list it, ascending."""
+        """For each live scoped rule, by its place (``Step.place``, a small int: no int object
+        made to look it up), the positions of the lines that list it, ascending."""
         found: dict[int, list[int]] = {}
         singles = self.singles
         for position, listing in enumerate(listed):
@@ -414,21 +422,21 @@ class Plan:
             single = singles.get(bits)
             if single is None:
                 single = self._singles(bits)
-            for bit in single:
-                lines = found.get(bit)
+            for place in single:
+                lines = found.get(place)
                 if lines is None:
-                    found[bit] = [position]
+                    found[place] = [position]
                 else:
                     lines.append(position)
         return found
 
     def _singles(self, bits: int) -> tuple[int, ...]:
-        """``bits`` as single bits, lowest first (remembered)."""
+        """The places of the rules of ``bits``, lowest first (remembered)."""
         single: list[int] = []
         rest = bits
         while rest:
             bit = rest & -rest
-            single.append(bit)
+            single.append(self.steps[bit].place)
             rest ^= bit
         if len(self.singles) >= MEMO_LIMIT:
             self.singles.clear()
