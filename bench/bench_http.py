@@ -435,6 +435,12 @@ def load_phase(server: Server, spec: LoadSpec, procs: int) -> dict[str, Any]:
             "other": round(max(busy / window - server_cpu - pg_cpu - gen_cpu, 0), 2),
             "machine_total": round(total / window, 2),
         },
+        # what a request costs, which moves far less with the machine's other load than
+        # the rate does (postgres_all counts every database of the server)
+        "cpu_ms_per_request": {
+            "server": _per_request(server_cpu, r.purchases_ok + r.returns_ok, window),
+            "postgres_all": _per_request(pg_cpu, r.purchases_ok + r.returns_ok, window),
+        },
         "load_average_before": load_before,
         "server_rss_peak_mib": {
             "all_processes": round(rss.peak_total, 1),
@@ -574,11 +580,16 @@ def _delta(before: int | None, after: int | None) -> int | None:
     return None if before is None or after is None else after - before
 
 
+def _per_request(cores: float, requests: int, window: float) -> float | None:
+    return round(cores * window * 1000 / requests, 2) if requests else None
+
+
 def summary(phase: dict[str, Any]) -> str:
     lat = phase["latency_ms"]
     return (
         f"{phase['purchases_per_s']}/s p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} ms, "
-        f"cpu {phase['cpu_cores']}, rss {phase['server_rss_peak_mib']['all_processes']} MiB, "
+        f"cpu {phase['cpu_cores']}, ms/request {phase['cpu_ms_per_request']}, "
+        f"rss {phase['server_rss_peak_mib']['all_processes']} MiB, "
         f"answers {phase['answers']}, db sessions {phase.get('db_sessions_opened')}"
     )
 
