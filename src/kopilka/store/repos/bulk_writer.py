@@ -13,7 +13,6 @@ types of :mod:`kopilka.store.tables` would, so the rows read back identically.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +21,8 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection
+
+from kopilka.store.db import dump_json
 
 ID_CHUNK = 50_000
 _ROWS_PER_INSERT = 500
@@ -61,7 +62,9 @@ def _sqlite_date(day: date | None) -> str | None:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+    # the engines' own JSON serializer (orjson, json.dumps for what it refuses): the text
+    # the Json column type stores through SQLAlchemy
+    return None if value is None else dump_json(value)
 
 
 class BulkWriter:
