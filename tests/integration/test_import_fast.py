@@ -313,7 +313,7 @@ def test_imported_json_is_stored_as_the_column_type_stores_it(ctx, clock, tmp_pa
             return list(
                 uow.conn.exec_driver_sql(
                     "SELECT CAST(meta AS TEXT) FROM journal_entries "
-                    f"WHERE program_id = {int(program_id)} AND meta IS NOT NULL "  # noqa: S608
+                    f"WHERE program_id = {int(program_id)} AND meta IS NOT NULL "
                     "AND CAST(meta AS TEXT) <> 'null' ORDER BY id"
                 ).scalars()
             )
