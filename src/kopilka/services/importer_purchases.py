@@ -301,7 +301,7 @@ def _book_all(
                 rc.receipt_id,
                 ts(basket.occurred_at),
                 basket.store,
-                basket.channel.value,
+                basket.channel._value_,  # .value, without the enum property's frame
                 total,
                 discount,
                 earned,

@@ -343,6 +343,8 @@ _CACHE_LIMIT = 100_000
 _HEAD = tuple(range(1, len(RECEIPT_COLUMNS)))
 # a line's cells: line_id, sku, category, brand, quantity, amount, discounted, tags
 _LINE_CELLS = itemgetter(*(_R[n] for n in LINE_COLUMNS))
+# Channel(value) for the channels' own values, without the enum call's Python frames
+_CHANNELS: dict[Any, Channel] = {c.value: c for c in Channel}
 
 
 class FastReceipts:
@@ -444,7 +446,7 @@ class FastReceipts:
             lines=tuple(lines),
             occurred_at=instant(at, "occurred_at", self.now),
             store=text(body, "store"),
-            channel=Channel(head.get("channel") or "till"),
+            channel=_CHANNELS.get(head.get("channel") or "till") or Channel(head["channel"]),
             partner=None,
             payment_method=text(body, "payment_method"),
         )

@@ -201,7 +201,8 @@ class MemoryLedgerPort:
                 self.postings.append(
                     (entry_id, d.program_id, str(p.account), p.member_id, p.amount)
                 )
-            self.insert_draws(entry_id, d.draws)
+            if d.draws:  # an earning draws from no lot
+                self.insert_draws(entry_id, d.draws)
         return ids
 
     def insert_draws(self, entry_id: int, draws: Sequence[Draw]) -> None:
