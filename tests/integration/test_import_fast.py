@@ -282,3 +282,42 @@ def test_set_based_updates_write_what_row_updates_write(ctx, clock, tmp_path):
             conn.execute(select(lots.c.id, lots.c.remaining).where(lots.c.id.notin_(lot_ids))).all()
             == untouched
         )
+
+
+def test_imported_json_is_stored_as_the_column_type_stores_it(ctx, clock, tmp_path):
+    """The journal's ``meta`` text an import writes is the text a committed purchase's
+    entry gets through SQLAlchemy's JSON type (the engine's serializer), byte for byte.
+    (Entries without meta are left out: the type stores JSON ``null`` where the import
+    stores SQL NULL, which every reader takes as None.)"""
+    from kopilka.services import purchases
+
+    from .test_import_factories import by_receipt, commit_body
+    from .test_import_purchases import NOW
+
+    clock.set(NOW)
+    one_by_one = loyalty_program(ctx, clock)
+    bulk = loyalty_program(ctx, clock)
+    cards = enroll_cards(ctx, one_by_one, 2)
+    for card in cards:
+        members.enroll(ctx, bulk, {"card": card})
+    rows = purchase_rows(cards, 12, redeem_every=1000)
+    for receipt in by_receipt(rows):
+        clock.set(receipt[0]["occurred_at"])
+        purchases.commit(ctx, one_by_one, commit_body(receipt))
+    clock.set(NOW)
+    report = import_purchases(ctx, bulk, write_csv(tmp_path / "p.csv", rows))
+    assert report.imported == 12
+
+    def metas(program_id: int) -> list[str]:
+        with ctx.uow() as uow:
+            return list(
+                uow.conn.exec_driver_sql(
+                    "SELECT CAST(meta AS TEXT) FROM journal_entries "
+                    f"WHERE program_id = {int(program_id)} AND meta IS NOT NULL "
+                    "AND CAST(meta AS TEXT) <> 'null' ORDER BY id"
+                ).scalars()
+            )
+
+    stored = metas(bulk.id)
+    assert len(stored) == 12
+    assert stored == metas(one_by_one.id)

@@ -97,6 +97,13 @@ VARIANTS: list[dict[str, Any]] = [
     {"amount": "1e3"},
     {"amount": "1_000"},
     {"amount": "9999999999999"},
+    {"amount": "999999999999.99"},
+    {"amount": "\u0661\u0662.50"},  # Arabic-Indic digits: not [0-9]
+    {"amount": "12.\u00b2"},
+    {"amount": "12."},
+    {"amount": ".5"},
+    {"amount": "1.2.3"},
+    {"amount": " 1.5\n"},
     {"quantity": "0"},
     {"quantity": "-1"},
     {"quantity": "1.0001"},

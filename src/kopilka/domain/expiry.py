@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from kopilka.domain.errors import ValidationError
@@ -61,10 +62,13 @@ class ExpiryPolicy:
         return f"points expire at the end of the year, {self.n} years after they are earned"
 
 
+@lru_cache(maxsize=65_536)
 def local_midnight(year: int, month: int, day: int, tz: str) -> datetime:
     """The UTC instant at which the given calendar day starts in ``tz``.
 
     Where a DST jump skips local midnight, the day starts at the first instant after it.
+    Remembered per argument (a pure function of them: an import asks for the same few
+    month starts for every purchase); ``local_midnight.__wrapped__`` computes afresh.
     """
     zone = ZoneInfo(tz)
     naive = datetime(year, month, day)  # noqa: DTZ001 - a wall-clock time, placed in tz below

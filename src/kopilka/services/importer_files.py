@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +116,36 @@ def read_rows(source: Source, wanted: Sequence[str], start: int = 0) -> Iterator
 
 def _picker(
     columns: Sequence[str], wanted: Sequence[str]
-) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    pos = [columns.index(w) if w in columns else -1 for w in wanted]
+) -> Callable[[list[Any]], tuple[Any, ...]]:
+    """``cells`` (a CSV row of the header's width) -> the wanted values, ``""`` and missing
+    columns as ``None``. C-level: an ``itemgetter`` over the positions (a missing column
+    reads an extra ``""`` appended to the row) and a dict lookup mapping ``""`` to None.
+    The row list is the caller's scratch: it may be extended."""
+    width = len(columns)
+    pos = [columns.index(w) if w in columns else width for w in wanted]
+    pad = width in pos
+    blank = {"": None}.get
+    if len(pos) < 2:  # itemgetter of one index returns the value, not a 1-tuple
 
-    def pick(cells: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(None if p < 0 or cells[p] == "" else cells[p] for p in pos)
+        def pick_few(cells: list[Any]) -> tuple[Any, ...]:
+            if pad:
+                cells.append("")
+            return tuple(blank(cells[p], cells[p]) for p in pos)
+
+        return pick_few
+    get = itemgetter(*pos)
+    if pad:
+
+        def pick_padded(cells: list[Any]) -> tuple[Any, ...]:
+            cells.append("")
+            vals = get(cells)
+            return tuple(map(blank, vals, vals))
+
+        return pick_padded
+
+    def pick(cells: list[Any]) -> tuple[Any, ...]:
+        vals = get(cells)
+        return tuple(map(blank, vals, vals))
 
     return pick
 

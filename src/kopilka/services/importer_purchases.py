@@ -25,6 +25,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from sqlalchemy import Connection
@@ -300,7 +301,7 @@ def _book_all(
                 rc.receipt_id,
                 ts(basket.occurred_at),
                 basket.store,
-                basket.channel.value,
+                basket.channel._value_,  # .value, without the enum property's frame
                 total,
                 discount,
                 earned,
@@ -313,8 +314,24 @@ def _book_all(
                 else None,
             )
         )
-        for ln in basket.lines:
-            line_rows.append(
+        if discounts or redeemed_by_line:
+            for ln in basket.lines:
+                line_rows.append(
+                    (
+                        pid,
+                        ln.line_id,
+                        ln.sku,
+                        ln.category or None,
+                        ln.brand or None,
+                        str(ln.quantity),
+                        ln.amount_minor,
+                        discounts.get(ln.line_id, 0),
+                        redeemed_by_line.get(ln.line_id, 0),
+                        earned_by_line.get(ln.line_id, 0),
+                    )
+                )
+        else:  # no points paid: the same rows, without looking up the empty maps
+            line_rows += [
                 (
                     pid,
                     ln.line_id,
@@ -323,15 +340,18 @@ def _book_all(
                     ln.brand or None,
                     str(ln.quantity),
                     ln.amount_minor,
-                    discounts.get(ln.line_id, 0),
-                    redeemed_by_line.get(ln.line_id, 0),
+                    0,
+                    0,
                     earned_by_line.get(ln.line_id, 0),
                 )
-            )
+                for ln in basket.lines
+            ]
         for a in result.awards if result else ():
             if a.line_id is not None:
                 award_rows.append((pid, a.line_id, a.rule_id, a.ruleset_version, a.points))
-        rid_json = json.dumps(rc.receipt_id)
+        rid = rc.receipt_id
+        # json.dumps of a str is exactly encode_basestring_ascii (ensure_ascii)
+        rid_json = _json_str(rid) if type(rid) is str else json.dumps(rid)
         key_rows.append(
             (
                 program.id,

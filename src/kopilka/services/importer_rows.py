@@ -48,10 +48,10 @@ tags                 tags separated by ``;``
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from kopilka.domain.basket import MAX_LINE_AMOUNT_MINOR, Basket, BasketLine, Channel
@@ -341,9 +341,10 @@ _ONE = Decimal(1)
 _NO_TAGS: frozenset[str] = frozenset()
 _CACHE_LIMIT = 100_000
 _HEAD = tuple(range(1, len(RECEIPT_COLUMNS)))
-(_I_LINE, _I_SKU, _I_CAT, _I_BRAND, _I_QTY, _I_AMOUNT, _I_DISC, _I_TAGS) = (
-    _R[n] for n in LINE_COLUMNS
-)
+# a line's cells: line_id, sku, category, brand, quantity, amount, discounted, tags
+_LINE_CELLS = itemgetter(*(_R[n] for n in LINE_COLUMNS))
+# Channel(value) for the channels' own values, without the enum call's Python frames
+_CHANNELS: dict[Any, Channel] = {c.value: c for c in Channel}
 
 
 class FastReceipts:
@@ -362,8 +363,6 @@ class FastReceipts:
         self.program = program
         self.now = now
         self.exp = currency_exponent(program.currency)
-        frac = rf"(?:\.([0-9]{{1,{self.exp}}}))?" if self.exp else ""
-        self.amount_re = re.compile(rf"([0-9]{{1,12}}){frac}")
         self.scale = 10**self.exp
         self.quantities: dict[str, Decimal] = {}
         self.refs: dict[tuple[str, str], tuple[str, str]] = {}
@@ -380,16 +379,27 @@ class FastReceipts:
         self, receipt_id: str, rows: list[tuple[int, tuple[Any, ...]]], end: int
     ) -> Receipt | None:
         head: dict[str, Any] = {}
+        cols = tuple(zip(*[values for _, values in rows], strict=True))
         for i in _HEAD:
-            v = None
-            for _, values in rows:
-                c = values[i]
-                if c is None:
-                    continue
-                if type(c) is str:
-                    c = c.strip()
-                    if not c:
+            col = cols[i]
+            v = col[-1]
+            if col.count(v) == len(col):
+                # the same cell on every line (or on none): what the loop below keeps
+                if type(v) is str:
+                    v = v.strip()
+                    if not v:
                         continue
+                elif v is None:
+                    continue
+                head[RECEIPT_COLUMNS[i]] = v
+                continue
+            v = None
+            for cell in col:
+                if cell is None:
+                    continue
+                c = cell.strip() if type(cell) is str else cell
+                if type(c) is str and not c:
+                    continue
                 if v is not None and c != v:
                     return None  # parse_receipt names the line where they differ
                 v = c  # the last of equal values, as parse_receipt keeps it
@@ -436,7 +446,7 @@ class FastReceipts:
             lines=tuple(lines),
             occurred_at=instant(at, "occurred_at", self.now),
             store=text(body, "store"),
-            channel=Channel(head.get("channel") or "till"),
+            channel=_CHANNELS.get(head.get("channel") or "till") or Channel(head["channel"]),
             partner=None,
             payment_method=text(body, "payment_method"),
         )
@@ -445,12 +455,7 @@ class FastReceipts:
         )
 
     def _line(self, values: tuple[Any, ...]) -> BasketLine | None:
-        line_id, sku, category, brand = (
-            values[_I_LINE],
-            values[_I_SKU],
-            values[_I_CAT],
-            values[_I_BRAND],
-        )
+        line_id, sku, category, brand, q, a, d, t = _LINE_CELLS(values)
         if type(line_id) is not str or type(sku) is not str:
             return None
         line_id, sku = line_id.strip(), sku.strip()
@@ -472,7 +477,6 @@ class FastReceipts:
                 return None
         else:
             return None
-        q = values[_I_QTY]
         if q is None:
             qty = _ONE
         else:
@@ -487,20 +491,22 @@ class FastReceipts:
                 qty = quantity(q, "quantity")
                 if len(self.quantities) < _CACHE_LIMIT:
                     self.quantities[q] = qty
-        a = values[_I_AMOUNT]
         if type(a) is str:
-            m = self.amount_re.fullmatch(a.strip())
-            if m is None:
+            # the pattern [0-9]{1,12}(\.[0-9]{1,exp})? in plain string operations
+            digits = a.strip()
+            whole, dot, frac = digits.partition(".")
+            if not (0 < len(whole) <= 12 and digits.isascii() and whole.isdigit()):
                 return None
-            frac = m[2] if self.exp else None
-            amount = int(m[1]) * self.scale + (int(frac.ljust(self.exp, "0")) if frac else 0)
+            amount = int(whole) * self.scale
+            if dot:
+                if not (0 < len(frac) <= self.exp and frac.isdigit()):
+                    return None
+                amount += int(frac.ljust(self.exp, "0"))
         elif type(a) is Decimal or type(a) is int:
             amount = parse_money(a, self.program.currency)
         else:
             return None
-        d = values[_I_DISC]
         discounted = False if d is None else bool(flag(_cell(d), "discounted"))
-        t = values[_I_TAGS]
         if t is None:
             tags = _NO_TAGS
         else:

@@ -33,7 +33,9 @@ def period_key(at: datetime, period: str, tz: str) -> str:
 def _keys(
     rules: Iterable[Rule], member_id: int, at: datetime, tz: str
 ) -> dict[str, list[tuple[str, int, str]]]:
-    day, month = period_key(at, "day", tz), period_key(at, "month", tz)
+    # period_key(at, "day", tz) and period_key(at, "month", tz), converting once
+    local = at.astimezone(ZoneInfo(tz))
+    day, month = local.date().isoformat(), f"{local.year:04d}-{local.month:02d}"
     keys: dict[str, list[tuple[str, int, str]]] = {
         "day": [],
         "month": [],

@@ -201,7 +201,8 @@ class MemoryLedgerPort:
                 self.postings.append(
                     (entry_id, d.program_id, str(p.account), p.member_id, p.amount)
                 )
-            self.insert_draws(entry_id, d.draws)
+            if d.draws:  # an earning draws from no lot
+                self.insert_draws(entry_id, d.draws)
         return ids
 
     def insert_draws(self, entry_id: int, draws: Sequence[Draw]) -> None:
@@ -300,25 +301,29 @@ class MemoryLedgerPort:
         raise NotImplementedError("whole-database sweeps never run inside an import batch")
 
     def due_kinds(self, program_id: int, member_id: int, as_of: datetime) -> frozenset[str]:
-        member_lots = self.open_lots.get(member_id, ())
+        # one pass over the member's lots (asked before every purchase of the batch)
         due = []
-        if any(
-            h.status == HoldStatus.ACTIVE and h.expires_at <= as_of
-            for h in self.active_holds.get(member_id, ())
-        ):
+        holds = self.active_holds.get(member_id)
+        if holds and any(h.status == HoldStatus.ACTIVE and h.expires_at <= as_of for h in holds):
             due.append("holds")
-        if any(
-            lot.activated_at is None and lot.expired_at is None and lot.available_at <= as_of
-            for lot in member_lots
-        ):
+        activation = expiry = False
+        for lot in self.open_lots.get(member_id, ()):
+            if lot.expired_at is not None:
+                continue
+            if not activation and lot.activated_at is None and lot.available_at <= as_of:
+                activation = True
+            if (
+                not expiry
+                and lot.remaining > 0
+                and lot.expires_at is not None
+                and lot.expires_at <= as_of
+            ):
+                expiry = True
+            if activation and expiry:
+                break
+        if activation:
             due.append("activation")
-        if any(
-            lot.expired_at is None
-            and lot.remaining > 0
-            and lot.expires_at is not None
-            and lot.expires_at <= as_of
-            for lot in member_lots
-        ):
+        if expiry:
             due.append("expiry")
         return frozenset(due)
 

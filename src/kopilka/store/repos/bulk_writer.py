@@ -13,7 +13,6 @@ types of :mod:`kopilka.store.tables` would, so the rows read back identically.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +21,8 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection
+
+from kopilka.store.db import dump_json
 
 ID_CHUNK = 50_000
 _ROWS_PER_INSERT = 500
@@ -35,21 +36,25 @@ def _sqlite_ts(at: datetime | None) -> str | None:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+class _Memo(dict[Any, Any]):
+    """``convert`` remembered per value; a hit is a plain dict lookup (no Python frame)."""
+
+    def __init__(self, convert: Callable[[Any], Any], limit: int) -> None:
+        super().__init__()
+        self.convert = convert
+        self.limit = limit
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        out = self[key] = self.convert(key)
+        return out
+
+
 def _cached(convert: Callable[[datetime | None], Any]) -> Callable[[datetime | None], Any]:
     """``convert`` remembered per value: a batch converts the same instants many times
     (a purchase's time is its entry's, its lot's, its row's)."""
-    memo: dict[datetime | None, Any] = {}
-
-    def ts(at: datetime | None) -> Any:
-        try:
-            return memo[at]
-        except KeyError:
-            out = memo[at] = convert(at)
-            if len(memo) > 200_000:
-                memo.clear()
-            return out
-
-    return ts
+    return _Memo(convert, 200_000).__getitem__
 
 
 def _same(value: Any) -> Any:
@@ -61,7 +66,9 @@ def _sqlite_date(day: date | None) -> str | None:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+    # the engines' own JSON serializer (orjson, json.dumps for what it refuses): the text
+    # the Json column type stores through SQLAlchemy
+    return None if value is None else dump_json(value)
 
 
 class BulkWriter:
