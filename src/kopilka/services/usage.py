@@ -17,7 +17,11 @@ def period_key(at: datetime, period: str, tz: str) -> str:
     """A compact name for the calendar period containing ``at`` in the program's zone."""
     if period in ("lifetime", ALL):
         return ALL
-    local = at.astimezone(ZoneInfo(tz))
+    return _local_key(at.astimezone(ZoneInfo(tz)), period)
+
+
+def _local_key(local: datetime, period: str) -> str:
+    """:func:`period_key` of an instant already in the program's zone (not lifetime)."""
     if period == "day":
         return local.date().isoformat()
     if period == "month":
@@ -33,9 +37,8 @@ def period_key(at: datetime, period: str, tz: str) -> str:
 def _keys(
     rules: Iterable[Rule], member_id: int, at: datetime, tz: str
 ) -> dict[str, list[tuple[str, int, str]]]:
-    # period_key(at, "day", tz) and period_key(at, "month", tz), converting once
-    local = at.astimezone(ZoneInfo(tz))
-    day, month = local.date().isoformat(), f"{local.year:04d}-{local.month:02d}"
+    local = at.astimezone(ZoneInfo(tz))  # once, for both keys
+    day, month = _local_key(local, "day"), _local_key(local, "month")
     keys: dict[str, list[tuple[str, int, str]]] = {
         "day": [],
         "month": [],
