@@ -156,7 +156,13 @@ class Workload:
             "lines": lines,
         }
         if rng.random() < self.spec.redeem_share:
-            payable = sum(Decimal(x["amount"]) for x in lines if x["category"] not in NOT_PAYABLE)
+            # as the rules' redemption policy counts it: no excluded categories, no lines
+            # already discounted (asking for more is refused, 422 redemption_not_allowed)
+            payable = sum(
+                Decimal(x["amount"])
+                for x in lines
+                if x["category"] not in NOT_PAYABLE and not x["discounted"]
+            )
             most = min(int(payable * Decimal("0.2")) // 10 * 10, 300)
             if payable >= 100 and most >= 10:
                 body["redeem_points"] = rng.randrange(10, most + 1, 10)
