@@ -137,15 +137,23 @@ def sqlite_url(name: str) -> str:
 
 
 @contextmanager
-def postgres_database(name: str) -> Iterator[str]:
-    """A fresh scratch database on the local server, dropped afterwards."""
-    db = f"kopilka_bench_{name}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """The URL of an empty database of its own on ``admin_url``'s PostgreSQL server, named
+    ``<prefix>_<random>``, dropped afterwards (the test suite's scratch databases too)."""
+    db = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{db}"'))
     try:
-        yield make_url(PG_ADMIN).set(database=db).render_as_string(hide_password=False)
+        yield make_url(admin_url).set(database=db).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A fresh scratch database on the local server, dropped afterwards."""
+    with scratch_database(PG_ADMIN, f"kopilka_bench_{name}") as url:
+        yield url

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.machine import scratch_database
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from kopilka.domain.clock import FrozenClock
 from kopilka.domain.program import Program
@@ -60,16 +61,8 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @contextmanager
 def scratch_postgres(prefix: str) -> Iterator[str]:
     """The URL of an empty database of its own on the test server, dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_URL, prefix) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
