@@ -8,6 +8,17 @@ from kopilka.services.importer import import_purchases
 from .test_import_factories import enroll_cards, loyalty_program, purchase_rows, write_csv
 
 
+def _twin_programs(ctx, clock, n_cards):
+    """Two programs with the same rules and the same ``n_cards`` members: one books the
+    purchases one by one, the other imports them."""
+    one_by_one = loyalty_program(ctx, clock)
+    bulk = loyalty_program(ctx, clock)
+    cards = enroll_cards(ctx, one_by_one, n_cards)
+    for card in cards:
+        members.enroll(ctx, bulk, {"card": card})
+    return one_by_one, bulk, cards
+
+
 def test_a_receipt_with_duplicate_line_ids_is_reported_at_its_first_line(ctx, clock, tmp_path):
     """The basket's own check names a line id, not a file line: the receipt's line is used
     (a non-numeric line id used to stop the whole import)."""
@@ -111,11 +122,7 @@ def test_one_big_batch_sent_in_chunks_books_what_commits_book(ctx, clock, tmp_pa
     from .test_import_purchases import NOW, ledger_snapshot
 
     clock.set(NOW)
-    one_by_one = loyalty_program(ctx, clock)
-    bulk = loyalty_program(ctx, clock)
-    cards = enroll_cards(ctx, one_by_one, 3)
-    for card in cards:
-        members.enroll(ctx, bulk, {"card": card})
+    one_by_one, bulk, cards = _twin_programs(ctx, clock, 3)
     rows = purchase_rows(cards, 90, redeem_every=2)
     refused = 0
     for receipt in by_receipt(rows):
@@ -295,11 +302,7 @@ def test_imported_json_is_stored_as_the_column_type_stores_it(ctx, clock, tmp_pa
     from .test_import_purchases import NOW
 
     clock.set(NOW)
-    one_by_one = loyalty_program(ctx, clock)
-    bulk = loyalty_program(ctx, clock)
-    cards = enroll_cards(ctx, one_by_one, 2)
-    for card in cards:
-        members.enroll(ctx, bulk, {"card": card})
+    one_by_one, bulk, cards = _twin_programs(ctx, clock, 2)
     rows = purchase_rows(cards, 12, redeem_every=1000)
     for receipt in by_receipt(rows):
         clock.set(receipt[0]["occurred_at"])

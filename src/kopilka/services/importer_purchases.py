@@ -314,38 +314,21 @@ def _book_all(
                 else None,
             )
         )
-        if discounts or redeemed_by_line:
-            for ln in basket.lines:
-                line_rows.append(
-                    (
-                        pid,
-                        ln.line_id,
-                        ln.sku,
-                        ln.category or None,
-                        ln.brand or None,
-                        str(ln.quantity),
-                        ln.amount_minor,
-                        discounts.get(ln.line_id, 0),
-                        redeemed_by_line.get(ln.line_id, 0),
-                        earned_by_line.get(ln.line_id, 0),
-                    )
-                )
-        else:  # no points paid: the same rows, without looking up the empty maps
-            line_rows += [
-                (
-                    pid,
-                    ln.line_id,
-                    ln.sku,
-                    ln.category or None,
-                    ln.brand or None,
-                    str(ln.quantity),
-                    ln.amount_minor,
-                    0,
-                    0,
-                    earned_by_line.get(ln.line_id, 0),
-                )
-                for ln in basket.lines
-            ]
+        line_rows += [
+            (
+                pid,
+                ln.line_id,
+                ln.sku,
+                ln.category or None,
+                ln.brand or None,
+                str(ln.quantity),
+                ln.amount_minor,
+                discounts.get(ln.line_id, 0),
+                redeemed_by_line.get(ln.line_id, 0),
+                earned_by_line.get(ln.line_id, 0),
+            )
+            for ln in basket.lines
+        ]
         for a in result.awards if result else ():
             if a.line_id is not None:
                 award_rows.append((pid, a.line_id, a.rule_id, a.ruleset_version, a.points))
