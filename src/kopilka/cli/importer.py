@@ -41,6 +41,15 @@ RejectsOpt = Annotated[
     Path | None,
     typer.Option("--rejects", help="Where to list bad rows (default: FILE.rejects.csv)."),
 ]
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        min=1,
+        help="Processes booking purchases side by side, split by member (PostgreSQL; "
+        "not with campaign budgets). An interrupted import resumes with the jobs it began with.",
+    ),
+]
 FormatOpt = Annotated[
     str | None, typer.Option("--format", help="csv or parquet (default: from the file name).")
 ]
@@ -65,6 +74,8 @@ def _print(r: ImportReport) -> None:
         out.print(f"{r.file} was imported before: nothing to do")
     elif r.resumed_from_row:
         out.print(f"resumed {r.file} after row {r.resumed_from_row:,}")
+    if r.jobs > 1:
+        out.print(f"booked by {r.jobs} processes, split by member")
     rate = f" ({r.imported / r.seconds:,.0f}/s)" if r.seconds and r.imported else ""
     out.print(
         f"{r.kind}: [bold]{r.imported:,}[/] imported{rate}, {r.already:,} already there, "
@@ -110,6 +121,7 @@ def purchases(
     batch: BatchOpt = BATCH,
     rejects: RejectsOpt = None,
     fmt: FormatOpt = None,
+    jobs: JobsOpt = 1,
     json_out: Json = False,
 ) -> None:
     """Book purchases (one row per line) with points under the rules in force at their time."""
@@ -122,4 +134,5 @@ def purchases(
         on_error=on_error,
         batch_size=batch,
         rejects_path=rejects,
+        jobs=jobs,
     )

@@ -83,6 +83,7 @@ class ImportReport:
     points_earned: int = 0
     points_redeemed: int = 0
     batches: int = 0
+    jobs: int = 1
     resumed_from_row: int = 0
     seconds: float = 0.0
     rejects_file: str | None = None
@@ -165,11 +166,19 @@ def advance(
 
 
 def finish(
-    ctx: ServiceContext, program: Program, kind: str, source: Source, report: ImportReport
+    ctx: ServiceContext,
+    program: Program,
+    kind: str,
+    source: Source,
+    report: ImportReport,
+    counts: dict[str, int] | None = None,
 ) -> None:
+    """Mark the file done (with ``counts``, the sum of the jobs' own, if given)."""
     with ctx.uow() as uow:
         cp = read_checkpoint(uow.conn, program.id, kind, source.sha256, lock=True)
         cp.done = True
+        if counts is not None:
+            cp.counts = counts
         save_checkpoint(uow.conn, program.id, cp, source.path.name, ctx.now())
         uow.commit()
     for k in ("rows", "imported", "already", "rejected", "points_earned", "points_redeemed"):
@@ -200,17 +209,24 @@ def rejected_error(rejects: Rejects, errors: Sequence[RowError], what: str) -> V
 
 # -- purchases --------------------------------------------------------------------------------
 Item = tuple[int, Receipt | None, list[RowError]]
+# ``(end, receipt_id, rows, errors)``: one receipt's rows, or (``rows`` None) bad rows only
+Group = tuple[int, str, list[tuple[int, tuple[Any, ...]]] | None, list[RowError]]
+# what one transaction books: ``(end, rows, receipts, errors found before booking)``
+Batch = tuple[int, int, list[Receipt], list[RowError]]
 
 
-def _receipts(source: Source, start: int, program: Program, now: datetime) -> Iterator[Item]:
-    """``(end, receipt or None, errors)`` per receipt, in file order."""
+def _groups(
+    source: Source, start: int, wanted: Sequence[str] = PURCHASE_COLUMNS
+) -> Iterator[Group]:
+    """The file's rows from ``start`` on, grouped by receipt, in file order; a row without
+    a receipt and a receipt whose lines are not consecutive come back as errors. The rows
+    hold the ``wanted`` columns, a prefix of :data:`PURCHASE_COLUMNS` (the receipt id first)."""
     seen: set[str] = set()
-    quick = FastReceipts(program, now)
     group: list[tuple[int, tuple[Any, ...]]] = []
     current: str | None = None
     end = start
 
-    def close() -> Item:
+    def close() -> Group:
         assert current is not None
         if current in seen:
             err = RowError(
@@ -220,19 +236,11 @@ def _receipts(source: Source, start: int, program: Program, now: datetime) -> It
                 "receipt_id",
                 f"receipt {current} appears again: the lines of a receipt must be consecutive",
             )
-            return end, None, [err]
+            return end, current, None, [err]
         seen.add(current)
-        fast = quick.receipt(current, group, end)
-        if fast is not None:
-            return end, fast, []
-        try:
-            return end, parse_receipt(current, group, end, program, now), []
-        except ValidationError as e:
-            # a file line, or (from the Basket's own checks) a line id: then the receipt's
-            line = e.details.get("line")
-            return end, None, [RowError.of(line if type(line) is int else group[0][0], current, e)]
+        return end, current, group, []
 
-    for index, line, values in read_rows(source, PURCHASE_COLUMNS, start):
+    for index, line, values in read_rows(source, wanted, start):
         rid = None
         if values is not None and values[0] is not None:
             rid = str(values[0]).strip() or None
@@ -243,13 +251,54 @@ def _receipts(source: Source, start: int, program: Program, now: datetime) -> It
             reason = "the row has the wrong number of cells" if values is None else "no receipt_id"
             field_name = "row" if values is None else "receipt_id"
             end = index + 1
-            yield end, None, [RowError(line, "", "validation_error", field_name, reason)]
+            yield end, "", None, [RowError(line, "", "validation_error", field_name, reason)]
             continue
         current = rid
         group.append((line, values))
         end = index + 1
     if current is not None:
         yield close()
+
+
+class Parser:
+    """Receipts from their rows: :class:`FastReceipts` when it can vouch for them, else
+    ``parse_receipt``, whose errors name the file line."""
+
+    def __init__(self, program: Program, now: datetime) -> None:
+        self.program = program
+        self.now = now
+        self.quick = FastReceipts(program, now)
+
+    def __call__(
+        self, receipt_id: str, rows: list[tuple[int, tuple[Any, ...]]], end: int
+    ) -> tuple[Receipt | None, list[RowError]]:
+        fast = self.quick.receipt(receipt_id, rows, end)
+        if fast is not None:
+            return fast, []
+        try:
+            return parse_receipt(receipt_id, rows, end, self.program, self.now), []
+        except ValidationError as e:
+            # a file line, or (from the Basket's own checks) a line id: then the receipt's
+            line = e.details.get("line")
+            return None, [RowError.of(line if type(line) is int else rows[0][0], receipt_id, e)]
+
+
+def _receipts(source: Source, start: int, program: Program, now: datetime) -> Iterator[Item]:
+    """``(end, receipt or None, errors)`` per receipt, in file order."""
+    parse = Parser(program, now)
+    for end, receipt_id, rows, errors in _groups(source, start):
+        if rows is None:
+            yield end, None, errors
+        else:
+            yield (end, *parse(receipt_id, rows, end))
+
+
+def _batches(items: Iterable[Item], size: int, rows_done: int) -> Iterator[Batch]:
+    for chunk in batched(items, size):
+        end = chunk[-1][0]
+        receipts = [r for _, r, _ in chunk if r is not None]
+        yield end, end - rows_done, receipts, [e for _, _, errs in chunk for e in errs]
+        rows_done = end
 
 
 def _load_rulesets(uow: UnitOfWork, program: Program) -> list[tuple[datetime, int, RuleSet]]:
@@ -266,9 +315,9 @@ class _Members:
         self.program = program
         self.ids: dict[tuple[str, str], int | None] = {}
 
-    def resolve(self, uow: UnitOfWork, receipts: Sequence[Receipt]) -> list[RowError]:
-        """Set ``member_id`` on each receipt; errors for unknown members."""
-        wanted = {r.ref for r in receipts if r.ref not in self.ids}
+    def lookup(self, uow: UnitOfWork, refs: Iterable[tuple[str, str]]) -> None:
+        """Find the member ids of the refs not seen yet (None: no such member)."""
+        wanted = {ref for ref in refs if ref not in self.ids}
         named = [ref for ref in wanted if ref[0] != "id"]
         found = find_identifiers(uow.conn, self.program.id, named)
         for ref in named:
@@ -278,17 +327,23 @@ class _Members:
         for ref in wanted:
             if ref[0] == "id":
                 self.ids[ref] = int(ref[1]) if int(ref[1]) in exists else None
+
+    def resolve(self, uow: UnitOfWork, receipts: Sequence[Receipt]) -> list[RowError]:
+        """Set ``member_id`` on each receipt; errors for unknown members."""
+        self.lookup(uow, (r.ref for r in receipts))
         errors = []
         for r in receipts:
             member_id = self.ids[r.ref]
             if member_id is None:
-                kind = "member_id" if r.ref[0] == "id" else f"member_{r.ref[0]}"
-                errors.append(
-                    RowError(r.line, r.receipt_id, "not_found", kind, f"no member with this {kind}")
-                )
+                errors.append(unknown_member(r))
             else:
                 r.member_id = member_id
         return errors
+
+
+def unknown_member(r: Receipt) -> RowError:
+    kind = "member_id" if r.ref[0] == "id" else f"member_{r.ref[0]}"
+    return RowError(r.line, r.receipt_id, "not_found", kind, f"no member with this {kind}")
 
 
 def _check_file(
@@ -375,36 +430,37 @@ def _collect_per_batch() -> Iterator[None]:
             gc.enable()
 
 
-def _book_file(
+Refuse = Callable[[list[RowError]], Exception]
+AfterBatch = Callable[[int, list[RowError], int], None]
+
+
+def _book_batches(
     ctx: ServiceContext,
     program: Program,
     source: Source,
+    kind: str,
     mode: OnError,
-    batch_size: int,
-    members: _Members,
-    rejects: Rejects,
-    report: ImportReport,
+    batches: Iterable[Batch],
+    members: _Members | None,
     now: datetime,
     rows_done: int,
-    progress: Progress | None,
+    refuse: Refuse,
+    after: AfterBatch,
     before_commit: BatchHook | None,
 ) -> None:
-    """Book the file's receipts from row ``rows_done`` on, one transaction per batch."""
-    statistics = GrowingStatistics(ctx, PURCHASE_TABLES)
-    for number, chunk in enumerate(
-        batched(_receipts(source, rows_done, program, now), batch_size), 1
-    ):
-        end = chunk[-1][0]
-        parse_errors = [e for _, _, errs in chunk for e in errs]
+    """Book each batch in one transaction that also moves the ``kind`` checkpoint from
+    ``rows_done`` to the batch's end. ``members`` resolves who each receipt names (None:
+    the receipts come with their member ids); in ``reject`` mode the first bad receipt
+    raises ``refuse(errors)``; ``after(rows, errors, booked)`` runs after each commit."""
+    for number, (end, rows, receipts, parse_errors) in enumerate(batches, 1):
         if parse_errors and mode == "reject":
-            raise rejected_error(rejects, parse_errors, "receipts")
-        receipts = [r for _, r, _ in chunk if r is not None]
+            raise refuse(parse_errors)
         skip: dict[int, RowError] = {}
         while True:
             try:
                 with ctx.uow() as uow:
                     writer = BulkWriter(uow.conn)
-                    unknown = members.resolve(uow, receipts)
+                    unknown = members.resolve(uow, receipts) if members else []
                     valid = [r for r in receipts if r.member_id]
                     result = book_batch(
                         writer,
@@ -416,31 +472,66 @@ def _book_file(
                     )
                     errors = parse_errors + unknown + list(skip.values()) + result.rejected
                     if errors and mode == "reject":
-                        raise rejected_error(rejects, errors, "receipts")
+                        raise refuse(errors)
                     counts = {
-                        "rows": end - rows_done,
+                        "rows": rows,
                         "imported": result.booked,
                         "already": result.already,
                         "rejected": len(errors),
                         "points_earned": result.points_earned,
                         "points_redeemed": result.points_redeemed,
                     }
-                    advance(uow, program, "purchases", source, rows_done, end, counts, now)
+                    advance(uow, program, kind, source, rows_done, end, counts, now)
                     if before_commit:
                         before_commit(number)
                     uow.commit()
                 break
             except Redo as redo:
                 if mode == "reject":
-                    raise rejected_error(rejects, [redo.error], "receipts") from None
+                    raise refuse([redo.error]) from None
                 skip[redo.index] = redo.error
+        rows_done = end
+        after(rows, errors, result.booked)
+        gc.collect(1)
+
+
+def _book_file(
+    ctx: ServiceContext,
+    program: Program,
+    source: Source,
+    mode: OnError,
+    batch_size: int,
+    rejects: Rejects,
+    report: ImportReport,
+    now: datetime,
+    rows_done: int,
+    progress: Progress | None,
+    before_commit: BatchHook | None,
+) -> None:
+    """Book the file's receipts from row ``rows_done`` on, in this process."""
+    statistics = GrowingStatistics(ctx, PURCHASE_TABLES)
+
+    def after(rows: int, errors: list[RowError], booked: int) -> None:
         rejects.add(errors)
         if progress:
-            progress(end - rows_done)
-        rows_done = end
+            progress(rows)
         report.batches += 1
-        statistics.after_batch(result.booked)
-        gc.collect(1)
+        statistics.after_batch(booked)
+
+    _book_batches(
+        ctx,
+        program,
+        source,
+        "purchases",
+        mode,
+        _batches(_receipts(source, rows_done, program, now), batch_size, rows_done),
+        _Members(program),
+        now,
+        rows_done,
+        lambda errors: rejected_error(rejects, errors, "receipts"),
+        after,
+        before_commit,
+    )
 
 
 def import_purchases(
@@ -454,15 +545,23 @@ def import_purchases(
     rejects_path: Path | None = None,
     progress: Progress | None = None,
     before_commit: BatchHook | None = None,
+    jobs: int = 1,
 ) -> ImportReport:
     """Book the purchases of a file with retroactive accrual; resumable and idempotent.
 
-    ``before_commit(batch_number)`` runs inside each batch's transaction just before it
-    commits (tests use it to simulate a crash).
+    ``jobs`` > 1 books with that many processes, split by member (PostgreSQL only; see
+    :mod:`kopilka.services.importer_parallel`). An interrupted import resumes with the
+    number of jobs it started with. ``before_commit(batch_number)`` runs inside each
+    batch's transaction just before it commits (tests use it to simulate a crash; with
+    jobs it must be a module-level function, as it runs in the booking processes).
     """
+    from kopilka.services import importer_parallel as parallel  # it builds on this module
+
     mode = check_on_error(on_error)
     if batch_size < 1:
         raise ValidationError("batch size must be positive", field="batch_size")
+    if jobs < 1:
+        raise ValidationError("jobs must be at least 1", field="jobs")
     started = time.perf_counter()
     source = open_source(path, fmt)
     check_columns(source, PURCHASE_COLUMNS, PURCHASE_REQUIRED)
@@ -470,33 +569,54 @@ def import_purchases(
     report = new_report("purchases", source, cp)
     if cp.done:
         return report
+    jobs = cp.jobs if cp.stored else jobs
+    report.jobs = jobs
+    if jobs > 1:
+        parallel.check(ctx, program)
+        start = parallel.resume_row(ctx, program, source, jobs)
+        report.resumed_from_row = start
+    else:
+        start = cp.rows_done
     rejects = Rejects(
-        rejects_path or path.with_name(path.name + ".rejects.csv"), source, cp.rows_done == 0
+        rejects_path or path.with_name(path.name + ".rejects.csv"), source, not cp.stored
     )
     report.rejects_file = str(rejects.path)
     if mode == "reject":
-        errors = _check_file(ctx, program, source, cp.rows_done, batch_size)
+        errors = _check_file(ctx, program, source, start, batch_size)
         if errors:
             raise rejected_error(rejects, errors, "receipts")
     now = ctx.now()
-    members = _Members(program)
-    rows_done = cp.rows_done
+    counts = None
     with _collect_per_batch():
-        _book_file(
-            ctx,
-            program,
-            source,
-            mode,
-            batch_size,
-            members,
-            rejects,
-            report,
-            now,
-            rows_done,
-            progress,
-            before_commit,
-        )
-    finish(ctx, program, "purchases", source, report)
+        if jobs > 1:
+            counts = parallel.book_file(
+                ctx,
+                program,
+                source,
+                mode,
+                batch_size,
+                rejects,
+                report,
+                now,
+                jobs,
+                progress,
+                before_commit,
+            )
+        else:
+            _book_file(
+                ctx,
+                program,
+                source,
+                mode,
+                batch_size,
+                rejects,
+                report,
+                now,
+                start,
+                progress,
+                before_commit,
+            )
+    finish(ctx, program, "purchases", source, report, counts)
     refresh_statistics(ctx)
     report.first_errors = rejects.first
     report.seconds = round(time.perf_counter() - started, 3)

@@ -169,13 +169,15 @@ def _csv_rows(source: Source, wanted: Sequence[str], start: int) -> Iterator[Row
             line = reader.line_num + 1
 
 
-def _parquet_rows(source: Source, wanted: Sequence[str], start: int) -> Iterator[Row]:
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(source.path)
+def _parquet_columns(pf: Any, wanted: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The file's names of the wanted columns, and each wanted column's place among them."""
     names = [n for n in pf.schema_arrow.names if n.strip().lower() in wanted]
     lowered = [n.strip().lower() for n in names]
-    # skip whole row groups before the checkpoint
+    return names, [lowered.index(w) if w in lowered else -1 for w in wanted]
+
+
+def _row_groups_from(pf: Any, start: int) -> tuple[list[int], int]:
+    """The row groups holding row ``start`` and after, and the index of their first row."""
     groups: list[int] = []
     first = 0
     for g in range(pf.metadata.num_row_groups):
@@ -184,15 +186,67 @@ def _parquet_rows(source: Source, wanted: Sequence[str], start: int) -> Iterator
             groups.append(g)
         else:
             first += n
-    index = first
-    order = [lowered.index(w) if w in lowered else -1 for w in wanted]
+    return groups, first
+
+
+def _cells(batch: Any, order: list[int]) -> Iterator[tuple[Any, ...]]:
+    cols = [_pylist(batch.column(i)) for i in range(batch.num_columns)]
+    picked = [cols[p] if p >= 0 else repeat(None, batch.num_rows) for p in order]
+    return zip(*picked, strict=True)
+
+
+def _parquet_rows(source: Source, wanted: Sequence[str], start: int) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(source.path)
+    names, order = _parquet_columns(pf, wanted)
+    groups, index = _row_groups_from(pf, start)  # whole row groups before it are skipped
     for batch in pf.iter_batches(batch_size=_PARQUET_BATCH, row_groups=groups, columns=names):
-        cols = [_pylist(batch.column(i)) for i in range(batch.num_columns)]
-        picked = [cols[p] if p >= 0 else repeat(None, batch.num_rows) for p in order]
-        for cells in zip(*picked, strict=True):
+        for cells in _cells(batch, order):
             if index >= start:
                 yield index, index, cells
             index += 1
+
+
+class ParquetRowsAt:
+    """Rows of a Parquet file by index, asked for in increasing order: a process booking
+    some of the file's receipts (``import purchases --jobs``) converts only their rows."""
+
+    def __init__(self, source: Source, wanted: Sequence[str]) -> None:
+        import pyarrow.parquet as pq
+
+        self.pf = pq.ParquetFile(source.path)
+        self.names, self.order = _parquet_columns(self.pf, wanted)
+        self.batches: Iterator[Any] | None = None
+        self.batch: Any = None
+        self.first = 0  # index of the current batch's first row
+
+    def take(self, indexes: Sequence[int]) -> list[tuple[Any, ...]]:
+        """The wanted cells of each row in ``indexes`` (increasing, never below an earlier
+        call's), as :func:`read_rows` gives them."""
+        import pyarrow as pa
+
+        if self.batches is None and indexes:
+            groups, self.first = _row_groups_from(self.pf, indexes[0])
+            self.batches = self.pf.iter_batches(
+                batch_size=_PARQUET_BATCH, row_groups=groups, columns=self.names
+            )
+        out: list[tuple[Any, ...]] = []
+        i = 0
+        while i < len(indexes):
+            while self.batch is None or indexes[i] >= self.first + self.batch.num_rows:
+                if self.batch is not None:
+                    self.first += self.batch.num_rows
+                assert self.batches is not None
+                self.batch = next(self.batches)
+            stop = self.first + self.batch.num_rows
+            j = i
+            while j < len(indexes) and indexes[j] < stop:
+                j += 1
+            rows = self.batch.take(pa.array([k - self.first for k in indexes[i:j]], pa.int64()))
+            out += _cells(rows, self.order)
+            i = j
+        return out
 
 
 def _pylist(arr: Any) -> list[Any]:

@@ -326,6 +326,38 @@ def parse_receipt(
     return Receipt(receipt_id, first_line, ref, basket, points_field(body, "redeem_points"), end)
 
 
+_REF_IDX = [(_R[n], kind) for n, kind in MEMBER_REF_COLUMNS.items()]
+
+
+def receipt_ref(rows: list[tuple[int, tuple[Any, ...]]]) -> tuple[str, str] | None:
+    """Who a receipt's rows name, read as :func:`parse_receipt` reads it (the same ``ref``
+    for every receipt it accepts), without parsing the rest; None where it would refuse
+    the member cells (none, several, differing between lines, not an identifier)."""
+    found: tuple[str, str] | None = None
+    for i, kind in _REF_IDX:
+        value = None
+        for _, values in rows:
+            v = _cell(values[i])
+            if v is None or v == "":
+                continue
+            if value is not None and v != value:
+                return None
+            value = v
+        if value is not None:
+            if found is not None:
+                return None
+            found = (kind, str(value))
+    if found is None:
+        return None
+    kind, value = found
+    if kind == "id":
+        return found if value.isdigit() and int(value) > 0 else None
+    try:
+        return (kind, normalize(kind, value))
+    except ValidationError:
+        return None
+
+
 def _line_of(err: ValidationError, rows: list[tuple[int, tuple[Any, ...]]]) -> int | None:
     """The file line of a ``lines[i]...`` field named by parse_basket."""
     fld = str(err.details.get("field") or "")

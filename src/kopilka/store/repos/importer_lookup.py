@@ -105,9 +105,18 @@ class Checkpoint:
     done: bool = False
     counts: dict[str, int] = field(default_factory=dict)
     stored: bool = False
+    jobs: int = 1  # processes booking the file (``import purchases --jobs``); a resume keeps it
 
     def to_json(self, file: str) -> dict[str, Any]:
-        return {"file": file, "rows_done": self.rows_done, "done": self.done, "counts": self.counts}
+        out: dict[str, Any] = {
+            "file": file,
+            "rows_done": self.rows_done,
+            "done": self.done,
+            "counts": self.counts,
+        }
+        if self.jobs != 1:
+            out["jobs"] = self.jobs
+        return out
 
 
 def checkpoint_key(kind: str, sha256: str) -> str:
@@ -134,6 +143,7 @@ def read_checkpoint(
         bool(data.get("done", False)),
         {str(k): int(v) for k, v in (data.get("counts") or {}).items()},
         stored=True,
+        jobs=int(data.get("jobs", 1)),
     )
 
 
