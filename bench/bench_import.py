@@ -148,7 +148,20 @@ def generate(purchases: int, members: int, seed: int = 42) -> dict[str, Path]:
     return paths
 
 
-def run_import(url: str, files: dict[str, Path], which: str) -> dict[str, Any]:
+def rules_text(without_budget: bool) -> str:
+    """The grocery rules, or (``--without-budget``) the same without its campaign budget,
+    which ``import purchases --jobs`` refuses (a budget is spent in file order)."""
+    text = RULES.read_text()
+    if not without_budget:
+        return text
+    cut = text.replace(", budget: 5000000}", "}")
+    assert cut != text, "the grocery rules no longer have the budget this flag removes"
+    return cut
+
+
+def run_import(
+    url: str, files: dict[str, Path], which: str, jobs: int = 1, without_budget: bool = False
+) -> dict[str, Any]:
     """Migrate, set up the program, import members then purchases; time each, then verify."""
     upgrade(url)
     engine = make_engine(url, sqlite_synchronous="NORMAL")
@@ -157,18 +170,20 @@ def run_import(url: str, files: dict[str, Path], which: str) -> dict[str, Any]:
     program = programs.create_program(
         ctx, {"code": "bench", "expiry_kind": "months_end", "expiry_n": 12}
     )
-    rules.publish(ctx, program, RULES.read_text(), actor="bench")
+    rules.publish(ctx, program, rules_text(without_budget), actor="bench")
     clock.set(NOW)
     t0 = time.perf_counter()
     m = import_members(ctx, program, files["members"], batch_size=10_000)
     t1 = time.perf_counter()
-    p = import_purchases(ctx, program, files[which], batch_size=5_000)
+    p = import_purchases(ctx, program, files[which], batch_size=5_000, jobs=jobs)
     t2 = time.perf_counter()
     report = audit.verify_ledger(ctx, program.id)
     t3 = time.perf_counter()
     engine.dispose()
     return {
         "file": which,
+        "jobs": jobs,
+        "rules": "grocery.yaml" + (" without its campaign budget" if without_budget else ""),
         "members": m.imported,
         "members_per_s": round(m.imported / (t1 - t0)),
         "purchases_imported": p.imported,
@@ -191,12 +206,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--purchases", type=int, default=1_000_000)
     ap.add_argument("--members", type=int, default=100_000)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--formats", default="parquet,csv", help="files imported into PostgreSQL")
     ap.add_argument(
         "--scratch",
         action="store_true",
         help="write the result under bench/.work/results-quick (A/B runs), not bench/results",
     )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="import purchases with this many processes (PostgreSQL only; needs "
+        "--without-budget, as the grocery rules have a campaign budget)",
+    )
+    ap.add_argument(
+        "--without-budget",
+        action="store_true",
+        help="publish the grocery rules without their campaign budget",
+    )
     args = ap.parse_args(argv)
+    if args.jobs > 1 and "sqlite" in args.backends.split(","):
+        ap.error("--jobs above 1 needs PostgreSQL: add --backends postgres")
     if args.quick:
         args.purchases, args.members = 3_000, 300
     t = time.perf_counter()
@@ -210,23 +240,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": {},
     }
     backends = args.backends.split(",")
+    # runs other than the default one are named apart, e.g. postgres-jobs2-without-budget_csv
+    variant = (f"-jobs{args.jobs}" if args.jobs > 1 else "") + (
+        "-without-budget" if args.without_budget else ""
+    )
+    options = {"jobs": args.jobs, "without_budget": args.without_budget}
     if "sqlite" in backends:
-        results["runs"]["sqlite_parquet"] = run_import(
-            sqlite_url("import-quick" if args.quick else "import"), files, "parquet"
+        key = f"sqlite{variant}_parquet"
+        results["runs"][key] = run_import(
+            sqlite_url("import-quick" if args.quick else "import"), files, "parquet", **options
         )
-        print("sqlite parquet", results["runs"]["sqlite_parquet"])
+        print(key, results["runs"][key])
     if "postgres" in backends:
         if postgres_version() is None:
             results["runs"]["postgres"] = "skipped: no PostgreSQL server"
         else:
-            for which in ("parquet", "csv") if not args.quick else ("parquet",):
+            for which in args.formats.split(",") if not args.quick else ("parquet",):
+                key = f"postgres{variant}_{which}"
                 with postgres_database("import") as url:
-                    results["runs"][f"postgres_{which}"] = run_import(url, files, which)
-                print(f"postgres {which}", results["runs"][f"postgres_{which}"])
+                    results["runs"][key] = run_import(url, files, which, **options)
+                print(key, results["runs"][key])
     keep_earlier_runs(
         "import",
         results,
-        backends,
+        [b + variant for b in backends],
         args.quick or args.scratch,
         command_line("bench_import", argv),
         same=("purchases", "members"),
