@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
+import pytest
 from typer.testing import CliRunner
 
 from kopilka.cli import app
@@ -65,3 +67,46 @@ def test_reject_mode_exits_with_the_error_and_the_line(tmp_path, monkeypatch):
     assert out.exit_code == 2
     assert "error[validation_error]" in out.output
     assert "line 3" in out.output
+
+
+def _purchases(tmp_path):
+    members = tmp_path / "members.csv"
+    members.write_text("card\n" + "".join(f"CARD{i:04d}\n" for i in range(6)))
+    purchases = tmp_path / "purchases.csv"
+    purchases.write_text(
+        "receipt_id,member_card,occurred_at,line_id,sku,amount\n"
+        + "".join(
+            f"R{i},CARD{i % 6:04d},2025-06-01T10:{i:02d}:00Z,1,MILK,{100 + i}.00\n"
+            for i in range(30)
+        )
+    )
+    return members, purchases
+
+
+@pytest.mark.xdist_group("import-jobs")  # spawns processes, as test_import_parallel does
+def test_jobs_book_with_several_processes_on_postgresql(postgres_url, tmp_path, monkeypatch):
+    """--jobs 2 imports the file with two booking processes and says so."""
+    code = f"shop{uuid.uuid4().hex[:8]}"
+    engine = make_engine(postgres_url)
+    ctx = ServiceContext(engine, FrozenClock(datetime(2025, 1, 1, tzinfo=UTC)))
+    rules.publish(ctx, programs.create_program(ctx, {"code": code}), RULES)
+    engine.dispose()
+    monkeypatch.setenv("KOPILKA_DATABASE_URL", postgres_url)
+    members, purchases = _purchases(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", "members", str(members), "-p", code]).exit_code == 0
+    out = runner.invoke(app, ["import", "purchases", str(purchases), "-p", code, "--jobs", "2"])
+    assert out.exit_code == 0, out.output
+    assert "booked by 2 processes" in out.stdout
+    assert "30 imported" in out.stdout
+
+
+def test_jobs_on_sqlite_exit_with_a_clear_error(tmp_path, monkeypatch):
+    _setup(tmp_path, monkeypatch)
+    members, purchases = _purchases(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", "members", str(members), "-p", "shop"]).exit_code == 0
+    out = runner.invoke(app, ["import", "purchases", str(purchases), "-p", "shop", "--jobs", "2"])
+    assert out.exit_code == 2
+    assert "error[validation_error]" in out.output
+    assert "needs PostgreSQL" in out.output

@@ -14,6 +14,9 @@ How an import runs:
 * Re-running a finished file does nothing. Purchases are also idempotent on the receipt
   id (a receipt already booked, by an import or through the API, is counted as
   ``already`` and left alone), and members on their identifiers.
+* ``jobs`` > 1 books the file with that many processes split by member, each in file
+  order with its own checkpoint (PostgreSQL, no campaign budgets):
+  :mod:`kopilka.services.importer_parallel`.
 * Bad rows are reported with their CSV line number (or Parquet row index):
   ``on_error="skip"`` books the rest and lists the bad rows in a rejects file beside
   the input (``<file>.rejects.csv``); ``on_error="reject"`` first checks the whole file
