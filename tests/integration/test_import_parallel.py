@@ -118,8 +118,9 @@ def test_an_interrupted_import_with_jobs_resumes_each_job_after_its_last_batch(p
         import_purchases(
             pg, crashed, path, batch_size=8, jobs=3, before_commit=crash_in_second_batch
         )
-    booked = count(pg, purchases_t, crashed)
-    assert 0 < booked <= 3 * 8
+    # each job's first batch may have committed (or not yet, when another job's crash
+    # stopped it first; a batch can also book nothing, its redemptions all refused)
+    assert count(pg, purchases_t, crashed) < count(pg, purchases_t, clean)
     report = import_purchases(pg, crashed, path, batch_size=8, jobs=1)
     assert report.jobs == 3
     assert report.already == 0  # no batch booked twice
