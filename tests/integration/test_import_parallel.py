@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kopilka.domain.errors import ValidationError
 from kopilka.services import audit, members, rules
@@ -41,12 +44,17 @@ def _twin_programs(ctx, clock, n_members: int):
     return a, b, cards, phones
 
 
-def _rows(cards, phones, receipts: int):
+def _rows(cards, phones, receipts: int, *, seed: int | None = None, redeem_every: int = 3):
     """Purchases naming a member by card or, for every third receipt, by phone: the same
-    member then reaches the import under two identifiers."""
+    member then reaches the import under two identifiers. With a ``seed`` each receipt's
+    member is drawn at random instead of in turn."""
     out = []
-    for row in purchase_rows(cards, receipts, redeem_every=3):
+    rnd = random.Random(seed)
+    drawn: dict[str, str] = {}
+    for row in purchase_rows(cards, receipts, redeem_every=redeem_every, seed=seed or 7):
         card = row.pop("member_card")
+        if seed is not None:
+            card = drawn.setdefault(row["receipt_id"], rnd.choice(cards))
         by_phone = int(row["receipt_id"].rsplit("R", 1)[1]) % 3 == 0
         head = {
             "receipt_id": row.pop("receipt_id"),
@@ -98,6 +106,44 @@ def test_jobs_book_exactly_what_one_process_books(pg, clock, tmp_path, fmt):
     again = import_purchases(pg, many, second, jobs=3)
     assert again.status == "already_done"
     assert again.imported == b.imported
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_any_file_books_alike_with_any_number_of_jobs(pg, clock, tmp_path_factory, data):
+    """Random files (members drawn at random, named by card or phone, redemptions that the
+    ledger may refuse, bad rows), any number of jobs and any batch size: the same counts,
+    rejects and ledger as one process."""
+    n_members = data.draw(st.integers(1, 7), label="members")
+    one, many, cards, phones = _twin_programs(pg, clock, n_members)
+    rows = _rows(
+        cards,
+        phones,
+        data.draw(st.integers(1, 50), label="receipts"),
+        seed=data.draw(st.integers(0, 2**16), label="seed"),
+        redeem_every=data.draw(st.integers(2, 6), label="redeem_every"),
+    )
+    fmt = data.draw(st.sampled_from(["csv", "parquet"]), label="format")
+    batch = data.draw(st.integers(1, 12), label="batch")
+    jobs = data.draw(st.integers(2, 4), label="jobs")
+    folder = tmp_path_factory.mktemp("jobs")
+    if fmt == "csv":
+        extra = _bad_lines(cards[0]) if data.draw(st.booleans(), label="bad rows") else []
+        paths = [write_csv(folder / f"{name}.csv", rows, extra) for name in "ab"]
+    else:
+        paths = [write_parquet(folder / f"{name}.parquet", rows) for name in "ab"]
+    a = import_purchases(pg, one, paths[0], batch_size=batch)
+    b = import_purchases(pg, many, paths[1], batch_size=batch, jobs=jobs)
+    fields = ("rows", "imported", "already", "rejected", "points_earned", "points_redeemed")
+    assert [getattr(b, f) for f in fields] == [getattr(a, f) for f in fields]
+    assert ledger_snapshot(pg, many) == ledger_snapshot(pg, one)
+    if a.rejected:
+        assert _rejects(folder / f"b.{fmt}.rejects.csv") == _rejects(
+            folder / f"a.{fmt}.rejects.csv"
+        )
+    assert audit.verify_ledger(pg, many.id).ok
 
 
 def crash_in_second_batch(batch: int) -> None:
