@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
 from kopilka.store.db import FastStatement
 from kopilka.store.repos.idempotency import IdempotencyRepo
+from kopilka.store.repos.purchases import PurchaseRepo, StoredAward, StoredLine, StoredPurchase
 from kopilka.store.tables import idempotency_keys, journal_entries, lots, member_balances
 
 NOW = datetime(2026, 3, 1, 10, 30, 15, 123456, tzinfo=UTC)
@@ -314,3 +317,48 @@ def test_multi_row_insert_refuses_a_value_too_long_as_execute_does(
         assert outcomes == ["refused", "refused"]
     else:
         assert outcomes == [["S1", "S" * 70]] * 2
+
+
+@pytest.mark.parametrize("awards", [0, 1, 3])
+def test_purchase_lines_and_awards_in_one_statement_read_back_as_written(
+    ctx: ServiceContext,
+    make_program: Callable[..., Program],
+    make_member: Callable[..., int],
+    awards: int,
+) -> None:
+    """``FastFamily`` (one statement of CTEs on PostgreSQL, three on SQLite) stores the
+    purchase, its lines and their awards exactly; a duplicate receipt is SQLAlchemy's
+    IntegrityError, as with the statements one by one."""
+    program = make_program()
+    member_id = make_member(program)
+    stored = StoredPurchase(
+        id=0,
+        program_id=program.id,
+        member_id=member_id,
+        receipt_id="R-ж-1",
+        occurred_at=NOW,
+        store="s1",
+        channel="till",
+        total_minor=123_45,
+        discount_minor=5_00,
+        points_earned=12,
+        points_redeemed=3,
+        earn_entry_id=None,
+        redeem_entry_id=None,
+        rule_version=2,
+        meta={"control_group": ["x"], "ж": "два"},
+        lines=[
+            StoredLine("1", "SKU-1", "dairy", None, Decimal("1.5"), 100_00, 5_00, 3, 10),
+            StoredLine("2", "SKU-2", None, "acme", Decimal("2"), 23_45, 0, 0, 2),
+        ],
+        awards=[StoredAward(str(1 + i % 2), f"rule-{i}", 2, i + 1) for i in range(awards)],
+    )
+    with ctx.uow() as uow:
+        repo = PurchaseRepo(uow.conn)
+        pid = repo.add(stored)
+        back = repo.by_receipt(program.id, "R-ж-1")
+        assert back is not None
+        assert back.id == pid
+        assert replace(back, id=0, returns=[]) == stored
+        with pytest.raises(IntegrityError):
+            repo.add(replace(stored, lines=[*stored.lines], awards=[*stored.awards]))

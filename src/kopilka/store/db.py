@@ -8,7 +8,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -443,3 +443,94 @@ class FastStatement:
             return len(cursor.fetchall())
         finally:
             cursor.close()
+
+
+class FastFamily:
+    """A parent row and its children's rows in one statement on PostgreSQL.
+
+    ``WITH parent AS (INSERT ... RETURNING id), c0 AS (INSERT INTO child SELECT parent.id,
+    u.* FROM parent, unnest(...) AS u), ... SELECT id FROM parent``: one round trip (and one
+    statement for the server to run) where the parent and N child tables take 1 + N.
+    Data-modifying CTEs always run to completion, and the children's foreign keys are
+    checked at the end of the statement, when the parent row is there. Elsewhere (SQLite)
+    the statements run one after the other. ``parent`` is an INSERT ... RETURNING its id;
+    each child an INSERT given its keys, ``link`` (the parent's id) among them.
+    """
+
+    __slots__ = ("_pg", "children", "link", "parent")
+
+    def __init__(self, parent: FastStatement, link: str, children: Sequence[FastStatement]) -> None:
+        self.parent = parent
+        self.link = link
+        self.children = tuple(children)
+        self._pg: tuple[str, list[str], list[Any], list[tuple[list[str], list[Any]]]] | None = None
+
+    def insert(
+        self, conn: Connection, row: dict[str, Any], families: Sequence[list[dict[str, Any]]]
+    ) -> int:
+        """Insert ``row`` and each child table's rows (without ``link``); the parent's id."""
+        if conn.dialect.name != "postgresql":
+            pid = self.parent.returning_int(conn, row)
+            for child, rows in zip(self.children, families, strict=True):
+                for r in rows:
+                    r[self.link] = pid
+                child.executemany(conn, rows)
+            return pid
+        sql, order, processors, kids = self._pg or self._build(conn)
+        params = [
+            row[k] if p is None else p(row[k]) for k, p in zip(order, processors, strict=True)
+        ]
+        for (keys, procs), rows in zip(kids, families, strict=True):
+            params += [
+                [r[k] for r in rows] if p is None else [p(r[k]) for r in rows]
+                for k, p in zip(keys, procs, strict=True)
+            ]
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            found = cursor.fetchone()
+        except conn.dialect.loaded_dbapi.Error as e:
+            raise DBAPIError.instance(
+                sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+            ) from e
+        finally:
+            cursor.close()
+        assert found is not None  # the parent's INSERT returns its row
+        return int(found[0])
+
+    def _build(
+        self, conn: Connection
+    ) -> tuple[str, list[str], list[Any], list[tuple[list[str], list[Any]]]]:
+        text, _positional, names, procs = self.parent._plan(conn)
+        by_name = dict(zip(names, procs, strict=True))
+        order = re.findall(r"%\((\w+)\)s", text)
+        positional = re.sub(r"%\((\w+)\)s", "%s", text)
+        ctes = [f"parent AS ({positional})"]
+        kids: list[tuple[list[str], list[Any]]] = []
+        for n, child in enumerate(self.children):
+            plan = child._unnest_plan(conn)
+            if plan is None:
+                raise ValueError(f"{child.stmt} has no unnest form")
+            sql, keys, processors = plan
+            head, _, arrays = sql.partition(" SELECT * FROM unnest(")
+            into, _, columns = head.partition(" (")
+            cols = columns.rstrip(")").split(", ")
+            casts = arrays.rstrip(")").split(", ")
+            at = keys.index(self.link)
+            keep = [i for i in range(len(keys)) if i != at]
+            listed = ", ".join([cols[at], *(cols[i] for i in keep)])
+            arrays = ", ".join(casts[i] for i in keep)
+            # our own table, column and type names, as FastStatement renders them
+            ctes.append(
+                f"c{n} AS ({into} ({listed}) "  # noqa: S608
+                f"SELECT parent.id, u.* FROM parent, unnest({arrays}) AS u)"
+            )
+            kids.append(([keys[i] for i in keep], [processors[i] for i in keep]))
+        built = (
+            "WITH " + ", ".join(ctes) + " SELECT id FROM parent",  # noqa: S608 - ours
+            order,
+            [by_name[k] for k in order],
+            kids,
+        )
+        self._pg = built
+        return built

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from kopilka.store.db import FastStatement
+from kopilka.store.db import FastFamily, FastStatement
 from kopilka.store.tables import column_names, line_awards, purchase_lines, purchases, returns
 
 
@@ -75,6 +75,8 @@ _INSERT_PURCHASE = FastStatement(
 )
 _INSERT_LINES = FastStatement(insert(purchase_lines), column_names(purchase_lines))
 _INSERT_AWARDS = FastStatement(insert(line_awards), column_names(line_awards, without=("id",)))
+# the purchase, its lines and their awards: one statement on PostgreSQL
+_INSERT_FAMILY = FastFamily(_INSERT_PURCHASE, "purchase_id", (_INSERT_LINES, _INSERT_AWARDS))
 
 
 class PurchaseRepo:
@@ -82,7 +84,7 @@ class PurchaseRepo:
         self.conn = conn
 
     def add(self, p: StoredPurchase) -> int:
-        pid = _INSERT_PURCHASE.returning_int(
+        return _INSERT_FAMILY.insert(
             self.conn,
             {
                 "program_id": p.program_id,
@@ -100,31 +102,23 @@ class PurchaseRepo:
                 "rule_version": p.rule_version,
                 "meta": p.meta,
             },
-        )
-        _INSERT_LINES.executemany(
-            self.conn,
-            [
-                {
-                    "purchase_id": pid,
-                    "line_id": ln.line_id,
-                    "sku": ln.sku,
-                    "category": ln.category,
-                    "brand": ln.brand,
-                    "quantity": str(ln.quantity),
-                    "amount_minor": ln.amount_minor,
-                    "discount_minor": ln.discount_minor,
-                    "points_redeemed": ln.points_redeemed,
-                    "points_earned": ln.points_earned,
-                }
-                for ln in p.lines
-            ],
-        )
-        if p.awards:
-            _INSERT_AWARDS.executemany(
-                self.conn,
+            (
                 [
                     {
-                        "purchase_id": pid,
+                        "line_id": ln.line_id,
+                        "sku": ln.sku,
+                        "category": ln.category,
+                        "brand": ln.brand,
+                        "quantity": str(ln.quantity),
+                        "amount_minor": ln.amount_minor,
+                        "discount_minor": ln.discount_minor,
+                        "points_redeemed": ln.points_redeemed,
+                        "points_earned": ln.points_earned,
+                    }
+                    for ln in p.lines
+                ],
+                [
+                    {
                         "line_id": a.line_id,
                         "rule_id": a.rule_id,
                         "rule_version": a.rule_version,
@@ -132,8 +126,8 @@ class PurchaseRepo:
                     }
                     for a in p.awards
                 ],
-            )
-        return pid
+            ),
+        )
 
     def by_receipt(self, program_id: int, receipt_id: str) -> StoredPurchase | None:
         row = self.conn.execute(
