@@ -19,7 +19,7 @@ from kopilka.ledger.model import (
     HoldStatus,
     Lot,
 )
-from kopilka.store.db import FastStatement
+from kopilka.store.db import FastFamily, FastStatement
 from kopilka.store.repos import bulk_expiry
 from kopilka.store.tables import (
     column_names,
@@ -105,6 +105,8 @@ _INSERT_POSTINGS = FastStatement(
     insert(postings), ("entry_id", "program_id", "account", "member_id", "amount")
 )
 _INSERT_DRAWS = FastStatement(insert(lot_draws), ("entry_id", "lot_id", "kind", "amount"))
+# one entry with its postings and draws: one statement on PostgreSQL
+_WRITE_ENTRY = FastFamily(_INSERT_ENTRY, "entry_id", (_INSERT_POSTINGS, _INSERT_DRAWS))
 _INSERT_LOT = FastStatement(insert(lots).returning(lots.c.id), _LOT_KEYS)
 _UPDATE_LOT = FastStatement(
     update(lots)
@@ -175,6 +177,22 @@ def _hold(row: Any) -> Hold:
     return h
 
 
+def _children(d: EntryDraft) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An entry's postings and lot draws as rows, without the entry's id."""
+    return (
+        [
+            {
+                "program_id": d.program_id,
+                "account": str(p.account),
+                "member_id": p.member_id,
+                "amount": p.amount,
+            }
+            for p in d.postings
+        ],
+        [{"lot_id": dr.lot_id, "kind": str(dr.kind), "amount": dr.amount} for dr in d.draws],
+    )
+
+
 class LedgerRepo:
     """Implements the ledger port on one connection (one transaction)."""
 
@@ -230,31 +248,14 @@ class LedgerRepo:
             for d in drafts
         ]
         if len(rows) == 1:
-            ids = [_INSERT_ENTRY.returning_int(self.conn, rows[0])]
-        else:
-            ids = [r[0] for r in self.conn.execute(_INSERT_ENTRIES, rows)]
+            return [_WRITE_ENTRY.insert(self.conn, rows[0], _children(drafts[0]))]
+        ids = [r[0] for r in self.conn.execute(_INSERT_ENTRIES, rows)]
         post_rows: list[dict[str, Any]] = []
         draw_rows: list[dict[str, Any]] = []
         for d, entry_id in zip(drafts, ids, strict=True):
-            for p in d.postings:
-                post_rows.append(
-                    {
-                        "entry_id": entry_id,
-                        "program_id": d.program_id,
-                        "account": str(p.account),
-                        "member_id": p.member_id,
-                        "amount": p.amount,
-                    }
-                )
-            for dr in d.draws:
-                draw_rows.append(
-                    {
-                        "entry_id": entry_id,
-                        "lot_id": dr.lot_id,
-                        "kind": str(dr.kind),
-                        "amount": dr.amount,
-                    }
-                )
+            posts, draws = _children(d)
+            post_rows += [{**r, "entry_id": entry_id} for r in posts]
+            draw_rows += [{**r, "entry_id": entry_id} for r in draws]
         _INSERT_POSTINGS.executemany(self.conn, post_rows)
         _INSERT_DRAWS.executemany(self.conn, draw_rows)
         return [int(i) for i in ids]
