@@ -64,7 +64,14 @@ class UnitOfWork:
     ) -> None:
         try:
             if not self._committed:
-                self.rollback()
+                if self._read_only and exc_type is None and self._tx.is_active:
+                    # nothing was written, so COMMIT ends it as ROLLBACK would; but psycopg
+                    # deallocates every prepared statement of the connection on ROLLBACK,
+                    # and a read (a balance, /health) between two purchases on a pooled
+                    # connection would make every purchase's statements unprepared again
+                    self._tx.commit()
+                else:
+                    self.rollback()
         finally:
             self.conn.close()
             self._queued.close()
