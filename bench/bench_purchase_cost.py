@@ -67,6 +67,9 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
             data["channel"] = "web"
             purchase_svc.commit(ctx, program, data, caller_key=receipt)
             requests += 1
+            if args.reads:  # a till's balance look-up between purchases, on the same pool
+                with ctx.uow(read_only=True) as uow:
+                    uow.members.balance(rng.randint(1, args.members))
             if rng.random() < spec.return_share:
                 _head, ret = work.a_return(receipt, lines)
                 purchase_svc.process_return(
@@ -109,6 +112,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--reads",
+        action="store_true",
+        help="read a member's balance after each purchase (counted with the purchase)",
+    )
     p.add_argument("--name", default="purchase_cost", help="results file name")
     args = p.parse_args(argv)
     if args.quick:
