@@ -218,7 +218,7 @@ Group = tuple[int, str, list[tuple[int, tuple[Any, ...]]] | None, list[RowError]
 Batch = tuple[int, int, list[Receipt], list[RowError]]
 
 
-def _groups(
+def receipt_groups(
     source: Source, start: int, wanted: Sequence[str] = PURCHASE_COLUMNS
 ) -> Iterator[Group]:
     """The file's rows from ``start`` on, grouped by receipt, in file order; a row without
@@ -289,7 +289,7 @@ class Parser:
 def _receipts(source: Source, start: int, program: Program, now: datetime) -> Iterator[Item]:
     """``(end, receipt or None, errors)`` per receipt, in file order."""
     parse = Parser(program, now)
-    for end, receipt_id, rows, errors in _groups(source, start):
+    for end, receipt_id, rows, errors in receipt_groups(source, start):
         if rows is None:
             yield end, None, errors
         else:
@@ -304,14 +304,14 @@ def _batches(items: Iterable[Item], size: int, rows_done: int) -> Iterator[Batch
         rows_done = end
 
 
-def _load_rulesets(uow: UnitOfWork, program: Program) -> list[tuple[datetime, int, RuleSet]]:
+def load_rulesets(uow: UnitOfWork, program: Program) -> list[tuple[datetime, int, RuleSet]]:
     return [
         (s.effective_at, s.version, parse_ruleset(s.document, fmt=s.format, version=s.version))
         for s in RuleSetRepo(uow.conn).list(program.id)
     ]
 
 
-class _Members:
+class Members:
     """Who each receipt names, looked up per batch and remembered for the run."""
 
     def __init__(self, program: Program) -> None:
@@ -354,7 +354,7 @@ def _check_file(
 ) -> list[RowError]:
     """Everything knowable without booking: rows, members, blocked members."""
     now = ctx.now()
-    members = _Members(program)
+    members = Members(program)
     errors: list[RowError] = []
     for chunk in batched(_receipts(source, start, program, now), batch_size):
         receipts = [r for _, r, _ in chunk if r is not None]
@@ -437,14 +437,14 @@ Refuse = Callable[[list[RowError]], Exception]
 AfterBatch = Callable[[int, list[RowError], int], None]
 
 
-def _book_batches(
+def book_batches(
     ctx: ServiceContext,
     program: Program,
     source: Source,
     kind: str,
     mode: OnError,
     batches: Iterable[Batch],
-    members: _Members | None,
+    members: Members | None,
     now: datetime,
     rows_done: int,
     refuse: Refuse,
@@ -469,7 +469,7 @@ def _book_batches(
                         writer,
                         program,
                         valid,
-                        _load_rulesets(uow, program),
+                        load_rulesets(uow, program),
                         frozenset(skip),
                         now,
                     )
@@ -521,14 +521,14 @@ def _book_file(
         report.batches += 1
         statistics.after_batch(booked)
 
-    _book_batches(
+    book_batches(
         ctx,
         program,
         source,
         "purchases",
         mode,
         _batches(_receipts(source, rows_done, program, now), batch_size, rows_done),
-        _Members(program),
+        Members(program),
         now,
         rows_done,
         lambda errors: rejected_error(rejects, errors, "receipts"),

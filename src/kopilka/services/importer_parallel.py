@@ -4,7 +4,7 @@ A member's points never depend on another member's purchases (campaign budgets a
 below), so the receipts of different members can be booked at the same time:
 
 * This process reads the file in order and groups its rows by receipt exactly as a
-  one-process import does (:func:`kopilka.services.importer._groups`), reads who each
+  one-process import does (:func:`kopilka.services.importer.receipt_groups`), reads who each
   receipt names (:func:`~kopilka.services.importer_rows.receipt_ref`), looks the members
   up, and hands each receipt to the booking process that owns its member (member id
   modulo N), in batches of ``batch_size`` receipts. Rows that name no known member, or
@@ -47,14 +47,14 @@ from kopilka.services.importer import (
     BatchHook,
     GrowingStatistics,
     ImportReport,
+    Members,
     OnError,
     Parser,
     Progress,
     Rejects,
-    _book_batches,
-    _groups,
-    _load_rulesets,
-    _Members,
+    book_batches,
+    load_rulesets,
+    receipt_groups,
     rejected_error,
     unknown_member,
 )
@@ -100,7 +100,7 @@ def check(ctx: ServiceContext, program: Program) -> None:
             field="jobs",
         )
     with ctx.uow(read_only=True) as uow:
-        rulesets = _load_rulesets(uow, program)
+        rulesets = load_rulesets(uow, program)
     for _, version, ruleset in rulesets:
         for rule in ruleset.rules:
             if rule.budget is not None:
@@ -225,7 +225,7 @@ def work(task: Task, inbox: Any, results: Any, stop: Any) -> None:
 
     try:
         gc.disable()  # collected after each batch, as in one process
-        _book_batches(
+        book_batches(
             ctx,
             task.program,
             task.source,
@@ -401,7 +401,7 @@ def _read(
 ) -> None:
     """Hand every receipt from row ``start`` on to the process owning its member."""
     jobs = len(done)
-    members = _Members(program)
+    members = Members(program)
     pending: list[list[Handed]] = [[] for _ in range(jobs)]
     window: list[tuple[int, int, str, Any, list[RowError], tuple[str, str] | None]] = []
     previous = start
@@ -423,7 +423,7 @@ def _read(
         window.clear()
 
     parquet = source.fmt == PARQUET
-    for end, receipt_id, group, errors in _groups(
+    for end, receipt_id, group, errors in receipt_groups(
         source, start, HEAD if parquet else PURCHASE_COLUMNS
     ):
         ref = receipt_ref(group) if group is not None else None
