@@ -498,6 +498,26 @@ def book_batches(
         gc.collect(1)
 
 
+class AfterEachBatch:
+    """What the importing process does once a batch has committed, wherever it was booked:
+    list its bad rows, move the progress bar, count it, refresh statistics as it grows."""
+
+    def __init__(
+        self, ctx: ServiceContext, rejects: Rejects, report: ImportReport, progress: Progress | None
+    ) -> None:
+        self.rejects = rejects
+        self.report = report
+        self.progress = progress
+        self.statistics = GrowingStatistics(ctx, PURCHASE_TABLES)
+
+    def __call__(self, rows: int, errors: list[RowError], booked: int) -> None:
+        self.rejects.add(errors)
+        if self.progress:
+            self.progress(rows)
+        self.report.batches += 1
+        self.statistics.after_batch(booked)
+
+
 def _book_file(
     ctx: ServiceContext,
     program: Program,
@@ -505,22 +525,12 @@ def _book_file(
     mode: OnError,
     batch_size: int,
     rejects: Rejects,
-    report: ImportReport,
     now: datetime,
     rows_done: int,
-    progress: Progress | None,
+    after: AfterBatch,
     before_commit: BatchHook | None,
 ) -> None:
     """Book the file's receipts from row ``rows_done`` on, in this process."""
-    statistics = GrowingStatistics(ctx, PURCHASE_TABLES)
-
-    def after(rows: int, errors: list[RowError], booked: int) -> None:
-        rejects.add(errors)
-        if progress:
-            progress(rows)
-        report.batches += 1
-        statistics.after_batch(booked)
-
     book_batches(
         ctx,
         program,
@@ -590,34 +600,15 @@ def import_purchases(
             raise rejected_error(rejects, errors, "receipts")
     now = ctx.now()
     counts = None
+    after = AfterEachBatch(ctx, rejects, report, progress)
     with _collect_per_batch():
         if jobs > 1:
             counts = parallel.book_file(
-                ctx,
-                program,
-                source,
-                mode,
-                batch_size,
-                rejects,
-                report,
-                now,
-                jobs,
-                progress,
-                before_commit,
+                ctx, program, source, mode, batch_size, rejects, now, jobs, after, before_commit
             )
         else:
             _book_file(
-                ctx,
-                program,
-                source,
-                mode,
-                batch_size,
-                rejects,
-                report,
-                now,
-                start,
-                progress,
-                before_commit,
+                ctx, program, source, mode, batch_size, rejects, now, start, after, before_commit
             )
     finish(ctx, program, "purchases", source, report, counts)
     refresh_statistics(ctx)

@@ -42,15 +42,12 @@ from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
 from kopilka.services.importer import (
-    PURCHASE_TABLES,
+    AfterBatch,
     Batch,
     BatchHook,
-    GrowingStatistics,
-    ImportReport,
     Members,
     OnError,
     Parser,
-    Progress,
     Rejects,
     book_batches,
     load_rulesets,
@@ -254,7 +251,7 @@ def work(task: Task, inbox: Any, results: Any, stop: Any) -> None:
 class _Jobs:
     """The booking processes, their inboxes, and what they report back."""
 
-    def __init__(self, tasks: list[Task], on_batch: Any) -> None:
+    def __init__(self, tasks: list[Task], on_batch: AfterBatch) -> None:
         mp = multiprocessing.get_context("spawn")  # never fork a process holding connections
         self.results = mp.Queue()
         self.stop = mp.Event()
@@ -347,30 +344,21 @@ def book_file(
     mode: OnError,
     batch_size: int,
     rejects: Rejects,
-    report: ImportReport,
     now: datetime,
     jobs: int,
-    progress: Progress | None,
+    after: AfterBatch,
     before_commit: BatchHook | None,
 ) -> dict[str, int]:
-    """Book the file with ``jobs`` processes; the counts of all its runs, summed."""
+    """Book the file with ``jobs`` processes (``after`` runs here as each of their batches
+    commits); the counts of all its runs, summed."""
     _start(ctx, program, source, jobs)
     done = _done_rows(ctx, program, source, jobs)
     start = min(done)
-    statistics = GrowingStatistics(ctx, PURCHASE_TABLES)
-
-    def on_batch(rows: int, errors: list[RowError], booked: int) -> None:
-        rejects.add(errors)
-        if progress:
-            progress(rows)
-        report.batches += 1
-        statistics.after_batch(booked)
-
     url = ctx.engine.url.render_as_string(hide_password=False)
     tasks = [
         Task(url, program, source, s, jobs, mode, now, done[s], before_commit) for s in range(jobs)
     ]
-    pool = _Jobs(tasks, on_batch)
+    pool = _Jobs(tasks, after)
     try:
         _read(ctx, program, source, batch_size, start, done, pool)
         for shard in range(jobs):

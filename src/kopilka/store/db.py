@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import JSON, Connection, Engine, create_engine, event
@@ -223,6 +223,17 @@ def writer_lock(engine: Engine) -> SqliteWriterLock | None:
 MULTI_ROW_MAX = 32
 
 
+class Unnest(NamedTuple):
+    """An INSERT of any number of rows as one array per column (PostgreSQL)."""
+
+    sql: str  # INSERT INTO t (a, b) SELECT * FROM unnest(%s::T[], %s::U[])
+    keys: list[str]
+    processors: list[Any]
+    table: str  # its parts, quoted, for statements built around them (FastFamily)
+    columns: list[str]
+    arrays: list[str]
+
+
 class FastStatement:
     """A statement of the hot path, compiled once per dialect and run on the DBAPI cursor.
 
@@ -256,7 +267,7 @@ class FastStatement:
         self._multi: dict[int, tuple[str, list[str], list[Any]]] = {}
         # PostgreSQL: the INSERT of any number of rows as one array per column (``False``:
         # a column type arrays can't carry, such as JSON)
-        self._unnest: tuple[str, list[str], list[Any]] | bool | None = None
+        self._unnest: Unnest | bool | None = None
 
     def _plan(self, conn: Connection) -> tuple[str, bool, list[str], list[Any]]:
         dialect = conn.dialect
@@ -317,7 +328,7 @@ class FastStatement:
             self._multi[n] = found
         return found
 
-    def _unnest_plan(self, conn: Connection) -> tuple[str, list[str], list[Any]] | None:
+    def _unnest_plan(self, conn: Connection) -> Unnest | None:
         """PostgreSQL: ``INSERT INTO t (a, b) SELECT * FROM unnest(%s::T[], %s::U[])``.
 
         One SQL text for every row count, with one parameter per column: psycopg converts
@@ -347,13 +358,16 @@ class FastStatement:
                         for t in types
                     ]
                     quote = conn.dialect.identifier_preparer
-                    columns = ", ".join(quote.quote(k) for k in keys)
-                    arrays = ", ".join(f"%s::{c}[]" for c in casts)
-                    into = f"{quote.format_table(table)} ({columns})"
-                    sql = f"INSERT INTO {into} SELECT * FROM unnest({arrays})"  # noqa: S608 - ours
-                    found = (sql, keys, [processors[k] for k in keys])
+                    name = quote.format_table(table)
+                    columns = [quote.quote(k) for k in keys]
+                    arrays = [f"%s::{c}[]" for c in casts]
+                    sql = (
+                        f"INSERT INTO {name} ({', '.join(columns)}) "  # noqa: S608 - ours
+                        f"SELECT * FROM unnest({', '.join(arrays)})"
+                    )
+                    found = Unnest(sql, keys, [processors[k] for k in keys], name, columns, arrays)
             self._unnest = found
-        return found if isinstance(found, tuple) else None
+        return found if isinstance(found, Unnest) else None
 
     def _run(self, conn: Connection, rows: list[dict[str, Any]], many: bool) -> Any:
         plan = self._plan(conn)
@@ -367,7 +381,7 @@ class FastStatement:
                 multi = self._multi_row(plan, len(rows))
         try:
             if unnest is not None:
-                sql, keys, processors = unnest
+                sql, keys, processors = unnest.sql, unnest.keys, unnest.processors
                 cursor.execute(
                     sql,
                     [
@@ -511,21 +525,16 @@ class FastFamily:
             plan = child._unnest_plan(conn)
             if plan is None:
                 raise ValueError(f"{child.stmt} has no unnest form")
-            sql, keys, processors = plan
-            head, _, arrays = sql.partition(" SELECT * FROM unnest(")
-            into, _, columns = head.partition(" (")
-            cols = columns.rstrip(")").split(", ")
-            casts = arrays.rstrip(")").split(", ")
-            at = keys.index(self.link)
-            keep = [i for i in range(len(keys)) if i != at]
-            listed = ", ".join([cols[at], *(cols[i] for i in keep)])
-            arrays = ", ".join(casts[i] for i in keep)
+            at = plan.keys.index(self.link)
+            keep = [i for i in range(len(plan.keys)) if i != at]
+            listed = ", ".join([plan.columns[at], *(plan.columns[i] for i in keep)])
+            arrays = ", ".join(plan.arrays[i] for i in keep)
             # our own table, column and type names, as FastStatement renders them
             ctes.append(
-                f"c{n} AS ({into} ({listed}) "  # noqa: S608
+                f"c{n} AS (INSERT INTO {plan.table} ({listed}) "  # noqa: S608
                 f"SELECT parent.id, u.* FROM parent, unnest({arrays}) AS u)"
             )
-            kids.append(([keys[i] for i in keep], [processors[i] for i in keep]))
+            kids.append(([plan.keys[i] for i in keep], [plan.processors[i] for i in keep]))
         built = (
             "WITH " + ", ".join(ctes) + " SELECT id FROM parent",  # noqa: S608 - ours
             order,
