@@ -8,7 +8,7 @@ from sqlalchemy import Connection, func, select
 
 from kopilka.ledger.model import Hold
 from kopilka.store.repos.ledger import HOLD_COLUMNS, _hold
-from kopilka.store.tables import holds, lots
+from kopilka.store.tables import LOT_HAS_POINTS, holds, lots
 
 
 class BalanceViewRepo:
@@ -24,7 +24,7 @@ class BalanceViewRepo:
                 c.member_id == member_id,
                 c.activated_at.is_(None),
                 c.expired_at.is_(None),
-                c.remaining > 0,
+                LOT_HAS_POINTS,
             )
             .group_by(c.available_at)
             .order_by(c.available_at)
@@ -40,7 +40,7 @@ class BalanceViewRepo:
             .where(
                 c.member_id == member_id,
                 c.expired_at.is_(None),
-                c.remaining > 0,
+                LOT_HAS_POINTS,
                 c.expires_at.is_not(None),
                 c.expires_at > after,
             )

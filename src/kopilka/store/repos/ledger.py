@@ -22,6 +22,7 @@ from kopilka.ledger.model import (
 from kopilka.store.db import FastFamily, FastStatement
 from kopilka.store.repos import bulk_expiry
 from kopilka.store.tables import (
+    LOT_HAS_POINTS,
     column_names,
     holds,
     journal_entries,
@@ -118,7 +119,7 @@ _SPENDABLE = (
     select(*LOT_COLUMNS)
     .where(
         lots.c.member_id == bindparam("m"),
-        lots.c.remaining > 0,
+        LOT_HAS_POINTS,
         lots.c.activated_at.is_not(None),
         lots.c.expired_at.is_(None),
         or_(lots.c.expires_at.is_(None), lots.c.expires_at > bindparam("now")),
@@ -146,7 +147,7 @@ DUE_EXISTS = (
     .where(
         lots.c.member_id == bindparam("m"),
         lots.c.expired_at.is_(None),
-        lots.c.remaining > 0,
+        LOT_HAS_POINTS,
         lots.c.expires_at <= bindparam("t"),
     )
     .exists(),
@@ -378,7 +379,7 @@ class LedgerRepo:
         q = select(*LOT_COLUMNS).where(
             lots.c.program_id == program_id,
             lots.c.expired_at.is_(None),
-            lots.c.remaining > 0,
+            LOT_HAS_POINTS,
             lots.c.expires_at <= as_of,
         )
         return self._due(q, member_ids, limit)
@@ -442,7 +443,7 @@ class LedgerRepo:
             .where(
                 lots.c.program_id == program_id,
                 lots.c.expired_at.is_(None),
-                lots.c.remaining > 0,
+                LOT_HAS_POINTS,
                 lots.c.expires_at <= as_of,
             )
             .limit(limit)
