@@ -24,7 +24,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from bench.machine import (
+    SQLITE_CHECKPOINTS,
+    SQLITE_CHECKPOINTS_HELP,
     WORK,
+    bench_engine,
     command_line,
     keep_earlier_runs,
     postgres_database,
@@ -37,7 +40,6 @@ from kopilka.services import audit, programs, rules
 from kopilka.services.context import ServiceContext
 from kopilka.services.importer import import_purchases
 from kopilka.services.importer_members import import_members
-from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 
 GOAL = 20_000
@@ -160,11 +162,16 @@ def rules_text(without_budget: bool) -> str:
 
 
 def run_import(
-    url: str, files: dict[str, Path], which: str, jobs: int = 1, without_budget: bool = False
+    url: str,
+    files: dict[str, Path],
+    which: str,
+    jobs: int = 1,
+    without_budget: bool = False,
+    checkpoints: str = "background",
 ) -> dict[str, Any]:
     """Migrate, set up the program, import members then purchases; time each, then verify."""
     upgrade(url)
-    engine = make_engine(url, sqlite_synchronous="NORMAL")
+    engine, checkpointer = bench_engine(url, checkpoints)
     clock = FrozenClock(START - timedelta(days=30))
     ctx = ServiceContext(engine, clock)
     program = programs.create_program(
@@ -172,11 +179,12 @@ def run_import(
     )
     rules.publish(ctx, program, rules_text(without_budget), actor="bench")
     clock.set(NOW)
-    t0 = time.perf_counter()
-    m = import_members(ctx, program, files["members"], batch_size=10_000)
-    t1 = time.perf_counter()
-    p = import_purchases(ctx, program, files[which], batch_size=5_000, jobs=jobs)
-    t2 = time.perf_counter()
+    with checkpointer:  # as `kopilka import` runs it
+        t0 = time.perf_counter()
+        m = import_members(ctx, program, files["members"], batch_size=10_000)
+        t1 = time.perf_counter()
+        p = import_purchases(ctx, program, files[which], batch_size=5_000, jobs=jobs)
+        t2 = time.perf_counter()
     report = audit.verify_ledger(ctx, program.id)
     t3 = time.perf_counter()
     engine.dispose()
@@ -224,6 +232,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="publish the grocery rules without their campaign budget",
     )
+    ap.add_argument(
+        "--sqlite-checkpoints",
+        choices=SQLITE_CHECKPOINTS,
+        default="background",
+        help=SQLITE_CHECKPOINTS_HELP,
+    )
     args = ap.parse_args(argv)
     if args.jobs > 1 and "sqlite" in args.backends.split(","):
         ap.error("--jobs above 1 needs PostgreSQL: add --backends postgres")
@@ -244,7 +258,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     variant = (f"-jobs{args.jobs}" if args.jobs > 1 else "") + (
         "-without-budget" if args.without_budget else ""
     )
-    options = {"jobs": args.jobs, "without_budget": args.without_budget}
+    options = {
+        "jobs": args.jobs,
+        "without_budget": args.without_budget,
+        "checkpoints": args.sqlite_checkpoints,
+    }
     if "sqlite" in backends:
         key = f"sqlite{variant}_parquet"
         results["runs"][key] = run_import(

@@ -8,7 +8,10 @@ with points, 5 % followed by a return) one after another through
 ``services.purchases.commit`` on a single connection, and reads
 
 * the CPU seconds of this process (``time.process_time``: the service, the rules, the
-  ledger, SQLAlchemy and the driver; no HTTP, no JSON of the request);
+  ledger, SQLAlchemy and the driver; no HTTP, no JSON of the request), and of its main
+  thread alone (``time.thread_time``: the request path, without the SQLite checkpoints
+  that ``--sqlite-checkpoints background``, the default as in the API server, runs on
+  a thread of their own);
 * on PostgreSQL, the CPU seconds of the one backend process serving the connection
   (``/proc/<pid>/stat``), so other databases' work on the server is not counted;
 
@@ -30,12 +33,18 @@ from sqlalchemy import text
 
 from bench.bench_http import TICKS, _stat, prepare, verify
 from bench.loadgen import LoadSpec, Workload
-from bench.machine import postgres_database, sqlite_url, write_result
+from bench.machine import (
+    SQLITE_CHECKPOINTS,
+    SQLITE_CHECKPOINTS_HELP,
+    bench_engine,
+    postgres_database,
+    sqlite_url,
+    write_result,
+)
 from kopilka.domain.clock import SystemClock
 from kopilka.services import programs
 from kopilka.services import purchases as purchase_svc
 from kopilka.services.context import ServiceContext
-from kopilka.store.db import make_engine
 
 
 def backend_cpu(pid: int | None) -> float:
@@ -47,7 +56,7 @@ def backend_cpu(pid: int | None) -> float:
 
 def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     fixture = prepare(url, args.members)
-    engine = make_engine(url, pool_size=1, sqlite_synchronous="NORMAL")
+    engine, checkpointer = bench_engine(url, args.sqlite_checkpoints, pool_size=1)
     ctx = ServiceContext(engine, SystemClock())
     program = programs.get_program(ctx, "bench")
     pid = None
@@ -58,9 +67,9 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
     work = Workload(spec, random.Random(args.seed))
     rng = random.Random(args.seed + 1)
 
-    def one_round(n: int) -> tuple[float, float, int]:
+    def one_round(n: int) -> tuple[float, float, float, int]:
         requests = 0
-        cpu0, pg0 = time.process_time(), backend_cpu(pid)
+        cpu0, own0, pg0 = time.process_time(), time.thread_time(), backend_cpu(pid)
         for _ in range(n):
             receipt, lines, _head, body = work.purchase()
             data = json.loads(body)
@@ -76,22 +85,28 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
                     ctx, program, receipt, json.loads(ret), caller_key=f"{receipt}-ret"
                 )
                 requests += 1
-        return time.process_time() - cpu0, backend_cpu(pid) - pg0, requests
+        cpu, own = time.process_time() - cpu0, time.thread_time() - own0
+        return cpu, own, backend_cpu(pid) - pg0, requests
 
-    one_round(args.warmup)
     rounds = []
-    for _ in range(args.repeats):
-        py, pg, requests = one_round(args.purchases)
-        rounds.append(
-            {
-                "requests": requests,
-                "python_ms": py * 1000 / requests,
-                "postgres_ms": pg * 1000 / requests,
-            }
-        )
+    with checkpointer:
+        one_round(args.warmup)
+        for _ in range(args.repeats):
+            py, own, pg, requests = one_round(args.purchases)
+            rounds.append(
+                {
+                    "requests": requests,
+                    "python_ms": py * 1000 / requests,
+                    "request_path_ms": own * 1000 / requests,
+                    "postgres_ms": pg * 1000 / requests,
+                }
+            )
     engine.dispose()
     out = {
         "python_ms_per_request": round(statistics.median(r["python_ms"] for r in rounds), 3),
+        "request_path_ms_per_request": round(
+            statistics.median(r["request_path_ms"] for r in rounds), 3
+        ),
         "rounds": [{k: round(v, 3) for k, v in r.items()} for r in rounds],
         "verify": verify(url),
     }
@@ -116,6 +131,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--reads",
         action="store_true",
         help="read a member's balance after each purchase (counted with the purchase)",
+    )
+    p.add_argument(
+        "--sqlite-checkpoints",
+        choices=SQLITE_CHECKPOINTS,
+        default="background",
+        help=SQLITE_CHECKPOINTS_HELP,
     )
     p.add_argument("--name", default="purchase_cost", help="results file name")
     args = p.parse_args(argv)

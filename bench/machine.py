@@ -9,12 +9,12 @@ import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).parent
@@ -157,3 +157,29 @@ def postgres_database(name: str) -> Iterator[str]:
     """A fresh scratch database on the local server, dropped afterwards."""
     with scratch_database(PG_ADMIN, f"kopilka_bench_{name}") as url:
         yield url
+
+
+SQLITE_CHECKPOINTS = ("background", "commit")
+SQLITE_CHECKPOINTS_HELP = (
+    "SQLite: checkpoint the write-ahead log from a thread, as the API server and the CLI "
+    "do (background), or inside commits (SQLite's default and the code before the sixth "
+    "round)"
+)
+
+
+def bench_engine(
+    url: str, checkpoints: str = "background", **kw: Any
+) -> tuple[Engine, AbstractContextManager[Any]]:
+    """An engine as the product builds it (synchronous NORMAL), and what to enter while
+    it writes: on a SQLite file with ``checkpoints="background"``, the log's checkpointer
+    (:mod:`kopilka.store.checkpoint`); otherwise nothing."""
+    from kopilka.store.checkpoint import WalCheckpointer
+    from kopilka.store.db import make_engine, sqlite_file
+
+    background = checkpoints == "background"
+    engine = make_engine(
+        url, sqlite_synchronous="NORMAL", sqlite_autocheckpoint=not background, **kw
+    )
+    if background and sqlite_file(engine) is not None:
+        return engine, WalCheckpointer(engine)
+    return engine, nullcontext()

@@ -9,7 +9,8 @@ from sqlalchemy import Engine
 from kopilka.domain.clock import Clock, SystemClock
 from kopilka.services.context import ServiceContext
 from kopilka.settings import Settings, load_settings
-from kopilka.store.db import make_engine
+from kopilka.store.checkpoint import WalCheckpointer
+from kopilka.store.db import make_engine, sqlite_file
 
 
 @dataclass
@@ -19,15 +20,25 @@ class Kopilka:
     settings: Settings
     engine: Engine
     services: ServiceContext
+    # SQLite files built for background checkpoints: enter it while the process writes
+    checkpointer: WalCheckpointer | None = None
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 def build(
-    settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool = False
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = False,
+    background_checkpoints: bool = False,
 ) -> Kopilka:
-    """Build the engine and the service context; optionally run migrations first."""
+    """Build the engine and the service context; optionally run migrations first.
+
+    ``background_checkpoints``: on a SQLite file, commits leave the write-ahead log to
+    ``Kopilka.checkpointer``, which the caller enters for as long as it writes (the API
+    server: its lifespan)."""
     settings = settings or load_settings()
     url = settings.effective_database_url
     if migrate:
@@ -35,6 +46,13 @@ def build(
 
         upgrade(url)
     engine = make_engine(
-        url, pool_size=settings.db_pool_size, sqlite_synchronous=settings.sqlite_synchronous
+        url,
+        pool_size=settings.db_pool_size,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_autocheckpoint=not background_checkpoints,
     )
-    return Kopilka(settings, engine, ServiceContext(engine, clock or SystemClock()))
+    checkpointer = None
+    if background_checkpoints and sqlite_file(engine) is not None:
+        checkpointer = WalCheckpointer(engine)
+    services = ServiceContext(engine, clock or SystemClock())
+    return Kopilka(settings, engine, services, checkpointer)

@@ -10,7 +10,7 @@ them and stays out of the OpenAPI document.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
@@ -67,7 +67,8 @@ def create_app(kopilka: Kopilka) -> FastAPI:
         # sync routes and the database work of the async ones run on these threads
         threads = settings.api_threads or settings.db_pool_size
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        yield
+        with kopilka.checkpointer or nullcontext():
+            yield
 
     app = FastAPI(
         lifespan=lifespan,

@@ -21,7 +21,7 @@ def app_factory() -> Any:
 
     s = load_settings()
     configure_logging(s)  # each worker process configures its own logging
-    app = create_app(build(s))
+    app = create_app(build(s, background_checkpoints=True))
     settle_heap()
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,11 +30,14 @@ def settings() -> Settings:
 
 @contextmanager
 def kopilka(**overrides: Any) -> Iterator[Kopilka]:
-    """The wired application for one command; the engine is disposed afterwards."""
+    """The wired application for one command; the engine is disposed afterwards. On a
+    SQLite file, a thread checkpoints the write-ahead log while the command runs (as in
+    the API server; see :mod:`kopilka.store.checkpoint`)."""
     s = settings()
-    app = build(s.model_copy(update=overrides) if overrides else s)
+    app = build(s.model_copy(update=overrides) if overrides else s, background_checkpoints=True)
     try:
-        yield app
+        with app.checkpointer or nullcontext():
+            yield app
     finally:
         app.close()
 

@@ -30,7 +30,7 @@ def app_factory() -> Any:
     s = load_settings()
     # each worker process configures its own logging
     configure_logging(s)
-    return create_app(build(s, migrate=True))
+    return create_app(build(s, migrate=True, background_checkpoints=True))
 
 
 def api_available() -> bool:

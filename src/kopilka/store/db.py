@@ -43,11 +43,15 @@ def make_engine(
     *,
     pool_size: int = 10,
     sqlite_synchronous: str = "FULL",
+    sqlite_autocheckpoint: bool = True,
     ping_after_idle_s: float = PING_AFTER_IDLE_S,
 ) -> Engine:
-    """Build the engine for ``url``; SQLite files get WAL mode and immediate write locks."""
+    """Build the engine for ``url``; SQLite files get WAL mode and immediate write locks.
+
+    ``sqlite_autocheckpoint=False``: no commit checkpoints the write-ahead log; the
+    caller runs a :class:`kopilka.store.checkpoint.WalCheckpointer` instead."""
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, sqlite_synchronous)
+        return _sqlite_engine(url, sqlite_synchronous, sqlite_autocheckpoint)
     engine = create_engine(
         url,
         json_serializer=dump_json,
@@ -90,7 +94,7 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
             raise DisconnectionError(f"pooled connection failed its ping: {e}") from e
 
 
-def _sqlite_engine(url: str, synchronous: str) -> Engine:
+def _sqlite_engine(url: str, synchronous: str, autocheckpoint: bool) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     memory = path in ("", ":memory:")
     if not memory:
@@ -113,6 +117,8 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        if not autocheckpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -201,12 +207,20 @@ _WRITER_LOCKS: dict[str, SqliteWriterLock] = {}
 _WRITER_LOCKS_GUARD = threading.Lock()
 
 
-def writer_lock(engine: Engine) -> SqliteWriterLock | None:
-    """The writer queue of a SQLite file engine; None for PostgreSQL or in-memory SQLite."""
+def sqlite_file(engine: Engine) -> str | None:
+    """The database file of a SQLite file engine; None for PostgreSQL or in-memory SQLite."""
     if engine.dialect.name != "sqlite":
         return None
     database = engine.url.database
     if not database or database == ":memory:":
+        return None
+    return database
+
+
+def writer_lock(engine: Engine) -> SqliteWriterLock | None:
+    """The writer queue of a SQLite file engine; None for PostgreSQL or in-memory SQLite."""
+    database = sqlite_file(engine)
+    if database is None:
         return None
     found = _WRITER_LOCKS.get(database)
     if found is None:
