@@ -2,12 +2,11 @@
 
 By default SQLite checkpoints inside the commit that brings the log past 1,000 pages:
 that writer copies the log's pages into the database and waits for ``fdatasync``, while
-it holds the writer lock. A purchase writes ~27 pages (its rows and their index entries),
-so every ~40th purchase paid for the checkpoint of the 40 before it, and a worker's event
-loop, which runs SQLite writes itself (``api.offload``), stood still during the sync.
-Measured in process (``bench_purchase_cost --backends sqlite``, 3 interleaved pairs),
-the request path cost 1.91 / 1.75 / 1.67 ms per purchase with those checkpoints and
-1.77 / 1.31 / 1.41 ms without them.
+it holds the writer lock. A purchase writes ~30 pages (its rows and their index entries),
+so every ~33rd purchase paid for the checkpoint of the ones before it, and a worker's
+event loop, which runs SQLite writes itself (``api.offload``), stood still during the
+sync: over HTTP the p99 at half load was higher in every one of four interleaved pairs
+(bench/README.md, sixth round).
 
 A :class:`WalCheckpointer` is for an engine built with ``sqlite_autocheckpoint=False``
 (:func:`kopilka.store.db.make_engine`): while it is entered, a daemon thread runs a
