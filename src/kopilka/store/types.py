@@ -21,6 +21,24 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def to_sqlite_text(value: datetime | None) -> str | None:
+            """SQLAlchemy's two steps (this type's UTC conversion, then the SQLite
+            DATETIME's ``%(year)04d-...%(microsecond)06d`` text) in one: a purchase binds
+            about a dozen datetimes. The same text, held to it by a property test."""
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            utc = value.astimezone(UTC).replace(tzinfo=None)
+            text = utc.isoformat(" ")
+            return text if utc.microsecond else text + ".000000"
+
+        return to_sqlite_text
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
