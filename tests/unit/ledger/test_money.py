@@ -5,9 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kopilka.domain.errors import ValidationError
-from kopilka.domain.money import Rounding, format_money, parse_money, round_points
+from kopilka.domain.money import (
+    Rounding,
+    currency_exponent,
+    format_money,
+    parse_money,
+    round_points,
+)
 
 
 @pytest.mark.parametrize(
@@ -85,3 +93,15 @@ def test_parse_money_refuses_what_is_not_an_exact_amount(value, currency):
 def test_format_money_round_trips(minor, currency):
     """Formatting and parsing back give the same minor units."""
     assert parse_money(format_money(minor, currency), currency) == minor
+
+
+@given(
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.sampled_from(["RUB", "usd", "JPY", "KRW", "KWD", "BHD", "XXX"]),
+)
+def test_format_money_writes_what_decimal_quantizing_writes(minor, currency):
+    """The same text as quantizing a Decimal to the currency's exponent, sign and zeros
+    included."""
+    exp = currency_exponent(currency)
+    expected = str(Decimal(minor).scaleb(-exp).quantize(Decimal(1).scaleb(-exp)))
+    assert format_money(minor, currency) == expected
