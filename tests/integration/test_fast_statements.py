@@ -326,9 +326,10 @@ def test_purchase_lines_and_awards_in_one_statement_read_back_as_written(
     make_member: Callable[..., int],
     awards: int,
 ) -> None:
-    """``FastFamily`` (one statement of CTEs on PostgreSQL, three on SQLite) stores the
-    purchase, its lines and their awards exactly; a duplicate receipt is SQLAlchemy's
-    IntegrityError, as with the statements one by one."""
+    """``FastFamily`` (one statement of CTEs on PostgreSQL, four on SQLite) stores the
+    purchase, its lines and their awards exactly and adds it to the member's lifetime
+    totals; a duplicate receipt is SQLAlchemy's IntegrityError, as with the statements
+    one by one."""
     program = make_program()
     member_id = make_member(program)
     stored = StoredPurchase(
@@ -354,11 +355,15 @@ def test_purchase_lines_and_awards_in_one_statement_read_back_as_written(
         awards=[StoredAward(str(1 + i % 2), f"rule-{i}", 2, i + 1) for i in range(awards)],
     )
     with ctx.uow() as uow:
+        before = uow.members.get(program.id, member_id, identifiers=False)
         repo = PurchaseRepo(uow.conn)
         pid = repo.add(stored)
         back = repo.by_receipt(program.id, "R-ж-1")
         assert back is not None
         assert back.id == pid
         assert replace(back, id=0, returns=[]) == stored
+        after = uow.members.get(program.id, member_id, identifiers=False)
+        assert after.lifetime_spend_minor == before.lifetime_spend_minor + 118_45
+        assert after.purchase_count == before.purchase_count + 1
         with pytest.raises(IntegrityError):
             repo.add(replace(stored, lines=[*stored.lines], awards=[*stored.awards]))

@@ -113,7 +113,7 @@ def test_the_purchase_reads_of_lots_stay_prepared(sqlite_url):
     path = sqlite_url.removeprefix("sqlite:///")
     at = {"p": 1, "at": AT, "t": AT, "now": AT}
     assert reprepares(path, members._FOR_PURCHASE.stmt, _runs(**at)) == 0
-    assert reprepares(path, ledger._SPENDABLE, _runs(**at)) == 0
+    assert reprepares(path, ledger._SPENDABLE.stmt, _runs(**at)) == 0
     assert reprepares(path, ledger._DUE_KINDS, _runs(**at)) == 0
 
 

@@ -262,7 +262,7 @@ def commit(
         earned_by_line = result.points_by_line() if result else {}
         total = sum(ln.amount_minor for ln in basket.lines)
         discount = sum(discounts.values())
-        PurchaseRepo(uow.conn).add(
+        PurchaseRepo(uow.conn).add(  # with the member's lifetime totals
             StoredPurchase(
                 id=0,
                 program_id=program.id,
@@ -302,7 +302,6 @@ def commit(
                 ],
             )
         )
-        uow.members.add_purchase_stats(member_id, total - discount, 1)
         after = lg.balance(member_id)
         return {
             "receipt_id": receipt_id,

@@ -449,20 +449,26 @@ class FastStatement:
         finally:
             cursor.close()
 
-    def mappings(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Execute a query and return its rows as dicts by column name, each value passed
-        through the result processor SQLAlchemy would apply."""
+    def tuples(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute a query and return its rows as tuples in column order, each value
+        passed through the result processor SQLAlchemy would apply."""
         cursor = self._run(conn, [params], many=False)
         try:
             found = cursor.fetchall()
         finally:
             cursor.close()
-        names, processors = self._results[conn.dialect.name]
-        pairs = list(zip(names, processors, strict=True))
+        processors = self._results[conn.dialect.name][1]
         return [
-            {n: v if p is None else p(v) for (n, p), v in zip(pairs, row, strict=True)}
+            tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
             for row in found
         ]
+
+    def mappings(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Execute a query and return its rows as dicts by column name, each value passed
+        through the result processor SQLAlchemy would apply."""
+        found = self.tuples(conn, params)
+        names = self._results[conn.dialect.name][0]
+        return [dict(zip(names, row, strict=True)) for row in found]
 
     def returned_count(self, conn: Connection, row: dict[str, Any]) -> int:
         """Execute and count the rows the statement's ``RETURNING`` gives."""
@@ -482,29 +488,45 @@ class FastFamily:
     Data-modifying CTEs always run to completion, and the children's foreign keys are
     checked at the end of the statement, when the parent row is there. Elsewhere (SQLite)
     the statements run one after the other. ``parent`` is an INSERT ... RETURNING its id;
-    each child an INSERT given its keys, ``link`` (the parent's id) among them.
+    each child an INSERT given its keys, ``link`` (the parent's id) among them. ``attached``
+    statements (an UPDATE of another table, say) need nothing of the parent: they run in
+    the same statement on PostgreSQL, after the family elsewhere, each with its own row.
     """
 
-    __slots__ = ("_pg", "children", "link", "parent")
+    __slots__ = ("_pg", "attached", "children", "link", "parent")
 
-    def __init__(self, parent: FastStatement, link: str, children: Sequence[FastStatement]) -> None:
+    def __init__(
+        self,
+        parent: FastStatement,
+        link: str,
+        children: Sequence[FastStatement],
+        attached: Sequence[FastStatement] = (),
+    ) -> None:
         self.parent = parent
         self.link = link
         self.children = tuple(children)
-        self._pg: tuple[str, list[str], list[Any], list[tuple[list[str], list[Any]]]] | None = None
+        self.attached = tuple(attached)
+        self._pg: _FamilyPlan | None = None
 
     def insert(
-        self, conn: Connection, row: dict[str, Any], families: Sequence[list[dict[str, Any]]]
+        self,
+        conn: Connection,
+        row: dict[str, Any],
+        families: Sequence[list[dict[str, Any]]],
+        attached: Sequence[dict[str, Any]] = (),
     ) -> int:
-        """Insert ``row`` and each child table's rows (without ``link``); the parent's id."""
+        """Insert ``row`` and each child table's rows (without ``link``), and run each
+        attached statement with its row; the parent's id."""
         if conn.dialect.name != "postgresql":
             pid = self.parent.returning_int(conn, row)
             for child, rows in zip(self.children, families, strict=True):
                 for r in rows:
                     r[self.link] = pid
                 child.executemany(conn, rows)
+            for stmt, values in zip(self.attached, attached, strict=True):
+                stmt.execute(conn, values)
             return pid
-        sql, order, processors, kids = self._pg or self._build(conn)
+        sql, order, processors, kids, extra = self._pg or self._build(conn)
         params = [
             row[k] if p is None else p(row[k]) for k, p in zip(order, processors, strict=True)
         ]
@@ -512,6 +534,10 @@ class FastFamily:
             params += [
                 [r[k] for r in rows] if p is None else [p(r[k]) for r in rows]
                 for k, p in zip(keys, procs, strict=True)
+            ]
+        for (keys, procs), values in zip(extra, attached, strict=True):
+            params += [
+                values[k] if p is None else p(values[k]) for k, p in zip(keys, procs, strict=True)
             ]
         cursor = conn.connection.cursor()
         try:
@@ -526,13 +552,8 @@ class FastFamily:
         assert found is not None  # the parent's INSERT returns its row
         return int(found[0])
 
-    def _build(
-        self, conn: Connection
-    ) -> tuple[str, list[str], list[Any], list[tuple[list[str], list[Any]]]]:
-        text, _positional, names, procs = self.parent._plan(conn)
-        by_name = dict(zip(names, procs, strict=True))
-        order = re.findall(r"%\((\w+)\)s", text)
-        positional = re.sub(r"%\((\w+)\)s", "%s", text)
+    def _build(self, conn: Connection) -> _FamilyPlan:
+        order, processors, positional = _positional(self.parent, conn)
         ctes = [f"parent AS ({positional})"]
         kids: list[tuple[list[str], list[Any]]] = []
         for n, child in enumerate(self.children):
@@ -549,11 +570,40 @@ class FastFamily:
                 f"SELECT parent.id, u.* FROM parent, unnest({arrays}) AS u)"
             )
             kids.append(([plan.keys[i] for i in keep], [plan.processors[i] for i in keep]))
+        extra: list[tuple[list[str], list[Any]]] = []
+        for n, stmt in enumerate(self.attached):
+            keys, procs, text = _positional(stmt, conn)
+            ctes.append(f"a{n} AS ({text})")
+            extra.append((keys, procs))
         built = (
             "WITH " + ", ".join(ctes) + " SELECT id FROM parent",  # noqa: S608 - ours
             order,
-            [by_name[k] for k in order],
+            processors,
             kids,
+            extra,
         )
         self._pg = built
         return built
+
+
+# a family's one statement on PostgreSQL: its SQL, the parent's keys and bind processors,
+# each child's (keys, processors) and each attached statement's (keys, processors)
+_FamilyPlan = tuple[
+    str,
+    list[str],
+    list[Any],
+    list[tuple[list[str], list[Any]]],
+    list[tuple[list[str], list[Any]]],
+]
+
+
+def _positional(stmt: FastStatement, conn: Connection) -> tuple[list[str], list[Any], str]:
+    """A statement's keys in the order its ``%(name)s`` placeholders appear, their bind
+    processors, and its SQL with ``%s`` placeholders, to be spliced into a larger one."""
+    text, _positional_plan, names, procs = stmt._plan(conn)
+    by_name = dict(zip(names, procs, strict=True))
+    order = re.findall(r"%\((\w+)\)s", text)
+    literals = stmt._literals.get(conn.dialect.name) or {}
+    if any(k in literals for k in order):
+        raise ValueError(f"{stmt.stmt} binds values of its own; not spliced into a family")
+    return order, [by_name[k] for k in order], re.sub(r"%\((\w+)\)s", "%s", text)

@@ -115,7 +115,7 @@ _UPDATE_LOT = FastStatement(
     .values(remaining=bindparam("r"), activated_at=bindparam("a"), expired_at=bindparam("e"))
 )
 LOTS_OF_ENTRY = select(*LOT_COLUMNS).where(lots.c.entry_id == bindparam("e"))
-_SPENDABLE = (
+_SPENDABLE = FastStatement(
     select(*LOT_COLUMNS)
     .where(
         lots.c.member_id == bindparam("m"),
@@ -347,7 +347,7 @@ class LedgerRepo:
         _UPDATE_LOT.executemany(self.conn, rows)
 
     def spendable_lots(self, member_id: int, now: datetime) -> list[Lot]:
-        return [_lot(r) for r in self.conn.execute(_SPENDABLE, {"m": member_id, "now": now})]
+        return [Lot(*r) for r in _SPENDABLE.tuples(self.conn, {"m": member_id, "now": now})]
 
     def lots_by_id(self, lot_ids: Sequence[int]) -> dict[int, Lot]:
         if not lot_ids:

@@ -58,7 +58,9 @@ _BALANCE = select(
     member_balances.c.pending,
     member_balances.c.held,
 ).where(member_balances.c.member_id == bindparam("m"))
-_ADD_STATS = FastStatement(
+# what a purchase (or a return, negatively) adds to its member's lifetime totals; also run
+# inside the purchase's own statement (``purchases._INSERT_FAMILY``)
+ADD_PURCHASE_STATS = FastStatement(
     update(members)
     .where(members.c.id == bindparam("m"))
     .values(
@@ -203,7 +205,7 @@ class MemberRepo:
             self.conn.execute(update(members).where(members.c.id == member_id).values(**clean))
 
     def add_purchase_stats(self, member_id: int, spend_minor: int, purchases: int) -> None:
-        _ADD_STATS.execute(self.conn, {"m": member_id, "s": spend_minor, "n": purchases})
+        ADD_PURCHASE_STATS.execute(self.conn, {"m": member_id, "s": spend_minor, "n": purchases})
 
     def erase(self, member_id: int, now: datetime) -> None:
         """Remove personal data; the ledger rows stay (DESIGN invariant 10)."""

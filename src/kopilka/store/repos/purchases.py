@@ -7,9 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from kopilka.store.db import FastFamily, FastStatement
+from kopilka.store.repos.members import ADD_PURCHASE_STATS
 from kopilka.store.tables import column_names, line_awards, purchase_lines, purchases, returns
 
 
@@ -75,8 +76,51 @@ _INSERT_PURCHASE = FastStatement(
 )
 _INSERT_LINES = FastStatement(insert(purchase_lines), column_names(purchase_lines))
 _INSERT_AWARDS = FastStatement(insert(line_awards), column_names(line_awards, without=("id",)))
-# the purchase, its lines and their awards: one statement on PostgreSQL
-_INSERT_FAMILY = FastFamily(_INSERT_PURCHASE, "purchase_id", (_INSERT_LINES, _INSERT_AWARDS))
+# the purchase, its lines and their awards, and what it adds to its member's lifetime
+# totals: one statement on PostgreSQL
+_INSERT_FAMILY = FastFamily(
+    _INSERT_PURCHASE,
+    "purchase_id",
+    (_INSERT_LINES, _INSERT_AWARDS),
+    attached=(ADD_PURCHASE_STATS,),
+)
+# a stored purchase read back (every return reads its purchase)
+_LC, _AC, _RC = purchase_lines.c, line_awards.c, returns.c
+_BY_RECEIPT = FastStatement(
+    select(purchases).where(_P.program_id == bindparam("p"), _P.receipt_id == bindparam("r"))
+)
+_LINES_OF = FastStatement(
+    select(
+        _LC.line_id,
+        _LC.sku,
+        _LC.category,
+        _LC.brand,
+        _LC.quantity,
+        _LC.amount_minor,
+        _LC.discount_minor,
+        _LC.points_redeemed,
+        _LC.points_earned,
+    )
+    .where(_LC.purchase_id == bindparam("i"))
+    .order_by(_LC.line_id)
+)
+_AWARDS_OF = FastStatement(
+    select(_AC.line_id, _AC.rule_id, _AC.rule_version, _AC.points)
+    .where(_AC.purchase_id == bindparam("i"))
+    .order_by(_AC.id)
+)
+_RETURNS_OF = FastStatement(
+    select(
+        _RC.return_id,
+        _RC.occurred_at,
+        _RC.points_clawed_back,
+        _RC.points_restored,
+        _RC.refund_minor,
+        _RC.lines,
+    )
+    .where(_RC.purchase_id == bindparam("i"))
+    .order_by(_RC.id)
+)
 
 
 class PurchaseRepo:
@@ -84,6 +128,8 @@ class PurchaseRepo:
         self.conn = conn
 
     def add(self, p: StoredPurchase) -> int:
+        """Store a purchase with its lines and awards, and add it to its member's lifetime
+        totals (spend after discounts, one purchase more); its id."""
         return _INSERT_FAMILY.insert(
             self.conn,
             {
@@ -127,54 +173,19 @@ class PurchaseRepo:
                     for a in p.awards
                 ],
             ),
+            ({"m": p.member_id, "s": p.total_minor - p.discount_minor, "n": 1},),
         )
 
     def by_receipt(self, program_id: int, receipt_id: str) -> StoredPurchase | None:
-        row = self.conn.execute(
-            select(purchases).where(_P.program_id == program_id, _P.receipt_id == receipt_id)
-        ).first()
-        if row is None:
+        found = _BY_RECEIPT.mappings(self.conn, {"p": program_id, "r": receipt_id})
+        if not found:
             return None
-        m = dict(row._mapping)
-        p = StoredPurchase(**m)
-        lc = purchase_lines.c
-        for r in self.conn.execute(
-            select(
-                lc.line_id,
-                lc.sku,
-                lc.category,
-                lc.brand,
-                lc.quantity,
-                lc.amount_minor,
-                lc.discount_minor,
-                lc.points_redeemed,
-                lc.points_earned,
-            )
-            .where(lc.purchase_id == p.id)
-            .order_by(lc.line_id)
-        ):
+        p = StoredPurchase(**found[0])
+        of = {"i": p.id}
+        for r in _LINES_OF.tuples(self.conn, of):
             p.lines.append(StoredLine(r[0], r[1], r[2], r[3], Decimal(r[4]), *r[5:]))
-        ac = line_awards.c
-        for a in self.conn.execute(
-            select(ac.line_id, ac.rule_id, ac.rule_version, ac.points)
-            .where(ac.purchase_id == p.id)
-            .order_by(ac.id)
-        ):
-            p.awards.append(StoredAward(a[0], a[1], a[2], a[3]))
-        rc = returns.c
-        for rt in self.conn.execute(
-            select(
-                rc.return_id,
-                rc.occurred_at,
-                rc.points_clawed_back,
-                rc.points_restored,
-                rc.refund_minor,
-                rc.lines,
-            )
-            .where(rc.purchase_id == p.id)
-            .order_by(rc.id)
-        ):
-            p.returns.append(StoredReturn(rt[0], rt[1], rt[2], rt[3], rt[4], rt[5]))
+        p.awards = [StoredAward(*a) for a in _AWARDS_OF.tuples(self.conn, of)]
+        p.returns = [StoredReturn(*rt) for rt in _RETURNS_OF.tuples(self.conn, of)]
         return p
 
     def add_return(self, purchase_id: int, r: StoredReturn) -> None:
