@@ -347,7 +347,7 @@ class LedgerRepo:
         _UPDATE_LOT.executemany(self.conn, rows)
 
     def spendable_lots(self, member_id: int, now: datetime) -> list[Lot]:
-        return [Lot(*r) for r in _SPENDABLE.tuples(self.conn, {"m": member_id, "now": now})]
+        return [_lot(r) for r in _SPENDABLE.tuples(self.conn, {"m": member_id, "now": now})]
 
     def lots_by_id(self, lot_ids: Sequence[int]) -> dict[int, Lot]:
         if not lot_ids:
