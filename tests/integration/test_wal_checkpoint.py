@@ -17,7 +17,7 @@ from kopilka.api.app import create_app
 from kopilka.app import build
 from kopilka.settings import Settings
 from kopilka.store.checkpoint import WalCheckpointer
-from kopilka.store.db import make_engine
+from kopilka.store.db import make_engine, writer_lock
 
 PAGE = 4096
 
@@ -74,6 +74,55 @@ def test_the_thread_keeps_the_log_bounded(tmp_path):
             # and the next write starts the log over from its beginning
             _wait_for_ticks(checkpointer, 2)
         assert _log_pages(tmp_path / "k.db") < 200  # 1,500 pages were written in all
+
+
+class _Observed(WalCheckpointer):
+    """A checkpointer that tells when a tick's first (passive) checkpoint has run."""
+
+    def __init__(self, engine: Engine, restart_frames: int) -> None:
+        super().__init__(engine, interval_s=30, restart_frames=restart_frames)
+        self.passed = threading.Event()
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        result = super().checkpoint()
+        self.passed.set()
+        return result
+
+
+def _steady_writes(engine: Engine, checkpointer: _Observed, cycles: int) -> int:
+    """Writes as under a steady stream: in each cycle a writer begins (in the writer queue,
+    as the use cases write), a tick's passive checkpoint runs meanwhile on its thread, and
+    the writer commits 50 pages. The longest the log's file grew, in pages."""
+    lock = writer_lock(engine)
+    assert lock is not None
+    for _ in range(cycles):
+        checkpointer.passed.clear()
+        tick = threading.Thread(target=checkpointer._tick)
+        with lock.hold(), engine.begin() as conn:
+            conn.execute(text("INSERT INTO blobs (b) VALUES (zeroblob(:n))"), {"n": 50 * PAGE})
+            tick.start()
+            assert checkpointer.passed.wait(30)
+        tick.join()
+    return _log_pages(Path(str(engine.url.database)))
+
+
+def test_the_log_stays_bounded_under_writes_without_a_pause(tmp_path):
+    # a passive checkpoint copies while writers append, so it never leaves the whole log
+    # copied before a writer begins, and no writer starts the log over: a tick that finds
+    # the log long copies the rest between two writers
+    engine = _engine(tmp_path / "k.db", autocheckpoint=False)
+    checkpointer = _Observed(engine, restart_frames=500)
+    assert _steady_writes(engine, checkpointer, 60) < 700  # 3,000 pages were written
+    assert checkpointer.between_writers >= 4
+
+
+def test_without_copying_between_writers_the_log_grows(tmp_path):
+    # the fault the test above guards against, seen by the same measure
+    engine = _engine(tmp_path / "k.db", autocheckpoint=False)
+    checkpointer = _Observed(engine, restart_frames=10**9)
+    assert _steady_writes(engine, checkpointer, 60) >= 2_900
+    assert checkpointer.checkpoints == 60
+    assert checkpointer.between_writers == 0
 
 
 def test_stopping_copies_the_last_writes(tmp_path):

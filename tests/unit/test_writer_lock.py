@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 import threading
@@ -107,6 +109,49 @@ def test_try_hold_does_not_wait_for_another_process(tmp_path):
         holder.stdin.close()
         holder.wait(timeout=30)
     held = lock.try_hold()
+    assert held is not None
+    with held:
+        pass
+
+
+def test_try_hold_waits_up_to_its_timeout(tmp_path):
+    """With a timeout: the lock once another thread gives it back within it, else None
+    after it; for another process's flock too, which is polled until the deadline."""
+    path = tmp_path / "db.writer"
+    lock = SqliteWriterLock(str(path))
+    got: list[float] = []
+
+    def other(timeout_s: float) -> None:
+        t = time.monotonic()
+        held = lock.try_hold(timeout_s)
+        got.append(time.monotonic() - t if held is not None else -1.0)
+        if held is not None:
+            with held:
+                pass
+
+    with lock.hold():
+        waiter = threading.Thread(target=other, args=(30.0,))
+        waiter.start()
+        time.sleep(0.05)
+    waiter.join()
+    with lock.hold():
+        late = threading.Thread(target=other, args=(0.05,))
+        late.start()
+        late.join()
+    assert got[0] >= 0.04  # it waited for the holder, then had the lock
+    assert got[1] == -1.0  # the holder kept it past the timeout
+
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another open file description: as another process
+    try:
+        t = time.monotonic()
+        assert lock.try_hold(0.05) is None
+        assert time.monotonic() - t >= 0.05
+        assert lock._threads.acquire(blocking=False)  # given back
+        lock._threads.release()
+    finally:
+        os.close(fd)
+    held = lock.try_hold(0.05)
     assert held is not None
     with held:
         pass

@@ -163,11 +163,13 @@ class SqliteWriterLock:
             finally:
                 os.close(fd)  # closing the file releases the flock
 
-    def try_hold(self) -> AbstractContextManager[None] | None:
-        """The lock, if this thread can have it this instant without waiting; else None."""
+    def try_hold(self, timeout_s: float = 0.0) -> AbstractContextManager[None] | None:
+        """The lock, if this thread can have it within ``timeout_s`` (by default this
+        instant, without waiting); else None."""
         if getattr(self._local, "depth", 0):
             return contextmanager(self._again)()
-        if not self._threads.acquire(blocking=False):
+        deadline = time.monotonic() + timeout_s
+        if not self._threads.acquire(timeout=timeout_s):
             return None
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -175,11 +177,16 @@ class SqliteWriterLock:
             self._threads.release()
             raise
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            self._threads.release()
-            return None
+            while True:  # flock has no timeout: poll it until the deadline
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        os.close(fd)
+                        self._threads.release()
+                        return None
+                    time.sleep(0.001)
         except BaseException:
             os.close(fd)
             self._threads.release()
