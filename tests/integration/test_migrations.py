@@ -69,3 +69,51 @@ def test_purchase_details_lose_their_foreign_keys_and_downgrade_restores_them(sc
         "line_awards": ["fk_line_awards_purchase_id_purchases"],
         "returns": ["fk_returns_purchase_id_purchases"],
     }
+
+
+def _reversal_index(url: str) -> str:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_journal_reverses'"
+            else:
+                sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_journal_reverses'"
+            return str(conn.exec_driver_sql(sql).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _reversal_lookup_plan(url: str) -> str:
+    """How the database plans the ledger's read of an entry's reversals."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT id FROM journal_entries WHERE reverses_entry_id = ?",
+                    (7,),
+                )
+                return " ".join(str(r[-1]) for r in rows)
+            conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table: any plan works
+            conn.exec_driver_sql(
+                "PREPARE reversals (bigint) AS "
+                "SELECT id FROM journal_entries WHERE reverses_entry_id = $1"
+            )
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            rows = conn.exec_driver_sql("EXPLAIN EXECUTE reversals(7)")
+            return " ".join(str(r[0]) for r in rows)
+    finally:
+        engine.dispose()
+
+
+def test_the_reversal_index_holds_reversals_only_and_serves_their_lookup(scratch_url):
+    """0007 keeps only entries that reverse another in ``ix_journal_reverses``; a lookup by
+    a bound value (SQLite) and a generic prepared plan (PostgreSQL) still use it; going
+    back to 0006 restores the full index."""
+    upgrade(scratch_url)
+    assert "reverses_entry_id IS NOT NULL" in _reversal_index(scratch_url)
+    assert "ix_journal_reverses" in _reversal_lookup_plan(scratch_url)
+    downgrade(scratch_url, "0006")
+    assert "WHERE" not in _reversal_index(scratch_url)
+    assert "ix_journal_reverses" in _reversal_lookup_plan(scratch_url)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
 
 from kopilka.store.repos import ledger, members
-from kopilka.store.tables import lots
+from kopilka.store.tables import journal_entries, lots
 
 STMTSTATUS_REPREPARE = 5
 ROW, DONE = 100, 101
@@ -115,6 +115,14 @@ def test_the_purchase_reads_of_lots_stay_prepared(sqlite_url):
     assert reprepares(path, members._FOR_PURCHASE.stmt, _runs(**at)) == 0
     assert reprepares(path, ledger._SPENDABLE.stmt, _runs(**at)) == 0
     assert reprepares(path, ledger._DUE_KINDS, _runs(**at)) == 0
+
+
+def test_the_reversal_lookup_stays_prepared(sqlite_url):
+    # ix_journal_reverses is partial (IS NOT NULL): an equality implies it for any value
+    path = sqlite_url.removeprefix("sqlite:///")
+    c = journal_entries.c
+    lookup = select(c.id).where(c.reverses_entry_id == bindparam("m"))
+    assert reprepares(path, lookup, _runs()) == 0
 
 
 def test_a_bound_value_in_a_partial_index_condition_is_seen_to_reprepare(sqlite_url):

@@ -133,7 +133,13 @@ journal_entries = Table(
     Column("actor", String(128)),
     Column("meta", Json),
     Index("ix_journal_member", "member_id", "id"),
-    Index("ix_journal_reverses", "reverses_entry_id"),
+    # only reversals have it; a lookup by value implies IS NOT NULL (migration 0007)
+    Index(
+        "ix_journal_reverses",
+        "reverses_entry_id",
+        postgresql_where=text("reverses_entry_id IS NOT NULL"),
+        sqlite_where=text("reverses_entry_id IS NOT NULL"),
+    ),
 )
 
 postings = Table(
