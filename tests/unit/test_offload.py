@@ -1,9 +1,11 @@
-"""Where a route's write runs: on the event loop when SQLite's writer lock is free this
-instant, in the thread pool otherwise (and always on PostgreSQL)."""
+"""Where a route's write runs: on SQLite on the event loop, holding the writer lock (which
+is waited for in the thread pool when another thread or process has it); on PostgreSQL
+in the thread pool."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 from kopilka.api.offload import run_write
@@ -41,8 +43,8 @@ def test_a_free_sqlite_writer_lock_runs_the_write_on_the_loop_holding_it(tmp_pat
     assert not getattr(lock._local, "depth", 0)
 
 
-def test_a_taken_sqlite_writer_lock_sends_the_write_to_the_pool(tmp_path):
-    ctx = _ctx(f"sqlite:///{tmp_path / 'k.db'}")
+def _hold_in_a_thread(ctx: ServiceContext) -> tuple[threading.Thread, threading.Event]:
+    """Another thread (as the log's checkpointer) holds the writer lock until released."""
     lock = writer_lock(ctx.engine)
     assert lock is not None
     taken, release = threading.Event(), threading.Event()
@@ -54,7 +56,15 @@ def test_a_taken_sqlite_writer_lock_sends_the_write_to_the_pool(tmp_path):
 
     t = threading.Thread(target=holder)
     t.start()
-    taken.wait(30)
+    assert taken.wait(30)
+    return t, release
+
+
+def test_a_taken_sqlite_writer_lock_is_waited_for_in_the_pool_then_the_write_runs_on_the_loop(
+    tmp_path,
+):
+    ctx = _ctx(f"sqlite:///{tmp_path / 'k.db'}")
+    t, release = _hold_in_a_thread(ctx)
 
     async def scenario() -> tuple[int, int, bool]:
         pending = asyncio.ensure_future(_where(ctx))
@@ -65,8 +75,41 @@ def test_a_taken_sqlite_writer_lock_sends_the_write_to_the_pool(tmp_path):
 
     loop_thread, ran_on, holding = asyncio.run(scenario())
     t.join()
-    assert ran_on != loop_thread
-    assert holding  # the write's own unit of work takes the lock in its thread
+    # on the loop: had it run in the pool, every write arriving while the pool's waiters
+    # queued for the lock would have found it taken and queued there too
+    assert ran_on == loop_thread
+    assert holding
+    lock = writer_lock(ctx.engine)
+    assert lock is not None
+    after = lock.try_hold()  # given back
+    assert after is not None
+    with after:
+        pass
+
+
+def test_a_write_cancelled_while_it_waits_gives_the_lock_back(tmp_path):
+    ctx = _ctx(f"sqlite:///{tmp_path / 'k.db'}")
+    t, release = _hold_in_a_thread(ctx)
+    ran: list[bool] = []
+
+    async def scenario() -> None:
+        pending = asyncio.ensure_future(run_write(ctx, lambda: ran.append(True)))
+        await asyncio.sleep(0.05)
+        pending.cancel()  # e.g. the client went away
+        await asyncio.sleep(0.05)
+        release.set()  # now the pool's wait gets the lock, for a write that is gone
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+
+    asyncio.run(scenario())
+    t.join()
+    assert ran == []
+    lock = writer_lock(ctx.engine)
+    assert lock is not None
+    after = lock.try_hold(5.0)
+    assert after is not None  # not leaked by the cancelled wait
+    with after:
+        pass
 
 
 def test_engines_without_a_writer_lock_use_the_pool():

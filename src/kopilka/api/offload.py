@@ -9,20 +9,23 @@ writer lock of :mod:`kopilka.store.db`), and its work is Python and C holding th
 The hop to a thread there buys no overlap and costs the GIL handoffs between the event
 loop and the pool's threads: measured over HTTP on SQLite, one worker, 16 clients,
 360 -> 500 purchases/s with the purchase run on the loop (bench/README.md, fourth round).
-So a short SQLite write whose writer lock is free this instant runs right on the loop,
-with the lock held; when another thread or process holds it (a second worker, a long
-``kopilka expire``), the write waits for it in the pool as before, never on the loop.
+So a short SQLite write runs right on the loop, with the writer lock held; when another
+thread or process holds the lock (the log's checkpointer, a second worker, a long
+``kopilka expire``), the lock is waited for in the pool, never on the loop, and the
+write then runs on the loop as well.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from kopilka.services.context import ServiceContext
-from kopilka.store.db import writer_lock
+from kopilka.store.db import SqliteWriterLock, writer_lock
 
 T = TypeVar("T")
 
@@ -33,9 +36,57 @@ async def run_write(ctx: ServiceContext, fn: Callable[..., T], *args: Any) -> T:
     Only for bounded work (one purchase, one return): while it runs on the loop, the
     worker answers nothing else."""
     lock = writer_lock(ctx.engine)
-    if lock is not None:
-        held = lock.try_hold()
+    if lock is None:
+        return await run_in_threadpool(fn, *args)
+    held = lock.try_hold()
+    if held is None:
+        held = await _wait_in_pool(lock)
+    with held:
+        return fn(*args)
+
+
+async def _wait_in_pool(lock: SqliteWriterLock) -> AbstractContextManager[None]:
+    """The writer lock, waited for in the thread pool while the loop serves others.
+
+    The write itself still runs on the loop. Run in the pool, every write that came
+    while the log's checkpointer held the lock for its few milliseconds queued for the
+    lock there, the loop's next write found it taken by them, and so on: once started,
+    the writes stayed in the pool for good, paying the GIL hand-offs (futex calls, 11 %
+    of the server's samples under perf)."""
+    waiter = _Waiter(lock)
+    try:
+        await run_in_threadpool(waiter.wait)
+    except BaseException:
+        waiter.abandon()  # cancelled (the client went away): the lock must not leak
+        raise
+    assert waiter.held is not None
+    return waiter.held
+
+
+class _Waiter:
+    """Takes the writer lock in a pool thread for a coroutine that may stop waiting:
+    whichever of the two comes second gives an unwanted lock back."""
+
+    def __init__(self, lock: SqliteWriterLock) -> None:
+        self.lock = lock
+        self.held: AbstractContextManager[None] | None = None
+        self._abandoned = False
+        self._guard = threading.Lock()
+
+    def wait(self) -> None:
+        held = self.lock.try_hold(None)
+        assert held is not None  # no timeout
+        with self._guard:
+            if not self._abandoned:
+                self.held = held
+                return
+        with held:  # nobody waits for it any more
+            pass
+
+    def abandon(self) -> None:
+        with self._guard:
+            self._abandoned = True
+            held, self.held = self.held, None
         if held is not None:
             with held:
-                return fn(*args)
-    return await run_in_threadpool(fn, *args)
+                pass

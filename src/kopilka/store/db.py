@@ -163,13 +163,17 @@ class SqliteWriterLock:
             finally:
                 os.close(fd)  # closing the file releases the flock
 
-    def try_hold(self, timeout_s: float = 0.0) -> AbstractContextManager[None] | None:
+    def try_hold(self, timeout_s: float | None = 0.0) -> AbstractContextManager[None] | None:
         """The lock, if this thread can have it within ``timeout_s`` (by default this
-        instant, without waiting); else None."""
+        instant, without waiting; None: however long it takes); else None.
+
+        The lock is taken here and given back when the returned context is left, in
+        whichever thread enters it: a thread may wait for it on behalf of another."""
         if getattr(self._local, "depth", 0):
             return contextmanager(self._again)()
-        deadline = time.monotonic() + timeout_s
-        if not self._threads.acquire(timeout=timeout_s):
+        wait = -1 if timeout_s is None else timeout_s
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        if not self._threads.acquire(timeout=wait):
             return None
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -177,16 +181,19 @@ class SqliteWriterLock:
             self._threads.release()
             raise
         try:
-            while True:  # flock has no timeout: poll it until the deadline
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        os.close(fd)
-                        self._threads.release()
-                        return None
-                    time.sleep(0.001)
+            if deadline is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                while True:  # flock has no timeout: poll it until the deadline
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            os.close(fd)
+                            self._threads.release()
+                            return None
+                        time.sleep(0.001)
         except BaseException:
             os.close(fd)
             self._threads.release()
