@@ -17,7 +17,9 @@ write then runs on the loop as well.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
@@ -40,19 +42,38 @@ async def run_write(ctx: ServiceContext, fn: Callable[..., T], *args: Any) -> T:
         return await run_in_threadpool(fn, *args)
     held = lock.try_hold()
     if held is None:
-        held = await _wait_in_pool(lock)
+        # another thread or process has it: one write of this loop at a time waits for
+        # it in the pool, the others wait here, on the loop, without a thread each
+        async with _gate(asyncio.get_running_loop()):
+            held = lock.try_hold() or await _wait_in_pool(lock)
+            with held:
+                return fn(*args)
     with held:
         return fn(*args)
+
+
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _gate(loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+    gate = _GATES.get(loop)
+    if gate is None:
+        gate = _GATES[loop] = asyncio.Lock()
+    return gate
 
 
 async def _wait_in_pool(lock: SqliteWriterLock) -> AbstractContextManager[None]:
     """The writer lock, waited for in the thread pool while the loop serves others.
 
-    The write itself still runs on the loop. Run in the pool, every write that came
-    while the log's checkpointer held the lock for its few milliseconds queued for the
-    lock there, the loop's next write found it taken by them, and so on: once started,
-    the writes stayed in the pool for good, paying the GIL hand-offs (futex calls, 11 %
-    of the server's samples under perf)."""
+    The write itself still runs on the loop, and one write per loop waits here at a time
+    (the gate above). Run in the pool, every write that came while the log's
+    checkpointer held the lock for its few milliseconds queued for the lock there, the
+    loop's next write found it taken by them, and so on: once started, the writes stayed
+    in the pool for good, paying the GIL hand-offs (futex calls were 11 % of the
+    server's perf samples). With a pool thread per waiting write, each holding the lock
+    until the loop took it over, the same convoy remained (10 %)."""
     waiter = _Waiter(lock)
     try:
         await run_in_threadpool(waiter.wait)
