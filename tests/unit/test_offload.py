@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from typing import Any
 
+from kopilka.api import offload
 from kopilka.api.offload import run_write
 from kopilka.domain.clock import SystemClock
 from kopilka.services.context import ServiceContext
@@ -85,6 +87,39 @@ def test_a_taken_sqlite_writer_lock_is_waited_for_in_the_pool_then_the_write_run
     assert after is not None
     with after:
         pass
+
+
+def test_writes_waiting_for_a_taken_lock_use_one_pool_thread_and_run_on_the_loop(
+    tmp_path, monkeypatch
+):
+    ctx = _ctx(f"sqlite:///{tmp_path / 'k.db'}")
+    t, release = _hold_in_a_thread(ctx)
+    in_pool = 0
+    most_in_pool = 0
+    real_wait = offload._wait_in_pool
+
+    async def counted(lock: Any) -> Any:
+        nonlocal in_pool, most_in_pool
+        in_pool += 1
+        most_in_pool = max(most_in_pool, in_pool)
+        try:
+            return await real_wait(lock)
+        finally:
+            in_pool -= 1
+
+    monkeypatch.setattr(offload, "_wait_in_pool", counted)
+
+    async def scenario() -> list[tuple[int, int, bool]]:
+        pending = [asyncio.ensure_future(_where(ctx)) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        assert not any(p.done() for p in pending)
+        release.set()
+        return list(await asyncio.gather(*pending))
+
+    results = asyncio.run(scenario())
+    t.join()
+    assert most_in_pool == 1  # the others waited on the loop, not in threads of their own
+    assert all(ran_on == loop_thread and holding for loop_thread, ran_on, holding in results)
 
 
 def test_a_write_cancelled_while_it_waits_gives_the_lock_back(tmp_path):
