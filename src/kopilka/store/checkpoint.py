@@ -44,9 +44,9 @@ log = logging.getLogger("kopilka.store")
 
 INTERVAL_S = 0.5
 # the longest log a tick leaves to the writers to start over; longer, it copies the rest
-# between two writers: SQLite's own default for checkpoints in commits (1,000 pages, 4 MB
-# of 4 KB pages)
-RESTART_FRAMES = 1_000
+# between two writers (64 MB of 4 KB pages: under full load about every second tick, so
+# the writers are held back for a few milliseconds about once a second)
+RESTART_FRAMES = 16_384
 
 
 class WalCheckpointer:
