@@ -21,13 +21,14 @@ passive checkpoint copies, writers append, so it never finds the whole log copie
 writer ever starts the log over, and the log grows for as long as the writes go on (over
 1.4 GB after 15,000 purchases in a row, each read searching an ever longer log's index;
 bench/README.md, seventh round). So when a tick finds at least ``restart_frames``
-frames in the log (it has not started over since the last tick), it takes the writer queue
-(:class:`kopilka.store.db.SqliteWriterLock`, waiting at most one interval for it) and
-checkpoints again: with no writer between, that copies the few frames written meanwhile,
-and the next writer starts the log over. That holds the writers back for a few
-milliseconds per tick (5-8 ms at 0.5 s under full load, most of it the two syncs); the
-API's event loop never waits for it, as a write that finds the queue taken runs in the
-thread pool (:mod:`kopilka.api.offload`).
+frames in the log (it has not started over lately), it checkpoints once more what the
+writers added meanwhile, then takes the writer queue (:class:`kopilka.store.db.
+SqliteWriterLock`, waiting at most one interval for it) and checkpoints again: with no
+writer between, that copies the few frames written meanwhile, and the next writer starts
+the log over. That holds the writers back for ~6 ms (under full load, about once a
+second; most of it the two syncs, which SQLite needs before the log may start over); the
+API's event loop does not wait for it: a write that finds the queue taken waits for it
+in the thread pool (:mod:`kopilka.api.offload`).
 """
 
 from __future__ import annotations
@@ -124,7 +125,12 @@ class WalCheckpointer:
 
     def _copy_between_writers(self) -> None:
         lock = writer_lock(self.engine)
-        held = None if lock is None else lock.try_hold(self.interval_s)
+        if lock is None:
+            return
+        # first what the writers added during the tick's checkpoint, without holding them
+        # back: what is left to copy under the lock is what they add during this one
+        self.checkpoint()
+        held = lock.try_hold(self.interval_s)
         if held is None:  # the writers kept the queue all interval: next tick
             return
         with held:
