@@ -116,6 +116,40 @@ def test_the_log_stays_bounded_under_writes_without_a_pause(tmp_path):
     assert checkpointer.between_writers >= 4
 
 
+def test_the_writers_themselves_copy_between_writers(tmp_path):
+    # asked by a tick, the next writer of the process does it as it gives the lock back
+    engine = _engine(tmp_path / "k.db", autocheckpoint=False)
+    where: list[int] = []
+
+    class Traced(_Observed):
+        def _copy_as_writer(self) -> None:
+            where.append(threading.get_ident())
+            super()._copy_as_writer()
+
+    checkpointer = Traced(engine, restart_frames=500)
+    _steady_writes(engine, checkpointer, 30)
+    assert where
+    assert set(where) == {threading.get_ident()}  # the writing thread, not the tick's
+    # (a tick that finds the previous request not yet taken up copies under the lock
+    # itself, so the count may be higher)
+    assert checkpointer.between_writers >= len(where)
+
+
+def test_with_no_writer_to_ask_a_tick_copies_between_writers_itself(tmp_path):
+    engine = _engine(tmp_path / "k.db", autocheckpoint=False)
+    lock = writer_lock(engine)
+    assert lock is not None
+    with engine.connect():  # keeps the log from being checkpointed when others close
+        _write_pages(engine, 50)
+        checkpointer = WalCheckpointer(engine, interval_s=30, restart_frames=10)
+        checkpointer._tick()  # asks the next writer
+        assert lock.before_release is not None
+        assert checkpointer.between_writers == 0
+        checkpointer._tick()  # no writer came: takes the lock itself
+        assert lock.before_release is None
+        assert checkpointer.between_writers == 1
+
+
 def test_without_copying_between_writers_the_log_grows(tmp_path):
     # the fault the test above guards against, seen by the same measure
     engine = _engine(tmp_path / "k.db", autocheckpoint=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import subprocess
 import sys
@@ -155,6 +156,47 @@ def test_try_hold_waits_up_to_its_timeout(tmp_path):
     assert held is not None
     with held:
         pass
+
+
+def test_work_before_release_runs_once_in_the_holders_thread_before_the_lock_is_free(
+    tmp_path, caplog
+):
+    lock = SqliteWriterLock(str(tmp_path / "db.writer"))
+    seen: list[tuple[int, bool]] = []
+
+    def work() -> None:
+        other: list[bool] = []
+        probe = threading.Thread(target=lambda: other.append(lock.try_hold() is None))
+        probe.start()
+        probe.join()
+        seen.append((threading.get_ident(), other[0]))  # (where it ran, lock still taken)
+
+    lock.before_release = work
+    with lock.hold():
+        pass
+    held = lock.try_hold()
+    assert held is not None
+    with held:  # asked once: nothing to do this time
+        pass
+    lock.before_release = work
+    held = lock.try_hold()
+    assert held is not None
+    with held:
+        with lock.hold():  # nested: only the outermost release does the work
+            pass
+        assert len(seen) == 1
+    assert seen == [(threading.get_ident(), True), (threading.get_ident(), True)]
+
+    def failing() -> None:
+        raise OSError("disk I/O error")
+
+    lock.before_release = failing
+    with caplog.at_level(logging.WARNING, logger="kopilka.store"), lock.hold():
+        pass  # the holder's own work is not failed by it
+    assert any("writer lock back failed: OSError" in r.getMessage() for r in caplog.records)
+    assert lock.before_release is None
+    assert lock._threads.acquire(blocking=False)  # and the lock was given back
+    lock._threads.release()
 
 
 def _fail(why: str) -> Any:

@@ -22,13 +22,15 @@ writer ever starts the log over, and the log grows for as long as the writes go 
 1.4 GB after 15,000 purchases in a row, each read searching an ever longer log's index;
 bench/README.md, seventh round). So when a tick finds at least ``restart_frames``
 frames in the log (it has not started over lately), it checkpoints once more what the
-writers added meanwhile, then takes the writer queue (:class:`kopilka.store.db.
-SqliteWriterLock`, waiting at most one interval for it) and checkpoints again: with no
-writer between, that copies the few frames written meanwhile, and the next writer starts
-the log over. That holds the writers back for ~6 ms (under full load, about once a
-second; most of it the two syncs, which SQLite needs before the log may start over); the
-API's event loop does not wait for it: a write that finds the queue taken waits for it
-in the thread pool (:mod:`kopilka.api.offload`).
+writers added meanwhile, then asks the next writer of this process to checkpoint again
+as it gives the writer lock back (:attr:`kopilka.store.db.SqliteWriterLock.
+before_release`): with no writer between, that copies the few frames written meanwhile,
+and the next writer starts the log over. The writer does it in its own thread, with the
+lock it already holds; for the API on SQLite that is the event loop, which stands still
+for it (~6 ms under full load, about once a second: most of it the two syncs SQLite needs
+before the log may start over). If no writer of this process has given the lock back by
+the next tick (another process writes), the tick takes the lock itself (waiting at most
+one interval for it).
 """
 
 from __future__ import annotations
@@ -128,11 +130,27 @@ class WalCheckpointer:
         if lock is None:
             return
         # first what the writers added during the tick's checkpoint, without holding them
-        # back: what is left to copy under the lock is what they add during this one
+        # back: what is left to copy between two writers is what they add during this one
         self.checkpoint()
+        if lock.before_release is None:
+            # the next writer of this process copies the rest as it gives the lock back,
+            # in its own thread: no hand-over of the lock between threads
+            lock.before_release = self._copy_as_writer
+            return
+        # asked a tick ago, and no writer of this process has given the lock back since
+        # (another process writes, or nobody): take the lock here
+        lock.before_release = None
         held = lock.try_hold(self.interval_s)
         if held is None:  # the writers kept the queue all interval: next tick
             return
         with held:
             self.checkpoint()
         self.between_writers += 1
+
+    def _copy_as_writer(self) -> None:
+        try:
+            self.checkpoint()
+        except Exception as e:  # the write itself has succeeded; the next tick asks again
+            log.warning("WAL checkpoint between writers failed: %s", type(e).__name__)
+        else:
+            self.between_writers += 1

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,6 +18,8 @@ import orjson
 from sqlalchemy import JSON, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool
+
+log = logging.getLogger("kopilka.store")
 
 READ_ONLY = "kopilka_read_only"
 
@@ -145,6 +148,9 @@ class SqliteWriterLock:
         self.path = path
         self._threads = threading.Lock()
         self._local = threading.local()
+        # work for the next holder to do before it gives the lock back, once: the log's
+        # checkpointer asks for a checkpoint between two writers (kopilka.store.checkpoint)
+        self.before_release: Callable[[], None] | None = None
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -159,7 +165,10 @@ class SqliteWriterLock:
                 try:
                     yield
                 finally:
-                    self._local.depth = 0
+                    try:
+                        self._release_work()
+                    finally:
+                        self._local.depth = 0
             finally:
                 os.close(fd)  # closing the file releases the flock
 
@@ -212,9 +221,21 @@ class SqliteWriterLock:
         try:
             yield
         finally:
-            self._local.depth = 0
-            os.close(fd)
-            self._threads.release()
+            try:
+                self._release_work()
+            finally:
+                self._local.depth = 0
+                os.close(fd)
+                self._threads.release()
+
+    def _release_work(self) -> None:
+        work, self.before_release = self.before_release, None
+        if work is None:
+            return
+        try:
+            work()
+        except Exception as e:  # the holder's own write has succeeded: never fail it
+            log.warning("work before giving the writer lock back failed: %s", type(e).__name__)
 
 
 _WRITER_LOCKS: dict[str, SqliteWriterLock] = {}
