@@ -150,6 +150,20 @@ def test_with_no_writer_to_ask_a_tick_copies_between_writers_itself(tmp_path):
         assert checkpointer.between_writers == 1
 
 
+def test_stopping_leaves_no_request_to_the_writers(tmp_path):
+    engine = _engine(tmp_path / "k.db", autocheckpoint=False)
+    lock = writer_lock(engine)
+    assert lock is not None
+    with engine.connect():
+        _write_pages(engine, 50)
+        checkpointer = WalCheckpointer(engine, interval_s=3600, restart_frames=10)
+        with checkpointer:
+            checkpointer._tick()  # asks the next writer
+            assert lock.before_release is not None
+        assert lock.before_release is None
+        assert checkpointer.between_writers == 1  # the stop copied between writers itself
+
+
 def test_without_copying_between_writers_the_log_grows(tmp_path):
     # the fault the test above guards against, seen by the same measure
     engine = _engine(tmp_path / "k.db", autocheckpoint=False)

@@ -68,12 +68,12 @@ async def _wait_in_pool(lock: SqliteWriterLock) -> AbstractContextManager[None]:
     """The writer lock, waited for in the thread pool while the loop serves others.
 
     The write itself still runs on the loop, and one write per loop waits here at a time
-    (the gate above). Run in the pool, every write that came while the log's
-    checkpointer held the lock for its few milliseconds queued for the lock there, the
-    loop's next write found it taken by them, and so on: once started, the writes stayed
-    in the pool for good, paying the GIL hand-offs (futex calls were 11 % of the
-    server's perf samples). With a pool thread per waiting write, each holding the lock
-    until the loop took it over, the same convoy remained (10 %)."""
+    (the gate above). Run in the pool, every write that came while another thread held
+    the lock for a few milliseconds (the log's checkpointer did, for a while) queued for
+    the lock there, the loop's next write found it taken by them, and so on: once
+    started, the writes stayed in the pool for good, paying the GIL hand-offs (futex
+    calls were 11 % of the server's perf samples). With a pool thread per waiting write,
+    each holding the lock until the loop took it over, the same convoy remained (10 %)."""
     waiter = _Waiter(lock)
     try:
         await run_in_threadpool(waiter.wait)

@@ -102,19 +102,22 @@ class WalCheckpointer:
             return
         self._stop.set()
         thread.join()
-        self._tick()  # what the last interval wrote
+        lock = writer_lock(self.engine)
+        if lock is not None and lock.before_release == self._copy_as_writer:
+            lock.before_release = None  # no writer is to do it for a stopped checkpointer
+        self._tick(ask_writers=False)  # what the last interval wrote
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._tick()
 
-    def _tick(self) -> None:
+    def _tick(self, ask_writers: bool = True) -> None:
         try:
             # (a checkpoint reports the log as it found it: "all copied" says nothing of
             # the frames written while it ran)
             _busy, frames, _copied = self.checkpoint()
             if frames >= self.restart_frames:
-                self._copy_between_writers()
+                self._copy_between_writers(ask_writers)
         except Exception as e:  # a failed checkpoint is retried at the next tick
             if not self._failing:
                 log.warning("WAL checkpoint failed, will retry: %s", type(e).__name__)
@@ -125,14 +128,14 @@ class WalCheckpointer:
                 log.info("WAL checkpoints succeed again")
             self._failing = False
 
-    def _copy_between_writers(self) -> None:
+    def _copy_between_writers(self, ask_writers: bool) -> None:
         lock = writer_lock(self.engine)
         if lock is None:
             return
         # first what the writers added during the tick's checkpoint, without holding them
         # back: what is left to copy between two writers is what they add during this one
         self.checkpoint()
-        if lock.before_release is None:
+        if ask_writers and lock.before_release is None:
             # the next writer of this process copies the rest as it gives the lock back,
             # in its own thread: no hand-over of the lock between threads
             lock.before_release = self._copy_as_writer

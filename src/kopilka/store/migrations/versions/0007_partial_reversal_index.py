@@ -4,7 +4,7 @@ Only a reversal has ``reverses_entry_id``, and every read through the index asks
 value (``reverses_entry_id = ?``, the verifier's join), which implies ``IS NOT NULL``
 to both databases' planners. With the predicate, the entries that reverse nothing (every
 earn and redemption: most of the journal) no longer add an index entry: one B-tree page
-fewer written per purchase on SQLite (29.6 -> 28.6 pages in its write-ahead log) and
+fewer written per purchase on SQLite (29.6 -> 28.5 pages in its write-ahead log) and
 one index insertion fewer per entry on PostgreSQL.
 
 Revision ID: 0007
