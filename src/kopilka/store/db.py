@@ -108,6 +108,10 @@ def _sqlite_engine(url: str, synchronous: str, autocheckpoint: bool) -> Engine:
     }
     if memory:
         kwargs["poolclass"] = NullPool
+    else:
+        # the connection given back last is lent first: its page cache is still valid
+        # unless another connection wrote since (tests/integration/test_sqlite_pool.py)
+        kwargs["pool_use_lifo"] = True
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
