@@ -117,22 +117,35 @@ def test_the_log_stays_bounded_under_writes_without_a_pause(tmp_path):
 
 
 def test_the_writers_themselves_copy_between_writers(tmp_path):
-    # asked by a tick, the next writer of the process does it as it gives the lock back
+    # asked by a tick, the next writer of the process does it as it gives the lock back,
+    # in its own thread; the write after it starts the log over
     engine = _engine(tmp_path / "k.db", autocheckpoint=False)
+    lock = writer_lock(engine)
+    assert lock is not None
     where: list[int] = []
 
-    class Traced(_Observed):
+    class Traced(WalCheckpointer):
         def _copy_as_writer(self) -> None:
             where.append(threading.get_ident())
             super()._copy_as_writer()
 
-    checkpointer = Traced(engine, restart_frames=500)
-    _steady_writes(engine, checkpointer, 30)
-    assert where
-    assert set(where) == {threading.get_ident()}  # the writing thread, not the tick's
-    # (a tick that finds the previous request not yet taken up copies under the lock
-    # itself, so the count may be higher)
-    assert checkpointer.between_writers >= len(where)
+    with engine.connect():  # keeps the log from being checkpointed when others close
+        _write_pages(engine, 50)
+        checkpointer = Traced(engine, interval_s=30, restart_frames=10)
+        ticking = threading.Thread(target=checkpointer._tick)
+        ticking.start()
+        ticking.join()
+        assert lock.before_release == checkpointer._copy_as_writer
+        assert where == []
+        with lock.hold():
+            _write_pages(engine, 20)
+        assert where == [threading.get_ident()]  # the writer's thread, not the tick's
+        assert checkpointer.between_writers == 1
+        assert lock.before_release is None
+        with lock.hold():
+            _write_pages(engine, 20)
+        _busy, frames, _copied = checkpointer.checkpoint()
+        assert frames < 50  # started over: only the last write's frames
 
 
 def test_with_no_writer_to_ask_a_tick_copies_between_writers_itself(tmp_path):
