@@ -140,8 +140,8 @@ class WalCheckpointer:
             # in its own thread: no hand-over of the lock between threads
             lock.before_release = self._copy_as_writer
             return
-        # asked a tick ago, and no writer of this process has given the lock back since
-        # (another process writes, or nobody): take the lock here
+        # asked a tick ago and no writer of this process has given the lock back since
+        # (another process writes, or nobody), or stopping: take the lock here
         lock.before_release = None
         held = lock.try_hold(self.interval_s)
         if held is None:  # the writers kept the queue all interval: next tick

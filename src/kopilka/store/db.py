@@ -158,23 +158,11 @@ class SqliteWriterLock:
 
     @contextmanager
     def hold(self) -> Iterator[None]:
-        if getattr(self._local, "depth", 0):
-            yield from self._again()
-            return
-        with self._threads:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                self._local.depth = 1
-                try:
-                    yield
-                finally:
-                    try:
-                        self._release_work()
-                    finally:
-                        self._local.depth = 0
-            finally:
-                os.close(fd)  # closing the file releases the flock
+        """The lock, waited for as long as it takes."""
+        held = self.try_hold(None)
+        assert held is not None  # no timeout
+        with held:
+            yield
 
     def try_hold(self, timeout_s: float | None = 0.0) -> AbstractContextManager[None] | None:
         """The lock, if this thread can have it within ``timeout_s`` (by default this
