@@ -1,5 +1,6 @@
 """``kopilka serve --workers 2``: the database is migrated once, the parent becomes the
-light ``kopilka.api.supervise`` process, and the workers answer."""
+light ``kopilka.api.supervise`` process, the workers answer, each on a listening socket of
+its own, and the parent replaces a worker that dies."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,14 +39,52 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.skipif(not BIN.exists(), reason="the kopilka command is not installed")
-def test_two_workers_behind_a_light_parent(tmp_path: Path) -> None:
-    port = _free_port()
+def _workers(pid: int) -> list[int]:
+    """The worker processes of the parent ``pid``: its children less multiprocessing's
+    resource tracker."""
+    return [
+        child
+        for child in _children(pid)
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+def _sockets(port: int, state: str) -> set[int]:
+    """Inodes of the IPv4 TCP sockets with local ``port`` in ``state`` (kernel hex code)."""
+    found = set()
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        cols = row.split()
+        if int(cols[1].split(":")[1], 16) == port and cols[3] == state:
+            found.add(int(cols[9]))
+    return found
+
+
+def _owned(pid: int, inodes: set[int]) -> set[int]:
+    """Which of ``inodes`` process ``pid`` holds open."""
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            held.add(int(link[8:-1]))
+    return held & inodes
+
+
+LISTEN, ESTABLISHED = "0A", "01"
+
+
+@contextmanager
+def _serving(
+    tmp_path: Path, port: int, host: str = "127.0.0.1"
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "KOPILKA_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "KOPILKA_HOST": host,
         "KOPILKA_PORT": str(port),
-        "KOPILKA_LOG_LEVEL": "warning",
+        "KOPILKA_LOG_LEVEL": "info",
     }
     proc = subprocess.Popen(
         [str(BIN), "serve", "--workers", "2"],
@@ -54,25 +95,105 @@ def test_two_workers_behind_a_light_parent(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        status = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    status = r.status
-                    break
-            except OSError:
-                time.sleep(0.2)
-        if status != 200 and proc.poll() is not None and proc.stdout is not None:
-            pytest.fail(proc.stdout.read().decode(errors="replace"))
-        assert status == 200
-        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
-        assert b"kopilka.api.supervise" in cmdline
-        assert len(_children(proc.pid)) >= 2
+        yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+def _ready(proc: subprocess.Popen[bytes], port: int, workers: int = 2) -> None:
+    """Until /readyz answers 200 and ``workers`` workers listen."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200 and len(_sockets(port, LISTEN)) >= workers:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    output = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
+    pytest.fail(f"not ready: {output}")
+
+
+pytestmark = pytest.mark.skipif(not BIN.exists(), reason="the kopilka command is not installed")
+
+
+def test_two_workers_behind_a_light_parent(tmp_path: Path) -> None:
+    port = _free_port()
+    with _serving(tmp_path, port) as proc:
+        _ready(proc, port)
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"kopilka.api.supervise" in cmdline
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        # a listening socket in each worker, none in the parent
+        listening = _sockets(port, LISTEN)
+        assert len(listening) == 2
+        assert [len(_owned(w, listening)) for w in workers] == [1, 1]
+        assert not _owned(proc.pid, listening)
+
+
+def test_connections_opened_together_reach_both_workers(tmp_path: Path) -> None:
+    """With one socket shared by the workers, connections opened at once all went to the
+    worker that was idle at that instant (most runs of the load test). With a socket per
+    worker the kernel spreads them: 16 all on one of two sockets has a chance of 2**-15."""
+    port = _free_port()
+    with _serving(tmp_path, port) as proc:
+        _ready(proc, port)
+        conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+        try:
+            for c in conns:  # one request each, so that every connection is accepted
+                c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            for c in conns:
+                assert c.recv(64).startswith(b"HTTP/1.1 200")
+            accepted = _sockets(port, ESTABLISHED)
+            per_worker = [len(_owned(w, accepted)) for w in _workers(proc.pid)]
+            assert sum(per_worker) == 16
+            assert min(per_worker) >= 1, per_worker
+        finally:
+            for c in conns:
+                c.close()
+
+
+def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
+    port = _free_port()
+    with _serving(tmp_path, port) as proc:
+        _ready(proc, port)
+        victim = _workers(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = _workers(proc.pid)
+            if len(workers) == 2 and victim not in workers:
+                break
+            time.sleep(0.2)
+        assert victim not in _workers(proc.pid)
+        _ready(proc, port)
+        assert len(_workers(proc.pid)) == 2
+        assert proc.poll() is None
+
+
+def test_a_port_taken_by_another_server_is_refused(tmp_path: Path) -> None:
+    """A second server on the port would share it (SO_REUSEPORT) and take half its traffic."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with _serving(tmp_path, port) as proc:
+            assert proc.wait(60) == 1
+            assert proc.stdout is not None
+            assert b"already in use" in proc.stdout.read()
+
+
+def test_a_worker_that_cannot_start_stops_the_server(tmp_path: Path) -> None:
+    """An address of no interface here: every worker would fail the same way again."""
+    with _serving(tmp_path, _free_port(), host="192.0.2.1") as proc:
+        assert proc.wait(90) == 3
+        assert proc.stdout is not None
+        assert b"cannot listen" in proc.stdout.read()
