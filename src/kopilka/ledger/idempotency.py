@@ -81,14 +81,17 @@ def run_idempotent(
     request: dict[str, Any],
     now: datetime,
     effect: Callable[[Any], dict[str, Any]],
+    *,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     """Run ``effect(uow)`` at most once for ``key`` and return its (stored) result.
 
     ``open_uow`` opens a unit of work (a context manager with ``commit()``);
-    ``store_of(uow)`` gives its idempotency store.
+    ``store_of(uow)`` gives its idempotency store. ``digest`` is
+    ``request_hash(operation, request)`` when the caller computed it already.
     """
     check_key(key)
-    digest = request_hash(operation, request)
+    digest = digest or request_hash(operation, request)
     for _attempt in range(3):
         with open_uow() as uow:
             store = store_of(uow)
@@ -172,6 +175,8 @@ def run_idempotent_keyed(
     request: dict[str, Any],
     now: datetime,
     effect: Callable[[Any], dict[str, Any]],
+    *,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     """``run_idempotent`` under two keys at once: the caller's (an ``Idempotency-Key``
     header) and the use case's own (``purchase:<receipt id>``), read in one query and
@@ -186,10 +191,12 @@ def run_idempotent_keyed(
       the caller's key only (so the receipt may still be booked under another key).
     """
     if caller_key == key:
-        return run_idempotent(open_uow, store_of, program_id, key, operation, request, now, effect)
+        return run_idempotent(
+            open_uow, store_of, program_id, key, operation, request, now, effect, digest=digest
+        )
     check_key(caller_key)
     check_key(key)
-    digest = request_hash(operation, request)
+    digest = digest or request_hash(operation, request)
     failure: KopilkaError | None = None
     for _attempt in range(3):
         with open_uow() as uow:

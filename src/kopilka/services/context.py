@@ -38,9 +38,11 @@ class ServiceContext:
         effect: Callable[[UnitOfWork], dict[str, Any]],
         *,
         caller_key: str | None = None,
+        digest: str | None = None,
     ) -> dict[str, Any]:
         """Run ``effect`` in a unit of work at most once for ``key`` (see ledger.idempotency);
-        with ``caller_key`` (an API caller's Idempotency-Key), at most once for either."""
+        with ``caller_key`` (an API caller's Idempotency-Key), at most once for either.
+        ``digest``: ``request_hash(operation, request)``, when the caller has it already."""
         if caller_key is not None:
             return run_idempotent_keyed(
                 self.uow,
@@ -52,6 +54,7 @@ class ServiceContext:
                 request,
                 self.now(),
                 effect,
+                digest=digest,
             )
         return run_idempotent(
             self.uow,
@@ -62,4 +65,5 @@ class ServiceContext:
             request,
             self.now(),
             effect,
+            digest=digest,
         )

@@ -9,7 +9,9 @@ returns of a line add up exactly to its full return.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
+from functools import partial
 from typing import Any
 
 from kopilka.domain.basket import Basket
@@ -26,6 +28,7 @@ from kopilka.domain.rules import (
     max_redeemable,
     spread_discount,
 )
+from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.context import ServiceContext
@@ -202,6 +205,20 @@ def commit(
     """Book a purchase: redeem (or capture the hold named by ``hold_id``) and earn, in one
     transaction, idempotent on ``receipt_id`` (and on ``caller_key``, an API caller's
     Idempotency-Key, when given: see ``ledger.idempotency.run_idempotent_keyed``)."""
+    return prepare_commit(ctx, program, data, caller_key=caller_key)()
+
+
+def prepare_commit(
+    ctx: ServiceContext,
+    program: Program,
+    data: dict[str, Any],
+    *,
+    caller_key: str | None = None,
+) -> Callable[[], dict[str, Any]]:
+    """:func:`commit` in two steps: this call checks and parses the request without the
+    database (and raises what is wrong with it); the call it returns books it. The API
+    runs the first step before it takes SQLite's writer lock, which is then held for the
+    second only."""
     receipt_id = text(data, "receipt_id", required=True, limit=MAX_REF) or ""
     basket = parse_basket(data, program, ctx.now())
     points = points_field(data, "redeem_points")
@@ -318,8 +335,17 @@ def commit(
             "balance": {"available": after.available, "pending": after.pending, "held": after.held},
         }
 
-    return ctx.idempotent(
-        program.id, f"purchase:{receipt_id}", "purchase", data, effect, caller_key=caller_key
+    key = f"purchase:{receipt_id}"
+    digest = request_hash("purchase", data)
+    return partial(
+        ctx.idempotent,
+        program.id,
+        key,
+        "purchase",
+        data,
+        effect,
+        caller_key=caller_key,
+        digest=digest,
     )
 
 

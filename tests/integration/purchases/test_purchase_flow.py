@@ -233,3 +233,34 @@ rules:
         {"base": 5, "promo": 10},
         {"base": 10, "promo": 5},
     ]
+
+
+def test_prepare_commit_checks_the_request_before_opening_a_unit_of_work(
+    ctx, rules_program, make_member, monkeypatch
+):
+    """The API checks and parses a purchase before it takes SQLite's writer lock: a bad
+    request fails in the first step, which opens no unit of work; the step it returns
+    books the purchase as commit would."""
+    program = rules_program()
+    m = make_member(program)
+    opened: list[bool] = []
+    open_uow = ctx.uow
+
+    def counting_uow(*, read_only: bool = False):
+        opened.append(read_only)
+        return open_uow(read_only=read_only)
+
+    monkeypatch.setattr(ctx, "uow", counting_uow)
+    with pytest.raises(ValidationError):
+        purchases.prepare_commit(ctx, program, basket(m, ("1", "not money", "dairy")))
+    body = basket(m, ("1", "250.00", "dairy"), ("2", "199.99", "bread"))
+    book = purchases.prepare_commit(ctx, program, body, caller_key="till-1")
+    assert opened == []
+    receipt = book()
+    assert opened
+    assert receipt["points_earned"] == 6
+    # the same request again answers the stored outcome under either key
+    assert purchases.commit(ctx, program, body, caller_key="till-1") == receipt
+    assert purchases.commit(ctx, program, body, caller_key="till-2") == receipt
+    with pytest.raises(IdempotencyConflict):
+        purchases.commit(ctx, program, {**body, "store": "OTHER"}, caller_key="till-1")

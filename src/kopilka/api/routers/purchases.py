@@ -94,16 +94,16 @@ async def commit(
 ) -> Response:
     """Book a purchase: pay with points (``redeem_points``, or the hold ``hold_id``) and
     earn by the rules in force, in one transaction. One purchase per ``receipt_id``."""
-    result = await run_write(ctx, _commit, ctx, key, body, idempotency_key)
+    # the request is checked and parsed here; only the booking (which reads and stores the
+    # Idempotency-Key and the receipt's own key in the purchase's transaction) holds the
+    # writer lock on SQLite
+    book = purchase_svc.prepare_commit(
+        ctx, key.program, basket_of(key, body), caller_key=idempotency_key
+    )
+    result = await run_write(ctx, book)
     metrics.moved("earned", int(result["points_earned"]))
     metrics.moved("redeemed", int(result["points_redeemed"]))
     return created(result)
-
-
-def _commit(ctx: Any, key: ApiKey, body: PurchaseCreate, idempotency_key: str) -> dict[str, Any]:
-    # one hop to the thread pool for the whole write; the Idempotency-Key and the receipt's
-    # own key are read and stored together in the purchase's transaction
-    return purchase_svc.commit(ctx, key.program, basket_of(key, body), caller_key=idempotency_key)
 
 
 def _return(
