@@ -136,11 +136,11 @@ class LedgerCore:
         )
 
     def post(self, drafts: Sequence[EntryDraft]) -> list[int]:
-        """Check, write and apply entries; balances and touched lots are saved with them."""
+        """Check and apply entries, then write them with the balances they leave (one
+        statement for an entry of one member, where the store can) and the touched lots."""
         for d in drafts:
             if sum(p.amount for p in d.postings) != 0:
                 raise LedgerInvariantError(f"entry {d.kind} does not balance: {d.postings}")
-        ids = self.port.write_entries(drafts)
         touched: dict[int, Balance] = {}
         for d in drafts:
             for p in d.postings:
@@ -157,7 +157,7 @@ class LedgerCore:
         for bal in touched.values():
             if bal.pending < 0 or bal.held < 0:
                 raise LedgerInvariantError(f"negative pending/held for member {bal.member_id}")
-        self.port.save_balances(touched.values())
+        ids = self.port.write_entries(drafts, list(touched.values()))
         self.flush_lots()
         return ids
 

@@ -17,8 +17,12 @@ class LedgerPort(Protocol):
 
     def save_balances(self, balances: Iterable[Balance]) -> None: ...
 
-    def write_entries(self, drafts: Sequence[EntryDraft]) -> list[int]:
-        """Insert entries with their postings and lot draws; return the new ids in order."""
+    def write_entries(
+        self, drafts: Sequence[EntryDraft], balances: Sequence[Balance] = ()
+    ) -> list[int]:
+        """Insert entries with their postings and lot draws, and save ``balances`` (the
+        members' balances with the entries applied; in the same statement where the store
+        can); return the new ids in order."""
         ...
 
     def insert_draws(self, entry_id: int, draws: Sequence[Draw]) -> None: ...

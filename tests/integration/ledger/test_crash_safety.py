@@ -87,7 +87,6 @@ CASES = [
     ("void", "write_entries"),
     ("void", "update_hold"),
     ("reverse_earn", "write_entries"),
-    ("reverse_earn", "save_balances"),
     ("reverse_redeem", "write_entries"),
     ("reverse_redeem", "insert_lots"),
     ("expire_sweep", "expire_lots"),

@@ -173,7 +173,10 @@ class MemoryLedgerPort:
             self.dirty.add(b.member_id)
 
     # -- journal ----------------------------------------------------------------------------
-    def write_entries(self, drafts: Sequence[EntryDraft]) -> list[int]:
+    def write_entries(
+        self, drafts: Sequence[EntryDraft], balances: Sequence[Balance] = ()
+    ) -> list[int]:
+        self.save_balances(balances)
         ts, js, ids = self.w.ts, self.w.js, []
         self.writes += len(drafts)
         for d in drafts:

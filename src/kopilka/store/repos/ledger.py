@@ -108,6 +108,10 @@ _INSERT_POSTINGS = FastStatement(
 _INSERT_DRAWS = FastStatement(insert(lot_draws), ("entry_id", "lot_id", "kind", "amount"))
 # one entry with its postings and draws: one statement on PostgreSQL
 _WRITE_ENTRY = FastFamily(_INSERT_ENTRY, "entry_id", (_INSERT_POSTINGS, _INSERT_DRAWS))
+# the same and the one member's balance it leaves (a purchase's earning or redemption)
+_WRITE_ENTRY_AND_BALANCE = FastFamily(
+    _INSERT_ENTRY, "entry_id", (_INSERT_POSTINGS, _INSERT_DRAWS), attached=(_SAVE_BALANCE,)
+)
 _INSERT_LOT = FastStatement(insert(lots).returning(lots.c.id), _LOT_KEYS)
 _UPDATE_LOT = FastStatement(
     update(lots)
@@ -178,6 +182,10 @@ def _hold(row: Any) -> Hold:
     return h
 
 
+def _balance_row(b: Balance) -> dict[str, Any]:
+    return {"m": b.member_id, "a": b.available, "p": b.pending, "h": b.held}
+
+
 def _children(d: EntryDraft) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """An entry's postings and lot draws as rows, without the entry's id."""
     return (
@@ -223,12 +231,14 @@ class LedgerRepo:
         return {r[0]: Balance(*r) for r in rows}
 
     def save_balances(self, balances: Iterable[Balance]) -> None:
-        rows = [{"m": b.member_id, "a": b.available, "p": b.pending, "h": b.held} for b in balances]
-        _SAVE_BALANCE.executemany(self.conn, rows)
+        _SAVE_BALANCE.executemany(self.conn, [_balance_row(b) for b in balances])
 
     # -- journal ----------------------------------------------------------------------------
-    def write_entries(self, drafts: Sequence[EntryDraft]) -> list[int]:
+    def write_entries(
+        self, drafts: Sequence[EntryDraft], balances: Sequence[Balance] = ()
+    ) -> list[int]:
         if not drafts:
+            self.save_balances(balances)
             return []
         rows = [
             {
@@ -249,17 +259,23 @@ class LedgerRepo:
             for d in drafts
         ]
         if len(rows) == 1:
-            return [_WRITE_ENTRY.insert(self.conn, rows[0], _children(drafts[0]))]
-        ids = [r[0] for r in self.conn.execute(_INSERT_ENTRIES, rows)]
-        post_rows: list[dict[str, Any]] = []
-        draw_rows: list[dict[str, Any]] = []
-        for d, entry_id in zip(drafts, ids, strict=True):
-            posts, draws = _children(d)
-            post_rows += [{**r, "entry_id": entry_id} for r in posts]
-            draw_rows += [{**r, "entry_id": entry_id} for r in draws]
-        _INSERT_POSTINGS.executemany(self.conn, post_rows)
-        _INSERT_DRAWS.executemany(self.conn, draw_rows)
-        return [int(i) for i in ids]
+            if len(balances) == 1:  # one round trip on PostgreSQL, where it took two
+                family = _children(drafts[0])
+                only = _balance_row(balances[0])
+                return [_WRITE_ENTRY_AND_BALANCE.insert(self.conn, rows[0], family, (only,))]
+            ids = [_WRITE_ENTRY.insert(self.conn, rows[0], _children(drafts[0]))]
+        else:
+            ids = [int(r[0]) for r in self.conn.execute(_INSERT_ENTRIES, rows)]
+            post_rows: list[dict[str, Any]] = []
+            draw_rows: list[dict[str, Any]] = []
+            for d, entry_id in zip(drafts, ids, strict=True):
+                posts, draws = _children(d)
+                post_rows += [{**r, "entry_id": entry_id} for r in posts]
+                draw_rows += [{**r, "entry_id": entry_id} for r in draws]
+            _INSERT_POSTINGS.executemany(self.conn, post_rows)
+            _INSERT_DRAWS.executemany(self.conn, draw_rows)
+        self.save_balances(balances)
+        return ids
 
     def insert_draws(self, entry_id: int, draws: Sequence[Draw]) -> None:
         if draws:
