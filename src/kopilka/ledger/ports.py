@@ -15,8 +15,6 @@ class LedgerPort(Protocol):
         (members of other programs are not found)."""
         ...
 
-    def save_balances(self, balances: Iterable[Balance]) -> None: ...
-
     def write_entries(
         self, drafts: Sequence[EntryDraft], balances: Sequence[Balance] = ()
     ) -> list[int]:
