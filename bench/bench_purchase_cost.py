@@ -18,6 +18,11 @@ with points, 5 % followed by a return) one after another through
 per request, median of ``--repeats`` rounds of ``--purchases`` each, after a warm-up.
 Written to ``bench/results/purchase_cost.json``. Use it for A/B: run the old tree with
 ``PYTHONPATH=<old>/src`` right before or after the new one.
+
+``--via asgi`` sends the same purchases and returns as HTTP requests straight into the
+API application (``bench.asgi_driver``: middleware, authentication, validation, the
+route, the JSON answer; no sockets, server or second process), written to
+``purchase_cost_asgi.json``: its figure less the service's is what HTTP and FastAPI add.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ import statistics
 import time
 from typing import Any
 
+import uvloop
 from sqlalchemy import text
 
+from bench.asgi_driver import call
 from bench.bench_http import TICKS, _stat, prepare, verify
 from bench.loadgen import LoadSpec, Workload
 from bench.machine import (
@@ -59,6 +66,14 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
     engine, checkpointer = bench_engine(url, args.sqlite_checkpoints, pool_size=1)
     ctx = ServiceContext(engine, SystemClock())
     program = programs.get_program(ctx, "bench")
+    app = None
+    if args.via == "asgi":
+        from kopilka.api.app import create_app
+        from kopilka.app import Kopilka
+        from kopilka.settings import Settings
+
+        settings = Settings(database_url=url, db_pool_size=1, sqlite_synchronous="NORMAL")
+        app = create_app(Kopilka(settings, engine, ctx, None))
     pid = None
     if name == "postgres":
         with engine.connect() as conn:
@@ -67,9 +82,26 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
     work = Workload(spec, random.Random(args.seed))
     rng = random.Random(args.seed + 1)
 
+    async def asgi_round(n: int) -> int:
+        requests = 0
+        for _ in range(n):
+            receipt, lines, head, body = work.purchase()
+            await _asgi(app, head, body)
+            requests += 1
+            if rng.random() < spec.return_share:
+                await _asgi(app, *work.a_return(receipt, lines))
+                requests += 1
+        return requests
+
+    loop = uvloop.new_event_loop()
+
     def one_round(n: int) -> tuple[float, float, float, int]:
         requests = 0
         cpu0, own0, pg0 = time.process_time(), time.thread_time(), backend_cpu(pid)
+        if app is not None:  # the same requests, as HTTP, in one event loop
+            requests = loop.run_until_complete(asgi_round(n))
+            cpu, own = time.process_time() - cpu0, time.thread_time() - own0
+            return cpu, own, backend_cpu(pid) - pg0, requests
         for _ in range(n):
             receipt, lines, _head, body = work.purchase()
             data = json.loads(body)
@@ -101,6 +133,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
                     "postgres_ms": pg * 1000 / requests,
                 }
             )
+    loop.close()
     engine.dispose()
     out = {
         "python_ms_per_request": round(statistics.median(r["python_ms"] for r in rounds), 3),
@@ -116,6 +149,12 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         )
     print(f"{name}: {out}", flush=True)
     return out
+
+
+async def _asgi(app: Any, head: bytes, body: bytes) -> None:
+    status, answer = await call(app, head, body)
+    if status != 201:
+        raise RuntimeError(f"{status} from the API: {answer[:500]!r}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -138,8 +177,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="background",
         help=SQLITE_CHECKPOINTS_HELP,
     )
-    p.add_argument("--name", default="purchase_cost", help="results file name")
+    p.add_argument(
+        "--via",
+        choices=("service", "asgi"),
+        default="service",
+        help="book through the service call, or as HTTP requests into the ASGI app",
+    )
+    p.add_argument("--name", help="results file name (purchase_cost, purchase_cost_asgi)")
     args = p.parse_args(argv)
+    args.name = args.name or ("purchase_cost_asgi" if args.via == "asgi" else "purchase_cost")
     if args.quick:
         args.members, args.purchases, args.repeats, args.warmup = 50, 20, 2, 10
     runs: dict[str, Any] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import bench_purchase_cost
+from bench import asgi_driver, bench_purchase_cost
 
 
 def test_purchase_cost_benchmark_runs_in_quick_mode() -> None:
@@ -15,3 +15,32 @@ def test_purchase_cost_benchmark_runs_in_quick_mode() -> None:
     assert all(r["requests"] >= 20 for r in run["rounds"])
     assert run["python_ms_per_request"] > 0
     assert "postgres_backend_ms_per_request" not in run
+
+
+def test_purchase_cost_through_the_asgi_app_runs_in_quick_mode() -> None:
+    """--via asgi sends the same purchases and returns as HTTP requests into the API
+    application (every answer must be 201, else the run fails); the ledger verifies."""
+    results = bench_purchase_cost.main(["--quick", "--backends", "sqlite", "--via", "asgi"])
+    assert results["settings"]["name"] == "purchase_cost_asgi"
+    run = results["runs"]["sqlite"]
+    assert run["verify"]["ok"] is True
+    assert all(r["requests"] >= 20 for r in run["rounds"])
+    assert run["python_ms_per_request"] > 0
+
+
+def test_the_asgi_driver_turns_request_bytes_into_a_scope() -> None:
+    head = (
+        b"POST /v1/purchases?dry=1 HTTP/1.1\r\nHost: h:1\r\nAuthorization: Bearer k\r\n"
+        b"Content-Length: 2\r\n\r\n"
+    )
+    scope = asgi_driver.scope_of(head)
+    assert (scope["method"], scope["path"], scope["query_string"]) == (
+        "POST",
+        "/v1/purchases",
+        b"dry=1",
+    )
+    assert scope["headers"] == [
+        (b"host", b"h:1"),
+        (b"authorization", b"Bearer k"),
+        (b"content-length", b"2"),
+    ]
