@@ -76,6 +76,11 @@ class LedgerCore:
             self._balances.update(found)
         return {m: self._balances[m] for m in member_ids}
 
+    def know_locked(self, bal: Balance) -> None:
+        """A member's balance row that the caller locked itself as ``lock`` would (with
+        the look-up of the member, say): ``lock`` then has nothing to ask for it."""
+        self._balances.setdefault(bal.member_id, bal)
+
     def balance(self, member_id: int) -> Balance:
         return self.lock(member_id)[member_id]
 

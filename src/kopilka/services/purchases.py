@@ -16,6 +16,7 @@ from typing import Any
 
 from kopilka.domain.basket import Basket
 from kopilka.domain.errors import NotFoundError, RedemptionNotAllowed, ValidationError
+from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.member import Member
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
@@ -79,6 +80,21 @@ def resolve_member(uow: UnitOfWork, program: Program, data: dict[str, Any]) -> i
         raise ValidationError("name the member by member_id or by one identifier", field="member")
     ((kind, value),) = ref.items()
     return find_member_id(uow, program, str(kind), str(value))
+
+
+def lock_member(uow: UnitOfWork, lg: Ledger, program: Program, data: dict[str, Any]) -> int:
+    """:func:`resolve_member`, and the member's balance row locked for ``lg``: a member
+    named by an identifier is found and locked in one statement."""
+    ref = data.get("member")
+    if data.get("member_id") is not None or not isinstance(ref, dict) or len(ref) != 1:
+        return resolve_member(uow, program, data)  # by id (or refused as resolve refuses)
+    ((kind, value),) = ref.items()
+    canonical = normalize(str(kind), str(value))
+    bal = uow.ledger.lock_identified(program.id, str(IdentifierKind(kind)), canonical)
+    if bal is None:
+        raise NotFoundError(f"no member with this {kind}", kind=kind)
+    lg.know_locked(bal)
+    return bal.member_id
 
 
 def _earn_and_limits(
@@ -229,8 +245,8 @@ def prepare_commit(
     def effect(uow: UnitOfWork) -> dict[str, Any]:
         now = ctx.now()
         lg = Ledger(uow.ledger, program)
-        member_id = resolve_member(uow, program, data)
-        bal = lg.require_active(member_id)  # locks the member first
+        member_id = lock_member(uow, lg, program, data)
+        bal = lg.require_active(member_id)  # the member is locked first
         # the member, the rule set in force and what is due, in one query under the lock
         member, rule_set_id, due = uow.members.get_for_purchase(
             program.id, member_id, basket.occurred_at, now

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from kopilka.domain.errors import IdempotencyConflict, RedemptionNotAllowed, ValidationError
+from kopilka.domain.errors import (
+    IdempotencyConflict,
+    MemberBlocked,
+    NotFoundError,
+    RedemptionNotAllowed,
+    ValidationError,
+)
 from kopilka.services import audit, events, members, purchases
 
 from .conftest import basket
@@ -264,3 +270,63 @@ def test_prepare_commit_checks_the_request_before_opening_a_unit_of_work(
     assert purchases.commit(ctx, program, body, caller_key="till-2") == receipt
     with pytest.raises(IdempotencyConflict):
         purchases.commit(ctx, program, {**body, "store": "OTHER"}, caller_key="till-1")
+
+
+def _card_of(ctx, program, member_id):
+    return members.get_member(ctx, program, member_id).identifiers["card"][0]
+
+
+def test_a_purchase_by_card_finds_and_locks_its_member_in_one_statement(
+    ctx, backend, rules_program, make_member, make_program, monkeypatch
+):
+    """A till names the member by card: the card is looked up in the statement that locks
+    the member's balance (on PostgreSQL no statement of its own). An unknown card, a card
+    of another program and a bad identifier kind are refused as before, writing nothing;
+    a blocked member's card is refused as blocked."""
+    program = rules_program()
+    m = make_member(program)
+    card = _card_of(ctx, program, m)
+    sent: list[str] = []
+    if backend.startswith("postgresql"):
+        import psycopg
+
+        real = psycopg.Cursor.execute
+
+        def counting(self, query, *args, **kwargs):
+            sent.append(query if isinstance(query, str) else str(query))
+            return real(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+    body = basket(m, ("1", "250.00", "dairy"), ("2", "199.99", "bread"))
+    del body["member_id"]
+    body["member"] = {"card": card.lower()}  # normalised as at enrollment
+    receipt = purchases.commit(ctx, program, body)
+    monkeypatch.undo()
+    assert receipt["member_id"] == m
+    assert receipt["points_earned"] == 6
+    if backend.startswith("postgresql"):
+        looked_up = [q for q in sent if "member_identifiers" in q]
+        assert len(looked_up) == 1
+        assert "FOR UPDATE OF member_balances" in looked_up[0]
+
+    before = audit.verify_ledger(ctx, program.id).totals
+    other = make_program()
+    stranger = make_member(other)
+    for ref, error in (
+        ({"card": "NO-SUCH-CARD"}, NotFoundError),
+        ({"card": _card_of(ctx, other, stranger)}, NotFoundError),
+        ({"fingerprint": card}, ValidationError),
+    ):
+        bad = basket(m, ("1", "100", "bread"))
+        del bad["member_id"]
+        bad["member"] = ref
+        with pytest.raises(error):
+            purchases.commit(ctx, program, bad)
+    assert audit.verify_ledger(ctx, program.id).totals == before
+
+    members.set_blocked(ctx, program, m, True, reason="fraud check")
+    blocked = basket(m, ("1", "100", "bread"))
+    del blocked["member_id"]
+    blocked["member"] = {"card": card}
+    with pytest.raises(MemberBlocked):
+        purchases.commit(ctx, program, blocked)

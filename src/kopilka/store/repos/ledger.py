@@ -29,6 +29,7 @@ from kopilka.store.tables import (
     lot_draws,
     lots,
     member_balances,
+    member_identifiers,
     members,
     postings,
 )
@@ -80,6 +81,23 @@ _LOCK_ONE = (
 )
 _LOCK_ONE_FAST = FastStatement(_LOCK_ONE)
 _LOCK_ONE_FOR_UPDATE = FastStatement(_LOCK_ONE.with_for_update(of=member_balances))
+# the same for the member holding an identifier (a till's card), found in the same statement
+_IDENTIFIED = (
+    select(member_identifiers.c.member_id)
+    .where(
+        member_identifiers.c.program_id == bindparam("p"),
+        member_identifiers.c.kind == bindparam("k"),
+        member_identifiers.c.value == bindparam("v"),
+    )
+    .scalar_subquery()
+)
+_LOCK_IDENTIFIED = (
+    select(_B.member_id, _B.available, _B.pending, _B.held, members.c.status)
+    .join(members, members.c.id == _B.member_id)
+    .where(_B.program_id == bindparam("p"), _B.member_id == _IDENTIFIED)
+)
+_LOCK_IDENTIFIED_FAST = FastStatement(_LOCK_IDENTIFIED)
+_LOCK_IDENTIFIED_FOR_UPDATE = FastStatement(_LOCK_IDENTIFIED.with_for_update(of=member_balances))
 _SAVE_BALANCE = FastStatement(
     update(member_balances)
     .where(_B.member_id == bindparam("m"))
@@ -229,6 +247,14 @@ class LedgerRepo:
         q = _LOCK_FOR_UPDATE if lock else _LOCK
         rows = self.conn.execute(q, {"p": program_id, "ids": ids})
         return {r[0]: Balance(*r) for r in rows}
+
+    def lock_identified(self, program_id: int, kind: str, value: str) -> Balance | None:
+        """The balance of the program's member holding identifier ``kind``/``value``,
+        locked as :meth:`lock_balances` locks it, in one statement with the look-up;
+        None when no member of the program holds it."""
+        one = _LOCK_IDENTIFIED_FOR_UPDATE if self._pg and self.lock_rows else _LOCK_IDENTIFIED_FAST
+        rows = one.rows(self.conn, {"p": program_id, "k": kind, "v": value})
+        return Balance(*rows[0]) if rows else None
 
     def save_balances(self, balances: Iterable[Balance]) -> None:
         _SAVE_BALANCE.executemany(self.conn, [_balance_row(b) for b in balances])
