@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             with postgres_database("cost") as url:
                 runs[name] = run_backend(name, url, args)
         elif name == "sqlite":
-            runs[name] = run_backend(name, sqlite_url(f"cost-{args.members}"), args)
+            runs[name] = run_backend(name, sqlite_url(f"cost-{args.via}-{args.members}"), args)
         else:
             raise SystemExit(f"unknown backend {name!r}")
     result = {"settings": vars(args), "runs": runs}

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from bench import asgi_driver, bench_purchase_cost
+
+# the benchmarks set up their databases and member files under bench/.work by name:
+# the runs of these modules share one worker, never two at once
+pytestmark = pytest.mark.xdist_group("bench-work")
 
 
 def test_purchase_cost_benchmark_runs_in_quick_mode() -> None:
