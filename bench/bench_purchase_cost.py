@@ -185,6 +185,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--name", help="results file name (purchase_cost, purchase_cost_asgi)")
     args = p.parse_args(argv)
+    if args.reads and args.via == "asgi":
+        p.error("--reads works with --via service only")
     args.name = args.name or ("purchase_cost_asgi" if args.via == "asgi" else "purchase_cost")
     if args.quick:
         args.members, args.purchases, args.repeats, args.warmup = 50, 20, 2, 10

@@ -65,31 +65,38 @@ def member_context(member: Member) -> MemberContext:
     )
 
 
-def resolve_member(uow: UnitOfWork, program: Program, data: dict[str, Any]) -> int:
-    """The member a body names: ``member_id``, or ``member: {card|phone|email|external: v}``.
-
-    Callers load or lock the member next, which fails with not_found for a member of
-    another program."""
+def _member_named(data: dict[str, Any]) -> int | tuple[str, str]:
+    """The member a body names: ``member_id``, or ``member: {card|phone|email|external: v}``
+    as (kind, value). Whether the program has the member is checked when it is loaded."""
     if data.get("member_id") is not None:
         mid = data["member_id"]
         if isinstance(mid, bool) or not isinstance(mid, int) or mid <= 0:
             raise ValidationError("member_id must be a positive integer", field="member_id")
-        return mid  # whether the program has this member is checked when it is loaded
+        return mid
     ref = data.get("member")
     if not isinstance(ref, dict) or len(ref) != 1:
         raise ValidationError("name the member by member_id or by one identifier", field="member")
     ((kind, value),) = ref.items()
-    return find_member_id(uow, program, str(kind), str(value))
+    return str(kind), str(value)
+
+
+def resolve_member(uow: UnitOfWork, program: Program, data: dict[str, Any]) -> int:
+    """The id of the member a body names (:func:`_member_named`).
+
+    Callers load or lock the member next, which fails with not_found for a member of
+    another program."""
+    named = _member_named(data)
+    return named if isinstance(named, int) else find_member_id(uow, program, *named)
 
 
 def lock_member(uow: UnitOfWork, lg: Ledger, program: Program, data: dict[str, Any]) -> int:
     """:func:`resolve_member`, and the member's balance row locked for ``lg``: a member
     named by an identifier is found and locked in one statement."""
-    ref = data.get("member")
-    if data.get("member_id") is not None or not isinstance(ref, dict) or len(ref) != 1:
-        return resolve_member(uow, program, data)  # by id (or refused as resolve refuses)
-    ((kind, value),) = ref.items()
-    canonical = normalize(str(kind), str(value))
+    named = _member_named(data)
+    if isinstance(named, int):
+        return named  # locked by the caller's require_active, as any member by id
+    kind, value = named
+    canonical = normalize(kind, value)
     bal = uow.ledger.lock_identified(program.id, str(IdentifierKind(kind)), canonical)
     if bal is None:
         raise NotFoundError(f"no member with this {kind}", kind=kind)
