@@ -13,6 +13,7 @@ PostgreSQL), and the seconds ``verify`` takes over the result. Written to
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from bench.bench_http import cpu_seconds, postgres_pids
 from bench.machine import (
     SQLITE_CHECKPOINTS,
     SQLITE_CHECKPOINTS_HELP,
@@ -43,6 +45,7 @@ from kopilka.services.importer_members import import_members
 from kopilka.store.migrate import upgrade
 
 GOAL = 20_000
+BATCH = 5_000  # receipts per transaction, as `kopilka import purchases` books them
 RULES = Path(__file__).parent.parent / "src/kopilka/domain/rules/examples/grocery.yaml"
 START = datetime(2025, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -168,8 +171,12 @@ def run_import(
     jobs: int = 1,
     without_budget: bool = False,
     checkpoints: str = "background",
+    batch_size: int = BATCH,
 ) -> dict[str, Any]:
-    """Migrate, set up the program, import members then purchases; time each, then verify."""
+    """Migrate, set up the program, import members then purchases; time each, then verify.
+
+    The purchases' CPU is counted apart: this process and its booking processes, and on
+    PostgreSQL the server's processes, per purchase imported."""
     upgrade(url)
     engine, checkpointer = bench_engine(url, checkpoints)
     clock = FrozenClock(START - timedelta(days=30))
@@ -182,15 +189,19 @@ def run_import(
     with checkpointer:  # as `kopilka import` runs it
         t0 = time.perf_counter()
         m = import_members(ctx, program, files["members"], batch_size=10_000)
-        t1 = time.perf_counter()
-        p = import_purchases(ctx, program, files[which], batch_size=5_000, jobs=jobs)
-        t2 = time.perf_counter()
+        pg = engine.dialect.name == "postgresql"
+        t1, c1 = time.perf_counter(), _own_cpu()
+        pg1 = cpu_seconds(postgres_pids(), children=True) if pg else 0.0
+        p = import_purchases(ctx, program, files[which], batch_size=batch_size, jobs=jobs)
+        t2, c2 = time.perf_counter(), _own_cpu()
+        pg2 = cpu_seconds(postgres_pids(), children=True) if pg else 0.0
     report = audit.verify_ledger(ctx, program.id)
     t3 = time.perf_counter()
     engine.dispose()
     return {
         "file": which,
         "jobs": jobs,
+        "batch_size": batch_size,
         "rules": "grocery.yaml" + (" without its campaign budget" if without_budget else ""),
         "members": m.imported,
         "members_per_s": round(m.imported / (t1 - t0)),
@@ -198,6 +209,8 @@ def run_import(
         "purchases_rejected": p.rejected,
         "purchases_seconds": round(t2 - t1, 1),
         "purchases_per_s": round(p.imported / (t2 - t1)),
+        "client_cpu_ms_per_purchase": _per(c2 - c1, p.imported),
+        "postgres_cpu_ms_per_purchase": _per(pg2 - pg1, p.imported) if pg else None,
         "points_earned": p.points_earned,
         "points_redeemed": p.points_redeemed,
         "verify_seconds": round(t3 - t2, 1),
@@ -206,6 +219,17 @@ def run_import(
         "goal_purchases_per_s": GOAL,
         "goal_met": p.imported / (t2 - t1) >= GOAL,
     }
+
+
+def _own_cpu() -> float:
+    """User + system CPU seconds of this process and of its children that have ended
+    (the booking processes of ``--jobs``, joined before the import returns)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _per(seconds: float, n: int) -> float | None:
+    return round(seconds * 1000 / n, 3) if n else None
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -228,6 +252,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--without-budget, as the grocery rules have a campaign budget)",
     )
     ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH,
+        help="receipts per transaction (kopilka import's --batch; small batches show what "
+        "booking a few purchases together costs)",
+    )
+    ap.add_argument(
         "--without-budget",
         action="store_true",
         help="publish the grocery rules without their campaign budget",
@@ -241,6 +272,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     if args.jobs > 1 and "sqlite" in args.backends.split(","):
         ap.error("--jobs above 1 needs PostgreSQL: add --backends postgres")
+    if args.batch_size < 1:
+        ap.error("--batch-size must be at least 1")
     if args.quick:
         args.purchases, args.members = 3_000, 300
     t = time.perf_counter()
@@ -255,11 +288,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     backends = args.backends.split(",")
     # runs other than the default one are named apart, e.g. postgres-jobs2-without-budget_csv
-    variant = (f"-jobs{args.jobs}" if args.jobs > 1 else "") + (
-        "-without-budget" if args.without_budget else ""
+    variant = (
+        (f"-jobs{args.jobs}" if args.jobs > 1 else "")
+        + ("-without-budget" if args.without_budget else "")
+        + (f"-batch{args.batch_size}" if args.batch_size != BATCH else "")
     )
     options = {
         "jobs": args.jobs,
+        "batch_size": args.batch_size,
         "without_budget": args.without_budget,
         "checkpoints": args.sqlite_checkpoints,
     }
