@@ -502,6 +502,14 @@ def process_return(
     )
 
 
+def booked_answer(ctx: ServiceContext, program: Program, receipt_id: str) -> dict[str, Any] | None:
+    """What :func:`commit` answered when it booked ``receipt_id`` (None if it is not booked):
+    its stored outcome, without the request it was booked with."""
+    with ctx.uow(read_only=True) as uow:
+        stored = uow.idempotency.get(program.id, f"purchase:{receipt_id}")
+    return dict(stored.response) if stored is not None and stored.succeeded else None
+
+
 def get_purchase(ctx: ServiceContext, program: Program, receipt_id: str) -> dict[str, Any]:
     """A purchase with its points by line and rule, and its returns."""
     with ctx.uow(read_only=True) as uow:

@@ -6,6 +6,7 @@ import pytest
 
 from kopilka.domain.errors import (
     IdempotencyConflict,
+    KopilkaError,
     MemberBlocked,
     NotFoundError,
     RedemptionNotAllowed,
@@ -157,6 +158,22 @@ def test_receipt_id_is_idempotent(ctx, rules_program, make_member):
     assert balance(ctx, program, m) == (5, 0, 0)
     with pytest.raises(IdempotencyConflict):
         purchases.commit(ctx, program, {**body, "lines": [{**body["lines"][0], "amount": "900"}]})
+
+
+def test_booked_answer_is_what_commit_answered(ctx, rules_program, make_member):
+    """The stored answer of a booked receipt, without its request; None before it is
+    booked, and for a receipt whose commit was refused (its refusal is stored, not a
+    booking)."""
+    program = rules_program()
+    m = make_member(program)
+    body = basket(m, ("1", "500", "bread"))
+    assert purchases.booked_answer(ctx, program, body["receipt_id"]) is None
+    first = purchases.commit(ctx, program, body)
+    assert purchases.booked_answer(ctx, program, body["receipt_id"]) == first
+    refused = {**basket(m, ("1", "300", "milk")), "receipt_id": "refused-1"}
+    with pytest.raises(KopilkaError):  # not enough points
+        purchases.commit(ctx, program, {**refused, "redeem_points": 10_000})
+    assert purchases.booked_answer(ctx, program, "refused-1") is None
 
 
 def test_commit_captures_a_till_hold(ctx, rules_program, make_member, funded):
