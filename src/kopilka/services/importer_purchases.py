@@ -37,7 +37,12 @@ from kopilka.domain.rules import EarnResult, Rule, RuleSet, evaluate_purchase
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.importer_rows import Receipt, RowError
-from kopilka.services.purchases import _check_redemption, _redeemed_by_line, member_context
+from kopilka.services.purchases import (
+    _check_redemption,
+    _redeemed_by_line,
+    member_context,
+    receipt_key,
+)
 from kopilka.store.repos.bulk_ledger import MemoryLedgerPort, TableRows
 from kopilka.store.repos.bulk_writer import BulkWriter, Streamer
 from kopilka.store.repos.importer_lookup import existing_receipts, load_members
@@ -338,7 +343,7 @@ def _book_all(
         key_rows.append(
             (
                 program.id,
-                f"purchase:{rc.receipt_id}",
+                receipt_key(rc.receipt_id),
                 "purchase",
                 # an import, not a request: the same receipt sent later over the API is a
                 # conflict (409), never a second booking

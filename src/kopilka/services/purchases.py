@@ -358,7 +358,7 @@ def prepare_commit(
             "balance": {"available": after.available, "pending": after.pending, "held": after.held},
         }
 
-    key = f"purchase:{receipt_id}"
+    key = receipt_key(receipt_id)
     digest = request_hash("purchase", data)
     return partial(
         ctx.idempotent,
@@ -502,11 +502,18 @@ def process_return(
     )
 
 
+def receipt_key(receipt_id: str) -> str:
+    """The idempotency key a receipt is booked under, once, whoever books it."""
+    return f"purchase:{receipt_id}"
+
+
 def booked_answer(ctx: ServiceContext, program: Program, receipt_id: str) -> dict[str, Any] | None:
-    """What :func:`commit` answered when it booked ``receipt_id`` (None if it is not booked):
-    its stored outcome, without the request it was booked with."""
+    """The stored answer of a booked ``receipt_id``, without the request it was booked
+    with: what :func:`commit` answered (for a receipt ``kopilka import`` booked, the
+    import's summary, ``"imported": true``, without lines or balance). None when it is
+    not booked, its commit having been refused or never made."""
     with ctx.uow(read_only=True) as uow:
-        stored = uow.idempotency.get(program.id, f"purchase:{receipt_id}")
+        stored = uow.idempotency.get(program.id, receipt_key(receipt_id))
     return dict(stored.response) if stored is not None and stored.succeeded else None
 
 
