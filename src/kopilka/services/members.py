@@ -117,11 +117,21 @@ def enroll(
     return get_member(ctx, program, member_id)
 
 
-def find_member_id(uow: UnitOfWork, program: Program, kind: str, value: str) -> int:
+def identifier(kind: str, value: str) -> tuple[IdentifierKind, str]:
+    """An identifier as a request names it: its kind and canonical value (ValidationError
+    for an unknown kind or a malformed value)."""
     canonical = normalize(kind, value)
-    member_id = uow.members.find(program.id, IdentifierKind(kind), canonical)
+    return IdentifierKind(kind), canonical
+
+
+def no_member_with(kind: str) -> NotFoundError:
+    return NotFoundError(f"no member with this {kind}", kind=kind)
+
+
+def find_member_id(uow: UnitOfWork, program: Program, kind: str, value: str) -> int:
+    member_id = uow.members.find(program.id, *identifier(kind, value))
     if member_id is None:
-        raise NotFoundError(f"no member with this {kind}", kind=kind)
+        raise no_member_with(kind)
     return member_id
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from kopilka.domain.basket import Basket
 from kopilka.domain.errors import NotFoundError, RedemptionNotAllowed, ValidationError
-from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.member import Member
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
@@ -33,7 +32,7 @@ from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.context import ServiceContext
-from kopilka.services.members import find_member_id
+from kopilka.services.members import find_member_id, identifier, no_member_with
 from kopilka.services.purchase_input import MAX_REF, parse_basket, points_field, quantity, text
 from kopilka.services.rules import active_ruleset, ruleset_by_id
 from kopilka.store.repos.purchases import (
@@ -96,10 +95,9 @@ def lock_member(uow: UnitOfWork, lg: Ledger, program: Program, data: dict[str, A
     if isinstance(named, int):
         return named  # locked by the caller's require_active, as any member by id
     kind, value = named
-    canonical = normalize(kind, value)
-    bal = uow.ledger.lock_identified(program.id, str(IdentifierKind(kind)), canonical)
+    bal = uow.ledger.lock_identified(program.id, *identifier(kind, value))
     if bal is None:
-        raise NotFoundError(f"no member with this {kind}", kind=kind)
+        raise no_member_with(kind)
     lg.know_locked(bal)
     return bal.member_id
 

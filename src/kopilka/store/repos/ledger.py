@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
+from kopilka.domain.identifiers import IdentifierKind
 from kopilka.ledger.model import (
     SPENT_KINDS,
     Balance,
@@ -248,12 +249,12 @@ class LedgerRepo:
         rows = self.conn.execute(q, {"p": program_id, "ids": ids})
         return {r[0]: Balance(*r) for r in rows}
 
-    def lock_identified(self, program_id: int, kind: str, value: str) -> Balance | None:
+    def lock_identified(self, program_id: int, kind: IdentifierKind, value: str) -> Balance | None:
         """The balance of the program's member holding identifier ``kind``/``value``,
         locked as :meth:`lock_balances` locks it, in one statement with the look-up;
         None when no member of the program holds it."""
         one = _LOCK_IDENTIFIED_FOR_UPDATE if self._pg and self.lock_rows else _LOCK_IDENTIFIED_FAST
-        rows = one.rows(self.conn, {"p": program_id, "k": kind, "v": value})
+        rows = one.rows(self.conn, {"p": program_id, "k": str(kind), "v": value})
         return Balance(*rows[0]) if rows else None
 
     def save_balances(self, balances: Iterable[Balance]) -> None:
