@@ -56,14 +56,19 @@ def postgres_version() -> str | None:
         return None
 
 
+def machine() -> dict[str, Any]:
+    """The host a figure was measured on."""
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "cpu": _cpu_model(),
+        "platform": platform.platform(),
+    }
+
+
 def environment() -> dict[str, Any]:
     return {
-        "machine": {
-            "nproc": os.cpu_count(),
-            "memory_gib": _memory_gib(),
-            "cpu": _cpu_model(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "versions": {
             "python": platform.python_version(),
             "sqlite": sqlite3.sqlite_version,
@@ -103,15 +108,19 @@ def keep_earlier_runs(
 
     ``results["runs"]`` is keyed by run name whose first ``_``-separated part is the
     backend; the backends in ``ran`` were run now, and the earlier file's runs of the
-    others are kept, each with the command and time of the run that made it (and so is a
-    top-level entry that belongs to a backend, ``companions``: {"pgbench": "postgres"}).
-    Nothing is kept when the earlier file measured another size (the ``same`` keys).
+    others are kept, each with the command, time and machine of the run that made it (and
+    so is a top-level entry that belongs to a backend, ``companions``: {"pgbench":
+    "postgres"}). Nothing is kept when the earlier file measured another size (the
+    ``same`` keys). The file's own ``machine`` is the newest run's; hosts differ, so a
+    kept run names its own.
     """
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    host = machine()
     for run in results["runs"].values():
         if isinstance(run, dict):
             run.setdefault("command", command)
             run.setdefault("at", now)
+            run.setdefault("machine", host)
     path = (WORK / "results-quick" if quick else RESULTS) / f"{name}.json"
     if not path.exists():
         return
@@ -122,6 +131,7 @@ def keep_earlier_runs(
         if run_name.split("_")[0] not in ran and isinstance(run, dict):
             run.setdefault("command", earlier.get("command"))
             run.setdefault("at", earlier.get("at"))
+            run.setdefault("machine", earlier.get("machine"))
             results["runs"].setdefault(run_name, run)
     for key, backend in (companions or {}).items():
         if backend not in ran and key in earlier and key not in results:

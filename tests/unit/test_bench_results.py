@@ -14,10 +14,14 @@ def results_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
+AMD = {"nproc": 2, "cpu": "AMD EPYC"}
+
+
 def test_runs_of_other_backends_stay_with_their_own_command(results_dir):
     (results_dir / "http.json").write_text(
         json.dumps(
             {
+                "machine": AMD,
                 "command": "python -m bench.bench_http",
                 "at": "2026-11-01T00:00:00+00:00",
                 "workload": {"members": 10},
@@ -38,10 +42,12 @@ def test_runs_of_other_backends_stay_with_their_own_command(results_dir):
     )
     assert now["runs"]["sqlite"]["purchases_per_s"] == 5.0
     assert now["runs"]["sqlite"]["command"] == "python -m bench.bench_http --backends sqlite"
+    assert now["runs"]["sqlite"]["machine"] == machine.machine()
     assert now["runs"]["postgres"] == {
         "purchases_per_s": 1.0,
         "command": "python -m bench.bench_http",
         "at": "2026-11-01T00:00:00+00:00",
+        "machine": AMD,
     }
     assert now["pgbench"] == {"tps": 3.0}
 
