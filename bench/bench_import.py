@@ -211,6 +211,9 @@ def run_import(
         "purchases_per_s": round(p.imported / (t2 - t1)),
         "client_cpu_ms_per_purchase": _per(c2 - c1, p.imported),
         "postgres_cpu_ms_per_purchase": _per(pg2 - pg1, p.imported) if pg else None,
+        "postgres_ceiling_purchases_per_s": (
+            postgres_ceiling(pg2 - pg1, p.imported, os.cpu_count() or 1) if pg else None
+        ),
         "points_earned": p.points_earned,
         "points_redeemed": p.points_redeemed,
         "verify_seconds": round(t3 - t2, 1),
@@ -219,6 +222,16 @@ def run_import(
         "goal_purchases_per_s": GOAL,
         "goal_met": p.imported / (t2 - t1) >= GOAL,
     }
+
+
+def postgres_ceiling(pg_seconds: float, imported: int, cores: int) -> int | None:
+    """The most purchases per second this machine allows the import on PostgreSQL,
+    whatever the importing processes cost: every core given to PostgreSQL's own work
+    (CPU seconds of all its processes while the purchases were booked). Below the goal,
+    the goal is out of reach here by the database's work alone."""
+    if imported <= 0 or pg_seconds <= 0:
+        return None
+    return round(cores * imported / pg_seconds)
 
 
 def _own_cpu() -> float:
