@@ -44,7 +44,7 @@ def test_import_benchmark_batch_size_changes_cost_not_outcome():
 
 def test_postgres_ceiling_gives_every_core_to_the_database():
     """0.138 ms of PostgreSQL CPU per purchase on 2 cores: at most ~14,500 purchases/s,
-    below the 20,000 goal whatever the client costs; nothing measured, nothing claimed."""
+    below the 20,000 goal whatever the client costs (arithmetic only: nothing is timed)."""
     assert bench_import.postgres_ceiling(13.8, 100_000, 2) == 14_493
     assert bench_import.postgres_ceiling(13.8, 100_000, 2) < bench_import.GOAL
     assert bench_import.postgres_ceiling(2.0, 100_000, 4) == 200_000
