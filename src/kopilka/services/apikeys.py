@@ -244,11 +244,16 @@ def list_keys(ctx: ServiceContext, program_code: str | None = None) -> list[ApiK
 
 
 def revoke_key(ctx: ServiceContext, key_id_or_prefix: str) -> ApiKey:
-    """Revoke a key by id or prefix; it stops working at once. Revoking twice is a no-op."""
+    """Revoke a key by id or prefix; it stops working at once. Revoking twice is a no-op.
+
+    The prefix is tried first: it is random hex, so now and then it is all digits.
+    """
     with ctx.uow() as uow:
         repo = ApiKeyRepo(uow.conn)
         ref = key_id_or_prefix.strip()
-        row = repo.get(int(ref)) if ref.isdigit() else repo.by_prefix(ref)
+        row = repo.by_prefix(ref)
+        if row is None and ref.isdigit():
+            row = repo.get(int(ref))
         if row is None:
             raise NotFoundError(f"no API key {ref!r}", key=ref)
         repo.revoke(row.id, ctx.now())
