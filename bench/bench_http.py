@@ -21,7 +21,10 @@ Recorded for each phase: purchases/s (2xx only), p50/p95/p99/max latency, answer
 status, the CPU seconds of the server processes, the load generator, PostgreSQL and
 the whole machine (from /proc), and the peak resident memory of the server processes
 (sum over the uvicorn supervisor and its workers, sampled from /proc every 0.2 s).
-Written to ``bench/results/http.json``.
+Beside each goal's figure, ``goals`` holds what this machine allows: on PostgreSQL the
+ratio its own CPU per purchase leaves (``postgres_ratio_ceiling``), and for each
+throughput goal its CPU budget per purchase against what a purchase took, by part
+(``*_cpu_budget``, ``bench.budget``). Written to ``bench/results/http.json``.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from bench.budget import cpu_budget
 from bench.loadgen import LoadResult, LoadSpec, card, run
 from bench.machine import (
     WORK,
@@ -620,6 +624,24 @@ def postgres_ceiling(run_: dict[str, Any], bench: dict[str, Any]) -> dict[str, A
     }
 
 
+def throughput_budget(run_: dict[str, Any], goal_per_s: float) -> dict[str, Any] | None:
+    """The CPU a purchase may take on this machine for ``goal_per_s`` (``bench.budget``),
+    against what it took in the best configuration's closed loop: the server, the
+    database (every PostgreSQL process; none on SQLite) and the load generator, each per
+    purchase (a purchase carries its share of the returns sent with it)."""
+    phase = run_["closed_loop_by_workers"][str(run_["best_workers"])]
+    cores, per_s = phase["cpu_cores"], phase["purchases_per_s"]
+    if not per_s or not cores.get("machine_total"):
+        return None
+    parts = {
+        "server": cores["server"],
+        "database": cores["postgres_all"],
+        "load_generator": cores["loadgen"],
+    }
+    spent = {part: used * 1000 / per_s for part, used in parts.items() if used}
+    return cpu_budget(goal_per_s, cores["machine_total"], spent)
+
+
 def goals(results: dict[str, Any]) -> dict[str, Any]:
     runs = results["runs"]
     out: dict[str, Any] = {}
@@ -634,6 +656,9 @@ def goals(results: dict[str, Any]) -> dict[str, Any]:
         ceiling = postgres_ceiling(pg, bench)
         if ceiling is not None:
             out["postgres_ratio_ceiling"] = ceiling
+        budget = throughput_budget(pg, GOALS["postgres_ratio_to_pgbench"] * bench["tps"])
+        if budget is not None:
+            out["postgres_cpu_budget"] = budget
     for name, run_ in (("postgres", pg), ("sqlite", sq)):
         if isinstance(run_, dict) and run_.get("half_load"):
             p99 = run_["half_load"]["latency_ms"]["p99"]
@@ -662,6 +687,9 @@ def goals(results: dict[str, Any]) -> dict[str, Any]:
             "goal": GOALS["sqlite_per_s"],
             "met": sq["max_purchases_per_s"] >= GOALS["sqlite_per_s"],
         }
+        budget = throughput_budget(sq, GOALS["sqlite_per_s"])
+        if budget is not None:
+            out["sqlite_cpu_budget"] = budget
     return out
 
 

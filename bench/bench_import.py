@@ -6,7 +6,10 @@ of history, grocery categories, 10% of receipts paying 50 points), then imported
 fresh SQLite file and a fresh PostgreSQL database under the grocery example rules
 (``src/kopilka/domain/rules/examples/grocery.yaml``) with points expiring after 12 months.
 Reported: members/s, purchases/s (Parquet into SQLite, Parquet and CSV into
-PostgreSQL), and the seconds ``verify`` takes over the result. Written to
+PostgreSQL), and the seconds ``verify`` takes over the result; beside them the CPU per
+purchase of the importing processes and of PostgreSQL, the most PostgreSQL's own work
+allows here (``postgres_ceiling_purchases_per_s``), and the goal's CPU budget per
+purchase against that spending (``cpu_budget``, ``bench.budget``). Written to
 ``bench/results/import.json``.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from bench.bench_http import cpu_seconds, postgres_pids
+from bench.budget import cpu_budget
 from bench.machine import (
     SQLITE_CHECKPOINTS,
     SQLITE_CHECKPOINTS_HELP,
@@ -34,6 +39,7 @@ from bench.machine import (
     keep_earlier_runs,
     postgres_database,
     postgres_version,
+    sqlite_scratch,
     sqlite_url,
     write_result,
 )
@@ -221,7 +227,21 @@ def run_import(
         "totals": report.totals,
         "goal_purchases_per_s": GOAL,
         "goal_met": p.imported / (t2 - t1) >= GOAL,
+        "cpu_budget": import_budget(c2 - c1, pg2 - pg1, p.imported),
     }
+
+
+def import_budget(client_seconds: float, pg_seconds: float, imported: int) -> dict[str, Any] | None:
+    """The goal's CPU budget per purchase on this machine's cores (``bench.budget``)
+    against the importing processes' CPU and PostgreSQL's, per purchase. The budget
+    counts every core: a run booking in one process (SQLite) would also have to spread
+    its work over them."""
+    if imported <= 0:
+        return None
+    spent = {"importer": client_seconds * 1000 / imported}
+    if pg_seconds > 0:
+        spent["database"] = pg_seconds * 1000 / imported
+    return cpu_budget(GOAL, os.cpu_count() or 1, spent)
 
 
 def postgres_ceiling(pg_seconds: float, imported: int, cores: int) -> int | None:
@@ -314,9 +334,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     if "sqlite" in backends:
         key = f"sqlite{variant}_parquet"
-        results["runs"][key] = run_import(
-            sqlite_url("import-quick" if args.quick else "import"), files, "parquet", **options
-        )
+        place = sqlite_scratch("import-quick") if args.quick else nullcontext(sqlite_url("import"))
+        with place as url:
+            results["runs"][key] = run_import(url, files, "parquet", **options)
         print(key, results["runs"][key])
     if "postgres" in backends:
         if postgres_version() is None:

@@ -19,6 +19,10 @@ per request, median of ``--repeats`` rounds of ``--purchases`` each, after a war
 Written to ``bench/results/purchase_cost.json``. Use it for A/B: run the old tree with
 ``PYTHONPATH=<old>/src`` right before or after the new one.
 
+``--other-writer`` (SQLite) writes one row from another connection after each purchase,
+as a second server worker would: SQLite then empties this connection's page cache before
+its next transaction. That write's own CPU is left out of the figures.
+
 ``--via asgi`` sends the same purchases and returns as HTTP requests straight into the
 API application (``bench.asgi_driver``: middleware, authentication, validation, the
 route, the JSON answer; no sockets, server or second process), written to
@@ -30,12 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sqlite3
 import statistics
 import time
 from typing import Any
 
 import uvloop
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from bench.asgi_driver import call
 from bench.bench_http import TICKS, _stat, prepare, verify
@@ -52,6 +57,7 @@ from kopilka.domain.clock import SystemClock
 from kopilka.services import programs
 from kopilka.services import purchases as purchase_svc
 from kopilka.services.context import ServiceContext
+from kopilka.store.db import sqlite_file, writer_lock
 
 
 def backend_cpu(pid: int | None) -> float:
@@ -78,6 +84,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
     if name == "postgres":
         with engine.connect() as conn:
             pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    bump = OtherWriter(engine) if args.other_writer else None
     spec = LoadSpec("127.0.0.1", 0, fixture.api_key, args.members, tag=f"cost-{name}")
     work = Workload(spec, random.Random(args.seed))
     rng = random.Random(args.seed + 1)
@@ -102,12 +109,17 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
             requests = loop.run_until_complete(asgi_round(n))
             cpu, own = time.process_time() - cpu0, time.thread_time() - own0
             return cpu, own, backend_cpu(pid) - pg0, requests
+        others = 0.0  # CPU of the other writer's writes, run in this thread
         for _ in range(n):
             receipt, lines, _head, body = work.purchase()
             data = json.loads(body)
             data["channel"] = "web"
             purchase_svc.commit(ctx, program, data, caller_key=receipt)
             requests += 1
+            if bump is not None:
+                t = time.thread_time()
+                bump()
+                others += time.thread_time() - t
             if args.reads:  # a till's balance look-up between purchases, on the same pool
                 with ctx.uow(read_only=True) as uow:
                     uow.members.balance(rng.randint(1, args.members))
@@ -117,7 +129,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
                     ctx, program, receipt, json.loads(ret), caller_key=f"{receipt}-ret"
                 )
                 requests += 1
-        cpu, own = time.process_time() - cpu0, time.thread_time() - own0
+        cpu, own = time.process_time() - cpu0 - others, time.thread_time() - own0 - others
         return cpu, own, backend_cpu(pid) - pg0, requests
 
     rounds = []
@@ -134,6 +146,8 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
                 }
             )
     loop.close()
+    if bump is not None:
+        bump.close()
     engine.dispose()
     out = {
         "python_ms_per_request": round(statistics.median(r["python_ms"] for r in rounds), 3),
@@ -149,6 +163,29 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         )
     print(f"{name}: {out}", flush=True)
     return out
+
+
+class OtherWriter:
+    """Another connection to the SQLite file that writes one row of its own table each
+    call, in a transaction of its own and under the writer lock, as a second server
+    worker's purchase would."""
+
+    def __init__(self, engine: Engine) -> None:
+        lock, path = writer_lock(engine), sqlite_file(engine)
+        assert lock is not None, "--other-writer needs a SQLite file"
+        assert path is not None
+        self.lock = lock
+        self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.conn.execute("CREATE TABLE IF NOT EXISTS bench_other_writer (n INTEGER)")
+
+    def __call__(self) -> None:
+        with self.lock.hold():
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("INSERT INTO bench_other_writer VALUES (1)")
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 async def _asgi(app: Any, head: bytes, body: bytes) -> None:
@@ -178,16 +215,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help=SQLITE_CHECKPOINTS_HELP,
     )
     p.add_argument(
+        "--other-writer",
+        action="store_true",
+        help="SQLite: another connection writes after each purchase, as a second worker",
+    )
+    p.add_argument(
         "--via",
         choices=("service", "asgi"),
         default="service",
         help="book through the service call, or as HTTP requests into the ASGI app",
     )
-    p.add_argument("--name", help="results file name (purchase_cost, purchase_cost_asgi)")
+    p.add_argument(
+        "--name",
+        help="results file name (purchase_cost, purchase_cost_asgi, purchase_cost_other_writer)",
+    )
     args = p.parse_args(argv)
     if args.reads and args.via == "asgi":
         p.error("--reads works with --via service only")
-    args.name = args.name or ("purchase_cost_asgi" if args.via == "asgi" else "purchase_cost")
+    if args.other_writer and (args.via == "asgi" or args.backends != "sqlite"):
+        p.error("--other-writer works with --via service --backends sqlite only")
+    if not args.name:
+        args.name = "purchase_cost_asgi" if args.via == "asgi" else "purchase_cost"
+        args.name += "_other_writer" if args.other_writer else ""
     if args.quick:
         args.members, args.purchases, args.repeats, args.warmup = 50, 20, 2, 10
     runs: dict[str, Any] = {}

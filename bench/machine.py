@@ -139,11 +139,29 @@ def keep_earlier_runs(
 
 
 def sqlite_url(name: str) -> str:
+    """The URL of ``bench/.work/<name>.db``, emptied (kept afterwards, to look into)."""
     WORK.mkdir(parents=True, exist_ok=True)
     path = WORK / f"{name}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    _remove_sqlite(path, ("", "-wal", "-shm"))
     return f"sqlite:///{path}"
+
+
+@contextmanager
+def sqlite_scratch(name: str) -> Iterator[str]:
+    """The URL of a SQLite file of this run's own, ``bench/.work/<name>-<random>.db``,
+    removed afterwards with its log, index and writer-lock files: for runs one after
+    another in one process, which must not reuse a path (the ``bench_work`` fixture in
+    tests/conftest.py says why)."""
+    url = sqlite_url(f"{name}-{uuid.uuid4().hex[:10]}")
+    try:
+        yield url
+    finally:
+        _remove_sqlite(Path(url.split("///", 1)[1]), ("", "-wal", "-shm", ".writer"))
+
+
+def _remove_sqlite(path: Path, suffixes: tuple[str, ...]) -> None:
+    for suffix in suffixes:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 @contextmanager

@@ -50,6 +50,19 @@ def _pg_available() -> str | None:
         return str(e).splitlines()[0]
 
 
+@pytest.fixture
+def bench_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The benchmarks' scratch SQLite files and quick results (``bench.machine.WORK``) in
+    a directory of this test's own, never at a path an earlier run of this process used:
+    twice in a full suite a quick run found the file ``sqlite_url`` had just emptied
+    already holding the earlier run's program (no file or descriptor of it was left when
+    the run began; the cause was not found)."""
+    from bench import machine
+
+    monkeypatch.setattr(machine, "WORK", tmp_path)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path: Path = tmp_path_factory.mktemp("db") / "kopilka.db"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-from bench import asgi_driver, bench_purchase_cost
+import sqlite3
 
-# the benchmarks set up their databases and member files under bench/.work by name:
-# the runs of these modules share one worker, never two at once
-pytestmark = pytest.mark.xdist_group("bench-work")
+import pytest
+from bench import asgi_driver, bench_purchase_cost, machine
+
+# the benchmarks' data files (members, purchases) go to bench/.work by name, so these
+# modules share one worker; their databases and quick results go to each test's own
+# directory (bench_work)
+pytestmark = [pytest.mark.xdist_group("bench-work"), pytest.mark.usefixtures("bench_work")]
 
 
 def test_purchase_cost_benchmark_runs_in_quick_mode() -> None:
@@ -31,6 +34,29 @@ def test_purchase_cost_through_the_asgi_app_runs_in_quick_mode() -> None:
     assert run["verify"]["ok"] is True
     assert all(r["requests"] >= 20 for r in run["rounds"])
     assert run["python_ms_per_request"] > 0
+
+
+def test_another_writer_writes_after_each_purchase() -> None:
+    """--other-writer writes a row from a second connection after every purchase (as a
+    second worker would), in a results file of its own; the ledger still verifies."""
+    results = bench_purchase_cost.main(["--quick", "--backends", "sqlite", "--other-writer"])
+    assert results["settings"]["name"] == "purchase_cost_other_writer"
+    run = results["runs"]["sqlite"]
+    assert run["verify"]["ok"] is True
+    db = sqlite3.connect(machine.WORK / "cost-service-50.db")
+    try:
+        (writes,) = db.execute("SELECT COUNT(*) FROM bench_other_writer").fetchone()
+        (purchases,) = db.execute("SELECT COUNT(*) FROM purchases").fetchone()
+    finally:
+        db.close()
+    assert writes == purchases > 0
+
+
+@pytest.mark.parametrize("extra", [["--via", "asgi"], ["--backends", "postgres"]])
+def test_another_writer_is_for_the_sqlite_service_path_only(extra: list[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        bench_purchase_cost.main(["--quick", "--other-writer", *extra])
+    assert refused.value.code == 2
 
 
 def test_the_asgi_driver_turns_request_bytes_into_a_scope() -> None:
