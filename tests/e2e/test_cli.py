@@ -137,6 +137,15 @@ def test_program_create_show_list(cli: Cli) -> None:
     assert "cafe" in cli.ok("program", "list").stdout
 
 
+def test_program_found_by_a_code_of_digits_or_by_id(cli: Cli) -> None:
+    """A code may be all digits: ``program show 2024`` finds the program coded 2024, not the
+    program of id 2024; an id that is no program's code still finds its program."""
+    made = cli.json("program", "create", "--code", "2024", "--name", "Year")
+    assert made["id"] != 2024
+    assert cli.json("program", "show", "2024")["code"] == "2024"
+    assert cli.json("program", "show", str(made["id"]))["code"] == "2024"
+
+
 def test_member_add_show_block_unblock(grocery: Cli) -> None:
     """A member is found by any identifier, shows balances, and can be blocked and unblocked."""
     added = grocery.json(

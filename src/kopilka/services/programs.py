@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from kopilka.domain.errors import ConflictError, ValidationError
+from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.money import Rounding
 from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
@@ -49,10 +49,16 @@ def create_program(ctx: ServiceContext, spec: dict[str, Any]) -> Program:
 
 
 def get_program(ctx: ServiceContext, code_or_id: str | int) -> Program:
+    """A program by id (an int), or by code, else by id (a string): a code may be all digits."""
     with ctx.uow(read_only=True) as uow:
-        if isinstance(code_or_id, int) or str(code_or_id).isdigit():
-            return uow.programs.get(int(code_or_id))
-        return uow.programs.by_code(str(code_or_id))
+        if isinstance(code_or_id, int):
+            return uow.programs.get(code_or_id)
+        try:
+            return uow.programs.by_code(code_or_id)
+        except NotFoundError:
+            if not code_or_id.isdigit():
+                raise
+        return uow.programs.get(int(code_or_id))
 
 
 def list_programs(ctx: ServiceContext) -> list[Program]:
