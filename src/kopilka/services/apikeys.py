@@ -17,8 +17,11 @@ import hmac
 import re
 import secrets
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy import Engine
 
 from kopilka.domain.errors import KopilkaError, NotFoundError, PermissionDenied, ValidationError
 from kopilka.domain.program import Program
@@ -195,7 +198,16 @@ def create_key(
 # at once in the process that revokes, and within AUTH_CACHE_SECONDS everywhere else.
 AUTH_CACHE_SECONDS = 5.0
 AUTH_CACHE_SIZE = 10_000
-_AUTH_CACHE: dict[tuple[int, str, str], tuple[float, ApiKey]] = {}
+# per engine, and gone with it: an engine built where a disposed one lived is not
+# answered from the old one's keys
+_AUTH_CACHE: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], tuple[float, ApiKey]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _verified(engine: Engine) -> dict[tuple[str, str], tuple[float, ApiKey]]:
+    found = _AUTH_CACHE.get(engine)
+    return _AUTH_CACHE.setdefault(engine, {}) if found is None else found
 
 
 def recently_verified(ctx: ServiceContext, presented: str | None) -> ApiKey | None:
@@ -205,7 +217,7 @@ def recently_verified(ctx: ServiceContext, presented: str | None) -> ApiKey | No
     if match is None:
         return None
     prefix, secret = match.groups()
-    cached = _AUTH_CACHE.get((id(ctx.engine), prefix, _hash(secret)))
+    cached = _verified(ctx.engine).get((prefix, _hash(secret)))
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
     return None
@@ -218,8 +230,8 @@ def authenticate(ctx: ServiceContext, presented: str | None) -> ApiKey:
         raise Unauthenticated("a valid API key is required")
     prefix, secret = match.groups()
     digest = _hash(secret)
-    cache_key = (id(ctx.engine), prefix, digest)
-    cached = _AUTH_CACHE.get(cache_key)
+    verified = _verified(ctx.engine)
+    cached = verified.get((prefix, digest))
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
     with ctx.uow(read_only=True) as uow:
@@ -229,9 +241,9 @@ def authenticate(ctx: ServiceContext, presented: str | None) -> ApiKey:
         if row.revoked_at is not None:
             raise Unauthenticated("this API key was revoked")
         key = _key(row, uow.programs.get(row.program_id))
-    if len(_AUTH_CACHE) >= AUTH_CACHE_SIZE:
-        _AUTH_CACHE.clear()
-    _AUTH_CACHE[cache_key] = (time.monotonic() + AUTH_CACHE_SECONDS, key)
+    if len(verified) >= AUTH_CACHE_SIZE:
+        verified.clear()
+    verified[(prefix, digest)] = (time.monotonic() + AUTH_CACHE_SECONDS, key)
     return key
 
 
