@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from limits import parse as parse_limit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -36,6 +37,13 @@ class Settings(BaseSettings):
     # than the pool only queue for a connection, or open and close overflow connections
     api_threads: int = Field(default=0, ge=0, le=200)
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # failed sign-ins to the portal or the console allowed per client address, and per
+    # card tried, in a moving window; then 429 until the window has room (web/throttle.py)
+    sign_in_limit: str = "10 per 15 minutes"
+    # reverse proxies whose X-Forwarded-For names the client (uvicorn's
+    # forwarded_allow_ips: comma-separated addresses or networks, "*" for any); empty:
+    # none, the client is the connection's peer
+    forwarded_allow_ips: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -44,6 +52,13 @@ class Settings(BaseSettings):
             v = "postgresql+psycopg://" + v.split("://", 1)[1]
         if v and not v.startswith(("sqlite", "postgresql+psycopg")):
             raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
+        return v
+
+    @field_validator("sign_in_limit")
+    @classmethod
+    def _a_rate(cls, v: str) -> str:
+        if parse_limit(v).amount < 1:  # parse_limit's ValueError names what is wrong
+            raise ValueError("sign_in_limit must allow at least one try")
         return v
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ its own, and the parent replaces a worker that dies."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 BIN = Path(sys.executable).parent / "kopilka"
@@ -77,7 +79,7 @@ LISTEN, ESTABLISHED = "0A", "01"
 
 @contextmanager
 def _serving(
-    tmp_path: Path, port: int, host: str = "127.0.0.1"
+    tmp_path: Path, port: int, host: str = "127.0.0.1", workers: int = 2, **settings: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
@@ -85,9 +87,10 @@ def _serving(
         "KOPILKA_HOST": host,
         "KOPILKA_PORT": str(port),
         "KOPILKA_LOG_LEVEL": "info",
+        **{f"KOPILKA_{name.upper()}": value for name, value in settings.items()},
     }
     proc = subprocess.Popen(
-        [str(BIN), "serve", "--workers", "2"],
+        [str(BIN), "serve", "--workers", str(workers)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -197,3 +200,31 @@ def test_a_worker_that_cannot_start_stops_the_server(tmp_path: Path) -> None:
         assert proc.wait(90) == 3
         assert proc.stdout is not None
         assert b"cannot listen" in proc.stdout.read()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("trusted", [True, False])
+def test_the_client_address_comes_from_a_trusted_proxy_only(
+    tmp_path: Path, workers: int, trusted: bool
+) -> None:
+    """Sign-in limits count per client address. Behind a proxy named in
+    KOPILKA_FORWARDED_ALLOW_IPS that is the address X-Forwarded-For names; otherwise
+    the connection's peer, whatever a client claims. Each worker counts apart; the one
+    kept-alive connection below stays with one worker."""
+    port = _free_port()
+    trust = {"forwarded_allow_ips": "127.0.0.1"} if trusted else {}
+    with _serving(tmp_path, port, workers=workers, sign_in_limit="1 per minute", **trust) as proc:
+        _ready(proc, port, workers)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            form = client.get("/portal/sign-in").text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+            assert token is not None
+
+            def attempt(card: str, claimed: str) -> int:
+                data = {"csrf_token": token[1], "card": card, "phone": "+70000000000"}
+                headers = {"X-Forwarded-For": claimed}
+                return client.post("/portal/sign-in", data=data, headers=headers).status_code
+
+            assert attempt("NOCARD1", "10.0.0.1") == 401
+            assert attempt("NOCARD2", "10.0.0.1") == 429
+            assert attempt("NOCARD3", "10.0.0.2") == (401 if trusted else 429)

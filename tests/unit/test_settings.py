@@ -62,6 +62,8 @@ def test_explicit_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
         ("KOPILKA_ENVIRONMENT", "staging"),
         ("KOPILKA_SQLITE_SYNCHRONOUS", "OFF"),
         ("KOPILKA_DATABASE_URL", "mysql://db/kopilka"),
+        ("KOPILKA_SIGN_IN_LIMIT", "ten a minute"),
+        ("KOPILKA_SIGN_IN_LIMIT", "0 per minute"),
     ],
 )
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -105,3 +107,10 @@ def test_explicit_database_url_beats_data_dir(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("KOPILKA_DATA_DIR", "/srv/kopilka")
     monkeypatch.setenv("KOPILKA_DATABASE_URL", "sqlite:////var/lib/k.db")
     assert load_settings().effective_database_url == "sqlite:////var/lib/k.db"
+
+
+def test_sign_in_limit_is_read_in_the_limits_notation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """KOPILKA_SIGN_IN_LIMIT takes the ``limits`` library's notation."""
+    assert load_settings().sign_in_limit == "10 per 15 minutes"
+    monkeypatch.setenv("KOPILKA_SIGN_IN_LIMIT", "5/hour")
+    assert load_settings().sign_in_limit == "5/hour"

@@ -28,6 +28,10 @@ import sys
 import threading
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kopilka.settings import Settings
 
 FACTORY = "kopilka.api.factory:app_factory"
 # uvicorn's exit status for a worker whose application or socket could not start
@@ -42,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     from kopilka.settings import load_settings
 
     host, port, workers = argv if argv is not None else sys.argv[1:]
-    configure_logging(load_settings())
+    settings = load_settings()
+    configure_logging(settings)
     sys.exit(Supervisor(host, int(port), int(workers)).run())
 
 
@@ -67,22 +72,29 @@ def serve(host: str, port: int) -> None:
     from kopilka.logging import configure_logging
     from kopilka.settings import load_settings
 
-    configure_logging(load_settings())
+    settings = load_settings()
+    configure_logging(settings)
     try:
         sock = listening_socket(host, port)
     except OSError as e:
         log.error("worker cannot listen on %s:%s: %s", host, port, e.strerror or e)
         sys.exit(STARTUP_FAILURE)
-    config = uvicorn.Config(
-        FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        log_config=None,  # keep the structlog configuration of configure_logging
-        proxy_headers=False,
-        server_header=False,
-    )
+    config = uvicorn.Config(host=host, port=port, **uvicorn_options(settings))
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What every Kopilka uvicorn runs with, besides where it listens."""
+    return {
+        "app": FACTORY,
+        "factory": True,
+        "log_config": None,  # keep the structlog configuration of configure_logging
+        "server_header": False,
+        # the client's address from X-Forwarded-For, only when it comes from a proxy
+        # named in KOPILKA_FORWARDED_ALLOW_IPS (sign-in limits count per address)
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
+    }
 
 
 def in_use(host: str, port: int) -> bool:

@@ -16,8 +16,6 @@ import typer
 from kopilka.cli.errors import fail
 from kopilka.cli.runtime import settings
 
-FACTORY = "kopilka.api.factory:app_factory"
-
 
 def app_factory() -> Any:
     """Build the FastAPI app on the configured database, migrated first (for embedding;
@@ -62,16 +60,9 @@ def run_server(
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(sys.executable, args)  # noqa: S606 (our own interpreter and module)
-    uvicorn.run(
-        FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,  # keep the structlog configuration of configure_logging
-        proxy_headers=False,
-        server_header=False,
-    )
+    from kopilka.api.supervise import uvicorn_options
+
+    uvicorn.run(host=host, port=port, workers=workers, **uvicorn_options(s))
 
 
 def serve(

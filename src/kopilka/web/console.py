@@ -23,7 +23,8 @@ class Console:
 
     def __init__(self, kopilka: Kopilka) -> None:
         self.ctx = kopilka.services
-        self.area = Area(self.ctx, kopilka.settings.secret_key, "admin")
+        settings = kopilka.settings
+        self.area = Area(self.ctx, settings.secret_key, "admin", settings.sign_in_limit)
 
     def operator(self, request: Request) -> Operator:
         return operator(self.area, request)
@@ -59,9 +60,13 @@ def console_router(console: Console) -> APIRouter:
     @router.post("/sign-in")
     def sign_in(request: Request, form: Form) -> Response:
         area.check_csrf(request, form)
+        wait = area.sign_in_wait(request)
+        if wait is not None:
+            return area.sign_in_page(request, retry_after=wait)
         try:
             key = authenticate(ctx, form.get("api_key"))
         except KopilkaError as e:
+            area.sign_in_failed(request)
             return area.sign_in_page(request, 401, e.message)
         if key.role not in CONSOLE_ROLES:
             return area.sign_in_page(

@@ -8,6 +8,8 @@ through the API, publishing and previewing rules included (``rules:publish``).
 
 from __future__ import annotations
 
+import logging
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,9 @@ from kopilka.services.apikeys import ApiKey, Permission, Role, active_key
 from kopilka.services.context import ServiceContext
 from kopilka.web.render import RENDERER, Refused, SignInRequired
 from kopilka.web.session import Session, SessionSigner
+from kopilka.web.throttle import SignInThrottle
+
+log = logging.getLogger("kopilka.web")
 
 CONSOLE_ROLES = frozenset({Role.SUPPORT, Role.MARKETER, Role.ANALYST, Role.ADMIN})
 CSRF_FIELD = "csrf_token"
@@ -40,12 +45,14 @@ def form_key(form: dict[str, str]) -> str:
 
 
 class Area:
-    """The sessions of one part of the UI (its cookie, signer and sign-in page)."""
+    """The sessions of one part of the UI (its cookie, signer and sign-in page), and the
+    count of its failed sign-ins (:mod:`kopilka.web.throttle`)."""
 
-    def __init__(self, ctx: ServiceContext, secret_key: str, name: str) -> None:
+    def __init__(self, ctx: ServiceContext, secret_key: str, name: str, sign_in_limit: str) -> None:
         self.ctx = ctx
         self.name = name
         self.signer = SessionSigner(secret_key, name)
+        self.throttle = SignInThrottle(sign_in_limit)
         self.cookie = f"kopilka_{name}"
         self.path = f"/{name}"
         self.sign_in = f"/{name}/sign-in"
@@ -76,10 +83,18 @@ class Area:
         response.delete_cookie(self.cookie, path=self.path, httponly=True, samesite="lax")
 
     def sign_in_page(
-        self, request: Request, status: int = 200, error: str | None = None, **context: Any
+        self,
+        request: Request,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+        **context: Any,
     ) -> Response:
-        """The area's sign-in form, with a token bound to the visitor's (anonymous) session."""
+        """The area's sign-in form, with a token bound to the visitor's (anonymous) session;
+        with ``retry_after``, refusing a throttled sign-in (:meth:`sign_in_wait`)."""
         session = self.anonymous(request)
+        if retry_after is not None:
+            status, error = 429, wait_message(retry_after)
         response = RENDERER.page(
             f"{self.name}_sign_in.html",
             status,
@@ -88,8 +103,24 @@ class Area:
             error=error,
             **context,
         )
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         self.store(response, session, request)
         return response
+
+    def sign_in_wait(self, request: Request, identity: str | None = None) -> int | None:
+        """Seconds before this client, or anyone trying ``identity``, may try to sign in
+        again; None: now."""
+        wait = self.throttle.retry_after(client_address(request), identity)
+        if wait is not None:  # neither the address nor the identity: personal data
+            log.warning("%s sign-in refused after too many failures", self.name)
+        return wait
+
+    def sign_in_failed(self, request: Request, identity: str | None = None) -> None:
+        self.throttle.failed(client_address(request), identity)
+
+    def sign_in_succeeded(self, identity: str) -> None:
+        self.throttle.succeeded(identity)
 
     def csrf(self, session: Session) -> str:
         return self.signer.csrf_token(session)
@@ -105,6 +136,18 @@ class Area:
             )
         assert session is not None
         return session
+
+
+def client_address(request: Request) -> str:
+    """The address the request came from: behind a reverse proxy, the proxy's, unless
+    KOPILKA_FORWARDED_ALLOW_IPS names it (``kopilka.api.supervise.uvicorn_options``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def wait_message(seconds: int) -> str:
+    minutes = math.ceil(seconds / 60)
+    wait = f"{seconds} seconds" if seconds < 60 else f"{minutes} minute{'s' * (minutes > 1)}"
+    return f"Too many failed sign-ins. Try again in {wait}."
 
 
 @dataclass(frozen=True, slots=True)

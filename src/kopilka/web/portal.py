@@ -14,7 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from kopilka.app import Kopilka
-from kopilka.domain.errors import KopilkaError
+from kopilka.domain.errors import KopilkaError, ValidationError
+from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.program import Program
 from kopilka.services import audit as audit_svc
 from kopilka.services import members as member_svc
@@ -30,10 +31,19 @@ from kopilka.web.render import RENDERER, Form, SignInRequired, WebRoute, redirec
 SIGN_IN_FAILED = "No member has both this card number and this phone. Check them and try again."
 
 
+def card_tried(card: str) -> str:
+    """The card as stored, so that spelling it another way does not start a fresh count
+    of failed sign-ins."""
+    try:
+        return normalize(IdentifierKind.CARD, card)
+    except ValidationError:
+        return card
+
+
 def portal_router(kopilka: Kopilka) -> APIRouter:
     router = APIRouter(prefix="/portal", route_class=WebRoute, include_in_schema=False)
     ctx = kopilka.services
-    area = Area(ctx, kopilka.settings.secret_key, "portal")
+    area = Area(ctx, kopilka.settings.secret_key, "portal", kopilka.settings.sign_in_limit)
 
     def signed_in(request: Request) -> tuple[Program, int, str]:
         """The member's program, id and form token, or a redirect to sign in."""
@@ -50,10 +60,14 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         return program, member.id, area.csrf(session)
 
     def sign_in_page(
-        request: Request, status: int = 200, error: str | None = None, **form: str
+        request: Request,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+        **form: str,
     ) -> Response:
         programs = program_svc.list_programs(ctx)
-        return area.sign_in_page(request, status, error, programs=programs, form=form)
+        return area.sign_in_page(request, status, error, retry_after, programs=programs, form=form)
 
     @router.get("/sign-in")
     def sign_in_form(request: Request) -> Response:
@@ -62,21 +76,23 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
     @router.post("/sign-in")
     def sign_in(request: Request, form: Form) -> Response:
         area.check_csrf(request, form)
+        chosen, card = form.get("program", ""), form.get("card", "")
         programs = program_svc.list_programs(ctx)
-        chosen = form.get("program", "")
         program = next((p for p in programs if p.code == chosen), None)
         if program is None and len(programs) == 1:
             program = programs[0]
+        identity = f"{program.id if program else chosen}/{card_tried(card)}"
+        wait = area.sign_in_wait(request, identity)
+        if wait is not None:
+            return sign_in_page(request, retry_after=wait, card=card, program=chosen)
         member_id = (
-            queries.portal_member(ctx, program, form.get("card", ""), form.get("phone", ""))
-            if program
-            else None
+            queries.portal_member(ctx, program, card, form.get("phone", "")) if program else None
         )
         if program is None or member_id is None:
+            area.sign_in_failed(request, identity)
             # the card is shown again, the phone is not
-            return sign_in_page(
-                request, 401, SIGN_IN_FAILED, card=form.get("card", ""), program=chosen
-            )
+            return sign_in_page(request, 401, SIGN_IN_FAILED, card=card, program=chosen)
+        area.sign_in_succeeded(identity)
         response = redirect("/portal")
         area.store(
             response, area.start({"program_id": program.id, "member_id": member_id}), request
