@@ -164,6 +164,39 @@ def test_connections_opened_together_reach_both_workers(tmp_path: Path) -> None:
                 c.close()
 
 
+def _healthz_counted(port: int) -> float:
+    """``/healthz`` requests answered 200, by a fresh connection's ``/metrics``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    pattern = r'kopilka_http_requests_total\{[^}]*route="/healthz"[^}]*\} (\S+)'
+    return sum(float(value) for value in re.findall(pattern, text))
+
+
+def test_metrics_count_every_workers_requests(tmp_path: Path) -> None:
+    """Whichever worker answers ``/metrics`` reports the requests of both, and a worker
+    that ends does not take its counts with it: a counter never goes back."""
+    port = _free_port()
+    with _serving(tmp_path, port) as proc:
+        _ready(proc, port)
+        conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+        try:
+            for c in conns:
+                c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            for c in conns:
+                assert c.recv(64).startswith(b"HTTP/1.1 200")
+        finally:
+            for c in conns:
+                c.close()
+        assert [_healthz_counted(port) for _ in range(6)] == [16.0] * 6
+        victim = _workers(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and victim in _workers(proc.pid):
+            time.sleep(0.2)
+        _ready(proc, port)
+        assert [_healthz_counted(port) for _ in range(6)] == [16.0] * 6
+
+
 def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
     port = _free_port()
     with _serving(tmp_path, port) as proc:

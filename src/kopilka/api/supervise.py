@@ -15,6 +15,12 @@ open just as long, so the same lopsided split would last there.
 The parent restarts a worker that dies, stops when a worker fails to start (a broken
 configuration fails the same way again), and on SIGINT or SIGTERM stops the workers,
 each finishing the requests it has in hand.
+
+The workers count their metrics in files of one directory (prometheus_client's
+multiprocess mode), so ``/metrics``, whichever worker answers it, reports the sum over
+every worker, those that ended included: a scrape never sees a counter go back. The
+directory is ``PROMETHEUS_MULTIPROC_DIR`` when the operator sets it (emptied at start),
+else a temporary one, removed at the end.
 """
 
 from __future__ import annotations
@@ -22,11 +28,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +45,7 @@ if TYPE_CHECKING:
     from kopilka.settings import Settings
 
 FACTORY = "kopilka.api.factory:app_factory"
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # uvicorn's exit status for a worker whose application or socket could not start
 STARTUP_FAILURE = 3
 STOP_TIMEOUT_S = 30.0
@@ -48,7 +60,26 @@ def main(argv: list[str] | None = None) -> None:
     host, port, workers = argv if argv is not None else sys.argv[1:]
     settings = load_settings()
     configure_logging(settings)
-    sys.exit(Supervisor(host, int(port), int(workers)).run())
+    with metrics_directory():
+        status = Supervisor(host, int(port), int(workers)).run()
+    sys.exit(status)
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """The directory the workers count their metrics in, named to them (they are spawned
+    with this environment) by ``PROMETHEUS_MULTIPROC_DIR``."""
+    chosen = os.environ.get(MULTIPROCESS_DIR)
+    path = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="kopilka-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):  # an earlier run's counts are not this run's
+        stale.unlink()
+    os.environ[MULTIPROCESS_DIR] = str(path)
+    try:
+        yield path
+    finally:
+        if not chosen:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
