@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse as parse_limit
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # refused outside development by the validator below
@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # forwarded_allow_ips: comma-separated addresses or networks, "*" for any); empty:
     # none, the client is the connection's peer
     forwarded_allow_ips: str = ""
+    # when set, /metrics answers only ``Authorization: Bearer <this token>`` (Prometheus:
+    # ``authorization: {credentials: ...}``); unset, it is open like /healthz
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     @field_validator("database_url")
     @classmethod

@@ -64,6 +64,7 @@ def test_explicit_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
         ("KOPILKA_DATABASE_URL", "mysql://db/kopilka"),
         ("KOPILKA_SIGN_IN_LIMIT", "ten a minute"),
         ("KOPILKA_SIGN_IN_LIMIT", "0 per minute"),
+        ("KOPILKA_METRICS_TOKEN", "short"),
     ],
 )
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -3,6 +3,7 @@ program, an idempotency key, and the permission a route needs."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
@@ -13,7 +14,13 @@ from kopilka.api.metrics import Metrics
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
 from kopilka.services import members as member_svc
-from kopilka.services.apikeys import ApiKey, Permission, authenticate, recently_verified
+from kopilka.services.apikeys import (
+    ApiKey,
+    Permission,
+    Unauthenticated,
+    authenticate,
+    recently_verified,
+)
 from kopilka.services.context import ServiceContext
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer kp_<prefix>_<secret>`")
@@ -40,6 +47,24 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
+_metrics_bearer = HTTPBearer(
+    scheme_name="MetricsToken", auto_error=False, description="KOPILKA_METRICS_TOKEN, when set"
+)
+
+
+async def metrics_access(
+    kopilka: Annotated[Kopilka, Depends(get_kopilka)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)],
+) -> None:
+    """401 unless the metrics token, when one is set, is presented."""
+    token = kopilka.settings.metrics_token
+    if token is None:
+        return
+    presented = bearer.credentials.encode() if bearer else b""
+    if not hmac.compare_digest(presented, token.get_secret_value().encode()):
+        raise Unauthenticated("/metrics needs the metrics token: Authorization: Bearer <token>")
+
+
 AppMetrics = Annotated[Metrics, Depends(get_metrics)]
 
 

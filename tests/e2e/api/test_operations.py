@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import create_engine
 
 from kopilka.api.app import create_app
@@ -49,6 +51,24 @@ def test_metrics_count_requests_by_route_template_and_points_moved(
     assert 'kopilka_points_total{movement="earned"} 30.0' in text
     assert 'kopilka_points_total{movement="redeemed"} 12.0' in text
     assert "kopilka_members_enrolled_total 1.0" in text
+
+
+def test_metrics_take_the_metrics_token_when_one_is_set(kopilka: Kopilka) -> None:
+    """With KOPILKA_METRICS_TOKEN set, /metrics answers that bearer token only (a 401
+    problem otherwise); the probes stay open."""
+    token = "scrape-" + "x" * 24
+    settings = kopilka.settings.model_copy(update={"metrics_token": SecretStr(token)})
+    with TestClient(create_app(dataclasses.replace(kopilka, settings=settings))) as c:
+        for headers in ({}, {"Authorization": "Bearer not-the-token"}, {"X-API-Key": token}):
+            r = c.get("/metrics", headers=headers)
+            assert r.status_code == 401
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.json()["code"] == "unauthorized"
+        r = c.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        assert "kopilka_http_requests_total" in r.text
+        assert c.get("/healthz").status_code == 200
+    assert token not in repr(settings)
 
 
 def test_openapi_documents_auth_problems_and_idempotency(client: TestClient) -> None:

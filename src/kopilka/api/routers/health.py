@@ -1,11 +1,12 @@
-"""Liveness, readiness and Prometheus metrics (no API key: for the operator's probes)."""
+"""Liveness, readiness and Prometheus metrics (no API key: for the operator's probes;
+/metrics takes the metrics token when one is set)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
-from kopilka.api.deps import AppMetrics, Ctx
-from kopilka.api.errors import PROBLEM_JSON, Problem, problem
+from kopilka.api.deps import AppMetrics, Ctx, metrics_access
+from kopilka.api.errors import PROBLEM_JSON, Problem, problem, responses
 from kopilka.api.schemas.common import Status
 
 router = APIRouter(tags=["operations"])
@@ -35,8 +36,13 @@ def readyz(ctx: Ctx) -> Status | Response:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **responses("unauthorized"),
+    },
+    dependencies=[Depends(metrics_access)],
 )
 def metrics(app_metrics: AppMetrics) -> Response:
-    """Prometheus metrics: request counts and latency by route, points moved."""
+    """Prometheus metrics: request counts and latency by route, points moved. With
+    KOPILKA_METRICS_TOKEN set, only for ``Authorization: Bearer <token>``."""
     return Response(app_metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
