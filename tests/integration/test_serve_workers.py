@@ -187,6 +187,10 @@ def test_metrics_count_every_workers_requests(tmp_path: Path) -> None:
         finally:
             for c in conns:
                 c.close()
+        # a request is counted just after its answer is sent: let the last ones land
+        deadline = time.monotonic() + 10
+        while _healthz_counted(port) < 16 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert [_healthz_counted(port) for _ in range(6)] == [16.0] * 6
         victim = _workers(proc.pid)[0]
         os.kill(victim, signal.SIGKILL)
