@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kopilka.domain.errors import NotFoundError
+from kopilka.domain.member import Member
 from kopilka.domain.program import Program
+from kopilka.ledger.ledger import Ledger
 from kopilka.ledger.model import Hold
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.balance_view import BalanceViewRepo
+from kopilka.store.uow import UnitOfWork
 
 SHOWN = 5  # dated amounts listed per kind
 
@@ -33,26 +36,39 @@ class BalanceView:
 
 
 def balance_view(ctx: ServiceContext, program: Program, member_id: int) -> BalanceView:
-    """A member's balances as stored, with the next pending activations and expiries.
+    """A member's balances as of now, with the next pending activations and expiries.
 
-    A read never moves points: activations and expiries that are due but not yet swept
-    show up on the member's next operation or the next sweep.
+    Activations, expiries and timed-out holds that are due but not yet booked (by the
+    member's next operation or the next sweep) are shown as booked: the till must not
+    offer points that expired last night. They are worked out by the ledger's own
+    ``settle`` in a transaction that is rolled back, so a read never moves points.
     """
     now = ctx.now()
     with ctx.uow(read_only=True) as uow:
         member = uow.members.get(program.id, member_id)
-        bal = uow.members.balance(member_id)
-        view = BalanceViewRepo(uow.conn)
-        return BalanceView(
-            member_id=member_id,
-            status=str(member.status),
-            available=bal.available,
-            pending=bal.pending,
-            held=bal.held,
-            as_of=now,
-            pending_lots=[DatedPoints(at, p) for at, p in view.pending(member_id, SHOWN)],
-            expiring=[DatedPoints(at, p) for at, p in view.expiring(member_id, now, SHOWN)],
-        )
+        if not uow.ledger.due_kinds(program.id, member_id, now):
+            return _view(uow, member, now)
+    with ctx.uow() as uow:  # never committed
+        member = uow.members.get(program.id, member_id)
+        ledger = Ledger(uow.ledger, program)
+        ledger.lock(member_id)
+        ledger.settle(member_id, now)
+        return _view(uow, member, now)
+
+
+def _view(uow: UnitOfWork, member: Member, now: datetime) -> BalanceView:
+    bal = uow.members.balance(member.id)
+    view = BalanceViewRepo(uow.conn)
+    return BalanceView(
+        member_id=member.id,
+        status=str(member.status),
+        available=bal.available,
+        pending=bal.pending,
+        held=bal.held,
+        as_of=now,
+        pending_lots=[DatedPoints(at, p) for at, p in view.pending(member.id, SHOWN)],
+        expiring=[DatedPoints(at, p) for at, p in view.expiring(member.id, now, SHOWN)],
+    )
 
 
 def get_hold(ctx: ServiceContext, program: Program, hold_id: int) -> Hold:

@@ -92,16 +92,22 @@ def test_sweeps_run_as_of_a_time_and_are_audited(
     assert [p["points"] for p in balance["pending_lots"]] == [40]
     assert [p["points"] for p in balance["expiring"]] == [40]
 
+    def kinds() -> list[str]:
+        history = client.get(f"/v1/members/{member}/history", headers=admin).json()
+        return [item["kind"] for item in history["items"]]
+
     clock.advance(timedelta(days=60))
     as_of = (clock.now() - timedelta(days=45)).isoformat()
     activated = client.post(
         "/v1/admin/jobs/activate", json={"as_of": as_of}, headers=idem(**admin)
     ).json()
     assert activated["handled"] == 1
-    assert client.get(f"/v1/members/{member}/balance", headers=admin).json()["available"] == 40
+    assert kinds() == ["activate", "earn"]
     expired = client.post("/v1/admin/jobs/expire", headers=idem(**admin)).json()
     assert expired["handled"] == 1
-    assert client.get(f"/v1/members/{member}/balance", headers=admin).json()["available"] == 0
+    assert kinds() == ["expire", "activate", "earn"]
+    balance = client.get(f"/v1/members/{member}/balance", headers=admin).json()
+    assert (balance["available"], balance["pending"]) == (0, 0)
 
     audit = client.get("/v1/admin/audit", headers=admin).json()["items"]
     assert [a["action"] for a in audit] == ["job.expire", "job.activate"]

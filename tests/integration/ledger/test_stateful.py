@@ -39,6 +39,7 @@ from kopilka.ledger.sweeps import BATCH
 from kopilka.services import audit, jobs, points
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
+from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
 from tests.conftest import START, engine_for
 from tests.integration.ledger.reference import MEntry, ReferenceLedger
@@ -441,6 +442,18 @@ class LedgerMachine(RuleBasedStateMachine):
         for member_id, expected in self.model.members.items():
             bal = actual[member_id]
             assert (bal.available, bal.pending, bal.held) == expected.balances(), member_id
+
+    @invariant()
+    def balance_view_is_the_model_settled_now(self) -> None:
+        """What the till and the member see is the balance with everything due by now
+        booked, and reading it books nothing."""
+        before = self.totals()
+        settled = copy.deepcopy(self.model)
+        for member_id, member in settled.members.items():
+            settled.settle(member, self.now)
+            view = balance_view(self.ctx, self.model.program, member_id)
+            assert (view.available, view.pending, view.held) == member.balances(), member_id
+        assert self.totals() == before
 
 
 def run_machine(url: str, examples: int, steps: int) -> None:

@@ -127,7 +127,9 @@ def get_member(member_id: ProgramMember, ctx: Ctx, program: CurrentProgram) -> d
     responses=READ,
 )
 def get_balance(member_id: ProgramMember, ctx: Ctx, program: CurrentProgram) -> BalancePublic:
-    """Available, pending (with activation dates) and held points, and the next expiries."""
+    """Available, pending (with activation dates) and held points, and the next expiries,
+    as of now: activations, expiries and timed-out holds that fell due since the member's
+    last operation are shown as done (the next operation or sweep books them)."""
     view = balance_view(ctx, program, member_id)
     return BalancePublic(
         member_id=view.member_id,

@@ -122,6 +122,6 @@ class BalancePublic(BaseModel):
     available: int
     pending: int
     held: int
-    as_of: datetime
+    as_of: datetime = Field(description="the instant the balances are as of: now")
     pending_lots: list[DatedPoints] = Field(description="pending points by activation time")
     expiring: list[DatedPoints] = Field(description="the next points to expire, by date")
