@@ -24,11 +24,12 @@ from kopilka.ledger.model import Balance
 from kopilka.logging import get_logger
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
+from kopilka.services.balance_view import BalanceView, balance_view
 
 app = typer.Typer(help="Members: add, show, block, unblock.", no_args_is_help=True)
 
 
-def member_dict(m: Member, balance: Balance | None = None) -> dict[str, Any]:
+def member_dict(m: Member, balance: Balance | BalanceView | None = None) -> dict[str, Any]:
     """A member as plain data. The operator's console shows identifiers unmasked."""
     out: dict[str, Any] = {
         "id": m.id,
@@ -55,7 +56,7 @@ def member_dict(m: Member, balance: Balance | None = None) -> dict[str, Any]:
     return out
 
 
-def _print(m: Member, balance: Balance | None) -> None:
+def _print(m: Member, balance: Balance | BalanceView | None) -> None:
     data = member_dict(m, balance)
     table = Table(title=f"member {m.id}", show_header=False)
     for key, value in data.items():
@@ -153,7 +154,7 @@ def show(
     with kopilka() as k:
         program, mid = resolve_member(k, program_code, member_id, card, phone, email, external)
         m = member_svc.get_member(k.services, program, mid)
-        balance = member_svc.get_balance(k.services, program, mid)
+        balance = balance_view(k.services, program, mid)  # as of now, as the portal shows it
     if json_out:
         print_json(member_dict(m, balance))
     else:
