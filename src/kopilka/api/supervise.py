@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     from kopilka.settings import load_settings
 
     host, port, workers = argv if argv is not None else sys.argv[1:]
-    settings = load_settings()
-    configure_logging(settings)
+    configure_logging(load_settings())
     with metrics_directory():
         status = Supervisor(host, int(port), int(workers)).run()
     sys.exit(status)
