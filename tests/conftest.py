@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,19 @@ def bench_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     monkeypatch.setattr(machine, "WORK", tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def redis_store() -> str:
+    """The URL of Redis's database 15 at 127.0.0.1:6379, for the sign-in counts shared by
+    workers. Skipped when it does not answer, unless ``KOPILKA_REQUIRE_REDIS=1`` (CI)."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError as e:
+        if os.environ.get("KOPILKA_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis required but unreachable: {e}")
+        pytest.skip(f"Redis unreachable: {e}")
+    return "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # failed sign-ins to the portal or the console allowed per client address, and per
     # card tried, in a moving window; then 429 until the window has room (web/throttle.py)
     sign_in_limit: str = "10 per 15 minutes"
+    # where those failures are counted: memory:// (each server process on its own) or
+    # redis://host:port/db (shared by every worker and server)
+    sign_in_store: str = "memory://"
     # reverse proxies whose X-Forwarded-For names the client (uvicorn's
     # forwarded_allow_ips: comma-separated addresses or networks, "*" for any); empty:
     # none, the client is the connection's peer
@@ -62,6 +65,13 @@ class Settings(BaseSettings):
     def _a_rate(cls, v: str) -> str:
         if parse_limit(v).amount < 1:  # parse_limit's ValueError names what is wrong
             raise ValueError("sign_in_limit must allow at least one try")
+        return v
+
+    @field_validator("sign_in_store")
+    @classmethod
+    def _a_store(cls, v: str) -> str:
+        if not v.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("sign_in_store must be memory://, or a redis:// or rediss:// URL")
         return v
 
     @model_validator(mode="after")

@@ -65,6 +65,7 @@ def test_explicit_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
         ("KOPILKA_SIGN_IN_LIMIT", "ten a minute"),
         ("KOPILKA_SIGN_IN_LIMIT", "0 per minute"),
         ("KOPILKA_METRICS_TOKEN", "short"),
+        ("KOPILKA_SIGN_IN_STORE", "mongodb://db/counts"),
     ],
 )
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

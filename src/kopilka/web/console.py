@@ -23,8 +23,7 @@ class Console:
 
     def __init__(self, kopilka: Kopilka) -> None:
         self.ctx = kopilka.services
-        settings = kopilka.settings
-        self.area = Area(self.ctx, settings.secret_key, "admin", settings.sign_in_limit)
+        self.area = Area(self.ctx, kopilka.settings, "admin")
 
     def operator(self, request: Request) -> Operator:
         return operator(self.area, request)

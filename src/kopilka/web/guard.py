@@ -20,6 +20,7 @@ from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
 from kopilka.services.apikeys import ApiKey, Permission, Role, active_key
 from kopilka.services.context import ServiceContext
+from kopilka.settings import Settings
 from kopilka.web.render import RENDERER, Refused, SignInRequired
 from kopilka.web.session import Session, SessionSigner
 from kopilka.web.throttle import SignInThrottle
@@ -48,11 +49,11 @@ class Area:
     """The sessions of one part of the UI (its cookie, signer and sign-in page), and the
     count of its failed sign-ins (:mod:`kopilka.web.throttle`)."""
 
-    def __init__(self, ctx: ServiceContext, secret_key: str, name: str, sign_in_limit: str) -> None:
+    def __init__(self, ctx: ServiceContext, settings: Settings, name: str) -> None:
         self.ctx = ctx
         self.name = name
-        self.signer = SessionSigner(secret_key, name)
-        self.throttle = SignInThrottle(sign_in_limit)
+        self.signer = SessionSigner(settings.secret_key, name)
+        self.throttle = SignInThrottle(settings.sign_in_limit, settings.sign_in_store, name)
         self.cookie = f"kopilka_{name}"
         self.path = f"/{name}"
         self.sign_in = f"/{name}/sign-in"

@@ -43,7 +43,7 @@ def card_tried(card: str) -> str:
 def portal_router(kopilka: Kopilka) -> APIRouter:
     router = APIRouter(prefix="/portal", route_class=WebRoute, include_in_schema=False)
     ctx = kopilka.services
-    area = Area(ctx, kopilka.settings.secret_key, "portal", kopilka.settings.sign_in_limit)
+    area = Area(ctx, kopilka.settings, "portal")
 
     def signed_in(request: Request) -> tuple[Program, int, str]:
         """The member's program, id and form token, or a redirect to sign in."""

@@ -4,6 +4,7 @@ portal and the console answer 429 with Retry-After, even to the right credential
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from datetime import UTC, datetime
 
 import pytest
@@ -84,3 +85,16 @@ def test_refusals_do_not_count_waiting_out_the_window_is_enough(world, app):
             clock.shift(60)
         clock.shift(10 * 60)
         assert portal_sign_in(c, world).status_code == 303
+
+
+def test_workers_sharing_a_redis_store_share_the_counts(world, redis_store):
+    """KOPILKA_SIGN_IN_STORE=redis://...: what one worker counted, the other refuses."""
+    settings = world.kopilka.settings.model_copy(
+        update={"sign_in_limit": LIMIT, "sign_in_store": redis_store}
+    )
+    first, second = (make_app(dataclasses.replace(world.kopilka, settings=settings)) for _ in "12")
+    address = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+    for app in (first, first, second):
+        assert portal_sign_in(visitor(app, address), world, phone="+70000000000").status_code == 401
+    assert_refused(portal_sign_in(visitor(first, address), world))
+    assert_refused(portal_sign_in(visitor(second, address), world))
