@@ -28,15 +28,15 @@ from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger("kopilka.web")
 
-STORES = ("memory://", "redis://", "rediss://")
 # a sign-in waits at most this long for a store that does not answer
 STORE_TIMEOUT_S = 0.5
 
 
 class SignInThrottle:
     def __init__(self, limit: str, store: str = "memory://", area: str = "") -> None:
-        """``limit``: ``"10 per 15 minutes"``, in the ``limits`` notation; ``store``: one
-        of :data:`STORES`; ``area``: keeps the counts of areas sharing a store apart."""
+        """``limit``: ``"10 per 15 minutes"``, in the ``limits`` notation; ``store``:
+        ``memory://`` or a Redis URL (``KOPILKA_SIGN_IN_STORE``); ``area``: keeps apart
+        the counts of areas that share a store."""
         self.item = parse(limit)
         self.area = area
         options: dict[str, float | str] = {}
