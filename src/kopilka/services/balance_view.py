@@ -49,7 +49,6 @@ def balance_view(ctx: ServiceContext, program: Program, member_id: int) -> Balan
         if not uow.ledger.due_kinds(program.id, member_id, now):
             return _view(uow, member, now)
     with ctx.uow() as uow:  # never committed
-        member = uow.members.get(program.id, member_id)
         ledger = Ledger(uow.ledger, program)
         ledger.lock(member_id)
         ledger.settle(member_id, now)
