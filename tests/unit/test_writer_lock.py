@@ -41,9 +41,43 @@ def test_writers_take_turns_across_threads(tmp_path):
 
 
 def test_the_lock_is_reentrant_within_a_thread(tmp_path):
-    """A nested hold in the same thread does not wait for itself."""
+    """A nested hold in the same thread does not wait for itself: it is entered at once,
+    the lock stays taken for other threads until the outer hold ends, and is free after.
+    The holder runs in a thread joined with a timeout, so a broken re-entrancy fails the
+    test instead of hanging it."""
     lock = SqliteWriterLock(str(tmp_path / "db.writer"))
-    with lock.hold(), lock.hold():
+    steps: list[str] = []
+
+    def taken_by_another_thread() -> bool:
+        seen: list[bool] = []
+        probe = threading.Thread(target=lambda: seen.append(lock.try_hold() is None))
+        probe.start()
+        probe.join(timeout=10)
+        return seen == [True]
+
+    def holder() -> None:
+        with lock.hold():
+            steps.append("outer")
+            with lock.hold():
+                steps.append("inner")
+                steps.append(f"taken inside: {taken_by_another_thread()}")
+            steps.append(f"taken after inner: {taken_by_another_thread()}")
+        steps.append("released")
+
+    t = threading.Thread(target=holder, daemon=True)
+    t.start()
+    t.join(timeout=10)
+    assert not t.is_alive(), f"the nested hold waited for itself (got as far as {steps})"
+    assert steps == [
+        "outer",
+        "inner",
+        "taken inside: True",
+        "taken after inner: True",
+        "released",
+    ]
+    held = lock.try_hold()  # given back by the outer hold
+    assert held is not None
+    with held:
         pass
 
 
