@@ -195,6 +195,20 @@ def test_points_earn_redeem_adjust_history(grocery: Cli) -> None:
     assert "double scan" in table
 
 
+def test_a_cli_key_is_stored_in_the_callers_namespace(grocery: Cli) -> None:
+    """``--key purchase:R-9`` is stored as ``caller:cli:purchase:R-9``, never as the key
+    receipt R-9 is booked under; a key with a space is refused and writes nothing."""
+    grocery.ok("points", "earn", "5", "-p", "grocery", "--id", "1", "--key", "purchase:R-9")
+    keys = {k for (k,) in grocery.sql("SELECT key FROM idempotency_keys")}
+    assert "caller:cli:purchase:R-9" in keys
+    assert "purchase:R-9" not in keys
+    entries = grocery.count("journal_entries")
+    refused = grocery("points", "earn", "5", "-p", "grocery", "--id", "1", "--key", "a b")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error[validation_error]:")
+    assert grocery.count("journal_entries") == entries
+
+
 def test_expire_and_activate_sweeps(grocery: Cli) -> None:
     """expire --as-of moves due points to breakage; activate makes pending points available."""
     grocery.ok("program", "create", "--code", "delayed", "--activation-delay-days", "14")

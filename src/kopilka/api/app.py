@@ -38,9 +38,11 @@ The Kopilka loyalty API.
 
 * **Auth**: `Authorization: Bearer kp_<prefix>_<secret>` (or `X-API-Key`); keys are made with
   `kopilka apikey create` and bound to a program and a role.
-* **Writes** need an `Idempotency-Key` header: the same key and body replay the first
-  response; the same key with another body is `409 idempotency_conflict`. A quote and a
-  rules preview write nothing and take no key.
+* **Writes** need one `Idempotency-Key` header (two are `400 duplicate_idempotency_key`):
+  the same key and body from the same API key replay the first response; the same key with
+  another body is `409 idempotency_conflict`. Keys are per API key: another key's caller
+  sending the same one gets its own outcome. A receipt, a return and an event are booked
+  once whatever the key. A quote and a rules preview write nothing and take no key.
 * **Errors** are RFC 9457 `application/problem+json` with a stable `code`; invalid input is
   `422 validation_error` with the field errors in `errors`.
 * **Points** are integers (1 to 10^9); **money** travels as decimal strings.

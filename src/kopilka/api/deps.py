@@ -10,9 +10,11 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from kopilka.api.errors import DuplicateIdempotencyKey
 from kopilka.api.metrics import Metrics
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
+from kopilka.ledger.idempotency import MAX_CALLER_KEY_LENGTH, caller_key
 from kopilka.services import members as member_svc
 from kopilka.services.apikeys import (
     ApiKey,
@@ -107,16 +109,31 @@ def permit(permission: Permission) -> Any:
     return Depends(check)
 
 
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="required on every write: the same key and body replay the first response",
-    ),
-]
+async def idempotency_key(
+    request: Request,
+    key: CurrentKey,
+    header: Annotated[
+        str,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=MAX_CALLER_KEY_LENGTH,
+            pattern=r"^[\x21-\x7e]+$",
+            description="required on every write: the same key and body from the same API"
+            " key replay the first response",
+        ),
+    ],
+) -> str:
+    """The caller's ``Idempotency-Key`` as stored: scoped to its API key (another API key
+    sending the same key gets its own outcome) and never one of Kopilka's own keys
+    (``ledger.idempotency.caller_key``). Two of the header: 400, as which one is meant is
+    unknowable; checked before the route runs, so nothing is written."""
+    if len(request.headers.getlist("idempotency-key")) > 1:
+        raise DuplicateIdempotencyKey("send one Idempotency-Key header, not several")
+    return caller_key(str(key.id), header)
+
+
+IdempotencyKey = Annotated[str, Depends(idempotency_key)]
 
 MemberId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

@@ -34,6 +34,12 @@ class PayloadTooLarge(KopilkaError):
     code = "payload_too_large"
 
 
+class DuplicateIdempotencyKey(KopilkaError):
+    """Two ``Idempotency-Key`` headers on one request: which one is meant is unknowable."""
+
+    code = "duplicate_idempotency_key"
+
+
 # code → (HTTP status, title); the only place that decides an error's status
 STATUS: dict[str, tuple[int, str]] = {
     "validation_error": (422, "Invalid request"),
@@ -43,6 +49,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "Method not allowed"),
     "conflict": (409, "Conflict"),
     "idempotency_conflict": (409, "Idempotency key reused with another request"),
+    "duplicate_idempotency_key": (400, "More than one Idempotency-Key header"),
     "duplicate_identifier": (409, "Identifier already registered"),
     "hold_not_active": (409, "Hold is no longer active"),
     "hold_expired": (409, "Hold has expired"),
@@ -204,7 +211,9 @@ def install(app: FastAPI) -> None:
 def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route: the problem documents it can return."""
     out: dict[int | str, dict[str, Any]] = {}
-    for code in ("validation_error", *codes):
+    # every write takes an Idempotency-Key, and may be sent two
+    writes = ("duplicate_idempotency_key",) if "idempotency_conflict" in codes else ()
+    for code in ("validation_error", *codes, *writes):
         status, title = STATUS[code]
         entry = out.setdefault(
             status, {"model": Problem, "description": title, "content": {PROBLEM_JSON: {}}}

@@ -20,6 +20,7 @@ from kopilka.cli.selectors import (
     resolve_member,
 )
 from kopilka.domain.errors import ValidationError
+from kopilka.ledger.idempotency import caller_key
 from kopilka.services import audit
 from kopilka.services import points as points_svc
 
@@ -29,8 +30,8 @@ Key = Annotated[
     str | None,
     typer.Option(
         "--key",
-        help="Idempotency key (default: a new UUID); a retry with the same key has no "
-        "second effect.",
+        help="Idempotency key, 1-200 printable ASCII characters without spaces (default: a "
+        "new UUID); a retry with the same key has no second effect.",
     ),
 ]
 Reference = Annotated[str | None, typer.Option(help="Receipt or order number.")]
@@ -59,9 +60,12 @@ def _move(
     program_code: str, selectors: Selectors, key: str | None, json_out: bool, op: Any
 ) -> None:
     key = key or str(uuid.uuid4())
+    # stored in the callers' namespace, like an API caller's key: a --key can never be
+    # the key a receipt, a return or an event is booked under
+    stored = caller_key("cli", key)
     with kopilka() as k:
         program, mid = resolve_member(k, program_code, *selectors)
-        result = op(k.services, program, mid, key)
+        result = op(k.services, program, mid, stored)
     _report(result, key, json_out)
 
 

@@ -4,12 +4,27 @@ The same key with the same request returns the stored result; with a different r
 it is an :class:`IdempotencyConflict`. A request that failed with a business error stays
 failed under its key: the retry gets the same error, never a different outcome. The key
 is stored in the same transaction as the effect, so a crash leaves neither.
+
+Stored keys live in two namespaces that cannot meet:
+
+* a key given from outside (an API caller's ``Idempotency-Key``, a console or portal
+  form's key, ``kopilka points --key``) is stored as ``caller:<caller>:<key>``
+  (:func:`caller_key`), where ``<caller>`` names who gave it (an API key's id, ``member-<id>``
+  for the portal, ``cli``) and has no colon: the same key from two callers is two keys;
+* a key Kopilka makes itself never starts with ``caller:``: ``purchase:<receipt id>``,
+  ``return:<receipt id>:<return id>``, ``event:<event id>``, ``import:<kind>:<sha256>``,
+  ``demo:...``; and the API, the importer, the CLI and the console book a receipt under
+  the same ``purchase:<receipt id>``, so it is booked once whoever books it.
+
+So no caller can take the key of a receipt, a return or an event, nor replay another
+caller's outcome.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -17,6 +32,12 @@ from typing import Any, Protocol, TypeVar
 from kopilka.domain.errors import IdempotencyConflict, KopilkaError, ValidationError
 
 MAX_KEY_LENGTH = 255
+MAX_CALLER_KEY_LENGTH = 200
+CALLER_PREFIX = "caller:"
+# what a caller may send: printable ASCII without spaces (as an HTTP header's token), so
+# ``<key> adjust`` (services.back_office) is never a caller's own key
+_CALLER_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_CALLER_KEY_LENGTH}}}")
+_CALLER = re.compile(r"[A-Za-z0-9-]{1,32}")
 
 
 class StoredOutcome(Protocol):
@@ -58,6 +79,22 @@ def check_key(key: str) -> str:
             f"idempotency key must be 1-{MAX_KEY_LENGTH} characters", field="idempotency_key"
         )
     return key
+
+
+def caller_key(caller: str, key: str) -> str:
+    """The stored key of ``key`` given from outside by ``caller`` (an API key's id,
+    ``member-<id>``, ``cli``): ``caller:<caller>:<key>``, a namespace no key Kopilka makes
+    itself starts with, one per caller. ``key`` must be 1-200 printable ASCII characters
+    without spaces (a ``ValidationError`` otherwise)."""
+    if not _CALLER.fullmatch(caller):
+        raise ValueError(f"not a caller: {caller!r}")  # a programming error, not input
+    if not isinstance(key, str) or not _CALLER_KEY.fullmatch(key):
+        raise ValidationError(
+            f"idempotency key must be 1-{MAX_CALLER_KEY_LENGTH} printable ASCII characters"
+            " without spaces",
+            field="idempotency_key",
+        )
+    return f"{CALLER_PREFIX}{caller}:{key}"
 
 
 def replay(stored: StoredOutcome, operation: str, digest: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from fastapi import Request, Response
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
+from kopilka.ledger.idempotency import caller_key
 from kopilka.services.apikeys import ApiKey, Permission, Role, active_key
 from kopilka.services.context import ServiceContext
 from kopilka.settings import Settings
@@ -37,12 +38,14 @@ def new_idempotency_key() -> str:
     return f"web-{secrets.token_hex(16)}"
 
 
-def form_key(form: dict[str, str]) -> str:
-    """The idempotency key a writing form was rendered with."""
+def form_key(form: dict[str, str], caller: str) -> str:
+    """The idempotency key a writing form was rendered with, as stored: scoped to
+    ``caller`` (the operator's API key id, ``member-<id>`` in the portal), since the
+    browser sends it and could send any (``ledger.idempotency.caller_key``)."""
     key = form.get(KEY_FIELD, "").strip()
     if not key:
         raise ValidationError("the form has no idempotency key; reload the page", field=KEY_FIELD)
-    return key
+    return caller_key(caller, key)
 
 
 class Area:
@@ -165,6 +168,11 @@ class Operator:
     @property
     def role(self) -> Role:
         return self.key.role
+
+    @property
+    def caller(self) -> str:
+        """Whose form keys these are: the API key's, as its Idempotency-Keys are."""
+        return str(self.key.id)
 
     def can(self, permission: Permission) -> bool:
         return permission in self.key.permissions

@@ -131,7 +131,7 @@ def members_router(console: Console) -> APIRouter:
         op.require(Permission.POINTS_ADJUST)
         program = op.program
         try:
-            key = form_key(form)
+            key = form_key(form, op.caller)
             delta = parse_delta(form.get("delta"))
             reason = parse_reason(form.get("reason"), required=True)
 
@@ -153,7 +153,7 @@ def members_router(console: Console) -> APIRouter:
         blocked = form.get("action") == "block"
         action = "block" if blocked else "unblock"
         try:
-            key = form_key(form)
+            key = form_key(form, op.caller)
             reason = parse_reason(form.get("reason"), required=True)
 
             back_office.set_blocked(

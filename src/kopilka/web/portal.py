@@ -153,7 +153,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             recorded_write(
                 ctx,
                 program.id,
-                key=form_key(form),
+                key=form_key(form, f"member-{member_id}"),
                 operation="consent.withdraw",
                 request={"member_id": member_id, "purpose": purpose},
                 effect=lambda inner: queries.withdraw_consent(

@@ -109,7 +109,7 @@ def rules_router(console: Console) -> APIRouter:
         program = op.program
         document, fmt = form.get("document", ""), form.get("format", "yaml")
         try:
-            key = form_key(form)
+            key = form_key(form, op.caller)
             effective_at = parse_effective_at(form.get("effective_at"), program)
             digest = hashlib.sha256(document.encode()).hexdigest()
             result = recorded_write(

@@ -9,11 +9,11 @@ from fastapi import APIRouter
 
 from kopilka.api.deps import AppMetrics, Ctx, CurrentProgram, IdempotencyKey, permit
 from kopilka.api.errors import responses
-from kopilka.api.idempotency import keyed_write
 from kopilka.api.routers import V1
 from kopilka.api.schemas.events import EventCreate, EventResult
 from kopilka.services import events as event_svc
 from kopilka.services.apikeys import Permission as P
+from kopilka.services.audit_log import recorded_write
 
 router = APIRouter(prefix=f"{V1}/events", tags=["events"])
 
@@ -42,11 +42,12 @@ def record_event(
     """Record what the member did and earn what the rules give for it (nothing once a
     rule's limit is reached). One event per ``event_id``."""
     data = body.as_service_input()
-    result = keyed_write(
+    # under the caller's key; inside, the use case keeps the event's own key, so an event
+    # sent again under a fresh key counts once
+    result = recorded_write(
         ctx,
         program.id,
-        header_key=idempotency_key,
-        own_key=f"event:{body.event_id}",
+        key=idempotency_key,
         operation="event",
         request=data,
         effect=lambda inner: event_svc.record_event(inner, program, data),
