@@ -30,7 +30,7 @@ def _reset(url: str) -> None:
 
 
 # a free port to suggest replaces {port}; `make demo` passes PORT on as --port
-PORT_HINT = "choose another port: kopilka demo --serve --port {port} (make demo PORT={port})"
+PORT_HINT = "choose another port: {kopilka} demo --serve --port {port} (make demo PORT={port})"
 
 
 def kopilka_command() -> str:
@@ -108,7 +108,7 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
     ):
         out.print(f"  $ {line}", markup=False)
     if result.api_keys:
-        out.print("API keys (shown only now; kopilka apikey create makes more):")
+        out.print(f"API keys (shown only now; {kopilka} apikey create makes more):")
         for role, secret in result.api_keys.items():
             out.print(f"  {role}: {secret}", markup=False)
     elif "$" in till:
@@ -143,10 +143,11 @@ def demo(
 
     s = settings()
     port = port or s.port
+    hint = PORT_HINT.replace("{kopilka}", kopilka_command())
     if serve:
         # first of all: a taken port must not cost the previous demo keys (every run
         # revokes them and makes new ones) before the server fails to start
-        check_port(s.host, port, PORT_HINT, any_problem=True)
+        check_port(s.host, port, hint, any_problem=True)
     url = s.effective_database_url
     if reset:
         _reset(url)
@@ -167,4 +168,4 @@ def demo(
     if serve:
         from kopilka.cli.serve import run_server
 
-        run_server(port=port, port_hint=PORT_HINT)
+        run_server(port=port, port_hint=hint)
