@@ -36,7 +36,7 @@ def test_dry_run_reports_what_would_expire_and_writes_nothing(shop: Cli) -> None
     before = _rows(shop)
     text = shop.ok("expire", "-p", "grocery", "--as-of", "2030-01-01", "--dry-run").stdout
     assert "dry run: nothing written" in text
-    assert "lots that would expire: 1 (100 points, 1 members)" in text
+    assert "lots that would expire: 1 (100 points, 1 member)" in text
     preview = shop.json("expire", "-p", "grocery", "--as-of", "2030-01-01", "--dry-run")
     assert preview["dry_run"] is True
     assert (preview["expire_due"], preview["points"]["expire_due"]) == (1, 100)

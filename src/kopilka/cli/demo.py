@@ -71,7 +71,8 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
     base = f"http://{host}:{port}"
     serve = f"{kopilka} serve" + ("" if port == settings().port else f" --port {port}")
     # every command here reads, or writes only what is safe to repeat on demo data
-    out.print("\n[bold]Look around[/] (in another terminal, from this directory)")
+    where = "in another terminal, in this directory" if serving else "in this directory"
+    out.print(f"\n[bold]Look around[/] ({where})")
     for cmd in (
         f"{kopilka} member show -p {p.code} --card {shlex.quote(someone.card)}",
         f"{kopilka} points history -p {p.code} --card {shlex.quote(someone.card)}",
@@ -82,10 +83,7 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
         out.print(f"  $ {cmd}", markup=False)
     out.print(f"\n[bold]Start here[/]: {base}/")
     when = "" if serving else f" (after {serve})"
-    out.print(
-        f"[bold]Admin console[/]{when}: {base}/admin — sign in with the admin key",
-        markup=True,
-    )
+    out.print(f"[bold]Admin console[/]{when}: {base}/admin — sign in with the admin key")
     out.print(
         f"[bold]Member portal[/]: {base}/portal — card {someone.card}"
         + (f" and phone {someone.phone}" if someone.phone else "")

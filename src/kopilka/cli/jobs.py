@@ -69,7 +69,8 @@ def _dry_run(program_code: str, as_of: str | None, json_out: bool) -> None:
     console().print(f"program {program.code}, as of {when.isoformat()} (dry run: nothing written):")
     for name, d in due.items():
         console().print(
-            f"  {WOULD[name]}: [bold]{d.count:,}[/] ({d.points:,} points, {d.members:,} members)"
+            f"  {WOULD[name]}: [bold]{d.count:,}[/] ({d.points:,} points,"
+            f" {d.members:,} member{'' if d.members == 1 else 's'})"
         )
     if due["expire_holds"].count:
         console().print(
