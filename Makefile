@@ -2,22 +2,32 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# two stamps: running Kopilka needs only its own dependencies (RUNTIME); the test and
+# development tools (mypy, ruff, playwright, schemathesis, ...) come with the dev extra (STAMP)
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint types unit bench serve clean compile uncompile
+
+$(RUNTIME): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $(RUNTIME)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(RUNTIME) $(STAMP)
 
-## demo: install, create the SQLite demo program with data, and serve it on http://127.0.0.1:8000
-demo: $(STAMP)
-	$(BIN)/kopilka demo --serve
+## demo: install what running needs, create the SQLite demo program with data, and serve it
+## on http://127.0.0.1:8000 (another port: make demo PORT=8001)
+demo: $(RUNTIME)
+	$(BIN)/kopilka demo --serve $(if $(PORT),--port $(PORT))
 
 ## serve: run the API/UI against KOPILKA_DATABASE_URL (default: SQLite under ./data)
-serve: $(STAMP)
+serve: $(RUNTIME)
 	$(BIN)/kopilka db upgrade
 	$(BIN)/kopilka serve
 

@@ -3,8 +3,9 @@
 Nothing is built at import time: ``kopilka serve`` (and the tests) call :func:`create_app`.
 Routes live under ``/v1`` (one router per resource); ``/healthz``, ``/readyz`` and
 ``/metrics`` are for the operator; the OpenAPI document is at ``/openapi.json`` and the
-interactive docs at ``/docs``. The web UI (``/admin``, ``/portal``) is mounted beside
-them and stays out of the OpenAPI document.
+interactive docs at ``/docs`` and ``/redoc``, served without a CDN (:mod:`kopilka.api.docs`).
+The web UI (``/`` and ``/admin``, ``/portal``) is mounted beside them and stays out of the
+OpenAPI document.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from kopilka import __version__
-from kopilka.api import errors
+from kopilka.api import docs, errors
 from kopilka.api.metrics import Metrics
 from kopilka.api.middleware import BodyLimit, RequestMetrics
 from kopilka.api.routers import (
@@ -78,12 +79,13 @@ def create_app(kopilka: Kopilka) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # kopilka.api.docs serves /docs and /redoc with local assets
         redoc_url=None,
     )
     app.state.kopilka = kopilka
     app.state.metrics = metrics = Metrics()
     errors.install(app)
+    docs.install(app)
     for router in V1_ROUTERS:
         app.include_router(router)
     app.include_router(health.router)

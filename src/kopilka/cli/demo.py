@@ -4,6 +4,10 @@ the server.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -25,8 +29,30 @@ def _reset(url: str) -> None:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
-def _guide(result: DemoResult, host: str, port: int) -> None:
+# a free port to suggest replaces {port}; `make demo` passes PORT on as --port
+PORT_HINT = "choose another port: {kopilka} demo --serve --port {port} (make demo PORT={port})"
+
+
+def kopilka_command() -> str:
+    """How to run this ``kopilka`` as typed in the shell the demo runs in: ``kopilka`` when
+    that is on PATH and is this one, else the script's path (``.venv/bin/kopilka`` after
+    ``make demo``, whose virtualenv is not activated)."""
+    script = Path(sys.executable).parent / "kopilka"  # pip puts the script beside python
+    if not script.exists():
+        return "kopilka"
+    found = shutil.which("kopilka")
+    if found and Path(found).resolve() == script.resolve():
+        return "kopilka"
+    try:
+        shown = str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return shlex.quote(str(script))
+    return shlex.quote(shown if os.sep in shown else f".{os.sep}{shown}")
+
+
+def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
     out = console()
+    kopilka = kopilka_command()
     p = result.program
     someone = next((x for x in result.people if x.email), result.people[0])
     stats = Table("what happened", "count", title=f"demo program {p.code}: {p.name}")
@@ -43,23 +69,26 @@ def _guide(result: DemoResult, host: str, port: int) -> None:
             f"breakage {t.get('breakage', 0):,}, redeemed {t.get('redeemed', 0):,}"
         )
     base = f"http://{host}:{port}"
-    out.print("\n[bold]Look around[/]")
+    serve = f"{kopilka} serve" + ("" if port == settings().port else f" --port {port}")
+    # every command here reads, or writes only what is safe to repeat on demo data
+    where = "in another terminal, in this directory" if serving else "in this directory"
+    out.print(f"\n[bold]Look around[/] ({where})")
     for cmd in (
-        f"kopilka member show -p {p.code} --card {someone.card}",
-        f"kopilka points history -p {p.code} --email {someone.email or someone.card}",
-        "kopilka verify",
-        f"kopilka expire -p {p.code} --as-of 2030-01-01   # what would expire by then",
-        "kopilka serve",
+        f"{kopilka} member show -p {p.code} --card {shlex.quote(someone.card)}",
+        f"{kopilka} points history -p {p.code} --card {shlex.quote(someone.card)}",
+        f"{kopilka} verify",
+        f"{kopilka} expire -p {p.code} --as-of 2030-01-01 --dry-run   # what would expire by then",
+        *(() if serving else (serve,)),
     ):
         out.print(f"  $ {cmd}", markup=False)
-    out.print(
-        f"\n[bold]Admin console[/] (after kopilka serve): {base}/admin — sign in with the admin key"
-    )
+    out.print(f"\n[bold]Start here[/]: {base}/")
+    when = "" if serving else f" (after {serve})"
+    out.print(f"[bold]Admin console[/]{when}: {base}/admin — sign in with the admin key")
     out.print(
         f"[bold]Member portal[/]: {base}/portal — card {someone.card}"
         + (f" and phone {someone.phone}" if someone.phone else "")
     )
-    out.print(f"[bold]HTTP API[/]: {base}/docs and {base}/openapi.json")
+    out.print(f"[bold]HTTP API[/]: {base}/docs, {base}/redoc and {base}/openapi.json")
     till = result.api_keys.get("pos", "$KOPILKA_API_KEY")
     card = someone.card
     basket = (
@@ -77,11 +106,15 @@ def _guide(result: DemoResult, host: str, port: int) -> None:
     ):
         out.print(f"  $ {line}", markup=False)
     if result.api_keys:
-        out.print("API keys (shown only now; kopilka apikey create makes more):")
+        out.print(f"API keys (shown only now; {kopilka} apikey create makes more):")
         for role, secret in result.api_keys.items():
             out.print(f"  {role}: {secret}", markup=False)
     elif "$" in till:
-        out.print("  (make a key with: kopilka apikey create --program grocery --role admin ...)")
+        out.print(
+            f"  (make a key with: {kopilka} apikey create --program grocery --role admin ...)"
+        )
+    if serving:
+        out.print(f"\nServing {base}/ now; Ctrl+C stops it, and {serve} starts it again.")
 
 
 def demo(
@@ -95,13 +128,24 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same data.")] = (
         20260314
     ),
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="TCP port to serve on (KOPILKA_PORT, default 8000)."),
+    ] = None,
 ) -> None:
     """Create (idempotently) a demo grocery program with realistic history, verify it."""
     from kopilka.app import build
+    from kopilka.cli.serve import check_port
     from kopilka.domain.clock import FrozenClock, SystemClock
     from kopilka.store.migrate import upgrade
 
     s = settings()
+    port = port or s.port
+    hint = PORT_HINT.replace("{kopilka}", kopilka_command())
+    if serve:
+        # first of all: a taken port must not cost the previous demo keys (every run
+        # revokes them and makes new ones) before the server fails to start
+        check_port(s.host, port, hint, any_problem=True)
     url = s.effective_database_url
     if reset:
         _reset(url)
@@ -116,10 +160,10 @@ def demo(
         )
     finally:
         app.close()
-    _guide(result, s.host, s.port)
+    _guide(result, s.host, port, serve)
     if result.report is not None and not result.report.ok:
         fail("ledger_violation", "the demo ledger does not verify", EXIT_VIOLATIONS)
     if serve:
         from kopilka.cli.serve import run_server
 
-        run_server()
+        run_server(port=port, port_hint=hint)

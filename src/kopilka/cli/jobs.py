@@ -33,6 +33,51 @@ Workers = Annotated[
 ]
 
 
+DryRun = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Only report what is due (holds, activations, expiries), writing nothing.",
+    ),
+]
+
+WOULD = {
+    "expire_holds": "holds that would time out",
+    "activate_due": "lots that would be activated",
+    "expire_due": "lots that would expire",
+}
+
+
+def _dry_run(program_code: str, as_of: str | None, json_out: bool) -> None:
+    at = parse_instant(as_of)
+    with kopilka() as k:
+        program = program_svc.get_program(k.services, program_code)
+        when: datetime = at or k.services.now()
+        due = jobs_svc.due(k.services, program, when)
+    if json_out:
+        print_json(
+            {
+                "program": program.code,
+                "as_of": when.isoformat(),
+                "dry_run": True,
+                **{name: d.count for name, d in due.items()},
+                "points": {name: d.points for name, d in due.items()},
+                "members": {name: d.members for name, d in due.items()},
+            }
+        )
+        return
+    console().print(f"program {program.code}, as of {when.isoformat()} (dry run: nothing written):")
+    for name, d in due.items():
+        console().print(
+            f"  {WOULD[name]}: [bold]{d.count:,}[/] ({d.points:,} points,"
+            f" {d.members:,} member{'' if d.members == 1 else 's'})"
+        )
+    if due["expire_holds"].count:
+        console().print(
+            "  (points that timed-out holds give back and that are due as well expire too)"
+        )
+
+
 def _sweeps(
     program_code: str,
     as_of: str | None,
@@ -68,8 +113,14 @@ def expire(
     as_of: AsOf = None,
     json_out: Json = False,
     workers: Workers = None,
+    dry_run: DryRun = False,
 ) -> None:
-    """End timed-out holds, activate due points, then expire due lots to breakage."""
+    """End timed-out holds, activate due points, then expire due lots to breakage.
+
+    With --dry-run, only report what is due as of --as-of, writing nothing."""
+    if dry_run:
+        _dry_run(program_code, as_of, json_out)
+        return
     # activation first: points that became spendable before they expire are expired as
     # available, the same order a member operation settles in
     _sweeps(

@@ -7,7 +7,9 @@ it, never at import time, and the workers import neither the CLI nor Alembic.
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 from typing import Annotated, Any
 
@@ -15,6 +17,9 @@ import typer
 
 from kopilka.cli.errors import fail
 from kopilka.cli.runtime import settings
+
+EXIT_UNAVAILABLE = 1  # the port is taken: the same status as the workers' supervisor
+SERVE_PORT_HINT = "serve on another port: kopilka serve --port {port} (or KOPILKA_PORT={port})"
 
 
 def app_factory() -> Any:
@@ -41,10 +46,49 @@ def api_available() -> bool:
         return False
 
 
+def cannot_listen(host: str, port: int) -> OSError | None:
+    """Why a server could not listen on ``host:port`` now (None: it could). Bound the way
+    uvicorn binds (``SO_REUSEADDR``), so a port left in TIME_WAIT by a stopped server counts
+    as free, as it is for uvicorn."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as e:
+        return e
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as e:
+            return e
+    return None
+
+
+def check_port(host: str, port: int, how: str, *, any_problem: bool = False) -> None:
+    """Stop with a clear error, before anything else happens, when ``host:port`` is taken
+    (with ``any_problem``, also when it cannot be listened on for another reason); ``how``
+    tells how to choose another port (``{port}`` is replaced by a free one)."""
+    problem = cannot_listen(host, port)
+    if problem is None or not (any_problem or problem.errno == errno.EADDRINUSE):
+        return
+    last = min(port + 50, 65536)
+    free = next((p for p in range(port + 1, last) if cannot_listen(host, p) is None), port + 1)
+    hint = how.format(port=free)
+    if problem.errno == errno.EADDRINUSE:
+        message = f"{host}:{port} is already in use (another server?)"
+        fail("port_in_use", message, EXIT_UNAVAILABLE, hint=hint)
+    message = f"cannot listen on {host}:{port}: {problem.strerror or problem}"
+    fail("port_unavailable", message, EXIT_UNAVAILABLE, hint=hint)
+
+
 def run_server(
-    host: str | None = None, port: int | None = None, workers: int | None = None
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    port_hint: str = SERVE_PORT_HINT,
 ) -> None:
-    """Run uvicorn in the foreground until interrupted."""
+    """Run uvicorn in the foreground until interrupted; a port already in use stops it at
+    once, with ``port_hint`` (see :func:`check_port`)."""
     import uvicorn
 
     s = settings()
@@ -52,8 +96,10 @@ def run_server(
         fail("not_available", "the HTTP API (kopilka.api.app) is not part of this build yet")
     from kopilka.store.migrate import upgrade
 
-    upgrade(s.effective_database_url)  # once, before any worker starts
     host, port, workers = host or s.host, port or s.port, workers or s.workers
+    # before the migration: a taken port fails at once, not with uvicorn's bare errno
+    check_port(host, port, port_hint)
+    upgrade(s.effective_database_url)  # once, before any worker starts
     if workers > 1:
         # the parent of the workers only watches them: a fresh, light process (same pid)
         args = [sys.executable, "-m", "kopilka.api.supervise", host, str(port), str(workers)]

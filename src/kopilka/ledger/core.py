@@ -112,7 +112,8 @@ class LedgerCore:
 
     @staticmethod
     def require_available(bal: Balance, points: int, *, deduct: bool = False) -> None:
-        """Spending never takes the available balance below zero (DESIGN invariant 4)."""
+        """Spending never takes the available balance below zero (invariant 4 of
+        docs/architecture.md)."""
         if bal.available >= points:
             return
         have = max(bal.available, 0)

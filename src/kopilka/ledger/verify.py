@@ -1,6 +1,6 @@
 """``kopilka verify``: the ledger invariants, recomputed from the journal.
 
-Each check is a named invariant of DESIGN.md with the rows that break it. The store
+Each check is a named invariant of docs/architecture.md with the rows that break it. The store
 runs them as set-based queries over the whole database (or one program), so the
 report scales with the database, not with Python loops.
 """

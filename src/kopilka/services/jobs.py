@@ -14,6 +14,7 @@ from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
 from kopilka.ledger.sweeps import BATCH, BULK_BATCH, Step
 from kopilka.services.context import ServiceContext
+from kopilka.store.repos.due_summary import Due, due_summary
 
 Progress = Callable[[int], None]
 
@@ -111,3 +112,13 @@ def expire_holds(
     """End every hold that timed out; returns how many."""
     at = as_of or ctx.now()
     return _sweep(ctx, program, lambda lg: lg.expire_holds_batch(at, batch), progress)
+
+
+def due(ctx: ServiceContext, program: Program, as_of: datetime | None = None) -> dict[str, Due]:
+    """What ``expire_holds``, ``activate_due`` and ``expire_due`` would handle at ``as_of``
+    (default: now), per sweep: a read, so nothing is written or locked (a dry run).
+    Points a timed-out hold gives back to lots that are due to expire are not in the
+    ``expire_due`` figures; the real sweep expires them too."""
+    at = as_of or ctx.now()
+    with ctx.uow(read_only=True) as uow:
+        return due_summary(uow.conn, program.id, at)

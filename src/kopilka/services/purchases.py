@@ -2,7 +2,7 @@
 idempotent on the receipt id), return (full or by line), and the stored breakdown.
 
 A return claws back exactly the points stored as awarded to the returned lines and
-restores the points spent on them (DESIGN.md invariant 9): never a recomputation
+restores the points spent on them (docs/architecture.md, invariant 9): never a recomputation
 under today's rules. Partial quantities are handled cumulatively, so several partial
 returns of a line add up exactly to its full return.
 """

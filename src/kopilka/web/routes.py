@@ -1,5 +1,5 @@
-"""The web UI's one router: the admin console (``/admin``), the member portal
-(``/portal``) and their stylesheet (``/web-static``)."""
+"""The web UI's one router: the landing page (``/``), the admin console (``/admin``), the
+member portal (``/portal``), their stylesheet and icons (``/web-static``, ``/favicon.ico``)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ from kopilka.app import Kopilka
 from kopilka.web.console import Console, console_router
 from kopilka.web.members_pages import members_router
 from kopilka.web.portal import portal_router
-from kopilka.web.render import SECURITY_HEADERS, redirect
+from kopilka.web.render import RENDERER, SECURITY_HEADERS, redirect
 from kopilka.web.rules_pages import rules_router
 
 STATIC = Path(__file__).parent / "static"
-MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+MEDIA_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",  # favicon.svg drawn at 16, 32 and 48 pixels (PNG images in an ICO)
+}
 
 
 def static_router() -> APIRouter:
@@ -26,15 +31,20 @@ def static_router() -> APIRouter:
         for p in STATIC.iterdir()
         if p.suffix in MEDIA_TYPES
     }
-    router = APIRouter(prefix="/web-static", include_in_schema=False)
+    router = APIRouter(include_in_schema=False)
 
-    @router.get("/{name}")
+    @router.get("/web-static/{name}")
     def static(name: str) -> Response:
         if name not in files:
             return PlainTextResponse("not found", status_code=404)
         body, media_type = files[name]
         headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"}
         return Response(body, media_type=media_type, headers=headers)
+
+    @router.get("/favicon.ico")
+    def favicon() -> Response:
+        # browsers ask for it at the root whatever the page says (and so do the API docs)
+        return static("favicon.ico")
 
     return router
 
@@ -48,6 +58,10 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(rules_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(static_router())
+
+    @router.get("/")
+    def landing() -> Response:
+        return RENDERER.page("landing.html", area="home")
 
     @router.get("/admin/")
     def admin_slash() -> Response:

@@ -1,7 +1,7 @@
 """An in-memory reference model of one program's ledger, for the stateful test.
 
 It knows nothing of journals, postings or SQL: members hold lots and holds, and each
-operation is written straight from the rules of DESIGN.md (draw order by soonest expiry,
+operation is written straight from the rules of docs/architecture.md (draw order by soonest expiry,
 then earliest earned, then creation; holds that end once; the restore and the
 negative-balance policies; debts repaid by new points). The stateful test runs every
 operation on the model and on the real ledger and compares balances and errors.

@@ -1,4 +1,5 @@
-"""Concurrent requests on PostgreSQL: row locks serialize a member (invariant 7).
+"""Concurrent requests on PostgreSQL: row locks serialize a member (invariant 7 of
+docs/architecture.md).
 
 Threads start together at a barrier and hit one member (or a few) at once. With the
 locks on, nobody overspends, no update is lost and verify stays clean; with the locks

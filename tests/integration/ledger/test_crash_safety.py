@@ -1,4 +1,5 @@
-"""Crash safety: an operation that fails half-way leaves no trace (invariants 1 and 7).
+"""Crash safety: an operation that fails half-way leaves no trace (invariants 1 and 7 of
+docs/architecture.md).
 
 The fault is injected into the store: a ``LedgerRepo`` write runs, then raises, as if
 the process died or the database refused the next statement. Journal, postings, draws,

@@ -1,4 +1,4 @@
-"""Idempotency keys: one key, at most one effect (invariant 5)."""
+"""Idempotency keys: one key, at most one effect (docs/architecture.md, invariant 5)."""
 
 from __future__ import annotations
 

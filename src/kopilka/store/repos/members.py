@@ -208,7 +208,7 @@ class MemberRepo:
         ADD_PURCHASE_STATS.execute(self.conn, {"m": member_id, "s": spend_minor, "n": purchases})
 
     def erase(self, member_id: int, now: datetime) -> None:
-        """Remove personal data; the ledger rows stay (DESIGN invariant 10)."""
+        """Remove personal data; the ledger rows stay (docs/architecture.md, invariant 10)."""
         self.conn.execute(
             update(members)
             .where(members.c.id == member_id)
