@@ -20,11 +20,12 @@ from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
+from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.rules import RuleSetRepo, StoredRuleSet
 from kopilka.store.uow import UnitOfWork
 
-MAX_DOCUMENT = 512_000
+MAX_DOCUMENT = MAX_DOCUMENT_BYTES  # bytes of UTF-8 (so at most as many characters)
 FORMATS = ("yaml", "json")
 
 
@@ -39,8 +40,10 @@ def parse_document(document: str, fmt: str, version: int) -> RuleSet:
         raise ValidationError("format must be yaml or json", field="format")
     if not isinstance(document, str) or not document.strip():
         raise ValidationError("the rules document is empty", field="document")
-    if len(document) > MAX_DOCUMENT:
-        raise ValidationError("the rules document is too large", field="document")
+    if document_bytes(document) > MAX_DOCUMENT:
+        raise ValidationError(
+            f"the rules document is larger than {MAX_DOCUMENT} bytes", field="document"
+        )
     return parse_ruleset(document, fmt=fmt, version=version)
 
 

@@ -119,3 +119,25 @@ def test_a_preview_needs_exactly_one_of_a_purchase_or_an_event(
     """A preview with neither a basket nor an event is a 422 validation problem."""
     r = client.post("/v1/rules/preview", json={"document": RULES}, headers=admin)
     assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+
+
+SELF_ALIAS = "redemption: {enabled: false}\nrules: &a [*a]\n"
+
+
+def test_a_document_with_yaml_aliases_is_422_at_its_line_for_publish_and_preview(
+    client: TestClient, key_for: KeyFactory, make_member: Any, program: Program
+) -> None:
+    """A rules document with an anchor and alias (``rules: &a [*a]``, once a 500 from
+    runaway recursion) is a 422 naming the line and field, from publish and from preview,
+    and nothing is published."""
+    marketer = key_for("marketer")
+    r = client.post("/v1/rules", json={"document": SELF_ALIAS}, headers=idem(**marketer))
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+    assert [(e["line"], e["loc"][-1]) for e in r.json()["errors"]] == [(2, "rules")]
+    order = basket(line("1", "250.00"), member_id=make_member(program))
+    r = client.post(
+        "/v1/rules/preview", json={"document": SELF_ALIAS, "purchase": order}, headers=marketer
+    )
+    assert r.status_code == 422
+    assert [e["line"] for e in r.json()["errors"]] == [2]
+    assert client.get("/v1/rules", headers=marketer).json() == {"items": []}

@@ -124,3 +124,14 @@ def test_verify_page_reports_every_invariant(as_role):
     assert "entries_balance" in text
     assert "FAILED" not in text
     assert "liability 350" in text
+
+
+def test_publishing_a_document_with_yaml_aliases_shows_the_line(world, as_role):
+    """The console refuses an anchored, aliased document (once a crash) with a 422 that
+    names the line and the field, and publishes nothing."""
+    response = publish(as_role("marketer"), "redemption: {enabled: false}\nrules: &a [*a]\n")
+    assert response.status_code == 422
+    text = text_of(response.text)
+    assert "line 2" in text
+    assert "anchor &amp;a is not allowed" in text  # as HTML shows it
+    assert len(rules_svc.list_versions(world.ctx, world.program)) == 1
