@@ -108,6 +108,9 @@ def rules_router(console: Console) -> APIRouter:
         op.require_publish()
         program = op.program
         document, fmt = form.get("document", ""), form.get("format", "yaml")
+        backdate = bool(form.get("backdate"))
+        if backdate:
+            op.require(Permission.RULES_BACKDATE)
         try:
             key = form_key(form)
             effective_at = parse_effective_at(form.get("effective_at"), program)
@@ -117,7 +120,12 @@ def rules_router(console: Console) -> APIRouter:
                 program.id,
                 key=key,
                 operation="rules.publish",
-                request={"sha256": digest, "format": fmt, "effective_at": str(effective_at)},
+                request={
+                    "sha256": digest,
+                    "format": fmt,
+                    "effective_at": str(effective_at),
+                    "backdate": backdate,
+                },
                 effect=lambda inner: rules_svc.publish(
                     inner,
                     program,
@@ -125,8 +133,9 @@ def rules_router(console: Console) -> APIRouter:
                     fmt=fmt,
                     effective_at=effective_at,
                     actor=op.key.actor,
+                    backdate=backdate,
                 ),
-                audit=Audit(op.key.actor, "rules.publish", "rules"),
+                audit=Audit(op.key.actor, rules_svc.audit_action(backdate), "rules"),
             )
         except KopilkaError as e:
             return rules_page(op, status_of(e), error=e, failed="publish", form=form)

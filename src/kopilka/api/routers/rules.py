@@ -46,8 +46,14 @@ def publish(
 ) -> dict[str, Any]:
     """Validate a rules document and publish it as the next version, in force from
     ``effective_at``. An invalid document is a 422 whose ``errors`` give each problem's
-    line. Audited."""
+    line. Audited.
+
+    ``effective_at`` may not be in the past unless ``backdate`` is true, which only an
+    admin key may send (403 otherwise); a backdated publication is audited as
+    ``rules.backdate``."""
     program = key.program
+    if body.backdate:
+        key.require(P.RULES_BACKDATE)
 
     def effect(inner: ServiceContext) -> dict[str, Any]:
         return rules_svc.publish(
@@ -57,6 +63,7 @@ def publish(
             fmt=body.format,
             effective_at=body.effective_at,
             actor=key.actor,
+            backdate=body.backdate,
         )
 
     return recorded_write(
@@ -66,7 +73,7 @@ def publish(
         operation="rules.publish",
         request=body.model_dump(mode="json"),
         effect=effect,
-        audit=Audit(key.actor, "rules.publish", "rules"),
+        audit=Audit(key.actor, rules_svc.audit_action(body.backdate), "rules"),
     )
 
 
