@@ -3,7 +3,6 @@ new version (errors shown with their line numbers) and previewing a draft on a b
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -13,9 +12,9 @@ from fastapi import APIRouter, Request, Response
 
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.program import Program
+from kopilka.services import back_office
 from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission
-from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.web.console import Console, active_version
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.render import Form, WebRoute, redirect, status_of
@@ -114,28 +113,15 @@ def rules_router(console: Console) -> APIRouter:
         try:
             key = form_key(form)
             effective_at = parse_effective_at(form.get("effective_at"), program)
-            digest = hashlib.sha256(document.encode()).hexdigest()
-            result = recorded_write(
+            result = back_office.publish_rules(
                 ctx,
-                program.id,
+                program,
+                document,
+                fmt=fmt,
+                effective_at=effective_at,
+                backdate=backdate,
                 key=key,
-                operation="rules.publish",
-                request={
-                    "sha256": digest,
-                    "format": fmt,
-                    "effective_at": str(effective_at),
-                    "backdate": backdate,
-                },
-                effect=lambda inner: rules_svc.publish(
-                    inner,
-                    program,
-                    document,
-                    fmt=fmt,
-                    effective_at=effective_at,
-                    actor=op.key.actor,
-                    backdate=backdate,
-                ),
-                audit=Audit(op.key.actor, rules_svc.audit_action(backdate), "rules"),
+                actor=op.key.actor,
             )
         except KopilkaError as e:
             return rules_page(op, status_of(e), error=e, failed="publish", form=form)
