@@ -29,6 +29,9 @@ MAX_DOCUMENT_BYTES = 512_000
 """The largest rules document, in bytes of UTF-8 (the grocery example is 3.5 kB)."""
 MAX_DEPTH = 32
 """The deepest nesting of mappings and lists (a rules document needs about 6)."""
+MAX_VALUES = 100_000
+"""The most values (keys included) in a document: about 25 per rule, so 1000 rules with
+room for long SKU lists; it bounds the work and memory of reading one (~0.5 kB a value)."""
 
 
 def document_bytes(text: str) -> int:
@@ -116,6 +119,7 @@ class _BoundedLoader(_Parser):  # type: ignore[misc,valid-type]
 
     def _compose(self) -> yaml.Node:
         stack: list[_Open] = []
+        values = 0
         while True:
             event = self.get_event()
             if isinstance(event, yaml.CollectionEndEvent):
@@ -123,6 +127,10 @@ class _BoundedLoader(_Parser):  # type: ignore[misc,valid-type]
                 done.node.end_mark = event.end_mark
                 node: yaml.Node = done.node
             else:
+                values += 1
+                if values > MAX_VALUES:
+                    line = event.start_mark.line + 1 if event.start_mark else 1
+                    raise _error(line, "", f"more than {MAX_VALUES} values in the document")
                 node = self._open(event, stack)
                 if isinstance(node, yaml.CollectionNode):
                     continue
