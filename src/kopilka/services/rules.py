@@ -78,6 +78,9 @@ def publish(
             effective_at=effective.isoformat(),
             now=now.isoformat(),
         )
+    if backdate and effective >= now:
+        # so that a publication audited as backdated always is one
+        raise ValidationError("backdate is only for an effective_at in the past", field="backdate")
     with ctx.uow() as uow:
         repo = RuleSetRepo(uow.conn)
         version = repo.latest_version(program.id) + 1

@@ -172,6 +172,10 @@ def test_only_an_admin_may_backdate_and_it_is_audited(
     body = {"document": RULES, "effective_at": past.isoformat(), "backdate": True}
     refused = client.post("/v1/rules", json=body, headers=idem(**key_for("marketer")))
     assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    pointless = client.post(
+        "/v1/rules", json={"document": RULES, "backdate": True}, headers=idem(**admin)
+    )
+    assert (pointless.status_code, pointless.json()["details"]["field"]) == (422, "backdate")
     assert client.get("/v1/rules", headers=admin).json() == {"items": []}
     r = client.post("/v1/rules", json=body, headers=idem(**admin))
     assert r.status_code == 201, r.text
