@@ -191,7 +191,9 @@ class _BoundedLoader(_Parser):  # type: ignore[misc,valid-type]
         try:
             return super().construct_object(node, deep)
         except (ValueError, OverflowError) as exc:
-            raise _error(node.start_mark.line + 1, "", f"invalid value: {exc}") from None
+            # Python's own hint after the ';' (sys.set_int_max_str_digits) is not for a marketer
+            reason = str(exc).split(";")[0]
+            raise _error(node.start_mark.line + 1, "", f"invalid value: {reason}") from None
 
 
 def _walk(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
