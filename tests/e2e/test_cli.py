@@ -233,6 +233,50 @@ def test_expire_and_activate_sweeps(grocery: Cli) -> None:
     assert report["totals"]["breakage"] == 100
 
 
+def test_cli_back_office_writes_are_audited_with_their_actor(
+    grocery: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """points adjust, member block and unblock, activate and expire write the audit log
+    as the API and the console do (who, what, on what, before and after): the actor is
+    cli:<--actor>, or cli:<the operating-system user> without it. They wrote none before."""
+    monkeypatch.setenv("LOGNAME", "ops-user")  # what getpass.getuser() reads first
+    grocery.ok(
+        "points", "adjust", "-p", "grocery", "--id", "1", "--reason", "double scan",
+        "--actor", "anna", "--", "-25",
+    )  # fmt: skip
+    grocery.ok("member", "block", "-p", "grocery", "--id", "1", "--reason", "fraud")
+    grocery.ok("member", "unblock", "-p", "grocery", "--id", "1", "--actor", "boris")
+    grocery.ok("activate", "-p", "grocery", "--actor", "cron")
+    grocery.ok("expire", "-p", "grocery", "--as-of", "2100-01-01")
+    rows = grocery.sql("SELECT actor, action, target, before, after FROM audit_log ORDER BY id")
+    assert [r[:3] for r in rows] == [
+        ("cli:anna", "points.adjust", "member:1"),
+        ("cli:ops-user", "member.block", "member:1"),
+        ("cli:boris", "member.unblock", "member:1"),
+        ("cli:cron", "job.expire-holds", "program:grocery"),
+        ("cli:cron", "job.activate", "program:grocery"),
+        ("cli:ops-user", "job.expire-holds", "program:grocery"),
+        ("cli:ops-user", "job.activate", "program:grocery"),
+        ("cli:ops-user", "job.expire", "program:grocery"),
+    ]
+    before = json.loads(rows[0][3])
+    after = json.loads(rows[0][4])
+    assert (before["available"], after["available"]) == (100, 75)
+    assert json.loads(rows[1][4])["status"] == "blocked"
+    assert json.loads(rows[7][4])["handled"] == 1  # the 75 points, expired in 2100
+    history = grocery.json("points", "history", "-p", "grocery", "--id", "1")["items"]
+    assert next(i for i in history if i["kind"] == "adjust")["actor"] == "cli:anna"
+
+
+def test_an_actor_that_is_no_printable_name_is_refused(grocery: Cli) -> None:
+    """--actor must be a printable name; a blank one is a validation error, nothing written."""
+    args = ("member", "block", "-p", "grocery", "--id", "1", "--reason", "x", "--actor", " ")
+    result = grocery(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error[validation_error]: ")
+    assert grocery.count("audit_log") == 0
+
+
 def test_verify_reports_a_clean_ledger(grocery: Cli) -> None:
     """verify exits 0 on a consistent ledger and prints every check and the liability."""
     result = grocery.ok("verify", "--program", "grocery")

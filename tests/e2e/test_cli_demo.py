@@ -21,6 +21,7 @@ TABLES = (
     "purchases",
     "line_awards",
     "rule_sets",
+    "audit_log",
 )
 
 
@@ -51,6 +52,9 @@ def _demo_twice(demo_cli: Cli) -> None:
     assert counts["rule_sets"] == 2
     assert counts["purchases"] > 0
     assert counts["line_awards"] > 0
+    # every back-office write of the demo is audited, as through the API (none were)
+    actions = {a for (a,) in demo_cli.sql("SELECT DISTINCT action FROM audit_log")}
+    assert {"rules.publish", "member.block", "job.expire", "job.activate"} <= actions
     second = demo_cli.ok("demo", "--members", "20")
     assert "program grocery already there" in second.stdout
     assert {t: demo_cli.count(t) for t in TABLES} == counts

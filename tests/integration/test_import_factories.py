@@ -46,8 +46,14 @@ def loyalty_program(ctx: ServiceContext, clock: Any, **spec: Any) -> Program:
     clock.set(HISTORY_START - timedelta(days=30))
     rules.publish(ctx, program, RULES, actor="test")
     clock.set(now)
+    # v2 took effect in the past: a migration backdates it explicitly
     rules.publish(
-        ctx, program, RULES_V2, actor="test", effective_at=HISTORY_START + timedelta(days=45)
+        ctx,
+        program,
+        RULES_V2,
+        actor="test",
+        effective_at=HISTORY_START + timedelta(days=45),
+        backdate=True,
     )
     return program
 

@@ -1,4 +1,4 @@
-"""0008_idem: the callers' keys stored before keys were namespaced, in the form of one of
+"""0008 (caller keys): the callers' keys stored before keys were namespaced, in the form of one of
 Kopilka's own, are moved out of the way; Kopilka's own rows stay and still answer."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_squatting_callers_keys_move_and_own_keys_stay(scratch_url: str) -> None
     included), a caller's ordinary key, a key differing only in case and the demo's keys
     are left as they were."""
     upgrade(scratch_url)
-    downgrade(scratch_url, "0008_idem-1")
+    downgrade(scratch_url, "0008-1")
     _rows(
         scratch_url,
         [

@@ -77,6 +77,7 @@ VARIANTS: list[dict[str, Any]] = [
     {"tags": "x" * 100},
     {"store": None},
     {"channel": "web", "payment_method": "card"},
+    {"partner": " ozon ", "payment_method": "sbp"},
     {"occurred_at": AT},
     {"occurred_at": AT.replace(tzinfo=None)},
     {"occurred_at": AT.astimezone(timezone(timedelta(hours=5)))},
@@ -119,6 +120,7 @@ VARIANTS: list[dict[str, Any]] = [
     {"discounted": "maybe"},
     {"tags": ";".join(str(i) for i in range(21))},
     {"channel": "phone"},
+    {"partner": "p" * 65},
     {"occurred_at": "yesterday"},
     {"occurred_at": None},
     {"occurred_at": "2099-01-01T00:00:00+00:00"},
@@ -239,3 +241,12 @@ def test_the_import_key_is_what_the_generic_code_writes(receipt_id: str) -> None
             "imported": True,
         }
     )
+
+
+def test_partner_and_payment_method_are_read_from_their_columns() -> None:
+    """A receipt's ``partner`` and ``payment_method`` cells reach its basket (they drive
+    rules and are stored with the purchase), on the fast path and the checked one alike;
+    the partner used to be dropped."""
+    fast, slow = both([good_line(1, partner=" ozon ", payment_method="sbp"), good_line(2)])
+    for receipt in (fast, slow):
+        assert (receipt.basket.partner, receipt.basket.payment_method) == ("ozon", "sbp")

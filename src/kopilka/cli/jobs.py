@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from kopilka.cli.actor import Actor, cli_actor
 from kopilka.cli.progress import progress_bar
 from kopilka.cli.runtime import console, kopilka, parse_instant, print_json
 from kopilka.cli.selectors import Json, ProgramCode
+from kopilka.services import back_office
 from kopilka.services import jobs as jobs_svc
 from kopilka.services import programs as program_svc
 
@@ -78,23 +81,38 @@ def _dry_run(program_code: str, as_of: str | None, json_out: bool) -> None:
         )
 
 
+# the output's names of the sweeps (kept as they were) -> the audit log's job names
+JOBS = {"expire_holds": "expire-holds", "activate_due": "activate", "expire_due": "expire"}
+
+
 def _sweeps(
     program_code: str,
     as_of: str | None,
     names: tuple[str, ...],
     json_out: bool,
     workers: int | None = None,
+    actor: str | None = None,
 ) -> None:
     at = parse_instant(as_of)
+    who = cli_actor(actor)
     counts: dict[str, int] = {}
     with kopilka() as k:
         program = program_svc.get_program(k.services, program_code)
         when: datetime = at or k.services.now()
         for name in names:
-            sweep = getattr(jobs_svc, name)
-            extra = {"workers": workers} if name == "expire_due" and workers else {}
             with progress_bar(name.replace("_", " ")) as advance:
-                counts[name] = sweep(k.services, program, when, progress=advance, **extra)
+                # each sweep audited as job.<name>, as when the API runs it
+                done = back_office.run_job(
+                    k.services,
+                    program,
+                    JOBS[name],
+                    when,
+                    key=f"cli:{uuid.uuid4()}",
+                    actor=who,
+                    progress=advance,
+                    workers=workers,
+                )
+                counts[name] = int(done["handled"])
     if json_out:
         print_json({"program": program.code, "as_of": when.isoformat(), **counts})
         return
@@ -114,8 +132,10 @@ def expire(
     json_out: Json = False,
     workers: Workers = None,
     dry_run: DryRun = False,
+    actor: Actor = None,
 ) -> None:
     """End timed-out holds, activate due points, then expire due lots to breakage.
+    Each sweep is audited (job.expire-holds, job.activate, job.expire).
 
     With --dry-run, only report what is due as of --as-of, writing nothing."""
     if dry_run:
@@ -129,6 +149,7 @@ def expire(
         ("expire_holds", "activate_due", "expire_due"),
         json_out,
         workers,
+        actor,
     )
 
 
@@ -136,6 +157,8 @@ def activate(
     program_code: ProgramCode,
     as_of: AsOf = None,
     json_out: Json = False,
+    actor: Actor = None,
 ) -> None:
-    """End timed-out holds and make pending points whose time has come available."""
-    _sweeps(program_code, as_of, ("expire_holds", "activate_due"), json_out)
+    """End timed-out holds and make pending points whose time has come available.
+    Each sweep is audited (job.expire-holds, job.activate)."""
+    _sweeps(program_code, as_of, ("expire_holds", "activate_due"), json_out, actor=actor)

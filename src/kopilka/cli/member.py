@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from kopilka.cli.actor import Actor, cli_actor
 from kopilka.cli.runtime import console, kopilka, print_json
 from kopilka.cli.selectors import (
     Card,
@@ -22,6 +24,7 @@ from kopilka.domain.errors import ValidationError
 from kopilka.domain.member import Member
 from kopilka.ledger.model import Balance
 from kopilka.logging import get_logger
+from kopilka.services import back_office
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services.balance_view import BalanceView, balance_view
@@ -167,10 +170,23 @@ def _set_blocked(
     reason: str | None,
     selectors: tuple[int | None, str | None, str | None, str | None, str | None],
     json_out: bool,
+    actor: str | None,
 ) -> None:
+    who = cli_actor(actor)
     with kopilka() as k:
         program, mid = resolve_member(k, program_code, *selectors)
-        m = member_svc.set_blocked(k.services, program, mid, blocked, reason)
+        # audited with the status before and after, as a block through the API or console
+        back_office.set_blocked(
+            k.services,
+            program,
+            mid,
+            blocked,
+            reason,
+            key=f"cli:{uuid.uuid4()}",
+            actor=who,
+            answer=lambda _inner: {"member_id": mid, "blocked": blocked},
+        )
+        m = member_svc.get_member(k.services, program, mid)
     # the service keeps the reason only for a block; the log keeps it for both
     get_logger("kopilka.cli").info(
         "member status changed", member_id=m.id, status=str(m.status), reason=reason
@@ -191,9 +207,11 @@ def block(
     email: Email = None,
     external: External = None,
     json_out: Json = False,
+    actor: Actor = None,
 ) -> None:
-    """Block a member: no earning, no spending."""
-    _set_blocked(program_code, True, reason, (member_id, card, phone, email, external), json_out)
+    """Block a member: no earning, no spending. Audited."""
+    selectors = (member_id, card, phone, email, external)
+    _set_blocked(program_code, True, reason, selectors, json_out, actor)
 
 
 @app.command()
@@ -206,6 +224,8 @@ def unblock(
     email: Email = None,
     external: External = None,
     json_out: Json = False,
+    actor: Actor = None,
 ) -> None:
-    """Unblock a member."""
-    _set_blocked(program_code, False, reason, (member_id, card, phone, email, external), json_out)
+    """Unblock a member. Audited."""
+    selectors = (member_id, card, phone, email, external)
+    _set_blocked(program_code, False, reason, selectors, json_out, actor)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from kopilka.cli.actor import Actor, cli_actor
 from kopilka.cli.runtime import console, kopilka, print_json
 from kopilka.cli.selectors import (
     Card,
@@ -21,7 +22,7 @@ from kopilka.cli.selectors import (
 )
 from kopilka.domain.errors import ValidationError
 from kopilka.ledger.idempotency import caller_key
-from kopilka.services import audit
+from kopilka.services import audit, back_office
 from kopilka.services import points as points_svc
 
 app = typer.Typer(help="Point movements for one member, and their history.", no_args_is_help=True)
@@ -127,7 +128,7 @@ def adjust(
     delta: Annotated[int, typer.Argument(help="Points to add (positive) or deduct (negative).")],
     program_code: ProgramCode,
     reason: Annotated[str, typer.Option(help="Why: kept in the journal, shown to support.")],
-    actor: Annotated[str, typer.Option(help="Who makes the correction.")],
+    actor: Actor = None,
     member_id: MemberId = None,
     card: Card = None,
     phone: Phone = None,
@@ -136,20 +137,22 @@ def adjust(
     key: Key = None,
     json_out: Json = False,
 ) -> None:
-    """A manual correction with a reason and the person who made it.
+    """A manual correction with a reason, audited with who made it (cli:NAME) and the
+    balance before and after, as an adjustment through the API or the console.
 
     Write a negative delta after '--', e.g. kopilka points adjust -p grocery --id 1
     --reason "double credit" --actor anna -- -50
     """
     if delta == 0:
         raise ValidationError("delta must not be zero", field="delta")
+    who = cli_actor(actor)
     _move(
         program_code,
         (member_id, card, phone, email, external),
         key,
         json_out,
-        lambda ctx, program, mid, k: points_svc.adjust(
-            ctx, program, mid, delta, key=k, reason=reason, actor=actor
+        lambda ctx, program, mid, k: back_office.adjust(
+            ctx, program, mid, delta, key=k, reason=reason, actor=who
         ),
     )
 

@@ -18,7 +18,7 @@ from kopilka.demo.builder import Action, Demo
 from kopilka.demo.catalogue import STORES, basket_lines
 from kopilka.demo.people import Person
 from kopilka.domain.errors import KopilkaError, NotFoundError
-from kopilka.services import events, purchases
+from kopilka.services import back_office, events, purchases
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
 
@@ -202,7 +202,8 @@ def support(demo: Demo, person: Person, rng: random.Random) -> Events:
             d,
             person,
             "adjustments",
-            lambda: points_svc.adjust(
+            # audited, as every back-office write
+            lambda: back_office.adjust(
                 d.ctx,
                 d.prog,
                 person.member_id,

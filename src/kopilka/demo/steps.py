@@ -11,7 +11,7 @@ from kopilka.demo.builder import Action, Demo, Step
 from kopilka.demo.people import make_person
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.member import MemberStatus
-from kopilka.services import audit, jobs
+from kopilka.services import audit, back_office
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
@@ -55,15 +55,28 @@ def publish_rules(demo: Demo) -> str:
         return "rules already published"
     document = RULES.read_text(encoding="utf-8")
     demo.clock.set(demo.start)
-    rules_svc.publish(demo.ctx, demo.prog, document, actor="marketer:demo")
+    _publish(demo, 1, document)
     half_way = demo.start + (demo.end - demo.start) / 2
     demo.clock.set(half_way)
     v2 = document.replace('factor: "1.5"', "factor: 2").replace(
         "Собственная марка: баллы x1.5", "Собственная марка: баллы x2"
     )
-    rules_svc.publish(demo.ctx, demo.prog, v2, actor="marketer:demo")
+    _publish(demo, 2, v2)
     demo.clock.set(demo.start)
     return "rules versions 1 and 2 published"
+
+
+def _publish(demo: Demo, version: int, document: str) -> None:
+    # audited, as every back-office write (the clock is at the version's effective time)
+    back_office.publish_rules(
+        demo.ctx,
+        demo.prog,
+        document,
+        fmt="yaml",
+        effective_at=None,
+        key=demo.key("rules", version),
+        actor="marketer:demo",
+    )
 
 
 def make_people(demo: Demo) -> str:
@@ -100,12 +113,15 @@ def block_fraud(demo: Demo) -> str:
     for person in suspects:
         member = member_svc.get_member(demo.ctx, demo.prog, person.member_id)
         if member.status != MemberStatus.BLOCKED:
-            member_svc.set_blocked(
+            back_office.set_blocked(  # audited, as every back-office write
                 demo.ctx,
                 demo.prog,
                 person.member_id,
                 True,
                 "fraud check: many cards used with one phone",
+                key=demo.key(person.number, "block"),
+                actor="support:fraud-team",
+                answer=lambda _inner: {"blocked": True},
             )
     demo.stats["members blocked"] = len(suspects)
     return f"{len(suspects)} members blocked"
@@ -115,13 +131,24 @@ def sweeps(demo: Demo) -> str:
     """Timed-out holds ended, due points activated, due points expired, as of today."""
     demo.clock.set(demo.end)
     counts = {}
-    for name, sweep in (
-        ("holds timed out", jobs.expire_holds),
-        ("lots activated", jobs.activate_due),
-        ("lots expired", jobs.expire_due),
+    for name, job in (
+        ("holds timed out", "expire-holds"),
+        ("lots activated", "activate"),
+        ("lots expired", "expire"),
     ):
         with demo.progress(name, None) as advance:
-            counts[name] = sweep(demo.ctx, demo.prog, demo.end, progress=advance)
+            # audited as job.<name>, as every back-office write; a rerun within the hour
+            # (the same demo.end, the same key) replays the outcome
+            done = back_office.run_job(
+                demo.ctx,
+                demo.prog,
+                job,
+                demo.end,
+                key=demo.key("sweep", job, demo.end.isoformat()),
+                actor="cron:demo",
+                progress=advance,
+            )
+            counts[name] = int(done["handled"])
         demo.stats[f"sweep: {name}"] += counts[name]
     return ", ".join(f"{n} {name}" for name, n in counts.items())
 

@@ -37,7 +37,7 @@ CALLER_PREFIX = "caller:"
 # what a caller may send: printable ASCII without spaces (as an HTTP header's token), so
 # ``<key> adjust`` (services.back_office) is never a caller's own key
 _CALLER_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_CALLER_KEY_LENGTH}}}")
-# the callers there are; none has a colon, and none is ``legacy`` (migration 0008_idem
+# the callers there are; none has a colon, and none is ``legacy`` (migration 0008
 # moved the callers' keys stored before namespacing under ``caller:legacy:``)
 _CALLER = re.compile(r"[0-9]{1,20}|member-[0-9]{1,20}|cli")
 

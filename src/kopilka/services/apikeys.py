@@ -68,6 +68,7 @@ class Permission(enum.StrEnum):
     EVENTS_WRITE = "events:write"  # reviews, shares, custom actions
     RULES_READ = "rules:read"  # rule-set versions and their documents
     RULES_PUBLISH = "rules:publish"  # publish a version, preview a draft
+    RULES_BACKDATE = "rules:backdate"  # publish a version effective in the past (history)
 
 
 P = Permission

@@ -1,16 +1,32 @@
-"""Back-office writes shared by the API and the admin console: each is idempotent under the
-caller's key and audited (who, what, before and after) in the same transaction."""
+"""Back-office writes, the one path for every interface (API, admin console, CLI, demo):
+each is idempotent under the caller's key and audited (who, what, before and after) in
+the same transaction; a sweep, which commits batch by batch, is audited when it ends.
+
+Who acts is named by the interface: ``apikey:<id>:<name>`` for the API and the console,
+``cli:<name>`` for the CLI (``--actor``, default the operating-system user)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from kopilka.domain.program import Program
+from kopilka.services import jobs as jobs_svc
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
-from kopilka.services.audit_log import Audit, recorded_write
+from kopilka.services import rules as rules_svc
+from kopilka.services.audit_log import Audit, recorded_job, recorded_write
 from kopilka.services.context import ServiceContext
+from kopilka.services.jobs import Progress
+
+# the sweeps by the names the audit log and the API give them
+SWEEPS: dict[str, Callable[..., int]] = {
+    "expire": jobs_svc.expire_due,
+    "activate": jobs_svc.activate_due,
+    "expire-holds": jobs_svc.expire_holds,
+}
 
 
 def adjust(
@@ -75,4 +91,78 @@ def set_blocked(
         request={"member_id": member_id, "reason": reason},
         effect=effect,
         audit=Audit(actor, f"member.{action}", f"member:{member_id}", state),
+    )
+
+
+def run_job(
+    ctx: ServiceContext,
+    program: Program,
+    name: str,
+    as_of: datetime | None,
+    *,
+    key: str,
+    actor: str,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Run the sweep ``name`` (``expire``, ``activate`` or ``expire-holds``) as of
+    ``as_of`` (default: now), audited as ``job.<name>`` with what it handled; a repeated
+    ``key`` replays the outcome without sweeping again."""
+    at = as_of or ctx.now()
+    sweep = SWEEPS[name]
+    extra: dict[str, Any] = {"progress": progress}
+    if workers and name == "expire":
+        extra["workers"] = workers
+
+    def job() -> dict[str, Any]:
+        handled = sweep(ctx, program, at, **extra)
+        return {"job": name, "as_of": at.isoformat(), "handled": handled}
+
+    return recorded_job(
+        ctx,
+        program.id,
+        key=key,
+        operation=f"job.{name}",
+        request={"as_of": as_of.isoformat() if as_of else None},
+        job=job,
+        audit=Audit(actor, f"job.{name}", f"program:{program.code}"),
+    )
+
+
+def publish_rules(
+    ctx: ServiceContext,
+    program: Program,
+    document: str,
+    *,
+    fmt: str,
+    effective_at: datetime | None,
+    backdate: bool = False,
+    key: str,
+    actor: str,
+) -> dict[str, Any]:
+    """Publish a rules version (see :func:`kopilka.services.rules.publish`), audited as
+    ``rules.publish``, or ``rules.backdate`` when it is allowed to take effect in the past."""
+    request = {
+        # the document by its digest: the key's record need not hold a copy of it
+        "sha256": hashlib.sha256(document.encode("utf-8", "replace")).hexdigest(),
+        "format": fmt,
+        "effective_at": effective_at.isoformat() if effective_at else None,
+        "backdate": backdate,
+    }
+    return recorded_write(
+        ctx,
+        program.id,
+        key=key,
+        operation="rules.publish",
+        request=request,
+        effect=lambda inner: rules_svc.publish(
+            inner,
+            program,
+            document,
+            fmt=fmt,
+            effective_at=effective_at,
+            actor=actor,
+            backdate=backdate,
+        ),
+        audit=Audit(actor, rules_svc.audit_action(backdate), "rules"),
     )

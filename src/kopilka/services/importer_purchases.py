@@ -317,6 +317,8 @@ def _book_all(
                 js({"control_group": list(result.control_group)})
                 if result and result.control_group
                 else None,
+                basket.partner,
+                basket.payment_method,
             )
         )
         line_rows += [

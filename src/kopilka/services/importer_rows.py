@@ -34,7 +34,8 @@ member_id            (Kopilka's own member id)
 occurred_at          ISO 8601 instant with a zone (Parquet: a timestamp)
 store                store code
 channel              till (default), web or app
-payment_method       free text the rules may test
+partner              partner code, e.g. a co-brand or marketplace (the rules may test it)
+payment_method       free text the rules may test (stored with the purchase, as partner)
 redeemed_points      points the member paid with (receipt-level, default 0)
 line_id              the line's id within the receipt
 sku                  article code
@@ -105,6 +106,7 @@ RECEIPT_COLUMNS = (
     "occurred_at",
     "store",
     "channel",
+    "partner",
     "payment_method",
     "redeemed_points",
 )
@@ -302,6 +304,7 @@ def parse_receipt(
         "occurred_at": head.get("occurred_at"),
         "store": head.get("store"),
         "channel": head.get("channel"),
+        "partner": head.get("partner"),
         "payment_method": head.get("payment_method"),
         "redeem_points": redeemed,
         "lines": lines,
@@ -464,6 +467,7 @@ class FastReceipts:
         body = {
             "receipt_id": receipt_id,
             "store": head.get("store"),
+            "partner": head.get("partner"),
             "payment_method": head.get("payment_method"),
             "redeem_points": redeemed,
         }
@@ -479,7 +483,7 @@ class FastReceipts:
             occurred_at=instant(at, "occurred_at", self.now),
             store=text(body, "store"),
             channel=_CHANNELS.get(head.get("channel") or "till") or Channel(head["channel"]),
-            partner=None,
+            partner=text(body, "partner"),
             payment_method=text(body, "payment_method"),
         )
         return Receipt(

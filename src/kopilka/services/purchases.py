@@ -319,6 +319,8 @@ def prepare_commit(
                 meta={"control_group": list(result.control_group)}
                 if result and result.control_group
                 else None,
+                partner=basket.partner,
+                payment_method=basket.payment_method,
                 lines=[
                     StoredLine(
                         ln.line_id,
@@ -533,6 +535,8 @@ def get_purchase(ctx: ServiceContext, program: Program, receipt_id: str) -> dict
         "occurred_at": p.occurred_at.isoformat(),
         "store": p.store,
         "channel": p.channel,
+        "partner": p.partner,
+        "payment_method": p.payment_method,
         "total": format_money(p.total_minor, cur),
         "discount": format_money(p.discount_minor, cur),
         "points_earned": p.points_earned,

@@ -1,7 +1,12 @@
 """Publishing, listing and previewing rule sets.
 
-A rule set is published as a new version with an effective time; older versions stay
-for audit, and every earned point records the version and rule that produced it. The
+A rule set is published as a new version with an effective time, now or later; older
+versions stay for audit, and every earned point records the version and rule that produced
+it. An effective time in the past (backdating) is refused unless the caller asks for it
+explicitly: a chain migrating its history publishes its old rules backdated, then imports
+its old purchases under them. Backdating never changes what is already booked: awards are
+stored with their purchase and never recomputed, so a backdated version applies only to
+purchases booked after it is published (imports and late receipts dated in its window). The
 parsed form of each stored version is cached per process (documents never change once
 published).
 """
@@ -20,11 +25,12 @@ from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
+from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.rules import RuleSetRepo, StoredRuleSet
 from kopilka.store.uow import UnitOfWork
 
-MAX_DOCUMENT = 512_000
+MAX_DOCUMENT = MAX_DOCUMENT_BYTES  # bytes of UTF-8 (so at most as many characters)
 FORMATS = ("yaml", "json")
 
 
@@ -39,8 +45,10 @@ def parse_document(document: str, fmt: str, version: int) -> RuleSet:
         raise ValidationError("format must be yaml or json", field="format")
     if not isinstance(document, str) or not document.strip():
         raise ValidationError("the rules document is empty", field="document")
-    if len(document) > MAX_DOCUMENT:
-        raise ValidationError("the rules document is too large", field="document")
+    if document_bytes(document) > MAX_DOCUMENT:
+        raise ValidationError(
+            f"the rules document is larger than {MAX_DOCUMENT} bytes", field="document"
+        )
     return parse_ruleset(document, fmt=fmt, version=version)
 
 
@@ -52,10 +60,27 @@ def publish(
     fmt: str = "yaml",
     effective_at: datetime | None = None,
     actor: str = "system",
+    backdate: bool = False,
 ) -> dict[str, Any]:
-    """Validate and store a new version, effective at ``effective_at`` (default: now)."""
+    """Validate and store a new version, effective at ``effective_at`` (default: now).
+
+    An ``effective_at`` in the past is a :class:`ValidationError` unless ``backdate`` is
+    set; the interfaces allow ``backdate`` to admins only (``rules:backdate``) and audit it.
+    """
     now = ctx.now()
     effective = ensure_utc(effective_at) if effective_at else now
+    if effective < now and not backdate:
+        raise ValidationError(
+            "effective_at is in the past: a version takes effect when it is published or "
+            "later (leave effective_at out for now); an admin migrating history may backdate "
+            "it explicitly",
+            field="effective_at",
+            effective_at=effective.isoformat(),
+            now=now.isoformat(),
+        )
+    if backdate and effective >= now:
+        # so that a publication audited as backdated always is one
+        raise ValidationError("backdate is only for an effective_at in the past", field="backdate")
     with ctx.uow() as uow:
         repo = RuleSetRepo(uow.conn)
         version = repo.latest_version(program.id) + 1
@@ -70,6 +95,11 @@ def publish(
         repo.add(program.id, stored)
         uow.commit()
     return summary(stored, ruleset)
+
+
+def audit_action(backdate: bool) -> str:
+    """The audit log's name for a publication: backdating stands out from the rest."""
+    return "rules.backdate" if backdate else "rules.publish"
 
 
 def summary(stored: StoredRuleSet, ruleset: RuleSet | None = None) -> dict[str, Any]:

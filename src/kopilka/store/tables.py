@@ -326,6 +326,9 @@ purchases = Table(
     Column("redeem_entry_id", Id),
     Column("rule_version", Integer),
     Column("meta", Json),
+    # receipt-level facts the rules may test (0008); last, as the migration appends them
+    Column("partner", String(64)),
+    Column("payment_method", String(64)),
     UniqueConstraint("program_id", "receipt_id"),
     Index("ix_purchases_member", "member_id", "id"),
 )

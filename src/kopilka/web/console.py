@@ -43,9 +43,15 @@ class Console:
 
 
 def active_version(versions: list[dict[str, Any]], now: datetime) -> int | None:
-    """The version in force now: the latest published whose effective time has come."""
-    due = [v["version"] for v in versions if datetime.fromisoformat(v["effective_at"]) <= now]
-    return max(due, default=None)
+    """The version in force now: of those whose effective time has come, the one that
+    took effect last (the latest published among equals), as the purchase path reads it; a
+    backdated version does not displace one in force after it."""
+    due = [
+        (datetime.fromisoformat(v["effective_at"]), v["version"])
+        for v in versions
+        if datetime.fromisoformat(v["effective_at"]) <= now
+    ]
+    return max(due)[1] if due else None
 
 
 def console_router(console: Console) -> APIRouter:

@@ -3,7 +3,6 @@ new version (errors shown with their line numbers) and previewing a draft on a b
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -13,9 +12,9 @@ from fastapi import APIRouter, Request, Response
 
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.program import Program
+from kopilka.services import back_office
 from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission
-from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.web.console import Console, active_version
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.render import Form, WebRoute, redirect, status_of
@@ -108,25 +107,21 @@ def rules_router(console: Console) -> APIRouter:
         op.require_publish()
         program = op.program
         document, fmt = form.get("document", ""), form.get("format", "yaml")
+        backdate = bool(form.get("backdate"))
+        if backdate:
+            op.require(Permission.RULES_BACKDATE)
         try:
             key = form_key(form, op.caller)
             effective_at = parse_effective_at(form.get("effective_at"), program)
-            digest = hashlib.sha256(document.encode()).hexdigest()
-            result = recorded_write(
+            result = back_office.publish_rules(
                 ctx,
-                program.id,
+                program,
+                document,
+                fmt=fmt,
+                effective_at=effective_at,
+                backdate=backdate,
                 key=key,
-                operation="rules.publish",
-                request={"sha256": digest, "format": fmt, "effective_at": str(effective_at)},
-                effect=lambda inner: rules_svc.publish(
-                    inner,
-                    program,
-                    document,
-                    fmt=fmt,
-                    effective_at=effective_at,
-                    actor=op.key.actor,
-                ),
-                audit=Audit(op.key.actor, "rules.publish", "rules"),
+                actor=op.key.actor,
             )
         except KopilkaError as e:
             return rules_page(op, status_of(e), error=e, failed="publish", form=form)

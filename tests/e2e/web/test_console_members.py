@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kopilka.services import members as member_svc
-from kopilka.services import points
+from kopilka.services import points, purchases
 from kopilka.services.audit_log import audit_page
 from tests.e2e.web.world import build_world, client, hidden_fields, sign_in, text_of
 
@@ -204,6 +204,21 @@ def test_purchase_page_shows_lines_points_by_rule_and_returns(world, as_role):
     assert "base v1" in text
     assert "RET-1" in text
     assert "No returns." not in text
+
+
+def test_purchase_page_shows_partner_and_payment_method(world, as_role):
+    """A receipt booked with a partner and a payment method shows both (they are stored
+    with the purchase now)."""
+    body = {
+        "receipt_id": "R-PARTNER",
+        "member_id": world.member_id,
+        "partner": "ozon",
+        "payment_method": "sbp",
+        "lines": [{"line_id": "1", "sku": "MILK", "amount": "100", "category": "dairy"}],
+    }
+    purchases.commit(world.ctx, world.program, body)
+    text = text_of(as_role("support").get("/admin/purchases?receipt_id=R-PARTNER").text)
+    assert "Partner, payment ozon, sbp" in text
 
 
 def test_an_unknown_receipt_is_a_not_found_page(as_role):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from kopilka.services import rules as rules_svc
+from kopilka.services.audit_log import audit_page
 from tests.e2e.web.world import BAD_RULES, RULES, hidden_fields, text_of
 
 
@@ -124,3 +125,39 @@ def test_verify_page_reports_every_invariant(as_role):
     assert "entries_balance" in text
     assert "FAILED" not in text
     assert "liability 350" in text
+
+
+def test_publishing_a_document_with_yaml_aliases_shows_the_line(world, as_role):
+    """The console refuses an anchored, aliased document (once a crash) with a 422 that
+    names the line and the field, and publishes nothing."""
+    response = publish(as_role("marketer"), "redemption: {enabled: false}\nrules: &a [*a]\n")
+    assert response.status_code == 422
+    text = text_of(response.text)
+    assert "line 2" in text
+    assert "anchor &amp;a is not allowed" in text  # as HTML shows it
+    assert len(rules_svc.list_versions(world.ctx, world.program)) == 1
+
+
+def test_backdating_in_the_console_is_for_admins_only_and_audited(world, as_role):
+    """An effective time in the past is refused without the backdate box; only an admin
+    sees the box, a marketer who sends it anyway gets 403, and an admin's backdated
+    version is published and audited as rules.backdate."""
+    past = "2025-01-01T00:00"
+    marketer = as_role("marketer")
+    assert 'name="backdate"' not in marketer.get("/admin/rules").text
+    refused = publish(marketer, RULES, effective_at=past)
+    assert refused.status_code == 422
+    assert "in the past" in text_of(refused.text)
+    assert publish(marketer, RULES, effective_at=past, backdate="yes").status_code == 403
+    admin = as_role("admin")
+    assert 'name="backdate"' in admin.get("/admin/rules").text
+    assert publish(admin, RULES, effective_at=past).status_code == 422
+    assert publish(admin, RULES, effective_at=past, backdate="yes").status_code == 303
+    versions = rules_svc.list_versions(world.ctx, world.program)
+    assert [v["effective_at"] for v in versions[1:]] == ["2024-12-31T21:00:00+00:00"]
+    entries = audit_page(world.ctx, world.program.id, target="rules")["items"]
+    assert [e.action for e in entries] == ["rules.backdate"]
+    # version 1 (effective later) stays in force: the backdated one covers only before it
+    page = admin.get("/admin/rules").text
+    assert '<a href="/admin/rules/1">1</a> <span class="status status-active">in force' in page
+    assert '<a href="/admin/rules/2">2</a> <span' not in page

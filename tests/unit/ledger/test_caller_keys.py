@@ -61,6 +61,6 @@ def test_a_key_outside_the_grammar_is_a_validation_error(key: str) -> None:
 def test_a_caller_that_is_none_of_the_known_kinds_is_a_programming_error(caller: str) -> None:
     """The caller part is Kopilka's own (an API key id, ``member-<id>``, ``cli``): a colon
     in it would make two namespaces meet, and ``legacy`` would reach the keys migration
-    0008_idem moved aside, so anything else is refused outright."""
+    0008 (caller keys) moved aside, so anything else is refused outright."""
     with pytest.raises(ValueError, match="not a caller"):
         caller_key(caller, "k")

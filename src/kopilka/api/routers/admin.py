@@ -6,8 +6,6 @@ its effect; sweeps, which commit batch by batch, are audited when they finish.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -34,12 +32,10 @@ from kopilka.api.schemas.admin import (
 from kopilka.api.schemas.common import MAX_ID, Code
 from kopilka.api.schemas.points import AdjustmentCreate, LedgerResult
 from kopilka.domain.errors import ValidationError
-from kopilka.domain.program import Program
 from kopilka.services import audit as audit_svc
 from kopilka.services import back_office
-from kopilka.services import jobs as jobs_svc
 from kopilka.services.apikeys import Permission as P
-from kopilka.services.audit_log import Audit, audit_page, recorded_job
+from kopilka.services.audit_log import audit_page
 from kopilka.services.context import ServiceContext
 
 router = APIRouter(prefix=f"{V1}/admin", tags=["back office"])
@@ -92,36 +88,15 @@ def program_settings(program: CurrentProgram) -> ProgramPublic:
 
 
 Job = Literal["expire", "activate", "expire-holds"]
-Sweep = Callable[[ServiceContext, Program, datetime], int]
-SWEEPS: dict[str, Sweep] = {
-    "expire": jobs_svc.expire_due,
-    "activate": jobs_svc.activate_due,
-    "expire-holds": jobs_svc.expire_holds,
-}
 
 
 def _run_job(
     name: str, body: JobRequest | None, ctx: ServiceContext, key: CurrentKey, idem: str
 ) -> dict[str, Any]:
-    now = ctx.now()
-    as_of = body.as_of if body and body.as_of else now
-    if as_of > now:
+    as_of = body.as_of if body and body.as_of else None
+    if as_of is not None and as_of > ctx.now():
         raise ValidationError("as_of must not be in the future", field="as_of")
-    program = key.program
-
-    def job() -> dict[str, Any]:
-        handled = SWEEPS[name](ctx, program, as_of)
-        return {"job": name, "as_of": as_of.isoformat(), "handled": handled}
-
-    return recorded_job(
-        ctx,
-        program.id,
-        key=idem,
-        operation=f"job.{name}",
-        request={"as_of": as_of.isoformat() if body and body.as_of else None},
-        job=job,
-        audit=Audit(key.actor, f"job.{name}", f"program:{program.code}"),
-    )
+    return back_office.run_job(ctx, key.program, name, as_of, key=idem, actor=key.actor)
 
 
 @router.post(

@@ -18,10 +18,9 @@ from kopilka.api.schemas.rules import (
     RuleSetPublic,
     RuleSetVersion,
 )
+from kopilka.services import back_office
 from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission as P
-from kopilka.services.audit_log import Audit, recorded_write
-from kopilka.services.context import ServiceContext
 
 router = APIRouter(prefix=f"{V1}/rules", tags=["rules"])
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -46,27 +45,22 @@ def publish(
 ) -> dict[str, Any]:
     """Validate a rules document and publish it as the next version, in force from
     ``effective_at``. An invalid document is a 422 whose ``errors`` give each problem's
-    line. Audited."""
-    program = key.program
+    line. Audited.
 
-    def effect(inner: ServiceContext) -> dict[str, Any]:
-        return rules_svc.publish(
-            inner,
-            program,
-            body.document,
-            fmt=body.format,
-            effective_at=body.effective_at,
-            actor=key.actor,
-        )
-
-    return recorded_write(
+    ``effective_at`` may not be in the past unless ``backdate`` is true, which only an
+    admin key may send (403 otherwise); a backdated publication is audited as
+    ``rules.backdate``."""
+    if body.backdate:
+        key.require(P.RULES_BACKDATE)
+    return back_office.publish_rules(
         ctx,
-        program.id,
+        key.program,
+        body.document,
+        fmt=body.format,
+        effective_at=body.effective_at,
+        backdate=body.backdate,
         key=idempotency_key,
-        operation="rules.publish",
-        request=body.model_dump(mode="json"),
-        effect=effect,
-        audit=Audit(key.actor, "rules.publish", "rules"),
+        actor=key.actor,
     )
 
 

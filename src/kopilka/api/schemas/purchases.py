@@ -235,6 +235,8 @@ class PurchasePublic(BaseModel):
     occurred_at: datetime
     store: str | None
     channel: str
+    partner: str | None = Field(description="as given with the purchase (rules may test it)")
+    payment_method: str | None = Field(description="as given with the purchase")
     total: MoneyText
     discount: MoneyText
     points_earned: int

@@ -40,7 +40,15 @@ class Draft(Input):
 
 
 class RuleSetCreate(Draft):
-    effective_at: Instant | None = Field(default=None, description="default: now")
+    effective_at: Instant | None = Field(
+        default=None, description="default: now; a time in the past needs `backdate`"
+    )
+    backdate: bool = Field(
+        default=False,
+        description="allow an effective_at in the past (admin only, audited as "
+        "rules.backdate): for a chain that publishes its old rules before importing its "
+        "history. Purchases already booked keep their points.",
+    )
 
 
 class PreviewRequest(Draft):

@@ -62,6 +62,8 @@ class StoredPurchase:
     redeem_entry_id: int | None
     rule_version: int | None
     meta: dict[str, Any] | None
+    partner: str | None = None
+    payment_method: str | None = None
     lines: list[StoredLine] = field(default_factory=list)
     awards: list[StoredAward] = field(default_factory=list)
     returns: list[StoredReturn] = field(default_factory=list)
@@ -147,6 +149,8 @@ class PurchaseRepo:
                 "redeem_entry_id": p.redeem_entry_id,
                 "rule_version": p.rule_version,
                 "meta": p.meta,
+                "partner": p.partner,
+                "payment_method": p.payment_method,
             },
             (
                 [

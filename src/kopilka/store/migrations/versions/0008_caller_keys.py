@@ -21,7 +21,7 @@ itself). README, "Upgrading", says how to find them.
 
 Downgrade moves nothing back: the older code would only be blocked by them again.
 
-Revision ID: 0008_idem
+Revision ID: 0008
 Revises: 0007
 """
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_idem"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
