@@ -214,7 +214,8 @@ def prepare(url: str, members: int) -> Fixture:
             for member_id in range(first, min(first + 1_000, members + 1)):
                 lg.earn(member_id, FUNDING, ctx.now(), reason="bench funding")
             uow.commit()
-    _, secret = apikeys.create_key(ctx, "bench", "ecommerce", "bench loadgen")
+    # the web shop's key, bound to the store its purchases name (a key books at its own)
+    _, secret = apikeys.create_key(ctx, "bench", "ecommerce", "bench loadgen", "ONLINE")
     engine.dispose()
     return Fixture(url, secret, members, round(time.perf_counter() - t, 1))
 

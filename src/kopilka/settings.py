@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # when set, /metrics answers only ``Authorization: Bearer <this token>`` (Prometheus:
     # ``authorization: {credentials: ...}``); unset, it is open like /healthz
     metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    # a member's birthday (it drives birthday bonuses) may be changed through the API at
+    # most once in this many days; 0: no limit. Setting it at enrollment is not a change
+    birthday_change_days: int = Field(default=365, ge=0, le=3660)
 
     @field_validator("database_url")
     @classmethod

@@ -12,11 +12,14 @@ status in exactly one place (``kopilka.api.errors``)::
     │   ├── DuplicateIdentifier  duplicate_identifier  identifier taken in the program
     │   ├── HoldNotActive        hold_not_active       hold already captured/voided/expired
     │   ├── HoldExpired          hold_expired          hold timed out by server time
-    │   └── ReversalExceeded     reversal_exceeded     a return would give back too much
+    │   ├── ReversalExceeded     reversal_exceeded     a return would give back too much
+    │   └── BirthdayChangeTooSoon  birthday_change_too_soon  changed again within the interval
     ├── InsufficientPoints       insufficient_points   not enough available points
     ├── MemberBlocked            member_blocked        blocked member can neither earn nor spend
     ├── RedemptionNotAllowed     redemption_not_allowed  the program's redemption rules refuse it
     └── PermissionDenied         forbidden             the caller's role may not do this
+        ├── OutsideKeyScope      outside_key_scope     a store or channel other than the key's
+        └── FieldNotAllowed      field_not_allowed     a field the caller's role may not set
 """
 
 from __future__ import annotations
@@ -91,6 +94,24 @@ class RedemptionNotAllowed(KopilkaError):
 
 class PermissionDenied(KopilkaError):
     code = "forbidden"
+
+
+class OutsideKeyScope(PermissionDenied):
+    """A request names a store or channel other than the one its API key is bound to."""
+
+    code = "outside_key_scope"
+
+
+class FieldNotAllowed(PermissionDenied):
+    """A request sets a field the caller's role may not set (a tier, segments, a birthday)."""
+
+    code = "field_not_allowed"
+
+
+class BirthdayChangeTooSoon(ConflictError):
+    """A member's birthday was changed less than the configured interval ago."""
+
+    code = "birthday_change_too_soon"
 
 
 def _all_subclasses(cls: type[KopilkaError]) -> list[type[KopilkaError]]:

@@ -37,8 +37,10 @@ class HoldOps(LedgerCore):
         *,
         ttl: timedelta | None = None,
         reference: str | None = None,
+        store: str | None = None,
     ) -> Result:
-        """Reserve ``points`` of the member's available balance until ``now + ttl``."""
+        """Reserve ``points`` of the member's available balance until ``now + ttl``, at
+        ``store`` (None: no store, as a web shop's hold)."""
         check_points(points)
         ttl = ttl if ttl is not None else self.program.hold_ttl
         if not (timedelta(seconds=1) <= ttl <= timedelta(days=30)):
@@ -61,6 +63,7 @@ class HoldOps(LedgerCore):
             created_at=now,
             expires_at=now + ttl,
             entry_id=entry_id,
+            store=store,
         )
         hold.id = self.port.insert_hold(self.program.id, hold)
         return self.result(

@@ -100,6 +100,7 @@ class Hold:
     expires_at: datetime
     entry_id: int
     resolved_entry_id: int | None = None
+    store: str | None = None  # where it was made: only that store's callers may end it
 
 
 @dataclass(frozen=True, slots=True)

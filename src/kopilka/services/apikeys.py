@@ -5,6 +5,13 @@ A key is ``kp_<prefix>_<secret>``: the prefix (public, unique) finds the row, th
 Only the hash is stored; the full key is shown once, when it is created. Each key is
 bound to one program, has one role, and a ``pos`` key is bound to one store.
 
+Store and channel are conditions of rules, so a selling key never declares them: a
+``pos`` key books at its own store in the ``till`` channel, an ``ecommerce`` key in the
+``web`` channel at the store it was created with (usually none). Such a key, and any key
+created with a store, is bound (:attr:`ApiKey.scope`): it reads, returns, captures and
+voids only its own store's receipts and holds. An unbound support, analyst or admin key
+acts for the whole program; an admin key books at the store and channel it names.
+
 :data:`PERMISSIONS` is the one permission matrix: every API route names the permission
 it needs, and the tests walk every route against every role.
 """
@@ -26,6 +33,7 @@ from sqlalchemy import Engine
 from kopilka.domain.errors import KopilkaError, NotFoundError, PermissionDenied, ValidationError
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
+from kopilka.services.scope import StoreScope
 from kopilka.store.repos.apikeys import ApiKeyRepo, ApiKeyRow
 
 KEY_PATTERN = re.compile(r"^kp_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
@@ -70,6 +78,11 @@ class Permission(enum.StrEnum):
     RULES_PUBLISH = "rules:publish"  # publish a version, preview a draft
     RULES_BACKDATE = "rules:backdate"  # publish a version effective in the past (history)
 
+
+# the one channel a selling key books in (its store is the key's own)
+BOOKING_CHANNEL: dict[Role, str] = {Role.POS: "till", Role.ECOMMERCE: "web"}
+# who may set what Kopilka computes or what drives bonuses: a tier, segments, a birthday
+PROFILE_ROLES = frozenset({Role.SUPPORT, Role.ADMIN})
 
 P = Permission
 _READ_ONLY = frozenset({P.MEMBERS_READ, P.HISTORY_READ, P.PROGRAM_READ})
@@ -126,6 +139,19 @@ class ApiKey:
     @property
     def permissions(self) -> frozenset[Permission]:
         return PERMISSIONS[self.role]
+
+    @property
+    def channel(self) -> str | None:
+        """The channel this key books in; None: the request names it (default till)."""
+        return BOOKING_CHANNEL.get(self.role)
+
+    @property
+    def scope(self) -> StoreScope | None:
+        """The one store whose receipts and holds this key may see and change (a selling
+        key's, or any key created with a store); None: the whole program."""
+        if self.role in BOOKING_CHANNEL or self.store_code is not None:
+            return StoreScope(self.store_code)
+        return None
 
     def require(self, permission: Permission) -> None:
         if permission not in self.permissions:

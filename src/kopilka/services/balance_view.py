@@ -11,6 +11,7 @@ from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
 from kopilka.ledger.model import Hold
 from kopilka.services.context import ServiceContext
+from kopilka.services.scope import StoreScope
 from kopilka.store.repos.balance_view import BalanceViewRepo
 from kopilka.store.uow import UnitOfWork
 
@@ -70,10 +71,13 @@ def _view(uow: UnitOfWork, member: Member, now: datetime) -> BalanceView:
     )
 
 
-def get_hold(ctx: ServiceContext, program: Program, hold_id: int) -> Hold:
-    """A hold of the program, or :class:`NotFoundError` (also for another program's hold)."""
+def get_hold(
+    ctx: ServiceContext, program: Program, hold_id: int, *, scope: StoreScope | None = None
+) -> Hold:
+    """A hold of the program, or :class:`NotFoundError` (also for another program's hold,
+    and with ``scope``, a store-bound caller's, for another store's hold)."""
     with ctx.uow(read_only=True) as uow:
         hold = BalanceViewRepo(uow.conn).hold(program.id, hold_id)
-    if hold is None:
+    if hold is None or (scope is not None and not scope.covers(hold.store)):
         raise NotFoundError(f"hold {hold_id} not found", hold_id=hold_id)
     return hold

@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.errors import BirthdayChangeTooSoon, NotFoundError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.member import Consent, Member, MemberStatus
 from kopilka.domain.program import Program
 from kopilka.ledger.model import Balance
 from kopilka.services.context import ServiceContext
+from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.uow import UnitOfWork
 
 PROFILE_FIELDS = ("first_name", "last_name", "birthday", "gender", "attributes", "tier_code")
+# a member's segments: the list ``attributes.segments``, a condition of rules
+SEGMENTS = "segments"
+
+
+def rated_fields(profile: dict[str, Any], *, enrolling: bool) -> list[str]:
+    """The fields of ``profile`` (an enrollment's, or a change to one) that rules reward
+    and that a till or a web shop therefore may not declare: ``tier_code`` and
+    ``segments`` (computed by Kopilka, or set by support), and on a change the
+    ``birthday`` (it drives birthday bonuses; giving it at enrollment is not a change).
+    A field given as null counts: clearing it is changing it."""
+    attributes = profile.get("attributes")
+    given = ["tier_code"] if "tier_code" in profile else []
+    if isinstance(attributes, dict) and SEGMENTS in attributes:
+        given.append(SEGMENTS)
+    if not enrolling and "birthday" in profile:
+        given.append("birthday")
+    return given
+
+
+def _rated_values(member: Member) -> dict[str, Any]:
+    return {"tier_code": member.tier_code, SEGMENTS: member.attributes.get(SEGMENTS)}
 
 
 def parse_identifiers(
@@ -81,8 +103,11 @@ def enroll(
     consents: list[dict[str, Any]] | None = None,
     channel: str = "api",
     referral_code: str | None = None,
+    actor: str | None = None,
 ) -> Member:
-    """Enroll a member with identifiers, profile and consents in one transaction."""
+    """Enroll a member with identifiers, profile and consents in one transaction. With
+    ``actor`` (an API key), an enrollment that sets a tier or segments is audited as
+    ``member.enroll`` in the same transaction."""
     idents = parse_identifiers(identifiers)
     prof = clean_profile(profile or {})
     now = ctx.now()
@@ -113,6 +138,16 @@ def enroll(
             referred_by=referrer,
         )
         member_id = uow.members.add(member, idents, given)
+        if actor is not None and rated_fields(prof, enrolling=True):
+            AuditLogRepo(uow.conn).add(
+                program.id,
+                actor,
+                "member.enroll",
+                f"member:{member_id}",
+                None,
+                _rated_values(member),
+                now,
+            )
         uow.commit()
     return get_member(ctx, program, member_id)
 
@@ -153,14 +188,48 @@ def get_balance(ctx: ServiceContext, program: Program, member_id: int) -> Balanc
 
 
 def update_profile(
-    ctx: ServiceContext, program: Program, member_id: int, changes: dict[str, Any]
+    ctx: ServiceContext,
+    program: Program,
+    member_id: int,
+    changes: dict[str, Any],
+    *,
+    keep_segments: bool = False,
+    birthday_every: timedelta | None = None,
 ) -> Member:
+    """Change the profile fields given (None clears one).
+
+    ``keep_segments``: new ``attributes`` keep the member's segments (for a caller who
+    may not set them). A birthday that really changes is recorded as changed now; with
+    ``birthday_every``, it is refused (:class:`BirthdayChangeTooSoon`) within that long
+    of its last change. The birthday given at enrollment is not a change."""
     prof = clean_profile(changes)
     with ctx.uow() as uow:
-        uow.members.get(program.id, member_id)
+        member = uow.members.get(program.id, member_id, identifiers=False)
+        if keep_segments and "attributes" in prof:
+            prof["attributes"].pop(SEGMENTS, None)
+            if SEGMENTS in member.attributes:
+                prof["attributes"][SEGMENTS] = member.attributes[SEGMENTS]
+        if "birthday" in prof and prof["birthday"] != member.birthday:
+            # one change at a time: two requests cannot both find the last one old enough
+            uow.ledger.lock_balances(program.id, [member_id])
+            now = ctx.now()
+            _check_birthday_change(uow.members.birthday_changed_at(member_id), now, birthday_every)
+            uow.members.birthday_changed(member_id, now)
         uow.members.update_profile(member_id, prof)
         uow.commit()
     return get_member(ctx, program, member_id)
+
+
+def _check_birthday_change(last: datetime | None, now: datetime, every: timedelta | None) -> None:
+    if last is None or every is None or now >= last + every:
+        return
+    allowed = last + every
+    raise BirthdayChangeTooSoon(
+        f"the birthday was changed on {last.date().isoformat()}; it may change again "
+        f"from {allowed.isoformat()}",
+        changed_at=last.isoformat(),
+        next_change_at=allowed.isoformat(),
+    )
 
 
 def set_blocked(

@@ -99,9 +99,13 @@ def hold(
     key: str,
     ttl_seconds: int | None = None,
     reference: str | None = None,
+    store: str | None = None,
 ) -> dict[str, Any]:
-    """Reserve points at the till until captured, voided or timed out."""
+    """Reserve points at the till (``store``; None: none, as the web shop) until captured,
+    voided or timed out."""
     req = {"member_id": member_id, "points": points, "ttl": ttl_seconds, "reference": reference}
+    if store is not None:  # absent otherwise: a hold's request hash stays what it was
+        req["store"] = store
     ttl = timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None
     return _run(
         ctx,
@@ -109,7 +113,7 @@ def hold(
         key,
         "hold",
         req,
-        lambda lg, now: lg.hold(member_id, points, now, ttl=ttl, reference=reference),
+        lambda lg, now: lg.hold(member_id, points, now, ttl=ttl, reference=reference, store=store),
     )
 
 

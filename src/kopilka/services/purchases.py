@@ -35,6 +35,7 @@ from kopilka.services.context import ServiceContext
 from kopilka.services.members import find_member_id, identifier, no_member_with
 from kopilka.services.purchase_input import MAX_REF, parse_basket, points_field, quantity, text
 from kopilka.services.rules import active_ruleset, ruleset_by_id
+from kopilka.services.scope import StoreScope
 from kopilka.store.repos.purchases import (
     PurchaseRepo,
     StoredAward,
@@ -222,11 +223,13 @@ def commit(
     data: dict[str, Any],
     *,
     caller_key: str | None = None,
+    scope: StoreScope | None = None,
 ) -> dict[str, Any]:
     """Book a purchase: redeem (or capture the hold named by ``hold_id``) and earn, in one
     transaction, idempotent on ``receipt_id`` (and on ``caller_key``, an API caller's
-    Idempotency-Key, when given: see ``ledger.idempotency.run_idempotent_keyed``)."""
-    return prepare_commit(ctx, program, data, caller_key=caller_key)()
+    Idempotency-Key, when given: see ``ledger.idempotency.run_idempotent_keyed``).
+    With ``scope`` (a store-bound caller), only a hold of that store can pay."""
+    return prepare_commit(ctx, program, data, caller_key=caller_key, scope=scope)()
 
 
 def prepare_commit(
@@ -235,6 +238,7 @@ def prepare_commit(
     data: dict[str, Any],
     *,
     caller_key: str | None = None,
+    scope: StoreScope | None = None,
 ) -> Callable[[], dict[str, Any]]:
     """:func:`commit` in two steps: this call checks and parses the request without the
     database (and raises what is wrong with it); the call it returns books it. The API
@@ -263,7 +267,11 @@ def prepare_commit(
         pay = points
         if hold_id is not None:
             hold = uow.ledger.get_hold(hold_id)
-            if hold is None or hold.member_id != member_id:
+            if (
+                hold is None
+                or hold.member_id != member_id
+                or (scope is not None and not scope.covers(hold.store))
+            ):
                 raise NotFoundError(f"hold {hold_id} not found for this member", hold_id=hold_id)
             pay = points or hold.amount
             spendable += hold.amount
@@ -384,21 +392,29 @@ def process_return(
     data: dict[str, Any],
     *,
     caller_key: str | None = None,
+    scope: StoreScope | None = None,
 ) -> dict[str, Any]:
     """Return all of a purchase (no ``lines``) or some lines/quantities of it; idempotent on
-    ``return_id`` (and on ``caller_key`` when given, as :func:`commit`)."""
+    ``return_id`` (and on ``caller_key`` when given, as :func:`commit`). With ``scope``
+    (a store-bound caller), another store's purchase is not found, and nothing is stored
+    under either key for it (its own store may still use the ``return_id``)."""
     return_id = text(data, "return_id", required=True, limit=MAX_REF) or ""
     raw_lines = data.get("lines")
     if raw_lines is not None and (not isinstance(raw_lines, list) or not raw_lines):
         raise ValidationError(
             "lines must be a non-empty list, or absent for a full return", field="lines"
         )
+    if scope is not None:
+        with ctx.uow(read_only=True) as uow:
+            booked = PurchaseRepo(uow.conn).booked_at(program.id, receipt_id)
+        if booked is not None and not scope.covers(booked[0]):
+            raise _no_purchase(receipt_id)
 
     def effect(uow: UnitOfWork) -> dict[str, Any]:
         now = ctx.now()
         repo = PurchaseRepo(uow.conn)
         purchase = repo.by_receipt(program.id, receipt_id)
-        if purchase is None:
+        if purchase is None or (scope is not None and not scope.covers(purchase.store)):
             raise NotFoundError(f"purchase {receipt_id!r} not found", receipt_id=receipt_id)
         lg = Ledger(uow.ledger, program)
         lg.lock(purchase.member_id)
@@ -517,12 +533,19 @@ def booked_answer(ctx: ServiceContext, program: Program, receipt_id: str) -> dic
     return dict(stored.response) if stored is not None and stored.succeeded else None
 
 
-def get_purchase(ctx: ServiceContext, program: Program, receipt_id: str) -> dict[str, Any]:
-    """A purchase with its points by line and rule, and its returns."""
+def _no_purchase(receipt_id: str) -> NotFoundError:
+    return NotFoundError(f"purchase {receipt_id!r} not found", receipt_id=receipt_id)
+
+
+def get_purchase(
+    ctx: ServiceContext, program: Program, receipt_id: str, *, scope: StoreScope | None = None
+) -> dict[str, Any]:
+    """A purchase with its points by line and rule, and its returns. With ``scope`` (a
+    store-bound caller), another store's purchase is not found, as a missing one."""
     with ctx.uow(read_only=True) as uow:
         p = PurchaseRepo(uow.conn).by_receipt(program.id, receipt_id)
-    if p is None:
-        raise NotFoundError(f"purchase {receipt_id!r} not found", receipt_id=receipt_id)
+    if p is None or (scope is not None and not scope.covers(p.store)):
+        raise _no_purchase(receipt_id)
     cur = program.currency
     awards: dict[str, list[dict[str, Any]]] = {}
     for a in p.awards:

@@ -75,6 +75,9 @@ members = Table(
     Column("enrolled_at", UTCDateTime, nullable=False),
     Column("blocked_reason", String(500)),
     Column("erased_at", UTCDateTime),
+    # when the birthday was last changed after enrollment (it drives birthday bonuses, so
+    # changes are rationed: KOPILKA_BIRTHDAY_CHANGE_DAYS)
+    Column("birthday_changed_at", UTCDateTime),
     Index("ix_members_program", "program_id", "id"),
 )
 
@@ -239,6 +242,9 @@ holds = Table(
     Column("entry_id", Id, ForeignKey("journal_entries.id"), nullable=False),
     Column("resolved_entry_id", Id, ForeignKey("journal_entries.id")),
     Column("meta", Json),
+    # the store it was made at (None: none, as the web shop's): a store-bound API key
+    # sees and ends only its own store's holds
+    Column("store", String(64)),
     Index("ix_holds_due", "program_id", "status", "expires_at"),
     Index("ix_holds_member", "member_id", "status"),
 )

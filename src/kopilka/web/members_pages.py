@@ -176,7 +176,7 @@ def members_router(console: Console) -> APIRouter:
     def purchase(request: Request, receipt_id: str = "") -> Response:
         op = console.operator(request)
         op.require(Permission.HISTORY_READ)
-        found = get_purchase(ctx, op.program, receipt_id)
+        found = get_purchase(ctx, op.program, receipt_id, scope=op.key.scope)
         return console.page(op, "admin_purchase.html", purchase=found, nav="members")
 
     return router

@@ -121,15 +121,18 @@ ENDPOINTS = [
 
 
 @pytest.fixture
-def world(kopilka: Kopilka, program: Program, make_member: Any) -> World:
+def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> World:
+    """A member with points, a hold and a purchase, made at the store of the role's key
+    (a pos key's S1; the unbound web shop's none): a bound key sees only its own."""
     member_id = make_member(program)
     ctx = kopilka.services
     with ctx.uow(read_only=True) as uow:
         number = uow.members.get(program.id, member_id).identifiers["card"][0]
     points_svc.earn(ctx, program, member_id, 100, key=f"seed-{member_id}")
-    hold = points_svc.hold(ctx, program, member_id, 20, key=f"hold-{member_id}")
+    store = None if role == Role.ECOMMERCE else "S1"
+    hold = points_svc.hold(ctx, program, member_id, 20, key=f"hold-{member_id}", store=store)
     version = publish_rules(ctx, program)
-    receipt = basket(line("1", "300.00", quantity="3"), member_id=member_id, store="S1")
+    receipt = basket(line("1", "300.00", quantity="3"), member_id=member_id, store=store)
     receipt_id = f"R-{member_id}"
     purchase_svc.commit(ctx, program, {**receipt, "receipt_id": receipt_id})
     return World(member_id, number, hold["hold_id"], receipt_id, version)

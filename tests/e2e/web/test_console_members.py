@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kopilka.services import apikeys, points, purchases
 from kopilka.services import members as member_svc
-from kopilka.services import points, purchases
 from kopilka.services.audit_log import audit_page
 from tests.e2e.web.world import build_world, client, hidden_fields, sign_in, text_of
 
@@ -233,3 +233,17 @@ def test_another_programs_member_is_not_found(ctx, world, as_role):
     other = build_world(ctx)
     page = as_role("support").get(f"/admin/members/{other.member_id}")
     assert page.status_code == 404
+
+
+def test_a_support_key_bound_to_another_store_does_not_find_the_receipt(ctx, world):
+    """A console session with a support key made for store S2 finds the S1 receipt as
+    not found, as a receipt that does not exist; one made for S1 reads it."""
+    pages = {}
+    for store in ("S2", "S1"):
+        _, secret = apikeys.create_key(ctx, world.program.code, "support", f"{store} desk", store)
+        c = client(world)
+        assert sign_in(c, secret).status_code == 303
+        pages[store] = c.get(f"/admin/purchases?receipt_id={world.receipt_id}")
+    assert pages["S2"].status_code == 404
+    assert f"purchase &#39;{world.receipt_id}&#39; not found" in pages["S2"].text
+    assert pages["S1"].status_code == 200

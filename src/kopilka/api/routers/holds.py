@@ -2,6 +2,10 @@
 
 A hold nobody resolves times out by server time: the member's next operation ends it,
 and so does the back-office sweep (``POST /v1/admin/jobs/expire-holds``).
+
+A hold is made at the caller's store (a web shop's, or an unbound key's, at none). A
+store-bound key reads, captures and voids only its own store's holds: another store's
+hold answers 404, as a missing one.
 """
 
 from __future__ import annotations
@@ -10,15 +14,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from kopilka.api.deps import AppMetrics, Ctx, CurrentProgram, IdempotencyKey, permit
+from kopilka.api.deps import AppMetrics, Ctx, CurrentKey, IdempotencyKey, permit
 from kopilka.api.errors import responses
 from kopilka.api.routers import V1
 from kopilka.api.schemas.common import MAX_ID
 from kopilka.api.schemas.points import CaptureRequest, HoldCreate, HoldPublic, LedgerResult
+from kopilka.ledger.model import Hold
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
+from kopilka.services.apikeys import ApiKey
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.balance_view import get_hold
+from kopilka.services.context import ServiceContext
 
 router = APIRouter(prefix=f"{V1}/holds", tags=["holds"])
 HoldId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -52,11 +59,13 @@ ENDING = responses(
 def create_hold(
     body: HoldCreate,
     ctx: Ctx,
-    program: CurrentProgram,
+    key: CurrentKey,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
 ) -> dict[str, Any]:
-    """Reserve points of the member's available balance until captured, voided or timed out."""
+    """Reserve points of the member's available balance until captured, voided or timed
+    out, at the key's store."""
+    program = key.program
     member_svc.get_member(ctx, program, body.member_id)  # the member is in this program
     result = points_svc.hold(
         ctx,
@@ -66,9 +75,15 @@ def create_hold(
         key=idempotency_key,
         ttl_seconds=body.ttl_seconds,
         reference=body.reference,
+        store=key.store_code,
     )
     metrics.moved("held", body.points)
     return result
+
+
+def _hold_of(ctx: ServiceContext, key: ApiKey, hold_id: int) -> Hold:
+    """The hold, if it is of the key's program and (for a bound key) store; else 404."""
+    return get_hold(ctx, key.program, hold_id, scope=key.scope)
 
 
 @router.get(
@@ -77,9 +92,9 @@ def create_hold(
     dependencies=[permit(P.MEMBERS_READ)],
     responses=responses("unauthorized", "forbidden", "not_found"),
 )
-def read_hold(hold_id: HoldId, ctx: Ctx, program: CurrentProgram) -> HoldPublic:
+def read_hold(hold_id: HoldId, ctx: Ctx, key: CurrentKey) -> HoldPublic:
     """A hold and its state (active, captured, voided, expired)."""
-    h = get_hold(ctx, program, hold_id)
+    h = _hold_of(ctx, key, hold_id)
     return HoldPublic(
         id=h.id,
         member_id=h.member_id,
@@ -101,15 +116,15 @@ def read_hold(hold_id: HoldId, ctx: Ctx, program: CurrentProgram) -> HoldPublic:
 def capture(
     hold_id: HoldId,
     ctx: Ctx,
-    program: CurrentProgram,
+    key: CurrentKey,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
     body: CaptureRequest | None = None,
 ) -> dict[str, Any]:
     """Spend all of a hold or a part of it; the rest goes back to the member."""
-    get_hold(ctx, program, hold_id)  # the hold is in this program
+    _hold_of(ctx, key, hold_id)  # the hold is in this program, at the key's store
     result = points_svc.capture(
-        ctx, program, hold_id, key=idempotency_key, points=body.points if body else None
+        ctx, key.program, hold_id, key=idempotency_key, points=body.points if body else None
     )
     metrics.moved("captured", int(result["points"]))
     return result
@@ -122,8 +137,8 @@ def capture(
     responses=ENDING,
 )
 def void(
-    hold_id: HoldId, ctx: Ctx, program: CurrentProgram, idempotency_key: IdempotencyKey
+    hold_id: HoldId, ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey
 ) -> dict[str, Any]:
     """Cancel a hold; its points go back to the lots they came from."""
-    get_hold(ctx, program, hold_id)
-    return points_svc.void(ctx, program, hold_id, key=idempotency_key)
+    _hold_of(ctx, key, hold_id)
+    return points_svc.void(ctx, key.program, hold_id, key=idempotency_key)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from kopilka.api.deps import (
     AppMetrics,
@@ -13,6 +14,7 @@ from kopilka.api.deps import (
     CurrentProgram,
     IdempotencyKey,
     ProgramMember,
+    get_kopilka,
     permit,
 )
 from kopilka.api.errors import responses
@@ -29,12 +31,14 @@ from kopilka.api.schemas.members import (
     UnblockRequest,
 )
 from kopilka.api.schemas.points import HistoryPage
+from kopilka.app import Kopilka
+from kopilka.domain.errors import FieldNotAllowed
 from kopilka.domain.program import Program
 from kopilka.services import audit as audit_svc
 from kopilka.services import back_office
 from kopilka.services import members as member_svc
+from kopilka.services.apikeys import PROFILE_ROLES, ApiKey, Role
 from kopilka.services.apikeys import Permission as P
-from kopilka.services.apikeys import Role
 from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
@@ -44,6 +48,18 @@ READ = responses("unauthorized", "forbidden", "not_found")
 WRITE = responses(
     "unauthorized", "forbidden", "not_found", "idempotency_conflict", "payload_too_large"
 )
+
+
+def _refuse_rated(key: ApiKey, profile: dict[str, Any], *, enrolling: bool) -> None:
+    """403 field_not_allowed, before anything is written, when a key whose role is not
+    support or admin sets a tier, segments or (after enrollment) a birthday."""
+    rated = member_svc.rated_fields(profile, enrolling=enrolling)
+    if rated and key.role not in PROFILE_ROLES:
+        raise FieldNotAllowed(
+            f"a {key.role} key may not set {', '.join(rated)}: only support and admin keys may",
+            field=rated[0],
+            role=str(key.role),
+        )
 
 
 def _public(ctx: ServiceContext, program: Program, member_id: int) -> dict[str, Any]:
@@ -58,6 +74,7 @@ def _public(ctx: ServiceContext, program: Program, member_id: int) -> dict[str, 
     responses=responses(
         "unauthorized",
         "forbidden",
+        "field_not_allowed",
         "duplicate_identifier",
         "idempotency_conflict",
         "payload_too_large",
@@ -70,20 +87,27 @@ def enroll(
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
 ) -> dict[str, Any]:
-    """Enroll a member with identifiers, a profile, consents and an optional referral code."""
+    """Enroll a member with identifiers, a profile, consents and an optional referral code.
+
+    A profile's ``tier_code`` and ``attributes.segments`` are set only by an admin key
+    (403 field_not_allowed otherwise, nothing written), and audited; a birthday may be
+    given by any key that enrolls."""
     program = key.program
     channel = f"till:{key.store_code}"[:32] if key.role == Role.POS else str(key.role)
     request = body.model_dump(mode="json")
+    profile = body.profile.model_dump(exclude_none=True)
+    _refuse_rated(key, profile, enrolling=True)
 
     def effect(inner: ServiceContext) -> dict[str, Any]:
         member = member_svc.enroll(
             inner,
             program,
             body.identifiers.model_dump(exclude_none=True),
-            profile=body.profile.model_dump(exclude_none=True),
+            profile=profile,
             consents=[c.model_dump(exclude_none=True) for c in body.consents],
             channel=channel,
             referral_code=body.referral_code,
+            actor=key.actor,
         )
         metrics.members_enrolled.inc()
         return MemberPublic.of(member).model_dump(mode="json")
@@ -152,21 +176,46 @@ def _profile(inner: ServiceContext, program: Program, member_id: int) -> dict[st
     "/{member_id}",
     response_model=MemberPublic,
     dependencies=[permit(P.MEMBERS_UPDATE)],
-    responses=WRITE,
+    responses=responses(
+        "unauthorized",
+        "forbidden",
+        "field_not_allowed",
+        "not_found",
+        "birthday_change_too_soon",
+        "idempotency_conflict",
+        "payload_too_large",
+    ),
 )
 def update_profile(
     member_id: ProgramMember,
     body: ProfileUpdate,
     ctx: Ctx,
     key: CurrentKey,
+    kopilka: Annotated[Kopilka, Depends(get_kopilka)],
     idempotency_key: IdempotencyKey,
 ) -> dict[str, Any]:
-    """Change profile fields (only those given; ``null`` clears one). Audited."""
+    """Change profile fields (only those given; ``null`` clears one). Audited, with the
+    key as the actor.
+
+    ``tier_code``, ``attributes.segments`` and ``birthday`` are changed only by support
+    and admin keys (403 field_not_allowed otherwise, nothing written); new attributes
+    from another key keep the member's segments. A birthday changes at most once in
+    ``KOPILKA_BIRTHDAY_CHANGE_DAYS`` (default 365; 409 birthday_change_too_soon)."""
     program = key.program
     changes = body.model_dump(exclude_unset=True, mode="json")
+    _refuse_rated(key, changes, enrolling=False)
+    days = kopilka.settings.birthday_change_days
+    every = timedelta(days=days) if days else None
 
     def effect(inner: ServiceContext) -> dict[str, Any]:
-        member_svc.update_profile(inner, program, member_id, changes)
+        member_svc.update_profile(
+            inner,
+            program,
+            member_id,
+            changes,
+            keep_segments=key.role not in PROFILE_ROLES,
+            birthday_every=every,
+        )
         return _public(inner, program, member_id)
 
     return recorded_write(

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from kopilka.api.deps import AppMetrics, Ctx, CurrentKey, CurrentProgram, IdempotencyKey, permit
+from kopilka.api.deps import AppMetrics, Ctx, CurrentKey, IdempotencyKey, permit
 from kopilka.api.errors import responses
 from kopilka.api.offload import run_write
 from kopilka.api.routers import V1
@@ -23,32 +23,48 @@ from kopilka.api.schemas.purchases import (
     ReturnCreate,
     ReturnResult,
 )
-from kopilka.domain.errors import PermissionDenied
+from kopilka.domain.errors import OutsideKeyScope
 from kopilka.domain.money import format_money
 from kopilka.services import purchases as purchase_svc
-from kopilka.services.apikeys import ApiKey, Role
+from kopilka.services.apikeys import ApiKey
 from kopilka.services.apikeys import Permission as P
 
 router = APIRouter(prefix=f"{V1}/purchases", tags=["purchases"])
 ReceiptId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
-BASKET = ("unauthorized", "forbidden", "not_found", "redemption_not_allowed")
+BASKET = ("unauthorized", "forbidden", "outside_key_scope", "not_found", "redemption_not_allowed")
 WRITE = ("idempotency_conflict", "payload_too_large")
 
 
 def basket_of(key: ApiKey, body: BasketIn) -> dict[str, Any]:
-    """The body as the use case takes it, with the caller's defaults: a pos key books
-    at its own store (and no other), an ecommerce key in the web channel."""
+    """The body as the use case takes it, at the caller's store and in its channel.
+
+    Store and channel are conditions of rules, so they come from the key: a bound key
+    (:attr:`ApiKey.scope`) books at its own store, a pos key in the till channel and an
+    ecommerce key in the web channel. A body may repeat them; one that names another is
+    refused (403 outside_key_scope) before anything is read or written. An unbound admin
+    key books where the body says (the channel defaults to till)."""
     data = body.as_service_input()
-    if key.role == Role.POS:
-        store = data.setdefault("store", key.store_code)
-        if store != key.store_code:
-            raise PermissionDenied(
-                f"this key is bound to store {key.store_code}, not {store}",
-                store=str(store),
-                key_store=str(key.store_code),
-            )
-    data.setdefault("channel", "web" if key.role == Role.ECOMMERCE else "till")
+    scope = key.scope
+    if scope is not None:
+        _bound(data, "store", scope.store)
+    if key.channel is not None:
+        _bound(data, "channel", key.channel)
+    data.setdefault("channel", "till")
     return data
+
+
+def _bound(data: dict[str, Any], name: str, value: str | None) -> None:
+    given = data.pop(name, None)
+    if given is not None and given != value:
+        bound = f"{name} {value}" if value is not None else f"no {name}"
+        raise OutsideKeyScope(
+            f"this API key is bound to {bound}; it may not book {name} {given}",
+            field=name,
+            given=str(given),
+            bound=str(value) if value is not None else "",
+        )
+    if value is not None:
+        data[name] = value
 
 
 def created(result: dict[str, Any]) -> Response:
@@ -93,12 +109,13 @@ async def commit(
     metrics: AppMetrics,
 ) -> Response:
     """Book a purchase: pay with points (``redeem_points``, or the hold ``hold_id``) and
-    earn by the rules in force, in one transaction. One purchase per ``receipt_id``."""
+    earn by the rules in force, in one transaction. One purchase per ``receipt_id``.
+    A bound key books at its own store, and pays only with its own store's holds."""
     # the request is checked and parsed here; only the booking (which reads and stores the
     # Idempotency-Key and the receipt's own key in the purchase's transaction) holds the
     # writer lock on SQLite
     book = purchase_svc.prepare_commit(
-        ctx, key.program, basket_of(key, body), caller_key=idempotency_key
+        ctx, key.program, basket_of(key, body), caller_key=idempotency_key, scope=key.scope
     )
     result = await run_write(ctx, book)
     metrics.moved("earned", int(result["points_earned"]))
@@ -107,9 +124,11 @@ async def commit(
 
 
 def _return(
-    ctx: Any, program: Any, receipt_id: str, data: dict[str, Any], idempotency_key: str
+    ctx: Any, key: ApiKey, receipt_id: str, data: dict[str, Any], idempotency_key: str
 ) -> dict[str, Any]:
-    return purchase_svc.process_return(ctx, program, receipt_id, data, caller_key=idempotency_key)
+    return purchase_svc.process_return(
+        ctx, key.program, receipt_id, data, caller_key=idempotency_key, scope=key.scope
+    )
 
 
 def _returned_lines(lines: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
@@ -127,10 +146,11 @@ def _returned_lines(lines: list[dict[str, Any]], currency: str) -> list[dict[str
     dependencies=[permit(P.PURCHASES_READ)],
     responses=responses("unauthorized", "forbidden", "not_found"),
 )
-def get_purchase(receipt_id: ReceiptId, ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
+def get_purchase(receipt_id: ReceiptId, ctx: Ctx, key: CurrentKey) -> dict[str, Any]:
     """A purchase with its points by line and the rule (and version) behind each award,
-    and its returns."""
-    found = purchase_svc.get_purchase(ctx, program, receipt_id)
+    and its returns. A bound key finds only its own store's purchases."""
+    program = key.program
+    found = purchase_svc.get_purchase(ctx, program, receipt_id, scope=key.scope)
     for r in found["returns"]:
         r["lines"] = _returned_lines(r["lines"], program.currency)
     return found
@@ -147,15 +167,16 @@ async def process_return(
     receipt_id: ReceiptId,
     body: ReturnCreate,
     ctx: Ctx,
-    program: CurrentProgram,
+    key: CurrentKey,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
 ) -> Response:
     """Return the whole purchase (no ``lines``) or some lines or quantities: the points
     the returned lines earned are taken back and the points spent on them given back,
-    exactly as booked. One return per ``return_id``."""
+    exactly as booked. One return per ``return_id``. A bound key returns only its own
+    store's purchases (another store's receipt is not found)."""
     data = body.model_dump(mode="json", exclude_none=True)
-    result = await run_write(ctx, _return, ctx, program, receipt_id, data, idempotency_key)
+    result = await run_write(ctx, _return, ctx, key, receipt_id, data, idempotency_key)
     metrics.moved("clawed_back", int(result["points_clawed_back"]))
     metrics.moved("restored", int(result["points_restored"]))
     return created(result)

@@ -42,8 +42,10 @@ class Profile(Input):
     last_name: Name | None = None
     birthday: date | None = Field(default=None, ge=date(1900, 1, 1), le=date(2100, 1, 1))
     gender: Tag | None = None
-    attributes: Attributes | None = None
-    tier_code: Code | None = None
+    attributes: Attributes | None = Field(
+        default=None, description="``segments`` in it: support and admin keys only"
+    )
+    tier_code: Code | None = Field(default=None, description="support and admin keys only")
 
 
 class ConsentIn(Input):

@@ -74,9 +74,15 @@ class BasketIn(ForMember):
     """A basket as the quote and purchase bodies share it."""
 
     occurred_at: Instant | None = Field(default=None, description="default: now")
-    store: Code | None = Field(default=None, description="a pos key's own store by default")
+    store: Code | None = Field(
+        default=None,
+        description="the key's own store; only an unbound admin key names another "
+        "(403 outside_key_scope otherwise)",
+    )
     channel: Literal["till", "web", "app"] | None = Field(
-        default=None, description="default: web for an ecommerce key, till otherwise"
+        default=None,
+        description="till for a pos key, web for an ecommerce key (403 outside_key_scope "
+        "for another); an admin key's default: till",
     )
     partner: Code | None = None
     payment_method: Code | None = None

@@ -60,6 +60,7 @@ HOLD_COLUMNS = (
     holds.c.expires_at,
     holds.c.entry_id,
     holds.c.resolved_entry_id,
+    holds.c.store,
 )
 
 
@@ -460,6 +461,7 @@ class LedgerRepo:
                     "created_at": hold.created_at,
                     "expires_at": hold.expires_at,
                     "entry_id": hold.entry_id,
+                    "store": hold.store,
                 },
             ).scalar_one()
         )

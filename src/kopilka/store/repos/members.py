@@ -204,6 +204,19 @@ class MemberRepo:
         if clean:
             self.conn.execute(update(members).where(members.c.id == member_id).values(**clean))
 
+    def birthday_changed_at(self, member_id: int) -> datetime | None:
+        """When the member's birthday was last changed after enrollment (None: never)."""
+        at: datetime | None = self.conn.execute(
+            select(members.c.birthday_changed_at).where(members.c.id == member_id)
+        ).scalar()
+        return at
+
+    def birthday_changed(self, member_id: int, at: datetime) -> None:
+        """Record that the member's birthday changed ``at``."""
+        self.conn.execute(
+            update(members).where(members.c.id == member_id).values(birthday_changed_at=at)
+        )
+
     def add_purchase_stats(self, member_id: int, spend_minor: int, purchases: int) -> None:
         ADD_PURCHASE_STATS.execute(self.conn, {"m": member_id, "s": spend_minor, "n": purchases})
 

@@ -192,6 +192,16 @@ class PurchaseRepo:
         p.returns = [StoredReturn(*rt) for rt in _RETURNS_OF.tuples(self.conn, of)]
         return p
 
+    def booked_at(self, program_id: int, receipt_id: str) -> tuple[str | None] | None:
+        """The store a receipt of the program was booked at (None: no store), as a
+        1-tuple; None when the program has no such receipt."""
+        row = self.conn.execute(
+            select(purchases.c.store).where(
+                purchases.c.program_id == program_id, purchases.c.receipt_id == receipt_id
+            )
+        ).first()
+        return (row[0],) if row is not None else None
+
     def add_return(self, purchase_id: int, r: StoredReturn) -> None:
         self.conn.execute(
             insert(returns).values(
