@@ -103,37 +103,34 @@ def scrub_text(text: str) -> str:
     return _PHONE.sub(_mask_phone, _EMAIL.sub(MASK, text))
 
 
+# values whose text is what they are; any other object is logged as its type's name,
+# never its repr, which could hold anything (a member's fields, a request's headers)
+_AS_TEXT = (datetime, date, Decimal, UUID, Enum, PurePath)
+
+
 def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if value is None or isinstance(value, int | float):  # bool is an int
+        return value
     if isinstance(value, Mapping):
         return {k: MASK if is_sensitive(str(k)) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_scrub(v) for v in value)
-    if isinstance(value, str):
-        return scrub_text(value)
-    return value
-
-
-def redact(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """structlog processor: mask sensitive keys (at any depth) and emails, phones, API keys
-    and query-string values in text, a rendered ``exception`` included.
-
-    Whatever is not a plain value (an ``exc_info`` left unrendered, an object) is dropped
-    to its type's name: its ``repr`` could say anything."""
-    return {k: MASK if is_sensitive(k) else _scrub(_plain(k, v)) for k, v in event_dict.items()}
-
-
-# values whose text is what they are (an object's repr could hold anything, its
-# fields' personal data included)
-_PLAIN = (str, int, float, bool, type(None), Mapping, list, tuple)
-_AS_TEXT = (datetime, date, Decimal, UUID, Enum, PurePath)
-
-
-def _plain(key: str, value: Any) -> Any:
-    if key.startswith("_") or isinstance(value, _PLAIN):
-        return value  # ``_record`` and the like are structlog's own, never rendered
     if isinstance(value, _AS_TEXT):
         return str(value)
     return f"<{type(value).__name__}>"
+
+
+def redact(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: mask sensitive keys (at any depth), and e-mails, phones, API
+    keys, query-string values and the values a database error quotes in any text, a
+    rendered ``exception`` included. An object that is not plain data is logged as its
+    type's name. structlog's own entries (``_record``...) are left for it to remove."""
+    return {
+        k: v if k.startswith("_") else MASK if is_sensitive(k) else _scrub(v)
+        for k, v in event_dict.items()
+    }
 
 
 def _record_time(
@@ -162,18 +159,32 @@ class StderrHandler(logging.Handler):
         self._queue: queue.Queue[logging.LogRecord] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._start = threading.Lock()
+        # one line at a time; the loop never takes it (``handle`` below)
+        self._io = threading.Lock()
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """As ``logging.Handler.handle``, without the handler's lock around ``emit``:
+        another thread holding it through a slow write would hold the loop too."""
+        passed = self.filter(record)
+        if passed:
+            self.emit(record)
+        return passed
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            self._write(record)
+            with self._io:
+                self._write(record)
             return
-        if not isinstance(record.msg, dict):  # a structlog event is a dict, already final
-            record.msg, record.args = record.getMessage(), None
-        self._queue.put(record)
-        if self._writer is None:
-            self._start_writer()
+        try:
+            if not isinstance(record.msg, dict):  # a structlog event is a dict, final
+                record.msg, record.args = record.getMessage(), None
+            self._queue.put(record)
+            if self._writer is None:
+                self._start_writer()
+        except Exception:
+            self.handleError(record)
 
     def _start_writer(self) -> None:
         with self._start:
@@ -187,11 +198,8 @@ class StderrHandler(logging.Handler):
         while True:
             record = self._queue.get()
             try:
-                self.acquire()  # one line at a time, with the writes of other threads
-                try:
+                with self._io:
                     self._write(record)
-                finally:
-                    self.release()
             finally:
                 self._queue.task_done()
 

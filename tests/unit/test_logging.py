@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -223,24 +224,36 @@ class _SlowStderr(io.StringIO):
 
 def test_logging_never_holds_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """On a thread that runs an event loop, a record (an error with its traceback) is
-    only queued: the loop goes on while a writer thread formats and writes it, and
-    flushing the handler (as logging does at exit) waits until it is written."""
+    only queued: the loop goes on while a writer thread formats and writes it, even
+    while that thread, or another, is stuck writing to a slow stderr; flushing the
+    handler (as logging does at exit) waits until everything is written."""
     configure_logging(load_settings(log_json=True))
     slow = _SlowStderr()
     monkeypatch.setattr(sys, "stderr", slow)
+    log = logging.getLogger("kopilka.api")
 
-    async def fail_and_log() -> float:
+    def fail_and_log(n: int) -> None:
+        try:
+            _fail_with_secrets_in_locals()
+        except RuntimeError as e:
+            log.error("unhandled error %d", n, exc_info=e)
+
+    async def on_the_loop() -> float:
+        fail_and_log(0)
+        await asyncio.sleep(0.1)  # the writer thread is in the middle of its slow write
+        other = threading.Thread(target=fail_and_log, args=(1,))  # a slow write, no loop
+        other.start()
+        await asyncio.sleep(0.1)
         started = time.perf_counter()
-        for n in range(3):
-            try:
-                _fail_with_secrets_in_locals()
-            except RuntimeError as e:
-                logging.getLogger("kopilka.api").error("unhandled error %d", n, exc_info=e)
-        return time.perf_counter() - started
+        for n in range(2, 5):
+            fail_and_log(n)
+        held = time.perf_counter() - started
+        other.join()
+        return held
 
-    held = asyncio.run(fail_and_log())
-    assert held < 0.2, held  # three writes would have taken 1.5 s on the loop
+    held = asyncio.run(on_the_loop())
+    assert held < 0.2, held  # each write takes 0.5 s: waiting for one would show
     logging.getLogger().handlers[0].flush()
     lines = [json.loads(line) for line in slow.getvalue().splitlines()]
-    assert [r["event"] for r in lines] == [f"unhandled error {n}" for n in range(3)]
+    assert sorted(r["event"] for r in lines) == [f"unhandled error {n}" for n in range(5)]
     assert all(r["exception"].startswith("Traceback") for r in lines)
