@@ -9,6 +9,11 @@ Every failure leaves as ``application/problem+json``::
 Request validation failures (bad JSON, wrong types, missing headers, out-of-range values)
 are ``422 validation_error`` with an ``errors`` list naming each field; a rules document's
 problems are listed there too, each with its ``line``.
+
+A database that cannot be reached is ``503 unavailable`` with ``Retry-After: 1``; any
+other failure is ``500 internal_error``, logged once with a plain traceback
+(:class:`kopilka.api.middleware.LastResort` keeps it from reaching the server, which
+would log it again).
 """
 
 from __future__ import annotations
