@@ -15,17 +15,20 @@ nothing is configured at import time.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import re
 import sys
 import threading
 from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus
 from uuid import UUID
 
 import structlog
@@ -101,6 +104,84 @@ def scrub_text(text: str) -> str:
     if "Key (" in text:
         text = _KEY_DETAIL.sub(rf"\1({MASK})", text)
     return _PHONE.sub(_mask_phone, _EMAIL.sub(MASK, text))
+
+
+# where kopilka.api.middleware.BodyLimit leaves a request's body in its ASGI scope
+BODY_SCOPE_KEY = "kopilka.body"
+# an input shorter than this, or a plain lowercase word ("card", "dairy", "block"), is
+# not masked in a failure's traceback: it would mask words of the code's own text
+_MIN_INPUT = 6
+_WORD = re.compile(r"[a-z_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInputs:
+    """What a failed request carried, as it came (query string, body, headers), kept on
+    its log record and parsed only when the record is written, off the event loop."""
+
+    query: bytes
+    body: bytes | None
+    headers: tuple[tuple[bytes, bytes], ...]
+
+    def values(self) -> list[str]:
+        """The values worth masking, longest first (a value inside another is masked
+        after it): query and form values, a JSON body's strings, credentials."""
+        found = {v for _, v in parse_qsl(self.query.decode("latin-1"))}
+        if self.body:
+            text = self.body.decode("utf-8", "replace")
+            try:
+                _strings(json.loads(text), found)
+            except ValueError:
+                found.update(v for _, v in parse_qsl(text))
+        for name, raw in self.headers:
+            value = raw.decode("latin-1")
+            if name in (b"authorization", b"x-api-key"):  # the credential, not its scheme
+                found.update(value.split()[-1:])
+            elif name == b"cookie":
+                found.update(c.partition("=")[2].strip() for c in value.split(";"))
+        kept = (v for v in found if len(v) >= _MIN_INPUT and not _WORD.fullmatch(v))
+        return sorted(kept, key=len, reverse=True)
+
+
+def _strings(value: Any, found: set[str]) -> None:
+    if isinstance(value, str):
+        found.add(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, found)
+
+
+def failed_request(scope: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra=`` for the record of a request's failure: whatever of its input the
+    failure's text quotes (a bug's message, ``int(card)``'s ValueError) is masked."""
+    inputs = RequestInputs(
+        bytes(scope.get("query_string", b"")),
+        scope.get(BODY_SCOPE_KEY),
+        tuple(scope.get("headers", ())),
+    )
+    return {"kopilka_inputs": inputs}
+
+
+def _mask_inputs(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: a failed request's own input values masked in its record's
+    text (the rendered traceback above all), as sent and URL-encoded."""
+    inputs = getattr(event_dict.get("_record"), "kopilka_inputs", None)
+    if not isinstance(inputs, RequestInputs):
+        return event_dict
+    values = inputs.values()
+    if not values:
+        return event_dict
+    spellings = sorted(
+        {s for v in values for s in (v, quote(v, safe=""), quote_plus(v))}, key=len, reverse=True
+    )
+    pattern = re.compile("|".join(re.escape(s) for s in spellings), re.IGNORECASE)
+    return {
+        k: pattern.sub(MASK, v) if isinstance(v, str) and not k.startswith("_") else v
+        for k, v in event_dict.items()
+    }
 
 
 # values whose text is what they are; any other object is logged as its type's name,
@@ -231,6 +312,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.format_exc_info,
+        _mask_inputs,
         redact,
     ]
     renderer: Any = (

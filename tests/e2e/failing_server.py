@@ -4,7 +4,8 @@ through it and then search what it wrote to stderr.
 
 A use case fails only for data marked with :data:`BOOM` (a card, an e-mail, a SKU, a
 receipt id), so the rest of a flow works as usual. Each failure happens where a real bug
-would, deep in a request that carries an API key and personal data in its frames."""
+would, deep in a request that carries an API key and personal data in its frames, and
+most quote the request's card, phone or e-mail in their message."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def break_some_use_cases() -> None:
 
     def broken_quote(ctx: Any, program: Any, data: dict[str, Any]) -> Any:
         if any(line.get("sku") == BOOM for line in data.get("lines", ())):
-            raise RuntimeError("the quote failed")
+            # a bug whose message quotes the card: ValueError: invalid literal for int()
+            int(str(data.get("member", {}).get("card")))
         return quote(ctx, program, data)
 
     def broken_prepare_commit(ctx: Any, program: Any, data: dict[str, Any], **kw: Any) -> Any:
@@ -43,13 +45,13 @@ def break_some_use_cases() -> None:
             return book
 
         def broken_book(*args: Any) -> Any:
-            raise RuntimeError("the booking failed")
+            raise RuntimeError(f"the booking failed for {data.get('member')}")
 
         return broken_book
 
     def broken_portal_member(ctx: Any, program: Any, card: str, phone: str) -> Any:
         if card.upper().startswith(BOOM):
-            raise KeyError("member")
+            raise KeyError(card, phone)
         return portal_member(ctx, program, card, phone)
 
     members.lookup = broken_lookup

@@ -327,4 +327,6 @@ def test_no_secret_or_personal_data_in_the_log(
     else:
         errors = [line for line in text.splitlines() if "unhandled error on" in line]
     assert len(errors) == flow.failures, text
-    assert text.count("RuntimeError: the quote failed") == 1
+    # the bugs' messages are there, less the request's data they quote
+    assert text.count("ValueError: invalid literal for int() with base 10: '***'") == 1
+    assert text.count("RuntimeError: the booking failed for {'email': '***'}") == 1

@@ -17,8 +17,10 @@ import pytest
 import structlog
 
 from kopilka.logging import (
+    BODY_SCOPE_KEY,
     MASK,
     configure_logging,
+    failed_request,
     get_logger,
     is_sensitive,
     redact,
@@ -257,3 +259,24 @@ def test_logging_never_holds_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> 
     lines = [json.loads(line) for line in slow.getvalue().splitlines()]
     assert sorted(r["event"] for r in lines) == [f"unhandled error {n}" for n in range(5)]
     assert all(r["exception"].startswith("Traceback") for r in lines)
+
+
+def test_a_failed_requests_own_inputs_are_masked_in_its_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A bug whose message quotes the request's card (which no pattern recognises) has
+    it masked: the record of a failure carries the request's query, body and credentials,
+    and each value long enough to be data is masked, as sent and URL-encoded; short
+    values and plain words are left, so the traceback still reads."""
+    configure_logging(load_settings(log_json=True))
+    scope = {
+        "query_string": b"kind=card&value=WEB7F00D1",
+        BODY_SCOPE_KEY: b'{"member": {"card": "C-1000 0001"}, "lines": [{"sku": "dairy"}]}',
+        "headers": [(b"x-api-key", b"kp_0123456789ab_" + b"C" * 43)],
+    }
+    try:
+        raise ValueError("cards WEB7F00D1, C-1000%200001 and C-1000 0001 in dairy")
+    except ValueError as e:
+        logging.getLogger("kopilka.api").error("failed", exc_info=e, extra=failed_request(scope))
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert record["exception"].endswith(f"ValueError: cards {MASK}, {MASK} and {MASK} in dairy")

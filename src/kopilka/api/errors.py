@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kopilka.domain.errors import KopilkaError
+from kopilka.logging import failed_request
 from kopilka.store.db import is_unavailable
 
 PROBLEM_JSON = "application/problem+json"
@@ -199,7 +200,13 @@ def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
             "the database is unavailable; retry with the same Idempotency-Key",
             headers={"Retry-After": "1"},
         )
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra=failed_request(request.scope),
+    )
     return problem(request, "internal_error", "the server failed to handle the request")
 
 

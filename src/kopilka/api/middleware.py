@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kopilka.api.errors import PROBLEM_JSON, STATUS, TYPE_BASE
 from kopilka.api.metrics import Metrics
+from kopilka.logging import BODY_SCOPE_KEY
 
 
 class BodyLimit:
@@ -51,6 +52,8 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        # the log of a failure masks what the request carried (kopilka.logging)
+        scope[BODY_SCOPE_KEY] = body
         sent = False
 
         async def replay() -> Message:

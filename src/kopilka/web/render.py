@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from kopilka.domain.errors import ConflictError, KopilkaError
+from kopilka.logging import failed_request
 from kopilka.store.db import is_unavailable
 
 log = logging.getLogger("kopilka.web")
@@ -192,7 +193,13 @@ def unexpected(request: Request, exc: Exception) -> Response:
         )
         response.headers["Retry-After"] = "1"
         return response
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra=failed_request(request.scope),
+    )
     return RENDERER.refusal(request, 500, "The page failed. Try again later.", "internal_error")
 
 
