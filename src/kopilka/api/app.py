@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 from kopilka import __version__
 from kopilka.api import docs, errors
 from kopilka.api.metrics import Metrics
-from kopilka.api.middleware import BodyLimit, RequestMetrics
+from kopilka.api.middleware import BodyLimit, LastResort, RequestMetrics
 from kopilka.api.routers import (
     admin,
     events,
@@ -90,7 +90,9 @@ def create_app(kopilka: Kopilka) -> FastAPI:
         app.include_router(router)
     app.include_router(health.router)
     app.include_router(create_web_router(kopilka))  # HTML pages, outside the API document
-    # outermost first: metrics see every response, including a 413 from the body limit
+    # innermost first: an unhandled error answered (and logged) once, inside the rest
+    app.add_middleware(LastResort, handler=errors.unexpected_error)
+    # metrics see every response, including a 413 from the body limit and a 500
     app.add_middleware(BodyLimit, max_bytes=kopilka.settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import FastAPI, Request, Response
+from fastapi import Path as PathParam
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, PlainTextResponse
 
@@ -81,7 +83,7 @@ def install(app: FastAPI) -> None:
         return page
 
     @app.get(PREFIX + "/{name}", include_in_schema=False)
-    def asset(name: str) -> Response:
+    def asset(name: Annotated[str, PathParam(max_length=100)]) -> Response:
         # only the files named above: the name never reaches the file system otherwise
         if name not in ASSETS:
             return PlainTextResponse("not found", status_code=404)

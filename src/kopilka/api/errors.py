@@ -9,6 +9,11 @@ Every failure leaves as ``application/problem+json``::
 Request validation failures (bad JSON, wrong types, missing headers, out-of-range values)
 are ``422 validation_error`` with an ``errors`` list naming each field; a rules document's
 problems are listed there too, each with its ``line``.
+
+A database that cannot be reached is ``503 unavailable`` with ``Retry-After: 1``; any
+other failure is ``500 internal_error``, logged once with a plain traceback
+(:class:`kopilka.api.middleware.LastResort` keeps it from reaching the server, which
+would log it again).
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kopilka.domain.errors import KopilkaError
+from kopilka.logging import failed_request
+from kopilka.store.db import is_unavailable
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://kopilka.dev/problems/"
@@ -184,22 +190,33 @@ def http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        # the database went away under the request (restart, failover): nothing was
-        # committed, or the Idempotency-Key replays what was; the pool reconnects
+    """What no other handler took: 503 to retry when the database cannot be reached, else
+    500. Logged here, once, and cheaply: the traceback as plain text without its frames'
+    local variables (:mod:`kopilka.logging`), rendered off the event loop."""
+    if is_unavailable(exc):
+        # the database is down, restarting or failing over, or went away under the
+        # request: nothing was committed, or the Idempotency-Key replays what was; the
+        # pool reconnects. No traceback, nor the driver's text (it names host and user).
+        orig = getattr(exc, "orig", None) or exc
         log.warning(
-            "database connection lost on %s %s: %s",
+            "database unavailable on %s %s: %s",
             request.method,
             request.url.path,
-            type(exc.orig).__name__,
+            type(orig).__name__,
         )
         return problem(
             request,
             "unavailable",
-            "the database connection was lost; retry with the same Idempotency-Key",
+            "the database is unavailable; retry with the same Idempotency-Key",
             headers={"Retry-After": "1"},
         )
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra=failed_request(request.scope),
+    )
     return problem(request, "internal_error", "the server failed to handle the request")
 
 

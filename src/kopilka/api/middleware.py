@@ -1,15 +1,20 @@
-"""ASGI middleware: the request body size limit and request metrics."""
+"""ASGI middleware: the request body size limit, request metrics, and the last resort that
+answers an unhandled exception."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kopilka.api.errors import PROBLEM_JSON, STATUS, TYPE_BASE
 from kopilka.api.metrics import Metrics
+from kopilka.logging import BODY_SCOPE_KEY
 
 
 class BodyLimit:
@@ -47,6 +52,8 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        # the log of a failure masks what the request carried (kopilka.logging)
+        scope[BODY_SCOPE_KEY] = body
         sent = False
 
         async def replay() -> Message:
@@ -112,3 +119,37 @@ class RequestMetrics:
             self.metrics.observe_request(
                 scope["method"], template, status, time.perf_counter() - started
             )
+
+
+class LastResort:
+    """Answer an exception that no handler took with ``handler``'s response, and end it.
+
+    Starlette's outermost middleware also calls the application's handler for
+    ``Exception``, but then raises the exception again, for the server to log: uvicorn
+    wrote every 500 a second time, with its own traceback. Installed inside the other
+    middleware (they see the 500), this one lets nothing through: the handler logs the
+    error once. A response already started cannot be replaced; it is left unfinished
+    and the server closes the connection."""
+
+    def __init__(self, app: ASGIApp, handler: Callable[[Request, Exception], Response]) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_started)
+        except Exception as exc:  # the handler decides what the client and the log see
+            response = self.handler(Request(scope), exc)
+            if not started:
+                await response(scope, receive, send)

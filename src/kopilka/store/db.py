@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import JSON, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger("kopilka.store")
@@ -39,6 +40,40 @@ def dump_json(value: Any) -> str:
 
 # a pooled PostgreSQL connection idle longer than this is pinged before it is lent out
 PING_AFTER_IDLE_S = 1.0
+# how long a new PostgreSQL connection may take (libpq's floor is 2 s): a server that
+# does not answer (a host down, packets dropped) makes a request 503 after this instead
+# of holding its thread for minutes (psycopg's default is 130 s), while every other
+# request queues behind the threads stuck in connect
+CONNECT_TIMEOUT_S = 2
+# how long a request waits for a pooled connection before it is 503 (SQLAlchemy's
+# default is 30 s)
+POOL_TIMEOUT_S = 5.0
+# SQLSTATE classes and codes that say the server is not there to answer (connection
+# exceptions; admin or crash shutdown; cannot connect now, e.g. starting up)
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+_NO_SQLSTATE = object()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached right now (a refused or timed
+    out connection, a server shutting down or starting up, a connection lost under the
+    statement, no pooled connection in time): a failure to retry, not a bug.
+
+    A connection refused at connect time is not a ``connection_invalidated`` error (no
+    connection existed to invalidate), so the driver's error is read as well: psycopg
+    names no SQLSTATE for a connection that failed on the client side."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", _NO_SQLSTATE)
+    if state is _NO_SQLSTATE:
+        return False  # SQLite: a locked or missing file is not an outage to wait out
+    if state is None:  # psycopg, failed on the client side: refused, timed out, closed
+        return any(c.__name__ == "OperationalError" for c in type(exc.orig).__mro__)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
 
 def make_engine(
@@ -60,7 +95,12 @@ def make_engine(
         json_serializer=dump_json,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=POOL_TIMEOUT_S,
         isolation_level="READ COMMITTED",
+        # a database error's text does not quote the statement's values (cards, phones,
+        # e-mails): it is logged with the traceback of a 500
+        hide_parameters=True,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
     )
     _ping_when_idle(engine, ping_after_idle_s)
     return engine
@@ -105,6 +145,7 @@ def _sqlite_engine(url: str, synchronous: str, autocheckpoint: bool) -> Engine:
     kwargs: dict[str, Any] = {
         "connect_args": {"check_same_thread": False, "timeout": 30},
         "json_serializer": dump_json,
+        "hide_parameters": True,  # as for PostgreSQL: no values in an error's text
     }
     if memory:
         kwargs["poolclass"] = NullPool

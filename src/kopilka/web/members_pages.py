@@ -16,7 +16,7 @@ from kopilka.services.purchases import get_purchase
 from kopilka.web import queries
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
-from kopilka.web.render import Form, WebRoute, redirect, status_of
+from kopilka.web.render import Cursor, Form, PathId, ReceiptRef, WebRoute, Word, redirect, status_of
 
 HISTORY_PAGE = 25
 MAX_REASON = 500
@@ -118,14 +118,14 @@ def members_router(console: Console) -> APIRouter:
 
     @router.get("/members/{member_id}")
     def member(
-        request: Request, member_id: int, before: int | None = None, done: str = ""
+        request: Request, member_id: PathId, before: Cursor = None, done: Word = ""
     ) -> Response:
         op = console.operator(request)
         op.require(Permission.MEMBERS_READ)
         return member_page(op, member_id, before=before, notice=NOTICES.get(done))
 
     @router.post("/members/{member_id}/adjust")
-    def adjust(request: Request, member_id: int, form: Form) -> Response:
+    def adjust(request: Request, member_id: PathId, form: Form) -> Response:
         op = console.operator(request)
         console.area.check_csrf(request, form)
         op.require(Permission.POINTS_ADJUST)
@@ -145,7 +145,7 @@ def members_router(console: Console) -> APIRouter:
         return redirect(f"/admin/members/{member_id}?done=adjusted")
 
     @router.post("/members/{member_id}/status")
-    def set_status(request: Request, member_id: int, form: Form) -> Response:
+    def set_status(request: Request, member_id: PathId, form: Form) -> Response:
         op = console.operator(request)
         console.area.check_csrf(request, form)
         op.require(Permission.MEMBERS_BLOCK)
@@ -173,7 +173,7 @@ def members_router(console: Console) -> APIRouter:
         return redirect(f"/admin/members/{member_id}?done={action}ed")
 
     @router.get("/purchases")
-    def purchase(request: Request, receipt_id: str = "") -> Response:
+    def purchase(request: Request, receipt_id: ReceiptRef = "") -> Response:
         op = console.operator(request)
         op.require(Permission.HISTORY_READ)
         found = get_purchase(ctx, op.program, receipt_id, scope=op.key.scope)

@@ -26,7 +26,16 @@ from kopilka.services.balance_view import balance_view
 from kopilka.web import queries
 from kopilka.web.guard import Area, form_key, new_idempotency_key
 from kopilka.web.members_pages import HISTORY_PAGE
-from kopilka.web.render import RENDERER, Form, SignInRequired, WebRoute, redirect, status_of
+from kopilka.web.render import (
+    RENDERER,
+    Cursor,
+    Form,
+    SignInRequired,
+    WebRoute,
+    Word,
+    redirect,
+    status_of,
+)
 
 SIGN_IN_FAILED = "No member has both this card number and this phone. Check them and try again."
 
@@ -139,7 +148,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         )
 
     @router.get("")
-    def home(request: Request, before: int | None = None, done: str = "") -> Response:
+    def home(request: Request, before: Cursor = None, done: Word = "") -> Response:
         program, member_id, csrf = signed_in(request)
         notice = "Your consent is withdrawn." if done == "withdrawn" else None
         return home_page(program, member_id, csrf, before=before, notice=notice)

@@ -8,6 +8,7 @@ handlers answer in problem+json.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,11 +17,18 @@ from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import jinja2
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from kopilka.domain.errors import ConflictError, KopilkaError
+from kopilka.logging import failed_request
+from kopilka.store.db import is_unavailable
+
+log = logging.getLogger("kopilka.web")
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 600_000  # a rules document (512 kB) and the other fields
@@ -153,8 +161,46 @@ class WebRoute(APIRoute):
                 return RENDERER.refusal(request, e.status, e.message)
             except KopilkaError as e:
                 return RENDERER.refusal(request, status_of(e), e.message, e.code)
+            except RequestValidationError as e:
+                # a number in the address that is not one, or out of range: a path's is
+                # no such page, a query's a link that cannot be followed
+                if any(err.get("loc", ("",))[0] == "path" for err in e.errors()):
+                    return RENDERER.refusal(request, 404, "There is no such page.", "not_found")
+                return RENDERER.refusal(
+                    request, 422, "This address has a value out of range.", "validation_error"
+                )
+            except HTTPException:
+                raise
+            except Exception as e:  # logged once here, answered as a page
+                return unexpected(request, e)
 
         return route
+
+
+def unexpected(request: Request, exc: Exception) -> Response:
+    """A page's unhandled failure: 503 with ``Retry-After`` while the database cannot be
+    reached (a warning, no traceback), else 500, logged once with a plain traceback."""
+    if is_unavailable(exc):
+        orig = getattr(exc, "orig", None) or exc
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(orig).__name__,
+        )
+        response = RENDERER.refusal(
+            request, 503, "The service is unavailable for a moment. Try again.", "unavailable"
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+    log.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra=failed_request(request.scope),
+    )
+    return RENDERER.refusal(request, 500, "The page failed. Try again later.", "internal_error")
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -172,3 +218,13 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 
 Form = Annotated[dict[str, str], Depends(form_fields)]
+
+# the numbers and words a page's address carries, bounded like the API's (a database
+# integer is 64 bits: a larger one was a 500 instead of a 404 or 422)
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+PathVersion = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+Cursor = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+QueryVersion = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+Word = Annotated[str, Query(max_length=40)]
+ReceiptRef = Annotated[str, Query(max_length=128)]

@@ -4,8 +4,10 @@ member portal (``/portal``), their stylesheet and icons (``/web-static``, ``/fav
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Response
+from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse
 
 from kopilka.app import Kopilka
@@ -34,7 +36,7 @@ def static_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/web-static/{name}")
-    def static(name: str) -> Response:
+    def static(name: Annotated[str, PathParam(max_length=100)]) -> Response:
         if name not in files:
             return PlainTextResponse("not found", status_code=404)
         body, media_type = files[name]

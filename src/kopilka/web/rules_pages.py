@@ -17,7 +17,7 @@ from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission
 from kopilka.web.console import Console, active_version
 from kopilka.web.guard import Operator, form_key
-from kopilka.web.render import Form, WebRoute, redirect, status_of
+from kopilka.web.render import Form, PathVersion, QueryVersion, WebRoute, redirect, status_of
 
 SAMPLE_BASKET = """{
   "member": {"card": "CARD-NUMBER"},
@@ -87,14 +87,14 @@ def rules_router(console: Console) -> APIRouter:
         )
 
     @router.get("/rules")
-    def rules(request: Request, published: int | None = None) -> Response:
+    def rules(request: Request, published: QueryVersion = None) -> Response:
         op = console.operator(request)
         op.require(Permission.PROGRAM_READ)
         notice = f"Version {published} is published." if published else None
         return rules_page(op, notice=notice)
 
     @router.get("/rules/{version}")
-    def version(request: Request, version: int) -> Response:
+    def version(request: Request, version: PathVersion) -> Response:
         op = console.operator(request)
         op.require(Permission.PROGRAM_READ)
         found = rules_svc.get_version(ctx, op.program, version)

@@ -1,0 +1,71 @@
+"""``kopilka serve`` with some use cases broken on purpose, run as
+``python -m tests.e2e.failing_server``: the log tests drive requests that end in 500
+through it and then search what it wrote to stderr.
+
+A use case fails only for data marked with :data:`BOOM` (a card, an e-mail, a SKU, a
+receipt id), so the rest of a flow works as usual. Each failure happens where a real bug
+would, deep in a request that carries an API key and personal data in its frames, and
+most quote the request's card, phone or e-mail in their message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+BOOM = "BOOM"
+
+
+def break_some_use_cases() -> None:
+    from kopilka.services import members, purchases
+    from kopilka.web import queries
+
+    lookup, quote, prepare_commit = members.lookup, purchases.quote, purchases.prepare_commit
+    portal_member = queries.portal_member
+
+    def broken_lookup(ctx: Any, program: Any, kind: str, value: str) -> Any:
+        if value.upper().startswith(BOOM):
+            # a database error, whose text would quote the statement's values
+            with ctx.engine.connect() as conn:
+                conn.execute(
+                    text("SELECT * FROM no_such_table WHERE kind = :kind AND value = :value"),
+                    {"kind": kind, "value": value},
+                )
+        return lookup(ctx, program, kind, value)
+
+    def broken_quote(ctx: Any, program: Any, data: dict[str, Any]) -> Any:
+        if any(line.get("sku") == BOOM for line in data.get("lines", ())):
+            # a bug whose message quotes the card: ValueError: invalid literal for int()
+            int(str(data.get("member", {}).get("card")))
+        return quote(ctx, program, data)
+
+    def broken_prepare_commit(ctx: Any, program: Any, data: dict[str, Any], **kw: Any) -> Any:
+        book = prepare_commit(ctx, program, data, **kw)
+        if not str(data.get("receipt_id", "")).startswith(BOOM):
+            return book
+
+        def broken_book(*args: Any) -> Any:
+            raise RuntimeError(f"the booking failed for {data.get('member')}")
+
+        return broken_book
+
+    def broken_portal_member(ctx: Any, program: Any, card: str, phone: str) -> Any:
+        if card.upper().startswith(BOOM):
+            raise KeyError(card, phone)
+        return portal_member(ctx, program, card, phone)
+
+    members.lookup = broken_lookup
+    purchases.quote = broken_quote
+    purchases.prepare_commit = broken_prepare_commit
+    queries.portal_member = broken_portal_member
+
+
+def main() -> None:
+    from kopilka.cli.serve import run_server
+
+    break_some_use_cases()
+    run_server()  # KOPILKA_* from the environment: database, port, log format
+
+
+if __name__ == "__main__":
+    main()
