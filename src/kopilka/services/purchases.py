@@ -28,6 +28,7 @@ from kopilka.domain.rules import (
     max_redeemable,
     spread_discount,
 )
+from kopilka.domain.rules.earning import content_key
 from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
@@ -181,9 +182,11 @@ def _lines_out(
 
 
 def _redeemed_by_line(points: int, basket: Basket, discounts: dict[str, int]) -> dict[str, int]:
+    """The points paid on each line, in proportion to its discount; ties go by the lines'
+    canonical order (``content_key``), never by their order or ids on the receipt."""
     if not points:
         return {}
-    ids = [ln.line_id for ln in basket.lines]
+    ids = [ln.line_id for ln in sorted(basket.lines, key=content_key)]
     return dict(zip(ids, allocate(points, [discounts.get(i, 0) for i in ids]), strict=True))
 
 
