@@ -147,9 +147,11 @@ def get_member(ctx: ServiceContext, program: Program, member_id: int) -> Member:
 
 
 def get_balance(ctx: ServiceContext, program: Program, member_id: int) -> Balance:
-    with ctx.uow(read_only=True) as uow:
-        uow.members.get(program.id, member_id)
-        return uow.members.balance(member_id)
+    """The member's balances as of now (``balance_view.balance_now``: what is due but not
+    yet booked shows as booked; nothing is written)."""
+    from kopilka.services.balance_view import balance_now  # it needs nothing of this module
+
+    return balance_now(ctx, program, member_id)
 
 
 def update_profile(

@@ -32,10 +32,11 @@ from kopilka.domain.rules.earning import content_key
 from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
+from kopilka.services.balance_view import settled_balance
 from kopilka.services.context import ServiceContext
 from kopilka.services.members import find_member_id, identifier, no_member_with
 from kopilka.services.purchase_input import MAX_REF, parse_basket, points_field, quantity, text
-from kopilka.services.rules import active_ruleset, ruleset_by_id
+from kopilka.services.rules import ruleset_by_id
 from kopilka.store.repos.purchases import (
     PurchaseRepo,
     StoredAward,
@@ -192,18 +193,43 @@ def _redeemed_by_line(points: int, basket: Basket, discounts: dict[str, int]) ->
 
 def quote(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[str, Any]:
     """Points to earn per line and rule, the most points payable, and what a given number
-    of points (``redeem_points``) would buy. Writes nothing."""
+    of points (``redeem_points``) would buy, from the balance as of now. Writes nothing.
+
+    The member, the rule set in force and whether anything of the member is due come in
+    one query, as for a commit. When points are due to expire or activate (or a hold to
+    time out), they are settled in a transaction that is rolled back, so the till is never
+    offered points that expired last night (``balance_view.balance_now``)."""
     now = ctx.now()
     basket = parse_basket(data, program, now)
     points = points_field(data, "redeem_points")
     with ctx.uow(read_only=True) as uow:
         member_id = resolve_member(uow, program, data)
-        member = uow.members.get(program.id, member_id, identifiers=False)
-        available = max(uow.members.balance(member_id).available, 0)
-        ruleset = active_ruleset(uow, program, basket.occurred_at)
-        ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
-        discounts = _check_redemption(ruleset, program, basket, points, available)
-        result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
+        member, rule_set_id, due = uow.members.get_for_purchase(
+            program.id, member_id, basket.occurred_at, now
+        )
+        ruleset = ruleset_by_id(uow, program, rule_set_id)
+        if not due:
+            available = uow.members.balance(member_id).available
+            return _quote(uow, program, basket, points, member, ruleset, available)
+    with ctx.uow() as uow:  # never committed: what is due is settled only for this read
+        available = settled_balance(uow, program, member_id, now).available
+        return _quote(uow, program, basket, points, member, ruleset, available)
+
+
+def _quote(
+    uow: UnitOfWork,
+    program: Program,
+    basket: Basket,
+    points: int,
+    member: Member,
+    ruleset: RuleSet | None,
+    available: int,
+) -> dict[str, Any]:
+    member_id = member.id
+    available = max(available, 0)
+    ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
+    discounts = _check_redemption(ruleset, program, basket, points, available)
+    result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
     return {
         "member_id": member_id,
         "available": available,
