@@ -68,8 +68,13 @@ def create(
         NegativeBalancePolicy, typer.Option(help="What a return does to points already spent.")
     ] = NegativeBalancePolicy.FORGIVE,
     restore_policy: Annotated[
-        RestorePolicy, typer.Option(help="What happens to refunded points whose lot expired.")
-    ] = RestorePolicy.REISSUE,
+        RestorePolicy,
+        typer.Option(
+            help="Spent points a return gives back after their lot expired: expire (they "
+            "expire at once: points come back only while still valid) or reissue (a fresh "
+            "lot from the return)."
+        ),
+    ] = RestorePolicy.EXPIRE,
     hold_ttl_seconds: Annotated[int, typer.Option(help="How long a till hold lives.")] = 900,
     json_out: Json = False,
 ) -> None:

@@ -28,7 +28,7 @@ def build_program(program_id: int, spec: dict[str, Any]) -> Program:
             ),
             activation_delay=timedelta(days=float(spec.get("activation_delay_days", 0))),
             negative_balance=NegativeBalancePolicy(spec.get("negative_balance", "forgive")),
-            restore_policy=RestorePolicy(spec.get("restore_policy", "reissue")),
+            restore_policy=RestorePolicy(spec.get("restore_policy", "expire")),
             hold_ttl=timedelta(seconds=int(spec.get("hold_ttl_seconds", 900))),
         )
     except KeyError as e:

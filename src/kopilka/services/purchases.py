@@ -491,25 +491,37 @@ def process_return(
                 reference=f"{receipt_id}/{return_id}",
             )
             details = dict(res.details)
+        given: dict[str, Any] = {}
         if restore and purchase.redeem_entry_id:
-            lg.reverse(
+            res = lg.reverse(
                 purchase.redeem_entry_id,
                 now,
                 points=restore,
                 reason="return",
                 reference=f"{receipt_id}/{return_id}",
             )
-        repo.add_return(purchase.id, StoredReturn(return_id, now, claw, restore, refund, out_lines))
+            given = dict(res.details)
+        # the answer says what the balance did: clawed-back points that were spent already
+        # and forgiven were not taken, and restored points whose lot had expired (restore
+        # policy "expire") came back expired
+        forgiven = int(details.get("forgiven", 0))
+        expired = int(given.get("expired_on_return", 0))
+        _shares(out_lines, "points_clawed_back", "forgiven", forgiven, deduct=True)
+        _shares(out_lines, "points_restored", "expired_at_once", expired, deduct=False)
+        taken = claw - forgiven
+        stored = StoredReturn(return_id, now, taken, restore, refund, out_lines)
+        repo.add_return(purchase.id, stored)
         uow.members.add_purchase_stats(purchase.member_id, -refund, 0)
         bal = lg.balance(purchase.member_id)
         return {
             "receipt_id": receipt_id,
             "return_id": return_id,
             "member_id": purchase.member_id,
-            "points_clawed_back": claw,
+            "points_clawed_back": taken,
             "points_restored": restore,
+            "expired_at_once": expired,
             "refund": format_money(refund, program.currency),
-            "forgiven": details.get("forgiven", 0),
+            "forgiven": forgiven,
             "debt": details.get("debt", 0),
             "lines": [
                 {k: v for k, v in x.items() if k != "refund_minor"}
@@ -527,6 +539,20 @@ def process_return(
         effect,
         caller_key=caller_key,
     )
+
+
+def _shares(
+    lines: list[dict[str, Any]], field: str, part: str, amount: int, *, deduct: bool
+) -> None:
+    """Record on each returned line its ``part`` of ``amount`` points (what was forgiven,
+    or what expired at once), in proportion to the line's ``field``, and with ``deduct``
+    take it from ``field``: the lines then add up to the return's totals."""
+    weights = [int(x[field]) for x in lines]
+    parts = allocate(amount, weights) if amount else [0] * len(lines)
+    for x, share in zip(lines, parts, strict=True):
+        x[part] = share
+        if deduct:
+            x[field] = int(x[field]) - share
 
 
 def receipt_key(receipt_id: str) -> str:
@@ -590,6 +616,9 @@ def get_purchase(ctx: ServiceContext, program: Program, receipt_id: str) -> dict
                 "occurred_at": r.occurred_at.isoformat(),
                 "points_clawed_back": r.points_clawed_back,
                 "points_restored": r.points_restored,
+                # per line since these were recorded; a return recorded before says 0
+                "forgiven": sum(int(x.get("forgiven", 0)) for x in r.lines),
+                "expired_at_once": sum(int(x.get("expired_at_once", 0)) for x in r.lines),
                 "refund": format_money(r.refund_minor, cur),
                 "lines": r.lines,
             }
