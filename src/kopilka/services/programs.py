@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -64,3 +65,21 @@ def get_program(ctx: ServiceContext, code_or_id: str | int) -> Program:
 def list_programs(ctx: ServiceContext) -> list[Program]:
     with ctx.uow(read_only=True) as uow:
         return uow.programs.list()
+
+
+def set_restore_policy(ctx: ServiceContext, code_or_id: str | int, policy: str) -> Program:
+    """Change what a program's returns do with spent points whose lot has expired (see
+    :class:`RestorePolicy`), for the returns made from now on: a program created when
+    ``reissue`` was the default moves to the domain's rule, ``expire``, this way. Servers
+    see the change within their API key cache's few seconds."""
+    try:
+        value = RestorePolicy(policy)
+    except ValueError:
+        raise ValidationError(
+            "restore policy must be expire or reissue", field="restore_policy"
+        ) from None
+    program = replace(get_program(ctx, code_or_id), restore_policy=value)
+    with ctx.uow() as uow:
+        uow.programs.update(program)
+        uow.commit()
+    return program
