@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from itertools import compress, repeat
+from operator import attrgetter
 from typing import Final, cast
 
 from kopilka.domain.basket import Basket, BasketLine
@@ -65,6 +66,7 @@ from kopilka.domain.rules.pilot import in_share
 from kopilka.domain.rules.plan import Plan, Step
 
 _NO_TAGS: Final[tuple[str, ...]] = ()
+_SKU: Final = attrgetter("sku")
 # whether this module runs compiled (the optional mypyc build, see setup.py): then Award is a
 # native class (context.py), its constructor a direct C call, and a typed loop is the fastest
 # way to make the awards of a rule; interpreted, Award is a named tuple, and map() over zip()
@@ -121,6 +123,17 @@ def content_key(
     )
 
 
+def _repeats_sku(lines: list[BasketLine]) -> bool:
+    """Whether two of ``lines``, sorted by SKU, have the same SKU."""
+    previous = ""
+    for line in lines:
+        sku = line.sku
+        if sku == previous:
+            return True
+        previous = sku
+    return False
+
+
 def earning_bases(
     ruleset: RuleSet, lines: Sequence[BasketLine], discounts: Mapping[str, int]
 ) -> list[int]:
@@ -149,7 +162,11 @@ def evaluate_purchase(
     mode = program.rounding
     if type(mode) is not Rounding:
         mode = Rounding(mode)
-    lines: list[BasketLine] = sorted(basket.lines, key=content_key)
+    # content_key order; by SKU alone when no SKU repeats (the same order, and a C-level
+    # key): the full key is built only for a basket that repeats a SKU
+    lines: list[BasketLine] = sorted(basket.lines, key=_SKU)
+    if _repeats_sku(lines):
+        lines.sort(key=content_key)
     bases = plan.bases(lines, points_redeemed_discount_by_line or {})
     if 0 in bases:
         # positional zip (one base per line by construction): compiled, an indexed C loop;
