@@ -501,9 +501,9 @@ def process_return(
                 reference=f"{receipt_id}/{return_id}",
             )
             given = dict(res.details)
-        # the answer says what the balance did: clawed-back points that were spent already
-        # and forgiven were not taken, and restored points whose lot had expired (restore
-        # policy "expire") came back expired
+        # the answer says what the balance did: points to claw back that were no longer
+        # there (spent or expired) and forgiven were not taken, and restored points whose
+        # lot had expired (restore policy "expire") came back expired
         forgiven = int(details.get("forgiven", 0))
         expired = int(given.get("expired_on_return", 0))
         _shares(out_lines, "points_clawed_back", "forgiven", forgiven, deduct=True)
