@@ -116,16 +116,27 @@ def explain(entry: Any, *, for_member: bool = False) -> str:
         if for_member:
             return f"adjusted by {delta:+d} points: {entry['reason']}"
         return f"adjusted by {delta:+d} points by {entry['actor']}: {entry['reason']}"
+    # released held points whose lot expired during the hold follow the restore policy
+    released = _released(entry["meta"] or {})
     texts = {
         "activate": f"{pts} pending points became available",
         "redeem": f"spent {pts} points{ref}",
         "hold": f"reserved {pts} points at the till{ref}",
-        "capture": f"paid {pts} points from hold {entry['hold_id']}{ref}",
-        "void": f"hold {entry['hold_id']} cancelled, {pts} points released",
-        "hold_expire": f"hold {entry['hold_id']} timed out, {pts} points released",
+        "capture": f"paid {pts} points from hold {entry['hold_id']}{ref}{released}",
+        "void": f"hold {entry['hold_id']} cancelled, {pts} points released{released}",
+        "hold_expire": f"hold {entry['hold_id']} timed out, {pts} points released{released}",
         "expire": f"{pts} points expired",
     }
     return texts.get(kind, f"{kind} {pts} points")
+
+
+def _released(meta: dict[str, Any]) -> str:
+    """What became of released held points whose lot expired during the hold."""
+    expired, reissued = meta.get("expired_on_return", 0), meta.get("reissued", 0)
+    text = f", of which {expired} expired at once (their validity had ended)" if expired else ""
+    if reissued:
+        text += f", of which {reissued} came back with a new expiry date"
+    return text
 
 
 def _reversal(entry: Any, pts: int, ref: str) -> str:
@@ -135,13 +146,7 @@ def _reversal(entry: Any, pts: int, ref: str) -> str:
     meta = entry["meta"] or {}
     of = entry.get("reverses_kind")
     if of in ("redeem", "capture"):
-        text = f"return: {pts} points restored{ref}"
-        expired, reissued = meta.get("expired_on_return", 0), meta.get("reissued", 0)
-        if expired:
-            text += f", of which {expired} expired at once (their validity had ended)"
-        if reissued:
-            text += f", of which {reissued} came back with a new expiry date"
-        return text
+        return f"return: {pts} points restored{ref}{_released(meta)}"
     if of in ("earn", "adjust"):
         forgiven, debt = meta.get("forgiven", 0), meta.get("debt", 0)
         text = f"return: {pts - forgiven} points taken back{ref}"

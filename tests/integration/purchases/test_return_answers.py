@@ -146,3 +146,18 @@ def test_a_debt_is_reported_as_clawed_back(ctx, rules_program, make_member):
     assert (back["points_clawed_back"], back["forgiven"], back["debt"]) == (29, 0, 10)
     assert before - total(ctx, program, m) == 29
     assert members.get_balance(ctx, program, m).available == -10
+
+
+def test_a_released_hold_says_which_points_expired_during_it(ctx, clock, make_program, make_member):
+    """Held points whose lot expired during the hold come back expired (the same rule), and
+    the history line of the cancellation says so."""
+    program = make_program(expiry_kind="days", expiry_n=1)
+    m = make_member(program)
+    points.earn(ctx, program, m, 100, key="earn")
+    hold = points.hold(ctx, program, m, 50, ttl_seconds=3 * 86400, key="hold")
+    clock.advance(2 * DAY)
+    points.void(ctx, program, hold["hold_id"], key="void")
+    assert total(ctx, program, m) == 0
+    assert any(
+        "50 points released, of which 50 expired at once" in w for w in whys(ctx, program, m)
+    ), whys(ctx, program, m)
