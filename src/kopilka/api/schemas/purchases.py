@@ -153,8 +153,11 @@ class QuotePublic(BaseModel):
     """What the basket would earn and what points could pay; nothing is written."""
 
     member_id: int
-    available: int
-    max_redeemable: int
+    available: int = Field(
+        description="the member's available points as of now: points whose lot expired "
+        "or activated since the member's last operation are counted as such"
+    )
+    max_redeemable: int = Field(description="the most points that can pay for this basket")
     redeem_points: int
     discount: MoneyText
     points_earned: int
