@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from kopilka.domain.program import RestorePolicy
 from kopilka.services import audit, members, points, purchases
 
@@ -161,3 +164,64 @@ def test_a_released_hold_says_which_points_expired_during_it(ctx, clock, make_pr
     assert any(
         "50 points released, of which 50 expired at once" in w for w in whys(ctx, program, m)
     ), whys(ctx, program, m)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    negative_balance=st.sampled_from(["forgive", "debt"]),
+    restore_policy=st.sampled_from(["expire", "reissue"]),
+    redeem=st.integers(0, 50).map(lambda n: n * 10),
+    spent_share=st.integers(0, 100),
+    wait_days=st.integers(0, 45),
+    full=st.booleans(),
+)
+def test_a_return_answer_is_what_the_balance_did(
+    ctx,
+    clock,
+    rules_program,
+    make_member,
+    funded,
+    negative_balance,
+    restore_policy,
+    redeem,
+    spent_share,
+    wait_days,
+    full,
+):
+    """Property, under both policies: after a purchase paid partly with points, some of
+    the points then spent elsewhere and some days (the points valid 30), a return moves
+    the balance as of now by exactly points_restored - expired_at_once -
+    points_clawed_back, and its lines add up to its totals."""
+    program = rules_program(
+        expiry_kind="days",
+        expiry_n=30,
+        negative_balance=negative_balance,
+        restore_policy=restore_policy,
+    )
+    m = make_member(program)
+    funded(program, m, 500)
+    clock.advance(DAY)
+    body = basket(m, ("1", "1500", "bread"), ("2", "1400", "dairy"), redeem_points=redeem)
+    purchases.commit(ctx, program, body)
+    spend = members.get_balance(ctx, program, m).available * spent_share // 100
+    if spend:
+        points.redeem(ctx, program, m, spend, key=f"spend-{m}")
+    clock.advance(wait_days * DAY)
+    before = total(ctx, program, m)
+    back = purchases.process_return(
+        ctx,
+        program,
+        body["receipt_id"],
+        {"return_id": "r"} if full else {"return_id": "r", "lines": [{"line_id": "2"}]},
+    )
+    moved = total(ctx, program, m) - before
+    assert moved == back["points_restored"] - back["expired_at_once"] - back["points_clawed_back"]
+    for key in ("points_clawed_back", "points_restored", "forgiven", "expired_at_once"):
+        assert sum(x[key] for x in back["lines"]) == back[key], key
+    if negative_balance == "debt":
+        assert back["forgiven"] == 0
+    if restore_policy == "reissue":
+        assert back["expired_at_once"] == 0
+    assert audit.verify_ledger(ctx, program.id).ok
