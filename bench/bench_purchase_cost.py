@@ -114,6 +114,8 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
             receipt, lines, _head, body = work.purchase()
             data = json.loads(body)
             data["channel"] = "web"
+            if args.quotes:  # the till's quote before it books
+                purchase_svc.quote(ctx, program, data)
             purchase_svc.commit(ctx, program, data, caller_key=receipt)
             requests += 1
             if bump is not None:
@@ -209,6 +211,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="read a member's balance after each purchase (counted with the purchase)",
     )
     p.add_argument(
+        "--quotes",
+        action="store_true",
+        help="quote each purchase first, as a till does (counted with the purchase)",
+    )
+    p.add_argument(
         "--sqlite-checkpoints",
         choices=SQLITE_CHECKPOINTS,
         default="background",
@@ -232,6 +239,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     if args.reads and args.via == "asgi":
         p.error("--reads works with --via service only")
+    if args.quotes and args.via == "asgi":
+        p.error("--quotes works with --via service only")
     if args.other_writer and (args.via == "asgi" or args.backends != "sqlite"):
         p.error("--other-writer works with --via service --backends sqlite only")
     if not args.name:

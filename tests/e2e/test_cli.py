@@ -137,6 +137,21 @@ def test_program_create_show_list(cli: Cli) -> None:
     assert "cafe" in cli.ok("program", "list").stdout
 
 
+def test_program_restore_policy_defaults_to_expire_and_can_be_changed(cli: Cli) -> None:
+    """A new program restores spent points only while valid (``expire``, issue 18 item 14);
+    ``set-restore-policy`` moves a program either way, and a bad policy is refused."""
+    assert cli.json("program", "create", "--code", "shop")["restore_policy"] == "expire"
+    changed = cli.json("program", "set-restore-policy", "shop", "reissue")
+    assert changed["restore_policy"] == "reissue"
+    assert cli.json("program", "show", "shop")["restore_policy"] == "reissue"
+    assert (
+        "restore policy expire" in cli.ok("program", "set-restore-policy", "shop", "expire").stdout
+    )
+    assert cli.json("program", "show", "shop")["restore_policy"] == "expire"
+    refused = cli("program", "set-restore-policy", "shop", "forever")
+    assert refused.exit_code != 0
+
+
 def test_program_found_by_a_code_of_digits_or_by_id(cli: Cli) -> None:
     """A code may be all digits: ``program show 2024`` finds the program coded 2024, not the
     program of id 2024; an id that is no program's code still finds its program."""

@@ -25,6 +25,15 @@ def test_purchase_cost_benchmark_runs_in_quick_mode() -> None:
     assert "postgres_backend_ms_per_request" not in run
 
 
+def test_purchase_cost_with_a_quote_before_each_purchase_runs_in_quick_mode() -> None:
+    """--quotes quotes each purchase first, as a till does (counted with the purchase);
+    a quote writes nothing, so the ledger verifies as without it."""
+    results = bench_purchase_cost.main(["--quick", "--backends", "sqlite", "--quotes"])
+    run = results["runs"]["sqlite"]
+    assert run["verify"]["ok"] is True
+    assert all(r["requests"] >= 20 for r in run["rounds"])
+
+
 def test_purchase_cost_through_the_asgi_app_runs_in_quick_mode() -> None:
     """--via asgi sends the same purchases and returns as HTTP requests into the API
     application (every answer must be 201, else the run fails); the ledger verifies."""

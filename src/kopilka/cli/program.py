@@ -14,7 +14,9 @@ from kopilka.domain.money import Rounding, format_money, parse_money
 from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
 from kopilka.services import programs as program_svc
 
-app = typer.Typer(help="Loyalty programs: create, show, list.", no_args_is_help=True)
+app = typer.Typer(
+    help="Loyalty programs: create, show, list, set the restore policy.", no_args_is_help=True
+)
 
 
 def program_dict(p: Program) -> dict[str, Any]:
@@ -68,8 +70,13 @@ def create(
         NegativeBalancePolicy, typer.Option(help="What a return does to points already spent.")
     ] = NegativeBalancePolicy.FORGIVE,
     restore_policy: Annotated[
-        RestorePolicy, typer.Option(help="What happens to refunded points whose lot expired.")
-    ] = RestorePolicy.REISSUE,
+        RestorePolicy,
+        typer.Option(
+            help="Spent points a return gives back after their lot expired: expire (they "
+            "expire at once: points come back only while still valid) or reissue (a fresh "
+            "lot from the return)."
+        ),
+    ] = RestorePolicy.EXPIRE,
     hold_ttl_seconds: Annotated[int, typer.Option(help="How long a till hold lives.")] = 900,
     json_out: Json = False,
 ) -> None:
@@ -109,6 +116,27 @@ def show(
         print_json(program_dict(p))
     else:
         _print(p)
+
+
+@app.command("set-restore-policy")
+def set_restore_policy(
+    code: Annotated[str, typer.Argument(help="Program code or id.")],
+    policy: Annotated[
+        RestorePolicy,
+        typer.Argument(
+            help="expire: spent points come back on a return only while still valid; "
+            "reissue: in a fresh lot."
+        ),
+    ],
+    json_out: Json = False,
+) -> None:
+    """Change what returns do with spent points whose lot has expired (from now on)."""
+    with kopilka() as k:
+        p = program_svc.set_restore_policy(k.services, code, policy.value)
+    if json_out:
+        print_json(program_dict(p))
+    else:
+        console().print(f"program [bold]{p.code}[/]: restore policy {p.restore_policy}")
 
 
 @app.command("list")

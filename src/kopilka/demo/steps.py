@@ -29,7 +29,8 @@ GROCERY = {
     # points become spendable after the 14-day return window
     "activation_delay_days": 14,
     "negative_balance": "forgive",
-    "restore_policy": "reissue",
+    # a return gives back spent points only while they are still valid (the default)
+    "restore_policy": "expire",
     "hold_ttl_seconds": 900,
 }
 

@@ -20,10 +20,15 @@ class NegativeBalancePolicy(enum.StrEnum):
 
 
 class RestorePolicy(enum.StrEnum):
-    """What happens to points given back (refund, released hold) whose lot has expired."""
+    """What happens to spent points given back by a return whose lot has expired meanwhile.
 
-    EXPIRE = "expire"  # they go straight to breakage
-    REISSUE = "reissue"  # a fresh lot, valid under the expiry policy from the restore time
+    Points spent on a purchase come back on its return only if it happens while they are
+    still valid: that is ``expire``, the default. Points whose lot is still valid go back
+    to it, with its original expiry, under either policy.
+    """
+
+    EXPIRE = "expire"  # restored and expired at once: straight to breakage (the default)
+    REISSUE = "reissue"  # a fresh lot, valid under the expiry policy from the return time
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +46,7 @@ class Program:
     expiry: ExpiryPolicy = field(default_factory=ExpiryPolicy)
     activation_delay: timedelta = timedelta(0)
     negative_balance: NegativeBalancePolicy = NegativeBalancePolicy.FORGIVE
-    restore_policy: RestorePolicy = RestorePolicy.REISSUE
+    restore_policy: RestorePolicy = RestorePolicy.EXPIRE
     hold_ttl: timedelta = timedelta(minutes=15)
 
     def __post_init__(self) -> None:

@@ -38,6 +38,14 @@ def history(
     """
     limit = max(1, min(limit, MAX_PAGE))
     e = journal_entries.c
+    original = journal_entries.alias("original")
+    # what a reversal reverses (an earning or a spending), for its sentence
+    reverses_kind = (
+        select(original.c.kind)
+        .where(original.c.id == e.reverses_entry_id)
+        .scalar_subquery()
+        .label("reverses_kind")
+    )
     with ctx.uow(read_only=True) as uow:
         uow.members.get(program.id, member_id)
         q = select(
@@ -53,6 +61,7 @@ def history(
             e.reason,
             e.actor,
             e.meta,
+            reverses_kind,
         ).where(e.member_id == member_id, e.program_id == program.id)
         if before is not None:
             q = q.where(e.id < before)
@@ -101,19 +110,49 @@ def explain(entry: Any, *, for_member: bool = False) -> str:
         why = f": {entry['reason']}" if entry["reason"] else ""
         return f"earned {pts} points{rule}{ref}{why}"
     if kind == "reverse":
-        return f"return: reversed {pts} points of entry {entry['reverses_entry_id']}{ref}"
+        return _reversal(entry, pts, ref)
     if kind == "adjust":
         delta = (entry["meta"] or {}).get("delta", pts)
         if for_member:
             return f"adjusted by {delta:+d} points: {entry['reason']}"
         return f"adjusted by {delta:+d} points by {entry['actor']}: {entry['reason']}"
+    # released held points whose lot expired during the hold follow the restore policy
+    released = _released(entry["meta"] or {})
     texts = {
         "activate": f"{pts} pending points became available",
         "redeem": f"spent {pts} points{ref}",
         "hold": f"reserved {pts} points at the till{ref}",
-        "capture": f"paid {pts} points from hold {entry['hold_id']}{ref}",
-        "void": f"hold {entry['hold_id']} cancelled, {pts} points released",
-        "hold_expire": f"hold {entry['hold_id']} timed out, {pts} points released",
+        "capture": f"paid {pts} points from hold {entry['hold_id']}{ref}{released}",
+        "void": f"hold {entry['hold_id']} cancelled, {pts} points released{released}",
+        "hold_expire": f"hold {entry['hold_id']} timed out, {pts} points released{released}",
         "expire": f"{pts} points expired",
     }
     return texts.get(kind, f"{kind} {pts} points")
+
+
+def _released(meta: dict[str, Any]) -> str:
+    """What became of released held points whose lot expired during the hold."""
+    expired, reissued = meta.get("expired_on_return", 0), meta.get("reissued", 0)
+    text = f", of which {expired} expired at once (their validity had ended)" if expired else ""
+    if reissued:
+        text += f", of which {reissued} came back with a new expiry date"
+    return text
+
+
+def _reversal(entry: Any, pts: int, ref: str) -> str:
+    """A return's line says what it did to the balance: points taken back (and those
+    forgiven or left as a debt), or points restored (and those that expired at once
+    because their validity had ended, or came back in a fresh lot)."""
+    meta = entry["meta"] or {}
+    of = entry.get("reverses_kind")
+    if of in ("redeem", "capture"):
+        return f"return: {pts} points restored{ref}{_released(meta)}"
+    if of in ("earn", "adjust"):
+        forgiven, debt = meta.get("forgiven", 0), meta.get("debt", 0)
+        text = f"return: {pts - forgiven} points taken back{ref}"
+        if forgiven:
+            text += f"; {forgiven} more were no longer there (spent or expired) and are forgiven"
+        if debt:
+            text += f", {debt} of them below zero (a debt later earnings repay)"
+        return text
+    return f"return: reversed {pts} points of entry {entry['reverses_entry_id']}{ref}"

@@ -9,7 +9,7 @@ from kopilka.domain.errors import NotFoundError
 from kopilka.domain.member import Member
 from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
-from kopilka.ledger.model import Hold
+from kopilka.ledger.model import Balance, Hold
 from kopilka.services.context import ServiceContext
 from kopilka.services.scope import StoreScope
 from kopilka.store.repos.balance_view import BalanceViewRepo
@@ -54,6 +54,32 @@ def balance_view(ctx: ServiceContext, program: Program, member_id: int) -> Balan
         ledger.lock(member_id)
         ledger.settle(member_id, now)
         return _view(uow, member, now)
+
+
+def balance_now(ctx: ServiceContext, program: Program, member_id: int) -> Balance:
+    """A member's available, pending and held points as of now, as :func:`balance_view`
+    works them out: one query when nothing is due, else the due activations, expiries and
+    timed-out holds settled in a transaction that is rolled back (a read moves nothing).
+
+    Every balance a member, a till or an auditor reads goes through here (or through
+    :func:`settled_balance`), never the stored row alone: points that expired last night
+    are not offered, nor shown as taken away by the next operation."""
+    now = ctx.now()
+    with ctx.uow(read_only=True) as uow:
+        uow.members.get(program.id, member_id, identifiers=False)
+        if not uow.ledger.due_kinds(program.id, member_id, now):
+            return uow.members.balance(member_id)
+    with ctx.uow() as uow:  # never committed
+        return settled_balance(uow, program, member_id, now)
+
+
+def settled_balance(uow: UnitOfWork, program: Program, member_id: int, now: datetime) -> Balance:
+    """The member's balance once what is due at ``now`` is settled in ``uow``, a unit of
+    work the caller must not commit (reads in it then see the member as of now)."""
+    ledger = Ledger(uow.ledger, program)
+    ledger.lock(member_id)
+    ledger.settle(member_id, now)
+    return ledger.balance(member_id)
 
 
 def _view(uow: UnitOfWork, member: Member, now: datetime) -> BalanceView:

@@ -11,6 +11,7 @@ from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.member import Consent, Member, MemberStatus
 from kopilka.domain.program import Program
 from kopilka.ledger.model import Balance
+from kopilka.services.balance_view import balance_now
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.uow import UnitOfWork
@@ -182,9 +183,9 @@ def get_member(ctx: ServiceContext, program: Program, member_id: int) -> Member:
 
 
 def get_balance(ctx: ServiceContext, program: Program, member_id: int) -> Balance:
-    with ctx.uow(read_only=True) as uow:
-        uow.members.get(program.id, member_id)
-        return uow.members.balance(member_id)
+    """The member's balances as of now (``balance_view.balance_now``: what is due but not
+    yet booked shows as booked; nothing is written)."""
+    return balance_now(ctx, program, member_id)
 
 
 def update_profile(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ def build_program(program_id: int, spec: dict[str, Any]) -> Program:
             ),
             activation_delay=timedelta(days=float(spec.get("activation_delay_days", 0))),
             negative_balance=NegativeBalancePolicy(spec.get("negative_balance", "forgive")),
-            restore_policy=RestorePolicy(spec.get("restore_policy", "reissue")),
+            restore_policy=RestorePolicy(spec.get("restore_policy", "expire")),
             hold_ttl=timedelta(seconds=int(spec.get("hold_ttl_seconds", 900))),
         )
     except KeyError as e:
@@ -64,3 +65,21 @@ def get_program(ctx: ServiceContext, code_or_id: str | int) -> Program:
 def list_programs(ctx: ServiceContext) -> list[Program]:
     with ctx.uow(read_only=True) as uow:
         return uow.programs.list()
+
+
+def set_restore_policy(ctx: ServiceContext, code_or_id: str | int, policy: str) -> Program:
+    """Change what a program's returns do with spent points whose lot has expired (see
+    :class:`RestorePolicy`), for the returns made from now on: a program created when
+    ``reissue`` was the default moves to the domain's rule, ``expire``, this way. Servers
+    see the change within their API key cache's few seconds."""
+    try:
+        value = RestorePolicy(policy)
+    except ValueError:
+        raise ValidationError(
+            "restore policy must be expire or reissue", field="restore_policy"
+        ) from None
+    program = replace(get_program(ctx, code_or_id), restore_policy=value)
+    with ctx.uow() as uow:
+        uow.programs.update(program)
+        uow.commit()
+    return program

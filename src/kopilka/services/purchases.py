@@ -28,13 +28,15 @@ from kopilka.domain.rules import (
     max_redeemable,
     spread_discount,
 )
+from kopilka.domain.rules.earning import content_key
 from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
+from kopilka.services.balance_view import settled_balance
 from kopilka.services.context import ServiceContext
 from kopilka.services.members import find_member_id, identifier, no_member_with
 from kopilka.services.purchase_input import MAX_REF, parse_basket, points_field, quantity, text
-from kopilka.services.rules import active_ruleset, ruleset_by_id
+from kopilka.services.rules import ruleset_by_id
 from kopilka.services.scope import StoreScope
 from kopilka.store.repos.purchases import (
     PurchaseRepo,
@@ -182,26 +184,53 @@ def _lines_out(
 
 
 def _redeemed_by_line(points: int, basket: Basket, discounts: dict[str, int]) -> dict[str, int]:
+    """The points paid on each line, in proportion to its discount; ties go by the lines'
+    canonical order (``content_key``), never by their order or ids on the receipt."""
     if not points:
         return {}
-    ids = [ln.line_id for ln in basket.lines]
+    ids = [ln.line_id for ln in sorted(basket.lines, key=content_key)]
     return dict(zip(ids, allocate(points, [discounts.get(i, 0) for i in ids]), strict=True))
 
 
 def quote(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[str, Any]:
     """Points to earn per line and rule, the most points payable, and what a given number
-    of points (``redeem_points``) would buy. Writes nothing."""
+    of points (``redeem_points``) would buy, from the balance as of now. Writes nothing.
+
+    The member, the rule set in force and whether anything of the member is due come in
+    one query, as for a commit. When points are due to expire or activate (or a hold to
+    time out), they are settled in a transaction that is rolled back, so the till is never
+    offered points that expired last night (``balance_view.balance_now``)."""
     now = ctx.now()
     basket = parse_basket(data, program, now)
     points = points_field(data, "redeem_points")
     with ctx.uow(read_only=True) as uow:
         member_id = resolve_member(uow, program, data)
-        member = uow.members.get(program.id, member_id, identifiers=False)
-        available = max(uow.members.balance(member_id).available, 0)
-        ruleset = active_ruleset(uow, program, basket.occurred_at)
-        ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
-        discounts = _check_redemption(ruleset, program, basket, points, available)
-        result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
+        member, rule_set_id, due = uow.members.get_for_purchase(
+            program.id, member_id, basket.occurred_at, now
+        )
+        ruleset = ruleset_by_id(uow, program, rule_set_id)
+        if not due:
+            available = uow.members.balance(member_id).available
+            return _quote(uow, program, basket, points, member, ruleset, available)
+    with ctx.uow() as uow:  # never committed: what is due is settled only for this read
+        available = settled_balance(uow, program, member_id, now).available
+        return _quote(uow, program, basket, points, member, ruleset, available)
+
+
+def _quote(
+    uow: UnitOfWork,
+    program: Program,
+    basket: Basket,
+    points: int,
+    member: Member,
+    ruleset: RuleSet | None,
+    available: int,
+) -> dict[str, Any]:
+    member_id = member.id
+    available = max(available, 0)
+    ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
+    discounts = _check_redemption(ruleset, program, basket, points, available)
+    result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
     return {
         "member_id": member_id,
         "available": available,
@@ -480,25 +509,37 @@ def process_return(
                 reference=f"{receipt_id}/{return_id}",
             )
             details = dict(res.details)
+        given: dict[str, Any] = {}
         if restore and purchase.redeem_entry_id:
-            lg.reverse(
+            res = lg.reverse(
                 purchase.redeem_entry_id,
                 now,
                 points=restore,
                 reason="return",
                 reference=f"{receipt_id}/{return_id}",
             )
-        repo.add_return(purchase.id, StoredReturn(return_id, now, claw, restore, refund, out_lines))
+            given = dict(res.details)
+        # the answer says what the balance did: points to claw back that were no longer
+        # there (spent or expired) and forgiven were not taken, and restored points whose
+        # lot had expired (restore policy "expire") came back expired
+        forgiven = int(details.get("forgiven", 0))
+        expired = int(given.get("expired_on_return", 0))
+        _shares(out_lines, "points_clawed_back", "forgiven", forgiven, deduct=True)
+        _shares(out_lines, "points_restored", "expired_at_once", expired, deduct=False)
+        taken = claw - forgiven
+        stored = StoredReturn(return_id, now, taken, restore, refund, out_lines)
+        repo.add_return(purchase.id, stored)
         uow.members.add_purchase_stats(purchase.member_id, -refund, 0)
         bal = lg.balance(purchase.member_id)
         return {
             "receipt_id": receipt_id,
             "return_id": return_id,
             "member_id": purchase.member_id,
-            "points_clawed_back": claw,
+            "points_clawed_back": taken,
             "points_restored": restore,
+            "expired_at_once": expired,
             "refund": format_money(refund, program.currency),
-            "forgiven": details.get("forgiven", 0),
+            "forgiven": forgiven,
             "debt": details.get("debt", 0),
             "lines": [
                 {k: v for k, v in x.items() if k != "refund_minor"}
@@ -516,6 +557,20 @@ def process_return(
         effect,
         caller_key=caller_key,
     )
+
+
+def _shares(
+    lines: list[dict[str, Any]], field: str, part: str, amount: int, *, deduct: bool
+) -> None:
+    """Record on each returned line its ``part`` of ``amount`` points (what was forgiven,
+    or what expired at once), in proportion to the line's ``field``, and with ``deduct``
+    take it from ``field``: the lines then add up to the return's totals."""
+    weights = [int(x[field]) for x in lines]
+    parts = allocate(amount, weights) if amount else [0] * len(lines)
+    for x, share in zip(lines, parts, strict=True):
+        x[part] = share
+        if deduct:
+            x[field] = int(x[field]) - share
 
 
 def receipt_key(receipt_id: str) -> str:
@@ -588,6 +643,9 @@ def get_purchase(
                 "occurred_at": r.occurred_at.isoformat(),
                 "points_clawed_back": r.points_clawed_back,
                 "points_restored": r.points_restored,
+                # per line since these were recorded; a return recorded before says 0
+                "forgiven": sum(int(x.get("forgiven", 0)) for x in r.lines),
+                "expired_at_once": sum(int(x.get("expired_at_once", 0)) for x in r.lines),
                 "refund": format_money(r.refund_minor, cur),
                 "lines": r.lines,
             }

@@ -188,6 +188,7 @@ def preview(
     event for a member, without publishing anything. Writes nothing."""
     from kopilka.domain.rules import evaluate_event, evaluate_purchase, max_redeemable
     from kopilka.services import usage
+    from kopilka.services.balance_view import balance_now
     from kopilka.services.purchase_input import instant, parse_basket
     from kopilka.services.purchases import member_context, resolve_member
     from kopilka.store.repos.rules import UsageRepo
@@ -200,8 +201,12 @@ def preview(
     now = ctx.now()
     with ctx.uow(read_only=True) as uow:
         member_id = resolve_member(uow, program, body)
+    # as the quote: the balance as of now, points due to expire already gone
+    available = (
+        max(balance_now(ctx, program, member_id).available, 0) if purchase is not None else 0
+    )
+    with ctx.uow(read_only=True) as uow:
         member = uow.members.get(program.id, member_id, identifiers=False)
-        available = max(uow.members.balance(member_id).available, 0)
         repo = UsageRepo(uow.conn)
         if purchase is not None:
             basket = parse_basket(purchase, program, now)

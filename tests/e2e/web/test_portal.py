@@ -47,7 +47,7 @@ def test_home_shows_balance_pending_expiring_history_rules_and_referral(world, a
     assert "2026-03-28 15:00 MSK 50" in text  # pending points and when they activate
     assert "2027-03-14 15:00 MSK 350" in text  # expiring points and when
     assert "earned 40 points: survey answered" in text
-    assert "return: reversed 3 points" in text
+    assert "return: 3 points taken back" in text  # was "reversed 3 points" (issue 18, item 14)
     assert "1 point for every 100 RUB" in text
     assert "hidden from members" not in text
     assert member.referral_code in text

@@ -308,16 +308,34 @@ class LedgerMachine(RuleBasedStateMachine):
         left = max(self.model.entries[entry_id].left, 1)
         amount = data.draw(st.none() | st.integers(1, left) | st.just(left + 1), "points")
         now = self.now
-        self.register(
-            self.send(
-                lambda md: md.reverse(entry_id, amount, now),
-                points.reverse,
-                entry_id,
-                points=amount,
-                reason="return",
-                variant={"reason": "other"},
-            )
+        kind = self.model.entries[entry_id].kind
+        settled = copy.deepcopy(self.model)  # the balance as of now, before the return
+        member = settled.entries[entry_id].member
+        settled.settle(member, now)
+        before = member.available + member.pending
+        sent = self.send(
+            lambda md: md.reverse(entry_id, amount, now),
+            points.reverse,
+            entry_id,
+            points=amount,
+            reason="return",
+            variant={"reason": "other"},
         )
+        if sent is not None:
+            self.answer_is_what_the_balance_did(kind, sent[0], before)
+        self.register(sent)
+
+    @staticmethod
+    def answer_is_what_the_balance_did(kind: str, result: dict[str, Any], before: int) -> None:
+        """Issue 18, item 20: a reversal's answer says what its balance did. A clawback
+        takes its points less those forgiven (a debt is taken, below zero); a restore gives
+        its points less those that expired at once (restore policy ``expire``)."""
+        details, bal = result["details"], result["balance"]
+        moved = bal["available"] + bal["pending"] - before
+        if kind in ("earn", "adjust"):
+            assert moved == -(result["points"] - details.get("forgiven", 0)), result
+        else:
+            assert moved == result["points"] - details.get("expired_on_return", 0), result
 
     @rule(data=st.data(), credit=st.booleans())
     def adjust(self, data: st.DataObject, credit: bool) -> None:

@@ -159,8 +159,11 @@ class QuotePublic(BaseModel):
     """What the basket would earn and what points could pay; nothing is written."""
 
     member_id: int
-    available: int
-    max_redeemable: int
+    available: int = Field(
+        description="the member's available points as of now: points whose lot expired "
+        "or activated since the member's last operation are counted as such"
+    )
+    max_redeemable: int = Field(description="the most points that can pay for this basket")
     redeem_points: int
     discount: MoneyText
     points_earned: int
@@ -187,8 +190,12 @@ class PurchaseResult(BaseModel):
 class ReturnedLine(BaseModel):
     line_id: str
     quantity: str = Field(description="a decimal string")
-    points_clawed_back: int
-    points_restored: int
+    points_clawed_back: int = Field(description="earned points of the line taken back")
+    points_restored: int = Field(description="spent points of the line given back")
+    forgiven: int = Field(0, description="the line's share of the return's forgiven points")
+    expired_at_once: int = Field(
+        0, description="the line's share of the restored points that expired at once"
+    )
     refund: MoneyText
 
 
@@ -196,11 +203,25 @@ class ReturnResult(BaseModel):
     receipt_id: str
     return_id: str
     member_id: int
-    points_clawed_back: int = Field(description="earned points taken back")
-    points_restored: int = Field(description="spent points given back")
+    points_clawed_back: int = Field(
+        description="earned points taken back: exactly what left the member's balance "
+        "(with the debt policy, including what made the balance negative)"
+    )
+    points_restored: int = Field(
+        description="spent points given back, including those that expired at once"
+    )
+    expired_at_once: int = Field(
+        0,
+        description="of the restored points, those whose lot had expired by the return: "
+        "under the restore policy 'expire' (the default) they expire at once, so the "
+        "balance rises by points_restored - expired_at_once",
+    )
     refund: MoneyText
-    forgiven: int
-    debt: int
+    forgiven: int = Field(
+        description="earned points the return should have taken back but that were no "
+        "longer in the balance (spent or expired): forgiven (policy 'forgive'), not taken"
+    )
+    debt: int = Field(description="of points_clawed_back, those taken below zero (policy 'debt')")
     lines: list[ReturnedLine]
     balance: Balances
 
@@ -229,6 +250,8 @@ class ReturnPublic(BaseModel):
     occurred_at: datetime
     points_clawed_back: int
     points_restored: int
+    forgiven: int = 0
+    expired_at_once: int = 0
     refund: MoneyText
     lines: list[ReturnedLine]
 

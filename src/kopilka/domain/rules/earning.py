@@ -1,9 +1,12 @@
 """Points for a purchase: the deterministic evaluation of a rule set over a basket.
 
 The outcome is fully determined by the rule set, the program, the basket, the member and the
-usage counters; the order in which basket lines arrive does not matter (lines are processed in
-``line_id`` order, so allocation ties always fall the same way). Evaluation runs in three
-stages, and inside each stage rules run in ``(priority, id)`` order, lower priority first:
+usage counters. Neither the order in which basket lines arrive nor their ids matter: lines are
+processed in a canonical order of their content (:func:`content_key`: SKU, amount, category,
+brand, discount flag, quantity, tags; the line id only between lines alike in all of these,
+which earn alike), so allocation ties always fall on the same line whatever the receipt calls
+it, and a multiplier that doubles a line's share doubles the same share. Evaluation runs in
+three stages, and inside each stage rules run in ``(priority, id)`` order, lower priority first:
 
 1. **Base points** (``kind: rate``). Each line's earning base is its amount minus the part paid
    with points; lines excluded by the document's ``exclude`` (tobacco, gift cards...) and, with
@@ -31,6 +34,7 @@ outside the share in ``EarnResult.control_group`` instead of awarding.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from itertools import compress, repeat
 from operator import attrgetter
 from typing import Final, cast
@@ -61,7 +65,8 @@ from kopilka.domain.rules.model import Rule, RuleSet
 from kopilka.domain.rules.pilot import in_share
 from kopilka.domain.rules.plan import Plan, Step
 
-_LINE_ID: Final = attrgetter("line_id")
+_NO_TAGS: Final[tuple[str, ...]] = ()
+_SKU: Final = attrgetter("sku")
 # whether this module runs compiled (the optional mypyc build, see setup.py): then Award is a
 # native class (context.py), its constructor a direct C call, and a typed loop is the fastest
 # way to make the awards of a rule; interpreted, Award is a named tuple, and map() over zip()
@@ -99,6 +104,36 @@ def in_control(rule: Rule, member_id: str) -> bool:
     return rule.pilot_share is not None and not in_share(rule.id, member_id, rule.pilot_share)
 
 
+def content_key(
+    line: BasketLine,
+) -> tuple[str, int, str, str, bool, Decimal, tuple[str, ...], str]:
+    """Where a line stands in the canonical order of a basket's lines: by what it is and
+    costs, not by what the receipt calls it (its id only breaks ties between lines alike in
+    everything a rule can see, which earn alike). Allocation ties go to the earlier line."""
+    tags = line.tags
+    return (
+        line.sku,
+        line.amount_minor,
+        line.category,
+        line.brand,
+        line.discounted,
+        line.quantity,
+        tuple(sorted(tags)) if tags else _NO_TAGS,
+        line.line_id,
+    )
+
+
+def _repeats_sku(lines: list[BasketLine]) -> bool:
+    """Whether two of ``lines``, sorted by SKU, have the same SKU."""
+    previous = ""
+    for line in lines:
+        sku = line.sku
+        if sku == previous:
+            return True
+        previous = sku
+    return False
+
+
 def earning_bases(
     ruleset: RuleSet, lines: Sequence[BasketLine], discounts: Mapping[str, int]
 ) -> list[int]:
@@ -118,7 +153,7 @@ def evaluate_purchase(
     """Points the member earns for ``basket``, attributed to lines and rules (see module doc).
 
     Only lines with a positive base take part (the others can get no rule's points), numbered
-    0..n-1 in ``line_id`` order; sets of rules are bits of one ``int`` (see
+    0..n-1 in :func:`content_key` order; sets of rules are bits of one ``int`` (see
     :mod:`kopilka.domain.rules.plan`), so the rules that cannot apply to this basket, by scope,
     conditions or trigger, cost nothing.
     """
@@ -127,7 +162,11 @@ def evaluate_purchase(
     mode = program.rounding
     if type(mode) is not Rounding:
         mode = Rounding(mode)
-    lines: list[BasketLine] = sorted(basket.lines, key=_LINE_ID)
+    # content_key order; by SKU alone when no SKU repeats (the same order, and a C-level
+    # key): the full key is built only for a basket that repeats a SKU
+    lines: list[BasketLine] = sorted(basket.lines, key=_SKU)
+    if _repeats_sku(lines):
+        lines.sort(key=content_key)
     bases = plan.bases(lines, points_redeemed_discount_by_line or {})
     if 0 in bases:
         # positional zip (one base per line by construction): compiled, an indexed C loop;

@@ -16,7 +16,7 @@ from kopilka.domain.basket import Basket, BasketLine
 from kopilka.domain.errors import RedemptionNotAllowed
 from kopilka.domain.program import Program
 from kopilka.domain.rules.allocation import allocate
-from kopilka.domain.rules.earning import check_currency, point_value_minor
+from kopilka.domain.rules.earning import check_currency, content_key, point_value_minor
 from kopilka.domain.rules.model import RedemptionPolicy, RuleSet
 
 HUNDRED = Decimal(100)
@@ -74,7 +74,8 @@ def spread_discount(
 
     The parts sum exactly to ``points x point value``, never exceed a line's capacity (its
     amount, or its ``max_item_percent`` share), and are proportional to the capacities with
-    largest-remainder rounding, ties to the smaller line id. Raises
+    largest-remainder rounding, ties to the line first in the canonical order of
+    :func:`~kopilka.domain.rules.earning.content_key` (never to a line for its id). Raises
     :class:`RedemptionNotAllowed` when the redemption rules refuse ``points``.
     """
     check_currency(ruleset, program)
@@ -99,7 +100,7 @@ def spread_discount(
             points=points,
             max_points=ceiling,
         )
-    lines = sorted(basket.lines, key=lambda line: line.line_id)
+    lines = sorted(basket.lines, key=content_key)
     capacities = [line_capacity(line, policy) for line in lines]
     parts = allocate(points * point_value_minor(ruleset, program), capacities)
     by_id = {line.line_id: part for line, part in zip(lines, parts, strict=True)}
