@@ -49,7 +49,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "reversal_exceeded": (409, "Return exceeds the original"),
     "insufficient_points": (409, "Insufficient points"),
     "member_blocked": (409, "Member is blocked"),
-    "redemption_not_allowed": (422, "Redemption not allowed"),
+    "redemption_not_allowed": (409, "Redemption not allowed"),
     "payload_too_large": (413, "Request body too large"),
     "internal_error": (500, "Internal server error"),
     "unavailable": (503, "Service unavailable"),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from kopilka.api.schemas.common import (
     Attributes,
@@ -16,6 +17,7 @@ from kopilka.api.schemas.common import (
     Reason,
     Tag,
     Word,
+    refuse_nulls,
 )
 from kopilka.domain.member import Member
 
@@ -25,10 +27,17 @@ IdentifierKind = Literal["card", "phone", "email", "external"]
 class Identifiers(Input):
     """At least one; each is normalised (phones to E.164, emails lower-cased)."""
 
-    card: Identifier | None = None
-    phone: Identifier | None = None
-    email: Identifier | None = None
-    external: Identifier | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    card: Identifier | SkipJsonSchema[None] = None
+    phone: Identifier | SkipJsonSchema[None] = None
+    email: Identifier | SkipJsonSchema[None] = None
+    external: Identifier | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return refuse_nulls(data, ("card", "phone", "email", "external"))
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Identifiers:
@@ -37,10 +46,18 @@ class Identifiers(Input):
         return self
 
 
+# a date from 1900 to 2099, written YYYY-MM-DD (strict: no timestamps), as the schema says
+Birthday = Annotated[
+    date,
+    Field(strict=True, ge=date(1900, 1, 1), le=date(2099, 12, 31)),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": "^(19|20)[0-9]{2}-"}),
+]
+
+
 class Profile(Input):
     first_name: Name | None = None
     last_name: Name | None = None
-    birthday: date | None = Field(default=None, ge=date(1900, 1, 1), le=date(2100, 1, 1))
+    birthday: Birthday | None = None
     gender: Tag | None = None
     attributes: Attributes | None = None
     tier_code: Code | None = None
