@@ -118,7 +118,7 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-MemberId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+MemberId = Annotated[int, Path(ge=1, le=2**53 - 1)]  # schemas.common.MAX_ID
 
 
 def program_member(ctx: Ctx, program: CurrentProgram, member_id: MemberId) -> int:

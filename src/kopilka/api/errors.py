@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from kopilka.domain.errors import KopilkaError
 
@@ -170,7 +171,25 @@ def http_error(request: Request, exc: Exception) -> JSONResponse:
     response = problem(request, code, str(exc.detail))
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        # the router answers with the first route of the path, so its Allow would name only
+        # that route's methods; RFC 9110 asks for every method the path has
+        response.headers["Allow"] = _allowed_methods(request)
     return response
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    # the methods some route of the app takes on this path, asked of the routes themselves
+    # (included routers hold theirs behind their own matching)
+    routes = request.app.routes
+    return ", ".join(
+        m
+        for m in _METHODS
+        if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
+    )
 
 
 def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -64,6 +64,8 @@ def clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
                 "birthday must be a date (YYYY-MM-DD)", field="birthday"
             ) from None
     if "attributes" in out:
+        if out["attributes"] is None:  # null clears them, as it clears any profile field
+            out["attributes"] = {}
         if not isinstance(out["attributes"], dict) or len(out["attributes"]) > 50:
             raise ValidationError(
                 "attributes must be an object of at most 50 keys", field="attributes"

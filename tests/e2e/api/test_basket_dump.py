@@ -37,7 +37,11 @@ def bodies(draw: Any) -> dict[str, Any]:
     if draw(st.booleans()):
         body["member_id"] = draw(st.integers(1, 10**9))
     else:
-        body["member"] = {draw(st.sampled_from(["card", "phone", "email"])): draw(codes)}
+        body["member"] = draw(
+            st.sampled_from(
+                [{"card": "2770000000001"}, {"phone": "+7 912 345 67 89"}, {"email": "a@b.cd"}]
+            )
+        )
     for name, values in (
         ("occurred_at", st.sampled_from(["2026-03-01T10:00:00Z", "2026-03-01T13:00:00+03:00"])),
         ("store", ids),

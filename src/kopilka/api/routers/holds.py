@@ -72,7 +72,7 @@ def create_hold(
 
 
 @router.get(
-    "/{hold_id}",
+    "/{hold_id:int}",
     response_model=HoldPublic,
     dependencies=[permit(P.MEMBERS_READ)],
     responses=responses("unauthorized", "forbidden", "not_found"),
@@ -93,7 +93,7 @@ def read_hold(hold_id: HoldId, ctx: Ctx, program: CurrentProgram) -> HoldPublic:
 
 
 @router.post(
-    "/{hold_id}/capture",
+    "/{hold_id:int}/capture",
     response_model=LedgerResult,
     dependencies=[permit(P.HOLDS_WRITE)],
     responses=ENDING,
@@ -116,7 +116,7 @@ def capture(
 
 
 @router.post(
-    "/{hold_id}/void",
+    "/{hold_id:int}/void",
     response_model=LedgerResult,
     dependencies=[permit(P.HOLDS_WRITE)],
     responses=ENDING,

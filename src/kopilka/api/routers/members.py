@@ -29,6 +29,7 @@ from kopilka.api.schemas.members import (
     UnblockRequest,
 )
 from kopilka.api.schemas.points import HistoryPage
+from kopilka.domain.errors import NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.services import audit as audit_svc
 from kopilka.services import back_office
@@ -105,12 +106,16 @@ def lookup(
     ctx: Ctx,
     program: CurrentProgram,
 ) -> MemberPublic:
-    """Find a member by card, phone, email or external id (normalised as at enrollment)."""
-    return MemberPublic.of(member_svc.lookup(ctx, program, kind, value))
+    """Find a member by card, phone, email or external id (normalised as at enrollment).
+    A value no identifier of its kind can have finds no member: 404, as any other miss."""
+    try:
+        return MemberPublic.of(member_svc.lookup(ctx, program, kind, value))
+    except ValidationError:
+        raise NotFoundError(f"no member with this {kind}", kind=kind) from None
 
 
 @router.get(
-    "/{member_id}",
+    "/{member_id:int}",
     response_model=MemberPublic,
     dependencies=[permit(P.MEMBERS_READ)],
     responses=READ,
@@ -121,7 +126,7 @@ def get_member(member_id: ProgramMember, ctx: Ctx, program: CurrentProgram) -> d
 
 
 @router.get(
-    "/{member_id}/balance",
+    "/{member_id:int}/balance",
     response_model=BalancePublic,
     dependencies=[permit(P.MEMBERS_READ)],
     responses=READ,
@@ -149,7 +154,7 @@ def _profile(inner: ServiceContext, program: Program, member_id: int) -> dict[st
 
 
 @router.patch(
-    "/{member_id}",
+    "/{member_id:int}",
     response_model=MemberPublic,
     dependencies=[permit(P.MEMBERS_UPDATE)],
     responses=WRITE,
@@ -207,7 +212,7 @@ def _set_blocked(
 
 
 @router.post(
-    "/{member_id}/block",
+    "/{member_id:int}/block",
     response_model=MemberPublic,
     dependencies=[permit(P.MEMBERS_BLOCK)],
     responses=WRITE,
@@ -224,7 +229,7 @@ def block(
 
 
 @router.post(
-    "/{member_id}/unblock",
+    "/{member_id:int}/unblock",
     response_model=MemberPublic,
     dependencies=[permit(P.MEMBERS_BLOCK)],
     responses=WRITE,
@@ -241,7 +246,7 @@ def unblock(
 
 
 @router.get(
-    "/{member_id}/history",
+    "/{member_id:int}/history",
     response_model=HistoryPage,
     dependencies=[permit(P.HISTORY_READ)],
     responses=READ,

@@ -24,10 +24,12 @@ from kopilka.domain.basket import MAX_LINE_AMOUNT, MAX_QUANTITY
 from kopilka.domain.ids import ID_PATTERN, ID_RULE
 
 MAX_POINTS = 10**9
-MAX_ID = 2**63 - 1
+# the largest integer a JSON number carries exactly (2^53 - 1): beyond it a client's parser
+# and the schema's own check round the id, and "<= maximum" stops meaning what it says
+MAX_ID = 2**53 - 1
 # what the database columns hold; beyond these an instant is input error, not a crash
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 2, tzinfo=UTC)
 
 
 def _whole(value: Any) -> Any:
@@ -72,6 +74,37 @@ Code = Annotated[str, _bounded(64), Trim]
 Word = Annotated[str, _bounded(32), Trim]
 Tag = Annotated[str, _bounded(16), Trim]
 Identifier = Annotated[str, _bounded(254), Trim]
+# Member identifiers as enrollment normalises them (domain.identifiers), said as patterns
+# so that a body the schema allows is one the normaliser takes; blanks around are trimmed.
+# (Classes are spelled out: JSON Schema readers take \s and \w as ASCII, Python as Unicode.)
+_WS = f"[{_BLANK}]*"
+_NOT_IN_EMAIL = rf"[^@\x00-\x20\x7f{_BLANK}]"
+Card = Annotated[
+    str,
+    StringConstraints(pattern=rf"^{_WS}([0-9A-Za-z-] *){{4,32}}{_WS}$"),
+    Trim,
+    Field(description="4-32 letters, digits or '-' (spaces ignored)"),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(max_length=32, pattern=rf"^{_WS}[+ ().-]*([0-9][+ ().-]*){{8,15}}{_WS}$"),
+    Trim,
+    Field(description="8-15 digits, with +, spaces, (, ), '.' or '-'"),
+]
+Email = Annotated[
+    str,
+    StringConstraints(
+        max_length=254,
+        pattern=rf"^{_WS}{_NOT_IN_EMAIL}{{1,64}}@{_NOT_IN_EMAIL}+\.{_NOT_IN_EMAIL}{{2,}}{_WS}$",
+    ),
+    Trim,
+]
+External = Annotated[
+    str,
+    StringConstraints(pattern=rf"^{_WS}[A-Za-z0-9_.:@/-]{{1,128}}{_WS}$"),
+    Trim,
+    Field(description="1-128 ASCII letters, digits, '_', '.', ':', '@', '/' or '-'"),
+]
 # an id the caller chooses (receipt, return, line, event, store): the one grammar of
 # kopilka.domain.ids, the same in bodies and paths
 Ident = Annotated[
@@ -79,8 +112,21 @@ Ident = Annotated[
 ]
 
 
+# an instant is written with a year from 2001 to 2199: whatever its offset, it is then
+# within EARLIEST and LATEST, so the schema's pattern is the whole rule
+INSTANT_PATTERN = r"^(200[1-9]|20[1-9][0-9]|21[0-9][0-9])-"
+_INSTANT = re.compile(INSTANT_PATTERN)
+
+
+def _instant_text(value: Any) -> Any:
+    # RFC 3339 text only (pydantic alone would take a number as a Unix time)
+    if not isinstance(value, str) or not _INSTANT.match(value):
+        raise ValueError("must be an RFC 3339 date-time with a year from 2001 to 2199")
+    return value
+
+
 def _in_range(at: datetime) -> datetime:
-    problem = "instant must be between 2000-01-01 and 2200-01-01"
+    problem = "instant must be between 2000-01-01 and 2200-01-02"
     try:
         utc = at.astimezone(UTC)
     except OverflowError:
@@ -90,7 +136,12 @@ def _in_range(at: datetime) -> datetime:
     return utc
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Instant = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_range),
+    BeforeValidator(_instant_text),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN}),
+]
 
 # Money as output: a decimal string, never a float, never NaN or Infinity
 Money = Annotated[

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from kopilka.api.schemas.common import (
     Attributes,
+    Card,
     Code,
-    Identifier,
+    Email,
+    External,
     Input,
     Name,
+    Phone,
     Reason,
     Tag,
     Word,
@@ -29,10 +40,10 @@ class Identifiers(Input):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    card: Identifier | SkipJsonSchema[None] = None
-    phone: Identifier | SkipJsonSchema[None] = None
-    email: Identifier | SkipJsonSchema[None] = None
-    external: Identifier | SkipJsonSchema[None] = None
+    card: Card | SkipJsonSchema[None] = None
+    phone: Phone | SkipJsonSchema[None] = None
+    email: Email | SkipJsonSchema[None] = None
+    external: External | SkipJsonSchema[None] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -46,11 +57,21 @@ class Identifiers(Input):
         return self
 
 
-# a date from 1900 to 2099, written YYYY-MM-DD (strict: no timestamps), as the schema says
+BIRTHDAY_PATTERN = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$"
+
+
+def _birthday_text(value: Any) -> Any:
+    # YYYY-MM-DD text only (pydantic alone would take a number as a Unix time)
+    if not isinstance(value, str) or not re.fullmatch(BIRTHDAY_PATTERN, value):
+        raise ValueError("must be a date YYYY-MM-DD from 1900 to 2099")
+    return value
+
+
+# a date from 1900 to 2099, as the schema says it
 Birthday = Annotated[
     date,
-    Field(strict=True, ge=date(1900, 1, 1), le=date(2099, 12, 31)),
-    WithJsonSchema({"type": "string", "format": "date", "pattern": "^(19|20)[0-9]{2}-"}),
+    BeforeValidator(_birthday_text),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": BIRTHDAY_PATTERN}),
 ]
 
 
@@ -65,7 +86,7 @@ class Profile(Input):
 
 class ConsentIn(Input):
     purpose: Code
-    granted: bool = True
+    granted: bool = Field(default=True, strict=True)
     channel: Word | None = None
 
 

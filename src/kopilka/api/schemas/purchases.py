@@ -11,14 +11,17 @@ from pydantic.json_schema import SkipJsonSchema
 
 from kopilka.api.schemas.common import (
     MAX_POINTS,
+    Card,
     Code,
+    Email,
+    External,
     Id,
     Ident,
-    Identifier,
     Input,
     Instant,
     LineAmount,
     MoneyText,
+    Phone,
     Quantity,
     Whole,
     refuse_nulls,
@@ -37,10 +40,10 @@ class MemberRef(Input):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
-    card: Identifier | SkipJsonSchema[None] = None
-    phone: Identifier | SkipJsonSchema[None] = None
-    email: Identifier | SkipJsonSchema[None] = None
-    external: Identifier | SkipJsonSchema[None] = None
+    card: Card | SkipJsonSchema[None] = None
+    phone: Phone | SkipJsonSchema[None] = None
+    email: Email | SkipJsonSchema[None] = None
+    external: External | SkipJsonSchema[None] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -88,7 +91,7 @@ class LineIn(Input):
     amount: LineAmount = Field(description="the line total before points")
     category: Code | None = None
     brand: Code | None = None
-    discounted: bool = False
+    discounted: bool = Field(default=False, strict=True)
     tags: list[Code] = Field(default_factory=list, max_length=20)
 
 
