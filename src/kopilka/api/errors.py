@@ -14,6 +14,7 @@ problems are listed there too, each with its ``line``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,7 +23,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from kopilka.domain.errors import KopilkaError
 
@@ -171,25 +171,31 @@ def http_error(request: Request, exc: Exception) -> JSONResponse:
     response = problem(request, code, str(exc.detail))
     if exc.headers:
         response.headers.update(exc.headers)
-    if exc.status_code == 405:
+    allowed = _allowed_methods(request) if exc.status_code == 405 else None
+    if allowed:
         # the router answers with the first route of the path, so its Allow would name only
         # that route's methods; RFC 9110 asks for every method the path has
-        response.headers["Allow"] = _allowed_methods(request)
+        response.headers["Allow"] = allowed
     return response
 
 
-_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+_METHODS = ("delete", "get", "patch", "post", "put")
 
 
-def _allowed_methods(request: Request) -> str:
-    # the methods some route of the app takes on this path, asked of the routes themselves
-    # (included routers hold theirs behind their own matching)
-    routes = request.app.routes
-    return ", ".join(
-        m
-        for m in _METHODS
-        if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
-    )
+def _allowed_methods(request: Request) -> str | None:
+    """The methods the API document gives the request's path (a fixed path such as
+    /v1/purchases/quote before a template that also matches it), or None for a path
+    outside the document."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    path = request.scope["path"]
+    template = path if path in paths else None
+    for t in paths if template is None else ():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)), path):
+            template = t
+            break
+    if template is None:
+        return None
+    return ", ".join(m.upper() for m in _METHODS if m in paths[template])
 
 
 def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -99,7 +99,8 @@ def enroll(
         if referral_code:
             referrer = uow.members.by_referral_code(program.id, referral_code)
             if referrer is None:
-                raise ValidationError("unknown referral code", field="referral_code")
+                # a well-formed code no member has: 404, as a body naming no member
+                raise NotFoundError("unknown referral code", field="referral_code")
         member = Member(
             id=0,
             program_id=program.id,

@@ -27,6 +27,7 @@ ENDING = responses(
     "forbidden",
     "not_found",
     "member_blocked",
+    "insufficient_points",
     "hold_not_active",
     "hold_expired",
     "idempotency_conflict",

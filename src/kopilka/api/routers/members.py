@@ -59,6 +59,7 @@ def _public(ctx: ServiceContext, program: Program, member_id: int) -> dict[str, 
     responses=responses(
         "unauthorized",
         "forbidden",
+        "not_found",
         "duplicate_identifier",
         "idempotency_conflict",
         "payload_too_large",
