@@ -18,6 +18,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import CHECKS as REGISTRY
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
@@ -35,7 +36,7 @@ from kopilka.domain.basket import MAX_RECEIPT_AMOUNT
 from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
-from tests.e2e.api.conftest import KeyFactory
+from tests.e2e.api.conftest import KeyFactory, row_counts
 from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
 # raise it for a deeper run: KOPILKA_CONTRACT_EXAMPLES=200 pytest -k contract
@@ -150,11 +151,17 @@ def beyond_the_schema(body: Any, now: datetime) -> str | None:
     return None
 
 
+def _written(engine: Any) -> dict[str, int]:
+    """Rows per table, the idempotency records aside (a refusal keeps its own)."""
+    return {k: v for k, v in row_counts(engine).items() if k != "idempotency_keys"}
+
+
 def test_api_contract_all_checks(
     kopilka: Kopilka, program: Program, key_for: KeyFactory, make_member: Any
 ) -> None:
     """With every schemathesis check in every phase, generated requests find no problem
-    beyond the rules :func:`beyond_the_schema` lists."""
+    beyond the rules :func:`beyond_the_schema` lists, and no refused request (4xx) writes a
+    row but its idempotency record."""
     secret = key_for("admin")["Authorization"]
     member_id = make_member(program)
     points_svc.earn(kopilka.services, program, member_id, 10_000, key="all-seed")
@@ -181,7 +188,12 @@ def test_api_contract_all_checks(
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(kopilka), config=config)
 
+    counts: dict[str, dict[str, int]] = {}
+    refusals: list[str] = []
+
     def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
+        if case.operation.schema is schema:
+            counts[case.id] = _written(kopilka.services.engine)
         positive = case.meta is not None and case.meta.generation.mode.is_positive
         rules = case.operation.schema is schema and case.operation.path.startswith("/v1/rules")
         if positive and rules and isinstance(case.body, dict) and "document" in case.body:
@@ -193,12 +205,22 @@ def test_api_contract_all_checks(
         refused = response.status_code == 422 and case.meta.generation.mode.is_positive
         return not (refused and beyond_the_schema(case.body, now))
 
+    def refusal_writes_nothing(ctx: Any, response: Any, case: Any) -> bool | None:
+        """A refused request (4xx) writes nothing but its own idempotency record."""
+        before = counts.pop(case.id, None)
+        if before is not None and 400 <= response.status_code < 500:
+            refusals.append(case.id)
+            assert _written(kopilka.services.engine) == before, "a refused request wrote"
+        return None
+
     problems: list[str] = []
-    schemathesis.hook(before_call)  # a global hook, for this test's schema only
+    schemathesis.hook(before_call)  # global hooks and checks, for this test's schema only
+    schemathesis.check(refusal_writes_nothing)
     try:
         run = list(from_schema(schema).execute())
     finally:
         GLOBAL_HOOK_DISPATCHER.unregister(before_call)
+        REGISTRY.unregister("refusal_writes_nothing")
     for event in run:
         if isinstance(event, events.ScenarioFinished):
             for case_id, checks in event.recorder.checks.items():
@@ -216,3 +238,4 @@ def test_api_contract_all_checks(
         elif isinstance(event, events.FatalError | events.NonFatalError):
             problems.append(repr(event))
     assert not problems, "\n\n".join(problems)
+    assert len(refusals) > 100  # the write check ran
