@@ -55,8 +55,9 @@ The Kopilka loyalty API.
   most 3 decimals.
 * The schema states every rule of a request but these: an instant later than the server's
   clock (`occurred_at`, `as_of`), two lines with one `line_id`, lines totalling the receipt
-  maximum, `attributes` nested over 5 levels, a rules document's content, and decimals
-  beyond the currency's (yen: none). Each is a `422 validation_error`.
+  maximum, `attributes` nested over 5 levels or holding a NUL character, a rules
+  document's content, and decimals beyond the currency's (yen: none). Each is a
+  `422 validation_error`.
 """
 
 V1_ROUTERS: tuple[APIRouter, ...] = (
