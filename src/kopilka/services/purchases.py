@@ -471,13 +471,16 @@ def process_return(
                 }
             )
         details: dict[str, Any] = {}
+        # the journal keeps 128 characters of a reference; two ids of 64 and the slash are
+        # 129, so the longest return id loses its last one there (the return keeps it whole)
+        reference = f"{receipt_id}/{return_id}"[:128]
         if claw and purchase.earn_entry_id:
             res = lg.reverse(
                 purchase.earn_entry_id,
                 now,
                 points=claw,
                 reason="return",
-                reference=f"{receipt_id}/{return_id}",
+                reference=reference,
             )
             details = dict(res.details)
         if restore and purchase.redeem_entry_id:
@@ -486,7 +489,7 @@ def process_return(
                 now,
                 points=restore,
                 reason="return",
-                reference=f"{receipt_id}/{return_id}",
+                reference=reference,
             )
         repo.add_return(purchase.id, StoredReturn(return_id, now, claw, restore, refund, out_lines))
         uow.members.add_purchase_stats(purchase.member_id, -refund, 0)

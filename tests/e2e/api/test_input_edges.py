@@ -175,3 +175,19 @@ def test_name_exactly_one_member_as_the_schema_says(
         _refused(client, ctx.engine, admin, "/v1/purchases/quote", basket(*lines, **who))
     schema = client.get("/openapi.json").json()["components"]["schemas"]["QuoteRequest"]
     assert schema["oneOf"] == [{"required": ["member_id"]}, {"required": ["member"]}]
+
+
+def test_the_longest_ids_book_and_return_on_every_database(
+    client: TestClient, admin: dict[str, str], member: int
+) -> None:
+    """A 64-character receipt id returned under a 64-character return id fits every column
+    (the return's journal reference, "<receipt>/<return>", would be 129 characters)."""
+    receipt_id, return_id = "R" * 64, "T" * 64
+    body = basket(line("1", "300.00"), member_id=member, receipt_id=receipt_id)
+    assert client.post("/v1/purchases", json=body, headers=idem(**admin)).status_code == 201
+    back = client.post(
+        f"/v1/purchases/{receipt_id}/returns", json={"return_id": return_id}, headers=idem(**admin)
+    )
+    assert back.status_code == 201, back.text
+    read = client.get(f"/v1/purchases/{receipt_id}", headers=admin).json()
+    assert read["returns"][0]["return_id"] == return_id
