@@ -45,8 +45,22 @@ The Kopilka loyalty API.
   sending the same one gets its own outcome. A receipt, a return and an event are booked
   once whatever the key. A quote and a rules preview write nothing and take no key.
 * **Errors** are RFC 9457 `application/problem+json` with a stable `code`; invalid input is
-  `422 validation_error` with the field errors in `errors`.
-* **Points** are integers (1 to 10^9); **money** travels as decimal strings.
+  `422 validation_error` with the field errors in `errors`. A request the state refuses is
+  `409`: spending or capturing more points than there are (`insufficient_points`, on
+  purchases too), returning more than was bought (`reversal_exceeded`), paying more than
+  the redemption rules allow (`redemption_not_allowed`). An id or a referral code that
+  names nothing is `404 not_found`.
+* **Ids** you choose (receipt, return, line, event, store) are 1-64 ASCII letters, digits,
+  `_`, `.`, `:` or `-`, starting with a letter or digit: the same in bodies and paths.
+* **Points** are integers (1 to 10^9; `2029.0` is 2029); **money** travels as decimal
+  strings of ASCII digits with at most 2 decimals: a line below 10,000,000 and a receipt
+  below 100,000,000 in the program's currency. Quantities are below 1,000,000 with at
+  most 3 decimals.
+* The schema states every rule of a request but these: an instant later than the server's
+  clock (`occurred_at`, `as_of`), two lines with one `line_id`, lines totalling the receipt
+  maximum, `attributes` nested over 5 levels or holding a NUL character, a rules
+  document's content, and decimals beyond the currency's (yen: none). Each is a
+  `422 validation_error`.
 """
 
 V1_ROUTERS: tuple[APIRouter, ...] = (

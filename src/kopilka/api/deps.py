@@ -135,7 +135,7 @@ async def idempotency_key(
 
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
 
-MemberId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+MemberId = Annotated[int, Path(ge=1, le=2**53 - 1)]  # schemas.common.MAX_ID
 
 
 def program_member(ctx: Ctx, program: CurrentProgram, member_id: MemberId) -> int:

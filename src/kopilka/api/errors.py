@@ -19,6 +19,7 @@ would log it again).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -65,7 +66,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "birthday_change_too_soon": (409, "Birthday changed too recently"),
     "insufficient_points": (409, "Insufficient points"),
     "member_blocked": (409, "Member is blocked"),
-    "redemption_not_allowed": (422, "Redemption not allowed"),
+    "redemption_not_allowed": (409, "Redemption not allowed"),
     "payload_too_large": (413, "Request body too large"),
     "internal_error": (500, "Internal server error"),
     "unavailable": (503, "Service unavailable"),
@@ -186,7 +187,31 @@ def http_error(request: Request, exc: Exception) -> JSONResponse:
     response = problem(request, code, str(exc.detail))
     if exc.headers:
         response.headers.update(exc.headers)
+    allowed = _allowed_methods(request) if exc.status_code == 405 else None
+    if allowed:
+        # the router answers with the first route of the path, so its Allow would name only
+        # that route's methods; RFC 9110 asks for every method the path has
+        response.headers["Allow"] = allowed
     return response
+
+
+_METHODS = ("delete", "get", "patch", "post", "put")
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """The methods the API document gives the request's path (a fixed path such as
+    /v1/purchases/quote before a template that also matches it), or None for a path
+    outside the document."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    path = request.scope["path"]
+    template = path if path in paths else None
+    for t in paths if template is None else ():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)), path):
+            template = t
+            break
+    if template is None:
+        return None
+    return ", ".join(m.upper() for m in _METHODS if m in paths[template])
 
 
 def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

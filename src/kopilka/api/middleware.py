@@ -115,7 +115,8 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             route: Any = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            # path_format: the template as documented, without convertors ({member_id:int})
+            template = getattr(route, "path_format", None) or "unmatched"
             self.metrics.observe_request(
                 scope["method"], template, status, time.perf_counter() - started
             )

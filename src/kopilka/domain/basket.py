@@ -16,6 +16,14 @@ from kopilka.domain.errors import ValidationError
 
 MAX_LINES = 1000
 MAX_LINE_AMOUNT_MINOR = 10**14  # parse_money's ceiling in kopecks: far above any real line
+# What one line and one receipt may cost at most, in units of the program's currency, both
+# exclusive: 9,999,999.99 a line, 99,999,999.99 a receipt. The API, the CLI and the importer
+# refuse more (the API's schema says so), so that a typo or a forged receipt cannot mint
+# billions of points: under a rate of 1 point per currency unit a receipt earns < 10^8.
+MAX_LINE_AMOUNT = Decimal(10**7)
+MAX_RECEIPT_AMOUNT = Decimal(10**8)
+# a quantity is below this, with at most 3 decimals (0.125 kg)
+MAX_QUANTITY = Decimal(10**6)
 MAX_ID_LENGTH = 128
 
 

@@ -8,6 +8,7 @@ program's rounding mode; nothing else in Kopilka rounds points.
 from __future__ import annotations
 
 import enum
+import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from kopilka.domain.errors import ValidationError
@@ -15,6 +16,9 @@ from kopilka.domain.errors import ValidationError
 # ISO 4217 exponents for currencies we expect; anything else defaults to 2.
 _EXPONENTS: dict[str, int] = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "TND": 3, "OMR": 3, "JOD": 3}
 MAX_MONEY = Decimal("1000000000000")  # a trillion: far above any real purchase
+# a decimal written in ASCII digits: Decimal() also reads other scripts' digits ("١٢٣"),
+# exponents ("1e3") and underscores ("1_000"), none of which an amount should be
+_ASCII_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 class Rounding(enum.StrEnum):
@@ -44,8 +48,11 @@ def round_points(value: Decimal, mode: Rounding) -> int:
 
 def parse_money(value: str | int | Decimal, currency: str, *, field: str = "amount") -> int:
     """Parse a decimal amount into integer minor units, refusing NaN, infinities,
-    excess precision and absurd sizes. Negative amounts are refused too; callers that
-    accept signed values check the sign themselves."""
+    excess precision and absurd sizes. Text must be ASCII digits with at most one ``.``.
+    Negative amounts are refused too; callers that accept signed values check the sign
+    themselves."""
+    if isinstance(value, str) and not _ASCII_DECIMAL.fullmatch(value.strip()):
+        raise ValidationError(f"{field} must be a decimal number in ASCII digits", field=field)
     try:
         dec = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except (InvalidOperation, ValueError):

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from kopilka.domain.errors import (
     HoldExpired,
     HoldNotActive,
+    InsufficientPoints,
     NotFoundError,
     ValidationError,
 )
@@ -98,8 +99,12 @@ class HoldOps(LedgerCore):
         self.require_active(hold.member_id)
         amount = hold.amount if points is None else check_points(points)
         if amount > hold.amount:
-            raise ValidationError(
-                f"cannot capture {amount} points from a hold of {hold.amount}", field="points"
+            # more than the hold has is a refusal of the state, as spending more than the
+            # balance: 409 insufficient_points
+            raise InsufficientPoints(
+                f"cannot capture {amount} points from a hold of {hold.amount}",
+                available=hold.amount,
+                requested=amount,
             )
         draft = self.draft(hold.member_id, EntryKind.CAPTURE, amount, now)
         draft.hold_id, draft.reference = hold.id, hold.reference

@@ -11,7 +11,7 @@ from kopilka.domain.rules import evaluate_event
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.context import ServiceContext
-from kopilka.services.purchase_input import MAX_REF, instant, text
+from kopilka.services.purchase_input import ident, instant, text
 from kopilka.services.purchases import member_context, resolve_member
 from kopilka.services.rules import active_ruleset
 from kopilka.store.repos.rules import UsageRepo
@@ -21,7 +21,7 @@ from kopilka.store.uow import UnitOfWork
 def record_event(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[str, Any]:
     """Record ``{event_id, type, member_id|member, attributes, occurred_at}`` and earn what
     the rules in force give for it (one entry per rule that applied)."""
-    event_id = text(data, "event_id", required=True, limit=MAX_REF) or ""
+    event_id = ident(data, "event_id", required=True) or ""
     name = text(data, "type", required=True) or ""
     attributes = data.get("attributes") or {}
     if not isinstance(attributes, dict) or len(attributes) > 50:

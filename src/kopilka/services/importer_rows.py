@@ -55,9 +55,10 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from kopilka.domain.basket import MAX_LINE_AMOUNT_MINOR, Basket, BasketLine, Channel
+from kopilka.domain.basket import MAX_LINE_AMOUNT, MAX_RECEIPT_AMOUNT, Basket, BasketLine, Channel
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
+from kopilka.domain.ids import is_id
 from kopilka.domain.member import MemberStatus
 from kopilka.domain.money import currency_exponent, parse_money
 from kopilka.domain.program import Program
@@ -65,7 +66,7 @@ from kopilka.services.members import clean_profile
 from kopilka.services.purchase_input import (  # the trusted constructor's parts
     _NEW,
     _SET,
-    MAX_REF,
+    ident,
     instant,
     parse_basket,
     points_field,
@@ -309,7 +310,7 @@ def parse_receipt(
         "redeem_points": redeemed,
         "lines": lines,
     }
-    text(body, "receipt_id", required=True, limit=MAX_REF)
+    ident(body, "receipt_id", required=True)
     if body["occurred_at"] is None:
         raise ValidationError("occurred_at is required", field="occurred_at")
     if isinstance(body["occurred_at"], datetime) and body["occurred_at"].tzinfo is None:
@@ -399,6 +400,9 @@ class FastReceipts:
         self.now = now
         self.exp = currency_exponent(program.currency)
         self.scale = 10**self.exp
+        # the bounds of parse_basket in minor units: a receipt beyond them goes the checked way
+        self.max_line = int(MAX_LINE_AMOUNT) * self.scale
+        self.max_receipt = int(MAX_RECEIPT_AMOUNT) * self.scale
         self.quantities: dict[str, Decimal] = {}
         self.refs: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -471,13 +475,15 @@ class FastReceipts:
             "payment_method": head.get("payment_method"),
             "redeem_points": redeemed,
         }
-        text(body, "receipt_id", required=True, limit=MAX_REF)
+        ident(body, "receipt_id", required=True)
         lines = []
         for _, values in rows:
             line = self._line(values)
             if line is None:
                 return None
             lines.append(line)
+        if sum(ln.amount_minor for ln in lines) >= self.max_receipt:
+            return None
         basket = Basket(
             lines=tuple(lines),
             occurred_at=instant(at, "occurred_at", self.now),
@@ -495,7 +501,7 @@ class FastReceipts:
         if type(line_id) is not str or type(sku) is not str:
             return None
         line_id, sku = line_id.strip(), sku.strip()
-        if not 0 < len(line_id) <= 64 or not 0 < len(sku) <= 64:
+        if not is_id(line_id) or not 0 < len(sku) <= 64:
             return None
         if category is None:
             category = ""
@@ -550,7 +556,7 @@ class FastReceipts:
             if len(tag_list) > 20:
                 return None
             tags = frozenset(x[:64] for x in tag_list)
-        if amount > MAX_LINE_AMOUNT_MINOR:
+        if amount >= self.max_line:
             return None
         # every invariant of BasketLine holds by now (ids 1-64 characters, quantity from
         # quantity(), amount a non-negative int within bounds, discounted a bool, tags a

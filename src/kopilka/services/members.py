@@ -87,6 +87,8 @@ def clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
                 "birthday must be a date (YYYY-MM-DD)", field="birthday"
             ) from None
     if "attributes" in out:
+        if out["attributes"] is None:  # null clears them, as it clears any profile field
+            out["attributes"] = {}
         if not isinstance(out["attributes"], dict) or len(out["attributes"]) > 50:
             raise ValidationError(
                 "attributes must be an object of at most 50 keys", field="attributes"
@@ -123,7 +125,8 @@ def enroll(
         if referral_code:
             referrer = uow.members.by_referral_code(program.id, referral_code)
             if referrer is None:
-                raise ValidationError("unknown referral code", field="referral_code")
+                # a well-formed code no member has: 404, as a body naming no member
+                raise NotFoundError("unknown referral code", field="referral_code")
         member = Member(
             id=0,
             program_id=program.id,

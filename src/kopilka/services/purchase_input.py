@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kopilka.domain.basket import (
     MAX_ID_LENGTH,
+    MAX_LINE_AMOUNT,
     MAX_LINE_AMOUNT_MINOR,
+    MAX_QUANTITY,
+    MAX_RECEIPT_AMOUNT,
     Basket,
     BasketLine,
     Channel,
 )
 from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import ValidationError
-from kopilka.domain.money import parse_money
+from kopilka.domain.ids import check_id
+from kopilka.domain.money import currency_exponent, format_money, parse_money
 from kopilka.domain.program import Program
 
-MAX_QUANTITY = Decimal(1_000_000)
 MAX_REF = 128
+_ASCII_QUANTITY = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def text(data: dict[str, Any], name: str, *, required: bool = False, limit: int = 64) -> str | None:
@@ -36,16 +41,49 @@ def text(data: dict[str, Any], name: str, *, required: bool = False, limit: int 
     return value
 
 
+def ident(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    """An id the caller chose (receipt, return, line, event, store), trimmed, in the one
+    grammar of :mod:`kopilka.domain.ids`; ``None`` when absent and not ``required``."""
+    value = text(data, name, required=required)
+    return None if value is None else check_id(value, name)
+
+
 def quantity(value: Any, field: str) -> Decimal:
+    """A positive quantity below :data:`MAX_QUANTITY` with at most 3 decimals; text must
+    be ASCII digits (``Decimal`` alone would read "١٢" as 12)."""
+    if isinstance(value, str) and not _ASCII_QUANTITY.fullmatch(value.strip()):
+        raise ValidationError(f"{field} must be a decimal number in ASCII digits", field=field)
     try:
         q = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise ValidationError(f"{field} is not a number", field=field) from None
-    if not q.is_finite() or q <= 0 or q > MAX_QUANTITY or q != q.quantize(Decimal("0.001")):
+    if not q.is_finite() or q <= 0 or q >= MAX_QUANTITY or q != q.quantize(Decimal("0.001")):
         raise ValidationError(
-            f"{field} must be a positive number with at most 3 decimals", field=field
+            f"{field} must be a positive number below {MAX_QUANTITY} with at most 3 decimals",
+            field=field,
         )
     return q
+
+
+def line_amount(value: Any, currency: str, field: str) -> int:
+    """A line's amount in minor units: :func:`parse_money`, and below
+    :data:`MAX_LINE_AMOUNT` units of the currency."""
+    minor = parse_money(value, currency, field=field)
+    if minor >= MAX_LINE_AMOUNT.scaleb(currency_exponent(currency)):
+        raise ValidationError(
+            f"{field} must be below {MAX_LINE_AMOUNT} {currency} a line", field=field
+        )
+    return minor
+
+
+def check_total(total_minor: int, currency: str) -> None:
+    """Refuse a receipt whose lines together cost :data:`MAX_RECEIPT_AMOUNT` or more."""
+    if total_minor >= MAX_RECEIPT_AMOUNT.scaleb(currency_exponent(currency)):
+        raise ValidationError(
+            f"the lines total {format_money(total_minor, currency)} {currency}; "
+            f"a receipt must total below {MAX_RECEIPT_AMOUNT}",
+            field="lines",
+        )
 
 
 def instant(value: Any, field: str, now: datetime) -> datetime:
@@ -77,11 +115,11 @@ def parse_basket(data: dict[str, Any], program: Program, now: datetime) -> Baske
             raise ValidationError(f"lines[{i}].tags must be a list", field=f"lines[{i}].tags")
         lines.append(
             BasketLine(
-                line_id=text(raw, "line_id", required=True) or "",
+                line_id=ident(raw, "line_id", required=True) or "",
                 sku=text(raw, "sku", required=True) or "",
                 quantity=quantity(raw.get("quantity", 1), f"lines[{i}].quantity"),
-                amount_minor=parse_money(
-                    raw.get("amount", ""), program.currency, field=f"lines[{i}].amount"
+                amount_minor=line_amount(
+                    raw.get("amount", ""), program.currency, f"lines[{i}].amount"
                 ),
                 category=text(raw, "category") or "",
                 brand=text(raw, "brand") or "",
@@ -93,6 +131,7 @@ def parse_basket(data: dict[str, Any], program: Program, now: datetime) -> Baske
         channel = Channel(data.get("channel") or "till")
     except ValueError:
         raise ValidationError("channel must be till, web or app", field="channel") from None
+    check_total(sum(ln.amount_minor for ln in lines), program.currency)
     return Basket(
         lines=tuple(lines),
         occurred_at=instant(data.get("occurred_at"), "occurred_at", now),

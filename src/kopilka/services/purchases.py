@@ -15,7 +15,13 @@ from functools import partial
 from typing import Any
 
 from kopilka.domain.basket import Basket
-from kopilka.domain.errors import NotFoundError, RedemptionNotAllowed, ValidationError
+from kopilka.domain.errors import (
+    InsufficientPoints,
+    NotFoundError,
+    RedemptionNotAllowed,
+    ReversalExceeded,
+    ValidationError,
+)
 from kopilka.domain.member import Member
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
@@ -35,7 +41,7 @@ from kopilka.services import usage
 from kopilka.services.balance_view import settled_balance
 from kopilka.services.context import ServiceContext
 from kopilka.services.members import find_member_id, identifier, no_member_with
-from kopilka.services.purchase_input import MAX_REF, parse_basket, points_field, quantity, text
+from kopilka.services.purchase_input import ident, parse_basket, points_field, quantity
 from kopilka.services.rules import ruleset_by_id
 from kopilka.services.scope import StoreScope
 from kopilka.store.repos.purchases import (
@@ -144,6 +150,13 @@ def _check_redemption(
 ) -> dict[str, int]:
     if points == 0:
         return {}
+    if points > spendable:
+        # the same refusal (409) as every other way of spending more than the member has
+        raise InsufficientPoints(
+            f"member has {spendable} points available, {points} requested",
+            available=spendable,
+            requested=points,
+        )
     if ruleset is None:
         raise RedemptionNotAllowed("the program has no published rules for paying with points")
     ceiling = max_redeemable(basket, ruleset, program, spendable)
@@ -273,7 +286,7 @@ def prepare_commit(
     database (and raises what is wrong with it); the call it returns books it. The API
     runs the first step before it takes SQLite's writer lock, which is then held for the
     second only."""
-    receipt_id = text(data, "receipt_id", required=True, limit=MAX_REF) or ""
+    receipt_id = ident(data, "receipt_id", required=True) or ""
     basket = parse_basket(data, program, ctx.now())
     points = points_field(data, "redeem_points")
     hold_id = data.get("hold_id")
@@ -427,7 +440,7 @@ def process_return(
     ``return_id`` (and on ``caller_key`` when given, as :func:`commit`). With ``scope``
     (a store-bound caller), another store's purchase is not found, and nothing is stored
     under either key for it (its own store may still use the ``return_id``)."""
-    return_id = text(data, "return_id", required=True, limit=MAX_REF) or ""
+    return_id = ident(data, "return_id", required=True) or ""
     raw_lines = data.get("lines")
     if raw_lines is not None and (not isinstance(raw_lines, list) or not raw_lines):
         raise ValidationError(
@@ -459,14 +472,18 @@ def process_return(
             wanted = {i: ln.quantity - returned.get(i, Decimal(0)) for i, ln in lines.items()}
             wanted = {i: q for i, q in wanted.items() if q > 0}
             if not wanted:
-                raise ValidationError(
-                    "the purchase has been returned in full already", field="lines"
+                raise ReversalExceeded(
+                    "the purchase has been returned in full already", receipt_id=receipt_id
                 )
         else:
             for i, raw in enumerate(raw_lines):
-                if not isinstance(raw, dict) or raw.get("line_id") not in lines:
-                    raise ValidationError(
-                        f"lines[{i}] names no line of this purchase", field=f"lines[{i}].line_id"
+                if not isinstance(raw, dict):
+                    raise ValidationError(f"lines[{i}] must be an object", field=f"lines[{i}]")
+                if raw.get("line_id") not in lines:
+                    # a well-formed id of no line of this purchase: nothing there to return
+                    raise NotFoundError(
+                        f"lines[{i}] names no line of this purchase",
+                        field=f"lines[{i}].line_id",
                     )
                 line_id = str(raw["line_id"])
                 q = quantity(raw.get("quantity", lines[line_id].quantity), f"lines[{i}].quantity")
@@ -478,8 +495,9 @@ def process_return(
             before = returned.get(line_id, Decimal(0))
             after = before + q
             if after > ln.quantity:
-                raise ValidationError(
-                    f"line {line_id}: {after} would exceed the {ln.quantity} bought", field="lines"
+                raise ReversalExceeded(
+                    f"line {line_id}: {after} would exceed the {ln.quantity} bought",
+                    line_id=line_id,
                 )
             c = _share(ln.points_earned, after, ln.quantity) - _share(
                 ln.points_earned, before, ln.quantity
@@ -500,13 +518,16 @@ def process_return(
                 }
             )
         details: dict[str, Any] = {}
+        # the journal keeps 128 characters of a reference; two ids of 64 and the slash are
+        # 129, so the longest return id loses its last one there (the return keeps it whole)
+        reference = f"{receipt_id}/{return_id}"[:128]
         if claw and purchase.earn_entry_id:
             res = lg.reverse(
                 purchase.earn_entry_id,
                 now,
                 points=claw,
                 reason="return",
-                reference=f"{receipt_id}/{return_id}",
+                reference=reference,
             )
             details = dict(res.details)
         given: dict[str, Any] = {}
@@ -516,7 +537,7 @@ def process_return(
                 now,
                 points=restore,
                 reason="return",
-                reference=f"{receipt_id}/{return_id}",
+                reference=reference,
             )
             given = dict(res.details)
         # the answer says what the balance did: points to claw back that were no longer

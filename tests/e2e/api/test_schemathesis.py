@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import CHECKS as REGISTRY
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events, from_schema
 from schemathesis.generation import GenerationMode
+from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -25,11 +32,12 @@ from schemathesis.specs.openapi.checks import (
 
 from kopilka.api.app import create_app
 from kopilka.app import Kopilka
+from kopilka.domain.basket import MAX_RECEIPT_AMOUNT
 from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
-from tests.e2e.api.conftest import KeyFactory
-from tests.e2e.api.factories import basket, line, publish_rules
+from tests.e2e.api.conftest import KeyFactory, row_counts
+from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
 # raise it for a deeper run: KOPILKA_CONTRACT_EXAMPLES=200 pytest -k contract
 EXAMPLES = int(os.environ.get("KOPILKA_CONTRACT_EXAMPLES", "10"))
@@ -87,3 +95,147 @@ def test_api_contract(
             except Exception as e:
                 e.add_note(f"operation: {operation.label} ({mode})")
                 raise
+
+
+# Every check schemathesis has (`--checks all`) in every phase of its engine (examples,
+# coverage, fuzzing, stateful), as `schemathesis run --checks all` runs them, against the
+# in-process app: no 5xx, every response as documented, no request the schema allows
+# refused (positive_data_acceptance: 2xx, 401, 403, 404, 409) and none it forbids accepted
+# (negative_data_rejection). Bounded to stay near a minute; raise it for a deeper run.
+ALL_EXAMPLES = int(os.environ.get("KOPILKA_CONTRACT_ALL_EXAMPLES", "10"))
+_REFUSED = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429"]
+# an instant the server takes as "now" at the latest
+_INSTANTS = ("occurred_at", "as_of")
+
+
+def _walk(value: Any, depth: int = 0) -> Iterator[tuple[Any, int]]:
+    yield value, depth
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k, depth + 1
+            yield from _walk(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v, depth + 1)
+
+
+def beyond_the_schema(body: Any, now: datetime) -> str | None:
+    """Why a request the schema allows may still be refused (422), or None. These are the
+    only rules the schema cannot state (each is documented where its field is):
+
+    - an instant later than the server's clock (``occurred_at``, a sweep's ``as_of``);
+    - two lines of a basket with one ``line_id``, or lines totalling the receipt maximum;
+    - ``attributes`` nested deeper than 5 levels or holding a NUL character;
+    - a rules document's content (the test sends a valid document instead).
+    """
+    if not isinstance(body, dict):
+        return None
+    baskets = [body, *(body[k] for k in ("purchase", "event") if isinstance(body.get(k), dict))]
+    for b in baskets:
+        for name in _INSTANTS:
+            at = b.get(name)
+            if isinstance(at, str) and datetime.fromisoformat(at) > now:
+                return f"{name} in the future"
+        lines = b.get("lines")
+        if isinstance(lines, list) and lines and all(isinstance(x, dict) for x in lines):
+            ids = [x.get("line_id") for x in lines]
+            if len(set(ids)) < len(ids):
+                return "duplicate line ids"
+            if sum(Decimal(str(x.get("amount", 0))) for x in lines) >= MAX_RECEIPT_AMOUNT:
+                return "receipt total beyond the maximum"
+        attributes = b.get("attributes")
+        if isinstance(attributes, dict):
+            for v, depth in _walk(attributes):
+                if depth > 5 or (isinstance(v, str) and "\x00" in v):
+                    return "attributes too deep or with NUL"
+    return None
+
+
+def _written(engine: Any) -> dict[str, int]:
+    """Rows per table, the idempotency records aside (a refusal keeps its own)."""
+    return {k: v for k, v in row_counts(engine).items() if k != "idempotency_keys"}
+
+
+def test_api_contract_all_checks(
+    kopilka: Kopilka, program: Program, key_for: KeyFactory, make_member: Any
+) -> None:
+    """With every schemathesis check in every phase, generated requests find no problem
+    beyond the rules :func:`beyond_the_schema` lists, and no refused request (4xx) writes a
+    row but its idempotency record."""
+    secret = key_for("admin")["Authorization"]
+    member_id = make_member(program)
+    points_svc.earn(kopilka.services, program, member_id, 10_000, key="all-seed")
+    points_svc.hold(kopilka.services, program, member_id, 10, key="all-hold")
+    publish_rules(kopilka.services, program)
+    receipt = basket(line("1", "300.00", quantity="5"), member_id=member_id, receipt_id="R-1")
+    purchase_svc.commit(kopilka.services, program, receipt)
+    now = kopilka.services.now()
+    config = SchemathesisConfig.from_dict(
+        {
+            "headers": {"Authorization": secret},
+            "generation": {"max-examples": ALL_EXAMPLES},
+            # a body over the size limit is refused too, with 413
+            "checks": {
+                "enabled": True,
+                "negative_data_rejection": {"expected-statuses": [*_REFUSED, "413"]},
+                # a valid body can exceed the deployment's size limit (16 KiB here): 413
+                "positive_data_acceptance": {
+                    "expected-statuses": ["2xx", "401", "403", "404", "409", "413", "429"]
+                },
+            },
+            "seed": int(os.environ.get("KOPILKA_CONTRACT_SEED", "18")),
+        }
+    )
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(kopilka), config=config)
+
+    counts: dict[str, dict[str, int]] = {}
+    refusals: list[str] = []
+
+    def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
+        if case.operation.schema is schema:
+            counts[case.id] = _written(kopilka.services.engine)
+        positive = case.meta is not None and case.meta.generation.mode.is_positive
+        rules = case.operation.schema is schema and case.operation.path.startswith("/v1/rules")
+        if positive and rules and isinstance(case.body, dict) and "document" in case.body:
+            # a document's content is beyond any schema: send a valid one
+            case.body = {**case.body, "document": RULES, "format": "yaml"}
+
+    @schema.hook
+    def filter_failure(ctx: Any, failure: Any, case: Any, response: Any) -> bool:
+        refused = response.status_code == 422 and case.meta.generation.mode.is_positive
+        return not (refused and beyond_the_schema(case.body, now))
+
+    def refusal_writes_nothing(ctx: Any, response: Any, case: Any) -> bool | None:
+        """A refused request (4xx) writes nothing but its own idempotency record."""
+        before = counts.pop(case.id, None)
+        if before is not None and 400 <= response.status_code < 500:
+            refusals.append(case.id)
+            assert _written(kopilka.services.engine) == before, "a refused request wrote"
+        return None
+
+    problems: list[str] = []
+    schemathesis.hook(before_call)  # global hooks and checks, for this test's schema only
+    schemathesis.check(refusal_writes_nothing)
+    try:
+        run = list(from_schema(schema).execute())
+    finally:
+        GLOBAL_HOOK_DISPATCHER.unregister(before_call)
+        REGISTRY.unregister("refusal_writes_nothing")
+    for event in run:
+        if isinstance(event, events.ScenarioFinished):
+            for case_id, checks in event.recorder.checks.items():
+                case = event.recorder.cases[case_id].value
+                answer = event.recorder.interactions.get(case_id)
+                got = answer.response if answer else None
+                problems.extend(
+                    f"{event.phase} {case.method} {case.formatted_path}: {c.name} "
+                    f"{c.failure_info.failure.title if c.failure_info else ''}\n"
+                    f"{case.body!r:.400}\n-> {got.status_code if got else ''} "
+                    f"{got.content[:300] if got else b''!r}"
+                    for c in checks
+                    if c.status == Status.FAILURE
+                )
+        elif isinstance(event, events.FatalError | events.NonFatalError):
+            problems.append(repr(event))
+    assert not problems, "\n\n".join(problems)
+    assert len(refusals) > 100  # the write check ran

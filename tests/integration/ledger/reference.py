@@ -160,7 +160,7 @@ class ReferenceLedger:
             raise MemberBlocked("blocked")
         amount = hold.amount if points is None else points
         if amount > hold.amount:
-            raise ValidationError("capture exceeds hold")
+            raise InsufficientPoints("capture exceeds hold")
         m.held -= hold.amount
         self._credit(m, self._give_back(m, hold.spent, hold.amount - amount, now), now)
         hold.status = "captured"

@@ -10,6 +10,7 @@ from kopilka.domain.errors import (
     MemberBlocked,
     NotFoundError,
     RedemptionNotAllowed,
+    ReversalExceeded,
     ValidationError,
 )
 from kopilka.services import audit, events, members, purchases
@@ -125,7 +126,7 @@ def test_partial_returns_add_up_to_the_full_return(ctx, rules_program, make_memb
         total_restore += r["points_restored"]
     assert total_claw == line1["points_earned"]
     assert total_restore == line1["points_redeemed"]
-    with pytest.raises(ValidationError):
+    with pytest.raises(ReversalExceeded):  # was ValidationError: now the documented 409
         purchases.process_return(
             ctx,
             program,

@@ -44,7 +44,7 @@ JOB = responses("unauthorized", "forbidden", "idempotency_conflict", "payload_to
 
 
 @router.post(
-    "/members/{member_id}/adjustments",
+    "/members/{member_id:int}/adjustments",
     status_code=201,
     response_model=LedgerResult,
     dependencies=[permit(P.POINTS_ADJUST)],

@@ -41,6 +41,8 @@ def readyz(ctx: Ctx) -> Status | Response:
         **responses("unauthorized"),
     },
     dependencies=[Depends(metrics_access)],
+    # the token is asked for only when KOPILKA_METRICS_TOKEN is set: optional, as {} says
+    openapi_extra={"security": [{}, {"MetricsToken": []}]},
 )
 def metrics(app_metrics: AppMetrics) -> Response:
     """Prometheus metrics: request counts and latency by route, points moved. With

@@ -34,6 +34,7 @@ ENDING = responses(
     "forbidden",
     "not_found",
     "member_blocked",
+    "insufficient_points",
     "hold_not_active",
     "hold_expired",
     "idempotency_conflict",
@@ -87,7 +88,7 @@ def _hold_of(ctx: ServiceContext, key: ApiKey, hold_id: int) -> Hold:
 
 
 @router.get(
-    "/{hold_id}",
+    "/{hold_id:int}",
     response_model=HoldPublic,
     dependencies=[permit(P.MEMBERS_READ)],
     responses=responses("unauthorized", "forbidden", "not_found"),
@@ -108,7 +109,7 @@ def read_hold(hold_id: HoldId, ctx: Ctx, key: CurrentKey) -> HoldPublic:
 
 
 @router.post(
-    "/{hold_id}/capture",
+    "/{hold_id:int}/capture",
     response_model=LedgerResult,
     dependencies=[permit(P.HOLDS_WRITE)],
     responses=ENDING,
@@ -131,7 +132,7 @@ def capture(
 
 
 @router.post(
-    "/{hold_id}/void",
+    "/{hold_id:int}/void",
     response_model=LedgerResult,
     dependencies=[permit(P.HOLDS_WRITE)],
     responses=ENDING,

@@ -32,7 +32,7 @@ from kopilka.api.schemas.members import (
 )
 from kopilka.api.schemas.points import HistoryPage
 from kopilka.app import Kopilka
-from kopilka.domain.errors import FieldNotAllowed
+from kopilka.domain.errors import FieldNotAllowed, NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.services import audit as audit_svc
 from kopilka.services import back_office
@@ -75,6 +75,7 @@ def _public(ctx: ServiceContext, program: Program, member_id: int) -> dict[str, 
         "unauthorized",
         "forbidden",
         "field_not_allowed",
+        "not_found",
         "duplicate_identifier",
         "idempotency_conflict",
         "payload_too_large",
@@ -129,12 +130,16 @@ def lookup(
     ctx: Ctx,
     program: CurrentProgram,
 ) -> MemberPublic:
-    """Find a member by card, phone, email or external id (normalised as at enrollment)."""
-    return MemberPublic.of(member_svc.lookup(ctx, program, kind, value))
+    """Find a member by card, phone, email or external id (normalised as at enrollment).
+    A value no identifier of its kind can have finds no member: 404, as any other miss."""
+    try:
+        return MemberPublic.of(member_svc.lookup(ctx, program, kind, value))
+    except ValidationError:
+        raise NotFoundError(f"no member with this {kind}", kind=kind) from None
 
 
 @router.get(
-    "/{member_id}",
+    "/{member_id:int}",
     response_model=MemberPublic,
     dependencies=[permit(P.MEMBERS_READ)],
     responses=READ,
@@ -145,7 +150,7 @@ def get_member(member_id: ProgramMember, ctx: Ctx, program: CurrentProgram) -> d
 
 
 @router.get(
-    "/{member_id}/balance",
+    "/{member_id:int}/balance",
     response_model=BalancePublic,
     dependencies=[permit(P.MEMBERS_READ)],
     responses=READ,
@@ -173,7 +178,7 @@ def _profile(inner: ServiceContext, program: Program, member_id: int) -> dict[st
 
 
 @router.patch(
-    "/{member_id}",
+    "/{member_id:int}",
     response_model=MemberPublic,
     dependencies=[permit(P.MEMBERS_UPDATE)],
     responses=responses(
@@ -256,7 +261,7 @@ def _set_blocked(
 
 
 @router.post(
-    "/{member_id}/block",
+    "/{member_id:int}/block",
     response_model=MemberPublic,
     dependencies=[permit(P.MEMBERS_BLOCK)],
     responses=WRITE,
@@ -273,7 +278,7 @@ def block(
 
 
 @router.post(
-    "/{member_id}/unblock",
+    "/{member_id:int}/unblock",
     response_model=MemberPublic,
     dependencies=[permit(P.MEMBERS_BLOCK)],
     responses=WRITE,
@@ -290,7 +295,7 @@ def unblock(
 
 
 @router.get(
-    "/{member_id}/history",
+    "/{member_id:int}/history",
     response_model=HistoryPage,
     dependencies=[permit(P.HISTORY_READ)],
     responses=READ,

@@ -13,7 +13,7 @@ from kopilka.api.schemas.points import EarnRequest, LedgerResult, RedeemRequest
 from kopilka.services import points as points_svc
 from kopilka.services.apikeys import Permission as P
 
-router = APIRouter(prefix=f"{V1}/members/{{member_id}}", tags=["points"])
+router = APIRouter(prefix=f"{V1}/members/{{member_id:int}}", tags=["points"])
 WRITE = responses(
     "unauthorized",
     "forbidden",

@@ -24,13 +24,14 @@ from kopilka.api.schemas.purchases import (
     ReturnResult,
 )
 from kopilka.domain.errors import OutsideKeyScope
+from kopilka.domain.ids import ID_PATTERN, ID_RULE
 from kopilka.domain.money import format_money
 from kopilka.services import purchases as purchase_svc
 from kopilka.services.apikeys import ApiKey
 from kopilka.services.apikeys import Permission as P
 
 router = APIRouter(prefix=f"{V1}/purchases", tags=["purchases"])
-ReceiptId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+ReceiptId = Annotated[str, Path(pattern=ID_PATTERN, description=f"an id: {ID_RULE}")]
 BASKET = ("unauthorized", "forbidden", "outside_key_scope", "not_found", "redemption_not_allowed")
 WRITE = ("idempotency_conflict", "payload_too_large")
 
@@ -78,7 +79,7 @@ def created(result: dict[str, Any]) -> Response:
     "/quote",
     response_model=QuotePublic,
     dependencies=[permit(P.PURCHASES_QUOTE)],
-    responses=responses(*BASKET, "payload_too_large"),
+    responses=responses(*BASKET, "insufficient_points", "payload_too_large"),
 )
 def quote(body: QuoteRequest, ctx: Ctx, key: CurrentKey) -> dict[str, Any]:
     """Points the basket would earn by line and rule, and what points could pay (at most

@@ -84,7 +84,7 @@ def preview(body: PreviewRequest, ctx: Ctx, program: CurrentProgram) -> dict[str
 
 
 @router.get(
-    "/{version}",
+    "/{version:int}",
     response_model=RuleSetVersion,
     dependencies=[permit(P.RULES_READ)],
     responses=responses("unauthorized", "forbidden", "not_found"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from kopilka.api.schemas.common import Attributes, Code, Instant, Reference
+from kopilka.api.schemas.common import Attributes, Code, Ident, Instant
 from kopilka.api.schemas.points import Balances
 from kopilka.api.schemas.purchases import ForMember
 
@@ -16,7 +16,7 @@ class EventIn(ForMember):
 
 
 class EventCreate(EventIn):
-    event_id: Reference = Field(description="one event per id in the program")
+    event_id: Ident = Field(description="one event per id in the program")
 
 
 class EventAward(BaseModel):

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from kopilka.api.schemas.common import (
     Attributes,
+    Card,
     Code,
-    Identifier,
+    Email,
+    External,
     Input,
     Name,
+    Phone,
     Reason,
     Tag,
     Word,
+    refuse_nulls,
 )
 from kopilka.domain.member import Member
 
@@ -25,10 +38,17 @@ IdentifierKind = Literal["card", "phone", "email", "external"]
 class Identifiers(Input):
     """At least one; each is normalised (phones to E.164, emails lower-cased)."""
 
-    card: Identifier | None = None
-    phone: Identifier | None = None
-    email: Identifier | None = None
-    external: Identifier | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    card: Card | SkipJsonSchema[None] = None
+    phone: Phone | SkipJsonSchema[None] = None
+    email: Email | SkipJsonSchema[None] = None
+    external: External | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return refuse_nulls(data, ("card", "phone", "email", "external"))
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Identifiers:
@@ -37,10 +57,28 @@ class Identifiers(Input):
         return self
 
 
+BIRTHDAY_PATTERN = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$"
+
+
+def _birthday_text(value: Any) -> Any:
+    # YYYY-MM-DD text only (pydantic alone would take a number as a Unix time)
+    if not isinstance(value, str) or not re.fullmatch(BIRTHDAY_PATTERN, value):
+        raise ValueError("must be a date YYYY-MM-DD from 1900 to 2099")
+    return value
+
+
+# a date from 1900 to 2099, as the schema says it
+Birthday = Annotated[
+    date,
+    BeforeValidator(_birthday_text),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": BIRTHDAY_PATTERN}),
+]
+
+
 class Profile(Input):
     first_name: Name | None = None
     last_name: Name | None = None
-    birthday: date | None = Field(default=None, ge=date(1900, 1, 1), le=date(2100, 1, 1))
+    birthday: Birthday | None = None
     gender: Tag | None = None
     attributes: Attributes | None = Field(
         default=None, description="``segments`` in it: support and admin keys only"
@@ -50,7 +88,7 @@ class Profile(Input):
 
 class ConsentIn(Input):
     purpose: Code
-    granted: bool = True
+    granted: bool = Field(default=True, strict=True)
     channel: Word | None = None
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
-from kopilka.api.schemas.common import MAX_POINTS, Id, Input, Points, Reason, Reference
+from kopilka.api.schemas.common import MAX_POINTS, Id, Input, Points, Reason, Reference, Whole
 
 
 class EarnRequest(Input):
@@ -24,8 +24,8 @@ class RedeemRequest(Input):
 class HoldCreate(Input):
     member_id: Id
     points: Points
-    ttl_seconds: int | None = Field(
-        default=None, strict=True, ge=1, le=30 * 86400, description="default: the program's"
+    ttl_seconds: Annotated[int, Field(strict=True, ge=1, le=30 * 86400), Whole] | None = Field(
+        default=None, description="default: the program's"
     )
     reference: Reference | None = None
 
@@ -40,7 +40,21 @@ def _not_zero(delta: int) -> int:
     return delta
 
 
-Delta = Annotated[int, Field(strict=True, ge=-MAX_POINTS, le=MAX_POINTS), AfterValidator(_not_zero)]
+Delta = Annotated[
+    int,
+    Field(strict=True, ge=-MAX_POINTS, le=MAX_POINTS),
+    Whole,
+    AfterValidator(_not_zero),
+    # "not 0" in the schema's words, so that it promises no more than the server takes
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": -MAX_POINTS, "maximum": -1},
+                {"type": "integer", "minimum": 1, "maximum": MAX_POINTS},
+            ]
+        }
+    ),
+]
 
 
 class AdjustmentCreate(Input):

@@ -4,34 +4,51 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from kopilka.api.schemas.common import (
     MAX_POINTS,
+    Card,
     Code,
+    Email,
+    External,
     Id,
-    Identifier,
+    Ident,
     Input,
     Instant,
-    Money,
+    LineAmount,
     MoneyText,
+    Phone,
     Quantity,
-    Reference,
+    Whole,
+    refuse_nulls,
 )
 from kopilka.api.schemas.points import Balances
+from kopilka.domain.basket import MAX_RECEIPT_AMOUNT
 
 MAX_LINES = 1000
+
+
+_IDENTIFIERS = ("card", "phone", "email", "external")
 
 
 class MemberRef(Input):
     """Exactly one identifier, as a till scans it (normalised as at enrollment)."""
 
-    card: Identifier | None = None
-    phone: Identifier | None = None
-    email: Identifier | None = None
-    external: Identifier | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    card: Card | SkipJsonSchema[None] = None
+    phone: Phone | SkipJsonSchema[None] = None
+    email: Email | SkipJsonSchema[None] = None
+    external: External | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return refuse_nulls(data, _IDENTIFIERS)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> MemberRef:
@@ -43,8 +60,18 @@ class MemberRef(Input):
 class ForMember(Input):
     """A body that names its member by ``member_id`` or by ``member`` (one identifier)."""
 
-    member_id: Id | None = None
-    member: MemberRef | None = None
+    # exactly one of the two, as the schema can say it (neither may be null)
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["member_id"]}, {"required": ["member"]}]}
+    )
+
+    member_id: Id | SkipJsonSchema[None] = None
+    member: MemberRef | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return refuse_nulls(data, ("member_id", "member"))
 
     @model_validator(mode="after")
     def _one_member(self) -> ForMember:
@@ -58,15 +85,13 @@ class ForMember(Input):
 
 
 class LineIn(Input):
-    line_id: Code
+    line_id: Ident
     sku: Code
-    quantity: Quantity = Field(
-        default=Decimal(1), description="a decimal string, at most 3 decimals"
-    )
-    amount: Money = Field(description="the line total before points, a decimal string")
+    quantity: Quantity = Decimal(1)
+    amount: LineAmount = Field(description="the line total before points")
     category: Code | None = None
     brand: Code | None = None
-    discounted: bool = False
+    discounted: bool = Field(default=False, strict=True)
     tags: list[Code] = Field(default_factory=list, max_length=20)
 
 
@@ -74,7 +99,7 @@ class BasketIn(ForMember):
     """A basket as the quote and purchase bodies share it."""
 
     occurred_at: Instant | None = Field(default=None, description="default: now")
-    store: Code | None = Field(
+    store: Ident | None = Field(
         default=None,
         description="the key's own store; only an unbound admin key names another "
         "(403 outside_key_scope otherwise)",
@@ -86,7 +111,11 @@ class BasketIn(ForMember):
     )
     partner: Code | None = None
     payment_method: Code | None = None
-    lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
+    lines: list[LineIn] = Field(
+        min_length=1,
+        max_length=MAX_LINES,
+        description=f"the lines of a receipt must total below {MAX_RECEIPT_AMOUNT}",
+    )
 
     def as_service_input(self) -> dict[str, Any]:
         """As ``model_dump(mode="json", exclude_none=True)``, with the lines (most of a
@@ -114,13 +143,13 @@ def _line_out(ln: LineIn) -> dict[str, Any]:
 
 
 class QuoteRequest(BasketIn):
-    redeem_points: int = Field(
-        default=0, strict=True, ge=0, le=MAX_POINTS, description="points to pay with"
+    redeem_points: Annotated[int, Field(strict=True, ge=0, le=MAX_POINTS), Whole] = Field(
+        default=0, description="points to pay with"
     )
 
 
 class PurchaseCreate(QuoteRequest):
-    receipt_id: Reference = Field(description="one purchase per receipt id in the program")
+    receipt_id: Ident = Field(description="one purchase per receipt id in the program")
     hold_id: Id | None = Field(
         default=None,
         description="capture this hold as the payment (all of it unless redeem_points is given)",
@@ -128,12 +157,12 @@ class PurchaseCreate(QuoteRequest):
 
 
 class ReturnLineIn(Input):
-    line_id: Code
+    line_id: Ident
     quantity: Quantity | None = Field(default=None, description="default: what is left of it")
 
 
 class ReturnCreate(Input):
-    return_id: Reference = Field(description="one return per id and receipt")
+    return_id: Ident = Field(description="one return per id and receipt")
     lines: list[ReturnLineIn] | None = Field(
         default=None, min_length=1, max_length=MAX_LINES, description="absent: a full return"
     )

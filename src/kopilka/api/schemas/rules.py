@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
-from kopilka.api.schemas.common import Input, Instant
+from kopilka.api.schemas.common import Input, Instant, refuse_nulls
 from kopilka.api.schemas.events import EventIn
 from kopilka.api.schemas.purchases import BasketIn
 from kopilka.services.rules import MAX_DOCUMENT
@@ -54,8 +62,18 @@ class RuleSetCreate(Draft):
 class PreviewRequest(Draft):
     """A draft evaluated on a basket or an event for a member; nothing is published."""
 
-    purchase: BasketIn | None = None
-    event: EventIn | None = None
+    # exactly one of the two, as the schema can say it (neither may be null)
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["purchase"]}, {"required": ["event"]}]}
+    )
+
+    purchase: BasketIn | SkipJsonSchema[None] = None
+    event: EventIn | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return refuse_nulls(data, ("purchase", "event"))
 
     @model_validator(mode="after")
     def _one_subject(self) -> PreviewRequest:
