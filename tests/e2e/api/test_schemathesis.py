@@ -130,7 +130,10 @@ def beyond_the_schema(body: Any, now: datetime) -> str | None:
     """
     if not isinstance(body, dict):
         return None
-    baskets = [body, *(body[k] for k in ("purchase", "event") if isinstance(body.get(k), dict))]
+    # attributes come at the top (events), in a preview's purchase or event, and in a
+    # member's profile (enrolment and PATCH)
+    nested = ("purchase", "event", "profile")
+    baskets = [body, *(body[k] for k in nested if isinstance(body.get(k), dict))]
     for b in baskets:
         for name in _INSTANTS:
             at = b.get(name)

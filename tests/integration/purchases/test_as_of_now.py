@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from kopilka.domain.errors import RedemptionNotAllowed
+from kopilka.domain.errors import InsufficientPoints
 from kopilka.services import audit, back_office, purchases, rules
 from kopilka.services.audit_log import audit_page
 
@@ -45,9 +45,9 @@ def test_the_quote_does_not_offer_points_that_expired(ctx, expired):
     q = purchases.quote(ctx, program, body)
     assert (q["available"], q["max_redeemable"]) == (0, 0)
     assert q["points_earned"] == 10
-    with pytest.raises(RedemptionNotAllowed):
+    with pytest.raises(InsufficientPoints):
         purchases.quote(ctx, program, {**body, "redeem_points": 100})
-    with pytest.raises(RedemptionNotAllowed):
+    with pytest.raises(InsufficientPoints):
         purchases.commit(ctx, program, {**body, "redeem_points": 100})
     assert stored(ctx, m) == (100, 0, 0)
     assert audit.verify_ledger(ctx, program.id).totals == totals

@@ -24,14 +24,16 @@ from kopilka.api.schemas.purchases import (
     ReturnResult,
 )
 from kopilka.domain.errors import OutsideKeyScope
-from kopilka.domain.ids import ID_PATTERN, ID_RULE
+from kopilka.domain.ids import ID_PATTERN, ID_RULE, MAX_ID_CHARS
 from kopilka.domain.money import format_money
 from kopilka.services import purchases as purchase_svc
 from kopilka.services.apikeys import ApiKey
 from kopilka.services.apikeys import Permission as P
 
 router = APIRouter(prefix=f"{V1}/purchases", tags=["purchases"])
-ReceiptId = Annotated[str, Path(pattern=ID_PATTERN, description=f"an id: {ID_RULE}")]
+ReceiptId = Annotated[
+    str, Path(max_length=MAX_ID_CHARS, pattern=ID_PATTERN, description=f"an id: {ID_RULE}")
+]
 BASKET = ("unauthorized", "forbidden", "outside_key_scope", "not_found", "redemption_not_allowed")
 WRITE = ("idempotency_conflict", "payload_too_large")
 
