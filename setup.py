@@ -40,6 +40,7 @@ KERNEL = tuple(
         "model",
         "pilot",
         "plan",
+        "rule",
     )
 )
 

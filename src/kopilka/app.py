@@ -27,6 +27,16 @@ class Kopilka:
         self.engine.dispose()
 
 
+def upgrade_database(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` of the schema (the latest by default).
+
+    Here, in the composition root, so that the interfaces (``kopilka db upgrade``, ``kopilka
+    serve``, ``kopilka demo``) migrate without importing the store themselves."""
+    from kopilka.store.migrate import upgrade  # Alembic: only where migrations run
+
+    upgrade(url, revision)
+
+
 def build(
     settings: Settings | None = None,
     *,
@@ -42,9 +52,7 @@ def build(
     settings = settings or load_settings()
     url = settings.effective_database_url
     if migrate:
-        from kopilka.store.migrate import upgrade  # Alembic: only where migrations run
-
-        upgrade(url)
+        upgrade_database(url)
     engine = make_engine(
         url,
         pool_size=settings.db_pool_size,

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kopilka.domain.errors import KopilkaError
 from kopilka.logging import failed_request
-from kopilka.store.db import is_unavailable
+from kopilka.services.context import is_unavailable
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://kopilka.dev/problems/"

@@ -5,7 +5,8 @@ the thread pool and the event loop serves other requests meanwhile. On PostgreSQ
 is what lets a worker overlap one request's database round trips with another's Python.
 
 SQLite is different: it runs inside this process, admits one writer at a time (the
-writer lock of :mod:`kopilka.store.db`), and its work is Python and C holding the GIL.
+writer lock of :mod:`kopilka.store.db`, got from :meth:`ServiceContext.writer_lock`), and
+its work is Python and C holding the GIL.
 The hop to a thread there buys no overlap and costs the GIL handoffs between the event
 loop and the pool's threads: measured over HTTP on SQLite, one worker, 16 clients,
 360 -> 500 purchases/s with the purchase run on the loop (bench/README.md, fourth round).
@@ -26,8 +27,7 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from kopilka.services.context import ServiceContext
-from kopilka.store.db import SqliteWriterLock, writer_lock
+from kopilka.services.context import ServiceContext, SqliteWriterLock
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ async def run_write(ctx: ServiceContext, fn: Callable[..., T], *args: Any) -> T:
 
     Only for bounded work (one purchase, one return): while it runs on the loop, the
     worker answers nothing else."""
-    lock = writer_lock(ctx.engine)
+    lock = ctx.writer_lock()
     if lock is None:
         return await run_in_threadpool(fn, *args)
     held = lock.try_hold()

@@ -34,12 +34,12 @@ def upgrade(
     revision: str = typer.Option("head", help="Target revision (default: the latest)."),
 ) -> None:
     """Bring the database to the latest schema (creates the SQLite file if needed)."""
-    from kopilka.store.migrate import upgrade as run_upgrade
+    from kopilka.app import upgrade_database
 
     url = settings().effective_database_url
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    run_upgrade(url, revision)
+    upgrade_database(url, revision)
     typer.echo(f"database {safe_url(url)} is at revision {current_revision(url)}")
 
 

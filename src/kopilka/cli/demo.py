@@ -134,10 +134,9 @@ def demo(
     ] = None,
 ) -> None:
     """Create (idempotently) a demo grocery program with realistic history, verify it."""
-    from kopilka.app import build
+    from kopilka.app import build, upgrade_database
     from kopilka.cli.serve import check_port
     from kopilka.domain.clock import FrozenClock, SystemClock
-    from kopilka.store.migrate import upgrade
 
     s = settings()
     port = port or s.port
@@ -149,7 +148,7 @@ def demo(
     url = s.effective_database_url
     if reset:
         _reset(url)
-    upgrade(url)
+    upgrade_database(url)
     console().print(f"demo data in {safe_url(url)}")
     clock = FrozenClock(SystemClock().now())
     # demo data is rebuilt at will: trade fsync on every commit for speed

@@ -94,12 +94,12 @@ def run_server(
     s = settings()
     if not api_available():
         fail("not_available", "the HTTP API (kopilka.api.app) is not part of this build yet")
-    from kopilka.store.migrate import upgrade
+    from kopilka.app import upgrade_database
 
     host, port, workers = host or s.host, port or s.port, workers or s.workers
     # before the migration: a taken port fails at once, not with uvicorn's bare errno
     check_port(host, port, port_hint)
-    upgrade(s.effective_database_url)  # once, before any worker starts
+    upgrade_database(s.effective_database_url)  # once, before any worker starts
     if workers > 1:
         # the parent of the workers only watches them: a fresh, light process (same pid)
         args = [sys.executable, "-m", "kopilka.api.supervise", host, str(port), str(workers)]

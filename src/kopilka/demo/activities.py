@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from kopilka.demo.builder import Action, Demo
 from kopilka.demo.catalogue import STORES, basket_lines
+from kopilka.demo.model import Action, Demo
 from kopilka.demo.people import Person
 from kopilka.domain.errors import KopilkaError, NotFoundError
 from kopilka.services import back_office, events, purchases

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from importlib.util import find_spec
 
-from kopilka.demo.builder import Demo
+from kopilka.demo.model import Demo
 
 # (role, name, store): a till of the first shop, and the back office
 DEMO_KEYS = (("pos", "demo till 1", "MSK-001"), ("admin", "demo back office", None))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kopilka.demo.activities import ACTIVITIES
 from kopilka.demo.apikeys import api_keys
-from kopilka.demo.builder import Action, Demo, Step
+from kopilka.demo.model import Action, Demo, Step
 from kopilka.demo.people import make_person
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.member import MemberStatus

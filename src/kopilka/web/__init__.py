@@ -2,8 +2,8 @@
 (``/portal``).
 
 Mount it with ``app.include_router(create_web_router(kopilka))``. Pages only read from
-and write through ``kopilka.services``; the few use cases the services lack are in
-:mod:`kopilka.web.queries` until they move there. Sessions are signed cookies
+and write through ``kopilka.services`` (and ``kopilka.app``): the import contract of
+``pyproject.toml`` forbids them the store (docs/architecture.md). Sessions are signed cookies
 (:mod:`kopilka.web.session`), every form carries a CSRF token bound to its session and
 every writing form an idempotency key made when it was rendered (:mod:`kopilka.web.guard`).
 """

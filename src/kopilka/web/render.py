@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 from kopilka.domain.errors import ConflictError, KopilkaError
 from kopilka.logging import failed_request
-from kopilka.store.db import is_unavailable
+from kopilka.services.context import is_unavailable
 
 log = logging.getLogger("kopilka.web")
 

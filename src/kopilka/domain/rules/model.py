@@ -10,93 +10,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kopilka.domain.basket import BasketLine
-from kopilka.domain.rules.conditions import Gate, Predicate
-
 # imported at run time, not only for type checking: compiled (mypyc), ``plan: Plan`` below makes
 # the module put the native class Plan in the dataclass's annotations while it starts, and a
 # class of a module not yet started is a null pointer there (the import crashed). plan.py
-# imports nothing of this module at run time, so there is no cycle.
+# imports nothing of this module (it is built from the set's fields), so there is no cycle.
 from kopilka.domain.rules.plan import Plan
 
-RATE, MULTIPLIER, BONUS, EVENT = "rate", "multiplier", "bonus", "event"
-NO_CONDITIONS = Gate()
+# re-exported: the rules and what they are made of were defined here before rule.py
+from kopilka.domain.rules.rule import (
+    BONUS,
+    EVENT,
+    MULTIPLIER,
+    NO_CONDITIONS,
+    RATE,
+    Matcher,
+    Rule,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    """Lines matching any listed category, SKU, brand or tag; with nothing listed, every line."""
-
-    categories: frozenset[str] = frozenset()
-    skus: frozenset[str] = frozenset()
-    brands: frozenset[str] = frozenset()
-    tags: frozenset[str] = frozenset()
-    # derived once, read on every line: whether nothing is listed
-    everything: bool = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        everything = not (self.categories or self.skus or self.brands or self.tags)
-        object.__setattr__(self, "everything", everything)
-
-    def matches(self, line: BasketLine) -> bool:
-        """Whether the line is in scope (an empty matcher takes every line)."""
-        return (
-            self.everything
-            or line.category in self.categories
-            or line.sku in self.skus
-            or line.brand in self.brands
-            or (bool(self.tags) and not self.tags.isdisjoint(line.tags))
-        )
-
-    def hits(self, line: BasketLine) -> bool:
-        """Whether the line is explicitly listed (an empty matcher takes nothing)."""
-        return not self.everything and self.matches(line)
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One compiled rule of any kind; fields that do not belong to its kind keep defaults."""
-
-    id: str
-    kind: str
-    description: str
-    visible: bool
-    priority: int
-    exclusive: bool
-    checks: tuple[Predicate, ...]
-    scope: Matcher
-    per_purchase: int | None = None
-    per_member_day: int | None = None
-    per_member_month: int | None = None
-    budget: int | None = None
-    pilot_stores: frozenset[str] | None = None
-    pilot_share: int | None = None  # buckets out of 10,000
-    # rate: ``points`` per whole ``per_minor``, or ``percent``
-    points: int = 0
-    per_minor: int = 0
-    percent: Decimal | None = None
-    # multiplier
-    factor: Decimal | None = None
-    # bonus (``points`` above is the bonus)
-    min_amount_minor: int | None = None
-    every_nth_purchase: int | None = None
-    first_purchase: bool = False
-    # event (``points`` above is the award)
-    event: str = ""
-    match: tuple[tuple[str, object], ...] = ()
-    limit_count: int | None = None
-    limit_period: str = "lifetime"
-    # the conditions of ``checks`` grouped by fact, for the purchase plan
-    gate: Gate = NO_CONDITIONS
-
-    @property
-    def capped(self) -> bool:
-        return (
-            self.per_purchase is not None
-            or self.per_member_day is not None
-            or self.per_member_month is not None
-            or self.budget is not None
-        )
+__all__ = [
+    "BONUS",
+    "EVENT",
+    "MULTIPLIER",
+    "NO_CONDITIONS",
+    "RATE",
+    "Matcher",
+    "RedemptionPolicy",
+    "Rule",
+    "RuleSet",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +52,7 @@ class RedemptionPolicy:
     max_percent: Decimal | None = None
     max_item_percent: Decimal | None = None
     step: int = 1
-    exclude: Matcher = Matcher()
+    exclude: Matcher = Matcher()  # noqa: RUF009 (frozen: one shared default is safe)
     exclude_discounted: bool = False
 
 
@@ -135,7 +76,15 @@ class RuleSet:
     plan: Plan = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "plan", Plan(self))
+        plan = Plan(
+            self.version,
+            self.rates,
+            self.multipliers,
+            self.bonuses,
+            self.exclude,
+            self.no_points_on_discounted,
+        )
+        object.__setattr__(self, "plan", plan)
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id (KeyError when there is none)."""

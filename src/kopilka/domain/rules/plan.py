@@ -1,6 +1,8 @@
 """A rule set precompiled for the purchase hot path: one :class:`Step` per rule, as bits.
 
-Built once per :class:`~kopilka.domain.rules.model.RuleSet` (it is the set's ``plan``). Every
+Built once per :class:`~kopilka.domain.rules.model.RuleSet` (it is the set's ``plan``), from
+the set's fields (its version, its rates, multipliers and bonuses, and its exclusions), so this
+module knows rules (:mod:`kopilka.domain.rules.rule`) but not rule sets. Every
 purchase rule is one bit of an integer, numbered in evaluation order (rates, then multipliers,
 then bonuses, each by ``(priority, id)``), so a whole set of rules is one ``int`` and "which
 rules may apply to this basket" is a handful of ``&`` and ``|`` instead of a call per rule:
@@ -36,10 +38,10 @@ from kopilka.domain.errors import ValidationError
 from kopilka.domain.rules.conditions import birthday_distance
 from kopilka.domain.rules.context import MemberContext
 from kopilka.domain.rules.exact import ratio
+from kopilka.domain.rules.rule import Matcher, Rule
 
 if TYPE_CHECKING:
     from kopilka.domain.rules.conditions import Gate
-    from kopilka.domain.rules.model import Rule, RuleSet
 
 FACETS = ("category", "sku", "brand", "tag")
 MEMO_LIMIT = 4096  # distinct values remembered per kind of fact before the memo starts over
@@ -184,9 +186,19 @@ class Plan:
         "zones",
     )
 
-    def __init__(self, ruleset: RuleSet) -> None:
-        version = ruleset.version
-        ordered = (*ruleset.rates, *ruleset.multipliers, *ruleset.bonuses)
+    def __init__(
+        self,
+        version: int,
+        rates: tuple[Rule, ...],
+        multipliers: tuple[Rule, ...],
+        bonuses: tuple[Rule, ...],
+        exclude: Matcher,
+        no_points_on_discounted: bool,
+    ) -> None:
+        """The plan of a rule set's purchase stages: ``rates``, ``multipliers`` and
+        ``bonuses`` each sorted by ``(priority, id)``, the lines ``exclude`` takes out of
+        earning, and whether discounted lines earn nothing."""
+        ordered = (*rates, *multipliers, *bonuses)
         steps = [Step(rule, 1 << n, version) for n, rule in enumerate(ordered)]
         self.steps = {step.bit: step for step in steps}
         # the same, by place: the step of ``bit`` is ``steps_in_order[bit.bit_length() - 1]``
@@ -201,11 +213,11 @@ class Plan:
                 mask |= step.bit
             return mask
 
-        rates = len(ruleset.rates)
-        multipliers = rates + len(ruleset.multipliers)
-        self.rate_bits = bits(steps[:rates])
-        self.multiplier_bits = bits(steps[rates:multipliers])
-        self.bonus_bits = bits(steps[multipliers:])
+        rated = len(rates)
+        multiplied = rated + len(multipliers)
+        self.rate_bits = bits(steps[:rated])
+        self.multiplier_bits = bits(steps[rated:multiplied])
+        self.bonus_bits = bits(steps[multiplied:])
         self.everything = bits(step for step in steps if step.everything)
         self.scoped = self.all_bits & ~self.everything
         by_facet: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
@@ -220,12 +232,12 @@ class Plan:
         self.by_category, self.by_sku = by_facet["category"], by_facet["sku"]
         self.by_brand, self.by_tag = by_facet["brand"], by_facet["tag"]
 
-        self.exclude = None if ruleset.exclude.everything else ruleset.exclude
-        self.exclude_categories = ruleset.exclude.categories
-        self.exclude_skus = ruleset.exclude.skus
-        self.exclude_brands = ruleset.exclude.brands
-        self.exclude_tags = ruleset.exclude.tags
-        self.no_points_on_discounted = ruleset.no_points_on_discounted
+        self.exclude = None if exclude.everything else exclude
+        self.exclude_categories = exclude.categories
+        self.exclude_skus = exclude.skus
+        self.exclude_brands = exclude.brands
+        self.exclude_tags = exclude.tags
+        self.no_points_on_discounted = no_points_on_discounted
 
         # conditions, one tuple of tests per kind of fact (see ``live``)
         kinds: dict[str, list[Test]] = {
@@ -272,7 +284,7 @@ class Plan:
         self.singles: dict[int, tuple[int, ...]] = {}
         self.trigger_steps = tuple(
             step
-            for step in steps[multipliers:]
+            for step in steps[multiplied:]
             if step.rule.first_purchase or step.rule.every_nth_purchase is not None
         )
         self.trigger_bits = bits(self.trigger_steps)
