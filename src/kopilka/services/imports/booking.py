@@ -5,16 +5,16 @@ accrual): the member is settled as of that time (due expiry and activation), poi
 are redeemed, the basket is evaluated under the rule set in force at that time, and the
 points are earned as a lot whose activation and expiry count from the purchase time.
 :class:`kopilka.ledger.Ledger` does the booking on a
-:class:`~kopilka.store.repos.bulk_ledger.MemoryLedgerPort`, and everything the batch wrote
+:class:`~kopilka.store.bulk.ledger.MemoryLedgerPort`, and everything the batch wrote
 is sent in bulk: multi-row INSERTs at the end on SQLite; on PostgreSQL, COPY in chunks
 from a background thread while the batch goes on
-(:class:`~kopilka.store.repos.bulk_writer.Streamer`), all in the batch's transaction.
+(:class:`~kopilka.store.bulk.writer.Streamer`), all in the batch's transaction.
 
 A receipt the ledger refuses (member blocked, not enough points, redemption not allowed)
 is rejected, and nothing of it remains, exactly as a rolled-back commit leaves nothing:
 a refusal after the ledger had already settled the member (due expiry or activation
 booked at the purchase time) is undone in memory
-(:meth:`~kopilka.store.repos.bulk_ledger.MemoryLedgerPort.undo`); an unexpected late
+(:meth:`~kopilka.store.bulk.ledger.MemoryLedgerPort.undo`); an unexpected late
 refusal makes the caller book the batch again from scratch without that receipt.
 """
 
@@ -36,16 +36,16 @@ from kopilka.domain.program import Program
 from kopilka.domain.rules import EarnResult, Rule, RuleSet, evaluate_purchase
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
-from kopilka.services.importer_rows import Receipt, RowError
+from kopilka.services.imports.rows import Receipt, RowError
 from kopilka.services.purchases import (
     _check_redemption,
     _redeemed_by_line,
     member_context,
     receipt_key,
 )
-from kopilka.store.repos.bulk_ledger import MemoryLedgerPort, TableRows
-from kopilka.store.repos.bulk_writer import BulkWriter, Streamer
-from kopilka.store.repos.importer_lookup import existing_receipts, load_members
+from kopilka.store.bulk.ledger import MemoryLedgerPort, TableRows
+from kopilka.store.bulk.lookup import existing_receipts, load_members
+from kopilka.store.bulk.writer import BulkWriter, Streamer
 from kopilka.store.repos.rules import UsageRepo
 from kopilka.store.tables import (
     column_names,

@@ -24,7 +24,10 @@ from typing import Any
 
 from kopilka.domain.errors import ValidationError
 
-Row = tuple[int, int, tuple[Any, ...] | None]
+# a row's cells in the order asked for: str (CSV), or what Parquet holds (str, int,
+# Decimal, bool, date, datetime), None where empty or absent
+Cells = tuple[object, ...]
+Row = tuple[int, int, Cells | None]
 CSV, PARQUET = "csv", "parquet"
 _PARQUET_BATCH = 32_768
 

@@ -15,9 +15,19 @@ from typing import Any
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
-from kopilka.services.importer import (
+from kopilka.services.imports.files import Source, check_columns, open_source, read_rows
+from kopilka.services.imports.rows import (
+    MEMBER_COLUMNS,
+    MEMBER_PREFIXES,
+    MemberRow,
+    RowError,
+    member_columns,
+    parse_member,
+)
+from kopilka.services.imports.run import (
     BATCH,
     BatchHook,
+    Counts,
     GrowingStatistics,
     ImportReport,
     Progress,
@@ -30,17 +40,8 @@ from kopilka.services.importer import (
     open_run,
     rejected_error,
 )
-from kopilka.services.importer_files import Source, check_columns, open_source, read_rows
-from kopilka.services.importer_rows import (
-    MEMBER_COLUMNS,
-    MEMBER_PREFIXES,
-    MemberRow,
-    RowError,
-    member_columns,
-    parse_member,
-)
-from kopilka.store.repos.bulk_writer import BulkWriter
-from kopilka.store.repos.importer_lookup import find_identifiers
+from kopilka.store.bulk.lookup import find_identifiers
+from kopilka.store.bulk.writer import BulkWriter
 
 MEMBER_COLS = (
     "id",
@@ -170,7 +171,7 @@ def import_members(
     progress: Progress | None = None,
     before_commit: BatchHook | None = None,
 ) -> ImportReport:
-    """Enroll the members of a file in bulk (see :mod:`kopilka.services.importer_rows`)."""
+    """Enroll the members of a file in bulk (see :mod:`kopilka.services.imports.rows`)."""
     mode = check_on_error(on_error)
     if batch_size < 1:
         raise ValidationError("batch size must be positive", field="batch_size")
@@ -211,7 +212,7 @@ def import_members(
             if errors and mode == "reject":
                 raise rejected_error(rejects, errors, "members")
             _write(writer, program, new)
-            counts = {
+            counts: Counts = {
                 "rows": end - rows_done,
                 "imported": len(new),
                 "already": already,

@@ -4,8 +4,8 @@ A member's points never depend on another member's purchases (campaign budgets a
 below), so the receipts of different members can be booked at the same time:
 
 * This process reads the file in order and groups its rows by receipt exactly as a
-  one-process import does (:func:`kopilka.services.importer.receipt_groups`), reads who each
-  receipt names (:func:`~kopilka.services.importer_rows.receipt_ref`), looks the members
+  one-process import does (:func:`kopilka.services.imports.batches.receipt_groups`), reads who each
+  receipt names (:func:`~kopilka.services.imports.rows.receipt_ref`), looks the members
   up, and hands each receipt to the booking process that owns its member (member id
   modulo N), in batches of ``batch_size`` receipts. Rows that name no known member, or
   that are not a receipt at all, go to process 0, which reports them.
@@ -41,30 +41,27 @@ from kopilka.domain.clock import FrozenClock
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
-from kopilka.services.importer import (
+from kopilka.services.imports.batches import (
     AfterBatch,
     Batch,
-    BatchHook,
     Members,
-    OnError,
     Parser,
-    Rejects,
     book_batches,
     load_rulesets,
     receipt_groups,
-    rejected_error,
     unknown_member,
 )
-from kopilka.services.importer_files import PARQUET, ParquetRowsAt, Source
-from kopilka.services.importer_rows import (
+from kopilka.services.imports.files import PARQUET, ParquetRowsAt, Source
+from kopilka.services.imports.rows import (
     MEMBER_REF_COLUMNS,
     PURCHASE_COLUMNS,
     Receipt,
     RowError,
     receipt_ref,
 )
+from kopilka.services.imports.run import BatchHook, OnError, Rejects, rejected_error
+from kopilka.store.bulk.lookup import read_checkpoint, save_checkpoint
 from kopilka.store.db import make_engine
-from kopilka.store.repos.importer_lookup import read_checkpoint, save_checkpoint
 
 # one receipt as the reader hands it over: (end, rows, receipt_id, the receipt's file rows
 # (CSV) or their indexes (Parquet, read again by the booking process) or None, errors, ref,
