@@ -17,8 +17,12 @@ import pytest
 from kopilka.domain.basket import BasketLine
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
-from kopilka.services.imports.rows import PURCHASE_COLUMNS, FastReceipts, parse_receipt
-from kopilka.services.purchase_input import trusted_line
+from kopilka.services.imports.rows import (
+    PURCHASE_COLUMNS,
+    FastReceipts,
+    parse_receipt,
+    trusted_line,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AT = datetime(2026, 2, 1, 10, 30, tzinfo=UTC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,7 @@ def _write(writer: BulkWriter, program: Program, rows: list[MemberRow]) -> None:
     for r in rows:
         mid = writer.next_id("members")
         p = r.profile
+        birthday = p.get("birthday")  # a date from clean_profile, or absent
         people.append(
             (
                 mid,
@@ -132,7 +134,7 @@ def _write(writer: BulkWriter, program: Program, rows: list[MemberRow]) -> None:
                 str(r.status),
                 p.get("first_name"),
                 p.get("last_name"),
-                writer.day(p.get("birthday")),
+                writer.day(birthday if isinstance(birthday, date) else None),
                 p.get("gender"),
                 js(p.get("attributes") or {}),
                 p.get("tier_code"),
