@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from json.encoder import encode_basestring_ascii as _json_str
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -93,7 +92,7 @@ class MemoryUsageRepo(UsageRepo):
                 self.known[k] = list(found.get(k, (0, 0)))
         return {k: (self.known[k][0], self.known[k][1]) for k in keys if self.known[k] != [0, 0]}
 
-    def add(self, program_id: int, rows: Any) -> None:
+    def add(self, program_id: int, rows: Iterable[tuple[str, int, str, int, int]]) -> None:
         for rule_id, member_id, period, pts, n in rows:
             k = (rule_id, member_id, period)
             cur = self.known.setdefault(k, [0, 0])
@@ -193,10 +192,10 @@ def book_batch(
     people = load_members(conn, program.id, member_ids)
     repo = MemoryUsageRepo(conn)
     lg = Ledger(port, program)
-    rows: list[tuple[Any, ...]] = []
-    line_rows: list[tuple[Any, ...]] = []
-    award_rows: list[tuple[Any, ...]] = []
-    key_rows: list[tuple[Any, ...]] = []
+    rows: list[tuple[object, ...]] = []
+    line_rows: list[tuple[object, ...]] = []
+    award_rows: list[tuple[object, ...]] = []
+    key_rows: list[tuple[object, ...]] = []
     own = (
         ("purchases", PURCHASE_COLS, rows),
         ("purchase_lines", LINE_COLS, line_rows),

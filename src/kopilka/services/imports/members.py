@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+
+from sqlalchemy import Connection
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
@@ -64,7 +66,8 @@ MEMBER_COLS = (
 Item = tuple[int, MemberRow | None, list[RowError]]
 
 
-def _rows(source: Source, start: int, now: Any) -> Any:
+def _rows(source: Source, start: int, now: datetime) -> Iterator[Item]:
+    """``(end, member row or None, errors)`` per row from ``start`` on."""
     names = member_columns(source.columns)
     for index, line, values in read_rows(source, names, start):
         if values is None:
@@ -78,7 +81,7 @@ def _rows(source: Source, start: int, now: Any) -> Any:
 
 
 def _sort_out(
-    conn: Any, program: Program, rows: list[MemberRow], seen: dict[tuple[str, str], int]
+    conn: Connection, program: Program, rows: list[MemberRow], seen: dict[tuple[str, str], int]
 ) -> tuple[list[MemberRow], int, list[RowError]]:
     """New members, how many exist already, and conflicting rows."""
     pairs = [(str(k), v) for r in rows for k, v in r.identifiers]
@@ -119,10 +122,10 @@ def _sort_out(
 
 def _write(writer: BulkWriter, program: Program, rows: list[MemberRow]) -> None:
     ts, js = writer.ts, writer.js
-    people: list[tuple[Any, ...]] = []
-    balances: list[tuple[Any, ...]] = []
-    idents: list[tuple[Any, ...]] = []
-    consents: list[tuple[Any, ...]] = []
+    people: list[tuple[object, ...]] = []
+    balances: list[tuple[object, ...]] = []
+    idents: list[tuple[object, ...]] = []
+    consents: list[tuple[object, ...]] = []
     for r in rows:
         mid = writer.next_id("members")
         p = r.profile
