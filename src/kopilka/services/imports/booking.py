@@ -85,6 +85,7 @@ class MemoryUsageRepo(UsageRepo):
     def get(
         self, program_id: int, keys: Sequence[tuple[str, int, str]], *, lock: bool = False
     ) -> dict[tuple[str, int, str], tuple[int, int]]:
+        """The counters of ``keys``: read from the database once, then from memory."""
         missing = [k for k in keys if k not in self.known]
         if missing:
             found = super().get(program_id, missing, lock=lock)
@@ -93,6 +94,7 @@ class MemoryUsageRepo(UsageRepo):
         return {k: (self.known[k][0], self.known[k][1]) for k in keys if self.known[k] != [0, 0]}
 
     def add(self, program_id: int, rows: Iterable[tuple[str, int, str, int, int]]) -> None:
+        """Count in memory; :meth:`flush` writes what the batch added."""
         for rule_id, member_id, period, pts, n in rows:
             k = (rule_id, member_id, period)
             cur = self.known.setdefault(k, [0, 0])
@@ -103,6 +105,7 @@ class MemoryUsageRepo(UsageRepo):
             d[1] += n
 
     def flush(self, program_id: int) -> None:
+        """Write the batch's additions to the database, in one statement."""
         UsageRepo.add(
             self, program_id, [(r, m, p, v[0], v[1]) for (r, m, p), v in sorted(self.delta.items())]
         )
@@ -110,6 +113,8 @@ class MemoryUsageRepo(UsageRepo):
 
 @dataclass(slots=True)
 class BatchResult:
+    """What booking a batch did: receipts booked and already booked, points, rejections."""
+
     booked: int = 0
     already: int = 0
     points_earned: int = 0

@@ -47,6 +47,7 @@ class Source:
     total_rows: int
 
     def where(self, line: int) -> str:
+        """How a person finds ``line`` in the file: a CSV line or a Parquet row."""
         return f"line {line}" if self.fmt == CSV else f"row {line}"
 
 

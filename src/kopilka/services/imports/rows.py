@@ -332,6 +332,7 @@ class RowError:
 
     @classmethod
     def of(cls, line: int, key: str, err: KopilkaError) -> RowError:
+        """The row error of a domain error raised for ``line``."""
         return cls(line, key, err.code, str(err.details.get("field") or ""), err.message)
 
 
@@ -354,6 +355,8 @@ def _cell(value: object) -> object:
 # -- members ----------------------------------------------------------------------------------
 @dataclass(slots=True)
 class MemberRow:
+    """A member row, validated: identifiers, profile, enrollment time, status, consents."""
+
     line: int
     identifiers: list[tuple[IdentifierKind, str]]
     profile: dict[str, object]
@@ -364,6 +367,7 @@ class MemberRow:
 
     @property
     def key(self) -> str:
+        """The row's identifiers as the rejects file names them (``kind:value,...``)."""
         return ",".join(f"{k}:{v}" for k, v in self.identifiers)
 
 
@@ -606,6 +610,7 @@ class FastReceipts:
         self.refs: dict[tuple[str, str], tuple[str, str]] = {}
 
     def receipt(self, receipt_id: str, rows: Rows, end: int) -> Receipt | None:
+        """The receipt :func:`parse_receipt` would return, or None when not sure of it."""
         try:
             return self._receipt(receipt_id, rows, end)
         except Exception:  # anything unusual goes the checked way

@@ -114,6 +114,7 @@ class Rejects:
             path.unlink()
 
     def add(self, errors: Sequence[RowError]) -> None:
+        """Append ``errors`` to the file (header first), in line order."""
         if not errors:
             return
         new = not self.path.exists()
@@ -242,6 +243,7 @@ class GrowingStatistics:
         self.next_at = self.FIRST
 
     def after_batch(self, booked: int) -> None:
+        """Count a committed batch's ``booked`` rows; ANALYZE once they have doubled."""
         self.booked += booked
         if not self.on or self.booked < self.next_at:
             return
