@@ -1,7 +1,7 @@
 """``kopilka import members|purchases FILE``: bulk import from CSV or Parquet.
 
 The column formats are in :mod:`kopilka.services.imports.rows`; how batches,
-checkpoints and bad rows work is in :mod:`kopilka.services.imports`.
+checkpoints and bad rows work is in :mod:`kopilka.services.imports.purchases`.
 """
 
 from __future__ import annotations

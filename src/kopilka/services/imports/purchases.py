@@ -9,8 +9,8 @@ How an import runs:
   file's checkpoint (``kopilka.store.bulk.lookup``). An interrupted import
   therefore resumes after the last committed batch; no batch is written twice or by half.
 * Rows become receipts through :class:`~kopilka.services.imports.rows.FastReceipts`
-  when it can vouch for them, otherwise through ``parse_receipt`` (the API's validation),
-  which reports every bad row exactly as before.
+  when it can vouch for them, otherwise through ``parse_receipt`` (the API's checks and
+  messages), which reports every bad row exactly as before.
 * Re-running a finished file does nothing. Purchases are also idempotent on the receipt
   id (a receipt already booked, by an import or through the API, is counted as
   ``already`` and left alone), and members on their identifiers.
