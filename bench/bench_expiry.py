@@ -20,10 +20,10 @@ from bench.machine import WORK, postgres_database, postgres_version, sqlite_url,
 from kopilka.domain.clock import FrozenClock
 from kopilka.services import audit, jobs, programs
 from kopilka.services.context import ServiceContext
+from kopilka.store.bulk.ledger import ENTRY_COLS, LOT_COLS
+from kopilka.store.bulk.writer import BulkWriter
 from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
-from kopilka.store.repos.bulk_ledger import ENTRY_COLS, LOT_COLS
-from kopilka.store.repos.bulk_writer import BulkWriter
 
 GOAL = 100_000
 EARNED = datetime(2024, 6, 1, tzinfo=UTC)

@@ -66,7 +66,7 @@ from kopilka.domain.clock import SystemClock
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import apikeys, programs, rules
 from kopilka.services.context import ServiceContext
-from kopilka.services.importer_members import import_members
+from kopilka.services.imports import import_members
 from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 from kopilka.store.tables import purchases as purchases_table

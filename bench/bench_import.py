@@ -46,8 +46,7 @@ from bench.machine import (
 from kopilka.domain.clock import FrozenClock
 from kopilka.services import audit, programs, rules
 from kopilka.services.context import ServiceContext
-from kopilka.services.importer import import_purchases
-from kopilka.services.importer_members import import_members
+from kopilka.services.imports import import_members, import_purchases
 from kopilka.store.migrate import upgrade
 
 GOAL = 20_000

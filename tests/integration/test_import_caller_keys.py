@@ -10,7 +10,7 @@ import pytest
 from kopilka.domain.errors import KopilkaError
 from kopilka.ledger.idempotency import caller_key
 from kopilka.services import purchases
-from kopilka.services.importer import import_purchases
+from kopilka.services.imports import import_purchases
 
 from .test_import_factories import (
     by_receipt,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kopilka.services import audit, members
-from kopilka.services.importer import import_purchases
+from kopilka.services.imports import import_purchases
 
 from .test_import_factories import enroll_cards, loyalty_program, purchase_rows, write_csv
 
@@ -47,8 +47,8 @@ def test_a_batch_loads_through_the_driver_what_sqlalchemy_reads(ctx, clock, tmp_
     from sqlalchemy import or_, select
 
     from kopilka.services import points
-    from kopilka.store.repos.bulk_ledger import MemoryLedgerPort
-    from kopilka.store.repos.bulk_writer import BulkWriter
+    from kopilka.store.bulk.ledger import MemoryLedgerPort
+    from kopilka.store.bulk.writer import BulkWriter
     from kopilka.store.repos.ledger import HOLD_COLUMNS, LOT_COLUMNS
     from kopilka.store.tables import holds, lots, member_balances
 
@@ -148,14 +148,14 @@ def test_a_failure_while_chunks_are_in_flight_leaves_nothing_of_the_batch(
     import pytest
     from sqlalchemy import func, select
 
-    from kopilka.services import importer_purchases
+    from kopilka.services.imports import booking
     from kopilka.store.tables import journal_entries
     from kopilka.store.tables import purchases as purchases_t
 
     program = loyalty_program(ctx, clock)
     cards = enroll_cards(ctx, program, 3)
     path = write_csv(tmp_path / "p.csv", purchase_rows(cards, 40, redeem_every=1000))
-    real = importer_purchases._book_one
+    real = booking._book_one
     calls = 0
 
     def failing(*args, **kwargs):
@@ -165,10 +165,10 @@ def test_a_failure_while_chunks_are_in_flight_leaves_nothing_of_the_batch(
             raise RuntimeError("power cut")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(importer_purchases, "_book_one", failing)
+    monkeypatch.setattr(booking, "_book_one", failing)
     with pytest.raises(RuntimeError):
         import_purchases(ctx, program, path, batch_size=1000)
-    monkeypatch.setattr(importer_purchases, "_book_one", real)
+    monkeypatch.setattr(booking, "_book_one", real)
 
     def count(table):
         with ctx.uow(read_only=True) as uow:
@@ -192,7 +192,7 @@ def test_set_based_updates_write_what_row_updates_write(ctx, clock, tmp_path):
     from sqlalchemy import select
 
     from kopilka.services import points
-    from kopilka.store.repos.bulk_writer import BulkWriter
+    from kopilka.store.bulk.writer import BulkWriter
     from kopilka.store.tables import holds, lots, member_balances
     from kopilka.store.tables import members as members_table
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kopilka.services import audit
-from kopilka.services.importer import import_purchases
+from kopilka.services.imports import import_purchases
 
 from .test_import_factories import enroll_cards, loyalty_program, purchase_rows, write_csv
 

@@ -11,7 +11,7 @@ import pytest
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.member import MemberStatus
 from kopilka.services import audit, members
-from kopilka.services.importer_members import import_members
+from kopilka.services.imports import import_members
 
 HEADER = "external_id,card,phone,email,first_name,birthday,status,segments,consent_sms,attr_city"
 GOOD = [

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kopilka.domain.errors import ValidationError
 from kopilka.services import audit, members, rules
 from kopilka.services.context import ServiceContext
-from kopilka.services.importer import import_purchases
+from kopilka.services.imports import import_purchases
 from kopilka.store.tables import purchases as purchases_t
 
 from ..conftest import engine_for

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.services import audit, jobs, members, purchases
-from kopilka.services.importer import import_purchases
+from kopilka.services.imports import import_purchases
 from kopilka.store.tables import journal_entries, line_awards, lots, purchase_lines
 from kopilka.store.tables import purchases as purchases_t
 

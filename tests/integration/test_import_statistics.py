@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, event
 
 from kopilka.services import audit
-from kopilka.services.importer import GrowingStatistics, import_purchases
-from kopilka.services.importer_members import import_members
+from kopilka.services.imports import import_members, import_purchases
+from kopilka.services.imports.run import GrowingStatistics
 
 from .test_import_factories import enroll_cards, loyalty_program, purchase_rows, write_csv
 

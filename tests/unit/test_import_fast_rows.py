@@ -17,8 +17,12 @@ import pytest
 from kopilka.domain.basket import BasketLine
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
-from kopilka.services.importer_rows import PURCHASE_COLUMNS, FastReceipts, parse_receipt
-from kopilka.services.purchase_input import trusted_line
+from kopilka.services.imports.rows import (
+    PURCHASE_COLUMNS,
+    FastReceipts,
+    parse_receipt,
+    trusted_line,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AT = datetime(2026, 2, 1, 10, 30, tzinfo=UTC)
@@ -228,7 +232,7 @@ def test_the_import_key_is_what_the_generic_code_writes(receipt_id: str) -> None
     import json
 
     from kopilka.ledger.idempotency import request_hash
-    from kopilka.services.importer_purchases import import_hash, key_response
+    from kopilka.services.imports.booking import import_hash, key_response
 
     rid = json.dumps(receipt_id)
     assert import_hash(rid) == request_hash("purchase_import", {"receipt_id": receipt_id})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from kopilka.services.importer_files import _picker
+from kopilka.services.imports.files import _picker
 
 
 def _plain(columns: list[str], wanted: list[str], cells: list[str]) -> tuple[object, ...]:

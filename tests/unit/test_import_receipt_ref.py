@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
-from kopilka.services.importer_rows import PURCHASE_COLUMNS, parse_receipt, receipt_ref
+from kopilka.services.imports.rows import PURCHASE_COLUMNS, parse_receipt, receipt_ref
 
 from .test_import_fast_rows import NOW, good_line
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kopilka.services import importer_files
-from kopilka.services.importer_files import ParquetRowsAt, open_source, read_rows
-from kopilka.services.importer_rows import PURCHASE_COLUMNS
+from kopilka.services.imports import files
+from kopilka.services.imports.files import ParquetRowsAt, open_source, read_rows
+from kopilka.services.imports.rows import PURCHASE_COLUMNS
 
 ROWS = 300
 
@@ -40,7 +40,7 @@ def source(tmp_path_factory):
 def test_rows_taken_by_index_are_the_rows_read_in_order(source, indexes, calls, batch):
     everything = {i: values for i, _, values in read_rows(source, PURCHASE_COLUMNS)}
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(importer_files, "_PARQUET_BATCH", batch)
+        mp.setattr(files, "_PARQUET_BATCH", batch)
         file = ParquetRowsAt(source, PURCHASE_COLUMNS)
         got = []
         step = max(1, len(indexes) // calls)

@@ -1,7 +1,7 @@
 """``kopilka import members|purchases FILE``: bulk import from CSV or Parquet.
 
-The column formats are in :mod:`kopilka.services.importer_rows`; how batches,
-checkpoints and bad rows work is in :mod:`kopilka.services.importer`.
+The column formats are in :mod:`kopilka.services.imports.rows`; how batches,
+checkpoints and bad rows work is in :mod:`kopilka.services.imports.purchases`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from kopilka.cli.progress import progress_bar
 from kopilka.cli.runtime import console, kopilka, print_json
 from kopilka.cli.selectors import Json, ProgramCode
 from kopilka.services import programs as program_svc
-from kopilka.services.importer import BATCH, ImportReport, import_purchases
-from kopilka.services.importer_files import open_source
-from kopilka.services.importer_members import import_members
+from kopilka.services.imports import (
+    BATCH,
+    ImportReport,
+    import_members,
+    import_purchases,
+    open_source,
+)
 
 app = typer.Typer(
     help="Import members or purchases from CSV or Parquet (resumable; re-running is safe).",

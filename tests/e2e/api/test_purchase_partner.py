@@ -18,7 +18,7 @@ from kopilka.app import Kopilka
 from kopilka.domain.clock import FrozenClock
 from kopilka.domain.program import Program
 from kopilka.services import rules as rules_svc
-from kopilka.services.importer import import_purchases
+from kopilka.services.imports import import_purchases
 from tests.e2e.api.conftest import idem
 
 RULES = """\

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from kopilka.domain.errors import ValidationError
 from kopilka.ledger.idempotency import MAX_KEY_LENGTH, caller_key
 from kopilka.services.purchases import receipt_key
-from kopilka.store.repos.importer_lookup import checkpoint_key
+from kopilka.store.bulk.lookup import checkpoint_key
 
 printable = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=200)
 callers = st.one_of(

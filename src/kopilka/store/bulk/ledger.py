@@ -4,7 +4,7 @@
 with exactly the semantics of a purchase committed through the services (lots, draws,
 settling, repaying a debt), only without a round trip per purchase. The members of the
 batch are loaded once (balances with their status, open lots, active holds); entries,
-lots and draws get their ids from :class:`~kopilka.store.repos.bulk_writer.BulkWriter`
+lots and draws get their ids from :class:`~kopilka.store.bulk.writer.BulkWriter`
 and are written by :meth:`MemoryLedgerPort.flush` in the same transaction.
 
 The batch's members must be locked for the whole transaction: :meth:`load` takes their
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kopilka.ledger.model import Balance, Draw, Entry, EntryDraft, Hold, HoldStatus, Lot
-from kopilka.store.repos.bulk_writer import BulkWriter
+from kopilka.store.bulk.writer import BulkWriter
 from kopilka.store.repos.ledger import HOLD_COLUMNS, LOT_COLUMNS, LedgerRepo
 from kopilka.store.tables import column_names, journal_entries, lot_draws, lots, postings
 

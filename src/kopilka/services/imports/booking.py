@@ -5,16 +5,16 @@ accrual): the member is settled as of that time (due expiry and activation), poi
 are redeemed, the basket is evaluated under the rule set in force at that time, and the
 points are earned as a lot whose activation and expiry count from the purchase time.
 :class:`kopilka.ledger.Ledger` does the booking on a
-:class:`~kopilka.store.repos.bulk_ledger.MemoryLedgerPort`, and everything the batch wrote
+:class:`~kopilka.store.bulk.ledger.MemoryLedgerPort`, and everything the batch wrote
 is sent in bulk: multi-row INSERTs at the end on SQLite; on PostgreSQL, COPY in chunks
 from a background thread while the batch goes on
-(:class:`~kopilka.store.repos.bulk_writer.Streamer`), all in the batch's transaction.
+(:class:`~kopilka.store.bulk.writer.Streamer`), all in the batch's transaction.
 
 A receipt the ledger refuses (member blocked, not enough points, redemption not allowed)
 is rejected, and nothing of it remains, exactly as a rolled-back commit leaves nothing:
 a refusal after the ledger had already settled the member (due expiry or activation
 booked at the purchase time) is undone in memory
-(:meth:`~kopilka.store.repos.bulk_ledger.MemoryLedgerPort.undo`); an unexpected late
+(:meth:`~kopilka.store.bulk.ledger.MemoryLedgerPort.undo`); an unexpected late
 refusal makes the caller book the batch again from scratch without that receipt.
 """
 
@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from json.encoder import encode_basestring_ascii as _json_str
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -36,16 +35,16 @@ from kopilka.domain.program import Program
 from kopilka.domain.rules import EarnResult, Rule, RuleSet, evaluate_purchase
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
-from kopilka.services.importer_rows import Receipt, RowError
+from kopilka.services.imports.rows import Receipt, RowError
 from kopilka.services.purchases import (
     _check_redemption,
     _redeemed_by_line,
     member_context,
     receipt_key,
 )
-from kopilka.store.repos.bulk_ledger import MemoryLedgerPort, TableRows
-from kopilka.store.repos.bulk_writer import BulkWriter, Streamer
-from kopilka.store.repos.importer_lookup import existing_receipts, load_members
+from kopilka.store.bulk.ledger import MemoryLedgerPort, TableRows
+from kopilka.store.bulk.lookup import existing_receipts, load_members
+from kopilka.store.bulk.writer import BulkWriter, Streamer
 from kopilka.store.repos.rules import UsageRepo
 from kopilka.store.tables import (
     column_names,
@@ -86,6 +85,7 @@ class MemoryUsageRepo(UsageRepo):
     def get(
         self, program_id: int, keys: Sequence[tuple[str, int, str]], *, lock: bool = False
     ) -> dict[tuple[str, int, str], tuple[int, int]]:
+        """The counters of ``keys``: read from the database once, then from memory."""
         missing = [k for k in keys if k not in self.known]
         if missing:
             found = super().get(program_id, missing, lock=lock)
@@ -93,7 +93,8 @@ class MemoryUsageRepo(UsageRepo):
                 self.known[k] = list(found.get(k, (0, 0)))
         return {k: (self.known[k][0], self.known[k][1]) for k in keys if self.known[k] != [0, 0]}
 
-    def add(self, program_id: int, rows: Any) -> None:
+    def add(self, program_id: int, rows: Iterable[tuple[str, int, str, int, int]]) -> None:
+        """Count in memory; :meth:`flush` writes what the batch added."""
         for rule_id, member_id, period, pts, n in rows:
             k = (rule_id, member_id, period)
             cur = self.known.setdefault(k, [0, 0])
@@ -104,6 +105,7 @@ class MemoryUsageRepo(UsageRepo):
             d[1] += n
 
     def flush(self, program_id: int) -> None:
+        """Write the batch's additions to the database, in one statement."""
         UsageRepo.add(
             self, program_id, [(r, m, p, v[0], v[1]) for (r, m, p), v in sorted(self.delta.items())]
         )
@@ -111,6 +113,8 @@ class MemoryUsageRepo(UsageRepo):
 
 @dataclass(slots=True)
 class BatchResult:
+    """What booking a batch did: receipts booked and already booked, points, rejections."""
+
     booked: int = 0
     already: int = 0
     points_earned: int = 0
@@ -193,10 +197,10 @@ def book_batch(
     people = load_members(conn, program.id, member_ids)
     repo = MemoryUsageRepo(conn)
     lg = Ledger(port, program)
-    rows: list[tuple[Any, ...]] = []
-    line_rows: list[tuple[Any, ...]] = []
-    award_rows: list[tuple[Any, ...]] = []
-    key_rows: list[tuple[Any, ...]] = []
+    rows: list[tuple[object, ...]] = []
+    line_rows: list[tuple[object, ...]] = []
+    award_rows: list[tuple[object, ...]] = []
+    key_rows: list[tuple[object, ...]] = []
     own = (
         ("purchases", PURCHASE_COLS, rows),
         ("purchase_lines", LINE_COLS, line_rows),

@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+
+from sqlalchemy import Connection
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
-from kopilka.services.importer import (
+from kopilka.services.imports.files import Source, check_columns, open_source, read_rows
+from kopilka.services.imports.rows import (
+    MEMBER_COLUMNS,
+    MEMBER_PREFIXES,
+    MemberRow,
+    RowError,
+    member_columns,
+    parse_member,
+)
+from kopilka.services.imports.run import (
     BATCH,
     BatchHook,
+    Counts,
     GrowingStatistics,
     ImportReport,
     Progress,
@@ -30,17 +43,8 @@ from kopilka.services.importer import (
     open_run,
     rejected_error,
 )
-from kopilka.services.importer_files import Source, check_columns, open_source, read_rows
-from kopilka.services.importer_rows import (
-    MEMBER_COLUMNS,
-    MEMBER_PREFIXES,
-    MemberRow,
-    RowError,
-    member_columns,
-    parse_member,
-)
-from kopilka.store.repos.bulk_writer import BulkWriter
-from kopilka.store.repos.importer_lookup import find_identifiers
+from kopilka.store.bulk.lookup import find_identifiers
+from kopilka.store.bulk.writer import BulkWriter
 
 MEMBER_COLS = (
     "id",
@@ -62,7 +66,8 @@ MEMBER_COLS = (
 Item = tuple[int, MemberRow | None, list[RowError]]
 
 
-def _rows(source: Source, start: int, now: Any) -> Any:
+def _rows(source: Source, start: int, now: datetime) -> Iterator[Item]:
+    """``(end, member row or None, errors)`` per row from ``start`` on."""
     names = member_columns(source.columns)
     for index, line, values in read_rows(source, names, start):
         if values is None:
@@ -76,7 +81,7 @@ def _rows(source: Source, start: int, now: Any) -> Any:
 
 
 def _sort_out(
-    conn: Any, program: Program, rows: list[MemberRow], seen: dict[tuple[str, str], int]
+    conn: Connection, program: Program, rows: list[MemberRow], seen: dict[tuple[str, str], int]
 ) -> tuple[list[MemberRow], int, list[RowError]]:
     """New members, how many exist already, and conflicting rows."""
     pairs = [(str(k), v) for r in rows for k, v in r.identifiers]
@@ -117,13 +122,14 @@ def _sort_out(
 
 def _write(writer: BulkWriter, program: Program, rows: list[MemberRow]) -> None:
     ts, js = writer.ts, writer.js
-    people: list[tuple[Any, ...]] = []
-    balances: list[tuple[Any, ...]] = []
-    idents: list[tuple[Any, ...]] = []
-    consents: list[tuple[Any, ...]] = []
+    people: list[tuple[object, ...]] = []
+    balances: list[tuple[object, ...]] = []
+    idents: list[tuple[object, ...]] = []
+    consents: list[tuple[object, ...]] = []
     for r in rows:
         mid = writer.next_id("members")
         p = r.profile
+        birthday = p.get("birthday")  # a date from clean_profile, or absent
         people.append(
             (
                 mid,
@@ -131,7 +137,7 @@ def _write(writer: BulkWriter, program: Program, rows: list[MemberRow]) -> None:
                 str(r.status),
                 p.get("first_name"),
                 p.get("last_name"),
-                writer.day(p.get("birthday")),
+                writer.day(birthday if isinstance(birthday, date) else None),
                 p.get("gender"),
                 js(p.get("attributes") or {}),
                 p.get("tier_code"),
@@ -170,7 +176,7 @@ def import_members(
     progress: Progress | None = None,
     before_commit: BatchHook | None = None,
 ) -> ImportReport:
-    """Enroll the members of a file in bulk (see :mod:`kopilka.services.importer_rows`)."""
+    """Enroll the members of a file in bulk (see :mod:`kopilka.services.imports.rows`)."""
     mode = check_on_error(on_error)
     if batch_size < 1:
         raise ValidationError("batch size must be positive", field="batch_size")
@@ -211,7 +217,7 @@ def import_members(
             if errors and mode == "reject":
                 raise rejected_error(rejects, errors, "members")
             _write(writer, program, new)
-            counts = {
+            counts: Counts = {
                 "rows": end - rows_done,
                 "imported": len(new),
                 "already": already,

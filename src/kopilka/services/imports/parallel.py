@@ -4,8 +4,8 @@ A member's points never depend on another member's purchases (campaign budgets a
 below), so the receipts of different members can be booked at the same time:
 
 * This process reads the file in order and groups its rows by receipt exactly as a
-  one-process import does (:func:`kopilka.services.importer.receipt_groups`), reads who each
-  receipt names (:func:`~kopilka.services.importer_rows.receipt_ref`), looks the members
+  one-process import does (:func:`kopilka.services.imports.batches.receipt_groups`), reads who each
+  receipt names (:func:`~kopilka.services.imports.rows.receipt_ref`), looks the members
   up, and hands each receipt to the booking process that owns its member (member id
   modulo N), in batches of ``batch_size`` receipts. Rows that name no known member, or
   that are not a receipt at all, go to process 0, which reports them.
@@ -35,49 +35,53 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.context import SpawnProcess
-from typing import Any
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from typing import Literal, TypeAlias
 
 from kopilka.domain.clock import FrozenClock
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
-from kopilka.services.importer import (
+from kopilka.services.imports.batches import (
     AfterBatch,
     Batch,
-    BatchHook,
     Members,
-    OnError,
     Parser,
-    Rejects,
     book_batches,
     load_rulesets,
     receipt_groups,
-    rejected_error,
     unknown_member,
 )
-from kopilka.services.importer_files import PARQUET, ParquetRowsAt, Source
-from kopilka.services.importer_rows import (
+from kopilka.services.imports.files import PARQUET, ParquetRowsAt, Source
+from kopilka.services.imports.rows import (
     MEMBER_REF_COLUMNS,
     PURCHASE_COLUMNS,
     Receipt,
     RowError,
+    Rows,
     receipt_ref,
 )
+from kopilka.services.imports.run import BatchHook, OnError, Rejects, rejected_error
+from kopilka.store.bulk.lookup import read_checkpoint, save_checkpoint
 from kopilka.store.db import make_engine
-from kopilka.store.repos.importer_lookup import read_checkpoint, save_checkpoint
 
-# one receipt as the reader hands it over: (end, rows, receipt_id, the receipt's file rows
-# (CSV) or their indexes (Parquet, read again by the booking process) or None, errors, ref,
-# member id or None)
-Handed = tuple[
-    int,
-    int,
-    str,
-    list[tuple[int, tuple[Any, ...]]] | range | None,
-    list[RowError],
-    tuple[str, str] | None,
-    int | None,
+# where a receipt's rows are: its file rows (CSV), their indexes (Parquet, read again by
+# the booking process), or None (bad rows only)
+Where = Rows | range | None
+# one receipt as the reader reads it: (end, rows, receipt_id, where, errors, ref)
+Read = tuple[int, int, str, Where, list[RowError], tuple[str, str] | None]
+# ... and as it hands it over, with the member id (None: no such member)
+Handed = tuple[int, int, str, Where, list[RowError], tuple[str, str] | None, int | None]
+# what a booking process reports: a batch committed (rows, errors, booked), it is done,
+# or why it stopped (the errors of a refusal, a KopilkaError as data, a traceback)
+Failure = tuple[
+    Literal["refused", "error", "failed"], int, list[RowError] | dict[str, object] | str
 ]
+Message = (
+    tuple[Literal["batch"], int, int, list[RowError], int] | tuple[Literal["done"], int] | Failure
+)
+Inbox: TypeAlias = "Queue[list[Handed] | None]"  # not subscriptable at run time
 # what the reader reads of a Parquet file: the receipt id and the member columns
 HEAD = PURCHASE_COLUMNS[: 1 + len(MEMBER_REF_COLUMNS)]
 QUEUED_BATCHES = 2  # per booking process: what the reader may run ahead of it
@@ -85,6 +89,7 @@ POLL_S = 0.2
 
 
 def shard_kind(shard: int, jobs: int) -> str:
+    """The checkpoint kind of booking process ``shard`` of ``jobs``."""
     return f"purchases#{shard}/{jobs}"
 
 
@@ -197,7 +202,7 @@ def _parsed(parse: Parser, handed: list[Handed], file: ParquetRowsAt | None) -> 
     return handed[-1][0], rows, receipts, errors
 
 
-def work(task: Task, inbox: Any, results: Any, stop: Any) -> None:
+def work(task: Task, inbox: Inbox, results: Queue[Message], stop: Event) -> None:
     """A booking process: book the batches the reader sends until it sends None."""
     engine = make_engine(task.url, pool_size=1)
     ctx = ServiceContext(engine, FrozenClock(task.now))
@@ -253,9 +258,9 @@ class _Jobs:
 
     def __init__(self, tasks: list[Task], on_batch: AfterBatch) -> None:
         mp = multiprocessing.get_context("spawn")  # never fork a process holding connections
-        self.results = mp.Queue()
+        self.results: Queue[Message] = mp.Queue()
         self.stop = mp.Event()
-        self.inboxes = [mp.Queue(maxsize=QUEUED_BATCHES) for _ in tasks]
+        self.inboxes: list[Inbox] = [mp.Queue(maxsize=QUEUED_BATCHES) for _ in tasks]
         self.procs: list[SpawnProcess] = [
             mp.Process(
                 target=work,
@@ -267,13 +272,13 @@ class _Jobs:
         ]
         self.on_batch = on_batch
         self.finished: set[int] = set()
-        self.failure: tuple[Any, ...] | None = None
+        self.failure: Failure | None = None
         for p in self.procs:
             p.start()
 
-    def _take(self, message: tuple[Any, ...]) -> None:
+    def _take(self, message: Message) -> None:
         if message[0] == "batch":
-            self.on_batch(*message[2:])
+            self.on_batch(message[2], message[3], message[4])
         elif message[0] == "done":
             self.finished.add(message[1])
         elif self.failure is None:
@@ -326,13 +331,15 @@ class _Jobs:
             if p.exitcode is None:  # mid-transaction: its connection closes, nothing commits
                 p.terminate()
                 p.join()
-        for q in (*self.inboxes, self.results):
+        for q in self.inboxes:
             q.cancel_join_thread()
             q.close()
+        self.results.cancel_join_thread()
+        self.results.close()
 
 
 class _Failure(Exception):
-    def __init__(self, message: tuple[Any, ...]) -> None:
+    def __init__(self, message: Failure) -> None:
         super().__init__(message[0])
         self.message = message
 
@@ -366,9 +373,9 @@ def book_file(
         pool.wait()
     except _Failure as f:
         kind, shard, detail = f.message
-        if kind == "refused":
+        if kind == "refused" and isinstance(detail, list):
             raise rejected_error(rejects, detail, "receipts") from None
-        if kind == "error":
+        if kind == "error" and isinstance(detail, dict):
             raise KopilkaError.from_dict(detail) from None
         raise RuntimeError(f"import job {shard} of {jobs} failed:\n{detail}") from None
     except BaseException:
@@ -391,7 +398,7 @@ def _read(
     jobs = len(done)
     members = Members(program)
     pending: list[list[Handed]] = [[] for _ in range(jobs)]
-    window: list[tuple[int, int, str, Any, list[RowError], tuple[str, str] | None]] = []
+    window: list[Read] = []
     previous = start
 
     def hand_over() -> None:
@@ -415,7 +422,7 @@ def _read(
         source, start, HEAD if parquet else PURCHASE_COLUMNS
     ):
         ref = receipt_ref(group) if group is not None else None
-        where: Any = group
+        where: Where = group
         if parquet and group is not None:
             where = range(group[0][0], group[-1][0] + 1)  # a receipt's rows are consecutive
         window.append((end, end - previous, receipt_id, where, errors, ref))

@@ -20,11 +20,18 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kopilka.domain.errors import ValidationError
 
-Row = tuple[int, int, tuple[Any, ...] | None]
+if TYPE_CHECKING:  # pyarrow is imported where a Parquet file is read (it is slow to import)
+    from pyarrow import Array, RecordBatch
+    from pyarrow.parquet import ParquetFile
+
+# a row's cells in the order asked for: str (CSV), or what Parquet holds (str, int,
+# Decimal, bool, date, datetime), None where empty or absent
+Cells = tuple[object, ...]
+Row = tuple[int, int, Cells | None]
 CSV, PARQUET = "csv", "parquet"
 _PARQUET_BATCH = 32_768
 
@@ -40,6 +47,7 @@ class Source:
     total_rows: int
 
     def where(self, line: int) -> str:
+        """How a person finds ``line`` in the file: a CSV line or a Parquet row."""
         return f"line {line}" if self.fmt == CSV else f"row {line}"
 
 
@@ -114,9 +122,7 @@ def read_rows(source: Source, wanted: Sequence[str], start: int = 0) -> Iterator
     return _parquet_rows(source, wanted, start)
 
 
-def _picker(
-    columns: Sequence[str], wanted: Sequence[str]
-) -> Callable[[list[Any]], tuple[Any, ...]]:
+def _picker(columns: Sequence[str], wanted: Sequence[str]) -> Callable[[list[str]], Cells]:
     """``cells`` (a CSV row of the header's width) -> the wanted values, ``""`` and missing
     columns as ``None``. C-level: an ``itemgetter`` over the positions (a missing column
     reads an extra ``""`` appended to the row) and a dict lookup mapping ``""`` to None.
@@ -127,7 +133,7 @@ def _picker(
     blank = {"": None}.get
     if len(pos) < 2:  # itemgetter of one index returns the value, not a 1-tuple
 
-        def pick_few(cells: list[Any]) -> tuple[Any, ...]:
+        def pick_few(cells: list[str]) -> Cells:
             if pad:
                 cells.append("")
             return tuple(blank(cells[p], cells[p]) for p in pos)
@@ -136,14 +142,14 @@ def _picker(
     get = itemgetter(*pos)
     if pad:
 
-        def pick_padded(cells: list[Any]) -> tuple[Any, ...]:
+        def pick_padded(cells: list[str]) -> Cells:
             cells.append("")
             vals = get(cells)
             return tuple(map(blank, vals, vals))
 
         return pick_padded
 
-    def pick(cells: list[Any]) -> tuple[Any, ...]:
+    def pick(cells: list[str]) -> Cells:
         vals = get(cells)
         return tuple(map(blank, vals, vals))
 
@@ -169,14 +175,14 @@ def _csv_rows(source: Source, wanted: Sequence[str], start: int) -> Iterator[Row
             line = reader.line_num + 1
 
 
-def _parquet_columns(pf: Any, wanted: Sequence[str]) -> tuple[list[str], list[int]]:
+def _parquet_columns(pf: ParquetFile, wanted: Sequence[str]) -> tuple[list[str], list[int]]:
     """The file's names of the wanted columns, and each wanted column's place among them."""
     names = [n for n in pf.schema_arrow.names if n.strip().lower() in wanted]
     lowered = [n.strip().lower() for n in names]
     return names, [lowered.index(w) if w in lowered else -1 for w in wanted]
 
 
-def _row_groups_from(pf: Any, start: int) -> tuple[list[int], int]:
+def _row_groups_from(pf: ParquetFile, start: int) -> tuple[list[int], int]:
     """The row groups holding row ``start`` and after, and the index of their first row."""
     groups: list[int] = []
     first = 0
@@ -189,7 +195,7 @@ def _row_groups_from(pf: Any, start: int) -> tuple[list[int], int]:
     return groups, first
 
 
-def _cells(batch: Any, order: list[int]) -> Iterator[tuple[Any, ...]]:
+def _cells(batch: RecordBatch, order: list[int]) -> Iterator[Cells]:
     cols = [_pylist(batch.column(i)) for i in range(batch.num_columns)]
     picked = [cols[p] if p >= 0 else repeat(None, batch.num_rows) for p in order]
     return zip(*picked, strict=True)
@@ -217,11 +223,11 @@ class ParquetRowsAt:
 
         self.pf = pq.ParquetFile(source.path)
         self.names, self.order = _parquet_columns(self.pf, wanted)
-        self.batches: Iterator[Any] | None = None
-        self.batch: Any = None
+        self.batches: Iterator[RecordBatch] | None = None
+        self.batch: RecordBatch | None = None
         self.first = 0  # index of the current batch's first row
 
-    def take(self, indexes: Sequence[int]) -> list[tuple[Any, ...]]:
+    def take(self, indexes: Sequence[int]) -> list[Cells]:
         """The wanted cells of each row in ``indexes`` (increasing, never below an earlier
         call's), as :func:`read_rows` gives them."""
         import pyarrow as pa
@@ -231,25 +237,26 @@ class ParquetRowsAt:
             self.batches = self.pf.iter_batches(
                 batch_size=_PARQUET_BATCH, row_groups=groups, columns=self.names
             )
-        out: list[tuple[Any, ...]] = []
+        out: list[Cells] = []
         i = 0
+        batch = self.batch
         while i < len(indexes):
-            while self.batch is None or indexes[i] >= self.first + self.batch.num_rows:
-                if self.batch is not None:
-                    self.first += self.batch.num_rows
+            while batch is None or indexes[i] >= self.first + batch.num_rows:
+                if batch is not None:
+                    self.first += batch.num_rows
                 assert self.batches is not None
-                self.batch = next(self.batches)
-            stop = self.first + self.batch.num_rows
+                batch = self.batch = next(self.batches)
+            stop = self.first + batch.num_rows
             j = i
             while j < len(indexes) and indexes[j] < stop:
                 j += 1
-            rows = self.batch.take(pa.array([k - self.first for k in indexes[i:j]], pa.int64()))
+            rows = batch.take(pa.array([k - self.first for k in indexes[i:j]], pa.int64()))
             out += _cells(rows, self.order)
             i = j
         return out
 
 
-def _pylist(arr: Any) -> list[Any]:
+def _pylist(arr: Array) -> list[object]:
     """A column as Python values, ``""`` as ``None`` (what :func:`_picker` does per cell).
 
     Strings are blanked in Arrow; timestamps and dates, which repeat on every line of a

@@ -49,30 +49,32 @@ tags                 tags separated by ``;``
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from operator import itemgetter
-from typing import Any
 
-from kopilka.domain.basket import MAX_LINE_AMOUNT, MAX_RECEIPT_AMOUNT, Basket, BasketLine, Channel
+from kopilka.domain.basket import (
+    MAX_ID_LENGTH,
+    MAX_LINE_AMOUNT,
+    MAX_LINE_AMOUNT_MINOR,
+    MAX_QUANTITY,
+    MAX_RECEIPT_AMOUNT,
+    Basket,
+    BasketLine,
+    Channel,
+)
+from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
-from kopilka.domain.ids import is_id
+from kopilka.domain.ids import check_id, is_id
 from kopilka.domain.member import MemberStatus
-from kopilka.domain.money import currency_exponent, parse_money
+from kopilka.domain.money import currency_exponent, format_money, parse_money
 from kopilka.domain.program import Program
+from kopilka.services.imports.files import Cells
 from kopilka.services.members import clean_profile
-from kopilka.services.purchase_input import (  # the trusted constructor's parts
-    _NEW,
-    _SET,
-    ident,
-    instant,
-    parse_basket,
-    points_field,
-    quantity,
-    text,
-)
 
 IDENTIFIER_COLUMNS = {
     "external_id": IdentifierKind.EXTERNAL,
@@ -117,6 +119,205 @@ PURCHASE_REQUIRED = ("receipt_id", "occurred_at", "line_id", "sku", "amount")
 
 _TRUE = {"1", "yes", "y", "true", "t", "да"}
 _FALSE = {"0", "no", "n", "false", "f", "нет"}
+# one receipt's rows as the reader gives them: ``(file line, cells)``
+Rows = list[tuple[int, Cells]]
+# named cells of a row (free-form: what the file holds)
+Fields = Mapping[str, object]
+
+
+# -- the shape of a cell (what the API's schema checks of a body; the same rules and
+# messages, so a row and a request are refused alike) ---------------------------------------
+_ASCII_QUANTITY = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def text(data: Fields, name: str, *, required: bool = False, limit: int = 64) -> str | None:
+    """The cell ``name`` as trimmed text of 1-``limit`` characters; ``None`` when empty and
+    not ``required``."""
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise ValidationError(f"{name} is required", field=name)
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValidationError(f"{name} must be text", field=name)
+    value = str(value).strip()
+    if not value or len(value) > limit:
+        raise ValidationError(f"{name} must be 1-{limit} characters", field=name)
+    return value
+
+
+def ident(data: Fields, name: str, *, required: bool = False) -> str | None:
+    """An id the file chose (receipt, line, store), trimmed, in the one grammar of
+    :mod:`kopilka.domain.ids`; ``None`` when absent and not ``required``."""
+    value = text(data, name, required=required)
+    return None if value is None else check_id(value, name)
+
+
+def quantity(value: object, field: str) -> Decimal:
+    """A positive quantity below :data:`MAX_QUANTITY` with at most 3 decimals; text must
+    be ASCII digits (``Decimal`` alone would read "١٢" as 12)."""
+    if isinstance(value, str) and not _ASCII_QUANTITY.fullmatch(value.strip()):
+        raise ValidationError(f"{field} must be a decimal number in ASCII digits", field=field)
+    try:
+        q = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"{field} is not a number", field=field) from None
+    if not q.is_finite() or q <= 0 or q >= MAX_QUANTITY or q != q.quantize(Decimal("0.001")):
+        raise ValidationError(
+            f"{field} must be a positive number below {MAX_QUANTITY} with at most 3 decimals",
+            field=field,
+        )
+    return q
+
+
+def line_amount(value: object, currency: str, field: str) -> int:
+    """A line's amount in minor units: :func:`parse_money`, and below
+    :data:`MAX_LINE_AMOUNT` units of the currency."""
+    if not isinstance(value, str | int | Decimal):  # a Parquet cell of another type
+        try:  # what parse_money does with it
+            value = Decimal(str(value).strip())
+        except (InvalidOperation, ValueError):
+            raise ValidationError(f"{field} is not a decimal number", field=field) from None
+    minor = parse_money(value, currency, field=field)
+    if minor >= MAX_LINE_AMOUNT.scaleb(currency_exponent(currency)):
+        raise ValidationError(
+            f"{field} must be below {MAX_LINE_AMOUNT} {currency} a line", field=field
+        )
+    return minor
+
+
+def check_total(total_minor: int, currency: str) -> None:
+    """Refuse a receipt whose lines together cost :data:`MAX_RECEIPT_AMOUNT` or more."""
+    if total_minor >= MAX_RECEIPT_AMOUNT.scaleb(currency_exponent(currency)):
+        raise ValidationError(
+            f"the lines total {format_money(total_minor, currency)} {currency}; "
+            f"a receipt must total below {MAX_RECEIPT_AMOUNT}",
+            field="lines",
+        )
+
+
+def instant(value: object, field: str, now: datetime) -> datetime:
+    """An instant with a zone (a ``datetime`` or ISO 8601 text), at most 5 minutes after
+    ``now``; ``now`` when ``None``."""
+    if value is None:
+        return now
+    try:
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        at = ensure_utc(at)
+    except ValueError:
+        raise ValidationError(
+            f"{field} must be an ISO 8601 time with a zone", field=field
+        ) from None
+    if at > now + timedelta(minutes=5):
+        raise ValidationError(f"{field} is in the future", field=field)
+    return at
+
+
+def points_field(data: Fields, name: str) -> int:
+    """A whole number of points, 0 to 10^9 (absent: 0)."""
+    value = data.get(name) or 0
+    if isinstance(value, bool) or not isinstance(value, int) or not (0 <= value <= 10**9):
+        raise ValidationError(f"{name} must be a whole number of points (0-10^9)", field=name)
+    return value
+
+
+def basket(data: Fields, lines: list[dict[str, object]], program: Program, now: datetime) -> Basket:
+    """A Basket from a receipt's cells and its lines' cells, checked as the API checks a
+    purchase body (the field of an error is ``lines[i].<cell>`` for a line's cell)."""
+    if not lines:
+        raise ValidationError("a purchase needs at least one line", field="lines")
+    out = []
+    for i, raw in enumerate(lines):
+        tags = raw.get("tags") or []
+        if not isinstance(tags, list) or len(tags) > 20:
+            raise ValidationError(f"lines[{i}].tags must be a list", field=f"lines[{i}].tags")
+        out.append(
+            BasketLine(
+                line_id=ident(raw, "line_id", required=True) or "",
+                sku=text(raw, "sku", required=True) or "",
+                quantity=quantity(raw.get("quantity", 1), f"lines[{i}].quantity"),
+                amount_minor=line_amount(
+                    raw.get("amount", ""), program.currency, f"lines[{i}].amount"
+                ),
+                category=text(raw, "category") or "",
+                brand=text(raw, "brand") or "",
+                discounted=bool(raw.get("discounted", False)),
+                tags=frozenset(str(t)[:64] for t in tags),
+            )
+        )
+    raw_channel = data.get("channel") or "till"
+    channel = _CHANNELS.get(raw_channel) if isinstance(raw_channel, str) else None
+    if channel is None:
+        raise ValidationError("channel must be till, web or app", field="channel")
+    check_total(sum(ln.amount_minor for ln in out), program.currency)
+    return Basket(
+        lines=tuple(out),
+        occurred_at=instant(data.get("occurred_at"), "occurred_at", now),
+        store=text(data, "store"),
+        channel=channel,
+        partner=text(data, "partner"),
+        payment_method=text(data, "payment_method"),
+    )
+
+
+# Channel(value) for the channels' own values, without the enum call's Python frames
+_CHANNELS: dict[object, Channel] = {c.value: c for c in Channel}
+_ZERO = Decimal(0)
+_NEW = object.__new__
+_SET = tuple(
+    BasketLine.__dict__[name].__set__  # the slots' own setters (the dataclass is frozen)
+    for name in (
+        "line_id",
+        "sku",
+        "quantity",
+        "amount_minor",
+        "category",
+        "brand",
+        "discounted",
+        "tags",
+    )
+)
+
+
+def trusted_line(
+    line_id: str,
+    sku: str,
+    qty: Decimal,
+    amount_minor: int,
+    category: str,
+    brand: str,
+    discounted: bool,
+    tags: frozenset[str],
+) -> BasketLine:
+    """A :class:`BasketLine` from values a bulk reader has already validated as
+    :func:`basket` would (``qty`` from :func:`quantity`), built without the dataclass
+    machinery: about three times cheaper. The line's invariants are still checked; if any
+    does not hold, the checked constructor raises the domain's error."""
+    if (
+        type(line_id) is not str
+        or type(sku) is not str
+        or not 0 < len(line_id) <= MAX_ID_LENGTH
+        or not 0 < len(sku) <= MAX_ID_LENGTH
+        or type(qty) is not Decimal
+        or not qty.is_finite()
+        or not qty > _ZERO
+        or type(amount_minor) is not int
+        or not 0 <= amount_minor <= MAX_LINE_AMOUNT_MINOR
+        or type(tags) is not frozenset
+        or type(discounted) is not bool
+    ):
+        return BasketLine(line_id, sku, qty, amount_minor, category, brand, discounted, tags)
+    line = _NEW(BasketLine)
+    s0, s1, s2, s3, s4, s5, s6, s7 = _SET
+    s0(line, line_id)
+    s1(line, sku)
+    s2(line, qty)
+    s3(line, amount_minor)
+    s4(line, category)
+    s5(line, brand)
+    s6(line, discounted)
+    s7(line, tags)
+    return line
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +332,12 @@ class RowError:
 
     @classmethod
     def of(cls, line: int, key: str, err: KopilkaError) -> RowError:
+        """The row error of a domain error raised for ``line``."""
         return cls(line, key, err.code, str(err.details.get("field") or ""), err.message)
 
 
-def flag(value: Any, name: str) -> bool:
+def flag(value: object, name: str) -> bool:
+    """A yes/no cell (a Parquet boolean, or yes/no, true/false, 1/0, да/нет)."""
     if isinstance(value, bool):
         return value
     word = str(value).strip().lower()
@@ -145,16 +348,18 @@ def flag(value: Any, name: str) -> bool:
     raise ValidationError(f"{name} must be yes or no", field=name)
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
 # -- members ----------------------------------------------------------------------------------
 @dataclass(slots=True)
 class MemberRow:
+    """A member row, validated: identifiers, profile, enrollment time, status, consents."""
+
     line: int
     identifiers: list[tuple[IdentifierKind, str]]
-    profile: dict[str, Any]
+    profile: dict[str, object]
     enrolled_at: datetime
     status: MemberStatus
     blocked_reason: str | None
@@ -162,6 +367,7 @@ class MemberRow:
 
     @property
     def key(self) -> str:
+        """The row's identifiers as the rejects file names them (``kind:value,...``)."""
         return ",".join(f"{k}:{v}" for k, v in self.identifiers)
 
 
@@ -170,9 +376,7 @@ def member_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
     return MEMBER_COLUMNS + tuple(c for c in columns if c.startswith(MEMBER_PREFIXES))
 
 
-def parse_member(
-    names: tuple[str, ...], values: tuple[Any, ...], line: int, now: datetime
-) -> MemberRow:
+def parse_member(names: tuple[str, ...], values: Cells, line: int, now: datetime) -> MemberRow:
     """A member row, validated like an enrollment; raises ValidationError naming the field."""
     row = {n: _cell(v) for n, v in zip(names, values, strict=True) if v is not None and v != ""}
     idents = [
@@ -184,7 +388,7 @@ def parse_member(
         raise ValidationError(
             "a member needs an external_id, card, phone or email", field="external_id"
         )
-    attrs: dict[str, Any] = {n[5:]: str(v) for n, v in row.items() if n.startswith("attr_")}
+    attrs: dict[str, object] = {n[5:]: str(v) for n, v in row.items() if n.startswith("attr_")}
     if "segments" in row:
         attrs["segments"] = [s.strip() for s in str(row["segments"]).split(";") if s.strip()]
     profile = clean_profile(
@@ -212,13 +416,13 @@ def parse_member(
     return MemberRow(line, idents, profile, enrolled, status, reason, consents)
 
 
-def _date(value: Any) -> Any:
+def _date(value: object) -> object:
     if value is None or isinstance(value, date):
         return value
     return str(value)
 
 
-def _short(value: Any, name: str, limit: int) -> str | None:
+def _short(value: object, name: str, limit: int) -> str | None:
     if value is None:
         return None
     out = str(value)
@@ -248,7 +452,7 @@ _LINE_IDX = [(_R[n], n) for n in LINE_COLUMNS]
 
 def parse_receipt(
     receipt_id: str,
-    rows: list[tuple[int, tuple[Any, ...]]],
+    rows: Rows,
     end: int,
     program: Program,
     now: datetime,
@@ -258,8 +462,8 @@ def parse_receipt(
     Raises :class:`ValidationError` whose ``line`` detail names the offending row.
     """
     first_line = rows[0][0]
-    head: dict[str, Any] = {}
-    lines: list[dict[str, Any]] = []
+    head: dict[str, object] = {}
+    lines: list[dict[str, object]] = []
     for line, values in rows:
         for i, name in _RECEIPT_IDX:
             v = _cell(values[i])
@@ -272,12 +476,12 @@ def parse_receipt(
                     line=line,
                 )
             head[name] = v
-        body = {name: _cell(values[i]) for i, name in _LINE_IDX if values[i] is not None}
-        if "discounted" in body:
-            body["discounted"] = flag(body["discounted"], "discounted")
-        if "tags" in body:
-            body["tags"] = [t.strip() for t in str(body["tags"]).split(";") if t.strip()]
-        lines.append(body)
+        cells = {name: _cell(values[i]) for i, name in _LINE_IDX if values[i] is not None}
+        if "discounted" in cells:
+            cells["discounted"] = flag(cells["discounted"], "discounted")
+        if "tags" in cells:
+            cells["tags"] = [t.strip() for t in str(cells["tags"]).split(";") if t.strip()]
+        lines.append(cells)
     refs = [(MEMBER_REF_COLUMNS[n], str(head[n])) for n in MEMBER_REF_COLUMNS if n in head]
     if len(refs) != 1:
         raise ValidationError(
@@ -300,46 +504,47 @@ def parse_receipt(
                 "redeemed_points must be a whole number of points", field="redeemed_points"
             )
         redeemed = int(str(redeemed))
-    body = {
+    at = head.get("occurred_at")
+    if isinstance(at, datetime) and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    body: dict[str, object] = {
         "receipt_id": receipt_id,
-        "occurred_at": head.get("occurred_at"),
+        "occurred_at": at,
         "store": head.get("store"),
         "channel": head.get("channel"),
         "partner": head.get("partner"),
         "payment_method": head.get("payment_method"),
         "redeem_points": redeemed,
-        "lines": lines,
     }
     ident(body, "receipt_id", required=True)
-    if body["occurred_at"] is None:
+    if at is None:
         raise ValidationError("occurred_at is required", field="occurred_at")
-    if isinstance(body["occurred_at"], datetime) and body["occurred_at"].tzinfo is None:
-        body["occurred_at"] = body["occurred_at"].replace(tzinfo=UTC)
     for ln in lines:
         if isinstance(ln.get("amount"), float):
             raise ValidationError("amount must be a decimal or text, not a float", field="amount")
-        if isinstance(ln.get("quantity"), Decimal | int):
-            ln["quantity"] = str(ln["quantity"])
+        q = ln.get("quantity")
+        if isinstance(q, Decimal | int):
+            ln["quantity"] = str(q)
     try:
-        basket = parse_basket(body, program, now)
+        checked = basket(body, lines, program, now)
     except ValidationError as e:
-        at = _line_of(e, rows)
-        if at is not None:
-            e.details["line"] = at
+        line_at = _line_of(e, rows)
+        if line_at is not None:
+            e.details["line"] = line_at
         raise
-    return Receipt(receipt_id, first_line, ref, basket, points_field(body, "redeem_points"), end)
+    return Receipt(receipt_id, first_line, ref, checked, points_field(body, "redeem_points"), end)
 
 
 _REF_IDX = [(_R[n], kind) for n, kind in MEMBER_REF_COLUMNS.items()]
 
 
-def receipt_ref(rows: list[tuple[int, tuple[Any, ...]]]) -> tuple[str, str] | None:
+def receipt_ref(rows: Rows) -> tuple[str, str] | None:
     """Who a receipt's rows name, read as :func:`parse_receipt` reads it (the same ``ref``
     for every receipt it accepts), without parsing the rest; None where it would refuse
     the member cells (none, several, differing between lines, not an identifier)."""
     found: tuple[str, str] | None = None
     for i, kind in _REF_IDX:
-        value = None
+        value: object = None
         for _, values in rows:
             v = _cell(values[i])
             if v is None or v == "":
@@ -362,8 +567,8 @@ def receipt_ref(rows: list[tuple[int, tuple[Any, ...]]]) -> tuple[str, str] | No
         return None
 
 
-def _line_of(err: ValidationError, rows: list[tuple[int, tuple[Any, ...]]]) -> int | None:
-    """The file line of a ``lines[i]...`` field named by parse_basket."""
+def _line_of(err: ValidationError, rows: Rows) -> int | None:
+    """The file line of a ``lines[i]...`` field named by :func:`basket`."""
     fld = str(err.details.get("field") or "")
     if fld.startswith("lines[") and "]" in fld:
         i = int(fld[6 : fld.index("]")])
@@ -379,8 +584,6 @@ _CACHE_LIMIT = 100_000
 _HEAD = tuple(range(1, len(RECEIPT_COLUMNS)))
 # a line's cells: line_id, sku, category, brand, quantity, amount, discounted, tags
 _LINE_CELLS = itemgetter(*(_R[n] for n in LINE_COLUMNS))
-# Channel(value) for the channels' own values, without the enum call's Python frames
-_CHANNELS: dict[Any, Channel] = {c.value: c for c in Channel}
 
 
 class FastReceipts:
@@ -400,24 +603,21 @@ class FastReceipts:
         self.now = now
         self.exp = currency_exponent(program.currency)
         self.scale = 10**self.exp
-        # the bounds of parse_basket in minor units: a receipt beyond them goes the checked way
+        # the bounds of basket() in minor units: a receipt beyond them goes the checked way
         self.max_line = int(MAX_LINE_AMOUNT) * self.scale
         self.max_receipt = int(MAX_RECEIPT_AMOUNT) * self.scale
         self.quantities: dict[str, Decimal] = {}
         self.refs: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def receipt(
-        self, receipt_id: str, rows: list[tuple[int, tuple[Any, ...]]], end: int
-    ) -> Receipt | None:
+    def receipt(self, receipt_id: str, rows: Rows, end: int) -> Receipt | None:
+        """The receipt :func:`parse_receipt` would return, or None when not sure of it."""
         try:
             return self._receipt(receipt_id, rows, end)
         except Exception:  # anything unusual goes the checked way
             return None
 
-    def _receipt(
-        self, receipt_id: str, rows: list[tuple[int, tuple[Any, ...]]], end: int
-    ) -> Receipt | None:
-        head: dict[str, Any] = {}
+    def _receipt(self, receipt_id: str, rows: Rows, end: int) -> Receipt | None:
+        head: dict[str, object] = {}
         cols = tuple(zip(*[values for _, values in rows], strict=True))
         for i in _HEAD:
             col = cols[i]
@@ -468,7 +668,7 @@ class FastReceipts:
             return None
         if isinstance(at, datetime) and at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
-        body = {
+        body: dict[str, object] = {
             "receipt_id": receipt_id,
             "store": head.get("store"),
             "partner": head.get("partner"),
@@ -488,7 +688,7 @@ class FastReceipts:
             lines=tuple(lines),
             occurred_at=instant(at, "occurred_at", self.now),
             store=text(body, "store"),
-            channel=_CHANNELS.get(head.get("channel") or "till") or Channel(head["channel"]),
+            channel=_CHANNELS[head.get("channel") or "till"],  # KeyError: the checked way
             partner=text(body, "partner"),
             payment_method=text(body, "payment_method"),
         )
@@ -496,7 +696,7 @@ class FastReceipts:
             receipt_id, rows[0][0], ref, basket, points_field(body, "redeem_points"), end
         )
 
-    def _line(self, values: tuple[Any, ...]) -> BasketLine | None:
+    def _line(self, values: Cells) -> BasketLine | None:
         line_id, sku, category, brand, q, a, d, t = _LINE_CELLS(values)
         if type(line_id) is not str or type(sku) is not str:
             return None
