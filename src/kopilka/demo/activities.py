@@ -9,10 +9,10 @@ partly with points.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from kopilka.demo.builder import Action, Demo
 from kopilka.demo.catalogue import STORES, basket_lines
@@ -25,11 +25,10 @@ from kopilka.services import points as points_svc
 PAY_SHARES = (Decimal("0.1"), Decimal("0.2"), Decimal("0.3"))
 SUPPORT_AGENTS = ("support:o.smirnova", "support:d.volkov", "support:a.petrova")
 Events = Iterator[tuple[datetime, Action]]
+R = TypeVar("R", bound=Mapping[str, Any])
 
 
-def apply(
-    demo: Demo, person: Person, kind: str, call: Callable[[], dict[str, Any]]
-) -> dict[str, Any] | None:
+def apply(demo: Demo, person: Person, kind: str, call: Callable[[], R]) -> R | None:
     """Run a point movement and count it; a refusal (not enough points...) is counted too."""
     try:
         result = call()
@@ -122,7 +121,7 @@ def _purchase(person: Person, body: dict[str, Any], pay_share: Decimal | None) -
                     if held is None:
                         del data["redeem_points"]
                     else:
-                        data["hold_id"] = int(held["hold_id"])
+                        data["hold_id"] = held["hold_id"]
                         d.clock.advance(timedelta(seconds=40))
         receipt = apply(d, person, "purchases", lambda: purchases.commit(d.ctx, d.prog, data))
         _booked(d, person, body["receipt_id"], receipt)

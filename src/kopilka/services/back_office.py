@@ -8,9 +8,9 @@ Who acts is named by the interface: ``apikey:<id>:<name>`` for the API and the c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypedDict, TypeVar
 
 from kopilka.domain.program import Program
 from kopilka.services import jobs as jobs_svc
@@ -20,9 +20,33 @@ from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import Audit, recorded_job, recorded_write
 from kopilka.services.context import ServiceContext
 from kopilka.services.jobs import Progress
+from kopilka.services.points import LedgerOutcome
+
+R = TypeVar("R", bound=Mapping[str, object])
+
+
+class Sweep(Protocol):
+    """A sweep of :mod:`kopilka.services.jobs`: how many it handled as of ``as_of``."""
+
+    def __call__(
+        self,
+        ctx: ServiceContext,
+        program: Program,
+        as_of: datetime | None = ...,
+        progress: Progress | None = ...,
+    ) -> int: ...
+
+
+class JobDone(TypedDict):
+    """What a sweep handled (the stored outcome of its key: the format never changes)."""
+
+    job: str
+    as_of: str
+    handled: int
+
 
 # the sweeps by the names the audit log and the API give them
-SWEEPS: dict[str, Callable[..., int]] = {
+SWEEPS: dict[str, Sweep] = {
     "expire": jobs_svc.expire_due,
     "activate": jobs_svc.activate_due,
     "expire-holds": jobs_svc.expire_holds,
@@ -38,10 +62,10 @@ def adjust(
     key: str,
     reason: str,
     actor: str,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """A manual adjustment with a reason, audited with the balance before and after."""
 
-    def balance(inner: ServiceContext) -> dict[str, Any]:
+    def balance(inner: ServiceContext) -> dict[str, object]:
         b = member_svc.get_balance(inner, program, member_id)
         return {"available": b.available, "pending": b.pending, "held": b.held}
 
@@ -69,17 +93,17 @@ def set_blocked(
     *,
     key: str,
     actor: str,
-    answer: Callable[[ServiceContext], dict[str, Any]],
-) -> dict[str, Any]:
+    answer: Callable[[ServiceContext], R],
+) -> R:
     """Block or unblock a member, audited with the status before and after; ``answer``
     builds the stored response (the API's member document, the console's status)."""
     action = "block" if blocked else "unblock"
 
-    def state(inner: ServiceContext) -> dict[str, Any]:
+    def state(inner: ServiceContext) -> dict[str, object]:
         m = member_svc.get_member(inner, program, member_id)
         return {"status": str(m.status), "blocked_reason": m.blocked_reason}
 
-    def effect(inner: ServiceContext) -> dict[str, Any]:
+    def effect(inner: ServiceContext) -> R:
         member_svc.set_blocked(inner, program, member_id, blocked, reason)
         return answer(inner)
 
@@ -104,18 +128,18 @@ def run_job(
     actor: str,
     progress: Progress | None = None,
     workers: int | None = None,
-) -> dict[str, Any]:
+) -> JobDone:
     """Run the sweep ``name`` (``expire``, ``activate`` or ``expire-holds``) as of
     ``as_of`` (default: now), audited as ``job.<name>`` with what it handled; a repeated
     ``key`` replays the outcome without sweeping again."""
     at = as_of or ctx.now()
     sweep = SWEEPS[name]
-    extra: dict[str, Any] = {"progress": progress}
-    if workers and name == "expire":
-        extra["workers"] = workers
 
-    def job() -> dict[str, Any]:
-        handled = sweep(ctx, program, at, **extra)
+    def job() -> JobDone:
+        if workers and name == "expire":
+            handled = jobs_svc.expire_due(ctx, program, at, progress=progress, workers=workers)
+        else:
+            handled = sweep(ctx, program, at, progress=progress)
         return {"job": name, "as_of": at.isoformat(), "handled": handled}
 
     return recorded_job(

@@ -6,13 +6,51 @@ runs one ledger operation and commits; a repeated key returns the stored outcome
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TypedDict
 
 from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
+from kopilka.ledger.model import Result
 from kopilka.services.context import ServiceContext
 from kopilka.store.uow import UnitOfWork
+
+
+class Balances(TypedDict):
+    """A member's points after an operation."""
+
+    available: int
+    pending: int
+    held: int
+
+
+class LedgerOutcome(TypedDict):
+    """What a point movement did: its journal entry and the member's balances after it.
+
+    The format of the outcome stored under the idempotency key (``Result.to_dict()``):
+    outcomes stored before are replayed as they are, so keys and shapes never change."""
+
+    entry_id: int | None
+    kind: str
+    points: int
+    member_id: int
+    balance: Balances
+    hold_id: int | None
+    details: dict[str, object]
+
+
+def outcome(result: Result) -> LedgerOutcome:
+    """The stored (and answered) form of a ledger operation's result."""
+    return {
+        "entry_id": result.entry_id,
+        "kind": str(result.kind),
+        "points": result.points,
+        "member_id": result.member_id,
+        "balance": {"available": result.available, "pending": result.pending, "held": result.held},
+        "hold_id": result.hold_id,
+        "details": result.details,
+    }
 
 
 def _run(
@@ -20,12 +58,11 @@ def _run(
     program: Program,
     key: str,
     operation: str,
-    request: dict[str, Any],
-    op: Any,
-) -> dict[str, Any]:
-    def effect(uow: UnitOfWork) -> dict[str, Any]:
-        result = op(Ledger(uow.ledger, program), ctx.now())
-        return dict(result.to_dict())
+    request: Mapping[str, object],
+    op: Callable[[Ledger, datetime], Result],
+) -> LedgerOutcome:
+    def effect(uow: UnitOfWork) -> LedgerOutcome:
+        return outcome(op(Ledger(uow.ledger, program), ctx.now()))
 
     return ctx.idempotent(program.id, key, operation, request, effect)
 
@@ -41,7 +78,7 @@ def earn(
     reference: str | None = None,
     rule_id: str | None = None,
     rule_version: int | None = None,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Credit points (a new lot, pending if the program delays activation)."""
     req = {
         "member_id": member_id,
@@ -77,7 +114,7 @@ def redeem(
     *,
     key: str,
     reference: str | None = None,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Spend available points, soonest-expiring lots first."""
     req = {"member_id": member_id, "points": points, "reference": reference}
     return _run(
@@ -100,10 +137,15 @@ def hold(
     ttl_seconds: int | None = None,
     reference: str | None = None,
     store: str | None = None,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Reserve points at the till (``store``; None: none, as the web shop) until captured,
     voided or timed out."""
-    req = {"member_id": member_id, "points": points, "ttl": ttl_seconds, "reference": reference}
+    req: dict[str, object] = {
+        "member_id": member_id,
+        "points": points,
+        "ttl": ttl_seconds,
+        "reference": reference,
+    }
     if store is not None:  # absent otherwise: a hold's request hash stays what it was
         req["store"] = store
     ttl = timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None
@@ -119,13 +161,13 @@ def hold(
 
 def capture(
     ctx: ServiceContext, program: Program, hold_id: int, *, key: str, points: int | None = None
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Spend all or part of a hold; the rest is released."""
     req = {"hold_id": hold_id, "points": points}
     return _run(ctx, program, key, "capture", req, lambda lg, now: lg.capture(hold_id, now, points))
 
 
-def void(ctx: ServiceContext, program: Program, hold_id: int, *, key: str) -> dict[str, Any]:
+def void(ctx: ServiceContext, program: Program, hold_id: int, *, key: str) -> LedgerOutcome:
     """Cancel a hold; its points go back to the lots they came from."""
     return _run(
         ctx, program, key, "void", {"hold_id": hold_id}, lambda lg, now: lg.void(hold_id, now)
@@ -141,7 +183,7 @@ def reverse(
     points: int | None = None,
     reason: str | None = None,
     actor: str | None = None,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Reverse an earning (claw back) or a spending (restore), fully or partly."""
     req = {"entry_id": entry_id, "points": points, "reason": reason, "actor": actor}
     return _run(
@@ -163,7 +205,7 @@ def adjust(
     key: str,
     reason: str,
     actor: str,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """A manual correction with a reason and the actor who made it."""
     req = {"member_id": member_id, "delta": delta, "reason": reason, "actor": actor}
     return _run(
