@@ -24,6 +24,7 @@ from kopilka.domain.errors import ValidationError
 from kopilka.ledger.idempotency import caller_key
 from kopilka.services import audit, back_office
 from kopilka.services import points as points_svc
+from kopilka.services.points import Adjust, Earn, Redeem
 
 app = typer.Typer(help="Point movements for one member, and their history.", no_args_is_help=True)
 
@@ -92,7 +93,7 @@ def earn(
         key,
         json_out,
         lambda ctx, program, mid, k: points_svc.earn(
-            ctx, program, mid, n, key=k, reason=reason, reference=reference
+            ctx, program, Earn(mid, n, key=k, reason=reason, reference=reference)
         ),
     )
 
@@ -118,7 +119,7 @@ def redeem(
         key,
         json_out,
         lambda ctx, program, mid, k: points_svc.redeem(
-            ctx, program, mid, n, key=k, reference=reference
+            ctx, program, Redeem(mid, n, key=k, reference=reference)
         ),
     )
 
@@ -152,7 +153,7 @@ def adjust(
         key,
         json_out,
         lambda ctx, program, mid, k: back_office.adjust(
-            ctx, program, mid, delta, key=k, reason=reason, actor=who
+            ctx, program, Adjust(mid, delta, key=k, reason=reason, actor=who)
         ),
     )
 

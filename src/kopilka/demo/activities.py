@@ -21,6 +21,7 @@ from kopilka.domain.errors import KopilkaError, NotFoundError
 from kopilka.services import back_office, events, purchases
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
+from kopilka.services.points import Adjust, PlaceHold
 
 PAY_SHARES = (Decimal("0.1"), Decimal("0.2"), Decimal("0.3"))
 SUPPORT_AGENTS = ("support:o.smirnova", "support:d.volkov", "support:a.petrova")
@@ -112,10 +113,12 @@ def _purchase(person: Person, body: dict[str, Any], pay_share: Decimal | None) -
                         lambda: points_svc.hold(
                             d.ctx,
                             d.prog,
-                            person.member_id,
-                            points,
-                            key=d.key(body["receipt_id"], "hold"),
-                            reference=body["receipt_id"],
+                            PlaceHold(
+                                person.member_id,
+                                points,
+                                key=d.key(body["receipt_id"], "hold"),
+                                reference=body["receipt_id"],
+                            ),
                         ),
                     )
                     if held is None:
@@ -205,13 +208,15 @@ def support(demo: Demo, person: Person, rng: random.Random) -> Events:
             lambda: back_office.adjust(
                 d.ctx,
                 d.prog,
-                person.member_id,
-                amount if goodwill else -amount,
-                key=d.key(person.number, "adjust"),
-                reason="goodwill: damaged goods delivered"
-                if goodwill
-                else "correction: receipt scanned twice",
-                actor=agent,
+                Adjust(
+                    person.member_id,
+                    amount if goodwill else -amount,
+                    key=d.key(person.number, "adjust"),
+                    reason="goodwill: damaged goods delivered"
+                    if goodwill
+                    else "correction: receipt scanned twice",
+                    actor=agent,
+                ),
             ),
         )
 
@@ -234,10 +239,12 @@ def abandoned_holds(demo: Demo, person: Person, rng: random.Random) -> Events:
             lambda: points_svc.hold(
                 d.ctx,
                 d.prog,
-                person.member_id,
-                min(person.available, 150),
-                key=d.key(person.number, "abandoned-hold"),
-                reference="till offline",
+                PlaceHold(
+                    person.member_id,
+                    min(person.available, 150),
+                    key=d.key(person.number, "abandoned-hold"),
+                    reference="till offline",
+                ),
             ),
         )
 

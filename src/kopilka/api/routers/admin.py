@@ -38,7 +38,7 @@ from kopilka.services.apikeys import Permission as P
 from kopilka.services.audit_log import audit_page
 from kopilka.services.back_office import JobDone
 from kopilka.services.context import ServiceContext
-from kopilka.services.points import LedgerOutcome
+from kopilka.services.points import Adjust, LedgerOutcome
 
 router = APIRouter(prefix=f"{V1}/admin", tags=["back office"])
 READ = responses("unauthorized", "forbidden")
@@ -71,11 +71,7 @@ def adjust(
     result = back_office.adjust(
         ctx,
         key.program,
-        member_id,
-        body.delta,
-        key=idempotency_key,
-        reason=body.reason,
-        actor=key.actor,
+        Adjust(member_id, body.delta, key=idempotency_key, reason=body.reason, actor=key.actor),
     )
     metrics.moved("adjusted", abs(body.delta))
     return result

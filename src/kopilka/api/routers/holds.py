@@ -26,7 +26,7 @@ from kopilka.services.apikeys import ApiKey
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.balance_view import get_hold
 from kopilka.services.context import ServiceContext
-from kopilka.services.points import LedgerOutcome
+from kopilka.services.points import Capture, LedgerOutcome, PlaceHold, VoidHold
 
 router = APIRouter(prefix=f"{V1}/holds", tags=["holds"])
 HoldId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -72,12 +72,14 @@ def create_hold(
     result = points_svc.hold(
         ctx,
         program,
-        body.member_id,
-        body.points,
-        key=idempotency_key,
-        ttl_seconds=body.ttl_seconds,
-        reference=body.reference,
-        store=key.store_code,
+        PlaceHold(
+            body.member_id,
+            body.points,
+            key=idempotency_key,
+            ttl_seconds=body.ttl_seconds,
+            reference=body.reference,
+            store=key.store_code,
+        ),
     )
     metrics.moved("held", body.points)
     return result
@@ -126,7 +128,9 @@ def capture(
     """Spend all of a hold or a part of it; the rest goes back to the member."""
     _hold_of(ctx, key, hold_id)  # the hold is in this program, at the key's store
     result = points_svc.capture(
-        ctx, key.program, hold_id, key=idempotency_key, points=body.points if body else None
+        ctx,
+        key.program,
+        Capture(hold_id, key=idempotency_key, points=body.points if body else None),
     )
     metrics.moved("captured", int(result["points"]))
     return result
@@ -143,4 +147,4 @@ def void(
 ) -> LedgerOutcome:
     """Cancel a hold; its points go back to the lots they came from."""
     _hold_of(ctx, key, hold_id)
-    return points_svc.void(ctx, key.program, hold_id, key=idempotency_key)
+    return points_svc.void(ctx, key.program, VoidHold(hold_id, key=idempotency_key))

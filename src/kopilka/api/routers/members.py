@@ -41,6 +41,7 @@ from kopilka.services.apikeys import PROFILE_ROLES, ApiKey, Role
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.audit import History
 from kopilka.services.audit_log import Audit, recorded_write
+from kopilka.services.back_office import SetBlocked
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
 
@@ -252,11 +253,7 @@ def _set_blocked(
     return back_office.set_blocked(
         ctx,
         program,
-        member_id,
-        blocked,
-        reason,
-        key=idempotency_key,
-        actor=key.actor,
+        SetBlocked(member_id, blocked, reason, key=idempotency_key, actor=key.actor),
         answer=lambda inner: _public(inner, program, member_id),
     )
 

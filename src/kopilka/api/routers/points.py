@@ -10,7 +10,7 @@ from kopilka.api.routers import V1
 from kopilka.api.schemas.points import EarnRequest, LedgerResult, RedeemRequest
 from kopilka.services import points as points_svc
 from kopilka.services.apikeys import Permission as P
-from kopilka.services.points import LedgerOutcome
+from kopilka.services.points import Earn, LedgerOutcome, Redeem
 
 router = APIRouter(prefix=f"{V1}/members/{{member_id:int}}", tags=["points"])
 WRITE = responses(
@@ -43,11 +43,13 @@ def earn(
     result = points_svc.earn(
         ctx,
         program,
-        member_id,
-        body.points,
-        key=idempotency_key,
-        reason=body.reason,
-        reference=body.reference,
+        Earn(
+            member_id,
+            body.points,
+            key=idempotency_key,
+            reason=body.reason,
+            reference=body.reference,
+        ),
     )
     metrics.moved("earned", body.points)
     return result
@@ -70,7 +72,7 @@ def redeem(
 ) -> LedgerOutcome:
     """Spend available points at once, soonest-expiring first."""
     result = points_svc.redeem(
-        ctx, program, member_id, body.points, key=idempotency_key, reference=body.reference
+        ctx, program, Redeem(member_id, body.points, key=idempotency_key, reference=body.reference)
     )
     metrics.moved("redeemed", body.points)
     return result
