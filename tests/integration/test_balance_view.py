@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from kopilka.services import audit, jobs, points
 from kopilka.services.balance_view import balance_view
+from kopilka.services.points import Earn, PlaceHold
 
 DAY = timedelta(days=1)
 
@@ -29,9 +30,9 @@ def test_due_activation_and_expiry_are_shown_booked_and_left_unbooked(
 ):
     program = make_program(expiry_kind="days", expiry_n=30, activation_delay_days=14)
     member = make_member(program)
-    points.earn(ctx, program, member, 100, key="first")
+    points.earn(ctx, program, Earn(member, 100, key="first"))
     clock.advance(10 * DAY)
-    points.earn(ctx, program, member, 40, key="second")
+    points.earn(ctx, program, Earn(member, 40, key="second"))
     assert shown(ctx, program, member) == stored(ctx, member) == (0, 140, 0)
 
     clock.advance(5 * DAY)  # the first lot's activation is due
@@ -55,8 +56,8 @@ def test_due_activation_and_expiry_are_shown_booked_and_left_unbooked(
 def test_a_timed_out_hold_is_shown_released(ctx, clock, make_program, make_member):
     program = make_program()
     member = make_member(program)
-    points.earn(ctx, program, member, 100, key="earn")
-    points.hold(ctx, program, member, 30, ttl_seconds=60, key="hold")
+    points.earn(ctx, program, Earn(member, 100, key="earn"))
+    points.hold(ctx, program, PlaceHold(member, 30, ttl_seconds=60, key="hold"))
     assert shown(ctx, program, member) == (70, 0, 30)
     clock.advance(timedelta(seconds=61))
     assert shown(ctx, program, member) == (100, 0, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kopilka.services import audit, members
 from kopilka.services.imports import import_purchases
+from kopilka.services.points import PlaceHold
 
 from .test_import_factories import enroll_cards, loyalty_program, purchase_rows, write_csv
 
@@ -59,7 +60,7 @@ def test_a_batch_loads_through_the_driver_what_sqlalchemy_reads(ctx, clock, tmp_
     cards = enroll_cards(ctx, program, 3)
     import_purchases(ctx, program, write_csv(tmp_path / "p.csv", purchase_rows(cards, 30)))
     holder = members.lookup(ctx, program, "card", cards[0])
-    points.hold(ctx, program, holder.id, 1, key="h1", reference="till-1")
+    points.hold(ctx, program, PlaceHold(holder.id, 1, key="h1", reference="till-1"))
     with ctx.uow() as uow:
         conn = uow.conn
         ids = sorted(
@@ -203,7 +204,7 @@ def test_set_based_updates_write_what_row_updates_write(ctx, clock, tmp_path):
     cards = enroll_cards(ctx, program, 3)
     import_purchases(ctx, program, write_csv(tmp_path / "p.csv", purchase_rows(cards, 12)))
     holder = members.lookup(ctx, program, "card", cards[0])
-    points.hold(ctx, program, holder.id, 1, key="h1", reference="till-1")
+    points.hold(ctx, program, PlaceHold(holder.id, 1, key="h1", reference="till-1"))
     at = clock.now() + timedelta(hours=1)
     with ctx.uow() as uow:
         conn = uow.conn

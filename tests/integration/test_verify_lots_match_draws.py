@@ -8,6 +8,7 @@ from sqlalchemy import Connection, select, update
 
 from kopilka.ledger.verify import CHECKS, CheckResult, verify
 from kopilka.services import points
+from kopilka.services.points import Adjust, Redeem
 from kopilka.store.repos.verification import VerificationRepo
 from kopilka.store.tables import lots
 
@@ -23,10 +24,10 @@ def test_lots_that_disagree_with_their_draws_are_reported(ctx, make_program, mak
     assert CHECK in CHECKS
     program, other = make_program(), make_program()
     a, b, c = make_member(program), make_member(program), make_member(other)
-    points.adjust(ctx, program, a, 100, key="a1", reason="test", actor="test")
-    points.redeem(ctx, program, a, 30, key="a2")  # a's lot: 100, 30 drawn, 70 left
-    points.adjust(ctx, program, b, 40, key="b1", reason="test", actor="test")  # no draws
-    points.adjust(ctx, other, c, 25, key="c1", reason="test", actor="test")
+    points.adjust(ctx, program, Adjust(a, 100, key="a1", reason="test", actor="test"))
+    points.redeem(ctx, program, Redeem(a, 30, key="a2"))  # a's lot: 100, 30 drawn, 70 left
+    points.adjust(ctx, program, Adjust(b, 40, key="b1", reason="test", actor="test"))  # no draws
+    points.adjust(ctx, other, Adjust(c, 25, key="c1", reason="test", actor="test"))
     with ctx.engine.connect() as conn, conn.begin() as tx:
         # the whole database holds other tests' programs too (some corrupt theirs on
         # purpose): unscoped, this test only looks for its own lots

@@ -27,6 +27,7 @@ from kopilka.logging import get_logger
 from kopilka.services import back_office
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
+from kopilka.services.back_office import SetBlocked
 from kopilka.services.balance_view import BalanceView, balance_view
 
 app = typer.Typer(help="Members: add, show, block, unblock.", no_args_is_help=True)
@@ -179,11 +180,7 @@ def _set_blocked(
         back_office.set_blocked(
             k.services,
             program,
-            mid,
-            blocked,
-            reason,
-            key=f"cli:{uuid.uuid4()}",
-            actor=who,
+            SetBlocked(mid, blocked, reason, key=f"cli:{uuid.uuid4()}", actor=who),
             answer=lambda _inner: {"member_id": mid, "blocked": blocked},
         )
         m = member_svc.get_member(k.services, program, mid)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -21,9 +22,12 @@ from kopilka.cli.selectors import (
     resolve_member,
 )
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.program import Program
 from kopilka.ledger.idempotency import caller_key
 from kopilka.services import audit, back_office
 from kopilka.services import points as points_svc
+from kopilka.services.context import ServiceContext
+from kopilka.services.points import Adjust, Earn, LedgerOutcome, Redeem
 
 app = typer.Typer(help="Point movements for one member, and their history.", no_args_is_help=True)
 
@@ -37,6 +41,8 @@ Key = Annotated[
 ]
 Reference = Annotated[str | None, typer.Option(help="Receipt or order number.")]
 Selectors = tuple[int | None, str | None, str | None, str | None, str | None]
+# a movement for the member, under the (stored) key
+Move = Callable[[ServiceContext, Program, int, str], LedgerOutcome]
 
 
 def _positive(points: int) -> int:
@@ -45,7 +51,7 @@ def _positive(points: int) -> int:
     return points
 
 
-def _report(result: dict[str, Any], key: str, json_out: bool) -> None:
+def _report(result: LedgerOutcome, key: str, json_out: bool) -> None:
     if json_out:
         print_json({**result, "idempotency_key": key})
         return
@@ -58,7 +64,7 @@ def _report(result: dict[str, Any], key: str, json_out: bool) -> None:
 
 
 def _move(
-    program_code: str, selectors: Selectors, key: str | None, json_out: bool, op: Any
+    program_code: str, selectors: Selectors, key: str | None, json_out: bool, op: Move
 ) -> None:
     key = key or str(uuid.uuid4())
     # stored in the callers' namespace, like an API caller's key: a --key can never be
@@ -92,7 +98,7 @@ def earn(
         key,
         json_out,
         lambda ctx, program, mid, k: points_svc.earn(
-            ctx, program, mid, n, key=k, reason=reason, reference=reference
+            ctx, program, Earn(mid, n, key=k, reason=reason, reference=reference)
         ),
     )
 
@@ -118,7 +124,7 @@ def redeem(
         key,
         json_out,
         lambda ctx, program, mid, k: points_svc.redeem(
-            ctx, program, mid, n, key=k, reference=reference
+            ctx, program, Redeem(mid, n, key=k, reference=reference)
         ),
     )
 
@@ -152,7 +158,7 @@ def adjust(
         key,
         json_out,
         lambda ctx, program, mid, k: back_office.adjust(
-            ctx, program, mid, delta, key=k, reason=reason, actor=who
+            ctx, program, Adjust(mid, delta, key=k, reason=reason, actor=who)
         ),
     )
 

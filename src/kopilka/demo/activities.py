@@ -9,10 +9,10 @@ partly with points.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from kopilka.demo.catalogue import STORES, basket_lines
 from kopilka.demo.model import Action, Demo
@@ -21,15 +21,15 @@ from kopilka.domain.errors import KopilkaError, NotFoundError
 from kopilka.services import back_office, events, purchases
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
+from kopilka.services.points import Adjust, PlaceHold
 
 PAY_SHARES = (Decimal("0.1"), Decimal("0.2"), Decimal("0.3"))
 SUPPORT_AGENTS = ("support:o.smirnova", "support:d.volkov", "support:a.petrova")
 Events = Iterator[tuple[datetime, Action]]
+R = TypeVar("R", bound=Mapping[str, Any])
 
 
-def apply(
-    demo: Demo, person: Person, kind: str, call: Callable[[], dict[str, Any]]
-) -> dict[str, Any] | None:
+def apply(demo: Demo, person: Person, kind: str, call: Callable[[], R]) -> R | None:
     """Run a point movement and count it; a refusal (not enough points...) is counted too."""
     try:
         result = call()
@@ -113,16 +113,18 @@ def _purchase(person: Person, body: dict[str, Any], pay_share: Decimal | None) -
                         lambda: points_svc.hold(
                             d.ctx,
                             d.prog,
-                            person.member_id,
-                            points,
-                            key=d.key(body["receipt_id"], "hold"),
-                            reference=body["receipt_id"],
+                            PlaceHold(
+                                person.member_id,
+                                points,
+                                key=d.key(body["receipt_id"], "hold"),
+                                reference=body["receipt_id"],
+                            ),
                         ),
                     )
                     if held is None:
                         del data["redeem_points"]
                     else:
-                        data["hold_id"] = int(held["hold_id"])
+                        data["hold_id"] = held["hold_id"]
                         d.clock.advance(timedelta(seconds=40))
         receipt = apply(d, person, "purchases", lambda: purchases.commit(d.ctx, d.prog, data))
         _booked(d, person, body["receipt_id"], receipt)
@@ -206,13 +208,15 @@ def support(demo: Demo, person: Person, rng: random.Random) -> Events:
             lambda: back_office.adjust(
                 d.ctx,
                 d.prog,
-                person.member_id,
-                amount if goodwill else -amount,
-                key=d.key(person.number, "adjust"),
-                reason="goodwill: damaged goods delivered"
-                if goodwill
-                else "correction: receipt scanned twice",
-                actor=agent,
+                Adjust(
+                    person.member_id,
+                    amount if goodwill else -amount,
+                    key=d.key(person.number, "adjust"),
+                    reason="goodwill: damaged goods delivered"
+                    if goodwill
+                    else "correction: receipt scanned twice",
+                    actor=agent,
+                ),
             ),
         )
 
@@ -235,10 +239,12 @@ def abandoned_holds(demo: Demo, person: Person, rng: random.Random) -> Events:
             lambda: points_svc.hold(
                 d.ctx,
                 d.prog,
-                person.member_id,
-                min(person.available, 150),
-                key=d.key(person.number, "abandoned-hold"),
-                reference="till offline",
+                PlaceHold(
+                    person.member_id,
+                    min(person.available, 150),
+                    key=d.key(person.number, "abandoned-hold"),
+                    reference="till offline",
+                ),
             ),
         )
 

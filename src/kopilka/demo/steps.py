@@ -15,6 +15,7 @@ from kopilka.services import audit, back_office
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
+from kopilka.services.back_office import SetBlocked
 
 RULES = Path(__file__).parent.parent / "domain" / "rules" / "examples" / "grocery.yaml"
 
@@ -117,11 +118,13 @@ def block_fraud(demo: Demo) -> str:
             back_office.set_blocked(  # audited, as every back-office write
                 demo.ctx,
                 demo.prog,
-                person.member_id,
-                True,
-                "fraud check: many cards used with one phone",
-                key=demo.key(person.number, "block"),
-                actor="support:fraud-team",
+                SetBlocked(
+                    person.member_id,
+                    True,
+                    "fraud check: many cards used with one phone",
+                    key=demo.key(person.number, "block"),
+                    actor="support:fraud-team",
+                ),
                 answer=lambda _inner: {"blocked": True},
             )
     demo.stats["members blocked"] = len(suspects)

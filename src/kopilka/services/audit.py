@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TypedDict
 
 from sqlalchemy import select
 
@@ -13,6 +14,49 @@ from kopilka.store.repos.verification import VerificationRepo
 from kopilka.store.tables import journal_entries, postings
 
 MAX_PAGE = 200
+
+
+class HistoryItem(TypedDict):
+    """One journal entry of a member: what it did to each balance, and why."""
+
+    entry_id: int
+    kind: str
+    points: int
+    occurred_at: str
+    changes: dict[str, int]
+    why: str
+    rule_id: str | None
+    rule_version: int | None
+    reverses_entry_id: int | None
+    hold_id: int | None
+    reference: str | None
+    reason: str | None
+    actor: str | None
+    meta: dict[str, object] | None
+
+
+class History(TypedDict):
+    """A page of a member's ledger, newest first; ``next_cursor`` is the next ``before``."""
+
+    items: list[HistoryItem]
+    next_cursor: int | None
+
+
+class Entry(TypedDict):
+    """What :func:`explain` reads of a journal entry (``reverses_kind``: the kind of the
+    entry a reversal reverses, else None)."""
+
+    kind: str
+    points: int
+    reference: str | None
+    reason: str | None
+    actor: str | None
+    rule_id: str | None
+    rule_version: int | None
+    hold_id: int | None
+    reverses_entry_id: int | None
+    reverses_kind: str | None
+    meta: Mapping[str, object] | None
 
 
 def verify_ledger(ctx: ServiceContext, program_id: int | None = None) -> VerifyReport:
@@ -29,7 +73,7 @@ def history(
     limit: int = 50,
     before: int | None = None,
     for_member: bool = False,
-) -> dict[str, Any]:
+) -> History:
     """A member's ledger, newest first, with what each entry did to each balance and why.
 
     Cursor pagination: pass the returned ``next_cursor`` as ``before``. With
@@ -77,14 +121,29 @@ def history(
                 )
             ):
                 deltas[entry_id][account] = deltas[entry_id].get(account, 0) + amount
-    items = [
+    items: list[HistoryItem] = [
         {
             "entry_id": r.id,
             "kind": r.kind,
             "points": r.points,
             "occurred_at": r.occurred_at.isoformat(),
             "changes": deltas[r.id],
-            "why": explain(r._mapping, for_member=for_member),
+            "why": explain(
+                {
+                    "kind": r.kind,
+                    "points": r.points,
+                    "reference": r.reference,
+                    "reason": r.reason,
+                    "actor": r.actor,
+                    "rule_id": r.rule_id,
+                    "rule_version": r.rule_version,
+                    "hold_id": r.hold_id,
+                    "reverses_entry_id": r.reverses_entry_id,
+                    "reverses_kind": r.reverses_kind,
+                    "meta": r.meta,
+                },
+                for_member=for_member,
+            ),
             "rule_id": r.rule_id,
             "rule_version": r.rule_version,
             "reverses_entry_id": r.reverses_entry_id,
@@ -99,7 +158,7 @@ def history(
     return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
 
 
-def explain(entry: Any, *, for_member: bool = False) -> str:
+def explain(entry: Entry, *, for_member: bool = False) -> str:
     """One sentence a member or support agent can read (``for_member``: no staff names)."""
     kind, pts = entry["kind"], entry["points"]
     ref = f" ({entry['reference']})" if entry["reference"] else ""
@@ -112,7 +171,7 @@ def explain(entry: Any, *, for_member: bool = False) -> str:
     if kind == "reverse":
         return _reversal(entry, pts, ref)
     if kind == "adjust":
-        delta = (entry["meta"] or {}).get("delta", pts)
+        delta = _count(entry["meta"] or {}, "delta", pts)
         if for_member:
             return f"adjusted by {delta:+d} points: {entry['reason']}"
         return f"adjusted by {delta:+d} points by {entry['actor']}: {entry['reason']}"
@@ -130,25 +189,31 @@ def explain(entry: Any, *, for_member: bool = False) -> str:
     return texts.get(kind, f"{kind} {pts} points")
 
 
-def _released(meta: dict[str, Any]) -> str:
+def _count(meta: Mapping[str, object], name: str, default: int = 0) -> int:
+    """A number of points the ledger noted in an entry's ``meta`` (JSON: an int)."""
+    n = meta.get(name, default)
+    return n if isinstance(n, int) else default
+
+
+def _released(meta: Mapping[str, object]) -> str:
     """What became of released held points whose lot expired during the hold."""
-    expired, reissued = meta.get("expired_on_return", 0), meta.get("reissued", 0)
+    expired, reissued = _count(meta, "expired_on_return"), _count(meta, "reissued")
     text = f", of which {expired} expired at once (their validity had ended)" if expired else ""
     if reissued:
         text += f", of which {reissued} came back with a new expiry date"
     return text
 
 
-def _reversal(entry: Any, pts: int, ref: str) -> str:
+def _reversal(entry: Entry, pts: int, ref: str) -> str:
     """A return's line says what it did to the balance: points taken back (and those
     forgiven or left as a debt), or points restored (and those that expired at once
     because their validity had ended, or came back in a fresh lot)."""
     meta = entry["meta"] or {}
-    of = entry.get("reverses_kind")
+    of = entry["reverses_kind"]
     if of in ("redeem", "capture"):
         return f"return: {pts} points restored{ref}{_released(meta)}"
     if of in ("earn", "adjust"):
-        forgiven, debt = meta.get("forgiven", 0), meta.get("debt", 0)
+        forgiven, debt = _count(meta, "forgiven"), _count(meta, "debt")
         text = f"return: {pts - forgiven} points taken back{ref}"
         if forgiven:
             text += f"; {forgiven} more were no longer there (spent or expired) and are forgiven"

@@ -14,20 +14,31 @@ effect and the audit row commit (or roll back) together.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, cast
+from typing import TypedDict, TypeVar, cast
+
+from sqlalchemy import RootTransaction
 
 from kopilka.domain.errors import ValidationError
-from kopilka.ledger.idempotency import check_key, replay, request_hash
+from kopilka.ledger.idempotency import StoredOutcome, check_key, replay, request_hash
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.audit_log import AuditLogRepo, AuditRecord
 from kopilka.store.uow import UnitOfWork
 
-Snapshot = Callable[[ServiceContext], dict[str, Any] | None]
-Effect = Callable[[ServiceContext], dict[str, Any]]
+# a back-office action's state before and after it (free-form: what the audit log keeps)
+Snapshot = Callable[[ServiceContext], Mapping[str, object] | None]
+# a result: a JSON object, stored as the key's outcome (a TypedDict of the use case)
+R = TypeVar("R", bound=Mapping[str, object])
 MAX_PAGE = 200
+
+
+class AuditPage(TypedDict):
+    """A page of the audit log, newest first; ``next_cursor`` is the next page's ``before``."""
+
+    items: list[AuditRecord]
+    next_cursor: int | None
 
 
 class _Savepoint(UnitOfWork):
@@ -41,7 +52,8 @@ class _Savepoint(UnitOfWork):
         # the outer unit's connection and every repository bound to it
         self.__dict__.update({k: v for k, v in vars(self._outer).items() if not k.startswith("_")})
         # a savepoint stands where the base class keeps its root transaction
-        self._tx = cast(Any, self.conn.begin_nested())
+        # (a nested transaction, committed and rolled back as the root one is)
+        self._tx = cast(RootTransaction, self.conn.begin_nested())
         return self
 
     def __exit__(
@@ -82,11 +94,18 @@ class Audit:
         ctx: ServiceContext,
         uow: UnitOfWork,
         program_id: int,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
+        before: Mapping[str, object] | None,
+        after: Mapping[str, object] | None,
     ) -> None:
+        """Write the audit row (in ``uow``, the transaction of the action's effect)."""
         AuditLogRepo(uow.conn).add(
-            program_id, self.actor, self.action, self.target, before, after, ctx.now()
+            program_id,
+            self.actor,
+            self.action,
+            self.target,
+            None if before is None else dict(before),
+            None if after is None else dict(after),
+            ctx.now(),
         )
 
 
@@ -96,14 +115,14 @@ def recorded_write(
     *,
     key: str,
     operation: str,
-    request: dict[str, Any],
-    effect: Effect,
+    request: Mapping[str, object],
+    effect: Callable[[ServiceContext], R],
     audit: Audit | None = None,
-) -> dict[str, Any]:
+) -> R:
     """Run ``effect`` once under ``key``, auditing it if ``audit`` is given; returns the
     (stored) result. The effect is given a context enlisted in the key's transaction."""
 
-    def in_transaction(uow: UnitOfWork) -> dict[str, Any]:
+    def in_transaction(uow: UnitOfWork) -> R:
         inner = enlisted(ctx, uow)
         before = audit.snapshot(inner) if audit else None
         result = effect(inner)
@@ -120,21 +139,23 @@ def recorded_job(
     *,
     key: str,
     operation: str,
-    request: dict[str, Any],
-    job: Callable[[], dict[str, Any]],
+    request: Mapping[str, object],
+    job: Callable[[], R],
     audit: Audit,
-) -> dict[str, Any]:
+) -> R:
     """A batch job (its own transactions, safe to repeat) under an idempotency key:
     a repeated key replays the stored outcome without running the job again."""
     check_key(key)
     with ctx.uow(read_only=True) as uow:
         stored = uow.idempotency.get(program_id, key)
         if stored is not None:
-            # the stored row is frozen; replay only reads it
-            return replay(cast(Any, stored), operation, request_hash(operation, request))
+            # the stored row is frozen; replay only reads it. The stored outcome is the
+            # job's result format (R), written by the store() below
+            digest = request_hash(operation, dict(request))
+            return cast(R, replay(cast(StoredOutcome, stored), operation, digest))
     outcome = job()
 
-    def store(uow: UnitOfWork) -> dict[str, Any]:
+    def store(uow: UnitOfWork) -> R:
         audit.record(ctx, uow, program_id, None, outcome)
         return outcome
 
@@ -149,7 +170,7 @@ def audit_page(
     limit: int = 50,
     before: int | None = None,
     target: str | None = None,
-) -> dict[str, Any]:
+) -> AuditPage:
     """The program's audit log, newest first; pass ``next_cursor`` back as ``before``."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError(f"limit must be 1-{MAX_PAGE}", field="limit")

@@ -8,9 +8,10 @@ Who acts is named by the interface: ``apikey:<id>:<name>`` for the API and the c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypedDict, TypeVar
 
 from kopilka.domain.program import Program
 from kopilka.services import jobs as jobs_svc
@@ -20,77 +21,111 @@ from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import Audit, recorded_job, recorded_write
 from kopilka.services.context import ServiceContext
 from kopilka.services.jobs import Progress
+from kopilka.services.points import Adjust, LedgerOutcome
+
+R = TypeVar("R", bound=Mapping[str, object])
+
+
+class Sweep(Protocol):
+    """A sweep of :mod:`kopilka.services.jobs`: how many it handled as of ``as_of``."""
+
+    def __call__(
+        self,
+        ctx: ServiceContext,
+        program: Program,
+        as_of: datetime | None = ...,
+        progress: Progress | None = ...,
+    ) -> int: ...
+
+
+class JobDone(TypedDict):
+    """What a sweep handled (the stored outcome of its key: the format never changes)."""
+
+    job: str
+    as_of: str
+    handled: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetBlocked:
+    """Block (``blocked``) or unblock a member, with a reason, as ``actor``."""
+
+    member_id: int
+    blocked: bool
+    reason: str | None
+    _: KW_ONLY
+    key: str
+    actor: str
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to (the operation, block or unblock, says which)."""
+        return {"member_id": self.member_id, "reason": self.reason}
+
+
+def adjust_fingerprint(cmd: Adjust) -> dict[str, object]:
+    """The request an audited adjustment's key is bound to (the actor is the audit's)."""
+    return {"member_id": cmd.member_id, "delta": cmd.delta, "reason": cmd.reason}
+
 
 # the sweeps by the names the audit log and the API give them
-SWEEPS: dict[str, Callable[..., int]] = {
+SWEEPS: dict[str, Sweep] = {
     "expire": jobs_svc.expire_due,
     "activate": jobs_svc.activate_due,
     "expire-holds": jobs_svc.expire_holds,
 }
 
 
-def adjust(
-    ctx: ServiceContext,
-    program: Program,
-    member_id: int,
-    delta: int,
-    *,
-    key: str,
-    reason: str,
-    actor: str,
-) -> dict[str, Any]:
+def adjust(ctx: ServiceContext, program: Program, cmd: Adjust) -> LedgerOutcome:
     """A manual adjustment with a reason, audited with the balance before and after."""
+    member_id = cmd.member_id
 
-    def balance(inner: ServiceContext) -> dict[str, Any]:
+    def balance(inner: ServiceContext) -> dict[str, object]:
         b = member_svc.get_balance(inner, program, member_id)
         return {"available": b.available, "pending": b.pending, "held": b.held}
 
     return recorded_write(
         ctx,
         program.id,
-        key=key,
+        key=cmd.key,
         operation="adjust",
-        request={"member_id": member_id, "delta": delta, "reason": reason},
+        request=adjust_fingerprint(cmd),
         # the ledger keeps its own record under a key derived from the caller's (a space
         # cannot occur in a header or form key, so the two never collide)
         effect=lambda inner: points_svc.adjust(
-            inner, program, member_id, delta, key=f"{key} adjust", reason=reason, actor=actor
+            inner, program, replace(cmd, key=f"{cmd.key} adjust")
         ),
-        audit=Audit(actor, "points.adjust", f"member:{member_id}", balance),
+        audit=Audit(cmd.actor, "points.adjust", f"member:{member_id}", balance),
     )
 
 
 def set_blocked(
     ctx: ServiceContext,
     program: Program,
-    member_id: int,
-    blocked: bool,
-    reason: str | None,
+    cmd: SetBlocked,
     *,
-    key: str,
-    actor: str,
-    answer: Callable[[ServiceContext], dict[str, Any]],
-) -> dict[str, Any]:
+    answer: Callable[[ServiceContext], R],
+) -> R:
     """Block or unblock a member, audited with the status before and after; ``answer``
     builds the stored response (the API's member document, the console's status)."""
-    action = "block" if blocked else "unblock"
+    action = "block" if cmd.blocked else "unblock"
+    member_id = cmd.member_id
 
-    def state(inner: ServiceContext) -> dict[str, Any]:
+    def state(inner: ServiceContext) -> dict[str, object]:
         m = member_svc.get_member(inner, program, member_id)
         return {"status": str(m.status), "blocked_reason": m.blocked_reason}
 
-    def effect(inner: ServiceContext) -> dict[str, Any]:
-        member_svc.set_blocked(inner, program, member_id, blocked, reason)
+    def effect(inner: ServiceContext) -> R:
+        member_svc.set_blocked(inner, program, member_id, cmd.blocked, cmd.reason)
         return answer(inner)
 
     return recorded_write(
         ctx,
         program.id,
-        key=key,
+        key=cmd.key,
         operation=action,
-        request={"member_id": member_id, "reason": reason},
+        request=cmd.fingerprint(),
         effect=effect,
-        audit=Audit(actor, f"member.{action}", f"member:{member_id}", state),
+        audit=Audit(cmd.actor, f"member.{action}", f"member:{member_id}", state),
     )
 
 
@@ -104,18 +139,18 @@ def run_job(
     actor: str,
     progress: Progress | None = None,
     workers: int | None = None,
-) -> dict[str, Any]:
+) -> JobDone:
     """Run the sweep ``name`` (``expire``, ``activate`` or ``expire-holds``) as of
     ``as_of`` (default: now), audited as ``job.<name>`` with what it handled; a repeated
     ``key`` replays the outcome without sweeping again."""
     at = as_of or ctx.now()
     sweep = SWEEPS[name]
-    extra: dict[str, Any] = {"progress": progress}
-    if workers and name == "expire":
-        extra["workers"] = workers
 
-    def job() -> dict[str, Any]:
-        handled = sweep(ctx, program, at, **extra)
+    def job() -> JobDone:
+        if workers and name == "expire":
+            handled = jobs_svc.expire_due(ctx, program, at, progress=progress, workers=workers)
+        else:
+            handled = sweep(ctx, program, at, progress=progress)
         return {"job": name, "as_of": at.isoformat(), "handled": handled}
 
     return recorded_job(

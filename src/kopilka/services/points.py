@@ -1,18 +1,195 @@
 """Point movements for one member, each under an idempotency key.
 
-These are the operations the CLI, the API and the jobs call. Each opens a unit of work,
-runs one ledger operation and commits; a repeated key returns the stored outcome.
+These are the operations the CLI, the API and the jobs call. Each takes a command (its
+typed input, built once by the interface; ``key`` is the idempotency key), opens a unit of
+work, runs one ledger operation and commits; a repeated key returns the stored outcome.
+Each command's ``fingerprint()`` is the request its key is bound to: the same dict as
+before commands existed, so keys stored before still replay (and conflict) as they did.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, dataclass
+from datetime import datetime, timedelta
+from typing import TypedDict
 
 from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
+from kopilka.ledger.model import Result
 from kopilka.services.context import ServiceContext
 from kopilka.store.uow import UnitOfWork
+
+
+class Balances(TypedDict):
+    """A member's points after an operation."""
+
+    available: int
+    pending: int
+    held: int
+
+
+class LedgerOutcome(TypedDict):
+    """What a point movement did: its journal entry and the member's balances after it.
+
+    The format of the outcome stored under the idempotency key (``Result.to_dict()``):
+    outcomes stored before are replayed as they are, so keys and shapes never change."""
+
+    entry_id: int | None
+    kind: str
+    points: int
+    member_id: int
+    balance: Balances
+    hold_id: int | None
+    details: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Earn:
+    """Credit ``points`` to a member."""
+
+    member_id: int
+    points: int
+    _: KW_ONLY
+    key: str
+    reason: str | None = None
+    reference: str | None = None
+    rule_id: str | None = None
+    rule_version: int | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to."""
+        return {
+            "member_id": self.member_id,
+            "points": self.points,
+            "reason": self.reason,
+            "reference": self.reference,
+            "rule_id": self.rule_id,
+            "rule_version": self.rule_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Redeem:
+    """Spend ``points`` of a member's available balance."""
+
+    member_id: int
+    points: int
+    _: KW_ONLY
+    key: str
+    reference: str | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to."""
+        return {"member_id": self.member_id, "points": self.points, "reference": self.reference}
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceHold:
+    """Reserve ``points`` for ``ttl_seconds`` (None: the program's hold TTL) at ``store``
+    (None: at none, as the web shop)."""
+
+    member_id: int
+    points: int
+    _: KW_ONLY
+    key: str
+    ttl_seconds: int | None = None
+    reference: str | None = None
+    store: str | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to."""
+        req: dict[str, object] = {
+            "member_id": self.member_id,
+            "points": self.points,
+            "ttl": self.ttl_seconds,
+            "reference": self.reference,
+        }
+        if self.store is not None:  # absent otherwise: a hold's request hash stays what it was
+            req["store"] = self.store
+        return req
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """Spend ``points`` of a hold (None: all of it)."""
+
+    hold_id: int
+    _: KW_ONLY
+    key: str
+    points: int | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to."""
+        return {"hold_id": self.hold_id, "points": self.points}
+
+
+@dataclass(frozen=True, slots=True)
+class VoidHold:
+    """Cancel a hold."""
+
+    hold_id: int
+    _: KW_ONLY
+    key: str
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to."""
+        return {"hold_id": self.hold_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Reverse:
+    """Reverse ``points`` of an entry (None: all that is left of it)."""
+
+    entry_id: int
+    _: KW_ONLY
+    key: str
+    points: int | None = None
+    reason: str | None = None
+    actor: str | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to."""
+        return {
+            "entry_id": self.entry_id,
+            "points": self.points,
+            "reason": self.reason,
+            "actor": self.actor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Adjust:
+    """Add (``delta`` > 0) or deduct points by hand, with a reason and who did it."""
+
+    member_id: int
+    delta: int
+    _: KW_ONLY
+    key: str
+    reason: str
+    actor: str
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to."""
+        return {
+            "member_id": self.member_id,
+            "delta": self.delta,
+            "reason": self.reason,
+            "actor": self.actor,
+        }
+
+
+def outcome(result: Result) -> LedgerOutcome:
+    """The stored (and answered) form of a ledger operation's result."""
+    return {
+        "entry_id": result.entry_id,
+        "kind": str(result.kind),
+        "points": result.points,
+        "member_id": result.member_id,
+        "balance": {"available": result.available, "pending": result.pending, "held": result.held},
+        "hold_id": result.hold_id,
+        "details": result.details,
+    }
 
 
 def _run(
@@ -20,157 +197,105 @@ def _run(
     program: Program,
     key: str,
     operation: str,
-    request: dict[str, Any],
-    op: Any,
-) -> dict[str, Any]:
-    def effect(uow: UnitOfWork) -> dict[str, Any]:
-        result = op(Ledger(uow.ledger, program), ctx.now())
-        return dict(result.to_dict())
+    request: Mapping[str, object],
+    op: Callable[[Ledger, datetime], Result],
+) -> LedgerOutcome:
+    def effect(uow: UnitOfWork) -> LedgerOutcome:
+        return outcome(op(Ledger(uow.ledger, program), ctx.now()))
 
     return ctx.idempotent(program.id, key, operation, request, effect)
 
 
-def earn(
-    ctx: ServiceContext,
-    program: Program,
-    member_id: int,
-    points: int,
-    *,
-    key: str,
-    reason: str | None = None,
-    reference: str | None = None,
-    rule_id: str | None = None,
-    rule_version: int | None = None,
-) -> dict[str, Any]:
+def earn(ctx: ServiceContext, program: Program, cmd: Earn) -> LedgerOutcome:
     """Credit points (a new lot, pending if the program delays activation)."""
-    req = {
-        "member_id": member_id,
-        "points": points,
-        "reason": reason,
-        "reference": reference,
-        "rule_id": rule_id,
-        "rule_version": rule_version,
-    }
     return _run(
         ctx,
         program,
-        key,
+        cmd.key,
         "earn",
-        req,
+        cmd.fingerprint(),
         lambda lg, now: lg.earn(
-            member_id,
-            points,
+            cmd.member_id,
+            cmd.points,
             now,
-            reason=reason,
-            reference=reference,
-            rule_id=rule_id,
-            rule_version=rule_version,
+            reason=cmd.reason,
+            reference=cmd.reference,
+            rule_id=cmd.rule_id,
+            rule_version=cmd.rule_version,
         ),
     )
 
 
-def redeem(
-    ctx: ServiceContext,
-    program: Program,
-    member_id: int,
-    points: int,
-    *,
-    key: str,
-    reference: str | None = None,
-) -> dict[str, Any]:
+def redeem(ctx: ServiceContext, program: Program, cmd: Redeem) -> LedgerOutcome:
     """Spend available points, soonest-expiring lots first."""
-    req = {"member_id": member_id, "points": points, "reference": reference}
     return _run(
         ctx,
         program,
-        key,
+        cmd.key,
         "redeem",
-        req,
-        lambda lg, now: lg.redeem(member_id, points, now, reference=reference),
+        cmd.fingerprint(),
+        lambda lg, now: lg.redeem(cmd.member_id, cmd.points, now, reference=cmd.reference),
     )
 
 
-def hold(
-    ctx: ServiceContext,
-    program: Program,
-    member_id: int,
-    points: int,
-    *,
-    key: str,
-    ttl_seconds: int | None = None,
-    reference: str | None = None,
-    store: str | None = None,
-) -> dict[str, Any]:
-    """Reserve points at the till (``store``; None: none, as the web shop) until captured,
-    voided or timed out."""
-    req = {"member_id": member_id, "points": points, "ttl": ttl_seconds, "reference": reference}
-    if store is not None:  # absent otherwise: a hold's request hash stays what it was
-        req["store"] = store
-    ttl = timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None
+def hold(ctx: ServiceContext, program: Program, cmd: PlaceHold) -> LedgerOutcome:
+    """Reserve points at the till (``cmd.store``; None: none, as the web shop) until
+    captured, voided or timed out."""
+    ttl = timedelta(seconds=cmd.ttl_seconds) if cmd.ttl_seconds is not None else None
     return _run(
         ctx,
         program,
-        key,
+        cmd.key,
         "hold",
-        req,
-        lambda lg, now: lg.hold(member_id, points, now, ttl=ttl, reference=reference, store=store),
+        cmd.fingerprint(),
+        lambda lg, now: lg.hold(
+            cmd.member_id, cmd.points, now, ttl=ttl, reference=cmd.reference, store=cmd.store
+        ),
     )
 
 
-def capture(
-    ctx: ServiceContext, program: Program, hold_id: int, *, key: str, points: int | None = None
-) -> dict[str, Any]:
+def capture(ctx: ServiceContext, program: Program, cmd: Capture) -> LedgerOutcome:
     """Spend all or part of a hold; the rest is released."""
-    req = {"hold_id": hold_id, "points": points}
-    return _run(ctx, program, key, "capture", req, lambda lg, now: lg.capture(hold_id, now, points))
+    return _run(
+        ctx,
+        program,
+        cmd.key,
+        "capture",
+        cmd.fingerprint(),
+        lambda lg, now: lg.capture(cmd.hold_id, now, cmd.points),
+    )
 
 
-def void(ctx: ServiceContext, program: Program, hold_id: int, *, key: str) -> dict[str, Any]:
+def void(ctx: ServiceContext, program: Program, cmd: VoidHold) -> LedgerOutcome:
     """Cancel a hold; its points go back to the lots they came from."""
     return _run(
-        ctx, program, key, "void", {"hold_id": hold_id}, lambda lg, now: lg.void(hold_id, now)
+        ctx, program, cmd.key, "void", cmd.fingerprint(), lambda lg, now: lg.void(cmd.hold_id, now)
     )
 
 
-def reverse(
-    ctx: ServiceContext,
-    program: Program,
-    entry_id: int,
-    *,
-    key: str,
-    points: int | None = None,
-    reason: str | None = None,
-    actor: str | None = None,
-) -> dict[str, Any]:
+def reverse(ctx: ServiceContext, program: Program, cmd: Reverse) -> LedgerOutcome:
     """Reverse an earning (claw back) or a spending (restore), fully or partly."""
-    req = {"entry_id": entry_id, "points": points, "reason": reason, "actor": actor}
     return _run(
         ctx,
         program,
-        key,
+        cmd.key,
         "reverse",
-        req,
-        lambda lg, now: lg.reverse(entry_id, now, points=points, reason=reason, actor=actor),
+        cmd.fingerprint(),
+        lambda lg, now: lg.reverse(
+            cmd.entry_id, now, points=cmd.points, reason=cmd.reason, actor=cmd.actor
+        ),
     )
 
 
-def adjust(
-    ctx: ServiceContext,
-    program: Program,
-    member_id: int,
-    delta: int,
-    *,
-    key: str,
-    reason: str,
-    actor: str,
-) -> dict[str, Any]:
+def adjust(ctx: ServiceContext, program: Program, cmd: Adjust) -> LedgerOutcome:
     """A manual correction with a reason and the actor who made it."""
-    req = {"member_id": member_id, "delta": delta, "reason": reason, "actor": actor}
     return _run(
         ctx,
         program,
-        key,
+        cmd.key,
         "adjust",
-        req,
-        lambda lg, now: lg.adjust(member_id, delta, now, reason=reason, actor=actor),
+        cmd.fingerprint(),
+        lambda lg, now: lg.adjust(
+            cmd.member_id, cmd.delta, now, reason=cmd.reason, actor=cmd.actor
+        ),
     )

@@ -11,7 +11,9 @@ from kopilka.services import audit as audit_svc
 from kopilka.services import back_office
 from kopilka.services import members as member_svc
 from kopilka.services.apikeys import Permission
+from kopilka.services.back_office import SetBlocked
 from kopilka.services.balance_view import balance_view
+from kopilka.services.points import Adjust
 from kopilka.services.purchases import get_purchase
 from kopilka.web import queries
 from kopilka.web.console import Console
@@ -136,7 +138,9 @@ def members_router(console: Console) -> APIRouter:
             reason = parse_reason(form.get("reason"), required=True)
 
             back_office.adjust(
-                ctx, program, member_id, delta, key=key, reason=str(reason), actor=op.key.actor
+                ctx,
+                program,
+                Adjust(member_id, delta, key=key, reason=str(reason), actor=op.key.actor),
             )
         except KopilkaError as e:
             return member_page(
@@ -159,11 +163,7 @@ def members_router(console: Console) -> APIRouter:
             back_office.set_blocked(
                 ctx,
                 program,
-                member_id,
-                blocked,
-                reason,
-                key=key,
-                actor=op.key.actor,
+                SetBlocked(member_id, blocked, reason, key=key, actor=op.key.actor),
                 answer=lambda inner: {"status": "blocked" if blocked else "active"},
             )
         except KopilkaError as e:

@@ -17,6 +17,7 @@ from kopilka.domain.program import Program
 from kopilka.services import apikeys as apikey_svc
 from kopilka.services import points as points_svc
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import Earn
 from kopilka.settings import load_settings
 from kopilka.store.tables import metadata
 
@@ -87,7 +88,7 @@ def give_points(ctx: ServiceContext, program: Program) -> Callable[[int, int], A
     """Credit points to a member directly through the service (test setup)."""
 
     def give(member_id: int, points: int) -> Any:
-        return points_svc.earn(ctx, program, member_id, points, key=uuid.uuid4().hex)
+        return points_svc.earn(ctx, program, Earn(member_id, points, key=uuid.uuid4().hex))
 
     return give
 

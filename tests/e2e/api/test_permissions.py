@@ -17,6 +17,7 @@ from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
+from kopilka.services.points import Earn, PlaceHold
 from tests.e2e.api.conftest import KeyFactory, card, idem, row_counts
 from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
@@ -128,9 +129,11 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
     ctx = kopilka.services
     with ctx.uow(read_only=True) as uow:
         number = uow.members.get(program.id, member_id).identifiers["card"][0]
-    points_svc.earn(ctx, program, member_id, 100, key=f"seed-{member_id}")
+    points_svc.earn(ctx, program, Earn(member_id, 100, key=f"seed-{member_id}"))
     store = None if role == Role.ECOMMERCE else "S1"
-    hold = points_svc.hold(ctx, program, member_id, 20, key=f"hold-{member_id}", store=store)
+    hold = points_svc.hold(
+        ctx, program, PlaceHold(member_id, 20, key=f"hold-{member_id}", store=store)
+    )
     version = publish_rules(ctx, program)
     receipt = basket(line("1", "300.00", quantity="3"), member_id=member_id, store=store)
     receipt_id = f"R-{member_id}"

@@ -36,6 +36,7 @@ from kopilka.domain.basket import MAX_RECEIPT_AMOUNT
 from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
+from kopilka.services.points import Earn, PlaceHold
 from tests.e2e.api.conftest import KeyFactory, row_counts
 from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
@@ -55,8 +56,8 @@ def test_api_contract(
     """No generated request, valid or not, makes a 5xx or a response outside the schema."""
     headers = key_for("admin")
     member_id = make_member(program)
-    points_svc.earn(kopilka.services, program, member_id, 10_000, key="contract-seed")
-    hold = points_svc.hold(kopilka.services, program, member_id, 10, key="contract-hold")
+    points_svc.earn(kopilka.services, program, Earn(member_id, 10_000, key="contract-seed"))
+    hold = points_svc.hold(kopilka.services, program, PlaceHold(member_id, 10, key="contract-hold"))
     version = publish_rules(kopilka.services, program)
     receipt = basket(line("1", "300.00", quantity="5"), member_id=member_id, receipt_id="R-1")
     purchase_svc.commit(kopilka.services, program, receipt)
@@ -167,8 +168,8 @@ def test_api_contract_all_checks(
     row but its idempotency record."""
     secret = key_for("admin")["Authorization"]
     member_id = make_member(program)
-    points_svc.earn(kopilka.services, program, member_id, 10_000, key="all-seed")
-    points_svc.hold(kopilka.services, program, member_id, 10, key="all-hold")
+    points_svc.earn(kopilka.services, program, Earn(member_id, 10_000, key="all-seed"))
+    points_svc.hold(kopilka.services, program, PlaceHold(member_id, 10, key="all-hold"))
     publish_rules(kopilka.services, program)
     receipt = basket(line("1", "300.00", quantity="5"), member_id=member_id, receipt_id="R-1")
     purchase_svc.commit(kopilka.services, program, receipt)

@@ -7,6 +7,7 @@ import pytest
 from kopilka.services import apikeys, points, purchases
 from kopilka.services import members as member_svc
 from kopilka.services.audit_log import audit_page
+from kopilka.services.points import Earn
 from tests.e2e.web.world import build_world, client, hidden_fields, sign_in, text_of
 
 
@@ -74,7 +75,9 @@ def test_member_page_escapes_what_members_typed(ctx, world):
 def test_history_pages_with_a_cursor(world, as_role):
     """History shows 25 lines a page; 'Older' carries the cursor to the next page."""
     for i in range(30):
-        points.earn(world.ctx, world.program, world.member_id, 1, key=f"many-{world.card}-{i}")
+        points.earn(
+            world.ctx, world.program, Earn(world.member_id, 1, key=f"many-{world.card}-{i}")
+        )
     c = as_role("analyst")
     first = c.get(member_url(world))
     assert first.text.count('class="kind kind-') == 25

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kopilka.services import members as member_svc
+from kopilka.services.points import Adjust
 from tests.e2e.web.queries_check import latest_consents
 from tests.e2e.web.world import client, hidden_fields, portal_sign_in, sign_in, text_of
 
@@ -104,11 +105,13 @@ def test_portal_history_names_no_staff(world, anon):
     points.adjust(
         world.ctx,
         world.program,
-        world.member_id,
-        25,
-        key="portal-goodwill",
-        reason="goodwill for a late delivery",
-        actor="support:o.smirnova",
+        Adjust(
+            world.member_id,
+            25,
+            key="portal-goodwill",
+            reason="goodwill for a late delivery",
+            actor="support:o.smirnova",
+        ),
     )
     portal_sign_in(anon, world)
     text = text_of(anon.get("/portal").text)

@@ -17,6 +17,7 @@ from kopilka.domain.program import Program
 from kopilka.services import apikeys, points, programs, purchases, rules
 from kopilka.services import members as member_svc
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import Adjust, Earn
 from kopilka.settings import load_settings
 from kopilka.web import create_web_router
 
@@ -108,9 +109,11 @@ def build_world(ctx: ServiceContext, first_name: str = "Anna") -> World:
         ],
     )
     points.adjust(
-        ctx, program, member.id, 300, key=f"{tag}-welcome", reason="welcome gift", actor="test"
+        ctx,
+        program,
+        Adjust(member.id, 300, key=f"{tag}-welcome", reason="welcome gift", actor="test"),
     )
-    points.earn(ctx, program, member.id, 40, key=f"{tag}-survey", reason="survey answered")
+    points.earn(ctx, program, Earn(member.id, 40, key=f"{tag}-survey", reason="survey answered"))
     receipt = f"R-{tag}"
     purchases.commit(
         ctx,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from kopilka.domain.program import Program
 from kopilka.services import audit, points
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import Adjust
 from kopilka.store.tables import (
     holds,
     idempotency_keys,
@@ -64,7 +65,9 @@ def funded_member(
     def make(program: Program, amount: int) -> int:
         member = make_member(program)
         points.adjust(
-            ctx, program, member, amount, key=f"fund-{member}", reason="welcome", actor="test"
+            ctx,
+            program,
+            Adjust(member, amount, key=f"fund-{member}", reason="welcome", actor="test"),
         )
         return member
 

@@ -21,6 +21,7 @@ from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import jobs, points
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import Adjust, Earn, Redeem
 from kopilka.store.tables import journal_entries, lot_draws, lots, member_balances, postings
 
 from .conftest import assert_verifies
@@ -37,14 +38,14 @@ def _history(
     key = iter(range(1000))
 
     def adjust(m: int, n: int) -> None:
-        points.adjust(ctx, program, m, n, key=f"k{next(key)}", reason="test", actor="test")
+        points.adjust(ctx, program, Adjust(m, n, key=f"k{next(key)}", reason="test", actor="test"))
 
     adjust(a, 100)  # active, then partly spent
-    points.redeem(ctx, program, a, 30, key=f"k{next(key)}")
-    points.earn(ctx, program, a, 50, key=f"k{next(key)}")  # pending when it expires
-    points.earn(ctx, program, b, 20, key=f"k{next(key)}")  # only a pending lot
+    points.redeem(ctx, program, Redeem(a, 30, key=f"k{next(key)}"))
+    points.earn(ctx, program, Earn(a, 50, key=f"k{next(key)}"))  # pending when it expires
+    points.earn(ctx, program, Earn(b, 20, key=f"k{next(key)}"))  # only a pending lot
     adjust(c, 10)  # fully spent: nothing left to expire
-    points.redeem(ctx, program, c, 10, key=f"k{next(key)}")
+    points.redeem(ctx, program, Redeem(c, 10, key=f"k{next(key)}"))
     adjust(d, 40)
     adjust(e, 7)
     adjust(e, 8)

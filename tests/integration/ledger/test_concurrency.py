@@ -25,6 +25,7 @@ from kopilka.ledger.ledger import Ledger
 from kopilka.services import audit, jobs, points
 from kopilka.services import members as member_svc
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import Adjust, Earn, PlaceHold, Redeem, VoidHold
 from tests.integration.ledger.conftest import assert_verifies
 
 THREADS = 12
@@ -60,8 +61,8 @@ def spend_race(
     def job(i: int) -> Callable[[], Any]:
         key = f"race-{round_}-{i}"
         if i % 2:
-            return lambda: points.hold(ctx, program, member, 100, key=key)
-        return lambda: points.redeem(ctx, program, member, 100, key=key)
+            return lambda: points.hold(ctx, program, PlaceHold(member, 100, key=key))
+        return lambda: points.redeem(ctx, program, Redeem(member, 100, key=key))
 
     outcomes = together([job(i) for i in range(THREADS)])
     taken = sum(o["points"] for o in outcomes if isinstance(o, dict))
@@ -75,9 +76,11 @@ def test_concurrent_spending_never_overspends(pg_ctx, make_program, funded_membe
     holds: list[int] = []
     for round_ in range(3):
         if round_:  # refill what the previous round took
-            points.adjust(ctx, program, member, 500, key=f"refill-{round_}", reason="r", actor="t")
+            points.adjust(
+                ctx, program, Adjust(member, 500, key=f"refill-{round_}", reason="r", actor="t")
+            )
             for hold in holds:
-                points.void(ctx, program, hold, key=f"void-{hold}")
+                points.void(ctx, program, VoidHold(hold, key=f"void-{hold}"))
         before = member_svc.get_balance(ctx, program, member).available
         taken, outcomes = spend_race(ctx, program, member, round_)
         failures = [o for o in outcomes if not isinstance(o, dict)]
@@ -97,7 +100,7 @@ def test_concurrent_earnings_lose_no_update(pg_ctx, make_program, funded_member)
     member = funded_member(program, 0 + 1)
     outcomes = together(
         [
-            (lambda i=i: points.earn(ctx, program, member, 10 + i, key=f"earn-{i}"))
+            (lambda i=i: points.earn(ctx, program, Earn(member, 10 + i, key=f"earn-{i}")))
             for i in range(THREADS)
         ]
     )
@@ -111,7 +114,9 @@ def test_same_key_at_once_has_one_effect(pg_ctx, make_program, funded_member):
     """Twelve copies of one request (same key) at once: one effect, everyone the same answer."""
     ctx, program = pg_ctx, make_program()
     member = funded_member(program, 1000)
-    outcomes = together([lambda: points.redeem(ctx, program, member, 300, key="once")] * THREADS)
+    outcomes = together(
+        [lambda: points.redeem(ctx, program, Redeem(member, 300, key="once"))] * THREADS
+    )
     assert all(o == outcomes[0] for o in outcomes), outcomes
     assert member_svc.get_balance(ctx, program, member).available == 700
     assert_verifies(ctx, program.id)
@@ -145,7 +150,7 @@ def test_members_locked_in_different_orders_do_not_deadlock(
     members = [funded_member(program, 10_000) for _ in range(4)]
     clock.advance(timedelta(days=-2))  # a small lot each that is already due to expire
     for m in members:
-        points.earn(ctx, program, m, 5, key=f"old-{m}")
+        points.earn(ctx, program, Earn(m, 5, key=f"old-{m}"))
     clock.advance(timedelta(days=2))
 
     def move(order: list[int], i: int) -> Callable[[], Any]:

@@ -17,6 +17,7 @@ import pytest
 from kopilka.domain.program import Program
 from kopilka.services import jobs, points
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import Capture, Earn, PlaceHold, Redeem, Reverse, VoidHold
 from kopilka.store.repos.ledger import LedgerRepo
 from tests.integration.ledger.conftest import assert_verifies, ledger_rows
 
@@ -44,29 +45,29 @@ def prepare(
 ) -> Prepared:
     """Set the scene for ``operation`` and return the call that will crash."""
     if operation == "earn":
-        return lambda: points.earn(ctx, program, member, 50, key="x")
+        return lambda: points.earn(ctx, program, Earn(member, 50, key="x"))
     if operation == "redeem":
-        return lambda: points.redeem(ctx, program, member, 150, key="x")
+        return lambda: points.redeem(ctx, program, Redeem(member, 150, key="x"))
     if operation == "hold":
-        return lambda: points.hold(ctx, program, member, 150, key="x")
+        return lambda: points.hold(ctx, program, PlaceHold(member, 150, key="x"))
     if operation in ("capture", "capture_partial", "void"):
-        hold_id = points.hold(ctx, program, member, 150, key="h")["hold_id"]
+        hold_id = points.hold(ctx, program, PlaceHold(member, 150, key="h"))["hold_id"]
         if operation == "void":
-            return lambda: points.void(ctx, program, hold_id, key="x")
+            return lambda: points.void(ctx, program, VoidHold(hold_id, key="x"))
         part = 100 if operation == "capture_partial" else None
-        return lambda: points.capture(ctx, program, hold_id, key="x", points=part)
+        return lambda: points.capture(ctx, program, Capture(hold_id, key="x", points=part))
     if operation == "reverse_earn":
-        earned = points.earn(ctx, program, member, 80, key="e")
-        return lambda: points.reverse(ctx, program, earned["entry_id"], key="x")
+        earned = points.earn(ctx, program, Earn(member, 80, key="e"))
+        return lambda: points.reverse(ctx, program, Reverse(earned["entry_id"], key="x"))
     if operation == "reverse_redeem":
-        spent = points.redeem(ctx, program, member, 120, key="r")
+        spent = points.redeem(ctx, program, Redeem(member, 120, key="r"))
         clock.advance(timedelta(days=40))  # its lot has expired: a reissue lot is made
-        return lambda: points.reverse(ctx, program, spent["entry_id"], key="x", points=90)
+        return lambda: points.reverse(ctx, program, Reverse(spent["entry_id"], key="x", points=90))
     if operation == "expire_sweep":
         clock.advance(timedelta(days=40))
         return lambda: jobs.expire_due(ctx, program)
     if operation == "hold_sweep":
-        points.hold(ctx, program, member, 150, key="h")
+        points.hold(ctx, program, PlaceHold(member, 150, key="h"))
         clock.advance(timedelta(days=2))
         return lambda: jobs.expire_holds(ctx, program)
     raise AssertionError(operation)
@@ -105,9 +106,9 @@ def test_failure_midway_leaves_no_trace(
     )
     member = funded_member(program, 300)
     if method == "insert_draws":  # a debt, so that the next earning repays it
-        earned = points.earn(ctx, program, member, 100, key="d-earn")
-        points.redeem(ctx, program, member, 400, key="d-spend")
-        points.reverse(ctx, program, earned["entry_id"], key="d-claw")
+        earned = points.earn(ctx, program, Earn(member, 100, key="d-earn"))
+        points.redeem(ctx, program, Redeem(member, 400, key="d-spend"))
+        points.reverse(ctx, program, Reverse(earned["entry_id"], key="d-claw"))
     call = prepare(operation, ctx, clock, program, member)
     before = ledger_rows(ctx, program.id)
     totals = assert_verifies(ctx, program.id)

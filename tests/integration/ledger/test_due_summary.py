@@ -14,6 +14,7 @@ from sqlalchemy import select
 from kopilka.domain.clock import FrozenClock
 from kopilka.services import jobs, points
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import PlaceHold
 from kopilka.store.tables import (
     holds,
     journal_entries,
@@ -40,7 +41,7 @@ def test_due_reports_what_the_sweeps_then_do_and_writes_nothing(
     program = make_program(**SPEC)
     members = _history(ctx, clock, program, make_member)
     # a hold on member f's 5 points, timed out by the sweep's instant
-    points.hold(ctx, program, members[5], 5, key="hold-f", ttl_seconds=60)
+    points.hold(ctx, program, PlaceHold(members[5], 5, key="hold-f", ttl_seconds=60))
     at = clock.now() + timedelta(days=1)
     before = _rows(ctx)
 

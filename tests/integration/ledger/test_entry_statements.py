@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from kopilka.services import members, points
+from kopilka.services.points import Earn, PlaceHold, Redeem
 from tests.integration.ledger.conftest import assert_verifies
 
 
@@ -30,13 +31,13 @@ def test_an_entry_carries_its_members_balance(
 
         monkeypatch.setattr(psycopg.Cursor, "execute", counting)
     if operation == "earn":
-        points.earn(ctx, program, member, 70, key="op")
+        points.earn(ctx, program, Earn(member, 70, key="op"))
         expected = (370, 0, 0)
     elif operation == "redeem":
-        points.redeem(ctx, program, member, 120, key="op")
+        points.redeem(ctx, program, Redeem(member, 120, key="op"))
         expected = (180, 0, 0)
     else:
-        points.hold(ctx, program, member, 50, key="op")
+        points.hold(ctx, program, PlaceHold(member, 50, key="op"))
         expected = (250, 0, 50)
     monkeypatch.undo()
     b = members.get_balance(ctx, program, member)

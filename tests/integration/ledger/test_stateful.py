@@ -41,6 +41,15 @@ from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import (
+    Adjust,
+    Capture,
+    Earn,
+    PlaceHold,
+    Redeem,
+    Reverse,
+    VoidHold,
+)
 from tests.conftest import START, engine_for
 from tests.integration.ledger.reference import MEntry, ReferenceLedger
 
@@ -91,14 +100,27 @@ class Request:
 
     def repeat(self, ctx: ServiceContext, program: Program) -> Outcome:
         try:
-            return self.service(ctx, program, *self.args, **self.kwargs)
+            return self.service(ctx, program, COMMANDS[self.service](*self.args, **self.kwargs))
         except KopilkaError as err:
             return err
 
     def conflicting(self, ctx: ServiceContext, program: Program) -> Any:
         if callable(self.variant):
             return self.variant(self.kwargs["key"])
-        return self.service(ctx, program, *self.args, **{**self.kwargs, **self.variant})
+        command = COMMANDS[self.service](*self.args, **{**self.kwargs, **self.variant})
+        return self.service(ctx, program, command)
+
+
+# each service and the command it takes (built from a request's arguments)
+COMMANDS: dict[Callable[..., Any], Callable[..., Any]] = {
+    points.earn: Earn,
+    points.redeem: Redeem,
+    points.hold: PlaceHold,
+    points.capture: Capture,
+    points.void: VoidHold,
+    points.reverse: Reverse,
+    points.adjust: Adjust,
+}
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -275,7 +297,9 @@ class LedgerMachine(RuleBasedStateMachine):
             lambda md: md.void(hold_id, now),
             points.void,
             hold_id,
-            variant=lambda key: points.capture(self.ctx, self.model.program, hold_id, key=key),
+            variant=lambda key: points.capture(
+                self.ctx, self.model.program, Capture(hold_id, key=key)
+            ),
         )
         if sent is not None:
             self.model.entries[sent[0]["entry_id"]] = MEntry(

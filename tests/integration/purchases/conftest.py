@@ -10,6 +10,7 @@ import pytest
 
 from kopilka.domain.program import Program
 from kopilka.services import points, rules
+from kopilka.services.points import Earn
 
 _receipts = itertools.count(1)
 
@@ -42,7 +43,7 @@ def funded(ctx) -> Callable[[Program, int, int], None]:
     """Give a member some available points."""
 
     def fund(program: Program, member_id: int, amount: int) -> None:
-        points.earn(ctx, program, member_id, amount, key=f"fund-{member_id}-{amount}")
+        points.earn(ctx, program, Earn(member_id, amount, key=f"fund-{member_id}-{amount}"))
 
     return fund
 

@@ -12,6 +12,7 @@ import pytest
 from kopilka.domain.errors import InsufficientPoints
 from kopilka.services import audit, back_office, purchases, rules
 from kopilka.services.audit_log import audit_page
+from kopilka.services.points import Adjust, Earn
 
 from .conftest import basket
 
@@ -59,7 +60,7 @@ def test_the_quote_counts_points_that_became_available(ctx, clock, rules_program
 
     program = rules_program(activation_delay_days=14)
     m = make_member(program)
-    points.earn(ctx, program, m, 100, key="pending")
+    points.earn(ctx, program, Earn(m, 100, key="pending"))
     clock.advance(15 * DAY)
     q = purchases.quote(ctx, program, basket(m, ("1", "1000", "bread")))
     assert (q["available"], q["max_redeemable"]) == (100, 100)
@@ -81,7 +82,9 @@ def test_an_audited_adjustment_records_the_balance_as_of_now(ctx, expired):
     """An adjustment of +10 after 100 points expired: the audit reads 0 -> 10, not
     100 -> 10 (which blamed the adjustment for the expiry)."""
     program, m = expired
-    back_office.adjust(ctx, program, m, 10, key="adj-1", reason="goodwill", actor="support:ann")
+    back_office.adjust(
+        ctx, program, Adjust(m, 10, key="adj-1", reason="goodwill", actor="support:ann")
+    )
     (row,) = audit_page(ctx, program.id, target=f"member:{m}")["items"]
     assert row.before == {"available": 0, "pending": 0, "held": 0}
     assert row.after == {"available": 10, "pending": 0, "held": 0}

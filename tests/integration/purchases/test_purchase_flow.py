@@ -14,6 +14,7 @@ from kopilka.domain.errors import (
     ValidationError,
 )
 from kopilka.services import audit, events, members, purchases
+from kopilka.services.points import PlaceHold
 
 from .conftest import basket
 
@@ -184,7 +185,7 @@ def test_commit_captures_a_till_hold(ctx, rules_program, make_member, funded):
     program = rules_program()
     m = make_member(program)
     funded(program, m, 300)
-    hold = points.hold(ctx, program, m, 200, key="h1")
+    hold = points.hold(ctx, program, PlaceHold(m, 200, key="h1"))
     body = basket(m, ("1", "300", "bread"), hold_id=hold["hold_id"], redeem_points=150)
     receipt = purchases.commit(ctx, program, body)
     assert receipt["points_redeemed"] == 150

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from kopilka.domain.program import RestorePolicy
 from kopilka.services import audit, members, points, purchases
+from kopilka.services.points import Earn, PlaceHold, Redeem, VoidHold
 
 from .conftest import basket
 
@@ -117,7 +118,7 @@ def _earn_then_spend_some(ctx, rules_program, make_member, **spec):
     m = make_member(program)
     body = basket(m, ("1", "1500", "bread"), ("2", "1400", "bread"))
     assert purchases.commit(ctx, program, body)["points_earned"] == 29
-    points.redeem(ctx, program, m, 10, key="elsewhere")
+    points.redeem(ctx, program, Redeem(m, 10, key="elsewhere"))
     return program, m, body["receipt_id"]
 
 
@@ -156,10 +157,10 @@ def test_a_released_hold_says_which_points_expired_during_it(ctx, clock, make_pr
     the history line of the cancellation says so."""
     program = make_program(expiry_kind="days", expiry_n=1)
     m = make_member(program)
-    points.earn(ctx, program, m, 100, key="earn")
-    hold = points.hold(ctx, program, m, 50, ttl_seconds=3 * 86400, key="hold")
+    points.earn(ctx, program, Earn(m, 100, key="earn"))
+    hold = points.hold(ctx, program, PlaceHold(m, 50, ttl_seconds=3 * 86400, key="hold"))
     clock.advance(2 * DAY)
-    points.void(ctx, program, hold["hold_id"], key="void")
+    points.void(ctx, program, VoidHold(hold["hold_id"], key="void"))
     assert total(ctx, program, m) == 0
     assert any(
         "50 points released, of which 50 expired at once" in w for w in whys(ctx, program, m)
@@ -207,7 +208,7 @@ def test_a_return_answer_is_what_the_balance_did(
     purchases.commit(ctx, program, body)
     spend = members.get_balance(ctx, program, m).available * spent_share // 100
     if spend:
-        points.redeem(ctx, program, m, spend, key=f"spend-{m}")
+        points.redeem(ctx, program, Redeem(m, spend, key=f"spend-{m}"))
     clock.advance(wait_days * DAY)
     before = total(ctx, program, m)
     back = purchases.process_return(

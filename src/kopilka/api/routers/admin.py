@@ -36,7 +36,9 @@ from kopilka.services import audit as audit_svc
 from kopilka.services import back_office
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.audit_log import audit_page
+from kopilka.services.back_office import JobDone
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import Adjust, LedgerOutcome
 
 router = APIRouter(prefix=f"{V1}/admin", tags=["back office"])
 READ = responses("unauthorized", "forbidden")
@@ -64,16 +66,12 @@ def adjust(
     key: CurrentKey,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Add or deduct points by hand, with a reason. Audited."""
     result = back_office.adjust(
         ctx,
         key.program,
-        member_id,
-        body.delta,
-        key=idempotency_key,
-        reason=body.reason,
-        actor=key.actor,
+        Adjust(member_id, body.delta, key=idempotency_key, reason=body.reason, actor=key.actor),
     )
     metrics.moved("adjusted", abs(body.delta))
     return result
@@ -92,7 +90,7 @@ Job = Literal["expire", "activate", "expire-holds"]
 
 def _run_job(
     name: str, body: JobRequest | None, ctx: ServiceContext, key: CurrentKey, idem: str
-) -> dict[str, Any]:
+) -> JobDone:
     as_of = body.as_of if body and body.as_of else None
     if as_of is not None and as_of > ctx.now():
         raise ValidationError("as_of must not be in the future", field="as_of")
@@ -108,7 +106,7 @@ def run_job(
     key: CurrentKey,
     idempotency_key: IdempotencyKey,
     body: JobRequest | None = None,
-) -> dict[str, Any]:
+) -> JobDone:
     """Run a sweep as of ``as_of`` (default and latest: now): ``expire`` due lots,
     ``activate`` due pending lots, or ``expire-holds`` that timed out. Audited."""
     return _run_job(job, body, ctx, key, idempotency_key)

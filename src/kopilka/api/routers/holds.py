@@ -10,7 +10,7 @@ hold answers 404, as a missing one.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 
@@ -26,6 +26,7 @@ from kopilka.services.apikeys import ApiKey
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.balance_view import get_hold
 from kopilka.services.context import ServiceContext
+from kopilka.services.points import Capture, LedgerOutcome, PlaceHold, VoidHold
 
 router = APIRouter(prefix=f"{V1}/holds", tags=["holds"])
 HoldId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -63,7 +64,7 @@ def create_hold(
     key: CurrentKey,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Reserve points of the member's available balance until captured, voided or timed
     out, at the key's store."""
     program = key.program
@@ -71,12 +72,14 @@ def create_hold(
     result = points_svc.hold(
         ctx,
         program,
-        body.member_id,
-        body.points,
-        key=idempotency_key,
-        ttl_seconds=body.ttl_seconds,
-        reference=body.reference,
-        store=key.store_code,
+        PlaceHold(
+            body.member_id,
+            body.points,
+            key=idempotency_key,
+            ttl_seconds=body.ttl_seconds,
+            reference=body.reference,
+            store=key.store_code,
+        ),
     )
     metrics.moved("held", body.points)
     return result
@@ -121,11 +124,13 @@ def capture(
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
     body: CaptureRequest | None = None,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Spend all of a hold or a part of it; the rest goes back to the member."""
     _hold_of(ctx, key, hold_id)  # the hold is in this program, at the key's store
     result = points_svc.capture(
-        ctx, key.program, hold_id, key=idempotency_key, points=body.points if body else None
+        ctx,
+        key.program,
+        Capture(hold_id, key=idempotency_key, points=body.points if body else None),
     )
     metrics.moved("captured", int(result["points"]))
     return result
@@ -139,7 +144,7 @@ def capture(
 )
 def void(
     hold_id: HoldId, ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Cancel a hold; its points go back to the lots they came from."""
     _hold_of(ctx, key, hold_id)
-    return points_svc.void(ctx, key.program, hold_id, key=idempotency_key)
+    return points_svc.void(ctx, key.program, VoidHold(hold_id, key=idempotency_key))

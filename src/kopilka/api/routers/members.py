@@ -39,7 +39,9 @@ from kopilka.services import back_office
 from kopilka.services import members as member_svc
 from kopilka.services.apikeys import PROFILE_ROLES, ApiKey, Role
 from kopilka.services.apikeys import Permission as P
+from kopilka.services.audit import History
 from kopilka.services.audit_log import Audit, recorded_write
+from kopilka.services.back_office import SetBlocked
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
 
@@ -251,11 +253,7 @@ def _set_blocked(
     return back_office.set_blocked(
         ctx,
         program,
-        member_id,
-        blocked,
-        reason,
-        key=idempotency_key,
-        actor=key.actor,
+        SetBlocked(member_id, blocked, reason, key=idempotency_key, actor=key.actor),
         answer=lambda inner: _public(inner, program, member_id),
     )
 
@@ -306,6 +304,6 @@ def history(
     program: CurrentProgram,
     limit: Annotated[int, Query(ge=1, le=audit_svc.MAX_PAGE)] = 50,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-) -> dict[str, Any]:
+) -> History:
     """The member's ledger, newest first; every line says why. Cursor: ``before``."""
     return audit_svc.history(ctx, program, member_id, limit=limit, before=before)

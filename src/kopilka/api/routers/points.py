@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from kopilka.api.deps import AppMetrics, Ctx, CurrentProgram, IdempotencyKey, ProgramMember, permit
@@ -12,6 +10,7 @@ from kopilka.api.routers import V1
 from kopilka.api.schemas.points import EarnRequest, LedgerResult, RedeemRequest
 from kopilka.services import points as points_svc
 from kopilka.services.apikeys import Permission as P
+from kopilka.services.points import Earn, LedgerOutcome, Redeem
 
 router = APIRouter(prefix=f"{V1}/members/{{member_id:int}}", tags=["points"])
 WRITE = responses(
@@ -39,16 +38,18 @@ def earn(
     program: CurrentProgram,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Credit points (pending first if the program delays activation)."""
     result = points_svc.earn(
         ctx,
         program,
-        member_id,
-        body.points,
-        key=idempotency_key,
-        reason=body.reason,
-        reference=body.reference,
+        Earn(
+            member_id,
+            body.points,
+            key=idempotency_key,
+            reason=body.reason,
+            reference=body.reference,
+        ),
     )
     metrics.moved("earned", body.points)
     return result
@@ -68,10 +69,10 @@ def redeem(
     program: CurrentProgram,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
-) -> dict[str, Any]:
+) -> LedgerOutcome:
     """Spend available points at once, soonest-expiring first."""
     result = points_svc.redeem(
-        ctx, program, member_id, body.points, key=idempotency_key, reference=body.reference
+        ctx, program, Redeem(member_id, body.points, key=idempotency_key, reference=body.reference)
     )
     metrics.moved("redeemed", body.points)
     return result

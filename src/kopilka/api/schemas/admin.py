@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -66,7 +65,7 @@ class CheckPublic(BaseModel):
 
 class VerifyPublic(BaseModel):
     ok: bool
-    totals: dict[str, Any]
+    totals: dict[str, object]
     checks: list[CheckPublic]
 
 
@@ -75,8 +74,8 @@ class AuditEntry(BaseModel):
     actor: str
     action: str
     target: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: dict[str, object] | None
+    after: dict[str, object] | None
     at: datetime
 
 

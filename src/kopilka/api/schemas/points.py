@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
@@ -77,7 +77,7 @@ class LedgerResult(BaseModel):
     member_id: int
     balance: Balances
     hold_id: int | None
-    details: dict[str, Any]
+    details: dict[str, object]
 
 
 class HoldPublic(BaseModel):
@@ -105,7 +105,7 @@ class HistoryItem(BaseModel):
     reference: str | None
     reason: str | None
     actor: str | None
-    meta: dict[str, Any] | None
+    meta: dict[str, object] | None
 
 
 class HistoryPage(BaseModel):
