@@ -17,6 +17,9 @@ inherit; :func:`gettext` and the format filters read it.
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -43,6 +46,7 @@ LOCALE_DIR = Path(__file__).parent.parent / "locale"
 # ones read as Russian documents write them
 DATETIME_PATTERNS = {"en": "yyyy-MM-dd HH:mm", "ru": "dd.MM.yyyy, HH:mm"}
 DATE_PATTERNS = {"en": "yyyy-MM-dd", "ru": "dd.MM.yyyy"}
+_LETTERS_THEN_DIGIT = re.compile(r"^([A-Za-z]+)(?=[-\d])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,16 @@ def here() -> str:
 def enter(page: PageLanguage) -> None:
     """Answer the current request in ``page.lang`` (called once per request)."""
     _page.set(page)
+
+
+@contextmanager
+def using(lang: str) -> Iterator[None]:
+    """Speak ``lang`` inside the block (tests, and texts made outside a request)."""
+    token = _page.set(PageLanguage(lang))
+    try:
+        yield
+    finally:
+        _page.reset(token)
 
 
 def accepted(header: str | None) -> list[str]:
@@ -187,7 +201,10 @@ def money(value: Decimal | str | int | None, currency: str) -> str:
     """An amount of money in the program's currency ("RUB800.00" / "800,00 ₽")."""
     if value is None or value == "":
         return ""
-    return format_currency(Decimal(str(value)), currency, locale=language())
+    text = format_currency(Decimal(str(value)), currency, locale=language())
+    # CLDR's currency spacing, which Babel leaves out: a code written as letters is set
+    # apart from the digits ("RUB 800.00", not "RUB800.00")
+    return _LETTERS_THEN_DIGIT.sub("\\1\xa0", text)
 
 
 def datetime_text(at: datetime) -> str:
