@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -99,6 +99,13 @@ def _until(context: jinja2.runtime.Context, value: datetime | str | None) -> str
     return str(_local(context, value))
 
 
+def _day(value: date | str | None) -> str:
+    """A calendar day (a birthday) as the page's language writes it."""
+    if value is None or value == "":
+        return ""
+    return i18n.date_text(date.fromisoformat(value) if isinstance(value, str) else value)
+
+
 def _money(context: jinja2.runtime.Context, value: Any) -> str:
     """An amount in the program's currency, as the page's language writes it."""
     program = context.get("program")
@@ -153,6 +160,7 @@ def make_environment() -> jinja2.Environment:
     env.filters["local"] = jinja2.pass_context(_local)
     env.filters["until"] = jinja2.pass_context(_until)
     env.filters["money"] = jinja2.pass_context(_money)
+    env.filters["day"] = _day
     env.filters["points"] = i18n.number
     env.filters["number"] = i18n.number
     env.filters["signed"] = i18n.signed
@@ -180,7 +188,8 @@ class Renderer:
         context.setdefault("here", i18n.here())
         context.setdefault("languages", i18n.language_names())
         html = self.env.get_template(name).render(**context)
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        headers = {**SECURITY_HEADERS, "Content-Language": context["lang"]}
+        return HTMLResponse(html, status_code=status, headers=headers)
 
     def refusal(self, request: Request, status: int, message: str, code: str = "") -> Response:
         area = "portal" if request.url.path.startswith("/portal") else "admin"

@@ -41,6 +41,7 @@ def test_choice_then_accept_language_then_default(world, anon, default_restored)
     assert lang_of(anon.get("/").text) == "en"  # the default of the settings
     ru = anon.get("/", headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.8"})
     assert lang_of(ru.text) == "ru"
+    assert ru.headers["content-language"] == "ru"
     assert "Сотрудникам" in ru.text
     assert lang_of(anon.get("/", headers={"Accept-Language": "de, en;q=0.5"}).text) == "en"
 
