@@ -4,6 +4,7 @@ numbers, money and dates follow the language."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,8 @@ from kopilka.settings import load_settings
 from kopilka.web import i18n, words
 from kopilka.web.render import make_environment
 from kopilka.web.routes import local_address
-from tests.e2e.web.world import SECRET, client, portal_sign_in, text_of
+from tests.e2e.web.test_console_rules import preview, publish
+from tests.e2e.web.world import BAD_RULES, RULES, SECRET, client, portal_sign_in, text_of
 
 
 def lang_of(html: str) -> str:
@@ -187,3 +189,27 @@ def test_numbers_money_and_dates_follow_the_language():
         assert template.render(**context) == (
             "1\xa0234\xa0567|1\xa0800,50\xa0₽|14.03.2026, 15:00 MSK|до конца дня 30.06.2027"
         )
+
+
+def test_the_rules_pages_in_russian(world, as_role):
+    """On a Russian console page a preview counts in Russian plurals, an error the web
+    layer raises is in Russian, and a service's English error follows a Russian summary
+    of its code, with its lines numbered in Russian."""
+    marketer = as_role("marketer")
+    marketer.headers["Accept-Language"] = "ru"
+    basket = json.dumps(
+        {
+            "member": {"card": world.card},
+            "lines": [
+                {"line_id": "1", "sku": "M", "quantity": "1", "amount": "1000", "category": "dairy"}
+            ],
+        }
+    )
+    text = text_of(preview(marketer, RULES, basket).text)
+    assert "20 баллов участнику" in text
+    broken = text_of(preview(marketer, RULES, "{\n  oops\n}").text)
+    assert "корзина — некорректный JSON" in broken
+    assert "строка 2" in broken
+    refused = text_of(publish(marketer, BAD_RULES).text)
+    assert "Проверьте введённые данные." in refused
+    assert "строка 7" in refused
