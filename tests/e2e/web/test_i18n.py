@@ -88,7 +88,8 @@ def test_the_switch_refuses_an_unknown_language_and_returns_only_to_this_site(an
 
 def test_every_page_carries_the_switch_and_its_language(world, as_role, anon):
     """Each page, console and portal, signed in or not, error pages too, says its language
-    in ``<html lang>`` and has the switch, which returns to the page it was on."""
+    in ``<html lang>`` and has the switch, which returns to the page it was on; and no page
+    loads or links anything from another site (the pages work offline)."""
     ru = {"Accept-Language": "ru"}
     admin = as_role("admin")
     pages = [
@@ -106,6 +107,10 @@ def test_every_page_carries_the_switch_and_its_language(world, as_role, anon):
         assert 'action="/language"' in page.text, page.url
     member_page = pages[3].text
     assert f'name="next" value="/admin/members/{world.member_id}"' in member_page
+    for page in pages:  # offline: nothing comes from another site (no CDN, no web font)
+        for link in re.findall(r'(?:src|href|action)="([^"]*)"', page.text):
+            assert link.startswith(("/", "#")), link
+            assert not link.startswith("//"), link
 
 
 def test_the_portal_in_russian(world, anon):
