@@ -47,7 +47,7 @@ unit: $(STAMP)
 
 ## messages: bring the web UI's catalogs (src/kopilka/locale/*/LC_MESSAGES/kopilka.po) up to
 ## the strings the templates and the web code mark, and list the Russian ones to translate
-messages: $(STAMP)
+messages: $(RUNTIME)
 	$(BIN)/python -m kopilka.web.catalogs
 
 ## bench: run the benchmarks and write bench/results/*.json
