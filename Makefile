@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit bench serve clean compile uncompile
+.PHONY: demo test lint types unit bench serve clean compile uncompile messages
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,11 @@ types: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
+
+## messages: bring the web UI's catalogs (src/kopilka/locale/*/LC_MESSAGES/kopilka.po) up to
+## the strings the templates and the web code mark, and list the Russian ones to translate
+messages: $(RUNTIME)
+	$(BIN)/python -m kopilka.web.catalogs
 
 ## bench: run the benchmarks and write bench/results/*.json
 bench: $(STAMP)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # a member's birthday (it drives birthday bonuses) may be changed through the API at
     # most once in this many days; 0: no limit. Setting it at enrollment is not a change
     birthday_change_days: int = Field(default=365, ge=0, le=3660)
+    # the web pages' language for a visitor who chose none (the switch on every page)
+    # and whose browser's Accept-Language names no supported one
+    default_language: Literal["en", "ru"] = "en"
 
     @field_validator("database_url")
     @classmethod

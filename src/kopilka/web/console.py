@@ -15,7 +15,8 @@ from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission, authenticate
 from kopilka.web import queries
 from kopilka.web.guard import CONSOLE_ROLES, Area, Operator, new_idempotency_key, operator
-from kopilka.web.render import RENDERER, Form, WebRoute, redirect
+from kopilka.web.i18n import tr
+from kopilka.web.render import RENDERER, Form, WebRoute, problem_text, redirect
 
 
 class Console:
@@ -72,13 +73,16 @@ def console_router(console: Console) -> APIRouter:
             key = authenticate(ctx, form.get("api_key"))
         except KopilkaError as e:
             area.sign_in_failed(request)
-            return area.sign_in_page(request, 401, e.message)
+            return area.sign_in_page(request, 401, problem_text(e.code, e.message))
         if key.role not in CONSOLE_ROLES:
             return area.sign_in_page(
                 request,
                 403,
-                f"A {key.role} key cannot sign in to the console; "
-                "use a support, marketer, analyst or admin key.",
+                tr(
+                    "A %(role)s key cannot sign in to the console; "
+                    "use a support, marketer, analyst or admin key.",
+                    role=key.role,
+                ),
             )
         response = redirect("/admin")
         area.store(response, area.start({"key_id": key.id, "role": str(key.role)}), request)

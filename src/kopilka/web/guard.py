@@ -22,9 +22,11 @@ from kopilka.ledger.idempotency import caller_key
 from kopilka.services.apikeys import ApiKey, Permission, Role, active_key
 from kopilka.services.context import ServiceContext
 from kopilka.settings import Settings
+from kopilka.web.i18n import ngettext, tr
 from kopilka.web.render import RENDERER, Refused, SignInRequired
 from kopilka.web.session import Session, SessionSigner
 from kopilka.web.throttle import SignInThrottle
+from kopilka.web.words import role as role_word
 
 log = logging.getLogger("kopilka.web")
 
@@ -44,7 +46,9 @@ def form_key(form: dict[str, str], caller: str) -> str:
     browser sends it and could send any (``ledger.idempotency.caller_key``)."""
     key = form.get(KEY_FIELD, "").strip()
     if not key:
-        raise ValidationError("the form has no idempotency key; reload the page", field=KEY_FIELD)
+        raise ValidationError(
+            tr("the form has no idempotency key; reload the page"), field=KEY_FIELD
+        )
     return caller_key(caller, key)
 
 
@@ -135,8 +139,10 @@ class Area:
         if not self.signer.csrf_ok(session, form.get(CSRF_FIELD)):
             raise Refused(
                 403,
-                "This form has expired or did not come from this site. "
-                "Reload the page and try again.",
+                tr(
+                    "This form has expired or did not come from this site. "
+                    "Reload the page and try again."
+                ),
             )
         assert session is not None
         return session
@@ -150,8 +156,19 @@ def client_address(request: Request) -> str:
 
 def wait_message(seconds: int) -> str:
     minutes = math.ceil(seconds / 60)
-    wait = f"{seconds} seconds" if seconds < 60 else f"{minutes} minute{'s' * (minutes > 1)}"
-    return f"Too many failed sign-ins. Try again in {wait}."
+    if seconds < 60:
+        text = ngettext(
+            "Too many failed sign-ins. Try again in %(num)s second.",
+            "Too many failed sign-ins. Try again in %(num)s seconds.",
+            seconds,
+        )
+        return text % {"num": seconds}
+    text = ngettext(
+        "Too many failed sign-ins. Try again in %(num)s minute.",
+        "Too many failed sign-ins. Try again in %(num)s minutes.",
+        minutes,
+    )
+    return text % {"num": minutes}
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,11 +200,24 @@ class Operator:
 
     def require(self, permission: Permission) -> None:
         if not self.can(permission):
-            raise Refused(403, f"Your role ({self.role}) may not do this ({permission}).")
+            raise Refused(
+                403,
+                tr(
+                    "Your role (%(role)s) may not do this (%(permission)s).",
+                    role=role_word(self.role),
+                    permission=permission,
+                ),
+            )
 
     def require_publish(self) -> None:
         if not self.can_publish:
-            raise Refused(403, f"Your role ({self.role}) may not publish or preview rules.")
+            raise Refused(
+                403,
+                tr(
+                    "Your role (%(role)s) may not publish or preview rules.",
+                    role=role_word(self.role),
+                ),
+            )
 
 
 def operator(area: Area, request: Request) -> Operator:

@@ -18,14 +18,15 @@ from kopilka.services.purchases import get_purchase
 from kopilka.web import queries
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
+from kopilka.web.i18n import N_, tr
 from kopilka.web.render import Cursor, Form, PathId, ReceiptRef, WebRoute, Word, redirect, status_of
 
 HISTORY_PAGE = 25
 MAX_REASON = 500
 NOTICES = {
-    "adjusted": "The adjustment is recorded.",
-    "blocked": "The member is blocked.",
-    "unblocked": "The member is unblocked.",
+    "adjusted": N_("The adjustment is recorded."),
+    "blocked": N_("The member is blocked."),
+    "unblocked": N_("The member is unblocked."),
 }
 
 
@@ -36,16 +37,18 @@ def parse_delta(raw: str | None) -> int:
         return int(text)
     except ValueError:
         raise ValidationError(
-            "points must be a whole number, e.g. 50 or -20", field="delta"
+            tr("points must be a whole number, e.g. 50 or -20"), field="delta"
         ) from None
 
 
 def parse_reason(raw: str | None, *, required: bool) -> str | None:
     reason = (raw or "").strip()
     if len(reason) > MAX_REASON:
-        raise ValidationError(f"the reason is limited to {MAX_REASON} characters", field="reason")
+        raise ValidationError(
+            tr("the reason is limited to %(max)s characters", max=MAX_REASON), field="reason"
+        )
     if required and not reason:
-        raise ValidationError("a reason is required", field="reason")
+        raise ValidationError(tr("a reason is required"), field="reason")
     return reason or None
 
 
@@ -124,7 +127,8 @@ def members_router(console: Console) -> APIRouter:
     ) -> Response:
         op = console.operator(request)
         op.require(Permission.MEMBERS_READ)
-        return member_page(op, member_id, before=before, notice=NOTICES.get(done))
+        notice = tr(NOTICES[done]) if done in NOTICES else None
+        return member_page(op, member_id, before=before, notice=notice)
 
     @router.post("/members/{member_id}/adjust")
     def adjust(request: Request, member_id: PathId, form: Form) -> Response:

@@ -25,6 +25,7 @@ from kopilka.services.audit_log import recorded_write
 from kopilka.services.balance_view import balance_view
 from kopilka.web import queries
 from kopilka.web.guard import Area, form_key, new_idempotency_key
+from kopilka.web.i18n import N_, tr
 from kopilka.web.members_pages import HISTORY_PAGE
 from kopilka.web.render import (
     RENDERER,
@@ -37,7 +38,7 @@ from kopilka.web.render import (
     status_of,
 )
 
-SIGN_IN_FAILED = "No member has both this card number and this phone. Check them and try again."
+SIGN_IN_FAILED = N_("No member has both this card number and this phone. Check them and try again.")
 
 
 def card_tried(card: str) -> str:
@@ -100,7 +101,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         if program is None or member_id is None:
             area.sign_in_failed(request, identity)
             # the card is shown again, the phone is not
-            return sign_in_page(request, 401, SIGN_IN_FAILED, card=card, program=chosen)
+            return sign_in_page(request, 401, tr(SIGN_IN_FAILED), card=card, program=chosen)
         area.sign_in_succeeded(identity)
         response = redirect("/portal")
         area.store(
@@ -150,7 +151,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
     @router.get("")
     def home(request: Request, before: Cursor = None, done: Word = "") -> Response:
         program, member_id, csrf = signed_in(request)
-        notice = "Your consent is withdrawn." if done == "withdrawn" else None
+        notice = tr("Your consent is withdrawn.") if done == "withdrawn" else None
         return home_page(program, member_id, csrf, before=before, notice=notice)
 
     @router.post("/consents/withdraw")

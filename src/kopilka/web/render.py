@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -27,6 +27,8 @@ from starlette.exceptions import HTTPException
 from kopilka.domain.errors import ConflictError, KopilkaError
 from kopilka.logging import failed_request
 from kopilka.services.context import is_unavailable
+from kopilka.web import i18n, words
+from kopilka.web.i18n import _
 
 log = logging.getLogger("kopilka.web")
 
@@ -69,16 +71,20 @@ def status_of(error: KopilkaError) -> int:
     return _STATUS.get(error.code, 422)
 
 
-def _local(context: jinja2.runtime.Context, value: datetime | str | None) -> str:
-    """A timestamp in the program's time zone, minutes precision."""
-    if value is None or value == "":
-        return ""
+def _moment(context: jinja2.runtime.Context, value: datetime | str) -> datetime:
     at = datetime.fromisoformat(value) if isinstance(value, str) else value
     program = context.get("program")
-    zone = ZoneInfo(program.timezone) if program is not None else None
-    if zone is not None:
-        at = at.astimezone(zone)
-    return at.strftime("%Y-%m-%d %H:%M") + (f" {at.tzname()}" if at.tzinfo else "")
+    if program is not None:
+        at = at.astimezone(ZoneInfo(program.timezone))
+    return at
+
+
+def _local(context: jinja2.runtime.Context, value: datetime | str | None) -> str:
+    """A timestamp in the program's time zone, minutes precision, as the page's language
+    writes it (:func:`kopilka.web.i18n.datetime_text`)."""
+    if value is None or value == "":
+        return ""
+    return i18n.datetime_text(_moment(context, value))
 
 
 def _until(context: jinja2.runtime.Context, value: datetime | str | None) -> str:
@@ -86,21 +92,55 @@ def _until(context: jinja2.runtime.Context, value: datetime | str | None) -> str
     reads better as the last day the points can be spent ("end of 2027-06-30")."""
     if value is None or value == "":
         return ""
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
-    program = context.get("program")
-    if program is not None:
-        at = at.astimezone(ZoneInfo(program.timezone))
+    at = _moment(context, value)
     if (at.hour, at.minute, at.second, at.microsecond) == (0, 0, 0, 0):
-        return "end of " + (at.date() - timedelta(days=1)).isoformat()
+        last_day = i18n.date_text(at.date() - timedelta(days=1))
+        return _("end of %(day)s") % {"day": last_day}
     return str(_local(context, value))
 
 
-def _points(value: int | None) -> str:
-    return "" if value is None else f"{value:,}".replace(",", "\u202f")
+def _day(value: date | str | None) -> str:
+    """A calendar day (a birthday) as the page's language writes it."""
+    if value is None or value == "":
+        return ""
+    return i18n.date_text(date.fromisoformat(value) if isinstance(value, str) else value)
 
 
-def _signed(value: int | None) -> str:
-    return "" if value is None else ("+" if value > 0 else "") + _points(value)
+def _money(context: jinja2.runtime.Context, value: Any) -> str:
+    """An amount in the program's currency, as the page's language writes it."""
+    program = context.get("program")
+    currency = program.currency if program is not None else "XXX"
+    return i18n.money(value, currency)
+
+
+def problem_text(code: str | None, message: str) -> str:
+    """An error's message in the page's language: the web layer's own messages are
+    translated where they are raised; a service's (English) one is looked up in the
+    catalog, and when it is not there, it follows a translated summary of its code."""
+    if isinstance(message, i18n.Translated):
+        return message
+    translated = _(message) if message else message
+    if translated != message or i18n.language() == "en":
+        return translated
+    summary = i18n.gettext(PROBLEM_SUMMARIES.get(code or "", PROBLEM_SUMMARIES[""]))
+    return f"{summary} {message}" if message else summary
+
+
+PROBLEM_SUMMARIES = {
+    "": i18n.N_("The request was refused."),
+    "validation_error": i18n.N_("Check what was entered."),
+    "not_found": i18n.N_("Not found."),
+    "conflict": i18n.N_("This cannot be done in the current state."),
+    "idempotency_conflict": i18n.N_("This form was already submitted with other values."),
+    "duplicate_identifier": i18n.N_("This identifier belongs to another member."),
+    "insufficient_points": i18n.N_("Not enough points."),
+    "member_blocked": i18n.N_("The member is blocked."),
+    "redemption_not_allowed": i18n.N_("Paying with points is not allowed here."),
+    "forbidden": i18n.N_("Not allowed."),
+    "outside_key_scope": i18n.N_("Not allowed for this store or channel."),
+    "field_not_allowed": i18n.N_("Not allowed to change this field."),
+    "reversal_exceeded": i18n.N_("The return gives back more than the purchase had."),
+}
 
 
 def make_environment() -> jinja2.Environment:
@@ -110,11 +150,27 @@ def make_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # one environment for every language: the catalog is the current request's
+    # (i18n.language(), chosen by WebRoute); newstyle: %(name)s placeholders, escaped
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True
     )
     env.filters["local"] = jinja2.pass_context(_local)
     env.filters["until"] = jinja2.pass_context(_until)
-    env.filters["points"] = _points
-    env.filters["signed"] = _signed
+    env.filters["money"] = jinja2.pass_context(_money)
+    env.filters["day"] = _day
+    env.filters["points"] = i18n.number
+    env.filters["number"] = i18n.number
+    env.filters["signed"] = i18n.signed
+    env.filters["entry_kind"] = words.entry_kind
+    env.filters["why"] = words.why
+    env.filters["status"] = words.status
+    env.filters["purpose"] = words.purpose
+    env.filters["role"] = words.role
+    env.filters["identifier_kind"] = words.identifier_kind
+    env.filters["problem_text"] = lambda message, code=None: problem_text(code, message)
     return env
 
 
@@ -128,8 +184,12 @@ class Renderer:
         context.setdefault("program", None)
         context.setdefault("error", None)
         context.setdefault("notice", None)
+        context.setdefault("lang", i18n.language())
+        context.setdefault("here", i18n.here())
+        context.setdefault("languages", i18n.language_names())
         html = self.env.get_template(name).render(**context)
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        headers = {**SECURITY_HEADERS, "Content-Language": context["lang"]}
+        return HTMLResponse(html, status_code=status, headers=headers)
 
     def refusal(self, request: Request, status: int, message: str, code: str = "") -> Response:
         area = "portal" if request.url.path.startswith("/portal") else "admin"
@@ -153,6 +213,7 @@ class WebRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            enter_language(request)
             try:
                 return await handler(request)
             except SignInRequired as e:
@@ -160,14 +221,15 @@ class WebRoute(APIRoute):
             except Refused as e:
                 return RENDERER.refusal(request, e.status, e.message)
             except KopilkaError as e:
-                return RENDERER.refusal(request, status_of(e), e.message, e.code)
+                message = problem_text(e.code, e.message)
+                return RENDERER.refusal(request, status_of(e), message, e.code)
             except RequestValidationError as e:
                 # a number in the address that is not one, or out of range: a path's is
                 # no such page, a query's a link that cannot be followed
                 if any(err.get("loc", ("",))[0] == "path" for err in e.errors()):
-                    return RENDERER.refusal(request, 404, "There is no such page.", "not_found")
+                    return RENDERER.refusal(request, 404, _("There is no such page."), "not_found")
                 return RENDERER.refusal(
-                    request, 422, "This address has a value out of range.", "validation_error"
+                    request, 422, _("This address has a value out of range."), "validation_error"
                 )
             except HTTPException:
                 raise
@@ -175,6 +237,18 @@ class WebRoute(APIRoute):
                 return unexpected(request, e)
 
         return route
+
+
+def enter_language(request: Request) -> None:
+    """Answer this request in the visitor's language (:func:`kopilka.web.i18n.choose`); the
+    page's switch returns to this address (a GET's), or to the area's first page."""
+    lang = i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+    path = request.url.path
+    if request.method == "GET":
+        here = path + (f"?{request.url.query}" if request.url.query else "")
+    else:
+        here = next((p for p in ("/admin", "/portal") if path.startswith(p)), "/")
+    i18n.enter(i18n.PageLanguage(lang, here))
 
 
 def unexpected(request: Request, exc: Exception) -> Response:
@@ -189,7 +263,7 @@ def unexpected(request: Request, exc: Exception) -> Response:
             type(orig).__name__,
         )
         response = RENDERER.refusal(
-            request, 503, "The service is unavailable for a moment. Try again.", "unavailable"
+            request, 503, _("The service is unavailable for a moment. Try again."), "unavailable"
         )
         response.headers["Retry-After"] = "1"
         return response
@@ -200,7 +274,7 @@ def unexpected(request: Request, exc: Exception) -> Response:
         exc_info=exc,
         extra=failed_request(request.scope),
     )
-    return RENDERER.refusal(request, 500, "The page failed. Try again later.", "internal_error")
+    return RENDERER.refusal(request, 500, _("The page failed. Try again later."), "internal_error")
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -210,11 +284,11 @@ async def form_fields(request: Request) -> dict[str, str]:
         return {}
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        raise Refused(413, "the form is too large")
+        raise Refused(413, _("The form is too large."))
     try:
         return dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=50))
     except (UnicodeDecodeError, ValueError):
-        raise Refused(400, "the form could not be read") from None
+        raise Refused(400, _("The form could not be read.")) from None
 
 
 Form = Annotated[dict[str, str], Depends(form_fields)]

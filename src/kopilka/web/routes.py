@@ -6,15 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse
 
 from kopilka.app import Kopilka
+from kopilka.web import i18n
 from kopilka.web.console import Console, console_router
+from kopilka.web.i18n import tr
 from kopilka.web.members_pages import members_router
 from kopilka.web.portal import portal_router
-from kopilka.web.render import RENDERER, SECURITY_HEADERS, redirect
+from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
 from kopilka.web.rules_pages import rules_router
 
 STATIC = Path(__file__).parent / "static"
@@ -51,10 +53,20 @@ def static_router() -> APIRouter:
     return router
 
 
+def local_address(target: str) -> str:
+    """Where the switch returns: a path on this site, never another site's address."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ord(c) < 32 for c in target) or len(target) > 2000:
+        return "/"
+    return target
+
+
 def create_web_router(kopilka: Kopilka) -> APIRouter:
     """Everything the web UI serves, for one wired Kopilka; mount with ``include_router``."""
+    i18n.set_default(kopilka.settings.default_language)
     console = Console(kopilka)
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, route_class=WebRoute)
     router.include_router(console_router(console))
     router.include_router(members_router(console))
     router.include_router(rules_router(console))
@@ -64,6 +76,26 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     @router.get("/")
     def landing() -> Response:
         return RENDERER.page("landing.html", area="home")
+
+    @router.post("/language")
+    def language(request: Request, form: Form) -> Response:
+        """The language switch: remembers the choice in a cookie (a year) and returns to
+        the page it was on. No session or CSRF token: a choice of language is no secret
+        and changes nothing but how the visitor's own pages read."""
+        lang = form.get("lang", "")
+        if lang not in i18n.SUPPORTED:
+            raise Refused(422, tr("This language is not available."))
+        response = redirect(local_address(form.get("next", "")))
+        response.set_cookie(
+            i18n.COOKIE,
+            lang,
+            max_age=i18n.COOKIE_MAX_AGE,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+        return response
 
     @router.get("/admin/")
     def admin_slash() -> Response:

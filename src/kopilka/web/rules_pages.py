@@ -17,6 +17,7 @@ from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission
 from kopilka.web.console import Console, active_version
 from kopilka.web.guard import Operator, form_key
+from kopilka.web.i18n import tr
 from kopilka.web.render import Form, PathVersion, QueryVersion, WebRoute, redirect, status_of
 
 SAMPLE_BASKET = """{
@@ -38,7 +39,7 @@ def parse_effective_at(raw: str | None, program: Program) -> datetime | None:
         at = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError(
-            "effective time must look like 2026-04-01T00:00", field="effective_at"
+            tr("effective time must look like 2026-04-01T00:00"), field="effective_at"
         ) from None
     return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(program.timezone))
 
@@ -48,12 +49,12 @@ def parse_basket_json(raw: str | None) -> dict[str, Any]:
         body = json.loads(raw or "")
     except json.JSONDecodeError as e:
         raise ValidationError(
-            f"the basket is not valid JSON: {e.msg}",
+            tr("the basket is not valid JSON: %(error)s", error=e.msg),
             field="basket",
             errors=[{"line": e.lineno, "path": "basket", "message": e.msg}],
         ) from None
     if not isinstance(body, dict):
-        raise ValidationError("the basket must be a JSON object", field="basket")
+        raise ValidationError(tr("the basket must be a JSON object"), field="basket")
     return body
 
 
@@ -90,7 +91,7 @@ def rules_router(console: Console) -> APIRouter:
     def rules(request: Request, published: QueryVersion = None) -> Response:
         op = console.operator(request)
         op.require(Permission.PROGRAM_READ)
-        notice = f"Version {published} is published." if published else None
+        notice = tr("Version %(version)s is published.", version=published) if published else None
         return rules_page(op, notice=notice)
 
     @router.get("/rules/{version}")
