@@ -13,11 +13,15 @@ from typing import Any, TypeVar
 
 import pydantic
 
+from kopilka.api.schemas.events import EventCreate
 from kopilka.api.schemas.purchases import PurchaseCreate, QuoteRequest, ReturnCreate
+from kopilka.api.schemas.rules import PreviewRequest
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
+from kopilka.services.events import RecordEvent
 from kopilka.services.purchases import BookPurchase, ProcessReturn, QuotePurchase
+from kopilka.services.rules import PreviewRules
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -51,3 +55,27 @@ def quote(ctx: ServiceContext, program: Program, body: Mapping[str, Any]) -> Quo
 def return_(receipt_id: str, body: Mapping[str, Any]) -> ProcessReturn:
     """The return command of ``body`` (a POST /v1/purchases/{receipt_id}/returns body)."""
     return parsed(ReturnCreate, body).to_command(receipt_id)
+
+
+def event(body: Mapping[str, Any]) -> RecordEvent:
+    """The event command of ``body`` (a POST /v1/events body)."""
+    return parsed(EventCreate, body).to_command()
+
+
+def preview(
+    ctx: ServiceContext,
+    program: Program,
+    document: str,
+    *,
+    fmt: str = "yaml",
+    purchase: Mapping[str, Any] | None = None,
+    event: Mapping[str, Any] | None = None,
+) -> PreviewRules:
+    """The preview command of a POST /v1/rules/preview body with these parts (a purchase
+    body's receipt and hold ids are left out, as for :func:`quote`)."""
+    body: dict[str, Any] = {"document": document, "format": fmt}
+    if purchase is not None:
+        body["purchase"] = {k: v for k, v in purchase.items() if k not in ("receipt_id", "hold_id")}
+    if event is not None:
+        body["event"] = dict(event)
+    return parsed(PreviewRequest, body).to_command(program, ctx.now())

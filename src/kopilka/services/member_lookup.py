@@ -4,6 +4,7 @@ sits apart from purchases so that rules and purchases do not import each other."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kopilka.domain.errors import ValidationError
@@ -45,6 +46,26 @@ class MemberRef:
             return {"member_id": self.member_id}
         kind, value = self.identifier
         return {"member": {kind.value: value}}
+
+
+def member_ref_of(data: Mapping[str, object]) -> MemberRef:
+    """The member a JSON object names: ``member_id``, or ``member: {card|phone|email|
+    external: value}`` (ValidationError otherwise). For edges that take a free JSON object
+    rather than a schema-checked body: the console's basket field."""
+    if data.get("member_id") is not None:
+        mid = data["member_id"]
+        if isinstance(mid, bool) or not isinstance(mid, int) or mid <= 0:
+            raise ValidationError("member_id must be a positive integer", field="member_id")
+        return MemberRef(member_id=mid)
+    ref = data.get("member")
+    if not isinstance(ref, dict) or len(ref) != 1:
+        raise ValidationError("name the member by member_id or by one identifier", field="member")
+    ((kind, value),) = ref.items()
+    try:
+        known = IdentifierKind(str(kind))
+    except ValueError:
+        raise ValidationError(f"unknown identifier kind {kind!r}", field="member") from None
+    return MemberRef(identifier=(known, str(value)))
 
 
 def member_context(member: Member) -> MemberContext:

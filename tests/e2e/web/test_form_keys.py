@@ -56,5 +56,5 @@ def test_a_portal_form_key_shaped_as_an_events_key_does_not_block_the_event(worl
     response = anon.post("/portal/consents/withdraw", data={**sms, "idempotency_key": "event:E-77"})
     assert response.status_code == 303, response.text
     body = {"event_id": "E-77", "type": "review", "member_id": world.member_id}
-    recorded = event_svc.record_event(world.ctx, world.program, body)
+    recorded = event_svc.record_event(world.ctx, world.program, commands.event(body))
     assert recorded["event_id"] == "E-77"

@@ -77,7 +77,11 @@ def test_the_rules_preview_does_not_offer_points_that_expired(ctx, expired):
     draft = (
         "rules:\n  - {id: base, kind: rate, rate: {percent: 10}}\nredemption: {max_percent: 50}\n"
     )
-    out = rules.preview(ctx, program, draft, purchase=basket(m, ("1", "1000", "bread")))
+    out = rules.preview(
+        ctx,
+        program,
+        commands.preview(ctx, program, draft, purchase=basket(m, ("1", "1000", "bread"))),
+    )
     assert out["max_redeemable"] == 0
     assert stored(ctx, m) == (100, 0, 0)
 

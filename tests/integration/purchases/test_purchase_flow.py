@@ -214,13 +214,15 @@ def test_event_rules_award_within_limits(ctx, rules_program, make_member):
     program = rules_program()
     m = make_member(program)
     got = [
-        events.record_event(ctx, program, {"event_id": f"e{i}", "type": "review", "member_id": m})[
-            "points_earned"
-        ]
+        events.record_event(
+            ctx, program, commands.event({"event_id": f"e{i}", "type": "review", "member_id": m})
+        )["points_earned"]
         for i in range(3)
     ]
     assert got == [20, 20, 0]
-    again = events.record_event(ctx, program, {"event_id": "e0", "type": "review", "member_id": m})
+    again = events.record_event(
+        ctx, program, commands.event({"event_id": "e0", "type": "review", "member_id": m})
+    )
     assert again["points_earned"] == 20
     assert balance(ctx, program, m) == (40, 0, 0)
 
@@ -233,7 +235,7 @@ def test_preview_evaluates_a_draft_without_publishing(ctx, rules_program, make_m
     m = make_member(program)
     draft = "rules:\n  - {id: base, kind: rate, rate: {percent: 10}}\n"
     body = basket(m, ("1", "1000", "bread"))
-    out = rules.preview(ctx, program, draft, purchase=body)
+    out = rules.preview(ctx, program, commands.preview(ctx, program, draft, purchase=body))
     assert out["points_earned"] == 100
     assert out["by_rule"] == {"base": 100}
     assert [v["version"] for v in rules.list_versions(ctx, program)] == [1]

@@ -46,6 +46,7 @@ from kopilka.services.purchases import (
     QuotePurchase,
     ReturnLine,
 )
+from kopilka.services.rules import PreviewPurchase
 
 MAX_LINES = 1000
 
@@ -177,6 +178,11 @@ class BasketIn(ForMember):
             payment_method=self.payment_method,
         )
 
+    def to_preview(self, program: Program, now: datetime) -> PreviewPurchase:
+        """The basket as a rules preview takes it (at the body's store and channel)."""
+        basket = self.to_basket(program, now, store=self.store, channel=self.channel or "till")
+        return PreviewPurchase(self.member_ref(), basket)
+
     def as_written(self) -> AsWritten:
         """What the body said that the basket keeps in a canonical form (the fingerprint's)."""
         return AsWritten(
@@ -184,10 +190,6 @@ class BasketIn(ForMember):
             tags=tuple([tuple(ln.tags) for ln in self.lines]),
             stamped=self.occurred_at is not None,
         )
-
-    def as_service_input(self) -> dict[str, Any]:
-        """The body as a plain dict (the rule preview's purchase takes it so)."""
-        return self.model_dump(mode="json", exclude_none=True)
 
 
 class QuoteRequest(BasketIn):
