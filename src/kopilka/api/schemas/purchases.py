@@ -98,10 +98,6 @@ class ForMember(Input):
             raise ValueError("name the member by member_id or by member, not both")
         return self
 
-    def as_service_input(self) -> dict[str, Any]:
-        """The body as the use cases take it: plain JSON values, absent fields left out."""
-        return self.model_dump(mode="json", exclude_none=True)
-
     def member_ref(self) -> member_lookup.MemberRef:
         """The member the body names, as the use cases take it."""
         if self.member is None:
