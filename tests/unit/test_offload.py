@@ -152,3 +152,12 @@ def test_engines_without_a_writer_lock_use_the_pool():
     loop_thread, ran_on, holding = asyncio.run(_where(ctx))
     assert ran_on != loop_thread
     assert not holding
+
+
+def test_the_service_context_gives_the_store_s_writer_lock(tmp_path):
+    """``ServiceContext.writer_lock()`` (what offload reads, so that the API does not import
+    the store) is the store's per-file lock on a SQLite file, and None without one."""
+    ctx = _ctx(f"sqlite:///{tmp_path / 'k.db'}")
+    assert ctx.writer_lock() is not None
+    assert ctx.writer_lock() is writer_lock(ctx.engine)
+    assert _ctx("sqlite://").writer_lock() is None

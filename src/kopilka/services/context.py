@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine
 
 from kopilka.domain.clock import Clock, SystemClock
 from kopilka.ledger.idempotency import run_idempotent, run_idempotent_keyed
+from kopilka.store.db import SqliteWriterLock, is_unavailable, writer_lock
 from kopilka.store.uow import UnitOfWork
+
+# re-exported for the interfaces, which reach the store only through services (the import
+# contract in pyproject.toml): the writer lock's type (api/offload.py) and the test that
+# tells a database outage (503, retry) from a bug (500) in the error handlers
+__all__ = ["ServiceContext", "SqliteWriterLock", "is_unavailable"]
+
+# a use case's result: a JSON object (a TypedDict of services/<capability>.py), which the
+# idempotency store keeps as the outcome a retry is answered with
+R = TypeVar("R", bound=Mapping[str, object])
 
 
 @dataclass
@@ -29,41 +39,59 @@ class ServiceContext:
     def now(self) -> datetime:
         return self.clock.now()
 
+    def writer_lock(self) -> SqliteWriterLock | None:
+        """The process's writer lock of this SQLite database (None on PostgreSQL): what the
+        API's ``offload`` holds to run a short write on the event loop."""
+        return writer_lock(self.engine)
+
     def idempotent(
         self,
         program_id: int,
         key: str,
         operation: str,
-        request: dict[str, Any],
-        effect: Callable[[UnitOfWork], dict[str, Any]],
+        request: Mapping[str, object],
+        effect: Callable[[UnitOfWork], R],
         *,
         caller_key: str | None = None,
         digest: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> R:
         """Run ``effect`` in a unit of work at most once for ``key`` (see ledger.idempotency);
         with ``caller_key`` (an API caller's Idempotency-Key), at most once for either.
-        ``digest``: ``request_hash(operation, request)``, when the caller has it already."""
+
+        ``request`` is what is fingerprinted (a command's ``fingerprint()``); ``digest``:
+        ``request_hash(operation, request)``, when the caller has it already. The result is
+        ``effect``'s, or the outcome stored for ``key`` (the same JSON object: the stored
+        format is the result type's)."""
+        # the ledger works on plain JSON objects; a result TypedDict is one at run time
+        body = cast(dict[str, Any], request if isinstance(request, dict) else dict(request))
+        run = cast(Callable[[UnitOfWork], dict[str, Any]], effect)
         if caller_key is not None:
-            return run_idempotent_keyed(
+            return cast(
+                R,
+                run_idempotent_keyed(
+                    self.uow,
+                    lambda u: u.idempotency,
+                    program_id,
+                    caller_key,
+                    key,
+                    operation,
+                    body,
+                    self.now(),
+                    run,
+                    digest=digest,
+                ),
+            )
+        return cast(
+            R,
+            run_idempotent(
                 self.uow,
                 lambda u: u.idempotency,
                 program_id,
-                caller_key,
                 key,
                 operation,
-                request,
+                body,
                 self.now(),
-                effect,
+                run,
                 digest=digest,
-            )
-        return run_idempotent(
-            self.uow,
-            lambda u: u.idempotency,
-            program_id,
-            key,
-            operation,
-            request,
-            self.now(),
-            effect,
-            digest=digest,
+            ),
         )
