@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict, cast
+from typing import TypedDict
 
 from kopilka.domain.basket import check_occurred_at
 from kopilka.domain.program import Program
@@ -68,7 +68,7 @@ def record_event(ctx: ServiceContext, program: Program, cmd: RecordEvent) -> Eve
     name = cmd.type
     attributes = dict(cmd.attributes or {})
 
-    def effect(uow: UnitOfWork) -> dict[str, Any]:
+    def effect(uow: UnitOfWork) -> EventRecorded:
         now = ctx.now()
         at = now if cmd.occurred_at is None else check_occurred_at(cmd.occurred_at, now)
         lg = Ledger(uow.ledger, program)
@@ -119,9 +119,6 @@ def record_event(ctx: ServiceContext, program: Program, cmd: RecordEvent) -> Eve
             "awards": awards,
             "balance": {"available": bal.available, "pending": bal.pending, "held": bal.held},
         }
-        return cast(dict[str, Any], recorded)
+        return recorded
 
-    return cast(
-        EventRecorded,
-        ctx.idempotent(program.id, f"event:{event_id}", "event", cmd.fingerprint(), effect),
-    )
+    return ctx.idempotent(program.id, f"event:{event_id}", "event", cmd.fingerprint(), effect)

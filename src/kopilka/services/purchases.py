@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from functools import partial
-from typing import Any, TypedDict, cast
+from typing import TypedDict, cast
 
 from kopilka.domain.basket import Basket
 from kopilka.domain.errors import (
@@ -480,7 +480,7 @@ def prepare_commit(
     points = cmd.redeem_points
     hold_id = cmd.hold_id
 
-    def effect(uow: UnitOfWork) -> dict[str, Any]:
+    def effect(uow: UnitOfWork) -> PurchaseBooked:
         now = ctx.now()
         lg = Ledger(uow.ledger, program)
         member_id = lock_member(uow, lg, program, cmd.member)
@@ -594,23 +594,20 @@ def prepare_commit(
             "lines": _lines_out(program, basket, discounts, redeemed_by_line, result),
             "balance": {"available": after.available, "pending": after.pending, "held": after.held},
         }
-        return cast(dict[str, Any], booked)
+        return booked
 
     key = receipt_key(receipt_id)
     request = cmd.fingerprint()
     digest = request_hash("purchase", request)
-    return cast(
-        Callable[[], PurchaseBooked],
-        partial(
-            ctx.idempotent,
-            program.id,
-            key,
-            "purchase",
-            request,
-            effect,
-            caller_key=caller_key,
-            digest=digest,
-        ),
+    return partial(
+        ctx.idempotent,
+        program.id,
+        key,
+        "purchase",
+        request,
+        effect,
+        caller_key=caller_key,
+        digest=digest,
     )
 
 
@@ -638,7 +635,7 @@ def process_return(
         if booked is not None and not scope.covers(booked[0]):
             raise _no_purchase(receipt_id)
 
-    def effect(uow: UnitOfWork) -> dict[str, Any]:
+    def effect(uow: UnitOfWork) -> ReturnBooked:
         now = ctx.now()
         repo = PurchaseRepo(uow.conn)
         purchase = repo.by_receipt(program.id, receipt_id)
@@ -701,7 +698,7 @@ def process_return(
                     "refund_minor": m,
                 }
             )
-        details: dict[str, Any] = {}
+        forgiven = debt = expired = 0
         # the journal keeps 128 characters of a reference; two ids of 64 and the slash are
         # 129, so the longest return id loses its last one there (the return keeps it whole)
         reference = f"{receipt_id}/{return_id}"[:128]
@@ -713,8 +710,10 @@ def process_return(
                 reason="return",
                 reference=reference,
             )
-            details = dict(res.details)
-        given: dict[str, Any] = {}
+            # the answer says what the balance did: points to claw back that were no
+            # longer there (spent or expired) and forgiven were not taken
+            forgiven = int(res.details.get("forgiven", 0))
+            debt = int(res.details.get("debt", 0))
         if restore and purchase.redeem_entry_id:
             res = lg.reverse(
                 purchase.redeem_entry_id,
@@ -723,12 +722,9 @@ def process_return(
                 reason="return",
                 reference=reference,
             )
-            given = dict(res.details)
-        # the answer says what the balance did: points to claw back that were no longer
-        # there (spent or expired) and forgiven were not taken, and restored points whose
-        # lot had expired (restore policy "expire") came back expired
-        forgiven = int(details.get("forgiven", 0))
-        expired = int(given.get("expired_on_return", 0))
+            # restored points whose lot had expired (restore policy "expire") came back
+            # expired
+            expired = int(res.details.get("expired_on_return", 0))
         for out, share in zip(
             out_lines, _shares(out_lines, "points_clawed_back", forgiven), strict=True
         ):
@@ -740,7 +736,7 @@ def process_return(
             out["expired_at_once"] = share
         taken = claw - forgiven
         stored = StoredReturn(
-            return_id, now, taken, restore, refund, cast(list[dict[str, Any]], out_lines)
+            return_id, now, taken, restore, refund, cast(list[dict[str, object]], out_lines)
         )
         repo.add_return(purchase.id, stored)
         uow.members.add_purchase_stats(purchase.member_id, -refund, 0)
@@ -754,22 +750,19 @@ def process_return(
             "expired_at_once": expired,
             "refund": format_money(refund, program.currency),
             "forgiven": forgiven,
-            "debt": int(details.get("debt", 0)),
+            "debt": debt,
             "lines": [_returned(x, program.currency) for x in out_lines],
             "balance": {"available": bal.available, "pending": bal.pending, "held": bal.held},
         }
-        return cast(dict[str, Any], booked)
+        return booked
 
-    return cast(
-        ReturnBooked,
-        ctx.idempotent(
-            program.id,
-            f"return:{receipt_id}:{return_id}",
-            "return",
-            cmd.fingerprint(),
-            effect,
-            caller_key=caller_key,
-        ),
+    return ctx.idempotent(
+        program.id,
+        f"return:{receipt_id}:{return_id}",
+        "return",
+        cmd.fingerprint(),
+        effect,
+        caller_key=caller_key,
     )
 
 
