@@ -37,6 +37,8 @@ import random
 import sqlite3
 import statistics
 import time
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import uvloop
@@ -53,11 +55,68 @@ from bench.machine import (
     sqlite_url,
     write_result,
 )
+from kopilka.domain.basket import Basket, BasketLine, Channel, check_receipt_total
 from kopilka.domain.clock import SystemClock
+from kopilka.domain.identifiers import IdentifierKind
+from kopilka.domain.money import parse_money
+from kopilka.domain.program import Program
 from kopilka.services import programs
 from kopilka.services import purchases as purchase_svc
 from kopilka.services.context import ServiceContext
+from kopilka.services.member_lookup import MemberRef
+from kopilka.services.purchases import (
+    AsWritten,
+    BookPurchase,
+    ProcessReturn,
+    ReturnLine,
+)
 from kopilka.store.db import sqlite_file, writer_lock
+
+
+def purchase_command(data: dict[str, Any], program: Program, now: datetime) -> BookPurchase:
+    """The purchase a load generator's body asks for, in the web channel, built with the
+    domain's constructors (as ``BasketIn.to_basket`` does after pydantic's checks)."""
+    currency = program.currency
+    raw = data["lines"]
+    lines = tuple(
+        [
+            BasketLine.trusted(
+                x["line_id"],
+                x["sku"],
+                Decimal(x.get("quantity", "1")),
+                parse_money(x["amount"], currency),
+                x.get("category") or "",
+                x.get("brand") or "",
+                bool(x.get("discounted", False)),
+                frozenset(x.get("tags", ())),
+            )
+            for x in raw
+        ]
+    )
+    check_receipt_total(sum(ln.amount_minor for ln in lines), currency)
+    basket = Basket(lines, now, store=data.get("store"), channel=Channel.WEB)
+    ((kind, value),) = data["member"].items()
+    return BookPurchase(
+        data["receipt_id"],
+        MemberRef(identifier=(IdentifierKind(kind), value)),
+        basket,
+        data.get("redeem_points", 0),
+        written=AsWritten(
+            tuple([Decimal(x["amount"]) for x in raw]),
+            tuple([tuple(x.get("tags", ())) for x in raw]),
+            stamped=False,
+        ),
+    )
+
+
+def return_command(receipt: str, data: dict[str, Any]) -> ProcessReturn:
+    """The return a load generator's body asks for."""
+    lines = data.get("lines")
+    return ProcessReturn(
+        receipt,
+        data["return_id"],
+        None if lines is None else tuple([ReturnLine(x["line_id"]) for x in lines]),
+    )
 
 
 def backend_cpu(pid: int | None) -> float:
@@ -112,11 +171,16 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         others = 0.0  # CPU of the other writer's writes, run in this thread
         for _ in range(n):
             receipt, lines, _head, body = work.purchase()
-            data = json.loads(body)
-            data["channel"] = "web"
+            # the body parsed and turned into the command in the loop, as the API does it
+            # (R3 of PLAN19: the same work as the dict the service used to parse)
+            cmd = purchase_command(json.loads(body), program, ctx.now())
             if args.quotes:  # the till's quote before it books
-                purchase_svc.quote(ctx, program, data)
-            purchase_svc.commit(ctx, program, data, caller_key=receipt)
+                purchase_svc.quote(
+                    ctx,
+                    program,
+                    purchase_svc.QuotePurchase(cmd.member, cmd.basket, cmd.redeem_points),
+                )
+            purchase_svc.commit(ctx, program, cmd, caller_key=receipt)
             requests += 1
             if bump is not None:
                 t = time.thread_time()
@@ -128,7 +192,10 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
             if rng.random() < spec.return_share:
                 _head, ret = work.a_return(receipt, lines)
                 purchase_svc.process_return(
-                    ctx, program, receipt, json.loads(ret), caller_key=f"{receipt}-ret"
+                    ctx,
+                    program,
+                    return_command(receipt, json.loads(ret)),
+                    caller_key=f"{receipt}-ret",
                 )
                 requests += 1
         cpu, own = time.process_time() - cpu0 - others, time.thread_time() - own0 - others

@@ -11,6 +11,7 @@ from kopilka.domain.errors import KopilkaError
 from kopilka.ledger.idempotency import caller_key
 from kopilka.services import purchases
 from kopilka.services.imports import import_purchases
+from tests import commands
 
 from .test_import_factories import (
     by_receipt,
@@ -32,7 +33,7 @@ def test_an_imported_receipt_sent_by_a_till_under_its_key_is_a_conflict(ctx, clo
     till = caller_key("7", "till-retry-1")
     for _ in range(2):
         with pytest.raises(KopilkaError) as err:
-            purchases.commit(ctx, program, body, caller_key=till)
+            purchases.commit(ctx, program, commands.purchase(ctx, program, body), caller_key=till)
         assert err.value.code == "idempotency_conflict"
 
 
@@ -43,6 +44,8 @@ def test_a_receipt_a_till_booked_is_not_imported_again(ctx, clock, tmp_path):
     receipts = by_receipt(rows)
     clock.set(max(r["occurred_at"] for r in rows) + timedelta(minutes=1))
     till = caller_key("7", "till-1")
-    purchases.commit(ctx, program, commit_body(receipts[0]), caller_key=till)
+    purchases.commit(
+        ctx, program, commands.purchase(ctx, program, commit_body(receipts[0])), caller_key=till
+    )
     report = import_purchases(ctx, program, write_csv(tmp_path / "p.csv", rows))
     assert (report.imported, report.already) == (len(receipts) - 1, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kopilka.services import audit, members
 from kopilka.services.imports import import_purchases
 from kopilka.services.points import PlaceHold
+from tests import commands
 
 from .test_import_factories import enroll_cards, loyalty_program, purchase_rows, write_csv
 
@@ -129,7 +130,9 @@ def test_one_big_batch_sent_in_chunks_books_what_commits_book(ctx, clock, tmp_pa
     for receipt in by_receipt(rows):
         clock.set(receipt[0]["occurred_at"])
         try:
-            purchases.commit(ctx, one_by_one, commit_body(receipt))
+            purchases.commit(
+                ctx, one_by_one, commands.purchase(ctx, one_by_one, commit_body(receipt))
+            )
         except KopilkaError:
             refused += 1
     clock.set(NOW)
@@ -307,7 +310,7 @@ def test_imported_json_is_stored_as_the_column_type_stores_it(ctx, clock, tmp_pa
     rows = purchase_rows(cards, 12, redeem_every=1000)
     for receipt in by_receipt(rows):
         clock.set(receipt[0]["occurred_at"])
-        purchases.commit(ctx, one_by_one, commit_body(receipt))
+        purchases.commit(ctx, one_by_one, commands.purchase(ctx, one_by_one, commit_body(receipt)))
     clock.set(NOW)
     report = import_purchases(ctx, bulk, write_csv(tmp_path / "p.csv", rows))
     assert report.imported == 12

@@ -13,6 +13,7 @@ from kopilka.services import audit, jobs, members, purchases
 from kopilka.services.imports import import_purchases
 from kopilka.store.tables import journal_entries, line_awards, lots, purchase_lines
 from kopilka.store.tables import purchases as purchases_t
+from tests import commands
 
 from .test_import_factories import (
     by_receipt,
@@ -119,7 +120,9 @@ def test_bulk_import_books_the_same_ledger_as_committing_one_by_one(ctx, clock, 
     for receipt in by_receipt(rows):
         clock.set(receipt[0]["occurred_at"])
         try:
-            purchases.commit(ctx, one_by_one, commit_body(receipt))
+            purchases.commit(
+                ctx, one_by_one, commands.purchase(ctx, one_by_one, commit_body(receipt))
+            )
         except KopilkaError:
             refused += 1
     clock.set(NOW)
@@ -270,5 +273,7 @@ def test_an_imported_receipt_sent_again_over_the_api_is_a_conflict(ctx, clock, t
     import_purchases(ctx, program, write_csv(tmp_path / "p.csv", rows))
     clock.set(rows[0]["occurred_at"] + timedelta(minutes=1))
     with pytest.raises(KopilkaError) as err:
-        purchases.commit(ctx, program, commit_body(by_receipt(rows)[0]))
+        purchases.commit(
+            ctx, program, commands.purchase(ctx, program, commit_body(by_receipt(rows)[0]))
+        )
     assert err.value.code == "idempotency_conflict"

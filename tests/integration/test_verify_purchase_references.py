@@ -10,6 +10,7 @@ from kopilka.services import purchases, rules
 from kopilka.store.repos.verification import VerificationRepo
 from kopilka.store.tables import line_awards, purchase_lines
 from kopilka.store.tables import purchases as purchases_table
+from tests import commands
 
 CHECK = "purchase_references_exist"
 RULES = """
@@ -34,14 +35,18 @@ def test_orphaned_purchase_lines_and_awards_are_reported(ctx, make_program, make
     booked = purchases.commit(
         ctx,
         program,
-        {
-            "receipt_id": "verify-refs-1",
-            "member_id": member,
-            "lines": [
-                {"line_id": "1", "sku": "A", "quantity": "1", "amount": "250.00"},
-                {"line_id": "2", "sku": "B", "quantity": "2", "amount": "199.99"},
-            ],
-        },
+        commands.purchase(
+            ctx,
+            program,
+            {
+                "receipt_id": "verify-refs-1",
+                "member_id": member,
+                "lines": [
+                    {"line_id": "1", "sku": "A", "quantity": "1", "amount": "250.00"},
+                    {"line_id": "2", "sku": "B", "quantity": "2", "amount": "199.99"},
+                ],
+            },
+        ),
     )
     assert booked["points_earned"] > 0  # so the purchase has line awards too
     with ctx.engine.connect() as conn, conn.begin() as tx:

@@ -17,10 +17,13 @@ from typing import Any, TypeVar
 from kopilka.demo.catalogue import STORES, basket_lines
 from kopilka.demo.model import Action, Demo
 from kopilka.demo.people import Person
+from kopilka.domain.basket import Basket, BasketLine, Channel
 from kopilka.domain.errors import KopilkaError, NotFoundError
+from kopilka.domain.money import parse_money
 from kopilka.services import back_office, events, purchases
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
+from kopilka.services.member_lookup import MemberRef
 from kopilka.services.points import Adjust, PlaceHold
 
 PAY_SHARES = (Decimal("0.1"), Decimal("0.2"), Decimal("0.3"))
@@ -98,9 +101,11 @@ def _purchase(person: Person, body: dict[str, Any], pay_share: Decimal | None) -
             # not (a hold left to time out: the rerun would not add nothing)
             _booked(d, person, body["receipt_id"], apply(d, person, "purchases", lambda: earlier))
             return
-        data = {**body, "member_id": person.member_id}
+        member = MemberRef(member_id=person.member_id)
+        data: dict[str, Any] = {}
         if pay_share is not None and person.available >= 50:
-            quote = purchases.quote(d.ctx, d.prog, data)
+            asked = purchases.QuotePurchase(member, _basket(d, body))
+            quote = purchases.quote(d.ctx, d.prog, asked)
             points = min(int(quote["max_redeemable"]), int(person.available * pay_share * 3))
             points -= points % 10
             if points >= 50:
@@ -126,13 +131,45 @@ def _purchase(person: Person, body: dict[str, Any], pay_share: Decimal | None) -
                     else:
                         data["hold_id"] = held["hold_id"]
                         d.clock.advance(timedelta(seconds=40))
-        receipt = apply(d, person, "purchases", lambda: purchases.commit(d.ctx, d.prog, data))
+        cmd = purchases.BookPurchase(  # as of now: the till may have waited for the hold
+            body["receipt_id"],
+            member,
+            _basket(d, body),
+            redeem_points=data.get("redeem_points", 0),
+            hold_id=data.get("hold_id"),
+        )
+        receipt = apply(d, person, "purchases", lambda: purchases.commit(d.ctx, d.prog, cmd))
         _booked(d, person, body["receipt_id"], receipt)
 
     return buy
 
 
-def _booked(d: Demo, person: Person, receipt_id: str, receipt: dict[str, Any] | None) -> None:
+def _basket(d: Demo, body: dict[str, Any]) -> Basket:
+    """The basket of a visit, built from the catalogue's lines as of the demo's clock."""
+    currency = d.prog.currency
+    return Basket(
+        lines=tuple(
+            BasketLine(
+                ln["line_id"],
+                ln["sku"],
+                Decimal(ln["quantity"]),
+                parse_money(ln["amount"], currency),
+                ln["category"],
+                ln["brand"],
+                ln["discounted"],
+            )
+            for ln in body["lines"]
+        ),
+        occurred_at=d.ctx.now(),
+        store=body["store"],
+        channel=Channel(body["channel"]),
+        payment_method=body["payment_method"],
+    )
+
+
+def _booked(
+    d: Demo, person: Person, receipt_id: str, receipt: purchases.PurchaseBooked | None
+) -> None:
     if receipt and receipt["points_redeemed"]:
         d.stats["purchases paid partly with points"] += 1
     if receipt:
@@ -147,14 +184,15 @@ def _return(person: Person, receipt: str, share: float) -> Action:
         lines = person.receipts.get(receipt)
         if not lines:
             return
-        body: dict[str, Any] = {"return_id": "1"}
+        some = None
         if share >= 0.4:  # part of the basket: one line comes back
-            body["lines"] = [{"line_id": lines[int(share * 100) % len(lines)]}]
+            some = (purchases.ReturnLine(lines[int(share * 100) % len(lines)]),)
+        cmd = purchases.ProcessReturn(receipt, "1", some)
         apply(
             d,
             person,
-            "returns" if "lines" not in body else "returns of one line",
-            lambda: purchases.process_return(d.ctx, d.prog, receipt, body),
+            "returns" if some is None else "returns of one line",
+            lambda: purchases.process_return(d.ctx, d.prog, cmd),
         )
 
     return give_back
@@ -176,12 +214,12 @@ def reviews(demo: Demo, person: Person, rng: random.Random) -> Events:
                 lambda: events.record_event(
                     d.ctx,
                     d.prog,
-                    {
-                        "event_id": f"review-{person.number}-{n}",
-                        "type": "review",
-                        "member_id": person.member_id,
-                        "attributes": {"with_photos": photos},
-                    },
+                    events.RecordEvent(
+                        f"review-{person.number}-{n}",
+                        "review",
+                        MemberRef(member_id=person.member_id),
+                        {"with_photos": photos},
+                    ),
                 ),
             )
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.money import currency_exponent, format_money
 
 MAX_LINES = 1000
 MAX_LINE_AMOUNT_MINOR = 10**14  # parse_money's ceiling in kopecks: far above any real line
@@ -25,6 +26,8 @@ MAX_RECEIPT_AMOUNT = Decimal(10**8)
 # a quantity is below this, with at most 3 decimals (0.125 kg)
 MAX_QUANTITY = Decimal(10**6)
 MAX_ID_LENGTH = 128
+# a purchase or event may be stamped this far ahead of the server's clock (tills drift)
+FUTURE_LEEWAY = timedelta(minutes=5)
 
 
 class Channel(enum.StrEnum):
@@ -71,6 +74,64 @@ class BasketLine:
             )
         if not isinstance(self.tags, frozenset):
             object.__setattr__(self, "tags", frozenset(self.tags))
+
+    @staticmethod
+    def trusted(
+        line_id: str,
+        sku: str,
+        qty: Decimal,
+        amount_minor: int,
+        category: str,
+        brand: str,
+        discounted: bool,
+        tags: frozenset[str],
+    ) -> BasketLine:
+        """A line from values an edge has already validated (the API's schema, the
+        importer's row reader), built without the dataclass machinery: about three times
+        cheaper. The line's invariants are still checked; if any does not hold, the checked
+        constructor raises the domain's error."""
+        if (
+            type(line_id) is not str
+            or type(sku) is not str
+            or not 0 < len(line_id) <= MAX_ID_LENGTH
+            or not 0 < len(sku) <= MAX_ID_LENGTH
+            or type(qty) is not Decimal
+            or not qty.is_finite()
+            or not qty > _ZERO
+            or type(amount_minor) is not int
+            or not 0 <= amount_minor <= MAX_LINE_AMOUNT_MINOR
+            or type(tags) is not frozenset
+            or type(discounted) is not bool
+        ):
+            return BasketLine(line_id, sku, qty, amount_minor, category, brand, discounted, tags)
+        line: BasketLine = _NEW(BasketLine)
+        s0, s1, s2, s3, s4, s5, s6, s7 = _SET
+        s0(line, line_id)
+        s1(line, sku)
+        s2(line, qty)
+        s3(line, amount_minor)
+        s4(line, category)
+        s5(line, brand)
+        s6(line, discounted)
+        s7(line, tags)
+        return line
+
+
+_ZERO = Decimal(0)
+_NEW = object.__new__
+_SET = tuple(
+    BasketLine.__dict__[name].__set__  # the slots' own setters (the dataclass is frozen)
+    for name in (
+        "line_id",
+        "sku",
+        "quantity",
+        "amount_minor",
+        "category",
+        "brand",
+        "discounted",
+        "tags",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,4 +182,22 @@ def _check_id(value: str, name: str, line_id: str) -> None:
             f"{name} must be a non-empty string of at most {MAX_ID_LENGTH} characters",
             field=name,
             line=line_id,
+        )
+
+
+def check_occurred_at(at: datetime, now: datetime, field: str = "occurred_at") -> datetime:
+    """``at``, refused (ValidationError) when it is more than :data:`FUTURE_LEEWAY` after
+    ``now``: a purchase or event cannot have happened in the future."""
+    if at > now + FUTURE_LEEWAY:
+        raise ValidationError(f"{field} is in the future", field=field)
+    return at
+
+
+def check_receipt_total(total_minor: int, currency: str) -> None:
+    """Refuse a receipt whose lines together cost :data:`MAX_RECEIPT_AMOUNT` or more."""
+    if total_minor >= MAX_RECEIPT_AMOUNT.scaleb(currency_exponent(currency)):
+        raise ValidationError(
+            f"the lines total {format_money(total_minor, currency)} {currency}; "
+            f"a receipt must total below {MAX_RECEIPT_AMOUNT}",
+            field="lines",
         )

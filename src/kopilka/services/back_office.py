@@ -190,14 +190,16 @@ def publish_rules(
         key=key,
         operation="rules.publish",
         request=request,
-        effect=lambda inner: rules_svc.publish(
-            inner,
-            program,
-            document,
-            fmt=fmt,
-            effective_at=effective_at,
-            actor=actor,
-            backdate=backdate,
+        effect=lambda inner: dict(  # the stored outcome: a RuleVersion
+            rules_svc.publish(
+                inner,
+                program,
+                document,
+                fmt=fmt,
+                effective_at=effective_at,
+                actor=actor,
+                backdate=backdate,
+            )
         ),
         audit=Audit(actor, rules_svc.audit_action(backdate), "rules"),
     )

@@ -3,39 +3,80 @@ the published rules give for them, idempotent on the event id."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypedDict
 
-from kopilka.domain.errors import ValidationError
+from kopilka.domain.basket import check_occurred_at
 from kopilka.domain.program import Program
 from kopilka.domain.rules import evaluate_event
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.context import ServiceContext
-from kopilka.services.purchase_input import ident, instant, text
-from kopilka.services.purchases import member_context, resolve_member
+from kopilka.services.member_lookup import MemberRef, member_context, resolve_member
+from kopilka.services.purchases import BalanceNow
 from kopilka.services.rules import active_ruleset
 from kopilka.store.repos.rules import UsageRepo
 from kopilka.store.uow import UnitOfWork
 
 
-def record_event(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[str, Any]:
-    """Record ``{event_id, type, member_id|member, attributes, occurred_at}`` and earn what
-    the rules in force give for it (one entry per rule that applied)."""
-    event_id = ident(data, "event_id", required=True) or ""
-    name = text(data, "type", required=True) or ""
-    attributes = data.get("attributes") or {}
-    if not isinstance(attributes, dict) or len(attributes) > 50:
-        raise ValidationError("attributes must be an object of at most 50 keys", field="attributes")
+@dataclass(frozen=True, slots=True)
+class RecordEvent:
+    """``member`` did ``type`` (event ``event_id``) at ``occurred_at`` (None: now), with
+    ``attributes`` rules may match on (None: none given)."""
 
-    def effect(uow: UnitOfWork) -> dict[str, Any]:
+    event_id: str
+    type: str
+    member: MemberRef
+    attributes: Mapping[str, object] | None = None
+    occurred_at: datetime | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request as the idempotency store hashes it: the body as the API's schema
+        dumped it before commands existed, so the hash is the same as before."""
+        out = self.member.fingerprint()
+        out["type"] = self.type
+        if self.attributes is not None:
+            out["attributes"] = dict(self.attributes)
+        if self.occurred_at is not None:
+            out["occurred_at"] = self.occurred_at.isoformat().replace("+00:00", "Z")
+        out["event_id"] = self.event_id
+        return out
+
+
+class EventAward(TypedDict):
+    rule_id: str
+    points: int
+    description: str
+    entry_id: int | None
+
+
+class EventRecorded(TypedDict):
+    event_id: str
+    type: str
+    member_id: int
+    points_earned: int
+    awards: list[EventAward]
+    balance: BalanceNow
+
+
+def record_event(ctx: ServiceContext, program: Program, cmd: RecordEvent) -> EventRecorded:
+    """Record the event and earn what the rules in force give for it (one entry per rule
+    that applied)."""
+    event_id = cmd.event_id
+    name = cmd.type
+    attributes = dict(cmd.attributes or {})
+
+    def effect(uow: UnitOfWork) -> EventRecorded:
         now = ctx.now()
-        at = instant(data.get("occurred_at"), "occurred_at", now)
+        at = now if cmd.occurred_at is None else check_occurred_at(cmd.occurred_at, now)
         lg = Ledger(uow.ledger, program)
-        member_id = resolve_member(uow, program, data)
+        member_id = resolve_member(uow, program, cmd.member)
         lg.require_active(member_id)
         member = uow.members.get(program.id, member_id, identifiers=False)
         ruleset = active_ruleset(uow, program, at)
-        awards: list[dict[str, Any]] = []
+        awards: list[EventAward] = []
         if ruleset is not None:
             counters = usage.load(
                 UsageRepo(uow.conn),
@@ -70,7 +111,7 @@ def record_event(ctx: ServiceContext, program: Program, data: dict[str, Any]) ->
                 UsageRepo(uow.conn), program.id, ruleset, result, member_id, at, program.timezone
             )
         bal = lg.balance(member_id)
-        return {
+        recorded: EventRecorded = {
             "event_id": event_id,
             "type": name,
             "member_id": member_id,
@@ -78,5 +119,6 @@ def record_event(ctx: ServiceContext, program: Program, data: dict[str, Any]) ->
             "awards": awards,
             "balance": {"available": bal.available, "pending": bal.pending, "held": bal.held},
         }
+        return recorded
 
-    return ctx.idempotent(program.id, f"event:{event_id}", "event", data, effect)
+    return ctx.idempotent(program.id, f"event:{event_id}", "event", cmd.fingerprint(), effect)

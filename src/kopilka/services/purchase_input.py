@@ -1,4 +1,12 @@
-"""Turning outside input (API bodies, CLI files, import rows) into a validated Basket."""
+"""Turning free JSON objects (import rows, the console's basket field) into a Basket.
+
+The API no longer uses this module: its pydantic models build the commands themselves
+(``BasketIn.to_basket``, ``PurchaseCreate.to_command``), and the use cases take commands.
+What remains is for the importer (``importer_rows``: ``text``, ``ident``, ``quantity``,
+``instant``, ``points_field``, ``parse_basket`` and the trusted constructor's ``_NEW``/``_SET``,
+which move to ``services/imports/rows.py`` with the importer; ``BasketLine.trusted`` in
+the domain is the same constructor) and for the console's rules preview
+(``web/rules_pages.py``: ``parse_basket`` of the JSON basket an operator types)."""
 
 from __future__ import annotations
 

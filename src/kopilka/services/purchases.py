@@ -10,9 +10,10 @@ returns of a line add up exactly to its full return.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from functools import partial
-from typing import Any
+from typing import TypedDict, cast
 
 from kopilka.domain.basket import Basket
 from kopilka.domain.errors import (
@@ -20,14 +21,12 @@ from kopilka.domain.errors import (
     NotFoundError,
     RedemptionNotAllowed,
     ReversalExceeded,
-    ValidationError,
 )
 from kopilka.domain.member import Member
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.domain.rules import (
     EarnResult,
-    MemberContext,
     RuleSet,
     allocate,
     evaluate_purchase,
@@ -40,8 +39,7 @@ from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.balance_view import settled_balance
 from kopilka.services.context import ServiceContext
-from kopilka.services.members import find_member_id, identifier, no_member_with
-from kopilka.services.purchase_input import ident, parse_basket, points_field, quantity
+from kopilka.services.member_lookup import MemberRef, lock_member, member_context, resolve_member
 from kopilka.services.rules import ruleset_by_id
 from kopilka.services.scope import StoreScope
 from kopilka.store.repos.purchases import (
@@ -54,61 +52,253 @@ from kopilka.store.repos.purchases import (
 from kopilka.store.repos.rules import UsageRepo
 from kopilka.store.uow import UnitOfWork
 
-
-def member_context(member: Member) -> MemberContext:
-    """The member as the rules engine sees them (before this purchase)."""
-    attrs: dict[str, object] = dict(member.attributes)
-    if member.gender:
-        attrs.setdefault("gender", member.gender)
-    segments = attrs.get("segments")
-    return MemberContext(
-        member_id=str(member.id),
-        tier=member.tier_code,
-        attributes=attrs,
-        segments=frozenset(str(s) for s in segments) if isinstance(segments, list) else frozenset(),
-        birthday=member.birthday,
-        lifetime_spend_minor=member.lifetime_spend_minor,
-        purchase_count=member.purchase_count,
-        enrolled_at=member.enrolled_at,
-    )
+# ---- commands ------------------------------------------------------------------------
 
 
-def _member_named(data: dict[str, Any]) -> int | tuple[str, str]:
-    """The member a body names: ``member_id``, or ``member: {card|phone|email|external: v}``
-    as (kind, value). Whether the program has the member is checked when it is loaded."""
-    if data.get("member_id") is not None:
-        mid = data["member_id"]
-        if isinstance(mid, bool) or not isinstance(mid, int) or mid <= 0:
-            raise ValidationError("member_id must be a positive integer", field="member_id")
-        return mid
-    ref = data.get("member")
-    if not isinstance(ref, dict) or len(ref) != 1:
-        raise ValidationError("name the member by member_id or by one identifier", field="member")
-    ((kind, value),) = ref.items()
-    return str(kind), str(value)
+@dataclass(frozen=True, slots=True)
+class AsWritten:
+    """What a purchase body said where :class:`Basket` keeps a canonical form: each line's
+    amount as the decimal the caller wrote (``12.5``, not 1250 minor units), each line's
+    tags in the caller's order, and whether the body stamped ``occurred_at``. The
+    purchase's fingerprint hashes these, so a retry of a request booked before commands
+    existed still replays instead of conflicting (docs: idempotency)."""
+
+    amounts: tuple[Decimal, ...]
+    tags: tuple[tuple[str, ...], ...]
+    stamped: bool
 
 
-def resolve_member(uow: UnitOfWork, program: Program, data: dict[str, Any]) -> int:
-    """The id of the member a body names (:func:`_member_named`).
+@dataclass(frozen=True, slots=True)
+class QuotePurchase:
+    """Quote ``basket`` for ``member``, paying ``redeem_points`` (0: none) with points."""
 
-    Callers load or lock the member next, which fails with not_found for a member of
-    another program."""
-    named = _member_named(data)
-    return named if isinstance(named, int) else find_member_id(uow, program, *named)
+    member: MemberRef
+    basket: Basket
+    redeem_points: int = 0
 
 
-def lock_member(uow: UnitOfWork, lg: Ledger, program: Program, data: dict[str, Any]) -> int:
-    """:func:`resolve_member`, and the member's balance row locked for ``lg``: a member
-    named by an identifier is found and locked in one statement."""
-    named = _member_named(data)
-    if isinstance(named, int):
-        return named  # locked by the caller's require_active, as any member by id
-    kind, value = named
-    bal = uow.ledger.lock_identified(program.id, *identifier(kind, value))
-    if bal is None:
-        raise no_member_with(kind)
-    lg.know_locked(bal)
-    return bal.member_id
+@dataclass(frozen=True, slots=True)
+class BookPurchase:
+    """Book ``basket`` as receipt ``receipt_id`` for ``member``: pay ``redeem_points``
+    (or, with ``hold_id``, capture that hold: all of it unless ``redeem_points`` is
+    given) and earn by the rules in force. ``written``: what the body said, for the
+    fingerprint (:class:`AsWritten`); None for a purchase that never was a body."""
+
+    receipt_id: str
+    member: MemberRef
+    basket: Basket
+    redeem_points: int = 0
+    hold_id: int | None = None
+    written: AsWritten | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request as the idempotency store hashes it: the body as the API's schema
+        dumped it before commands existed (JSON values, absent fields left out), so the
+        hash of a canonical request is the same as before (the golden test
+        ``tests/unit/test_purchase_fingerprint.py``). Without ``written``, amounts are
+        given in minor units and tags sorted."""
+        b = self.basket
+        w = self.written
+        out = self.member.fingerprint()
+        if w is None or w.stamped:
+            out["occurred_at"] = b.occurred_at.isoformat().replace("+00:00", "Z")
+        if b.store is not None:
+            out["store"] = b.store
+        out["channel"] = b.channel.value
+        if b.partner is not None:
+            out["partner"] = b.partner
+        if b.payment_method is not None:
+            out["payment_method"] = b.payment_method
+        lines: list[dict[str, object]] = []
+        for i, ln in enumerate(b.lines):
+            line: dict[str, object] = {
+                "line_id": ln.line_id,
+                "sku": ln.sku,
+                "quantity": format(ln.quantity, "f"),
+            }
+            if w is None:
+                line["amount_minor"] = ln.amount_minor
+            else:
+                line["amount"] = format(w.amounts[i], "f")
+            if ln.category:
+                line["category"] = ln.category
+            if ln.brand:
+                line["brand"] = ln.brand
+            line["discounted"] = ln.discounted
+            line["tags"] = list(w.tags[i]) if w is not None else sorted(ln.tags)
+            lines.append(line)
+        out["lines"] = lines
+        out["redeem_points"] = self.redeem_points
+        out["receipt_id"] = self.receipt_id
+        if self.hold_id is not None:
+            out["hold_id"] = self.hold_id
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnLine:
+    """Return ``quantity`` of line ``line_id`` (None: what is left of it)."""
+
+    line_id: str
+    quantity: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessReturn:
+    """Return ``lines`` of receipt ``receipt_id`` (None: all of it) as return ``return_id``."""
+
+    receipt_id: str
+    return_id: str
+    lines: tuple[ReturnLine, ...] | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request as the idempotency store hashes it (as the body was hashed before)."""
+        out: dict[str, object] = {"receipt_id": self.receipt_id, "return_id": self.return_id}
+        if self.lines is not None:
+            out["lines"] = [
+                {"line_id": x.line_id}
+                if x.quantity is None
+                else {"line_id": x.line_id, "quantity": str(x.quantity)}
+                for x in self.lines
+            ]
+        return out
+
+
+# ---- results (the stored idempotency outcomes: keys and JSON shapes are frozen) --------
+
+
+class LineAward(TypedDict):
+    rule_id: str
+    points: int
+    description: str
+
+
+class QuotedLine(TypedDict):
+    line_id: str
+    sku: str
+    amount: str
+    discount: str
+    points_redeemed: int
+    points_earned: int
+    awards: list[LineAward]
+
+
+class BalanceNow(TypedDict):
+    available: int
+    pending: int
+    held: int
+
+
+class Quote(TypedDict):
+    member_id: int
+    available: int
+    max_redeemable: int
+    redeem_points: int
+    discount: str
+    points_earned: int
+    rule_version: int | None
+    lines: list[QuotedLine]
+    control_group: list[str]
+
+
+class PurchaseBooked(TypedDict):
+    receipt_id: str
+    member_id: int
+    total: str
+    discount: str
+    to_pay: str
+    points_redeemed: int
+    points_earned: int
+    rule_version: int | None
+    earn_entry_id: int | None
+    redeem_entry_id: int | None
+    lines: list[QuotedLine]
+    balance: BalanceNow
+
+
+class _ReturnedLine(TypedDict):
+    line_id: str
+    quantity: str
+    points_clawed_back: int
+    points_restored: int
+
+
+class StoredReturnLine(_ReturnedLine, total=False):
+    """A returned line as stored with its return (``refund_minor``; ``forgiven`` and
+    ``expired_at_once`` on returns recorded since they exist)."""
+
+    refund_minor: int
+    forgiven: int
+    expired_at_once: int
+
+
+class ReturnedLine(_ReturnedLine):
+    forgiven: int
+    expired_at_once: int
+    refund: str
+
+
+class ReturnBooked(TypedDict):
+    receipt_id: str
+    return_id: str
+    member_id: int
+    points_clawed_back: int
+    points_restored: int
+    expired_at_once: int
+    refund: str
+    forgiven: int
+    debt: int
+    lines: list[ReturnedLine]
+    balance: BalanceNow
+
+
+class RuleAward(TypedDict):
+    rule_id: str
+    rule_version: int
+    points: int
+
+
+class PurchaseLineView(TypedDict):
+    line_id: str
+    sku: str
+    category: str | None
+    brand: str | None
+    quantity: str
+    amount: str
+    discount: str
+    points_redeemed: int
+    points_earned: int
+    awards: list[RuleAward]
+
+
+class ReturnView(TypedDict):
+    return_id: str
+    occurred_at: str
+    points_clawed_back: int
+    points_restored: int
+    forgiven: int
+    expired_at_once: int
+    refund: str
+    lines: list[StoredReturnLine]
+
+
+class PurchaseView(TypedDict):
+    receipt_id: str
+    member_id: int
+    occurred_at: str
+    store: str | None
+    channel: str | None
+    partner: str | None
+    payment_method: str | None
+    total: str
+    discount: str
+    points_earned: int
+    points_redeemed: int
+    rule_version: int | None
+    earn_entry_id: int | None
+    redeem_entry_id: int | None
+    lines: list[PurchaseLineView]
+    returns: list[ReturnView]
 
 
 def _earn_and_limits(
@@ -175,8 +365,8 @@ def _lines_out(
     discounts: dict[str, int],
     redeemed_by_line: dict[str, int],
     result: EarnResult | None,
-) -> list[dict[str, Any]]:
-    by_line: dict[str, list[dict[str, Any]]] = {}
+) -> list[QuotedLine]:
+    by_line: dict[str, list[LineAward]] = {}
     for a in result.awards if result else ():
         if a.line_id is not None:
             by_line.setdefault(a.line_id, []).append(
@@ -205,7 +395,7 @@ def _redeemed_by_line(points: int, basket: Basket, discounts: dict[str, int]) ->
     return dict(zip(ids, allocate(points, [discounts.get(i, 0) for i in ids]), strict=True))
 
 
-def quote(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[str, Any]:
+def quote(ctx: ServiceContext, program: Program, cmd: QuotePurchase) -> Quote:
     """Points to earn per line and rule, the most points payable, and what a given number
     of points (``redeem_points``) would buy, from the balance as of now. Writes nothing.
 
@@ -214,10 +404,10 @@ def quote(ctx: ServiceContext, program: Program, data: dict[str, Any]) -> dict[s
     time out), they are settled in a transaction that is rolled back, so the till is never
     offered points that expired last night (``balance_view.balance_now``)."""
     now = ctx.now()
-    basket = parse_basket(data, program, now)
-    points = points_field(data, "redeem_points")
+    basket = cmd.basket
+    points = cmd.redeem_points
     with ctx.uow(read_only=True) as uow:
-        member_id = resolve_member(uow, program, data)
+        member_id = resolve_member(uow, program, cmd.member)
         member, rule_set_id, due = uow.members.get_for_purchase(
             program.id, member_id, basket.occurred_at, now
         )
@@ -238,7 +428,7 @@ def _quote(
     member: Member,
     ruleset: RuleSet | None,
     available: int,
-) -> dict[str, Any]:
+) -> Quote:
     member_id = member.id
     available = max(available, 0)
     ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
@@ -262,41 +452,38 @@ def _quote(
 def commit(
     ctx: ServiceContext,
     program: Program,
-    data: dict[str, Any],
+    cmd: BookPurchase,
     *,
     caller_key: str | None = None,
     scope: StoreScope | None = None,
-) -> dict[str, Any]:
+) -> PurchaseBooked:
     """Book a purchase: redeem (or capture the hold named by ``hold_id``) and earn, in one
     transaction, idempotent on ``receipt_id`` (and on ``caller_key``, an API caller's
     Idempotency-Key, when given: see ``ledger.idempotency.run_idempotent_keyed``).
     With ``scope`` (a store-bound caller), only a hold of that store can pay."""
-    return prepare_commit(ctx, program, data, caller_key=caller_key, scope=scope)()
+    return prepare_commit(ctx, program, cmd, caller_key=caller_key, scope=scope)()
 
 
 def prepare_commit(
     ctx: ServiceContext,
     program: Program,
-    data: dict[str, Any],
+    cmd: BookPurchase,
     *,
     caller_key: str | None = None,
     scope: StoreScope | None = None,
-) -> Callable[[], dict[str, Any]]:
-    """:func:`commit` in two steps: this call checks and parses the request without the
-    database (and raises what is wrong with it); the call it returns books it. The API
-    runs the first step before it takes SQLite's writer lock, which is then held for the
-    second only."""
-    receipt_id = ident(data, "receipt_id", required=True) or ""
-    basket = parse_basket(data, program, ctx.now())
-    points = points_field(data, "redeem_points")
-    hold_id = data.get("hold_id")
-    if hold_id is not None and (isinstance(hold_id, bool) or not isinstance(hold_id, int)):
-        raise ValidationError("hold_id must be an integer", field="hold_id")
+) -> Callable[[], PurchaseBooked]:
+    """:func:`commit` in two steps: this call fingerprints the request without the
+    database; the call it returns books it. The API runs the first step before it takes
+    SQLite's writer lock, which is then held for the second only."""
+    receipt_id = cmd.receipt_id
+    basket = cmd.basket
+    points = cmd.redeem_points
+    hold_id = cmd.hold_id
 
-    def effect(uow: UnitOfWork) -> dict[str, Any]:
+    def effect(uow: UnitOfWork) -> PurchaseBooked:
         now = ctx.now()
         lg = Ledger(uow.ledger, program)
-        member_id = lock_member(uow, lg, program, data)
+        member_id = lock_member(uow, lg, program, cmd.member)
         bal = lg.require_active(member_id)  # the member is locked first
         # the member, the rule set in force and what is due, in one query under the lock
         member, rule_set_id, due = uow.members.get_for_purchase(
@@ -393,7 +580,7 @@ def prepare_commit(
             )
         )
         after = lg.balance(member_id)
-        return {
+        booked: PurchaseBooked = {
             "receipt_id": receipt_id,
             "member_id": member_id,
             "total": format_money(total, program.currency),
@@ -407,15 +594,17 @@ def prepare_commit(
             "lines": _lines_out(program, basket, discounts, redeemed_by_line, result),
             "balance": {"available": after.available, "pending": after.pending, "held": after.held},
         }
+        return booked
 
     key = receipt_key(receipt_id)
-    digest = request_hash("purchase", data)
+    request = cmd.fingerprint()
+    digest = request_hash("purchase", request)
     return partial(
         ctx.idempotent,
         program.id,
         key,
         "purchase",
-        data,
+        request,
         effect,
         caller_key=caller_key,
         digest=digest,
@@ -430,29 +619,23 @@ def _share(total: int, part: Decimal, whole: Decimal) -> int:
 def process_return(
     ctx: ServiceContext,
     program: Program,
-    receipt_id: str,
-    data: dict[str, Any],
+    cmd: ProcessReturn,
     *,
     caller_key: str | None = None,
     scope: StoreScope | None = None,
-) -> dict[str, Any]:
+) -> ReturnBooked:
     """Return all of a purchase (no ``lines``) or some lines/quantities of it; idempotent on
     ``return_id`` (and on ``caller_key`` when given, as :func:`commit`). With ``scope``
     (a store-bound caller), another store's purchase is not found, and nothing is stored
     under either key for it (its own store may still use the ``return_id``)."""
-    return_id = ident(data, "return_id", required=True) or ""
-    raw_lines = data.get("lines")
-    if raw_lines is not None and (not isinstance(raw_lines, list) or not raw_lines):
-        raise ValidationError(
-            "lines must be a non-empty list, or absent for a full return", field="lines"
-        )
+    receipt_id, return_id, asked = cmd.receipt_id, cmd.return_id, cmd.lines
     if scope is not None:
         with ctx.uow(read_only=True) as uow:
             booked = PurchaseRepo(uow.conn).booked_at(program.id, receipt_id)
         if booked is not None and not scope.covers(booked[0]):
             raise _no_purchase(receipt_id)
 
-    def effect(uow: UnitOfWork) -> dict[str, Any]:
+    def effect(uow: UnitOfWork) -> ReturnBooked:
         now = ctx.now()
         repo = PurchaseRepo(uow.conn)
         purchase = repo.by_receipt(program.id, receipt_id)
@@ -468,7 +651,7 @@ def process_return(
                 )
         lines = {ln.line_id: ln for ln in purchase.lines}
         wanted: dict[str, Decimal] = {}
-        if raw_lines is None:
+        if asked is None:
             wanted = {i: ln.quantity - returned.get(i, Decimal(0)) for i, ln in lines.items()}
             wanted = {i: q for i, q in wanted.items() if q > 0}
             if not wanted:
@@ -476,19 +659,17 @@ def process_return(
                     "the purchase has been returned in full already", receipt_id=receipt_id
                 )
         else:
-            for i, raw in enumerate(raw_lines):
-                if not isinstance(raw, dict):
-                    raise ValidationError(f"lines[{i}] must be an object", field=f"lines[{i}]")
-                if raw.get("line_id") not in lines:
+            for i, one in enumerate(asked):
+                if one.line_id not in lines:
                     # a well-formed id of no line of this purchase: nothing there to return
                     raise NotFoundError(
                         f"lines[{i}] names no line of this purchase",
                         field=f"lines[{i}].line_id",
                     )
-                line_id = str(raw["line_id"])
-                q = quantity(raw.get("quantity", lines[line_id].quantity), f"lines[{i}].quantity")
+                line_id = one.line_id
+                q = lines[line_id].quantity if one.quantity is None else one.quantity
                 wanted[line_id] = wanted.get(line_id, Decimal(0)) + q
-        out_lines: list[dict[str, Any]] = []
+        out_lines: list[StoredReturnLine] = []
         claw = restore = refund = 0
         for line_id, q in sorted(wanted.items()):
             ln = lines[line_id]
@@ -517,7 +698,7 @@ def process_return(
                     "refund_minor": m,
                 }
             )
-        details: dict[str, Any] = {}
+        forgiven = debt = expired = 0
         # the journal keeps 128 characters of a reference; two ids of 64 and the slash are
         # 129, so the longest return id loses its last one there (the return keeps it whole)
         reference = f"{receipt_id}/{return_id}"[:128]
@@ -529,8 +710,10 @@ def process_return(
                 reason="return",
                 reference=reference,
             )
-            details = dict(res.details)
-        given: dict[str, Any] = {}
+            # the answer says what the balance did: points to claw back that were no
+            # longer there (spent or expired) and forgiven were not taken
+            forgiven = int(res.details.get("forgiven", 0))
+            debt = int(res.details.get("debt", 0))
         if restore and purchase.redeem_entry_id:
             res = lg.reverse(
                 purchase.redeem_entry_id,
@@ -539,20 +722,26 @@ def process_return(
                 reason="return",
                 reference=reference,
             )
-            given = dict(res.details)
-        # the answer says what the balance did: points to claw back that were no longer
-        # there (spent or expired) and forgiven were not taken, and restored points whose
-        # lot had expired (restore policy "expire") came back expired
-        forgiven = int(details.get("forgiven", 0))
-        expired = int(given.get("expired_on_return", 0))
-        _shares(out_lines, "points_clawed_back", "forgiven", forgiven, deduct=True)
-        _shares(out_lines, "points_restored", "expired_at_once", expired, deduct=False)
+            # restored points whose lot had expired (restore policy "expire") came back
+            # expired
+            expired = int(res.details.get("expired_on_return", 0))
+        for out, share in zip(
+            out_lines, _shares(out_lines, "points_clawed_back", forgiven), strict=True
+        ):
+            out["forgiven"] = share
+            out["points_clawed_back"] -= share  # the lines then add up to the return's totals
+        for out, share in zip(
+            out_lines, _shares(out_lines, "points_restored", expired), strict=True
+        ):
+            out["expired_at_once"] = share
         taken = claw - forgiven
-        stored = StoredReturn(return_id, now, taken, restore, refund, out_lines)
+        stored = StoredReturn(
+            return_id, now, taken, restore, refund, cast(list[dict[str, object]], out_lines)
+        )
         repo.add_return(purchase.id, stored)
         uow.members.add_purchase_stats(purchase.member_id, -refund, 0)
         bal = lg.balance(purchase.member_id)
-        return {
+        booked: ReturnBooked = {
             "receipt_id": receipt_id,
             "return_id": return_id,
             "member_id": purchase.member_id,
@@ -561,37 +750,43 @@ def process_return(
             "expired_at_once": expired,
             "refund": format_money(refund, program.currency),
             "forgiven": forgiven,
-            "debt": details.get("debt", 0),
-            "lines": [
-                {k: v for k, v in x.items() if k != "refund_minor"}
-                | {"refund": format_money(x["refund_minor"], program.currency)}
-                for x in out_lines
-            ],
+            "debt": debt,
+            "lines": [_returned(x, program.currency) for x in out_lines],
             "balance": {"available": bal.available, "pending": bal.pending, "held": bal.held},
         }
+        return booked
 
     return ctx.idempotent(
         program.id,
         f"return:{receipt_id}:{return_id}",
         "return",
-        {"receipt_id": receipt_id, **data},
+        cmd.fingerprint(),
         effect,
         caller_key=caller_key,
     )
 
 
-def _shares(
-    lines: list[dict[str, Any]], field: str, part: str, amount: int, *, deduct: bool
-) -> None:
-    """Record on each returned line its ``part`` of ``amount`` points (what was forgiven,
-    or what expired at once), in proportion to the line's ``field``, and with ``deduct``
-    take it from ``field``: the lines then add up to the return's totals."""
-    weights = [int(x[field]) for x in lines]
-    parts = allocate(amount, weights) if amount else [0] * len(lines)
-    for x, share in zip(lines, parts, strict=True):
-        x[part] = share
-        if deduct:
-            x[field] = int(x[field]) - share
+def _returned(x: StoredReturnLine, currency: str) -> ReturnedLine:
+    """A stored returned line as a return answers it: its refund as money text."""
+    return {
+        "line_id": x["line_id"],
+        "quantity": x["quantity"],
+        "points_clawed_back": x["points_clawed_back"],
+        "points_restored": x["points_restored"],
+        "forgiven": x.get("forgiven", 0),
+        "expired_at_once": x.get("expired_at_once", 0),
+        "refund": format_money(x.get("refund_minor", 0), currency),
+    }
+
+
+def _shares(lines: list[StoredReturnLine], field: str, amount: int) -> list[int]:
+    """Each returned line's share of ``amount`` points (what was forgiven, or what expired
+    at once), in proportion to the line's ``field``."""
+    weights = [
+        x["points_clawed_back"] if field == "points_clawed_back" else x["points_restored"]
+        for x in lines
+    ]
+    return allocate(amount, weights) if amount else [0] * len(lines)
 
 
 def receipt_key(receipt_id: str) -> str:
@@ -599,14 +794,16 @@ def receipt_key(receipt_id: str) -> str:
     return f"purchase:{receipt_id}"
 
 
-def booked_answer(ctx: ServiceContext, program: Program, receipt_id: str) -> dict[str, Any] | None:
+def booked_answer(ctx: ServiceContext, program: Program, receipt_id: str) -> PurchaseBooked | None:
     """The stored answer of a booked ``receipt_id``, without the request it was booked
     with: what :func:`commit` answered (for a receipt ``kopilka import`` booked, the
     import's summary, ``"imported": true``, without lines or balance). None when it is
     not booked, its commit having been refused or never made."""
     with ctx.uow(read_only=True) as uow:
         stored = uow.idempotency.get(program.id, receipt_key(receipt_id))
-    return dict(stored.response) if stored is not None and stored.succeeded else None
+    if stored is None or not stored.succeeded:
+        return None
+    return cast(PurchaseBooked, dict(stored.response))
 
 
 def _no_purchase(receipt_id: str) -> NotFoundError:
@@ -615,7 +812,7 @@ def _no_purchase(receipt_id: str) -> NotFoundError:
 
 def get_purchase(
     ctx: ServiceContext, program: Program, receipt_id: str, *, scope: StoreScope | None = None
-) -> dict[str, Any]:
+) -> PurchaseView:
     """A purchase with its points by line and rule, and its returns. With ``scope`` (a
     store-bound caller), another store's purchase is not found, as a missing one."""
     with ctx.uow(read_only=True) as uow:
@@ -623,7 +820,7 @@ def get_purchase(
     if p is None or (scope is not None and not scope.covers(p.store)):
         raise _no_purchase(receipt_id)
     cur = program.currency
-    awards: dict[str, list[dict[str, Any]]] = {}
+    awards: dict[str, list[RuleAward]] = {}
     for a in p.awards:
         awards.setdefault(a.line_id, []).append(
             {"rule_id": a.rule_id, "rule_version": a.rule_version, "points": a.points}
@@ -668,7 +865,7 @@ def get_purchase(
                 "forgiven": sum(int(x.get("forgiven", 0)) for x in r.lines),
                 "expired_at_once": sum(int(x.get("expired_at_once", 0)) for x in r.lines),
                 "refund": format_money(r.refund_minor, cur),
-                "lines": r.lines,
+                "lines": cast(list[StoredReturnLine], r.lines),
             }
             for r in p.returns
         ],

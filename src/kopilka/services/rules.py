@@ -13,25 +13,92 @@ published).
 
 from __future__ import annotations
 
+import enum
 import weakref
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import Engine
 
+from kopilka.domain.basket import Basket, check_occurred_at
 from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
 from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
 from kopilka.services.context import ServiceContext
+from kopilka.services.member_lookup import MemberRef, member_context, resolve_member
 from kopilka.store.repos.rules import RuleSetRepo, StoredRuleSet
 from kopilka.store.uow import UnitOfWork
 
 MAX_DOCUMENT = MAX_DOCUMENT_BYTES  # bytes of UTF-8 (so at most as many characters)
-FORMATS = ("yaml", "json")
+
+
+class RulesFormat(enum.StrEnum):
+    """The text format of a rules document."""
+
+    YAML = "yaml"
+    JSON = "json"
+
+
+FORMATS = tuple(f.value for f in RulesFormat)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewPurchase:
+    """A basket of ``member``'s to evaluate a draft on."""
+
+    member: MemberRef
+    basket: Basket
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewEvent:
+    """An event of ``member``'s to evaluate a draft on (``occurred_at`` None: now)."""
+
+    member: MemberRef
+    type: str
+    attributes: Mapping[str, object] | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRules:
+    """Evaluate the draft ``document`` (in ``fmt``) on ``subject``, publishing nothing."""
+
+    document: str
+    subject: PreviewPurchase | PreviewEvent
+    fmt: RulesFormat = RulesFormat.YAML
+
+
+class RuleDescription(TypedDict):
+    id: str
+    kind: str
+    description: str
+    visible: bool
+    event: str | None
+
+
+class RuleVersion(TypedDict):
+    version: int
+    format: str
+    effective_at: str
+    published_at: str
+    published_by: str
+    rules: NotRequired[list[RuleDescription]]
+    document: NotRequired[str]
+
+
+class RulePreview(TypedDict):
+    member_id: int
+    points_earned: int
+    by_rule: dict[str, int]
+    by_line: dict[str, int]
+    max_redeemable: int
+    control_group: list[str]
 
 
 @lru_cache(maxsize=256)
@@ -57,11 +124,11 @@ def publish(
     program: Program,
     document: str,
     *,
-    fmt: str = "yaml",
+    fmt: RulesFormat | str = RulesFormat.YAML,
     effective_at: datetime | None = None,
     actor: str = "system",
     backdate: bool = False,
-) -> dict[str, Any]:
+) -> RuleVersion:
     """Validate and store a new version, effective at ``effective_at`` (default: now).
 
     An ``effective_at`` in the past is a :class:`ValidationError` unless ``backdate`` is
@@ -91,7 +158,7 @@ def publish(
                 f"{program.currency}",
                 field="currency",
             )
-        stored = StoredRuleSet(version, fmt, document, effective, now, actor)
+        stored = StoredRuleSet(version, str(fmt), document, effective, now, actor)
         repo.add(program.id, stored)
         uow.commit()
     return summary(stored, ruleset)
@@ -102,8 +169,9 @@ def audit_action(backdate: bool) -> str:
     return "rules.backdate" if backdate else "rules.publish"
 
 
-def summary(stored: StoredRuleSet, ruleset: RuleSet | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def summary(stored: StoredRuleSet, ruleset: RuleSet | None = None) -> RuleVersion:
+    """A stored version as the interfaces show it; with ``ruleset``, its rules too."""
+    out: RuleVersion = {
         "version": stored.version,
         "format": stored.format,
         "effective_at": stored.effective_at.isoformat(),
@@ -111,16 +179,25 @@ def summary(stored: StoredRuleSet, ruleset: RuleSet | None = None) -> dict[str, 
         "published_by": stored.published_by,
     }
     if ruleset is not None:
-        out["rules"] = [asdict(d) for d in describe_rules(ruleset, visible_only=False)]
+        out["rules"] = _described(ruleset, visible_only=False)
     return out
 
 
-def list_versions(ctx: ServiceContext, program: Program) -> list[dict[str, Any]]:
+def _described(ruleset: RuleSet, *, visible_only: bool) -> list[RuleDescription]:
+    return [
+        RuleDescription(**asdict(d))  # type: ignore[typeddict-item]
+        for d in describe_rules(ruleset, visible_only=visible_only)
+    ]
+
+
+def list_versions(ctx: ServiceContext, program: Program) -> list[RuleVersion]:
+    """Every published version of the program's rules, oldest first."""
     with ctx.uow(read_only=True) as uow:
         return [summary(s) for s in RuleSetRepo(uow.conn).list(program.id)]
 
 
-def get_version(ctx: ServiceContext, program: Program, version: int) -> dict[str, Any]:
+def get_version(ctx: ServiceContext, program: Program, version: int) -> RuleVersion:
+    """One version with its rules and the document as published (not_found otherwise)."""
     with ctx.uow(read_only=True) as uow:
         stored = RuleSetRepo(uow.conn).get(program.id, version)
     if stored is None:
@@ -166,50 +243,38 @@ def ruleset_by_id(uow: UnitOfWork, program: Program, rule_set_id: int | None) ->
     return found
 
 
-def visible_rules(ctx: ServiceContext, program: Program) -> list[dict[str, Any]]:
+def visible_rules(ctx: ServiceContext, program: Program) -> list[RuleDescription]:
     """What a member may read about how to earn: the open rules in force now."""
     with ctx.uow(read_only=True) as uow:
         ruleset = active_ruleset(uow, program, ctx.now())
     if ruleset is None:
         return []
-    return [asdict(d) for d in describe_rules(ruleset, visible_only=True)]
+    return _described(ruleset, visible_only=True)
 
 
-def preview(
-    ctx: ServiceContext,
-    program: Program,
-    document: str,
-    *,
-    fmt: str = "yaml",
-    purchase: dict[str, Any] | None = None,
-    event: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Evaluate a draft rules document on a basket (``purchase``, as for a quote) or an
-    event for a member, without publishing anything. Writes nothing."""
+def preview(ctx: ServiceContext, program: Program, cmd: PreviewRules) -> RulePreview:
+    """Evaluate a draft rules document on a basket (as for a quote) or an event for a
+    member, without publishing anything. Writes nothing."""
     from kopilka.domain.rules import evaluate_event, evaluate_purchase, max_redeemable
     from kopilka.services import usage
     from kopilka.services.balance_view import balance_now
-    from kopilka.services.purchase_input import instant, parse_basket
-    from kopilka.services.purchases import member_context, resolve_member
     from kopilka.store.repos.rules import UsageRepo
 
-    draft = parse_document(document, fmt, 0)
-    if (purchase is None) == (event is None):
-        raise ValidationError("preview takes either a purchase or an event", field="purchase")
-    body = purchase if purchase is not None else event
-    assert body is not None
+    draft = parse_document(cmd.document, cmd.fmt, 0)
+    subject = cmd.subject
     now = ctx.now()
     with ctx.uow(read_only=True) as uow:
-        member_id = resolve_member(uow, program, body)
+        member_id = resolve_member(uow, program, subject.member)
     # as the quote: the balance as of now, points due to expire already gone
+    purchase = subject if isinstance(subject, PreviewPurchase) else None
     available = (
         max(balance_now(ctx, program, member_id).available, 0) if purchase is not None else 0
     )
     with ctx.uow(read_only=True) as uow:
         member = uow.members.get(program.id, member_id, identifiers=False)
         repo = UsageRepo(uow.conn)
-        if purchase is not None:
-            basket = parse_basket(purchase, program, now)
+        if isinstance(subject, PreviewPurchase):
+            basket = subject.basket
             counters = usage.load(
                 repo,
                 program.id,
@@ -223,8 +288,8 @@ def preview(
             )
             ceiling = max_redeemable(basket, draft, program, available)
         else:
-            name = str(body.get("type") or "")
-            at = instant(body.get("occurred_at"), "occurred_at", now)
+            name = subject.type
+            at = now if subject.occurred_at is None else check_occurred_at(subject.occurred_at, now)
             counters = usage.load(
                 repo,
                 program.id,
@@ -237,7 +302,7 @@ def preview(
                 draft,
                 program,
                 name,
-                body.get("attributes") or {},
+                dict(subject.attributes or {}),
                 member_context(member),
                 usage=counters,
                 at=at,

@@ -3,6 +3,7 @@ overview and the verify report. Member and rules pages live in their own modules
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +44,7 @@ class Console:
         )
 
 
-def active_version(versions: list[dict[str, Any]], now: datetime) -> int | None:
+def active_version(versions: Sequence[Mapping[str, Any]], now: datetime) -> int | None:
     """The version in force now: of those whose effective time has come, the one that
     took effect last (the latest published among equals), as the purchase path reads it; a
     backdated version does not displace one in force after it."""

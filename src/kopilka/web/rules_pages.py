@@ -4,6 +4,7 @@ new version (errors shown with their line numbers) and previewing a draft on a b
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,8 @@ from kopilka.domain.program import Program
 from kopilka.services import back_office
 from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission
+from kopilka.services.member_lookup import member_ref_of
+from kopilka.services.purchase_input import parse_basket  # the console's JSON basket field
 from kopilka.web.console import Console, active_version
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import tr
@@ -69,7 +72,7 @@ def rules_router(console: Console) -> APIRouter:
         error: KopilkaError | None = None,
         failed: str = "",
         form: dict[str, str] | None = None,
-        preview: dict[str, Any] | None = None,
+        preview: Mapping[str, Any] | None = None,
         notice: str | None = None,
     ) -> Response:
         versions = rules_svc.list_versions(ctx, op.program)
@@ -134,14 +137,17 @@ def rules_router(console: Console) -> APIRouter:
         console.area.check_csrf(request, form)
         op.require_publish()
         try:
-            basket = parse_basket_json(form.get("basket"))
-            result = rules_svc.preview(
-                ctx,
-                op.program,
-                form.get("document", ""),
-                fmt=form.get("format", "yaml"),
-                purchase=basket,
+            body = parse_basket_json(form.get("basket"))
+            subject = rules_svc.PreviewPurchase(
+                member_ref_of(body), parse_basket(body, op.program, ctx.now())
             )
+            fmt = form.get("format", "yaml")
+            if fmt not in rules_svc.FORMATS:
+                raise ValidationError(tr("format must be yaml or json"), field="format")
+            cmd = rules_svc.PreviewRules(
+                form.get("document", ""), subject, rules_svc.RulesFormat(fmt)
+            )
+            result = rules_svc.preview(ctx, op.program, cmd)
         except KopilkaError as e:
             return rules_page(op, status_of(e), error=e, failed="preview", form=form)
         return rules_page(op, preview=result, form=form)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
 from kopilka.services import purchases as purchase_svc
+from tests import commands
 from tests.e2e.api.conftest import KeyFactory, idem, row_counts
 from tests.e2e.api.factories import basket, line, publish_rules
 
@@ -65,7 +66,9 @@ def test_a_callers_key_shaped_as_a_returns_key_does_not_block_the_return(
 ) -> None:
     """An earn under ``return:R-7:X-1`` leaves return X-1 of receipt R-7 to be made, once."""
     receipt = basket(line("1", "20.00", quantity="2"), member_id=member, receipt_id="R-7")
-    purchase_svc.commit(kopilka.services, program, receipt)
+    purchase_svc.commit(
+        kopilka.services, program, commands.purchase(kopilka.services, program, receipt)
+    )
     _earn_under(client, admin, member, "return:R-7:X-1")
     body = {"return_id": "X-1", "lines": [{"line_id": "1", "quantity": "1"}]}
     first = client.post("/v1/purchases/R-7/returns", json=body, headers=idem(**admin))

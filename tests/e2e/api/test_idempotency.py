@@ -12,6 +12,7 @@ from httpx import Response
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
 from kopilka.services import purchases as purchase_svc
+from tests import commands
 from tests.e2e.api.conftest import card, idem, row_counts
 from tests.e2e.api.factories import RULES, RULES_DOUBLE_BASE, basket, line
 
@@ -27,7 +28,11 @@ def member(
     member_id = int(r.json()["id"])
     give_points(member_id, 1000)
     receipt = basket(line("1", "20.00", quantity="2"), member_id=member_id)
-    purchase_svc.commit(kopilka.services, program, {**receipt, "receipt_id": f"R-{member_id}"})
+    purchase_svc.commit(
+        kopilka.services,
+        program,
+        commands.purchase(kopilka.services, program, {**receipt, "receipt_id": f"R-{member_id}"}),
+    )
     return member_id
 
 

@@ -18,6 +18,7 @@ from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
 from kopilka.services.points import Earn, PlaceHold
+from tests import commands
 from tests.e2e.api.conftest import KeyFactory, card, idem, row_counts
 from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
@@ -137,7 +138,9 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
     version = publish_rules(ctx, program)
     receipt = basket(line("1", "300.00", quantity="3"), member_id=member_id, store=store)
     receipt_id = f"R-{member_id}"
-    purchase_svc.commit(ctx, program, {**receipt, "receipt_id": receipt_id})
+    purchase_svc.commit(
+        ctx, program, commands.purchase(ctx, program, {**receipt, "receipt_id": receipt_id})
+    )
     return World(member_id, number, hold["hold_id"], receipt_id, version)
 
 

@@ -37,6 +37,7 @@ from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
 from kopilka.services.points import Earn, PlaceHold
+from tests import commands
 from tests.e2e.api.conftest import KeyFactory, row_counts
 from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
@@ -60,7 +61,9 @@ def test_api_contract(
     hold = points_svc.hold(kopilka.services, program, PlaceHold(member_id, 10, key="contract-hold"))
     version = publish_rules(kopilka.services, program)
     receipt = basket(line("1", "300.00", quantity="5"), member_id=member_id, receipt_id="R-1")
-    purchase_svc.commit(kopilka.services, program, receipt)
+    purchase_svc.commit(
+        kopilka.services, program, commands.purchase(kopilka.services, program, receipt)
+    )
     pinned = {
         "member_id": member_id,
         "hold_id": hold["hold_id"],
@@ -172,7 +175,9 @@ def test_api_contract_all_checks(
     points_svc.hold(kopilka.services, program, PlaceHold(member_id, 10, key="all-hold"))
     publish_rules(kopilka.services, program)
     receipt = basket(line("1", "300.00", quantity="5"), member_id=member_id, receipt_id="R-1")
-    purchase_svc.commit(kopilka.services, program, receipt)
+    purchase_svc.commit(
+        kopilka.services, program, commands.purchase(kopilka.services, program, receipt)
+    )
     now = kopilka.services.now()
     config = SchemathesisConfig.from_dict(
         {

@@ -8,6 +8,7 @@ from kopilka.services import apikeys, points, purchases
 from kopilka.services import members as member_svc
 from kopilka.services.audit_log import audit_page
 from kopilka.services.points import Earn
+from tests import commands
 from tests.e2e.web.world import build_world, client, hidden_fields, sign_in, text_of
 
 
@@ -219,7 +220,7 @@ def test_purchase_page_shows_partner_and_payment_method(world, as_role):
         "payment_method": "sbp",
         "lines": [{"line_id": "1", "sku": "MILK", "amount": "100", "category": "dairy"}],
     }
-    purchases.commit(world.ctx, world.program, body)
+    purchases.commit(world.ctx, world.program, commands.purchase(world.ctx, world.program, body))
     text = text_of(as_role("support").get("/admin/purchases?receipt_id=R-PARTNER").text)
     assert "Partner, payment ozon, sbp" in text
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from kopilka.services import events as event_svc
 from kopilka.services import members as member_svc
 from kopilka.services import purchases as purchase_svc
+from tests import commands
 from tests.e2e.web.world import hidden_fields, portal_sign_in
 
 
@@ -24,7 +25,9 @@ def test_a_console_form_key_shaped_as_a_receipts_key_does_not_block_the_receipt(
     assert after == before + 5
     line = {"line_id": "1", "sku": "MILK", "amount": "500", "category": "dairy"}
     receipt = {"receipt_id": "R-77", "member_id": world.member_id, "lines": [line]}
-    booked = purchase_svc.commit(world.ctx, world.program, receipt)
+    booked = purchase_svc.commit(
+        world.ctx, world.program, commands.purchase(world.ctx, world.program, receipt)
+    )
     assert booked["receipt_id"] == "R-77"
 
 
@@ -53,5 +56,5 @@ def test_a_portal_form_key_shaped_as_an_events_key_does_not_block_the_event(worl
     response = anon.post("/portal/consents/withdraw", data={**sms, "idempotency_key": "event:E-77"})
     assert response.status_code == 303, response.text
     body = {"event_id": "E-77", "type": "review", "member_id": world.member_id}
-    recorded = event_svc.record_event(world.ctx, world.program, body)
+    recorded = event_svc.record_event(world.ctx, world.program, commands.event(body))
     assert recorded["event_id"] == "E-77"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kopilka.services import purchases
+from tests import commands
 from tests.e2e.web.world import portal_sign_in, text_of
 
 
@@ -16,15 +17,21 @@ def test_a_return_after_expiry_reads_restored_and_expired_at_once(world, as_role
     purchases.commit(
         world.ctx,
         world.program,
-        {
-            "receipt_id": receipt,
-            "member_id": world.member_id,
-            "redeem_points": 100,
-            "lines": [{"line_id": "1", "sku": "BREAD", "quantity": "1", "amount": "400"}],
-        },
+        commands.purchase(
+            world.ctx,
+            world.program,
+            {
+                "receipt_id": receipt,
+                "member_id": world.member_id,
+                "redeem_points": 100,
+                "lines": [{"line_id": "1", "sku": "BREAD", "quantity": "1", "amount": "400"}],
+            },
+        ),
     )
     world.ctx.clock.advance(timedelta(days=400))  # type: ignore[attr-defined]
-    back = purchases.process_return(world.ctx, world.program, receipt, {"return_id": "LATE"})
+    back = purchases.process_return(
+        world.ctx, world.program, commands.return_(receipt, {"return_id": "LATE"})
+    )
     assert (back["points_restored"], back["expired_at_once"]) == (100, 100)
     page = as_role("support").get(f"/admin/purchases?receipt_id={receipt}")
     assert "(of which 100 expired at once)" in text_of(page.text)

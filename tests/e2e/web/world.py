@@ -20,6 +20,7 @@ from kopilka.services.context import ServiceContext
 from kopilka.services.points import Adjust, Earn
 from kopilka.settings import load_settings
 from kopilka.web import create_web_router
+from tests import commands
 
 SECRET = "web-tests-secret-not-the-default"
 RULES = """\
@@ -118,30 +119,34 @@ def build_world(ctx: ServiceContext, first_name: str = "Anna") -> World:
     purchases.commit(
         ctx,
         program,
-        {
-            "receipt_id": receipt,
-            "member_id": member.id,
-            "store": "S1",
-            "lines": [
-                {
-                    "line_id": "1",
-                    "sku": "MILK",
-                    "quantity": "2",
-                    "amount": "500",
-                    "category": "dairy",
-                },
-                {
-                    "line_id": "2",
-                    "sku": "BREAD",
-                    "quantity": "1",
-                    "amount": "300",
-                    "category": "bakery",
-                },
-            ],
-        },
+        commands.purchase(
+            ctx,
+            program,
+            {
+                "receipt_id": receipt,
+                "member_id": member.id,
+                "store": "S1",
+                "lines": [
+                    {
+                        "line_id": "1",
+                        "sku": "MILK",
+                        "quantity": "2",
+                        "amount": "500",
+                        "category": "dairy",
+                    },
+                    {
+                        "line_id": "2",
+                        "sku": "BREAD",
+                        "quantity": "1",
+                        "amount": "300",
+                        "category": "bakery",
+                    },
+                ],
+            },
+        ),
     )
     purchases.process_return(
-        ctx, program, receipt, {"return_id": "RET-1", "lines": [{"line_id": "2"}]}
+        ctx, program, commands.return_(receipt, {"return_id": "RET-1", "lines": [{"line_id": "2"}]})
     )
     world = World(kopilka, program, member.id, card, phone, email, receipt)
     for role in ("support", "marketer", "analyst", "admin", "pos"):

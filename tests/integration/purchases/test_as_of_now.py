@@ -13,6 +13,7 @@ from kopilka.domain.errors import InsufficientPoints
 from kopilka.services import audit, back_office, purchases, rules
 from kopilka.services.audit_log import audit_page
 from kopilka.services.points import Adjust, Earn
+from tests import commands
 
 from .conftest import basket
 
@@ -43,13 +44,15 @@ def test_the_quote_does_not_offer_points_that_expired(ctx, expired):
     program, m = expired
     body = basket(m, ("1", "1000", "bread"))
     totals = audit.verify_ledger(ctx, program.id).totals
-    q = purchases.quote(ctx, program, body)
+    q = purchases.quote(ctx, program, commands.quote(ctx, program, body))
     assert (q["available"], q["max_redeemable"]) == (0, 0)
     assert q["points_earned"] == 10
     with pytest.raises(InsufficientPoints):
-        purchases.quote(ctx, program, {**body, "redeem_points": 100})
+        purchases.quote(ctx, program, commands.quote(ctx, program, {**body, "redeem_points": 100}))
     with pytest.raises(InsufficientPoints):
-        purchases.commit(ctx, program, {**body, "redeem_points": 100})
+        purchases.commit(
+            ctx, program, commands.purchase(ctx, program, {**body, "redeem_points": 100})
+        )
     assert stored(ctx, m) == (100, 0, 0)
     assert audit.verify_ledger(ctx, program.id).totals == totals
 
@@ -62,7 +65,9 @@ def test_the_quote_counts_points_that_became_available(ctx, clock, rules_program
     m = make_member(program)
     points.earn(ctx, program, Earn(m, 100, key="pending"))
     clock.advance(15 * DAY)
-    q = purchases.quote(ctx, program, basket(m, ("1", "1000", "bread")))
+    q = purchases.quote(
+        ctx, program, commands.quote(ctx, program, basket(m, ("1", "1000", "bread")))
+    )
     assert (q["available"], q["max_redeemable"]) == (100, 100)
     assert stored(ctx, m) == (0, 100, 0)
 
@@ -73,7 +78,11 @@ def test_the_rules_preview_does_not_offer_points_that_expired(ctx, expired):
     draft = (
         "rules:\n  - {id: base, kind: rate, rate: {percent: 10}}\nredemption: {max_percent: 50}\n"
     )
-    out = rules.preview(ctx, program, draft, purchase=basket(m, ("1", "1000", "bread")))
+    out = rules.preview(
+        ctx,
+        program,
+        commands.preview(ctx, program, draft, purchase=basket(m, ("1", "1000", "bread"))),
+    )
     assert out["max_redeemable"] == 0
     assert stored(ctx, m) == (100, 0, 0)
 

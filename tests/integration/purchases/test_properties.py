@@ -19,6 +19,7 @@ from kopilka.domain.errors import RedemptionNotAllowed
 from kopilka.domain.program import Program
 from kopilka.services import audit, members, purchases
 from kopilka.services.context import ServiceContext
+from tests import commands
 
 from .conftest import basket
 
@@ -119,15 +120,19 @@ def shop(
 def test_quote_and_commit_agree(ctx, shop, lines: list[Line], percent: int) -> None:
     """A quote predicts its commit line by line, and nothing above max_redeemable is accepted."""
     program, m = shop()
-    ceiling = purchases.quote(ctx, program, body(m, lines))["max_redeemable"]
+    ceiling = purchases.quote(ctx, program, commands.quote(ctx, program, body(m, lines)))[
+        "max_redeemable"
+    ]
     redeem = ceiling * percent // 100 // 10 * 10  # in whole steps of 10
     purchase = body(m, lines, redeem_points=redeem)
-    quote = purchases.quote(ctx, program, purchase)
+    quote = purchases.quote(ctx, program, commands.quote(ctx, program, purchase))
     assert quote["max_redeemable"] == ceiling
     with pytest.raises(RedemptionNotAllowed):
-        purchases.quote(ctx, program, {**purchase, "redeem_points": ceiling + 10})
+        purchases.quote(
+            ctx, program, commands.quote(ctx, program, {**purchase, "redeem_points": ceiling + 10})
+        )
     event("paid with points" if redeem else "paid in money only")
-    receipt = purchases.commit(ctx, program, purchase)
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, purchase))
     assert receipt["points_redeemed"] == redeem <= ceiling
     assert receipt["points_earned"] == quote["points_earned"]
     assert receipt["discount"] == quote["discount"]
@@ -142,9 +147,13 @@ def test_discount_spreads_exactly_within_lines(ctx, shop, lines: list[Line], per
     """The points discount sums to points x point value and no line is discounted past its
     amount; lines the redemption rules exclude get none."""
     program, m = shop()
-    ceiling = purchases.quote(ctx, program, body(m, lines))["max_redeemable"]
+    ceiling = purchases.quote(ctx, program, commands.quote(ctx, program, body(m, lines)))[
+        "max_redeemable"
+    ]
     redeem = ceiling * percent // 100 // 10 * 10  # in whole steps of 10
-    receipt = purchases.commit(ctx, program, body(m, lines, redeem_points=redeem))
+    receipt = purchases.commit(
+        ctx, program, commands.purchase(ctx, program, body(m, lines, redeem_points=redeem))
+    )
     discounts = {k: kopecks(v) for k, v in per_line(receipt, "discount").items()}
     assert sum(discounts.values()) == redeem * program.point_value_minor
     assert kopecks(receipt["discount"]) == redeem * program.point_value_minor
@@ -161,11 +170,15 @@ def test_full_return_restores_every_balance(ctx, shop, lines: list[Line], percen
     """A purchase and then its full return leave available, pending and held as they were."""
     program, m = shop()
     before = balance(ctx, program, m)
-    ceiling = purchases.quote(ctx, program, body(m, lines))["max_redeemable"]
+    ceiling = purchases.quote(ctx, program, commands.quote(ctx, program, body(m, lines)))[
+        "max_redeemable"
+    ]
     redeem = ceiling * percent // 100 // 10 * 10  # in whole steps of 10
     purchase = body(m, lines, redeem_points=redeem)
-    receipt = purchases.commit(ctx, program, purchase)
-    back = purchases.process_return(ctx, program, purchase["receipt_id"], {"return_id": "all"})
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, purchase))
+    back = purchases.process_return(
+        ctx, program, commands.return_(purchase["receipt_id"], {"return_id": "all"})
+    )
     assert back["points_clawed_back"] == receipt["points_earned"]
     assert back["points_restored"] == redeem
     assert balance(ctx, program, m) == before
@@ -196,10 +209,12 @@ def test_partial_returns_never_exceed_and_add_up_to_the_full_return(
     """Partial returns by line and quantity never claw back more than a line was awarded, and
     a full set of them claws back, restores and refunds exactly what a full return would."""
     program, m = shop()
-    ceiling = purchases.quote(ctx, program, body(m, lines))["max_redeemable"]
+    ceiling = purchases.quote(ctx, program, commands.quote(ctx, program, body(m, lines)))[
+        "max_redeemable"
+    ]
     redeem = ceiling * percent // 100 // 10 * 10  # in whole steps of 10
     purchase = body(m, lines, redeem_points=redeem)
-    receipt = purchases.commit(ctx, program, purchase)
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, purchase))
     earned = per_line(receipt, "points_earned")
     redeemed = per_line(receipt, "points_redeemed")
     discounts = per_line(receipt, "discount")
@@ -213,8 +228,13 @@ def test_partial_returns_never_exceed_and_add_up_to_the_full_return(
         back = purchases.process_return(
             ctx,
             program,
-            purchase["receipt_id"],
-            {"return_id": f"r{k}", "lines": [{"line_id": i, "quantity": str(q)} for i, q in batch]},
+            commands.return_(
+                purchase["receipt_id"],
+                {
+                    "return_id": f"r{k}",
+                    "lines": [{"line_id": i, "quantity": str(q)} for i, q in batch],
+                },
+            ),
         )
         for ln in back["lines"]:
             clawed[ln["line_id"]] += ln["points_clawed_back"]

@@ -15,6 +15,7 @@ from kopilka.domain.errors import (
 )
 from kopilka.services import audit, events, members, purchases
 from kopilka.services.points import PlaceHold
+from tests import commands
 
 from .conftest import basket
 
@@ -29,7 +30,7 @@ def test_commit_earns_per_line_with_rules(ctx, rules_program, make_member):
     program = rules_program()
     m = make_member(program)
     body = basket(m, ("1", "250.00", "dairy"), ("2", "199.99", "bread"), ("3", "500", "tobacco"))
-    receipt = purchases.commit(ctx, program, body)
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     # base: 1 per full 100 of the 449.99 eligible (tobacco excluded) = 4, spread 2/2 over the
     # lines; the dairy multiplier doubles the dairy line's 2
     assert receipt["points_earned"] == 6
@@ -48,9 +49,9 @@ def test_quote_agrees_with_commit_and_writes_nothing(ctx, rules_program, make_me
     funded(program, m, 500)
     body = basket(m, ("1", "1000", "dairy"), ("2", "2500", "bread"), redeem_points=300)
     before = audit.verify_ledger(ctx, program.id).totals
-    q = purchases.quote(ctx, program, body)
+    q = purchases.quote(ctx, program, commands.quote(ctx, program, body))
     assert audit.verify_ledger(ctx, program.id).totals == before
-    receipt = purchases.commit(ctx, program, body)
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     assert q["points_earned"] == receipt["points_earned"]
     assert q["discount"] == receipt["discount"] == "300.00"
     assert [ln["points_earned"] for ln in q["lines"]] == [
@@ -66,7 +67,7 @@ def test_redeemed_points_discount_lines_and_earn_only_on_money(
     m = make_member(program)
     funded(program, m, 1000)
     body = basket(m, ("1", "600", "bread"), ("2", "400", "bread"), redeem_points=500)
-    receipt = purchases.commit(ctx, program, body)
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     discounts = [ln["discount"] for ln in receipt["lines"]]
     assert discounts == ["300.00", "200.00"]
     assert receipt["to_pay"] == "500.00"
@@ -83,11 +84,11 @@ def test_redemption_over_the_limit_is_refused_and_writes_nothing(
     funded(program, m, 1000)
     body = basket(m, ("1", "100", "bread"), redeem_points=90)  # max 50%
     with pytest.raises(RedemptionNotAllowed):
-        purchases.commit(ctx, program, body)
+        purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     assert balance(ctx, program, m) == (1000, 0, 0)
     with pytest.raises(ValidationError):
         purchases.get_purchase(ctx, program, body["receipt_id"]) if False else purchases.commit(
-            ctx, program, {**body, "lines": []}
+            ctx, program, commands.purchase(ctx, program, {**body, "lines": []})
         )
 
 
@@ -98,9 +99,11 @@ def test_full_return_restores_every_balance(ctx, rules_program, make_member, fun
     funded(program, m, 400)
     start = balance(ctx, program, m)
     body = basket(m, ("1", "1999.90", "dairy"), ("2", "1200", "bread"), redeem_points=200)
-    purchases.commit(ctx, program, body)
+    purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     assert balance(ctx, program, m) != start
-    ret = purchases.process_return(ctx, program, body["receipt_id"], {"return_id": "ret-1"})
+    ret = purchases.process_return(
+        ctx, program, commands.return_(body["receipt_id"], {"return_id": "ret-1"})
+    )
     assert ret["points_restored"] == 200
     assert balance(ctx, program, m) == start
     assert audit.verify_ledger(ctx, program.id).ok
@@ -113,15 +116,17 @@ def test_partial_returns_add_up_to_the_full_return(ctx, rules_program, make_memb
     funded(program, m, 100)
     body = basket(m, ("1", "3333", "dairy"), ("2", "700", "bread"), redeem_points=100)
     body["lines"][0]["quantity"] = "3"
-    receipt = purchases.commit(ctx, program, body)
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     line1 = receipt["lines"][0]
     total_claw = total_restore = 0
     for i in range(3):
         r = purchases.process_return(
             ctx,
             program,
-            body["receipt_id"],
-            {"return_id": f"r{i}", "lines": [{"line_id": "1", "quantity": "1"}]},
+            commands.return_(
+                body["receipt_id"],
+                {"return_id": f"r{i}", "lines": [{"line_id": "1", "quantity": "1"}]},
+            ),
         )
         total_claw += r["points_clawed_back"]
         total_restore += r["points_restored"]
@@ -131,8 +136,10 @@ def test_partial_returns_add_up_to_the_full_return(ctx, rules_program, make_memb
         purchases.process_return(
             ctx,
             program,
-            body["receipt_id"],
-            {"return_id": "r9", "lines": [{"line_id": "1", "quantity": "1"}]},
+            commands.return_(
+                body["receipt_id"],
+                {"return_id": "r9", "lines": [{"line_id": "1", "quantity": "1"}]},
+            ),
         )
     assert audit.verify_ledger(ctx, program.id).ok
 
@@ -144,9 +151,11 @@ def test_return_claws_back_what_was_awarded_not_todays_rules(ctx, rules_program,
     program = rules_program()
     m = make_member(program)
     body = basket(m, ("1", "1000", "dairy"))
-    earned = purchases.commit(ctx, program, body)["points_earned"]
+    earned = purchases.commit(ctx, program, commands.purchase(ctx, program, body))["points_earned"]
     rules.publish(ctx, program, "rules:\n  - {id: base, kind: rate, rate: {percent: 50}}\n")
-    ret = purchases.process_return(ctx, program, body["receipt_id"], {"return_id": "x"})
+    ret = purchases.process_return(
+        ctx, program, commands.return_(body["receipt_id"], {"return_id": "x"})
+    )
     assert ret["points_clawed_back"] == earned == 20
 
 
@@ -155,11 +164,17 @@ def test_receipt_id_is_idempotent(ctx, rules_program, make_member):
     program = rules_program()
     m = make_member(program)
     body = basket(m, ("1", "500", "bread"))
-    first = purchases.commit(ctx, program, body)
-    assert purchases.commit(ctx, program, body) == first
+    first = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
+    assert purchases.commit(ctx, program, commands.purchase(ctx, program, body)) == first
     assert balance(ctx, program, m) == (5, 0, 0)
     with pytest.raises(IdempotencyConflict):
-        purchases.commit(ctx, program, {**body, "lines": [{**body["lines"][0], "amount": "900"}]})
+        purchases.commit(
+            ctx,
+            program,
+            commands.purchase(
+                ctx, program, {**body, "lines": [{**body["lines"][0], "amount": "900"}]}
+            ),
+        )
 
 
 def test_booked_answer_is_what_commit_answered(ctx, rules_program, make_member):
@@ -170,11 +185,13 @@ def test_booked_answer_is_what_commit_answered(ctx, rules_program, make_member):
     m = make_member(program)
     body = basket(m, ("1", "500", "bread"))
     assert purchases.booked_answer(ctx, program, body["receipt_id"]) is None
-    first = purchases.commit(ctx, program, body)
+    first = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     assert purchases.booked_answer(ctx, program, body["receipt_id"]) == first
     refused = {**basket(m, ("1", "300", "milk")), "receipt_id": "refused-1"}
     with pytest.raises(KopilkaError):  # not enough points
-        purchases.commit(ctx, program, {**refused, "redeem_points": 10_000})
+        purchases.commit(
+            ctx, program, commands.purchase(ctx, program, {**refused, "redeem_points": 10_000})
+        )
     assert purchases.booked_answer(ctx, program, "refused-1") is None
 
 
@@ -187,7 +204,7 @@ def test_commit_captures_a_till_hold(ctx, rules_program, make_member, funded):
     funded(program, m, 300)
     hold = points.hold(ctx, program, PlaceHold(m, 200, key="h1"))
     body = basket(m, ("1", "300", "bread"), hold_id=hold["hold_id"], redeem_points=150)
-    receipt = purchases.commit(ctx, program, body)
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     assert receipt["points_redeemed"] == 150
     assert balance(ctx, program, m) == (150 + receipt["points_earned"], 0, 0)
     assert audit.verify_ledger(ctx, program.id).ok
@@ -198,13 +215,15 @@ def test_event_rules_award_within_limits(ctx, rules_program, make_member):
     program = rules_program()
     m = make_member(program)
     got = [
-        events.record_event(ctx, program, {"event_id": f"e{i}", "type": "review", "member_id": m})[
-            "points_earned"
-        ]
+        events.record_event(
+            ctx, program, commands.event({"event_id": f"e{i}", "type": "review", "member_id": m})
+        )["points_earned"]
         for i in range(3)
     ]
     assert got == [20, 20, 0]
-    again = events.record_event(ctx, program, {"event_id": "e0", "type": "review", "member_id": m})
+    again = events.record_event(
+        ctx, program, commands.event({"event_id": "e0", "type": "review", "member_id": m})
+    )
     assert again["points_earned"] == 20
     assert balance(ctx, program, m) == (40, 0, 0)
 
@@ -217,11 +236,11 @@ def test_preview_evaluates_a_draft_without_publishing(ctx, rules_program, make_m
     m = make_member(program)
     draft = "rules:\n  - {id: base, kind: rate, rate: {percent: 10}}\n"
     body = basket(m, ("1", "1000", "bread"))
-    out = rules.preview(ctx, program, draft, purchase=body)
+    out = rules.preview(ctx, program, commands.preview(ctx, program, draft, purchase=body))
     assert out["points_earned"] == 100
     assert out["by_rule"] == {"base": 100}
     assert [v["version"] for v in rules.list_versions(ctx, program)] == [1]
-    assert purchases.quote(ctx, program, body)["points_earned"] == 10
+    assert purchases.quote(ctx, program, commands.quote(ctx, program, body))["points_earned"] == 10
 
 
 def test_invalid_rules_document_names_line_and_field(ctx, make_program):
@@ -245,9 +264,15 @@ rules:
 """
     program = rules_program(doc)
     a, b = make_member(program), make_member(program)
-    first = purchases.commit(ctx, program, basket(a, ("1", "1000", "x")))
-    second = purchases.commit(ctx, program, basket(a, ("1", "1000", "x")))
-    third = purchases.commit(ctx, program, basket(b, ("1", "1000", "x")))
+    first = purchases.commit(
+        ctx, program, commands.purchase(ctx, program, basket(a, ("1", "1000", "x")))
+    )
+    second = purchases.commit(
+        ctx, program, commands.purchase(ctx, program, basket(a, ("1", "1000", "x")))
+    )
+    third = purchases.commit(
+        ctx, program, commands.purchase(ctx, program, basket(b, ("1", "1000", "x")))
+    )
     assert [r["points_earned"] for r in (first, second, third)] == [20, 15, 15]
     by_rule = [
         {aw["rule_id"]: aw["points"] for aw in r["lines"][0]["awards"]}
@@ -277,18 +302,33 @@ def test_prepare_commit_checks_the_request_before_opening_a_unit_of_work(
 
     monkeypatch.setattr(ctx, "uow", counting_uow)
     with pytest.raises(ValidationError):
-        purchases.prepare_commit(ctx, program, basket(m, ("1", "not money", "dairy")))
+        purchases.prepare_commit(
+            ctx, program, commands.purchase(ctx, program, basket(m, ("1", "not money", "dairy")))
+        )
     body = basket(m, ("1", "250.00", "dairy"), ("2", "199.99", "bread"))
-    book = purchases.prepare_commit(ctx, program, body, caller_key="till-1")
+    book = purchases.prepare_commit(
+        ctx, program, commands.purchase(ctx, program, body), caller_key="till-1"
+    )
     assert opened == []
     receipt = book()
     assert opened
     assert receipt["points_earned"] == 6
     # the same request again answers the stored outcome under either key
-    assert purchases.commit(ctx, program, body, caller_key="till-1") == receipt
-    assert purchases.commit(ctx, program, body, caller_key="till-2") == receipt
+    assert (
+        purchases.commit(ctx, program, commands.purchase(ctx, program, body), caller_key="till-1")
+        == receipt
+    )
+    assert (
+        purchases.commit(ctx, program, commands.purchase(ctx, program, body), caller_key="till-2")
+        == receipt
+    )
     with pytest.raises(IdempotencyConflict):
-        purchases.commit(ctx, program, {**body, "store": "OTHER"}, caller_key="till-1")
+        purchases.commit(
+            ctx,
+            program,
+            commands.purchase(ctx, program, {**body, "store": "OTHER"}),
+            caller_key="till-1",
+        )
 
 
 def _card_of(ctx, program, member_id):
@@ -319,7 +359,7 @@ def test_a_purchase_by_card_finds_and_locks_its_member_in_one_statement(
     body = basket(m, ("1", "250.00", "dairy"), ("2", "199.99", "bread"))
     del body["member_id"]
     body["member"] = {"card": card.lower()}  # normalised as at enrollment
-    receipt = purchases.commit(ctx, program, body)
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     monkeypatch.undo()
     assert receipt["member_id"] == m
     assert receipt["points_earned"] == 6
@@ -340,7 +380,7 @@ def test_a_purchase_by_card_finds_and_locks_its_member_in_one_statement(
         del bad["member_id"]
         bad["member"] = ref
         with pytest.raises(error):
-            purchases.commit(ctx, program, bad)
+            purchases.commit(ctx, program, commands.purchase(ctx, program, bad))
     assert audit.verify_ledger(ctx, program.id).totals == before
 
     members.set_blocked(ctx, program, m, True, reason="fraud check")
@@ -348,4 +388,4 @@ def test_a_purchase_by_card_finds_and_locks_its_member_in_one_statement(
     del blocked["member_id"]
     blocked["member"] = {"card": card}
     with pytest.raises(MemberBlocked):
-        purchases.commit(ctx, program, blocked)
+        purchases.commit(ctx, program, commands.purchase(ctx, program, blocked))

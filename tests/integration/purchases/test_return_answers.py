@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from kopilka.domain.program import RestorePolicy
 from kopilka.services import audit, members, points, purchases
 from kopilka.services.points import Earn, PlaceHold, Redeem, VoidHold
+from tests import commands
 
 from .conftest import basket
 
@@ -49,7 +50,7 @@ def _spend_then_wait(ctx, clock, rules_program, make_member, funded, days, **spe
     funded(program, m, 200)
     clock.advance(DAY)
     body = basket(m, ("1", "600", "bread"), ("2", "400", "bread"), redeem_points=200)
-    receipt = purchases.commit(ctx, program, body)
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     assert (receipt["points_redeemed"], receipt["points_earned"]) == (200, 8)
     clock.advance(days * DAY)
     return program, m, body["receipt_id"]
@@ -64,7 +65,9 @@ def test_a_return_after_expiry_restores_expired_points_by_default(
     program, m, receipt_id = _spend_then_wait(ctx, clock, rules_program, make_member, funded, 39)
     before = total(ctx, program, m)
     assert before == 0
-    back = purchases.process_return(ctx, program, receipt_id, {"return_id": "all"})
+    back = purchases.process_return(
+        ctx, program, commands.return_(receipt_id, {"return_id": "all"})
+    )
     assert (back["points_restored"], back["expired_at_once"]) == (200, 200)
     assert (back["points_clawed_back"], back["forgiven"], back["debt"]) == (0, 8, 0)
     assert total(ctx, program, m) == before == 0
@@ -90,7 +93,9 @@ def test_reissue_is_still_selectable(ctx, clock, rules_program, make_member, fun
     program, m, receipt_id = _spend_then_wait(
         ctx, clock, rules_program, make_member, funded, 39, restore_policy="reissue"
     )
-    back = purchases.process_return(ctx, program, receipt_id, {"return_id": "all"})
+    back = purchases.process_return(
+        ctx, program, commands.return_(receipt_id, {"return_id": "all"})
+    )
     assert (back["points_restored"], back["expired_at_once"]) == (200, 0)
     assert total(ctx, program, m) == 200
     assert any("200 came back with a new expiry date" in w for w in whys(ctx, program, m))
@@ -103,7 +108,9 @@ def test_a_return_while_valid_restores_spendable_points(
     and the 8 earned are taken back."""
     program, m, receipt_id = _spend_then_wait(ctx, clock, rules_program, make_member, funded, 9)
     before = total(ctx, program, m)
-    back = purchases.process_return(ctx, program, receipt_id, {"return_id": "all"})
+    back = purchases.process_return(
+        ctx, program, commands.return_(receipt_id, {"return_id": "all"})
+    )
     assert (back["points_restored"], back["expired_at_once"]) == (200, 0)
     assert (back["points_clawed_back"], back["forgiven"]) == (8, 0)
     assert total(ctx, program, m) == before + 200 - 8 == 200
@@ -117,7 +124,9 @@ def _earn_then_spend_some(ctx, rules_program, make_member, **spec):
     program = rules_program(**spec)
     m = make_member(program)
     body = basket(m, ("1", "1500", "bread"), ("2", "1400", "bread"))
-    assert purchases.commit(ctx, program, body)["points_earned"] == 29
+    assert (
+        purchases.commit(ctx, program, commands.purchase(ctx, program, body))["points_earned"] == 29
+    )
     points.redeem(ctx, program, Redeem(m, 10, key="elsewhere"))
     return program, m, body["receipt_id"]
 
@@ -127,7 +136,9 @@ def test_forgiven_points_are_not_reported_as_clawed_back(ctx, rules_program, mak
     back and 10 forgiven, and the balance fell by 19 (it said 29 clawed back)."""
     program, m, receipt_id = _earn_then_spend_some(ctx, rules_program, make_member)
     before = total(ctx, program, m)
-    back = purchases.process_return(ctx, program, receipt_id, {"return_id": "all"})
+    back = purchases.process_return(
+        ctx, program, commands.return_(receipt_id, {"return_id": "all"})
+    )
     assert (back["points_clawed_back"], back["forgiven"], back["debt"]) == (19, 10, 0)
     assert before - total(ctx, program, m) == back["points_clawed_back"] == 19
     assert sum(x["points_clawed_back"] for x in back["lines"]) == 19
@@ -146,7 +157,9 @@ def test_a_debt_is_reported_as_clawed_back(ctx, rules_program, make_member):
         ctx, rules_program, make_member, negative_balance="debt"
     )
     before = total(ctx, program, m)
-    back = purchases.process_return(ctx, program, receipt_id, {"return_id": "all"})
+    back = purchases.process_return(
+        ctx, program, commands.return_(receipt_id, {"return_id": "all"})
+    )
     assert (back["points_clawed_back"], back["forgiven"], back["debt"]) == (29, 0, 10)
     assert before - total(ctx, program, m) == 29
     assert members.get_balance(ctx, program, m).available == -10
@@ -205,7 +218,7 @@ def test_a_return_answer_is_what_the_balance_did(
     funded(program, m, 500)
     clock.advance(DAY)
     body = basket(m, ("1", "1500", "bread"), ("2", "1400", "dairy"), redeem_points=redeem)
-    purchases.commit(ctx, program, body)
+    purchases.commit(ctx, program, commands.purchase(ctx, program, body))
     spend = members.get_balance(ctx, program, m).available * spent_share // 100
     if spend:
         points.redeem(ctx, program, Redeem(m, spend, key=f"spend-{m}"))
@@ -214,8 +227,10 @@ def test_a_return_answer_is_what_the_balance_did(
     back = purchases.process_return(
         ctx,
         program,
-        body["receipt_id"],
-        {"return_id": "r"} if full else {"return_id": "r", "lines": [{"line_id": "2"}]},
+        commands.return_(
+            body["receipt_id"],
+            {"return_id": "r"} if full else {"return_id": "r", "lines": [{"line_id": "2"}]},
+        ),
     )
     moved = total(ctx, program, m) - before
     assert moved == back["points_restored"] - back["expired_at_once"] - back["points_clawed_back"]

@@ -3,7 +3,7 @@ points the rules in force give for it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter
 
@@ -38,10 +38,10 @@ def record_event(
     program: CurrentProgram,
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
-) -> dict[str, Any]:
+) -> event_svc.EventRecorded:
     """Record what the member did and earn what the rules give for it (nothing once a
     rule's limit is reached). One event per ``event_id``."""
-    data = body.as_service_input()
+    cmd = body.to_command()
     # under the caller's key; inside, the use case keeps the event's own key, so an event
     # sent again under a fresh key counts once
     result = recorded_write(
@@ -49,8 +49,8 @@ def record_event(
         program.id,
         key=idempotency_key,
         operation="event",
-        request=data,
-        effect=lambda inner: event_svc.record_event(inner, program, data),
+        request=cmd.fingerprint(),
+        effect=lambda inner: cast(dict[str, Any], event_svc.record_event(inner, program, cmd)),
     )
     metrics.moved("earned", int(result["points_earned"]))
-    return result
+    return cast(event_svc.EventRecorded, result)

@@ -3,7 +3,8 @@ and read it back with its points by line and rule."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path
@@ -29,6 +30,7 @@ from kopilka.domain.money import format_money
 from kopilka.services import purchases as purchase_svc
 from kopilka.services.apikeys import ApiKey
 from kopilka.services.apikeys import Permission as P
+from kopilka.services.context import ServiceContext
 
 router = APIRouter(prefix=f"{V1}/purchases", tags=["purchases"])
 ReceiptId = Annotated[
@@ -38,26 +40,25 @@ BASKET = ("unauthorized", "forbidden", "outside_key_scope", "not_found", "redemp
 WRITE = ("idempotency_conflict", "payload_too_large")
 
 
-def basket_of(key: ApiKey, body: BasketIn) -> dict[str, Any]:
-    """The body as the use case takes it, at the caller's store and in its channel.
+def placed(key: ApiKey, body: BasketIn) -> tuple[str | None, str]:
+    """The store and channel the body's basket is booked at: the caller's.
 
     Store and channel are conditions of rules, so they come from the key: a bound key
     (:attr:`ApiKey.scope`) books at its own store, a pos key in the till channel and an
     ecommerce key in the web channel. A body may repeat them; one that names another is
     refused (403 outside_key_scope) before anything is read or written. An unbound admin
     key books where the body says (the channel defaults to till)."""
-    data = body.as_service_input()
+    store = body.store
     scope = key.scope
     if scope is not None:
-        _bound(data, "store", scope.store)
+        store = _bound("store", store, scope.store)
+    channel: str | None = body.channel
     if key.channel is not None:
-        _bound(data, "channel", key.channel)
-    data.setdefault("channel", "till")
-    return data
+        channel = _bound("channel", channel, key.channel)
+    return store, channel or "till"
 
 
-def _bound(data: dict[str, Any], name: str, value: str | None) -> None:
-    given = data.pop(name, None)
+def _bound(name: str, given: str | None, value: str | None) -> str | None:
     if given is not None and given != value:
         bound = f"{name} {value}" if value is not None else f"no {name}"
         raise OutsideKeyScope(
@@ -66,11 +67,10 @@ def _bound(data: dict[str, Any], name: str, value: str | None) -> None:
             given=str(given),
             bound=str(value) if value is not None else "",
         )
-    if value is not None:
-        data[name] = value
+    return value
 
 
-def created(result: dict[str, Any]) -> Response:
+def created(result: Mapping[str, object]) -> Response:
     """201 with the use case's answer as JSON. The answers of the hot writes are built to
     the shape of their response model (which documents them), so they skip FastAPI's
     re-validation and encoding of the model."""
@@ -83,11 +83,13 @@ def created(result: dict[str, Any]) -> Response:
     dependencies=[permit(P.PURCHASES_QUOTE)],
     responses=responses(*BASKET, "insufficient_points", "payload_too_large"),
 )
-def quote(body: QuoteRequest, ctx: Ctx, key: CurrentKey) -> dict[str, Any]:
+def quote(body: QuoteRequest, ctx: Ctx, key: CurrentKey) -> purchase_svc.Quote:
     """Points the basket would earn by line and rule, and what points could pay (at most
     ``max_redeemable``; ``redeem_points`` shows the discount). Writes nothing, so it takes
     no Idempotency-Key."""
-    return purchase_svc.quote(ctx, key.program, basket_of(key, body))
+    store, channel = placed(key, body)
+    cmd = body.to_command(key.program, ctx.now(), store=store, channel=channel)
+    return purchase_svc.quote(ctx, key.program, cmd)
 
 
 @router.post(
@@ -117,8 +119,10 @@ async def commit(
     # the request is checked and parsed here; only the booking (which reads and stores the
     # Idempotency-Key and the receipt's own key in the purchase's transaction) holds the
     # writer lock on SQLite
+    store, channel = placed(key, body)
+    cmd = body.to_command(key.program, ctx.now(), store=store, channel=channel)
     book = purchase_svc.prepare_commit(
-        ctx, key.program, basket_of(key, body), caller_key=idempotency_key, scope=key.scope
+        ctx, key.program, cmd, caller_key=idempotency_key, scope=key.scope
     )
     result = await run_write(ctx, book)
     metrics.moved("earned", int(result["points_earned"]))
@@ -127,14 +131,16 @@ async def commit(
 
 
 def _return(
-    ctx: Any, key: ApiKey, receipt_id: str, data: dict[str, Any], idempotency_key: str
-) -> dict[str, Any]:
+    ctx: ServiceContext, key: ApiKey, cmd: purchase_svc.ProcessReturn, idempotency_key: str
+) -> purchase_svc.ReturnBooked:
     return purchase_svc.process_return(
-        ctx, key.program, receipt_id, data, caller_key=idempotency_key, scope=key.scope
+        ctx, key.program, cmd, caller_key=idempotency_key, scope=key.scope
     )
 
 
-def _returned_lines(lines: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
+def _returned_lines(
+    lines: list[purchase_svc.StoredReturnLine], currency: str
+) -> list[dict[str, object]]:
     # stored return lines keep their refund in minor units; the API shows money as text
     return [
         {k: v for k, v in x.items() if k != "refund_minor"}
@@ -149,14 +155,15 @@ def _returned_lines(lines: list[dict[str, Any]], currency: str) -> list[dict[str
     dependencies=[permit(P.PURCHASES_READ)],
     responses=responses("unauthorized", "forbidden", "not_found"),
 )
-def get_purchase(receipt_id: ReceiptId, ctx: Ctx, key: CurrentKey) -> dict[str, Any]:
+def get_purchase(receipt_id: ReceiptId, ctx: Ctx, key: CurrentKey) -> dict[str, object]:
     """A purchase with its points by line and the rule (and version) behind each award,
     and its returns. A bound key finds only its own store's purchases."""
     program = key.program
     found = purchase_svc.get_purchase(ctx, program, receipt_id, scope=key.scope)
-    for r in found["returns"]:
-        r["lines"] = _returned_lines(r["lines"], program.currency)
-    return found
+    returns = [
+        {**r, "lines": _returned_lines(r["lines"], program.currency)} for r in found["returns"]
+    ]
+    return {**found, "returns": returns}
 
 
 @router.post(
@@ -178,8 +185,8 @@ async def process_return(
     the returned lines earned are taken back and the points spent on them given back,
     exactly as booked. One return per ``return_id``. A bound key returns only its own
     store's purchases (another store's receipt is not found)."""
-    data = body.model_dump(mode="json", exclude_none=True)
-    result = await run_write(ctx, _return, ctx, key, receipt_id, data, idempotency_key)
+    cmd = body.to_command(receipt_id)
+    result = await run_write(ctx, _return, ctx, key, cmd, idempotency_key)
     metrics.moved("clawed_back", int(result["points_clawed_back"]))
     metrics.moved("restored", int(result["points_restored"]))
     return created(result)

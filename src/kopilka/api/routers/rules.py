@@ -56,7 +56,7 @@ def publish(
         ctx,
         key.program,
         body.document,
-        fmt=body.format,
+        fmt=rules_svc.RulesFormat(body.format),
         effective_at=body.effective_at,
         backdate=body.backdate,
         key=idempotency_key,
@@ -70,17 +70,10 @@ def publish(
     dependencies=[permit(P.RULES_PUBLISH)],
     responses=responses("unauthorized", "forbidden", "not_found", "payload_too_large"),
 )
-def preview(body: PreviewRequest, ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
+def preview(body: PreviewRequest, ctx: Ctx, program: CurrentProgram) -> rules_svc.RulePreview:
     """What a draft document would give a member for a basket or an event, by rule and
     by line. Publishes and writes nothing, so it takes no Idempotency-Key."""
-    return rules_svc.preview(
-        ctx,
-        program,
-        body.document,
-        fmt=body.format,
-        purchase=body.purchase.as_service_input() if body.purchase else None,
-        event=body.event.as_service_input() if body.event else None,
-    )
+    return rules_svc.preview(ctx, program, body.to_command(program, ctx.now()))
 
 
 @router.get(
@@ -89,6 +82,6 @@ def preview(body: PreviewRequest, ctx: Ctx, program: CurrentProgram) -> dict[str
     dependencies=[permit(P.RULES_READ)],
     responses=responses("unauthorized", "forbidden", "not_found"),
 )
-def get_version(version: Version, ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
+def get_version(version: Version, ctx: Ctx, program: CurrentProgram) -> rules_svc.RuleVersion:
     """One version: its rules and the document as published."""
     return rules_svc.get_version(ctx, program, version)

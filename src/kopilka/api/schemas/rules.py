@@ -19,7 +19,14 @@ from pydantic.json_schema import SkipJsonSchema
 from kopilka.api.schemas.common import Input, Instant, refuse_nulls
 from kopilka.api.schemas.events import EventIn
 from kopilka.api.schemas.purchases import BasketIn
-from kopilka.services.rules import MAX_DOCUMENT
+from kopilka.domain.program import Program
+from kopilka.services.rules import (
+    MAX_DOCUMENT,
+    PreviewEvent,
+    PreviewPurchase,
+    PreviewRules,
+    RulesFormat,
+)
 
 # what YAML (and so the rules loader, JSON included) accepts as text; NUL is not in it
 _NOT_PRINTABLE = re.compile(
@@ -80,6 +87,16 @@ class PreviewRequest(Draft):
         if (self.purchase is None) == (self.event is None):
             raise ValueError("preview takes either a purchase or an event")
         return self
+
+    def to_command(self, program: Program, now: datetime) -> PreviewRules:
+        """The preview the body asks for."""
+        subject: PreviewPurchase | PreviewEvent
+        if self.purchase is not None:
+            subject = self.purchase.to_preview(program, now)
+        else:
+            assert self.event is not None  # exactly one, as validated
+            subject = self.event.to_preview()
+        return PreviewRules(self.document, subject, RulesFormat(self.format))
 
 
 class RuleSummary(BaseModel):

@@ -36,10 +36,10 @@ from kopilka.domain.rules import EarnResult, Rule, RuleSet, evaluate_purchase
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.imports.rows import Receipt, RowError
+from kopilka.services.member_lookup import member_context
 from kopilka.services.purchases import (
     _check_redemption,
     _redeemed_by_line,
-    member_context,
     receipt_key,
 )
 from kopilka.store.bulk.ledger import MemoryLedgerPort, TableRows
