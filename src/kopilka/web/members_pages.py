@@ -13,7 +13,6 @@ from kopilka.services import members as member_svc
 from kopilka.services.apikeys import Permission
 from kopilka.services.balance_view import balance_view
 from kopilka.services.purchases import get_purchase
-from kopilka.web import queries
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.render import Cursor, Form, PathId, ReceiptRef, WebRoute, Word, redirect, status_of
@@ -103,11 +102,11 @@ def members_router(console: Console) -> APIRouter:
             status,
             member=member,
             view=balance_view(ctx, program, member_id),
-            consents=queries.current_consents(ctx, program, member_id),
+            consents=member_svc.current_consents(ctx, program, member_id),
             history=audit_svc.history(ctx, program, member_id, limit=HISTORY_PAGE, before=before)
             if can_history
             else None,
-            purchases=queries.member_purchases(ctx, program, member_id) if can_history else None,
+            purchases=member_svc.member_purchases(ctx, program, member_id) if can_history else None,
             before=before,
             error=error,
             failed=failed,
