@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from kopilka.domain.errors import (
     BirthdayChangeTooSoon,
@@ -166,47 +166,55 @@ def rated_fields(profile: Profile, fields: Set[str], *, enrolling: bool) -> list
     return given
 
 
-def _rated_values(member: Member) -> dict[str, Any]:
+def _rated_values(member: Member) -> dict[str, object]:
     return {"tier_code": member.tier_code, SEGMENTS: member.attributes.get(SEGMENTS)}
 
 
-def _stored_attributes(attributes: Mapping[str, object] | None) -> dict[str, Any]:
+def _stored_attributes(attributes: Mapping[str, object] | None) -> dict[str, object]:
     # null clears them, as it clears any profile field; names too long are cut
     return {str(k)[:MAX_ATTRIBUTE_NAME]: v for k, v in (attributes or {}).items()}
 
 
-def clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
-    """An imported row's profile columns, checked (the member importer's parser, kept for
-    it until it builds a :class:`Profile`; enrollments and changes take a Profile)."""
-    unknown = set(profile) - set(PROFILE_FIELDS)
+def clean_profile(profile: Mapping[str, object]) -> dict[str, object]:
+    """An imported row's profile columns, checked as a :class:`Profile` (the member
+    importer's parser; enrollments and changes take a Profile): the fields given, the
+    birthday as a date, attributes (null: none) with their names cut to 64 characters."""
+    unknown = sorted(set(profile) - set(PROFILE_FIELDS))
     if unknown:
+        raise ValidationError(f"unknown profile field {unknown[0]!r}", field=unknown[0])
+    attributes = profile.get("attributes")
+    if attributes is not None and not isinstance(attributes, Mapping):
         raise ValidationError(
-            f"unknown profile field {sorted(unknown)[0]!r}", field=sorted(unknown)[0]
+            f"attributes must be an object of at most {MAX_ATTRIBUTES} keys", field="attributes"
         )
-    out = dict(profile)
-    for name in ("first_name", "last_name"):
-        if (
-            name in out
-            and out[name] is not None
-            and (not isinstance(out[name], str) or len(out[name]) > 100)
-        ):
-            raise ValidationError(f"{name} must be text of at most 100 characters", field=name)
-    if out.get("birthday") is not None and not isinstance(out["birthday"], date):
-        try:
-            out["birthday"] = date.fromisoformat(str(out["birthday"]))
-        except ValueError:
-            raise ValidationError(
-                "birthday must be a date (YYYY-MM-DD)", field="birthday"
-            ) from None
+    checked = Profile(
+        first_name=_text(profile, "first_name"),
+        last_name=_text(profile, "last_name"),
+        birthday=_birthday(profile.get("birthday")),
+        gender=_text(profile, "gender"),
+        attributes=attributes,
+        tier_code=_text(profile, "tier_code"),
+    )
+    out = {name: getattr(checked, name) for name in profile}
     if "attributes" in out:
-        if out["attributes"] is None:  # null clears them, as it clears any profile field
-            out["attributes"] = {}
-        if not isinstance(out["attributes"], dict) or len(out["attributes"]) > 50:
-            raise ValidationError(
-                "attributes must be an object of at most 50 keys", field="attributes"
-            )
-        out["attributes"] = {str(k)[:64]: v for k, v in out["attributes"].items()}
+        out["attributes"] = _stored_attributes(checked.attributes)
     return out
+
+
+def _text(profile: Mapping[str, object], name: str) -> str | None:
+    value = profile.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{name} must be text of at most {MAX_NAME} characters", field=name)
+    return value
+
+
+def _birthday(value: object) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError("birthday must be a date (YYYY-MM-DD)", field="birthday") from None
 
 
 def enroll(
@@ -314,7 +322,7 @@ def update_profile(
     ``birthday_every``, it is refused (:class:`BirthdayChangeTooSoon`) within that long
     of its last change. The birthday given at enrollment is not a change."""
     member_id, changes = command.member_id, command.changes
-    values: dict[str, Any] = {n: getattr(changes, n) for n in command.fields}
+    values: dict[str, object] = {n: getattr(changes, n) for n in command.fields}
     with ctx.uow() as uow:
         member = uow.members.get(program.id, member_id, identifiers=False)
         if "attributes" in values:
