@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.machine import WORK, postgres_database, postgres_version, sqlite_url, write_result
 from kopilka.domain.clock import FrozenClock
+from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.services import audit, jobs, programs
 from kopilka.services.context import ServiceContext
 from kopilka.store.bulk.ledger import ENTRY_COLS, LOT_COLS
@@ -128,7 +129,7 @@ def run(url: str, lots: int, per_member: int, profile: bool) -> dict[str, Any]:
     engine = make_engine(url, sqlite_synchronous="NORMAL")
     ctx = ServiceContext(engine, FrozenClock(EARNED - timedelta(days=1)))
     program = programs.create_program(
-        ctx, {"code": "expiry", "expiry_kind": "days", "expiry_n": 365}
+        ctx, programs.CreateProgram("expiry", expiry=ExpiryPolicy(ExpiryKind.DAYS, 365))
     )
     t0 = time.perf_counter()
     seed_ledger(ctx, program.id, lots, per_member)

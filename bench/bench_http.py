@@ -63,6 +63,7 @@ from bench.machine import (
     write_result,
 )
 from kopilka.domain.clock import SystemClock
+from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import apikeys, programs, rules
 from kopilka.services.context import ServiceContext
@@ -195,7 +196,7 @@ def prepare(url: str, members: int) -> Fixture:
     engine = make_engine(url, sqlite_synchronous="NORMAL")
     ctx = ServiceContext(engine, SystemClock())
     program = programs.create_program(
-        ctx, {"code": "bench", "expiry_kind": "months_end", "expiry_n": 12}
+        ctx, programs.CreateProgram("bench", expiry=ExpiryPolicy(ExpiryKind.MONTHS_END, 12))
     )
     rules.publish(ctx, program, RULES.read_text(), actor="bench")
     path = WORK / f"http-members-{members}.csv"

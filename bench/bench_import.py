@@ -44,6 +44,7 @@ from bench.machine import (
     write_result,
 )
 from kopilka.domain.clock import FrozenClock
+from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.services import audit, programs, rules
 from kopilka.services.context import ServiceContext
 from kopilka.services.imports import import_members, import_purchases
@@ -187,7 +188,7 @@ def run_import(
     clock = FrozenClock(START - timedelta(days=30))
     ctx = ServiceContext(engine, clock)
     program = programs.create_program(
-        ctx, {"code": "bench", "expiry_kind": "months_end", "expiry_n": 12}
+        ctx, programs.CreateProgram("bench", expiry=ExpiryPolicy(ExpiryKind.MONTHS_END, 12))
     )
     rules.publish(ctx, program, rules_text(without_budget), actor="bench")
     clock.set(NOW)

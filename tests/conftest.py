@@ -16,7 +16,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from kopilka.services import programs as program_svc
 from kopilka.services.context import ServiceContext
 from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
+from tests.program_spec import program_command
 
 PG_URL = os.environ.get(
     "KOPILKA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -138,7 +139,7 @@ def make_program(ctx: ServiceContext) -> Callable[..., Program]:
 
     def make(**spec: Any) -> Program:
         code = f"p{next(_seq)}-{uuid.uuid4().hex[:8]}"
-        return program_svc.create_program(ctx, {"code": code, **spec})
+        return program_svc.create_program(ctx, program_command(code, **spec))
 
     return make
 
@@ -149,7 +150,12 @@ def make_member(ctx: ServiceContext) -> Callable[..., int]:
 
     def make(program: Program, **profile: Any) -> int:
         card = f"C{uuid.uuid4().hex[:12].upper()}"
-        return member_svc.enroll(ctx, program, {"card": card}, profile=profile or None).id
+        if isinstance(profile.get("birthday"), str):
+            profile["birthday"] = date.fromisoformat(profile["birthday"])
+        command = member_svc.Enroll(
+            (member_svc.identifier("card", card),), profile=member_svc.Profile(**profile)
+        )
+        return member_svc.enroll(ctx, program, command).id
 
     return make
 

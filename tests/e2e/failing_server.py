@@ -18,10 +18,9 @@ BOOM = "BOOM"
 
 def break_some_use_cases() -> None:
     from kopilka.services import members, purchases
-    from kopilka.web import queries
 
     lookup, quote, prepare_commit = members.lookup, purchases.quote, purchases.prepare_commit
-    portal_member = queries.portal_member
+    portal_member = members.portal_member
 
     def broken_lookup(ctx: Any, program: Any, kind: str, value: str) -> Any:
         if value.upper().startswith(BOOM):
@@ -57,7 +56,7 @@ def break_some_use_cases() -> None:
     members.lookup = broken_lookup
     purchases.quote = broken_quote
     purchases.prepare_commit = broken_prepare_commit
-    queries.portal_member = broken_portal_member
+    members.portal_member = broken_portal_member
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ def _setup(tmp_path, monkeypatch) -> str:
     upgrade(url)
     engine = make_engine(url)
     ctx = ServiceContext(engine, FrozenClock(datetime(2025, 1, 1, tzinfo=UTC)))
-    program = programs.create_program(ctx, {"code": "shop"})
+    program = programs.create_program(ctx, programs.CreateProgram("shop"))
     rules.publish(ctx, program, RULES)
     engine.dispose()
     monkeypatch.setenv("KOPILKA_DATABASE_URL", url)
@@ -89,7 +89,7 @@ def test_jobs_book_with_several_processes_on_postgresql(postgres_url, tmp_path, 
     code = f"shop{uuid.uuid4().hex[:8]}"
     engine = make_engine(postgres_url)
     ctx = ServiceContext(engine, FrozenClock(datetime(2025, 1, 1, tzinfo=UTC)))
-    rules.publish(ctx, programs.create_program(ctx, {"code": code}), RULES)
+    rules.publish(ctx, programs.create_program(ctx, programs.CreateProgram(code)), RULES)
     engine.dispose()
     monkeypatch.setenv("KOPILKA_DATABASE_URL", postgres_url)
     members, purchases = _purchases(tmp_path)

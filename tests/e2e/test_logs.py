@@ -300,7 +300,13 @@ def test_no_secret_or_personal_data_in_the_log(
             "phone": f"+7915{int(tag, 16) % 10_000_000:07d}",
             "email": f"{BOOM.lower()}.{tag}@example.com",
         }
-        member_svc.enroll(ctx, world.program, dict(boom), profile={"first_name": "Boris"})
+        member_svc.enroll(
+            ctx,
+            world.program,
+            member_svc.Enroll(
+                member_svc.identifiers(boom.items()), member_svc.Profile(first_name="Boris")
+            ),
+        )
     finally:
         engine.dispose()
     flow = Flow()

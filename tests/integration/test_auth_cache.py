@@ -29,7 +29,7 @@ def _services(path: Path) -> ServiceContext:
 def test_a_key_is_remembered_by_its_own_engine_only(tmp_path: Path) -> None:
     first, second = _services(tmp_path / "a.db"), _services(tmp_path / "b.db")
     try:
-        program_svc.create_program(first, {"code": "shop"})
+        program_svc.create_program(first, program_svc.CreateProgram("shop"))
         _key, presented = apikeys.create_key(first, "shop", "support", "Desk")
         assert apikeys.authenticate(first, presented).name == "Desk"
         assert apikeys.recently_verified(first, presented) is not None
@@ -44,7 +44,7 @@ def test_a_key_is_remembered_by_its_own_engine_only(tmp_path: Path) -> None:
 def test_an_engines_keys_are_forgotten_with_it(tmp_path: Path) -> None:
     """The cache neither keeps a disposed engine alive nor keeps its keys after it."""
     services = _services(tmp_path / "k.db")
-    program_svc.create_program(services, {"code": "shop"})
+    program_svc.create_program(services, program_svc.CreateProgram("shop"))
     _key, presented = apikeys.create_key(services, "shop", "support", "Desk")
     apikeys.authenticate(services, presented)
     gone = weakref.ref(services.engine)

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from kopilka.domain.program import Program
 from kopilka.services import members, programs, rules
 from kopilka.services.context import ServiceContext
+from tests.program_spec import program_command
 
 RULES = """
 schema_version: 1
@@ -41,7 +42,7 @@ def loyalty_program(ctx: ServiceContext, clock: Any, **spec: Any) -> Program:
     now = clock.now()
     program = programs.create_program(
         ctx,
-        {"code": f"imp-{uuid.uuid4().hex[:10]}", "expiry_kind": "days", "expiry_n": 60, **spec},
+        program_command(f"imp-{uuid.uuid4().hex[:10]}", expiry_kind="days", expiry_n=60, **spec),
     )
     clock.set(HISTORY_START - timedelta(days=30))
     rules.publish(ctx, program, RULES, actor="test")
@@ -62,7 +63,7 @@ def enroll_cards(ctx: ServiceContext, program: Program, n: int) -> list[str]:
     """Enroll ``n`` members; returns their card numbers."""
     cards = [f"C{uuid.uuid4().hex[:10].upper()}" for _ in range(n)]
     for card in cards:
-        members.enroll(ctx, program, {"card": card})
+        members.enroll(ctx, program, members.Enroll((members.identifier("card", card),)))
     return cards
 
 

@@ -17,7 +17,7 @@ def _twin_programs(ctx, clock, n_cards):
     bulk = loyalty_program(ctx, clock)
     cards = enroll_cards(ctx, one_by_one, n_cards)
     for card in cards:
-        members.enroll(ctx, bulk, {"card": card})
+        members.enroll(ctx, bulk, members.Enroll((members.identifier("card", card),)))
     return one_by_one, bulk, cards
 
 

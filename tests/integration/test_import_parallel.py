@@ -40,7 +40,11 @@ def _twin_programs(ctx, clock, n_members: int):
     phones = [f"+7900{i:07d}" for i in range(n_members)]
     for program in (a, b):
         for card, phone in zip(cards, phones, strict=True):
-            members.enroll(ctx, program, {"card": card, "phone": phone})
+            members.enroll(
+                ctx,
+                program,
+                members.Enroll(members.identifiers([("card", card), ("phone", phone)])),
+            )
     return a, b, cards, phones
 
 

@@ -114,7 +114,7 @@ def test_bulk_import_books_the_same_ledger_as_committing_one_by_one(ctx, clock, 
     bulk = loyalty_program(ctx, clock, activation_delay_days=2)
     cards = enroll_cards(ctx, one_by_one, 6)
     for card in cards:
-        members.enroll(ctx, bulk, {"card": card})
+        members.enroll(ctx, bulk, members.Enroll((members.identifier("card", card),)))
     rows = purchase_rows(cards, 90, redeem_every=3)
     refused = 0
     for receipt in by_receipt(rows):
@@ -148,7 +148,7 @@ def test_parquet_and_csv_of_the_same_purchases_import_alike(ctx, clock, tmp_path
     from_parquet = loyalty_program(ctx, clock)
     cards = enroll_cards(ctx, from_csv, 4)
     for card in cards:
-        members.enroll(ctx, from_parquet, {"card": card})
+        members.enroll(ctx, from_parquet, members.Enroll((members.identifier("card", card),)))
     rows = purchase_rows(cards, 40)
     a = import_purchases(ctx, from_csv, write_csv(tmp_path / "p.csv", rows), batch_size=7)
     b = import_purchases(
@@ -213,7 +213,7 @@ def test_an_interrupted_import_resumes_without_redoing_or_losing_a_batch(ctx, cl
     crashed = loyalty_program(ctx, clock)
     cards = enroll_cards(ctx, clean, 5)
     for card in cards:
-        members.enroll(ctx, crashed, {"card": card})
+        members.enroll(ctx, crashed, members.Enroll((members.identifier("card", card),)))
     path = write_csv(tmp_path / "p.csv", purchase_rows(cards, 60, redeem_every=1000))
     import_purchases(ctx, clean, path, batch_size=10)
 

@@ -15,11 +15,6 @@ from importlinter.cli import lint_imports
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
-# broken until the other work packages of issue 19 land; strict: the lead removes each mark
-# at the merge that makes its contract pass (an unexpected pass fails)
-PENDING = {
-    "interfaces-use-services": "web/queries.py -> store.tables, store.repos.verification: WP4",
-}
 CONTRACTS = ("layers", "interfaces-use-services", "domain-pure", "acyclic")
 
 
@@ -41,34 +36,7 @@ def test_the_contracts_list_no_imports_to_ignore() -> None:
     assert tuple(c["id"] for c in config["contracts"]) == CONTRACTS
 
 
-@pytest.mark.parametrize(
-    "contract",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=PENDING[c]))
-        if c in PENDING
-        else c
-        for c in CONTRACTS
-    ],
-)
+@pytest.mark.parametrize("contract", CONTRACTS)
 def test_import_contract_holds_with_no_exception_list(contract: str) -> None:
     """The contract is kept: ``lint-imports`` reports no import that breaks it."""
     assert _lint(contract) == 0
-
-
-def test_no_import_cycle_outside_services(tmp_path: Path) -> None:
-    """Until the ``acyclic`` contract above holds whole, its part outside ``services`` (the
-    two cycles left there are the other work packages') guards the cycles broken already:
-    ``domain.rules.model`` <-> ``plan`` (C1) and ``demo.builder`` -> ``steps`` ->
-    ``activities`` -> ``builder`` (C4) failed here before."""
-    config = tmp_path / "pyproject.toml"
-    config.write_text(
-        "[tool.importlinter]\n"
-        'root_package = "kopilka"\n'
-        "[[tool.importlinter.contracts]]\n"
-        'id = "acyclic-but-services"\n'
-        'name = "no import cycle in kopilka but in kopilka.services"\n'
-        'type = "acyclic_siblings"\n'
-        'ancestors = ["kopilka"]\n'
-        'skip_descendants = ["kopilka.services"]\n'
-    )
-    assert _lint(config=config) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 import typer
@@ -78,11 +79,20 @@ def _print(m: Member, balance: Balance | BalanceView | None) -> None:
     console().print(table)
 
 
-def _consent(raw: str) -> dict[str, Any]:
+def _consent(raw: str) -> member_svc.ConsentChoice:
     purpose, _, answer = raw.partition("=")
     if answer.lower() not in ("", "yes", "no", "true", "false"):
         raise ValidationError(f"consent {raw!r}: write PURPOSE or PURPOSE=yes|no", field="consent")
-    return {"purpose": purpose, "granted": answer.lower() not in ("no", "false")}
+    return member_svc.ConsentChoice(purpose, granted=answer.lower() not in ("no", "false"))
+
+
+def _birthday(raw: str | None) -> date | None:
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError("birthday must be a date (YYYY-MM-DD)", field="birthday") from None
 
 
 @app.command()
@@ -113,29 +123,30 @@ def add(
     json_out: Json = False,
 ) -> None:
     """Enroll a member with at least one identifier."""
-    identifiers = {
-        "card": card or [],
-        "phone": phone or [],
-        "email": email or [],
-        "external": external or [],
-    }
-    profile = {
-        "first_name": first_name,
-        "last_name": last_name,
-        "birthday": birthday,
-        "gender": gender,
-    }
-    consents = [_consent(c) for c in consent or []]
+    pairs = [
+        (kind, value)
+        for kind, values in (
+            ("card", card),
+            ("phone", phone),
+            ("email", email),
+            ("external", external),
+        )
+        for value in values or []
+    ]
+    command = member_svc.Enroll(
+        identifiers=member_svc.identifiers(pairs),
+        profile=member_svc.Profile(
+            first_name=first_name,
+            last_name=last_name,
+            birthday=_birthday(birthday),
+            gender=gender,
+        ),
+        consents=tuple(_consent(c) for c in consent or []),
+        channel=channel,
+    )
     with kopilka() as k:
         program = program_svc.get_program(k.services, program_code)
-        m = member_svc.enroll(
-            k.services,
-            program,
-            identifiers,
-            profile={key: v for key, v in profile.items() if v is not None},
-            consents=consents,
-            channel=channel,
-        )
+        m = member_svc.enroll(k.services, program, command)
         balance = member_svc.get_balance(k.services, program, m.id)
     if json_out:
         print_json(member_dict(m, balance))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -9,7 +10,7 @@ from rich.table import Table
 
 from kopilka.cli.runtime import console, kopilka, print_json
 from kopilka.cli.selectors import Json
-from kopilka.domain.expiry import ExpiryKind
+from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.money import Rounding, format_money, parse_money
 from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
 from kopilka.services import programs as program_svc
@@ -81,22 +82,21 @@ def create(
     json_out: Json = False,
 ) -> None:
     """Create a program."""
-    spec = {
-        "code": code,
-        "name": name or code,
-        "currency": currency,
-        "point_value_minor": parse_money(point_value, currency, field="point_value"),
-        "rounding": rounding.value,
-        "timezone": timezone,
-        "expiry_kind": expiry_kind.value,
-        "expiry_n": expiry_n,
-        "activation_delay_days": activation_delay_days,
-        "negative_balance": negative_balance.value,
-        "restore_policy": restore_policy.value,
-        "hold_ttl_seconds": hold_ttl_seconds,
-    }
+    command = program_svc.CreateProgram(
+        code=code,
+        name=name or code,
+        currency=currency,
+        point_value_minor=parse_money(point_value, currency, field="point_value"),
+        rounding=rounding,
+        timezone=timezone,
+        expiry=ExpiryPolicy(expiry_kind, expiry_n),
+        activation_delay=timedelta(days=activation_delay_days),
+        negative_balance=negative_balance,
+        restore_policy=restore_policy,
+        hold_ttl=timedelta(seconds=hold_ttl_seconds),
+    )
     with kopilka() as k:
-        p = program_svc.create_program(k.services, spec)
+        p = program_svc.create_program(k.services, command)
     if json_out:
         print_json(program_dict(p))
     else:
@@ -132,7 +132,7 @@ def set_restore_policy(
 ) -> None:
     """Change what returns do with spent points whose lot has expired (from now on)."""
     with kopilka() as k:
-        p = program_svc.set_restore_policy(k.services, code, policy.value)
+        p = program_svc.set_restore_policy(k.services, program_svc.SetRestorePolicy(code, policy))
     if json_out:
         print_json(program_dict(p))
     else:

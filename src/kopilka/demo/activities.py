@@ -52,14 +52,7 @@ def enrollment(demo: Demo, person: Person, _rng: random.Random) -> Events:
             person.member_id = member_svc.lookup(d.ctx, d.prog, "card", person.card).id
             d.stats["members found"] += 1
         except NotFoundError:
-            member = member_svc.enroll(
-                d.ctx,
-                d.prog,
-                person.identifiers,
-                profile=person.profile,
-                consents=person.consents,
-                channel="till",
-            )
+            member = member_svc.enroll(d.ctx, d.prog, person.enrollment("till"))
             person.member_id = member.id
             d.stats["members enrolled"] += 1
 

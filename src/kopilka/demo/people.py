@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from kopilka.demo.names import EMAIL_DOMAINS, FEMALE_FIRST, MALE_FIRST, SURNAMES, translit
+from kopilka.services.members import ConsentChoice, Enroll, Profile, identifiers
 
 CONSENT_PURPOSES = ("personal_data", "marketing_email", "marketing_sms", "push")
 
@@ -24,7 +24,8 @@ class Person:
     card: str
     phone: str | None
     email: str | None
-    consents: list[dict[str, Any]]
+    # (purpose, granted)
+    consents: list[tuple[str, bool]]
     enrolled_at: datetime
     # filled while the demo runs
     member_id: int = 0
@@ -32,23 +33,27 @@ class Person:
     # receipt id -> its line ids, for returns
     receipts: dict[str, list[str]] = field(default_factory=dict)
 
-    @property
-    def identifiers(self) -> dict[str, str]:
-        ids = {"card": self.card}
-        if self.phone:
-            ids["phone"] = self.phone
-        if self.email:
-            ids["email"] = self.email
-        return ids
-
-    @property
-    def profile(self) -> dict[str, Any]:
-        return {
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "gender": self.gender,
-            "birthday": self.birthday,
-        }
+    def enrollment(self, channel: str) -> Enroll:
+        """Enrolling this person at ``channel``: card, phone and e-mail, profile, consents."""
+        return Enroll(
+            identifiers=identifiers(
+                (kind, value)
+                for kind, value in (
+                    ("card", self.card),
+                    ("phone", self.phone),
+                    ("email", self.email),
+                )
+                if value
+            ),
+            profile=Profile(
+                first_name=self.first_name,
+                last_name=self.last_name,
+                gender=self.gender,
+                birthday=self.birthday,
+            ),
+            consents=tuple(ConsentChoice(purpose, granted) for purpose, granted in self.consents),
+            channel=channel,
+        )
 
 
 def make_person(number: int, rng: random.Random, start: datetime, end: datetime) -> Person:
@@ -65,10 +70,10 @@ def make_person(number: int, rng: random.Random, start: datetime, end: datetime)
         if rng.random() < 0.7
         else None
     )
-    consents = [{"purpose": "personal_data", "granted": True}]
+    consents = [("personal_data", True)]
     for purpose in CONSENT_PURPOSES[1:]:
         if rng.random() < 0.8:
-            consents.append({"purpose": purpose, "granted": rng.random() < 0.6})
+            consents.append((purpose, rng.random() < 0.6))
     # more members joined early: the program was launched with a campaign
     span = (end - start).total_seconds()
     enrolled_at = start + timedelta(seconds=span * rng.random() ** 1.6 * 0.9)

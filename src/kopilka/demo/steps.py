@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from kopilka.demo.activities import ACTIVITIES
@@ -10,7 +10,10 @@ from kopilka.demo.apikeys import api_keys
 from kopilka.demo.model import Action, Demo, Step
 from kopilka.demo.people import make_person
 from kopilka.domain.errors import NotFoundError
+from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.member import MemberStatus
+from kopilka.domain.money import Rounding
+from kopilka.domain.program import NegativeBalancePolicy, RestorePolicy
 from kopilka.services import audit, back_office
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
@@ -19,21 +22,24 @@ from kopilka.services.back_office import SetBlocked
 
 RULES = Path(__file__).parent.parent / "domain" / "rules" / "examples" / "grocery.yaml"
 
-GROCERY = {
-    "name": "Продуктовый: бонусы за покупки",
-    "currency": "RUB",
-    "point_value_minor": 100,  # 1 point = 1 RUB
-    "rounding": "down",
-    "timezone": "Europe/Moscow",
-    "expiry_kind": "months_end",
-    "expiry_n": 12,
-    # points become spendable after the 14-day return window
-    "activation_delay_days": 14,
-    "negative_balance": "forgive",
-    # a return gives back spent points only while they are still valid (the default)
-    "restore_policy": "expire",
-    "hold_ttl_seconds": 900,
-}
+
+def grocery(code: str) -> program_svc.CreateProgram:
+    """The demo's grocery program, under ``code``."""
+    return program_svc.CreateProgram(
+        code=code,
+        name="Продуктовый: бонусы за покупки",
+        currency="RUB",
+        point_value_minor=100,  # 1 point = 1 RUB
+        rounding=Rounding.DOWN,
+        timezone="Europe/Moscow",
+        expiry=ExpiryPolicy(ExpiryKind.MONTHS_END, 12),
+        # points become spendable after the 14-day return window
+        activation_delay=timedelta(days=14),
+        negative_balance=NegativeBalancePolicy.FORGIVE,
+        # a return gives back spent points only while they are still valid (the default)
+        restore_policy=RestorePolicy.EXPIRE,
+        hold_ttl=timedelta(seconds=900),
+    )
 
 
 def ensure_program(demo: Demo) -> str:
@@ -43,9 +49,7 @@ def ensure_program(demo: Demo) -> str:
         demo.program = program_svc.get_program(demo.ctx, demo.config.program_code)
         return f"program {demo.prog.code} already there"
     except NotFoundError:
-        demo.program = program_svc.create_program(
-            demo.ctx, {"code": demo.config.program_code, **GROCERY}
-        )
+        demo.program = program_svc.create_program(demo.ctx, grocery(demo.config.program_code))
         demo.created_program = True
         return f"program {demo.prog.code} created"
 

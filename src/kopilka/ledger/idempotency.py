@@ -31,6 +31,9 @@ from typing import Any, Protocol, TypeVar
 
 from kopilka.domain.errors import IdempotencyConflict, KopilkaError, ValidationError
 
+# what an operation is fingerprinted from and what it stores as its outcome: a JSON object
+JsonObject = dict[str, Any]
+
 MAX_KEY_LENGTH = 255
 MAX_CALLER_KEY_LENGTH = 200
 CALLER_PREFIX = "caller:"

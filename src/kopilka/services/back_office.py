@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol, TypedDict, TypeVar
+from typing import Protocol, TypedDict, TypeVar
 
 from kopilka.domain.program import Program
 from kopilka.services import jobs as jobs_svc
@@ -174,7 +174,7 @@ def publish_rules(
     backdate: bool = False,
     key: str,
     actor: str,
-) -> dict[str, Any]:
+) -> rules_svc.RuleVersion:
     """Publish a rules version (see :func:`kopilka.services.rules.publish`), audited as
     ``rules.publish``, or ``rules.backdate`` when it is allowed to take effect in the past."""
     request = {
@@ -190,16 +190,14 @@ def publish_rules(
         key=key,
         operation="rules.publish",
         request=request,
-        effect=lambda inner: dict(  # the stored outcome: a RuleVersion
-            rules_svc.publish(
-                inner,
-                program,
-                document,
-                fmt=fmt,
-                effective_at=effective_at,
-                actor=actor,
-                backdate=backdate,
-            )
+        effect=lambda inner: rules_svc.publish(
+            inner,
+            program,
+            document,
+            fmt=fmt,
+            effective_at=effective_at,
+            actor=actor,
+            backdate=backdate,
         ),
         audit=Audit(actor, rules_svc.audit_action(backdate), "rules"),
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from sqlalchemy import Engine
 
 from kopilka.domain.clock import Clock, SystemClock
-from kopilka.ledger.idempotency import run_idempotent, run_idempotent_keyed
+from kopilka.ledger.idempotency import JsonObject, run_idempotent, run_idempotent_keyed
 from kopilka.store.db import SqliteWriterLock, is_unavailable, writer_lock
 from kopilka.store.uow import UnitOfWork
 
@@ -63,8 +63,8 @@ class ServiceContext:
         ``effect``'s, or the outcome stored for ``key`` (the same JSON object: the stored
         format is the result type's)."""
         # the ledger works on plain JSON objects; a result TypedDict is one at run time
-        body = cast(dict[str, Any], request if isinstance(request, dict) else dict(request))
-        run = cast(Callable[[UnitOfWork], dict[str, Any]], effect)
+        body = cast(JsonObject, request if isinstance(request, dict) else dict(request))
+        run = cast(Callable[[UnitOfWork], JsonObject], effect)
         if caller_key is not None:
             return cast(
                 R,

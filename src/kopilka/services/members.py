@@ -1,129 +1,237 @@
-"""Enrolling, finding, updating, blocking and erasing members."""
+"""Enrolling, finding, updating, blocking and erasing members; their consents, and the
+purchases the console lists.
+
+Enrollment and profile changes take commands (:class:`Enroll`, :class:`UpdateProfile`)
+that each interface builds once at its edge from what it parsed (a request body, CLI
+options, an imported row); the services check the business rules only.
+"""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
-from kopilka.domain.errors import BirthdayChangeTooSoon, NotFoundError, ValidationError
+from kopilka.domain.errors import (
+    BirthdayChangeTooSoon,
+    KopilkaError,
+    NotFoundError,
+    ValidationError,
+)
 from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.member import Consent, Member, MemberStatus
+from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.ledger.model import Balance
 from kopilka.services.balance_view import balance_now
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.audit_log import AuditLogRepo
+from kopilka.store.repos.purchases import PurchaseRepo
 from kopilka.store.uow import UnitOfWork
 
 PROFILE_FIELDS = ("first_name", "last_name", "birthday", "gender", "attributes", "tier_code")
 # a member's segments: the list ``attributes.segments``, a condition of rules
 SEGMENTS = "segments"
+MAX_IDENTIFIERS = 20
+MAX_NAME = 100
+MAX_ATTRIBUTES = 50
+# attribute names are stored cut to this length
+MAX_ATTRIBUTE_NAME = 64
+# how many purchases the console's member page lists
+PURCHASES_SHOWN = 50
+
+# an identifier as enrollment stores it: its kind and canonical value
+Identifier = tuple[IdentifierKind, str]
 
 
-def rated_fields(profile: dict[str, Any], *, enrolling: bool) -> list[str]:
-    """The fields of ``profile`` (an enrollment's, or a change to one) that rules reward
-    and that a till or a web shop therefore may not declare: ``tier_code`` and
-    ``segments`` (computed by Kopilka, or set by support), and on a change the
-    ``birthday`` (it drives birthday bonuses; giving it at enrollment is not a change).
-    A field given as null counts: clearing it is changing it."""
-    attributes = profile.get("attributes")
-    given = ["tier_code"] if "tier_code" in profile else []
-    if isinstance(attributes, dict) and SEGMENTS in attributes:
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A member's profile as an enrollment gives it or a change sets it; ``None`` is a
+    field not given (or, in a change that names it, cleared). ``attributes`` is free-form
+    data; its ``segments`` list is a condition of rules."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    birthday: date | None = None
+    gender: str | None = None
+    attributes: Mapping[str, object] | None = None
+    tier_code: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("first_name", self.first_name), ("last_name", self.last_name)):
+            if value is not None and len(value) > MAX_NAME:
+                raise ValidationError(
+                    f"{name} must be text of at most {MAX_NAME} characters", field=name
+                )
+        if self.attributes is not None and len(self.attributes) > MAX_ATTRIBUTES:
+            raise ValidationError(
+                f"attributes must be an object of at most {MAX_ATTRIBUTES} keys",
+                field="attributes",
+            )
+
+    def given(self) -> frozenset[str]:
+        """The names of the fields that have a value."""
+        return frozenset(n for n in PROFILE_FIELDS if getattr(self, n) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChoice:
+    """A member's answer for one purpose; ``channel``: where it was given (by default,
+    where the member enrolled)."""
+
+    purpose: str
+    granted: bool = True
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enroll:
+    """Enroll a member: 1 to 20 canonical identifiers (:func:`identifier` makes one), a
+    profile, consents, where they enrolled and an optional referral code."""
+
+    identifiers: tuple[Identifier, ...]
+    profile: Profile = field(default_factory=Profile)
+    consents: tuple[ConsentChoice, ...] = ()
+    channel: str = "api"
+    referral_code: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.identifiers:
+            raise ValidationError(
+                "a member needs at least one identifier (card, phone, email, external)",
+                field="identifiers",
+            )
+        if len(self.identifiers) > MAX_IDENTIFIERS:
+            raise ValidationError(
+                f"at most {MAX_IDENTIFIERS} identifiers per member", field="identifiers"
+            )
+
+    def rated_fields(self) -> list[str]:
+        """The profile fields given that only support and admin may set (:func:`rated_fields`)."""
+        return rated_fields(self.profile, self.profile.given(), enrolling=True)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProfile:
+    """Change a member's profile: the fields named in ``fields`` (those the caller sent)
+    take their value in ``changes``, where ``None`` clears one; the others stay."""
+
+    member_id: int
+    changes: Profile
+    fields: frozenset[str]
+
+    def __post_init__(self) -> None:
+        unknown = sorted(self.fields - set(PROFILE_FIELDS))
+        if unknown:
+            raise ValidationError(f"unknown profile field {unknown[0]!r}", field=unknown[0])
+
+    def rated_fields(self) -> list[str]:
+        """The fields changed that only support and admin may set (:func:`rated_fields`)."""
+        return rated_fields(self.changes, self.fields, enrolling=False)
+
+
+class MemberPurchase(TypedDict):
+    """A purchase in a member's list; the total as text in the program's currency."""
+
+    receipt_id: str
+    occurred_at: datetime
+    store: str | None
+    total: str
+    points_earned: int
+    points_redeemed: int
+
+
+class ConsentWithdrawn(TypedDict):
+    """A withdrawal's outcome (stored with its idempotency key: keys are frozen)."""
+
+    purpose: str
+    granted: bool
+    recorded_at: str
+
+
+def rated_fields(profile: Profile, fields: Set[str], *, enrolling: bool) -> list[str]:
+    """The fields of ``profile`` named in ``fields`` (an enrollment's, or a change to
+    one) that rules reward and that a till or a web shop therefore may not declare:
+    ``tier_code`` and ``segments`` (computed by Kopilka, or set by support), and on a
+    change the ``birthday`` (it drives birthday bonuses; giving it at enrollment is not
+    a change). A field given as null counts: clearing it is changing it."""
+    given = ["tier_code"] if "tier_code" in fields else []
+    attributes = profile.attributes
+    if "attributes" in fields and attributes is not None and SEGMENTS in attributes:
         given.append(SEGMENTS)
-    if not enrolling and "birthday" in profile:
+    if not enrolling and "birthday" in fields:
         given.append("birthday")
     return given
 
 
-def _rated_values(member: Member) -> dict[str, Any]:
+def _rated_values(member: Member) -> dict[str, object]:
     return {"tier_code": member.tier_code, SEGMENTS: member.attributes.get(SEGMENTS)}
 
 
-def parse_identifiers(
-    raw: dict[str, Any] | list[tuple[str, str]],
-) -> list[tuple[IdentifierKind, str]]:
-    """Normalised (kind, value) pairs; at least one is required."""
-    pairs: list[tuple[str, str]] = []
-    if isinstance(raw, dict):
-        for kind, value in raw.items():
-            values = value if isinstance(value, list) else [value]
-            pairs.extend((kind, v) for v in values if v not in (None, ""))
-    else:
-        pairs = list(raw)
-    if not pairs:
-        raise ValidationError(
-            "a member needs at least one identifier (card, phone, email, external)",
-            field="identifiers",
-        )
-    if len(pairs) > 20:
-        raise ValidationError("at most 20 identifiers per member", field="identifiers")
-    out = []
-    for kind, value in pairs:
-        canonical = normalize(kind, value)  # validates the kind too
-        out.append((IdentifierKind(kind), canonical))
-    return out
+def _stored_attributes(attributes: Mapping[str, object] | None) -> dict[str, object]:
+    # null clears them, as it clears any profile field; names too long are cut
+    return {str(k)[:MAX_ATTRIBUTE_NAME]: v for k, v in (attributes or {}).items()}
 
 
-def clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(profile) - set(PROFILE_FIELDS)
+def clean_profile(profile: Mapping[str, object]) -> dict[str, object]:
+    """An imported row's profile columns, checked as a :class:`Profile` (the member
+    importer's parser; enrollments and changes take a Profile): the fields given, the
+    birthday as a date, attributes (null: none) with their names cut to 64 characters."""
+    unknown = sorted(set(profile) - set(PROFILE_FIELDS))
     if unknown:
+        raise ValidationError(f"unknown profile field {unknown[0]!r}", field=unknown[0])
+    attributes = profile.get("attributes")
+    if attributes is not None and not isinstance(attributes, Mapping):
         raise ValidationError(
-            f"unknown profile field {sorted(unknown)[0]!r}", field=sorted(unknown)[0]
+            f"attributes must be an object of at most {MAX_ATTRIBUTES} keys", field="attributes"
         )
-    out = dict(profile)
-    for name in ("first_name", "last_name"):
-        if (
-            name in out
-            and out[name] is not None
-            and (not isinstance(out[name], str) or len(out[name]) > 100)
-        ):
-            raise ValidationError(f"{name} must be text of at most 100 characters", field=name)
-    if out.get("birthday") is not None and not isinstance(out["birthday"], date):
-        try:
-            out["birthday"] = date.fromisoformat(str(out["birthday"]))
-        except ValueError:
-            raise ValidationError(
-                "birthday must be a date (YYYY-MM-DD)", field="birthday"
-            ) from None
+    checked = Profile(
+        first_name=_text(profile, "first_name"),
+        last_name=_text(profile, "last_name"),
+        birthday=_birthday(profile.get("birthday")),
+        gender=_text(profile, "gender"),
+        attributes=attributes,
+        tier_code=_text(profile, "tier_code"),
+    )
+    out = {name: getattr(checked, name) for name in profile}
     if "attributes" in out:
-        if out["attributes"] is None:  # null clears them, as it clears any profile field
-            out["attributes"] = {}
-        if not isinstance(out["attributes"], dict) or len(out["attributes"]) > 50:
-            raise ValidationError(
-                "attributes must be an object of at most 50 keys", field="attributes"
-            )
-        out["attributes"] = {str(k)[:64]: v for k, v in out["attributes"].items()}
+        out["attributes"] = _stored_attributes(checked.attributes)
     return out
+
+
+def _text(profile: Mapping[str, object], name: str) -> str | None:
+    value = profile.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{name} must be text of at most {MAX_NAME} characters", field=name)
+    return value
+
+
+def _birthday(value: object) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError("birthday must be a date (YYYY-MM-DD)", field="birthday") from None
 
 
 def enroll(
-    ctx: ServiceContext,
-    program: Program,
-    identifiers: dict[str, Any] | list[tuple[str, str]],
-    *,
-    profile: dict[str, Any] | None = None,
-    consents: list[dict[str, Any]] | None = None,
-    channel: str = "api",
-    referral_code: str | None = None,
-    actor: str | None = None,
+    ctx: ServiceContext, program: Program, command: Enroll, *, actor: str | None = None
 ) -> Member:
     """Enroll a member with identifiers, profile and consents in one transaction. With
     ``actor`` (an API key), an enrollment that sets a tier or segments is audited as
     ``member.enroll`` in the same transaction."""
-    idents = parse_identifiers(identifiers)
-    prof = clean_profile(profile or {})
+    prof = command.profile
     now = ctx.now()
     given = [
-        Consent(
-            str(c["purpose"]), bool(c.get("granted", True)), str(c.get("channel") or channel), now
-        )
-        for c in (consents or [])
+        Consent(c.purpose, c.granted, c.channel or command.channel, now) for c in command.consents
     ]
     with ctx.uow() as uow:
         referrer = None
-        if referral_code:
-            referrer = uow.members.by_referral_code(program.id, referral_code)
+        if command.referral_code:
+            referrer = uow.members.by_referral_code(program.id, command.referral_code)
             if referrer is None:
                 # a well-formed code no member has: 404, as a body naming no member
                 raise NotFoundError("unknown referral code", field="referral_code")
@@ -132,17 +240,17 @@ def enroll(
             program_id=program.id,
             status=MemberStatus.ACTIVE,
             enrolled_at=now,
-            first_name=prof.get("first_name"),
-            last_name=prof.get("last_name"),
-            birthday=prof.get("birthday"),
-            gender=prof.get("gender"),
-            attributes=prof.get("attributes") or {},
-            tier_code=prof.get("tier_code"),
+            first_name=prof.first_name,
+            last_name=prof.last_name,
+            birthday=prof.birthday,
+            gender=prof.gender,
+            attributes=_stored_attributes(prof.attributes),
+            tier_code=prof.tier_code,
             referral_code=secrets.token_hex(5).upper(),
             referred_by=referrer,
         )
-        member_id = uow.members.add(member, idents, given)
-        if actor is not None and rated_fields(prof, enrolling=True):
+        member_id = uow.members.add(member, list(command.identifiers), given)
+        if actor is not None and command.rated_fields():
             AuditLogRepo(uow.conn).add(
                 program.id,
                 actor,
@@ -163,7 +271,14 @@ def identifier(kind: str, value: str) -> tuple[IdentifierKind, str]:
     return IdentifierKind(kind), canonical
 
 
+def identifiers(pairs: Iterable[tuple[str, str]]) -> tuple[Identifier, ...]:
+    """(kind, value) pairs as an enrollment stores them, each checked and normalised by
+    :func:`identifier`; blank values are left out."""
+    return tuple(identifier(kind, value) for kind, value in pairs if value)
+
+
 def no_member_with(kind: str) -> NotFoundError:
+    """The 404 for an identifier of ``kind`` no member of the program has."""
     return NotFoundError(f"no member with this {kind}", kind=kind)
 
 
@@ -181,6 +296,7 @@ def lookup(ctx: ServiceContext, program: Program, kind: str, value: str) -> Memb
 
 
 def get_member(ctx: ServiceContext, program: Program, member_id: int) -> Member:
+    """A member of the program with their identifiers (NotFoundError otherwise)."""
     with ctx.uow(read_only=True) as uow:
         return uow.members.get(program.id, member_id)
 
@@ -194,32 +310,35 @@ def get_balance(ctx: ServiceContext, program: Program, member_id: int) -> Balanc
 def update_profile(
     ctx: ServiceContext,
     program: Program,
-    member_id: int,
-    changes: dict[str, Any],
+    command: UpdateProfile,
     *,
     keep_segments: bool = False,
     birthday_every: timedelta | None = None,
 ) -> Member:
-    """Change the profile fields given (None clears one).
+    """Change the profile fields the command names (None clears one).
 
     ``keep_segments``: new ``attributes`` keep the member's segments (for a caller who
     may not set them). A birthday that really changes is recorded as changed now; with
     ``birthday_every``, it is refused (:class:`BirthdayChangeTooSoon`) within that long
     of its last change. The birthday given at enrollment is not a change."""
-    prof = clean_profile(changes)
+    member_id, changes = command.member_id, command.changes
+    values: dict[str, object] = {n: getattr(changes, n) for n in command.fields}
     with ctx.uow() as uow:
         member = uow.members.get(program.id, member_id, identifiers=False)
-        if keep_segments and "attributes" in prof:
-            prof["attributes"].pop(SEGMENTS, None)
-            if SEGMENTS in member.attributes:
-                prof["attributes"][SEGMENTS] = member.attributes[SEGMENTS]
-        if "birthday" in prof and prof["birthday"] != member.birthday:
+        if "attributes" in values:
+            attributes = _stored_attributes(changes.attributes)
+            if keep_segments:
+                attributes.pop(SEGMENTS, None)
+                if SEGMENTS in member.attributes:
+                    attributes[SEGMENTS] = member.attributes[SEGMENTS]
+            values["attributes"] = attributes
+        if "birthday" in values and values["birthday"] != member.birthday:
             # one change at a time: two requests cannot both find the last one old enough
             uow.ledger.lock_balances(program.id, [member_id])
             now = ctx.now()
             _check_birthday_change(uow.members.birthday_changed_at(member_id), now, birthday_every)
             uow.members.birthday_changed(member_id, now)
-        uow.members.update_profile(member_id, prof)
+        uow.members.update_profile(member_id, values)
         uow.commit()
     return get_member(ctx, program, member_id)
 
@@ -261,3 +380,58 @@ def erase(ctx: ServiceContext, program: Program, member_id: int) -> Member:
         uow.members.erase(member_id, ctx.now())
         uow.commit()
     return get_member(ctx, program, member_id)
+
+
+def member_purchases(
+    ctx: ServiceContext, program: Program, member_id: int, limit: int = PURCHASES_SHOWN
+) -> list[MemberPurchase]:
+    """A member's latest purchases, newest first (the breakdown is ``get_purchase``)."""
+    with ctx.uow(read_only=True) as uow:
+        rows = PurchaseRepo(uow.conn).recent_for_member(program.id, member_id, limit)
+    return [
+        {
+            "receipt_id": r.receipt_id,
+            "occurred_at": r.occurred_at,
+            "store": r.store,
+            "total": format_money(r.total_minor, program.currency),
+            "points_earned": r.points_earned,
+            "points_redeemed": r.points_redeemed,
+        }
+        for r in rows
+    ]
+
+
+def portal_member(ctx: ServiceContext, program: Program, card: str, phone: str) -> int | None:
+    """The member whose card and phone both match, or None (never says which one failed)."""
+    try:
+        by_card = lookup(ctx, program, "card", card.strip().upper())
+        by_phone = lookup(ctx, program, "phone", phone)
+    except KopilkaError:
+        return None
+    if by_card.id != by_phone.id or by_card.erased_at is not None:
+        return None
+    return by_card.id
+
+
+def current_consents(ctx: ServiceContext, program: Program, member_id: int) -> list[Consent]:
+    """Each purpose's latest answer (consents are an append-only record)."""
+    with ctx.uow(read_only=True) as uow:
+        uow.members.get(program.id, member_id, identifiers=False)
+        latest = {c.purpose: c for c in uow.members.consents(member_id)}
+    return sorted(latest.values(), key=lambda c: c.purpose)
+
+
+def withdraw_consent(
+    ctx: ServiceContext, program: Program, member_id: int, purpose: str, at: datetime
+) -> ConsentWithdrawn:
+    """Record a member's "no" to a purpose they had said yes to (from the portal)."""
+    with ctx.uow() as uow:
+        uow.members.get(program.id, member_id, identifiers=False)
+        latest = {c.purpose: c for c in uow.members.consents(member_id)}
+        if purpose not in latest or not latest[purpose].granted:
+            raise ValidationError(
+                f"there is no consent to {purpose!r} to withdraw", field="purpose"
+            )
+        uow.members.add_consents(member_id, [Consent(purpose, False, "web", at)])
+        uow.commit()
+    return {"purpose": purpose, "granted": False, "recorded_at": at.isoformat()}

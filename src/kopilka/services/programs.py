@@ -1,52 +1,89 @@
-"""Creating and configuring programs."""
+"""Creating and configuring programs.
+
+Each interface builds the command (:class:`CreateProgram`, :class:`SetRestorePolicy`)
+from what it parsed; the domain's :class:`Program` checks the settings."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TypedDict
 
-from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
-from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
+from kopilka.domain.errors import ConflictError, NotFoundError
+from kopilka.domain.expiry import ExpiryPolicy
 from kopilka.domain.money import Rounding
 from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
 from kopilka.services.context import ServiceContext
+from kopilka.store.repos.verification import VerificationRepo
 
 
-def build_program(program_id: int, spec: dict[str, Any]) -> Program:
-    """A Program from plain settings (CLI flags, API body, demo file), validated."""
-    try:
+@dataclass(frozen=True, slots=True)
+class CreateProgram:
+    """A new program's settings (:class:`Program`'s, without its id); ``name`` defaults
+    to the code."""
+
+    code: str
+    name: str | None = None
+    currency: str = "RUB"
+    # money value of one point, in minor units (1 point = 1 RUB -> 100)
+    point_value_minor: int = 100
+    rounding: Rounding = Rounding.DOWN
+    timezone: str = "UTC"
+    expiry: ExpiryPolicy = field(default_factory=ExpiryPolicy)
+    activation_delay: timedelta = timedelta(0)
+    negative_balance: NegativeBalancePolicy = NegativeBalancePolicy.FORGIVE
+    restore_policy: RestorePolicy = RestorePolicy.EXPIRE
+    hold_ttl: timedelta = timedelta(seconds=900)
+
+    def program(self, program_id: int) -> Program:
+        """The program these settings make, with ``program_id`` (ValidationError naming
+        the field a setting is wrong in)."""
         return Program(
             id=program_id,
-            code=str(spec["code"]),
-            name=str(spec.get("name") or spec["code"]),
-            currency=str(spec.get("currency", "RUB")),
-            point_value_minor=int(spec.get("point_value_minor", 100)),
-            rounding=Rounding(spec.get("rounding", "down")),
-            timezone=str(spec.get("timezone", "UTC")),
-            expiry=ExpiryPolicy(
-                ExpiryKind(spec.get("expiry_kind", "never")), int(spec.get("expiry_n", 0))
-            ),
-            activation_delay=timedelta(days=float(spec.get("activation_delay_days", 0))),
-            negative_balance=NegativeBalancePolicy(spec.get("negative_balance", "forgive")),
-            restore_policy=RestorePolicy(spec.get("restore_policy", "expire")),
-            hold_ttl=timedelta(seconds=int(spec.get("hold_ttl_seconds", 900))),
+            code=self.code,
+            name=self.name or self.code,
+            currency=self.currency,
+            point_value_minor=self.point_value_minor,
+            rounding=self.rounding,
+            timezone=self.timezone,
+            expiry=self.expiry,
+            activation_delay=self.activation_delay,
+            negative_balance=self.negative_balance,
+            restore_policy=self.restore_policy,
+            hold_ttl=self.hold_ttl,
         )
-    except KeyError as e:
-        raise ValidationError(f"{e.args[0]} is required", field=str(e.args[0])) from None
-    except (ValueError, TypeError) as e:
-        raise ValidationError(f"invalid program settings: {e}") from None
 
 
-def create_program(ctx: ServiceContext, spec: dict[str, Any]) -> Program:
+@dataclass(frozen=True, slots=True)
+class SetRestorePolicy:
+    """Set a program's restore policy; ``program``: its id (an int) or code."""
+
+    program: str | int
+    policy: RestorePolicy
+
+
+class ProgramTotals(TypedDict):
+    """A program's account totals in points (issued, redeemed and so on as positive
+    numbers), and how many members and journal entries it has."""
+
+    liability: int
+    issued: int
+    redeemed: int
+    expired: int
+    adjustments: int
+    members: int
+    entries: int
+
+
+def create_program(ctx: ServiceContext, command: CreateProgram) -> Program:
     """Register a new program; its code must be unique."""
-    draft = build_program(0, spec)
+    draft = command.program(0)
     with ctx.uow() as uow:
         if any(p.code == draft.code for p in uow.programs.list()):
             raise ConflictError(f"program {draft.code!r} already exists", program=draft.code)
         program_id = uow.programs.add(draft, ctx.now())
         uow.commit()
-    return build_program(program_id, spec)
+    return replace(draft, id=program_id)
 
 
 def get_program(ctx: ServiceContext, code_or_id: str | int) -> Program:
@@ -63,23 +100,35 @@ def get_program(ctx: ServiceContext, code_or_id: str | int) -> Program:
 
 
 def list_programs(ctx: ServiceContext) -> list[Program]:
+    """Every program, in the order they were created."""
     with ctx.uow(read_only=True) as uow:
         return uow.programs.list()
 
 
-def set_restore_policy(ctx: ServiceContext, code_or_id: str | int, policy: str) -> Program:
+def set_restore_policy(ctx: ServiceContext, command: SetRestorePolicy) -> Program:
     """Change what a program's returns do with spent points whose lot has expired (see
     :class:`RestorePolicy`), for the returns made from now on: a program created when
     ``reissue`` was the default moves to the domain's rule, ``expire``, this way. Servers
     see the change within their API key cache's few seconds."""
-    try:
-        value = RestorePolicy(policy)
-    except ValueError:
-        raise ValidationError(
-            "restore policy must be expire or reissue", field="restore_policy"
-        ) from None
-    program = replace(get_program(ctx, code_or_id), restore_policy=value)
+    program = replace(get_program(ctx, command.program), restore_policy=command.policy)
     with ctx.uow() as uow:
         uow.programs.update(program)
         uow.commit()
     return program
+
+
+def program_totals(ctx: ServiceContext, program: Program) -> ProgramTotals:
+    """Account totals of one program (liability, issued, redeemed, expired, members),
+    without running the verify checks."""
+    with ctx.uow(read_only=True) as uow:
+        totals = VerificationRepo(uow.conn).totals(program.id)
+    return {
+        "liability": int(totals.get("liability", 0)),
+        # program accounts are the other side of member postings: issued is a credit source
+        "issued": -int(totals.get("issued", 0)),
+        "redeemed": int(totals.get("redeemed", 0)),
+        "expired": int(totals.get("breakage", 0)),
+        "adjustments": -int(totals.get("adjustments", 0)),
+        "members": int(totals.get("members", 0)),
+        "entries": int(totals.get("entries", 0)),
+    }

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Request, Response
 from kopilka.app import Kopilka
 from kopilka.domain.errors import KopilkaError
 from kopilka.services import audit as audit_svc
+from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission, authenticate
-from kopilka.web import queries
 from kopilka.web.guard import CONSOLE_ROLES, Area, Operator, new_idempotency_key, operator
 from kopilka.web.i18n import tr
 from kopilka.web.render import RENDERER, Form, WebRoute, problem_text, redirect
@@ -104,7 +104,7 @@ def console_router(console: Console) -> APIRouter:
         return console.page(
             op,
             "admin_overview.html",
-            totals=queries.program_totals(ctx, op.program),
+            totals=program_svc.program_totals(ctx, op.program),
             active_version=active_version(versions, ctx.now()),
             versions=len(versions),
             nav="overview",

@@ -15,7 +15,6 @@ from kopilka.services.back_office import SetBlocked
 from kopilka.services.balance_view import balance_view
 from kopilka.services.points import Adjust
 from kopilka.services.purchases import get_purchase
-from kopilka.web import queries
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import N_, tr
@@ -108,11 +107,11 @@ def members_router(console: Console) -> APIRouter:
             status,
             member=member,
             view=balance_view(ctx, program, member_id),
-            consents=queries.current_consents(ctx, program, member_id),
+            consents=member_svc.current_consents(ctx, program, member_id),
             history=audit_svc.history(ctx, program, member_id, limit=HISTORY_PAGE, before=before)
             if can_history
             else None,
-            purchases=queries.member_purchases(ctx, program, member_id) if can_history else None,
+            purchases=member_svc.member_purchases(ctx, program, member_id) if can_history else None,
             before=before,
             error=error,
             failed=failed,

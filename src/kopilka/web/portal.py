@@ -23,7 +23,6 @@ from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import recorded_write
 from kopilka.services.balance_view import balance_view
-from kopilka.web import queries
 from kopilka.web.guard import Area, form_key, new_idempotency_key
 from kopilka.web.i18n import N_, tr
 from kopilka.web.members_pages import HISTORY_PAGE
@@ -96,7 +95,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         if wait is not None:
             return sign_in_page(request, retry_after=wait, card=card, program=chosen)
         member_id = (
-            queries.portal_member(ctx, program, card, form.get("phone", "")) if program else None
+            member_svc.portal_member(ctx, program, card, form.get("phone", "")) if program else None
         )
         if program is None or member_id is None:
             area.sign_in_failed(request, identity)
@@ -133,7 +132,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
                 ctx, program, member_id, limit=HISTORY_PAGE, before=before, for_member=True
             ),
             "how_to_earn": rules_svc.visible_rules(ctx, program),
-            "consents": queries.current_consents(ctx, program, member_id),
+            "consents": member_svc.current_consents(ctx, program, member_id),
             "before": before,
         }
         return RENDERER.page(
@@ -166,8 +165,9 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
                 key=form_key(form, f"member-{member_id}"),
                 operation="consent.withdraw",
                 request={"member_id": member_id, "purpose": purpose},
-                effect=lambda inner: queries.withdraw_consent(
-                    inner, program, member_id, purpose, inner.now()
+                # a dict: the stored outcome (recorded_write takes dicts until it is generic)
+                effect=lambda inner: dict(
+                    member_svc.withdraw_consent(inner, program, member_id, purpose, inner.now())
                 ),
             )
         except KopilkaError as e:

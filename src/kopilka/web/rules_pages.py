@@ -17,7 +17,7 @@ from kopilka.services import back_office
 from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission
 from kopilka.services.member_lookup import member_ref_of
-from kopilka.services.purchase_input import parse_basket  # the console's JSON basket field
+from kopilka.web.basket_json import parse_basket  # the preview form's JSON basket
 from kopilka.web.console import Console, active_version
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import tr

@@ -180,7 +180,7 @@ def proxied(
     try:
         ctx = ServiceContext(engine, SystemClock())
         code = f"outage-{proxy.port}-{time.monotonic_ns()}"
-        program_svc.create_program(ctx, {"code": code})
+        program_svc.create_program(ctx, program_svc.CreateProgram(code))
         _, secret = apikeys.create_key(ctx, code, "admin", "admin")
     finally:
         engine.dispose()

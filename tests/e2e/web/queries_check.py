@@ -1,8 +1,8 @@
-"""Reading back what the web UI wrote, through the web package's own read helpers."""
+"""Reading back what the web UI wrote, through the services the pages read with."""
 
 from __future__ import annotations
 
-from kopilka.web.queries import current_consents
+from kopilka.services.members import current_consents
 
 
 def latest_consents(world) -> dict[str, bool]:

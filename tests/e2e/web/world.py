@@ -21,6 +21,7 @@ from kopilka.services.points import Adjust, Earn
 from kopilka.settings import load_settings
 from kopilka.web import create_web_router
 from tests import commands
+from tests.program_spec import program_command
 
 SECRET = "web-tests-secret-not-the-default"
 RULES = """\
@@ -86,14 +87,14 @@ def build_world(ctx: ServiceContext, first_name: str = "Anna") -> World:
     tag = uuid.uuid4().hex[:8]
     program = programs.create_program(
         ctx,
-        {
-            "code": f"web-{tag}",
-            "name": "Corner Shop",
-            "timezone": "Europe/Moscow",
-            "activation_delay_days": 14,
-            "expiry_kind": "days",
-            "expiry_n": 365,
-        },
+        program_command(
+            f"web-{tag}",
+            name="Corner Shop",
+            timezone="Europe/Moscow",
+            activation_delay_days=14,
+            expiry_kind="days",
+            expiry_n=365,
+        ),
     )
     rules.publish(ctx, program, RULES, actor="test")
     card = f"WEB{tag.upper()}"
@@ -102,12 +103,14 @@ def build_world(ctx: ServiceContext, first_name: str = "Anna") -> World:
     member = member_svc.enroll(
         ctx,
         program,
-        {"card": card, "phone": phone, "email": email},
-        profile={"first_name": first_name, "last_name": "Petrova"},
-        consents=[
-            {"purpose": "marketing_email", "granted": True},
-            {"purpose": "sms", "granted": True},
-        ],
+        member_svc.Enroll(
+            member_svc.identifiers([("card", card), ("phone", phone), ("email", email)]),
+            profile=member_svc.Profile(first_name=first_name, last_name="Petrova"),
+            consents=(
+                member_svc.ConsentChoice("marketing_email", granted=True),
+                member_svc.ConsentChoice("sms", granted=True),
+            ),
+        ),
     )
     points.adjust(
         ctx,

@@ -52,6 +52,7 @@ from kopilka.services.points import (
 )
 from tests.conftest import START, engine_for
 from tests.integration.ledger.reference import MEntry, ReferenceLedger
+from tests.program_spec import program_command
 
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 
@@ -179,7 +180,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def enroll_member(self, welcome: int) -> None:
         """A new member with a welcome credit, so that spending has something to draw."""
         card = f"C{uuid.uuid4().hex[:12].upper()}"
-        member_id = member_svc.enroll(self.ctx, self.model.program, {"card": card}).id
+        member_id = member_svc.enroll(
+            self.ctx, self.model.program, member_svc.Enroll((member_svc.identifier("card", card),))
+        ).id
         self.model.enroll(member_id)
         self.adjust_points(member_id, welcome)
 
@@ -187,7 +190,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize(spec=PROGRAM_SPECS, welcome=WELCOME)
     def open_program(self, spec: dict[str, Any], welcome: int) -> None:
         program = program_svc.create_program(
-            self.ctx, {"code": f"sm-{uuid.uuid4().hex[:12]}", **spec}
+            self.ctx, program_command(f"sm-{uuid.uuid4().hex[:12]}", **spec)
         )
         self.model = ReferenceLedger(program)
         self.enroll_member(welcome)

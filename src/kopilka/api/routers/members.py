@@ -52,10 +52,10 @@ WRITE = responses(
 )
 
 
-def _refuse_rated(key: ApiKey, profile: dict[str, Any], *, enrolling: bool) -> None:
+def _refuse_rated(key: ApiKey, rated: list[str]) -> None:
     """403 field_not_allowed, before anything is written, when a key whose role is not
-    support or admin sets a tier, segments or (after enrollment) a birthday."""
-    rated = member_svc.rated_fields(profile, enrolling=enrolling)
+    support or admin sets a tier, segments or (after enrollment) a birthday: ``rated``,
+    the command's ``rated_fields()``."""
     if rated and key.role not in PROFILE_ROLES:
         raise FieldNotAllowed(
             f"a {key.role} key may not set {', '.join(rated)}: only support and admin keys may",
@@ -98,20 +98,11 @@ def enroll(
     program = key.program
     channel = f"till:{key.store_code}"[:32] if key.role == Role.POS else str(key.role)
     request = body.model_dump(mode="json")
-    profile = body.profile.model_dump(exclude_none=True)
-    _refuse_rated(key, profile, enrolling=True)
+    command = body.to_command(channel)
+    _refuse_rated(key, command.rated_fields())
 
     def effect(inner: ServiceContext) -> dict[str, Any]:
-        member = member_svc.enroll(
-            inner,
-            program,
-            body.identifiers.model_dump(exclude_none=True),
-            profile=profile,
-            consents=[c.model_dump(exclude_none=True) for c in body.consents],
-            channel=channel,
-            referral_code=body.referral_code,
-            actor=key.actor,
-        )
+        member = member_svc.enroll(inner, program, command, actor=key.actor)
         metrics.members_enrolled.inc()
         return MemberPublic.of(member).model_dump(mode="json")
 
@@ -210,7 +201,8 @@ def update_profile(
     ``KOPILKA_BIRTHDAY_CHANGE_DAYS`` (default 365; 409 birthday_change_too_soon)."""
     program = key.program
     changes = body.model_dump(exclude_unset=True, mode="json")
-    _refuse_rated(key, changes, enrolling=False)
+    command = body.to_command(member_id)
+    _refuse_rated(key, command.rated_fields())
     days = kopilka.settings.birthday_change_days
     every = timedelta(days=days) if days else None
 
@@ -218,8 +210,7 @@ def update_profile(
         member_svc.update_profile(
             inner,
             program,
-            member_id,
-            changes,
+            command,
             keep_segments=key.role not in PROFILE_ROLES,
             birthday_every=every,
         )

@@ -42,7 +42,7 @@ def list_versions(ctx: Ctx, program: CurrentProgram) -> dict[str, Any]:
 )
 def publish(
     body: RuleSetCreate, ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey
-) -> dict[str, Any]:
+) -> rules_svc.RuleVersion:
     """Validate a rules document and publish it as the next version, in force from
     ``effective_at``. An invalid document is a 422 whose ``errors`` give each problem's
     line. Audited.

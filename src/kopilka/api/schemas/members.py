@@ -31,6 +31,7 @@ from kopilka.api.schemas.common import (
     refuse_nulls,
 )
 from kopilka.domain.member import Member
+from kopilka.services import members as member_svc
 
 IdentifierKind = Literal["card", "phone", "email", "external"]
 
@@ -55,6 +56,19 @@ class Identifiers(Input):
         if not any((self.card, self.phone, self.email, self.external)):
             raise ValueError("give at least one identifier: card, phone, email or external")
         return self
+
+    def to_identifiers(self) -> tuple[member_svc.Identifier, ...]:
+        """The identifiers given, normalised as enrollment stores them."""
+        return member_svc.identifiers(
+            (kind, value)
+            for kind, value in (
+                ("card", self.card),
+                ("phone", self.phone),
+                ("email", self.email),
+                ("external", self.external),
+            )
+            if value is not None
+        )
 
 
 BIRTHDAY_PATTERN = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$"
@@ -85,6 +99,17 @@ class Profile(Input):
     )
     tier_code: Code | None = Field(default=None, description="support and admin keys only")
 
+    def to_profile(self) -> member_svc.Profile:
+        """The profile as the services take it (a field not given is None)."""
+        return member_svc.Profile(
+            first_name=self.first_name,
+            last_name=self.last_name,
+            birthday=self.birthday,
+            gender=self.gender,
+            attributes=self.attributes,
+            tier_code=self.tier_code,
+        )
+
 
 class ConsentIn(Input):
     purpose: Code
@@ -98,9 +123,27 @@ class MemberCreate(Input):
     consents: list[ConsentIn] = Field(default_factory=list, max_length=20)
     referral_code: Word | None = None
 
+    def to_command(self, channel: str) -> member_svc.Enroll:
+        """The enrollment, made at ``channel`` (where consents are given unless they say)."""
+        return member_svc.Enroll(
+            identifiers=self.identifiers.to_identifiers(),
+            profile=self.profile.to_profile(),
+            consents=tuple(
+                member_svc.ConsentChoice(c.purpose, c.granted, c.channel) for c in self.consents
+            ),
+            channel=channel,
+            referral_code=self.referral_code,
+        )
+
 
 class ProfileUpdate(Profile):
     """Only the fields given change; ``null`` clears a field."""
+
+    def to_command(self, member_id: int) -> member_svc.UpdateProfile:
+        """The change: the fields the body gave (``null`` among them), for ``member_id``."""
+        return member_svc.UpdateProfile(
+            member_id, self.to_profile(), frozenset(self.model_fields_set)
+        )
 
 
 class BlockRequest(Input):

@@ -125,6 +125,18 @@ _RETURNS_OF = FastStatement(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class PurchaseSummary:
+    """One purchase as a member's purchase list shows it (the breakdown is elsewhere)."""
+
+    receipt_id: str
+    occurred_at: datetime
+    store: str | None
+    total_minor: int
+    points_earned: int
+    points_redeemed: int
+
+
 class PurchaseRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -201,6 +213,26 @@ class PurchaseRepo:
             )
         ).first()
         return (row[0],) if row is not None else None
+
+    def recent_for_member(
+        self, program_id: int, member_id: int, limit: int
+    ) -> list[PurchaseSummary]:
+        """The member's latest ``limit`` purchases in the program, newest first."""
+        p = purchases.c
+        rows = self.conn.execute(
+            select(
+                p.receipt_id,
+                p.occurred_at,
+                p.store,
+                p.total_minor,
+                p.points_earned,
+                p.points_redeemed,
+            )
+            .where(p.program_id == program_id, p.member_id == member_id)
+            .order_by(p.id.desc())
+            .limit(limit)
+        ).fetchall()
+        return [PurchaseSummary(*r) for r in rows]
 
     def add_return(self, purchase_id: int, r: StoredReturn) -> None:
         self.conn.execute(

@@ -1,12 +1,9 @@
-"""Turning free JSON objects (import rows, the console's basket field) into a Basket.
-
-The API no longer uses this module: its pydantic models build the commands themselves
-(``BasketIn.to_basket``, ``PurchaseCreate.to_command``), and the use cases take commands.
-What remains is for the importer (``importer_rows``: ``text``, ``ident``, ``quantity``,
-``instant``, ``points_field``, ``parse_basket`` and the trusted constructor's ``_NEW``/``_SET``,
-which move to ``services/imports/rows.py`` with the importer; ``BasketLine.trusted`` in
-the domain is the same constructor) and for the console's rules preview
-(``web/rules_pages.py``: ``parse_basket`` of the JSON basket an operator types)."""
+"""The console's rules preview takes a basket as JSON typed by an operator: this module
+turns that free JSON object into a :class:`~kopilka.domain.basket.Basket`, checking its
+shape here, at the console's edge (the API's pydantic models and the importer's row parser,
+``services/imports/rows.py``, do the same for their own input). Refusals are
+:class:`ValidationError` on the field, with the rules of ``domain.ids`` and
+``domain.basket`` (ASCII amounts, bounds per line and per receipt)."""
 
 from __future__ import annotations
 
