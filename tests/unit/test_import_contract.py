@@ -2,12 +2,14 @@
 layers, interfaces that reach the store only through services, a pure domain, and no import
 cycle anywhere in src/kopilka (a new cycle or an upward import fails here).
 
-Each contract is its own test, so that the ones kept today guard the code at once while the
-work packages of issue 19 break the rest (docs/architecture.md, "The import contract")."""
+Each contract is its own test, so a failure names the contract it breaks
+(docs/architecture.md, "The import contract")."""
 
 from __future__ import annotations
 
+import logging
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,17 @@ from importlinter.cli import lint_imports
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 CONTRACTS = ("layers", "interfaces-use-services", "domain-pure", "acyclic")
+
+
+@pytest.fixture(autouse=True)
+def _loggers_left_enabled() -> Iterator[None]:
+    # import-linter configures logging as it runs, which disables every logger that exists
+    # by then (``disable_existing_loggers``): later tests of Kopilka's logs would see none
+    existing = logging.root.manager.loggerDict
+    enabled = [x for x in existing.values() if isinstance(x, logging.Logger) and not x.disabled]
+    yield
+    for logger in enabled:
+        logger.disabled = False
 
 
 def _lint(*contracts: str, config: Path = PYPROJECT) -> int:
