@@ -32,19 +32,23 @@ def break_some_use_cases() -> None:
                 )
         return lookup(ctx, program, kind, value)
 
-    def broken_quote(ctx: Any, program: Any, data: dict[str, Any]) -> Any:
-        if any(line.get("sku") == BOOM for line in data.get("lines", ())):
+    def broken_quote(ctx: Any, program: Any, cmd: Any) -> Any:
+        if any(line.sku == BOOM for line in cmd.basket.lines):
             # a bug whose message quotes the card: ValueError: invalid literal for int()
-            int(str(data.get("member", {}).get("card")))
-        return quote(ctx, program, data)
+            identifier = cmd.member.identifier
+            int(str(identifier[1] if identifier else cmd.member.member_id))
+        return quote(ctx, program, cmd)
 
-    def broken_prepare_commit(ctx: Any, program: Any, data: dict[str, Any], **kw: Any) -> Any:
-        book = prepare_commit(ctx, program, data, **kw)
-        if not str(data.get("receipt_id", "")).startswith(BOOM):
+    def broken_prepare_commit(ctx: Any, program: Any, cmd: Any, **kw: Any) -> Any:
+        book = prepare_commit(ctx, program, cmd, **kw)
+        if not cmd.receipt_id.startswith(BOOM):
             return book
 
+        named = cmd.member.identifier
+        who = {named[0].value: named[1]} if named else {"member_id": cmd.member.member_id}
+
         def broken_book(*args: Any) -> Any:
-            raise RuntimeError(f"the booking failed for {data.get('member')}")
+            raise RuntimeError(f"the booking failed for {who}")
 
         return broken_book
 
