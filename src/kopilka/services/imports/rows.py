@@ -57,9 +57,7 @@ from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 
 from kopilka.domain.basket import (
-    MAX_ID_LENGTH,
     MAX_LINE_AMOUNT,
-    MAX_LINE_AMOUNT_MINOR,
     MAX_QUANTITY,
     MAX_RECEIPT_AMOUNT,
     Basket,
@@ -262,7 +260,6 @@ def basket(data: Fields, lines: list[dict[str, object]], program: Program, now: 
 
 # Channel(value) for the channels' own values, without the enum call's Python frames
 _CHANNELS: dict[object, Channel] = {c.value: c for c in Channel}
-_ZERO = Decimal(0)
 _NEW = object.__new__
 _SET = tuple(
     BasketLine.__dict__[name].__set__  # the slots' own setters (the dataclass is frozen)
@@ -279,45 +276,9 @@ _SET = tuple(
 )
 
 
-def trusted_line(
-    line_id: str,
-    sku: str,
-    qty: Decimal,
-    amount_minor: int,
-    category: str,
-    brand: str,
-    discounted: bool,
-    tags: frozenset[str],
-) -> BasketLine:
-    """A :class:`BasketLine` from values a bulk reader has already validated as
-    :func:`basket` would (``qty`` from :func:`quantity`), built without the dataclass
-    machinery: about three times cheaper. The line's invariants are still checked; if any
-    does not hold, the checked constructor raises the domain's error."""
-    if (
-        type(line_id) is not str
-        or type(sku) is not str
-        or not 0 < len(line_id) <= MAX_ID_LENGTH
-        or not 0 < len(sku) <= MAX_ID_LENGTH
-        or type(qty) is not Decimal
-        or not qty.is_finite()
-        or not qty > _ZERO
-        or type(amount_minor) is not int
-        or not 0 <= amount_minor <= MAX_LINE_AMOUNT_MINOR
-        or type(tags) is not frozenset
-        or type(discounted) is not bool
-    ):
-        return BasketLine(line_id, sku, qty, amount_minor, category, brand, discounted, tags)
-    line = _NEW(BasketLine)
-    s0, s1, s2, s3, s4, s5, s6, s7 = _SET
-    s0(line, line_id)
-    s1(line, sku)
-    s2(line, qty)
-    s3(line, amount_minor)
-    s4(line, category)
-    s5(line, brand)
-    s6(line, discounted)
-    s7(line, tags)
-    return line
+# a line from values a bulk reader has already validated as :func:`basket` would (``qty``
+# from :func:`quantity`): the domain's cheap constructor, which still checks the invariants
+trusted_line = BasketLine.trusted
 
 
 @dataclass(frozen=True, slots=True)
