@@ -71,7 +71,7 @@ def audit_router(console: Console) -> APIRouter:
                     op.program.id,
                     limit=AUDIT_PAGE,
                     before=before,
-                    target=f"member:{member_id}" if member_id else None,
+                    target=f"member:{int(member_id)}" if member_id else None,
                     actor=filters["actor"] or None,
                     action=filters["action"] or None,
                     # the last day is included: up to the start of the next one
