@@ -61,6 +61,7 @@ CODES = {
     "unblock",
     "value",
     "verify",
+    "audit",
     "card",
     "yaml",
 }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import TypedDict, TypeVar, cast
 
@@ -170,12 +171,27 @@ def audit_page(
     limit: int = 50,
     before: int | None = None,
     target: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> AuditPage:
-    """The program's audit log, newest first; pass ``next_cursor`` back as ``before``."""
+    """The program's audit log, newest first; pass ``next_cursor`` back as ``before``.
+    Each filter given narrows it: exact ``target``, ``actor`` and ``action``, and the
+    moments ``since`` (included) to ``until`` (excluded)."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError(f"limit must be 1-{MAX_PAGE}", field="limit")
     with ctx.uow(read_only=True) as uow:
-        rows = AuditLogRepo(uow.conn).page(program_id, limit + 1, before, target)
+        rows = AuditLogRepo(uow.conn).page(
+            program_id,
+            limit + 1,
+            before,
+            target,
+            actor=actor,
+            action=action,
+            since=since,
+            until=until,
+        )
     page: list[AuditRecord] = rows[:limit]
     return {
         "items": page,

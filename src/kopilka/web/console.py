@@ -3,7 +3,7 @@ overview and the verify report. Member and rules pages live in their own modules
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,8 @@ from kopilka.domain.errors import KopilkaError
 from kopilka.services import audit as audit_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
-from kopilka.services.apikeys import Permission, authenticate
+from kopilka.services.apikeys import Permission, authenticate, list_keys
+from kopilka.web import words
 from kopilka.web.guard import CONSOLE_ROLES, Area, Operator, new_idempotency_key, operator
 from kopilka.web.i18n import tr
 from kopilka.web.render import RENDERER, Form, WebRoute, problem_text, redirect
@@ -30,6 +31,23 @@ class Console:
     def operator(self, request: Request) -> Operator:
         return operator(self.area, request)
 
+    def actor(self, op: Operator) -> Callable[[object], str]:
+        """Names an actor as a person reads it (an API key by its name and role, revoked
+        keys included: the records outlive them). The keys are read on the first call,
+        so a page that names nobody reads none."""
+        keys: dict[int, tuple[str, str]] = {}
+        loaded: list[bool] = []
+
+        def named(code: object) -> str:
+            if not loaded and str(code).startswith("apikey:"):
+                keys.update(
+                    (k.id, (k.name, str(k.role))) for k in list_keys(self.ctx, op.program.code)
+                )
+                loaded.append(True)
+            return words.actor(code, keys)
+
+        return named
+
     def page(self, op: Operator, name: str, status: int = 200, **context: Any) -> Response:
         return RENDERER.page(
             name,
@@ -40,7 +58,8 @@ class Console:
             program=op.program,
             Permission=Permission,
             new_key=new_idempotency_key,
-            **context,
+            words=words,
+            **{"actor": self.actor(op), **context},
         )
 
 
@@ -115,6 +134,17 @@ def console_router(console: Console) -> APIRouter:
         op = console.operator(request)
         op.require(Permission.LEDGER_VERIFY)
         report = audit_svc.verify_ledger(ctx, op.program.id)
-        return console.page(op, "admin_verify.html", report=report.to_dict(), nav="verify")
+        checks = [
+            {**c, "description": words.check(c["name"], c["description"])}
+            for c in report.to_dict()["checks"]
+        ]
+        return console.page(
+            op,
+            "admin_verify.html",
+            ok=report.ok,
+            checks=checks,
+            totals=words.totals(report.totals),
+            nav="verify",
+        )
 
     return router

@@ -3,6 +3,9 @@ block or unblock, and read a purchase's breakdown."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from kopilka.domain.errors import KopilkaError, ValidationError
@@ -49,6 +52,16 @@ def parse_reason(raw: str | None, *, required: bool) -> str | None:
     if required and not reason:
         raise ValidationError(tr("a reason is required"), field="reason")
     return reason or None
+
+
+def named_actors(history: Any, named: Callable[[object], str]) -> Any:
+    """A history page whose lines name their actor as a person reads it (the recorded
+    ``apikey:4:…`` becomes the key's name and role)."""
+    items = [
+        {**item, "actor": named(item["actor"])} if item.get("actor") else item
+        for item in history["items"]
+    ]
+    return {**history, "items": items}
 
 
 def members_router(console: Console) -> APIRouter:
@@ -108,7 +121,10 @@ def members_router(console: Console) -> APIRouter:
             member=member,
             view=balance_view(ctx, program, member_id),
             consents=member_svc.current_consents(ctx, program, member_id),
-            history=audit_svc.history(ctx, program, member_id, limit=HISTORY_PAGE, before=before)
+            history=named_actors(
+                audit_svc.history(ctx, program, member_id, limit=HISTORY_PAGE, before=before),
+                console.actor(op),
+            )
             if can_history
             else None,
             purchases=member_svc.member_purchases(ctx, program, member_id) if can_history else None,

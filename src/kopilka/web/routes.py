@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse
 
 from kopilka.app import Kopilka
 from kopilka.web import i18n
+from kopilka.web.audit_pages import audit_router
 from kopilka.web.console import Console, console_router
 from kopilka.web.i18n import tr
 from kopilka.web.members_pages import members_router
@@ -70,6 +71,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(console_router(console))
     router.include_router(members_router(console))
     router.include_router(rules_router(console))
+    router.include_router(audit_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(static_router())
 

@@ -192,3 +192,131 @@ def why(item: dict[str, Any]) -> str:
             )
         return _points("return: %(num)s point reversed", "return: %(num)s points reversed", pts)
     return f"{entry_kind(kind)} {number(pts)}"
+
+
+# the ledger's invariants (kopilka.ledger.verify.CHECKS), as the verify page says them
+CHECKS = {
+    "entries_balance": N_("every entry's postings sum to zero"),
+    "program_sums_zero": N_("the sum over all accounts of each program is zero"),
+    "member_balances_match_postings": N_("each member balance equals the sum of its postings"),
+    "lots_match_draws": N_("each lot's remaining equals its amount less its recorded draws"),
+    "pending_matches_lots": N_("pending balance equals the points left in not-yet-active lots"),
+    "available_matches_lots": N_(
+        "available balance equals the points left in active lots (or is a debt with none left)"
+    ),
+    "debt_only_under_debt_policy": N_(
+        "a negative balance exists only where the program allows debt"
+    ),
+    "held_matches_holds": N_("held balance equals the active holds, and each hold its lot draws"),
+    "holds_end_once": N_("a hold is active, or ended exactly once by a capture, void or expiry"),
+    "captures_before_timeout": N_("no hold was captured at or after its expiry time"),
+    "reversals_bounded": N_("no entry was reversed by more points than it moved"),
+    "expiry_on_time": N_("a lot expired only at or after its expiry time, and at most once"),
+    "spend_from_active_lots": N_("points were spent only from activated lots"),
+    "references_exist": N_("every posting names an entry, every draw a lot and an entry"),
+    "purchase_references_exist": N_(
+        "every purchase line and line award names a purchase"
+        " (whole-database runs only: such a row names no program of its own)"
+    ),
+}
+# the verify page's totals, in the order an accountant reads them (as `kopilka verify`)
+TOTALS = {
+    "liability": N_("liability (sum of member balances)"),
+    "issued": N_("issued"),
+    "redeemed": N_("redeemed"),
+    "breakage": N_("breakage (expired)"),
+    "adjustments": N_("adjustments (net)"),
+    "available": N_("available"),
+    "pending": N_("pending"),
+    "held": N_("held"),
+    "members": N_("members"),
+    "entries": N_("journal entries"),
+    "lots": N_("lots"),
+}
+# program accounts the ledger keeps as the other side of member postings: shown negated,
+# so that points issued to members read positive (as on the overview and in the CLI)
+CONTRA_ACCOUNTS = frozenset({"issued", "adjustments"})
+RULE_KINDS = {
+    "rate": N_("rate"),
+    "multiplier": N_("multiplier"),
+    "bonus": N_("bonus"),
+    "event": N_("event"),
+}
+EVENTS = {"review": N_("review")}
+CHANNELS = {
+    "till": N_("till"),
+    "pos": N_("till"),
+    "web": N_("web shop"),
+    "app": N_("app"),
+    "support": N_("support"),
+    "import": N_("import"),
+    "api": N_("API"),
+    "portal": N_("portal"),
+}
+ACTIONS = {
+    "points.adjust": N_("points adjusted"),
+    "member.block": N_("member blocked"),
+    "member.unblock": N_("member unblocked"),
+    "rules.publish": N_("rules published"),
+    "rules.backdate": N_("rules published backdated"),
+}
+
+
+def check(name: str, fallback: str = "") -> str:
+    """An invariant's description; one this layer does not know shows the ledger's words."""
+    return gettext(CHECKS[name]) if name in CHECKS else fallback or name
+
+
+def totals(raw: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """The verify report's totals as (code, label, value) rows, program accounts turned to
+    the sign the overview uses; totals this layer does not know follow, as written."""
+    rows = [(k, gettext(label), raw[k]) for k, label in TOTALS.items() if k in raw]
+    rows += [(k, k.replace("_", " "), raw[k]) for k in raw if k not in TOTALS]
+    return [(k, label, -int(v) if k in CONTRA_ACCOUNTS else int(v)) for k, label, v in rows]
+
+
+def rule_kind(code: object) -> str:
+    return _word(RULE_KINDS, code)
+
+
+def event(code: object) -> str:
+    return _word(EVENTS, code)
+
+
+def channel(code: object) -> str:
+    """Where a consent was given (till, web, app, support, import...)."""
+    return _word(CHANNELS, code)
+
+
+def action(code: object) -> str:
+    """An audit log action; a job's is named after the job."""
+    text = str(code)
+    if text.startswith("job."):
+        return gettext("job: %(name)s") % {"name": text[4:].replace("_", " ")}
+    return _word(ACTIONS, code)
+
+
+def actor(code: object, keys: dict[int, tuple[str, str]] | None = None) -> str:
+    """Who did something, as a person reads it: an API key by its name and role
+    (``keys``: id → (name, role)), the CLI's operator, a member, a role-named agent.
+    Recorded forms: ``apikey:<id>:<name>``, ``cli:<name>``, ``member:<id>``,
+    ``<role>:<name>``, ``cron:<name>``; anything else shows as written."""
+    text = "" if code is None else str(code)
+    head, _, rest = text.partition(":")
+    if head == "apikey":
+        key_id, _, name = rest.partition(":")
+        known = (keys or {}).get(int(key_id)) if key_id.isdigit() else None
+        if known:
+            return f"{known[0]} ({role(known[1])})"
+        return gettext("%(name)s (API key)") % {"name": name or key_id}
+    if not rest:
+        return text
+    if head == "cli":
+        return gettext("cli: %(name)s") % {"name": rest}
+    if head == "member":
+        return gettext("member %(id)s") % {"id": rest}
+    if head == "cron":
+        return gettext("scheduled job: %(name)s") % {"name": rest}
+    if head in ROLES:
+        return f"{rest} ({role(head)})"
+    return text

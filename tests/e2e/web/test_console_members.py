@@ -114,7 +114,9 @@ def test_an_adjustment_is_recorded_audited_and_shown_in_history(world, as_role):
     assert after == before - 25
     page = text_of(c.get(response.headers["location"]).text)
     assert "The adjustment is recorded." in page
-    assert "adjusted by -25 points by apikey:" in page
+    # the actor by the key's name and role, not the recorded "apikey:<id>:<name>"
+    assert "adjusted by -25 points by support desk (support)" in page
+    assert "apikey:" not in page
     assert "double-counted coupon" in page
     audit = audit_page(world.ctx, world.program.id, target=f"member:{world.member_id}")
     assert [r.action for r in audit["items"]] == ["points.adjust"]

@@ -52,7 +52,16 @@ class AuditLogRepo:
         )
 
     def page(
-        self, program_id: int, limit: int, before_id: int | None, target: str | None = None
+        self,
+        program_id: int,
+        limit: int,
+        before_id: int | None,
+        target: str | None = None,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[AuditRecord]:
         c = audit_log.c
         q = select(c.id, c.actor, c.action, c.target, c.before, c.after, c.at).where(
@@ -62,4 +71,12 @@ class AuditLogRepo:
             q = q.where(c.id < before_id)
         if target is not None:
             q = q.where(c.target == target)
+        if actor is not None:
+            q = q.where(c.actor == actor)
+        if action is not None:
+            q = q.where(c.action == action)
+        if since is not None:
+            q = q.where(c.at >= since)
+        if until is not None:
+            q = q.where(c.at < until)
         return [AuditRecord(*r) for r in self.conn.execute(q.order_by(c.id.desc()).limit(limit))]
