@@ -9,7 +9,11 @@ customer to a member id; only :func:`portal_router`'s sign-in handler changes.
 
 from __future__ import annotations
 
+import json
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
 
@@ -23,6 +27,9 @@ from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import recorded_write
 from kopilka.services.balance_view import balance_view
+from kopilka.services.context import ServiceContext
+from kopilka.web import words
+from kopilka.web.card_codes import barcode_svg, qr_svg
 from kopilka.web.guard import Area, form_key, new_idempotency_key
 from kopilka.web.i18n import N_, tr
 from kopilka.web.members_pages import HISTORY_PAGE
@@ -38,6 +45,47 @@ from kopilka.web.render import (
 )
 
 SIGN_IN_FAILED = N_("No member has both this card number and this phone. Check them and try again.")
+
+
+OFFERS_AHEAD = timedelta(days=30)  # "how to earn" shows offers running now or within this
+
+
+def offers(ctx: ServiceContext, program: Program) -> list[dict[str, Any]]:
+    """The visible rules that apply now or start within :data:`OFFERS_AHEAD`, each with
+    the date ranges (in the program's calendar) still to come; a rule without dates is
+    always on and has none."""
+    now = ctx.now()
+    today = now.astimezone(ZoneInfo(program.timezone)).date()
+    horizon = today + OFFERS_AHEAD
+    with ctx.uow(read_only=True) as uow:
+        ruleset = rules_svc.active_ruleset(uow, program, now)
+    out: list[dict[str, Any]] = []
+    for rule in ruleset.rules if ruleset is not None else ():
+        if not rule.visible:
+            continue
+        ranges: list[tuple[date, date]] = []
+        if rule.gate.dates is not None:
+            ranges = [(a, b) for a, b in rule.gate.dates if b >= today and a <= horizon]
+            if not ranges:
+                continue
+        out.append({"id": rule.id, "description": rule.description or rule.id, "dates": ranges})
+    return out
+
+
+def member_history(history: audit_svc.History) -> dict[str, Any]:
+    """The history as the member reads it: a hold whose purchase went through (its
+    capture on the same page) reads as points spent, and the capture line is left out."""
+    items = history["items"]
+    captured = {i.get("hold_id") for i in items if i["kind"] == "capture" and i.get("hold_id")}
+    shown: list[dict[str, Any]] = []
+    for item in items:
+        if item["kind"] == "capture" and any(
+            h["kind"] == "hold" and h.get("hold_id") == item.get("hold_id") for h in items
+        ):
+            continue
+        spent = item["kind"] == "hold" and item.get("hold_id") in captured
+        shown.append({**item, "spent": spent})
+    return {**history, "items": shown}
 
 
 def card_tried(card: str) -> str:
@@ -125,13 +173,26 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         error: KopilkaError | None = None,
         notice: str | None = None,
     ) -> Response:
+        member = member_svc.get_member(ctx, program, member_id)
+        view = balance_view(ctx, program, member_id)
+        card = next(iter(member.identifiers.get("card", [])), None)
         context: dict[str, Any] = {
-            "member": member_svc.get_member(ctx, program, member_id),
-            "view": balance_view(ctx, program, member_id),
-            "history": audit_svc.history(
-                ctx, program, member_id, limit=HISTORY_PAGE, before=before, for_member=True
+            "member": member,
+            "view": view,
+            # what the available points are worth when paying with them
+            "worth": Decimal(view.available * program.point_value_minor) / 100,
+            "soonest": min(view.expiring, key=lambda d: d.at) if view.expiring else None,
+            "card": card,
+            "card_qr": qr_svg(card) if card else None,
+            "card_barcode": barcode_svg(card) if card else None,
+            "history": member_history(
+                audit_svc.history(
+                    ctx, program, member_id, limit=HISTORY_PAGE, before=before, for_member=True
+                )
             ),
-            "how_to_earn": rules_svc.visible_rules(ctx, program),
+            "member_kind": words.member_kind,
+            "member_why": words.member_why,
+            "how_to_earn": offers(ctx, program),
             "consents": member_svc.current_consents(ctx, program, member_id),
             "before": before,
         }
@@ -145,6 +206,25 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             error=error,
             notice=notice,
             **context,
+        )
+
+    @router.get("/manifest.webmanifest")
+    def manifest() -> Response:
+        """The portal as an installable web app (name, icon, start page)."""
+        body = {
+            "name": tr("Kopilka: my points"),
+            "short_name": tr("My points"),
+            "start_url": "/portal",
+            "scope": "/portal",
+            "display": "standalone",
+            "background_color": "#ffffff",
+            "theme_color": "#ffffff",
+            "icons": [
+                {"src": "/web-static/favicon.svg", "sizes": "any", "type": "image/svg+xml"},
+            ],
+        }
+        return Response(
+            json.dumps(body, ensure_ascii=False), media_type="application/manifest+json"
         )
 
     @router.get("")
