@@ -22,6 +22,7 @@ from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.program import Program
 from kopilka.services import audit as audit_svc
+from kopilka.services import balance_view as balance_svc
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
@@ -72,19 +73,31 @@ def offers(ctx: ServiceContext, program: Program) -> list[dict[str, Any]]:
     return out
 
 
-def member_history(history: audit_svc.History) -> dict[str, Any]:
+def member_history(
+    ctx: ServiceContext, program: Program, history: audit_svc.History
+) -> dict[str, Any]:
     """The history as the member reads it: a hold whose purchase went through (its
-    capture on the same page) reads as points spent, and the capture line is left out."""
+    capture on the same page) reads as points spent, and the capture line is left out.
+
+    A hold's own line does not carry its hold id, only the capture does: the hold's
+    record names the entry that placed it."""
     items = history["items"]
-    captured = {i.get("hold_id") for i in items if i["kind"] == "capture" and i.get("hold_id")}
-    shown: list[dict[str, Any]] = []
+    on_page = {i["entry_id"] for i in items if i["kind"] == "hold"}
+    paid: dict[int, int] = {}  # the hold's entry -> its capture's entry
     for item in items:
-        if item["kind"] == "capture" and any(
-            h["kind"] == "hold" and h.get("hold_id") == item.get("hold_id") for h in items
-        ):
-            continue
-        spent = item["kind"] == "hold" and item.get("hold_id") in captured
-        shown.append({**item, "spent": spent})
+        if item["kind"] == "capture" and item.get("hold_id"):
+            try:
+                hold = balance_svc.get_hold(ctx, program, int(item["hold_id"] or 0))
+            except KopilkaError:
+                continue
+            if hold.entry_id in on_page:
+                paid[hold.entry_id] = item["entry_id"]
+    folded = set(paid.values())
+    shown: list[dict[str, Any]] = [
+        {**item, "spent": item["entry_id"] in paid}
+        for item in items
+        if item["entry_id"] not in folded
+    ]
     return {**history, "items": shown}
 
 
@@ -186,9 +199,11 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             "card_qr": qr_svg(card) if card else None,
             "card_barcode": barcode_svg(card) if card else None,
             "history": member_history(
+                ctx,
+                program,
                 audit_svc.history(
                     ctx, program, member_id, limit=HISTORY_PAGE, before=before, for_member=True
-                )
+                ),
             ),
             "member_kind": words.member_kind,
             "member_why": words.member_why,
