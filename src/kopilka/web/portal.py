@@ -10,7 +10,7 @@ customer to a member id; only :func:`portal_router`'s sign-in handler changes.
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,7 +32,7 @@ from kopilka.services.context import ServiceContext
 from kopilka.web import words
 from kopilka.web.card_codes import barcode_svg, qr_svg
 from kopilka.web.guard import Area, form_key, new_idempotency_key
-from kopilka.web.i18n import N_, tr
+from kopilka.web.i18n import N_, datetime_text, tr
 from kopilka.web.members_pages import HISTORY_PAGE
 from kopilka.web.render import (
     RENDERER,
@@ -93,11 +93,17 @@ def member_history(
             if hold.entry_id in on_page:
                 paid[hold.entry_id] = item["entry_id"]
     folded = set(paid.values())
-    shown: list[dict[str, Any]] = [
-        {**item, "spent": item["entry_id"] in paid}
-        for item in items
-        if item["entry_id"] not in folded
-    ]
+    zone, now = ZoneInfo(program.timezone), ctx.now()
+    shown: list[dict[str, Any]] = []
+    for item in items:
+        if item["entry_id"] in folded:
+            continue
+        line: dict[str, Any] = {**item, "spent": item["entry_id"] in paid}
+        if item["kind"] == "earn" and item["changes"].get("pending", 0) > 0:
+            # points earned pending become available after the program's delay
+            at = program.available_at(datetime.fromisoformat(item["occurred_at"]))
+            line["pending_until"] = datetime_text(at.astimezone(zone)) if at > now else None
+        shown.append(line)
     return {**history, "items": shown}
 
 

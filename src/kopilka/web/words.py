@@ -229,7 +229,10 @@ def member_why(item: dict[str, Any]) -> str:
     if kind == "earn":
         text = _points("earned %(num)s point", "earned %(num)s points", pts) + _on(ref)
         text += f": {item['reason']}" if item.get("reason") else ""
-        if changes.get("pending", 0) > 0 and not changes.get("available", 0):
+        if "pending_until" in item:  # the portal worked out when (None: no longer pending)
+            if item["pending_until"]:
+                text += gettext(" (pending until %(day)s)") % {"day": item["pending_until"]}
+        elif changes.get("pending", 0) > 0 and not changes.get("available", 0):
             text += gettext(" (pending: they become available later)")
         return text
     if kind in {"redeem", "capture"} or (kind == "hold" and item.get("spent")):

@@ -40,6 +40,9 @@ def _item(kind: str, pts: int, **extra: object) -> dict[str, object]:
 ITEMS = {
     "earn": _item("earn", 40, changes={"available": 40}),
     "earn pending": _item("earn", 13, changes={"pending": 13}),
+    "earn pending until": _item(
+        "earn", 13, changes={"pending": 13}, pending_until="2026-03-28 15:00 MSK"
+    ),
     "redeem": _item("redeem", 170, changes={"available": -170}),
     "hold open": _item("hold", 170, changes={"available": -170, "held": 170}),
     "hold spent": _item("hold", 170, changes={"available": -170, "held": 170}, spent=True),
@@ -57,6 +60,10 @@ EXPECTED = {
     "en": {
         "earn": ("earned", "earned 40 points on purchase R00001-0010"),
         "earn pending": ("earned", "earned 13 points on purchase R00001-0010 (pending"),
+        "earn pending until": (
+            "earned",
+            "earned 13 points on purchase R00001-0010 (pending until 2026-03-28 15:00 MSK)",
+        ),
         "redeem": ("spent", "spent 170 points on purchase R00001-0010"),
         "hold open": ("reserved", "170 points reserved at the till on purchase R00001-0010"),
         "hold spent": ("spent", "spent 170 points on purchase R00001-0010"),
@@ -72,6 +79,10 @@ EXPECTED = {
     "ru": {
         "earn": ("начислено", "начислено 40 баллов за покупку R00001-0010"),
         "earn pending": ("начислено", "начислено 13 баллов за покупку R00001-0010 (ожидают"),
+        "earn pending until": (
+            "начислено",
+            "начислено 13 баллов за покупку R00001-0010 (ожидают до 2026-03-28 15:00 MSK)",
+        ),
         "redeem": ("списано", "списано 170 баллов за покупку R00001-0010"),
         "hold open": ("отложено", "170 баллов отложены на кассе за покупку R00001-0010"),
         "hold spent": ("списано", "списано 170 баллов за покупку R00001-0010"),
@@ -130,15 +141,19 @@ def test_a_hold_paid_at_the_till_reads_as_points_spent_on_the_purchase(world, an
 
 def test_the_balance_says_what_points_are_worth_and_when_the_soonest_expire(world, anon):
     """Near the balance: the available points in money at the program's point value, and
-    the soonest expiry as a headline, in both languages."""
+    the soonest expiry as a headline; pending points say until when, in both languages."""
     portal_sign_in(anon, world)
     text = text_of(anon.get("/portal").text)
     assert "300 points = RUB 300.00" in text
     assert "350 points expire: 2027-03-14 15:00 MSK" in text
+    # the purchase's points wait out the program's 14 days
+    assert "earned 13 points on purchase" in text
+    assert "(pending until 2026-03-28 15:00 MSK)" in text
     anon.cookies.set("kopilka_lang", "ru")
     ru = text_of(anon.get("/portal").text)
     assert "300 баллов = 300,00\xa0₽" in ru or "300 баллов = 300,00 ₽" in ru
     assert "350 баллов сгорят: 14.03.2027, 15:00 MSK" in ru
+    assert "(ожидают до 28.03.2026, 15:00 MSK)" in ru
 
 
 DATED_RULES = """\
