@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request, Response
 from kopilka.app import Kopilka
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
+from kopilka.domain.member import Member
 from kopilka.domain.program import Program
 from kopilka.services import audit as audit_svc
 from kopilka.services import balance_view as balance_svc
@@ -29,6 +30,7 @@ from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import recorded_write
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
+from kopilka.services.member_lookup import member_context
 from kopilka.web import words
 from kopilka.web.card_codes import barcode_svg, qr_svg
 from kopilka.web.guard import Area, form_key, new_idempotency_key
@@ -51,18 +53,25 @@ SIGN_IN_FAILED = N_("No member has both this card number and this phone. Check t
 OFFERS_AHEAD = timedelta(days=30)  # "how to earn" shows offers running now or within this
 
 
-def offers(ctx: ServiceContext, program: Program) -> list[dict[str, Any]]:
-    """The visible rules that apply now or start within :data:`OFFERS_AHEAD`, each with
+def offers(ctx: ServiceContext, program: Program, member: Member) -> list[dict[str, Any]]:
+    """The visible rules for this member (tier, segments, profile attributes and lifetime
+    spend as the rules ask) that apply now or start within :data:`OFFERS_AHEAD`, each with
     the date ranges (in the program's calendar) still to come; a rule without dates is
     always on and has none."""
     now = ctx.now()
     today = now.astimezone(ZoneInfo(program.timezone)).date()
     horizon = today + OFFERS_AHEAD
+    who = member_context(member)
     with ctx.uow(read_only=True) as uow:
         ruleset = rules_svc.active_ruleset(uow, program, now)
     out: list[dict[str, Any]] = []
     for rule in ruleset.rules if ruleset is not None else ():
-        if not rule.visible:
+        gate = rule.gate
+        if not rule.visible or not gate.member_holds(who.attributes, who.lifetime_spend_minor):
+            continue
+        if gate.tiers is not None and who.tier not in gate.tiers:
+            continue
+        if gate.segments is not None and gate.segments.isdisjoint(who.segments):
             continue
         ranges: list[tuple[date, date]] = []
         if rule.gate.dates is not None:
@@ -213,7 +222,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             ),
             "member_kind": words.member_kind,
             "member_why": words.member_why,
-            "how_to_earn": offers(ctx, program),
+            "how_to_earn": offers(ctx, program, member),
             "consents": member_svc.current_consents(ctx, program, member_id),
             "before": before,
         }

@@ -12,6 +12,7 @@ import barcode
 import pytest
 import segno
 
+from kopilka.services import members as member_svc
 from kopilka.services import points, rules
 from kopilka.services.points import Capture, PlaceHold, VoidHold
 from kopilka.web import words
@@ -176,6 +177,18 @@ rules:
     points: 100
     when:
       dates: [{from: 2027-03-08, to: 2027-03-08}]
+  - id: gold-only
+    kind: multiplier
+    description: "Gold members: points x3"
+    factor: 3
+    when:
+      tiers: [gold]
+  - id: for-women
+    kind: bonus
+    description: "For women: +20 points"
+    points: 20
+    when:
+      member: {gender: female}
   - id: last-week
     kind: bonus
     description: "Last week's sale"
@@ -187,7 +200,8 @@ rules:
 
 def test_how_to_earn_lists_offers_of_now_and_the_next_30_days_with_dates(world, anon, clock):
     """In December "how to earn" shows the always-on rate and the new year days (with their
-    dates), not 8 March (months away) nor a sale that ended."""
+    dates), not 8 March (months away), a sale that ended, nor offers for members this
+    member is not (another tier, a profile attribute she does not have)."""
     clock.set(datetime(2026, 12, 6, 12, 0, tzinfo=UTC))
     rules.publish(world.ctx, world.program, DATED_RULES, actor="test")
     portal_sign_in(anon, world)
@@ -197,6 +211,16 @@ def test_how_to_earn_lists_offers_of_now_and_the_next_30_days_with_dates(world, 
     assert "New year days: +50 points from 2027-01-01 to 2027-01-10" in offers
     assert "8 March" not in offers
     assert "Last week" not in offers
+    assert "Gold members" not in offers  # Anna has no tier
+    assert "For women" not in offers  # nor a gender on file
+    member_svc.update_profile(
+        world.ctx,
+        world.program,
+        member_svc.UpdateProfile(
+            world.member_id, member_svc.Profile(gender="female"), frozenset({"gender"})
+        ),
+    )
+    assert "For women: +20 points" in text_of(anon.get("/portal").text)
     clock.set(datetime(2027, 2, 20, 12, 0, tzinfo=UTC))  # now 8 March is within 30 days
     portal_sign_in(anon, world)  # the session of December has timed out
     offers = text_of(anon.get("/portal").text)
