@@ -21,7 +21,9 @@ from kopilka.app import Kopilka
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.member import Member
+from kopilka.domain.money import currency_exponent
 from kopilka.domain.program import Program
+from kopilka.domain.rules.model import RuleSet
 from kopilka.services import audit as audit_svc
 from kopilka.services import balance_view as balance_svc
 from kopilka.services import members as member_svc
@@ -53,7 +55,9 @@ SIGN_IN_FAILED = N_("No member has both this card number and this phone. Check t
 OFFERS_AHEAD = timedelta(days=30)  # "how to earn" shows offers running now or within this
 
 
-def offers(ctx: ServiceContext, program: Program, member: Member) -> list[dict[str, Any]]:
+def offers(
+    ctx: ServiceContext, program: Program, member: Member, ruleset: RuleSet | None
+) -> list[dict[str, Any]]:
     """The visible rules for this member (tier, segments, profile attributes and lifetime
     spend as the rules ask) that apply now or start within :data:`OFFERS_AHEAD`, each with
     the date ranges (in the program's calendar) still to come; a rule without dates is
@@ -62,8 +66,6 @@ def offers(ctx: ServiceContext, program: Program, member: Member) -> list[dict[s
     today = now.astimezone(ZoneInfo(program.timezone)).date()
     horizon = today + OFFERS_AHEAD
     who = member_context(member)
-    with ctx.uow(read_only=True) as uow:
-        ruleset = rules_svc.active_ruleset(uow, program, now)
     out: list[dict[str, Any]] = []
     for rule in ruleset.rules if ruleset is not None else ():
         gate = rule.gate
@@ -204,11 +206,18 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         member = member_svc.get_member(ctx, program, member_id)
         view = balance_view(ctx, program, member_id)
         card = next(iter(member.identifiers.get("card", [])), None)
+        with ctx.uow(read_only=True) as uow:
+            ruleset = rules_svc.active_ruleset(uow, program, ctx.now())
+        point_value = program.point_value_minor
+        if ruleset is not None and ruleset.redemption.point_value_minor is not None:
+            point_value = ruleset.redemption.point_value_minor
         context: dict[str, Any] = {
             "member": member,
             "view": view,
-            # what the available points are worth when paying with them
-            "worth": Decimal(view.available * program.point_value_minor) / 100,
+            # what the available points are worth when paying with them: the rules' own
+            # point value for redemption where they set one, else the program's
+            "worth": Decimal(view.available * point_value)
+            / 10 ** currency_exponent(program.currency),
             "soonest": min(view.expiring, key=lambda d: d.at) if view.expiring else None,
             "card": card,
             "card_qr": qr_svg(card) if card else None,
@@ -222,7 +231,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             ),
             "member_kind": words.member_kind,
             "member_why": words.member_why,
-            "how_to_earn": offers(ctx, program, member),
+            "how_to_earn": offers(ctx, program, member, ruleset),
             "consents": member_svc.current_consents(ctx, program, member_id),
             "before": before,
         }

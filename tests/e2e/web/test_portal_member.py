@@ -296,3 +296,16 @@ def test_the_portal_is_an_installable_web_app(world, anon):
     portal_sign_in(anon, world)
     assert link in anon.get("/portal").text
     assert link not in anon.get("/admin/sign-in").text
+
+
+def test_the_worth_follows_the_rules_point_value_for_paying(world, anon):
+    """Where the rules set their own point value for paying with points (0.50 RUB), the
+    balance's worth is counted at that value, not the program's 1 RUB."""
+    rules.publish(
+        world.ctx,
+        world.program,
+        'schema_version: 1\ncurrency: RUB\nredemption: {point_value: "0.50"}\nrules: []\n',
+        actor="test",
+    )
+    portal_sign_in(anon, world)
+    assert "300 points = RUB 150.00" in text_of(anon.get("/portal").text)
