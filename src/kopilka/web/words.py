@@ -255,19 +255,25 @@ def member_why(item: dict[str, Any]) -> str:
         )
     if kind == "reverse":
         change = sum(changes.values())
-        if change > 0:
-            return _points(
-                "%(num)s point returned to you after a return",
-                "%(num)s points returned to you after a return",
-                change,
-            ) + _on(ref)
+        meta = item.get("meta") or {}
+        came_back = int(meta.get("expired_on_return", 0)) + int(meta.get("reissued", 0))
+        if change > 0 or came_back:
+            return (
+                _points(
+                    "%(num)s point returned to you for a returned purchase",
+                    "%(num)s points returned to you for a returned purchase",
+                    max(change, pts),
+                )
+                + (f" ({ref})" if ref else "")
+                + _released(meta)
+            )
         if change < 0:
             return _points(
-                "%(num)s point taken back after a return",
-                "%(num)s points taken back after a return",
+                "%(num)s point taken back for a returned purchase",
+                "%(num)s points taken back for a returned purchase",
                 -change,
-            ) + _on(ref)
-        return gettext("a return") + _on(ref)
+            ) + (f" ({ref})" if ref else "")
+        return gettext("a returned purchase") + (f" ({ref})" if ref else "")
     if kind == "activate":
         return _points(
             "%(num)s pending point became available", "%(num)s pending points became available", pts

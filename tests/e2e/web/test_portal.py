@@ -49,7 +49,7 @@ def test_home_shows_balance_pending_expiring_history_rules_and_referral(world, a
     assert "2027-03-14 15:00 MSK 350" in text  # expiring points and when
     assert "earned 40 points: survey answered" in text
     # was "reversed 3 points" (issue 18, item 14), then "return: 3 points taken back" (issue 20)
-    assert "3 points taken back after a return" in text
+    assert "3 points taken back for a returned purchase" in text
     assert "1 point for every 100 RUB" in text
     assert "hidden from members" not in text
     assert member.referral_code in text
