@@ -151,7 +151,7 @@ def history(
             "reference": r.reference,
             "reason": r.reason,
             "actor": None if for_member else r.actor,
-            "meta": None if for_member else r.meta,
+            "meta": _member_meta(r.meta) if for_member else r.meta,
         }
         for r in page
     ]
@@ -187,6 +187,17 @@ def explain(entry: Entry, *, for_member: bool = False) -> str:
         "expire": f"{pts} points expired",
     }
     return texts.get(kind, f"{kind} {pts} points")
+
+
+# what a member may read of an entry's meta: the point counts of a return or a release
+MEMBER_META = ("expired_on_return", "reissued", "forgiven", "debt")
+
+
+def _member_meta(meta: Mapping[str, object] | None) -> dict[str, object] | None:
+    """The counts of ``meta`` a member's history shows (points that expired at once, came
+    back, were forgiven or left as a debt); nothing about who in the back office acted."""
+    kept = {k: meta[k] for k in MEMBER_META if meta and isinstance(meta.get(k), int)}
+    return kept or None
 
 
 def _count(meta: Mapping[str, object], name: str, default: int = 0) -> int:

@@ -9,22 +9,34 @@ customer to a member id; only :func:`portal_router`'s sign-in handler changes.
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
 
 from kopilka.app import Kopilka
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
+from kopilka.domain.member import Member
+from kopilka.domain.money import currency_exponent
 from kopilka.domain.program import Program
+from kopilka.domain.rules.model import RuleSet
 from kopilka.services import audit as audit_svc
+from kopilka.services import balance_view as balance_svc
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import recorded_write
 from kopilka.services.balance_view import balance_view
+from kopilka.services.context import ServiceContext
+from kopilka.services.member_lookup import member_context
+from kopilka.web import words
+from kopilka.web.card_codes import barcode_svg, qr_svg
 from kopilka.web.guard import Area, form_key, new_idempotency_key
-from kopilka.web.i18n import N_, tr
+from kopilka.web.i18n import N_, datetime_text, tr
 from kopilka.web.members_pages import HISTORY_PAGE
 from kopilka.web.render import (
     RENDERER,
@@ -38,6 +50,72 @@ from kopilka.web.render import (
 )
 
 SIGN_IN_FAILED = N_("No member has both this card number and this phone. Check them and try again.")
+
+
+OFFERS_AHEAD = timedelta(days=30)  # "how to earn" shows offers running now or within this
+
+
+def offers(
+    ctx: ServiceContext, program: Program, member: Member, ruleset: RuleSet | None
+) -> list[dict[str, Any]]:
+    """The visible rules for this member (tier, segments, profile attributes and lifetime
+    spend as the rules ask) that apply now or start within :data:`OFFERS_AHEAD`, each with
+    the date ranges (in the program's calendar) still to come; a rule without dates is
+    always on and has none."""
+    now = ctx.now()
+    today = now.astimezone(ZoneInfo(program.timezone)).date()
+    horizon = today + OFFERS_AHEAD
+    who = member_context(member)
+    out: list[dict[str, Any]] = []
+    for rule in ruleset.rules if ruleset is not None else ():
+        gate = rule.gate
+        if not rule.visible or not gate.member_holds(who.attributes, who.lifetime_spend_minor):
+            continue
+        if gate.tiers is not None and who.tier not in gate.tiers:
+            continue
+        if gate.segments is not None and gate.segments.isdisjoint(who.segments):
+            continue
+        ranges: list[tuple[date, date]] = []
+        if rule.gate.dates is not None:
+            ranges = [(a, b) for a, b in rule.gate.dates if b >= today and a <= horizon]
+            if not ranges:
+                continue
+        out.append({"id": rule.id, "description": rule.description or rule.id, "dates": ranges})
+    return out
+
+
+def member_history(
+    ctx: ServiceContext, program: Program, history: audit_svc.History
+) -> dict[str, Any]:
+    """The history as the member reads it: a hold whose purchase went through (its
+    capture on the same page) reads as points spent, and the capture line is left out.
+
+    A hold's own line does not carry its hold id, only the capture does: the hold's
+    record names the entry that placed it."""
+    items = history["items"]
+    on_page = {i["entry_id"] for i in items if i["kind"] == "hold"}
+    paid: dict[int, int] = {}  # the hold's entry -> its capture's entry
+    for item in items:
+        if item["kind"] == "capture" and item.get("hold_id"):
+            try:
+                hold = balance_svc.get_hold(ctx, program, int(item["hold_id"] or 0))
+            except KopilkaError:
+                continue
+            if hold.entry_id in on_page:
+                paid[hold.entry_id] = item["entry_id"]
+    folded = set(paid.values())
+    zone, now = ZoneInfo(program.timezone), ctx.now()
+    shown: list[dict[str, Any]] = []
+    for item in items:
+        if item["entry_id"] in folded:
+            continue
+        line: dict[str, Any] = {**item, "spent": item["entry_id"] in paid}
+        if item["kind"] == "earn" and item["changes"].get("pending", 0) > 0:
+            # points earned pending become available after the program's delay
+            at = program.available_at(datetime.fromisoformat(item["occurred_at"]))
+            line["pending_until"] = datetime_text(at.astimezone(zone)) if at > now else None
+        shown.append(line)
+    return {**history, "items": shown}
 
 
 def card_tried(card: str) -> str:
@@ -125,13 +203,35 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         error: KopilkaError | None = None,
         notice: str | None = None,
     ) -> Response:
+        member = member_svc.get_member(ctx, program, member_id)
+        view = balance_view(ctx, program, member_id)
+        card = next(iter(member.identifiers.get("card", [])), None)
+        with ctx.uow(read_only=True) as uow:
+            ruleset = rules_svc.active_ruleset(uow, program, ctx.now())
+        point_value = program.point_value_minor
+        if ruleset is not None and ruleset.redemption.point_value_minor is not None:
+            point_value = ruleset.redemption.point_value_minor
         context: dict[str, Any] = {
-            "member": member_svc.get_member(ctx, program, member_id),
-            "view": balance_view(ctx, program, member_id),
-            "history": audit_svc.history(
-                ctx, program, member_id, limit=HISTORY_PAGE, before=before, for_member=True
+            "member": member,
+            "view": view,
+            # what the available points are worth when paying with them: the rules' own
+            # point value for redemption where they set one, else the program's
+            "worth": Decimal(view.available * point_value)
+            / 10 ** currency_exponent(program.currency),
+            "soonest": min(view.expiring, key=lambda d: d.at) if view.expiring else None,
+            "card": card,
+            "card_qr": qr_svg(card) if card else None,
+            "card_barcode": barcode_svg(card) if card else None,
+            "history": member_history(
+                ctx,
+                program,
+                audit_svc.history(
+                    ctx, program, member_id, limit=HISTORY_PAGE, before=before, for_member=True
+                ),
             ),
-            "how_to_earn": rules_svc.visible_rules(ctx, program),
+            "member_kind": words.member_kind,
+            "member_why": words.member_why,
+            "how_to_earn": offers(ctx, program, member, ruleset),
             "consents": member_svc.current_consents(ctx, program, member_id),
             "before": before,
         }
@@ -145,6 +245,25 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             error=error,
             notice=notice,
             **context,
+        )
+
+    @router.get("/manifest.webmanifest")
+    def manifest() -> Response:
+        """The portal as an installable web app (name, icon, start page)."""
+        body = {
+            "name": tr("Kopilka: my points"),
+            "short_name": tr("My points"),
+            "start_url": "/portal",
+            "scope": "/portal",
+            "display": "standalone",
+            "background_color": "#ffffff",
+            "theme_color": "#ffffff",
+            "icons": [
+                {"src": "/web-static/favicon.svg", "sizes": "any", "type": "image/svg+xml"},
+            ],
+        }
+        return Response(
+            json.dumps(body, ensure_ascii=False), media_type="application/manifest+json"
         )
 
     @router.get("")

@@ -320,3 +320,100 @@ def actor(code: object, keys: dict[int, tuple[str, str]] | None = None) -> str:
     if head in ROLES:
         return f"{rest} ({role(head)})"
     return text
+
+
+# The member portal's words: what happened to the member's points, never how the ledger
+# books it (no holds, captures, reversals or entry numbers).
+MEMBER_KINDS = {
+    "earn": N_("earned"),
+    "redeem": N_("spent"),
+    "capture": N_("spent"),
+    "hold": N_("reserved"),
+    "void": N_("returned"),
+    "hold_expire": N_("returned"),
+    "reverse": N_("purchase returned"),
+    "activate": N_("available"),
+    "expire": N_("expired"),
+    "adjust": N_("corrected"),
+}
+
+
+def member_kind(item: dict[str, Any]) -> str:
+    """The word on a portal history line: a hold whose purchase went through reads as
+    spent (``portal.member_history`` marks it ``spent``)."""
+    if item.get("spent"):
+        return gettext(MEMBER_KINDS["capture"])
+    return _word(MEMBER_KINDS, item["kind"])
+
+
+def _on(ref: str | None) -> str:
+    return gettext(" on purchase %(receipt)s") % {"receipt": ref} if ref else ""
+
+
+def member_why(item: dict[str, Any]) -> str:
+    """The sentence of one portal history line, in the member's words."""
+    kind, pts, ref = item["kind"], int(item["points"]), item.get("reference")
+    changes = item.get("changes") or {}
+    if kind == "earn":
+        text = _points("earned %(num)s point", "earned %(num)s points", pts) + _on(ref)
+        text += f": {item['reason']}" if item.get("reason") else ""
+        if "pending_until" in item:  # the portal worked out when (None: no longer pending)
+            if item["pending_until"]:
+                text += gettext(" (pending until %(day)s)") % {"day": item["pending_until"]}
+        elif changes.get("pending", 0) > 0 and not changes.get("available", 0):
+            text += gettext(" (pending: they become available later)")
+        return text
+    if kind in {"redeem", "capture"} or (kind == "hold" and item.get("spent")):
+        return _points("spent %(num)s point", "spent %(num)s points", pts) + _on(ref)
+    if kind == "hold":
+        return _points(
+            "%(num)s point reserved at the till", "%(num)s points reserved at the till", pts
+        ) + _on(ref)
+    if kind == "void":
+        return _points(
+            "%(num)s reserved point returned to your balance: the purchase was cancelled",
+            "%(num)s reserved points returned to your balance: the purchase was cancelled",
+            pts,
+        )
+    if kind == "hold_expire":
+        return _points(
+            "%(num)s reserved point returned to your balance",
+            "%(num)s reserved points returned to your balance",
+            pts,
+        )
+    if kind == "reverse":
+        change = sum(changes.values())
+        meta = item.get("meta") or {}
+        came_back = int(meta.get("expired_on_return", 0)) + int(meta.get("reissued", 0))
+        if change > 0 or came_back:
+            return (
+                _points(
+                    "%(num)s point returned to you for a returned purchase",
+                    "%(num)s points returned to you for a returned purchase",
+                    max(change, pts),
+                )
+                + (f" ({ref})" if ref else "")
+                + _released(meta)
+            )
+        if change < 0:
+            return _points(
+                "%(num)s point taken back for a returned purchase",
+                "%(num)s points taken back for a returned purchase",
+                -change,
+            ) + (f" ({ref})" if ref else "")
+        return gettext("a returned purchase") + (f" ({ref})" if ref else "")
+    if kind == "activate":
+        return _points(
+            "%(num)s pending point became available", "%(num)s pending points became available", pts
+        )
+    if kind == "expire":
+        return _points("%(num)s point expired", "%(num)s points expired", pts)
+    if kind == "adjust":
+        delta = int(changes.get("available", 0) + changes.get("pending", 0)) or pts
+        text = (
+            _points("%(num)s point added", "%(num)s points added", delta)
+            if delta > 0
+            else _points("%(num)s point removed", "%(num)s points removed", -delta)
+        )
+        return text + (f": {item['reason']}" if item.get("reason") else "")
+    return member_kind(item)

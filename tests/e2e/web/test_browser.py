@@ -153,8 +153,38 @@ def test_member_signs_in_to_the_portal_and_sees_balance_and_history(served, brow
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Anna")
         expect(page.locator(".balances")).to_contain_text("Available")
-        expect(page.locator("table.history")).to_contain_text("earned 40 points: survey answered")
+        # the portal's history is a list in the member's words now (issue 20), not the table
+        expect(page.locator(".member-history")).to_contain_text("earned 40 points: survey answered")
         expect(page.get_by_text("1 point for every 100 RUB")).to_be_visible()
         page.screenshot(path="/tmp/kopilka-web-portal.png", full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_the_portal_fits_a_390_px_phone_without_scrolling_sideways(served, browser, lang):
+    """On a 390 x 844 phone the portal (card codes, history, offers, consents) is no wider
+    than the screen, in English and in Russian, and the card's QR code and barcode show."""
+    from playwright.sync_api import expect
+
+    base, world = served
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.add_cookies([{"name": "kopilka_lang", "value": lang, "url": base}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{base}/portal")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # sign-in page
+        page.locator("#card").fill(world.card)
+        page.locator("#phone").fill(world.phone)
+        page.locator("form button[type=submit]").last.click()
+        expect(page.locator(".member-card svg.qr")).to_be_visible()
+        expect(page.locator(".member-card svg.barcode")).to_be_visible()
+        expect(page.locator(".card-number")).to_have_text(world.card)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        box = page.locator(".member-card svg.barcode").bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= 390
+        page.screenshot(path=f"/tmp/kopilka-web-portal-390-{lang}.png", full_page=True)
     finally:
         context.close()

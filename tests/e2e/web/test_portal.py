@@ -48,7 +48,8 @@ def test_home_shows_balance_pending_expiring_history_rules_and_referral(world, a
     assert "2026-03-28 15:00 MSK 50" in text  # pending points and when they activate
     assert "2027-03-14 15:00 MSK 350" in text  # expiring points and when
     assert "earned 40 points: survey answered" in text
-    assert "return: 3 points taken back" in text  # was "reversed 3 points" (issue 18, item 14)
+    # was "reversed 3 points" (issue 18, item 14), then "return: 3 points taken back" (issue 20)
+    assert "3 points taken back for a returned purchase" in text
     assert "1 point for every 100 RUB" in text
     assert "hidden from members" not in text
     assert member.referral_code in text
@@ -115,5 +116,6 @@ def test_portal_history_names_no_staff(world, anon):
     )
     portal_sign_in(anon, world)
     text = text_of(anon.get("/portal").text)
-    assert "adjusted by +25 points: goodwill for a late delivery" in text
+    # was "adjusted by +25 points" (issue 20: the member reads what happened, not the booking)
+    assert "25 points added: goodwill for a late delivery" in text
     assert "o.smirnova" not in text

@@ -37,5 +37,6 @@ def test_a_return_after_expiry_reads_restored_and_expired_at_once(world, as_role
     assert "(of which 100 expired at once)" in text_of(page.text)
     portal_sign_in(anon, world)
     history = text_of(anon.get("/portal").text)
-    assert "return: 100 points restored" in history
+    # the member reads it in plain words (issue 20), was "return: 100 points restored"
+    assert "100 points returned to you for a returned purchase" in history
     assert "of which 100 expired at once" in history
