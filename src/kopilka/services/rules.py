@@ -252,6 +252,33 @@ def visible_rules(ctx: ServiceContext, program: Program) -> list[RuleDescription
     return _described(ruleset, visible_only=True)
 
 
+def version_in_force(ctx: ServiceContext, program: Program) -> RuleVersion | None:
+    """The version in force now, with its document (None before the first publication):
+    where a marketer's draft starts."""
+    with ctx.uow(read_only=True) as uow:
+        stored = RuleSetRepo(uow.conn).active_at(program.id, ctx.now())
+    if stored is None:
+        return None
+    return get_version(ctx, program, stored.version)
+
+
+def sample_member(ctx: ServiceContext, program: Program) -> dict[str, object] | None:
+    """A real member to preview a draft for, as a basket names them: the member of the
+    program's most recent purchase, by card when they have one (else by id); None before
+    any purchase."""
+    from kopilka.store.repos.purchases import PurchaseRepo
+
+    with ctx.uow(read_only=True) as uow:
+        member_id = PurchaseRepo(uow.conn).latest_member(program.id)
+        if member_id is None:
+            return None
+        member = uow.members.get(program.id, member_id)
+    cards = member.identifiers.get("card") or []
+    if cards:
+        return {"member": {"card": cards[0]}}
+    return {"member_id": member_id}
+
+
 def preview(ctx: ServiceContext, program: Program, cmd: PreviewRules) -> RulePreview:
     """Evaluate a draft rules document on a basket (as for a quote) or an event for a
     member, without publishing anything. Writes nothing."""

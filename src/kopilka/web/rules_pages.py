@@ -23,14 +23,19 @@ from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import tr
 from kopilka.web.render import Form, PathVersion, QueryVersion, WebRoute, redirect, status_of
 
-SAMPLE_BASKET = """{
-  "member": {"card": "CARD-NUMBER"},
-  "lines": [
+SAMPLE_LINES = """  "lines": [
     {"line_id": "1", "sku": "MILK-1L", "quantity": "2", "amount": "180.00",
      "category": "dairy"},
     {"line_id": "2", "sku": "BREAD", "quantity": "1", "amount": "65.50", "category": "bakery"}
-  ]
-}"""
+  ]"""
+
+
+def sample_basket(member: Mapping[str, object] | None) -> str:
+    """The preview form's first basket: for ``member`` (a real one, so that the first
+    preview works), or a placeholder card before the program has any purchase."""
+    named = member or {"member": {"card": "CARD-NUMBER"}}
+    head = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in named.items())
+    return "{\n" + head + ",\n" + SAMPLE_LINES + "\n}"
 
 
 def parse_effective_at(raw: str | None, program: Program) -> datetime | None:
@@ -76,6 +81,13 @@ def rules_router(console: Console) -> APIRouter:
         notice: str | None = None,
     ) -> Response:
         versions = rules_svc.list_versions(ctx, op.program)
+        if form is None:
+            # a draft starts from the version in force, on a basket of a real member's
+            in_force = rules_svc.version_in_force(ctx, op.program)
+            form = {"basket": sample_basket(rules_svc.sample_member(ctx, op.program))}
+            if in_force is not None:
+                form["document"] = in_force.get("document", "")
+                form["format"] = in_force["format"]
         return console.page(
             op,
             "admin_rules.html",
@@ -84,7 +96,7 @@ def rules_router(console: Console) -> APIRouter:
             active_version=active_version(versions, ctx.now()),
             error=error,
             failed=failed,
-            form=form or {"basket": SAMPLE_BASKET},
+            form=form,
             preview=preview,
             notice=notice,
             nav="rules",

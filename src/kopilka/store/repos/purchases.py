@@ -234,6 +234,14 @@ class PurchaseRepo:
         ).fetchall()
         return [PurchaseSummary(*r) for r in rows]
 
+    def latest_member(self, program_id: int) -> int | None:
+        """The member of the program's most recent purchase (None before any)."""
+        p = purchases.c
+        row = self.conn.execute(
+            select(p.member_id).where(p.program_id == program_id).order_by(p.id.desc()).limit(1)
+        ).first()
+        return int(row[0]) if row is not None else None
+
     def add_return(self, purchase_id: int, r: StoredReturn) -> None:
         self.conn.execute(
             insert(returns).values(
