@@ -23,7 +23,7 @@ from typing import NotRequired, TypedDict
 
 from sqlalchemy import Engine
 
-from kopilka.domain.basket import Basket, check_occurred_at
+from kopilka.domain.basket import Basket, BasketLine, Channel, check_occurred_at
 from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import NotFoundError, ValidationError
 from kopilka.domain.program import Program
@@ -31,6 +31,7 @@ from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
 from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, member_context, resolve_member
+from kopilka.store.repos.purchases import PurchaseRepo, StoredPurchase
 from kopilka.store.repos.rules import RuleSetRepo, StoredRuleSet
 from kopilka.store.uow import UnitOfWork
 
@@ -266,8 +267,6 @@ def sample_member(ctx: ServiceContext, program: Program) -> dict[str, object] | 
     """A real member to preview a draft for, as a basket names them: the member of the
     program's most recent purchase, by card when they have one (else by id); None before
     any purchase."""
-    from kopilka.store.repos.purchases import PurchaseRepo
-
     with ctx.uow(read_only=True) as uow:
         member_id = PurchaseRepo(uow.conn).latest_member(program.id)
         if member_id is None:
@@ -342,4 +341,115 @@ def preview(ctx: ServiceContext, program: Program, cmd: PreviewRules) -> RulePre
         "by_line": result.points_by_line(),
         "max_redeemable": ceiling,
         "control_group": list(result.control_group),
+    }
+
+
+SAMPLE_RECEIPTS = 50  # the latest purchases a draft is compared on
+
+
+@dataclass(frozen=True, slots=True)
+class CompareOnReceipts:
+    """Evaluate the draft ``document`` (in ``fmt``) and the version in force on the
+    program's latest ``limit`` purchases, publishing nothing."""
+
+    document: str
+    fmt: RulesFormat = RulesFormat.YAML
+    limit: int = SAMPLE_RECEIPTS
+
+
+class RuleChange(TypedDict):
+    rule: str
+    before: int
+    after: int
+
+
+class ReceiptsComparison(TypedDict):
+    version: int | None  # the version in force (None: no rules yet, so nothing before)
+    receipts: int
+    points_before: int
+    points_after: int
+    by_rule: list[RuleChange]
+    point_value_before_minor: int
+    point_value_after_minor: int
+    cost_before_minor: int
+    cost_after_minor: int
+
+
+def _basket_of(p: StoredPurchase) -> Basket:
+    """A stored purchase as a basket again. The receipt's per-line "discounted" flags and
+    tags are not stored, so rules that test them see none."""
+    lines = tuple(
+        BasketLine(
+            line_id=ln.line_id,
+            sku=ln.sku,
+            quantity=ln.quantity,
+            amount_minor=ln.amount_minor,
+            category=ln.category or "",
+            brand=ln.brand or "",
+        )
+        for ln in p.lines
+    )
+    return Basket(
+        lines,
+        p.occurred_at,
+        store=p.store,
+        channel=Channel(p.channel or Channel.TILL.value),
+        partner=p.partner,
+        payment_method=p.payment_method,
+    )
+
+
+def compare_on_receipts(
+    ctx: ServiceContext, program: Program, cmd: CompareOnReceipts
+) -> ReceiptsComparison:
+    """Points and their cost on the program's latest purchases under the version in force
+    (before) and under the draft (after), in total and per rule. Both sides are evaluated
+    alike with the rules engine, as the single-basket preview does: on the members as they
+    are now, with each line's points-paid discount as booked, and without per-member caps
+    (usage counters), which would count these very purchases. Writes nothing."""
+    from kopilka.domain.rules import evaluate_purchase
+    from kopilka.domain.rules.earning import point_value_minor
+
+    if not 1 <= cmd.limit <= 500:
+        raise ValidationError("limit must be between 1 and 500", field="limit")
+    draft = parse_document(cmd.document, cmd.fmt, 0)
+    with ctx.uow(read_only=True) as uow:
+        current = active_ruleset(uow, program, ctx.now())
+        sample = [p for p in PurchaseRepo(uow.conn).recent(program.id, cmd.limit) if p.lines]
+        members = {
+            mid: member_context(uow.members.get(program.id, mid, identifiers=False))
+            for mid in {p.member_id for p in sample}
+        }
+    before: dict[str, int] = {}
+    after: dict[str, int] = {}
+    for p in sample:
+        basket = _basket_of(p)
+        paid = {ln.line_id: ln.discount_minor for ln in p.lines if ln.discount_minor}
+        sides = ((draft, after), (current, before)) if current else ((draft, after),)
+        for ruleset, into in sides:
+            result = evaluate_purchase(
+                ruleset,
+                program,
+                basket,
+                members[p.member_id],
+                points_redeemed_discount_by_line=paid,
+            )
+            for rule, pts in result.points_by_rule().items():
+                into[rule] = into.get(rule, 0) + pts
+    value_before = point_value_minor(current, program) if current else program.point_value_minor
+    value_after = point_value_minor(draft, program)
+    points_before, points_after = sum(before.values()), sum(after.values())
+    rules = list(dict.fromkeys([*before, *after]))
+    return {
+        "version": current.version if current else None,
+        "receipts": len(sample),
+        "points_before": points_before,
+        "points_after": points_after,
+        "by_rule": [
+            RuleChange(rule=r, before=before.get(r, 0), after=after.get(r, 0)) for r in rules
+        ],
+        "point_value_before_minor": value_before,
+        "point_value_after_minor": value_after,
+        "cost_before_minor": points_before * value_before,
+        "cost_after_minor": points_after * value_after,
     }

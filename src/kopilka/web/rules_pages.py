@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request, Response
 
 from kopilka.domain.errors import KopilkaError, ValidationError
+from kopilka.domain.money import to_decimal
 from kopilka.domain.program import Program
 from kopilka.services import back_office
 from kopilka.services import rules as rules_svc
@@ -78,6 +79,7 @@ def rules_router(console: Console) -> APIRouter:
         failed: str = "",
         form: dict[str, str] | None = None,
         preview: Mapping[str, Any] | None = None,
+        compared: Mapping[str, Any] | None = None,
         notice: str | None = None,
     ) -> Response:
         versions = rules_svc.list_versions(ctx, op.program)
@@ -98,6 +100,7 @@ def rules_router(console: Console) -> APIRouter:
             failed=failed,
             form=form,
             preview=preview,
+            compared=compared,
             notice=notice,
             nav="rules",
         )
@@ -163,5 +166,32 @@ def rules_router(console: Console) -> APIRouter:
         except KopilkaError as e:
             return rules_page(op, status_of(e), error=e, failed="preview", form=form)
         return rules_page(op, preview=result, form=form)
+
+    @router.post("/rules/compare")
+    def compare(request: Request, form: Form) -> Response:
+        op = console.operator(request)
+        console.area.check_csrf(request, form)
+        op.require_publish()
+        try:
+            fmt = form.get("format", "yaml")
+            if fmt not in rules_svc.FORMATS:
+                raise ValidationError(tr("format must be yaml or json"), field="format")
+            cmd = rules_svc.CompareOnReceipts(form.get("document", ""), rules_svc.RulesFormat(fmt))
+            result = rules_svc.compare_on_receipts(ctx, op.program, cmd)
+        except KopilkaError as e:
+            return rules_page(
+                op, status_of(e), error=e, failed="preview", form=form
+            )  # shown by the preview form
+        if "basket" not in form:
+            form = {**form, "basket": sample_basket(rules_svc.sample_member(ctx, op.program))}
+        currency = op.program.currency
+        shown = {
+            **result,
+            "cost_before": to_decimal(result["cost_before_minor"], currency),
+            "cost_after": to_decimal(result["cost_after_minor"], currency),
+            "point_value_before": to_decimal(result["point_value_before_minor"], currency),
+            "point_value_after": to_decimal(result["point_value_after_minor"], currency),
+        }
+        return rules_page(op, compared=shown, form=form)
 
     return router

@@ -9,7 +9,7 @@ import re
 
 from kopilka.services import rules as rules_svc
 from tests.e2e.web.test_console_rules import preview
-from tests.e2e.web.world import RULES, text_of
+from tests.e2e.web.world import RULES, hidden_fields, text_of
 
 RU = {"Accept-Language": "ru"}
 
@@ -62,3 +62,54 @@ def test_a_version_document_is_one_block_keeping_blank_lines(world, as_role):
     assert block
     assert html.unescape(block.group(1)) == document
     assert "\n\n\nredemption:" in html.unescape(block.group(1))
+
+
+def compare(c, document: str, headers: dict[str, str] | None = None):
+    """Post the preview form's "compare on recent receipts" button."""
+    fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/preview")
+    return c.post(
+        "/admin/rules/compare",
+        data={**fields, "document": document, "format": "yaml"},
+        headers=headers or {},
+    )
+
+
+def test_comparing_a_draft_on_recent_receipts_gives_points_and_cost_per_rule(world, as_role):
+    """The service evaluates the version in force and the draft on the program's latest
+    purchases: a draft that doubles the base rate doubles the base rule's points and the
+    total's cost at the point value, and nothing is published."""
+    draft = RULES.replace("rate: {points: 1,", "rate: {points: 2,")
+    cmd = rules_svc.CompareOnReceipts(draft)
+    result = rules_svc.compare_on_receipts(world.ctx, world.program, cmd)
+    assert result["version"] == 1
+    assert result["receipts"] == 1
+    base = next(r for r in result["by_rule"] if r["rule"] == "base")
+    assert base["after"] == 2 * base["before"] > 0
+    assert result["points_after"] > result["points_before"]
+    assert result["cost_after_minor"] == result["points_after"] * 100
+    assert result["cost_before_minor"] == result["points_before"] * 100
+    same = rules_svc.compare_on_receipts(
+        world.ctx, world.program, rules_svc.CompareOnReceipts(RULES)
+    )
+    assert same["points_after"] == same["points_before"]
+    assert len(rules_svc.list_versions(world.ctx, world.program)) == 1
+
+
+def test_the_rules_page_shows_the_comparison_in_both_languages(world, as_role):
+    """The console's compare button shows before, after and change per rule and the cost,
+    in English and in Russian; a broken draft is refused with 422 and its line."""
+    c = as_role("marketer")
+    draft = RULES.replace("rate: {points: 1,", "rate: {points: 2,")
+    response = compare(c, draft)
+    assert response.status_code == 200, text_of(response.text)
+    text = text_of(response.text)
+    assert "On the latest 1 receipt:" in text
+    assert "under version 1 in force" in text
+    assert "Their cost at the point value" in text
+    assert "base" in text
+    ru = text_of(compare(c, draft, RU).text)
+    assert "По последнему 1 чеку:" in ru
+    assert "по действующей версии 1" in ru
+    broken = compare(c, "schema_version: 1\nrules: [\n")
+    assert broken.status_code == 422
+    assert len(rules_svc.list_versions(world.ctx, world.program)) == 1

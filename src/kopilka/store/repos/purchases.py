@@ -234,6 +234,18 @@ class PurchaseRepo:
         ).fetchall()
         return [PurchaseSummary(*r) for r in rows]
 
+    def recent(self, program_id: int, limit: int) -> list[StoredPurchase]:
+        """The program's latest ``limit`` purchases with their lines, newest first (no
+        awards or returns: what a rules preview re-evaluates)."""
+        rows = self.conn.execute(
+            select(purchases).where(_P.program_id == program_id).order_by(_P.id.desc()).limit(limit)
+        ).mappings()
+        found = [StoredPurchase(**r) for r in rows]
+        for p in found:
+            for r in _LINES_OF.tuples(self.conn, {"i": p.id}):
+                p.lines.append(StoredLine(r[0], r[1], r[2], r[3], Decimal(r[4]), *r[5:]))
+        return found
+
     def latest_member(self, program_id: int) -> int | None:
         """The member of the program's most recent purchase (None before any)."""
         p = purchases.c
