@@ -13,7 +13,9 @@ published).
 
 from __future__ import annotations
 
+import difflib
 import enum
+import re
 import weakref
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -453,3 +455,56 @@ def compare_on_receipts(
         "cost_before_minor": points_before * value_before,
         "cost_after_minor": points_after * value_after,
     }
+
+
+class DiffRow(TypedDict):
+    kind: str  # hunk (a "@@" header) | same | removed | added
+    mark: str  # as the unified diff writes it: "@@", " ", "-", "+"
+    old_line: int | None
+    new_line: int | None
+    text: str
+
+
+class VersionDiff(TypedDict):
+    a: RuleVersion
+    b: RuleVersion
+    rows: list[DiffRow]
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+def diff_versions(ctx: ServiceContext, program: Program, a: int, b: int) -> VersionDiff:
+    """The unified diff (difflib, three lines of context) from version ``a``'s document to
+    version ``b``'s, as rows with each side's line number (not_found for a missing version).
+    Equal documents give no rows."""
+    old, new = get_version(ctx, program, a), get_version(ctx, program, b)
+    rows: list[DiffRow] = []
+    old_no = new_no = 0
+    lines = difflib.unified_diff(
+        old.get("document", "").splitlines(), new.get("document", "").splitlines(), lineterm=""
+    )
+    for line in lines:
+        if line.startswith(("---", "+++")) and not rows:
+            continue  # the two file headers
+        hunk = _HUNK.match(line)
+        if hunk:
+            old_no, new_no = int(hunk.group(1)), int(hunk.group(2))
+            rows.append(DiffRow(kind="hunk", mark="@@", old_line=None, new_line=None, text=line))
+        elif line.startswith("-"):
+            rows.append(
+                DiffRow(kind="removed", mark="-", old_line=old_no, new_line=None, text=line[1:])
+            )
+            old_no += 1
+        elif line.startswith("+"):
+            rows.append(
+                DiffRow(kind="added", mark="+", old_line=None, new_line=new_no, text=line[1:])
+            )
+            new_no += 1
+        else:
+            rows.append(
+                DiffRow(kind="same", mark=" ", old_line=old_no, new_line=new_no, text=line[1:])
+            )
+            old_no += 1
+            new_no += 1
+    return {"a": old, "b": new, "rows": rows}

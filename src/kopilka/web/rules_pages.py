@@ -112,6 +112,23 @@ def rules_router(console: Console) -> APIRouter:
         notice = tr("Version %(version)s is published.", version=published) if published else None
         return rules_page(op, notice=notice)
 
+    @router.get("/rules/diff")
+    def diff(request: Request, a: QueryVersion = None, b: QueryVersion = None) -> Response:
+        op = console.operator(request)
+        op.require(Permission.PROGRAM_READ)
+        versions = rules_svc.list_versions(ctx, op.program)
+        if not versions:
+            return redirect("/admin/rules")
+        # without both, the latest version against the one before it
+        newest = versions[-1]["version"]
+        b = b or (a + 1 if a and a < newest else newest)
+        a = a or max(b - 1, 1)
+        found = rules_svc.diff_versions(ctx, op.program, a, b)
+        numbers = [v["version"] for v in reversed(versions)]
+        return console.page(
+            op, "admin_rules_diff.html", diff=found, numbers=numbers, a=a, b=b, nav="rules"
+        )
+
     @router.get("/rules/{version}")
     def version(request: Request, version: PathVersion) -> Response:
         op = console.operator(request)

@@ -113,3 +113,34 @@ def test_the_rules_page_shows_the_comparison_in_both_languages(world, as_role):
     broken = compare(c, "schema_version: 1\nrules: [\n")
     assert broken.status_code == 422
     assert len(rules_svc.list_versions(world.ctx, world.program)) == 1
+
+
+def test_diff_between_two_versions_shows_changed_lines_with_numbers(world, as_role):
+    """/admin/rules/diff?a=1&b=2 shows difflib's unified diff as a table: the removed and
+    the added line with their line numbers on each side; the versions list links each
+    version to its changes from the one before; the same version twice has no changes."""
+    draft = RULES.replace("rate: {points: 1,", "rate: {points: 2,")
+    rules_svc.publish(world.ctx, world.program, draft, actor="test")
+    c = as_role("analyst")
+    assert 'href="/admin/rules/diff?a=1&amp;b=2"' in c.get("/admin/rules").text
+    page = c.get("/admin/rules/diff?a=1&b=2")
+    assert page.status_code == 200
+    removed = re.search(r'<tr class="diff-removed">(.*?)</tr>', page.text, re.S)
+    added = re.search(r'<tr class="diff-added">(.*?)</tr>', page.text, re.S)
+    assert removed
+    assert added
+    assert "rate: {points: 1," in removed.group(1)
+    assert "rate: {points: 2," in added.group(1)
+    assert '<td class="num">7</td>' in removed.group(1)  # the line's number in version 1
+    assert page.text.count('class="diff-removed"') == 1
+    assert "Changes from version 1 to version 2" in text_of(page.text)
+    ru = text_of(c.get("/admin/rules/diff?a=1&b=2", headers=RU).text)
+    assert "Изменения от версии 1 к версии 2" in ru
+    same = c.get("/admin/rules/diff?a=2&b=2")
+    assert "The two documents are the same." in text_of(same.text)
+    assert "Документы двух версий совпадают." in text_of(
+        c.get("/admin/rules/diff?a=2&b=2", headers=RU).text
+    )
+    assert c.get("/admin/rules/diff").status_code == 200  # the latest against the one before
+    assert c.get("/admin/rules/diff?a=1&b=99").status_code == 404
+    assert c.get("/admin/rules/diff?a=0&b=1").status_code in (400, 422)
