@@ -508,3 +508,60 @@ def diff_versions(ctx: ServiceContext, program: Program, a: int, b: int) -> Vers
             old_no += 1
             new_no += 1
     return {"a": old, "b": new, "rows": rows}
+
+
+class RuleCampaign(TypedDict):
+    id: str
+    kind: str
+    description: str
+    status: str  # running | scheduled | ended
+    starts: str | None  # ISO dates of the first and last day of its date ranges
+    ends: str | None
+    stores: list[str] | None  # None: every store
+    channels: list[str] | None  # None: every channel
+    event: str | None
+
+
+def rule_campaigns(ctx: ServiceContext, program: Program) -> list[RuleCampaign]:
+    """The rules of the version in force as campaigns, from their conditions: running
+    (no dates, or today, in the program's zone, falls in one of its date ranges),
+    scheduled (a range starts later) or ended (every range is past); with their first
+    and last day, stores (the conditions' or the pilot's) and channels. Empty before the
+    first publication."""
+    from zoneinfo import ZoneInfo
+
+    from kopilka.domain.rules import schema
+    from kopilka.domain.rules.source import load_with_lines
+
+    current = version_in_force(ctx, program)
+    if current is None:
+        return []
+    data, _lines = load_with_lines(current.get("document", ""), current["format"])
+    today = ctx.now().astimezone(ZoneInfo(program.timezone)).date()
+    out: list[RuleCampaign] = []
+    for raw in data.get("rules") or []:
+        # published documents were validated whole: every rule has a known kind
+        rule = schema.RULE_MODELS[raw["kind"]].model_validate(raw)
+        ranges = rule.when.dates or []
+        if not ranges or any(r.from_ <= today <= r.to for r in ranges):
+            status = "running"
+        elif any(r.from_ > today for r in ranges):
+            status = "scheduled"
+        else:
+            status = "ended"
+        stores = rule.when.stores or (rule.pilot.stores if rule.pilot else None)
+        out.append(
+            RuleCampaign(
+                id=rule.id,
+                kind=str(raw["kind"]),
+                description=rule.description,
+                status=status,
+                starts=min(r.from_ for r in ranges).isoformat() if ranges else None,
+                ends=max(r.to for r in ranges).isoformat() if ranges else None,
+                stores=list(stores) if stores else None,
+                channels=list(rule.when.channels) if rule.when.channels else None,
+                event=str(raw.get("event")) if raw.get("event") else None,
+            )
+        )
+    order = {"running": 0, "scheduled": 1, "ended": 2}
+    return sorted(out, key=lambda c: order[c["status"]])

@@ -90,10 +90,17 @@ def rules_router(console: Console) -> APIRouter:
             if in_force is not None:
                 form["document"] = in_force.get("document", "")
                 form["format"] = in_force["format"]
+        campaigns = rules_svc.rule_campaigns(ctx, op.program)
+        titles = {"running": tr("Running"), "scheduled": tr("Scheduled"), "ended": tr("Ended")}
+        by_status = [
+            (state, title, [c for c in campaigns if c["status"] == state])
+            for state, title in titles.items()
+        ]
         return console.page(
             op,
             "admin_rules.html",
             status,
+            by_status=by_status,
             versions=list(reversed(versions)),
             active_version=active_version(versions, ctx.now()),
             error=error,

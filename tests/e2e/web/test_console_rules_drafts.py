@@ -144,3 +144,59 @@ def test_diff_between_two_versions_shows_changed_lines_with_numbers(world, as_ro
     assert c.get("/admin/rules/diff").status_code == 200  # the latest against the one before
     assert c.get("/admin/rules/diff?a=1&b=99").status_code == 404
     assert c.get("/admin/rules/diff?a=0&b=1").status_code in (400, 422)
+
+
+CAMPAIGNS = """\
+schema_version: 1
+currency: RUB
+rules:
+  - id: base
+    kind: rate
+    rate: {points: 1, per: "100"}
+  - id: spring
+    kind: multiplier
+    description: "Spring in two stores"
+    factor: 2
+    when:
+      dates: [{from: "2099-03-01", to: "2099-03-31"}]
+      stores: [S1, S2]
+      channels: [web, app]
+  - id: winter
+    kind: bonus
+    points: 5
+    when: {dates: [{from: "2020-01-01", to: "2020-01-31"}]}
+redemption: {max_percent: 50, step: 10}
+"""
+
+
+def test_rules_in_force_are_listed_by_status_with_dates_stores_channels(world, as_role):
+    """The rules of the version in force are grouped as running (no dates), scheduled (a
+    date range ahead) and ended (every range past), with their dates, stores and channels
+    from their conditions, in English and in Russian."""
+    rules_svc.publish(world.ctx, world.program, CAMPAIGNS, actor="test")
+    found = rules_svc.rule_campaigns(world.ctx, world.program)
+    assert [(c["id"], c["status"]) for c in found] == [
+        ("base", "running"),
+        ("spring", "scheduled"),
+        ("winter", "ended"),
+    ]
+    spring = found[1]
+    assert (spring["starts"], spring["ends"]) == ("2099-03-01", "2099-03-31")
+    assert spring["stores"] == ["S1", "S2"]
+    assert spring["channels"] == ["web", "app"]
+    assert found[0]["stores"] is None
+    c = as_role("analyst")
+    page = c.get("/admin/rules").text
+    scheduled = re.search(r'id="campaigns-scheduled">(.*?)</table>', page, re.S)
+    assert scheduled
+    text = text_of(scheduled.group(1))
+    assert "spring" in text
+    assert "S1, S2" in text
+    assert "2099" in text
+    running = text_of(re.search(r'id="campaigns-running">(.*?)</table>', page, re.S).group(1))
+    assert "all stores" in running
+    assert "always" in running
+    ru = text_of(c.get("/admin/rules", headers=RU).text)
+    assert "Запланированы (1)" in ru
+    assert "Завершились (1)" in ru
+    assert "все магазины" in ru
