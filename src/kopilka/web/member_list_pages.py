@@ -21,7 +21,7 @@ from kopilka.services.apikeys import Permission
 from kopilka.services.member_list import MemberQuery
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator
-from kopilka.web.i18n import tr
+from kopilka.web.i18n import N_, tr
 from kopilka.web.render import WebRoute
 
 FIELDS = (
@@ -36,6 +36,8 @@ FIELDS = (
     "sort",
     "order",
 )
+SORT_LABELS = (("enrolled", N_("enrolled")), ("name", N_("name")), ("balance", N_("balance")))
+ORDER_LABELS = (("asc", N_("ascending")), ("desc", N_("descending")))
 CSV_COLUMNS = ("id", "name", "card", "phone", "email", "status", "tier", "balance", "enrolled_at")
 
 
@@ -100,6 +102,11 @@ def list_context(console: Console, op: Operator, params: Mapping[str, str]) -> d
     filters = urlencode({k: v for k, v in form.items() if v})
     return {
         "listing": page,
+        "next_cursor": page["next"],
+        "statuses": list_svc.STATUSES,
+        "by_name": "name",
+        "sort_options": [(value, tr(label)) for value, label in SORT_LABELS],
+        "order_options": [(value, tr(label)) for value, label in ORDER_LABELS],
         "filters": form,
         "filter_query": filters,
         "masked": masked,
