@@ -109,11 +109,14 @@ class MemberListRepo:
                 matches.append(func.lower(column).like(_escape(f.names) + "%", escape="\\"))
         if f.identifiers:
             i = member_identifiers.c
+            # driven from the (program_id, kind, value) index: the few members whose
+            # identifier starts so, rather than every member tested in turn
             matches.append(
-                exists().where(
-                    i.member_id == m.id,
-                    i.program_id == f.program_id,
-                    or_(*(and_(i.kind == k, _prefix(i.value, v)) for k, v in f.identifiers)),
+                m.id.in_(
+                    select(i.member_id).where(
+                        i.program_id == f.program_id,
+                        or_(*(and_(i.kind == k, _prefix(i.value, v)) for k, v in f.identifiers)),
+                    )
                 )
             )
         if matches:
