@@ -4,7 +4,7 @@ the next page, searches and filtered pages timed (median of several runs).
 Run with ``python -m bench.bench_member_list --members 100000`` (``--postgres`` for a
 scratch PostgreSQL database too). Members are written to a CSV under ``bench/.work/``
 and enrolled with the bulk importer (``kopilka import members``); their balances are
-then set in one statement (0-999 points), since the importer books no points. Printed
+then set in one statement (0-999 points), since the importer books none. Printed
 and written to ``bench/results/member_list.json``. Timings are of the service call
 (``services.member_list.list_members``: the queries and the rows' shaping), not HTTP.
 """
@@ -84,11 +84,7 @@ def run(url: str, n: int, runs: int) -> dict[str, Any]:
     imported = time.perf_counter() - t0
     with engine.begin() as conn:
         conn.execute(
-            text(
-                "INSERT INTO member_balances (member_id, program_id, available, pending, held) "
-                "SELECT id, program_id, id % 1000, 0, 0 FROM members m WHERE program_id = :p "
-                "AND NOT EXISTS (SELECT 1 FROM member_balances b WHERE b.member_id = m.id)"
-            ),
+            text("UPDATE member_balances SET available = member_id % 1000 WHERE program_id = :p"),
             {"p": program.id},
         )
         conn.execute(text("ANALYZE"))

@@ -41,6 +41,15 @@ ORDER_LABELS = (("asc", N_("ascending")), ("desc", N_("descending")))
 CSV_COLUMNS = ("id", "name", "card", "phone", "email", "status", "tier", "balance", "enrolled_at")
 
 
+def cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text a member typed that starts like a
+    formula (``=``, ``-``, ``@``, a tab) is quoted with an apostrophe. A phone's ``+`` is
+    left alone: phones are normalised digits, never a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _day(program: Program, raw: str, field: str, *, next_day: bool = False) -> datetime | None:
     """The start of a calendar day (or of the day after) in the program's time zone."""
     if not raw:
@@ -137,7 +146,7 @@ def member_list_router(console: Console) -> APIRouter:
             for n, row in enumerate(rows):
                 writer.writerow(
                     [
-                        row["enrolled_at"].isoformat() if k == "enrolled_at" else row[k]  # type: ignore[literal-required]
+                        cell(row["enrolled_at"].isoformat() if k == "enrolled_at" else row[k])  # type: ignore[literal-required]
                         for k in CSV_COLUMNS
                     ]
                 )

@@ -244,3 +244,18 @@ def test_the_list_in_russian_and_english(crowd, as_role):
     ru = text_of(c.get("/admin/members", headers={"Accept-Language": "ru"}).text)
     assert "Последняя покупка до" in ru
     assert "Выгрузить этот список в CSV" in ru
+
+
+def test_csv_export_does_not_carry_formulas(ctx, world, as_role):
+    """A name typed like a spreadsheet formula is exported quoted, never as a formula."""
+    member_svc.enroll(
+        world.ctx,
+        world.program,
+        member_svc.Enroll(
+            member_svc.identifiers([("card", "EVIL-0001")]),
+            profile=member_svc.Profile(first_name="=HYPERLINK(1)", last_name="Evil"),
+        ),
+    )
+    response = as_role("support").get("/admin/members.csv", params={"q": "evil-"})
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["name"] for r in rows] == ["'=HYPERLINK(1) Evil"]

@@ -47,7 +47,9 @@ def _prefix(column: Any, prefix: str) -> ColumnElement[bool]:
     return and_(column >= prefix, column < prefix + TOP)
 
 
-BALANCE = func.coalesce(member_balances.c.available, 0)
+# every member has a balances row (enrollment and the bulk importer write one): an inner
+# join lets the (program_id, available, member_id) index serve the order by balance
+BALANCE = member_balances.c.available
 NAME = func.coalesce(members.c.last_name, "")
 SORT_KEYS: dict[str, Any] = {
     "enrolled": members.c.enrolled_at,
@@ -71,6 +73,8 @@ class MemberListRepo:
         """Up to ``limit`` members in order ``(sort key, id)``, after the cursor's pair."""
         m = members.c
         key = SORT_KEYS[sort]
+        # the tie-break from the table whose index serves the order
+        last = member_balances.c.member_id if sort == "balance" else m.id
         q = (
             select(
                 m.id,
@@ -81,22 +85,25 @@ class MemberListRepo:
                 m.enrolled_at,
                 BALANCE.label("available"),
             )
-            .select_from(members.outerjoin(member_balances, member_balances.c.member_id == m.id))
+            .select_from(members.join(member_balances, member_balances.c.member_id == m.id))
             .where(*self._where(f))
         )
         if after is not None:
             value, last_id = after
             if descending:
-                q = q.where(or_(key < value, and_(key == value, m.id < last_id)))
+                q = q.where(or_(key < value, and_(key == value, last < last_id)))
             else:
-                q = q.where(or_(key > value, and_(key == value, m.id > last_id)))
-        order = (key.desc(), m.id.desc()) if descending else (key.asc(), m.id.asc())
+                q = q.where(or_(key > value, and_(key == value, last > last_id)))
+        order = (key.desc(), last.desc()) if descending else (key.asc(), last.asc())
         q = q.order_by(*order).limit(limit)
         return [ListedMember(*row) for row in self.conn.execute(q)]
 
     def _where(self, f: ListFilter) -> list[ColumnElement[bool]]:
         m = members.c
-        where: list[ColumnElement[bool]] = [m.program_id == f.program_id]
+        where: list[ColumnElement[bool]] = [
+            m.program_id == f.program_id,
+            member_balances.c.program_id == f.program_id,
+        ]
         matches: list[ColumnElement[bool]] = []
         if f.names is not None:
             # case-insensitive prefix of the last or the first name
