@@ -94,7 +94,8 @@ def search_filter(program: Program, q: MemberQuery) -> ListFilter:
         if "@" in text:
             idents.append((IdentifierKind.EMAIL.value, text.lower()))
         else:
-            if any(ch.isalpha() for ch in text):
+            # names hold letters and no digits: "c0004" is a card's beginning, not a name
+            if any(ch.isalpha() for ch in text) and not any(ch.isdigit() for ch in text):
                 names = text.lower()
             card = text.upper().replace(" ", "")
             if _CARD_PREFIX.match(card):
