@@ -186,18 +186,18 @@ def _row(r: ListedMember, idents: dict[str, str], masked: bool) -> MemberRow:
 
 def encode_cursor(sort: str, r: ListedMember) -> str:
     """The opaque cursor after row ``r`` in the given order."""
-    value: str | int
+    value: str | int | None
     if sort == "enrolled":
         value = r.enrolled_at.isoformat()
     elif sort == "name":
-        value = r.last_name or ""
+        value = r.last_name  # None: among the members without a last name
     else:
         value = int(r.available)
     raw = json.dumps([value, r.id], ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(sort: str, cursor: str) -> tuple[datetime | str | int, int]:
+def decode_cursor(sort: str, cursor: str) -> tuple[datetime | str | int | None, int]:
     """The (sort key, id) pair a cursor carries, or ValidationError."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -207,7 +207,7 @@ def decode_cursor(sort: str, cursor: str) -> tuple[datetime | str | int, int]:
         if sort == "enrolled":
             value = datetime.fromisoformat(value)
         elif sort == "name":
-            if not isinstance(value, str):
+            if value is not None and not isinstance(value, str):
                 raise ValueError
         elif not isinstance(value, int) or isinstance(value, bool):
             raise ValueError

@@ -50,10 +50,9 @@ def _prefix(column: Any, prefix: str) -> ColumnElement[bool]:
 # every member has a balances row (enrollment and the bulk importer write one): an inner
 # join lets the (program_id, available, member_id) index serve the order by balance
 BALANCE = member_balances.c.available
-NAME = func.coalesce(members.c.last_name, "")
 SORT_KEYS: dict[str, Any] = {
     "enrolled": members.c.enrolled_at,
-    "name": NAME,
+    "name": members.c.last_name,  # NULLs apart: MemberListRepo._by_name
     "balance": BALANCE,
 }
 
@@ -72,10 +71,7 @@ class MemberListRepo:
     ) -> list[ListedMember]:
         """Up to ``limit`` members in order ``(sort key, id)``, after the cursor's pair."""
         m = members.c
-        key = SORT_KEYS[sort]
-        # the tie-break from the table whose index serves the order
-        last = member_balances.c.member_id if sort == "balance" else m.id
-        q = (
+        base = (
             select(
                 m.id,
                 m.first_name,
@@ -88,15 +84,49 @@ class MemberListRepo:
             .select_from(members.join(member_balances, member_balances.c.member_id == m.id))
             .where(*self._where(f))
         )
+        if sort == "name":
+            return self._by_name(base, descending, after, limit)
+        key = SORT_KEYS[sort]
+        # the tie-break from the table whose index serves the order
+        last = member_balances.c.member_id if sort == "balance" else m.id
+        q = base
         if after is not None:
-            value, last_id = after
-            if descending:
-                q = q.where(or_(key < value, and_(key == value, last < last_id)))
-            else:
-                q = q.where(or_(key > value, and_(key == value, last > last_id)))
+            q = q.where(_after(key, last, *after, descending))
         order = (key.desc(), last.desc()) if descending else (key.asc(), last.asc())
-        q = q.order_by(*order).limit(limit)
-        return [ListedMember(*row) for row in self.conn.execute(q)]
+        return [ListedMember(*row) for row in self.conn.execute(q.order_by(*order).limit(limit))]
+
+    def _by_name(
+        self, base: Any, descending: bool, after: tuple[Any, int] | None, limit: int
+    ) -> list[ListedMember]:
+        """By last name, then those without one (the reverse when descending): two index
+        range reads rather than a sort of every member. A cursor whose name is None is in
+        the second part."""
+        m = members.c
+        parts: list[tuple[ColumnElement[bool], Any]] = [
+            (m.last_name.isnot(None), m.last_name),
+            (m.last_name.is_(None), None),
+        ]
+        if descending:
+            parts.reverse()
+        rows: list[ListedMember] = []
+        started = after is None
+        for where, key in parts:
+            q = base.where(where)
+            if not started and after is not None:
+                if (after[0] is None) != (key is None):
+                    continue  # the cursor is in the later part: this one was read
+                started = True
+                q = q.where(_after(key, m.id, *after, descending))
+            order: tuple[Any, ...]
+            if key is not None:
+                order = (key.desc(), m.id.desc()) if descending else (key.asc(), m.id.asc())
+            else:
+                order = (m.id.desc(),) if descending else (m.id.asc(),)
+            q = q.order_by(*order).limit(limit - len(rows))
+            rows.extend(ListedMember(*row) for row in self.conn.execute(q))
+            if len(rows) >= limit:
+                break
+        return rows
 
     def _where(self, f: ListFilter) -> list[ColumnElement[bool]]:
         m = members.c
@@ -163,6 +193,15 @@ class MemberListRepo:
         for member_id, kind, value in rows:
             found.setdefault(member_id, {}).setdefault(kind, value)
         return found
+
+
+def _after(key: Any, last: Any, value: Any, last_id: int, descending: bool) -> Any:
+    """Rows after ``(value, last_id)`` in the order ``(key, last)``; no key: by id alone."""
+    if key is None:
+        return last < last_id if descending else last > last_id
+    if descending:
+        return or_(key < value, and_(key == value, last < last_id))
+    return or_(key > value, and_(key == value, last > last_id))
 
 
 def _escape(text: str) -> str:
