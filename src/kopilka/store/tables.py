@@ -79,6 +79,9 @@ members = Table(
     # changes are rationed: KOPILKA_BIRTHDAY_CHANGE_DAYS)
     Column("birthday_changed_at", UTCDateTime),
     Index("ix_members_program", "program_id", "id"),
+    # the console's members list (0011): its orders and filters, by keyset
+    Index("ix_members_program_enrolled", "program_id", "enrolled_at", "id"),
+    Index("ix_members_program_name", "program_id", "last_name", "id"),
 )
 
 member_identifiers = Table(
@@ -115,6 +118,7 @@ member_balances = Table(
     Column("held", Id, nullable=False),
     CheckConstraint("pending >= 0", name="pending_nonneg"),
     CheckConstraint("held >= 0", name="held_nonneg"),
+    Index("ix_member_balances_program_available", "program_id", "available", "member_id"),
 )
 
 journal_entries = Table(
@@ -337,6 +341,7 @@ purchases = Table(
     Column("payment_method", String(64)),
     UniqueConstraint("program_id", "receipt_id"),
     Index("ix_purchases_member", "member_id", "id"),
+    Index("ix_purchases_member_time", "member_id", "occurred_at"),
 )
 
 purchase_lines = Table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
@@ -21,6 +22,7 @@ from kopilka.services.purchases import get_purchase
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import N_, tr
+from kopilka.web.member_list_pages import list_context
 from kopilka.web.render import Cursor, Form, PathId, ReceiptRef, WebRoute, Word, redirect, status_of
 
 HISTORY_PAGE = 25
@@ -54,6 +56,11 @@ def parse_reason(raw: str | None, *, required: bool) -> str | None:
     return reason or None
 
 
+def looks_like_a_name(value: str) -> bool:
+    """Letters and no digits: a name typed where a card was expected, searched as one."""
+    return any(ch.isalpha() for ch in value) and not any(ch.isdigit() for ch in value)
+
+
 def named_actors(history: Any, named: Callable[[object], str]) -> Any:
     """A history page whose lines name their actor as a person reads it (the recorded
     ``apikey:4:…`` becomes the key's name and role)."""
@@ -69,8 +76,18 @@ def members_router(console: Console) -> APIRouter:
     ctx = console.ctx
 
     def search_page(
-        op: Operator, status: int = 200, error: KopilkaError | None = None, **form: str
+        op: Operator,
+        status: int = 200,
+        error: KopilkaError | None = None,
+        params: dict[str, str] | None = None,
+        **form: str,
     ) -> Response:
+        try:
+            listing = list_context(console, op, params or {})
+        except ValidationError as e:  # a filter as typed: shown with an unfiltered list
+            status, error = status_of(e), e
+            listing = list_context(console, op, {})
+            listing["filters"] = {k: (params or {}).get(k, "") for k in listing["filters"]}
         return console.page(
             op,
             "admin_search.html",
@@ -79,13 +96,15 @@ def members_router(console: Console) -> APIRouter:
             form=form,
             error=error,
             nav="members",
+            **listing,
         )
 
+    # the list, searched and filtered, and the exact-identifier lookup's form
     @router.get("/members")
     def search_form(request: Request) -> Response:
         op = console.operator(request)
         op.require(Permission.MEMBERS_READ)
-        return search_page(op)
+        return search_page(op, params=dict(request.query_params))
 
     # a POST, so card numbers, phones and e-mails stay out of URLs and access logs
     @router.post("/members/search")
@@ -94,9 +113,13 @@ def members_router(console: Console) -> APIRouter:
         console.area.check_csrf(request, form)
         op.require(Permission.MEMBERS_READ)
         kind, value = form.get("kind", "card"), form.get("value", "")
+        if kind == "name":  # a name is searched in the list, never read as a card number
+            return redirect(f"/admin/members?{urlencode({'q': value.strip()})}")
         try:
             member = member_svc.lookup(ctx, op.program, kind, value)
         except KopilkaError as e:
+            if kind == "card" and looks_like_a_name(value):
+                return redirect(f"/admin/members?{urlencode({'q': value.strip()})}")
             return search_page(op, status_of(e), e, kind=kind, value=value)
         return redirect(f"/admin/members/{member.id}")
 

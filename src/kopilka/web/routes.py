@@ -15,6 +15,7 @@ from kopilka.web import i18n
 from kopilka.web.audit_pages import audit_router
 from kopilka.web.console import Console, console_router
 from kopilka.web.i18n import tr
+from kopilka.web.member_list_pages import member_list_router
 from kopilka.web.members_pages import members_router
 from kopilka.web.portal import portal_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
@@ -69,6 +70,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     console = Console(kopilka)
     router = APIRouter(include_in_schema=False, route_class=WebRoute)
     router.include_router(console_router(console))
+    router.include_router(member_list_router(console))
     router.include_router(members_router(console))
     router.include_router(rules_router(console))
     router.include_router(audit_router(console))
