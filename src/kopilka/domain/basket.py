@@ -105,7 +105,7 @@ class BasketLine:
         ):
             return BasketLine(line_id, sku, qty, amount_minor, category, brand, discounted, tags)
         line: BasketLine = _NEW(BasketLine)
-        s0, s1, s2, s3, s4, s5, s6, s7 = _SET
+        s0, s1, s2, s3, s4, s5, s6, s7 = LINE_SLOT_SETTERS
         s0(line, line_id)
         s1(line, sku)
         s2(line, qty)
@@ -119,8 +119,10 @@ class BasketLine:
 
 _ZERO = Decimal(0)
 _NEW = object.__new__
-_SET = tuple(
-    BasketLine.__dict__[name].__set__  # the slots' own setters (the dataclass is frozen)
+# the slots' own setters (the dataclass is frozen), in field order: for a constructor that
+# has already checked every invariant of a line (``trusted`` here, the importer's fast rows)
+LINE_SLOT_SETTERS = tuple(
+    BasketLine.__dict__[name].__set__
     for name in (
         "line_id",
         "sku",

@@ -57,6 +57,7 @@ from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 
 from kopilka.domain.basket import (
+    LINE_SLOT_SETTERS,
     MAX_LINE_AMOUNT,
     MAX_QUANTITY,
     MAX_RECEIPT_AMOUNT,
@@ -261,19 +262,6 @@ def basket(data: Fields, lines: list[dict[str, object]], program: Program, now: 
 # Channel(value) for the channels' own values, without the enum call's Python frames
 _CHANNELS: dict[object, Channel] = {c.value: c for c in Channel}
 _NEW = object.__new__
-_SET = tuple(
-    BasketLine.__dict__[name].__set__  # the slots' own setters (the dataclass is frozen)
-    for name in (
-        "line_id",
-        "sku",
-        "quantity",
-        "amount_minor",
-        "category",
-        "brand",
-        "discounted",
-        "tags",
-    )
-)
 
 
 # a line from values a bulk reader has already validated as :func:`basket` would (``qty``
@@ -723,7 +711,7 @@ class FastReceipts:
         # quantity(), amount a non-negative int within bounds, discounted a bool, tags a
         # frozenset): build it as trusted_line does, without checking it all again
         out = _NEW(BasketLine)
-        s0, s1, s2, s3, s4, s5, s6, s7 = _SET
+        s0, s1, s2, s3, s4, s5, s6, s7 = LINE_SLOT_SETTERS
         s0(out, line_id)
         s1(out, sku)
         s2(out, qty)
