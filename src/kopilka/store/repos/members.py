@@ -119,6 +119,26 @@ class MemberRepo:
                     f"this {kind} is already registered in the program", kind=str(kind)
                 ) from None
 
+    def replace_identifier(
+        self,
+        program_id: int,
+        member_id: int,
+        kind: IdentifierKind,
+        old: str | None,
+        new: str | None,
+    ) -> None:
+        """The member's identifier ``old`` of ``kind`` becomes ``new`` (None: ``old`` is
+        removed, or ``new`` added); DuplicateIdentifier when another member has ``new``."""
+        if old is not None:
+            c = member_identifiers.c
+            self.conn.execute(
+                delete(member_identifiers).where(
+                    c.member_id == member_id, c.kind == str(kind), c.value == old
+                )
+            )
+        if new is not None:
+            self.add_identifiers(program_id, member_id, [(kind, new)])
+
     def add_consents(self, member_id: int, given: list[Consent]) -> None:
         if given:
             self.conn.execute(
