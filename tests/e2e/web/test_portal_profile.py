@@ -59,7 +59,8 @@ def test_the_member_changes_names_email_and_birthday(world, anon):
         member_svc.lookup(world.ctx, world.program, "email", world.email)
     [record] = _audited(world, "member.profile_update")
     assert record.actor == f"member:{world.member_id}"
-    assert record.before is not None and record.before["first_name"] == "Anna"
+    assert record.before is not None
+    assert record.before["first_name"] == "Anna"
     assert record.after == {
         "first_name": "Anya",
         "last_name": "Ivanova",
