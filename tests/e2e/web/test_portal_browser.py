@@ -1,7 +1,8 @@
 """The member's main task in a real browser (Debian's Chromium, headless, Playwright), on a
 390 px phone in Russian and in English: sign in, read the balance and the soonest expiry,
 show the card, withdraw a consent through its confirmation with the keyboard, and change
-the name; no page scrolls sideways."""
+the name; no page scrolls sideways. And the console overview's tiles, which fill even rows
+at both widths."""
 
 from __future__ import annotations
 
@@ -140,5 +141,37 @@ def test_the_members_main_task_on_a_phone(served, browser, lang):
         expect(page.get_by_role("heading", level=1)).to_have_text(w["hello"])
         _fits(page)
         page.screenshot(path=f"/tmp/kopilka-web-portal-task-{lang}.png", full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+@pytest.mark.parametrize(("width", "per_row"), [(1280, 4), (390, 2)])
+def test_the_console_overview_tiles_fill_even_rows(served, browser, lang, width, per_row):
+    """The overview's eight tiles are a grid of even rows, none left alone on a row: four
+    a row on a 1280 px desktop, two on a 390 px phone, all of one width, and the page
+    does not scroll sideways."""
+    base, world = served
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.add_cookies([{"name": "kopilka_lang", "value": lang, "url": base}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{base}/admin/sign-in")
+        page.locator("#api_key").fill(world.keys["admin"])
+        page.locator("#api_key").press("Enter")
+        page.wait_for_url(f"{base}/admin")
+        boxes = page.evaluate(
+            "Array.from(document.querySelectorAll('.kpis > div'),"
+            " d => { const r = d.getBoundingClientRect(); return [r.top, r.width]; })"
+        )
+        assert len(boxes) == 8
+        rows: dict[float, int] = {}
+        for top, _ in boxes:
+            rows[top] = rows.get(top, 0) + 1
+        assert sorted(rows.values()) == [per_row] * (8 // per_row)
+        assert max(w for _, w in boxes) - min(w for _, w in boxes) < 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=f"/tmp/kopilka-web-overview-{width}-{lang}.png", full_page=True)
     finally:
         context.close()
