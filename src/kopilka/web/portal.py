@@ -438,6 +438,12 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             # a dict: the stored outcome (recorded_write takes dicts until it is generic)
             return dict(member_svc.change_consent(inner, program, command, inner.now()))
 
+        def answer_of(inner: ServiceContext) -> dict[str, object]:
+            # the answer on record before and after (None: never answered)
+            latest = member_svc.current_consents(inner, program, member_id)
+            now = next((c.granted for c in latest if c.purpose == purpose), None)
+            return {"purpose": purpose, "granted": now}
+
         try:
             recorded_write(
                 ctx,
@@ -450,7 +456,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
                     f"member:{member_id}",
                     f"member.{operation}",
                     f"member:{member_id}",
-                    lambda inner: {"purpose": purpose, "granted": granted},
+                    answer_of,
                 ),
             )
         except KopilkaError as e:

@@ -212,6 +212,7 @@ def test_giving_a_consent_goes_through_its_confirmation(world, anon, clock):
     assert (push.granted, push.channel, push.recorded_at) == (True, "portal", clock.now())
     [record] = _audited(world, "member.consent.grant")
     assert record.actor == f"member:{world.member_id}"
+    assert record.before == {"purpose": "push", "granted": None}  # never answered
     assert record.after == {"purpose": "push", "granted": True}
     history = text_of(anon.get("/portal").text)
     assert "History of my answers" in history
