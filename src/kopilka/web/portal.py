@@ -49,6 +49,7 @@ from kopilka.web.portal_profile import (
     TAKEN_EMAIL,
     ProfileForm,
     consent_meaning,
+    first_day,
     profile_fields,
 )
 from kopilka.web.render import (
@@ -309,7 +310,6 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         days = kopilka.settings.birthday_change_days
         every = timedelta(days=days) if days else None
         locked = member_svc.birthday_change_from(ctx, program, member.id, every)
-        zone = ZoneInfo(program.timezone)
         return RENDERER.page(
             "portal_profile.html",
             status,
@@ -320,7 +320,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             new_key=new_idempotency_key,
             form=form,
             fields=profile_fields(
-                form, days, locked.astimezone(zone).date() if locked is not None else None
+                form, days, first_day(locked, program.timezone) if locked is not None else None
             ),
             error=error,
             notice=notice,
@@ -389,7 +389,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             )
         except BirthdayChangeTooSoon as e:
             moment = datetime.fromisoformat(str(e.details.get("next_change_at")))
-            day = date_text(moment.astimezone(ZoneInfo(program.timezone)).date())
+            day = date_text(first_day(moment, program.timezone))
             filled.errors["birthday"] = tr(BIRTHDAY_LOCKED, day=day)
             return profile_page(program, member, csrf, filled, status=409)
         except DuplicateIdentifier:

@@ -11,7 +11,8 @@ birthday changes at most once in the server's ``birthday_change_days``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
@@ -77,6 +78,16 @@ def consent_meaning(purpose: str, granted: bool, purpose_word: str) -> str:
     words of the page's language."""
     yes, no = MEANINGS.get(purpose, GENERAL_MEANING)
     return tr(yes if granted else no, purpose=purpose_word)
+
+
+def first_day(moment: datetime, timezone: str) -> date:
+    """The first whole day, in the program's calendar, from ``moment`` on: the day a
+    member is told they may change their birthday again is never one that still refuses
+    it in its morning."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    if local.time() == datetime.min.time():
+        return local.date()
+    return local.date() + timedelta(days=1)
 
 
 @dataclass(slots=True)

@@ -145,12 +145,16 @@ def test_the_birthday_changes_at_most_once_in_the_interval(world, anon, clock):
     portal_sign_in(anon, world)
     assert _post_profile(anon, first_name="Anna", birthday="1990-05-31").status_code == 303
     form = anon.get("/portal/profile").text
-    assert "it can change again from" in form
+    # changed 2026-03-14 15:00 MSK: 365 days later is 2027-03-14 15:00, so the first
+    # whole day it may change is the 15th
+    assert "it can change again from 2027-03-15." in form
     assert "readonly" in form
     before = _details(world)
     response = _post_profile(anon, first_name="Changed", birthday="1991-06-01")
     assert response.status_code == 409
-    assert "Your birthday was changed recently: it can change again from" in response.text
+    assert "Your birthday was changed recently: it can change again from 2027-03-15." in (
+        response.text
+    )
     assert _details(world) == before
     clock.advance(timedelta(days=366))
     portal_sign_in(anon, world)  # the session timed out meanwhile
