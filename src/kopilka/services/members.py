@@ -551,9 +551,11 @@ def update_own_profile(
         )
         emails = uow.members.get(program.id, member_id).identifiers.get("email", [])
         old = emails[0] if emails else None
-        if command.email != old:
+        if command.email is not None:
             uow.members.replace_identifier(
                 program.id, member_id, IdentifierKind.EMAIL, old, command.email
             )
+        elif old is not None:
+            uow.members.remove_identifier(program.id, member_id, IdentifierKind.EMAIL, old)
         uow.commit()
     return get_member(ctx, program, member_id)

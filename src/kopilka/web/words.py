@@ -259,7 +259,6 @@ ACTIONS = {
     "member.unblock": N_("member unblocked"),
     "rules.publish": N_("rules published"),
     "rules.backdate": N_("rules published backdated"),
-    "member.profile_update": N_("profile changed"),
     "member.consent.grant": N_("consent given"),
     "member.consent.withdraw": N_("consent withdrawn"),
 }

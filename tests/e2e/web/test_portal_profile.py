@@ -72,6 +72,19 @@ def test_the_member_changes_names_email_and_birthday(world, anon):
     assert "anya.new@example.com" in home
 
 
+def test_an_empty_email_removes_it(world, anon):
+    """Leaving the e-mail empty removes it: the old address finds nobody any more, and
+    the card and phone stay."""
+    portal_sign_in(anon, world)
+    response = _post_profile(anon, first_name="Anna", last_name="Petrova", email="")
+    assert response.status_code == 303
+    member = member_svc.get_member(world.ctx, world.program, world.member_id)
+    assert "email" not in member.identifiers
+    assert member.identifiers["card"] == [world.card]
+    with pytest.raises(NotFoundError):
+        member_svc.lookup(world.ctx, world.program, "email", world.email)
+
+
 TOO_LONG = "x" * (member_svc.MAX_NAME + 1)
 
 
