@@ -31,6 +31,15 @@ KIND_TITLES = {
     "bonus": N_("Bonus: fixed points"),
 }
 WEEKDAYS = schema.WEEKDAYS
+WEEKDAY_NAMES = {
+    "mon": N_("Monday"),
+    "tue": N_("Tuesday"),
+    "wed": N_("Wednesday"),
+    "thu": N_("Thursday"),
+    "fri": N_("Friday"),
+    "sat": N_("Saturday"),
+    "sun": N_("Sunday"),
+}
 CHANNELS = ("till", "web", "app")
 LISTS = ("categories", "skus", "brands", "tags", "stores", "tiers")
 LIMITS = ("per_purchase", "per_member_day", "per_member_month", "budget")

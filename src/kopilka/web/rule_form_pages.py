@@ -27,6 +27,7 @@ from kopilka.web.rule_form import (
     CHANNELS,
     KIND_TITLES,
     KINDS,
+    WEEKDAY_NAMES,
     WEEKDAYS,
     FormErrors,
     fields_of,
@@ -66,7 +67,7 @@ def rule_form_router(console: Console, rules_page: RulesPage) -> APIRouter:
             kind_title=tr(KIND_TITLES.get(kind, KIND_TITLES["rate"])),
             errors=errors or {},
             error=error,
-            weekdays=WEEKDAYS,
+            weekdays=[(d, tr(WEEKDAY_NAMES[d])) for d in WEEKDAYS],
             channels=CHANNELS,
             nav="rules",
         )
@@ -122,7 +123,9 @@ def rule_form_router(console: Console, rules_page: RulesPage) -> APIRouter:
         op.require_publish()
         document, fmt = form.get("document", ""), form.get("format", "yaml")
         try:
-            return opened(op, document, fmt, form.get("rule") or None, form.get("kind"))
+            kind = form.get("kind")
+            rule = form.get("rule") if kind == "edit" else None
+            return opened(op, document, fmt, rule or None, kind)
         except KopilkaError as e:
             return rules_page(op, status_of(e), error=e, failed="publish", form=form)
 

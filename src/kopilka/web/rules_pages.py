@@ -22,7 +22,7 @@ from kopilka.services.member_lookup import member_ref_of
 from kopilka.web.basket_json import parse_basket  # the preview form's JSON basket
 from kopilka.web.console import Console, active_version
 from kopilka.web.guard import Operator, form_key
-from kopilka.web.i18n import tr
+from kopilka.web.i18n import N_, tr
 from kopilka.web.render import (
     Form,
     PathId,
@@ -75,6 +75,18 @@ def parse_basket_json(raw: str | None) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError(tr("the basket must be a JSON object"), field="basket")
     return body
+
+
+PROPOSAL_STATUSES = {
+    "proposed": N_("proposed"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+}
+
+
+def proposal_status(code: str) -> str:
+    """A proposal's status in the page's language."""
+    return tr(PROPOSAL_STATUSES[code]) if code in PROPOSAL_STATUSES else code
 
 
 class RulesPage:
@@ -142,6 +154,7 @@ class RulesPage:
             kinds=[(k, tr(KIND_TITLES[k])) for k in KINDS],
             proposals=proposals_svc.latest_proposals(ctx, op.program),
             approval=proposals_svc.approval_required(ctx, op.program),
+            proposal_status=proposal_status,
             versions=list(reversed(versions)),
             active_version=active_version(versions, ctx.now()),
             error=error,
@@ -267,6 +280,7 @@ def rules_router(console: Console, rules_page: RulesPage) -> APIRouter:
         return console.page(
             op,
             "admin_rules_proposal.html",
+            proposal_status=proposal_status,
             proposal=found,
             rows=rows,
             in_force=in_force,
@@ -296,6 +310,7 @@ def rules_router(console: Console, rules_page: RulesPage) -> APIRouter:
                 op,
                 "admin_rules_proposal.html",
                 status_of(e),
+                proposal_status=proposal_status,
                 proposal=found,
                 rows=rows,
                 in_force=in_force,
