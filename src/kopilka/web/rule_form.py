@@ -22,7 +22,8 @@ import pydantic
 
 from kopilka.domain.money import currency_exponent
 from kopilka.domain.rules import schema
-from kopilka.web.i18n import N_, Translated, tr
+from kopilka.web.i18n import N_, Translated, number, tr
+from kopilka.web.words import channel as channel_word
 
 KINDS = ("rate", "multiplier", "bonus")
 KIND_TITLES = {
@@ -165,7 +166,7 @@ class _Reader:
         if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
             self.fail(
                 name,
-                tr("Enter a whole number from %(low)s to %(high)s.", low=low, high=f"{high:,}"),
+                tr("Enter a whole number from %(low)s to %(high)s.", low=low, high=number(high)),
             )
             return None
         return int(text)
@@ -345,3 +346,131 @@ def _plain(value: Decimal) -> str:
 def _number(value: Decimal) -> int | str:
     """A factor or a percentage as a person writes it: 2, or "1.5"."""
     return int(value) if value == value.to_integral_value() else _plain(value)
+
+
+def _field(
+    name: str, label: str, help: str | None = None, type: str = "text", mode: str | None = None
+) -> dict[str, str | None]:
+    return {"name": name, "label": label, "help": help, "type": type, "mode": mode}
+
+
+def layout(kind: str, currency: str, timezone: str) -> list[dict[str, Any]]:
+    """The form's groups of fields for ``kind``, labelled in the page's language: each a
+    legend, an optional help text, a row of text fields, rows of boxes, a select."""
+    points: dict[str, Any]
+    if kind == "rate":
+        points = {
+            "legend": tr("Points"),
+            "fields": [
+                _field("rate_points", tr("Points"), mode="numeric"),
+                _field(
+                    "rate_per",
+                    tr("for every whole amount (%(currency)s)", currency=currency),
+                    mode="decimal",
+                ),
+                _field(
+                    "rate_percent",
+                    tr("or a percentage of the amount, as points"),
+                    tr("Give either points per amount or a percentage."),
+                    mode="decimal",
+                ),
+            ],
+        }
+    elif kind == "multiplier":
+        points = {
+            "legend": tr("Factor"),
+            "fields": [
+                _field(
+                    "factor",
+                    tr("Multiply the points of the lines in scope by"),
+                    tr("Greater than 1, at most 100: 2 doubles the points, 1.5 adds half."),
+                    mode="decimal",
+                )
+            ],
+        }
+    else:
+        points = {
+            "legend": tr("Bonus"),
+            "fields": [
+                _field("bonus_points", tr("Bonus points for the purchase"), mode="numeric"),
+                _field(
+                    "min_amount",
+                    tr("Minimum purchase (%(currency)s, optional)", currency=currency),
+                    mode="decimal",
+                ),
+                _field("every_nth", tr("Every nth purchase (optional)"), mode="numeric"),
+            ],
+            "checks": [(None, [("first_purchase", tr("Only on the member's first purchase"))])],
+        }
+    groups = [
+        {
+            "legend": tr("The rule"),
+            "fields": [
+                _field(
+                    "id",
+                    tr("Id"),
+                    tr(
+                        "Lowercase latin letters, digits, '.', '_' or '-': e.g. spring-x2. "
+                        "Awards record it."
+                    ),
+                ),
+                _field(
+                    "priority",
+                    tr("Priority"),
+                    tr("Smaller runs first; 100 if empty."),
+                    mode="numeric",
+                ),
+                _field("description", tr("Description (members read it)")),
+            ],
+            "stacking": [
+                ("stackable", tr("stackable: adds to the other rules")),
+                ("exclusive", tr("exclusive: replaces the rules after it")),
+            ],
+            "checks": [(None, [("hidden", tr("Hidden from members (not listed in the portal)"))])],
+        },
+        points,
+        {
+            "legend": tr("Which lines"),
+            "help": tr(
+                "Lines matching any value listed; with nothing listed, every line. "
+                "Separate values with commas."
+            ),
+            "fields": [
+                _field("categories", tr("Categories")),
+                _field("skus", tr("SKUs")),
+                _field("brands", tr("Brands")),
+                _field("tags", tr("Tags")),
+            ],
+        },
+        {
+            "legend": tr("When and where"),
+            "help": tr(
+                "Every condition given must hold; an empty one does not limit the rule. "
+                "Dates and times are the program's (%(zone)s).",
+                zone=timezone,
+            ),
+            "fields": [
+                _field("date_from", tr("First day"), type="date"),
+                _field("date_to", tr("Last day"), type="date"),
+                _field("hours_from", tr("From (time)"), type="time"),
+                _field("hours_to", tr("Until (time, not included)"), type="time"),
+                _field("stores", tr("Stores")),
+                _field("tiers", tr("Tiers")),
+            ],
+            "checks": [
+                (tr("Days of the week"), [(f"day_{d}", tr(WEEKDAY_NAMES[d])) for d in WEEKDAYS]),
+                (tr("Channels"), [(f"channel_{c}", channel_word(c)) for c in CHANNELS]),
+            ],
+        },
+        {
+            "legend": tr("Limits in points"),
+            "fields": [
+                _field("per_purchase", tr("Per purchase"), mode="numeric"),
+                _field("per_member_day", tr("Per member a day"), mode="numeric"),
+                _field("per_member_month", tr("Per member a month"), mode="numeric"),
+                _field("budget", tr("Campaign budget"), mode="numeric"),
+            ],
+        },
+    ]
+    # every group has every key (the templates' undefined is strict)
+    return [{"help": None, "stacking": [], "checks": [], **g} for g in groups]

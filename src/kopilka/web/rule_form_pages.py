@@ -24,13 +24,11 @@ from kopilka.web.guard import Operator
 from kopilka.web.i18n import tr
 from kopilka.web.render import Form, WebRoute, status_of
 from kopilka.web.rule_form import (
-    CHANNELS,
     KIND_TITLES,
     KINDS,
-    WEEKDAY_NAMES,
-    WEEKDAYS,
     FormErrors,
     fields_of,
+    layout,
     rule_of,
 )
 from kopilka.web.rules_pages import RulesPage
@@ -67,8 +65,8 @@ def rule_form_router(console: Console, rules_page: RulesPage) -> APIRouter:
             kind_title=tr(KIND_TITLES.get(kind, KIND_TITLES["rate"])),
             errors=errors or {},
             error=error,
-            weekdays=[(d, tr(WEEKDAY_NAMES[d])) for d in WEEKDAYS],
-            channels=CHANNELS,
+            groups=layout(kind, op.program.currency, op.program.timezone),
+            stacking=fields.get("stacking", "stackable"),
             nav="rules",
         )
 

@@ -21,7 +21,7 @@ from kopilka.services.apikeys import Permission
 from kopilka.services.member_lookup import member_ref_of
 from kopilka.web.basket_json import parse_basket  # the preview form's JSON basket
 from kopilka.web.console import Console, active_version
-from kopilka.web.guard import Operator, form_key
+from kopilka.web.guard import KEY_FIELD, Operator, form_key
 from kopilka.web.i18n import N_, tr
 from kopilka.web.render import (
     Form,
@@ -237,6 +237,7 @@ def rules_router(console: Console, rules_page: RulesPage) -> APIRouter:
                     "admin_rules_confirm.html",
                     check=check,
                     form=form,
+                    form_key=form.get(KEY_FIELD, ""),
                     proposing=proposing,
                     nav="rules",
                 )
