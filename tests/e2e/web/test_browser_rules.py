@@ -56,9 +56,9 @@ def no_sideways_scroll(page) -> None:
 @pytest.mark.parametrize(("lang", "width"), [("en", 1280), ("ru", 390)])
 def test_marketer_adds_a_multiplier_with_the_form_previews_and_publishes(
     served,
-    browser,
+    browser,  # noqa: F811 (the fixture imported above)
     lang,
-    width,  # noqa: F811 (the fixture imported above)
+    width,
 ):
     """Sign in, open Rules, add a multiplier with the form (by its labels, in the page's
     language), preview the draft on the real member's basket, publish it through the
