@@ -37,6 +37,11 @@ RuleParam = QueryParam(None, max_length=64)
 KindParam = QueryParam(None, max_length=16)
 
 
+def starter(op: Operator) -> str:
+    """The draft of a program with no rules yet: an empty document in its currency."""
+    return f"schema_version: 1\ncurrency: {op.program.currency}\nrules: []\n"
+
+
 def rule_form_router(console: Console, rules_page: RulesPage) -> APIRouter:
     router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
     ctx = console.ctx
@@ -76,6 +81,8 @@ def rule_form_router(console: Console, rules_page: RulesPage) -> APIRouter:
         """The form for ``rule`` of the draft, or for a new rule of ``kind``."""
         if fmt not in rules_svc.FORMATS:
             raise ValidationError(tr("format must be yaml or json"), field="format")
+        if not document.strip():  # the program's first rules
+            document, fmt = starter(op), "yaml"
         if rule:
             raw = rule_drafts.find_rule(document, fmt, rule)
             if raw is None:
@@ -107,7 +114,7 @@ def rule_form_router(console: Console, rules_page: RulesPage) -> APIRouter:
         op = console.operator(request)
         op.require_publish()
         in_force = rules_svc.version_in_force(ctx, op.program)
-        document = in_force.get("document", "") if in_force else "schema_version: 1\nrules: []\n"
+        document = in_force.get("document", "") if in_force else starter(op)
         fmt = in_force["format"] if in_force else "yaml"
         try:
             return opened(op, document, fmt, rule, kind)

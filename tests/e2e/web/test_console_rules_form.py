@@ -383,3 +383,14 @@ def test_back_from_the_confirmation_keeps_the_draft(as_role):
     back = c.post("/admin/rules/edit", data=fields)
     assert back.status_code == 200
     assert textarea(back.text, "publish-document") == draft
+
+
+def test_the_first_rule_of_a_program_goes_into_an_empty_draft():
+    """With no rules yet (the draft an empty document, flow-style ``rules: []``), the form's
+    rule makes a whole valid document holding just that rule."""
+    empty = "schema_version: 1\ncurrency: RUB\nrules: []\n"
+    text, fields = BY_HAND["rate"]
+    drafted = rule_drafts.put_rule(rule_drafts.PutRule(empty, "yaml", rule_of(fields, "RUB")))
+    assert [r.id for r in parse_ruleset(drafted).rules] == ["fresh"]
+    hand = "schema_version: 1\ncurrency: RUB\nrules:\n" + text
+    assert compiled(drafted, "fresh") == compiled(hand, "fresh")
