@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from kopilka.domain.basket import Basket, BasketLine, Channel, check_occurred_at
 from kopilka.domain.clock import ensure_utc
-from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
 from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
@@ -165,17 +165,28 @@ def publish(
     effective_at: datetime | None = None,
     actor: str = "system",
     backdate: bool = False,
+    expected_version: int | None = None,
 ) -> RuleVersion:
     """Validate and store a new version, effective at ``effective_at`` (default: now).
 
     An ``effective_at`` in the past is a :class:`ValidationError` unless ``backdate`` is
     set; the interfaces allow ``backdate`` to admins only (``rules:backdate``) and audit it.
+    With ``expected_version`` (the number a person confirmed), a version published by
+    someone else meanwhile is a :class:`ConflictError` and nothing is published.
     """
     now = ctx.now()
     with ctx.uow() as uow:
         version, effective, ruleset = _checked(
             uow, program, document, fmt, effective_at, backdate, now
         )
+        if expected_version is not None and version != expected_version:
+            raise ConflictError(
+                f"version {version - 1} was published meanwhile: this draft would be "
+                f"version {version}, not {expected_version}; check its changes and confirm "
+                "again",
+                version=version,
+                expected_version=expected_version,
+            )
         stored = StoredRuleSet(version, str(fmt), document, effective, now, actor)
         RuleSetRepo(uow.conn).add(program.id, stored)
         uow.commit()

@@ -251,6 +251,7 @@ def rules_router(console: Console, rules_page: RulesPage) -> APIRouter:
                 )
                 proposal = proposals_svc.propose(ctx, program, cmd)
                 return redirect(f"/admin/rules?proposed={proposal['id']}")
+            confirmed = form.get("version", "")
             result = back_office.publish_rules(
                 ctx,
                 program,
@@ -260,6 +261,7 @@ def rules_router(console: Console, rules_page: RulesPage) -> APIRouter:
                 backdate=backdate,
                 key=key,
                 actor=op.key.actor,
+                expected_version=int(confirmed) if confirmed.isdigit() else None,
             )
         except KopilkaError as e:
             return rules_page(op, status_of(e), error=e, failed="publish", form=form)

@@ -432,3 +432,20 @@ def test_every_common_rule_of_the_grocery_example_goes_through_the_form_unchange
     }
     assert "january-double" in shown
     assert "morning-hours" in shown
+
+
+def test_a_version_published_meanwhile_asks_for_a_new_confirmation(world, as_role):
+    """The confirmation names version 2; when someone publishes version 2 before it is
+    confirmed, the confirmed draft is refused (409, in the editor, nothing published), and
+    confirming again shows version 3."""
+    c = as_role("marketer")
+    draft = RULES.replace("factor: 2", "factor: 3")
+    confirmed = hidden_fields(confirm(c, draft).text, "/admin/rules/publish")
+    assert confirmed["version"] == "2"
+    rules_svc.publish(world.ctx, world.program, RULES, actor="test")
+    refused = c.post("/admin/rules/publish", data=confirmed)
+    assert refused.status_code == 409
+    assert "was published meanwhile" in text_of(refused.text)
+    assert textarea(refused.text, "publish-document") == draft
+    assert len(rules_svc.list_versions(world.ctx, world.program)) == 2
+    assert "Publish version 3?" in text_of(confirm(c, draft).text)
