@@ -261,6 +261,9 @@ ACTIONS = {
     "member.unblock": N_("member unblocked"),
     "rules.publish": N_("rules published"),
     "rules.backdate": N_("rules published backdated"),
+    "rules.propose": N_("rules proposed"),
+    "rules.approve": N_("rules proposal approved"),
+    "rules.reject": N_("rules proposal rejected"),
 }
 
 
