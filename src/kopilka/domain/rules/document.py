@@ -53,7 +53,9 @@ class _Problems:
     def add_pydantic(self, prefix: Path, exc: pydantic.ValidationError) -> None:
         for err in exc.errors(include_url=False):
             message = str(err["msg"]).removeprefix("Value error, ")
-            self.add((*prefix, *err["loc"]), message)
+            loc = _one_form((*prefix, *err["loc"]), self.data)
+            if loc is not None:
+                self.add(loc, message)
 
     def raise_if_any(self) -> None:
         if not self.items:
@@ -62,6 +64,32 @@ class _Problems:
         shown = "; ".join(f"line {e['line']}: {e['path']}: {e['message']}" for e in self.items[:5])
         more = f" (and {len(self.items) - 5} more)" if len(self.items) > 5 else ""
         raise ValidationError(f"invalid rules document: {shown}{more}", errors=self.items)
+
+
+# the forms of a list condition (a list, or ``{not: [...]}``), as pydantic names them in an
+# error's location
+_NEGATION_FORMS = ("NotIn", "NotChannels", "NotTenders")
+
+
+def _one_form(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...] | None:
+    """An error's location without the name of a list condition's form, or ``None`` when the
+    error is about the form the value was not written in (a list's error on ``{not: ...}``):
+    a marketer reads only the errors of what they wrote."""
+    current = data
+    for n, part in enumerate(loc):
+        if isinstance(part, str) and (part in _NEGATION_FORMS or part.startswith("list[")):
+            written_negated = isinstance(current, Mapping)
+            if written_negated != (part in _NEGATION_FORMS):
+                return None
+            rest = _one_form(loc[n + 1 :], current)
+            return None if rest is None else (*loc[:n], *rest)
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        else:
+            current = None
+    return loc
 
 
 def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> RuleSet:
