@@ -208,7 +208,8 @@ def test_points_paid_are_a_tender_that_never_earns(
         "payments": [{"tender": "card", "amount": "800"}, {"tender": "points", "amount": "200"}],
     }
     r = client.post("/v1/purchases/quote", json=wrong, headers=admin)
-    assert r.status_code == 422 and "points payment" in r.json()["detail"]
+    assert r.status_code == 422
+    assert "points payment" in r.json()["detail"]
     booked = client.post(
         "/v1/purchases", json={**order, "receipt_id": "T-2"}, headers=idem(**admin)
     )
@@ -219,7 +220,8 @@ def test_order_discount_is_spread_and_earns_on_what_was_paid(
     client: TestClient, program: Program, admin: dict[str, str], make_member: Any
 ) -> None:
     """A 120 RUB order discount on 1000 + 200 RUB is spread 100 + 20: the lines earn on 900
-    and 180 (10 points spread 8 + 2, and the bread 3 a loaf); a full return refunds what was paid."""
+    and 180 (10 points spread 8 + 2, and the bread 3 a loaf); a full return refunds what
+    was paid."""
     member = make_member(program)
     order = basket(GROCERIES, BREAD, member_id=member, order_discount="120.00")
     quote = client.post("/v1/purchases/quote", json=order, headers=admin).json()

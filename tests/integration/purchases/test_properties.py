@@ -202,9 +202,7 @@ def shop(
 
 @PROPERTY
 @given(lines=lines_strategy, percent=st.integers(0, 100), extras=extras_strategy)
-def test_quote_and_commit_agree(
-    ctx, shop, lines: list[Line], percent: int, extras: Extras
-) -> None:
+def test_quote_and_commit_agree(ctx, shop, lines: list[Line], percent: int, extras: Extras) -> None:
     """A quote predicts its commit line by line, and nothing above max_redeemable is
     accepted: with conditions on the amount, quantities, negated stores and scopes, points
     per unit, a promo code, tenders and the shop's order discount."""

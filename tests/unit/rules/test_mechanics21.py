@@ -326,21 +326,24 @@ def test_mechanics(case: Case) -> None:
 # --- the document: every new field is checked with its line and field ----------------------
 
 
+R5 = "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n"
+
+
 @pytest.mark.parametrize(
     ("body", "path", "message"),
     [
         (
-            "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n    when: {stores: {nott: [a]}}\n",
+            R5 + "    when: {stores: {nott: [a]}}\n",
             "rules[0].when.stores.not",
             "",
         ),
         (
-            "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n    when: {channels: {not: [fax]}}\n",
+            R5 + "    when: {channels: {not: [fax]}}\n",
             "rules[0].when.channels.not[0]",
             "",
         ),
         (
-            "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n    when: {stores: {not: []}}\n",
+            R5 + "    when: {stores: {not: []}}\n",
             "rules[0].when.stores.not",
             "",
         ),
@@ -350,29 +353,27 @@ def test_mechanics(case: Case) -> None:
             "per_unit goes with points alone",
         ),
         (
-            "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n    when: {promo_code: NOPE}\n",
+            R5 + "    when: {promo_code: NOPE}\n",
             "rules[0].when.promo_code",
             "unknown promo code 'NOPE'",
         ),
         (
-            "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n    tenders: [points]\n",
+            R5 + "    tenders: [points]\n",
             "rules[0]",
             "the part paid with points never earns",
         ),
         (
-            "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n    tenders: [bitcoin]\n",
+            R5 + "    tenders: [bitcoin]\n",
             "rules[0].tenders[0]",
             "",
         ),
         (
-            "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n"
-            "    when: {quantity: {min: 0}}\n",
+            R5 + "    when: {quantity: {min: 0}}\n",
             "rules[0].when.quantity.min",
             "",
         ),
         (
-            "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n"
-            "    when: {purchase_amount: {min: '1.001'}}\n",
+            R5 + "    when: {purchase_amount: {min: '1.001'}}\n",
             "rules[0].when.purchase_amount.min",
             "decimal places",
         ),

@@ -83,12 +83,9 @@ def _one_form(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...] | 
                 return None
             rest = _one_form(loc[n + 1 :], current)
             return None if rest is None else (*loc[:n], *rest)
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            current = current[part]
-        else:
-            current = None
+        in_map = isinstance(current, Mapping) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        current = current[part] if in_map or in_list else None
     return loc
 
 
