@@ -31,7 +31,7 @@ from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
-from kopilka.domain.rules.payments import check_promo_codes, effective_basket
+from kopilka.domain.rules.payments import check_payments, check_promo_codes, effective_basket
 from kopilka.domain.rules.schema import Listed, NotChannels, NotIn
 from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
 from kopilka.services.context import ServiceContext
@@ -306,6 +306,7 @@ def preview(ctx: ServiceContext, program: Program, cmd: PreviewRules) -> RulePre
         repo = UsageRepo(uow.conn)
         if isinstance(subject, PreviewPurchase):
             basket = effective_basket(subject.basket)
+            check_payments(basket, 0, program.currency)  # a preview pays nothing with points
             if basket.promo_codes:  # as a quote: each code defined by the draft and valid
                 local = basket.occurred_at.astimezone(ZoneInfo(program.timezone)).date()
                 check_promo_codes(draft, basket.promo_codes, local)
