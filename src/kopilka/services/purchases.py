@@ -297,6 +297,11 @@ class ReturnView(TypedDict):
     lines: list[StoredReturnLine]
 
 
+class PaymentView(TypedDict):
+    tender: str
+    amount: str
+
+
 class PurchaseView(TypedDict):
     receipt_id: str
     member_id: int
@@ -305,6 +310,9 @@ class PurchaseView(TypedDict):
     channel: str | None
     partner: str | None
     payment_method: str | None
+    payments: list[PaymentView]
+    promo_codes: list[str]
+    order_discount: str
     total: str
     discount: str
     points_earned: int
@@ -877,6 +885,7 @@ def get_purchase(
     if p is None or (scope is not None and not scope.covers(p.store)):
         raise _no_purchase(receipt_id)
     cur = program.currency
+    meta = p.meta or {}
     awards: dict[str, list[RuleAward]] = {}
     for a in p.awards:
         awards.setdefault(a.line_id, []).append(
@@ -890,6 +899,12 @@ def get_purchase(
         "channel": p.channel,
         "partner": p.partner,
         "payment_method": p.payment_method,
+        "payments": [
+            {"tender": str(t), "amount": format_money(int(a), cur)}
+            for t, a in meta.get("payments", ())
+        ],
+        "promo_codes": [str(c) for c in meta.get("promo_codes", ())],
+        "order_discount": format_money(int(meta.get("order_discount_minor", 0)), cur),
         "total": format_money(p.total_minor, cur),
         "discount": format_money(p.discount_minor, cur),
         "points_earned": p.points_earned,

@@ -100,6 +100,7 @@ def test_a_promo_code_unlocks_its_rule_within_its_limits_and_comes_back_on_retur
     assert booked.json()["points_earned"] == 20
     awards = client.get("/v1/purchases/A-1", headers=admin).json()["lines"][0]["awards"]
     assert {a["rule_id"]: a["points"] for a in awards} == {"base": 10, "spring": 10}
+    assert client.get("/v1/purchases/A-1", headers=admin).json()["promo_codes"] == ["SPRING"]
 
     again = client.post("/v1/purchases", json={**order, "receipt_id": "A-2"}, headers=idem(**admin))
     assert (again.status_code, again.json()["details"]["reason"]) == (422, "used_up")
@@ -174,6 +175,11 @@ def test_payments_earn_by_tender_and_must_pay_what_is_due(
     assert booked.json()["points_earned"] == 28
     stored = client.get("/v1/purchases/T-1", headers=admin).json()
     assert stored["payment_method"] == "sbp"
+    assert stored["payments"] == [
+        {"tender": "sbp", "amount": "400.00"},
+        {"tender": "card", "amount": "400.00"},
+        {"tender": "gift_card", "amount": "200.00"},
+    ]
     assert {a["rule_id"]: a["points"] for a in stored["lines"][0]["awards"]} == {
         "base": 8,
         "sbp": 20,
@@ -232,6 +238,9 @@ def test_order_discount_is_spread_and_earns_on_what_was_paid(
     )
     assert booked.status_code == 201, booked.text
     assert (booked.json()["total"], booked.json()["points_earned"]) == ("1080.00", 16)
+    stored = client.get("/v1/purchases/D-1", headers=admin).json()
+    assert (stored["order_discount"], stored["promo_codes"]) == ("120.00", [])
+    assert [ln["amount"] for ln in stored["lines"]] == ["900.00", "180.00"]
     back = client.post("/v1/purchases/D-1/returns", json={"return_id": "R"}, headers=idem(**admin))
     assert (back.json()["refund"], back.json()["points_clawed_back"]) == ("1080.00", 16)
     too_much = {**order, "order_discount": "1200.01"}

@@ -408,6 +408,11 @@ class ReturnPublic(BaseModel):
     lines: list[ReturnedLine]
 
 
+class PaymentOut(BaseModel):
+    tender: str
+    amount: MoneyText
+
+
 class PurchasePublic(BaseModel):
     """A booked purchase with its points by line and rule, and its returns."""
 
@@ -417,7 +422,19 @@ class PurchasePublic(BaseModel):
     store: str | None
     channel: str
     partner: str | None = Field(description="as given with the purchase (rules may test it)")
-    payment_method: str | None = Field(description="as given with the purchase")
+    payment_method: str | None = Field(
+        description="as given with the purchase; with payments only, the main tender"
+    )
+    payments: list[PaymentOut] = Field(
+        default_factory=list, description="as given with the purchase (empty: not given)"
+    )
+    promo_codes: list[str] = Field(
+        default_factory=list, description="the promo codes the purchase used"
+    )
+    order_discount: MoneyText = Field(
+        "0.00",
+        description="the shop's own order discount; the lines' amounts are net of their share",
+    )
     total: MoneyText
     discount: MoneyText
     points_earned: int
