@@ -332,6 +332,13 @@ R5 = "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n"
 @pytest.mark.parametrize(
     ("body", "path", "message"),
     [
+        (R5 + "    tenders: []\n", "rules[0].tenders", "at least one tender"),
+        (
+            "rules:\n  - id: r\n    kind: rate\n    rate: {points: 1, per_unit: true}\n"
+            "    tenders: [card]\n",
+            "rules[0]",
+            "a per_unit rate counts units",
+        ),
         (
             R5 + "    when: {stores: {nott: [a]}}\n",
             "rules[0].when.stores.not",
@@ -359,7 +366,7 @@ R5 = "rules:\n  - id: r\n    kind: rate\n    rate: {percent: 5}\n"
         ),
         (
             R5 + "    tenders: [points]\n",
-            "rules[0]",
+            "rules[0].tenders",
             "the part paid with points never earns",
         ),
         (

@@ -207,13 +207,20 @@ class RateRule(RuleBase):
     # earn on the part paid with these tenders (or all but these); the points part never earns
     tenders: list[Tender] | NotTenders | None = None
 
+    @field_validator("tenders")
+    @classmethod
+    def _earning_tenders(
+        cls, value: list[Tender] | NotTenders | None
+    ) -> list[Tender] | NotTenders | None:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("list at least one tender")
+            if "points" in value:
+                raise ValueError("the part paid with points never earns")
+        return value
+
     @model_validator(mode="after")
     def _tenders(self) -> RateRule:
-        if isinstance(self.tenders, list):
-            if not self.tenders:
-                raise ValueError("tenders: list at least one tender")
-            if "points" in self.tenders:
-                raise ValueError("tenders: the part paid with points never earns")
         if self.tenders is not None and self.rate.per_unit:
             raise ValueError("tenders: a per_unit rate counts units, not money")
         return self
