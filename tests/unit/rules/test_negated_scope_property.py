@@ -23,7 +23,7 @@ facet_lists = st.one_of(
         st.lists(st.sampled_from(VALUES), min_size=1, max_size=2, unique=True),
     ),
 )
-scopes = st.fixed_dictionaries({facet: facet_lists for facet in FACETS})
+scopes = st.fixed_dictionaries(dict.fromkeys(FACETS, facet_lists))
 lines_of = st.lists(
     st.tuples(
         st.sampled_from(VALUES),
