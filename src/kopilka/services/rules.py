@@ -17,11 +17,12 @@ import difflib
 import enum
 import re
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import NotRequired, TypedDict
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -30,6 +31,8 @@ from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
+from kopilka.domain.rules.payments import check_payments, check_promo_codes, effective_basket
+from kopilka.domain.rules.schema import Listed, NotChannels, NotIn
 from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, member_context, resolve_member
@@ -388,7 +391,11 @@ def preview(ctx: ServiceContext, program: Program, cmd: PreviewRules) -> RulePre
         member = uow.members.get(program.id, member_id, identifiers=False)
         repo = UsageRepo(uow.conn)
         if isinstance(subject, PreviewPurchase):
-            basket = subject.basket
+            basket = effective_basket(subject.basket)
+            check_payments(basket, 0, program.currency)  # a preview pays nothing with points
+            if basket.promo_codes:  # as a quote: each code defined by the draft and valid
+                local = basket.occurred_at.astimezone(ZoneInfo(program.timezone)).date()
+                check_promo_codes(draft, basket.promo_codes, local)
             counters = usage.load(
                 repo,
                 program.id,
@@ -463,6 +470,15 @@ class ReceiptsComparison(TypedDict):
     cost_after_minor: int
 
 
+def _listed(values: Listed | NotChannels | Sequence[str] | None) -> list[str] | None:
+    """A list condition as the campaigns list shows it: ``{not: [a]}`` as ``["≠ a"]``."""
+    if not values:
+        return None
+    if isinstance(values, NotIn | NotChannels):
+        return [f"≠ {value}" for value in values.not_]
+    return list(values)
+
+
 def _basket_of(p: StoredPurchase) -> Basket:
     """A stored purchase as a basket again. The receipt's per-line "discounted" flags and
     tags are not stored, so rules that test them see none."""
@@ -477,6 +493,7 @@ def _basket_of(p: StoredPurchase) -> Basket:
         )
         for ln in p.lines
     )
+    meta = p.meta or {}
     return Basket(
         lines,
         p.occurred_at,
@@ -484,6 +501,9 @@ def _basket_of(p: StoredPurchase) -> Basket:
         channel=Channel(p.channel or Channel.TILL.value),
         partner=p.partner,
         payment_method=p.payment_method,
+        # the line amounts are stored net of the order discount already
+        payments=tuple((str(t), int(a)) for t, a in meta.get("payments", ())),
+        promo_codes=frozenset(meta.get("promo_codes", ())),
     )
 
 
@@ -639,7 +659,7 @@ def rule_campaigns(ctx: ServiceContext, program: Program) -> list[RuleCampaign]:
             status = "scheduled"
         else:
             status = "ended"
-        stores = rule.when.stores or (rule.pilot.stores if rule.pilot else None)
+        stores = _listed(rule.when.stores) or (rule.pilot.stores if rule.pilot else None)
         out.append(
             RuleCampaign(
                 id=rule.id,
@@ -649,7 +669,7 @@ def rule_campaigns(ctx: ServiceContext, program: Program) -> list[RuleCampaign]:
                 starts=min(r.from_ for r in ranges).isoformat() if ranges else None,
                 ends=max(r.to for r in ranges).isoformat() if ranges else None,
                 stores=list(stores) if stores else None,
-                channels=list(rule.when.channels) if rule.when.channels else None,
+                channels=_listed(rule.when.channels),
                 event=str(raw.get("event")) if raw.get("event") else None,
             )
         )

@@ -85,7 +85,10 @@ def fields_of(rule: Mapping[str, Any]) -> Fields | None:
         model = schema.RULE_MODELS[str(kind)].model_validate(rule)
     except pydantic.ValidationError:
         return None
-    fields = _fields(model)
+    try:
+        fields = _fields(model)
+    except _Unshowable:
+        return None
     try:
         again = rule_of(fields, "XXX")  # scale is checked by the document, not needed here
     except FormErrors:
@@ -97,6 +100,18 @@ def fields_of(rule: Mapping[str, Any]) -> Fields | None:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
+
+
+class _Unshowable(Exception):
+    """A part of the rule the form has no field for (a negated list: ``{not: [...]}``)."""
+
+
+def _listed(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, list):
+        raise _Unshowable
+    return ", ".join(value)
 
 
 def _fields(m: schema.RuleBase) -> Fields:
@@ -123,7 +138,7 @@ def _fields(m: schema.RuleBase) -> Fields:
             f["first_purchase"] = "yes"
     scope = getattr(m, "scope", schema.Scope())
     for name in ("categories", "skus", "brands", "tags"):
-        f[name] = ", ".join(getattr(scope, name))
+        f[name] = _listed(getattr(scope, name))
     w = m.when
     dates = w.dates or []
     if len(dates) == 1:
@@ -134,10 +149,12 @@ def _fields(m: schema.RuleBase) -> Fields:
         f[f"day_{day}"] = "yes"
     if w.hours is not None:
         f["hours_from"], f["hours_to"] = w.hours.from_, w.hours.to
+    if w.channels is not None and not isinstance(w.channels, list):
+        raise _Unshowable
     for channel in w.channels or []:
         f[f"channel_{channel}"] = "yes"
-    f["stores"] = ", ".join(w.stores or [])
-    f["tiers"] = ", ".join(w.tiers or [])
+    f["stores"] = _listed(w.stores)
+    f["tiers"] = _listed(w.tiers)
     for name in LIMITS:
         f[name] = _text(getattr(m.limits, name))
     return f

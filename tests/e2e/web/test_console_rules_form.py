@@ -449,3 +449,20 @@ def test_a_version_published_meanwhile_asks_for_a_new_confirmation(world, as_rol
     assert textarea(refused.text, "publish-document") == draft
     assert len(rules_svc.list_versions(world.ctx, world.program)) == 2
     assert "Publish version 3?" in text_of(confirm(c, draft).text)
+
+
+def test_the_newer_mechanics_are_left_to_the_editor():
+    """A negated list, a purchase amount or quantity condition, a promo code, tenders or
+    points per unit have no field in the form: such a rule opens in the document editor."""
+    rate = {"id": "r", "kind": "rate", "rate": {"percent": 2}}
+    for when in (
+        {"stores": {"not": ["S1"]}},
+        {"channels": {"not": ["web"]}},
+        {"tiers": {"not": ["gold"]}},
+        {"purchase_amount": {"min": "500.00"}},
+        {"quantity": {"min": 3, "categories": ["dairy"]}},
+    ):
+        assert fields_of({**rate, "when": when}) is None, when
+    assert fields_of({**rate, "scope": {"categories": {"not": ["tobacco"]}}}) is None
+    assert fields_of({**rate, "tenders": ["sbp"]}) is None
+    assert fields_of({"id": "u", "kind": "rate", "rate": {"points": 5, "per_unit": True}}) is None

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -148,6 +148,53 @@ class UsageRepo:
         )
         for v in values:
             self.conn.execute(stmt, v)
+
+    def take(self, program_id: int, key: tuple[str, int, str], limit: int | None) -> bool:
+        """Count one use on ``key`` if it stays within ``limit`` (None: no limit); whether it
+        did. One conditional update on a row made first if missing: on PostgreSQL a
+        concurrent taker waits for the row and then sees the count it left, so a limit of N
+        is taken N times, never N+1."""
+        rule_id, member_id, period = key
+        values = {
+            "program_id": program_id,
+            "rule_id": rule_id,
+            "member_id": member_id,
+            "period": period,
+            "points": 0,
+            "count": 0,
+        }
+        ins = pg_insert(rule_usage) if self._pg else sqlite_insert(rule_usage)
+        self.conn.execute(ins.on_conflict_do_nothing(), values)
+        c = rule_usage.c
+        stmt = (
+            update(rule_usage)
+            .where(
+                c.program_id == program_id,
+                c.rule_id == rule_id,
+                c.member_id == member_id,
+                c.period == period,
+            )
+            .values(count=c.count + 1)
+        )
+        if limit is not None:
+            stmt = stmt.where(c.count < limit)
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def give_back(self, program_id: int, key: tuple[str, int, str]) -> None:
+        """Uncount one use on ``key`` (never below zero)."""
+        rule_id, member_id, period = key
+        c = rule_usage.c
+        self.conn.execute(
+            update(rule_usage)
+            .where(
+                c.program_id == program_id,
+                c.rule_id == rule_id,
+                c.member_id == member_id,
+                c.period == period,
+                c.count > 0,
+            )
+            .values(count=c.count - 1)
+        )
 
 
 @dataclass(frozen=True, slots=True)
