@@ -1,0 +1,194 @@
+"""Every page of the web UI meets WCAG 2.1 AA as axe-core checks it (contrast, labels,
+landmarks, headings, names of links and buttons..., and axe's best practices): each console
+and portal page, as the roles that see it, at desktop (1280 x 800) and phone (390 x 844)
+sizes, in English and Russian, has 0 violations. And no page escapes: every GET route of the web router under
+``/admin`` or ``/portal`` is in ``PAGES`` (or in ``NOT_PAGES``, with why).
+
+A new page is one line in ``PAGES``: its route as the router spells it, the roles that
+see it, and (when the route has parameters or the page needs a query) the URL to visit,
+where ``{member}``, ``{receipt}`` and ``{card}`` are the world's member, receipt and card.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.routing import APIRoute
+
+from kopilka.domain.clock import FrozenClock
+from kopilka.services import rules
+from kopilka.services.context import ServiceContext
+from kopilka.store.db import make_engine
+from kopilka.store.migrate import upgrade
+from tests.conftest import START
+from tests.e2e.web.axe import axe_violations, describe
+from tests.e2e.web.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.e2e.web.test_param_bounds import _routes
+from tests.e2e.web.world import RULES, World, build_world, make_app
+
+ANON, MEMBER = "anon", "member"  # not signed in; a member signed in to the portal
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+LANGUAGES = ("en", "ru")
+
+
+@dataclass(frozen=True)
+class Page:
+    route: str  # the router's path, e.g. "/admin/members/{member_id}"
+    roles: tuple[str, ...]  # who visits it: console roles, MEMBER or ANON
+    url: str = ""  # what to visit when it is not the route itself
+    status: int = 200  # what the page answers (error pages are pages too)
+
+    def address(self, world: World) -> str:
+        return (self.url or self.route).format(
+            member=world.member_id, receipt=world.receipt_id, card=world.card
+        )
+
+
+PAGES = [
+    Page("/", (ANON,)),
+    Page("/admin/sign-in", (ANON,)),
+    Page("/portal/sign-in", (ANON,)),
+    Page("/admin", ("admin", "analyst")),
+    Page("/admin/verify", ("admin",)),
+    Page("/admin/members", ("support", "marketer")),
+    Page("/admin/members", ("support",), url="/admin/members?q=Ann&sort=name"),
+    Page("/admin/members/{member_id}", ("support", "marketer"), url="/admin/members/{member}"),
+    Page("/admin/purchases", ("support",), url="/admin/purchases?receipt_id={receipt}"),
+    Page("/admin/rules", ("marketer", "admin")),
+    Page("/admin/rules/diff", ("marketer",), url="/admin/rules/diff?a=1&b=2"),
+    Page("/admin/rules/{version}", ("marketer",), url="/admin/rules/1"),
+    Page("/admin/audit", ("admin", "analyst")),
+    Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
+    Page("/portal", (MEMBER,)),
+    # the error pages: not found, not allowed, a bad query, in the console and the portal
+    Page("/admin/members/{member_id}", ("admin",), url="/admin/members/999999999", status=404),
+    Page("/admin/verify", ("marketer",), status=403),
+    Page("/portal", (MEMBER,), url="/portal?before=0", status=422),
+]
+# GET routes under /admin or /portal that are not pages a person reads
+NOT_PAGES = {
+    "/admin/": "redirects to /admin",
+    "/portal/": "redirects to /portal",
+    "/admin/members.csv": "a CSV file",
+    "/portal/manifest.webmanifest": "the web app's manifest (JSON)",
+}
+ROLES = sorted({role for p in PAGES for role in p.roles})
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World]]:
+    """uvicorn on a free local port serving a world (with two rules versions, for the
+    diff) on a fresh SQLite file."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('axe') / 'kopilka.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    world = build_world(ServiceContext(engine, FrozenClock(START)))
+    rules.publish(world.ctx, world.program, RULES.replace('per: "100"', 'per: "50"'), actor="test")
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", world
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+def test_every_page_of_the_console_and_the_portal_is_checked(served: tuple[str, World]) -> None:
+    """Each GET route of the web router under /admin or /portal is visited by the axe
+    test below (or said not to be a page): a new page cannot skip the check."""
+    _, world = served
+    app = make_app(world.kopilka)
+    routes = {
+        route.path
+        for route in _routes(app.router.routes)
+        if isinstance(route, APIRoute)
+        and "GET" in route.methods
+        and route.path.startswith(("/admin", "/portal"))
+    }
+    checked = {p.route for p in PAGES}
+    missing = sorted(routes - checked - NOT_PAGES.keys())
+    assert not missing, f"add these pages to PAGES in {Path(__file__).name}: {missing}"
+    assert not (checked | NOT_PAGES.keys()) - routes - {"/"}, "a listed route is gone"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _sign_in(page: Any, base: str, world: World, role: str) -> None:
+    if role == ANON:
+        return
+    if role == MEMBER:
+        page.goto(f"{base}/portal/sign-in")
+        page.locator("#card").fill(world.card)
+        page.locator("#phone").fill(world.phone)
+        page.locator("main form button[type=submit]").last.click()
+        page.wait_for_url(f"{base}/portal")
+        return
+    page.goto(f"{base}/admin/sign-in")
+    page.locator("input[name=api_key]").fill(world.keys[role])
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url(lambda url: not url.endswith("/sign-in"))
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ROLES)
+def test_pages_have_no_accessibility_violations(
+    served: tuple[str, World], browser: Any, role: str
+) -> None:
+    """Every page the role sees, at 1280 x 800 and 390 x 844, in English and Russian:
+    axe-core's WCAG 2.0/2.1 A and AA rules find nothing (each violation is printed with
+    its rule, impact, help and the elements' selectors)."""
+    base, world = served
+    # the pages' CSP allows no inline script: axe comes in as one, so the test bypasses it
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    found: list[str] = []
+    visited = 0
+    try:
+        _sign_in(page, base, world, role)
+        for lang in LANGUAGES:
+            context.add_cookies([{"name": "kopilka_lang", "value": lang, "url": base}])
+            for width, height in SIZES.values():
+                page.set_viewport_size({"width": width, "height": height})
+                for p in PAGES:
+                    if role not in p.roles:
+                        continue
+                    address = p.address(world)
+                    response = page.goto(f"{base}{address}")
+                    assert response is not None, address
+                    assert response.status == p.status, (address, response.status)
+                    assert page.evaluate("document.documentElement.lang") == lang
+                    violations = axe_violations(page)
+                    visited += 1
+                    if violations:
+                        found.append(
+                            f"{address} [{lang}, {width}x{height}]:\n{describe(violations)}"
+                        )
+    finally:
+        context.close()
+    assert visited
+    assert not found, "\n".join(found)
