@@ -1,8 +1,9 @@
 """Every page of the web UI meets WCAG 2.1 AA as axe-core checks it (contrast, labels,
 landmarks, headings, names of links and buttons..., and axe's best practices): each console
 and portal page, as the roles that see it, at desktop (1280 x 800) and phone (390 x 844)
-sizes, in English and Russian, has 0 violations. And no page escapes: every GET route of the web router under
-``/admin`` or ``/portal`` is in ``PAGES`` (or in ``NOT_PAGES``, with why).
+sizes, in English and Russian, has 0 violations. And no page escapes: every GET route of
+the web router under ``/admin`` or ``/portal`` is in ``PAGES`` (or in ``NOT_PAGES``, with
+why).
 
 A new page is one line in ``PAGES``: its route as the router spells it, the roles that
 see it, and (when the route has parameters or the page needs a query) the URL to visit,
@@ -192,3 +193,38 @@ def test_pages_have_no_accessibility_violations(
         context.close()
     assert visited
     assert not found, "\n".join(found)
+
+
+@pytest.mark.browser
+def test_the_keyboard_skips_to_the_content_and_focus_shows(
+    served: tuple[str, World], browser: Any
+) -> None:
+    """On a phone, the first Tab of a console page lands on the "Skip to content" link,
+    shown on the screen with an outline; Enter takes the keyboard past the header; the next
+    Tabs reach the page's controls, each drawn with a visible outline."""
+    base, world = served
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    outline = "getComputedStyle(document.activeElement).outlineStyle"
+    try:
+        _sign_in(page, base, world, "support")
+        page.goto(f"{base}/admin/members/{world.member_id}")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        box = page.locator("a.skip").bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["y"] >= 0
+        assert page.evaluate(outline) != "none"
+        page.keyboard.press("Enter")
+        assert page.url.endswith("#main")
+        for _ in range(3):
+            page.keyboard.press("Tab")
+            inside = page.evaluate(
+                "document.getElementById('main').contains(document.activeElement)"
+            )
+            assert inside
+            assert page.evaluate(outline) != "none"
+    finally:
+        context.close()
