@@ -103,10 +103,14 @@ def time_pages(site: Site, runs: int) -> dict[str, dict[str, Any]]:
         for name, who, address in PAGES:
             c = by_who[who]
             url = address.format(member=site.member_id, receipt=site.receipt_id)
+            t = time.perf_counter()
             first = c.get(url)  # warm-up: the templates compile, the caches fill
+            warm_up_ms = (time.perf_counter() - t) * 1000
             assert first.status_code == 200, (name, url, first.status_code, first.text[:500])
             times = []
-            for _ in range(runs):
+            # a page taking seconds (verify at a million members) is far over the bound
+            # whatever its exact median: three runs say so
+            for _ in range(runs if warm_up_ms < 10 * BOUND_MS else min(runs, 3)):
                 t = time.perf_counter()
                 r = c.get(url)
                 times.append((time.perf_counter() - t) * 1000)
@@ -116,6 +120,7 @@ def time_pages(site: Site, runs: int) -> dict[str, dict[str, Any]]:
                 "url": address,
                 "median_ms": median,
                 "max_ms": round(max(times), 2),
+                "runs": len(times),
                 "under_bound": median < BOUND_MS,
             }
             print(f"  {name:24} {median:9.2f} ms", flush=True)
