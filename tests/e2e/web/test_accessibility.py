@@ -32,7 +32,7 @@ from tests.conftest import START
 from tests.e2e.web.axe import axe_violations, describe
 from tests.e2e.web.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.e2e.web.test_param_bounds import _routes
-from tests.e2e.web.world import RULES, World, build_world, make_app
+from tests.e2e.web.world import BAD_RULES, RULES, World, build_world, make_app
 
 ANON, MEMBER = "anon", "member"  # not signed in; a member signed in to the portal
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
@@ -192,6 +192,70 @@ def test_pages_have_no_accessibility_violations(
     finally:
         context.close()
     assert visited
+    assert not found, "\n".join(found)
+
+
+def _refused_sign_in(page: Any, base: str, world: World) -> None:
+    page.goto(f"{base}/admin/sign-in")
+    page.locator("input[name=api_key]").fill("kp_not_a_key")
+    page.locator("main form button[type=submit]").last.click()
+
+
+def _refused_portal_sign_in(page: Any, base: str, world: World) -> None:
+    page.goto(f"{base}/portal/sign-in")
+    page.locator("#card").fill(world.card)
+    page.locator("#phone").fill("+70000000000")
+    page.locator("main form button[type=submit]").last.click()
+
+
+def _refused_adjustment(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "support")
+    page.goto(f"{base}/admin/members/{world.member_id}")
+    page.locator("#delta").fill("0")
+    page.locator("#adjust-reason").fill("a zero adjustment")
+    page.locator("form[action$='/adjust'] button[type=submit]").click()
+
+
+def _refused_rules(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "marketer")
+    page.goto(f"{base}/admin/rules")
+    page.locator("textarea[name=document]").first.fill(BAD_RULES)
+    page.locator("form[action='/admin/rules/publish'] button[type=submit]").first.click()
+
+
+# the pages as a refused form leaves them: an error message, the fields as typed
+REFUSED = {
+    "console sign-in, wrong key": _refused_sign_in,
+    "portal sign-in, wrong phone": _refused_portal_sign_in,
+    "member card, zero adjustment": _refused_adjustment,
+    "rules, a document with an error": _refused_rules,
+}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_pages_showing_a_refusal_have_no_accessibility_violations(
+    served: tuple[str, World], browser: Any, case: str
+) -> None:
+    """After a refused form (its message in an alert, the fields kept), the page has no
+    axe violations either, in both languages and at both sizes."""
+    base, world = served
+    found: list[str] = []
+    for lang in LANGUAGES:
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+        context.add_cookies([{"name": "kopilka_lang", "value": lang, "url": base}])
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        try:
+            REFUSED[case](page, base, world)
+            page.locator("[role=alert]").first.wait_for()
+            for width, height in SIZES.values():
+                page.set_viewport_size({"width": width, "height": height})
+                violations = axe_violations(page)
+                if violations:
+                    found.append(f"{case} [{lang}, {width}x{height}]:\n{describe(violations)}")
+        finally:
+            context.close()
     assert not found, "\n".join(found)
 
 
