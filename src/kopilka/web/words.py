@@ -255,6 +255,8 @@ CHANNELS = {
 }
 ACTIONS = {
     "points.adjust": N_("points adjusted"),
+    "member.consent.grant": N_("consent given"),
+    "member.consent.withdraw": N_("consent withdrawn"),
     "member.block": N_("member blocked"),
     "member.unblock": N_("member unblocked"),
     "rules.publish": N_("rules published"),
