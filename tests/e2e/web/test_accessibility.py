@@ -69,6 +69,12 @@ PAGES = [
     Page("/admin/audit", ("admin", "analyst")),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/portal", (MEMBER,)),
+    Page("/portal/profile", (MEMBER,)),
+    Page(
+        "/portal/consents/confirm",
+        (MEMBER,),
+        url="/portal/consents/confirm?purpose=sms&answer=withdraw",
+    ),
     # the error pages: not found, not allowed, a bad query, in the console and the portal
     Page("/admin/members/{member_id}", ("admin",), url="/admin/members/999999999", status=404),
     Page("/admin/verify", ("marketer",), status=403),
@@ -225,12 +231,22 @@ def _refused_rules(page: Any, base: str, world: World) -> None:
     page.locator("form[action='/admin/rules/publish'] button[type=submit]").first.click()
 
 
+def _refused_profile(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, MEMBER)
+    page.goto(f"{base}/portal/profile")
+    page.locator("#email").fill("not an e-mail")
+    # the browser's own check of type=email would stop the form before the server's
+    page.locator("main form").first.evaluate("f => f.noValidate = true")
+    page.locator("main form button[type=submit]").first.click()
+
+
 # the pages as a refused form leaves them: an error message, the fields as typed
 REFUSED = {
     "console sign-in, wrong key": _refused_sign_in,
     "portal sign-in, wrong phone": _refused_portal_sign_in,
     "member card, zero adjustment": _refused_adjustment,
     "rules, a document with an error": _refused_rules,
+    "portal profile, a bad e-mail": _refused_profile,
 }
 
 
