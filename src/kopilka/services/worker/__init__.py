@@ -18,7 +18,14 @@ from kopilka.services.worker.accruals import (
     list_accruals,
     schedule_accrual,
 )
-from kopilka.services.worker.registry import REGISTRY, JobKind, JobRun, RunStopped, register
+from kopilka.services.worker.registry import (
+    REGISTRY,
+    JobKind,
+    JobRun,
+    RunStopped,
+    job_kind,
+    register,
+)
 from kopilka.services.worker.runner import (
     Claimed,
     RunReport,
@@ -63,6 +70,7 @@ __all__ = [
     "default_worker_id",
     "ensure_schedules",
     "execute",
+    "job_kind",
     "list_accruals",
     "list_runs",
     "list_schedules",

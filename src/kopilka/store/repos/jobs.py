@@ -123,7 +123,10 @@ class JobRepo:
     # --- schedules -------------------------------------------------------------------
 
     def program_ids(self) -> list[int]:
-        return [int(i) for i in self.conn.execute(select(programs.c.id).order_by(programs.c.id))]
+        return [
+            int(i)
+            for i in self.conn.execute(select(programs.c.id).order_by(programs.c.id)).scalars()
+        ]
 
     def schedules(self, program_ids: Sequence[int] | None = None) -> list[ScheduleRow]:
         c = job_schedules.c
