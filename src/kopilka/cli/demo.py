@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -114,7 +115,11 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
             f"  (make a key with: {kopilka} apikey create --program grocery --role admin ...)"
         )
     if serving:
-        out.print(f"\nServing {base}/ now; Ctrl+C stops it, and {serve} starts it again.")
+        out.print(
+            f"\nServing {base}/ now, with a jobs worker beside it (kopilka worker: expiries,"
+            " scheduled accruals); Ctrl+C stops both, and"
+            f" {serve} starts the server again."
+        )
 
 
 def demo(
@@ -165,4 +170,22 @@ def demo(
     if serve:
         from kopilka.cli.serve import run_server
 
-        run_server(port=port, port_hint=hint)
+        # the jobs worker beside the server (sweeps, scheduled accruals): a child process
+        # that stops with the server (SIGTERM) and by itself if the server dies
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from kopilka.cli import main; main()",
+                "worker",
+                "--exit-with-parent",
+            ]
+        )
+        try:
+            run_server(port=port, port_hint=hint)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
