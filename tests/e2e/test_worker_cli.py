@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -45,7 +46,11 @@ def wait_for(check, what: str, limit: float = 60.0) -> None:
 
 
 def runs(env: dict[str, str]) -> list[dict]:
-    return json.loads(run(env, "jobs", "list", "--json").stdout)
+    """The recorded runs, read from the database file directly (no process per poll)."""
+    path = env["KOPILKA_DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(path, timeout=30) as db:
+        rows = db.execute("SELECT job, outcome FROM job_runs").fetchall()
+    return [{"job": job, "outcome": outcome} for job, outcome in rows]
 
 
 def test_sigterm_stops_the_worker_cleanly_and_a_second_one_is_refused(env, tmp_path):
