@@ -53,6 +53,22 @@ def test_metrics_count_requests_by_route_template_and_points_moved(
     assert "kopilka_members_enrolled_total 1.0" in text
 
 
+def test_metrics_count_job_runs_by_kind_and_outcome(kopilka: Kopilka) -> None:
+    """/metrics counts the job runs the workers recorded (in the database), by kind and
+    outcome."""
+    from kopilka.services import programs as program_svc
+    from kopilka.services import worker as worker_svc
+
+    ctx = kopilka.services
+    program = program_svc.list_programs(ctx)[0]
+    options = worker_svc.WorkerOptions(worker_id="m", once=True, program_ids=(program.id,))
+    worker_svc.Worker(ctx, options).round()
+    with TestClient(create_app(kopilka)) as c:
+        text = c.get("/metrics").text
+    assert 'kopilka_job_runs_total{job="sweep",outcome="ok"}' in text
+    assert 'kopilka_job_runs_total{job="accruals",outcome="ok"}' in text
+
+
 def test_metrics_take_the_metrics_token_when_one_is_set(kopilka: Kopilka) -> None:
     """With KOPILKA_METRICS_TOKEN set, /metrics answers that bearer token only (a 401
     problem otherwise); the probes stay open."""
