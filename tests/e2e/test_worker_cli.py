@@ -11,22 +11,39 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.test_cli import cli_on
 
 KOPILKA = [sys.executable, "-c", "from kopilka.cli import main; main()"]
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """A fresh SQLite database with a program and two members with cards."""
-    e = {**os.environ, "KOPILKA_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
-    run(e, "db", "upgrade")
-    run(e, "program", "create", "--code", "shop", "--timezone", "Europe/Moscow")
-    run(e, "member", "add", "-p", "shop", "--card", "CARD-0001")
-    run(e, "member", "add", "-p", "shop", "--card", "CARD-0002")
-    return e
+    """A fresh SQLite database with a program and two members with cards (made in this
+    process: the workers under test are the only processes started)."""
+    from kopilka.services import members as member_svc
+    from kopilka.services import programs as program_svc
+    from kopilka.services.context import ServiceContext
+    from kopilka.store.db import make_engine
+    from kopilka.store.migrate import upgrade
+    from tests.program_spec import program_command
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        ctx = ServiceContext(engine)
+        program = program_svc.create_program(ctx, program_command("shop"))
+        for card in ("CARD-0001", "CARD-0002"):
+            enroll = member_svc.Enroll((member_svc.identifier("card", card),))
+            member_svc.enroll(ctx, program, enroll)
+    finally:
+        engine.dispose()
+    return {**os.environ, "KOPILKA_DATABASE_URL": url}
 
 
 def run(env: dict[str, str], *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
@@ -59,45 +76,9 @@ def test_sigterm_stops_the_worker_cleanly_and_a_second_one_is_refused(env, tmp_p
     recorded, after which a worker starts again."""
     cards = tmp_path / "cards.csv"
     cards.write_text("card\nCARD-0001\nCARD-0002\n")
-    run(
-        env,
-        "accruals",
-        "schedule",
-        "-p",
-        "shop",
-        "--points",
-        "500",
-        "--reason",
-        "gift",
-        "--at",
-        "2026-01-01T00:00:00Z",
-        code=2,
-    )  # no members named
-    now = subprocess.run(  # the accrual is due now
-        [
-            sys.executable,
-            "-c",
-            "import datetime;print(datetime.datetime.now(datetime.UTC).isoformat())",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    run(
-        env,
-        "accruals",
-        "schedule",
-        "-p",
-        "shop",
-        "--points",
-        "500",
-        "--reason",
-        "gift",
-        "--at",
-        now,
-        "--cards",
-        str(cards),
-    )
+    now = datetime.now(UTC).isoformat()  # the accrual is due at once
+    run(env, "accruals", "schedule", "-p", "shop", "--points", "500", "--reason", "gift",
+        "--at", now, "--cards", str(cards))  # fmt: skip
     first = subprocess.Popen(
         [*KOPILKA, "worker", "--poll", "0.2"],
         env=env,
@@ -122,9 +103,11 @@ def test_sigterm_stops_the_worker_cleanly_and_a_second_one_is_refused(env, tmp_p
     assert "stopped" in out
     assert "job_run_ended" in err
     assert "CARD-0001" not in err  # no personal data in the log
-    accruals = json.loads(run(env, "accruals", "list", "-p", "shop", "--json").stdout)
-    assert accruals[0]["status"] == "done"
-    assert accruals[0]["counts"] == {"credited": 2, "refused": 0}
+    path = env["KOPILKA_DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        status, counts = db.execute("SELECT status, counts FROM scheduled_accruals").fetchone()
+    assert status == "done"
+    assert json.loads(counts) == {"credited": 2, "refused": 0}
     run(env, "worker", "--once")  # the lock was given back
 
 
@@ -146,18 +129,56 @@ def test_a_dead_workers_lock_is_taken_over(env):
     assert "stopped" in done.stdout
 
 
-def test_jobs_schedule_and_list_from_the_command_line(env):
+def test_jobs_schedule_and_list_from_the_command_line(tmp_path, monkeypatch):
     """A bad cron is refused (exit 2, the field named) and nothing changes; a good one is
-    the program's schedule; ``jobs list`` shows the runs in a table."""
-    bad = run(env, "jobs", "schedule", "shop", "sweep", "*/5 * *", code=2)
-    assert "error[validation_error]" in bad.stderr
-    assert "cron" in bad.stderr
-    schedules = json.loads(run(env, "jobs", "schedules", "shop", "--json").stdout)
-    assert {s["job"]: s["cron"] for s in schedules}["sweep"] == "*/5 * * * *"
-    run(env, "jobs", "schedule", "shop", "sweep", "0 3 * * *")
-    schedules = json.loads(run(env, "jobs", "schedules", "shop", "--json").stdout)
-    assert {s["job"]: s["cron"] for s in schedules}["sweep"] == "0 3 * * *"
-    run(env, "worker", "--once")
-    table = run(env, "jobs", "list", "--program", "shop", "--limit", "5").stdout
-    assert "accruals" in table
-    assert "ok" in table
+    the program's schedule; ``jobs list`` shows the runs in a table (in process)."""
+    with cli_on(tmp_path, monkeypatch) as cli:
+        cli.ok("db", "upgrade")
+        cli.ok("program", "create", "--code", "shop", "--timezone", "Europe/Moscow")
+        bad = cli("jobs", "schedule", "shop", "sweep", "*/5 * *")
+        assert bad.exit_code == 2
+        assert "error[validation_error]" in bad.stderr
+        assert "cron" in bad.stderr
+        assert cli.count("job_schedules") == 0
+        assert {s["job"]: s["cron"] for s in cli.json("jobs", "schedules", "shop")}["sweep"] == (
+            "*/5 * * * *"
+        )
+        cli.ok("jobs", "schedule", "shop", "sweep", "0 3 * * *")
+        assert {s["job"]: s["cron"] for s in cli.json("jobs", "schedules", "shop")}["sweep"] == (
+            "0 3 * * *"
+        )
+        nobody = cli("accruals", "schedule", "-p", "shop", "--points", "5", "--reason", "x",
+                     "--at", "2026-01-01T00:00:00Z")  # fmt: skip
+        assert nobody.exit_code == 2
+        assert "--member or --cards" in nobody.stderr
+        assert cli.count("scheduled_accruals") == 0
+        assert "stopped: 1 ok" in cli.ok("worker", "--once").stdout  # the accruals job
+        table = cli.ok("jobs", "list", "--program", "shop", "--limit", "5").stdout
+        assert "accruals" in table
+        assert "ok" in table
+
+
+def test_a_killed_workers_job_is_taken_over_on_postgresql(postgres_url, monkeypatch):
+    """A worker that claimed the sweep and was killed (its lease taken ten minutes ago, for
+    two minutes: expired) leaves the job running in the record; a ``kopilka worker`` process
+    takes it over, records the dead run as abandoned and runs the job itself."""
+    from kopilka.domain.clock import FrozenClock, SystemClock
+    from kopilka.services import programs as program_svc
+    from kopilka.services import worker as worker_svc
+    from kopilka.services.context import ServiceContext
+    from tests.conftest import engine_for
+    from tests.program_spec import program_command
+
+    engine = engine_for(postgres_url)
+    code = f"killed-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    program = program_svc.create_program(ServiceContext(engine), program_command(code))
+    past = ServiceContext(engine, FrozenClock(SystemClock().now() - timedelta(minutes=10)))
+    worker_svc.ensure_schedules(past, [program.id])
+    dead = worker_svc.claim(past, "dead", timedelta(minutes=2), [program.id], ["sweep"])
+    assert dead is not None
+    env = {**os.environ, "KOPILKA_DATABASE_URL": postgres_url}
+    done = run(env, "worker", "--once", "--program", code, "--job", "sweep")
+    assert "took_over=True" in done.stderr
+    runs = worker_svc.list_runs(ServiceContext(engine), program, 10)
+    assert [r["outcome"] for r in runs] == ["ok", "abandoned"]
+    assert runs[1]["id"] == dead["run_id"]

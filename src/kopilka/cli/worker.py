@@ -63,6 +63,39 @@ def _parent_watch(stop: threading.Event, parent: int) -> None:
             stop.set()
 
 
+def _serve(
+    stop: threading.Event,
+    once: bool,
+    poll: float,
+    lease: float,
+    program: list[str] | None,
+    job: list[str] | None,
+    exit_with_parent: bool,
+) -> worker_svc.WorkerSummary:
+    if exit_with_parent:
+        watch = threading.Thread(
+            target=_parent_watch, args=(stop, os.getppid()), daemon=True, name="kopilka-parent"
+        )
+        watch.start()
+    for name in job or ():
+        worker_svc.job_kind(name)
+    log = get_logger("kopilka.worker")
+    with kopilka() as k:
+        ctx = k.services
+        ids = tuple(program_svc.get_program(ctx, p).id for p in program) if program else None
+        options = worker_svc.WorkerOptions(
+            lease=timedelta(seconds=lease),
+            poll_seconds=poll,
+            once=once,
+            program_ids=ids,
+            jobs=tuple(job) if job else None,
+        )
+        log.info("worker_started", worker_id=options.worker_id, once=once)
+        summary = worker_svc.Worker(ctx, options, stop=stop, observer=LogObserver()).run()
+        log.info("worker_stopped", worker_id=summary["worker_id"], runs=summary["runs"])
+    return summary
+
+
 def worker(
     once: Annotated[
         bool,
@@ -102,29 +135,12 @@ def worker(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if exit_with_parent:
-        watch = threading.Thread(
-            target=_parent_watch, args=(stop, os.getppid()), daemon=True, name="kopilka-parent"
-        )
-        watch.start()
-    for name in job or ():
-        worker_svc.job_kind(name)
-    log = get_logger("kopilka.worker")
-    with kopilka() as k:
-        ctx = k.services
-        ids = tuple(program_svc.get_program(ctx, p).id for p in program) if program else None
-        options = worker_svc.WorkerOptions(
-            lease=timedelta(seconds=lease),
-            poll_seconds=poll,
-            once=once,
-            program_ids=ids,
-            jobs=tuple(job) if job else None,
-        )
-        log.info("worker_started", worker_id=options.worker_id, once=once)
-        summary = worker_svc.Worker(ctx, options, stop=stop, observer=LogObserver()).run()
-        log.info("worker_stopped", worker_id=summary["worker_id"], runs=summary["runs"])
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        summary = _serve(stop, once, poll, lease, program, job, exit_with_parent)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     runs = ", ".join(f"{n} {o}" for o, n in sorted(summary["runs"].items())) or "no runs"
     console().print(f"worker {summary['worker_id']} stopped: {runs}")
 
