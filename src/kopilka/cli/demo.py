@@ -78,6 +78,7 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
         f"{kopilka} member show -p {p.code} --card {shlex.quote(someone.card)}",
         f"{kopilka} points history -p {p.code} --card {shlex.quote(someone.card)}",
         f"{kopilka} verify",
+        f"{kopilka} jobs list --program {p.code}   # what the jobs worker ran",
         f"{kopilka} expire -p {p.code} --as-of 2030-01-01 --dry-run   # what would expire by then",
         *(() if serving else (serve,)),
     ):
