@@ -219,3 +219,28 @@ def test_two_workers_racing_book_an_accrual_once(backend, make_program, make_mem
     runs = [r for r in runs_of(racing, program, "accruals") if r["outcome"] != "abandoned"]
     assert [r["outcome"] for r in runs] == ["ok"]
     assert runs[0]["counts"]["credited"] == 20
+
+
+def test_a_new_job_kind_is_one_registration_and_its_failure_is_recorded(ctx, clock, make_program):
+    """A kind registered once is scheduled for the program and run by the next round; when
+    it raises, the run is recorded as failed with the error's code and message (no
+    personal data, no traceback) and the job is due at its next slot, not at once."""
+    from kopilka.domain.errors import ConflictError
+
+    def explode(_ctx, _program, run):
+        run.checkpoint(1)
+        raise ConflictError("the reminder service is down", code_hint="x")
+
+    kind = worker_svc.register(worker_svc.JobKind("test-explode", "0 * * * *", explode, "t"))
+    try:
+        program = make_program()
+        worker = worker_svc.Worker(ctx, options(program, "W", jobs=("test-explode",)))
+        assert worker.round() == 1
+        (run,) = runs_of(ctx, program, "test-explode")
+        assert run["outcome"] == "failed"
+        assert run["error"] == "conflict: the reminder service is down"
+        (row,) = [s for s in worker_svc.list_schedules(ctx, program) if s["job"] == kind.name]
+        assert row["next_run_at"].isoformat() == "2026-03-14T13:00:00+00:00"
+        assert worker.round() == 0
+    finally:
+        del worker_svc.REGISTRY[kind.name]

@@ -85,3 +85,22 @@ def test_a_lease_expires_and_is_renewed_a_third_in():
     assert lease.renewal_due(now + timedelta(seconds=61), ttl)
     with pytest.raises(ValidationError):
         lease_until(now, timedelta(0))
+
+
+def test_the_sqlite_worker_lock_is_taken_over_only_from_a_gone_holder():
+    """On this host a holder is alive while its process is; on another host while it has
+    refreshed the lock lately."""
+    import os
+
+    from kopilka.services.worker.single import holder_alive
+    from kopilka.store.repos.jobs import LockRow
+
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    stale = timedelta(minutes=6)
+    me = LockRow("w", os.getpid(), "here", now, now)
+    assert holder_alive(me, "here", now, stale)
+    gone = LockRow("w", 2**22 + 12345, "here", now, now)  # above any id Linux gives (2**22)
+    assert not holder_alive(gone, "here", now, stale)
+    there = LockRow("w", 1, "there", now, now)
+    assert holder_alive(there, "here", now + timedelta(minutes=5), stale)
+    assert not holder_alive(there, "here", now + timedelta(minutes=7), stale)
