@@ -76,7 +76,7 @@ def test_a_round_runs_every_due_job_and_records_it(ctx, clock, make_program, mak
     member = make_member(program)
     points_svc.earn(ctx, program, points_svc.Earn(member, 40, key=f"w-{member}"))
     clock.advance(timedelta(days=2))
-    worker = worker_svc.Worker(ctx, options(program, "W"))
+    worker = worker_svc.Worker(ctx, options(program, "W", jobs=("sweep", "accruals")))
     assert worker.round() == 2
     runs = {r["job"]: r for r in runs_of(ctx, program)}
     assert runs["sweep"]["outcome"] == "ok"
