@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import update
 
 from kopilka.domain.clock import FrozenClock
-from kopilka.domain.errors import NotFoundError
+from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.identifiers import IdentifierKind
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
 from kopilka.services import worker as worker_svc
@@ -139,6 +140,16 @@ def test_an_accrual_with_an_unknown_member_writes_nothing(ctx, make_program, mak
     m = make_member(program)
     with pytest.raises(NotFoundError, match="member number 2"):
         _accrual(ctx, program, [m, 10**9])
+    assert worker_svc.list_accruals(ctx, program) == []
+    bad_card = MemberRef(identifier=(IdentifierKind.CARD, "x"))
+    with pytest.raises(ValidationError, match="member number 2 of the list: card number"):
+        worker_svc.schedule_accrual(
+            ctx,
+            program,
+            worker_svc.ScheduleAccrual(
+                (MemberRef(member_id=m), bad_card), 5, "r", ctx.now(), "cli:test"
+            ),
+        )
     assert worker_svc.list_accruals(ctx, program) == []
 
 

@@ -114,6 +114,10 @@ def schedule_accrual(
                     field="members",
                     position=n,
                 ) from None
+            except ValidationError as e:  # a malformed card, say (its message has no value)
+                raise ValidationError(
+                    f"member number {n} of the list: {e.message}", field="members", position=n
+                ) from None
             if member_id not in seen:
                 seen.add(member_id)
                 ids.append(member_id)
