@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from kopilka.domain.basket import Basket, BasketLine, Channel, check_occurred_at
 from kopilka.domain.clock import ensure_utc
-from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
 from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
@@ -122,22 +122,17 @@ def parse_document(document: str, fmt: str, version: int) -> RuleSet:
     return parse_ruleset(document, fmt=fmt, version=version)
 
 
-def publish(
-    ctx: ServiceContext,
+def _checked(
+    uow: UnitOfWork,
     program: Program,
     document: str,
-    *,
-    fmt: RulesFormat | str = RulesFormat.YAML,
-    effective_at: datetime | None = None,
-    actor: str = "system",
-    backdate: bool = False,
-) -> RuleVersion:
-    """Validate and store a new version, effective at ``effective_at`` (default: now).
-
-    An ``effective_at`` in the past is a :class:`ValidationError` unless ``backdate`` is
-    set; the interfaces allow ``backdate`` to admins only (``rules:backdate``) and audit it.
-    """
-    now = ctx.now()
+    fmt: RulesFormat | str,
+    effective_at: datetime | None,
+    backdate: bool,
+    now: datetime,
+) -> tuple[int, datetime, RuleSet]:
+    """The next version's number, its effective time and its parsed rules, after the
+    checks a publication makes (a :class:`ValidationError` otherwise)."""
     effective = ensure_utc(effective_at) if effective_at else now
     if effective < now and not backdate:
         raise ValidationError(
@@ -151,20 +146,111 @@ def publish(
     if backdate and effective >= now:
         # so that a publication audited as backdated always is one
         raise ValidationError("backdate is only for an effective_at in the past", field="backdate")
+    version = RuleSetRepo(uow.conn).latest_version(program.id) + 1
+    ruleset = parse_document(document, str(fmt), version)
+    if ruleset.currency != program.currency:
+        raise ValidationError(
+            f"the document's currency {ruleset.currency} is not the program's {program.currency}",
+            field="currency",
+        )
+    return version, effective, ruleset
+
+
+def publish(
+    ctx: ServiceContext,
+    program: Program,
+    document: str,
+    *,
+    fmt: RulesFormat | str = RulesFormat.YAML,
+    effective_at: datetime | None = None,
+    actor: str = "system",
+    backdate: bool = False,
+    expected_version: int | None = None,
+) -> RuleVersion:
+    """Validate and store a new version, effective at ``effective_at`` (default: now).
+
+    An ``effective_at`` in the past is a :class:`ValidationError` unless ``backdate`` is
+    set; the interfaces allow ``backdate`` to admins only (``rules:backdate``) and audit it.
+    With ``expected_version`` (the number a person confirmed), a version published by
+    someone else meanwhile is a :class:`ConflictError` and nothing is published.
+    """
+    now = ctx.now()
     with ctx.uow() as uow:
-        repo = RuleSetRepo(uow.conn)
-        version = repo.latest_version(program.id) + 1
-        ruleset = parse_document(document, fmt, version)
-        if ruleset.currency != program.currency:
-            raise ValidationError(
-                f"the document's currency {ruleset.currency} is not the program's "
-                f"{program.currency}",
-                field="currency",
+        version, effective, ruleset = _checked(
+            uow, program, document, fmt, effective_at, backdate, now
+        )
+        if expected_version is not None and version != expected_version:
+            raise ConflictError(
+                f"version {version - 1} was published meanwhile: this draft would be "
+                f"version {version}, not {expected_version}; check its changes and confirm "
+                "again",
+                version=version,
+                expected_version=expected_version,
             )
         stored = StoredRuleSet(version, str(fmt), document, effective, now, actor)
-        repo.add(program.id, stored)
+        RuleSetRepo(uow.conn).add(program.id, stored)
         uow.commit()
     return summary(stored, ruleset)
+
+
+class DraftCheck(TypedDict):
+    """What publishing a draft now would do: the version it would become, when it would
+    take effect, and how it differs from the version in force."""
+
+    version: int
+    effective_at: str
+    in_force: int | None  # the version in force now (None: none yet)
+    added: list[str]  # rule ids: new in the draft
+    removed: list[str]  # in force, gone from the draft
+    changed: list[str]  # in both, written differently
+    lines_added: int
+    lines_removed: int
+    rows: list[DiffRow]
+
+
+def check_draft(
+    ctx: ServiceContext,
+    program: Program,
+    document: str,
+    *,
+    fmt: RulesFormat | str = RulesFormat.YAML,
+    effective_at: datetime | None = None,
+    backdate: bool = False,
+) -> DraftCheck:
+    """Make every check :func:`publish` makes, writing nothing, and say what publishing
+    would do: the version number (the next, unless another is published meanwhile), the
+    effective time, and the changes against the version in force, by rule and by line.
+    The step before a person confirms a publication (or a proposal)."""
+    now = ctx.now()
+    with ctx.uow(read_only=True) as uow:
+        version, effective, _ruleset = _checked(
+            uow, program, document, fmt, effective_at, backdate, now
+        )
+        current = RuleSetRepo(uow.conn).active_at(program.id, now)
+    before = current.document if current else ""
+    old_rules = _raw_rules(before, current.format) if current else {}
+    new_rules = _raw_rules(document, str(fmt))
+    rows = diff_rows(before, document)
+    return {
+        "version": version,
+        "effective_at": effective.isoformat(),
+        "in_force": current.version if current else None,
+        "added": [r for r in new_rules if r not in old_rules],
+        "removed": [r for r in old_rules if r not in new_rules],
+        "changed": [r for r in new_rules if r in old_rules and new_rules[r] != old_rules[r]],
+        "lines_added": sum(1 for r in rows if r["kind"] == "added"),
+        "lines_removed": sum(1 for r in rows if r["kind"] == "removed"),
+        "rows": rows,
+    }
+
+
+def _raw_rules(document: str, fmt: str) -> dict[str, object]:
+    """A valid document's rules as written, by id (the document was parsed already)."""
+    from kopilka.domain.rules.source import load_with_lines
+
+    data, _lines = load_with_lines(document, fmt)
+    rules = data.get("rules") if isinstance(data, dict) else None
+    return {str(r.get("id")): r for r in rules or [] if isinstance(r, dict)}
 
 
 def audit_action(backdate: bool) -> str:
@@ -479,11 +565,15 @@ def diff_versions(ctx: ServiceContext, program: Program, a: int, b: int) -> Vers
     version ``b``'s, as rows with each side's line number (not_found for a missing version).
     Equal documents give no rows."""
     old, new = get_version(ctx, program, a), get_version(ctx, program, b)
+    return {"a": old, "b": new, "rows": diff_rows(old.get("document", ""), new.get("document", ""))}
+
+
+def diff_rows(old_text: str, new_text: str) -> list[DiffRow]:
+    """The unified diff (difflib, three lines of context) from one document to another,
+    as rows with each side's line number; equal documents give no rows."""
     rows: list[DiffRow] = []
     old_no = new_no = 0
-    lines = difflib.unified_diff(
-        old.get("document", "").splitlines(), new.get("document", "").splitlines(), lineterm=""
-    )
+    lines = difflib.unified_diff(old_text.splitlines(), new_text.splitlines(), lineterm="")
     for line in lines:
         if line.startswith(("---", "+++")) and not rows:
             continue  # the two file headers
@@ -507,7 +597,7 @@ def diff_versions(ctx: ServiceContext, program: Program, a: int, b: int) -> Vers
             )
             old_no += 1
             new_no += 1
-    return {"a": old, "b": new, "rows": rows}
+    return rows
 
 
 class RuleCampaign(TypedDict):

@@ -12,8 +12,10 @@ from tests.e2e.web.world import BAD_RULES, RULES, hidden_fields, text_of
 
 
 def publish(c, document: str, **extra: str):
+    """Post the publish form, confirmed (the confirmation step is tested on its own)."""
     fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/publish")
-    return c.post("/admin/rules/publish", data={**fields, "document": document, **extra})
+    data = {**fields, "document": document, "confirmed": "yes", **extra}
+    return c.post("/admin/rules/publish", data=data)
 
 
 def preview(c, document: str, basket: str):
@@ -60,7 +62,7 @@ def test_publishing_a_valid_document_creates_a_version_once(world, as_role):
     """Publishing adds version 2; the same form submitted again adds nothing."""
     c = as_role("marketer")
     fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/publish")
-    data = {**fields, "document": RULES, "effective_at": "2026-04-01T00:00"}
+    data = {**fields, "document": RULES, "effective_at": "2026-04-01T00:00", "confirmed": "yes"}
     response = c.post("/admin/rules/publish", data=data)
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/rules?published=2"

@@ -6,8 +6,8 @@ next, the lease of the worker running it). ``job_runs``: every run, with its out
 counts. ``scheduled_accruals`` and ``scheduled_accrual_members``: points an operator
 scheduled for a list of members. ``worker_locks``: which process serves a SQLite database.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql
 
 import kopilka.store.types
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
