@@ -62,6 +62,7 @@ CODES = {
     "value",
     "verify",
     "audit",
+    "jobs",
     "card",
     "yaml",
 }

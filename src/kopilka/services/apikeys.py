@@ -67,6 +67,7 @@ class Permission(enum.StrEnum):
     POINTS_ADJUST = "points:adjust"
     PROGRAM_READ = "program:read"
     JOBS_RUN = "jobs:run"  # expiry, activation and hold sweeps
+    JOBS_READ = "jobs:read"  # the worker's schedules and job runs
     LEDGER_VERIFY = "ledger:verify"
     AUDIT_READ = "audit:read"
     PURCHASES_QUOTE = "purchases:quote"  # writes nothing
@@ -114,7 +115,8 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.PURCHASES_RETURN,
     },
     Role.MARKETER: frozenset({P.MEMBERS_READ, P.PROGRAM_READ, P.RULES_READ, P.RULES_PUBLISH}),
-    Role.ANALYST: _READ_ONLY | {P.LEDGER_VERIFY, P.AUDIT_READ, P.PURCHASES_READ, P.RULES_READ},
+    Role.ANALYST: _READ_ONLY
+    | {P.LEDGER_VERIFY, P.AUDIT_READ, P.PURCHASES_READ, P.RULES_READ, P.JOBS_READ},
     Role.ADMIN: frozenset(Permission),
 }
 
