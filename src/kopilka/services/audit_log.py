@@ -89,6 +89,8 @@ class Audit:
     action: str
     target: str
     snapshot: Snapshot = lambda _ctx: None
+    # what the action says beside the state it changed (a reason code, an internal note)
+    details: Mapping[str, object] | None = None
 
     def record(
         self,
@@ -105,7 +107,7 @@ class Audit:
             self.action,
             self.target,
             None if before is None else dict(before),
-            None if after is None else dict(after),
+            None if after is None and not self.details else {**(after or {}), **(self.details or {})},
             ctx.now(),
         )
 

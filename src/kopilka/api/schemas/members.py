@@ -31,6 +31,7 @@ from kopilka.api.schemas.common import (
     refuse_nulls,
 )
 from kopilka.domain.member import Member
+from kopilka.domain.reasons import ReasonCode
 from kopilka.services import members as member_svc
 
 IdentifierKind = Literal["card", "phone", "email", "external"]
@@ -152,6 +153,27 @@ class BlockRequest(Input):
 
 class UnblockRequest(Input):
     reason: Reason | None = None
+
+
+class CardReplacement(Input):
+    """A lost or damaged card replaced by a new one; the old one stops finding the member."""
+
+    new_card: Card = Field(description="the new card's number (4-32 letters, digits or '-')")
+    old_card: Card | None = Field(
+        default=None, description="the card replaced; needed only when the member has several"
+    )
+    reason_code: ReasonCode = Field(default=ReasonCode.LOST_CARD, description="why")
+    reason_note: Reason | None = Field(
+        default=None, description="the internal note (required with reason_code 'other')"
+    )
+
+
+class CardReplacedPublic(BaseModel):
+    """The replacement done: the member, and both numbers masked."""
+
+    member_id: int
+    old_card: str
+    new_card: str
 
 
 class MemberPublic(BaseModel):

@@ -119,6 +119,30 @@ class MemberRepo:
                     f"this {kind} is already registered in the program", kind=str(kind)
                 ) from None
 
+    def replace_identifier(
+        self,
+        program_id: int,
+        member_id: int,
+        kind: IdentifierKind,
+        old: str | None,
+        new: str,
+    ) -> None:
+        """The member's identifier ``old`` of ``kind`` gives way to ``new`` (``old`` None:
+        ``new`` is added); the old value finds nobody any more. DuplicateIdentifier when
+        ``new`` is another member's (nothing changed: the caller's transaction rolls back);
+        one the member already has stays as it is."""
+        if old == new:
+            return
+        if old is not None:
+            c = member_identifiers.c
+            self.conn.execute(
+                delete(member_identifiers).where(
+                    c.member_id == member_id, c.kind == str(kind), c.value == old
+                )
+            )
+        if self.find(program_id, kind, new) != member_id:
+            self.add_identifiers(program_id, member_id, [(kind, new)])
+
     def add_consents(self, member_id: int, given: list[Consent]) -> None:
         if given:
             self.conn.execute(
