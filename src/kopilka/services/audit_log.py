@@ -100,14 +100,17 @@ class Audit:
         before: Mapping[str, object] | None,
         after: Mapping[str, object] | None,
     ) -> None:
-        """Write the audit row (in ``uow``, the transaction of the action's effect)."""
+        """Write the audit row (in ``uow``, the transaction of the action's effect); the
+        ``details`` are added to the state after."""
+        if self.details:
+            after = {**(after or {}), **self.details}
         AuditLogRepo(uow.conn).add(
             program_id,
             self.actor,
             self.action,
             self.target,
             None if before is None else dict(before),
-            None if after is None and not self.details else {**(after or {}), **(self.details or {})},
+            None if after is None else dict(after),
             ctx.now(),
         )
 

@@ -22,9 +22,9 @@ from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import Audit, recorded_job, recorded_write
+from kopilka.services.balance_view import get_hold
 from kopilka.services.context import ServiceContext
 from kopilka.services.jobs import Progress
-from kopilka.services.balance_view import get_hold
 from kopilka.services.members import UpdateProfile
 from kopilka.services.points import Adjust, LedgerOutcome, VoidHold
 

@@ -107,9 +107,7 @@ def _masked(ctx: ServiceContext, program: Program, member_id: int, kind: str) ->
     return [mask(kind, v) for v in member.identifiers.get(kind, [])]
 
 
-def change_contact(
-    ctx: ServiceContext, program: Program, cmd: ChangeContact
-) -> IdentifierChanged:
+def change_contact(ctx: ServiceContext, program: Program, cmd: ChangeContact) -> IdentifierChanged:
     """Add or replace a member's phone or e-mail, audited as ``member.identifier_change``
     (masked values before and after). One another member has is
     :class:`~kopilka.domain.errors.DuplicateIdentifier` (409 ``duplicate_identifier``),
@@ -121,9 +119,7 @@ def change_contact(
             member = uow.members.get(program.id, cmd.member_id)
             have = member.identifiers.get(kind, [])
             if cmd.replaces is not None and cmd.replaces not in have:
-                raise ValidationError(
-                    f"the member has no such {kind} to replace", field="replaces"
-                )
+                raise ValidationError(f"the member has no such {kind} to replace", field="replaces")
             uow.members.replace_identifier(
                 program.id, cmd.member_id, cmd.kind, cmd.replaces, cmd.value
             )

@@ -387,11 +387,14 @@ def member_why(item: dict[str, Any]) -> str:
             "%(num)s point reserved at the till", "%(num)s points reserved at the till", pts
         ) + _on(ref)
     if kind == "void" and _member_text(item):
-        return _points(
-            "%(num)s reserved point returned to your balance",
-            "%(num)s reserved points returned to your balance",
-            pts,
-        ) + f": {_member_text(item)}"
+        return (
+            _points(
+                "%(num)s reserved point returned to your balance",
+                "%(num)s reserved points returned to your balance",
+                pts,
+            )
+            + f": {_member_text(item)}"
+        )
     if kind == "void":
         return _points(
             "%(num)s reserved point returned to your balance: the purchase was cancelled",

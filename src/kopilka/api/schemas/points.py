@@ -78,7 +78,7 @@ class AdjustmentCreate(Input):
     member_text: MemberText | None = Field(
         default=None,
         description="what the member reads in their history; without it they read a plain "
-        "sentence (\"25 points added by customer service\"), never ``reason``",
+        'sentence ("25 points added by customer service"), never ``reason``',
     )
 
     def meta(self) -> dict[str, object] | None:
