@@ -34,7 +34,7 @@ from kopilka.services.points import Adjust
 from kopilka.services.purchases import get_purchase
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
-from kopilka.web.i18n import N_, tr
+from kopilka.web.i18n import N_, ngettext, number, tr
 from kopilka.web.member_list_pages import list_context
 from kopilka.web.render import (
     Cursor,
@@ -50,7 +50,6 @@ from kopilka.web.render import (
 from kopilka.web.words import role as role_word
 
 HISTORY_PAGE = 25
-MAX_REASON = 500
 NOTICES = {
     "adjusted": N_("The adjustment is recorded."),
     "blocked": N_("The member is blocked."),
@@ -83,17 +82,6 @@ def parse_delta(raw: str | None) -> int:
         raise ValidationError(
             tr("points must be a whole number, e.g. 50 or -20"), field="delta"
         ) from None
-
-
-def parse_reason(raw: str | None, *, required: bool) -> str | None:
-    reason = (raw or "").strip()
-    if len(reason) > MAX_REASON:
-        raise ValidationError(
-            tr("the reason is limited to %(max)s characters", max=MAX_REASON), field="reason"
-        )
-    if required and not reason:
-        raise ValidationError(tr("a reason is required"), field="reason")
-    return reason or None
 
 
 def parse_reason_fields(form: Mapping[str, str], *, for_member: bool) -> Reason:
@@ -402,14 +390,25 @@ def members_router(console: Console) -> APIRouter:
             if not confirmed(form):
                 member = member_svc.get_member(ctx, program, member_id)
                 now = balance_view(ctx, program, member_id).available
-                values = {"num": abs(delta), "who": who(op, member), "old": now, "new": now + delta}
+                values = {
+                    "num": number(abs(delta)),
+                    "who": who(op, member),
+                    "old": number(now),
+                    "new": number(now + delta),
+                }
                 summary = (
-                    tr("Add %(num)s points to %(who)s; balance %(old)s → %(new)s.", **values)
-                    if delta > 0
-                    else tr(
-                        "Remove %(num)s points from %(who)s; balance %(old)s → %(new)s.", **values
+                    ngettext(
+                        "Add %(num)s point to %(who)s; balance %(old)s → %(new)s.",
+                        "Add %(num)s points to %(who)s; balance %(old)s → %(new)s.",
+                        abs(delta),
                     )
-                )
+                    if delta > 0
+                    else ngettext(
+                        "Remove %(num)s point from %(who)s; balance %(old)s → %(new)s.",
+                        "Remove %(num)s points from %(who)s; balance %(old)s → %(new)s.",
+                        abs(delta),
+                    )
+                ) % values
                 return confirm_page(
                     op,
                     member,
@@ -498,15 +497,19 @@ def members_router(console: Console) -> APIRouter:
             if not confirmed(form):
                 member = member_svc.get_member(ctx, program, member_id)
                 now = balance_view(ctx, program, member_id).available
-                summary = tr(
+                summary = ngettext(
+                    "Void hold %(hold)s of %(who)s: %(num)s point goes back; "
+                    "balance %(old)s → %(new)s.",
                     "Void hold %(hold)s of %(who)s: %(num)s points go back; "
                     "balance %(old)s → %(new)s.",
-                    hold=hold_id,
-                    who=who(op, member),
-                    num=found.amount,
-                    old=now,
-                    new=now + found.amount,
-                )
+                    found.amount,
+                ) % {
+                    "hold": hold_id,
+                    "who": who(op, member),
+                    "num": number(found.amount),
+                    "old": number(now),
+                    "new": number(now + found.amount),
+                }
                 return confirm_page(
                     op,
                     member,
