@@ -120,9 +120,7 @@ def test_an_adjustment_is_recorded_audited_and_shown_in_history(world, as_role):
     step, _ = adjust(
         c, world, delta="-25", reason_code="correction", reason_note="double-counted coupon"
     )
-    assert f"Remove 25 points from Anna P.; balance {before} → {before - 25}." in text_of(
-        step.text
-    )
+    assert f"Remove 25 points from Anna P.; balance {before} → {before - 25}." in text_of(step.text)
     assert member_svc.get_balance(world.ctx, world.program, world.member_id).available == before
     response = confirm(c, step, f"{member_url(world)}/adjust")
     assert response.status_code == 303
@@ -243,9 +241,7 @@ def test_blocking_without_a_reason_is_refused(world, as_role):
     status_url = f"{member_url(world)}/status"
     fields = hidden_fields(c.get(member_url(world)).text, status_url)
     for confirmed in ("", "yes"):
-        response = c.post(
-            status_url, data={**fields, "reason_code": "", "confirmed": confirmed}
-        )
+        response = c.post(status_url, data={**fields, "reason_code": "", "confirmed": confirmed})
         assert response.status_code == 422
         assert "choose a reason" in response.text
     assert member_svc.get_member(world.ctx, world.program, world.member_id).status == "active"
