@@ -381,6 +381,7 @@ def members_router(console: Console) -> APIRouter:
         console.area.check_csrf(request, form)
         op.require(Permission.POINTS_ADJUST)
         program = op.program
+        member = member_svc.get_member(ctx, program, member_id)  # 404 first
         try:
             key = form_key(form, op.caller)
             delta = parse_delta(form.get("delta"))
@@ -388,7 +389,6 @@ def members_router(console: Console) -> APIRouter:
                 raise ValidationError(tr("delta must be a non-zero whole number"), field="delta")
             reason = parse_reason_fields(form, for_member=True)
             if not confirmed(form):
-                member = member_svc.get_member(ctx, program, member_id)
                 now = balance_view(ctx, program, member_id).available
                 values = {
                     "num": number(abs(delta)),
@@ -444,13 +444,13 @@ def members_router(console: Console) -> APIRouter:
         console.area.check_csrf(request, form)
         op.require(Permission.MEMBERS_BLOCK)
         program = op.program
+        member = member_svc.get_member(ctx, program, member_id)  # 404 first
         blocked = form.get("action") == "block"
         action = "block" if blocked else "unblock"
         try:
             key = form_key(form, op.caller)
             reason = parse_reason_fields(form, for_member=False)
             if not confirmed(form):
-                member = member_svc.get_member(ctx, program, member_id)
                 summary = (
                     tr(
                         "Block %(who)s: they can neither earn nor spend until unblocked.",
@@ -488,6 +488,7 @@ def members_router(console: Console) -> APIRouter:
         console.area.check_csrf(request, form)
         op.require(Permission.HOLDS_VOID)
         program = op.program
+        member = member_svc.get_member(ctx, program, member_id)  # 404 first
         try:
             key = form_key(form, op.caller)
             reason = parse_reason_fields(form, for_member=True)
@@ -495,7 +496,6 @@ def members_router(console: Console) -> APIRouter:
             if found.member_id != member_id:
                 raise NotFoundError(tr("hold %(id)s not found", id=hold_id), hold_id=hold_id)
             if not confirmed(form):
-                member = member_svc.get_member(ctx, program, member_id)
                 now = balance_view(ctx, program, member_id).available
                 summary = ngettext(
                     "Void hold %(hold)s of %(who)s: %(num)s point goes back; "
@@ -538,6 +538,7 @@ def members_router(console: Console) -> APIRouter:
         op.require(Permission.MEMBERS_UPDATE)
         require_personal(op)
         program = op.program
+        member = member_svc.get_member(ctx, program, member_id)  # 404 first
         try:
             key = form_key(form, op.caller)
             new_card = normalize(IdentifierKind.CARD, form.get("new_card", ""))
@@ -548,7 +549,6 @@ def members_router(console: Console) -> APIRouter:
                 member_id, new_card, reason, old_card, key=key, actor=op.key.actor
             )
             if not confirmed(form):
-                member = member_svc.get_member(ctx, program, member_id)
                 cards = member.identifiers.get("card", [])
                 old_shown = old_card or (cards[0] if len(cards) == 1 else "—")
                 summary = tr(
@@ -591,6 +591,7 @@ def members_router(console: Console) -> APIRouter:
         op.require(Permission.MEMBERS_UPDATE)
         require_personal(op)
         program = op.program
+        member_svc.get_member(ctx, program, member_id)  # 404 first
         try:
             key = form_key(form, op.caller)
             raw_kind = form.get("kind", "")
@@ -619,10 +620,10 @@ def members_router(console: Console) -> APIRouter:
         op.require(Permission.MEMBERS_UPDATE)
         require_personal(op)
         program = op.program
+        member = member_svc.get_member(ctx, program, member_id)  # 404 first
         days = console.settings.birthday_change_days
         try:
             key = form_key(form, op.caller)
-            member = member_svc.get_member(ctx, program, member_id)
             update = profile_change(member, form)
             if update.fields:
                 back_office.change_profile(
