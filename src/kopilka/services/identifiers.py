@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import KW_ONLY, dataclass
 from typing import TypedDict
 
-from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, mask, normalize
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
@@ -79,8 +79,6 @@ class ReplaceCard:
     def __post_init__(self) -> None:
         if self.new_card != normalize(IdentifierKind.CARD, self.new_card):
             raise ValidationError("the card number is not in its canonical form", field="card")
-        if self.old_card is not None and self.old_card == self.new_card:
-            raise ValidationError("the new card is the one being replaced", field="card")
 
     def fingerprint(self) -> dict[str, object]:
         """The request the key is bound to."""
@@ -151,25 +149,28 @@ def replace_card(ctx: ServiceContext, program: Program, cmd: ReplaceCard) -> Car
     """Replace a member's lost (or damaged) card: the old number stops finding the member
     at once, the new one finds them, and their history stays. Audited as
     ``member.card_replaced`` with both numbers masked and the reason. A new number another
-    member has is ``duplicate_identifier``; a member with several cards must name the old
-    one; an old card the member does not have is not found."""
+    member has is ``duplicate_identifier``, one this member has is a conflict; a member
+    with no card or several must name the old one (a conflict otherwise); an old card the
+    member does not have is not found."""
 
     def effect(inner: ServiceContext) -> CardReplaced:
         with inner.uow() as uow:
             member = uow.members.get(program.id, cmd.member_id)
             cards = member.identifiers.get(IdentifierKind.CARD, [])
             old = cmd.old_card
+            # what the member holds now decides these: refusals of the state (409, 404)
+            if cmd.new_card in cards:
+                raise ConflictError("the new card is already this member's", field="new_card")
             if old is None:
                 if len(cards) != 1:
-                    raise ValidationError(
+                    raise ConflictError(
                         f"the member has {len(cards)} cards: name the one to replace",
                         field="old_card",
+                        cards=len(cards),
                     )
                 old = cards[0]
             elif old not in cards:
                 raise NotFoundError("the member has no such card", field="old_card")
-            if old == cmd.new_card:
-                raise ValidationError("the new card is the one being replaced", field="card")
             # the old number's row goes: the unique (program, kind, value) lets the card be
             # found by nobody, and the member's history is kept by member id
             uow.ledger.lock_balances(program.id, [cmd.member_id])

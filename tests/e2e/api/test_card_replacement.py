@@ -95,8 +95,9 @@ def test_the_same_key_replaces_once_and_another_request_under_it_conflicts(
 
 
 def test_refusals_write_nothing(client: TestClient, key_for: KeyFactory, kopilka: Any) -> None:
-    """Another member's card is 409 duplicate_identifier; "other" without a note, a
-    malformed number or an unknown reason is 422; a marketer is 403; nothing changes."""
+    """Another member's card is 409 duplicate_identifier, the member's own 409 conflict;
+    "other" without a note, a malformed number or an unknown reason is 422; a marketer is
+    403; nothing changes."""
     support, admin = key_for("support"), key_for("admin")
     mine, theirs = card(), card()
     member = _enroll(client, admin, mine)
@@ -110,12 +111,14 @@ def test_refusals_write_nothing(client: TestClient, key_for: KeyFactory, kopilka
         {"new_card": card(), "reason_code": "other"},
         {"new_card": "no"},
         {"new_card": card(), "reason_code": "whim"},
-        {"new_card": mine},
         {},
     ):
         bad = client.post(url, json=body, headers=idem(**support))
         assert bad.status_code == 422, (body, bad.text)
         assert bad.json()["code"] == "validation_error"
+    same = client.post(url, json={"new_card": mine}, headers=idem(**support))
+    assert same.status_code == 409
+    assert same.json()["code"] == "conflict"
     refused = client.post(url, json={"new_card": card()}, headers=idem(**key_for("marketer")))
     assert refused.status_code == 403
     assert _lookup(client, support, mine).json()["id"] == member

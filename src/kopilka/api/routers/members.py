@@ -299,6 +299,7 @@ def unblock(
         "unauthorized",
         "forbidden",
         "not_found",
+        "conflict",
         "duplicate_identifier",
         "idempotency_conflict",
         "payload_too_large",
@@ -314,8 +315,10 @@ def replace_card(
     """Replace a member's lost or damaged card by a new one. The old number stops finding
     the member at once (a lookup or a purchase by it is 404 not_found); their points,
     purchases and history stay. ``old_card`` is needed only when the member has several
-    cards. Audited as ``member.card_replaced`` with both numbers masked and the reason;
-    a new number another member has is 409 duplicate_identifier, and nothing changes."""
+    cards (409 conflict when the member has none or several and it is not named, or when
+    the new number is already theirs). Audited as ``member.card_replaced`` with both
+    numbers masked and the reason; a new number another member has is 409
+    duplicate_identifier, and nothing changes."""
     # the command checks the reason and the numbers before anything is written
     command = ReplaceCard(
         member_id,
