@@ -297,7 +297,12 @@ def members_router(console: Console) -> APIRouter:
             shown=personal(member, masked=not sees),
             can_edit=sees and op.can(Permission.MEMBERS_UPDATE),
             view=balance_view(ctx, program, member_id),
-            holds=active_holds(ctx, program, member_id),
+            # a store-bound key sees (and voids) only its own store's holds
+            holds=[
+                h
+                for h in active_holds(ctx, program, member_id)
+                if op.key.scope is None or op.key.scope.covers(h.store)
+            ],
             consents=member_svc.current_consents(ctx, program, member_id),
             history=named_actors(
                 audit_svc.history(ctx, program, member_id, limit=HISTORY_PAGE, before=before),

@@ -319,3 +319,20 @@ def test_an_adjustment_tells_the_member_its_text_not_the_note(world, as_role, an
     assert "POS-7" not in portal
     assert "300 points added by customer service" in portal  # an old entry: no note shown
     assert "welcome gift" not in portal
+
+
+def test_a_store_bound_support_key_sees_only_its_stores_holds(world):
+    """A support key made for store S2 is not shown (nor may void) the S1 till's hold;
+    one made for S1 is."""
+    from kopilka.services import apikeys
+    from tests.e2e.web.world import client, sign_in
+
+    points.hold(
+        world.ctx, world.program, PlaceHold(world.member_id, 12, key=f"s1-{world.card}", store="S1")
+    )
+    for store, shown in (("S2", False), ("S1", True)):
+        _, secret = apikeys.create_key(world.ctx, world.program.code, "support", store, store)
+        c = client(world)
+        assert sign_in(c, secret).status_code == 303
+        page = c.get(url(world)).text
+        assert ("/void" in page) is shown, store
