@@ -19,6 +19,7 @@ from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
 from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.context import ServiceContext
+from kopilka.services.members import MAX_IDENTIFIERS
 
 # what support changes by hand: a card is replaced (with a reason), never edited here
 CONTACT_KINDS = (IdentifierKind.PHONE, IdentifierKind.EMAIL)
@@ -118,6 +119,11 @@ def change_contact(ctx: ServiceContext, program: Program, cmd: ChangeContact) ->
             have = member.identifiers.get(kind, [])
             if cmd.replaces is not None and cmd.replaces not in have:
                 raise ValidationError(f"the member has no such {kind} to replace", field="replaces")
+            held = sum(len(v) for v in member.identifiers.values())
+            if cmd.replaces is None and cmd.value not in have and held >= MAX_IDENTIFIERS:
+                raise ValidationError(
+                    f"at most {MAX_IDENTIFIERS} identifiers per member", field="identifiers"
+                )
             uow.members.replace_identifier(
                 program.id, cmd.member_id, cmd.kind, cmd.replaces, cmd.value
             )
