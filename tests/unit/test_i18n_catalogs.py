@@ -65,6 +65,28 @@ CODES = {
     "jobs",
     "card",
     "yaml",
+    # the member card's forms (issue 20): field names, reason codes, identifier kinds
+    "attributes",
+    "birthday",
+    "contact",
+    "customer_request",
+    "email",
+    "first",
+    "first_name",
+    "gender",
+    "hold_id",
+    "last_name",
+    "lost_card",
+    "member_text",
+    "new_card",
+    "old_card",
+    "phone",
+    "profile",
+    "reason_code",
+    "reason_note",
+    "replaces",
+    "void",
+    "void-",
 }
 GETTEXT = {"_", "gettext", "ngettext"}
 

@@ -61,7 +61,8 @@ class Permission(enum.StrEnum):
     MEMBERS_UPDATE = "members:update"  # profile
     MEMBERS_BLOCK = "members:block"
     HISTORY_READ = "history:read"
-    HOLDS_WRITE = "holds:write"  # create, capture, void
+    HOLDS_WRITE = "holds:write"  # create, capture
+    HOLDS_VOID = "holds:void"  # cancel a hold (a till's own, or support's for a member)
     POINTS_EARN = "points:earn"
     POINTS_REDEEM = "points:redeem"
     POINTS_ADJUST = "points:adjust"
@@ -94,7 +95,8 @@ _SELLING = frozenset(
 )
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.POS: _SELLING | {P.MEMBERS_READ, P.MEMBERS_ENROLL, P.HISTORY_READ, P.HOLDS_WRITE},
+    Role.POS: _SELLING
+    | {P.MEMBERS_READ, P.MEMBERS_ENROLL, P.HISTORY_READ, P.HOLDS_WRITE, P.HOLDS_VOID},
     Role.ECOMMERCE: _SELLING
     | {
         P.MEMBERS_READ,
@@ -102,6 +104,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.MEMBERS_UPDATE,
         P.HISTORY_READ,
         P.HOLDS_WRITE,
+        P.HOLDS_VOID,
         P.POINTS_EARN,
         P.POINTS_REDEEM,
     },
@@ -110,6 +113,9 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.MEMBERS_UPDATE,
         P.MEMBERS_BLOCK,
         P.POINTS_ADJUST,
+        # a hold a till left behind is cancelled for the member; support neither
+        # makes holds nor spends them (holds:write)
+        P.HOLDS_VOID,
         P.AUDIT_READ,
         P.PURCHASES_READ,
         P.PURCHASES_RETURN,

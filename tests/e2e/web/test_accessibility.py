@@ -239,7 +239,8 @@ def _refused_rules(page: Any, base: str, world: World) -> None:
     _sign_in(page, base, world, "marketer")
     page.goto(f"{base}/admin/rules")
     page.locator("textarea[name=document]").first.fill(BAD_RULES)
-    page.locator("form[action='/admin/rules/publish'] button[type=submit]:not([formaction])").first.click()
+    publish = "form[action='/admin/rules/publish'] button[type=submit]:not([formaction])"
+    page.locator(publish).first.click()
 
 
 def _refused_profile(page: Any, base: str, world: World) -> None:
