@@ -74,6 +74,7 @@ PAGES = [
         url="/admin/rules/proposals/1",
     ),
     Page("/admin/audit", ("admin", "analyst")),
+    Page("/admin/jobs", ("admin", "analyst")),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/portal", (MEMBER,)),
     Page("/portal/profile", (MEMBER,)),
@@ -231,7 +232,8 @@ def _refused_adjustment(page: Any, base: str, world: World) -> None:
     _sign_in(page, base, world, "support")
     page.goto(f"{base}/admin/members/{world.member_id}")
     page.locator("#delta").fill("0")
-    page.locator("#adjust-reason").fill("a zero adjustment")
+    page.locator("#adjust-code").select_option("correction")
+    page.locator("#adjust-note").fill("a zero adjustment")
     page.locator("form[action$='/adjust'] button[type=submit]").click()
 
 
@@ -239,6 +241,23 @@ def _refused_rules(page: Any, base: str, world: World) -> None:
     _sign_in(page, base, world, "marketer")
     page.goto(f"{base}/admin/rules")
     page.locator("textarea[name=document]").first.fill(BAD_RULES)
+    publish = "form[action='/admin/rules/publish'] button[type=submit]:not([formaction])"
+    page.locator(publish).first.click()
+
+
+def _adjustment_to_confirm(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "support")
+    page.goto(f"{base}/admin/members/{world.member_id}")
+    page.locator("#delta").fill("25")
+    page.locator("#adjust-code").select_option("goodwill")
+    page.locator("#adjust-note").fill("a late delivery")
+    page.locator("form[action$='/adjust'] button[type=submit]").click()
+
+
+def _rules_to_confirm(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "marketer")
+    page.goto(f"{base}/admin/rules")
+    page.locator("textarea[name=document]").first.fill(RULES.replace('per: "100"', 'per: "20"'))
     publish = "form[action='/admin/rules/publish'] button[type=submit]:not([formaction])"
     page.locator(publish).first.click()
 
@@ -260,15 +279,21 @@ REFUSED = {
     "rules, a document with an error": _refused_rules,
     "portal profile, a bad e-mail": _refused_profile,
 }
+# the confirmation steps of destructive actions (a page answered to a POST)
+CONFIRMING = {
+    "member card, an adjustment to confirm": _adjustment_to_confirm,
+    "rules, a version to confirm": _rules_to_confirm,
+}
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("case", sorted(REFUSED))
+@pytest.mark.parametrize("case", sorted(REFUSED) + sorted(CONFIRMING))
 def test_pages_showing_a_refusal_have_no_accessibility_violations(
     served: tuple[str, World], browser: Any, case: str
 ) -> None:
-    """After a refused form (its message in an alert, the fields kept), the page has no
-    axe violations either, in both languages and at both sizes."""
+    """After a refused form (its message in an alert, the fields kept), and on the
+    confirmation step of a destructive action, the page has no axe violations either, in
+    both languages and at both sizes."""
     base, world = served
     found: list[str] = []
     for lang in LANGUAGES:
@@ -277,8 +302,12 @@ def test_pages_showing_a_refusal_have_no_accessibility_violations(
         page = context.new_page()
         page.set_default_timeout(10_000)
         try:
-            REFUSED[case](page, base, world)
-            page.locator("[role=alert]").first.wait_for()
+            if case in REFUSED:
+                REFUSED[case](page, base, world)
+                page.locator("[role=alert]").first.wait_for()
+            else:
+                CONFIRMING[case](page, base, world)
+                page.locator("#confirm-h").wait_for()
             for width, height in SIZES.values():
                 page.set_viewport_size({"width": width, "height": height})
                 violations = axe_violations(page)
