@@ -30,7 +30,9 @@ from kopilka.domain.rules import (
     RuleSet,
     allocate,
     evaluate_purchase,
+    check_balance,
     max_redeemable,
+    points_for_amount,
     spread_discount,
 )
 from kopilka.domain.rules.earning import content_key
@@ -70,11 +72,13 @@ class AsWritten:
 
 @dataclass(frozen=True, slots=True)
 class QuotePurchase:
-    """Quote ``basket`` for ``member``, paying ``redeem_points`` (0: none) with points."""
+    """Quote ``basket`` for ``member``, paying ``redeem_points`` (0: none) with points, or
+    the points that pay ``redeem_amount_minor`` of money (:func:`points_for_amount`)."""
 
     member: MemberRef
     basket: Basket
     redeem_points: int = 0
+    redeem_amount_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,9 @@ class BookPurchase:
     """Book ``basket`` as receipt ``receipt_id`` for ``member``: pay ``redeem_points``
     (or, with ``hold_id``, capture that hold: all of it unless ``redeem_points`` is
     given) and earn by the rules in force. ``written``: what the body said, for the
-    fingerprint (:class:`AsWritten`); None for a purchase that never was a body."""
+    fingerprint (:class:`AsWritten`); None for a purchase that never was a body.
+    ``redeem_amount_minor``: pay this much money with points instead of ``redeem_points``
+    (the server works the points out)."""
 
     receipt_id: str
     member: MemberRef
@@ -90,6 +96,7 @@ class BookPurchase:
     redeem_points: int = 0
     hold_id: int | None = None
     written: AsWritten | None = None
+    redeem_amount_minor: int | None = None
 
     def fingerprint(self) -> dict[str, object]:
         """The request as the idempotency store hashes it: the body as the API's schema
@@ -129,6 +136,8 @@ class BookPurchase:
             lines.append(line)
         out["lines"] = lines
         out["redeem_points"] = self.redeem_points
+        if self.redeem_amount_minor is not None:  # absent before it existed: same hashes
+            out["redeem_amount_minor"] = self.redeem_amount_minor
         out["receipt_id"] = self.receipt_id
         if self.hold_id is not None:
             out["hold_id"] = self.hold_id
@@ -349,6 +358,7 @@ def _check_redemption(
         )
     if ruleset is None:
         raise RedemptionNotAllowed("the program has no published rules for paying with points")
+    check_balance(ruleset, spendable)
     ceiling = max_redeemable(basket, ruleset, program, spendable)
     if points > ceiling:
         raise RedemptionNotAllowed(
@@ -357,6 +367,23 @@ def _check_redemption(
             requested=points,
         )
     return spread_discount(points, basket, ruleset, program)
+
+
+def _payment(
+    ruleset: RuleSet | None,
+    program: Program,
+    basket: Basket,
+    points: int,
+    amount_minor: int | None,
+    spendable: int,
+) -> tuple[int, dict[str, int]]:
+    """The points to pay (``points``, or those that pay ``amount_minor`` of money, worked
+    out here whatever the till computed) and their discount per line."""
+    if amount_minor is not None:
+        if ruleset is None:
+            raise RedemptionNotAllowed("the program has no published rules for paying with points")
+        points = points_for_amount(amount_minor, basket, ruleset, program, max(spendable, 0))
+    return points, _check_redemption(ruleset, program, basket, points, spendable)
 
 
 def _lines_out(
@@ -405,7 +432,6 @@ def quote(ctx: ServiceContext, program: Program, cmd: QuotePurchase) -> Quote:
     offered points that expired last night (``balance_view.balance_now``)."""
     now = ctx.now()
     basket = cmd.basket
-    points = cmd.redeem_points
     with ctx.uow(read_only=True) as uow:
         member_id = resolve_member(uow, program, cmd.member)
         member, rule_set_id, due = uow.members.get_for_purchase(
@@ -414,17 +440,17 @@ def quote(ctx: ServiceContext, program: Program, cmd: QuotePurchase) -> Quote:
         ruleset = ruleset_by_id(uow, program, rule_set_id)
         if not due:
             available = uow.members.balance(member_id).available
-            return _quote(uow, program, basket, points, member, ruleset, available)
+            return _quote(uow, program, basket, cmd, member, ruleset, available)
     with ctx.uow() as uow:  # never committed: what is due is settled only for this read
         available = settled_balance(uow, program, member_id, now).available
-        return _quote(uow, program, basket, points, member, ruleset, available)
+        return _quote(uow, program, basket, cmd, member, ruleset, available)
 
 
 def _quote(
     uow: UnitOfWork,
     program: Program,
     basket: Basket,
-    points: int,
+    cmd: QuotePurchase,
     member: Member,
     ruleset: RuleSet | None,
     available: int,
@@ -432,7 +458,9 @@ def _quote(
     member_id = member.id
     available = max(available, 0)
     ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
-    discounts = _check_redemption(ruleset, program, basket, points, available)
+    points, discounts = _payment(
+        ruleset, program, basket, cmd.redeem_points, cmd.redeem_amount_minor, available
+    )
     result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
     return {
         "member_id": member_id,
@@ -504,7 +532,7 @@ def prepare_commit(
                 raise NotFoundError(f"hold {hold_id} not found for this member", hold_id=hold_id)
             pay = points or hold.amount
             spendable += hold.amount
-        discounts = _check_redemption(ruleset, program, basket, pay, spendable)
+        pay, discounts = _payment(ruleset, program, basket, pay, cmd.redeem_amount_minor, spendable)
         redeem_entry = None
         if hold_id is not None:
             redeem_entry = lg.capture(hold_id, now, pay).entry_id

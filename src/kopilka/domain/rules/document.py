@@ -236,6 +236,7 @@ class _Compiler:
             max_percent=src.max_percent,
             max_item_percent=src.max_item_percent,
             step=src.step,
+            min_balance=src.min_balance or 0,
             exclude=_matcher(src.exclude),
             exclude_discounted=src.exclude.discounted,
         )

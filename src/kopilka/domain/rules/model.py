@@ -52,6 +52,7 @@ class RedemptionPolicy:
     max_percent: Decimal | None = None
     max_item_percent: Decimal | None = None
     step: int = 1
+    min_balance: int = 0  # the member's available points needed to start paying with them
     exclude: Matcher = Matcher()  # noqa: RUF009 (frozen: one shared default is safe)
     exclude_discounted: bool = False
 

@@ -201,6 +201,8 @@ class Redemption(Strict):
     max_percent: Percent | None = None
     max_item_percent: Percent | None = None
     step: Points = 1
+    # rules21b: the member needs at least this many points before paying with them
+    min_balance: Points | None = None
     exclude: RedemptionExclude = RedemptionExclude()
 
     @model_validator(mode="after")
