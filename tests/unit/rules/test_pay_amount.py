@@ -83,7 +83,7 @@ def test_min_balance_gates_max_redeemable(available: int, expected: int) -> None
 
 def test_min_balance_refusal_names_the_minimum() -> None:
     """The refusal says how many points are needed and how many the member has."""
-    with pytest.raises(RedemptionNotAllowed, match="at least 100 points.*has 40") as info:
+    with pytest.raises(RedemptionNotAllowed, match=r"at least 100 points.*has 40") as info:
         check_balance(rules(STEPPED), 40)
     assert info.value.details["min_balance"] == 100
     check_balance(rules(STEPPED), 100)  # enough: no error
