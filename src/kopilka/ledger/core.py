@@ -198,6 +198,7 @@ class LedgerCore:
         source: str,
         pending: bool,
     ) -> Lot:
+        available_at = self.program.available_at(now) if pending else now
         lot = Lot(
             id=0,
             member_id=member_id,
@@ -206,8 +207,8 @@ class LedgerCore:
             amount=amount,
             remaining=amount,
             earned_at=now,
-            available_at=self.program.available_at(now) if pending else now,
-            expires_at=self.program.expires_at(now),
+            available_at=available_at,
+            expires_at=self.program.expires_at(now, available_at),
             activated_at=None if pending else now,
         )
         lot.id = self.port.insert_lots(self.program.id, [lot])[0]

@@ -54,6 +54,7 @@ programs = Table(
     Column("restore_policy", String(16), nullable=False),
     Column("hold_ttl_s", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("expiry_from", String(16), nullable=False, server_default="earning"),
 )
 
 members = Table(
