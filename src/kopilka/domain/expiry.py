@@ -28,14 +28,18 @@ class ExpiryKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ExpiryPolicy:
-    """A program's rule for when a lot of points expires."""
+    """A program's (or a rule's) rule for when a lot of points expires.
+
+    ``n`` is 1-1200 for ``days``; 0-1200 for ``months_end`` and ``year_end``, where 0 is
+    the end of the month (year) of the earning itself."""
 
     kind: ExpiryKind = ExpiryKind.NEVER
     n: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind != ExpiryKind.NEVER and not (1 <= self.n <= 1200):
-            raise ValidationError("expiry period must be between 1 and 1200", field="expiry_n")
+        low = 1 if self.kind == ExpiryKind.DAYS else 0
+        if self.kind != ExpiryKind.NEVER and not (low <= self.n <= 1200):
+            raise ValidationError(f"expiry period must be between {low} and 1200", field="expiry_n")
         if self.kind == ExpiryKind.NEVER and self.n != 0:
             raise ValidationError("an expiry policy of 'never' takes no period", field="expiry_n")
 
@@ -62,7 +66,11 @@ class ExpiryPolicy:
         if self.kind == ExpiryKind.DAYS:
             return f"points expire at the end of the day, {self.n} days after they are earned"
         if self.kind == ExpiryKind.MONTHS_END:
+            if self.n == 0:
+                return "points expire at the end of the month they are earned in"
             return f"points expire at the end of the month, {self.n} months after they are earned"
+        if self.n == 0:
+            return "points expire at the end of the year they are earned in"
         return f"points expire at the end of the year, {self.n} years after they are earned"
 
 

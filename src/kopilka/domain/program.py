@@ -77,15 +77,19 @@ class Program:
         return earned_at + self.activation_delay
 
     def expires_at(
-        self, earned_at: datetime, available_at: datetime | None = None
+        self,
+        earned_at: datetime,
+        available_at: datetime | None = None,
+        policy: ExpiryPolicy | None = None,
     ) -> datetime | None:
         """When points earned at ``earned_at`` (spendable from ``available_at``, by
-        default after the program's activation delay) expire under the program's policy,
-        counted from the earning or from the activation (:class:`ExpiryFrom`)."""
+        default after the program's activation delay) expire under ``policy`` (a rule's
+        own; by default the program's), counted from the earning or from the activation
+        (:class:`ExpiryFrom`)."""
         start = earned_at
         if self.expiry_from == ExpiryFrom.ACTIVATION:
             start = self.available_at(earned_at) if available_at is None else available_at
-        return self.expiry.expires_at(start, self.timezone)
+        return (policy or self.expiry).expires_at(start, self.timezone)
 
 
 def validate_program_fields(

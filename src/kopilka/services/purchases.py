@@ -36,6 +36,7 @@ from kopilka.domain.rules import (
     spread_discount,
 )
 from kopilka.domain.rules.earning import content_key
+from kopilka.domain.rules.lot_expiry import split_by_expiry
 from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
@@ -541,17 +542,31 @@ def prepare_commit(
         result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
         earned = result.total_points if result else 0
         earn_entry = None
+        meta: dict[str, object] = {}
+        if result and result.control_group:
+            meta["control_group"] = list(result.control_group)
         if earned:
             assert ruleset is not None
             assert result is not None
-            earn_entry = lg.earn(
+            by_rule = result.points_by_rule()
+            # rules with their own expiry earn into lots of that expiry (returns claw
+            # back from them: the purchase remembers each rule's lot)
+            split = split_by_expiry(ruleset, by_rule.items())
+            earning = lg.earn(
                 member_id,
                 earned,
                 now,
                 rule_version=ruleset.version,
                 reference=receipt_id,
-                meta={"receipt_id": receipt_id, "by_rule": result.points_by_rule()},
-            ).entry_id
+                meta={"receipt_id": receipt_id, "by_rule": by_rule},
+                expiries=split.parts if split else None,
+            )
+            earn_entry = earning.entry_id
+            if split is not None:
+                lot_ids = earning.details["lots"]
+                meta["lot_of_rule"] = {
+                    rule_id: lot_ids[part] for rule_id, part in split.part_of_rule.items()
+                }
             usage.record(
                 UsageRepo(uow.conn),
                 program.id,
@@ -581,9 +596,7 @@ def prepare_commit(
                 earn_entry_id=earn_entry,
                 redeem_entry_id=redeem_entry,
                 rule_version=ruleset.version if ruleset else None,
-                meta={"control_group": list(result.control_group)}
-                if result and result.control_group
-                else None,
+                meta=meta or None,
                 partner=basket.partner,
                 payment_method=basket.payment_method,
                 lines=[
@@ -699,6 +712,17 @@ def process_return(
                 wanted[line_id] = wanted.get(line_id, Decimal(0)) + q
         out_lines: list[StoredReturnLine] = []
         claw = restore = refund = 0
+        # an earning of several lots (rules with their own expiry): each line's points are
+        # clawed back from the lots its rules earned into
+        lot_of_rule = cast(dict[str, int], (purchase.meta or {}).get("lot_of_rule") or {})
+        from_lots: dict[int, int] = {}
+        line_lots: dict[str, dict[int, int]] = {}
+        if lot_of_rule:
+            default_lot = min(lot_of_rule.values())
+            for a in purchase.awards:
+                lot_id = lot_of_rule.get(a.rule_id, default_lot)
+                per_lot = line_lots.setdefault(a.line_id, {})
+                per_lot[lot_id] = per_lot.get(lot_id, 0) + a.points
         for line_id, q in sorted(wanted.items()):
             ln = lines[line_id]
             before = returned.get(line_id, Decimal(0))
@@ -708,9 +732,16 @@ def process_return(
                     f"line {line_id}: {after} would exceed the {ln.quantity} bought",
                     line_id=line_id,
                 )
-            c = _share(ln.points_earned, after, ln.quantity) - _share(
-                ln.points_earned, before, ln.quantity
-            )
+            if lot_of_rule:
+                c = 0
+                for lot_id, earned in sorted(line_lots.get(line_id, {}).items()):
+                    part = _share(earned, after, ln.quantity) - _share(earned, before, ln.quantity)
+                    from_lots[lot_id] = from_lots.get(lot_id, 0) + part
+                    c += part
+            else:
+                c = _share(ln.points_earned, after, ln.quantity) - _share(
+                    ln.points_earned, before, ln.quantity
+                )
             r = _share(ln.points_redeemed, after, ln.quantity) - _share(
                 ln.points_redeemed, before, ln.quantity
             )
@@ -737,6 +768,7 @@ def process_return(
                 points=claw,
                 reason="return",
                 reference=reference,
+                from_lots=sorted((i, n) for i, n in from_lots.items() if n) or None,
             )
             # the answer says what the balance did: points to claw back that were no
             # longer there (spent or expired) and forgiven were not taken
