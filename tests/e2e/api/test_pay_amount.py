@@ -117,3 +117,15 @@ def test_below_the_minimum_balance_points_cannot_pay(
         assert (r.status_code, r.json()["code"]) == (409, "redemption_not_allowed"), r.text
         assert r.json()["details"]["min_balance"] == 100
         assert "at least 100 points" in r.json()["detail"]
+
+
+def test_the_openapi_document_describes_the_new_fields(client: TestClient) -> None:
+    """redeem_amount is in the quote and purchase bodies (with what the server does with
+    it), and a program's expiry_from is in its settings."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for body in ("QuoteRequest", "PurchaseCreate"):
+        field = schemas[body]["properties"]["redeem_amount"]
+        assert "rounded up" in field["description"]
+        assert "not both" in field["description"]
+    assert "redeem_amount" in schemas["QuotePublic"]["properties"]["redeem_points"]["description"]
+    assert "activation" in schemas["ProgramPublic"]["properties"]["expiry_from"]["description"]
