@@ -130,10 +130,15 @@ def beyond_the_schema(body: Any, now: datetime) -> str | None:
     - an instant later than the server's clock (``occurred_at``, a sweep's ``as_of``);
     - two lines of a basket with one ``line_id``, or lines totalling the receipt maximum;
     - ``attributes`` nested deeper than 5 levels or holding a NUL character;
-    - a rules document's content (the test sends a valid document instead).
+    - a rules document's content (the test sends a valid document instead);
+    - ``backdate`` without an ``effective_at`` in the past.
     """
     if not isinstance(body, dict):
         return None
+    if body.get("backdate") is True:
+        at = body.get("effective_at")
+        if not isinstance(at, str) or datetime.fromisoformat(at) >= now:
+            return "backdate without an effective_at in the past"
     # attributes come at the top (events), in a preview's purchase or event, and in a
     # member's profile (enrolment and PATCH)
     nested = ("purchase", "event", "profile")

@@ -189,6 +189,14 @@ class BasketIn(ForMember):
 
 
 class QuoteRequest(BasketIn):
+    # the member as ForMember says it, and never both ways of paying with points
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": ["member_id"]}, {"required": ["member"]}],
+            "not": {"required": ["redeem_points", "redeem_amount"]},
+        }
+    )
+
     redeem_points: Annotated[int, Field(strict=True, ge=0, le=MAX_POINTS), Whole] = Field(
         default=0, description="points to pay with"
     )
