@@ -297,8 +297,8 @@ def preview(
             str(draft["by_rule"].get(rule_id, 0)),
             str(current["by_rule"].get(rule_id, 0) if current else 0),
         )
-    line_ids = list(dict.fromkeys([*draft["by_line"], *(current["by_line"] if current else {})]))
-    for line_id in line_ids:
+    earning = {*draft["by_line"], *(current["by_line"] if current else {})}
+    for line_id in [ln.line_id for ln in body.lines if ln.line_id in earning]:
         table.add_row(
             f"  line {line_id}",
             str(draft["by_line"].get(line_id, 0)),
