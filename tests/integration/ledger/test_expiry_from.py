@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from kopilka.domain.errors import ValidationError
+from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
+from kopilka.ledger.ledger import Ledger
 from kopilka.services import audit, points
 from kopilka.services import programs as program_svc
 from kopilka.services.points import Earn
@@ -126,3 +129,44 @@ def test_the_option_is_stored_and_changes_later_earnings_only(
     points.earn(ctx, changed, Earn(second, 10, key="b"))
     assert _lot(ctx, first)[1] == datetime(2026, 3, 12, tzinfo=UTC)
     assert _lot(ctx, second)[1] == datetime(2026, 3, 17, tzinfo=UTC)
+
+
+def test_an_earning_in_several_lots_refuses_parts_that_do_not_add_up(
+    ctx: Any, clock: Any, make_program: Any, make_member: Any
+) -> None:
+    """Ledger.earn's lots must add up to its points, each positive; a reversal's lots must
+    be the earning's own. Nothing is written by a refusal."""
+    clock.set(datetime(2026, 3, 1, 10, tzinfo=UTC))
+    program = make_program(expiry_kind="months_end", expiry_n=12)
+    member = make_member(program)
+    days = ExpiryPolicy(ExpiryKind.DAYS, 30)
+    for parts in ([(5, None), (4, days)], [(10, None), (0, days)], []):
+        with ctx.uow() as uow, pytest.raises(ValidationError, match="add up"):
+            Ledger(uow.ledger, program).earn(member, 10, clock.now(), expiries=parts)
+    with ctx.uow() as uow:
+        lg = Ledger(uow.ledger, program)
+        first = lg.earn(member, 10, clock.now(), expiries=[(6, None), (4, days)])
+        other = lg.earn(member, 3, clock.now())
+        uow.commit()
+    assert len(first.details["lots"]) == 2
+    with ctx.uow() as uow, pytest.raises(ValidationError, match="not of entry"):
+        Ledger(uow.ledger, program).reverse(
+            first.entry_id, clock.now(), points=2, from_lots=[(int(other.details["lot_id"]), 2)]
+        )
+    with ctx.uow() as uow:
+        lg = Ledger(uow.ledger, program)
+        lg.reverse(
+            first.entry_id,
+            clock.now(),
+            points=5,
+            from_lots=[(first.details["lots"][1], 4), (first.details["lots"][0], 1)],
+        )
+        uow.commit()
+    query = (
+        select(lots.c.amount, lots.c.remaining)
+        .where(lots.c.member_id == member)
+        .order_by(lots.c.id)
+    )
+    with ctx.uow(read_only=True) as uow:
+        assert [tuple(r) for r in uow.conn.execute(query)] == [(6, 5), (4, 0), (3, 3)]
+    assert audit.verify_ledger(ctx, program.id).ok
