@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.money import Rounding
-from kopilka.domain.program import NegativeBalancePolicy, RestorePolicy
+from kopilka.domain.program import ExpiryFrom, NegativeBalancePolicy, RestorePolicy
 from kopilka.services.programs import CreateProgram
 
 
@@ -26,6 +26,7 @@ def program_command(
     negative_balance: str = "forgive",
     restore_policy: str = "expire",
     hold_ttl_seconds: int = 900,
+    expiry_from: str = "earning",
 ) -> CreateProgram:
     """A program ``code`` with these settings (the defaults are the service's)."""
     return CreateProgram(
@@ -40,4 +41,5 @@ def program_command(
         negative_balance=NegativeBalancePolicy(negative_balance),
         restore_policy=RestorePolicy(restore_policy),
         hold_ttl=timedelta(seconds=hold_ttl_seconds),
+        expiry_from=ExpiryFrom(expiry_from),
     )

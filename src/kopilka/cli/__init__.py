@@ -18,6 +18,7 @@ from kopilka.cli import (
     member,
     points,
     program,
+    rules,
     serve,
     verify,
     worker,
@@ -42,6 +43,7 @@ app.add_typer(apikey.app, name="apikey")
 app.add_typer(importer.app, name="import")
 app.add_typer(worker.app, name="jobs")
 app.add_typer(accruals.app, name="accruals")
+app.add_typer(rules.app, name="rules")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)
 app.command(rich_help_panel="Jobs")(verify.verify)

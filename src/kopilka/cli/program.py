@@ -13,11 +13,12 @@ from kopilka.cli.runtime import console, kopilka, print_json
 from kopilka.cli.selectors import Json
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.money import Rounding, format_money, parse_money
-from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
+from kopilka.domain.program import ExpiryFrom, NegativeBalancePolicy, Program, RestorePolicy
 from kopilka.services import programs as program_svc
 
 app = typer.Typer(
-    help="Loyalty programs: create, show, list, set the restore policy and the approval of rules.",
+    help="Loyalty programs: create, show, list, set the restore policy, the approval of rules"
+    " and what expiry counts from.",
     no_args_is_help=True,
 )
 
@@ -41,6 +42,7 @@ def program_dict(p: Program) -> dict[str, Any]:
         "restore_policy": str(p.restore_policy),
         "hold_ttl_seconds": int(p.hold_ttl.total_seconds()),
         "rules_approval": p.rules_approval,
+        "expiry_from": str(p.expiry_from),
     }
 
 
@@ -82,6 +84,13 @@ def create(
         ),
     ] = RestorePolicy.EXPIRE,
     hold_ttl_seconds: Annotated[int, typer.Option(help="How long a till hold lives.")] = 900,
+    expiry_from: Annotated[
+        ExpiryFrom,
+        typer.Option(
+            help="What the expiry period counts from: earning, or activation (after the "
+            "activation delay)."
+        ),
+    ] = ExpiryFrom.EARNING,
     json_out: Json = False,
 ) -> None:
     """Create a program."""
@@ -97,6 +106,7 @@ def create(
         negative_balance=negative_balance,
         restore_policy=restore_policy,
         hold_ttl=timedelta(seconds=hold_ttl_seconds),
+        expiry_from=expiry_from,
     )
     with kopilka() as k:
         p = program_svc.create_program(k.services, command)
@@ -168,6 +178,27 @@ def set_rules_approval(
     else:
         word = "on" if p.rules_approval else "off"
         console().print(f"program [bold]{p.code}[/]: approval of rules {word}")
+
+
+@app.command("set-expiry-from")
+def set_expiry_from(
+    code: Annotated[str, typer.Argument(help="Program code or id.")],
+    expiry_from: Annotated[
+        ExpiryFrom,
+        typer.Argument(
+            help="earning: the expiry period counts from the earning; activation: from "
+            "when the points become spendable (after the activation delay)."
+        ),
+    ],
+    json_out: Json = False,
+) -> None:
+    """Change what the expiry of points earned from now on counts from."""
+    with kopilka() as k:
+        p = program_svc.set_expiry_from(k.services, program_svc.SetExpiryFrom(code, expiry_from))
+    if json_out:
+        print_json(program_dict(p))
+    else:
+        console().print(f"program [bold]{p.code}[/]: expiry counts from {p.expiry_from}")
 
 
 @app.command("list")

@@ -4,6 +4,8 @@ Expiry dates are calendar dates in the program's time zone, returned as UTC inst
 the first instant at which the points are no longer valid. Points earned on any day of
 March 2026 under "12 months, end of month" stop being valid at the start of
 1 April 2027 in the program's zone, i.e. they expire at the end of 31 March 2027.
+Points earned at any time of 1 March 2026 under "30 days" are valid to the end of
+31 March 2026 in the program's zone (not to the clock time of the earning).
 """
 
 from __future__ import annotations
@@ -19,21 +21,25 @@ from kopilka.domain.errors import ValidationError
 
 class ExpiryKind(enum.StrEnum):
     NEVER = "never"
-    DAYS = "days"  # N days after the earning instant
+    DAYS = "days"  # to the end of the day N days after the earning's day (program's zone)
     MONTHS_END = "months_end"  # N months, aligned to the end of the month
     YEAR_END = "year_end"  # end of the calendar year N years after earning
 
 
 @dataclass(frozen=True, slots=True)
 class ExpiryPolicy:
-    """A program's rule for when a lot of points expires."""
+    """A program's (or a rule's) rule for when a lot of points expires.
+
+    ``n`` is 1-1200 for ``days``; 0-1200 for ``months_end`` and ``year_end``, where 0 is
+    the end of the month (year) of the earning itself."""
 
     kind: ExpiryKind = ExpiryKind.NEVER
     n: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind != ExpiryKind.NEVER and not (1 <= self.n <= 1200):
-            raise ValidationError("expiry period must be between 1 and 1200", field="expiry_n")
+        low = 1 if self.kind == ExpiryKind.DAYS else 0
+        if self.kind != ExpiryKind.NEVER and not (low <= self.n <= 1200):
+            raise ValidationError(f"expiry period must be between {low} and 1200", field="expiry_n")
         if self.kind == ExpiryKind.NEVER and self.n != 0:
             raise ValidationError("an expiry policy of 'never' takes no period", field="expiry_n")
 
@@ -41,9 +47,11 @@ class ExpiryPolicy:
         """The UTC instant at which points earned at ``earned_at`` expire, or None."""
         if self.kind == ExpiryKind.NEVER:
             return None
-        if self.kind == ExpiryKind.DAYS:
-            return earned_at.astimezone(UTC) + timedelta(days=self.n)
         local = earned_at.astimezone(ZoneInfo(tz))
+        if self.kind == ExpiryKind.DAYS:
+            # valid through the whole N-th day: gone when the day after it starts
+            last = local.date() + timedelta(days=self.n + 1)
+            return local_midnight(last.year, last.month, last.day, tz)
         if self.kind == ExpiryKind.MONTHS_END:
             # the month after (earning month + n) starts the day the points are gone
             months = local.year * 12 + (local.month - 1) + self.n + 1
@@ -56,9 +64,13 @@ class ExpiryPolicy:
         if self.kind == ExpiryKind.NEVER:
             return "points never expire"
         if self.kind == ExpiryKind.DAYS:
-            return f"points expire {self.n} days after they are earned"
+            return f"points expire at the end of the day, {self.n} days after they are earned"
         if self.kind == ExpiryKind.MONTHS_END:
+            if self.n == 0:
+                return "points expire at the end of the month they are earned in"
             return f"points expire at the end of the month, {self.n} months after they are earned"
+        if self.n == 0:
+            return "points expire at the end of the year they are earned in"
         return f"points expire at the end of the year, {self.n} years after they are earned"
 
 

@@ -31,6 +31,18 @@ class RestorePolicy(enum.StrEnum):
     REISSUE = "reissue"  # a fresh lot, valid under the expiry policy from the return time
 
 
+class ExpiryFrom(enum.StrEnum):
+    """What a lot's expiry period counts from, when the program delays activation.
+
+    ``earning`` (the default): from the moment the points were earned, so a delay shortens
+    the time they can be spent; ``activation``: from the moment they become spendable, so
+    the member always has the whole period. Without a delay the two are the same.
+    """
+
+    EARNING = "earning"
+    ACTIVATION = "activation"
+
+
 @dataclass(frozen=True, slots=True)
 class Program:
     """Configuration of one loyalty program; immutable within an operation."""
@@ -50,6 +62,7 @@ class Program:
     hold_ttl: timedelta = timedelta(minutes=15)
     # a marketer's publication of rules is a proposal for an admin to approve
     rules_approval: bool = False
+    expiry_from: ExpiryFrom = ExpiryFrom.EARNING
 
     def __post_init__(self) -> None:
         validate_program_fields(
@@ -65,9 +78,20 @@ class Program:
         """When points earned at ``earned_at`` become spendable."""
         return earned_at + self.activation_delay
 
-    def expires_at(self, earned_at: datetime) -> datetime | None:
-        """When points earned at ``earned_at`` expire under the program's policy."""
-        return self.expiry.expires_at(earned_at, self.timezone)
+    def expires_at(
+        self,
+        earned_at: datetime,
+        available_at: datetime | None = None,
+        policy: ExpiryPolicy | None = None,
+    ) -> datetime | None:
+        """When points earned at ``earned_at`` (spendable from ``available_at``, by
+        default after the program's activation delay) expire under ``policy`` (a rule's
+        own; by default the program's), counted from the earning or from the activation
+        (:class:`ExpiryFrom`)."""
+        start = earned_at
+        if self.expiry_from == ExpiryFrom.ACTIVATION:
+            start = self.available_at(earned_at) if available_at is None else available_at
+        return (policy or self.expiry).expires_at(start, self.timezone)
 
 
 def validate_program_fields(

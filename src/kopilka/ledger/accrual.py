@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.expiry import ExpiryPolicy
 from kopilka.ledger.core import LedgerCore, check_points
 from kopilka.ledger.model import Account, DrawKind, EntryKind, Result
 
@@ -22,10 +24,20 @@ class AccrualOps(LedgerCore):
         reference: str | None = None,
         reason: str | None = None,
         meta: dict[str, Any] | None = None,
+        expiries: Sequence[tuple[int, ExpiryPolicy | None]] | None = None,
     ) -> Result:
         """Credit ``points`` to a member as a new lot: pending when the program delays
-        activation, available at once otherwise (repaying a negative balance first)."""
+        activation, available at once otherwise (repaying a negative balance first).
+
+        ``expiries`` splits the points into one lot per part, each expiring under its own
+        policy (a rule's; None: the program's); the parts add up to ``points``. The
+        answer then lists the lots (``lots``: their ids, in the parts' order)."""
         check_points(points)
+        parts = [(points, None)] if expiries is None else list(expiries)
+        if not parts or sum(n for n, _ in parts) != points or any(n <= 0 for n, _ in parts):
+            raise ValidationError(
+                "the lots of an earning must add up to its points", field="points"
+            )
         self.require_active(member_id)
         self.settle(member_id, now)
         pending = self.program.activation_delay.total_seconds() > 0
@@ -36,9 +48,14 @@ class AccrualOps(LedgerCore):
             Account.ISSUED, Account.PENDING if pending else Account.AVAILABLE, points, member_id
         )
         entry_id = self.post_one(draft)
-        lot = self.new_lot(member_id, entry_id, points, now, source="earn", pending=pending)
+        lots = [
+            self.new_lot(member_id, entry_id, n, now, source="earn", pending=pending, expiry=e)
+            for n, e in parts
+        ]
         if not pending:
-            self.repay(member_id, entry_id, [lot], points)
+            self.repay(member_id, entry_id, lots, points)
+        lot = lots[0]
+        more: dict[str, Any] = {} if expiries is None else {"lots": [x.id for x in lots]}
         return self.result(
             member_id,
             entry_id,
@@ -47,6 +64,7 @@ class AccrualOps(LedgerCore):
             lot_id=lot.id,
             available_at=lot.available_at.isoformat(),
             expires_at=lot.expires_at.isoformat() if lot.expires_at else None,
+            **more,
         )
 
     def redeem(

@@ -19,6 +19,7 @@ from kopilka.domain.errors import (
     NotFoundError,
     ValidationError,
 )
+from kopilka.domain.expiry import ExpiryPolicy
 from kopilka.domain.program import Program, RestorePolicy
 from kopilka.ledger.model import (
     Account,
@@ -197,7 +198,11 @@ class LedgerCore:
         *,
         source: str,
         pending: bool,
+        expiry: ExpiryPolicy | None = None,
     ) -> Lot:
+        """A new lot of ``amount`` points; it expires under ``expiry`` (a rule's own)
+        or else the program's policy."""
+        available_at = self.program.available_at(now) if pending else now
         lot = Lot(
             id=0,
             member_id=member_id,
@@ -206,8 +211,8 @@ class LedgerCore:
             amount=amount,
             remaining=amount,
             earned_at=now,
-            available_at=self.program.available_at(now) if pending else now,
-            expires_at=self.program.expires_at(now),
+            available_at=available_at,
+            expires_at=self.program.expires_at(now, available_at, expiry),
             activated_at=None if pending else now,
         )
         lot.id = self.port.insert_lots(self.program.id, [lot])[0]

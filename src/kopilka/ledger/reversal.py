@@ -10,12 +10,13 @@ forgiven (forgive policy).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from kopilka.domain.errors import NotFoundError, ReversalExceeded, ValidationError
 from kopilka.domain.program import NegativeBalancePolicy
 from kopilka.ledger.core import LedgerCore, check_points
-from kopilka.ledger.model import Account, DrawKind, Entry, EntryDraft, EntryKind, Result
+from kopilka.ledger.model import Account, DrawKind, Entry, EntryDraft, EntryKind, Lot, Result
 
 REVERSIBLE = frozenset({EntryKind.EARN, EntryKind.ADJUST, EntryKind.REDEEM, EntryKind.CAPTURE})
 
@@ -30,9 +31,11 @@ class ReversalOps(LedgerCore):
         reason: str | None = None,
         reference: str | None = None,
         actor: str | None = None,
+        from_lots: Sequence[tuple[int, int]] | None = None,
     ) -> Result:
         """Reverse all (``points=None``) or part of an earn, credit adjustment, redemption
-        or capture."""
+        or capture. ``from_lots`` (an earning of several lots): how many of the points to
+        claw back from which of its lots (lot id, points), before any other lot."""
         original = self.port.get_entry(entry_id)
         if original is None or original.program_id != self.program.id:
             raise NotFoundError(f"entry {entry_id} not found", entry_id=entry_id)
@@ -58,7 +61,7 @@ class ReversalOps(LedgerCore):
         draft.reverses_entry_id, draft.reason = entry_id, reason
         draft.reference, draft.actor = reference, actor
         if original.kind in (EntryKind.EARN, EntryKind.ADJUST):
-            self._claw_back(original, amount, draft)
+            self._claw_back(original, amount, draft, from_lots)
             new_id = self.post_one(draft)
         else:
             spent_entries = [original.id]
@@ -82,20 +85,46 @@ class ReversalOps(LedgerCore):
             **(draft.meta or {}),
         )
 
-    def _claw_back(self, original: Entry, amount: int, draft: EntryDraft) -> None:
+    def _claw_back(
+        self,
+        original: Entry,
+        amount: int,
+        draft: EntryDraft,
+        from_lots: Sequence[tuple[int, int]] | None = None,
+    ) -> None:
         member_id = draft.member_id
         assert member_id is not None
         source = Account.ISSUED if original.kind == EntryKind.EARN else Account.ADJUSTMENTS
-        found = self.fetch_lots(
-            lambda: [x for x in [self.port.lot_of_entry(original.id)] if x is not None]
-        )
-        lot = found[0] if found else None
+        wanted: list[tuple[Lot, int]]
+        if from_lots:
+            by_id = {
+                lot.id: lot
+                for lot in self.fetch_lots(
+                    lambda: self.port.lots_by_id([i for i, _ in from_lots]).values()
+                )
+            }
+            wanted = []
+            for lot_id, n in from_lots:
+                lot = by_id.get(lot_id)
+                if lot is None or lot.entry_id != original.id:
+                    raise ValidationError(
+                        f"lot {lot_id} is not of entry {original.id}", field="from_lots"
+                    )
+                wanted.append((lot, n))
+        else:
+            found = self.fetch_lots(
+                lambda: [x for x in [self.port.lot_of_entry(original.id)] if x is not None]
+            )
+            wanted = [(found[0], amount)] if found else []
         taken = 0
-        if lot is not None and not lot.is_expired(draft.occurred_at):
-            taken = self.take([lot], amount, DrawKind.CLAWBACK, draft.draws)
+        for lot, n in wanted:
+            if taken == amount or lot.is_expired(draft.occurred_at):
+                continue
+            got = self.take([lot], min(n, amount - taken), DrawKind.CLAWBACK, draft.draws)
             self.touch(lot)
             bucket = Account.AVAILABLE if lot.activated_at is not None else Account.PENDING
-            draft.move(bucket, source, taken, member_id)
+            draft.move(bucket, source, got, member_id)
+            taken += got
         short = amount - taken
         if short:
             other = self.take_spendable(member_id, short, DrawKind.CLAWBACK, draft)

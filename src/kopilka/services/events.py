@@ -90,6 +90,8 @@ def record_event(ctx: ServiceContext, program: Program, cmd: RecordEvent) -> Eve
                 ruleset, program, name, attributes, member_context(member), usage=counters, at=at
             )
             for award in result.awards:
+                # a rule's own expiry (registration points valid 30 days, say) for its lot
+                own = ruleset.expiries.get(award.rule_id)
                 res = lg.earn(
                     member_id,
                     award.points,
@@ -98,6 +100,7 @@ def record_event(ctx: ServiceContext, program: Program, cmd: RecordEvent) -> Eve
                     rule_version=award.ruleset_version,
                     reference=f"event:{event_id}",
                     reason=award.description,
+                    expiries=None if own is None else [(award.points, own)],
                 )
                 awards.append(
                     {

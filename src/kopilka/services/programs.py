@@ -12,7 +12,7 @@ from typing import TypedDict
 from kopilka.domain.errors import ConflictError, NotFoundError
 from kopilka.domain.expiry import ExpiryPolicy
 from kopilka.domain.money import Rounding
-from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
+from kopilka.domain.program import ExpiryFrom, NegativeBalancePolicy, Program, RestorePolicy
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.verification import VerificationRepo
 
@@ -34,6 +34,7 @@ class CreateProgram:
     negative_balance: NegativeBalancePolicy = NegativeBalancePolicy.FORGIVE
     restore_policy: RestorePolicy = RestorePolicy.EXPIRE
     hold_ttl: timedelta = timedelta(seconds=900)
+    expiry_from: ExpiryFrom = ExpiryFrom.EARNING
 
     def program(self, program_id: int) -> Program:
         """The program these settings make, with ``program_id`` (ValidationError naming
@@ -51,6 +52,7 @@ class CreateProgram:
             negative_balance=self.negative_balance,
             restore_policy=self.restore_policy,
             hold_ttl=self.hold_ttl,
+            expiry_from=self.expiry_from,
         )
 
 
@@ -69,6 +71,14 @@ class SetRulesApproval:
 
     program: str | int
     on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetExpiryFrom:
+    """Set what a program's expiry counts from; ``program``: its id (an int) or code."""
+
+    program: str | int
+    expiry_from: ExpiryFrom
 
 
 class ProgramTotals(TypedDict):
@@ -132,6 +142,16 @@ def set_rules_approval(ctx: ServiceContext, command: SetRulesApproval) -> Progra
     or rejects; when off, publishing is direct. Proposals already made stay as they
     are (an admin still decides them)."""
     program = replace(get_program(ctx, command.program), rules_approval=command.on)
+    with ctx.uow() as uow:
+        uow.programs.update(program)
+        uow.commit()
+    return program
+
+
+def set_expiry_from(ctx: ServiceContext, command: SetExpiryFrom) -> Program:
+    """Change what a program's expiry counts from (:class:`ExpiryFrom`), for the points
+    earned from now on: lots already earned keep their expiry."""
+    program = replace(get_program(ctx, command.program), expiry_from=command.expiry_from)
     with ctx.uow() as uow:
         uow.programs.update(program)
         uow.commit()

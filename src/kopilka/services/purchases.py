@@ -30,11 +30,14 @@ from kopilka.domain.rules import (
     EarnResult,
     RuleSet,
     allocate,
+    check_balance,
     evaluate_purchase,
     max_redeemable,
+    points_for_amount,
     spread_discount,
 )
 from kopilka.domain.rules.earning import content_key
+from kopilka.domain.rules.lot_expiry import split_by_expiry
 from kopilka.domain.rules.model import PromoCodeSpec
 from kopilka.domain.rules.payments import (
     check_payments,
@@ -78,11 +81,13 @@ class AsWritten:
 
 @dataclass(frozen=True, slots=True)
 class QuotePurchase:
-    """Quote ``basket`` for ``member``, paying ``redeem_points`` (0: none) with points."""
+    """Quote ``basket`` for ``member``, paying ``redeem_points`` (0: none) with points, or
+    the points that pay ``redeem_amount_minor`` of money (:func:`points_for_amount`)."""
 
     member: MemberRef
     basket: Basket
     redeem_points: int = 0
+    redeem_amount_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,9 @@ class BookPurchase:
     """Book ``basket`` as receipt ``receipt_id`` for ``member``: pay ``redeem_points``
     (or, with ``hold_id``, capture that hold: all of it unless ``redeem_points`` is
     given) and earn by the rules in force. ``written``: what the body said, for the
-    fingerprint (:class:`AsWritten`); None for a purchase that never was a body."""
+    fingerprint (:class:`AsWritten`); None for a purchase that never was a body.
+    ``redeem_amount_minor``: pay this much money with points instead of ``redeem_points``
+    (the server works the points out)."""
 
     receipt_id: str
     member: MemberRef
@@ -98,6 +105,7 @@ class BookPurchase:
     redeem_points: int = 0
     hold_id: int | None = None
     written: AsWritten | None = None
+    redeem_amount_minor: int | None = None
 
     def fingerprint(self) -> dict[str, object]:
         """The request as the idempotency store hashes it: the body as the API's schema
@@ -144,6 +152,8 @@ class BookPurchase:
             lines.append(line)
         out["lines"] = lines
         out["redeem_points"] = self.redeem_points
+        if self.redeem_amount_minor is not None:  # absent before it existed: same hashes
+            out["redeem_amount_minor"] = self.redeem_amount_minor
         out["receipt_id"] = self.receipt_id
         if self.hold_id is not None:
             out["hold_id"] = self.hold_id
@@ -372,6 +382,7 @@ def _check_redemption(
         )
     if ruleset is None:
         raise RedemptionNotAllowed("the program has no published rules for paying with points")
+    check_balance(ruleset, spendable)
     ceiling = max_redeemable(basket, ruleset, program, spendable)
     if points > ceiling:
         raise RedemptionNotAllowed(
@@ -380,6 +391,23 @@ def _check_redemption(
             requested=points,
         )
     return spread_discount(points, basket, ruleset, program)
+
+
+def _payment(
+    ruleset: RuleSet | None,
+    program: Program,
+    basket: Basket,
+    points: int,
+    amount_minor: int | None,
+    spendable: int,
+) -> tuple[int, dict[str, int]]:
+    """The points to pay (``points``, or those that pay ``amount_minor`` of money, worked
+    out here whatever the till computed) and their discount per line."""
+    if amount_minor is not None:
+        if ruleset is None:
+            raise RedemptionNotAllowed("the program has no published rules for paying with points")
+        points = points_for_amount(amount_minor, basket, ruleset, program, max(spendable, 0))
+    return points, _check_redemption(ruleset, program, basket, points, spendable)
 
 
 def _lines_out(
@@ -455,7 +483,6 @@ def quote(ctx: ServiceContext, program: Program, cmd: QuotePurchase) -> Quote:
     offered points that expired last night (``balance_view.balance_now``)."""
     now = ctx.now()
     basket = cmd.basket
-    points = cmd.redeem_points
     with ctx.uow(read_only=True) as uow:
         member_id = resolve_member(uow, program, cmd.member)
         member, rule_set_id, due = uow.members.get_for_purchase(
@@ -464,17 +491,17 @@ def quote(ctx: ServiceContext, program: Program, cmd: QuotePurchase) -> Quote:
         ruleset = ruleset_by_id(uow, program, rule_set_id)
         if not due:
             available = uow.members.balance(member_id).available
-            return _quote(uow, program, basket, points, member, ruleset, available)
+            return _quote(uow, program, basket, cmd, member, ruleset, available)
     with ctx.uow() as uow:  # never committed: what is due is settled only for this read
         available = settled_balance(uow, program, member_id, now).available
-        return _quote(uow, program, basket, points, member, ruleset, available)
+        return _quote(uow, program, basket, cmd, member, ruleset, available)
 
 
 def _quote(
     uow: UnitOfWork,
     program: Program,
     basket: Basket,
-    points: int,
+    cmd: QuotePurchase,
     member: Member,
     ruleset: RuleSet | None,
     available: int,
@@ -486,7 +513,9 @@ def _quote(
     if specs:
         promo_codes.check_limits(UsageRepo(uow.conn), program.id, specs, member_id)
     ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
-    discounts = _check_redemption(ruleset, program, basket, points, available)
+    points, discounts = _payment(
+        ruleset, program, basket, cmd.redeem_points, cmd.redeem_amount_minor, available
+    )
     check_payments(basket, sum(discounts.values()), program.currency)
     result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
     return {
@@ -561,7 +590,7 @@ def prepare_commit(
                 raise NotFoundError(f"hold {hold_id} not found for this member", hold_id=hold_id)
             pay = points or hold.amount
             spendable += hold.amount
-        discounts = _check_redemption(ruleset, program, basket, pay, spendable)
+        pay, discounts = _payment(ruleset, program, basket, pay, cmd.redeem_amount_minor, spendable)
         check_payments(basket, sum(discounts.values()), program.currency)
         if specs:  # the last refusal: a use is counted only for a purchase that is booked
             promo_codes.take(UsageRepo(uow.conn), program.id, specs, member_id)
@@ -573,17 +602,29 @@ def prepare_commit(
         result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
         earned = result.total_points if result else 0
         earn_entry = None
+        meta: dict[str, object] = _purchase_meta(original, basket, result) or {}
         if earned:
             assert ruleset is not None
             assert result is not None
-            earn_entry = lg.earn(
+            by_rule = result.points_by_rule()
+            # rules with their own expiry earn into lots of that expiry (returns claw
+            # back from them: the purchase remembers each rule's lot)
+            split = split_by_expiry(ruleset, by_rule.items())
+            earning = lg.earn(
                 member_id,
                 earned,
                 now,
                 rule_version=ruleset.version,
                 reference=receipt_id,
-                meta={"receipt_id": receipt_id, "by_rule": result.points_by_rule()},
-            ).entry_id
+                meta={"receipt_id": receipt_id, "by_rule": by_rule},
+                expiries=split.parts if split else None,
+            )
+            earn_entry = earning.entry_id
+            if split is not None:
+                lot_ids = earning.details["lots"]
+                meta["lot_of_rule"] = {
+                    rule_id: lot_ids[part] for rule_id, part in split.part_of_rule.items()
+                }
             usage.record(
                 UsageRepo(uow.conn),
                 program.id,
@@ -613,7 +654,7 @@ def prepare_commit(
                 earn_entry_id=earn_entry,
                 redeem_entry_id=redeem_entry,
                 rule_version=ruleset.version if ruleset else None,
-                meta=_purchase_meta(original, basket, result),
+                meta=meta or None,
                 partner=basket.partner,
                 payment_method=basket.payment_method,
                 lines=[
@@ -729,6 +770,17 @@ def process_return(
                 wanted[line_id] = wanted.get(line_id, Decimal(0)) + q
         out_lines: list[StoredReturnLine] = []
         claw = restore = refund = 0
+        # an earning of several lots (rules with their own expiry): each line's points are
+        # clawed back from the lots its rules earned into
+        lot_of_rule = cast(dict[str, int], (purchase.meta or {}).get("lot_of_rule") or {})
+        from_lots: dict[int, int] = {}
+        line_lots: dict[str, dict[int, int]] = {}
+        if lot_of_rule:
+            default_lot = min(lot_of_rule.values())
+            for a in purchase.awards:
+                lot_id = lot_of_rule.get(a.rule_id, default_lot)
+                per_lot = line_lots.setdefault(a.line_id, {})
+                per_lot[lot_id] = per_lot.get(lot_id, 0) + a.points
         for line_id, q in sorted(wanted.items()):
             ln = lines[line_id]
             before = returned.get(line_id, Decimal(0))
@@ -738,9 +790,16 @@ def process_return(
                     f"line {line_id}: {after} would exceed the {ln.quantity} bought",
                     line_id=line_id,
                 )
-            c = _share(ln.points_earned, after, ln.quantity) - _share(
-                ln.points_earned, before, ln.quantity
-            )
+            if lot_of_rule:
+                c = 0
+                for lot_id, earned in sorted(line_lots.get(line_id, {}).items()):
+                    part = _share(earned, after, ln.quantity) - _share(earned, before, ln.quantity)
+                    from_lots[lot_id] = from_lots.get(lot_id, 0) + part
+                    c += part
+            else:
+                c = _share(ln.points_earned, after, ln.quantity) - _share(
+                    ln.points_earned, before, ln.quantity
+                )
             r = _share(ln.points_redeemed, after, ln.quantity) - _share(
                 ln.points_redeemed, before, ln.quantity
             )
@@ -767,6 +826,7 @@ def process_return(
                 points=claw,
                 reason="return",
                 reference=reference,
+                from_lots=sorted((i, n) for i, n in from_lots.items() if n) or None,
             )
             # the answer says what the balance did: points to claw back that were no
             # longer there (spent or expired) and forgiven were not taken

@@ -56,6 +56,7 @@ programs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # whether a marketer's publication of rules is a proposal an admin approves (0012)
     Column("rules_approval", Boolean, nullable=False, server_default=text("false")),
+    Column("expiry_from", String(16), nullable=False, server_default="earning"),
 )
 
 members = Table(

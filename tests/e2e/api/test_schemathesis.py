@@ -133,9 +133,14 @@ def beyond_the_schema(body: Any, now: datetime) -> str | None:
     - a rules document's content (the test sends a valid document instead);
     - promo codes the rules in force do not define (these rules define none), payments
       that do not add up to what is due, an order discount above the lines' total.
+    - ``backdate`` without an ``effective_at`` in the past.
     """
     if not isinstance(body, dict):
         return None
+    if body.get("backdate") is True:
+        at = body.get("effective_at")
+        if not isinstance(at, str) or datetime.fromisoformat(at) >= now:
+            return "backdate without an effective_at in the past"
     # attributes come at the top (events), in a preview's purchase or event, and in a
     # member's profile (enrolment and PATCH)
     nested = ("purchase", "event", "profile")

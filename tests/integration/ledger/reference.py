@@ -23,6 +23,7 @@ from kopilka.domain.errors import (
     ReversalExceeded,
     ValidationError,
 )
+from kopilka.domain.expiry import ExpiryPolicy
 from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
 
 REVERSIBLE = frozenset({"earn", "adjust", "redeem", "capture"})
@@ -126,11 +127,13 @@ class ReferenceLedger:
     def enroll(self, member_id: int) -> None:
         self.members[member_id] = MMember(member_id)
 
-    def earn(self, member_id: int, points: int, now: datetime) -> MEntry:
+    def earn(
+        self, member_id: int, points: int, now: datetime, expiry: ExpiryPolicy | None = None
+    ) -> MEntry:
         m = self._active(member_id)
         self.settle(m, now)
         pending = self.program.activation_delay > timedelta(0)
-        lot = self._new_lot(m, points, now, pending=pending)
+        lot = self._new_lot(m, points, now, pending=pending, expiry=expiry)
         if not pending:
             m.available += points
             self._repay(m, [lot], points)
@@ -239,14 +242,23 @@ class ReferenceLedger:
             raise HoldNotActive(f"hold is {hold.status}")
         return hold
 
-    def _new_lot(self, m: MMember, amount: int, now: datetime, *, pending: bool) -> MLot:
+    def _new_lot(
+        self,
+        m: MMember,
+        amount: int,
+        now: datetime,
+        *,
+        pending: bool,
+        expiry: ExpiryPolicy | None = None,
+    ) -> MLot:
         self._seq += 1
+        available_at = self.program.available_at(now) if pending else now
         lot = MLot(
             seq=self._seq,
             remaining=amount,
             earned_at=now,
-            available_at=self.program.available_at(now) if pending else now,
-            expires_at=self.program.expires_at(now),
+            available_at=available_at,
+            expires_at=self.program.expires_at(now, available_at, expiry),
             activated=not pending,
         )
         m.lots.append(lot)

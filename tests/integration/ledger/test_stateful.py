@@ -16,7 +16,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,13 +34,17 @@ from sqlalchemy import Engine
 
 from kopilka.domain.clock import FrozenClock
 from kopilka.domain.errors import IdempotencyConflict, KopilkaError
+from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.program import Program
 from kopilka.ledger.sweeps import BATCH
-from kopilka.services import audit, jobs, points
+from kopilka.services import audit, events, jobs, points
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
+from kopilka.services import rules as rules_svc
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
+from kopilka.services.events import RecordEvent
+from kopilka.services.member_lookup import MemberRef
 from kopilka.services.points import (
     Adjust,
     Capture,
@@ -74,7 +78,21 @@ PROGRAM_SPECS = st.builds(
     restore_policy=st.sampled_from(["expire", "reissue"]),
     timezone=st.sampled_from(["UTC", "Europe/Berlin", "Pacific/Kiritimati", "America/Santiago"]),
     hold_ttl_seconds=st.sampled_from([60, 900]),
+    expiry_from=st.sampled_from(["earning", "activation"]),
 )
+# events whose rules carry their own expiry (rules21b): type -> (points, the rule's expiry)
+OWN_EXPIRY = {
+    "promo_days": (25, ExpiryPolicy(ExpiryKind.DAYS, 7)),
+    "promo_month": (40, ExpiryPolicy(ExpiryKind.MONTHS_END, 0)),
+    "promo_quarter": (15, ExpiryPolicy(ExpiryKind.MONTHS_END, 3)),
+}
+OWN_EXPIRY_RULES = """\
+rules:
+  - {id: promo-days, kind: event, event: promo_days, points: 25, expires: {days: 7}}
+  - {id: promo-month, kind: event, event: promo_month, points: 40, expires: {end_of: month}}
+  - {id: promo-quarter, kind: event, event: promo_quarter, points: 15, expires: {months: 3}}
+"""
+LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)  # in force before any clock jump backwards
 FORWARD = st.one_of(
     st.sampled_from([MINUTE, 15 * MINUTE, HOUR, DAY, 14 * DAY, 31 * DAY, 92 * DAY, 366 * DAY]),
     st.integers(60, 200 * 86400).map(lambda s: timedelta(seconds=s)),
@@ -112,8 +130,14 @@ class Request:
         return self.service(ctx, program, command)
 
 
+def _event(member_id: int, *, key: str, type: str) -> RecordEvent:
+    """The event command a request's arguments make (its key is the event id)."""
+    return RecordEvent(key, type, MemberRef(member_id=member_id))
+
+
 # each service and the command it takes (built from a request's arguments)
 COMMANDS: dict[Callable[..., Any], Callable[..., Any]] = {
+    events.record_event: _event,
     points.earn: Earn,
     points.redeem: Redeem,
     points.hold: PlaceHold,
@@ -192,6 +216,7 @@ class LedgerMachine(RuleBasedStateMachine):
         program = program_svc.create_program(
             self.ctx, program_command(f"sm-{uuid.uuid4().hex[:12]}", **spec)
         )
+        rules_svc.publish(self.ctx, program, OWN_EXPIRY_RULES, effective_at=LONG_AGO, backdate=True)
         self.model = ReferenceLedger(program)
         self.enroll_member(welcome)
 
@@ -222,6 +247,25 @@ class LedgerMachine(RuleBasedStateMachine):
                 variant={"points": amount + 1},
             )
         )
+
+    @rule(data=st.data(), name=st.sampled_from(sorted(OWN_EXPIRY)))
+    def earn_under_rule_expiry(self, data: st.DataObject, name: str) -> None:
+        """An event whose rule gives its points their own expiry: a lot of that expiry."""
+        m = self.member(data)
+        amount, expiry = OWN_EXPIRY[name]
+        now = self.now
+        other = next(n for n in sorted(OWN_EXPIRY) if n != name)
+        sent = self.send(
+            lambda md: md.earn(m, amount, now, expiry),
+            events.record_event,
+            m,
+            type=name,
+            variant={"type": other},
+        )
+        if sent is not None:
+            result, record = sent
+            (award,) = result["awards"]
+            self.model.entries[award["entry_id"]] = record
 
     @rule(data=st.data())
     def redeem(self, data: st.DataObject) -> None:

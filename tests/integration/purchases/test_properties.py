@@ -33,7 +33,17 @@ rules:
     stacking: exclusive
     rate: {percent: "3.5"}
     scope: {categories: [fruit]}
-  - {id: dairy-x1.5, kind: multiplier, factor: "1.5", scope: {categories: [dairy]}}
+  # rules with their own expiry (rules21b): their points go to lots of their own
+  - id: dairy-x1.5
+    kind: multiplier
+    factor: "1.5"
+    scope: {categories: [dairy]}
+    expires: {end_of: month}
+  - id: bread
+    kind: rate
+    rate: {points: 2, per: "100"}
+    scope: {categories: [bread]}
+    expires: {days: 30}
   - {id: big-basket, kind: bonus, points: 50, min_amount: "3000"}
   - id: from-1000
     kind: rate
@@ -337,3 +347,43 @@ def test_partial_returns_never_exceed_and_add_up_to_the_full_return(
     assert refunded == paid
     assert balance(ctx, program, m) == (FUNDS, 0, 0)
     assert audit.verify_ledger(ctx, program.id).ok
+
+
+@PROPERTY
+@given(lines=lines_strategy, share=st.integers(0, 120))
+def test_an_amount_paid_with_points_quotes_and_commits_the_same(
+    ctx, shop, lines: list[Line], share: int
+) -> None:
+    """Paying an amount of money with points: the quote and the commit work out the same
+    points and discount: the amount in whole steps of 10 points rounded up, capped by the
+    most the basket accepts (an amount points cannot pay is refused by both)."""
+    program, m = shop()
+    ceiling = purchases.quote(ctx, program, commands.quote(ctx, program, body(m, lines)))[
+        "max_redeemable"
+    ]
+    total = sum(x.kopecks for x in lines)
+    amount = total * share // 100
+    asked = f"{amount // 100}.{amount % 100:02d}"
+    purchase = body(m, lines, redeem_amount=asked)
+    try:
+        quote = purchases.quote(ctx, program, commands.quote(ctx, program, purchase))
+    except RedemptionNotAllowed:
+        event("not payable")
+        with pytest.raises(RedemptionNotAllowed):
+            purchases.commit(ctx, program, commands.purchase(ctx, program, purchase))
+        assert amount == 0 or ceiling == 0
+        return
+    value = program.point_value_minor
+    wanted = -(-amount // value)
+    wanted += -wanted % 10
+    assert quote["redeem_points"] == min(wanted, ceiling)
+    event("capped" if wanted > ceiling else "as asked")
+    receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, purchase))
+    assert receipt["points_redeemed"] == quote["redeem_points"]
+    assert receipt["discount"] == quote["discount"]
+    assert receipt["points_earned"] == quote["points_earned"]
+    assert balance(ctx, program, m) == (
+        FUNDS - receipt["points_redeemed"] + receipt["points_earned"],
+        0,
+        0,
+    )

@@ -71,8 +71,9 @@ def test_29_february_under_every_policy():
     assert local(policy("year_end", 1).expires_at(earned, tz), tz) == at(tz, 2030, 1, 1)
     assert local(policy("months_end", 12).expires_at(earned, tz), tz) == at(tz, 2029, 3, 1)
     assert local(policy("months_end", 48).expires_at(earned, tz), tz) == at(tz, 2032, 3, 1)
-    assert local(policy("days", 365).expires_at(earned, tz), tz) == at(tz, 2029, 2, 28, 12)
-    assert local(policy("days", 1).expires_at(earned, tz), tz) == at(tz, 2028, 3, 1, 12)
+    # "N days" runs to the end of the N-th day: gone when the day after it starts
+    assert local(policy("days", 365).expires_at(earned, tz), tz) == at(tz, 2029, 3, 1)
+    assert local(policy("days", 1).expires_at(earned, tz), tz) == at(tz, 2028, 3, 2)
 
 
 @pytest.mark.parametrize(
@@ -152,10 +153,34 @@ def test_santiago_repeated_midnight_takes_the_first():
     assert local(start - timedelta(microseconds=1), "America/Santiago").day == 4
 
 
-def test_days_policy_is_a_span_of_24_hour_days_from_the_instant():
-    """ "N days" counts N×24 h from the earning instant (documented), even across DST."""
-    earned = datetime(2026, 3, 28, 11, tzinfo=UTC)  # 12:00 CET the day before the change
-    assert policy("days", 1).expires_at(earned, "Europe/Berlin") == earned + timedelta(days=1)
+@pytest.mark.parametrize(
+    ("tz", "earned", "n", "gone_local"),
+    [
+        # a zone without DST at UTC+3: 23:30 UTC is already the next local day
+        pytest.param("Europe/Moscow", (2026, 3, 1, 20, 59), 30, (2026, 4, 1), id="msk-evening"),
+        pytest.param("Europe/Moscow", (2026, 3, 1, 21, 0), 30, (2026, 4, 2), id="msk-next-day"),
+        # a zone with an offset of its own minutes, without DST
+        pytest.param("Asia/Kathmandu", (2026, 1, 31, 18, 14), 1, (2026, 2, 2), id="npt-before"),
+        pytest.param("Asia/Kathmandu", (2026, 1, 31, 18, 15), 1, (2026, 2, 3), id="npt-after"),
+        # month and year ends
+        pytest.param("UTC", (2026, 1, 31, 23, 59), 30, (2026, 3, 3), id="over-february"),
+        pytest.param("UTC", (2026, 12, 31, 0, 0), 1, (2027, 1, 2), id="over-new-year"),
+        pytest.param("UTC", (2028, 2, 28, 12, 0), 1, (2028, 3, 1), id="leap-day-valid"),
+        # across a DST change: the end of the local day, not 24 h steps
+        pytest.param("Europe/Berlin", (2026, 3, 28, 11, 0), 1, (2026, 3, 30), id="berlin-spring"),
+        pytest.param("Europe/Berlin", (2026, 10, 24, 11, 0), 1, (2026, 10, 26), id="berlin-fall"),
+    ],
+)
+def test_days_policy_ends_at_the_end_of_the_local_day(
+    tz: str, earned: tuple[int, ...], n: int, gone_local: tuple[int, int, int]
+) -> None:
+    """ "N days" keeps points through the whole N-th day after the earning's day in the
+    program's zone (whatever the clock time of the earning): they are gone at the local
+    midnight that ends it."""
+    instant = datetime(*earned, tzinfo=UTC)  # type: ignore[misc]
+    gone = policy("days", n).expires_at(instant, tz)
+    assert local(gone, tz) == at(tz, *gone_local)
+    assert gone == local_midnight(*gone_local, tz)
 
 
 def test_never_expires():

@@ -85,8 +85,9 @@ def created(result: Mapping[str, object]) -> Response:
 )
 def quote(body: QuoteRequest, ctx: Ctx, key: CurrentKey) -> purchase_svc.Quote:
     """Points the basket would earn by line and rule, and what points could pay (at most
-    ``max_redeemable``; ``redeem_points`` shows the discount). Writes nothing, so it takes
-    no Idempotency-Key."""
+    ``max_redeemable``; ``redeem_points`` shows the discount). With ``redeem_amount``
+    (money to pay with points), the server works out ``redeem_points``: rounded up to the
+    redemption step, capped by the limits. Writes nothing, so it takes no Idempotency-Key."""
     store, channel = placed(key, body)
     cmd = body.to_command(key.program, ctx.now(), store=store, channel=channel)
     return purchase_svc.quote(ctx, key.program, cmd)
@@ -113,8 +114,9 @@ async def commit(
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
 ) -> Response:
-    """Book a purchase: pay with points (``redeem_points``, or the hold ``hold_id``) and
-    earn by the rules in force, in one transaction. One purchase per ``receipt_id``.
+    """Book a purchase: pay with points (``redeem_points``, the points that pay
+    ``redeem_amount`` of money, or the hold ``hold_id``) and earn by the rules in force,
+    in one transaction. One purchase per ``receipt_id``.
     A bound key books at its own store, and pays only with its own store's holds."""
     # the request is checked and parsed here; only the booking (which reads and stores the
     # Idempotency-Key and the receipt's own key in the purchase's transaction) holds the

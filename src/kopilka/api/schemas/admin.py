@@ -25,6 +25,10 @@ class ProgramPublic(BaseModel):
     negative_balance: str
     restore_policy: str
     hold_ttl_seconds: int
+    expiry_from: str = Field(
+        description="what the expiry period counts from: earning (the default) or "
+        "activation (when points become spendable after the activation delay)"
+    )
 
     @classmethod
     def of(cls, p: Program) -> ProgramPublic:
@@ -42,6 +46,7 @@ class ProgramPublic(BaseModel):
             negative_balance=str(p.negative_balance),
             restore_policy=str(p.restore_policy),
             hold_ttl_seconds=int(p.hold_ttl.total_seconds()),
+            expiry_from=str(p.expiry_from),
         )
 
 

@@ -234,9 +234,40 @@ class BasketIn(ForMember):
 
 
 class QuoteRequest(BasketIn):
+    # the member as ForMember says it, and never both ways of paying with points
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": ["member_id"]}, {"required": ["member"]}],
+            "not": {"required": ["redeem_points", "redeem_amount"]},
+        }
+    )
+
     redeem_points: Annotated[int, Field(strict=True, ge=0, le=MAX_POINTS), Whole] = Field(
         default=0, description="points to pay with"
     )
+    redeem_amount: LineAmount | SkipJsonSchema[None] = Field(
+        default=None,
+        description="money to pay with points instead of redeem_points (not both): the "
+        "server works out the points, rounded up to the program's redemption step and "
+        "capped by its limits, and answers them with their discount",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_amount(cls, data: Any) -> Any:
+        return refuse_nulls(data, ("redeem_amount",))
+
+    @model_validator(mode="after")
+    def _points_or_amount(self) -> QuoteRequest:
+        if self.redeem_amount is not None and "redeem_points" in self.model_fields_set:
+            raise ValueError("give redeem_points or redeem_amount, not both")
+        return self
+
+    def redeem_amount_minor(self, program: Program) -> int | None:
+        """The money to pay with points, in minor units (None: pay ``redeem_points``)."""
+        if self.redeem_amount is None:
+            return None
+        return parse_money(self.redeem_amount, program.currency, field="redeem_amount")
 
     def to_command(
         self, program: Program, now: datetime, *, store: str | None, channel: str
@@ -246,6 +277,7 @@ class QuoteRequest(BasketIn):
             self.member_ref(),
             self.to_basket(program, now, store=store, channel=channel),
             self.redeem_points,
+            self.redeem_amount_minor(program),
         )
 
 
@@ -267,6 +299,7 @@ class PurchaseCreate(QuoteRequest):
             self.redeem_points,
             self.hold_id,
             self.as_written(),
+            self.redeem_amount_minor(program),
         )
 
 
@@ -316,8 +349,10 @@ class QuotePublic(BaseModel):
         "or activated since the member's last operation are counted as such"
     )
     max_redeemable: int = Field(description="the most points that can pay for this basket")
-    redeem_points: int
-    discount: MoneyText
+    redeem_points: int = Field(
+        description="the points to pay with: as asked, or those worked out for redeem_amount"
+    )
+    discount: MoneyText = Field(description="what redeem_points pay of the basket")
     points_earned: int
     rule_version: int | None
     lines: list[QuotedLine]

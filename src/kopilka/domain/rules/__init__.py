@@ -28,7 +28,12 @@ from kopilka.domain.rules.events import evaluate_event
 from kopilka.domain.rules.limits import period_start
 from kopilka.domain.rules.model import RedemptionPolicy, Rule, RuleSet
 from kopilka.domain.rules.pilot import bucket
-from kopilka.domain.rules.redemption import max_redeemable, spread_discount
+from kopilka.domain.rules.redemption import (
+    check_balance,
+    max_redeemable,
+    points_for_amount,
+    spread_discount,
+)
 
 __all__ = [
     "COMPILED",
@@ -44,11 +49,13 @@ __all__ = [
     "UsageDelta",
     "allocate",
     "bucket",
+    "check_balance",
     "describe_rules",
     "evaluate_event",
     "evaluate_purchase",
     "max_redeemable",
     "parse_ruleset",
     "period_start",
+    "points_for_amount",
     "spread_discount",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 import pydantic
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.money import currency_exponent
 from kopilka.domain.rules import schema
 from kopilka.domain.rules.conditions import checks_of, gate_of
@@ -218,6 +219,18 @@ def _matcher(scope: schema.Scope | schema.RuleScope | schema.RedemptionExclude) 
     return Matcher(**lists)
 
 
+def _expiry(src: schema.Expires) -> ExpiryPolicy:
+    """A rule's ``expires`` as the expiry policy of its lots."""
+    if src.days is not None:
+        return ExpiryPolicy(ExpiryKind.DAYS, src.days)
+    if src.months is not None:
+        return ExpiryPolicy(ExpiryKind.MONTHS_END, src.months)
+    if src.years is not None:
+        return ExpiryPolicy(ExpiryKind.YEAR_END, src.years)
+    kind = ExpiryKind.MONTHS_END if src.end_of == "month" else ExpiryKind.YEAR_END
+    return ExpiryPolicy(kind, 0)
+
+
 class _Compiler:
     """Turns validated models into plain objects; money becomes exact minor units."""
 
@@ -259,6 +272,8 @@ class _Compiler:
             "per_member_month": limits.per_member_month,
             "budget": limits.budget,
         }
+        if src.expires is not None:
+            fields["expiry"] = _expiry(src.expires)
         if pilot is not None:
             if pilot.stores is not None:
                 fields["pilot_stores"] = frozenset(pilot.stores)
@@ -310,6 +325,7 @@ class _Compiler:
             max_percent=src.max_percent,
             max_item_percent=src.max_item_percent,
             step=src.step,
+            min_balance=src.min_balance or 0,
             exclude=_matcher(src.exclude),
             exclude_discounted=src.exclude.discounted,
         )

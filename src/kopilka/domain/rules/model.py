@@ -15,6 +15,7 @@ from decimal import Decimal
 # the module put the native class Plan in the dataclass's annotations while it starts, and a
 # class of a module not yet started is a null pointer there (the import crashed). plan.py
 # imports nothing of this module (it is built from the set's fields), so there is no cycle.
+from kopilka.domain.expiry import ExpiryPolicy
 from kopilka.domain.rules.plan import Plan
 
 # re-exported: the rules and what they are made of were defined here before rule.py
@@ -54,6 +55,7 @@ class RedemptionPolicy:
     max_percent: Decimal | None = None
     max_item_percent: Decimal | None = None
     step: int = 1
+    min_balance: int = 0  # the member's available points needed to start paying with them
     exclude: Matcher = Matcher()  # noqa: RUF009 (frozen: one shared default is safe)
     exclude_discounted: bool = False
 
@@ -91,6 +93,8 @@ class RuleSet:
     promo_codes: Mapping[str, PromoCodeSpec] = field(default_factory=dict)
     # the stages precompiled for evaluation, derived from the fields above
     plan: Plan = field(init=False, repr=False, compare=False)
+    # rule id -> the rule's own expiry, for the rules that have one (rules21b)
+    expiries: Mapping[str, ExpiryPolicy] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         plan = Plan(
@@ -102,6 +106,8 @@ class RuleSet:
             self.no_points_on_discounted,
         )
         object.__setattr__(self, "plan", plan)
+        expiries = {r.id: r.expiry for r in self.rules if r.expiry is not None}
+        object.__setattr__(self, "expiries", expiries)
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id (KeyError when there is none)."""

@@ -5,7 +5,12 @@ brand, tag) or it is discounted and ``exclude.discounted`` is set. Its capacity 
 or ``max_item_percent`` of it (rounded down). The most points a basket accepts is the smallest
 of: the capacities' sum, ``max_percent`` of the whole basket, ``max_points`` and the member's
 available points, in whole point values, rounded down to a multiple of ``step``; it is 0 when
-the basket is below ``min_purchase`` or the result is below ``min_points``.
+the basket is below ``min_purchase``, the result is below ``min_points``, or the member's
+available points are below ``min_balance``.
+
+A till may ask to pay an amount of money instead of a number of points
+(:func:`points_for_amount`): the points are the amount in point values rounded up to a
+multiple of ``step``, then capped by the most the basket accepts.
 """
 
 from __future__ import annotations
@@ -55,12 +60,27 @@ def _ceiling(basket: Basket, ruleset: RuleSet, program: Program) -> tuple[int, s
     return points - points % policy.step, reason
 
 
+def check_balance(ruleset: RuleSet, available_points: int) -> None:
+    """Refuse paying with points while the member holds fewer than ``min_balance`` of them
+    (:class:`RedemptionNotAllowed`)."""
+    need = ruleset.redemption.min_balance
+    if available_points < need:
+        raise RedemptionNotAllowed(
+            f"a member needs at least {need} points to pay with them "
+            f"(has {max(available_points, 0)})",
+            min_balance=need,
+            available=max(available_points, 0),
+        )
+
+
 def max_redeemable(
     basket: Basket, ruleset: RuleSet, program: Program, available_points: int
 ) -> int:
     """The most points the member may spend on this basket (0 when none are allowed)."""
     check_currency(ruleset, program)
     policy = ruleset.redemption
+    if available_points < policy.min_balance:
+        return 0
     ceiling, _ = _ceiling(basket, ruleset, program)
     points = min(ceiling, max(available_points, 0))
     points -= points % policy.step
@@ -105,3 +125,38 @@ def spread_discount(
     parts = allocate(points * point_value_minor(ruleset, program), capacities)
     by_id = {line.line_id: part for line, part in zip(lines, parts, strict=True)}
     return {line.line_id: by_id[line.line_id] for line in basket.lines}
+
+
+def points_for_amount(
+    amount_minor: int, basket: Basket, ruleset: RuleSet, program: Program, available_points: int
+) -> int:
+    """The points that pay ``amount_minor`` of money on this basket: the amount in point
+    values rounded up to a multiple of ``step``, capped by the most the member may spend
+    (:func:`max_redeemable`). Raises :class:`RedemptionNotAllowed` when nothing can be paid
+    (saying why) or the amount is below ``min_points`` worth of points."""
+    check_currency(ruleset, program)
+    policy = ruleset.redemption
+    if amount_minor <= 0:
+        raise RedemptionNotAllowed(
+            "the amount to pay with points must be positive", redeem_amount_minor=amount_minor
+        )
+    check_balance(ruleset, available_points)
+    value = point_value_minor(ruleset, program)
+    points = -(-amount_minor // value)  # whole points, rounded up
+    points += -points % policy.step  # up to the step
+    ceiling = max_redeemable(basket, ruleset, program, available_points)
+    if ceiling == 0:
+        rules_ceiling, reason = _ceiling(basket, ruleset, program)
+        if rules_ceiling >= max(policy.min_points, 1):
+            reason = "the member has too few points available"
+        raise RedemptionNotAllowed(
+            f"points cannot pay for this purchase: {reason}", max_redeemable=0
+        )
+    points = min(points, ceiling)
+    if points < policy.min_points:
+        raise RedemptionNotAllowed(
+            f"at least {policy.min_points} points must be spent at once",
+            points=points,
+            min_points=policy.min_points,
+        )
+    return points

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kopilka.domain.basket import BasketLine
+from kopilka.domain.expiry import ExpiryPolicy
 from kopilka.domain.rules.conditions import Gate, Predicate
 
 RATE, MULTIPLIER, BONUS, EVENT = "rate", "multiplier", "bonus", "event"
@@ -105,6 +106,8 @@ class Rule:
     limit_period: str = "lifetime"
     # the conditions of ``checks`` grouped by fact, for the purchase plan
     gate: Gate = NO_CONDITIONS
+    # the rule's own expiry for its points (None: the program's)
+    expiry: ExpiryPolicy | None = None
 
     @property
     def capped(self) -> bool:

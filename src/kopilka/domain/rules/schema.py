@@ -164,6 +164,27 @@ class Pilot(Strict):
     share_percent: Percent | None = None
 
 
+class Expires(Strict):
+    """A rule's own expiry for the points it awards (rules21b), exactly one of: ``days``
+    (to the end of the N-th day after the earning's day), ``months`` (to the end of the
+    month N months after the earning's), ``years`` (to the end of the year N years after),
+    ``end_of: month|year`` (to the end of the earning's own month or year). Days, months
+    and years are the program's time zone's; the program's ``expiry_from`` says whether
+    they count from the earning or from the activation."""
+
+    days: int | None = Field(None, ge=1, le=1200, strict=True)
+    months: int | None = Field(None, ge=1, le=1200, strict=True)
+    years: int | None = Field(None, ge=1, le=100, strict=True)
+    end_of: Literal["month", "year"] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Expires:
+        given = [self.days, self.months, self.years, self.end_of]
+        if sum(x is not None for x in given) != 1:
+            raise ValueError("give exactly one of days, months, years or end_of")
+        return self
+
+
 class RuleBase(Strict):
     id: Annotated[str, Field(pattern=RULE_ID)]
     description: str = Field("", max_length=500)
@@ -173,6 +194,7 @@ class RuleBase(Strict):
     when: Conditions = Conditions()
     limits: Limits = Limits()
     pilot: Pilot | None = None
+    expires: Expires | None = None  # rules21b: the rule's points expire so, not by the program
 
 
 class Rate(Strict):
@@ -273,6 +295,8 @@ class Redemption(Strict):
     max_percent: Percent | None = None
     max_item_percent: Percent | None = None
     step: Points = 1
+    # rules21b: the member needs at least this many points before paying with them
+    min_balance: Points | None = None
     exclude: RedemptionExclude = RedemptionExclude()
 
     @model_validator(mode="after")

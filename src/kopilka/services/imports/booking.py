@@ -33,6 +33,7 @@ from kopilka.domain.errors import KopilkaError
 from kopilka.domain.member import Member
 from kopilka.domain.program import Program
 from kopilka.domain.rules import EarnResult, Rule, RuleSet, evaluate_purchase
+from kopilka.domain.rules.lot_expiry import split_by_expiry
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.imports.rows import Receipt, RowError
@@ -295,7 +296,7 @@ def _book_all(
                 port.undo(mark)
             out.rejected.append(error)
             continue
-        earned, pay, earn_entry, redeem_entry, result, discounts, version = booked
+        earned, pay, earn_entry, redeem_entry, result, discounts, version, lot_of_rule = booked
         basket = rc.basket
         pid = writer.next_id("purchases")
         redeemed_by_line = _redeemed_by_line(pay, basket, discounts)
@@ -318,9 +319,7 @@ def _book_all(
                 earn_entry,
                 redeem_entry,
                 version,
-                js({"control_group": list(result.control_group)})
-                if result and result.control_group
-                else None,
+                _purchase_meta(js, result, lot_of_rule),
                 basket.partner,
                 basket.payment_method,
             )
@@ -367,6 +366,21 @@ def _book_all(
         out.points_redeemed += pay
 
 
+def _purchase_meta(
+    js: Callable[[dict[str, object]], str | None],
+    result: EarnResult | None,
+    lot_of_rule: dict[str, int] | None,
+) -> str | None:
+    """A purchase's meta as JSON: its control group, and the lot of each rule with its own
+    expiry (as ``services.purchases.commit`` stores them); None when there is neither."""
+    meta: dict[str, object] = {}
+    if result and result.control_group:
+        meta["control_group"] = list(result.control_group)
+    if lot_of_rule:
+        meta["lot_of_rule"] = lot_of_rule
+    return js(meta) if meta else None
+
+
 def _book_one(
     lg: Ledger,
     repo: MemoryUsageRepo,
@@ -374,7 +388,16 @@ def _book_one(
     rc: Receipt,
     member: Member,
     rulesets: Sequence[tuple[datetime, int, RuleSet]],
-) -> tuple[int, int, int | None, int | None, EarnResult | None, dict[str, int], int | None]:
+) -> tuple[
+    int,
+    int,
+    int | None,
+    int | None,
+    EarnResult | None,
+    dict[str, int],
+    int | None,
+    dict[str, int] | None,
+]:
     """The ledger part of ``services.purchases.commit`` for one receipt, at its own time."""
     now = rc.basket.occurred_at
     bal = lg.require_active(rc.member_id)
@@ -388,15 +411,23 @@ def _book_one(
     result = _evaluate(repo, program, ruleset, rc, member, discounts)
     earned = result.total_points if result else 0
     earn_entry = None
+    lot_of_rule = None
     if earned and ruleset is not None and result is not None:
-        earn_entry = lg.earn(
+        by_rule = result.points_by_rule()
+        split = split_by_expiry(ruleset, by_rule.items())
+        earning = lg.earn(
             rc.member_id,
             earned,
             now,
             rule_version=ruleset.version,
             reference=rc.receipt_id,
-            meta={"receipt_id": rc.receipt_id, "by_rule": result.points_by_rule()},
-        ).entry_id
+            meta={"receipt_id": rc.receipt_id, "by_rule": by_rule},
+            expiries=split.parts if split else None,
+        )
+        earn_entry = earning.entry_id
+        if split is not None:
+            lots = earning.details["lots"]
+            lot_of_rule = {rule_id: lots[part] for rule_id, part in split.part_of_rule.items()}
         usage.record(repo, program.id, ruleset, result, rc.member_id, now, program.timezone)
     return (
         earned,
@@ -406,4 +437,5 @@ def _book_one(
         result,
         discounts,
         ruleset.version if ruleset else None,
+        lot_of_rule,
     )

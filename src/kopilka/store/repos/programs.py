@@ -10,7 +10,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.money import Rounding
-from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
+from kopilka.domain.program import ExpiryFrom, NegativeBalancePolicy, Program, RestorePolicy
 from kopilka.store.repos import new_id
 from kopilka.store.tables import programs
 
@@ -31,6 +31,7 @@ def _program(row: Any) -> Program:
         restore_policy=RestorePolicy(m["restore_policy"]),
         hold_ttl=timedelta(seconds=m["hold_ttl_s"]),
         rules_approval=bool(m["rules_approval"]),
+        expiry_from=ExpiryFrom(m["expiry_from"]),
     )
 
 
@@ -49,6 +50,7 @@ def program_values(p: Program) -> dict[str, Any]:
         "restore_policy": str(p.restore_policy),
         "hold_ttl_s": int(p.hold_ttl.total_seconds()),
         "rules_approval": p.rules_approval,
+        "expiry_from": str(p.expiry_from),
     }
 
 
