@@ -17,11 +17,14 @@ from kopilka.domain.program import Program
 from kopilka.services import jobs as jobs_svc
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
+from kopilka.services import purchases as purchase_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import Audit, recorded_job, recorded_write
 from kopilka.services.context import ServiceContext
 from kopilka.services.jobs import Progress
 from kopilka.services.points import Adjust, LedgerOutcome
+from kopilka.services.purchases import ProcessReturn, ReturnBooked
+from kopilka.services.scope import StoreScope
 
 R = TypeVar("R", bound=Mapping[str, object])
 
@@ -95,6 +98,43 @@ def adjust(ctx: ServiceContext, program: Program, cmd: Adjust) -> LedgerOutcome:
             inner, program, replace(cmd, key=f"{cmd.key} adjust")
         ),
         audit=Audit(cmd.actor, "points.adjust", f"member:{member_id}", balance),
+    )
+
+
+def return_purchase(
+    ctx: ServiceContext,
+    program: Program,
+    cmd: ProcessReturn,
+    *,
+    key: str,
+    member_id: int,
+    scope: StoreScope | None = None,
+) -> ReturnBooked:
+    """A return made by an operator (the console): run once under the operator's ``key``
+    (and the return's own key, ``return_id``), audited as ``purchase.return`` on the
+    member ``member_id`` with their balance before and after; the record after names the
+    receipt, the return and the reason. ``cmd.actor`` is who returned it."""
+
+    seen: list[bool] = []
+
+    def state(inner: ServiceContext) -> dict[str, object]:
+        b = member_svc.get_balance(inner, program, member_id)
+        out: dict[str, object] = {"available": b.available, "pending": b.pending, "held": b.held}
+        if seen:  # after the return: what it was
+            out |= {"receipt_id": cmd.receipt_id, "return_id": cmd.return_id}
+            if cmd.reason is not None:
+                out |= {"reason": cmd.reason.internal(), **cmd.reason.meta()}
+        seen.append(True)
+        return out
+
+    return recorded_write(
+        ctx,
+        program.id,
+        key=key,
+        operation="return",
+        request=cmd.fingerprint(),
+        effect=lambda inner: purchase_svc.process_return(inner, program, cmd, scope=scope),
+        audit=Audit(cmd.actor or "unknown", "purchase.return", f"member:{member_id}", state),
     )
 
 

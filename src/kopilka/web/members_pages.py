@@ -1,5 +1,5 @@
 """Console pages for support: find a member, see and explain their points, adjust,
-block or unblock, and read a purchase's breakdown."""
+block or unblock (a purchase's breakdown is the receipt page, ``receipt_pages``)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ from kopilka.services.apikeys import Permission
 from kopilka.services.back_office import SetBlocked
 from kopilka.services.balance_view import balance_view
 from kopilka.services.points import Adjust
-from kopilka.services.purchases import get_purchase
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import N_, tr
 from kopilka.web.member_list_pages import list_context
-from kopilka.web.render import Cursor, Form, PathId, ReceiptRef, WebRoute, Word, redirect, status_of
+from kopilka.web.render import Cursor, Form, PathId, WebRoute, Word, redirect, status_of
 
 HISTORY_PAGE = 25
 MAX_REASON = 500
@@ -213,12 +212,5 @@ def members_router(console: Console) -> APIRouter:
                 op, member_id, status=status_of(e), error=e, failed="status", form=form
             )
         return redirect(f"/admin/members/{member_id}?done={action}ed")
-
-    @router.get("/purchases")
-    def purchase(request: Request, receipt_id: ReceiptRef = "") -> Response:
-        op = console.operator(request)
-        op.require(Permission.HISTORY_READ)
-        found = get_purchase(ctx, op.program, receipt_id, scope=op.key.scope)
-        return console.page(op, "admin_purchase.html", purchase=found, nav="members")
 
     return router

@@ -18,6 +18,8 @@ from kopilka.web.i18n import tr
 from kopilka.web.member_list_pages import member_list_router
 from kopilka.web.members_pages import members_router
 from kopilka.web.portal import portal_router
+from kopilka.web.receipt_list_pages import receipt_list_router
+from kopilka.web.receipt_pages import receipt_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
 from kopilka.web.rules_pages import rules_router
 
@@ -72,6 +74,8 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(console_router(console))
     router.include_router(member_list_router(console))
     router.include_router(members_router(console))
+    router.include_router(receipt_list_router(console))
+    router.include_router(receipt_router(console))
     router.include_router(rules_router(console))
     router.include_router(audit_router(console))
     router.include_router(portal_router(kopilka))
