@@ -22,6 +22,13 @@ NO_LETTERS = re.compile(r"^[^A-Za-zА-Яа-яЁё]*$")
 # string literals in templates that are codes compared or sent, never shown as prose
 CODES = {
     "",
+    # the receipt page's return form: field names, the default reason code, the nav key
+    "qty_",
+    "reason_code",
+    "reason_note",
+    "member_text",
+    "return",
+    "receipts",
     "_",
     " ",
     "adjust",

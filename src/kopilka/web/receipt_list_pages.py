@@ -53,14 +53,14 @@ STATUS_LABELS = (("booked", N_("not returned")), ("returned", N_("returned, in p
 STATE_LABELS = {
     "booked": N_("booked"),
     "partly_returned": N_("partly returned"),
-    "returned": N_("returned"),
+    "returned": N_("returned in full"),
 }
 CHANNEL_LABELS = (("till", N_("till")), ("web", N_("web shop")), ("app", N_("app")))
 MEMBER_KINDS = (
     ("id", N_("member number")),
-    ("card", N_("card")),
-    ("phone", N_("phone")),
-    ("email", N_("e-mail")),
+    ("card", N_("card number")),
+    ("phone", N_("phone number")),
+    ("email", N_("e-mail address")),
 )
 CSV_COLUMNS = (
     "id",

@@ -6,7 +6,6 @@ input refused with nothing written."""
 from __future__ import annotations
 
 import html
-import re
 
 import pytest
 
@@ -67,7 +66,8 @@ def test_support_returns_one_milk_with_a_reason_after_confirming(world, as_role,
     assert "torn packet, checked by Olga" in text
     assert returns_of(world) == ["RET-1"]  # nothing written yet
     confirm = hidden_fields(page.text, f"{url}/return/confirm")
-    assert confirm["qty_1"] == "1" and confirm["reason_code"] == "return"
+    assert confirm["qty_1"] == "1"
+    assert confirm["reason_code"] == "return"
     done = c.post(f"{url}/return/confirm", data=confirm)
     assert done.status_code == 303
     assert done.headers["location"] == f"{url}?done=returned"
@@ -110,7 +110,7 @@ def test_support_returns_everything_left(world, as_role):
     assert f"{url}/return" not in c.get(url).text
     listing = text_of(c.get("/admin/receipts").text)
     assert "partly returned" not in listing
-    assert re.search(r"returned", listing)
+    assert "returned in full" in listing
     assert audit_svc.verify_ledger(world.ctx, world.program.id).ok
 
 
