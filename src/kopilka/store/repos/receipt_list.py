@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
 from kopilka.store.tables import purchase_lines, purchases, returns
 
@@ -48,6 +48,9 @@ class ListedReceipt:
     points_redeemed: int
 
 
+# fewer receipts than this in an amount range are found by the amount index (see
+# ReceiptListRepo._few_by_amount)
+FEW = 2000
 SORT_KEYS: dict[str, Any] = {"date": purchases.c.occurred_at, "amount": purchases.c.total_minor}
 
 
@@ -77,19 +80,40 @@ class ReceiptListRepo:
             p.discount_minor,
             p.points_earned,
             p.points_redeemed,
-        ).where(*self._where(f))
+        ).where(*self._where(f, amounts_by_index=sort == "amount" or self._few_by_amount(f)))
         if after is not None:
             value, last_id = after
+            # the first condition bounds the index range (an OR alone is read as a filter
+            # from the start of the order, so a deep page would read every page before it)
             if descending:
-                q = q.where(or_(key < value, and_(key == value, p.id < last_id)))
+                q = q.where(key <= value, or_(key < value, and_(key == value, p.id < last_id)))
             else:
-                q = q.where(or_(key > value, and_(key == value, p.id > last_id)))
+                q = q.where(key >= value, or_(key > value, and_(key == value, p.id > last_id)))
         order = (key.desc(), p.id.desc()) if descending else (key.asc(), p.id.asc())
         rows = self.conn.execute(q.order_by(*order).limit(limit))
         return [ListedReceipt(**row._mapping) for row in rows]
 
-    def _where(self, f: ReceiptFilter) -> list[ColumnElement[bool]]:
+    def _few_by_amount(self, f: ReceiptFilter) -> bool:
+        """Whether the amount filters alone leave fewer than FEW receipts: then their
+        index finds them and they are sorted by date; otherwise the date index is read
+        in order and the amounts tested on the way, since a page's receipts are then
+        found within a few thousand rows (a planner may pick either way, and SQLite
+        picks the amount index even for half of a million receipts, then sorts them)."""
+        if f.total_min is None and f.total_max is None:
+            return False
         p = purchases.c
+        bounds: list[ColumnElement[bool]] = [p.program_id == f.program_id]
+        if f.total_min is not None:
+            bounds.append(p.total_minor >= f.total_min)
+        if f.total_max is not None:
+            bounds.append(p.total_minor <= f.total_max)
+        some = select(p.id).where(*bounds).limit(FEW).subquery()
+        return int(self.conn.execute(select(func.count()).select_from(some)).scalar_one()) < FEW
+
+    def _where(self, f: ReceiptFilter, *, amounts_by_index: bool) -> list[ColumnElement[bool]]:
+        p = purchases.c
+        # "+ 0" keeps a planner from reading the amount index (see _few_by_amount)
+        total = p.total_minor if amounts_by_index else p.total_minor + 0
         where: list[ColumnElement[bool]] = [p.program_id == f.program_id]
         if f.occurred_from is not None:
             where.append(p.occurred_at >= f.occurred_from)
@@ -104,9 +128,9 @@ class ReceiptListRepo:
         if f.member_id is not None:
             where.append(p.member_id == f.member_id)
         if f.total_min is not None:
-            where.append(p.total_minor >= f.total_min)
+            where.append(total >= f.total_min)
         if f.total_max is not None:
-            where.append(p.total_minor <= f.total_max)
+            where.append(total <= f.total_max)
         if f.returned is not None:
             # the (purchase_id, return_id) unique index answers it per receipt
             some = exists().where(returns.c.purchase_id == p.id)
