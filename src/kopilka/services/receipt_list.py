@@ -192,13 +192,13 @@ def decode_cursor(sort: str, cursor: str) -> tuple[datetime | int, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, last_id = json.loads(raw)
-        if not isinstance(last_id, int) or isinstance(last_id, bool):
+        if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 < last_id < 2**63:
             raise ValueError
         if sort == "date":
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:
                 raise ValueError
-        elif not isinstance(value, int) or isinstance(value, bool):
+        elif not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 2**63:
             raise ValueError
     except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
         raise ValidationError("the page cursor is not valid", field="after") from None

@@ -249,3 +249,22 @@ def test_the_old_receipt_address_leads_to_the_receipt_page(world, as_role):
     page = c.get(found.headers["location"])
     assert page.status_code == 200
     assert world.receipt_id in page.text
+
+
+def test_an_amount_filter_finds_the_same_receipts_read_along_the_dates(
+    world, shop, as_role, monkeypatch
+):
+    """When an amount range holds many receipts the list reads the date index and tests
+    the amounts on the way: it finds what the amount index finds."""
+    params = {"amount_min": "600", "amount_max": "1500"}
+    c = as_role("support")
+    by_amount_index = listed(c.get("/admin/receipts", params=params).text)
+    monkeypatch.setattr("kopilka.store.repos.receipt_list.FEW", 1)
+    assert (
+        listed(c.get("/admin/receipts", params=params).text)
+        == by_amount_index
+        == [
+            "C",
+            world.receipt_id,
+        ]
+    )
