@@ -203,3 +203,33 @@ def decode_cursor(sort: str, cursor: str) -> tuple[datetime | int, int]:
     except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
         raise ValidationError("the page cursor is not valid", field="after") from None
     return value, last_id
+
+
+class ReturnReason(TypedDict):
+    reason_code: str  # "return" for a return booked without a reason (the API's)
+    note: str | None  # the operator's internal note
+    member_text: str | None
+
+
+def return_reasons(
+    ctx: ServiceContext, program: Program, receipt_id: str, member_id: int, return_ids: list[str]
+) -> dict[str, ReturnReason]:
+    """Why each of a receipt's returns was made, as kept with its ledger entries, by
+    return id (a return that moved no points has no entry, and no reason here)."""
+    # the journal keeps 128 characters of a reference (services.purchases.process_return)
+    refs = {f"{receipt_id}/{r}"[:128]: r for r in return_ids}
+    with ctx.uow(read_only=True) as uow:
+        found = ReceiptListRepo(uow.conn).reasons_of(program.id, member_id, list(refs))
+    out: dict[str, ReturnReason] = {}
+    for ref, (reason, meta) in found.items():
+        code = (meta or {}).get("reason_code")
+        text = (meta or {}).get("member_text")
+        code = code if isinstance(code, str) else "return"
+        # the entry's reason is Reason.internal(): "code: note", or the code alone
+        note = (reason or "").removeprefix(f"{code}: ") if reason != code else None
+        out[refs[ref]] = {
+            "reason_code": code,
+            "note": note or None,
+            "member_text": text if isinstance(text, str) else None,
+        }
+    return out

@@ -154,12 +154,21 @@ def receipt_router(console: Console) -> APIRouter:
     ) -> Response:
         purchase = load(op, purchase_id)
         left = left_to_return(purchase)
+        reasons = list_svc.return_reasons(
+            ctx,
+            op.program,
+            purchase["receipt_id"],
+            purchase["member_id"],
+            [r["return_id"] for r in purchase["returns"]],
+        )
         return console.page(
             op,
             "admin_purchase.html",
             status,
             purchase=purchase,
             purchase_id=purchase_id,
+            reasons_of=reasons,
+            reason_labels={c.value: tr(label) for c, label in REASON_LABELS.items()},
             left={k: f"{v.normalize():f}" for k, v in left.items()},
             can_return=op.can(Permission.PURCHASES_RETURN) and any(v > 0 for v in left.values()),
             reasons=[(c.value, tr(label)) for c, label in REASON_LABELS.items()],

@@ -90,6 +90,8 @@ def test_support_returns_one_milk_with_a_reason_after_confirming(world, as_role,
     assert audit_svc.verify_ledger(world.ctx, world.program.id).ok
     shown = text_of(c.get(f"{url}?done=returned").text)
     assert "The return is recorded." in shown
+    assert "goods brought back: torn packet, checked by Olga" in shown
+    assert "(the member reads: Returned milk)" in shown
     portal_sign_in(anon, world)
     assert "torn packet" not in anon.get("/portal").text
 

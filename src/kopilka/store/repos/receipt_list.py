@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
-from kopilka.store.tables import purchase_lines, purchases, returns
+from kopilka.store.tables import journal_entries, purchase_lines, purchases, returns
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,3 +176,23 @@ class ReceiptListRepo:
         return self.conn.execute(
             select(p.id).where(p.program_id == program_id, p.receipt_id == receipt_id)
         ).scalar_one_or_none()
+
+    def reasons_of(
+        self, program_id: int, member_id: int, references: Sequence[str]
+    ) -> dict[str, tuple[str | None, dict[str, Any] | None]]:
+        """The reason and meta of the member's return entries booked under
+        ``references`` (a return's ``receipt/return`` reference), by reference."""
+        if not references:
+            return {}
+        e = journal_entries.c
+        rows = self.conn.execute(
+            select(e.reference, e.reason, e.meta)
+            .where(
+                e.member_id == member_id,
+                e.program_id == program_id,
+                e.kind == "reverse",
+                e.reference.in_(list(references)),
+            )
+            .order_by(e.id)
+        )
+        return {ref: (reason, meta) for ref, reason, meta in rows}
