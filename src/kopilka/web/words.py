@@ -254,6 +254,7 @@ CHANNELS = {
     "portal": N_("portal"),
 }
 ACTIONS = {
+    "purchase.return": N_("receipt returned by support"),
     "points.adjust": N_("points adjusted"),
     "member.block": N_("member blocked"),
     "member.unblock": N_("member unblocked"),

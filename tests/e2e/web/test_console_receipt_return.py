@@ -88,6 +88,8 @@ def test_support_returns_one_milk_with_a_reason_after_confirming(world, as_role,
     assert audited[0].target == f"member:{world.member_id}"
     assert audited[0].after["reason"] == "return: torn packet, checked by Olga"
     assert audit_svc.verify_ledger(world.ctx, world.program.id).ok
+    log = text_of(as_role("admin").get("/admin/audit", params={"action": "purchase.return"}).text)
+    assert "receipt returned by support" in log
     shown = text_of(c.get(f"{url}?done=returned").text)
     assert "The return is recorded." in shown
     assert "goods brought back: torn packet, checked by Olga" in shown
