@@ -9,18 +9,22 @@ importer, which ``bench_import`` does), one every 30 seconds over about a year, 
 stores, in the three channels, with totals spread from 1.00 to 5,000.00. Every 100th
 has a return of one of its two units (its ``returns`` row and its line), for the state
 of a row and the "returned" filter. Timings are of the service call
-(``services.receipt_list.list_receipts``: the queries and the rows' shaping), not HTTP.
+(``services.receipt_list.list_receipts``: the queries and the rows' shaping), and the
+``http_`` ones of whole console pages through the web router (in-process).
 Printed and written to ``bench/results/receipt_list.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import event, insert, select, text
 
 from bench.bench_member_list import generate
@@ -31,15 +35,18 @@ from bench.machine import (
     sqlite_scratch,
     write_result,
 )
+from kopilka.app import Kopilka
 from kopilka.domain.clock import FrozenClock
 from kopilka.domain.identifiers import IdentifierKind
-from kopilka.services import programs
+from kopilka.services import apikeys, programs
 from kopilka.services.context import ServiceContext
 from kopilka.services.imports import import_members
 from kopilka.services.member_lookup import MemberRef
 from kopilka.services.receipt_list import ReceiptQuery, list_receipts
+from kopilka.settings import load_settings
 from kopilka.store.migrate import upgrade
 from kopilka.store.tables import members, purchase_lines, purchases, returns
+from kopilka.web import create_web_router
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 MEMBERS = 10_000
@@ -154,6 +161,36 @@ def plan_of(engine: Any, call: Any) -> list[str]:
     return [str(r[-1] if sqlite else r[0]) for r in rows]
 
 
+def pages(ctx: ServiceContext, program: Any, runs: int) -> dict[str, float]:
+    """The console's pages over HTTP (in-process, FastAPI's TestClient: its own cost,
+    about a millisecond, is in the figures), signed in as support."""
+    kopilka = Kopilka(
+        load_settings(environment="test", secret_key="bench-receipt-list-secret"), ctx.engine, ctx
+    )
+    app = FastAPI()
+    app.include_router(create_web_router(kopilka))
+    _, secret = apikeys.create_key(ctx, program.code, "support", "bench desk")
+    c = TestClient(app, follow_redirects=False)
+    form = c.get("/admin/sign-in").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf is not None
+    signed = c.post("/admin/sign-in", data={"csrf_token": csrf.group(1), "api_key": secret})
+    assert signed.status_code == 303, signed.text
+    one = re.search(r'href="/admin/receipts/(\d+)"', c.get("/admin/receipts").text)
+    assert one is not None
+    urls = {
+        "http_first_page": "/admin/receipts",
+        "http_one_store_amount_from": "/admin/receipts?store=S07&amount_min=1000",
+        "http_by_amount": "/admin/receipts?sort=amount",
+        "http_receipt_page": f"/admin/receipts/{one.group(1)}",
+    }
+
+    def get(url: str) -> None:
+        assert c.get(url).status_code == 200
+
+    return {name: median_ms(lambda u=u: get(u), runs) for name, u in urls.items()}
+
+
 def run(url: str, n: int, runs: int) -> dict[str, Any]:
     """Fill a fresh database with ``n`` purchases and time the list's pages."""
     upgrade(url)
@@ -198,6 +235,7 @@ def run(url: str, n: int, runs: int) -> dict[str, Any]:
     for name, q in queries.items():
         timings[name] = median_ms(lambda q=q: list_receipts(ctx, program, q), runs)
         plans[name] = plan_of(engine, lambda q=q: list_receipts(ctx, program, q))
+    timings |= pages(ctx, program, runs)
     engine.dispose()
     return {
         "purchases": n,
