@@ -19,12 +19,11 @@ from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
 from kopilka.services import rules as rules_svc
+from kopilka.services import scope as store_scope
 from kopilka.services.audit_log import Audit, recorded_job, recorded_write
 from kopilka.services.context import ServiceContext
 from kopilka.services.jobs import Progress
 from kopilka.services.points import Adjust, LedgerOutcome
-from kopilka.services.purchases import ProcessReturn, ReturnBooked
-from kopilka.services.scope import StoreScope
 
 R = TypeVar("R", bound=Mapping[str, object])
 
@@ -98,43 +97,6 @@ def adjust(ctx: ServiceContext, program: Program, cmd: Adjust) -> LedgerOutcome:
             inner, program, replace(cmd, key=f"{cmd.key} adjust")
         ),
         audit=Audit(cmd.actor, "points.adjust", f"member:{member_id}", balance),
-    )
-
-
-def return_purchase(
-    ctx: ServiceContext,
-    program: Program,
-    cmd: ProcessReturn,
-    *,
-    key: str,
-    member_id: int,
-    scope: StoreScope | None = None,
-) -> ReturnBooked:
-    """A return made by an operator (the console): run once under the operator's ``key``
-    (and the return's own key, ``return_id``), audited as ``purchase.return`` on the
-    member ``member_id`` with their balance before and after; the record after names the
-    receipt, the return and the reason. ``cmd.actor`` is who returned it."""
-
-    seen: list[bool] = []
-
-    def state(inner: ServiceContext) -> dict[str, object]:
-        b = member_svc.get_balance(inner, program, member_id)
-        out: dict[str, object] = {"available": b.available, "pending": b.pending, "held": b.held}
-        if seen:  # after the return: what it was
-            out |= {"receipt_id": cmd.receipt_id, "return_id": cmd.return_id}
-            if cmd.reason is not None:
-                out |= {"reason": cmd.reason.internal(), **cmd.reason.meta()}
-        seen.append(True)
-        return out
-
-    return recorded_write(
-        ctx,
-        program.id,
-        key=key,
-        operation="return",
-        request=cmd.fingerprint(),
-        effect=lambda inner: purchase_svc.process_return(inner, program, cmd, scope=scope),
-        audit=Audit(cmd.actor or "unknown", "purchase.return", f"member:{member_id}", state),
     )
 
 
@@ -240,4 +202,41 @@ def publish_rules(
             backdate=backdate,
         ),
         audit=Audit(actor, rules_svc.audit_action(backdate), "rules"),
+    )
+
+
+def return_purchase(
+    ctx: ServiceContext,
+    program: Program,
+    cmd: purchase_svc.ProcessReturn,
+    *,
+    key: str,
+    member_id: int,
+    scope: store_scope.StoreScope | None = None,
+) -> purchase_svc.ReturnBooked:
+    """A return made by an operator (the console): run once under the operator's ``key``
+    (and the return's own key, ``return_id``), audited as ``purchase.return`` on the
+    member ``member_id`` with their balance before and after; the record after names the
+    receipt, the return and the reason. ``cmd.actor`` is who returned it."""
+
+    seen: list[bool] = []
+
+    def state(inner: ServiceContext) -> dict[str, object]:
+        b = member_svc.get_balance(inner, program, member_id)
+        out: dict[str, object] = {"available": b.available, "pending": b.pending, "held": b.held}
+        if seen:  # after the return: what it was
+            out |= {"receipt_id": cmd.receipt_id, "return_id": cmd.return_id}
+            if cmd.reason is not None:
+                out |= {"reason": cmd.reason.internal(), **cmd.reason.meta()}
+        seen.append(True)
+        return out
+
+    return recorded_write(
+        ctx,
+        program.id,
+        key=key,
+        operation="return",
+        request=cmd.fingerprint(),
+        effect=lambda inner: purchase_svc.process_return(inner, program, cmd, scope=scope),
+        audit=Audit(cmd.actor or "unknown", "purchase.return", f"member:{member_id}", state),
     )

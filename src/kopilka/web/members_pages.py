@@ -1,5 +1,5 @@
 """Console pages for support: find a member, see and explain their points, adjust,
-block or unblock (a purchase's breakdown is the receipt page, ``receipt_pages``)."""
+block or unblock, and read a purchase's breakdown."""
 
 from __future__ import annotations
 
