@@ -152,6 +152,17 @@ def test_program_restore_policy_defaults_to_expire_and_can_be_changed(cli: Cli) 
     assert refused.exit_code != 0
 
 
+def test_program_rules_approval_is_off_until_switched_on(cli: Cli) -> None:
+    """A program publishes rules directly until ``set-rules-approval CODE on`` asks that a
+    marketer's rules be approved; ``off`` switches back; another word is refused."""
+    assert cli.json("program", "create", "--code", "shop")["rules_approval"] is False
+    assert cli.json("program", "set-rules-approval", "shop", "on")["rules_approval"] is True
+    assert cli.json("program", "show", "shop")["rules_approval"] is True
+    assert "approval of rules off" in cli.ok("program", "set-rules-approval", "shop", "off").stdout
+    assert cli.json("program", "show", "shop")["rules_approval"] is False
+    assert cli("program", "set-rules-approval", "shop", "maybe").exit_code != 0
+
+
 def test_program_found_by_a_code_of_digits_or_by_id(cli: Cli) -> None:
     """A code may be all digits: ``program show 2024`` finds the program coded 2024, not the
     program of id 2024; an id that is no program's code still finds its program."""

@@ -50,6 +50,7 @@ class DuplicateIdempotencyKey(KopilkaError):
 # code → (HTTP status, title); the only place that decides an error's status
 STATUS: dict[str, tuple[int, str]] = {
     "validation_error": (422, "Invalid request"),
+    "promo_code_invalid": (422, "Invalid promo code"),
     "unauthorized": (401, "Authentication required"),
     "forbidden": (403, "Forbidden"),
     "outside_key_scope": (403, "Outside the API key's store or channel"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -16,7 +17,8 @@ from kopilka.domain.program import NegativeBalancePolicy, Program, RestorePolicy
 from kopilka.services import programs as program_svc
 
 app = typer.Typer(
-    help="Loyalty programs: create, show, list, set the restore policy.", no_args_is_help=True
+    help="Loyalty programs: create, show, list, set the restore policy and the approval of rules.",
+    no_args_is_help=True,
 )
 
 
@@ -38,6 +40,7 @@ def program_dict(p: Program) -> dict[str, Any]:
         "negative_balance": str(p.negative_balance),
         "restore_policy": str(p.restore_policy),
         "hold_ttl_seconds": int(p.hold_ttl.total_seconds()),
+        "rules_approval": p.rules_approval,
     }
 
 
@@ -137,6 +140,34 @@ def set_restore_policy(
         print_json(program_dict(p))
     else:
         console().print(f"program [bold]{p.code}[/]: restore policy {p.restore_policy}")
+
+
+class Switch(enum.StrEnum):
+    ON = "on"
+    OFF = "off"
+
+
+@app.command("set-rules-approval")
+def set_rules_approval(
+    code: Annotated[str, typer.Argument(help="Program code or id.")],
+    state: Annotated[
+        Switch,
+        typer.Argument(
+            help="on: a marketer's publication of rules is a proposal an admin approves "
+            "in the console; off: marketers publish directly (the default)."
+        ),
+    ],
+    json_out: Json = False,
+) -> None:
+    """Switch whether marketers' rule publications need an admin's approval."""
+    command = program_svc.SetRulesApproval(code, state is Switch.ON)
+    with kopilka() as k:
+        p = program_svc.set_rules_approval(k.services, command)
+    if json_out:
+        print_json(program_dict(p))
+    else:
+        word = "on" if p.rules_approval else "off"
+        console().print(f"program [bold]{p.code}[/]: approval of rules {word}")
 
 
 @app.command("list")

@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from kopilka.demo.names import EMAIL_DOMAINS, FEMALE_FIRST, MALE_FIRST, SURNAMES, translit
-from kopilka.services.members import ConsentChoice, Enroll, Profile, identifiers
-
-CONSENT_PURPOSES = ("personal_data", "marketing_email", "marketing_sms", "push")
+from kopilka.services.members import (
+    CONSENT_PURPOSES,
+    ConsentChoice,
+    Enroll,
+    Profile,
+    identifiers,
+)
 
 
 @dataclass

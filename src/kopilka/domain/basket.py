@@ -146,10 +146,26 @@ class Basket:
     channel: Channel = Channel.TILL
     partner: str | None = None
     payment_method: str | None = None
+    # how it was paid: (tender, amount in minor units), the part paid with points included
+    # or not (see ``kopilka.domain.rules.payments``); empty: not told
+    payments: tuple[tuple[str, int], ...] = ()
+    # the promo codes the purchase carries (upper case)
+    promo_codes: frozenset[str] = frozenset()
+    # the shop's own discount on the whole order, not yet spread over the lines
+    order_discount_minor: int = 0
 
     def __post_init__(self) -> None:
         lines = tuple(self.lines)
         object.__setattr__(self, "lines", lines)
+        if not isinstance(self.promo_codes, frozenset):
+            object.__setattr__(self, "promo_codes", frozenset(self.promo_codes))
+        object.__setattr__(self, "payments", tuple(self.payments))
+        for tender, amount in self.payments:
+            if type(amount) is not int or amount < 0 or not isinstance(tender, str):
+                raise ValidationError("a payment is a tender and an amount >= 0", field="payments")
+        discount = self.order_discount_minor
+        if type(discount) is not int or discount < 0:
+            raise ValidationError("the order discount must not be negative", field="order_discount")
         if not lines:
             raise ValidationError("a basket needs at least one line", field="lines")
         if len(lines) > MAX_LINES:

@@ -6,6 +6,7 @@ status in exactly one place (``kopilka.api.errors``)::
 
     KopilkaError
     ├── ValidationError          validation_error      bad input, nothing written
+    │   └── PromoCodeInvalid     promo_code_invalid    unknown, expired or used-up promo code
     ├── NotFoundError            not_found             the thing named does not exist
     ├── ConflictError            conflict              state forbids the operation
     │   ├── IdempotencyConflict  idempotency_conflict  same key, different request
@@ -50,6 +51,13 @@ class KopilkaError(Exception):
 
 class ValidationError(KopilkaError):
     code = "validation_error"
+
+
+class PromoCodeInvalid(ValidationError):
+    """A purchase carries a promo code the rules do not define, out of its dates, or used up
+    (``details.reason``: ``unknown``, ``not_yet_valid``, ``expired``, ``used_up``)."""
+
+    code = "promo_code_invalid"
 
 
 class NotFoundError(KopilkaError):

@@ -48,6 +48,8 @@ class Program:
     negative_balance: NegativeBalancePolicy = NegativeBalancePolicy.FORGIVE
     restore_policy: RestorePolicy = RestorePolicy.EXPIRE
     hold_ttl: timedelta = timedelta(minutes=15)
+    # a marketer's publication of rules is a proposal for an admin to approve
+    rules_approval: bool = False
 
     def __post_init__(self) -> None:
         validate_program_fields(

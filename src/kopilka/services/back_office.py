@@ -176,16 +176,19 @@ def publish_rules(
     backdate: bool = False,
     key: str,
     actor: str,
+    expected_version: int | None = None,
 ) -> rules_svc.RuleVersion:
     """Publish a rules version (see :func:`kopilka.services.rules.publish`), audited as
     ``rules.publish``, or ``rules.backdate`` when it is allowed to take effect in the past."""
-    request = {
+    request: dict[str, object] = {
         # the document by its digest: the key's record need not hold a copy of it
         "sha256": hashlib.sha256(document.encode("utf-8", "replace")).hexdigest(),
         "format": fmt,
         "effective_at": effective_at.isoformat() if effective_at else None,
         "backdate": backdate,
     }
+    if expected_version is not None:  # the console's confirmed number (the API sends none)
+        request["expected_version"] = expected_version
     return recorded_write(
         ctx,
         program.id,
@@ -200,6 +203,7 @@ def publish_rules(
             effective_at=effective_at,
             actor=actor,
             backdate=backdate,
+            expected_version=expected_version,
         ),
         audit=Audit(actor, rules_svc.audit_action(backdate), "rules"),
     )

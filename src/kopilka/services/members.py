@@ -41,6 +41,11 @@ MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_NAME = 64
 # how many purchases the console's member page lists
 PURCHASES_SHOWN = 50
+# the purposes a member can always answer (in the portal); a program may record others,
+# which the member answers too once on record
+CONSENT_PURPOSES = ("personal_data", "marketing_email", "marketing_sms", "push")
+# how many of a member's consent answers the portal lists
+CONSENT_HISTORY = 50
 
 # an identifier as enrollment stores it: its kind and canonical value
 Identifier = tuple[IdentifierKind, str]
@@ -132,6 +137,30 @@ class UpdateProfile:
         return rated_fields(self.changes, self.fields, enrolling=False)
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateOwnProfile:
+    """A member's change of their own profile (the portal's form): what a member may
+    set for themselves, every field given (None clears it; ``email`` canonical, from
+    :func:`identifier`). Never a tier, segments or attributes (:data:`PROFILE_FIELDS`'
+    others are support's)."""
+
+    member_id: int
+    first_name: str | None
+    last_name: str | None
+    birthday: date | None
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeConsent:
+    """A member's new answer for one consent purpose, and where it was given."""
+
+    member_id: int
+    purpose: str
+    granted: bool
+    channel: str = "portal"
+
+
 class MemberPurchase(TypedDict):
     """A purchase in a member's list; the total as text in the program's currency."""
 
@@ -143,8 +172,8 @@ class MemberPurchase(TypedDict):
     points_redeemed: int
 
 
-class ConsentWithdrawn(TypedDict):
-    """A withdrawal's outcome (stored with its idempotency key: keys are frozen)."""
+class ConsentChanged(TypedDict):
+    """A consent change's outcome (stored with its idempotency key: keys are frozen)."""
 
     purpose: str
     granted: bool
@@ -321,26 +350,40 @@ def update_profile(
     may not set them). A birthday that really changes is recorded as changed now; with
     ``birthday_every``, it is refused (:class:`BirthdayChangeTooSoon`) within that long
     of its last change. The birthday given at enrollment is not a change."""
+    with ctx.uow() as uow:
+        _apply_profile(
+            uow, ctx, program, command, keep_segments=keep_segments, birthday_every=birthday_every
+        )
+        uow.commit()
+    return get_member(ctx, program, command.member_id)
+
+
+def _apply_profile(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    program: Program,
+    command: UpdateProfile,
+    *,
+    keep_segments: bool,
+    birthday_every: timedelta | None,
+) -> None:
     member_id, changes = command.member_id, command.changes
     values: dict[str, object] = {n: getattr(changes, n) for n in command.fields}
-    with ctx.uow() as uow:
-        member = uow.members.get(program.id, member_id, identifiers=False)
-        if "attributes" in values:
-            attributes = _stored_attributes(changes.attributes)
-            if keep_segments:
-                attributes.pop(SEGMENTS, None)
-                if SEGMENTS in member.attributes:
-                    attributes[SEGMENTS] = member.attributes[SEGMENTS]
-            values["attributes"] = attributes
-        if "birthday" in values and values["birthday"] != member.birthday:
-            # one change at a time: two requests cannot both find the last one old enough
-            uow.ledger.lock_balances(program.id, [member_id])
-            now = ctx.now()
-            _check_birthday_change(uow.members.birthday_changed_at(member_id), now, birthday_every)
-            uow.members.birthday_changed(member_id, now)
-        uow.members.update_profile(member_id, values)
-        uow.commit()
-    return get_member(ctx, program, member_id)
+    member = uow.members.get(program.id, member_id, identifiers=False)
+    if "attributes" in values:
+        attributes = _stored_attributes(changes.attributes)
+        if keep_segments:
+            attributes.pop(SEGMENTS, None)
+            if SEGMENTS in member.attributes:
+                attributes[SEGMENTS] = member.attributes[SEGMENTS]
+        values["attributes"] = attributes
+    if "birthday" in values and values["birthday"] != member.birthday:
+        # one change at a time: two requests cannot both find the last one old enough
+        uow.ledger.lock_balances(program.id, [member_id])
+        now = ctx.now()
+        _check_birthday_change(uow.members.birthday_changed_at(member_id), now, birthday_every)
+        uow.members.birthday_changed(member_id, now)
+    uow.members.update_profile(member_id, values)
 
 
 def _check_birthday_change(last: datetime | None, now: datetime, every: timedelta | None) -> None:
@@ -421,17 +464,98 @@ def current_consents(ctx: ServiceContext, program: Program, member_id: int) -> l
     return sorted(latest.values(), key=lambda c: c.purpose)
 
 
-def withdraw_consent(
-    ctx: ServiceContext, program: Program, member_id: int, purpose: str, at: datetime
-) -> ConsentWithdrawn:
-    """Record a member's "no" to a purpose they had said yes to (from the portal)."""
+def consent_purposes(ctx: ServiceContext, program: Program, member_id: int) -> list[Consent | str]:
+    """What a member can answer for themselves: each of :data:`CONSENT_PURPOSES` and
+    each purpose the member has an answer on record for, as its latest answer (a
+    :class:`Consent`) or, never asked, its name."""
+    latest = {c.purpose: c for c in current_consents(ctx, program, member_id)}
+    names = sorted(set(CONSENT_PURPOSES) | set(latest))
+    return [latest.get(name, name) for name in names]
+
+
+def consent_history(
+    ctx: ServiceContext, program: Program, member_id: int, limit: int = CONSENT_HISTORY
+) -> list[Consent]:
+    """A member's answers, newest first, at most ``limit`` (the record is append-only)."""
+    with ctx.uow(read_only=True) as uow:
+        uow.members.get(program.id, member_id, identifiers=False)
+        given = uow.members.consents(member_id)
+    return given[::-1][:limit]
+
+
+def change_consent(
+    ctx: ServiceContext, program: Program, command: ChangeConsent, at: datetime
+) -> ConsentChanged:
+    """Record a member's new answer for a purpose, at ``at``: a "no" to a purpose they
+    had said yes to, or a "yes" to one of :data:`CONSENT_PURPOSES` or to a purpose on
+    record that they had not said yes to (or never answered). Answering what is already
+    the answer is refused: the record keeps only changes."""
+    member_id, purpose = command.member_id, command.purpose
     with ctx.uow() as uow:
         uow.members.get(program.id, member_id, identifiers=False)
         latest = {c.purpose: c for c in uow.members.consents(member_id)}
-        if purpose not in latest or not latest[purpose].granted:
+        now = latest.get(purpose)
+        if not command.granted and (now is None or not now.granted):
             raise ValidationError(
                 f"there is no consent to {purpose!r} to withdraw", field="purpose"
             )
-        uow.members.add_consents(member_id, [Consent(purpose, False, "web", at)])
+        if command.granted and now is None and purpose not in CONSENT_PURPOSES:
+            raise ValidationError(f"there is no consent to {purpose!r} to give", field="purpose")
+        if command.granted and now is not None and now.granted:
+            raise ValidationError(f"the consent to {purpose!r} is already given", field="purpose")
+        uow.members.add_consents(
+            member_id, [Consent(purpose, command.granted, command.channel, at)]
+        )
         uow.commit()
-    return {"purpose": purpose, "granted": False, "recorded_at": at.isoformat()}
+    return {"purpose": purpose, "granted": command.granted, "recorded_at": at.isoformat()}
+
+
+def birthday_change_from(
+    ctx: ServiceContext, program: Program, member_id: int, every: timedelta | None
+) -> datetime | None:
+    """When the member's birthday may change again under ``every`` (its last change plus
+    ``every``), or None when it may change now."""
+    with ctx.uow(read_only=True) as uow:
+        uow.members.get(program.id, member_id, identifiers=False)
+        last = uow.members.birthday_changed_at(member_id)
+    if last is None or every is None or ctx.now() >= last + every:
+        return None
+    return last + every
+
+
+def update_own_profile(
+    ctx: ServiceContext,
+    program: Program,
+    command: UpdateOwnProfile,
+    *,
+    birthday_every: timedelta | None,
+) -> Member:
+    """A member's own change of their names, birthday and e-mail, in one transaction:
+    the birthday as :func:`update_profile` allows it (at most once in
+    ``birthday_every``); the e-mail replaces the member's first one (None removes it),
+    refused (:class:`DuplicateIdentifier`) when another member has it. Nothing is
+    written when any part is refused."""
+    member_id = command.member_id
+    profile = UpdateProfile(
+        member_id,
+        Profile(
+            first_name=command.first_name,
+            last_name=command.last_name,
+            birthday=command.birthday,
+        ),
+        frozenset({"first_name", "last_name", "birthday"}),
+    )
+    with ctx.uow() as uow:
+        _apply_profile(
+            uow, ctx, program, profile, keep_segments=True, birthday_every=birthday_every
+        )
+        emails = uow.members.get(program.id, member_id).identifiers.get("email", [])
+        old = emails[0] if emails else None
+        if command.email is not None:
+            uow.members.replace_identifier(
+                program.id, member_id, IdentifierKind.EMAIL, old, command.email
+            )
+        elif old is not None:
+            uow.members.remove_identifier(program.id, member_id, IdentifierKind.EMAIL, old)
+        uow.commit()
+    return get_member(ctx, program, member_id)

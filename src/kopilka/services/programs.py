@@ -62,6 +62,15 @@ class SetRestorePolicy:
     policy: RestorePolicy
 
 
+@dataclass(frozen=True, slots=True)
+class SetRulesApproval:
+    """Whether a marketer's publication of rules is a proposal an admin approves
+    (``on``) or publishes at once (``off``, the default); ``program``: its id or code."""
+
+    program: str | int
+    on: bool
+
+
 class ProgramTotals(TypedDict):
     """A program's account totals in points (issued, redeemed and so on as positive
     numbers), and how many members and journal entries it has."""
@@ -111,6 +120,18 @@ def set_restore_policy(ctx: ServiceContext, command: SetRestorePolicy) -> Progra
     ``reissue`` was the default moves to the domain's rule, ``expire``, this way. Servers
     see the change within their API key cache's few seconds."""
     program = replace(get_program(ctx, command.program), restore_policy=command.policy)
+    with ctx.uow() as uow:
+        uow.programs.update(program)
+        uow.commit()
+    return program
+
+
+def set_rules_approval(ctx: ServiceContext, command: SetRulesApproval) -> Program:
+    """Switch the approval of rules for a program: when on, a marketer's publication
+    becomes a proposal (:mod:`kopilka.services.rule_proposals`) that an admin approves
+    or rejects; when off, publishing is direct. Proposals already made stay as they
+    are (an admin still decides them)."""
+    program = replace(get_program(ctx, command.program), rules_approval=command.on)
     with ctx.uow() as uow:
         uow.programs.update(program)
         uow.commit()

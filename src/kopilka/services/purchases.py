@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from functools import partial
 from typing import TypedDict, cast
+from zoneinfo import ZoneInfo
 
 from kopilka.domain.basket import Basket
 from kopilka.domain.errors import (
@@ -35,9 +36,16 @@ from kopilka.domain.rules import (
     spread_discount,
 )
 from kopilka.domain.rules.earning import content_key
+from kopilka.domain.rules.model import PromoCodeSpec
+from kopilka.domain.rules.payments import (
+    check_payments,
+    check_promo_codes,
+    effective_basket,
+    order_discount_by_line,
+)
 from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
-from kopilka.services import usage
+from kopilka.services import promo_codes, usage
 from kopilka.services.balance_view import settled_balance
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, lock_member, member_context, resolve_member
@@ -110,6 +118,13 @@ class BookPurchase:
             out["partner"] = b.partner
         if b.payment_method is not None:
             out["payment_method"] = b.payment_method
+        # the fields that came later, only when given: older requests hash as before
+        if b.payments:
+            out["payments"] = [[tender, amount] for tender, amount in b.payments]
+        if b.promo_codes:
+            out["promo_codes"] = sorted(b.promo_codes)
+        if b.order_discount_minor:
+            out["order_discount_minor"] = b.order_discount_minor
         lines: list[dict[str, object]] = []
         for i, ln in enumerate(b.lines):
             line: dict[str, object] = {
@@ -296,6 +311,11 @@ class ReturnView(TypedDict):
     lines: list[StoredReturnLine]
 
 
+class PaymentView(TypedDict):
+    tender: str
+    amount: str
+
+
 class PurchaseView(TypedDict):
     receipt_id: str
     member_id: int
@@ -304,6 +324,9 @@ class PurchaseView(TypedDict):
     channel: str | None
     partner: str | None
     payment_method: str | None
+    payments: list[PaymentView]
+    promo_codes: list[str]
+    order_discount: str
     total: str
     discount: str
     points_earned: int
@@ -400,6 +423,33 @@ def _lines_out(
     ]
 
 
+def _promo_specs(program: Program, ruleset: RuleSet | None, basket: Basket) -> list[PromoCodeSpec]:
+    """The rules' specs of the basket's promo codes, each defined and valid on the
+    purchase's local date (else :class:`PromoCodeInvalid`)."""
+    if not basket.promo_codes:
+        return []
+    local = basket.occurred_at.astimezone(ZoneInfo(program.timezone)).date()
+    return check_promo_codes(ruleset, basket.promo_codes, local)
+
+
+def _purchase_meta(
+    original: Basket, basket: Basket, result: EarnResult | None
+) -> dict[str, object] | None:
+    """What a purchase keeps beside its columns: the pilot rules it was held out of, its
+    promo codes (given back on a whole return), its payments and its order discount."""
+    meta: dict[str, object] = {}
+    if result and result.control_group:
+        meta["control_group"] = list(result.control_group)
+    if basket.promo_codes:
+        meta["promo_codes"] = sorted(basket.promo_codes)
+    if basket.payments:
+        meta["payments"] = [[tender, amount] for tender, amount in basket.payments]
+    if original.order_discount_minor:
+        meta["order_discount_minor"] = original.order_discount_minor
+        meta["order_discount_by_line"] = order_discount_by_line(original)
+    return meta or None
+
+
 def _redeemed_by_line(points: int, basket: Basket, discounts: dict[str, int]) -> dict[str, int]:
     """The points paid on each line, in proportion to its discount; ties go by the lines'
     canonical order (``content_key``), never by their order or ids on the receipt."""
@@ -445,8 +495,13 @@ def _quote(
 ) -> Quote:
     member_id = member.id
     available = max(available, 0)
+    basket = effective_basket(basket)
+    specs = _promo_specs(program, ruleset, basket)
+    if specs:
+        promo_codes.check_limits(UsageRepo(uow.conn), program.id, specs, member_id)
     ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
     discounts = _check_redemption(ruleset, program, basket, points, available)
+    check_payments(basket, sum(discounts.values()), program.currency)
     result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
     return {
         "member_id": member_id,
@@ -490,7 +545,8 @@ def prepare_commit(
     database; the call it returns books it. The API runs the first step before it takes
     SQLite's writer lock, which is then held for the second only."""
     receipt_id = cmd.receipt_id
-    basket = cmd.basket
+    original = cmd.basket
+    basket = effective_basket(original)
     points = cmd.redeem_points
     hold_id = cmd.hold_id
 
@@ -506,6 +562,7 @@ def prepare_commit(
         uow.ledger.know_due(member_id, now, due)
         lg.settle(member_id, now)
         ruleset = ruleset_by_id(uow, program, rule_set_id)
+        specs = _promo_specs(program, ruleset, basket)
         spendable = max(bal.available, 0)
         pay = points
         if hold_id is not None:
@@ -519,6 +576,9 @@ def prepare_commit(
             pay = points or hold.amount
             spendable += hold.amount
         discounts = _check_redemption(ruleset, program, basket, pay, spendable)
+        check_payments(basket, sum(discounts.values()), program.currency)
+        if specs:  # the last refusal: a use is counted only for a purchase that is booked
+            promo_codes.take(UsageRepo(uow.conn), program.id, specs, member_id)
         redeem_entry = None
         if hold_id is not None:
             redeem_entry = lg.capture(hold_id, now, pay).entry_id
@@ -567,9 +627,7 @@ def prepare_commit(
                 earn_entry_id=earn_entry,
                 redeem_entry_id=redeem_entry,
                 rule_version=ruleset.version if ruleset else None,
-                meta={"control_group": list(result.control_group)}
-                if result and result.control_group
-                else None,
+                meta=_purchase_meta(original, basket, result),
                 partner=basket.partner,
                 payment_method=basket.payment_method,
                 lines=[
@@ -825,6 +883,10 @@ def process_return(
         )
         repo.add_return(purchase.id, stored)
         uow.members.add_purchase_stats(purchase.member_id, -refund, 0)
+        codes = (purchase.meta or {}).get("promo_codes")
+        if codes and _returned_whole(purchase, out_lines):
+            # returned whole: its promo codes' uses are given back
+            promo_codes.give_back(UsageRepo(uow.conn), program.id, codes, purchase.member_id)
         bal = lg.balance(purchase.member_id)
         booked: ReturnBooked = {
             "receipt_id": receipt_id,
@@ -849,6 +911,16 @@ def process_return(
         effect,
         caller_key=caller_key,
     )
+
+
+def _returned_whole(purchase: StoredPurchase, now_returned: list[StoredReturnLine]) -> bool:
+    """Whether the purchase's returns so far and ``now_returned`` return all of it."""
+    back: dict[str, Decimal] = {}
+    for x in [y for r in purchase.returns for y in r.lines] + list(now_returned):
+        back[str(x["line_id"])] = back.get(str(x["line_id"]), Decimal(0)) + Decimal(
+            str(x["quantity"])
+        )
+    return all(back.get(ln.line_id, Decimal(0)) >= ln.quantity for ln in purchase.lines)
 
 
 def _returned(x: StoredReturnLine, currency: str) -> ReturnedLine:
@@ -905,6 +977,7 @@ def get_purchase(
     if p is None or (scope is not None and not scope.covers(p.store)):
         raise _no_purchase(receipt_id)
     cur = program.currency
+    meta = p.meta or {}
     awards: dict[str, list[RuleAward]] = {}
     for a in p.awards:
         awards.setdefault(a.line_id, []).append(
@@ -918,6 +991,12 @@ def get_purchase(
         "channel": p.channel,
         "partner": p.partner,
         "payment_method": p.payment_method,
+        "payments": [
+            {"tender": str(t), "amount": format_money(int(a), cur)}
+            for t, a in meta.get("payments", ())
+        ],
+        "promo_codes": [str(c) for c in meta.get("promo_codes", ())],
+        "order_discount": format_money(int(meta.get("order_discount_minor", 0)), cur),
         "total": format_money(p.total_minor, cur),
         "discount": format_money(p.discount_minor, cur),
         "points_earned": p.points_earned,

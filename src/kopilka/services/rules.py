@@ -17,19 +17,22 @@ import difflib
 import enum
 import re
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import NotRequired, TypedDict
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from kopilka.domain.basket import Basket, BasketLine, Channel, check_occurred_at
 from kopilka.domain.clock import ensure_utc
-from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
+from kopilka.domain.rules.payments import check_payments, check_promo_codes, effective_basket
+from kopilka.domain.rules.schema import Listed, NotChannels, NotIn
 from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, member_context, resolve_member
@@ -122,22 +125,17 @@ def parse_document(document: str, fmt: str, version: int) -> RuleSet:
     return parse_ruleset(document, fmt=fmt, version=version)
 
 
-def publish(
-    ctx: ServiceContext,
+def _checked(
+    uow: UnitOfWork,
     program: Program,
     document: str,
-    *,
-    fmt: RulesFormat | str = RulesFormat.YAML,
-    effective_at: datetime | None = None,
-    actor: str = "system",
-    backdate: bool = False,
-) -> RuleVersion:
-    """Validate and store a new version, effective at ``effective_at`` (default: now).
-
-    An ``effective_at`` in the past is a :class:`ValidationError` unless ``backdate`` is
-    set; the interfaces allow ``backdate`` to admins only (``rules:backdate``) and audit it.
-    """
-    now = ctx.now()
+    fmt: RulesFormat | str,
+    effective_at: datetime | None,
+    backdate: bool,
+    now: datetime,
+) -> tuple[int, datetime, RuleSet]:
+    """The next version's number, its effective time and its parsed rules, after the
+    checks a publication makes (a :class:`ValidationError` otherwise)."""
     effective = ensure_utc(effective_at) if effective_at else now
     if effective < now and not backdate:
         raise ValidationError(
@@ -151,20 +149,111 @@ def publish(
     if backdate and effective >= now:
         # so that a publication audited as backdated always is one
         raise ValidationError("backdate is only for an effective_at in the past", field="backdate")
+    version = RuleSetRepo(uow.conn).latest_version(program.id) + 1
+    ruleset = parse_document(document, str(fmt), version)
+    if ruleset.currency != program.currency:
+        raise ValidationError(
+            f"the document's currency {ruleset.currency} is not the program's {program.currency}",
+            field="currency",
+        )
+    return version, effective, ruleset
+
+
+def publish(
+    ctx: ServiceContext,
+    program: Program,
+    document: str,
+    *,
+    fmt: RulesFormat | str = RulesFormat.YAML,
+    effective_at: datetime | None = None,
+    actor: str = "system",
+    backdate: bool = False,
+    expected_version: int | None = None,
+) -> RuleVersion:
+    """Validate and store a new version, effective at ``effective_at`` (default: now).
+
+    An ``effective_at`` in the past is a :class:`ValidationError` unless ``backdate`` is
+    set; the interfaces allow ``backdate`` to admins only (``rules:backdate``) and audit it.
+    With ``expected_version`` (the number a person confirmed), a version published by
+    someone else meanwhile is a :class:`ConflictError` and nothing is published.
+    """
+    now = ctx.now()
     with ctx.uow() as uow:
-        repo = RuleSetRepo(uow.conn)
-        version = repo.latest_version(program.id) + 1
-        ruleset = parse_document(document, fmt, version)
-        if ruleset.currency != program.currency:
-            raise ValidationError(
-                f"the document's currency {ruleset.currency} is not the program's "
-                f"{program.currency}",
-                field="currency",
+        version, effective, ruleset = _checked(
+            uow, program, document, fmt, effective_at, backdate, now
+        )
+        if expected_version is not None and version != expected_version:
+            raise ConflictError(
+                f"version {version - 1} was published meanwhile: this draft would be "
+                f"version {version}, not {expected_version}; check its changes and confirm "
+                "again",
+                version=version,
+                expected_version=expected_version,
             )
         stored = StoredRuleSet(version, str(fmt), document, effective, now, actor)
-        repo.add(program.id, stored)
+        RuleSetRepo(uow.conn).add(program.id, stored)
         uow.commit()
     return summary(stored, ruleset)
+
+
+class DraftCheck(TypedDict):
+    """What publishing a draft now would do: the version it would become, when it would
+    take effect, and how it differs from the version in force."""
+
+    version: int
+    effective_at: str
+    in_force: int | None  # the version in force now (None: none yet)
+    added: list[str]  # rule ids: new in the draft
+    removed: list[str]  # in force, gone from the draft
+    changed: list[str]  # in both, written differently
+    lines_added: int
+    lines_removed: int
+    rows: list[DiffRow]
+
+
+def check_draft(
+    ctx: ServiceContext,
+    program: Program,
+    document: str,
+    *,
+    fmt: RulesFormat | str = RulesFormat.YAML,
+    effective_at: datetime | None = None,
+    backdate: bool = False,
+) -> DraftCheck:
+    """Make every check :func:`publish` makes, writing nothing, and say what publishing
+    would do: the version number (the next, unless another is published meanwhile), the
+    effective time, and the changes against the version in force, by rule and by line.
+    The step before a person confirms a publication (or a proposal)."""
+    now = ctx.now()
+    with ctx.uow(read_only=True) as uow:
+        version, effective, _ruleset = _checked(
+            uow, program, document, fmt, effective_at, backdate, now
+        )
+        current = RuleSetRepo(uow.conn).active_at(program.id, now)
+    before = current.document if current else ""
+    old_rules = _raw_rules(before, current.format) if current else {}
+    new_rules = _raw_rules(document, str(fmt))
+    rows = diff_rows(before, document)
+    return {
+        "version": version,
+        "effective_at": effective.isoformat(),
+        "in_force": current.version if current else None,
+        "added": [r for r in new_rules if r not in old_rules],
+        "removed": [r for r in old_rules if r not in new_rules],
+        "changed": [r for r in new_rules if r in old_rules and new_rules[r] != old_rules[r]],
+        "lines_added": sum(1 for r in rows if r["kind"] == "added"),
+        "lines_removed": sum(1 for r in rows if r["kind"] == "removed"),
+        "rows": rows,
+    }
+
+
+def _raw_rules(document: str, fmt: str) -> dict[str, object]:
+    """A valid document's rules as written, by id (the document was parsed already)."""
+    from kopilka.domain.rules.source import load_with_lines
+
+    data, _lines = load_with_lines(document, fmt)
+    rules = data.get("rules") if isinstance(data, dict) else None
+    return {str(r.get("id")): r for r in rules or [] if isinstance(r, dict)}
 
 
 def audit_action(backdate: bool) -> str:
@@ -302,7 +391,11 @@ def preview(ctx: ServiceContext, program: Program, cmd: PreviewRules) -> RulePre
         member = uow.members.get(program.id, member_id, identifiers=False)
         repo = UsageRepo(uow.conn)
         if isinstance(subject, PreviewPurchase):
-            basket = subject.basket
+            basket = effective_basket(subject.basket)
+            check_payments(basket, 0, program.currency)  # a preview pays nothing with points
+            if basket.promo_codes:  # as a quote: each code defined by the draft and valid
+                local = basket.occurred_at.astimezone(ZoneInfo(program.timezone)).date()
+                check_promo_codes(draft, basket.promo_codes, local)
             counters = usage.load(
                 repo,
                 program.id,
@@ -377,6 +470,15 @@ class ReceiptsComparison(TypedDict):
     cost_after_minor: int
 
 
+def _listed(values: Listed | NotChannels | Sequence[str] | None) -> list[str] | None:
+    """A list condition as the campaigns list shows it: ``{not: [a]}`` as ``["≠ a"]``."""
+    if not values:
+        return None
+    if isinstance(values, NotIn | NotChannels):
+        return [f"≠ {value}" for value in values.not_]
+    return list(values)
+
+
 def _basket_of(p: StoredPurchase) -> Basket:
     """A stored purchase as a basket again. The receipt's per-line "discounted" flags and
     tags are not stored, so rules that test them see none."""
@@ -391,6 +493,7 @@ def _basket_of(p: StoredPurchase) -> Basket:
         )
         for ln in p.lines
     )
+    meta = p.meta or {}
     return Basket(
         lines,
         p.occurred_at,
@@ -398,6 +501,9 @@ def _basket_of(p: StoredPurchase) -> Basket:
         channel=Channel(p.channel or Channel.TILL.value),
         partner=p.partner,
         payment_method=p.payment_method,
+        # the line amounts are stored net of the order discount already
+        payments=tuple((str(t), int(a)) for t, a in meta.get("payments", ())),
+        promo_codes=frozenset(meta.get("promo_codes", ())),
     )
 
 
@@ -479,11 +585,15 @@ def diff_versions(ctx: ServiceContext, program: Program, a: int, b: int) -> Vers
     version ``b``'s, as rows with each side's line number (not_found for a missing version).
     Equal documents give no rows."""
     old, new = get_version(ctx, program, a), get_version(ctx, program, b)
+    return {"a": old, "b": new, "rows": diff_rows(old.get("document", ""), new.get("document", ""))}
+
+
+def diff_rows(old_text: str, new_text: str) -> list[DiffRow]:
+    """The unified diff (difflib, three lines of context) from one document to another,
+    as rows with each side's line number; equal documents give no rows."""
     rows: list[DiffRow] = []
     old_no = new_no = 0
-    lines = difflib.unified_diff(
-        old.get("document", "").splitlines(), new.get("document", "").splitlines(), lineterm=""
-    )
+    lines = difflib.unified_diff(old_text.splitlines(), new_text.splitlines(), lineterm="")
     for line in lines:
         if line.startswith(("---", "+++")) and not rows:
             continue  # the two file headers
@@ -507,7 +617,7 @@ def diff_versions(ctx: ServiceContext, program: Program, a: int, b: int) -> Vers
             )
             old_no += 1
             new_no += 1
-    return {"a": old, "b": new, "rows": rows}
+    return rows
 
 
 class RuleCampaign(TypedDict):
@@ -549,7 +659,7 @@ def rule_campaigns(ctx: ServiceContext, program: Program) -> list[RuleCampaign]:
             status = "scheduled"
         else:
             status = "ended"
-        stores = rule.when.stores or (rule.pilot.stores if rule.pilot else None)
+        stores = _listed(rule.when.stores) or (rule.pilot.stores if rule.pilot else None)
         out.append(
             RuleCampaign(
                 id=rule.id,
@@ -559,7 +669,7 @@ def rule_campaigns(ctx: ServiceContext, program: Program) -> list[RuleCampaign]:
                 starts=min(r.from_ for r in ranges).isoformat() if ranges else None,
                 ends=max(r.to for r in ranges).isoformat() if ranges else None,
                 stores=list(stores) if stores else None,
-                channels=list(rule.when.channels) if rule.when.channels else None,
+                channels=_listed(rule.when.channels),
                 event=str(raw.get("event")) if raw.get("event") else None,
             )
         )

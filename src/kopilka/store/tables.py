@@ -54,6 +54,8 @@ programs = Table(
     Column("restore_policy", String(16), nullable=False),
     Column("hold_ttl_s", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # whether a marketer's publication of rules is a proposal an admin approves (0012)
+    Column("rules_approval", Boolean, nullable=False, server_default=text("false")),
 )
 
 members = Table(
@@ -307,6 +309,25 @@ rule_sets = Table(
     UniqueConstraint("program_id", "version"),
 )
 
+# rules a marketer proposed, for an admin to approve or reject (0012)
+rule_proposals = Table(
+    "rule_proposals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, ForeignKey("programs.id"), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("effective_at", UTCDateTime),  # None: when it is approved
+    Column("proposed_by", String(128), nullable=False),
+    Column("proposed_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # proposed | approved | rejected
+    Column("decided_by", String(128)),
+    Column("decided_at", UTCDateTime),
+    Column("comment", String(1000)),
+    Column("version", Integer),  # the version an approval published
+    Index("ix_rule_proposals_program", "program_id", "id"),
+)
+
 rule_usage = Table(
     "rule_usage",
     metadata,
@@ -342,7 +363,7 @@ purchases = Table(
     UniqueConstraint("program_id", "receipt_id"),
     Index("ix_purchases_member", "member_id", "id"),
     Index("ix_purchases_member_time", "member_id", "occurred_at"),
-    # the console's receipts list: by date and by amount (0012)
+    # the console's receipts list: by date and by amount (0013)
     Index("ix_purchases_program_time", "program_id", "occurred_at", "id"),
     Index("ix_purchases_program_total", "program_id", "total_minor", "id"),
 )

@@ -1,5 +1,6 @@
 """The member portal: balance, pending and expiring points, history with explanations,
-how to earn, the referral code, and consents (view and withdraw).
+how to earn, the referral code, the member's own details (names, e-mail, birthday) and
+consents (each given or withdrawn through a confirmation, with the history of answers).
 
 Sign-in is by card number and phone, both of which must belong to the same member. That
 is enough to try the product and no more: a real deployment puts the portal behind its
@@ -12,15 +13,20 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from kopilka.app import Kopilka
-from kopilka.domain.errors import KopilkaError, ValidationError
-from kopilka.domain.identifiers import IdentifierKind, normalize
-from kopilka.domain.member import Member
+from kopilka.domain.errors import (
+    BirthdayChangeTooSoon,
+    DuplicateIdentifier,
+    KopilkaError,
+    ValidationError,
+)
+from kopilka.domain.identifiers import IdentifierKind, mask, normalize
+from kopilka.domain.member import Consent, Member
 from kopilka.domain.money import currency_exponent
 from kopilka.domain.program import Program
 from kopilka.domain.rules.model import RuleSet
@@ -29,19 +35,28 @@ from kopilka.services import balance_view as balance_svc
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
-from kopilka.services.audit_log import recorded_write
+from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import member_context
 from kopilka.web import words
 from kopilka.web.card_codes import barcode_svg, qr_svg
 from kopilka.web.guard import Area, form_key, new_idempotency_key
-from kopilka.web.i18n import N_, datetime_text, tr
+from kopilka.web.i18n import N_, date_text, datetime_text, tr
 from kopilka.web.members_pages import HISTORY_PAGE
+from kopilka.web.portal_profile import (
+    BIRTHDAY_LOCKED,
+    TAKEN_EMAIL,
+    ProfileForm,
+    consent_meaning,
+    first_day,
+    profile_fields,
+)
 from kopilka.web.render import (
     RENDERER,
     Cursor,
     Form,
+    Refused,
     SignInRequired,
     WebRoute,
     Word,
@@ -49,6 +64,13 @@ from kopilka.web.render import (
     status_of,
 )
 
+CONSENT_DONE = {
+    "withdrawn": N_("Your consent is withdrawn."),
+    "granted": N_("Your consent is given."),
+}
+# a consent change's confirmation page: which purpose, and which way
+Purpose = Annotated[str, Query(min_length=1, max_length=64)]
+Answer = Annotated[Literal["grant", "withdraw"], Query()]
 SIGN_IN_FAILED = N_("No member has both this card number and this phone. Check them and try again.")
 
 
@@ -232,7 +254,10 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             "member_kind": words.member_kind,
             "member_why": words.member_why,
             "how_to_earn": offers(ctx, program, member, ruleset),
-            "consents": member_svc.current_consents(ctx, program, member_id),
+            "consents": member_svc.consent_purposes(ctx, program, member_id),
+            "consent_history": member_svc.consent_history(ctx, program, member_id),
+            "consent_channel": words.channel,
+            "email": next(iter(member.identifiers.get("email", [])), None),
             "before": before,
         }
         return RENDERER.page(
@@ -269,28 +294,183 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
     @router.get("")
     def home(request: Request, before: Cursor = None, done: Word = "") -> Response:
         program, member_id, csrf = signed_in(request)
-        notice = tr("Your consent is withdrawn.") if done == "withdrawn" else None
+        notice = tr(CONSENT_DONE[done]) if done in CONSENT_DONE else None
         return home_page(program, member_id, csrf, before=before, notice=notice)
 
-    @router.post("/consents/withdraw")
-    def withdraw(request: Request, form: Form) -> Response:
+    def profile_page(
+        program: Program,
+        member: Member,
+        csrf: str,
+        form: ProfileForm,
+        *,
+        status: int = 200,
+        error: KopilkaError | None = None,
+        notice: str | None = None,
+    ) -> Response:
+        days = kopilka.settings.birthday_change_days
+        every = timedelta(days=days) if days else None
+        locked = member_svc.birthday_change_from(ctx, program, member.id, every)
+        return RENDERER.page(
+            "portal_profile.html",
+            status,
+            area="portal",
+            program=program,
+            member=member,
+            csrf=csrf,
+            new_key=new_idempotency_key,
+            form=form,
+            fields=profile_fields(
+                form, days, first_day(locked, program.timezone) if locked is not None else None
+            ),
+            error=error,
+            notice=notice,
+        )
+
+    @router.get("/profile")
+    def profile(request: Request, done: Word = "") -> Response:
+        """The member's own details (names, e-mail, birthday) as a form."""
+        program, member_id, csrf = signed_in(request)
+        member = member_svc.get_member(ctx, program, member_id)
+        notice = tr("Your details are saved.") if done == "saved" else None
+        return profile_page(program, member, csrf, ProfileForm.of(member), notice=notice)
+
+    @router.post("/profile")
+    def save_profile(request: Request, form: Form) -> Response:
+        """Save the member's details: each field checked here (errors shown by the field,
+        nothing written), then changed in one transaction, audited with the member as
+        the actor."""
         program, member_id, csrf = signed_in(request)
         area.check_csrf(request, form)
-        purpose = form.get("purpose", "")
+        member = member_svc.get_member(ctx, program, member_id)
+        today = ctx.now().astimezone(ZoneInfo(program.timezone)).date()
+        filled = ProfileForm.read(form, today)
+        if filled.errors:
+            return profile_page(program, member, csrf, filled, status=422)
+        command = filled.command(member_id)
+        days = kopilka.settings.birthday_change_days
+        every = timedelta(days=days) if days else None
+
+        def own_details(inner: ServiceContext) -> dict[str, object]:
+            # what the audit log keeps before and after: the e-mail masked, as support
+            # screens show identifiers
+            m = member_svc.get_member(inner, program, member_id)
+            emails = m.identifiers.get("email", [])
+            return {
+                "first_name": m.first_name,
+                "last_name": m.last_name,
+                "birthday": m.birthday.isoformat() if m.birthday else None,
+                "email": mask(IdentifierKind.EMAIL, emails[0]) if emails else None,
+            }
+
+        def effect(inner: ServiceContext) -> dict[str, object]:
+            member_svc.update_own_profile(inner, program, command, birthday_every=every)
+            return own_details(inner)
+
         try:
             recorded_write(
                 ctx,
                 program.id,
                 key=form_key(form, f"member-{member_id}"),
-                operation="consent.withdraw",
+                operation="member.own_profile",
+                request={
+                    "member_id": member_id,
+                    "first_name": command.first_name,
+                    "last_name": command.last_name,
+                    "birthday": command.birthday.isoformat() if command.birthday else None,
+                    "email": command.email,
+                },
+                effect=effect,
+                audit=Audit(
+                    f"member:{member_id}",
+                    "member.profile_update",
+                    f"member:{member_id}",
+                    own_details,
+                ),
+            )
+        except BirthdayChangeTooSoon as e:
+            moment = datetime.fromisoformat(str(e.details.get("next_change_at")))
+            day = date_text(first_day(moment, program.timezone))
+            filled.errors["birthday"] = tr(BIRTHDAY_LOCKED, day=day)
+            return profile_page(program, member, csrf, filled, status=409)
+        except DuplicateIdentifier:
+            filled.errors["email"] = tr(TAKEN_EMAIL)
+            return profile_page(program, member, csrf, filled, status=409)
+        except KopilkaError as e:
+            return profile_page(program, member, csrf, filled, status=status_of(e), error=e)
+        return redirect("/portal/profile?done=saved")
+
+    @router.get("/consents/confirm")
+    def confirm_consent(request: Request, purpose: Purpose, answer: Answer) -> Response:
+        """The confirmation a consent change goes through: what giving or withdrawing it
+        means, in plain words, and the button that records it."""
+        program, member_id, csrf = signed_in(request)
+        offered = {
+            c.purpose if isinstance(c, Consent) else c: c
+            for c in member_svc.consent_purposes(ctx, program, member_id)
+        }
+        if purpose not in offered:
+            raise Refused(404, tr("There is no such consent."))
+        current = offered[purpose]
+        granting = answer == "grant"
+        if granting == (isinstance(current, Consent) and current.granted):
+            return redirect("/portal")  # already the answer: nothing to confirm
+        return RENDERER.page(
+            "portal_consent.html",
+            area="portal",
+            program=program,
+            member=member_svc.get_member(ctx, program, member_id),
+            csrf=csrf,
+            key=new_idempotency_key(),
+            purpose=purpose,
+            granting=granting,
+            action="/portal/consents/grant" if granting else "/portal/consents/withdraw",
+            meaning=consent_meaning(purpose, granting, words.purpose(purpose)),
+        )
+
+    def change_consent(request: Request, form: Form, granted: bool) -> Response:
+        program, member_id, csrf = signed_in(request)
+        area.check_csrf(request, form)
+        purpose = form.get("purpose", "")
+        operation = "consent.grant" if granted else "consent.withdraw"
+        command = member_svc.ChangeConsent(member_id, purpose, granted, "portal")
+
+        def effect(inner: ServiceContext) -> dict[str, object]:
+            # a dict: the stored outcome (recorded_write takes dicts until it is generic)
+            return dict(member_svc.change_consent(inner, program, command, inner.now()))
+
+        def answer_of(inner: ServiceContext) -> dict[str, object]:
+            # the answer on record before and after (None: never answered)
+            latest = member_svc.current_consents(inner, program, member_id)
+            now = next((c.granted for c in latest if c.purpose == purpose), None)
+            return {"purpose": purpose, "granted": now}
+
+        try:
+            recorded_write(
+                ctx,
+                program.id,
+                key=form_key(form, f"member-{member_id}"),
+                operation=operation,
                 request={"member_id": member_id, "purpose": purpose},
-                # a dict: the stored outcome (recorded_write takes dicts until it is generic)
-                effect=lambda inner: dict(
-                    member_svc.withdraw_consent(inner, program, member_id, purpose, inner.now())
+                effect=effect,
+                audit=Audit(
+                    f"member:{member_id}",
+                    f"member.{operation}",
+                    f"member:{member_id}",
+                    answer_of,
                 ),
             )
         except KopilkaError as e:
             return home_page(program, member_id, csrf, status=status_of(e), error=e)
-        return redirect("/portal?done=withdrawn")
+        return redirect("/portal?done=granted" if granted else "/portal?done=withdrawn")
+
+    @router.post("/consents/withdraw")
+    def withdraw(request: Request, form: Form) -> Response:
+        """Record the member's "no" to a purpose (the confirmation page's button)."""
+        return change_consent(request, form, False)
+
+    @router.post("/consents/grant")
+    def grant(request: Request, form: Form) -> Response:
+        """Record the member's "yes" to a purpose (the confirmation page's button)."""
+        return change_consent(request, form, True)
 
     return router

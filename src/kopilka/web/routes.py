@@ -21,7 +21,8 @@ from kopilka.web.portal import portal_router
 from kopilka.web.receipt_list_pages import receipt_list_router
 from kopilka.web.receipt_pages import receipt_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
-from kopilka.web.rules_pages import rules_router
+from kopilka.web.rule_form_pages import rule_form_router
+from kopilka.web.rules_pages import RulesPage, rules_router
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -76,7 +77,10 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(members_router(console))
     router.include_router(receipt_list_router(console))
     router.include_router(receipt_router(console))
-    router.include_router(rules_router(console))
+    rules_page = RulesPage(console)
+    # the form's routes first: /admin/rules/form is not the version "form"
+    router.include_router(rule_form_router(console, rules_page))
+    router.include_router(rules_router(console, rules_page))
     router.include_router(audit_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(static_router())

@@ -256,10 +256,15 @@ CHANNELS = {
 ACTIONS = {
     "purchase.return": N_("receipt returned by support"),
     "points.adjust": N_("points adjusted"),
+    "member.consent.grant": N_("consent given"),
+    "member.consent.withdraw": N_("consent withdrawn"),
     "member.block": N_("member blocked"),
     "member.unblock": N_("member unblocked"),
     "rules.publish": N_("rules published"),
     "rules.backdate": N_("rules published backdated"),
+    "rules.propose": N_("rules proposed"),
+    "rules.approve": N_("rules proposal approved"),
+    "rules.reject": N_("rules proposal rejected"),
 }
 
 

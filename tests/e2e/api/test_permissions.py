@@ -16,8 +16,10 @@ from kopilka.app import Kopilka
 from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
+from kopilka.services import rule_proposals
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
 from kopilka.services.points import Earn, PlaceHold
+from kopilka.services.rules import RulesFormat
 from tests import commands
 from tests.e2e.api.conftest import KeyFactory, card, idem, row_counts
 from tests.e2e.api.factories import RULES, basket, line, publish_rules
@@ -32,6 +34,7 @@ class World:
     hold_id: int
     receipt_id: str
     version: int
+    proposal_id: int
 
 
 def _basket(w: World, **more: Any) -> dict[str, Any]:
@@ -58,6 +61,7 @@ class Endpoint:
             job=self.job,
             receipt_id=w.receipt_id,
             version=w.version,
+            proposal_id=w.proposal_id,
         )
 
 
@@ -113,6 +117,7 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/rules", P.RULES_READ),
     Endpoint("POST", "/v1/rules", P.RULES_PUBLISH, lambda _w: {"document": RULES}),
     Endpoint("GET", "/v1/rules/{version}", P.RULES_READ),
+    Endpoint("GET", "/v1/rules/proposals/{proposal_id}", P.RULES_READ),
     Endpoint(
         "POST",
         "/v1/rules/preview",
@@ -141,7 +146,14 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
     purchase_svc.commit(
         ctx, program, commands.purchase(ctx, program, {**receipt, "receipt_id": receipt_id})
     )
-    return World(member_id, number, hold["hold_id"], receipt_id, version)
+    proposal = rule_proposals.propose(
+        ctx,
+        program,
+        rule_proposals.ProposeRules(
+            RULES, RulesFormat.YAML, None, key=f"propose-{member_id}", actor="test"
+        ),
+    )
+    return World(member_id, number, hold["hold_id"], receipt_id, version, proposal["id"])
 
 
 def test_matrix_covers_every_route(kopilka: Kopilka) -> None:

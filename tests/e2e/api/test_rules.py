@@ -231,3 +231,32 @@ def test_backdating_never_changes_what_is_already_booked(
     assert (
         client.post("/v1/purchases", json=later, headers=idem(**admin)).json()["points_earned"] == 4
     )
+
+
+def test_with_approval_on_a_marketers_publication_is_a_202_proposal(
+    client: TestClient, key_for: KeyFactory, admin: dict[str, str], ctx: Any, program: Program
+) -> None:
+    """When the program asks that rules be approved, POST /v1/rules from a marketer answers
+    202 with a stored proposal (audited as rules.propose) and publishes nothing; its
+    status is read at /v1/rules/proposals/{id}; an admin's key still publishes (201)."""
+    from kopilka.services import programs as program_svc
+
+    program_svc.set_rules_approval(ctx, program_svc.SetRulesApproval(program.id, True))
+    marketer = key_for("marketer")
+    r = client.post("/v1/rules", json={"document": RULES}, headers=idem(**marketer))
+    assert r.status_code == 202, r.text
+    proposal = r.json()
+    assert (proposal["status"], proposal["version"], proposal["effective_at"]) == (
+        "proposed",
+        None,
+        None,
+    )
+    assert client.get("/v1/rules", headers=marketer).json() == {"items": []}
+    shown = client.get(f"/v1/rules/proposals/{proposal['id']}", headers=marketer)
+    assert shown.status_code == 200
+    assert shown.json() == proposal
+    assert client.get("/v1/rules/proposals/999999", headers=marketer).status_code == 404
+    audit = client.get("/v1/admin/audit", params={"target": "rules"}, headers=admin).json()
+    assert [e["action"] for e in audit["items"]] == ["rules.propose"]
+    published = client.post("/v1/rules", json={"document": RULES}, headers=idem(**admin))
+    assert published.status_code == 201

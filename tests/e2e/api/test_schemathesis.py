@@ -130,7 +130,9 @@ def beyond_the_schema(body: Any, now: datetime) -> str | None:
     - an instant later than the server's clock (``occurred_at``, a sweep's ``as_of``);
     - two lines of a basket with one ``line_id``, or lines totalling the receipt maximum;
     - ``attributes`` nested deeper than 5 levels or holding a NUL character;
-    - a rules document's content (the test sends a valid document instead).
+    - a rules document's content (the test sends a valid document instead);
+    - promo codes the rules in force do not define (these rules define none), payments
+      that do not add up to what is due, an order discount above the lines' total.
     """
     if not isinstance(body, dict):
         return None
@@ -148,8 +150,16 @@ def beyond_the_schema(body: Any, now: datetime) -> str | None:
             ids = [x.get("line_id") for x in lines]
             if len(set(ids)) < len(ids):
                 return "duplicate line ids"
-            if sum(Decimal(str(x.get("amount", 0))) for x in lines) >= MAX_RECEIPT_AMOUNT:
+            total = sum(Decimal(str(x.get("amount", 0))) for x in lines)
+            if total >= MAX_RECEIPT_AMOUNT:
                 return "receipt total beyond the maximum"
+            discount = b.get("order_discount")
+            if discount is not None and Decimal(str(discount)) > total:
+                return "order discount above the lines' total"
+        if b.get("promo_codes"):
+            return "promo codes the rules do not define"
+        if b.get("payments"):
+            return "payments that may not add up to what is due"
         attributes = b.get("attributes")
         if isinstance(attributes, dict):
             for v, depth in _walk(attributes):

@@ -12,8 +12,10 @@ from tests.e2e.web.world import BAD_RULES, RULES, hidden_fields, text_of
 
 
 def publish(c, document: str, **extra: str):
+    """Post the publish form, confirmed (the confirmation step is tested on its own)."""
     fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/publish")
-    return c.post("/admin/rules/publish", data={**fields, "document": document, **extra})
+    data = {**fields, "document": document, "confirmed": "yes", **extra}
+    return c.post("/admin/rules/publish", data=data)
 
 
 def preview(c, document: str, basket: str):
@@ -60,7 +62,7 @@ def test_publishing_a_valid_document_creates_a_version_once(world, as_role):
     """Publishing adds version 2; the same form submitted again adds nothing."""
     c = as_role("marketer")
     fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/publish")
-    data = {**fields, "document": RULES, "effective_at": "2026-04-01T00:00"}
+    data = {**fields, "document": RULES, "effective_at": "2026-04-01T00:00", "confirmed": "yes"}
     response = c.post("/admin/rules/publish", data=data)
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/rules?published=2"
@@ -107,6 +109,41 @@ def test_preview_shows_points_by_rule_without_publishing(world, as_role):
     assert "20 points for member" in text
     assert "dairy-x2" in text
     assert len(rules_svc.list_versions(world.ctx, world.program)) == 1
+
+
+def test_preview_takes_promo_codes_payments_and_the_order_discount(world, as_role):
+    """A draft with a promo-code rule and an SBP bonus previews a basket that carries the
+    code, its payments and an order discount as a quote would (quote and preview agree)."""
+    draft = RULES.replace(
+        "redemption:",
+        """  - id: spring
+    kind: rate
+    rate: {points: 7, per: "100"}
+    when: {promo_code: SPRING}
+  - id: sbp
+    kind: rate
+    rate: {percent: 10}
+    tenders: [sbp]
+promo_codes: [{code: SPRING}]
+redemption:""",
+    )
+    body = {
+        "member": {"card": world.card},
+        "lines": [{"line_id": "1", "sku": "B", "quantity": "1", "amount": "1100"}],
+        "order_discount": "100",
+        "promo_codes": ["spring"],
+        "payments": [{"tender": "sbp", "amount": "500"}, {"tender": "card", "amount": "500"}],
+    }
+    response = preview(as_role("marketer"), draft, json.dumps(body))
+    assert response.status_code == 200, text_of(response.text)
+    # on 1000 RUB: base 10, SPRING 70, 10 % of the 500 paid by SBP 50
+    assert "130 points for member" in text_of(response.text)
+    short = {**body, "payments": [{"tender": "sbp", "amount": "1"}]}
+    assert preview(as_role("marketer"), draft, json.dumps(short)).status_code == 422
+    unknown = {**body, "promo_codes": ["NOPE"]}
+    refused = preview(as_role("marketer"), draft, json.dumps(unknown))
+    assert refused.status_code == 422
+    assert "unknown promo code" in text_of(refused.text)
 
 
 def test_preview_of_broken_json_names_the_line(as_role):

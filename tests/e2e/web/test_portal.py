@@ -57,15 +57,18 @@ def test_home_shows_balance_pending_expiring_history_rules_and_referral(world, a
 
 
 def test_withdrawing_a_consent_records_a_no(world, anon):
-    """Withdraw records a 'no' for that purpose; the page says so and offers no button for it."""
+    """Withdraw, confirmed, records a 'no' for that purpose; the page says so and offers to
+    give it again instead."""
     portal_sign_in(anon, world)
-    page = anon.get("/portal").text
-    forms = [hidden_fields(page, "/portal/consents/withdraw", i) for i in range(2)]
-    sms = next(f for f in forms if f["purpose"] == "sms")
+    confirm = anon.get("/portal/consents/confirm?purpose=sms&answer=withdraw")
+    assert confirm.status_code == 200
+    sms = hidden_fields(confirm.text, "/portal/consents/withdraw")
+    assert sms["purpose"] == "sms"
     response = anon.post("/portal/consents/withdraw", data=sms)
     assert response.status_code == 303
     page = anon.get(response.headers["location"]).text
     assert "Your consent is withdrawn." in page
+    assert "/portal/consents/confirm?purpose=sms&amp;answer=grant" in page
     assert latest_consents(world) == {"marketing_email": True, "sms": False}
     again = anon.post("/portal/consents/withdraw", data=sms)  # same form: replayed, no new row
     assert again.status_code == 303

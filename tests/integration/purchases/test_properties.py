@@ -7,7 +7,7 @@ other's balances, purchase counts or usage counters.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,37 @@ rules:
     scope: {categories: [fruit]}
   - {id: dairy-x1.5, kind: multiplier, factor: "1.5", scope: {categories: [dairy]}}
   - {id: big-basket, kind: bonus, points: 50, min_amount: "3000"}
+  - id: from-1000
+    kind: rate
+    rate: {percent: 2}
+    when: {purchase_amount: {min: "1000", max: "20000"}}
+  - id: three-dairy
+    kind: bonus
+    points: 15
+    when: {quantity: {min: 3, categories: [dairy]}}
+  - id: not-bread
+    kind: multiplier
+    factor: 2
+    scope: {categories: {not: [bread]}}
+    when: {stores: {not: [s-2]}}
+  - id: bread-per-unit
+    kind: rate
+    rate: {points: 3, per_unit: true}
+    scope: {categories: [bread]}
+  - id: spring
+    kind: rate
+    rate: {percent: 5}
+    when: {promo_code: SPRING}
+  - id: no-gift-card
+    kind: rate
+    rate: {percent: 1}
+    tenders: {not: [gift_card]}
+  - id: sbp-bonus
+    kind: rate
+    rate: {percent: 5}
+    tenders: [sbp]
+promo_codes:
+  - {code: SPRING}
 exclude: {categories: [tobacco]}
 redemption:
   max_percent: 50
@@ -70,6 +101,60 @@ lines_strategy = st.lists(
     min_size=1,
     max_size=10,
 )
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What else a generated purchase says: its store, whether it carries the promo code,
+    the shop's order discount (a share of the total, in percent) and how the money part is
+    split over tenders (shares in percent; empty: no payments given)."""
+
+    store: str | None
+    promo: bool
+    order_discount_percent: int
+    tenders: tuple[tuple[str, int], ...]
+
+
+extras_strategy = st.builds(
+    Extras,
+    store=st.sampled_from((None, "s-1", "s-2")),
+    promo=st.booleans(),
+    order_discount_percent=st.sampled_from((0, 0, 10, 33, 100)),
+    tenders=st.sampled_from(
+        (
+            (),
+            (("card", 100),),
+            (("sbp", 100),),
+            (("gift_card", 30), ("card", 70)),
+            (("sbp", 50), ("gift_card", 25), ("cash", 25)),
+        )
+    ),
+)
+
+
+def with_extras(
+    purchase: dict[str, Any], lines: list[Line], extras: Extras, points_discount: str = "0"
+) -> dict[str, Any]:
+    """``purchase`` with the store, promo code, order discount and payments of ``extras``
+    (the money tenders share what is due after the points discount)."""
+    out = dict(purchase)
+    if extras.store is not None:
+        out["store"] = extras.store
+    if extras.promo:
+        out["promo_codes"] = ["spring"]  # codes are matched in upper case
+    total = sum(x.kopecks for x in lines)
+    off = total * extras.order_discount_percent // 100
+    if off:
+        out["order_discount"] = f"{off // 100}.{off % 100:02d}"
+    if extras.tenders:
+        due = total - off - kopecks(points_discount)
+        payments, left = [], due
+        for n, (tender, share) in enumerate(extras.tenders):
+            amount = left if n == len(extras.tenders) - 1 else due * share // 100
+            left -= amount
+            payments.append({"tender": tender, "amount": f"{amount // 100}.{amount % 100:02d}"})
+        out["payments"] = payments
+    return out
 
 
 def body(member_id: int, lines: list[Line], **extra: Any) -> dict[str, Any]:
@@ -116,15 +201,19 @@ def shop(
 
 
 @PROPERTY
-@given(lines=lines_strategy, percent=st.integers(0, 100))
-def test_quote_and_commit_agree(ctx, shop, lines: list[Line], percent: int) -> None:
-    """A quote predicts its commit line by line, and nothing above max_redeemable is accepted."""
+@given(lines=lines_strategy, percent=st.integers(0, 100), extras=extras_strategy)
+def test_quote_and_commit_agree(ctx, shop, lines: list[Line], percent: int, extras: Extras) -> None:
+    """A quote predicts its commit line by line, and nothing above max_redeemable is
+    accepted: with conditions on the amount, quantities, negated stores and scopes, points
+    per unit, a promo code, tenders and the shop's order discount."""
     program, m = shop()
-    ceiling = purchases.quote(ctx, program, commands.quote(ctx, program, body(m, lines)))[
-        "max_redeemable"
-    ]
+    plain = with_extras(body(m, lines), lines, replace(extras, tenders=()))
+    ceiling = purchases.quote(ctx, program, commands.quote(ctx, program, plain))["max_redeemable"]
     redeem = ceiling * percent // 100 // 10 * 10  # in whole steps of 10
-    purchase = body(m, lines, redeem_points=redeem)
+    priced = purchases.quote(
+        ctx, program, commands.quote(ctx, program, {**plain, "redeem_points": redeem})
+    )
+    purchase = with_extras(body(m, lines, redeem_points=redeem), lines, extras, priced["discount"])
     quote = purchases.quote(ctx, program, commands.quote(ctx, program, purchase))
     assert quote["max_redeemable"] == ceiling
     with pytest.raises(RedemptionNotAllowed):
@@ -132,6 +221,7 @@ def test_quote_and_commit_agree(ctx, shop, lines: list[Line], percent: int) -> N
             ctx, program, commands.quote(ctx, program, {**purchase, "redeem_points": ceiling + 10})
         )
     event("paid with points" if redeem else "paid in money only")
+    event("with payments" if extras.tenders else "without payments")
     receipt = purchases.commit(ctx, program, commands.purchase(ctx, program, purchase))
     assert receipt["points_redeemed"] == redeem <= ceiling
     assert receipt["points_earned"] == quote["points_earned"]

@@ -20,7 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from kopilka.domain.basket import MAX_LINE_AMOUNT, MAX_QUANTITY
+from kopilka.domain.basket import MAX_LINE_AMOUNT, MAX_QUANTITY, MAX_RECEIPT_AMOUNT
 from kopilka.domain.ids import ID_PATTERN, ID_RULE
 
 MAX_POINTS = 10**9
@@ -183,6 +183,27 @@ LineAmount = Annotated[
                 {"type": "integer", "minimum": 0, "maximum": int(MAX_LINE_AMOUNT) - 1},
             ],
             "description": _AMOUNT_RULE,
+        }
+    ),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+]
+_RECEIPT_DIGITS = len(str(int(MAX_RECEIPT_AMOUNT))) - 1
+RECEIPT_AMOUNT_PATTERN = rf"^[0-9]{{1,{_RECEIPT_DIGITS}}}(\.[0-9]{{1,2}})?$"
+_RECEIPT_AMOUNT_RULE = (
+    f"a decimal string of ASCII digits below {MAX_RECEIPT_AMOUNT}, at most 2 decimals"
+)
+# an amount of a whole receipt (a payment, an order discount): below MAX_RECEIPT_AMOUNT
+ReceiptAmount = Annotated[
+    Decimal,
+    _decimal_in(RECEIPT_AMOUNT_PATTERN, _RECEIPT_AMOUNT_RULE),
+    Field(ge=0, lt=MAX_RECEIPT_AMOUNT),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": RECEIPT_AMOUNT_PATTERN},
+                {"type": "integer", "minimum": 0, "maximum": int(MAX_RECEIPT_AMOUNT) - 1},
+            ],
+            "description": _RECEIPT_AMOUNT_RULE,
         }
     ),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),

@@ -23,6 +23,7 @@ from kopilka.api.schemas.common import (
     MoneyText,
     Phone,
     Quantity,
+    ReceiptAmount,
     Whole,
     refuse_nulls,
 )
@@ -38,6 +39,7 @@ from kopilka.domain.basket import (
 from kopilka.domain.identifiers import IdentifierKind
 from kopilka.domain.money import parse_money
 from kopilka.domain.program import Program
+from kopilka.domain.rules.payments import MAX_PAYMENTS, MAX_PROMO_CODES
 from kopilka.services import member_lookup
 from kopilka.services.purchases import (
     AsWritten,
@@ -49,6 +51,7 @@ from kopilka.services.purchases import (
 from kopilka.services.rules import PreviewPurchase
 
 MAX_LINES = 1000
+PromoCodeIn = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
 
 
 _IDENTIFIERS = ("card", "phone", "email", "external")
@@ -117,6 +120,13 @@ class LineIn(Input):
     tags: list[Code] = Field(default_factory=list, max_length=20)
 
 
+class PaymentIn(Input):
+    tender: Literal["card", "cash", "sbp", "gift_card", "e_wallet", "points", "other"] = Field(
+        description="how this part was paid; the part paid with points never earns"
+    )
+    amount: ReceiptAmount
+
+
 class BasketIn(ForMember):
     """A basket as the quote and purchase bodies share it."""
 
@@ -132,7 +142,30 @@ class BasketIn(ForMember):
         "for another); an admin key's default: till",
     )
     partner: Code | None = None
-    payment_method: Code | None = None
+    payment_method: Code | None = Field(
+        default=None,
+        description="default with payments: the tender that paid the most",
+    )
+    payments: list[PaymentIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_PAYMENTS,
+        description="how the receipt was paid: the money tenders add up to the lines' total "
+        "less order_discount and the points discount; a points payment, if listed, equals "
+        "the points discount. Rules may earn on some tenders' part only",
+    )
+    promo_codes: list[PromoCodeIn] = Field(
+        default_factory=list,
+        max_length=MAX_PROMO_CODES,
+        description="codes that unlock rules; an unknown, expired or used-up code is refused "
+        "(422 promo_code_invalid); a use is counted when the purchase is booked and given "
+        "back when it is returned whole",
+    )
+    order_discount: ReceiptAmount | None = Field(
+        default=None,
+        description="the shop's own discount on the whole order: spread over the lines in "
+        "proportion to their amounts, which then earn on what is left",
+    )
     lines: list[LineIn] = Field(
         min_length=1,
         max_length=MAX_LINES,
@@ -165,6 +198,15 @@ class BasketIn(ForMember):
         )
         check_receipt_total(sum(ln.amount_minor for ln in lines), currency)
         at = now if self.occurred_at is None else check_occurred_at(self.occurred_at, now)
+        payments = tuple(
+            (p.tender, parse_money(p.amount, currency, field=f"payments[{i}].amount"))
+            for i, p in enumerate(self.payments or ())
+        )
+        order_discount = (
+            0
+            if self.order_discount is None
+            else parse_money(self.order_discount, currency, field="order_discount")
+        )
         return Basket(
             lines=lines,
             occurred_at=at,
@@ -172,6 +214,9 @@ class BasketIn(ForMember):
             channel=Channel(channel),
             partner=self.partner,
             payment_method=self.payment_method,
+            payments=payments,
+            promo_codes=frozenset(code.upper() for code in self.promo_codes),
+            order_discount_minor=order_discount,
         )
 
     def to_preview(self, program: Program, now: datetime) -> PreviewPurchase:
@@ -363,6 +408,11 @@ class ReturnPublic(BaseModel):
     lines: list[ReturnedLine]
 
 
+class PaymentOut(BaseModel):
+    tender: str
+    amount: MoneyText
+
+
 class PurchasePublic(BaseModel):
     """A booked purchase with its points by line and rule, and its returns."""
 
@@ -372,7 +422,19 @@ class PurchasePublic(BaseModel):
     store: str | None
     channel: str
     partner: str | None = Field(description="as given with the purchase (rules may test it)")
-    payment_method: str | None = Field(description="as given with the purchase")
+    payment_method: str | None = Field(
+        description="as given with the purchase; with payments only, the main tender"
+    )
+    payments: list[PaymentOut] = Field(
+        default_factory=list, description="as given with the purchase (empty: not given)"
+    )
+    promo_codes: list[str] = Field(
+        default_factory=list, description="the promo codes the purchase used"
+    )
+    order_discount: MoneyText = Field(
+        "0.00",
+        description="the shop's own order discount; the lines' amounts are net of their share",
+    )
     total: MoneyText
     discount: MoneyText
     points_earned: int

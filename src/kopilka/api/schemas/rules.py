@@ -134,3 +134,19 @@ class PreviewResult(BaseModel):
     by_line: dict[str, int]
     max_redeemable: int
     control_group: list[str]
+
+
+class RuleProposalPublic(BaseModel):
+    """Rules a marketer proposed, for an admin to approve in the console (when the program
+    asks that rules be approved: ``kopilka program set-rules-approval CODE on``)."""
+
+    id: int
+    format: str
+    effective_at: datetime | None = Field(description="null: when it is approved")
+    proposed_by: str
+    proposed_at: datetime
+    status: Literal["proposed", "approved", "rejected"]
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str | None = Field(description="the admin's reason for a rejection")
+    version: int | None = Field(description="the version its approval published")

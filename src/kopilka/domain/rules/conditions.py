@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from kopilka.domain.basket import BasketLine
 from kopilka.domain.rules.context import MemberContext
-from kopilka.domain.rules.schema import WEEKDAYS, Conditions
+from kopilka.domain.rules.schema import WEEKDAYS, Conditions, NotChannels, NotIn
 
 Predicate = Callable[["Facts"], bool]
 # whether this module runs compiled (the optional mypyc build, see setup.py)
@@ -157,6 +159,44 @@ class Gate:
     segments: frozenset[str] | None = None
     member: tuple[tuple[str, tuple[object, ...]], ...] | None = None  # sorted by attribute
     lifetime_spend: tuple[int, int | None] | None = None  # min inclusive, max exclusive
+    # the list conditions written ``{not: [...]}``: every value but those listed
+    negated: frozenset[str] = frozenset()
+    # the purchase's total before points, minor units: min inclusive, max exclusive
+    purchase_amount: tuple[int, int | None] | None = None
+    # at least this many units of the lines of (categories, skus, brands, tags); all lines
+    # when none is listed
+    quantity: (
+        tuple[Decimal, frozenset[str], frozenset[str], frozenset[str], frozenset[str]] | None
+    ) = None
+    promo_code: str | None = None
+
+    @property
+    def on_basket(self) -> bool:
+        """Whether a condition reads the basket's total or quantities (purchases only)."""
+        return self.purchase_amount is not None or self.quantity is not None
+
+    def basket_holds(self, lines: Sequence[BasketLine], total_minor: int) -> bool:
+        """Whether the purchase amount and the quantity in the basket are as stated."""
+        if self.purchase_amount is not None:
+            low, high = self.purchase_amount
+            if total_minor < low or (high is not None and total_minor >= high):
+                return False
+        if self.quantity is not None:
+            least, categories, skus, brands, tags = self.quantity
+            anything = not (categories or skus or brands or tags)
+            units = Decimal(0)
+            for line in lines:
+                if (
+                    anything
+                    or line.category in categories
+                    or line.sku in skus
+                    or line.brand in brands
+                    or not tags.isdisjoint(line.tags)
+                ):
+                    units += line.quantity
+            if units < least:
+                return False
+        return True
 
     def hours_hold(self, minute_of_day: int) -> bool:
         """Whether the local time is inside ``hours`` (a window may wrap past midnight)."""
@@ -200,8 +240,38 @@ def gate_of(when: Conditions, to_minor: Callable[..., int | None]) -> Gate:
         low = to_minor(when.lifetime_spend.min, "lifetime_spend", "min") or 0
         lifetime = (low, to_minor(when.lifetime_spend.max, "lifetime_spend", "max"))
 
-    def optional(values: Sequence[str] | None) -> frozenset[str] | None:
-        return None if values is None else frozenset(values)
+    negated: set[str] = set()
+
+    def optional(
+        name: str, values: Sequence[str] | NotIn | NotChannels | None
+    ) -> frozenset[str] | None:
+        if values is None:
+            return None
+        if isinstance(values, NotIn | NotChannels):
+            negated.add(name)
+            return frozenset(values.not_)
+        return frozenset(values)
+
+    amount: tuple[int, int | None] | None = None
+    if when.purchase_amount is not None:
+        low = to_minor(when.purchase_amount.min, "purchase_amount", "min") or 0
+        amount = (low, to_minor(when.purchase_amount.max, "purchase_amount", "max"))
+    quantity = None
+    if when.quantity is not None:
+        q = when.quantity
+        quantity = (
+            q.min,
+            frozenset(q.categories),
+            frozenset(q.skus),
+            frozenset(q.brands),
+            frozenset(q.tags),
+        )
+    stores = optional("stores", when.stores)
+    channels = optional("channels", when.channels)
+    partners = optional("partners", when.partners)
+    payment_methods = optional("payment_methods", when.payment_methods)
+    tiers = optional("tiers", when.tiers)
+    segments = optional("segments", when.segments)
 
     return Gate(
         dates=None if when.dates is None else tuple((r.from_, r.to) for r in when.dates),
@@ -216,12 +286,12 @@ def gate_of(when: Conditions, to_minor: Callable[..., int | None]) -> Gate:
         birthday=(
             None if when.birthday is None else (when.birthday.days_before, when.birthday.days_after)
         ),
-        stores=optional(when.stores),
-        channels=optional(when.channels),
-        partners=optional(when.partners),
-        payment_methods=optional(when.payment_methods),
-        tiers=optional(when.tiers),
-        segments=optional(when.segments),
+        stores=stores,
+        channels=channels,
+        partners=partners,
+        payment_methods=payment_methods,
+        tiers=tiers,
+        segments=segments,
         member=(
             None
             if when.member is None
@@ -231,6 +301,10 @@ def gate_of(when: Conditions, to_minor: Callable[..., int | None]) -> Gate:
             )
         ),
         lifetime_spend=lifetime,
+        negated=frozenset(negated),
+        purchase_amount=amount,
+        quantity=quantity,
+        promo_code=when.promo_code,
     )
 
 
@@ -259,24 +333,25 @@ def checks_of(gate: Gate) -> tuple[Predicate, ...]:
         checks.append(lambda f: gate.hours_hold(f.minute_of_day))
     if gate.birthday is not None:
         checks.append(lambda f: gate.birthday_holds(f.birthday_days()))
+    no = gate.negated
     if gate.stores is not None:
-        stores = gate.stores
-        checks.append(lambda f: f.store in stores)
+        stores, not_store = gate.stores, "stores" in no
+        checks.append(lambda f: (f.store in stores) is not not_store)
     if gate.channels is not None:
-        channels = gate.channels
-        checks.append(lambda f: f.channel in channels)
+        channels, not_channel = gate.channels, "channels" in no
+        checks.append(lambda f: (f.channel in channels) is not not_channel)
     if gate.partners is not None:
-        partners = gate.partners
-        checks.append(lambda f: f.partner in partners)
+        partners, not_partner = gate.partners, "partners" in no
+        checks.append(lambda f: (f.partner in partners) is not not_partner)
     if gate.payment_methods is not None:
-        methods = gate.payment_methods
-        checks.append(lambda f: f.payment_method in methods)
+        methods, not_method = gate.payment_methods, "payment_methods" in no
+        checks.append(lambda f: (f.payment_method in methods) is not not_method)
     if gate.tiers is not None:
-        tiers = gate.tiers
-        checks.append(lambda f: f.tier in tiers)
+        tiers, not_tier = gate.tiers, "tiers" in no
+        checks.append(lambda f: (f.tier in tiers) is not not_tier)
     if gate.segments is not None:
-        segments = gate.segments
-        checks.append(lambda f: not segments.isdisjoint(f.segments))
+        segments, not_segment = gate.segments, "segments" in no
+        checks.append(lambda f: segments.isdisjoint(f.segments) is not_segment)
     if gate.member is not None or gate.lifetime_spend is not None:
         checks.append(lambda f: gate.member_holds(f.attributes, f.lifetime_spend_minor))
     return tuple(checks)

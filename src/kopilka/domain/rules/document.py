@@ -26,6 +26,7 @@ from kopilka.domain.rules.model import (
     MULTIPLIER,
     RATE,
     Matcher,
+    PromoCodeSpec,
     RedemptionPolicy,
     Rule,
     RuleSet,
@@ -52,7 +53,9 @@ class _Problems:
     def add_pydantic(self, prefix: Path, exc: pydantic.ValidationError) -> None:
         for err in exc.errors(include_url=False):
             message = str(err["msg"]).removeprefix("Value error, ")
-            self.add((*prefix, *err["loc"]), message)
+            loc = _one_form((*prefix, *err["loc"]), self.data)
+            if loc is not None:
+                self.add(loc, message)
 
     def raise_if_any(self) -> None:
         if not self.items:
@@ -61,6 +64,29 @@ class _Problems:
         shown = "; ".join(f"line {e['line']}: {e['path']}: {e['message']}" for e in self.items[:5])
         more = f" (and {len(self.items) - 5} more)" if len(self.items) > 5 else ""
         raise ValidationError(f"invalid rules document: {shown}{more}", errors=self.items)
+
+
+# the forms of a list condition (a list, or ``{not: [...]}``), as pydantic names them in an
+# error's location
+_NEGATION_FORMS = ("NotIn", "NotChannels", "NotTenders")
+
+
+def _one_form(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...] | None:
+    """An error's location without the name of a list condition's form, or ``None`` when the
+    error is about the form the value was not written in (a list's error on ``{not: ...}``):
+    a marketer reads only the errors of what they wrote."""
+    current = data
+    for n, part in enumerate(loc):
+        if isinstance(part, str) and (part in _NEGATION_FORMS or part.startswith("list[")):
+            written_negated = isinstance(current, Mapping)
+            if written_negated != (part in _NEGATION_FORMS):
+                return None
+            rest = _one_form(loc[n + 1 :], current)
+            return None if rest is None else (*loc[:n], *rest)
+        in_map = isinstance(current, Mapping) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        current = current[part] if in_map or in_list else None
+    return loc
 
 
 def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> RuleSet:
@@ -86,6 +112,7 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
     compiler = _Compiler(doc.currency, problems)
     compiled = [compiler.rule(index, rule) for index, rule in enumerate(rules)]
     redemption = compiler.redemption(doc.redemption)
+    codes = _promo_codes(doc, rules, raw_rules if isinstance(raw_rules, list) else [], problems)
     problems.raise_if_any()
     compiled.sort(key=lambda r: (r.priority, r.id))
     events: dict[str, list[Rule]] = {}
@@ -104,7 +131,46 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
         events={name: tuple(group) for name, group in events.items()},
         redemption=redemption,
         scope_index=scope_index(compiled),
+        promo_codes=codes,
     )
+
+
+def _promo_codes(
+    doc: schema.Document,
+    rules: list[schema.RuleBase],
+    raw_rules: list[Any],
+    problems: _Problems,
+) -> dict[str, PromoCodeSpec]:
+    """The document's promo codes by code; a code defined twice, a rule naming a code the
+    document does not define, and basket conditions on an event rule are problems."""
+    codes: dict[str, PromoCodeSpec] = {}
+    for index, code in enumerate(doc.promo_codes):
+        if code.code in codes:
+            problems.add(("promo_codes", index, "code"), f"duplicate promo code {code.code!r}")
+            continue
+        codes[code.code] = PromoCodeSpec(
+            code=code.code,
+            description=code.description,
+            first_day=code.valid.from_ if code.valid else None,
+            last_day=code.valid.to if code.valid else None,
+            per_member=code.per_member,
+            total=code.total,
+        )
+    # rule ids are unique once validated: each rule's place in the document
+    by_id = {raw.get("id"): n for n, raw in enumerate(raw_rules) if isinstance(raw, dict)}
+    for rule in rules:
+        n = by_id.get(rule.id, 0)
+        when = rule.when
+        if when.promo_code is not None and when.promo_code not in codes:
+            problems.add(
+                ("rules", n, "when", "promo_code"),
+                f"unknown promo code {when.promo_code!r}; define it under promo_codes",
+            )
+        if isinstance(rule, schema.EventRule):
+            for name in ("purchase_amount", "quantity", "promo_code"):
+                if getattr(when, name) is not None:
+                    problems.add(("rules", n, "when", name), "only a purchase rule can have it")
+    return codes
 
 
 def _validate_rules(raw_rules: list[Any], problems: _Problems) -> list[schema.RuleBase]:
@@ -141,13 +207,15 @@ def _validate_rules(raw_rules: list[Any], problems: _Problems) -> list[schema.Ru
     return rules
 
 
-def _matcher(scope: schema.Scope | schema.RedemptionExclude) -> Matcher:
-    return Matcher(
-        categories=frozenset(scope.categories),
-        skus=frozenset(scope.skus),
-        brands=frozenset(scope.brands),
-        tags=frozenset(scope.tags),
-    )
+def _matcher(scope: schema.Scope | schema.RuleScope | schema.RedemptionExclude) -> Matcher:
+    lists: dict[str, frozenset[str]] = {}
+    for name in ("categories", "skus", "brands", "tags"):
+        values = getattr(scope, name)
+        if isinstance(values, schema.NotIn):
+            lists[f"not_{name}"] = frozenset(values.not_)
+        else:
+            lists[name] = frozenset(values)
+    return Matcher(**lists)
 
 
 class _Compiler:
@@ -201,6 +269,12 @@ class _Compiler:
             fields["points"] = src.rate.points or 0
             fields["per_minor"] = self.minor(src.rate.per, "rate", "per") or 0
             fields["percent"] = src.rate.percent
+            fields["per_unit"] = src.rate.per_unit
+            if isinstance(src.tenders, schema.NotTenders):
+                fields["tenders"] = frozenset(src.tenders.not_)
+                fields["not_tenders"] = True
+            elif src.tenders is not None:
+                fields["tenders"] = frozenset(src.tenders)
             if src.rate.per is not None and fields["per_minor"] == 0:
                 self.problems.add((*self.where, "rate", "per"), "must be at least one minor unit")
         elif isinstance(src, schema.MultiplierRule):

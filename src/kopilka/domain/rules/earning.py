@@ -167,7 +167,9 @@ def evaluate_purchase(
     lines: list[BasketLine] = sorted(basket.lines, key=_SKU)
     if _repeats_sku(lines):
         lines.sort(key=content_key)
-    bases = plan.bases(lines, points_redeemed_discount_by_line or {})
+    discounts = points_redeemed_discount_by_line or {}
+    bases = plan.bases(lines, discounts)
+    all_lines, all_bases = lines, bases
     if 0 in bases:
         # positional zip (one base per line by construction): compiled, an indexed C loop;
         # with strict=True it is a generic call of zip
@@ -191,6 +193,14 @@ def evaluate_purchase(
         live = plan.residual(live, member, local_date)
     if live & plan.trigger_bits:
         live &= plan.triggered(member.purchase_count)
+    if live & plan.basket_bits:
+        live = plan.basket(live, basket.lines)
+    tender_parts = _NOWHERE
+    if live & plan.tender_bits:
+        tender_parts = _tender_parts(plan, live, basket, all_lines, all_bases, discounts)
+    quantities = _NO_UNITS
+    if live & plan.unit_bits:
+        quantities = [line.quantity for line in lines]
     awards: list[Award] = []
     control: list[str] = []
     used: dict[str, int] = {}
@@ -206,6 +216,8 @@ def evaluate_purchase(
             _Guard(member.member_id, usage, control),
             awards,
             used,
+            tender_parts,
+            quantities,
         )
     return EarnResult(
         ruleset.version, tuple(awards), UsageDelta(points_by_rule=used), tuple(control)
@@ -213,6 +225,48 @@ def evaluate_purchase(
 
 
 _NOWHERE: Final[dict[int, list[int]]] = {}  # no live scoped rule (never written to)
+_NO_UNITS: Final[list[Decimal]] = []  # no live per-unit rate (never written to)
+
+
+def _tender_parts(
+    plan: Plan,
+    live: int,
+    basket: Basket,
+    lines: list[BasketLine],
+    bases: list[int],
+    discounts: Mapping[str, int],
+) -> dict[int, list[int]]:
+    """For each live rate limited to tenders, by its place, each earning line's part paid
+    with those tenders (aligned with the lines that have a base).
+
+    The money of each line (its amount less the part paid with points) is paid by the
+    purchase's money tenders in proportion: a tender's share of a line is the line's share
+    of the money, split exactly with :func:`split` (the points tender never earns). A
+    purchase with no payments is paid wholly with its ``payment_method`` (unknown: no
+    tender)."""
+    money = [line.amount_minor - discounts.get(line.line_id, 0) for line in lines]
+    whole = 0
+    for part in money:
+        whole += part
+    paid = [(tender, amount) for tender, amount in basket.payments if tender != "points"]
+    if not basket.payments:
+        paid = [(basket.payment_method or "", whole)]
+    found: dict[int, list[int]] = {}
+    todo = live & plan.tender_bits
+    while todo:
+        bit = todo & -todo
+        todo ^= bit
+        step = plan.steps[bit]
+        tenders = step.tenders
+        assert tenders is not None  # a tender rate always lists tenders
+        eligible = 0
+        for tender, amount in paid:
+            if (tender in tenders) is not step.not_tenders:
+                eligible += amount
+        eligible = min(eligible, whole)
+        parts = split(eligible, money, whole) if whole else [0] * len(money)
+        found[step.place] = [part for part, base in zip(parts, bases) if base]  # noqa: B905
+    return found
 
 
 class _Guard:
@@ -239,6 +293,12 @@ class _Guard:
                 return -1
             return min(raw, cap)
         return raw
+
+
+def unit_points(points: int, quantity: Decimal) -> int:
+    """``points`` for each unit of a line: ``points x quantity``, rounded down (a weighed
+    line of 0.5 kg earns half, down to a whole point)."""
+    return int(quantity * points // 1)
 
 
 def _award(
@@ -310,6 +370,8 @@ def _stages(
     guard: _Guard,
     awards: list[Award],
     used: dict[str, int],
+    tender_parts: dict[int, list[int]],
+    quantities: list[Decimal],
 ) -> None:
     """The three stages over the earning lines (``ids``, ``bases``; ``where``: the positions
     of the lines each live scoped rule lists, by its place), for the ``live`` rules. Each
@@ -351,7 +413,22 @@ def _stages(
         idx = _lines_of(step, everywhere, where, blocked)
         if not idx:
             continue
-        if idx is everywhere:
+        special = step.special
+        if special:
+            # points per unit, or a rate on the part paid with some tenders
+            if special == 1:
+                weights = [unit_points(step.points, quantities[j]) for j in idx]
+            else:
+                weights = [tender_parts[step.place][j] for j in idx]
+            amount = 0
+            for weight in weights:
+                amount += weight
+            on = [ids[j] for j in idx]
+            if not amount:
+                if step.exclusive:
+                    blocked.update(idx)
+                continue
+        elif idx is everywhere:
             weights, amount, on = bases, total, ids
         elif len(idx) == 1:
             amount = bases[idx[0]]
@@ -361,7 +438,9 @@ def _stages(
             on = [ids[j] for j in idx]
         percent = step.percent
         fraction = step.percent_fraction
-        if percent is None:
+        if special == 1:
+            raw = amount
+        elif percent is None:
             raw = amount // step.per_minor * step.points
         elif fraction is not None and fast and amount < MAX_AMOUNT:
             raw = amount * fraction[0] // (fraction[1] * 100 * value)

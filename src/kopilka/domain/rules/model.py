@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 # imported at run time, not only for type checking: compiled (mypyc), ``plan: Plan`` below makes
@@ -34,6 +35,7 @@ __all__ = [
     "NO_CONDITIONS",
     "RATE",
     "Matcher",
+    "PromoCodeSpec",
     "RedemptionPolicy",
     "Rule",
     "RuleSet",
@@ -57,6 +59,19 @@ class RedemptionPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class PromoCodeSpec:
+    """A promo code of the document: its dates (inclusive, program's time zone; ``None``:
+    open) and its limits of uses per member and in total (``None``: no limit)."""
+
+    code: str
+    description: str = ""
+    first_day: date | None = None
+    last_day: date | None = None
+    per_member: int | None = None
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RuleSet:
     """A published version of a program's earning and redemption rules."""
 
@@ -72,6 +87,8 @@ class RuleSet:
     redemption: RedemptionPolicy
     # ("category"|"sku"|"brand"|"tag", value) -> ids of scoped purchase rules listing it
     scope_index: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    # the document's promo codes by code
+    promo_codes: Mapping[str, PromoCodeSpec] = field(default_factory=dict)
     # the stages precompiled for evaluation, derived from the fields above
     plan: Plan = field(init=False, repr=False, compare=False)
 

@@ -80,6 +80,7 @@ class Step:
         "id",
         "ids",
         "min_amount_minor",
+        "not_tenders",
         "per_minor",
         "percent",
         "percent_fraction",
@@ -87,6 +88,8 @@ class Step:
         "place",
         "points",
         "rule",
+        "special",
+        "tenders",
         "version",
         "versions",
         "visible",
@@ -117,10 +120,22 @@ class Step:
             self.extra = rule.factor - 1
             self.extra_fraction = ratio(self.extra)
         self.min_amount_minor = rule.min_amount_minor
+        self.tenders = rule.tenders
+        self.not_tenders = rule.not_tenders
+        # 0: a rate on the lines' bases; 1: points per unit; 2: on the part paid by tenders
+        self.special = 1 if rule.per_unit else 2 if rule.tenders is not None else 0
 
 
-def _within(values: frozenset[str] | None, pilot: frozenset[str] | None) -> Callable[[Any], bool]:
-    """The test of a store (or other fact) against a condition and a pilot's stores."""
+def _within(
+    values: frozenset[str] | None, pilot: frozenset[str] | None, negated: bool = False
+) -> Callable[[Any], bool]:
+    """The test of a store (or other fact) against a condition and a pilot's stores; a
+    ``negated`` condition holds for every value but those listed."""
+    if negated:
+        assert values is not None
+        if pilot is None:
+            return lambda value: value not in values
+        return lambda value: value not in values and value in pilot
     if pilot is None:
         assert values is not None
         return values.__contains__
@@ -129,8 +144,14 @@ def _within(values: frozenset[str] | None, pilot: frozenset[str] | None) -> Call
     return lambda value: value in values and value in pilot
 
 
-def _overlaps(values: frozenset[str]) -> Callable[[Any], bool]:
+def _overlaps(values: frozenset[str], negated: bool = False) -> Callable[[Any], bool]:
+    if negated:
+        return values.isdisjoint
     return lambda segments: not values.isdisjoint(segments)
+
+
+def _promo(code: str) -> Callable[[Any], bool]:
+    return lambda codes: code in codes
 
 
 def _member_test(gate: Gate) -> Callable[[MemberContext, tuple[int, int] | None], bool]:
@@ -157,6 +178,8 @@ class Plan:
 
     __slots__ = (
         "all_bits",
+        "basket_bits",
+        "basket_tests",
         "birthday_bits",
         "bonus_bits",
         "by_brand",
@@ -171,7 +194,13 @@ class Plan:
         "exclude_tags",
         "memos",
         "multiplier_bits",
+        "negated",
         "no_points_on_discounted",
+        "not_by_brand",
+        "not_by_category",
+        "not_by_sku",
+        "not_by_tag",
+        "open_negated",
         "rate_bits",
         "residual_bits",
         "residual_tests",
@@ -179,9 +208,11 @@ class Plan:
         "singles",
         "steps",
         "steps_in_order",
+        "tender_bits",
         "tests",
         "trigger_bits",
         "trigger_steps",
+        "unit_bits",
         "used",
         "zones",
     )
@@ -231,6 +262,24 @@ class Plan:
                     index[value] = index.get(value, 0) | step.bit
         self.by_category, self.by_sku = by_facet["category"], by_facet["sku"]
         self.by_brand, self.by_tag = by_facet["brand"], by_facet["tag"]
+        # scopes with ``{not: [...]}`` lists: the rules each value takes its lines out of,
+        # and the negated rules with no positive list (every line but the named ones)
+        not_by_facet: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
+        for step in steps:
+            scope = step.rule.scope
+            lists = (scope.not_categories, scope.not_skus, scope.not_brands, scope.not_tags)
+            for facet, values in zip(FACETS, lists, strict=True):
+                index = not_by_facet[facet]
+                for value in values:
+                    index[value] = index.get(value, 0) | step.bit
+        self.negated = bits(step for step in steps if step.rule.scope.negated)
+        self.open_negated = bits(
+            step for step in steps if step.rule.scope.negated and step.rule.scope.open
+        )
+        self.not_by_category, self.not_by_sku = not_by_facet["category"], not_by_facet["sku"]
+        self.not_by_brand, self.not_by_tag = not_by_facet["brand"], not_by_facet["tag"]
+        self.unit_bits = bits(step for step in steps if step.special == 1)
+        self.tender_bits = bits(step for step in steps if step.special == 2)
 
         self.exclude = None if exclude.everything else exclude
         self.exclude_categories = exclude.categories
@@ -251,6 +300,7 @@ class Plan:
                 "payment_method",
                 "tier",
                 "segments",
+                "promo",
             )
         }
         residual: list[tuple[int, Callable[[MemberContext, tuple[int, int] | None], bool]]] = []
@@ -260,25 +310,34 @@ class Plan:
                 kinds["date"].append((bit, gate.date_holds))
             if gate.hours is not None:
                 kinds["minute"].append((bit, gate.hours_hold))
+            negated = gate.negated
             if gate.stores is not None or step.rule.pilot_stores is not None:
-                kinds["store"].append((bit, _within(gate.stores, step.rule.pilot_stores)))
-            facts: tuple[tuple[str, frozenset[str] | None], ...] = (
-                ("channel", gate.channels),
-                ("partner", gate.partners),
-                ("payment_method", gate.payment_methods),
-                ("tier", gate.tiers),
+                kinds["store"].append(
+                    (bit, _within(gate.stores, step.rule.pilot_stores, "stores" in negated))
+                )
+            facts: tuple[tuple[str, str, frozenset[str] | None], ...] = (
+                ("channel", "channels", gate.channels),
+                ("partner", "partners", gate.partners),
+                ("payment_method", "payment_methods", gate.payment_methods),
+                ("tier", "tiers", gate.tiers),
             )
-            for kind, allowed in facts:
+            for kind, name, allowed in facts:
                 if allowed is not None:
-                    kinds[kind].append((bit, _within(allowed, None)))
+                    kinds[kind].append((bit, _within(allowed, None, name in negated)))
             if gate.segments is not None:
-                kinds["segments"].append((bit, _overlaps(gate.segments)))
+                kinds["segments"].append((bit, _overlaps(gate.segments, "segments" in negated)))
+            if gate.promo_code is not None:
+                kinds["promo"].append((bit, _promo(gate.promo_code)))
             if not (gate.birthday is None and gate.member is None and gate.lifetime_spend is None):
                 residual.append((bit, _member_test(gate)))
         self.tests = {kind: tuple(tests) for kind, tests in kinds.items()}
         self.used = tuple(bool(tests) for tests in kinds.values())  # in the order of ``live``
         self.memos: dict[str, dict[Hashable, int]] = {kind: {} for kind in (*kinds, "count")}
         self.residual_tests = tuple(residual)
+        self.basket_tests = tuple(
+            (step.bit, step.rule.gate) for step in steps if step.rule.gate.on_basket
+        )
+        self.basket_bits = bits(self.steps[bit] for bit, _ in self.basket_tests)
         self.residual_bits = bits(self.steps[bit] for bit, _ in residual)
         self.birthday_bits = bits(step for step in steps if step.rule.gate.birthday is not None)
         self.singles: dict[int, tuple[int, ...]] = {}
@@ -352,7 +411,26 @@ class Plan:
                 if line.tags:
                     for tag in line.tags:
                         found[n] |= by_tag.get(tag, 0)
+        if self.negated:
+            self._unlist(lines, found)
         return found
+
+    def _unlist(self, lines: list[BasketLine], found: list[int]) -> None:
+        """Apply the ``{not: [...]}`` scope lists to ``found``: a negated rule with no
+        positive list takes every line, and no rule keeps a line its ``not`` lists name."""
+        opened = self.open_negated
+        by_category, by_sku, by_brand = self.not_by_category, self.not_by_sku, self.not_by_brand
+        by_tag = self.not_by_tag
+        for n, line in enumerate(lines):
+            off = (
+                by_category.get(line.category, 0)
+                | by_sku.get(line.sku, 0)
+                | by_brand.get(line.brand, 0)
+            )
+            if by_tag and line.tags:
+                for tag in line.tags:
+                    off |= by_tag.get(tag, 0)
+            found[n] = (found[n] | opened) & ~off
 
     def zone(self, name: str) -> ZoneInfo:
         """The program's time zone (remembered by name)."""
@@ -392,7 +470,22 @@ class Plan:
             segments = member.segments
             mask = memos["segments"].get(segments) if type(segments) is frozenset else None
             ok &= self._mask("segments", segments) if mask is None else mask
+        if used[8]:
+            codes = basket.promo_codes
+            mask = memos["promo"].get(codes)
+            ok &= self._mask("promo", codes) if mask is None else mask
         return ok
+
+    def basket(self, live: int, lines: tuple[BasketLine, ...]) -> int:
+        """``live`` without the rules whose purchase amount or quantity conditions fail
+        (the amount is the basket's total before points)."""
+        total = 0
+        for line in lines:
+            total += line.amount_minor
+        for bit, gate in self.basket_tests:
+            if live & bit and not gate.basket_holds(lines, total):
+                live ^= bit
+        return live
 
     def _mask(self, kind: str, value: Hashable) -> int:
         """The rules that ``value`` of a kind of fact lets through, remembered per value."""

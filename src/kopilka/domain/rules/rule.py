@@ -18,23 +18,43 @@ NO_CONDITIONS = Gate()
 
 @dataclass(frozen=True, slots=True)
 class Matcher:
-    """Lines matching any listed category, SKU, brand or tag; with nothing listed, every line."""
+    """Lines matching any listed category, SKU, brand or tag; with nothing listed, every line.
+    The ``not_`` lists (a rule's ``{not: [...]}``) then take out the lines they name."""
 
     categories: frozenset[str] = frozenset()
     skus: frozenset[str] = frozenset()
     brands: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
+    not_categories: frozenset[str] = frozenset()
+    not_skus: frozenset[str] = frozenset()
+    not_brands: frozenset[str] = frozenset()
+    not_tags: frozenset[str] = frozenset()
     # derived once, read on every line: whether nothing is listed
     everything: bool = field(init=False, repr=False, compare=False)
+    # whether no positive list is given (every line, less the ``not_`` ones)
+    open: bool = field(init=False, repr=False, compare=False)
+    negated: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        everything = not (self.categories or self.skus or self.brands or self.tags)
-        object.__setattr__(self, "everything", everything)
+        opened = not (self.categories or self.skus or self.brands or self.tags)
+        negated = bool(self.not_categories or self.not_skus or self.not_brands or self.not_tags)
+        object.__setattr__(self, "open", opened)
+        object.__setattr__(self, "negated", negated)
+        object.__setattr__(self, "everything", opened and not negated)
 
     def matches(self, line: BasketLine) -> bool:
         """Whether the line is in scope (an empty matcher takes every line)."""
+        if self.everything:
+            return True
+        if self.negated and (
+            line.category in self.not_categories
+            or line.sku in self.not_skus
+            or line.brand in self.not_brands
+            or not self.not_tags.isdisjoint(line.tags)
+        ):
+            return False
         return (
-            self.everything
+            self.open
             or line.category in self.categories
             or line.sku in self.skus
             or line.brand in self.brands
@@ -64,10 +84,14 @@ class Rule:
     budget: int | None = None
     pilot_stores: frozenset[str] | None = None
     pilot_share: int | None = None  # buckets out of 10,000
-    # rate: ``points`` per whole ``per_minor``, or ``percent``
+    # rate: ``points`` per whole ``per_minor``, or ``percent``, or ``points`` per unit
     points: int = 0
     per_minor: int = 0
     percent: Decimal | None = None
+    per_unit: bool = False
+    # rate: earn only on the part paid with ``tenders`` (all but them when ``not_tenders``)
+    tenders: frozenset[str] | None = None
+    not_tenders: bool = False
     # multiplier
     factor: Decimal | None = None
     # bonus (``points`` above is the bonus)

@@ -26,6 +26,10 @@ STANDARD_EVENTS = (
     "newsletter_subscription",
 )
 
+PROMO_CODE = r"^[A-Z0-9][A-Z0-9_-]{0,31}$"
+TENDERS = ("card", "cash", "sbp", "gift_card", "e_wallet", "points", "other")
+Tender = Literal["card", "cash", "sbp", "gift_card", "e_wallet", "points", "other"]
+
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("1000000000000"), allow_inf_nan=False)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000000"), allow_inf_nan=False)]
 Percent = Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False)]
@@ -40,6 +44,44 @@ class Strict(BaseModel):
 class Scope(Strict):
     """Which lines a rule touches: any listed category, SKU, brand or tag; empty means all."""
 
+    categories: list[str] = []
+    skus: list[str] = []
+    brands: list[str] = []
+    tags: list[str] = []
+
+
+class NotIn(Strict):
+    """Every value but these: ``stores: {not: [s-13]}`` (the one form of negation, on every
+    list condition and scope list)."""
+
+    not_: list[str] = Field(alias="not", min_length=1)
+
+
+class NotChannels(Strict):
+    not_: list[Literal["till", "web", "app"]] = Field(alias="not", min_length=1)
+
+
+class NotTenders(Strict):
+    not_: list[Tender] = Field(alias="not", min_length=1)
+
+
+Listed = list[str] | NotIn
+
+
+class RuleScope(Strict):
+    """A rule's lines: any listed category, SKU, brand or tag (empty: all), less the lines a
+    ``{not: [...]}`` list names."""
+
+    categories: Listed = []
+    skus: Listed = []
+    brands: Listed = []
+    tags: Listed = []
+
+
+class QuantityAtLeast(Strict):
+    """At least ``min`` units (summed quantities) of the basket's lines in this scope."""
+
+    min: Annotated[Decimal, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
     categories: list[str] = []
     skus: list[str] = []
     brands: list[str] = []
@@ -88,18 +130,22 @@ class SpendRange(Strict):
 
 
 class Conditions(Strict):
-    stores: list[str] | None = None
-    channels: list[Literal["till", "web", "app"]] | None = None
-    partners: list[str] | None = None
-    payment_methods: list[str] | None = None
-    tiers: list[str] | None = None
-    segments: list[str] | None = None
+    stores: Listed | None = None
+    channels: list[Literal["till", "web", "app"]] | NotChannels | None = None
+    partners: Listed | None = None
+    payment_methods: Listed | None = None
+    tiers: Listed | None = None
+    segments: Listed | None = None
     member: dict[str, Scalar | list[Scalar]] | None = None
     lifetime_spend: SpendRange | None = None
     dates: list[DateRange] | None = None
     days_of_week: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
     hours: Hours | None = None
     birthday: Birthday | None = None
+    # the purchase's total before points (min inclusive, max exclusive)
+    purchase_amount: SpendRange | None = None
+    quantity: QuantityAtLeast | None = None
+    promo_code: Annotated[str, Field(pattern=PROMO_CODE)] | None = None
 
 
 class Limits(Strict):
@@ -130,14 +176,20 @@ class RuleBase(Strict):
 
 
 class Rate(Strict):
-    """Either ``points`` per whole ``per`` of money, or ``percent`` of the amount as points."""
+    """Either ``points`` per whole ``per`` of money, ``percent`` of the amount as points, or
+    ``points`` for each unit of a line (``per_unit: true``) times its quantity."""
 
     points: Points | None = None
     per: PositiveMoney | None = None
     percent: Percent | None = None
+    per_unit: bool = False
 
     @model_validator(mode="after")
     def _one_form(self) -> Rate:
+        if self.per_unit:
+            if self.points is None or self.per is not None or self.percent is not None:
+                raise ValueError("per_unit goes with points alone, not per or percent")
+            return self
         fixed = self.points is not None or self.per is not None
         if fixed and self.percent is not None:
             raise ValueError("give either points+per or percent, not both")
@@ -151,13 +203,33 @@ class Rate(Strict):
 class RateRule(RuleBase):
     kind: Literal["rate"]
     rate: Rate
-    scope: Scope = Scope()
+    scope: RuleScope = RuleScope()
+    # earn on the part paid with these tenders (or all but these); the points part never earns
+    tenders: list[Tender] | NotTenders | None = None
+
+    @field_validator("tenders")
+    @classmethod
+    def _earning_tenders(
+        cls, value: list[Tender] | NotTenders | None
+    ) -> list[Tender] | NotTenders | None:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("list at least one tender")
+            if "points" in value:
+                raise ValueError("the part paid with points never earns")
+        return value
+
+    @model_validator(mode="after")
+    def _tenders(self) -> RateRule:
+        if self.tenders is not None and self.rate.per_unit:
+            raise ValueError("tenders: a per_unit rate counts units, not money")
+        return self
 
 
 class MultiplierRule(RuleBase):
     kind: Literal["multiplier"]
     factor: Annotated[Decimal, Field(gt=1, le=100, allow_inf_nan=False)]
-    scope: Scope = Scope()
+    scope: RuleScope = RuleScope()
 
 
 class BonusRule(RuleBase):
@@ -165,7 +237,7 @@ class BonusRule(RuleBase):
 
     kind: Literal["bonus"]
     points: Points
-    scope: Scope = Scope()
+    scope: RuleScope = RuleScope()
     min_amount: Money | None = None
     every_nth_purchase: int | None = Field(None, ge=2, le=10_000)
     first_purchase: bool = False
@@ -210,6 +282,17 @@ class Redemption(Strict):
         return self
 
 
+class PromoCode(Strict):
+    """A code a purchase may carry to unlock rules (``when: {promo_code: SPRING}``): valid
+    on the dates of ``valid`` (program's time zone), ``per_member`` and ``total`` uses."""
+
+    code: Annotated[str, Field(pattern=PROMO_CODE)]
+    description: str = Field("", max_length=500)
+    valid: DateRange | None = None
+    per_member: int | None = Field(None, ge=1, le=1_000_000_000)
+    total: int | None = Field(None, ge=1, le=1_000_000_000)
+
+
 class Options(Strict):
     no_points_on_discounted: bool = False
 
@@ -224,6 +307,7 @@ class Document(Strict):
     exclude: Scope = Scope()
     rules: list[Any] = []
     redemption: Redemption = Redemption()
+    promo_codes: list[PromoCode] = Field([], max_length=1000)
 
 
 RULE_MODELS: dict[str, type[RuleBase]] = {

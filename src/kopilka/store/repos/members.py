@@ -119,6 +119,30 @@ class MemberRepo:
                     f"this {kind} is already registered in the program", kind=str(kind)
                 ) from None
 
+    def replace_identifier(
+        self,
+        program_id: int,
+        member_id: int,
+        kind: IdentifierKind,
+        old: str | None,
+        new: str,
+    ) -> None:
+        """The member's identifier ``old`` of ``kind`` gives way to ``new`` (``old`` None:
+        ``new`` is added); the old value finds nobody any more. DuplicateIdentifier when
+        ``new`` is another member's (nothing changed: the caller's transaction rolls back);
+        one the member already has stays as it is."""
+        if old == new:
+            return
+        if old is not None:
+            c = member_identifiers.c
+            self.conn.execute(
+                delete(member_identifiers).where(
+                    c.member_id == member_id, c.kind == str(kind), c.value == old
+                )
+            )
+        if self.find(program_id, kind, new) != member_id:
+            self.add_identifiers(program_id, member_id, [(kind, new)])
+
     def add_consents(self, member_id: int, given: list[Consent]) -> None:
         if given:
             self.conn.execute(
@@ -138,6 +162,20 @@ class MemberRepo:
     def find(self, program_id: int, kind: IdentifierKind, value: str) -> int | None:
         found = _FIND.rows(self.conn, {"p": program_id, "k": str(kind), "v": value})
         return int(found[0][0]) if found else None
+
+    def remove_identifier(
+        self, program_id: int, member_id: int, kind: IdentifierKind, value: str
+    ) -> None:
+        """The member's identifier ``value`` of ``kind`` is gone: it finds nobody any more."""
+        c = member_identifiers.c
+        self.conn.execute(
+            delete(member_identifiers).where(
+                c.program_id == program_id,
+                c.member_id == member_id,
+                c.kind == str(kind),
+                c.value == value,
+            )
+        )
 
     def by_referral_code(self, program_id: int, code: str) -> int | None:
         return self.conn.execute(

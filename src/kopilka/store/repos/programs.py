@@ -30,6 +30,7 @@ def _program(row: Any) -> Program:
         negative_balance=NegativeBalancePolicy(m["negative_balance"]),
         restore_policy=RestorePolicy(m["restore_policy"]),
         hold_ttl=timedelta(seconds=m["hold_ttl_s"]),
+        rules_approval=bool(m["rules_approval"]),
     )
 
 
@@ -47,6 +48,7 @@ def program_values(p: Program) -> dict[str, Any]:
         "negative_balance": str(p.negative_balance),
         "restore_policy": str(p.restore_policy),
         "hold_ttl_s": int(p.hold_ttl.total_seconds()),
+        "rules_approval": p.rules_approval,
     }
 
 

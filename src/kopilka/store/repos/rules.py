@@ -6,11 +6,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from kopilka.store.tables import rule_sets, rule_usage
+from kopilka.store.tables import rule_proposals, rule_sets, rule_usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +148,160 @@ class UsageRepo:
         )
         for v in values:
             self.conn.execute(stmt, v)
+
+    def take(self, program_id: int, key: tuple[str, int, str], limit: int | None) -> bool:
+        """Count one use on ``key`` if it stays within ``limit`` (None: no limit); whether it
+        did. One conditional update on a row made first if missing: on PostgreSQL a
+        concurrent taker waits for the row and then sees the count it left, so a limit of N
+        is taken N times, never N+1."""
+        rule_id, member_id, period = key
+        values = {
+            "program_id": program_id,
+            "rule_id": rule_id,
+            "member_id": member_id,
+            "period": period,
+            "points": 0,
+            "count": 0,
+        }
+        ins = pg_insert(rule_usage) if self._pg else sqlite_insert(rule_usage)
+        self.conn.execute(ins.on_conflict_do_nothing(), values)
+        c = rule_usage.c
+        stmt = (
+            update(rule_usage)
+            .where(
+                c.program_id == program_id,
+                c.rule_id == rule_id,
+                c.member_id == member_id,
+                c.period == period,
+            )
+            .values(count=c.count + 1)
+        )
+        if limit is not None:
+            stmt = stmt.where(c.count < limit)
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def give_back(self, program_id: int, key: tuple[str, int, str]) -> None:
+        """Uncount one use on ``key`` (never below zero)."""
+        rule_id, member_id, period = key
+        c = rule_usage.c
+        self.conn.execute(
+            update(rule_usage)
+            .where(
+                c.program_id == program_id,
+                c.rule_id == rule_id,
+                c.member_id == member_id,
+                c.period == period,
+                c.count > 0,
+            )
+            .values(count=c.count - 1)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProposal:
+    id: int
+    format: str
+    document: str
+    effective_at: datetime | None
+    proposed_by: str
+    proposed_at: datetime
+    status: str  # proposed | approved | rejected
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str | None
+    version: int | None
+
+
+_PROPOSAL_COLS = (
+    rule_proposals.c.id,
+    rule_proposals.c.format,
+    rule_proposals.c.document,
+    rule_proposals.c.effective_at,
+    rule_proposals.c.proposed_by,
+    rule_proposals.c.proposed_at,
+    rule_proposals.c.status,
+    rule_proposals.c.decided_by,
+    rule_proposals.c.decided_at,
+    rule_proposals.c.comment,
+    rule_proposals.c.version,
+)
+
+
+class ProposalRepo:
+    """Rules proposed by a marketer, awaiting or after an admin's decision."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(
+        self,
+        program_id: int,
+        fmt: str,
+        document: str,
+        effective_at: datetime | None,
+        proposed_by: str,
+        proposed_at: datetime,
+    ) -> int:
+        result = self.conn.execute(
+            rule_proposals.insert().values(
+                program_id=program_id,
+                format=fmt,
+                document=document,
+                effective_at=effective_at,
+                proposed_by=proposed_by,
+                proposed_at=proposed_at,
+                status="proposed",
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def get(
+        self, program_id: int, proposal_id: int, *, lock: bool = False
+    ) -> StoredProposal | None:
+        query = select(*_PROPOSAL_COLS).where(
+            rule_proposals.c.program_id == program_id, rule_proposals.c.id == proposal_id
+        )
+        if lock and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return StoredProposal(*row) if row else None
+
+    def decide(
+        self,
+        program_id: int,
+        proposal_id: int,
+        status: str,
+        decided_by: str,
+        decided_at: datetime,
+        comment: str | None,
+        version: int | None,
+    ) -> bool:
+        """Record the decision on a proposal still open; False when it was decided already."""
+        result = self.conn.execute(
+            rule_proposals.update()
+            .where(
+                rule_proposals.c.program_id == program_id,
+                rule_proposals.c.id == proposal_id,
+                rule_proposals.c.status == "proposed",
+            )
+            .values(
+                status=status,
+                decided_by=decided_by,
+                decided_at=decided_at,
+                comment=comment,
+                version=version,
+            )
+        )
+        return result.rowcount == 1
+
+    def latest(self, program_id: int, limit: int) -> list[StoredProposal]:
+        """The program's latest proposals, newest first."""
+        rows = self.conn.execute(
+            select(*_PROPOSAL_COLS)
+            .where(rule_proposals.c.program_id == program_id)
+            .order_by(rule_proposals.c.id.desc())
+            .limit(limit)
+        )
+        return [StoredProposal(*r) for r in rows]

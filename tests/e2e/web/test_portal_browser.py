@@ -1,0 +1,177 @@
+"""The member's main task in a real browser (Debian's Chromium, headless, Playwright), on a
+390 px phone in Russian and in English: sign in, read the balance and the soonest expiry,
+show the card, withdraw a consent through its confirmation with the keyboard, and change
+the name; no page scrolls sideways. And the console overview's tiles, which fill even rows
+at both widths."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from kopilka.domain.clock import FrozenClock
+from kopilka.services.context import ServiceContext
+from kopilka.store.db import make_engine
+from kopilka.store.migrate import upgrade
+from tests.conftest import START
+from tests.e2e.web.queries_check import latest_consents
+from tests.e2e.web.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, pytestmark
+from tests.e2e.web.world import World, build_world, make_app
+
+__all__ = ["pytestmark"]  # the browser mark and the skip when Chromium is missing
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True}
+WORDS = {
+    "en": {
+        "worth": "300 points = RUB 300.00",
+        "expiry": "350 points expire: 2027-03-14 15:00 MSK",
+        "withdraw": "Withdraw consent to SMS",
+        "confirm": "Withdraw consent to SMS?",
+        "yes": "Yes, withdraw",
+        "withdrawn": "Your consent is withdrawn.",
+        "give": "Give consent to SMS",
+        "details": "Change my details",
+        "first name": "First name",
+        "save": "Save",
+        "saved": "Your details are saved.",
+        "back": "Back to my points",
+        "hello": "Hello, Anya",
+    },
+    "ru": {
+        "worth": "300 баллов = 300,00",
+        "expiry": "350 баллов сгорят: 14.03.2027, 15:00 MSK",
+        "withdraw": "Отозвать согласие: SMS",
+        "confirm": "Отозвать согласие: SMS?",
+        "yes": "Да, отозвать",
+        "withdrawn": "Согласие отозвано.",
+        "give": "Дать согласие: SMS",
+        "details": "Изменить мои данные",
+        "first name": "Имя",
+        "save": "Сохранить",
+        "saved": "Ваши данные сохранены.",
+        "back": "Назад к моим баллам",
+        "hello": "Здравствуйте, Anya",
+    },
+}
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[tuple[str, World]]:
+    """uvicorn on a free local port serving a fresh world (each language test changes it)."""
+    url = f"sqlite:///{tmp_path / 'kopilka.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    world = build_world(ServiceContext(engine, FrozenClock(START)))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", world
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _fits(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_the_members_main_task_on_a_phone(served, browser, lang):
+    """Sign in; the balance in money and the soonest expiry; the card's codes; withdraw the
+    SMS consent through its confirmation using only the keyboard; change the first name.
+    Every page fits 390 px."""
+    from playwright.sync_api import expect
+
+    base, world = served
+    w = WORDS[lang]
+    context = browser.new_context(**PHONE)
+    context.add_cookies([{"name": "kopilka_lang", "value": lang, "url": base}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{base}/portal")
+        page.locator("#card").fill(world.card)
+        page.locator("#phone").fill(world.phone)
+        page.locator("#phone").press("Enter")
+        expect(page.locator(".worth")).to_contain_text(w["worth"])
+        expect(page.locator(".expiry-headline")).to_contain_text(w["expiry"])
+        expect(page.locator(".member-card svg.qr")).to_be_visible()
+        expect(page.locator(".member-card svg.barcode")).to_be_visible()
+        expect(page.locator(".card-number")).to_have_text(world.card)
+        _fits(page)
+
+        page.get_by_role("link", name=w["withdraw"]).focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text(w["confirm"])
+        _fits(page)
+        page.get_by_role("button", name=w["yes"]).focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("status")).to_have_text(w["withdrawn"])
+        expect(page.get_by_role("link", name=w["give"])).to_be_visible()
+        assert latest_consents(world)["sms"] is False
+
+        page.get_by_role("link", name=w["details"]).click()
+        _fits(page)
+        page.get_by_label(w["first name"], exact=True).fill("Anya")
+        page.get_by_role("button", name=w["save"]).click()
+        expect(page.get_by_role("status")).to_have_text(w["saved"])
+        _fits(page)
+        page.get_by_role("link", name=w["back"]).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(w["hello"])
+        _fits(page)
+        page.screenshot(path=f"/tmp/kopilka-web-portal-task-{lang}.png", full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+@pytest.mark.parametrize(("width", "per_row"), [(1280, 4), (390, 2)])
+def test_the_console_overview_tiles_fill_even_rows(served, browser, lang, width, per_row):
+    """The overview's eight tiles are a grid of even rows, none left alone on a row: four
+    a row on a 1280 px desktop, two on a 390 px phone, all of one width, and the page
+    does not scroll sideways."""
+    base, world = served
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.add_cookies([{"name": "kopilka_lang", "value": lang, "url": base}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{base}/admin/sign-in")
+        page.locator("#api_key").fill(world.keys["admin"])
+        page.locator("#api_key").press("Enter")
+        page.wait_for_url(f"{base}/admin")
+        boxes = page.evaluate(
+            "Array.from(document.querySelectorAll('.kpis > div'),"
+            " d => { const r = d.getBoundingClientRect(); return [r.top, r.width]; })"
+        )
+        assert len(boxes) == 8
+        rows: dict[float, int] = {}
+        for top, _ in boxes:
+            rows[top] = rows.get(top, 0) + 1
+        assert sorted(rows.values()) == [per_row] * (8 // per_row)
+        assert max(w for _, w in boxes) - min(w for _, w in boxes) < 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=f"/tmp/kopilka-web-overview-{width}-{lang}.png", full_page=True)
+    finally:
+        context.close()
