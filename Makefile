@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit bench serve clean compile uncompile messages
+.PHONY: demo test lint types unit bench serve clean compile uncompile messages screenshots
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,8 +36,8 @@ test: $(STAMP) lint types
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/lint-imports --no-cache
 
 types: $(STAMP)
@@ -54,6 +54,11 @@ messages: $(RUNTIME)
 ## bench: run the benchmarks and write bench/results/*.json
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+## screenshots: build the demo on a scratch SQLite file, serve it on 127.0.0.1 and render the
+## main pages with /usr/bin/chromium into docs/screenshots/*.png (scripts/screenshots.py)
+screenshots: $(STAMP)
+	$(BIN)/python -m scripts.screenshots
 
 ## compile: build the optional compiled (mypyc) rules kernel in place, next to its sources
 ## (setup.py; needs the dev extra's mypy and setuptools>=77); uncompile removes it

@@ -15,11 +15,12 @@ import argparse
 import csv
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from bench.machine import (
     WORK,
@@ -30,6 +31,7 @@ from bench.machine import (
     write_result,
 )
 from kopilka.domain.clock import FrozenClock
+from kopilka.domain.program import Program
 from kopilka.services import programs
 from kopilka.services.context import ServiceContext
 from kopilka.services.imports import import_members
@@ -72,8 +74,20 @@ def median_ms(call: Any, runs: int) -> float:
     return round(statistics.median(times), 2)
 
 
-def run(url: str, n: int, runs: int) -> dict[str, Any]:
-    """Import ``n`` members into a fresh database and time the list's pages."""
+@dataclass
+class Members:
+    """A fresh database with one program of ``n`` imported members (what ``build`` made)."""
+
+    engine: Engine
+    ctx: ServiceContext
+    program: Program
+    import_s: float
+
+
+def build(url: str, n: int) -> Members:
+    """Import ``n`` members into a fresh database at ``url`` (card ``C000000000``..., phone
+    ``+79000000000``..., names from FIRST and LAST), balances 0-999 points, analysed.
+    ``bench_pages`` builds its 1,000,000-member program with it too."""
     upgrade(url)
     engine, checkpointer = bench_engine(url)
     ctx = ServiceContext(engine, FrozenClock(NOW))
@@ -88,6 +102,13 @@ def run(url: str, n: int, runs: int) -> dict[str, Any]:
             {"p": program.id},
         )
         conn.execute(text("ANALYZE"))
+    return Members(engine, ctx, program, round(imported, 1))
+
+
+def run(url: str, n: int, runs: int) -> dict[str, Any]:
+    """Import ``n`` members into a fresh database and time the list's pages."""
+    members = build(url, n)
+    engine, ctx, program = members.engine, members.ctx, members.program
     first = list_members(ctx, program, MemberQuery(), masked=False)
     queries = {
         "first_page": MemberQuery(),
@@ -107,7 +128,7 @@ def run(url: str, n: int, runs: int) -> dict[str, Any]:
         for name, q in queries.items()
     }
     engine.dispose()
-    return {"members": n, "import_s": round(imported, 1), "median_ms": timings}
+    return {"members": n, "import_s": members.import_s, "median_ms": timings}
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench.bench_expiry",
     "bench.bench_purchase_cost",
     "bench.bench_http",
+    "bench.bench_pages",
 )
 # bench_rules has no tiny mode of its own; it is short anyway
 QUICK_CAPABLE = {
@@ -21,6 +22,7 @@ QUICK_CAPABLE = {
     "bench.bench_expiry",
     "bench.bench_purchase_cost",
     "bench.bench_http",
+    "bench.bench_pages",
 }
 
 

@@ -51,7 +51,7 @@ def test_printed_kopilka_commands_work_as_printed_and_write_nothing(
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     out = demo_cli.ok("demo", "--members", "5").stdout
     commands = [c for c in _printed(out) if not c.startswith("curl")]
-    assert len(commands) == 5, commands
+    assert len(commands) == 6, commands
     assert any("expire" in c and "--dry-run" in c for c in commands)
     assert not any("expire" in c and "--dry-run" not in c for c in commands)
     serve = commands.pop()

@@ -22,11 +22,9 @@ NO_LETTERS = re.compile(r"^[^A-Za-zА-Яа-яЁё]*$")
 # string literals in templates that are codes compared or sent, never shown as prose
 CODES = {
     "",
-    # the receipt page's return form: field names, the default reason code, the nav key
+    # the receipt page's return form (its reason fields are the member card's, below):
+    # the quantity fields' prefix, the default reason code, the nav key
     "qty_",
-    "reason_code",
-    "reason_note",
-    "member_text",
     "return",
     "receipts",
     "_",
@@ -69,8 +67,31 @@ CODES = {
     "value",
     "verify",
     "audit",
+    "jobs",
     "card",
     "yaml",
+    # the member card's forms (issue 20): field names, reason codes, identifier kinds
+    "attributes",
+    "birthday",
+    "contact",
+    "customer_request",
+    "email",
+    "first",
+    "first_name",
+    "gender",
+    "hold_id",
+    "last_name",
+    "lost_card",
+    "member_text",
+    "new_card",
+    "old_card",
+    "phone",
+    "profile",
+    "reason_code",
+    "reason_note",
+    "replaces",
+    "void",
+    "void-",
 }
 GETTEXT = {"_", "gettext", "ngettext"}
 

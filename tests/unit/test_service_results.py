@@ -92,9 +92,9 @@ def _entry(**changes: object) -> Entry:
 
 def test_explain_reads_the_numbers_the_ledger_noted() -> None:
     """The sentences use the points noted in an entry's meta (a JSON object), and leave
-    out staff names for the member."""
+    out staff names and their internal reasons for the member."""
     assert explain(_entry()) == "adjusted by -30 points by cli:anna: double credit"
-    assert explain(_entry(), for_member=True) == "adjusted by -30 points: double credit"
+    assert explain(_entry(), for_member=True) == "adjusted by -30 points"
     back = _entry(kind="reverse", points=50, reverses_kind="earn", meta={"forgiven": 20})
     assert explain(back).startswith("return: 30 points taken back; 20 more")
     void = _entry(kind="void", hold_id=4, meta={"expired_on_return": 5, "reissued": 0})

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import typer
 
-from kopilka.cli import apikey, db, demo, importer, jobs, member, points, program, serve, verify
+from kopilka.cli import (
+    accruals,
+    apikey,
+    db,
+    demo,
+    importer,
+    jobs,
+    member,
+    points,
+    program,
+    serve,
+    verify,
+    worker,
+)
 from kopilka.cli.errors import KopilkaGroup
 
 app = typer.Typer(
@@ -27,10 +40,13 @@ app.add_typer(member.app, name="member")
 app.add_typer(points.app, name="points")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(importer.app, name="import")
+app.add_typer(worker.app, name="jobs")
+app.add_typer(accruals.app, name="accruals")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)
 app.command(rich_help_panel="Jobs")(verify.verify)
 app.command(rich_help_panel="Run")(serve.serve)
+app.command(rich_help_panel="Run")(worker.worker)
 app.command(rich_help_panel="Run")(demo.demo)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -77,6 +78,7 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
         f"{kopilka} member show -p {p.code} --card {shlex.quote(someone.card)}",
         f"{kopilka} points history -p {p.code} --card {shlex.quote(someone.card)}",
         f"{kopilka} verify",
+        f"{kopilka} jobs list --program {p.code}   # what the jobs worker ran",
         f"{kopilka} expire -p {p.code} --as-of 2030-01-01 --dry-run   # what would expire by then",
         *(() if serving else (serve,)),
     ):
@@ -114,7 +116,11 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
             f"  (make a key with: {kopilka} apikey create --program grocery --role admin ...)"
         )
     if serving:
-        out.print(f"\nServing {base}/ now; Ctrl+C stops it, and {serve} starts it again.")
+        out.print(
+            f"\nServing {base}/ now, with a jobs worker beside it (kopilka worker: expiries,"
+            " scheduled accruals); Ctrl+C stops both, and"
+            f" {serve} starts the server again."
+        )
 
 
 def demo(
@@ -165,4 +171,22 @@ def demo(
     if serve:
         from kopilka.cli.serve import run_server
 
-        run_server(port=port, port_hint=hint)
+        # the jobs worker beside the server (sweeps, scheduled accruals): a child process
+        # that stops with the server (SIGTERM) and by itself if the server dies
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from kopilka.cli import main; main()",
+                "worker",
+                "--exit-with-parent",
+            ]
+        )
+        try:
+            run_server(port=port, port_hint=hint)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()

@@ -80,8 +80,11 @@ class AccrualOps(LedgerCore):
         *,
         reason: str,
         actor: str,
+        meta: dict[str, Any] | None = None,
     ) -> Result:
-        """A support agent's correction: +N is a new lot, -N draws lots like a redemption."""
+        """A support agent's correction: +N is a new lot, -N draws lots like a redemption.
+        ``meta`` is kept beside the entry's own (``delta``): a reason code and the text the
+        member reads (``domain.reasons.Reason.meta``)."""
         if not reason or not reason.strip():
             raise ValidationError("an adjustment needs a reason", field="reason")
         if not actor or not actor.strip():
@@ -93,7 +96,7 @@ class AccrualOps(LedgerCore):
         self.settle(member_id, now)
         draft = self.draft(member_id, EntryKind.ADJUST, abs(delta), now)
         draft.reason, draft.actor = reason.strip(), actor.strip()
-        draft.meta = {"delta": delta}
+        draft.meta = {**(meta or {}), "delta": delta}
         if delta > 0:
             draft.move(Account.ADJUSTMENTS, Account.AVAILABLE, delta, member_id)
             entry_id = self.post_one(draft)

@@ -9,6 +9,7 @@ time. An expired hold cannot be captured.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from kopilka.domain.errors import (
     HoldExpired,
@@ -123,15 +124,40 @@ class HoldOps(LedgerCore):
             released=hold.amount - amount,
         )
 
-    def void(self, hold_id: int, now: datetime) -> Result:
-        """Cancel a hold: every held point goes back to the lot it came from."""
+    def void(
+        self,
+        hold_id: int,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Result:
+        """Cancel a hold: every held point goes back to the lot it came from. A support
+        agent's void names its ``reason`` and ``actor``; ``meta`` keeps a reason code and
+        the text the member reads."""
         hold = self._active_hold(hold_id, now)
-        entry_id = self._end_hold(hold, EntryKind.VOID, HoldStatus.VOIDED, now)
+        entry_id = self._end_hold(
+            hold, EntryKind.VOID, HoldStatus.VOIDED, now, reason=reason, actor=actor, meta=meta
+        )
         return self.result(hold.member_id, entry_id, EntryKind.VOID, hold.amount, hold_id=hold.id)
 
-    def _end_hold(self, hold: Hold, kind: EntryKind, status: HoldStatus, now: datetime) -> int:
+    def _end_hold(
+        self,
+        hold: Hold,
+        kind: EntryKind,
+        status: HoldStatus,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
         draft = self.draft(hold.member_id, kind, hold.amount, now)
         draft.hold_id, draft.reference = hold.id, hold.reference
+        draft.reason, draft.actor = reason, actor
+        if meta:
+            draft.meta = dict(meta)
         credit = self._release(hold, hold.amount, draft)
         entry_id = self.post_one(draft)
         self.finish_credit(hold.member_id, entry_id, credit, now)

@@ -61,12 +61,14 @@ class Permission(enum.StrEnum):
     MEMBERS_UPDATE = "members:update"  # profile
     MEMBERS_BLOCK = "members:block"
     HISTORY_READ = "history:read"
-    HOLDS_WRITE = "holds:write"  # create, capture, void
+    HOLDS_WRITE = "holds:write"  # create, capture
+    HOLDS_VOID = "holds:void"  # cancel a hold (a till's own, or support's for a member)
     POINTS_EARN = "points:earn"
     POINTS_REDEEM = "points:redeem"
     POINTS_ADJUST = "points:adjust"
     PROGRAM_READ = "program:read"
     JOBS_RUN = "jobs:run"  # expiry, activation and hold sweeps
+    JOBS_READ = "jobs:read"  # the worker's schedules and job runs
     LEDGER_VERIFY = "ledger:verify"
     AUDIT_READ = "audit:read"
     PURCHASES_QUOTE = "purchases:quote"  # writes nothing
@@ -93,7 +95,8 @@ _SELLING = frozenset(
 )
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.POS: _SELLING | {P.MEMBERS_READ, P.MEMBERS_ENROLL, P.HISTORY_READ, P.HOLDS_WRITE},
+    Role.POS: _SELLING
+    | {P.MEMBERS_READ, P.MEMBERS_ENROLL, P.HISTORY_READ, P.HOLDS_WRITE, P.HOLDS_VOID},
     Role.ECOMMERCE: _SELLING
     | {
         P.MEMBERS_READ,
@@ -101,6 +104,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.MEMBERS_UPDATE,
         P.HISTORY_READ,
         P.HOLDS_WRITE,
+        P.HOLDS_VOID,
         P.POINTS_EARN,
         P.POINTS_REDEEM,
     },
@@ -109,12 +113,16 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.MEMBERS_UPDATE,
         P.MEMBERS_BLOCK,
         P.POINTS_ADJUST,
+        # a hold a till left behind is cancelled for the member; support neither
+        # makes holds nor spends them (holds:write)
+        P.HOLDS_VOID,
         P.AUDIT_READ,
         P.PURCHASES_READ,
         P.PURCHASES_RETURN,
     },
     Role.MARKETER: frozenset({P.MEMBERS_READ, P.PROGRAM_READ, P.RULES_READ, P.RULES_PUBLISH}),
-    Role.ANALYST: _READ_ONLY | {P.LEDGER_VERIFY, P.AUDIT_READ, P.PURCHASES_READ, P.RULES_READ},
+    Role.ANALYST: _READ_ONLY
+    | {P.LEDGER_VERIFY, P.AUDIT_READ, P.PURCHASES_READ, P.RULES_READ, P.JOBS_READ},
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -133,7 +133,9 @@ def history(
                     "kind": r.kind,
                     "points": r.points,
                     "reference": r.reference,
-                    "reason": r.reason,
+                    "reason": _member_reason(r.kind, r.rule_id, r.reason)
+                    if for_member
+                    else r.reason,
                     "actor": r.actor,
                     "rule_id": r.rule_id,
                     "rule_version": r.rule_version,
@@ -149,7 +151,7 @@ def history(
             "reverses_entry_id": r.reverses_entry_id,
             "hold_id": r.hold_id,
             "reference": r.reference,
-            "reason": r.reason,
+            "reason": _member_reason(r.kind, r.rule_id, r.reason) if for_member else r.reason,
             "actor": None if for_member else r.actor,
             "meta": _member_meta(r.meta) if for_member else r.meta,
         }
@@ -173,7 +175,7 @@ def explain(entry: Entry, *, for_member: bool = False) -> str:
     if kind == "adjust":
         delta = _count(entry["meta"] or {}, "delta", pts)
         if for_member:
-            return f"adjusted by {delta:+d} points: {entry['reason']}"
+            return f"adjusted by {delta:+d} points"
         return f"adjusted by {delta:+d} points by {entry['actor']}: {entry['reason']}"
     # released held points whose lot expired during the hold follow the restore policy
     released = _released(entry["meta"] or {})
@@ -195,9 +197,21 @@ MEMBER_META = ("expired_on_return", "reissued", "forgiven", "debt")
 
 def _member_meta(meta: Mapping[str, object] | None) -> dict[str, object] | None:
     """The counts of ``meta`` a member's history shows (points that expired at once, came
-    back, were forgiven or left as a debt); nothing about who in the back office acted."""
-    kept = {k: meta[k] for k in MEMBER_META if meta and isinstance(meta.get(k), int)}
+    back, were forgiven or left as a debt) and the text support wrote for the member;
+    nothing about who in the back office acted or why (the reason code is internal)."""
+    kept: dict[str, object] = {
+        k: meta[k] for k in MEMBER_META if meta and isinstance(meta.get(k), int)
+    }
+    if meta and isinstance(meta.get("member_text"), str) and meta["member_text"]:
+        kept["member_text"] = meta["member_text"]
     return kept or None
+
+
+def _member_reason(kind: str, rule_id: str | None, reason: str | None) -> str | None:
+    """The reason a member may read: a rule's own description on what it earned (the
+    program wrote it for members); never a note staff typed (an adjustment's, a void's,
+    an earning booked by hand), which the member reads as the entry's member text."""
+    return reason if kind == "earn" and rule_id else None
 
 
 def _count(meta: Mapping[str, object], name: str, default: int = 0) -> int:

@@ -89,6 +89,8 @@ class Audit:
     action: str
     target: str
     snapshot: Snapshot = lambda _ctx: None
+    # what the action says beside the state it changed (a reason code, an internal note)
+    details: Mapping[str, object] | None = None
 
     def record(
         self,
@@ -98,7 +100,10 @@ class Audit:
         before: Mapping[str, object] | None,
         after: Mapping[str, object] | None,
     ) -> None:
-        """Write the audit row (in ``uow``, the transaction of the action's effect)."""
+        """Write the audit row (in ``uow``, the transaction of the action's effect); the
+        ``details`` are added to the state after."""
+        if self.details:
+            after = {**(after or {}), **self.details}
         AuditLogRepo(uow.conn).add(
             program_id,
             self.actor,

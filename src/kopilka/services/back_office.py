@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol, TypedDict, TypeVar
 
+from kopilka.domain.errors import NotFoundError
+from kopilka.domain.member import Member
 from kopilka.domain.program import Program
+from kopilka.domain.reasons import Reason
 from kopilka.services import jobs as jobs_svc
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
@@ -21,9 +24,11 @@ from kopilka.services import purchases as purchase_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services import scope as store_scope
 from kopilka.services.audit_log import Audit, recorded_job, recorded_write
+from kopilka.services.balance_view import get_hold
 from kopilka.services.context import ServiceContext
 from kopilka.services.jobs import Progress
-from kopilka.services.points import Adjust, LedgerOutcome
+from kopilka.services.members import UpdateProfile
+from kopilka.services.points import Adjust, LedgerOutcome, VoidHold
 
 R = TypeVar("R", bound=Mapping[str, object])
 
@@ -64,9 +69,54 @@ class SetBlocked:
         return {"member_id": self.member_id, "reason": self.reason}
 
 
+@dataclass(frozen=True, slots=True)
+class VoidMemberHold:
+    """Support cancels a member's hold from the console, with a reason, as ``actor``."""
+
+    member_id: int
+    hold_id: int
+    reason: Reason
+    _: KW_ONLY
+    key: str
+    actor: str
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to."""
+        return {
+            "member_id": self.member_id,
+            "hold_id": self.hold_id,
+            "reason": self.reason.internal(),
+            **self.reason.meta(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeProfile:
+    """An operator's profile change (``UpdateProfile``), audited as ``actor``."""
+
+    update: UpdateProfile
+    _: KW_ONLY
+    key: str
+    actor: str
+    # a caller who may not set segments keeps the member's (``PROFILE_ROLES``)
+    keep_segments: bool = False
+    birthday_every: timedelta | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        """The request the key is bound to: the fields changed and their new values."""
+        changes = {n: getattr(self.update.changes, n) for n in sorted(self.update.fields)}
+        if isinstance(changes.get("birthday"), date):
+            changes["birthday"] = str(changes["birthday"])
+        return {"member_id": self.update.member_id, **changes}
+
+
 def adjust_fingerprint(cmd: Adjust) -> dict[str, object]:
-    """The request an audited adjustment's key is bound to (the actor is the audit's)."""
-    return {"member_id": cmd.member_id, "delta": cmd.delta, "reason": cmd.reason}
+    """The request an audited adjustment's key is bound to (the actor is the audit's;
+    the reason code and member text only when given, so older keys hash as before)."""
+    req: dict[str, object] = {"member_id": cmd.member_id, "delta": cmd.delta, "reason": cmd.reason}
+    if cmd.meta:
+        req["meta"] = dict(cmd.meta)
+    return req
 
 
 # the sweeps by the names the audit log and the API give them
@@ -96,8 +146,92 @@ def adjust(ctx: ServiceContext, program: Program, cmd: Adjust) -> LedgerOutcome:
         effect=lambda inner: points_svc.adjust(
             inner, program, replace(cmd, key=f"{cmd.key} adjust")
         ),
-        audit=Audit(cmd.actor, "points.adjust", f"member:{member_id}", balance),
+        audit=Audit(
+            cmd.actor,
+            "points.adjust",
+            f"member:{member_id}",
+            balance,
+            details=dict(cmd.meta) if cmd.meta else None,
+        ),
     )
+
+
+def void_hold(ctx: ServiceContext, program: Program, cmd: VoidMemberHold) -> LedgerOutcome:
+    """Cancel a member's active hold from the back office: its points go back, the entry
+    keeps the reason (code and member text in its meta), audited as ``hold.void`` with
+    the balance before and after. A hold of another member is not found."""
+    member_id = cmd.member_id
+    found = get_hold(ctx, program, cmd.hold_id)
+    if found.member_id != member_id:
+        raise NotFoundError(f"hold {cmd.hold_id} not found", hold_id=cmd.hold_id)
+
+    def balance(inner: ServiceContext) -> dict[str, object]:
+        b = member_svc.get_balance(inner, program, member_id)
+        return {"available": b.available, "pending": b.pending, "held": b.held}
+
+    void = VoidHold(
+        cmd.hold_id,
+        key=f"{cmd.key} void",
+        reason=cmd.reason.internal(),
+        actor=cmd.actor,
+        meta=cmd.reason.meta(),
+    )
+    return recorded_write(
+        ctx,
+        program.id,
+        key=cmd.key,
+        operation="hold.void",
+        request=cmd.fingerprint(),
+        effect=lambda inner: points_svc.void(inner, program, void),
+        audit=Audit(
+            cmd.actor,
+            "hold.void",
+            f"member:{member_id}",
+            balance,
+            details={
+                "hold_id": cmd.hold_id,
+                "points": found.amount,
+                "reason": cmd.reason.internal(),
+                **cmd.reason.meta(),
+            },
+        ),
+    )
+
+
+def change_profile(ctx: ServiceContext, program: Program, cmd: ChangeProfile) -> Member:
+    """Change a member's profile (``members.update_profile``: the birthday's interval,
+    segments kept for a caller who may not set them), audited as
+    ``member.profile_update`` with the fields before and after."""
+    member_id = cmd.update.member_id
+    fields = sorted(cmd.update.fields)
+
+    def state(inner: ServiceContext) -> dict[str, object]:
+        m = member_svc.get_member(inner, program, member_id)
+        out = {n: getattr(m, n) for n in fields}
+        if isinstance(out.get("birthday"), date):
+            out["birthday"] = str(out["birthday"])
+        return out
+
+    def effect(inner: ServiceContext) -> dict[str, object]:
+        member_svc.update_profile(
+            inner,
+            program,
+            cmd.update,
+            keep_segments=cmd.keep_segments,
+            birthday_every=cmd.birthday_every,
+        )
+        return {"member_id": member_id}
+
+    recorded_write(
+        ctx,
+        program.id,
+        key=cmd.key,
+        operation="profile_update",
+        request=cmd.fingerprint(),
+        effect=effect,
+        audit=Audit(cmd.actor, "member.profile_update", f"member:{member_id}", state),
+    )
+    return member_svc.get_member(ctx, program, member_id)
 
 
 def set_blocked(

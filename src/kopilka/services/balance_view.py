@@ -107,3 +107,12 @@ def get_hold(
     if hold is None or (scope is not None and not scope.covers(hold.store)):
         raise NotFoundError(f"hold {hold_id} not found", hold_id=hold_id)
     return hold
+
+
+def active_holds(
+    ctx: ServiceContext, program: Program, member_id: int, *, limit: int = 20
+) -> list[Hold]:
+    """The member's holds not yet captured, voided or expired, newest first (one whose
+    time is up but which no sweep has ended yet is listed too: voiding it is harmless)."""
+    with ctx.uow(read_only=True) as uow:
+        return BalanceViewRepo(uow.conn).active_holds(program.id, member_id, limit)

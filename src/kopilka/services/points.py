@@ -126,15 +126,22 @@ class Capture:
 
 @dataclass(frozen=True, slots=True)
 class VoidHold:
-    """Cancel a hold."""
+    """Cancel a hold; a support agent's void says why (``reason``: the internal line,
+    ``meta``: the reason code and the member's text) and who did it."""
 
     hold_id: int
     _: KW_ONLY
     key: str
+    reason: str | None = None
+    actor: str | None = None
+    meta: Mapping[str, object] | None = None
 
     def fingerprint(self) -> dict[str, object]:
-        """The request the key is bound to."""
-        return {"hold_id": self.hold_id}
+        """The request the key is bound to (a till's void hashes as it always did)."""
+        req: dict[str, object] = {"hold_id": self.hold_id}
+        if self.reason is not None or self.actor is not None or self.meta:
+            req.update(reason=self.reason, actor=self.actor, meta=dict(self.meta or {}))
+        return req
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,15 +175,20 @@ class Adjust:
     key: str
     reason: str
     actor: str
+    # the reason code and the member's text (``domain.reasons.Reason.meta``)
+    meta: Mapping[str, object] | None = None
 
     def fingerprint(self) -> dict[str, object]:
-        """The request the key is bound to."""
-        return {
+        """The request the key is bound to (without ``meta``, as before it existed)."""
+        req: dict[str, object] = {
             "member_id": self.member_id,
             "delta": self.delta,
             "reason": self.reason,
             "actor": self.actor,
         }
+        if self.meta:
+            req["meta"] = dict(self.meta)
+        return req
 
 
 def outcome(result: Result) -> LedgerOutcome:
@@ -269,7 +281,18 @@ def capture(ctx: ServiceContext, program: Program, cmd: Capture) -> LedgerOutcom
 def void(ctx: ServiceContext, program: Program, cmd: VoidHold) -> LedgerOutcome:
     """Cancel a hold; its points go back to the lots they came from."""
     return _run(
-        ctx, program, cmd.key, "void", cmd.fingerprint(), lambda lg, now: lg.void(cmd.hold_id, now)
+        ctx,
+        program,
+        cmd.key,
+        "void",
+        cmd.fingerprint(),
+        lambda lg, now: lg.void(
+            cmd.hold_id,
+            now,
+            reason=cmd.reason,
+            actor=cmd.actor,
+            meta=dict(cmd.meta) if cmd.meta else None,
+        ),
     )
 
 
@@ -296,6 +319,11 @@ def adjust(ctx: ServiceContext, program: Program, cmd: Adjust) -> LedgerOutcome:
         "adjust",
         cmd.fingerprint(),
         lambda lg, now: lg.adjust(
-            cmd.member_id, cmd.delta, now, reason=cmd.reason, actor=cmd.actor
+            cmd.member_id,
+            cmd.delta,
+            now,
+            reason=cmd.reason,
+            actor=cmd.actor,
+            meta=dict(cmd.meta) if cmd.meta else None,
         ),
     )

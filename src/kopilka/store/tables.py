@@ -363,7 +363,7 @@ purchases = Table(
     UniqueConstraint("program_id", "receipt_id"),
     Index("ix_purchases_member", "member_id", "id"),
     Index("ix_purchases_member_time", "member_id", "occurred_at"),
-    # the console's receipts list: by date and by amount (0013)
+    # the console's receipts list: by date and by amount (0014)
     Index("ix_purchases_program_time", "program_id", "occurred_at", "id"),
     Index("ix_purchases_program_total", "program_id", "total_minor", "id"),
 )
@@ -411,6 +411,79 @@ returns = Table(
     Column("refund_minor", Id, nullable=False),
     Column("lines", Json, nullable=False),
     UniqueConstraint("purchase_id", "return_id"),
+)
+
+
+# the worker (services/worker): one row per program and job kind, the job's cron schedule,
+# when it is due next, and the lease of the worker running it (if any)
+job_schedules = Table(
+    "job_schedules",
+    metadata,
+    Column("program_id", Id, ForeignKey("programs.id"), primary_key=True),
+    Column("job", String(32), primary_key=True),
+    Column("cron", String(120), nullable=False),
+    Column("next_run_at", UTCDateTime, nullable=False),
+    Column("lease_holder", String(128)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("lease_run_id", Id),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_job_schedules_due", "next_run_at"),
+)
+
+# every run of a job: what it was scheduled for, when it ran, what it did and how it ended
+# (its error text never carries personal data: the job kind and the error's code only)
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("job", String(32), nullable=False),
+    Column("scheduled_for", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("worker", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("counts", Json),
+    Column("error", String(500)),
+    Index("ix_job_runs_program", "program_id", "id"),
+)
+
+# "500 points to these members on 1 March": an accrual the worker books once per member
+scheduled_accruals = Table(
+    "scheduled_accruals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, ForeignKey("programs.id"), nullable=False),
+    Column("points", Id, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("run_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # scheduled, done, cancelled
+    Column("members", Integer, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("counts", Json),
+    Index("ix_scheduled_accruals_due", "program_id", "status", "run_at"),
+)
+
+scheduled_accrual_members = Table(
+    "scheduled_accrual_members",
+    metadata,
+    Column("accrual_id", Id, ForeignKey("scheduled_accruals.id"), primary_key=True),
+    Column("member_id", Id, primary_key=True),
+)
+
+# on SQLite one worker serves a database: its row names it (process id, host), so a second
+# one can say who runs and take over when that process is gone
+worker_locks = Table(
+    "worker_locks",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
 )
 
 

@@ -26,6 +26,7 @@ class Console:
 
     def __init__(self, kopilka: Kopilka) -> None:
         self.ctx = kopilka.services
+        self.settings = kopilka.settings
         self.area = Area(self.ctx, kopilka.settings, "admin")
 
     def operator(self, request: Request) -> Operator:

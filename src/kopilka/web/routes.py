@@ -15,6 +15,7 @@ from kopilka.web import i18n
 from kopilka.web.audit_pages import audit_router
 from kopilka.web.console import Console, console_router
 from kopilka.web.i18n import tr
+from kopilka.web.jobs_pages import jobs_router
 from kopilka.web.member_list_pages import member_list_router
 from kopilka.web.members_pages import members_router
 from kopilka.web.portal import portal_router
@@ -82,6 +83,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(rule_form_router(console, rules_page))
     router.include_router(rules_router(console, rules_page))
     router.include_router(audit_router(console))
+    router.include_router(jobs_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(static_router())
 

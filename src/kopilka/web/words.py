@@ -100,6 +100,12 @@ def _points(singular: str, plural: str, n: int, **values: object) -> str:
     return ngettext(singular, plural, n) % {"num": number(n), **values}
 
 
+def _told(meta: dict[str, Any] | None) -> str:
+    """What the member was told (support's history line shows it beside the reason)."""
+    text = (meta or {}).get("member_text")
+    return gettext(" (the member reads: “%(text)s”)") % {"text": text} if text else ""
+
+
 def why(item: dict[str, Any]) -> str:
     """The sentence of one history line (``services.audit.history``'s item)."""
     kind, pts = item["kind"], item["points"]
@@ -124,7 +130,7 @@ def why(item: dict[str, Any]) -> str:
         text %= {"delta": signed(delta)}
         if item.get("actor"):
             text += gettext(" by %(actor)s") % {"actor": item["actor"]}
-        return text + f": {item.get('reason') or ''}"
+        return text + f": {item.get('reason') or ''}" + _told(meta)
     released = _released(meta or {})
     hold = item.get("hold_id")
     if kind == "activate":
@@ -152,7 +158,7 @@ def why(item: dict[str, Any]) -> str:
             + released
         )
     if kind == "void":
-        return (
+        text = (
             _points(
                 "hold %(hold)s cancelled, %(num)s point released",
                 "hold %(hold)s cancelled, %(num)s points released",
@@ -161,6 +167,9 @@ def why(item: dict[str, Any]) -> str:
             )
             + released
         )
+        if item.get("actor"):
+            text += gettext(" by %(actor)s") % {"actor": item["actor"]}
+        return text + (f": {item['reason']}" if item.get("reason") else "") + _told(meta)
     if kind == "hold_expire":
         return (
             _points(
@@ -260,6 +269,10 @@ ACTIONS = {
     "member.consent.withdraw": N_("consent withdrawn"),
     "member.block": N_("member blocked"),
     "member.unblock": N_("member unblocked"),
+    "member.profile_update": N_("profile changed"),
+    "member.identifier_change": N_("phone or e-mail changed"),
+    "member.card_replaced": N_("card replaced"),
+    "hold.void": N_("hold voided by support"),
     "rules.publish": N_("rules published"),
     "rules.backdate": N_("rules published backdated"),
     "rules.propose": N_("rules proposed"),
@@ -362,7 +375,11 @@ def member_why(item: dict[str, Any]) -> str:
     changes = item.get("changes") or {}
     if kind == "earn":
         text = _points("earned %(num)s point", "earned %(num)s points", pts) + _on(ref)
-        text += f": {item['reason']}" if item.get("reason") else ""
+        told = _member_text(item)
+        if told:
+            text += f": {told}"
+        elif item.get("reason") and item.get("rule_id"):  # a rule's description, for members
+            text += f": {item['reason']}"
         if "pending_until" in item:  # the portal worked out when (None: no longer pending)
             if item["pending_until"]:
                 text += gettext(" (pending until %(day)s)") % {"day": item["pending_until"]}
@@ -375,6 +392,15 @@ def member_why(item: dict[str, Any]) -> str:
         return _points(
             "%(num)s point reserved at the till", "%(num)s points reserved at the till", pts
         ) + _on(ref)
+    if kind == "void" and _member_text(item):
+        return (
+            _points(
+                "%(num)s reserved point returned to your balance",
+                "%(num)s reserved points returned to your balance",
+                pts,
+            )
+            + f": {_member_text(item)}"
+        )
     if kind == "void":
         return _points(
             "%(num)s reserved point returned to your balance: the purchase was cancelled",
@@ -416,10 +442,33 @@ def member_why(item: dict[str, Any]) -> str:
         return _points("%(num)s point expired", "%(num)s points expired", pts)
     if kind == "adjust":
         delta = int(changes.get("available", 0) + changes.get("pending", 0)) or pts
-        text = (
-            _points("%(num)s point added", "%(num)s points added", delta)
+        told = _member_text(item)
+        if told:
+            text = (
+                _points("%(num)s point added", "%(num)s points added", delta)
+                if delta > 0
+                else _points("%(num)s point removed", "%(num)s points removed", -delta)
+            )
+            return f"{text}: {told}"
+        # never the agent's own note (``reason``): it is internal, also on entries older
+        # than member texts
+        return (
+            _points(
+                "%(num)s point added by customer service",
+                "%(num)s points added by customer service",
+                delta,
+            )
             if delta > 0
-            else _points("%(num)s point removed", "%(num)s points removed", -delta)
+            else _points(
+                "%(num)s point removed by customer service",
+                "%(num)s points removed by customer service",
+                -delta,
+            )
         )
-        return text + (f": {item['reason']}" if item.get("reason") else "")
     return member_kind(item)
+
+
+def _member_text(item: dict[str, Any]) -> str:
+    """The text support wrote for the member on this entry (``Reason.meta``), if any."""
+    told = (item.get("meta") or {}).get("member_text")
+    return told if isinstance(told, str) else ""

@@ -11,6 +11,8 @@ from sqlalchemy import create_engine
 
 from kopilka.api.app import create_app
 from kopilka.app import Kopilka
+from kopilka.domain.program import Program
+from kopilka.services import worker as worker_svc
 from kopilka.services.context import ServiceContext
 from tests.e2e.api.conftest import card, idem
 
@@ -51,6 +53,18 @@ def test_metrics_count_requests_by_route_template_and_points_moved(
     assert 'kopilka_points_total{movement="earned"} 30.0' in text
     assert 'kopilka_points_total{movement="redeemed"} 12.0' in text
     assert "kopilka_members_enrolled_total 1.0" in text
+
+
+def test_metrics_count_job_runs_by_kind_and_outcome(kopilka: Kopilka, program: Program) -> None:
+    """/metrics counts the job runs the workers recorded (in the database), by kind and
+    outcome."""
+    ctx = kopilka.services
+    options = worker_svc.WorkerOptions(worker_id="m", once=True, program_ids=(program.id,))
+    worker_svc.Worker(ctx, options).round()
+    with TestClient(create_app(kopilka)) as c:
+        text = c.get("/metrics").text
+    assert 'kopilka_job_runs_total{job="sweep",outcome="ok"}' in text
+    assert 'kopilka_job_runs_total{job="accruals",outcome="ok"}' in text
 
 
 def test_metrics_take_the_metrics_token_when_one_is_set(kopilka: Kopilka) -> None:

@@ -79,6 +79,12 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/members/{member_id}/block", P.MEMBERS_BLOCK, lambda _w: {"reason": "x"}),
     Endpoint("POST", "/v1/members/{member_id}/unblock", P.MEMBERS_BLOCK, lambda _w: {}),
     Endpoint("GET", "/v1/members/{member_id}/history", P.HISTORY_READ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/card-replacement",
+        P.MEMBERS_UPDATE,
+        lambda _w: {"new_card": card()},
+    ),
     Endpoint("POST", "/v1/members/{member_id}/earn", P.POINTS_EARN, lambda _w: {"points": 10}),
     Endpoint("POST", "/v1/members/{member_id}/redeem", P.POINTS_REDEEM, lambda _w: {"points": 10}),
     Endpoint(
@@ -86,7 +92,7 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/v1/holds/{hold_id}", P.MEMBERS_READ),
     Endpoint("POST", "/v1/holds/{hold_id}/capture", P.HOLDS_WRITE, lambda _w: {"points": 5}),
-    Endpoint("POST", "/v1/holds/{hold_id}/void", P.HOLDS_WRITE),
+    Endpoint("POST", "/v1/holds/{hold_id}/void", P.HOLDS_VOID),
     Endpoint(
         "POST",
         "/v1/admin/members/{member_id}/adjustments",

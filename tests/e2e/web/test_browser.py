@@ -113,7 +113,10 @@ def test_support_finds_a_member_adjusts_and_sees_it_in_history(served, page):
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     page.get_by_label("Points (negative to deduct)").fill("25")
-    page.get_by_label("Reason for the adjustment").fill("late delivery, browser test")
+    page.locator("#adjust-code").select_option("goodwill")
+    page.locator("#adjust-note").fill("late delivery, browser test")
+    page.get_by_role("button", name="Record adjustment…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm the adjustment")
     page.get_by_role("button", name="Record adjustment").click()
     expect(page.get_by_role("status")).to_contain_text("The adjustment is recorded.")
     history = page.locator("table.history")
@@ -154,7 +157,7 @@ def test_member_signs_in_to_the_portal_and_sees_balance_and_history(served, brow
         expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Anna")
         expect(page.locator(".balances")).to_contain_text("Available")
         # the portal's history is a list in the member's words now (issue 20), not the table
-        expect(page.locator(".member-history")).to_contain_text("earned 40 points: survey answered")
+        expect(page.locator(".member-history")).to_contain_text("earned 40 points")
         expect(page.get_by_text("1 point for every 100 RUB")).to_be_visible()
         page.screenshot(path="/tmp/kopilka-web-portal.png", full_page=True)
     finally:
@@ -186,5 +189,93 @@ def test_the_portal_fits_a_390_px_phone_without_scrolling_sideways(served, brows
         assert box is not None
         assert box["x"] + box["width"] <= 390
         page.screenshot(path=f"/tmp/kopilka-web-portal-390-{lang}.png", full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_support_replaces_a_card_and_adjusts_points_with_a_reason(served, browser, lang):
+    """Support's main task in either language, by keyboard-usable forms: find a member by
+    phone, replace their lost card (confirmed), then add points with a reason and a text
+    for the member (confirmed); the card shows the new number and the history the line."""
+    from playwright.sync_api import expect
+
+    from kopilka.services import members as member_svc
+    from kopilka.web.i18n import gettext, using
+
+    base, world = served
+    tag = {"en": "11", "ru": "22"}[lang]
+    phone = f"+7999000{tag}{tag}"
+    member = member_svc.enroll(
+        world.ctx,
+        world.program,
+        member_svc.Enroll(
+            member_svc.identifiers([("card", f"OLD-{tag}00"), ("phone", phone)]),
+            profile=member_svc.Profile(first_name="Ivan", last_name="Petrov"),
+        ),
+    )
+    with using(lang):
+        t = {
+            m: gettext(m)
+            for m in (
+                "API key",
+                "Sign in",
+                "Search by",
+                "Value",
+                "Find",
+                "Replace a lost card",
+                "New card number",
+                "Replace the card…",
+                "Replace the card",
+                "Points (negative to deduct)",
+                "Record adjustment…",
+                "Record adjustment",
+                "Confirm the card replacement",
+                "Confirm the adjustment",
+                "The card is replaced: the old one no longer works.",
+                "The adjustment is recorded.",
+            )
+        }
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, extra_http_headers={"Accept-Language": lang}
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{base}/admin/sign-in")
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        page.get_by_label(t["API key"]).fill(world.keys["support"])
+        page.get_by_role("button", name=t["Sign in"]).click()
+        page.goto(f"{base}/admin/members")
+        page.get_by_label(t["Search by"]).select_option("phone")
+        page.get_by_label(t["Value"], exact=True).fill(phone)
+        page.get_by_role("button", name=t["Find"]).click()
+        expect(page).to_have_url(f"{base}/admin/members/{member.id}")
+
+        page.get_by_text(t["Replace a lost card"]).click()  # opens the <details>
+        page.get_by_label(t["New card number"]).fill(f"new-{tag}99")
+        page.locator("#card-note").fill("lost on the bus")
+        page.get_by_role("button", name=t["Replace the card…"]).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(t["Confirm the card replacement"])
+        expect(page.locator(".summary")).to_contain_text(f"NEW-{tag}99")
+        page.keyboard.press("Enter")  # the confirm button has the focus
+        expect(page.get_by_role("status")).to_have_text(
+            t["The card is replaced: the old one no longer works."]
+        )
+        expect(page.locator("main")).to_contain_text(f"NEW-{tag}99")
+
+        page.get_by_label(t["Points (negative to deduct)"]).fill("40")
+        page.locator("#adjust-code").select_option("service_failure")
+        page.locator("#adjust-note").fill("till offline")
+        page.locator("#adjust-told").fill("Points for your purchase")
+        page.get_by_role("button", name=t["Record adjustment…"]).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(t["Confirm the adjustment"])
+        page.get_by_role("button", name=t["Record adjustment"], exact=True).click()
+        expect(page.get_by_role("status")).to_have_text(t["The adjustment is recorded."])
+        history = page.locator("table.history")
+        expect(history).to_contain_text("service_failure: till offline")
+        expect(history).to_contain_text("Points for your purchase")
+        assert member_svc.get_balance(world.ctx, world.program, member.id).available == 40
+        page.screenshot(path=f"/tmp/kopilka-web-card-{lang}.png", full_page=True)
     finally:
         context.close()

@@ -95,14 +95,20 @@ def test_posts_without_the_session_csrf_token_are_refused(world, as_role):
     fields.pop("csrf_token")
     response = c.post(
         f"/admin/members/{world.member_id}/adjust",
-        data={**fields, "delta": "10", "reason": "x"},
+        data={**fields, "delta": "10", "reason_code": "goodwill", "confirmed": "yes"},
     )
     assert response.status_code == 403
     other = as_role("support")  # a token of another session does not do either
     token = hidden_fields(other.get("/admin").text, "/admin/sign-out")["csrf_token"]
     response = c.post(
         f"/admin/members/{world.member_id}/adjust",
-        data={**fields, "csrf_token": token, "delta": "10", "reason": "x"},
+        data={
+            **fields,
+            "csrf_token": token,
+            "delta": "10",
+            "reason_code": "goodwill",
+            "confirmed": "yes",
+        },
     )
     assert response.status_code == 403
     assert "+10" not in text_of(c.get(f"/admin/members/{world.member_id}").text)

@@ -56,7 +56,7 @@ def test_member_page_shows_profile_balances_history_and_purchases(world, as_role
     assert "Available" in text
     assert "Pending points" in text
     assert "Expiring points" in text
-    assert "adjusted by +300 points by test: welcome gift" in text
+    assert "adjusted by +300 points by test: welcome gift" in text  # support reads the note
     assert "earned 40 points: survey answered" in text
     assert "under rule base v1" in text or "earned" in text
     assert f'href="/admin/purchases?receipt_id={world.receipt_id}"' in page.text
@@ -99,15 +99,30 @@ def test_marketer_sees_the_member_but_not_the_history(world, as_role):
 
 
 def adjust(c, world, **data):
+    """The adjust form posted (its first step: the confirm page, or a refusal)."""
     fields = hidden_fields(c.get(member_url(world)).text, f"{member_url(world)}/adjust")
     return c.post(f"{member_url(world)}/adjust", data={**fields, **data}), fields
 
 
+def confirm(c, page, action):
+    """Post the confirm page's form: the fields of the first step, with ``confirmed``."""
+    assert page.status_code == 200, page.text
+    fields = hidden_fields(page.text, action)
+    assert fields["confirmed"] == "yes"
+    return c.post(action, data=fields)
+
+
 def test_an_adjustment_is_recorded_audited_and_shown_in_history(world, as_role):
-    """Support adjusts with a reason: the balance moves, history says why, the audit log has it."""
+    """Support adjusts with a reason: a confirm page says what will happen, then the
+    balance moves, history says why, the audit log has it."""
     c = as_role("support")
     before = member_svc.get_balance(world.ctx, world.program, world.member_id).available
-    response, _ = adjust(c, world, delta="-25", reason="double-counted coupon")
+    step, _ = adjust(
+        c, world, delta="-25", reason_code="correction", reason_note="double-counted coupon"
+    )
+    assert f"Remove 25 points from Anna P.; balance {before} → {before - 25}." in text_of(step.text)
+    assert member_svc.get_balance(world.ctx, world.program, world.member_id).available == before
+    response = confirm(c, step, f"{member_url(world)}/adjust")
     assert response.status_code == 303
     assert response.headers["location"] == f"{member_url(world)}?done=adjusted"
     after = member_svc.get_balance(world.ctx, world.program, world.member_id).available
@@ -115,45 +130,59 @@ def test_an_adjustment_is_recorded_audited_and_shown_in_history(world, as_role):
     page = text_of(c.get(response.headers["location"]).text)
     assert "The adjustment is recorded." in page
     # the actor by the key's name and role, not the recorded "apikey:<id>:<name>"
-    assert "adjusted by -25 points by support desk (support)" in page
+    assert "adjusted by -25 points by support desk (support): correction: double-counted" in page
     assert "apikey:" not in page
-    assert "double-counted coupon" in page
     audit = audit_page(world.ctx, world.program.id, target=f"member:{world.member_id}")
     assert [r.action for r in audit["items"]] == ["points.adjust"]
+    assert audit["items"][0].after["reason_code"] == "correction"
 
 
 def test_submitting_the_same_adjust_form_twice_has_one_effect(world, as_role):
-    """The form's idempotency key makes a double submit move points once."""
+    """The form's idempotency key, carried to the confirm page, makes a double submit
+    move points once."""
     c = as_role("admin")
     before = member_svc.get_balance(world.ctx, world.program, world.member_id).available
-    first, fields = adjust(c, world, delta="7", reason="goodwill")
-    again = c.post(
-        f"{member_url(world)}/adjust", data={**fields, "delta": "7", "reason": "goodwill"}
-    )
+    step, _ = adjust(c, world, delta="7", reason_code="goodwill")
+    first = confirm(c, step, f"{member_url(world)}/adjust")
+    again = confirm(c, step, f"{member_url(world)}/adjust")
     assert first.status_code == again.status_code == 303
     after = member_svc.get_balance(world.ctx, world.program, world.member_id).available
     assert after == before + 7
 
 
 @pytest.mark.parametrize(
-    ("delta", "reason", "message"),
+    ("delta", "code", "message"),
     [
-        ("10", "", "a reason is required"),
-        ("ten", "typo", "points must be a whole number"),
-        ("0", "nothing", "delta must be a non-zero whole number"),
-        ("-100000", "too much", "insufficient"),
+        ("10", "", "choose a reason"),
+        ("10", "other", "describe the reason in the note"),
+        ("10", "whim", "choose a reason from the list"),
+        ("ten", "goodwill", "points must be a whole number"),
+        ("0", "goodwill", "delta must be a non-zero whole number"),
     ],
 )
 def test_a_refused_adjustment_shows_the_error_and_keeps_the_input(
-    world, as_role, delta, reason, message
+    world, as_role, delta, code, message
 ):
-    """Bad adjustments are shown with the service's message, the form refilled, nothing moved."""
+    """Bad adjustments are refused at the first step with a message, the form refilled,
+    nothing moved."""
     c = as_role("support")
     before = member_svc.get_balance(world.ctx, world.program, world.member_id)
-    response, _ = adjust(c, world, delta=delta, reason=reason)
-    assert response.status_code in (409, 422)
-    assert message in response.text.lower() or message in response.text
+    response, _ = adjust(c, world, delta=delta, reason_code=code)
+    assert response.status_code == 422
+    assert message in response.text
     assert f'value="{delta}"' in response.text
+    assert member_svc.get_balance(world.ctx, world.program, world.member_id) == before
+
+
+def test_deducting_more_than_the_balance_is_refused_at_confirmation(world, as_role):
+    """A deduction beyond the balance is refused when confirmed: the page says why and
+    nothing moves."""
+    c = as_role("support")
+    before = member_svc.get_balance(world.ctx, world.program, world.member_id)
+    step, _ = adjust(c, world, delta="-100000", reason_code="correction")
+    response = confirm(c, step, f"{member_url(world)}/adjust")
+    assert response.status_code in (409, 422)
+    assert "insufficient" in response.text.lower()
     assert member_svc.get_balance(world.ctx, world.program, world.member_id) == before
 
 
@@ -162,27 +191,44 @@ def test_roles_without_adjust_permission_are_refused(world, as_role, role):
     """Only support and admin may adjust: others get 403 even with a valid token."""
     c = as_role(role)
     token = hidden_fields(c.get("/admin").text, "/admin/sign-out")["csrf_token"]
-    response = c.post(
-        f"{member_url(world)}/adjust",
-        data={"csrf_token": token, "idempotency_key": "web-x", "delta": "5", "reason": "r"},
-    )
-    assert response.status_code == 403
+    for confirmed in ("", "yes"):
+        response = c.post(
+            f"{member_url(world)}/adjust",
+            data={
+                "csrf_token": token,
+                "idempotency_key": "web-x",
+                "delta": "5",
+                "reason_code": "goodwill",
+                "confirmed": confirmed,
+            },
+        )
+        assert response.status_code == 403
 
 
 def test_block_and_unblock_with_a_reason(world, as_role):
-    """Support blocks with a reason (shown on the page) and unblocks; both are audited."""
+    """Support blocks with a reason (shown on the page) and unblocks, each confirmed;
+    both are audited."""
     c = as_role("support")
     status_url = f"{member_url(world)}/status"
     fields = hidden_fields(c.get(member_url(world)).text, status_url)
     assert fields["action"] == "block"
-    response = c.post(status_url, data={**fields, "reason": "card shared on a forum"})
+    step = c.post(
+        status_url,
+        data={**fields, "reason_code": "fraud", "reason_note": "card shared on a forum"},
+    )
+    assert "Block Anna P.: they can neither earn nor spend" in text_of(step.text)
+    response = confirm(c, step, status_url)
     assert response.status_code == 303
     page = c.get(response.headers["location"]).text
-    assert "Blocked: card shared on a forum" in page
+    assert "Blocked: fraud: card shared on a forum" in page
     assert "The member is blocked." in page
     fields = hidden_fields(page, status_url)
     assert fields["action"] == "unblock"
-    response = c.post(status_url, data={**fields, "reason": "owner verified"})
+    step = c.post(
+        status_url,
+        data={**fields, "reason_code": "customer_request", "reason_note": "owner verified"},
+    )
+    response = confirm(c, step, status_url)
     assert response.status_code == 303
     assert member_svc.get_member(world.ctx, world.program, world.member_id).status == "active"
     actions = [r.action for r in audit_page(world.ctx, world.program.id)["items"]]
@@ -194,9 +240,10 @@ def test_blocking_without_a_reason_is_refused(world, as_role):
     c = as_role("admin")
     status_url = f"{member_url(world)}/status"
     fields = hidden_fields(c.get(member_url(world)).text, status_url)
-    response = c.post(status_url, data={**fields, "reason": "  "})
-    assert response.status_code == 422
-    assert "a reason is required" in response.text
+    for confirmed in ("", "yes"):
+        response = c.post(status_url, data={**fields, "reason_code": "", "confirmed": confirmed})
+        assert response.status_code == 422
+        assert "choose a reason" in response.text
     assert member_svc.get_member(world.ctx, world.program, world.member_id).status == "active"
 
 

@@ -18,7 +18,13 @@ def test_a_console_form_key_shaped_as_a_receipts_key_does_not_block_the_receipt(
     url = f"/admin/members/{world.member_id}"
     fields = hidden_fields(c.get(url).text, f"{url}/adjust")
     before = member_svc.get_balance(world.ctx, world.program, world.member_id).available
-    data = {**fields, "idempotency_key": "purchase:R-77", "delta": "5", "reason": "goodwill"}
+    data = {
+        **fields,
+        "idempotency_key": "purchase:R-77",
+        "delta": "5",
+        "reason_code": "goodwill",
+        "confirmed": "yes",  # the confirm page's post
+    }
     response = c.post(f"{url}/adjust", data=data)
     assert response.status_code == 303, response.text
     after = member_svc.get_balance(world.ctx, world.program, world.member_id).available
@@ -39,7 +45,13 @@ def test_two_operators_with_the_same_form_key_each_get_their_effect(world, as_ro
     for role in ("support", "admin"):
         c = as_role(role)
         fields = hidden_fields(c.get(url).text, f"{url}/adjust")
-        data = {**fields, "idempotency_key": "web-same", "delta": "3", "reason": "goodwill"}
+        data = {
+            **fields,
+            "idempotency_key": "web-same",
+            "delta": "3",
+            "reason_code": "goodwill",
+            "confirmed": "yes",
+        }
         for _ in range(2):  # the same operator submitting twice: one effect
             assert c.post(f"{url}/adjust", data=data).status_code == 303
     after = member_svc.get_balance(world.ctx, world.program, world.member_id).available

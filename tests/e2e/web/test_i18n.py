@@ -124,9 +124,12 @@ def test_the_portal_in_russian(world, anon):
     assert "Здравствуйте, Anna" in text
     for heading in ("Баланс", "История", "Как получить баллы"):
         assert heading in text
-    assert "начислено 40 баллов: survey answered" in text
-    # was "корректировка на +300 баллов" (issue 20: the portal says what happened to the points)
-    assert "начислено 300 баллов: welcome gift" in text
+    assert "начислено 40 баллов" in text
+    # was "корректировка на +300 баллов", then "начислено 300 баллов: welcome gift" (issue
+    # 20: the portal says what happened to the points, never the agent's internal note)
+    assert "служба поддержки начислила 300 баллов" in text
+    assert "welcome gift" not in text
+    assert "survey answered" not in text
     assert "14.03.2026, 15:00 MSK" in text  # dd.MM.yyyy in the program's zone
     for english in ("Hello", "Balance", "History", "earned", "adjusted", "Sign out"):
         assert english not in text

@@ -174,10 +174,10 @@ def test_console_forms_to_an_out_of_range_member_are_a_404(app: FastAPI, world: 
         page = c.get(f"/admin/members/{world.member_id}")
         action = f"/admin/members/{world.member_id}/adjust"
         fields = hidden_fields(page.text, action)
-        for what in ("adjust", "status"):
+        for what in ("adjust", "status", "card", "contact", "profile", "holds/1/void"):
             r = c.post(
                 f"/admin/members/{HUGE}/{what}",
-                data={**fields, "delta": "5", "reason": "x", "action": "block"},
+                data={**fields, "delta": "5", "reason_code": "goodwill", "action": "block"},
             )
             assert r.status_code == 404, (what, r.text)
         for what in ("return", "return/confirm"):

@@ -47,7 +47,9 @@ def test_home_shows_balance_pending_expiring_history_rules_and_referral(world, a
     assert "Pending 50" in text
     assert "2026-03-28 15:00 MSK 50" in text  # pending points and when they activate
     assert "2027-03-14 15:00 MSK 350" in text  # expiring points and when
-    assert "earned 40 points: survey answered" in text
+    assert "earned 40 points" in text
+    # the reason of an earning booked by hand is internal (issue 20): not the member's
+    assert "survey answered" not in text
     # was "reversed 3 points" (issue 18, item 14), then "return: 3 points taken back" (issue 20)
     assert "3 points taken back for a returned purchase" in text
     assert "1 point for every 100 RUB" in text
@@ -103,7 +105,8 @@ def test_portal_sign_out(world, anon):
 
 
 def test_portal_history_names_no_staff(world, anon):
-    """An adjustment shows its reason to the member, never who in the back office made it."""
+    """An adjustment reads as a plain sentence to the member: never who in the back
+    office made it, nor their internal reason (also for entries older than member texts)."""
     from kopilka.services import points
 
     points.adjust(
@@ -119,6 +122,8 @@ def test_portal_history_names_no_staff(world, anon):
     )
     portal_sign_in(anon, world)
     text = text_of(anon.get("/portal").text)
-    # was "adjusted by +25 points" (issue 20: the member reads what happened, not the booking)
-    assert "25 points added: goodwill for a late delivery" in text
+    # was "adjusted by +25 points", then "25 points added: goodwill for a late delivery"
+    # (issue 20: the member reads what happened, not the booking nor the agent's note)
+    assert "25 points added by customer service" in text
+    assert "goodwill for a late delivery" not in text
     assert "o.smirnova" not in text

@@ -55,7 +55,22 @@ ITEMS = {
     "reverse expired at once": _item("reverse", 100, meta={"expired_on_return": 100}),
     "activate": _item("activate", 50, changes={"pending": -50, "available": 50}),
     "expire": _item("expire", 120, changes={"available": -120}),
-    "adjust": _item("adjust", 25, changes={"available": 25}, reason="goodwill"),
+    "adjust": _item("adjust", 25, changes={"available": 25}, reason="goodwill: late order"),
+    "adjust told": _item(
+        "adjust",
+        25,
+        changes={"available": 25},
+        reason="goodwill: late order",
+        meta={"reason_code": "goodwill", "member_text": "Sorry for the wait"},
+    ),
+    "adjust removed": _item("adjust", 30, changes={"available": -30}, reason="fraud: shared"),
+    "void told": _item(
+        "void",
+        9,
+        changes={"available": 9, "held": -9},
+        reason="customer_request",
+        meta={"member_text": "Cancelled at your request"},
+    ),
 }
 
 EXPECTED = {
@@ -81,7 +96,10 @@ EXPECTED = {
         ),
         "activate": ("available", "50 pending points became available"),
         "expire": ("expired", "120 points expired"),
-        "adjust": ("corrected", "25 points added: goodwill"),
+        "adjust": ("corrected", "25 points added by customer service"),
+        "adjust told": ("corrected", "25 points added: Sorry for the wait"),
+        "adjust removed": ("corrected", "30 points removed by customer service"),
+        "void told": ("returned", "9 reserved points returned to your balance: Cancelled at"),
     },
     "ru": {
         "earn": ("начислено", "начислено 40 баллов за покупку R00001-0010"),
@@ -104,7 +122,10 @@ EXPECTED = {
         ),
         "activate": ("доступно", "50 ожидающих баллов стали доступны"),
         "expire": ("сгорело", "120 баллов сгорели"),
-        "adjust": ("исправлено", "начислено 25 баллов: goodwill"),
+        "adjust": ("исправлено", "служба поддержки начислила 25 баллов"),
+        "adjust told": ("исправлено", "начислено 25 баллов: Sorry for the wait"),
+        "adjust removed": ("исправлено", "служба поддержки списала 30 баллов"),
+        "void told": ("возвращено", "9 отложенных баллов вернулись на ваш счёт: Cancelled"),
     },
 }
 
@@ -119,6 +140,9 @@ def test_each_history_line_reads_in_plain_words(lang, case):
     want_word, want_start = EXPECTED[lang][case]
     assert word == want_word
     assert sentence.startswith(want_start), sentence
+    # the agent's own note is internal: never in the member's sentence
+    assert "late order" not in sentence
+    assert "shared" not in sentence
     for text in (word, sentence):
         assert not BOOKING_WORDS.search(text), text
         assert "7089" not in text

@@ -67,11 +67,23 @@ def adjust(
     idempotency_key: IdempotencyKey,
     metrics: AppMetrics,
 ) -> LedgerOutcome:
-    """Add or deduct points by hand, with a reason. Audited."""
+    """Add or deduct points by hand, with a reason. Audited.
+
+    ``reason`` is internal: support and the audit log read it, the member never does.
+    ``reason_code`` (optional) files the adjustment under one of the fixed reasons, and
+    ``member_text`` (optional) is what the member reads in their history; without it the
+    member reads a plain sentence ("25 points added by customer service")."""
     result = back_office.adjust(
         ctx,
         key.program,
-        Adjust(member_id, body.delta, key=idempotency_key, reason=body.reason, actor=key.actor),
+        Adjust(
+            member_id,
+            body.delta,
+            key=idempotency_key,
+            reason=body.reason,
+            actor=key.actor,
+            meta=body.meta(),
+        ),
     )
     metrics.moved("adjusted", abs(body.delta))
     return result

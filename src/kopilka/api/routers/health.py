@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from kopilka.api.deps import AppMetrics, Ctx, metrics_access
 from kopilka.api.errors import PROBLEM_JSON, Problem, problem, responses
 from kopilka.api.schemas.common import Status
+from kopilka.services.worker import run_counts
 
 router = APIRouter(tags=["operations"])
 
@@ -44,7 +45,13 @@ def readyz(ctx: Ctx) -> Status | Response:
     # the token is asked for only when KOPILKA_METRICS_TOKEN is set: optional, as {} says
     openapi_extra={"security": [{}, {"MetricsToken": []}]},
 )
-def metrics(app_metrics: AppMetrics) -> Response:
-    """Prometheus metrics: request counts and latency by route, points moved. With
-    KOPILKA_METRICS_TOKEN set, only for ``Authorization: Bearer <token>``."""
-    return Response(app_metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+def metrics(app_metrics: AppMetrics, ctx: Ctx) -> Response:
+    """Prometheus metrics: request counts and latency by route, points moved, job runs by
+    kind and outcome. With KOPILKA_METRICS_TOKEN set, only for ``Authorization: Bearer
+    <token>``."""
+    try:
+        job_runs: list[tuple[str, str, int]] | None = run_counts(ctx)
+    except Exception:  # the database is down: the process's own metrics still answer
+        job_runs = None
+    body = app_metrics.render(job_runs)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -139,12 +139,13 @@ def capture(
 @router.post(
     "/{hold_id:int}/void",
     response_model=LedgerResult,
-    dependencies=[permit(P.HOLDS_WRITE)],
+    dependencies=[permit(P.HOLDS_VOID)],
     responses=ENDING,
 )
 def void(
     hold_id: HoldId, ctx: Ctx, key: CurrentKey, idempotency_key: IdempotencyKey
 ) -> LedgerOutcome:
-    """Cancel a hold; its points go back to the lots they came from."""
+    """Cancel a hold; its points go back to the lots they came from. Needs ``holds:void``
+    (tills, web shops, support, admin)."""
     _hold_of(ctx, key, hold_id)
     return points_svc.void(ctx, key.program, VoidHold(hold_id, key=idempotency_key))

@@ -1,4 +1,5 @@
-"""Members: enroll, look up, read with balances, change the profile, block, unblock, history."""
+"""Members: enroll, look up, read with balances, change the profile, replace a card, block,
+unblock, history."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from kopilka.api.schemas.common import MAX_ID, Identifier
 from kopilka.api.schemas.members import (
     BalancePublic,
     BlockRequest,
+    CardReplacedPublic,
+    CardReplacement,
     DatedPoints,
     IdentifierKind,
     MemberCreate,
@@ -33,9 +36,13 @@ from kopilka.api.schemas.members import (
 from kopilka.api.schemas.points import HistoryPage
 from kopilka.app import Kopilka
 from kopilka.domain.errors import FieldNotAllowed, NotFoundError, ValidationError
+from kopilka.domain.identifiers import IdentifierKind as IdentifierKind_
+from kopilka.domain.identifiers import normalize
 from kopilka.domain.program import Program
+from kopilka.domain.reasons import Reason
 from kopilka.services import audit as audit_svc
 from kopilka.services import back_office
+from kopilka.services import identifiers as identifiers_svc
 from kopilka.services import members as member_svc
 from kopilka.services.apikeys import PROFILE_ROLES, ApiKey, Role
 from kopilka.services.apikeys import Permission as P
@@ -44,6 +51,7 @@ from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.back_office import SetBlocked
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
+from kopilka.services.identifiers import CardReplaced, ReplaceCard
 
 router = APIRouter(prefix=f"{V1}/members", tags=["members"])
 READ = responses("unauthorized", "forbidden", "not_found")
@@ -281,6 +289,46 @@ def unblock(
 ) -> dict[str, Any]:
     """Unblock a member. Audited."""
     return _set_blocked(ctx, key, member_id, False, body.reason, idempotency_key)
+
+
+@router.post(
+    "/{member_id:int}/card-replacement",
+    response_model=CardReplacedPublic,
+    dependencies=[permit(P.MEMBERS_UPDATE)],
+    responses=responses(
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "conflict",
+        "duplicate_identifier",
+        "idempotency_conflict",
+        "payload_too_large",
+    ),
+)
+def replace_card(
+    member_id: ProgramMember,
+    body: CardReplacement,
+    ctx: Ctx,
+    key: CurrentKey,
+    idempotency_key: IdempotencyKey,
+) -> CardReplaced:
+    """Replace a member's lost or damaged card by a new one. The old number stops finding
+    the member at once (a lookup or a purchase by it is 404 not_found); their points,
+    purchases and history stay. ``old_card`` is needed only when the member has several
+    cards (409 conflict when the member has none or several and it is not named, or when
+    the new number is already theirs). Audited as ``member.card_replaced`` with both
+    numbers masked and the reason; a new number another member has is 409
+    duplicate_identifier, and nothing changes."""
+    # the command checks the reason and the numbers before anything is written
+    command = ReplaceCard(
+        member_id,
+        normalize(IdentifierKind_.CARD, body.new_card),
+        Reason(body.reason_code, body.reason_note),
+        normalize(IdentifierKind_.CARD, body.old_card) if body.old_card else None,
+        key=idempotency_key,
+        actor=key.actor,
+    )
+    return identifiers_svc.replace_card(ctx, key.program, command)
 
 
 @router.get(

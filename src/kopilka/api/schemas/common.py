@@ -68,6 +68,8 @@ def _bounded(n: int) -> Any:
 Trim = AfterValidator(str.strip)
 # trimmed, non-empty, bounded as their database columns, without NUL characters
 Reason = Annotated[str, _bounded(500), Trim]
+# what support writes for the member to read (domain.reasons.MAX_MEMBER_TEXT)
+MemberText = Annotated[str, _bounded(200), Trim]
 Reference = Annotated[str, _bounded(128), Trim]
 Name = Annotated[str, _bounded(100), Trim]
 Code = Annotated[str, _bounded(64), Trim]

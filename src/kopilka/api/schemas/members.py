@@ -31,6 +31,7 @@ from kopilka.api.schemas.common import (
     refuse_nulls,
 )
 from kopilka.domain.member import Member
+from kopilka.domain.reasons import ReasonCode
 from kopilka.services import members as member_svc
 
 IdentifierKind = Literal["card", "phone", "email", "external"]
@@ -152,6 +153,47 @@ class BlockRequest(Input):
 
 class UnblockRequest(Input):
     reason: Reason | None = None
+
+
+class CardReplacement(Input):
+    """A lost or damaged card replaced by a new one; the old one stops finding the member.
+    The reason ``other`` needs a ``reason_note``."""
+
+    # the one rule between fields, said in the schema too
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"reason_code": {"const": "other"}}, "required": ["reason_code"]},
+            "then": {"required": ["reason_note"]},
+        }
+    )
+
+    new_card: Card = Field(description="the new card's number (4-32 letters, digits or '-')")
+    old_card: Card | SkipJsonSchema[None] = Field(
+        default=None, description="the card replaced; needed only when the member has several"
+    )
+    reason_code: ReasonCode = Field(default=ReasonCode.LOST_CARD, description="why")
+    reason_note: Reason | SkipJsonSchema[None] = Field(
+        default=None, description="the internal note (required with reason_code 'other')"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return refuse_nulls(data, ("reason_note", "old_card"))
+
+    @model_validator(mode="after")
+    def _note_with_other(self) -> CardReplacement:
+        if self.reason_code is ReasonCode.OTHER and not self.reason_note:
+            raise ValueError("a note (reason_note) is required with the reason 'other'")
+        return self
+
+
+class CardReplacedPublic(BaseModel):
+    """The replacement done: the member, and both numbers masked."""
+
+    member_id: int
+    old_card: str
+    new_card: str
 
 
 class MemberPublic(BaseModel):

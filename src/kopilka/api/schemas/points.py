@@ -7,7 +7,17 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
-from kopilka.api.schemas.common import MAX_POINTS, Id, Input, Points, Reason, Reference, Whole
+from kopilka.api.schemas.common import (
+    MAX_POINTS,
+    Id,
+    Input,
+    MemberText,
+    Points,
+    Reason,
+    Reference,
+    Whole,
+)
+from kopilka.domain.reasons import ReasonCode
 
 
 class EarnRequest(Input):
@@ -59,7 +69,26 @@ Delta = Annotated[
 
 class AdjustmentCreate(Input):
     delta: Delta = Field(description="points to add (positive) or deduct (negative), not 0")
-    reason: Reason
+    reason: Reason = Field(
+        description="the internal reason: support and the audit log read it, the member never"
+    )
+    reason_code: ReasonCode | None = Field(
+        default=None, description="why, from the fixed list (reports group by it)"
+    )
+    member_text: MemberText | None = Field(
+        default=None,
+        description="what the member reads in their history; without it they read a plain "
+        'sentence ("25 points added by customer service"), never ``reason``',
+    )
+
+    def meta(self) -> dict[str, object] | None:
+        """The reason code and the member's text the journal entry keeps, if given."""
+        out: dict[str, object] = {}
+        if self.reason_code is not None:
+            out["reason_code"] = str(self.reason_code)
+        if self.member_text:
+            out["member_text"] = self.member_text
+        return out or None
 
 
 class Balances(BaseModel):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from kopilka.ledger.model import Hold
+from kopilka.ledger.model import Hold, HoldStatus
 from kopilka.store.repos.ledger import HOLD_COLUMNS, _hold
 from kopilka.store.tables import LOT_HAS_POINTS, holds, lots
 
@@ -56,3 +56,18 @@ class BalanceViewRepo:
             select(*HOLD_COLUMNS).where(holds.c.id == hold_id, holds.c.program_id == program_id)
         ).first()
         return _hold(row) if row else None
+
+    def active_holds(self, program_id: int, member_id: int, limit: int) -> list[Hold]:
+        """The member's active holds, newest first (``ix_holds_member``)."""
+        c = holds.c
+        q = (
+            select(*HOLD_COLUMNS)
+            .where(
+                c.member_id == member_id,
+                c.status == HoldStatus.ACTIVE.value,
+                c.program_id == program_id,
+            )
+            .order_by(c.id.desc())
+            .limit(limit)
+        )
+        return [_hold(row) for row in self.conn.execute(q)]

@@ -6,16 +6,16 @@ amount filters. A member's receipts use ``ix_purchases_member_time``; a store's 
 channel's are read along the date index (a page is found within the first few thousand
 rows of a store with a fiftieth of the receipts: measured in bench/README.md).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

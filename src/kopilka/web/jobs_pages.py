@@ -1,0 +1,69 @@
+"""The console's jobs page: the program's job schedules and the worker's latest runs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from kopilka.services import worker as worker_svc
+from kopilka.services.apikeys import Permission
+from kopilka.web.console import Console
+from kopilka.web.i18n import N_, tr
+from kopilka.web.render import WebRoute
+
+RUNS_SHOWN = 50
+
+# the words of the job kinds and of how a run ended (a kind without words shows its code)
+JOBS = {
+    "sweep": N_("Sweep: hold timeouts, activations, expiries"),
+    "accruals": N_("Scheduled accruals"),
+}
+OUTCOMES = {
+    "running": N_("running"),
+    "ok": N_("done"),
+    "failed": N_("failed"),
+    "interrupted": N_("interrupted"),
+    "abandoned": N_("abandoned"),
+}
+COUNTS = {
+    "holds_timed_out": N_("holds timed out"),
+    "lots_activated": N_("lots activated"),
+    "lots_expired": N_("lots expired"),
+    "accruals": N_("accruals"),
+    "credited": N_("members credited"),
+    "refused": N_("refused"),
+}
+
+
+def _word(words: dict[str, str], code: str) -> str:
+    """The word of ``code`` in the page's language (the code itself when it has none)."""
+    message = words.get(code)
+    return str(tr(message)) if message else code
+
+
+def jobs_router(console: Console) -> APIRouter:
+    router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
+    ctx = console.ctx
+
+    @router.get("/jobs")
+    def jobs(request: Request) -> Response:
+        op = console.operator(request)
+        op.require(Permission.JOBS_READ)
+        schedules = worker_svc.list_schedules(ctx, op.program)
+        runs = worker_svc.list_runs(ctx, op.program, RUNS_SHOWN)
+        return console.page(
+            op,
+            "admin_jobs.html",
+            schedules=[{**s, "what": _word(JOBS, s["job"])} for s in schedules],
+            runs=[
+                {
+                    **r,
+                    "what": _word(JOBS, r["job"]),
+                    "how": _word(OUTCOMES, r["outcome"]),
+                    "figures": [(_word(COUNTS, k), v) for k, v in r["counts"].items()],
+                }
+                for r in runs
+            ],
+            nav="jobs",
+        )
+
+    return router

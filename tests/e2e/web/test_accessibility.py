@@ -1,0 +1,324 @@
+"""Every page of the web UI meets WCAG 2.1 AA as axe-core checks it (contrast, labels,
+landmarks, headings, names of links and buttons..., and axe's best practices): each console
+and portal page, as the roles that see it, at desktop (1280 x 800) and phone (390 x 844)
+sizes, in English and Russian, has 0 violations. And no page escapes: every GET route of
+the web router under ``/admin`` or ``/portal`` is in ``PAGES`` (or in ``NOT_PAGES``, with
+why).
+
+A new page is one line in ``PAGES``: its route as the router spells it, the roles that
+see it, and (when the route has parameters or the page needs a query) the URL to visit,
+where ``{member}``, ``{receipt}`` and ``{card}`` are the world's member, receipt and card.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.routing import APIRoute
+
+from kopilka.domain.clock import FrozenClock
+from kopilka.services import rule_proposals, rules
+from kopilka.services.context import ServiceContext
+from kopilka.store.db import make_engine
+from kopilka.store.migrate import upgrade
+from tests.conftest import START
+from tests.e2e.web.axe import axe_violations, describe
+from tests.e2e.web.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.e2e.web.test_param_bounds import _routes
+from tests.e2e.web.world import BAD_RULES, RULES, World, build_world, make_app
+
+ANON, MEMBER = "anon", "member"  # not signed in; a member signed in to the portal
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+LANGUAGES = ("en", "ru")
+
+
+@dataclass(frozen=True)
+class Page:
+    route: str  # the router's path, e.g. "/admin/members/{member_id}"
+    roles: tuple[str, ...]  # who visits it: console roles, MEMBER or ANON
+    url: str = ""  # what to visit when it is not the route itself
+    status: int = 200  # what the page answers (error pages are pages too)
+
+    def address(self, world: World) -> str:
+        return (self.url or self.route).format(
+            member=world.member_id, receipt=world.receipt_id, card=world.card
+        )
+
+
+PAGES = [
+    Page("/", (ANON,)),
+    Page("/admin/sign-in", (ANON,)),
+    Page("/portal/sign-in", (ANON,)),
+    Page("/admin", ("admin", "analyst")),
+    Page("/admin/verify", ("admin",)),
+    Page("/admin/members", ("support", "marketer")),
+    Page("/admin/members", ("support",), url="/admin/members?q=Ann&sort=name"),
+    Page("/admin/members/{member_id}", ("support", "marketer"), url="/admin/members/{member}"),
+    Page("/admin/purchases", ("support",), url="/admin/purchases?receipt_id={receipt}"),
+    Page("/admin/rules", ("marketer", "admin")),
+    Page("/admin/rules/diff", ("marketer",), url="/admin/rules/diff?a=1&b=2"),
+    Page("/admin/rules/{version}", ("marketer",), url="/admin/rules/1"),
+    Page("/admin/rules/form", ("marketer",), url="/admin/rules/form?kind=multiplier"),
+    Page("/admin/rules/form", ("marketer",), url="/admin/rules/form?kind=bonus"),
+    Page(
+        "/admin/rules/proposals/{proposal_id}",
+        ("admin", "marketer"),
+        url="/admin/rules/proposals/1",
+    ),
+    Page("/admin/audit", ("admin", "analyst")),
+    Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
+    Page("/portal", (MEMBER,)),
+    Page("/portal/profile", (MEMBER,)),
+    Page(
+        "/portal/consents/confirm",
+        (MEMBER,),
+        url="/portal/consents/confirm?purpose=sms&answer=withdraw",
+    ),
+    # the error pages: not found, not allowed, a bad query, in the console and the portal
+    Page("/admin/members/{member_id}", ("admin",), url="/admin/members/999999999", status=404),
+    Page("/admin/verify", ("marketer",), status=403),
+    Page("/portal", (MEMBER,), url="/portal?before=0", status=422),
+]
+# GET routes under /admin or /portal that are not pages a person reads
+NOT_PAGES = {
+    "/admin/": "redirects to /admin",
+    "/portal/": "redirects to /portal",
+    "/admin/members.csv": "a CSV file",
+    "/portal/manifest.webmanifest": "the web app's manifest (JSON)",
+}
+ROLES = sorted({role for p in PAGES for role in p.roles})
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World]]:
+    """uvicorn on a free local port serving a world (with two rules versions, for the
+    diff) on a fresh SQLite file."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('axe') / 'kopilka.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    world = build_world(ServiceContext(engine, FrozenClock(START)))
+    rules.publish(world.ctx, world.program, RULES.replace('per: "100"', 'per: "50"'), actor="test")
+    proposal = rule_proposals.ProposeRules(
+        RULES.replace('per: "100"', 'per: "25"'), "yaml", None, key="axe-proposal", actor="test"
+    )
+    rule_proposals.propose(world.ctx, world.program, proposal)  # proposal 1, for its page
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", world
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+def test_every_page_of_the_console_and_the_portal_is_checked(served: tuple[str, World]) -> None:
+    """Each GET route of the web router under /admin or /portal is visited by the axe
+    test below (or said not to be a page): a new page cannot skip the check."""
+    _, world = served
+    app = make_app(world.kopilka)
+    routes = {
+        route.path
+        for route in _routes(app.router.routes)
+        if isinstance(route, APIRoute)
+        and "GET" in route.methods
+        and route.path.startswith(("/admin", "/portal"))
+    }
+    checked = {p.route for p in PAGES}
+    missing = sorted(routes - checked - NOT_PAGES.keys())
+    assert not missing, f"add these pages to PAGES in {Path(__file__).name}: {missing}"
+    assert not (checked | NOT_PAGES.keys()) - routes - {"/"}, "a listed route is gone"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    # as in test_browser: CI sets KOPILKA_REQUIRE_BROWSER=1, where a missing browser fails
+    if not Path(CHROMIUM).exists() and os.environ.get("KOPILKA_REQUIRE_BROWSER") != "1":
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _sign_in(page: Any, base: str, world: World, role: str) -> None:
+    if role == ANON:
+        return
+    if role == MEMBER:
+        page.goto(f"{base}/portal/sign-in")
+        page.locator("#card").fill(world.card)
+        page.locator("#phone").fill(world.phone)
+        page.locator("main form button[type=submit]").last.click()
+        page.wait_for_url(f"{base}/portal")
+        return
+    page.goto(f"{base}/admin/sign-in")
+    page.locator("input[name=api_key]").fill(world.keys[role])
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url(lambda url: not url.endswith("/sign-in"))
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ROLES)
+def test_pages_have_no_accessibility_violations(
+    served: tuple[str, World], browser: Any, role: str
+) -> None:
+    """Every page the role sees, at 1280 x 800 and 390 x 844, in English and Russian:
+    axe-core's WCAG 2.0/2.1 A and AA rules find nothing (each violation is printed with
+    its rule, impact, help and the elements' selectors)."""
+    base, world = served
+    # the pages' CSP allows no inline script: axe comes in as one, so the test bypasses it
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    found: list[str] = []
+    visited = 0
+    try:
+        _sign_in(page, base, world, role)
+        for lang in LANGUAGES:
+            context.add_cookies([{"name": "kopilka_lang", "value": lang, "url": base}])
+            for width, height in SIZES.values():
+                page.set_viewport_size({"width": width, "height": height})
+                for p in PAGES:
+                    if role not in p.roles:
+                        continue
+                    address = p.address(world)
+                    response = page.goto(f"{base}{address}")
+                    assert response is not None, address
+                    assert response.status == p.status, (address, response.status)
+                    assert page.evaluate("document.documentElement.lang") == lang
+                    violations = axe_violations(page)
+                    visited += 1
+                    if violations:
+                        found.append(
+                            f"{address} [{lang}, {width}x{height}]:\n{describe(violations)}"
+                        )
+    finally:
+        context.close()
+    assert visited
+    assert not found, "\n".join(found)
+
+
+def _refused_sign_in(page: Any, base: str, world: World) -> None:
+    page.goto(f"{base}/admin/sign-in")
+    page.locator("input[name=api_key]").fill("kp_not_a_key")
+    page.locator("main form button[type=submit]").last.click()
+
+
+def _refused_portal_sign_in(page: Any, base: str, world: World) -> None:
+    page.goto(f"{base}/portal/sign-in")
+    page.locator("#card").fill(world.card)
+    page.locator("#phone").fill("+70000000000")
+    page.locator("main form button[type=submit]").last.click()
+
+
+def _refused_adjustment(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "support")
+    page.goto(f"{base}/admin/members/{world.member_id}")
+    page.locator("#delta").fill("0")
+    page.locator("#adjust-reason").fill("a zero adjustment")
+    page.locator("form[action$='/adjust'] button[type=submit]").click()
+
+
+def _refused_rules(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "marketer")
+    page.goto(f"{base}/admin/rules")
+    page.locator("textarea[name=document]").first.fill(BAD_RULES)
+    publish = "form[action='/admin/rules/publish'] button[type=submit]:not([formaction])"
+    page.locator(publish).first.click()
+
+
+def _refused_profile(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, MEMBER)
+    page.goto(f"{base}/portal/profile")
+    page.locator("#email").fill("not an e-mail")
+    # the browser's own check of type=email would stop the form before the server's
+    page.locator("main form").first.evaluate("f => f.noValidate = true")
+    page.locator("main form button[type=submit]").first.click()
+
+
+# the pages as a refused form leaves them: an error message, the fields as typed
+REFUSED = {
+    "console sign-in, wrong key": _refused_sign_in,
+    "portal sign-in, wrong phone": _refused_portal_sign_in,
+    "member card, zero adjustment": _refused_adjustment,
+    "rules, a document with an error": _refused_rules,
+    "portal profile, a bad e-mail": _refused_profile,
+}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_pages_showing_a_refusal_have_no_accessibility_violations(
+    served: tuple[str, World], browser: Any, case: str
+) -> None:
+    """After a refused form (its message in an alert, the fields kept), the page has no
+    axe violations either, in both languages and at both sizes."""
+    base, world = served
+    found: list[str] = []
+    for lang in LANGUAGES:
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+        context.add_cookies([{"name": "kopilka_lang", "value": lang, "url": base}])
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        try:
+            REFUSED[case](page, base, world)
+            page.locator("[role=alert]").first.wait_for()
+            for width, height in SIZES.values():
+                page.set_viewport_size({"width": width, "height": height})
+                violations = axe_violations(page)
+                if violations:
+                    found.append(f"{case} [{lang}, {width}x{height}]:\n{describe(violations)}")
+        finally:
+            context.close()
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.browser
+def test_the_keyboard_skips_to_the_content_and_focus_shows(
+    served: tuple[str, World], browser: Any
+) -> None:
+    """On a phone, the first Tab of a console page lands on the "Skip to content" link,
+    shown on the screen with an outline; Enter takes the keyboard past the header; the next
+    Tabs reach the page's controls, each drawn with a visible outline."""
+    base, world = served
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    outline = "getComputedStyle(document.activeElement).outlineStyle"
+    try:
+        _sign_in(page, base, world, "support")
+        page.goto(f"{base}/admin/members/{world.member_id}")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        box = page.locator("a.skip").bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["y"] >= 0
+        assert page.evaluate(outline) != "none"
+        page.keyboard.press("Enter")
+        assert page.url.endswith("#main")
+        for _ in range(3):
+            page.keyboard.press("Tab")
+            inside = page.evaluate(
+                "document.getElementById('main').contains(document.activeElement)"
+            )
+            assert inside
+            assert page.evaluate(outline) != "none"
+    finally:
+        context.close()
