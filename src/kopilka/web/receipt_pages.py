@@ -1,6 +1,7 @@
 """The console's receipt page: a purchase's lines, points by line and rule, payment with
 points, the returns made so far, and the return of all of it or of chosen lines and
-quantities by support, confirmed on a page of its own and given a reason."""
+quantities by support, confirmed on a page of its own and given a reason (the member
+card's reason fields and labels, ``members_pages``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from fastapi import APIRouter, Request, Response
 
 from kopilka.domain.errors import KopilkaError, ValidationError
-from kopilka.domain.reasons import MAX_MEMBER_TEXT, MAX_NOTE, Reason, ReasonCode
 from kopilka.services import back_office
 from kopilka.services import receipt_list as list_svc
 from kopilka.services.apikeys import Permission
@@ -26,18 +26,9 @@ from kopilka.services.purchases import (
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import N_, tr
+from kopilka.web.members_pages import REASON_LABELS, parse_reason_fields, reason_label
 from kopilka.web.render import Form, PathId, ReceiptRef, WebRoute, Word, redirect, status_of
 
-REASON_LABELS = {
-    ReasonCode.RETURN: N_("goods brought back"),
-    ReasonCode.CUSTOMER_REQUEST: N_("the member asked"),
-    ReasonCode.CORRECTION: N_("a mistake put right"),
-    ReasonCode.SERVICE_FAILURE: N_("a till or the site failed"),
-    ReasonCode.GOODWILL: N_("goodwill"),
-    ReasonCode.LOST_CARD: N_("lost card"),
-    ReasonCode.FRAUD: N_("suspected fraud"),
-    ReasonCode.OTHER: N_("other (say why in the note)"),
-}
 NOTICES = {"returned": N_("The return is recorded.")}
 # a quantity as people type it: digits, one decimal mark (a point or a comma)
 _QUANTITY = re.compile(r"^\d{1,9}([.,]\d{1,6})?$")
@@ -102,31 +93,6 @@ def chosen_lines(purchase: PurchaseView, form: Mapping[str, str]) -> tuple[Retur
     if not chosen:
         raise ValidationError(tr("give the quantity to return of at least one line"), field="what")
     return tuple(chosen)
-
-
-def reason_of(form: Mapping[str, str]) -> Reason:
-    """The reason the form gives: a code from the list, the operator's note (required
-    with "other") and the member's text, each checked here with a translated message."""
-    try:
-        code = ReasonCode((form.get("reason_code") or "").strip())
-    except ValueError:
-        raise ValidationError(tr("choose a reason from the list"), field="reason_code") from None
-    note = (form.get("reason_note") or "").strip() or None
-    member_text = (form.get("member_text") or "").strip() or None
-    if note is not None and len(note) > MAX_NOTE:
-        raise ValidationError(
-            tr("the note is limited to %(max)s characters", max=MAX_NOTE), field="reason_note"
-        )
-    if member_text is not None and len(member_text) > MAX_MEMBER_TEXT:
-        raise ValidationError(
-            tr("the text for the member is limited to %(max)s characters", max=MAX_MEMBER_TEXT),
-            field="member_text",
-        )
-    if code is ReasonCode.OTHER and not note:
-        raise ValidationError(
-            tr("say why in the note when the reason is other"), field="reason_note"
-        )
-    return Reason(code, note, member_text)
 
 
 def return_id_for(key: str) -> str:
@@ -200,7 +166,7 @@ def receipt_router(console: Console) -> APIRouter:
             purchase["receipt_id"],
             return_id,
             chosen_lines(purchase, form),
-            reason=reason_of(form),
+            reason=parse_reason_fields(form, for_member=True),
             actor=op.key.actor,
         )
 
@@ -224,7 +190,7 @@ def receipt_router(console: Console) -> APIRouter:
             purchase_id=purchase_id,
             preview=preview,
             whole=cmd.lines is None,
-            reason_label=tr(REASON_LABELS[cmd.reason.code]),
+            reason_label=reason_label(cmd.reason.code),
             reason=cmd.reason,
             carried={
                 k: v

@@ -92,7 +92,7 @@ def test_support_returns_one_milk_with_a_reason_after_confirming(world, as_role,
     assert "receipt returned by support" in log
     shown = text_of(c.get(f"{url}?done=returned").text)
     assert "The return is recorded." in shown
-    assert "goods brought back: torn packet, checked by Olga" in shown
+    assert "Goods returned: torn packet, checked by Olga" in shown
     assert "(the member reads: Returned milk)" in shown
     portal_sign_in(anon, world)
     assert "torn packet" not in anon.get("/portal").text
@@ -127,7 +127,7 @@ def test_support_returns_everything_left(world, as_role):
         ({"what": "lines", "qty_1": "one"}, "line 1: a quantity is a number such as 1 or 0.5"),
         ({"what": "lines", "qty_1": "-1"}, "line 1: a quantity is a number such as 1 or 0.5"),
         ({"what": "lines", "qty_1": "1", "reason_code": "whim"}, "choose a reason from the list"),
-        ({"what": "lines", "qty_1": "1", "reason_code": "other"}, "say why in the note"),
+        ({"what": "lines", "qty_1": "1", "reason_code": "other"}, "describe the reason in the note"),
         (
             {"what": "lines", "qty_1": "1", "member_text": "x" * 201},
             "the text for the member is limited to 200 characters",
