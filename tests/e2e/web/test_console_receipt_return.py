@@ -127,7 +127,7 @@ def test_support_returns_everything_left(world, as_role):
         ({"what": "lines", "qty_1": "one"}, "line 1: a quantity is a number such as 1 or 0.5"),
         ({"what": "lines", "qty_1": "-1"}, "line 1: a quantity is a number such as 1 or 0.5"),
         ({"what": "lines", "qty_1": "1", "reason_code": "whim"}, "choose a reason from the list"),
-        ({"what": "lines", "qty_1": "1", "reason_code": "other"}, "describe the reason in the note"),
+        ({"what": "lines", "qty_1": "1", "reason_code": "other"}, "describe the reason"),
         (
             {"what": "lines", "qty_1": "1", "member_text": "x" * 201},
             "the text for the member is limited to 200 characters",
