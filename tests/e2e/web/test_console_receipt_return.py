@@ -95,7 +95,10 @@ def test_support_returns_one_milk_with_a_reason_after_confirming(world, as_role,
     assert "Goods returned: torn packet, checked by Olga" in shown
     assert "(the member reads: Returned milk)" in shown
     portal_sign_in(anon, world)
-    assert "torn packet" not in anon.get("/portal").text
+    portal = text_of(anon.get("/portal").text)
+    assert "torn packet" not in portal  # the internal note stays internal
+    assert "5 points taken back for a returned purchase" in portal
+    assert "Returned milk" in portal  # the text support wrote for the member
 
 
 def test_support_returns_everything_left(world, as_role):
