@@ -10,7 +10,7 @@ forgiven (forgive policy).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from kopilka.domain.errors import NotFoundError, ReversalExceeded, ValidationError
@@ -32,10 +32,13 @@ class ReversalOps(LedgerCore):
         reference: str | None = None,
         actor: str | None = None,
         from_lots: Sequence[tuple[int, int]] | None = None,
+        meta: Mapping[str, object] | None = None,
     ) -> Result:
         """Reverse all (``points=None``) or part of an earn, credit adjustment, redemption
         or capture. ``from_lots`` (an earning of several lots): how many of the points to
-        claw back from which of its lots (lot id, points), before any other lot."""
+        claw back from which of its lots (lot id, points), before any other lot. ``meta``
+        is kept with the entry beside what the reversal itself records (e.g. the reason
+        code and the member's text of a return made by support)."""
         original = self.port.get_entry(entry_id)
         if original is None or original.program_id != self.program.id:
             raise NotFoundError(f"entry {entry_id} not found", entry_id=entry_id)
@@ -60,6 +63,8 @@ class ReversalOps(LedgerCore):
         draft = self.draft(member_id, EntryKind.REVERSE, amount, now)
         draft.reverses_entry_id, draft.reason = entry_id, reason
         draft.reference, draft.actor = reference, actor
+        if meta:
+            draft.meta = dict(meta)
         if original.kind in (EntryKind.EARN, EntryKind.ADJUST):
             self._claw_back(original, amount, draft, from_lots)
             new_id = self.post_one(draft)
@@ -133,6 +138,6 @@ class ReversalOps(LedgerCore):
         if short:
             if self.program.negative_balance == NegativeBalancePolicy.DEBT:
                 draft.move(Account.AVAILABLE, source, short, member_id)
-                draft.meta = {"debt": short}
+                draft.meta = {**(draft.meta or {}), "debt": short}
             else:
-                draft.meta = {"forgiven": short}
+                draft.meta = {**(draft.meta or {}), "forgiven": short}

@@ -20,7 +20,9 @@ from kopilka.domain.reasons import Reason
 from kopilka.services import jobs as jobs_svc
 from kopilka.services import members as member_svc
 from kopilka.services import points as points_svc
+from kopilka.services import purchases as purchase_svc
 from kopilka.services import rules as rules_svc
+from kopilka.services import scope as store_scope
 from kopilka.services.audit_log import Audit, recorded_job, recorded_write
 from kopilka.services.balance_view import get_hold
 from kopilka.services.context import ServiceContext
@@ -338,4 +340,41 @@ def publish_rules(
             expected_version=expected_version,
         ),
         audit=Audit(actor, rules_svc.audit_action(backdate), "rules"),
+    )
+
+
+def return_purchase(
+    ctx: ServiceContext,
+    program: Program,
+    cmd: purchase_svc.ProcessReturn,
+    *,
+    key: str,
+    member_id: int,
+    scope: store_scope.StoreScope | None = None,
+) -> purchase_svc.ReturnBooked:
+    """A return made by an operator (the console): run once under the operator's ``key``
+    (and the return's own key, ``return_id``), audited as ``purchase.return`` on the
+    member ``member_id`` with their balance before and after; the record after names the
+    receipt, the return and the reason. ``cmd.actor`` is who returned it."""
+
+    seen: list[bool] = []
+
+    def state(inner: ServiceContext) -> dict[str, object]:
+        b = member_svc.get_balance(inner, program, member_id)
+        out: dict[str, object] = {"available": b.available, "pending": b.pending, "held": b.held}
+        if seen:  # after the return: what it was
+            out |= {"receipt_id": cmd.receipt_id, "return_id": cmd.return_id}
+            if cmd.reason is not None:
+                out |= {"reason": cmd.reason.internal(), **cmd.reason.meta()}
+        seen.append(True)
+        return out
+
+    return recorded_write(
+        ctx,
+        program.id,
+        key=key,
+        operation="return",
+        request=cmd.fingerprint(),
+        effect=lambda inner: purchase_svc.process_return(inner, program, cmd, scope=scope),
+        audit=Audit(cmd.actor or "unknown", "purchase.return", f"member:{member_id}", state),
     )

@@ -26,6 +26,7 @@ from kopilka.domain.errors import (
 from kopilka.domain.member import Member
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
+from kopilka.domain.reasons import Reason
 from kopilka.domain.rules import (
     EarnResult,
     RuleSet,
@@ -170,14 +171,22 @@ class ReturnLine:
 
 @dataclass(frozen=True, slots=True)
 class ProcessReturn:
-    """Return ``lines`` of receipt ``receipt_id`` (None: all of it) as return ``return_id``."""
+    """Return ``lines`` of receipt ``receipt_id`` (None: all of it) as return ``return_id``.
+
+    ``reason`` (a support agent's return from the console): kept with the return's
+    ledger entries, its internal line as their reason and its code and member text in
+    their meta; without one the entries' reason is ``return``. ``actor``: who returned it,
+    kept with the entries too."""
 
     receipt_id: str
     return_id: str
     lines: tuple[ReturnLine, ...] | None = None
+    reason: Reason | None = None
+    actor: str | None = None
 
     def fingerprint(self) -> dict[str, object]:
-        """The request as the idempotency store hashes it (as the body was hashed before)."""
+        """The request as the idempotency store hashes it (as the body was hashed before;
+        a reason, which a body never had, only when given)."""
         out: dict[str, object] = {"receipt_id": self.receipt_id, "return_id": self.return_id}
         if self.lines is not None:
             out["lines"] = [
@@ -186,6 +195,11 @@ class ProcessReturn:
                 else {"line_id": x.line_id, "quantity": str(x.quantity)}
                 for x in self.lines
             ]
+        if self.reason is not None:
+            out["reason"] = {
+                "internal": self.reason.internal(),
+                **self.reason.meta(),
+            }
         return out
 
 
@@ -715,6 +729,144 @@ def _share(total: int, part: Decimal, whole: Decimal) -> int:
     return int((Decimal(total) * part / whole).to_integral_value(rounding=ROUND_FLOOR))
 
 
+def _plan_return(
+    purchase: StoredPurchase, asked: tuple[ReturnLine, ...] | None, receipt_id: str
+) -> tuple[list[StoredReturnLine], int, int, int, dict[int, int]]:
+    """What returning ``asked`` (None: all that is left) of ``purchase`` takes back, gives
+    back and refunds, line by line and in all, from its stored awards and the returns
+    made so far (NotFoundError for a line it does not have, ReversalExceeded for more
+    than is left); and, for an earning of several lots, how many points to claw back
+    from each lot."""
+    returned: dict[str, Decimal] = {}
+    for earlier in purchase.returns:
+        for x in earlier.lines:
+            returned[x["line_id"]] = returned.get(x["line_id"], Decimal(0)) + Decimal(x["quantity"])
+    lines = {ln.line_id: ln for ln in purchase.lines}
+    wanted: dict[str, Decimal] = {}
+    if asked is None:
+        wanted = {i: ln.quantity - returned.get(i, Decimal(0)) for i, ln in lines.items()}
+        wanted = {i: q for i, q in wanted.items() if q > 0}
+        if not wanted:
+            raise ReversalExceeded(
+                "the purchase has been returned in full already", receipt_id=receipt_id
+            )
+    else:
+        for i, one in enumerate(asked):
+            if one.line_id not in lines:
+                # a well-formed id of no line of this purchase: nothing there to return
+                raise NotFoundError(
+                    f"lines[{i}] names no line of this purchase",
+                    field=f"lines[{i}].line_id",
+                )
+            line_id = one.line_id
+            q = lines[line_id].quantity if one.quantity is None else one.quantity
+            wanted[line_id] = wanted.get(line_id, Decimal(0)) + q
+    out_lines: list[StoredReturnLine] = []
+    claw = restore = refund = 0
+    # an earning of several lots (rules with their own expiry): each line's points are
+    # clawed back from the lots its rules earned into
+    lot_of_rule = cast(dict[str, int], (purchase.meta or {}).get("lot_of_rule") or {})
+    from_lots: dict[int, int] = {}
+    line_lots: dict[str, dict[int, int]] = {}
+    if lot_of_rule:
+        default_lot = min(lot_of_rule.values())
+        for a in purchase.awards:
+            lot_id = lot_of_rule.get(a.rule_id, default_lot)
+            per_lot = line_lots.setdefault(a.line_id, {})
+            per_lot[lot_id] = per_lot.get(lot_id, 0) + a.points
+    for line_id, q in sorted(wanted.items()):
+        ln = lines[line_id]
+        before = returned.get(line_id, Decimal(0))
+        after = before + q
+        if after > ln.quantity:
+            raise ReversalExceeded(
+                f"line {line_id}: {after} would exceed the {ln.quantity} bought",
+                line_id=line_id,
+            )
+        if lot_of_rule:
+            c = 0
+            for lot_id, earned in sorted(line_lots.get(line_id, {}).items()):
+                part = _share(earned, after, ln.quantity) - _share(earned, before, ln.quantity)
+                from_lots[lot_id] = from_lots.get(lot_id, 0) + part
+                c += part
+        else:
+            c = _share(ln.points_earned, after, ln.quantity) - _share(
+                ln.points_earned, before, ln.quantity
+            )
+        r = _share(ln.points_redeemed, after, ln.quantity) - _share(
+            ln.points_redeemed, before, ln.quantity
+        )
+        paid = ln.amount_minor - ln.discount_minor
+        m = _share(paid, after, ln.quantity) - _share(paid, before, ln.quantity)
+        claw, restore, refund = claw + c, restore + r, refund + m
+        out_lines.append(
+            {
+                "line_id": line_id,
+                "quantity": str(q),
+                "points_clawed_back": c,
+                "points_restored": r,
+                "refund_minor": m,
+            }
+        )
+    return out_lines, claw, restore, refund, from_lots
+
+
+class ReturnPreviewLine(TypedDict):
+    line_id: str
+    sku: str
+    quantity: str
+    points_clawed_back: int
+    points_restored: int
+    refund: str
+
+
+class ReturnPreview(TypedDict):
+    """What a return would do, before the ledger settles it: the points it claws back are
+    at most these (what was spent or expired since may be forgiven, or become a debt)."""
+
+    receipt_id: str
+    member_id: int
+    points_clawed_back: int
+    points_restored: int
+    refund: str
+    lines: list[ReturnPreviewLine]
+
+
+def preview_return(
+    ctx: ServiceContext,
+    program: Program,
+    cmd: ProcessReturn,
+    *,
+    scope: StoreScope | None = None,
+) -> ReturnPreview:
+    """What :func:`process_return` of ``cmd`` would take back, give back and refund, by
+    line, with the same refusals (an unknown line, more than is left). Writes nothing."""
+    with ctx.uow(read_only=True) as uow:
+        purchase = PurchaseRepo(uow.conn).by_receipt(program.id, cmd.receipt_id)
+    if purchase is None or (scope is not None and not scope.covers(purchase.store)):
+        raise _no_purchase(cmd.receipt_id)
+    out_lines, claw, restore, refund, _ = _plan_return(purchase, cmd.lines, cmd.receipt_id)
+    skus = {ln.line_id: ln.sku for ln in purchase.lines}
+    return {
+        "receipt_id": purchase.receipt_id,
+        "member_id": purchase.member_id,
+        "points_clawed_back": claw,
+        "points_restored": restore,
+        "refund": format_money(refund, program.currency),
+        "lines": [
+            {
+                "line_id": x["line_id"],
+                "sku": skus[x["line_id"]],
+                "quantity": x["quantity"],
+                "points_clawed_back": x["points_clawed_back"],
+                "points_restored": x["points_restored"],
+                "refund": format_money(x.get("refund_minor", 0), program.currency),
+            }
+            for x in out_lines
+        ],
+    }
+
+
 def process_return(
     ctx: ServiceContext,
     program: Program,
@@ -742,80 +894,10 @@ def process_return(
             raise NotFoundError(f"purchase {receipt_id!r} not found", receipt_id=receipt_id)
         lg = Ledger(uow.ledger, program)
         lg.lock(purchase.member_id)
-        returned: dict[str, Decimal] = {}
-        for earlier in purchase.returns:
-            for x in earlier.lines:
-                returned[x["line_id"]] = returned.get(x["line_id"], Decimal(0)) + Decimal(
-                    x["quantity"]
-                )
-        lines = {ln.line_id: ln for ln in purchase.lines}
-        wanted: dict[str, Decimal] = {}
-        if asked is None:
-            wanted = {i: ln.quantity - returned.get(i, Decimal(0)) for i, ln in lines.items()}
-            wanted = {i: q for i, q in wanted.items() if q > 0}
-            if not wanted:
-                raise ReversalExceeded(
-                    "the purchase has been returned in full already", receipt_id=receipt_id
-                )
-        else:
-            for i, one in enumerate(asked):
-                if one.line_id not in lines:
-                    # a well-formed id of no line of this purchase: nothing there to return
-                    raise NotFoundError(
-                        f"lines[{i}] names no line of this purchase",
-                        field=f"lines[{i}].line_id",
-                    )
-                line_id = one.line_id
-                q = lines[line_id].quantity if one.quantity is None else one.quantity
-                wanted[line_id] = wanted.get(line_id, Decimal(0)) + q
-        out_lines: list[StoredReturnLine] = []
-        claw = restore = refund = 0
-        # an earning of several lots (rules with their own expiry): each line's points are
-        # clawed back from the lots its rules earned into
-        lot_of_rule = cast(dict[str, int], (purchase.meta or {}).get("lot_of_rule") or {})
-        from_lots: dict[int, int] = {}
-        line_lots: dict[str, dict[int, int]] = {}
-        if lot_of_rule:
-            default_lot = min(lot_of_rule.values())
-            for a in purchase.awards:
-                lot_id = lot_of_rule.get(a.rule_id, default_lot)
-                per_lot = line_lots.setdefault(a.line_id, {})
-                per_lot[lot_id] = per_lot.get(lot_id, 0) + a.points
-        for line_id, q in sorted(wanted.items()):
-            ln = lines[line_id]
-            before = returned.get(line_id, Decimal(0))
-            after = before + q
-            if after > ln.quantity:
-                raise ReversalExceeded(
-                    f"line {line_id}: {after} would exceed the {ln.quantity} bought",
-                    line_id=line_id,
-                )
-            if lot_of_rule:
-                c = 0
-                for lot_id, earned in sorted(line_lots.get(line_id, {}).items()):
-                    part = _share(earned, after, ln.quantity) - _share(earned, before, ln.quantity)
-                    from_lots[lot_id] = from_lots.get(lot_id, 0) + part
-                    c += part
-            else:
-                c = _share(ln.points_earned, after, ln.quantity) - _share(
-                    ln.points_earned, before, ln.quantity
-                )
-            r = _share(ln.points_redeemed, after, ln.quantity) - _share(
-                ln.points_redeemed, before, ln.quantity
-            )
-            paid = ln.amount_minor - ln.discount_minor
-            m = _share(paid, after, ln.quantity) - _share(paid, before, ln.quantity)
-            claw, restore, refund = claw + c, restore + r, refund + m
-            out_lines.append(
-                {
-                    "line_id": line_id,
-                    "quantity": str(q),
-                    "points_clawed_back": c,
-                    "points_restored": r,
-                    "refund_minor": m,
-                }
-            )
+        out_lines, claw, restore, refund, from_lots = _plan_return(purchase, asked, receipt_id)
         forgiven = debt = expired = 0
+        reason = cmd.reason.internal() if cmd.reason else "return"
+        meta = cmd.reason.meta() if cmd.reason else None
         # the journal keeps 128 characters of a reference; two ids of 64 and the slash are
         # 129, so the longest return id loses its last one there (the return keeps it whole)
         reference = f"{receipt_id}/{return_id}"[:128]
@@ -824,8 +906,10 @@ def process_return(
                 purchase.earn_entry_id,
                 now,
                 points=claw,
-                reason="return",
+                reason=reason,
                 reference=reference,
+                actor=cmd.actor,
+                meta=meta,
                 from_lots=sorted((i, n) for i, n in from_lots.items() if n) or None,
             )
             # the answer says what the balance did: points to claw back that were no
@@ -837,8 +921,10 @@ def process_return(
                 purchase.redeem_entry_id,
                 now,
                 points=restore,
-                reason="return",
+                reason=reason,
                 reference=reference,
+                actor=cmd.actor,
+                meta=meta,
             )
             # restored points whose lot had expired (restore policy "expire") came back
             # expired
@@ -859,10 +945,7 @@ def process_return(
         repo.add_return(purchase.id, stored)
         uow.members.add_purchase_stats(purchase.member_id, -refund, 0)
         codes = (purchase.meta or {}).get("promo_codes")
-        if codes and all(
-            returned.get(i, Decimal(0)) + wanted.get(i, Decimal(0)) >= ln.quantity
-            for i, ln in lines.items()
-        ):
+        if codes and _returned_whole(purchase, out_lines):
             # returned whole: its promo codes' uses are given back
             promo_codes.give_back(UsageRepo(uow.conn), program.id, codes, purchase.member_id)
         bal = lg.balance(purchase.member_id)
@@ -889,6 +972,16 @@ def process_return(
         effect,
         caller_key=caller_key,
     )
+
+
+def _returned_whole(purchase: StoredPurchase, now_returned: list[StoredReturnLine]) -> bool:
+    """Whether the purchase's returns so far and ``now_returned`` return all of it."""
+    back: dict[str, Decimal] = {}
+    for x in [y for r in purchase.returns for y in r.lines] + list(now_returned):
+        back[str(x["line_id"])] = back.get(str(x["line_id"]), Decimal(0)) + Decimal(
+            str(x["quantity"])
+        )
+    return all(back.get(ln.line_id, Decimal(0)) >= ln.quantity for ln in purchase.lines)
 
 
 def _returned(x: StoredReturnLine, currency: str) -> ReturnedLine:

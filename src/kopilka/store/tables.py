@@ -364,6 +364,9 @@ purchases = Table(
     UniqueConstraint("program_id", "receipt_id"),
     Index("ix_purchases_member", "member_id", "id"),
     Index("ix_purchases_member_time", "member_id", "occurred_at"),
+    # the console's receipts list: by date and by amount (0014)
+    Index("ix_purchases_program_time", "program_id", "occurred_at", "id"),
+    Index("ix_purchases_program_total", "program_id", "total_minor", "id"),
 )
 
 purchase_lines = Table(

@@ -1,6 +1,6 @@
 """Console pages for support: find a member, see and explain their points, edit the
 profile and the phone and e-mail, replace a lost card, void a hold, adjust, block or
-unblock, and read a purchase's breakdown.
+unblock (a purchase's breakdown and its return are the receipt pages, ``receipt_pages``).
 
 Every action that takes points or access away, or retires a card, is given a reason (a
 code, a note, and for points a text the member reads) and confirmed on a page of its
@@ -31,7 +31,6 @@ from kopilka.services.back_office import ChangeProfile, SetBlocked, VoidMemberHo
 from kopilka.services.balance_view import active_holds, balance_view, get_hold
 from kopilka.services.member_list import sees_personal_data
 from kopilka.services.points import Adjust
-from kopilka.services.purchases import get_purchase
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import N_, ngettext, number, tr
@@ -40,7 +39,6 @@ from kopilka.web.render import (
     Cursor,
     Form,
     PathId,
-    ReceiptRef,
     Refused,
     WebRoute,
     Word,
@@ -647,12 +645,5 @@ def members_router(console: Console) -> APIRouter:
                 op, member_id, status=status_of(e), error=e, failed="profile", form=form
             )
         return redirect(f"/admin/members/{member_id}?done=profile")
-
-    @router.get("/purchases")
-    def purchase(request: Request, receipt_id: ReceiptRef = "") -> Response:
-        op = console.operator(request)
-        op.require(Permission.HISTORY_READ)
-        found = get_purchase(ctx, op.program, receipt_id, scope=op.key.scope)
-        return console.page(op, "admin_purchase.html", purchase=found, nav="members")
 
     return router

@@ -19,6 +19,8 @@ from kopilka.web.jobs_pages import jobs_router
 from kopilka.web.member_list_pages import member_list_router
 from kopilka.web.members_pages import members_router
 from kopilka.web.portal import portal_router
+from kopilka.web.receipt_list_pages import receipt_list_router
+from kopilka.web.receipt_pages import receipt_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
 from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rules_pages import RulesPage, rules_router
@@ -74,6 +76,8 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(console_router(console))
     router.include_router(member_list_router(console))
     router.include_router(members_router(console))
+    router.include_router(receipt_list_router(console))
+    router.include_router(receipt_router(console))
     rules_page = RulesPage(console)
     # the form's routes first: /admin/rules/form is not the version "form"
     router.include_router(rule_form_router(console, rules_page))

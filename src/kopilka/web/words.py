@@ -263,6 +263,7 @@ CHANNELS = {
     "portal": N_("portal"),
 }
 ACTIONS = {
+    "purchase.return": N_("receipt returned by support"),
     "points.adjust": N_("points adjusted"),
     "member.consent.grant": N_("consent given"),
     "member.consent.withdraw": N_("consent withdrawn"),
@@ -416,6 +417,8 @@ def member_why(item: dict[str, Any]) -> str:
         change = sum(changes.values())
         meta = item.get("meta") or {}
         came_back = int(meta.get("expired_on_return", 0)) + int(meta.get("reissued", 0))
+        # what support wrote for the member when returning the receipt from the console
+        told = f": {_member_text(item)}" if _member_text(item) else ""
         if change > 0 or came_back:
             return (
                 _points(
@@ -425,14 +428,19 @@ def member_why(item: dict[str, Any]) -> str:
                 )
                 + (f" ({ref})" if ref else "")
                 + _released(meta)
+                + told
             )
         if change < 0:
-            return _points(
-                "%(num)s point taken back for a returned purchase",
-                "%(num)s points taken back for a returned purchase",
-                -change,
-            ) + (f" ({ref})" if ref else "")
-        return gettext("a returned purchase") + (f" ({ref})" if ref else "")
+            return (
+                _points(
+                    "%(num)s point taken back for a returned purchase",
+                    "%(num)s points taken back for a returned purchase",
+                    -change,
+                )
+                + (f" ({ref})" if ref else "")
+                + told
+            )
+        return gettext("a returned purchase") + (f" ({ref})" if ref else "") + told
     if kind == "activate":
         return _points(
             "%(num)s pending point became available", "%(num)s pending points became available", pts

@@ -62,7 +62,19 @@ PAGES = [
     Page("/admin/members", ("support", "marketer")),
     Page("/admin/members", ("support",), url="/admin/members?q=Ann&sort=name"),
     Page("/admin/members/{member_id}", ("support", "marketer"), url="/admin/members/{member}"),
-    Page("/admin/purchases", ("support",), url="/admin/purchases?receipt_id={receipt}"),
+    Page("/admin/receipts", ("support", "analyst")),
+    Page(
+        "/admin/receipts",
+        ("support",),
+        url="/admin/receipts?store=S1&amount_min=100&sort=amount&order=asc",
+    ),
+    Page("/admin/receipts", ("support",), url="/admin/receipts?date_from=2026-13-01", status=422),
+    # the receipt's page, reached through its former address (a redirect by receipt id)
+    Page(
+        "/admin/receipts/{purchase_id}",
+        ("support", "analyst"),
+        url="/admin/purchases?receipt_id={receipt}",
+    ),
     Page("/admin/rules", ("marketer", "admin")),
     Page("/admin/rules/diff", ("marketer",), url="/admin/rules/diff?a=1&b=2"),
     Page("/admin/rules/{version}", ("marketer",), url="/admin/rules/1"),
@@ -93,6 +105,8 @@ NOT_PAGES = {
     "/admin/": "redirects to /admin",
     "/portal/": "redirects to /portal",
     "/admin/members.csv": "a CSV file",
+    "/admin/receipts.csv": "a CSV file",
+    "/admin/purchases": "redirects to the receipt's page (/admin/receipts/{purchase_id})",
     "/portal/manifest.webmanifest": "the web app's manifest (JSON)",
 }
 ROLES = sorted({role for p in PAGES for role in p.roles})

@@ -99,7 +99,9 @@ def test_every_page_carries_the_switch_and_its_language(world, as_role, anon):
         admin.get(f"/admin/members/{world.member_id}", headers=ru),
         admin.get("/admin/rules", headers=ru),
         admin.get("/admin/verify", headers=ru),
-        admin.get(f"/admin/purchases?receipt_id={world.receipt_id}", headers=ru),
+        admin.get(
+            f"/admin/purchases?receipt_id={world.receipt_id}", headers=ru, follow_redirects=True
+        ),
         admin.get("/admin/members/999999999", headers=ru),  # an error page
     ]
     for page in pages:
@@ -142,7 +144,9 @@ def test_the_console_in_russian(world, as_role):
     assert "Корректировка баллов" in text
     assert "сотрудник test: welcome gift" in text
     assert "рекламные письма" in text  # the consent purpose marketing_email
-    purchase = text_of(admin.get(f"/admin/purchases?receipt_id={world.receipt_id}").text)
+    purchase = text_of(
+        admin.get(f"/admin/purchases?receipt_id={world.receipt_id}", follow_redirects=True).text
+    )
     assert "Итого 800,00 ₽" in purchase  # money in the program's currency, Russian style
     missing = text_of(admin.get("/admin/members/999999999").text)
     assert "Не найдено" in missing

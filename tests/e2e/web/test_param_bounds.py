@@ -3,6 +3,7 @@ number too large for the database (or not a number) is a 4xx, never a 500."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,11 @@ from tests.e2e.web.world import World, hidden_fields, portal_sign_in, sign_in
 
 HUGE = "99999999999999999999"  # > 2**63
 HUGER = "99999999999999999999999"
+
+
+def b64(text: str) -> str:
+    """A page cursor as the lists write them (URL-safe base64 of JSON, unpadded)."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def _routes(routes: list[Any]) -> Iterator[APIRoute]:
@@ -118,6 +124,25 @@ CONSOLE_URLS = [
     f"/admin/rules?published={HUGE}",
     "/admin/purchases?receipt_id=" + "R" * 300,
     "/admin/members/{member}?done=" + "d" * 300,
+    # the receipts list reads its query itself (receipt_list_pages.receipt_query)
+    f"/admin/receipts/{HUGE}",
+    "/admin/receipts/0",
+    "/admin/receipts/1e20",
+    "/admin/receipts/{receipt}?done=" + "d" * 300,
+    f"/admin/receipts?member_kind=id&member={HUGE}",
+    "/admin/receipts?member_kind=id&member=1e20",
+    "/admin/receipts?member_kind=card&member=" + "9" * 300,
+    f"/admin/receipts?amount_min={HUGER}",
+    f"/admin/receipts?amount_max={HUGE}.5",
+    "/admin/receipts?date_from=99999-01-01",
+    "/admin/receipts?store=" + "S" * 300,
+    "/admin/receipts?after=" + "a" * 300,
+    f"/admin/receipts?sort=amount&after={HUGE}",
+    # a well-formed cursor whose numbers the database cannot hold
+    "/admin/receipts?sort=amount&after=" + b64(f"[{HUGE}, 1]"),
+    "/admin/receipts?after=" + b64(f'["2026-03-14T12:00:00+00:00", {HUGE}]'),
+    f"/admin/receipts.csv?amount_min={HUGER}",
+    f"/admin/receipts.csv?member_kind=id&member={HUGE}",
 ]
 PORTAL_URLS = [
     f"/portal?before={HUGER}",
@@ -136,7 +161,8 @@ def test_console_answers_an_out_of_range_parameter_with_a_4xx(
     page (404 for a path, 422 for a query), not a 500."""
     with TestClient(app, follow_redirects=False) as c:
         assert sign_in(c, world.keys["admin"]).status_code == 303
-        r = c.get(url.format(member=world.member_id))
+        receipt = c.get(f"/admin/purchases?receipt_id={world.receipt_id}").headers["location"]
+        r = c.get(url.format(member=world.member_id, receipt=receipt.rsplit("/", 1)[-1]))
     assert r.status_code in (404, 422), (url, r.status_code, r.text)
     assert r.headers["content-type"].startswith("text/html")
 
@@ -152,6 +178,12 @@ def test_console_forms_to_an_out_of_range_member_are_a_404(app: FastAPI, world: 
             r = c.post(
                 f"/admin/members/{HUGE}/{what}",
                 data={**fields, "delta": "5", "reason_code": "goodwill", "action": "block"},
+            )
+            assert r.status_code == 404, (what, r.text)
+        for what in ("return", "return/confirm"):
+            r = c.post(
+                f"/admin/receipts/{HUGE}/{what}",
+                data={**fields, "what": "all", "reason_code": "return"},
             )
             assert r.status_code == 404, (what, r.text)
 

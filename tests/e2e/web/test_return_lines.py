@@ -33,7 +33,7 @@ def test_a_return_after_expiry_reads_restored_and_expired_at_once(world, as_role
         world.ctx, world.program, commands.return_(receipt, {"return_id": "LATE"})
     )
     assert (back["points_restored"], back["expired_at_once"]) == (100, 100)
-    page = as_role("support").get(f"/admin/purchases?receipt_id={receipt}")
+    page = as_role("support").get(f"/admin/purchases?receipt_id={receipt}", follow_redirects=True)
     assert "(of which 100 expired at once)" in text_of(page.text)
     portal_sign_in(anon, world)
     history = text_of(anon.get("/portal").text)

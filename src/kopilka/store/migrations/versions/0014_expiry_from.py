@@ -3,8 +3,8 @@
 ``programs.expiry_from``: ``earning`` or ``activation`` (``kopilka program
 set-expiry-from``); every existing program keeps counting from the earning.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
