@@ -62,9 +62,10 @@ def test_a_portal_form_key_shaped_as_an_events_key_does_not_block_the_event(worl
     """A member withdrawing a consent under the form key ``event:E-77`` leaves event E-77
     to be recorded."""
     portal_sign_in(anon, world)
-    page = anon.get("/portal").text
-    forms = [hidden_fields(page, "/portal/consents/withdraw", i) for i in range(2)]
-    sms = next(f for f in forms if f["purpose"] == "sms")
+    # a change of consent goes through its confirmation page, which holds the form
+    page = anon.get("/portal/consents/confirm?purpose=sms&answer=withdraw").text
+    sms = hidden_fields(page, "/portal/consents/withdraw")
+    assert sms["purpose"] == "sms"
     response = anon.post("/portal/consents/withdraw", data={**sms, "idempotency_key": "event:E-77"})
     assert response.status_code == 303, response.text
     body = {"event_id": "E-77", "type": "review", "member_id": world.member_id}
