@@ -429,6 +429,10 @@ def test_every_common_rule_of_the_grocery_example_goes_through_the_form_unchange
         "review-photo",
         "review",
         "registration",
+        # the newer mechanics: tenders, a quantity condition, a promo code
+        "sbp-bonus",
+        "dairy-3-packs",
+        "friends-code",
     }
     assert "january-double" in shown
     assert "morning-hours" in shown

@@ -28,7 +28,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True}
 WORDS = {
     "en": {
         "worth": "300 points = RUB 300.00",
-        "expiry": "350 points expire: 2027-03-14 15:00 MSK",
+        "expiry": "350 points expire: end of 2027-03-14",
         "withdraw": "Withdraw consent to SMS",
         "confirm": "Withdraw consent to SMS?",
         "yes": "Yes, withdraw",
@@ -43,7 +43,7 @@ WORDS = {
     },
     "ru": {
         "worth": "300 баллов = 300,00",
-        "expiry": "350 баллов сгорят: 14.03.2027, 15:00 MSK",
+        "expiry": "350 баллов сгорят: до конца дня 14.03.2027",
         "withdraw": "Отозвать согласие: SMS",
         "confirm": "Отозвать согласие: SMS?",
         "yes": "Да, отозвать",
