@@ -148,3 +148,21 @@ def test_the_stylesheet_is_served_locally(anon):
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
     assert anon.get("/web-static/../routes.py").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "back"),
+    [
+        ("/admin/no-such-page", "/admin"),
+        ("/admin/members/45/x", "/admin"),
+        ("/portal/nope", "/portal"),
+    ],
+)
+def test_an_unknown_address_is_a_page_with_the_way_back(anon, path, back):
+    """A mistyped or stale address under /admin or /portal answers 404 with a page in the
+    visitor's language and a link back to its area, not the API's JSON problem document."""
+    response = anon.get(path, headers={"Accept-Language": "ru"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Такой страницы нет." in text_of(response.text)
+    assert f'href="{back}"' in response.text
