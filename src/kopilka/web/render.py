@@ -8,6 +8,7 @@ handlers answer in problem+json.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timedelta
@@ -113,6 +114,13 @@ def _money(context: jinja2.runtime.Context, value: Any) -> str:
     return i18n.money(value, currency)
 
 
+def json_text(value: object) -> str:
+    """A stored state (an audit record's before and after) as JSON a person reads: letters
+    as they are, not ``\\u0414``-escaped as Jinja's ``tojson`` writes them for scripts; the
+    page escapes it as any text."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
 def problem_text(code: str | None, message: str) -> str:
     """An error's message in the page's language: the web layer's own messages are
     translated where they are raised; a service's (English) one is looked up in the
@@ -171,6 +179,7 @@ def make_environment() -> jinja2.Environment:
     env.filters["role"] = words.role
     env.filters["identifier_kind"] = words.identifier_kind
     env.filters["problem_text"] = lambda message, code=None: problem_text(code, message)
+    env.filters["json_text"] = json_text
     return env
 
 
