@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from kopilka.domain.errors import ConflictError, KopilkaError
 from kopilka.logging import failed_request
+from kopilka.services.apikeys import Permission
 from kopilka.services.context import is_unavailable
 from kopilka.web import i18n, words
 from kopilka.web.i18n import _
@@ -202,8 +203,19 @@ class Renderer:
 
     def refusal(self, request: Request, status: int, message: str, code: str = "") -> Response:
         area = "portal" if request.url.path.startswith("/portal") else "admin"
+        signed_in: dict[str, Any] = {}
+        op = getattr(request.state, "operator", None)
+        if area == "admin" and op is not None:  # the console's menu, as on its other pages
+            signed_in = {"op": op, "csrf": op.csrf, "program": op.program}
+            signed_in["Permission"] = Permission
         return self.page(
-            "error.html", status, area=area, http_status=status, message=message, code=code
+            "error.html",
+            status,
+            area=area,
+            http_status=status,
+            message=message,
+            code=code,
+            **signed_in,
         )
 
 

@@ -166,3 +166,18 @@ def test_an_unknown_address_is_a_page_with_the_way_back(anon, path, back):
     assert response.headers["content-type"].startswith("text/html")
     assert "Такой страницы нет." in text_of(response.text)
     assert f'href="{back}"' in response.text
+
+
+def test_a_refusal_keeps_the_menu_and_the_sign_out(as_role):
+    """A "Not found" or "Not allowed" page of a signed-in operator carries the console's
+    menu (their role's pages) and the sign-out, so it is not a dead end."""
+    marketer = as_role("marketer")
+    page = marketer.get("/admin/verify")
+    assert page.status_code == 403
+    assert 'href="/admin/rules"' in page.text
+    assert 'href="/admin/verify"' not in page.text  # the menu is the role's own
+    assert 'action="/admin/sign-out"' in page.text
+    missing = as_role("support").get("/admin/members/999999")
+    assert missing.status_code == 404
+    assert 'href="/admin/members"' in missing.text
+    assert 'action="/admin/sign-out"' in missing.text
