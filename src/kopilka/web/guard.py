@@ -227,4 +227,8 @@ def operator(area: Area, request: Request) -> Operator:
     key = active_key(area.ctx, int(key_id)) if isinstance(key_id, int) else None
     if session is None or key is None or key.role not in CONSOLE_ROLES:
         raise SignInRequired(area.sign_in)
-    return Operator(key, area.csrf(session))
+    op = Operator(key, area.csrf(session))
+    # a refusal later in this request (not found, not allowed) is answered with the menu
+    # and the sign-out, so the page is not a dead end
+    request.state.operator = op
+    return op

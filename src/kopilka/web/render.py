@@ -8,6 +8,7 @@ handlers answer in problem+json.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timedelta
@@ -26,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from kopilka.domain.errors import ConflictError, KopilkaError
 from kopilka.logging import failed_request
+from kopilka.services.apikeys import Permission
 from kopilka.services.context import is_unavailable
 from kopilka.web import i18n, words
 from kopilka.web.i18n import _
@@ -113,6 +115,13 @@ def _money(context: jinja2.runtime.Context, value: Any) -> str:
     return i18n.money(value, currency)
 
 
+def json_text(value: object) -> str:
+    """A stored state (an audit record's before and after) as JSON a person reads: letters
+    as they are, not ``\\u0414``-escaped as Jinja's ``tojson`` writes them for scripts; the
+    page escapes it as any text."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
 def problem_text(code: str | None, message: str) -> str:
     """An error's message in the page's language: the web layer's own messages are
     translated where they are raised; a service's (English) one is looked up in the
@@ -171,6 +180,7 @@ def make_environment() -> jinja2.Environment:
     env.filters["role"] = words.role
     env.filters["identifier_kind"] = words.identifier_kind
     env.filters["problem_text"] = lambda message, code=None: problem_text(code, message)
+    env.filters["json_text"] = json_text
     return env
 
 
@@ -193,8 +203,19 @@ class Renderer:
 
     def refusal(self, request: Request, status: int, message: str, code: str = "") -> Response:
         area = "portal" if request.url.path.startswith("/portal") else "admin"
+        signed_in: dict[str, Any] = {}
+        op = getattr(request.state, "operator", None)
+        if area == "admin" and op is not None:  # the console's menu, as on its other pages
+            signed_in = {"op": op, "csrf": op.csrf, "program": op.program}
+            signed_in["Permission"] = Permission
         return self.page(
-            "error.html", status, area=area, http_status=status, message=message, code=code
+            "error.html",
+            status,
+            area=area,
+            http_status=status,
+            message=message,
+            code=code,
+            **signed_in,
         )
 
 

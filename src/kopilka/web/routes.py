@@ -119,4 +119,11 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     def portal_slash() -> Response:
         return redirect("/portal")
 
+    # last: any other address under /admin or /portal is a page of its own, with the way
+    # back, rather than the API's problem document (a mistyped or stale bookmark)
+    @router.get("/admin/{rest:path}")
+    @router.get("/portal/{rest:path}")
+    def no_such_page(rest: Annotated[str, PathParam(max_length=2000)]) -> Response:
+        raise Refused(404, tr("There is no such page."))
+
     return router

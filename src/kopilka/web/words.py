@@ -251,7 +251,15 @@ RULE_KINDS = {
     "bonus": N_("bonus"),
     "event": N_("event"),
 }
-EVENTS = {"review": N_("review")}
+# every standard event a rule may award (kopilka.domain.rules.schema.STANDARD_EVENTS); a
+# custom event's name is shown as written
+EVENTS = {
+    "registration": N_("registration"),
+    "profile_completed": N_("profile completed"),
+    "review": N_("review"),
+    "social_share": N_("social share"),
+    "newsletter_subscription": N_("newsletter subscription"),
+}
 CHANNELS = {
     "till": N_("till"),
     "pos": N_("till"),

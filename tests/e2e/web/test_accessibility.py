@@ -98,6 +98,8 @@ PAGES = [
     # the error pages: not found, not allowed, a bad query, in the console and the portal
     Page("/admin/members/{member_id}", ("admin",), url="/admin/members/999999999", status=404),
     Page("/admin/verify", ("marketer",), status=403),
+    Page("/admin/{rest:path}", ("support",), url="/admin/no-such-page", status=404),
+    Page("/portal/{rest:path}", (MEMBER,), url="/portal/no-such-page", status=404),
     Page("/portal", (MEMBER,), url="/portal?before=0", status=422),
 ]
 # GET routes under /admin or /portal that are not pages a person reads

@@ -101,6 +101,9 @@ def test_marketer_adds_a_multiplier_with_the_form_previews_and_publishes(
         page.get_by_role("button", name=t("Preview"), exact=True).click()
         result = page.locator(".result")
         expect(result).to_be_visible()
+        # the answer opens at the preview, not at the top of the rules list above it
+        assert page.url.endswith("/admin/rules/preview#preview-h")
+        expect(result).to_be_in_viewport()
         expect(page.get_by_label(t("Draft rules document"))).to_contain_text("factor: 3")
 
         page.get_by_role("button", name=t("Validate and publish")).click()

@@ -148,3 +148,36 @@ def test_the_stylesheet_is_served_locally(anon):
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
     assert anon.get("/web-static/../routes.py").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "back"),
+    [
+        ("/admin/no-such-page", "/admin"),
+        ("/admin/members/45/x", "/admin"),
+        ("/portal/nope", "/portal"),
+    ],
+)
+def test_an_unknown_address_is_a_page_with_the_way_back(anon, path, back):
+    """A mistyped or stale address under /admin or /portal answers 404 with a page in the
+    visitor's language and a link back to its area, not the API's JSON problem document."""
+    response = anon.get(path, headers={"Accept-Language": "ru"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Такой страницы нет." in text_of(response.text)
+    assert f'href="{back}"' in response.text
+
+
+def test_a_refusal_keeps_the_menu_and_the_sign_out(as_role):
+    """A "Not found" or "Not allowed" page of a signed-in operator carries the console's
+    menu (their role's pages) and the sign-out, so it is not a dead end."""
+    marketer = as_role("marketer")
+    page = marketer.get("/admin/verify")
+    assert page.status_code == 403
+    assert 'href="/admin/rules"' in page.text
+    assert 'href="/admin/verify"' not in page.text  # the menu is the role's own
+    assert 'action="/admin/sign-out"' in page.text
+    missing = as_role("support").get("/admin/members/999999")
+    assert missing.status_code == 404
+    assert 'href="/admin/members"' in missing.text
+    assert 'action="/admin/sign-out"' in missing.text

@@ -144,3 +144,18 @@ def test_audit_page_in_russian(world, as_role, clock):
     assert "Кто" in page
     assert "Audit log" not in page
     assert "points adjusted" not in page
+
+
+def test_before_and_after_read_as_written_not_unicode_escaped(as_role):
+    """A published rule's Russian description reads as Russian in the entry's "After" (it
+    was ``\\u0414...`` escapes, unreadable), and markup in a stored value stays text."""
+    from tests.e2e.web.test_console_rules import publish
+    from tests.e2e.web.world import RULES
+
+    c = as_role("admin")
+    document = RULES.replace('"1 point for every 100 RUB"', '"Двойные баллы <b>1–10</b> января"')
+    assert publish(c, document).status_code == 303
+    html = c.get("/admin/audit", params={"action": "rules.publish"}).text
+    assert "Двойные баллы &lt;b&gt;1–10&lt;/b&gt; января" in html
+    assert "\\u04" not in html
+    assert "<b>1–10</b>" not in html

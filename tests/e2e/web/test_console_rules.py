@@ -19,7 +19,7 @@ def publish(c, document: str, **extra: str):
 
 
 def preview(c, document: str, basket: str):
-    fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/preview")
+    fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/preview#preview-h")
     return c.post("/admin/rules/preview", data={**fields, "document": document, "basket": basket})
 
 

@@ -52,10 +52,11 @@ def test_with_approval_off_a_marketer_publishes_directly(world, as_role):
 
 
 def test_a_marketer_proposes_and_an_admin_approves(world, as_role):
-    """With approval on, the marketer's confirmation says it proposes; the proposal is
-    stored (document, effective time, who, when, status) and nothing is published; the
-    admin sees it on the rules page, its diff against the version in force, approves it,
-    and it is the version in force, audited; the marketer sees it approved."""
+    """With approval on, the marketer's confirmation says it proposes and takes effect when
+    approved; the proposal is stored (document, effective time, who, when, status) and
+    nothing is published; the admin sees it on the rules page, its diff against the version
+    in force, approves it, and it is the version in force, audited; the marketer sees it
+    approved."""
     approval(world, True)
     marketer = as_role("marketer")
     page = marketer.get("/admin/rules").text
@@ -63,6 +64,9 @@ def test_a_marketer_proposes_and_an_admin_approves(world, as_role):
     fields = hidden_fields(page, "/admin/rules/publish")
     confirmation = marketer.post("/admin/rules/publish", data={**fields, "document": DRAFT})
     assert "Propose version 2?" in text_of(confirmation.text)
+    # a proposal without a time of its own takes effect when approved, not "now"
+    assert "Takes effect when approved" in text_of(confirmation.text)
+    assert "at once, when published" not in confirmation.text
     sent = marketer.post(
         "/admin/rules/publish", data=hidden_fields(confirmation.text, "/admin/rules/publish")
     )

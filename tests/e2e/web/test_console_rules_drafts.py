@@ -66,7 +66,7 @@ def test_a_version_document_is_one_block_keeping_blank_lines(world, as_role):
 
 def compare(c, document: str, headers: dict[str, str] | None = None):
     """Post the preview form's "compare on recent receipts" button."""
-    fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/preview")
+    fields = hidden_fields(c.get("/admin/rules").text, "/admin/rules/preview#preview-h")
     return c.post(
         "/admin/rules/compare",
         data={**fields, "document": document, "format": "yaml"},

@@ -124,3 +124,18 @@ def test_consent_channel_and_title_are_translated(world, as_role):
     assert "Копилка консоль" not in ru
     assert re.search(r"MSK, касса</td>", ru)
     assert ", till</td>" not in ru
+
+
+def test_every_standard_event_has_a_word_in_both_languages():
+    """Each event a rule may award (registration, review, social share...) is named in the
+    page's language on the rules pages, not shown as its code; a custom event keeps its name."""
+    from kopilka.domain.rules.schema import STANDARD_EVENTS
+    from kopilka.web import i18n
+
+    assert set(words.EVENTS) == set(STANDARD_EVENTS)
+    with i18n.using("ru"):
+        ru = {code: words.event(code) for code in STANDARD_EVENTS}
+        custom = words.event("loyalty_quiz")
+    assert ru["registration"] == "регистрация"
+    assert ru["social_share"] == "репост в соцсетях"
+    assert custom == "loyalty quiz"
