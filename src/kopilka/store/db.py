@@ -137,6 +137,14 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
             raise DisconnectionError(f"pooled connection failed its ping: {e}") from e
 
 
+# the SQL name of a lower() that folds every alphabet on SQLite (PostgreSQL's lower() does)
+UNICODE_LOWER = "kp_lower"
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_engine(url: str, synchronous: str, autocheckpoint: bool) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     memory = path in ("", ":memory:")
@@ -168,6 +176,8 @@ def _sqlite_engine(url: str, synchronous: str, autocheckpoint: bool) -> Engine:
         if not autocheckpoint:
             cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
+        # SQLite's lower() folds ASCII letters only; searches typed in Cyrillic call this
+        dbapi_conn.create_function(UNICODE_LOWER, 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

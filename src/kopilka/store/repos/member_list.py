@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
+from kopilka.store.db import UNICODE_LOWER
 from kopilka.store.tables import member_balances, member_identifiers, members, purchases
 
 # the highest code point: ``value < prefix + TOP`` bounds a prefix as a range, which the
@@ -142,8 +143,12 @@ class MemberListRepo:
                 columns.append(
                     func.coalesce(m.first_name, "") + " " + func.coalesce(m.last_name, "")
                 )
+            lower = func.lower
+            if self.conn.dialect.name == "sqlite" and not f.names.isascii():
+                # SQLite's own lower() leaves "Кузьмина" as it is: Python's folds it
+                lower = getattr(func, UNICODE_LOWER)
             for column in columns:
-                matches.append(func.lower(column).like(_escape(f.names) + "%", escape="\\"))
+                matches.append(lower(column).like(_escape(f.names) + "%", escape="\\"))
         if f.identifiers:
             i = member_identifiers.c
             # driven from the (program_id, kind, value) index: the few members whose
