@@ -224,6 +224,7 @@ class Document(Strict):
     exclude: Scope = Scope()
     rules: list[Any] = []
     redemption: Redemption = Redemption()
+    tiers: Any = None  # checked by domain/rules/tiers_section.py
 
 
 RULE_MODELS: dict[str, type[RuleBase]] = {

@@ -1,0 +1,171 @@
+"""Tier rows: a member's standing (``member_tiers``), the history of changes
+(``tier_changes``) and the metrics a tier is judged on, summed from purchases and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from kopilka.store.tables import member_tiers, members, purchases, returns, tier_changes
+
+
+@dataclass(slots=True)
+class Standing:
+    """A member's stored tier standing (a member without a row has earned nothing)."""
+
+    member_id: int
+    earned_tier: str | None = None
+    manual_tier: str | None = None
+    manual_until: datetime | None = None
+    manual_reason: str | None = None
+    grace_since: datetime | None = None
+    stored: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    """One line of a member's tier history."""
+
+    id: int
+    from_tier: str | None
+    to_tier: str | None
+    at: datetime
+    reason: str
+    metrics: dict[str, int] | None
+    thresholds: dict[str, int] | None
+    rule_version: int | None
+    actor: str | None
+    note: str | None
+
+
+class TierRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def metrics(
+        self, member_id: int, start: datetime | None, end: datetime | None
+    ) -> tuple[int, int, int]:
+        """Spend (minor units), points earned and purchases of the member's purchases in
+        ``[start, end)``, each less what returns of those purchases took back."""
+        p = purchases.c
+        where = [p.member_id == member_id]
+        if start is not None:
+            where.append(p.occurred_at >= start)
+        if end is not None:
+            where.append(p.occurred_at < end)
+        row = self.conn.execute(
+            select(
+                func.coalesce(func.sum(p.total_minor - p.discount_minor), 0),
+                func.coalesce(func.sum(p.points_earned), 0),
+                func.count(),
+            ).where(*where)
+        ).one()
+        r = returns.c
+        back = self.conn.execute(
+            select(
+                func.coalesce(func.sum(r.refund_minor), 0),
+                func.coalesce(func.sum(r.points_clawed_back), 0),
+            )
+            .select_from(returns.join(purchases, r.purchase_id == p.id))
+            .where(*where)
+        ).one()
+        return int(row[0]) - int(back[0]), int(row[1]) - int(back[1]), int(row[2])
+
+    def standing(self, member_id: int) -> Standing:
+        """The member's standing (an empty one when none is stored)."""
+        t = member_tiers.c
+        row = self.conn.execute(
+            select(
+                t.earned_tier, t.manual_tier, t.manual_until, t.manual_reason, t.grace_since
+            ).where(t.member_id == member_id)
+        ).first()
+        if row is None:
+            return Standing(member_id)
+        return Standing(member_id, *row, stored=True)
+
+    def save(self, program_id: int, standing: Standing, now: datetime) -> None:
+        """Store the standing (insert or update)."""
+        values = {
+            "earned_tier": standing.earned_tier,
+            "manual_tier": standing.manual_tier,
+            "manual_until": standing.manual_until,
+            "manual_reason": standing.manual_reason,
+            "grace_since": standing.grace_since,
+            "updated_at": now,
+        }
+        if standing.stored:
+            self.conn.execute(
+                update(member_tiers)
+                .where(member_tiers.c.member_id == standing.member_id)
+                .values(**values)
+            )
+        else:
+            self.conn.execute(
+                insert(member_tiers).values(
+                    member_id=standing.member_id, program_id=program_id, **values
+                )
+            )
+            standing.stored = True
+
+    def tier_code(self, member_id: int) -> str | None:
+        """The member's effective tier, as rules read it."""
+        code: str | None = self.conn.execute(
+            select(members.c.tier_code).where(members.c.id == member_id)
+        ).scalar_one_or_none()
+        return code
+
+    def set_tier_code(self, member_id: int, code: str | None) -> None:
+        """Set the effective tier rules read."""
+        self.conn.execute(update(members).where(members.c.id == member_id).values(tier_code=code))
+
+    def add_change(self, program_id: int, member_id: int, **values: Any) -> None:
+        """Append one line to the member's tier history."""
+        self.conn.execute(
+            insert(tier_changes).values(program_id=program_id, member_id=member_id, **values)
+        )
+
+    def history(self, member_id: int, limit: int = 50) -> list[StoredChange]:
+        """The member's tier changes, newest first."""
+        c = tier_changes.c
+        rows = self.conn.execute(
+            select(
+                c.id,
+                c.from_tier,
+                c.to_tier,
+                c.at,
+                c.reason,
+                c.metrics,
+                c.thresholds,
+                c.rule_version,
+                c.actor,
+                c.note,
+            )
+            .where(c.member_id == member_id)
+            .order_by(c.id.desc())
+            .limit(limit)
+        )
+        return [StoredChange(**r._mapping) for r in rows]
+
+    def member_ids(self, program_id: int, after: int, limit: int) -> list[int]:
+        """A page of the program's member ids (active or not), in id order after ``after``."""
+        m = members.c
+        rows = self.conn.execute(
+            select(m.id)
+            .where(and_(m.program_id == program_id, m.id > after, m.erased_at.is_(None)))
+            .order_by(m.id)
+            .limit(limit)
+        )
+        return [r[0] for r in rows]
+
+    def member_count(self, program_id: int) -> int:
+        """How many members a full review or recompute walks."""
+        return int(
+            self.conn.execute(
+                select(func.count()).where(
+                    members.c.program_id == program_id, members.c.erased_at.is_(None)
+                )
+            ).scalar_one()
+        )
