@@ -151,6 +151,11 @@ class TierPolicy:
     # whether the purchase that crosses a threshold already earns at the new tier
     crossing_purchase_earns: bool = False
 
+    @property
+    def calendar(self) -> bool:
+        """Whether the window is a calendar year or quarter (a review judges a past one)."""
+        return self.window in (WindowKind.YEAR, WindowKind.QUARTER)
+
     def rank(self, code: str | None) -> int:
         """The tier's position (0 lowest); -1 for no tier or a code the policy lacks."""
         for index, tier in enumerate(self.tiers):
@@ -233,7 +238,7 @@ def review_window(
     """The window a review at ``as_of`` judges: for a calendar window, the last period that
     ended at or before ``as_of`` (a review on 1 January judges the year just ended); else
     the window ending at ``as_of``."""
-    if policy.window in (WindowKind.YEAR, WindowKind.QUARTER):
+    if policy.calendar:
         start, _ = period_bounds(policy, as_of, timezone)
         assert start is not None
         previous, _ = period_bounds(policy, start - timedelta(microseconds=1), timezone)
@@ -261,12 +266,19 @@ def review(
     metrics: Metrics,
     as_of: datetime,
     grace_since: datetime | None,
+    current: Metrics | None = None,
 ) -> ReviewDecision:
     """Judge a member at a review: up to the tier the metrics qualify for, kept while its
     retention bar is met, else down by the program's downgrade mode (never; at once; after
     ``grace_days`` counted from the first review that found the bar missed), landing on
-    the highest tier whose retention is met, at most one level lower with a soft landing."""
+    the highest tier whose retention is met, at most one level lower with a soft landing.
+
+    ``current`` are the metrics of the calendar period under way (since the judged one
+    ended): a tier they already qualify for is never taken away by judging the past."""
     rank = policy.rank(earned)
+    floor = policy.qualified(current) if current is not None else None
+    if floor is not None and policy.rank(floor.code) >= rank:
+        return ReviewDecision(floor.code, floor.code != earned, None)
     qualified = policy.qualified(metrics)
     if qualified is not None and policy.rank(qualified.code) > rank:
         return ReviewDecision(qualified.code, True, None)
@@ -285,6 +297,8 @@ def review(
     landing_rank = policy.rank(landing.code) if landing else -1
     if policy.soft_landing:
         landing_rank = max(landing_rank, rank - 1)
+    if floor is not None:
+        landing_rank = max(landing_rank, policy.rank(floor.code))
     code = policy.tiers[landing_rank].code if landing_rank >= 0 else None
     return ReviewDecision(code, code != earned, None)
 

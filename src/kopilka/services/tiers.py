@@ -339,7 +339,12 @@ def _review_one(
     else:
         start, end_ = review_window(policy, as_of, program.timezone)
         metrics = _metrics(repo, member_id, start, end_)
-        decision = review(policy, standing.earned_tier, metrics, as_of, standing.grace_since)
+        # a calendar review judges the period just ended; what the member has bought
+        # since (even after ``as_of``, when a review runs late) may already hold the tier
+        current = _metrics(repo, member_id, end_, None) if policy.calendar else None
+        decision = review(
+            policy, standing.earned_tier, metrics, as_of, standing.grace_since, current
+        )
         earned, grace = decision.earned, decision.grace_since
         was_grace = grace is not None and standing.grace_since is None
     bar = _bar_of(policy, standing.earned_tier, earned)
