@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from kopilka.cli import apikey, db, demo, importer, jobs, member, points, program, serve, verify
+from kopilka.cli import (
+    apikey,
+    db,
+    demo,
+    importer,
+    jobs,
+    member,
+    points,
+    program,
+    serve,
+    tiers,
+    verify,
+)
 from kopilka.cli.errors import KopilkaGroup
 
 app = typer.Typer(
@@ -27,6 +39,7 @@ app.add_typer(member.app, name="member")
 app.add_typer(points.app, name="points")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(importer.app, name="import")
+app.add_typer(tiers.app, name="tiers")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)
 app.command(rich_help_panel="Jobs")(verify.verify)
