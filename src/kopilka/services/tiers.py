@@ -547,6 +547,7 @@ class MemberTier(TypedDict):
     grace_since: str | None
     progress: TierProgress | None
     history: list[TierHistoryItem]
+    tiers: list[TierName]  # the program's tiers, lowest first
 
 
 def _name(tier: Tier | None) -> TierName | None:
@@ -594,8 +595,10 @@ def member_tier(
         changes = repo.history(member_id, history)
         prog: TierProgress | None = None
         tier: Tier | None = None
+        levels: list[TierName] = []
         if tiers is not None:
             policy = tiers.policy
+            levels = [n for n in map(_name, policy.tiers) if n is not None]
             tier = policy.tier(code)
             start, end = period_bounds(policy, now, program.timezone)
             metrics = _metrics(repo, member_id, start, end)
@@ -632,6 +635,7 @@ def member_tier(
         "grace_since": _iso(standing.grace_since),
         "progress": prog,
         "history": [_history_item(c) for c in changes],
+        "tiers": levels,
     }
 
 

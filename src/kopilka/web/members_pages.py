@@ -19,6 +19,7 @@ from kopilka.services.back_office import SetBlocked
 from kopilka.services.balance_view import balance_view
 from kopilka.services.points import Adjust
 from kopilka.services.purchases import get_purchase
+from kopilka.web import tier_pages
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import N_, tr
@@ -157,6 +158,7 @@ def members_router(console: Console) -> APIRouter:
             form=form or {},
             notice=notice,
             nav="members",
+            **tier_pages.card_context(ctx, op, member_id),
         )
 
     @router.get("/members/{member_id}")

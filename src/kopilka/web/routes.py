@@ -20,6 +20,7 @@ from kopilka.web.members_pages import members_router
 from kopilka.web.portal import portal_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
 from kopilka.web.rules_pages import rules_router
+from kopilka.web.tier_pages import tier_router
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -72,6 +73,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(console_router(console))
     router.include_router(member_list_router(console))
     router.include_router(members_router(console))
+    router.include_router(tier_router(console))
     router.include_router(rules_router(console))
     router.include_router(audit_router(console))
     router.include_router(portal_router(kopilka))

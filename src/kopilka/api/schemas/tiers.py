@@ -89,3 +89,4 @@ class MemberTierOut(BaseModel):
     grace_since: str | None
     progress: TierProgressOut | None
     history: list[TierHistoryOut]
+    tiers: list[TierNameOut] = Field(description="the program's tiers, lowest first")
