@@ -12,7 +12,9 @@ TIERS = """
 tiers:
   window: {kind: calendar_year}
   levels:
-    - {code: silver, name: {ru: Серебряный, en: Silver}, benefits: {ru: "1 балл за 100 ₽", en: "1 point per 100 RUB"}}
+    - code: silver
+      name: {ru: Серебряный, en: Silver}
+      benefits: {ru: "1 балл за 100 ₽", en: "1 point per 100 RUB"}
     - code: gold
       name: {ru: Золотой, en: Gold}
       entry: {spend: "15000"}
@@ -21,7 +23,8 @@ tiers:
 
 
 def _tiered(world, spend: str = "11300") -> None:
-    """The world's program gains tiers; its member (500 RUB paid already) spends ``spend`` RUB more."""
+    """The world's program gains tiers; its member (500 RUB paid already) spends
+    ``spend`` RUB more."""
     ctx, program = world.ctx, world.program
     rules.publish(ctx, program, RULES + TIERS, actor="test")
     body = {
