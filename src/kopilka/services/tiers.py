@@ -129,8 +129,9 @@ def member_for_earning(
     policy = tiers.policy
     repo = TierRepo(uow.conn)
     start, end = period_bounds(policy, occurred_at, program.timezone)
-    metrics = _metrics(repo, member.id, start, end).plus(spend_minor, 0, 1)
-    reached = upgrade_on_purchase(policy, repo.standing(member.id).earned_tier, metrics)
+    earned, sums = repo.earned_and_metrics(member.id, start, end)
+    metrics = Metrics(*sums).plus(spend_minor, 0, 1)
+    reached = upgrade_on_purchase(policy, earned, metrics)
     if reached is None or policy.rank(reached) <= policy.rank(member.tier_code):
         return member
     return replace(member, tier_code=reached)
@@ -152,11 +153,13 @@ def after_purchase(
     policy = tiers.policy
     repo = TierRepo(uow.conn)
     start, end = period_bounds(policy, occurred_at, program.timezone)
-    metrics = _metrics(repo, member_id, start, end)
-    standing = repo.standing(member_id)
-    reached = upgrade_on_purchase(policy, standing.earned_tier, metrics)
+    # the common case (no upgrade) costs this one query
+    earned, sums = repo.earned_and_metrics(member_id, start, end)
+    metrics = Metrics(*sums)
+    reached = upgrade_on_purchase(policy, earned, metrics)
     if reached is None:
         return None
+    standing = repo.standing(member_id)
     tier = policy.tier(reached)
     assert tier is not None
     return _apply(

@@ -4,12 +4,50 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
+from kopilka.store.db import FastStatement
 from kopilka.store.tables import member_tiers, members, purchases, returns, tier_changes
+
+# bounds standing for "no bound" in the purchase path's one query
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _window_sums() -> FastStatement:
+    """One round trip on the purchase path: the member's earned tier and the metrics of
+    a window (spend, points, purchases, and what returns of those purchases took back),
+    each a scalar subquery over the member's purchases by ``(member_id, occurred_at)``."""
+    p, r, t = purchases.c, returns.c, member_tiers.c
+    in_window = (
+        p.member_id == bindparam("m"),
+        p.occurred_at >= bindparam("s"),
+        p.occurred_at < bindparam("e"),
+    )
+
+    def of_purchases(value: Any) -> Any:
+        return select(value).where(*in_window).scalar_subquery()
+
+    def of_returns(value: Any) -> Any:
+        joined = returns.join(purchases, r.purchase_id == p.id)
+        return select(value).select_from(joined).where(*in_window).scalar_subquery()
+
+    return FastStatement(
+        select(
+            select(t.earned_tier).where(t.member_id == bindparam("m")).scalar_subquery(),
+            of_purchases(func.coalesce(func.sum(p.total_minor - p.discount_minor), 0)),
+            of_purchases(func.coalesce(func.sum(p.points_earned), 0)),
+            of_purchases(func.count()),
+            of_returns(func.coalesce(func.sum(r.refund_minor), 0)),
+            of_returns(func.coalesce(func.sum(r.points_clawed_back), 0)),
+        )
+    )
+
+
+_WINDOW = _window_sums()
 
 
 @dataclass(slots=True)
@@ -73,6 +111,21 @@ class TierRepo:
             .where(*where)
         ).one()
         return int(row[0]) - int(back[0]), int(row[1]) - int(back[1]), int(row[2])
+
+    def earned_and_metrics(
+        self, member_id: int, start: datetime | None, end: datetime | None
+    ) -> tuple[str | None, tuple[int, int, int]]:
+        """The member's earned tier and :meth:`metrics`, in one round trip (the purchase
+        path's statement)."""
+        row = _WINDOW.rows(self.conn, {"m": member_id, "s": start or EARLIEST, "e": end or LATEST})[
+            0
+        ]
+        earned, spend, points, count, back_spend, back_points = row
+        return earned, (
+            int(spend) - int(back_spend or 0),
+            int(points) - int(back_points or 0),
+            int(count),
+        )
 
     def standing(self, member_id: int) -> Standing:
         """The member's standing (an empty one when none is stored)."""
