@@ -129,9 +129,9 @@ def member_for_earning(
     policy = tiers.policy
     repo = TierRepo(uow.conn)
     start, end = period_bounds(policy, occurred_at, program.timezone)
-    earned, sums = repo.earned_and_metrics(member.id, start, end)
-    metrics = Metrics(*sums).plus(spend_minor, 0, 1)
-    reached = upgrade_on_purchase(policy, earned, metrics)
+    view = repo.purchase_view(member.id, start, end)
+    metrics = Metrics(*view.metrics).plus(spend_minor, 0, 1)
+    reached = upgrade_on_purchase(policy, view.earned_tier, metrics)
     if reached is None or policy.rank(reached) <= policy.rank(member.tier_code):
         return member
     return replace(member, tier_code=reached)
@@ -153,28 +153,27 @@ def after_purchase(
     policy = tiers.policy
     repo = TierRepo(uow.conn)
     start, end = period_bounds(policy, occurred_at, program.timezone)
-    # the common case (no upgrade) costs this one query
-    earned, sums = repo.earned_and_metrics(member_id, start, end)
-    metrics = Metrics(*sums)
-    reached = upgrade_on_purchase(policy, earned, metrics)
+    # the common case (no upgrade) costs this one query, an upgrade three short writes
+    view = repo.purchase_view(member_id, start, end)
+    metrics = Metrics(*view.metrics)
+    reached = upgrade_on_purchase(policy, view.earned_tier, metrics)
     if reached is None:
         return None
-    standing = repo.standing(member_id)
     tier = policy.tier(reached)
     assert tier is not None
-    return _apply(
-        repo,
-        program,
-        policy,
-        standing,
-        reached,
-        None,
-        now,
-        ChangeReason.PURCHASE,
-        metrics,
-        tier.entry.as_dict(),
-        tiers.rule_version,
-    )
+    after = effective(policy, reached, view.manual_tier, view.manual_until, now)
+    change = {
+        "from_tier": view.tier_code,
+        "to_tier": after,
+        "reason": str(ChangeReason.PURCHASE),
+        "metrics": _metrics_dict(metrics),
+        "thresholds": tier.entry.as_dict(),
+        "rule_version": tiers.rule_version,
+        "actor": "system",
+        "note": None,
+    }
+    repo.record_upgrade(program.id, view, member_id, reached, after, now, change)
+    return after if after != view.tier_code else None
 
 
 def _apply(

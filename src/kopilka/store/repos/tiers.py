@@ -35,16 +35,75 @@ def _window_sums() -> FastStatement:
         joined = returns.join(purchases, r.purchase_id == p.id)
         return select(value).select_from(joined).where(*in_window).scalar_subquery()
 
+    def of_standing(column: Any) -> Any:
+        return select(column).where(t.member_id == bindparam("m")).scalar_subquery()
+
     return FastStatement(
         select(
-            select(t.earned_tier).where(t.member_id == bindparam("m")).scalar_subquery(),
             of_purchases(func.coalesce(func.sum(p.total_minor - p.discount_minor), 0)),
             of_purchases(func.coalesce(func.sum(p.points_earned), 0)),
             of_purchases(func.count()),
             of_returns(func.coalesce(func.sum(r.refund_minor), 0)),
             of_returns(func.coalesce(func.sum(r.points_clawed_back), 0)),
+            of_standing(func.count()).label("stored"),
+            of_standing(t.earned_tier).label("earned_tier"),
+            of_standing(t.manual_tier).label("manual_tier"),
+            of_standing(t.manual_until).label("manual_until"),
+            select(members.c.tier_code)
+            .where(members.c.id == bindparam("m"))
+            .scalar_subquery()
+            .label("tier_code"),
         )
     )
+
+
+# a purchase's upgrade, written without Connection.execute's overhead (about one
+# purchase in three of a new program's first days reaches its first tier)
+_INSERT_STANDING = FastStatement(
+    insert(member_tiers).values(
+        member_id=bindparam("m"),
+        program_id=bindparam("p"),
+        earned_tier=bindparam("t"),
+        updated_at=bindparam("now"),
+    )
+)
+_UPDATE_EARNED = FastStatement(
+    update(member_tiers)
+    .where(member_tiers.c.member_id == bindparam("m"))
+    .values(earned_tier=bindparam("t"), grace_since=None, updated_at=bindparam("now"))
+)
+_SET_TIER_CODE = FastStatement(
+    update(members).where(members.c.id == bindparam("m")).values(tier_code=bindparam("t"))
+)
+_INSERT_CHANGE = FastStatement(
+    insert(tier_changes),
+    (
+        "program_id",
+        "member_id",
+        "from_tier",
+        "to_tier",
+        "at",
+        "reason",
+        "metrics",
+        "thresholds",
+        "rule_version",
+        "actor",
+        "note",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseView:
+    """What the purchase path reads in its one query: the window's metrics, the
+    member's standing (``stored``: a row exists) and effective tier."""
+
+    metrics: tuple[int, int, int]
+    stored: bool
+    earned_tier: str | None
+    manual_tier: str | None
+    manual_until: datetime | None
+    tier_code: str | None
 
 
 _WINDOW = _window_sums()
@@ -112,20 +171,42 @@ class TierRepo:
         ).one()
         return int(row[0]) - int(back[0]), int(row[1]) - int(back[1]), int(row[2])
 
-    def earned_and_metrics(
+    def purchase_view(
         self, member_id: int, start: datetime | None, end: datetime | None
-    ) -> tuple[str | None, tuple[int, int, int]]:
-        """The member's earned tier and :meth:`metrics`, in one round trip (the purchase
-        path's statement)."""
-        row = _WINDOW.rows(self.conn, {"m": member_id, "s": start or EARLIEST, "e": end or LATEST})[
-            0
-        ]
-        earned, spend, points, count, back_spend, back_points = row
-        return earned, (
-            int(spend) - int(back_spend or 0),
-            int(points) - int(back_points or 0),
-            int(count),
+    ) -> PurchaseView:
+        """The metrics of ``[start, end)`` (as :meth:`metrics`) with the member's standing
+        and effective tier, in one round trip (the purchase path's statement)."""
+        row = _WINDOW.tuples(
+            self.conn, {"m": member_id, "s": start or EARLIEST, "e": end or LATEST}
+        )[0]
+        spend, points, count, back_spend, back_points, stored, earned, manual, until, code = row
+        return PurchaseView(
+            (int(spend) - int(back_spend or 0), int(points) - int(back_points or 0), int(count)),
+            bool(stored),
+            earned,
+            manual,
+            until,
+            code,
         )
+
+    def record_upgrade(
+        self,
+        program_id: int,
+        view: PurchaseView,
+        member_id: int,
+        earned: str,
+        effective: str | None,
+        now: datetime,
+        change: dict[str, Any],
+    ) -> None:
+        """Store a purchase's upgrade: the earned tier (grace ends), the effective tier
+        when it changed, and the history line ``change`` (tier_changes' other columns)."""
+        values = {"m": member_id, "p": program_id, "t": earned, "now": now}
+        (_UPDATE_EARNED if view.stored else _INSERT_STANDING).execute(self.conn, values)
+        if effective != view.tier_code:
+            _SET_TIER_CODE.execute(self.conn, {"m": member_id, "t": effective})
+        row = {"program_id": program_id, "member_id": member_id, "at": now, **change}
+        _INSERT_CHANGE.execute(self.conn, row)
 
     def standing(self, member_id: int) -> Standing:
         """The member's standing (an empty one when none is stored)."""
