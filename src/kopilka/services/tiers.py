@@ -430,9 +430,10 @@ def set_manual_tier(
     with ctx.uow() as uow:
         uow.members.get(program.id, cmd.member_id, identifiers=False)  # not_found otherwise
         tiers = tiers_at(uow, program, now)
-        if tiers is None:
+        if tiers is None and cmd.tier_code is not None:
             raise ValidationError("the program's rules define no tiers", field="tier_code")
-        policy = tiers.policy
+        # without tiers support may still lift a manual tier (one migrated from before)
+        policy = tiers.policy if tiers else TierPolicy(())
         if cmd.tier_code is not None and policy.tier(cmd.tier_code) is None:
             codes = ", ".join(t.code for t in policy.tiers)
             raise ValidationError(
@@ -459,7 +460,7 @@ def set_manual_tier(
             ChangeReason.MANUAL,
             None,
             None,
-            tiers.rule_version,
+            tiers.rule_version if tiers else None,
             actor=actor,
             note=cmd.reason.internal(),
             force_history=True,

@@ -16,7 +16,7 @@ from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason, ReasonCode
 from kopilka.services import tiers as tiers_svc
-from kopilka.services.apikeys import PROFILE_ROLES, Permission
+from kopilka.services.apikeys import Permission
 from kopilka.services.context import ServiceContext
 from kopilka.services.tiers import MemberTier, ProgressPart, SetManualTier, TierName
 from kopilka.web.console import Console
@@ -191,7 +191,7 @@ def card_context(
         "tier_changes": CHANGES,
         "tier_error": error,
         "tier_form": {k: (form or {}).get(k, "") for k in FORM_FIELDS},
-        "can_set_tier": op.can(Permission.MEMBERS_UPDATE) and op.role in PROFILE_ROLES,
+        "can_set_tier": op.can(Permission.MEMBERS_BLOCK),
     }
 
 
@@ -240,10 +240,8 @@ def tier_router(console: Console) -> APIRouter:
     def set_tier(request: Request, member_id: PathId, form: Form) -> Response:
         op = console.operator(request)
         console.area.check_csrf(request, form)
-        op.require(Permission.MEMBERS_UPDATE)
+        op.require(Permission.MEMBERS_BLOCK)  # support and admins: a member's standing
         try:
-            if op.role not in PROFILE_ROLES:
-                raise ValidationError(tr("Only support and admins set tiers."), field="tier_code")
             code = form.get("reason_code", "")
             if code not in set(ReasonCode):
                 raise ValidationError(tr("Choose a reason."), field="reason_code")

@@ -75,6 +75,13 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/members/{member_id}/block", P.MEMBERS_BLOCK, lambda _w: {"reason": "x"}),
     Endpoint("POST", "/v1/members/{member_id}/unblock", P.MEMBERS_BLOCK, lambda _w: {}),
     Endpoint("GET", "/v1/members/{member_id}/history", P.HISTORY_READ),
+    Endpoint("GET", "/v1/members/{member_id}/tier", P.MEMBERS_READ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/tier",
+        P.MEMBERS_BLOCK,
+        lambda _w: {"tier_code": None, "reason_code": "correction"},
+    ),
     Endpoint("POST", "/v1/members/{member_id}/earn", P.POINTS_EARN, lambda _w: {"points": 10}),
     Endpoint("POST", "/v1/members/{member_id}/redeem", P.POINTS_REDEEM, lambda _w: {"points": 10}),
     Endpoint(

@@ -8,9 +8,7 @@ from kopilka.api.deps import Ctx, CurrentKey, CurrentProgram, ProgramMember, per
 from kopilka.api.errors import responses
 from kopilka.api.routers import V1
 from kopilka.api.schemas.tiers import ManualTierRequest, MemberTierOut
-from kopilka.domain.errors import FieldNotAllowed
 from kopilka.services import tiers as tiers_svc
-from kopilka.services.apikeys import PROFILE_ROLES
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.tiers import MemberTier
 
@@ -33,7 +31,7 @@ def get_tier(member_id: ProgramMember, ctx: Ctx, program: CurrentProgram) -> Mem
 @router.post(
     "/{member_id:int}/tier",
     response_model=MemberTierOut,
-    dependencies=[permit(P.MEMBERS_UPDATE)],
+    dependencies=[permit(P.MEMBERS_BLOCK)],
     responses=responses("unauthorized", "forbidden", "not_found"),
 )
 def set_tier(
@@ -43,12 +41,7 @@ def set_tier(
     program: CurrentProgram,
     key: CurrentKey,
 ) -> MemberTier:
-    """Support or admin sets a manual tier (a floor until ``until`` or for good) or lifts
-    it (``tier_code: null``), with a reason. Audited as ``member.tier``."""
-    if key.role not in PROFILE_ROLES:
-        raise FieldNotAllowed(
-            f"a {key.role} key may not set a tier: only support and admin keys may",
-            field="tier_code",
-            role=str(key.role),
-        )
+    """Support or admin (``members:block``: a member's standing) sets a manual tier (a
+    floor until ``until`` or for good) or lifts it (``tier_code: null``), with a reason.
+    Audited as ``member.tier``."""
     return tiers_svc.set_manual_tier(ctx, program, body.to_command(member_id), actor=key.actor)
