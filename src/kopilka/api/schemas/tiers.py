@@ -17,8 +17,9 @@ TierCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 class ManualTierRequest(Input):
     """Set a manual tier (a floor: the member is at least at it) until ``until`` or for
-    good, or lift it with ``tier_code: null``; always with a reason code (a note is
-    required with ``other``)."""
+    good, or lift it with ``tier_code: null``; always with a reason code. Refused (422)
+    beyond this shape: a tier the rules in force do not define, an ``until`` not in the
+    future, the reason ``other`` without a ``reason_note``."""
 
     tier_code: TierCode | None
     until: datetime | None = None
