@@ -308,6 +308,9 @@ def _walk(
             ids = repo.member_ids(program.id, after, BATCH)
             if not ids:
                 return report
+            # the batch's balance rows locked (in id order) as a purchase locks its member's:
+            # a purchase's upgrade and the review never write one member's standing at once
+            uow.ledger.lock_balances(program.id, ids)
             for member_id in ids:
                 _review_one(repo, program, tiers, member_id, as_of, report, recompute=recompute)
             if dry_run:
