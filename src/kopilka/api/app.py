@@ -30,6 +30,7 @@ from kopilka.api.routers import (
     points,
     purchases,
     rules,
+    tiers,
 )
 from kopilka.app import Kopilka
 from kopilka.web import create_web_router
@@ -71,6 +72,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     purchases.router,
     events.router,
     rules.router,
+    tiers.router,
     admin.router,
 )
 

@@ -20,6 +20,7 @@ from kopilka.cli import (
     program,
     rules,
     serve,
+    tiers,
     verify,
     worker,
 )
@@ -44,6 +45,7 @@ app.add_typer(importer.app, name="import")
 app.add_typer(worker.app, name="jobs")
 app.add_typer(accruals.app, name="accruals")
 app.add_typer(rules.app, name="rules")
+app.add_typer(tiers.app, name="tiers")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)
 app.command(rich_help_panel="Jobs")(verify.verify)

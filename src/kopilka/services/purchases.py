@@ -48,7 +48,7 @@ from kopilka.domain.rules.payments import (
 )
 from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
-from kopilka.services import promo_codes, usage
+from kopilka.services import promo_codes, tiers, usage
 from kopilka.services.balance_view import settled_balance
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, lock_member, member_context, resolve_member
@@ -366,6 +366,10 @@ def _earn_and_limits(
     """
     if ruleset is None:
         return None
+    paid = sum(ln.amount_minor for ln in basket.lines) - sum(discounts.values())
+    member = tiers.member_for_earning(
+        uow, program, ruleset.version, member, basket.occurred_at, paid
+    )
     who = member_context(member)
     result = evaluate_purchase(
         ruleset, program, basket, who, points_redeemed_discount_by_line=discounts
@@ -692,6 +696,8 @@ def prepare_commit(
                 ],
             )
         )
+        if ruleset is not None:
+            tiers.after_purchase(uow, program, ruleset.version, member_id, basket.occurred_at, now)
         after = lg.balance(member_id)
         booked: PurchaseBooked = {
             "receipt_id": receipt_id,

@@ -491,3 +491,40 @@ worker_locks = Table(
 def column_names(table: Table, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The table's column names in table order (bulk rows and prebuilt inserts follow it)."""
     return tuple(c.name for c in table.c if c.name not in without)
+
+
+# ---- tiers (issue 22) ----------------------------------------------------------------
+# a member's tier standing: the earned tier, a manual floor set by support (until a date
+# or for good), and when a review first found the retention bar missed (the grace period's
+# start); the effective tier, what rules read, stays in members.tier_code
+member_tiers = Table(
+    "member_tiers",
+    metadata,
+    Column("member_id", Id, primary_key=True),
+    Column("program_id", Id, nullable=False),
+    Column("earned_tier", String(64)),
+    Column("manual_tier", String(64)),
+    Column("manual_until", UTCDateTime),
+    Column("manual_reason", String(600)),
+    Column("grace_since", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_member_tiers_program", "program_id", "member_id"),
+)
+# every change of a member's effective or earned tier, with what decided it (append-only)
+tier_changes = Table(
+    "tier_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("from_tier", String(64)),
+    Column("to_tier", String(64)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("reason", String(16), nullable=False),  # purchase | review | manual | return | migration
+    Column("metrics", Json),
+    Column("thresholds", Json),
+    Column("rule_version", Integer),
+    Column("actor", String(128)),
+    Column("note", String(600)),
+    Index("ix_tier_changes_member", "member_id", "id"),
+)

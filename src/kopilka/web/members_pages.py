@@ -31,6 +31,7 @@ from kopilka.services.back_office import ChangeProfile, SetBlocked, VoidMemberHo
 from kopilka.services.balance_view import active_holds, balance_view, get_hold
 from kopilka.services.member_list import sees_personal_data
 from kopilka.services.points import Adjust
+from kopilka.web import tier_pages
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import N_, ngettext, number, tr
@@ -322,6 +323,7 @@ def members_router(console: Console) -> APIRouter:
             if member.attributes
             else "",
             nav="members",
+            **tier_pages.card_context(ctx, op, member_id),
         )
 
     def confirm_page(

@@ -39,7 +39,7 @@ from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import member_context
-from kopilka.web import words
+from kopilka.web import tier_pages, words
 from kopilka.web.card_codes import barcode_svg, qr_svg
 from kopilka.web.guard import Area, form_key, new_idempotency_key
 from kopilka.web.i18n import N_, date_text, datetime_text, tr
@@ -259,6 +259,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             "consent_channel": words.channel,
             "email": next(iter(member.identifiers.get("email", [])), None),
             "before": before,
+            "portal_tier": tier_pages.member_panel(ctx, program, member_id),
         }
         return RENDERER.page(
             "portal_home.html",

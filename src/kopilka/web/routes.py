@@ -24,6 +24,7 @@ from kopilka.web.receipt_pages import receipt_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
 from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rules_pages import RulesPage, rules_router
+from kopilka.web.tier_pages import tier_router
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -82,6 +83,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     # the form's routes first: /admin/rules/form is not the version "form"
     router.include_router(rule_form_router(console, rules_page))
     router.include_router(rules_router(console, rules_page))
+    router.include_router(tier_router(console))
     router.include_router(audit_router(console))
     router.include_router(jobs_router(console))
     router.include_router(portal_router(kopilka))

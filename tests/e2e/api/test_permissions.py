@@ -85,6 +85,13 @@ ENDPOINTS = [
         P.MEMBERS_UPDATE,
         lambda _w: {"new_card": card()},
     ),
+    Endpoint("GET", "/v1/members/{member_id}/tier", P.MEMBERS_READ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/tier",
+        P.MEMBERS_BLOCK,
+        lambda _w: {"tier_code": None, "reason_code": "correction"},
+    ),
     Endpoint("POST", "/v1/members/{member_id}/earn", P.POINTS_EARN, lambda _w: {"points": 10}),
     Endpoint("POST", "/v1/members/{member_id}/redeem", P.POINTS_REDEEM, lambda _w: {"points": 10}),
     Endpoint(

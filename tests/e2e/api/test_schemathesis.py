@@ -173,6 +173,22 @@ def beyond_the_schema(body: Any, now: datetime) -> str | None:
     return None
 
 
+def manual_tier_refusal(body: Any, now: datetime) -> str | None:
+    """Why a manual tier the schema allows may still be refused (422): a tier the
+    program's rules do not define (this program's define none), an end in the past, or
+    the reason ``other`` without a note (each is documented on the route)."""
+    if not isinstance(body, dict) or "reason_code" not in body:
+        return None
+    if body.get("tier_code") is not None:
+        return "a tier the rules do not define"
+    until = body.get("until")
+    if isinstance(until, str) and datetime.fromisoformat(until) <= now:
+        return "a manual tier ending in the past"
+    if body.get("reason_code") == "other" and not (body.get("reason_note") or "").strip():
+        return "the reason other without a note"
+    return None
+
+
 def _written(engine: Any) -> dict[str, int]:
     """Rows per table, the idempotency records aside (a refusal keeps its own)."""
     return {k: v for k, v in row_counts(engine).items() if k != "idempotency_keys"}
@@ -227,7 +243,8 @@ def test_api_contract_all_checks(
     @schema.hook
     def filter_failure(ctx: Any, failure: Any, case: Any, response: Any) -> bool:
         refused = response.status_code == 422 and case.meta.generation.mode.is_positive
-        return not (refused and beyond_the_schema(case.body, now))
+        why = beyond_the_schema(case.body, now) or manual_tier_refusal(case.body, now)
+        return not (refused and why)
 
     def refusal_writes_nothing(ctx: Any, response: Any, case: Any) -> bool | None:
         """A refused request (4xx) writes nothing but its own idempotency record."""

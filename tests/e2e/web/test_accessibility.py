@@ -62,6 +62,7 @@ PAGES = [
     Page("/admin/members", ("support", "marketer")),
     Page("/admin/members", ("support",), url="/admin/members?q=Ann&sort=name"),
     Page("/admin/members/{member_id}", ("support", "marketer"), url="/admin/members/{member}"),
+    Page("/admin/members/{member_id}/tier", ("support",), url="/admin/members/{member}/tier"),
     Page("/admin/receipts", ("support", "analyst")),
     Page(
         "/admin/receipts",

@@ -34,6 +34,7 @@ from kopilka.domain.rules.model import (
 )
 from kopilka.domain.rules.plan import scope_index
 from kopilka.domain.rules.source import Path, format_path, line_of, load_with_lines, resolve
+from kopilka.domain.rules.tiers_section import check_section
 
 MAX_RULES = 1000
 
@@ -108,6 +109,7 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
         problems.add_pydantic((), exc)
     raw_rules = data.get("rules")
     rules = _validate_rules(raw_rules if isinstance(raw_rules, list) else [], problems)
+    check_section(data.get("tiers"), doc.currency if doc else "RUB", problems.add)
     problems.raise_if_any()
     assert doc is not None  # no problems means the document validated
     compiler = _Compiler(doc.currency, problems)

@@ -332,6 +332,7 @@ class Document(Strict):
     rules: list[Any] = []
     redemption: Redemption = Redemption()
     promo_codes: list[PromoCode] = Field([], max_length=1000)
+    tiers: Any = None  # checked by domain/rules/tiers_section.py
 
 
 RULE_MODELS: dict[str, type[RuleBase]] = {

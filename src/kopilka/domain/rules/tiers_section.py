@@ -1,0 +1,206 @@
+"""The ``tiers:`` section of a rules document: its shape (pydantic, strict) and its
+compilation into a :class:`~kopilka.domain.tiers.TierPolicy`.
+
+Checked with the rest of the document (``document.parse_ruleset`` reports its errors at
+their lines and fields); :func:`tier_policy` reads the section alone for the services,
+which keep the policy beside the compiled rule set. An example::
+
+    tiers:
+      window: {kind: calendar_year}
+      combine: any
+      downgrade: {mode: after_grace, grace_days: 30}
+      soft_landing: true
+      crossing_purchase_earns: false
+      levels:
+        - {code: silver, name: {ru: Серебряный, en: Silver}}
+        - code: gold
+          name: {ru: Золотой, en: Gold}
+          entry: {spend: "15000"}
+          keep: {spend: "10000"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import Field, model_validator
+
+from kopilka.domain.errors import ValidationError
+from kopilka.domain.money import currency_exponent
+from kopilka.domain.rules.schema import Money, Strict
+from kopilka.domain.rules.source import Path, format_path, line_of, load_with_lines, resolve
+from kopilka.domain.tiers import (
+    Combine,
+    Downgrade,
+    Threshold,
+    Tier,
+    TierPolicy,
+    WindowKind,
+)
+
+CODE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+MAX_TIERS = 20
+
+
+class Names(Strict):
+    ru: Annotated[str, Field(min_length=1, max_length=64)]
+    en: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Bar(Strict):
+    """Money spent (major units), qualifying points, purchases; absent: not tested."""
+
+    spend: Money | None = None
+    points: Annotated[int, Field(ge=0, le=10**12, strict=True)] | None = None
+    purchases: Annotated[int, Field(ge=0, le=10**9, strict=True)] | None = None
+
+
+class Level(Strict):
+    code: Annotated[str, Field(pattern=CODE)]
+    name: Names
+    benefits: Names | None = None
+    entry: Bar = Bar()
+    keep: Bar | None = None  # default: the entry bar
+
+
+class Window(Strict):
+    kind: Literal["rolling", "calendar_year", "calendar_quarter", "lifetime"] = "lifetime"
+    months: Annotated[int, Field(ge=1, le=120)] | None = None
+
+    @model_validator(mode="after")
+    def _months(self) -> Window:
+        if self.kind == "rolling" and self.months is None:
+            raise ValueError("a rolling window needs months")
+        if self.kind != "rolling" and self.months is not None:
+            raise ValueError("months is only for a rolling window")
+        return self
+
+
+class DowngradeMode(Strict):
+    mode: Literal["never", "at_review", "after_grace"] = "at_review"
+    grace_days: Annotated[int, Field(ge=1, le=366)] | None = None
+
+    @model_validator(mode="after")
+    def _grace(self) -> DowngradeMode:
+        if self.mode == "after_grace" and self.grace_days is None:
+            raise ValueError("after_grace needs grace_days")
+        if self.mode != "after_grace" and self.grace_days is not None:
+            raise ValueError("grace_days is only for after_grace")
+        return self
+
+
+class Section(Strict):
+    levels: Annotated[list[Level], Field(min_length=1, max_length=MAX_TIERS)]
+    combine: Literal["any", "all"] = "any"
+    window: Window = Window()
+    downgrade: DowngradeMode = DowngradeMode()
+    soft_landing: bool = False
+    crossing_purchase_earns: bool = False
+
+
+Problem = Callable[[Path, str], None]
+
+
+def check_section(raw: Any, currency: str, problem: Problem) -> TierPolicy | None:
+    """Validate a ``tiers:`` value; each problem is reported through ``problem(path, message)``
+    with its path under ``tiers``. The policy, or ``None`` when the section is absent or wrong."""
+    if raw is None:
+        return None
+    try:
+        section = Section.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            problem(("tiers", *err["loc"]), str(err["msg"]).removeprefix("Value error, "))
+        return None
+    exponent = currency_exponent(currency)
+    ok = True
+
+    def minor(value: Decimal | None, path: Path) -> int | None:
+        nonlocal ok
+        if value is None:
+            return None
+        scaled = value.scaleb(exponent)
+        if scaled != scaled.to_integral_value():
+            problem(path, f"more than {exponent} decimal places for {currency}")
+            ok = False
+            return 0
+        return int(scaled)
+
+    def threshold(bar: Bar, path: Path) -> Threshold:
+        return Threshold(minor(bar.spend, (*path, "spend")), bar.points, bar.purchases)
+
+    tiers: list[Tier] = []
+    seen: set[str] = set()
+    for index, level in enumerate(section.levels):
+        where: Path = ("tiers", "levels", index)
+        if level.code in seen:
+            problem((*where, "code"), f"duplicate tier code {level.code!r}")
+            ok = False
+        seen.add(level.code)
+        entry = threshold(level.entry, (*where, "entry"))
+        keep = threshold(level.keep, (*where, "keep")) if level.keep is not None else entry
+        for name, bar in keep.parts():
+            top = entry.as_dict().get(name)
+            if top is None or bar > top:
+                problem((*where, "keep", name), "the keep bar must not be above the entry bar")
+                ok = False
+        if tiers and _below(entry, tiers[-1].entry):
+            problem(
+                (*where, "entry"), "tiers go from the lowest up: this bar is below the previous one"
+            )
+            ok = False
+        benefits = level.benefits
+        tiers.append(
+            Tier(
+                level.code,
+                level.name.ru,
+                level.name.en,
+                entry,
+                keep,
+                benefits.ru if benefits else "",
+                benefits.en if benefits else "",
+            )
+        )
+    if not ok:
+        return None
+    return TierPolicy(
+        tiers=tuple(tiers),
+        combine=Combine(section.combine),
+        window=WindowKind(section.window.kind),
+        window_months=section.window.months or 12,
+        downgrade=Downgrade(section.downgrade.mode),
+        grace_days=section.downgrade.grace_days or 0,
+        soft_landing=section.soft_landing,
+        crossing_purchase_earns=section.crossing_purchase_earns,
+    )
+
+
+def _below(bar: Threshold, previous: Threshold) -> bool:
+    """Whether a bar asks less than the previous tier's on a metric both test."""
+    prev = previous.as_dict()
+    return any(name in prev and value < prev[name] for name, value in bar.parts())
+
+
+def tier_policy(text: str, fmt: str) -> TierPolicy | None:
+    """The tiers of a (published, so valid) rules document; ``None`` without a section.
+    Errors, for a document never checked, name the line and field as the parser's do."""
+    data, lines = load_with_lines(text, fmt)
+    if not isinstance(data, dict):
+        return None
+    currency = data.get("currency", "RUB")
+    errors: list[dict[str, Any]] = []
+
+    def problem(loc: Path, message: str) -> None:
+        path = resolve(loc, data)
+        errors.append({"line": line_of(path, lines), "path": format_path(path), "message": message})
+
+    policy = check_section(
+        data.get("tiers"), currency if isinstance(currency, str) else "RUB", problem
+    )
+    if errors:
+        shown = "; ".join(f"line {e['line']}: {e['path']}: {e['message']}" for e in errors[:5])
+        raise ValidationError(f"invalid rules document: {shown}", errors=errors)
+    return policy

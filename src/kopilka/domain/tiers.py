@@ -1,0 +1,350 @@
+"""Tiers: status levels a member earns by what they buy, keeps by buying again, and loses
+at a review. Pure: the metrics come in, the decisions go out; the store and the services
+(``services/tiers.py``) read and write them.
+
+A program's tiers are the ``tiers:`` section of its rules document (parsed by
+``domain/rules/tiers_section.py`` into a :class:`TierPolicy`). Tiers are ordered from the
+lowest to the highest; a member qualifies for the highest tier whose *entry* threshold the
+metrics of the window meet, and keeps a tier at a review while its *retention* threshold
+(never higher than the entry) is met. Rules read the member's effective tier
+(``members.tier_code``): the earned tier, or a manual tier set by support when that is
+higher (a floor, until a date or for good).
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+
+class Combine(StrEnum):
+    """How the metrics of a threshold combine: any one met, or all of them."""
+
+    ANY = "any"
+    ALL = "all"
+
+
+class WindowKind(StrEnum):
+    """Which purchases count: the last N months, the calendar year or quarter so far, or
+    every purchase ever."""
+
+    ROLLING = "rolling"
+    YEAR = "calendar_year"
+    QUARTER = "calendar_quarter"
+    LIFETIME = "lifetime"
+
+
+class Downgrade(StrEnum):
+    """What a review does when a member no longer meets their tier's retention."""
+
+    NEVER = "never"
+    AT_REVIEW = "at_review"
+    AFTER_GRACE = "after_grace"
+
+
+class ChangeReason(StrEnum):
+    """Why a member's tier changed (stored with every change)."""
+
+    PURCHASE = "purchase"
+    REVIEW = "review"
+    MANUAL = "manual"
+    RETURN = "return"
+    MIGRATION = "migration"
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """What a member did in a window: money spent (minor units, returns taken out),
+    qualifying points (earned by purchases, claw-backs taken out) and purchases."""
+
+    spend_minor: int = 0
+    points: int = 0
+    purchases: int = 0
+
+    def plus(self, spend_minor: int, points: int, purchases: int) -> Metrics:
+        """These metrics with one more purchase (or a return, with negative values)."""
+        return Metrics(
+            self.spend_minor + spend_minor, self.points + points, self.purchases + purchases
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A tier's bar: ``None`` for a metric the bar does not test. A bar testing nothing is
+    always met (the base tier)."""
+
+    spend_minor: int | None = None
+    points: int | None = None
+    purchases: int | None = None
+
+    def parts(self) -> list[tuple[str, int]]:
+        """The tested metrics as ``(name, value)``, in a fixed order."""
+        out = []
+        if self.spend_minor is not None:
+            out.append(("spend", self.spend_minor))
+        if self.points is not None:
+            out.append(("points", self.points))
+        if self.purchases is not None:
+            out.append(("purchases", self.purchases))
+        return out
+
+    def met(self, metrics: Metrics, combine: Combine) -> bool:
+        """Whether ``metrics`` meet this bar."""
+        parts = self.parts()
+        if not parts:
+            return True
+        hits = [_value(metrics, name) >= bar for name, bar in parts]
+        return any(hits) if combine is Combine.ANY else all(hits)
+
+    def missing(self, metrics: Metrics) -> dict[str, int]:
+        """What each tested metric still lacks (0 when met)."""
+        return {name: max(bar - _value(metrics, name), 0) for name, bar in self.parts()}
+
+    def as_dict(self) -> dict[str, int]:
+        """The bar as stored beside a tier change."""
+        return dict(self.parts())
+
+
+def _value(metrics: Metrics, name: str) -> int:
+    if name == "spend":
+        return metrics.spend_minor
+    if name == "points":
+        return metrics.points
+    return metrics.purchases
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One level: its code, names, the bar to reach it and the (lower or equal) bar to keep it."""
+
+    code: str
+    name_ru: str
+    name_en: str
+    entry: Threshold
+    keep: Threshold
+    benefits_ru: str = ""
+    benefits_en: str = ""
+
+    def name(self, lang: str) -> str:
+        """The tier's name in ``lang`` (Russian for ``ru``, English otherwise)."""
+        return self.name_ru if lang == "ru" else self.name_en
+
+    def benefits(self, lang: str) -> str:
+        """The one-line benefits text in ``lang``."""
+        return self.benefits_ru if lang == "ru" else self.benefits_en
+
+
+@dataclass(frozen=True, slots=True)
+class TierPolicy:
+    """A program's tiers (lowest first) and how they are earned, kept and lost."""
+
+    tiers: tuple[Tier, ...]
+    combine: Combine = Combine.ANY
+    window: WindowKind = WindowKind.LIFETIME
+    window_months: int = 12
+    downgrade: Downgrade = Downgrade.AT_REVIEW
+    grace_days: int = 0
+    soft_landing: bool = False
+    # whether the purchase that crosses a threshold already earns at the new tier
+    crossing_purchase_earns: bool = False
+
+    @property
+    def calendar(self) -> bool:
+        """Whether the window is a calendar year or quarter (a review judges a past one)."""
+        return self.window in (WindowKind.YEAR, WindowKind.QUARTER)
+
+    def rank(self, code: str | None) -> int:
+        """The tier's position (0 lowest); -1 for no tier or a code the policy lacks."""
+        for index, tier in enumerate(self.tiers):
+            if tier.code == code:
+                return index
+        return -1
+
+    def tier(self, code: str | None) -> Tier | None:
+        """The tier with this code, if the policy has it."""
+        index = self.rank(code)
+        return self.tiers[index] if index >= 0 else None
+
+    def qualified(self, metrics: Metrics) -> Tier | None:
+        """The highest tier whose entry bar ``metrics`` meet."""
+        found = None
+        for tier in self.tiers:
+            if tier.entry.met(metrics, self.combine):
+                found = tier
+        return found
+
+    def kept(self, metrics: Metrics, ceiling: int) -> Tier | None:
+        """The highest tier at or below rank ``ceiling`` whose retention bar is met."""
+        found = None
+        for tier in self.tiers[: ceiling + 1]:
+            if tier.keep.met(metrics, self.combine):
+                found = tier
+        return found
+
+    def higher(self, a: str | None, b: str | None) -> str | None:
+        """Of two codes, the higher tier (``a`` on a tie)."""
+        return b if self.rank(b) > self.rank(a) else a
+
+
+# ---- windows -------------------------------------------------------------------------
+
+
+def _local_midnight(year: int, month: int, day: int, zone: ZoneInfo) -> datetime:
+    return datetime(year, month, day, tzinfo=zone).astimezone(UTC)
+
+
+def _minus_months(at: datetime, months: int) -> datetime:
+    month0 = at.month - 1 - months
+    year = at.year + month0 // 12
+    month = month0 % 12 + 1
+    day = min(at.day, calendar.monthrange(year, month)[1])
+    return at.replace(year=year, month=month, day=day)
+
+
+def period_bounds(
+    policy: TierPolicy, at: datetime, timezone: str
+) -> tuple[datetime | None, datetime | None]:
+    """The window counting at ``at``: ``(start, end)`` in UTC, ``end`` exclusive.
+
+    A calendar window is the year or quarter containing ``at`` in the program's time zone
+    (its end is the next review); a rolling window is the ``window_months`` before ``at``
+    (no end: it moves); lifetime has neither.
+    """
+    if policy.window is WindowKind.LIFETIME:
+        return None, None
+    if policy.window is WindowKind.ROLLING:
+        return _minus_months(at, policy.window_months), None
+    zone = ZoneInfo(timezone)
+    local = at.astimezone(zone)
+    if policy.window is WindowKind.YEAR:
+        start = _local_midnight(local.year, 1, 1, zone)
+        return start, _local_midnight(local.year + 1, 1, 1, zone)
+    first = (local.month - 1) // 3 * 3 + 1
+    start = _local_midnight(local.year, first, 1, zone)
+    end = (
+        _local_midnight(local.year + 1, 1, 1, zone)
+        if first == 10
+        else _local_midnight(local.year, first + 3, 1, zone)
+    )
+    return start, end
+
+
+def review_window(
+    policy: TierPolicy, as_of: datetime, timezone: str
+) -> tuple[datetime | None, datetime]:
+    """The window a review at ``as_of`` judges: for a calendar window, the last period that
+    ended at or before ``as_of`` (a review on 1 January judges the year just ended); else
+    the window ending at ``as_of``."""
+    if policy.calendar:
+        start, _ = period_bounds(policy, as_of, timezone)
+        assert start is not None
+        previous, _ = period_bounds(policy, start - timedelta(microseconds=1), timezone)
+        return previous, start
+    start, _ = period_bounds(policy, as_of, timezone)
+    return start, as_of
+
+
+# ---- decisions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewDecision:
+    """What a review does to one member: the earned tier after it, whether it changed, and
+    the grace period's start after it (``None``: not in grace)."""
+
+    earned: str | None
+    changed: bool
+    grace_since: datetime | None
+
+
+def review(
+    policy: TierPolicy,
+    earned: str | None,
+    metrics: Metrics,
+    as_of: datetime,
+    grace_since: datetime | None,
+    current: Metrics | None = None,
+) -> ReviewDecision:
+    """Judge a member at a review: up to the tier the metrics qualify for, kept while its
+    retention bar is met, else down by the program's downgrade mode (never; at once; after
+    ``grace_days`` counted from the first review that found the bar missed), landing on
+    the highest tier whose retention is met, at most one level lower with a soft landing.
+
+    ``current`` are the metrics of the calendar period under way (since the judged one
+    ended): a tier they already qualify for is never taken away by judging the past."""
+    rank = policy.rank(earned)
+    floor = policy.qualified(current) if current is not None else None
+    if floor is not None and policy.rank(floor.code) >= rank:
+        return ReviewDecision(floor.code, floor.code != earned, None)
+    qualified = policy.qualified(metrics)
+    if qualified is not None and policy.rank(qualified.code) > rank:
+        return ReviewDecision(qualified.code, True, None)
+    if rank < 0:
+        return ReviewDecision(earned, False, None)
+    if policy.tiers[rank].keep.met(metrics, policy.combine):
+        return ReviewDecision(earned, False, None)
+    if policy.downgrade is Downgrade.NEVER:
+        return ReviewDecision(earned, False, None)
+    if policy.downgrade is Downgrade.AFTER_GRACE:
+        if grace_since is None:
+            return ReviewDecision(earned, False, as_of)
+        if as_of < grace_since + timedelta(days=policy.grace_days):
+            return ReviewDecision(earned, False, grace_since)
+    landing = policy.kept(metrics, rank - 1)
+    landing_rank = policy.rank(landing.code) if landing else -1
+    if policy.soft_landing:
+        landing_rank = max(landing_rank, rank - 1)
+    if floor is not None:
+        landing_rank = max(landing_rank, policy.rank(floor.code))
+    code = policy.tiers[landing_rank].code if landing_rank >= 0 else None
+    return ReviewDecision(code, code != earned, None)
+
+
+def upgrade_on_purchase(policy: TierPolicy, earned: str | None, metrics: Metrics) -> str | None:
+    """The tier a purchase lifts the member to (``None``: no upgrade): purchases only ever
+    raise a tier; losing one waits for a review."""
+    qualified = policy.qualified(metrics)
+    if qualified is not None and policy.rank(qualified.code) > policy.rank(earned):
+        return qualified.code
+    return None
+
+
+def effective(
+    policy: TierPolicy,
+    earned: str | None,
+    manual: str | None,
+    manual_until: datetime | None,
+    at: datetime,
+) -> str | None:
+    """The tier rules read: the earned one, or the manual floor while it lasts if higher."""
+    if manual is not None and (manual_until is None or at < manual_until):
+        if policy.rank(manual) < 0 and earned is None:
+            return manual  # a manual code outside the policy (a migrated free-text tier)
+        return policy.higher(earned, manual)
+    return earned
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a member stands: what the next tier still needs and by when (``None``: a
+    rolling or lifetime window has no deadline), and what keeping the current one needs."""
+
+    next_tier: Tier | None
+    to_next: dict[str, int]
+    keep_missing: dict[str, int]
+    deadline: datetime | None
+
+
+def progress(
+    policy: TierPolicy, earned: str | None, metrics: Metrics, at: datetime, timezone: str
+) -> Progress:
+    """What the member still lacks, as of ``at``, for the next tier and to keep their own."""
+    rank = policy.rank(earned)
+    nxt = policy.tiers[rank + 1] if rank + 1 < len(policy.tiers) else None
+    to_next = nxt.entry.missing(metrics) if nxt else {}
+    keep = policy.tiers[rank].keep.missing(metrics) if rank >= 0 else {}
+    _, end = period_bounds(policy, at, timezone)
+    return Progress(nxt, to_next, keep, end)

@@ -1,0 +1,666 @@
+"""Tiers: upgrade on purchase, review and downgrade, recompute, a manual floor set by
+support, and a member's tier, progress and history.
+
+The program's tiers are the ``tiers:`` section of the rules document in force
+(``domain/rules/tiers_section.py``); a member's standing (earned tier, manual floor, grace)
+is in ``member_tiers``, every change in ``tier_changes`` with the metrics, the thresholds
+and the rules version that decided it, and the effective tier, what rules read, in
+``members.tier_code``. A purchase only ever raises a tier; a tier is lost at a review
+(:func:`review_tiers`, run by ``kopilka tiers review`` and, later, by the jobs worker).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import TypedDict
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from kopilka.domain.clock import ensure_utc
+from kopilka.domain.errors import ValidationError
+from kopilka.domain.member import Member
+from kopilka.domain.money import format_money
+from kopilka.domain.program import Program
+from kopilka.domain.reasons import Reason
+from kopilka.domain.rules.tiers_section import tier_policy
+from kopilka.domain.tiers import (
+    ChangeReason,
+    Metrics,
+    Tier,
+    TierPolicy,
+    effective,
+    period_bounds,
+    progress,
+    review,
+    review_window,
+    upgrade_on_purchase,
+)
+from kopilka.services.context import ServiceContext
+from kopilka.store.repos.audit_log import AuditLogRepo
+from kopilka.store.repos.rules import RuleSetRepo
+from kopilka.store.repos.tiers import Standing, StoredChange, TierRepo
+from kopilka.store.uow import UnitOfWork
+
+BATCH = 500
+
+# ---- the policy in force --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramTiers:
+    """A program's tier policy and the rules version it comes from."""
+
+    policy: TierPolicy
+    rule_version: int
+
+
+@lru_cache(maxsize=256)
+def _policy(document: str, fmt: str) -> TierPolicy | None:
+    return tier_policy(document, fmt)
+
+
+# by engine, program and rules version, as services/rules.py caches the rule sets: a
+# published version never changes, so a purchase without tiers pays one dict lookup here
+_BY_ROW: weakref.WeakKeyDictionary[Engine, dict[tuple[int, int], ProgramTiers | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def tiers_of_version(uow: UnitOfWork, program: Program, version: int | None) -> ProgramTiers | None:
+    """The tiers of a published rules version (``None``: no rules, or no ``tiers:`` section)."""
+    if version is None:
+        return None
+    cache = _BY_ROW.get(uow.conn.engine)
+    if cache is None:
+        cache = _BY_ROW.setdefault(uow.conn.engine, {})
+    key = (program.id, version)
+    if key in cache:
+        return cache[key]
+    stored = RuleSetRepo(uow.conn).get(program.id, version)
+    policy = _policy(stored.document, stored.format) if stored else None
+    found = ProgramTiers(policy, stored.version) if policy and stored else None
+    if len(cache) >= 256:
+        cache.clear()
+    cache[key] = found
+    return found
+
+
+def tiers_at(uow: UnitOfWork, program: Program, at: datetime) -> ProgramTiers | None:
+    """The tiers of the rules in force at ``at``."""
+    stored = RuleSetRepo(uow.conn).active_at(program.id, at)
+    if stored is None:
+        return None
+    policy = _policy(stored.document, stored.format)
+    return ProgramTiers(policy, stored.version) if policy else None
+
+
+def _metrics(
+    repo: TierRepo, member_id: int, start: datetime | None, end: datetime | None
+) -> Metrics:
+    return Metrics(*repo.metrics(member_id, start, end))
+
+
+def _metrics_dict(metrics: Metrics) -> dict[str, int]:
+    return {"spend": metrics.spend_minor, "points": metrics.points, "purchases": metrics.purchases}
+
+
+# ---- purchases ------------------------------------------------------------------------
+
+
+def member_for_earning(
+    uow: UnitOfWork,
+    program: Program,
+    version: int | None,
+    member: Member,
+    occurred_at: datetime,
+    spend_minor: int,
+) -> Member:
+    """The member as the rules should see them for a purchase of ``spend_minor`` (money
+    paid): with the tier this purchase reaches when the program lets the crossing purchase
+    earn at its new tier, else unchanged. Quote and commit both call it, so they agree."""
+    tiers = tiers_of_version(uow, program, version)
+    if tiers is None or not tiers.policy.crossing_purchase_earns:
+        return member
+    policy = tiers.policy
+    repo = TierRepo(uow.conn)
+    start, end = period_bounds(policy, occurred_at, program.timezone)
+    view = repo.purchase_view(member.id, start, end)
+    metrics = Metrics(*view.metrics).plus(spend_minor, 0, 1)
+    reached = upgrade_on_purchase(policy, view.earned_tier, metrics)
+    if reached is None or policy.rank(reached) <= policy.rank(member.tier_code):
+        return member
+    return replace(member, tier_code=reached)
+
+
+def after_purchase(
+    uow: UnitOfWork,
+    program: Program,
+    version: int | None,
+    member_id: int,
+    occurred_at: datetime,
+    now: datetime,
+) -> str | None:
+    """Upgrade the member at once when the purchase just stored crossed a threshold; the
+    new effective tier, or ``None`` when nothing changed (or the program has no tiers)."""
+    tiers = tiers_of_version(uow, program, version)
+    if tiers is None:
+        return None
+    policy = tiers.policy
+    repo = TierRepo(uow.conn)
+    start, end = period_bounds(policy, occurred_at, program.timezone)
+    # the common case (no upgrade) costs this one query, an upgrade three short writes
+    view = repo.purchase_view(member_id, start, end)
+    metrics = Metrics(*view.metrics)
+    reached = upgrade_on_purchase(policy, view.earned_tier, metrics)
+    if reached is None:
+        return None
+    tier = policy.tier(reached)
+    assert tier is not None
+    after = effective(policy, reached, view.manual_tier, view.manual_until, now)
+    change = {
+        "from_tier": view.tier_code,
+        "to_tier": after,
+        "reason": str(ChangeReason.PURCHASE),
+        "metrics": _metrics_dict(metrics),
+        "thresholds": tier.entry.as_dict(),
+        "rule_version": tiers.rule_version,
+        "actor": "system",
+        "note": None,
+    }
+    repo.record_upgrade(program.id, view, member_id, reached, after, now, change)
+    return after if after != view.tier_code else None
+
+
+def _apply(
+    repo: TierRepo,
+    program: Program,
+    policy: TierPolicy,
+    standing: Standing,
+    earned: str | None,
+    grace_since: datetime | None,
+    now: datetime,
+    reason: ChangeReason,
+    metrics: Metrics | None,
+    thresholds: dict[str, int] | None,
+    rule_version: int | None,
+    *,
+    actor: str = "system",
+    note: str | None = None,
+    force_history: bool = False,
+) -> str | None:
+    """Store a new standing; set and record the effective tier when it changes. Returns the
+    new effective tier, or ``None`` when it did not change."""
+    before = repo.tier_code(standing.member_id)
+    earned_before = standing.earned_tier
+    standing.earned_tier = earned
+    standing.grace_since = grace_since
+    repo.save(program.id, standing, now)
+    after = effective(policy, earned, standing.manual_tier, standing.manual_until, now)
+    changed = after != before
+    if changed:
+        repo.set_tier_code(standing.member_id, after)
+    if changed or force_history or earned != earned_before:
+        repo.add_change(
+            program.id,
+            standing.member_id,
+            from_tier=before,
+            to_tier=after,
+            at=now,
+            reason=str(reason),
+            metrics=_metrics_dict(metrics) if metrics else None,
+            thresholds=thresholds,
+            rule_version=rule_version,
+            actor=actor,
+            note=note,
+        )
+    return after if changed else None
+
+
+# ---- review and recompute ----------------------------------------------------------------
+
+
+class ReviewChange(TypedDict):
+    member_id: int
+    from_tier: str | None
+    to_tier: str | None
+
+
+class ReviewReport(TypedDict):
+    """What a review (or a recompute) did, or would do with ``dry_run``."""
+
+    program: str
+    as_of: str
+    dry_run: bool
+    members: int
+    upgraded: int
+    downgraded: int
+    entered_grace: int
+    unchanged: int
+    changes: list[ReviewChange]
+
+
+MAX_CHANGES_LISTED = 1000
+Tick = Callable[[int], None]
+
+
+def review_tiers(
+    ctx: ServiceContext,
+    program: Program,
+    as_of: datetime,
+    dry_run: bool = False,
+    *,
+    tick: Tick | None = None,
+) -> ReviewReport:
+    """Review every member's tier as of ``as_of``: up to what the judged window qualifies
+    for, kept while the retention bar is met, else down by the program's downgrade mode
+    (``domain/tiers.py: review``); manual floors that ended fall away. With ``dry_run``
+    nothing is written. The jobs worker calls this too; ``tick(n)`` reports progress."""
+    return _walk(ctx, program, ensure_utc(as_of), dry_run, tick, recompute=False)
+
+
+def recompute_tiers(
+    ctx: ServiceContext, program: Program, *, tick: Tick | None = None
+) -> ReviewReport:
+    """Recompute earned tiers from the stored purchases after a rules change or an import:
+    each member rises to what the current window qualifies them for (losing a tier waits
+    for a review); effective tiers follow manual floors and their ends."""
+    return _walk(ctx, program, ctx.now(), False, tick, recompute=True)
+
+
+def count_members(ctx: ServiceContext, program: Program) -> int:
+    """How many members a review or recompute walks (for a progress bar)."""
+    with ctx.uow(read_only=True) as uow:
+        return TierRepo(uow.conn).member_count(program.id)
+
+
+def _walk(
+    ctx: ServiceContext,
+    program: Program,
+    as_of: datetime,
+    dry_run: bool,
+    tick: Tick | None,
+    *,
+    recompute: bool,
+) -> ReviewReport:
+    report: ReviewReport = {
+        "program": program.code,
+        "as_of": as_of.isoformat(),
+        "dry_run": dry_run,
+        "members": 0,
+        "upgraded": 0,
+        "downgraded": 0,
+        "entered_grace": 0,
+        "unchanged": 0,
+        "changes": [],
+    }
+    after = 0
+    while True:
+        with ctx.uow() as uow:
+            tiers = tiers_at(uow, program, as_of)
+            if tiers is None:
+                return report
+            repo = TierRepo(uow.conn)
+            ids = repo.member_ids(program.id, after, BATCH)
+            if not ids:
+                return report
+            # the batch's balance rows locked (in id order) as a purchase locks its member's:
+            # a purchase's upgrade and the review never write one member's standing at once
+            uow.ledger.lock_balances(program.id, ids)
+            for member_id in ids:
+                _review_one(repo, program, tiers, member_id, as_of, report, recompute=recompute)
+            if dry_run:
+                uow.rollback()
+            else:
+                uow.commit()
+        after = ids[-1]
+        report["members"] += len(ids)
+        if tick is not None:
+            tick(len(ids))
+
+
+def _review_one(
+    repo: TierRepo,
+    program: Program,
+    tiers: ProgramTiers,
+    member_id: int,
+    as_of: datetime,
+    report: ReviewReport,
+    *,
+    recompute: bool,
+) -> None:
+    policy = tiers.policy
+    standing = repo.standing(member_id)
+    before = repo.tier_code(member_id)
+    if recompute:
+        start, end = period_bounds(policy, as_of, program.timezone)
+        metrics = _metrics(repo, member_id, start, end)
+        reached = upgrade_on_purchase(policy, standing.earned_tier, metrics)
+        earned, grace, was_grace = reached or standing.earned_tier, standing.grace_since, False
+    else:
+        start, end_ = review_window(policy, as_of, program.timezone)
+        metrics = _metrics(repo, member_id, start, end_)
+        # a calendar review judges the period just ended; what the member has bought
+        # since (even after ``as_of``, when a review runs late) may already hold the tier
+        current = _metrics(repo, member_id, end_, None) if policy.calendar else None
+        decision = review(
+            policy, standing.earned_tier, metrics, as_of, standing.grace_since, current
+        )
+        earned, grace = decision.earned, decision.grace_since
+        was_grace = grace is not None and standing.grace_since is None
+    bar = _bar_of(policy, standing.earned_tier, earned)
+    changed_standing = earned != standing.earned_tier or grace != standing.grace_since
+    if (
+        not changed_standing
+        and before
+        == effective(
+            policy, standing.earned_tier, standing.manual_tier, standing.manual_until, as_of
+        )
+        and standing.stored
+    ):
+        report["unchanged"] += 1
+        return
+    if not changed_standing and not standing.stored and before is None:
+        report["unchanged"] += 1
+        return
+    after = _apply(
+        repo,
+        program,
+        policy,
+        standing,
+        earned,
+        grace,
+        as_of,
+        ChangeReason.PURCHASE if recompute else ChangeReason.REVIEW,
+        metrics,
+        bar,
+        tiers.rule_version,
+        note="recompute" if recompute else None,
+    )
+    if was_grace:
+        report["entered_grace"] += 1
+    if after is None and not was_grace:
+        report["unchanged"] += 1
+        return
+    if after is not None:
+        if policy.rank(after) > policy.rank(before):
+            report["upgraded"] += 1
+        else:
+            report["downgraded"] += 1
+        if len(report["changes"]) < MAX_CHANGES_LISTED:
+            report["changes"].append(
+                {"member_id": member_id, "from_tier": before, "to_tier": after}
+            )
+
+
+def _bar_of(policy: TierPolicy, before: str | None, after: str | None) -> dict[str, int] | None:
+    """The bar that decided a change: the entry bar of a tier reached, else the retention
+    bar of the tier held before (missed, or met)."""
+    if policy.rank(after) > policy.rank(before):
+        reached = policy.tier(after)
+        return reached.entry.as_dict() if reached else None
+    held = policy.tier(before)
+    return held.keep.as_dict() if held else None
+
+
+# ---- manual tiers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetManualTier:
+    """Support sets a manual tier (a floor: the member is at least at it) until a date or
+    for good, or lifts it (``tier_code`` None), always with a reason."""
+
+    member_id: int
+    tier_code: str | None
+    reason: Reason
+    until: datetime | None = None
+
+
+def set_manual_tier(
+    ctx: ServiceContext, program: Program, cmd: SetManualTier, *, actor: str
+) -> MemberTier:
+    """Set or lift a member's manual tier, audited as ``member.tier`` with its reason; the
+    answer is the member's tier as :func:`member_tier` gives it."""
+    now = ctx.now()
+    until = ensure_utc(cmd.until) if cmd.until else None
+    if until is not None and until <= now:
+        raise ValidationError("the manual tier must last until a time in the future", field="until")
+    with ctx.uow() as uow:
+        uow.members.get(program.id, cmd.member_id, identifiers=False)  # not_found otherwise
+        tiers = tiers_at(uow, program, now)
+        if tiers is None and cmd.tier_code is not None:
+            raise ValidationError("the program's rules define no tiers", field="tier_code")
+        # without tiers support may still lift a manual tier (one migrated from before)
+        policy = tiers.policy if tiers else TierPolicy(())
+        if cmd.tier_code is not None and policy.tier(cmd.tier_code) is None:
+            codes = ", ".join(t.code for t in policy.tiers)
+            raise ValidationError(
+                f"unknown tier {cmd.tier_code!r}; expected one of {codes}", field="tier_code"
+            )
+        repo = TierRepo(uow.conn)
+        standing = repo.standing(cmd.member_id)
+        was = {
+            "manual_tier": standing.manual_tier,
+            "manual_until": _iso(standing.manual_until),
+            "tier": repo.tier_code(cmd.member_id),
+        }
+        standing.manual_tier = cmd.tier_code
+        standing.manual_until = until if cmd.tier_code else None
+        standing.manual_reason = cmd.reason.internal() if cmd.tier_code else None
+        _apply(
+            repo,
+            program,
+            policy,
+            standing,
+            standing.earned_tier,
+            standing.grace_since,
+            now,
+            ChangeReason.MANUAL,
+            None,
+            None,
+            tiers.rule_version if tiers else None,
+            actor=actor,
+            note=cmd.reason.internal(),
+            force_history=True,
+        )
+        AuditLogRepo(uow.conn).add(
+            program.id,
+            actor,
+            "member.tier",
+            f"member:{cmd.member_id}",
+            was,
+            {
+                "manual_tier": cmd.tier_code,
+                "manual_until": _iso(standing.manual_until),
+                "tier": repo.tier_code(cmd.member_id),
+                "reason": cmd.reason.internal(),
+            },
+            now,
+        )
+        uow.commit()
+    return member_tier(ctx, program, cmd.member_id)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+# ---- the member's tier, progress and history ------------------------------------------------
+
+
+class TierName(TypedDict):
+    code: str
+    name_ru: str
+    name_en: str
+    benefits_ru: str
+    benefits_en: str
+
+
+class ProgressPart(TypedDict):
+    """One metric of a bar: what it asks, what the member has, what is missing (money as
+    decimal strings in the program's currency, other metrics as whole numbers in strings)."""
+
+    metric: str  # spend | points | purchases
+    required: str
+    current: str
+    missing: str
+    share: float  # 0..1, for a progress bar
+
+
+class TierProgress(TypedDict):
+    """As of now: what the next tier still needs and what keeping the current one needs,
+    by when (the end of the calendar window, local date; None for rolling or lifetime)."""
+
+    combine: str
+    next_tier: TierName | None
+    to_next: list[ProgressPart]
+    keep: list[ProgressPart]
+    keep_met: bool
+    deadline: str | None
+
+
+class TierHistoryItem(TypedDict):
+    from_tier: str | None
+    to_tier: str | None
+    at: str
+    reason: str
+    metrics: dict[str, int] | None
+    thresholds: dict[str, int] | None
+    rule_version: int | None
+    actor: str | None
+    note: str | None
+
+
+class ManualTier(TypedDict):
+    tier_code: str
+    until: str | None
+    reason: str | None
+
+
+class MemberTier(TypedDict):
+    """A member's tier as the API, the console and the portal show it."""
+
+    member_id: int
+    tier: TierName | None
+    tier_code: str | None
+    earned_tier: str | None
+    manual: ManualTier | None
+    grace_since: str | None
+    progress: TierProgress | None
+    history: list[TierHistoryItem]
+    tiers: list[TierName]  # the program's tiers, lowest first
+
+
+def _name(tier: Tier | None) -> TierName | None:
+    if tier is None:
+        return None
+    return {
+        "code": tier.code,
+        "name_ru": tier.name_ru,
+        "name_en": tier.name_en,
+        "benefits_ru": tier.benefits_ru,
+        "benefits_en": tier.benefits_en,
+    }
+
+
+def _parts(
+    missing: dict[str, int], metrics: Metrics, bar: dict[str, int], currency: str
+) -> list[ProgressPart]:
+    def shown(name: str, value: int) -> str:
+        return format_money(value, currency) if name == "spend" else str(value)
+
+    have = _metrics_dict(metrics)
+    return [
+        {
+            "metric": name,
+            "required": shown(name, bar[name]),
+            "current": shown(name, max(have[name], 0)),
+            "missing": shown(name, missing[name]),
+            "share": 1.0 if bar[name] <= 0 else min(max(have[name], 0) / bar[name], 1.0),
+        }
+        for name in missing
+    ]
+
+
+def member_tier(
+    ctx: ServiceContext, program: Program, member_id: int, *, history: int = 50
+) -> MemberTier:
+    """The member's tier, their progress as of now, and their tier history (newest first)."""
+    now = ctx.now()
+    with ctx.uow(read_only=True) as uow:
+        uow.members.get(program.id, member_id, identifiers=False)  # not_found otherwise
+        repo = TierRepo(uow.conn)
+        tiers = tiers_at(uow, program, now)
+        standing = repo.standing(member_id)
+        code = repo.tier_code(member_id)
+        changes = repo.history(member_id, history)
+        prog: TierProgress | None = None
+        tier: Tier | None = None
+        levels: list[TierName] = []
+        if tiers is not None:
+            policy = tiers.policy
+            levels = [n for n in map(_name, policy.tiers) if n is not None]
+            tier = policy.tier(code)
+            start, end = period_bounds(policy, now, program.timezone)
+            metrics = _metrics(repo, member_id, start, end)
+            # the progress of the effective tier: a manual floor is the level to go on from
+            base = policy.higher(standing.earned_tier, code if policy.tier(code) else None)
+            p = progress(policy, base, metrics, now, program.timezone)
+            own = policy.tier(base)
+            keep_bar = own.keep.as_dict() if own else {}
+            prog = {
+                "combine": str(policy.combine),
+                "next_tier": _name(p.next_tier),
+                "to_next": _parts(p.to_next, metrics, p.next_tier.entry.as_dict(), program.currency)
+                if p.next_tier
+                else [],
+                "keep": _parts(p.keep_missing, metrics, keep_bar, program.currency),
+                "keep_met": own.keep.met(metrics, policy.combine) if own else True,
+                "deadline": _last_day(end, program.timezone),
+            }
+    manual: ManualTier | None = None
+    if standing.manual_tier is not None and (
+        standing.manual_until is None or now < standing.manual_until
+    ):
+        manual = {
+            "tier_code": standing.manual_tier,
+            "until": _iso(standing.manual_until),
+            "reason": standing.manual_reason,
+        }
+    return {
+        "member_id": member_id,
+        "tier": _name(tier),
+        "tier_code": code,
+        "earned_tier": standing.earned_tier,
+        "manual": manual,
+        "grace_since": _iso(standing.grace_since),
+        "progress": prog,
+        "history": [_history_item(c) for c in changes],
+        "tiers": levels,
+    }
+
+
+def _last_day(end: datetime | None, timezone: str) -> str | None:
+    """The last local day of a window ending at ``end`` (exclusive), as an ISO date."""
+    if end is None:
+        return None
+    return (end.astimezone(ZoneInfo(timezone)) - timedelta(days=1)).date().isoformat()
+
+
+def _history_item(c: StoredChange) -> TierHistoryItem:
+    return {
+        "from_tier": c.from_tier,
+        "to_tier": c.to_tier,
+        "at": c.at.isoformat(),
+        "reason": c.reason,
+        "metrics": c.metrics,
+        "thresholds": c.thresholds,
+        "rule_version": c.rule_version,
+        "actor": c.actor,
+        "note": c.note,
+    }
