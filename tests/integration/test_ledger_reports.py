@@ -49,7 +49,8 @@ def test_the_verify_job_stores_its_report(ctx, clock, make_program, make_member)
     assert _worker(ctx, program, "verify").round() == 1
     report = ledger_reports.latest_verify_report(ctx, program)
     assert report is not None
-    assert report["ok"] and report["failed"] == 0
+    assert report["ok"]
+    assert report["failed"] == 0
     assert report["ran_by"] == "job"
     assert report["checked_at"] == clock.now().isoformat()
     assert [c["name"] for c in report["checks"]] == list(CHECKS)

@@ -86,7 +86,8 @@ def test_the_page_shows_a_failed_report(world, as_role):
         uow.commit()
     text = text_of(as_role("admin").get("/admin/verify").text)
     assert "Some invariants are broken" in text
-    assert f"{failed['name']}" in text and "FAILED 2 7, 3" in text
+    assert f"{failed['name']}" in text
+    assert "FAILED 2 7, 3" in text
 
 
 def test_an_admin_checks_now_and_the_new_report_is_stored(world, as_role):
@@ -101,7 +102,8 @@ def test_an_admin_checks_now_and_the_new_report_is_stored(world, as_role):
     assert r.status_code == 303
     assert r.headers["location"] == "/admin/verify?done=checked"
     report = ledger_reports.latest_verify_report(world.ctx, world.program)
-    assert report is not None and report["ok"]
+    assert report is not None
+    assert report["ok"]
     assert report["ran_by"].startswith("apikey:")
     assert (
         report["totals"]["liability"]
@@ -132,7 +134,9 @@ def test_a_heavy_check_is_confirmed_first(world, as_role):
     done = c.post("/admin/verify/check", data=confirm)
     assert done.status_code == 303
     after = ledger_reports.latest_verify_report(world.ctx, world.program)
-    assert after is not None and before is not None and after["id"] > before["id"]
+    assert after is not None
+    assert before is not None
+    assert after["id"] > before["id"]
     ru = c.post(
         "/admin/verify/check",
         data=hidden_fields(page.text, "/admin/verify/check"),
