@@ -12,13 +12,17 @@ the test client's small overhead, without the network or uvicorn's HTTP parsing.
 The demo program is what ``kopilka demo`` builds (``scripts.demo_site``, 300 members and 18
 months of history); the large one is ``bench_member_list.build``'s bulk-imported members,
 with the grocery rules published twice (for the diff), and one member given a purchase, an
-earning and an adjustment for the member card and portal pages. Both on SQLite.
+earning and an adjustment for the member card and portal pages. Both on SQLite. Before the
+pages are timed, the worker's ``verify`` and ``totals`` jobs run once for the program (the
+report and the snapshot the verify page and the overview read; their times are kept too),
+and the load average is read before and after the pages (the machine is shared).
 Printed and written to ``bench/results/pages.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import time
@@ -34,7 +38,7 @@ from bench import bench_member_list
 from bench.machine import command_line, sqlite_scratch, write_result
 from kopilka.api.app import create_app
 from kopilka.app import Kopilka
-from kopilka.services import apikeys, points, rules
+from kopilka.services import apikeys, ledger_reports, points, programs, rules
 from kopilka.services.points import Adjust, Earn
 
 BOUND_MS = 100.0
@@ -94,6 +98,23 @@ def clients(site: Site) -> Iterator[dict[str | None, TestClient]]:
     finally:
         for c in made.values():
             c.__exit__(None, None, None)
+
+
+def run_jobs(site: Site) -> dict[str, float]:
+    """What the worker's ``verify`` and ``totals`` jobs do for the program (the report and
+    the snapshot the verify page and the overview read), run once, timed in seconds."""
+    ctx = site.kopilka.services
+    program = programs.get_program(ctx, site.program)
+    out: dict[str, float] = {}
+    for job, call in (
+        ("verify_job_s", lambda: ledger_reports.check_ledger(ctx, program, "job")),
+        ("totals_job_s", lambda: ledger_reports.snapshot_totals(ctx, program)),
+    ):
+        t = time.perf_counter()
+        call()
+        out[job] = round(time.perf_counter() - t, 2)
+        print(f"  {job:24} {out[job]:9.2f} s", flush=True)
+    return out
 
 
 def time_pages(site: Site, runs: int) -> dict[str, dict[str, Any]]:
@@ -192,18 +213,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(
             f"sqlite demo ({args.demo_members} members, built in {time.perf_counter() - t0:.0f} s)"
         )
+        jobs = run_jobs(site)
+        load = os.getloadavg()
+        pages = time_pages(site, args.runs)
         results["runs"]["sqlite_demo"] = {
             "members": args.demo_members,
-            "pages": time_pages(site, args.runs),
+            "jobs": jobs,
+            "load_average": [round(x, 2) for x in (*load, *os.getloadavg())],
+            "pages": pages,
         }
         site.kopilka.close()
     with sqlite_scratch("pages_large") as url:
         t0 = time.perf_counter()
         site = large_site(url, args.members)
         print(f"sqlite {args.members:,} members (built in {time.perf_counter() - t0:.0f} s)")
+        jobs = run_jobs(site)
+        load = os.getloadavg()
+        pages = time_pages(site, args.runs)
         results["runs"]["sqlite_large"] = {
             "members": args.members,
-            "pages": time_pages(site, args.runs),
+            "jobs": jobs,
+            "load_average": [round(x, 2) for x in (*load, *os.getloadavg())],
+            "pages": pages,
         }
         site.kopilka.close()
     over = [

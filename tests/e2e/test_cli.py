@@ -304,10 +304,15 @@ def test_an_actor_that_is_no_printable_name_is_refused(grocery: Cli) -> None:
 
 
 def test_verify_reports_a_clean_ledger(grocery: Cli) -> None:
-    """verify exits 0 on a consistent ledger and prints every check and the liability."""
+    """verify exits 0 on a consistent ledger and prints every check and the liability;
+    for one program it stores the report too (the console's verify page reads it), which
+    a whole-database run does not."""
     result = grocery.ok("verify", "--program", "grocery")
     assert "ledger verified" in result.stdout
     assert "liability" in result.stdout
+    assert grocery.count("verify_reports") == 1
+    grocery.ok("verify")
+    assert grocery.count("verify_reports") == 1
 
 
 def test_verify_fails_on_a_corrupted_balance(grocery: Cli) -> None:
@@ -319,6 +324,10 @@ def test_verify_fails_on_a_corrupted_balance(grocery: Cli) -> None:
     report = json.loads(grocery("verify", "--json").stdout)
     failed = {c["name"] for c in report["checks"] if not c["ok"]}
     assert "member_balances_match_postings" in failed
+    one = grocery("verify", "--program", "grocery", "--json")
+    assert one.exit_code == 1
+    assert not json.loads(one.stdout)["ok"]
+    assert grocery.count("verify_reports") == 1
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,8 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
     if serving:
         out.print(
             f"\nServing {base}/ now, with a jobs worker beside it (kopilka worker: expiries,"
-            " scheduled accruals); Ctrl+C stops both, and"
+            " scheduled accruals, the ledger's verification and the overview's totals);"
+            " Ctrl+C stops both, and"
             f" {serve} starts the server again."
         )
 

@@ -10,8 +10,8 @@ from rich.table import Table
 from kopilka.cli.errors import EXIT_VIOLATIONS
 from kopilka.cli.runtime import console, err_console, kopilka, print_json
 from kopilka.cli.selectors import Json
-from kopilka.ledger.verify import CHECKS, VerifyReport
-from kopilka.services import audit
+from kopilka.ledger.verify import CHECKS, CheckResult, VerifyReport
+from kopilka.services import audit, ledger_reports
 from kopilka.services import programs as program_svc
 
 # the totals worth a line each, in the order an accountant reads them
@@ -57,6 +57,15 @@ def print_report(report: VerifyReport, scope: str) -> None:
         err_console().print(f"[red]ledger NOT verified: {failed} check(s) failed[/]")
 
 
+def stored_as_report(stored: ledger_reports.StoredVerifyReport) -> VerifyReport:
+    """The stored report in the form the command prints (the same checks and totals)."""
+    checks = [
+        CheckResult(c["name"], c["description"], c["violations"], list(c["samples"]))
+        for c in stored["checks"]
+    ]
+    return VerifyReport(checks, dict(stored["totals"]))
+
+
 def verify(
     program_code: Annotated[
         str | None,
@@ -64,10 +73,15 @@ def verify(
     ] = None,
     json_out: Json = False,
 ) -> None:
-    """Recompute every balance from the journal; exit 1 if any invariant is broken."""
+    """Recompute every balance from the journal; exit 1 if any invariant is broken. With
+    --program the report is also stored, as the worker's verify job stores it: the
+    console's verify page shows it."""
     with kopilka() as k:
-        program_id = program_svc.get_program(k.services, program_code).id if program_code else None
-        report = audit.verify_ledger(k.services, program_id)
+        if program_code:
+            program = program_svc.get_program(k.services, program_code)
+            report = stored_as_report(ledger_reports.check_ledger(k.services, program, "cli"))
+        else:
+            report = audit.verify_ledger(k.services, None)
     if json_out:
         print_json(report.to_dict())
     else:

@@ -5,6 +5,7 @@ from what it parsed; the domain's :class:`Program` checks the settings."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TypedDict
@@ -160,9 +161,16 @@ def set_expiry_from(ctx: ServiceContext, command: SetExpiryFrom) -> Program:
 
 def program_totals(ctx: ServiceContext, program: Program) -> ProgramTotals:
     """Account totals of one program (liability, issued, redeemed, expired, members),
-    without running the verify checks."""
+    without running the verify checks: recomputed from every row, so it grows with the
+    program (the overview reads the ``totals`` job's snapshot instead)."""
     with ctx.uow(read_only=True) as uow:
         totals = VerificationRepo(uow.conn).totals(program.id)
+    return totals_from_accounts(totals)
+
+
+def totals_from_accounts(totals: Mapping[str, int]) -> ProgramTotals:
+    """The overview's figures from the ledger's account sums and counts (as
+    ``VerificationRepo.totals`` reads them): program accounts with the overview's signs."""
     return {
         "liability": int(totals.get("liability", 0)),
         # program accounts are the other side of member postings: issued is a credit source

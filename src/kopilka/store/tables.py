@@ -488,6 +488,36 @@ worker_locks = Table(
 )
 
 
+# each verification of a program's ledger, stored: the console's verify page reads the
+# latest instead of recomputing the ledger per request (checks: name, violations, samples)
+verify_reports = Table(
+    "verify_reports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, ForeignKey("programs.id"), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("checked_at", UTCDateTime, nullable=False),
+    Column("last_entry_id", Id),  # the newest journal entry the check saw
+    Column("ok", Boolean, nullable=False),
+    Column("checks", Json, nullable=False),
+    Column("totals", Json, nullable=False),
+    Column("ran_by", String(128), nullable=False),  # job, cli, console:<actor>
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_verify_reports_program", "program_id", "id"),
+)
+
+# the overview's figures as the ``totals`` job last computed them, one row per program
+program_totals = Table(
+    "program_totals",
+    metadata,
+    Column("program_id", Id, ForeignKey("programs.id"), primary_key=True),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("last_entry_id", Id),
+    Column("totals", Json, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+
 def column_names(table: Table, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The table's column names in table order (bulk rows and prebuilt inserts follow it)."""
     return tuple(c.name for c in table.c if c.name not in without)

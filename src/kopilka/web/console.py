@@ -11,14 +11,16 @@ from fastapi import APIRouter, Request, Response
 
 from kopilka.app import Kopilka
 from kopilka.domain.errors import KopilkaError
-from kopilka.services import audit as audit_svc
-from kopilka.services import programs as program_svc
+from kopilka.services import ledger_reports as reports_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission, authenticate, list_keys
-from kopilka.web import words
+from kopilka.web import i18n, words
 from kopilka.web.guard import CONSOLE_ROLES, Area, Operator, new_idempotency_key, operator
 from kopilka.web.i18n import tr
-from kopilka.web.render import RENDERER, Form, WebRoute, problem_text, redirect
+from kopilka.web.render import RENDERER, Form, WebRoute, Word, problem_text, redirect
+
+# a check that took this long asks to be confirmed before it runs again from the console
+HEAVY_CHECK_MS = 2000
 
 
 class Console:
@@ -121,31 +123,61 @@ def console_router(console: Console) -> APIRouter:
         op = console.operator(request)
         op.require(Permission.PROGRAM_READ)
         versions = rules_svc.list_versions(ctx, op.program)
+        # the totals job's snapshot (one row), not a sum over every member per request
+        snapshot = reports_svc.overview_totals(ctx, op.program)
         return console.page(
             op,
             "admin_overview.html",
-            totals=program_svc.program_totals(ctx, op.program),
+            totals=snapshot["totals"],
+            snapshot=snapshot,
             active_version=active_version(versions, ctx.now()),
             versions=len(versions),
             nav="overview",
         )
 
-    @router.get("/verify")
-    def verify(request: Request) -> Response:
-        op = console.operator(request)
-        op.require(Permission.LEDGER_VERIFY)
-        report = audit_svc.verify_ledger(ctx, op.program.id)
-        checks = [
-            {**c, "description": words.check(c["name"], c["description"])}
-            for c in report.to_dict()["checks"]
-        ]
+    def verify_page(op: Operator, *, confirm: bool = False, notice: str | None = None) -> Response:
+        report = reports_svc.latest_verify_report(ctx, op.program)
+        checks = (
+            [
+                {**c, "description": words.check(c["name"], c["description"])}
+                for c in report["checks"]
+            ]
+            if report
+            else []
+        )
+        ago = i18n.ago(ctx.now() - datetime.fromisoformat(report["checked_at"])) if report else None
         return console.page(
             op,
             "admin_verify.html",
-            ok=report.ok,
+            report=report,
+            ago=ago,
             checks=checks,
-            totals=words.totals(report.totals),
+            totals=words.totals(dict(report["totals"])) if report else [],
+            heavy=bool(report and report["duration_ms"] >= HEAVY_CHECK_MS),
+            seconds=round(report["duration_ms"] / 1000, 1) if report else 0,
+            confirm=confirm,
+            notice=notice,
             nav="verify",
         )
+
+    @router.get("/verify")
+    def verify(request: Request, done: Word = "") -> Response:
+        op = console.operator(request)
+        op.require(Permission.LEDGER_VERIFY)
+        # the latest stored report: recomputing the ledger per request grows with it
+        notice = tr("The ledger was checked just now.") if done == "checked" else None
+        return verify_page(op, notice=notice)
+
+    @router.post("/verify/check")
+    def check_now(request: Request, form: Form) -> Response:
+        op = console.operator(request)
+        area.check_csrf(request, form)
+        op.require(Permission.JOBS_RUN)
+        latest = reports_svc.latest_verify_report(ctx, op.program)
+        heavy = latest is not None and latest["duration_ms"] >= HEAVY_CHECK_MS
+        if heavy and form.get("confirmed") != "yes":
+            return verify_page(op, confirm=True)
+        reports_svc.check_ledger(ctx, op.program, op.key.actor)
+        return redirect("/admin/verify?done=checked")
 
     return router

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Literal
 from babel import Locale, negotiate_locale
 from babel.dates import format_date as babel_date
 from babel.dates import format_datetime as babel_datetime
+from babel.dates import format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -213,6 +214,15 @@ def datetime_text(at: datetime) -> str:
     text = babel_datetime(at, DATETIME_PATTERNS.get(lang, "short"), locale=lang)
     zone = at.tzname() if at.tzinfo else None
     return f"{text} {zone}" if zone else text
+
+
+def ago(elapsed: timedelta) -> str:
+    """How long ago, as the page's language says it ("12 minutes ago", "12 минут назад";
+    under a minute: "0 minutes ago" reads oddly, so it is "1 minute ago" at least)."""
+    seconds = max(elapsed.total_seconds(), 60.0)
+    return format_timedelta(
+        timedelta(seconds=-seconds), threshold=1.0, add_direction=True, locale=language()
+    )
 
 
 def date_text(day: date) -> str:

@@ -16,6 +16,8 @@ RUNS_SHOWN = 50
 JOBS = {
     "sweep": N_("Sweep: hold timeouts, activations, expiries"),
     "accruals": N_("Scheduled accruals"),
+    "verify": N_("Ledger verification, report stored"),
+    "totals": N_("Overview totals snapshot"),
 }
 OUTCOMES = {
     "running": N_("running"),
@@ -31,6 +33,10 @@ COUNTS = {
     "accruals": N_("accruals"),
     "credited": N_("members credited"),
     "refused": N_("refused"),
+    "checks": N_("checks"),
+    "failed": N_("checks failed"),
+    "members": N_("members"),
+    "entries": N_("journal entries"),
 }
 
 

@@ -25,13 +25,14 @@ import uvicorn
 from fastapi.routing import APIRoute
 
 from kopilka.domain.clock import FrozenClock
-from kopilka.services import rule_proposals, rules
+from kopilka.services import ledger_reports, rule_proposals, rules
 from kopilka.services.context import ServiceContext
 from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 from tests.conftest import START
 from tests.e2e.web.axe import axe_violations, describe
 from tests.e2e.web.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.e2e.web.test_console_verify import store_heavy_report
 from tests.e2e.web.test_param_bounds import _routes
 from tests.e2e.web.world import BAD_RULES, RULES, World, build_world, make_app
 
@@ -58,7 +59,7 @@ PAGES = [
     Page("/admin/sign-in", (ANON,)),
     Page("/portal/sign-in", (ANON,)),
     Page("/admin", ("admin", "analyst")),
-    Page("/admin/verify", ("admin",)),
+    Page("/admin/verify", ("admin", "analyst")),
     Page("/admin/members", ("support", "marketer")),
     Page("/admin/members", ("support",), url="/admin/members?q=Ann&sort=name"),
     Page("/admin/members/{member_id}", ("support", "marketer"), url="/admin/members/{member}"),
@@ -128,6 +129,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
         RULES.replace('per: "100"', 'per: "25"'), "yaml", None, key="axe-proposal", actor="test"
     )
     rule_proposals.propose(world.ctx, world.program, proposal)  # proposal 1, for its page
+    # the verify report and the overview's snapshot, as the worker's jobs store them
+    ledger_reports.check_ledger(world.ctx, world.program, "job")
+    ledger_reports.snapshot_totals(world.ctx, world.program)
+    store_heavy_report(world)  # "Check now" asks first: its confirmation step is checked
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(make_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
@@ -279,6 +284,12 @@ def _rules_to_confirm(page: Any, base: str, world: World) -> None:
     page.locator(publish).first.click()
 
 
+def _verify_to_confirm(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "admin")
+    page.goto(f"{base}/admin/verify")
+    page.locator("form[action='/admin/verify/check'] button[type=submit]").click()
+
+
 def _refused_profile(page: Any, base: str, world: World) -> None:
     _sign_in(page, base, world, MEMBER)
     page.goto(f"{base}/portal/profile")
@@ -300,6 +311,7 @@ REFUSED = {
 CONFIRMING = {
     "member card, an adjustment to confirm": _adjustment_to_confirm,
     "rules, a version to confirm": _rules_to_confirm,
+    "verify, a heavy check to confirm": _verify_to_confirm,
 }
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from kopilka.services import ledger_reports
 from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import audit_page
 from tests.e2e.web.world import BAD_RULES, RULES, hidden_fields, text_of
@@ -153,8 +154,10 @@ def test_preview_of_broken_json_names_the_line(as_role):
     assert "line 3" in text_of(response.text)
 
 
-def test_verify_page_reports_every_invariant(as_role):
-    """The verify page lists each invariant as ok and the account totals."""
+def test_verify_page_reports_every_invariant(world, as_role):
+    """The verify page lists each invariant of the stored report as ok and the account
+    totals."""
+    ledger_reports.check_ledger(world.ctx, world.program, "job")
     page = as_role("analyst").get("/admin/verify")
     assert page.status_code == 200
     text = text_of(page.text)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from kopilka.services import ledger_reports
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services.apikeys import list_keys
@@ -21,6 +22,7 @@ def test_verify_signs_program_accounts_as_the_overview_does(world, as_role):
     """Issued and adjustments are positive on /admin/verify, the same figures the overview
     shows (the ledger's raw program accounts are negative, and the page says so)."""
     c = as_role("analyst")
+    ledger_reports.check_ledger(world.ctx, world.program, "job")
     totals = program_svc.program_totals(world.ctx, world.program)
     assert totals["issued"] > 0
     assert totals["adjustments"] > 0
@@ -38,6 +40,7 @@ def test_verify_page_in_russian_translates_invariants_and_totals(world, as_role)
     """On a Russian page every invariant's description and every totals label is Russian,
     none of the ledger's English descriptions shows."""
     c = as_role("analyst")
+    ledger_reports.check_ledger(world.ctx, world.program, "job")
     page = text_of(c.get("/admin/verify", headers=RU).text)
     assert "проводки каждой записи в сумме дают ноль" in page
     assert "сумма по всем счетам каждой программы равна нулю" in page

@@ -2,7 +2,9 @@
 
 - ``sweep``: hold timeouts, then activations, then expiries (the sweeps of
   :mod:`kopilka.services.jobs`, in the order ``kopilka expire`` runs them), every 5 minutes;
-- ``accruals``: the scheduled accruals whose time has come, every minute.
+- ``accruals``: the scheduled accruals whose time has come, every minute;
+- ``verify``: the ledger's invariants, its report stored for the console, hourly;
+- ``totals``: the overview's figures, stored as a snapshot, every minute.
 
 Birthday bonuses are not a job yet: the rules document has birthday *conditions* on
 purchases (``birthday: {days_before, days_after}``), and no birthday event for a job to
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from kopilka.domain.program import Program
 from kopilka.services import jobs as jobs_svc
+from kopilka.services import ledger_reports
 from kopilka.services.context import ServiceContext
 from kopilka.services.worker.accruals import ACCRUALS_JOB, run_due_accruals
 from kopilka.services.worker.registry import Counts, JobKind, JobRun, register
@@ -34,6 +37,18 @@ def run_sweep(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
     }
 
 
+def run_verify(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
+    """Verify the program's ledger and store the report (one read of the whole ledger)."""
+    report = ledger_reports.check_ledger(ctx, program, "job")
+    return {"checks": len(report["checks"]), "failed": report["failed"]}
+
+
+def run_totals(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
+    """Recompute the overview's figures and store them as the program's snapshot."""
+    snapshot = ledger_reports.snapshot_totals(ctx, program)
+    return {"members": snapshot["totals"]["members"], "entries": snapshot["totals"]["entries"]}
+
+
 SWEEP = register(
     JobKind(
         SWEEP_JOB,
@@ -44,4 +59,15 @@ SWEEP = register(
 )
 ACCRUALS = register(
     JobKind(ACCRUALS_JOB, "* * * * *", run_due_accruals, "scheduled accruals that are due")
+)
+VERIFY = register(
+    JobKind(
+        ledger_reports.VERIFY_JOB,
+        "17 * * * *",
+        run_verify,
+        "the ledger's invariants, the report stored",
+    )
+)
+TOTALS = register(
+    JobKind(ledger_reports.TOTALS_JOB, "* * * * *", run_totals, "the overview's totals snapshot")
 )
