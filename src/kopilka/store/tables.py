@@ -484,6 +484,33 @@ worker_locks = Table(
 )
 
 
+# the transactional outbox: an event per change a downstream system cares about, written in
+# the change's own transaction; ``seq`` orders one member's events (1, 2, ...), and
+# ``dispatched_at`` is set once the delivery job has handed the event to its channels
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a UUID: what consumers deduplicate on
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("dispatched_at", UTCDateTime),
+    UniqueConstraint("member_id", "seq", name="uq_outbox_events_member_seq"),
+    Index(
+        "ix_outbox_events_undispatched",
+        "program_id",
+        "created_at",
+        postgresql_where=text("dispatched_at IS NULL"),
+        sqlite_where=text("dispatched_at IS NULL"),
+    ),
+    Index("ix_outbox_events_program_created", "program_id", "created_at"),
+)
+
+
 def column_names(table: Table, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The table's column names in table order (bulk rows and prebuilt inserts follow it)."""
     return tuple(c.name for c in table.c if c.name not in without)
