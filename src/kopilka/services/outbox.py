@@ -15,9 +15,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import Literal
 
 from pydantic import TypeAdapter
+from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (the schemas)
 
 from kopilka.domain.program import Program
 from kopilka.ledger.model import EntryKind, Result
@@ -168,13 +169,23 @@ class EventEnvelope(TypedDict):
     data: dict[str, object]
 
 
-def json_schemas() -> dict[str, dict[str, object]]:
+def json_schemas(ref_template: str = "#/$defs/{model}") -> dict[str, dict[str, object]]:
     """JSON Schema of the envelope (``EventEnvelope``) and of each payload type, by name
-    (``PurchaseCommitted``, ...), with ``x-event-types`` naming the types each one serves."""
-    out: dict[str, dict[str, object]] = {"EventEnvelope": TypeAdapter(EventEnvelope).json_schema()}
+    (``PurchaseCommitted``, ...; shared parts such as ``BalanceAfter`` too), each payload's
+    with ``x-event-types`` naming the event types it serves. References point at
+    ``ref_template`` (``#/components/schemas/{model}`` in the OpenAPI document)."""
+    out: dict[str, dict[str, object]] = {}
+
+    def add(shape: type[object]) -> dict[str, object]:
+        schema = TypeAdapter(shape).json_schema(ref_template=ref_template)
+        defs = schema.pop("$defs", {})
+        assert isinstance(defs, dict)
+        out.update(defs)
+        return out.setdefault(shape.__name__, schema)
+
+    add(EventEnvelope)
     for name, shape in PAYLOADS.items():
-        schema = out.setdefault(shape.__name__, TypeAdapter(shape).json_schema())
-        types = schema.setdefault("x-event-types", [])
+        types = add(shape).setdefault("x-event-types", [])
         assert isinstance(types, list)
         types.append(name)
     return out
