@@ -2,7 +2,8 @@
 
 - ``sweep``: hold timeouts, then activations, then expiries (the sweeps of
   :mod:`kopilka.services.jobs`, in the order ``kopilka expire`` runs them), every 5 minutes;
-- ``accruals``: the scheduled accruals whose time has come, every minute.
+- ``accruals``: the scheduled accruals whose time has come, every minute;
+- ``outbox``: the outbox's events delivered to webhooks and NATS, every minute.
 
 Birthday bonuses are not a job yet: the rules document has birthday *conditions* on
 purchases (``birthday: {days_before, days_after}``), and no birthday event for a job to
@@ -18,6 +19,7 @@ from kopilka.domain.program import Program
 from kopilka.services import jobs as jobs_svc
 from kopilka.services.context import ServiceContext
 from kopilka.services.worker.accruals import ACCRUALS_JOB, run_due_accruals
+from kopilka.services.worker.outbox import OUTBOX_JOB, run_outbox
 from kopilka.services.worker.registry import Counts, JobKind, JobRun, register
 
 SWEEP_JOB = "sweep"
@@ -44,4 +46,7 @@ SWEEP = register(
 )
 ACCRUALS = register(
     JobKind(ACCRUALS_JOB, "* * * * *", run_due_accruals, "scheduled accruals that are due")
+)
+OUTBOX = register(
+    JobKind(OUTBOX_JOB, "* * * * *", run_outbox, "outbox events delivered to their channels")
 )
