@@ -20,6 +20,7 @@ from kopilka.cli import (
     program,
     serve,
     verify,
+    webhooks,
     worker,
 )
 from kopilka.cli.errors import KopilkaGroup
@@ -42,6 +43,7 @@ app.add_typer(apikey.app, name="apikey")
 app.add_typer(importer.app, name="import")
 app.add_typer(worker.app, name="jobs")
 app.add_typer(accruals.app, name="accruals")
+app.add_typer(webhooks.app, name="webhooks")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)
 app.command(rich_help_panel="Jobs")(verify.verify)
