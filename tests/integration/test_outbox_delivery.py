@@ -222,7 +222,7 @@ def test_redelivery_of_one_event_and_of_a_time_range(
     dctx, clock, make_program, make_member, receiver
 ):
     """An event redelivered goes again with its id; a time range takes the events created
-    in it; asking for neither is refused."""
+    in it (a subscription added later too); asking for neither is refused."""
     program = make_program()
     sub = webhooks.add_subscription(dctx, program, webhooks.AddSubscription(receiver.url))
     start = dctx.now()
@@ -240,6 +240,12 @@ def test_redelivery_of_one_event_and_of_a_time_range(
     assert len(receiver.got) == 5
     with pytest.raises(ValidationError):
         webhooks.redeliver(dctx, program, sub["id"])
+    # a subscription added later gets the earlier events only when asked for them
+    late = webhooks.add_subscription(dctx, program, webhooks.AddSubscription(receiver.url))
+    assert deliver(dctx, program)["delivered"] == 0
+    assert webhooks.redeliver(dctx, program, late["id"], since=start) == 2
+    deliver(dctx, program)
+    assert len(receiver.got) == 7
 
 
 def test_private_addresses_are_refused_unless_allowed(ctx, make_program):

@@ -46,7 +46,8 @@ class MemberEnrolled(TypedDict):
 
 
 class MemberUpdated(TypedDict):
-    """``member.updated``: these profile fields changed (their names, not their values)."""
+    """``member.updated``: a profile change set these fields (their names, not their
+    values)."""
 
     member_id: int
     fields: list[str]

@@ -154,8 +154,9 @@ def redeliver(
     until: datetime | None = None,
 ) -> int:
     """Deliver again to the subscription one event, or the events created in [``since``,
-    ``until``): their deliveries become pending, due now, with their attempts reset. The
-    next ``outbox`` run sends them. Returns how many."""
+    ``until``): their deliveries become pending, due now, with their attempts reset (an
+    event from before the subscription, of its types, gets a delivery). The next
+    ``outbox`` run sends them. Returns how many."""
     if event_id is None and since is None:
         raise ValidationError("name an event or a time range", field="event_id")
     with ctx.uow() as uow:
@@ -170,6 +171,7 @@ def redeliver(
             event_id=event_id,
             since=since,
             until=until,
+            event_types=sub.event_types,
         )
         uow.commit()
     return n

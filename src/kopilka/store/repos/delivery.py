@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    and_,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from kopilka.store.repos import new_id
@@ -24,6 +35,7 @@ from kopilka.store.tables import (
     outbox_events,
     webhook_subscriptions,
 )
+from kopilka.store.types import UTCDateTime
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
@@ -329,18 +341,51 @@ class DeliveryRepo:
         event_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        event_types: Sequence[str] = (),
     ) -> int:
         """Make the channel's deliveries of one event, or of the events created in
-        [``since``, ``until``), pending again, due now. Returns how many."""
+        [``since``, ``until``), pending again, due now; the dispatched events of
+        ``event_types`` (empty: any) that have no delivery on the channel (they came
+        before its subscription) get one. Returns how many."""
         d = outbox_deliveries.c
         e = outbox_events.c
-        events = select(e.id).where(e.program_id == program_id)
+        events = select(e.id).where(e.program_id == program_id, e.dispatched_at.is_not(None))
         if event_id is not None:
             events = events.where(e.id == event_id)
         if since is not None:
             events = events.where(e.created_at >= since)
         if until is not None:
             events = events.where(e.created_at < until)
+        missing = select(
+            e.id,
+            e.program_id,
+            literal(channel, String(64)),
+            e.member_id,
+            e.seq,
+            literal(PENDING, String(16)),
+            literal(0, Integer),
+            literal(now, UTCDateTime),
+        ).where(
+            e.id.in_(events),
+            ~exists().where(and_(d.event_id == e.id, d.channel == channel)),
+        )
+        if event_types:
+            missing = missing.where(e.type.in_(list(event_types)))
+        self.conn.execute(
+            insert(outbox_deliveries).from_select(
+                [
+                    "event_id",
+                    "program_id",
+                    "channel",
+                    "member_id",
+                    "seq",
+                    "status",
+                    "attempts",
+                    "next_attempt_at",
+                ],
+                missing,
+            )
+        )
         done = self.conn.execute(
             update(outbox_deliveries)
             .where(d.channel == channel, d.event_id.in_(events))
