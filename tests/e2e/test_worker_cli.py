@@ -152,7 +152,7 @@ def test_jobs_schedule_and_list_from_the_command_line(tmp_path, monkeypatch):
         assert nobody.exit_code == 2
         assert "--member or --cards" in nobody.stderr
         assert cli.count("scheduled_accruals") == 0
-        assert "stopped: 1 ok" in cli.ok("worker", "--once").stdout  # the accruals job
+        assert "stopped: 2 ok" in cli.ok("worker", "--once").stdout  # accruals and outbox
         table = cli.ok("jobs", "list", "--program", "shop", "--limit", "5").stdout
         assert "accruals" in table
         assert "ok" in table
