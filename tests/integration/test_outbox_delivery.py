@@ -344,3 +344,29 @@ def test_events_are_published_to_jetstream_once_per_id(dctx, make_program, make_
     assert [e["type"] for e in got] == ["member.enrolled", "points.adjusted"]
     assert all(e["_msg_id"] == e["id"] for e in got)
     assert got[0]["_subject"] == f"{prefix}.{program.code}.member.enrolled"
+
+
+def test_a_worker_dying_after_sending_means_a_duplicate_with_the_same_id(
+    dctx, clock, make_program, make_member, receiver, monkeypatch
+):
+    """A worker that sent an event and died before recording it (its outcome never
+    written) leaves the delivery leased; once the lease expires another worker sends it
+    again: at least once, and the duplicate carries the same id for the receiver to drop."""
+    program = make_program()
+    webhooks.add_subscription(dctx, program, webhooks.AddSubscription(receiver.url))
+    make_member(program)
+
+    def die(*args, **kwargs):
+        raise SystemExit("killed between sending and recording")
+
+    monkeypatch.setattr(DeliveryRepo, "settle", die)
+    with pytest.raises(SystemExit):
+        deliver(dctx, program, holder="A")
+    monkeypatch.undo()
+    assert len(receiver.got) == 1
+    assert deliver(dctx, program, holder="B")["delivered"] == 0  # A's lease still holds
+    clock.advance(delivery.LEASE)
+    assert deliver(dctx, program, holder="B")["delivered"] == 1
+    first, again = receiver.events()
+    assert first["id"] == again["id"]
+    assert deliver(dctx, program, holder="B")["delivered"] == 0
