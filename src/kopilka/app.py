@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from kopilka.domain.clock import Clock, SystemClock
-from kopilka.services.context import ServiceContext
+from kopilka.services.context import DeliverySettings, ServiceContext
 from kopilka.settings import Settings, load_settings
 from kopilka.store.checkpoint import WalCheckpointer
 from kopilka.store.db import make_engine, sqlite_file
@@ -62,5 +62,10 @@ def build(
     checkpointer = None
     if background_checkpoints and sqlite_file(engine) is not None:
         checkpointer = WalCheckpointer(engine)
-    services = ServiceContext(engine, clock or SystemClock())
+    delivery = DeliverySettings(
+        allow_private_webhooks=settings.webhooks_allow_private,
+        nats_url=settings.nats_url or None,
+        nats_subject_prefix=settings.nats_subject_prefix,
+    )
+    services = ServiceContext(engine, clock or SystemClock(), delivery=delivery)
     return Kopilka(settings, engine, services, checkpointer)

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     # the web pages' language for a visitor who chose none (the switch on every page)
     # and whose browser's Accept-Language names no supported one
     default_language: Literal["en", "ru"] = "en"
+    # the outbox's webhooks may go to addresses in private or loopback networks (off: a
+    # guard against server-side request forgery; tests and a LAN-only setup turn it on)
+    webhooks_allow_private: bool = False
+    # the outbox's events published to NATS JetStream (nats://host:4222), under
+    # <prefix>.<program>.<type>; unset: no NATS channel
+    nats_url: str | None = None
+    nats_subject_prefix: str = Field(
+        default="kopilka", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+    )
 
     @field_validator("database_url")
     @classmethod

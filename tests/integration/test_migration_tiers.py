@@ -45,7 +45,7 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 def test_existing_tier_codes_become_manual_tiers(scratch_url):
     """A member whose tier_code was set before tiers keeps it as a manual floor for good,
     and the history says it was carried over."""
-    upgrade(scratch_url, "0015")
+    upgrade(scratch_url, "0018")  # the revision before 0019 (tiers)
     engine = make_engine(scratch_url)
     try:
         ctx = ServiceContext(engine, FrozenClock(datetime(2026, 3, 14, tzinfo=UTC)))
@@ -73,5 +73,5 @@ def test_existing_tier_codes_become_manual_tiers(scratch_url):
         assert tiers.member_tier(ctx, program, m)["tier_code"] == "vip"
     finally:
         engine.dispose()
-    downgrade(scratch_url, "0015")
+    downgrade(scratch_url, "0018")
     upgrade(scratch_url)

@@ -27,6 +27,7 @@ from kopilka.api.routers import (
     holds,
     me,
     members,
+    outbox,
     points,
     purchases,
     rules,
@@ -104,6 +105,8 @@ def create_app(kopilka: Kopilka) -> FastAPI:
     docs.install(app)
     for router in V1_ROUTERS:
         app.include_router(router)
+    app.include_router(outbox.router)
+    outbox.document(app)
     app.include_router(health.router)
     app.include_router(create_web_router(kopilka))  # HTML pages, outside the API document
     # innermost first: an unhandled error answered (and logged) once, inside the rest

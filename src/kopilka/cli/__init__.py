@@ -22,6 +22,7 @@ from kopilka.cli import (
     serve,
     tiers,
     verify,
+    webhooks,
     worker,
 )
 from kopilka.cli.errors import KopilkaGroup
@@ -46,6 +47,7 @@ app.add_typer(worker.app, name="jobs")
 app.add_typer(accruals.app, name="accruals")
 app.add_typer(rules.app, name="rules")
 app.add_typer(tiers.app, name="tiers")
+app.add_typer(webhooks.app, name="webhooks")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)
 app.command(rich_help_panel="Jobs")(verify.verify)

@@ -17,11 +17,29 @@ from kopilka.store.uow import UnitOfWork
 # re-exported for the interfaces, which reach the store only through services (the import
 # contract in pyproject.toml): the writer lock's type (api/offload.py) and the test that
 # tells a database outage (503, retry) from a bug (500) in the error handlers
-__all__ = ["ServiceContext", "SqliteWriterLock", "is_unavailable"]
+__all__ = ["DeliverySettings", "ServiceContext", "SqliteWriterLock", "is_unavailable"]
 
 # a use case's result: a JSON object (a TypedDict of services/<capability>.py), which the
 # idempotency store keeps as the outcome a retry is answered with
 R = TypeVar("R", bound=Mapping[str, object])
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How the outbox's events leave (``kopilka.app`` fills it from the settings):
+    ``allow_private_webhooks`` lets a webhook address be in a private or loopback network
+    (``KOPILKA_WEBHOOKS_ALLOW_PRIVATE``; off, as a guard against server-side request
+    forgery); ``nats_url`` (None: no NATS channel) and its subject prefix; the webhook
+    timeout; the retries: ``retry_base`` seconds doubled per attempt up to ``retry_cap``,
+    with jitter, until an event is ``retry_for`` seconds old, then dead-lettered."""
+
+    allow_private_webhooks: bool = False
+    nats_url: str | None = None
+    nats_subject_prefix: str = "kopilka"
+    webhook_timeout: float = 5.0
+    retry_base: float = 5.0
+    retry_cap: float = 3600.0
+    retry_for: float = 86400.0
 
 
 @dataclass
@@ -32,6 +50,7 @@ class ServiceContext:
     clock: Clock = field(default_factory=SystemClock)
     # False only in the control test that shows the race the row locks prevent
     lock_rows: bool = True
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:
         return UnitOfWork(self.engine, read_only=read_only, lock_rows=self.lock_rows)

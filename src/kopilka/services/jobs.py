@@ -13,6 +13,7 @@ from datetime import datetime
 from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
 from kopilka.ledger.sweeps import BATCH, BULK_BATCH, Step
+from kopilka.services import outbox
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.due_summary import Due, due_summary
 
@@ -20,12 +21,18 @@ Progress = Callable[[int], None]
 
 
 def _sweep(
-    ctx: ServiceContext, program: Program, step: Callable[[Ledger], Step], progress: Progress | None
+    ctx: ServiceContext,
+    program: Program,
+    at: datetime,
+    step: Callable[[Ledger], Step],
+    progress: Progress | None,
 ) -> int:
     total = 0
     while True:
         with ctx.uow() as uow:
+            since = outbox.swept_since(uow)
             found, done = step(Ledger(uow.ledger, program))
+            outbox.record_swept(uow, program, since, at)
             uow.commit()
         if not found:
             return total
@@ -53,7 +60,7 @@ def expire_due(
     elif workers is None:
         workers = 2
     if workers <= 1:
-        return _sweep(ctx, program, lambda lg: lg.expire_batch(at, batch), progress)
+        return _sweep(ctx, program, at, lambda lg: lg.expire_batch(at, batch), progress)
     return _parallel_expiry(ctx, program, at, batch, workers, progress)
 
 
@@ -71,7 +78,9 @@ def _parallel_expiry(
 
     def expire(members: list[int]) -> Step:
         with ctx.uow() as uow:
+            since = outbox.swept_since(uow)
             step = Ledger(uow.ledger, program).expire_members(at, members)
+            outbox.record_swept(uow, program, since, at, members)
             uow.commit()
         return step
 
@@ -99,7 +108,7 @@ def activate_due(
 ) -> int:
     """Activate every pending lot whose time has come; returns the lots handled."""
     at = as_of or ctx.now()
-    return _sweep(ctx, program, lambda lg: lg.activate_batch(at, batch), progress)
+    return _sweep(ctx, program, at, lambda lg: lg.activate_batch(at, batch), progress)
 
 
 def expire_holds(
@@ -111,7 +120,7 @@ def expire_holds(
 ) -> int:
     """End every hold that timed out; returns how many."""
     at = as_of or ctx.now()
-    return _sweep(ctx, program, lambda lg: lg.expire_holds_batch(at, batch), progress)
+    return _sweep(ctx, program, at, lambda lg: lg.expire_holds_batch(at, batch), progress)
 
 
 def due(ctx: ServiceContext, program: Program, as_of: datetime | None = None) -> dict[str, Due]:

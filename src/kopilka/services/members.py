@@ -25,6 +25,7 @@ from kopilka.domain.member import Consent, Member, MemberStatus
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.ledger.model import Balance
+from kopilka.services import outbox
 from kopilka.services.balance_view import balance_now
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.audit_log import AuditLogRepo
@@ -289,6 +290,19 @@ def enroll(
                 _rated_values(member),
                 now,
             )
+        outbox.record(
+            uow,
+            program,
+            member_id,
+            "member.enrolled",
+            {
+                "member_id": member_id,
+                "enrolled_at": now.isoformat(),
+                "tier_code": prof.tier_code,
+                "referred_by": referrer,
+            },
+            now,
+        )
         uow.commit()
     return get_member(ctx, program, member_id)
 
@@ -354,6 +368,7 @@ def update_profile(
         _apply_profile(
             uow, ctx, program, command, keep_segments=keep_segments, birthday_every=birthday_every
         )
+        _updated(uow, ctx, program, command.member_id, command.fields)
         uow.commit()
     return get_member(ctx, program, command.member_id)
 
@@ -386,6 +401,22 @@ def _apply_profile(
     uow.members.update_profile(member_id, values)
 
 
+def _updated(
+    uow: UnitOfWork, ctx: ServiceContext, program: Program, member_id: int, fields: Set[str]
+) -> None:
+    """``member.updated`` naming the changed fields, under the member's lock (so the
+    member's events keep one order)."""
+    uow.ledger.lock_balances(program.id, [member_id])
+    outbox.record(
+        uow,
+        program,
+        member_id,
+        "member.updated",
+        {"member_id": member_id, "fields": sorted(fields)},
+        ctx.now(),
+    )
+
+
 def _check_birthday_change(last: datetime | None, now: datetime, every: timedelta | None) -> None:
     if last is None or every is None or now >= last + every:
         return
@@ -411,6 +442,14 @@ def set_blocked(
             member_id,
             MemberStatus.BLOCKED if blocked else MemberStatus.ACTIVE,
             reason if blocked else None,
+        )
+        outbox.record(
+            uow,
+            program,
+            member_id,
+            "member.blocked" if blocked else "member.unblocked",
+            {"member_id": member_id, "blocked": blocked},
+            ctx.now(),
         )
         uow.commit()
     return get_member(ctx, program, member_id)
@@ -557,5 +596,6 @@ def update_own_profile(
             )
         elif old is not None:
             uow.members.remove_identifier(program.id, member_id, IdentifierKind.EMAIL, old)
+        _updated(uow, ctx, program, member_id, profile.fields | {"email"})
         uow.commit()
     return get_member(ctx, program, member_id)

@@ -17,6 +17,7 @@ from typing import TypedDict
 from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
 from kopilka.ledger.model import Result
+from kopilka.services import outbox
 from kopilka.services.context import ServiceContext
 from kopilka.store.uow import UnitOfWork
 
@@ -211,9 +212,14 @@ def _run(
     operation: str,
     request: Mapping[str, object],
     op: Callable[[Ledger, datetime], Result],
+    event: Callable[[UnitOfWork, Result, datetime], None] | None = None,
 ) -> LedgerOutcome:
     def effect(uow: UnitOfWork) -> LedgerOutcome:
-        return outcome(op(Ledger(uow.ledger, program), ctx.now()))
+        now = ctx.now()
+        result = op(Ledger(uow.ledger, program), now)
+        if event is not None:  # the outbox's event, in the same transaction
+            event(uow, result, now)
+        return outcome(result)
 
     return ctx.idempotent(program.id, key, operation, request, effect)
 
@@ -275,6 +281,7 @@ def capture(ctx: ServiceContext, program: Program, cmd: Capture) -> LedgerOutcom
         "capture",
         cmd.fingerprint(),
         lambda lg, now: lg.capture(cmd.hold_id, now, cmd.points),
+        lambda uow, result, now: outbox.hold_ended(uow, program, "hold.captured", result, now),
     )
 
 
@@ -293,6 +300,7 @@ def void(ctx: ServiceContext, program: Program, cmd: VoidHold) -> LedgerOutcome:
             actor=cmd.actor,
             meta=dict(cmd.meta) if cmd.meta else None,
         ),
+        lambda uow, result, now: outbox.hold_ended(uow, program, "hold.voided", result, now),
     )
 
 
@@ -326,4 +334,5 @@ def adjust(ctx: ServiceContext, program: Program, cmd: Adjust) -> LedgerOutcome:
             actor=cmd.actor,
             meta=dict(cmd.meta) if cmd.meta else None,
         ),
+        lambda uow, result, now: outbox.points_adjusted(uow, program, result, cmd.reason, now),
     )

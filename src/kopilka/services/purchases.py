@@ -48,7 +48,7 @@ from kopilka.domain.rules.payments import (
 )
 from kopilka.ledger.idempotency import request_hash
 from kopilka.ledger.ledger import Ledger
-from kopilka.services import promo_codes, tiers, usage
+from kopilka.services import outbox, promo_codes, tiers, usage
 from kopilka.services.balance_view import settled_balance
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, lock_member, member_context, resolve_member
@@ -713,6 +713,7 @@ def prepare_commit(
             "lines": _lines_out(program, basket, discounts, redeemed_by_line, result),
             "balance": {"available": after.available, "pending": after.pending, "held": after.held},
         }
+        outbox.purchase_committed(uow, program, booked, hold_id, now)
         return booked
 
     key = receipt_key(receipt_id)
@@ -968,6 +969,7 @@ def process_return(
             "lines": [_returned(x, program.currency) for x in out_lines],
             "balance": {"available": bal.available, "pending": bal.pending, "held": bal.held},
         }
+        outbox.purchase_returned(uow, program, booked, now)
         return booked
 
     return ctx.idempotent(

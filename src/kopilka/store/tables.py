@@ -518,6 +518,86 @@ program_totals = Table(
 )
 
 
+# the transactional outbox: an event per change a downstream system cares about, written in
+# the change's own transaction; ``seq`` orders one member's events (1, 2, ...), and
+# ``dispatched_at`` is set once the delivery job has handed the event to its channels
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a UUID: what consumers deduplicate on
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("dispatched_at", UTCDateTime),
+    UniqueConstraint("member_id", "seq", name="uq_outbox_events_member_seq"),
+    Index(
+        "ix_outbox_events_undispatched",
+        "program_id",
+        "created_at",
+        postgresql_where=text("dispatched_at IS NULL"),
+        sqlite_where=text("dispatched_at IS NULL"),
+    ),
+    Index("ix_outbox_events_program_created", "program_id", "created_at"),
+)
+
+
+# a program's webhook subscriptions: where its events go (``event_types`` empty: every type),
+# signed with ``secret`` (Standard Webhooks' "whsec_..." form)
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, ForeignKey("programs.id"), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("event_types", Json, nullable=False),
+    Column("secret", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),
+)
+
+# one row per event and channel ("webhook:<id>", "nats"): its state (pending, delivered,
+# dead), retries, and the lease of the worker delivering it
+outbox_deliveries = Table(
+    "outbox_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("program_id", Id, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_holder", String(128)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("delivered_at", UTCDateTime),
+    Column("last_error", String(500)),
+    UniqueConstraint("event_id", "channel", name="uq_outbox_deliveries_event_channel"),
+    Index("ix_outbox_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_outbox_deliveries_member", "channel", "member_id", "seq"),
+)
+
+# the delivery log: every attempt of every delivery
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", Id, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("error", String(500)),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_delivery_attempts_channel", "channel", "id"),
+)
+
+
 def column_names(table: Table, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The table's column names in table order (bulk rows and prebuilt inserts follow it)."""
     return tuple(c.name for c in table.c if c.name not in without)

@@ -14,6 +14,7 @@ import copy
 import itertools
 import os
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,14 +31,14 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from kopilka.domain.clock import FrozenClock
 from kopilka.domain.errors import IdempotencyConflict, KopilkaError
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.program import Program
 from kopilka.ledger.sweeps import BATCH
-from kopilka.services import audit, events, jobs, points
+from kopilka.services import audit, events, jobs, outbox, points
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
@@ -54,9 +55,13 @@ from kopilka.services.points import (
     Reverse,
     VoidHold,
 )
+from kopilka.store.tables import journal_entries
 from tests.conftest import START, engine_for
 from tests.integration.ledger.reference import MEntry, ReferenceLedger
 from tests.program_spec import program_command
+
+# the outbox event each operation that succeeded writes (docs/events.md)
+EVENT_OF = {"adjust": "points.adjusted", "capture": "hold.captured", "void": "hold.voided"}
 
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 
@@ -158,6 +163,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model: ReferenceLedger
         self.requests: list[Request] = []
         self._keys = itertools.count()
+        # the outbox events the operations that committed must have left, by type
+        self.events: Counter[str] = Counter()
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -190,6 +197,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return None
         assert expected is None, f"model expected {expected.__name__}; ledger gave {result}"
         self.model = trial
+        if service.__name__ in EVENT_OF:
+            self.events[EVENT_OF[service.__name__]] += 1
         member = self.model.members[result["member_id"]]
         assert tuple(result["balance"].values()) == member.balances()
         return result, record
@@ -208,6 +217,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.ctx, self.model.program, member_svc.Enroll((member_svc.identifier("card", card),))
         ).id
         self.model.enroll(member_id)
+        self.events["member.enrolled"] += 1
         self.adjust_points(member_id, welcome)
 
     # -- setup ------------------------------------------------------------------------------
@@ -437,6 +447,7 @@ class LedgerMachine(RuleBasedStateMachine):
         m = self.member(data)
         member_svc.set_blocked(self.ctx, self.model.program, m, True, reason="fraud check")
         self.model.set_blocked(m, True)
+        self.events["member.blocked"] += 1
         holds = sorted(k for k, h in self.model.holds.items() if h.member.id == m)
         if op == "earn":
             self.earn_points(m, 10)
@@ -452,6 +463,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.void_hold(holds[-1])
         member_svc.set_blocked(self.ctx, self.model.program, m, False)
         self.model.set_blocked(m, False)
+        self.events["member.unblocked"] += 1
 
     # -- sweeps -----------------------------------------------------------------------------
     @rule(batch=BATCHES)
@@ -461,13 +473,30 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(batch=BATCHES)
     def sweep_expiry(self, batch: int) -> None:
+        since = self.last_entry()
         jobs.expire_due(self.ctx, self.model.program, batch=batch)
         self.model.sweep_expiry(self.now)
+        self.events["points.expired"] += self.entries_since(since, "expire")
 
     @rule(batch=BATCHES)
     def sweep_holds(self, batch: int = BATCH) -> None:
-        jobs.expire_holds(self.ctx, self.model.program, batch=batch)
+        self.events["hold.timed_out"] += jobs.expire_holds(
+            self.ctx, self.model.program, batch=batch
+        )
         self.model.sweep_holds(self.now)
+
+    def last_entry(self) -> int:
+        with self.ctx.uow(read_only=True) as uow:
+            return int(uow.conn.execute(select(func.max(journal_entries.c.id))).scalar() or 0)
+
+    def entries_since(self, since: int, kind: str) -> int:
+        """The journal entries of ``kind`` written after ``since`` (this test is alone)."""
+        j = journal_entries.c
+        q = select(func.count()).where(
+            j.id > since, j.kind == kind, j.program_id == self.model.program.id
+        )
+        with self.ctx.uow(read_only=True) as uow:
+            return int(uow.conn.execute(q).scalar_one())
 
     # -- idempotency ------------------------------------------------------------------------
     @precondition(lambda self: self.requests)
@@ -540,6 +569,18 @@ class LedgerMachine(RuleBasedStateMachine):
         for member_id, expected in self.model.members.items():
             bal = actual[member_id]
             assert (bal.available, bal.pending, bal.held) == expected.balances(), member_id
+
+    @invariant()
+    def every_committed_operation_left_one_event(self) -> None:
+        """Every operation of an evented kind that committed (enrolment, block, unblock,
+        adjustment, capture, void, a sweep's expiry entry or hold timeout) left exactly
+        one outbox event, replays none; each member's events are numbered 1, 2, ...
+        without a gap."""
+        program = self.model.program
+        assert outbox.counts(self.ctx, program) == {k: n for k, n in self.events.items() if n}
+        for member_id in self.model.members:
+            seqs = [e["sequence"] for e in outbox.member_events(self.ctx, program, member_id)]
+            assert seqs == list(range(1, len(seqs) + 1)), member_id
 
 
 def run_machine(url: str, examples: int, steps: int) -> None:

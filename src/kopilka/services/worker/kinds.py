@@ -4,13 +4,14 @@
   :mod:`kopilka.services.jobs`, in the order ``kopilka expire`` runs them), every 5 minutes;
 - ``accruals``: the scheduled accruals whose time has come, every minute;
 - ``verify``: the ledger's invariants, its report stored for the console, hourly;
-- ``totals``: the overview's figures, stored as a snapshot, every minute.
+- ``totals``: the overview's figures, stored as a snapshot, every minute;
+- ``outbox``: the outbox's events delivered to webhooks and NATS, every minute.
 
 Birthday bonuses are not a job yet: the rules document has birthday *conditions* on
 purchases (``birthday: {days_before, days_after}``), and no birthday event for a job to
 trigger. When it has one, a ``birthday`` kind registered here (at local midnight,
 ``0 0 * * *``, the schedule being read in the program's time zone) records that event for
-the members whose birthday it is. Tier reviews, reminders and outbox delivery plug in the
+the members whose birthday it is. Tier reviews and reminders plug in the
 same way.
 """
 
@@ -21,6 +22,7 @@ from kopilka.services import jobs as jobs_svc
 from kopilka.services import ledger_reports
 from kopilka.services.context import ServiceContext
 from kopilka.services.worker.accruals import ACCRUALS_JOB, run_due_accruals
+from kopilka.services.worker.outbox import OUTBOX_JOB, run_outbox
 from kopilka.services.worker.registry import Counts, JobKind, JobRun, register
 
 SWEEP_JOB = "sweep"
@@ -70,4 +72,7 @@ VERIFY = register(
 )
 TOTALS = register(
     JobKind(ledger_reports.TOTALS_JOB, "* * * * *", run_totals, "the overview's totals snapshot")
+)
+OUTBOX = register(
+    JobKind(OUTBOX_JOB, "* * * * *", run_outbox, "outbox events delivered to their channels")
 )

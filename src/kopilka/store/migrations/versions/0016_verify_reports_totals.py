@@ -8,8 +8,8 @@ the latest one instead of recomputing the ledger on every request.
 job last computed them (and as of when), so the overview reads one row instead of summing
 every member's balance.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql
 
 import kopilka.store.types
 
-revision = "0017"
-down_revision = "0016"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

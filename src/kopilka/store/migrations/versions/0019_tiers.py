@@ -2,8 +2,8 @@
 tier changes. Existing free-text ``members.tier_code`` values become manual tiers for good,
 so nobody loses status on upgrade; each is recorded as a ``migration`` change.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0019
+Revises: 0018
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 from kopilka.store.types import Id, Json, UTCDateTime
 
-revision = "0016"
-down_revision = "0015"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,243 @@
+"""The outbox's delivery: events to their channels, at least once, in each member's order.
+
+A run of the worker's ``outbox`` job (``services/worker/outbox.py``) for a program
+1. **dispatches**: makes one delivery per new event and channel (each webhook subscription
+   whose types match, and NATS when configured), and marks the event dispatched;
+2. **delivers**: leases a batch of due deliveries (``FOR UPDATE SKIP LOCKED``: no two
+   workers take the same one; a crashed worker's lease expires and another takes over),
+   sends each one outside any transaction, and records the outcome and the attempt (the
+   delivery log). A delivery waits while an earlier event of its member is pending on its
+   channel, so one member's events leave in order. A failure is retried after
+   ``retry_base * 2**(attempt-1)`` seconds (at most ``retry_cap``), less up to half of it
+   at random (jitter), until the event is ``retry_for`` old (a day): then it is dead.
+
+Delivery is at least once: a worker that dies after sending and before recording sends
+again; the event's id lets the consumer drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol, TypedDict
+
+from kopilka.domain.program import Program
+from kopilka.services.context import DeliverySettings, ServiceContext
+from kopilka.services.outbox import EventEnvelope
+from kopilka.store.repos.delivery import DEAD, DELIVERED, PENDING, ClaimedDelivery, DeliveryRepo
+
+BATCH = 200
+LEASE = timedelta(minutes=2)
+NATS = "nats"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What one attempt got: ``ok``, the HTTP status (None for another channel or when no
+    answer came) and the error (None when ``ok``)."""
+
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+
+
+class Channel(Protocol):
+    """Where events go: a webhook subscription, NATS."""
+
+    name: str
+
+    def send(self, event: EventEnvelope) -> Sent:
+        """Deliver one event (never raises for a delivery failure: answers it)."""
+        ...
+
+    def close(self) -> None:
+        """Release the channel's connections."""
+        ...
+
+
+# how a program's channels are opened: a test injects its own
+ChannelFactory = Callable[[ServiceContext, Program], Sequence[Channel]]
+
+
+class Delivered(TypedDict):
+    """What a run of the delivery did."""
+
+    dispatched: int
+    delivered: int
+    failed: int
+    dead: int
+
+
+def retry_delay(settings: DeliverySettings, attempt: int, rng: random.Random) -> timedelta:
+    """The wait before attempt ``attempt + 1`` after ``attempt`` failed: exponential, capped,
+    with up to half of it taken off at random so failed deliveries do not retry in step."""
+    full = min(settings.retry_base * 2 ** max(attempt - 1, 0), settings.retry_cap)
+    return timedelta(seconds=full * (1 - rng.random() / 2))
+
+
+def dispatch(
+    ctx: ServiceContext,
+    program: Program,
+    wants: Mapping[str, Callable[[str], bool]],
+    limit: int = 1000,
+) -> int:
+    """One delivery per undispatched event and channel whose ``wants(type)`` is true;
+    returns the events dispatched."""
+    with ctx.uow() as uow:
+        repo = DeliveryRepo(uow.conn)
+        now = ctx.now()
+        events = repo.undispatched(program.id, limit)
+        rows: list[dict[str, object]] = [
+            {
+                "event_id": event_id,
+                "program_id": program.id,
+                "channel": channel,
+                "member_id": member_id,
+                "seq": seq,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for event_id, member_id, seq, type_ in events
+            for channel, want in wants.items()
+            if want(type_)
+        ]
+        repo.add_deliveries(rows)
+        repo.mark_dispatched([e[0] for e in events], now)
+        uow.commit()
+    return len(events)
+
+
+def _envelope(program: Program, c: ClaimedDelivery) -> EventEnvelope:
+    return {
+        "id": c.event_id,
+        "type": c.type,
+        "schema_version": c.schema_version,
+        "program": program.code,
+        "member_id": c.member_id,
+        "sequence": c.seq,
+        "created_at": c.created_at.isoformat(),
+        "data": c.payload,
+    }
+
+
+def deliver_batch(
+    ctx: ServiceContext,
+    program: Program,
+    channels: Mapping[str, Channel],
+    holder: str,
+    rng: random.Random,
+    limit: int = BATCH,
+) -> Delivered:
+    """Lease one batch of due deliveries, send them, record each outcome and attempt."""
+    out: Delivered = {"dispatched": 0, "delivered": 0, "failed": 0, "dead": 0}
+    now = ctx.now()
+    with ctx.uow() as uow:
+        claimed = DeliveryRepo(uow.conn).claim(program.id, holder, now, now + LEASE, limit)
+        uow.commit()
+    blocked: set[tuple[str, int]] = set()  # a member whose earlier event failed waits
+    results: list[tuple[ClaimedDelivery, Sent, int, datetime]] = []
+    for c in claimed:
+        channel = channels.get(c.channel)
+        if (c.channel, c.member_id) in blocked:
+            sent, ms = Sent(False, None, "an earlier event of the member is pending"), 0
+        elif channel is None:
+            sent, ms = Sent(False, None, f"channel {c.channel} is not configured"), 0
+        else:
+            started = time.perf_counter()
+            sent = channel.send(_envelope(program, c))
+            ms = int((time.perf_counter() - started) * 1000)
+        if not sent.ok:
+            blocked.add((c.channel, c.member_id))
+        results.append((c, sent, ms, ctx.now()))
+    settings = ctx.delivery
+    with ctx.uow() as uow:
+        repo = DeliveryRepo(uow.conn)
+        for c, sent, ms, at in results:
+            attempt = c.attempts + 1
+            if sent.ok:
+                status, next_at, done_at = DELIVERED, at, at
+                out["delivered"] += 1
+            else:
+                next_at = at + retry_delay(settings, attempt, rng)
+                dead = next_at >= c.created_at + timedelta(seconds=settings.retry_for)
+                status, done_at = (DEAD if dead else PENDING), None
+                out["dead" if dead else "failed"] += 1
+            repo.settle(
+                c.id,
+                holder,
+                status=status,
+                attempts=attempt,
+                next_attempt_at=next_at,
+                delivered_at=done_at,
+                error=None if sent.ok else (sent.error or "")[:500],
+            )
+            repo.log_attempt(
+                c.id, c.channel, attempt, at, sent.status_code, sent.error and sent.error[:500], ms
+            )
+        uow.commit()
+    return out
+
+
+def run_delivery(
+    ctx: ServiceContext,
+    program: Program,
+    channels: Sequence[Channel],
+    holder: str,
+    checkpoint: Callable[[int], None] | None = None,
+    rng: random.Random | None = None,
+) -> Delivered:
+    """Dispatch the program's new events to ``channels``, then deliver every due delivery,
+    batch after batch (``checkpoint`` between batches: the worker's lease and stop)."""
+    by_name = {c.name: c for c in channels}
+    wants = {c.name: _wants(c) for c in channels}
+    total: Delivered = {"dispatched": 0, "delivered": 0, "failed": 0, "dead": 0}
+    while True:
+        n = dispatch(ctx, program, wants)
+        total["dispatched"] += n
+        if n < 1000:
+            break
+    r = rng or random.Random()  # noqa: S311 - jitter, not a secret
+    while True:
+        step = deliver_batch(ctx, program, by_name, holder, r)
+        handled = step["delivered"] + step["failed"] + step["dead"]
+        total["delivered"] += step["delivered"]
+        total["failed"] += step["failed"]
+        total["dead"] += step["dead"]
+        if handled == 0 or step["delivered"] == 0:
+            # nothing more is due, or everything due failed: the next run retries
+            return total
+        if checkpoint is not None:
+            checkpoint(handled)
+
+
+def _wants(channel: Channel) -> Callable[[str], bool]:
+    want = getattr(channel, "wants", None)
+    return want if callable(want) else (lambda _type: True)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    """One event's delivery on one channel."""
+
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+
+
+def deliveries(ctx: ServiceContext, event_id: str) -> list[DeliveryView]:
+    """An event's deliveries, one per channel."""
+    with ctx.uow(read_only=True) as uow:
+        rows = DeliveryRepo(uow.conn).deliveries(event_id)
+    return [
+        DeliveryView(
+            r.channel, r.status, r.attempts, r.next_attempt_at, r.delivered_at, r.last_error
+        )
+        for r in rows
+    ]

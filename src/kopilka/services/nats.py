@@ -1,0 +1,89 @@
+"""The NATS JetStream channel: every event published to ``<prefix>.<program>.<type>``
+(``KOPILKA_NATS_URL``, ``KOPILKA_NATS_SUBJECT_PREFIX``), with the event's id as the
+message id (``Nats-Msg-Id``), so JetStream drops a duplicate sent again within its
+de-duplication window.
+
+nats-py is asynchronous; the worker is not: the channel runs its own event loop, one
+connection per job run. The stream (``KOPILKA`` by default, subjects ``<prefix>.>``) is
+created when missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import nats
+import orjson
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import BadRequestError
+
+from kopilka.services.delivery import NATS, Sent
+from kopilka.services.outbox import EventEnvelope
+
+TIMEOUT = 5.0
+
+
+def stream_name(prefix: str) -> str:
+    """The stream the channel publishes into: the prefix in capitals, dots as ``_``."""
+    return "".join(ch if ch.isalnum() else "_" for ch in prefix).upper() or "KOPILKA"
+
+
+def subject(prefix: str, event: EventEnvelope) -> str:
+    """Where an event goes: ``<prefix>.<program>.<type>`` (the type's dot splits it)."""
+    return f"{prefix}.{event['program']}.{event['type']}"
+
+
+class NatsChannel:
+    """Publishes events to JetStream; an acknowledged publish is delivered."""
+
+    name = NATS
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._loop = asyncio.new_event_loop()
+        self._nc: Client | None = None
+
+    def wants(self, event_type: str) -> bool:
+        """NATS takes every event."""
+        return True
+
+    async def _connect(self) -> JetStreamContext:
+        if self._nc is None or not self._nc.is_connected:
+            self._nc = await nats.connect(
+                self.url, connect_timeout=TIMEOUT, max_reconnect_attempts=0, allow_reconnect=False
+            )
+            js = self._nc.jetstream(timeout=TIMEOUT)
+            # an error: it exists (perhaps with other settings an operator gave it)
+            with contextlib.suppress(BadRequestError):
+                await js.add_stream(
+                    StreamConfig(name=stream_name(self.prefix), subjects=[f"{self.prefix}.>"])
+                )
+        return self._nc.jetstream(timeout=TIMEOUT)
+
+    async def _publish(self, event: EventEnvelope) -> None:
+        js = await self._connect()
+        await js.publish(
+            subject(self.prefix, event),
+            orjson.dumps(event),
+            headers={"Nats-Msg-Id": event["id"]},
+        )
+
+    def send(self, event: EventEnvelope) -> Sent:
+        """Publish one event and wait for JetStream's acknowledgement."""
+        try:
+            self._loop.run_until_complete(self._publish(event))
+        except Exception as failed:  # every failure of the server or the network is an attempt's
+            return Sent(False, None, f"{type(failed).__name__}: {failed}"[:500])
+        return Sent(True)
+
+    def close(self) -> None:
+        """Drain the connection and close the loop."""
+        if self._nc is not None and not self._nc.is_closed:
+            # closing a broken connection: nothing is left to keep
+            with contextlib.suppress(Exception):
+                self._loop.run_until_complete(self._nc.close())
+        self._loop.close()

@@ -1,0 +1,404 @@
+"""The transactional outbox: every change a downstream system cares about writes an event
+in the same transaction as the change (the same unit of work), so an event exists iff its
+change committed.
+
+An event is an envelope (:class:`EventEnvelope`: ``id`` a UUID, ``type``,
+``schema_version``, the program's code, the member, the member's ``sequence`` and
+``created_at``) around a payload whose shape is its type's (the TypedDicts below, published
+as JSON Schema by :func:`json_schemas` and documented in docs/events.md). The helpers here
+are called by the use cases inside their unit of work; replays of an idempotent write do
+not run its effect, so they write no second event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (the schemas)
+
+from kopilka.domain.program import Program
+from kopilka.ledger.model import EntryKind, Result
+from kopilka.services.context import ServiceContext
+from kopilka.store.repos.outbox import EventRow, NewEvent, OutboxRepo
+from kopilka.store.uow import UnitOfWork
+
+SCHEMA_VERSION = 1
+
+
+class BalanceAfter(TypedDict):
+    available: int
+    pending: int
+    held: int
+
+
+class MemberEnrolled(TypedDict):
+    """``member.enrolled``: a member joined the program (no personal data: a consumer
+    reads the profile through the API)."""
+
+    member_id: int
+    enrolled_at: str
+    tier_code: str | None
+    referred_by: int | None
+
+
+class MemberUpdated(TypedDict):
+    """``member.updated``: a profile change set these fields (their names, not their
+    values)."""
+
+    member_id: int
+    fields: list[str]
+
+
+class MemberBlocked(TypedDict):
+    """``member.blocked`` (no earning, no spending) and ``member.unblocked``."""
+
+    member_id: int
+    blocked: bool
+
+
+class PurchaseCommitted(TypedDict):
+    """``purchase.committed``: a purchase was booked, with the points it earned and
+    redeemed (``hold_id``: the till's hold it captured, if any)."""
+
+    member_id: int
+    receipt_id: str
+    total: str
+    to_pay: str
+    points_earned: int
+    points_redeemed: int
+    rule_version: int | None
+    hold_id: int | None
+    balance: BalanceAfter
+
+
+class PurchaseReturned(TypedDict):
+    """``purchase.returned``: a return of a purchase (whole or some lines) was booked."""
+
+    member_id: int
+    receipt_id: str
+    return_id: str
+    refund: str
+    points_clawed_back: int
+    points_restored: int
+    expired_at_once: int
+    balance: BalanceAfter
+
+
+class PointsAdjusted(TypedDict):
+    """``points.adjusted``: a manual correction (``delta`` signed)."""
+
+    member_id: int
+    entry_id: int | None
+    delta: int
+    reason: str
+    balance: BalanceAfter
+
+
+class PointsExpired(TypedDict):
+    """``points.expired``: the sweep expired the member's due lots (one entry)."""
+
+    member_id: int
+    entry_id: int
+    points: int
+
+
+class HoldEnded(TypedDict):
+    """``hold.captured`` (``points`` spent), ``hold.voided`` and ``hold.timed_out``
+    (``points`` released)."""
+
+    member_id: int
+    hold_id: int
+    entry_id: int | None
+    points: int
+
+
+EventType = Literal[
+    "member.enrolled",
+    "member.updated",
+    "member.blocked",
+    "member.unblocked",
+    "purchase.committed",
+    "purchase.returned",
+    "points.adjusted",
+    "points.expired",
+    "hold.captured",
+    "hold.voided",
+    "hold.timed_out",
+]
+
+Payload = (
+    MemberEnrolled
+    | MemberUpdated
+    | MemberBlocked
+    | PurchaseCommitted
+    | PurchaseReturned
+    | PointsAdjusted
+    | PointsExpired
+    | HoldEnded
+)
+
+# each type's payload, as published (docs/events.md, GET /v1/events/schema)
+PAYLOADS: dict[str, type[object]] = {
+    "member.enrolled": MemberEnrolled,
+    "member.updated": MemberUpdated,
+    "member.blocked": MemberBlocked,
+    "member.unblocked": MemberBlocked,
+    "purchase.committed": PurchaseCommitted,
+    "purchase.returned": PurchaseReturned,
+    "points.adjusted": PointsAdjusted,
+    "points.expired": PointsExpired,
+    "hold.captured": HoldEnded,
+    "hold.voided": HoldEnded,
+    "hold.timed_out": HoldEnded,
+}
+
+
+class EventEnvelope(TypedDict):
+    """What every channel delivers: the event and its payload (``data``)."""
+
+    id: str
+    type: str
+    schema_version: int
+    program: str
+    member_id: int
+    sequence: int
+    created_at: str
+    data: dict[str, object]
+
+
+def json_schemas(ref_template: str = "#/$defs/{model}") -> dict[str, dict[str, object]]:
+    """JSON Schema of the envelope (``EventEnvelope``) and of each payload type, by name
+    (``PurchaseCommitted``, ...; shared parts such as ``BalanceAfter`` too), each payload's
+    with ``x-event-types`` naming the event types it serves. References point at
+    ``ref_template`` (``#/components/schemas/{model}`` in the OpenAPI document)."""
+    out: dict[str, dict[str, object]] = {}
+
+    def add(shape: type[object]) -> dict[str, object]:
+        schema = TypeAdapter(shape).json_schema(ref_template=ref_template)
+        defs = schema.pop("$defs", {})
+        assert isinstance(defs, dict)
+        out.update(defs)
+        return out.setdefault(shape.__name__, schema)
+
+    add(EventEnvelope)
+    for name, shape in PAYLOADS.items():
+        types = add(shape).setdefault("x-event-types", [])
+        assert isinstance(types, list)
+        types.append(name)
+    return out
+
+
+def _new(
+    program: Program, member_id: int, type_: EventType, payload: Payload, at: datetime
+) -> NewEvent:
+    return NewEvent(str(uuid.uuid4()), program.id, member_id, type_, SCHEMA_VERSION, payload, at)
+
+
+def record(
+    uow: UnitOfWork,
+    program: Program,
+    member_id: int,
+    type_: EventType,
+    payload: Payload,
+    at: datetime,
+) -> None:
+    """Write one event in ``uow`` (the change's own unit of work: it commits or rolls back
+    with it). The caller holds the member's lock, or the member is new."""
+    OutboxRepo(uow.conn).add([_new(program, member_id, type_, payload, at)])
+
+
+def _balance(result: Result) -> BalanceAfter:
+    return {"available": result.available, "pending": result.pending, "held": result.held}
+
+
+def points_adjusted(
+    uow: UnitOfWork, program: Program, result: Result, reason: str, at: datetime
+) -> None:
+    """``points.adjusted`` for an adjustment's result (``delta`` signed, as asked)."""
+    delta = int(result.details.get("delta", result.points))
+    record(
+        uow,
+        program,
+        result.member_id,
+        "points.adjusted",
+        {
+            "member_id": result.member_id,
+            "entry_id": result.entry_id,
+            "delta": delta,
+            "reason": reason,
+            "balance": _balance(result),
+        },
+        at,
+    )
+
+
+def hold_ended(
+    uow: UnitOfWork,
+    program: Program,
+    type_: Literal["hold.captured", "hold.voided"],
+    result: Result,
+    at: datetime,
+) -> None:
+    """``hold.captured`` or ``hold.voided`` for a capture's or a void's result."""
+    assert result.hold_id is not None
+    record(
+        uow,
+        program,
+        result.member_id,
+        type_,
+        {
+            "member_id": result.member_id,
+            "hold_id": result.hold_id,
+            "entry_id": result.entry_id,
+            "points": result.points,
+        },
+        at,
+    )
+
+
+class _Booked(TypedDict):
+    # the part of services/purchases.py's PurchaseBooked an event reads (structural: that
+    # module imports this one)
+    receipt_id: str
+    member_id: int
+    total: str
+    to_pay: str
+    points_earned: int
+    points_redeemed: int
+    rule_version: int | None
+    balance: BalanceAfter
+
+
+class _Returned(TypedDict):
+    # the part of services/purchases.py's ReturnBooked an event reads
+    receipt_id: str
+    return_id: str
+    member_id: int
+    refund: str
+    points_clawed_back: int
+    points_restored: int
+    expired_at_once: int
+    balance: BalanceAfter
+
+
+def purchase_committed(
+    uow: UnitOfWork, program: Program, booked: _Booked, hold_id: int | None, at: datetime
+) -> None:
+    """``purchase.committed`` for a booked purchase (the booking holds the member's lock)."""
+    member_id = booked["member_id"]
+    payload: PurchaseCommitted = {
+        "member_id": member_id,
+        "receipt_id": booked["receipt_id"],
+        "total": booked["total"],
+        "to_pay": booked["to_pay"],
+        "points_earned": booked["points_earned"],
+        "points_redeemed": booked["points_redeemed"],
+        "rule_version": booked["rule_version"],
+        "hold_id": hold_id,
+        "balance": dict(booked["balance"]),  # type: ignore[typeddict-item]
+    }
+    record(uow, program, member_id, "purchase.committed", payload, at)
+
+
+def purchase_returned(uow: UnitOfWork, program: Program, booked: _Returned, at: datetime) -> None:
+    """``purchase.returned`` for a booked return (the return holds the member's lock)."""
+    member_id = booked["member_id"]
+    payload: PurchaseReturned = {
+        "member_id": member_id,
+        "receipt_id": booked["receipt_id"],
+        "return_id": booked["return_id"],
+        "refund": booked["refund"],
+        "points_clawed_back": booked["points_clawed_back"],
+        "points_restored": booked["points_restored"],
+        "expired_at_once": booked["expired_at_once"],
+        "balance": dict(booked["balance"]),  # type: ignore[typeddict-item]
+    }
+    record(uow, program, member_id, "purchase.returned", payload, at)
+
+
+SWEPT_KINDS = (EntryKind.EXPIRE.value, EntryKind.HOLD_EXPIRE.value)
+
+
+def swept_since(uow: UnitOfWork) -> int:
+    """Call before a sweep's batch, in its unit of work: where its entries will start."""
+    return OutboxRepo(uow.conn).last_entry_id()
+
+
+def record_swept(
+    uow: UnitOfWork,
+    program: Program,
+    since: int,
+    at: datetime,
+    members: Sequence[int] | None = None,
+) -> int:
+    """After a sweep's batch, in its unit of work: one ``points.expired`` per expiry entry
+    and one ``hold.timed_out`` per hold timeout it wrote (``members``: the batch's, when
+    batches of one sweep run at once). Returns how many events."""
+    repo = OutboxRepo(uow.conn)
+    events: list[NewEvent] = []
+    for e in repo.swept_entries(program.id, since, at, SWEPT_KINDS, members):
+        if e.kind == EntryKind.EXPIRE.value:
+            events.append(
+                _new(
+                    program,
+                    e.member_id,
+                    "points.expired",
+                    {"member_id": e.member_id, "entry_id": e.entry_id, "points": e.points},
+                    at,
+                )
+            )
+        elif e.hold_id is not None:
+            events.append(
+                _new(
+                    program,
+                    e.member_id,
+                    "hold.timed_out",
+                    {
+                        "member_id": e.member_id,
+                        "hold_id": int(e.hold_id),
+                        "entry_id": e.entry_id,
+                        "points": e.points,
+                    },
+                    at,
+                )
+            )
+    repo.add(events)
+    return len(events)
+
+
+def envelope(program_code: str, row: EventRow) -> EventEnvelope:
+    """The event as channels deliver it."""
+    return {
+        "id": row.id,
+        "type": row.type,
+        "schema_version": row.schema_version,
+        "program": program_code,
+        "member_id": row.member_id,
+        "sequence": row.seq,
+        "created_at": row.created_at.isoformat(),
+        "data": row.payload,
+    }
+
+
+def member_events(ctx: ServiceContext, program: Program, member_id: int) -> list[EventEnvelope]:
+    """A member's events in their order, as channels deliver them."""
+    with ctx.uow(read_only=True) as uow:
+        rows = OutboxRepo(uow.conn).for_member(member_id)
+    return [envelope(program.code, r) for r in rows if r.program_id == program.id]
+
+
+def counts(ctx: ServiceContext, program: Program) -> dict[str, int]:
+    """How many events of each type the program has written."""
+    with ctx.uow(read_only=True) as uow:
+        return OutboxRepo(uow.conn).count_by_type(program.id)
+
+
+def list_events(ctx: ServiceContext, program: Program, limit: int = 1000) -> list[EventEnvelope]:
+    """The program's events, oldest first."""
+    with ctx.uow(read_only=True) as uow:
+        rows = OutboxRepo(uow.conn).for_program(program.id, limit)
+    return [envelope(program.code, r) for r in rows]

@@ -1,0 +1,268 @@
+"""Webhook subscriptions and their channel: a program's events POSTed to a URL, signed per
+the Standard Webhooks specification (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``; the ``standardwebhooks`` package signs).
+
+An address in a private, loopback, link-local or reserved network is refused (when the
+subscription is added, and again before each delivery, as a name may resolve elsewhere
+later), a guard against server-side request forgery, unless ``allow_private_webhooks``
+(``KOPILKA_WEBHOOKS_ALLOW_PRIVATE``) allows it.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import secrets
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypedDict
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from standardwebhooks.webhooks import Webhook
+
+from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.program import Program
+from kopilka.services.context import ServiceContext
+from kopilka.services.delivery import Sent
+from kopilka.services.outbox import PAYLOADS, EventEnvelope
+from kopilka.store.repos.delivery import DeliveryRepo, SubscriptionRow
+
+CHANNEL_PREFIX = "webhook:"
+
+
+class Subscription(TypedDict):
+    """A subscription as it is listed (the secret is shown once, when it is added)."""
+
+    id: int
+    url: str
+    event_types: list[str]
+    created_at: str
+
+
+class SubscriptionAdded(Subscription):
+    """A new subscription, with its secret (the receiver verifies signatures with it)."""
+
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddSubscription:
+    """Send the program's events of ``event_types`` (empty: every type) to ``url``, signed
+    with ``secret`` (None: a new one, ``whsec_`` and 32 random bytes in base64)."""
+
+    url: str
+    event_types: tuple[str, ...] = ()
+    secret: str | None = None
+
+
+def new_secret() -> str:
+    """A fresh signing secret in the Standard Webhooks form."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def check_url(url: str, allow_private: bool) -> None:
+    """Refuse (ValidationError) what is not an http(s) URL with a host, or whose host
+    resolves to a private, loopback, link-local, multicast or reserved address (unless
+    ``allow_private``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("a webhook URL is http:// or https:// with a host", field="url")
+    if len(url) > 2000:
+        raise ValidationError("a webhook URL is at most 2000 characters", field="url")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError:
+        raise ValidationError(f"{parts.hostname} does not resolve", field="url") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise ValidationError(
+                f"{parts.hostname} is in a private or loopback network ({address}); "
+                "KOPILKA_WEBHOOKS_ALLOW_PRIVATE allows it",
+                field="url",
+            )
+
+
+def _check_types(types: Sequence[str]) -> list[str]:
+    unknown = sorted(set(types) - set(PAYLOADS))
+    if unknown:
+        known = ", ".join(sorted(PAYLOADS))
+        raise ValidationError(
+            f"unknown event type {unknown[0]!r}; the types are: {known}", field="event_types"
+        )
+    return sorted(set(types))
+
+
+def _listed(r: SubscriptionRow) -> Subscription:
+    return {
+        "id": r.id,
+        "url": r.url,
+        "event_types": r.event_types,
+        "created_at": r.created_at.isoformat(),
+    }
+
+
+def add_subscription(
+    ctx: ServiceContext, program: Program, cmd: AddSubscription
+) -> SubscriptionAdded:
+    """Subscribe ``cmd.url`` to the program's events; answers the secret once."""
+    check_url(cmd.url, ctx.delivery.allow_private_webhooks)
+    types = _check_types(cmd.event_types)
+    secret = cmd.secret or new_secret()
+    try:
+        Webhook(secret)
+    except Exception:
+        raise ValidationError(
+            "the secret is not a Standard Webhooks secret", field="secret"
+        ) from None
+    with ctx.uow() as uow:
+        repo = DeliveryRepo(uow.conn)
+        sub_id = repo.add_subscription(program.id, cmd.url, types, secret, ctx.now())
+        row = repo.subscription(sub_id)
+        uow.commit()
+    assert row is not None
+    return {**_listed(row), "secret": secret}
+
+
+def list_subscriptions(ctx: ServiceContext, program: Program) -> list[Subscription]:
+    """The program's subscriptions (without their secrets)."""
+    with ctx.uow(read_only=True) as uow:
+        return [_listed(r) for r in DeliveryRepo(uow.conn).subscriptions(program.id)]
+
+
+def remove_subscription(ctx: ServiceContext, program: Program, subscription_id: int) -> None:
+    """Stop delivering to a subscription (its log stays); NotFoundError if it has none."""
+    with ctx.uow() as uow:
+        if not DeliveryRepo(uow.conn).remove_subscription(program.id, subscription_id, ctx.now()):
+            raise NotFoundError(f"no webhook subscription {subscription_id}")
+        uow.commit()
+
+
+def redeliver(
+    ctx: ServiceContext,
+    program: Program,
+    subscription_id: int,
+    *,
+    event_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Deliver again to the subscription one event, or the events created in [``since``,
+    ``until``): their deliveries become pending, due now, with their attempts reset (an
+    event from before the subscription, of its types, gets a delivery). The next
+    ``outbox`` run sends them. Returns how many."""
+    if event_id is None and since is None:
+        raise ValidationError("name an event or a time range", field="event_id")
+    with ctx.uow() as uow:
+        repo = DeliveryRepo(uow.conn)
+        sub = repo.subscription(subscription_id)
+        if sub is None or sub.program_id != program.id:
+            raise NotFoundError(f"no webhook subscription {subscription_id}")
+        n = repo.redeliver(
+            program.id,
+            f"{CHANNEL_PREFIX}{subscription_id}",
+            ctx.now(),
+            event_id=event_id,
+            since=since,
+            until=until,
+            event_types=sub.event_types,
+        )
+        uow.commit()
+    return n
+
+
+class DeliveryAttempt(TypedDict):
+    """One line of a subscription's delivery log."""
+
+    event_id: str
+    attempt: int
+    at: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+def delivery_log(
+    ctx: ServiceContext, program: Program, subscription_id: int, limit: int = 100
+) -> list[DeliveryAttempt]:
+    """The subscription's attempts, newest first."""
+    with ctx.uow(read_only=True) as uow:
+        repo = DeliveryRepo(uow.conn)
+        sub = repo.subscription(subscription_id)
+        if sub is None or sub.program_id != program.id:
+            raise NotFoundError(f"no webhook subscription {subscription_id}")
+        rows = repo.attempts(f"{CHANNEL_PREFIX}{subscription_id}", limit)
+    return [
+        {
+            "event_id": r.event_id,
+            "attempt": r.attempt,
+            "at": r.at.isoformat(),
+            "status_code": r.status_code,
+            "error": r.error,
+            "duration_ms": r.duration_ms,
+        }
+        for r in rows
+    ]
+
+
+class WebhookChannel:
+    """POSTs each event as JSON to the subscription's URL, signed; a 2xx is delivered."""
+
+    def __init__(self, sub: SubscriptionRow, ctx: ServiceContext, client: httpx.Client) -> None:
+        self.name = f"{CHANNEL_PREFIX}{sub.id}"
+        self.sub = sub
+        self._types = frozenset(sub.event_types)
+        self._signer = Webhook(sub.secret)
+        self._allow_private = ctx.delivery.allow_private_webhooks
+        self._client = client
+
+    def wants(self, event_type: str) -> bool:
+        """Whether the subscription takes events of this type."""
+        return not self._types or event_type in self._types
+
+    def send(self, event: EventEnvelope) -> Sent:
+        """One signed POST; any answer but a 2xx, and any failure to get one, is a
+        failed attempt."""
+        try:
+            check_url(self.sub.url, self._allow_private)
+        except ValidationError as refused:
+            return Sent(False, None, refused.message)
+        body = orjson.dumps(event).decode()
+        at = datetime.now(UTC)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": event["id"],
+            "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": self._signer.sign(event["id"], at, body),
+        }
+        try:
+            answer = self._client.post(self.sub.url, content=body, headers=headers)
+        except httpx.HTTPError as failed:
+            return Sent(False, None, f"{type(failed).__name__}: {failed}"[:500])
+        if 200 <= answer.status_code < 300:
+            return Sent(True, answer.status_code)
+        return Sent(False, answer.status_code, f"HTTP {answer.status_code}")
+
+    def close(self) -> None:
+        """The HTTP client is the run's: closed by whoever opened it."""
+
+
+def open_channels(
+    ctx: ServiceContext, program: Program, client: httpx.Client
+) -> list[WebhookChannel]:
+    """A channel per subscription of the program."""
+    with ctx.uow(read_only=True) as uow:
+        subs = DeliveryRepo(uow.conn).subscriptions(program.id)
+    return [WebhookChannel(s, ctx, client) for s in subs]
+
+
+def http_client(ctx: ServiceContext) -> httpx.Client:
+    """The client webhooks are sent with: the settings' timeout, no redirects followed
+    (a redirect could lead into a private network)."""
+    return httpx.Client(timeout=ctx.delivery.webhook_timeout, follow_redirects=False)
