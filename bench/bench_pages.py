@@ -57,7 +57,9 @@ PAGES: tuple[tuple[str, str | None, str], ...] = (
     ("members_search", "support", "/admin/members?q=Smi"),
     ("members_list_masked", "marketer", "/admin/members"),
     ("member_card", "support", "/admin/members/{member}"),
-    ("purchase", "support", "/admin/purchases?receipt_id={receipt}"),
+    ("receipts", "support", "/admin/receipts"),
+    ("receipt", "support", "/admin/purchases?receipt_id={receipt}"),  # its page, redirected to
+    ("jobs", "admin", "/admin/jobs"),
     ("rules", "marketer", "/admin/rules"),
     ("rules_version", "marketer", "/admin/rules/1"),
     ("rules_diff", "marketer", "/admin/rules/diff?a=1&b=2"),
@@ -124,6 +126,9 @@ def time_pages(site: Site, runs: int) -> dict[str, dict[str, Any]]:
         for name, who, address in PAGES:
             c = by_who[who]
             url = address.format(member=site.member_id, receipt=site.receipt_id)
+            found = c.get(url)
+            if found.status_code in (302, 303):  # a receipt id finds its page's address
+                url = found.headers["location"]
             t = time.perf_counter()
             first = c.get(url)  # warm-up: the templates compile, the caches fill
             warm_up_ms = (time.perf_counter() - t) * 1000
