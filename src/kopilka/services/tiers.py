@@ -40,6 +40,7 @@ from kopilka.domain.tiers import (
     review_window,
     upgrade_on_purchase,
 )
+from kopilka.services import outbox
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.rules import RuleSetRepo
@@ -173,10 +174,23 @@ def after_purchase(
         "note": None,
     }
     repo.record_upgrade(program.id, view, member_id, reached, after, now, change)
-    return after if after != view.tier_code else None
+    if after == view.tier_code:
+        return None
+    outbox.tier_changed(
+        uow,
+        program,
+        member_id,
+        view.tier_code,
+        after,
+        str(ChangeReason.PURCHASE),
+        tiers.rule_version,
+        now,
+    )
+    return after
 
 
 def _apply(
+    uow: UnitOfWork,
     repo: TierRepo,
     program: Program,
     policy: TierPolicy,
@@ -204,6 +218,10 @@ def _apply(
     changed = after != before
     if changed:
         repo.set_tier_code(standing.member_id, after)
+        # in the change's own unit of work: a dry run's rollback takes the event with it
+        outbox.tier_changed(
+            uow, program, standing.member_id, before, after, str(reason), rule_version, now
+        )
     if changed or force_history or earned != earned_before:
         repo.add_change(
             program.id,
@@ -312,7 +330,9 @@ def _walk(
             # a purchase's upgrade and the review never write one member's standing at once
             uow.ledger.lock_balances(program.id, ids)
             for member_id in ids:
-                _review_one(repo, program, tiers, member_id, as_of, report, recompute=recompute)
+                _review_one(
+                    uow, repo, program, tiers, member_id, as_of, report, recompute=recompute
+                )
             if dry_run:
                 uow.rollback()
             else:
@@ -324,6 +344,7 @@ def _walk(
 
 
 def _review_one(
+    uow: UnitOfWork,
     repo: TierRepo,
     program: Program,
     tiers: ProgramTiers,
@@ -368,6 +389,7 @@ def _review_one(
         report["unchanged"] += 1
         return
     after = _apply(
+        uow,
         repo,
         program,
         policy,
@@ -442,6 +464,9 @@ def set_manual_tier(
             raise ValidationError(
                 f"unknown tier {cmd.tier_code!r}; expected one of {codes}", field="tier_code"
             )
+        # the member's balance row locked as a purchase and a review lock it: one writer of
+        # the member's standing (and of their events' order) at a time
+        uow.ledger.lock_balances(program.id, [cmd.member_id])
         repo = TierRepo(uow.conn)
         standing = repo.standing(cmd.member_id)
         was = {
@@ -453,6 +478,7 @@ def set_manual_tier(
         standing.manual_until = until if cmd.tier_code else None
         standing.manual_reason = cmd.reason.internal() if cmd.tier_code else None
         _apply(
+            uow,
             repo,
             program,
             policy,
