@@ -6,7 +6,9 @@ The program's tiers are the ``tiers:`` section of the rules document in force
 is in ``member_tiers``, every change in ``tier_changes`` with the metrics, the thresholds
 and the rules version that decided it, and the effective tier, what rules read, in
 ``members.tier_code``. A purchase only ever raises a tier; a tier is lost at a review
-(:func:`review_tiers`, run by ``kopilka tiers review`` and, later, by the jobs worker).
+(:func:`review_tiers`, run by ``kopilka tiers review`` and by the jobs worker's ``tiers``
+job). Every change of the effective tier writes a ``tier.changed`` event in its own unit
+of work (:func:`kopilka.services.outbox.tier_changed`).
 """
 
 from __future__ import annotations
