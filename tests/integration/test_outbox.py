@@ -160,3 +160,118 @@ def test_every_payload_has_its_published_shape(ctx, program, make_member):
     for e in outbox.member_events(ctx, program, m):
         TypeAdapter(outbox.PAYLOADS[e["type"]]).validate_python(e["data"], strict=True)
         TypeAdapter(outbox.EventEnvelope).validate_python(e, strict=True)
+
+
+TIERED_RULES = """
+schema_version: 1
+rules:
+  - {id: base, kind: rate, rate: {percent: 5}}
+tiers:
+  window: {kind: lifetime}
+  downgrade: {mode: at_review}
+  levels:
+    - {code: basic, name: {ru: Базовый, en: Basic}}
+    - code: gold
+      name: {ru: Золотой, en: Gold}
+      entry: {spend: "15000"}
+      keep: {spend: "10000"}
+"""
+
+
+@pytest.fixture
+def tiered(ctx, make_program):
+    from kopilka.services import rules
+
+    p = make_program()
+    rules.publish(ctx, p, TIERED_RULES, actor="test")
+    return p
+
+
+def events_after(ctx, program, member_id, sequence):
+    return [e for e in outbox.member_events(ctx, program, member_id) if e["sequence"] > sequence]
+
+
+def last_sequence(ctx, program, member_id):
+    return max(e["sequence"] for e in outbox.member_events(ctx, program, member_id))
+
+
+def test_an_upgrade_by_purchase_writes_one_tier_changed_event(ctx, tiered, make_member):
+    """The purchase crossing gold's bar leaves exactly two events, one tier.changed (basic
+    -> gold, reason purchase, the rules version) and purchase.committed, in the member's
+    order (the upgrade is stored before the purchase's answer is); a replay of it writes
+    none, and a purchase that changes no tier writes none."""
+    m = make_member(tiered)
+    buy = basket(m, ("1", "10000", "food"))
+    purchases.commit(ctx, tiered, commands.purchase(ctx, tiered, buy))
+    before = last_sequence(ctx, tiered, m)
+    crossing = basket(m, ("1", "6000", "food"))
+    purchases.commit(ctx, tiered, commands.purchase(ctx, tiered, crossing))
+    purchases.commit(ctx, tiered, commands.purchase(ctx, tiered, crossing))  # a replay
+    events = events_after(ctx, tiered, m, before)
+    assert [e["type"] for e in events] == ["tier.changed", "purchase.committed"]
+    assert [e["sequence"] for e in events] == [before + 1, before + 2]
+    data = events[0]["data"]
+    assert (data["member_id"], data["from_tier"], data["to_tier"]) == (m, "basic", "gold")
+    assert data["reason"] == "purchase"
+    assert data["rule_version"] == 1
+    assert data["at"] == events[0]["created_at"]
+    TypeAdapter(outbox.TierChanged).validate_python(data, strict=True)
+    after_upgrade = last_sequence(ctx, tiered, m)
+    purchases.commit(ctx, tiered, commands.purchase(ctx, tiered, basket(m, ("1", "100", "food"))))
+    assert types_of(ctx, tiered, m)[after_upgrade:] == ["purchase.committed"]
+
+
+def test_a_manual_set_and_lift_write_one_tier_changed_event_each(ctx, tiered, make_member):
+    """Support setting gold writes one tier.changed (reason manual); lifting it writes one
+    back down; a refused set (unknown tier) writes nothing."""
+    from kopilka.domain.errors import ValidationError
+    from kopilka.domain.reasons import Reason, ReasonCode
+    from kopilka.services import tiers
+    from kopilka.services.tiers import SetManualTier
+
+    m = make_member(tiered)
+    purchases.commit(ctx, tiered, commands.purchase(ctx, tiered, basket(m, ("1", "100", "food"))))
+    before = last_sequence(ctx, tiered, m)
+    reason = Reason(ReasonCode.GOODWILL, "complaint 42")
+    tiers.set_manual_tier(ctx, tiered, SetManualTier(m, "gold", reason), actor="agent")
+    (event,) = events_after(ctx, tiered, m, before)
+    assert event["type"] == "tier.changed"
+    assert (event["data"]["from_tier"], event["data"]["to_tier"]) == ("basic", "gold")
+    assert event["data"]["reason"] == "manual"
+    with pytest.raises(ValidationError):
+        tiers.set_manual_tier(ctx, tiered, SetManualTier(m, "platinum", reason), actor="agent")
+    tiers.set_manual_tier(ctx, tiered, SetManualTier(m, None, reason), actor="agent")
+    lifted = events_after(ctx, tiered, m, before)
+    assert [(e["data"]["from_tier"], e["data"]["to_tier"]) for e in lifted] == [
+        ("basic", "gold"),
+        ("gold", "basic"),
+    ]
+
+
+def test_a_review_writes_tier_changed_and_a_dry_run_writes_none(
+    ctx, clock, make_program, make_member
+):
+    """A review lowering a member writes one tier.changed (gold -> basic, reason review) in
+    the review's batch; the same review as a dry run first writes no event."""
+    from datetime import UTC, datetime
+
+    from kopilka.services import rules, tiers
+
+    clock.set(datetime(2025, 6, 1, tzinfo=UTC))
+    program = make_program()
+    rules.publish(ctx, program, TIERED_RULES.replace("lifetime", "calendar_year"), actor="test")
+    m = make_member(program)
+    purchases.commit(
+        ctx, program, commands.purchase(ctx, program, basket(m, ("1", "16000", "food")))
+    )
+    assert "tier.changed" in types_of(ctx, program, m)
+    before = last_sequence(ctx, program, m)
+    clock.set(datetime(2027, 1, 1, tzinfo=UTC))  # judges 2026: nothing bought
+    assert tiers.review_tiers(ctx, program, clock.now(), dry_run=True)["downgraded"] == 1
+    assert events_after(ctx, program, m, before) == []
+    assert tiers.review_tiers(ctx, program, clock.now())["downgraded"] == 1
+    (event,) = events_after(ctx, program, m, before)
+    assert event["type"] == "tier.changed"
+    data = event["data"]
+    assert (data["from_tier"], data["to_tier"], data["reason"]) == ("gold", "basic", "review")
+    assert data["at"] == "2027-01-01T00:00:00+00:00"

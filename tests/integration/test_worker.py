@@ -255,3 +255,65 @@ def test_a_new_job_kind_is_one_registration_and_its_failure_is_recorded(ctx, clo
         assert worker.round() == 0
     finally:
         del worker_svc.REGISTRY[kind.name]
+
+
+TIERED = """
+schema_version: 1
+rules:
+  - {id: base, kind: rate, rate: {percent: 5}}
+tiers:
+  window: {kind: calendar_year}
+  downgrade: {mode: at_review}
+  levels:
+    - {code: basic, name: {ru: Базовый, en: Basic}}
+    - code: gold
+      name: {ru: Золотой, en: Gold}
+      entry: {spend: "15000"}
+      keep: {spend: "10000"}
+"""
+
+
+def test_the_tiers_job_reviews_as_of_its_run_and_skips_a_program_without_tiers(
+    ctx, clock, make_program, make_member
+):
+    """The tiers job is scheduled daily at 03:30 in the program's zone; its run reviews
+    every member as of the run's time (a gold member who bought nothing last year goes
+    down, a newcomer without a tier becomes basic) and records the counts; in a program
+    whose rules define no tiers it runs, quietly, with every count 0."""
+    from datetime import UTC, datetime
+
+    from kopilka.services import outbox, purchases, rules, tiers
+    from tests import commands
+    from tests.integration.purchases.conftest import basket
+
+    clock.set(datetime(2025, 6, 1, tzinfo=UTC))
+    program = make_program(timezone="Europe/Moscow")
+    plain = make_program()
+    rules.publish(ctx, program, TIERED, actor="test")
+    gold, newcomer = make_member(program), make_member(program)
+    body = basket(gold, ("1", "16000", "food"))
+    purchases.commit(ctx, program, commands.purchase(ctx, program, body))
+    assert tiers.member_tier(ctx, program, gold)["tier_code"] == "gold"
+    clock.set(datetime(2027, 1, 1, 1, tzinfo=UTC))
+    worker = worker_svc.Worker(ctx, options(program, "W", jobs=("tiers",)))
+    assert worker.round() == 1
+    (run,) = runs_of(ctx, program, "tiers")
+    assert run["outcome"] == "ok"
+    assert run["counts"] == {
+        "reviewed": 2,
+        "upgraded": 1,  # the newcomer, who had no tier yet, is basic
+        "downgraded": 1,
+        "entered_grace": 0,
+        "unchanged": 0,
+    }
+    assert tiers.member_tier(ctx, program, gold)["tier_code"] == "basic"
+    assert outbox.member_events(ctx, program, gold)[-1]["data"]["reason"] == "review"
+    (row,) = [s for s in worker_svc.list_schedules(ctx, program) if s["job"] == "tiers"]
+    assert row["cron"] == "30 3 * * *"
+    assert row["next_run_at"].isoformat() == "2027-01-02T00:30:00+00:00"  # 03:30 in Moscow
+    assert tiers.member_tier(ctx, program, newcomer)["tier_code"] == "basic"
+    other = worker_svc.Worker(ctx, options(plain, "W", jobs=("tiers",)))
+    assert other.round() == 1
+    (skipped,) = runs_of(ctx, plain, "tiers")
+    assert skipped["outcome"] == "ok"
+    assert set(skipped["counts"].values()) == {0}

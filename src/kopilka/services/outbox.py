@@ -116,6 +116,21 @@ class HoldEnded(TypedDict):
     points: int
 
 
+class TierChanged(TypedDict):
+    """``tier.changed``: the member's effective tier changed (``from_tier`` or ``to_tier``
+    ``None``: no tier); ``reason`` is ``purchase`` (an upgrade by a purchase, or a
+    recompute), ``review`` or ``manual`` (support set or lifted a manual tier); ``at`` the
+    time of the change; ``rule_version`` the rules version that decided it (``None`` when
+    support lifted a manual tier in a program without tiers)."""
+
+    member_id: int
+    from_tier: str | None
+    to_tier: str | None
+    reason: str
+    at: str
+    rule_version: int | None
+
+
 EventType = Literal[
     "member.enrolled",
     "member.updated",
@@ -128,6 +143,7 @@ EventType = Literal[
     "hold.captured",
     "hold.voided",
     "hold.timed_out",
+    "tier.changed",
 ]
 
 Payload = (
@@ -139,6 +155,7 @@ Payload = (
     | PointsAdjusted
     | PointsExpired
     | HoldEnded
+    | TierChanged
 )
 
 # each type's payload, as published (docs/events.md, GET /v1/events/schema)
@@ -154,6 +171,7 @@ PAYLOADS: dict[str, type[object]] = {
     "hold.captured": HoldEnded,
     "hold.voided": HoldEnded,
     "hold.timed_out": HoldEnded,
+    "tier.changed": TierChanged,
 }
 
 
@@ -209,6 +227,35 @@ def record(
     """Write one event in ``uow`` (the change's own unit of work: it commits or rolls back
     with it). The caller holds the member's lock, or the member is new."""
     OutboxRepo(uow.conn).add([_new(program, member_id, type_, payload, at)])
+
+
+def tier_changed(
+    uow: UnitOfWork,
+    program: Program,
+    member_id: int,
+    from_tier: str | None,
+    to_tier: str | None,
+    reason: str,
+    rule_version: int | None,
+    at: datetime,
+) -> None:
+    """``tier.changed`` for a change of the member's effective tier, written in the
+    change's own unit of work."""
+    record(
+        uow,
+        program,
+        member_id,
+        "tier.changed",
+        {
+            "member_id": member_id,
+            "from_tier": from_tier,
+            "to_tier": to_tier,
+            "reason": reason,
+            "at": at.isoformat(),
+            "rule_version": rule_version,
+        },
+        at,
+    )
 
 
 def _balance(result: Result) -> BalanceAfter:

@@ -6,7 +6,9 @@ The program's tiers are the ``tiers:`` section of the rules document in force
 is in ``member_tiers``, every change in ``tier_changes`` with the metrics, the thresholds
 and the rules version that decided it, and the effective tier, what rules read, in
 ``members.tier_code``. A purchase only ever raises a tier; a tier is lost at a review
-(:func:`review_tiers`, run by ``kopilka tiers review`` and, later, by the jobs worker).
+(:func:`review_tiers`, run by ``kopilka tiers review`` and by the jobs worker's ``tiers``
+job). Every change of the effective tier writes a ``tier.changed`` event in its own unit
+of work (:func:`kopilka.services.outbox.tier_changed`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from kopilka.domain.tiers import (
     review_window,
     upgrade_on_purchase,
 )
+from kopilka.services import outbox
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.rules import RuleSetRepo
@@ -173,10 +176,23 @@ def after_purchase(
         "note": None,
     }
     repo.record_upgrade(program.id, view, member_id, reached, after, now, change)
-    return after if after != view.tier_code else None
+    if after == view.tier_code:
+        return None
+    outbox.tier_changed(
+        uow,
+        program,
+        member_id,
+        view.tier_code,
+        after,
+        str(ChangeReason.PURCHASE),
+        tiers.rule_version,
+        now,
+    )
+    return after
 
 
 def _apply(
+    uow: UnitOfWork,
     repo: TierRepo,
     program: Program,
     policy: TierPolicy,
@@ -204,6 +220,10 @@ def _apply(
     changed = after != before
     if changed:
         repo.set_tier_code(standing.member_id, after)
+        # in the change's own unit of work: a dry run's rollback takes the event with it
+        outbox.tier_changed(
+            uow, program, standing.member_id, before, after, str(reason), rule_version, now
+        )
     if changed or force_history or earned != earned_before:
         repo.add_change(
             program.id,
@@ -312,7 +332,9 @@ def _walk(
             # a purchase's upgrade and the review never write one member's standing at once
             uow.ledger.lock_balances(program.id, ids)
             for member_id in ids:
-                _review_one(repo, program, tiers, member_id, as_of, report, recompute=recompute)
+                _review_one(
+                    uow, repo, program, tiers, member_id, as_of, report, recompute=recompute
+                )
             if dry_run:
                 uow.rollback()
             else:
@@ -324,6 +346,7 @@ def _walk(
 
 
 def _review_one(
+    uow: UnitOfWork,
     repo: TierRepo,
     program: Program,
     tiers: ProgramTiers,
@@ -368,6 +391,7 @@ def _review_one(
         report["unchanged"] += 1
         return
     after = _apply(
+        uow,
         repo,
         program,
         policy,
@@ -442,6 +466,9 @@ def set_manual_tier(
             raise ValidationError(
                 f"unknown tier {cmd.tier_code!r}; expected one of {codes}", field="tier_code"
             )
+        # the member's balance row locked as a purchase and a review lock it: one writer of
+        # the member's standing (and of their events' order) at a time
+        uow.ledger.lock_balances(program.id, [cmd.member_id])
         repo = TierRepo(uow.conn)
         standing = repo.standing(cmd.member_id)
         was = {
@@ -453,6 +480,7 @@ def set_manual_tier(
         standing.manual_until = until if cmd.tier_code else None
         standing.manual_reason = cmd.reason.internal() if cmd.tier_code else None
         _apply(
+            uow,
             repo,
             program,
             policy,

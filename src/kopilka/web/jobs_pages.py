@@ -12,12 +12,16 @@ from kopilka.web.render import WebRoute
 
 RUNS_SHOWN = 50
 
-# the words of the job kinds and of how a run ended (a kind without words shows its code)
+# the words of the job kinds, of how a run ended and of each kind's counts (a kind or a
+# count without words shows its code; tests/unit/test_jobs_words.py keeps every registered
+# kind and count named)
 JOBS = {
     "sweep": N_("Sweep: hold timeouts, activations, expiries"),
     "accruals": N_("Scheduled accruals"),
     "verify": N_("Ledger verification, report stored"),
     "totals": N_("Overview totals snapshot"),
+    "outbox": N_("Event delivery to webhooks and NATS"),
+    "tiers": N_("Tier review"),
 }
 OUTCOMES = {
     "running": N_("running"),
@@ -26,17 +30,33 @@ OUTCOMES = {
     "interrupted": N_("interrupted"),
     "abandoned": N_("abandoned"),
 }
+# by job kind: one count name may mean different things in two kinds ("failed")
 COUNTS = {
-    "holds_timed_out": N_("holds timed out"),
-    "lots_activated": N_("lots activated"),
-    "lots_expired": N_("lots expired"),
-    "accruals": N_("accruals"),
-    "credited": N_("members credited"),
-    "refused": N_("refused"),
-    "checks": N_("checks"),
-    "failed": N_("checks failed"),
-    "members": N_("members"),
-    "entries": N_("journal entries"),
+    "sweep": {
+        "holds_timed_out": N_("holds timed out"),
+        "lots_activated": N_("lots activated"),
+        "lots_expired": N_("lots expired"),
+    },
+    "accruals": {
+        "accruals": N_("accruals"),
+        "credited": N_("members credited"),
+        "refused": N_("refused"),
+    },
+    "verify": {"checks": N_("checks"), "failed": N_("checks failed")},
+    "totals": {"members": N_("members"), "entries": N_("journal entries")},
+    "outbox": {
+        "dispatched": N_("events dispatched"),
+        "delivered": N_("deliveries made"),
+        "failed": N_("deliveries failed"),
+        "dead": N_("dead letters"),
+    },
+    "tiers": {
+        "reviewed": N_("members reviewed"),
+        "upgraded": N_("tiers raised"),
+        "downgraded": N_("tiers lowered"),
+        "entered_grace": N_("entered grace"),
+        "unchanged": N_("unchanged"),
+    },
 }
 
 
@@ -65,7 +85,9 @@ def jobs_router(console: Console) -> APIRouter:
                     **r,
                     "what": _word(JOBS, r["job"]),
                     "how": _word(OUTCOMES, r["outcome"]),
-                    "figures": [(_word(COUNTS, k), v) for k, v in r["counts"].items()],
+                    "figures": [
+                        (_word(COUNTS.get(r["job"], {}), k), v) for k, v in r["counts"].items()
+                    ],
                 }
                 for r in runs
             ],

@@ -17,6 +17,7 @@ TYPES = {
     "hold.captured",
     "hold.voided",
     "hold.timed_out",
+    "tier.changed",
 }
 
 
@@ -51,6 +52,7 @@ def test_openapi_components_carry_the_event_schemas(client: TestClient) -> None:
     schemas = spec["components"]["schemas"]
     assert "EventEnvelope" in schemas
     assert schemas["PurchaseCommitted"]["x-event-types"] == ["purchase.committed"]
+    assert schemas["TierChanged"]["x-event-types"] == ["tier.changed"]
     for ref in refs(schemas):
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
     assert "/schemas/events.json" in spec["paths"]

@@ -33,6 +33,28 @@ def test_admin_and_analyst_see_the_runs_and_the_link(world, as_role):
         assert "members credited: 0" in text
 
 
+def test_every_kind_and_count_shows_its_words(world, as_role):
+    """The newer kinds (outbox, verify, totals, tiers) show their words, not their codes,
+    and a count name two kinds share ("failed") reads as each kind's own."""
+    _ran(world)
+    text = text_of(as_role("admin").get("/admin/jobs").text)
+    for words in (
+        "Event delivery to webhooks and NATS",
+        "Ledger verification, report stored",
+        "Overview totals snapshot",
+        "Tier review",
+        "members reviewed: ",
+        "events dispatched: ",
+        "deliveries failed: 0",
+        "checks failed: 0",
+    ):
+        assert words in text, words
+    for code in ("dispatched:", "reviewed:", "entered_grace", "holds_timed_out"):
+        assert code not in text.replace("events dispatched:", "").replace(
+            "members reviewed:", ""
+        ), code
+
+
 def test_other_roles_are_refused(as_role):
     """Support and a marketer have no jobs:read: no link, and the page is a 403."""
     for role in ("support", "marketer"):
@@ -49,4 +71,7 @@ def test_jobs_page_in_russian(world, as_role):
     assert "Обход: истёкшие резервы, активация, сгорание баллов" in text
     assert "выполнен" in text
     assert "участникам начислено: 0" in text
+    assert "Пересмотр уровней" in text
+    assert "участников проверено: " in text
+    assert "Доставка событий в вебхуки и NATS" in text
     assert "Latest runs" not in text

@@ -5,27 +5,29 @@
 - ``accruals``: the scheduled accruals whose time has come, every minute;
 - ``verify``: the ledger's invariants, its report stored for the console, hourly;
 - ``totals``: the overview's figures, stored as a snapshot, every minute;
-- ``outbox``: the outbox's events delivered to webhooks and NATS, every minute.
+- ``outbox``: the outbox's events delivered to webhooks and NATS, every minute;
+- ``tiers``: the tier review (:func:`kopilka.services.tiers.review_tiers`) as of the run's
+  time, daily at 03:30 in the program's time zone.
 
 Birthday bonuses are not a job yet: the rules document has birthday *conditions* on
 purchases (``birthday: {days_before, days_after}``), and no birthday event for a job to
 trigger. When it has one, a ``birthday`` kind registered here (at local midnight,
 ``0 0 * * *``, the schedule being read in the program's time zone) records that event for
-the members whose birthday it is. Tier reviews and reminders plug in the
-same way.
+the members whose birthday it is. Reminders plug in the same way.
 """
 
 from __future__ import annotations
 
 from kopilka.domain.program import Program
 from kopilka.services import jobs as jobs_svc
-from kopilka.services import ledger_reports
+from kopilka.services import ledger_reports, tiers
 from kopilka.services.context import ServiceContext
 from kopilka.services.worker.accruals import ACCRUALS_JOB, run_due_accruals
 from kopilka.services.worker.outbox import OUTBOX_JOB, run_outbox
 from kopilka.services.worker.registry import Counts, JobKind, JobRun, register
 
 SWEEP_JOB = "sweep"
+TIERS_JOB = "tiers"
 
 
 def run_sweep(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
@@ -51,16 +53,38 @@ def run_totals(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
     return {"members": snapshot["totals"]["members"], "entries": snapshot["totals"]["entries"]}
 
 
+def run_tiers(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
+    """Review every member's tier as of the run's time, batch by batch (each batch its own
+    transaction, the run can stop between two; a run stopped half way leaves the reviewed
+    members reviewed, and the next run finds them unchanged). A program whose rules define
+    no tiers is skipped quietly: every count 0."""
+    report = tiers.review_tiers(ctx, program, run.as_of, tick=run.checkpoint)
+    return {
+        "reviewed": report["members"],
+        "upgraded": report["upgraded"],
+        "downgraded": report["downgraded"],
+        "entered_grace": report["entered_grace"],
+        "unchanged": report["unchanged"],
+    }
+
+
 SWEEP = register(
     JobKind(
         SWEEP_JOB,
         "*/5 * * * *",
         run_sweep,
         "hold timeouts, activations and expiries",
+        ("holds_timed_out", "lots_activated", "lots_expired"),
     )
 )
 ACCRUALS = register(
-    JobKind(ACCRUALS_JOB, "* * * * *", run_due_accruals, "scheduled accruals that are due")
+    JobKind(
+        ACCRUALS_JOB,
+        "* * * * *",
+        run_due_accruals,
+        "scheduled accruals that are due",
+        ("accruals", "credited", "refused"),
+    )
 )
 VERIFY = register(
     JobKind(
@@ -68,11 +92,33 @@ VERIFY = register(
         "17 * * * *",
         run_verify,
         "the ledger's invariants, the report stored",
+        ("checks", "failed"),
     )
 )
 TOTALS = register(
-    JobKind(ledger_reports.TOTALS_JOB, "* * * * *", run_totals, "the overview's totals snapshot")
+    JobKind(
+        ledger_reports.TOTALS_JOB,
+        "* * * * *",
+        run_totals,
+        "the overview's totals snapshot",
+        ("members", "entries"),
+    )
 )
 OUTBOX = register(
-    JobKind(OUTBOX_JOB, "* * * * *", run_outbox, "outbox events delivered to their channels")
+    JobKind(
+        OUTBOX_JOB,
+        "* * * * *",
+        run_outbox,
+        "outbox events delivered to their channels",
+        ("dispatched", "delivered", "failed", "dead"),
+    )
+)
+TIERS = register(
+    JobKind(
+        TIERS_JOB,
+        "30 3 * * *",
+        run_tiers,
+        "tier reviews as of the run's time",
+        ("reviewed", "upgraded", "downgraded", "entered_grace", "unchanged"),
+    )
 )

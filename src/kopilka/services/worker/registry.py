@@ -55,12 +55,14 @@ JobFunction = Callable[[ServiceContext, Program, JobRun], Counts]
 
 @dataclass(frozen=True, slots=True)
 class JobKind:
-    """A kind of job: ``name``, the ``default_cron`` a program starts with, and ``run``."""
+    """A kind of job: ``name``, the ``default_cron`` a program starts with, and ``run``;
+    ``counts`` names the counts its runs answer (the console gives each its words)."""
 
     name: str
     default_cron: str
     run: JobFunction
     description: str
+    counts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_cron(self.default_cron)
