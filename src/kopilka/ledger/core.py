@@ -20,6 +20,7 @@ from kopilka.domain.errors import (
     ValidationError,
 )
 from kopilka.domain.expiry import ExpiryPolicy
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program, RestorePolicy
 from kopilka.ledger.model import (
     Account,
@@ -73,7 +74,9 @@ class LedgerCore:
             found = self.port.lock_balances(self.program.id, wanted)
             missing = [m for m in wanted if m not in found]
             if missing:
-                raise NotFoundError(f"member {missing[0]} not found", member_id=missing[0])
+                raise NotFoundError(
+                    msg("member %(id)s not found", id=missing[0]), member_id=missing[0]
+                )
             self._balances.update(found)
         return {m: self._balances[m] for m in member_ids}
 
@@ -89,7 +92,7 @@ class LedgerCore:
         bal = self.balance(member_id)
         if bal.status != "active":
             raise MemberBlocked(
-                f"member {member_id} is blocked and can neither earn nor spend",
+                msg("member %(id)s is blocked and can neither earn nor spend", id=member_id),
                 member_id=member_id,
             )
         return bal
@@ -118,9 +121,13 @@ class LedgerCore:
         if bal.available >= points:
             return
         have = max(bal.available, 0)
-        wanted = f"cannot deduct {points}" if deduct else f"{points} requested"
+        template = (
+            "member has %(available)s points available, cannot deduct %(requested)s"
+            if deduct
+            else "member has %(available)s points available, %(requested)s requested"
+        )
         raise InsufficientPoints(
-            f"member has {have} points available, {wanted}", available=have, requested=points
+            msg(template, available=have, requested=points), available=have, requested=points
         )
 
     # implemented by the operation mixins (see kopilka.ledger.Ledger)
