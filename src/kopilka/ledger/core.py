@@ -121,14 +121,20 @@ class LedgerCore:
         if bal.available >= points:
             return
         have = max(bal.available, 0)
-        template = (
-            "member has %(available)s points available, cannot deduct %(requested)s"
+        message = (
+            msg(
+                "member has %(available)s points available, cannot deduct %(requested)s",
+                available=have,
+                requested=points,
+            )
             if deduct
-            else "member has %(available)s points available, %(requested)s requested"
+            else msg(
+                "member has %(available)s points available, %(requested)s requested",
+                available=have,
+                requested=points,
+            )
         )
-        raise InsufficientPoints(
-            msg(template, available=have, requested=points), available=have, requested=points
-        )
+        raise InsufficientPoints(message, available=have, requested=points)
 
     # implemented by the operation mixins (see kopilka.ledger.Ledger)
     def settle(self, member_id: int, now: datetime) -> None:

@@ -164,9 +164,7 @@ def void_hold(ctx: ServiceContext, program: Program, cmd: VoidMemberHold) -> Led
     member_id = cmd.member_id
     found = get_hold(ctx, program, cmd.hold_id)
     if found.member_id != member_id:
-        raise NotFoundError(
-            msg("hold %(hold_id)s not found", hold_id=cmd.hold_id), hold_id=cmd.hold_id
-        )
+        raise NotFoundError(msg("hold %(id)s not found", id=cmd.hold_id), hold_id=cmd.hold_id)
 
     def balance(inner: ServiceContext) -> dict[str, object]:
         b = member_svc.get_balance(inner, program, member_id)

@@ -106,7 +106,7 @@ def get_hold(
     with ctx.uow(read_only=True) as uow:
         hold = BalanceViewRepo(uow.conn).hold(program.id, hold_id)
     if hold is None or (scope is not None and not scope.covers(hold.store)):
-        raise NotFoundError(msg("hold %(hold_id)s not found", hold_id=hold_id), hold_id=hold_id)
+        raise NotFoundError(msg("hold %(id)s not found", id=hold_id), hold_id=hold_id)
     return hold
 
 

@@ -396,9 +396,9 @@ def _check_redemption(
         # the same refusal (409) as every other way of spending more than the member has
         raise InsufficientPoints(
             msg(
-                "member has %(spendable)s points available, %(points)s requested",
-                spendable=spendable,
-                points=points,
+                "member has %(available)s points available, %(requested)s requested",
+                available=spendable,
+                requested=points,
             ),
             available=spendable,
             requested=points,
@@ -409,7 +409,7 @@ def _check_redemption(
     ceiling = max_redeemable(basket, ruleset, program, spendable)
     if points > ceiling:
         raise RedemptionNotAllowed(
-            msg("at most %(ceiling)s points can pay for this purchase", ceiling=ceiling),
+            msg("at most %(points)s points can pay for this purchase", points=ceiling),
             max_redeemable=ceiling,
             requested=points,
         )
@@ -613,7 +613,7 @@ def prepare_commit(
                 or (scope is not None and not scope.covers(hold.store))
             ):
                 raise NotFoundError(
-                    msg("hold %(hold_id)s not found for this member", hold_id=hold_id),
+                    msg("hold %(id)s not found for this member", id=hold_id),
                     hold_id=hold_id,
                 )
             pay = points or hold.amount

@@ -163,9 +163,9 @@ def _checked(
     if ruleset.currency != program.currency:
         raise ValidationError(
             msg(
-                "the document's currency %(currency)s is not the program's %(currency2)s",
+                "the document's currency %(currency)s is not the program's %(program_currency)s",
                 currency=ruleset.currency,
-                currency2=program.currency,
+                program_currency=program.currency,
             ),
             field="currency",
         )

@@ -128,12 +128,16 @@ def spread_discount(
     if points > ceiling:
         raise RedemptionNotAllowed(
             msg(
-                "cannot spend %(points)s points on this purchase: %(reason)s (at most %(count)s)"
-                if ceiling
-                else "cannot spend %(points)s points on this purchase: %(reason)s",
+                "cannot spend %(points)s points on this purchase: %(reason)s (at most %(count)s)",
                 points=points,
                 reason=reason,
                 count=ceiling,
+            )
+            if ceiling
+            else msg(
+                "cannot spend %(points)s points on this purchase: %(reason)s",
+                points=points,
+                reason=reason,
             ),
             points=points,
             max_points=ceiling,

@@ -196,9 +196,7 @@ class MemberRepo:
         params = {"m": member_id, "p": program_id, "at": at, "t": now}
         found = _FOR_PURCHASE.mappings(self.conn, params)
         if not found:
-            raise NotFoundError(
-                msg("member %(member_id)s not found", member_id=member_id), member_id=member_id
-            )
+            raise NotFoundError(msg("member %(id)s not found", id=member_id), member_id=member_id)
         m = found[0]
         due = due_names([m[f"due_{i}"] for i in range(len(DUE_EXISTS))])
         return _member(m), m["rule_set_id"], due
@@ -206,9 +204,7 @@ class MemberRepo:
     def get(self, program_id: int, member_id: int, *, identifiers: bool = True) -> Member:
         row = self.conn.execute(_GET, {"m": member_id, "p": program_id}).first()
         if row is None:
-            raise NotFoundError(
-                msg("member %(member_id)s not found", member_id=member_id), member_id=member_id
-            )
+            raise NotFoundError(msg("member %(id)s not found", id=member_id), member_id=member_id)
         member = _member(row._mapping)
         if not identifiers:
             return member
@@ -224,9 +220,7 @@ class MemberRepo:
     def balance(self, member_id: int) -> Balance:
         row = self.conn.execute(_BALANCE, {"m": member_id}).first()
         if row is None:
-            raise NotFoundError(
-                msg("member %(member_id)s not found", member_id=member_id), member_id=member_id
-            )
+            raise NotFoundError(msg("member %(id)s not found", id=member_id), member_id=member_id)
         return Balance(*row)
 
     def consents(self, member_id: int) -> list[Consent]:
