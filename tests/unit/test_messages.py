@@ -1,0 +1,54 @@
+"""A service's message made with ``msg()`` is exactly its old English string wherever it
+goes (str equality, JSON, idempotency records, pickling), and keeps its template and values
+for the web layer to translate."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+from kopilka.domain.errors import InsufficientPoints, KopilkaError, NotFoundError
+from kopilka.domain.messages import Message, msg
+
+
+def test_a_message_is_its_english_text():
+    """The value is ``template % params``, byte for byte the old f-string's text."""
+    member_id = 5
+    m = msg("member %(id)s not found", id=member_id)
+    assert m == f"member {member_id} not found"
+    assert isinstance(m, str)
+    assert str(m) == "member 5 not found"
+    assert m.template == "member %(id)s not found"
+    assert m.params == {"id": 5}
+    assert msg("at most %(p)s%% of the purchase", p=30) == "at most 30% of the purchase"
+    assert msg("the rules document is empty") == "the rules document is empty"
+
+
+def test_an_error_carries_it_unchanged_into_json_and_back():
+    """The problem document and the idempotency record hold the same plain English; an
+    error rebuilt from the record has a plain str (shown as before: summary + English)."""
+    err = InsufficientPoints(
+        msg(
+            "member has %(available)s points available, %(requested)s requested",
+            available=300,
+            requested=1000,
+        ),
+        available=300,
+        requested=1000,
+    )
+    dumped = json.dumps(err.to_dict())
+    assert json.loads(dumped)["message"] == "member has 300 points available, 1000 requested"
+    back = KopilkaError.from_dict(json.loads(dumped))
+    assert back.message == err.message
+    assert not isinstance(back.message, Message)
+
+
+def test_a_message_survives_pickling():
+    """An error that crosses a process boundary (the parallel import's workers) keeps its
+    message, its template and its values."""
+    err = NotFoundError(msg("hold %(id)s not found", id=7), hold_id=7)
+    back = pickle.loads(pickle.dumps(err))
+    assert back.message == "hold 7 not found"
+    assert isinstance(back.message, Message)
+    assert back.message.params == {"id": 7}
+    assert str(back) == "hold 7 not found"
