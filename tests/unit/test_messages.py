@@ -52,3 +52,36 @@ def test_a_message_survives_pickling():
     assert isinstance(back.message, Message)
     assert back.message.params == {"id": 7}
     assert str(back) == "hold 7 not found"
+
+
+def test_a_page_translates_it_with_the_catalog():
+    """On a Russian page ``problem_text`` shows the catalog's Russian with the same values
+    (amounts as Russian writes them, a nested reason translated too); an English page the
+    English as is; a message the catalog lacks, or a plain string, falls back to a Russian
+    summary of the code followed by the English."""
+    from kopilka.web import i18n
+    from kopilka.web.render import problem_text, service_message
+
+    short = msg(
+        "member has %(available)s points available, %(requested)s requested",
+        available=300,
+        requested=1500,
+    )
+    why = msg(
+        "points cannot pay for this purchase: %(reason)s",
+        reason=msg("the program does not accept points as payment"),
+    )
+    with i18n.using("ru"):
+        assert problem_text("insufficient_points", short) == (
+            "у участника доступно баллов: 300, запрошено 1\xa0500"
+        )
+        assert problem_text("redemption_not_allowed", why) == (
+            "эту покупку нельзя оплатить баллами: программа не принимает баллы в оплату"
+        )
+        assert problem_text("not_found", msg("no %(x)s here", x=1)) == "Не найдено. no 1 here"
+        assert problem_text("not_found", "member 5 not found") == "Не найдено. member 5 not found"
+        assert service_message("plain") == "plain"
+    with i18n.using("en"):
+        assert problem_text("insufficient_points", short) == (
+            "member has 300 points available, 1500 requested"
+        )
