@@ -85,3 +85,29 @@ def test_a_page_translates_it_with_the_catalog():
         assert problem_text("insufficient_points", short) == (
             "member has 300 points available, 1500 requested"
         )
+
+
+def test_the_located_errors_of_a_rules_document_are_translated():
+    """The rules pages list a document's located errors (``details.errors``): the ones our
+    checks write read in Russian on a Russian page; pydantic's own stay as they are."""
+    import pytest
+
+    from kopilka.domain.errors import ValidationError
+    from kopilka.domain.rules.document import parse_ruleset
+    from kopilka.web import i18n
+    from kopilka.web.render import make_environment
+
+    with pytest.raises(ValidationError) as caught:
+        parse_ruleset("currency: RUB\nrules: []\nredemption: {}\nfoo: [1\n", fmt="yaml", version=1)
+    with pytest.raises(ValidationError) as empty:
+        parse_ruleset("", fmt="yaml", version=1)
+    template = make_environment().from_string(
+        '{% from "_macros.html" import problem %}{{ problem(error) }}'
+    )
+    with i18n.using("ru"):
+        html = template.render(error=empty.value)
+        assert "документ пуст" in html
+        assert "the document is empty" not in html.split("</strong>")[1]
+        assert "ошибка YAML" in template.render(error=caught.value)
+    with i18n.using("en"):
+        assert "line 1</span>: the document is empty" in template.render(error=empty.value)
