@@ -45,11 +45,13 @@ class LedgerInvariantError(AssertionError):
 def check_points(points: int, *, field: str = "points", allow_zero: bool = False) -> int:
     """Points are whole, positive (or zero where allowed) and bounded."""
     if isinstance(points, bool) or not isinstance(points, int):
-        raise ValidationError(f"{field} must be a whole number", field=field)
+        raise ValidationError(msg("%(field)s must be a whole number", field=field), field=field)
     if points < 0 or (points == 0 and not allow_zero):
-        raise ValidationError(f"{field} must be a positive whole number", field=field)
+        raise ValidationError(
+            msg("%(field)s must be a positive whole number", field=field), field=field
+        )
     if points > MAX_POINTS:
-        raise ValidationError(f"{field} is too large", field=field)
+        raise ValidationError(msg("%(field)s is too large", field=field), field=field)
     return points
 
 

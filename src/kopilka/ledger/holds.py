@@ -47,7 +47,9 @@ class HoldOps(LedgerCore):
         check_points(points)
         ttl = ttl if ttl is not None else self.program.hold_ttl
         if not (timedelta(seconds=1) <= ttl <= timedelta(days=30)):
-            raise ValidationError("hold lifetime must be between 1 second and 30 days", field="ttl")
+            raise ValidationError(
+                msg("hold lifetime must be between 1 second and 30 days"), field="ttl"
+            )
         bal = self.require_active(member_id)
         self.settle(member_id, now)
         self.require_available(bal, points)

@@ -48,7 +48,9 @@ class ReversalOps(LedgerCore):
             or original.member_id is None
             or (original.kind == EntryKind.ADJUST and (original.meta or {}).get("delta", 0) < 0)
         ):
-            raise ValidationError(f"a {original.kind} entry cannot be reversed", field="entry_id")
+            raise ValidationError(
+                msg("a %(kind)s entry cannot be reversed", kind=original.kind), field="entry_id"
+            )
         member_id = original.member_id
         self.lock(member_id)
         self.settle(member_id, now)
@@ -120,7 +122,8 @@ class ReversalOps(LedgerCore):
                 lot = by_id.get(lot_id)
                 if lot is None or lot.entry_id != original.id:
                     raise ValidationError(
-                        f"lot {lot_id} is not of entry {original.id}", field="from_lots"
+                        msg("lot %(lot_id)s is not of entry %(id)s", lot_id=lot_id, id=original.id),
+                        field="from_lots",
                     )
                 wanted.append((lot, n))
         else:

@@ -121,7 +121,9 @@ def spread_discount(
         )
     if points < policy.min_points:
         raise RedemptionNotAllowed(
-            f"at least {policy.min_points} points must be spent at once",
+            msg(
+                "at least %(min_points)s points must be spent at once", min_points=policy.min_points
+            ),
             points=points,
             min_points=policy.min_points,
         )
@@ -179,7 +181,9 @@ def points_for_amount(
     points = min(points, ceiling)
     if points < policy.min_points:
         raise RedemptionNotAllowed(
-            f"at least {policy.min_points} points must be spent at once",
+            msg(
+                "at least %(min_points)s points must be spent at once", min_points=policy.min_points
+            ),
             points=points,
             min_points=policy.min_points,
         )
