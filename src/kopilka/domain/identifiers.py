@@ -11,6 +11,7 @@ import enum
 import re
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.messages import msg
 
 
 class IdentifierKind(enum.StrEnum):
@@ -31,13 +32,13 @@ def normalize_phone(value: str) -> str:
     raw = value.strip()
     if not re.fullmatch(r"[+\d\s().-]{5,32}", raw):
         raise ValidationError(
-            "phone must contain only digits, spaces, +, -, ( and )", field="phone"
+            msg("phone must contain only digits, spaces, +, -, ( and )"), field="phone"
         )
     digits = re.sub(r"\D", "", raw)
     if len(digits) == 11 and digits.startswith("8") and not raw.startswith("+"):
         digits = "7" + digits[1:]
     if not (8 <= len(digits) <= 15):
-        raise ValidationError("phone must have 8 to 15 digits", field="phone")
+        raise ValidationError(msg("phone must have 8 to 15 digits"), field="phone")
     return "+" + digits
 
 
@@ -47,26 +48,31 @@ def normalize(kind: IdentifierKind | str, value: str) -> str:
         kind = IdentifierKind(kind)
     except ValueError:
         raise ValidationError(
-            f"unknown identifier kind {kind!r}; use card, phone, email or external",
+            msg(
+                "unknown identifier kind %(kind)s; use card, phone, email or external",
+                kind=repr(kind),
+            ),
             field="kind",
         ) from None
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{kind} must not be empty", field=str(kind))
+        raise ValidationError(msg("%(kind)s must not be empty", kind=kind), field=str(kind))
     if kind == IdentifierKind.PHONE:
         return normalize_phone(value)
     if kind == IdentifierKind.EMAIL:
         email = value.strip().lower()
         if len(email) > 254 or not _EMAIL.match(email):
-            raise ValidationError("email is not a valid address", field="email")
+            raise ValidationError(msg("email is not a valid address"), field="email")
         return email
     if kind == IdentifierKind.CARD:
         card = value.strip().upper().replace(" ", "")
         if not _CARD.match(card):
-            raise ValidationError("card number must be 4-32 letters, digits or '-'", field="card")
+            raise ValidationError(
+                msg("card number must be 4-32 letters, digits or '-'"), field="card"
+            )
         return card
     ext = value.strip()
     if not _EXTERNAL.match(ext):
-        raise ValidationError("external id must be 1-128 word characters", field="external")
+        raise ValidationError(msg("external id must be 1-128 word characters"), field="external")
     return ext
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.messages import msg
 
 
 class MemberStatus(enum.StrEnum):
@@ -26,9 +27,9 @@ class Consent:
 
     def __post_init__(self) -> None:
         if not self.purpose or len(self.purpose) > 64:
-            raise ValidationError("consent purpose must be 1-64 characters", field="purpose")
+            raise ValidationError(msg("consent purpose must be 1-64 characters"), field="purpose")
         if not self.channel or len(self.channel) > 32:
-            raise ValidationError("consent channel must be 1-32 characters", field="channel")
+            raise ValidationError(msg("consent channel must be 1-32 characters"), field="channel")
 
 
 @dataclass(slots=True)

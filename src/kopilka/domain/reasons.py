@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.messages import msg
 
 MAX_NOTE = 500
 MAX_MEMBER_TEXT = 200
@@ -39,15 +40,21 @@ class Reason:
     def __post_init__(self) -> None:
         if self.note is not None and len(self.note) > MAX_NOTE:
             raise ValidationError(
-                f"the note is limited to {MAX_NOTE} characters", field="reason_note"
+                msg("the note is limited to %(count)s characters", count=MAX_NOTE),
+                field="reason_note",
             )
         if self.member_text is not None and len(self.member_text) > MAX_MEMBER_TEXT:
             raise ValidationError(
-                f"the text for the member is limited to {MAX_MEMBER_TEXT} characters",
+                msg(
+                    "the text for the member is limited to %(count)s characters",
+                    count=MAX_MEMBER_TEXT,
+                ),
                 field="member_text",
             )
         if self.code is ReasonCode.OTHER and not self.note:
-            raise ValidationError("a note is required with the reason 'other'", field="reason_note")
+            raise ValidationError(
+                msg("a note is required with the reason 'other'"), field="reason_note"
+            )
 
     def internal(self) -> str:
         """The one line stored as the operation's reason (what support and audit read)."""
@@ -67,4 +74,6 @@ def parse_reason_code(raw: str | None) -> ReasonCode:
         return ReasonCode((raw or "").strip())
     except ValueError:
         known = ", ".join(c.value for c in ReasonCode)
-        raise ValidationError(f"the reason must be one of: {known}", field="reason_code") from None
+        raise ValidationError(
+            msg("the reason must be one of: %(known)s", known=known), field="reason_code"
+        ) from None

@@ -8,6 +8,7 @@ from typing import Any
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.expiry import ExpiryPolicy
+from kopilka.domain.messages import msg
 from kopilka.ledger.core import LedgerCore, check_points
 from kopilka.ledger.model import Account, DrawKind, EntryKind, Result
 
@@ -36,7 +37,7 @@ class AccrualOps(LedgerCore):
         parts = [(points, None)] if expiries is None else list(expiries)
         if not parts or sum(n for n, _ in parts) != points or any(n <= 0 for n, _ in parts):
             raise ValidationError(
-                "the lots of an earning must add up to its points", field="points"
+                msg("the lots of an earning must add up to its points"), field="points"
             )
         self.require_active(member_id)
         self.settle(member_id, now)
@@ -104,11 +105,11 @@ class AccrualOps(LedgerCore):
         ``meta`` is kept beside the entry's own (``delta``): a reason code and the text the
         member reads (``domain.reasons.Reason.meta``)."""
         if not reason or not reason.strip():
-            raise ValidationError("an adjustment needs a reason", field="reason")
+            raise ValidationError(msg("an adjustment needs a reason"), field="reason")
         if not actor or not actor.strip():
-            raise ValidationError("an adjustment needs an actor", field="actor")
+            raise ValidationError(msg("an adjustment needs an actor"), field="actor")
         if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
-            raise ValidationError("delta must be a non-zero whole number", field="delta")
+            raise ValidationError(msg("delta must be a non-zero whole number"), field="delta")
         check_points(abs(delta), field="delta")
         bal = self.balance(member_id)
         self.settle(member_id, now)

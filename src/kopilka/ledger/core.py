@@ -20,6 +20,7 @@ from kopilka.domain.errors import (
     ValidationError,
 )
 from kopilka.domain.expiry import ExpiryPolicy
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program, RestorePolicy
 from kopilka.ledger.model import (
     Account,
@@ -44,11 +45,13 @@ class LedgerInvariantError(AssertionError):
 def check_points(points: int, *, field: str = "points", allow_zero: bool = False) -> int:
     """Points are whole, positive (or zero where allowed) and bounded."""
     if isinstance(points, bool) or not isinstance(points, int):
-        raise ValidationError(f"{field} must be a whole number", field=field)
+        raise ValidationError(msg("%(field)s must be a whole number", field=field), field=field)
     if points < 0 or (points == 0 and not allow_zero):
-        raise ValidationError(f"{field} must be a positive whole number", field=field)
+        raise ValidationError(
+            msg("%(field)s must be a positive whole number", field=field), field=field
+        )
     if points > MAX_POINTS:
-        raise ValidationError(f"{field} is too large", field=field)
+        raise ValidationError(msg("%(field)s is too large", field=field), field=field)
     return points
 
 
@@ -73,7 +76,9 @@ class LedgerCore:
             found = self.port.lock_balances(self.program.id, wanted)
             missing = [m for m in wanted if m not in found]
             if missing:
-                raise NotFoundError(f"member {missing[0]} not found", member_id=missing[0])
+                raise NotFoundError(
+                    msg("member %(id)s not found", id=missing[0]), member_id=missing[0]
+                )
             self._balances.update(found)
         return {m: self._balances[m] for m in member_ids}
 
@@ -89,7 +94,7 @@ class LedgerCore:
         bal = self.balance(member_id)
         if bal.status != "active":
             raise MemberBlocked(
-                f"member {member_id} is blocked and can neither earn nor spend",
+                msg("member %(id)s is blocked and can neither earn nor spend", id=member_id),
                 member_id=member_id,
             )
         return bal
@@ -118,10 +123,20 @@ class LedgerCore:
         if bal.available >= points:
             return
         have = max(bal.available, 0)
-        wanted = f"cannot deduct {points}" if deduct else f"{points} requested"
-        raise InsufficientPoints(
-            f"member has {have} points available, {wanted}", available=have, requested=points
+        message = (
+            msg(
+                "member has %(available)s points available, cannot deduct %(requested)s",
+                available=have,
+                requested=points,
+            )
+            if deduct
+            else msg(
+                "member has %(available)s points available, %(requested)s requested",
+                available=have,
+                requested=points,
+            )
         )
+        raise InsufficientPoints(message, available=have, requested=points)
 
     # implemented by the operation mixins (see kopilka.ledger.Ledger)
     def settle(self, member_id: int, now: datetime) -> None:

@@ -18,6 +18,7 @@ from kopilka.domain.errors import (
     NotFoundError,
     ValidationError,
 )
+from kopilka.domain.messages import msg
 from kopilka.ledger.core import Credit, LedgerCore, check_points
 from kopilka.ledger.model import (
     Account,
@@ -46,7 +47,9 @@ class HoldOps(LedgerCore):
         check_points(points)
         ttl = ttl if ttl is not None else self.program.hold_ttl
         if not (timedelta(seconds=1) <= ttl <= timedelta(days=30)):
-            raise ValidationError("hold lifetime must be between 1 second and 30 days", field="ttl")
+            raise ValidationError(
+                msg("hold lifetime must be between 1 second and 30 days"), field="ttl"
+            )
         bal = self.require_active(member_id)
         self.settle(member_id, now)
         self.require_available(bal, points)
@@ -80,13 +83,15 @@ class HoldOps(LedgerCore):
     def _active_hold(self, hold_id: int, now: datetime) -> Hold:
         hold = self.port.get_hold(hold_id)
         if hold is None:
-            raise NotFoundError(f"hold {hold_id} not found", hold_id=hold_id)
+            raise NotFoundError(msg("hold %(id)s not found", id=hold_id), hold_id=hold_id)
         self.lock(hold.member_id)
         hold = self.port.get_hold(hold_id)  # re-read under the member lock
         assert hold is not None
         if hold.status != HoldStatus.ACTIVE:
             raise HoldNotActive(
-                f"hold {hold_id} is already {hold.status}", hold_id=hold_id, status=str(hold.status)
+                msg("hold %(id)s is already %(status)s", id=hold_id, status=str(hold.status)),
+                hold_id=hold_id,
+                status=str(hold.status),
             )
         return hold
 
@@ -95,7 +100,8 @@ class HoldOps(LedgerCore):
         hold = self._active_hold(hold_id, now)
         if now >= hold.expires_at:
             raise HoldExpired(
-                f"hold {hold_id} expired at {hold.expires_at.isoformat()}", hold_id=hold_id
+                msg("hold %(id)s expired at %(at)s", id=hold_id, at=hold.expires_at.isoformat()),
+                hold_id=hold_id,
             )
         self.require_active(hold.member_id)
         amount = hold.amount if points is None else check_points(points)
@@ -103,7 +109,11 @@ class HoldOps(LedgerCore):
             # more than the hold has is a refusal of the state, as spending more than the
             # balance: 409 insufficient_points
             raise InsufficientPoints(
-                f"cannot capture {amount} points from a hold of {hold.amount}",
+                msg(
+                    "cannot capture %(requested)s points from a hold of %(available)s",
+                    requested=amount,
+                    available=hold.amount,
+                ),
                 available=hold.amount,
                 requested=amount,
             )

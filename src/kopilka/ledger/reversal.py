@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from kopilka.domain.errors import NotFoundError, ReversalExceeded, ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.program import NegativeBalancePolicy
 from kopilka.ledger.core import LedgerCore, check_points
 from kopilka.ledger.model import Account, DrawKind, Entry, EntryDraft, EntryKind, Lot, Result
@@ -41,13 +42,15 @@ class ReversalOps(LedgerCore):
         code and the member's text of a return made by support)."""
         original = self.port.get_entry(entry_id)
         if original is None or original.program_id != self.program.id:
-            raise NotFoundError(f"entry {entry_id} not found", entry_id=entry_id)
+            raise NotFoundError(msg("entry %(id)s not found", id=entry_id), entry_id=entry_id)
         if (
             original.kind not in REVERSIBLE
             or original.member_id is None
             or (original.kind == EntryKind.ADJUST and (original.meta or {}).get("delta", 0) < 0)
         ):
-            raise ValidationError(f"a {original.kind} entry cannot be reversed", field="entry_id")
+            raise ValidationError(
+                msg("a %(kind)s entry cannot be reversed", kind=original.kind), field="entry_id"
+            )
         member_id = original.member_id
         self.lock(member_id)
         self.settle(member_id, now)
@@ -55,7 +58,13 @@ class ReversalOps(LedgerCore):
         amount = left if points is None else check_points(points)
         if amount > left or amount == 0:
             raise ReversalExceeded(
-                f"entry {entry_id} has {left} points left to reverse, {amount} requested",
+                msg(
+                    "entry %(id)s has %(available)s points left to reverse, "
+                    "%(requested)s requested",
+                    id=entry_id,
+                    available=left,
+                    requested=amount,
+                ),
                 entry_id=entry_id,
                 reversible=left,
                 requested=amount,
@@ -113,7 +122,8 @@ class ReversalOps(LedgerCore):
                 lot = by_id.get(lot_id)
                 if lot is None or lot.entry_id != original.id:
                     raise ValidationError(
-                        f"lot {lot_id} is not of entry {original.id}", field="from_lots"
+                        msg("lot %(lot_id)s is not of entry %(id)s", lot_id=lot_id, id=original.id),
+                        field="from_lots",
                     )
                 wanted.append((lot, n))
         else:

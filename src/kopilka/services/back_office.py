@@ -15,6 +15,7 @@ from typing import Protocol, TypedDict, TypeVar
 
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.member import Member
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
 from kopilka.services import jobs as jobs_svc
@@ -163,7 +164,7 @@ def void_hold(ctx: ServiceContext, program: Program, cmd: VoidMemberHold) -> Led
     member_id = cmd.member_id
     found = get_hold(ctx, program, cmd.hold_id)
     if found.member_id != member_id:
-        raise NotFoundError(f"hold {cmd.hold_id} not found", hold_id=cmd.hold_id)
+        raise NotFoundError(msg("hold %(id)s not found", id=cmd.hold_id), hold_id=cmd.hold_id)
 
     def balance(inner: ServiceContext) -> dict[str, object]:
         b = member_svc.get_balance(inner, program, member_id)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.member import Member
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.ledger.ledger import Ledger
 from kopilka.ledger.model import Balance, Hold
@@ -105,7 +106,7 @@ def get_hold(
     with ctx.uow(read_only=True) as uow:
         hold = BalanceViewRepo(uow.conn).hold(program.id, hold_id)
     if hold is None or (scope is not None and not scope.covers(hold.store)):
-        raise NotFoundError(f"hold {hold_id} not found", hold_id=hold_id)
+        raise NotFoundError(msg("hold %(id)s not found", id=hold_id), hold_id=hold_id)
     return hold
 
 

@@ -15,6 +15,7 @@ from typing import TypedDict
 
 from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, mask, normalize
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
 from kopilka.services.audit_log import Audit, recorded_write
@@ -50,9 +51,11 @@ class ChangeContact:
 
     def __post_init__(self) -> None:
         if self.kind not in CONTACT_KINDS:
-            raise ValidationError("only a phone or an e-mail is changed here", field="kind")
+            raise ValidationError(msg("only a phone or an e-mail is changed here"), field="kind")
         if self.value != normalize(self.kind, self.value):
-            raise ValidationError(f"the {self.kind} is not in its canonical form", field="value")
+            raise ValidationError(
+                msg("the %(kind)s is not in its canonical form", kind=self.kind), field="value"
+            )
 
     def fingerprint(self) -> dict[str, object]:
         """The request the key is bound to."""
@@ -79,7 +82,7 @@ class ReplaceCard:
 
     def __post_init__(self) -> None:
         if self.new_card != normalize(IdentifierKind.CARD, self.new_card):
-            raise ValidationError("the card number is not in its canonical form", field="card")
+            raise ValidationError(msg("the card number is not in its canonical form"), field="card")
 
     def fingerprint(self) -> dict[str, object]:
         """The request the key is bound to."""
@@ -118,11 +121,17 @@ def change_contact(ctx: ServiceContext, program: Program, cmd: ChangeContact) ->
             member = uow.members.get(program.id, cmd.member_id)
             have = member.identifiers.get(kind, [])
             if cmd.replaces is not None and cmd.replaces not in have:
-                raise ValidationError(f"the member has no such {kind} to replace", field="replaces")
+                raise ValidationError(
+                    msg("the member has no such %(kind)s to replace", kind=kind), field="replaces"
+                )
             held = sum(len(v) for v in member.identifiers.values())
             if cmd.replaces is None and cmd.value not in have and held >= MAX_IDENTIFIERS:
                 raise ValidationError(
-                    f"at most {MAX_IDENTIFIERS} identifiers per member", field="identifiers"
+                    msg(
+                        "at most %(max_identifiers)s identifiers per member",
+                        max_identifiers=MAX_IDENTIFIERS,
+                    ),
+                    field="identifiers",
                 )
             uow.members.replace_identifier(
                 program.id, cmd.member_id, cmd.kind, cmd.replaces, cmd.value
@@ -166,17 +175,20 @@ def replace_card(ctx: ServiceContext, program: Program, cmd: ReplaceCard) -> Car
             old = cmd.old_card
             # what the member holds now decides these: refusals of the state (409, 404)
             if cmd.new_card in cards:
-                raise ConflictError("the new card is already this member's", field="new_card")
+                raise ConflictError(msg("the new card is already this member's"), field="new_card")
             if old is None:
                 if len(cards) != 1:
                     raise ConflictError(
-                        f"the member has {len(cards)} cards: name the one to replace",
+                        msg(
+                            "the member has %(count)s cards: name the one to replace",
+                            count=len(cards),
+                        ),
                         field="old_card",
                         cards=len(cards),
                     )
                 old = cards[0]
             elif old not in cards:
-                raise NotFoundError("the member has no such card", field="old_card")
+                raise NotFoundError(msg("the member has no such card"), field="old_card")
             # the old number's row goes: the unique (program, kind, value) lets the card be
             # found by nobody, and the member's history is kept by member id
             uow.ledger.lock_balances(program.id, [cmd.member_id])

@@ -14,6 +14,7 @@ from typing import TypedDict
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.identifiers import IdentifierKind, mask, normalize_phone
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.services.apikeys import Role
 from kopilka.services.context import ServiceContext
@@ -56,13 +57,13 @@ class MemberQuery:
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:
-            raise ValidationError("sort by enrolled, name or balance", field="sort")
+            raise ValidationError(msg("sort by enrolled, name or balance"), field="sort")
         if self.status is not None and self.status not in STATUSES:
-            raise ValidationError("status is active or blocked", field="status")
+            raise ValidationError(msg("status is active or blocked"), field="status")
         if len(self.search) > 254:
-            raise ValidationError("the search is limited to 254 characters", field="q")
+            raise ValidationError(msg("the search is limited to 254 characters"), field="q")
         if not 1 <= self.limit <= MAX_LIMIT:
-            raise ValidationError("limit must be 1 to 1000", field="limit")
+            raise ValidationError(msg("limit must be 1 to 1000"), field="limit")
 
 
 class MemberRow(TypedDict):
@@ -212,5 +213,5 @@ def decode_cursor(sort: str, cursor: str) -> tuple[datetime | str | int | None, 
         elif not isinstance(value, int) or isinstance(value, bool):
             raise ValueError
     except (ValueError, TypeError, UnicodeDecodeError):
-        raise ValidationError("the page cursor is not valid", field="after") from None
+        raise ValidationError(msg("the page cursor is not valid"), field="after") from None
     return value, last_id

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.identifiers import IdentifierKind
 from kopilka.domain.member import Member
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.rules import MemberContext
 from kopilka.ledger.ledger import Ledger
@@ -30,14 +31,14 @@ class MemberRef:
     def __post_init__(self) -> None:
         if (self.member_id is None) == (self.identifier is None):
             raise ValidationError(
-                "name the member by member_id or by one identifier", field="member"
+                msg("name the member by member_id or by one identifier"), field="member"
             )
         if self.member_id is not None and (
             isinstance(self.member_id, bool)
             or not isinstance(self.member_id, int)
             or self.member_id <= 0
         ):
-            raise ValidationError("member_id must be a positive integer", field="member_id")
+            raise ValidationError(msg("member_id must be a positive integer"), field="member_id")
 
     def fingerprint(self) -> dict[str, object]:
         """The member as a request body names it: ``member_id`` or ``member: {kind: value}``
@@ -55,16 +56,20 @@ def member_ref_of(data: Mapping[str, object]) -> MemberRef:
     if data.get("member_id") is not None:
         mid = data["member_id"]
         if isinstance(mid, bool) or not isinstance(mid, int) or mid <= 0:
-            raise ValidationError("member_id must be a positive integer", field="member_id")
+            raise ValidationError(msg("member_id must be a positive integer"), field="member_id")
         return MemberRef(member_id=mid)
     ref = data.get("member")
     if not isinstance(ref, dict) or len(ref) != 1:
-        raise ValidationError("name the member by member_id or by one identifier", field="member")
+        raise ValidationError(
+            msg("name the member by member_id or by one identifier"), field="member"
+        )
     ((kind, value),) = ref.items()
     try:
         known = IdentifierKind(str(kind))
     except ValueError:
-        raise ValidationError(f"unknown identifier kind {kind!r}", field="member") from None
+        raise ValidationError(
+            msg("unknown identifier kind %(kind)s", kind=repr(kind)), field="member"
+        ) from None
     return MemberRef(identifier=(known, str(value)))
 
 

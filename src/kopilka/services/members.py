@@ -22,6 +22,7 @@ from kopilka.domain.errors import (
 )
 from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.member import Consent, Member, MemberStatus
+from kopilka.domain.messages import msg
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.ledger.model import Balance
@@ -69,11 +70,19 @@ class Profile:
         for name, value in (("first_name", self.first_name), ("last_name", self.last_name)):
             if value is not None and len(value) > MAX_NAME:
                 raise ValidationError(
-                    f"{name} must be text of at most {MAX_NAME} characters", field=name
+                    msg(
+                        "%(name)s must be text of at most %(max_name)s characters",
+                        name=name,
+                        max_name=MAX_NAME,
+                    ),
+                    field=name,
                 )
         if self.attributes is not None and len(self.attributes) > MAX_ATTRIBUTES:
             raise ValidationError(
-                f"attributes must be an object of at most {MAX_ATTRIBUTES} keys",
+                msg(
+                    "attributes must be an object of at most %(max_attributes)s keys",
+                    max_attributes=MAX_ATTRIBUTES,
+                ),
                 field="attributes",
             )
 
@@ -106,12 +115,16 @@ class Enroll:
     def __post_init__(self) -> None:
         if not self.identifiers:
             raise ValidationError(
-                "a member needs at least one identifier (card, phone, email, external)",
+                msg("a member needs at least one identifier (card, phone, email, external)"),
                 field="identifiers",
             )
         if len(self.identifiers) > MAX_IDENTIFIERS:
             raise ValidationError(
-                f"at most {MAX_IDENTIFIERS} identifiers per member", field="identifiers"
+                msg(
+                    "at most %(max_identifiers)s identifiers per member",
+                    max_identifiers=MAX_IDENTIFIERS,
+                ),
+                field="identifiers",
             )
 
     def rated_fields(self) -> list[str]:
@@ -131,7 +144,9 @@ class UpdateProfile:
     def __post_init__(self) -> None:
         unknown = sorted(self.fields - set(PROFILE_FIELDS))
         if unknown:
-            raise ValidationError(f"unknown profile field {unknown[0]!r}", field=unknown[0])
+            raise ValidationError(
+                msg("unknown profile field %(unknown)s", unknown=repr(unknown[0])), field=unknown[0]
+            )
 
     def rated_fields(self) -> list[str]:
         """The fields changed that only support and admin may set (:func:`rated_fields`)."""
@@ -211,11 +226,17 @@ def clean_profile(profile: Mapping[str, object]) -> dict[str, object]:
     birthday as a date, attributes (null: none) with their names cut to 64 characters."""
     unknown = sorted(set(profile) - set(PROFILE_FIELDS))
     if unknown:
-        raise ValidationError(f"unknown profile field {unknown[0]!r}", field=unknown[0])
+        raise ValidationError(
+            msg("unknown profile field %(unknown)s", unknown=repr(unknown[0])), field=unknown[0]
+        )
     attributes = profile.get("attributes")
     if attributes is not None and not isinstance(attributes, Mapping):
         raise ValidationError(
-            f"attributes must be an object of at most {MAX_ATTRIBUTES} keys", field="attributes"
+            msg(
+                "attributes must be an object of at most %(max_attributes)s keys",
+                max_attributes=MAX_ATTRIBUTES,
+            ),
+            field="attributes",
         )
     checked = Profile(
         first_name=_text(profile, "first_name"),
@@ -234,7 +255,14 @@ def clean_profile(profile: Mapping[str, object]) -> dict[str, object]:
 def _text(profile: Mapping[str, object], name: str) -> str | None:
     value = profile.get(name)
     if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{name} must be text of at most {MAX_NAME} characters", field=name)
+        raise ValidationError(
+            msg(
+                "%(name)s must be text of at most %(max_name)s characters",
+                name=name,
+                max_name=MAX_NAME,
+            ),
+            field=name,
+        )
     return value
 
 
@@ -244,7 +272,9 @@ def _birthday(value: object) -> date | None:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise ValidationError("birthday must be a date (YYYY-MM-DD)", field="birthday") from None
+        raise ValidationError(
+            msg("birthday must be a date (YYYY-MM-DD)"), field="birthday"
+        ) from None
 
 
 def enroll(
@@ -264,7 +294,7 @@ def enroll(
             referrer = uow.members.by_referral_code(program.id, command.referral_code)
             if referrer is None:
                 # a well-formed code no member has: 404, as a body naming no member
-                raise NotFoundError("unknown referral code", field="referral_code")
+                raise NotFoundError(msg("unknown referral code"), field="referral_code")
         member = Member(
             id=0,
             program_id=program.id,
@@ -322,7 +352,7 @@ def identifiers(pairs: Iterable[tuple[str, str]]) -> tuple[Identifier, ...]:
 
 def no_member_with(kind: str) -> NotFoundError:
     """The 404 for an identifier of ``kind`` no member of the program has."""
-    return NotFoundError(f"no member with this {kind}", kind=kind)
+    return NotFoundError(msg("no member with this %(kind)s", kind=kind), kind=kind)
 
 
 def find_member_id(uow: UnitOfWork, program: Program, kind: str, value: str) -> int:
@@ -422,8 +452,11 @@ def _check_birthday_change(last: datetime | None, now: datetime, every: timedelt
         return
     allowed = last + every
     raise BirthdayChangeTooSoon(
-        f"the birthday was changed on {last.date().isoformat()}; it may change again "
-        f"from {allowed.isoformat()}",
+        msg(
+            "the birthday was changed on %(last)s; it may change again from %(allowed)s",
+            last=last.date().isoformat(),
+            allowed=allowed.isoformat(),
+        ),
         changed_at=last.isoformat(),
         next_change_at=allowed.isoformat(),
     )
@@ -434,7 +467,7 @@ def set_blocked(
 ) -> Member:
     """Block (no earning, no spending) or unblock a member."""
     if blocked and not (reason and reason.strip()):
-        raise ValidationError("blocking a member needs a reason", field="reason")
+        raise ValidationError(msg("blocking a member needs a reason"), field="reason")
     with ctx.uow() as uow:
         uow.members.get(program.id, member_id)
         uow.ledger.lock_balances(program.id, [member_id])
@@ -536,12 +569,19 @@ def change_consent(
         now = latest.get(purpose)
         if not command.granted and (now is None or not now.granted):
             raise ValidationError(
-                f"there is no consent to {purpose!r} to withdraw", field="purpose"
+                msg("there is no consent to %(purpose)s to withdraw", purpose=repr(purpose)),
+                field="purpose",
             )
         if command.granted and now is None and purpose not in CONSENT_PURPOSES:
-            raise ValidationError(f"there is no consent to {purpose!r} to give", field="purpose")
+            raise ValidationError(
+                msg("there is no consent to %(purpose)s to give", purpose=repr(purpose)),
+                field="purpose",
+            )
         if command.granted and now is not None and now.granted:
-            raise ValidationError(f"the consent to {purpose!r} is already given", field="purpose")
+            raise ValidationError(
+                msg("the consent to %(purpose)s is already given", purpose=repr(purpose)),
+                field="purpose",
+            )
         uow.members.add_consents(
             member_id, [Consent(purpose, command.granted, command.channel, at)]
         )

@@ -24,6 +24,7 @@ from kopilka.domain.errors import (
     ReversalExceeded,
 )
 from kopilka.domain.member import Member
+from kopilka.domain.messages import msg
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
@@ -394,17 +395,21 @@ def _check_redemption(
     if points > spendable:
         # the same refusal (409) as every other way of spending more than the member has
         raise InsufficientPoints(
-            f"member has {spendable} points available, {points} requested",
+            msg(
+                "member has %(available)s points available, %(requested)s requested",
+                available=spendable,
+                requested=points,
+            ),
             available=spendable,
             requested=points,
         )
     if ruleset is None:
-        raise RedemptionNotAllowed("the program has no published rules for paying with points")
+        raise RedemptionNotAllowed(msg("the program has no published rules for paying with points"))
     check_balance(ruleset, spendable)
     ceiling = max_redeemable(basket, ruleset, program, spendable)
     if points > ceiling:
         raise RedemptionNotAllowed(
-            f"at most {ceiling} points can pay for this purchase",
+            msg("at most %(points)s points can pay for this purchase", points=ceiling),
             max_redeemable=ceiling,
             requested=points,
         )
@@ -423,7 +428,9 @@ def _payment(
     out here whatever the till computed) and their discount per line."""
     if amount_minor is not None:
         if ruleset is None:
-            raise RedemptionNotAllowed("the program has no published rules for paying with points")
+            raise RedemptionNotAllowed(
+                msg("the program has no published rules for paying with points")
+            )
         points = points_for_amount(amount_minor, basket, ruleset, program, max(spendable, 0))
     return points, _check_redemption(ruleset, program, basket, points, spendable)
 
@@ -605,7 +612,10 @@ def prepare_commit(
                 or hold.member_id != member_id
                 or (scope is not None and not scope.covers(hold.store))
             ):
-                raise NotFoundError(f"hold {hold_id} not found for this member", hold_id=hold_id)
+                raise NotFoundError(
+                    msg("hold %(id)s not found for this member", id=hold_id),
+                    hold_id=hold_id,
+                )
             pay = points or hold.amount
             spendable += hold.amount
         pay, discounts = _payment(ruleset, program, basket, pay, cmd.redeem_amount_minor, spendable)
@@ -755,14 +765,14 @@ def _plan_return(
         wanted = {i: q for i, q in wanted.items() if q > 0}
         if not wanted:
             raise ReversalExceeded(
-                "the purchase has been returned in full already", receipt_id=receipt_id
+                msg("the purchase has been returned in full already"), receipt_id=receipt_id
             )
     else:
         for i, one in enumerate(asked):
             if one.line_id not in lines:
                 # a well-formed id of no line of this purchase: nothing there to return
                 raise NotFoundError(
-                    f"lines[{i}] names no line of this purchase",
+                    msg("lines[%(i)s] names no line of this purchase", i=i),
                     field=f"lines[{i}].line_id",
                 )
             line_id = one.line_id
@@ -787,7 +797,12 @@ def _plan_return(
         after = before + q
         if after > ln.quantity:
             raise ReversalExceeded(
-                f"line {line_id}: {after} would exceed the {ln.quantity} bought",
+                msg(
+                    "line %(line_id)s: %(after)s would exceed the %(quantity)s bought",
+                    line_id=line_id,
+                    after=after,
+                    quantity=ln.quantity,
+                ),
                 line_id=line_id,
             )
         if lot_of_rule:
@@ -898,7 +913,10 @@ def process_return(
         repo = PurchaseRepo(uow.conn)
         purchase = repo.by_receipt(program.id, receipt_id)
         if purchase is None or (scope is not None and not scope.covers(purchase.store)):
-            raise NotFoundError(f"purchase {receipt_id!r} not found", receipt_id=receipt_id)
+            raise NotFoundError(
+                msg("purchase %(receipt_id)s not found", receipt_id=repr(receipt_id)),
+                receipt_id=receipt_id,
+            )
         lg = Ledger(uow.ledger, program)
         lg.lock(purchase.member_id)
         out_lines, claw, restore, refund, from_lots = _plan_return(purchase, asked, receipt_id)
@@ -1033,7 +1051,9 @@ def booked_answer(ctx: ServiceContext, program: Program, receipt_id: str) -> Pur
 
 
 def _no_purchase(receipt_id: str) -> NotFoundError:
-    return NotFoundError(f"purchase {receipt_id!r} not found", receipt_id=receipt_id)
+    return NotFoundError(
+        msg("purchase %(receipt_id)s not found", receipt_id=repr(receipt_id)), receipt_id=receipt_id
+    )
 
 
 def get_purchase(

@@ -13,6 +13,7 @@ from typing import TypedDict
 
 from kopilka.domain.basket import Channel
 from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
@@ -51,15 +52,15 @@ class ReceiptQuery:
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:
-            raise ValidationError("sort by date or amount", field="sort")
+            raise ValidationError(msg("sort by date or amount"), field="sort")
         if self.channel is not None and self.channel not in CHANNELS:
-            raise ValidationError("channel is till, web or app", field="channel")
+            raise ValidationError(msg("channel is till, web or app"), field="channel")
         if self.status is not None and self.status not in STATUSES:
-            raise ValidationError("status is booked or returned", field="status")
+            raise ValidationError(msg("status is booked or returned"), field="status")
         if self.store is not None and not 1 <= len(self.store) <= 64:
-            raise ValidationError("a store's code is 1 to 64 characters", field="store")
+            raise ValidationError(msg("a store's code is 1 to 64 characters"), field="store")
         if not 1 <= self.limit <= MAX_LIMIT:
-            raise ValidationError("limit must be 1 to 1000", field="limit")
+            raise ValidationError(msg("limit must be 1 to 1000"), field="limit")
 
 
 class ReceiptRow(TypedDict):
@@ -148,7 +149,10 @@ def purchase_id_of(
         found = repo.id_of(program.id, receipt_id)
         where = repo.receipt_of(program.id, found) if found is not None else None
     if found is None or where is None or (scope is not None and not scope.covers(where[1])):
-        raise NotFoundError(f"purchase {receipt_id!r} not found", receipt_id=receipt_id)
+        raise NotFoundError(
+            msg("purchase %(receipt_id)s not found", receipt_id=repr(receipt_id)),
+            receipt_id=receipt_id,
+        )
     return found
 
 
@@ -160,7 +164,10 @@ def receipt_id_of(
     with ctx.uow(read_only=True) as uow:
         found = ReceiptListRepo(uow.conn).receipt_of(program.id, purchase_id)
     if found is None or (scope is not None and not scope.covers(found[1])):
-        raise NotFoundError(f"purchase {purchase_id} not found", purchase_id=purchase_id)
+        raise NotFoundError(
+            msg("purchase %(purchase_id)s not found", purchase_id=purchase_id),
+            purchase_id=purchase_id,
+        )
     return found[0]
 
 
@@ -201,7 +208,7 @@ def decode_cursor(sort: str, cursor: str) -> tuple[datetime | int, int]:
         elif not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 2**63:
             raise ValueError
     except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
-        raise ValidationError("the page cursor is not valid", field="after") from None
+        raise ValidationError(msg("the page cursor is not valid"), field="after") from None
     return value, last_id
 
 

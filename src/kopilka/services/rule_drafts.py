@@ -24,6 +24,7 @@ from typing import cast
 import yaml
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.rules.source import load_with_lines
 from kopilka.services.rules import parse_document
 
@@ -60,12 +61,12 @@ def put_rule(cmd: PutRule) -> str:
     (a :class:`ValidationError` with each problem's line otherwise)."""
     data, lines = load_with_lines(cmd.document, cmd.fmt)
     if not isinstance(data, dict):
-        raise ValidationError("the draft must be a mapping with 'rules'", field="document")
+        raise ValidationError(msg("the draft must be a mapping with 'rules'"), field="document")
     rules = data.get("rules")
     if rules is None:
         rules = []
     if not isinstance(rules, list):
-        raise ValidationError("the draft's 'rules' must be a list", field="document")
+        raise ValidationError(msg("the draft's 'rules' must be a list"), field="document")
     rule = dict(cmd.rule)
     rule_id = rule.get("id")
     index = None
@@ -80,12 +81,16 @@ def put_rule(cmd: PutRule) -> str:
         )
         if index is None:
             raise ValidationError(
-                f"rule {cmd.replacing!r} is not in the draft", field="rule", rule=cmd.replacing
+                msg("rule %(replacing)s is not in the draft", replacing=repr(cmd.replacing)),
+                field="rule",
+                rule=cmd.replacing,
             )
     for i, other in enumerate(rules):
         if i != index and isinstance(other, dict) and other.get("id") == rule_id:
             raise ValidationError(
-                f"the draft already has a rule {rule_id!r}", field="id", rule=rule_id
+                msg("the draft already has a rule %(rule_id)s", rule_id=repr(rule_id)),
+                field="id",
+                rule=rule_id,
             )
     if cmd.fmt == "json":
         written = cast(RuleData, _json_value(rule))

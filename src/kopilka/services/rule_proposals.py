@@ -19,6 +19,7 @@ from typing import TypedDict
 
 from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import Audit, recorded_write
@@ -84,9 +85,12 @@ class DecideProposal:
     def __post_init__(self) -> None:
         comment = (self.comment or "").strip()
         if not self.approve and not comment:
-            raise ValidationError("a rejection needs a comment", field="comment")
+            raise ValidationError(msg("a rejection needs a comment"), field="comment")
         if len(comment) > MAX_COMMENT:
-            raise ValidationError(f"a comment is at most {MAX_COMMENT} characters", field="comment")
+            raise ValidationError(
+                msg("a comment is at most %(max_comment)s characters", max_comment=MAX_COMMENT),
+                field="comment",
+            )
 
     def fingerprint(self) -> dict[str, object]:
         """The request the key is bound to."""
@@ -159,11 +163,16 @@ def decide(ctx: ServiceContext, program: Program, cmd: DecideProposal) -> RulePr
             found = repo.get(program.id, cmd.proposal_id, lock=True)
             if found is None:
                 raise NotFoundError(
-                    f"rule proposal {cmd.proposal_id} not found", proposal_id=cmd.proposal_id
+                    msg("rule proposal %(proposal_id)s not found", proposal_id=cmd.proposal_id),
+                    proposal_id=cmd.proposal_id,
                 )
             if found.status != "proposed":
                 raise ConflictError(
-                    f"rule proposal {cmd.proposal_id} is {found.status} already",
+                    msg(
+                        "rule proposal %(proposal_id)s is %(status)s already",
+                        proposal_id=cmd.proposal_id,
+                        status=found.status,
+                    ),
                     proposal_id=cmd.proposal_id,
                     status=found.status,
                 )
@@ -183,7 +192,12 @@ def decide(ctx: ServiceContext, program: Program, cmd: DecideProposal) -> RulePr
             if not repo.decide(
                 program.id, found.id, status, cmd.actor, inner.now(), comment, version
             ):  # pragma: no cover - the row is locked (one writer on SQLite)
-                raise ConflictError(f"rule proposal {cmd.proposal_id} was decided meanwhile")
+                raise ConflictError(
+                    msg(
+                        "rule proposal %(proposal_id)s was decided meanwhile",
+                        proposal_id=cmd.proposal_id,
+                    )
+                )
             decided = repo.get(program.id, found.id)
             uow.commit()
         assert decided is not None
@@ -213,7 +227,10 @@ def get_proposal(ctx: ServiceContext, program: Program, proposal_id: int) -> Rul
     with ctx.uow(read_only=True) as uow:
         found = ProposalRepo(uow.conn).get(program.id, proposal_id)
     if found is None:
-        raise NotFoundError(f"rule proposal {proposal_id} not found", proposal_id=proposal_id)
+        raise NotFoundError(
+            msg("rule proposal %(proposal_id)s not found", proposal_id=proposal_id),
+            proposal_id=proposal_id,
+        )
     return {**_shown(found), "document": found.document}
 
 

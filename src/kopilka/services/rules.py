@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from kopilka.domain.basket import Basket, BasketLine, Channel, check_occurred_at
 from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import ConflictError, NotFoundError, ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.rules import RuleSet, describe_rules, parse_ruleset
 from kopilka.domain.rules.payments import check_payments, check_promo_codes, effective_basket
@@ -115,12 +116,16 @@ def _parsed(program_id: int, version: int, fmt: str, document: str) -> RuleSet:
 def parse_document(document: str, fmt: str, version: int) -> RuleSet:
     """Validate a rules document; errors name the line and the field."""
     if fmt not in FORMATS:
-        raise ValidationError("format must be yaml or json", field="format")
+        raise ValidationError(msg("format must be yaml or json"), field="format")
     if not isinstance(document, str) or not document.strip():
-        raise ValidationError("the rules document is empty", field="document")
+        raise ValidationError(msg("the rules document is empty"), field="document")
     if document_bytes(document) > MAX_DOCUMENT:
         raise ValidationError(
-            f"the rules document is larger than {MAX_DOCUMENT} bytes", field="document"
+            msg(
+                "the rules document is larger than %(max_document)s bytes",
+                max_document=MAX_DOCUMENT,
+            ),
+            field="document",
         )
     return parse_ruleset(document, fmt=fmt, version=version)
 
@@ -139,21 +144,29 @@ def _checked(
     effective = ensure_utc(effective_at) if effective_at else now
     if effective < now and not backdate:
         raise ValidationError(
-            "effective_at is in the past: a version takes effect when it is published or "
-            "later (leave effective_at out for now); an admin migrating history may backdate "
-            "it explicitly",
+            msg(
+                "effective_at is in the past: a version takes effect when it is published or "
+                "later (leave effective_at out for now); an admin migrating history may "
+                "backdate it explicitly"
+            ),
             field="effective_at",
             effective_at=effective.isoformat(),
             now=now.isoformat(),
         )
     if backdate and effective >= now:
         # so that a publication audited as backdated always is one
-        raise ValidationError("backdate is only for an effective_at in the past", field="backdate")
+        raise ValidationError(
+            msg("backdate is only for an effective_at in the past"), field="backdate"
+        )
     version = RuleSetRepo(uow.conn).latest_version(program.id) + 1
     ruleset = parse_document(document, str(fmt), version)
     if ruleset.currency != program.currency:
         raise ValidationError(
-            f"the document's currency {ruleset.currency} is not the program's {program.currency}",
+            msg(
+                "the document's currency %(currency)s is not the program's %(program_currency)s",
+                currency=ruleset.currency,
+                program_currency=program.currency,
+            ),
             field="currency",
         )
     return version, effective, ruleset
@@ -184,9 +197,13 @@ def publish(
         )
         if expected_version is not None and version != expected_version:
             raise ConflictError(
-                f"version {version - 1} was published meanwhile: this draft would be "
-                f"version {version}, not {expected_version}; check its changes and confirm "
-                "again",
+                msg(
+                    "version %(previous)s was published meanwhile: this draft would be version "
+                    "%(version)s, not %(expected_version)s; check its changes and confirm again",
+                    previous=version - 1,
+                    version=version,
+                    expected_version=expected_version,
+                ),
                 version=version,
                 expected_version=expected_version,
             )
@@ -293,7 +310,9 @@ def get_version(ctx: ServiceContext, program: Program, version: int) -> RuleVers
     with ctx.uow(read_only=True) as uow:
         stored = RuleSetRepo(uow.conn).get(program.id, version)
     if stored is None:
-        raise NotFoundError(f"rule set version {version} not found", version=version)
+        raise NotFoundError(
+            msg("rule set version %(version)s not found", version=version), version=version
+        )
     out = summary(stored, _parsed(program.id, stored.version, stored.format, stored.document))
     out["document"] = stored.document
     return out
@@ -327,7 +346,10 @@ def ruleset_by_id(uow: UnitOfWork, program: Program, rule_set_id: int | None) ->
     if found is None:
         stored = RuleSetRepo(uow.conn).by_id(program.id, rule_set_id)
         if stored is None:
-            raise NotFoundError(f"rule set {rule_set_id} not found", rule_set_id=rule_set_id)
+            raise NotFoundError(
+                msg("rule set %(rule_set_id)s not found", rule_set_id=rule_set_id),
+                rule_set_id=rule_set_id,
+            )
         found = _parsed(program.id, stored.version, stored.format, stored.document)
         if len(cache) >= 256:
             cache.clear()
@@ -519,7 +541,7 @@ def compare_on_receipts(
     from kopilka.domain.rules.earning import point_value_minor
 
     if not 1 <= cmd.limit <= 500:
-        raise ValidationError("limit must be between 1 and 500", field="limit")
+        raise ValidationError(msg("limit must be between 1 and 500"), field="limit")
     draft = parse_document(cmd.document, cmd.fmt, 0)
     with ctx.uow(read_only=True) as uow:
         current = active_ruleset(uow, program, ctx.now())

@@ -1,7 +1,8 @@
 """Keeping the web UI's catalogs in step with its sources (``make messages``).
 
 ``python -m kopilka.web.catalogs`` extracts every marked string of the web layer's Python
-and templates (``babel.cfg``), brings each language's ``kopilka.po`` up to them (new
+and templates and every ``msg("...")`` of the domain, the ledger and the services
+(``babel.cfg``), brings each language's ``kopilka.po`` up to them (new
 strings added untranslated, gone ones dropped), fills the English catalog (English is
 the source language: each message is its own translation) and lists the Russian entries
 still to translate. The tests use :func:`extract` to fail
@@ -28,6 +29,7 @@ KEYWORDS = {
     "tr": None,
     "N_": None,
     "_points": (1, 2),  # web/words.py: a plural with the number filled in
+    "msg": None,  # domain/messages.py: what the domain, the ledger and the services raise
 }
 MessageId = str | tuple[str, str]
 

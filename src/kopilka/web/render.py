@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -26,6 +27,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from kopilka.domain.errors import ConflictError, KopilkaError
+from kopilka.domain.messages import Message
 from kopilka.logging import failed_request
 from kopilka.services.apikeys import Permission
 from kopilka.services.context import is_unavailable
@@ -128,11 +130,42 @@ def problem_text(code: str | None, message: str) -> str:
     catalog, and when it is not there, it follows a translated summary of its code."""
     if isinstance(message, i18n.Translated):
         return message
+    if isinstance(message, Message) and (translated := service_message(message)) != message:
+        return translated  # a service's msg(), its template translated by the catalog
     translated = _(message) if message else message
     if translated != message or i18n.language() == "en":
         return translated
     summary = i18n.gettext(PROBLEM_SUMMARIES.get(code or "", PROBLEM_SUMMARIES[""]))
     return f"{summary} {message}" if message else summary
+
+
+# values of a service's message that are amounts, written as the page's language writes
+# numbers ("1 234" / "1,234"); identifiers (member and receipt numbers) stay as they are
+AMOUNTS = frozenset({"points", "available", "requested", "num", "count", "quantity", "bought"})
+
+
+def service_message(message: str) -> str:
+    """A service's ``msg()`` in the page's language: its template translated by the
+    catalog, filled with the same values (amounts formatted for the language). A plain
+    string, or a template the catalog lacks, comes back as it was (English)."""
+    if not isinstance(message, Message):
+        return message
+    translated = _(message.template)
+    if i18n.language() == "en" or translated == message.template:
+        return str(message)  # the English, byte for byte as the API says it
+    params = {k: _value(k, v) for k, v in message.params.items()}
+    try:
+        return translated % params
+    except (KeyError, ValueError, TypeError):  # a broken translation never breaks a page
+        return str(message)
+
+
+def _value(name: str, value: object) -> object:
+    if isinstance(value, Message):  # a part of the sentence, e.g. why points cannot pay
+        return service_message(value)
+    if name in AMOUNTS and isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return i18n.number(value)
+    return value
 
 
 PROBLEM_SUMMARIES = {
@@ -181,6 +214,7 @@ def make_environment() -> jinja2.Environment:
     env.filters["identifier_kind"] = words.identifier_kind
     env.filters["problem_text"] = lambda message, code=None: problem_text(code, message)
     env.filters["json_text"] = json_text
+    env.filters["service_message"] = service_message
     return env
 
 

@@ -18,6 +18,7 @@ import pydantic
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
+from kopilka.domain.messages import msg
 from kopilka.domain.money import currency_exponent
 from kopilka.domain.rules import schema
 from kopilka.domain.rules.conditions import checks_of, gate_of
@@ -65,7 +66,12 @@ class _Problems:
         self.items.sort(key=lambda e: (e["line"], e["path"]))
         shown = "; ".join(f"line {e['line']}: {e['path']}: {e['message']}" for e in self.items[:5])
         more = f" (and {len(self.items) - 5} more)" if len(self.items) > 5 else ""
-        raise ValidationError(f"invalid rules document: {shown}{more}", errors=self.items)
+        raise ValidationError(
+            # the summary stays English (it quotes the located errors); the page translates
+            # each located error (details.errors) instead
+            f"invalid rules document: {shown}{more}",
+            errors=self.items,
+        )
 
 
 # the forms of a list condition (a list, or ``{not: [...]}``), as pydantic names them in an
@@ -100,7 +106,7 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
     data, lines = load_with_lines(text, fmt)
     problems = _Problems(data, lines)
     if not isinstance(data, dict):
-        problems.add((), "the document must be a mapping with 'rules' and 'redemption'")
+        problems.add((), msg("the document must be a mapping with 'rules' and 'redemption'"))
         problems.raise_if_any()
     doc: schema.Document | None = None
     try:
@@ -149,7 +155,10 @@ def _promo_codes(
     codes: dict[str, PromoCodeSpec] = {}
     for index, code in enumerate(doc.promo_codes):
         if code.code in codes:
-            problems.add(("promo_codes", index, "code"), f"duplicate promo code {code.code!r}")
+            problems.add(
+                ("promo_codes", index, "code"),
+                msg("duplicate promo code %(code)s", code=repr(code.code)),
+            )
             continue
         codes[code.code] = PromoCodeSpec(
             code=code.code,
@@ -167,32 +176,44 @@ def _promo_codes(
         if when.promo_code is not None and when.promo_code not in codes:
             problems.add(
                 ("rules", n, "when", "promo_code"),
-                f"unknown promo code {when.promo_code!r}; define it under promo_codes",
+                msg(
+                    "unknown promo code %(promo_code)s; define it under promo_codes",
+                    promo_code=repr(when.promo_code),
+                ),
             )
         if isinstance(rule, schema.EventRule):
             for name in ("purchase_amount", "quantity", "promo_code"):
                 if getattr(when, name) is not None:
-                    problems.add(("rules", n, "when", name), "only a purchase rule can have it")
+                    problems.add(
+                        ("rules", n, "when", name), msg("only a purchase rule can have it")
+                    )
     return codes
 
 
 def _validate_rules(raw_rules: list[Any], problems: _Problems) -> list[schema.RuleBase]:
     if len(raw_rules) > MAX_RULES:
-        problems.add(("rules",), f"at most {MAX_RULES} rules per document")
+        problems.add(
+            ("rules",), msg("at most %(max_rules)s rules per document", max_rules=MAX_RULES)
+        )
         return []
     rules: list[schema.RuleBase] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(raw_rules):
         where: Path = ("rules", index)
         if not isinstance(raw, dict):
-            problems.add(where, "a rule must be a mapping")
+            problems.add(where, msg("a rule must be a mapping"))
             continue
         kind = raw.get("kind")
         model = schema.RULE_MODELS.get(kind) if isinstance(kind, str) else None
         if model is None:
             expected = ", ".join(schema.RULE_MODELS)
             problems.add(
-                (*where, "kind"), f"unknown rule kind {kind!r}; expected one of {expected}"
+                (*where, "kind"),
+                msg(
+                    "unknown rule kind %(kind)s; expected one of %(expected)s",
+                    kind=repr(kind),
+                    expected=expected,
+                ),
             )
             continue
         try:
@@ -202,7 +223,12 @@ def _validate_rules(raw_rules: list[Any], problems: _Problems) -> list[schema.Ru
             continue
         if rule.id in seen:
             problems.add(
-                (*where, "id"), f"duplicate rule id {rule.id!r} (also rules[{seen[rule.id]}])"
+                (*where, "id"),
+                msg(
+                    "duplicate rule id %(id)s (also rules[%(seen)s])",
+                    id=repr(rule.id),
+                    seen=seen[rule.id],
+                ),
             )
             continue
         seen[rule.id] = index
@@ -249,7 +275,11 @@ class _Compiler:
         if scaled != scaled.to_integral_value():
             self.problems.add(
                 (*self.where, *path),
-                f"more than {self.exponent} decimal places for {self.currency}",
+                msg(
+                    "more than %(exponent)s decimal places for %(currency)s",
+                    exponent=self.exponent,
+                    currency=self.currency,
+                ),
             )
             return 0
         return int(scaled)
@@ -293,7 +323,9 @@ class _Compiler:
             elif src.tenders is not None:
                 fields["tenders"] = frozenset(src.tenders)
             if src.rate.per is not None and fields["per_minor"] == 0:
-                self.problems.add((*self.where, "rate", "per"), "must be at least one minor unit")
+                self.problems.add(
+                    (*self.where, "rate", "per"), msg("must be at least one minor unit")
+                )
         elif isinstance(src, schema.MultiplierRule):
             fields.update(kind=MULTIPLIER, scope=_matcher(src.scope), factor=src.factor)
         elif isinstance(src, schema.BonusRule):

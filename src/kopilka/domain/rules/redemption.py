@@ -19,6 +19,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from kopilka.domain.basket import Basket, BasketLine
 from kopilka.domain.errors import RedemptionNotAllowed
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.rules.allocation import allocate
 from kopilka.domain.rules.earning import check_currency, content_key, point_value_minor
@@ -44,19 +45,23 @@ def _ceiling(basket: Basket, ruleset: RuleSet, program: Program) -> tuple[int, s
     """The rules' ceiling on points for the basket, ignoring the balance, and why."""
     policy = ruleset.redemption
     if not policy.enabled:
-        return 0, "the program does not accept points as payment"
+        return 0, msg("the program does not accept points as payment")
     total = basket.total_minor
     if total < policy.min_purchase_minor:
-        return 0, "the purchase is below the minimum for paying with points"
+        return 0, msg("the purchase is below the minimum for paying with points")
     value = point_value_minor(ruleset, program)
     money = sum(line_capacity(line, policy) for line in basket.lines)
-    reason = "the items in the basket cannot be paid with points beyond this"
+    reason = msg("the items in the basket cannot be paid with points beyond this")
     if policy.max_percent is not None and _percent_of(total, policy.max_percent) < money:
         money = _percent_of(total, policy.max_percent)
-        reason = f"at most {policy.max_percent}% of the purchase can be paid with points"
+        reason = msg(
+            "at most %(percent)s%% of the purchase can be paid with points",
+            percent=policy.max_percent,
+        )
     points = money // value
     if policy.max_points is not None and policy.max_points < points:
-        points, reason = policy.max_points, f"at most {policy.max_points} points per purchase"
+        points = policy.max_points
+        reason = msg("at most %(points)s points per purchase", points=policy.max_points)
     return points - points % policy.step, reason
 
 
@@ -66,8 +71,11 @@ def check_balance(ruleset: RuleSet, available_points: int) -> None:
     need = ruleset.redemption.min_balance
     if available_points < need:
         raise RedemptionNotAllowed(
-            f"a member needs at least {need} points to pay with them "
-            f"(has {max(available_points, 0)})",
+            msg(
+                "a member needs at least %(points)s points to pay with them (has %(available)s)",
+                points=need,
+                available=max(available_points, 0),
+            ),
             min_balance=need,
             available=max(available_points, 0),
         )
@@ -101,22 +109,38 @@ def spread_discount(
     check_currency(ruleset, program)
     policy = ruleset.redemption
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
-        raise RedemptionNotAllowed("points to spend must be a positive whole number", points=points)
+        raise RedemptionNotAllowed(
+            msg("points to spend must be a positive whole number"), points=points
+        )
     ceiling, reason = _ceiling(basket, ruleset, program)
     if points % policy.step:
         raise RedemptionNotAllowed(
-            f"points are spent in steps of {policy.step}", points=points, step=policy.step
+            msg("points are spent in steps of %(count)s", count=policy.step),
+            points=points,
+            step=policy.step,
         )
     if points < policy.min_points:
         raise RedemptionNotAllowed(
-            f"at least {policy.min_points} points must be spent at once",
+            msg(
+                "at least %(min_points)s points must be spent at once", min_points=policy.min_points
+            ),
             points=points,
             min_points=policy.min_points,
         )
     if points > ceiling:
         raise RedemptionNotAllowed(
-            f"cannot spend {points} points on this purchase: {reason}"
-            + (f" (at most {ceiling})" if ceiling else ""),
+            msg(
+                "cannot spend %(points)s points on this purchase: %(reason)s (at most %(count)s)",
+                points=points,
+                reason=reason,
+                count=ceiling,
+            )
+            if ceiling
+            else msg(
+                "cannot spend %(points)s points on this purchase: %(reason)s",
+                points=points,
+                reason=reason,
+            ),
             points=points,
             max_points=ceiling,
         )
@@ -138,7 +162,8 @@ def points_for_amount(
     policy = ruleset.redemption
     if amount_minor <= 0:
         raise RedemptionNotAllowed(
-            "the amount to pay with points must be positive", redeem_amount_minor=amount_minor
+            msg("the amount to pay with points must be positive"),
+            redeem_amount_minor=amount_minor,
         )
     check_balance(ruleset, available_points)
     value = point_value_minor(ruleset, program)
@@ -148,14 +173,17 @@ def points_for_amount(
     if ceiling == 0:
         rules_ceiling, reason = _ceiling(basket, ruleset, program)
         if rules_ceiling >= max(policy.min_points, 1):
-            reason = "the member has too few points available"
+            reason = msg("the member has too few points available")
         raise RedemptionNotAllowed(
-            f"points cannot pay for this purchase: {reason}", max_redeemable=0
+            msg("points cannot pay for this purchase: %(reason)s", reason=reason),
+            max_redeemable=0,
         )
     points = min(points, ceiling)
     if points < policy.min_points:
         raise RedemptionNotAllowed(
-            f"at least {policy.min_points} points must be spent at once",
+            msg(
+                "at least %(min_points)s points must be spent at once", min_points=policy.min_points
+            ),
             points=points,
             min_points=policy.min_points,
         )

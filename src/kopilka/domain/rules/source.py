@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.messages import msg
 
 Path = tuple[str | int, ...]
 MAX_DOCUMENT_BYTES = 512_000
@@ -44,36 +45,59 @@ def document_bytes(text: str) -> int:
 def load_with_lines(text: str, fmt: str) -> tuple[Any, dict[Path, int]]:
     """Parse ``text`` as ``fmt`` ("yaml" or "json"); return the data and its path -> line map."""
     if fmt not in ("yaml", "json"):
-        raise ValidationError(f"unknown rules format {fmt!r}; expected yaml or json", field="fmt")
+        raise ValidationError(
+            msg("unknown rules format %(fmt)s; expected yaml or json", fmt=repr(fmt)), field="fmt"
+        )
     if document_bytes(text) > MAX_DOCUMENT_BYTES:
-        raise _error(1, "", f"document is larger than {MAX_DOCUMENT_BYTES} bytes")
+        raise _error(
+            1,
+            "",
+            msg(
+                "document is larger than %(max_document_bytes)s bytes",
+                max_document_bytes=MAX_DOCUMENT_BYTES,
+            ),
+        )
     if fmt == "json":
         try:
             json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _error(exc.lineno, "", f"invalid JSON: {exc.msg}") from None
+            raise _error(
+                exc.lineno, "", msg("invalid JSON: %(problem)s", problem=exc.msg)
+            ) from None
         except RecursionError:
-            raise _error(1, "", f"values are nested more than {MAX_DEPTH} deep") from None
+            raise _error(
+                1, "", msg("values are nested more than %(max_depth)s deep", max_depth=MAX_DEPTH)
+            ) from None
     try:
         # the reader refuses control characters as soon as it is built
         loader = _BoundedLoader(text)
     except yaml.YAMLError as exc:
-        raise _error(1, "", f"invalid {fmt.upper()}: {exc}") from None
+        raise _error(
+            1, "", msg("invalid %(fmt)s: %(problem)s", fmt=fmt.upper(), problem=str(exc))
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
-            raise _error(1, "", "the document is empty")
+            raise _error(1, "", msg("the document is empty"))
         lines: dict[Path, int] = {}
         _walk(node, (), lines)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        raise _error(line, "", f"invalid {fmt.upper()}: {exc.problem or exc}") from None
+        raise _error(
+            line,
+            "",
+            msg("invalid %(fmt)s: %(problem)s", fmt=fmt.upper(), problem=str(exc.problem or exc)),
+        ) from None
     except yaml.YAMLError as exc:
-        raise _error(1, "", f"invalid {fmt.upper()}: {exc}") from None
+        raise _error(
+            1, "", msg("invalid %(fmt)s: %(problem)s", fmt=fmt.upper(), problem=str(exc))
+        ) from None
     except RecursionError:  # pragma: no cover - MAX_DEPTH stops nesting long before
-        raise _error(1, "", f"values are nested more than {MAX_DEPTH} deep") from None
+        raise _error(
+            1, "", msg("values are nested more than %(max_depth)s deep", max_depth=MAX_DEPTH)
+        ) from None
     finally:
         loader.dispose()
     return data, lines
@@ -130,7 +154,13 @@ class _BoundedLoader(_Parser):  # type: ignore[misc,valid-type]
                 values += 1
                 if values > MAX_VALUES:
                     line = event.start_mark.line + 1 if event.start_mark else 1
-                    raise _error(line, "", f"more than {MAX_VALUES} values in the document")
+                    raise _error(
+                        line,
+                        "",
+                        msg(
+                            "more than %(max_values)s values in the document", max_values=MAX_VALUES
+                        ),
+                    )
                 node = self._open(event, stack)
                 if isinstance(node, yaml.CollectionNode):
                     continue
@@ -160,18 +190,28 @@ class _BoundedLoader(_Parser):  # type: ignore[misc,valid-type]
         end: Any = event.end_mark
         line = start.line + 1
         if isinstance(event, yaml.AliasEvent):
-            message = f"alias *{event.anchor} is not allowed; write the value out"
+            message = msg(
+                "alias *%(anchor)s is not allowed; write the value out", anchor=event.anchor
+            )
             raise _error(line, format_path(path), message)
         assert isinstance(event, yaml.NodeEvent)
         if event.anchor is not None:
-            raise _error(line, format_path(path), f"anchor &{event.anchor} is not allowed")
+            raise _error(
+                line,
+                format_path(path),
+                msg("anchor &%(anchor)s is not allowed", anchor=event.anchor),
+            )
         if isinstance(event, yaml.ScalarEvent):
             tag = event.tag
             if tag is None or tag == "!":
                 tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
             return yaml.ScalarNode(tag, event.value, start, end, style=event.style)
         if len(stack) >= MAX_DEPTH:
-            raise _error(line, format_path(path), f"values are nested more than {MAX_DEPTH} deep")
+            raise _error(
+                line,
+                format_path(path),
+                msg("values are nested more than %(max_depth)s deep", max_depth=MAX_DEPTH),
+            )
         assert isinstance(event, yaml.CollectionStartEvent)
         tag = event.tag
         flow = event.flow_style
@@ -193,7 +233,9 @@ class _BoundedLoader(_Parser):  # type: ignore[misc,valid-type]
         except (ValueError, OverflowError) as exc:
             # Python's own hint after the ';' (sys.set_int_max_str_digits) is not for a marketer
             reason = str(exc).split(";")[0]
-            raise _error(node.start_mark.line + 1, "", f"invalid value: {reason}") from None
+            raise _error(
+                node.start_mark.line + 1, "", msg("invalid value: %(reason)s", reason=reason)
+            ) from None
 
 
 def _walk(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
@@ -204,7 +246,7 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
             key = str(key_node.value)
             if key in seen:
                 raise _error(
-                    key_node.start_mark.line + 1, format_path((*path, key)), "duplicate key"
+                    key_node.start_mark.line + 1, format_path((*path, key)), msg("duplicate key")
                 )
             seen.add(key)
             _walk(value_node, (*path, key), lines)
@@ -257,6 +299,7 @@ def format_path(path: Sequence[str | int]) -> str:
 def _error(line: int, path: str, message: str) -> ValidationError:
     where = f"line {line}: {path}: " if path else f"line {line}: "
     return ValidationError(
+        # the summary stays English; the page translates the located error (details.errors)
         f"invalid rules document: {where}{message}",
         errors=[{"line": line, "path": path, "message": message}],
     )

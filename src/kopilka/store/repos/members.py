@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from kopilka.domain.errors import DuplicateIdentifier, NotFoundError
 from kopilka.domain.identifiers import IdentifierKind
 from kopilka.domain.member import Consent, Member, MemberStatus
+from kopilka.domain.messages import msg
 from kopilka.ledger.model import Balance
 from kopilka.store.db import FastStatement
 from kopilka.store.repos import new_id
@@ -116,7 +117,8 @@ class MemberRepo:
                     )
             except IntegrityError:
                 raise DuplicateIdentifier(
-                    f"this {kind} is already registered in the program", kind=str(kind)
+                    msg("this %(kind)s is already registered in the program", kind=kind),
+                    kind=str(kind),
                 ) from None
 
     def replace_identifier(
@@ -194,7 +196,7 @@ class MemberRepo:
         params = {"m": member_id, "p": program_id, "at": at, "t": now}
         found = _FOR_PURCHASE.mappings(self.conn, params)
         if not found:
-            raise NotFoundError(f"member {member_id} not found", member_id=member_id)
+            raise NotFoundError(msg("member %(id)s not found", id=member_id), member_id=member_id)
         m = found[0]
         due = due_names([m[f"due_{i}"] for i in range(len(DUE_EXISTS))])
         return _member(m), m["rule_set_id"], due
@@ -202,7 +204,7 @@ class MemberRepo:
     def get(self, program_id: int, member_id: int, *, identifiers: bool = True) -> Member:
         row = self.conn.execute(_GET, {"m": member_id, "p": program_id}).first()
         if row is None:
-            raise NotFoundError(f"member {member_id} not found", member_id=member_id)
+            raise NotFoundError(msg("member %(id)s not found", id=member_id), member_id=member_id)
         member = _member(row._mapping)
         if not identifiers:
             return member
@@ -218,7 +220,7 @@ class MemberRepo:
     def balance(self, member_id: int) -> Balance:
         row = self.conn.execute(_BALANCE, {"m": member_id}).first()
         if row is None:
-            raise NotFoundError(f"member {member_id} not found", member_id=member_id)
+            raise NotFoundError(msg("member %(id)s not found", id=member_id), member_id=member_id)
         return Balance(*row)
 
     def consents(self, member_id: int) -> list[Consent]:
