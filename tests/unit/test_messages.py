@@ -111,3 +111,43 @@ def test_the_located_errors_of_a_rules_document_are_translated():
         assert "ошибка YAML" in template.render(error=caught.value)
     with i18n.using("en"):
         assert "line 1</span>: the document is empty" in template.render(error=empty.value)
+
+
+def test_pydantics_common_messages_in_a_rules_document_are_translated():
+    """A rule's points not above zero, an unknown field and a missing one are pydantic's
+    errors: their English stays pydantic's own text, byte for byte, and a Russian page
+    reads them in Russian."""
+    import pytest
+
+    from kopilka.domain.errors import ValidationError
+    from kopilka.domain.messages import Message
+    from kopilka.domain.rules.document import parse_ruleset
+    from kopilka.web import i18n
+    from kopilka.web.render import service_message
+
+    document = (
+        "currency: RUB\n"
+        "rules:\n"
+        "  - id: base\n"
+        "    kind: rate\n"
+        "    rate: {points: 0, per: '100'}\n"
+        "    colour: red\n"
+        "  - kind: multiplier\n"
+        "    factor: 2\n"
+    )
+    with pytest.raises(ValidationError) as caught:
+        parse_ruleset(document, fmt="yaml", version=1)
+    located = {e["message"] for e in caught.value.details["errors"]}
+    assert {
+        "Input should be greater than 0",
+        "Extra inputs are not permitted",
+        "Field required",
+    } <= located
+    assert all(isinstance(m, Message) for m in located if m.startswith(("Input", "Extra", "Field")))
+    with i18n.using("ru"):
+        russian = {service_message(m) for m in located}
+    assert {
+        "Значение должно быть больше 0",
+        "Лишнее поле: такого в документе нет",
+        "Поле обязательно",
+    } <= russian

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.money import currency_exponent, format_money
 
 MAX_LINES = 1000
@@ -56,19 +57,19 @@ class BasketLine:
         _check_id(self.sku, "sku", self.line_id)
         if not isinstance(self.quantity, Decimal) or not self.quantity.is_finite():
             raise ValidationError(
-                "quantity must be a finite Decimal", field="quantity", line=self.line_id
+                msg("quantity must be a finite Decimal"), field="quantity", line=self.line_id
             )
         if self.quantity <= 0:
-            raise ValidationError("quantity must be > 0", field="quantity", line=self.line_id)
+            raise ValidationError(msg("quantity must be > 0"), field="quantity", line=self.line_id)
         if isinstance(self.amount_minor, bool) or not isinstance(self.amount_minor, int):
             raise ValidationError(
-                "amount must be an integer number of minor units",
+                msg("amount must be an integer number of minor units"),
                 field="amount_minor",
                 line=self.line_id,
             )
         if not 0 <= self.amount_minor <= MAX_LINE_AMOUNT_MINOR:
             raise ValidationError(
-                "amount must not be negative or absurdly large",
+                msg("amount must not be negative or absurdly large"),
                 field="amount_minor",
                 line=self.line_id,
             )
@@ -162,30 +163,42 @@ class Basket:
         object.__setattr__(self, "payments", tuple(self.payments))
         for tender, amount in self.payments:
             if type(amount) is not int or amount < 0 or not isinstance(tender, str):
-                raise ValidationError("a payment is a tender and an amount >= 0", field="payments")
+                raise ValidationError(
+                    msg("a payment is a tender and an amount >= 0"), field="payments"
+                )
         discount = self.order_discount_minor
         if type(discount) is not int or discount < 0:
-            raise ValidationError("the order discount must not be negative", field="order_discount")
+            raise ValidationError(
+                msg("the order discount must not be negative"), field="order_discount"
+            )
         if not lines:
-            raise ValidationError("a basket needs at least one line", field="lines")
+            raise ValidationError(msg("a basket needs at least one line"), field="lines")
         if len(lines) > MAX_LINES:
-            raise ValidationError(f"a basket has at most {MAX_LINES} lines", field="lines")
+            raise ValidationError(
+                msg("a basket has at most %(max)s lines", max=MAX_LINES), field="lines"
+            )
         seen: set[str] = set()
         for line in lines:
             if line.line_id in seen:
                 raise ValidationError(
-                    f"duplicate line id {line.line_id!r}", field="line_id", line=line.line_id
+                    msg("duplicate line id %(line)s", line=repr(line.line_id)),
+                    field="line_id",
+                    line=line.line_id,
                 )
             seen.add(line.line_id)
         at = self.occurred_at
         if at.tzinfo is None or at.utcoffset() is None:
-            raise ValidationError("occurred_at must be timezone-aware", field="occurred_at")
+            raise ValidationError(msg("occurred_at must be timezone-aware"), field="occurred_at")
         object.__setattr__(self, "occurred_at", at.astimezone(UTC))
         try:
             object.__setattr__(self, "channel", Channel(self.channel))
         except ValueError:
             raise ValidationError(
-                f"unknown channel {self.channel!r}; expected till, web or app", field="channel"
+                msg(
+                    "unknown channel %(channel)s; expected till, web or app",
+                    channel=repr(self.channel),
+                ),
+                field="channel",
             ) from None
 
     @property
@@ -197,7 +210,11 @@ class Basket:
 def _check_id(value: str, name: str, line_id: str) -> None:
     if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
         raise ValidationError(
-            f"{name} must be a non-empty string of at most {MAX_ID_LENGTH} characters",
+            msg(
+                "%(name)s must be a non-empty string of at most %(max)s characters",
+                name=name,
+                max=MAX_ID_LENGTH,
+            ),
             field=name,
             line=line_id,
         )
@@ -207,7 +224,7 @@ def check_occurred_at(at: datetime, now: datetime, field: str = "occurred_at") -
     """``at``, refused (ValidationError) when it is more than :data:`FUTURE_LEEWAY` after
     ``now``: a purchase or event cannot have happened in the future."""
     if at > now + FUTURE_LEEWAY:
-        raise ValidationError(f"{field} is in the future", field=field)
+        raise ValidationError(msg("%(field)s is in the future", field=field), field=field)
     return at
 
 
@@ -215,7 +232,11 @@ def check_receipt_total(total_minor: int, currency: str) -> None:
     """Refuse a receipt whose lines together cost :data:`MAX_RECEIPT_AMOUNT` or more."""
     if total_minor >= MAX_RECEIPT_AMOUNT.scaleb(currency_exponent(currency)):
         raise ValidationError(
-            f"the lines total {format_money(total_minor, currency)} {currency}; "
-            f"a receipt must total below {MAX_RECEIPT_AMOUNT}",
+            msg(
+                "the lines total %(total)s %(currency)s; a receipt must total below %(max)s",
+                total=format_money(total_minor, currency),
+                currency=currency,
+                max=MAX_RECEIPT_AMOUNT,
+            ),
             field="lines",
         )

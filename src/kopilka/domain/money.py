@@ -12,6 +12,7 @@ import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.messages import msg
 
 # ISO 4217 exponents for currencies we expect; anything else defaults to 2.
 _EXPONENTS: dict[str, int] = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "TND": 3, "OMR": 3, "JOD": 3}
@@ -52,22 +53,32 @@ def parse_money(value: str | int | Decimal, currency: str, *, field: str = "amou
     Negative amounts are refused too; callers that accept signed values check the sign
     themselves."""
     if isinstance(value, str) and not _ASCII_DECIMAL.fullmatch(value.strip()):
-        raise ValidationError(f"{field} must be a decimal number in ASCII digits", field=field)
+        raise ValidationError(
+            msg("%(field)s must be a decimal number in ASCII digits", field=field), field=field
+        )
     try:
         dec = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise ValidationError(f"{field} is not a decimal number", field=field) from None
+        raise ValidationError(
+            msg("%(field)s is not a decimal number", field=field), field=field
+        ) from None
     if not dec.is_finite():
-        raise ValidationError(f"{field} must be a finite number", field=field)
+        raise ValidationError(msg("%(field)s must be a finite number", field=field), field=field)
     if dec < 0:
-        raise ValidationError(f"{field} must not be negative", field=field)
+        raise ValidationError(msg("%(field)s must not be negative", field=field), field=field)
     if dec > MAX_MONEY:
-        raise ValidationError(f"{field} is too large", field=field)
+        raise ValidationError(msg("%(field)s is too large", field=field), field=field)
     exp = currency_exponent(currency)
     scaled = dec.scaleb(exp)
     if scaled != scaled.to_integral_value():
         raise ValidationError(
-            f"{field} has more than {exp} decimal places for {currency}", field=field
+            msg(
+                "%(field)s has more than %(places)s decimal places for %(currency)s",
+                field=field,
+                places=exp,
+                currency=currency,
+            ),
+            field=field,
         )
     return int(scaled)
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.member import Member
+from kopilka.domain.messages import msg
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
@@ -453,18 +454,25 @@ def set_manual_tier(
     now = ctx.now()
     until = ensure_utc(cmd.until) if cmd.until else None
     if until is not None and until <= now:
-        raise ValidationError("the manual tier must last until a time in the future", field="until")
+        raise ValidationError(
+            msg("the manual tier must last until a time in the future"), field="until"
+        )
     with ctx.uow() as uow:
         uow.members.get(program.id, cmd.member_id, identifiers=False)  # not_found otherwise
         tiers = tiers_at(uow, program, now)
         if tiers is None and cmd.tier_code is not None:
-            raise ValidationError("the program's rules define no tiers", field="tier_code")
+            raise ValidationError(msg("the program's rules define no tiers"), field="tier_code")
         # without tiers support may still lift a manual tier (one migrated from before)
         policy = tiers.policy if tiers else TierPolicy(())
         if cmd.tier_code is not None and policy.tier(cmd.tier_code) is None:
             codes = ", ".join(t.code for t in policy.tiers)
             raise ValidationError(
-                f"unknown tier {cmd.tier_code!r}; expected one of {codes}", field="tier_code"
+                msg(
+                    "unknown tier %(tier)s; expected one of %(codes)s",
+                    tier=repr(cmd.tier_code),
+                    codes=codes,
+                ),
+                field="tier_code",
             )
         # the member's balance row locked as a purchase and a review lock it: one writer of
         # the member's standing (and of their events' order) at a time

@@ -34,6 +34,7 @@ from kopilka.domain.rules.model import (
     RuleSet,
 )
 from kopilka.domain.rules.plan import scope_index
+from kopilka.domain.rules.pydantic_messages import located_message
 from kopilka.domain.rules.source import Path, format_path, line_of, load_with_lines, resolve
 from kopilka.domain.rules.tiers_section import check_section
 
@@ -55,7 +56,7 @@ class _Problems:
 
     def add_pydantic(self, prefix: Path, exc: pydantic.ValidationError) -> None:
         for err in exc.errors(include_url=False):
-            message = str(err["msg"]).removeprefix("Value error, ")
+            message = located_message(err)
             loc = _one_form((*prefix, *err["loc"]), self.data)
             if loc is not None:
                 self.add(loc, message)

@@ -23,6 +23,7 @@ from datetime import date
 
 from kopilka.domain.basket import Basket, BasketLine
 from kopilka.domain.errors import PromoCodeInvalid, ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.money import format_money
 from kopilka.domain.rules.allocation import allocate
 from kopilka.domain.rules.earning import content_key
@@ -56,7 +57,7 @@ def order_discount_by_line(basket: Basket) -> dict[str, int]:
     total = basket.total_minor
     if discount > total:
         raise ValidationError(
-            "the order discount must not exceed the lines' total", field="order_discount"
+            msg("the order discount must not exceed the lines' total"), field="order_discount"
         )
     lines = sorted(basket.lines, key=content_key)
     parts = allocate(discount, [line.amount_minor for line in lines])
@@ -101,7 +102,11 @@ def check_payments(basket: Basket, points_discount_minor: int, currency: str) ->
     for tender, amount in basket.payments:
         if tender not in TENDERS:
             raise ValidationError(
-                f"unknown tender {tender!r}; expected one of {', '.join(TENDERS)}",
+                msg(
+                    "unknown tender %(tender)s; expected one of %(tenders)s",
+                    tender=repr(tender),
+                    tenders=", ".join(TENDERS),
+                ),
                 field="payments",
             )
         if tender == POINTS_TENDER:
@@ -110,15 +115,21 @@ def check_payments(basket: Basket, points_discount_minor: int, currency: str) ->
             money += amount
     if points_paid is not None and points_paid != points_discount_minor:
         raise ValidationError(
-            f"the points payment is {format_money(points_paid, currency)}, but the points "
-            f"pay {format_money(points_discount_minor, currency)}",
+            msg(
+                "the points payment is %(paid)s, but the points pay %(discount)s",
+                paid=format_money(points_paid, currency),
+                discount=format_money(points_discount_minor, currency),
+            ),
             field="payments",
         )
     due = total - points_discount_minor
     if money != due:
         raise ValidationError(
-            f"the payments add up to {format_money(money, currency)}, "
-            f"but {format_money(due, currency)} is due",
+            msg(
+                "the payments add up to %(paid)s, but %(due)s is due",
+                paid=format_money(money, currency),
+                due=format_money(due, currency),
+            ),
             field="payments",
         )
 
@@ -142,16 +153,26 @@ def check_promo_codes(
     for code in sorted(codes):
         spec = ruleset.promo_codes.get(code) if ruleset is not None else None
         if spec is None:
-            raise PromoCodeInvalid(f"unknown promo code {code!r}", code=code, reason="unknown")
+            raise PromoCodeInvalid(
+                msg("unknown promo code %(code)s", code=repr(code)), code=code, reason="unknown"
+            )
         if spec.first_day is not None and local_date < spec.first_day:
             raise PromoCodeInvalid(
-                f"promo code {code!r} is valid from {spec.first_day.isoformat()}",
+                msg(
+                    "promo code %(code)s is valid from %(day)s",
+                    code=repr(code),
+                    day=spec.first_day.isoformat(),
+                ),
                 code=code,
                 reason="not_yet_valid",
             )
         if spec.last_day is not None and local_date > spec.last_day:
             raise PromoCodeInvalid(
-                f"promo code {code!r} expired on {spec.last_day.isoformat()}",
+                msg(
+                    "promo code %(code)s expired on %(day)s",
+                    code=repr(code),
+                    day=spec.last_day.isoformat(),
+                ),
                 code=code,
                 reason="expired",
             )

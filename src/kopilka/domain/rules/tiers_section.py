@@ -29,7 +29,9 @@ import pydantic
 from pydantic import Field, model_validator
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.money import currency_exponent
+from kopilka.domain.rules.pydantic_messages import located_message
 from kopilka.domain.rules.schema import Money, Strict
 from kopilka.domain.rules.source import Path, format_path, line_of, load_with_lines, resolve
 from kopilka.domain.tiers import (
@@ -113,7 +115,7 @@ def check_section(raw: Any, currency: str, problem: Problem) -> TierPolicy | Non
         section = Section.model_validate(raw)
     except pydantic.ValidationError as exc:
         for err in exc.errors(include_url=False):
-            problem(("tiers", *err["loc"]), str(err["msg"]).removeprefix("Value error, "))
+            problem(("tiers", *err["loc"]), located_message(err))
         return None
     exponent = currency_exponent(currency)
     ok = True
@@ -124,7 +126,14 @@ def check_section(raw: Any, currency: str, problem: Problem) -> TierPolicy | Non
             return None
         scaled = value.scaleb(exponent)
         if scaled != scaled.to_integral_value():
-            problem(path, f"more than {exponent} decimal places for {currency}")
+            problem(
+                path,
+                msg(
+                    "more than %(places)s decimal places for %(currency)s",
+                    places=exponent,
+                    currency=currency,
+                ),
+            )
             ok = False
             return 0
         return int(scaled)
@@ -137,7 +146,7 @@ def check_section(raw: Any, currency: str, problem: Problem) -> TierPolicy | Non
     for index, level in enumerate(section.levels):
         where: Path = ("tiers", "levels", index)
         if level.code in seen:
-            problem((*where, "code"), f"duplicate tier code {level.code!r}")
+            problem((*where, "code"), msg("duplicate tier code %(code)s", code=repr(level.code)))
             ok = False
         seen.add(level.code)
         entry = threshold(level.entry, (*where, "entry"))
@@ -145,11 +154,12 @@ def check_section(raw: Any, currency: str, problem: Problem) -> TierPolicy | Non
         for name, bar in keep.parts():
             top = entry.as_dict().get(name)
             if top is None or bar > top:
-                problem((*where, "keep", name), "the keep bar must not be above the entry bar")
+                problem((*where, "keep", name), msg("the keep bar must not be above the entry bar"))
                 ok = False
         if tiers and _below(entry, tiers[-1].entry):
             problem(
-                (*where, "entry"), "tiers go from the lowest up: this bar is below the previous one"
+                (*where, "entry"),
+                msg("tiers go from the lowest up: this bar is below the previous one"),
             )
             ok = False
         benefits = level.benefits

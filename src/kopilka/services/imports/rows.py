@@ -70,6 +70,7 @@ from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind, normalize
 from kopilka.domain.ids import check_id, is_id
 from kopilka.domain.member import MemberStatus
+from kopilka.domain.messages import msg
 from kopilka.domain.money import currency_exponent, format_money, parse_money
 from kopilka.domain.program import Program
 from kopilka.services.imports.files import Cells
@@ -135,13 +136,15 @@ def text(data: Fields, name: str, *, required: bool = False, limit: int = 64) ->
     value = data.get(name)
     if value is None or value == "":
         if required:
-            raise ValidationError(f"{name} is required", field=name)
+            raise ValidationError(msg("%(name)s is required", name=name), field=name)
         return None
     if not isinstance(value, str | int) or isinstance(value, bool):
-        raise ValidationError(f"{name} must be text", field=name)
+        raise ValidationError(msg("%(name)s must be text", name=name), field=name)
     value = str(value).strip()
     if not value or len(value) > limit:
-        raise ValidationError(f"{name} must be 1-{limit} characters", field=name)
+        raise ValidationError(
+            msg("%(name)s must be 1-%(max)s characters", name=name, max=limit), field=name
+        )
     return value
 
 
@@ -156,14 +159,20 @@ def quantity(value: object, field: str) -> Decimal:
     """A positive quantity below :data:`MAX_QUANTITY` with at most 3 decimals; text must
     be ASCII digits (``Decimal`` alone would read "١٢" as 12)."""
     if isinstance(value, str) and not _ASCII_QUANTITY.fullmatch(value.strip()):
-        raise ValidationError(f"{field} must be a decimal number in ASCII digits", field=field)
+        raise ValidationError(
+            msg("%(field)s must be a decimal number in ASCII digits", field=field), field=field
+        )
     try:
         q = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise ValidationError(f"{field} is not a number", field=field) from None
+        raise ValidationError(msg("%(field)s is not a number", field=field), field=field) from None
     if not q.is_finite() or q <= 0 or q >= MAX_QUANTITY or q != q.quantize(Decimal("0.001")):
         raise ValidationError(
-            f"{field} must be a positive number below {MAX_QUANTITY} with at most 3 decimals",
+            msg(
+                "%(field)s must be a positive number below %(max)s with at most 3 decimals",
+                field=field,
+                max=MAX_QUANTITY,
+            ),
             field=field,
         )
     return q
@@ -176,11 +185,19 @@ def line_amount(value: object, currency: str, field: str) -> int:
         try:  # what parse_money does with it
             value = Decimal(str(value).strip())
         except (InvalidOperation, ValueError):
-            raise ValidationError(f"{field} is not a decimal number", field=field) from None
+            raise ValidationError(
+                msg("%(field)s is not a decimal number", field=field), field=field
+            ) from None
     minor = parse_money(value, currency, field=field)
     if minor >= MAX_LINE_AMOUNT.scaleb(currency_exponent(currency)):
         raise ValidationError(
-            f"{field} must be below {MAX_LINE_AMOUNT} {currency} a line", field=field
+            msg(
+                "%(field)s must be below %(max)s %(currency)s a line",
+                field=field,
+                max=MAX_LINE_AMOUNT,
+                currency=currency,
+            ),
+            field=field,
         )
     return minor
 
