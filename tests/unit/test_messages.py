@@ -151,3 +151,34 @@ def test_pydantics_common_messages_in_a_rules_document_are_translated():
         "Лишнее поле: такого в документе нет",
         "Поле обязательно",
     } <= russian
+
+
+def test_our_validators_messages_in_a_rules_document_are_translated():
+    """A check of ours inside the document's schema (a rate with both points+per and
+    percent) keeps its English on the API and reads in Russian on a Russian page."""
+    import pytest
+
+    from kopilka.domain.errors import ValidationError
+    from kopilka.domain.messages import Message
+    from kopilka.domain.rules.document import parse_ruleset
+    from kopilka.web import i18n
+    from kopilka.web.render import service_message
+
+    document = (
+        "currency: RUB\n"
+        "rules:\n"
+        "  - id: base\n"
+        "    kind: rate\n"
+        "    rate: {points: 1, per: '100', percent: 2}\n"
+    )
+    with pytest.raises(ValidationError) as caught:
+        parse_ruleset(document, fmt="yaml", version=1)
+    (error,) = caught.value.details["errors"]
+    assert error["message"] == "give either points+per or percent, not both"
+    assert isinstance(error["message"], Message)
+    assert "give either points+per or percent, not both" in caught.value.message
+    with i18n.using("ru"):
+        assert (
+            service_message(error["message"])
+            == "укажите либо points и per, либо percent, но не оба"
+        )

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from kopilka.domain.errors import IdempotencyConflict, KopilkaError, ValidationError
+from kopilka.domain.messages import msg
 
 # what an operation is fingerprinted from and what it stores as its outcome: a JSON object
 JsonObject = dict[str, Any]
@@ -106,7 +107,7 @@ def replay(stored: StoredOutcome, operation: str, digest: str) -> dict[str, Any]
     """The stored outcome for a repeated key: its result, or its error raised again."""
     if stored.operation != operation or stored.request_hash != digest:
         raise IdempotencyConflict(
-            "this idempotency key was already used with a different request",
+            msg("this idempotency key was already used with a different request"),
             operation=stored.operation,
         )
     if stored.succeeded:

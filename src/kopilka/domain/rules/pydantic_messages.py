@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kopilka.domain.messages import msg
+from kopilka.domain.messages import Message, msg
 
 
 def _made(kind: str, ctx: Mapping[str, Any]) -> str | None:
@@ -77,7 +77,14 @@ def located_message(error: Mapping[str, Any]) -> str:
     when its kind is a common one and its English comes out as pydantic wrote it; a
     validator's own ``ValueError`` without pydantic's "Value error, " prefix."""
     raw = str(error.get("msg", ""))
-    made = _made(str(error.get("type", "")), error.get("ctx") or {})
+    ctx = error.get("ctx") or {}
+    if error.get("type") == "value_error":
+        # a validator of ours raised ValueError(msg(...)): its message, ids and all
+        cause = ctx.get("error")
+        said = cause.args[0] if isinstance(cause, ValueError) and cause.args else None
+        if isinstance(said, Message) and raw == f"Value error, {said}":
+            return said
+    made = _made(str(error.get("type", "")), ctx)
     if made is not None and made == raw:
         return made
     return raw.removeprefix("Value error, ")

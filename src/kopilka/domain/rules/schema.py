@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kopilka.domain.messages import msg
+
 RULE_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -97,7 +99,7 @@ class DateRange(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> DateRange:
         if self.to < self.from_:
-            raise ValueError("'to' must not be before 'from'")
+            raise ValueError(msg("'to' must not be before 'from'"))
         return self
 
 
@@ -111,7 +113,7 @@ class Hours(Strict):
     @classmethod
     def _hhmm(cls, value: str) -> str:
         if not HHMM.match(value):
-            raise ValueError("must be a time HH:MM")
+            raise ValueError(msg("must be a time HH:MM"))
         return value
 
 
@@ -181,7 +183,7 @@ class Expires(Strict):
     def _one_form(self) -> Expires:
         given = [self.days, self.months, self.years, self.end_of]
         if sum(x is not None for x in given) != 1:
-            raise ValueError("give exactly one of days, months, years or end_of")
+            raise ValueError(msg("give exactly one of days, months, years or end_of"))
         return self
 
 
@@ -210,15 +212,15 @@ class Rate(Strict):
     def _one_form(self) -> Rate:
         if self.per_unit:
             if self.points is None or self.per is not None or self.percent is not None:
-                raise ValueError("per_unit goes with points alone, not per or percent")
+                raise ValueError(msg("per_unit goes with points alone, not per or percent"))
             return self
         fixed = self.points is not None or self.per is not None
         if fixed and self.percent is not None:
-            raise ValueError("give either points+per or percent, not both")
+            raise ValueError(msg("give either points+per or percent, not both"))
         if fixed and (self.points is None or self.per is None):
-            raise ValueError("points and per go together")
+            raise ValueError(msg("points and per go together"))
         if not fixed and self.percent is None:
-            raise ValueError("give points+per or percent")
+            raise ValueError(msg("give points+per or percent"))
         return self
 
 
@@ -236,15 +238,15 @@ class RateRule(RuleBase):
     ) -> list[Tender] | NotTenders | None:
         if isinstance(value, list):
             if not value:
-                raise ValueError("list at least one tender")
+                raise ValueError(msg("list at least one tender"))
             if "points" in value:
-                raise ValueError("the part paid with points never earns")
+                raise ValueError(msg("the part paid with points never earns"))
         return value
 
     @model_validator(mode="after")
     def _tenders(self) -> RateRule:
         if self.tenders is not None and self.rate.per_unit:
-            raise ValueError("tenders: a per_unit rate counts units, not money")
+            raise ValueError(msg("tenders: a per_unit rate counts units, not money"))
         return self
 
 
@@ -302,7 +304,7 @@ class Redemption(Strict):
     @model_validator(mode="after")
     def _bounds(self) -> Redemption:
         if self.min_points and self.max_points and self.min_points > self.max_points:
-            raise ValueError("min_points must not exceed max_points")
+            raise ValueError(msg("min_points must not exceed max_points"))
         return self
 
 

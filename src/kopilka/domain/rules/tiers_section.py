@@ -75,9 +75,9 @@ class Window(Strict):
     @model_validator(mode="after")
     def _months(self) -> Window:
         if self.kind == "rolling" and self.months is None:
-            raise ValueError("a rolling window needs months")
+            raise ValueError(msg("a rolling window needs months"))
         if self.kind != "rolling" and self.months is not None:
-            raise ValueError("months is only for a rolling window")
+            raise ValueError(msg("months is only for a rolling window"))
         return self
 
 
@@ -88,9 +88,9 @@ class DowngradeMode(Strict):
     @model_validator(mode="after")
     def _grace(self) -> DowngradeMode:
         if self.mode == "after_grace" and self.grace_days is None:
-            raise ValueError("after_grace needs grace_days")
+            raise ValueError(msg("after_grace needs grace_days"))
         if self.mode != "after_grace" and self.grace_days is not None:
-            raise ValueError("grace_days is only for after_grace")
+            raise ValueError(msg("grace_days is only for after_grace"))
         return self
 
 
