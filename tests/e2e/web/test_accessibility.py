@@ -12,16 +12,12 @@ where ``{member}``, ``{receipt}`` and ``{card}`` are the world's member, receipt
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.routing import APIRoute
 
 from kopilka.domain.clock import FrozenClock
@@ -31,7 +27,7 @@ from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 from tests.conftest import START
 from tests.e2e.web.axe import axe_violations, describe
-from tests.e2e.web.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.e2e.web.test_browser import serving
 from tests.e2e.web.test_console_verify import store_heavy_report
 from tests.e2e.web.test_param_bounds import _routes
 from tests.e2e.web.world import BAD_RULES, RULES, World, build_world, make_app
@@ -133,19 +129,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
     ledger_reports.check_ledger(world.ctx, world.program, "job")
     ledger_reports.snapshot_totals(world.ctx, world.program)
     store_heavy_report(world)  # "Check now" asks first: its confirmation step is checked
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", world
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(make_app(world.kopilka)) as base:
+        yield base, world
     engine.dispose()
 
 
@@ -165,19 +150,6 @@ def test_every_page_of_the_console_and_the_portal_is_checked(served: tuple[str, 
     missing = sorted(routes - checked - NOT_PAGES.keys())
     assert not missing, f"add these pages to PAGES in {Path(__file__).name}: {missing}"
     assert not (checked | NOT_PAGES.keys()) - routes - {"/"}, "a listed route is gone"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    # as in test_browser: CI sets KOPILKA_REQUIRE_BROWSER=1, where a missing browser fails
-    if not Path(CHROMIUM).exists() and os.environ.get("KOPILKA_REQUIRE_BROWSER") != "1":
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _sign_in(page: Any, base: str, world: World, role: str) -> None:

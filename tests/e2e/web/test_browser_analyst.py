@@ -6,14 +6,11 @@ by date, open the jobs page and the verify report the worker stored."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import uvicorn
 
 from kopilka.domain.clock import FrozenClock
 from kopilka.services import back_office, ledger_reports
@@ -27,7 +24,7 @@ from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 from kopilka.web import i18n
 from tests.conftest import START
-from tests.e2e.web.test_browser import browser, free_port, pytestmark  # noqa: F401
+from tests.e2e.web.test_browser import pytestmark, serving  # noqa: F401
 from tests.e2e.web.world import World, build_world, make_app
 
 # what each language's page says, for the steps that find things by their words
@@ -101,19 +98,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
         worker_id="analyst-test", once=True, program_ids=(world.program.id,)
     )
     worker_svc.Worker(world.ctx, options).round()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", world
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(make_app(world.kopilka)) as base:
+        yield base, world
     engine.dispose()
 
 
@@ -124,7 +110,7 @@ def _rows(page: Any) -> list[str]:
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_the_analyst_reads_the_figures_the_audit_log_the_jobs_and_the_verify_report(
     served: tuple[str, World],
-    browser: Any,  # noqa: F811 (the fixture imported above)
+    browser: Any,
     lang: str,
 ) -> None:
     """Each step asserts what the page shows: the overview's five figures are the

@@ -8,7 +8,7 @@ import pytest
 
 from kopilka.services import purchases
 from tests import commands
-from tests.e2e.web.test_browser import browser, pytestmark, served  # noqa: F401
+from tests.e2e.web.test_browser import pytestmark, served  # noqa: F401
 
 WORDS = {
     "en": {

@@ -5,12 +5,9 @@ no page of the task scrolls sideways."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from kopilka.domain.clock import FrozenClock
 from kopilka.services import rules as rules_svc
@@ -19,7 +16,7 @@ from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 from kopilka.web.i18n import gettext, using
 from tests.conftest import START
-from tests.e2e.web.test_browser import browser, free_port, pytestmark  # noqa: F401
+from tests.e2e.web.test_browser import pytestmark, serving  # noqa: F401
 from tests.e2e.web.world import World, build_world, make_app
 
 
@@ -31,19 +28,8 @@ def served(tmp_path) -> Iterator[tuple[str, World]]:
     upgrade(url)
     engine = make_engine(url)
     world = build_world(ServiceContext(engine, FrozenClock(START)))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", world
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(make_app(world.kopilka)) as base:
+        yield base, world
     engine.dispose()
 
 
@@ -56,7 +42,7 @@ def no_sideways_scroll(page) -> None:
 @pytest.mark.parametrize(("lang", "width"), [("en", 1280), ("ru", 390)])
 def test_marketer_adds_a_multiplier_with_the_form_previews_and_publishes(
     served,
-    browser,  # noqa: F811 (the fixture imported above)
+    browser,
     lang,
     width,
 ):

@@ -3,13 +3,10 @@ request to another origin refused, against uvicorn serving the whole API applica
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
 from kopilka.api.app import create_app
 from kopilka.domain.clock import FrozenClock
@@ -17,7 +14,7 @@ from kopilka.services.context import ServiceContext
 from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 from tests.conftest import START
-from tests.e2e.web.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, pytestmark
+from tests.e2e.web.test_browser import CHROMIUM, CHROMIUM_ARGS, pytestmark, serving
 from tests.e2e.web.world import build_world
 
 __all__ = ["pytestmark"]  # browser-marked, and skipped the same way without Chromium
@@ -30,19 +27,8 @@ def api_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     upgrade(url)
     engine = make_engine(url)
     world = build_world(ServiceContext(engine, FrozenClock(START)))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(world.kopilka)) as base:
+        yield base
     engine.dispose()
 
 

@@ -6,12 +6,9 @@ at both widths."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from kopilka.domain.clock import FrozenClock
 from kopilka.services.context import ServiceContext
@@ -19,7 +16,7 @@ from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 from tests.conftest import START
 from tests.e2e.web.queries_check import latest_consents
-from tests.e2e.web.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, pytestmark
+from tests.e2e.web.test_browser import pytestmark, serving
 from tests.e2e.web.world import World, build_world, make_app
 
 __all__ = ["pytestmark"]  # the browser mark and the skip when Chromium is missing
@@ -66,30 +63,9 @@ def served(tmp_path) -> Iterator[tuple[str, World]]:
     upgrade(url)
     engine = make_engine(url)
     world = build_world(ServiceContext(engine, FrozenClock(START)))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(world.kopilka), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", world
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(make_app(world.kopilka)) as base:
+        yield base, world
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _fits(page) -> None:
