@@ -3,9 +3,7 @@ CSV export of the same list for roles that may see personal data."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +18,7 @@ from kopilka.services import member_list as list_svc
 from kopilka.services.apikeys import Permission
 from kopilka.services.member_list import MemberQuery
 from kopilka.web.console import Console
+from kopilka.web.csv_export import csv_download
 from kopilka.web.guard import Operator
 from kopilka.web.i18n import N_, tr
 from kopilka.web.render import WebRoute
@@ -39,15 +38,6 @@ FIELDS = (
 SORT_LABELS = (("enrolled", N_("enrolled")), ("name", N_("name")), ("balance", N_("balance")))
 ORDER_LABELS = (("asc", N_("ascending")), ("desc", N_("descending")))
 CSV_COLUMNS = ("id", "name", "card", "phone", "email", "status", "tier", "balance", "enrolled_at")
-
-
-def cell(value: object) -> object:
-    """A CSV cell a spreadsheet will not run: text a member typed that starts like a
-    formula (``=``, ``-``, ``@``, a tab) is quoted with an apostrophe. A phone's ``+`` is
-    left alone: phones are normalised digits, never a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _day(program: Program, raw: str, field: str, *, next_day: bool = False) -> datetime | None:
@@ -139,30 +129,6 @@ def member_list_router(console: Console) -> APIRouter:
         query = member_query(op.program, dict(request.query_params), after=False)
         rows = list_svc.export_members(ctx, op.program, query)
 
-        def lines() -> Iterator[str]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(CSV_COLUMNS)
-            for n, row in enumerate(rows):
-                writer.writerow(
-                    [
-                        cell(row["enrolled_at"].isoformat() if k == "enrolled_at" else row[k])  # type: ignore[literal-required]
-                        for k in CSV_COLUMNS
-                    ]
-                )
-                if n % 500 == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-            yield buffer.getvalue()
-
-        return StreamingResponse(
-            lines(),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": 'attachment; filename="members.csv"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return csv_download(rows, CSV_COLUMNS, "members.csv", moment="enrolled_at")
 
     return router

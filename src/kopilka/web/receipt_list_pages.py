@@ -3,10 +3,8 @@ and the CSV export of the same list for roles that may see personal data."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -28,9 +26,9 @@ from kopilka.services.apikeys import Permission
 from kopilka.services.member_lookup import MemberRef
 from kopilka.services.receipt_list import ReceiptQuery
 from kopilka.web.console import Console
+from kopilka.web.csv_export import csv_download
 from kopilka.web.guard import Operator
 from kopilka.web.i18n import N_, language, tr
-from kopilka.web.member_list_pages import cell
 from kopilka.web.render import WebRoute, status_of
 
 FIELDS = (
@@ -239,32 +237,6 @@ def receipt_list_router(console: Console) -> APIRouter:
         list_svc.list_receipts(ctx, op.program, replace(query, limit=1), scope=op.key.scope)
         rows = list_svc.export_receipts(ctx, op.program, query, scope=op.key.scope)
 
-        def lines() -> Iterator[str]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(CSV_COLUMNS)
-            for n, row in enumerate(rows):
-                writer.writerow(
-                    [
-                        cell(
-                            row["occurred_at"].isoformat() if k == "occurred_at" else row[k]  # type: ignore[literal-required]
-                        )
-                        for k in CSV_COLUMNS
-                    ]
-                )
-                if n % 500 == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-            yield buffer.getvalue()
-
-        return StreamingResponse(
-            lines(),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": 'attachment; filename="receipts.csv"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return csv_download(rows, CSV_COLUMNS, "receipts.csv", moment="occurred_at")
 
     return router
