@@ -125,16 +125,20 @@ def list_programs(ctx: ServiceContext) -> list[Program]:
         return uow.programs.list()
 
 
+def _store(program: Program, ctx: ServiceContext) -> Program:
+    """Write a program's changed settings; the program as stored."""
+    with ctx.uow() as uow:
+        uow.programs.update(program)
+        uow.commit()
+    return program
+
+
 def set_restore_policy(ctx: ServiceContext, command: SetRestorePolicy) -> Program:
     """Change what a program's returns do with spent points whose lot has expired (see
     :class:`RestorePolicy`), for the returns made from now on: a program created when
     ``reissue`` was the default moves to the domain's rule, ``expire``, this way. Servers
     see the change within their API key cache's few seconds."""
-    program = replace(get_program(ctx, command.program), restore_policy=command.policy)
-    with ctx.uow() as uow:
-        uow.programs.update(program)
-        uow.commit()
-    return program
+    return _store(replace(get_program(ctx, command.program), restore_policy=command.policy), ctx)
 
 
 def set_rules_approval(ctx: ServiceContext, command: SetRulesApproval) -> Program:
@@ -142,21 +146,13 @@ def set_rules_approval(ctx: ServiceContext, command: SetRulesApproval) -> Progra
     becomes a proposal (:mod:`kopilka.services.rule_proposals`) that an admin approves
     or rejects; when off, publishing is direct. Proposals already made stay as they
     are (an admin still decides them)."""
-    program = replace(get_program(ctx, command.program), rules_approval=command.on)
-    with ctx.uow() as uow:
-        uow.programs.update(program)
-        uow.commit()
-    return program
+    return _store(replace(get_program(ctx, command.program), rules_approval=command.on), ctx)
 
 
 def set_expiry_from(ctx: ServiceContext, command: SetExpiryFrom) -> Program:
     """Change what a program's expiry counts from (:class:`ExpiryFrom`), for the points
     earned from now on: lots already earned keep their expiry."""
-    program = replace(get_program(ctx, command.program), expiry_from=command.expiry_from)
-    with ctx.uow() as uow:
-        uow.programs.update(program)
-        uow.commit()
-    return program
+    return _store(replace(get_program(ctx, command.program), expiry_from=command.expiry_from), ctx)
 
 
 def program_totals(ctx: ServiceContext, program: Program) -> ProgramTotals:
