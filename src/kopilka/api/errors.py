@@ -65,6 +65,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "hold_expired": (409, "Hold has expired"),
     "reversal_exceeded": (409, "Return exceeds the original"),
     "birthday_change_too_soon": (409, "Birthday changed too recently"),
+    "code_refused": (401, "One-time code refused"),
     "insufficient_points": (409, "Insufficient points"),
     "member_blocked": (409, "Member is blocked"),
     "redemption_not_allowed": (409, "Redemption not allowed"),

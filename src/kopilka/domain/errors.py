@@ -122,6 +122,13 @@ class BirthdayChangeTooSoon(ConflictError):
     code = "birthday_change_too_soon"
 
 
+class CodeRefused(KopilkaError):
+    """A one-time code was not accepted: ``details["verdict"]`` says why (wrong, expired,
+    spent) and ``details["attempts_left"]`` how many tries the code has left."""
+
+    code = "code_refused"
+
+
 def _all_subclasses(cls: type[KopilkaError]) -> list[type[KopilkaError]]:
     out: list[type[KopilkaError]] = []
     for sub in cls.__subclasses__():

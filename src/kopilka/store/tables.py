@@ -638,3 +638,34 @@ tier_changes = Table(
     Column("note", String(600)),
     Index("ix_tier_changes_member", "member_id", "id"),
 )
+
+
+# one-time codes (services/one_time_codes.py): the code itself is never stored, only its
+# HMAC under the server's key; the address (phone or e-mail) only as an HMAC too, enough
+# to end a code when a newer one is sent to the same address
+one_time_codes = Table(
+    "one_time_codes",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the challenge's name in the session
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id),  # None: nobody has the address, nothing was sent
+    Column("address_digest", String(64), nullable=False),
+    Column("channel", String(8), nullable=False),  # sms | email
+    Column("code_digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("ended_at", UTCDateTime),  # used, replaced by a newer code, or out of tries
+    Index("ix_one_time_codes_address", "program_id", "address_digest", "created_at"),
+)
+
+# a program's reminders (domain/reminders.py ReminderSettings.to_json): which are on and
+# their parameters; no row: all off
+reminder_settings = Table(
+    "reminder_settings",
+    metadata,
+    Column("program_id", Id, ForeignKey("programs.id"), primary_key=True),
+    Column("settings", Json, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
