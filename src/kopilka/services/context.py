@@ -17,7 +17,13 @@ from kopilka.store.uow import UnitOfWork
 # re-exported for the interfaces, which reach the store only through services (the import
 # contract in pyproject.toml): the writer lock's type (api/offload.py) and the test that
 # tells a database outage (503, retry) from a bug (500) in the error handlers
-__all__ = ["DeliverySettings", "ServiceContext", "SqliteWriterLock", "is_unavailable"]
+__all__ = [
+    "DeliverySettings",
+    "MessagingSettings",
+    "ServiceContext",
+    "SqliteWriterLock",
+    "is_unavailable",
+]
 
 # a use case's result: a JSON object (a TypedDict of services/<capability>.py), which the
 # idempotency store keeps as the outcome a retry is answered with
@@ -42,6 +48,44 @@ class DeliverySettings:
     retry_for: float = 86400.0
 
 
+@dataclass(frozen=True)
+class MessagingSettings:
+    """How members' messages leave (``kopilka.app`` fills it from the ``KOPILKA_SMTP_*``,
+    ``KOPILKA_SMS_*`` and ``KOPILKA_PUSH_*`` settings; see docs/notifications.md).
+
+    ``email``: ``smtp`` or ``log``; the SMTP server (``smtp_starttls``: upgrade the plain
+    connection; ``smtp_ssl``: TLS from the start; ``smtp_ca_file``: a CA to trust besides
+    the system's); ``sms`` and ``push``: ``log`` or ``http`` (a JSON POST to the URL with
+    the token as a bearer); ``public_url``: the site's address the unsubscribe links start
+    with; ``secret``: what signs them; a failed sending is retried ``max_attempts`` times,
+    ``retry_base`` seconds doubled each time."""
+
+    email: str = "log"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_ca_file: str | None = None
+    smtp_from: str = "Kopilka <no-reply@localhost>"
+    smtp_timeout: float = 10.0
+    sms: str = "log"
+    sms_url: str | None = None
+    sms_token: str | None = None
+    push: str = "log"
+    push_url: str | None = None
+    push_token: str | None = None
+    http_timeout: float = 10.0
+    public_url: str = "http://127.0.0.1:8000"
+    secret: str = "dev-insecure-secret"  # noqa: S105 (the settings' development default)
+    max_attempts: int = 5
+    retry_base: float = 30.0
+
+    def __repr__(self) -> str:  # never the password nor the tokens
+        return f"MessagingSettings(email={self.email!r}, sms={self.sms!r}, push={self.push!r})"
+
+
 @dataclass
 class ServiceContext:
     """Built once by the composition root (``kopilka.app``) and passed to every service."""
@@ -51,6 +95,7 @@ class ServiceContext:
     # False only in the control test that shows the race the row locks prevent
     lock_rows: bool = True
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:
         return UnitOfWork(self.engine, read_only=read_only, lock_rows=self.lock_rows)

@@ -640,6 +640,64 @@ tier_changes = Table(
 )
 
 
+# ---- member notifications (issue 23) --------------------------------------------------
+# every message a member was (or was not) sent: queued until its time (quiet hours) and a
+# sender's lease, then sent or failed; or suppressed at once with a reason. ``variables``
+# are what the topic's template is rendered with at sending; those named in ``sensitive``
+# (a one-time code) are erased from the row once it is sent or has failed for good
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id),  # None: an address with no member yet (self-enrolment)
+    Column("channel", String(8), nullable=False),  # email | sms | push
+    Column("address", String(254)),  # what it is sent to (None: none found)
+    Column("address_masked", String(254)),  # what the console and the logs show
+    Column("topic", String(64), nullable=False),
+    Column("purpose", String(16), nullable=False),  # transactional | marketing
+    Column("locale", String(8), nullable=False),
+    Column("subject", String(500)),  # as rendered when sent
+    Column("variables", Json, nullable=False),
+    Column("sensitive", Json, nullable=False),
+    Column("urgent", Boolean, nullable=False),  # sent in quiet hours too
+    Column("status", String(16), nullable=False),  # queued | sent | failed | suppressed
+    Column("reason", String(32)),  # why suppressed
+    Column("attempts", Integer, nullable=False),
+    Column("error", String(500)),
+    Column("send_after", UTCDateTime, nullable=False),
+    Column("lease_holder", String(128)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("provider_ref", String(200)),  # the provider's id of the sent message
+    Column("dedupe_key", String(200)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("program_id", "dedupe_key", name="uq_messages_program_dedupe"),
+    Index("ix_messages_member", "member_id", "id"),
+    Index("ix_messages_due", "status", "send_after"),
+    Index("ix_messages_cap", "member_id", "channel", "purpose", "created_at"),
+)
+
+# a program's own version of a topic's template in one language (the package ships the
+# defaults): subject, HTML and plain text, each a sandboxed Jinja2 template
+message_templates = Table(
+    "message_templates",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, ForeignKey("programs.id"), nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    UniqueConstraint("program_id", "topic", "language", name="uq_message_templates_topic"),
+)
+
+# a program's notification policy (domain/notifications.py NotificationPolicy.to_json)
+notification_settings = Table(
+    "notification_settings",
 # one-time codes (services/one_time_codes.py): the code itself is never stored, only its
 # HMAC under the server's key; the address (phone or e-mail) only as an HMAC too, enough
 # to end a code when a newer one is sent to the same address

@@ -22,6 +22,7 @@ JOBS = {
     "totals": N_("Overview totals snapshot"),
     "outbox": N_("Event delivery to webhooks and NATS"),
     "tiers": N_("Tier review"),
+    "messages": N_("Members' messages sent"),
 }
 OUTCOMES = {
     "running": N_("running"),
@@ -56,6 +57,11 @@ COUNTS = {
         "downgraded": N_("tiers lowered"),
         "entered_grace": N_("entered grace"),
         "unchanged": N_("unchanged"),
+    },
+    "messages": {
+        "sent": N_("messages sent"),
+        "retried": N_("attempts to retry"),
+        "failed": N_("messages failed"),
     },
 }
 

@@ -6,6 +6,8 @@
 - ``verify``: the ledger's invariants, its report stored for the console, hourly;
 - ``totals``: the overview's figures, stored as a snapshot, every minute;
 - ``outbox``: the outbox's events delivered to webhooks and NATS, every minute;
+- ``messages``: members' queued messages that are due, sent (``services/notifications``),
+  every minute;
 - ``tiers``: the tier review (:func:`kopilka.services.tiers.review_tiers`) as of the run's
   time, daily at 03:30 in the program's time zone.
 
@@ -23,6 +25,7 @@ from kopilka.services import jobs as jobs_svc
 from kopilka.services import ledger_reports, tiers
 from kopilka.services.context import ServiceContext
 from kopilka.services.worker.accruals import ACCRUALS_JOB, run_due_accruals
+from kopilka.services.worker.messages import MESSAGES_JOB, run_messages
 from kopilka.services.worker.outbox import OUTBOX_JOB, run_outbox
 from kopilka.services.worker.registry import Counts, JobKind, JobRun, register
 
@@ -120,5 +123,14 @@ TIERS = register(
         run_tiers,
         "tier reviews as of the run's time",
         ("reviewed", "upgraded", "downgraded", "entered_grace", "unchanged"),
+    )
+)
+MESSAGES = register(
+    JobKind(
+        MESSAGES_JOB,
+        "* * * * *",
+        run_messages,
+        "members' queued messages sent",
+        ("sent", "retried", "failed"),
     )
 )

@@ -2,8 +2,8 @@
 address's HMAC, the expiry, the tries and the end are kept in ``one_time_codes``. Each
 program's reminder switches and parameters are in ``reminder_settings``.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 from kopilka.store.types import Id, Json, UTCDateTime
 
-revision = "0020"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
