@@ -698,6 +698,14 @@ message_templates = Table(
 # a program's notification policy (domain/notifications.py NotificationPolicy.to_json)
 notification_settings = Table(
     "notification_settings",
+    metadata,
+    Column("program_id", Id, ForeignKey("programs.id"), primary_key=True),
+    Column("settings", Json, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+
 # one-time codes (services/one_time_codes.py): the code itself is never stored, only its
 # HMAC under the server's key; the address (phone or e-mail) only as an HMAC too, enough
 # to end a code when a newer one is sent to the same address
