@@ -30,9 +30,9 @@ from kopilka.domain.errors import (
     ValidationError,
 )
 from kopilka.domain.identifiers import IdentifierKind, mask
-from kopilka.domain.one_time_codes import CODE_TTL, read_address
 from kopilka.domain.member import Consent, Member
 from kopilka.domain.money import currency_exponent
+from kopilka.domain.one_time_codes import CODE_TTL, read_address
 from kopilka.domain.program import Program
 from kopilka.domain.rules.model import RuleSet
 from kopilka.services import audit as audit_svc
