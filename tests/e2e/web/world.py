@@ -226,3 +226,18 @@ def type_code(c: TestClient, code: str) -> Any:
     """The second step: type ``code`` on the code page."""
     fields = hidden_fields(c.get("/portal/sign-in/code").text, "/portal/sign-in/code")
     return c.post("/portal/sign-in/code", data={**fields, "code": code})
+
+
+def browser_portal_sign_in(page: Any, base: str, world: World, address: str | None = None) -> None:
+    """Sign in to the portal in a browser (Playwright's ``page``) as a member does: the
+    phone typed, the code read from the message sent (:data:`INBOX`) and typed."""
+    to = address or world.phone
+    page.goto(f"{base}/portal/sign-in")
+    page.locator("#address").fill(to)
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url(f"{base}/portal/sign-in/code")
+    code = INBOX.code(normalize_phone(to)) if "@" not in to else INBOX.code(to.lower())
+    assert code is not None, "no code was sent"
+    page.locator("#code").fill(code)
+    page.locator("#code").press("Enter")
+    page.wait_for_url(f"{base}/portal")
