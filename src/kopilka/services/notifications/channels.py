@@ -85,10 +85,10 @@ class SmtpSender:
             context.load_verify_locations(self.settings.smtp_ca_file)
         return context
 
-    def compose(self, message: Outgoing) -> EmailMessage:
+    def compose(self, message: Outgoing) -> EmailMessage[str, str]:
         """The e-mail as it goes out."""
         s = self.settings
-        mail = EmailMessage()
+        mail: EmailMessage[str, str] = EmailMessage()
         mail["From"] = s.smtp_from
         mail["To"] = message.address
         mail["Subject"] = message.content.subject
