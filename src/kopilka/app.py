@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from kopilka.domain.clock import Clock, SystemClock
-from kopilka.services.context import DeliverySettings, ServiceContext
+from kopilka.services.context import DeliverySettings, MessagingSettings, ServiceContext
 from kopilka.settings import Settings, load_settings
 from kopilka.store.checkpoint import WalCheckpointer
 from kopilka.store.db import make_engine, sqlite_file
@@ -67,5 +68,38 @@ def build(
         nats_url=settings.nats_url or None,
         nats_subject_prefix=settings.nats_subject_prefix,
     )
-    services = ServiceContext(engine, clock or SystemClock(), delivery=delivery)
+    services = ServiceContext(
+        engine, clock or SystemClock(), delivery=delivery, messaging=messaging_settings(settings)
+    )
     return Kopilka(settings, engine, services, checkpointer)
+
+
+def messaging_settings(settings: Settings) -> MessagingSettings:
+    """How members' messages leave, from the settings (secrets read out of their
+    ``SecretStr`` only here)."""
+
+    def secret(value: SecretStr | None) -> str | None:
+        return None if value is None else value.get_secret_value()
+
+    return MessagingSettings(
+        email=settings.email_adapter,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        smtp_username=settings.smtp_username,
+        smtp_password=secret(settings.smtp_password),
+        smtp_starttls=settings.smtp_starttls,
+        smtp_ssl=settings.smtp_ssl,
+        smtp_ca_file=None if settings.smtp_ca_file is None else str(settings.smtp_ca_file),
+        smtp_from=settings.smtp_from,
+        smtp_timeout=settings.smtp_timeout,
+        sms=settings.sms_adapter,
+        sms_url=settings.sms_url,
+        sms_token=secret(settings.sms_token),
+        push=settings.push_adapter,
+        push_url=settings.push_url,
+        push_token=secret(settings.push_token),
+        public_url=settings.public_url,
+        secret=settings.secret_key,
+        max_attempts=settings.message_attempts,
+        retry_base=settings.message_retry_base,
+    )

@@ -69,6 +69,32 @@ class Settings(BaseSettings):
         default="kopilka", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
     )
 
+    # members' messages (docs/notifications.md): e-mail over SMTP or, in development, only
+    # logged (masked); SMS and push through a provider's HTTP API or logged
+    email_adapter: Literal["smtp", "log"] = "log"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # upgrade the plain connection with STARTTLS (port 587), or TLS from the start (465)
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    # a CA file to trust besides the system's (a private mail relay)
+    smtp_ca_file: Path | None = None
+    smtp_from: str = Field(default="Kopilka <no-reply@localhost>", min_length=3, max_length=254)
+    smtp_timeout: float = Field(default=10.0, gt=0, le=300)
+    sms_adapter: Literal["http", "log"] = "log"
+    sms_url: str | None = None
+    sms_token: SecretStr | None = None
+    push_adapter: Literal["http", "log"] = "log"
+    push_url: str | None = None
+    push_token: SecretStr | None = None
+    # the site's public address: unsubscribe links in marketing messages start with it
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s]+$")
+    # a failed sending is retried this many times in all, the delay doubling from the base
+    message_attempts: int = Field(default=5, ge=1, le=20)
+    message_retry_base: float = Field(default=30.0, gt=0, le=86400)
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, v: str) -> str:
@@ -91,6 +117,18 @@ class Settings(BaseSettings):
         if not v.startswith(("memory://", "redis://", "rediss://")):
             raise ValueError("sign_in_store must be memory://, or a redis:// or rediss:// URL")
         return v
+
+    @model_validator(mode="after")
+    def _channels_configured(self) -> Settings:
+        if self.smtp_starttls and self.smtp_ssl:
+            raise ValueError("KOPILKA_SMTP_STARTTLS and KOPILKA_SMTP_SSL exclude each other")
+        for name in ("sms", "push"):
+            url = getattr(self, f"{name}_url")
+            if getattr(self, f"{name}_adapter") == "http" and not url:
+                raise ValueError(f"KOPILKA_{name.upper()}_URL is needed by the http adapter")
+            if url and not url.startswith(("http://", "https://")):
+                raise ValueError(f"KOPILKA_{name.upper()}_URL must be an http(s) URL")
+        return self
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:

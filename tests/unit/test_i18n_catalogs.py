@@ -22,6 +22,19 @@ NO_LETTERS = re.compile(r"^[^A-Za-zА-Яа-яЁё]*$")
 # string literals in templates that are codes compared or sent, never shown as prose
 CODES = {
     "",
+    # the notification pages: the nav key, the done notices, the settings form's field
+    # names and the time format of its fields
+    "notifications",
+    "saved",
+    "reset",
+    "settings",
+    "cap_",
+    "_count",
+    "_days",
+    "quiet_start",
+    "quiet_end",
+    "%H:%M",
+    "default_language",
     # the receipt page's return form (its reason fields are the member card's, below):
     # the quantity fields' prefix, the default reason code, the nav key
     "qty_",

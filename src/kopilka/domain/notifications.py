@@ -96,6 +96,11 @@ class QuietHours:
     start: time
     end: time
 
+    @classmethod
+    def never(cls) -> QuietHours:
+        """No quiet hours at all."""
+        return cls(time(0), time(0))
+
     def contains(self, local: time) -> bool:
         """Whether a local wall-clock time is inside the quiet hours."""
         if self.start == self.end:

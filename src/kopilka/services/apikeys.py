@@ -80,6 +80,7 @@ class Permission(enum.StrEnum):
     RULES_PUBLISH = "rules:publish"  # publish a version, preview a draft
     RULES_BACKDATE = "rules:backdate"  # publish a version effective in the past (history)
     RULES_APPROVE = "rules:approve"  # approve or reject the rules a marketer proposed
+    NOTIFICATIONS_EDIT = "notifications:edit"  # message templates, caps and quiet hours
 
 
 # the one channel a selling key books in (its store is the key's own)

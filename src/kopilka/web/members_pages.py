@@ -36,6 +36,7 @@ from kopilka.web.console import Console
 from kopilka.web.guard import Operator, form_key
 from kopilka.web.i18n import N_, ngettext, number, tr
 from kopilka.web.member_list_pages import list_context
+from kopilka.web.notification_pages import message_rows
 from kopilka.web.render import (
     Cursor,
     Form,
@@ -310,6 +311,7 @@ def members_router(console: Console) -> APIRouter:
             if can_history
             else None,
             purchases=member_svc.member_purchases(ctx, program, member_id) if can_history else None,
+            messages=message_rows(ctx, program, member_id) if can_history else None,
             before=before,
             error=error,
             failed=failed,

@@ -18,6 +18,7 @@ from kopilka.web.i18n import tr
 from kopilka.web.jobs_pages import jobs_router
 from kopilka.web.member_list_pages import member_list_router
 from kopilka.web.members_pages import members_router
+from kopilka.web.notification_pages import notifications_router
 from kopilka.web.portal import portal_router
 from kopilka.web.receipt_list_pages import receipt_list_router
 from kopilka.web.receipt_pages import receipt_router
@@ -25,6 +26,7 @@ from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRou
 from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rules_pages import RulesPage, rules_router
 from kopilka.web.tier_pages import tier_router
+from kopilka.web.unsubscribe_pages import unsubscribe_router
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -86,7 +88,9 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(tier_router(console))
     router.include_router(audit_router(console))
     router.include_router(jobs_router(console))
+    router.include_router(notifications_router(console))
     router.include_router(portal_router(kopilka))
+    router.include_router(unsubscribe_router(kopilka))
     router.include_router(static_router())
 
     @router.get("/")

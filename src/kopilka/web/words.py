@@ -269,12 +269,17 @@ CHANNELS = {
     "import": N_("import"),
     "api": N_("API"),
     "portal": N_("portal"),
+    "unsubscribe": N_("unsubscribe link"),
 }
 ACTIONS = {
     "purchase.return": N_("receipt returned by support"),
     "points.adjust": N_("points adjusted"),
     "member.consent.grant": N_("consent given"),
     "member.consent.withdraw": N_("consent withdrawn"),
+    "member.consent.unsubscribe": N_("consent withdrawn by an unsubscribe link"),
+    "notifications.template": N_("message template changed"),
+    "notifications.template_reset": N_("message template reset to the default"),
+    "notifications.settings": N_("notification settings changed"),
     "member.block": N_("member blocked"),
     "member.unblock": N_("member unblocked"),
     "member.profile_update": N_("profile changed"),

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from kopilka.domain.clock import FrozenClock
 from kopilka.services import ledger_reports, rule_proposals, rules
 from kopilka.services.context import ServiceContext
+from kopilka.services.notifications import Notify, UnsubscribeToken, make_token, notify
 from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 from tests.conftest import START
@@ -52,8 +53,12 @@ class Page:
     status: int = 200  # what the page answers (error pages are pages too)
 
     def address(self, world: World) -> str:
+        token = UnsubscribeToken(world.program.id, world.member_id, "marketing_email")
         return (self.url or self.route).format(
-            member=world.member_id, receipt=world.receipt_id, card=world.card
+            member=world.member_id,
+            receipt=world.receipt_id,
+            card=world.card,
+            unsubscribe=make_token(world.ctx.messaging.secret, token),
         )
 
 
@@ -92,6 +97,13 @@ PAGES = [
     ),
     Page("/admin/audit", ("admin", "analyst")),
     Page("/admin/jobs", ("admin", "analyst")),
+    Page("/admin/notifications", ("admin", "marketer")),
+    Page(
+        "/admin/notifications/{topic}/{language}",
+        ("admin", "marketer"),
+        url="/admin/notifications/winback/ru",
+    ),
+    Page("/portal/unsubscribe/{token}", (ANON,), url="/portal/unsubscribe/{unsubscribe}"),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/portal", (MEMBER,)),
     Page("/portal/profile", (MEMBER,)),
@@ -137,6 +149,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
     ledger_reports.check_ledger(world.ctx, world.program, "job")
     ledger_reports.snapshot_totals(world.ctx, world.program)
     store_heavy_report(world)  # "Check now" asks first: its confirmation step is checked
+    with world.ctx.uow() as uow:  # a message on the member card
+        reminder = {"points": 120, "date": "31.03.2026", "balance": 500}
+        notify(
+            uow,
+            world.program,
+            Notify(world.program.id, "expiry_reminder", reminder, member_id=world.member_id),
+            world.ctx.now(),
+        )
+        uow.commit()
     with serving(make_app(world.kopilka)) as base:
         yield base, world
     engine.dispose()

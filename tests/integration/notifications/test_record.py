@@ -5,7 +5,7 @@ variables erased afterwards."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -14,14 +14,12 @@ from kopilka.domain.notifications import (
     Channel,
     FrequencyCap,
     NotificationPolicy,
-    Purpose,
     QuietHours,
 )
 from kopilka.services import members as member_svc
 from kopilka.services import notifications as notif
 from kopilka.services.notifications import Notify, deliver, deliver_now, notify
 
-UTC = timezone.utc
 NO_QUIET = NotificationPolicy(quiet_hours=QuietHours(time(0), time(0)))
 
 
@@ -54,11 +52,13 @@ def test_transactional_goes_to_the_members_email_regardless_of_consent(ctx, make
         topic="expiry_reminder",
         variables={"points": 120, "date": "31.03.2026", "balance": 500},
     )
-    assert out["status"] == "queued" and out["reason"] is None
+    assert out["status"] == "queued"
+    assert out["reason"] is None
     assert out["channel"] == "email"
     assert out["address_masked"].startswith("a***@example.org")
     (view,) = notif.member_messages(ctx, program, m)
-    assert view["locale"] == "ru" and view["topic"] == "expiry_reminder"
+    assert view["locale"] == "ru"
+    assert view["topic"] == "expiry_reminder"
     assert view["purpose"] == "transactional"
 
 
@@ -94,7 +94,8 @@ def test_no_address_is_suppressed(ctx, make_program, enroll):
         topic="otp_code",
         variables={"code": "123456", "minutes": 10},
     )
-    assert out["status"] == "suppressed" and out["reason"] == "no_address"
+    assert out["status"] == "suppressed"
+    assert out["reason"] == "no_address"
     assert out["address_masked"] is None
 
 
@@ -168,7 +169,9 @@ def test_a_dedupe_key_records_once(ctx, make_program, enroll):
         variables=variables,
         dedupe_key="expiry:1:30",
     )
-    assert again["id"] == first["id"] and again["duplicate"] and not first["duplicate"]
+    assert again["id"] == first["id"]
+    assert again["duplicate"]
+    assert not first["duplicate"]
     assert len(notif.member_messages(ctx, program, m)) == 1
 
 
@@ -202,14 +205,18 @@ def test_deliver_now_sends_a_code_and_erases_it_from_the_log(ctx, make_program, 
     (done,) = deliver(ctx, program, [out["id"]], senders=keeper.pick)
     assert done == {"id": out["id"], "status": "sent", "error": None}
     (sent,) = keeper.sent
-    assert sent.address == "new.person@example.org" and sent.language == "en"
-    assert "654321" in sent.content.text and "654321" in sent.content.html
+    assert sent.address == "new.person@example.org"
+    assert sent.language == "en"
+    assert "654321" in sent.content.text
+    assert "654321" in sent.content.html
     assert sent.unsubscribe_url is None
     with ctx.uow(read_only=True) as uow:
         from kopilka.store.repos.messages import MessageRepo
 
         row = MessageRepo(uow.conn).get(program.id, out["id"])
-    assert row is not None and row.status == "sent" and row.variables["code"] == "***"
+    assert row is not None
+    assert row.status == "sent"
+    assert row.variables["code"] == "***"
     assert row.subject == f"Your {program.name} code"
     assert deliver_now(ctx, program, [out["id"]])[0]["status"] == "skipped"
 
@@ -236,7 +243,8 @@ def test_a_failed_sending_is_retried_then_failed_for_good(ctx, clock, make_progr
         clock.advance(timedelta(hours=2))
         deliver(ctx, program, senders=keeper.pick)
     (view,) = notif.member_messages(ctx, program, m)
-    assert view["status"] == "failed" and view["attempts"] == ctx.messaging.max_attempts
+    assert view["status"] == "failed"
+    assert view["attempts"] == ctx.messaging.max_attempts
     assert view["error"] == "smtp: SMTPServerDisconnected"
     assert out["id"] == view["id"]
 
@@ -254,7 +262,8 @@ def test_marketing_carries_a_signed_unsubscribe_link_that_withdraws_consent(
     (done,) = deliver(ctx, program, senders=keeper.pick)
     assert done["status"] == "sent"
     link = keeper.sent[0].unsubscribe_url
-    assert link is not None and link in keeper.sent[0].content.text
+    assert link is not None
+    assert link in keeper.sent[0].content.text
     token = link.rsplit("/", 1)[1]
     with pytest.raises(ValidationError):
         notif.unsubscribe(ctx, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))

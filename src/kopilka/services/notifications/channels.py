@@ -85,14 +85,13 @@ class SmtpSender:
             context.load_verify_locations(self.settings.smtp_ca_file)
         return context
 
-    def compose(self, message: Outgoing) -> EmailMessage:
+    def compose(self, message: Outgoing) -> EmailMessage[str, str]:
         """The e-mail as it goes out."""
         s = self.settings
-        mail = EmailMessage()
+        mail: EmailMessage[str, str] = EmailMessage()
         mail["From"] = s.smtp_from
         mail["To"] = message.address
         mail["Subject"] = message.content.subject
-        mail["Content-Language"] = message.language
         domain = s.smtp_from.rsplit("@", 1)[-1].strip(" >") or "localhost"
         mail["Message-ID"] = make_msgid(f"kopilka.{message.message_id}", domain=domain)
         if message.unsubscribe_url:
@@ -101,6 +100,8 @@ class SmtpSender:
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         mail.set_content(message.content.text)
         mail.add_alternative(message.content.html, subtype="html")
+        # after the parts: setting the content clears the Content-* headers
+        mail["Content-Language"] = message.language
         return mail
 
     def send(self, message: Outgoing) -> str | None:

@@ -17,12 +17,12 @@ from importlib import resources
 from types import TracebackType
 from typing import Literal, TypedDict
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.messages import msg
-from kopilka.domain.notifications import LANGUAGES
+from kopilka.domain.notifications import LANGUAGES, Purpose
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
 from kopilka.services.notifications.topics import COMMON_VARIABLES, Value, get_topic
@@ -115,54 +115,63 @@ def _line_of(tb: TracebackType | None) -> int | None:
     return line
 
 
-def check_source(source: TemplateSource, variables: Mapping[str, Value]) -> list[TemplateProblem]:
-    """Each part's problem when rendered with ``variables`` (none: it renders)."""
+def _render_parts(
+    source: TemplateSource, variables: Mapping[str, Value]
+) -> tuple[dict[Part, str], list[TemplateProblem]]:
+    """Each part rendered, and each part's problem (a syntax error, an undefined variable,
+    an unsafe access the sandbox refused, any error the template's expressions raise)."""
+    out: dict[Part, str] = {}
     problems: list[TemplateProblem] = []
     for part in PARTS:
         text = source.part(part)
         if len(text) > MAX_TEMPLATE:
             problems.append({"part": part, "line": None, "message": "the template is too long"})
             continue
-        if part == "subject" and not text.strip():
-            problems.append({"part": part, "line": 1, "message": "the subject is empty"})
-            continue
+        env = _environment(part == "html")
         try:
-            env = _environment(part == "html")
-            template = env.compile(text, name=_NAME, filename=_NAME)
-            env.template_class.from_code(env, template, env.make_globals(None)).render(
-                dict(variables)
-            )
+            code = env.compile(text, name=_NAME, filename=_NAME)
+            template = env.template_class.from_code(env, code, env.make_globals(None))
+            out[part] = template.render(dict(variables))
         except TemplateSyntaxError as e:
             problems.append({"part": part, "line": e.lineno, "message": e.message or str(e)})
-        except TemplateError as e:
-            problems.append({"part": part, "line": _line_of(sys.exc_info()[2]), "message": str(e)})
+        except Exception as e:  # an admin's template may raise anything; report, not crash
+            line = _line_of(sys.exc_info()[2])
+            problems.append({"part": part, "line": line, "message": str(e) or type(e).__name__})
+    return out, problems
+
+
+def check_source(source: TemplateSource, variables: Mapping[str, Value]) -> list[TemplateProblem]:
+    """Each part's problem when rendered with ``variables`` (none: it renders); the subject
+    must not be empty, and a marketing topic's bodies must carry ``unsubscribe_url``."""
+    out, problems = _render_parts(source, variables)
+    if "subject" in out and not out["subject"].strip():
+        problems.append({"part": "subject", "line": 1, "message": "the subject is empty"})
+    if get_topic(source.topic).purpose == Purpose.MARKETING:
+        for part in ("html", "text"):
+            if "unsubscribe_url" not in source.part(part):
+                problems.append(
+                    {
+                        "part": part,
+                        "line": None,
+                        "message": "a marketing message must carry {{ unsubscribe_url }}",
+                    }
+                )
     return problems
 
 
-def sample_variables(topic: str, *, marketing: bool = True) -> dict[str, Value]:
+def sample_variables(topic: str) -> dict[str, Value]:
     """What the preview and the checks render a topic's template with: its sample
-    variables and the common ones."""
+    variables and the common ones (a transactional topic's ``unsubscribe_url`` None, as
+    when it is sent)."""
     samples = {**COMMON_VARIABLES, **get_topic(topic).variables}
-    if not marketing:
+    if get_topic(topic).purpose != Purpose.MARKETING:
         samples["unsubscribe_url"] = None
     return samples
 
 
 def render(source: TemplateSource, variables: Mapping[str, Value]) -> Rendered:
     """The message as sent; :class:`TemplateInvalid` (with the problems) when a part fails."""
-    problems: list[TemplateProblem] = []
-    out: dict[Part, str] = {}
-    for part in PARTS:
-        try:
-            env = _environment(part == "html")
-            code = env.compile(source.part(part), name=_NAME, filename=_NAME)
-            out[part] = env.template_class.from_code(env, code, env.make_globals(None)).render(
-                dict(variables)
-            )
-        except TemplateSyntaxError as e:
-            problems.append({"part": part, "line": e.lineno, "message": e.message or str(e)})
-        except TemplateError as e:
-            problems.append({"part": part, "line": _line_of(sys.exc_info()[2]), "message": str(e)})
+    out, problems = _render_parts(source, variables)
     if problems:
         raise TemplateInvalid(msg("the template does not render"), problems=problems)
     subject = " ".join(out["subject"].split())

@@ -93,7 +93,7 @@ def unsubscribe(ctx: ServiceContext, token_text: str) -> Unsubscribed:
         AuditLogRepo(uow.conn).add(
             token.program_id,
             f"member:{token.member_id}",
-            "consent.unsubscribed",
+            "member.consent.unsubscribe",
             f"member:{token.member_id}",
             {"purpose": token.purpose, "granted": answer is not None and answer.granted},
             {"purpose": token.purpose, "granted": False},
