@@ -83,6 +83,8 @@ CODES = {
     "jobs",
     "card",
     "yaml",
+    # the portal's sign-in form: the phone-or-e-mail field's name
+    "address",
     # the member card's forms (issue 20): field names, reason codes, identifier kinds
     "attributes",
     "birthday",

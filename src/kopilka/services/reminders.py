@@ -30,7 +30,7 @@ from kopilka.domain.reminders import (
     local_day,
 )
 from kopilka.services.context import ServiceContext
-from kopilka.services.notifications import Notify, notify
+from kopilka.services.notifications import Notify, get_policy, notify
 from kopilka.services.tiers import member_tier
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.reminders import ReminderRepo
@@ -131,8 +131,10 @@ def _record(
 
 
 def _add(total: ReminderCounts, more: ReminderCounts) -> None:
-    for name in ("due", "recorded", "suppressed", "repeated"):
-        total[name] += more[name]  # type: ignore[literal-required]
+    total["due"] += more["due"]
+    total["recorded"] += more["recorded"]
+    total["suppressed"] += more["suppressed"]
+    total["repeated"] += more["repeated"]
 
 
 def _empty() -> ReminderCounts:
@@ -158,9 +160,11 @@ def send_expiry_reminders(
             # a page ends inside a member's rows: that member is read again from the next
             # page's start, whole, unless the page holds nothing else
             last = rows[-1][0] if rows else 0
-            whole = rows if len(rows) < BATCH or rows[0][0] == last else [
-                r for r in rows if r[0] != last
-            ]
+            whole = (
+                rows
+                if len(rows) < BATCH or rows[0][0] == last
+                else [r for r in rows if r[0] != last]
+            )
             by_day: dict[tuple[int, date], int] = {}
             for member_id, expires_at, points in whole:
                 day = expiry_day(expires_at, program.timezone)
@@ -263,13 +267,16 @@ def send_tier_drop_warnings(
     if not settings.tier_drop:
         return total
     today = local_day(at, program.timezone)
+    # the tier's name in the program's language (a message's language is the member's
+    # when they chose one, which this one variable does not follow)
+    lang = get_policy(ctx, program).default_language
     after = 0
     while True:
         with ctx.uow(read_only=True) as uow:
             members = ReminderRepo(uow.conn).with_tier(program.id, after, BATCH)
         reminders = []
         for member_id in members:
-            reminder = _tier_drop(ctx, program, member_id, today, settings.tier_drop_days)
+            reminder = _tier_drop(ctx, program, member_id, today, settings.tier_drop_days, lang)
             if reminder is not None:
                 reminders.append(reminder)
         _add(total, _record(ctx, program, reminders, at))
@@ -280,7 +287,7 @@ def send_tier_drop_warnings(
 
 
 def _tier_drop(
-    ctx: ServiceContext, program: Program, member_id: int, today: date, days: int
+    ctx: ServiceContext, program: Program, member_id: int, today: date, days: int, lang: str
 ) -> Reminder | None:
     standing = member_tier(ctx, program, member_id, history=0)
     progress, tier = standing["progress"], standing["tier"]
@@ -293,16 +300,30 @@ def _tier_drop(
         return None
     codes = [t["code"] for t in standing["tiers"]]
     below = codes.index(tier["code"]) - 1 if tier["code"] in codes else -1
-    lower = standing["tiers"][below]["name_en"] if below >= 0 else ""
-    needed = ", ".join(_missing(p["metric"], p["missing"]) for p in progress["keep"])
+    name = "name_ru" if lang == "ru" else "name_en"
+    lower = str(standing["tiers"][below][name]) if below >= 0 else ""  # type: ignore[literal-required]
+    needed = ", ".join(_missing(p["metric"], p["missing"], lang) for p in progress["keep"])
     return Reminder(
         ReminderKind.TIER_DROP,
         member_id,
-        {"tier": tier["name_en"], "next_tier": lower, "date": deadline.isoformat(), "needed": needed},
+        {
+            "tier": str(tier[name]),  # type: ignore[literal-required]
+            "next_tier": lower,
+            "date": deadline.isoformat(),
+            "needed": needed,
+        },
         dedupe_key(ReminderKind.TIER_DROP, member_id, tier["code"], deadline.isoformat()),
     )
 
 
-def _missing(metric: str, value: str) -> str:
-    # money is written in the program's currency already; counts get their unit
-    return {"points": f"{value} points", "purchases": f"{value} purchases"}.get(metric, value)
+UNITS = {
+    "en": {"points": "points", "purchases": "purchases"},
+    "ru": {"points": "баллов", "purchases": "покупок"},
+}
+
+
+def _missing(metric: str, value: str, lang: str) -> str:
+    # money is written in the program's currency already; counts get their unit (the
+    # genitive plural reads right after any number in a "needs N more" sentence)
+    unit = UNITS.get(lang, UNITS["en"]).get(metric)
+    return f"{value} {unit}" if unit else value

@@ -24,6 +24,9 @@ from kopilka.domain.program import Program
 from kopilka.services import jobs as jobs_svc
 from kopilka.services import ledger_reports, tiers
 from kopilka.services.context import ServiceContext
+
+# the reminders' four kinds register themselves when imported
+from kopilka.services.worker import reminders as _reminders  # noqa: F401
 from kopilka.services.worker.accruals import ACCRUALS_JOB, run_due_accruals
 from kopilka.services.worker.messages import MESSAGES_JOB, run_messages
 from kopilka.services.worker.outbox import OUTBOX_JOB, run_outbox
