@@ -18,6 +18,7 @@ from kopilka.cli import (
     member,
     points,
     program,
+    reminders,
     rules,
     serve,
     tiers,
@@ -46,6 +47,7 @@ app.add_typer(importer.app, name="import")
 app.add_typer(worker.app, name="jobs")
 app.add_typer(accruals.app, name="accruals")
 app.add_typer(rules.app, name="rules")
+app.add_typer(reminders.app, name="reminders")
 app.add_typer(tiers.app, name="tiers")
 app.add_typer(webhooks.app, name="webhooks")
 app.command(rich_help_panel="Jobs")(jobs.expire)
