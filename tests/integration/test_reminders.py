@@ -15,7 +15,7 @@ from sqlalchemy import select
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.reminders import ReminderSettings, expiry_day
 from kopilka.services import members as member_svc
-from kopilka.services import points
+from kopilka.services import points, purchases, rules
 from kopilka.services.balance_view import balance_view
 from kopilka.services.points import Earn
 from kopilka.services.reminders import (
@@ -23,10 +23,12 @@ from kopilka.services.reminders import (
     reminder_settings,
     send_birthday_greetings,
     send_expiry_reminders,
+    send_tier_drop_warnings,
     send_win_back,
     set_reminder_settings,
 )
 from kopilka.store.tables import audit_log, messages
+from tests import commands
 
 ZONE = "Europe/Moscow"
 
@@ -168,3 +170,49 @@ def test_settings_are_audited_and_bad_ones_refused(ctx, program):
     with pytest.raises(ValidationError):
         ReminderSettings.from_json({"expiry": {"enabled": True, "days_before": [3, 3]}})
     assert reminder_settings(ctx, program).expiry_days == (14, 3)
+
+
+TIERED = """
+rules: [{id: base, kind: rate, rate: {percent: 5}}]
+tiers:
+  window: {kind: calendar_year}
+  levels:
+    - {code: basic, name: {ru: Базовый, en: Basic}}
+    - {code: gold, name: {ru: Золотой, en: Gold}, entry: {spend: "15000"}, keep: {spend: "10000"}}
+"""
+
+
+def test_a_tier_about_to_drop_is_warned_within_n_days_of_the_windows_end(ctx, clock, make_program):
+    """Gold reached in 2025 and nothing bought in 2026: 11 days before the year's end the
+    member is told the tier, the one below, the last day and the spend missing; 21 days
+    before, not yet; a member who keeps the tier is not told."""
+    clock.set(datetime(2025, 6, 1, tzinfo=UTC))
+    program = make_program()
+    rules.publish(ctx, program, TIERED, actor="test")
+    switch_on(ctx, program, tier_drop=True, tier_drop_days=14)
+    lapsing, keeping = enroll(ctx, program), enroll(ctx, program)
+
+    def buy(member_id: int, receipt: str) -> None:
+        body = {
+            "receipt_id": receipt,
+            "member_id": member_id,
+            "lines": [{"line_id": "1", "sku": "S", "amount": "16000"}],
+        }
+        purchases.commit(ctx, program, commands.purchase(ctx, program, body))
+
+    buy(lapsing, "R-1")
+    buy(keeping, "R-2")
+    clock.set(datetime(2026, 3, 1, tzinfo=UTC))
+    buy(keeping, "R-3")  # 16,000 this year: gold is kept
+    clock.set(datetime(2026, 12, 10, 9, tzinfo=UTC))
+    assert send_tier_drop_warnings(ctx, program, ctx.now())["due"] == 0
+    clock.set(datetime(2026, 12, 20, 9, tzinfo=UTC))
+    assert send_tier_drop_warnings(ctx, program, ctx.now())["due"] == 1
+    assert send_tier_drop_warnings(ctx, program, ctx.now())["repeated"] == 1
+    [row] = sent(ctx, program, "tier_drop")
+    assert row.member_id == lapsing
+    # the tier's names in the program's language (Russian unless set otherwise)
+    assert row.variables["tier"] == "Золотой"
+    assert row.variables["next_tier"] == "Базовый"
+    assert row.variables["date"] == "2026-12-31"
+    assert "10" in row.variables["needed"]
