@@ -324,3 +324,31 @@ def test_erasing_a_member_removes_addresses_and_stops_queued_messages(ctx, make_
     assert view["reason"] == "no_address"
     assert view["address_masked"] is None
     assert deliver(ctx, program) == []
+
+
+def test_a_leased_message_is_not_sent_by_another_sender(ctx, clock, make_program, keeper):
+    """While one sender holds a message's lease, ``deliver_now`` and the job skip it; once
+    the lease has expired (that sender died), another sends it, once."""
+    from kopilka.store.repos.messages import MessageRepo
+
+    program = make_program()
+    out = record(
+        ctx,
+        program,
+        to_address="+79160000001",
+        topic="otp_code",
+        variables={"code": "555777", "minutes": 5},
+    )
+    with ctx.uow() as uow:
+        now = ctx.now()
+        taken = MessageRepo(uow.conn).claim(
+            program.id, "crashed-sender", now, now + timedelta(minutes=2), 10
+        )
+        uow.commit()
+    assert [m.id for m in taken] == [out["id"]]
+    assert deliver(ctx, program, [out["id"]], senders=keeper.pick)[0]["status"] == "skipped"
+    assert deliver(ctx, program, senders=keeper.pick) == []
+    clock.advance(timedelta(minutes=3))
+    assert deliver(ctx, program, senders=keeper.pick)[0]["status"] == "sent"
+    assert deliver(ctx, program, senders=keeper.pick) == []
+    assert len(keeper.sent) == 1
