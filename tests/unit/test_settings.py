@@ -116,3 +116,16 @@ def test_sign_in_limit_is_read_in_the_limits_notation(monkeypatch: pytest.Monkey
     assert load_settings().sign_in_limit == "10 per 15 minutes"
     monkeypatch.setenv("KOPILKA_SIGN_IN_LIMIT", "5/hour")
     assert load_settings().sign_in_limit == "5/hour"
+
+
+def test_message_channel_settings_are_checked():
+    """STARTTLS and implicit TLS exclude each other; the http adapter needs its URL, which
+    must be http(s); the SMTP password is a secret (not in the settings' repr)."""
+    with pytest.raises(pydantic.ValidationError, match="exclude each other"):
+        load_settings(smtp_starttls=True, smtp_ssl=True)
+    with pytest.raises(pydantic.ValidationError, match="KOPILKA_SMS_URL is needed"):
+        load_settings(sms_adapter="http")
+    with pytest.raises(pydantic.ValidationError, match="must be an http"):
+        load_settings(push_adapter="http", push_url="ftp://x")
+    ok = load_settings(email_adapter="smtp", smtp_password="hunter2-secret", sms_adapter="log")
+    assert "hunter2-secret" not in repr(ok)

@@ -57,8 +57,8 @@ PURPOSE_WORDS = {"transactional": N_("transactional"), "marketing": N_("marketin
 LANGUAGE_WORDS = {"ru": N_("Russian"), "en": N_("English")}
 PART_WORDS = {"subject": N_("Subject"), "html": N_("HTML"), "text": N_("Plain text")}
 
-Topic = Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-Language = Annotated[str, PathParam(pattern=r"^(ru|en)$")]
+Topic = Annotated[str, PathParam(max_length=64, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Language = Annotated[str, PathParam(max_length=2, pattern=r"^(ru|en)$")]
 
 
 def word(words: dict[str, str], code: object) -> str:

@@ -6,7 +6,10 @@ authority: it names the program, the member and the consent purpose."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Response
+from fastapi import Path as PathParam
 
 from kopilka.app import Kopilka
 from kopilka.domain.errors import KopilkaError
@@ -15,6 +18,9 @@ from kopilka.services import programs as program_svc
 from kopilka.web import words
 from kopilka.web.i18n import tr
 from kopilka.web.render import RENDERER, Refused, WebRoute
+
+# a signed token (unsubscribe.read_token refuses longer ones too)
+Token = Annotated[str, PathParam(max_length=300)]
 
 
 def unsubscribe_router(kopilka: Kopilka) -> APIRouter:
@@ -28,7 +34,7 @@ def unsubscribe_router(kopilka: Kopilka) -> APIRouter:
             raise Refused(404, tr("This unsubscribe link is not valid.")) from None
 
     @router.get("/unsubscribe/{token}")
-    def confirm(token: str) -> Response:
+    def confirm(token: Token) -> Response:
         """What the link withdraws, and the button that does it."""
         named = read(token)
         program = program_svc.get_program(ctx, named.program_id)
@@ -43,7 +49,7 @@ def unsubscribe_router(kopilka: Kopilka) -> APIRouter:
         )
 
     @router.post("/unsubscribe/{token}")
-    def withdraw(token: str) -> Response:
+    def withdraw(token: Token) -> Response:
         """Record the withdrawal (audited); a second one says it was already done."""
         named = read(token)
         try:

@@ -277,3 +277,78 @@ def test_marketing_carries_a_signed_unsubscribe_link_that_withdraws_consent(
     assert latest["marketing_email"].granted is False
     assert latest["marketing_email"].channel == "unsubscribe"
     assert record(ctx, program, **winback(m))["reason"] == "unsubscribed"
+
+
+def test_the_messages_job_sends_what_is_due_after_quiet_hours(ctx, clock, make_program, enroll):
+    """A reminder recorded during quiet hours is left alone by a worker round at night and
+    sent (by the log adapter) by the first round after they end; the run counts it."""
+    from kopilka.services import worker as worker_svc
+
+    program = make_program(timezone="Europe/Moscow")
+    m = enroll(program)
+    clock.set(datetime(2026, 3, 14, 19, 30, tzinfo=UTC))  # 22:30 in Moscow
+    record(
+        ctx,
+        program,
+        member_id=m,
+        topic="expiry_reminder",
+        variables={"points": 1, "date": "x", "balance": 1},
+    )
+    options = worker_svc.WorkerOptions(worker_id="w", once=True, program_ids=(program.id,))
+    worker_svc.Worker(ctx, options).round()
+    assert notif.member_messages(ctx, program, m)[0]["status"] == "queued"
+    clock.set(datetime(2026, 3, 15, 6, 1, tzinfo=UTC))  # 09:01 in Moscow
+    worker_svc.Worker(ctx, options).round()
+    (view,) = notif.member_messages(ctx, program, m)
+    assert view["status"] == "sent"
+    runs = [r for r in worker_svc.list_runs(ctx, program, 50) if r["job"] == "messages"]
+    assert sum(r["counts"].get("sent", 0) for r in runs) == 1
+
+
+def test_erasing_a_member_removes_addresses_and_stops_queued_messages(ctx, make_program, enroll):
+    """After erasure the log keeps the messages without their addresses, and a message
+    still queued is never sent (``no_address``)."""
+    program = make_program()
+    notif.set_policy(ctx, program, NO_QUIET, "admin")
+    m = enroll(program)
+    record(
+        ctx,
+        program,
+        member_id=m,
+        topic="expiry_reminder",
+        variables={"points": 1, "date": "x", "balance": 1},
+    )
+    member_svc.erase(ctx, program, m)
+    (view,) = notif.member_messages(ctx, program, m)
+    assert view["status"] == "suppressed"
+    assert view["reason"] == "no_address"
+    assert view["address_masked"] is None
+    assert deliver(ctx, program) == []
+
+
+def test_a_leased_message_is_not_sent_by_another_sender(ctx, clock, make_program, keeper):
+    """While one sender holds a message's lease, ``deliver_now`` and the job skip it; once
+    the lease has expired (that sender died), another sends it, once."""
+    from kopilka.store.repos.messages import MessageRepo
+
+    program = make_program()
+    out = record(
+        ctx,
+        program,
+        to_address="+79160000001",
+        topic="otp_code",
+        variables={"code": "555777", "minutes": 5},
+    )
+    with ctx.uow() as uow:
+        now = ctx.now()
+        taken = MessageRepo(uow.conn).claim(
+            program.id, "crashed-sender", now, now + timedelta(minutes=2), 10
+        )
+        uow.commit()
+    assert [m.id for m in taken] == [out["id"]]
+    assert deliver(ctx, program, [out["id"]], senders=keeper.pick)[0]["status"] == "skipped"
+    assert deliver(ctx, program, senders=keeper.pick) == []
+    clock.advance(timedelta(minutes=3))
+    assert deliver(ctx, program, senders=keeper.pick)[0]["status"] == "sent"
+    assert deliver(ctx, program, senders=keeper.pick) == []
+    assert len(keeper.sent) == 1

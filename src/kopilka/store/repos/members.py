@@ -22,6 +22,7 @@ from kopilka.store.tables import (
     member_balances,
     member_identifiers,
     members,
+    messages,
     rule_sets,
 )
 
@@ -277,6 +278,18 @@ class MemberRepo:
         )
         self.conn.execute(
             delete(member_identifiers).where(member_identifiers.c.member_id == member_id)
+        )
+        # the messages log keeps what was sent, not to whom: the addresses go, and what
+        # was still queued is never sent
+        self.conn.execute(
+            update(messages)
+            .where(messages.c.member_id == member_id, messages.c.status == "queued")
+            .values(status="suppressed", reason="no_address")
+        )
+        self.conn.execute(
+            update(messages)
+            .where(messages.c.member_id == member_id)
+            .values(address=None, address_masked=None)
         )
 
 
