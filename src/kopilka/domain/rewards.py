@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from kopilka.domain.errors import (
     RewardCodeInvalid,
@@ -333,6 +334,40 @@ def unavailable(reason: str, reward: Reward) -> RewardUnavailable:
         ),
     }
     return RewardUnavailable(texts[reason], reason=reason, reward=reward.code)
+
+
+def period_start(period: Period, now: datetime, zone: ZoneInfo) -> datetime:
+    """The start (UTC) of the calendar day, week (from Monday) or month containing ``now``
+    in the program's time zone: a per-period limit counts the issues since then."""
+    local = now.astimezone(zone)
+    day = local.date()
+    if period == Period.WEEK:
+        day = day - timedelta(days=day.weekday())
+    elif period == Period.MONTH:
+        day = day.replace(day=1)
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+MAX_IMAGE_BYTES = 1024 * 1024
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+)
+
+
+def image_type(data: bytes) -> str:
+    """The content type of an uploaded reward image, told by its first bytes (never by its
+    name or the type the browser claims): PNG, JPEG or WebP of at most 1 MB."""
+    if not data:
+        raise ValidationError(msg("the image is empty"), field="image")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValidationError(msg("the image is larger than 1 MB"), field="image")
+    for magic, kind in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    raise ValidationError(msg("the image must be a PNG, JPEG or WebP file"), field="image")
 
 
 # -- codes ------------------------------------------------------------------------------------

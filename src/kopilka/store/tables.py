@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -688,6 +689,17 @@ rewards = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("program_id", "code", name="uq_rewards_program_code"),
     CheckConstraint("stock IS NULL OR stock >= 0", name="stock_nonneg"),
+)
+# a reward's image, uploaded in the back office and served by Kopilka (checked PNG, JPEG
+# or WebP, at most 1 MB: in the database, so every process serves it, on both backends)
+reward_images = Table(
+    "reward_images",
+    metadata,
+    Column("reward_id", Id, primary_key=True),
+    Column("content_type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 # a partner's codes, loaded from CSV; ``issued_id`` is set when one is handed out
 reward_pool_codes = Table(

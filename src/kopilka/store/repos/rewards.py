@@ -34,6 +34,7 @@ from kopilka.store.repos import new_id
 from kopilka.store.tables import (
     issued_reward_events,
     issued_rewards,
+    reward_images,
     reward_pool_codes,
     reward_settings,
     rewards,
@@ -345,6 +346,26 @@ class RewardRepo:
                 select(func.count()).where(p.reward_id == reward_id, p.issued_id.is_(None))
             ).scalar_one()
         )
+
+    # -- images -----------------------------------------------------------------------------
+    def save_image(
+        self, reward_id: int, content_type: str, data: bytes, sha256: str, now: datetime
+    ) -> None:
+        """Store (or replace) the reward's image."""
+        values = {"content_type": content_type, "data": data, "sha256": sha256, "updated_at": now}
+        done = self.conn.execute(
+            update(reward_images).where(reward_images.c.reward_id == reward_id).values(**values)
+        )
+        if done.rowcount == 0:
+            self.conn.execute(insert(reward_images).values(reward_id=reward_id, **values))
+
+    def image(self, reward_id: int) -> tuple[str, bytes, str] | None:
+        """The reward's image: content type, bytes and SHA-256 (the ETag), or None."""
+        i = reward_images.c
+        row = self.conn.execute(
+            select(i.content_type, i.data, i.sha256).where(i.reward_id == reward_id)
+        ).first()
+        return (str(row[0]), bytes(row[1]), str(row[2])) if row is not None else None
 
     # -- settings ---------------------------------------------------------------------------
     def settings(self, program_id: int) -> RefundSettings:

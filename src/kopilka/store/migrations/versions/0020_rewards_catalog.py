@@ -1,5 +1,5 @@
 """Rewards (issue 24): the catalog, partner code pools, issued rewards and their history,
-and each program's refund settings.
+reward images, and each program's refund settings.
 
 Revision ID: 0020
 Revises: 0019
@@ -63,6 +63,15 @@ def upgrade() -> None:
         sa.CheckConstraint("stock IS NULL OR stock >= 0", name="ck_rewards_stock_nonneg"),
     )
     op.create_table(
+        "reward_images",
+        sa.Column("reward_id", Id, nullable=False),
+        sa.Column("content_type", sa.String(32), nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("reward_id", name="pk_reward_images"),
+    )
+    op.create_table(
         "reward_pool_codes",
         sa.Column("id", Id, autoincrement=True, nullable=False),
         sa.Column("reward_id", Id, nullable=False),
@@ -123,5 +132,6 @@ def downgrade() -> None:
     op.drop_table("issued_rewards")
     op.drop_index("ix_reward_pool_codes_free", table_name="reward_pool_codes")
     op.drop_table("reward_pool_codes")
+    op.drop_table("reward_images")
     op.drop_table("rewards")
     op.drop_table("reward_settings")
