@@ -18,6 +18,7 @@ from kopilka.cli import (
     member,
     points,
     program,
+    rewards,
     rules,
     serve,
     tiers,
@@ -47,6 +48,7 @@ app.add_typer(worker.app, name="jobs")
 app.add_typer(accruals.app, name="accruals")
 app.add_typer(rules.app, name="rules")
 app.add_typer(tiers.app, name="tiers")
+app.add_typer(rewards.app, name="rewards")
 app.add_typer(webhooks.app, name="webhooks")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)

@@ -15,6 +15,8 @@ neighbours are told apart from a code that does not exist without a query.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -419,6 +421,28 @@ def check_partner_code(text: str) -> str:
     if not code or len(code) > MAX_PARTNER_CODE or not code.isprintable() or " " in code:
         raise RewardCodeInvalid(msg("this is not a partner code"), reason="format")
     return code
+
+
+def parse_pool_csv(text: str) -> list[str]:
+    """The codes of a partner's CSV file: the first column of each row, a header row
+    ``code`` skipped, blank rows skipped; a malformed code is refused with its line, so a
+    file is loaded whole or not at all."""
+    codes: list[str] = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not row[0].strip():
+            continue
+        cell = row[0].strip()
+        if number == 1 and cell.lower() == "code":
+            continue
+        try:
+            codes.append(check_partner_code(cell))
+        except RewardCodeInvalid:
+            raise RewardCodeInvalid(
+                msg("line %(line)s: this is not a partner code", line=number),
+                reason="format",
+                line=number,
+            ) from None
+    return codes
 
 
 # -- issued rewards ---------------------------------------------------------------------------
