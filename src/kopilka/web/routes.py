@@ -22,8 +22,8 @@ from kopilka.web.portal import portal_router
 from kopilka.web.receipt_list_pages import receipt_list_router
 from kopilka.web.receipt_pages import receipt_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
-from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rewards_pages import rewards_console_router, rewards_portal_router
+from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rules_pages import RulesPage, rules_router
 from kopilka.web.tier_pages import tier_router
 
