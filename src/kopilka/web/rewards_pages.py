@@ -294,7 +294,7 @@ def rewards_console_router(console: Console) -> APIRouter:
         op.require(Permission.REWARDS_READ)
         if status and status not in STATUSES:
             raise Refused(422, tr("There is no such status."))
-        code = "".join(c for c in q.upper() if c.isalnum() or c in "_.-") or None
+        code = q.strip()[:64] or None
         query = IssuedQuery(member, None, IssuedStatus(status) if status else None, code)
         rows = rewards_svc.issued_page(ctx, op.program, query)
         return console.page(

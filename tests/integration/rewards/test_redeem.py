@@ -334,3 +334,19 @@ def test_coupon_at_the_till(ctx, clock, program, add_reward, member):
     assert err.value.details["reason"] == "used"
     with pytest.raises(NotFoundError), ctx.uow() as uow:
         rewards.coupon_for_use(uow, program, "P-NOPE", m, clock.now())
+
+
+def test_search_by_code_as_typed(ctx, program, add_reward, member):
+    """The issued list finds a Kopilka code by its grouped, lower-case beginning, and a
+    partner's mixed-case code as it was loaded."""
+    own = add_reward(points=10)
+    partner = add_reward(kind=RewardKind.PARTNER, points=10)
+    rewards.load_pool(ctx, program, rewards.LoadPool(partner["id"], ["Cin-abc"], actor="t"))
+    m = member(100)
+    code = redeem(ctx, program, m, own["id"])["issued"]["code"]
+    redeem(ctx, program, m, partner["id"])
+    typed = grouped(code)[:6].lower()  # "abcd-e"
+    found = rewards.issued_page(ctx, program, rewards.IssuedQuery(code=typed))
+    assert [i["code"] for i in found] == [code]
+    found = rewards.issued_page(ctx, program, rewards.IssuedQuery(code="Cin-a"))
+    assert [i["code"] for i in found] == ["Cin-abc"]

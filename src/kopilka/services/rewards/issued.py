@@ -27,6 +27,7 @@ from kopilka.domain.rewards import (
     RewardKind,
     check_code,
     check_partner_code,
+    normalize_code,
 )
 from kopilka.ledger.ledger import Ledger
 from kopilka.services.context import ServiceContext
@@ -233,6 +234,15 @@ def member_rewards(ctx: ServiceContext, program: Program, member_id: int) -> lis
     return issued_page(ctx, program, IssuedQuery(member_id=member_id, limit=MAX_PAGE))
 
 
+def _prefixes(text: str | None) -> tuple[str, ...]:
+    """What a code search matches: the text as typed (a partner's code keeps its case) and
+    as a Kopilka code is stored (upper case, without the groups' dashes)."""
+    if not text or not text.strip():
+        return ()
+    typed = text.strip()
+    return tuple(dict.fromkeys((typed, normalize_code(typed))))
+
+
 def issued_page(ctx: ServiceContext, program: Program, query: IssuedQuery) -> list[IssuedView]:
     """A page of the program's issued rewards (the console's and the CLI's list)."""
     limit = max(1, min(query.limit, MAX_PAGE))
@@ -244,7 +254,7 @@ def issued_page(ctx: ServiceContext, program: Program, query: IssuedQuery) -> li
             member_id=query.member_id,
             reward_id=query.reward_id,
             status=query.status,
-            code=query.code.upper() if query.code else None,
+            code=_prefixes(query.code),
             before_id=query.before_id,
             limit=limit,
         )

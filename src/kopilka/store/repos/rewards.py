@@ -527,11 +527,11 @@ class IssuedRewardRepo:
         member_id: int | None = None,
         reward_id: int | None = None,
         status: IssuedStatus | None = None,
-        code: str | None = None,
+        code: Sequence[str] = (),
         before_id: int | None = None,
         limit: int = 50,
     ) -> list[IssuedReward]:
-        """Issued rewards, newest first, filtered; ``code`` matches a prefix;
+        """Issued rewards, newest first, filtered; ``code``: prefixes, any may match;
         ``before_id``: the next page after the last id seen."""
         c = issued_rewards.c
         conds = [c.program_id == program_id]
@@ -542,7 +542,7 @@ class IssuedRewardRepo:
         if status is not None:
             conds.append(c.status == str(status))
         if code:
-            conds.append(c.code.startswith(code, autoescape=True))
+            conds.append(or_(*(c.code.startswith(p, autoescape=True) for p in code)))
         if before_id is not None:
             conds.append(c.id < before_id)
         q = select(issued_rewards).where(and_(*conds)).order_by(c.id.desc()).limit(limit)
