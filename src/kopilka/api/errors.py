@@ -68,6 +68,8 @@ STATUS: dict[str, tuple[int, str]] = {
     "insufficient_points": (409, "Insufficient points"),
     "member_blocked": (409, "Member is blocked"),
     "redemption_not_allowed": (409, "Redemption not allowed"),
+    "offer_not_available": (409, "Offer not available to the member"),
+    "favourites_already_chosen": (409, "Favourite categories already chosen this period"),
     "payload_too_large": (413, "Request body too large"),
     "internal_error": (500, "Internal server error"),
     "unavailable": (503, "Service unavailable"),

@@ -122,6 +122,18 @@ class BirthdayChangeTooSoon(ConflictError):
     code = "birthday_change_too_soon"
 
 
+class OfferNotAvailable(ConflictError):
+    """An offer not addressed to the member, or already over, was activated."""
+
+    code = "offer_not_available"
+
+
+class FavouritesAlreadyChosen(ConflictError):
+    """A member chose favourite categories a second time in one period."""
+
+    code = "favourites_already_chosen"
+
+
 def _all_subclasses(cls: type[KopilkaError]) -> list[type[KopilkaError]]:
     out: list[type[KopilkaError]] = []
     for sub in cls.__subclasses__():

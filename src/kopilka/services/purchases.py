@@ -53,6 +53,7 @@ from kopilka.services import outbox, promo_codes, tiers, usage
 from kopilka.services.balance_view import settled_balance
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, lock_member, member_context, resolve_member
+from kopilka.services.offer_facts import with_offers
 from kopilka.services.rules import ruleset_by_id
 from kopilka.services.scope import StoreScope
 from kopilka.store.repos.purchases import (
@@ -371,7 +372,7 @@ def _earn_and_limits(
     member = tiers.member_for_earning(
         uow, program, ruleset.version, member, basket.occurred_at, paid
     )
-    who = member_context(member)
+    who = with_offers(uow, program, ruleset, member_context(member), basket.occurred_at)
     result = evaluate_purchase(
         ruleset, program, basket, who, points_redeemed_discount_by_line=discounts
     )

@@ -638,3 +638,41 @@ tier_changes = Table(
     Column("note", String(600)),
     Index("ix_tier_changes_member", "member_id", "id"),
 )
+
+
+# ---- personal offers and favourite categories (issue 24) -----------------------------
+# the members the back office listed for an offer (a rule with ``offer: {audience:
+# {listed: true}}``), by the offer's rule id
+offer_audiences = Table(
+    "offer_audiences",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("offer_id", String(64), primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+    Index("ix_offer_audiences_member", "member_id"),
+)
+# a member's activation of an offer that requires one (once; kept when the offer ends)
+offer_activations = Table(
+    "offer_activations",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("offer_id", String(64), primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("activated_at", UTCDateTime, nullable=False),
+    Column("channel", String(16)),
+    Index("ix_offer_activations_member", "member_id"),
+)
+# a member's choice of favourite categories for a rule, one per period (the period's first
+# local day); the latest choice on or before a purchase's period is in force
+favourite_choices = Table(
+    "favourite_choices",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("categories", Json, nullable=False),
+    Column("chosen_at", UTCDateTime, nullable=False),
+    Index("ix_favourite_choices_member", "member_id"),
+)
