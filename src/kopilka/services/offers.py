@@ -349,7 +349,8 @@ def set_audience(
     ctx: ServiceContext, program: Program, cmd: SetAudience, *, actor: str
 ) -> AudienceChanged:
     """List members for an offer of the rules in force (by id or identifier; any unknown
-    member refuses the whole upload, 422 with ``details.unknown``, nothing written);
+    member refuses the whole upload, 422 with ``details.unknown``: their places in the
+    list, the first hundred, and ``details.first_unknown``; nothing written);
     audited as ``offer.audience``."""
     now = ctx.now()
     with ctx.uow() as uow:
@@ -368,7 +369,8 @@ def set_audience(
             raise ValidationError(
                 msg("%(count)s members of the list are not in the program", count=len(unknown)),
                 field="members",
-                unknown=unknown[:100],
+                unknown=", ".join(str(n) for n in unknown[:100]),
+                first_unknown=unknown[0],
             )
         repo = OfferRepo(uow.conn)
         before = repo.audience_sizes(program.id).get(cmd.offer_id, 0)

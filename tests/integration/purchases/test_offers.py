@@ -162,7 +162,7 @@ def test_audience_upload_by_card_refuses_unknown_and_replaces(ctx, rules_program
             SetAudience("coffee-x3", (*refs, MemberRef(member_id=10**9))),
             actor="test",
         )
-    assert caught.value.details["unknown"] == [2]
+    assert caught.value.details["first_unknown"] == 2
     assert offers.offer_results(ctx, program)[0]["listed_members"] == 0
     assert (
         offers.set_audience(ctx, program, SetAudience("coffee-x3", refs), actor="t")[
