@@ -1,8 +1,8 @@
 """Personal offers and favourite categories: the members listed for an offer, the
 members' activations of offers, and their choices of favourite categories by period.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 from kopilka.store.types import Id, Json, UTCDateTime
 
-revision = "0020"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
