@@ -676,6 +676,8 @@ favourite_choices = Table(
     Column("categories", Json, nullable=False),
     Column("chosen_at", UTCDateTime, nullable=False),
     Index("ix_favourite_choices_member", "member_id"),
+)
+
 
 # ---- rewards (issue 24) --------------------------------------------------------------
 # a program's settings for rewards: whether an unused reward's points come back when it
