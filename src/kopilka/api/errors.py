@@ -51,6 +51,7 @@ class DuplicateIdempotencyKey(KopilkaError):
 STATUS: dict[str, tuple[int, str]] = {
     "validation_error": (422, "Invalid request"),
     "promo_code_invalid": (422, "Invalid promo code"),
+    "coupon_invalid": (422, "Coupon cannot be used"),
     "unauthorized": (401, "Authentication required"),
     "forbidden": (403, "Forbidden"),
     "outside_key_scope": (403, "Outside the API key's store or channel"),

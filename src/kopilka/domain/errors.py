@@ -63,6 +63,14 @@ class PromoCodeInvalid(ValidationError):
     code = "promo_code_invalid"
 
 
+class CouponInvalid(ValidationError):
+    """A coupon a purchase carries cannot be used (``details.reason``: ``unknown``,
+    ``format``, ``check``, ``used``, ``expired``, ``cancelled``, ``not_yet_valid``,
+    ``other_member``, ``not_a_coupon``, ``min_basket``, ``no_lines``; ``details.code``)."""
+
+    code = "coupon_invalid"
+
+
 class NotFoundError(KopilkaError):
     code = "not_found"
 

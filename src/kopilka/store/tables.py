@@ -689,6 +689,8 @@ reward_settings = Table(
     Column("refund_on_cancel", Boolean, nullable=False, server_default=text("true")),
     Column("refund_on_expiry", Boolean, nullable=False, server_default=text("false")),
     Column("updated_at", UTCDateTime, nullable=False),
+    # offers branch (0021): a return of a coupon's lines gives the coupon back
+    Column("coupon_back_on_return", Boolean, nullable=False, server_default=text("false")),
 )
 # the catalog: one row per reward; ``stock`` is what is left to issue (NULL: unlimited),
 # ``issued_count`` every issue ever (the total limit counts it); both change in one

@@ -1,5 +1,6 @@
 """Personal offers and favourite categories: the members listed for an offer, the
-members' activations of offers, and their choices of favourite categories by period.
+members' activations of offers, and their choices of favourite categories by period; and
+the program's setting whether a return of a coupon's lines gives the coupon back.
 
 Revision ID: 0021
 Revises: 0020
@@ -19,6 +20,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("reward_settings") as batch:
+        batch.add_column(
+            sa.Column(
+                "coupon_back_on_return", sa.Boolean, nullable=False, server_default=sa.text("false")
+            )
+        )
     op.create_table(
         "offer_audiences",
         sa.Column("program_id", Id, nullable=False),
@@ -54,6 +61,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("reward_settings") as batch:
+        batch.drop_column("coupon_back_on_return")
     op.drop_index("ix_favourite_choices_member", table_name="favourite_choices")
     op.drop_table("favourite_choices")
     op.drop_index("ix_offer_activations_member", table_name="offer_activations")
