@@ -5,16 +5,20 @@ program's setting, and every refusal is 422 coupon_invalid with nothing written.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from kopilka.domain.errors import CouponInvalid
+from kopilka.domain.errors import CouponInvalid, KopilkaError
 from kopilka.domain.rewards import CouponKind, CouponTerms, RewardKind, Validity
 from kopilka.services import purchases, rewards
+from kopilka.services.context import ServiceContext
 from kopilka.services.rewards import RedeemReward
+from kopilka.store.db import make_engine
 from kopilka.store.repos.coupon_policy import CouponPolicyRepo
 from kopilka.store.tables import issued_rewards
 from kopilka.store.tables import purchases as purchases_table
@@ -192,3 +196,51 @@ def test_fixed_voucher_with_the_points_discount(ctx, program, add_reward, member
     assert booked["discount"] == "200.00"  # 200 points, a point a rouble
     assert booked["to_pay"] == "50.00"
     assert sum(int(ln["discount"].replace(".", "")) for ln in booked["lines"]) == 20_000
+
+
+RACERS = 8
+
+
+def test_one_coupon_in_simultaneous_purchases_is_used_once(
+    backend, ctx, clock, program, add_reward, member
+):
+    """Eight purchases carrying the same coupon, released together by a barrier: exactly
+    one is booked with its discount, seven are refused coupon_invalid (used) and wrote
+    nothing (on PostgreSQL the coupon's row lock, and the member's, decide; on SQLite the
+    one writer)."""
+    coupon = add_reward(a_coupon(points=10))
+    m = member()
+    code = _issue(ctx, program, m, coupon["id"])
+    engine = make_engine(backend, pool_size=RACERS)  # a connection for every thread
+    racing = ServiceContext(engine, clock)
+    barrier = threading.Barrier(RACERS)
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def one(n: int) -> None:
+        body = _body(m, *DAIRY, receipt_id=f"race-{n}", coupons=[code])
+        command = commands.purchase(racing, program, body)
+        barrier.wait()
+        try:
+            purchases.commit(racing, program, command)
+            result = "booked"
+        except KopilkaError as err:
+            result = f"{err.code}:{err.details.get('reason')}"
+        with lock:
+            outcomes[result] += 1
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert outcomes == {"booked": 1, "coupon_invalid:used": RACERS - 1}
+    with ctx.uow(read_only=True) as uow:
+        booked = uow.conn.execute(
+            select(func.count())
+            .select_from(purchases_table)
+            .where(purchases_table.c.program_id == program.id)
+        ).scalar()
+    engine.dispose()
+    assert booked == 1
+    assert _status(ctx, code) == "used"
