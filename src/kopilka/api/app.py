@@ -31,6 +31,7 @@ from kopilka.api.routers import (
     outbox,
     points,
     purchases,
+    rewards,
     rules,
     tiers,
 )
@@ -76,6 +77,9 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     rules.router,
     tiers.router,
     offers.router,
+    rewards.members,
+    rewards.catalog,
+    rewards.issued,
     admin.router,
 )
 

@@ -731,7 +731,7 @@ rewards = Table(
     CheckConstraint("stock IS NULL OR stock >= 0", name="stock_nonneg"),
 )
 # a reward's image, uploaded in the back office and served by Kopilka (checked PNG, JPEG
-# or WebP, at most 1 MB: in the database, so every process serves it, on both backends)
+# or WebP, at most 512 KB: in the database, so every process serves it, on both backends)
 reward_images = Table(
     "reward_images",
     metadata,

@@ -22,6 +22,7 @@ JOBS = {
     "totals": N_("Overview totals snapshot"),
     "outbox": N_("Event delivery to webhooks and NATS"),
     "tiers": N_("Tier review"),
+    "rewards": N_("Issued rewards past their expiry"),
 }
 OUTCOMES = {
     "running": N_("running"),
@@ -56,6 +57,10 @@ COUNTS = {
         "downgraded": N_("tiers lowered"),
         "entered_grace": N_("entered grace"),
         "unchanged": N_("unchanged"),
+    },
+    "rewards": {
+        "expired": N_("rewards expired"),
+        "points_refunded": N_("points refunded"),
     },
 }
 

@@ -59,7 +59,7 @@ class LoadPool:
 
 @dataclass(frozen=True, slots=True)
 class SetImage:
-    """Store a reward's image (checked: PNG, JPEG or WebP, at most 1 MB)."""
+    """Store a reward's image (checked: PNG, JPEG or WebP, at most 512 KB)."""
 
     reward_id: int
     data: bytes

@@ -74,7 +74,7 @@ class IssuedQuery:
 
 def _end(
     uow: UnitOfWork,
-    program: Program,
+    ledger: Ledger,
     issued: IssuedReward,
     status: IssuedStatus,
     now: datetime,
@@ -87,7 +87,7 @@ def _end(
     refund entry's id or None."""
     refund_id = None
     if refund:
-        result = Ledger(uow.ledger, program).refund_reward(
+        result = ledger.refund_reward(
             issued.entry_id,
             now,
             reason=reason,
@@ -139,7 +139,8 @@ def cancel_issued(ctx: ServiceContext, program: Program, cmd: CancelIssued) -> I
         now = ctx.now()
         repo = IssuedRewardRepo(uow.conn)
         probe = _require(repo, program, cmd.issued_id)
-        Ledger(uow.ledger, program).lock(probe.member_id)  # member first, as a redemption
+        ledger = Ledger(uow.ledger, program)
+        ledger.lock(probe.member_id)  # the member first, as a redemption locks
         issued = _require(repo, program, cmd.issued_id, lock=True)
         if issued.status != IssuedStatus.ISSUED:
             raise _not_active(issued)
@@ -147,7 +148,7 @@ def cancel_issued(ctx: ServiceContext, program: Program, cmd: CancelIssued) -> I
         settings = rewards.settings(program.id)
         refund_id = _end(
             uow,
-            program,
+            ledger,
             issued,
             IssuedStatus.CANCELLED,
             now,
@@ -167,10 +168,12 @@ def cancel_issued(ctx: ServiceContext, program: Program, cmd: CancelIssued) -> I
             {"status": "cancelled", "refund_entry_id": refund_id, "reason": cmd.reason},
             now,
         )
+        bal = ledger.balance(issued.member_id)
         return {
             "issued": view,
             "refunded": issued.points if refund_id else 0,
             "refund_entry_id": refund_id,
+            "balance": {"available": bal.available, "pending": bal.pending, "held": bal.held},
         }
 
     return ctx.idempotent(program.id, cmd.key, "reward.cancel", cmd.fingerprint(), effect)
@@ -199,13 +202,14 @@ def expire_due(
             done = 0
             for issued_id in ids:
                 probe = _require(repo, program, issued_id)
-                Ledger(uow.ledger, program).lock(probe.member_id)
+                ledger = Ledger(uow.ledger, program)
+                ledger.lock(probe.member_id)
                 issued = _require(repo, program, issued_id, lock=True)
                 if not issued.due_to_expire(now):
                     continue  # used or cancelled meanwhile
                 refund_id = _end(
                     uow,
-                    program,
+                    ledger,
                     issued,
                     IssuedStatus.EXPIRED,
                     now,

@@ -166,11 +166,13 @@ class IssuedDetail(TypedDict):
 
 
 class IssuedEnded(TypedDict):
-    """What a cancellation did: the reward as it is now and the refund entry, if any."""
+    """What a cancellation did: the reward as it is now, the refund entry (if any) and the
+    member's balances after it."""
 
     issued: IssuedView
     refunded: int
     refund_entry_id: int | None
+    balance: Balances
 
 
 class PoolLoaded(TypedDict):
