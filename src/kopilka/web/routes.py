@@ -18,6 +18,7 @@ from kopilka.web.i18n import tr
 from kopilka.web.jobs_pages import jobs_router
 from kopilka.web.member_list_pages import member_list_router
 from kopilka.web.members_pages import members_router
+from kopilka.web.offer_pages import offer_router
 from kopilka.web.portal import portal_router
 from kopilka.web.receipt_list_pages import receipt_list_router
 from kopilka.web.receipt_pages import receipt_router
@@ -86,6 +87,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(tier_router(console))
     router.include_router(audit_router(console))
     router.include_router(jobs_router(console))
+    router.include_router(offer_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(static_router())
 
