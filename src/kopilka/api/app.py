@@ -22,6 +22,7 @@ from kopilka.api.metrics import Metrics
 from kopilka.api.middleware import BodyLimit, LastResort, RequestMetrics
 from kopilka.api.routers import (
     admin,
+    coupons,
     events,
     health,
     holds,
@@ -77,6 +78,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     rules.router,
     tiers.router,
     offers.router,
+    coupons.router,
     rewards.members,
     rewards.catalog,
     rewards.issued,

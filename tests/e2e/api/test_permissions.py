@@ -166,6 +166,13 @@ ENDPOINTS = [
         lambda _w: {"categories": ["fruit"]},
     ),
     Endpoint("GET", "/v1/offers", P.RULES_READ),
+    Endpoint("GET", "/v1/rewards/coupon-return", P.REWARDS_READ),
+    Endpoint(
+        "PUT",
+        "/v1/rewards/coupon-return",
+        P.REWARDS_MANAGE,
+        lambda _w: {"give_back_on_return": True},
+    ),
     Endpoint(
         "POST",
         "/v1/offers/offer-x2/audience",
