@@ -176,9 +176,9 @@ class OfferRepo:
         return {r[0]: int(r[1]) for r in rows}
 
     def uses(self, program_id: int, offer_ids: Iterable[str]) -> dict[str, OfferUse]:
-        """What each offer awarded, from the stored per-line awards (docs/architecture.md, invariant 9): the
-        purchases and members it earned on and its points as awarded (a return's claw-back
-        is not taken off)."""
+        """What each offer awarded, from the stored per-line awards (docs/architecture.md,
+        invariant 9): the purchases and members it earned on and its points as awarded (a
+        return's claw-back is not taken off)."""
         ids = sorted(set(offer_ids))
         if not ids:
             return {}
