@@ -113,6 +113,10 @@ CODES = {
     "replaces",
     "void",
     "void-",
+    # personal offers (issue 24): the console's page, an offer's states in the portal
+    "offers",
+    "open",
+    "upcoming",
 }
 GETTEXT = {"_", "gettext", "ngettext"}
 

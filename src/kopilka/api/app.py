@@ -22,11 +22,13 @@ from kopilka.api.metrics import Metrics
 from kopilka.api.middleware import BodyLimit, LastResort, RequestMetrics
 from kopilka.api.routers import (
     admin,
+    coupons,
     events,
     health,
     holds,
     me,
     members,
+    offers,
     outbox,
     points,
     purchases,
@@ -75,6 +77,8 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     rules.router,
     tiers.router,
+    offers.router,
+    coupons.router,
     rewards.members,
     rewards.catalog,
     rewards.issued,

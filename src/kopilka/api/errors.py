@@ -51,6 +51,7 @@ class DuplicateIdempotencyKey(KopilkaError):
 STATUS: dict[str, tuple[int, str]] = {
     "validation_error": (422, "Invalid request"),
     "promo_code_invalid": (422, "Invalid promo code"),
+    "coupon_invalid": (422, "Coupon cannot be used"),
     "unauthorized": (401, "Authentication required"),
     "forbidden": (403, "Forbidden"),
     "outside_key_scope": (403, "Outside the API key's store or channel"),
@@ -69,6 +70,8 @@ STATUS: dict[str, tuple[int, str]] = {
     "insufficient_points": (409, "Insufficient points"),
     "member_blocked": (409, "Member is blocked"),
     "redemption_not_allowed": (409, "Redemption not allowed"),
+    "offer_not_available": (409, "Offer not available to the member"),
+    "favourites_already_chosen": (409, "Favourite categories already chosen this period"),
     "reward_unavailable": (409, "Reward not available"),
     "reward_code_invalid": (422, "Invalid reward code"),
     "issued_reward_not_active": (409, "Issued reward is no longer active"),

@@ -154,6 +154,8 @@ class Basket:
     promo_codes: frozenset[str] = frozenset()
     # the shop's own discount on the whole order, not yet spread over the lines
     order_discount_minor: int = 0
+    # codes of the member's issued coupons and vouchers used at the till (as typed)
+    coupons: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         lines = tuple(self.lines)
@@ -161,6 +163,7 @@ class Basket:
         if not isinstance(self.promo_codes, frozenset):
             object.__setattr__(self, "promo_codes", frozenset(self.promo_codes))
         object.__setattr__(self, "payments", tuple(self.payments))
+        object.__setattr__(self, "coupons", tuple(self.coupons))
         for tender, amount in self.payments:
             if type(amount) is not int or amount < 0 or not isinstance(tender, str):
                 raise ValidationError(

@@ -63,6 +63,14 @@ class PromoCodeInvalid(ValidationError):
     code = "promo_code_invalid"
 
 
+class CouponInvalid(ValidationError):
+    """A coupon a purchase carries cannot be used (``details.reason``: ``unknown``,
+    ``format``, ``check``, ``used``, ``expired``, ``cancelled``, ``not_yet_valid``,
+    ``other_member``, ``not_a_coupon``, ``min_basket``, ``no_lines``; ``details.code``)."""
+
+    code = "coupon_invalid"
+
+
 class NotFoundError(KopilkaError):
     code = "not_found"
 
@@ -130,6 +138,18 @@ class CodeRefused(KopilkaError):
     spent) and ``details["attempts_left"]`` how many tries the code has left."""
 
     code = "code_refused"
+
+
+class OfferNotAvailable(ConflictError):
+    """An offer not addressed to the member, or already over, was activated."""
+
+    code = "offer_not_available"
+
+
+class FavouritesAlreadyChosen(ConflictError):
+    """A member chose favourite categories a second time in one period."""
+
+    code = "favourites_already_chosen"
 
 
 class RewardUnavailable(ConflictError):

@@ -11,23 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from functools import partial
-from typing import TypedDict, cast
+from typing import NotRequired, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from kopilka.domain.basket import Basket
+from kopilka.domain.coupons import CouponUse, apply_coupons
 from kopilka.domain.errors import (
+    CouponInvalid,
     InsufficientPoints,
+    IssuedRewardNotActive,
     NotFoundError,
     RedemptionNotAllowed,
     ReversalExceeded,
+    RewardCodeInvalid,
 )
 from kopilka.domain.member import Member
 from kopilka.domain.messages import msg
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
+from kopilka.domain.rewards import IssuedReward
 from kopilka.domain.rules import (
     EarnResult,
     RuleSet,
@@ -53,8 +59,11 @@ from kopilka.services import outbox, promo_codes, tiers, usage
 from kopilka.services.balance_view import settled_balance
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, lock_member, member_context, resolve_member
+from kopilka.services.offer_facts import with_offers
+from kopilka.services.rewards.issued import coupon_for_use, give_back_use, mark_used
 from kopilka.services.rules import ruleset_by_id
 from kopilka.services.scope import StoreScope
+from kopilka.store.repos.coupon_policy import CouponPolicyRepo
 from kopilka.store.repos.purchases import (
     PurchaseRepo,
     StoredAward,
@@ -62,6 +71,7 @@ from kopilka.store.repos.purchases import (
     StoredPurchase,
     StoredReturn,
 )
+from kopilka.store.repos.rewards import IssuedRewardRepo
 from kopilka.store.repos.rules import UsageRepo
 from kopilka.store.uow import UnitOfWork
 
@@ -134,6 +144,8 @@ class BookPurchase:
             out["promo_codes"] = sorted(b.promo_codes)
         if b.order_discount_minor:
             out["order_discount_minor"] = b.order_discount_minor
+        if b.coupons:
+            out["coupons"] = list(b.coupons)
         lines: list[dict[str, object]] = []
         for i, ln in enumerate(b.lines):
             line: dict[str, object] = {
@@ -229,6 +241,15 @@ class BalanceNow(TypedDict):
     held: int
 
 
+class CouponApplied(TypedDict):
+    """A coupon used on the purchase: its code, its discount, and the discount's parts by
+    line (they add up to it exactly)."""
+
+    code: str
+    discount: str
+    lines: dict[str, str]
+
+
 class Quote(TypedDict):
     member_id: int
     available: int
@@ -239,6 +260,7 @@ class Quote(TypedDict):
     rule_version: int | None
     lines: list[QuotedLine]
     control_group: list[str]
+    coupons: list[CouponApplied]
 
 
 class PurchaseBooked(TypedDict):
@@ -254,6 +276,7 @@ class PurchaseBooked(TypedDict):
     redeem_entry_id: int | None
     lines: list[QuotedLine]
     balance: BalanceNow
+    coupons: NotRequired[list[CouponApplied]]
 
 
 class _ReturnedLine(TypedDict):
@@ -290,6 +313,9 @@ class ReturnBooked(TypedDict):
     debt: int
     lines: list[ReturnedLine]
     balance: BalanceNow
+    # the codes of the coupons this return gave back (the program's setting; all of a
+    # coupon's lines returned in full)
+    coupons_given_back: NotRequired[list[str]]
 
 
 class RuleAward(TypedDict):
@@ -371,7 +397,7 @@ def _earn_and_limits(
     member = tiers.member_for_earning(
         uow, program, ruleset.version, member, basket.occurred_at, paid
     )
-    who = member_context(member)
+    who = with_offers(uow, program, ruleset, member_context(member), basket.occurred_at)
     result = evaluate_purchase(
         ruleset, program, basket, who, points_redeemed_discount_by_line=discounts
     )
@@ -498,6 +524,61 @@ def _redeemed_by_line(points: int, basket: Basket, discounts: dict[str, int]) ->
     return dict(zip(ids, allocate(points, [discounts.get(i, 0) for i in ids]), strict=True))
 
 
+def _coupons_of(
+    uow: UnitOfWork, program: Program, basket: Basket, member_id: int, now: datetime
+) -> tuple[Basket, list[CouponUse], list[IssuedReward]]:
+    """The basket with its coupons' discounts taken off its lines (``basket``: net of the
+    order discount), the uses and the issued coupons, locked for this transaction; a
+    coupon that cannot be used is refused with 422 ``coupon_invalid`` and its
+    ``details.reason`` (nothing is written)."""
+    if not basket.coupons:
+        return basket, [], []
+    issued: list[IssuedReward] = []
+    for code in basket.coupons:
+        try:
+            one = coupon_for_use(uow, program, code, member_id, now)
+        except RewardCodeInvalid as err:
+            raise CouponInvalid(
+                msg("coupon %(code)s: %(why)s", code=code, why=err.message),
+                reason=str(err.details.get("reason", "format")),
+                code=code,
+            ) from None
+        except NotFoundError:
+            raise CouponInvalid(
+                msg("no coupon has the code %(code)s", code=code), reason="unknown", code=code
+            ) from None
+        except IssuedRewardNotActive as err:
+            raise CouponInvalid(
+                msg("coupon %(code)s: %(why)s", code=code, why=err.message),
+                reason=str(err.details.get("reason") or err.details.get("status")),
+                code=code,
+            ) from None
+        if any(i.id == one.id for i in issued):
+            raise CouponInvalid(
+                msg("coupon %(code)s is given twice", code=code), reason="duplicate", code=code
+            )
+        issued.append(one)
+    terms = [(code, i.id, i.coupon) for code, i in zip(basket.coupons, issued, strict=True)]
+    net, uses = apply_coupons(
+        basket, [(c, n, t) for c, n, t in terms if t is not None], program.currency
+    )
+    return net, uses, issued
+
+
+def _coupons_out(program: Program, uses: list[CouponUse]) -> list[CouponApplied]:
+    return [
+        {
+            "code": use.code,
+            "discount": format_money(use.discount_minor, program.currency),
+            "lines": {
+                line_id: format_money(part, program.currency)
+                for line_id, part in sorted(use.by_line.items())
+            },
+        }
+        for use in uses
+    ]
+
+
 def quote(ctx: ServiceContext, program: Program, cmd: QuotePurchase) -> Quote:
     """Points to earn per line and rule, the most points payable, and what a given number
     of points (``redeem_points``) would buy, from the balance as of now. Writes nothing.
@@ -516,10 +597,10 @@ def quote(ctx: ServiceContext, program: Program, cmd: QuotePurchase) -> Quote:
         ruleset = ruleset_by_id(uow, program, rule_set_id)
         if not due:
             available = uow.members.balance(member_id).available
-            return _quote(uow, program, basket, cmd, member, ruleset, available)
+            return _quote(uow, program, basket, cmd, member, ruleset, available, now)
     with ctx.uow() as uow:  # never committed: what is due is settled only for this read
         available = settled_balance(uow, program, member_id, now).available
-        return _quote(uow, program, basket, cmd, member, ruleset, available)
+        return _quote(uow, program, basket, cmd, member, ruleset, available, now)
 
 
 def _quote(
@@ -530,10 +611,11 @@ def _quote(
     member: Member,
     ruleset: RuleSet | None,
     available: int,
+    now: datetime,
 ) -> Quote:
     member_id = member.id
     available = max(available, 0)
-    basket = effective_basket(basket)
+    basket, uses, _ = _coupons_of(uow, program, effective_basket(basket), member_id, now)
     specs = _promo_specs(program, ruleset, basket)
     if specs:
         promo_codes.check_limits(UsageRepo(uow.conn), program.id, specs, member_id)
@@ -555,6 +637,7 @@ def _quote(
             program, basket, discounts, _redeemed_by_line(points, basket, discounts), result
         ),
         "control_group": list(result.control_group) if result else [],
+        "coupons": _coupons_out(program, uses),
     }
 
 
@@ -602,7 +685,8 @@ def prepare_commit(
         uow.ledger.know_due(member_id, now, due)
         lg.settle(member_id, now)
         ruleset = ruleset_by_id(uow, program, rule_set_id)
-        specs = _promo_specs(program, ruleset, basket)
+        net, uses, coupons = _coupons_of(uow, program, basket, member_id, now)
+        specs = _promo_specs(program, ruleset, net)
         spendable = max(bal.available, 0)
         pay = points
         if hold_id is not None:
@@ -618,8 +702,8 @@ def prepare_commit(
                 )
             pay = points or hold.amount
             spendable += hold.amount
-        pay, discounts = _payment(ruleset, program, basket, pay, cmd.redeem_amount_minor, spendable)
-        check_payments(basket, sum(discounts.values()), program.currency)
+        pay, discounts = _payment(ruleset, program, net, pay, cmd.redeem_amount_minor, spendable)
+        check_payments(net, sum(discounts.values()), program.currency)
         if specs:  # the last refusal: a use is counted only for a purchase that is booked
             promo_codes.take(UsageRepo(uow.conn), program.id, specs, member_id)
         redeem_entry = None
@@ -627,10 +711,20 @@ def prepare_commit(
             redeem_entry = lg.capture(hold_id, now, pay).entry_id
         elif pay:
             redeem_entry = lg.redeem(member_id, pay, now, reference=receipt_id).entry_id
-        result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
+        result = _earn_and_limits(uow, program, ruleset, net, member, discounts)
         earned = result.total_points if result else 0
         earn_entry = None
-        meta: dict[str, object] = _purchase_meta(original, basket, result) or {}
+        meta: dict[str, object] = _purchase_meta(original, net, result) or {}
+        if uses:
+            meta["coupons"] = [
+                {
+                    "code": u.code,
+                    "issued_id": u.issued_id,
+                    "discount_minor": u.discount_minor,
+                    "by_line": u.by_line,
+                }
+                for u in uses
+            ]
         if earned:
             assert ruleset is not None
             assert result is not None
@@ -659,12 +753,12 @@ def prepare_commit(
                 ruleset,
                 result,
                 member_id,
-                basket.occurred_at,
+                net.occurred_at,
                 program.timezone,
             )
-        redeemed_by_line = _redeemed_by_line(pay, basket, discounts)
+        redeemed_by_line = _redeemed_by_line(pay, net, discounts)
         earned_by_line = result.points_by_line() if result else {}
-        total = sum(ln.amount_minor for ln in basket.lines)
+        total = sum(ln.amount_minor for ln in net.lines)
         discount = sum(discounts.values())
         PurchaseRepo(uow.conn).add(  # with the member's lifetime totals
             StoredPurchase(
@@ -672,9 +766,9 @@ def prepare_commit(
                 program_id=program.id,
                 member_id=member_id,
                 receipt_id=receipt_id,
-                occurred_at=basket.occurred_at,
-                store=basket.store,
-                channel=basket.channel.value,
+                occurred_at=net.occurred_at,
+                store=net.store,
+                channel=net.channel.value,
                 total_minor=total,
                 discount_minor=discount,
                 points_earned=earned,
@@ -683,8 +777,8 @@ def prepare_commit(
                 redeem_entry_id=redeem_entry,
                 rule_version=ruleset.version if ruleset else None,
                 meta=meta or None,
-                partner=basket.partner,
-                payment_method=basket.payment_method,
+                partner=net.partner,
+                payment_method=net.payment_method,
                 lines=[
                     StoredLine(
                         ln.line_id,
@@ -697,7 +791,7 @@ def prepare_commit(
                         redeemed_by_line.get(ln.line_id, 0),
                         earned_by_line.get(ln.line_id, 0),
                     )
-                    for ln in basket.lines
+                    for ln in net.lines
                 ],
                 awards=[
                     StoredAward(a.line_id, a.rule_id, a.ruleset_version, a.points)
@@ -707,7 +801,7 @@ def prepare_commit(
             )
         )
         if ruleset is not None:
-            tiers.after_purchase(uow, program, ruleset.version, member_id, basket.occurred_at, now)
+            tiers.after_purchase(uow, program, ruleset.version, member_id, net.occurred_at, now)
         after = lg.balance(member_id)
         booked: PurchaseBooked = {
             "receipt_id": receipt_id,
@@ -720,9 +814,13 @@ def prepare_commit(
             "rule_version": ruleset.version if ruleset else None,
             "earn_entry_id": earn_entry,
             "redeem_entry_id": redeem_entry,
-            "lines": _lines_out(program, basket, discounts, redeemed_by_line, result),
+            "lines": _lines_out(program, net, discounts, redeemed_by_line, result),
             "balance": {"available": after.available, "pending": after.pending, "held": after.held},
         }
+        if uses:
+            booked["coupons"] = _coupons_out(program, uses)
+        for issued in coupons:  # used by this purchase, in its transaction
+            mark_used(uow, issued, now, reference=receipt_id)
         outbox.purchase_committed(uow, program, booked, hold_id, now)
         return booked
 
@@ -973,6 +1071,7 @@ def process_return(
         if codes and _returned_whole(purchase, out_lines):
             # returned whole: its promo codes' uses are given back
             promo_codes.give_back(UsageRepo(uow.conn), program.id, codes, purchase.member_id)
+        given_back = _give_coupons_back(uow, program, purchase, out_lines, now, reference)
         bal = lg.balance(purchase.member_id)
         booked: ReturnBooked = {
             "receipt_id": receipt_id,
@@ -987,6 +1086,8 @@ def process_return(
             "lines": [_returned(x, program.currency) for x in out_lines],
             "balance": {"available": bal.available, "pending": bal.pending, "held": bal.held},
         }
+        if given_back:
+            booked["coupons_given_back"] = given_back
         outbox.purchase_returned(uow, program, booked, now)
         return booked
 
@@ -998,6 +1099,49 @@ def process_return(
         effect,
         caller_key=caller_key,
     )
+
+
+def _back_by_line(
+    purchase: StoredPurchase, now_returned: list[StoredReturnLine]
+) -> dict[str, Decimal]:
+    back: dict[str, Decimal] = {}
+    for x in [y for r in purchase.returns for y in r.lines] + list(now_returned):
+        back[str(x["line_id"])] = back.get(str(x["line_id"]), Decimal(0)) + Decimal(
+            str(x["quantity"])
+        )
+    return back
+
+
+def _give_coupons_back(
+    uow: UnitOfWork,
+    program: Program,
+    purchase: StoredPurchase,
+    now_returned: list[StoredReturnLine],
+    now: datetime,
+    reference: str,
+) -> list[str]:
+    """Give back the purchase's coupons whose lines this return completes (every line a
+    coupon discounted returned in full, counting the earlier returns), when the program's
+    setting says so; the codes given back."""
+    used = cast(list[dict[str, object]], (purchase.meta or {}).get("coupons") or [])
+    if not used or not CouponPolicyRepo(uow.conn).back_on_return(program.id):
+        return []
+    quantity = {ln.line_id: ln.quantity for ln in purchase.lines}
+    before = _back_by_line(purchase, [])
+    after = _back_by_line(purchase, now_returned)
+    issued = IssuedRewardRepo(uow.conn)
+    out: list[str] = []
+    for use in used:
+        lines = cast(dict[str, int], use["by_line"])
+        done_now = all(after.get(i, Decimal(0)) >= quantity[i] for i in lines)
+        done_before = all(before.get(i, Decimal(0)) >= quantity[i] for i in lines)
+        if not done_now or done_before:
+            continue
+        coupon = issued.get(program.id, int(cast(int, use["issued_id"])), lock=True)
+        if coupon is not None:
+            give_back_use(uow, coupon, now, reference=reference)
+            out.append(str(use["code"]))
+    return out
 
 
 def _returned_whole(purchase: StoredPurchase, now_returned: list[StoredReturnLine]) -> bool:

@@ -37,6 +37,7 @@ from kopilka.domain.rules.schema import Listed, NotChannels, NotIn
 from kopilka.domain.rules.source import MAX_DOCUMENT_BYTES, document_bytes
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, member_context, resolve_member
+from kopilka.services.offer_facts import with_offers
 from kopilka.store.repos.purchases import PurchaseRepo, StoredPurchase
 from kopilka.store.repos.rules import RuleSetRepo, StoredRuleSet
 from kopilka.store.uow import UnitOfWork
@@ -426,9 +427,8 @@ def preview(ctx: ServiceContext, program: Program, cmd: PreviewRules) -> RulePre
                 basket.occurred_at,
                 program.timezone,
             )
-            result = evaluate_purchase(
-                draft, program, basket, member_context(member), usage=counters
-            )
+            who = with_offers(uow, program, draft, member_context(member), basket.occurred_at)
+            result = evaluate_purchase(draft, program, basket, who, usage=counters)
             ceiling = max_redeemable(basket, draft, program, available)
         else:
             name = subject.type

@@ -737,6 +737,44 @@ reminder_settings = Table(
     Column("updated_by", String(128), nullable=False),
 )
 
+# ---- personal offers and favourite categories (issue 24) -----------------------------
+# the members the back office listed for an offer (a rule with ``offer: {audience:
+# {listed: true}}``), by the offer's rule id
+offer_audiences = Table(
+    "offer_audiences",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("offer_id", String(64), primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+    Index("ix_offer_audiences_member", "member_id"),
+)
+# a member's activation of an offer that requires one (once; kept when the offer ends)
+offer_activations = Table(
+    "offer_activations",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("offer_id", String(64), primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("activated_at", UTCDateTime, nullable=False),
+    Column("channel", String(16)),
+    Index("ix_offer_activations_member", "member_id"),
+)
+# a member's choice of favourite categories for a rule, one per period (the period's first
+# local day); the latest choice on or before a purchase's period is in force
+favourite_choices = Table(
+    "favourite_choices",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("categories", Json, nullable=False),
+    Column("chosen_at", UTCDateTime, nullable=False),
+    Index("ix_favourite_choices_member", "member_id"),
+)
+
+
 # ---- rewards (issue 24) --------------------------------------------------------------
 # a program's settings for rewards: whether an unused reward's points come back when it
 # is cancelled, and when it expires
@@ -747,6 +785,8 @@ reward_settings = Table(
     Column("refund_on_cancel", Boolean, nullable=False, server_default=text("true")),
     Column("refund_on_expiry", Boolean, nullable=False, server_default=text("false")),
     Column("updated_at", UTCDateTime, nullable=False),
+    # offers branch (0021): a return of a coupon's lines gives the coupon back
+    Column("coupon_back_on_return", Boolean, nullable=False, server_default=text("false")),
 )
 # the catalog: one row per reward; ``stock`` is what is left to issue (NULL: unlimited),
 # ``issued_count`` every issue ever (the total limit counts it); both change in one

@@ -38,6 +38,7 @@ from kopilka.domain.rules.model import RuleSet
 from kopilka.services import audit as audit_svc
 from kopilka.services import balance_view as balance_svc
 from kopilka.services import members as member_svc
+from kopilka.services import offers as offers_svc
 from kopilka.services import one_time_codes as codes_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
@@ -80,6 +81,8 @@ from kopilka.web.render import (
 CONSENT_DONE = {
     "withdrawn": N_("Your consent is withdrawn."),
     "granted": N_("Your consent is given."),
+    "activated": N_("The offer is activated."),
+    "favourites": N_("Your favourite categories are saved."),
 }
 # a consent change's confirmation page: which purpose, and which way
 Purpose = Annotated[str, Query(min_length=1, max_length=64)]
@@ -103,9 +106,12 @@ def offers(
     horizon = today + OFFERS_AHEAD
     who = member_context(member)
     out: list[dict[str, Any]] = []
+    personal = set(ruleset.offers) | set(ruleset.favourites) if ruleset is not None else set()
     for rule in ruleset.rules if ruleset is not None else ():
         gate = rule.gate
         if not rule.visible or not gate.member_holds(who.attributes, who.lifetime_spend_minor):
+            continue
+        if rule.id in personal:  # personal offers and favourites have sections of their own
             continue
         if gate.tiers is not None and who.tier not in gate.tiers:
             continue
@@ -350,6 +356,8 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             "email": next(iter(member.identifiers.get("email", [])), None),
             "before": before,
             "portal_tier": tier_pages.member_panel(ctx, program, member_id),
+            "personal_offers": offers_svc.member_offers(ctx, program, member_id),
+            "favourites": offers_svc.member_favourites(ctx, program, member_id),
         }
         return RENDERER.page(
             "portal_home.html",
@@ -553,6 +561,33 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         except KopilkaError as e:
             return home_page(program, member_id, csrf, status=status_of(e), error=e)
         return redirect("/portal?done=granted" if granted else "/portal?done=withdrawn")
+
+    @router.post("/offers/activate")
+    def activate_offer(request: Request, form: Form) -> Response:
+        """The member activates a personal offer (activating twice changes nothing)."""
+        program, member_id, csrf = signed_in(request)
+        area.check_csrf(request, form)
+        command = offers_svc.ActivateOffer(member_id, form.get("offer_id", ""), "portal")
+        try:
+            offers_svc.activate_offer(ctx, program, command)
+        except KopilkaError as e:
+            return home_page(program, member_id, csrf, status=status_of(e), error=e)
+        return redirect("/portal?done=activated")
+
+    @router.post("/favourites")
+    def choose_favourites(request: Request, form: Form) -> Response:
+        """The member picks their favourite categories (one select per category to pick)."""
+        program, member_id, csrf = signed_in(request)
+        area.check_csrf(request, form)
+        picked = tuple(
+            value for name, value in sorted(form.items()) if name.startswith("category_") and value
+        )
+        command = offers_svc.ChooseFavourites(member_id, form.get("rule_id", ""), picked)
+        try:
+            offers_svc.choose_favourites(ctx, program, command)
+        except KopilkaError as e:
+            return home_page(program, member_id, csrf, status=status_of(e), error=e)
+        return redirect("/portal?done=favourites")
 
     @router.post("/consents/withdraw")
     def withdraw(request: Request, form: Form) -> Response:

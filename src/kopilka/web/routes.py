@@ -19,6 +19,7 @@ from kopilka.web.jobs_pages import jobs_router
 from kopilka.web.member_list_pages import member_list_router
 from kopilka.web.members_pages import members_router
 from kopilka.web.notification_pages import notifications_router
+from kopilka.web.offer_pages import offer_router
 from kopilka.web.portal import portal_router
 from kopilka.web.receipt_list_pages import receipt_list_router
 from kopilka.web.receipt_pages import receipt_router
@@ -92,6 +93,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(notifications_router(console))
     router.include_router(rewards_console_router(console))
     router.include_router(rewards_portal_router(kopilka))
+    router.include_router(offer_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(unsubscribe_router(kopilka))
     router.include_router(static_router())

@@ -106,6 +106,7 @@ PAGES = [
         url="/admin/notifications/winback/ru",
     ),
     Page("/portal/unsubscribe/{token}", (ANON,), url="/portal/unsubscribe/{unsubscribe}"),
+    Page("/admin/offers", ("admin", "analyst")),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/admin/rewards", ("marketer", "support")),
     Page("/admin/rewards/issued", ("support",)),
@@ -144,6 +145,21 @@ NOT_PAGES = {
     "/portal/rewards/{reward_id}/image": "a reward's image (PNG, JPEG or WebP)",
 }
 ROLES = sorted({role for p in PAGES for role in p.roles})
+OFFER_RULES = """  - id: coffee-x3
+    kind: multiplier
+    description: "x3 points on coffee"
+    factor: 3
+    scope: {categories: [coffee]}
+    offer:
+      audience: {everyone: true}
+      requires_activation: true
+      window: {from: 2026-03-01, to: 2026-03-31}
+  - id: fav
+    kind: favourite_categories
+    choose: 2
+    from: [dairy, bread, fruit]
+    factor: 2
+redemption:"""
 
 
 def add_rewards(world: World) -> None:
@@ -177,7 +193,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
     upgrade(url)
     engine = make_engine(url)
     world = build_world(ServiceContext(engine, FrozenClock(START)))
-    rules.publish(world.ctx, world.program, RULES.replace('per: "100"', 'per: "50"'), actor="test")
+    # the version in force has a personal offer and favourite categories, for the offers
+    # page and the portal's sections
+    in_force = RULES.replace('per: "100"', 'per: "50"').replace("redemption:", OFFER_RULES)
+    rules.publish(world.ctx, world.program, in_force, actor="test")
     proposal = rule_proposals.ProposeRules(
         RULES.replace('per: "100"', 'per: "25"'), "yaml", None, key="axe-proposal", actor="test"
     )

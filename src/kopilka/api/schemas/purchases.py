@@ -36,6 +36,7 @@ from kopilka.domain.basket import (
     check_occurred_at,
     check_receipt_total,
 )
+from kopilka.domain.coupons import MAX_COUPONS
 from kopilka.domain.identifiers import IdentifierKind
 from kopilka.domain.money import parse_money
 from kopilka.domain.program import Program
@@ -55,6 +56,10 @@ PromoCodeIn = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
 
 
 _IDENTIFIERS = ("card", "phone", "email", "external")
+
+
+# a coupon's code as a till scans it (checked against the issued rewards when it is used)
+CouponCodeIn = Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 _-]+$")]
 
 
 class MemberRef(Input):
@@ -166,6 +171,15 @@ class BasketIn(ForMember):
         description="the shop's own discount on the whole order: spread over the lines in "
         "proportion to their amounts, which then earn on what is left",
     )
+    coupons: list[CouponCodeIn] = Field(
+        default_factory=list,
+        max_length=MAX_COUPONS,
+        description="codes of the member's issued coupons and vouchers: each one's discount "
+        "is spread over its lines exactly (after the order discount, before points); one "
+        "that cannot be used (unknown, used, expired, another member's, under its minimum "
+        "basket...) is refused with 422 coupon_invalid and details.reason, nothing booked; "
+        "the commit marks them used",
+    )
     lines: list[LineIn] = Field(
         min_length=1,
         max_length=MAX_LINES,
@@ -217,6 +231,7 @@ class BasketIn(ForMember):
             payments=payments,
             promo_codes=frozenset(code.upper() for code in self.promo_codes),
             order_discount_minor=order_discount,
+            coupons=tuple(self.coupons),
         )
 
     def to_preview(self, program: Program, now: datetime) -> PreviewPurchase:
@@ -340,6 +355,12 @@ class QuotedLine(BaseModel):
     awards: list[LineAward]
 
 
+class CouponAppliedOut(BaseModel):
+    code: str
+    discount: str
+    lines: dict[str, str] = Field(description="the discount's parts by line id (exact)")
+
+
 class QuotePublic(BaseModel):
     """What the basket would earn and what points could pay; nothing is written."""
 
@@ -357,6 +378,9 @@ class QuotePublic(BaseModel):
     rule_version: int | None
     lines: list[QuotedLine]
     control_group: list[str] = Field(description="pilot rules the member is held out of")
+    coupons: list[CouponAppliedOut] = Field(
+        default_factory=list, description="each coupon's discount and its parts by line"
+    )
 
 
 class PurchaseResult(BaseModel):
@@ -372,6 +396,9 @@ class PurchaseResult(BaseModel):
     redeem_entry_id: int | None
     lines: list[QuotedLine]
     balance: Balances
+    coupons: list[CouponAppliedOut] = Field(
+        default_factory=list, description="the coupons used: each one's discount by line"
+    )
 
 
 class ReturnedLine(BaseModel):
@@ -411,6 +438,11 @@ class ReturnResult(BaseModel):
     debt: int = Field(description="of points_clawed_back, those taken below zero (policy 'debt')")
     lines: list[ReturnedLine]
     balance: Balances
+    coupons_given_back: list[str] = Field(
+        default_factory=list,
+        description="codes of the coupons this return gave back (the program's setting: "
+        "every line a coupon discounted returned in full)",
+    )
 
 
 class RuleAward(BaseModel):

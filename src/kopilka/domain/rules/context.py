@@ -24,6 +24,11 @@ class MemberContext:
     lifetime_spend_minor: int = 0
     purchase_count: int = 0
     enrolled_at: datetime | None = None
+    # the personal offers in force for this member now (rule ids: addressed, activated when
+    # required, in their window; see domain/rules/offers.py), and the categories the member
+    # chose for each favourite categories rule
+    offers: frozenset[str] = frozenset()
+    favourites: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from kopilka.domain.rules.model import (
     Rule,
     RuleSet,
 )
+from kopilka.domain.rules.offers import FavouriteSpec, OfferSpec
 from kopilka.domain.rules.plan import scope_index
 from kopilka.domain.rules.pydantic_messages import located_message
 from kopilka.domain.rules.source import Path, format_path, line_of, load_with_lines, resolve
@@ -123,6 +124,9 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
     compiled = [compiler.rule(index, rule) for index, rule in enumerate(rules)]
     redemption = compiler.redemption(doc.redemption)
     codes = _promo_codes(doc, rules, raw_rules if isinstance(raw_rules, list) else [], problems)
+    offers, favourites = _personal(
+        rules, raw_rules if isinstance(raw_rules, list) else [], problems
+    )
     problems.raise_if_any()
     compiled.sort(key=lambda r: (r.priority, r.id))
     events: dict[str, list[Rule]] = {}
@@ -142,7 +146,49 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
         redemption=redemption,
         scope_index=scope_index(compiled),
         promo_codes=codes,
+        offers=offers,
+        favourites=favourites,
     )
+
+
+def _personal(
+    rules: list[schema.RuleBase], raw_rules: list[Any], problems: _Problems
+) -> tuple[dict[str, OfferSpec], dict[str, FavouriteSpec]]:
+    """The personal offers (rules with ``offer:``) and the favourite categories rules, by
+    rule id; an offer on an event rule is a problem (offers are for purchases)."""
+    by_id = {raw.get("id"): n for n, raw in enumerate(raw_rules) if isinstance(raw, dict)}
+    offers: dict[str, OfferSpec] = {}
+    favourites: dict[str, FavouriteSpec] = {}
+    for rule in rules:
+        if isinstance(rule, schema.FavouriteCategoriesRule):
+            favourites[rule.id] = FavouriteSpec(
+                rule_id=rule.id,
+                description=rule.description,
+                choose=rule.choose,
+                allowed=tuple(rule.from_),
+                period=rule.period,
+            )
+        offer = rule.offer
+        if offer is None:
+            continue
+        if isinstance(rule, schema.EventRule):
+            problems.add(
+                ("rules", by_id.get(rule.id, 0), "offer"), msg("only a purchase rule can have it")
+            )
+            continue
+        audience = offer.audience
+        offers[rule.id] = OfferSpec(
+            rule_id=rule.id,
+            description=rule.description,
+            first_day=offer.window.from_,
+            last_day=offer.window.to,
+            everyone=audience.everyone,
+            listed=audience.listed,
+            tiers=frozenset(audience.tiers),
+            segments=frozenset(audience.segments),
+            requires_activation=offer.requires_activation,
+        )
+    return offers, favourites
 
 
 def _promo_codes(
@@ -338,6 +384,18 @@ class _Compiler:
                 every_nth_purchase=src.every_nth_purchase,
                 first_purchase=src.first_purchase,
             )
+        elif isinstance(src, schema.FavouriteCategoriesRule):
+            # the rule's lines are its list's categories; the engine keeps only those the
+            # member chose (MemberContext.favourites)
+            fields["scope"] = Matcher(categories=frozenset(src.from_))
+            if src.factor is not None:
+                fields.update(kind=MULTIPLIER, factor=src.factor)
+            else:
+                assert src.rate is not None  # the schema wants one of the two
+                fields["points"] = src.rate.points or 0
+                fields["per_minor"] = self.minor(src.rate.per, "rate", "per") or 0
+                fields["percent"] = src.rate.percent
+                fields["per_unit"] = src.rate.per_unit
         elif isinstance(src, schema.EventRule):
             fields.update(
                 kind=EVENT,

@@ -183,6 +183,8 @@ def evaluate_purchase(
     listed: list[int] = []
     if plan.scoped:
         listed = plan.listed(lines)
+        if live & plan.favourite_bits:
+            plan.unchosen(lines, listed, live, member.favourites)
         listing = plan.everything
         for bits in listed:
             listing |= bits

@@ -16,6 +16,7 @@ from decimal import Decimal
 # class of a module not yet started is a null pointer there (the import crashed). plan.py
 # imports nothing of this module (it is built from the set's fields), so there is no cycle.
 from kopilka.domain.expiry import ExpiryPolicy
+from kopilka.domain.rules.offers import FavouriteSpec, OfferSpec
 from kopilka.domain.rules.plan import Plan
 
 # re-exported: the rules and what they are made of were defined here before rule.py
@@ -91,6 +92,9 @@ class RuleSet:
     scope_index: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     # the document's promo codes by code
     promo_codes: Mapping[str, PromoCodeSpec] = field(default_factory=dict)
+    # personal offers (rules with ``offer:``) and favourite categories rules, by rule id
+    offers: Mapping[str, OfferSpec] = field(default_factory=dict)
+    favourites: Mapping[str, FavouriteSpec] = field(default_factory=dict)
     # the stages precompiled for evaluation, derived from the fields above
     plan: Plan = field(init=False, repr=False, compare=False)
     # rule id -> the rule's own expiry, for the rules that have one (rules21b)
@@ -104,6 +108,8 @@ class RuleSet:
             self.bonuses,
             self.exclude,
             self.no_points_on_discounted,
+            offers=frozenset(self.offers),
+            favourites=frozenset(self.favourites),
         )
         object.__setattr__(self, "plan", plan)
         expiries = {r.id: r.expiry for r in self.rules if r.expiry is not None}

@@ -192,6 +192,9 @@ class Plan:
         "exclude_categories",
         "exclude_skus",
         "exclude_tags",
+        "favourite_bit_of",
+        "favourite_bits",
+        "favourite_steps",
         "memos",
         "multiplier_bits",
         "negated",
@@ -200,6 +203,8 @@ class Plan:
         "not_by_category",
         "not_by_sku",
         "not_by_tag",
+        "offer_bit_of",
+        "offer_bits",
         "open_negated",
         "rate_bits",
         "residual_bits",
@@ -225,10 +230,15 @@ class Plan:
         bonuses: tuple[Rule, ...],
         exclude: Matcher,
         no_points_on_discounted: bool,
+        *,
+        offers: frozenset[str] = frozenset(),
+        favourites: frozenset[str] = frozenset(),
     ) -> None:
         """The plan of a rule set's purchase stages: ``rates``, ``multipliers`` and
         ``bonuses`` each sorted by ``(priority, id)``, the lines ``exclude`` takes out of
-        earning, and whether discounted lines earn nothing."""
+        earning, whether discounted lines earn nothing, and the ids of the personal offers
+        and of the favourite categories rules (each applies only to the members the
+        caller says: ``MemberContext.offers``, ``MemberContext.favourites``)."""
         ordered = (*rates, *multipliers, *bonuses)
         steps = [Step(rule, 1 << n, version) for n, rule in enumerate(ordered)]
         self.steps = {step.bit: step for step in steps}
@@ -278,6 +288,12 @@ class Plan:
         )
         self.not_by_category, self.not_by_sku = not_by_facet["category"], not_by_facet["sku"]
         self.not_by_brand, self.not_by_tag = not_by_facet["brand"], not_by_facet["tag"]
+        # personal offers and favourite categories: rules only some members get
+        self.offer_bit_of = {step.id: step.bit for step in steps if step.id in offers}
+        self.offer_bits = bits(step for step in steps if step.id in offers)
+        self.favourite_bit_of = {step.id: step.bit for step in steps if step.id in favourites}
+        self.favourite_bits = bits(step for step in steps if step.id in favourites)
+        self.favourite_steps = tuple((step.bit, step.id) for step in steps if step.id in favourites)
         self.unit_bits = bits(step for step in steps if step.special == 1)
         self.tender_bits = bits(step for step in steps if step.special == 2)
 
@@ -474,7 +490,37 @@ class Plan:
             codes = basket.promo_codes
             mask = memos["promo"].get(codes)
             ok &= self._mask("promo", codes) if mask is None else mask
+        if self.offer_bits:
+            # an offer applies only when the caller found it in force for the member
+            granted = 0
+            for rule_id in member.offers:
+                granted |= self.offer_bit_of.get(rule_id, 0)
+            ok &= ~(self.offer_bits & ~granted)
+        if self.favourite_bits:
+            # a favourite categories rule only for a member who chose categories of it
+            chosen = 0
+            for rule_id, categories in member.favourites.items():
+                if categories:
+                    chosen |= self.favourite_bit_of.get(rule_id, 0)
+            ok &= ~(self.favourite_bits & ~chosen)
         return ok
+
+    def unchosen(
+        self,
+        lines: list[BasketLine],
+        listed: list[int],
+        live: int,
+        favourites: Mapping[str, frozenset[str]],
+    ) -> None:
+        """Take the live favourite categories rules off the lines (in ``listed``, as from
+        :meth:`listed`) whose category the member did not choose for them."""
+        for bit, rule_id in self.favourite_steps:
+            if not live & bit:
+                continue
+            chosen = favourites.get(rule_id, frozenset())
+            for n, line in enumerate(lines):
+                if listed[n] & bit and line.category not in chosen:
+                    listed[n] ^= bit
 
     def basket(self, live: int, lines: tuple[BasketLine, ...]) -> int:
         """``live`` without the rules whose purchase amount or quantity conditions fail

@@ -187,6 +187,34 @@ class Expires(Strict):
         return self
 
 
+class OfferAudience(Strict):
+    """Who a personal offer is addressed to: any of everyone, the members listed for it in
+    the back office (``listed``), some tiers, some segments. Left out: the listed members."""
+
+    everyone: bool = False
+    listed: bool = False
+    tiers: list[str] = []
+    segments: list[str] = []
+
+    @model_validator(mode="after")
+    def _someone(self) -> OfferAudience:
+        if not (self.everyone or self.listed or self.tiers or self.segments):
+            raise ValueError(
+                msg("address the offer to everyone, listed members, tiers or segments")
+            )
+        return self
+
+
+class Offer(Strict):
+    """A personal offer (``offer:`` on a purchase rule): the rule applies only to its
+    audience, on the dates of its window, and, with ``requires_activation``, only once the
+    member has activated it (in the portal or the app)."""
+
+    audience: OfferAudience = OfferAudience(listed=True)
+    requires_activation: bool = False
+    window: DateRange
+
+
 class RuleBase(Strict):
     id: Annotated[str, Field(pattern=RULE_ID)]
     description: str = Field("", max_length=500)
@@ -197,6 +225,7 @@ class RuleBase(Strict):
     limits: Limits = Limits()
     pilot: Pilot | None = None
     expires: Expires | None = None  # rules21b: the rule's points expire so, not by the program
+    offer: Offer | None = None  # a personal offer: for its audience and window only
 
 
 class Rate(Strict):
@@ -265,6 +294,31 @@ class BonusRule(RuleBase):
     min_amount: Money | None = None
     every_nth_purchase: int | None = Field(None, ge=2, le=10_000)
     first_purchase: bool = False
+
+
+class FavouriteCategoriesRule(RuleBase):
+    """Member-chosen favourite categories: each member picks ``choose`` of the ``from``
+    categories for a ``period``, and their lines earn the boost: a ``factor`` on the base
+    points (a multiplier), or a ``rate`` of their own."""
+
+    kind: Literal["favourite_categories"]
+    choose: int = Field(ge=1, le=50, strict=True)
+    from_: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        alias="from", min_length=1, max_length=500
+    )
+    factor: Annotated[Decimal, Field(gt=1, le=100, allow_inf_nan=False)] | None = None
+    rate: Rate | None = None
+    period: Literal["week", "month"] = "month"
+
+    @model_validator(mode="after")
+    def _boost(self) -> FavouriteCategoriesRule:
+        if (self.factor is None) == (self.rate is None):
+            raise ValueError(msg("give either factor or rate"))
+        if len(set(self.from_)) != len(self.from_):
+            raise ValueError(msg("a category is listed twice in from"))
+        if self.choose > len(self.from_):
+            raise ValueError(msg("choose must not exceed the categories listed in from"))
+        return self
 
 
 class EventLimit(Strict):
@@ -342,4 +396,5 @@ RULE_MODELS: dict[str, type[RuleBase]] = {
     "multiplier": MultiplierRule,
     "bonus": BonusRule,
     "event": EventRule,
+    "favourite_categories": FavouriteCategoriesRule,
 }
