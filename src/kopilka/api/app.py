@@ -27,6 +27,7 @@ from kopilka.api.routers import (
     holds,
     me,
     members,
+    memberships,
     outbox,
     points,
     purchases,
@@ -74,6 +75,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     rules.router,
     tiers.router,
+    memberships.router,
     admin.router,
 )
 
