@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from kopilka.api.app import create_app
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
+from kopilka.services import memberships, rule_proposals
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
-from kopilka.services import memberships, rule_proposals
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
 from kopilka.services.points import Earn, PlaceHold
 from kopilka.services.rules import RulesFormat
