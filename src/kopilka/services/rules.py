@@ -429,7 +429,7 @@ def preview(ctx: ServiceContext, program: Program, cmd: PreviewRules) -> RulePre
             result = evaluate_purchase(
                 draft, program, basket, member_context(member), usage=counters
             )
-            ceiling = max_redeemable(basket, draft, program, available)
+            ceiling = max_redeemable(basket, draft, program, available, member.tier_code)
         else:
             name = subject.type
             at = now if subject.occurred_at is None else check_occurred_at(subject.occurred_at, now)

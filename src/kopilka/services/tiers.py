@@ -30,6 +30,7 @@ from kopilka.domain.messages import msg
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
+from kopilka.domain.rules.model import RuleSet
 from kopilka.domain.rules.tiers_section import tier_policy
 from kopilka.domain.tiers import (
     ChangeReason,
@@ -146,6 +147,23 @@ def member_for_earning(
     if reached is None or policy.rank(reached) <= policy.rank(member.tier_code):
         return member
     return replace(member, tier_code=reached)
+
+
+def tier_now(
+    uow: UnitOfWork, program: Program, ruleset: RuleSet | None, member: Member, at: datetime
+) -> str | None:
+    """The member's effective tier at ``at`` as a purchase's payment with points reads it
+    (``redemption.by_tier``): the stored tier, or, once a paid or manual floor lifting it
+    has ended (``members.tier_until``) and no review has caught up, the tier without it.
+    Costs nothing unless the document has limits by tier and the floor has ended."""
+    if ruleset is None or not ruleset.redemption.by_tier:
+        return member.tier_code
+    if member.tier_until is None or at < member.tier_until:
+        return member.tier_code
+    tiers = tiers_of_version(uow, program, ruleset.version)
+    if tiers is None:
+        return member.tier_code
+    return current_tier(uow, tiers.policy, member.id, at)
 
 
 def after_purchase(
