@@ -718,7 +718,9 @@ def prepare_commit(
             )
         )
         if ruleset is not None:
-            tiers.after_purchase(uow, program, ruleset.version, member_id, basket.occurred_at, now)
+            tiers.after_purchase(
+                uow, program, ruleset.version, member_id, basket.occurred_at, now, lg
+            )
         after = lg.balance(member_id)
         booked: PurchaseBooked = {
             "receipt_id": receipt_id,

@@ -45,7 +45,8 @@ from kopilka.domain.tiers import (
     review_window,
     upgrade_on_purchase,
 )
-from kopilka.services import outbox
+from kopilka.ledger.ledger import Ledger
+from kopilka.services import outbox, tier_welcome
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.rules import RuleSetRepo
@@ -173,9 +174,12 @@ def after_purchase(
     member_id: int,
     occurred_at: datetime,
     now: datetime,
+    ledger: Ledger | None = None,
 ) -> str | None:
     """Upgrade the member at once when the purchase just stored crossed a threshold; the
-    new effective tier, or ``None`` when nothing changed (or the program has no tiers)."""
+    new effective tier, or ``None`` when nothing changed (or the program has no tiers).
+    A rise credits the tier's welcome bonus (``tier_reached``) through ``ledger``, the
+    purchase's own, so that its balance stays the one the purchase answers."""
     tiers = tiers_of_version(uow, program, version)
     if tiers is None:
         return None
@@ -192,8 +196,12 @@ def after_purchase(
     assert tier is not None
     floors = (view.manual_tier, view.manual_until, now, view.paid_tier, view.paid_until)
     after = effective(policy, reached, *floors)
+    # the tier the member had just before: the stored one, unless a paid or manual floor
+    # lifting it has ended and no review has caught up yet
+    ended = any(t is not None and t <= now for t in (view.manual_until, view.paid_until))
+    before = effective(policy, view.earned_tier, *floors) if ended else view.tier_code
     change = {
-        "from_tier": view.tier_code,
+        "from_tier": before,
         "to_tier": after,
         "reason": str(ChangeReason.PURCHASE),
         "metrics": _metrics_dict(metrics),
@@ -204,18 +212,30 @@ def after_purchase(
     }
     until = effective_until(policy, reached, *floors)
     repo.record_upgrade(program.id, view, member_id, reached, after, now, change, until)
-    if after == view.tier_code:
+    if after == before:
         return None
     outbox.tier_changed(
         uow,
         program,
         member_id,
-        view.tier_code,
+        before,
         after,
         str(ChangeReason.PURCHASE),
         tiers.rule_version,
         now,
     )
+    if after is not None and policy.rank(after) > policy.rank(before):
+        tier_welcome.welcome(
+            uow,
+            program,
+            member_id,
+            before,
+            after,
+            str(ChangeReason.PURCHASE),
+            lambda: repo.last_change_id(member_id),
+            now,
+            ledger,
+        )
     return after
 
 
@@ -253,8 +273,9 @@ def _apply(
         outbox.tier_changed(
             uow, program, standing.member_id, before, after, str(reason), rule_version, now
         )
+    change_id = None
     if changed or force_history or earned != earned_before:
-        repo.add_change(
+        change_id = repo.add_change(
             program.id,
             standing.member_id,
             from_tier=before,
@@ -266,6 +287,12 @@ def _apply(
             rule_version=rule_version,
             actor=actor,
             note=note,
+        )
+    # a rise of the effective tier may carry the tier's welcome bonus (tier_reached)
+    raised = changed and after is not None and policy.rank(after) > policy.rank(before)
+    if raised and change_id is not None and after is not None:
+        tier_welcome.welcome(
+            uow, program, standing.member_id, before, after, str(reason), change_id, now
         )
     return after if changed else None
 

@@ -644,6 +644,17 @@ tier_changes = Table(
     Column("note", String(600)),
     Index("ix_tier_changes_member", "member_id", "id"),
 )
+# the welcome bonus of a tier (the tier_reached event), given once per member and tier (0020)
+tier_welcomes = Table(
+    "tier_welcomes",
+    metadata,
+    Column("member_id", Id, primary_key=True),
+    Column("tier_code", String(64), primary_key=True),
+    Column("program_id", Id, nullable=False),
+    Column("change_id", Id, nullable=False),  # the tier change that earned it
+    Column("points", Id, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
 # paid membership (0020): what a member bought (a plan giving a tier for a term), and each
 # sale with its money, start, renewal or refund (never points); a receipt id sells once
 paid_memberships = Table(

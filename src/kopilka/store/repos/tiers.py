@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from kopilka.store.db import FastStatement
+from kopilka.store.repos import new_id
 from kopilka.store.tables import member_tiers, members, purchases, returns, tier_changes
 
 # bounds standing for "no bound" in the purchase path's one query
@@ -291,10 +292,20 @@ class TierRepo:
         ).scalar_one_or_none()
         return at
 
-    def add_change(self, program_id: int, member_id: int, **values: Any) -> None:
-        """Append one line to the member's tier history."""
-        self.conn.execute(
-            insert(tier_changes).values(program_id=program_id, member_id=member_id, **values)
+    def add_change(self, program_id: int, member_id: int, **values: Any) -> int:
+        """Append one line to the member's tier history; its id."""
+        return new_id(
+            self.conn.execute(
+                insert(tier_changes).values(program_id=program_id, member_id=member_id, **values)
+            )
+        )
+
+    def last_change_id(self, member_id: int) -> int:
+        """The id of the member's newest tier change."""
+        return int(
+            self.conn.execute(
+                select(func.max(tier_changes.c.id)).where(tier_changes.c.member_id == member_id)
+            ).scalar_one()
         )
 
     def history(self, member_id: int, limit: int = 50) -> list[StoredChange]:

@@ -1,6 +1,7 @@
-"""Paid membership: the memberships members bought (plan, tier, term, status), each sale
-with its money (start, renewal, refund; never points), the paid floor in the member's tier
-standing, and when the member's stored effective tier lapses by time alone.
+"""Paid membership and tier welcomes: the memberships members bought (plan, tier, term,
+status), each sale with its money (start, renewal, refund; never points), the paid floor in
+the member's tier standing, when the member's stored effective tier lapses by time alone,
+and the members given a tier's welcome bonus (tier_reached), once per member and tier.
 
 Revision ID: 0020
 Revises: 0019
@@ -51,6 +52,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("program_id", "receipt_id", name="uq_membership_sales_receipt"),
     )
     op.create_index("ix_membership_sales_membership", "membership_sales", ["membership_id", "id"])
+    op.create_table(
+        "tier_welcomes",
+        sa.Column("member_id", Id, nullable=False),
+        sa.Column("tier_code", sa.String(64), nullable=False),
+        sa.Column("program_id", Id, nullable=False),
+        sa.Column("change_id", Id, nullable=False),
+        sa.Column("points", Id, nullable=False),
+        sa.Column("at", UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("member_id", "tier_code", name="pk_tier_welcomes"),
+    )
     # plain ALTER TABLE on both databases (a batch copy of members would trip its foreign keys)
     op.add_column("member_tiers", sa.Column("paid_tier", sa.String(64)))
     op.add_column("member_tiers", sa.Column("paid_until", UTCDateTime(timezone=True)))
@@ -62,6 +73,7 @@ def downgrade() -> None:
     op.execute("ALTER TABLE members DROP COLUMN tier_until")
     op.execute("ALTER TABLE member_tiers DROP COLUMN paid_until")
     op.execute("ALTER TABLE member_tiers DROP COLUMN paid_tier")
+    op.drop_table("tier_welcomes")
     op.drop_index("ix_membership_sales_membership", table_name="membership_sales")
     op.drop_table("membership_sales")
     op.drop_index("ix_paid_memberships_member", table_name="paid_memberships")
