@@ -18,6 +18,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from kopilka.domain.clock import FrozenClock
@@ -34,12 +35,16 @@ from kopilka.services.memberships import (
     StartMembership,
 )
 from kopilka.services.tiers import SetManualTier
+from kopilka.store.tables import journal_entries
 from tests import commands
 from tests.conftest import engine_for
 from tests.program_spec import program_command
 
 DOCUMENT = """
-rules: [{id: base, kind: rate, rate: {percent: 5}}]
+rules:
+  - {id: base, kind: rate, rate: {percent: 5}}
+  - {id: welcome-gold, kind: event, event: tier_reached, points: 100, when: {tiers: [gold]}}
+  - {id: welcome-plat, kind: event, event: tier_reached, points: 300, when: {tiers: [plat]}}
 tiers:
   window: {kind: calendar_year}
   downgrade: {mode: at_review}
@@ -146,6 +151,7 @@ class TiersMachine(RuleBasedStateMachine):
         self.returned: set[str] = set()
         self._n = itertools.count()
         self.membership: int | None = None
+        self.reached: set[str] = set()  # the tiers the model has had the member at
 
     @rule(amount=st.sampled_from([500, 4_000, 9_000, 16_000, 30_000]))
     def buy(self, amount: int) -> None:
@@ -234,6 +240,28 @@ class TiersMachine(RuleBasedStateMachine):
             at = datetime(year, 1, 1, tzinfo=UTC)
             tiers.review_tiers(self.ctx, self.program, at)
             self.model.review(at)
+
+    @invariant()
+    def welcomed_once_at_reached_tiers(self) -> None:
+        """The welcome bonus (tier_reached) is credited at most once per tier, only for a
+        tier the member has been at, and by its tier's rule."""
+        now = self.clock.now()
+        code = self.model.effective(now)
+        if code is not None:
+            self.reached.add(code)
+        j = journal_entries.c
+        with self.ctx.uow(read_only=True) as uow:
+            rows = uow.conn.execute(
+                select(j.rule_id, j.points, j.reference).where(
+                    j.member_id == self.member, j.rule_id.like("welcome-%")
+                )
+            ).all()
+        rules_ = [r.rule_id for r in rows]
+        assert len(rules_) == len(set(rules_)), rows
+        for rule_id, points, reference in rows:
+            assert rule_id.removeprefix("welcome-") in self.reached, (rows, self.reached)
+            assert points == {"welcome-gold": 100, "welcome-plat": 300}[rule_id]
+            assert reference.startswith("tier_change:")
 
     @invariant()
     def same_tier(self) -> None:
