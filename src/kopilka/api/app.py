@@ -28,6 +28,7 @@ from kopilka.api.routers import (
     holds,
     me,
     members,
+    memberships,
     offers,
     outbox,
     points,
@@ -82,6 +83,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     rewards.members,
     rewards.catalog,
     rewards.issued,
+    memberships.router,
     admin.router,
 )
 

@@ -119,7 +119,8 @@ class HoldEnded(TypedDict):
 class TierChanged(TypedDict):
     """``tier.changed``: the member's effective tier changed (``from_tier`` or ``to_tier``
     ``None``: no tier); ``reason`` is ``purchase`` (an upgrade by a purchase, or a
-    recompute), ``review`` or ``manual`` (support set or lifted a manual tier); ``at`` the
+    recompute), ``review``, ``manual`` (support set or lifted a manual tier) or ``paid`` (a
+    paid membership started, renewed, refunded or ended: services/memberships.py); ``at`` the
     time of the change; ``rule_version`` the rules version that decided it (``None`` when
     support lifted a manual tier in a program without tiers)."""
 

@@ -82,6 +82,9 @@ members = Table(
     # when the birthday was last changed after enrollment (it drives birthday bonuses, so
     # changes are rationed: KOPILKA_BIRTHDAY_CHANGE_DAYS)
     Column("birthday_changed_at", UTCDateTime),
+    # when tier_code lapses by time alone (a paid or manual floor lifting it ends): the
+    # purchase path recomputes the tier after it without waiting for the review (0024)
+    Column("tier_until", UTCDateTime),
     Index("ix_members_program", "program_id", "id"),
     # the console's members list (0011): its orders and filters, by keyset
     Index("ix_members_program_enrolled", "program_id", "enrolled_at", "id"),
@@ -619,6 +622,9 @@ member_tiers = Table(
     Column("manual_reason", String(600)),
     Column("grace_since", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
+    # the tier of the member's paid membership and the end of its term (0024)
+    Column("paid_tier", String(64)),
+    Column("paid_until", UTCDateTime),
     Index("ix_member_tiers_program", "program_id", "member_id"),
 )
 # every change of a member's effective or earned tier, with what decided it (append-only)
@@ -885,4 +891,48 @@ issued_reward_events = Table(
     Column("reason", String(600)),
     Column("detail", Json),
     Index("ix_issued_reward_events_issued", "issued_id", "id"),
+)
+# the welcome bonus of a tier (the tier_reached event), given once per member and tier (0024)
+tier_welcomes = Table(
+    "tier_welcomes",
+    metadata,
+    Column("member_id", Id, primary_key=True),
+    Column("tier_code", String(64), primary_key=True),
+    Column("program_id", Id, nullable=False),
+    Column("change_id", Id, nullable=False),  # the tier change that earned it
+    Column("points", Id, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+# paid membership (0024): what a member bought (a plan giving a tier for a term), and each
+# sale with its money, start, renewal or refund (never points); a receipt id sells once
+paid_memberships = Table(
+    "paid_memberships",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("plan_code", String(64), nullable=False),
+    Column("tier_code", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # active | cancelled | refunded
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_paid_memberships_member", "member_id", "id"),
+)
+membership_sales = Table(
+    "membership_sales",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("membership_id", Id, nullable=False),
+    Column("receipt_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # start | renew | refund
+    Column("amount_minor", Id, nullable=False),  # a refund's is negative
+    Column("currency", String(3), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("term_start", UTCDateTime),
+    Column("term_end", UTCDateTime),
+    UniqueConstraint("program_id", "receipt_id", name="uq_membership_sales_receipt"),
+    Index("ix_membership_sales_membership", "membership_id", "id"),
 )

@@ -15,10 +15,10 @@ from kopilka.api.app import create_app
 from kopilka.api.schemas.rewards import RewardIn
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
+from kopilka.services import memberships, rule_proposals
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
 from kopilka.services import rewards as reward_svc
-from kopilka.services import rule_proposals
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
 from kopilka.services.points import Earn, PlaceHold
 from kopilka.services.rules import RulesFormat
@@ -27,6 +27,15 @@ from tests.e2e.api.conftest import KeyFactory, card, idem, row_counts
 from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
 P = Permission
+# a paid plan, so that the membership routes have something to sell
+PAID_PLAN = """
+tiers:
+  levels:
+    - {code: basic, name: {ru: Базовый, en: Basic}}
+    - {code: gold, name: {ru: Золотой, en: Gold}, entry: {spend: "15000"}}
+  paid:
+    - {code: gold_month, tier: gold, price: "299", term: {months: 1}, name: {ru: З, en: G}}
+"""
 
 # the factories' rules with a personal offer for everyone (to activate) and a favourite
 # categories rule: what the offers' routes need to answer 2xx
@@ -56,6 +65,8 @@ class World:
     receipt_id: str
     version: int
     proposal_id: int
+    paid_member_id: int  # a member with a running paid membership
+    membership_id: int
     reward_id: int = 0
     issued_id: int = 0
 
@@ -77,10 +88,12 @@ class Endpoint:
     params: Callable[[World], dict[str, Any]] = lambda _w: {}
     job: str = ""
     raw: bytes | None = None  # a body sent as it is (an image), not as JSON
+    paid: bool = False  # the member is the one with a paid membership
 
     def url(self, w: World) -> str:
         return self.path.format(
-            member_id=w.member_id,
+            member_id=w.paid_member_id if self.paid else w.member_id,
+            membership_id=w.membership_id,
             hold_id=w.hold_id,
             job=self.job,
             receipt_id=w.receipt_id,
@@ -118,6 +131,33 @@ ENDPOINTS = [
         "/v1/members/{member_id}/tier",
         P.MEMBERS_BLOCK,
         lambda _w: {"tier_code": None, "reason_code": "correction"},
+    ),
+    Endpoint("GET", "/v1/members/{member_id}/memberships", P.MEMBERS_READ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/memberships",
+        P.PURCHASES_COMMIT,
+        lambda _w: {"plan": "gold_month", "receipt_id": _fresh()},
+    ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/memberships/{membership_id}/renew",
+        P.PURCHASES_COMMIT,
+        lambda _w: {"receipt_id": _fresh()},
+        paid=True,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/memberships/{membership_id}/cancel",
+        P.PURCHASES_RETURN,
+        paid=True,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/memberships/{membership_id}/refund",
+        P.PURCHASES_RETURN,
+        lambda _w: {"receipt_id": _fresh()},
+        paid=True,
     ),
     Endpoint("POST", "/v1/members/{member_id}/earn", P.POINTS_EARN, lambda _w: {"points": 10}),
     Endpoint("POST", "/v1/members/{member_id}/redeem", P.POINTS_REDEEM, lambda _w: {"points": 10}),
@@ -265,7 +305,7 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
     hold = points_svc.hold(
         ctx, program, PlaceHold(member_id, 20, key=f"hold-{member_id}", store=store)
     )
-    version = publish_rules(ctx, program, OFFER_RULES)
+    version = publish_rules(ctx, program, OFFER_RULES + PAID_PLAN)
     receipt = basket(line("1", "300.00", quantity="3"), member_id=member_id, store=store)
     receipt_id = f"R-{member_id}"
     purchase_svc.commit(
@@ -279,6 +319,9 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
         ),
     )
     reward_id, issued_id = _rewards_world(ctx, program, member_id)
+    paid_member = make_member(program)
+    sale = memberships.StartMembership(paid_member, "gold_month", f"M-{paid_member}")
+    membership = memberships.start_membership(ctx, program, sale, actor="test")["id"]
     return World(
         member_id,
         number,
@@ -286,6 +329,8 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
         receipt_id,
         version,
         proposal["id"],
+        paid_member_id=paid_member,
+        membership_id=membership,
         reward_id=reward_id,
         issued_id=issued_id,
     )
