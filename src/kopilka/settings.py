@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # failed sign-ins to the portal or the console allowed per client address, and per
     # card tried, in a moving window; then 429 until the window has room (web/throttle.py)
     sign_in_limit: str = "10 per 15 minutes"
+    # one-time codes the portal sends per client address, and per phone or e-mail, in a
+    # moving window (each code sent counts, web/throttle.py); then 429 until there is room
+    sign_in_code_limit: str = "5 per 15 minutes"
     # where those failures are counted: memory:// (each server process on its own) or
     # redis://host:port/db (shared by every worker and server)
     sign_in_store: str = "memory://"
@@ -101,11 +104,11 @@ class Settings(BaseSettings):
             raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
         return v
 
-    @field_validator("sign_in_limit")
+    @field_validator("sign_in_limit", "sign_in_code_limit")
     @classmethod
     def _a_rate(cls, v: str) -> str:
         if parse_limit(v).amount < 1:  # parse_limit's ValueError names what is wrong
-            raise ValueError("sign_in_limit must allow at least one try")
+            raise ValueError("the limit must allow at least one try")
         return v
 
     @field_validator("sign_in_store")

@@ -17,10 +17,10 @@ BOOM = "BOOM"
 
 
 def break_some_use_cases() -> None:
-    from kopilka.services import members, purchases
+    from kopilka.services import members, one_time_codes, purchases
 
     lookup, quote, prepare_commit = members.lookup, purchases.quote, purchases.prepare_commit
-    portal_member = members.portal_member
+    send_code = one_time_codes.send_code
 
     def broken_lookup(ctx: Any, program: Any, kind: str, value: str) -> Any:
         if value.upper().startswith(BOOM):
@@ -52,15 +52,15 @@ def break_some_use_cases() -> None:
 
         return broken_book
 
-    def broken_portal_member(ctx: Any, program: Any, card: str, phone: str) -> Any:
-        if card.upper().startswith(BOOM):
-            raise KeyError(card, phone)
-        return portal_member(ctx, program, card, phone)
+    def broken_send_code(ctx: Any, program: Any, cmd: Any) -> Any:
+        if cmd.address.upper().startswith(BOOM):
+            raise KeyError(cmd.address)  # a bug whose message is the e-mail address
+        return send_code(ctx, program, cmd)
 
     members.lookup = broken_lookup
     purchases.quote = broken_quote
     purchases.prepare_commit = broken_prepare_commit
-    members.portal_member = broken_portal_member
+    one_time_codes.send_code = broken_send_code
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from kopilka.services.context import ServiceContext
 from kopilka.store.db import make_engine
 from tests.e2e.failing_server import BOOM
 from tests.e2e.web.world import World, build_world, hidden_fields
+from tests.inbox import code_in, sms_provider
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "log-tests-secret-not-the-default"
@@ -45,9 +46,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def failing_server(url: str, log_json: bool, log: Path) -> Iterator[str]:
-    """The base URL of a server on ``url`` whose stderr goes to ``log``; stopped (and its
-    log complete) when the block ends."""
+def failing_server(url: str, log_json: bool, log: Path, sms_url: str) -> Iterator[str]:
+    """The base URL of a server on ``url`` whose stderr goes to ``log`` and whose SMS go to
+    the provider at ``sms_url``; stopped (and its log complete) when the block ends."""
     port = _free_port()
     env = {
         **os.environ,
@@ -57,6 +58,8 @@ def failing_server(url: str, log_json: bool, log: Path) -> Iterator[str]:
         "KOPILKA_LOG_LEVEL": "info",
         "KOPILKA_ENVIRONMENT": "test",
         "KOPILKA_SECRET_KEY": SECRET_KEY,
+        "KOPILKA_SMS_ADAPTER": "http",
+        "KOPILKA_SMS_URL": sms_url,
     }
     with log.open("wb") as err:
         proc = subprocess.Popen(
@@ -95,6 +98,9 @@ class Flow:
 
     secrets: set[str] = field(default_factory=set)
     failures: int = 0
+    # one-time codes: six digits could be part of any number in a log, so they are looked
+    # for as values (quoted, or after "code")
+    codes: list[str] = field(default_factory=list)
 
     def keep(self, *values: str) -> None:
         self.secrets.update(v for v in values if v)
@@ -249,22 +255,32 @@ def _drive_console(base: str, world: World, boom: dict[str, str], flow: Flow) ->
         )
 
 
-def _drive_portal(base: str, world: World, boom: dict[str, str], flow: Flow) -> None:
-    """A member signs in to the portal (once with a wrong phone) and reads the home page."""
+def _drive_portal(
+    base: str, world: World, boom: dict[str, str], flow: Flow, sms: list[dict[str, str]]
+) -> None:
+    """A member signs in to the portal (once with a wrong code) with the code the SMS
+    provider got, and reads the home page; a code asked for a BOOM e-mail fails (500)."""
 
-    def sign_in(c: httpx.Client, card: str, phone: str) -> httpx.Response:
+    def ask(c: httpx.Client, address: str) -> httpx.Response:
         fields = hidden_fields(c.get("/portal/sign-in").text, "/portal/sign-in")
-        data = {**fields, "program": world.program.code, "card": card, "phone": phone}
+        data = {**fields, "program": world.program.code, "address": address}
         return c.post("/portal/sign-in", data=data)
 
+    def type_code(c: httpx.Client, code: str) -> httpx.Response:
+        fields = hidden_fields(c.get("/portal/sign-in/code").text, "/portal/sign-in/code")
+        return c.post("/portal/sign-in/code", data={**fields, "code": code})
+
     with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as c:
-        wrong_phone = "+7 (999) 000-11-22"
-        flow.keep(wrong_phone)
-        assert sign_in(c, world.card, wrong_phone).status_code == 401
-        assert sign_in(c, world.card, world.phone).status_code == 303
+        assert ask(c, world.phone).status_code == 303
+        code = code_in(sms, world.phone)
+        assert code is not None
+        flow.codes.append(code)
+        wrong = "000000" if code != "000000" else "111111"
+        assert type_code(c, wrong).status_code == 401
+        assert type_code(c, code).status_code == 303
         assert c.get("/portal").status_code == 200
     with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as c:
-        flow.failed(sign_in(c, boom["card"], boom["phone"]))
+        flow.failed(ask(c, boom["email"]))
 
 
 def _spellings(secret: str) -> set[str]:
@@ -313,15 +329,19 @@ def test_no_secret_or_personal_data_in_the_log(
     flow.keep(world.card, world.phone, world.email, *boom.values(), *world.keys.values())
     flow.keep(*(k.split("_", 2)[2] for k in world.keys.values()))  # kp_<prefix>_<secret>
     log = tmp_path / "server.log"
-    with failing_server(backend, log_json, log) as base:
+    with sms_provider() as (sms_url, sms), failing_server(backend, log_json, log, sms_url) as base:
         _drive_api(base, world, boom, flow)
         _drive_console(base, world, boom, flow)
-        _drive_portal(base, world, boom, flow)
+        _drive_portal(base, world, boom, flow, sms)
     text = log.read_text()
 
     lowered = text.lower()  # an e-mail is found whatever its case
     leaks = sorted(s for x in flow.secrets for s in _spellings(x) if s.lower() in lowered)
     assert not leaks, f"logged: {leaks}\n{text}"
+    assert flow.codes, "the portal flow read no code"
+    for code in flow.codes:
+        for shown in (f"'{code}'", f'"{code}"', f"code: {code}", f"code={code}"):
+            assert shown not in text, f"a one-time code is logged: {shown}"
     assert "GET /v1/members/lookup?kind=email&value=***" in text  # the access log is on
     assert "Exception in ASGI application" not in text  # uvicorn did not log it again
     assert "<traceback object" not in text

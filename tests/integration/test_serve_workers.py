@@ -19,6 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kopilka.services.context import ServiceContext
+from kopilka.services.programs import create_program
+from kopilka.store.db import make_engine
+from kopilka.store.migrate import upgrade
+from tests.program_spec import program_command
+
 BIN = Path(sys.executable).parent / "kopilka"
 
 
@@ -250,18 +256,31 @@ def test_the_client_address_comes_from_a_trusted_proxy_only(
     kept-alive connection below stays with one worker."""
     port = _free_port()
     trust = {"forwarded_allow_ips": "127.0.0.1"} if trusted else {}
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    create_program(ServiceContext(engine), program_command("serve-shop"))
+    engine.dispose()
     with _serving(tmp_path, port, workers=workers, sign_in_limit="1 per minute", **trust) as proc:
         _ready(proc, port, workers)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            form = client.get("/portal/sign-in").text
-            token = re.search(r'name="csrf_token" value="([^"]+)"', form)
-            assert token is not None
 
-            def attempt(card: str, claimed: str) -> int:
-                data = {"csrf_token": token[1], "card": card, "phone": "+70000000000"}
+            def token(page: str) -> str:
+                found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page).text)
+                assert found is not None
+                return found[1]
+
+            def attempt(phone: str, claimed: str) -> int:
+                """Ask for a code to ``phone`` (nobody's: no message), then type a wrong
+                one: a failed sign-in of the client address."""
                 headers = {"X-Forwarded-For": claimed}
-                return client.post("/portal/sign-in", data=data, headers=headers).status_code
+                data = {"csrf_token": token("/portal/sign-in"), "address": phone}
+                sent = client.post("/portal/sign-in", data=data, headers=headers)
+                if sent.status_code != 303:
+                    return sent.status_code
+                data = {"csrf_token": token("/portal/sign-in/code"), "code": "000000"}
+                return client.post("/portal/sign-in/code", data=data, headers=headers).status_code
 
-            assert attempt("NOCARD1", "10.0.0.1") == 401
-            assert attempt("NOCARD2", "10.0.0.1") == 429
-            assert attempt("NOCARD3", "10.0.0.2") == (401 if trusted else 429)
+            assert attempt("+79990000001", "10.0.0.1") == 401
+            assert attempt("+79990000002", "10.0.0.1") == 429
+            assert attempt("+79990000003", "10.0.0.2") == (401 if trusted else 429)

@@ -40,6 +40,12 @@ CODES = {
     "qty_",
     "return",
     "receipts",
+    # the rewards pages (issue 24): the nav key, a reward's kind and an issued status
+    # compared, a coupon's discount kind sent
+    "rewards",
+    "partner",
+    "fixed",
+    "issued",
     "_",
     " ",
     "adjust",
@@ -83,6 +89,8 @@ CODES = {
     "jobs",
     "card",
     "yaml",
+    # the portal's sign-in form: the phone-or-e-mail field's name
+    "address",
     # the member card's forms (issue 20): field names, reason codes, identifier kinds
     "attributes",
     "birthday",

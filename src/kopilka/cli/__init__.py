@@ -18,6 +18,8 @@ from kopilka.cli import (
     member,
     points,
     program,
+    reminders,
+    rewards,
     rules,
     serve,
     tiers,
@@ -46,7 +48,9 @@ app.add_typer(importer.app, name="import")
 app.add_typer(worker.app, name="jobs")
 app.add_typer(accruals.app, name="accruals")
 app.add_typer(rules.app, name="rules")
+app.add_typer(reminders.app, name="reminders")
 app.add_typer(tiers.app, name="tiers")
+app.add_typer(rewards.app, name="rewards")
 app.add_typer(webhooks.app, name="webhooks")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)

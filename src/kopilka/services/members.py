@@ -16,7 +16,6 @@ from typing import TypedDict
 
 from kopilka.domain.errors import (
     BirthdayChangeTooSoon,
-    KopilkaError,
     NotFoundError,
     ValidationError,
 )
@@ -514,18 +513,6 @@ def member_purchases(
         }
         for r in rows
     ]
-
-
-def portal_member(ctx: ServiceContext, program: Program, card: str, phone: str) -> int | None:
-    """The member whose card and phone both match, or None (never says which one failed)."""
-    try:
-        by_card = lookup(ctx, program, "card", card.strip().upper())
-        by_phone = lookup(ctx, program, "phone", phone)
-    except KopilkaError:
-        return None
-    if by_card.id != by_phone.id or by_card.erased_at is not None:
-        return None
-    return by_card.id
 
 
 def current_consents(ctx: ServiceContext, program: Program, member_id: int) -> list[Consent]:

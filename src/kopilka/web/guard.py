@@ -61,6 +61,10 @@ class Area:
         self.name = name
         self.signer = SessionSigner(settings.secret_key, name)
         self.throttle = SignInThrottle(settings.sign_in_limit, settings.sign_in_store, name)
+        # the one-time codes sent (the portal): every code counts, not only failures
+        self.codes = SignInThrottle(
+            settings.sign_in_code_limit, settings.sign_in_store, f"{name}-codes"
+        )
         self.cookie = f"kopilka_{name}"
         self.path = f"/{name}"
         self.sign_in = f"/{name}/sign-in"
@@ -124,6 +128,17 @@ class Area:
             log.warning("%s sign-in refused after too many failures", self.name)
         return wait
 
+    def code_wait(self, request: Request, identity: str) -> int | None:
+        """Seconds before this client, or anyone for ``identity``, may be sent another
+        one-time code; None: now."""
+        wait = self.codes.retry_after(client_address(request), identity)
+        if wait is not None:  # neither the address nor the identity: personal data
+            log.warning("%s sign-in code refused after too many codes", self.name)
+        return wait
+
+    def code_sent(self, request: Request, identity: str) -> None:
+        self.codes.failed(client_address(request), identity)
+
     def sign_in_failed(self, request: Request, identity: str | None = None) -> None:
         self.throttle.failed(client_address(request), identity)
 
@@ -166,6 +181,24 @@ def wait_message(seconds: int) -> str:
     text = ngettext(
         "Too many failed sign-ins. Try again in %(num)s minute.",
         "Too many failed sign-ins. Try again in %(num)s minutes.",
+        minutes,
+    )
+    return text % {"num": minutes}
+
+
+def code_wait_message(seconds: int) -> str:
+    """Refusing to send another one-time code, with how long to wait."""
+    if seconds < 60:
+        text = ngettext(
+            "Too many codes were asked for. Try again in %(num)s second.",
+            "Too many codes were asked for. Try again in %(num)s seconds.",
+            seconds,
+        )
+        return text % {"num": seconds}
+    minutes = math.ceil(seconds / 60)
+    text = ngettext(
+        "Too many codes were asked for. Try again in %(num)s minute.",
+        "Too many codes were asked for. Try again in %(num)s minutes.",
         minutes,
     )
     return text % {"num": minutes}

@@ -23,6 +23,18 @@ JOBS = {
     "outbox": N_("Event delivery to webhooks and NATS"),
     "tiers": N_("Tier review"),
     "messages": N_("Members' messages sent"),
+    "expiry_reminder": N_("Reminders of expiring points"),
+    "winback": N_("Win-back messages"),
+    "birthday_greeting": N_("Birthday greetings"),
+    "tier_drop": N_("Warnings of a tier about to drop"),
+    "rewards": N_("Issued rewards past their expiry"),
+}
+# the reminders' counts (services/reminders.py ReminderCounts), the same for the four
+REMINDER_COUNTS = {
+    "due": N_("reminders due"),
+    "recorded": N_("messages queued"),
+    "suppressed": N_("not sent (consent, cap, switched off)"),
+    "repeated": N_("sent before"),
 }
 OUTCOMES = {
     "running": N_("running"),
@@ -62,6 +74,14 @@ COUNTS = {
         "sent": N_("messages sent"),
         "retried": N_("attempts to retry"),
         "failed": N_("messages failed"),
+    },
+    "expiry_reminder": REMINDER_COUNTS,
+    "winback": REMINDER_COUNTS,
+    "birthday_greeting": REMINDER_COUNTS,
+    "tier_drop": REMINDER_COUNTS,
+    "rewards": {
+        "expired": N_("rewards expired"),
+        "points_refunded": N_("points refunded"),
     },
 }
 

@@ -2,14 +2,17 @@
 how to earn, the referral code, the member's own details (names, e-mail, birthday) and
 consents (each given or withdrawn through a confirmation, with the history of answers).
 
-Sign-in is by card number and phone, both of which must belong to the same member. That
-is enough to try the product and no more: a real deployment puts the portal behind its
-own identity provider (or a one-time code sent to the phone) and maps the signed-in
-customer to a member id; only :func:`portal_router`'s sign-in handler changes.
+Sign-in is by a one-time code (``services/one_time_codes.py``): the member types their
+phone or e-mail, a 6-digit code goes there (SMS or e-mail, through the notifications), and
+typing it back signs them in. The page after the address is the same whether or not a
+member has it. Codes sent are limited per client address and per address
+(``KOPILKA_SIGN_IN_CODE_LIMIT``), wrong codes count as failed sign-ins
+(``KOPILKA_SIGN_IN_LIMIT``), and a code dies after 5 wrong tries or 10 minutes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -21,18 +24,21 @@ from fastapi import APIRouter, Query, Request, Response
 from kopilka.app import Kopilka
 from kopilka.domain.errors import (
     BirthdayChangeTooSoon,
+    CodeRefused,
     DuplicateIdentifier,
     KopilkaError,
     ValidationError,
 )
-from kopilka.domain.identifiers import IdentifierKind, mask, normalize
+from kopilka.domain.identifiers import IdentifierKind, mask
 from kopilka.domain.member import Consent, Member
 from kopilka.domain.money import currency_exponent
+from kopilka.domain.one_time_codes import CODE_TTL, read_address
 from kopilka.domain.program import Program
 from kopilka.domain.rules.model import RuleSet
 from kopilka.services import audit as audit_svc
 from kopilka.services import balance_view as balance_svc
 from kopilka.services import members as member_svc
+from kopilka.services import one_time_codes as codes_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services.audit_log import Audit, recorded_write
@@ -41,8 +47,14 @@ from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import member_context
 from kopilka.web import tier_pages, words
 from kopilka.web.card_codes import barcode_svg, qr_svg
-from kopilka.web.guard import Area, form_key, new_idempotency_key
-from kopilka.web.i18n import N_, date_text, datetime_text, tr
+from kopilka.web.guard import (
+    Area,
+    code_wait_message,
+    form_key,
+    new_idempotency_key,
+    wait_message,
+)
+from kopilka.web.i18n import N_, date_text, datetime_text, language, ngettext, tr
 from kopilka.web.members_pages import HISTORY_PAGE
 from kopilka.web.portal_profile import (
     BIRTHDAY_LOCKED,
@@ -60,6 +72,7 @@ from kopilka.web.render import (
     SignInRequired,
     WebRoute,
     Word,
+    problem_text,
     redirect,
     status_of,
 )
@@ -71,7 +84,8 @@ CONSENT_DONE = {
 # a consent change's confirmation page: which purpose, and which way
 Purpose = Annotated[str, Query(min_length=1, max_length=64)]
 Answer = Annotated[Literal["grant", "withdraw"], Query()]
-SIGN_IN_FAILED = N_("No member has both this card number and this phone. Check them and try again.")
+CHOOSE_PROGRAM = N_("Choose your program.")
+CODE_PAGE = "/portal/sign-in/code"
 
 
 OFFERS_AHEAD = timedelta(days=30)  # "how to earn" shows offers running now or within this
@@ -140,13 +154,27 @@ def member_history(
     return {**history, "items": shown}
 
 
-def card_tried(card: str) -> str:
-    """The card as stored, so that spelling it another way does not start a fresh count
-    of failed sign-ins."""
+def address_identity(program_id: int, address: str) -> str:
+    """What the throttles count an address as: a digest, so the shared store (Redis) and
+    the visitor's session hold no phone or e-mail in clear; the same for every spelling,
+    since the address is normalized first."""
+    return hashlib.sha256(f"{program_id}/{address}".encode()).hexdigest()[:32]
+
+
+def signed_in_member(area: Area, ctx: ServiceContext, request: Request) -> tuple[Program, int, str]:
+    """The signed-in member's program, id and form token, or a redirect to sign in (the
+    portal's pages and the rewards pages share it)."""
+    session = area.session(request)
+    if session is None or not session.signed_in:
+        raise SignInRequired(area.sign_in)
     try:
-        return normalize(IdentifierKind.CARD, card)
-    except ValidationError:
-        return card
+        program = program_svc.get_program(ctx, int(session.data["program_id"]))
+        member = member_svc.get_member(ctx, program, int(session.data["member_id"]))
+    except (KopilkaError, KeyError, ValueError):
+        raise SignInRequired(area.sign_in) from None
+    if member.erased_at is not None:
+        raise SignInRequired(area.sign_in)
+    return program, member.id, area.csrf(session)
 
 
 def portal_router(kopilka: Kopilka) -> APIRouter:
@@ -155,18 +183,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
     area = Area(ctx, kopilka.settings, "portal")
 
     def signed_in(request: Request) -> tuple[Program, int, str]:
-        """The member's program, id and form token, or a redirect to sign in."""
-        session = area.session(request)
-        if session is None or not session.signed_in:
-            raise SignInRequired(area.sign_in)
-        try:
-            program = program_svc.get_program(ctx, int(session.data["program_id"]))
-            member = member_svc.get_member(ctx, program, int(session.data["member_id"]))
-        except (KopilkaError, KeyError, ValueError):
-            raise SignInRequired(area.sign_in) from None
-        if member.erased_at is not None:
-            raise SignInRequired(area.sign_in)
-        return program, member.id, area.csrf(session)
+        return signed_in_member(area, ctx, request)
 
     def sign_in_page(
         request: Request,
@@ -183,29 +200,102 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         return sign_in_page(request)
 
     @router.post("/sign-in")
-    def sign_in(request: Request, form: Form) -> Response:
+    def send_sign_in_code(request: Request, form: Form) -> Response:
+        """Send a one-time code to the phone or e-mail typed, then ask for it. Whether a
+        member has the address is not said (the same page follows either way)."""
         area.check_csrf(request, form)
-        chosen, card = form.get("program", ""), form.get("card", "")
+        chosen, typed = form.get("program", ""), form.get("address", "")
         programs = program_svc.list_programs(ctx)
         program = next((p for p in programs if p.code == chosen), None)
         if program is None and len(programs) == 1:
             program = programs[0]
-        identity = f"{program.id if program else chosen}/{card_tried(card)}"
+        if program is None:
+            return sign_in_page(request, 422, tr(CHOOSE_PROGRAM), address=typed, program=chosen)
+        try:
+            kind, address = read_address(typed)
+        except ValidationError as e:
+            text = problem_text(e.code, e.message)
+            return sign_in_page(request, 422, text, address=typed, program=chosen)
+        identity = address_identity(program.id, address)
         wait = area.sign_in_wait(request, identity)
         if wait is not None:
-            return sign_in_page(request, retry_after=wait, card=card, program=chosen)
-        member_id = (
-            member_svc.portal_member(ctx, program, card, form.get("phone", "")) if program else None
+            return sign_in_page(request, retry_after=wait, address=typed, program=chosen)
+        wait = area.code_wait(request, identity)
+        if wait is not None:
+            response = sign_in_page(
+                request, 429, code_wait_message(wait), address=typed, program=chosen
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
+        sent = codes_svc.send_code(ctx, program, codes_svc.SendCode(kind, address, language()))
+        area.code_sent(request, identity)
+        response = redirect(CODE_PAGE)
+        challenge = {
+            "challenge": sent["challenge_id"],
+            "program_id": program.id,
+            "identity": identity,
+            "channel": sent["channel"],
+            "sent_to": sent["sent_to"],
+        }
+        area.store(response, area.start(challenge), request)
+        return response
+
+    def code_page(
+        request: Request, status: int = 200, error: str | None = None, ended: bool = False
+    ) -> Response:
+        session = area.session(request)
+        if session is None or "challenge" not in session.data:
+            return redirect(area.sign_in)
+        data = session.data
+        return RENDERER.page(
+            "portal_sign_in_code.html",
+            status,
+            area="portal",
+            csrf=area.csrf(session),
+            error=error,
+            ended=ended,
+            sent_to=data.get("sent_to", ""),
+            by_sms=data.get("channel") == "sms",
+            minutes=CODE_TTL // timedelta(minutes=1),
         )
-        if program is None or member_id is None:
+
+    @router.get("/sign-in/code")
+    def code_form(request: Request) -> Response:
+        """Where the code is typed: the address it went to (masked), how long it lasts."""
+        return code_page(request)
+
+    @router.post("/sign-in/code")
+    def sign_in(request: Request, form: Form) -> Response:
+        """Check the typed code: the member is signed in, or the page says why not (wrong,
+        with the tries left; expired or spent, with a way to a new code). Each wrong code
+        counts as a failed sign-in of the client and of the address."""
+        session = area.check_csrf(request, form)
+        data = session.data
+        if "challenge" not in data:
+            return redirect(area.sign_in)
+        identity = str(data.get("identity", ""))
+        wait = area.sign_in_wait(request, identity)
+        if wait is not None:
+            response = code_page(request, 429, wait_message(wait))
+            response.headers["Retry-After"] = str(wait)
+            return response
+        try:
+            program = program_svc.get_program(ctx, int(data["program_id"]))
+            accepted = codes_svc.check_code(
+                ctx, program, codes_svc.CheckCode(str(data["challenge"]), form.get("code", ""))
+            )
+        except CodeRefused as e:
             area.sign_in_failed(request, identity)
-            # the card is shown again, the phone is not
-            return sign_in_page(request, 401, tr(SIGN_IN_FAILED), card=card, program=chosen)
+            text = problem_text(e.code, e.message)
+            left = int(e.details.get("attempts_left", 0))
+            if e.details.get("verdict") == "wrong":
+                tries = ngettext("%(num)s try left.", "%(num)s tries left.", left)
+                text = f"{text} {tries % {'num': left}}"
+            return code_page(request, 401, text, ended=e.details.get("verdict") != "wrong")
         area.sign_in_succeeded(identity)
         response = redirect("/portal")
-        area.store(
-            response, area.start({"program_id": program.id, "member_id": member_id}), request
-        )
+        signed = {"program_id": program.id, "member_id": accepted["member_id"]}
+        area.store(response, area.start(signed), request)
         return response
 
     @router.post("/sign-out")

@@ -8,7 +8,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kopilka.services.context import ServiceContext
-from tests.e2e.web.world import World, build_world, client, sign_in
+from tests.e2e.web.world import INBOX, World, build_world, client, sign_in
+from tests.inbox import Inbox
+
+
+@pytest.fixture(autouse=True)
+def inbox(monkeypatch: pytest.MonkeyPatch) -> Inbox:
+    """Messages (the portal's one-time codes) go to :data:`INBOX`, read by
+    ``portal_sign_in``, instead of the log adapter."""
+    INBOX.sent.clear()
+    return INBOX.install(monkeypatch)
 
 
 @pytest.fixture

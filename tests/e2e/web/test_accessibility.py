@@ -21,7 +21,9 @@ import pytest
 from fastapi.routing import APIRoute
 
 from kopilka.domain.clock import FrozenClock
+from kopilka.domain.rewards import CouponKind, CouponTerms, Reward, RewardKind, Text, Validity
 from kopilka.services import ledger_reports, rule_proposals, rules
+from kopilka.services import rewards as rewards_svc
 from kopilka.services.context import ServiceContext
 from kopilka.services.notifications import Notify, UnsubscribeToken, make_token, notify
 from kopilka.store.db import make_engine
@@ -31,7 +33,14 @@ from tests.e2e.web.axe import axe_violations, describe
 from tests.e2e.web.test_browser import serving
 from tests.e2e.web.test_console_verify import store_heavy_report
 from tests.e2e.web.test_param_bounds import _routes
-from tests.e2e.web.world import BAD_RULES, RULES, World, build_world, make_app
+from tests.e2e.web.world import (
+    BAD_RULES,
+    RULES,
+    World,
+    browser_portal_sign_in,
+    build_world,
+    make_app,
+)
 
 ANON, MEMBER = "anon", "member"  # not signed in; a member signed in to the portal
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
@@ -98,8 +107,19 @@ PAGES = [
     ),
     Page("/portal/unsubscribe/{token}", (ANON,), url="/portal/unsubscribe/{unsubscribe}"),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
+    Page("/admin/rewards", ("marketer", "support")),
+    Page("/admin/rewards/issued", ("support",)),
+    Page("/admin/rewards/issued", ("support",), url="/admin/rewards/issued?status=issued&q=A"),
+    Page(
+        "/admin/rewards/issued/{issued_id}/cancel",
+        ("support",),
+        url="/admin/rewards/issued/1/cancel",
+    ),
     Page("/portal", (MEMBER,)),
     Page("/portal/profile", (MEMBER,)),
+    Page("/portal/rewards", (MEMBER,)),
+    Page("/portal/rewards/{reward_id}/redeem", (MEMBER,), url="/portal/rewards/1/redeem"),
+    Page("/portal/coupons", (MEMBER,)),
     Page(
         "/portal/consents/confirm",
         (MEMBER,),
@@ -120,8 +140,33 @@ NOT_PAGES = {
     "/admin/receipts.csv": "a CSV file",
     "/admin/purchases": "redirects to the receipt's page (/admin/receipts/{purchase_id})",
     "/portal/manifest.webmanifest": "the web app's manifest (JSON)",
+    "/portal/sign-in/code": "needs a code asked for first: checked as the refused portal sign-in",
+    "/portal/rewards/{reward_id}/image": "a reward's image (PNG, JPEG or WebP)",
 }
 ROLES = sorted({role for p in PAGES for role in p.roles})
+
+
+def add_rewards(world: World) -> None:
+    """A coupon (reward 1) and a gift in the catalog; the member redeems the coupon
+    (issued reward 1), so the portal's coupons and the console's cancel page have one."""
+    coupon = Reward(
+        0,
+        0,
+        "ten-off",
+        RewardKind.COUPON,
+        Text("10 % off dairy", "Скидка 10 % на молочное"),
+        Text("From 500 RUB", "От 500 ₽"),
+        5,
+        coupon=CouponTerms(CouponKind.PERCENT, 10, 50_000, ("dairy",)),
+        stock=10,
+        validity=Validity(valid_days=30),
+    )
+    gift = Reward(0, 0, "mug", RewardKind.GIFT, Text("Mug", "Кружка"), Text("", ""), 100_000)
+    for reward in (coupon, gift):
+        rewards_svc.save_reward(world.ctx, world.program, rewards_svc.SaveReward(reward, "t"))
+    rewards_svc.redeem_reward(
+        world.ctx, world.program, rewards_svc.RedeemReward(world.member_id, 1, key="axe-reward")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +195,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
             world.ctx.now(),
         )
         uow.commit()
+    add_rewards(world)  # reward 1 (a coupon) and its issue 1 to the member, for their pages
     with serving(make_app(world.kopilka)) as base:
         yield base, world
     engine.dispose()
@@ -177,11 +223,7 @@ def _sign_in(page: Any, base: str, world: World, role: str) -> None:
     if role == ANON:
         return
     if role == MEMBER:
-        page.goto(f"{base}/portal/sign-in")
-        page.locator("#card").fill(world.card)
-        page.locator("#phone").fill(world.phone)
-        page.locator("main form button[type=submit]").last.click()
-        page.wait_for_url(f"{base}/portal")
+        browser_portal_sign_in(page, base, world)
         return
     page.goto(f"{base}/admin/sign-in")
     page.locator("input[name=api_key]").fill(world.keys[role])
@@ -238,8 +280,10 @@ def _refused_sign_in(page: Any, base: str, world: World) -> None:
 
 def _refused_portal_sign_in(page: Any, base: str, world: World) -> None:
     page.goto(f"{base}/portal/sign-in")
-    page.locator("#card").fill(world.card)
-    page.locator("#phone").fill("+70000000000")
+    page.locator("#address").fill(world.phone)
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url(f"{base}/portal/sign-in/code")
+    page.locator("#code").fill("00000")  # five digits: never a code
     page.locator("main form button[type=submit]").last.click()
 
 
@@ -295,7 +339,7 @@ def _refused_profile(page: Any, base: str, world: World) -> None:
 # the pages as a refused form leaves them: an error message, the fields as typed
 REFUSED = {
     "console sign-in, wrong key": _refused_sign_in,
-    "portal sign-in, wrong phone": _refused_portal_sign_in,
+    "portal sign-in, a wrong code (the code page)": _refused_portal_sign_in,
     "member card, zero adjustment": _refused_adjustment,
     "rules, a document with an error": _refused_rules,
     "portal profile, a bad e-mail": _refused_profile,

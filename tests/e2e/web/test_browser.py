@@ -20,7 +20,14 @@ from kopilka.services.context import ServiceContext
 from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
 from tests.conftest import START
-from tests.e2e.web.world import BAD_RULES, World, build_world, make_app
+from tests.e2e.web.world import (
+    BAD_RULES,
+    INBOX,
+    World,
+    browser_portal_sign_in,
+    build_world,
+    make_app,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -140,7 +147,8 @@ def test_marketer_sees_the_line_number_of_a_rules_error(served, page):
 
 
 def test_member_signs_in_to_the_portal_and_sees_balance_and_history(served, browser):
-    """On a phone-sized screen a member signs in with card and phone and sees their points."""
+    """On a phone-sized screen a member signs in with their phone and the code sent to it,
+    and sees their points."""
     from playwright.sync_api import expect
 
     base, world = served
@@ -149,8 +157,10 @@ def test_member_signs_in_to_the_portal_and_sees_balance_and_history(served, brow
     page.set_default_timeout(10_000)
     try:
         page.goto(f"{base}/portal")
-        page.get_by_label("Card number").fill(world.card)
-        page.get_by_label("Phone").fill(world.phone)
+        page.get_by_label("Phone or e-mail").fill(world.phone)
+        page.get_by_role("button", name="Send me a code").click()
+        page.wait_for_url(f"{base}/portal/sign-in/code")
+        page.get_by_label("Code", exact=True).fill(INBOX.code(world.phone) or "")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Anna")
         expect(page.locator(".balances")).to_contain_text("Available")
@@ -176,9 +186,7 @@ def test_the_portal_fits_a_390_px_phone_without_scrolling_sideways(served, brows
     try:
         page.goto(f"{base}/portal")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # sign-in page
-        page.locator("#card").fill(world.card)
-        page.locator("#phone").fill(world.phone)
-        page.locator("form button[type=submit]").last.click()
+        browser_portal_sign_in(page, base, world)
         expect(page.locator(".member-card svg.qr")).to_be_visible()
         expect(page.locator(".member-card svg.barcode")).to_be_visible()
         expect(page.locator(".card-number")).to_have_text(world.card)

@@ -1,4 +1,5 @@
-"""The member portal: sign-in by card and phone, balances, history, rules, consents."""
+"""The member portal: sign-in (the one-time code flow itself: test_portal_sign_in.py),
+balances, history, rules, consents."""
 
 from __future__ import annotations
 
@@ -15,22 +16,12 @@ def test_the_portal_asks_to_sign_in(anon):
     assert response.headers["location"] == "/portal/sign-in"
 
 
-def test_sign_in_needs_card_and_phone_of_the_same_member(ctx, world, anon):
-    """A phone that is not the card's member's is refused without saying which is wrong."""
-    response = portal_sign_in(anon, world, phone="+70000000000")
-    assert response.status_code == 401
-    assert "No member has both this card number and this phone" in response.text
-    assert world.card in response.text  # the card is kept, the phone is not
-    assert "+70000000000" not in response.text
-    assert anon.get("/portal").status_code == 303
-
-
 def test_sign_in_without_the_csrf_token_is_refused(world, anon):
     """The portal's sign-in form needs its token too."""
     anon.get("/portal/sign-in")
     response = anon.post(
         "/portal/sign-in",
-        data={"program": world.program.code, "card": world.card, "phone": world.phone},
+        data={"program": world.program.code, "address": world.phone},
     )
     assert response.status_code == 403
 

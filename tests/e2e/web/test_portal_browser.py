@@ -1,5 +1,6 @@
 """The member's main task in a real browser (Debian's Chromium, headless, Playwright), on a
-390 px phone in Russian and in English: sign in, read the balance and the soonest expiry,
+390 px phone in Russian and in English: sign in (the phone, then the code read from the SMS
+sent, in the page's language), read the balance and the soonest expiry,
 show the card, withdraw a consent through its confirmation with the keyboard, and change
 the name; no page scrolls sideways. And the console overview's tiles, which fill even rows
 at both widths."""
@@ -17,7 +18,7 @@ from kopilka.store.migrate import upgrade
 from tests.conftest import START
 from tests.e2e.web.queries_check import latest_consents
 from tests.e2e.web.test_browser import pytestmark, serving
-from tests.e2e.web.world import World, build_world, make_app
+from tests.e2e.web.world import INBOX, World, build_world, make_app
 
 __all__ = ["pytestmark"]  # the browser mark and the skip when Chromium is missing
 
@@ -37,6 +38,9 @@ WORDS = {
         "saved": "Your details are saved.",
         "back": "Back to my points",
         "hello": "Hello, Anya",
+        "enter code": "Enter the code",
+        "sent": "we sent a 6-digit code to it by SMS",
+        "code": "Code",
     },
     "ru": {
         "worth": "300 баллов = 300,00",
@@ -52,6 +56,9 @@ WORDS = {
         "saved": "Ваши данные сохранены.",
         "back": "Назад к моим баллам",
         "hello": "Здравствуйте, Anya",
+        "enter code": "Введите код",
+        "sent": "мы отправили на него код из 6 цифр по SMS",
+        "code": "Код",
     },
 }
 
@@ -87,9 +94,17 @@ def test_the_members_main_task_on_a_phone(served, browser, lang):
     page.set_default_timeout(10_000)
     try:
         page.goto(f"{base}/portal")
-        page.locator("#card").fill(world.card)
-        page.locator("#phone").fill(world.phone)
-        page.locator("#phone").press("Enter")
+        page.locator("#address").fill(world.phone)
+        page.locator("#address").press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text(w["enter code"])
+        expect(page.locator("#code_help")).to_contain_text(w["sent"])
+        _fits(page)
+        [message] = INBOX.to(world.phone)  # the SMS, written in the page's language
+        assert message.language == lang
+        code = INBOX.code(world.phone)
+        assert code is not None
+        page.get_by_label(w["code"], exact=True).fill(code)
+        page.get_by_label(w["code"], exact=True).press("Enter")
         expect(page.locator(".worth")).to_contain_text(w["worth"])
         expect(page.locator(".expiry-headline")).to_contain_text(w["expiry"])
         expect(page.locator(".member-card svg.qr")).to_be_visible()

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from kopilka.app import Kopilka
+from kopilka.domain.identifiers import normalize_phone
 from kopilka.domain.program import Program
 from kopilka.services import apikeys, points, programs, purchases, rules
 from kopilka.services import members as member_svc
@@ -21,7 +22,12 @@ from kopilka.services.points import Adjust, Earn
 from kopilka.settings import load_settings
 from kopilka.web import create_web_router
 from tests import commands
+from tests.inbox import Inbox
 from tests.program_spec import program_command
+
+# what the portal's one-time codes are sent to in the web tests (tests/e2e/web/conftest.py
+# installs it for every test)
+INBOX = Inbox()
 
 SECRET = "web-tests-secret-not-the-default"
 RULES = """\
@@ -198,14 +204,40 @@ def sign_in(c: TestClient, key: str) -> Any:
 
 
 def portal_sign_in(c: TestClient, world: World, phone: str | None = None) -> Any:
-    page = c.get("/portal/sign-in")
-    fields = hidden_fields(page.text, "/portal/sign-in")
-    return c.post(
-        "/portal/sign-in",
-        data={
-            **fields,
-            "program": world.program.code,
-            "card": world.card,
-            "phone": phone or world.phone,
-        },
-    )
+    """Sign in to the portal as a member does: the phone (``world.phone`` unless another
+    is given), then the code read from the message sent to it (:data:`INBOX`). A phone
+    nobody has gets no message: a wrong code is typed, and the answer is its refusal.
+    Answers the last response (303 to /portal when signed in)."""
+    sent = send_code_to(c, world, phone or world.phone)
+    if sent.status_code != 303:
+        return sent
+    code = INBOX.code(normalize_phone(phone or world.phone)) or "000000"
+    return type_code(c, code)
+
+
+def send_code_to(c: TestClient, world: World, address: str) -> Any:
+    """The sign-in page's first step: ask for a code to ``address``."""
+    fields = hidden_fields(c.get("/portal/sign-in").text, "/portal/sign-in")
+    data = {**fields, "program": world.program.code, "address": address}
+    return c.post("/portal/sign-in", data=data)
+
+
+def type_code(c: TestClient, code: str) -> Any:
+    """The second step: type ``code`` on the code page."""
+    fields = hidden_fields(c.get("/portal/sign-in/code").text, "/portal/sign-in/code")
+    return c.post("/portal/sign-in/code", data={**fields, "code": code})
+
+
+def browser_portal_sign_in(page: Any, base: str, world: World, address: str | None = None) -> None:
+    """Sign in to the portal in a browser (Playwright's ``page``) as a member does: the
+    phone typed, the code read from the message sent (:data:`INBOX`) and typed."""
+    to = address or world.phone
+    page.goto(f"{base}/portal/sign-in")
+    page.locator("#address").fill(to)
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url(f"{base}/portal/sign-in/code")
+    code = INBOX.code(normalize_phone(to)) if "@" not in to else INBOX.code(to.lower())
+    assert code is not None, "no code was sent"
+    page.locator("#code").fill(code)
+    page.locator("#code").press("Enter")
+    page.wait_for_url(f"{base}/portal")
