@@ -22,6 +22,7 @@ JOBS = {
     "totals": N_("Overview totals snapshot"),
     "outbox": N_("Event delivery to webhooks and NATS"),
     "tiers": N_("Tier review"),
+    "analytics": N_("Analytics rollups and the budget cap"),
 }
 OUTCOMES = {
     "running": N_("running"),
@@ -49,6 +50,12 @@ COUNTS = {
         "delivered": N_("deliveries made"),
         "failed": N_("deliveries failed"),
         "dead": N_("dead letters"),
+    },
+    "analytics": {
+        "entries": N_("journal entries added"),
+        "purchases": N_("purchases added"),
+        "days": N_("days recomputed"),
+        "alerts": N_("budget alerts written"),
     },
     "tiers": {
         "reviewed": N_("members reviewed"),
