@@ -144,3 +144,21 @@ def offset_spans(timezone: str, lo: datetime, hi: datetime) -> list[tuple[dateti
 def ratio(part: float, whole: float) -> float | None:
     """``part / whole``, or ``None`` when there is nothing to divide by."""
     return part / whole if whole else None
+
+
+def parse_day(value: str, field: str) -> date:
+    """A local day written ``YYYY-MM-DD`` (a ValidationError naming ``field`` otherwise)."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError(
+            msg("%(field)s must be a date written YYYY-MM-DD", field=field), field=field
+        ) from None
+
+
+def parse_range(start: str | None, end: str | None, today: date, default_days: int = 30) -> DateRange:
+    """The range an interface was given (``YYYY-MM-DD`` each, both included); a missing
+    end is ``today``, a missing start ``default_days`` before the end."""
+    last = parse_day(end, "to") if end else today
+    first = parse_day(start, "from") if start else last - timedelta(days=default_days - 1)
+    return DateRange(first, last)

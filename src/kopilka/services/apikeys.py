@@ -80,6 +80,9 @@ class Permission(enum.StrEnum):
     RULES_PUBLISH = "rules:publish"  # publish a version, preview a draft
     RULES_BACKDATE = "rules:backdate"  # publish a version effective in the past (history)
     RULES_APPROVE = "rules:approve"  # approve or reject the rules a marketer proposed
+    ANALYTICS_READ = "analytics:read"  # the KPIs and the dashboard (no personal data)
+    ANALYTICS_EXPORT = "analytics:export"  # exports for BI (personal data by role)
+    ANALYTICS_SETTINGS = "analytics:settings"  # the budget cap, the active days
 
 
 # the one channel a selling key books in (its store is the key's own)
@@ -122,7 +125,15 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     },
     Role.MARKETER: frozenset({P.MEMBERS_READ, P.PROGRAM_READ, P.RULES_READ, P.RULES_PUBLISH}),
     Role.ANALYST: _READ_ONLY
-    | {P.LEDGER_VERIFY, P.AUDIT_READ, P.PURCHASES_READ, P.RULES_READ, P.JOBS_READ},
+    | {
+        P.LEDGER_VERIFY,
+        P.AUDIT_READ,
+        P.PURCHASES_READ,
+        P.RULES_READ,
+        P.JOBS_READ,
+        P.ANALYTICS_READ,
+        P.ANALYTICS_EXPORT,
+    },
     Role.ADMIN: frozenset(Permission),
 }
 
