@@ -62,10 +62,19 @@ class Endpoint:
             receipt_id=w.receipt_id,
             version=w.version,
             proposal_id=w.proposal_id,
+            dataset="purchases",
         )
 
 
 ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/analytics/guest-receipts",
+        P.PURCHASES_COMMIT,
+        lambda _w: {"receipt_id": f"G-{_fresh()}", "total": "10.00"},
+    ),
+    Endpoint("GET", "/v1/analytics/kpis", P.ANALYTICS_READ),
+    Endpoint("GET", "/v1/analytics/exports/{dataset}", P.ANALYTICS_EXPORT),
     Endpoint("POST", "/v1/members", P.MEMBERS_ENROLL, lambda _w: {"identifiers": {"card": card()}}),
     Endpoint(
         "GET",
