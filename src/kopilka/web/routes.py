@@ -15,6 +15,7 @@ from kopilka.web import i18n
 from kopilka.web.audit_pages import audit_router
 from kopilka.web.console import Console, console_router
 from kopilka.web.i18n import tr
+from kopilka.web.analytics_pages import analytics_router
 from kopilka.web.jobs_pages import jobs_router
 from kopilka.web.member_list_pages import member_list_router
 from kopilka.web.members_pages import members_router
@@ -86,6 +87,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(tier_router(console))
     router.include_router(audit_router(console))
     router.include_router(jobs_router(console))
+    router.include_router(analytics_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(static_router())
 

@@ -21,7 +21,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from kopilka.domain.clock import FrozenClock
-from kopilka.services import ledger_reports, rule_proposals, rules
+from kopilka.services import analytics, ledger_reports, rule_proposals, rules
 from kopilka.services.context import ServiceContext
 from kopilka.store.db import make_engine
 from kopilka.store.migrate import upgrade
@@ -85,6 +85,13 @@ PAGES = [
     ),
     Page("/admin/audit", ("admin", "analyst")),
     Page("/admin/jobs", ("admin", "analyst")),
+    Page("/admin/analytics", ("admin", "analyst")),
+    Page(
+        "/admin/analytics",
+        ("analyst",),
+        url="/admin/analytics?from=2026-01-01&to=2026-03-31&grain=week&by=store",
+    ),
+    Page("/admin/analytics", ("analyst",), url="/admin/analytics?from=2026-13-01", status=422),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/portal", (MEMBER,)),
     Page("/portal/profile", (MEMBER,)),
@@ -106,6 +113,8 @@ NOT_PAGES = {
     "/portal/": "redirects to /portal",
     "/admin/members.csv": "a CSV file",
     "/admin/receipts.csv": "a CSV file",
+    "/admin/analytics/{chart}.csv": "a CSV file (a chart's numbers)",
+    "/admin/analytics/export": "a CSV or Parquet file (an export for BI)",
     "/admin/purchases": "redirects to the receipt's page (/admin/receipts/{purchase_id})",
     "/portal/manifest.webmanifest": "the web app's manifest (JSON)",
 }
@@ -128,6 +137,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
     # the verify report and the overview's snapshot, as the worker's jobs store them
     ledger_reports.check_ledger(world.ctx, world.program, "job")
     ledger_reports.snapshot_totals(world.ctx, world.program)
+    analytics.refresh(world.ctx, world.program)  # the dashboard's rollups, as the job keeps them
     store_heavy_report(world)  # "Check now" asks first: its confirmation step is checked
     with serving(make_app(world.kopilka)) as base:
         yield base, world
