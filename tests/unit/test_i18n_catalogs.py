@@ -22,6 +22,8 @@ NO_LETTERS = re.compile(r"^[^A-Za-zА-Яа-яЁё]*$")
 # string literals in templates that are codes compared or sent, never shown as prose
 CODES = {
     "",
+    # the analytics page's nav key
+    "analytics",
     # the receipt page's return form (its reason fields are the member card's, below):
     # the quantity fields' prefix, the default reason code, the nav key
     "qty_",
