@@ -290,8 +290,7 @@ def refresh(ctx: ServiceContext, program: Program, *, check_cap: bool = True) ->
             max(upto.member, since.member),
             max(upto.guest, since.guest),
         )
-        ledger = repo.ledger_rows(program.id, program.timezone, ids=(since.entry, upto.entry))
-        repo.add_ledger(program.id, ledger)
+        repo.add_ledger(program.id, program.timezone, ids=(since.entry, upto.entry))
         days = 0
         span = repo.changed_span(program.id, since, upto)
         if span is not None:
@@ -299,10 +298,7 @@ def refresh(ctx: ServiceContext, program: Program, *, check_cap: bool = True) ->
             last = local_day(span[1], program.timezone)
             days = (last - first).days + 1
             bounds = utc_bounds(DateRange(first, last), program.timezone)
-            repo.set_purchase_figures(
-                program.id, first, last,
-                repo.purchase_rows(program.id, program.timezone, bounds, upto),
-            )
+            repo.set_purchase_figures(program.id, program.timezone, first, last, bounds, upto)
         purchases = repo.add_member_months(
             program.id, program.timezone, ids=(since.purchase, upto.purchase)
         )
@@ -359,11 +355,9 @@ def rebuild(
             last = last_month_end
         bounds = utc_bounds(DateRange(first, last), tz)
         tick(1)
-        ledger = repo.ledger_rows(program.id, tz, span=bounds, upto=upto.entry)
-        repo.add_ledger(program.id, ledger)
+        repo.add_ledger(program.id, tz, span=bounds, upto=upto.entry)
         tick(1)
-        repo.set_purchase_figures(program.id, first, last,
-                                  repo.purchase_rows(program.id, tz, bounds, upto))
+        repo.set_purchase_figures(program.id, tz, first, last, bounds, upto)
         tick(1)
         purchases = repo.add_member_months(program.id, tz, ids=(0, upto.purchase), span=bounds)
         tick(1)
@@ -373,7 +367,7 @@ def rebuild(
         tick(1)
     return {
         "program": program.code,
-        "entries": sum(1 for _ in ledger),
+        "entries": upto.entry,
         "purchases": purchases,
         "days": (last - first).days + 1,
         "alert_written": False,
@@ -488,15 +482,20 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         built = repo.marks(program.id) is not None
         cap, setting_days = repo.settings(program.id)
         active_days = query.active_days or setting_days
-        # every day up to the range's end: the liability is the sum of all before
-        per_day: dict[date, list[int]] = {}
+        # every day up to the range's end (the liability sums all before), then the
+        # range's days by the dimension when the series is broken down
+        per_day = {day: row for day, _, row in repo.daily(program.id, None, days.end, None)}
         series: dict[tuple[date, str], list[int]] = {}
-        for day, key, row in repo.daily(program.id, None, days.end, dim):
-            acc = per_day.setdefault(day, [0] * len(DAILY_COLUMNS))
-            for i, v in enumerate(row):
-                acc[i] += v
-            if day >= days.start:
-                s = series.setdefault((bucket(day, query.grain), key), [0] * len(DAILY_COLUMNS))
+        rows = (
+            repo.daily(program.id, days.start, days.end, dim)
+            if dim
+            else ((d, "", r) for d, r in per_day.items() if d >= days.start)
+        )
+        for day, key, row in rows:
+            s = series.get((bucket(day, query.grain), key))
+            if s is None:
+                series[(bucket(day, query.grain), key)] = list(row)
+            else:
                 for i, v in enumerate(row):
                     s[i] += v
         purchases, purchasers, repeaters = repo.purchasers(program.id, lo, hi)
@@ -514,9 +513,11 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         all_cohorts = repo.cohorts(program.id, 0, month_no(ctx.now().date()))
     col = {name: i for i, name in enumerate(DAILY_COLUMNS)}
 
-    def total(name: str, rows: dict[date, list[int]] | None = None) -> int:
-        src = per_day if rows is None else rows
-        return sum(r[col[name]] for d, r in src.items() if days.start <= d <= days.end)
+    in_range = [r for d, r in per_day.items() if days.start <= d <= days.end]
+    sums = [sum(r[i] for r in in_range) for i in range(len(DAILY_COLUMNS))]
+
+    def total(name: str) -> int:
+        return sums[col[name]]
 
     issued, redeemed = total("points_issued"), total("points_redeemed")
     expired, adjusted = total("points_expired"), total("points_adjusted")

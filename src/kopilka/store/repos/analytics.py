@@ -185,8 +185,58 @@ class AnalyticsRepo:
         for start in range(0, len(rows), 5000):
             self.conn.execute(stmt, list(rows[start : start + 5000]))
 
-    # ---- the ledger's figures --------------------------------------------------------------
-    def ledger_rows(
+    # ---- the rollups' writes: INSERT ... SELECT ... ON CONFLICT, all in the database ----
+    def _month_sql(self, day: str) -> str:
+        if self.pg:
+            return f"(CAST(EXTRACT(YEAR FROM {day}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {day}) AS INTEGER) - 1)"
+        return f"(CAST(substr({day}, 1, 4) AS INTEGER) * 12 + CAST(substr({day}, 6, 2) AS INTEGER) - 1)"
+
+    def _span_of(
+        self, table: str, alias: str, column: str, where: list[str], params: dict[str, Any]
+    ) -> tuple[datetime | None, datetime | None]:
+        row = self.conn.execute(
+            text(
+                f"SELECT MIN({alias}.{column}), MAX({alias}.{column}) FROM {table} {alias} "  # noqa: S608
+                f"WHERE {' AND '.join(where)}"
+            ),
+            params,
+        ).one()
+        return _instant(row[0]), _instant(row[1], later=True)
+
+    @staticmethod
+    def _filter(
+        alias: str,
+        program_id: int,
+        ids: tuple[int, int] | None,
+        span: tuple[datetime, datetime] | None,
+        upto: int | None = None,
+    ) -> tuple[list[str], dict[str, Any]]:
+        where = [f"{alias}.program_id = :p"]
+        params: dict[str, Any] = {"p": program_id}
+        if ids is not None:
+            where.append(f"{alias}.id > :lo_id AND {alias}.id <= :hi_id")
+            params.update(lo_id=ids[0], hi_id=ids[1])
+        if span is not None:
+            where.append(f"{alias}.occurred_at >= :lo AND {alias}.occurred_at < :hi")
+            params.update(lo=span[0], hi=span[1])
+        if upto is not None:
+            where.append(f"{alias}.id <= :upto")
+            params["upto"] = upto
+        return where, params
+
+    def _add_daily(self, columns: Sequence[str], select: str, params: dict[str, Any]) -> None:
+        names = ", ".join(columns)
+        adds = ", ".join(f"{c} = analytics_daily.{c} + excluded.{c}" for c in columns)
+        self.conn.execute(
+            text(
+                "INSERT INTO analytics_daily (program_id, day, store, channel, tier, "  # noqa: S608
+                f"{names}) {select} "
+                "ON CONFLICT (program_id, day, store, channel, tier) DO UPDATE SET " + adds
+            ),
+            params,
+        )
+
+    def add_ledger(
         self,
         program_id: int,
         timezone: str,
@@ -194,29 +244,22 @@ class AnalyticsRepo:
         ids: tuple[int, int] | None = None,
         span: tuple[datetime, datetime] | None = None,
         upto: int | None = None,
-    ) -> dict[Key, list[int]]:
-        """Points issued, redeemed, expired and adjusted by key, of the program's entries
-        with ids in ``(ids[0], ids[1]]`` or occurring in ``span`` (ids up to ``upto``)."""
-        where = ["je.program_id = :p"]
-        params: dict[str, Any] = {"p": program_id}
-        if ids is not None:
-            where.append("je.id > :lo_id AND je.id <= :hi_id")
-            params.update(lo_id=ids[0], hi_id=ids[1])
-            lo, hi = self._time_span("journal_entries", "occurred_at", where, params)
-        else:
-            assert span is not None
-            where.append("je.occurred_at >= :lo AND je.occurred_at < :hi")
-            params.update(lo=span[0], hi=span[1])
-            lo, hi = span
-        if upto is not None:
-            where.append("je.id <= :upto")
-            params["upto"] = upto
+    ) -> None:
+        """Add the points issued, redeemed, expired and adjusted of the program's entries
+        with ids in ``(ids[0], ids[1]]`` or occurring in ``span`` (ids up to ``upto``) to
+        their days' rows."""
+        where, params = self._filter("je", program_id, ids, span, upto)
+        lo, hi = span if span is not None else self._span_of(
+            "journal_entries", "je", "occurred_at", where, params
+        )
         if lo is None:
-            return {}
+            return
         day = self.day_sql("je.occurred_at", timezone, lo, hi)
-        sql = f"""
-            SELECT {day}, COALESCE(pe.store, pr.store, ''), COALESCE(pe.channel, pr.channel, ''),
-                   COALESCE(m.tier_code, ''),
+        self._add_daily(
+            LEDGER_COLUMNS,
+            f"""
+            SELECT {int(program_id)}, {day}, COALESCE(pe.store, pr.store, ''),
+                   COALESCE(pe.channel, pr.channel, ''), COALESCE(m.tier_code, ''),
                    SUM(CASE WHEN p.account = 'issued' THEN -p.amount ELSE 0 END),
                    SUM(CASE WHEN p.account = 'redeemed' THEN p.amount ELSE 0 END),
                    SUM(CASE WHEN p.account = 'breakage' THEN p.amount ELSE 0 END),
@@ -228,48 +271,13 @@ class AnalyticsRepo:
             LEFT JOIN members m ON m.id = je.member_id
             WHERE {" AND ".join(where)}
               AND p.account IN ('issued', 'redeemed', 'breakage', 'adjustments')
-            GROUP BY 1, 2, 3, 4
-        """  # noqa: S608 - the day's SQL is built from a validated time zone
-        out: dict[Key, list[int]] = {}
-        for d, store, channel, tier, *figures in self.conn.execute(text(sql), params):
-            out[(_as_date(d), store, channel, tier)] = [int(f or 0) for f in figures]
-        return out
-
-    def _time_span(
-        self, table: str, column: str, where: list[str], params: dict[str, Any]
-    ) -> tuple[datetime | None, datetime | None]:
-        alias = "je" if table == "journal_entries" else "t"
-        row = self.conn.execute(
-            text(
-                f"SELECT MIN({alias}.{column}), MAX({alias}.{column}) FROM {table} {alias} "  # noqa: S608
-                f"WHERE {' AND '.join(where)}"
-            ),
+            GROUP BY 2, 3, 4, 5""",  # noqa: S608 - the day's SQL is of a validated zone
             params,
-        ).one()
-        return _instant(row[0]), _instant(row[1], later=True)
-
-    def add_ledger(self, program_id: int, rows: Mapping[Key, list[int]]) -> None:
-        """Add ledger figures to the daily rows (creating the rows that are missing)."""
-        self._upsert(
-            analytics_daily,
-            [
-                {
-                    "program_id": program_id,
-                    "day": k[0],
-                    "store": k[1],
-                    "channel": k[2],
-                    "tier": k[3],
-                    **dict(zip(LEDGER_COLUMNS, v, strict=True)),
-                    **dict.fromkeys(PURCHASE_COLUMNS, 0),
-                }
-                for k, v in rows.items()
-            ],
-            ["program_id", "day", "store", "channel", "tier"],
-            add=LEDGER_COLUMNS,
         )
 
-    # ---- the purchases' figures ------------------------------------------------------------
-    def changed_span(self, program_id: int, since: Marks, upto: Marks) -> tuple[datetime, datetime] | None:
+    def changed_span(
+        self, program_id: int, since: Marks, upto: Marks
+    ) -> tuple[datetime, datetime] | None:
         """The UTC span holding every purchase, return, guest receipt and enrolment of the
         program newer than ``since`` (up to ``upto``): the days to recompute."""
         queries = [
@@ -277,7 +285,8 @@ class AnalyticsRepo:
              "WHERE program_id = :p AND id > :lo AND id <= :hi", since.purchase, upto.purchase),
             ("SELECT MIN(r.occurred_at), MAX(r.occurred_at) FROM returns r "
              "JOIN purchases pu ON pu.id = r.purchase_id "
-             "WHERE pu.program_id = :p AND r.id > :lo AND r.id <= :hi", since.return_, upto.return_),
+             "WHERE pu.program_id = :p AND r.id > :lo AND r.id <= :hi", since.return_,
+             upto.return_),
             ("SELECT MIN(occurred_at), MAX(occurred_at) FROM guest_receipts "
              "WHERE program_id = :p AND id > :lo AND id <= :hi", since.guest, upto.guest),
             ("SELECT MIN(enrolled_at), MAX(enrolled_at) FROM members "
@@ -295,85 +304,60 @@ class AnalyticsRepo:
                 hi = l_ if hi is None else max(hi, l_)
         return None if lo is None or hi is None else (lo, hi)
 
-    def purchase_rows(
-        self, program_id: int, timezone: str, span: tuple[datetime, datetime], upto: Marks
-    ) -> dict[Key, list[int]]:
-        """The purchases' figures by key over the UTC ``span`` (whole local days are the
-        caller's concern), of rows up to ``upto``."""
-        lo, hi = span
-        params = {"p": program_id, "lo": lo, "hi": hi, "pu_hi": upto.purchase,
-                  "r_hi": upto.return_, "g_hi": upto.guest, "m_hi": upto.member}
-        out: dict[Key, list[int]] = {}
-
-        def put(rows: Iterable[Any], columns: Sequence[int]) -> None:
-            for d, store, channel, tier, *figures in rows:
-                row = out.setdefault((_as_date(d), store, channel, tier), [0] * 7)
-                for at, f in zip(columns, figures, strict=True):
-                    row[at] += int(f or 0)
-
-        day = self.day_sql("pu.occurred_at", timezone, lo, hi)
-        put(self.conn.execute(text(f"""
-            SELECT {day}, COALESCE(pu.store, ''), COALESCE(pu.channel, ''),
-                   COALESCE(m.tier_code, ''), COUNT(*), SUM(pu.total_minor),
-                   COUNT(DISTINCT pu.member_id)
-            FROM purchases pu LEFT JOIN members m ON m.id = pu.member_id
-            WHERE pu.program_id = :p AND pu.occurred_at >= :lo AND pu.occurred_at < :hi
-              AND pu.id <= :pu_hi
-            GROUP BY 1, 2, 3, 4"""), params), (0, 1, 5))  # noqa: S608
-        day = self.day_sql("r.occurred_at", timezone, lo, hi)
-        put(self.conn.execute(text(f"""
-            SELECT {day}, COALESCE(pu.store, ''), COALESCE(pu.channel, ''),
-                   COALESCE(m.tier_code, ''), SUM(r.refund_minor)
-            FROM returns r JOIN purchases pu ON pu.id = r.purchase_id
-            LEFT JOIN members m ON m.id = pu.member_id
-            WHERE pu.program_id = :p AND r.occurred_at >= :lo AND r.occurred_at < :hi
-              AND r.id <= :r_hi
-            GROUP BY 1, 2, 3, 4"""), params), (2,))  # noqa: S608
-        day = self.day_sql("g.occurred_at", timezone, lo, hi)
-        put(self.conn.execute(text(f"""
-            SELECT {day}, COALESCE(g.store, ''), COALESCE(g.channel, ''), '',
-                   COUNT(*), SUM(g.total_minor)
-            FROM guest_receipts g
-            WHERE g.program_id = :p AND g.occurred_at >= :lo AND g.occurred_at < :hi
-              AND g.id <= :g_hi
-            GROUP BY 1, 2, 3, 4"""), params), (3, 4))  # noqa: S608
-        day = self.day_sql("m.enrolled_at", timezone, lo, hi)
-        put(self.conn.execute(text(f"""
-            SELECT {day}, '', '', COALESCE(m.tier_code, ''), COUNT(*)
-            FROM members m
-            WHERE m.program_id = :p AND m.enrolled_at >= :lo AND m.enrolled_at < :hi
-              AND m.id <= :m_hi
-            GROUP BY 1, 2, 3, 4"""), params), (6,))  # noqa: S608
-        return out
-
     def set_purchase_figures(
-        self, program_id: int, first: date, last: date, rows: Mapping[Key, list[int]]
+        self,
+        program_id: int,
+        timezone: str,
+        first: date,
+        last: date,
+        span: tuple[datetime, datetime],
+        upto: Marks,
     ) -> None:
-        """Replace the purchases' figures of days ``first`` to ``last`` with ``rows``."""
+        """Recompute the purchases' figures of the local days ``first`` to ``last`` (whose
+        UTC bounds are ``span``) from the rows up to ``upto``."""
         d = analytics_daily.c
         self.conn.execute(
             analytics_daily.update()
             .where(d.program_id == program_id, d.day >= first, d.day <= last)
             .values(dict.fromkeys(PURCHASE_COLUMNS, 0))
         )
-        self._upsert(
-            analytics_daily,
-            [
-                {
-                    "program_id": program_id,
-                    "day": k[0],
-                    "store": k[1],
-                    "channel": k[2],
-                    "tier": k[3],
-                    **dict.fromkeys(LEDGER_COLUMNS, 0),
-                    **dict(zip(PURCHASE_COLUMNS, v, strict=True)),
-                }
-                for k, v in rows.items()
-                if first <= k[0] <= last
-            ],
-            ["program_id", "day", "store", "channel", "tier"],
-            set_=PURCHASE_COLUMNS,
-        )
+        lo, hi = span
+        params = {"lo": lo, "hi": hi, "pu_hi": upto.purchase, "r_hi": upto.return_,
+                  "g_hi": upto.guest, "m_hi": upto.member}
+        p = int(program_id)
+        day = self.day_sql("pu.occurred_at", timezone, lo, hi)
+        self._add_daily(("purchases", "revenue_minor", "active_members"), f"""
+            SELECT {p}, {day}, COALESCE(pu.store, ''), COALESCE(pu.channel, ''),
+                   COALESCE(m.tier_code, ''), COUNT(*), SUM(pu.total_minor),
+                   COUNT(DISTINCT pu.member_id)
+            FROM purchases pu LEFT JOIN members m ON m.id = pu.member_id
+            WHERE pu.program_id = {p} AND pu.occurred_at >= :lo AND pu.occurred_at < :hi
+              AND pu.id <= :pu_hi
+            GROUP BY 2, 3, 4, 5""", params)  # noqa: S608
+        day = self.day_sql("r.occurred_at", timezone, lo, hi)
+        self._add_daily(("refunds_minor",), f"""
+            SELECT {p}, {day}, COALESCE(pu.store, ''), COALESCE(pu.channel, ''),
+                   COALESCE(m.tier_code, ''), SUM(r.refund_minor)
+            FROM returns r JOIN purchases pu ON pu.id = r.purchase_id
+            LEFT JOIN members m ON m.id = pu.member_id
+            WHERE pu.program_id = {p} AND r.occurred_at >= :lo AND r.occurred_at < :hi
+              AND r.id <= :r_hi
+            GROUP BY 2, 3, 4, 5""", params)  # noqa: S608
+        day = self.day_sql("g.occurred_at", timezone, lo, hi)
+        self._add_daily(("guest_receipts", "guest_revenue_minor"), f"""
+            SELECT {p}, {day}, COALESCE(g.store, ''), COALESCE(g.channel, ''), '',
+                   COUNT(*), SUM(g.total_minor)
+            FROM guest_receipts g
+            WHERE g.program_id = {p} AND g.occurred_at >= :lo AND g.occurred_at < :hi
+              AND g.id <= :g_hi
+            GROUP BY 2, 3, 4, 5""", params)  # noqa: S608
+        day = self.day_sql("m.enrolled_at", timezone, lo, hi)
+        self._add_daily(("new_members",), f"""
+            SELECT {p}, {day}, '', '', COALESCE(m.tier_code, ''), COUNT(*)
+            FROM members m
+            WHERE m.program_id = {p} AND m.enrolled_at >= :lo AND m.enrolled_at < :hi
+              AND m.id <= :m_hi
+            GROUP BY 2, 3, 4, 5""", params)  # noqa: S608
 
     # ---- member months and rules -----------------------------------------------------------
     def add_member_months(
@@ -383,53 +367,36 @@ class AnalyticsRepo:
         ids: tuple[int, int] | None = None,
         span: tuple[datetime, datetime] | None = None,
     ) -> int:
-        """Add the purchases with ids in ``ids`` (or occurring in ``span``) to their
+        """Add the purchases with ids in ``ids`` (and occurring in ``span``) to their
         members' months; answers how many purchases."""
-        where, params = self._purchase_filter(program_id, ids, span)
-        lo, hi = self._time_span("purchases", "occurred_at", where, params)
-        if lo is None:
+        where, params = self._filter("t", program_id, ids, span)
+        lo, hi = self._span_of("purchases", "t", "occurred_at", where, params)
+        if lo is None or hi is None:
             return 0
-        day = self.day_sql("t.occurred_at", timezone, lo, hi)
-        joined_lo = self.conn.execute(
+        count = int(self.conn.execute(
+            text(f"SELECT COUNT(*) FROM purchases t WHERE {' AND '.join(where)}"), params  # noqa: S608
+        ).scalar_one())
+        first_member = self.conn.execute(
             text("SELECT MIN(enrolled_at) FROM members WHERE program_id = :p"), {"p": program_id}
         ).scalar_one()
-        enrolled = self.day_sql("m.enrolled_at", timezone, _instant(joined_lo), hi)
-        rows = []
-        count = 0
-        for member_id, d, joined, n, revenue in self.conn.execute(
+        month = self._month_sql(self.day_sql("t.occurred_at", timezone, lo, hi))
+        cohort = self._month_sql(
+            self.day_sql("m.enrolled_at", timezone, _instant(first_member) or lo, hi)
+        )
+        self.conn.execute(
             text(f"""
-                SELECT t.member_id, {day}, {enrolled}, COUNT(*), SUM(t.total_minor)
+                INSERT INTO analytics_member_months
+                    (program_id, month_no, member_id, cohort, purchases, revenue_minor)
+                SELECT {int(program_id)}, {month}, t.member_id, MIN({cohort}), COUNT(*),
+                       SUM(t.total_minor)
                 FROM purchases t JOIN members m ON m.id = t.member_id
                 WHERE {" AND ".join(where)}
-                GROUP BY 1, 2, 3"""),  # noqa: S608
+                GROUP BY 2, 3
+                ON CONFLICT (program_id, month_no, member_id) DO UPDATE SET
+                    purchases = analytics_member_months.purchases + excluded.purchases,
+                    revenue_minor = analytics_member_months.revenue_minor
+                                    + excluded.revenue_minor"""),  # noqa: S608
             params,
-        ):
-            day_ = _as_date(d)
-            rows.append(
-                (int(member_id), day_.year * 12 + day_.month - 1, _as_date(joined), int(n),
-                 int(revenue or 0))
-            )
-            count += int(n)
-        merged: dict[tuple[int, int], dict[str, Any]] = {}
-        for member_id, month, joined, n, revenue in rows:
-            row = merged.setdefault(
-                (member_id, month),
-                {
-                    "program_id": program_id,
-                    "member_id": member_id,
-                    "month_no": month,
-                    "cohort": joined.year * 12 + joined.month - 1,
-                    "purchases": 0,
-                    "revenue_minor": 0,
-                },
-            )
-            row["purchases"] += n
-            row["revenue_minor"] += revenue
-        self._upsert(
-            analytics_member_months,
-            list(merged.values()),
-            ["program_id", "month_no", "member_id"],
-            add=("purchases", "revenue_minor"),
         )
         return count
 
@@ -440,40 +407,25 @@ class AnalyticsRepo:
         ids: tuple[int, int] | None = None,
         span: tuple[datetime, datetime] | None = None,
     ) -> None:
-        """Add the line awards of the purchases in ``ids`` (or ``span``) to the rules' days."""
-        where, params = self._purchase_filter(program_id, ids, span)
-        lo, hi = self._time_span("purchases", "occurred_at", where, params)
+        """Add the line awards of the purchases in ``ids`` (and ``span``) to the rules'
+        days."""
+        where, params = self._filter("t", program_id, ids, span)
+        lo, hi = self._span_of("purchases", "t", "occurred_at", where, params)
         if lo is None:
             return
         day = self.day_sql("t.occurred_at", timezone, lo, hi)
-        rows = [
-            {"program_id": program_id, "day": _as_date(d), "rule_id": rule, "points": int(pts),
-             "awards": int(n)}
-            for d, rule, pts, n in self.conn.execute(
-                text(f"""
-                    SELECT {day}, a.rule_id, SUM(a.points), COUNT(*)
-                    FROM purchases t JOIN line_awards a ON a.purchase_id = t.id
-                    WHERE {" AND ".join(where)}
-                    GROUP BY 1, 2"""),  # noqa: S608
-                params,
-            )
-        ]
-        self._upsert(analytics_rule_daily, rows, ["program_id", "day", "rule_id"],
-                     add=("points", "awards"))
-
-    @staticmethod
-    def _purchase_filter(
-        program_id: int, ids: tuple[int, int] | None, span: tuple[datetime, datetime] | None
-    ) -> tuple[list[str], dict[str, Any]]:
-        where = ["t.program_id = :p"]
-        params: dict[str, Any] = {"p": program_id}
-        if ids is not None:
-            where.append("t.id > :lo_id AND t.id <= :hi_id")
-            params.update(lo_id=ids[0], hi_id=ids[1])
-        if span is not None:
-            where.append("t.occurred_at >= :lo AND t.occurred_at < :hi")
-            params.update(lo=span[0], hi=span[1])
-        return where, params
+        self.conn.execute(
+            text(f"""
+                INSERT INTO analytics_rule_daily (program_id, day, rule_id, points, awards)
+                SELECT {int(program_id)}, {day}, a.rule_id, SUM(a.points), COUNT(*)
+                FROM purchases t JOIN line_awards a ON a.purchase_id = t.id
+                WHERE {" AND ".join(where)}
+                GROUP BY 2, 3
+                ON CONFLICT (program_id, day, rule_id) DO UPDATE SET
+                    points = analytics_rule_daily.points + excluded.points,
+                    awards = analytics_rule_daily.awards + excluded.awards"""),  # noqa: S608
+            params,
+        )
 
     def clear(self, program_id: int, first: date | None = None, last: date | None = None) -> None:
         """Delete the program's rollup rows (of days ``first`` to ``last`` when given)."""
