@@ -491,10 +491,12 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
             if dim
             else ((d, "", r) for d, r in per_day.items() if d >= days.start)
         )
+        daily_grain = query.grain is Grain.DAY
         for day, key, row in rows:
-            s = series.get((bucket(day, query.grain), key))
+            at = (day if daily_grain else bucket(day, query.grain), key)
+            s = series.get(at)
             if s is None:
-                series[(bucket(day, query.grain), key)] = list(row)
+                series[at] = list(row)
             else:
                 for i, v in enumerate(row):
                     s[i] += v

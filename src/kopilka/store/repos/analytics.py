@@ -458,11 +458,14 @@ class AnalyticsRepo:
         if first is not None:
             q = q.where(d.day >= first)
         q = q.group_by(d.day, *([label] if label is not None else []))
-        for row in self.conn.execute(q):
-            if label is not None:
-                yield _as_date(row[0]), str(row[1]), [int(v or 0) for v in row[2:]]
-            else:
-                yield _as_date(row[0]), "", [int(v or 0) for v in row[1:]]
+        n = 2 if label is not None else 1
+        dates: dict[Any, date] = {}
+        for row in self.conn.execute(q).all():
+            day = dates.get(row[0])
+            if day is None:
+                day = dates[row[0]] = _as_date(row[0])
+            # SUM of integer columns is an int (SQLite) or a Decimal/int (PostgreSQL)
+            yield day, (str(row[1]) if n == 2 else ""), [int(v) for v in row[n:]]
 
     def purchasers(self, program_id: int, lo: datetime, hi: datetime) -> tuple[int, int, int]:
         """Purchases, distinct purchasing members, and members with two or more, over
