@@ -60,53 +60,72 @@ def _at(conn: Any, seconds: str) -> str:
     start = NOW - timedelta(seconds=YEAR_S)
     if conn.dialect.name == "postgresql":
         return f"(TIMESTAMPTZ '{start.isoformat()}' + ({seconds}) * INTERVAL '1 second')"
-    return f"(datetime('{start.strftime('%Y-%m-%d %H:%M:%S')}', '+' || ({seconds}) || ' seconds') || '.000000')"
+    base = start.strftime("%Y-%m-%d %H:%M:%S")
+    return f"(datetime('{base}', '+' || ({seconds}) || ' seconds') || '.000000')"
 
 
 def load(engine: Any, program_id: int, n_purchases: int, n_members: int) -> None:
     """The members, purchases, lines, awards, journal entries and postings, set-based."""
     with engine.begin() as conn:
         s_m = _series(conn, n_members)
-        conn.execute(text(f"""
+        conn.execute(
+            text(f"""
             INSERT INTO members (id, program_id, status, attributes, tier_code,
                                  lifetime_spend_minor, purchase_count, enrolled_at)
             SELECT i, {program_id}, 'active', '{{}}',
                    CASE WHEN i % 10 = 0 THEN 'gold' WHEN i % 3 = 0 THEN 'silver' ELSE NULL END,
                    0, 0, {_at(conn, f"i * {YEAR_S // n_members}")}
-            FROM {s_m}"""))  # noqa: S608
+            FROM {s_m}""")
+        )
         s_p = _series(conn, n_purchases)
         step = max(YEAR_S // n_purchases, 1)
         member = f"((i * 7919) % {n_members}) + 1"
         # a member buys only after enrolling: purchases of early ids go to early members
-        member = f"(CASE WHEN {member} * {YEAR_S // n_members} > i * {step} THEN (i % 50) + 1 ELSE {member} END)"
+        member = (
+            f"(CASE WHEN {member} * {YEAR_S // n_members} > i * {step} "
+            f"THEN (i % 50) + 1 ELSE {member} END)"
+        )
         points = "(((i * 7919) % 500000 + 100) / 10000)"
-        conn.execute(text(f"""
+        conn.execute(
+            text(f"""
             INSERT INTO journal_entries (id, program_id, member_id, kind, points, occurred_at,
                                          reference)
             SELECT i, {program_id}, {member}, 'earn', {points}, {_at(conn, f"i * {step}")},
                    'R' || i
-            FROM {s_p}"""))  # noqa: S608
-        conn.execute(text(f"""
+            FROM {s_p}""")
+        )
+        conn.execute(
+            text(f"""
             INSERT INTO postings (entry_id, program_id, account, member_id, amount)
-            SELECT i, {program_id}, 'issued', NULL, -{points} FROM {s_p}"""))  # noqa: S608
-        conn.execute(text(f"""
+            SELECT i, {program_id}, 'issued', NULL, -{points} FROM {s_p}""")
+        )
+        conn.execute(
+            text(f"""
             INSERT INTO postings (entry_id, program_id, account, member_id, amount)
-            SELECT i, {program_id}, 'available', {member}, {points} FROM {s_p}"""))  # noqa: S608
+            SELECT i, {program_id}, 'available', {member}, {points} FROM {s_p}""")
+        )
         redeem = f"{n_purchases} + i / 10"
-        conn.execute(text(f"""
+        conn.execute(
+            text(f"""
             INSERT INTO journal_entries (id, program_id, member_id, kind, points, occurred_at,
                                          reference)
             SELECT {redeem}, {program_id}, {member}, 'redeem', 1, {_at(conn, f"i * {step}")},
                    'R' || i
-            FROM {s_p} WHERE i % 10 = 0"""))  # noqa: S608
-        conn.execute(text(f"""
+            FROM {s_p} WHERE i % 10 = 0""")
+        )
+        conn.execute(
+            text(f"""
             INSERT INTO postings (entry_id, program_id, account, member_id, amount)
-            SELECT {redeem}, {program_id}, 'redeemed', NULL, 1 FROM {s_p} WHERE i % 10 = 0"""))  # noqa: S608
-        conn.execute(text(f"""
+            SELECT {redeem}, {program_id}, 'redeemed', NULL, 1 FROM {s_p} WHERE i % 10 = 0""")
+        )
+        conn.execute(
+            text(f"""
             INSERT INTO postings (entry_id, program_id, account, member_id, amount)
             SELECT {redeem}, {program_id}, 'available', {member}, -1
-            FROM {s_p} WHERE i % 10 = 0"""))  # noqa: S608
-        conn.execute(text(f"""
+            FROM {s_p} WHERE i % 10 = 0""")
+        )
+        conn.execute(
+            text(f"""
             INSERT INTO purchases (id, program_id, member_id, receipt_id, occurred_at, store,
                                    channel, total_minor, discount_minor, points_earned,
                                    points_redeemed, earn_entry_id, redeem_entry_id)
@@ -116,20 +135,29 @@ def load(engine: Any, program_id: int, n_purchases: int, n_members: int) -> None
                    (i * 7919) % 500000 + 100, 0, {points},
                    CASE WHEN i % 10 = 0 THEN 1 ELSE 0 END, i,
                    CASE WHEN i % 10 = 0 THEN {redeem} ELSE NULL END
-            FROM {s_p}"""))  # noqa: S608
-        conn.execute(text(f"""
+            FROM {s_p}""")
+        )
+        conn.execute(
+            text(f"""
             INSERT INTO purchase_lines (purchase_id, line_id, sku, quantity, amount_minor,
                                         discount_minor, points_redeemed, points_earned)
             SELECT i, '1', 'SKU' || (i % 1000), '1', (i * 7919) % 500000 + 100, 0, 0, {points}
-            FROM {s_p}"""))  # noqa: S608
-        conn.execute(text(f"""
+            FROM {s_p}""")
+        )
+        conn.execute(
+            text(f"""
             INSERT INTO line_awards (purchase_id, line_id, rule_id, rule_version, points)
             SELECT i, '1', CASE WHEN i % 4 = 0 THEN 'dairy-x2' ELSE 'base' END, 1, {points}
-            FROM {s_p}"""))  # noqa: S608
+            FROM {s_p}""")
+        )
         if conn.dialect.name == "postgresql":
             for table in ("members", "journal_entries", "purchases", "postings", "line_awards"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                                  f"(SELECT MAX(id) FROM {table}))"))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT MAX(id) FROM {table}))"
+                    )
+                )
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
 
@@ -216,8 +244,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--quick", action="store_true", help="write under bench/.work")
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"command": command_line("bench_analytics", argv),
-                               "goals": GOALS}
+    results: dict[str, Any] = {"command": command_line("bench_analytics", argv), "goals": GOALS}
     WORK.mkdir(parents=True, exist_ok=True)
     out = WORK / "analytics-export.parquet"
     with sqlite_scratch("analytics") as url:

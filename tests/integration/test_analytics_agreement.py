@@ -32,13 +32,11 @@ def _rollups(ctx, program):
     out = {}
     with ctx.uow(read_only=True) as uow:
         for table in (analytics_daily, analytics_member_months, analytics_rule_daily):
-            rows = uow.conn.execute(
-                select(table).where(table.c.program_id == program.id)
-            ).all()
+            rows = uow.conn.execute(select(table).where(table.c.program_id == program.id)).all()
             out[table.name] = sorted(
-                tuple(str(v) for v in r) for r in rows if any(
-                    isinstance(v, int) and v for v in r[len(table.primary_key.columns):]
-                )
+                tuple(str(v) for v in r)
+                for r in rows
+                if any(isinstance(v, int) and v for v in r[len(table.primary_key.columns) :])
             )
     return out
 
@@ -50,8 +48,19 @@ def _history(ctx, clock, program, make_member, seed: int, steps: int) -> None:
     receipts: list[str] = []
     for step in range(steps):
         op = rnd.choice(
-            ["buy", "buy", "buy", "return", "earn", "redeem", "adjust", "expire", "guest",
-             "enrol", "refresh"]
+            [
+                "buy",
+                "buy",
+                "buy",
+                "return",
+                "earn",
+                "redeem",
+                "adjust",
+                "expire",
+                "guest",
+                "enrol",
+                "refresh",
+            ]
         )
         member = rnd.choice(members)
         try:
@@ -86,7 +95,10 @@ def _history(ctx, clock, program, make_member, seed: int, steps: int) -> None:
                     ctx,
                     program,
                     points_svc.Adjust(
-                        member, rnd.choice([-15, -3, 7, 40]), key=f"a{step}", reason="fix",
+                        member,
+                        rnd.choice([-15, -3, 7, 40]),
+                        key=f"a{step}",
+                        reason="fix",
                         actor="test",
                     ),
                 )
@@ -98,8 +110,11 @@ def _history(ctx, clock, program, make_member, seed: int, steps: int) -> None:
                     ctx,
                     program,
                     RecordGuestReceipt(
-                        f"g{step}", clock.now(), rnd.randint(100, 90000),
-                        rnd.choice(STORES), "till",
+                        f"g{step}",
+                        clock.now(),
+                        rnd.randint(100, 90000),
+                        rnd.choice(STORES),
+                        "till",
                     ),
                 )
             elif op == "enrol":
@@ -143,8 +158,8 @@ def test_rollups_agree_with_verify_after_a_random_history(
     analytics.rebuild(ctx, program, middle)
     assert _rollups(ctx, program) == refreshed
     # broken down by store, the parts add up to the whole
-    by_store = analytics.kpis(
-        ctx, program, KpiQuery(everything, Grain.MONTH, Dimension.STORE)
-    )["series"]
+    by_store = analytics.kpis(ctx, program, KpiQuery(everything, Grain.MONTH, Dimension.STORE))[
+        "series"
+    ]
     assert sum(p["issued"] for p in by_store) == figures["issued"]
     assert sum(p["purchases"] for p in by_store) == figures["purchases"]

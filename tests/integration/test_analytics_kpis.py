@@ -51,8 +51,9 @@ def history(ctx, clock, make_program, make_member):
 def test_purchase_kpis_by_hand(ctx, history):
     """Frequency, repeat rate, the average check and local days as worked out by hand."""
     program, _ = history
-    q1 = analytics.kpis(ctx, program, KpiQuery(DateRange(date(2026, 1, 1), date(2026, 3, 31)),
-                                               Grain.MONTH))
+    q1 = analytics.kpis(
+        ctx, program, KpiQuery(DateRange(date(2026, 1, 1), date(2026, 3, 31)), Grain.MONTH)
+    )
     t = q1["totals"]
     assert (t["purchases"], t["purchasing_members"]) == (6, 3)
     assert t["purchase_frequency"] == 2.0
@@ -75,10 +76,13 @@ def test_retention_cohorts_and_lifetime_value_by_hand(ctx, clock, history):
     member."""
     program, _ = history
     clock.set(datetime(2027, 2, 15, tzinfo=UTC))
-    k = analytics.kpis(ctx, program, KpiQuery(DateRange(date(2026, 1, 1), date(2026, 3, 31)),
-                                              Grain.MONTH))
-    retention = {r["month"]: (r["active"], r["previous"], r["retained"], r["crr"], r["churn"])
-                 for r in k["retention"]}
+    k = analytics.kpis(
+        ctx, program, KpiQuery(DateRange(date(2026, 1, 1), date(2026, 3, 31)), Grain.MONTH)
+    )
+    retention = {
+        r["month"]: (r["active"], r["previous"], r["retained"], r["crr"], r["churn"])
+        for r in k["retention"]
+    }
     assert retention["2026-01"] == (2, 0, 0, None, None)
     assert retention["2026-02"] == (2, 2, 1, 0.5, 0.5)
     assert retention["2026-03"] == (1, 2, 1, 0.5, 0.5)
@@ -91,8 +95,9 @@ def test_retention_cohorts_and_lifetime_value_by_hand(ctx, clock, history):
     assert k["totals"]["clv_12_minor"] == round(430000 / 3)
     # the 90 days before 1 April (Tokyo) hold every purchase: all three are active
     assert (k["totals"]["active_members"], k["totals"]["active_share"]) == (3, 1.0)
-    last_30 = analytics.kpis(ctx, program, KpiQuery(
-        DateRange(date(2026, 3, 1), date(2026, 3, 31)), active_days=30))
+    last_30 = analytics.kpis(
+        ctx, program, KpiQuery(DateRange(date(2026, 3, 1), date(2026, 3, 31)), active_days=30)
+    )
     assert (last_30["totals"]["active_members"], last_30["totals"]["members"]) == (1, 3)
 
 
@@ -109,12 +114,16 @@ def test_the_budget_cap_warns_and_writes_its_event_once_a_month(ctx, clock, hist
     assert (first["alert_written"], second["alert_written"]) == (True, False)
     events = [e for e in outbox.list_events(ctx, program) if e["type"] == "budget.cap_exceeded"]
     assert len(events) == 1
-    assert events[0]["data"] == {"month": "2026-03", "cost_minor": 10700,
-                                 "turnover_minor": 70000, "cap_bp": 100, "share_bp": 1528}
+    assert events[0]["data"] == {
+        "month": "2026-03",
+        "cost_minor": 10700,
+        "turnover_minor": 70000,
+        "cap_bp": 100,
+        "share_bp": 1528,
+    }
     k = analytics.kpis(ctx, program, KpiQuery(DateRange(date(2026, 1, 1), date(2026, 3, 31))))
     over = {m["month"]: (m["over_cap"], m["alerted"]) for m in k["budget"]}
-    assert over == {"2026-01": (False, False), "2026-02": (False, False),
-                    "2026-03": (True, True)}
+    assert over == {"2026-01": (False, False), "2026-02": (False, False), "2026-03": (True, True)}
 
 
 def test_breakage_and_the_liability_net_of_it(ctx, clock, make_program, make_member):

@@ -24,15 +24,14 @@ app = typer.Typer(
     help="Analytics: rollups, KPIs, the budget cap and exports for BI.", no_args_is_help=True
 )
 
-From = Annotated[
-    str | None, typer.Option("--from", help="First local day, YYYY-MM-DD (included).")
-]
+From = Annotated[str | None, typer.Option("--from", help="First local day, YYYY-MM-DD (included).")]
 To = Annotated[str | None, typer.Option("--to", help="Last local day, YYYY-MM-DD (included).")]
 
 
 @app.command()
-def rebuild(program_code: ProgramCode, start: From = None, end: To = None,
-            json_out: Json = False) -> None:
+def rebuild(
+    program_code: ProgramCode, start: From = None, end: To = None, json_out: Json = False
+) -> None:
     """Rebuild the rollups from the journal and the purchases: all of them, or the days
     from --from to --to (and their whole months' member activity)."""
     with kopilka() as k:
@@ -85,8 +84,9 @@ def kpis(
         print_json(result)
         return
     out = console()
-    out.print(f"program {result['program']}, {result['start']} to {result['end']} "
-              f"({result['timezone']})")
+    out.print(
+        f"program {result['program']}, {result['start']} to {result['end']} ({result['timezone']})"
+    )
     for name, value in result["totals"].items():
         out.print(f"  {name}: {value if value is not None else '-'}")
 
@@ -96,8 +96,9 @@ def budget(
     program_code: ProgramCode,
     cap: Annotated[
         str | None,
-        typer.Option(help="Monthly cap of the program's cost, % of turnover (e.g. 3.5); "
-                     "'none' removes it."),
+        typer.Option(
+            help="Monthly cap of the program's cost, % of turnover (e.g. 3.5); 'none' removes it."
+        ),
     ] = None,
     active_days: Annotated[
         int | None, typer.Option(help="Days without a purchase before a member is inactive.")
@@ -154,33 +155,40 @@ def guest_receipts(
             reader = csv.DictReader(f)
             missing = {"receipt_id", "occurred_at", "total"} - set(reader.fieldnames or ())
             if missing:
-                raise ValidationError(f"the CSV lacks columns: {', '.join(sorted(missing))}",
-                                      field="columns")
+                raise ValidationError(
+                    f"the CSV lacks columns: {', '.join(sorted(missing))}", field="columns"
+                )
             for n, row in enumerate(reader, start=2):
                 try:
                     at = parse_instant(row["occurred_at"], "occurred_at")
                     assert at is not None
-                    commands.append(analytics_svc.RecordGuestReceipt(
-                        row["receipt_id"].strip(), at,
-                        parse_money(row["total"], program.currency),
-                        (row.get("store") or "").strip() or None,
-                        (row.get("channel") or "").strip() or None,
-                    ))
+                    commands.append(
+                        analytics_svc.RecordGuestReceipt(
+                            row["receipt_id"].strip(),
+                            at,
+                            parse_money(row["total"], program.currency),
+                            (row.get("store") or "").strip() or None,
+                            (row.get("channel") or "").strip() or None,
+                        )
+                    )
                 except ValidationError as exc:
-                    raise ValidationError(f"line {n}: {exc.message}", field=exc.details.get(
-                        "field", "row")) from None
+                    raise ValidationError(
+                        f"line {n}: {exc.message}", field=exc.details.get("field", "row")
+                    ) from None
         recorded = 0
         with progress_bar("recording receipts", len(commands)) as advance:
             for command in commands:
-                recorded += analytics_svc.record_guest_receipt(
-                    k.services, program, command)["recorded"]
+                recorded += analytics_svc.record_guest_receipt(k.services, program, command)[
+                    "recorded"
+                ]
                 advance(1)
     result = {"rows": len(commands), "recorded": recorded}
     if json_out:
         print_json(result)
         return
-    console().print(f"{recorded:,} of {len(commands):,} receipts recorded (the others were "
-                    "recorded before)")
+    console().print(
+        f"{recorded:,} of {len(commands):,} receipts recorded (the others were recorded before)"
+    )
 
 
 @app.command()

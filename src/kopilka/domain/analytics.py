@@ -47,9 +47,7 @@ class DateRange:
 
     def __post_init__(self) -> None:
         if self.end < self.start:
-            raise ValidationError(
-                msg("the range ends before it starts"), field="to"
-            )
+            raise ValidationError(msg("the range ends before it starts"), field="to")
         if (self.end - self.start).days >= MAX_RANGE_DAYS:
             raise ValidationError(
                 msg("a range may span at most %(days)s days", days=MAX_RANGE_DAYS),
@@ -156,7 +154,9 @@ def parse_day(value: str, field: str) -> date:
         ) from None
 
 
-def parse_range(start: str | None, end: str | None, today: date, default_days: int = 30) -> DateRange:
+def parse_range(
+    start: str | None, end: str | None, today: date, default_days: int = 30
+) -> DateRange:
     """The range an interface was given (``YYYY-MM-DD`` each, both included); a missing
     end is ``today``, a missing start ``default_days`` before the end."""
     last = parse_day(end, "to") if end else today

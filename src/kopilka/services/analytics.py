@@ -107,9 +107,7 @@ class RecordGuestReceipt:
 
     def __post_init__(self) -> None:
         if not self.receipt_id or len(self.receipt_id) > 128:
-            raise ValidationError(
-                msg("a receipt id has 1 to 128 characters"), field="receipt_id"
-            )
+            raise ValidationError(msg("a receipt id has 1 to 128 characters"), field="receipt_id")
         if self.total_minor < 0:
             raise ValidationError(msg("a receipt's total cannot be negative"), field="total")
         if self.occurred_at.tzinfo is None:
@@ -342,8 +340,13 @@ def rebuild(
                 uow.commit()
                 for _ in range(REBUILD_STEPS):
                     tick(1)
-                return {"program": program.code, "entries": 0, "purchases": 0, "days": 0,
-                        "alert_written": False}
+                return {
+                    "program": program.code,
+                    "entries": 0,
+                    "purchases": 0,
+                    "days": 0,
+                    "alert_written": False,
+                }
             first, last = local_day(span[0], tz), local_day(span[1], tz)
         else:
             first, last = days.start, days.end
@@ -524,7 +527,9 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
     issued, redeemed = total("points_issued"), total("points_redeemed")
     expired, adjusted = total("points_expired"), total("points_adjusted")
     liability = sum(
-        r[col["points_issued"]] - r[col["points_redeemed"]] - r[col["points_expired"]]
+        r[col["points_issued"]]
+        - r[col["points_redeemed"]]
+        - r[col["points_expired"]]
         + r[col["points_adjusted"]]
         for r in per_day.values()
     )
@@ -601,8 +606,7 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         "cohorts": _cohorts(cohort_cells, sizes, first_month, last_month, clv[0]),
         "budget": _budget(per_day, col, days, value, cap, alerted),
         "rules": [
-            {"rule_id": r, "points": p, "awards": n, "cost_minor": p * value}
-            for r, p, n in rules
+            {"rule_id": r, "points": p, "awards": n, "cost_minor": p * value} for r, p, n in rules
         ],
     }
 

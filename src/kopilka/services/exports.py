@@ -51,8 +51,11 @@ class Column:
 
 
 def _cols(spec: str, personal: str = "") -> tuple[Column, ...]:
-    out = [Column(*part.split(":")) for part in spec.split()]
-    out += [Column(*part.split(":"), personal=True) for part in personal.split()]
+    out = []
+    for words, is_personal in ((spec, False), (personal, True)):
+        for part in words.split():
+            name, kind = part.split(":")
+            out.append(Column(name, kind, is_personal))
     return tuple(out)
 
 
@@ -96,8 +99,11 @@ class ExportQuery:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ValidationError(
-                msg("unknown dataset %(name)s; the datasets are: %(all)s",
-                    name=repr(self.dataset), all=", ".join(DATASETS)),
+                msg(
+                    "unknown dataset %(name)s; the datasets are: %(all)s",
+                    name=repr(self.dataset),
+                    all=", ".join(DATASETS),
+                ),
                 field="dataset",
             )
 

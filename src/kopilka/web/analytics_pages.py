@@ -82,8 +82,12 @@ def _charts(k: Kpis) -> list[Chart]:
             line_chart(
                 "chart-liability",
                 str(tr("Outstanding points over time")),
-                str(tr("Points the program owes its members at the end of each period; the "
-                       "table below the chart gives every value.")),
+                str(
+                    tr(
+                        "Points the program owes its members at the end of each period; the "
+                        "table below the chart gives every value."
+                    )
+                ),
                 labels,
                 [p["points"] for p in liability],
             ),
@@ -119,8 +123,13 @@ def _charts(k: Kpis) -> list[Chart]:
                 ],
             ),
             Table(
-                [str(tr("Period")), str(tr("Issued")), str(tr("Redeemed")), str(tr("Expired")),
-                 str(tr("Adjusted"))],
+                [
+                    str(tr("Period")),
+                    str(tr("Issued")),
+                    str(tr("Redeemed")),
+                    str(tr("Expired")),
+                    str(tr("Adjusted")),
+                ],
                 [[b, *(number(v) for v in by_bucket[b])] for b in buckets],
                 ["period", "issued", "redeemed", "expired", "adjusted"],
                 [[b, *by_bucket[b]] for b in buckets],
@@ -140,13 +149,30 @@ def _charts(k: Kpis) -> list[Chart]:
                 [(str(tr("active members")), [r["active"] for r in retention])],
             ),
             Table(
-                [str(tr("Month")), str(tr("Active")), str(tr("Active the month before")),
-                 str(tr("Still active")), str(tr("Retention (CRR)")), str(tr("Churn"))],
-                [[r["month"], number(r["active"]), number(r["previous"]), number(r["retained"]),
-                  _share(r["crr"]), _share(r["churn"])] for r in retention],
+                [
+                    str(tr("Month")),
+                    str(tr("Active")),
+                    str(tr("Active the month before")),
+                    str(tr("Still active")),
+                    str(tr("Retention (CRR)")),
+                    str(tr("Churn")),
+                ],
+                [
+                    [
+                        r["month"],
+                        number(r["active"]),
+                        number(r["previous"]),
+                        number(r["retained"]),
+                        _share(r["crr"]),
+                        _share(r["churn"]),
+                    ]
+                    for r in retention
+                ],
                 ["month", "active", "previous", "retained", "crr", "churn"],
-                [[r["month"], r["active"], r["previous"], r["retained"], r["crr"], r["churn"]]
-                 for r in retention],
+                [
+                    [r["month"], r["active"], r["previous"], r["retained"], r["crr"], r["churn"]]
+                    for r in retention
+                ],
             ),
         )
     )
@@ -159,20 +185,45 @@ def _charts(k: Kpis) -> list[Chart]:
             heat_map(
                 "chart-cohorts",
                 str(tr("Cohort retention heat map")),
-                str(tr("A row per month of enrolment, a cell per month since: the share of the "
-                       "cohort that bought that month; darker is more.")),
+                str(
+                    tr(
+                        "A row per month of enrolment, a cell per month since: the share of the "
+                        "cohort that bought that month; darker is more."
+                    )
+                ),
                 [c["cohort"] for c in cohorts],
                 [c["shares"] for c in cohorts],
-            ) if cohorts else None,
+            )
+            if cohorts
+            else None,
             Table(
-                [str(tr("Cohort")), str(tr("Members")),
-                 *(f"+{i}" for i in range(width)), str(tr("12-month value per member"))],
-                [[c["cohort"], number(c["members"]),
-                  *(_share(s) for s in c["shares"]), *([""] * (width - len(c["shares"]))),
-                  m(c["clv_12_minor"])] for c in cohorts],
+                [
+                    str(tr("Cohort")),
+                    str(tr("Members")),
+                    *(f"+{i}" for i in range(width)),
+                    str(tr("12-month value per member")),
+                ],
+                [
+                    [
+                        c["cohort"],
+                        number(c["members"]),
+                        *(_share(s) for s in c["shares"]),
+                        *([""] * (width - len(c["shares"]))),
+                        m(c["clv_12_minor"]),
+                    ]
+                    for c in cohorts
+                ],
                 ["cohort", "members", *(f"m{i}" for i in range(width)), "clv_12_minor"],
-                [[c["cohort"], c["members"], *c["shares"],
-                  *([None] * (width - len(c["shares"]))), c["clv_12_minor"]] for c in cohorts],
+                [
+                    [
+                        c["cohort"],
+                        c["members"],
+                        *c["shares"],
+                        *([None] * (width - len(c["shares"]))),
+                        c["clv_12_minor"],
+                    ]
+                    for c in cohorts
+                ],
             ),
         )
     )
@@ -184,23 +235,49 @@ def _charts(k: Kpis) -> list[Chart]:
             bar_chart(
                 "chart-budget",
                 str(tr("Program cost as a share of turnover, by month")),
-                str(tr("One bar per month: the points issued at their value as a percentage "
-                       "of turnover; the dashed mark is the cap.")),
+                str(
+                    tr(
+                        "One bar per month: the points issued at their value as a percentage "
+                        "of turnover; the dashed mark is the cap."
+                    )
+                ),
                 [b["month"] for b in budget],
-                [(str(tr("cost, % of turnover")),
-                  [(b["share"] or 0) * 100 for b in budget])],
+                [(str(tr("cost, % of turnover")), [(b["share"] or 0) * 100 for b in budget])],
                 limit=[None if b["cap_bp"] is None else b["cap_bp"] / 100 for b in budget],
                 fmt="{:,.1f}%",
             ),
             Table(
-                [str(tr("Month")), str(tr("Cost")), str(tr("Turnover")), str(tr("Share")),
-                 str(tr("Cap")), str(tr("Over the cap"))],
-                [[b["month"], m(b["cost_minor"]), m(b["turnover_minor"]), _share(b["share"]),
-                  "—" if b["cap_bp"] is None else f"{b['cap_bp'] / 100:.2f} %",
-                  str(tr("yes")) if b["over_cap"] else str(tr("no"))] for b in budget],
+                [
+                    str(tr("Month")),
+                    str(tr("Cost")),
+                    str(tr("Turnover")),
+                    str(tr("Share")),
+                    str(tr("Cap")),
+                    str(tr("Over the cap")),
+                ],
+                [
+                    [
+                        b["month"],
+                        m(b["cost_minor"]),
+                        m(b["turnover_minor"]),
+                        _share(b["share"]),
+                        "—" if b["cap_bp"] is None else f"{b['cap_bp'] / 100:.2f} %",
+                        str(tr("yes")) if b["over_cap"] else str(tr("no")),
+                    ]
+                    for b in budget
+                ],
                 ["month", "cost_minor", "turnover_minor", "share", "cap_bp", "over_cap"],
-                [[b["month"], b["cost_minor"], b["turnover_minor"], b["share"], b["cap_bp"],
-                  b["over_cap"]] for b in budget],
+                [
+                    [
+                        b["month"],
+                        b["cost_minor"],
+                        b["turnover_minor"],
+                        b["share"],
+                        b["cap_bp"],
+                        b["over_cap"],
+                    ]
+                    for b in budget
+                ],
             ),
         )
     )
@@ -212,8 +289,10 @@ def _charts(k: Kpis) -> list[Chart]:
             None,
             Table(
                 [str(tr("Rule")), str(tr("Points")), str(tr("Awards")), str(tr("Cost"))],
-                [[r["rule_id"], number(r["points"]), number(r["awards"]), m(r["cost_minor"])]
-                 for r in rules],
+                [
+                    [r["rule_id"], number(r["points"]), number(r["awards"]), m(r["cost_minor"])]
+                    for r in rules
+                ],
                 ["rule_id", "points", "awards", "cost_minor"],
                 [[r["rule_id"], r["points"], r["awards"], r["cost_minor"]] for r in rules],
             ),
@@ -250,8 +329,10 @@ def _figures(k: Kpis) -> list[tuple[str, str]]:
         (str(tr("Repeat purchase rate")), _share(t["repeat_purchase_rate"])),
         (str(tr("Average check, members")), m(t["average_check_member_minor"])),
         (str(tr("Average check, non-members")), m(t["average_check_guest_minor"])),
-        (str(tr("Active members (%(days)s days)", days=k["active_days"])),
-         f"{n(t['active_members'])} ({_share(t['active_share'])})"),
+        (
+            str(tr("Active members (%(days)s days)", days=k["active_days"])),
+            f"{n(t['active_members'])} ({_share(t['active_share'])})",
+        ),
         (str(tr("New members")), n(t["new_members"])),
         (str(tr("Program cost")), m(t["cost_minor"])),
         (str(tr("Cost, share of turnover")), _share(t["cost_share"])),
@@ -274,8 +355,10 @@ def _csv(table: Table, filename: str) -> StreamingResponse:
     return StreamingResponse(
         lines(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                 "Cache-Control": "no-store"},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -288,13 +371,18 @@ def analytics_router(console: Console) -> APIRouter:
         op.require(Permission.ANALYTICS_READ)
         q = request.query_params
         program = op.program
-        days = parse_range(q.get("from") or None, q.get("to") or None,
-                           local_day(ctx.now(), program.timezone))
+        days = parse_range(
+            q.get("from") or None, q.get("to") or None, local_day(ctx.now(), program.timezone)
+        )
         grain = _choice(Grain, q.get("grain") or "month", "grain")
         by = _choice(Dimension, q.get("by") or "none", "by")
         kpis = analytics_svc.kpis(ctx, program, analytics_svc.KpiQuery(days, grain, by))
-        params = {"from": days.start.isoformat(), "to": days.end.isoformat(),
-                  "grain": grain.value, "by": by.value}
+        params = {
+            "from": days.start.isoformat(),
+            "to": days.end.isoformat(),
+            "grain": grain.value,
+            "by": by.value,
+        }
         return op, kpis, params
 
     @router.get("/analytics")
@@ -340,12 +428,16 @@ def analytics_router(console: Console) -> APIRouter:
         personal = q.get("personal_data") == "1"
         if personal and not sees_personal_data(op.key.role):
             raise PermissionDenied(str(tr("Your role may not export members' personal data.")))
-        days = parse_range(q.get("from") or None, q.get("to") or None,
-                           local_day(ctx.now(), program.timezone))
+        days = parse_range(
+            q.get("from") or None, q.get("to") or None, local_day(ctx.now(), program.timezone)
+        )
         fmt = _choice(exports_svc.ExportFormat, q.get("format") or "csv", "format")
         query = exports_svc.ExportQuery(q.get("dataset") or "", days, fmt, personal)
-        media = ("text/csv; charset=utf-8" if fmt is exports_svc.ExportFormat.CSV
-                 else "application/vnd.apache.parquet")
+        media = (
+            "text/csv; charset=utf-8"
+            if fmt is exports_svc.ExportFormat.CSV
+            else "application/vnd.apache.parquet"
+        )
         return StreamingResponse(
             exports_svc.export_chunks(ctx, program, query),
             media_type=media,
@@ -362,6 +454,6 @@ def _choice(kind: Callable[[str], Any], value: str, field: str) -> Any:
     try:
         return kind(value)
     except ValueError:
-        raise ValidationError(str(tr("%(value)s is not a choice here", value=value)),
-                              field=field) from None
-
+        raise ValidationError(
+            str(tr("%(value)s is not a choice here", value=value)), field=field
+        ) from None

@@ -12,10 +12,10 @@ from fastapi.responses import PlainTextResponse
 
 from kopilka.app import Kopilka
 from kopilka.web import i18n
+from kopilka.web.analytics_pages import analytics_router
 from kopilka.web.audit_pages import audit_router
 from kopilka.web.console import Console, console_router
 from kopilka.web.i18n import tr
-from kopilka.web.analytics_pages import analytics_router
 from kopilka.web.jobs_pages import jobs_router
 from kopilka.web.member_list_pages import member_list_router
 from kopilka.web.members_pages import members_router

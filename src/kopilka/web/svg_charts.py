@@ -37,8 +37,7 @@ def _axis(lo: float, hi: float, fmt: str = "{:,.0f}") -> list[str]:
         value = lo + (hi - lo) * i / 2
         y = TOP + plot_h - plot_h * i / 2
         out.append(
-            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
-            'stroke="#dde1e7"/>'
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#dde1e7"/>'
         )
         out.append(
             f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '

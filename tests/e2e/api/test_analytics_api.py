@@ -16,11 +16,16 @@ from .conftest import card, idem
 
 
 def _member_buys(client, admin, amount: str, receipt: str) -> None:
-    m = client.post("/v1/members", json={"identifiers": {"card": card()},
-                                         "profile": {"first_name": "Anna"}},
-                    headers=idem(**admin)).json()
-    body = {"receipt_id": receipt, "member_id": m["id"], "lines": [
-        {"line_id": "1", "sku": "A", "quantity": "1", "amount": amount}]}
+    m = client.post(
+        "/v1/members",
+        json={"identifiers": {"card": card()}, "profile": {"first_name": "Anna"}},
+        headers=idem(**admin),
+    ).json()
+    body = {
+        "receipt_id": receipt,
+        "member_id": m["id"],
+        "lines": [{"line_id": "1", "sku": "A", "quantity": "1", "amount": amount}],
+    }
     assert client.post("/v1/purchases", json=body, headers=idem(**admin)).status_code == 201
 
 
@@ -37,16 +42,24 @@ def test_a_guest_receipt_is_recorded_once_and_checked_at_the_edge(client, key_fo
     again = client.post("/v1/analytics/guest-receipts", json={**body, "total": "1"}, headers=pos)
     assert again.json()["recorded"] is False
     assert again.json()["total_minor"] == 25050
-    for bad in ({"receipt_id": "G-2", "total": "-1"}, {"receipt_id": "G-2", "total": "1,5"},
-                {"receipt_id": "G-2"}, {"receipt_id": "G-2", "total": "1", "member_id": 1}):
+    for bad in (
+        {"receipt_id": "G-2", "total": "-1"},
+        {"receipt_id": "G-2", "total": "1,5"},
+        {"receipt_id": "G-2"},
+        {"receipt_id": "G-2", "total": "1", "member_id": 1},
+    ):
         r = client.post("/v1/analytics/guest-receipts", json=bad, headers=pos)
         assert r.status_code == 422, bad
-    other = client.post("/v1/analytics/guest-receipts",
-                        json={"receipt_id": "G-3", "total": "1", "store": "S2"}, headers=pos)
+    other = client.post(
+        "/v1/analytics/guest-receipts",
+        json={"receipt_id": "G-3", "total": "1", "store": "S2"},
+        headers=pos,
+    )
     assert other.status_code == 403
     analytics.refresh(ctx, program)
-    figures = analytics.kpis(ctx, program, analytics.KpiQuery(
-        analytics.DateRange(ctx.now().date(), ctx.now().date())))["totals"]
+    figures = analytics.kpis(
+        ctx, program, analytics.KpiQuery(analytics.DateRange(ctx.now().date(), ctx.now().date()))
+    )["totals"]
     assert figures["guest_receipts"] == 1
     assert figures["average_check_guest_minor"] == 25050
 
@@ -84,8 +97,9 @@ def test_exports_stream_csv_and_parquet_in_the_documented_layout(client, key_for
     assert rows[0] == [c.name for c in DATASETS["purchases"]]
     assert [row[1] for row in rows[1:]] == ["R-9"]
     assert rows[1][6] == "12000"
-    r = client.get(f"/v1/analytics/exports/lines?from={day}&to={day}&format=parquet",
-                   headers=analyst)
+    r = client.get(
+        f"/v1/analytics/exports/lines?from={day}&to={day}&format=parquet", headers=analyst
+    )
     table = pq.read_table(io.BytesIO(r.content))
     assert table.column_names == [c.name for c in DATASETS["lines"]]
     assert table.column("amount_minor").to_pylist() == [12000]
@@ -93,8 +107,9 @@ def test_exports_stream_csv_and_parquet_in_the_documented_layout(client, key_for
     assert "first_name" not in members.text.splitlines()[0]
     refused = client.get("/v1/analytics/exports/members?personal_data=true", headers=analyst)
     assert refused.status_code == 403
-    full = client.get(f"/v1/analytics/exports/members?from={day}&to={day}&personal_data=true",
-                      headers=admin)
+    full = client.get(
+        f"/v1/analytics/exports/members?from={day}&to={day}&personal_data=true", headers=admin
+    )
     assert "first_name" in full.text.splitlines()[0]
     assert "Anna" in full.text
     assert client.get("/v1/analytics/exports/secrets", headers=analyst).status_code == 422

@@ -31,16 +31,14 @@ READ = responses("unauthorized", "forbidden")
     dependencies=[permit(P.PURCHASES_COMMIT)],
     responses=responses("unauthorized", "forbidden", "outside_key_scope"),
 )
-def record_guest_receipt(
-    body: GuestReceiptCreate, ctx: Ctx, key: CurrentKey
-) -> Any:
+def record_guest_receipt(body: GuestReceiptCreate, ctx: Ctx, key: CurrentKey) -> Any:
     """Record a receipt without a member, for analytics only (the average check of
     non-members): no points, no member. A receipt id recorded before answers what was
     stored and records nothing (``recorded``: false)."""
     store = body.store
     if key.scope is not None:
         store = _bound("store", store, key.scope.store)
-    channel = body.channel
+    channel: str | None = body.channel
     if key.channel is not None:
         channel = _bound("channel", channel, key.channel)
     command = body.to_command(key.program, ctx.now(), store=store, channel=channel or "till")
@@ -71,7 +69,7 @@ def export(
     dataset: Annotated[str, Path(max_length=16, pattern="^[a-z]+$")],
     start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
-    format: exports_svc.ExportFormat = exports_svc.ExportFormat.CSV,  # noqa: A002
+    format: exports_svc.ExportFormat = exports_svc.ExportFormat.CSV,
     personal_data: bool = False,
 ) -> StreamingResponse:
     """A dataset (purchases, lines, awards, entries, members) of the local days ``from``
@@ -79,13 +77,13 @@ def export(
     personal data only for the roles that see it (403 otherwise)."""
     program = key.program
     if personal_data and not sees_personal_data(key.role):
-        raise PermissionDenied(
-            f"role {key.role} may not export personal data", role=str(key.role)
-        )
+        raise PermissionDenied(f"role {key.role} may not export personal data", role=str(key.role))
     days = parse_range(start, end, local_day(ctx.now(), program.timezone))
     query = exports_svc.ExportQuery(dataset, days, format, personal_data)
-    media = "text/csv; charset=utf-8" if format is exports_svc.ExportFormat.CSV else (
-        "application/vnd.apache.parquet"
+    media = (
+        "text/csv; charset=utf-8"
+        if format is exports_svc.ExportFormat.CSV
+        else ("application/vnd.apache.parquet")
     )
     return StreamingResponse(
         exports_svc.export_chunks(ctx, program, query),

@@ -21,8 +21,8 @@ the members whose birthday it is. Reminders plug in the same way.
 from __future__ import annotations
 
 from kopilka.domain.program import Program
-from kopilka.services import jobs as jobs_svc
 from kopilka.services import analytics, ledger_reports, tiers
+from kopilka.services import jobs as jobs_svc
 from kopilka.services.context import ServiceContext
 from kopilka.services.worker.accruals import ACCRUALS_JOB, run_due_accruals
 from kopilka.services.worker.outbox import OUTBOX_JOB, run_outbox

@@ -18,9 +18,13 @@ newer than its marks (``analytics_state``). Purchase counts, distinct members an
 are not (a distinct count does not add up): the job recomputes the days its new rows fall on.
 """
 
+# the statements are assembled from fixed fragments, ints and a day expression built from a
+# time zone name the domain validated; every value from outside is a bound parameter
+# ruff: noqa: S608
+
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -110,15 +114,19 @@ class AnalyticsRepo:
         def top(table: Table) -> int:
             return int(self.conn.execute(select(func.max(table.c.id))).scalar_one() or 0)
 
-        return Marks(top(journal_entries), top(purchases), top(returns), top(members),
-                     top(guest_receipts))
+        return Marks(
+            top(journal_entries), top(purchases), top(returns), top(members), top(guest_receipts)
+        )
 
     def marks(self, program_id: int) -> Marks | None:
         """How far the rollups of the program have read (``None``: never built)."""
         s = analytics_state.c
         row = self.conn.execute(
             select(
-                s.last_entry_id, s.last_purchase_id, s.last_return_id, s.last_member_id,
+                s.last_entry_id,
+                s.last_purchase_id,
+                s.last_return_id,
+                s.last_member_id,
                 s.last_guest_id,
             ).where(s.program_id == program_id)
         ).first()
@@ -134,8 +142,12 @@ class AnalyticsRepo:
             "last_guest_id": marks.guest,
             "updated_at": at,
         }
-        self._upsert(analytics_state, [{"program_id": program_id, **values}], ["program_id"],
-                     set_=list(values))
+        self._upsert(
+            analytics_state,
+            [{"program_id": program_id, **values}],
+            ["program_id"],
+            set_=list(values),
+        )
 
     def lock_marks(self, program_id: int) -> Marks:
         """The program's marks, its row locked to the end of the transaction (SQLite: the
@@ -188,15 +200,21 @@ class AnalyticsRepo:
     # ---- the rollups' writes: INSERT ... SELECT ... ON CONFLICT, all in the database ----
     def _month_sql(self, day: str) -> str:
         if self.pg:
-            return f"(CAST(EXTRACT(YEAR FROM {day}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {day}) AS INTEGER) - 1)"
-        return f"(CAST(substr({day}, 1, 4) AS INTEGER) * 12 + CAST(substr({day}, 6, 2) AS INTEGER) - 1)"
+            return (
+                f"(CAST(EXTRACT(YEAR FROM {day}) AS INTEGER) * 12"
+                f" + CAST(EXTRACT(MONTH FROM {day}) AS INTEGER) - 1)"
+            )
+        return (
+            f"(CAST(substr({day}, 1, 4) AS INTEGER) * 12"
+            f" + CAST(substr({day}, 6, 2) AS INTEGER) - 1)"
+        )
 
     def _span_of(
         self, table: str, alias: str, column: str, where: list[str], params: dict[str, Any]
     ) -> tuple[datetime | None, datetime | None]:
         row = self.conn.execute(
             text(
-                f"SELECT MIN({alias}.{column}), MAX({alias}.{column}) FROM {table} {alias} "  # noqa: S608
+                f"SELECT MIN({alias}.{column}), MAX({alias}.{column}) FROM {table} {alias} "
                 f"WHERE {' AND '.join(where)}"
             ),
             params,
@@ -229,7 +247,7 @@ class AnalyticsRepo:
         adds = ", ".join(f"{c} = analytics_daily.{c} + excluded.{c}" for c in columns)
         self.conn.execute(
             text(
-                "INSERT INTO analytics_daily (program_id, day, store, channel, tier, "  # noqa: S608
+                "INSERT INTO analytics_daily (program_id, day, store, channel, tier, "
                 f"{names}) {select} "
                 "ON CONFLICT (program_id, day, store, channel, tier) DO UPDATE SET " + adds
             ),
@@ -249,8 +267,10 @@ class AnalyticsRepo:
         with ids in ``(ids[0], ids[1]]`` or occurring in ``span`` (ids up to ``upto``) to
         their days' rows."""
         where, params = self._filter("je", program_id, ids, span, upto)
-        lo, hi = span if span is not None else self._span_of(
-            "journal_entries", "je", "occurred_at", where, params
+        lo, hi = (
+            span
+            if span is not None
+            else self._span_of("journal_entries", "je", "occurred_at", where, params)
         )
         if lo is None:
             return
@@ -271,7 +291,7 @@ class AnalyticsRepo:
             LEFT JOIN members m ON m.id = je.member_id
             WHERE {" AND ".join(where)}
               AND p.account IN ('issued', 'redeemed', 'breakage', 'adjustments')
-            GROUP BY 2, 3, 4, 5""",  # noqa: S608 - the day's SQL is of a validated zone
+            GROUP BY 2, 3, 4, 5""",
             params,
         )
 
@@ -281,16 +301,31 @@ class AnalyticsRepo:
         """The UTC span holding every purchase, return, guest receipt and enrolment of the
         program newer than ``since`` (up to ``upto``): the days to recompute."""
         queries = [
-            ("SELECT MIN(occurred_at), MAX(occurred_at) FROM purchases "
-             "WHERE program_id = :p AND id > :lo AND id <= :hi", since.purchase, upto.purchase),
-            ("SELECT MIN(r.occurred_at), MAX(r.occurred_at) FROM returns r "
-             "JOIN purchases pu ON pu.id = r.purchase_id "
-             "WHERE pu.program_id = :p AND r.id > :lo AND r.id <= :hi", since.return_,
-             upto.return_),
-            ("SELECT MIN(occurred_at), MAX(occurred_at) FROM guest_receipts "
-             "WHERE program_id = :p AND id > :lo AND id <= :hi", since.guest, upto.guest),
-            ("SELECT MIN(enrolled_at), MAX(enrolled_at) FROM members "
-             "WHERE program_id = :p AND id > :lo AND id <= :hi", since.member, upto.member),
+            (
+                "SELECT MIN(occurred_at), MAX(occurred_at) FROM purchases "
+                "WHERE program_id = :p AND id > :lo AND id <= :hi",
+                since.purchase,
+                upto.purchase,
+            ),
+            (
+                "SELECT MIN(r.occurred_at), MAX(r.occurred_at) FROM returns r "
+                "JOIN purchases pu ON pu.id = r.purchase_id "
+                "WHERE pu.program_id = :p AND r.id > :lo AND r.id <= :hi",
+                since.return_,
+                upto.return_,
+            ),
+            (
+                "SELECT MIN(occurred_at), MAX(occurred_at) FROM guest_receipts "
+                "WHERE program_id = :p AND id > :lo AND id <= :hi",
+                since.guest,
+                upto.guest,
+            ),
+            (
+                "SELECT MIN(enrolled_at), MAX(enrolled_at) FROM members "
+                "WHERE program_id = :p AND id > :lo AND id <= :hi",
+                since.member,
+                upto.member,
+            ),
         ]
         lo: datetime | None = None
         hi: datetime | None = None
@@ -322,42 +357,64 @@ class AnalyticsRepo:
             .values(dict.fromkeys(PURCHASE_COLUMNS, 0))
         )
         lo, hi = span
-        params = {"lo": lo, "hi": hi, "pu_hi": upto.purchase, "r_hi": upto.return_,
-                  "g_hi": upto.guest, "m_hi": upto.member}
+        params = {
+            "lo": lo,
+            "hi": hi,
+            "pu_hi": upto.purchase,
+            "r_hi": upto.return_,
+            "g_hi": upto.guest,
+            "m_hi": upto.member,
+        }
         p = int(program_id)
         day = self.day_sql("pu.occurred_at", timezone, lo, hi)
-        self._add_daily(("purchases", "revenue_minor", "active_members"), f"""
+        self._add_daily(
+            ("purchases", "revenue_minor", "active_members"),
+            f"""
             SELECT {p}, {day}, COALESCE(pu.store, ''), COALESCE(pu.channel, ''),
                    COALESCE(m.tier_code, ''), COUNT(*), SUM(pu.total_minor),
                    COUNT(DISTINCT pu.member_id)
             FROM purchases pu LEFT JOIN members m ON m.id = pu.member_id
             WHERE pu.program_id = {p} AND pu.occurred_at >= :lo AND pu.occurred_at < :hi
               AND pu.id <= :pu_hi
-            GROUP BY 2, 3, 4, 5""", params)  # noqa: S608
+            GROUP BY 2, 3, 4, 5""",
+            params,
+        )
         day = self.day_sql("r.occurred_at", timezone, lo, hi)
-        self._add_daily(("refunds_minor",), f"""
+        self._add_daily(
+            ("refunds_minor",),
+            f"""
             SELECT {p}, {day}, COALESCE(pu.store, ''), COALESCE(pu.channel, ''),
                    COALESCE(m.tier_code, ''), SUM(r.refund_minor)
             FROM returns r JOIN purchases pu ON pu.id = r.purchase_id
             LEFT JOIN members m ON m.id = pu.member_id
             WHERE pu.program_id = {p} AND r.occurred_at >= :lo AND r.occurred_at < :hi
               AND r.id <= :r_hi
-            GROUP BY 2, 3, 4, 5""", params)  # noqa: S608
+            GROUP BY 2, 3, 4, 5""",
+            params,
+        )
         day = self.day_sql("g.occurred_at", timezone, lo, hi)
-        self._add_daily(("guest_receipts", "guest_revenue_minor"), f"""
+        self._add_daily(
+            ("guest_receipts", "guest_revenue_minor"),
+            f"""
             SELECT {p}, {day}, COALESCE(g.store, ''), COALESCE(g.channel, ''), '',
                    COUNT(*), SUM(g.total_minor)
             FROM guest_receipts g
             WHERE g.program_id = {p} AND g.occurred_at >= :lo AND g.occurred_at < :hi
               AND g.id <= :g_hi
-            GROUP BY 2, 3, 4, 5""", params)  # noqa: S608
+            GROUP BY 2, 3, 4, 5""",
+            params,
+        )
         day = self.day_sql("m.enrolled_at", timezone, lo, hi)
-        self._add_daily(("new_members",), f"""
+        self._add_daily(
+            ("new_members",),
+            f"""
             SELECT {p}, {day}, '', '', COALESCE(m.tier_code, ''), COUNT(*)
             FROM members m
             WHERE m.program_id = {p} AND m.enrolled_at >= :lo AND m.enrolled_at < :hi
               AND m.id <= :m_hi
-            GROUP BY 2, 3, 4, 5""", params)  # noqa: S608
+            GROUP BY 2, 3, 4, 5""",
+            params,
+        )
 
     # ---- member months and rules -----------------------------------------------------------
     def add_member_months(
@@ -373,9 +430,12 @@ class AnalyticsRepo:
         lo, hi = self._span_of("purchases", "t", "occurred_at", where, params)
         if lo is None or hi is None:
             return 0
-        count = int(self.conn.execute(
-            text(f"SELECT COUNT(*) FROM purchases t WHERE {' AND '.join(where)}"), params  # noqa: S608
-        ).scalar_one())
+        count = int(
+            self.conn.execute(
+                text(f"SELECT COUNT(*) FROM purchases t WHERE {' AND '.join(where)}"),
+                params,
+            ).scalar_one()
+        )
         first_member = self.conn.execute(
             text("SELECT MIN(enrolled_at) FROM members WHERE program_id = :p"), {"p": program_id}
         ).scalar_one()
@@ -395,7 +455,7 @@ class AnalyticsRepo:
                 ON CONFLICT (program_id, month_no, member_id) DO UPDATE SET
                     purchases = analytics_member_months.purchases + excluded.purchases,
                     revenue_minor = analytics_member_months.revenue_minor
-                                    + excluded.revenue_minor"""),  # noqa: S608
+                                    + excluded.revenue_minor"""),
             params,
         )
         return count
@@ -423,7 +483,7 @@ class AnalyticsRepo:
                 GROUP BY 2, 3
                 ON CONFLICT (program_id, day, rule_id) DO UPDATE SET
                     points = analytics_rule_daily.points + excluded.points,
-                    awards = analytics_rule_daily.awards + excluded.awards"""),  # noqa: S608
+                    awards = analytics_rule_daily.awards + excluded.awards"""),
             params,
         )
 
@@ -472,7 +532,8 @@ class AnalyticsRepo:
         ``[lo, hi)``."""
         row = self.conn.execute(
             text("""
-                SELECT COALESCE(SUM(n), 0), COUNT(*), COALESCE(SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END), 0)
+                SELECT COALESCE(SUM(n), 0), COUNT(*),
+                       COALESCE(SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END), 0)
                 FROM (SELECT member_id, COUNT(*) AS n FROM purchases
                       WHERE program_id = :p AND occurred_at >= :lo AND occurred_at < :hi
                       GROUP BY member_id) t"""),
@@ -518,7 +579,7 @@ class AnalyticsRepo:
                 FROM {mm} c LEFT JOIN {mm} p ON p.program_id = c.program_id
                      AND p.member_id = c.member_id AND p.month_no = c.month_no - 1
                 WHERE c.program_id = :p AND c.month_no >= :a AND c.month_no <= :b
-                GROUP BY c.month_no"""),  # noqa: S608
+                GROUP BY c.month_no"""),
             {"p": program_id, "a": first - 1, "b": last},
         ):
             out[int(month)] = (int(active), int(kept or 0), int(new or 0))
@@ -551,8 +612,10 @@ class AnalyticsRepo:
         day = self.day_sql("enrolled_at", timezone, _instant(lo), before)
         out: dict[int, int] = {}
         for d, n in self.conn.execute(
-            text(f"SELECT {day}, COUNT(*) FROM members WHERE program_id = :p "  # noqa: S608
-                 "AND enrolled_at < :b GROUP BY 1"),
+            text(
+                f"SELECT {day}, COUNT(*) FROM members WHERE program_id = :p "
+                "AND enrolled_at < :b GROUP BY 1"
+            ),
             {"p": program_id, "b": before},
         ):
             day_ = _as_date(d)
@@ -586,8 +649,14 @@ class AnalyticsRepo:
         """Store the program's budget cap and active days."""
         self._upsert(
             analytics_settings,
-            [{"program_id": program_id, "budget_cap_bp": cap_bp, "active_days": active_days,
-              "updated_at": at}],
+            [
+                {
+                    "program_id": program_id,
+                    "budget_cap_bp": cap_bp,
+                    "active_days": active_days,
+                    "updated_at": at,
+                }
+            ],
             ["program_id"],
             set_=("budget_cap_bp", "active_days", "updated_at"),
         )

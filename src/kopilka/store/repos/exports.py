@@ -91,9 +91,7 @@ class ExportRepo:
                 page = [r[0] for r in self.conn.execute(ids, params)]
                 if not page:
                     return
-                rows = self.conn.execute(
-                    text(_SQL[dataset]), {**params, "upto": page[-1]}
-                ).all()
+                rows = self.conn.execute(text(_SQL[dataset]), {**params, "upto": page[-1]}).all()
                 yield len(page), rows
                 params["after"] = page[-1]
         sql = text(_SQL[dataset])
