@@ -90,7 +90,7 @@ def load(engine: Any, program_id: int, n_purchases: int, n_members: int) -> None
             text(f"""
             INSERT INTO journal_entries (id, program_id, member_id, kind, points, occurred_at,
                                          reference)
-            SELECT i, {program_id}, {member}, 'earn', {points}, {_at(conn, f"i * {step}")},
+            SELECT i, {program_id}, {member}, 'earn', {points}, {_at(conn, f"(i - 1) * {step}")},
                    'R' || i
             FROM {s_p}""")
         )
@@ -109,7 +109,7 @@ def load(engine: Any, program_id: int, n_purchases: int, n_members: int) -> None
             text(f"""
             INSERT INTO journal_entries (id, program_id, member_id, kind, points, occurred_at,
                                          reference)
-            SELECT {redeem}, {program_id}, {member}, 'redeem', 1, {_at(conn, f"i * {step}")},
+            SELECT {redeem}, {program_id}, {member}, 'redeem', 1, {_at(conn, f"(i - 1) * {step}")},
                    'R' || i
             FROM {s_p} WHERE i % 10 = 0""")
         )
@@ -129,7 +129,7 @@ def load(engine: Any, program_id: int, n_purchases: int, n_members: int) -> None
             INSERT INTO purchases (id, program_id, member_id, receipt_id, occurred_at, store,
                                    channel, total_minor, discount_minor, points_earned,
                                    points_redeemed, earn_entry_id, redeem_entry_id)
-            SELECT i, {program_id}, {member}, 'R' || i, {_at(conn, f"i * {step}")},
+            SELECT i, {program_id}, {member}, 'R' || i, {_at(conn, f"(i - 1) * {step}")},
                    'S' || (i % 50), CASE WHEN i % 10 < 7 THEN 'till'
                                          WHEN i % 10 < 9 THEN 'web' ELSE 'app' END,
                    (i * 7919) % 500000 + 100, 0, {points},
@@ -225,7 +225,7 @@ def run(url: str, n_purchases: int, n_members: int, runs: int, out: Path) -> dic
         "kpi_median_ms": kpi_ms,
         "refresh_nothing_new_ms": refresh_ms,
         "export_parquet_s": round(export_s, 1),
-        "export_parquet_mb": round(size / 1e6, 1),
+        "export_parquet_bytes": size,
         "year_purchases": figures["purchases"],
         "year_issued": figures["issued"],
         "within_goals": {
