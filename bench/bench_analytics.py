@@ -48,7 +48,8 @@ GOALS = {"kpi_ms": 1000, "rebuild_s": 60, "export_s": 30}
 def _series(conn: Any, n: int) -> str:
     """A subquery of ``i`` from 1 to ``n``, as the database writes one."""
     if conn.dialect.name == "postgresql":
-        return f"(SELECT generate_series(1, {int(n)}) AS i) s"
+        # bigint: the generators' products (i * 7919) pass 2**31
+        return f"(SELECT generate_series(CAST(1 AS BIGINT), {int(n)}) AS i) s"
     return (
         f"(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {int(n)}) "
         "SELECT i FROM s) s"
@@ -82,7 +83,7 @@ def load(engine: Any, program_id: int, n_purchases: int, n_members: int) -> None
         member = f"((i * 7919) % {n_members}) + 1"
         # a member buys only after enrolling: purchases of early ids go to early members
         member = (
-            f"(CASE WHEN {member} * {YEAR_S // n_members} > i * {step} "
+            f"(CASE WHEN ({member}) * {YEAR_S // n_members} > (i - 1) * {step} "
             f"THEN (i % 50) + 1 ELSE {member} END)"
         )
         points = "(((i * 7919) % 500000 + 100) / 10000)"

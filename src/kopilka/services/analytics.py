@@ -358,13 +358,14 @@ def rebuild(
             last = last_month_end
         bounds = utc_bounds(DateRange(first, last), tz)
         tick(1)
-        repo.add_ledger(program.id, tz, span=bounds, upto=upto.entry)
-        tick(1)
-        repo.set_purchase_figures(program.id, tz, first, last, bounds, upto)
-        tick(1)
-        purchases = repo.add_member_months(program.id, tz, ids=(0, upto.purchase), span=bounds)
-        tick(1)
-        repo.add_rule_days(program.id, tz, ids=(0, upto.purchase), span=bounds)
+        with repo.bulk_memory():
+            repo.add_ledger(program.id, tz, span=bounds, upto=upto.entry)
+            tick(1)
+            repo.set_purchase_figures(program.id, tz, first, last, bounds, upto)
+            tick(1)
+            purchases = repo.add_member_months(program.id, tz, ids=(0, upto.purchase), span=bounds)
+            tick(1)
+            repo.add_rule_days(program.id, tz, ids=(0, upto.purchase), span=bounds)
         repo.save_marks(program.id, upto, now)
         uow.commit()
         tick(1)
@@ -515,7 +516,6 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         cohort_cells = repo.cohorts(program.id, first_month, last_month)
         rules = repo.rules(program.id, days.start, days.end)
         alerted = repo.alerted_months(program.id, BUDGET_ALERT)
-        all_cohorts = repo.cohorts(program.id, 0, month_no(ctx.now().date()))
     col = {name: i for i, name in enumerate(DAILY_COLUMNS)}
 
     in_range = [r for d, r in per_day.items() if days.start <= d <= days.end]
@@ -539,7 +539,13 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
     guests = total("guest_receipts")
     cost = issued * value
     turnover = revenue + guest_rev
-    clv = _clv(all_cohorts, sizes, month_no(local_day(ctx.now(), tz)))
+    # the lifetime value of the cohorts enrolled in the range's months (reading every
+    # cohort ever would cost each request a scan of all member months)
+    clv = _clv(
+        cohort_cells,
+        {c: n for c, n in sizes.items() if first_month <= c <= last_month},
+        month_no(local_day(ctx.now(), tz)),
+    )
     totals: Totals = {
         "issued": issued,
         "redeemed": redeemed,

@@ -25,6 +25,7 @@ are not (a distinct count does not add up): the job recomputes the days its new 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -106,6 +107,21 @@ class AnalyticsRepo:
             for until, seconds in spans[:-1]
         )
         return f"date({column}, CASE {whens} ELSE '{spans[-1][1]:+d} seconds' END)"
+
+    @contextmanager
+    def bulk_memory(self) -> Iterator[None]:
+        """While a rebuild runs on SQLite, a page cache of 256 MiB (its GROUP BY sorts
+        millions of rows, spilling to disk with the default cache); the connection's setting
+        is put back afterwards (``temp_store`` cannot change inside a transaction). PostgreSQL sizes its sorts itself (``work_mem``)."""
+        if self.pg:
+            yield
+            return
+        cache = self.conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        self.conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB
+        try:
+            yield
+        finally:
+            self.conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
 
     # ---- marks ---------------------------------------------------------------------------
     def newest(self) -> Marks:
