@@ -35,6 +35,8 @@ CODES = {
     "quiet_end",
     "%H:%M",
     "default_language",
+    # the analytics page's nav key
+    "analytics",
     # the receipt page's return form (its reason fields are the member card's, below):
     # the quantity fields' prefix, the default reason code, the nav key
     "qty_",

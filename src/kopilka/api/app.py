@@ -22,6 +22,7 @@ from kopilka.api.metrics import Metrics
 from kopilka.api.middleware import BodyLimit, LastResort, RequestMetrics
 from kopilka.api.routers import (
     admin,
+    analytics,
     coupons,
     events,
     health,
@@ -71,6 +72,7 @@ The Kopilka loyalty API.
 
 V1_ROUTERS: tuple[APIRouter, ...] = (
     me.router,
+    analytics.router,
     members.router,
     points.router,
     holds.router,

@@ -132,6 +132,19 @@ class TierChanged(TypedDict):
     rule_version: int | None
 
 
+class BudgetCapExceeded(TypedDict):
+    """``budget.cap_exceeded``: the program's cost (points issued at the point value) in
+    ``month`` (local, ``YYYY-MM``) went over its budget cap, ``cap_bp`` basis points of the
+    month's turnover; written once per program and month, with ``member_id`` 0 (a
+    program's event, about no member)."""
+
+    month: str
+    cost_minor: int
+    turnover_minor: int
+    cap_bp: int
+    share_bp: int | None
+
+
 EventType = Literal[
     "member.enrolled",
     "member.updated",
@@ -145,6 +158,7 @@ EventType = Literal[
     "hold.voided",
     "hold.timed_out",
     "tier.changed",
+    "budget.cap_exceeded",
 ]
 
 Payload = (
@@ -157,6 +171,7 @@ Payload = (
     | PointsExpired
     | HoldEnded
     | TierChanged
+    | BudgetCapExceeded
 )
 
 # each type's payload, as published (docs/events.md, GET /v1/events/schema)
@@ -173,6 +188,7 @@ PAYLOADS: dict[str, type[object]] = {
     "hold.voided": HoldEnded,
     "hold.timed_out": HoldEnded,
     "tier.changed": TierChanged,
+    "budget.cap_exceeded": BudgetCapExceeded,
 }
 
 
@@ -228,6 +244,17 @@ def record(
     """Write one event in ``uow`` (the change's own unit of work: it commits or rolls back
     with it). The caller holds the member's lock, or the member is new."""
     OutboxRepo(uow.conn).add([_new(program, member_id, type_, payload, at)])
+
+
+# the member id of a program's own events (no member is about them)
+PROGRAM_EVENT_MEMBER = 0
+
+
+def budget_cap_exceeded(
+    uow: UnitOfWork, program: Program, payload: BudgetCapExceeded, at: datetime
+) -> None:
+    """Write ``budget.cap_exceeded`` in ``uow`` (a program's event: member 0)."""
+    record(uow, program, PROGRAM_EVENT_MEMBER, "budget.cap_exceeded", payload, at)
 
 
 def tier_changed(

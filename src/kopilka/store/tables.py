@@ -936,3 +936,107 @@ membership_sales = Table(
     UniqueConstraint("program_id", "receipt_id", name="uq_membership_sales_receipt"),
     Index("ix_membership_sales_membership", "membership_id", "id"),
 )
+# ---- analytics (issue 25) ------------------------------------------------------------
+# the daily rollup: per program, local day (the program's time zone), store, channel and
+# tier ('' for none); kept by the ``analytics`` job, rebuilt by ``kopilka analytics rebuild``
+analytics_daily = Table(
+    "analytics_daily",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("store", String(64), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("tier", String(64), primary_key=True),
+    Column("points_issued", Id, nullable=False, server_default="0"),
+    Column("points_redeemed", Id, nullable=False, server_default="0"),
+    Column("points_expired", Id, nullable=False, server_default="0"),
+    Column("points_adjusted", Id, nullable=False, server_default="0"),
+    Column("purchases", Id, nullable=False, server_default="0"),
+    Column("revenue_minor", Id, nullable=False, server_default="0"),
+    Column("refunds_minor", Id, nullable=False, server_default="0"),
+    Column("guest_receipts", Id, nullable=False, server_default="0"),
+    Column("guest_revenue_minor", Id, nullable=False, server_default="0"),
+    Column("active_members", Id, nullable=False, server_default="0"),
+    Column("new_members", Id, nullable=False, server_default="0"),
+)
+
+# each member's purchases and revenue by local month (month_no = year * 12 + month - 1),
+# with the member's enrolment month (cohort): retention, churn, cohorts, lifetime value
+analytics_member_months = Table(
+    "analytics_member_months",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("month_no", Integer, primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("cohort", Integer, nullable=False),
+    Column("purchases", Id, nullable=False, server_default="0"),
+    Column("revenue_minor", Id, nullable=False, server_default="0"),
+    Index("ix_analytics_member_months_cohort", "program_id", "cohort", "month_no"),
+)
+
+# points awarded per rule per local day (from the purchases' line awards)
+analytics_rule_daily = Table(
+    "analytics_rule_daily",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("points", Id, nullable=False, server_default="0"),
+    Column("awards", Id, nullable=False, server_default="0"),
+)
+
+# how far the ``analytics`` job has read each source (the newest id it saw)
+analytics_state = Table(
+    "analytics_state",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("last_entry_id", Id, nullable=False, server_default="0"),
+    Column("last_purchase_id", Id, nullable=False, server_default="0"),
+    Column("last_return_id", Id, nullable=False, server_default="0"),
+    Column("last_member_id", Id, nullable=False, server_default="0"),
+    Column("last_guest_id", Id, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# a program's analytics settings: the monthly budget cap (basis points of turnover, None:
+# no cap) and the days without a purchase after which a member no longer counts as active
+analytics_settings = Table(
+    "analytics_settings",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("budget_cap_bp", Integer),
+    Column("active_days", Integer, nullable=False, server_default="90"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# alerts written once per program, kind and month (``budget.cap_exceeded``)
+analytics_alerts = Table(
+    "analytics_alerts",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# a till's receipt without a member, for analytics only: no points, no member
+guest_receipts = Table(
+    "guest_receipts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("receipt_id", String(128), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("store", String(64)),
+    Column("channel", String(16)),
+    Column("total_minor", Id, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("program_id", "receipt_id", name="uq_guest_receipts_program_id"),
+    Index("ix_guest_receipts_program_time", "program_id", "occurred_at"),
+)
+
+# a return's or a capture's journal entry finds its purchase (store, channel); the expiry
+# calendar's lots by program and expiry (breakage rate)
+Index("ix_purchases_earn_entry", purchases.c.earn_entry_id)
+Index("ix_purchases_redeem_entry", purchases.c.redeem_entry_id)
+Index("ix_lots_program_expires", lots.c.program_id, lots.c.expires_at)

@@ -18,6 +18,7 @@ TYPES = {
     "hold.voided",
     "hold.timed_out",
     "tier.changed",
+    "budget.cap_exceeded",
 }
 
 

@@ -101,11 +101,20 @@ class Endpoint:
             proposal_id=w.proposal_id,
             reward_id=w.reward_id,
             issued_id=w.issued_id,
+            dataset="purchases",
         )
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/analytics/guest-receipts",
+        P.PURCHASES_COMMIT,
+        lambda _w: {"receipt_id": f"G-{_fresh()}", "total": "10.00"},
+    ),
+    Endpoint("GET", "/v1/analytics/kpis", P.ANALYTICS_READ),
+    Endpoint("GET", "/v1/analytics/exports/{dataset}", P.ANALYTICS_EXPORT),
     Endpoint("POST", "/v1/members", P.MEMBERS_ENROLL, lambda _w: {"identifiers": {"card": card()}}),
     Endpoint(
         "GET",
