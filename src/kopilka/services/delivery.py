@@ -138,7 +138,7 @@ def deliver_batch(
     with ctx.uow() as uow:
         claimed = DeliveryRepo(uow.conn).claim(program.id, holder, now, now + LEASE, limit)
         uow.commit()
-    blocked: set[tuple[str, int]] = set()  # a member whose earlier event failed waits
+    blocked: set[tuple[str, int | None]] = set()  # a member whose earlier event failed waits
     results: list[tuple[ClaimedDelivery, Sent, int, datetime]] = []
     for c in claimed:
         channel = channels.get(c.channel)
@@ -150,7 +150,7 @@ def deliver_batch(
             started = time.perf_counter()
             sent = channel.send(_envelope(program, c))
             ms = int((time.perf_counter() - started) * 1000)
-        if not sent.ok:
+        if not sent.ok and c.member_id is not None:  # program events have no order
             blocked.add((c.channel, c.member_id))
         results.append((c, sent, ms, ctx.now()))
     settings = ctx.delivery

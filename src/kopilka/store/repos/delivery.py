@@ -56,7 +56,7 @@ class ClaimedDelivery:
     event_id: str
     channel: str
     attempts: int
-    member_id: int
+    member_id: int | None  # None: a program event
     seq: int
     type: str
     schema_version: int
@@ -87,6 +87,10 @@ class DeliveryRow:
     next_attempt_at: datetime
     delivered_at: datetime | None
     last_error: str | None
+
+
+def _member(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _sub(r: Any) -> SubscriptionRow:
@@ -141,7 +145,7 @@ class DeliveryRepo:
 
     # --- dispatch: events to deliveries ------------------------------------------------
 
-    def undispatched(self, program_id: int, limit: int) -> list[tuple[str, int, int, str]]:
+    def undispatched(self, program_id: int, limit: int) -> list[tuple[str, int | None, int, str]]:
         """The next events no delivery was made for yet, locked (id, member, seq, type)."""
         c = outbox_events.c
         q = (
@@ -152,7 +156,7 @@ class DeliveryRepo:
             .with_for_update(skip_locked=True)
         )
         return [
-            (str(r.id), int(r.member_id), int(r.seq), str(r.type)) for r in self.conn.execute(q)
+            (str(r.id), _member(r.member_id), int(r.seq), str(r.type)) for r in self.conn.execute(q)
         ]
 
     def add_deliveries(self, rows: Sequence[dict[str, object]]) -> None:
@@ -227,7 +231,7 @@ class DeliveryRepo:
                 str(r.event_id),
                 str(r.channel),
                 int(r.attempts),
-                int(r.member_id),
+                _member(r.member_id),
                 int(r.seq),
                 str(r.type),
                 int(r.schema_version),
