@@ -32,6 +32,7 @@ from kopilka.api.routers import (
     purchases,
     rules,
     tiers,
+    webhooks,
 )
 from kopilka.app import Kopilka
 from kopilka.web import create_web_router
@@ -74,6 +75,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     rules.router,
     tiers.router,
+    webhooks.router,
     admin.router,
 )
 

@@ -80,6 +80,7 @@ class Permission(enum.StrEnum):
     RULES_PUBLISH = "rules:publish"  # publish a version, preview a draft
     RULES_BACKDATE = "rules:backdate"  # publish a version effective in the past (history)
     RULES_APPROVE = "rules:approve"  # approve or reject the rules a marketer proposed
+    WEBHOOKS_MANAGE = "webhooks:manage"  # subscriptions (their secrets), logs, redelivery
 
 
 # the one channel a selling key books in (its store is the key's own)

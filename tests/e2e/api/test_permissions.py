@@ -17,6 +17,7 @@ from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
 from kopilka.services import rule_proposals
+from kopilka.services import webhooks as webhook_svc
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
 from kopilka.services.points import Earn, PlaceHold
 from kopilka.services.rules import RulesFormat
@@ -25,6 +26,8 @@ from tests.e2e.api.conftest import KeyFactory, card, idem, row_counts
 from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
 P = Permission
+# a public address as an IP literal: the SSRF guard passes it without a DNS lookup
+HOOK = "https://93.184.215.14/hook"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class World:
     receipt_id: str
     version: int
     proposal_id: int
+    subscription_id: int
 
 
 def _basket(w: World, **more: Any) -> dict[str, Any]:
@@ -62,6 +66,7 @@ class Endpoint:
             receipt_id=w.receipt_id,
             version=w.version,
             proposal_id=w.proposal_id,
+            subscription_id=w.subscription_id,
         )
 
 
@@ -137,6 +142,23 @@ ENDPOINTS = [
         P.RULES_PUBLISH,
         lambda w: {"document": RULES, "purchase": _basket(w)},
     ),
+    Endpoint("GET", "/v1/webhooks", P.WEBHOOKS_MANAGE),
+    Endpoint("POST", "/v1/webhooks", P.WEBHOOKS_MANAGE, lambda _w: {"url": HOOK}),
+    Endpoint("GET", "/v1/webhooks/{subscription_id}", P.WEBHOOKS_MANAGE),
+    Endpoint(
+        "PATCH",
+        "/v1/webhooks/{subscription_id}",
+        P.WEBHOOKS_MANAGE,
+        lambda _w: {"event_types": ["purchase.committed"]},
+    ),
+    Endpoint("DELETE", "/v1/webhooks/{subscription_id}", P.WEBHOOKS_MANAGE),
+    Endpoint("GET", "/v1/webhooks/{subscription_id}/deliveries", P.WEBHOOKS_MANAGE),
+    Endpoint(
+        "POST",
+        "/v1/webhooks/{subscription_id}/redeliver",
+        P.WEBHOOKS_MANAGE,
+        lambda _w: {"since": "2020-01-01T00:00:00Z"},
+    ),
 ]
 
 
@@ -166,7 +188,10 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
             RULES, RulesFormat.YAML, None, key=f"propose-{member_id}", actor="test"
         ),
     )
-    return World(member_id, number, hold["hold_id"], receipt_id, version, proposal["id"])
+    hook = webhook_svc.add_subscription(ctx, program, webhook_svc.AddSubscription(HOOK))
+    return World(
+        member_id, number, hold["hold_id"], receipt_id, version, proposal["id"], hook["id"]
+    )
 
 
 def test_matrix_covers_every_route(kopilka: Kopilka) -> None:

@@ -75,6 +75,8 @@ class AttemptRow:
     status_code: int | None
     error: str | None
     duration_ms: int
+    event_type: str
+    delivery_status: str  # the delivery's status now: pending, delivered or dead
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,20 @@ class DeliveryRepo:
             select(webhook_subscriptions).where(c.id == subscription_id, c.removed_at.is_(None))
         ).first()
         return _sub(r) if r is not None else None
+
+    def change_subscription(
+        self, subscription_id: int, url: str | None, event_types: Sequence[str] | None
+    ) -> None:
+        values: dict[str, object] = {}
+        if url is not None:
+            values["url"] = url
+        if event_types is not None:
+            values["event_types"] = list(event_types)
+        if values:
+            c = webhook_subscriptions.c
+            self.conn.execute(
+                update(webhook_subscriptions).where(c.id == subscription_id).values(**values)
+            )
 
     def remove_subscription(self, program_id: int, subscription_id: int, now: datetime) -> bool:
         c = webhook_subscriptions.c
@@ -314,9 +330,11 @@ class DeliveryRepo:
         """The channel's delivery log, newest first."""
         a = delivery_attempts.c
         d = outbox_deliveries.c
+        e = outbox_events.c
         q = (
-            select(delivery_attempts, d.event_id)
+            select(delivery_attempts, d.event_id, d.status.label("delivery_status"), e.type)
             .join(outbox_deliveries, d.id == a.delivery_id)
+            .join(outbox_events, e.id == d.event_id)
             .where(a.channel == channel)
             .order_by(a.id.desc())
             .limit(limit)
@@ -332,6 +350,8 @@ class DeliveryRepo:
                 r.status_code,
                 r.error,
                 r.duration_ms,
+                r.type,
+                r.delivery_status,
             )
             for r in self.conn.execute(q)
         ]
