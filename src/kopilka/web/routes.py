@@ -25,6 +25,7 @@ from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRou
 from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rules_pages import RulesPage, rules_router
 from kopilka.web.tier_pages import tier_router
+from kopilka.web.webhooks_pages import webhooks_router
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -86,6 +87,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(tier_router(console))
     router.include_router(audit_router(console))
     router.include_router(jobs_router(console))
+    router.include_router(webhooks_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(static_router())
 

@@ -29,6 +29,7 @@ from tests.conftest import START
 from tests.e2e.web.axe import axe_violations, describe
 from tests.e2e.web.test_browser import serving
 from tests.e2e.web.test_console_verify import store_heavy_report
+from tests.e2e.web.test_console_webhooks import add_failed_delivery
 from tests.e2e.web.test_param_bounds import _routes
 from tests.e2e.web.world import BAD_RULES, RULES, World, build_world, make_app
 
@@ -85,6 +86,9 @@ PAGES = [
     ),
     Page("/admin/audit", ("admin", "analyst")),
     Page("/admin/jobs", ("admin", "analyst")),
+    Page("/admin/webhooks", ("admin",)),
+    # subscription 1 (the served world's), with a failed attempt in its log
+    Page("/admin/webhooks/{subscription_id}", ("admin",), url="/admin/webhooks/1"),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/portal", (MEMBER,)),
     Page("/portal/profile", (MEMBER,)),
@@ -129,6 +133,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
     ledger_reports.check_ledger(world.ctx, world.program, "job")
     ledger_reports.snapshot_totals(world.ctx, world.program)
     store_heavy_report(world)  # "Check now" asks first: its confirmation step is checked
+    add_failed_delivery(world)  # the webhook's page with a line in its log
     with serving(make_app(world.kopilka)) as base:
         yield base, world
     engine.dispose()
