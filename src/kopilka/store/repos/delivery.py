@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    bindparam,
     exists,
     insert,
     literal,
@@ -89,6 +90,44 @@ class DeliveryRow:
     next_attempt_at: datetime
     delivered_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One delivery's outcome and its attempt, as :meth:`DeliveryRepo.settle_many` writes."""
+
+    delivery_id: int
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    error: str | None
+    at: datetime
+    status_code: int | None
+    duration_ms: int
+
+
+_D = outbox_deliveries.c
+# a batch's outcomes in one statement each (executemany): only while its holder still
+# holds the lease and the delivery is pending (a late worker's outcome is refused)
+_SETTLE = (
+    update(outbox_deliveries)
+    .where(
+        _D.id == bindparam("b_id"),
+        _D.lease_holder == bindparam("b_holder"),
+        _D.status == PENDING,
+    )
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next", type_=UTCDateTime),
+        delivered_at=bindparam("b_done", type_=UTCDateTime),
+        last_error=bindparam("b_error"),
+        lease_holder=None,
+        lease_expires_at=None,
+    )
+)
 
 
 def _member(value: Any) -> int | None:
@@ -257,54 +296,40 @@ class DeliveryRepo:
             for r in self.conn.execute(q)
         ]
 
-    def settle(
-        self,
-        delivery_id: int,
-        holder: str,
-        *,
-        status: str,
-        attempts: int,
-        next_attempt_at: datetime,
-        delivered_at: datetime | None,
-        error: str | None,
-    ) -> bool:
-        """Record a delivery's outcome, if ``holder`` still holds its lease."""
-        d = outbox_deliveries.c
-        done = self.conn.execute(
-            update(outbox_deliveries)
-            .where(d.id == delivery_id, d.lease_holder == holder, d.status == PENDING)
-            .values(
-                status=status,
-                attempts=attempts,
-                next_attempt_at=next_attempt_at,
-                delivered_at=delivered_at,
-                last_error=error,
-                lease_holder=None,
-                lease_expires_at=None,
-            )
-        )
-        return bool(done.rowcount)
-
-    def log_attempt(
-        self,
-        delivery_id: int,
-        channel: str,
-        attempt: int,
-        at: datetime,
-        status_code: int | None,
-        error: str | None,
-        duration_ms: int,
-    ) -> None:
+    def settle_many(self, holder: str, outcomes: Sequence[Settled]) -> None:
+        """Record a batch's outcomes (those whose lease ``holder`` still holds) and every
+        attempt in the delivery log: two statements, whatever the batch's size."""
+        if not outcomes:
+            return
         self.conn.execute(
-            insert(delivery_attempts).values(
-                delivery_id=delivery_id,
-                channel=channel,
-                attempt=attempt,
-                at=at,
-                status_code=status_code,
-                error=error,
-                duration_ms=duration_ms,
-            )
+            _SETTLE,
+            [
+                {
+                    "b_id": o.delivery_id,
+                    "b_holder": holder,
+                    "b_status": o.status,
+                    "b_attempts": o.attempts,
+                    "b_next": o.next_attempt_at,
+                    "b_done": o.delivered_at,
+                    "b_error": o.error,
+                }
+                for o in outcomes
+            ],
+        )
+        self.conn.execute(
+            insert(delivery_attempts),
+            [
+                {
+                    "delivery_id": o.delivery_id,
+                    "channel": o.channel,
+                    "attempt": o.attempts,
+                    "at": o.at,
+                    "status_code": o.status_code,
+                    "error": o.error,
+                    "duration_ms": o.duration_ms,
+                }
+                for o in outcomes
+            ],
         )
 
     # --- reads and redelivery ------------------------------------------------------------
