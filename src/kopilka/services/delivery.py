@@ -174,13 +174,14 @@ def deliver_batch(
     holder: str,
     rng: random.Random,
     limit: int = BATCH,
+    lease: timedelta = LEASE,
 ) -> Delivered:
     """Lease one batch of due deliveries, send each channel's at once (outside any
     transaction), and record every outcome and attempt in one transaction."""
     out: Delivered = {"dispatched": 0, "delivered": 0, "failed": 0, "dead": 0}
     now = ctx.now()
     with ctx.uow() as uow:
-        claimed = DeliveryRepo(uow.conn).claim(program.id, holder, now, now + LEASE, limit)
+        claimed = DeliveryRepo(uow.conn).claim(program.id, holder, now, now + lease, limit)
         uow.commit()
     by_channel: dict[str, list[ClaimedDelivery]] = {}
     for c in claimed:
@@ -243,9 +244,12 @@ def run_delivery(
     holder: str,
     checkpoint: Callable[[int], None] | None = None,
     rng: random.Random | None = None,
+    lease: timedelta = LEASE,
 ) -> Delivered:
     """Dispatch the program's new events to ``channels``, then deliver every due delivery,
-    batch after batch (``checkpoint`` between batches: the worker's lease and stop)."""
+    batch after batch (``checkpoint`` between batches: the worker's lease and stop), each
+    batch leased for ``lease`` (the worker's: a dead worker's batch is taken over when its
+    job is)."""
     by_name = {c.name: c for c in channels}
     wants = {c.name: _wants(c) for c in channels}
     total: Delivered = {"dispatched": 0, "delivered": 0, "failed": 0, "dead": 0}
@@ -256,7 +260,7 @@ def run_delivery(
             break
     r = rng or random.Random()  # noqa: S311 - jitter, not a secret
     while True:
-        step = deliver_batch(ctx, program, by_name, holder, r)
+        step = deliver_batch(ctx, program, by_name, holder, r, lease=lease)
         handled = step["delivered"] + step["failed"] + step["dead"]
         total["delivered"] += step["delivered"]
         total["failed"] += step["failed"]

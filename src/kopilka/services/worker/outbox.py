@@ -28,7 +28,12 @@ def run_outbox(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
             stack.callback(nats.close)
             channels.append(nats)
         done = run_delivery(
-            ctx, program, channels, f"outbox-{uuid.uuid4().hex[:12]}", run.checkpoint
+            ctx,
+            program,
+            channels,
+            f"outbox-{uuid.uuid4().hex[:12]}",
+            run.checkpoint,
+            lease=run.lease,
         )
     return {
         "dispatched": done["dispatched"],
