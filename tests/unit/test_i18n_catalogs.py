@@ -119,6 +119,14 @@ CODES = {
     "offers",
     "open",
     "upcoming",
+    # the webhooks pages (issue 23): the nav key, the form's fields and a checkbox's value,
+    # the two actions a confirmation posts to
+    "webhooks",
+    "url",
+    "type_",
+    "on",
+    "remove",
+    "redeliver",
 }
 GETTEXT = {"_", "gettext", "ngettext"}
 

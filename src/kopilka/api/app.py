@@ -37,6 +37,7 @@ from kopilka.api.routers import (
     rewards,
     rules,
     tiers,
+    webhooks,
 )
 from kopilka.app import Kopilka
 from kopilka.web import create_web_router
@@ -86,6 +87,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     rewards.catalog,
     rewards.issued,
     memberships.router,
+    webhooks.router,
     admin.router,
 )
 

@@ -88,6 +88,7 @@ class Permission(enum.StrEnum):
     ANALYTICS_READ = "analytics:read"  # the KPIs and the dashboard (no personal data)
     ANALYTICS_EXPORT = "analytics:export"  # exports for BI (personal data by role)
     ANALYTICS_SETTINGS = "analytics:settings"  # the budget cap, the active days
+    WEBHOOKS_MANAGE = "webhooks:manage"  # subscriptions (their secrets), logs, redelivery
 
 
 # the one channel a selling key books in (its store is the key's own)

@@ -524,13 +524,14 @@ program_totals = Table(
 
 # the transactional outbox: an event per change a downstream system cares about, written in
 # the change's own transaction; ``seq`` orders one member's events (1, 2, ...), and
-# ``dispatched_at`` is set once the delivery job has handed the event to its channels
+# ``dispatched_at`` is set once the delivery job has handed the event to its channels;
+# ``member_id`` is null for an event of the program itself (an import finished, ...)
 outbox_events = Table(
     "outbox_events",
     metadata,
     Column("id", String(36), primary_key=True),  # a UUID: what consumers deduplicate on
     Column("program_id", Id, nullable=False),
-    Column("member_id", Id, nullable=False),
+    Column("member_id", Id),
     Column("seq", Integer, nullable=False),
     Column("type", String(40), nullable=False),
     Column("schema_version", Integer, nullable=False),
@@ -572,7 +573,7 @@ outbox_deliveries = Table(
     Column("event_id", String(36), nullable=False),
     Column("program_id", Id, nullable=False),
     Column("channel", String(64), nullable=False),
-    Column("member_id", Id, nullable=False),
+    Column("member_id", Id),
     Column("seq", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
@@ -791,7 +792,7 @@ reward_settings = Table(
     Column("refund_on_cancel", Boolean, nullable=False, server_default=text("true")),
     Column("refund_on_expiry", Boolean, nullable=False, server_default=text("false")),
     Column("updated_at", UTCDateTime, nullable=False),
-    # offers branch (0021): a return of a coupon's lines gives the coupon back
+    # issue 24 (0023): a return of a coupon's lines gives the coupon back
     Column("coupon_back_on_return", Boolean, nullable=False, server_default=text("false")),
 )
 # the catalog: one row per reward; ``stock`` is what is left to issue (NULL: unlimited),

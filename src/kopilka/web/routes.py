@@ -30,6 +30,7 @@ from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rules_pages import RulesPage, rules_router
 from kopilka.web.tier_pages import tier_router
 from kopilka.web.unsubscribe_pages import unsubscribe_router
+from kopilka.web.webhooks_pages import webhooks_router
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -96,6 +97,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(rewards_portal_router(kopilka))
     router.include_router(offer_router(console))
     router.include_router(analytics_router(console))
+    router.include_router(webhooks_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(unsubscribe_router(kopilka))
     router.include_router(static_router())

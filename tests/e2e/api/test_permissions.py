@@ -19,6 +19,7 @@ from kopilka.services import memberships, rule_proposals
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
 from kopilka.services import rewards as reward_svc
+from kopilka.services import webhooks as webhook_svc
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
 from kopilka.services.points import Earn, PlaceHold
 from kopilka.services.rules import RulesFormat
@@ -55,6 +56,8 @@ OFFER_RULES = RULES.replace(
     factor: 2
 redemption:""",
 )
+# a public address as an IP literal: the SSRF guard passes it without a DNS lookup
+HOOK = "https://93.184.215.14/hook"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class World:
     receipt_id: str
     version: int
     proposal_id: int
+    subscription_id: int
     paid_member_id: int  # a member with a running paid membership
     membership_id: int
     reward_id: int = 0
@@ -102,6 +106,7 @@ class Endpoint:
             reward_id=w.reward_id,
             issued_id=w.issued_id,
             dataset="purchases",
+            subscription_id=w.subscription_id,
         )
 
 
@@ -272,6 +277,23 @@ ENDPOINTS = [
         P.RULES_PUBLISH,
         lambda w: {"member_ids": [w.member_id]},
     ),
+    Endpoint("GET", "/v1/webhooks", P.WEBHOOKS_MANAGE),
+    Endpoint("POST", "/v1/webhooks", P.WEBHOOKS_MANAGE, lambda _w: {"url": HOOK}),
+    Endpoint("GET", "/v1/webhooks/{subscription_id}", P.WEBHOOKS_MANAGE),
+    Endpoint(
+        "PATCH",
+        "/v1/webhooks/{subscription_id}",
+        P.WEBHOOKS_MANAGE,
+        lambda _w: {"event_types": ["purchase.committed"]},
+    ),
+    Endpoint("DELETE", "/v1/webhooks/{subscription_id}", P.WEBHOOKS_MANAGE),
+    Endpoint("GET", "/v1/webhooks/{subscription_id}/deliveries", P.WEBHOOKS_MANAGE),
+    Endpoint(
+        "POST",
+        "/v1/webhooks/{subscription_id}/redeliver",
+        P.WEBHOOKS_MANAGE,
+        lambda _w: {"since": "2020-01-01T00:00:00Z"},
+    ),
 ]
 # the route templates of the endpoints above written with a fixed offer or rule id
 TEMPLATES = {
@@ -327,6 +349,7 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
             RULES, RulesFormat.YAML, None, key=f"propose-{member_id}", actor="test"
         ),
     )
+    hook = webhook_svc.add_subscription(ctx, program, webhook_svc.AddSubscription(HOOK))
     reward_id, issued_id = _rewards_world(ctx, program, member_id)
     paid_member = make_member(program)
     sale = memberships.StartMembership(paid_member, "gold_month", f"M-{paid_member}")
@@ -338,6 +361,7 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
         receipt_id,
         version,
         proposal["id"],
+        subscription_id=hook["id"],
         paid_member_id=paid_member,
         membership_id=membership,
         reward_id=reward_id,

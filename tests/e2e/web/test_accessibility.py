@@ -32,6 +32,7 @@ from tests.conftest import START
 from tests.e2e.web.axe import axe_violations, describe
 from tests.e2e.web.test_browser import serving
 from tests.e2e.web.test_console_verify import store_heavy_report
+from tests.e2e.web.test_console_webhooks import add_failed_delivery
 from tests.e2e.web.test_param_bounds import _routes
 from tests.e2e.web.world import (
     BAD_RULES,
@@ -114,6 +115,9 @@ PAGES = [
         url="/admin/analytics?from=2026-01-01&to=2026-03-31&grain=week&by=store",
     ),
     Page("/admin/analytics", ("analyst",), url="/admin/analytics?from=2026-13-01", status=422),
+    Page("/admin/webhooks", ("admin",)),
+    # subscription 1 (the served world's), with a failed attempt in its log
+    Page("/admin/webhooks/{subscription_id}", ("admin",), url="/admin/webhooks/1"),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/admin/rewards", ("marketer", "support")),
     Page("/admin/rewards/issued", ("support",)),
@@ -225,6 +229,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
         )
         uow.commit()
     add_rewards(world)  # reward 1 (a coupon) and its issue 1 to the member, for their pages
+    add_failed_delivery(world)  # the webhook's page with a line in its log
     with serving(make_app(world.kopilka)) as base:
         yield base, world
     engine.dispose()
