@@ -156,7 +156,7 @@ def test_jobs_schedule_and_list_from_the_command_line(tmp_path, monkeypatch):
         # reminders', a fresh program's jobs being due at once (the sweep, rescheduled,
         # waits for 3 am; no tiers: the review skips; reminders off: they record nothing)
         assert "stopped: 10 ok" in cli.ok("worker", "--once").stdout
-        table = cli.ok("jobs", "list", "--program", "shop", "--limit", "5").stdout
+        table = cli.ok("jobs", "list", "--program", "shop", "--limit", "10").stdout
         assert "accruals" in table
         assert "ok" in table
 
