@@ -40,6 +40,12 @@ CODES = {
     "qty_",
     "return",
     "receipts",
+    # the rewards pages (issue 24): the nav key, a reward's kind and an issued status
+    # compared, a coupon's discount kind sent
+    "rewards",
+    "partner",
+    "fixed",
+    "issued",
     "_",
     " ",
     "adjust",

@@ -30,6 +30,7 @@ from kopilka.api.routers import (
     outbox,
     points,
     purchases,
+    rewards,
     rules,
     tiers,
 )
@@ -74,6 +75,9 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     rules.router,
     tiers.router,
+    rewards.members,
+    rewards.catalog,
+    rewards.issued,
     admin.router,
 )
 

@@ -19,6 +19,7 @@ from kopilka.cli import (
     points,
     program,
     reminders,
+    rewards,
     rules,
     serve,
     tiers,
@@ -49,6 +50,7 @@ app.add_typer(accruals.app, name="accruals")
 app.add_typer(rules.app, name="rules")
 app.add_typer(reminders.app, name="reminders")
 app.add_typer(tiers.app, name="tiers")
+app.add_typer(rewards.app, name="rewards")
 app.add_typer(webhooks.app, name="webhooks")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)

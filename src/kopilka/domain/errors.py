@@ -6,7 +6,8 @@ status in exactly one place (``kopilka.api.errors``)::
 
     KopilkaError
     ├── ValidationError          validation_error      bad input, nothing written
-    │   └── PromoCodeInvalid     promo_code_invalid    unknown, expired or used-up promo code
+    │   ├── PromoCodeInvalid     promo_code_invalid    unknown, expired or used-up promo code
+    │   └── RewardCodeInvalid    reward_code_invalid   not a reward code, or a wrong check character
     ├── NotFoundError            not_found             the thing named does not exist
     ├── ConflictError            conflict              state forbids the operation
     │   ├── IdempotencyConflict  idempotency_conflict  same key, different request
@@ -14,7 +15,9 @@ status in exactly one place (``kopilka.api.errors``)::
     │   ├── HoldNotActive        hold_not_active       hold already captured/voided/expired
     │   ├── HoldExpired          hold_expired          hold timed out by server time
     │   ├── ReversalExceeded     reversal_exceeded     a return would give back too much
-    │   └── BirthdayChangeTooSoon  birthday_change_too_soon  changed again within the interval
+    │   ├── BirthdayChangeTooSoon  birthday_change_too_soon  changed again within the interval
+    │   ├── RewardUnavailable    reward_unavailable    a reward this member cannot redeem now
+    │   └── IssuedRewardNotActive  issued_reward_not_active  used, expired or cancelled already
     ├── InsufficientPoints       insufficient_points   not enough available points
     ├── MemberBlocked            member_blocked        blocked member can neither earn nor spend
     ├── RedemptionNotAllowed     redemption_not_allowed  the program's redemption rules refuse it
@@ -127,6 +130,28 @@ class CodeRefused(KopilkaError):
     spent) and ``details["attempts_left"]`` how many tries the code has left."""
 
     code = "code_refused"
+
+
+class RewardUnavailable(ConflictError):
+    """A reward this member cannot redeem now (``details.reason``: ``not_visible``,
+    ``not_yet_available``, ``ended``, ``inactive``, ``out_of_stock``, ``pool_empty``,
+    ``member_limit``, ``period_limit``, ``total_limit``)."""
+
+    code = "reward_unavailable"
+
+
+class RewardCodeInvalid(ValidationError):
+    """A reward code that cannot be one: wrong length or characters, or a wrong check
+    character (``details.reason``: ``format`` or ``check``)."""
+
+    code = "reward_code_invalid"
+
+
+class IssuedRewardNotActive(ConflictError):
+    """An issued reward that is no longer ``issued`` (used, expired or cancelled) was asked
+    to change (``details.status``)."""
+
+    code = "issued_reward_not_active"
 
 
 def _all_subclasses(cls: type[KopilkaError]) -> list[type[KopilkaError]]:

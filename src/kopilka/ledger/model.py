@@ -35,6 +35,8 @@ class EntryKind(enum.StrEnum):
     REVERSE = "reverse"
     EXPIRE = "expire"
     ADJUST = "adjust"
+    REWARD = "reward"  # points spent on a reward of the catalog (issue 24)
+    REWARD_REFUND = "reward_refund"  # a cancelled or expired reward's points given back
 
 
 class DrawKind(enum.StrEnum):

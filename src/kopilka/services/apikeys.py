@@ -81,6 +81,10 @@ class Permission(enum.StrEnum):
     RULES_BACKDATE = "rules:backdate"  # publish a version effective in the past (history)
     RULES_APPROVE = "rules:approve"  # approve or reject the rules a marketer proposed
     NOTIFICATIONS_EDIT = "notifications:edit"  # message templates, caps and quiet hours
+    REWARDS_READ = "rewards:read"  # the catalog, a member's catalog and issued rewards
+    REWARDS_REDEEM = "rewards:redeem"  # redeem a reward for a member (spends points)
+    REWARDS_MANAGE = "rewards:manage"  # the catalog, stock, pools, images, refund settings
+    REWARDS_CANCEL = "rewards:cancel"  # cancel an issued reward (may refund points)
 
 
 # the one channel a selling key books in (its store is the key's own)
@@ -97,7 +101,14 @@ _SELLING = frozenset(
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.POS: _SELLING
-    | {P.MEMBERS_READ, P.MEMBERS_ENROLL, P.HISTORY_READ, P.HOLDS_WRITE, P.HOLDS_VOID},
+    | {
+        P.MEMBERS_READ,
+        P.MEMBERS_ENROLL,
+        P.HISTORY_READ,
+        P.HOLDS_WRITE,
+        P.HOLDS_VOID,
+        P.REWARDS_READ,
+    },
     Role.ECOMMERCE: _SELLING
     | {
         P.MEMBERS_READ,
@@ -108,6 +119,8 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.HOLDS_VOID,
         P.POINTS_EARN,
         P.POINTS_REDEEM,
+        P.REWARDS_READ,
+        P.REWARDS_REDEEM,
     },
     Role.SUPPORT: _READ_ONLY
     | {
@@ -120,10 +133,28 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.AUDIT_READ,
         P.PURCHASES_READ,
         P.PURCHASES_RETURN,
+        P.REWARDS_READ,
+        P.REWARDS_CANCEL,
     },
-    Role.MARKETER: frozenset({P.MEMBERS_READ, P.PROGRAM_READ, P.RULES_READ, P.RULES_PUBLISH}),
+    Role.MARKETER: frozenset(
+        {
+            P.MEMBERS_READ,
+            P.PROGRAM_READ,
+            P.RULES_READ,
+            P.RULES_PUBLISH,
+            P.REWARDS_READ,
+            P.REWARDS_MANAGE,
+        }
+    ),
     Role.ANALYST: _READ_ONLY
-    | {P.LEDGER_VERIFY, P.AUDIT_READ, P.PURCHASES_READ, P.RULES_READ, P.JOBS_READ},
+    | {
+        P.LEDGER_VERIFY,
+        P.AUDIT_READ,
+        P.PURCHASES_READ,
+        P.RULES_READ,
+        P.JOBS_READ,
+        P.REWARDS_READ,
+    },
     Role.ADMIN: frozenset(Permission),
 }
 

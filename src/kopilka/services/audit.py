@@ -187,6 +187,8 @@ def explain(entry: Entry, *, for_member: bool = False) -> str:
         "void": f"hold {entry['hold_id']} cancelled, {pts} points released{released}",
         "hold_expire": f"hold {entry['hold_id']} timed out, {pts} points released{released}",
         "expire": f"{pts} points expired",
+        "reward": f"spent {pts} points on reward{ref}",
+        "reward_refund": f"reward cancelled or expired: {pts} points given back{ref}{released}",
     }
     return texts.get(kind, f"{kind} {pts} points")
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -734,4 +735,114 @@ reminder_settings = Table(
     Column("settings", Json, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("updated_by", String(128), nullable=False),
+)
+
+# ---- rewards (issue 24) --------------------------------------------------------------
+# a program's settings for rewards: whether an unused reward's points come back when it
+# is cancelled, and when it expires
+reward_settings = Table(
+    "reward_settings",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("refund_on_cancel", Boolean, nullable=False, server_default=text("true")),
+    Column("refund_on_expiry", Boolean, nullable=False, server_default=text("false")),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+# the catalog: one row per reward; ``stock`` is what is left to issue (NULL: unlimited),
+# ``issued_count`` every issue ever (the total limit counts it); both change in one
+# conditional UPDATE, so two redemptions never take the last unit twice
+rewards = Table(
+    "rewards",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # gift | coupon | voucher | partner
+    Column("name", Json, nullable=False),  # {"en": ..., "ru": ...}
+    Column("description", Json, nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("tier_points", Json),  # {tier code: points}
+    Column("coupon", Json),  # coupon and voucher terms (domain.rewards.CouponTerms)
+    Column("fulfilment", String(16)),  # gift: pickup | delivery
+    Column("stock", Integer),
+    Column("issued_count", Integer, nullable=False, server_default=text("0")),
+    Column("limit_per_member", Integer),
+    Column("limit_per_period", Integer),
+    Column("limit_period", String(8)),  # day | week | month
+    Column("limit_total", Integer),
+    Column("starts_at", UTCDateTime),
+    Column("ends_at", UTCDateTime),
+    Column("early_tier", String(64)),
+    Column("early_opens_at", UTCDateTime),
+    Column("audience_tiers", Json),  # [tier code]; empty or NULL with no members: everyone
+    Column("audience_members", Json),  # [member id]
+    Column("activation_delay_s", Integer, nullable=False, server_default=text("0")),
+    Column("valid_days", Integer),
+    Column("valid_until", UTCDateTime),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("image", String(128)),  # the stored image's file name
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("program_id", "code", name="uq_rewards_program_code"),
+    CheckConstraint("stock IS NULL OR stock >= 0", name="stock_nonneg"),
+)
+# a reward's image, uploaded in the back office and served by Kopilka (checked PNG, JPEG
+# or WebP, at most 512 KB: in the database, so every process serves it, on both backends)
+reward_images = Table(
+    "reward_images",
+    metadata,
+    Column("reward_id", Id, primary_key=True),
+    Column("content_type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+# a partner's codes, loaded from CSV; ``issued_id`` is set when one is handed out
+reward_pool_codes = Table(
+    "reward_pool_codes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("reward_id", Id, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("issued_id", Id),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("reward_id", "code", name="uq_reward_pool_codes_reward_code"),
+    Index("ix_reward_pool_codes_free", "reward_id", "issued_id", "id"),
+)
+# rewards issued to members: the code, the ``reward`` entry that paid for it, the
+# validity, the status and (coupons, vouchers) the terms as they were when issued
+issued_rewards = Table(
+    "issued_rewards",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("reward_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("entry_id", Id, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("valid_from", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("status", String(16), nullable=False),  # issued | used | expired | cancelled
+    Column("coupon", Json),
+    Column("refund_entry_id", Id),
+    Column("ended_at", UTCDateTime),
+    UniqueConstraint("program_id", "code", name="uq_issued_rewards_program_code"),
+    Index("ix_issued_rewards_member", "member_id", "reward_id", "issued_at"),
+    Index("ix_issued_rewards_due", "program_id", "status", "expires_at"),
+)
+# an issued reward's history: issued, used, expired, cancelled (append-only)
+issued_reward_events = Table(
+    "issued_reward_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("issued_id", Id, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("actor", String(128)),
+    Column("reason", String(600)),
+    Column("detail", Json),
+    Index("ix_issued_reward_events_issued", "issued_id", "id"),
 )

@@ -27,6 +27,7 @@ JOBS = {
     "winback": N_("Win-back messages"),
     "birthday_greeting": N_("Birthday greetings"),
     "tier_drop": N_("Warnings of a tier about to drop"),
+    "rewards": N_("Issued rewards past their expiry"),
 }
 # the reminders' counts (services/reminders.py ReminderCounts), the same for the four
 REMINDER_COUNTS = {
@@ -78,6 +79,10 @@ COUNTS = {
     "winback": REMINDER_COUNTS,
     "birthday_greeting": REMINDER_COUNTS,
     "tier_drop": REMINDER_COUNTS,
+    "rewards": {
+        "expired": N_("rewards expired"),
+        "points_refunded": N_("points refunded"),
+    },
 }
 
 

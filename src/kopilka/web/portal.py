@@ -161,24 +161,29 @@ def address_identity(program_id: int, address: str) -> str:
     return hashlib.sha256(f"{program_id}/{address}".encode()).hexdigest()[:32]
 
 
+def signed_in_member(area: Area, ctx: ServiceContext, request: Request) -> tuple[Program, int, str]:
+    """The signed-in member's program, id and form token, or a redirect to sign in (the
+    portal's pages and the rewards pages share it)."""
+    session = area.session(request)
+    if session is None or not session.signed_in:
+        raise SignInRequired(area.sign_in)
+    try:
+        program = program_svc.get_program(ctx, int(session.data["program_id"]))
+        member = member_svc.get_member(ctx, program, int(session.data["member_id"]))
+    except (KopilkaError, KeyError, ValueError):
+        raise SignInRequired(area.sign_in) from None
+    if member.erased_at is not None:
+        raise SignInRequired(area.sign_in)
+    return program, member.id, area.csrf(session)
+
+
 def portal_router(kopilka: Kopilka) -> APIRouter:
     router = APIRouter(prefix="/portal", route_class=WebRoute, include_in_schema=False)
     ctx = kopilka.services
     area = Area(ctx, kopilka.settings, "portal")
 
     def signed_in(request: Request) -> tuple[Program, int, str]:
-        """The member's program, id and form token, or a redirect to sign in."""
-        session = area.session(request)
-        if session is None or not session.signed_in:
-            raise SignInRequired(area.sign_in)
-        try:
-            program = program_svc.get_program(ctx, int(session.data["program_id"]))
-            member = member_svc.get_member(ctx, program, int(session.data["member_id"]))
-        except (KopilkaError, KeyError, ValueError):
-            raise SignInRequired(area.sign_in) from None
-        if member.erased_at is not None:
-            raise SignInRequired(area.sign_in)
-        return program, member.id, area.csrf(session)
+        return signed_in_member(area, ctx, request)
 
     def sign_in_page(
         request: Request,

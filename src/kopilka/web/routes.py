@@ -23,6 +23,7 @@ from kopilka.web.portal import portal_router
 from kopilka.web.receipt_list_pages import receipt_list_router
 from kopilka.web.receipt_pages import receipt_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
+from kopilka.web.rewards_pages import rewards_console_router, rewards_portal_router
 from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rules_pages import RulesPage, rules_router
 from kopilka.web.tier_pages import tier_router
@@ -89,6 +90,8 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(audit_router(console))
     router.include_router(jobs_router(console))
     router.include_router(notifications_router(console))
+    router.include_router(rewards_console_router(console))
+    router.include_router(rewards_portal_router(kopilka))
     router.include_router(portal_router(kopilka))
     router.include_router(unsubscribe_router(kopilka))
     router.include_router(static_router())

@@ -25,6 +25,8 @@ KINDS = {
     "void": N_("void"),
     "hold_expire": N_("hold expire"),
     "reverse": N_("reverse"),
+    "reward": N_("reward"),
+    "reward_refund": N_("reward refund"),
 }
 STATUSES = {"active": N_("active"), "blocked": N_("blocked")}
 PURPOSES = {
@@ -182,6 +184,18 @@ def why(item: dict[str, Any]) -> str:
         )
     if kind == "expire":
         return _points("%(num)s point expired", "%(num)s points expired", pts)
+    if kind == "reward":
+        return _points("spent %(num)s point on reward", "spent %(num)s points on reward", pts) + ref
+    if kind == "reward_refund":
+        return (
+            _points(
+                "reward cancelled or expired: %(num)s point given back",
+                "reward cancelled or expired: %(num)s points given back",
+                pts,
+            )
+            + ref
+            + released
+        )
     if kind == "reverse":
         change = sum((item.get("changes") or {}).values())
         if change > 0:
@@ -367,6 +381,8 @@ MEMBER_KINDS = {
     "activate": N_("available"),
     "expire": N_("expired"),
     "adjust": N_("corrected"),
+    "reward": N_("spent on a reward"),
+    "reward_refund": N_("reward points returned"),
 }
 
 
@@ -460,6 +476,16 @@ def member_why(item: dict[str, Any]) -> str:
         )
     if kind == "expire":
         return _points("%(num)s point expired", "%(num)s points expired", pts)
+    if kind == "reward":
+        return _points(
+            "%(num)s point spent on a reward", "%(num)s points spent on a reward", pts
+        ) + (f" ({ref})" if ref else "")
+    if kind == "reward_refund":
+        return _points(
+            "%(num)s point of a reward returned to your balance",
+            "%(num)s points of a reward returned to your balance",
+            pts,
+        )
     if kind == "adjust":
         delta = int(changes.get("available", 0) + changes.get("pending", 0)) or pts
         told = _member_text(item)

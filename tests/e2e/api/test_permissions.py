@@ -12,10 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kopilka.api.app import create_app
+from kopilka.api.schemas.rewards import RewardIn
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
+from kopilka.services import rewards as reward_svc
 from kopilka.services import rule_proposals
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
 from kopilka.services.points import Earn, PlaceHold
@@ -35,6 +37,8 @@ class World:
     receipt_id: str
     version: int
     proposal_id: int
+    reward_id: int = 0
+    issued_id: int = 0
 
 
 def _basket(w: World, **more: Any) -> dict[str, Any]:
@@ -53,6 +57,7 @@ class Endpoint:
     body: Callable[[World], dict[str, Any] | None] = lambda _w: None
     params: Callable[[World], dict[str, Any]] = lambda _w: {}
     job: str = ""
+    raw: bytes | None = None  # a body sent as it is (an image), not as JSON
 
     def url(self, w: World) -> str:
         return self.path.format(
@@ -62,9 +67,12 @@ class Endpoint:
             receipt_id=w.receipt_id,
             version=w.version,
             proposal_id=w.proposal_id,
+            reward_id=w.reward_id,
+            issued_id=w.issued_id,
         )
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 ENDPOINTS = [
     Endpoint("POST", "/v1/members", P.MEMBERS_ENROLL, lambda _w: {"identifiers": {"card": card()}}),
     Endpoint(
@@ -137,7 +145,61 @@ ENDPOINTS = [
         P.RULES_PUBLISH,
         lambda w: {"document": RULES, "purchase": _basket(w)},
     ),
+    Endpoint("GET", "/v1/members/{member_id}/rewards/catalog", P.REWARDS_READ),
+    Endpoint("GET", "/v1/members/{member_id}/rewards", P.REWARDS_READ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/rewards",
+        P.REWARDS_REDEEM,
+        lambda w: {"reward_id": w.reward_id},
+    ),
+    Endpoint("GET", "/v1/rewards", P.REWARDS_READ),
+    Endpoint("POST", "/v1/rewards", P.REWARDS_MANAGE, lambda _w: _reward(f"r{_fresh()[:8]}")),
+    Endpoint("GET", "/v1/rewards/settings", P.REWARDS_READ),
+    Endpoint(
+        "PUT",
+        "/v1/rewards/settings",
+        P.REWARDS_MANAGE,
+        lambda _w: {"refund_on_cancel": True, "refund_on_expiry": False},
+    ),
+    Endpoint("GET", "/v1/rewards/{reward_id}", P.REWARDS_READ),
+    Endpoint("PUT", "/v1/rewards/{reward_id}", P.REWARDS_MANAGE, lambda _w: _reward("gift")),
+    Endpoint("POST", "/v1/rewards/{reward_id}/stock", P.REWARDS_MANAGE, lambda _w: {"stock": 9}),
+    Endpoint(
+        "POST",
+        "/v1/rewards/{reward_id}/pool",
+        P.REWARDS_MANAGE,
+        lambda _w: {"codes": [_fresh()]},
+    ),
+    Endpoint("PUT", "/v1/rewards/{reward_id}/image", P.REWARDS_MANAGE, raw=PNG),
+    Endpoint("GET", "/v1/rewards/{reward_id}/image", P.REWARDS_READ),
+    Endpoint("GET", "/v1/issued-rewards", P.REWARDS_READ),
+    Endpoint("GET", "/v1/issued-rewards/{issued_id}", P.REWARDS_READ),
+    Endpoint(
+        "POST",
+        "/v1/issued-rewards/{issued_id}/cancel",
+        P.REWARDS_CANCEL,
+        lambda _w: {"reason": "asked"},
+    ),
 ]
+
+
+def _reward(code: str) -> dict[str, Any]:
+    """A partner reward of 10 points (a pool, an image; redeemable while its pool lasts)."""
+    return {"code": code, "kind": "partner", "name": {"en": "G", "ru": "Г"}, "points": 10}
+
+
+def _rewards_world(ctx: Any, program: Program, member_id: int) -> tuple[int, int]:
+    """A partner reward with an image and two pool codes, one issued to the member."""
+    saved = reward_svc.save_reward(
+        ctx, program, reward_svc.SaveReward(RewardIn(**_reward("gift")).to_reward("RUB"), "t")
+    )
+    reward_svc.load_pool(ctx, program, reward_svc.LoadPool(saved["id"], [_fresh(), _fresh()], "t"))
+    reward_svc.set_image(ctx, program, reward_svc.SetImage(saved["id"], PNG, "t"))
+    issued = reward_svc.redeem_reward(
+        ctx, program, reward_svc.RedeemReward(member_id, saved["id"], key=f"rw-{member_id}")
+    )
+    return saved["id"], issued["issued"]["id"]
 
 
 @pytest.fixture
@@ -166,7 +228,17 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
             RULES, RulesFormat.YAML, None, key=f"propose-{member_id}", actor="test"
         ),
     )
-    return World(member_id, number, hold["hold_id"], receipt_id, version, proposal["id"])
+    reward_id, issued_id = _rewards_world(ctx, program, member_id)
+    return World(
+        member_id,
+        number,
+        hold["hold_id"],
+        receipt_id,
+        version,
+        proposal["id"],
+        reward_id=reward_id,
+        issued_id=issued_id,
+    )
 
 
 def test_matrix_covers_every_route(kopilka: Kopilka) -> None:
@@ -196,13 +268,21 @@ def test_role_may_call_endpoint_exactly_as_the_matrix_says(
     if endpoint.method != "GET":
         headers = idem(**headers)
     before = row_counts(kopilka.engine)
-    response = client.request(
-        endpoint.method,
-        endpoint.url(world),
-        json=endpoint.body(world),
-        params=endpoint.params(world),
-        headers=headers,
-    )
+    if endpoint.raw is not None:
+        response = client.request(
+            endpoint.method,
+            endpoint.url(world),
+            content=endpoint.raw,
+            headers={**headers, "Content-Type": "image/png"},
+        )
+    else:
+        response = client.request(
+            endpoint.method,
+            endpoint.url(world),
+            json=endpoint.body(world),
+            params=endpoint.params(world),
+            headers=headers,
+        )
     if endpoint.permission in PERMISSIONS[role]:
         assert 200 <= response.status_code < 300, response.text
     else:

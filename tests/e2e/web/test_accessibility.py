@@ -21,7 +21,9 @@ import pytest
 from fastapi.routing import APIRoute
 
 from kopilka.domain.clock import FrozenClock
+from kopilka.domain.rewards import CouponKind, CouponTerms, Reward, RewardKind, Text, Validity
 from kopilka.services import ledger_reports, rule_proposals, rules
+from kopilka.services import rewards as rewards_svc
 from kopilka.services.context import ServiceContext
 from kopilka.services.notifications import Notify, UnsubscribeToken, make_token, notify
 from kopilka.store.db import make_engine
@@ -105,8 +107,19 @@ PAGES = [
     ),
     Page("/portal/unsubscribe/{token}", (ANON,), url="/portal/unsubscribe/{unsubscribe}"),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
+    Page("/admin/rewards", ("marketer", "support")),
+    Page("/admin/rewards/issued", ("support",)),
+    Page("/admin/rewards/issued", ("support",), url="/admin/rewards/issued?status=issued&q=A"),
+    Page(
+        "/admin/rewards/issued/{issued_id}/cancel",
+        ("support",),
+        url="/admin/rewards/issued/1/cancel",
+    ),
     Page("/portal", (MEMBER,)),
     Page("/portal/profile", (MEMBER,)),
+    Page("/portal/rewards", (MEMBER,)),
+    Page("/portal/rewards/{reward_id}/redeem", (MEMBER,), url="/portal/rewards/1/redeem"),
+    Page("/portal/coupons", (MEMBER,)),
     Page(
         "/portal/consents/confirm",
         (MEMBER,),
@@ -128,8 +141,32 @@ NOT_PAGES = {
     "/admin/purchases": "redirects to the receipt's page (/admin/receipts/{purchase_id})",
     "/portal/manifest.webmanifest": "the web app's manifest (JSON)",
     "/portal/sign-in/code": "needs a code asked for first: checked as the refused portal sign-in",
+    "/portal/rewards/{reward_id}/image": "a reward's image (PNG, JPEG or WebP)",
 }
 ROLES = sorted({role for p in PAGES for role in p.roles})
+
+
+def add_rewards(world: World) -> None:
+    """A coupon (reward 1) and a gift in the catalog; the member redeems the coupon
+    (issued reward 1), so the portal's coupons and the console's cancel page have one."""
+    coupon = Reward(
+        0,
+        0,
+        "ten-off",
+        RewardKind.COUPON,
+        Text("10 % off dairy", "Скидка 10 % на молочное"),
+        Text("From 500 RUB", "От 500 ₽"),
+        5,
+        coupon=CouponTerms(CouponKind.PERCENT, 10, 50_000, ("dairy",)),
+        stock=10,
+        validity=Validity(valid_days=30),
+    )
+    gift = Reward(0, 0, "mug", RewardKind.GIFT, Text("Mug", "Кружка"), Text("", ""), 100_000)
+    for reward in (coupon, gift):
+        rewards_svc.save_reward(world.ctx, world.program, rewards_svc.SaveReward(reward, "t"))
+    rewards_svc.redeem_reward(
+        world.ctx, world.program, rewards_svc.RedeemReward(world.member_id, 1, key="axe-reward")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +195,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
             world.ctx.now(),
         )
         uow.commit()
+    add_rewards(world)  # reward 1 (a coupon) and its issue 1 to the member, for their pages
     with serving(make_app(world.kopilka)) as base:
         yield base, world
     engine.dispose()

@@ -145,6 +145,24 @@ class ReferenceLedger:
         spent = self._spend(m, points, now)
         return MEntry("redeem", m, points, spent=spent)
 
+    def spend_on_reward(self, member_id: int, points: int, now: datetime) -> MEntry:
+        """A reward's price: spent as a redemption is, but its entry is not reversible
+        (only the reward's own refund gives it back)."""
+        m = self._active(member_id)
+        self.settle(m, now)
+        spent = self._spend(m, points, now)
+        return MEntry("reward", m, points, spent=spent)
+
+    def refund_reward(self, entry_id: int, now: datetime) -> MEntry:
+        """An unused reward's points back, whole, to the lots they came from (no blocked
+        check: the points were the member's)."""
+        entry = self.entries[entry_id]
+        m = entry.member
+        self.settle(m, now)
+        entry.reversed = entry.points
+        self._credit(m, self._give_back(m, entry.spent, entry.points, now), now)
+        return MEntry("reward_refund", m, entry.points)
+
     def hold(self, member_id: int, points: int, ttl: timedelta, now: datetime) -> MHold:
         m = self._active(member_id)
         self.settle(m, now)

@@ -1,11 +1,12 @@
 """The ledger against a reference model, under random sequences of every operation.
 
-Each example opens its own program (random policies), enrolls members and runs a random
-sequence of earn / activate / redeem / hold / capture / void / hold timeout / reverse /
-expire / adjust / block, replays and conflicting reuses of idempotency keys, and clock
-jumps forwards and backwards. After every step ``kopilka verify`` must be clean and
-every member's balances must equal the model's; every business error must be one the
-model predicted.
+Each example opens its own program (random policies, random reward refund settings),
+enrolls members and runs a random sequence of earn / activate / redeem / hold / capture /
+void / hold timeout / reverse / expire / adjust / block / reward redemption / reward
+cancellation (refunded or not) / reward expiry (refunded or not), replays and conflicting
+reuses of idempotency keys, and clock jumps forwards and backwards. After every step
+``kopilka verify`` must be clean and every member's balances must equal the model's; every
+business error must be one the model predicted.
 """
 
 from __future__ import annotations
@@ -34,11 +35,18 @@ from hypothesis.stateful import (
 from sqlalchemy import Engine, func, select
 
 from kopilka.domain.clock import FrozenClock
-from kopilka.domain.errors import IdempotencyConflict, KopilkaError
+from kopilka.domain.errors import (
+    IdempotencyConflict,
+    IssuedRewardNotActive,
+    KopilkaError,
+    MemberBlocked,
+    RewardUnavailable,
+)
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.program import Program
+from kopilka.domain.rewards import Reward, RewardKind, Text, Validity
 from kopilka.ledger.sweeps import BATCH
-from kopilka.services import audit, events, jobs, outbox, points
+from kopilka.services import audit, events, jobs, outbox, points, rewards
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
@@ -55,6 +63,7 @@ from kopilka.services.points import (
     Reverse,
     VoidHold,
 )
+from kopilka.services.rewards import CancelIssued, RedeemReward
 from kopilka.store.tables import journal_entries
 from tests.conftest import START, engine_for
 from tests.integration.ledger.reference import MEntry, ReferenceLedger
@@ -140,8 +149,43 @@ def _event(member_id: int, *, key: str, type: str) -> RecordEvent:
     return RecordEvent(key, type, MemberRef(member_id=member_id))
 
 
+def redeem_reward(ctx: ServiceContext, program: Program, cmd: RedeemReward) -> dict[str, Any]:
+    """A redemption's answer in the shape ``send`` reads (member, entry, balances)."""
+    out = rewards.redeem_reward(ctx, program, cmd)
+    issued = out["issued"]
+    return {
+        "member_id": issued["member_id"],
+        "entry_id": issued["entry_id"],
+        "issued_id": issued["id"],
+        "balance": dict(out["balance"]),
+    }
+
+
+def cancel_reward(ctx: ServiceContext, program: Program, cmd: CancelIssued) -> dict[str, Any]:
+    """A cancellation's answer in the shape ``send`` reads (the refund entry, if any)."""
+    out = rewards.cancel_issued(ctx, program, cmd)
+    return {
+        "member_id": out["issued"]["member_id"],
+        "entry_id": out["refund_entry_id"],
+        "balance": dict(out["balance"]),
+    }
+
+
+@dataclass
+class MIssued:
+    """An issued reward as the machine expects it."""
+
+    entry_id: int
+    member: int
+    reward: int
+    expires_at: datetime
+    status: str = "issued"
+
+
 # each service and the command it takes (built from a request's arguments)
 COMMANDS: dict[Callable[..., Any], Callable[..., Any]] = {
+    redeem_reward: RedeemReward,
+    cancel_reward: CancelIssued,
     events.record_event: _event,
     points.earn: Earn,
     points.redeem: Redeem,
@@ -165,6 +209,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self._keys = itertools.count()
         # the outbox events the operations that committed must have left, by type
         self.events: Counter[str] = Counter()
+        # the catalog (reward id -> price, stock left or None, validity) and what was issued
+        self.rewards: dict[int, tuple[int, int | None, timedelta]] = {}
+        self.issued: dict[int, MIssued] = {}
+        self.refund_on: tuple[bool, bool] = (True, False)
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -221,14 +269,52 @@ class LedgerMachine(RuleBasedStateMachine):
         self.adjust_points(member_id, welcome)
 
     # -- setup ------------------------------------------------------------------------------
-    @initialize(spec=PROGRAM_SPECS, welcome=WELCOME)
-    def open_program(self, spec: dict[str, Any], welcome: int) -> None:
+    @initialize(spec=PROGRAM_SPECS, welcome=WELCOME, refund=st.tuples(st.booleans(), st.booleans()))
+    def open_program(self, spec: dict[str, Any], welcome: int, refund: tuple[bool, bool]) -> None:
         program = program_svc.create_program(
             self.ctx, program_command(f"sm-{uuid.uuid4().hex[:12]}", **spec)
         )
         rules_svc.publish(self.ctx, program, OWN_EXPIRY_RULES, effective_at=LONG_AGO, backdate=True)
         self.model = ReferenceLedger(program)
+        self.open_catalog(program, refund)
         self.enroll_member(welcome)
+
+    def open_catalog(self, program: Program, refund: tuple[bool, bool]) -> None:
+        """Two rewards: a cheap one valid a day, unlimited; a dearer one of stock 2, valid
+        30 days after an hour's delay; and the program's refund settings."""
+        self.refund_on = refund
+        rewards.set_refund_settings(
+            self.ctx,
+            program,
+            rewards.SetRefundSettings(on_cancel=refund[0], on_expiry=refund[1], actor="sm"),
+        )
+        for code, price, stock, validity in (
+            ("day", 30, None, Validity(valid_days=1)),
+            ("month", 120, 2, Validity(HOUR, valid_days=30)),
+        ):
+            saved = rewards.save_reward(
+                self.ctx,
+                program,
+                rewards.SaveReward(
+                    Reward(
+                        0,
+                        0,
+                        code,
+                        RewardKind.GIFT,
+                        Text(code, code),
+                        Text("", ""),
+                        price,
+                        stock=stock,
+                        validity=validity,
+                    ),
+                    actor="sm",
+                ),
+            )
+            self.rewards[saved["id"]] = (
+                price,
+                stock,
+                validity.activation_delay + timedelta(days=validity.valid_days or 0),
+            )
 
     @precondition(lambda self: len(self.model.members) < 4)
     @rule(welcome=WELCOME)
@@ -405,6 +491,79 @@ class LedgerMachine(RuleBasedStateMachine):
         if sent is not None:
             self.answer_is_what_the_balance_did(kind, sent[0], before)
         self.register(sent)
+
+    # -- rewards ----------------------------------------------------------------------------
+    @rule(data=st.data())
+    def redeem_reward(self, data: st.DataObject) -> None:
+        """Redeem one of the two rewards: refused for a blocked member, then for no stock,
+        then for too few points, as the service checks them."""
+        m = self.member(data)
+        reward_id = data.draw(st.sampled_from(sorted(self.rewards)), label="reward")
+        price, stock, lasts = self.rewards[reward_id]
+        now = self.now
+
+        def op(md: ReferenceLedger) -> Any:
+            if md.members[m].blocked:
+                raise MemberBlocked("blocked")
+            if stock is not None and stock <= 0:
+                raise RewardUnavailable("out of stock")
+            return md.spend_on_reward(m, price, now)
+
+        other = next(r for r in self.rewards if r != reward_id)
+        sent = self.send(op, redeem_reward, m, reward_id=reward_id, variant={"reward_id": other})
+        if sent is not None:
+            self.register(sent)
+            self.issued[sent[0]["issued_id"]] = MIssued(
+                sent[0]["entry_id"], m, reward_id, now + lasts
+            )
+            if stock is not None:
+                self.rewards[reward_id] = (price, stock - 1, lasts)
+
+    @precondition(lambda self: self.issued)
+    @rule(data=st.data())
+    def cancel_reward(self, data: st.DataObject) -> None:
+        """Cancel an issued reward (sometimes one ended already): its points back by the
+        program's setting, its unit back to the stock."""
+        issued_id = data.draw(st.sampled_from(sorted(self.issued)), label="issued")
+        issued = self.issued[issued_id]
+        now = self.now
+
+        def op(md: ReferenceLedger) -> Any:
+            if issued.status != "issued":
+                raise IssuedRewardNotActive(issued.status)
+            return md.refund_reward(issued.entry_id, now) if self.refund_on[0] else None
+
+        sent = self.send(
+            op,
+            cancel_reward,
+            issued_id,
+            actor="agent",
+            reason="asked",
+            variant={"reason": "another"},
+        )
+        if sent is not None:
+            self.register(sent)
+            issued.status = "cancelled"
+            price, stock, lasts = self.rewards[issued.reward]
+            if stock is not None:
+                self.rewards[issued.reward] = (price, stock + 1, lasts)
+
+    @rule(batch=BATCHES)
+    def expire_rewards(self, batch: int) -> None:
+        """The ``rewards`` job: issued rewards past their expiry end, refunded by setting,
+        in the job's order (expiry, then id)."""
+        now = self.now
+        expired, _ = rewards.expire_due(self.ctx, self.model.program, batch=batch)
+        due = sorted(
+            (i.expires_at, k)
+            for k, i in self.issued.items()
+            if i.status == "issued" and i.expires_at <= now
+        )
+        assert expired == len(due)
+        for _, k in due:
+            if self.refund_on[1]:
+                self.model.refund_reward(self.issued[k].entry_id, now)
+            self.issued[k].status = "expired"
 
     @staticmethod
     def answer_is_what_the_balance_did(kind: str, result: dict[str, Any], before: int) -> None:

@@ -9,7 +9,9 @@
 - ``messages``: members' queued messages that are due, sent (``services/notifications``),
   every minute;
 - ``tiers``: the tier review (:func:`kopilka.services.tiers.review_tiers`) as of the run's
-  time, daily at 03:30 in the program's time zone.
+  time, daily at 03:30 in the program's time zone;
+- ``rewards``: issued rewards past their expiry end (their points back by the program's
+  setting), every 5 minutes.
 
 Birthday bonuses are not a job yet: the rules document has birthday *conditions* on
 purchases (``birthday: {days_before, days_after}``), and no birthday event for a job to
@@ -24,6 +26,7 @@ from kopilka.domain.program import Program
 from kopilka.services import jobs as jobs_svc
 from kopilka.services import ledger_reports, tiers
 from kopilka.services.context import ServiceContext
+from kopilka.services.rewards import expire_due as expire_rewards
 
 # the reminders' four kinds register themselves when imported
 from kopilka.services.worker import reminders as _reminders  # noqa: F401
@@ -34,6 +37,7 @@ from kopilka.services.worker.registry import Counts, JobKind, JobRun, register
 
 SWEEP_JOB = "sweep"
 TIERS_JOB = "tiers"
+REWARDS_JOB = "rewards"
 
 
 def run_sweep(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
@@ -72,6 +76,13 @@ def run_tiers(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
         "entered_grace": report["entered_grace"],
         "unchanged": report["unchanged"],
     }
+
+
+def run_rewards(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
+    """End the issued rewards whose expiry has passed as of the run's time, batch by batch
+    (each its own transaction), refunding their points when the program says so."""
+    expired, refunded = expire_rewards(ctx, program, run.as_of, progress=run.checkpoint)
+    return {"expired": expired, "points_refunded": refunded}
 
 
 SWEEP = register(
@@ -135,5 +146,14 @@ MESSAGES = register(
         run_messages,
         "members' queued messages sent",
         ("sent", "retried", "failed"),
+    )
+)
+REWARDS = register(
+    JobKind(
+        REWARDS_JOB,
+        "*/5 * * * *",
+        run_rewards,
+        "issued rewards past their expiry ended",
+        ("expired", "points_refunded"),
     )
 )
