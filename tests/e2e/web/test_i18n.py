@@ -53,7 +53,7 @@ def test_choice_then_accept_language_then_default(world, anon, default_restored)
     assert "kopilka_lang=ru" in switched.headers["set-cookie"]
     page = anon.get("/portal/sign-in", headers={"Accept-Language": "en"})
     assert lang_of(page.text) == "ru"  # the choice beats the browser
-    assert "Номер карты" in page.text
+    assert "Телефон или e-mail" in page.text
     anon.post("/language", data={"lang": "en", "next": "/"})
     assert lang_of(anon.get("/", headers={"Accept-Language": "ru"}).text) == "en"
 
