@@ -9,6 +9,7 @@ from kopilka.demo.activities import ACTIVITIES
 from kopilka.demo.apikeys import api_keys
 from kopilka.demo.model import Action, Demo, Step
 from kopilka.demo.people import make_person
+from kopilka.demo.showcase import reminders_on, rewards_catalog
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.member import MemberStatus
@@ -175,6 +176,8 @@ STEPS: list[Step] = [
     play_timeline,
     block_fraud,
     sweeps,
+    rewards_catalog,
+    reminders_on,
     verify,
     api_keys,
 ]
