@@ -1,6 +1,7 @@
 """The demo's newer capabilities, so a newcomer can click through them: a rewards catalog
 (a gift, a percent coupon, a fixed voucher, a partner coupon with a small pool, one for
-gold members and above) with some rewards already redeemed, and expiry and win-back
+gold members and above) with some rewards already redeemed, a personal offer some
+members activated (and favourite categories they chose), and expiry and win-back
 reminders switched on and run once, so members' cards show messages.
 
 Every step goes through the services and is safe to run again: the catalog is made only
@@ -24,7 +25,7 @@ from kopilka.domain.rewards import (
     RewardKind,
     Text,
 )
-from kopilka.services import reminders, rewards
+from kopilka.services import offers, reminders, rewards
 from kopilka.services.rewards.redeem import RedeemReward
 
 ACTOR = "marketer:demo"
@@ -132,3 +133,35 @@ def reminders_on(demo: Demo) -> str:
         f"reminders on: {expiry['due']} expiry and {win_back['due']} win-back due, "
         f"{recorded} messages queued"
     )
+
+
+OFFER = "grocery-x3"  # the personal offer of the demo's rules version 2 (steps.py)
+FAVOURITES = "favourites"
+
+
+def personal(demo: Demo) -> str:
+    """A few members activated the personal offer and chose their favourite categories
+    (the others find the offer open to activate in the portal)."""
+    demo.clock.set(demo.end)
+    rng = demo.rng("personal")
+    enrolled = [p for p in demo.people if p.member_id]
+    chosen = rng.sample(enrolled, k=min(len(enrolled), max(1, len(enrolled) // 20)))
+    activated = picked = 0
+    for person in chosen:
+        try:
+            offers.activate_offer(
+                demo.ctx, demo.prog, offers.ActivateOffer(person.member_id, OFFER, "portal")
+            )
+            activated += 1
+            if offers.member_favourites(demo.ctx, demo.prog, person.member_id)[0]["can_choose"]:
+                categories = tuple(rng.sample(("dairy", "bread", "fruit", "meat"), k=2))
+                offers.choose_favourites(
+                    demo.ctx,
+                    demo.prog,
+                    offers.ChooseFavourites(person.member_id, FAVOURITES, categories),
+                )
+                picked += 1
+        except KopilkaError as e:
+            demo.stats[f"declined ({e.code})"] += 1
+    demo.stats["offers activated"] += activated
+    return f"personal offer activated by {activated} members, favourites chosen by {picked}"
