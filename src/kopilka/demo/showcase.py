@@ -15,6 +15,7 @@ from typing import Any
 
 from kopilka.demo.model import Demo
 from kopilka.domain.errors import KopilkaError
+from kopilka.domain.identifiers import IdentifierKind
 from kopilka.domain.reminders import ReminderSettings
 from kopilka.domain.rewards import (
     Audience,
@@ -25,7 +26,7 @@ from kopilka.domain.rewards import (
     RewardKind,
     Text,
 )
-from kopilka.services import offers, reminders, rewards
+from kopilka.services import notifications, offers, one_time_codes, reminders, rewards
 from kopilka.services.rewards.redeem import RedeemReward
 
 ACTOR = "marketer:demo"
@@ -165,3 +166,19 @@ def personal(demo: Demo) -> str:
             demo.stats[f"declined ({e.code})"] += 1
     demo.stats["offers activated"] += activated
     return f"personal offer activated by {activated} members, favourites chosen by {picked}"
+
+
+def sign_in_code(demo: Demo) -> str:
+    """The member the guide shows (the first with an e-mail) once asked for a portal
+    sign-in code, so their card's messages list has a sent message (the code itself is
+    masked there); a rerun finds their messages and asks for none."""
+    demo.clock.set(demo.end)
+    shown = next((p for p in demo.people if p.email and p.member_id), None)
+    if shown is None or shown.email is None:
+        return "sign-in code: no member with an e-mail"
+    if notifications.member_messages(demo.ctx, demo.prog, shown.member_id, limit=1):
+        return "sign-in code: the guide's member has messages already"
+    one_time_codes.send_code(
+        demo.ctx, demo.prog, one_time_codes.SendCode(IdentifierKind.EMAIL, shown.email)
+    )
+    return f"sign-in code: sent to member {shown.member_id} by e-mail"

@@ -9,7 +9,7 @@ from kopilka.demo.activities import ACTIVITIES
 from kopilka.demo.apikeys import api_keys
 from kopilka.demo.model import Action, Demo, Step
 from kopilka.demo.people import make_person
-from kopilka.demo.showcase import personal, reminders_on, rewards_catalog
+from kopilka.demo.showcase import personal, reminders_on, rewards_catalog, sign_in_code
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.member import MemberStatus
@@ -213,6 +213,7 @@ STEPS: list[Step] = [
     rewards_catalog,
     personal,
     reminders_on,
+    sign_in_code,
     verify,
     api_keys,
 ]
