@@ -94,21 +94,18 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
         markup=False,
     )
     out.print(
-        f"[bold]Member portal[/]: {base}/portal — sign in with {someone.email} and a one-time"
-        " code; then rewards (/portal/rewards) and my coupons (/portal/coupons); the home"
+        f"[bold]Member portal[/]: {base}/portal — sign in with"
+        f" {someone.email or someone.phone} and a one-time code; then rewards"
+        " (/portal/rewards) and my coupons (/portal/coupons); the home"
         " page shows the tier, the personal offer to activate and favourite categories"
     )
+    # not a "$ " line: the guide's commands are the ones safe to run on the demo as printed
+    py = str(Path(sys.executable)) if "venv" in sys.executable else "python"
     out.print(
         "  the code goes by e-mail: the development adapter (log) only logs that it was sent."
-        " To read it, start an SMTP sink in another terminal (it comes with the test tools,"
-        " make test installs them):",
-        markup=False,
-    )
-    py = str(Path(sys.executable)) if "venv" in sys.executable else "python"
-    out.print(f"  $ {py} -m aiosmtpd -n -l 127.0.0.1:1025", markup=False)
-    out.print(
-        "  and start the demo with KOPILKA_EMAIL_ADAPTER=smtp KOPILKA_SMTP_PORT=1025"
-        " (the code is printed by the sink)",
+        " To read it, run an SMTP sink in another terminal (it comes with the test tools,"
+        f" make test installs them), {py} -m aiosmtpd -n -l 127.0.0.1:1025, and start the"
+        " demo with KOPILKA_EMAIL_ADAPTER=smtp KOPILKA_SMTP_PORT=1025: the sink prints the code",
         markup=False,
     )
     out.print(f"[bold]HTTP API[/]: {base}/docs, {base}/redoc and {base}/openapi.json")
