@@ -112,17 +112,19 @@ def test_holds_blocks_and_profile_changes_write_their_events(ctx, program, make_
     assert [e["type"] for e in events] == [
         "member.enrolled",
         "points.adjusted",
+        "hold.placed",
+        "hold.placed",
         "hold.captured",
         "hold.voided",
         "member.updated",
         "member.blocked",
         "member.unblocked",
     ]
-    assert events[2]["data"]["hold_id"] == h1
-    assert events[2]["data"]["points"] == 25
-    assert events[3]["data"]["hold_id"] == h2
-    assert events[4]["data"]["fields"] == ["first_name"]
-    assert [e["sequence"] for e in events] == list(range(1, 8))
+    assert events[4]["data"]["hold_id"] == h1
+    assert events[4]["data"]["points"] == 25
+    assert events[5]["data"]["hold_id"] == h2
+    assert events[6]["data"]["fields"] == ["first_name"]
+    assert [e["sequence"] for e in events] == list(range(1, 10))
 
 
 def test_sweeps_write_expiry_and_hold_timeout_events(ctx, clock, program, make_member):

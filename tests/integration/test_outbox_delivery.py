@@ -24,7 +24,7 @@ from kopilka.services import delivery, points, webhooks
 from kopilka.services import worker as worker_svc
 from kopilka.services.context import DeliverySettings
 from kopilka.services.points import Adjust
-from kopilka.store.repos.delivery import DeliveryRepo
+from kopilka.store.repos.delivery import DeliveryRepo, Settled
 
 SETTINGS = DeliverySettings(allow_private_webhooks=True, retry_base=10, retry_cap=3600)
 
@@ -80,7 +80,11 @@ def deliver(ctx, program, holder="W", seed=1):
     """One delivery run as the worker's job makes it (its own HTTP client)."""
     with webhooks.http_client(ctx) as client:
         channels = webhooks.open_channels(ctx, program, client)
-        return delivery.run_delivery(ctx, program, channels, holder, rng=random.Random(seed))
+        try:
+            return delivery.run_delivery(ctx, program, channels, holder, rng=random.Random(seed))
+        finally:
+            for channel in channels:
+                channel.close()
 
 
 def test_events_arrive_signed_and_in_member_order(dctx, make_program, make_member, receiver):
@@ -200,17 +204,14 @@ def test_a_dead_workers_lease_is_taken_over(dctx, clock, make_program, make_memb
     clock.advance(delivery.LEASE)
     assert deliver(dctx, program, holder="B")["delivered"] == 1
     with dctx.uow() as uow:
-        late = DeliveryRepo(uow.conn).settle(
-            claimed.id,
+        # A's late outcome (a dead letter, say) finds the lease gone: it changes nothing
+        DeliveryRepo(uow.conn).settle_many(
             "A",
-            status="delivered",
-            attempts=1,
-            next_attempt_at=now,
-            delivered_at=now,
-            error=None,
+            [Settled(claimed.id, claimed.channel, "dead", 1, now, None, "late", now, None, 0)],
         )
         uow.commit()
-    assert not late
+    (row,) = delivery.deliveries(dctx, claimed.event_id)
+    assert (row.status, row.attempts) == ("delivered", 1)
     assert len(receiver.got) == 1
 
 
@@ -359,7 +360,7 @@ def test_a_worker_dying_after_sending_means_a_duplicate_with_the_same_id(
     def die(*args, **kwargs):
         raise SystemExit("killed between sending and recording")
 
-    monkeypatch.setattr(DeliveryRepo, "settle", die)
+    monkeypatch.setattr(DeliveryRepo, "settle_many", die)
     with pytest.raises(SystemExit):
         deliver(dctx, program, holder="A")
     monkeypatch.undo()

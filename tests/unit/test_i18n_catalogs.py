@@ -35,6 +35,8 @@ CODES = {
     "quiet_end",
     "%H:%M",
     "default_language",
+    # the analytics page's nav key
+    "analytics",
     # the receipt page's return form (its reason fields are the member card's, below):
     # the quantity fields' prefix, the default reason code, the nav key
     "qty_",
@@ -117,6 +119,14 @@ CODES = {
     "offers",
     "open",
     "upcoming",
+    # the webhooks pages (issue 23): the nav key, the form's fields and a checkbox's value,
+    # the two actions a confirmation posts to
+    "webhooks",
+    "url",
+    "type_",
+    "on",
+    "remove",
+    "redeliver",
 }
 GETTEXT = {"_", "gettext", "ngettext"}
 

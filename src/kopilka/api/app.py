@@ -22,12 +22,14 @@ from kopilka.api.metrics import Metrics
 from kopilka.api.middleware import BodyLimit, LastResort, RequestMetrics
 from kopilka.api.routers import (
     admin,
+    analytics,
     coupons,
     events,
     health,
     holds,
     me,
     members,
+    memberships,
     offers,
     outbox,
     points,
@@ -35,6 +37,7 @@ from kopilka.api.routers import (
     rewards,
     rules,
     tiers,
+    webhooks,
 )
 from kopilka.app import Kopilka
 from kopilka.web import create_web_router
@@ -70,6 +73,7 @@ The Kopilka loyalty API.
 
 V1_ROUTERS: tuple[APIRouter, ...] = (
     me.router,
+    analytics.router,
     members.router,
     points.router,
     holds.router,
@@ -82,6 +86,8 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     rewards.members,
     rewards.catalog,
     rewards.issued,
+    memberships.router,
+    webhooks.router,
     admin.router,
 )
 

@@ -10,6 +10,7 @@ import typer
 
 from kopilka.cli import (
     accruals,
+    analytics,
     apikey,
     db,
     demo,
@@ -52,6 +53,7 @@ app.add_typer(reminders.app, name="reminders")
 app.add_typer(tiers.app, name="tiers")
 app.add_typer(rewards.app, name="rewards")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(analytics.app, name="analytics")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)
 app.command(rich_help_panel="Jobs")(verify.verify)

@@ -51,3 +51,5 @@ class Member:
     blocked_reason: str | None = None
     erased_at: datetime | None = None
     identifiers: dict[str, list[str]] = field(default_factory=dict)
+    # when tier_code lapses by time alone (a paid or manual floor ends); None: not by time
+    tier_until: datetime | None = None

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from kopilka.domain.memberships import Plan
+
 
 class Combine(StrEnum):
     """How the metrics of a threshold combine: any one met, or all of them."""
@@ -53,6 +55,7 @@ class ChangeReason(StrEnum):
     MANUAL = "manual"
     RETURN = "return"
     MIGRATION = "migration"
+    PAID = "paid"  # a paid membership started, renewed, was refunded or its term ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,15 @@ class TierPolicy:
     soft_landing: bool = False
     # whether the purchase that crosses a threshold already earns at the new tier
     crossing_purchase_earns: bool = False
+    # the paid plans on sale (``paid:``): each gives its tier for a fixed term
+    plans: tuple[Plan, ...] = ()
+
+    def plan(self, code: str) -> Plan | None:
+        """The paid plan with this code, if the policy sells it."""
+        for plan in self.plans:
+            if plan.code == code:
+                return plan
+        return None
 
     @property
     def calendar(self) -> bool:
@@ -318,13 +330,41 @@ def effective(
     manual: str | None,
     manual_until: datetime | None,
     at: datetime,
+    paid: str | None = None,
+    paid_until: datetime | None = None,
 ) -> str | None:
-    """The tier rules read: the earned one, or the manual floor while it lasts if higher."""
+    """The tier rules read: the earned one, or a floor while it lasts if higher: the manual
+    tier support set, or the tier of a paid membership whose term runs (``paid_until``)."""
+    code = earned
     if manual is not None and (manual_until is None or at < manual_until):
         if policy.rank(manual) < 0 and earned is None:
-            return manual  # a manual code outside the policy (a migrated free-text tier)
-        return policy.higher(earned, manual)
-    return earned
+            code = manual  # a manual code outside the policy (a migrated free-text tier)
+        else:
+            code = policy.higher(earned, manual)
+    running = paid is not None and paid_until is not None and at < paid_until
+    if running and policy.rank(paid) > policy.rank(code):
+        code = paid
+    return code
+
+
+def effective_until(
+    policy: TierPolicy,
+    earned: str | None,
+    manual: str | None,
+    manual_until: datetime | None,
+    at: datetime,
+    paid: str | None = None,
+    paid_until: datetime | None = None,
+) -> datetime | None:
+    """When the effective tier at ``at`` changes by time alone (a floor lifting it ends):
+    the purchase path recomputes the stored tier after it, without waiting for a review.
+    ``None``: not before something else happens."""
+    now = effective(policy, earned, manual, manual_until, at, paid, paid_until)
+    ends = sorted(t for t in (manual_until, paid_until) if t is not None and t > at)
+    for end in ends:
+        if effective(policy, earned, manual, manual_until, end, paid, paid_until) != now:
+            return end
+    return None
 
 
 @dataclass(frozen=True, slots=True)

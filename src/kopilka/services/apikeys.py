@@ -85,6 +85,10 @@ class Permission(enum.StrEnum):
     REWARDS_REDEEM = "rewards:redeem"  # redeem a reward for a member (spends points)
     REWARDS_MANAGE = "rewards:manage"  # the catalog, stock, pools, images, refund settings
     REWARDS_CANCEL = "rewards:cancel"  # cancel an issued reward (may refund points)
+    ANALYTICS_READ = "analytics:read"  # the KPIs and the dashboard (no personal data)
+    ANALYTICS_EXPORT = "analytics:export"  # exports for BI (personal data by role)
+    ANALYTICS_SETTINGS = "analytics:settings"  # the budget cap, the active days
+    WEBHOOKS_MANAGE = "webhooks:manage"  # subscriptions (their secrets), logs, redelivery
 
 
 # the one channel a selling key books in (its store is the key's own)
@@ -154,6 +158,8 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.RULES_READ,
         P.JOBS_READ,
         P.REWARDS_READ,
+        P.ANALYTICS_READ,
+        P.ANALYTICS_EXPORT,
     },
     Role.ADMIN: frozenset(Permission),
 }

@@ -20,16 +20,23 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol, TypedDict
 
 from kopilka.domain.program import Program
 from kopilka.services.context import DeliverySettings, ServiceContext
 from kopilka.services.outbox import EventEnvelope
-from kopilka.store.repos.delivery import DEAD, DELIVERED, PENDING, ClaimedDelivery, DeliveryRepo
+from kopilka.store.repos.delivery import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    ClaimedDelivery,
+    DeliveryRepo,
+    Settled,
+)
 
-BATCH = 200
+BATCH = 500
 LEASE = timedelta(minutes=2)
 NATS = "nats"
 
@@ -42,6 +49,7 @@ class Sent:
     ok: bool
     status_code: int | None = None
     error: str | None = None
+    duration_ms: int = 0
 
 
 class Channel(Protocol):
@@ -50,7 +58,9 @@ class Channel(Protocol):
     name: str
 
     def send(self, event: EventEnvelope) -> Sent:
-        """Deliver one event (never raises for a delivery failure: answers it)."""
+        """Deliver one event (never raises for a delivery failure: answers it). A channel
+        may also have ``send_many(events) -> list[Sent]``: independent events at once,
+        each answer with its ``duration_ms`` (see :func:`send_all`)."""
         ...
 
     def close(self) -> None:
@@ -124,6 +134,39 @@ def _envelope(program: Program, c: ClaimedDelivery) -> EventEnvelope:
     }
 
 
+def send_all(channel: Channel, events: Sequence[EventEnvelope]) -> list[Sent]:
+    """Send ``events`` (independent of each other: no two of one member) on ``channel``:
+    all at once when it can (``send_many``: concurrent requests, pipelined publishes),
+    else one after another; each answer with its own duration."""
+    many = getattr(channel, "send_many", None)
+    if callable(many):
+        answers = many(events)
+        assert len(answers) == len(events)
+        return list(answers)
+    out: list[Sent] = []
+    for event in events:
+        started = time.perf_counter()
+        sent = channel.send(event)
+        out.append(replace(sent, duration_ms=int((time.perf_counter() - started) * 1000)))
+    return out
+
+
+def _waves(claimed: Sequence[ClaimedDelivery]) -> list[list[ClaimedDelivery]]:
+    # the k-th delivery of each member in the k-th wave: a wave's are independent and go
+    # at once, and a member's later event waits for its earlier one's answer (a claim
+    # takes one per member and channel; this keeps the order should it take more)
+    waves: list[list[ClaimedDelivery]] = []
+    count: dict[int | None, int] = {}
+    for c in sorted(claimed, key=lambda c: (c.member_id or 0, c.seq)):
+        k = 0 if c.member_id is None else count.get(c.member_id, 0)
+        if c.member_id is not None:
+            count[c.member_id] = k + 1
+        while len(waves) <= k:
+            waves.append([])
+        waves[k].append(c)
+    return waves
+
+
 def deliver_batch(
     ctx: ServiceContext,
     program: Program,
@@ -131,53 +174,65 @@ def deliver_batch(
     holder: str,
     rng: random.Random,
     limit: int = BATCH,
+    lease: timedelta = LEASE,
 ) -> Delivered:
-    """Lease one batch of due deliveries, send them, record each outcome and attempt."""
+    """Lease one batch of due deliveries, send each channel's at once (outside any
+    transaction), and record every outcome and attempt in one transaction."""
     out: Delivered = {"dispatched": 0, "delivered": 0, "failed": 0, "dead": 0}
     now = ctx.now()
     with ctx.uow() as uow:
-        claimed = DeliveryRepo(uow.conn).claim(program.id, holder, now, now + LEASE, limit)
+        claimed = DeliveryRepo(uow.conn).claim(program.id, holder, now, now + lease, limit)
         uow.commit()
-    blocked: set[tuple[str, int]] = set()  # a member whose earlier event failed waits
-    results: list[tuple[ClaimedDelivery, Sent, int, datetime]] = []
+    by_channel: dict[str, list[ClaimedDelivery]] = {}
     for c in claimed:
-        channel = channels.get(c.channel)
-        if (c.channel, c.member_id) in blocked:
-            sent, ms = Sent(False, None, "an earlier event of the member is pending"), 0
-        elif channel is None:
-            sent, ms = Sent(False, None, f"channel {c.channel} is not configured"), 0
-        else:
-            started = time.perf_counter()
-            sent = channel.send(_envelope(program, c))
-            ms = int((time.perf_counter() - started) * 1000)
-        if not sent.ok:
-            blocked.add((c.channel, c.member_id))
-        results.append((c, sent, ms, ctx.now()))
-    settings = ctx.delivery
-    with ctx.uow() as uow:
-        repo = DeliveryRepo(uow.conn)
-        for c, sent, ms, at in results:
-            attempt = c.attempts + 1
-            if sent.ok:
-                status, next_at, done_at = DELIVERED, at, at
-                out["delivered"] += 1
+        by_channel.setdefault(c.channel, []).append(c)
+    results: list[tuple[ClaimedDelivery, Sent, datetime]] = []
+    for name, mine in by_channel.items():
+        channel = channels.get(name)
+        blocked: set[int] = set()  # a member whose earlier event failed waits
+        for wave in _waves(mine):
+            go = [c for c in wave if c.member_id is None or c.member_id not in blocked]
+            for c in wave:
+                if c not in go:
+                    results.append((c, Sent(False, None, "an earlier event is pending"), now))
+            if channel is None:
+                answers = [Sent(False, None, f"channel {name} is not configured")] * len(go)
             else:
-                next_at = at + retry_delay(settings, attempt, rng)
-                dead = next_at >= c.created_at + timedelta(seconds=settings.retry_for)
-                status, done_at = (DEAD if dead else PENDING), None
-                out["dead" if dead else "failed"] += 1
-            repo.settle(
+                answers = send_all(channel, [_envelope(program, c) for c in go])
+            at = ctx.now()
+            for c, sent in zip(go, answers, strict=True):
+                if not sent.ok and c.member_id is not None:
+                    blocked.add(c.member_id)
+                results.append((c, sent, at))
+    settings = ctx.delivery
+    outcomes: list[Settled] = []
+    for c, sent, at in results:
+        attempt = c.attempts + 1
+        if sent.ok:
+            status, next_at, done_at = DELIVERED, at, at
+            out["delivered"] += 1
+        else:
+            next_at = at + retry_delay(settings, attempt, rng)
+            dead = next_at >= c.created_at + timedelta(seconds=settings.retry_for)
+            status, done_at = (DEAD if dead else PENDING), None
+            out["dead" if dead else "failed"] += 1
+        error = None if sent.ok else (sent.error or "")[:500]
+        outcomes.append(
+            Settled(
                 c.id,
-                holder,
-                status=status,
-                attempts=attempt,
-                next_attempt_at=next_at,
-                delivered_at=done_at,
-                error=None if sent.ok else (sent.error or "")[:500],
+                c.channel,
+                status,
+                attempt,
+                next_at,
+                done_at,
+                error,
+                at,
+                sent.status_code,
+                sent.duration_ms,
             )
-            repo.log_attempt(
-                c.id, c.channel, attempt, at, sent.status_code, sent.error and sent.error[:500], ms
-            )
+        )
+    with ctx.uow() as uow:
+        DeliveryRepo(uow.conn).settle_many(holder, outcomes)
         uow.commit()
     return out
 
@@ -189,9 +244,12 @@ def run_delivery(
     holder: str,
     checkpoint: Callable[[int], None] | None = None,
     rng: random.Random | None = None,
+    lease: timedelta = LEASE,
 ) -> Delivered:
     """Dispatch the program's new events to ``channels``, then deliver every due delivery,
-    batch after batch (``checkpoint`` between batches: the worker's lease and stop)."""
+    batch after batch (``checkpoint`` between batches: the worker's lease and stop), each
+    batch leased for ``lease`` (the worker's: a dead worker's batch is taken over when its
+    job is)."""
     by_name = {c.name: c for c in channels}
     wants = {c.name: _wants(c) for c in channels}
     total: Delivered = {"dispatched": 0, "delivered": 0, "failed": 0, "dead": 0}
@@ -202,7 +260,7 @@ def run_delivery(
             break
     r = rng or random.Random()  # noqa: S311 - jitter, not a secret
     while True:
-        step = deliver_batch(ctx, program, by_name, holder, r)
+        step = deliver_batch(ctx, program, by_name, holder, r, lease=lease)
         handled = step["delivered"] + step["failed"] + step["dead"]
         total["delivered"] += step["delivered"]
         total["failed"] += step["failed"]

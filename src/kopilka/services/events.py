@@ -12,7 +12,7 @@ from kopilka.domain.basket import check_occurred_at
 from kopilka.domain.program import Program
 from kopilka.domain.rules import evaluate_event
 from kopilka.ledger.ledger import Ledger
-from kopilka.services import usage
+from kopilka.services import outbox, usage
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, member_context, resolve_member
 from kopilka.services.purchases import BalanceNow
@@ -101,6 +101,15 @@ def record_event(ctx: ServiceContext, program: Program, cmd: RecordEvent) -> Eve
                     reference=f"event:{event_id}",
                     reason=award.description,
                     expiries=None if own is None else [(award.points, own)],
+                )
+                outbox.points_earned(
+                    uow,
+                    program,
+                    res,
+                    "event",
+                    now,
+                    rule_id=award.rule_id,
+                    reference=f"event:{event_id}",
                 )
                 awards.append(
                     {

@@ -18,6 +18,7 @@ from kopilka.domain.identifiers import IdentifierKind, mask, normalize
 from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
+from kopilka.services import outbox
 from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.context import ServiceContext
 from kopilka.services.members import MAX_IDENTIFIERS
@@ -133,9 +134,23 @@ def change_contact(ctx: ServiceContext, program: Program, cmd: ChangeContact) ->
                     ),
                     field="identifiers",
                 )
+            uow.ledger.lock_balances(program.id, [cmd.member_id])  # the events' order
             uow.members.replace_identifier(
                 program.id, cmd.member_id, cmd.kind, cmd.replaces, cmd.value
             )
+            if cmd.value not in have:
+                outbox.record(
+                    uow,
+                    program,
+                    cmd.member_id,
+                    "identifier.changed",
+                    {
+                        "member_id": cmd.member_id,
+                        "kind": kind,
+                        "replaced": cmd.replaces is not None,
+                    },
+                    inner.now(),
+                )
             uow.commit()
         return {
             "member_id": cmd.member_id,
@@ -194,6 +209,14 @@ def replace_card(ctx: ServiceContext, program: Program, cmd: ReplaceCard) -> Car
             uow.ledger.lock_balances(program.id, [cmd.member_id])
             uow.members.replace_identifier(
                 program.id, cmd.member_id, IdentifierKind.CARD, old, cmd.new_card
+            )
+            outbox.record(
+                uow,
+                program,
+                cmd.member_id,
+                "identifier.changed",
+                {"member_id": cmd.member_id, "kind": str(IdentifierKind.CARD), "replaced": True},
+                inner.now(),
             )
             uow.commit()
         return {

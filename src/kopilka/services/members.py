@@ -491,7 +491,17 @@ def erase(ctx: ServiceContext, program: Program, member_id: int) -> Member:
     """Erase personal data (profile, identifiers); the ledger keeps its rows."""
     with ctx.uow() as uow:
         uow.members.get(program.id, member_id)
-        uow.members.erase(member_id, ctx.now())
+        uow.ledger.lock_balances(program.id, [member_id])  # the member's events' order
+        now = ctx.now()
+        uow.members.erase(member_id, now)
+        outbox.record(
+            uow,
+            program,
+            member_id,
+            "member.erased",
+            {"member_id": member_id, "at": now.isoformat()},
+            now,
+        )
         uow.commit()
     return get_member(ctx, program, member_id)
 
@@ -569,8 +579,23 @@ def change_consent(
                 msg("the consent to %(purpose)s is already given", purpose=repr(purpose)),
                 field="purpose",
             )
+        uow.ledger.lock_balances(program.id, [member_id])  # the member's events' order
         uow.members.add_consents(
             member_id, [Consent(purpose, command.granted, command.channel, at)]
+        )
+        outbox.record(
+            uow,
+            program,
+            member_id,
+            "consent.changed",
+            {
+                "member_id": member_id,
+                "purpose": purpose,
+                "granted": command.granted,
+                "channel": command.channel,
+                "at": at.isoformat(),
+            },
+            ctx.now(),
         )
         uow.commit()
     return {"purpose": purpose, "granted": command.granted, "recorded_at": at.isoformat()}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Sequence
 
 import nats
 import orjson
@@ -79,6 +81,36 @@ class NatsChannel:
         except Exception as failed:  # every failure of the server or the network is an attempt's
             return Sent(False, None, f"{type(failed).__name__}: {failed}"[:500])
         return Sent(True)
+
+    def send_many(self, events: Sequence[EventEnvelope]) -> list[Sent]:
+        """Publish a batch pipelined: every publish sent before any acknowledgement is
+        awaited (JetStream acknowledges each; the publishes are in flight together), each
+        answered by its own acknowledgement."""
+        started = time.perf_counter()
+        try:
+            answers = self._loop.run_until_complete(self._publish_all(events))
+        except Exception as failed:  # no connection: every event of the batch failed
+            return [Sent(False, None, f"{type(failed).__name__}: {failed}"[:500])] * len(events)
+        ms = int((time.perf_counter() - started) * 1000)
+        return [
+            Sent(True, duration_ms=ms)
+            if a is None
+            else Sent(False, None, f"{type(a).__name__}: {a}"[:500], ms)
+            for a in answers
+        ]
+
+    async def _publish_all(self, events: Sequence[EventEnvelope]) -> list[BaseException | None]:
+        js = await self._connect()
+        got = await asyncio.gather(
+            *(
+                js.publish(
+                    subject(self.prefix, e), orjson.dumps(e), headers={"Nats-Msg-Id": e["id"]}
+                )
+                for e in events
+            ),
+            return_exceptions=True,
+        )
+        return [g if isinstance(g, BaseException) else None for g in got]
 
     def close(self) -> None:
         """Drain the connection and close the loop."""

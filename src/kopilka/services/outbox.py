@@ -116,10 +116,99 @@ class HoldEnded(TypedDict):
     points: int
 
 
+class PointsEarned(TypedDict):
+    """``points.earned``: points credited outside a purchase (one ledger entry):
+    ``source`` is ``earn`` (the API's or the console's credit), ``event`` (a rule for a
+    recorded event, ``reference`` ``event:<id>``), ``accrual`` (a scheduled accrual,
+    ``accrual:<id>``) or ``birthday`` (the birthday bonus, ``birthday:<year>``)."""
+
+    member_id: int
+    entry_id: int | None
+    points: int
+    source: str
+    rule_id: str | None
+    reference: str | None
+    balance: BalanceAfter
+
+
+class PointsRedeemed(TypedDict):
+    """``points.redeemed``: points spent outside a purchase (one ledger entry)."""
+
+    member_id: int
+    entry_id: int | None
+    points: int
+    reference: str | None
+    balance: BalanceAfter
+
+
+class HoldPlaced(TypedDict):
+    """``hold.placed``: points reserved at a till (``store``: its code, or ``None``) until
+    ``expires_at``, when the sweep times the hold out unless it is captured or voided."""
+
+    member_id: int
+    hold_id: int
+    entry_id: int | None
+    points: int
+    expires_at: str | None
+    store: str | None
+
+
+class ConsentChangedEvent(TypedDict):
+    """``consent.changed``: the member gave (``granted``) or withdrew a consent to
+    ``purpose`` through ``channel``, at ``at``."""
+
+    member_id: int
+    purpose: str
+    granted: bool
+    channel: str | None
+    at: str
+
+
+class IdentifierChangedEvent(TypedDict):
+    """``identifier.changed``: a phone, an e-mail or a card was added (``replaced``
+    false) or replaced another (no values: they are personal data)."""
+
+    member_id: int
+    kind: str
+    replaced: bool
+
+
+class MemberErased(TypedDict):
+    """``member.erased``: the member's personal data were erased (the ledger stays); a
+    consumer erases its own copy."""
+
+    member_id: int
+    at: str
+
+
+class ImportFinished(TypedDict):
+    """``import.finished`` (a program event, ``member_id`` null): an import of
+    ``kind`` (``members`` or ``purchases``) finished the file ``file`` (its name) with
+    these counts."""
+
+    kind: str
+    file: str
+    sha256: str
+    counts: dict[str, int]
+
+
+class AccrualDone(TypedDict):
+    """``accrual.done`` (a program event, ``member_id`` null): a scheduled accrual was
+    booked: ``credited`` members got ``points`` each, ``refused`` were refused (blocked,
+    say); each credit is its own ``points.earned``."""
+
+    accrual_id: int
+    points: int
+    reason: str | None
+    credited: int
+    refused: int
+
+
 class TierChanged(TypedDict):
     """``tier.changed``: the member's effective tier changed (``from_tier`` or ``to_tier``
     ``None``: no tier); ``reason`` is ``purchase`` (an upgrade by a purchase, or a
-    recompute), ``review`` or ``manual`` (support set or lifted a manual tier); ``at`` the
+    recompute), ``review``, ``manual`` (support set or lifted a manual tier) or ``paid`` (a
+    paid membership started, renewed, refunded or ended: services/memberships.py); ``at`` the
     time of the change; ``rule_version`` the rules version that decided it (``None`` when
     support lifted a manual tier in a program without tiers)."""
 
@@ -131,19 +220,41 @@ class TierChanged(TypedDict):
     rule_version: int | None
 
 
+class BudgetCapExceeded(TypedDict):
+    """``budget.cap_exceeded``: the program's cost (points issued at the point value) in
+    ``month`` (local, ``YYYY-MM``) went over its budget cap, ``cap_bp`` basis points of the
+    month's turnover; written once per program and month, with no ``member_id`` (a
+    program's event, about no member)."""
+
+    month: str
+    cost_minor: int
+    turnover_minor: int
+    cap_bp: int
+    share_bp: int | None
+
+
 EventType = Literal[
     "member.enrolled",
     "member.updated",
     "member.blocked",
     "member.unblocked",
+    "member.erased",
+    "consent.changed",
+    "identifier.changed",
     "purchase.committed",
     "purchase.returned",
+    "points.earned",
+    "points.redeemed",
     "points.adjusted",
     "points.expired",
+    "hold.placed",
     "hold.captured",
     "hold.voided",
     "hold.timed_out",
     "tier.changed",
+    "budget.cap_exceeded",
+    "import.finished",
+    "accrual.done",
 ]
 
 Payload = (
@@ -156,6 +267,15 @@ Payload = (
     | PointsExpired
     | HoldEnded
     | TierChanged
+    | BudgetCapExceeded
+    | PointsEarned
+    | PointsRedeemed
+    | HoldPlaced
+    | ConsentChangedEvent
+    | IdentifierChangedEvent
+    | MemberErased
+    | ImportFinished
+    | AccrualDone
 )
 
 # each type's payload, as published (docs/events.md, GET /v1/events/schema)
@@ -164,25 +284,38 @@ PAYLOADS: dict[str, type[object]] = {
     "member.updated": MemberUpdated,
     "member.blocked": MemberBlocked,
     "member.unblocked": MemberBlocked,
+    "member.erased": MemberErased,
+    "consent.changed": ConsentChangedEvent,
+    "identifier.changed": IdentifierChangedEvent,
     "purchase.committed": PurchaseCommitted,
     "purchase.returned": PurchaseReturned,
+    "points.earned": PointsEarned,
+    "points.redeemed": PointsRedeemed,
     "points.adjusted": PointsAdjusted,
     "points.expired": PointsExpired,
+    "hold.placed": HoldPlaced,
     "hold.captured": HoldEnded,
     "hold.voided": HoldEnded,
     "hold.timed_out": HoldEnded,
     "tier.changed": TierChanged,
+    "budget.cap_exceeded": BudgetCapExceeded,
+    "import.finished": ImportFinished,
+    "accrual.done": AccrualDone,
 }
+
+# the types that tell of the program, not of a member: their ``member_id`` is null
+PROGRAM_EVENTS = frozenset({"import.finished", "accrual.done"})
 
 
 class EventEnvelope(TypedDict):
-    """What every channel delivers: the event and its payload (``data``)."""
+    """What every channel delivers: the event and its payload (``data``); ``member_id``
+    (and ``sequence``'s member) is null for a program event."""
 
     id: str
     type: str
     schema_version: int
     program: str
-    member_id: int
+    member_id: int | None
     sequence: int
     created_at: str
     data: dict[str, object]
@@ -211,7 +344,7 @@ def json_schemas(ref_template: str = "#/$defs/{model}") -> dict[str, dict[str, o
 
 
 def _new(
-    program: Program, member_id: int, type_: EventType, payload: Payload, at: datetime
+    program: Program, member_id: int | None, type_: EventType, payload: Payload, at: datetime
 ) -> NewEvent:
     return NewEvent(str(uuid.uuid4()), program.id, member_id, type_, SCHEMA_VERSION, payload, at)
 
@@ -227,6 +360,92 @@ def record(
     """Write one event in ``uow`` (the change's own unit of work: it commits or rolls back
     with it). The caller holds the member's lock, or the member is new."""
     OutboxRepo(uow.conn).add([_new(program, member_id, type_, payload, at)])
+
+
+def budget_cap_exceeded(
+    uow: UnitOfWork, program: Program, payload: BudgetCapExceeded, at: datetime
+) -> None:
+    """Write ``budget.cap_exceeded`` in ``uow`` (a program's event: no member)."""
+    record_program_event(uow, program, "budget.cap_exceeded", payload, at)
+
+
+def record_program_event(
+    uow: UnitOfWork, program: Program, type_: EventType, payload: Payload, at: datetime
+) -> None:
+    """Write one program event (``member_id`` null) in ``uow``."""
+    OutboxRepo(uow.conn).add([_new(program, None, type_, payload, at)])
+
+
+def points_earned(
+    uow: UnitOfWork,
+    program: Program,
+    result: Result,
+    source: str,
+    at: datetime,
+    *,
+    rule_id: str | None = None,
+    reference: str | None = None,
+) -> None:
+    """``points.earned`` for an earning's result (in its unit of work)."""
+    record(
+        uow,
+        program,
+        result.member_id,
+        "points.earned",
+        {
+            "member_id": result.member_id,
+            "entry_id": result.entry_id,
+            "points": result.points,
+            "source": source,
+            "rule_id": rule_id,
+            "reference": reference,
+            "balance": _balance(result),
+        },
+        at,
+    )
+
+
+def points_redeemed(
+    uow: UnitOfWork, program: Program, result: Result, reference: str | None, at: datetime
+) -> None:
+    """``points.redeemed`` for a redemption's result (in its unit of work)."""
+    record(
+        uow,
+        program,
+        result.member_id,
+        "points.redeemed",
+        {
+            "member_id": result.member_id,
+            "entry_id": result.entry_id,
+            "points": result.points,
+            "reference": reference,
+            "balance": _balance(result),
+        },
+        at,
+    )
+
+
+def hold_placed(
+    uow: UnitOfWork, program: Program, result: Result, store: str | None, at: datetime
+) -> None:
+    """``hold.placed`` for a hold's result (in its unit of work)."""
+    assert result.hold_id is not None
+    expires = result.details.get("expires_at")
+    record(
+        uow,
+        program,
+        result.member_id,
+        "hold.placed",
+        {
+            "member_id": result.member_id,
+            "hold_id": result.hold_id,
+            "entry_id": result.entry_id,
+            "points": result.points,
+            "expires_at": None if expires is None else str(expires),
+            "store": store,
+        },
+        at,
+    )
 
 
 def tier_changed(

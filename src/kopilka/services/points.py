@@ -57,6 +57,9 @@ class Earn:
     reference: str | None = None
     rule_id: str | None = None
     rule_version: int | None = None
+    # what the points.earned event names as its source (not part of the request: the
+    # callers that set it own their keys' namespaces)
+    source: str = "earn"
 
     def fingerprint(self) -> dict[str, object]:
         """The request the key is bound to."""
@@ -241,6 +244,9 @@ def earn(ctx: ServiceContext, program: Program, cmd: Earn) -> LedgerOutcome:
             rule_id=cmd.rule_id,
             rule_version=cmd.rule_version,
         ),
+        lambda uow, result, now: outbox.points_earned(
+            uow, program, result, cmd.source, now, rule_id=cmd.rule_id, reference=cmd.reference
+        ),
     )
 
 
@@ -253,6 +259,7 @@ def redeem(ctx: ServiceContext, program: Program, cmd: Redeem) -> LedgerOutcome:
         "redeem",
         cmd.fingerprint(),
         lambda lg, now: lg.redeem(cmd.member_id, cmd.points, now, reference=cmd.reference),
+        lambda uow, result, now: outbox.points_redeemed(uow, program, result, cmd.reference, now),
     )
 
 
@@ -269,6 +276,7 @@ def hold(ctx: ServiceContext, program: Program, cmd: PlaceHold) -> LedgerOutcome
         lambda lg, now: lg.hold(
             cmd.member_id, cmd.points, now, ttl=ttl, reference=cmd.reference, store=cmd.store
         ),
+        lambda uow, result, now: outbox.hold_placed(uow, program, result, cmd.store, now),
     )
 
 

@@ -414,7 +414,12 @@ def _earn_and_limits(
 
 
 def _check_redemption(
-    ruleset: RuleSet | None, program: Program, basket: Basket, points: int, spendable: int
+    ruleset: RuleSet | None,
+    program: Program,
+    basket: Basket,
+    points: int,
+    spendable: int,
+    tier: str | None,
 ) -> dict[str, int]:
     if points == 0:
         return {}
@@ -431,15 +436,15 @@ def _check_redemption(
         )
     if ruleset is None:
         raise RedemptionNotAllowed(msg("the program has no published rules for paying with points"))
-    check_balance(ruleset, spendable)
-    ceiling = max_redeemable(basket, ruleset, program, spendable)
+    check_balance(ruleset, spendable, tier)
+    ceiling = max_redeemable(basket, ruleset, program, spendable, tier)
     if points > ceiling:
         raise RedemptionNotAllowed(
             msg("at most %(points)s points can pay for this purchase", points=ceiling),
             max_redeemable=ceiling,
             requested=points,
         )
-    return spread_discount(points, basket, ruleset, program)
+    return spread_discount(points, basket, ruleset, program, tier)
 
 
 def _payment(
@@ -449,16 +454,18 @@ def _payment(
     points: int,
     amount_minor: int | None,
     spendable: int,
+    tier: str | None,
 ) -> tuple[int, dict[str, int]]:
     """The points to pay (``points``, or those that pay ``amount_minor`` of money, worked
-    out here whatever the till computed) and their discount per line."""
+    out here whatever the till computed) and their discount per line, under the limits of
+    the member's ``tier`` (``redemption.by_tier``)."""
     if amount_minor is not None:
         if ruleset is None:
             raise RedemptionNotAllowed(
                 msg("the program has no published rules for paying with points")
             )
-        points = points_for_amount(amount_minor, basket, ruleset, program, max(spendable, 0))
-    return points, _check_redemption(ruleset, program, basket, points, spendable)
+        points = points_for_amount(amount_minor, basket, ruleset, program, max(spendable, 0), tier)
+    return points, _check_redemption(ruleset, program, basket, points, spendable, tier)
 
 
 def _lines_out(
@@ -619,9 +626,10 @@ def _quote(
     specs = _promo_specs(program, ruleset, basket)
     if specs:
         promo_codes.check_limits(UsageRepo(uow.conn), program.id, specs, member_id)
-    ceiling = max_redeemable(basket, ruleset, program, available) if ruleset else 0
+    tier = tiers.tier_now(uow, program, ruleset, member, basket.occurred_at)
+    ceiling = max_redeemable(basket, ruleset, program, available, tier) if ruleset else 0
     points, discounts = _payment(
-        ruleset, program, basket, cmd.redeem_points, cmd.redeem_amount_minor, available
+        ruleset, program, basket, cmd.redeem_points, cmd.redeem_amount_minor, available, tier
     )
     check_payments(basket, sum(discounts.values()), program.currency)
     result = _earn_and_limits(uow, program, ruleset, basket, member, discounts)
@@ -702,7 +710,10 @@ def prepare_commit(
                 )
             pay = points or hold.amount
             spendable += hold.amount
-        pay, discounts = _payment(ruleset, program, net, pay, cmd.redeem_amount_minor, spendable)
+        tier = tiers.tier_now(uow, program, ruleset, member, net.occurred_at)
+        pay, discounts = _payment(
+            ruleset, program, net, pay, cmd.redeem_amount_minor, spendable, tier
+        )
         check_payments(net, sum(discounts.values()), program.currency)
         if specs:  # the last refusal: a use is counted only for a purchase that is booked
             promo_codes.take(UsageRepo(uow.conn), program.id, specs, member_id)
@@ -801,7 +812,7 @@ def prepare_commit(
             )
         )
         if ruleset is not None:
-            tiers.after_purchase(uow, program, ruleset.version, member_id, net.occurred_at, now)
+            tiers.after_purchase(uow, program, ruleset.version, member_id, net.occurred_at, now, lg)
         after = lg.balance(member_id)
         booked: PurchaseBooked = {
             "receipt_id": receipt_id,

@@ -429,7 +429,7 @@ def preview(ctx: ServiceContext, program: Program, cmd: PreviewRules) -> RulePre
             )
             who = with_offers(uow, program, draft, member_context(member), basket.occurred_at)
             result = evaluate_purchase(draft, program, basket, who, usage=counters)
-            ceiling = max_redeemable(basket, draft, program, available)
+            ceiling = max_redeemable(basket, draft, program, available, member.tier_code)
         else:
             name = subject.type
             at = now if subject.occurred_at is None else check_occurred_at(subject.occurred_at, now)

@@ -30,6 +30,7 @@ from kopilka.domain.messages import msg
 from kopilka.domain.money import format_money
 from kopilka.domain.program import Program
 from kopilka.domain.reasons import Reason
+from kopilka.domain.rules.model import RuleSet
 from kopilka.domain.rules.tiers_section import tier_policy
 from kopilka.domain.tiers import (
     ChangeReason,
@@ -37,13 +38,15 @@ from kopilka.domain.tiers import (
     Tier,
     TierPolicy,
     effective,
+    effective_until,
     period_bounds,
     progress,
     review,
     review_window,
     upgrade_on_purchase,
 )
-from kopilka.services import outbox
+from kopilka.ledger.ledger import Ledger
+from kopilka.services import outbox, tier_welcome
 from kopilka.services.context import ServiceContext
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.rules import RuleSetRepo
@@ -128,7 +131,13 @@ def member_for_earning(
     paid): with the tier this purchase reaches when the program lets the crossing purchase
     earn at its new tier, else unchanged. Quote and commit both call it, so they agree."""
     tiers = tiers_of_version(uow, program, version)
-    if tiers is None or not tiers.policy.crossing_purchase_earns:
+    if tiers is None:
+        return member
+    if member.tier_until is not None and occurred_at >= member.tier_until:
+        # a paid or manual floor lifting the stored tier has ended and no review has run
+        # since: the purchase earns at the tier the member has without it
+        member = replace(member, tier_code=current_tier(uow, tiers.policy, member.id, occurred_at))
+    if not tiers.policy.crossing_purchase_earns:
         return member
     policy = tiers.policy
     repo = TierRepo(uow.conn)
@@ -141,6 +150,23 @@ def member_for_earning(
     return replace(member, tier_code=reached)
 
 
+def tier_now(
+    uow: UnitOfWork, program: Program, ruleset: RuleSet | None, member: Member, at: datetime
+) -> str | None:
+    """The member's effective tier at ``at`` as a purchase's payment with points reads it
+    (``redemption.by_tier``): the stored tier, or, once a paid or manual floor lifting it
+    has ended (``members.tier_until``) and no review has caught up, the tier without it.
+    Costs nothing unless the document has limits by tier and the floor has ended."""
+    if ruleset is None or not ruleset.redemption.by_tier:
+        return member.tier_code
+    if member.tier_until is None or at < member.tier_until:
+        return member.tier_code
+    tiers = tiers_of_version(uow, program, ruleset.version)
+    if tiers is None:
+        return member.tier_code
+    return current_tier(uow, tiers.policy, member.id, at)
+
+
 def after_purchase(
     uow: UnitOfWork,
     program: Program,
@@ -148,9 +174,12 @@ def after_purchase(
     member_id: int,
     occurred_at: datetime,
     now: datetime,
+    ledger: Ledger | None = None,
 ) -> str | None:
     """Upgrade the member at once when the purchase just stored crossed a threshold; the
-    new effective tier, or ``None`` when nothing changed (or the program has no tiers)."""
+    new effective tier, or ``None`` when nothing changed (or the program has no tiers).
+    A rise credits the tier's welcome bonus (``tier_reached``) through ``ledger``, the
+    purchase's own, so that its balance stays the one the purchase answers."""
     tiers = tiers_of_version(uow, program, version)
     if tiers is None:
         return None
@@ -165,9 +194,14 @@ def after_purchase(
         return None
     tier = policy.tier(reached)
     assert tier is not None
-    after = effective(policy, reached, view.manual_tier, view.manual_until, now)
+    floors = (view.manual_tier, view.manual_until, now, view.paid_tier, view.paid_until)
+    after = effective(policy, reached, *floors)
+    # the tier the member had just before: the stored one, unless a paid or manual floor
+    # lifting it has ended and no review has caught up yet
+    ended = any(t is not None and t <= now for t in (view.manual_until, view.paid_until))
+    before = effective(policy, view.earned_tier, *floors) if ended else view.tier_code
     change = {
-        "from_tier": view.tier_code,
+        "from_tier": before,
         "to_tier": after,
         "reason": str(ChangeReason.PURCHASE),
         "metrics": _metrics_dict(metrics),
@@ -176,19 +210,32 @@ def after_purchase(
         "actor": "system",
         "note": None,
     }
-    repo.record_upgrade(program.id, view, member_id, reached, after, now, change)
-    if after == view.tier_code:
+    until = effective_until(policy, reached, *floors)
+    repo.record_upgrade(program.id, view, member_id, reached, after, now, change, until)
+    if after == before:
         return None
     outbox.tier_changed(
         uow,
         program,
         member_id,
-        view.tier_code,
+        before,
         after,
         str(ChangeReason.PURCHASE),
         tiers.rule_version,
         now,
     )
+    if after is not None and policy.rank(after) > policy.rank(before):
+        tier_welcome.welcome(
+            uow,
+            program,
+            member_id,
+            before,
+            after,
+            str(ChangeReason.PURCHASE),
+            lambda: repo.last_change_id(member_id),
+            now,
+            ledger,
+        )
     return after
 
 
@@ -217,16 +264,18 @@ def _apply(
     standing.earned_tier = earned
     standing.grace_since = grace_since
     repo.save(program.id, standing, now)
-    after = effective(policy, earned, standing.manual_tier, standing.manual_until, now)
+    after = effective_of(policy, standing, now)
     changed = after != before
+    if changed or standing.paid_until or standing.manual_until:
+        repo.set_tier_code(standing.member_id, after, until_of(policy, standing, now))
     if changed:
-        repo.set_tier_code(standing.member_id, after)
         # in the change's own unit of work: a dry run's rollback takes the event with it
         outbox.tier_changed(
             uow, program, standing.member_id, before, after, str(reason), rule_version, now
         )
+    change_id = None
     if changed or force_history or earned != earned_before:
-        repo.add_change(
+        change_id = repo.add_change(
             program.id,
             standing.member_id,
             from_tier=before,
@@ -239,7 +288,79 @@ def _apply(
             actor=actor,
             note=note,
         )
+    # a rise of the effective tier may carry the tier's welcome bonus (tier_reached)
+    raised = changed and after is not None and policy.rank(after) > policy.rank(before)
+    if raised and change_id is not None and after is not None:
+        tier_welcome.welcome(
+            uow, program, standing.member_id, before, after, str(reason), change_id, now
+        )
     return after if changed else None
+
+
+def apply_paid(
+    uow: UnitOfWork,
+    program: Program,
+    tiers: ProgramTiers | None,
+    standing: Standing,
+    now: datetime,
+    *,
+    actor: str,
+    note: str,
+) -> str | None:
+    """Store a standing whose paid floor changed (a paid membership started, renewed,
+    cancelled or refunded: ``services/memberships.py``), set the effective tier, and write
+    the change into the tier history with reason ``paid`` (always, even when the tier stays).
+    The new effective tier, or ``None`` when it did not change."""
+    policy = tiers.policy if tiers else TierPolicy(())
+    return _apply(
+        uow,
+        TierRepo(uow.conn),
+        program,
+        policy,
+        standing,
+        standing.earned_tier,
+        standing.grace_since,
+        now,
+        ChangeReason.PAID,
+        None,
+        None,
+        tiers.rule_version if tiers else None,
+        actor=actor,
+        note=note,
+        force_history=True,
+    )
+
+
+def effective_of(policy: TierPolicy, standing: Standing, at: datetime) -> str | None:
+    """The effective tier of a stored standing at ``at`` (earned, manual and paid floors)."""
+    return effective(
+        policy,
+        standing.earned_tier,
+        standing.manual_tier,
+        standing.manual_until,
+        at,
+        standing.paid_tier,
+        standing.paid_until,
+    )
+
+
+def until_of(policy: TierPolicy, standing: Standing, at: datetime) -> datetime | None:
+    """When the effective tier of a standing lapses by time alone (``members.tier_until``)."""
+    return effective_until(
+        policy,
+        standing.earned_tier,
+        standing.manual_tier,
+        standing.manual_until,
+        at,
+        standing.paid_tier,
+        standing.paid_until,
+    )
+
+
+def current_tier(uow: UnitOfWork, policy: TierPolicy, member_id: int, at: datetime) -> str | None:
+    """The member's effective tier computed at ``at`` from their standing (what the stored
+    ``members.tier_code`` becomes once a review or a change has caught up)."""
+    return effective_of(policy, TierRepo(uow.conn).standing(member_id), at)
 
 
 # ---- review and recompute ----------------------------------------------------------------
@@ -378,19 +499,20 @@ def _review_one(
         was_grace = grace is not None and standing.grace_since is None
     bar = _bar_of(policy, standing.earned_tier, earned)
     changed_standing = earned != standing.earned_tier or grace != standing.grace_since
-    if (
-        not changed_standing
-        and before
-        == effective(
-            policy, standing.earned_tier, standing.manual_tier, standing.manual_until, as_of
-        )
-        and standing.stored
-    ):
+    if not changed_standing and before == effective_of(policy, standing, as_of) and standing.stored:
         report["unchanged"] += 1
         return
     if not changed_standing and not standing.stored and before is None:
         report["unchanged"] += 1
         return
+    # the member's paid term ended since the last look, and nothing else moved: say so
+    lapsed = (
+        not changed_standing
+        and standing.paid_until is not None
+        and standing.paid_until <= as_of
+        and before == standing.paid_tier
+    )
+    reason = ChangeReason.PURCHASE if recompute else ChangeReason.REVIEW
     after = _apply(
         uow,
         repo,
@@ -400,11 +522,11 @@ def _review_one(
         earned,
         grace,
         as_of,
-        ChangeReason.PURCHASE if recompute else ChangeReason.REVIEW,
+        ChangeReason.PAID if lapsed else reason,
         metrics,
         bar,
         tiers.rule_version,
-        note="recompute" if recompute else None,
+        note="paid term ended" if lapsed else "recompute" if recompute else None,
     )
     if was_grace:
         report["entered_grace"] += 1
@@ -578,6 +700,13 @@ class ManualTier(TypedDict):
     reason: str | None
 
 
+class PaidTier(TypedDict):
+    """The floor of a paid membership whose term runs (services/memberships.py)."""
+
+    tier_code: str
+    until: str
+
+
 class MemberTier(TypedDict):
     """A member's tier as the API, the console and the portal show it."""
 
@@ -586,6 +715,7 @@ class MemberTier(TypedDict):
     tier_code: str | None
     earned_tier: str | None
     manual: ManualTier | None
+    paid: PaidTier | None
     grace_since: str | None
     progress: TierProgress | None
     history: list[TierHistoryItem]
@@ -641,6 +771,10 @@ def member_tier(
         if tiers is not None:
             policy = tiers.policy
             levels = [n for n in map(_name, policy.tiers) if n is not None]
+            lapses = repo.tier_until(member_id)
+            if lapses is not None and now >= lapses:
+                # a paid or manual floor ended and no review has caught up yet: as of now
+                code = effective_of(policy, standing, now)
             tier = policy.tier(code)
             start, end = period_bounds(policy, now, program.timezone)
             metrics = _metrics(repo, member_id, start, end)
@@ -668,12 +802,16 @@ def member_tier(
             "until": _iso(standing.manual_until),
             "reason": standing.manual_reason,
         }
+    paid: PaidTier | None = None
+    if standing.paid_tier is not None and standing.paid_until and now < standing.paid_until:
+        paid = {"tier_code": standing.paid_tier, "until": standing.paid_until.isoformat()}
     return {
         "member_id": member_id,
         "tier": _name(tier),
         "tier_code": code,
         "earned_tier": standing.earned_tier,
         "manual": manual,
+        "paid": paid,
         "grace_since": _iso(standing.grace_since),
         "progress": prog,
         "history": [_history_item(c) for c in changes],

@@ -10,10 +10,13 @@ later), a guard against server-side request forgery, unless ``allow_private_webh
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import ipaddress
 import secrets
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +28,7 @@ import orjson
 from standardwebhooks.webhooks import Webhook
 
 from kopilka.domain.errors import NotFoundError, ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
 from kopilka.services.delivery import Sent
@@ -70,21 +74,27 @@ def check_url(url: str, allow_private: bool) -> None:
     ``allow_private``)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("a webhook URL is http:// or https:// with a host", field="url")
+        raise ValidationError(msg("a webhook URL is http:// or https:// with a host"), field="url")
     if len(url) > 2000:
-        raise ValidationError("a webhook URL is at most 2000 characters", field="url")
+        raise ValidationError(msg("a webhook URL is at most 2000 characters"), field="url")
     if allow_private:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except OSError:
-        raise ValidationError(f"{parts.hostname} does not resolve", field="url") from None
+        raise ValidationError(
+            msg("%(host)s does not resolve", host=parts.hostname), field="url"
+        ) from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
             raise ValidationError(
-                f"{parts.hostname} is in a private or loopback network ({address}); "
-                "KOPILKA_WEBHOOKS_ALLOW_PRIVATE allows it",
+                msg(
+                    "%(host)s is in a private or loopback network (%(address)s); "
+                    "KOPILKA_WEBHOOKS_ALLOW_PRIVATE allows it",
+                    host=parts.hostname,
+                    address=str(address),
+                ),
                 field="url",
             )
 
@@ -94,7 +104,12 @@ def _check_types(types: Sequence[str]) -> list[str]:
     if unknown:
         known = ", ".join(sorted(PAYLOADS))
         raise ValidationError(
-            f"unknown event type {unknown[0]!r}; the types are: {known}", field="event_types"
+            msg(
+                "unknown event type %(type)s; the types are: %(known)s",
+                type=repr(unknown[0]),
+                known=known,
+            ),
+            field="event_types",
         )
     return sorted(set(types))
 
@@ -119,7 +134,7 @@ def add_subscription(
         Webhook(secret)
     except Exception:
         raise ValidationError(
-            "the secret is not a Standard Webhooks secret", field="secret"
+            msg("the secret is not a Standard Webhooks secret"), field="secret"
         ) from None
     with ctx.uow() as uow:
         repo = DeliveryRepo(uow.conn)
@@ -140,8 +155,54 @@ def remove_subscription(ctx: ServiceContext, program: Program, subscription_id: 
     """Stop delivering to a subscription (its log stays); NotFoundError if it has none."""
     with ctx.uow() as uow:
         if not DeliveryRepo(uow.conn).remove_subscription(program.id, subscription_id, ctx.now()):
-            raise NotFoundError(f"no webhook subscription {subscription_id}")
+            raise _no_subscription(subscription_id)
         uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSubscription:
+    """Point a subscription at another ``url`` and/or other ``event_types`` (None: as it
+    is; an empty tuple: every type). Its secret and delivery log stay."""
+
+    subscription_id: int
+    url: str | None = None
+    event_types: tuple[str, ...] | None = None
+
+
+def get_subscription(ctx: ServiceContext, program: Program, subscription_id: int) -> Subscription:
+    """One subscription of the program (without its secret)."""
+    with ctx.uow(read_only=True) as uow:
+        return _listed(_own(DeliveryRepo(uow.conn), program, subscription_id))
+
+
+def change_subscription(
+    ctx: ServiceContext, program: Program, cmd: ChangeSubscription
+) -> Subscription:
+    """Change a subscription's URL (checked as when added) or event types; the events
+    dispatched from then on follow the new ones."""
+    if cmd.url is not None:
+        check_url(cmd.url, ctx.delivery.allow_private_webhooks)
+    types = None if cmd.event_types is None else _check_types(cmd.event_types)
+    with ctx.uow() as uow:
+        repo = DeliveryRepo(uow.conn)
+        _own(repo, program, cmd.subscription_id)
+        repo.change_subscription(cmd.subscription_id, cmd.url, types)
+        row = _own(repo, program, cmd.subscription_id)
+        uow.commit()
+    return _listed(row)
+
+
+def _no_subscription(subscription_id: int) -> NotFoundError:
+    return NotFoundError(
+        msg("no webhook subscription %(id)s", id=subscription_id), field="subscription_id"
+    )
+
+
+def _own(repo: DeliveryRepo, program: Program, subscription_id: int) -> SubscriptionRow:
+    sub = repo.subscription(subscription_id)
+    if sub is None or sub.program_id != program.id:
+        raise _no_subscription(subscription_id)
+    return sub
 
 
 def redeliver(
@@ -158,12 +219,12 @@ def redeliver(
     event from before the subscription, of its types, gets a delivery). The next
     ``outbox`` run sends them. Returns how many."""
     if event_id is None and since is None:
-        raise ValidationError("name an event or a time range", field="event_id")
+        raise ValidationError(msg("name an event or a time range"), field="event_id")
+    if since is not None and until is not None and until <= since:
+        raise ValidationError(msg("the range ends before it starts"), field="until")
     with ctx.uow() as uow:
         repo = DeliveryRepo(uow.conn)
-        sub = repo.subscription(subscription_id)
-        if sub is None or sub.program_id != program.id:
-            raise NotFoundError(f"no webhook subscription {subscription_id}")
+        sub = _own(repo, program, subscription_id)
         n = repo.redeliver(
             program.id,
             f"{CHANNEL_PREFIX}{subscription_id}",
@@ -178,9 +239,12 @@ def redeliver(
 
 
 class DeliveryAttempt(TypedDict):
-    """One line of a subscription's delivery log."""
+    """One line of a subscription's delivery log (``status``: the delivery's now,
+    ``pending``, ``delivered`` or ``dead``)."""
 
     event_id: str
+    event_type: str
+    status: str
     attempt: int
     at: str
     status_code: int | None
@@ -194,13 +258,13 @@ def delivery_log(
     """The subscription's attempts, newest first."""
     with ctx.uow(read_only=True) as uow:
         repo = DeliveryRepo(uow.conn)
-        sub = repo.subscription(subscription_id)
-        if sub is None or sub.program_id != program.id:
-            raise NotFoundError(f"no webhook subscription {subscription_id}")
+        _own(repo, program, subscription_id)
         rows = repo.attempts(f"{CHANNEL_PREFIX}{subscription_id}", limit)
     return [
         {
             "event_id": r.event_id,
+            "event_type": r.event_type,
+            "status": r.delivery_status,
             "attempt": r.attempt,
             "at": r.at.isoformat(),
             "status_code": r.status_code,
@@ -211,8 +275,15 @@ def delivery_log(
     ]
 
 
+# requests a channel keeps in flight at once (``send_many``)
+CONCURRENCY = 32
+
+
 class WebhookChannel:
-    """POSTs each event as JSON to the subscription's URL, signed; a 2xx is delivered."""
+    """POSTs each event as JSON to the subscription's URL, signed; a 2xx is delivered.
+    ``send`` posts one with the run's client; ``send_many`` posts a batch concurrently
+    (at most :data:`CONCURRENCY` at once) over a pool of connections of its own, on an
+    event loop of its own (the worker is synchronous); ``close`` releases them."""
 
     def __init__(self, sub: SubscriptionRow, ctx: ServiceContext, client: httpx.Client) -> None:
         self.name = f"{CHANNEL_PREFIX}{sub.id}"
@@ -220,19 +291,16 @@ class WebhookChannel:
         self._types = frozenset(sub.event_types)
         self._signer = Webhook(sub.secret)
         self._allow_private = ctx.delivery.allow_private_webhooks
+        self._timeout = ctx.delivery.webhook_timeout
         self._client = client
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async: httpx.AsyncClient | None = None
 
     def wants(self, event_type: str) -> bool:
         """Whether the subscription takes events of this type."""
         return not self._types or event_type in self._types
 
-    def send(self, event: EventEnvelope) -> Sent:
-        """One signed POST; any answer but a 2xx, and any failure to get one, is a
-        failed attempt."""
-        try:
-            check_url(self.sub.url, self._allow_private)
-        except ValidationError as refused:
-            return Sent(False, None, refused.message)
+    def _request(self, event: EventEnvelope) -> tuple[str, dict[str, str]]:
         body = orjson.dumps(event).decode()
         at = datetime.now(UTC)
         headers = {
@@ -241,16 +309,81 @@ class WebhookChannel:
             "webhook-timestamp": str(int(at.timestamp())),
             "webhook-signature": self._signer.sign(event["id"], at, body),
         }
+        return body, headers
+
+    def _refused(self) -> Sent | None:
+        try:
+            check_url(self.sub.url, self._allow_private)
+        except ValidationError as refused:
+            return Sent(False, None, str(refused.message))
+        return None
+
+    @staticmethod
+    def _answer(status_code: int, ms: int) -> Sent:
+        if 200 <= status_code < 300:
+            return Sent(True, status_code, duration_ms=ms)
+        return Sent(False, status_code, f"HTTP {status_code}", ms)
+
+    def send(self, event: EventEnvelope) -> Sent:
+        """One signed POST; any answer but a 2xx, and any failure to get one, is a
+        failed attempt."""
+        refused = self._refused()
+        if refused is not None:
+            return refused
+        body, headers = self._request(event)
+        started = time.perf_counter()
         try:
             answer = self._client.post(self.sub.url, content=body, headers=headers)
         except httpx.HTTPError as failed:
             return Sent(False, None, f"{type(failed).__name__}: {failed}"[:500])
-        if 200 <= answer.status_code < 300:
-            return Sent(True, answer.status_code)
-        return Sent(False, answer.status_code, f"HTTP {answer.status_code}")
+        return self._answer(answer.status_code, int((time.perf_counter() - started) * 1000))
+
+    def send_many(self, events: Sequence[EventEnvelope]) -> list[Sent]:
+        """Independent events POSTed concurrently; each answer as :meth:`send`'s. The
+        address is checked once for the batch (it may resolve elsewhere later: the next
+        batch checks again)."""
+        refused = self._refused()
+        if refused is not None:
+            return [refused] * len(events)
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(self._post_all(events))
+
+    async def _post_all(self, events: Sequence[EventEnvelope]) -> list[Sent]:
+        if self._async is None:
+            self._async = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                limits=httpx.Limits(
+                    max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY
+                ),
+            )
+        client = self._async
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def post(event: EventEnvelope) -> Sent:
+            body, headers = self._request(event)
+            async with gate:
+                started = time.perf_counter()
+                try:
+                    answer = await client.post(self.sub.url, content=body, headers=headers)
+                except httpx.HTTPError as failed:
+                    return Sent(False, None, f"{type(failed).__name__}: {failed}"[:500])
+                return self._answer(answer.status_code, int((time.perf_counter() - started) * 1000))
+
+        return list(await asyncio.gather(*(post(e) for e in events)))
 
     def close(self) -> None:
-        """The HTTP client is the run's: closed by whoever opened it."""
+        """Close the pool and the loop of ``send_many`` (the run's client is closed by
+        whoever opened it)."""
+        if self._loop is None:
+            return
+        if self._async is not None:
+            with contextlib.suppress(Exception):  # a broken pool: nothing is left to keep
+                self._loop.run_until_complete(self._async.aclose())
+            self._async = None
+        self._loop.close()
+        self._loop = None
 
 
 def open_channels(

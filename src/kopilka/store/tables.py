@@ -82,6 +82,9 @@ members = Table(
     # when the birthday was last changed after enrollment (it drives birthday bonuses, so
     # changes are rationed: KOPILKA_BIRTHDAY_CHANGE_DAYS)
     Column("birthday_changed_at", UTCDateTime),
+    # when tier_code lapses by time alone (a paid or manual floor lifting it ends): the
+    # purchase path recomputes the tier after it without waiting for the review (0024)
+    Column("tier_until", UTCDateTime),
     Index("ix_members_program", "program_id", "id"),
     # the console's members list (0011): its orders and filters, by keyset
     Index("ix_members_program_enrolled", "program_id", "enrolled_at", "id"),
@@ -521,13 +524,14 @@ program_totals = Table(
 
 # the transactional outbox: an event per change a downstream system cares about, written in
 # the change's own transaction; ``seq`` orders one member's events (1, 2, ...), and
-# ``dispatched_at`` is set once the delivery job has handed the event to its channels
+# ``dispatched_at`` is set once the delivery job has handed the event to its channels;
+# ``member_id`` is null for an event of the program itself (an import finished, ...)
 outbox_events = Table(
     "outbox_events",
     metadata,
     Column("id", String(36), primary_key=True),  # a UUID: what consumers deduplicate on
     Column("program_id", Id, nullable=False),
-    Column("member_id", Id, nullable=False),
+    Column("member_id", Id),
     Column("seq", Integer, nullable=False),
     Column("type", String(40), nullable=False),
     Column("schema_version", Integer, nullable=False),
@@ -569,7 +573,7 @@ outbox_deliveries = Table(
     Column("event_id", String(36), nullable=False),
     Column("program_id", Id, nullable=False),
     Column("channel", String(64), nullable=False),
-    Column("member_id", Id, nullable=False),
+    Column("member_id", Id),
     Column("seq", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
@@ -619,6 +623,9 @@ member_tiers = Table(
     Column("manual_reason", String(600)),
     Column("grace_since", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
+    # the tier of the member's paid membership and the end of its term (0024)
+    Column("paid_tier", String(64)),
+    Column("paid_until", UTCDateTime),
     Index("ix_member_tiers_program", "program_id", "member_id"),
 )
 # every change of a member's effective or earned tier, with what decided it (append-only)
@@ -785,7 +792,7 @@ reward_settings = Table(
     Column("refund_on_cancel", Boolean, nullable=False, server_default=text("true")),
     Column("refund_on_expiry", Boolean, nullable=False, server_default=text("false")),
     Column("updated_at", UTCDateTime, nullable=False),
-    # offers branch (0021): a return of a coupon's lines gives the coupon back
+    # issue 24 (0023): a return of a coupon's lines gives the coupon back
     Column("coupon_back_on_return", Boolean, nullable=False, server_default=text("false")),
 )
 # the catalog: one row per reward; ``stock`` is what is left to issue (NULL: unlimited),
@@ -886,3 +893,151 @@ issued_reward_events = Table(
     Column("detail", Json),
     Index("ix_issued_reward_events_issued", "issued_id", "id"),
 )
+# the welcome bonus of a tier (the tier_reached event), given once per member and tier (0024)
+tier_welcomes = Table(
+    "tier_welcomes",
+    metadata,
+    Column("member_id", Id, primary_key=True),
+    Column("tier_code", String(64), primary_key=True),
+    Column("program_id", Id, nullable=False),
+    Column("change_id", Id, nullable=False),  # the tier change that earned it
+    Column("points", Id, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+# paid membership (0024): what a member bought (a plan giving a tier for a term), and each
+# sale with its money, start, renewal or refund (never points); a receipt id sells once
+paid_memberships = Table(
+    "paid_memberships",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("plan_code", String(64), nullable=False),
+    Column("tier_code", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # active | cancelled | refunded
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_paid_memberships_member", "member_id", "id"),
+)
+membership_sales = Table(
+    "membership_sales",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("membership_id", Id, nullable=False),
+    Column("receipt_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # start | renew | refund
+    Column("amount_minor", Id, nullable=False),  # a refund's is negative
+    Column("currency", String(3), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("term_start", UTCDateTime),
+    Column("term_end", UTCDateTime),
+    UniqueConstraint("program_id", "receipt_id", name="uq_membership_sales_receipt"),
+    Index("ix_membership_sales_membership", "membership_id", "id"),
+)
+# ---- analytics (issue 25) ------------------------------------------------------------
+# the daily rollup: per program, local day (the program's time zone), store, channel and
+# tier ('' for none); kept by the ``analytics`` job, rebuilt by ``kopilka analytics rebuild``
+analytics_daily = Table(
+    "analytics_daily",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("store", String(64), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("tier", String(64), primary_key=True),
+    Column("points_issued", Id, nullable=False, server_default="0"),
+    Column("points_redeemed", Id, nullable=False, server_default="0"),
+    Column("points_expired", Id, nullable=False, server_default="0"),
+    Column("points_adjusted", Id, nullable=False, server_default="0"),
+    Column("purchases", Id, nullable=False, server_default="0"),
+    Column("revenue_minor", Id, nullable=False, server_default="0"),
+    Column("refunds_minor", Id, nullable=False, server_default="0"),
+    Column("guest_receipts", Id, nullable=False, server_default="0"),
+    Column("guest_revenue_minor", Id, nullable=False, server_default="0"),
+    Column("active_members", Id, nullable=False, server_default="0"),
+    Column("new_members", Id, nullable=False, server_default="0"),
+)
+
+# each member's purchases and revenue by local month (month_no = year * 12 + month - 1),
+# with the member's enrolment month (cohort): retention, churn, cohorts, lifetime value
+analytics_member_months = Table(
+    "analytics_member_months",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("month_no", Integer, primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("cohort", Integer, nullable=False),
+    Column("purchases", Id, nullable=False, server_default="0"),
+    Column("revenue_minor", Id, nullable=False, server_default="0"),
+    Index("ix_analytics_member_months_cohort", "program_id", "cohort", "month_no"),
+)
+
+# points awarded per rule per local day (from the purchases' line awards)
+analytics_rule_daily = Table(
+    "analytics_rule_daily",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("points", Id, nullable=False, server_default="0"),
+    Column("awards", Id, nullable=False, server_default="0"),
+)
+
+# how far the ``analytics`` job has read each source (the newest id it saw)
+analytics_state = Table(
+    "analytics_state",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("last_entry_id", Id, nullable=False, server_default="0"),
+    Column("last_purchase_id", Id, nullable=False, server_default="0"),
+    Column("last_return_id", Id, nullable=False, server_default="0"),
+    Column("last_member_id", Id, nullable=False, server_default="0"),
+    Column("last_guest_id", Id, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# a program's analytics settings: the monthly budget cap (basis points of turnover, None:
+# no cap) and the days without a purchase after which a member no longer counts as active
+analytics_settings = Table(
+    "analytics_settings",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("budget_cap_bp", Integer),
+    Column("active_days", Integer, nullable=False, server_default="90"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# alerts written once per program, kind and month (``budget.cap_exceeded``)
+analytics_alerts = Table(
+    "analytics_alerts",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# a till's receipt without a member, for analytics only: no points, no member
+guest_receipts = Table(
+    "guest_receipts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("program_id", Id, nullable=False),
+    Column("receipt_id", String(128), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("store", String(64)),
+    Column("channel", String(16)),
+    Column("total_minor", Id, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("program_id", "receipt_id", name="uq_guest_receipts_program_id"),
+    Index("ix_guest_receipts_program_time", "program_id", "occurred_at"),
+)
+
+# a return's or a capture's journal entry finds its purchase (store, channel); the expiry
+# calendar's lots by program and expiry (breakage rate)
+Index("ix_purchases_earn_entry", purchases.c.earn_entry_id)
+Index("ix_purchases_redeem_entry", purchases.c.redeem_entry_id)
+Index("ix_lots_program_expires", lots.c.program_id, lots.c.expires_at)

@@ -28,6 +28,7 @@ JOBS = {
     "birthday_greeting": N_("Birthday greetings"),
     "tier_drop": N_("Warnings of a tier about to drop"),
     "rewards": N_("Issued rewards past their expiry"),
+    "analytics": N_("Analytics rollups and the budget cap"),
 }
 # the reminders' counts (services/reminders.py ReminderCounts), the same for the four
 REMINDER_COUNTS = {
@@ -62,6 +63,12 @@ COUNTS = {
         "delivered": N_("deliveries made"),
         "failed": N_("deliveries failed"),
         "dead": N_("dead letters"),
+    },
+    "analytics": {
+        "entries": N_("journal entries added"),
+        "purchases": N_("purchases added"),
+        "days": N_("days recomputed"),
+        "alerts": N_("budget alerts written"),
     },
     "tiers": {
         "reviewed": N_("members reviewed"),

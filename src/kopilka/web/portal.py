@@ -46,7 +46,7 @@ from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import member_context
-from kopilka.web import tier_pages, words
+from kopilka.web import membership_pages, tier_pages, words
 from kopilka.web.card_codes import barcode_svg, qr_svg
 from kopilka.web.guard import (
     Area,
@@ -329,6 +329,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         point_value = program.point_value_minor
         if ruleset is not None and ruleset.redemption.point_value_minor is not None:
             point_value = ruleset.redemption.point_value_minor
+        tier_panel = tier_pages.member_panel(ctx, program, member_id)
         context: dict[str, Any] = {
             "member": member,
             "view": view,
@@ -355,7 +356,9 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             "consent_channel": words.channel,
             "email": next(iter(member.identifiers.get("email", [])), None),
             "before": before,
-            "portal_tier": tier_pages.member_panel(ctx, program, member_id),
+            "portal_tier": tier_panel,
+            "sales_shown": False,
+            **membership_pages.card_context(ctx, program, member_id, tier_panel),
             "personal_offers": offers_svc.member_offers(ctx, program, member_id),
             "favourites": offers_svc.member_favourites(ctx, program, member_id),
         }

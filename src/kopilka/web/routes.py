@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse
 
 from kopilka.app import Kopilka
 from kopilka.web import i18n
+from kopilka.web.analytics_pages import analytics_router
 from kopilka.web.audit_pages import audit_router
 from kopilka.web.console import Console, console_router
 from kopilka.web.i18n import tr
@@ -29,6 +30,7 @@ from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rules_pages import RulesPage, rules_router
 from kopilka.web.tier_pages import tier_router
 from kopilka.web.unsubscribe_pages import unsubscribe_router
+from kopilka.web.webhooks_pages import webhooks_router
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -94,6 +96,8 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(rewards_console_router(console))
     router.include_router(rewards_portal_router(kopilka))
     router.include_router(offer_router(console))
+    router.include_router(analytics_router(console))
+    router.include_router(webhooks_router(console))
     router.include_router(portal_router(kopilka))
     router.include_router(unsubscribe_router(kopilka))
     router.include_router(static_router())

@@ -19,6 +19,7 @@ from kopilka.services import tiers as tiers_svc
 from kopilka.services.apikeys import Permission
 from kopilka.services.context import ServiceContext
 from kopilka.services.tiers import MemberTier, ProgressPart, SetManualTier, TierName
+from kopilka.web import membership_pages
 from kopilka.web.console import Console
 from kopilka.web.guard import Operator
 from kopilka.web.i18n import N_, date_text, gettext, language, money, ngettext, number, tr
@@ -40,6 +41,7 @@ CHANGES = {
     "manual": N_("set by support"),
     "return": N_("return"),
     "migration": N_("carried over"),
+    "paid": N_("paid membership"),
 }
 
 
@@ -184,8 +186,11 @@ def card_context(
     form: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What ``_tier_panel.html`` reads on the member card (one line of the card's page)."""
+    tier = member_panel(ctx, op.program, member_id)
     return {
-        "tier": member_panel(ctx, op.program, member_id),
+        "tier": tier,
+        "sales_shown": True,
+        **membership_pages.card_context(ctx, op.program, member_id, tier),
         "tier_member": member_id,
         "tier_reasons": REASONS,
         "tier_changes": CHANGES,

@@ -18,6 +18,15 @@ TYPES = {
     "hold.voided",
     "hold.timed_out",
     "tier.changed",
+    "budget.cap_exceeded",
+    "member.erased",
+    "consent.changed",
+    "identifier.changed",
+    "points.earned",
+    "points.redeemed",
+    "hold.placed",
+    "import.finished",
+    "accrual.done",
 }
 
 
@@ -53,6 +62,9 @@ def test_openapi_components_carry_the_event_schemas(client: TestClient) -> None:
     assert "EventEnvelope" in schemas
     assert schemas["PurchaseCommitted"]["x-event-types"] == ["purchase.committed"]
     assert schemas["TierChanged"]["x-event-types"] == ["tier.changed"]
+    assert schemas["PointsEarned"]["x-event-types"] == ["points.earned"]
+    assert schemas["ImportFinished"]["x-event-types"] == ["import.finished"]
+    assert schemas["ConsentChangedEvent"]["x-event-types"] == ["consent.changed"]
     for ref in refs(schemas):
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
     assert "/schemas/events.json" in spec["paths"]

@@ -15,10 +15,11 @@ from kopilka.api.app import create_app
 from kopilka.api.schemas.rewards import RewardIn
 from kopilka.app import Kopilka
 from kopilka.domain.program import Program
+from kopilka.services import memberships, rule_proposals
 from kopilka.services import points as points_svc
 from kopilka.services import purchases as purchase_svc
 from kopilka.services import rewards as reward_svc
-from kopilka.services import rule_proposals
+from kopilka.services import webhooks as webhook_svc
 from kopilka.services.apikeys import PERMISSIONS, Permission, Role
 from kopilka.services.points import Earn, PlaceHold
 from kopilka.services.rules import RulesFormat
@@ -27,6 +28,15 @@ from tests.e2e.api.conftest import KeyFactory, card, idem, row_counts
 from tests.e2e.api.factories import RULES, basket, line, publish_rules
 
 P = Permission
+# a paid plan, so that the membership routes have something to sell
+PAID_PLAN = """
+tiers:
+  levels:
+    - {code: basic, name: {ru: Базовый, en: Basic}}
+    - {code: gold, name: {ru: Золотой, en: Gold}, entry: {spend: "15000"}}
+  paid:
+    - {code: gold_month, tier: gold, price: "299", term: {months: 1}, name: {ru: З, en: G}}
+"""
 
 # the factories' rules with a personal offer for everyone (to activate) and a favourite
 # categories rule: what the offers' routes need to answer 2xx
@@ -46,6 +56,8 @@ OFFER_RULES = RULES.replace(
     factor: 2
 redemption:""",
 )
+# a public address as an IP literal: the SSRF guard passes it without a DNS lookup
+HOOK = "https://93.184.215.14/hook"
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,9 @@ class World:
     receipt_id: str
     version: int
     proposal_id: int
+    subscription_id: int
+    paid_member_id: int  # a member with a running paid membership
+    membership_id: int
     reward_id: int = 0
     issued_id: int = 0
 
@@ -77,10 +92,12 @@ class Endpoint:
     params: Callable[[World], dict[str, Any]] = lambda _w: {}
     job: str = ""
     raw: bytes | None = None  # a body sent as it is (an image), not as JSON
+    paid: bool = False  # the member is the one with a paid membership
 
     def url(self, w: World) -> str:
         return self.path.format(
-            member_id=w.member_id,
+            member_id=w.paid_member_id if self.paid else w.member_id,
+            membership_id=w.membership_id,
             hold_id=w.hold_id,
             job=self.job,
             receipt_id=w.receipt_id,
@@ -88,11 +105,21 @@ class Endpoint:
             proposal_id=w.proposal_id,
             reward_id=w.reward_id,
             issued_id=w.issued_id,
+            dataset="purchases",
+            subscription_id=w.subscription_id,
         )
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/analytics/guest-receipts",
+        P.PURCHASES_COMMIT,
+        lambda _w: {"receipt_id": f"G-{_fresh()}", "total": "10.00"},
+    ),
+    Endpoint("GET", "/v1/analytics/kpis", P.ANALYTICS_READ),
+    Endpoint("GET", "/v1/analytics/exports/{dataset}", P.ANALYTICS_EXPORT),
     Endpoint("POST", "/v1/members", P.MEMBERS_ENROLL, lambda _w: {"identifiers": {"card": card()}}),
     Endpoint(
         "GET",
@@ -118,6 +145,33 @@ ENDPOINTS = [
         "/v1/members/{member_id}/tier",
         P.MEMBERS_BLOCK,
         lambda _w: {"tier_code": None, "reason_code": "correction"},
+    ),
+    Endpoint("GET", "/v1/members/{member_id}/memberships", P.MEMBERS_READ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/memberships",
+        P.PURCHASES_COMMIT,
+        lambda _w: {"plan": "gold_month", "receipt_id": _fresh()},
+    ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/memberships/{membership_id}/renew",
+        P.PURCHASES_COMMIT,
+        lambda _w: {"receipt_id": _fresh()},
+        paid=True,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/memberships/{membership_id}/cancel",
+        P.PURCHASES_RETURN,
+        paid=True,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/members/{member_id}/memberships/{membership_id}/refund",
+        P.PURCHASES_RETURN,
+        lambda _w: {"receipt_id": _fresh()},
+        paid=True,
     ),
     Endpoint("POST", "/v1/members/{member_id}/earn", P.POINTS_EARN, lambda _w: {"points": 10}),
     Endpoint("POST", "/v1/members/{member_id}/redeem", P.POINTS_REDEEM, lambda _w: {"points": 10}),
@@ -223,6 +277,23 @@ ENDPOINTS = [
         P.RULES_PUBLISH,
         lambda w: {"member_ids": [w.member_id]},
     ),
+    Endpoint("GET", "/v1/webhooks", P.WEBHOOKS_MANAGE),
+    Endpoint("POST", "/v1/webhooks", P.WEBHOOKS_MANAGE, lambda _w: {"url": HOOK}),
+    Endpoint("GET", "/v1/webhooks/{subscription_id}", P.WEBHOOKS_MANAGE),
+    Endpoint(
+        "PATCH",
+        "/v1/webhooks/{subscription_id}",
+        P.WEBHOOKS_MANAGE,
+        lambda _w: {"event_types": ["purchase.committed"]},
+    ),
+    Endpoint("DELETE", "/v1/webhooks/{subscription_id}", P.WEBHOOKS_MANAGE),
+    Endpoint("GET", "/v1/webhooks/{subscription_id}/deliveries", P.WEBHOOKS_MANAGE),
+    Endpoint(
+        "POST",
+        "/v1/webhooks/{subscription_id}/redeliver",
+        P.WEBHOOKS_MANAGE,
+        lambda _w: {"since": "2020-01-01T00:00:00Z"},
+    ),
 ]
 # the route templates of the endpoints above written with a fixed offer or rule id
 TEMPLATES = {
@@ -265,7 +336,7 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
     hold = points_svc.hold(
         ctx, program, PlaceHold(member_id, 20, key=f"hold-{member_id}", store=store)
     )
-    version = publish_rules(ctx, program, OFFER_RULES)
+    version = publish_rules(ctx, program, OFFER_RULES + PAID_PLAN)
     receipt = basket(line("1", "300.00", quantity="3"), member_id=member_id, store=store)
     receipt_id = f"R-{member_id}"
     purchase_svc.commit(
@@ -278,7 +349,11 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
             RULES, RulesFormat.YAML, None, key=f"propose-{member_id}", actor="test"
         ),
     )
+    hook = webhook_svc.add_subscription(ctx, program, webhook_svc.AddSubscription(HOOK))
     reward_id, issued_id = _rewards_world(ctx, program, member_id)
+    paid_member = make_member(program)
+    sale = memberships.StartMembership(paid_member, "gold_month", f"M-{paid_member}")
+    membership = memberships.start_membership(ctx, program, sale, actor="test")["id"]
     return World(
         member_id,
         number,
@@ -286,6 +361,9 @@ def world(kopilka: Kopilka, program: Program, make_member: Any, role: Role) -> W
         receipt_id,
         version,
         proposal["id"],
+        subscription_id=hook["id"],
+        paid_member_id=paid_member,
+        membership_id=membership,
         reward_id=reward_id,
         issued_id=issued_id,
     )

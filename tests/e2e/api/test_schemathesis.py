@@ -189,6 +189,19 @@ def manual_tier_refusal(body: Any, now: datetime) -> str | None:
     return None
 
 
+def membership_refusal(body: Any) -> str | None:
+    """Why a paid-membership sale the schema allows may still be refused (422): a plan the
+    program's rules do not sell (this program's sell none), a currency not the program's,
+    or an amount with more decimals than it has (docs/memberships.md)."""
+    if not isinstance(body, dict) or "receipt_id" not in body:
+        return None
+    if "plan" in body:
+        return "a plan the rules do not sell"
+    if body.get("currency") not in (None, "RUB"):
+        return "a currency not the program's"
+    return None
+
+
 def _written(engine: Any) -> dict[str, int]:
     """Rows per table, the idempotency records aside (a refusal keeps its own)."""
     return {k: v for k, v in row_counts(engine).items() if k != "idempotency_keys"}
@@ -243,7 +256,11 @@ def test_api_contract_all_checks(
     @schema.hook
     def filter_failure(ctx: Any, failure: Any, case: Any, response: Any) -> bool:
         refused = response.status_code == 422 and case.meta.generation.mode.is_positive
-        why = beyond_the_schema(case.body, now) or manual_tier_refusal(case.body, now)
+        why = (
+            beyond_the_schema(case.body, now)
+            or manual_tier_refusal(case.body, now)
+            or membership_refusal(case.body)
+        )
         return not (refused and why)
 
     def refusal_writes_nothing(ctx: Any, response: Any, case: Any) -> bool | None:

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 
 from kopilka.domain.clock import FrozenClock
 from kopilka.domain.rewards import CouponKind, CouponTerms, Reward, RewardKind, Text, Validity
-from kopilka.services import ledger_reports, rule_proposals, rules
+from kopilka.services import analytics, ledger_reports, rule_proposals, rules
 from kopilka.services import rewards as rewards_svc
 from kopilka.services.context import ServiceContext
 from kopilka.services.notifications import Notify, UnsubscribeToken, make_token, notify
@@ -32,6 +32,7 @@ from tests.conftest import START
 from tests.e2e.web.axe import axe_violations, describe
 from tests.e2e.web.test_browser import serving
 from tests.e2e.web.test_console_verify import store_heavy_report
+from tests.e2e.web.test_console_webhooks import add_failed_delivery
 from tests.e2e.web.test_param_bounds import _routes
 from tests.e2e.web.world import (
     BAD_RULES,
@@ -107,6 +108,16 @@ PAGES = [
     ),
     Page("/portal/unsubscribe/{token}", (ANON,), url="/portal/unsubscribe/{unsubscribe}"),
     Page("/admin/offers", ("admin", "analyst")),
+    Page("/admin/analytics", ("admin", "analyst")),
+    Page(
+        "/admin/analytics",
+        ("analyst",),
+        url="/admin/analytics?from=2026-01-01&to=2026-03-31&grain=week&by=store",
+    ),
+    Page("/admin/analytics", ("analyst",), url="/admin/analytics?from=2026-13-01", status=422),
+    Page("/admin/webhooks", ("admin",)),
+    # subscription 1 (the served world's), with a failed attempt in its log
+    Page("/admin/webhooks/{subscription_id}", ("admin",), url="/admin/webhooks/1"),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/admin/rewards", ("marketer", "support")),
     Page("/admin/rewards/issued", ("support",)),
@@ -139,6 +150,8 @@ NOT_PAGES = {
     "/portal/": "redirects to /portal",
     "/admin/members.csv": "a CSV file",
     "/admin/receipts.csv": "a CSV file",
+    "/admin/analytics/{chart}.csv": "a CSV file (a chart's numbers)",
+    "/admin/analytics/export": "a CSV or Parquet file (an export for BI)",
     "/admin/purchases": "redirects to the receipt's page (/admin/receipts/{purchase_id})",
     "/portal/manifest.webmanifest": "the web app's manifest (JSON)",
     "/portal/sign-in/code": "needs a code asked for first: checked as the refused portal sign-in",
@@ -204,6 +217,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
     # the verify report and the overview's snapshot, as the worker's jobs store them
     ledger_reports.check_ledger(world.ctx, world.program, "job")
     ledger_reports.snapshot_totals(world.ctx, world.program)
+    analytics.refresh(world.ctx, world.program)  # the dashboard's rollups, as the job keeps them
     store_heavy_report(world)  # "Check now" asks first: its confirmation step is checked
     with world.ctx.uow() as uow:  # a message on the member card
         reminder = {"points": 120, "date": "31.03.2026", "balance": 500}
@@ -215,6 +229,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
         )
         uow.commit()
     add_rewards(world)  # reward 1 (a coupon) and its issue 1 to the member, for their pages
+    add_failed_delivery(world)  # the webhook's page with a line in its log
     with serving(make_app(world.kopilka)) as base:
         yield base, world
     engine.dispose()

@@ -1,6 +1,6 @@
-"""Tiers against a small reference model: random purchases, returns, manual tiers and
-clock jumps across calendar-year reviews; after each step the member's tier equals the
-model's. On SQLite and PostgreSQL."""
+"""Tiers against a small reference model: random purchases, returns, manual tiers, paid
+memberships (start, renew, cancel, refund) and clock jumps across calendar-year reviews;
+after each step the member's tier equals the model's. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,21 +18,33 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from kopilka.domain.clock import FrozenClock
+from kopilka.domain.memberships import Plan, add_term
 from kopilka.domain.reasons import Reason, ReasonCode
 from kopilka.services import members as member_svc
+from kopilka.services import memberships, purchases, rules, tiers
 from kopilka.services import programs as program_svc
-from kopilka.services import purchases, rules, tiers
 from kopilka.services.context import ServiceContext
+from kopilka.services.memberships import (
+    CancelMembership,
+    RefundMembership,
+    RenewMembership,
+    StartMembership,
+)
 from kopilka.services.tiers import SetManualTier
+from kopilka.store.tables import journal_entries
 from tests import commands
 from tests.conftest import engine_for
 from tests.program_spec import program_command
 
 DOCUMENT = """
-rules: [{id: base, kind: rate, rate: {percent: 5}}]
+rules:
+  - {id: base, kind: rate, rate: {percent: 5}}
+  - {id: welcome-gold, kind: event, event: tier_reached, points: 100, when: {tiers: [gold]}}
+  - {id: welcome-plat, kind: event, event: tier_reached, points: 300, when: {tiers: [plat]}}
 tiers:
   window: {kind: calendar_year}
   downgrade: {mode: at_review}
@@ -40,7 +52,15 @@ tiers:
     - {code: basic, name: {ru: Базовый, en: Basic}}
     - {code: gold, name: {ru: Золотой, en: Gold}, entry: {spend: "15000"}, keep: {spend: "10000"}}
     - {code: plat, name: {ru: Платина, en: Plat}, entry: {spend: "50000"}, keep: {spend: "40000"}}
+  paid:
+    - {code: gold_week, tier: gold, price: "99", term: {days: 7}, name: {ru: З, en: G}}
+    - {code: plat_month, tier: plat, price: "990", term: {months: 1}, name: {ru: П, en: P}}
 """
+# plan code: (tier index, the plan as the domain reads it)
+PLANS = {
+    "gold_week": (1, Plan("gold_week", "gold", 9900, days=7)),
+    "plat_month": (2, Plan("plat_month", "plat", 99000, months=1)),
+}
 # (code, entry, keep) in whole roubles, lowest first
 TIERS = [("basic", 0, 0), ("gold", 15_000, 10_000), ("plat", 50_000, 40_000)]
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -55,6 +75,18 @@ class Model:
     earned: int = -1  # index into TIERS; -1: none yet
     manual: int = -1
     manual_until: datetime | None = None
+    # the paid membership: its plan, end, and whether refunded (None: never bought one)
+    plan: str | None = None
+    paid_until: datetime | None = None
+    refunded: bool = False
+
+    def paid_running(self, now: datetime) -> bool:
+        return (
+            self.plan is not None
+            and not self.refunded
+            and self.paid_until is not None
+            and now < self.paid_until
+        )
 
     def spend(self, year: int | None, since: datetime | None = None) -> int:
         return sum(
@@ -94,6 +126,8 @@ class Model:
         rank = self.earned
         if self.manual >= 0 and (self.manual_until is None or now < self.manual_until):
             rank = max(rank, self.manual)
+        if self.plan is not None and self.paid_running(now):
+            rank = max(rank, PLANS[self.plan][0])
         return TIERS[rank][0] if rank >= 0 else None
 
 
@@ -116,6 +150,8 @@ class TiersMachine(RuleBasedStateMachine):
         self.receipts: list[str] = []
         self.returned: set[str] = set()
         self._n = itertools.count()
+        self.membership: int | None = None
+        self.reached: set[str] = set()  # the tiers the model has had the member at
 
     @rule(amount=st.sampled_from([500, 4_000, 9_000, 16_000, 30_000]))
     def buy(self, amount: int) -> None:
@@ -153,6 +189,48 @@ class TiersMachine(RuleBasedStateMachine):
         self.model.manual = tier if tier is not None else -1
         self.model.manual_until = until
 
+    @precondition(lambda self: not self.model.paid_running(self.clock.now()))
+    @rule(plan=st.sampled_from(sorted(PLANS)))
+    def paid_start(self, plan: str) -> None:
+        """A sale of a plan: the member is at least at its tier for its term."""
+        sale = StartMembership(self.member, plan, f"P{next(self._n)}")
+        view = memberships.start_membership(self.ctx, self.program, sale, actor="t")
+        self.membership = view["id"]
+        now = self.clock.now()
+        self.model.plan, self.model.refunded = plan, False
+        self.model.paid_until = add_term(now, PLANS[plan][1])
+
+    @precondition(lambda self: self.membership is not None and not self.model.refunded)
+    @rule()
+    def paid_renew(self) -> None:
+        """One more term, from the current end (from now once ended)."""
+        assert self.membership is not None
+        assert self.model.plan
+        assert self.model.paid_until
+        cmd = RenewMembership(self.member, self.membership, f"P{next(self._n)}")
+        memberships.renew_membership(self.ctx, self.program, cmd, actor="t")
+        start = max(self.model.paid_until, self.clock.now())
+        self.model.paid_until = add_term(start, PLANS[self.model.plan][1])
+
+    @precondition(lambda self: self.membership is not None and not self.model.refunded)
+    @rule()
+    def paid_cancel(self) -> None:
+        """A cancel stops renewing; the tier stays to the term's end."""
+        assert self.membership is not None
+        cmd = CancelMembership(self.member, self.membership)
+        memberships.cancel_membership(self.ctx, self.program, cmd, actor="t")
+
+    @precondition(lambda self: self.membership is not None and not self.model.refunded)
+    @rule()
+    def paid_refund(self) -> None:
+        """A refund ends the membership at once."""
+        assert self.membership is not None
+        assert self.model.paid_until
+        cmd = RefundMembership(self.member, self.membership, f"P{next(self._n)}")
+        memberships.refund_membership(self.ctx, self.program, cmd, actor="t")
+        self.model.refunded = True
+        self.model.paid_until = min(self.model.paid_until, self.clock.now())
+
     @rule(days=st.integers(min_value=1, max_value=200))
     def jump_and_review(self, days: int) -> None:
         """The clock moves on; on crossing a new year the year-end review runs then."""
@@ -164,6 +242,28 @@ class TiersMachine(RuleBasedStateMachine):
             self.model.review(at)
 
     @invariant()
+    def welcomed_once_at_reached_tiers(self) -> None:
+        """The welcome bonus (tier_reached) is credited at most once per tier, only for a
+        tier the member has been at, and by its tier's rule."""
+        now = self.clock.now()
+        code = self.model.effective(now)
+        if code is not None:
+            self.reached.add(code)
+        j = journal_entries.c
+        with self.ctx.uow(read_only=True) as uow:
+            rows = uow.conn.execute(
+                select(j.rule_id, j.points, j.reference).where(
+                    j.member_id == self.member, j.rule_id.like("welcome-%")
+                )
+            ).all()
+        rules_ = [r.rule_id for r in rows]
+        assert len(rules_) == len(set(rules_)), rows
+        for rule_id, points, reference in rows:
+            assert rule_id.removeprefix("welcome-") in self.reached, (rows, self.reached)
+            assert points == {"welcome-gold": 100, "welcome-plat": 300}[rule_id]
+            assert reference.startswith("tier_change:")
+
+    @invariant()
     def same_tier(self) -> None:
         # a manual floor that has ended is dropped at the next review: compare then
         if self.model.manual_until is not None and self.clock.now() >= self.model.manual_until:
@@ -173,8 +273,8 @@ class TiersMachine(RuleBasedStateMachine):
 
 
 def test_tiers_agree_with_reference_model(backend):
-    """Random purchases, returns, manual tiers and year-end reviews keep the member's tier
-    equal to the reference model's."""
+    """Random purchases, returns, manual tiers, paid memberships and year-end reviews keep
+    the member's tier equal to the reference model's."""
     engine = engine_for(backend)
     run_state_machine_as_test(
         lambda: TiersMachine(engine),

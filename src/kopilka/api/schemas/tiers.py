@@ -64,7 +64,7 @@ class TierHistoryOut(BaseModel):
     from_tier: str | None
     to_tier: str | None
     at: str
-    reason: str = Field(description="purchase | review | manual | return | migration")
+    reason: str = Field(description="purchase | review | manual | return | migration | paid")
     metrics: dict[str, int] | None
     thresholds: dict[str, int] | None
     rule_version: int | None
@@ -78,6 +78,11 @@ class ManualTierOut(BaseModel):
     reason: str | None
 
 
+class PaidTierOut(BaseModel):
+    tier_code: str
+    until: str = Field(description="the end of the paid term (the member falls back then)")
+
+
 class MemberTierOut(BaseModel):
     """The member's effective tier (what rules read), the earned tier, a manual floor,
     the progress as of now and the tier history, newest first."""
@@ -87,6 +92,9 @@ class MemberTierOut(BaseModel):
     tier_code: str | None
     earned_tier: str | None
     manual: ManualTierOut | None
+    paid: PaidTierOut | None = Field(
+        None, description="the floor of a paid membership whose term runs"
+    )
     grace_since: str | None
     progress: TierProgressOut | None
     history: list[TierHistoryOut]

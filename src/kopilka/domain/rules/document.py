@@ -11,6 +11,7 @@ as a :class:`~kopilka.domain.errors.ValidationError` whose details are
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +39,7 @@ from kopilka.domain.rules.plan import scope_index
 from kopilka.domain.rules.pydantic_messages import located_message
 from kopilka.domain.rules.source import Path, format_path, line_of, load_with_lines, resolve
 from kopilka.domain.rules.tiers_section import check_section
+from kopilka.domain.tiers import TierPolicy
 
 MAX_RULES = 1000
 
@@ -117,7 +119,9 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
         problems.add_pydantic((), exc)
     raw_rules = data.get("rules")
     rules = _validate_rules(raw_rules if isinstance(raw_rules, list) else [], problems)
-    check_section(data.get("tiers"), doc.currency if doc else "RUB", problems.add)
+    tiers = check_section(data.get("tiers"), doc.currency if doc else "RUB", problems.add)
+    if doc is not None:
+        _tier_codes(doc, tiers, problems)
     problems.raise_if_any()
     assert doc is not None  # no problems means the document validated
     compiler = _Compiler(doc.currency, problems)
@@ -189,6 +193,21 @@ def _personal(
             requires_activation=offer.requires_activation,
         )
     return offers, favourites
+
+
+def _tier_codes(doc: schema.Document, tiers: TierPolicy | None, problems: _Problems) -> None:
+    """Every tier ``redemption.by_tier`` names is one of the ``tiers:`` section's levels."""
+    known = [t.code for t in tiers.tiers] if tiers else []
+    for code in doc.redemption.by_tier:
+        if code not in known:
+            problems.add(
+                ("redemption", "by_tier", code),
+                msg(
+                    "unknown tier %(tier)s; expected one of %(codes)s",
+                    tier=repr(code),
+                    codes=", ".join(known),
+                ),
+            )
 
 
 def _promo_codes(
@@ -409,7 +428,7 @@ class _Compiler:
 
     def redemption(self, src: schema.Redemption) -> RedemptionPolicy:
         self.where = ("redemption",)
-        return RedemptionPolicy(
+        base = RedemptionPolicy(
             enabled=src.enabled,
             point_value_minor=self.minor(src.point_value, "point_value"),
             min_purchase_minor=self.minor(src.min_purchase, "min_purchase") or 0,
@@ -422,3 +441,16 @@ class _Compiler:
             exclude=_matcher(src.exclude),
             exclude_discounted=src.exclude.discounted,
         )
+        own = tuple(
+            (
+                code,
+                replace(
+                    base,
+                    max_points=limits.max_points or base.max_points,
+                    max_percent=limits.max_percent or base.max_percent,
+                    max_item_percent=limits.max_item_percent or base.max_item_percent,
+                ),
+            )
+            for code, limits in src.by_tier.items()
+        )
+        return replace(base, by_tier=own) if own else base

@@ -59,6 +59,16 @@ class RedemptionPolicy:
     min_balance: int = 0  # the member's available points needed to start paying with them
     exclude: Matcher = Matcher()  # noqa: RUF009 (frozen: one shared default is safe)
     exclude_discounted: bool = False
+    # the whole policy of each tier with limits of its own (``redemption.by_tier``)
+    by_tier: tuple[tuple[str, RedemptionPolicy], ...] = ()
+
+    def for_tier(self, tier: str | None) -> RedemptionPolicy:
+        """The policy for a member of ``tier``: the tier's own limits where the document
+        gives them, else this one."""
+        for code, policy in self.by_tier:
+            if code == tier:
+                return policy
+        return self
 
 
 @dataclass(frozen=True, slots=True)

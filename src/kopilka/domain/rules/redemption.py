@@ -8,6 +8,10 @@ available points, in whole point values, rounded down to a multiple of ``step``;
 the basket is below ``min_purchase``, the result is below ``min_points``, or the member's
 available points are below ``min_balance``.
 
+The document may give a tier limits of its own (``redemption.by_tier``: ``max_percent``,
+``max_item_percent``, ``max_points``); each function takes the member's ``tier`` and
+applies that tier's policy (:meth:`RedemptionPolicy.for_tier`).
+
 A till may ask to pay an amount of money instead of a number of points
 (:func:`points_for_amount`): the points are the amount in point values rounded up to a
 multiple of ``step``, then capped by the most the basket accepts.
@@ -41,9 +45,10 @@ def line_capacity(line: BasketLine, policy: RedemptionPolicy) -> int:
     return line.amount_minor
 
 
-def _ceiling(basket: Basket, ruleset: RuleSet, program: Program) -> tuple[int, str]:
+def _ceiling(
+    basket: Basket, ruleset: RuleSet, program: Program, policy: RedemptionPolicy
+) -> tuple[int, str]:
     """The rules' ceiling on points for the basket, ignoring the balance, and why."""
-    policy = ruleset.redemption
     if not policy.enabled:
         return 0, msg("the program does not accept points as payment")
     total = basket.total_minor
@@ -65,10 +70,10 @@ def _ceiling(basket: Basket, ruleset: RuleSet, program: Program) -> tuple[int, s
     return points - points % policy.step, reason
 
 
-def check_balance(ruleset: RuleSet, available_points: int) -> None:
+def check_balance(ruleset: RuleSet, available_points: int, tier: str | None = None) -> None:
     """Refuse paying with points while the member holds fewer than ``min_balance`` of them
     (:class:`RedemptionNotAllowed`)."""
-    need = ruleset.redemption.min_balance
+    need = ruleset.redemption.for_tier(tier).min_balance
     if available_points < need:
         raise RedemptionNotAllowed(
             msg(
@@ -82,21 +87,26 @@ def check_balance(ruleset: RuleSet, available_points: int) -> None:
 
 
 def max_redeemable(
-    basket: Basket, ruleset: RuleSet, program: Program, available_points: int
+    basket: Basket,
+    ruleset: RuleSet,
+    program: Program,
+    available_points: int,
+    tier: str | None = None,
 ) -> int:
-    """The most points the member may spend on this basket (0 when none are allowed)."""
+    """The most points a member of ``tier`` may spend on this basket (0 when none are
+    allowed)."""
     check_currency(ruleset, program)
-    policy = ruleset.redemption
+    policy = ruleset.redemption.for_tier(tier)
     if available_points < policy.min_balance:
         return 0
-    ceiling, _ = _ceiling(basket, ruleset, program)
+    ceiling, _ = _ceiling(basket, ruleset, program, policy)
     points = min(ceiling, max(available_points, 0))
     points -= points % policy.step
     return points if points >= max(policy.min_points, 1) else 0
 
 
 def spread_discount(
-    points: int, basket: Basket, ruleset: RuleSet, program: Program
+    points: int, basket: Basket, ruleset: RuleSet, program: Program, tier: str | None = None
 ) -> dict[str, int]:
     """Spread the money value of ``points`` over the lines, in minor units, per line id.
 
@@ -107,12 +117,12 @@ def spread_discount(
     :class:`RedemptionNotAllowed` when the redemption rules refuse ``points``.
     """
     check_currency(ruleset, program)
-    policy = ruleset.redemption
+    policy = ruleset.redemption.for_tier(tier)
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise RedemptionNotAllowed(
             msg("points to spend must be a positive whole number"), points=points
         )
-    ceiling, reason = _ceiling(basket, ruleset, program)
+    ceiling, reason = _ceiling(basket, ruleset, program, policy)
     if points % policy.step:
         raise RedemptionNotAllowed(
             msg("points are spent in steps of %(count)s", count=policy.step),
@@ -152,26 +162,31 @@ def spread_discount(
 
 
 def points_for_amount(
-    amount_minor: int, basket: Basket, ruleset: RuleSet, program: Program, available_points: int
+    amount_minor: int,
+    basket: Basket,
+    ruleset: RuleSet,
+    program: Program,
+    available_points: int,
+    tier: str | None = None,
 ) -> int:
     """The points that pay ``amount_minor`` of money on this basket: the amount in point
     values rounded up to a multiple of ``step``, capped by the most the member may spend
     (:func:`max_redeemable`). Raises :class:`RedemptionNotAllowed` when nothing can be paid
     (saying why) or the amount is below ``min_points`` worth of points."""
     check_currency(ruleset, program)
-    policy = ruleset.redemption
+    policy = ruleset.redemption.for_tier(tier)
     if amount_minor <= 0:
         raise RedemptionNotAllowed(
             msg("the amount to pay with points must be positive"),
             redeem_amount_minor=amount_minor,
         )
-    check_balance(ruleset, available_points)
+    check_balance(ruleset, available_points, tier)
     value = point_value_minor(ruleset, program)
     points = -(-amount_minor // value)  # whole points, rounded up
     points += -points % policy.step  # up to the step
-    ceiling = max_redeemable(basket, ruleset, program, available_points)
+    ceiling = max_redeemable(basket, ruleset, program, available_points, tier)
     if ceiling == 0:
-        rules_ceiling, reason = _ceiling(basket, ruleset, program)
+        rules_ceiling, reason = _ceiling(basket, ruleset, program, policy)
         if rules_ceiling >= max(policy.min_points, 1):
             reason = msg("the member has too few points available")
         raise RedemptionNotAllowed(

@@ -342,6 +342,18 @@ class RedemptionExclude(Strict):
     discounted: bool = False
 
 
+class TierRedemption(Strict):
+    """A tier's own limits on paying with points (``redemption.by_tier``): each one given
+    replaces the document's for members of that tier."""
+
+    max_points: Points | None = None
+    max_percent: Percent | None = None
+    max_item_percent: Percent | None = None
+
+
+TierCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
 class Redemption(Strict):
     enabled: bool = True
     point_value: PositiveMoney | None = None
@@ -354,11 +366,18 @@ class Redemption(Strict):
     # rules21b: the member needs at least this many points before paying with them
     min_balance: Points | None = None
     exclude: RedemptionExclude = RedemptionExclude()
+    # issue 22: limits by the member's tier, e.g. {gold: {max_percent: 70}}
+    by_tier: Annotated[dict[TierCode, TierRedemption], Field(max_length=20)] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Redemption:
         if self.min_points and self.max_points and self.min_points > self.max_points:
             raise ValueError(msg("min_points must not exceed max_points"))
+        for own in self.by_tier.values():
+            if self.min_points and own.max_points and self.min_points > own.max_points:
+                raise ValueError(msg("min_points must not exceed max_points"))
         return self
 
 

@@ -17,6 +17,16 @@ which keep the policy beside the compiled rule set. An example::
           name: {ru: Золотой, en: Gold}
           entry: {spend: "15000"}
           keep: {spend: "10000"}
+      paid:
+        - code: gold_year
+          tier: gold
+          price: "1990"
+          term: {months: 12}
+          name: {ru: Золотой на год, en: Gold for a year}
+
+``paid:`` lists the plans a program sells (paid membership, ``domain/memberships.py``): each
+gives one of the ``levels`` for a term of months or days, at a price in the document's
+currency.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import pydantic
 from pydantic import Field, model_validator
 
 from kopilka.domain.errors import ValidationError
+from kopilka.domain.memberships import Plan
 from kopilka.domain.messages import msg
 from kopilka.domain.money import currency_exponent
 from kopilka.domain.rules.pydantic_messages import located_message
@@ -45,6 +56,7 @@ from kopilka.domain.tiers import (
 
 CODE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MAX_TIERS = 20
+MAX_PLANS = 20
 
 
 class Names(Strict):
@@ -94,8 +106,32 @@ class DowngradeMode(Strict):
         return self
 
 
+class Term(Strict):
+    """A paid plan's term: months or days, exactly one."""
+
+    months: Annotated[int, Field(ge=1, le=120, strict=True)] | None = None
+    days: Annotated[int, Field(ge=1, le=3660, strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Term:
+        if (self.months is None) == (self.days is None):
+            raise ValueError(msg("a term is months or days, exactly one of them"))
+        return self
+
+
+class PaidPlan(Strict):
+    """A plan sold for a term: the tier it gives, at a price (major units)."""
+
+    code: Annotated[str, Field(pattern=CODE)]
+    tier: Annotated[str, Field(pattern=CODE)]
+    price: Money
+    term: Term
+    name: Names
+
+
 class Section(Strict):
     levels: Annotated[list[Level], Field(min_length=1, max_length=MAX_TIERS)]
+    paid: Annotated[list[PaidPlan], Field(default_factory=list, max_length=MAX_PLANS)]
     combine: Literal["any", "all"] = "any"
     window: Window = Window()
     downgrade: DowngradeMode = DowngradeMode()
@@ -174,6 +210,34 @@ def check_section(raw: Any, currency: str, problem: Problem) -> TierPolicy | Non
                 benefits.en if benefits else "",
             )
         )
+    plans: list[Plan] = []
+    for index, paid in enumerate(section.paid):
+        where = ("tiers", "paid", index)
+        if any(p.code == paid.code for p in plans):
+            problem((*where, "code"), msg("duplicate plan code %(code)s", code=repr(paid.code)))
+            ok = False
+        if paid.tier not in seen:
+            problem(
+                (*where, "tier"),
+                msg(
+                    "unknown tier %(tier)s; expected one of %(codes)s",
+                    tier=repr(paid.tier),
+                    codes=", ".join(t.code for t in tiers),
+                ),
+            )
+            ok = False
+        price = minor(paid.price, (*where, "price"))
+        plans.append(
+            Plan(
+                paid.code,
+                paid.tier,
+                price or 0,
+                paid.term.months or 0,
+                paid.term.days or 0,
+                paid.name.ru,
+                paid.name.en,
+            )
+        )
     if not ok:
         return None
     return TierPolicy(
@@ -185,6 +249,7 @@ def check_section(raw: Any, currency: str, problem: Problem) -> TierPolicy | Non
         grace_days=section.downgrade.grace_days or 0,
         soft_landing=section.soft_landing,
         crossing_purchase_earns=section.crossing_purchase_earns,
+        plans=tuple(plans),
     )
 
 

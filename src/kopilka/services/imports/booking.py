@@ -404,7 +404,10 @@ def _book_one(
     lg.settle(rc.member_id, now)
     ruleset = _ruleset_at(rulesets, now)
     pay = rc.redeem
-    discounts = _check_redemption(ruleset, program, rc.basket, pay, max(bal.available, 0))
+    # an imported receipt pays under the limits of the tier the member has now
+    discounts = _check_redemption(
+        ruleset, program, rc.basket, pay, max(bal.available, 0), member.tier_code
+    )
     redeem_entry = None
     if pay:
         redeem_entry = lg.redeem(rc.member_id, pay, now, reference=rc.receipt_id).entry_id

@@ -18,6 +18,7 @@ from typing import Literal, NotRequired, TypedDict, TypeVar
 
 from kopilka.domain.errors import ConflictError, ValidationError
 from kopilka.domain.program import Program
+from kopilka.services import outbox
 from kopilka.services.context import ServiceContext
 from kopilka.services.imports.files import Source
 from kopilka.services.imports.rows import RowError
@@ -182,7 +183,20 @@ def finish(
         cp.done = True
         if counts is not None:
             cp.counts = counts
-        save_checkpoint(uow.conn, program.id, cp, source.path.name, ctx.now())
+        now = ctx.now()
+        save_checkpoint(uow.conn, program.id, cp, source.path.name, now)
+        outbox.record_program_event(
+            uow,
+            program,
+            "import.finished",
+            {
+                "kind": kind,
+                "file": source.path.name,
+                "sha256": source.sha256,
+                "counts": {k: int(v) for k, v in cp.counts.items()},
+            },
+            now,
+        )
         uow.commit()
     for k in COUNT_KEYS:
         setattr(report, k, cp.counts.get(k, 0))

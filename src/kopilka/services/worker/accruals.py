@@ -16,6 +16,7 @@ from typing import TypedDict
 from kopilka.domain.clock import ensure_utc
 from kopilka.domain.errors import ConflictError, KopilkaError, NotFoundError, ValidationError
 from kopilka.domain.program import Program
+from kopilka.services import outbox
 from kopilka.services import points as points_svc
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, resolve_member
@@ -184,6 +185,7 @@ def _book(ctx: ServiceContext, program: Program, row: AccrualRow, run: JobRun) -
                 key=accrual_key(row.id, member_id),
                 reason=row.reason,
                 reference=f"accrual:{row.id}",
+                source="accrual",
             )
             try:
                 points_svc.earn(ctx, program, earn)
@@ -206,7 +208,21 @@ def run_due_accruals(ctx: ServiceContext, program: Program, run: JobRun) -> Coun
         if counts.get("cancelled"):
             continue
         with ctx.uow() as uow:
-            JobRepo(uow.conn).end_accrual(row.id, "done", dict(counts), ctx.now())
+            now = ctx.now()
+            JobRepo(uow.conn).end_accrual(row.id, "done", dict(counts), now)
+            outbox.record_program_event(
+                uow,
+                program,
+                "accrual.done",
+                {
+                    "accrual_id": row.id,
+                    "points": row.points,
+                    "reason": row.reason,
+                    "credited": counts["credited"],
+                    "refused": counts["refused"],
+                },
+                now,
+            )
             uow.commit()
         total["accruals"] += 1
         total["credited"] += counts["credited"]

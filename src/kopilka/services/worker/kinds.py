@@ -8,6 +8,8 @@
 - ``outbox``: the outbox's events delivered to webhooks and NATS, every minute;
 - ``messages``: members' queued messages that are due, sent (``services/notifications``),
   every minute;
+- ``analytics``: the analytics rollups brought up to the newest rows and the month's budget
+  cap checked (:func:`kopilka.services.analytics.refresh`), every 5 minutes;
 - ``tiers``: the tier review (:func:`kopilka.services.tiers.review_tiers`) as of the run's
   time, daily at 03:30 in the program's time zone;
 - ``rewards``: issued rewards past their expiry end (their points back by the program's
@@ -23,8 +25,8 @@ the members whose birthday it is. Reminders plug in the same way.
 from __future__ import annotations
 
 from kopilka.domain.program import Program
+from kopilka.services import analytics, ledger_reports, tiers
 from kopilka.services import jobs as jobs_svc
-from kopilka.services import ledger_reports, tiers
 from kopilka.services.context import ServiceContext
 from kopilka.services.rewards import expire_due as expire_rewards
 
@@ -61,6 +63,18 @@ def run_totals(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
     """Recompute the overview's figures and store them as the program's snapshot."""
     snapshot = ledger_reports.snapshot_totals(ctx, program)
     return {"members": snapshot["totals"]["members"], "entries": snapshot["totals"]["entries"]}
+
+
+def run_analytics(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
+    """Add what is new to the analytics rollups (one transaction), then check the month's
+    budget cap (``budget.cap_exceeded`` written at most once a month)."""
+    report = analytics.refresh(ctx, program)
+    return {
+        "entries": report["entries"],
+        "purchases": report["purchases"],
+        "days": report["days"],
+        "alerts": int(report["alert_written"]),
+    }
 
 
 def run_tiers(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
@@ -155,5 +169,14 @@ REWARDS = register(
         run_rewards,
         "issued rewards past their expiry ended",
         ("expired", "points_refunded"),
+    )
+)
+ANALYTICS = register(
+    JobKind(
+        analytics.ANALYTICS_JOB,
+        "*/5 * * * *",
+        run_analytics,
+        "analytics rollups brought up to date, the budget cap checked",
+        ("entries", "purchases", "days", "alerts"),
     )
 )

@@ -21,12 +21,19 @@ def run_outbox(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
     with ExitStack() as stack:
         client = stack.enter_context(webhooks.http_client(ctx))
         channels: list[Channel] = list(webhooks.open_channels(ctx, program, client))
+        for channel in channels:
+            stack.callback(channel.close)
         if ctx.delivery.nats_url:
             nats = NatsChannel(ctx.delivery.nats_url, ctx.delivery.nats_subject_prefix)
             stack.callback(nats.close)
             channels.append(nats)
         done = run_delivery(
-            ctx, program, channels, f"outbox-{uuid.uuid4().hex[:12]}", run.checkpoint
+            ctx,
+            program,
+            channels,
+            f"outbox-{uuid.uuid4().hex[:12]}",
+            run.checkpoint,
+            lease=run.lease,
         )
     return {
         "dispatched": done["dispatched"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from kopilka.domain.errors import ValidationError
@@ -33,6 +33,12 @@ class JobRun(Protocol):
     @property
     def as_of(self) -> datetime:
         """The time the job works as of (when the run started)."""
+        ...
+
+    @property
+    def lease(self) -> timedelta:
+        """How long the worker's claims last (renewed between batches): a job that
+        leases rows of its own (the outbox's deliveries) leases them as long."""
         ...
 
     def checkpoint(self, done: int = 0) -> None:

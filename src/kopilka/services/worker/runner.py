@@ -157,6 +157,10 @@ class _Run:
     def scheduled_for(self) -> datetime:
         return self._claimed["scheduled_for"]
 
+    @property
+    def lease(self) -> timedelta:
+        return self._options.lease
+
     def checkpoint(self, done: int = 0) -> None:
         now = self._ctx.now()
         if self._lease.renewal_due(now, self._options.lease):

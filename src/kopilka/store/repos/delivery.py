@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    bindparam,
     exists,
     insert,
     literal,
@@ -56,7 +57,7 @@ class ClaimedDelivery:
     event_id: str
     channel: str
     attempts: int
-    member_id: int
+    member_id: int | None  # None: a program event
     seq: int
     type: str
     schema_version: int
@@ -75,6 +76,8 @@ class AttemptRow:
     status_code: int | None
     error: str | None
     duration_ms: int
+    event_type: str
+    delivery_status: str  # the delivery's status now: pending, delivered or dead
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,48 @@ class DeliveryRow:
     next_attempt_at: datetime
     delivered_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One delivery's outcome and its attempt, as :meth:`DeliveryRepo.settle_many` writes."""
+
+    delivery_id: int
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    error: str | None
+    at: datetime
+    status_code: int | None
+    duration_ms: int
+
+
+_D = outbox_deliveries.c
+# a batch's outcomes in one statement each (executemany): only while its holder still
+# holds the lease and the delivery is pending (a late worker's outcome is refused)
+_SETTLE = (
+    update(outbox_deliveries)
+    .where(
+        _D.id == bindparam("b_id"),
+        _D.lease_holder == bindparam("b_holder"),
+        _D.status == PENDING,
+    )
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next", type_=UTCDateTime),
+        delivered_at=bindparam("b_done", type_=UTCDateTime),
+        last_error=bindparam("b_error"),
+        lease_holder=None,
+        lease_expires_at=None,
+    )
+)
+
+
+def _member(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _sub(r: Any) -> SubscriptionRow:
@@ -130,6 +175,20 @@ class DeliveryRepo:
         ).first()
         return _sub(r) if r is not None else None
 
+    def change_subscription(
+        self, subscription_id: int, url: str | None, event_types: Sequence[str] | None
+    ) -> None:
+        values: dict[str, object] = {}
+        if url is not None:
+            values["url"] = url
+        if event_types is not None:
+            values["event_types"] = list(event_types)
+        if values:
+            c = webhook_subscriptions.c
+            self.conn.execute(
+                update(webhook_subscriptions).where(c.id == subscription_id).values(**values)
+            )
+
     def remove_subscription(self, program_id: int, subscription_id: int, now: datetime) -> bool:
         c = webhook_subscriptions.c
         done = self.conn.execute(
@@ -141,7 +200,7 @@ class DeliveryRepo:
 
     # --- dispatch: events to deliveries ------------------------------------------------
 
-    def undispatched(self, program_id: int, limit: int) -> list[tuple[str, int, int, str]]:
+    def undispatched(self, program_id: int, limit: int) -> list[tuple[str, int | None, int, str]]:
         """The next events no delivery was made for yet, locked (id, member, seq, type)."""
         c = outbox_events.c
         q = (
@@ -152,7 +211,7 @@ class DeliveryRepo:
             .with_for_update(skip_locked=True)
         )
         return [
-            (str(r.id), int(r.member_id), int(r.seq), str(r.type)) for r in self.conn.execute(q)
+            (str(r.id), _member(r.member_id), int(r.seq), str(r.type)) for r in self.conn.execute(q)
         ]
 
     def add_deliveries(self, rows: Sequence[dict[str, object]]) -> None:
@@ -227,7 +286,7 @@ class DeliveryRepo:
                 str(r.event_id),
                 str(r.channel),
                 int(r.attempts),
-                int(r.member_id),
+                _member(r.member_id),
                 int(r.seq),
                 str(r.type),
                 int(r.schema_version),
@@ -237,54 +296,40 @@ class DeliveryRepo:
             for r in self.conn.execute(q)
         ]
 
-    def settle(
-        self,
-        delivery_id: int,
-        holder: str,
-        *,
-        status: str,
-        attempts: int,
-        next_attempt_at: datetime,
-        delivered_at: datetime | None,
-        error: str | None,
-    ) -> bool:
-        """Record a delivery's outcome, if ``holder`` still holds its lease."""
-        d = outbox_deliveries.c
-        done = self.conn.execute(
-            update(outbox_deliveries)
-            .where(d.id == delivery_id, d.lease_holder == holder, d.status == PENDING)
-            .values(
-                status=status,
-                attempts=attempts,
-                next_attempt_at=next_attempt_at,
-                delivered_at=delivered_at,
-                last_error=error,
-                lease_holder=None,
-                lease_expires_at=None,
-            )
-        )
-        return bool(done.rowcount)
-
-    def log_attempt(
-        self,
-        delivery_id: int,
-        channel: str,
-        attempt: int,
-        at: datetime,
-        status_code: int | None,
-        error: str | None,
-        duration_ms: int,
-    ) -> None:
+    def settle_many(self, holder: str, outcomes: Sequence[Settled]) -> None:
+        """Record a batch's outcomes (those whose lease ``holder`` still holds) and every
+        attempt in the delivery log: two statements, whatever the batch's size."""
+        if not outcomes:
+            return
         self.conn.execute(
-            insert(delivery_attempts).values(
-                delivery_id=delivery_id,
-                channel=channel,
-                attempt=attempt,
-                at=at,
-                status_code=status_code,
-                error=error,
-                duration_ms=duration_ms,
-            )
+            _SETTLE,
+            [
+                {
+                    "b_id": o.delivery_id,
+                    "b_holder": holder,
+                    "b_status": o.status,
+                    "b_attempts": o.attempts,
+                    "b_next": o.next_attempt_at,
+                    "b_done": o.delivered_at,
+                    "b_error": o.error,
+                }
+                for o in outcomes
+            ],
+        )
+        self.conn.execute(
+            insert(delivery_attempts),
+            [
+                {
+                    "delivery_id": o.delivery_id,
+                    "channel": o.channel,
+                    "attempt": o.attempts,
+                    "at": o.at,
+                    "status_code": o.status_code,
+                    "error": o.error,
+                    "duration_ms": o.duration_ms,
+                }
+                for o in outcomes
+            ],
         )
 
     # --- reads and redelivery ------------------------------------------------------------
@@ -310,9 +355,11 @@ class DeliveryRepo:
         """The channel's delivery log, newest first."""
         a = delivery_attempts.c
         d = outbox_deliveries.c
+        e = outbox_events.c
         q = (
-            select(delivery_attempts, d.event_id)
+            select(delivery_attempts, d.event_id, d.status.label("delivery_status"), e.type)
             .join(outbox_deliveries, d.id == a.delivery_id)
+            .join(outbox_events, e.id == d.event_id)
             .where(a.channel == channel)
             .order_by(a.id.desc())
             .limit(limit)
@@ -328,6 +375,8 @@ class DeliveryRepo:
                 r.status_code,
                 r.error,
                 r.duration_ms,
+                r.type,
+                r.delivery_status,
             )
             for r in self.conn.execute(q)
         ]

@@ -305,6 +305,7 @@ def _member(m: Any) -> Member:
         gender=m["gender"],
         attributes=dict(m["attributes"] or {}),
         tier_code=m["tier_code"],
+        tier_until=m["tier_until"],
         referral_code=m["referral_code"],
         referred_by=m["referred_by"],
         lifetime_spend_minor=m["lifetime_spend_minor"],

@@ -2,7 +2,8 @@
 
 An event's ``seq`` is one more than the member's last: the writer holds the member's lock
 (a balance row on PostgreSQL, the one writer on SQLite), and the unique ``(member_id, seq)``
-refuses a second writer that would not, so one member's events have one order.
+refuses a second writer that would not, so one member's events have one order. A program
+event (``member_id`` null: an import finished, ...) has ``seq`` 1 and no order among others.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from kopilka.store.types import Json, UTCDateTime
 class NewEvent:
     id: str
     program_id: int
-    member_id: int
+    member_id: int | None  # None: a program event
     type: str
     schema_version: int
     payload: Mapping[str, object]
@@ -34,7 +35,7 @@ class NewEvent:
 class EventRow:
     id: str
     program_id: int
-    member_id: int
+    member_id: int | None
     seq: int
     type: str
     schema_version: int
@@ -110,26 +111,29 @@ class OutboxRepo:
                 },
             )
             return
-        members = sorted({e.member_id for e in events})
+        members = sorted({e.member_id for e in events if e.member_id is not None})
         c = outbox_events.c
-        last: dict[int, int] = dict.fromkeys(members, 0)
-        q = select(c.member_id, func.max(c.seq)).group_by(c.member_id)
-        q = (
-            q.where(c.member_id == members[0])
-            if len(members) == 1
-            else q.where(c.member_id.in_(members))
-        )
-        for member_id, seq in self.conn.execute(q):
-            last[int(member_id)] = int(seq)
+        last: dict[int | None, int] = dict.fromkeys(members, 0)
+        if members:
+            q = select(c.member_id, func.max(c.seq)).group_by(c.member_id)
+            q = (
+                q.where(c.member_id == members[0])
+                if len(members) == 1
+                else q.where(c.member_id.in_(members))
+            )
+            for member_id, seq in self.conn.execute(q):
+                last[int(member_id)] = int(seq)
         rows = []
         for e in events:
-            last[e.member_id] += 1
+            # a program event (no member) is not numbered in any member's order: seq 1
+            seq = 1 if e.member_id is None else last[e.member_id] + 1
+            last[e.member_id] = seq
             rows.append(
                 {
                     "id": e.id,
                     "program_id": e.program_id,
                     "member_id": e.member_id,
-                    "seq": last[e.member_id],
+                    "seq": seq,
                     "type": e.type,
                     "schema_version": e.schema_version,
                     "payload": dict(e.payload),

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from kopilka.store.db import FastStatement
+from kopilka.store.repos import new_id
 from kopilka.store.tables import member_tiers, members, purchases, returns, tier_changes
 
 # bounds standing for "no bound" in the purchase path's one query
@@ -49,6 +50,8 @@ def _window_sums() -> FastStatement:
             of_standing(t.earned_tier).label("earned_tier"),
             of_standing(t.manual_tier).label("manual_tier"),
             of_standing(t.manual_until).label("manual_until"),
+            of_standing(t.paid_tier).label("paid_tier"),
+            of_standing(t.paid_until).label("paid_until"),
             select(members.c.tier_code)
             .where(members.c.id == bindparam("m"))
             .scalar_subquery()
@@ -73,7 +76,9 @@ _UPDATE_EARNED = FastStatement(
     .values(earned_tier=bindparam("t"), grace_since=None, updated_at=bindparam("now"))
 )
 _SET_TIER_CODE = FastStatement(
-    update(members).where(members.c.id == bindparam("m")).values(tier_code=bindparam("t"))
+    update(members)
+    .where(members.c.id == bindparam("m"))
+    .values(tier_code=bindparam("t"), tier_until=bindparam("u"))
 )
 _INSERT_CHANGE = FastStatement(
     insert(tier_changes),
@@ -104,6 +109,8 @@ class PurchaseView:
     manual_tier: str | None
     manual_until: datetime | None
     tier_code: str | None
+    paid_tier: str | None = None
+    paid_until: datetime | None = None
 
 
 _WINDOW = _window_sums()
@@ -120,6 +127,8 @@ class Standing:
     manual_reason: str | None = None
     grace_since: datetime | None = None
     stored: bool = False
+    paid_tier: str | None = None
+    paid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +188,8 @@ class TierRepo:
         row = _WINDOW.tuples(
             self.conn, {"m": member_id, "s": start or EARLIEST, "e": end or LATEST}
         )[0]
-        spend, points, count, back_spend, back_points, stored, earned, manual, until, code = row
+        (spend, points, count, back_spend, back_points, stored, earned, manual, until) = row[:9]
+        paid, paid_until, code = row[9:]
         return PurchaseView(
             (int(spend) - int(back_spend or 0), int(points) - int(back_points or 0), int(count)),
             bool(stored),
@@ -187,6 +197,8 @@ class TierRepo:
             manual,
             until,
             code,
+            paid,
+            paid_until,
         )
 
     def record_upgrade(
@@ -198,13 +210,15 @@ class TierRepo:
         effective: str | None,
         now: datetime,
         change: dict[str, Any],
+        until: datetime | None = None,
     ) -> None:
         """Store a purchase's upgrade: the earned tier (grace ends), the effective tier
-        when it changed, and the history line ``change`` (tier_changes' other columns)."""
+        (and when it lapses by time, ``until``) when either changed, and the history line
+        ``change`` (tier_changes' other columns)."""
         values = {"m": member_id, "p": program_id, "t": earned, "now": now}
         (_UPDATE_EARNED if view.stored else _INSERT_STANDING).execute(self.conn, values)
-        if effective != view.tier_code:
-            _SET_TIER_CODE.execute(self.conn, {"m": member_id, "t": effective})
+        if effective != view.tier_code or view.manual_until or view.paid_until:
+            _SET_TIER_CODE.execute(self.conn, {"m": member_id, "t": effective, "u": until})
         row = {"program_id": program_id, "member_id": member_id, "at": now, **change}
         _INSERT_CHANGE.execute(self.conn, row)
 
@@ -213,12 +227,19 @@ class TierRepo:
         t = member_tiers.c
         row = self.conn.execute(
             select(
-                t.earned_tier, t.manual_tier, t.manual_until, t.manual_reason, t.grace_since
+                t.earned_tier,
+                t.manual_tier,
+                t.manual_until,
+                t.manual_reason,
+                t.grace_since,
+                t.paid_tier,
+                t.paid_until,
             ).where(t.member_id == member_id)
         ).first()
         if row is None:
             return Standing(member_id)
-        return Standing(member_id, *row, stored=True)
+        earned, manual, until, reason, grace, paid, paid_until = row
+        return Standing(member_id, earned, manual, until, reason, grace, True, paid, paid_until)
 
     def save(self, program_id: int, standing: Standing, now: datetime) -> None:
         """Store the standing (insert or update)."""
@@ -228,6 +249,8 @@ class TierRepo:
             "manual_until": standing.manual_until,
             "manual_reason": standing.manual_reason,
             "grace_since": standing.grace_since,
+            "paid_tier": standing.paid_tier,
+            "paid_until": standing.paid_until,
             "updated_at": now,
         }
         if standing.stored:
@@ -251,14 +274,38 @@ class TierRepo:
         ).scalar_one_or_none()
         return code
 
-    def set_tier_code(self, member_id: int, code: str | None) -> None:
-        """Set the effective tier rules read."""
-        self.conn.execute(update(members).where(members.c.id == member_id).values(tier_code=code))
-
-    def add_change(self, program_id: int, member_id: int, **values: Any) -> None:
-        """Append one line to the member's tier history."""
+    def set_tier_code(
+        self, member_id: int, code: str | None, until: datetime | None = None
+    ) -> None:
+        """Set the effective tier rules read, and when it lapses by time alone (``until``:
+        a paid or manual floor lifting it ends then; None: not by time)."""
         self.conn.execute(
-            insert(tier_changes).values(program_id=program_id, member_id=member_id, **values)
+            update(members)
+            .where(members.c.id == member_id)
+            .values(tier_code=code, tier_until=until)
+        )
+
+    def tier_until(self, member_id: int) -> datetime | None:
+        """When the member's stored effective tier lapses by time alone."""
+        at: datetime | None = self.conn.execute(
+            select(members.c.tier_until).where(members.c.id == member_id)
+        ).scalar_one_or_none()
+        return at
+
+    def add_change(self, program_id: int, member_id: int, **values: Any) -> int:
+        """Append one line to the member's tier history; its id."""
+        return new_id(
+            self.conn.execute(
+                insert(tier_changes).values(program_id=program_id, member_id=member_id, **values)
+            )
+        )
+
+    def last_change_id(self, member_id: int) -> int:
+        """The id of the member's newest tier change."""
+        return int(
+            self.conn.execute(
+                select(func.max(tier_changes.c.id)).where(tier_changes.c.member_id == member_id)
+            ).scalar_one()
         )
 
     def history(self, member_id: int, limit: int = 50) -> list[StoredChange]:

@@ -1,0 +1,263 @@
+"""Analytics at scale: a full rebuild of the rollups, the KPIs of several ranges, and an
+export of every purchase to Parquet, on SQLite and PostgreSQL.
+
+Run with ``python -m bench.bench_analytics --purchases 1000000 --members 100000
+--postgres``. The data is loaded set-based (``INSERT ... SELECT`` over a recursive CTE on
+SQLite, ``generate_series`` on PostgreSQL; booking a million receipts through the ledger
+would time the purchase path, which ``bench_purchase_cost`` does): members enrolled over
+the year before, one purchase every ``YEAR / purchases`` seconds at 50 stores in three
+channels, each with its earn entry (two postings), one line and one line award; every
+tenth purchase also redeems points (an entry, two postings). The program's zone is
+Europe/Berlin, so local days cross two daylight-saving changes. Timings: the rebuild once
+(it is one transaction), each KPI range's median of ``--runs``, a refresh with nothing new,
+and the Parquet export of all purchases once. Goals (docs/analytics.md): any KPI under 1 s,
+a rebuild under 60 s, the export under 30 s. Printed and written to
+``bench/results/analytics.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.machine import (
+    WORK,
+    bench_engine,
+    command_line,
+    postgres_database,
+    sqlite_scratch,
+    write_result,
+)
+from kopilka.domain.analytics import DateRange, Dimension, Grain
+from kopilka.domain.clock import FrozenClock
+from kopilka.services import analytics, exports, programs
+from kopilka.services.context import ServiceContext
+from kopilka.store.migrate import upgrade
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+YEAR_S = 365 * 24 * 3600
+GOALS = {"kpi_ms": 1000, "rebuild_s": 60, "export_s": 30}
+
+
+def _series(conn: Any, n: int) -> str:
+    """A subquery of ``i`` from 1 to ``n``, as the database writes one."""
+    if conn.dialect.name == "postgresql":
+        # bigint: the generators' products (i * 7919) pass 2**31
+        return f"(SELECT generate_series(CAST(1 AS BIGINT), {int(n)}) AS i) s"
+    return (
+        f"(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {int(n)}) "
+        "SELECT i FROM s) s"
+    )
+
+
+def _at(conn: Any, seconds: str) -> str:
+    """SQL of the instant ``seconds`` (an SQL expression) after a year before NOW."""
+    start = NOW - timedelta(seconds=YEAR_S)
+    if conn.dialect.name == "postgresql":
+        return f"(TIMESTAMPTZ '{start.isoformat()}' + ({seconds}) * INTERVAL '1 second')"
+    base = start.strftime("%Y-%m-%d %H:%M:%S")
+    return f"(datetime('{base}', '+' || ({seconds}) || ' seconds') || '.000000')"
+
+
+def load(engine: Any, program_id: int, n_purchases: int, n_members: int) -> None:
+    """The members, purchases, lines, awards, journal entries and postings, set-based."""
+    with engine.begin() as conn:
+        s_m = _series(conn, n_members)
+        conn.execute(
+            text(f"""
+            INSERT INTO members (id, program_id, status, attributes, tier_code,
+                                 lifetime_spend_minor, purchase_count, enrolled_at)
+            SELECT i, {program_id}, 'active', '{{}}',
+                   CASE WHEN i % 10 = 0 THEN 'gold' WHEN i % 3 = 0 THEN 'silver' ELSE NULL END,
+                   0, 0, {_at(conn, f"i * {YEAR_S // n_members}")}
+            FROM {s_m}""")
+        )
+        s_p = _series(conn, n_purchases)
+        step = max(YEAR_S // n_purchases, 1)
+        member = f"((i * 7919) % {n_members}) + 1"
+        # a member buys only after enrolling: purchases of early ids go to early members
+        member = (
+            f"(CASE WHEN ({member}) * {YEAR_S // n_members} > (i - 1) * {step} "
+            f"THEN (i % 50) + 1 ELSE {member} END)"
+        )
+        points = "(((i * 7919) % 500000 + 100) / 10000)"
+        conn.execute(
+            text(f"""
+            INSERT INTO journal_entries (id, program_id, member_id, kind, points, occurred_at,
+                                         reference)
+            SELECT i, {program_id}, {member}, 'earn', {points}, {_at(conn, f"(i - 1) * {step}")},
+                   'R' || i
+            FROM {s_p}""")
+        )
+        conn.execute(
+            text(f"""
+            INSERT INTO postings (entry_id, program_id, account, member_id, amount)
+            SELECT i, {program_id}, 'issued', NULL, -{points} FROM {s_p}""")
+        )
+        conn.execute(
+            text(f"""
+            INSERT INTO postings (entry_id, program_id, account, member_id, amount)
+            SELECT i, {program_id}, 'available', {member}, {points} FROM {s_p}""")
+        )
+        redeem = f"{n_purchases} + i / 10"
+        conn.execute(
+            text(f"""
+            INSERT INTO journal_entries (id, program_id, member_id, kind, points, occurred_at,
+                                         reference)
+            SELECT {redeem}, {program_id}, {member}, 'redeem', 1, {_at(conn, f"(i - 1) * {step}")},
+                   'R' || i
+            FROM {s_p} WHERE i % 10 = 0""")
+        )
+        conn.execute(
+            text(f"""
+            INSERT INTO postings (entry_id, program_id, account, member_id, amount)
+            SELECT {redeem}, {program_id}, 'redeemed', NULL, 1 FROM {s_p} WHERE i % 10 = 0""")
+        )
+        conn.execute(
+            text(f"""
+            INSERT INTO postings (entry_id, program_id, account, member_id, amount)
+            SELECT {redeem}, {program_id}, 'available', {member}, -1
+            FROM {s_p} WHERE i % 10 = 0""")
+        )
+        conn.execute(
+            text(f"""
+            INSERT INTO purchases (id, program_id, member_id, receipt_id, occurred_at, store,
+                                   channel, total_minor, discount_minor, points_earned,
+                                   points_redeemed, earn_entry_id, redeem_entry_id)
+            SELECT i, {program_id}, {member}, 'R' || i, {_at(conn, f"(i - 1) * {step}")},
+                   'S' || (i % 50), CASE WHEN i % 10 < 7 THEN 'till'
+                                         WHEN i % 10 < 9 THEN 'web' ELSE 'app' END,
+                   (i * 7919) % 500000 + 100, 0, {points},
+                   CASE WHEN i % 10 = 0 THEN 1 ELSE 0 END, i,
+                   CASE WHEN i % 10 = 0 THEN {redeem} ELSE NULL END
+            FROM {s_p}""")
+        )
+        conn.execute(
+            text(f"""
+            INSERT INTO purchase_lines (purchase_id, line_id, sku, quantity, amount_minor,
+                                        discount_minor, points_redeemed, points_earned)
+            SELECT i, '1', 'SKU' || (i % 1000), '1', (i * 7919) % 500000 + 100, 0, 0, {points}
+            FROM {s_p}""")
+        )
+        conn.execute(
+            text(f"""
+            INSERT INTO line_awards (purchase_id, line_id, rule_id, rule_version, points)
+            SELECT i, '1', CASE WHEN i % 4 = 0 THEN 'dairy-x2' ELSE 'base' END, 1, {points}
+            FROM {s_p}""")
+        )
+        if conn.dialect.name == "postgresql":
+            for table in ("members", "journal_entries", "purchases", "postings", "line_awards"):
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT MAX(id) FROM {table}))"
+                    )
+                )
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+
+
+def median_ms(call: Any, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def run(url: str, n_purchases: int, n_members: int, runs: int, out: Path) -> dict[str, Any]:
+    """Load a fresh database and time the rebuild, the KPIs and the export."""
+    upgrade(url)
+    engine, checkpointer = bench_engine(url)
+    ctx = ServiceContext(engine, FrozenClock(NOW))
+    program = programs.create_program(
+        ctx, programs.CreateProgram("bench", timezone="Europe/Berlin")
+    )
+    t0 = time.perf_counter()
+    with checkpointer:
+        load(engine, program.id, n_purchases, n_members)
+    loaded = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rebuilt = analytics.rebuild(ctx, program)
+    rebuild_s = time.perf_counter() - t0
+    end = date(2026, 2, 28)
+    ranges = {
+        "last_30_days_by_day": analytics.KpiQuery(DateRange(end - timedelta(days=29), end)),
+        "last_quarter_by_week_by_tier": analytics.KpiQuery(
+            DateRange(date(2025, 12, 1), end), Grain.WEEK, Dimension.TIER
+        ),
+        "whole_year_by_month": analytics.KpiQuery(DateRange(date(2025, 3, 1), end), Grain.MONTH),
+        "whole_year_by_day_by_store": analytics.KpiQuery(
+            DateRange(date(2025, 3, 1), end), Grain.DAY, Dimension.STORE
+        ),
+        "one_day": analytics.KpiQuery(DateRange(end, end)),
+    }
+    kpi_ms = {
+        name: median_ms(lambda q=q: analytics.kpis(ctx, program, q), runs)
+        for name, q in ranges.items()
+    }
+    refresh_ms = median_ms(lambda: analytics.refresh(ctx, program), runs)
+    query = exports.ExportQuery(
+        "purchases", DateRange(date(2025, 2, 1), end), exports.ExportFormat.PARQUET
+    )
+    t0 = time.perf_counter()
+    size = 0
+    with out.open("wb") as f:
+        for chunk in exports.export_chunks(ctx, program, query):
+            size += len(chunk)
+            f.write(chunk)
+    export_s = time.perf_counter() - t0
+    out.unlink()
+    figures = analytics.kpis(ctx, program, ranges["whole_year_by_month"])["totals"]
+    engine.dispose()
+    return {
+        "purchases": n_purchases,
+        "members": n_members,
+        "load_s": round(loaded, 1),
+        "rebuild_s": round(rebuild_s, 1),
+        "rebuilt_days": rebuilt["days"],
+        "kpi_median_ms": kpi_ms,
+        "refresh_nothing_new_ms": refresh_ms,
+        "export_parquet_s": round(export_s, 1),
+        "export_parquet_bytes": size,
+        "year_purchases": figures["purchases"],
+        "year_issued": figures["issued"],
+        "within_goals": {
+            "kpi": max(kpi_ms.values()) < GOALS["kpi_ms"],
+            "rebuild": rebuild_s < GOALS["rebuild_s"],
+            "export": export_s < GOALS["export_s"],
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--purchases", type=int, default=1_000_000)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="write under bench/.work")
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {"command": command_line("bench_analytics", argv), "goals": GOALS}
+    WORK.mkdir(parents=True, exist_ok=True)
+    out = WORK / "analytics-export.parquet"
+    with sqlite_scratch("analytics") as url:
+        results["sqlite"] = run(url, args.purchases, args.members, args.runs, out)
+        print("sqlite", results["sqlite"], flush=True)
+    if args.postgres:
+        with postgres_database("analytics") as url:
+            results["postgres"] = run(url, args.purchases, args.members, args.runs, out)
+            print("postgres", results["postgres"], flush=True)
+    print(write_result("analytics", results, quick=args.quick))
+    return results
+
+
+if __name__ == "__main__":
+    main()

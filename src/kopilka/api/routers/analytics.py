@@ -1,0 +1,92 @@
+"""Analytics: guest receipts (a till's receipts without a member), the KPIs of a range,
+and exports for BI, streamed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from kopilka.api.deps import Ctx, CurrentKey, permit
+from kopilka.api.errors import responses
+from kopilka.api.routers import V1
+from kopilka.api.routers.purchases import _bound
+from kopilka.api.schemas.analytics import GuestReceiptCreate, GuestReceiptPublic
+from kopilka.domain.analytics import Dimension, Grain, local_day, parse_range
+from kopilka.domain.errors import PermissionDenied
+from kopilka.services import analytics as analytics_svc
+from kopilka.services import exports as exports_svc
+from kopilka.services.apikeys import Permission as P
+from kopilka.services.member_list import sees_personal_data
+
+router = APIRouter(prefix=f"{V1}/analytics", tags=["analytics"])
+READ = responses("unauthorized", "forbidden")
+
+
+@router.post(
+    "/guest-receipts",
+    status_code=201,
+    response_model=GuestReceiptPublic,
+    dependencies=[permit(P.PURCHASES_COMMIT)],
+    responses=responses("unauthorized", "forbidden", "outside_key_scope"),
+)
+def record_guest_receipt(body: GuestReceiptCreate, ctx: Ctx, key: CurrentKey) -> Any:
+    """Record a receipt without a member, for analytics only (the average check of
+    non-members): no points, no member. A receipt id recorded before answers what was
+    stored and records nothing (``recorded``: false)."""
+    store = body.store
+    if key.scope is not None:
+        store = _bound("store", store, key.scope.store)
+    channel: str | None = body.channel
+    if key.channel is not None:
+        channel = _bound("channel", channel, key.channel)
+    command = body.to_command(key.program, ctx.now(), store=store, channel=channel or "till")
+    return analytics_svc.record_guest_receipt(ctx, key.program, command)
+
+
+@router.get("/kpis", dependencies=[permit(P.ANALYTICS_READ)], responses=READ)
+def kpis(
+    ctx: Ctx,
+    key: CurrentKey,
+    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+    grain: Grain = Grain.MONTH,
+    by: Dimension = Dimension.NONE,
+) -> Any:
+    """Every KPI of docs/analytics.md for the local days ``from`` to ``to`` (default: the
+    last 30 days), the series by ``grain`` and ``by`` store, channel or tier."""
+    program = key.program
+    days = parse_range(start, end, local_day(ctx.now(), program.timezone))
+    result = analytics_svc.kpis(ctx, program, analytics_svc.KpiQuery(days, grain, by))
+    return JSONResponse(result)
+
+
+@router.get("/exports/{dataset}", dependencies=[permit(P.ANALYTICS_EXPORT)], responses=READ)
+def export(
+    ctx: Ctx,
+    key: CurrentKey,
+    dataset: Annotated[str, Path(max_length=16, pattern="^[a-z]+$")],
+    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+    format: exports_svc.ExportFormat = exports_svc.ExportFormat.CSV,
+    personal_data: bool = False,
+) -> StreamingResponse:
+    """A dataset (purchases, lines, awards, entries, members) of the local days ``from``
+    to ``to``, streamed as CSV or Parquet in the layout of docs/analytics.md. Members'
+    personal data only for the roles that see it (403 otherwise)."""
+    program = key.program
+    if personal_data and not sees_personal_data(key.role):
+        raise PermissionDenied(f"role {key.role} may not export personal data", role=str(key.role))
+    days = parse_range(start, end, local_day(ctx.now(), program.timezone))
+    query = exports_svc.ExportQuery(dataset, days, format, personal_data)
+    media = (
+        "text/csv; charset=utf-8"
+        if format is exports_svc.ExportFormat.CSV
+        else ("application/vnd.apache.parquet")
+    )
+    return StreamingResponse(
+        exports_svc.export_chunks(ctx, program, query),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{query.filename(program)}"'},
+    )

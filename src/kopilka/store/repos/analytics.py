@@ -1,0 +1,747 @@
+"""The analytics rollups' rows: what the ``analytics`` job adds, what a rebuild recomputes,
+and the set-based reads the KPIs are made of.
+
+Each figure of ``analytics_daily`` comes from one source, grouped in SQL by local day
+(the program's time zone: PostgreSQL's ``timezone()``; on SQLite the zone's UTC offsets
+over the data's span, :func:`kopilka.domain.analytics.offset_spans`), store, channel and
+tier:
+
+- points issued, redeemed, expired, adjusted: the postings of the program accounts
+  (``issued``, ``redeemed``, ``breakage``, ``adjustments``) with the signs the overview
+  gives them, so their sums are the ledger's totals; a return's or a capture's entry takes
+  its purchase's store and channel through the entry it reverses;
+- purchases, revenue, distinct purchasing members: ``purchases``; refunds: ``returns`` on
+  the return's day; guest receipts: ``guest_receipts``; new members: ``members``.
+
+Ledger figures and the member-months are additive: the job adds the entries and purchases
+newer than its marks (``analytics_state``). Purchase counts, distinct members and the rest
+are not (a distinct count does not add up): the job recomputes the days its new rows fall on.
+"""
+
+# the statements are assembled from fixed fragments, ints and a day expression built from a
+# time zone name the domain validated; every value from outside is a bound parameter
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from kopilka.domain.analytics import offset_spans
+from kopilka.store.tables import (
+    analytics_alerts,
+    analytics_daily,
+    analytics_member_months,
+    analytics_rule_daily,
+    analytics_settings,
+    analytics_state,
+    guest_receipts,
+    journal_entries,
+    members,
+    purchases,
+    returns,
+)
+
+Key = tuple[date, str, str, str]  # local day, store, channel, tier
+LEDGER_COLUMNS = ("points_issued", "points_redeemed", "points_expired", "points_adjusted")
+PURCHASE_COLUMNS = (
+    "purchases",
+    "revenue_minor",
+    "refunds_minor",
+    "guest_receipts",
+    "guest_revenue_minor",
+    "active_members",
+    "new_members",
+)
+DAILY_COLUMNS = LEDGER_COLUMNS + PURCHASE_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """The newest id of each source the rollups include."""
+
+    entry: int = 0
+    purchase: int = 0
+    return_: int = 0
+    member: int = 0
+    guest: int = 0
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _sqlite_text(at: datetime) -> str:
+    utc = at.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(" ") if utc.microsecond else utc.isoformat(" ") + ".000000"
+
+
+class AnalyticsRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+
+    # ---- local days in SQL ------------------------------------------------------------
+    def day_sql(self, column: str, timezone: str, lo: datetime | None, hi: datetime | None) -> str:
+        """SQL for the local day of the UTC instant ``column`` in ``timezone``; on SQLite
+        exact for instants in ``[lo, hi)`` (the zone's offsets over that span)."""
+        zone = timezone.replace("'", "''")
+        if self.pg:
+            return f"CAST(timezone('{zone}', {column}) AS DATE)"
+        if lo is None or hi is None:
+            return f"date({column})"
+        spans = offset_spans(timezone, lo, hi)
+        if len(spans) == 1:
+            return f"date({column}, '{spans[0][1]:+d} seconds')"
+        whens = " ".join(
+            f"WHEN {column} < '{_sqlite_text(until)}' THEN '{seconds:+d} seconds'"
+            for until, seconds in spans[:-1]
+        )
+        return f"date({column}, CASE {whens} ELSE '{spans[-1][1]:+d} seconds' END)"
+
+    @contextmanager
+    def bulk_memory(self) -> Iterator[None]:
+        """While a rebuild runs on SQLite, a page cache of 256 MiB (its GROUP BY sorts
+        millions of rows, spilling to disk with the default cache); the connection's setting
+        is put back afterwards (``temp_store`` cannot change inside a transaction).
+        PostgreSQL sizes its sorts itself (``work_mem``)."""
+        if self.pg:
+            yield
+            return
+        cache = self.conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        self.conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB
+        try:
+            yield
+        finally:
+            self.conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+
+    # ---- marks ---------------------------------------------------------------------------
+    def newest(self) -> Marks:
+        """The newest id of each source, whole database (their ids are global)."""
+
+        def top(table: Table) -> int:
+            return int(self.conn.execute(select(func.max(table.c.id))).scalar_one() or 0)
+
+        return Marks(
+            top(journal_entries), top(purchases), top(returns), top(members), top(guest_receipts)
+        )
+
+    def marks(self, program_id: int) -> Marks | None:
+        """How far the rollups of the program have read (``None``: never built)."""
+        s = analytics_state.c
+        row = self.conn.execute(
+            select(
+                s.last_entry_id,
+                s.last_purchase_id,
+                s.last_return_id,
+                s.last_member_id,
+                s.last_guest_id,
+            ).where(s.program_id == program_id)
+        ).first()
+        return None if row is None else Marks(*(int(v) for v in row))
+
+    def save_marks(self, program_id: int, marks: Marks, at: datetime) -> None:
+        """Record how far the rollups of the program have read."""
+        values = {
+            "last_entry_id": marks.entry,
+            "last_purchase_id": marks.purchase,
+            "last_return_id": marks.return_,
+            "last_member_id": marks.member,
+            "last_guest_id": marks.guest,
+            "updated_at": at,
+        }
+        self._upsert(
+            analytics_state,
+            [{"program_id": program_id, **values}],
+            ["program_id"],
+            set_=list(values),
+        )
+
+    def lock_marks(self, program_id: int) -> Marks:
+        """The program's marks, its row locked to the end of the transaction (SQLite: the
+        writer lock already serialises writers)."""
+        if self.pg:
+            self.conn.execute(
+                text("SELECT 1 FROM analytics_state WHERE program_id = :p FOR UPDATE"),
+                {"p": program_id},
+            )
+        return self.marks(program_id) or Marks()
+
+    def data_span(self, program_id: int) -> tuple[datetime, datetime] | None:
+        """The first and the last time of anything the rollups count for the program."""
+        lo: datetime | None = None
+        hi: datetime | None = None
+        for sql in (
+            "SELECT MIN(occurred_at), MAX(occurred_at) FROM journal_entries WHERE program_id = :p",
+            "SELECT MIN(occurred_at), MAX(occurred_at) FROM purchases WHERE program_id = :p",
+            "SELECT MIN(r.occurred_at), MAX(r.occurred_at) FROM returns r JOIN purchases pu "
+            "ON pu.id = r.purchase_id WHERE pu.program_id = :p",
+            "SELECT MIN(occurred_at), MAX(occurred_at) FROM guest_receipts WHERE program_id = :p",
+            "SELECT MIN(enrolled_at), MAX(enrolled_at) FROM members WHERE program_id = :p",
+        ):
+            a, b = self.conn.execute(text(sql), {"p": program_id}).one()
+            first, last = _instant(a), _instant(b)
+            if first is not None and last is not None:
+                lo = first if lo is None else min(lo, first)
+                hi = last if hi is None else max(hi, last)
+        return None if lo is None or hi is None else (lo, hi)
+
+    # ---- upserts -------------------------------------------------------------------------
+    def _upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        keys: Sequence[str],
+        *,
+        add: Sequence[str] = (),
+        set_: Sequence[str] = (),
+    ) -> None:
+        if not rows:
+            return
+        ins = (postgresql.insert if self.pg else sqlite.insert)(table)
+        changes: dict[str, Any] = {c: table.c[c] + ins.excluded[c] for c in add}
+        changes.update({c: ins.excluded[c] for c in set_})
+        stmt = ins.on_conflict_do_update(index_elements=list(keys), set_=changes)
+        for start in range(0, len(rows), 5000):
+            self.conn.execute(stmt, list(rows[start : start + 5000]))
+
+    # ---- the rollups' writes: INSERT ... SELECT ... ON CONFLICT, all in the database ----
+    def _month_sql(self, day: str) -> str:
+        if self.pg:
+            return (
+                f"(CAST(EXTRACT(YEAR FROM {day}) AS INTEGER) * 12"
+                f" + CAST(EXTRACT(MONTH FROM {day}) AS INTEGER) - 1)"
+            )
+        return (
+            f"(CAST(substr({day}, 1, 4) AS INTEGER) * 12"
+            f" + CAST(substr({day}, 6, 2) AS INTEGER) - 1)"
+        )
+
+    def _span_of(
+        self, table: str, alias: str, column: str, where: list[str], params: dict[str, Any]
+    ) -> tuple[datetime | None, datetime | None]:
+        row = self.conn.execute(
+            text(
+                f"SELECT MIN({alias}.{column}), MAX({alias}.{column}) FROM {table} {alias} "
+                f"WHERE {' AND '.join(where)}"
+            ),
+            params,
+        ).one()
+        return _instant(row[0]), _instant(row[1], later=True)
+
+    @staticmethod
+    def _filter(
+        alias: str,
+        program_id: int,
+        ids: tuple[int, int] | None,
+        span: tuple[datetime, datetime] | None,
+        upto: int | None = None,
+    ) -> tuple[list[str], dict[str, Any]]:
+        where = [f"{alias}.program_id = :p"]
+        params: dict[str, Any] = {"p": program_id}
+        if ids is not None:
+            where.append(f"{alias}.id > :lo_id AND {alias}.id <= :hi_id")
+            params.update(lo_id=ids[0], hi_id=ids[1])
+        if span is not None:
+            where.append(f"{alias}.occurred_at >= :lo AND {alias}.occurred_at < :hi")
+            params.update(lo=span[0], hi=span[1])
+        if upto is not None:
+            where.append(f"{alias}.id <= :upto")
+            params["upto"] = upto
+        return where, params
+
+    def _add_daily(self, columns: Sequence[str], select: str, params: dict[str, Any]) -> None:
+        names = ", ".join(columns)
+        adds = ", ".join(f"{c} = analytics_daily.{c} + excluded.{c}" for c in columns)
+        self.conn.execute(
+            text(
+                "INSERT INTO analytics_daily (program_id, day, store, channel, tier, "
+                f"{names}) {select} "
+                "ON CONFLICT (program_id, day, store, channel, tier) DO UPDATE SET " + adds
+            ),
+            params,
+        )
+
+    def add_ledger(
+        self,
+        program_id: int,
+        timezone: str,
+        *,
+        ids: tuple[int, int] | None = None,
+        span: tuple[datetime, datetime] | None = None,
+        upto: int | None = None,
+    ) -> None:
+        """Add the points issued, redeemed, expired and adjusted of the program's entries
+        with ids in ``(ids[0], ids[1]]`` or occurring in ``span`` (ids up to ``upto``) to
+        their days' rows."""
+        where, params = self._filter("je", program_id, ids, span, upto)
+        lo, hi = (
+            span
+            if span is not None
+            else self._span_of("journal_entries", "je", "occurred_at", where, params)
+        )
+        if lo is None:
+            return
+        day = self.day_sql("je.occurred_at", timezone, lo, hi)
+        self._add_daily(
+            LEDGER_COLUMNS,
+            f"""
+            SELECT {int(program_id)}, {day}, COALESCE(pe.store, pr.store, ''),
+                   COALESCE(pe.channel, pr.channel, ''), COALESCE(m.tier_code, ''),
+                   SUM(CASE WHEN p.account = 'issued' THEN -p.amount ELSE 0 END),
+                   SUM(CASE WHEN p.account = 'redeemed' THEN p.amount ELSE 0 END),
+                   SUM(CASE WHEN p.account = 'breakage' THEN p.amount ELSE 0 END),
+                   SUM(CASE WHEN p.account = 'adjustments' THEN -p.amount ELSE 0 END)
+            FROM journal_entries je
+            JOIN postings p ON p.entry_id = je.id
+            LEFT JOIN purchases pe ON pe.earn_entry_id = COALESCE(je.reverses_entry_id, je.id)
+            LEFT JOIN purchases pr ON pr.redeem_entry_id = COALESCE(je.reverses_entry_id, je.id)
+            LEFT JOIN members m ON m.id = je.member_id
+            WHERE {" AND ".join(where)}
+              AND p.account IN ('issued', 'redeemed', 'breakage', 'adjustments')
+            GROUP BY 2, 3, 4, 5""",
+            params,
+        )
+
+    def changed_span(
+        self, program_id: int, since: Marks, upto: Marks
+    ) -> tuple[datetime, datetime] | None:
+        """The UTC span holding every purchase, return, guest receipt and enrolment of the
+        program newer than ``since`` (up to ``upto``): the days to recompute."""
+        queries = [
+            (
+                "SELECT MIN(occurred_at), MAX(occurred_at) FROM purchases "
+                "WHERE program_id = :p AND id > :lo AND id <= :hi",
+                since.purchase,
+                upto.purchase,
+            ),
+            (
+                "SELECT MIN(r.occurred_at), MAX(r.occurred_at) FROM returns r "
+                "JOIN purchases pu ON pu.id = r.purchase_id "
+                "WHERE pu.program_id = :p AND r.id > :lo AND r.id <= :hi",
+                since.return_,
+                upto.return_,
+            ),
+            (
+                "SELECT MIN(occurred_at), MAX(occurred_at) FROM guest_receipts "
+                "WHERE program_id = :p AND id > :lo AND id <= :hi",
+                since.guest,
+                upto.guest,
+            ),
+            (
+                "SELECT MIN(enrolled_at), MAX(enrolled_at) FROM members "
+                "WHERE program_id = :p AND id > :lo AND id <= :hi",
+                since.member,
+                upto.member,
+            ),
+        ]
+        lo: datetime | None = None
+        hi: datetime | None = None
+        for sql, a, b in queries:
+            if b <= a:
+                continue
+            first, last = self.conn.execute(text(sql), {"p": program_id, "lo": a, "hi": b}).one()
+            f, l_ = _instant(first), _instant(last, later=True)
+            if f is not None and l_ is not None:
+                lo = f if lo is None else min(lo, f)
+                hi = l_ if hi is None else max(hi, l_)
+        return None if lo is None or hi is None else (lo, hi)
+
+    def set_purchase_figures(
+        self,
+        program_id: int,
+        timezone: str,
+        first: date,
+        last: date,
+        span: tuple[datetime, datetime],
+        upto: Marks,
+    ) -> None:
+        """Recompute the purchases' figures of the local days ``first`` to ``last`` (whose
+        UTC bounds are ``span``) from the rows up to ``upto``."""
+        d = analytics_daily.c
+        self.conn.execute(
+            analytics_daily.update()
+            .where(d.program_id == program_id, d.day >= first, d.day <= last)
+            .values(dict.fromkeys(PURCHASE_COLUMNS, 0))
+        )
+        lo, hi = span
+        params = {
+            "lo": lo,
+            "hi": hi,
+            "pu_hi": upto.purchase,
+            "r_hi": upto.return_,
+            "g_hi": upto.guest,
+            "m_hi": upto.member,
+        }
+        p = int(program_id)
+        day = self.day_sql("pu.occurred_at", timezone, lo, hi)
+        self._add_daily(
+            ("purchases", "revenue_minor", "active_members"),
+            f"""
+            SELECT {p}, {day}, COALESCE(pu.store, ''), COALESCE(pu.channel, ''),
+                   COALESCE(m.tier_code, ''), COUNT(*), SUM(pu.total_minor),
+                   COUNT(DISTINCT pu.member_id)
+            FROM purchases pu LEFT JOIN members m ON m.id = pu.member_id
+            WHERE pu.program_id = {p} AND pu.occurred_at >= :lo AND pu.occurred_at < :hi
+              AND pu.id <= :pu_hi
+            GROUP BY 2, 3, 4, 5""",
+            params,
+        )
+        day = self.day_sql("r.occurred_at", timezone, lo, hi)
+        self._add_daily(
+            ("refunds_minor",),
+            f"""
+            SELECT {p}, {day}, COALESCE(pu.store, ''), COALESCE(pu.channel, ''),
+                   COALESCE(m.tier_code, ''), SUM(r.refund_minor)
+            FROM returns r JOIN purchases pu ON pu.id = r.purchase_id
+            LEFT JOIN members m ON m.id = pu.member_id
+            WHERE pu.program_id = {p} AND r.occurred_at >= :lo AND r.occurred_at < :hi
+              AND r.id <= :r_hi
+            GROUP BY 2, 3, 4, 5""",
+            params,
+        )
+        day = self.day_sql("g.occurred_at", timezone, lo, hi)
+        self._add_daily(
+            ("guest_receipts", "guest_revenue_minor"),
+            f"""
+            SELECT {p}, {day}, COALESCE(g.store, ''), COALESCE(g.channel, ''), '',
+                   COUNT(*), SUM(g.total_minor)
+            FROM guest_receipts g
+            WHERE g.program_id = {p} AND g.occurred_at >= :lo AND g.occurred_at < :hi
+              AND g.id <= :g_hi
+            GROUP BY 2, 3, 4, 5""",
+            params,
+        )
+        day = self.day_sql("m.enrolled_at", timezone, lo, hi)
+        self._add_daily(
+            ("new_members",),
+            f"""
+            SELECT {p}, {day}, '', '', COALESCE(m.tier_code, ''), COUNT(*)
+            FROM members m
+            WHERE m.program_id = {p} AND m.enrolled_at >= :lo AND m.enrolled_at < :hi
+              AND m.id <= :m_hi
+            GROUP BY 2, 3, 4, 5""",
+            params,
+        )
+
+    # ---- member months and rules -----------------------------------------------------------
+    def add_member_months(
+        self,
+        program_id: int,
+        timezone: str,
+        ids: tuple[int, int] | None = None,
+        span: tuple[datetime, datetime] | None = None,
+    ) -> int:
+        """Add the purchases with ids in ``ids`` (and occurring in ``span``) to their
+        members' months; answers how many purchases."""
+        where, params = self._filter("t", program_id, ids, span)
+        lo, hi = self._span_of("purchases", "t", "occurred_at", where, params)
+        if lo is None or hi is None:
+            return 0
+        count = int(
+            self.conn.execute(
+                text(f"SELECT COUNT(*) FROM purchases t WHERE {' AND '.join(where)}"),
+                params,
+            ).scalar_one()
+        )
+        first_member = self.conn.execute(
+            text("SELECT MIN(enrolled_at) FROM members WHERE program_id = :p"), {"p": program_id}
+        ).scalar_one()
+        month = self._month_sql(self.day_sql("t.occurred_at", timezone, lo, hi))
+        cohort = self._month_sql(
+            self.day_sql("m.enrolled_at", timezone, _instant(first_member) or lo, hi)
+        )
+        self.conn.execute(
+            text(f"""
+                INSERT INTO analytics_member_months
+                    (program_id, month_no, member_id, cohort, purchases, revenue_minor)
+                SELECT {int(program_id)}, {month}, t.member_id, MIN({cohort}), COUNT(*),
+                       SUM(t.total_minor)
+                FROM purchases t JOIN members m ON m.id = t.member_id
+                WHERE {" AND ".join(where)}
+                GROUP BY 2, 3
+                ON CONFLICT (program_id, month_no, member_id) DO UPDATE SET
+                    purchases = analytics_member_months.purchases + excluded.purchases,
+                    revenue_minor = analytics_member_months.revenue_minor
+                                    + excluded.revenue_minor"""),
+            params,
+        )
+        return count
+
+    def add_rule_days(
+        self,
+        program_id: int,
+        timezone: str,
+        ids: tuple[int, int] | None = None,
+        span: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """Add the line awards of the purchases in ``ids`` (and ``span``) to the rules'
+        days."""
+        where, params = self._filter("t", program_id, ids, span)
+        lo, hi = self._span_of("purchases", "t", "occurred_at", where, params)
+        if lo is None:
+            return
+        day = self.day_sql("t.occurred_at", timezone, lo, hi)
+        self.conn.execute(
+            text(f"""
+                INSERT INTO analytics_rule_daily (program_id, day, rule_id, points, awards)
+                SELECT {int(program_id)}, {day}, a.rule_id, SUM(a.points), COUNT(*)
+                FROM purchases t JOIN line_awards a ON a.purchase_id = t.id
+                WHERE {" AND ".join(where)}
+                GROUP BY 2, 3
+                ON CONFLICT (program_id, day, rule_id) DO UPDATE SET
+                    points = analytics_rule_daily.points + excluded.points,
+                    awards = analytics_rule_daily.awards + excluded.awards"""),
+            params,
+        )
+
+    def clear(self, program_id: int, first: date | None = None, last: date | None = None) -> None:
+        """Delete the program's rollup rows (of days ``first`` to ``last`` when given)."""
+        for table in (analytics_daily, analytics_rule_daily):
+            q = delete(table).where(table.c.program_id == program_id)
+            if first is not None and last is not None:
+                q = q.where(table.c.day >= first, table.c.day <= last)
+            self.conn.execute(q)
+        mm = analytics_member_months.c
+        q = delete(analytics_member_months).where(mm.program_id == program_id)
+        if first is not None and last is not None:
+            q = q.where(
+                mm.month_no >= first.year * 12 + first.month - 1,
+                mm.month_no <= last.year * 12 + last.month - 1,
+            )
+        self.conn.execute(q)
+
+    # ---- reads -------------------------------------------------------------------------------
+    def daily(
+        self, program_id: int, first: date | None, last: date, dimension: str | None
+    ) -> Iterator[tuple[date, str, list[int]]]:
+        """The daily rows of the program (days up to ``last``, from ``first`` when given),
+        summed over everything but ``dimension`` (``None``: the program whole)."""
+        d = analytics_daily.c
+        label = d[dimension] if dimension else None
+        cols = [func.sum(d[c]) for c in DAILY_COLUMNS]
+        q = select(d.day, *([label] if label is not None else []), *cols).where(
+            d.program_id == program_id, d.day <= last
+        )
+        if first is not None:
+            q = q.where(d.day >= first)
+        q = q.group_by(d.day, *([label] if label is not None else []))
+        n = 2 if label is not None else 1
+        dates: dict[Any, date] = {}
+        for row in self.conn.execute(q).all():
+            day = dates.get(row[0])
+            if day is None:
+                day = dates[row[0]] = _as_date(row[0])
+            # SUM of integer columns is an int (SQLite) or a Decimal/int (PostgreSQL)
+            yield day, (str(row[1]) if n == 2 else ""), [int(v) for v in row[n:]]
+
+    def purchasers(self, program_id: int, lo: datetime, hi: datetime) -> tuple[int, int, int]:
+        """Purchases, distinct purchasing members, and members with two or more, over
+        ``[lo, hi)``."""
+        row = self.conn.execute(
+            text("""
+                SELECT COALESCE(SUM(n), 0), COUNT(*),
+                       COALESCE(SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END), 0)
+                FROM (SELECT member_id, COUNT(*) AS n FROM purchases
+                      WHERE program_id = :p AND occurred_at >= :lo AND occurred_at < :hi
+                      GROUP BY member_id) t"""),
+            {"p": program_id, "lo": lo, "hi": hi},
+        ).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def members_by(self, program_id: int, before: datetime) -> int:
+        """Members enrolled before ``before``."""
+        return int(
+            self.conn.execute(
+                text("SELECT COUNT(*) FROM members WHERE program_id = :p AND enrolled_at < :b"),
+                {"p": program_id, "b": before},
+            ).scalar_one()
+        )
+
+    def expiring(self, program_id: int, lo: datetime | None, hi: datetime) -> tuple[int, int]:
+        """Points of the lots due to expire in ``[lo, hi)`` and how many of them expired."""
+        row = self.conn.execute(
+            text("""
+                SELECT COALESCE(SUM(l.amount), 0),
+                       COALESCE(SUM((SELECT COALESCE(SUM(d.amount), 0) FROM lot_draws d
+                                     WHERE d.lot_id = l.id AND d.kind = 'expire')), 0)
+                FROM lots l
+                WHERE l.program_id = :p AND l.expires_at IS NOT NULL
+                  AND (:lo_null OR l.expires_at >= :lo) AND l.expires_at < :hi"""),
+            {"p": program_id, "lo": lo, "lo_null": lo is None, "hi": hi},
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def month_activity(
+        self, program_id: int, first: int, last: int
+    ) -> dict[int, tuple[int, int, int]]:
+        """By month ``first - 1`` to ``last``: members active, active in the month before
+        too, and new among the active (enrolled in the month)."""
+        mm = "analytics_member_months"
+        out: dict[int, tuple[int, int, int]] = {}
+        for month, active, kept, new in self.conn.execute(
+            text(f"""
+                SELECT c.month_no, COUNT(*),
+                       SUM(CASE WHEN p.member_id IS NULL THEN 0 ELSE 1 END),
+                       SUM(CASE WHEN c.cohort = c.month_no THEN 1 ELSE 0 END)
+                FROM {mm} c LEFT JOIN {mm} p ON p.program_id = c.program_id
+                     AND p.member_id = c.member_id AND p.month_no = c.month_no - 1
+                WHERE c.program_id = :p AND c.month_no >= :a AND c.month_no <= :b
+                GROUP BY c.month_no"""),
+            {"p": program_id, "a": first - 1, "b": last},
+        ):
+            out[int(month)] = (int(active), int(kept or 0), int(new or 0))
+        return out
+
+    def cohorts(
+        self, program_id: int, first: int, last: int
+    ) -> dict[int, dict[int, tuple[int, int]]]:
+        """By enrolment month ``first`` to ``last`` and months since: members active and
+        their revenue."""
+        out: dict[int, dict[int, tuple[int, int]]] = {}
+        for cohort, offset, n, revenue in self.conn.execute(
+            text("""
+                SELECT cohort, month_no - cohort, COUNT(*), SUM(revenue_minor)
+                FROM analytics_member_months
+                WHERE program_id = :p AND cohort >= :a AND cohort <= :b AND month_no >= cohort
+                GROUP BY 1, 2"""),
+            {"p": program_id, "a": first, "b": last},
+        ):
+            out.setdefault(int(cohort), {})[int(offset)] = (int(n), int(revenue or 0))
+        return out
+
+    def cohort_sizes(self, program_id: int, timezone: str, before: datetime) -> dict[int, int]:
+        """Members enrolled by local month of enrolment (before ``before``)."""
+        lo = self.conn.execute(
+            text("SELECT MIN(enrolled_at) FROM members WHERE program_id = :p"), {"p": program_id}
+        ).scalar_one()
+        if lo is None:
+            return {}
+        day = self.day_sql("enrolled_at", timezone, _instant(lo), before)
+        out: dict[int, int] = {}
+        for d, n in self.conn.execute(
+            text(
+                f"SELECT {day}, COUNT(*) FROM members WHERE program_id = :p "
+                "AND enrolled_at < :b GROUP BY 1"
+            ),
+            {"p": program_id, "b": before},
+        ):
+            day_ = _as_date(d)
+            month = day_.year * 12 + day_.month - 1
+            out[month] = out.get(month, 0) + int(n)
+        return out
+
+    def rules(self, program_id: int, first: date, last: date) -> list[tuple[str, int, int]]:
+        """Points and awards by rule over days ``first`` to ``last``, most points first."""
+        r = analytics_rule_daily.c
+        q = (
+            select(r.rule_id, func.sum(r.points), func.sum(r.awards))
+            .where(r.program_id == program_id, r.day >= first, r.day <= last)
+            .group_by(r.rule_id)
+            .order_by(func.sum(r.points).desc(), r.rule_id)
+        )
+        return [(str(a), int(b or 0), int(c or 0)) for a, b, c in self.conn.execute(q)]
+
+    # ---- settings, alerts, guest receipts ---------------------------------------------------
+    def settings(self, program_id: int) -> tuple[int | None, int]:
+        """The program's budget cap (basis points of turnover) and active days."""
+        s = analytics_settings.c
+        row = self.conn.execute(
+            select(s.budget_cap_bp, s.active_days).where(s.program_id == program_id)
+        ).first()
+        return (None, 90) if row is None else (row[0], int(row[1]))
+
+    def save_settings(
+        self, program_id: int, cap_bp: int | None, active_days: int, at: datetime
+    ) -> None:
+        """Store the program's budget cap and active days."""
+        self._upsert(
+            analytics_settings,
+            [
+                {
+                    "program_id": program_id,
+                    "budget_cap_bp": cap_bp,
+                    "active_days": active_days,
+                    "updated_at": at,
+                }
+            ],
+            ["program_id"],
+            set_=("budget_cap_bp", "active_days", "updated_at"),
+        )
+
+    def alert_once(self, program_id: int, kind: str, month: str, at: datetime) -> bool:
+        """Record the alert ``kind`` of ``month``; ``False`` when it was recorded already."""
+        a = analytics_alerts.c
+        exists = self.conn.execute(
+            select(a.at).where(a.program_id == program_id, a.kind == kind, a.month == month)
+        ).first()
+        if exists is not None:
+            return False
+        self.conn.execute(
+            analytics_alerts.insert().values(program_id=program_id, kind=kind, month=month, at=at)
+        )
+        return True
+
+    def alerted_months(self, program_id: int, kind: str) -> set[str]:
+        """The months whose alert ``kind`` was written."""
+        a = analytics_alerts.c
+        return {
+            str(m)
+            for (m,) in self.conn.execute(
+                select(a.month).where(a.program_id == program_id, a.kind == kind)
+            )
+        }
+
+    def add_guest_receipt(
+        self,
+        program_id: int,
+        receipt_id: str,
+        occurred_at: datetime,
+        store: str | None,
+        channel: str | None,
+        total_minor: int,
+        at: datetime,
+    ) -> tuple[bool, int, datetime]:
+        """Record a receipt without a member; an id already recorded is kept as it was
+        (answers whether it is new, and the stored total and time)."""
+        g = guest_receipts.c
+        row = self.conn.execute(
+            select(g.total_minor, g.occurred_at).where(
+                g.program_id == program_id, g.receipt_id == receipt_id
+            )
+        ).first()
+        if row is not None:
+            return False, int(row[0]), _instant(row[1]) or occurred_at
+        self.conn.execute(
+            guest_receipts.insert().values(
+                program_id=program_id,
+                receipt_id=receipt_id,
+                occurred_at=occurred_at,
+                store=store,
+                channel=channel,
+                total_minor=total_minor,
+                recorded_at=at,
+            )
+        )
+        return True, total_minor, occurred_at
+
+
+def _instant(value: Any, *, later: bool = False) -> datetime | None:
+    """A database's datetime (SQLite: text) as an aware UTC instant; ``later``: just after
+    it (the end of a half-open span)."""
+    if value is None:
+        return None
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    if later:
+        at += timedelta(microseconds=1)
+    return at
