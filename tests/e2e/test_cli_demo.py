@@ -22,6 +22,14 @@ TABLES = (
     "line_awards",
     "rule_sets",
     "audit_log",
+    # the newer capabilities the demo shows (kopilka.demo.showcase)
+    "rewards",
+    "reward_pool_codes",
+    "issued_rewards",
+    "offer_activations",
+    "favourite_choices",
+    "reminder_settings",
+    "messages",
 )
 
 
@@ -52,9 +60,17 @@ def _demo_twice(demo_cli: Cli) -> None:
     assert counts["rule_sets"] == 2
     assert counts["purchases"] > 0
     assert counts["line_awards"] > 0
+    # a catalog with redemptions, an activated offer, reminders on and messages recorded
+    assert counts["rewards"] == 5
+    assert counts["issued_rewards"] > 0
+    assert counts["offer_activations"] > 0
+    assert counts["favourite_choices"] > 0
+    assert counts["reminder_settings"] == 1
+    assert counts["messages"] > 0
     # every back-office write of the demo is audited, as through the API (none were)
     actions = {a for (a,) in demo_cli.sql("SELECT DISTINCT action FROM audit_log")}
     assert {"rules.publish", "member.block", "job.expire", "job.activate"} <= actions
+    assert "reminders.settings" in actions
     second = demo_cli.ok("demo", "--members", "20")
     assert "program grocery already there" in second.stdout
     assert {t: demo_cli.count(t) for t in TABLES} == counts

@@ -87,8 +87,26 @@ def _guide(result: DemoResult, host: str, port: int, serving: bool) -> None:
     when = "" if serving else f" (after {serve})"
     out.print(f"[bold]Admin console[/]{when}: {base}/admin — sign in with the admin key")
     out.print(
-        f"[bold]Member portal[/]: {base}/portal — card {someone.card}"
-        + (f" and phone {someone.phone}" if someone.phone else "")
+        "  new here: rewards catalog and issued rewards (/admin/rewards), personal offers"
+        " (/admin/offers), notifications: templates and settings (/admin/notifications),"
+        f" a member's tier ({base}/admin/members/{someone.member_id}/tier) and the messages"
+        " sent to them (on their card)",
+        markup=False,
+    )
+    out.print(
+        f"[bold]Member portal[/]: {base}/portal — sign in with"
+        f" {someone.email or someone.phone} and a one-time code; then rewards"
+        " (/portal/rewards) and my coupons (/portal/coupons); the home"
+        " page shows the tier, the personal offer to activate and favourite categories"
+    )
+    # not a "$ " line: the guide's commands are the ones safe to run on the demo as printed
+    py = str(Path(sys.executable)) if "venv" in sys.executable else "python"
+    out.print(
+        "  the code goes by e-mail: the development adapter (log) only logs that it was sent."
+        " To read it, run an SMTP sink in another terminal (it comes with the test tools,"
+        f" make test installs them), {py} -m aiosmtpd -n -l 127.0.0.1:1025, and start the"
+        " demo with KOPILKA_EMAIL_ADAPTER=smtp KOPILKA_SMTP_PORT=1025: the sink prints the code",
+        markup=False,
     )
     out.print(f"[bold]HTTP API[/]: {base}/docs, {base}/redoc and {base}/openapi.json")
     till = result.api_keys.get("pos", "$KOPILKA_API_KEY")

@@ -9,6 +9,7 @@ from kopilka.demo.activities import ACTIVITIES
 from kopilka.demo.apikeys import api_keys
 from kopilka.demo.model import Action, Demo, Step
 from kopilka.demo.people import make_person
+from kopilka.demo.showcase import personal, reminders_on, rewards_catalog, sign_in_code
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.member import MemberStatus
@@ -67,9 +68,43 @@ def publish_rules(demo: Demo) -> str:
     v2 = document.replace('factor: "1.5"', "factor: 2").replace(
         "Собственная марка: баллы x1.5", "Собственная марка: баллы x2"
     )
-    _publish(demo, 2, v2)
+    _publish(demo, 2, _with_personal_rules(v2, demo.end))
     demo.clock.set(demo.start)
-    return "rules versions 1 and 2 published"
+    return "rules versions 1 and 2 published (2 adds a personal offer and favourite categories)"
+
+
+# version 2's own rules, not in grocery.yaml: the purchase benchmark (bench/) books on
+# that document, and its costs stay comparable across recorded runs
+PERSONAL_RULES = """
+  - id: grocery-x3
+    kind: multiplier
+    description: "Персональное предложение: баллы x3 на бакалею (кофе, чай, крупы), активируйте его"
+    factor: 3
+    scope: {{categories: [grocery]}}
+    offer:
+      audience: {{everyone: true}}
+      requires_activation: true
+      window: {{from: {start}, to: {end}}}
+
+  - id: favourites
+    kind: favourite_categories
+    description: "Ваши 2 любимые категории: баллы x2"
+    choose: 2
+    from: [dairy, bread, fruit, vegetables, meat, household]
+    factor: 2
+    period: month
+"""
+
+
+def _with_personal_rules(document: str, today: datetime) -> str:
+    """``document`` with a personal offer to activate (open from a week before ``today``
+    for three weeks) and a favourite-categories rule, added at the end of its rules."""
+    marker = "\n# codes a purchase may carry"
+    assert marker in document, "grocery.yaml's promo codes follow its rules"
+    start = (today - timedelta(days=7)).date().isoformat()
+    end = (today + timedelta(days=14)).date().isoformat()
+    added = PERSONAL_RULES.format(start=start, end=end)
+    return document.replace(marker, added.rstrip("\n") + "\n" + marker, 1)
 
 
 def _publish(demo: Demo, version: int, document: str) -> None:
@@ -175,6 +210,10 @@ STEPS: list[Step] = [
     play_timeline,
     block_fraud,
     sweeps,
+    rewards_catalog,
+    personal,
+    reminders_on,
+    sign_in_code,
     verify,
     api_keys,
 ]
