@@ -4,7 +4,7 @@ and issued rewards (``rewards:read``, ``rewards:cancel``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -272,7 +272,7 @@ def list_issued(
     program: CurrentProgram,
     member_id: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
     reward_id: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
-    status: IssuedStatus | None = None,
+    status: Literal["issued", "used", "expired", "cancelled"] | None = None,
     code: Annotated[
         str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     ] = None,
@@ -281,7 +281,9 @@ def list_issued(
 ) -> list[IssuedView]:
     """Issued rewards, newest first: by member, reward, status or a code's beginning;
     ``before``: the last id of the previous page."""
-    query = IssuedQuery(member_id, reward_id, status, code, before, limit)
+    query = IssuedQuery(
+        member_id, reward_id, IssuedStatus(status) if status else None, code, before, limit
+    )
     return rewards_svc.issued_page(ctx, program, query)
 
 
