@@ -4,9 +4,9 @@ and issued rewards (``rewards:read``, ``rewards:cancel``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from kopilka.api.deps import Ctx, CurrentKey, CurrentProgram, IdempotencyKey, ProgramMember, permit
@@ -55,6 +55,8 @@ issued = APIRouter(prefix=f"{V1}/issued-rewards", tags=["rewards"])
 READ = responses("unauthorized", "forbidden", "not_found")
 MANAGE = responses("unauthorized", "forbidden", "not_found", "conflict", "payload_too_large")
 CODE_QUERY = r"^[A-Za-z0-9_.-]+$"
+RewardId = Annotated[int, Path(ge=1, le=2**53 - 1)]
+IssuedId = Annotated[int, Path(ge=1, le=2**53 - 1)]
 
 
 # -- members ------------------------------------------------------------------------------
@@ -170,7 +172,7 @@ def put_settings(
     dependencies=[permit(P.REWARDS_READ)],
     responses=READ,
 )
-def get_reward(reward_id: int, ctx: Ctx, program: CurrentProgram) -> RewardView:
+def get_reward(reward_id: RewardId, ctx: Ctx, program: CurrentProgram) -> RewardView:
     """One catalog row with its figures."""
     return rewards_svc.reward(ctx, program, reward_id)
 
@@ -182,7 +184,7 @@ def get_reward(reward_id: int, ctx: Ctx, program: CurrentProgram) -> RewardView:
     responses=MANAGE,
 )
 def update_reward(
-    reward_id: int, body: RewardIn, ctx: Ctx, program: CurrentProgram, key: CurrentKey
+    reward_id: RewardId, body: RewardIn, ctx: Ctx, program: CurrentProgram, key: CurrentKey
 ) -> RewardView:
     """Change a reward (its stock stays: see ``/stock``). Audited."""
     reward = body.to_reward(program.currency, reward_id)
@@ -196,7 +198,7 @@ def update_reward(
     responses=MANAGE,
 )
 def set_stock(
-    reward_id: int, body: StockIn, ctx: Ctx, program: CurrentProgram, key: CurrentKey
+    reward_id: RewardId, body: StockIn, ctx: Ctx, program: CurrentProgram, key: CurrentKey
 ) -> RewardView:
     """Set the stock, make it unlimited, or add (or remove) units in one statement."""
     return rewards_svc.set_stock(ctx, program, body.to_command(reward_id, key.actor))
@@ -209,7 +211,7 @@ def set_stock(
     responses=MANAGE,
 )
 def load_pool(
-    reward_id: int, body: PoolIn, ctx: Ctx, program: CurrentProgram, key: CurrentKey
+    reward_id: RewardId, body: PoolIn, ctx: Ctx, program: CurrentProgram, key: CurrentKey
 ) -> PoolLoaded:
     """Add partner codes to a partner reward's pool (codes it has already are counted as
     duplicates). ``kopilka rewards pool-load`` sends a CSV file this way in batches."""
@@ -232,7 +234,7 @@ def load_pool(
     },
 )
 async def put_image(
-    reward_id: int, request: Request, ctx: Ctx, program: CurrentProgram, key: CurrentKey
+    reward_id: RewardId, request: Request, ctx: Ctx, program: CurrentProgram, key: CurrentKey
 ) -> RewardView:
     """Store the reward's image: the body is the file, PNG, JPEG or WebP (told by its
     bytes, not the header) of at most 512 KB."""
@@ -248,7 +250,7 @@ async def put_image(
     responses={**READ, 200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}},
     response_class=Response,
 )
-def get_image(reward_id: int, ctx: Ctx, program: CurrentProgram) -> Response:
+def get_image(reward_id: RewardId, ctx: Ctx, program: CurrentProgram) -> Response:
     """The reward's image as stored."""
     content_type, data, digest = rewards_svc.image(ctx, program, reward_id)
     return Response(
@@ -270,7 +272,7 @@ def list_issued(
     program: CurrentProgram,
     member_id: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
     reward_id: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
-    status: IssuedStatus | None = None,
+    status: Literal["issued", "used", "expired", "cancelled"] | None = None,
     code: Annotated[
         str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     ] = None,
@@ -279,7 +281,9 @@ def list_issued(
 ) -> list[IssuedView]:
     """Issued rewards, newest first: by member, reward, status or a code's beginning;
     ``before``: the last id of the previous page."""
-    query = IssuedQuery(member_id, reward_id, status, code, before, limit)
+    query = IssuedQuery(
+        member_id, reward_id, IssuedStatus(status) if status else None, code, before, limit
+    )
     return rewards_svc.issued_page(ctx, program, query)
 
 
@@ -289,7 +293,7 @@ def list_issued(
     dependencies=[permit(P.REWARDS_READ)],
     responses=READ,
 )
-def get_issued(issued_id: int, ctx: Ctx, program: CurrentProgram) -> IssuedDetail:
+def get_issued(issued_id: IssuedId, ctx: Ctx, program: CurrentProgram) -> IssuedDetail:
     """An issued reward with its history."""
     return rewards_svc.issued_detail(ctx, program, issued_id)
 
@@ -303,7 +307,7 @@ def get_issued(issued_id: int, ctx: Ctx, program: CurrentProgram) -> IssuedDetai
     ),
 )
 def cancel(
-    issued_id: int,
+    issued_id: IssuedId,
     body: CancelIn,
     ctx: Ctx,
     program: CurrentProgram,

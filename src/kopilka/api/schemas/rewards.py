@@ -185,8 +185,8 @@ class PoolIn(Input):
 
 
 class SettingsIn(Input):
-    refund_on_cancel: bool
-    refund_on_expiry: bool
+    refund_on_cancel: Annotated[bool, Field(strict=True)]
+    refund_on_expiry: Annotated[bool, Field(strict=True)]
 
 
 class RedeemIn(Input):
