@@ -10,6 +10,7 @@ from sqlalchemy import select
 from kopilka.domain.program import Program
 from kopilka.ledger.verify import VerifyReport, verify
 from kopilka.services.context import ServiceContext
+from kopilka.store.repos.tiers import StoredChange, TierRepo
 from kopilka.store.repos.verification import VerificationRepo
 from kopilka.store.tables import journal_entries, postings
 
@@ -35,11 +36,29 @@ class HistoryItem(TypedDict):
     meta: dict[str, object] | None
 
 
+class TierChangeItem(TypedDict):
+    """A change of the member's tier in their history: from, to, why (``reason``:
+    purchase, review, manual, return, migration) and what decided it."""
+
+    at: str
+    from_tier: str | None
+    to_tier: str | None
+    reason: str
+    why: str
+    rule_version: int | None
+    actor: str | None
+    note: str | None
+
+
 class History(TypedDict):
-    """A page of a member's ledger, newest first; ``next_cursor`` is the next ``before``."""
+    """A page of a member's ledger, newest first; ``next_cursor`` is the next ``before``.
+    ``tier_changes``: the member's tier changes in the page's span of time (newest first),
+    each on exactly one page: from the oldest entry's time on this page (from the start on
+    the last page) to the time of the entry ``before`` names (to now on the first page)."""
 
     items: list[HistoryItem]
     next_cursor: int | None
+    tier_changes: list[TierChangeItem]
 
 
 class Entry(TypedDict):
@@ -111,6 +130,13 @@ def history(
             q = q.where(e.id < before)
         rows = uow.conn.execute(q.order_by(e.id.desc()).limit(limit + 1)).fetchall()
         page = rows[:limit]
+        until = (
+            uow.conn.execute(select(e.occurred_at).where(e.id == before)).scalar()
+            if before is not None
+            else None
+        )
+        since = page[-1].occurred_at if len(rows) > limit else None
+        changes = TierRepo(uow.conn).changes_between(member_id, since, until)
         ids = [r.id for r in page]
         deltas: dict[int, dict[str, int]] = {i: {} for i in ids}
         if ids:
@@ -157,7 +183,38 @@ def history(
         }
         for r in page
     ]
-    return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
+    return {
+        "items": items,
+        "next_cursor": page[-1].id if len(rows) > limit else None,
+        "tier_changes": [_tier_change(c, for_member=for_member) for c in changes],
+    }
+
+
+def _tier_change(c: StoredChange, *, for_member: bool) -> TierChangeItem:
+    return {
+        "at": c.at.isoformat(),
+        "from_tier": c.from_tier,
+        "to_tier": c.to_tier,
+        "reason": c.reason,
+        "why": explain_tier_change(c.from_tier, c.to_tier, c.reason),
+        "rule_version": c.rule_version,
+        "actor": None if for_member else c.actor,
+        "note": None if for_member else c.note,
+    }
+
+
+def explain_tier_change(from_tier: str | None, to_tier: str | None, reason: str) -> str:
+    """One sentence for a tier change (the English of the API; pages word it themselves)."""
+    before = from_tier or "no tier"
+    after = to_tier or "no tier"
+    why = {
+        "purchase": "by purchases",
+        "review": "at a review",
+        "manual": "set by support",
+        "return": "after a return",
+        "migration": "carried over from before tiers",
+    }.get(reason, reason)
+    return f"tier {before} -> {after}, {why}"
 
 
 def explain(entry: Entry, *, for_member: bool = False) -> str:

@@ -112,3 +112,36 @@ def test_tier_routes_are_documented(client: TestClient) -> None:
     path = spec["paths"]["/v1/members/{member_id}/tier"]
     assert {"get", "post"} <= set(path)
     assert "403" in path["post"]["responses"]
+
+
+def test_tier_changes_appear_in_the_member_history(
+    client: TestClient, kopilka: Kopilka, program: Program, key_for: KeyFactory
+) -> None:
+    """The member's history names each tier change (from, to, reason, a sentence) in the
+    span of time of its page: every change on exactly one page, newest first."""
+    publish_rules(kopilka.services, program, TIERED)
+    till, support = key_for("pos", store="S1"), key_for("support")
+    m = _member(client, till)
+    for n, amount in enumerate(("11800.00", "4000.00", "100.00")):
+        r = client.post(
+            "/v1/purchases",
+            json=basket(line("1", amount), member_id=m, receipt_id=f"H-{n}"),
+            headers=idem(**till),
+        )
+        assert r.status_code == 201, r.text
+    page = client.get(f"/v1/members/{m}/history", headers=support).json()
+    assert [(c["from_tier"], c["to_tier"], c["reason"]) for c in page["tier_changes"]] == [
+        ("basic", "gold", "purchase"),
+        (None, "basic", "purchase"),
+    ]
+    assert page["tier_changes"][0]["why"] == "tier basic -> gold, by purchases"
+    seen = []
+    before = None
+    while True:
+        params = {"limit": 1} | ({"before": before} if before else {})
+        page = client.get(f"/v1/members/{m}/history", params=params, headers=support).json()
+        seen += [c["to_tier"] for c in page["tier_changes"]]
+        before = page["next_cursor"]
+        if before is None:
+            break
+    assert sorted(seen) == ["basic", "gold"]

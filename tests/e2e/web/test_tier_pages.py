@@ -86,3 +86,16 @@ def test_portal_shows_tier_benefits_and_progress(world, anon):
     anon.cookies.set("kopilka_lang", "ru")
     ru = text_of(anon.get("/portal").text)
     assert "Мой уровень: Серебряный" in ru
+
+
+def test_card_history_lists_tier_changes(world, as_role):
+    """The member card's history shows the tier change beside the point movements, from,
+    to and why, in English and in Russian."""
+    _tiered(world, spend="16000")
+    c = as_role("support")
+    text = " ".join(text_of(c.get(f"/admin/members/{world.member_id}").text).split())
+    assert "Tier changes in this part of the history" in text
+    assert text.count("— gold purchase") == 2  # the tier panel's history and this one
+    c.cookies.set("kopilka_lang", "ru")
+    ru = " ".join(text_of(c.get(f"/admin/members/{world.member_id}").text).split())
+    assert "Смены уровня в этой части истории" in ru

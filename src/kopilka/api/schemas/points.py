@@ -137,6 +137,22 @@ class HistoryItem(BaseModel):
     meta: dict[str, object] | None
 
 
+class TierChangeItem(BaseModel):
+    at: datetime
+    from_tier: str | None
+    to_tier: str | None
+    reason: str = Field(description="purchase | review | manual | return | migration")
+    why: str = Field(description="the change explained in one sentence")
+    rule_version: int | None
+    actor: str | None
+    note: str | None
+
+
 class HistoryPage(BaseModel):
     items: list[HistoryItem]
     next_cursor: int | None = Field(description="pass as `before` for the next (older) page")
+    tier_changes: list[TierChangeItem] = Field(
+        description="the member's tier changes in this page's span of time, newest first "
+        "(from the oldest line's time, or the start on the last page, to the time of the "
+        "entry `before` names, or now on the first page)"
+    )

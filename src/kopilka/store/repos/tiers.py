@@ -330,6 +330,35 @@ class TierRepo:
         )
         return [StoredChange(**r._mapping) for r in rows]
 
+    def changes_between(
+        self,
+        member_id: int,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int = 200,
+    ) -> list[StoredChange]:
+        """The member's tier changes at ``since`` or later and before ``until`` (either
+        open when ``None``), newest first."""
+        c = tier_changes.c
+        q = select(
+            c.id,
+            c.from_tier,
+            c.to_tier,
+            c.at,
+            c.reason,
+            c.metrics,
+            c.thresholds,
+            c.rule_version,
+            c.actor,
+            c.note,
+        ).where(c.member_id == member_id)
+        if since is not None:
+            q = q.where(c.at >= since)
+        if until is not None:
+            q = q.where(c.at < until)
+        rows = self.conn.execute(q.order_by(c.at.desc(), c.id.desc()).limit(limit))
+        return [StoredChange(**r._mapping) for r in rows]
+
     def member_ids(self, program_id: int, after: int, limit: int) -> list[int]:
         """A page of the program's member ids (active or not), in id order after ``after``."""
         m = members.c
