@@ -838,3 +838,73 @@ def _history_item(c: StoredChange) -> TierHistoryItem:
         "actor": c.actor,
         "note": c.note,
     }
+
+
+# ---- the program's tiers: distribution now and movement by month ----------------------------
+
+
+class TierCount(TypedDict):
+    code: str | None  # None: members without a tier
+    members: int
+    share: float  # of all members, 0..1
+
+
+class TierMove(TypedDict):
+    month: str  # YYYY-MM in the program's time zone
+    from_tier: str | None
+    to_tier: str | None
+    up: bool  # to a higher tier than from
+    members: int
+
+
+class TierOverview(TypedDict):
+    """The program's tiers (lowest first), how many members are at each now, and the
+    moves between tiers by month of the last ``months`` (newest month first)."""
+
+    tiers: list[TierName]
+    distribution: list[TierCount]
+    moves: list[TierMove]
+
+
+def tier_overview(ctx: ServiceContext, program: Program, *, months: int = 12) -> TierOverview:
+    """Members per tier now and upgrades/downgrades (from -> to) per month, for the console."""
+    now = ctx.now()
+    zone = ZoneInfo(program.timezone)
+    local = now.astimezone(zone)
+    month0 = local.year * 12 + local.month - 1 - (months - 1)
+    since = datetime(month0 // 12, month0 % 12 + 1, 1, tzinfo=zone)
+    with ctx.uow(read_only=True) as uow:
+        tiers = tiers_at(uow, program, now)
+        repo = TierRepo(uow.conn)
+        counts = repo.distribution(program.id)
+        changes = repo.changes_since(program.id, since)
+    policy = tiers.policy if tiers else TierPolicy(())
+    total = sum(counts.values()) or 1
+    codes: list[str | None] = [None, *(t.code for t in policy.tiers)]
+    codes += sorted(c for c in counts if c is not None and c not in codes)
+    moves: dict[tuple[str, str | None, str | None], int] = {}
+    for at, a, b in changes:
+        if a == b:
+            continue
+        key = (at.astimezone(zone).strftime("%Y-%m"), a, b)
+        moves[key] = moves.get(key, 0) + 1
+    return {
+        "tiers": [n for n in map(_name, policy.tiers) if n is not None],
+        "distribution": [
+            {"code": c, "members": counts.get(c, 0), "share": counts.get(c, 0) / total}
+            for c in codes
+        ],
+        "moves": [
+            {
+                "month": month,
+                "from_tier": a,
+                "to_tier": b,
+                "up": policy.rank(b) > policy.rank(a),
+                "members": n,
+            }
+            # newest month first, the largest move of a month first
+            for (month, a, b), n in sorted(
+                moves.items(), key=lambda kv: (kv[0][0], kv[1]), reverse=True
+            )
+        ],
+    }

@@ -218,6 +218,32 @@ def tier_router(console: Console) -> APIRouter:
     router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
     ctx = console.ctx
 
+    @router.get("/tiers")
+    def overview(request: Request) -> Response:
+        """The program's tiers: members per tier now, moves between tiers by month."""
+        op = console.operator(request)
+        op.require(Permission.PROGRAM_READ)
+        found = tiers_svc.tier_overview(ctx, op.program)
+        names = {t["code"]: tier_name(t) for t in found["tiers"]}
+
+        def named(code: str | None) -> str:
+            return names.get(code, code) if code is not None else str(tr("No tier"))
+
+        return console.page(
+            op,
+            "admin_tiers.html",
+            tiers=found["tiers"],
+            distribution=[
+                {**c, "name": named(c["code"]), "percent": round(c["share"] * 100)}
+                for c in found["distribution"]
+            ],
+            moves=[
+                {**m, "from_name": named(m["from_tier"]), "to_name": named(m["to_tier"])}
+                for m in found["moves"]
+            ],
+            nav="tiers",
+        )
+
     def page(
         request: Request,
         member_id: int,

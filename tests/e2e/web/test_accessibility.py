@@ -118,6 +118,7 @@ PAGES = [
     Page("/admin/webhooks", ("admin",)),
     # subscription 1 (the served world's), with a failed attempt in its log
     Page("/admin/webhooks/{subscription_id}", ("admin",), url="/admin/webhooks/1"),
+    Page("/admin/tiers", ("admin", "analyst")),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/admin/rewards", ("marketer", "support")),
     Page("/admin/rewards/issued", ("support",)),

@@ -99,3 +99,21 @@ def test_card_history_lists_tier_changes(world, as_role):
     c.cookies.set("kopilka_lang", "ru")
     ru = " ".join(text_of(c.get(f"/admin/members/{world.member_id}").text).split())
     assert "Смены уровня в этой части истории" in ru
+
+
+def test_tiers_page_shows_the_distribution_and_the_moves(world, as_role):
+    """/admin/tiers (linked from the console's navigation) counts the members at each tier
+    now and the month's move to Gold, in English and in Russian."""
+    _tiered(world, spend="16000")
+    c = as_role("analyst")
+    page = c.get("/admin/tiers")
+    assert page.status_code == 200
+    assert 'href="/admin/tiers"' in c.get("/admin").text
+    text = " ".join(text_of(page.text).split())
+    assert "Members per tier now" in text
+    assert "Gold 1" in text  # the member who reached it
+    assert "No tier Gold up 1" in text  # this month's move
+    c.cookies.set("kopilka_lang", "ru")
+    ru = " ".join(text_of(c.get("/admin/tiers").text).split())
+    assert "Переходы между уровнями по месяцам" in ru
+    assert "Без уровня Золотой вверх 1" in ru

@@ -359,6 +359,30 @@ class TierRepo:
         rows = self.conn.execute(q.order_by(c.at.desc(), c.id.desc()).limit(limit))
         return [StoredChange(**r._mapping) for r in rows]
 
+    def distribution(self, program_id: int) -> dict[str | None, int]:
+        """How many of the program's members (erased ones left out) are at each effective
+        tier now (``None``: no tier)."""
+        m = members.c
+        rows = self.conn.execute(
+            select(m.tier_code, func.count())
+            .where(m.program_id == program_id, m.erased_at.is_(None))
+            .group_by(m.tier_code)
+        )
+        return {code: int(n) for code, n in rows}
+
+    def changes_since(
+        self, program_id: int, since: datetime
+    ) -> list[tuple[datetime, str | None, str | None]]:
+        """Every tier change of the program's members at ``since`` or later: (when, from,
+        to), oldest first."""
+        c = tier_changes.c
+        rows = self.conn.execute(
+            select(c.at, c.from_tier, c.to_tier)
+            .where(c.program_id == program_id, c.at >= since)
+            .order_by(c.at)
+        )
+        return [(at, a, b) for at, a, b in rows]
+
     def member_ids(self, program_id: int, after: int, limit: int) -> list[int]:
         """A page of the program's member ids (active or not), in id order after ``after``."""
         m = members.c
