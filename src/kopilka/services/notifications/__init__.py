@@ -2,8 +2,7 @@
 e-mail, SMS and push, from templates per topic and language, with consent, frequency caps
 and quiet hours respected, and every message in a log (``messages``).
 
-The interface the other capabilities call (see NOTIFY_CONTRACT.md and
-docs/notifications.md)::
+The interface the other capabilities call (see docs/notifications.md)::
 
     from kopilka.services.notifications import Notify, notify, deliver_now
 
