@@ -369,6 +369,10 @@ def rebuild(
         repo.save_marks(program.id, upto, now)
         uow.commit()
         tick(1)
+    with ctx.uow() as uow:
+        # after the commit: the statistics sample the committed rows
+        AnalyticsRepo(uow.conn).refresh_statistics()
+        uow.commit()
     return {
         "program": program.code,
         "entries": upto.entry,

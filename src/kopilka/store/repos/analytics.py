@@ -124,6 +124,15 @@ class AnalyticsRepo:
         finally:
             self.conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
 
+    def refresh_statistics(self) -> None:
+        """On PostgreSQL, ANALYZE the rollups (a rebuild rewrites them wholly; until
+        autovacuum samples them the planner guesses their sizes and picks poor plans for the
+        KPIs' reads). SQLite plans them from their keys."""
+        if self.pg:
+            self.conn.exec_driver_sql(
+                "ANALYZE analytics_daily, analytics_member_months, analytics_rule_daily"
+            )
+
     # ---- marks ---------------------------------------------------------------------------
     def newest(self) -> Marks:
         """The newest id of each source, whole database (their ids are global)."""
