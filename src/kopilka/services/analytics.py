@@ -369,6 +369,10 @@ def rebuild(
         repo.save_marks(program.id, upto, now)
         uow.commit()
         tick(1)
+    with ctx.uow() as uow:
+        # after the commit: the statistics sample the committed rows
+        AnalyticsRepo(uow.conn).refresh_statistics()
+        uow.commit()
     return {
         "program": program.code,
         "entries": upto.entry,
@@ -486,24 +490,11 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         built = repo.marks(program.id) is not None
         cap, setting_days = repo.settings(program.id)
         active_days = query.active_days or setting_days
-        # every day up to the range's end (the liability sums all before), then the
-        # range's days by the dimension when the series is broken down
-        per_day = {day: row for day, _, row in repo.daily(program.id, None, days.end, None)}
-        series: dict[tuple[date, str], list[int]] = {}
-        rows = (
-            repo.daily(program.id, days.start, days.end, dim)
-            if dim
-            else ((d, "", r) for d, r in per_day.items() if d >= days.start)
-        )
-        daily_grain = query.grain is Grain.DAY
-        for day, key, row in rows:
-            at = (day if daily_grain else bucket(day, query.grain), key)
-            s = series.get(at)
-            if s is None:
-                series[at] = list(row)
-            else:
-                for i, v in enumerate(row):
-                    s[i] += v
+        # the range's days program-wide (totals, liability, budget), the points
+        # outstanding before it, and the series summed by bucket and dimension in SQL
+        per_day = {day: row for day, _, row in repo.daily(program.id, days.start, days.end, None)}
+        opening = repo.net_points_before(program.id, days.start)
+        series_rows = repo.series(program.id, days.start, days.end, query.grain.value, dim)
         purchases, purchasers, repeaters = repo.purchasers(program.id, lo, hi)
         active_from = max(hi - timedelta(days=active_days), local_midnight(date(1970, 1, 1), tz))
         _, active, _ = repo.purchasers(program.id, active_from, hi)
@@ -526,7 +517,7 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
 
     issued, redeemed = total("points_issued"), total("points_redeemed")
     expired, adjusted = total("points_expired"), total("points_adjusted")
-    liability = sum(
+    liability = opening + sum(
         r[col["points_issued"]]
         - r[col["points_redeemed"]]
         - r[col["points_expired"]]
@@ -593,21 +584,21 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         "totals": totals,
         "series": [
             {
-                "bucket": b.isoformat(),
+                "bucket": b,
                 "key": key,
-                "issued": r[col["points_issued"]],
-                "redeemed": r[col["points_redeemed"]],
-                "expired": r[col["points_expired"]],
-                "adjusted": r[col["points_adjusted"]],
-                "purchases": r[col["purchases"]],
-                "revenue_minor": r[col["revenue_minor"]],
-                "guest_receipts": r[col["guest_receipts"]],
-                "guest_revenue_minor": r[col["guest_revenue_minor"]],
-                "new_members": r[col["new_members"]],
+                "issued": r[0],
+                "redeemed": r[1],
+                "expired": r[2],
+                "adjusted": r[3],
+                "purchases": r[4],
+                "revenue_minor": r[5],
+                "guest_receipts": r[6],
+                "guest_revenue_minor": r[7],
+                "new_members": r[8],
             }
-            for (b, key), r in sorted(series.items())
+            for b, key, r in sorted(series_rows)
         ],
-        "liability": _liability(per_day, days, query.grain, value),
+        "liability": _liability(per_day, opening, days, query.grain, value),
         "retention": _retention(activity, first_month, last_month),
         "cohorts": _cohorts(cohort_cells, sizes, first_month, last_month, clv[0]),
         "budget": _budget(per_day, col, days, value, cap, alerted),
@@ -618,15 +609,16 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
 
 
 def _liability(
-    per_day: dict[date, list[int]], days: DateRange, grain: Grain, value: int
+    per_day: dict[date, list[int]], opening: int, days: DateRange, grain: Grain, value: int
 ) -> list[LiabilityPoint]:
-    """The outstanding points at the end of each bucket of the range: everything issued
-    and adjusted less everything redeemed and expired up to that day."""
+    """The outstanding points at the end of each bucket of the range: ``opening`` (those
+    outstanding before it) plus what the range's days issued and adjusted less what they
+    redeemed and expired."""
 
     def net(r: list[int]) -> int:
         return r[0] - r[1] - r[2] + r[3]
 
-    running = sum(net(r) for d, r in per_day.items() if d < days.start)
+    running = opening
     ends: dict[date, int] = {}
     for i in range(days.days):
         day = days.start + timedelta(days=i)

@@ -124,6 +124,15 @@ class AnalyticsRepo:
         finally:
             self.conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
 
+    def refresh_statistics(self) -> None:
+        """On PostgreSQL, ANALYZE the rollups (a rebuild rewrites them wholly; until
+        autovacuum samples them the planner guesses their sizes and picks poor plans for the
+        KPIs' reads). SQLite plans them from their keys."""
+        if self.pg:
+            self.conn.exec_driver_sql(
+                "ANALYZE analytics_daily, analytics_member_months, analytics_rule_daily"
+            )
+
     # ---- marks ---------------------------------------------------------------------------
     def newest(self) -> Marks:
         """The newest id of each source, whole database (their ids are global)."""
@@ -291,23 +300,34 @@ class AnalyticsRepo:
         )
         if lo is None:
             return
-        day = self.day_sql("je.occurred_at", timezone, lo, hi)
+        day = self.day_sql("e.occurred_at", timezone, lo, hi)
+        # the postings summed per entry first, so the purchase (store, channel) and the
+        # member (tier) are looked up once per entry, not once per posting
         self._add_daily(
             LEDGER_COLUMNS,
             f"""
             SELECT {int(program_id)}, {day}, COALESCE(pe.store, pr.store, ''),
                    COALESCE(pe.channel, pr.channel, ''), COALESCE(m.tier_code, ''),
-                   SUM(CASE WHEN p.account = 'issued' THEN -p.amount ELSE 0 END),
-                   SUM(CASE WHEN p.account = 'redeemed' THEN p.amount ELSE 0 END),
-                   SUM(CASE WHEN p.account = 'breakage' THEN p.amount ELSE 0 END),
-                   SUM(CASE WHEN p.account = 'adjustments' THEN -p.amount ELSE 0 END)
-            FROM journal_entries je
-            JOIN postings p ON p.entry_id = je.id
-            LEFT JOIN purchases pe ON pe.earn_entry_id = COALESCE(je.reverses_entry_id, je.id)
-            LEFT JOIN purchases pr ON pr.redeem_entry_id = COALESCE(je.reverses_entry_id, je.id)
-            LEFT JOIN members m ON m.id = je.member_id
-            WHERE {" AND ".join(where)}
-              AND p.account IN ('issued', 'redeemed', 'breakage', 'adjustments')
+                   SUM(e.issued), SUM(e.redeemed), SUM(e.expired), SUM(e.adjusted)
+            FROM (SELECT je.id, je.occurred_at, je.member_id,
+                         COALESCE(je.reverses_entry_id, je.id) AS source_id,
+                         SUM(CASE WHEN p.account = 'issued' THEN -p.amount ELSE 0 END)
+                             AS issued,
+                         SUM(CASE WHEN p.account = 'redeemed' THEN p.amount ELSE 0 END)
+                             AS redeemed,
+                         SUM(CASE WHEN p.account = 'breakage' THEN p.amount ELSE 0 END)
+                             AS expired,
+                         SUM(CASE WHEN p.account = 'adjustments' THEN -p.amount ELSE 0 END)
+                             AS adjusted
+                  FROM journal_entries je
+                  JOIN postings p ON p.entry_id = je.id
+                  WHERE {" AND ".join(where)}
+                    AND p.account IN ('issued', 'redeemed', 'breakage', 'adjustments')
+                  GROUP BY je.id, je.occurred_at, je.member_id, je.reverses_entry_id) e
+            LEFT JOIN purchases pe ON pe.earn_entry_id = e.source_id
+            LEFT JOIN purchases pr ON pr.redeem_entry_id = e.source_id
+            LEFT JOIN members m ON m.id = e.member_id
+            WHERE 1 = 1
             GROUP BY 2, 3, 4, 5""",
             params,
         )
@@ -460,15 +480,20 @@ class AnalyticsRepo:
         cohort = self._month_sql(
             self.day_sql("m.enrolled_at", timezone, _instant(first_member) or lo, hi)
         )
+        # the purchases grouped by month and member first; the member's enrolment month
+        # is then worked out once per group, not once per purchase
         self.conn.execute(
             text(f"""
                 INSERT INTO analytics_member_months
                     (program_id, month_no, member_id, cohort, purchases, revenue_minor)
-                SELECT {int(program_id)}, {month}, t.member_id, MIN({cohort}), COUNT(*),
-                       SUM(t.total_minor)
-                FROM purchases t JOIN members m ON m.id = t.member_id
-                WHERE {" AND ".join(where)}
-                GROUP BY 2, 3
+                SELECT {int(program_id)}, g.month_no, g.member_id, {cohort}, g.n, g.revenue
+                FROM (SELECT {month} AS month_no, t.member_id, COUNT(*) AS n,
+                             SUM(t.total_minor) AS revenue
+                      FROM purchases t
+                      WHERE {" AND ".join(where)}
+                      GROUP BY 1, 2) g
+                JOIN members m ON m.id = g.member_id
+                WHERE 1 = 1
                 ON CONFLICT (program_id, month_no, member_id) DO UPDATE SET
                     purchases = analytics_member_months.purchases + excluded.purchases,
                     revenue_minor = analytics_member_months.revenue_minor
@@ -543,6 +568,70 @@ class AnalyticsRepo:
                 day = dates[row[0]] = _as_date(row[0])
             # SUM of integer columns is an int (SQLite) or a Decimal/int (PostgreSQL)
             yield day, (str(row[1]) if n == 2 else ""), [int(v) for v in row[n:]]
+
+    def bucket_sql(self, day: str, grain: str) -> str:
+        """SQL for the first day of the bucket (``day``, ``week``: its Monday, ``month``:
+        its first) the date column ``day`` falls in."""
+        if grain == "week":
+            if self.pg:
+                return f"CAST(date_trunc('week', {day}) AS DATE)"
+            return (
+                f"date({day}, '-' || ((CAST(strftime('%w', {day}) AS INTEGER) + 6) % 7) || ' days')"
+            )
+        if grain == "month":
+            if self.pg:
+                return f"CAST(date_trunc('month', {day}) AS DATE)"
+            return f"date({day}, 'start of month')"
+        return day
+
+    def series(
+        self, program_id: int, first: date, last: date, grain: str, dimension: str | None
+    ) -> list[tuple[str, str, tuple[int, ...]]]:
+        """The series' figures of days ``first`` to ``last``, summed in SQL by bucket of
+        ``grain`` (its first day, ISO) and (when given) the value of ``dimension``: points
+        issued, redeemed, expired, adjusted, purchases, revenue, guest receipts, guest
+        revenue, new members."""
+        b = self.bucket_sql("day", grain)
+        key = dimension if dimension in ("store", "channel", "tier") else "''"
+        names = (
+            "points_issued",
+            "points_redeemed",
+            "points_expired",
+            "points_adjusted",
+            "purchases",
+            "revenue_minor",
+            "guest_receipts",
+            "guest_revenue_minor",
+            "new_members",
+        )
+        # BIGINT: PostgreSQL's SUM of bigints is a numeric (a Decimal per value)
+        sums = ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in names)
+        rows = self.conn.execute(
+            text(
+                f"SELECT {b}, {key}, {sums} FROM analytics_daily "
+                "WHERE program_id = :p AND day >= :a AND day <= :b GROUP BY 1, 2"
+            ),
+            {"p": program_id, "a": first, "b": last},
+        ).all()
+        # SQLite's days are ISO text already; PostgreSQL's are dates
+        return [
+            (r[0] if isinstance(r[0], str) else r[0].isoformat(), str(r[1]), tuple(r[2:]))
+            for r in rows
+        ]
+
+    def net_points_before(self, program_id: int, first: date) -> int:
+        """The points outstanding before day ``first``: issued and adjusted less redeemed
+        and expired, summed in SQL."""
+        return int(
+            self.conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(points_issued - points_redeemed - points_expired"
+                    " + points_adjusted), 0) FROM analytics_daily"
+                    " WHERE program_id = :p AND day < :a"
+                ),
+                {"p": program_id, "a": first},
+            ).scalar_one()
+        )
 
     def purchasers(self, program_id: int, lo: datetime, hi: datetime) -> tuple[int, int, int]:
         """Purchases, distinct purchasing members, and members with two or more, over

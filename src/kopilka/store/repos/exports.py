@@ -1,6 +1,8 @@
 """The BI exports' rows: purchases, their lines and awards, journal entries and members of a
-program over a UTC span, read in id order by keyset pages (a page is one statement, so an
-export of millions of rows holds no cursor open between pages)."""
+program over a UTC span, read in id order. Purchases, entries and members come from one
+statement streamed in batches (PostgreSQL: a server-side cursor; SQLite steps its cursor),
+so the database sorts once; lines and awards by keyset pages of purchase ids (a page's
+purchases are the progress's unit)."""
 
 from __future__ import annotations
 
@@ -62,6 +64,11 @@ class ExportRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    @property
+    def times_as_text(self) -> bool:
+        """Whether times and dates come back as ISO text (SQLite) rather than objects."""
+        return self.conn.dialect.name == "sqlite"
+
     def count(self, dataset: str, program_id: int, lo: datetime, hi: datetime) -> int:
         """How many purchases (``purchases``, ``lines``, ``awards``), entries or members
         the span holds (what a progress bar counts)."""
@@ -78,6 +85,26 @@ class ExportRepo:
                 {"p": program_id, "lo": lo, "hi": hi},
             ).scalar_one()
         )
+
+    def batches(
+        self, dataset: str, program_id: int, lo: datetime, hi: datetime, size: int
+    ) -> Iterator[tuple[int, Sequence[Sequence[Any]]]]:
+        """The dataset's rows in batches of up to ``size``, each with how many of the
+        counted things (purchases, entries, members) it covers: one streamed statement for
+        the datasets of a row per counted thing, keyset pages for lines and awards."""
+        if dataset in _BY_PURCHASE:
+            yield from self.pages(dataset, program_id, lo, hi, size)
+            return
+        # the keyset page's statement without its page: one ORDER BY over the whole span
+        sql = _SQL[dataset].replace("ORDER BY t.id LIMIT :n", "ORDER BY t.id")
+        result = self.conn.execution_options(stream_results=True, yield_per=size).execute(
+            text(sql), {"p": program_id, "lo": lo, "hi": hi, "after": 0}
+        )
+        try:
+            for part in result.partitions(size):
+                yield len(part), part
+        finally:
+            result.close()
 
     def pages(
         self, dataset: str, program_id: int, lo: datetime, hi: datetime, size: int
