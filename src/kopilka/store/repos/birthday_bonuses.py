@@ -65,5 +65,7 @@ class BirthdayBonusRepo:
                 at=at,
             )
             .on_conflict_do_nothing(index_elements=["member_id", "year"])
+            # the returned row says it was written (rowcount is -1 here on psycopg)
+            .returning(birthday_bonuses.c.member_id)
         )
-        return bool(result.rowcount)
+        return result.first() is not None
