@@ -32,7 +32,9 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import TypedDict
 
+from kopilka.domain.errors import ValidationError
 from kopilka.domain.member import MemberStatus
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.reminders import is_birthday, local_day
 from kopilka.domain.rules import RuleSet, evaluate_event
@@ -84,10 +86,22 @@ def credit_birthdays(
     tick: Tick = _no_tick,
 ) -> BirthdayBonusReport:
     """Credit the birthday bonus the rules in force at ``at`` give to every member whose
-    birthday is ``day`` (None: the local day of ``at`` in the program's time zone), once
-    per member and year; the entries are dated ``at``. A program whose rules have no
+    birthday is ``day`` (None: the local day of ``at`` in the program's time zone; a day
+    that has not begun there yet is refused), once per member and year; the entries are
+    dated ``at``. A program whose rules have no
     ``birthday`` rule credits nothing and reads no member."""
-    today = day if day is not None else local_day(at, program.timezone)
+    local_today = local_day(at, program.timezone)
+    today = day if day is not None else local_today
+    if today > local_today:
+        # a bonus credited ahead of its day would be spent before the birthday it is for
+        raise ValidationError(
+            msg(
+                "%(day)s has not begun yet in the program's time zone; a birthday bonus is"
+                " credited on its day or later",
+                day=today.isoformat(),
+            ),
+            field="date",
+        )
     report: BirthdayBonusReport = {"day": today, "credited": 0, "skipped": 0, "points": 0}
     with ctx.uow(read_only=True) as uow:
         ruleset = active_ruleset(uow, program, at)
