@@ -11,12 +11,15 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
-from kopilka.services import birthday_bonus, rules
+from kopilka.domain.errors import ValidationError
+from kopilka.services import birthday_bonus, events, rules
 from kopilka.services import members as member_svc
 from kopilka.services import worker as worker_svc
 from kopilka.services.balance_view import balance_view
+from kopilka.services.member_lookup import MemberRef
 from kopilka.store.tables import birthday_bonuses, journal_entries, lots
 
 BONUS = """
@@ -226,3 +229,15 @@ def test_the_worker_runs_the_job_daily_at_0005_local(ctx, clock, make_program, m
     (row,) = [s for s in worker_svc.list_schedules(ctx, program) if s["job"] == "birthday_bonus"]
     assert row["cron"] == "5 0 * * *"
     assert row["next_run_at"].isoformat() == "2026-03-20T12:05:00+00:00"
+
+
+def test_the_birthday_event_cannot_be_sent_from_outside(ctx, clock, make_program, make_member):
+    """``POST /v1/events``'s use case refuses the type ``birthday`` (only the job records
+    it), with nothing credited: a till could otherwise give the bonus at will."""
+    program = _program(ctx, make_program, "Europe/Moscow")
+    member = make_member(program, birthday="1990-06-01")
+    command = events.RecordEvent("e-1", "birthday", MemberRef(member_id=member))
+    with pytest.raises(ValidationError) as err:
+        events.record_event(ctx, program, command)
+    assert err.value.details["field"] == "type"
+    assert _earned(ctx, member) == []
