@@ -4,9 +4,9 @@ Each example opens its own program (random policies, random reward refund settin
 enrolls members and runs a random sequence of earn / activate / redeem / hold / capture /
 void / hold timeout / reverse / expire / adjust / block / reward redemption / reward
 cancellation (refunded or not) / reward expiry (refunded or not) / the birthday bonus job,
-replays and conflicting reuses of idempotency keys, and clock jumps forwards and backwards. After every step
-``kopilka verify`` must be clean and every member's balances must equal the model's; every
-business error must be one the model predicted.
+replays and conflicting reuses of idempotency keys, and clock jumps forwards and backwards.
+After every step ``kopilka verify`` must be clean and every member's balances must equal the
+model's; every business error must be one the model predicted.
 """
 
 from __future__ import annotations
