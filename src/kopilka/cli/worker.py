@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 from types import FrameType
 from typing import Annotated, Any
 
@@ -15,9 +15,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from kopilka.cli.runtime import console, kopilka, print_json
-from kopilka.cli.selectors import Json
+from kopilka.cli.selectors import Json, ProgramCode
+from kopilka.domain.errors import ValidationError
 from kopilka.domain.jobs import check_cron
 from kopilka.logging import get_logger
+from kopilka.services import birthday_bonus as birthday_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import worker as worker_svc
 
@@ -243,3 +245,38 @@ def list_runs(
             _counts(r["counts"]),
         )
     console().print(table)
+
+
+@app.command("birthday-bonus")
+def birthday_bonus(
+    program_code: ProgramCode,
+    day: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="The local day (YYYY-MM-DD, the program's time zone) whose birthdays to"
+            " credit (default: today there); a day missed by the worker, say.",
+        ),
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Credit now the birthday bonus of a day, as the birthday_bonus job does at 00:05
+    (members credited that year already are skipped)."""
+    try:
+        on = date.fromisoformat(day) if day is not None else None
+    except ValueError:
+        raise ValidationError(
+            "date must be a day, YYYY-MM-DD (e.g. 2026-03-20)", field="date"
+        ) from None
+    with kopilka() as k:
+        ctx = k.services
+        program = program_svc.get_program(ctx, program_code)
+        report = birthday_svc.credit_birthdays(ctx, program, ctx.now(), day=on)
+    if json_out:
+        print_json({"program": program.code, **report, "day": report["day"].isoformat()})
+        return
+    console().print(
+        f"program {program.code}, birthdays of {report['day'].isoformat()}: credited"
+        f" [bold]{report['credited']}[/] ({report['points']:,} points), skipped"
+        f" [bold]{report['skipped']}[/]"
+    )

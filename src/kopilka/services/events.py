@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import TypedDict
 
 from kopilka.domain.basket import check_occurred_at
+from kopilka.domain.errors import ValidationError
+from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.rules import evaluate_event
 from kopilka.ledger.ledger import Ledger
@@ -19,6 +21,10 @@ from kopilka.services.purchases import BalanceNow
 from kopilka.services.rules import active_ruleset
 from kopilka.store.repos.rules import UsageRepo
 from kopilka.store.uow import UnitOfWork
+
+# events only Kopilka records: the birthday_bonus job's (services/birthday_bonus.py) and a
+# tier's welcome (services/tier_welcome.py); from outside they would credit a bonus at will
+RECORDED_BY_KOPILKA = frozenset({"birthday", "tier_reached"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,12 @@ def record_event(ctx: ServiceContext, program: Program, cmd: RecordEvent) -> Eve
     that applied)."""
     event_id = cmd.event_id
     name = cmd.type
+    if name in RECORDED_BY_KOPILKA:
+        # a till posting "birthday" or "tier_reached" would otherwise credit a bonus at will
+        raise ValidationError(
+            msg("the event %(type)s is recorded by Kopilka itself, not sent", type=repr(name)),
+            field="type",
+        )
     attributes = dict(cmd.attributes or {})
 
     def effect(uow: UnitOfWork) -> EventRecorded:

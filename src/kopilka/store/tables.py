@@ -906,6 +906,17 @@ tier_welcomes = Table(
     Column("points", Id, nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
+# the birthday bonus (the birthday event), credited once per member and year (0028)
+birthday_bonuses = Table(
+    "birthday_bonuses",
+    metadata,
+    Column("member_id", Id, primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("program_id", Id, nullable=False),
+    Column("day", Date, nullable=False),  # the local day it was credited for
+    Column("points", Id, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
 # paid membership (0024): what a member bought (a plan giving a tier for a term), and each
 # sale with its money, start, renewal or refund (never points); a receipt id sells once
 paid_memberships = Table(

@@ -29,6 +29,7 @@ JOBS = {
     "tier_drop": N_("Warnings of a tier about to drop"),
     "rewards": N_("Issued rewards past their expiry"),
     "analytics": N_("Analytics rollups and the budget cap"),
+    "birthday_bonus": N_("Birthday bonuses"),
 }
 # the reminders' counts (services/reminders.py ReminderCounts), the same for the four
 REMINDER_COUNTS = {
@@ -89,6 +90,11 @@ COUNTS = {
     "rewards": {
         "expired": N_("rewards expired"),
         "points_refunded": N_("points refunded"),
+    },
+    "birthday_bonus": {
+        "credited": N_("members credited"),
+        "skipped": N_("members skipped"),
+        "points": N_("points credited"),
     },
 }
 

@@ -3,10 +3,10 @@
 Each example opens its own program (random policies, random reward refund settings),
 enrolls members and runs a random sequence of earn / activate / redeem / hold / capture /
 void / hold timeout / reverse / expire / adjust / block / reward redemption / reward
-cancellation (refunded or not) / reward expiry (refunded or not), replays and conflicting
-reuses of idempotency keys, and clock jumps forwards and backwards. After every step
-``kopilka verify`` must be clean and every member's balances must equal the model's; every
-business error must be one the model predicted.
+cancellation (refunded or not) / reward expiry (refunded or not) / the birthday bonus job,
+replays and conflicting reuses of idempotency keys, and clock jumps forwards and backwards.
+After every step ``kopilka verify`` must be clean and every member's balances must equal the
+model's; every business error must be one the model predicted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,7 +32,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from kopilka.domain.clock import FrozenClock
 from kopilka.domain.errors import (
@@ -44,9 +44,10 @@ from kopilka.domain.errors import (
 )
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.program import Program
+from kopilka.domain.reminders import is_birthday, local_day
 from kopilka.domain.rewards import Reward, RewardKind, Text, Validity
 from kopilka.ledger.sweeps import BATCH
-from kopilka.services import audit, events, jobs, outbox, points, rewards
+from kopilka.services import audit, birthday_bonus, events, jobs, outbox, points, rewards
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
@@ -64,7 +65,7 @@ from kopilka.services.points import (
     VoidHold,
 )
 from kopilka.services.rewards import CancelIssued, RedeemReward
-from kopilka.store.tables import journal_entries
+from kopilka.store.tables import journal_entries, members
 from tests.conftest import START, engine_for
 from tests.integration.ledger.reference import MEntry, ReferenceLedger
 from tests.program_spec import program_command
@@ -105,7 +106,10 @@ rules:
   - {id: promo-days, kind: event, event: promo_days, points: 25, expires: {days: 7}}
   - {id: promo-month, kind: event, event: promo_month, points: 40, expires: {end_of: month}}
   - {id: promo-quarter, kind: event, event: promo_quarter, points: 15, expires: {months: 3}}
+  - {id: birthday-gift, kind: event, event: birthday, points: 20, expires: {days: 7}}
 """
+# the birthday bonus's rule above: its points and expiry
+BIRTHDAY_GIFT = (20, ExpiryPolicy(ExpiryKind.DAYS, 7))
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)  # in force before any clock jump backwards
 FORWARD = st.one_of(
     st.sampled_from([MINUTE, 15 * MINUTE, HOUR, DAY, 14 * DAY, 31 * DAY, 92 * DAY, 366 * DAY]),
@@ -213,6 +217,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.rewards: dict[int, tuple[int, int | None, timedelta]] = {}
         self.issued: dict[int, MIssued] = {}
         self.refund_on: tuple[bool, bool] = (True, False)
+        # the birthday bonus: members given a birth date, and the (member, year) credited
+        self.birthdays: dict[int, date] = {}
+        self.birthday_years: set[tuple[int, int]] = set()
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -547,6 +554,44 @@ class LedgerMachine(RuleBasedStateMachine):
             price, stock, lasts = self.rewards[issued.reward]
             if stock is not None:
                 self.rewards[issued.reward] = (price, stock + 1, lasts)
+
+    @rule(data=st.data())
+    def birthday_bonus(self, data: st.DataObject) -> None:
+        """The ``birthday_bonus`` job (services/birthday_bonus.py): a member is given the
+        local day as birth date (set in the table, as an import would), then the job credits
+        every member whose birthday it is and who was not credited this local year, 20
+        points in a lot of the rule's own 7-day expiry; run again, it credits nobody."""
+        program = self.model.program
+        now = self.now
+        today = local_day(now, program.timezone)
+        m = self.member(data)
+        born = date(2000, today.month, today.day)  # 2000 was a leap year: 29 February too
+        with self.ctx.uow() as uow:
+            uow.conn.execute(update(members).where(members.c.id == m).values(birthday=born))
+            uow.commit()
+        self.birthdays[m] = born
+        due = sorted(
+            k
+            for k, b in self.birthdays.items()
+            if is_birthday(b, today)
+            and (k, today.year) not in self.birthday_years
+            and not self.model.members[k].blocked
+        )
+        report = birthday_bonus.credit_birthdays(self.ctx, program, now)
+        assert (report["credited"], report["points"]) == (len(due), BIRTHDAY_GIFT[0] * len(due))
+        j = journal_entries.c
+        for k in due:
+            record = self.model.earn(k, BIRTHDAY_GIFT[0], now, BIRTHDAY_GIFT[1])
+            with self.ctx.uow(read_only=True) as uow:
+                entry_id = uow.conn.execute(
+                    select(j.id).where(
+                        j.member_id == k, j.kind == "earn", j.reference == f"birthday:{today.year}"
+                    )
+                ).scalar_one()
+            self.model.entries[entry_id] = record
+            self.birthday_years.add((k, today.year))
+            event("birthday_bonus -> credited")
+        assert birthday_bonus.credit_birthdays(self.ctx, program, now)["credited"] == 0
 
     @rule(batch=BATCHES)
     def expire_rewards(self, batch: int) -> None:

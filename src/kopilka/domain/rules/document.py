@@ -256,6 +256,10 @@ def _promo_codes(
     return codes
 
 
+# the event the birthday_bonus job records (services/birthday_bonus.py)
+BIRTHDAY_EVENT = "birthday"
+
+
 def _validate_rules(raw_rules: list[Any], problems: _Problems) -> list[schema.RuleBase]:
     if len(raw_rules) > MAX_RULES:
         problems.add(
@@ -298,6 +302,13 @@ def _validate_rules(raw_rules: list[Any], problems: _Problems) -> list[schema.Ru
             )
             continue
         seen[rule.id] = index
+        if isinstance(rule, schema.EventRule) and rule.event == BIRTHDAY_EVENT and rule.match:
+            # the job records the birthday with no attributes: a match could never hold
+            problems.add(
+                (*where, "match"),
+                msg("a birthday rule has no event attributes to match; use when"),
+            )
+            continue
         rules.append(rule)
     return rules
 

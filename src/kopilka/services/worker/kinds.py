@@ -15,17 +15,18 @@
 - ``rewards``: issued rewards past their expiry end (their points back by the program's
   setting), every 5 minutes.
 
-Birthday bonuses are not a job yet: the rules document has birthday *conditions* on
-purchases (``birthday: {days_before, days_after}``), and no birthday event for a job to
-trigger. When it has one, a ``birthday`` kind registered here (at local midnight,
-``0 0 * * *``, the schedule being read in the program's time zone) records that event for
-the members whose birthday it is. Reminders plug in the same way.
+- ``birthday_bonus``: the ``birthday`` event's points to the members whose birthday it is
+  (:func:`kopilka.services.birthday_bonus.credit_birthdays`), daily at 00:05 in the
+  program's time zone (the day is the run's local day, once per member and year).
+
+The birthday greeting *message* is a reminder (``worker/reminders.py``).
 """
 
 from __future__ import annotations
 
 from kopilka.domain.program import Program
-from kopilka.services import analytics, ledger_reports, tiers
+from kopilka.domain.reminders import local_day
+from kopilka.services import analytics, birthday_bonus, ledger_reports, tiers
 from kopilka.services import jobs as jobs_svc
 from kopilka.services.context import ServiceContext
 from kopilka.services.rewards import expire_due as expire_rewards
@@ -89,6 +90,20 @@ def run_tiers(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
         "downgraded": report["downgraded"],
         "entered_grace": report["entered_grace"],
         "unchanged": report["unchanged"],
+    }
+
+
+def run_birthday_bonus(ctx: ServiceContext, program: Program, run: JobRun) -> Counts:
+    """Credit the birthday bonus to the members whose birthday is the local day of the
+    run's slot, batch by batch (each its own transaction); a rerun credits nobody twice."""
+    # the day of the slot, not of the start: a run started late (a worker down over
+    # midnight) still credits the day it was scheduled for
+    day = local_day(run.scheduled_for, program.timezone)
+    report = birthday_bonus.credit_birthdays(ctx, program, run.as_of, day=day, tick=run.checkpoint)
+    return {
+        "credited": report["credited"],
+        "skipped": report["skipped"],
+        "points": report["points"],
     }
 
 
@@ -178,5 +193,14 @@ ANALYTICS = register(
         run_analytics,
         "analytics rollups brought up to date, the budget cap checked",
         ("entries", "purchases", "days", "alerts"),
+    )
+)
+BIRTHDAY_BONUS = register(
+    JobKind(
+        birthday_bonus.JOB,
+        "5 0 * * *",
+        run_birthday_bonus,
+        "birthday bonuses of the local day",
+        ("credited", "skipped", "points"),
     )
 )
