@@ -191,9 +191,11 @@ def deliver_batch(
         channel = channels.get(name)
         blocked: set[int] = set()  # a member whose earlier event failed waits
         for wave in _waves(mine):
-            go = [c for c in wave if c.member_id is None or c.member_id not in blocked]
+            go: list[ClaimedDelivery] = []
             for c in wave:
-                if c not in go:
+                if c.member_id is None or c.member_id not in blocked:
+                    go.append(c)
+                else:
                     results.append((c, Sent(False, None, "an earlier event is pending"), now))
             if channel is None:
                 answers = [Sent(False, None, f"channel {name} is not configured")] * len(go)
