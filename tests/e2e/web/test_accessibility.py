@@ -101,6 +101,7 @@ PAGES = [
     Page("/admin/audit", ("admin", "analyst")),
     Page("/admin/jobs", ("admin", "analyst")),
     Page("/admin/notifications", ("admin", "marketer")),
+    Page("/admin/notifications/reminders", ("admin", "marketer")),
     Page(
         "/admin/notifications/{topic}/{language}",
         ("admin", "marketer"),
