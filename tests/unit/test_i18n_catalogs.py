@@ -35,6 +35,13 @@ CODES = {
     "quiet_end",
     "%H:%M",
     "default_language",
+    # the reminder settings form: its switches and its days fields
+    "expiry",
+    "expiry_days",
+    "win_back",
+    "win_back_days",
+    "tier_drop",
+    "tier_drop_days",
     # the analytics page's nav key
     "analytics",
     # the receipt page's return form (its reason fields are the member card's, below):

@@ -24,6 +24,7 @@ from kopilka.web.offer_pages import offer_router
 from kopilka.web.portal import portal_router
 from kopilka.web.receipt_list_pages import receipt_list_router
 from kopilka.web.receipt_pages import receipt_router
+from kopilka.web.reminder_pages import reminders_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
 from kopilka.web.rewards_pages import rewards_console_router, rewards_portal_router
 from kopilka.web.rule_form_pages import rule_form_router
@@ -92,6 +93,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(tier_router(console))
     router.include_router(audit_router(console))
     router.include_router(jobs_router(console))
+    router.include_router(reminders_router(console))
     router.include_router(notifications_router(console))
     router.include_router(rewards_console_router(console))
     router.include_router(rewards_portal_router(kopilka))

@@ -101,6 +101,7 @@ PAGES = [
     Page("/admin/audit", ("admin", "analyst")),
     Page("/admin/jobs", ("admin", "analyst")),
     Page("/admin/notifications", ("admin", "marketer")),
+    Page("/admin/notifications/reminders", ("admin", "marketer")),
     Page(
         "/admin/notifications/{topic}/{language}",
         ("admin", "marketer"),
@@ -371,6 +372,13 @@ def _refused_profile(page: Any, base: str, world: World) -> None:
     page.locator("main form button[type=submit]").first.click()
 
 
+def _refused_reminders(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "admin")
+    page.goto(f"{base}/admin/notifications/reminders")
+    page.locator("#expiry_days").fill("7, 7")  # a day given twice
+    page.locator("main form button[type=submit]").first.click()
+
+
 # the pages as a refused form leaves them: an error message, the fields as typed
 REFUSED = {
     "console sign-in, wrong key": _refused_sign_in,
@@ -378,6 +386,7 @@ REFUSED = {
     "member card, zero adjustment": _refused_adjustment,
     "rules, a document with an error": _refused_rules,
     "portal profile, a bad e-mail": _refused_profile,
+    "reminder settings, a day given twice": _refused_reminders,
 }
 # the confirmation steps of destructive actions (a page answered to a POST)
 CONFIRMING = {
