@@ -100,6 +100,15 @@ FORM_FIELDS = (
     "audience_segments",
     "audience_members",
 )
+# the domain's names of the fields a refusal points at, as the form names them (so the
+# message is shown next to its field)
+FORM_FIELD_OF = {
+    "limits.per_member": "limit_per_member",
+    "limits.per_period": "limit_per_period",
+    "limits.period": "limit_period",
+    "limits.total": "limit_total",
+    "audience.segments": "audience_segments",
+}
 SearchText = Annotated[str, Query(max_length=64)]
 StatusQuery = Annotated[str, Query(max_length=16)]
 MemberQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
@@ -273,6 +282,11 @@ def reward_from_form(form: dict[str, str], program: Program) -> Reward:
     )
 
 
+def _field_of(error: KopilkaError | None) -> str | None:
+    field = error.details.get("field") if error is not None else None
+    return str(field) if field else None
+
+
 def rewards_console_router(console: Console) -> APIRouter:
     """``/admin/rewards`` and ``/admin/rewards/issued``."""
     router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
@@ -305,6 +319,7 @@ def rewards_console_router(console: Console) -> APIRouter:
             kinds=KINDS,
             settings=settings,
             error=error,
+            bad_field=FORM_FIELD_OF.get(field, field) if (field := _field_of(error)) else None,
             form={k: (form or {}).get(k, "") for k in FORM_FIELDS},
             notice=notice,
             can_manage=op.can(Permission.REWARDS_MANAGE),

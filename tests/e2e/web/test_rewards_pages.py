@@ -161,6 +161,8 @@ def test_console_form_refuses_bad_fields_and_writes_nothing(world, as_role):
         assert r.status_code == 422, name
         if "." not in words:
             assert words in text_of(r.text), (name, text_of(r.text)[:400])
+        assert 'class="field-error"' in r.text, name  # the message sits next to its field
+        assert 'aria-invalid="true"' in r.text, name
     assert all(r["code"] != "g1" for r in rewards_svc.catalog(world.ctx, world.program))
 
 
