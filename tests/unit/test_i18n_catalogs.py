@@ -22,6 +22,23 @@ NO_LETTERS = re.compile(r"^[^A-Za-zА-Яа-яЁё]*$")
 # string literals in templates that are codes compared or sent, never shown as prose
 CODES = {
     "",
+    # the rewards console's new-reward form: field names (a refusal shown next to its
+    # field) and the codes of a limit's period
+    "tier_points",
+    "limit_per_member",
+    "limit_per_period",
+    "limit_period",
+    "limit_total",
+    "starts_at",
+    "ends_at",
+    "early_tier",
+    "early_opens_at",
+    "audience_tiers",
+    "audience_segments",
+    "audience_members",
+    "day",
+    "week",
+    "month",
     # the notification pages: the nav key, the done notices, the settings form's field
     # names and the time format of its fields
     "notifications",

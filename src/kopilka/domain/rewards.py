@@ -213,18 +213,38 @@ class EarlyAccess:
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """Who sees a reward: members of one of ``tiers`` (empty: every tier, and members with
-    none) or listed in ``members`` (member ids). Both empty: everybody. Kopilka has no
-    segments yet, so a tier list and an explicit member list stand in for them."""
+    """Who sees a reward: members of one of ``tiers``, or in one of ``segments`` (the
+    member's ``attributes.segments``, as offers and rules read them), or listed in
+    ``members`` (member ids). All three empty: everybody; otherwise any one admits."""
 
     tiers: tuple[str, ...] = ()
     members: tuple[int, ...] = ()
+    segments: tuple[str, ...] = ()
 
-    def admits(self, member_id: int, tier: str | None) -> bool:
-        """Whether the member is in the audience."""
-        if not self.tiers and not self.members:
+    def __post_init__(self) -> None:
+        for segment in self.segments:
+            if not segment or len(segment) > 64 or not segment.isprintable():
+                raise ValidationError(
+                    msg("a segment is 1 to 64 printable characters"),
+                    field="audience.segments",
+                )
+
+    @property
+    def everybody(self) -> bool:
+        """No tier, segment or member named: every member sees the reward."""
+        return not self.tiers and not self.members and not self.segments
+
+    def admits(
+        self, member_id: int, tier: str | None, segments: frozenset[str] = frozenset()
+    ) -> bool:
+        """Whether the member (of ``tier``, in ``segments``) is in the audience."""
+        if self.everybody:
             return True
-        return (tier is not None and tier in self.tiers) or member_id in self.members
+        return (
+            (tier is not None and tier in self.tiers)
+            or member_id in self.members
+            or not segments.isdisjoint(self.segments)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,13 +294,14 @@ class Reward:
 class MemberStanding:
     """What deciding on a redemption needs of the member: who, the tier and its rank
     (``TierPolicy.rank``: 0 for none), and how many of this reward they hold in all and
-    in the current period."""
+    in the current period, and the segments they are in."""
 
     member_id: int
     tier: str | None
     tier_rank: int
     issued_to_member: int = 0
     issued_in_period: int = 0
+    segments: frozenset[str] = frozenset()
 
 
 def refusal(
@@ -297,7 +318,7 @@ def refusal(
     window), not stock or limits, which the catalog shows as figures."""
     if not reward.active:
         return "inactive"
-    if not reward.audience.admits(who.member_id, who.tier):
+    if not reward.audience.admits(who.member_id, who.tier, who.segments):
         return "not_visible"
     opens = reward.opens_for(who.tier_rank, rank_of)
     if opens is not None and now < opens:

@@ -825,6 +825,7 @@ rewards = Table(
     Column("early_opens_at", UTCDateTime),
     Column("audience_tiers", Json),  # [tier code]; empty or NULL with no members: everyone
     Column("audience_members", Json),  # [member id]
+    Column("audience_segments", Json),  # [segment]: members whose attributes.segments meet it
     Column("activation_delay_s", Integer, nullable=False, server_default=text("0")),
     Column("valid_days", Integer),
     Column("valid_until", UTCDateTime),

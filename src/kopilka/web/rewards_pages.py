@@ -9,8 +9,9 @@ services' and the domain's checks answer in the page's language."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -19,9 +20,13 @@ from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.money import parse_money, to_decimal
 from kopilka.domain.program import Program
 from kopilka.domain.rewards import (
+    Audience,
     CouponKind,
     CouponTerms,
+    EarlyAccess,
     IssuedStatus,
+    Limits,
+    Period,
     Reward,
     RewardKind,
     Text,
@@ -82,7 +87,28 @@ FORM_FIELDS = (
     "min_basket",
     "categories",
     "valid_days",
+    "tier_points",
+    "limit_per_member",
+    "limit_per_period",
+    "limit_period",
+    "limit_total",
+    "starts_at",
+    "ends_at",
+    "early_tier",
+    "early_opens_at",
+    "audience_tiers",
+    "audience_segments",
+    "audience_members",
 )
+# the domain's names of the fields a refusal points at, as the form names them (so the
+# message is shown next to its field)
+FORM_FIELD_OF = {
+    "limits.per_member": "limit_per_member",
+    "limits.per_period": "limit_per_period",
+    "limits.period": "limit_period",
+    "limits.total": "limit_total",
+    "audience.segments": "audience_segments",
+}
 SearchText = Annotated[str, Query(max_length=64)]
 StatusQuery = Annotated[str, Query(max_length=16)]
 MemberQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
@@ -131,6 +157,62 @@ def _int(form: Form | dict[str, str], name: str, *, required: bool = False) -> i
     return int(raw)
 
 
+def _list(form: Form | dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated field: its non-empty items, once each, in order (at most 100)."""
+    items = (x.strip() for x in form.get(name, "").split(","))
+    return tuple(dict.fromkeys(x for x in items if x))[:100]
+
+
+def _local_time(form: Form | dict[str, str], name: str, zone: ZoneInfo) -> datetime | None:
+    """A ``datetime-local`` field read in the program's time zone (empty: none)."""
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw).replace(tzinfo=zone)
+    except ValueError:
+        raise ValidationError(tr("Give a date and time."), field=name) from None
+
+
+def _tier_points(form: Form | dict[str, str]) -> dict[str, int]:
+    """``gold=80, silver=90``: the price for each tier named."""
+    prices: dict[str, int] = {}
+    for item in _list(form, "tier_points"):
+        tier, _, raw = item.partition("=")
+        tier, raw = tier.strip(), raw.strip()
+        if not tier or not raw.isdigit() or len(raw) > 10 or int(raw) <= 0:
+            raise ValidationError(
+                tr("Write prices by tier as tier=points, separated by commas."),
+                field="tier_points",
+            )
+        prices[tier] = int(raw)
+    return prices
+
+
+def _audience(form: Form | dict[str, str]) -> Audience:
+    members: list[int] = []
+    for raw in _list(form, "audience_members"):
+        if not raw.isdigit() or len(raw) > 18:
+            raise ValidationError(
+                tr("Members are listed by their ids, separated by commas."),
+                field="audience_members",
+            )
+        members.append(int(raw))
+    return Audience(_list(form, "audience_tiers"), tuple(members), _list(form, "audience_segments"))
+
+
+def _limits(form: Form | dict[str, str]) -> Limits:
+    period_raw = form.get("limit_period", "").strip()
+    if period_raw and period_raw not in {str(p) for p in Period}:
+        raise ValidationError(tr("Choose a period."), field="limit_period")
+    return Limits(
+        _int(form, "limit_per_member"),
+        _int(form, "limit_per_period"),
+        Period(period_raw) if period_raw else None,
+        _int(form, "limit_total"),
+    )
+
+
 def reward_from_form(form: dict[str, str], program: Program) -> Reward:
     """The console's new-reward form read into the domain's reward (every field checked
     here; the domain's own checks follow in its constructors)."""
@@ -170,6 +252,16 @@ def reward_from_form(form: dict[str, str], program: Program) -> Reward:
         ]
         coupon = CouponTerms(coupon_kind, amount, minimum, categories)
     valid_days = _int(form, "valid_days")
+    zone = ZoneInfo(program.timezone)
+    starts_at, ends_at = _local_time(form, "starts_at", zone), _local_time(form, "ends_at", zone)
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise ValidationError(tr("The reward must end after it starts."), field="ends_at")
+    early_tier = form.get("early_tier", "").strip()
+    early_opens = _local_time(form, "early_opens_at", zone)
+    if bool(early_tier) != (early_opens is not None):
+        raise ValidationError(
+            tr("Early access needs both the tier and the date."), field="early_tier"
+        )
     return Reward(
         id=0,
         program_id=program.id,
@@ -180,8 +272,19 @@ def reward_from_form(form: dict[str, str], program: Program) -> Reward:
         points=points,
         coupon=coupon,
         stock=_int(form, "stock"),
+        tier_points=_tier_points(form),
+        limits=_limits(form),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        early=EarlyAccess(early_tier, early_opens) if early_opens is not None else None,
+        audience=_audience(form),
         validity=Validity(timedelta(0), valid_days or None),
     )
+
+
+def _field_of(error: KopilkaError | None) -> str | None:
+    field = error.details.get("field") if error is not None else None
+    return str(field) if field else None
 
 
 def rewards_console_router(console: Console) -> APIRouter:
@@ -216,6 +319,7 @@ def rewards_console_router(console: Console) -> APIRouter:
             kinds=KINDS,
             settings=settings,
             error=error,
+            bad_field=FORM_FIELD_OF.get(field, field) if (field := _field_of(error)) else None,
             form={k: (form or {}).get(k, "") for k in FORM_FIELDS},
             notice=notice,
             can_manage=op.can(Permission.REWARDS_MANAGE),

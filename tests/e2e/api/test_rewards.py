@@ -126,6 +126,9 @@ def test_bad_catalog_input_is_a_problem_and_writes_nothing(
         {**GIFT, "tier_points": {"gold": 10}},  # the program has no tiers
         {**GIFT, "name": {"en": "Mug"}},
         {**GIFT, "surprise": 1},
+        {**GIFT, "audience": {"segments": [""]}},  # an empty segment
+        {**GIFT, "audience": {"segments": ["a\nb"]}},  # a control character
+        {**GIFT, "audience": {"segments": ["x" * 65]}},
     ]
     for body in bad:
         r = client.post("/v1/rewards", json=body, headers=marketer)
@@ -133,6 +136,27 @@ def test_bad_catalog_input_is_a_problem_and_writes_nothing(
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["code"] == "validation_error"
     assert row_counts(kopilka.services.engine) == before
+
+
+def test_audience_by_segment_over_http(
+    client: TestClient, program: Program, key_for: KeyFactory, give_points
+) -> None:
+    """A reward for a segment keeps its segments, is not in the catalog of a member outside
+    them, and redeeming it is a 409 ``not_visible``."""
+    marketer, shop = key_for("marketer"), key_for("ecommerce")
+    body = {**GIFT, "code": "vip-mug", "audience": {"segments": ["vip"]}}
+    made = client.post("/v1/rewards", json=body, headers=marketer)
+    assert made.status_code == 201, made.text
+    assert made.json()["audience"] == {"tiers": [], "members": [], "segments": ["vip"]}
+    m = _member(client, shop)
+    give_points(m, 1000)
+    listed = client.get(f"/v1/members/{m}/rewards/catalog", headers=shop).json()
+    assert "vip-mug" not in {i["code"] for i in listed}
+    r = client.post(
+        f"/v1/members/{m}/rewards", json={"reward_id": made.json()["id"]}, headers=idem(**shop)
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["details"]["reason"] == "not_visible"
 
 
 def test_image_pool_and_scopes(

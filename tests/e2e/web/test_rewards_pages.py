@@ -105,3 +105,76 @@ def test_roles_that_may_not_manage(world, as_role):
     assert 'action="/admin/rewards"' not in page.text
     refused = analyst.post("/admin/rewards", data={"csrf_token": "x"})
     assert refused.status_code in (400, 403)
+
+
+GIFT_FORM = {"code": "g1", "kind": "gift", "name_en": "Mug", "name_ru": "Кружка", "points": "9"}
+
+
+def test_console_form_sets_limits_dates_and_audience(world, as_role):
+    """The new-reward form sets limits, the window (in the program's time zone) and an
+    audience of segments and members: the saved reward holds each of them."""
+    marketer = as_role("marketer")
+    made = _new_reward(
+        marketer,
+        **GIFT_FORM,
+        limit_per_member="2",
+        limit_per_period="1",
+        limit_period="week",
+        limit_total="50",
+        starts_at="2030-01-01T09:00",
+        ends_at="2030-02-01T09:00",
+        audience_segments="vip, students, vip",
+        audience_members=str(world.member_id),
+    )
+    assert made.status_code == 303, made.text
+    (saved,) = [r for r in rewards_svc.catalog(world.ctx, world.program) if r["code"] == "g1"]
+    assert saved["limits"] == {"per_member": 2, "per_period": 1, "period": "week", "total": 50}
+    assert saved["starts_at"] is not None
+    assert saved["starts_at"].startswith("2030-01-01")
+    assert saved["audience"] == {
+        "tiers": [],
+        "members": [world.member_id],
+        "segments": ["vip", "students"],
+    }
+
+
+BAD_FORMS = [
+    ("period without count", {"limit_period": "week"}, "limits.period"),
+    ("bad period", {"limit_per_period": "1", "limit_period": "year"}, "Choose a period"),
+    (
+        "ends before start",
+        {"starts_at": "2030-02-01T00:00", "ends_at": "2030-01-01T00:00"},
+        "end after",
+    ),
+    ("bad date", {"starts_at": "tomorrow"}, "Give a date and time"),
+    ("early without date", {"early_tier": "gold"}, "Early access needs"),
+    ("bad tier price", {"tier_points": "gold:5"}, "tier=points"),
+    ("bad member id", {"audience_members": "12, bob"}, "ids"),
+]
+
+
+def test_console_form_refuses_bad_fields_and_writes_nothing(world, as_role):
+    """Each malformed new field is a 422 page naming the problem, and nothing is saved."""
+    marketer = as_role("marketer")
+    for name, fields, words in BAD_FORMS:
+        r = _new_reward(marketer, **GIFT_FORM, **fields)
+        assert r.status_code == 422, name
+        if "." not in words:
+            assert words in text_of(r.text), (name, text_of(r.text)[:400])
+        assert 'class="field-error"' in r.text, name  # the message sits next to its field
+        assert 'aria-invalid="true"' in r.text, name
+    assert all(r["code"] != "g1" for r in rewards_svc.catalog(world.ctx, world.program))
+
+
+def test_console_form_errors_in_russian(world, as_role):
+    """A refusal on the form is written in the page's language."""
+    marketer = as_role("marketer")
+    page = marketer.get("/admin/rewards", headers={"Accept-Language": "ru"})
+    form = hidden_fields(page.text, "/admin/rewards")
+    r = marketer.post(
+        "/admin/rewards",
+        data={**form, **GIFT_FORM, "starts_at": "tomorrow"},
+        headers={"Accept-Language": "ru"},
+    )
+    assert r.status_code == 422
+    assert "Укажите дату и время" in text_of(r.text)

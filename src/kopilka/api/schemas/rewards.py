@@ -29,6 +29,7 @@ from kopilka.domain.rewards import (
 from kopilka.services.rewards import CancelIssued, SetStock
 
 TierCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+SegmentCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 RewardCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Count = Annotated[int, Field(strict=True, ge=1, le=10**9)]
 NameText = Annotated[str, Field(min_length=1, max_length=200)]
@@ -89,11 +90,12 @@ class EarlyIn(Input):
 
 
 class AudienceIn(Input):
-    """Who sees the reward: members of these tiers or these members (both empty: all).
-    Kopilka has no segments yet: a tier list and an explicit member list stand in."""
+    """Who sees the reward: members of these tiers, in these segments (the member's
+    ``attributes.segments``) or these members (all empty: everybody)."""
 
     tiers: list[TierCode] = Field(max_length=50, default_factory=list)
     members: list[Id] = Field(max_length=10_000, default_factory=list)
+    segments: list[SegmentCode] = Field(max_length=50, default_factory=list)
 
 
 class ValidityIn(Input):
@@ -148,7 +150,11 @@ class RewardIn(Input):
             starts_at=self.starts_at,
             ends_at=self.ends_at,
             early=EarlyAccess(self.early.tier, self.early.opens_at) if self.early else None,
-            audience=Audience(tuple(self.audience.tiers), tuple(self.audience.members)),
+            audience=Audience(
+                tuple(self.audience.tiers),
+                tuple(self.audience.members),
+                tuple(dict.fromkeys(s.strip() for s in self.audience.segments)),
+            ),
             validity=Validity(
                 timedelta(seconds=self.validity.activation_delay_s),
                 self.validity.valid_days,
@@ -228,6 +234,7 @@ class EarlyOut(BaseModel):
 class AudienceOut(BaseModel):
     tiers: list[str]
     members: list[int]
+    segments: list[str]
 
 
 class ValidityOut(BaseModel):

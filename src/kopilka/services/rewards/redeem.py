@@ -34,6 +34,7 @@ from kopilka.domain.rewards import (
 )
 from kopilka.ledger.ledger import Ledger
 from kopilka.services.context import ServiceContext
+from kopilka.services.member_lookup import member_context
 from kopilka.services.rewards.views import (
     CatalogItem,
     RewardIssued,
@@ -79,12 +80,15 @@ def _standing(
     tier: str | None,
     ranks: dict[str, int],
     now: datetime,
+    segments: frozenset[str],
 ) -> MemberStanding:
     since = None
     if reward.limits.period is not None:
         since = period_start(reward.limits.period, now, ZoneInfo(program.timezone))
     total, in_period = issued.counts(member_id, reward.id, since)
-    return MemberStanding(member_id, tier, ranks.get(tier or "", -1), total, in_period)
+    return MemberStanding(
+        member_id, tier, ranks.get(tier or "", -1), total, in_period, segments=segments
+    )
 
 
 def visible_catalog(ctx: ServiceContext, program: Program, member_id: int) -> list[CatalogItem]:
@@ -94,11 +98,14 @@ def visible_catalog(ctx: ServiceContext, program: Program, member_id: int) -> li
     with ctx.uow(read_only=True) as uow:
         member = uow.members.get(program.id, member_id, identifiers=False)
         ranks = _ranks(uow, program, now)
+        segments = member_context(member).segments  # as offers and rules read them
         repo, issued = RewardRepo(uow.conn), IssuedRewardRepo(uow.conn)
         figures = repo.figures(program.id)
         items: list[CatalogItem] = []
         for reward in repo.all(program.id, active_only=True):
-            who = _standing(issued, program, reward, member_id, member.tier_code, ranks, now)
+            who = _standing(
+                issued, program, reward, member_id, member.tier_code, ranks, now, segments
+            )
             total = repo.issued_count(reward.id)
             if refusal(reward, who, now, ranks, issued_total=total, listing=True) is not None:
                 continue
@@ -141,7 +148,10 @@ def redeem_reward(ctx: ServiceContext, program: Program, cmd: RedeemReward) -> R
                 msg("reward %(id)s not found", id=cmd.reward_id), reward_id=cmd.reward_id
             )
         ranks = _ranks(uow, program, now)
-        who = _standing(issued, program, reward, cmd.member_id, member.tier_code, ranks, now)
+        segments = member_context(member).segments
+        who = _standing(
+            issued, program, reward, cmd.member_id, member.tier_code, ranks, now, segments
+        )
         reason = refusal(reward, who, now, ranks, issued_total=repo.issued_count(reward.id))
         if reason is not None:
             raise unavailable(reason, reward)

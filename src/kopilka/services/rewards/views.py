@@ -43,10 +43,11 @@ class EarlyView(TypedDict):
 
 
 class AudienceView(TypedDict):
-    """Who sees a reward (both empty: everybody)."""
+    """Who sees a reward (all empty: everybody)."""
 
     tiers: list[str]
     members: list[int]
+    segments: list[str]
 
 
 class ValidityView(TypedDict):
@@ -230,7 +231,11 @@ def reward_view(r: Reward, figures: RewardFigures | None, has_image: bool) -> Re
         "early": (
             {"tier": r.early.tier, "opens_at": r.early.opens_at.isoformat()} if r.early else None
         ),
-        "audience": {"tiers": list(r.audience.tiers), "members": list(r.audience.members)},
+        "audience": {
+            "tiers": list(r.audience.tiers),
+            "members": list(r.audience.members),
+            "segments": list(r.audience.segments),
+        },
         "validity": {
             "activation_delay_s": int(r.validity.activation_delay.total_seconds()),
             "valid_days": r.validity.valid_days,

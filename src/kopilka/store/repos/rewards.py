@@ -73,6 +73,7 @@ def reward_of(row: Any) -> Reward:
         audience=Audience(
             tuple(str(t) for t in m["audience_tiers"] or ()),
             tuple(int(x) for x in m["audience_members"] or ()),
+            tuple(str(s) for s in m["audience_segments"] or ()),
         ),
         validity=Validity(
             timedelta(seconds=m["activation_delay_s"]), m["valid_days"], m["valid_until"]
@@ -104,6 +105,7 @@ def reward_values(r: Reward) -> dict[str, Any]:
         "early_opens_at": r.early.opens_at if r.early else None,
         "audience_tiers": list(r.audience.tiers) or None,
         "audience_members": list(r.audience.members) or None,
+        "audience_segments": list(r.audience.segments) or None,
         "activation_delay_s": int(r.validity.activation_delay.total_seconds()),
         "valid_days": r.validity.valid_days,
         "valid_until": r.validity.valid_until,
