@@ -61,6 +61,8 @@ CODES = {
     "tier_drop_days",
     # the analytics page's nav key
     "analytics",
+    # the tiers page's nav key
+    "tiers",
     # the receipt page's return form (its reason fields are the member card's, below):
     # the quantity fields' prefix, the default reason code, the nav key
     "qty_",
