@@ -71,7 +71,15 @@ from tests.integration.ledger.reference import MEntry, ReferenceLedger
 from tests.program_spec import program_command
 
 # the outbox event each operation that succeeded writes (docs/events.md)
-EVENT_OF = {"adjust": "points.adjusted", "capture": "hold.captured", "void": "hold.voided"}
+EVENT_OF = {
+    "adjust": "points.adjusted",
+    "capture": "hold.captured",
+    "void": "hold.voided",
+    "earn": "points.earned",
+    "record_event": "points.earned",  # the machine's event rules give one award each
+    "redeem": "points.redeemed",
+    "hold": "hold.placed",
+}
 
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 
@@ -777,9 +785,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def every_committed_operation_left_one_event(self) -> None:
         """Every operation of an evented kind that committed (enrolment, block, unblock,
-        adjustment, capture, void, a sweep's expiry entry or hold timeout) left exactly
-        one outbox event, replays none; each member's events are numbered 1, 2, ...
-        without a gap."""
+        adjustment, earning, redemption, hold, capture, void, a sweep's expiry entry or hold
+        timeout) left exactly one outbox event, replays none; each member's events are
+        numbered 1, 2, ... without a gap."""
         program = self.model.program
         assert outbox.counts(self.ctx, program) == {k: n for k, n in self.events.items() if n}
         for member_id in self.model.members:
