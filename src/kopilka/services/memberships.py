@@ -13,7 +13,7 @@ Every change is a line of the tier history (reason ``paid``) and an audit entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TypedDict
 
@@ -74,13 +74,7 @@ class RenewMembership:
 
     def fingerprint(self) -> dict[str, object]:
         """What the idempotency store hashes: the whole request."""
-        return {
-            "member_id": self.member_id,
-            "membership_id": self.membership_id,
-            "receipt_id": self.receipt_id,
-            "amount_minor": self.amount_minor,
-            "currency": self.currency,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +90,7 @@ class RefundMembership:
 
     def fingerprint(self) -> dict[str, object]:
         """What the idempotency store hashes: the whole request."""
-        return {
-            "member_id": self.member_id,
-            "membership_id": self.membership_id,
-            "receipt_id": self.receipt_id,
-            "amount_minor": self.amount_minor,
-            "currency": self.currency,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
