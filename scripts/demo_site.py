@@ -11,8 +11,10 @@ from kopilka.app import Kopilka, build, upgrade_database
 from kopilka.demo.builder import build_demo
 from kopilka.demo.model import DemoConfig
 from kopilka.domain.clock import FrozenClock, SystemClock
+from kopilka.domain.identifiers import normalize_phone
 from kopilka.services import apikeys
 from kopilka.settings import Settings, load_settings
+from scripts.inbox import Inbox
 
 ROLES = ("support", "marketer", "analyst")
 
@@ -28,6 +30,15 @@ class Site:
     member_id: int
     receipt_id: str
     keys: dict[str, str] = field(default_factory=dict)
+    # where the member's sign-in codes arrive while it is installed (``inbox.installed()``)
+    inbox: Inbox = field(default_factory=Inbox)
+
+    def code(self) -> str:
+        """The newest sign-in code sent to the member's phone (the inbox installed)."""
+        code = self.inbox.code(normalize_phone(self.phone))
+        if code is None:
+            raise RuntimeError(f"no sign-in code was sent to {self.phone}")
+        return code
 
 
 def add_keys(kopilka: Kopilka, program: str, keys: dict[str, str]) -> None:

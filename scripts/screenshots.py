@@ -95,8 +95,10 @@ def serving(site: Site) -> Iterator[str]:
 def sign_in(page: Any, base: str, site: Site, who: str) -> None:
     if who == MEMBER:
         page.goto(f"{base}/portal/sign-in")
-        page.locator("#card").fill(site.card)
-        page.locator("#phone").fill(site.phone)
+        page.locator("#address").fill(site.phone)
+        page.locator("main form button[type=submit]").last.click()
+        page.wait_for_url(f"{base}/portal/sign-in/code")
+        page.locator("#code").fill(site.code())
         page.locator("main form button[type=submit]").last.click()
         page.wait_for_url(f"{base}/portal")
     else:
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="kopilka-screenshots-") as scratch:
         site = demo_site(f"sqlite:///{scratch}/demo.db", members=members)
         try:
-            with serving(site) as base:
+            with site.inbox.installed(), serving(site) as base:
                 return take(site, base, shots, args.out)
         finally:
             site.kopilka.close()

@@ -12,45 +12,16 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from scripts.inbox import Inbox as BaseInbox
 
-from kopilka.domain.notifications import Channel
-from kopilka.services.notifications import Outgoing, Sender
 from kopilka.services.notifications import send as send_module
 
 
-class Inbox:
-    """Every message sent while installed, by address; thread-safe (a browser test's
-    server runs in a thread)."""
-
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-        self._lock = threading.Lock()
-
-    def send(self, message: Outgoing) -> str | None:
-        with self._lock:
-            self.sent.append(message)
-            return f"inbox-{len(self.sent)}"
-
-    def to(self, address: str) -> list[Outgoing]:
-        """The messages sent to ``address`` (as stored: normalized), oldest first."""
-        with self._lock:
-            return [m for m in self.sent if m.address == address]
-
-    def code(self, address: str) -> str | None:
-        """The one-time code of the newest code message to ``address``, read from its
-        plain text; None when none was sent."""
-        codes = [m for m in self.to(address) if m.topic == "otp_code"]
-        if not codes:
-            return None
-        found = re.search(r"\b(\d{6})\b", codes[-1].content.text)
-        assert found is not None, "a code message without a code"
-        return found[1]
+class Inbox(BaseInbox):
+    """:class:`scripts.inbox.Inbox`, installed for one test by pytest's monkeypatch."""
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> Inbox:
-        def keep_it(channel: Channel, settings: object) -> Sender:
-            return self
-
-        monkeypatch.setattr(send_module, "sender_for", keep_it)
+        monkeypatch.setattr(send_module, "sender_for", self.keep_it)
         return self
 
 

@@ -250,10 +250,11 @@ def test_redelivery_of_one_event_and_of_a_time_range(
 
 
 def test_private_addresses_are_refused_unless_allowed(ctx, make_program):
-    """Loopback and private addresses are refused when the setting is off; types must
-    be known."""
+    """Loopback and private addresses are refused when the setting is off, and so is a
+    port out of range or not a number; types must be known."""
     program = make_program()
-    for url in ("http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://[::1]/x", "ftp://a.b/x"):
+    odd = ("http://a.b:99999/x", "http://a.b:x/", "http://[::1/x")
+    for url in ("http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://[::1]/x", "ftp://a.b/x", *odd):
         with pytest.raises(ValidationError):
             webhooks.add_subscription(ctx, program, webhooks.AddSubscription(url))
     allowed = replace(ctx, delivery=SETTINGS)

@@ -73,7 +73,11 @@ def check_url(url: str, allow_private: bool) -> None:
     """Refuse (ValidationError) what is not an http(s) URL with a host, or whose host
     resolves to a private, loopback, link-local, multicast or reserved address (unless
     ``allow_private``)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port out of range or not a number raises here
+    except ValueError:
+        raise ValidationError(msg("a webhook URL is http:// or https:// with a host"), field="url")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(msg("a webhook URL is http:// or https:// with a host"), field="url")
     if len(url) > 2000:
@@ -81,7 +85,7 @@ def check_url(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
     except OSError:
         raise ValidationError(
             msg("%(host)s does not resolve", host=parts.hostname), field="url"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from markupsafe import Markup
 
@@ -412,7 +412,7 @@ def analytics_router(console: Console) -> APIRouter:
         )
 
     @router.get("/analytics/{chart}.csv")
-    def chart_csv(request: Request, chart: str) -> Response:
+    def chart_csv(request: Request, chart: Annotated[str, Path(max_length=40)]) -> Response:
         if chart not in CHARTS:
             raise ValidationError(str(tr("unknown chart")), field="chart")
         _, kpis, params = read(request)

@@ -4,7 +4,9 @@ an offer's list of members (ids or cards, one a line)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.identifiers import IdentifierKind
@@ -13,8 +15,10 @@ from kopilka.services.apikeys import Permission
 from kopilka.services.member_lookup import MemberRef
 from kopilka.web.console import Console
 from kopilka.web.i18n import N_, tr
-from kopilka.web.render import Form, WebRoute, redirect, status_of
+from kopilka.web.render import MAX_ID, Form, WebRoute, redirect, status_of
 
+# the count of members an uploaded list named, carried back to the page after the upload
+Listed = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 UPLOADED = N_("The list is saved: %(count)s members listed.")
 
 
@@ -53,7 +57,7 @@ def offer_router(console: Console) -> APIRouter:
         )
 
     @router.get("/offers")
-    def offers(request: Request, listed: int | None = None) -> Response:
+    def offers(request: Request, listed: Listed = None) -> Response:
         notice = tr(UPLOADED) % {"count": listed} if listed is not None else None
         return page(request, notice=notice)
 

@@ -116,7 +116,7 @@ def webhooks_router(console: Console) -> APIRouter:
 
     @router.get("/webhooks/{subscription_id}")
     def subscription(
-        request: Request, subscription_id: PathId, done: Word = "", n: int = 0
+        request: Request, subscription_id: PathId, done: Word = "", n: Count = 0
     ) -> Response:
         op = console.operator(request)
         op.require(Permission.WEBHOOKS_MANAGE)

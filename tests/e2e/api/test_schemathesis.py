@@ -214,6 +214,17 @@ def reward_refusal(case: Any) -> str | None:
     return None
 
 
+def webhook_refusal(case: Any) -> str | None:
+    """Why a webhook write the schema allows may still be refused (422; docs/events.md):
+    a URL whose host does not resolve or resolves into a private or loopback network
+    (the generated hosts are random names), or a redelivery with both or neither of
+    ``event_id`` and ``since``."""
+    path = case.operation.path
+    if case.operation.method.upper() in ("POST", "PATCH") and path.startswith("/v1/webhooks"):
+        return "where a webhook's host resolves, and one of event_id or since"
+    return None
+
+
 def _written(engine: Any) -> dict[str, int]:
     """Rows per table, the idempotency records aside (a refusal keeps its own)."""
     return {k: v for k, v in row_counts(engine).items() if k != "idempotency_keys"}
@@ -273,6 +284,7 @@ def test_api_contract_all_checks(
             or manual_tier_refusal(case.body, now)
             or membership_refusal(case.body)
             or reward_refusal(case)
+            or webhook_refusal(case)
         )
         return not (refused and why)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from typing import Any
+from enum import Enum
+from inspect import isclass
+from typing import Any, get_args
 
 import annotated_types as at
 import pytest
@@ -43,10 +45,13 @@ def _params(dependant: Any) -> Iterator[Any]:
 def _bounded(field: Any) -> bool:
     """Whether a parameter's values are bounded: an int (or int | None) both ways within
     a signed 64-bit integer, a string by length (directly or in its constraints), a
-    Literal by its values."""
+    Literal or an enumeration by its values, a flag by being one."""
     info = field.field_info
     meta: list[Any] = list(info.metadata)
     text = repr(info.annotation)
+    kinds = get_args(info.annotation) or (info.annotation,)
+    if all(k is bool or k is type(None) or (isclass(k) and issubclass(k, Enum)) for k in kinds):
+        return True
     if text.startswith("typing.Literal") or "Literal[" in text:
         return True
     if "max_length=" in text:  # a constrained string type (Code, Identifier)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from kopilka.api.deps import Ctx, CurrentKey, CurrentProgram, ProgramMember, permit
 from kopilka.api.errors import responses
 from kopilka.api.routers import V1
+from kopilka.api.schemas.common import MAX_ID
 from kopilka.api.schemas.memberships import (
     MembershipOut,
     RefundRequest,
@@ -18,6 +21,8 @@ from kopilka.services.apikeys import Permission as P
 from kopilka.services.memberships import CancelMembership, MembershipView
 
 router = APIRouter(prefix=f"{V1}/members", tags=["memberships"])
+
+MembershipId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get(
@@ -60,7 +65,7 @@ def start(
 )
 def renew(
     member_id: ProgramMember,
-    membership_id: int,
+    membership_id: MembershipId,
     body: RenewRequest,
     ctx: Ctx,
     program: CurrentProgram,
@@ -79,7 +84,7 @@ def renew(
 )
 def cancel(
     member_id: ProgramMember,
-    membership_id: int,
+    membership_id: MembershipId,
     ctx: Ctx,
     program: CurrentProgram,
     key: CurrentKey,
@@ -98,7 +103,7 @@ def cancel(
 )
 def refund(
     member_id: ProgramMember,
-    membership_id: int,
+    membership_id: MembershipId,
     body: RefundRequest,
     ctx: Ctx,
     program: CurrentProgram,

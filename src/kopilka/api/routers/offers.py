@@ -34,7 +34,7 @@ from kopilka.services.offers import (
 router = APIRouter(prefix=V1, tags=["offers"])
 
 # an offer or a rule id, as a rules document writes it
-RulePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+RulePath = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 
 
 @router.get(

@@ -11,7 +11,8 @@ from kopilka.api.schemas.common import Input, Instant, Trim
 from kopilka.services.outbox import PAYLOADS
 from kopilka.services.webhooks import AddSubscription, ChangeSubscription
 
-Url = Annotated[str, Field(min_length=1, max_length=2000), Trim]
+# http(s) with a host; where the host resolves to is checked by the service (docs/events.md)
+Url = Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://[^/?#\s]+"), Trim]
 EventType = Annotated[str, Field(max_length=40, json_schema_extra={"enum": sorted(PAYLOADS)}), Trim]
 Secret = Annotated[str, Field(min_length=1, max_length=200)]
 
