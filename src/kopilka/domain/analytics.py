@@ -159,6 +159,19 @@ def parse_range(
 ) -> DateRange:
     """The range an interface was given (``YYYY-MM-DD`` each, both included); a missing
     end is ``today``, a missing start ``default_days`` before the end."""
-    last = parse_day(end, "to") if end else today
-    first = parse_day(start, "from") if start else last - timedelta(days=default_days - 1)
+    return day_range(
+        parse_day(start, "from") if start else None,
+        parse_day(end, "to") if end else None,
+        today,
+        default_days,
+    )
+
+
+def day_range(
+    start: date | None, end: date | None, today: date, default_days: int = 30
+) -> DateRange:
+    """The range of local days ``start`` to ``end`` (both included); a missing end is
+    ``today``, a missing start ``default_days`` before the end."""
+    last = end or today
+    first = start or last - timedelta(days=default_days - 1)
     return DateRange(first, last)
