@@ -69,7 +69,7 @@ def kpis(
 
 
 # what an export answers: the CSV text or the Parquet file, never JSON
-EXPORTED = {
+EXPORTED: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the dataset, streamed",
         "content": {
