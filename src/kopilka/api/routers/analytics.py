@@ -55,8 +55,12 @@ DATE: dict[str, Any] = {"format": "date"}
 def kpis(
     ctx: Ctx,
     key: CurrentKey,
-    start: Annotated[str | None, Query(alias="from", pattern=DAY, json_schema_extra=DATE)] = None,
-    end: Annotated[str | None, Query(alias="to", pattern=DAY, json_schema_extra=DATE)] = None,
+    start: Annotated[
+        str | None, Query(alias="from", max_length=10, pattern=DAY, json_schema_extra=DATE)
+    ] = None,
+    end: Annotated[
+        str | None, Query(alias="to", max_length=10, pattern=DAY, json_schema_extra=DATE)
+    ] = None,
     grain: Grain = Grain.MONTH,
     by: Dimension = Dimension.NONE,
 ) -> Any:
@@ -97,8 +101,12 @@ def export(
             json_schema_extra={"enum": list(exports_svc.DATASETS)},
         ),
     ],
-    start: Annotated[str | None, Query(alias="from", pattern=DAY, json_schema_extra=DATE)] = None,
-    end: Annotated[str | None, Query(alias="to", pattern=DAY, json_schema_extra=DATE)] = None,
+    start: Annotated[
+        str | None, Query(alias="from", max_length=10, pattern=DAY, json_schema_extra=DATE)
+    ] = None,
+    end: Annotated[
+        str | None, Query(alias="to", max_length=10, pattern=DAY, json_schema_extra=DATE)
+    ] = None,
     format: exports_svc.ExportFormat = exports_svc.ExportFormat.CSV,
     personal_data: bool = False,
 ) -> StreamingResponse:
