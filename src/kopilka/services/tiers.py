@@ -337,6 +337,9 @@ def after_return(
     if standing.earned_tier is None:
         return None
     start, end = review_window(policy, now, program.timezone)
+    # a rolling or lifetime window: everything booked up to the return (a review's end,
+    # its own instant, would leave out a purchase booked at that same instant)
+    end = end if policy.calendar else None
     judged = _metrics(repo, policy, member_id, start, end)
     current = _metrics(repo, policy, member_id, end, None) if policy.calendar else None
     back = Metrics(refund_minor, points_back if policy.counts(PointsSource.PURCHASES) else 0, 0)
