@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from kopilka.services import points, purchases, tiers
 from kopilka.services.points import Adjust
+from kopilka.web.i18n import using
+from kopilka.web.tier_pages import member_panel
 from tests import commands
 
 from .conftest import basket
@@ -254,6 +256,16 @@ def test_anniversary_review_judges_each_member_on_their_date(
     assert p["deadline"] is None  # reaching a tier has no date in a rolling window
     assert p["keep_deadline"] == "2027-01-31"
     assert [(x["metric"], x["missing"]) for x in p["keep"]] == [("spend", "3000.00")]
+    with using("en"):
+        panel = member_panel(ctx, program, lost)
+        assert panel is not None
+        assert panel["to_keep"] == ["Spend RUB\xa03,000.00 by 2027-01-31 to keep Gold"]
+    with using("ru"):
+        panel = member_panel(ctx, program, lost)
+        assert panel is not None
+        assert panel["to_keep"] == [
+            "Потратьте 3\xa0000,00\xa0₽ до 31.01.2027, чтобы сохранить уровень «Золотой»"
+        ]
     buy(ctx, program, kept, "3000")
     clock.set(datetime(2027, 2, 1, 3, 30, tzinfo=UTC))
     report = tiers.review_tiers(ctx, program, clock.now())
