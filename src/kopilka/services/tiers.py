@@ -81,6 +81,13 @@ _BY_ROW: weakref.WeakKeyDictionary[Engine, dict[tuple[int, int], ProgramTiers | 
 )
 
 
+def draft_tiers(document: str, fmt: str) -> TierPolicy | None:
+    """The tiers of a draft rules document, for the console's rules editor (``None``: no
+    ``tiers:`` section). A wrong section raises the ValidationError the publisher would,
+    its errors at their lines and fields; nothing is stored."""
+    return tier_policy(document, fmt)
+
+
 def tiers_of_version(uow: UnitOfWork, program: Program, version: int | None) -> ProgramTiers | None:
     """The tiers of a published rules version (``None``: no rules, or no ``tiers:`` section)."""
     if version is None:
@@ -336,10 +343,10 @@ def after_return(
     standing = repo.standing(member_id)
     if standing.earned_tier is None:
         return None
-    start, end = review_window(policy, now, program.timezone)
+    start, judged_end = review_window(policy, now, program.timezone)
     # a rolling or lifetime window: everything booked up to the return (a review's end,
     # its own instant, would leave out a purchase booked at that same instant)
-    end = end if policy.calendar else None
+    end = judged_end if policy.calendar else None
     judged = _metrics(repo, policy, member_id, start, end)
     current = _metrics(repo, policy, member_id, end, None) if policy.calendar else None
     back = Metrics(refund_minor, points_back if policy.counts(PointsSource.PURCHASES) else 0, 0)
