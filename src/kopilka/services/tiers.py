@@ -646,9 +646,12 @@ def _review_one(
         earned, grace = decision.earned, decision.grace_since
         was_grace = grace is not None and standing.grace_since is None
         if policy.anniversary and standing.review_due is not None:
-            # reviewed on this anniversary: the next one is a year on (a change of tier
-            # resets it to the anniversary of the change, in _apply)
-            standing.review_due = next_anniversary(standing.review_due, as_of, program.timezone)
+            if standing.review_due <= as_of:
+                # reviewed on this anniversary: the next one is a year on (a change of
+                # tier resets it to the anniversary of the change, in _apply); a member
+                # judged again while in grace keeps the date already set
+                due = standing.review_due
+                standing.review_due = next_anniversary(due, as_of, program.timezone)
     bar = _bar_of(policy, standing.earned_tier, earned)
     changed_standing = (
         earned != standing.earned_tier

@@ -293,3 +293,34 @@ def test_anniversary_review_catches_up_after_a_missed_day(ctx, clock, rules_prog
     assert tiers.review_tiers(ctx, program, late)["downgraded"] == 1
     assert tier(ctx, program, m) == "basic"
     assert tiers.review_tiers(ctx, program, late + timedelta(days=1))["downgraded"] == 0
+
+
+def test_anniversary_review_with_grace(ctx, clock, rules_program, make_member):
+    """``after_grace`` with anniversary reviews: the anniversary that finds the keep bar
+    missed starts 30 days of grace; the daily reviews in between judge the member again
+    without moving their next anniversary; the one after the grace takes the tier, and the
+    lower tier's year starts then."""
+    clock.set(datetime(2026, 1, 10, 9, tzinfo=UTC))
+    document = spend_document(window="rolling, months: 12", review="anniversary").replace(
+        "{mode: at_review}", "{mode: after_grace, grace_days: 30}"
+    )
+    program = rules_program(document)
+    m = make_member(program)
+    buy(ctx, program, m, "9000")
+    clock.set(datetime(2026, 2, 1, 9, tzinfo=UTC))
+    buy(ctx, program, m, "7000")  # gold; on 1 February 2027 only these 7,000 count
+    first = tiers.review_tiers(ctx, program, datetime(2027, 2, 1, 3, 30, tzinfo=UTC))
+    assert first["entered_grace"] == 1
+    for day in (2, 20):
+        tiers.review_tiers(ctx, program, datetime(2027, 2, day, 3, 30, tzinfo=UTC))
+        assert tier(ctx, program, m) == "gold"
+    clock.set(datetime(2027, 2, 20, 9, tzinfo=UTC))
+    p = tiers.member_tier(ctx, program, m)["progress"]
+    assert p is not None
+    assert p["keep_deadline"] == "2028-01-31"
+    tiers.review_tiers(ctx, program, datetime(2027, 3, 3, 3, 30, tzinfo=UTC))
+    assert tier(ctx, program, m) == "basic"
+    clock.set(datetime(2027, 3, 4, tzinfo=UTC))
+    p = tiers.member_tier(ctx, program, m)["progress"]
+    assert p is not None
+    assert p["keep_deadline"] == "2028-03-02"
