@@ -645,13 +645,12 @@ def _review_one(
         )
         earned, grace = decision.earned, decision.grace_since
         was_grace = grace is not None and standing.grace_since is None
-        if policy.anniversary and standing.review_due is not None:
-            if standing.review_due <= as_of:
-                # reviewed on this anniversary: the next one is a year on (a change of
-                # tier resets it to the anniversary of the change, in _apply); a member
-                # judged again while in grace keeps the date already set
-                due = standing.review_due
-                standing.review_due = next_anniversary(due, as_of, program.timezone)
+        due = standing.review_due
+        if policy.anniversary and due is not None and due <= as_of:
+            # reviewed on this anniversary: the next one is a year on (a change of tier
+            # resets it to the anniversary of the change, in _apply); a member judged
+            # again while in grace keeps the date already set
+            standing.review_due = next_anniversary(due, as_of, program.timezone)
     bar = _bar_of(policy, standing.earned_tier, earned)
     changed_standing = (
         earned != standing.earned_tier
