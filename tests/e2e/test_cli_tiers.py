@@ -78,3 +78,25 @@ def test_recompute_puts_everyone_on_a_tier(tiered: Cli) -> None:
     assert report["upgraded"] == 2
     codes = dict(tiered.sql("SELECT id, tier_code FROM members ORDER BY id"))
     assert codes == {1: "gold", 2: "basic", 3: "basic"}
+
+
+ANNIVERSARY = TIERED.replace(
+    "window: {kind: calendar_year}",
+    "window: {kind: rolling, months: 12}\n  review: {schedule: anniversary}",
+)
+
+
+def test_review_as_of_an_anniversary(tiered: Cli) -> None:
+    """Under anniversary reviews (rolling 12 months) member 1, gold since 1 June 2025,
+    keeps it at a review on 31 May 2026 and loses it at the one on 1 June 2026, the
+    anniversary, when the twelve months judged hold nothing."""
+    engine = make_engine(tiered.url)
+    try:
+        ctx = ServiceContext(engine, FrozenClock(datetime(2025, 6, 2, tzinfo=UTC)))
+        rules.publish(ctx, program_svc.get_program(ctx, "grocery"), ANNIVERSARY, actor="test")
+    finally:
+        engine.dispose()
+    before = tiered.json("tiers", "review", "-p", "grocery", "--as-of", "2026-05-31T03:30")
+    assert before["downgraded"] == 0
+    on_the_day = tiered.json("tiers", "review", "-p", "grocery", "--as-of", "2026-06-01T03:30")
+    assert {"member_id": 1, "from_tier": "gold", "to_tier": "basic"} in on_the_day["changes"]

@@ -317,3 +317,44 @@ def test_the_tiers_job_reviews_as_of_its_run_and_skips_a_program_without_tiers(
     (skipped,) = runs_of(ctx, plain, "tiers")
     assert skipped["outcome"] == "ok"
     assert set(skipped["counts"].values()) == {0}
+
+
+def test_the_tiers_job_judges_members_on_their_anniversary(ctx, clock, make_program, make_member):
+    """With anniversary reviews the daily job judges a member on the anniversary of
+    reaching their tier (gold since 1 June 2025, nothing bought in the twelve months
+    before 1 June 2026: down), and passes by one whose anniversary is still to come,
+    though a rolling review would take their gold now (9,000 of their 16,000 bought more
+    than twelve months ago)."""
+    from datetime import UTC, datetime
+
+    from kopilka.services import purchases, rules, tiers
+    from tests import commands
+    from tests.integration.purchases.conftest import basket
+
+    def buy(member_id: int, amount: str) -> None:
+        body = basket(member_id, ("1", amount, "food"))
+        purchases.commit(ctx, program, commands.purchase(ctx, program, body))
+
+    clock.set(datetime(2025, 5, 1, tzinfo=UTC))
+    program = make_program(timezone="Europe/Moscow")
+    document = TIERED.replace(
+        "window: {kind: calendar_year}",
+        "window: {kind: rolling, months: 12}\n  review: {schedule: anniversary}",
+    )
+    rules.publish(ctx, program, document, actor="test")
+    due, later = make_member(program), make_member(program)
+    buy(later, "9000")
+    clock.set(datetime(2025, 6, 1, tzinfo=UTC))
+    buy(due, "16000")
+    clock.set(datetime(2025, 7, 1, tzinfo=UTC))
+    buy(later, "7000")
+    clock.set(datetime(2026, 6, 1, 1, tzinfo=UTC))
+    worker = worker_svc.Worker(ctx, options(program, "W", jobs=("tiers",)))
+    assert worker.round() == 1
+    (run,) = runs_of(ctx, program, "tiers")
+    assert run["counts"]["downgraded"] == 1
+    assert tiers.member_tier(ctx, program, due)["tier_code"] == "basic"
+    view = tiers.member_tier(ctx, program, later)
+    assert view["tier_code"] == "gold"
+    assert view["progress"] is not None
+    assert view["progress"]["keep_deadline"] == "2026-06-30"

@@ -21,7 +21,9 @@ AsOf = Annotated[
     typer.Option(
         "--as-of",
         help="Review as of this ISO 8601 instant (default: now); no offset means UTC. A "
-        "calendar window's review judges the period that ended at or before it.",
+        "calendar window's review judges the period that ended at or before it; with "
+        "anniversary reviews only members whose anniversary of reaching their tier has come "
+        "by then (or who are in grace) are judged, the others may only rise.",
     ),
 ]
 DryRun = Annotated[

@@ -14,7 +14,7 @@ higher (a floor, until a date or for good).
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -47,6 +47,25 @@ class Downgrade(StrEnum):
     AFTER_GRACE = "after_grace"
 
 
+class PointsSource(StrEnum):
+    """Where qualifying points come from: purchase earnings (always counted unless the
+    program says otherwise), the points of event rules (``kind: event``, a birthday among
+    them; never a tier's own welcome bonus) and support's adjustments."""
+
+    PURCHASES = "purchases"
+    EVENTS = "events"
+    ADJUSTMENTS = "adjustments"
+
+
+class ReviewSchedule(StrEnum):
+    """When a member's tier is reviewed: at the end of the calendar period (a calendar
+    window), on the anniversary of reaching the tier, or at every review run (rolling)."""
+
+    PERIOD_END = "period_end"
+    ANNIVERSARY = "anniversary"
+    ROLLING = "rolling"
+
+
 class ChangeReason(StrEnum):
     """Why a member's tier changed (stored with every change)."""
 
@@ -55,6 +74,8 @@ class ChangeReason(StrEnum):
     MANUAL = "manual"
     RETURN = "return"
     MIGRATION = "migration"
+    EVENT = "event"  # an event rule's points (qualifying points that count events)
+    ADJUSTMENT = "adjustment"  # support's adjustment (qualifying points that count them)
     PAID = "paid"  # a paid membership started, renewed, was refunded or its term ended
 
 
@@ -155,6 +176,33 @@ class TierPolicy:
     crossing_purchase_earns: bool = False
     # the paid plans on sale (``paid:``): each gives its tier for a fixed term
     plans: tuple[Plan, ...] = ()
+    # where qualifying points come from (``qualifying_points: {from: [...]}``)
+    points_from: frozenset[PointsSource] = frozenset({PointsSource.PURCHASES})
+    # ``None``: the window's own schedule (period end for a calendar window, else rolling)
+    review_schedule: ReviewSchedule | None = None
+    # whether a return pushing the member below the retention bar downgrades at once
+    downgrade_on_return: bool = False
+
+    @property
+    def schedule(self) -> ReviewSchedule:
+        """When members are reviewed: the section's ``review`` or the window's default."""
+        if self.review_schedule is not None:
+            return self.review_schedule
+        return ReviewSchedule.PERIOD_END if self.calendar else ReviewSchedule.ROLLING
+
+    @property
+    def anniversary(self) -> bool:
+        """Whether each member is reviewed on the anniversary of reaching their tier."""
+        return self.schedule is ReviewSchedule.ANNIVERSARY
+
+    def counts(self, source: PointsSource) -> bool:
+        """Whether points from ``source`` are qualifying points."""
+        return source in self.points_from
+
+    @property
+    def tests_points(self) -> bool:
+        """Whether any tier's bar tests qualifying points."""
+        return any(t.entry.points is not None or t.keep.points is not None for t in self.tiers)
 
     def plan(self, code: str) -> Plan | None:
         """The paid plan with this code, if the policy sells it."""
@@ -259,6 +307,24 @@ def review_window(
     return start, as_of
 
 
+ANNIVERSARY_MONTHS = 12
+
+
+def next_anniversary(reached: datetime, after: datetime, timezone: str) -> datetime:
+    """The first anniversary of ``reached`` (the local date, a year on, at local midnight;
+    29 February falls on 28 February) later than ``after``: the member's next review."""
+    zone = ZoneInfo(timezone)
+    local = reached.astimezone(zone)
+    years = 1
+    while True:
+        year = local.year + years
+        day = min(local.day, calendar.monthrange(year, local.month)[1])
+        due = _local_midnight(year, local.month, day, zone)
+        if due > after:
+            return due
+        years += 1
+
+
 # ---- decisions -----------------------------------------------------------------------
 
 
@@ -313,6 +379,33 @@ def review(
         landing_rank = max(landing_rank, policy.rank(floor.code))
     code = policy.tiers[landing_rank].code if landing_rank >= 0 else None
     return ReviewDecision(code, code != earned, None)
+
+
+def downgrade_on_return(
+    policy: TierPolicy,
+    earned: str | None,
+    as_of: datetime,
+    before: tuple[Metrics, Metrics | None],
+    after: tuple[Metrics, Metrics | None],
+) -> str | None:
+    """The earned tier a return takes the member down to at once (``None``: no change),
+    when the program downgrades on returns (``downgrade: {on_return: true}``).
+
+    ``before`` and ``after`` are the metrics a review at ``as_of`` would judge (the judged
+    window, and for a calendar window the period under way) without and with the return.
+    The member goes down only when the return is what pushed them below the retention bar:
+    a review then would have kept their tier before it and takes it after it (landing as a
+    review lands, one level with a soft landing). Never up, never into a grace period."""
+    if not policy.downgrade_on_return or policy.rank(earned) < 0:
+        return None
+    judge = replace(policy, downgrade=Downgrade.AT_REVIEW)
+    was = review(judge, earned, before[0], as_of, None, before[1])
+    if was.changed:
+        return None  # already due a change at the next review: not the return's doing
+    now = review(judge, earned, after[0], as_of, None, after[1])
+    if not now.changed or policy.rank(now.earned) >= policy.rank(earned):
+        return None
+    return now.earned
 
 
 def upgrade_on_purchase(policy: TierPolicy, earned: str | None, metrics: Metrics) -> str | None:

@@ -213,6 +213,8 @@ def explain_tier_change(from_tier: str | None, to_tier: str | None, reason: str)
         "manual": "set by support",
         "return": "after a return",
         "migration": "carried over from before tiers",
+        "event": "by points of an event",
+        "adjustment": "by an adjustment",
     }.get(reason, reason)
     return f"tier {before} -> {after}, {why}"
 

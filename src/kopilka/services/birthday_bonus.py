@@ -38,8 +38,9 @@ from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.reminders import is_birthday, local_day
 from kopilka.domain.rules import RuleSet, evaluate_event
+from kopilka.domain.tiers import PointsSource
 from kopilka.ledger.ledger import Ledger
-from kopilka.services import usage
+from kopilka.services import tiers, usage
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import member_context
 from kopilka.services.rules import active_ruleset
@@ -182,4 +183,6 @@ def _credit(
             expiries=None if own is None else [(award.points, own)],
         )
     usage.record(usage_repo, program.id, ruleset, result, member_id, at, program.timezone)
+    # a program counting events' points toward tiers upgrades at once
+    tiers.after_points(uow, program, member_id, PointsSource.EVENTS, at, lg)
     return total

@@ -13,8 +13,9 @@ from kopilka.domain.errors import ValidationError
 from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
 from kopilka.domain.rules import evaluate_event
+from kopilka.domain.tiers import PointsSource
 from kopilka.ledger.ledger import Ledger
-from kopilka.services import outbox, usage
+from kopilka.services import outbox, tiers, usage
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, member_context, resolve_member
 from kopilka.services.purchases import BalanceNow
@@ -134,6 +135,9 @@ def record_event(ctx: ServiceContext, program: Program, cmd: RecordEvent) -> Eve
             usage.record(
                 UsageRepo(uow.conn), program.id, ruleset, result, member_id, at, program.timezone
             )
+            if awards:
+                # a program counting events' points toward tiers upgrades at once
+                tiers.after_points(uow, program, member_id, PointsSource.EVENTS, now, lg)
         bal = lg.balance(member_id)
         recorded: EventRecorded = {
             "event_id": event_id,

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import TypedDict
 
 from kopilka.domain.program import Program
+from kopilka.domain.tiers import PointsSource
 from kopilka.ledger.ledger import Ledger
 from kopilka.ledger.model import Result
-from kopilka.services import outbox
+from kopilka.services import outbox, tiers
 from kopilka.services.context import ServiceContext
 from kopilka.store.uow import UnitOfWork
 
@@ -342,5 +343,15 @@ def adjust(ctx: ServiceContext, program: Program, cmd: Adjust) -> LedgerOutcome:
             actor=cmd.actor,
             meta=dict(cmd.meta) if cmd.meta else None,
         ),
-        lambda uow, result, now: outbox.points_adjusted(uow, program, result, cmd.reason, now),
+        lambda uow, result, now: _adjusted(uow, program, cmd, result, now),
     )
+
+
+def _adjusted(
+    uow: UnitOfWork, program: Program, cmd: Adjust, result: Result, now: datetime
+) -> None:
+    """An adjustment's outbox event; points added that count toward tiers (the program's
+    ``qualifying_points``) upgrade the member at once, as a purchase would."""
+    outbox.points_adjusted(uow, program, result, cmd.reason, now)
+    if cmd.delta > 0:
+        tiers.after_points(uow, program, cmd.member_id, PointsSource.ADJUSTMENTS, now)

@@ -1078,6 +1078,10 @@ def process_return(
         )
         repo.add_return(purchase.id, stored)
         uow.members.add_purchase_stats(purchase.member_id, -refund, 0)
+        # the tier waits for the review, unless the program downgrades on returns
+        tiers.after_return(
+            uow, program, purchase.member_id, purchase.occurred_at, refund, taken, now
+        )
         codes = (purchase.meta or {}).get("promo_codes")
         if codes and _returned_whole(purchase, out_lines):
             # returned whole: its promo codes' uses are given back

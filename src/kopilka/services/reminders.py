@@ -293,9 +293,9 @@ def _tier_drop(
     progress, tier = standing["progress"], standing["tier"]
     if progress is None or tier is None or progress["keep_met"] or standing["manual"]:
         return None
-    if progress["deadline"] is None:
+    if progress["keep_deadline"] is None:
         return None
-    deadline = date.fromisoformat(progress["deadline"])
+    deadline = date.fromisoformat(progress["keep_deadline"])
     if not 0 <= (deadline - today).days <= days:
         return None
     codes = [t["code"] for t in standing["tiers"]]

@@ -35,10 +35,13 @@ from kopilka.domain.rules.tiers_section import tier_policy
 from kopilka.domain.tiers import (
     ChangeReason,
     Metrics,
+    PointsSource,
     Tier,
     TierPolicy,
+    downgrade_on_return,
     effective,
     effective_until,
+    next_anniversary,
     period_bounds,
     progress,
     review,
@@ -78,6 +81,13 @@ _BY_ROW: weakref.WeakKeyDictionary[Engine, dict[tuple[int, int], ProgramTiers | 
 )
 
 
+def draft_tiers(document: str, fmt: str) -> TierPolicy | None:
+    """The tiers of a draft rules document, for the console's rules editor (``None``: no
+    ``tiers:`` section). A wrong section raises the ValidationError the publisher would,
+    its errors at their lines and fields; nothing is stored."""
+    return tier_policy(document, fmt)
+
+
 def tiers_of_version(uow: UnitOfWork, program: Program, version: int | None) -> ProgramTiers | None:
     """The tiers of a published rules version (``None``: no rules, or no ``tiers:`` section)."""
     if version is None:
@@ -107,9 +117,40 @@ def tiers_at(uow: UnitOfWork, program: Program, at: datetime) -> ProgramTiers | 
 
 
 def _metrics(
-    repo: TierRepo, member_id: int, start: datetime | None, end: datetime | None
+    repo: TierRepo,
+    policy: TierPolicy,
+    member_id: int,
+    start: datetime | None,
+    end: datetime | None,
 ) -> Metrics:
-    return Metrics(*repo.metrics(member_id, start, end))
+    """The metrics of ``[start, end)``, qualifying points from the policy's sources."""
+    return _plus_other(
+        repo, policy, member_id, start, end, Metrics(*repo.metrics(member_id, start, end))
+    )
+
+
+def _plus_other(
+    repo: TierRepo,
+    policy: TierPolicy,
+    member_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    metrics: Metrics,
+) -> Metrics:
+    """``metrics`` (of purchases) with the window's points from events and adjustments
+    when the program counts them (one or two more queries, only then); without purchases
+    among the sources, purchase earnings are taken out."""
+    events = policy.counts(PointsSource.EVENTS)
+    adjustments = policy.counts(PointsSource.ADJUSTMENTS)
+    points = metrics.points if policy.counts(PointsSource.PURCHASES) else 0
+    if (events or adjustments) and policy.tests_points:
+        points += repo.other_points(member_id, start, end, events=events, adjustments=adjustments)
+    return Metrics(metrics.spend_minor, points, metrics.purchases)
+
+
+def _due_after(program: Program, earned: str | None, now: datetime) -> datetime | None:
+    """The next anniversary review of a tier reached at ``now`` (none without a tier)."""
+    return next_anniversary(now, now, program.timezone) if earned is not None else None
 
 
 def _metrics_dict(metrics: Metrics) -> dict[str, int]:
@@ -143,7 +184,8 @@ def member_for_earning(
     repo = TierRepo(uow.conn)
     start, end = period_bounds(policy, occurred_at, program.timezone)
     view = repo.purchase_view(member.id, start, end)
-    metrics = Metrics(*view.metrics).plus(spend_minor, 0, 1)
+    metrics = _plus_other(repo, policy, member.id, start, end, Metrics(*view.metrics))
+    metrics = metrics.plus(spend_minor, 0, 1)
     reached = upgrade_on_purchase(policy, view.earned_tier, metrics)
     if reached is None or policy.rank(reached) <= policy.rank(member.tier_code):
         return member
@@ -175,11 +217,15 @@ def after_purchase(
     occurred_at: datetime,
     now: datetime,
     ledger: Ledger | None = None,
+    *,
+    reason: ChangeReason = ChangeReason.PURCHASE,
 ) -> str | None:
     """Upgrade the member at once when the purchase just stored crossed a threshold; the
     new effective tier, or ``None`` when nothing changed (or the program has no tiers).
     A rise credits the tier's welcome bonus (``tier_reached``) through ``ledger``, the
-    purchase's own, so that its balance stays the one the purchase answers."""
+    purchase's own, so that its balance stays the one the purchase answers. ``reason``:
+    what is stored with the change (an event's or an adjustment's points, see
+    :func:`after_points`)."""
     tiers = tiers_of_version(uow, program, version)
     if tiers is None:
         return None
@@ -188,7 +234,7 @@ def after_purchase(
     start, end = period_bounds(policy, occurred_at, program.timezone)
     # the common case (no upgrade) costs this one query, an upgrade three short writes
     view = repo.purchase_view(member_id, start, end)
-    metrics = Metrics(*view.metrics)
+    metrics = _plus_other(repo, policy, member_id, start, end, Metrics(*view.metrics))
     reached = upgrade_on_purchase(policy, view.earned_tier, metrics)
     if reached is None:
         return None
@@ -203,7 +249,7 @@ def after_purchase(
     change = {
         "from_tier": before,
         "to_tier": after,
-        "reason": str(ChangeReason.PURCHASE),
+        "reason": str(reason),
         "metrics": _metrics_dict(metrics),
         "thresholds": tier.entry.as_dict(),
         "rule_version": tiers.rule_version,
@@ -211,7 +257,8 @@ def after_purchase(
         "note": None,
     }
     until = effective_until(policy, reached, *floors)
-    repo.record_upgrade(program.id, view, member_id, reached, after, now, change, until)
+    due = _due_after(program, reached, now)
+    repo.record_upgrade(program.id, view, member_id, reached, after, now, change, until, due)
     if after == before:
         return None
     outbox.tier_changed(
@@ -220,7 +267,7 @@ def after_purchase(
         member_id,
         before,
         after,
-        str(ChangeReason.PURCHASE),
+        str(reason),
         tiers.rule_version,
         now,
     )
@@ -231,12 +278,105 @@ def after_purchase(
             member_id,
             before,
             after,
-            str(ChangeReason.PURCHASE),
+            str(reason),
             lambda: repo.last_change_id(member_id),
             now,
             ledger,
         )
     return after
+
+
+SOURCE_REASONS = {
+    PointsSource.EVENTS: ChangeReason.EVENT,
+    PointsSource.ADJUSTMENTS: ChangeReason.ADJUSTMENT,
+}
+
+
+def after_points(
+    uow: UnitOfWork,
+    program: Program,
+    member_id: int,
+    source: PointsSource,
+    now: datetime,
+    ledger: Ledger | None = None,
+) -> str | None:
+    """Upgrade the member at once when points just credited from ``source`` (an event
+    rule's, an adjustment) are qualifying points under the rules in force and lift them
+    over an entry bar, as a purchase would; the change is stored with reason ``event`` or
+    ``adjustment``. The new effective tier, or ``None`` (nothing changed, or the program
+    does not count that source: then this costs one cached lookup)."""
+    tiers = tiers_at(uow, program, now)
+    if tiers is None or not tiers.policy.counts(source) or not tiers.policy.tests_points:
+        return None
+    return after_purchase(
+        uow,
+        program,
+        tiers.rule_version,
+        member_id,
+        now,
+        now,
+        ledger,
+        reason=SOURCE_REASONS[source],
+    )
+
+
+def after_return(
+    uow: UnitOfWork,
+    program: Program,
+    member_id: int,
+    purchase_at: datetime,
+    refund_minor: int,
+    points_back: int,
+    now: datetime,
+) -> str | None:
+    """When the program downgrades on returns (``downgrade: {on_return: true}``): take the
+    member down at once if the return just stored (``refund_minor`` of a purchase made at
+    ``purchase_at``, ``points_back`` of its points clawed back) is what pushed them below
+    their tier's retention bar, judged as a review now would judge them. The change is
+    stored with reason ``return``, the metrics after the return, the bar missed and the
+    rules version. The new effective tier, or ``None`` when nothing changed."""
+    tiers = tiers_at(uow, program, now)
+    if tiers is None or not tiers.policy.downgrade_on_return:
+        return None
+    policy = tiers.policy
+    repo = TierRepo(uow.conn)
+    standing = repo.standing(member_id)
+    if standing.earned_tier is None:
+        return None
+    start, judged_end = review_window(policy, now, program.timezone)
+    # a rolling or lifetime window: everything booked up to the return (a review's end,
+    # its own instant, would leave out a purchase booked at that same instant)
+    end = judged_end if policy.calendar else None
+    judged = _metrics(repo, policy, member_id, start, end)
+    current = _metrics(repo, policy, member_id, end, None) if policy.calendar else None
+    back = Metrics(refund_minor, points_back if policy.counts(PointsSource.PURCHASES) else 0, 0)
+
+    def undone(metrics: Metrics, lo: datetime | None, hi: datetime | None) -> Metrics:
+        inside = (lo is None or purchase_at >= lo) and (hi is None or purchase_at < hi)
+        return metrics.plus(back.spend_minor, back.points, 0) if inside else metrics
+
+    before = (
+        undone(judged, start, end),
+        undone(current, end, None) if current is not None else None,
+    )
+    earned = downgrade_on_return(policy, standing.earned_tier, now, before, (judged, current))
+    if earned is None:
+        return None
+    bar = _bar_of(policy, standing.earned_tier, earned)
+    return _apply(
+        uow,
+        repo,
+        program,
+        policy,
+        standing,
+        earned,
+        None,
+        now,
+        ChangeReason.RETURN,
+        judged,
+        bar,
+        tiers.rule_version,
+    )
 
 
 def _apply(
@@ -261,6 +401,9 @@ def _apply(
     new effective tier, or ``None`` when it did not change."""
     before = repo.tier_code(standing.member_id)
     earned_before = standing.earned_tier
+    if earned != earned_before:
+        # a tier reached (up or down) is next reviewed on its anniversary
+        standing.review_due = _due_after(program, earned, now)
     standing.earned_tier = earned
     standing.grace_since = grace_since
     repo.save(program.id, standing, now)
@@ -481,24 +624,39 @@ def _review_one(
     policy = tiers.policy
     standing = repo.standing(member_id)
     before = repo.tier_code(member_id)
-    if recompute:
-        start, end = period_bounds(policy, as_of, program.timezone)
-        metrics = _metrics(repo, member_id, start, end)
+    due_before = standing.review_due
+    if recompute or _not_due(repo, program, policy, standing, as_of):
+        # a recompute, or an anniversary review that is not this member's: only a rise
+        if recompute:
+            start, end = period_bounds(policy, as_of, program.timezone)
+        else:
+            start, end = review_window(policy, as_of, program.timezone)
+        metrics = _metrics(repo, policy, member_id, start, end)
         reached = upgrade_on_purchase(policy, standing.earned_tier, metrics)
         earned, grace, was_grace = reached or standing.earned_tier, standing.grace_since, False
     else:
         start, end_ = review_window(policy, as_of, program.timezone)
-        metrics = _metrics(repo, member_id, start, end_)
+        metrics = _metrics(repo, policy, member_id, start, end_)
         # a calendar review judges the period just ended; what the member has bought
         # since (even after ``as_of``, when a review runs late) may already hold the tier
-        current = _metrics(repo, member_id, end_, None) if policy.calendar else None
+        current = _metrics(repo, policy, member_id, end_, None) if policy.calendar else None
         decision = review(
             policy, standing.earned_tier, metrics, as_of, standing.grace_since, current
         )
         earned, grace = decision.earned, decision.grace_since
         was_grace = grace is not None and standing.grace_since is None
+        due = standing.review_due
+        if policy.anniversary and due is not None and due <= as_of:
+            # reviewed on this anniversary: the next one is a year on (a change of tier
+            # resets it to the anniversary of the change, in _apply); a member judged
+            # again while in grace keeps the date already set
+            standing.review_due = next_anniversary(due, as_of, program.timezone)
     bar = _bar_of(policy, standing.earned_tier, earned)
-    changed_standing = earned != standing.earned_tier or grace != standing.grace_since
+    changed_standing = (
+        earned != standing.earned_tier
+        or grace != standing.grace_since
+        or standing.review_due != due_before
+    )
     if not changed_standing and before == effective_of(policy, standing, as_of) and standing.stored:
         report["unchanged"] += 1
         return
@@ -542,6 +700,25 @@ def _review_one(
             report["changes"].append(
                 {"member_id": member_id, "from_tier": before, "to_tier": after}
             )
+
+
+def _not_due(
+    repo: TierRepo, program: Program, policy: TierPolicy, standing: Standing, as_of: datetime
+) -> bool:
+    """Whether an anniversary review at ``as_of`` passes this member by: their next review
+    (``review_due``) is later and they are not in a grace period. A standing stored before
+    reviews had due dates gets one here: the first anniversary of the newest change to its
+    tier in the history (due at once when past), else a year from ``as_of``."""
+    if not policy.anniversary or standing.earned_tier is None:
+        return False
+    if standing.review_due is None:
+        reached = repo.reached_at(standing.member_id, standing.earned_tier)
+        standing.review_due = (
+            next_anniversary(reached, reached, program.timezone)
+            if reached is not None
+            else next_anniversary(as_of, as_of, program.timezone)
+        )
+    return standing.review_due > as_of and standing.grace_since is None
 
 
 def _bar_of(policy: TierPolicy, before: str | None, after: str | None) -> dict[str, int] | None:
@@ -680,6 +857,10 @@ class TierProgress(TypedDict):
     keep: list[ProgressPart]
     keep_met: bool
     deadline: str | None
+    # the last day counted for keeping the tier: the calendar window's, or the day before
+    # the member's anniversary review; None: no date (a rolling review)
+    keep_deadline: str | None
+    review: str  # period_end | anniversary | rolling
 
 
 class TierHistoryItem(TypedDict):
@@ -777,21 +958,32 @@ def member_tier(
                 code = effective_of(policy, standing, now)
             tier = policy.tier(code)
             start, end = period_bounds(policy, now, program.timezone)
-            metrics = _metrics(repo, member_id, start, end)
+            metrics = _metrics(repo, policy, member_id, start, end)
             # the progress of the effective tier: a manual floor is the level to go on from
             base = policy.higher(standing.earned_tier, code if policy.tier(code) else None)
             p = progress(policy, base, metrics, now, program.timezone)
             own = policy.tier(base)
             keep_bar = own.keep.as_dict() if own else {}
+            keep_metrics, keep_missing, keep_end = metrics, p.keep_missing, end
+            if policy.anniversary and own is not None and base == standing.earned_tier:
+                # kept or lost on the anniversary: what counts then is what the window
+                # ending on that day holds (for a rolling window, from N months before it)
+                _not_due(repo, program, policy, standing, now)
+                keep_end = standing.review_due
+                keep_start, _ = period_bounds(policy, keep_end or now, program.timezone)
+                keep_metrics = _metrics(repo, policy, member_id, keep_start, None)
+                keep_missing = own.keep.missing(keep_metrics)
             prog = {
                 "combine": str(policy.combine),
                 "next_tier": _name(p.next_tier),
                 "to_next": _parts(p.to_next, metrics, p.next_tier.entry.as_dict(), program.currency)
                 if p.next_tier
                 else [],
-                "keep": _parts(p.keep_missing, metrics, keep_bar, program.currency),
-                "keep_met": own.keep.met(metrics, policy.combine) if own else True,
+                "keep": _parts(keep_missing, keep_metrics, keep_bar, program.currency),
+                "keep_met": own.keep.met(keep_metrics, policy.combine) if own else True,
                 "deadline": _last_day(end, program.timezone),
+                "keep_deadline": _last_day(keep_end, program.timezone),
+                "review": str(policy.schedule),
             }
     manual: ManualTier | None = None
     if standing.manual_tier is not None and (

@@ -628,6 +628,8 @@ member_tiers = Table(
     # the tier of the member's paid membership and the end of its term (0024)
     Column("paid_tier", String(64)),
     Column("paid_until", UTCDateTime),
+    # the next anniversary review: a year after the earned tier was reached (0030)
+    Column("review_due", UTCDateTime),
     Index("ix_member_tiers_program", "program_id", "member_id"),
 )
 # every change of a member's effective or earned tier, with what decided it (append-only)

@@ -33,6 +33,7 @@ from kopilka.web.render import (
     status_of,
 )
 from kopilka.web.rule_form import KIND_TITLES, KINDS, fields_of
+from kopilka.web.tier_summary import summary as tier_summary
 
 SAMPLE_LINES = """  "lines": [
     {"line_id": "1", "sku": "MILK-1L", "quantity": "2", "amount": "180.00",
@@ -144,10 +145,15 @@ class RulesPage:
             ]
         except KopilkaError:
             draft_ids = []  # a draft that cannot be read: its error is the editor's
+        # the draft's tiers beside the editor (or the tiers: section's errors at their lines)
+        tiers = tier_summary(
+            shown.get("document", ""), shown.get("format", "yaml"), op.program.currency
+        )
         return console.page(
             op,
             "admin_rules.html",
             status,
+            tiers=tiers,
             by_status=by_status,
             by_form=by_form,
             draft_ids=draft_ids,
@@ -266,6 +272,15 @@ def rules_router(console: Console, rules_page: RulesPage) -> APIRouter:
         except KopilkaError as e:
             return rules_page(op, status_of(e), error=e, failed="publish", form=form)
         return redirect(f"/admin/rules?published={int(result['version'])}")
+
+    @router.post("/rules/tiers")
+    def check_tiers(request: Request, form: Form) -> Response:
+        """The editor's "show the draft's tiers": the page again with the draft kept and
+        its tiers summarised beside it; nothing is checked beyond them, nothing stored."""
+        op = console.operator(request)
+        console.area.check_csrf(request, form)
+        op.require_publish()
+        return rules_page(op, form=form)
 
     @router.post("/rules/edit")
     def edit(request: Request, form: Form) -> Response:

@@ -42,6 +42,8 @@ CHANGES = {
     "return": N_("return"),
     "migration": N_("carried over"),
     "paid": N_("paid membership"),
+    "event": N_("points of an event"),
+    "adjustment": N_("adjustment"),
 }
 
 
@@ -157,12 +159,17 @@ def panel(view: MemberTier, program: Program) -> dict[str, Any]:
         any_one = progress["combine"] == "any"
         out["share"] = max(shares) if any_one else min(shares)
         out["either"] = any_one and len(missing) > 1
+    # keeping the tier has its own date: the day before an anniversary review
+    keep = progress["keep_deadline"]
+    keep_day = date_text(date.fromisoformat(keep)) if keep else ""
     if progress["keep_met"]:
-        if name and day:
-            out["kept"] = tr("%(tier)s is kept until the review after %(day)s", tier=name, day=day)
-    elif day:
+        if name and keep_day:
+            out["kept"] = tr(
+                "%(tier)s is kept until the review after %(day)s", tier=name, day=keep_day
+            )
+    elif keep_day:
         missing = [p for p in progress["keep"] if p["missing"] not in ("0", "0.00")]
-        out["to_keep"] = [_to_keep(p, name, day, program.currency) for p in missing]
+        out["to_keep"] = [_to_keep(p, name, keep_day, program.currency) for p in missing]
     return out
 
 

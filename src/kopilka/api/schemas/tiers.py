@@ -58,6 +58,11 @@ class TierProgressOut(BaseModel):
     deadline: str | None = Field(
         description="the last local day of the calendar window (None: rolling or lifetime)"
     )
+    keep_deadline: str | None = Field(
+        description="the last local day counted for keeping the tier: the calendar window's,"
+        " or the day before the member's anniversary review (None: reviewed on a rolling basis)"
+    )
+    review: str = Field(description="when tiers are reviewed: period_end, anniversary or rolling")
 
 
 class TierHistoryOut(BaseModel):

@@ -9,6 +9,8 @@ which keep the policy beside the compiled rule set. An example::
       window: {kind: calendar_year}
       combine: any
       downgrade: {mode: after_grace, grace_days: 30}
+      review: {schedule: period_end}       # or anniversary (rolling/lifetime windows)
+      qualifying_points: {from: [purchases, events]}
       soft_landing: true
       crossing_purchase_earns: false
       levels:
@@ -23,6 +25,14 @@ which keep the policy beside the compiled rule set. An example::
           price: "1990"
           term: {months: 12}
           name: {ru: Золотой на год, en: Gold for a year}
+
+``review`` says when members are reviewed: ``period_end`` (a calendar window's default),
+``rolling`` (at every review run: a rolling or lifetime window's default) or
+``anniversary`` (each member on the anniversary of reaching their tier; a rolling or
+lifetime window). ``qualifying_points.from`` lists where qualifying points come from
+(``purchases`` by default; ``events``, ``adjustments``). ``downgrade.on_return: true``
+(with ``at_review``) lets a return that pushes a member below the retention bar downgrade
+them at once instead of at the next review.
 
 ``paid:`` lists the plans a program sells (paid membership, ``domain/memberships.py``): each
 gives one of the ``levels`` for a term of months or days, at a price in the document's
@@ -48,6 +58,8 @@ from kopilka.domain.rules.source import Path, format_path, line_of, load_with_li
 from kopilka.domain.tiers import (
     Combine,
     Downgrade,
+    PointsSource,
+    ReviewSchedule,
     Threshold,
     Tier,
     TierPolicy,
@@ -96,6 +108,9 @@ class Window(Strict):
 class DowngradeMode(Strict):
     mode: Literal["never", "at_review", "after_grace"] = "at_review"
     grace_days: Annotated[int, Field(ge=1, le=366)] | None = None
+    # a return pushing the member below the retention bar downgrades at once (default: the
+    # tier waits for the next review)
+    on_return: bool = False
 
     @model_validator(mode="after")
     def _grace(self) -> DowngradeMode:
@@ -103,6 +118,27 @@ class DowngradeMode(Strict):
             raise ValueError(msg("after_grace needs grace_days"))
         if self.mode != "after_grace" and self.grace_days is not None:
             raise ValueError(msg("grace_days is only for after_grace"))
+        return self
+
+
+class Review(Strict):
+    """When members are reviewed (absent: the window's own schedule)."""
+
+    schedule: Literal["period_end", "anniversary", "rolling"]
+
+
+class QualifyingPoints(Strict):
+    """Where qualifying points come from: at least one source, each once."""
+
+    from_: Annotated[
+        list[Literal["purchases", "events", "adjustments"]],
+        Field(alias="from", min_length=1, max_length=3),
+    ]
+
+    @model_validator(mode="after")
+    def _once(self) -> QualifyingPoints:
+        if len(set(self.from_)) != len(self.from_):
+            raise ValueError(msg("each source of qualifying points is named once"))
         return self
 
 
@@ -135,6 +171,8 @@ class Section(Strict):
     combine: Literal["any", "all"] = "any"
     window: Window = Window()
     downgrade: DowngradeMode = DowngradeMode()
+    review: Review | None = None
+    qualifying_points: QualifyingPoints | None = None
     soft_landing: bool = False
     crossing_purchase_earns: bool = False
 
@@ -155,6 +193,30 @@ def check_section(raw: Any, currency: str, problem: Problem) -> TierPolicy | Non
         return None
     exponent = currency_exponent(currency)
     ok = True
+    calendar_window = section.window.kind in ("calendar_year", "calendar_quarter")
+    schedule = section.review.schedule if section.review else None
+    if schedule == "period_end" and not calendar_window:
+        problem(
+            ("tiers", "review", "schedule"),
+            msg("a review at the period's end needs a calendar_year or calendar_quarter window"),
+        )
+        ok = False
+    if schedule in ("anniversary", "rolling") and calendar_window:
+        problem(
+            ("tiers", "review", "schedule"),
+            msg(
+                "a review %(schedule)s needs a rolling or lifetime window;"
+                " a calendar window is reviewed at the period's end",
+                schedule=repr(schedule),
+            ),
+        )
+        ok = False
+    if section.downgrade.on_return and section.downgrade.mode != "at_review":
+        problem(
+            ("tiers", "downgrade", "on_return"),
+            msg("on_return is only for the at_review mode"),
+        )
+        ok = False
 
     def minor(value: Decimal | None, path: Path) -> int | None:
         nonlocal ok
@@ -250,6 +312,11 @@ def check_section(raw: Any, currency: str, problem: Problem) -> TierPolicy | Non
         soft_landing=section.soft_landing,
         crossing_purchase_earns=section.crossing_purchase_earns,
         plans=tuple(plans),
+        points_from=frozenset(PointsSource(s) for s in section.qualifying_points.from_)
+        if section.qualifying_points
+        else frozenset({PointsSource.PURCHASES}),
+        review_schedule=ReviewSchedule(schedule) if schedule else None,
+        downgrade_on_return=section.downgrade.on_return,
     )
 
 

@@ -11,7 +11,8 @@
 - ``analytics``: the analytics rollups brought up to the newest rows and the month's budget
   cap checked (:func:`kopilka.services.analytics.refresh`), every 5 minutes;
 - ``tiers``: the tier review (:func:`kopilka.services.tiers.review_tiers`) as of the run's
-  time, daily at 03:30 in the program's time zone;
+  time, daily at 03:30 in the program's time zone (with anniversary reviews each run
+  judges the members whose anniversary has come, a late run catching up);
 - ``rewards``: issued rewards past their expiry end (their points back by the program's
   setting), every 5 minutes.
 

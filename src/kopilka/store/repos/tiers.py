@@ -7,11 +7,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
 
 from kopilka.store.db import FastStatement
 from kopilka.store.repos import new_id
-from kopilka.store.tables import member_tiers, members, purchases, returns, tier_changes
+from kopilka.store.tables import (
+    journal_entries,
+    member_tiers,
+    members,
+    postings,
+    purchases,
+    returns,
+    tier_changes,
+)
+
+# the references of the earnings of event rules Kopilka counts as events' points: events
+# sent to it and birthdays; a tier's welcome bonus (``tier_change:``) never, or reaching a
+# tier could lift the member to the next one by itself
+EVENT_REFERENCES = ("event:%", "birthday:%")
 
 # bounds standing for "no bound" in the purchase path's one query
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -67,13 +81,19 @@ _INSERT_STANDING = FastStatement(
         member_id=bindparam("m"),
         program_id=bindparam("p"),
         earned_tier=bindparam("t"),
+        review_due=bindparam("d"),
         updated_at=bindparam("now"),
     )
 )
 _UPDATE_EARNED = FastStatement(
     update(member_tiers)
     .where(member_tiers.c.member_id == bindparam("m"))
-    .values(earned_tier=bindparam("t"), grace_since=None, updated_at=bindparam("now"))
+    .values(
+        earned_tier=bindparam("t"),
+        grace_since=None,
+        review_due=bindparam("d"),
+        updated_at=bindparam("now"),
+    )
 )
 _SET_TIER_CODE = FastStatement(
     update(members)
@@ -129,6 +149,8 @@ class Standing:
     stored: bool = False
     paid_tier: str | None = None
     paid_until: datetime | None = None
+    # the next anniversary review (reset whenever the earned tier changes)
+    review_due: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +202,64 @@ class TierRepo:
         ).one()
         return int(row[0]) - int(back[0]), int(row[1]) - int(back[1]), int(row[2])
 
+    def other_points(
+        self,
+        member_id: int,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        events: bool,
+        adjustments: bool,
+    ) -> int:
+        """Qualifying points from outside purchases earned in ``[start, end)``: the points of
+        event rules (less what reversals took back of them) with ``events``, the net of
+        support's adjustments (added less deducted) with ``adjustments``."""
+        e = journal_entries.c
+        where = [e.member_id == member_id]
+        if start is not None:
+            where.append(e.occurred_at >= start)
+        if end is not None:
+            where.append(e.occurred_at < end)
+        total = 0
+        if events:
+            earned = and_(
+                *where, e.kind == "earn", or_(*(e.reference.like(r) for r in EVENT_REFERENCES))
+            )
+            total += int(
+                self.conn.execute(
+                    select(func.coalesce(func.sum(e.points), 0)).where(earned)
+                ).scalar_one()
+            )
+            back = aliased(journal_entries)
+            total -= int(
+                self.conn.execute(
+                    select(func.coalesce(func.sum(back.c.points), 0))
+                    .select_from(back.join(journal_entries, back.c.reverses_entry_id == e.id))
+                    .where(earned, back.c.kind == "reverse")
+                ).scalar_one()
+            )
+        if adjustments:
+            # an adjustment moves points between the member and the program's
+            # ``adjustments`` account: that posting is minus the member's delta
+            p = postings.c
+            total -= int(
+                self.conn.execute(
+                    select(func.coalesce(func.sum(p.amount), 0))
+                    .select_from(journal_entries.join(postings, p.entry_id == e.id))
+                    .where(*where, e.kind == "adjust", p.account == "adjustments")
+                ).scalar_one()
+            )
+        return total
+
+    def reached_at(self, member_id: int, tier: str) -> datetime | None:
+        """When the member's tier history last shows them reaching ``tier`` (the newest
+        change to it), for a standing stored before reviews had due dates."""
+        c = tier_changes.c
+        at: datetime | None = self.conn.execute(
+            select(func.max(c.at)).where(c.member_id == member_id, c.to_tier == tier)
+        ).scalar_one_or_none()
+        return at
+
     def purchase_view(
         self, member_id: int, start: datetime | None, end: datetime | None
     ) -> PurchaseView:
@@ -211,11 +291,12 @@ class TierRepo:
         now: datetime,
         change: dict[str, Any],
         until: datetime | None = None,
+        review_due: datetime | None = None,
     ) -> None:
-        """Store a purchase's upgrade: the earned tier (grace ends), the effective tier
-        (and when it lapses by time, ``until``) when either changed, and the history line
-        ``change`` (tier_changes' other columns)."""
-        values = {"m": member_id, "p": program_id, "t": earned, "now": now}
+        """Store a purchase's upgrade: the earned tier (grace ends; the next anniversary
+        review ``review_due``), the effective tier (and when it lapses by time, ``until``)
+        when either changed, and the history line ``change`` (tier_changes' other columns)."""
+        values = {"m": member_id, "p": program_id, "t": earned, "now": now, "d": review_due}
         (_UPDATE_EARNED if view.stored else _INSERT_STANDING).execute(self.conn, values)
         if effective != view.tier_code or view.manual_until or view.paid_until:
             _SET_TIER_CODE.execute(self.conn, {"m": member_id, "t": effective, "u": until})
@@ -234,12 +315,15 @@ class TierRepo:
                 t.grace_since,
                 t.paid_tier,
                 t.paid_until,
+                t.review_due,
             ).where(t.member_id == member_id)
         ).first()
         if row is None:
             return Standing(member_id)
-        earned, manual, until, reason, grace, paid, paid_until = row
-        return Standing(member_id, earned, manual, until, reason, grace, True, paid, paid_until)
+        earned, manual, until, reason, grace, paid, paid_until, due = row
+        return Standing(
+            member_id, earned, manual, until, reason, grace, True, paid, paid_until, due
+        )
 
     def save(self, program_id: int, standing: Standing, now: datetime) -> None:
         """Store the standing (insert or update)."""
@@ -251,6 +335,7 @@ class TierRepo:
             "grace_since": standing.grace_since,
             "paid_tier": standing.paid_tier,
             "paid_until": standing.paid_until,
+            "review_due": standing.review_due,
             "updated_at": now,
         }
         if standing.stored:
