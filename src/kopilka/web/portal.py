@@ -126,6 +126,15 @@ def offers(
     return out
 
 
+def offer_title(offer: offers_svc.MemberOffer) -> str:
+    """What a personal offer is called on the page: a reward offer's name in the page's
+    language, a rule offer's description (its id when it has none)."""
+    name = offer["name"]
+    if name is not None:
+        return name["ru"] or name["en"] if language() == "ru" else name["en"]
+    return offer["description"] or offer["offer_id"]
+
+
 def member_history(
     ctx: ServiceContext, program: Program, history: audit_svc.History
 ) -> dict[str, Any]:
@@ -359,7 +368,10 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             "portal_tier": tier_panel,
             "sales_shown": False,
             **membership_pages.card_context(ctx, program, member_id, tier_panel),
-            "personal_offers": offers_svc.member_offers(ctx, program, member_id),
+            "personal_offers": [
+                {**o, "title": offer_title(o)}
+                for o in offers_svc.member_offers(ctx, program, member_id)
+            ],
             "favourites": offers_svc.member_favourites(ctx, program, member_id),
         }
         return RENDERER.page(

@@ -32,8 +32,10 @@ from kopilka.domain.rewards import (
     Text,
     Validity,
     parse_pool_csv,
+    reward_offer_id,
 )
 from kopilka.services import members as member_svc
+from kopilka.services import offers as offers_svc
 from kopilka.services import rewards as rewards_svc
 from kopilka.services.apikeys import Permission
 from kopilka.services.balance_view import balance_view
@@ -99,6 +101,7 @@ FORM_FIELDS = (
     "audience_tiers",
     "audience_segments",
     "audience_members",
+    "requires_activation",
 )
 # the domain's names of the fields a refusal points at, as the form names them (so the
 # message is shown next to its field)
@@ -279,6 +282,7 @@ def reward_from_form(form: dict[str, str], program: Program) -> Reward:
         early=EarlyAccess(early_tier, early_opens) if early_opens is not None else None,
         audience=_audience(form),
         validity=Validity(timedelta(0), valid_days or None),
+        requires_activation=form.get("requires_activation") == "1",
     )
 
 
@@ -491,9 +495,14 @@ def rewards_portal_router(kopilka: Kopilka) -> APIRouter:
             for i in rewards_svc.visible_catalog(ctx, program, member_id)
         ]
 
-    @router.get("/rewards")
-    def browse(request: Request) -> Response:
-        program, member_id, csrf = signed_in_member(area, ctx, request)
+    def browse_page(
+        program: Program,
+        member_id: int,
+        csrf: str,
+        status: int = 200,
+        error: KopilkaError | None = None,
+        notice: str | None = None,
+    ) -> Response:
         return page(
             "portal_rewards.html",
             program,
@@ -501,7 +510,30 @@ def rewards_portal_router(kopilka: Kopilka) -> APIRouter:
             csrf,
             rewards=items(program, member_id),
             available=balance_view(ctx, program, member_id).available,
+            status=status,
+            error=error,
+            notice=notice,
         )
+
+    @router.get("/rewards")
+    def browse(request: Request, done: Annotated[str, Query(max_length=16)] = "") -> Response:
+        program, member_id, csrf = signed_in_member(area, ctx, request)
+        notice = tr("The offer is activated: the reward can be yours.") if done == "1" else None
+        return browse_page(program, member_id, csrf, notice=notice)
+
+    @router.post("/rewards/{reward_id}/activate")
+    def activate(request: Request, reward_id: PathId, form: Form) -> Response:
+        """The member activates a reward offered as a personal offer (again: no change)."""
+        program, member_id, csrf = signed_in_member(area, ctx, request)
+        area.check_csrf(request, form)
+        offer_id = reward_offer_id(reward_id)
+        try:
+            offers_svc.activate_offer(
+                ctx, program, offers_svc.ActivateOffer(member_id, offer_id, "portal")
+            )
+        except KopilkaError as e:
+            return browse_page(program, member_id, csrf, status_of(e), e)
+        return redirect("/portal/rewards?done=1")
 
     def confirm_page(
         program: Program,
