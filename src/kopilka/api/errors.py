@@ -73,6 +73,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "offer_not_available": (409, "Offer not available to the member"),
     "favourites_already_chosen": (409, "Favourite categories already chosen this period"),
     "reward_unavailable": (409, "Reward not available"),
+    "offer_not_activated": (409, "Reward offer not activated by the member"),
     "reward_code_invalid": (422, "Invalid reward code"),
     "issued_reward_not_active": (409, "Issued reward is no longer active"),
     "payload_too_large": (413, "Request body too large"),

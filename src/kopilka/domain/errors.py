@@ -17,6 +17,7 @@ status in exactly one place (``kopilka.api.errors``)::
     │   ├── ReversalExceeded     reversal_exceeded     a return would give back too much
     │   ├── BirthdayChangeTooSoon  birthday_change_too_soon  changed again within the interval
     │   ├── RewardUnavailable    reward_unavailable    a reward this member cannot redeem now
+    │   │   └── OfferNotActivated  offer_not_activated  a reward offer not activated yet
     │   └── IssuedRewardNotActive  issued_reward_not_active  used, expired or cancelled already
     ├── InsufficientPoints       insufficient_points   not enough available points
     ├── MemberBlocked            member_blocked        blocked member can neither earn nor spend
@@ -158,6 +159,14 @@ class RewardUnavailable(ConflictError):
     ``member_limit``, ``period_limit``, ``total_limit``)."""
 
     code = "reward_unavailable"
+
+
+class OfferNotActivated(RewardUnavailable):
+    """A reward offered as a personal offer (``requires_activation``) that the member has
+    not activated yet (``details.reason``: ``not_activated``; ``details.offer_id``: the
+    offer to activate, ``reward:<id>``)."""
+
+    code = "offer_not_activated"
 
 
 class RewardCodeInvalid(ValidationError):

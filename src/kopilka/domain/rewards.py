@@ -8,6 +8,10 @@ amount off any purchase) or a partner's coupon (its code comes from a pool loade
 Redeeming one debits its price in points (the ledger's ``reward`` entry) and *issues* it:
 an :class:`IssuedReward` with a code, a validity and a status.
 
+A reward may be a **personal offer** (``requires_activation``): the member it is visible to
+must activate it first (as a rule offer is activated, and stored with them under the offer
+id ``reward:<id>``); until then redeeming it is refused ``offer_not_activated``.
+
 Codes Kopilka makes are 12 characters of ``0-9A-Z``: 11 random ones (``secrets``, about
 57 bits) and a check character, Luhn mod 36, so a mistyped character or two swapped
 neighbours are told apart from a code that does not exist without a query.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,11 +29,14 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from kopilka.domain.errors import (
+    OfferNotActivated,
+    OfferNotAvailable,
     RewardCodeInvalid,
     RewardUnavailable,
     ValidationError,
 )
 from kopilka.domain.messages import msg
+from kopilka.domain.rules.offers import ACTIVE, ENDED, OPEN, UPCOMING
 
 LANGUAGES = ("en", "ru")
 CODE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -270,6 +278,7 @@ class Reward:
     validity: Validity = field(default_factory=Validity)
     active: bool = True
     image: str | None = None  # the stored image's file name
+    requires_activation: bool = False  # a personal offer: the member activates it first
 
     def price(self, tier: str | None) -> int:
         """The points this reward costs a member of ``tier``."""
@@ -294,7 +303,8 @@ class Reward:
 class MemberStanding:
     """What deciding on a redemption needs of the member: who, the tier and its rank
     (``TierPolicy.rank``: 0 for none), and how many of this reward they hold in all and
-    in the current period, and the segments they are in."""
+    in the current period, the segments they are in, and whether they activated the
+    reward's offer (read only when the reward requires activation)."""
 
     member_id: int
     tier: str | None
@@ -302,6 +312,7 @@ class MemberStanding:
     issued_to_member: int = 0
     issued_in_period: int = 0
     segments: frozenset[str] = frozenset()
+    activated: bool = False
 
 
 def refusal(
@@ -315,7 +326,7 @@ def refusal(
 ) -> str | None:
     """Why ``who`` may not redeem ``reward`` at ``now`` (a ``RewardUnavailable`` reason),
     or None. ``listing``: only what decides whether the catalog shows it (visibility and
-    window), not stock or limits, which the catalog shows as figures."""
+    window), not activation, stock or limits, which the catalog shows as figures."""
     if not reward.active:
         return "inactive"
     if not reward.audience.admits(who.member_id, who.tier, who.segments):
@@ -327,6 +338,8 @@ def refusal(
         return "ended"
     if listing:
         return None
+    if reward.requires_activation and not who.activated:
+        return "not_activated"
     if reward.stock is not None and reward.stock <= 0:
         return "out_of_stock"
     lim = reward.limits
@@ -340,7 +353,15 @@ def refusal(
 
 
 def unavailable(reason: str, reward: Reward) -> RewardUnavailable:
-    """The error for a refusal (``details.reason`` is the stable part)."""
+    """The error for a refusal (``details.reason`` is the stable part); an offer not
+    activated is its own code, ``offer_not_activated``, naming the offer to activate."""
+    if reason == "not_activated":
+        return OfferNotActivated(
+            msg("activate the offer of reward %(code)s first", code=reward.code),
+            reason=reason,
+            reward=reward.code,
+            offer_id=reward_offer_id(reward.id),
+        )
     texts = {
         "inactive": msg("reward %(code)s is withdrawn", code=reward.code),
         "not_visible": msg("reward %(code)s is not offered to this member", code=reward.code),
@@ -357,6 +378,46 @@ def unavailable(reason: str, reward: Reward) -> RewardUnavailable:
         ),
     }
     return RewardUnavailable(texts[reason], reason=reason, reward=reward.code)
+
+
+# -- rewards as personal offers --------------------------------------------------------------
+REWARD_OFFER_PREFIX = "reward:"
+_OFFER_ID = re.compile(r"reward:([1-9][0-9]{0,17})")
+
+
+def reward_offer_id(reward_id: int) -> str:
+    """The offer id of a reward offered as a personal offer: ``reward:<id>`` (a rule's id
+    cannot hold a colon, so the two kinds never meet in ``offer_activations``)."""
+    return f"{REWARD_OFFER_PREFIX}{reward_id}"
+
+
+def reward_of_offer(offer_id: str) -> int | None:
+    """The reward id an offer id names (``reward:7`` -> 7), or None for a rule's offer."""
+    found = _OFFER_ID.fullmatch(offer_id)
+    return int(found.group(1)) if found else None
+
+
+def offer_state(reward: Reward, now: datetime, opens: datetime | None, activated: bool) -> str:
+    """Where a reward offer stands for a member it is visible to at ``now`` (``opens``:
+    when they may start redeeming it): ``ended`` (withdrawn or past its end), ``open`` (to
+    activate), ``upcoming`` (activated, not yet redeemable) or ``active``."""
+    if not reward.active or (reward.ends_at is not None and now >= reward.ends_at):
+        return ENDED
+    if not activated:
+        return OPEN
+    if opens is not None and now < opens:
+        return UPCOMING
+    return ACTIVE
+
+
+def check_offer_activation(reward: Reward, who: MemberStanding, now: datetime) -> None:
+    """Refuse to activate a reward offer not visible to the member or over
+    (:class:`OfferNotAvailable`); like a rule offer it may be activated before it opens."""
+    offer_id = reward_offer_id(reward.id)
+    if not reward.audience.admits(who.member_id, who.tier, who.segments):
+        raise OfferNotAvailable(msg("this offer is not addressed to the member"), offer_id=offer_id)
+    if offer_state(reward, now, None, True) == ENDED:
+        raise OfferNotAvailable(msg("this offer is over"), offer_id=offer_id)
 
 
 def period_start(period: Period, now: datetime, zone: ZoneInfo) -> datetime:

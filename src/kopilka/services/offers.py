@@ -5,19 +5,33 @@ The offers themselves are rules of the program's rules document (``offer:`` on a
 rule, ``kind: favourite_categories``; see docs/rules.md); the engine applies them through
 ``services/offer_facts.py``. Here: who is listed for an offer (uploaded by the back office),
 who activated it, who chose which categories, and what each offer awarded.
+
+A reward of the catalog with ``requires_activation`` is an offer too (kind ``reward``, id
+``reward:<id>``): addressed to the members the reward is visible to, for the reward's
+availability window; its activation is stored like a rule offer's and lets the member
+redeem it (``services/rewards/redeem.py`` asks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from kopilka.domain.errors import FavouritesAlreadyChosen, NotFoundError, ValidationError
+from kopilka.domain.member import Member
 from kopilka.domain.messages import msg
 from kopilka.domain.program import Program
+from kopilka.domain.rewards import (
+    MemberStanding,
+    Reward,
+    check_offer_activation,
+    offer_state,
+    reward_of_offer,
+    reward_offer_id,
+)
 from kopilka.domain.rules import RuleSet
 from kopilka.domain.rules.offers import (
     ENDED,
@@ -31,9 +45,12 @@ from kopilka.domain.rules.offers import (
 )
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef, member_context, resolve_member
+from kopilka.services.rewards.redeem import tier_ranks
+from kopilka.services.rewards.views import Names, names
 from kopilka.services.rules import active_ruleset
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.offers import OfferRepo
+from kopilka.store.repos.rewards import RewardRepo
 from kopilka.store.uow import UnitOfWork
 
 MAX_AUDIENCE_UPLOAD = 100_000  # members per upload
@@ -43,15 +60,20 @@ MAX_AUDIENCE_UPLOAD = 100_000  # members per upload
 
 
 class MemberOffer(TypedDict):
-    """An offer addressed to the member, and where it stands for them today."""
+    """An offer addressed to the member, and where it stands for them today: a rule's
+    (``kind`` ``rule``) or a reward's (``reward``: ``reward_id`` and its ``name``; its days
+    are those of the reward's window, None where it has no start or end)."""
 
     offer_id: str
+    kind: str  # rule | reward
     description: str
-    first_day: str
-    last_day: str
+    first_day: str | None
+    last_day: str | None
     requires_activation: bool
     state: str  # upcoming | open (to activate) | active | ended
     activated_at: str | None
+    reward_id: int | None
+    name: Names | None
 
 
 class OfferActivated(TypedDict):
@@ -97,6 +119,29 @@ class OfferResult(TypedDict):
     purchases: int
     members: int
     points: int
+
+
+class RewardOfferAudience(TypedDict):
+    tiers: list[str]
+    segments: list[str]
+    members: int  # members listed by id on the reward
+
+
+class RewardOfferResult(TypedDict):
+    """A reward offered as a personal offer, for the back office: its window and audience,
+    how many members activated it, and how many redeemed it (issued) and used it."""
+
+    offer_id: str
+    reward_id: int
+    code: str
+    name: Names
+    active: bool
+    starts_at: str | None
+    ends_at: str | None
+    audience: RewardOfferAudience
+    activations: int
+    redeemed: int
+    used: int
 
 
 class AudienceChanged(TypedDict):
@@ -177,22 +222,71 @@ def _today(program: Program, now: datetime) -> date:
 # --- the member's offers --------------------------------------------------------------
 
 
+def _local_day(program: Program, at: datetime | None, *, end: bool = False) -> str | None:
+    """The local date of a moment of a reward's window (an end is exclusive: its last day
+    is the day of the moment just before it)."""
+    if at is None:
+        return None
+    moment = at - timedelta(microseconds=1) if end else at
+    return moment.astimezone(ZoneInfo(program.timezone)).date().isoformat()
+
+
+def _reward_offers(
+    uow: UnitOfWork,
+    program: Program,
+    member: Member,
+    activated: dict[str, datetime],
+    now: datetime,
+) -> list[MemberOffer]:
+    """The catalog's rewards that are offers visible to the member and not over."""
+    rewards = [r for r in RewardRepo(uow.conn).all(program.id) if r.requires_activation]
+    if not rewards:
+        return []
+    ranks = tier_ranks(uow, program, now)
+    rank = ranks.get(member.tier_code or "", -1)
+    segments = member_context(member).segments
+    out: list[MemberOffer] = []
+    for reward in rewards:
+        if not reward.audience.admits(member.id, member.tier_code, segments):
+            continue
+        offer_id = reward_offer_id(reward.id)
+        at = activated.get(offer_id)
+        opens = reward.opens_for(rank, ranks)
+        state = offer_state(reward, now, opens, at is not None)
+        if state == ENDED:
+            continue
+        out.append(
+            {
+                "offer_id": offer_id,
+                "kind": "reward",
+                "description": reward.name.en,
+                "first_day": _local_day(program, opens),
+                "last_day": _local_day(program, reward.ends_at, end=True),
+                "requires_activation": True,
+                "state": state,
+                "activated_at": at.isoformat() if at is not None else None,
+                "reward_id": reward.id,
+                "name": names(reward.name.en, reward.name.ru),
+            }
+        )
+    return out
+
+
 def member_offers(ctx: ServiceContext, program: Program, member_id: int) -> list[MemberOffer]:
-    """The offers of the rules in force addressed to the member, with their state today
-    (ended ones left out), soonest ending first."""
+    """The offers addressed to the member, with their state today (ended ones left out),
+    soonest ending first (those without an end last): the rules in force's, and the
+    catalog's rewards offered as personal offers that are visible to the member."""
     now = ctx.now()
     with ctx.uow(read_only=True) as uow:
         member = uow.members.get(program.id, member_id, identifiers=False)
         ruleset = active_ruleset(uow, program, now)
-        if ruleset is None or not ruleset.offers:
-            return []
         repo = OfferRepo(uow.conn)
         listed = repo.listed_for(program.id, member_id)
         activated = repo.activated_by(program.id, member_id)
+        out = _reward_offers(uow, program, member, activated, now)
     who = member_context(member)
     day = _today(program, now)
-    out: list[MemberOffer] = []
-    for spec in ruleset.offers.values():
+    for spec in ruleset.offers.values() if ruleset is not None else ():
         if not spec.addresses(who, spec.rule_id in listed):
             continue
         at = activated.get(spec.rule_id)
@@ -202,21 +296,29 @@ def member_offers(ctx: ServiceContext, program: Program, member_id: int) -> list
         out.append(
             {
                 "offer_id": spec.rule_id,
+                "kind": "rule",
                 "description": spec.description,
                 "first_day": spec.first_day.isoformat(),
                 "last_day": spec.last_day.isoformat(),
                 "requires_activation": spec.requires_activation,
                 "state": state,
                 "activated_at": at.isoformat() if at is not None else None,
+                "reward_id": None,
+                "name": None,
             }
         )
-    out.sort(key=lambda o: (o["last_day"], o["offer_id"]))
+    out.sort(key=lambda o: (o["last_day"] or "9999-12-31", o["offer_id"]))
     return out
 
 
 def activate_offer(ctx: ServiceContext, program: Program, cmd: ActivateOffer) -> OfferActivated:
     """Activate an offer for the member: addressed to them and not over (409
-    ``offer_not_available`` otherwise); activating again answers the first activation."""
+    ``offer_not_available`` otherwise); activating again answers the first activation.
+    ``reward:<id>`` names a reward offered as a personal offer (404 when the reward is not
+    one)."""
+    reward_id = reward_of_offer(cmd.offer_id)
+    if reward_id is not None:
+        return _activate_reward_offer(ctx, program, cmd, reward_id)
     now = ctx.now()
     with ctx.uow() as uow:
         member = uow.members.get(program.id, cmd.member_id, identifiers=False)
@@ -233,6 +335,37 @@ def activate_offer(ctx: ServiceContext, program: Program, cmd: ActivateOffer) ->
         "member_id": cmd.member_id,
         "activated_at": at.isoformat(),
         "state": spec.state(day, True),
+    }
+
+
+def _reward_offer(uow: UnitOfWork, program: Program, offer_id: str, reward_id: int) -> Reward:
+    reward = RewardRepo(uow.conn).get(program.id, reward_id)
+    if reward is None or not reward.requires_activation:
+        raise NotFoundError(msg("no offer %(offer)s", offer=repr(offer_id)))
+    return reward
+
+
+def _activate_reward_offer(
+    ctx: ServiceContext, program: Program, cmd: ActivateOffer, reward_id: int
+) -> OfferActivated:
+    """Activate a reward offer: the reward is visible to the member and not withdrawn or
+    ended (409 ``offer_not_available`` otherwise); a second activation keeps the first."""
+    now = ctx.now()
+    with ctx.uow() as uow:
+        member = uow.members.get(program.id, cmd.member_id, identifiers=False)
+        reward = _reward_offer(uow, program, cmd.offer_id, reward_id)
+        ranks = tier_ranks(uow, program, now)
+        rank = ranks.get(member.tier_code or "", -1)
+        segments = member_context(member).segments
+        who = MemberStanding(cmd.member_id, member.tier_code, rank, segments=segments)
+        check_offer_activation(reward, who, now)
+        at = OfferRepo(uow.conn).activate(program.id, cmd.offer_id, cmd.member_id, now, cmd.channel)
+        uow.commit()
+    return {
+        "offer_id": cmd.offer_id,
+        "member_id": cmd.member_id,
+        "activated_at": at.isoformat(),
+        "state": offer_state(reward, now, reward.opens_for(rank, ranks), True),
     }
 
 
@@ -340,6 +473,42 @@ def offer_results(ctx: ServiceContext, program: Program) -> list[OfferResult]:
                 "purchases": use.purchases if use else 0,
                 "members": use.members if use else 0,
                 "points": use.points if use else 0,
+            }
+        )
+    return out
+
+
+def reward_offer_results(ctx: ServiceContext, program: Program) -> list[RewardOfferResult]:
+    """Every reward of the catalog offered as a personal offer (withdrawn ones too), by
+    code, with its audience, activations, redemptions (issued) and uses."""
+    with ctx.uow(read_only=True) as uow:
+        repo = RewardRepo(uow.conn)
+        offered = [r for r in repo.all(program.id) if r.requires_activation]
+        if not offered:
+            return []
+        figures = repo.figures(program.id)
+        activations = OfferRepo(uow.conn).activation_counts(program.id)
+    out: list[RewardOfferResult] = []
+    for reward in offered:
+        offer_id = reward_offer_id(reward.id)
+        f = figures.get(reward.id)
+        out.append(
+            {
+                "offer_id": offer_id,
+                "reward_id": reward.id,
+                "code": reward.code,
+                "name": names(reward.name.en, reward.name.ru),
+                "active": reward.active,
+                "starts_at": reward.starts_at.isoformat() if reward.starts_at else None,
+                "ends_at": reward.ends_at.isoformat() if reward.ends_at else None,
+                "audience": {
+                    "tiers": list(reward.audience.tiers),
+                    "segments": list(reward.audience.segments),
+                    "members": len(reward.audience.members),
+                },
+                "activations": activations.get(offer_id, 0),
+                "redeemed": f.issued if f else 0,
+                "used": f.used if f else 0,
             }
         )
     return out

@@ -835,6 +835,8 @@ rewards = Table(
     Column("image", String(128)),  # the stored image's file name
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # a personal offer: the member activates it first (offer_activations, "reward:<id>")
+    Column("requires_activation", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("program_id", "code", name="uq_rewards_program_code"),
     CheckConstraint("stock IS NULL OR stock >= 0", name="stock_nonneg"),
 )

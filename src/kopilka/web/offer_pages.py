@@ -1,6 +1,7 @@
 """The console's offers page: the personal offers of the rules in force with their audience
-and results (members listed, activations, purchases, members and points), and the upload of
-an offer's list of members (ids or cards, one a line)."""
+and results (members listed, activations, purchases, members and points), the upload of
+an offer's list of members (ids or cards, one a line), and the rewards of the catalog
+offered as personal offers with their activations, redemptions and uses."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from kopilka.services.member_lookup import MemberRef
 from kopilka.web.console import Console
 from kopilka.web.i18n import N_, tr
 from kopilka.web.render import MAX_ID, Form, WebRoute, redirect, status_of
+from kopilka.web.rewards_pages import name_of
 
 # the count of members an uploaded list named, carried back to the page after the upload
 Listed = Annotated[int | None, Query(ge=0, le=MAX_ID)]
@@ -46,11 +48,20 @@ def offer_router(console: Console) -> APIRouter:
     def page(request: Request, status: int = 200, **extra: object) -> Response:
         op = console.operator(request)
         op.require(Permission.RULES_READ)
+        reward_offers = (
+            [
+                {**o, "title": name_of(o["name"])}
+                for o in offers_svc.reward_offer_results(ctx, op.program)
+            ]
+            if op.can(Permission.REWARDS_READ)
+            else []
+        )
         return console.page(
             op,
             "admin_offers.html",
             status,
             offers=offers_svc.offer_results(ctx, op.program),
+            reward_offers=reward_offers,
             may_upload=op.can(Permission.RULES_PUBLISH),
             nav="offers",
             **extra,

@@ -134,6 +134,15 @@ def offers(
     return out
 
 
+def offer_title(offer: offers_svc.MemberOffer) -> str:
+    """What a personal offer is called on the page: a reward offer's name in the page's
+    language, a rule offer's description (its id when it has none)."""
+    name = offer["name"]
+    if name is not None:
+        return name["ru"] or name["en"] if language() == "ru" else name["en"]
+    return offer["description"] or offer["offer_id"]
+
+
 def named_categories(codes: Iterable[str], ruleset: RuleSet | None) -> str:
     """The categories a rule lists, by the names the rules give them in the page's
     language (a code without one as it is), in the order of those names."""
@@ -152,7 +161,9 @@ def personal_sections(
         scope: Iterable[str] = ()
         if ruleset is not None and offer["offer_id"] in ruleset.offers:
             scope = ruleset.rule(offer["offer_id"]).scope.categories
-        personal.append({**offer, "categories": named_categories(scope, ruleset)})
+        personal.append(
+            {**offer, "title": offer_title(offer), "categories": named_categories(scope, ruleset)}
+        )
     favourites = [
         {
             **f,

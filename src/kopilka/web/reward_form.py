@@ -63,6 +63,7 @@ FORM_FIELDS = (
     "audience_tiers",
     "audience_segments",
     "audience_members",
+    "requires_activation",  # "1": a personal offer the member activates first
     "active",  # changing a reward only: "on" while it is offered
 )
 # the domain's names of the fields a refusal points at, as the form names them (so the
@@ -246,6 +247,7 @@ def reward_from_form(
         audience=_audience(form),
         validity=validity,
         active=active,
+        requires_activation=form.get("requires_activation") == "1",
     )
 
 
@@ -290,6 +292,7 @@ def form_of(reward: RewardView, program: Program) -> dict[str, str]:
         "audience_segments": ", ".join(audience["segments"]),
         "audience_members": ", ".join(str(m) for m in audience["members"]),
         "active": "on" if reward["active"] else "",
+        "requires_activation": "1" if reward["requires_activation"] else "",
         "coupon_kind": "",
         "coupon_amount": "",
         "min_basket": "",

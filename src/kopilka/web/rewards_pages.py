@@ -19,9 +19,10 @@ from kopilka.app import Kopilka
 from kopilka.domain.errors import KopilkaError, ValidationError
 from kopilka.domain.money import to_decimal
 from kopilka.domain.program import Program
-from kopilka.domain.rewards import IssuedStatus, parse_pool_csv
+from kopilka.domain.rewards import IssuedStatus, parse_pool_csv, reward_offer_id
 from kopilka.domain.rules.categories import CategoryNames
 from kopilka.services import members as member_svc
+from kopilka.services import offers as offers_svc
 from kopilka.services import rewards as rewards_svc
 from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission
@@ -306,9 +307,14 @@ def rewards_portal_router(kopilka: Kopilka) -> APIRouter:
             for i in rewards_svc.visible_catalog(ctx, program, member_id)
         ]
 
-    @router.get("/rewards")
-    def browse(request: Request) -> Response:
-        program, member_id, csrf = signed_in_member(area, ctx, request)
+    def browse_page(
+        program: Program,
+        member_id: int,
+        csrf: str,
+        status: int = 200,
+        error: KopilkaError | None = None,
+        notice: str | None = None,
+    ) -> Response:
         return page(
             "portal_rewards.html",
             program,
@@ -316,7 +322,30 @@ def rewards_portal_router(kopilka: Kopilka) -> APIRouter:
             csrf,
             rewards=items(program, member_id),
             available=balance_view(ctx, program, member_id).available,
+            status=status,
+            error=error,
+            notice=notice,
         )
+
+    @router.get("/rewards")
+    def browse(request: Request, done: Annotated[str, Query(max_length=16)] = "") -> Response:
+        program, member_id, csrf = signed_in_member(area, ctx, request)
+        notice = tr("The offer is activated: the reward can be yours.") if done == "1" else None
+        return browse_page(program, member_id, csrf, notice=notice)
+
+    @router.post("/rewards/{reward_id}/activate")
+    def activate(request: Request, reward_id: PathId, form: Form) -> Response:
+        """The member activates a reward offered as a personal offer (again: no change)."""
+        program, member_id, csrf = signed_in_member(area, ctx, request)
+        area.check_csrf(request, form)
+        offer_id = reward_offer_id(reward_id)
+        try:
+            offers_svc.activate_offer(
+                ctx, program, offers_svc.ActivateOffer(member_id, offer_id, "portal")
+            )
+        except KopilkaError as e:
+            return browse_page(program, member_id, csrf, status_of(e), e)
+        return redirect("/portal/rewards?done=1")
 
     def confirm_page(
         program: Program,

@@ -264,6 +264,7 @@ ENDPOINTS = [
         lambda _w: {"categories": ["fruit"]},
     ),
     Endpoint("GET", "/v1/offers", P.RULES_READ),
+    Endpoint("GET", "/v1/offers/rewards", P.REWARDS_READ),
     Endpoint("GET", "/v1/rewards/coupon-return", P.REWARDS_READ),
     Endpoint(
         "PUT",

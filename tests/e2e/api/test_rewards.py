@@ -196,3 +196,66 @@ def test_image_pool_and_scopes(
         "/v1/issued-rewards/1/cancel", json={"reason": "x"}, headers=idem(**analyst)
     )
     assert cancel.status_code == 403
+
+
+def test_reward_offer_activated_before_redeeming(
+    client: TestClient, kopilka: Kopilka, program: Program, key_for: KeyFactory, give_points
+) -> None:
+    """A reward created with ``requires_activation`` is an offer ``reward:<id>`` in the
+    member's offers (``kind: reward``); redeeming it first is a 409 ``offer_not_activated``
+    problem naming the offer, writing nothing but the key's answer; activating (twice: the
+    first answer) lets a new request redeem it; the back office counts both."""
+    marketer, shop = key_for("marketer"), key_for("ecommerce")
+    made = client.post(
+        "/v1/rewards",
+        json={**GIFT, "code": "offer-mug", "requires_activation": True},
+        headers=marketer,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["requires_activation"] is True
+    reward_id = made.json()["id"]
+    offer_id = f"reward:{reward_id}"
+    m = _member(client, shop)
+    give_points(m, 1000)
+
+    [item] = client.get(f"/v1/members/{m}/rewards/catalog", headers=shop).json()
+    assert (item["reason"], item["offer_id"], item["activated"]) == (
+        "not_activated",
+        offer_id,
+        False,
+    )
+    [offer] = client.get(f"/v1/members/{m}/offers", headers=shop).json()
+    assert (offer["kind"], offer["offer_id"], offer["state"]) == ("reward", offer_id, "open")
+
+    before = row_counts(kopilka.services.engine)
+    refused = client.post(
+        f"/v1/members/{m}/rewards", json={"reward_id": reward_id}, headers=idem(**shop)
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["code"] == "offer_not_activated"
+    assert problem["type"].endswith("/offer_not_activated")
+    assert problem["details"]["offer_id"] == offer_id
+    after = row_counts(kopilka.services.engine)
+    after.pop("idempotency_keys"), before.pop("idempotency_keys")  # the refusal, for replay
+    assert after == before
+
+    bad = client.post(f"/v1/members/{m}/offers/reward:x1/activate", headers=shop)
+    assert bad.status_code == 422, bad.text
+    first = client.post(f"/v1/members/{m}/offers/{offer_id}/activate", headers=shop)
+    assert first.status_code == 200, first.text
+    assert first.json()["state"] == "active"
+    again = client.post(f"/v1/members/{m}/offers/{offer_id}/activate", headers=shop)
+    assert again.json()["activated_at"] == first.json()["activated_at"]
+    done = client.post(
+        f"/v1/members/{m}/rewards", json={"reward_id": reward_id}, headers=idem(**shop)
+    )
+    assert done.status_code == 201, done.text
+
+    [result] = client.get("/v1/offers/rewards", headers=marketer).json()
+    assert (result["offer_id"], result["activations"], result["redeemed"]) == (offer_id, 1, 1)
+    plain = client.put(
+        f"/v1/rewards/{reward_id}", json={**GIFT, "code": "offer-mug"}, headers=marketer
+    )
+    assert plain.json()["requires_activation"] is False  # the default, on a change too

@@ -180,8 +180,10 @@ redemption:"""
 
 
 def add_rewards(world: World) -> None:
-    """A coupon (reward 1) and a gift in the catalog; the member redeems the coupon
-    (issued reward 1), so the portal's coupons and the console's cancel page have one."""
+    """A coupon (reward 1), a gift and a gift offered as a personal offer to activate in
+    the catalog; the member redeems the coupon (issued reward 1), so the portal's coupons
+    and the console's cancel page have one, and the offer's Activate button is on the
+    portal's rewards page and under My offers, and in the console's offers page."""
     coupon = Reward(
         0,
         0,
@@ -195,7 +197,17 @@ def add_rewards(world: World) -> None:
         validity=Validity(valid_days=30),
     )
     gift = Reward(0, 0, "mug", RewardKind.GIFT, Text("Mug", "Кружка"), Text("", ""), 100_000)
-    for reward in (coupon, gift):
+    offer = Reward(
+        0,
+        0,
+        "offer-cup",
+        RewardKind.GIFT,
+        Text("Cup", "Чашка"),
+        Text("", ""),
+        10,
+        requires_activation=True,
+    )
+    for reward in (coupon, gift, offer):
         rewards_svc.save_reward(world.ctx, world.program, rewards_svc.SaveReward(reward, "t"))
     rewards_svc.redeem_reward(
         world.ctx, world.program, rewards_svc.RedeemReward(world.member_id, 1, key="axe-reward")

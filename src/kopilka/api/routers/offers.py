@@ -18,6 +18,7 @@ from kopilka.api.schemas.offers import (
     MemberOfferOut,
     OfferActivatedOut,
     OfferResultOut,
+    RewardOfferResultOut,
 )
 from kopilka.services import offers as offers_svc
 from kopilka.services.apikeys import BOOKING_CHANNEL
@@ -29,12 +30,18 @@ from kopilka.services.offers import (
     MemberOffer,
     OfferActivated,
     OfferResult,
+    RewardOfferResult,
 )
 
 router = APIRouter(prefix=V1, tags=["offers"])
 
-# an offer or a rule id, as a rules document writes it
+# a rule id, as a rules document writes it
 RulePath = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+# an offer: a rule's id, or ``reward:<id>`` for a reward offered as a personal offer
+OfferPath = Annotated[
+    str,
+    Path(max_length=64, pattern=r"^([a-z0-9][a-z0-9_.-]{0,63}|reward:[1-9][0-9]{0,17})$"),
+]
 
 
 @router.get(
@@ -45,7 +52,9 @@ RulePath = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]{0,6
 )
 def member_offers(member_id: ProgramMember, ctx: Ctx, program: CurrentProgram) -> list[MemberOffer]:
     """The personal offers addressed to the member today: to activate (``open``), not yet
-    begun (``upcoming``, activated early) or ``active``."""
+    begun (``upcoming``, activated early) or ``active``; a rule's (``kind: rule``) or a
+    reward of the catalog the member must activate before redeeming it (``kind: reward``,
+    ``offer_id`` ``reward:<id>``)."""
     return offers_svc.member_offers(ctx, program, member_id)
 
 
@@ -57,14 +66,16 @@ def member_offers(member_id: ProgramMember, ctx: Ctx, program: CurrentProgram) -
 )
 def activate_offer(
     member_id: ProgramMember,
-    offer_id: RulePath,
+    offer_id: OfferPath,
     ctx: Ctx,
     program: CurrentProgram,
     key: CurrentKey,
 ) -> OfferActivated:
     """The member activates an offer (``members:update``: the app's back end for its
-    member, or support). Activating again answers the first activation; an offer not
-    addressed to the member or over is ``409 offer_not_available``."""
+    member, or support): a rule's id, or ``reward:<id>`` for a reward offer (redeemable
+    once activated). Activating again answers the first activation; an offer not addressed
+    to the member (for a reward: not visible to them) or over is ``409
+    offer_not_available``."""
     channel = BOOKING_CHANNEL.get(key.role, "app")
     return offers_svc.activate_offer(ctx, program, ActivateOffer(member_id, offer_id, channel))
 
@@ -111,6 +122,18 @@ def offer_results(ctx: Ctx, program: CurrentProgram) -> list[OfferResult]:
     """The offers of the rules in force with their audience and results: members listed,
     activations, and the purchases, members and points they awarded."""
     return offers_svc.offer_results(ctx, program)
+
+
+@router.get(
+    "/offers/rewards",
+    response_model=list[RewardOfferResultOut],
+    dependencies=[permit(P.REWARDS_READ)],
+    responses=responses("unauthorized", "forbidden"),
+)
+def reward_offer_results(ctx: Ctx, program: CurrentProgram) -> list[RewardOfferResult]:
+    """The catalog's rewards offered as personal offers (``requires_activation``), with
+    their audience, activations, redemptions and uses."""
+    return offers_svc.reward_offer_results(ctx, program)
 
 
 @router.post(

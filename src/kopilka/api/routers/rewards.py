@@ -86,6 +86,7 @@ def member_catalog(
         "member_blocked",
         "insufficient_points",
         "reward_unavailable",
+        "offer_not_activated",
         "idempotency_conflict",
     ),
 )
@@ -99,7 +100,10 @@ def redeem(
     """Redeem a reward: its price is debited (a ``reward`` entry) and the reward issued
     with its code. Refused (409 ``reward_unavailable``, ``details.reason``) when the member
     may not have it now: not visible, not yet or no longer available, out of stock, the
-    pool empty, a limit reached."""
+    pool empty, a limit reached. A reward offered as a personal offer
+    (``requires_activation``) the member has not activated yet is ``409
+    offer_not_activated`` (``details.offer_id``: what to activate, through
+    ``POST /v1/members/{id}/offers/{offer_id}/activate``); nothing is written."""
     return rewards_svc.redeem_reward(
         ctx, program, RedeemReward(member_id, body.reward_id, key=idempotency_key)
     )

@@ -4,11 +4,12 @@ audiences and results."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from kopilka.api.schemas.common import Card, Flag, Id, Input
+from kopilka.api.schemas.rewards import NamesOut
 from kopilka.domain.identifiers import IdentifierKind
 from kopilka.services.member_lookup import MemberRef
 from kopilka.services.offers import MAX_AUDIENCE_UPLOAD, ChooseFavourites, SetAudience
@@ -18,13 +19,23 @@ Category = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class MemberOfferOut(BaseModel):
-    offer_id: str
-    description: str
-    first_day: str = Field(description="the window's first local day (inclusive)")
-    last_day: str = Field(description="the window's last local day (inclusive)")
+    offer_id: str = Field(description="a rule's id, or reward:<id> for a reward offer")
+    kind: Literal["rule", "reward"] = Field(
+        description="rule: a purchase rule's offer; reward: a reward of the catalog the "
+        "member activates before redeeming it"
+    )
+    description: str = Field(description="the rule's description, or the reward's English name")
+    first_day: str | None = Field(
+        description="the window's first local day (inclusive); null: a reward with no start"
+    )
+    last_day: str | None = Field(
+        description="the window's last local day (inclusive); null: a reward with no end"
+    )
     requires_activation: bool
     state: str = Field(description="upcoming | open (to activate) | active")
     activated_at: str | None
+    reward_id: int | None = Field(description="the reward (kind reward), to redeem once active")
+    name: NamesOut | None = Field(description="the reward's name in both languages")
 
 
 class OfferActivatedOut(BaseModel):
@@ -73,6 +84,26 @@ class OfferResultOut(BaseModel):
     purchases: int = Field(description="purchases the offer awarded points on")
     members: int = Field(description="members the offer awarded points to")
     points: int = Field(description="points awarded (as booked; returns not taken off)")
+
+
+class RewardOfferAudienceOut(BaseModel):
+    tiers: list[str]
+    segments: list[str]
+    members: int = Field(description="members listed by id on the reward")
+
+
+class RewardOfferResultOut(BaseModel):
+    offer_id: str = Field(description="reward:<id>")
+    reward_id: int
+    code: str
+    name: NamesOut
+    active: bool
+    starts_at: str | None
+    ends_at: str | None
+    audience: RewardOfferAudienceOut
+    activations: int = Field(description="members who activated the offer")
+    redeemed: int = Field(description="rewards issued (redemptions)")
+    used: int = Field(description="issued rewards used at the till")
 
 
 class AudienceIn(Input):

@@ -124,6 +124,12 @@ class RewardIn(Input):
     audience: AudienceIn = AudienceIn()
     validity: ValidityIn = ValidityIn()
     active: Flag = True
+    requires_activation: Flag = Field(
+        default=False,
+        description="a personal offer: a member it is visible to activates it first "
+        "(POST /v1/members/{id}/offers/reward:{reward_id}/activate); until then redeeming "
+        "it is 409 offer_not_activated",
+    )
 
     def to_reward(self, currency: str, reward_id: int = 0) -> Reward:
         """The domain's reward (its own checks run here: a 422 at the edge)."""
@@ -161,6 +167,7 @@ class RewardIn(Input):
                 self.validity.valid_until,
             ),
             active=self.active,
+            requires_activation=self.requires_activation,
         )
 
 
@@ -271,6 +278,7 @@ class RewardOut(BaseModel):
     active: bool
     has_image: bool
     figures: FiguresOut
+    requires_activation: bool = Field(description="a personal offer, activated first")
 
 
 class CatalogItemOut(BaseModel):
@@ -285,11 +293,15 @@ class CatalogItemOut(BaseModel):
     stock: int | None
     available: bool
     reason: str | None = Field(
-        description="why not now: out_of_stock, pool_empty, member_limit, period_limit, total_limit"
+        description="why not now: not_activated (a reward offer to activate first), "
+        "out_of_stock, pool_empty, member_limit, period_limit, total_limit"
     )
     opens_at: str | None
     ends_at: str | None
     has_image: bool
+    requires_activation: bool = Field(description="a personal offer, activated first")
+    offer_id: str | None = Field(description="the offer to activate (reward:<id>), if one")
+    activated: bool = Field(description="the member activated the reward's offer")
 
 
 class IssuedOut(BaseModel):

@@ -6,7 +6,9 @@ other redemption of theirs in between), then the rules are checked, one unit of 
 taken by a conditional UPDATE of the reward's row (exact under concurrency: see
 ``store/repos/rewards.py``), a partner code is taken from the pool if it is a partner's,
 the price is debited (the ledger's ``reward`` entry) and the reward is issued. Any refusal
-rolls all of it back.
+rolls all of it back. A reward offered as a personal offer (``requires_activation``) is
+refused ``offer_not_activated`` until the member has activated it
+(``services/offers.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from kopilka.domain.rewards import (
     make_code,
     period_start,
     refusal,
+    reward_offer_id,
     unavailable,
 )
 from kopilka.ledger.ledger import Ledger
@@ -44,6 +47,7 @@ from kopilka.services.rewards.views import (
     names,
 )
 from kopilka.services.tiers import tiers_at
+from kopilka.store.repos.offers import OfferRepo
 from kopilka.store.repos.rewards import IssuedRewardRepo, RewardRepo
 from kopilka.store.uow import UnitOfWork
 
@@ -67,7 +71,8 @@ def new_code() -> str:
     return make_code("".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_BODY)))
 
 
-def _ranks(uow: UnitOfWork, program: Program, now: datetime) -> dict[str, int]:
+def tier_ranks(uow: UnitOfWork, program: Program, now: datetime) -> dict[str, int]:
+    """The rank of each tier of the program's rules at ``now`` (0: the lowest)."""
     found = tiers_at(uow, program, now)
     return {t.code: i for i, t in enumerate(found.policy.tiers)} if found else {}
 
@@ -81,30 +86,48 @@ def _standing(
     ranks: dict[str, int],
     now: datetime,
     segments: frozenset[str],
+    activated: bool = False,
 ) -> MemberStanding:
     since = None
     if reward.limits.period is not None:
         since = period_start(reward.limits.period, now, ZoneInfo(program.timezone))
     total, in_period = issued.counts(member_id, reward.id, since)
     return MemberStanding(
-        member_id, tier, ranks.get(tier or "", -1), total, in_period, segments=segments
+        member_id,
+        tier,
+        ranks.get(tier or "", -1),
+        total,
+        in_period,
+        segments=segments,
+        activated=activated,
     )
 
 
 def visible_catalog(ctx: ServiceContext, program: Program, member_id: int) -> list[CatalogItem]:
     """The rewards this member may see now (audience, window, early access), each with its
-    price for the member's tier and whether it can be redeemed now (stock, limits)."""
+    price for the member's tier and whether it can be redeemed now (activation of a reward
+    offer, stock, limits)."""
     now = ctx.now()
     with ctx.uow(read_only=True) as uow:
         member = uow.members.get(program.id, member_id, identifiers=False)
-        ranks = _ranks(uow, program, now)
+        ranks = tier_ranks(uow, program, now)
         segments = member_context(member).segments  # as offers and rules read them
         repo, issued = RewardRepo(uow.conn), IssuedRewardRepo(uow.conn)
         figures = repo.figures(program.id)
+        activated = OfferRepo(uow.conn).activated_by(program.id, member_id)
         items: list[CatalogItem] = []
         for reward in repo.all(program.id, active_only=True):
+            offer_id = reward_offer_id(reward.id) if reward.requires_activation else None
             who = _standing(
-                issued, program, reward, member_id, member.tier_code, ranks, now, segments
+                issued,
+                program,
+                reward,
+                member_id,
+                member.tier_code,
+                ranks,
+                now,
+                segments,
+                offer_id in activated,
             )
             total = repo.issued_count(reward.id)
             if refusal(reward, who, now, ranks, issued_total=total, listing=True) is not None:
@@ -128,6 +151,9 @@ def visible_catalog(ctx: ServiceContext, program: Program, member_id: int) -> li
                     "opens_at": iso(reward.opens_for(who.tier_rank, ranks)),
                     "ends_at": iso(reward.ends_at),
                     "has_image": reward.image is not None,
+                    "requires_activation": reward.requires_activation,
+                    "offer_id": offer_id,
+                    "activated": offer_id is not None and offer_id in activated,
                 }
             )
         return items
@@ -147,10 +173,21 @@ def redeem_reward(ctx: ServiceContext, program: Program, cmd: RedeemReward) -> R
             raise NotFoundError(
                 msg("reward %(id)s not found", id=cmd.reward_id), reward_id=cmd.reward_id
             )
-        ranks = _ranks(uow, program, now)
+        ranks = tier_ranks(uow, program, now)
         segments = member_context(member).segments
+        activated = reward.requires_activation and OfferRepo(uow.conn).is_activated(
+            program.id, reward_offer_id(reward.id), cmd.member_id
+        )
         who = _standing(
-            issued, program, reward, cmd.member_id, member.tier_code, ranks, now, segments
+            issued,
+            program,
+            reward,
+            cmd.member_id,
+            member.tier_code,
+            ranks,
+            now,
+            segments,
+            activated,
         )
         reason = refusal(reward, who, now, ranks, issued_total=repo.issued_count(reward.id))
         if reason is not None:

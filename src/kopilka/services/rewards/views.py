@@ -90,11 +90,13 @@ class RewardView(TypedDict):
     active: bool
     has_image: bool
     figures: FiguresView
+    requires_activation: bool
 
 
 class CatalogItem(TypedDict):
-    """A reward as a member sees it: the price for their tier, and whether (and if not,
-    why not: a ``reward_unavailable`` reason) they can redeem it now."""
+    """A reward as a member sees it: the price for their tier, whether (and if not, why
+    not: a ``reward_unavailable`` reason, or ``not_activated``) they can redeem it now, and
+    for a reward offer its offer id and whether the member activated it."""
 
     id: int
     code: str
@@ -110,6 +112,9 @@ class CatalogItem(TypedDict):
     opens_at: str | None
     ends_at: str | None
     has_image: bool
+    requires_activation: bool
+    offer_id: str | None
+    activated: bool
 
 
 class IssuedView(TypedDict):
@@ -250,6 +255,7 @@ def reward_view(r: Reward, figures: RewardFigures | None, has_image: bool) -> Re
             "pool_total": f.pool_total,
             "pool_free": f.pool_free,
         },
+        "requires_activation": r.requires_activation,
     }
 
 

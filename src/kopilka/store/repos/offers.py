@@ -63,6 +63,16 @@ class OfferRepo:
         )
         return {r[0]: r[1] for r in rows}
 
+    def is_activated(self, program_id: int, offer_id: str, member_id: int) -> bool:
+        """Whether the member activated the offer (a redemption of a reward offer asks)."""
+        a = offer_activations.c
+        row = self.conn.execute(
+            select(a.activated_at).where(
+                a.program_id == program_id, a.offer_id == offer_id, a.member_id == member_id
+            )
+        ).first()
+        return row is not None
+
     def choices_of(
         self, program_id: int, member_id: int
     ) -> dict[str, list[tuple[date, tuple[str, ...]]]]:

@@ -80,6 +80,7 @@ def reward_of(row: Any) -> Reward:
         ),
         active=bool(m["active"]),
         image=m["image"],
+        requires_activation=bool(m["requires_activation"]),
     )
 
 
@@ -111,6 +112,7 @@ def reward_values(r: Reward) -> dict[str, Any]:
         "valid_until": r.validity.valid_until,
         "active": r.active,
         "image": r.image,
+        "requires_activation": r.requires_activation,
     }
 
 
