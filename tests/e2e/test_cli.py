@@ -169,9 +169,10 @@ def test_program_self_enrolment_is_off_until_switched_on(cli: Cli) -> None:
     cli.json("program", "create", "--code", "shop")
     on = cli.json("program", "set-self-enrolment", "shop", "on", "--actor", "ops")
     assert on == {"self_enrolment": True}
-    assert "self-enrolment in the portal off" in cli.ok(
-        "program", "set-self-enrolment", "shop", "off"
-    ).stdout
+    assert (
+        "self-enrolment in the portal off"
+        in cli.ok("program", "set-self-enrolment", "shop", "off").stdout
+    )
     assert cli("program", "set-self-enrolment", "shop", "maybe").exit_code != 0
     audited = cli.sql("SELECT actor FROM audit_log WHERE action = 'portal.settings'")
     assert audited[0][0] == "cli:ops"
