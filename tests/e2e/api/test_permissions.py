@@ -299,7 +299,7 @@ ENDPOINTS = [
     Endpoint(
         "PUT", "/v1/notifications/templates/{topic}/{language}", P.NOTIFICATIONS_EDIT, _template
     ),
-    Endpoint("DELETE", "/v1/notifications/templates/{topic}/{language}", P.NOTIFICATIONS_EDIT),
+    Endpoint("POST", "/v1/notifications/templates/{topic}/{language}/reset", P.NOTIFICATIONS_EDIT),
     Endpoint(
         "POST", "/v1/notifications/templates/{topic}/{language}/preview", P.PROGRAM_READ, _template
     ),

@@ -225,6 +225,18 @@ def webhook_refusal(case: Any) -> str | None:
     return None
 
 
+def template_refusal(case: Any) -> str | None:
+    """Why a message template the schema allows may still be refused (422;
+    docs/notifications.md): whether it renders with its topic's sample values (Jinja2's
+    syntax, the topic's variables, a marketing topic's unsubscribe link)."""
+    path = case.operation.path
+    if case.operation.method.upper() in ("PUT", "POST") and path.startswith(
+        "/v1/notifications/templates"
+    ):
+        return "whether a message template renders"
+    return None
+
+
 def _written(engine: Any) -> dict[str, int]:
     """Rows per table, the idempotency records aside (a refusal keeps its own)."""
     return {k: v for k, v in row_counts(engine).items() if k != "idempotency_keys"}
@@ -285,6 +297,7 @@ def test_api_contract_all_checks(
             or membership_refusal(case.body)
             or reward_refusal(case)
             or webhook_refusal(case)
+            or template_refusal(case)
         )
         return not (refused and why)
 

@@ -3,7 +3,8 @@ Notifications pages edit them (``services/notifications``): the topics and which
 the program changed; one template (the program's own, or the shipped default); a preview
 rendered with the topic's sample values; storing a template (only when every part renders
 and a marketing topic's bodies carry ``{{ unsubscribe_url }}``: otherwise 422 with each
-problem's part and line, nothing written) and dropping it; the policy read and replaced.
+problem's part and line, nothing written) and resetting it to the default; the policy read
+and replaced. A body is bounded by the server's request size limit (413 beyond it).
 
 Reading and previewing need ``program:read``; changing, ``notifications:edit`` (admins).
 Changes are audited under the key's name, as the console's are.
@@ -86,7 +87,7 @@ def get_template(
     TEMPLATE,
     response_model=TemplateOut,
     dependencies=EDIT,
-    responses=responses("unauthorized", "forbidden", "not_found"),
+    responses=responses("unauthorized", "forbidden", "not_found", "payload_too_large"),
 )
 def put_template(
     topic: TopicPath,
@@ -104,8 +105,8 @@ def put_template(
     return TemplateOut.of(notif_svc.save_template(ctx, program, source, key.actor))
 
 
-@router.delete(
-    TEMPLATE,
+@router.post(
+    f"{TEMPLATE}/reset",
     response_model=TemplateOut,
     dependencies=EDIT,
     responses=responses("unauthorized", "forbidden", "not_found"),
@@ -113,8 +114,9 @@ def put_template(
 def reset_template(
     topic: TopicPath, language: LanguagePath, ctx: Ctx, program: CurrentProgram, key: CurrentKey
 ) -> TemplateOut:
-    """Drop the program's own version: the shipped default applies again (answered).
-    Audited as ``notifications.template_reset`` when there was one."""
+    """Drop the program's own version: the shipped default applies again (answered; a
+    ``POST``, not a ``DELETE``: the template stays, as the default). Audited as
+    ``notifications.template_reset`` when there was one."""
     return TemplateOut.of(
         notif_svc.reset_template(ctx, program, _topic(topic), language, key.actor)
     )
@@ -124,7 +126,7 @@ def reset_template(
     f"{TEMPLATE}/preview",
     response_model=RenderedOut,
     dependencies=READ,
-    responses=responses("unauthorized", "forbidden", "not_found"),
+    responses=responses("unauthorized", "forbidden", "not_found", "payload_too_large"),
 )
 def preview_template(topic: TopicPath, language: LanguagePath, body: TemplateIn) -> RenderedOut:
     """The template sent, rendered with the topic's sample values; stores nothing. A
@@ -153,7 +155,7 @@ def get_policy(ctx: Ctx, program: CurrentProgram) -> dict[str, object]:
     "/policy",
     response_model=PolicyOut,
     dependencies=EDIT,
-    responses=responses("unauthorized", "forbidden"),
+    responses=responses("unauthorized", "forbidden", "payload_too_large"),
 )
 def put_policy(
     body: PolicyIn, ctx: Ctx, program: CurrentProgram, key: CurrentKey

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from kopilka.api.schemas.common import Input
+from kopilka.api.schemas.common import Input, Whole
 from kopilka.domain.notifications import Channel, FrequencyCap, NotificationPolicy, QuietHours
 from kopilka.domain.notifications import parse_clock as read_clock
 from kopilka.services import notifications as notif_svc
@@ -28,7 +28,10 @@ TemplateText = Annotated[
     str, Field(max_length=MAX_TEMPLATE, pattern=r"^[^\x00]*$"), AfterValidator(_no_nul)
 ]
 Clock = Annotated[str, Field(max_length=5, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")]
-TopicKey = Annotated[str, Field(max_length=64, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+# the topics are registered when the notifications are imported: the schema names them
+TopicKey = Annotated[
+    str, Field(max_length=64, json_schema_extra={"enum": sorted(notif_svc.TOPICS)})
+]
 
 
 class TemplateIn(Input):
@@ -85,8 +88,10 @@ class TopicTemplates(BaseModel):
 
 
 class CapIn(Input):
-    count: int = Field(strict=True, ge=0, le=1000, description="0: no marketing at all")
-    days: int = Field(strict=True, ge=1, le=366)
+    count: Annotated[int, Field(strict=True, ge=0, le=1000), Whole] = Field(
+        description="0: no marketing at all"
+    )
+    days: Annotated[int, Field(strict=True, ge=1, le=366), Whole]
 
 
 class QuietHoursIn(Input):
