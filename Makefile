@@ -33,7 +33,7 @@ serve: $(RUNTIME)
 
 ## test: lint, types, and the whole suite on SQLite and PostgreSQL
 test: $(STAMP) lint types
-	$(BIN)/pytest -n 2 --dist loadgroup -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q --durations=30
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

@@ -22,9 +22,18 @@ NO_LETTERS = re.compile(r"^[^A-Za-zА-Яа-яЁё]*$")
 # string literals in templates that are codes compared or sent, never shown as prose
 CODES = {
     "",
-    # the rewards console's new-reward form: field names (a refusal shown next to its
-    # field) and the codes of a limit's period
+    # the rewards console's reward form (new and changing one) and its image form: field
+    # names (a refusal shown next to its field) and the codes of a limit's period
     "tier_points",
+    "code",
+    "name_en",
+    "points",
+    "stock",
+    "coupon_kind",
+    "coupon_amount",
+    "min_basket",
+    "valid_days",
+    "image",
     "limit_per_member",
     "limit_per_period",
     "limit_period",

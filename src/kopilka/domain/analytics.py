@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from kopilka.domain.errors import ValidationError
@@ -105,14 +106,26 @@ def utc_bounds(days: DateRange, timezone: str) -> tuple[datetime, datetime]:
 
 def offset_spans(timezone: str, lo: datetime, hi: datetime) -> list[tuple[datetime, int]]:
     """The zone's UTC offsets between ``lo`` and ``hi``: ``(until, seconds)`` pairs, each
-    offset holding before ``until`` (the last one's ``until`` is ``hi``). Lets a database
-    without time zones (SQLite) turn a UTC instant into its local day."""
+    offset holding before ``until`` (the last one's ``until`` is at or after ``hi``). Lets
+    a database without time zones (SQLite) turn a UTC instant into its local day.
+
+    Computed over whole UTC days and kept (a dashboard asks for the same span in each of
+    its queries, and a span of years is thousands of look-ups of the zone)."""
+    first = lo.astimezone(UTC).date()
+    last = hi.astimezone(UTC).date() + timedelta(days=1)
+    return list(_day_spans(timezone, first, last))
+
+
+@lru_cache(maxsize=512)
+def _day_spans(timezone: str, first: date, last: date) -> tuple[tuple[datetime, int], ...]:
     zone = ZoneInfo(timezone)
 
     def offset(at: datetime) -> int:
         delta = at.astimezone(zone).utcoffset()
         return int(delta.total_seconds()) if delta else 0
 
+    lo = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    hi = datetime(last.year, last.month, last.day, tzinfo=UTC)
     spans: list[tuple[datetime, int]] = []
     at, current = lo, offset(lo)
     step = timedelta(days=1)
@@ -136,7 +149,7 @@ def offset_spans(timezone: str, lo: datetime, hi: datetime) -> list[tuple[dateti
             continue
         at = nxt
     spans.append((hi, current))
-    return spans
+    return tuple(spans)
 
 
 def ratio(part: float, whole: float) -> float | None:
@@ -159,6 +172,19 @@ def parse_range(
 ) -> DateRange:
     """The range an interface was given (``YYYY-MM-DD`` each, both included); a missing
     end is ``today``, a missing start ``default_days`` before the end."""
-    last = parse_day(end, "to") if end else today
-    first = parse_day(start, "from") if start else last - timedelta(days=default_days - 1)
+    return day_range(
+        parse_day(start, "from") if start else None,
+        parse_day(end, "to") if end else None,
+        today,
+        default_days,
+    )
+
+
+def day_range(
+    start: date | None, end: date | None, today: date, default_days: int = 30
+) -> DateRange:
+    """The range of local days ``start`` to ``end`` (both included); a missing end is
+    ``today``, a missing start ``default_days`` before the end."""
+    last = end or today
+    first = start or last - timedelta(days=default_days - 1)
     return DateRange(first, last)

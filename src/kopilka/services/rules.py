@@ -367,6 +367,16 @@ def visible_rules(ctx: ServiceContext, program: Program) -> list[RuleDescription
     return _described(ruleset, visible_only=True)
 
 
+def category_names(ctx: ServiceContext, program: Program) -> dict[str, dict[str, str]]:
+    """The names of the categories in the rules in force now (the document's
+    ``categories:``), by code and language; empty before the first publication."""
+    with ctx.uow(read_only=True) as uow:
+        ruleset = active_ruleset(uow, program, ctx.now())
+    if ruleset is None:
+        return {}
+    return {code: dict(names) for code, names in ruleset.category_names.items()}
+
+
 def version_in_force(ctx: ServiceContext, program: Program) -> RuleVersion | None:
     """The version in force now, with its document (None before the first publication):
     where a marketer's draft starts."""

@@ -77,7 +77,9 @@ def check_url(url: str, allow_private: bool) -> None:
         parts = urlsplit(url)
         port = parts.port  # a port out of range or not a number raises here
     except ValueError:
-        raise ValidationError(msg("a webhook URL is http:// or https:// with a host"), field="url")
+        raise ValidationError(
+            msg("a webhook URL is http:// or https:// with a host"), field="url"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(msg("a webhook URL is http:// or https:// with a host"), field="url")
     if len(url) > 2000:
@@ -86,7 +88,7 @@ def check_url(url: str, allow_private: bool) -> None:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
-    except OSError:
+    except (OSError, UnicodeError):  # a name IDNA cannot encode (a label over 63) too
         raise ValidationError(
             msg("%(host)s does not resolve", host=parts.hostname), field="url"
         ) from None

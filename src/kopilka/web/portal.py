@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -124,8 +125,45 @@ def offers(
             ranges = [(a, b) for a, b in rule.gate.dates if b >= today and a <= horizon]
             if not ranges:
                 continue
-        out.append({"id": rule.id, "description": rule.description or rule.id, "dates": ranges})
+        out.append(
+            {
+                "id": rule.id,
+                "description": rule.description or rule.id,
+                "dates": ranges,
+                "categories": named_categories(rule.scope.categories, ruleset),
+            }
+        )
     return out
+
+
+def named_categories(codes: Iterable[str], ruleset: RuleSet | None) -> str:
+    """The categories a rule lists, by the names the rules give them in the page's
+    language (a code without one as it is), in the order of those names."""
+    names = ruleset.category_names if ruleset is not None else {}
+    return words.categories(sorted(codes, key=lambda c: words.category(c, names)), names)
+
+
+def personal_sections(
+    ctx: ServiceContext, program: Program, member_id: int, ruleset: RuleSet | None
+) -> dict[str, list[dict[str, Any]]]:
+    """The member's personal offers (with the categories each is on) and favourite
+    categories rules (each category to pick from with its name), for the portal's page."""
+    names = ruleset.category_names if ruleset is not None else {}
+    personal: list[dict[str, Any]] = []
+    for offer in offers_svc.member_offers(ctx, program, member_id):
+        scope: Iterable[str] = ()
+        if ruleset is not None and offer["offer_id"] in ruleset.offers:
+            scope = ruleset.rule(offer["offer_id"]).scope.categories
+        personal.append({**offer, "categories": named_categories(scope, ruleset)})
+    favourites = [
+        {
+            **f,
+            "options": [(code, words.category(code, names)) for code in f["allowed"]],
+            "chosen_names": words.categories(f["chosen"], names),
+        }
+        for f in offers_svc.member_favourites(ctx, program, member_id)
+    ]
+    return {"personal_offers": personal, "favourites": favourites}
 
 
 def member_history(
@@ -366,8 +404,7 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
             "portal_tier": tier_panel,
             "sales_shown": False,
             **membership_pages.card_context(ctx, program, member_id, tier_panel),
-            "personal_offers": offers_svc.member_offers(ctx, program, member_id),
-            "favourites": offers_svc.member_favourites(ctx, program, member_id),
+            **personal_sections(ctx, program, member_id, ruleset),
         }
         return RENDERER.page(
             "portal_home.html",

@@ -5,36 +5,25 @@ rewards the member may redeem, a confirmation before redeeming (``/portal/reward
 the member's coupons with their QR codes and expiry (``/portal/coupons``).
 
 Every form's fields are read here once into the service's command (the edge); the
-services' and the domain's checks answer in the page's language."""
+services' and the domain's checks answer in the page's language. The reward form itself
+(new, or changing one) is ``reward_form.py``; a reward's own page, ``reward_edit_pages.py``.
+A coupon's categories are shown by the names the rules in force give them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
 
 from kopilka.app import Kopilka
 from kopilka.domain.errors import KopilkaError, ValidationError
-from kopilka.domain.money import parse_money, to_decimal
+from kopilka.domain.money import to_decimal
 from kopilka.domain.program import Program
-from kopilka.domain.rewards import (
-    Audience,
-    CouponKind,
-    CouponTerms,
-    EarlyAccess,
-    IssuedStatus,
-    Limits,
-    Period,
-    Reward,
-    RewardKind,
-    Text,
-    Validity,
-    parse_pool_csv,
-)
+from kopilka.domain.rewards import IssuedStatus, parse_pool_csv
+from kopilka.domain.rules.categories import CategoryNames
 from kopilka.services import members as member_svc
 from kopilka.services import rewards as rewards_svc
+from kopilka.services import rules as rules_svc
 from kopilka.services.apikeys import Permission
 from kopilka.services.balance_view import balance_view
 from kopilka.services.rewards import (
@@ -47,19 +36,15 @@ from kopilka.services.rewards import (
     SetStock,
 )
 from kopilka.services.rewards.views import CouponView
+from kopilka.web import words
 from kopilka.web.card_codes import qr_svg
 from kopilka.web.console import Console
 from kopilka.web.guard import Area, form_key, new_idempotency_key
 from kopilka.web.i18n import N_, language, money, tr
 from kopilka.web.portal import signed_in_member
 from kopilka.web.render import RENDERER, Form, PathId, Refused, WebRoute, redirect, status_of
+from kopilka.web.reward_form import FORM_FIELDS, KINDS, bad_field, reward_from_form, whole_number
 
-KINDS = {
-    "gift": N_("gift"),
-    "coupon": N_("discount coupon"),
-    "voucher": N_("money voucher"),
-    "partner": N_("partner coupon"),
-}
 STATUSES = {
     "issued": N_("issued"),
     "used": N_("used"),
@@ -72,42 +57,6 @@ REASONS = {
     "member_limit": N_("you have reached the limit"),
     "period_limit": N_("limit reached for this period"),
     "total_limit": N_("all have been given out"),
-}
-FORM_FIELDS = (
-    "code",
-    "kind",
-    "name_en",
-    "name_ru",
-    "description_en",
-    "description_ru",
-    "points",
-    "stock",
-    "coupon_kind",
-    "coupon_amount",
-    "min_basket",
-    "categories",
-    "valid_days",
-    "tier_points",
-    "limit_per_member",
-    "limit_per_period",
-    "limit_period",
-    "limit_total",
-    "starts_at",
-    "ends_at",
-    "early_tier",
-    "early_opens_at",
-    "audience_tiers",
-    "audience_segments",
-    "audience_members",
-)
-# the domain's names of the fields a refusal points at, as the form names them (so the
-# message is shown next to its field)
-FORM_FIELD_OF = {
-    "limits.per_member": "limit_per_member",
-    "limits.per_period": "limit_per_period",
-    "limits.period": "limit_period",
-    "limits.total": "limit_total",
-    "audience.segments": "audience_segments",
 }
 SearchText = Annotated[str, Query(max_length=64)]
 StatusQuery = Annotated[str, Query(max_length=16)]
@@ -129,8 +78,9 @@ def name_of(names: dict[str, str] | Any) -> str:
     return str(names.get("ru") or names.get("en")) if language() == "ru" else str(names["en"])
 
 
-def coupon_text(coupon: CouponView | None, currency: str) -> str:
-    """A coupon's terms in words: "10 % off from 500,00 ₽ on dairy"."""
+def coupon_text(coupon: CouponView | None, currency: str, names: CategoryNames) -> str:
+    """A coupon's terms in words: "10 % off from 500,00 ₽ on Dairy" (each category by its
+    name in the rules in force, ``names``, else its code)."""
     if coupon is None:
         return ""
     if coupon["kind"] == "percent":
@@ -142,149 +92,10 @@ def coupon_text(coupon: CouponView | None, currency: str) -> str:
         minimum = money(to_decimal(coupon["min_basket_minor"], currency), currency)
         text += str(tr(" from a basket of %(amount)s", amount=minimum))
     if coupon["categories"]:
-        text += str(tr(" on %(categories)s", categories=", ".join(coupon["categories"])))
+        text += str(
+            tr(" on %(categories)s", categories=words.categories(coupon["categories"], names))
+        )
     return text
-
-
-def _int(form: Form | dict[str, str], name: str, *, required: bool = False) -> int | None:
-    raw = form.get(name, "").strip()
-    if not raw:
-        if required:
-            raise ValidationError(tr("Fill in %(field)s.", field=name), field=name)
-        return None
-    if not raw.isdigit() or len(raw) > 10:
-        raise ValidationError(tr("%(field)s must be a whole number.", field=name), field=name)
-    return int(raw)
-
-
-def _list(form: Form | dict[str, str], name: str) -> tuple[str, ...]:
-    """A comma-separated field: its non-empty items, once each, in order (at most 100)."""
-    items = (x.strip() for x in form.get(name, "").split(","))
-    return tuple(dict.fromkeys(x for x in items if x))[:100]
-
-
-def _local_time(form: Form | dict[str, str], name: str, zone: ZoneInfo) -> datetime | None:
-    """A ``datetime-local`` field read in the program's time zone (empty: none)."""
-    raw = form.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw).replace(tzinfo=zone)
-    except ValueError:
-        raise ValidationError(tr("Give a date and time."), field=name) from None
-
-
-def _tier_points(form: Form | dict[str, str]) -> dict[str, int]:
-    """``gold=80, silver=90``: the price for each tier named."""
-    prices: dict[str, int] = {}
-    for item in _list(form, "tier_points"):
-        tier, _, raw = item.partition("=")
-        tier, raw = tier.strip(), raw.strip()
-        if not tier or not raw.isdigit() or len(raw) > 10 or int(raw) <= 0:
-            raise ValidationError(
-                tr("Write prices by tier as tier=points, separated by commas."),
-                field="tier_points",
-            )
-        prices[tier] = int(raw)
-    return prices
-
-
-def _audience(form: Form | dict[str, str]) -> Audience:
-    members: list[int] = []
-    for raw in _list(form, "audience_members"):
-        if not raw.isdigit() or len(raw) > 18:
-            raise ValidationError(
-                tr("Members are listed by their ids, separated by commas."),
-                field="audience_members",
-            )
-        members.append(int(raw))
-    return Audience(_list(form, "audience_tiers"), tuple(members), _list(form, "audience_segments"))
-
-
-def _limits(form: Form | dict[str, str]) -> Limits:
-    period_raw = form.get("limit_period", "").strip()
-    if period_raw and period_raw not in {str(p) for p in Period}:
-        raise ValidationError(tr("Choose a period."), field="limit_period")
-    return Limits(
-        _int(form, "limit_per_member"),
-        _int(form, "limit_per_period"),
-        Period(period_raw) if period_raw else None,
-        _int(form, "limit_total"),
-    )
-
-
-def reward_from_form(form: dict[str, str], program: Program) -> Reward:
-    """The console's new-reward form read into the domain's reward (every field checked
-    here; the domain's own checks follow in its constructors)."""
-    kind_raw = form.get("kind", "")
-    if kind_raw not in KINDS:
-        raise ValidationError(tr("Choose a kind."), field="kind")
-    kind = RewardKind(kind_raw)
-    code = form.get("code", "").strip()
-    if not code or len(code) > 64 or not all(c.isalnum() or c in "_.-" for c in code):
-        raise ValidationError(
-            tr("The code is 1-64 letters, digits, '_', '.' or '-'."), field="code"
-        )
-    names = Text(form.get("name_en", "").strip(), form.get("name_ru", "").strip())
-    if not names.en or not names.ru or len(names.en) > 200 or len(names.ru) > 200:
-        raise ValidationError(tr("Give the name in both languages."), field="name_en")
-    description = Text(
-        form.get("description_en", "").strip()[:2000], form.get("description_ru", "").strip()[:2000]
-    )
-    points = _int(form, "points", required=True)
-    if not points:
-        raise ValidationError(tr("The price is at least 1 point."), field="points")
-    coupon = None
-    if kind in (RewardKind.COUPON, RewardKind.VOUCHER):
-        coupon_kind = CouponKind.FIXED if kind == RewardKind.VOUCHER else CouponKind.PERCENT
-        if form.get("coupon_kind") == "fixed":
-            coupon_kind = CouponKind.FIXED
-        raw_amount = form.get("coupon_amount", "").strip()
-        if coupon_kind == CouponKind.PERCENT:
-            amount = _int(form, "coupon_amount", required=True) or 0
-        else:
-            amount = parse_money(raw_amount or "0", program.currency, field="coupon_amount")
-        minimum = parse_money(
-            form.get("min_basket", "").strip() or "0", program.currency, field="min_basket"
-        )
-        categories = tuple(c.strip() for c in form.get("categories", "").split(",") if c.strip())[
-            :100
-        ]
-        coupon = CouponTerms(coupon_kind, amount, minimum, categories)
-    valid_days = _int(form, "valid_days")
-    zone = ZoneInfo(program.timezone)
-    starts_at, ends_at = _local_time(form, "starts_at", zone), _local_time(form, "ends_at", zone)
-    if starts_at and ends_at and ends_at <= starts_at:
-        raise ValidationError(tr("The reward must end after it starts."), field="ends_at")
-    early_tier = form.get("early_tier", "").strip()
-    early_opens = _local_time(form, "early_opens_at", zone)
-    if bool(early_tier) != (early_opens is not None):
-        raise ValidationError(
-            tr("Early access needs both the tier and the date."), field="early_tier"
-        )
-    return Reward(
-        id=0,
-        program_id=program.id,
-        code=code,
-        kind=kind,
-        name=names,
-        description=description,
-        points=points,
-        coupon=coupon,
-        stock=_int(form, "stock"),
-        tier_points=_tier_points(form),
-        limits=_limits(form),
-        starts_at=starts_at,
-        ends_at=ends_at,
-        early=EarlyAccess(early_tier, early_opens) if early_opens is not None else None,
-        audience=_audience(form),
-        validity=Validity(timedelta(0), valid_days or None),
-    )
-
-
-def _field_of(error: KopilkaError | None) -> str | None:
-    field = error.details.get("field") if error is not None else None
-    return str(field) if field else None
 
 
 def rewards_console_router(console: Console) -> APIRouter:
@@ -303,6 +114,7 @@ def rewards_console_router(console: Console) -> APIRouter:
         op.require(Permission.REWARDS_READ)
         rows = rewards_svc.catalog(ctx, op.program)
         settings = rewards_svc.refund_settings(ctx, op.program)
+        names = rules_svc.category_names(ctx, op.program)
         return console.page(
             op,
             "admin_rewards.html",
@@ -312,15 +124,17 @@ def rewards_console_router(console: Console) -> APIRouter:
                     **r,
                     "kind_word": kind_word(r["kind"]),
                     "title": name_of(r["name"]),
-                    "terms": coupon_text(r["coupon"], op.program.currency),
+                    "terms": coupon_text(r["coupon"], op.program.currency, names),
                 }
                 for r in rows
             ],
             kinds=KINDS,
             settings=settings,
             error=error,
-            bad_field=FORM_FIELD_OF.get(field, field) if (field := _field_of(error)) else None,
+            bad_field=bad_field(error),
             form={k: (form or {}).get(k, "") for k in FORM_FIELDS},
+            form_action="/admin/rewards",
+            editing=False,
             notice=notice,
             can_manage=op.can(Permission.REWARDS_MANAGE),
             nav="rewards",
@@ -360,7 +174,7 @@ def rewards_console_router(console: Console) -> APIRouter:
     def stock(request: Request, reward_id: PathId, form: Form) -> Response:
         op = managed(request, form)
         try:
-            value = _int(form, "stock")
+            value = whole_number(form, "stock")
             rewards_svc.set_stock(ctx, op.program, SetStock(reward_id, op.key.actor, stock=value))
         except KopilkaError as e:
             return catalog_page(request, status_of(e), e)
@@ -479,13 +293,14 @@ def rewards_portal_router(kopilka: Kopilka) -> APIRouter:
         )
 
     def items(program: Program, member_id: int) -> list[dict[str, Any]]:
+        names = rules_svc.category_names(ctx, program)
         return [
             {
                 **i,
                 "kind_word": kind_word(i["kind"]),
                 "title": name_of(i["name"]),
                 "text": name_of(i["description"]) if i["description"]["en"] else "",
-                "terms": coupon_text(i["coupon"], program.currency),
+                "terms": coupon_text(i["coupon"], program.currency, names),
                 "why_not": str(tr(REASONS[i["reason"]])) if i["reason"] in REASONS else "",
             }
             for i in rewards_svc.visible_catalog(ctx, program, member_id)
@@ -560,6 +375,7 @@ def rewards_portal_router(kopilka: Kopilka) -> APIRouter:
     def coupons(request: Request, done: Annotated[str, Query(max_length=16)] = "") -> Response:
         program, member_id, csrf = signed_in_member(area, ctx, request)
         rows = rewards_svc.member_rewards(ctx, program, member_id)
+        names = rules_svc.category_names(ctx, program)
         return page(
             "portal_coupons.html",
             program,
@@ -570,7 +386,7 @@ def rewards_portal_router(kopilka: Kopilka) -> APIRouter:
                     **r,
                     "title": name_of(r["name"]),
                     "status_word": status_word(r["status"]),
-                    "terms": coupon_text(r["coupon"], program.currency),
+                    "terms": coupon_text(r["coupon"], program.currency, names),
                     "qr": qr_svg(r["code"]) if r["status"] == "issued" else None,
                 }
                 for r in rows

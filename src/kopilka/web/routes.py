@@ -26,6 +26,7 @@ from kopilka.web.receipt_list_pages import receipt_list_router
 from kopilka.web.receipt_pages import receipt_router
 from kopilka.web.reminder_pages import reminders_router
 from kopilka.web.render import RENDERER, SECURITY_HEADERS, Form, Refused, WebRoute, redirect
+from kopilka.web.reward_edit_pages import reward_edit_router
 from kopilka.web.rewards_pages import rewards_console_router, rewards_portal_router
 from kopilka.web.rule_form_pages import rule_form_router
 from kopilka.web.rules_pages import RulesPage, rules_router
@@ -96,6 +97,7 @@ def create_web_router(kopilka: Kopilka) -> APIRouter:
     router.include_router(reminders_router(console))
     router.include_router(notifications_router(console))
     router.include_router(rewards_console_router(console))
+    router.include_router(reward_edit_router(console))
     router.include_router(rewards_portal_router(kopilka))
     router.include_router(offer_router(console))
     router.include_router(analytics_router(console))

@@ -10,8 +10,10 @@ say what the line's figures do show.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from kopilka.domain.rules.categories import CategoryNames, category_name
 from kopilka.web.i18n import N_, gettext, language, ngettext, number, signed
 
 KINDS = {
@@ -319,6 +321,17 @@ def totals(raw: dict[str, Any]) -> list[tuple[str, str, int]]:
     rows = [(k, gettext(label), raw[k]) for k, label in TOTALS.items() if k in raw]
     rows += [(k, k.replace("_", " "), raw[k]) for k in raw if k not in TOTALS]
     return [(k, label, -int(v) if k in CONTRA_ACCOUNTS else int(v)) for k, label, v in rows]
+
+
+def category(code: str, names: CategoryNames) -> str:
+    """A category as the page's language names it in the rules in force (``categories:``
+    of the document), else its code."""
+    return category_name(names, code, language())
+
+
+def categories(codes: Iterable[str], names: CategoryNames) -> str:
+    """Categories by their names, comma-separated, in the order given."""
+    return ", ".join(category(code, names) for code in codes)
 
 
 def rule_kind(code: object) -> str:

@@ -131,7 +131,8 @@ def beyond_the_schema(body: Any, now: datetime) -> str | None:
     - two lines of a basket with one ``line_id``, or lines totalling the receipt maximum;
     - ``attributes`` nested deeper than 5 levels or holding a NUL character;
     - a rules document's content (the test sends a valid document instead);
-    - promo codes the rules in force do not define (these rules define none), payments
+    - promo codes the rules in force do not define (these rules define none), coupon
+      codes no reward issued, payments
       that do not add up to what is due, an order discount above the lines' total.
     - ``backdate`` without an ``effective_at`` in the past.
     """
@@ -163,6 +164,8 @@ def beyond_the_schema(body: Any, now: datetime) -> str | None:
                 return "order discount above the lines' total"
         if b.get("promo_codes"):
             return "promo codes the rules do not define"
+        if b.get("coupons"):
+            return "coupon codes nobody was issued"
         if b.get("payments"):
             return "payments that may not add up to what is due"
         attributes = b.get("attributes")
@@ -237,6 +240,19 @@ def template_refusal(case: Any) -> str | None:
     return None
 
 
+def offer_and_analytics_refusal(case: Any) -> str | None:
+    """Why an offer's audience upload or an analytics range the schema allows may still be
+    refused (422; docs/rules.md, docs/analytics.md): an upload naming nobody without
+    ``replace``, or an offer the rules in force do not have (these rules have none); a
+    range ending before it starts or longer than the longest allowed."""
+    path = case.operation.path
+    if path.startswith("/v1/offers/") and path.endswith("/audience"):
+        return "an empty upload, or an offer the rules do not have"
+    if path.startswith("/v1/analytics/") and case.operation.method.upper() == "GET":
+        return "a range ending before it starts, or too long"
+    return None
+
+
 def _written(engine: Any) -> dict[str, int]:
     """Rows per table, the idempotency records aside (a refusal keeps its own)."""
     return {k: v for k, v in row_counts(engine).items() if k != "idempotency_keys"}
@@ -298,6 +314,7 @@ def test_api_contract_all_checks(
             or reward_refusal(case)
             or webhook_refusal(case)
             or template_refusal(case)
+            or offer_and_analytics_refusal(case)
         )
         return not (refused and why)
 

@@ -124,6 +124,7 @@ PAGES = [
     Page("/admin/tiers", ("admin", "analyst")),
     Page("/admin/audit", ("admin",), url="/admin/audit?member=x", status=422),
     Page("/admin/rewards", ("marketer", "support")),
+    Page("/admin/rewards/{reward_id:int}", ("marketer",), url="/admin/rewards/1"),
     Page("/admin/rewards/issued", ("support",)),
     Page("/admin/rewards/issued", ("support",), url="/admin/rewards/issued?status=issued&q=A"),
     Page(
@@ -161,6 +162,7 @@ NOT_PAGES = {
     "/portal/sign-in/code": "needs a code asked for first: checked as the refused portal sign-in",
     "/portal/join/code": "needs a code asked for first, as the sign-in's code page",
     "/portal/rewards/{reward_id}/image": "a reward's image (PNG, JPEG or WebP)",
+    "/admin/rewards/{reward_id:int}/image": "a reward's image (PNG, JPEG or WebP)",
 }
 ROLES = sorted({role for p in PAGES for role in p.roles})
 OFFER_RULES = """  - id: coffee-x3
@@ -384,8 +386,25 @@ def _refused_reminders(page: Any, base: str, world: World) -> None:
     page.locator("main form button[type=submit]").first.click()
 
 
+def _refused_reward(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "marketer")
+    page.goto(f"{base}/admin/rewards/1")  # reward 1: a coupon of 10 %
+    page.locator("#r-camount").fill("150")
+    page.locator("form[action='/admin/rewards/1'] button[type=submit]").click()
+
+
+def _refused_reward_image(page: Any, base: str, world: World) -> None:
+    _sign_in(page, base, world, "marketer")
+    page.goto(f"{base}/admin/rewards/1")
+    gif = {"name": "photo.gif", "mimeType": "image/gif", "buffer": b"GIF89a" + bytes(16)}
+    page.locator("#r-image").set_input_files(gif)
+    page.locator("form[action='/admin/rewards/1/image'] button[type=submit]").click()
+
+
 # the pages as a refused form leaves them: an error message, the fields as typed
 REFUSED = {
+    "reward page, a percent over 100": _refused_reward,
+    "reward page, a file that is no image": _refused_reward_image,
     "console sign-in, wrong key": _refused_sign_in,
     "portal sign-in, a wrong code (the code page)": _refused_portal_sign_in,
     "member card, zero adjustment": _refused_adjustment,

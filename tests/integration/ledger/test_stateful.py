@@ -3,10 +3,13 @@
 Each example opens its own program (random policies, random reward refund settings),
 enrolls members and runs a random sequence of earn / activate / redeem / hold / capture /
 void / hold timeout / reverse / expire / adjust / block / reward redemption / reward
-cancellation (refunded or not) / reward expiry (refunded or not) / the birthday bonus job,
-replays and conflicting reuses of idempotency keys, and clock jumps forwards and backwards.
-After every step ``kopilka verify`` must be clean and every member's balances must equal the
-model's; every business error must be one the model predicted.
+cancellation (refunded or not) / reward expiry (refunded or not) / the birthday bonus job /
+a purchase at the till with discount coupons and points (quoted, then committed) / its
+return (the coupon given back or not by the program's setting), replays and conflicting
+reuses of idempotency keys, and clock jumps forwards and backwards. After every step
+``kopilka verify`` must be clean, every member's balances must equal the model's and every
+issued reward's status (issued, used, cancelled, expired) the model's; every business error
+must be one the model predicted (with its reason, where the model gives one).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -34,20 +38,35 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import Engine, func, select, update
 
+from kopilka.api.schemas.purchases import PurchaseCreate
 from kopilka.domain.clock import FrozenClock
 from kopilka.domain.errors import (
+    CouponInvalid,
     IdempotencyConflict,
+    InsufficientPoints,
     IssuedRewardNotActive,
     KopilkaError,
     MemberBlocked,
+    RedemptionNotAllowed,
+    ReversalExceeded,
     RewardUnavailable,
 )
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.program import Program
 from kopilka.domain.reminders import is_birthday, local_day
-from kopilka.domain.rewards import Reward, RewardKind, Text, Validity
+from kopilka.domain.rewards import CouponKind, CouponTerms, Reward, RewardKind, Text, Validity
 from kopilka.ledger.sweeps import BATCH
-from kopilka.services import audit, birthday_bonus, events, jobs, outbox, points, rewards
+from kopilka.services import (
+    audit,
+    birthday_bonus,
+    events,
+    jobs,
+    outbox,
+    points,
+    purchases,
+    rewards,
+    till_coupons,
+)
 from kopilka.services import members as member_svc
 from kopilka.services import programs as program_svc
 from kopilka.services import rules as rules_svc
@@ -64,8 +83,10 @@ from kopilka.services.points import (
     Reverse,
     VoidHold,
 )
+from kopilka.services.purchases import ProcessReturn, ReturnLine
 from kopilka.services.rewards import CancelIssued, RedeemReward
-from kopilka.store.tables import journal_entries, members
+from kopilka.store.tables import issued_rewards, journal_entries, members
+from tests import commands
 from tests.conftest import START, engine_for
 from tests.integration.ledger.reference import MEntry, ReferenceLedger
 from tests.program_spec import program_command
@@ -81,6 +102,8 @@ EVENT_OF = {
     "hold": "hold.placed",
     "redeem_reward": "reward.issued",
     "cancel_reward": "reward.cancelled",
+    "till_purchase": "purchase.committed",
+    "process_return": "purchase.returned",
 }
 
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
@@ -118,6 +141,11 @@ rules:
   - {id: promo-quarter, kind: event, event: promo_quarter, points: 15, expires: {months: 3}}
   - {id: birthday-gift, kind: event, event: birthday, points: 20, expires: {days: 7}}
 """
+# and purchases at the till earn 1 point per full 100.00 of what is left to pay (after the
+# coupons and the points), so the model computes a purchase's points exactly
+MACHINE_RULES = OWN_EXPIRY_RULES + '  - {id: till, kind: rate, rate: {points: 1, per: "100"}}\n'
+TILL_RATE_MINOR = 10_000
+POINT_MINOR = 100  # the program's point value (program_command's default)
 # the birthday bonus's rule above: its points and expiry
 BIRTHDAY_GIFT = (20, ExpiryPolicy(ExpiryKind.DAYS, 7))
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)  # in force before any clock jump backwards
@@ -130,6 +158,28 @@ HOLD_TTLS = st.sampled_from([30, 900, 86400])
 BATCHES = st.sampled_from([1, 2, BATCH])  # tiny batches split a sweep into many transactions
 WELCOME = st.integers(1, 1000)
 EDGES = st.sampled_from([timedelta(seconds=-1), timedelta(0), timedelta(seconds=1)])
+# the catalog's discount coupon (one kind per example): its kind, terms and validity
+COUPONS = st.sampled_from(
+    [
+        (
+            RewardKind.COUPON,
+            CouponTerms(CouponKind.PERCENT, 10, 50_000, ("dairy",)),
+            Validity(valid_days=3),
+        ),
+        (RewardKind.COUPON, CouponTerms(CouponKind.PERCENT, 25), Validity(HOUR, valid_days=7)),
+        (RewardKind.COUPON, CouponTerms(CouponKind.FIXED, 15_000, 100_000), Validity(valid_days=3)),
+        (RewardKind.VOUCHER, CouponTerms(CouponKind.FIXED, 20_000), Validity(HOUR, valid_days=7)),
+    ]
+)
+# a till's basket: 1-3 lines of (amount in kopecks, category), about the coupons' minimums
+BASKETS = st.lists(
+    st.tuples(
+        st.sampled_from([4_999, 33_333, 50_000, 120_001, 250_000]),
+        st.sampled_from(["dairy", "bread"]),
+    ),
+    min_size=1,
+    max_size=3,
+).map(tuple)
 
 Outcome = dict[str, Any] | KopilkaError
 
@@ -158,6 +208,11 @@ class Request:
         return self.service(ctx, program, command)
 
 
+def minor(money: str) -> int:
+    """An amount as a purchase answers it (``"1100.00"``) in kopecks."""
+    return int(Decimal(money) * 100)
+
+
 def _event(member_id: int, *, key: str, type: str) -> RecordEvent:
     """The event command a request's arguments make (its key is the event id)."""
     return RecordEvent(key, type, MemberRef(member_id=member_id))
@@ -171,6 +226,7 @@ def redeem_reward(ctx: ServiceContext, program: Program, cmd: RedeemReward) -> d
         "member_id": issued["member_id"],
         "entry_id": issued["entry_id"],
         "issued_id": issued["id"],
+        "code": issued["code"],
         "balance": dict(out["balance"]),
     }
 
@@ -187,19 +243,86 @@ def cancel_reward(ctx: ServiceContext, program: Program, cmd: CancelIssued) -> d
 
 @dataclass
 class MIssued:
-    """An issued reward as the machine expects it."""
+    """An issued reward as the machine expects it (a coupon: its code, terms, and when it
+    becomes usable)."""
 
     entry_id: int
     member: int
     reward: int
     expires_at: datetime
     status: str = "issued"
+    code: str = ""
+    terms: CouponTerms | None = None
+    valid_from: datetime = LONG_AGO
+
+
+@dataclass(frozen=True)
+class TillPurchase:
+    """A purchase the till books (``key``: its receipt id): lines of (kopecks, category),
+    coupon codes, points to pay, stamped ``at`` (so a replay sends the same basket)."""
+
+    member_id: int
+    key: str
+    lines: tuple[tuple[int, str], ...]
+    coupons: tuple[str, ...]
+    redeem_points: int
+    at: datetime
+
+    def body(self) -> dict[str, Any]:
+        """The request as the API takes it (POST /v1/purchases)."""
+        return {
+            "receipt_id": self.key,
+            "member_id": self.member_id,
+            "lines": [
+                {
+                    "line_id": str(n),
+                    "sku": f"S{n}",
+                    "amount": f"{a // 100}.{a % 100:02d}",
+                    "category": cat,
+                }
+                for n, (a, cat) in enumerate(self.lines, 1)
+            ],
+            "coupons": list(self.coupons),
+            "redeem_points": self.redeem_points,
+        }
+
+
+def till_purchase(ctx: ServiceContext, program: Program, cmd: TillPurchase) -> dict[str, Any]:
+    """The purchase booked through the API's command (its answer carries member and
+    balance, as ``send`` reads them)."""
+    command = commands.parsed(PurchaseCreate, cmd.body()).to_command(
+        program, cmd.at, store=None, channel="till"
+    )
+    return dict(purchases.commit(ctx, program, command))
+
+
+def _return(receipt_id: str, *, key: str, lines: tuple[str, ...] | None) -> ProcessReturn:
+    """The return of ``lines`` (None: all that is left) of a receipt, as return ``key``."""
+    return ProcessReturn(
+        receipt_id, key, None if lines is None else tuple(ReturnLine(i) for i in lines)
+    )
+
+
+@dataclass
+class MPurchase:
+    """A booked purchase as the machine expects it: each line's points earned and paid (as
+    the purchase stored them; their sums are the model's), its two entries, each coupon's
+    issued id and the lines its discount sits on, and the lines returned so far."""
+
+    earned: dict[str, int]
+    redeemed: dict[str, int]
+    earn_entry: int | None
+    redeem_entry: int | None
+    coupons: list[tuple[int, frozenset[str]]]
+    returned: set[str] = field(default_factory=set)
 
 
 # each service and the command it takes (built from a request's arguments)
 COMMANDS: dict[Callable[..., Any], Callable[..., Any]] = {
     redeem_reward: RedeemReward,
     cancel_reward: CancelIssued,
+    till_purchase: TillPurchase,
+    purchases.process_return: _return,
     events.record_event: _event,
     points.earn: Earn,
     points.redeem: Redeem,
@@ -227,6 +350,15 @@ class LedgerMachine(RuleBasedStateMachine):
         self.rewards: dict[int, tuple[int, int | None, timedelta]] = {}
         self.issued: dict[int, MIssued] = {}
         self.refund_on: tuple[bool, bool] = (True, False)
+        # the catalog's coupon (its reward id, terms, activation delay), whether a return
+        # gives a coupon back, and the purchases booked at the till by receipt id
+        self.coupon: tuple[int, CouponTerms, timedelta] = (
+            0,
+            CouponTerms(CouponKind.FIXED, 1),
+            MINUTE,
+        )
+        self.coupon_back = False
+        self.purchases: dict[str, MPurchase] = {}
         # the birthday bonus: members given a birth date, and the (member, year) credited
         self.birthdays: dict[int, date] = {}
         self.birthday_years: set[tuple[int, int]] = set()
@@ -248,17 +380,22 @@ class LedgerMachine(RuleBasedStateMachine):
         success or on the error. Returns (ledger result, model record) on success."""
         trial = copy.deepcopy(self.model)
         expected: type[KopilkaError] | None = None
+        reason = None
         try:
             record = model_op(trial)
         except KopilkaError as e:
-            expected = type(e)
+            expected, reason = type(e), e.details.get("reason")
         req = Request(service, args, {"key": f"k{next(self._keys)}", **kwargs}, {}, variant)
         req.outcome = result = req.repeat(self.ctx, self.model.program)
         self.requests.append(req)
         name = type(result).__name__ if isinstance(result, KopilkaError) else "ok"
+        if isinstance(result, KopilkaError) and "reason" in result.details:
+            name += f" ({result.details['reason']})"
         event(f"{service.__name__} -> {name}")
         if isinstance(result, KopilkaError):
             assert type(result) is expected, f"ledger refused: {result!r}; model: {expected}"
+            if reason is not None:  # the model names why: the ledger must say the same
+                assert result.details.get("reason") == reason, (result.details, reason)
             return None
         assert expected is None, f"model expected {expected.__name__}; ledger gave {result}"
         self.model = trial
@@ -286,28 +423,54 @@ class LedgerMachine(RuleBasedStateMachine):
         self.adjust_points(member_id, welcome)
 
     # -- setup ------------------------------------------------------------------------------
-    @initialize(spec=PROGRAM_SPECS, welcome=WELCOME, refund=st.tuples(st.booleans(), st.booleans()))
-    def open_program(self, spec: dict[str, Any], welcome: int, refund: tuple[bool, bool]) -> None:
+    @initialize(
+        spec=PROGRAM_SPECS,
+        welcome=WELCOME,
+        refund=st.tuples(st.booleans(), st.booleans()),
+        coupon=COUPONS,
+        coupon_back=st.booleans(),
+    )
+    def open_program(
+        self,
+        spec: dict[str, Any],
+        welcome: int,
+        refund: tuple[bool, bool],
+        coupon: tuple[RewardKind, CouponTerms, Validity],
+        coupon_back: bool,
+    ) -> None:
         program = program_svc.create_program(
             self.ctx, program_command(f"sm-{uuid.uuid4().hex[:12]}", **spec)
         )
-        rules_svc.publish(self.ctx, program, OWN_EXPIRY_RULES, effective_at=LONG_AGO, backdate=True)
+        rules_svc.publish(self.ctx, program, MACHINE_RULES, effective_at=LONG_AGO, backdate=True)
         self.model = ReferenceLedger(program)
-        self.open_catalog(program, refund)
+        self.open_catalog(program, refund, coupon, coupon_back)
         self.enroll_member(welcome)
 
-    def open_catalog(self, program: Program, refund: tuple[bool, bool]) -> None:
-        """Two rewards: a cheap one valid a day, unlimited; a dearer one of stock 2, valid
-        30 days after an hour's delay; and the program's refund settings."""
+    def open_catalog(
+        self,
+        program: Program,
+        refund: tuple[bool, bool],
+        coupon: tuple[RewardKind, CouponTerms, Validity],
+        coupon_back: bool,
+    ) -> None:
+        """Three rewards: a cheap gift valid a day, unlimited; a dearer gift of stock 2,
+        valid 30 days after an hour's delay; a discount coupon (or voucher) of 20 points,
+        unlimited; the program's refund settings and its coupon-return setting."""
         self.refund_on = refund
         rewards.set_refund_settings(
             self.ctx,
             program,
             rewards.SetRefundSettings(on_cancel=refund[0], on_expiry=refund[1], actor="sm"),
         )
-        for code, price, stock, validity in (
-            ("day", 30, None, Validity(valid_days=1)),
-            ("month", 120, 2, Validity(HOUR, valid_days=30)),
+        self.coupon_back = coupon_back
+        till_coupons.set_coupon_return(
+            self.ctx, program, till_coupons.SetCouponReturn(coupon_back, actor="sm")
+        )
+        kind, terms, coupon_validity = coupon
+        for code, reward_kind, price, stock, validity, coupon_terms in (
+            ("day", RewardKind.GIFT, 30, None, Validity(valid_days=1), None),
+            ("month", RewardKind.GIFT, 120, 2, Validity(HOUR, valid_days=30), None),
+            ("coupon", kind, 20, None, coupon_validity, terms),
         ):
             saved = rewards.save_reward(
                 self.ctx,
@@ -317,10 +480,11 @@ class LedgerMachine(RuleBasedStateMachine):
                         0,
                         0,
                         code,
-                        RewardKind.GIFT,
+                        reward_kind,
                         Text(code, code),
                         Text("", ""),
                         price,
+                        coupon=coupon_terms,
                         stock=stock,
                         validity=validity,
                     ),
@@ -332,6 +496,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 stock,
                 validity.activation_delay + timedelta(days=validity.valid_days or 0),
             )
+            if coupon_terms is not None:
+                self.coupon = (saved["id"], coupon_terms, validity.activation_delay)
 
     @precondition(lambda self: len(self.model.members) < 4)
     @rule(welcome=WELCOME)
@@ -512,10 +678,12 @@ class LedgerMachine(RuleBasedStateMachine):
     # -- rewards ----------------------------------------------------------------------------
     @rule(data=st.data())
     def redeem_reward(self, data: st.DataObject) -> None:
-        """Redeem one of the two rewards: refused for a blocked member, then for no stock,
-        then for too few points, as the service checks them."""
+        """Redeem one of the three rewards: refused for a blocked member, then for no
+        stock, then for too few points, as the service checks them."""
         m = self.member(data)
-        reward_id = data.draw(st.sampled_from(sorted(self.rewards)), label="reward")
+        self.redeem_one(m, data.draw(st.sampled_from(sorted(self.rewards)), label="reward"))
+
+    def redeem_one(self, m: int, reward_id: int) -> None:
         price, stock, lasts = self.rewards[reward_id]
         now = self.now
 
@@ -523,16 +691,18 @@ class LedgerMachine(RuleBasedStateMachine):
             if md.members[m].blocked:
                 raise MemberBlocked("blocked")
             if stock is not None and stock <= 0:
-                raise RewardUnavailable("out of stock")
+                raise RewardUnavailable("out of stock", reason="out_of_stock")
             return md.spend_on_reward(m, price, now)
 
         other = next(r for r in self.rewards if r != reward_id)
         sent = self.send(op, redeem_reward, m, reward_id=reward_id, variant={"reward_id": other})
         if sent is not None:
             self.register(sent)
-            self.issued[sent[0]["issued_id"]] = MIssued(
-                sent[0]["entry_id"], m, reward_id, now + lasts
-            )
+            issued = MIssued(sent[0]["entry_id"], m, reward_id, now + lasts, code=sent[0]["code"])
+            coupon_id, terms, delay = self.coupon
+            if reward_id == coupon_id:
+                issued.terms, issued.valid_from = terms, now + delay
+            self.issued[sent[0]["issued_id"]] = issued
             if stock is not None:
                 self.rewards[reward_id] = (price, stock - 1, lasts)
 
@@ -547,7 +717,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
         def op(md: ReferenceLedger) -> Any:
             if issued.status != "issued":
-                raise IssuedRewardNotActive(issued.status)
+                raise IssuedRewardNotActive(issued.status, reason=issued.status)
             return md.refund_reward(issued.entry_id, now) if self.refund_on[0] else None
 
         sent = self.send(
@@ -621,6 +791,258 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.model.refund_reward(self.issued[k].entry_id, now)
             self.issued[k].status = "expired"
 
+    # -- the till: coupons and points on a purchase, and its return -------------------------
+    @rule(
+        data=st.data(),
+        lines=BASKETS,
+        fresh=st.sampled_from([None, "now", "later"]),
+        coupons=st.sampled_from([0, 1, 1, 1, 2]),
+        then_return=st.booleans(),
+    )
+    def buy_at_till(
+        self,
+        data: st.DataObject,
+        lines: tuple[tuple[int, str], ...],
+        fresh: str | None,
+        coupons: int,
+        then_return: bool,
+    ) -> None:
+        """A member buys with ``coupons`` coupon codes (mostly their own issued coupons;
+        sometimes any issued reward: another member's, a gift, one used, cancelled,
+        expired, not yet valid, the same one twice) and some points (sometimes more than
+        they have or than the basket takes); ``fresh``: they redeem a coupon first (topped
+        up by support when short) and give its code first, at once or when its activation
+        delay has passed; ``then_return``: some or all of a booked purchase comes back at
+        once."""
+        m = self.member(data)
+        first: list[int] = []
+        if fresh:
+            price = self.rewards[self.coupon[0]][0]
+            if self.model.members[m].available < price:  # support tops them up first
+                self.adjust_points(m, price)
+            had = set(self.issued)
+            self.redeem_one(m, self.coupon[0])
+            first = sorted(set(self.issued) - had)  # the new coupon comes first
+            if fresh == "later":
+                self.clock.advance(self.coupon[2])
+        mine = sorted(
+            k
+            for k, i in self.issued.items()
+            if i.member == m and i.terms is not None and i.status == "issued"
+        )
+        pool = st.sampled_from(sorted(self.issued)) if self.issued else st.nothing()
+        if mine:
+            pool = st.sampled_from(mine) | st.sampled_from(mine) | pool
+        picked = first + [
+            data.draw(pool, label="coupon")
+            for _ in range(coupons - len(first) if self.issued else 0)
+        ]
+        have = max(self.model.members[m].available, 0)
+        most = max(min(have, sum(a for a, _ in lines) // POINT_MINOR), 1)
+        some = st.integers(1, most)
+        pay = data.draw(st.just(0) | some | some | st.just(have + 1), label="points")
+        receipt = self.till(m, lines, picked, pay, quote=True)
+        if receipt is not None and then_return:
+            self.return_lines(data, receipt)
+
+    def coupon_discounts(
+        self, m: int, picked: list[int], lines: tuple[tuple[int, str], ...], now: datetime
+    ) -> list[int]:
+        """Each coupon's discount on the basket, or the refusal the till gives
+        (docs/coupons.md): first each code in order (another member's, not a coupon, no
+        longer issued, expired, not yet valid, given twice), then each coupon on the basket
+        (under its minimum, measured before any coupon; no line left for it). The machine's
+        coupons share one set of terms, so each takes its part of the same lines."""
+        seen: set[int] = set()
+        for k in picked:
+            i = self.issued[k]
+            why = (
+                "other_member"
+                if i.member != m
+                else "not_a_coupon"
+                if i.terms is None
+                else i.status
+                if i.status != "issued"
+                else "expired"
+                if i.expires_at <= now
+                else "not_yet_valid"
+                if now < i.valid_from
+                else "duplicate"
+                if k in seen
+                else None
+            )
+            if why is not None:
+                raise CouponInvalid(why, reason=why)
+            seen.add(k)
+        before = sum(a for a, _ in lines)
+        out: list[int] = []
+        eligible: int | None = None
+        for k in picked:
+            terms = self.issued[k].terms
+            assert terms is not None
+            if eligible is None:
+                eligible = sum(a for a, c in lines if not terms.categories or c in terms.categories)
+            if before < terms.min_basket_minor:
+                raise CouponInvalid("min_basket", reason="min_basket")
+            if not eligible:
+                raise CouponInvalid("no_lines", reason="no_lines")
+            off = (
+                eligible * terms.amount // 100
+                if terms.kind == CouponKind.PERCENT
+                else min(terms.amount, eligible)
+            )
+            eligible -= off
+            out.append(off)
+        return out
+
+    def till(
+        self,
+        m: int,
+        lines: tuple[tuple[int, str], ...],
+        picked: list[int],
+        pay: int,
+        *,
+        quote: bool,
+    ) -> str | None:
+        """Quote (``quote``), then book, a purchase: the model says whether it is refused
+        (the member blocked, a coupon, too few points, more points than the basket takes)
+        and otherwise its coupons' discounts, the points paid and earned (1 per full 100.00
+        left to pay). The quote must agree with the booking; a booked coupon is used."""
+        now = self.now
+        total = sum(a for a, _ in lines)
+        codes = tuple(self.issued[k].code for k in picked)
+        cmd_args = {"lines": lines, "coupons": codes, "redeem_points": pay, "at": now}
+        quoted: Outcome | None = None
+        if quote:
+            body = TillPurchase(m, "quote", **cmd_args).body()
+            try:
+                quoted = dict(
+                    purchases.quote(
+                        self.ctx,
+                        self.model.program,
+                        commands.quote(self.ctx, self.model.program, body),
+                    )
+                )
+            except KopilkaError as err:
+                quoted = err
+
+        def op(md: ReferenceLedger) -> Any:
+            member = md.members[m]
+            if member.blocked:
+                raise MemberBlocked("blocked")
+            md.settle(member, now)
+            off = self.coupon_discounts(m, picked, lines, now)
+            net = total - sum(off)
+            if pay > max(member.available, 0):
+                raise InsufficientPoints("not enough")
+            if pay > net // POINT_MINOR:
+                raise RedemptionNotAllowed("more than the basket takes")
+            redeemed = md.redeem(m, pay, now) if pay else None
+            earned = (net - pay * POINT_MINOR) // TILL_RATE_MINOR
+            return off, redeemed, earned, md.earn(m, earned, now) if earned else None
+
+        sent = self.send(op, till_purchase, m, **cmd_args, variant={"redeem_points": pay + 1})
+        if sent is None:
+            refused = self.requests[-1].outcome
+            assert isinstance(refused, KopilkaError)
+            if quoted is not None and not isinstance(refused, MemberBlocked):
+                assert isinstance(quoted, KopilkaError), quoted
+                assert (type(quoted), quoted.details.get("reason")) == (
+                    type(refused),
+                    refused.details.get("reason"),
+                )
+            return None
+        booked, (off, redeemed, earned, earning) = sent
+        if quoted is not None:
+            assert not isinstance(quoted, KopilkaError), quoted
+            assert quoted["coupons"] == booked.get("coupons", [])
+            assert (quoted["redeem_points"], quoted["points_earned"]) == (pay, earned)
+        # what the purchase stored: the model's coupons, points, totals, spread exactly
+        applied = booked.get("coupons", [])
+        assert [minor(c["discount"]) for c in applied] == off
+        for c in applied:
+            assert sum(minor(v) for v in c["lines"].values()) == minor(c["discount"])
+        assert minor(booked["total"]) == total - sum(off)
+        assert (booked["points_redeemed"], booked["points_earned"]) == (pay, earned)
+        assert minor(booked["discount"]) == pay * POINT_MINOR
+        assert sum(minor(ln["discount"]) for ln in booked["lines"]) == pay * POINT_MINOR
+        assert sum(ln["points_redeemed"] for ln in booked["lines"]) == pay
+        assert sum(ln["points_earned"] for ln in booked["lines"]) == earned
+        if redeemed is not None:
+            self.model.entries[booked["redeem_entry_id"]] = redeemed
+        if earning is not None:
+            self.model.entries[booked["earn_entry_id"]] = earning
+        for k in picked:
+            self.issued[k].status = "used"
+        self.purchases[booked["receipt_id"]] = MPurchase(
+            {ln["line_id"]: ln["points_earned"] for ln in booked["lines"]},
+            {ln["line_id"]: ln["points_redeemed"] for ln in booked["lines"]},
+            booked["earn_entry_id"],
+            booked["redeem_entry_id"],
+            [(k, frozenset(c["lines"])) for k, c in zip(picked, applied, strict=True)],
+        )
+        event(f"till -> {len(picked)} coupon(s), {'points' if pay else 'no points'}")
+        return str(booked["receipt_id"])
+
+    @precondition(lambda self: self.purchases)
+    @rule(data=st.data())
+    def return_at_till(self, data: st.DataObject) -> None:
+        """Return all that is left of a purchase, or some of its lines (sometimes one
+        returned already): the points it earned on them are clawed back and those it paid
+        restored, from its two entries (refused when the ledger's reversals took them
+        already); a coupon all of whose lines are now back is given back when the program
+        says so, and stays used otherwise."""
+        self.return_lines(data, data.draw(st.sampled_from(sorted(self.purchases)), "receipt"))
+
+    def return_lines(self, data: st.DataObject, receipt: str) -> None:
+        p = self.purchases[receipt]
+        ids = sorted(p.earned)
+        some = st.lists(st.sampled_from(ids), min_size=1, unique=True).map(
+            lambda x: tuple(sorted(x))
+        )
+        lines = data.draw(st.none() | some, label="lines")
+        now = self.now
+
+        def op(md: ReferenceLedger) -> Any:
+            if lines is None:
+                wanted = [i for i in ids if i not in p.returned]
+                if not wanted:
+                    raise ReversalExceeded("returned in full already")
+            elif p.returned.intersection(lines):
+                raise ReversalExceeded("more than was bought")
+            else:
+                wanted = list(lines)
+            claw = sum(p.earned[i] for i in wanted)
+            restore = sum(p.redeemed[i] for i in wanted)
+            if claw and p.earn_entry is not None:
+                md.reverse(p.earn_entry, claw, now)
+            if restore and p.redeem_entry is not None:
+                md.reverse(p.redeem_entry, restore, now)
+            return wanted, claw, restore
+
+        sent = self.send(
+            op,
+            purchases.process_return,
+            receipt,
+            lines=lines,
+            variant={"lines": (ids[0],) if lines is None else None},
+        )
+        if sent is None:
+            return
+        answer, (wanted, claw, restore) = sent
+        assert answer["points_restored"] == restore
+        assert answer["points_clawed_back"] + answer["forgiven"] == claw
+        before, after = set(p.returned), p.returned.union(wanted)
+        p.returned = after
+        back: list[str] = []
+        for k, on in p.coupons:
+            if self.coupon_back and on <= after and not on <= before:
+                assert self.issued[k].status == "used"
+                self.issued[k].status = "issued"
+                back.append(self.issued[k].code)
+        assert sorted(answer.get("coupons_given_back", [])) == sorted(back)
+        event(f"return -> {len(back)} coupon(s) back")
+
     @staticmethod
     def answer_is_what_the_balance_did(kind: str, result: dict[str, Any], before: int) -> None:
         """Issue 18, item 20: a reversal's answer says what its balance did. A clawback
@@ -655,10 +1077,12 @@ class LedgerMachine(RuleBasedStateMachine):
         )
 
     @rule(
-        data=st.data(), op=st.sampled_from(["earn", "redeem", "hold", "capture", "void", "adjust"])
+        data=st.data(),
+        op=st.sampled_from(["earn", "redeem", "hold", "capture", "void", "adjust", "buy"]),
     )
     def while_blocked(self, data: st.DataObject, op: str) -> None:
-        """A blocked member can neither earn nor spend; support and voids still work."""
+        """A blocked member can neither earn nor spend nor buy at the till; support and
+        voids still work."""
         m = self.member(data)
         member_svc.set_blocked(self.ctx, self.model.program, m, True, reason="fraud check")
         self.model.set_blocked(m, True)
@@ -672,6 +1096,8 @@ class LedgerMachine(RuleBasedStateMachine):
             self.hold_points(m, 1, 900)
         elif op == "adjust":
             self.adjust_points(m, 5)
+        elif op == "buy":
+            self.till(m, ((50_000, "dairy"),), [], 0, quote=False)
         elif holds and op == "capture":
             self.capture_hold(holds[-1], None)
         elif holds:
@@ -786,11 +1212,23 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (bal.available, bal.pending, bal.held) == expected.balances(), member_id
 
     @invariant()
+    def issued_rewards_are_the_models(self) -> None:
+        """Every issued reward's stored status is the model's: a coupon a purchase used is
+        ``used``, one a return gave back ``issued`` again, a refused purchase left its
+        coupons as they were."""
+        ir = issued_rewards.c
+        with self.ctx.uow(read_only=True) as uow:
+            rows = uow.conn.execute(
+                select(ir.id, ir.status).where(ir.program_id == self.model.program.id)
+            ).all()
+        assert dict(rows) == {k: i.status for k, i in self.issued.items()}
+
+    @invariant()
     def every_committed_operation_left_one_event(self) -> None:
         """Every operation of an evented kind that committed (enrolment, block, unblock,
-        adjustment, earning, redemption, hold, capture, void, a sweep's expiry entry or hold
-        timeout) left exactly one outbox event, replays none; each member's events are
-        numbered 1, 2, ... without a gap."""
+        adjustment, earning, redemption, hold, capture, void, purchase, return, a sweep's
+        expiry entry or hold timeout) left exactly one outbox event, replays none; each
+        member's events are numbered 1, 2, ... without a gap."""
         program = self.model.program
         assert outbox.counts(self.ctx, program) == {k: n for k, n in self.events.items() if n}
         for member_id in self.model.members:

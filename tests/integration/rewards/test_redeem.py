@@ -1,6 +1,7 @@
 """Redeeming rewards through the services on both databases: the ledger entry, the code,
-idempotency, each limit and visibility rule (table-driven), partner pools, cancel and
-expiry with and without refunds, and the till's coupon checks."""
+idempotency, each limit and visibility rule (table-driven), each validity rule at the till
+and in the expiry job (table-driven), partner pools, cancel and expiry with and without
+refunds, and the till's coupon checks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from kopilka.domain.errors import (
+    CouponInvalid,
     InsufficientPoints,
     IssuedRewardNotActive,
     NotFoundError,
@@ -19,6 +21,8 @@ from kopilka.domain.errors import (
 )
 from kopilka.domain.rewards import (
     Audience,
+    CouponKind,
+    CouponTerms,
     EarlyAccess,
     Limits,
     Period,
@@ -27,13 +31,14 @@ from kopilka.domain.rewards import (
     check_code,
     grouped,
 )
-from kopilka.services import audit, rewards
+from kopilka.services import audit, purchases, rewards
 from kopilka.services.balance_view import balance_view
 from kopilka.services.rewards import CancelIssued, RedeemReward
 from kopilka.store.tables import journal_entries
+from tests import commands
 from tests.conftest import START
 
-from .conftest import a_coupon
+from .conftest import a_coupon, a_reward
 
 
 def redeem(ctx, program, member_id, reward_id, key=None):
@@ -303,6 +308,79 @@ def test_expiry_in_the_worker_job(ctx, clock, program, add_reward, member, refun
     assert statuses == {short["id"]: "expired", long["id"]: "issued"}
     assert balance_view(ctx, program, m).available == 700 + back
     assert audit.verify_ledger(ctx, program.id).ok
+
+
+S = timedelta(seconds=1)
+# (case, validity, when it becomes usable and when it ends, as offsets from the issue at
+#  START; None: never ends). A fixed end earlier than the days wins, and the other way.
+VALIDITY_CASES = [
+    ("for good", Validity(), timedelta(0), None),
+    ("days", Validity(valid_days=3), timedelta(0), 3 * D),
+    ("delay, then days", Validity(2 * H, valid_days=1), 2 * H, 2 * H + D),
+    ("fixed end", Validity(valid_until=START + 5 * D), timedelta(0), 5 * D),
+    (
+        "fixed end before the days",
+        Validity(valid_days=10, valid_until=START + 2 * D),
+        timedelta(0),
+        2 * D,
+    ),
+    (
+        "days before the fixed end",
+        Validity(valid_days=1, valid_until=START + 5 * D),
+        timedelta(0),
+        D,
+    ),
+    ("delay, then fixed end", Validity(H, valid_until=START + D), H, D),
+]
+
+
+@pytest.mark.parametrize(
+    ("validity", "starts", "ends"),
+    [c[1:] for c in VALIDITY_CASES],
+    ids=[c[0] for c in VALIDITY_CASES],
+)
+def test_validity_at_the_till_and_in_the_job(
+    ctx, clock, program, add_reward, member, validity, starts, ends
+):
+    """Each validity rule sets the issued coupon's window; the till refuses it a second
+    before (``not_yet_valid``), takes it from its first instant to its last second, and
+    refuses it from its end (``expired``), when the ``rewards`` job ends it too (not a
+    second before)."""
+    terms = CouponTerms(CouponKind.PERCENT, 10)
+    coupon = add_reward(a_reward(kind=RewardKind.COUPON, coupon=terms, validity=validity))
+    m = member(1000)
+    issued = redeem(ctx, program, m, coupon["id"])["issued"]
+    assert issued["valid_from"] == (START + starts).isoformat()
+    assert issued["expires_at"] == (None if ends is None else (START + ends).isoformat())
+    body = {
+        "member_id": m,
+        "lines": [{"line_id": "1", "sku": "S1", "amount": "100.00"}],
+        "coupons": [issued["code"]],
+    }
+
+    def till_at(at):
+        clock.set(at)
+        try:
+            quoted = purchases.quote(ctx, program, commands.quote(ctx, program, body))
+        except CouponInvalid as refused:
+            return refused.details["reason"]
+        return quoted["coupons"][0]["discount"]
+
+    probes = [(START + starts, "10.00")]
+    if starts:
+        probes.append((START + starts - S, "not_yet_valid"))
+    if ends is None:
+        probes.append((START + 3650 * D, "10.00"))
+    else:
+        probes += [(START + ends - S, "10.00"), (START + ends, "expired")]
+    assert {at: till_at(at) for at, _ in probes} == dict(probes)
+    if ends is not None:
+        assert rewards.expire_due(ctx, program, START + ends - S) == (0, 0)
+        assert rewards.expire_due(ctx, program, START + ends) == (1, 0)
+    else:
+        assert rewards.expire_due(ctx, program, START + 3650 * D) == (0, 0)
+    statuses = [i["status"] for i in rewards.member_rewards(ctx, program, m)]
+    assert statuses == ["issued" if ends is None else "expired"]
 
 
 def test_coupon_at_the_till(ctx, clock, program, add_reward, member):

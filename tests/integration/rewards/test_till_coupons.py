@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -171,31 +172,111 @@ def test_return_of_the_coupon_lines_gives_it_back_by_setting(
     assert _status(ctx, code) == ("issued" if give_back else "used")
 
 
-def test_fixed_voucher_with_the_points_discount(ctx, program, add_reward, member):
-    """A 150.00 voucher and 200 points on one basket: the voucher first over every line,
-    then the points over what is left; each spread adds up exactly."""
-    voucher = add_reward(
-        a_reward(kind=RewardKind.VOUCHER, points=10, coupon=CouponTerms(CouponKind.FIXED, 15_000))
-    )
+PERCENT_DAIRY = (RewardKind.COUPON, CouponTerms(CouponKind.PERCENT, 10, 50_000, ("dairy",)))
+VOUCHER_150 = (RewardKind.VOUCHER, CouponTerms(CouponKind.FIXED, 15_000))
+KOPECK_ON_DAIRY = (RewardKind.COUPON, CouponTerms(CouponKind.FIXED, 1, 0, ("dairy",)))
+VOUCHER_100 = (RewardKind.VOUCHER, CouponTerms(CouponKind.FIXED, 10_000))
+
+# (case, coupons in the order given, lines (id, sku, amount, category), points paid,
+#  expected: each coupon's parts by line, then by line: the points discount, the points
+#  paid, the points earned (1 per full 100.00 left to pay), then the total and to pay).
+# Every figure is worked out by hand: a coupon's parts in proportion to its lines'
+# amounts, the points discount in proportion to what the coupons left, the points paid in
+# proportion to the points discount, the points earned over what is left to pay; each
+# remainder unit to the largest remainder, a tie to the line first by SKU (never by id).
+SPREAD_CASES = [
+    (
+        "10 % on dairy, then 333 points over every line",
+        [PERCENT_DAIRY],
+        [
+            ("1", "S1", "333.33", "dairy"),
+            ("2", "S2", "333.33", "dairy"),
+            ("3", "S3", "333.34", "dairy"),
+            ("4", "S4", "200.00", "bread"),
+        ],
+        333,
+        [{"1": "33.33", "2": "33.33", "3": "33.34"}],
+        {
+            "1": ("90.82", 91, 2),
+            "2": ("90.82", 91, 2),
+            "3": ("90.82", 91, 2),
+            "4": ("60.54", 60, 1),
+        },
+        ("1100.00", "767.00"),
+    ),
+    (
+        "a 150.00 voucher over every line, then 200 points",
+        [VOUCHER_150],
+        [
+            ("1", "S1", "100.01", "dairy"),
+            ("2", "S2", "250.00", "bread"),
+            ("3", "S3", "49.99", "fruit"),
+        ],
+        200,
+        [{"1": "37.50", "2": "93.75", "3": "18.75"}],
+        {"1": ("50.01", 50, 0), "2": ("125.00", 125, 0), "3": ("24.99", 25, 0)},
+        ("250.00", "50.00"),
+    ),
+    (
+        "a kopeck on dairy (a tie: to SKU A, line 9), a 100.00 voucher, then 100 points",
+        [KOPECK_ON_DAIRY, VOUCHER_100],
+        [
+            ("9", "A", "100.00", "dairy"),
+            ("1", "B", "100.00", "dairy"),
+            ("5", "C", "100.01", "bread"),
+        ],
+        100,
+        [{"9": "0.01"}, {"9": "33.33", "1": "33.33", "5": "33.34"}],
+        {"9": ("33.33", 33, 0), "1": ("33.34", 34, 0), "5": ("33.33", 33, 1)},
+        ("200.00", "100.00"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("coupons", "lines", "points", "parts", "by_line", "totals"),
+    [c[1:] for c in SPREAD_CASES],
+    ids=[c[0] for c in SPREAD_CASES],
+)
+def test_coupons_and_points_on_one_basket_spread_exactly(
+    ctx, program, add_reward, member, coupons, lines, points, parts, by_line, totals
+):
+    """Coupons (one after another) and the points discount on one basket: each coupon's
+    parts, each line's points discount, points paid and points earned are the kopeck and
+    the point worked out by hand; the quote says the same as the purchase."""
     m = member(balance=1000)
-    code = _issue(ctx, program, m, voucher["id"])
-    body = _body(
-        m,
-        ("1", "100.01", "dairy"),
-        ("2", "250.00", "bread"),
-        ("3", "49.99", "fruit"),
-        coupons=[code],
-        redeem_points=200,
-    )
+    codes = [
+        _issue(ctx, program, m, add_reward(a_reward(kind=kind, points=10, coupon=terms))["id"])
+        for kind, terms in coupons
+    ]
+    body = {
+        "receipt_id": f"S-{uuid.uuid4().hex[:10]}",
+        "member_id": m,
+        "lines": [
+            {"line_id": lid, "sku": sku, "amount": amount, "category": cat}
+            for lid, sku, amount, cat in lines
+        ],
+        "coupons": codes,
+        "redeem_points": points,
+    }
+    quoted = purchases.quote(ctx, program, commands.quote(ctx, program, body))
     booked = purchases.commit(ctx, program, commands.purchase(ctx, program, body))
-    [applied] = booked["coupons"]
-    assert applied["discount"] == "150.00"
-    parts = [int(v.replace(".", "")) for v in applied["lines"].values()]
-    assert sum(parts) == 15_000
-    assert booked["total"] == "250.00"
-    assert booked["discount"] == "200.00"  # 200 points, a point a rouble
-    assert booked["to_pay"] == "50.00"
-    assert sum(int(ln["discount"].replace(".", "")) for ln in booked["lines"]) == 20_000
+    assert [c["lines"] for c in booked["coupons"]] == [dict(sorted(p.items())) for p in parts]
+    for c in booked["coupons"]:
+        assert sum(Decimal(v) for v in c["lines"].values()) == Decimal(c["discount"])
+    got = {
+        ln["line_id"]: (ln["discount"], ln["points_redeemed"], ln["points_earned"])
+        for ln in booked["lines"]
+    }
+    assert got == by_line
+    assert (booked["total"], booked["to_pay"]) == totals
+    assert booked["points_redeemed"] == points
+    assert booked["discount"] == f"{points}.00"  # a point is 1.00
+    assert booked["points_earned"] == sum(e for _, _, e in by_line.values())
+    assert quoted["coupons"] == booked["coupons"]
+    assert [(q["line_id"], q["discount"], q["points_earned"]) for q in quoted["lines"]] == [
+        (b["line_id"], b["discount"], b["points_earned"]) for b in booked["lines"]
+    ]
 
 
 RACERS = 8

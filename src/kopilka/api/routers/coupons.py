@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from kopilka.api.deps import Ctx, CurrentKey, CurrentProgram, permit
 from kopilka.api.errors import responses
 from kopilka.api.routers import V1
-from kopilka.api.schemas.common import Input
+from kopilka.api.schemas.common import Flag, Input
 from kopilka.services import till_coupons
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.till_coupons import CouponReturnSetting, SetCouponReturn
@@ -22,7 +22,7 @@ class CouponReturnOut(BaseModel):
 
 
 class CouponReturnIn(Input):
-    give_back_on_return: bool
+    give_back_on_return: Flag
 
 
 @router.get(

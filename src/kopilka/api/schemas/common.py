@@ -44,6 +44,8 @@ Whole = BeforeValidator(_whole)
 # the constraints first: the validator then runs before them
 Points = Annotated[int, Field(strict=True, ge=1, le=MAX_POINTS), Whole]
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID), Whole]
+# a JSON true or false, never a 0, 1 or "yes" taken for one
+Flag = Annotated[bool, Field(strict=True)]
 
 
 def _no_nul(value: str) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
-from kopilka.api.schemas.common import Card, Id, Input
+from kopilka.api.schemas.common import Card, Flag, Id, Input
 from kopilka.domain.identifiers import IdentifierKind
 from kopilka.services.member_lookup import MemberRef
 from kopilka.services.offers import MAX_AUDIENCE_UPLOAD, ChooseFavourites, SetAudience
@@ -83,7 +83,7 @@ class AudienceIn(Input):
 
     member_ids: list[Id] = Field(default=[], max_length=MAX_AUDIENCE_UPLOAD)
     cards: list[Card] = Field(default=[], max_length=MAX_AUDIENCE_UPLOAD)
-    replace: bool = False
+    replace: Flag = False
 
     @model_validator(mode="after")
     def _someone(self) -> AudienceIn:

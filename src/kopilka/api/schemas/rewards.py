@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from kopilka.api.schemas.common import Code, Id, Input, Instant, Points, ReceiptAmount
+from kopilka.api.schemas.common import Code, Flag, Id, Input, Instant, Points, ReceiptAmount
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.messages import msg
 from kopilka.domain.money import parse_money
@@ -123,7 +123,7 @@ class RewardIn(Input):
     early: EarlyIn | None = None
     audience: AudienceIn = AudienceIn()
     validity: ValidityIn = ValidityIn()
-    active: bool = True
+    active: Flag = True
 
     def to_reward(self, currency: str, reward_id: int = 0) -> Reward:
         """The domain's reward (its own checks run here: a 422 at the edge)."""
@@ -170,7 +170,7 @@ class StockIn(Input):
 
     stock: Annotated[int, Field(strict=True, ge=0, le=10**9)] | None = None
     add: Annotated[int, Field(strict=True, ge=-(10**9), le=10**9)] | None = None
-    unlimited: bool = False
+    unlimited: Flag = False
 
     def to_command(self, reward_id: int, actor: str) -> SetStock:
         given = sum(x is not None for x in (self.stock, self.add)) + int(self.unlimited)

@@ -22,6 +22,7 @@ from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.messages import msg
 from kopilka.domain.money import currency_exponent
 from kopilka.domain.rules import schema
+from kopilka.domain.rules.categories import check_categories
 from kopilka.domain.rules.conditions import checks_of, gate_of
 from kopilka.domain.rules.model import (
     BONUS,
@@ -120,6 +121,7 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
     raw_rules = data.get("rules")
     rules = _validate_rules(raw_rules if isinstance(raw_rules, list) else [], problems)
     tiers = check_section(data.get("tiers"), doc.currency if doc else "RUB", problems.add)
+    category_names = check_categories(data.get("categories"), problems.add)
     if doc is not None:
         _tier_codes(doc, tiers, problems)
     problems.raise_if_any()
@@ -152,6 +154,7 @@ def parse_ruleset(text: str, fmt: str = "yaml", version: int | None = None) -> R
         promo_codes=codes,
         offers=offers,
         favourites=favourites,
+        category_names=category_names,
     )
 
 

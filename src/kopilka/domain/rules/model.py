@@ -105,6 +105,9 @@ class RuleSet:
     # personal offers (rules with ``offer:``) and favourite categories rules, by rule id
     offers: Mapping[str, OfferSpec] = field(default_factory=dict)
     favourites: Mapping[str, FavouriteSpec] = field(default_factory=dict)
+    # category code -> its names for members ({"ru": ..., "en": ...}); display only, the
+    # evaluation never reads it (``categories:``, domain/rules/categories.py)
+    category_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # the stages precompiled for evaluation, derived from the fields above
     plan: Plan = field(init=False, repr=False, compare=False)
     # rule id -> the rule's own expiry, for the rules that have one (rules21b)

@@ -408,6 +408,7 @@ class Document(Strict):
     redemption: Redemption = Redemption()
     promo_codes: list[PromoCode] = Field([], max_length=1000)
     tiers: Any = None  # checked by domain/rules/tiers_section.py
+    categories: Any = None  # checked by domain/rules/categories.py
 
 
 RULE_MODELS: dict[str, type[RuleBase]] = {
