@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from kopilka.app import Kopilka
+from kopilka.domain.program import Program
 from kopilka.store.tables import audit_log, message_templates
 from tests.e2e.api.conftest import KeyFactory
 
@@ -21,7 +22,7 @@ GOOD = {
 
 
 def test_a_template_is_read_previewed_stored_and_dropped(
-    client: TestClient, key_for: KeyFactory, kopilka: Kopilka
+    client: TestClient, key_for: KeyFactory, kopilka: Kopilka, program: Program
 ) -> None:
     """The default until the program stores its own; the preview renders the sample
     values and stores nothing; PUT stores, the list says so, a reset goes back to the
@@ -50,14 +51,16 @@ def test_a_template_is_read_previewed_stored_and_dropped(
     assert dropped.json()["custom"] is False
     with kopilka.engine.connect() as conn:
         actions = conn.execute(
-            select(audit_log.c.action, audit_log.c.actor).order_by(audit_log.c.id)
+            select(audit_log.c.action, audit_log.c.actor)
+            .where(audit_log.c.program_id == program.id)
+            .order_by(audit_log.c.id)
         ).all()
-    mine = [a for a, actor in actions if a.startswith("notifications.template")]
-    assert mine[-2:] == ["notifications.template", "notifications.template_reset"]
+    mine = [a for a, _ in actions if a.startswith("notifications.template")]
+    assert mine == ["notifications.template", "notifications.template_reset"]
 
 
 def test_a_template_that_does_not_render_is_refused_with_its_lines(
-    client: TestClient, key_for: KeyFactory, kopilka: Kopilka
+    client: TestClient, key_for: KeyFactory, kopilka: Kopilka, program: Program
 ) -> None:
     """A misspelt variable, a syntax error and a marketing body without the unsubscribe
     link: 422 listing each problem's part and line, the preview too; nothing stored."""
@@ -78,7 +81,10 @@ def test_a_template_that_does_not_render_is_refused_with_its_lines(
     nul = client.put(URL, json={**GOOD, "text": "a\x00b"}, headers=admin)
     assert nul.status_code == 422
     with kopilka.engine.connect() as conn:
-        assert conn.execute(select(message_templates.c.topic)).all() == []
+        stored = select(message_templates.c.topic).where(
+            message_templates.c.program_id == program.id
+        )
+        assert conn.execute(stored).all() == []
 
 
 def test_unknown_topics_and_languages(client: TestClient, key_for: KeyFactory) -> None:
