@@ -163,6 +163,21 @@ def test_program_rules_approval_is_off_until_switched_on(cli: Cli) -> None:
     assert cli("program", "set-rules-approval", "shop", "maybe").exit_code != 0
 
 
+def test_program_self_enrolment_is_off_until_switched_on(cli: Cli) -> None:
+    """Visitors may join a program in the portal once ``set-self-enrolment CODE on``; the
+    change is audited under the actor; another word is refused."""
+    cli.json("program", "create", "--code", "shop")
+    on = cli.json("program", "set-self-enrolment", "shop", "on", "--actor", "ops")
+    assert on == {"self_enrolment": True}
+    assert (
+        "self-enrolment in the portal off"
+        in cli.ok("program", "set-self-enrolment", "shop", "off").stdout
+    )
+    assert cli("program", "set-self-enrolment", "shop", "maybe").exit_code != 0
+    audited = cli.sql("SELECT actor FROM audit_log WHERE action = 'portal.settings'")
+    assert audited[0][0] == "cli:ops"
+
+
 def test_program_found_by_a_code_of_digits_or_by_id(cli: Cli) -> None:
     """A code may be all digits: ``program show 2024`` finds the program coded 2024, not the
     program of id 2024; an id that is no program's code still finds its program."""

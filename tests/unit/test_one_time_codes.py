@@ -15,6 +15,7 @@ from kopilka.domain.one_time_codes import (
     MAX_ATTEMPTS,
     Challenge,
     CodeChannel,
+    CodePurpose,
     Verdict,
     address_digest,
     code_digest,
@@ -22,6 +23,7 @@ from kopilka.domain.one_time_codes import (
     read_address,
     well_formed,
 )
+from kopilka.domain.portal import luhn_digit, new_card_number
 
 KEY = b"test-key"
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -105,3 +107,24 @@ def test_the_address_digest_hides_the_address_and_depends_on_the_program():
     one = address_digest(KEY, 1, IdentifierKind.PHONE, "+79123456789")
     assert "9123456789" not in one
     assert one != address_digest(KEY, 2, IdentifierKind.PHONE, "+79123456789")
+
+
+def test_a_code_to_join_is_accepted_for_an_address_nobody_has():
+    """A sign-in code for nobody's address accepts no code; a code to join was sent, so its
+    right code is accepted (and a wrong one is still wrong)."""
+    assert challenge(member_id=None).check(KEY, "123456", NOW) == Verdict.WRONG
+    joining = challenge(member_id=None, purpose=CodePurpose.JOIN)
+    assert joining.check(KEY, "123456", NOW) == Verdict.ACCEPTED
+    assert joining.check(KEY, "654321", NOW) == Verdict.WRONG
+
+
+def test_a_card_number_for_a_member_who_joined_online():
+    """Sixteen digits, no leading zero, a right Luhn check digit; numbers vary."""
+    cards = {new_card_number() for _ in range(200)}
+    assert len(cards) == 200
+    for card in cards:
+        assert len(card) == 16
+        assert card.isdigit()
+        assert card[0] != "0"
+        assert card[-1] == luhn_digit(card[:-1])
+    assert luhn_digit("7992739871") == "3"  # the textbook example

@@ -30,6 +30,7 @@ from kopilka.api.routers import (
     me,
     members,
     memberships,
+    notifications,
     offers,
     outbox,
     points,
@@ -67,8 +68,8 @@ The Kopilka loyalty API.
 * The schema states every rule of a request but these: an instant later than the server's
   clock (`occurred_at`, `as_of`), two lines with one `line_id`, lines totalling the receipt
   maximum, `attributes` nested over 5 levels or holding a NUL character, a rules
-  document's content, and decimals beyond the currency's (yen: none). Each is a
-  `422 validation_error`.
+  document's content, whether a message template renders, and decimals beyond the
+  currency's (yen: none). Each is a `422 validation_error`.
 """
 
 V1_ROUTERS: tuple[APIRouter, ...] = (
@@ -88,6 +89,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     rewards.issued,
     memberships.router,
     webhooks.router,
+    notifications.router,
     admin.router,
 )
 

@@ -8,7 +8,8 @@ Every failure leaves as ``application/problem+json``::
 
 Request validation failures (bad JSON, wrong types, missing headers, out-of-range values)
 are ``422 validation_error`` with an ``errors`` list naming each field; a rules document's
-problems are listed there too, each with its ``line``.
+problems are listed there too, each with its ``line``, and so are a message template's
+(``loc`` ``["body", "text"]``, its part).
 
 A database that cannot be reached is ``503 unavailable`` with ``Retry-After: 1``; any
 other failure is ``500 internal_error``, logged once with a plain traceback
@@ -87,7 +88,9 @@ class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
-    line: int | None = Field(default=None, description="the line of a rules document")
+    line: int | None = Field(
+        default=None, description="the line of a rules document or a message template"
+    )
 
 
 class Problem(BaseModel):
@@ -146,7 +149,20 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def _located_errors(details: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """A rules document's problems (``{line, path, message}``) as field errors."""
+    """A rules document's problems (``{line, path, message}``), or a message template's
+    (``{part, line, message}``), as field errors."""
+    problems = details.get("problems")
+    if isinstance(problems, list):
+        return [
+            {
+                "loc": ["body", str(p.get("part", ""))],
+                "msg": str(p.get("message", "")),
+                "type": "message_template",
+                "line": p["line"] if isinstance(p.get("line"), int) else None,
+            }
+            for p in problems
+            if isinstance(p, dict)
+        ]
     items = details.get("errors")
     if not isinstance(items, list):
         return None

@@ -17,6 +17,7 @@ from kopilka.cli import (
     importer,
     jobs,
     member,
+    notifications,
     points,
     program,
     reminders,
@@ -53,6 +54,7 @@ app.add_typer(reminders.app, name="reminders")
 app.add_typer(tiers.app, name="tiers")
 app.add_typer(rewards.app, name="rewards")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(notifications.app, name="notifications")
 app.add_typer(analytics.app, name="analytics")
 app.command(rich_help_panel="Jobs")(jobs.expire)
 app.command(rich_help_panel="Jobs")(jobs.activate)

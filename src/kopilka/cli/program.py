@@ -9,16 +9,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from kopilka.cli.actor import Actor, cli_actor
 from kopilka.cli.runtime import console, kopilka, print_json
 from kopilka.cli.selectors import Json
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.money import Rounding, format_money, parse_money
+from kopilka.domain.portal import PortalSettings
 from kopilka.domain.program import ExpiryFrom, NegativeBalancePolicy, Program, RestorePolicy
+from kopilka.services import portal_settings as portal_svc
 from kopilka.services import programs as program_svc
 
 app = typer.Typer(
-    help="Loyalty programs: create, show, list, set the restore policy, the approval of rules"
-    " and what expiry counts from.",
+    help="Loyalty programs: create, show, list, set the restore policy, the approval of rules,"
+    " what expiry counts from and whether visitors may join in the portal.",
     no_args_is_help=True,
 )
 
@@ -199,6 +202,32 @@ def set_expiry_from(
         print_json(program_dict(p))
     else:
         console().print(f"program [bold]{p.code}[/]: expiry counts from {p.expiry_from}")
+
+
+@app.command("set-self-enrolment")
+def set_self_enrolment(
+    code: Annotated[str, typer.Argument(help="Program code or id.")],
+    state: Annotated[
+        Switch,
+        typer.Argument(
+            help="on: visitors may join the program in the portal (/portal/join), with a "
+            "phone or e-mail confirmed by a one-time code; off: they may not (the default)."
+        ),
+    ],
+    actor: Actor = None,
+    json_out: Json = False,
+) -> None:
+    """Switch whether visitors may join the program on their own in the portal."""
+    settings = PortalSettings(self_enrolment=state is Switch.ON)
+    with kopilka() as k:
+        p = program_svc.get_program(k.services, code)
+        command = portal_svc.SetPortalSettings(settings, cli_actor(actor))
+        done = portal_svc.set_portal_settings(k.services, p, command)
+    if json_out:
+        print_json(done.to_json())
+    else:
+        word = "on" if done.self_enrolment else "off"
+        console().print(f"program [bold]{p.code}[/]: self-enrolment in the portal {word}")
 
 
 @app.command("list")

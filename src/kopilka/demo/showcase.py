@@ -16,6 +16,7 @@ from typing import Any
 from kopilka.demo.model import Demo
 from kopilka.domain.errors import KopilkaError
 from kopilka.domain.identifiers import IdentifierKind
+from kopilka.domain.portal import PortalSettings
 from kopilka.domain.reminders import ReminderSettings
 from kopilka.domain.rewards import (
     Audience,
@@ -26,7 +27,14 @@ from kopilka.domain.rewards import (
     RewardKind,
     Text,
 )
-from kopilka.services import notifications, offers, one_time_codes, reminders, rewards
+from kopilka.services import (
+    notifications,
+    offers,
+    one_time_codes,
+    portal_settings,
+    reminders,
+    rewards,
+)
 from kopilka.services.rewards.redeem import RedeemReward
 
 ACTOR = "marketer:demo"
@@ -134,6 +142,15 @@ def reminders_on(demo: Demo) -> str:
         f"reminders on: {expiry['due']} expiry and {win_back['due']} win-back due, "
         f"{recorded} messages queued"
     )
+
+
+def self_enrolment_on(demo: Demo) -> str:
+    """Visitors may join the demo program in the portal (``/portal/join``)."""
+    wanted = PortalSettings(self_enrolment=True)
+    if portal_settings.portal_settings(demo.ctx, demo.prog) != wanted:
+        command = portal_settings.SetPortalSettings(wanted, ACTOR)
+        portal_settings.set_portal_settings(demo.ctx, demo.prog, command)
+    return "self-enrolment in the portal: on"
 
 
 OFFER = "grocery-x3"  # the personal offer of the demo's rules version 2 (steps.py)

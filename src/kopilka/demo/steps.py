@@ -9,7 +9,13 @@ from kopilka.demo.activities import ACTIVITIES
 from kopilka.demo.apikeys import api_keys
 from kopilka.demo.model import Action, Demo, Step
 from kopilka.demo.people import make_person
-from kopilka.demo.showcase import personal, reminders_on, rewards_catalog, sign_in_code
+from kopilka.demo.showcase import (
+    personal,
+    reminders_on,
+    rewards_catalog,
+    self_enrolment_on,
+    sign_in_code,
+)
 from kopilka.domain.errors import NotFoundError
 from kopilka.domain.expiry import ExpiryKind, ExpiryPolicy
 from kopilka.domain.member import MemberStatus
@@ -214,6 +220,7 @@ STEPS: list[Step] = [
     personal,
     reminders_on,
     sign_in_code,
+    self_enrolment_on,
     verify,
     api_keys,
 ]

@@ -37,6 +37,14 @@ class CodeChannel(enum.StrEnum):
         return CodeChannel.SMS if kind == IdentifierKind.PHONE else CodeChannel.EMAIL
 
 
+class CodePurpose(enum.StrEnum):
+    """What a code proves the address for: signing in as the member who has it, or
+    joining the program with it (the portal's self-enrolment)."""
+
+    SIGN_IN = "sign_in"
+    JOIN = "join"
+
+
 class Verdict(enum.StrEnum):
     """What checking a typed code found."""
 
@@ -97,18 +105,22 @@ class Challenge:
 
     id: str
     program_id: int
-    member_id: int | None  # None: nobody has that address; no code was sent
+    # who has the address; None: nobody, and (signing in) no code was sent
+    member_id: int | None
     channel: CodeChannel
     digest: str
     created_at: datetime
     expires_at: datetime
     attempts: int
     ended_at: datetime | None
+    purpose: CodePurpose = CodePurpose.SIGN_IN
 
     def check(self, key: bytes, typed: str, now: datetime) -> Verdict:
         """The verdict on ``typed`` at ``now``: an ended or expired challenge refuses every
         code, the right one included; a wrong code (or any code for an address nobody has)
-        is WRONG while tries remain, and the last wrong try makes it SPENT."""
+        is WRONG while tries remain, and the last wrong try makes it SPENT. A code to join
+        was sent whether or not a member has the address, so its right code is accepted
+        either way (the caller tells a member to sign in instead)."""
         if self.ended_at is not None or self.attempts >= MAX_ATTEMPTS:
             return Verdict.SPENT
         if now >= self.expires_at:
@@ -117,7 +129,7 @@ class Challenge:
         right = code is not None and hmac.compare_digest(
             code_digest(key, self.id, code), self.digest
         )
-        if right and self.member_id is not None:
+        if right and (self.member_id is not None or self.purpose == CodePurpose.JOIN):
             return Verdict.ACCEPTED
         return Verdict.SPENT if self.attempts + 1 >= MAX_ATTEMPTS else Verdict.WRONG
 

@@ -1,14 +1,16 @@
 """One-time codes: send a member a 6-digit code to the phone or e-mail they typed, and
-accept it once (the portal's sign-in, ``web/portal.py``).
+accept it once (the portal's sign-in, ``web/portal.py``); or send one to a visitor who
+wants to join the program, to prove the address is theirs (``services/self_enrolment.py``).
 
 :func:`send_code` finds the member with that address, ends the address's earlier codes,
 stores the new one (only its HMAC, :mod:`kopilka.domain.one_time_codes`) and records the
 message (topic ``otp_code``, transactional and urgent: no consent asked, no quiet hours)
 in the same transaction. An address nobody has gets a challenge too, with no member and
 no message, so that the answer does not tell who is a member; every code typed against
-it is wrong. :func:`check_code` counts each try in its own committed transaction (a wrong
-code costs a try even though the check fails) and answers the member, or refuses with
-:class:`~kopilka.domain.errors.CodeRefused`.
+it is wrong. A code to join (:attr:`CodePurpose.JOIN`) is sent whether or not a member
+has the address, and only :func:`check_join_code` accepts it. :func:`check_code` counts
+each try in its own committed transaction (a wrong code costs a try even though the check
+fails) and answers the member, or refuses with :class:`~kopilka.domain.errors.CodeRefused`.
 
 How often codes may be asked for and typed is the caller's to limit (the portal counts
 per client address and per address, ``web/throttle.py``).
@@ -30,6 +32,7 @@ from kopilka.domain.one_time_codes import (
     CODE_TTL,
     Challenge,
     CodeChannel,
+    CodePurpose,
     Verdict,
     address_digest,
     code_digest,
@@ -47,12 +50,14 @@ CODE_TOPIC = "otp_code"
 
 @dataclass(frozen=True, slots=True)
 class SendCode:
-    """Send a sign-in code to ``address`` (a phone or an e-mail address as stored: the
-    edge has read it, ``domain.one_time_codes.read_address``), in ``language``."""
+    """Send a code to ``address`` (a phone or an e-mail address as stored: the edge has
+    read it, ``domain.one_time_codes.read_address``), in ``language``, to sign in (or,
+    with ``purpose`` JOIN, to join the program)."""
 
     kind: IdentifierKind
     address: str
     language: str = "en"
+    purpose: CodePurpose = CodePurpose.SIGN_IN
 
 
 class CodeSent(TypedDict):
@@ -82,7 +87,8 @@ class CodeAccepted(TypedDict):
 def send_code(ctx: ServiceContext, program: Program, command: SendCode) -> CodeSent:
     """Draw a code for ``command.address``, end the address's earlier codes, store the new
     one and record its message, in one transaction. The code itself leaves only in the
-    message's variables (erased once sent), never in the result or a log."""
+    message's variables (erased once sent), never in the result or a log. A sign-in code
+    goes only to an address a member has; a code to join goes to any."""
     now = ctx.now()
     key = codes_key(ctx)
     channel = CodeChannel.for_kind(command.kind)
@@ -103,10 +109,11 @@ def send_code(ctx: ServiceContext, program: Program, command: SendCode) -> CodeS
             expires_at=now + CODE_TTL,
             attempts=0,
             ended_at=None,
+            purpose=command.purpose,
         )
         repo.add(challenge, digest)
         message_id = None
-        if member_id is not None:
+        if member_id is not None or command.purpose == CodePurpose.JOIN:
             message_id = _record_message(uow, program, member_id, command, code, now)
         uow.commit()
     if message_id is not None:
@@ -123,12 +130,41 @@ def send_code(ctx: ServiceContext, program: Program, command: SendCode) -> CodeS
 def check_code(ctx: ServiceContext, program: Program, command: CheckCode) -> CodeAccepted:
     """Accept the typed code once: the member it proves, the challenge ended. Anything else
     is :class:`CodeRefused` with the verdict (wrong, expired, spent) and the tries left; a
-    wrong code's try is counted and stays counted, and the last one ends the code."""
+    wrong code's try is counted and stays counted, and the last one ends the code. A code
+    sent to join signs nobody in."""
+    challenge = _check(ctx, program, command, CodePurpose.SIGN_IN, None)
+    assert challenge.member_id is not None  # a sign-in code is accepted only for a member
+    return {"member_id": challenge.member_id}
+
+
+def check_join_code(
+    ctx: ServiceContext, program: Program, command: CheckCode, kind: IdentifierKind, address: str
+) -> int | None:
+    """Accept a code sent to join, once, for the address it was sent to (``kind`` and
+    ``address`` as the visitor typed them then): the member who had the address when the
+    code was sent (None: nobody). Refusals and tries as :func:`check_code`."""
+    digest = address_digest(codes_key(ctx), program.id, kind, address)
+    return _check(ctx, program, command, CodePurpose.JOIN, digest).member_id
+
+
+def _check(
+    ctx: ServiceContext,
+    program: Program,
+    command: CheckCode,
+    purpose: CodePurpose,
+    digest: str | None,
+) -> Challenge:
+    """The challenge accepted (and ended), or :class:`CodeRefused`: a challenge of another
+    program, purpose or address is refused as spent, without a try counted."""
     now = ctx.now()
     with ctx.uow() as uow:
         repo = OneTimeCodeRepo(uow.conn)
         challenge = repo.get(command.challenge_id, lock=True)
-        if challenge is None or challenge.program_id != program.id:
+        if challenge is None or challenge.program_id != program.id or challenge.purpose != purpose:
+            raise _refused(Verdict.SPENT, 0)
+        if digest is not None and not hmac.compare_digest(
+            repo.address_digest(challenge.id) or "", digest
+        ):
             raise _refused(Verdict.SPENT, 0)
         verdict = challenge.check(codes_key(ctx), command.code, now)
         if verdict in (Verdict.ACCEPTED, Verdict.WRONG):
@@ -136,8 +172,8 @@ def check_code(ctx: ServiceContext, program: Program, command: CheckCode) -> Cod
         elif verdict == Verdict.SPENT and challenge.ended_at is None:
             repo.record_try(challenge.id, end_at=now)  # the last try
         uow.commit()
-    if verdict == Verdict.ACCEPTED and challenge.member_id is not None:
-        return {"member_id": challenge.member_id}
+    if verdict == Verdict.ACCEPTED:
+        return challenge
     left = challenge.attempts_left - 1 if verdict == Verdict.WRONG else 0
     raise _refused(verdict, left)
 
@@ -165,10 +201,16 @@ def _member_with(
 
 
 def _record_message(
-    uow: UnitOfWork, program: Program, member_id: int, command: SendCode, code: str, at: datetime
+    uow: UnitOfWork,
+    program: Program,
+    member_id: int | None,
+    command: SendCode,
+    code: str,
+    at: datetime,
 ) -> int:
     """Record the code's message to the address typed (not the member's other one), in
-    the page's language; the message's id, to send it at once after the commit."""
+    the page's language; the message's id, to send it at once after the commit. A code to
+    join for an address nobody has goes to the address alone (no member)."""
     recorded = notify(
         uow,
         program,

@@ -233,6 +233,40 @@ class BudgetCapExceeded(TypedDict):
     share_bp: int | None
 
 
+class RewardIssuedEvent(TypedDict):
+    """``reward.issued``: the member spent ``points`` (the ledger entry ``entry_id``) on
+    the reward ``reward_id`` (its catalog code ``reward_code``, its ``kind``), issued as
+    ``issued_id``, usable from ``valid_from`` until ``expires_at`` (``None``: no end). The
+    coupon's code is not in it: whoever holds it may use it."""
+
+    member_id: int
+    issued_id: int
+    reward_id: int
+    reward_code: str
+    kind: str
+    points: int
+    entry_id: int
+    valid_from: str
+    expires_at: str | None
+    balance: BalanceAfter
+
+
+class RewardEnded(TypedDict):
+    """``reward.cancelled`` (support cancelled it, ``reason`` theirs) and
+    ``reward.expired`` (the ``rewards`` job: unused past its expiry, ``reason``
+    ``expired``): an unused issued reward ended, its ``points_refunded`` given back by the
+    entry ``refund_entry_id`` when the program's refund settings say so (0 and ``None``
+    otherwise)."""
+
+    member_id: int
+    issued_id: int
+    reward_id: int
+    points_refunded: int
+    refund_entry_id: int | None
+    reason: str
+    balance: BalanceAfter
+
+
 EventType = Literal[
     "member.enrolled",
     "member.updated",
@@ -251,6 +285,9 @@ EventType = Literal[
     "hold.captured",
     "hold.voided",
     "hold.timed_out",
+    "reward.issued",
+    "reward.cancelled",
+    "reward.expired",
     "tier.changed",
     "budget.cap_exceeded",
     "import.finished",
@@ -276,6 +313,8 @@ Payload = (
     | MemberErased
     | ImportFinished
     | AccrualDone
+    | RewardIssuedEvent
+    | RewardEnded
 )
 
 # each type's payload, as published (docs/events.md, GET /v1/events/schema)
@@ -297,6 +336,9 @@ PAYLOADS: dict[str, type[object]] = {
     "hold.captured": HoldEnded,
     "hold.voided": HoldEnded,
     "hold.timed_out": HoldEnded,
+    "reward.issued": RewardIssuedEvent,
+    "reward.cancelled": RewardEnded,
+    "reward.expired": RewardEnded,
     "tier.changed": TierChanged,
     "budget.cap_exceeded": BudgetCapExceeded,
     "import.finished": ImportFinished,

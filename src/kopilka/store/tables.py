@@ -734,7 +734,20 @@ one_time_codes = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("ended_at", UTCDateTime),  # used, replaced by a newer code, or out of tries
+    # sign_in | join (0032): a code to join is sent whether or not a member has the address
+    Column("purpose", String(8), nullable=False, server_default="sign_in"),
     Index("ix_one_time_codes_address", "program_id", "address_digest", "created_at"),
+)
+
+# a program's portal settings (domain/portal.py PortalSettings.to_json): whether visitors
+# may join online (0032); no row: they may not
+portal_settings = Table(
+    "portal_settings",
+    metadata,
+    Column("program_id", Id, ForeignKey("programs.id"), primary_key=True),
+    Column("settings", Json, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
 )
 
 # a program's reminders (domain/reminders.py ReminderSettings.to_json): which are on and

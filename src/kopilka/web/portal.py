@@ -7,7 +7,8 @@ phone or e-mail, a 6-digit code goes there (SMS or e-mail, through the notificat
 typing it back signs them in. The page after the address is the same whether or not a
 member has it. Codes sent are limited per client address and per address
 (``KOPILKA_SIGN_IN_CODE_LIMIT``), wrong codes count as failed sign-ins
-(``KOPILKA_SIGN_IN_LIMIT``), and a code dies after 5 wrong tries or 10 minutes.
+(``KOPILKA_SIGN_IN_LIMIT``), and a code dies after 5 wrong tries or 10 minutes. A visitor
+joins the program the same way (``web/portal_join.py``) where the program allows it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from kopilka.services.audit_log import Audit, recorded_write
 from kopilka.services.balance_view import balance_view
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import member_context
-from kopilka.web import membership_pages, tier_pages, words
+from kopilka.web import membership_pages, portal_join, tier_pages, words
 from kopilka.web.card_codes import barcode_svg, qr_svg
 from kopilka.web.guard import (
     Area,
@@ -84,6 +85,7 @@ CONSENT_DONE = {
     "granted": N_("Your consent is given."),
     "activated": N_("The offer is activated."),
     "favourites": N_("Your favourite categories are saved."),
+    "joined": N_("Welcome! You are a member now: your card is below."),
 }
 # a consent change's confirmation page: which purpose, and which way
 Purpose = Annotated[str, Query(min_length=1, max_length=64)]
@@ -248,7 +250,10 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         **form: str,
     ) -> Response:
         programs = program_svc.list_programs(ctx)
-        return area.sign_in_page(request, status, error, retry_after, programs=programs, form=form)
+        joinable = bool(portal_join.open_programs(ctx))
+        return area.sign_in_page(
+            request, status, error, retry_after, programs=programs, form=form, joinable=joinable
+        )
 
     @router.get("/sign-in")
     def sign_in_form(request: Request) -> Response:
@@ -352,6 +357,8 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
         signed = {"program_id": program.id, "member_id": accepted["member_id"]}
         area.store(response, area.start(signed), request)
         return response
+
+    portal_join.add_join_routes(router, ctx, area, address_identity)
 
     @router.post("/sign-out")
     def sign_out(request: Request, form: Form) -> Response:

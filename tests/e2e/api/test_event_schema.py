@@ -27,6 +27,9 @@ TYPES = {
     "hold.placed",
     "import.finished",
     "accrual.done",
+    "reward.issued",
+    "reward.cancelled",
+    "reward.expired",
 }
 
 
@@ -65,6 +68,8 @@ def test_openapi_components_carry_the_event_schemas(client: TestClient) -> None:
     assert schemas["PointsEarned"]["x-event-types"] == ["points.earned"]
     assert schemas["ImportFinished"]["x-event-types"] == ["import.finished"]
     assert schemas["ConsentChangedEvent"]["x-event-types"] == ["consent.changed"]
+    assert schemas["RewardIssuedEvent"]["x-event-types"] == ["reward.issued"]
+    assert schemas["RewardEnded"]["x-event-types"] == ["reward.cancelled", "reward.expired"]
     for ref in refs(schemas):
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
     assert "/schemas/events.json" in spec["paths"]

@@ -107,7 +107,14 @@ class Endpoint:
             issued_id=w.issued_id,
             dataset="purchases",
             subscription_id=w.subscription_id,
+            topic="otp_code",
+            language="en",
         )
+
+
+def _template(_w: World) -> dict[str, Any]:
+    """A one-time code's template that renders."""
+    return {"subject": "Code", "html": "<p>{{ code }}</p>", "text": "{{ code }}"}
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -288,6 +295,17 @@ ENDPOINTS = [
         lambda _w: {"event_types": ["purchase.committed"]},
     ),
     Endpoint("DELETE", "/v1/webhooks/{subscription_id}", P.WEBHOOKS_MANAGE),
+    Endpoint("GET", "/v1/notifications/templates", P.PROGRAM_READ),
+    Endpoint("GET", "/v1/notifications/templates/{topic}/{language}", P.PROGRAM_READ),
+    Endpoint(
+        "PUT", "/v1/notifications/templates/{topic}/{language}", P.NOTIFICATIONS_EDIT, _template
+    ),
+    Endpoint("POST", "/v1/notifications/templates/{topic}/{language}/reset", P.NOTIFICATIONS_EDIT),
+    Endpoint(
+        "POST", "/v1/notifications/templates/{topic}/{language}/preview", P.PROGRAM_READ, _template
+    ),
+    Endpoint("GET", "/v1/notifications/policy", P.PROGRAM_READ),
+    Endpoint("PUT", "/v1/notifications/policy", P.NOTIFICATIONS_EDIT, lambda _w: {}),
     Endpoint("GET", "/v1/webhooks/{subscription_id}/deliveries", P.WEBHOOKS_MANAGE),
     Endpoint(
         "POST",

@@ -228,6 +228,18 @@ def webhook_refusal(case: Any) -> str | None:
     return None
 
 
+def template_refusal(case: Any) -> str | None:
+    """Why a message template the schema allows may still be refused (422;
+    docs/notifications.md): whether it renders with its topic's sample values (Jinja2's
+    syntax, the topic's variables, a marketing topic's unsubscribe link)."""
+    path = case.operation.path
+    if case.operation.method.upper() in ("PUT", "POST") and path.startswith(
+        "/v1/notifications/templates"
+    ):
+        return "whether a message template renders"
+    return None
+
+
 def offer_and_analytics_refusal(case: Any) -> str | None:
     """Why an offer's audience upload or an analytics range the schema allows may still be
     refused (422; docs/rules.md, docs/analytics.md): an upload naming nobody without
@@ -301,6 +313,7 @@ def test_api_contract_all_checks(
             or membership_refusal(case.body)
             or reward_refusal(case)
             or webhook_refusal(case)
+            or template_refusal(case)
             or offer_and_analytics_refusal(case)
         )
         return not (refused and why)

@@ -21,8 +21,9 @@ import pytest
 from fastapi.routing import APIRoute
 
 from kopilka.domain.clock import FrozenClock
+from kopilka.domain.portal import PortalSettings
 from kopilka.domain.rewards import CouponKind, CouponTerms, Reward, RewardKind, Text, Validity
-from kopilka.services import analytics, ledger_reports, rule_proposals, rules
+from kopilka.services import analytics, ledger_reports, portal_settings, rule_proposals, rules
 from kopilka.services import rewards as rewards_svc
 from kopilka.services.context import ServiceContext
 from kopilka.services.notifications import Notify, UnsubscribeToken, make_token, notify
@@ -69,6 +70,7 @@ PAGES = [
     Page("/", (ANON,)),
     Page("/admin/sign-in", (ANON,)),
     Page("/portal/sign-in", (ANON,)),
+    Page("/portal/join", (ANON,)),
     Page("/admin", ("admin", "analyst")),
     Page("/admin/verify", ("admin", "analyst")),
     Page("/admin/members", ("support", "marketer")),
@@ -158,6 +160,7 @@ NOT_PAGES = {
     "/admin/purchases": "redirects to the receipt's page (/admin/receipts/{purchase_id})",
     "/portal/manifest.webmanifest": "the web app's manifest (JSON)",
     "/portal/sign-in/code": "needs a code asked for first: checked as the refused portal sign-in",
+    "/portal/join/code": "needs a code asked for first, as the sign-in's code page",
     "/portal/rewards/{reward_id}/image": "a reward's image (PNG, JPEG or WebP)",
     "/admin/rewards/{reward_id:int}/image": "a reward's image (PNG, JPEG or WebP)",
 }
@@ -245,6 +248,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
         )
         uow.commit()
     add_rewards(world)  # reward 1 (a coupon) and its issue 1 to the member, for their pages
+    joining = portal_settings.SetPortalSettings(PortalSettings(self_enrolment=True), "test")
+    portal_settings.set_portal_settings(world.ctx, world.program, joining)  # the join page
     add_failed_delivery(world)  # the webhook's page with a line in its log
     with serving(make_app(world.kopilka)) as base:
         yield base, world

@@ -100,6 +100,8 @@ EVENT_OF = {
     "record_event": "points.earned",  # the machine's event rules give one award each
     "redeem": "points.redeemed",
     "hold": "hold.placed",
+    "redeem_reward": "reward.issued",
+    "cancel_reward": "reward.cancelled",
     "till_purchase": "purchase.committed",
     "process_return": "purchase.returned",
 }
@@ -783,6 +785,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if i.status == "issued" and i.expires_at <= now
         )
         assert expired == len(due)
+        self.events["reward.expired"] += expired
         for _, k in due:
             if self.refund_on[1]:
                 self.model.refund_reward(self.issued[k].entry_id, now)

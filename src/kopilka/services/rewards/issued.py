@@ -30,6 +30,7 @@ from kopilka.domain.rewards import (
     normalize_code,
 )
 from kopilka.ledger.ledger import Ledger
+from kopilka.services import outbox
 from kopilka.services.context import ServiceContext
 from kopilka.services.rewards.views import (
     HistoryLine,
@@ -84,8 +85,9 @@ def _end(
     actor: str | None,
     reason: str,
 ) -> int | None:
-    """End an issued reward (cancelled or expired), refunding its points if asked; the
-    refund entry's id or None."""
+    """End an issued reward (cancelled or expired), refunding its points if asked, and
+    write its ``reward.cancelled`` or ``reward.expired`` event; the refund entry's id or
+    None."""
     refund_id = None
     if refund:
         result = ledger.refund_reward(
@@ -109,6 +111,23 @@ def _end(
         actor=actor,
         reason=reason,
         detail={"refund_entry_id": refund_id, "points": issued.points if refund_id else 0},
+    )
+    bal = ledger.balance(issued.member_id)
+    outbox.record(
+        uow,
+        ledger.program,
+        issued.member_id,
+        "reward.cancelled" if status == IssuedStatus.CANCELLED else "reward.expired",
+        {
+            "member_id": issued.member_id,
+            "issued_id": issued.id,
+            "reward_id": issued.reward_id,
+            "points_refunded": issued.points if refund_id else 0,
+            "refund_entry_id": refund_id,
+            "reason": reason,
+            "balance": {"available": bal.available, "pending": bal.pending, "held": bal.held},
+        },
+        now,
     )
     return refund_id
 

@@ -36,9 +36,11 @@ from kopilka.domain.rewards import (
     unavailable,
 )
 from kopilka.ledger.ledger import Ledger
+from kopilka.services import outbox
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import member_context
 from kopilka.services.rewards.views import (
+    Balances,
     CatalogItem,
     RewardIssued,
     coupon_view,
@@ -233,13 +235,30 @@ def redeem_reward(ctx: ServiceContext, program: Program, cmd: RedeemReward) -> R
         issued.add_event(issued_id, IssuedStatus.ISSUED, now, detail={"entry_id": spent.entry_id})
         stored = issued.get(program.id, issued_id)
         assert stored is not None
-        return {
-            "issued": issued_view(stored, reward),
-            "balance": {
-                "available": spent.available,
-                "pending": spent.pending,
-                "held": spent.held,
-            },
+        balance: Balances = {
+            "available": spent.available,
+            "pending": spent.pending,
+            "held": spent.held,
         }
+        outbox.record(
+            uow,
+            program,
+            cmd.member_id,
+            "reward.issued",
+            {
+                "member_id": cmd.member_id,
+                "issued_id": issued_id,
+                "reward_id": reward.id,
+                "reward_code": reward.code,
+                "kind": str(reward.kind),
+                "points": price,
+                "entry_id": spent.entry_id,
+                "valid_from": valid_from.isoformat(),
+                "expires_at": None if expires_at is None else expires_at.isoformat(),
+                "balance": balance,
+            },
+            now,
+        )
+        return {"issued": issued_view(stored, reward), "balance": balance}
 
     return ctx.idempotent(program.id, cmd.key, "reward.redeem", cmd.fingerprint(), effect)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select, update
 
-from kopilka.domain.one_time_codes import Challenge, CodeChannel
+from kopilka.domain.one_time_codes import Challenge, CodeChannel, CodePurpose
 from kopilka.store.tables import one_time_codes
 
 _t = one_time_codes.c
@@ -31,6 +31,7 @@ class OneTimeCodeRepo:
                 expires_at=challenge.expires_at,
                 attempts=challenge.attempts,
                 ended_at=challenge.ended_at,
+                purpose=str(challenge.purpose),
             )
         )
 
@@ -64,7 +65,14 @@ class OneTimeCodeRepo:
             expires_at=row["expires_at"],
             attempts=row["attempts"],
             ended_at=row["ended_at"],
+            purpose=CodePurpose(row["purpose"]),
         )
+
+    def address_digest(self, challenge_id: str) -> str | None:
+        """The digest of the address a code was sent to (to check a join names it)."""
+        return self.conn.execute(
+            select(_t.address_digest).where(_t.id == challenge_id)
+        ).scalar_one_or_none()
 
     def record_try(self, challenge_id: str, *, end_at: datetime | None) -> None:
         """Count one try; with ``end_at``, the code is over (used, or out of tries)."""
