@@ -14,7 +14,7 @@ higher (a floor, until a date or for good).
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -82,9 +82,12 @@ class Threshold:
     spend_minor: int | None = None
     points: int | None = None
     purchases: int | None = None
+    # the tested metrics, worked out once: a review or recompute tests every member's
+    _parts: tuple[tuple[str, int], ...] = field(
+        init=False, repr=False, compare=False, hash=False, default=()
+    )
 
-    def parts(self) -> list[tuple[str, int]]:
-        """The tested metrics as ``(name, value)``, in a fixed order."""
+    def __post_init__(self) -> None:
         out = []
         if self.spend_minor is not None:
             out.append(("spend", self.spend_minor))
@@ -92,15 +95,20 @@ class Threshold:
             out.append(("points", self.points))
         if self.purchases is not None:
             out.append(("purchases", self.purchases))
-        return out
+        object.__setattr__(self, "_parts", tuple(out))
+
+    def parts(self) -> list[tuple[str, int]]:
+        """The tested metrics as ``(name, value)``, in a fixed order."""
+        return list(self._parts)
 
     def met(self, metrics: Metrics, combine: Combine) -> bool:
         """Whether ``metrics`` meet this bar."""
-        parts = self.parts()
+        parts = self._parts
         if not parts:
             return True
-        hits = [_value(metrics, name) >= bar for name, bar in parts]
-        return any(hits) if combine is Combine.ANY else all(hits)
+        if combine is Combine.ANY:
+            return any(_value(metrics, name) >= bar for name, bar in parts)
+        return all(_value(metrics, name) >= bar for name, bar in parts)
 
     def missing(self, metrics: Metrics) -> dict[str, int]:
         """What each tested metric still lacks (0 when met)."""
@@ -155,6 +163,13 @@ class TierPolicy:
     crossing_purchase_earns: bool = False
     # the paid plans on sale (``paid:``): each gives its tier for a fixed term
     plans: tuple[Plan, ...] = ()
+    # each tier's rank by code, worked out once (a review ranks every member's tiers)
+    _ranks: dict[str, int] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ranks", {t.code: i for i, t in enumerate(self.tiers)})
 
     def plan(self, code: str) -> Plan | None:
         """The paid plan with this code, if the policy sells it."""
@@ -170,10 +185,7 @@ class TierPolicy:
 
     def rank(self, code: str | None) -> int:
         """The tier's position (0 lowest); -1 for no tier or a code the policy lacks."""
-        for index, tier in enumerate(self.tiers):
-            if tier.code == code:
-                return index
-        return -1
+        return -1 if code is None else self._ranks.get(code, -1)
 
     def tier(self, code: str | None) -> Tier | None:
         """The tier with this code, if the policy has it."""

@@ -587,7 +587,7 @@ def _read_batch(
     return _Batch(standings, judged, current)
 
 
-NO_METRICS = (0, 0, 0)
+NO_METRICS = Metrics()
 
 
 def _review_one(
@@ -609,22 +609,21 @@ def _review_one(
         report["unchanged"] += 1
         return
     standing, before = read
-    metrics = Metrics(*batch.judged.get(member_id, NO_METRICS))
+    judged = batch.judged.get(member_id)
+    metrics = Metrics(*judged) if judged else NO_METRICS
     if recompute:
         reached = upgrade_on_purchase(policy, standing.earned_tier, metrics)
         earned, grace, was_grace = reached or standing.earned_tier, standing.grace_since, False
     else:
-        current = (
-            Metrics(*batch.current.get(member_id, NO_METRICS))
-            if batch.current is not None
-            else None
-        )
+        current: Metrics | None = None
+        if batch.current is not None:
+            under_way = batch.current.get(member_id)
+            current = Metrics(*under_way) if under_way else NO_METRICS
         decision = review(
             policy, standing.earned_tier, metrics, as_of, standing.grace_since, current
         )
         earned, grace = decision.earned, decision.grace_since
         was_grace = grace is not None and standing.grace_since is None
-    bar = _bar_of(policy, standing.earned_tier, earned)
     changed_standing = earned != standing.earned_tier or grace != standing.grace_since
     if not changed_standing and before == effective_of(policy, standing, as_of) and standing.stored:
         report["unchanged"] += 1
@@ -640,6 +639,7 @@ def _review_one(
         and before == standing.paid_tier
     )
     reason = ChangeReason.PURCHASE if recompute else ChangeReason.REVIEW
+    bar = _bar_of(policy, standing.earned_tier, earned)
     after = _apply(
         uow,
         repo,

@@ -331,7 +331,7 @@ class TierRepo:
                 m.id <= last,
                 m.erased_at.is_(None),
             )
-        )
+        ).all()
         found: dict[int, tuple[Standing, str | None]] = {}
         for mid, code, stored, earned, manual, until, reason, grace, paid, paid_until in rows:
             standing = (
@@ -365,7 +365,7 @@ class TierRepo:
                 )
                 .where(*where)
                 .group_by(p.member_id)
-            )
+            ).all()
         }
         back = self.conn.execute(
             select(
@@ -376,7 +376,7 @@ class TierRepo:
             .select_from(returns.join(purchases, r.purchase_id == p.id))
             .where(*where)
             .group_by(p.member_id)
-        )
+        ).all()
         for mid, spend, points in back:
             had = found.get(int(mid))
             if had is not None:
