@@ -406,6 +406,8 @@ def apply_paid(
 
 def effective_of(policy: TierPolicy, standing: Standing, at: datetime) -> str | None:
     """The effective tier of a stored standing at ``at`` (earned, manual and paid floors)."""
+    if standing.manual_tier is None and standing.paid_tier is None:
+        return standing.earned_tier  # no floor: most members, at every review
     return effective(
         policy,
         standing.earned_tier,
@@ -419,6 +421,8 @@ def effective_of(policy: TierPolicy, standing: Standing, at: datetime) -> str | 
 
 def until_of(policy: TierPolicy, standing: Standing, at: datetime) -> datetime | None:
     """When the effective tier of a standing lapses by time alone (``members.tier_until``)."""
+    if standing.manual_until is None and standing.paid_until is None:
+        return None  # no floor ends
     return effective_until(
         policy,
         standing.earned_tier,
