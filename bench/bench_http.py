@@ -189,8 +189,9 @@ class Fixture:
     setup_s: float
 
 
-def prepare(url: str, members: int) -> Fixture:
-    """Migrate, publish the grocery rules, enroll and fund members, make an API key."""
+def prepare(url: str, members: int, document: str | None = None) -> Fixture:
+    """Migrate, publish the grocery rules (or ``document``), enroll and fund members, make
+    an API key."""
     t = time.perf_counter()
     upgrade(url)
     engine = make_engine(url, sqlite_synchronous="NORMAL")
@@ -198,7 +199,7 @@ def prepare(url: str, members: int) -> Fixture:
     program = programs.create_program(
         ctx, programs.CreateProgram("bench", expiry=ExpiryPolicy(ExpiryKind.MONTHS_END, 12))
     )
-    rules.publish(ctx, program, RULES.read_text(), actor="bench")
+    rules.publish(ctx, program, document or RULES.read_text(), actor="bench")
     path = WORK / f"http-members-{members}.csv"
     WORK.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:

@@ -23,6 +23,10 @@ Written to ``bench/results/purchase_cost.json``. Use it for A/B: run the old tre
 as a second server worker would: SQLite then empties this connection's page cache before
 its next transaction. That write's own CPU is left out of the figures.
 
+``--without-tiers`` publishes the same document less its ``tiers:`` section and the tier
+multiplier that reads it: the "tiers off" side of issue 22's A/B (a purchase with tiers
+costs at most 10 % more), to be interleaved with runs without it.
+
 ``--via asgi`` sends the same purchases and returns as HTTP requests straight into the
 API application (``bench.asgi_driver``: middleware, authentication, validation, the
 route, the JSON answer; no sockets, server or second process), written to
@@ -45,7 +49,7 @@ import uvloop
 from sqlalchemy import Engine, text
 
 from bench.asgi_driver import call
-from bench.bench_http import TICKS, _stat, prepare, verify
+from bench.bench_http import RULES, TICKS, _stat, prepare, verify
 from bench.loadgen import LoadSpec, Workload
 from bench.machine import (
     SQLITE_CHECKPOINTS,
@@ -119,6 +123,24 @@ def return_command(receipt: str, data: dict[str, Any]) -> ProcessReturn:
     )
 
 
+def without_tiers(document: str) -> str:
+    """The rules document less its ``tiers:`` section (a top-level key, to the next one or
+    the end) and the ``gold-tier`` rule that reads the tiers (the grocery example's)."""
+    out: list[str] = []
+    skipping = False
+    for line in document.splitlines(keepends=True):
+        top = bool(line.strip()) and not line[0].isspace() and not line.startswith("#")
+        if top:
+            skipping = line.startswith("tiers:")
+        elif line.startswith("  - id: "):
+            skipping = line.split()[2] == "gold-tier"
+        if not skipping:
+            out.append(line)
+    stripped = "".join(out)
+    assert "tiers:" not in stripped.replace("# ---- tiers", ""), "a tier reference is left"
+    return stripped
+
+
 def backend_cpu(pid: int | None) -> float:
     if pid is None:
         return 0.0
@@ -127,7 +149,8 @@ def backend_cpu(pid: int | None) -> float:
 
 
 def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
-    fixture = prepare(url, args.members)
+    document = RULES.read_text()
+    fixture = prepare(url, args.members, without_tiers(document) if args.without_tiers else None)
     engine, checkpointer = bench_engine(url, args.sqlite_checkpoints, pool_size=1)
     ctx = ServiceContext(engine, SystemClock())
     program = programs.get_program(ctx, "bench")
@@ -292,6 +315,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--other-writer",
         action="store_true",
         help="SQLite: another connection writes after each purchase, as a second worker",
+    )
+    p.add_argument(
+        "--without-tiers",
+        action="store_true",
+        help="publish the rules without their tiers: section and tier rule (issue 22's A/B)",
     )
     p.add_argument(
         "--via",

@@ -84,3 +84,18 @@ def test_the_asgi_driver_turns_request_bytes_into_a_scope() -> None:
         (b"authorization", b"Bearer k"),
         (b"content-length", b"2"),
     ]
+
+
+def test_without_tiers_strips_the_tiers_section_and_the_rule_reading_it() -> None:
+    """--without-tiers publishes the grocery example less its ``tiers:`` section and its
+    tier multiplier (issue 22's "tiers off"); the rest of the document is unchanged and
+    still valid."""
+    from kopilka.domain.rules.tiers_section import tier_policy
+    from kopilka.services.rules import parse_document
+
+    document = bench_purchase_cost.RULES.read_text()
+    stripped = bench_purchase_cost.without_tiers(document)
+    assert tier_policy(document, "yaml") is not None
+    assert tier_policy(stripped, "yaml") is None
+    full = {r.id for r in parse_document(document, "yaml", 1).rules}
+    assert {r.id for r in parse_document(stripped, "yaml", 1).rules} == full - {"gold-tier"}

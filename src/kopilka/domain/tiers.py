@@ -14,7 +14,7 @@ higher (a floor, until a date or for good).
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -103,9 +103,12 @@ class Threshold:
     spend_minor: int | None = None
     points: int | None = None
     purchases: int | None = None
+    # the tested metrics, worked out once: a review or recompute tests every member's
+    _parts: tuple[tuple[str, int], ...] = field(
+        init=False, repr=False, compare=False, hash=False, default=()
+    )
 
-    def parts(self) -> list[tuple[str, int]]:
-        """The tested metrics as ``(name, value)``, in a fixed order."""
+    def __post_init__(self) -> None:
         out = []
         if self.spend_minor is not None:
             out.append(("spend", self.spend_minor))
@@ -113,15 +116,20 @@ class Threshold:
             out.append(("points", self.points))
         if self.purchases is not None:
             out.append(("purchases", self.purchases))
-        return out
+        object.__setattr__(self, "_parts", tuple(out))
+
+    def parts(self) -> list[tuple[str, int]]:
+        """The tested metrics as ``(name, value)``, in a fixed order."""
+        return list(self._parts)
 
     def met(self, metrics: Metrics, combine: Combine) -> bool:
         """Whether ``metrics`` meet this bar."""
-        parts = self.parts()
+        parts = self._parts
         if not parts:
             return True
-        hits = [_value(metrics, name) >= bar for name, bar in parts]
-        return any(hits) if combine is Combine.ANY else all(hits)
+        if combine is Combine.ANY:
+            return any(_value(metrics, name) >= bar for name, bar in parts)
+        return all(_value(metrics, name) >= bar for name, bar in parts)
 
     def missing(self, metrics: Metrics) -> dict[str, int]:
         """What each tested metric still lacks (0 when met)."""
@@ -182,6 +190,13 @@ class TierPolicy:
     review_schedule: ReviewSchedule | None = None
     # whether a return pushing the member below the retention bar downgrades at once
     downgrade_on_return: bool = False
+    # each tier's rank by code, worked out once (a review ranks every member's tiers)
+    _ranks: dict[str, int] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ranks", {t.code: i for i, t in enumerate(self.tiers)})
 
     @property
     def schedule(self) -> ReviewSchedule:
@@ -218,10 +233,7 @@ class TierPolicy:
 
     def rank(self, code: str | None) -> int:
         """The tier's position (0 lowest); -1 for no tier or a code the policy lacks."""
-        for index, tier in enumerate(self.tiers):
-            if tier.code == code:
-                return index
-        return -1
+        return -1 if code is None else self._ranks.get(code, -1)
 
     def tier(self, code: str | None) -> Tier | None:
         """The tier with this code, if the policy has it."""

@@ -812,7 +812,9 @@ def prepare_commit(
             )
         )
         if ruleset is not None:
-            tiers.after_purchase(uow, program, ruleset.version, member_id, net.occurred_at, now, lg)
+            tiers.after_purchase(
+                uow, program, ruleset.version, member_id, net.occurred_at, now, lg, ruleset
+            )
         after = lg.balance(member_id)
         booked: PurchaseBooked = {
             "receipt_id": receipt_id,

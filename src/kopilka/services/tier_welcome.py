@@ -21,6 +21,7 @@ from datetime import datetime
 from kopilka.domain.member import MemberStatus
 from kopilka.domain.program import Program
 from kopilka.domain.rules import evaluate_event
+from kopilka.domain.rules.model import RuleSet
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import usage
 from kopilka.services.member_lookup import member_context
@@ -42,13 +43,17 @@ def welcome(
     change_id: int | Callable[[], int],
     at: datetime,
     ledger: Ledger | None = None,
+    ruleset: RuleSet | None = None,
 ) -> int:
     """Credit the welcome bonus of ``to_tier`` that the rules in force at ``at`` give
     (none when the rules have no ``tier_reached`` rule, the member was welcomed at this
     tier before, or is blocked); the points credited. ``change_id`` is the tier change's
     id (or a function answering it, called only when points are given); ``ledger``: the
-    transaction's ledger when the caller has one (a purchase), so balances stay one."""
-    ruleset = active_ruleset(uow, program, at)
+    transaction's ledger when the caller has one (a purchase), so balances stay one;
+    ``ruleset``: the rules a purchase was booked under (the version its tier change
+    records), so that the purchase needs no second read of the rules in force."""
+    if ruleset is None:
+        ruleset = active_ruleset(uow, program, at)
     if ruleset is None or EVENT not in ruleset.events:
         return 0
     welcomes = TierWelcomeRepo(uow.conn)

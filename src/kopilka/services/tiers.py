@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
@@ -51,12 +51,15 @@ from kopilka.domain.tiers import (
 from kopilka.ledger.ledger import Ledger
 from kopilka.services import outbox, tier_welcome
 from kopilka.services.context import ServiceContext
+from kopilka.services.rules import active_ruleset
 from kopilka.store.repos.audit_log import AuditLogRepo
+from kopilka.store.repos.outbox import NewEvent, OutboxRepo
 from kopilka.store.repos.rules import RuleSetRepo
 from kopilka.store.repos.tiers import Standing, StoredChange, TierRepo
 from kopilka.store.uow import UnitOfWork
 
-BATCH = 500
+# members a review or recompute reads, decides and writes at a time (one transaction)
+BATCH = 2_000
 
 # ---- the policy in force --------------------------------------------------------------
 
@@ -217,14 +220,16 @@ def after_purchase(
     occurred_at: datetime,
     now: datetime,
     ledger: Ledger | None = None,
+    ruleset: RuleSet | None = None,
     *,
     reason: ChangeReason = ChangeReason.PURCHASE,
 ) -> str | None:
     """Upgrade the member at once when the purchase just stored crossed a threshold; the
     new effective tier, or ``None`` when nothing changed (or the program has no tiers).
     A rise credits the tier's welcome bonus (``tier_reached``) through ``ledger``, the
-    purchase's own, so that its balance stays the one the purchase answers. ``reason``:
-    what is stored with the change (an event's or an adjustment's points, see
+    purchase's own, so that its balance stays the one the purchase answers, by the rules
+    ``ruleset`` the purchase was booked under (version ``version``; read when not given).
+    ``reason``: what is stored with the change (an event's or an adjustment's points, see
     :func:`after_points`)."""
     tiers = tiers_of_version(uow, program, version)
     if tiers is None:
@@ -282,6 +287,7 @@ def after_purchase(
             lambda: repo.last_change_id(member_id),
             now,
             ledger,
+            ruleset,
         )
     return after
 
@@ -379,6 +385,13 @@ def after_return(
     )
 
 
+class _Unread:
+    """The stored effective tier is not known yet (``_apply`` reads it)."""
+
+
+UNREAD = _Unread()
+
+
 def _apply(
     uow: UnitOfWork,
     repo: TierRepo,
@@ -396,48 +409,108 @@ def _apply(
     actor: str = "system",
     note: str | None = None,
     force_history: bool = False,
+    before: str | _Unread | None = UNREAD,
+    writes: _Writes | None = None,
 ) -> str | None:
     """Store a new standing; set and record the effective tier when it changes. Returns the
-    new effective tier, or ``None`` when it did not change."""
-    before = repo.tier_code(standing.member_id)
+    new effective tier, or ``None`` when it did not change. ``before``: the stored
+    effective tier when the caller has read it; ``writes``: a review's batch, which takes
+    the writes and stores them together (:meth:`_Writes.flush`)."""
+    if isinstance(before, _Unread):
+        before = repo.tier_code(standing.member_id)
+    batch = writes if writes is not None else _Writes()
     earned_before = standing.earned_tier
     if earned != earned_before:
         # a tier reached (up or down) is next reviewed on its anniversary
         standing.review_due = _due_after(program, earned, now)
     standing.earned_tier = earned
     standing.grace_since = grace_since
-    repo.save(program.id, standing, now)
+    batch.standings.append(standing)
     after = effective_of(policy, standing, now)
     changed = after != before
     if changed or standing.paid_until or standing.manual_until:
-        repo.set_tier_code(standing.member_id, after, until_of(policy, standing, now))
+        batch.codes.append((standing.member_id, after, until_of(policy, standing, now)))
     if changed:
         # in the change's own unit of work: a dry run's rollback takes the event with it
-        outbox.tier_changed(
-            uow, program, standing.member_id, before, after, str(reason), rule_version, now
+        batch.events.append(
+            outbox.tier_changed_event(
+                program, standing.member_id, before, after, str(reason), rule_version, now
+            )
         )
-    change_id = None
     if changed or force_history or earned != earned_before:
-        change_id = repo.add_change(
-            program.id,
-            standing.member_id,
-            from_tier=before,
-            to_tier=after,
-            at=now,
-            reason=str(reason),
-            metrics=_metrics_dict(metrics) if metrics else None,
-            thresholds=thresholds,
-            rule_version=rule_version,
-            actor=actor,
-            note=note,
+        batch.changes.append(
+            {
+                "member_id": standing.member_id,
+                "from_tier": before,
+                "to_tier": after,
+                "at": now,
+                "reason": str(reason),
+                "metrics": _metrics_dict(metrics) if metrics else None,
+                "thresholds": thresholds,
+                "rule_version": rule_version,
+                "actor": actor,
+                "note": note,
+            }
         )
-    # a rise of the effective tier may carry the tier's welcome bonus (tier_reached)
-    raised = changed and after is not None and policy.rank(after) > policy.rank(before)
-    if raised and change_id is not None and after is not None:
-        tier_welcome.welcome(
-            uow, program, standing.member_id, before, after, str(reason), change_id, now
-        )
+        # a rise of the effective tier may carry the tier's welcome bonus (tier_reached)
+        if changed and after is not None and policy.rank(after) > policy.rank(before):
+            batch.raised.append((standing.member_id, before, after, str(reason)))
+    if writes is None:
+        batch.flush(uow, repo, program, now)
     return after if changed else None
+
+
+@dataclass(slots=True)
+class _Writes:
+    """A review's or recompute's writes for a batch of members, stored together: the
+    standings, the effective tiers, the ``tier.changed`` events, the history lines and
+    then the welcome bonuses of the rises, in the order one member's writes take."""
+
+    standings: list[Standing] = field(default_factory=list)
+    codes: list[tuple[int, str | None, datetime | None]] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
+    changes: list[dict[str, object]] = field(default_factory=list)
+    raised: list[tuple[int, str | None, str, str]] = field(default_factory=list)
+
+    def flush(self, uow: UnitOfWork, repo: TierRepo, program: Program, now: datetime) -> None:
+        """Write everything taken, in a few statements (the welcome bonuses, if the
+        rules in force give any, member by member: each is a ledger earning)."""
+        repo.save_standings(program.id, self.standings, now)
+        repo.set_tier_codes(self.codes)
+        OutboxRepo(uow.conn).add(self.events)
+        if len(self.changes) == 1 and self.raised:
+            # one change (support, a paid membership): its id, as the welcome references it
+            change = dict(self.changes[0])
+            member_id = change.pop("member_id")
+            assert isinstance(member_id, int)
+            change_id = repo.add_change(program.id, member_id, **change)
+            self._welcome(uow, program, now, lambda _m: change_id)
+        else:
+            repo.add_changes(program.id, self.changes)
+            self._welcome(uow, program, now, repo.last_change_id)
+        self.standings, self.codes, self.events, self.changes, self.raised = [], [], [], [], []
+
+    def _welcome(
+        self, uow: UnitOfWork, program: Program, now: datetime, change_of: Callable[[int], int]
+    ) -> None:
+        if not self.raised:
+            return
+        ruleset = active_ruleset(uow, program, now)
+        if ruleset is None or tier_welcome.EVENT not in ruleset.events:
+            return
+        for member_id, before, after, reason in self.raised:
+            tier_welcome.welcome(
+                uow,
+                program,
+                member_id,
+                before,
+                after,
+                reason,
+                partial(change_of, member_id),
+                now,
+                None,
+                ruleset,
+            )
 
 
 def apply_paid(
@@ -476,6 +549,8 @@ def apply_paid(
 
 def effective_of(policy: TierPolicy, standing: Standing, at: datetime) -> str | None:
     """The effective tier of a stored standing at ``at`` (earned, manual and paid floors)."""
+    if standing.manual_tier is None and standing.paid_tier is None:
+        return standing.earned_tier  # no floor: most members, at every review
     return effective(
         policy,
         standing.earned_tier,
@@ -489,6 +564,8 @@ def effective_of(policy: TierPolicy, standing: Standing, at: datetime) -> str | 
 
 def until_of(policy: TierPolicy, standing: Standing, at: datetime) -> datetime | None:
     """When the effective tier of a standing lapses by time alone (``members.tier_until``)."""
+    if standing.manual_until is None and standing.paid_until is None:
+        return None  # no floor ends
     return effective_until(
         policy,
         standing.earned_tier,
@@ -596,10 +673,24 @@ def _walk(
             # the batch's balance rows locked (in id order) as a purchase locks its member's:
             # a purchase's upgrade and the review never write one member's standing at once
             uow.ledger.lock_balances(program.id, ids)
+            # then, under the locks, the batch read in bulk: standings, effective tiers and
+            # the metrics of the window(s), summed per member by the database
+            batch = _read_batch(repo, program, tiers.policy, ids, as_of, recompute=recompute)
+            writes = _Writes()
             for member_id in ids:
                 _review_one(
-                    uow, repo, program, tiers, member_id, as_of, report, recompute=recompute
+                    uow,
+                    repo,
+                    program,
+                    tiers,
+                    member_id,
+                    as_of,
+                    report,
+                    batch,
+                    writes,
+                    recompute=recompute,
                 )
+            writes.flush(uow, repo, program, as_of)
             if dry_run:
                 uow.rollback()
             else:
@@ -610,6 +701,72 @@ def _walk(
             tick(len(ids))
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """What a review reads of a batch of members before deciding: each one's standing and
+    stored effective tier, the metrics of the judged window and, for a calendar review,
+    of the period under way (members with nothing counted there are absent)."""
+
+    standings: dict[int, tuple[Standing, str | None]]
+    judged: dict[int, Metrics]
+    current: dict[int, Metrics] | None
+
+
+def _read_batch(
+    repo: TierRepo,
+    program: Program,
+    policy: TierPolicy,
+    ids: list[int],
+    as_of: datetime,
+    *,
+    recompute: bool,
+) -> _Batch:
+    first, last = ids[0], ids[-1]
+    standings = repo.standings_between(program.id, first, last)
+    metrics = partial(_batch_metrics, repo, policy, first, last)
+    if recompute:
+        start, end = period_bounds(policy, as_of, program.timezone)
+        return _Batch(standings, metrics(start, end), None)
+    # an anniversary review judges the same window for every member it is due for (the
+    # one ending at ``as_of``); whose anniversary it is is decided per member (_not_due)
+    start, end_ = review_window(policy, as_of, program.timezone)
+    judged = metrics(start, end_)
+    # a calendar review judges the period just ended; what the member has bought since
+    # (even after ``as_of``, when a review runs late) may already hold the tier
+    current = metrics(end_, None) if policy.calendar else None
+    return _Batch(standings, judged, current)
+
+
+def _batch_metrics(
+    repo: TierRepo,
+    policy: TierPolicy,
+    first: int,
+    last: int,
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[int, Metrics]:
+    """:func:`_metrics` of ``[start, end)`` for the members with ids ``first`` to ``last``,
+    summed per member by the database: the purchases' metrics, and, when the program
+    counts them, the points of events and adjustments (one to three more grouped queries,
+    only then); without purchases among the sources, purchase earnings are taken out."""
+    found = {m: Metrics(*v) for m, v in repo.window_metrics(first, last, start, end).items()}
+    if not policy.counts(PointsSource.PURCHASES):
+        found = {m: Metrics(v.spend_minor, 0, v.purchases) for m, v in found.items()}
+    events = policy.counts(PointsSource.EVENTS)
+    adjustments = policy.counts(PointsSource.ADJUSTMENTS)
+    if (events or adjustments) and policy.tests_points:
+        other = repo.other_points_between(
+            first, last, start, end, events=events, adjustments=adjustments
+        )
+        for member_id, points in other.items():
+            had = found.get(member_id, NO_METRICS)
+            found[member_id] = Metrics(had.spend_minor, had.points + points, had.purchases)
+    return found
+
+
+NO_METRICS = Metrics()
+
+
 def _review_one(
     uow: UnitOfWork,
     repo: TierRepo,
@@ -618,28 +775,27 @@ def _review_one(
     member_id: int,
     as_of: datetime,
     report: ReviewReport,
+    batch: _Batch,
+    writes: _Writes,
     *,
     recompute: bool,
 ) -> None:
     policy = tiers.policy
-    standing = repo.standing(member_id)
-    before = repo.tier_code(member_id)
+    read = batch.standings.get(member_id)
+    if read is None:  # erased since its id was read: nothing to judge
+        report["unchanged"] += 1
+        return
+    standing, before = read
     due_before = standing.review_due
+    metrics = batch.judged.get(member_id, NO_METRICS)
     if recompute or _not_due(repo, program, policy, standing, as_of):
         # a recompute, or an anniversary review that is not this member's: only a rise
-        if recompute:
-            start, end = period_bounds(policy, as_of, program.timezone)
-        else:
-            start, end = review_window(policy, as_of, program.timezone)
-        metrics = _metrics(repo, policy, member_id, start, end)
         reached = upgrade_on_purchase(policy, standing.earned_tier, metrics)
         earned, grace, was_grace = reached or standing.earned_tier, standing.grace_since, False
     else:
-        start, end_ = review_window(policy, as_of, program.timezone)
-        metrics = _metrics(repo, policy, member_id, start, end_)
-        # a calendar review judges the period just ended; what the member has bought
-        # since (even after ``as_of``, when a review runs late) may already hold the tier
-        current = _metrics(repo, policy, member_id, end_, None) if policy.calendar else None
+        current: Metrics | None = None
+        if batch.current is not None:
+            current = batch.current.get(member_id, NO_METRICS)
         decision = review(
             policy, standing.earned_tier, metrics, as_of, standing.grace_since, current
         )
@@ -651,7 +807,6 @@ def _review_one(
             # resets it to the anniversary of the change, in _apply); a member judged
             # again while in grace keeps the date already set
             standing.review_due = next_anniversary(due, as_of, program.timezone)
-    bar = _bar_of(policy, standing.earned_tier, earned)
     changed_standing = (
         earned != standing.earned_tier
         or grace != standing.grace_since
@@ -671,6 +826,7 @@ def _review_one(
         and before == standing.paid_tier
     )
     reason = ChangeReason.PURCHASE if recompute else ChangeReason.REVIEW
+    bar = _bar_of(policy, standing.earned_tier, earned)
     after = _apply(
         uow,
         repo,
@@ -685,6 +841,8 @@ def _review_one(
         bar,
         tiers.rule_version,
         note="paid term ended" if lapsed else "recompute" if recompute else None,
+        before=before,
+        writes=writes,
     )
     if was_grace:
         report["entered_grace"] += 1

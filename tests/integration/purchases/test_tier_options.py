@@ -145,6 +145,55 @@ def test_events_only_leave_purchase_points_out(ctx, rules_program, make_member):
     assert [(x["metric"], x["current"]) for x in p["to_next"]] == [("points", "600")]
 
 
+def test_a_review_batch_sums_every_source_as_one_member_would(ctx, rules_program, make_member):
+    """The set-based review and recompute sum a batch's qualifying points per member in
+    the database: for every combination of sources the batch's metrics equal what the
+    per-member path (a purchase, the progress) counts, members with only event points,
+    only adjustments or nothing at all included."""
+    program = points_program(rules_program)
+    both, events_only, adjusted, idle = (make_member(program) for _ in range(4))
+    buy(ctx, program, both, "8000")
+    event(ctx, program, both, "ev-1")
+    adjust(ctx, program, both, 300, "adj-1")
+    adjust(ctx, program, both, -120, "adj-2")
+    for n in range(2):
+        event(ctx, program, events_only, f"ev-o-{n}")
+    adjust(ctx, program, adjusted, 250, "adj-3")
+    ids = sorted((both, events_only, adjusted, idle))
+    for sources in ([], ["events"], ["adjustments"], ["purchases", "events", "adjustments"]):
+        options = f"  qualifying_points: {{from: [{', '.join(sources)}]}}" if sources else ""
+        policy = tiers.draft_tiers(POINTS_TIERS % {"options": options}, "yaml")
+        assert policy is not None
+        with ctx.uow(read_only=True) as uow:
+            repo = tiers.TierRepo(uow.conn)
+            batch = tiers._batch_metrics(repo, policy, ids[0], ids[-1], None, None)
+            one = {m: tiers._metrics(repo, policy, m, None, None) for m in ids}
+        assert {m: batch.get(m, tiers.NO_METRICS) for m in ids} == one, sources
+
+
+def test_a_recompute_counts_a_member_with_only_event_points(ctx, rules_program, make_member):
+    """A member with event points and no purchases at all (absent from the batch's
+    purchase sums) reaches Silver at the recompute after the program starts counting
+    events; a member with nothing does not."""
+    program = points_program(rules_program)
+    m, idle = make_member(program), make_member(program)
+    for n in range(3):
+        event(ctx, program, m, f"ev-{n}")  # 600 event points
+    assert tier(ctx, program, m) != "silver"
+    from kopilka.services import rules
+
+    rules.publish(
+        ctx,
+        program,
+        POINTS_TIERS % {"options": "  qualifying_points: {from: [events]}"},
+        actor="test",
+    )
+    report = tiers.recompute_tiers(ctx, program)
+    assert {"member_id": m, "from_tier": None, "to_tier": "silver"} in report["changes"]
+    assert tier(ctx, program, m) == "silver"
+    assert tier(ctx, program, idle) != "silver"
+
+
 # ---- returns ----------------------------------------------------------------------------
 
 SPEND_TIERS = """

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from kopilka.store.db import FastStatement
@@ -118,6 +119,85 @@ _INSERT_CHANGE = FastStatement(
 )
 
 
+# a review's or recompute's batch, written in bulk (services/tiers.py: _Writes)
+_STANDING_KEYS = (
+    "member_id",
+    "program_id",
+    "earned_tier",
+    "manual_tier",
+    "manual_until",
+    "manual_reason",
+    "grace_since",
+    "paid_tier",
+    "paid_until",
+    "review_due",
+    "updated_at",
+)
+_INSERT_STANDINGS = FastStatement(insert(member_tiers), _STANDING_KEYS)
+_UPDATE_STANDING = FastStatement(
+    update(member_tiers)
+    .where(member_tiers.c.member_id == bindparam("m"))
+    .values(
+        earned_tier=bindparam("earned_tier"),
+        manual_tier=bindparam("manual_tier"),
+        manual_until=bindparam("manual_until"),
+        manual_reason=bindparam("manual_reason"),
+        grace_since=bindparam("grace_since"),
+        paid_tier=bindparam("paid_tier"),
+        paid_until=bindparam("paid_until"),
+        review_due=bindparam("review_due"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+# PostgreSQL: a batch's updates as one statement over arrays (psycopg's executemany sends
+# one statement per row); the values are cast as the columns are typed
+_PG_UPDATE_STANDINGS = text(
+    "UPDATE member_tiers AS t SET earned_tier = u.earned_tier, manual_tier = u.manual_tier, "
+    "manual_until = u.manual_until, manual_reason = u.manual_reason, "
+    "grace_since = u.grace_since, paid_tier = u.paid_tier, paid_until = u.paid_until, "
+    "review_due = u.review_due, updated_at = u.updated_at "
+    "FROM unnest(CAST(:m AS bigint[]), CAST(:earned_tier AS varchar[]), "
+    "CAST(:manual_tier AS varchar[]), CAST(:manual_until AS timestamptz[]), "
+    "CAST(:manual_reason AS varchar[]), CAST(:grace_since AS timestamptz[]), "
+    "CAST(:paid_tier AS varchar[]), CAST(:paid_until AS timestamptz[]), "
+    "CAST(:review_due AS timestamptz[]), CAST(:updated_at AS timestamptz[])) "
+    "AS u(member_id, earned_tier, manual_tier, manual_until, manual_reason, grace_since, "
+    "paid_tier, paid_until, review_due, updated_at) "
+    "WHERE t.member_id = u.member_id"
+)
+_PG_SET_TIER_CODES = text(
+    "UPDATE members AS m SET tier_code = u.t, tier_until = u.u "
+    "FROM unnest(CAST(:m AS bigint[]), CAST(:t AS varchar[]), CAST(:u AS timestamptz[])) "
+    "AS u(id, t, u) WHERE m.id = u.id"
+)
+_CHANGE_KEYS = (
+    "program_id",
+    "member_id",
+    "from_tier",
+    "to_tier",
+    "at",
+    "reason",
+    "metrics",
+    "thresholds",
+    "rule_version",
+    "actor",
+    "note",
+)
+_PG_INSERT_CHANGES = text(
+    "INSERT INTO tier_changes (program_id, member_id, from_tier, to_tier, at, reason, "
+    "metrics, thresholds, rule_version, actor, note) "
+    "SELECT u.program_id, u.member_id, u.from_tier, u.to_tier, u.at, u.reason, "
+    "CAST(u.metrics AS jsonb), CAST(u.thresholds AS jsonb), u.rule_version, u.actor, u.note "
+    "FROM unnest(CAST(:program_id AS bigint[]), CAST(:member_id AS bigint[]), "
+    "CAST(:from_tier AS varchar[]), CAST(:to_tier AS varchar[]), "
+    "CAST(:at AS timestamptz[]), CAST(:reason AS varchar[]), CAST(:metrics AS text[]), "
+    "CAST(:thresholds AS text[]), CAST(:rule_version AS integer[]), "
+    "CAST(:actor AS varchar[]), CAST(:note AS varchar[])) "
+    "AS u(program_id, member_id, from_tier, to_tier, at, reason, metrics, thresholds, "
+    "rule_version, actor, note)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PurchaseView:
     """What the purchase path reads in its one query: the window's metrics, the
@@ -167,6 +247,11 @@ class StoredChange:
     rule_version: int | None
     actor: str | None
     note: str | None
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as one list per key (the arrays of a PostgreSQL ``unnest``)."""
+    return {k: [r[k] for r in rows] for k in rows[0]}
 
 
 class TierRepo:
@@ -251,6 +336,65 @@ class TierRepo:
             )
         return total
 
+    def other_points_between(
+        self,
+        first: int,
+        last: int,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        events: bool,
+        adjustments: bool,
+    ) -> dict[int, int]:
+        """:meth:`other_points` of ``[start, end)`` for every member with an id from
+        ``first`` to ``last`` who has any, summed per member by the database (a review's
+        or recompute's batch); a member without such points is absent."""
+        e = journal_entries.c
+        where = [e.member_id >= first, e.member_id <= last]
+        if start is not None:
+            where.append(e.occurred_at >= start)
+        if end is not None:
+            where.append(e.occurred_at < end)
+        found: dict[int, int] = {}
+
+        def add(rows: Any, sign: int) -> None:
+            for mid, points in rows:
+                found[int(mid)] = found.get(int(mid), 0) + sign * int(points or 0)
+
+        if events:
+            earned = and_(
+                *where, e.kind == "earn", or_(*(e.reference.like(r) for r in EVENT_REFERENCES))
+            )
+            add(
+                self.conn.execute(
+                    select(e.member_id, func.sum(e.points)).where(earned).group_by(e.member_id)
+                ).all(),
+                1,
+            )
+            back = aliased(journal_entries)
+            add(
+                self.conn.execute(
+                    select(e.member_id, func.sum(back.c.points))
+                    .select_from(back.join(journal_entries, back.c.reverses_entry_id == e.id))
+                    .where(earned, back.c.kind == "reverse")
+                    .group_by(e.member_id)
+                ).all(),
+                -1,
+            )
+        if adjustments:
+            # the ``adjustments`` account's posting is minus the member's delta
+            p = postings.c
+            add(
+                self.conn.execute(
+                    select(e.member_id, func.sum(p.amount))
+                    .select_from(journal_entries.join(postings, p.entry_id == e.id))
+                    .where(*where, e.kind == "adjust", p.account == "adjustments")
+                    .group_by(e.member_id)
+                ).all(),
+                -1,
+            )
+        return found
+
     def reached_at(self, member_id: int, tier: str) -> datetime | None:
         """When the member's tier history last shows them reaching ``tier`` (the newest
         change to it), for a standing stored before reviews had due dates."""
@@ -302,6 +446,138 @@ class TierRepo:
             _SET_TIER_CODE.execute(self.conn, {"m": member_id, "t": effective, "u": until})
         row = {"program_id": program_id, "member_id": member_id, "at": now, **change}
         _INSERT_CHANGE.execute(self.conn, row)
+
+    def standings_between(
+        self, program_id: int, first: int, last: int
+    ) -> dict[int, tuple[Standing, str | None]]:
+        """The standing and effective tier (``members.tier_code``) of each of the
+        program's members (erased ones left out) with an id from ``first`` to ``last``, in
+        one query: a review's or recompute's batch."""
+        m, t = members.c, member_tiers.c
+        rows = self.conn.execute(
+            select(
+                m.id,
+                m.tier_code,
+                t.member_id,
+                t.earned_tier,
+                t.manual_tier,
+                t.manual_until,
+                t.manual_reason,
+                t.grace_since,
+                t.paid_tier,
+                t.paid_until,
+                t.review_due,
+            )
+            .select_from(members.outerjoin(member_tiers, t.member_id == m.id))
+            .where(
+                m.program_id == program_id,
+                m.id >= first,
+                m.id <= last,
+                m.erased_at.is_(None),
+            )
+        ).all()
+        found: dict[int, tuple[Standing, str | None]] = {}
+        for mid, code, stored, earned, manual, until, reason, grace, paid, paid_until, due in rows:
+            standing = (
+                Standing(mid, earned, manual, until, reason, grace, True, paid, paid_until, due)
+                if stored is not None
+                else Standing(mid)
+            )
+            found[mid] = (standing, code)
+        return found
+
+    def window_metrics(
+        self, first: int, last: int, start: datetime | None, end: datetime | None
+    ) -> dict[int, tuple[int, int, int]]:
+        """:meth:`metrics` of ``[start, end)`` for every member with an id from ``first``
+        to ``last`` who has purchases in it, summed in the database (two grouped queries
+        along ``ix_purchases_member_time``); a member without purchases there is absent."""
+        p, r = purchases.c, returns.c
+        where = [p.member_id >= first, p.member_id <= last]
+        if start is not None:
+            where.append(p.occurred_at >= start)
+        if end is not None:
+            where.append(p.occurred_at < end)
+        found: dict[int, tuple[int, int, int]] = {
+            int(mid): (int(spend), int(points), int(n))
+            for mid, spend, points, n in self.conn.execute(
+                select(
+                    p.member_id,
+                    func.coalesce(func.sum(p.total_minor - p.discount_minor), 0),
+                    func.coalesce(func.sum(p.points_earned), 0),
+                    func.count(),
+                )
+                .where(*where)
+                .group_by(p.member_id)
+            ).all()
+        }
+        back = self.conn.execute(
+            select(
+                p.member_id,
+                func.coalesce(func.sum(r.refund_minor), 0),
+                func.coalesce(func.sum(r.points_clawed_back), 0),
+            )
+            .select_from(returns.join(purchases, r.purchase_id == p.id))
+            .where(*where)
+            .group_by(p.member_id)
+        ).all()
+        for mid, spend, points in back:
+            had = found.get(int(mid))
+            if had is not None:
+                found[int(mid)] = (had[0] - int(spend), had[1] - int(points), had[2])
+        return found
+
+    def save_standings(self, program_id: int, standings: list[Standing], now: datetime) -> None:
+        """Store many standings at once (as :meth:`save`, each an insert or an update)."""
+        new, old = [], []
+        for s in standings:
+            row = {
+                "earned_tier": s.earned_tier,
+                "manual_tier": s.manual_tier,
+                "manual_until": s.manual_until,
+                "manual_reason": s.manual_reason,
+                "grace_since": s.grace_since,
+                "paid_tier": s.paid_tier,
+                "paid_until": s.paid_until,
+                "review_due": s.review_due,
+                "updated_at": now,
+            }
+            if s.stored:
+                old.append({"m": s.member_id, **row})
+            else:
+                new.append({"member_id": s.member_id, "program_id": program_id, **row})
+                s.stored = True
+        _INSERT_STANDINGS.executemany(self.conn, new)
+        if not old:
+            return
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(_PG_UPDATE_STANDINGS, _columns(old))
+        else:
+            _UPDATE_STANDING.executemany(self.conn, old)
+
+    def set_tier_codes(self, codes: list[tuple[int, str | None, datetime | None]]) -> None:
+        """:meth:`set_tier_code` for many members at once: ``(member, tier, until)``."""
+        if not codes:
+            return
+        rows = [{"m": m, "t": code, "u": until} for m, code, until in codes]
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(_PG_SET_TIER_CODES, _columns(rows))
+        else:
+            _SET_TIER_CODE.executemany(self.conn, rows)
+
+    def add_changes(self, program_id: int, changes: list[dict[str, Any]]) -> None:
+        """Append many lines to members' tier histories (each :meth:`add_change`'s
+        values with its ``member_id``), in their order."""
+        if not changes:
+            return
+        rows = [{k: c.get(k) for k in _CHANGE_KEYS} | {"program_id": program_id} for c in changes]
+        if self.conn.dialect.name == "postgresql":
+            for row in rows:
+                for k in ("metrics", "thresholds"):
+                    row[k] = None if row[k] is None else json.dumps(row[k])
+            self.conn.execute(_PG_INSERT_CHANGES, _columns(rows))
+        else:
+            _INSERT_CHANGE.executemany(self.conn, rows)
 
     def standing(self, member_id: int) -> Standing:
         """The member's standing (an empty one when none is stored)."""
