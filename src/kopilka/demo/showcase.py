@@ -1,6 +1,7 @@
 """The demo's newer capabilities, so a newcomer can click through them: a rewards catalog
 (a gift, a percent coupon, a fixed voucher, a partner coupon with a small pool, one for
-gold members and above) with some rewards already redeemed, a personal offer some
+gold members and above, a gift offered to members who activate it first) with some
+rewards already redeemed, a personal offer some
 members activated (and favourite categories they chose), and expiry and win-back
 reminders switched on and run once, so members' cards show messages.
 
@@ -88,6 +89,15 @@ def _catalog(program_id: int) -> list[Reward]:
             250,
             coupon=CouponTerms(CouponKind.PERCENT, 20, 0, ("grocery",)),
             audience=Audience(tiers=("gold", "platinum")),
+        ),
+        reward(
+            "CROISSANT",
+            RewardKind.GIFT,
+            Text("A croissant for 50 points", "Круассан за 50 баллов"),
+            Text("Activate the offer, then get it", "Активируйте предложение и получите"),
+            50,
+            fulfilment=Fulfilment.PICKUP,
+            requires_activation=True,
         ),
     ]
 
