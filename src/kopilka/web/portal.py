@@ -34,7 +34,7 @@ from kopilka.domain.errors import (
 from kopilka.domain.identifiers import IdentifierKind, mask
 from kopilka.domain.member import Consent, Member
 from kopilka.domain.money import currency_exponent
-from kopilka.domain.one_time_codes import CODE_TTL, read_address
+from kopilka.domain.one_time_codes import read_address
 from kopilka.domain.program import Program
 from kopilka.domain.rules.model import RuleSet
 from kopilka.services import audit as audit_svc
@@ -303,20 +303,15 @@ def portal_router(kopilka: Kopilka) -> APIRouter:
     def code_page(
         request: Request, status: int = 200, error: str | None = None, ended: bool = False
     ) -> Response:
-        session = area.session(request)
-        if session is None or "challenge" not in session.data:
-            return redirect(area.sign_in)
-        data = session.data
-        return RENDERER.page(
+        return portal_join.code_entry_page(
+            area,
+            request,
             "portal_sign_in_code.html",
+            "challenge",
+            area.sign_in,
             status,
-            area="portal",
-            csrf=area.csrf(session),
-            error=error,
-            ended=ended,
-            sent_to=data.get("sent_to", ""),
-            by_sms=data.get("channel") == "sms",
-            minutes=CODE_TTL // timedelta(minutes=1),
+            error,
+            ended,
         )
 
     @router.get("/sign-in/code")

@@ -49,6 +49,36 @@ def open_programs(ctx: ServiceContext) -> list[Program]:
     return settings_svc.open_to_join(ctx)
 
 
+def code_entry_page(
+    area: Area,
+    request: Request,
+    template: str,
+    step: str,
+    back: str,
+    status: int = 200,
+    error: str | None = None,
+    ended: bool = False,
+) -> Response:
+    """The page where a one-time code is typed (signing in or joining): the address it
+    went to (masked) and how long it lasts; without the session's ``step`` (no code was
+    asked for), back to ``back``."""
+    session = area.session(request)
+    if session is None or step not in session.data:
+        return redirect(back)
+    data = session.data
+    return RENDERER.page(
+        template,
+        status,
+        area="portal",
+        csrf=area.csrf(session),
+        error=error,
+        ended=ended,
+        sent_to=data.get("sent_to", ""),
+        by_sms=data.get("channel") == "sms",
+        minutes=CODE_TTL // timedelta(minutes=1),
+    )
+
+
 def add_join_routes(
     router: APIRouter, ctx: ServiceContext, area: Area, address_identity: Any
 ) -> None:
@@ -138,20 +168,8 @@ def add_join_routes(
     def code_page(
         request: Request, status: int = 200, error: str | None = None, ended: bool = False
     ) -> Response:
-        session = area.session(request)
-        if session is None or "join" not in session.data:
-            return redirect(JOIN_PAGE)
-        data = session.data
-        return RENDERER.page(
-            "portal_join_code.html",
-            status,
-            area="portal",
-            csrf=area.csrf(session),
-            error=error,
-            ended=ended,
-            sent_to=data.get("sent_to", ""),
-            by_sms=data.get("channel") == "sms",
-            minutes=CODE_TTL // timedelta(minutes=1),
+        return code_entry_page(
+            area, request, "portal_join_code.html", "join", JOIN_PAGE, status, error, ended
         )
 
     @router.get("/join/code")

@@ -101,22 +101,20 @@ _SET_TIER_CODE = FastStatement(
     .where(members.c.id == bindparam("m"))
     .values(tier_code=bindparam("t"), tier_until=bindparam("u"))
 )
-_INSERT_CHANGE = FastStatement(
-    insert(tier_changes),
-    (
-        "program_id",
-        "member_id",
-        "from_tier",
-        "to_tier",
-        "at",
-        "reason",
-        "metrics",
-        "thresholds",
-        "rule_version",
-        "actor",
-        "note",
-    ),
+_CHANGE_KEYS = (
+    "program_id",
+    "member_id",
+    "from_tier",
+    "to_tier",
+    "at",
+    "reason",
+    "metrics",
+    "thresholds",
+    "rule_version",
+    "actor",
+    "note",
 )
+_INSERT_CHANGE = FastStatement(insert(tier_changes), _CHANGE_KEYS)
 
 
 # a review's or recompute's batch, written in bulk (services/tiers.py: _Writes)
@@ -169,19 +167,6 @@ _PG_SET_TIER_CODES = text(
     "UPDATE members AS m SET tier_code = u.t, tier_until = u.u "
     "FROM unnest(CAST(:m AS bigint[]), CAST(:t AS varchar[]), CAST(:u AS timestamptz[])) "
     "AS u(id, t, u) WHERE m.id = u.id"
-)
-_CHANGE_KEYS = (
-    "program_id",
-    "member_id",
-    "from_tier",
-    "to_tier",
-    "at",
-    "reason",
-    "metrics",
-    "thresholds",
-    "rule_version",
-    "actor",
-    "note",
 )
 _PG_INSERT_CHANGES = text(
     "INSERT INTO tier_changes (program_id, member_id, from_tier, to_tier, at, reason, "
