@@ -9,7 +9,7 @@ import io
 
 import pyarrow.parquet as pq
 
-from kopilka.services import analytics
+from kopilka.services import analytics, rules
 from kopilka.services.exports import DATASETS
 
 from .conftest import card, idem
@@ -113,3 +113,34 @@ def test_exports_stream_csv_and_parquet_in_the_documented_layout(client, key_for
     assert "first_name" in full.text.splitlines()[0]
     assert "Anna" in full.text
     assert client.get("/v1/analytics/exports/secrets", headers=analyst).status_code == 422
+
+
+PILOT_RULES = """
+schema_version: 1
+rules:
+  - {id: base, kind: rate, rate: {points: 1, per: "100"}}
+  - {id: trial, kind: rate, rate: {percent: 5}, pilot: {share_percent: 50}}
+"""
+
+
+def test_pilots_returns_for_an_analyst(client, key_for, admin, ctx, program):
+    """An analyst reads each pilot's return over a range, in the documented shape: the
+    rule, both groups with the members who bought, the points' cost; a pos key may not
+    (403); a malformed day is a 422."""
+    rules.publish(ctx, program, PILOT_RULES, actor="test")
+    for i in range(4):
+        _member_buys(client, admin, "1000", f"R-{i}")
+    analytics.refresh(ctx, program)
+    analyst = key_for("analyst")
+    day = ctx.now().date().isoformat()
+    r = client.get(f"/v1/analytics/pilots?from={day}&to={day}", headers=analyst)
+    assert r.status_code == 200, r.text
+    (pilot,) = r.json()["pilots"]
+    assert pilot["rule_id"] == "trial"
+    assert pilot["share_percent"] == 50.0
+    groups = pilot["pilot"], pilot["control"]
+    assert sum(g["revenue_minor"] for g in groups) == 4 * 100000
+    assert pilot["cost_minor"] == pilot["points"] * program.point_value_minor
+    assert pilot["reliable"] is False  # four members are too few for the interval
+    assert client.get("/v1/analytics/pilots", headers=key_for("pos")).status_code == 403
+    assert client.get("/v1/analytics/pilots?to=2026-02-30", headers=analyst).status_code == 422
