@@ -1,6 +1,6 @@
-"""``kopilka analytics``: rebuild the rollups from the journal, read the KPIs and the
-pilots' returns, set the budget cap, record guest receipts from a CSV, and export data
-for BI."""
+"""``kopilka analytics``: rebuild the rollups from the journal, read the KPIs, the
+pilots' returns and the campaigns' costs, set the budget cap, record guest receipts from a
+CSV, and export data for BI."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from kopilka.domain.analytics import DateRange, Dimension, Grain, local_day, par
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.money import format_money, parse_money
 from kopilka.services import analytics as analytics_svc
+from kopilka.services import campaigns as campaign_svc
 from kopilka.services import exports as exports_svc
 from kopilka.services import pilot_roi as pilot_svc
 from kopilka.services import programs as program_svc
@@ -145,6 +146,36 @@ def pilots(
             share(p["roi"]),
             f"{share(p['roi_low'])} .. {share(p['roi_high'])}",
             "yes" if p["reliable"] else "no",
+        )
+    out.print(table)
+
+
+@app.command()
+def campaigns(
+    program_code: ProgramCode, start: From = None, end: To = None, json_out: Json = False
+) -> None:
+    """Each campaign's points, awards and cost over a range of local days (default: the
+    last 30): the rules sharing a ``campaign:`` code in the rules document, added up."""
+    with kopilka() as k:
+        program = program_svc.get_program(k.services, program_code)
+        days = parse_range(start, end, local_day(k.services.now(), program.timezone))
+        report = campaign_svc.campaign_costs(k.services, program, days)
+    if json_out:
+        print_json(report)
+        return
+    out = console()
+    out.print(f"program {report['program']}, {report['from_day']} to {report['to_day']}")
+    if not report["campaigns"]:
+        out.print("no rule names a campaign in this range")
+        return
+    table = Table("campaign", "rules", "points", "awards", "cost")
+    for c in report["campaigns"]:
+        table.add_row(
+            c["campaign"],
+            ", ".join(c["rules"]),
+            f"{c['points']:,}",
+            f"{c['awards']:,}",
+            format_money(c["cost_minor"], report["currency"]),
         )
     out.print(table)
 

@@ -1,8 +1,8 @@
 """The console's analytics dashboard (``/admin/analytics``): the KPIs of a range of local
 days, five charts drawn on the server (:mod:`kopilka.web.svg_charts`), each with its
-numbers in a table beside it and as CSV, the points by rule and the pilots' returns as
-tables, and the exports for BI. An analyst sees all of
-it; nothing on it names a member."""
+numbers in a table beside it and as CSV, the points by rule and by campaign and the
+pilots' returns as tables, and the exports for BI. An analyst sees all of it; nothing on
+it names a member."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from markupsafe import Markup
 from kopilka.domain.analytics import Dimension, Grain, local_day, parse_range
 from kopilka.domain.errors import PermissionDenied, ValidationError
 from kopilka.services import analytics as analytics_svc
+from kopilka.services import campaigns as campaign_svc
 from kopilka.services import exports as exports_svc
 from kopilka.services import pilot_roi as pilot_svc
 from kopilka.services.analytics import Kpis
 from kopilka.services.apikeys import Permission
+from kopilka.services.campaigns import CampaignReport
 from kopilka.services.member_list import sees_personal_data
 from kopilka.services.pilot_roi import PilotReport
 from kopilka.web.console import Console
@@ -29,7 +31,7 @@ from kopilka.web.i18n import N_, money, number, tr
 from kopilka.web.render import WebRoute
 from kopilka.web.svg_charts import bar_chart, heat_map, line_chart
 
-CHARTS = ("liability", "points", "active", "cohorts", "budget", "rules", "pilots")
+CHARTS = ("liability", "points", "active", "cohorts", "budget", "rules", "campaigns", "pilots")
 GRAINS = {"day": N_("by day"), "week": N_("by week"), "month": N_("by month")}
 DIMENSIONS = {
     "none": N_("the whole program"),
@@ -304,6 +306,41 @@ def _charts(k: Kpis) -> list[Chart]:
     return charts
 
 
+def _campaigns(report: CampaignReport) -> Chart:
+    """The campaigns' points and cost as a table."""
+    cur = report["currency"]
+    rows = report["campaigns"]
+    return Chart(
+        "campaigns",
+        str(tr("Points and cost by campaign")),
+        None,
+        Table(
+            [
+                str(tr("Campaign")),
+                str(tr("Rules")),
+                str(tr("Points")),
+                str(tr("Awards")),
+                str(tr("Cost")),
+            ],
+            [
+                [
+                    c["campaign"],
+                    ", ".join(c["rules"]),
+                    number(c["points"]),
+                    number(c["awards"]),
+                    money(f"{c['cost_minor'] / 100:.2f}", cur),
+                ]
+                for c in rows
+            ],
+            ["campaign", "rules", "points", "awards", "cost_minor"],
+            [
+                [c["campaign"], " ".join(c["rules"]), c["points"], c["awards"], c["cost_minor"]]
+                for c in rows
+            ],
+        ),
+    )
+
+
 def _pilots(report: PilotReport) -> Chart:
     """The pilots' returns as a table (no drawing: a few rows of figures with intervals)."""
     cur = report["currency"]
@@ -459,7 +496,11 @@ def analytics_router(console: Console) -> APIRouter:
 
     def charts(op: Any, kpis: Kpis, params: dict[str, str]) -> list[Chart]:
         days = parse_range(params["from"], params["to"], local_day(ctx.now(), op.program.timezone))
-        return [*_charts(kpis), _pilots(pilot_svc.pilot_returns(ctx, op.program, days))]
+        return [
+            *_charts(kpis),
+            _campaigns(campaign_svc.campaign_costs(ctx, op.program, days)),
+            _pilots(pilot_svc.pilot_returns(ctx, op.program, days)),
+        ]
 
     def read(request: Request) -> tuple[Any, Kpis, dict[str, str]]:
         op = console.operator(request)

@@ -144,3 +144,27 @@ def test_pilots_returns_for_an_analyst(client, key_for, admin, ctx, program):
     assert pilot["reliable"] is False  # four members are too few for the interval
     assert client.get("/v1/analytics/pilots", headers=key_for("pos")).status_code == 403
     assert client.get("/v1/analytics/pilots?to=2026-02-30", headers=analyst).status_code == 422
+
+
+def test_campaigns_costs_for_an_analyst(client, key_for, admin, ctx, program):
+    """Rules sharing a ``campaign:`` code are read back as one campaign with their points
+    and cost; a pos key may not read it (403)."""
+    rules.publish(
+        ctx,
+        program,
+        PILOT_RULES.replace("rate: {percent: 5}, pilot: {share_percent: 50}", "rate: {percent: 5}")
+        .replace('per: "100"}}', 'per: "100"}, campaign: launch}')
+        .replace("{percent: 5}}", "{percent: 5}, campaign: launch}"),
+        actor="test",
+    )
+    _member_buys(client, admin, "1000", "R-C1")
+    analytics.refresh(ctx, program)
+    day = ctx.now().date().isoformat()
+    r = client.get(f"/v1/analytics/campaigns?from={day}&to={day}", headers=key_for("analyst"))
+    assert r.status_code == 200, r.text
+    (launch,) = r.json()["campaigns"]
+    assert launch["campaign"] == "launch"
+    assert launch["rules"] == ["base", "trial"]
+    assert launch["points"] == 10 + 50  # 1 per 100 RUB, and 5 % of 1,000 RUB
+    assert launch["cost_minor"] == launch["points"] * program.point_value_minor
+    assert client.get("/v1/analytics/campaigns", headers=key_for("pos")).status_code == 403

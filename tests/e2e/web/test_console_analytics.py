@@ -115,6 +115,7 @@ def test_the_pilots_table_and_its_csv(world, as_role):
     c = as_role("analyst")
     html = c.get(f"/admin/analytics?{_range(world)}").text
     assert 'href="/admin/analytics/pilots.csv?' in html
+    assert 'href="/admin/analytics/campaigns.csv?' in html
     text = text_of(html)
     assert "Pilots and their return" in text
     assert "trial" in text

@@ -91,3 +91,24 @@ class PilotReportPublic(BaseModel):
     from_day: str
     to_day: str
     pilots: list[PilotPublic]
+
+
+class CampaignPublic(BaseModel):
+    """A campaign (rules sharing a ``campaign:`` code) and its points, awards and cost in
+    minor units over the range."""
+
+    campaign: str
+    rules: list[str]
+    points: int
+    awards: int
+    cost_minor: int
+
+
+class CampaignReportPublic(BaseModel):
+    """The program's campaigns over local days from-to, most points first."""
+
+    program: str
+    currency: str
+    from_day: str
+    to_day: str
+    campaigns: list[CampaignPublic]
