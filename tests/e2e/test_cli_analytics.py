@@ -161,3 +161,25 @@ def test_pilots_table_and_json(shop: Cli, tmp_path: Path) -> None:
     (pilot,) = report["pilots"]
     assert pilot["pilot"]["members"] + pilot["control"]["members"] == 1
     assert pilot["roi"] is None  # nothing bought today, no points: no ROI
+
+
+def test_campaigns_table_and_json(shop: Cli, tmp_path: Path) -> None:
+    """After a rebuild, the June purchases' base rule, given the campaign ``launch`` from
+    the start, is read back as that campaign with its 15 points (a table, or JSON)."""
+    doc = tmp_path / "campaign.yaml"
+    doc.write_text(RULES.replace("'100'}}", "'100'}, campaign: launch}"))
+    shop.ok(
+        "rules",
+        "publish",
+        "-p",
+        "shop",
+        str(doc),
+        "--effective-at",
+        "2025-05-01T00:00:00Z",
+        "--backdate",
+    )
+    shop.ok("analytics", "rebuild", "-p", "shop")
+    args = ("analytics", "campaigns", "-p", "shop", "--from", "2025-06-01", "--to", "2025-06-30")
+    assert "launch" in shop.ok(*args).stdout
+    (launch,) = shop.json(*args)["campaigns"]
+    assert (launch["campaign"], launch["rules"], launch["points"]) == ("launch", ["base"], 15)
