@@ -19,7 +19,13 @@ from kopilka.services import analytics, audit, purchases, rules
 from kopilka.services import jobs as jobs_svc
 from kopilka.services import points as points_svc
 from kopilka.services.analytics import KpiQuery, RecordGuestReceipt
-from kopilka.store.tables import analytics_daily, analytics_member_months, analytics_rule_daily
+from kopilka.store.tables import (
+    analytics_cohort_months,
+    analytics_daily,
+    analytics_member_months,
+    analytics_purchase_gaps,
+    analytics_rule_daily,
+)
 from tests import commands
 from tests.integration.purchases.conftest import SIMPLE_RULES, basket
 
@@ -31,7 +37,13 @@ def _rollups(ctx, program):
     """Every rollup row of the program, zero rows left out, as sorted tuples."""
     out = {}
     with ctx.uow(read_only=True) as uow:
-        for table in (analytics_daily, analytics_member_months, analytics_rule_daily):
+        for table in (
+            analytics_daily,
+            analytics_member_months,
+            analytics_rule_daily,
+            analytics_purchase_gaps,
+            analytics_cohort_months,
+        ):
             rows = uow.conn.execute(select(table).where(table.c.program_id == program.id)).all()
             out[table.name] = sorted(
                 tuple(str(v) for v in r)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -1004,6 +1005,33 @@ analytics_member_months = Table(
     Column("purchases", Id, nullable=False, server_default="0"),
     Column("revenue_minor", Id, nullable=False, server_default="0"),
     Index("ix_analytics_member_months_cohort", "program_id", "cohort", "month_no"),
+)
+
+# purchases by their local day and the local day of the member's purchase one (back 1) or
+# two (back 2) purchases earlier: a range's distinct and repeat purchasers without reading
+# the purchases (docs/analytics.md); at most one row per pair of days
+analytics_purchase_gaps = Table(
+    "analytics_purchase_gaps",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("back", SmallInteger, primary_key=True),
+    Column("earlier", Date, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("purchases", Id, nullable=False, server_default="0"),
+)
+
+# per local month and enrolment month (cohort): members active (a purchase), of them
+# active the month before too, their purchases and revenue (summed from the member months)
+analytics_cohort_months = Table(
+    "analytics_cohort_months",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("month_no", Integer, primary_key=True),
+    Column("cohort", Integer, primary_key=True),
+    Column("active", Id, nullable=False, server_default="0"),
+    Column("retained", Id, nullable=False, server_default="0"),
+    Column("purchases", Id, nullable=False, server_default="0"),
+    Column("revenue_minor", Id, nullable=False, server_default="0"),
 )
 
 # points awarded per rule per local day (from the purchases' line awards)
