@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from bench.machine import (
     PG_ADMIN,
@@ -163,8 +164,15 @@ def load(engine: Any, program_id: int, n_purchases: int, n_members: int) -> None
             SELECT i, '1', CASE WHEN i % 4 = 0 THEN 'dairy-x2' ELSE 'base' END, 1, {points}
             FROM {s_p}""")
         )
+        _load_lots(conn, program_id, n_purchases, n_members)
         if conn.dialect.name == "postgresql":
-            for table in ("members", "journal_entries", "purchases", "postings", "line_awards"):
+            for table in (
+                "members",
+                "journal_entries",
+                "purchases",
+                "postings",
+                "line_awards",
+            ):
                 conn.execute(
                     text(
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -179,13 +187,14 @@ class Cpu:
     """CPU seconds used so far by this process and (PostgreSQL) the database's backends,
     read from /proc (the server runs on this host)."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.pg = engine.dialect.name == "postgresql"
+    def __init__(self, url: str) -> None:
+        self.pg = url.startswith("postgresql")
+        # a connection of its own (not the pool's, whose backends are the ones measured)
+        self.engine = create_engine(url, poolclass=NullPool) if self.pg else None
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def backends(self) -> dict[int, float]:
-        if not self.pg:
+        if self.engine is None:
             return {}
         with self.engine.connect() as conn:
             pids = conn.execute(
@@ -213,6 +222,51 @@ class Cpu:
         into.append(own + sum(v - before.get(pid, 0.0) for pid, v in after.items()))
 
 
+LOT_DAYS = 180
+
+
+def _load_lots(conn: Any, program_id: int, n_purchases: int, n_members: int) -> None:
+    """Each earn entry's lot, due to expire :data:`LOT_DAYS` after it was earned; the lots
+    whose expiry passed before NOW are used up, half of them by an ``expire`` draw and half
+    by a ``spend`` draw (the breakage rates read them). The draws have no journal entries
+    of their own: nothing here reads them but the expiry figures."""
+    s_p = _series(conn, n_purchases)
+    step = max(YEAR_S // n_purchases, 1)
+    member = f"((i * 7919) % {n_members}) + 1"
+    member = (
+        f"(CASE WHEN ({member}) * {YEAR_S // n_members} > (i - 1) * {step} "
+        f"THEN (i % 50) + 1 ELSE {member} END)"
+    )
+    points = "(((i * 7919) % 500000 + 100) / 10000)"
+    earned = f"(i - 1) * {step}"
+    expires = f"(i - 1) * {step} + {LOT_DAYS * 86400}"
+    past = f"((i - 1) * {step} + {LOT_DAYS * 86400} < {YEAR_S})"
+    conn.execute(
+        text(f"""
+        INSERT INTO lots (id, program_id, member_id, entry_id, source, amount, remaining,
+                          earned_at, available_at, expires_at, activated_at, expired_at)
+        SELECT i, {program_id}, {member}, i, 'earn', {points},
+               CASE WHEN {past} THEN 0 ELSE {points} END,
+               {_at(conn, earned)}, {_at(conn, earned)}, {_at(conn, expires)},
+               {_at(conn, earned)}, CASE WHEN {past} THEN {_at(conn, expires)} END
+        FROM {s_p}""")
+    )
+    conn.execute(
+        text(f"""
+        INSERT INTO lot_draws (lot_id, entry_id, kind, amount)
+        SELECT i, i, CASE WHEN i % 2 = 0 THEN 'expire' ELSE 'spend' END, {points}
+        FROM {s_p} WHERE {past}""")
+    )
+    if conn.dialect.name == "postgresql":
+        for table in ("lots", "lot_draws"):
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT MAX(id) FROM {table}))"
+                )
+            )
+
+
 def median_ms(call: Any, runs: int, cpu: Cpu, cpu_ms: list[float]) -> float:
     """The median wall time of ``runs`` calls; their CPU times (ms) go to ``cpu_ms``."""
     times = []
@@ -238,6 +292,12 @@ def _loaded(ctx: ServiceContext, n_purchases: int) -> Program | None:
         ).scalar_one()
     if count != n_purchases:
         raise SystemExit(f"the kept database holds {count} purchases: drop it or use another name")
+    with ctx.uow() as uow:
+        if uow.conn.execute(text("SELECT COUNT(*) FROM lots")).scalar_one() == 0:
+            # a database kept before the load had lots
+            members = uow.conn.execute(text("SELECT COUNT(*) FROM members")).scalar_one()
+            _load_lots(uow.conn, program.id, n_purchases, int(members))
+            uow.commit()
     return program
 
 
@@ -249,7 +309,7 @@ def run(
     upgrade(url)
     engine, checkpointer = bench_engine(url)
     ctx = ServiceContext(engine, FrozenClock(NOW))
-    cpu = Cpu(engine)
+    cpu = Cpu(url)
     program = _loaded(ctx, n_purchases) if keep else None
     loaded: float | None = None
     if program is None:
@@ -298,6 +358,8 @@ def run(
     out.unlink()
     figures = analytics.kpis(ctx, program, ranges["whole_year_by_month"])["totals"]
     engine.dispose()
+    if cpu.engine is not None:
+        cpu.engine.dispose()
     return {
         "purchases": n_purchases,
         "members": n_members,

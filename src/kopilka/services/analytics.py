@@ -27,6 +27,7 @@ from kopilka.domain.analytics import (
     Grain,
     bucket,
     local_day,
+    local_midnight,
     month_label,
     month_no,
     month_start,
@@ -286,8 +287,16 @@ def refresh(ctx: ServiceContext, program: Program, *, check_cap: bool = True) ->
             max(upto.return_, since.return_),
             max(upto.member, since.member),
             max(upto.guest, since.guest),
+            max(upto.lot, since.lot),
+            max(upto.draw, since.draw),
         )
         repo.add_ledger(program.id, program.timezone, ids=(since.entry, upto.entry))
+        repo.add_expiry(
+            program.id,
+            program.timezone,
+            lots_of=(since.lot, upto.lot),
+            draws_of=(since.draw, upto.draw),
+        )
         new_purchases = repo.purchase_span(program.id, (since.purchase, upto.purchase))
         days = 0
         span = repo.changed_span(program.id, since, upto)
@@ -384,6 +393,13 @@ def rebuild(
         tick(1)
         with repo.bulk_memory():
             repo.add_ledger(program.id, tz, span=bounds, upto=upto.entry)
+            repo.add_expiry(
+                program.id,
+                tz,
+                lots_of=(0, upto.lot),
+                draws_of=(0, upto.draw),
+                span=None if whole else bounds,
+            )
             tick(1)
             repo.set_purchase_figures(program.id, tz, first, last, bounds, upto)
             tick(1)
@@ -512,7 +528,7 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
     tz = program.timezone
     value = program.point_value_minor
     days = query.days
-    lo, hi = utc_bounds(days, tz)
+    _, hi = utc_bounds(days, tz)
     dim = None if query.dimension is Dimension.NONE else query.dimension.value
     with ctx.uow(read_only=True) as uow:
         consistent_snapshot(uow.conn)
@@ -530,8 +546,18 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         active_start = days.end - timedelta(days=active_days - 1)
         active_purchases = repo.purchases_in(program.id, active_start, days.end)
         active_gaps = repo.gap_counts(program.id, active_start, days.end)
-        due, expired_of_due = repo.expiring(program.id, lo, hi)
-        due_all, expired_all = repo.expiring(program.id, None, min(hi, ctx.now()))
+        # breakage from the expiry days; the expected rate over the lots whose expiry
+        # has passed: whole days from the rollup, today's part until now from the lots
+        due, expired_of_due = repo.expiry_days(program.id, days.start, days.end)
+        now = ctx.now()
+        if hi <= now:
+            due_all, expired_all = repo.expiry_days(program.id, None, days.end)
+        else:
+            today = local_day(now, tz)
+            due_all, expired_all = repo.expiry_days(program.id, None, today - timedelta(days=1))
+            due_today, expired_today = repo.expiring(program.id, local_midnight(today, tz), now)
+            due_all += due_today
+            expired_all += expired_today
         first_month, last_month = month_no(days.start), month_no(days.end)
         activity = repo.month_activity(program.id, first_month, last_month)
         cohort_cells = repo.cohorts(program.id, first_month, last_month)

@@ -372,8 +372,6 @@ purchases = Table(
     # the console's receipts list: by date and by amount (0014)
     Index("ix_purchases_program_time", "program_id", "occurred_at", "id"),
     Index("ix_purchases_program_total", "program_id", "total_minor", "id"),
-    # the analytics' distinct purchasing and active members, read from the index alone (0027)
-    Index("ix_purchases_program_time_member", "program_id", "occurred_at", "member_id"),
 )
 
 purchase_lines = Table(
@@ -1034,6 +1032,17 @@ analytics_cohort_months = Table(
     Column("revenue_minor", Id, nullable=False, server_default="0"),
 )
 
+# per local day of expiry: points of the lots due to expire that day, and how many of them
+# expired (their ``expire`` draws): the breakage rates without reading the lots
+analytics_expiry_daily = Table(
+    "analytics_expiry_daily",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("due", Id, nullable=False, server_default="0"),
+    Column("expired", Id, nullable=False, server_default="0"),
+)
+
 # points awarded per rule per local day (from the purchases' line awards)
 analytics_rule_daily = Table(
     "analytics_rule_daily",
@@ -1055,6 +1064,8 @@ analytics_state = Table(
     Column("last_return_id", Id, nullable=False, server_default="0"),
     Column("last_member_id", Id, nullable=False, server_default="0"),
     Column("last_guest_id", Id, nullable=False, server_default="0"),
+    Column("last_lot_id", Id, nullable=False, server_default="0"),
+    Column("last_draw_id", Id, nullable=False, server_default="0"),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

@@ -39,6 +39,7 @@ from kopilka.store.tables import (
     analytics_alerts,
     analytics_cohort_months,
     analytics_daily,
+    analytics_expiry_daily,
     analytics_member_months,
     analytics_purchase_gaps,
     analytics_rule_daily,
@@ -46,6 +47,8 @@ from kopilka.store.tables import (
     analytics_state,
     guest_receipts,
     journal_entries,
+    lot_draws,
+    lots,
     members,
     purchases,
     returns,
@@ -74,6 +77,8 @@ class Marks:
     return_: int = 0
     member: int = 0
     guest: int = 0
+    lot: int = 0
+    draw: int = 0
 
 
 def _as_date(value: Any) -> date:
@@ -133,7 +138,7 @@ class AnalyticsRepo:
         if self.pg:
             self.conn.exec_driver_sql(
                 "ANALYZE analytics_daily, analytics_member_months, analytics_rule_daily,"
-                " analytics_purchase_gaps, analytics_cohort_months"
+                " analytics_purchase_gaps, analytics_cohort_months, analytics_expiry_daily"
             )
 
     # ---- marks ---------------------------------------------------------------------------
@@ -144,7 +149,13 @@ class AnalyticsRepo:
             return int(self.conn.execute(select(func.max(table.c.id))).scalar_one() or 0)
 
         return Marks(
-            top(journal_entries), top(purchases), top(returns), top(members), top(guest_receipts)
+            top(journal_entries),
+            top(purchases),
+            top(returns),
+            top(members),
+            top(guest_receipts),
+            top(lots),
+            top(lot_draws),
         )
 
     def marks(self, program_id: int) -> Marks | None:
@@ -157,6 +168,8 @@ class AnalyticsRepo:
                 s.last_return_id,
                 s.last_member_id,
                 s.last_guest_id,
+                s.last_lot_id,
+                s.last_draw_id,
             ).where(s.program_id == program_id)
         ).first()
         return None if row is None else Marks(*(int(v) for v in row))
@@ -169,6 +182,8 @@ class AnalyticsRepo:
             "last_return_id": marks.return_,
             "last_member_id": marks.member,
             "last_guest_id": marks.guest,
+            "last_lot_id": marks.lot,
+            "last_draw_id": marks.draw,
             "updated_at": at,
         }
         self._upsert(
@@ -636,9 +651,76 @@ class AnalyticsRepo:
             params,
         )
 
+    def add_expiry(
+        self,
+        program_id: int,
+        timezone: str,
+        *,
+        lots_of: tuple[int, int],
+        draws_of: tuple[int, int],
+        span: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """Add the points of the program's lots with ids in ``(lots_of[0], lots_of[1]]``
+        to their local expiry day's ``due``, and the ``expire`` draws with ids in
+        ``draws_of`` to their lot's expiry day's ``expired``; only the lots expiring in
+        ``span`` (UTC) when given."""
+        row = self.conn.execute(
+            text(
+                "SELECT MIN(expires_at), MAX(expires_at) FROM lots "
+                "WHERE program_id = :p AND expires_at IS NOT NULL"
+            ),
+            {"p": program_id},
+        ).one()
+        lo, hi = _instant(row[0]), _instant(row[1], later=True)
+        if lo is None or hi is None:
+            return
+        day = self.day_sql("l.expires_at", timezone, lo, hi)
+        params: dict[str, Any] = {
+            "p": program_id,
+            "l_lo": lots_of[0],
+            "l_hi": lots_of[1],
+            "d_lo": draws_of[0],
+            "d_hi": draws_of[1],
+        }
+        when = ""
+        if span is not None:
+            when = "AND l.expires_at >= :lo AND l.expires_at < :hi"
+            params.update(lo=span[0], hi=span[1])
+        p = int(program_id)
+        for column, select_ in (
+            (
+                "due",
+                f"""SELECT {p}, {day}, SUM(l.amount) FROM lots l
+                    WHERE l.program_id = :p AND l.expires_at IS NOT NULL {when}
+                      AND l.id > :l_lo AND l.id <= :l_hi
+                    GROUP BY 2""",
+            ),
+            (
+                "expired",
+                f"""SELECT {p}, {day}, SUM(d.amount)
+                    FROM lot_draws d JOIN lots l ON l.id = d.lot_id
+                    WHERE d.kind = 'expire' AND d.id > :d_lo AND d.id <= :d_hi
+                      AND l.program_id = :p AND l.expires_at IS NOT NULL {when}
+                    GROUP BY 2""",
+            ),
+        ):
+            self.conn.execute(
+                text(f"""
+                    INSERT INTO analytics_expiry_daily (program_id, day, {column})
+                    {select_}
+                    ON CONFLICT (program_id, day) DO UPDATE SET
+                        {column} = analytics_expiry_daily.{column} + excluded.{column}"""),
+                params,
+            )
+
     def clear(self, program_id: int, first: date | None = None, last: date | None = None) -> None:
         """Delete the program's rollup rows (of days ``first`` to ``last`` when given)."""
-        for table in (analytics_daily, analytics_rule_daily, analytics_purchase_gaps):
+        for table in (
+            analytics_daily,
+            analytics_rule_daily,
+            analytics_purchase_gaps,
+            analytics_expiry_daily,
+        ):
             q = delete(table).where(table.c.program_id == program_id)
             if first is not None and last is not None:
                 q = q.where(table.c.day >= first, table.c.day <= last)
@@ -751,6 +833,18 @@ class AnalyticsRepo:
                 {"p": program_id, "a": first, "b": last},
             ).scalar_one()
         )
+
+    def expiry_days(self, program_id: int, first: date | None, last: date) -> tuple[int, int]:
+        """Points of the lots due to expire on local days ``first`` (from the first when
+        ``None``) to ``last``, and how many of them expired."""
+        row = self.conn.execute(
+            text("""
+                SELECT COALESCE(SUM(due), 0), COALESCE(SUM(expired), 0)
+                FROM analytics_expiry_daily
+                WHERE program_id = :p AND (:a_null OR day >= :a) AND day <= :b"""),
+            {"p": program_id, "a": first, "a_null": first is None, "b": last},
+        ).one()
+        return int(row[0]), int(row[1])
 
     def expiring(self, program_id: int, lo: datetime | None, hi: datetime) -> tuple[int, int]:
         """Points of the lots due to expire in ``[lo, hi)`` and how many of them expired."""

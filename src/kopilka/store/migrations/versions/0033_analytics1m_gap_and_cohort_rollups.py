@@ -13,6 +13,15 @@ members active that month (a purchase), those of them active the month before to
 purchases and revenue: retention, churn, cohort retention and lifetime value, summed from
 a few hundred rows.
 
+``analytics_expiry_daily``: per program and local day of expiry, the points of the lots due
+to expire that day and how many of them expired (their ``expire`` draws, whenever swept):
+the breakage rate and the expected breakage rate without reading the lots. The job adds
+the lots and draws newer than its marks (``analytics_state.last_lot_id``,
+``last_draw_id``).
+
+``ix_purchases_program_time_member`` (0027) goes: the KPIs no longer count purchasers
+from the purchases, and every purchase paid for the index.
+
 Revision ID: 0033
 Revises: 0032
 """
@@ -59,8 +68,29 @@ def upgrade() -> None:
             "program_id", "month_no", "cohort", name="pk_analytics_cohort_months"
         ),
     )
+    op.create_table(
+        "analytics_expiry_daily",
+        sa.Column("program_id", Id, nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        _n("due"),
+        _n("expired"),
+        sa.PrimaryKeyConstraint("program_id", "day", name="pk_analytics_expiry_daily"),
+    )
+    with op.batch_alter_table("analytics_state") as batch:
+        batch.add_column(sa.Column("last_lot_id", Id, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("last_draw_id", Id, nullable=False, server_default="0"))
+    op.drop_index("ix_purchases_program_time_member", table_name="purchases")
 
 
 def downgrade() -> None:
+    op.create_index(
+        "ix_purchases_program_time_member",
+        "purchases",
+        ["program_id", "occurred_at", "member_id"],
+    )
+    with op.batch_alter_table("analytics_state") as batch:
+        batch.drop_column("last_draw_id")
+        batch.drop_column("last_lot_id")
+    op.drop_table("analytics_expiry_daily")
     op.drop_table("analytics_cohort_months")
     op.drop_table("analytics_purchase_gaps")
