@@ -2,8 +2,8 @@
 purchases, returns, earnings, redemptions, adjustments, expiries and guest receipts, with
 the ``analytics`` job's refreshes at random moments between them, the points issued,
 redeemed, expired and adjusted and the outstanding liability read from the rollups equal
-verify's totals, and the points due to expire and expired of them equal the lots' own; and a full rebuild from the journal gives the same rollups as the
-refreshes did."""
+verify's totals, and the points due to expire and expired of them equal the lots' own;
+and a full rebuild from the journal gives the same rollups as the refreshes did."""
 
 from __future__ import annotations
 

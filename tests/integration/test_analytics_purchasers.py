@@ -17,7 +17,8 @@ from sqlalchemy import select
 from kopilka.domain.analytics import DateRange, Grain
 from kopilka.services import analytics, purchases, rules
 from kopilka.services.analytics import KpiQuery
-from kopilka.store.tables import members, purchases as purchases_table
+from kopilka.store.tables import members
+from kopilka.store.tables import purchases as purchases_table
 from tests import commands
 from tests.integration.purchases.conftest import SIMPLE_RULES, basket
 from tests.integration.test_analytics_agreement import _rollups
@@ -48,9 +49,7 @@ def _raw(ctx, program) -> tuple[list[tuple[int, date]], dict[int, date]]:
         ]
         enrolled = {
             int(r[0]): local(r[1])
-            for r in uow.conn.execute(
-                select(m.id, m.enrolled_at).where(m.program_id == program.id)
-            )
+            for r in uow.conn.execute(select(m.id, m.enrolled_at).where(m.program_id == program.id))
         }
     return bought, enrolled
 
@@ -67,7 +66,7 @@ def test_purchasers_and_retention_from_rollups_equal_a_count_of_the_purchases(
     program = make_program(timezone=ZONE)
     rules.publish(ctx, program, SIMPLE_RULES, actor="test")
     people = [make_member(program) for _ in range(5)]
-    for step in range(90):
+    for _ in range(90):
         clock.advance(timedelta(hours=rnd.choice([3, 13, 26, 50])))
         if rnd.random() < 0.1:
             people.append(make_member(program))
@@ -87,9 +86,7 @@ def test_purchasers_and_retention_from_rollups_equal_a_count_of_the_purchases(
         a = first_day + timedelta(days=rnd.randint(-3, span))
         b = min(a + timedelta(days=rnd.randint(0, 60)), last_day + timedelta(days=3))
         window = rnd.choice([1, 7, 30, 90])
-        t = analytics.kpis(ctx, program, KpiQuery(DateRange(a, b), active_days=window))[
-            "totals"
-        ]
+        t = analytics.kpis(ctx, program, KpiQuery(DateRange(a, b), active_days=window))["totals"]
         counts = Counter(m for m, d in bought if a <= d <= b)
         active = {m for m, d in bought if b - timedelta(days=window - 1) <= d <= b}
         assert t["purchases"] == sum(counts.values())
@@ -98,9 +95,7 @@ def test_purchasers_and_retention_from_rollups_equal_a_count_of_the_purchases(
         assert t["repeat_purchase_rate"] == (repeaters / len(counts) if counts else None)
         assert t["active_members"] == len(active)
         assert t["members"] == sum(1 for d in enrolled.values() if d <= b)
-    whole = analytics.kpis(
-        ctx, program, KpiQuery(DateRange(first_day, last_day), Grain.MONTH)
-    )
+    whole = analytics.kpis(ctx, program, KpiQuery(DateRange(first_day, last_day), Grain.MONTH))
     months: dict[int, set[int]] = {}
     for m, d in bought:
         months.setdefault(_month(d), set()).add(m)
