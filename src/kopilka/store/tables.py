@@ -1002,7 +1002,6 @@ analytics_member_months = Table(
     Column("cohort", Integer, nullable=False),
     Column("purchases", Id, nullable=False, server_default="0"),
     Column("revenue_minor", Id, nullable=False, server_default="0"),
-    Index("ix_analytics_member_months_cohort", "program_id", "cohort", "month_no"),
 )
 
 # purchases by their local day and the local day of the member's purchase one (back 1) or

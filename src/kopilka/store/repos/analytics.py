@@ -117,11 +117,14 @@ class AnalyticsRepo:
 
     @contextmanager
     def bulk_memory(self) -> Iterator[None]:
-        """While a rebuild runs on SQLite, a page cache of 256 MiB (its GROUP BY sorts
-        millions of rows, spilling to disk with the default cache); the connection's setting
-        is put back afterwards (``temp_store`` cannot change inside a transaction).
-        PostgreSQL sizes its sorts itself (``work_mem``)."""
+        """While a rebuild runs, memory for its sorts and groupings of millions of rows,
+        which spill to disk otherwise: on SQLite a page cache of 256 MiB, the connection's
+        setting put back afterwards (``temp_store`` cannot change inside a transaction);
+        on PostgreSQL ``work_mem`` of 256 MiB for the rest of the rebuild's transaction
+        (``SET LOCAL``; the default 4 MiB made the member months' grouping of a million
+        purchases spill 33 batches to disk)."""
         if self.pg:
+            self.conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
             yield
             return
         cache = self.conn.exec_driver_sql("PRAGMA cache_size").scalar_one()

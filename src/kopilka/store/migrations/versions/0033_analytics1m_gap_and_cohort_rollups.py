@@ -20,7 +20,9 @@ the lots and draws newer than its marks (``analytics_state.last_lot_id``,
 ``last_draw_id``).
 
 ``ix_purchases_program_time_member`` (0027) goes: the KPIs no longer count purchasers
-from the purchases, and every purchase paid for the index.
+from the purchases, and every purchase paid for the index. So does
+``ix_analytics_member_months_cohort`` (0025): cohorts are read from the cohort months, and
+the job and the rebuild paid for it on every member month they wrote.
 
 Revision ID: 0033
 Revises: 0032
@@ -80,9 +82,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column("last_lot_id", Id, nullable=False, server_default="0"))
         batch.add_column(sa.Column("last_draw_id", Id, nullable=False, server_default="0"))
     op.drop_index("ix_purchases_program_time_member", table_name="purchases")
+    op.drop_index("ix_analytics_member_months_cohort", table_name="analytics_member_months")
 
 
 def downgrade() -> None:
+    op.create_index(
+        "ix_analytics_member_months_cohort",
+        "analytics_member_months",
+        ["program_id", "cohort", "month_no"],
+    )
     op.create_index(
         "ix_purchases_program_time_member",
         "purchases",
