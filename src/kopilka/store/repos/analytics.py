@@ -667,6 +667,8 @@ class AnalyticsRepo:
         to their local expiry day's ``due``, and the ``expire`` draws with ids in
         ``draws_of`` to their lot's expiry day's ``expired``; only the lots expiring in
         ``span`` (UTC) when given."""
+        if lots_of[1] <= lots_of[0] and draws_of[1] <= draws_of[0]:
+            return  # nothing new (and no scan of the lots by program for it)
         row = self.conn.execute(
             text(
                 "SELECT MIN(expires_at), MAX(expires_at) FROM lots "
