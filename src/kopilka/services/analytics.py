@@ -523,8 +523,9 @@ def check_budget(ctx: ServiceContext, program: Program, at: datetime) -> bool:
 
 
 def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
-    """Every KPI of ``query``'s range, read from the rollups (and, for distinct members,
-    from the purchases by their time index), in one consistent read."""
+    """Every KPI of ``query``'s range, read from the rollups only (and, for a range that
+    ends today, today's lots due before now), in one consistent read: no read grows with
+    the number of purchases or members."""
     tz = program.timezone
     value = program.point_value_minor
     days = query.days

@@ -13,9 +13,13 @@ tier:
 - purchases, revenue, distinct purchasing members: ``purchases``; refunds: ``returns`` on
   the return's day; guest receipts: ``guest_receipts``; new members: ``members``.
 
-Ledger figures and the member-months are additive: the job adds the entries and purchases
-newer than its marks (``analytics_state``). Purchase counts, distinct members and the rest
-are not (a distinct count does not add up): the job recomputes the days its new rows fall on.
+Ledger figures, the expiry days and the member-months are additive: the job adds the
+entries, lots, draws and purchases newer than its marks (``analytics_state``). Purchase
+counts, distinct members and the rest are not (a distinct count does not add up): the job
+recomputes the days its new rows fall on. The purchase gaps (``analytics_purchase_gaps``)
+of the members with new purchases are taken away as they were and added as they are; the
+cohort months (``analytics_cohort_months``) of the months the new purchases fall on, and
+the month after, are recomputed from the member months.
 """
 
 # the statements are assembled from fixed fragments, ints and a day expression built from a
