@@ -68,7 +68,12 @@ def test_a_pilots_return_is_computed_from_what_was_stored(ctx, clock, make_progr
     assert result["control"]["revenue_minor"] == len(control) * 100_000
     with ctx.uow(read_only=True) as uow:
         stored = uow.conn.execute(
-            select(func.sum(line_awards.c.points)).where(line_awards.c.rule_id == "trial")
+            select(func.sum(line_awards.c.points)).where(
+                line_awards.c.rule_id == "trial",
+                line_awards.c.purchase_id.in_(
+                    select(purchases_table.c.id).where(purchases_table.c.program_id == program.id)
+                ),
+            )
         ).scalar_one()
     stored = int(stored)
     assert result["points"] == stored > 0
