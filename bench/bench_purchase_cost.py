@@ -27,6 +27,11 @@ its next transaction. That write's own CPU is left out of the figures.
 multiplier that reads it: the "tiers off" side of issue 22's A/B (a purchase with tiers
 costs at most 10 % more), to be interleaved with runs without it.
 
+``--without-outbox`` books the same purchases and returns without writing their outbox
+events (``OutboxRepo.add``, the outbox's one writer, writes nothing while the rounds run,
+in this process only): the "outbox off" side of issue 23's A/B (writing the outbox adds
+at most 10 % to a purchase's cost), to be interleaved with runs without it.
+
 ``--via asgi`` sends the same purchases and returns as HTTP requests straight into the
 API application (``bench.asgi_driver``: middleware, authentication, validation, the
 route, the JSON answer; no sockets, server or second process), written to
@@ -36,14 +41,17 @@ route, the JSON answer; no sockets, server or second process), written to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sqlite3
 import statistics
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import uvloop
 from sqlalchemy import Engine, text
@@ -75,6 +83,7 @@ from kopilka.services.purchases import (
     ReturnLine,
 )
 from kopilka.store.db import sqlite_file, writer_lock
+from kopilka.store.repos.outbox import OutboxRepo
 
 
 def purchase_command(data: dict[str, Any], program: Program, now: datetime) -> BookPurchase:
@@ -139,6 +148,17 @@ def without_tiers(document: str) -> str:
     stripped = "".join(out)
     assert "tiers:" not in stripped.replace("# ---- tiers", ""), "a tier reference is left"
     return stripped
+
+
+@contextlib.contextmanager
+def outbox_off(off: bool) -> Iterator[None]:
+    """``--without-outbox``: no outbox event is written inside (``OutboxRepo.add`` is
+    every event's writer; replaced in this process only, and put back after)."""
+    if not off:
+        yield
+        return
+    with mock.patch.object(OutboxRepo, "add", return_value=None):
+        yield
 
 
 def backend_cpu(pid: int | None) -> float:
@@ -225,7 +245,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         return cpu, own, backend_cpu(pid) - pg0, requests
 
     rounds = []
-    with checkpointer:
+    with checkpointer, outbox_off(args.without_outbox):
         one_round(args.warmup)
         for _ in range(args.repeats):
             py, own, pg, requests = one_round(args.purchases)
@@ -320,6 +340,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--without-tiers",
         action="store_true",
         help="publish the rules without their tiers: section and tier rule (issue 22's A/B)",
+    )
+    p.add_argument(
+        "--without-outbox",
+        action="store_true",
+        help="book without writing outbox events (issue 23's A/B)",
     )
     p.add_argument(
         "--via",
