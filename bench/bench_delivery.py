@@ -15,6 +15,11 @@ measures delivery, not the use cases that write events), then one timed
 * ``--sequential`` also times each channel one event at a time (``send`` only, the
   delivery before batching), for comparison.
 
+Besides the wall time, each phase reports the CPU it cost per delivered event: this
+process's (``time.process_time``: the delivery, the HTTP and NATS clients) and, on
+PostgreSQL, that of the backends serving the bench's database (``/proc/<pid>/stat``); the
+load of a shared machine moves these much less than the events per second.
+
 Written to ``bench/results/delivery.json`` (``--quick``: tiny sizes, under bench/.work).
 """
 
