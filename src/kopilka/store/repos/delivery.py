@@ -50,9 +50,10 @@ PER_MEMBER = 32
 # others) and whether it and every earlier one are free (due, nobody's lease); the free
 # ones are a prefix of each member's. Breadth first (every member's first, then their
 # seconds, ...), oldest due first within a rank.
-_CANDIDATES = """
-SELECT c.id, c.rank FROM (
-  SELECT d.id, d.next_attempt_at, d.member_id, d.seq,
+_CANDIDATES = text(
+    """
+SELECT c.id, c.rank, c.channel, c.member_id FROM (
+  SELECT d.id, d.channel, d.next_attempt_at, d.member_id, d.seq,
     row_number() OVER w AS rank,
     min(CASE WHEN d.next_attempt_at <= :now
              AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= :now)
@@ -67,49 +68,53 @@ WHERE c.free = 1 AND c.rank <= :per_member
 ORDER BY c.rank, c.next_attempt_at, c.member_id, c.seq
 LIMIT :limit
 """
-_CLAIM_TYPES = (
-    bindparam("now", type_=UTCDateTime),
-    bindparam("until", type_=UTCDateTime),
-)
-_SQLITE_CANDIDATES = text(_CANDIDATES).bindparams(_CLAIM_TYPES[0])
-# PostgreSQL: the whole claim in one statement. The candidates are locked ``SKIP LOCKED``
-# (each checked again as it is locked: a row another worker leased meanwhile is no longer
-# free); a member's locked ones are kept only while their ranks run 1, 2, 3, ... (one that
-# another worker holds locked breaks the prefix: the member's later ones wait), leased,
-# and answered with their events.
-_PG_CLAIM = (
+).bindparams(bindparam("now", type_=UTCDateTime))
+# PostgreSQL: the candidates still free, locked; one another worker holds locked is
+# skipped (its claim is under way), one it leased meanwhile is no longer free. By the
+# primary key: a plan that does not depend on the table's statistics.
+_PG_LOCK = text(
+    """
+SELECT d.id FROM outbox_deliveries AS d
+WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.status = 'pending'
+  AND d.next_attempt_at <= :now
+  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= :now)
+FOR UPDATE SKIP LOCKED
+"""
+).bindparams(bindparam("now", type_=UTCDateTime))
+# PostgreSQL: the kept deliveries leased and answered with their events, in one statement
+_PG_LEASE = (
     text(
-        f"""
-WITH cand AS ({_CANDIDATES}),
-locked AS (
-  SELECT d.id, d.channel, d.member_id, cand.rank
-  FROM outbox_deliveries AS d JOIN cand ON cand.id = d.id
-  WHERE d.status = 'pending' AND d.next_attempt_at <= :now
-    AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= :now)
-  FOR UPDATE OF d SKIP LOCKED
-),
-prefix AS (
-  SELECT l.id FROM (
-    SELECT id, rank, row_number() OVER (
-      PARTITION BY channel, member_id, CASE WHEN member_id IS NULL THEN id END
-      ORDER BY rank) AS k
-    FROM locked) AS l
-  WHERE l.k = l.rank
-),
-leased AS (
-  UPDATE outbox_deliveries AS d SET lease_holder = :holder, lease_expires_at = :until
-  FROM prefix WHERE d.id = prefix.id
-  RETURNING d.id, d.event_id, d.channel, d.attempts
-)
-SELECT l.id, l.event_id, l.channel, l.attempts, e.member_id, e.seq, e.type,
+        """
+UPDATE outbox_deliveries AS d SET lease_holder = :holder, lease_expires_at = :until
+FROM outbox_events AS e
+WHERE d.id = ANY(CAST(:ids AS bigint[])) AND e.id = d.event_id
+RETURNING d.id, d.event_id, d.channel, d.attempts, e.member_id, e.seq, e.type,
   e.schema_version, e.payload, e.created_at
-FROM leased AS l JOIN outbox_events AS e ON e.id = l.event_id
-ORDER BY l.channel, e.member_id, e.seq
-"""  # noqa: S608 - no value is formatted in: the candidates' text is ours
+"""
     )
-    .bindparams(*_CLAIM_TYPES)
+    .bindparams(bindparam("until", type_=UTCDateTime))
     .columns(created_at=UTCDateTime)
 )
+
+
+def _runs(candidates: Sequence[Any], locked: set[int]) -> list[int]:
+    """Of the candidates (id, rank, channel, member), per member and channel the run of
+    ranks 1, 2, 3, ... that were all locked: one skipped (another worker's claim holds
+    it) ends the member's run, so no later event goes ahead of it."""
+    by_member: dict[tuple[object, ...], list[tuple[int, int]]] = {}
+    for c in candidates:
+        key = (c.channel, c.member_id) if c.member_id is not None else ("", int(c.id))
+        by_member.setdefault(key, []).append((int(c.rank), int(c.id)))
+    kept: list[int] = []
+    for run in by_member.values():
+        run.sort()
+        for expected, (rank, delivery_id) in enumerate(run, start=1):
+            if rank != expected or delivery_id not in locked:
+                break
+            kept.append(delivery_id)
+    return kept
+
+
 # PostgreSQL: a batch's outcomes and its delivery log in one statement over arrays (an
 # ``executemany`` is a statement per row); an outcome is written only while its holder
 # still holds the lease and the delivery is pending, every attempt is logged
@@ -402,20 +407,29 @@ class DeliveryRepo:
             "per_member": PER_MEMBER,
             "limit": limit,
         }
-        if self.conn.dialect.name == "postgresql":
-            rows = self.conn.execute(
-                _PG_CLAIM, {**params, "holder": holder, "until": lease_until}
-            ).all()
-            return [_claimed(r) for r in rows]
-        # SQLite: one worker, nothing to lock
-        ids = [int(r.id) for r in self.conn.execute(_SQLITE_CANDIDATES, params)]
-        if not ids:
+        candidates = self.conn.execute(_CANDIDATES, params).all()
+        if not candidates:
             return []
+        if self.conn.dialect.name == "postgresql":
+            ids = [int(c.id) for c in candidates]
+            found = self.conn.execute(_PG_LOCK, {"ids": ids, "now": now}).scalars()
+            locked = {int(i) for i in found}
+            kept = _runs(candidates, locked)
+            if not kept:
+                return []
+            rows = self.conn.execute(
+                _PG_LEASE, {"ids": kept, "holder": holder, "until": lease_until}
+            ).all()
+            return sorted(
+                (_claimed(r) for r in rows), key=lambda c: (c.channel, c.member_id or 0, c.seq)
+            )
+        # SQLite: one worker, nothing to lock
+        kept = [int(c.id) for c in candidates]
         d = outbox_deliveries.c
         e = outbox_events.c
         self.conn.execute(
             update(outbox_deliveries)
-            .where(d.id.in_(ids))
+            .where(d.id.in_(kept))
             .values(lease_holder=holder, lease_expires_at=lease_until)
         )
         q = (
@@ -432,7 +446,7 @@ class DeliveryRepo:
                 e.created_at,
             )
             .join(outbox_events, e.id == d.event_id)
-            .where(d.id.in_(ids))
+            .where(d.id.in_(kept))
             .order_by(d.channel, e.member_id, e.seq)
         )
         return [_claimed(r) for r in self.conn.execute(q)]
