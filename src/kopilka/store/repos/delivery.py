@@ -247,23 +247,11 @@ _SETTLE = (
 )
 
 
-def _member(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
 def _claimed(r: Any) -> ClaimedDelivery:
-    return ClaimedDelivery(
-        int(r.id),
-        str(r.event_id),
-        str(r.channel),
-        int(r.attempts),
-        _member(r.member_id),
-        int(r.seq),
-        str(r.type),
-        int(r.schema_version),
-        dict(r.payload),
-        r.created_at,
-    )
+    # the row's columns in the dataclass's order, as the driver typed them (ids and
+    # numbers int, text str, the payload a dict, the time UTC): built positionally, a
+    # claim is 500 of them
+    return ClaimedDelivery(*r)
 
 
 def _sub(r: Any) -> SubscriptionRow:
@@ -342,9 +330,7 @@ class DeliveryRepo:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [
-            (str(r.id), _member(r.member_id), int(r.seq), str(r.type)) for r in self.conn.execute(q)
-        ]
+        return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(q)]
 
     def dispatch(
         self,
