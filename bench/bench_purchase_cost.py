@@ -32,6 +32,11 @@ events (``OutboxRepo.add``, the outbox's one writer, writes nothing while the ro
 in this process only): the "outbox off" side of issue 23's A/B (writing the outbox adds
 at most 10 % to a purchase's cost), to be interleaved with runs without it.
 
+``--outbox-ab`` interleaves the two in one run: each repeat books a round with the outbox
+and then one without it, on the same database and connection, so the machine's load
+drifts alike for both; the result's ``outbox_ab`` holds each side's medians and the
+outbox's share pair by pair (``rounds`` and the headline figures are the rounds with it).
+
 ``--via asgi`` sends the same purchases and returns as HTTP requests straight into the
 API application (``bench.asgi_driver``: middleware, authentication, validation, the
 route, the JSON answer; no sockets, server or second process), written to
@@ -161,6 +166,34 @@ def outbox_off(off: bool) -> Iterator[None]:
         yield
 
 
+def outbox_ab(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """``--outbox-ab``: the rounds with the outbox and without, each side's medians (python
+    and backend ms per request) and what the outbox adds to their sum, pair by pair (a
+    round with it and the next without) and as the median of the pairs."""
+    on = [r for r in rounds if r["outbox"]]
+    off = [r for r in rounds if not r["outbox"]]
+
+    def total(r: dict[str, Any]) -> float:
+        return float(r["python_ms"] + r["postgres_ms"])
+
+    pairs = [round(100 * (total(a) / total(b) - 1), 1) for a, b in zip(on, off, strict=True)]
+    side = {
+        name: {
+            "python_ms": round(statistics.median(r["python_ms"] for r in rs), 3),
+            "postgres_ms": round(statistics.median(r["postgres_ms"] for r in rs), 3),
+        }
+        for name, rs in (("with", on), ("without", off))
+    }
+    return {
+        **side,
+        "added_percent_by_pair": pairs,
+        "added_percent_median": statistics.median(pairs),
+        "rounds_without": [
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in off
+        ],
+    }
+
+
 def backend_cpu(pid: int | None) -> float:
     if pid is None:
         return 0.0
@@ -245,18 +278,27 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         return cpu, own, backend_cpu(pid) - pg0, requests
 
     rounds = []
-    with checkpointer, outbox_off(args.without_outbox):
-        one_round(args.warmup)
+    # --outbox-ab: each repeat is a round with the outbox and one without, in turn
+    sides = (False, True) if args.outbox_ab else (args.without_outbox,)
+    with checkpointer:
+        with outbox_off(args.without_outbox):
+            one_round(args.warmup)
         for _ in range(args.repeats):
-            py, own, pg, requests = one_round(args.purchases)
-            rounds.append(
-                {
-                    "requests": requests,
-                    "python_ms": py * 1000 / requests,
-                    "request_path_ms": own * 1000 / requests,
-                    "postgres_ms": pg * 1000 / requests,
-                }
-            )
+            for off in sides:
+                with outbox_off(off):
+                    py, own, pg, requests = one_round(args.purchases)
+                rounds.append(
+                    {
+                        "requests": requests,
+                        "python_ms": py * 1000 / requests,
+                        "request_path_ms": own * 1000 / requests,
+                        "postgres_ms": pg * 1000 / requests,
+                        "outbox": not off,
+                    }
+                )
+    if args.outbox_ab:
+        ab = outbox_ab(rounds)
+        rounds = [r for r in rounds if r["outbox"]]
     loop.close()
     if bump is not None:
         bump.close()
@@ -266,13 +308,17 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         "request_path_ms_per_request": round(
             statistics.median(r["request_path_ms"] for r in rounds), 3
         ),
-        "rounds": [{k: round(v, 3) for k, v in r.items()} for r in rounds],
+        "rounds": [
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rounds
+        ],
         "verify": verify(url),
     }
     if pid is not None:
         out["postgres_backend_ms_per_request"] = round(
             statistics.median(r["postgres_ms"] for r in rounds), 3
         )
+    if args.outbox_ab:
+        out["outbox_ab"] = ab
     print(f"{name}: {out}", flush=True)
     return out
 
@@ -345,6 +391,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--without-outbox",
         action="store_true",
         help="book without writing outbox events (issue 23's A/B)",
+    )
+    p.add_argument(
+        "--outbox-ab",
+        action="store_true",
+        help="each repeat: a round with the outbox's events and one without (issue 23's A/B)",
     )
     p.add_argument(
         "--via",
