@@ -584,8 +584,16 @@ outbox_deliveries = Table(
     Column("delivered_at", UTCDateTime),
     Column("last_error", String(500)),
     UniqueConstraint("event_id", "channel", name="uq_outbox_deliveries_event_channel"),
-    Index("ix_outbox_deliveries_due", "status", "next_attempt_at"),
-    Index("ix_outbox_deliveries_member", "channel", "member_id", "seq"),
+    # the claim's: a program's pending deliveries in each member's order (migration 0033)
+    Index(
+        "ix_outbox_deliveries_pending",
+        "program_id",
+        "channel",
+        "member_id",
+        "seq",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
 )
 
 # the delivery log: every attempt of every delivery
