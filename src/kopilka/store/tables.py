@@ -584,7 +584,7 @@ outbox_deliveries = Table(
     Column("delivered_at", UTCDateTime),
     Column("last_error", String(500)),
     UniqueConstraint("event_id", "channel", name="uq_outbox_deliveries_event_channel"),
-    # the claim's: a program's pending deliveries in each member's order (migration 0033)
+    # the claim's: a program's pending deliveries in each member's order (migration 0034)
     Index(
         "ix_outbox_deliveries_pending",
         "program_id",

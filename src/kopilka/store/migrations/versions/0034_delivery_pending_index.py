@@ -4,8 +4,8 @@ two it used before (``status, next_attempt_at`` and ``channel, member_id, seq`` 
 every row, delivered ones too), so a settled delivery leaves the index and a dispatch
 writes one index entry fewer per delivery.
 
-Revision ID: 0033
-Revises: 0032
+Revision ID: 0034
+Revises: 0033
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0033"
-down_revision = "0032"
+revision = "0034"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 
