@@ -8,7 +8,8 @@ and the rules version that decided it, and the effective tier, what rules read, 
 ``members.tier_code``. A purchase only ever raises a tier; a tier is lost at a review
 (:func:`review_tiers`, run by ``kopilka tiers review`` and by the jobs worker's ``tiers``
 job). Every change of the effective tier writes a ``tier.changed`` event in its own unit
-of work (:func:`kopilka.services.outbox.tier_changed`).
+of work (:func:`kopilka.services.outbox.tier_changed_event`; a purchase's upgrade writes it
+in the statement of its rows on PostgreSQL).
 """
 
 from __future__ import annotations
