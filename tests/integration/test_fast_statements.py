@@ -17,7 +17,14 @@ from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
 from kopilka.store.db import FastStatement
 from kopilka.store.repos.idempotency import IdempotencyRepo
-from kopilka.store.repos.purchases import PurchaseRepo, StoredAward, StoredLine, StoredPurchase
+from kopilka.store.repos.purchases import (
+    PurchaseRepo,
+    StoredAward,
+    StoredLine,
+    StoredPurchase,
+    StoredReturn,
+)
+from kopilka.store.repos.tiers import Standing, TierRepo
 from kopilka.store.tables import idempotency_keys, journal_entries, lots, member_balances
 
 NOW = datetime(2026, 3, 1, 10, 30, 15, 123456, tzinfo=UTC)
@@ -367,3 +374,71 @@ def test_purchase_lines_and_awards_in_one_statement_read_back_as_written(
         assert after.purchase_count == before.purchase_count + 1
         with pytest.raises(IntegrityError):
             repo.add(replace(stored, lines=[*stored.lines], awards=[*stored.awards]))
+
+
+def _purchase(program: Program, member_id: int, receipt: str, at: datetime) -> StoredPurchase:
+    return StoredPurchase(
+        id=0,
+        program_id=program.id,
+        member_id=member_id,
+        receipt_id=receipt,
+        occurred_at=at,
+        store=None,
+        channel="till",
+        total_minor=50_00,
+        discount_minor=7_00,
+        points_earned=9,
+        points_redeemed=0,
+        earn_entry_id=None,
+        redeem_entry_id=None,
+        rule_version=1,
+        meta=None,
+        lines=[StoredLine("1", "SKU-1", None, None, Decimal("1"), 50_00, 7_00, 0, 9)],
+        awards=[StoredAward("1", "base", 1, 9)],
+    )
+
+
+@pytest.mark.parametrize("standing", [False, True])
+@pytest.mark.parametrize("inside", [True, False])
+def test_purchase_reads_its_tier_view_as_a_query_after_it_would(
+    ctx: ServiceContext,
+    make_program: Callable[..., Program],
+    make_member: Callable[..., int],
+    standing: bool,
+    inside: bool,
+) -> None:
+    """``PurchaseRepo.add_and_view`` (the tier view read in the purchase's own statement on
+    PostgreSQL, counted from before it and the purchase added) answers what
+    ``TierRepo.purchase_view`` reads once the purchase is stored: the window's metrics net
+    of an earlier purchase's return, with an older purchase left out, the standing with
+    its floors' ends as UTC datetimes, and the effective tier; a purchase outside the
+    window is left out of it too."""
+    program = make_program()
+    member_id = make_member(program)
+    start, end = NOW - timedelta(days=30), NOW + timedelta(days=30)
+    with ctx.uow() as uow:
+        repo, tiers = PurchaseRepo(uow.conn), TierRepo(uow.conn)
+        repo.add(_purchase(program, member_id, "R-old", start - timedelta(seconds=1)))
+        earlier = repo.add(_purchase(program, member_id, "R-1", start))
+        repo.add_return(earlier, StoredReturn("RT-1", NOW, 4, 0, 20_00, []))
+        if standing:
+            later = NOW + timedelta(days=3)
+            tiers.save(
+                program.id,
+                Standing(member_id, "gold", "platinum", later, "why", None, False, "gold", later),
+                NOW,
+            )
+            tiers.set_tier_code(member_id, "platinum", later)
+        at = NOW if inside else end
+        pid, view = repo.add_and_view(_purchase(program, member_id, "R-2", at), start, end)
+        assert view == tiers.purchase_view(member_id, start, end)
+        assert view.metrics == ((43_00 * 2 - 20_00, 18 - 4, 2) if inside else (23_00, 5, 1))
+        back = repo.by_receipt(program.id, "R-2")
+        assert back is not None
+        assert back.id == pid
+        if standing:
+            assert view.manual_until == later
+            assert view.manual_until.tzinfo == UTC
+            assert (view.stored, view.tier_code, view.paid_tier) == (True, "platinum", "gold")
+        else:
+            assert (view.stored, view.earned_tier, view.tier_code) == (False, None, None)

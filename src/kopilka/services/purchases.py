@@ -771,49 +771,65 @@ def prepare_commit(
         earned_by_line = result.points_by_line() if result else {}
         total = sum(ln.amount_minor for ln in net.lines)
         discount = sum(discounts.values())
-        PurchaseRepo(uow.conn).add(  # with the member's lifetime totals
-            StoredPurchase(
-                id=0,
-                program_id=program.id,
-                member_id=member_id,
-                receipt_id=receipt_id,
-                occurred_at=net.occurred_at,
-                store=net.store,
-                channel=net.channel.value,
-                total_minor=total,
-                discount_minor=discount,
-                points_earned=earned,
-                points_redeemed=pay,
-                earn_entry_id=earn_entry,
-                redeem_entry_id=redeem_entry,
-                rule_version=ruleset.version if ruleset else None,
-                meta=meta or None,
-                partner=net.partner,
-                payment_method=net.payment_method,
-                lines=[
-                    StoredLine(
-                        ln.line_id,
-                        ln.sku,
-                        ln.category or None,
-                        ln.brand or None,
-                        ln.quantity,
-                        ln.amount_minor,
-                        discounts.get(ln.line_id, 0),
-                        redeemed_by_line.get(ln.line_id, 0),
-                        earned_by_line.get(ln.line_id, 0),
-                    )
-                    for ln in net.lines
-                ],
-                awards=[
-                    StoredAward(a.line_id, a.rule_id, a.ruleset_version, a.points)
-                    for a in (result.awards if result else ())
-                    if a.line_id is not None
-                ],
-            )
+        stored = StoredPurchase(
+            id=0,
+            program_id=program.id,
+            member_id=member_id,
+            receipt_id=receipt_id,
+            occurred_at=net.occurred_at,
+            store=net.store,
+            channel=net.channel.value,
+            total_minor=total,
+            discount_minor=discount,
+            points_earned=earned,
+            points_redeemed=pay,
+            earn_entry_id=earn_entry,
+            redeem_entry_id=redeem_entry,
+            rule_version=ruleset.version if ruleset else None,
+            meta=meta or None,
+            partner=net.partner,
+            payment_method=net.payment_method,
+            lines=[
+                StoredLine(
+                    ln.line_id,
+                    ln.sku,
+                    ln.category or None,
+                    ln.brand or None,
+                    ln.quantity,
+                    ln.amount_minor,
+                    discounts.get(ln.line_id, 0),
+                    redeemed_by_line.get(ln.line_id, 0),
+                    earned_by_line.get(ln.line_id, 0),
+                )
+                for ln in net.lines
+            ],
+            awards=[
+                StoredAward(a.line_id, a.rule_id, a.ruleset_version, a.points)
+                for a in (result.awards if result else ())
+                if a.line_id is not None
+            ],
         )
+        window = (
+            tiers.purchase_window(uow, program, ruleset.version, net.occurred_at)
+            if ruleset is not None
+            else None
+        )
+        view = None
+        if window is None:
+            PurchaseRepo(uow.conn).add(stored)  # with the member's lifetime totals
+        else:  # and the member's tier view, in the same statement on PostgreSQL
+            view = PurchaseRepo(uow.conn).add_and_view(stored, *window)[1]
         if ruleset is not None:
             tiers.after_purchase(
-                uow, program, ruleset.version, member_id, net.occurred_at, now, lg, ruleset
+                uow,
+                program,
+                ruleset.version,
+                member_id,
+                net.occurred_at,
+                now,
+                lg,
+                ruleset,
+                view=view,
             )
         after = lg.balance(member_id)
         booked: PurchaseBooked = {

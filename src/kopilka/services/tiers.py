@@ -8,7 +8,8 @@ and the rules version that decided it, and the effective tier, what rules read, 
 ``members.tier_code``. A purchase only ever raises a tier; a tier is lost at a review
 (:func:`review_tiers`, run by ``kopilka tiers review`` and by the jobs worker's ``tiers``
 job). Every change of the effective tier writes a ``tier.changed`` event in its own unit
-of work (:func:`kopilka.services.outbox.tier_changed`).
+of work (:func:`kopilka.services.outbox.tier_changed_event`; a purchase's upgrade writes it
+in the statement of its rows on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from kopilka.services.rules import active_ruleset
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.outbox import NewEvent, OutboxRepo
 from kopilka.store.repos.rules import RuleSetRepo
-from kopilka.store.repos.tiers import Standing, StoredChange, TierRepo
+from kopilka.store.repos.tiers import PurchaseView, Standing, StoredChange, TierRepo
 from kopilka.store.uow import UnitOfWork
 
 # members a review or recompute reads, decides and writes at a time (one transaction)
@@ -212,6 +213,19 @@ def tier_now(
     return current_tier(uow, tiers.policy, member.id, at)
 
 
+def purchase_window(
+    uow: UnitOfWork, program: Program, version: int | None, occurred_at: datetime
+) -> tuple[datetime | None, datetime | None] | None:
+    """The window whose metrics :func:`after_purchase` judges a purchase made at
+    ``occurred_at`` under rules version ``version`` on (``None``: those rules have no
+    tiers), for the purchase to read its tier view as it is written
+    (``PurchaseRepo.add_and_view``)."""
+    tiers = tiers_of_version(uow, program, version)
+    if tiers is None:
+        return None
+    return period_bounds(tiers.policy, occurred_at, program.timezone)
+
+
 def after_purchase(
     uow: UnitOfWork,
     program: Program,
@@ -223,6 +237,7 @@ def after_purchase(
     ruleset: RuleSet | None = None,
     *,
     reason: ChangeReason = ChangeReason.PURCHASE,
+    view: PurchaseView | None = None,
 ) -> str | None:
     """Upgrade the member at once when the purchase just stored crossed a threshold; the
     new effective tier, or ``None`` when nothing changed (or the program has no tiers).
@@ -230,15 +245,19 @@ def after_purchase(
     purchase's own, so that its balance stays the one the purchase answers, by the rules
     ``ruleset`` the purchase was booked under (version ``version``; read when not given).
     ``reason``: what is stored with the change (an event's or an adjustment's points, see
-    :func:`after_points`)."""
+    :func:`after_points`). ``view``: the member's view of the :func:`purchase_window`
+    with the purchase in it, when the purchase read it as it was written; read here
+    otherwise."""
     tiers = tiers_of_version(uow, program, version)
     if tiers is None:
         return None
     policy = tiers.policy
     repo = TierRepo(uow.conn)
     start, end = period_bounds(policy, occurred_at, program.timezone)
-    # the common case (no upgrade) costs this one query, an upgrade three short writes
-    view = repo.purchase_view(member_id, start, end)
+    # the common case (no upgrade) costs this one query (none when the purchase read it),
+    # an upgrade one statement more on PostgreSQL (four short ones elsewhere)
+    if view is None:
+        view = repo.purchase_view(member_id, start, end)
     metrics = _plus_other(repo, policy, member_id, start, end, Metrics(*view.metrics))
     reached = upgrade_on_purchase(policy, view.earned_tier, metrics)
     if reached is None:
@@ -263,19 +282,19 @@ def after_purchase(
     }
     until = effective_until(policy, reached, *floors)
     due = _due_after(program, reached, now)
-    repo.record_upgrade(program.id, view, member_id, reached, after, now, change, until, due)
-    if after == before:
-        return None
-    outbox.tier_changed(
-        uow,
-        program,
-        member_id,
-        before,
-        after,
-        str(reason),
-        tiers.rule_version,
-        now,
+    # the ``tier.changed`` event of a change of the effective tier, written with the rows
+    event = (
+        None
+        if after == before
+        else outbox.tier_changed_event(
+            program, member_id, before, after, str(reason), tiers.rule_version, now
+        )
     )
+    change_id = repo.record_upgrade(
+        program.id, view, member_id, reached, after, now, change, until, due, event
+    )
+    if event is None:
+        return None
     if after is not None and policy.rank(after) > policy.rank(before):
         tier_welcome.welcome(
             uow,
@@ -284,7 +303,7 @@ def after_purchase(
             before,
             after,
             str(reason),
-            lambda: repo.last_change_id(member_id),
+            change_id,
             now,
             ledger,
             ruleset,

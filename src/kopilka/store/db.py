@@ -571,7 +571,7 @@ class FastFamily:
     the same statement on PostgreSQL, after the family elsewhere, each with its own row.
     """
 
-    __slots__ = ("_pg", "attached", "children", "link", "parent")
+    __slots__ = ("_pg", "_reads", "attached", "children", "link", "parent")
 
     def __init__(
         self,
@@ -585,6 +585,8 @@ class FastFamily:
         self.children = tuple(children)
         self.attached = tuple(attached)
         self._pg: _FamilyPlan | None = None
+        # :meth:`insert_and_read`'s statements by the query read with the family
+        self._reads: dict[str, tuple[str, list[str]]] = {}
 
     def insert(
         self,
@@ -604,6 +606,46 @@ class FastFamily:
             for stmt, values in zip(self.attached, attached, strict=True):
                 stmt.execute(conn, values)
             return pid
+        sql, params = self._pg_params(conn, row, families, attached)
+        found = self._fetch(conn, sql, params)
+        return int(found[0])
+
+    def insert_and_read(
+        self,
+        conn: Connection,
+        row: dict[str, Any],
+        families: Sequence[list[dict[str, Any]]],
+        attached: Sequence[dict[str, Any]],
+        query: str,
+        values: dict[str, Any],
+    ) -> tuple[Any, ...]:
+        """PostgreSQL only: :meth:`insert`, and in the same statement the one row of
+        ``query`` (a SELECT in PostgreSQL's SQL, parameters ``%(name)s`` taken from
+        ``values``, passed as they are); the parent's id followed by that row's columns,
+        as the driver gives them. The query sees the database as it was before the
+        statement (all of a statement's parts share one snapshot): none of the rows this
+        family writes."""
+        sql, params = self._pg_params(conn, row, families, attached)
+        read = self._reads.get(query)
+        if read is None:
+            # our own SQL; the query's parameters after the family's
+            head = sql.removesuffix(" SELECT id FROM parent")
+            text = re.sub(r"%\((\w+)\)s", "%s", query)
+            read = (
+                f"{head} SELECT parent.id, q.* FROM parent, ({text}) AS q",  # noqa: S608 - ours
+                re.findall(r"%\((\w+)\)s", query),
+            )
+            self._reads[query] = read
+        return tuple(self._fetch(conn, read[0], params + [values[k] for k in read[1]]))
+
+    def _pg_params(
+        self,
+        conn: Connection,
+        row: dict[str, Any],
+        families: Sequence[list[dict[str, Any]]],
+        attached: Sequence[dict[str, Any]],
+    ) -> tuple[str, list[Any]]:
+        """The family's one statement on PostgreSQL and its parameters."""
         sql, order, processors, kids, extra = self._pg or self._build(conn)
         params = [
             row[k] if p is None else p(row[k]) for k, p in zip(order, processors, strict=True)
@@ -617,6 +659,10 @@ class FastFamily:
             params += [
                 values[k] if p is None else p(values[k]) for k, p in zip(keys, procs, strict=True)
             ]
+        return sql, params
+
+    @staticmethod
+    def _fetch(conn: Connection, sql: str, params: list[Any]) -> Any:
         cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, params)
@@ -628,7 +674,7 @@ class FastFamily:
         finally:
             cursor.close()
         assert found is not None  # the parent's INSERT returns its row
-        return int(found[0])
+        return found
 
     def _build(self, conn: Connection) -> _FamilyPlan:
         order, processors, positional = _positional(self.parent, conn)

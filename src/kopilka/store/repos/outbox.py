@@ -77,7 +77,9 @@ _INSERT_ONE = FastStatement(
             bindparam("id", type_=_O.id.type),
             bindparam("p", type_=_O.program_id.type),
             bindparam("m", type_=_O.member_id.type),
-            func.coalesce(func.max(_O.seq), 0) + literal_column("1"),
+            # literals, not bound values: the statement is spliced into a tier upgrade's
+            # one statement on PostgreSQL (``repos/tiers.py``), which takes no values of its own
+            func.coalesce(func.max(_O.seq), literal_column("0")) + literal_column("1"),
             bindparam("type", type_=_O.type.type),
             bindparam("v", type_=_O.schema_version.type),
             bindparam("payload", type_=Json),
@@ -85,6 +87,24 @@ _INSERT_ONE = FastStatement(
         ).where(_O.member_id == bindparam("m2", type_=_O.member_id.type)),
     )
 )
+
+
+# one member's event as a statement of its own (``INSERT_ONE``: its values, ``one_row``)
+INSERT_ONE = _INSERT_ONE
+
+
+def one_row(e: NewEvent) -> dict[str, Any]:
+    """The values :data:`INSERT_ONE` writes ``e`` with."""
+    return {
+        "id": e.id,
+        "p": e.program_id,
+        "m": e.member_id,
+        "m2": e.member_id,
+        "type": e.type,
+        "v": e.schema_version,
+        "payload": e.payload,
+        "at": e.created_at,
+    }
 
 
 class OutboxRepo:
@@ -96,20 +116,7 @@ class OutboxRepo:
         if not events:
             return
         if len(events) == 1:
-            e = events[0]
-            _INSERT_ONE.execute(
-                self.conn,
-                {
-                    "id": e.id,
-                    "p": e.program_id,
-                    "m": e.member_id,
-                    "m2": e.member_id,
-                    "type": e.type,
-                    "v": e.schema_version,
-                    "payload": e.payload,
-                    "at": e.created_at,
-                },
-            )
+            _INSERT_ONE.execute(self.conn, one_row(events[0]))
             return
         members = sorted({e.member_id for e in events if e.member_id is not None})
         c = outbox_events.c

@@ -8,11 +8,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import aliased
 
-from kopilka.store.db import FastStatement
+from kopilka.store.db import FastFamily, FastStatement
 from kopilka.store.repos import new_id
+from kopilka.store.repos.outbox import INSERT_ONE, NewEvent, one_row
 from kopilka.store.tables import (
     journal_entries,
     member_tiers,
@@ -91,7 +103,7 @@ _UPDATE_EARNED = FastStatement(
     .where(member_tiers.c.member_id == bindparam("m"))
     .values(
         earned_tier=bindparam("t"),
-        grace_since=None,
+        grace_since=null(),  # not a bound value: spliced into a family on PostgreSQL
         review_due=bindparam("d"),
         updated_at=bindparam("now"),
     )
@@ -115,6 +127,26 @@ _CHANGE_KEYS = (
     "note",
 )
 _INSERT_CHANGE = FastStatement(insert(tier_changes), _CHANGE_KEYS)
+# a purchase's upgrade in one statement on PostgreSQL (one after the other elsewhere): the
+# history line (its id returned, for a welcome bonus's entries) with, attached, the
+# standing's insert or update, the effective tier when it changed, and the ``tier.changed``
+# event when the effective tier changed; by (standing stored, tier set, event)
+_INSERT_CHANGE_ID = FastStatement(insert(tier_changes).returning(tier_changes.c.id), _CHANGE_KEYS)
+_UPGRADES = {
+    (stored, code, event): FastFamily(
+        _INSERT_CHANGE_ID,
+        "id",
+        (),
+        attached=(
+            _UPDATE_EARNED if stored else _INSERT_STANDING,
+            *((_SET_TIER_CODE,) if code else ()),
+            *((INSERT_ONE,) if event else ()),
+        ),
+    )
+    for stored in (False, True)
+    for code in (False, True)
+    for event in (False, True)
+}
 
 
 # a review's or recompute's batch, written in bulk (services/tiers.py: _Writes)
@@ -199,6 +231,57 @@ class PurchaseView:
 
 
 _WINDOW = _window_sums()
+
+# PostgreSQL: what ``_WINDOW`` reads, as a query of the purchase's own statement
+# (``PurchaseRepo.add_and_view``: ``FastFamily.insert_and_read``); it sees the member's
+# purchases without the one being written, which ``view_with`` adds
+PG_VIEW = (
+    "SELECT w.spend - b.spend AS spend, w.points - b.points AS points, w.n AS n, "
+    "t.member_id IS NOT NULL AS stored, t.earned_tier AS earned_tier, "
+    "t.manual_tier AS manual_tier, t.manual_until AS manual_until, "
+    "t.paid_tier AS paid_tier, t.paid_until AS paid_until, m.tier_code AS tier_code "
+    "FROM (SELECT coalesce(sum(total_minor - discount_minor), 0) AS spend, "
+    "coalesce(sum(points_earned), 0) AS points, count(*) AS n FROM purchases "
+    "WHERE member_id = %(m)s::bigint AND occurred_at >= %(s)s::timestamptz "
+    "AND occurred_at < %(e)s::timestamptz) AS w, "
+    "(SELECT coalesce(sum(r.refund_minor), 0) AS spend, "
+    "coalesce(sum(r.points_clawed_back), 0) AS points "
+    "FROM returns AS r JOIN purchases AS p ON r.purchase_id = p.id "
+    "WHERE p.member_id = %(m)s::bigint AND p.occurred_at >= %(s)s::timestamptz "
+    "AND p.occurred_at < %(e)s::timestamptz) AS b, "
+    "members AS m LEFT JOIN member_tiers AS t ON t.member_id = m.id "
+    "WHERE m.id = %(m)s::bigint"
+)
+
+
+def view_params(member_id: int, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    """The parameters of :data:`PG_VIEW` (and of ``_WINDOW``) for a window."""
+    return {"m": member_id, "s": start or EARLIEST, "e": end or LATEST}
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    return None if at is None else at.astimezone(UTC)
+
+
+def view_with(
+    row: tuple[Any, ...],
+    start: datetime | None,
+    end: datetime | None,
+    occurred_at: datetime,
+    spend_minor: int,
+    points: int,
+) -> PurchaseView:
+    """The view of :data:`PG_VIEW`'s ``row`` (read before a purchase was written) with
+    that purchase (at ``occurred_at``, ``spend_minor`` after discounts, ``points``
+    earned) counted when it falls in ``[start, end)``: what ``_WINDOW`` reads after it."""
+    spend, earned, count, stored, tier, manual, until, paid, paid_until, code = row
+    inside = (start is None or occurred_at >= start) and (end is None or occurred_at < end)
+    metrics = (int(spend), int(earned), int(count))
+    if inside:
+        metrics = (metrics[0] + spend_minor, metrics[1] + points, metrics[2] + 1)
+    return PurchaseView(
+        metrics, bool(stored), tier, manual, _utc(until), code, paid, _utc(paid_until)
+    )
 
 
 @dataclass(slots=True)
@@ -394,9 +477,7 @@ class TierRepo:
     ) -> PurchaseView:
         """The metrics of ``[start, end)`` (as :meth:`metrics`) with the member's standing
         and effective tier, in one round trip (the purchase path's statement)."""
-        row = _WINDOW.tuples(
-            self.conn, {"m": member_id, "s": start or EARLIEST, "e": end or LATEST}
-        )[0]
+        row = _WINDOW.tuples(self.conn, view_params(member_id, start, end))[0]
         (spend, points, count, back_spend, back_points, stored, earned, manual, until) = row[:9]
         paid, paid_until, code = row[9:]
         return PurchaseView(
@@ -421,16 +502,21 @@ class TierRepo:
         change: dict[str, Any],
         until: datetime | None = None,
         review_due: datetime | None = None,
-    ) -> None:
+        event: NewEvent | None = None,
+    ) -> int:
         """Store a purchase's upgrade: the earned tier (grace ends; the next anniversary
         review ``review_due``), the effective tier (and when it lapses by time, ``until``)
-        when either changed, and the history line ``change`` (tier_changes' other columns)."""
-        values = {"m": member_id, "p": program_id, "t": earned, "now": now, "d": review_due}
-        (_UPDATE_EARNED if view.stored else _INSERT_STANDING).execute(self.conn, values)
-        if effective != view.tier_code or view.manual_until or view.paid_until:
-            _SET_TIER_CODE.execute(self.conn, {"m": member_id, "t": effective, "u": until})
+        when either changed, the history line ``change`` (tier_changes' other columns) and
+        ``event`` (the ``tier.changed`` event, when the effective tier changed), in one
+        statement on PostgreSQL; the history line's id."""
+        code = bool(effective != view.tier_code or view.manual_until or view.paid_until)
+        attached = [{"m": member_id, "p": program_id, "t": earned, "now": now, "d": review_due}]
+        if code:
+            attached.append({"m": member_id, "t": effective, "u": until})
+        if event is not None:
+            attached.append(one_row(event))
         row = {"program_id": program_id, "member_id": member_id, "at": now, **change}
-        _INSERT_CHANGE.execute(self.conn, row)
+        return _UPGRADES[view.stored, code, event is not None].insert(self.conn, row, (), attached)
 
     def standings_between(
         self, program_id: int, first: int, last: int
