@@ -34,6 +34,8 @@ from kopilka.domain.rules.model import RuleSet
 from kopilka.domain.rules.tiers_section import tier_policy
 from kopilka.domain.tiers import (
     ChangeReason,
+    Combine,
+    Downgrade,
     Metrics,
     PointsSource,
     Tier,
@@ -55,11 +57,11 @@ from kopilka.services.rules import active_ruleset
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.outbox import NewEvent, OutboxRepo
 from kopilka.store.repos.rules import RuleSetRepo
-from kopilka.store.repos.tiers import Standing, StoredChange, TierRepo
+from kopilka.store.repos.tiers import Screen, Standing, StoredChange, TierRepo
 from kopilka.store.uow import UnitOfWork
 
 # members a review or recompute reads, decides and writes at a time (one transaction)
-BATCH = 2_000
+BATCH = 5_000
 
 # ---- the policy in force --------------------------------------------------------------
 
@@ -670,23 +672,19 @@ def _walk(
             ids = repo.member_ids(program.id, after, BATCH)
             if not ids:
                 return report
-            # the batch's balance rows locked (in id order) as a purchase locks its member's:
-            # a purchase's upgrade and the review never write one member's standing at once
-            uow.ledger.lock_balances(program.id, ids)
-            # then, under the locks, the batch read in bulk: standings, effective tiers and
-            # the metrics of the window(s), summed per member by the database
-            batch = _read_batch(repo, program, tiers.policy, ids, as_of, recompute=recompute)
+            batch = _read_batch(uow, repo, program, tiers.policy, ids, as_of, recompute=recompute)
+            # the members the database passed over: nothing can happen to them
+            report["unchanged"] += len(ids) - len(batch)
             writes = _Writes()
-            for member_id in ids:
+            for row in batch:
                 _review_one(
                     uow,
                     repo,
                     program,
                     tiers,
-                    member_id,
+                    row,
                     as_of,
                     report,
-                    batch,
                     writes,
                     recompute=recompute,
                 )
@@ -702,17 +700,51 @@ def _walk(
 
 
 @dataclass(frozen=True, slots=True)
-class _Batch:
-    """What a review reads of a batch of members before deciding: each one's standing and
-    stored effective tier, the metrics of the judged window and, for a calendar review,
-    of the period under way (members with nothing counted there are absent)."""
+class _Member:
+    """One member of a batch as a review decides them: the standing, the stored effective
+    tier, the metrics of the judged window and, for a calendar review, of the period
+    under way."""
 
-    standings: dict[int, tuple[Standing, str | None]]
-    judged: dict[int, Metrics]
-    current: dict[int, Metrics] | None
+    standing: Standing
+    before: str | None
+    judged: Metrics
+    current: Metrics | None
+
+
+def _windows(
+    policy: TierPolicy, program: Program, as_of: datetime, *, recompute: bool
+) -> tuple[tuple[datetime | None, datetime | None], tuple[datetime | None, None] | None]:
+    """The windows a batch is judged on: a recompute's the one under way; a review's the
+    judged one (an anniversary review judges the window ending at ``as_of`` for every
+    member it is due for; whose anniversary it is is decided per member, _not_due) and,
+    for a calendar review, the period since it ended (what the member has bought since,
+    even after ``as_of`` when a review runs late, may already hold the tier)."""
+    if recompute:
+        return period_bounds(policy, as_of, program.timezone), None
+    start, end = review_window(policy, as_of, program.timezone)
+    return (start, end), ((end, None) if policy.calendar else None)
+
+
+def _screen(policy: TierPolicy, *, recompute: bool) -> Screen | None:
+    """The database's test of the members nothing can happen to (``None``: every member
+    is decided in Python: an anniversary review, whose due dates move; points from events
+    or adjustments, which the batch adds in Python)."""
+    if policy.tests_points and (
+        policy.counts(PointsSource.EVENTS) or policy.counts(PointsSource.ADJUSTMENTS)
+    ):
+        return None
+    if not recompute and policy.anniversary:
+        return None
+    return Screen(
+        policy.tiers,
+        policy.combine is Combine.ALL,
+        review=not recompute,
+        downgrades=policy.downgrade is not Downgrade.NEVER,
+    )
 
 
 def _read_batch(
+    uow: UnitOfWork,
     repo: TierRepo,
     program: Program,
     policy: TierPolicy,
@@ -720,21 +752,57 @@ def _read_batch(
     as_of: datetime,
     *,
     recompute: bool,
-) -> _Batch:
+) -> list[_Member]:
+    """The members of a batch that a review or recompute must decide, in id order, read
+    in bulk: standings, stored effective tiers and the metrics of the window(s), summed
+    per member by the database; those the database proves unchanged are left out (never
+    locked, never read into Python)."""
     first, last = ids[0], ids[-1]
-    standings = repo.standings_between(program.id, first, last)
-    metrics = partial(_batch_metrics, repo, policy, first, last)
-    if recompute:
-        start, end = period_bounds(policy, as_of, program.timezone)
-        return _Batch(standings, metrics(start, end), None)
-    # an anniversary review judges the same window for every member it is due for (the
-    # one ending at ``as_of``); whose anniversary it is is decided per member (_not_due)
-    start, end_ = review_window(policy, as_of, program.timezone)
-    judged = metrics(start, end_)
-    # a calendar review judges the period just ended; what the member has bought since
-    # (even after ``as_of``, when a review runs late) may already hold the tier
-    current = metrics(end_, None) if policy.calendar else None
-    return _Batch(standings, judged, current)
+    judged, current = _windows(policy, program, as_of, recompute=recompute)
+    read = partial(
+        repo.batch,
+        program.id,
+        first,
+        last,
+        judged,
+        current,
+        purchase_points=policy.counts(PointsSource.PURCHASES),
+    )
+    rows = read(screen=_screen(policy, recompute=recompute))
+    if not rows:
+        return []
+    # the members to decide have their balance rows locked (in id order) as a purchase
+    # locks its member's: a purchase's upgrade and the review never write one member's
+    # standing at once
+    chosen = [r.standing.member_id for r in rows]
+    uow.ledger.lock_balances(program.id, chosen)
+    if repo.reads_before_locks:
+        # read again under the locks: a purchase may have committed since the first read
+        # (a member it made one to decide only after that read is one the review passed
+        # before the purchase, which upgrades them itself)
+        rows = read(only=chosen)
+    events = policy.counts(PointsSource.EVENTS)
+    adjustments = policy.counts(PointsSource.ADJUSTMENTS)
+    other_judged: dict[int, int] = {}
+    other_current: dict[int, int] = {}
+    if (events or adjustments) and policy.tests_points:
+        other = partial(
+            repo.other_points_between, first, last, events=events, adjustments=adjustments
+        )
+        other_judged = other(*judged)
+        if current is not None:
+            other_current = other(*current)
+    found = []
+    for r in rows:
+        member_id = r.standing.member_id
+        spend, points, n = r.judged
+        judged_m = Metrics(spend, points + other_judged.get(member_id, 0), n)
+        current_m = None
+        if r.current is not None:
+            spend, points, n = r.current
+            current_m = Metrics(spend, points + other_current.get(member_id, 0), n)
+        found.append(_Member(r.standing, r.tier_code, judged_m, current_m))
+    return found
 
 
 def _batch_metrics(
@@ -748,7 +816,8 @@ def _batch_metrics(
     """:func:`_metrics` of ``[start, end)`` for the members with ids ``first`` to ``last``,
     summed per member by the database: the purchases' metrics, and, when the program
     counts them, the points of events and adjustments (one to three more grouped queries,
-    only then); without purchases among the sources, purchase earnings are taken out."""
+    only then); without purchases among the sources, purchase earnings are taken out.
+    (A review's batch reads the same sums with the standings, ``TierRepo.batch``.)"""
     found = {m: Metrics(*v) for m, v in repo.window_metrics(first, last, start, end).items()}
     if not policy.counts(PointsSource.PURCHASES):
         found = {m: Metrics(v.spend_minor, 0, v.purchases) for m, v in found.items()}
@@ -772,32 +841,24 @@ def _review_one(
     repo: TierRepo,
     program: Program,
     tiers: ProgramTiers,
-    member_id: int,
+    member: _Member,
     as_of: datetime,
     report: ReviewReport,
-    batch: _Batch,
     writes: _Writes,
     *,
     recompute: bool,
 ) -> None:
     policy = tiers.policy
-    read = batch.standings.get(member_id)
-    if read is None:  # erased since its id was read: nothing to judge
-        report["unchanged"] += 1
-        return
-    standing, before = read
+    standing, before, metrics = member.standing, member.before, member.judged
+    member_id = standing.member_id
     due_before = standing.review_due
-    metrics = batch.judged.get(member_id, NO_METRICS)
     if recompute or _not_due(repo, program, policy, standing, as_of):
         # a recompute, or an anniversary review that is not this member's: only a rise
         reached = upgrade_on_purchase(policy, standing.earned_tier, metrics)
         earned, grace, was_grace = reached or standing.earned_tier, standing.grace_since, False
     else:
-        current: Metrics | None = None
-        if batch.current is not None:
-            current = batch.current.get(member_id, NO_METRICS)
         decision = review(
-            policy, standing.earned_tier, metrics, as_of, standing.grace_since, current
+            policy, standing.earned_tier, metrics, as_of, standing.grace_since, member.current
         )
         earned, grace = decision.earned, decision.grace_since
         was_grace = grace is not None and standing.grace_since is None

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, insert, literal_column, select
 
 from kopilka.store.db import FastStatement
+from kopilka.store.rows import db_json, db_time, insert_rows
 from kopilka.store.tables import journal_entries, outbox_events
 from kopilka.store.types import Json, UTCDateTime
 
@@ -68,6 +69,16 @@ def _event(r: Any) -> EventRow:
 
 
 _O = outbox_events.c
+_EVENT_COLUMNS = (
+    "id",
+    "program_id",
+    "member_id",
+    "seq",
+    "type",
+    "schema_version",
+    "payload",
+    "created_at",
+)
 # one event of one member, numbered after the member's last, in one statement: this runs on
 # every purchase (bench_purchase_cost)
 _INSERT_ONE = FastStatement(
@@ -124,23 +135,25 @@ class OutboxRepo:
             for member_id, seq in self.conn.execute(q):
                 last[int(member_id)] = int(seq)
         rows = []
+        ts = db_time(self.conn)
         for e in events:
             # a program event (no member) is not numbered in any member's order: seq 1
             seq = 1 if e.member_id is None else last[e.member_id] + 1
             last[e.member_id] = seq
             rows.append(
-                {
-                    "id": e.id,
-                    "program_id": e.program_id,
-                    "member_id": e.member_id,
-                    "seq": seq,
-                    "type": e.type,
-                    "schema_version": e.schema_version,
-                    "payload": dict(e.payload),
-                    "created_at": e.created_at,
-                }
+                (
+                    e.id,
+                    e.program_id,
+                    e.member_id,
+                    seq,
+                    e.type,
+                    e.schema_version,
+                    db_json(dict(e.payload)),
+                    ts(e.created_at),
+                )
             )
-        self.conn.execute(insert(outbox_events), rows)
+        # COPY on PostgreSQL, multi-row INSERTs on SQLite: a review's batch writes thousands
+        insert_rows(self.conn, "outbox_events", _EVENT_COLUMNS, rows)
 
     def for_member(self, member_id: int) -> list[EventRow]:
         """A member's events in their order."""
