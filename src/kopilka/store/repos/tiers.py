@@ -150,7 +150,6 @@ _STANDING_KEYS = (
     "review_due",
     "updated_at",
 )
-_INSERT_STANDINGS = FastStatement(insert(member_tiers), _STANDING_KEYS)
 _UPDATE_STANDING = FastStatement(
     update(member_tiers)
     .where(member_tiers.c.member_id == bindparam("m"))
@@ -778,10 +777,7 @@ class TierRepo:
                     )
                 )
                 s.stored = True
-        if len(new) == 1:
-            _INSERT_STANDINGS.execute(self.conn, dict(zip(_STANDING_KEYS, new[0], strict=True)))
-        else:
-            insert_rows(self.conn, "member_tiers", _STANDING_KEYS, new)
+        insert_rows(self.conn, "member_tiers", _STANDING_KEYS, new)
         if not old:
             return
         if self.conn.dialect.name == "postgresql":
