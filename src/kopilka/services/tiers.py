@@ -158,6 +158,13 @@ def _due_after(program: Program, earned: str | None, now: datetime) -> datetime 
     return next_anniversary(now, now, program.timezone) if earned is not None else None
 
 
+@lru_cache(maxsize=64)
+def _next_review(now: datetime, timezone: str) -> datetime:
+    """:func:`_due_after` of a tier reached at ``now``, remembered: a review's or
+    recompute's batch reaches thousands of tiers at one instant."""
+    return next_anniversary(now, now, timezone)
+
+
 def _metrics_dict(metrics: Metrics) -> dict[str, int]:
     return {"spend": metrics.spend_minor, "points": metrics.points, "purchases": metrics.purchases}
 
@@ -424,7 +431,7 @@ def _apply(
     earned_before = standing.earned_tier
     if earned != earned_before:
         # a tier reached (up or down) is next reviewed on its anniversary
-        standing.review_due = _due_after(program, earned, now)
+        standing.review_due = _next_review(now, program.timezone) if earned is not None else None
     standing.earned_tier = earned
     standing.grace_since = grace_since
     batch.standings.append(standing)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import chain
 from typing import Any
 
@@ -24,8 +25,10 @@ from kopilka.store.db import dump_json
 _ROWS_PER_INSERT = 500
 
 
+@lru_cache(maxsize=4096)
 def _sqlite_time(at: datetime | None) -> str | None:
-    # the text SQLAlchemy's DateTime stores on SQLite, for UTC values
+    # the text SQLAlchemy's DateTime stores on SQLite, for UTC values; remembered, as a
+    # batch writes the same few instants (its own time, the next review) on every row
     if at is None:
         return None
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -75,5 +78,17 @@ def insert_rows(
             rest = rows[full:]
             sql = f"INSERT INTO {table} ({cols}) VALUES " + ", ".join([one] * len(rest))  # noqa: S608
             cur.execute(sql, tuple(chain.from_iterable(rest)))
+    finally:
+        cur.close()
+
+
+def sqlite_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """SQLite: one prepared statement (``?`` placeholders) run for each of ``rows`` on the
+    raw connection, the values already in the database's form."""
+    if not rows:
+        return
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.executemany(sql, rows)
     finally:
         cur.close()

@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from kopilka.domain.tiers import Threshold, Tier
 from kopilka.store.db import FastStatement
 from kopilka.store.repos import new_id
-from kopilka.store.rows import db_json, db_time, insert_rows
+from kopilka.store.rows import db_json, db_time, insert_rows, sqlite_many
 from kopilka.store.tables import (
     journal_entries,
     member_tiers,
@@ -789,11 +789,16 @@ class TierRepo:
         """:meth:`set_tier_code` for many members at once: ``(member, tier, until)``."""
         if not codes:
             return
-        rows = [{"m": m, "t": code, "u": until} for m, code, until in codes]
         if self.conn.dialect.name == "postgresql":
+            rows = [{"m": m, "t": code, "u": until} for m, code, until in codes]
             self.conn.execute(_PG_SET_TIER_CODES, _columns(rows))
-        else:
-            _SET_TIER_CODE.executemany(self.conn, rows)
+            return
+        ts = db_time(self.conn)
+        sqlite_many(
+            self.conn,
+            "UPDATE members SET tier_code = ?, tier_until = ? WHERE id = ?",
+            [(code, ts(until), m) for m, code, until in codes],
+        )
 
     def add_changes(self, program_id: int, changes: list[dict[str, Any]]) -> None:
         """Append many lines to members' tier histories (each :meth:`add_change`'s
