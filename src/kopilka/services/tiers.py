@@ -14,6 +14,7 @@ of work (:func:`kopilka.services.outbox.tier_changed`).
 from __future__ import annotations
 
 import weakref
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -683,6 +684,7 @@ def _walk(
             # the members the database passed over: nothing can happen to them
             report["unchanged"] += len(ids) - len(batch)
             writes = _Writes()
+            rises = _Rises(tiers.policy)
             for row in batch:
                 _review_one(
                     uow,
@@ -693,6 +695,7 @@ def _walk(
                     as_of,
                     report,
                     writes,
+                    rises,
                     recompute=recompute,
                 )
             writes.flush(uow, repo, program, as_of)
@@ -704,6 +707,38 @@ def _walk(
         report["members"] += len(ids)
         if tick is not None:
             tick(len(ids))
+
+
+class _Rises:
+    """:func:`upgrade_on_purchase` for a batch's members, remembered by what decides it: a
+    member's metrics count only through which of the policy's bars they meet, and those
+    comparisons are fixed by where each metric falls among the bars' values (sorted), so
+    the earned tier and the three positions are the whole answer's key. Thousands of
+    members share a handful of keys."""
+
+    def __init__(self, policy: TierPolicy) -> None:
+        self.policy = policy
+        values: dict[str, set[int]] = {"spend": set(), "points": set(), "purchases": set()}
+        for tier in policy.tiers:
+            for bar in (tier.entry, tier.keep):
+                for name, value in bar.parts():
+                    values[name].add(value)
+        self.spend = sorted(values["spend"])
+        self.points = sorted(values["points"])
+        self.purchases = sorted(values["purchases"])
+        self.memo: dict[tuple[str | None, int, int, int], str | None] = {}
+
+    def __call__(self, earned: str | None, metrics: Metrics) -> str | None:
+        key = (
+            earned,
+            bisect_right(self.spend, metrics.spend_minor),
+            bisect_right(self.points, metrics.points),
+            bisect_right(self.purchases, metrics.purchases),
+        )
+        if key in self.memo:
+            return self.memo[key]
+        found = self.memo[key] = upgrade_on_purchase(self.policy, earned, metrics)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -782,7 +817,7 @@ def _read_batch(
     # locks its member's: a purchase's upgrade and the review never write one member's
     # standing at once
     chosen = [r.standing.member_id for r in rows]
-    uow.ledger.lock_balances(program.id, chosen)
+    repo.lock_members(program.id, chosen)
     if repo.reads_before_locks:
         # read again under the locks: a purchase may have committed since the first read
         # (a member it made one to decide only after that read is one the review passed
@@ -852,6 +887,7 @@ def _review_one(
     as_of: datetime,
     report: ReviewReport,
     writes: _Writes,
+    rises: _Rises,
     *,
     recompute: bool,
 ) -> None:
@@ -861,7 +897,7 @@ def _review_one(
     due_before = standing.review_due
     if recompute or _not_due(repo, program, policy, standing, as_of):
         # a recompute, or an anniversary review that is not this member's: only a rise
-        reached = upgrade_on_purchase(policy, standing.earned_tier, metrics)
+        reached = rises(standing.earned_tier, metrics)
         earned, grace, was_grace = reached or standing.earned_tier, standing.grace_since, False
     else:
         decision = review(

@@ -181,10 +181,12 @@ _PG_UPDATE_STANDINGS = text(
     "paid_tier, paid_until, review_due, updated_at) "
     "WHERE t.member_id = u.member_id"
 )
-_PG_SET_TIER_CODES = text(
+# the rows as one JSON text (orjson writes it in C; psycopg would dump three arrays
+# element by element in Python)
+_PG_SET_TIER_CODES = (
     "UPDATE members AS m SET tier_code = u.t, tier_until = u.u "
-    "FROM unnest(CAST(:m AS bigint[]), CAST(:t AS varchar[]), CAST(:u AS timestamptz[])) "
-    "AS u(id, t, u) WHERE m.id = u.id"
+    "FROM json_to_recordset(%s::json) AS u(m bigint, t varchar, u timestamptz) "
+    "WHERE m.id = u.m"
 )
 
 
@@ -385,6 +387,18 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 class TierRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def lock_members(self, program_id: int, member_ids: list[int]) -> None:
+        """Lock the members' balance rows (in id order) as ``LedgerRepo.lock_balances``
+        and a purchase lock them, reading nothing: a review's batch. PostgreSQL only (one
+        array parameter); on SQLite the writer already holds the whole database."""
+        if self.conn.dialect.name != "postgresql" or not member_ids:
+            return
+        self.conn.exec_driver_sql(
+            "SELECT member_id FROM member_balances WHERE program_id = %(p)s "
+            "AND member_id = ANY(%(ids)s) ORDER BY member_id FOR UPDATE",
+            {"p": program_id, "ids": sorted(member_ids)},
+        )
 
     @property
     def reads_before_locks(self) -> bool:
@@ -790,8 +804,11 @@ class TierRepo:
         if not codes:
             return
         if self.conn.dialect.name == "postgresql":
-            rows = [{"m": m, "t": code, "u": until} for m, code, until in codes]
-            self.conn.execute(_PG_SET_TIER_CODES, _columns(rows))
+            rows = [
+                {"m": m, "t": code, "u": until.isoformat() if until else None}
+                for m, code, until in codes
+            ]
+            self.conn.exec_driver_sql(_PG_SET_TIER_CODES, (db_json(rows),))
             return
         ts = db_time(self.conn)
         sqlite_many(
