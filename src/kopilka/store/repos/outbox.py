@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from kopilka.store.db import FastStatement
 from kopilka.store.rows import db_json, db_time, insert_rows
@@ -127,11 +138,15 @@ class OutboxRepo:
         last: dict[int | None, int] = dict.fromkeys(members, 0)
         if members:
             q = select(c.member_id, func.max(c.seq)).group_by(c.member_id)
-            q = (
-                q.where(c.member_id == members[0])
-                if len(members) == 1
-                else q.where(c.member_id.in_(members))
-            )
+            if len(members) == 1:
+                q = q.where(c.member_id == members[0])
+            elif self.conn.dialect.name == "postgresql":
+                # one array parameter: psycopg parses a query text of thousands of
+                # placeholders again on every call
+                ids = bindparam("members", members, type_=ARRAY(BigInteger))
+                q = q.where(c.member_id == any_(ids))
+            else:
+                q = q.where(c.member_id.in_(members))
             for member_id, seq in self.conn.execute(q):
                 last[int(member_id)] = int(seq)
         rows = []
