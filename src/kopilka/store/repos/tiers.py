@@ -8,10 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     and_,
-    any_,
     bindparam,
     case,
     func,
@@ -24,7 +22,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -276,18 +273,14 @@ def _batch_sums(
     window: Window,
     first: int,
     last: int,
-    only: list[int] | None,
-    dialect: str,
     purchase_points: bool,
 ) -> tuple[Any, Any, tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]]:
     """The purchases and what returns took back of them in ``window``, summed per member of
-    ids ``first`` to ``last`` (``only``: just those), as two grouped subqueries to join to
+    ids ``first`` to ``last``, as two grouped subqueries to join to
     the members, and the (spend, points, purchases) expressions over them (0 when absent)."""
     p, r = purchases.c, returns.c
     start, end = window
     where: list[ColumnElement[bool]] = [p.member_id >= first, p.member_id <= last]
-    if only is not None:
-        where.append(_among(p.member_id, only, dialect))
     if start is not None:
         where.append(p.occurred_at >= start)
     if end is not None:
@@ -321,16 +314,6 @@ def _batch_sums(
         else literal(0)
     )
     return buys, backs, (spend, points, func.coalesce(buys.c.n, 0))
-
-
-def _among(column: Any, ids: list[int], dialect: str) -> ColumnElement[bool]:
-    """``column`` is one of ``ids`` (PostgreSQL: one array parameter, not one per id)."""
-    if dialect == "postgresql":
-        array = bindparam("only_ids", ids, type_=ARRAY(BigInteger), unique=True)
-        match: ColumnElement[bool] = column == any_(array)
-        return match
-    found: ColumnElement[bool] = column.in_(ids)
-    return found
 
 
 def _met(bar: Threshold, sums: tuple[Any, Any, Any], combine_all: bool) -> ColumnElement[bool]:
@@ -645,16 +628,14 @@ class TierRepo:
         *,
         purchase_points: bool,
         screen: Screen | None = None,
-        only: list[int] | None = None,
     ) -> list[BatchRow]:
         """The program's members (erased ones left out) with ids ``first`` to ``last``
-        (``only``: just those), each with their standing, stored effective tier and the
+        each with their standing, stored effective tier and the
         metrics of ``judged`` and ``current`` (:meth:`window_metrics` of each window, the
         purchases' points only with ``purchase_points``), in id order, in one query; with
         ``screen``, only the members it does not prove unchanged."""
         m, t = members.c, member_tiers.c
-        dialect = self.conn.dialect.name
-        sums = _batch_sums("judged", judged, first, last, only, dialect, purchase_points)
+        sums = _batch_sums("judged", judged, first, last, purchase_points)
         source = (
             members.outerjoin(member_tiers, t.member_id == m.id)
             .outerjoin(sums[0], sums[0].c.member_id == m.id)
@@ -663,7 +644,7 @@ class TierRepo:
         columns: list[Any] = [*sums[2]]
         now_sums = None
         if current is not None:
-            now_sums = _batch_sums("current", current, first, last, only, dialect, purchase_points)
+            now_sums = _batch_sums("current", current, first, last, purchase_points)
             source = source.outerjoin(now_sums[0], now_sums[0].c.member_id == m.id).outerjoin(
                 now_sums[1], now_sums[1].c.member_id == m.id
             )
@@ -692,8 +673,6 @@ class TierRepo:
             )
             .order_by(m.id)
         )
-        if only is not None:
-            q = q.where(_among(m.id, only, dialect))
         if screen is not None:
             q = q.where(
                 not_(_unchanged(screen, sums[2], now_sums[2] if now_sums is not None else None))
