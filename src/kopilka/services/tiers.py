@@ -822,10 +822,12 @@ def _read_batch(
         # read again under the locks: a purchase may have committed since the first read
         # (a member it made one to decide only after that read is one the review passed
         # before the purchase, which upgrades them itself)
-        # (the whole range, the chosen kept: a filter by thousands of ids is one the
-        # planner misjudges)
-        wanted = set(chosen)
-        rows = [r for r in read() if r.standing.member_id in wanted]
+        if len(chosen) * 2 > len(ids):
+            # most of the range (a first recompute): read it all, keep the chosen
+            wanted = set(chosen)
+            rows = [r for r in read() if r.standing.member_id in wanted]
+        else:
+            rows = read(only=chosen)
     events = policy.counts(PointsSource.EVENTS)
     adjustments = policy.counts(PointsSource.ADJUSTMENTS)
     other_judged: dict[int, int] = {}
