@@ -801,33 +801,35 @@ def _read_batch(
     locked, never read into Python)."""
     first, last = ids[0], ids[-1]
     judged, current = _windows(policy, program, as_of, recompute=recompute)
-    read = partial(
-        repo.batch,
-        program.id,
-        first,
-        last,
-        judged,
-        current,
-        purchase_points=policy.counts(PointsSource.PURCHASES),
-    )
-    rows = read(screen=_screen(policy, recompute=recompute))
-    if not rows:
+    args = (program.id, first, last, judged, current)
+    bought = policy.counts(PointsSource.PURCHASES)
+    screen = _screen(policy, recompute=recompute)
+    if not repo.reads_before_locks:
+        # SQLite: the writer holds the whole database; one read, the members to decide
+        rows = repo.batch(*args, purchase_points=bought, screen=screen)
+        chosen = [r.standing.member_id for r in rows]
+    else:
+        chosen = repo.batch_ids(*args, purchase_points=bought, screen=screen)
+    if not chosen:
         return []
     # the members to decide have their balance rows locked (in id order) as a purchase
     # locks its member's: a purchase's upgrade and the review never write one member's
     # standing at once
-    chosen = [r.standing.member_id for r in rows]
     repo.lock_members(program.id, chosen)
     if repo.reads_before_locks:
-        # read again under the locks: a purchase may have committed since the first read
-        # (a member it made one to decide only after that read is one the review passed
-        # before the purchase, which upgrades them itself)
+        # PostgreSQL: read under the locks (a member whom a purchase committed since the
+        # first look made one to decide is one the review passed before the purchase,
+        # which upgrades them itself)
         if len(chosen) * 2 > len(ids):
             # most of the range (a first recompute): read it all, keep the chosen
             wanted = set(chosen)
-            rows = [r for r in read() if r.standing.member_id in wanted]
+            rows = [
+                r
+                for r in repo.batch(*args, purchase_points=bought)
+                if r.standing.member_id in wanted
+            ]
         else:
-            rows = read(only=chosen)
+            rows = repo.batch(*args, purchase_points=bought, only=chosen)
     events = policy.counts(PointsSource.EVENTS)
     adjustments = policy.counts(PointsSource.ADJUSTMENTS)
     other_judged: dict[int, int] = {}

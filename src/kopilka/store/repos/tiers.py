@@ -632,12 +632,59 @@ class TierRepo:
         screen: Screen | None = None,
         only: list[int] | None = None,
     ) -> list[BatchRow]:
-        """The program's members (erased ones left out) with ids ``first`` to ``last``
-        each with their standing, stored effective tier and the
-        metrics of ``judged`` and ``current`` (:meth:`window_metrics` of each window, the
-        purchases' points only with ``purchase_points``), in id order, in one query; with
-        ``screen``, only the members it does not prove unchanged; with ``only``, only
-        those members (a few of the range: the sums are still taken over the range)."""
+        """The program's members (erased ones left out) with ids ``first`` to ``last``,
+        each with their standing, stored effective tier and the metrics of ``judged`` and
+        ``current`` (:meth:`window_metrics` of each window, the purchases' points only
+        with ``purchase_points``), in id order, in one query; with ``screen``, only the
+        members it does not prove unchanged; with ``only``, only those members (a few of
+        the range: the sums are still taken over the range)."""
+        q = self._batch_query(
+            program_id, first, last, judged, current, purchase_points, screen, only, False
+        )
+        found: list[BatchRow] = []
+        for row in self.conn.execute(q).all():
+            mid, code, stored, earned, manual, until, reason, grace = row[:8]
+            paid, paid_until, due = row[8:11]
+            standing = (
+                Standing(mid, earned, manual, until, reason, grace, True, paid, paid_until, due)
+                if stored is not None
+                else Standing(mid)
+            )
+            sj, pj, nj = row[11:14]
+            now = (int(row[14]), int(row[15]), int(row[16])) if current is not None else None
+            found.append(BatchRow(standing, code, (int(sj), int(pj), int(nj)), now))
+        return found
+
+    def batch_ids(
+        self,
+        program_id: int,
+        first: int,
+        last: int,
+        judged: Window,
+        current: Window | None,
+        *,
+        purchase_points: bool,
+        screen: Screen | None = None,
+    ) -> list[int]:
+        """The ids :meth:`batch` would answer for, nothing else (PostgreSQL reads the
+        members again once they are locked)."""
+        q = self._batch_query(
+            program_id, first, last, judged, current, purchase_points, screen, None, True
+        )
+        return list(self.conn.execute(q).scalars().all())
+
+    def _batch_query(
+        self,
+        program_id: int,
+        first: int,
+        last: int,
+        judged: Window,
+        current: Window | None,
+        purchase_points: bool,
+        screen: Screen | None,
+        only: list[int] | None,
+        ids_only: bool,
+    ) -> Any:
         m, t = members.c, member_tiers.c
         sums = _batch_sums("judged", judged, first, last, purchase_points)
         source = (
@@ -653,8 +700,10 @@ class TierRepo:
                 now_sums[1], now_sums[1].c.member_id == m.id
             )
             columns += [*now_sums[2]]
-        q = (
-            select(
+        every = (
+            [m.id]
+            if ids_only
+            else [
                 m.id,
                 m.tier_code,
                 t.member_id,
@@ -667,7 +716,10 @@ class TierRepo:
                 t.paid_until,
                 t.review_due,
                 *columns,
-            )
+            ]
+        )
+        q = (
+            select(*every)
             .select_from(source)
             .where(
                 m.program_id == program_id,
@@ -689,20 +741,7 @@ class TierRepo:
             q = q.where(
                 not_(_unchanged(screen, sums[2], now_sums[2] if now_sums is not None else None))
             )
-        found: list[BatchRow] = []
-        for row in self.conn.execute(q):
-            mid, code, stored, earned, manual, until, reason, grace, paid, paid_until, due = row[
-                :11
-            ]
-            standing = (
-                Standing(mid, earned, manual, until, reason, grace, True, paid, paid_until, due)
-                if stored is not None
-                else Standing(mid)
-            )
-            sj, pj, nj = row[11:14]
-            now = (int(row[14]), int(row[15]), int(row[16])) if current is not None else None
-            found.append(BatchRow(standing, code, (int(sj), int(pj), int(nj)), now))
-        return found
+        return q
 
     def window_metrics(
         self, first: int, last: int, start: datetime | None, end: datetime | None
@@ -1010,7 +1049,7 @@ class TierRepo:
             .order_by(m.id)
             .limit(limit)
         )
-        return [r[0] for r in rows]
+        return list(rows.scalars().all())
 
     def member_count(self, program_id: int) -> int:
         """How many members a full review or recompute walks."""
