@@ -687,8 +687,11 @@ class TierRepo:
     ) -> Any:
         m, t = members.c, member_tiers.c
         sums = _batch_sums("judged", judged, first, last, purchase_points)
+        # the standings' range named as well: PostgreSQL otherwise hashed every standing
+        # of the table (a sequential scan of a million rows per batch)
+        standings = and_(t.member_id == m.id, t.member_id >= first, t.member_id <= last)
         source = (
-            members.outerjoin(member_tiers, t.member_id == m.id)
+            members.outerjoin(member_tiers, standings)
             .outerjoin(sums[0], sums[0].c.member_id == m.id)
             .outerjoin(sums[1], sums[1].c.member_id == m.id)
         )
