@@ -15,6 +15,11 @@ measures delivery, not the use cases that write events), then one timed
 * ``--sequential`` also times each channel one event at a time (``send`` only, the
   delivery before batching), for comparison.
 
+Besides the wall time, each phase reports the CPU it cost per delivered event: this
+process's (``time.process_time``: the delivery, the HTTP and NATS clients) and, on
+PostgreSQL, that of the backends serving the bench's database (``/proc/<pid>/stat``); the
+load of a shared machine moves these much less than the events per second.
+
 Written to ``bench/results/delivery.json`` (``--quick``: tiny sizes, under bench/.work).
 """
 
@@ -35,8 +40,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from bench.bench_http import TICKS, _stat
 from bench.machine import command_line, postgres_database, sqlite_scratch, write_result
 from kopilka.domain.clock import SystemClock
 from kopilka.services import delivery, programs, webhooks
@@ -168,12 +174,40 @@ class OneByOne:
         self.inner.close()
 
 
+def _backend_pids(ctx: ServiceContext) -> list[int]:
+    """PostgreSQL: the backends serving the bench's database (its pool's connections)."""
+    if ctx.engine.dialect.name != "postgresql":
+        return []
+    with ctx.engine.connect() as conn:
+        return [
+            int(p)
+            for p in conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            ).scalars()
+        ]
+
+
+def _backends_cpu(pids: Sequence[int]) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for pid in pids:
+        st = _stat(pid)
+        if st is not None:
+            out[pid] = (int(st[13]) + int(st[14])) / TICKS
+    return out
+
+
 def timed_delivery(
     ctx: ServiceContext, program: Any, channels: Sequence[Channel]
 ) -> dict[str, Any]:
+    pg0 = _backends_cpu(_backend_pids(ctx))
+    cpu0 = time.process_time()
     started = time.perf_counter()
     done = delivery.run_delivery(ctx, program, channels, f"bench-{uuid.uuid4().hex[:8]}")
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    pg1 = _backends_cpu(_backend_pids(ctx))
+    # a backend that appeared during the run started from nothing
+    pg = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
     with ctx.uow(read_only=True) as uow:
         d = outbox_deliveries.c
         statuses = dict(
@@ -186,6 +220,15 @@ def timed_delivery(
         "delivered": done["delivered"],
         "failed": done["failed"],
         "per_second": round(done["delivered"] / seconds, 1) if seconds else None,
+        # CPU per delivered event, which the machine's load moves less than the wall time:
+        # this process (the worker's delivery, and the NATS client) and PostgreSQL's
+        # backends serving the database (the webhook receiver's process is not counted)
+        "worker_cpu_ms_per_event": round(cpu * 1000 / done["delivered"], 4)
+        if done["delivered"]
+        else None,
+        "postgres_cpu_ms_per_event": round(pg * 1000 / done["delivered"], 4)
+        if done["delivered"] and ctx.engine.dialect.name == "postgresql"
+        else None,
         "statuses": {str(k): int(v) for k, v in statuses.items()},
     }
 

@@ -27,6 +27,16 @@ its next transaction. That write's own CPU is left out of the figures.
 multiplier that reads it: the "tiers off" side of issue 22's A/B (a purchase with tiers
 costs at most 10 % more), to be interleaved with runs without it.
 
+``--without-outbox`` books the same purchases and returns without writing their outbox
+events (``OutboxRepo.add``, the outbox's one writer, writes nothing while the rounds run,
+in this process only): the "outbox off" side of issue 23's A/B (writing the outbox adds
+at most 10 % to a purchase's cost), to be interleaved with runs without it.
+
+``--outbox-ab`` interleaves the two in one run: each repeat books a round with the outbox
+and then one without it, on the same database and connection, so the machine's load
+drifts alike for both; the result's ``outbox_ab`` holds each side's medians and the
+outbox's share pair by pair (``rounds`` and the headline figures are the rounds with it).
+
 ``--via asgi`` sends the same purchases and returns as HTTP requests straight into the
 API application (``bench.asgi_driver``: middleware, authentication, validation, the
 route, the JSON answer; no sockets, server or second process), written to
@@ -36,14 +46,17 @@ route, the JSON answer; no sockets, server or second process), written to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sqlite3
 import statistics
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import uvloop
 from sqlalchemy import Engine, text
@@ -75,6 +88,7 @@ from kopilka.services.purchases import (
     ReturnLine,
 )
 from kopilka.store.db import sqlite_file, writer_lock
+from kopilka.store.repos.outbox import OutboxRepo
 
 
 def purchase_command(data: dict[str, Any], program: Program, now: datetime) -> BookPurchase:
@@ -139,6 +153,45 @@ def without_tiers(document: str) -> str:
     stripped = "".join(out)
     assert "tiers:" not in stripped.replace("# ---- tiers", ""), "a tier reference is left"
     return stripped
+
+
+@contextlib.contextmanager
+def outbox_off(off: bool) -> Iterator[None]:
+    """``--without-outbox``: no outbox event is written inside (``OutboxRepo.add`` is
+    every event's writer; replaced in this process only, and put back after)."""
+    if not off:
+        yield
+        return
+    with mock.patch.object(OutboxRepo, "add", return_value=None):
+        yield
+
+
+def outbox_ab(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """``--outbox-ab``: the rounds with the outbox and without, each side's medians (python
+    and backend ms per request) and what the outbox adds to their sum, pair by pair (a
+    round with it and the next without) and as the median of the pairs."""
+    on = [r for r in rounds if r["outbox"]]
+    off = [r for r in rounds if not r["outbox"]]
+
+    def total(r: dict[str, Any]) -> float:
+        return float(r["python_ms"] + r["postgres_ms"])
+
+    pairs = [round(100 * (total(a) / total(b) - 1), 1) for a, b in zip(on, off, strict=True)]
+    side = {
+        name: {
+            "python_ms": round(statistics.median(r["python_ms"] for r in rs), 3),
+            "postgres_ms": round(statistics.median(r["postgres_ms"] for r in rs), 3),
+        }
+        for name, rs in (("with", on), ("without", off))
+    }
+    return {
+        **side,
+        "added_percent_by_pair": pairs,
+        "added_percent_median": statistics.median(pairs),
+        "rounds_without": [
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in off
+        ],
+    }
 
 
 def backend_cpu(pid: int | None) -> float:
@@ -225,18 +278,27 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         return cpu, own, backend_cpu(pid) - pg0, requests
 
     rounds = []
+    # --outbox-ab: each repeat is a round with the outbox and one without, in turn
+    sides = (False, True) if args.outbox_ab else (args.without_outbox,)
     with checkpointer:
-        one_round(args.warmup)
+        with outbox_off(args.without_outbox):
+            one_round(args.warmup)
         for _ in range(args.repeats):
-            py, own, pg, requests = one_round(args.purchases)
-            rounds.append(
-                {
-                    "requests": requests,
-                    "python_ms": py * 1000 / requests,
-                    "request_path_ms": own * 1000 / requests,
-                    "postgres_ms": pg * 1000 / requests,
-                }
-            )
+            for off in sides:
+                with outbox_off(off):
+                    py, own, pg, requests = one_round(args.purchases)
+                rounds.append(
+                    {
+                        "requests": requests,
+                        "python_ms": py * 1000 / requests,
+                        "request_path_ms": own * 1000 / requests,
+                        "postgres_ms": pg * 1000 / requests,
+                        "outbox": not off,
+                    }
+                )
+    if args.outbox_ab:
+        ab = outbox_ab(rounds)
+        rounds = [r for r in rounds if r["outbox"]]
     loop.close()
     if bump is not None:
         bump.close()
@@ -246,13 +308,17 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         "request_path_ms_per_request": round(
             statistics.median(r["request_path_ms"] for r in rounds), 3
         ),
-        "rounds": [{k: round(v, 3) for k, v in r.items()} for r in rounds],
+        "rounds": [
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rounds
+        ],
         "verify": verify(url),
     }
     if pid is not None:
         out["postgres_backend_ms_per_request"] = round(
             statistics.median(r["postgres_ms"] for r in rounds), 3
         )
+    if args.outbox_ab:
+        out["outbox_ab"] = ab
     print(f"{name}: {out}", flush=True)
     return out
 
@@ -320,6 +386,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--without-tiers",
         action="store_true",
         help="publish the rules without their tiers: section and tier rule (issue 22's A/B)",
+    )
+    p.add_argument(
+        "--without-outbox",
+        action="store_true",
+        help="book without writing outbox events (issue 23's A/B)",
+    )
+    p.add_argument(
+        "--outbox-ab",
+        action="store_true",
+        help="each repeat: a round with the outbox's events and one without (issue 23's A/B)",
     )
     p.add_argument(
         "--via",

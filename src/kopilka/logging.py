@@ -344,6 +344,9 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(level)
     # migrations announce every step at info; an operator wants them only when debugging
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # the multipart parser warns about every malformed body a client sends (its problem,
+    # answered with a 4xx); only its errors concern an operator
+    logging.getLogger("python_multipart").setLevel(max(level, logging.ERROR))
     # uvicorn installs its own handlers; let its records flow through ours instead
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()

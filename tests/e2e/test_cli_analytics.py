@@ -140,3 +140,46 @@ def test_exports_as_csv_and_parquet(shop: Cli, tmp_path: Path) -> None:
     table = pq.read_table(target)
     assert table.column_names == [c.name for c in DATASETS["awards"]]
     assert table.column("points").to_pylist() == [10, 5]
+
+
+def test_pilots_table_and_json(shop: Cli, tmp_path: Path) -> None:
+    """With a rule piloted on half the members published, ``analytics pilots`` lists it
+    (a table, or the API's JSON shape with ``--json``), the one member in one of its two
+    groups; without a pilot it says there is none."""
+    day = datetime.now(UTC).date().isoformat()
+    none = shop.ok("analytics", "pilots", "-p", "shop", "--from", day, "--to", day)
+    assert "no pilot" in none.stdout
+    doc = tmp_path / "pilot.yaml"
+    doc.write_text(
+        RULES.rstrip("]\n")
+        + ", {id: trial, kind: rate, rate: {percent: 5}, pilot: {share_percent: 50}}]\n"
+    )
+    shop.ok("rules", "publish", "-p", "shop", str(doc))
+    table = shop.ok("analytics", "pilots", "-p", "shop", "--from", day, "--to", day)
+    assert "trial" in table.stdout
+    report = shop.json("analytics", "pilots", "-p", "shop", "--from", day, "--to", day)
+    (pilot,) = report["pilots"]
+    assert pilot["pilot"]["members"] + pilot["control"]["members"] == 1
+    assert pilot["roi"] is None  # nothing bought today, no points: no ROI
+
+
+def test_campaigns_table_and_json(shop: Cli, tmp_path: Path) -> None:
+    """After a rebuild, the June purchases' base rule, given the campaign ``launch`` from
+    the start, is read back as that campaign with its 15 points (a table, or JSON)."""
+    doc = tmp_path / "campaign.yaml"
+    doc.write_text(RULES.replace("'100'}}", "'100'}, campaign: launch}"))
+    shop.ok(
+        "rules",
+        "publish",
+        "-p",
+        "shop",
+        str(doc),
+        "--effective-at",
+        "2025-05-01T00:00:00Z",
+        "--backdate",
+    )
+    shop.ok("analytics", "rebuild", "-p", "shop")
+    args = ("analytics", "campaigns", "-p", "shop", "--from", "2025-06-01", "--to", "2025-06-30")
+    assert "launch" in shop.ok(*args).stdout
+    (launch,) = shop.json(*args)["campaigns"]
+    assert (launch["campaign"], launch["rules"], launch["points"]) == ("launch", ["base"], 15)

@@ -2,8 +2,8 @@
 purchases, returns, earnings, redemptions, adjustments, expiries and guest receipts, with
 the ``analytics`` job's refreshes at random moments between them, the points issued,
 redeemed, expired and adjusted and the outstanding liability read from the rollups equal
-verify's totals; and a full rebuild from the journal gives the same rollups as the
-refreshes did."""
+verify's totals, and the points due to expire and expired of them equal the lots' own;
+and a full rebuild from the journal gives the same rollups as the refreshes did."""
 
 from __future__ import annotations
 
@@ -13,13 +13,21 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from kopilka.domain.analytics import DateRange, Dimension, Grain
+from kopilka.domain.analytics import DateRange, Dimension, Grain, utc_bounds
 from kopilka.domain.errors import KopilkaError
 from kopilka.services import analytics, audit, purchases, rules
 from kopilka.services import jobs as jobs_svc
 from kopilka.services import points as points_svc
 from kopilka.services.analytics import KpiQuery, RecordGuestReceipt
-from kopilka.store.tables import analytics_daily, analytics_member_months, analytics_rule_daily
+from kopilka.store.repos.analytics import AnalyticsRepo
+from kopilka.store.tables import (
+    analytics_cohort_months,
+    analytics_daily,
+    analytics_expiry_daily,
+    analytics_member_months,
+    analytics_purchase_gaps,
+    analytics_rule_daily,
+)
 from tests import commands
 from tests.integration.purchases.conftest import SIMPLE_RULES, basket
 
@@ -31,7 +39,14 @@ def _rollups(ctx, program):
     """Every rollup row of the program, zero rows left out, as sorted tuples."""
     out = {}
     with ctx.uow(read_only=True) as uow:
-        for table in (analytics_daily, analytics_member_months, analytics_rule_daily):
+        for table in (
+            analytics_daily,
+            analytics_member_months,
+            analytics_rule_daily,
+            analytics_purchase_gaps,
+            analytics_cohort_months,
+            analytics_expiry_daily,
+        ):
             rows = uow.conn.execute(select(table).where(table.c.program_id == program.id)).all()
             out[table.name] = sorted(
                 tuple(str(v) for v in r)
@@ -150,6 +165,12 @@ def test_rollups_agree_with_verify_after_a_random_history(
     assert figures["liability_points"] == sums["liability"]
     assert figures["liability_minor"] == sums["liability"] * program.point_value_minor
     assert figures["expired"] > 0, "the history should have expired some points"
+    # the breakage figures from the expiry days equal the lots' own
+    lo, hi = utc_bounds(everything, program.timezone)
+    with ctx.uow(read_only=True) as uow:
+        due, expired_of_due = AnalyticsRepo(uow.conn).expiring(program.id, lo, hi)
+    assert (figures["due_to_expire"], figures["expired_of_due"]) == (due, expired_of_due)
+    assert expired_of_due > 0
     refreshed = _rollups(ctx, program)
     analytics.rebuild(ctx, program)
     assert _rollups(ctx, program) == refreshed

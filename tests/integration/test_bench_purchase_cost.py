@@ -61,6 +61,40 @@ def test_another_writer_writes_after_each_purchase() -> None:
     assert writes == purchases > 0
 
 
+def test_without_outbox_books_the_purchases_and_writes_no_event_for_them() -> None:
+    """--without-outbox books the same rounds with the outbox's writer switched off: the
+    ledger verifies, the purchases are there and none of them wrote an event (the set-up's
+    import of the members, before the rounds, did)."""
+    results = bench_purchase_cost.main(["--quick", "--backends", "sqlite", "--without-outbox"])
+    assert results["runs"]["sqlite"]["verify"]["ok"] is True
+    db = sqlite3.connect(machine.WORK / "cost-service-50.db")
+    try:
+        (purchases,) = db.execute("SELECT COUNT(*) FROM purchases").fetchone()
+        types = dict(db.execute("SELECT type, COUNT(*) FROM outbox_events GROUP BY type"))
+    finally:
+        db.close()
+    assert purchases > 0
+    assert "purchase.committed" not in types
+    assert types == {"import.finished": 1}
+    # and back on once the rounds are over
+    assert bench_purchase_cost.OutboxRepo.add.__name__ == "add"
+
+
+def test_outbox_ab_books_rounds_with_and_without_the_outbox_in_turn() -> None:
+    """--outbox-ab books each repeat twice, with the outbox and then without it: both
+    sides' rounds are reported, each pair's difference is worked out, and the ledger
+    verifies."""
+    results = bench_purchase_cost.main(["--quick", "--backends", "sqlite", "--outbox-ab"])
+    run = results["runs"]["sqlite"]
+    assert run["verify"]["ok"] is True
+    ab = run["outbox_ab"]
+    assert len(ab["added_percent_by_pair"]) == len(ab["rounds_without"]) == 2
+    assert all(r["outbox"] for r in run["rounds"])
+    assert not any(r["outbox"] for r in ab["rounds_without"])
+    assert ab["with"]["python_ms"] > 0
+    assert ab["without"]["python_ms"] > 0
+
+
 @pytest.mark.parametrize("extra", [["--via", "asgi"], ["--backends", "postgres"]])
 def test_another_writer_is_for_the_sqlite_service_path_only(extra: list[str]) -> None:
     with pytest.raises(SystemExit) as refused:

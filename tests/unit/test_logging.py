@@ -120,6 +120,20 @@ def test_level_filters_records(capsys: pytest.CaptureFixture[str]) -> None:
     assert "1000-0001" not in err
 
 
+def test_multipart_parser_warnings_about_client_bodies_are_dropped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The multipart parser's warning about a malformed body a client sent (answered with
+    a 4xx) is not logged; its errors still are."""
+    configure_logging(load_settings(log_level="info"))
+    parser = logging.getLogger("python_multipart.multipart")
+    parser.warning("Found invalid character 32 in header")
+    parser.error("the parser failed")
+    err = capsys.readouterr().err
+    assert "invalid character" not in err
+    assert "the parser failed" in err
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

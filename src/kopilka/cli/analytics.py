@@ -1,5 +1,6 @@
-"""``kopilka analytics``: rebuild the rollups from the journal, read the KPIs, set the
-budget cap, record guest receipts from a CSV, and export data for BI."""
+"""``kopilka analytics``: rebuild the rollups from the journal, read the KPIs, the
+pilots' returns and the campaigns' costs, set the budget cap, record guest receipts from a
+CSV, and export data for BI."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from kopilka.cli.progress import progress_bar
 from kopilka.cli.runtime import console, kopilka, parse_instant, print_json
 from kopilka.cli.selectors import Json, ProgramCode
 from kopilka.domain.analytics import DateRange, Dimension, Grain, local_day, parse_range
 from kopilka.domain.errors import ValidationError
-from kopilka.domain.money import parse_money
+from kopilka.domain.money import format_money, parse_money
 from kopilka.services import analytics as analytics_svc
+from kopilka.services import campaigns as campaign_svc
 from kopilka.services import exports as exports_svc
+from kopilka.services import pilot_roi as pilot_svc
 from kopilka.services import programs as program_svc
 
 app = typer.Typer(
@@ -89,6 +93,91 @@ def kpis(
     )
     for name, value in result["totals"].items():
         out.print(f"  {name}: {value if value is not None else '-'}")
+
+
+@app.command()
+def pilots(
+    program_code: ProgramCode, start: From = None, end: To = None, json_out: Json = False
+) -> None:
+    """Each pilot's return over a range of local days (default: the last 30): the pilot's
+    members' extra spending against its control group's, the points' cost and the ROI,
+    with 95 % confidence intervals (docs/analytics.md)."""
+    with kopilka() as k:
+        program = program_svc.get_program(k.services, program_code)
+        days = parse_range(start, end, local_day(k.services.now(), program.timezone))
+        report = pilot_svc.pilot_returns(k.services, program, days)
+    if json_out:
+        print_json(report)
+        return
+    out = console()
+    out.print(f"program {report['program']}, {report['from_day']} to {report['to_day']}")
+    if not report["pilots"]:
+        out.print("no pilot with a share of the members in force in this range")
+        return
+    money = report["currency"]
+
+    def cash(minor: float | None) -> str:
+        return "-" if minor is None else format_money(round(minor), money)
+
+    def share(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0%}"
+
+    table = Table(
+        "rule",
+        "share",
+        "members",
+        "control",
+        "uplift/member",
+        "incremental",
+        "cost",
+        "ROI",
+        "95 % interval",
+        "reliable",
+    )
+    for p in report["pilots"]:
+        table.add_row(
+            p["rule_id"],
+            f"{p['share_percent']:g} %",
+            str(p["pilot"]["members"]),
+            str(p["control"]["members"]),
+            cash(p["uplift_minor"]),
+            cash(p["incremental_revenue_minor"]),
+            cash(p["cost_minor"]),
+            share(p["roi"]),
+            f"{share(p['roi_low'])} .. {share(p['roi_high'])}",
+            "yes" if p["reliable"] else "no",
+        )
+    out.print(table)
+
+
+@app.command()
+def campaigns(
+    program_code: ProgramCode, start: From = None, end: To = None, json_out: Json = False
+) -> None:
+    """Each campaign's points, awards and cost over a range of local days (default: the
+    last 30): the rules sharing a ``campaign:`` code in the rules document, added up."""
+    with kopilka() as k:
+        program = program_svc.get_program(k.services, program_code)
+        days = parse_range(start, end, local_day(k.services.now(), program.timezone))
+        report = campaign_svc.campaign_costs(k.services, program, days)
+    if json_out:
+        print_json(report)
+        return
+    out = console()
+    out.print(f"program {report['program']}, {report['from_day']} to {report['to_day']}")
+    if not report["campaigns"]:
+        out.print("no rule names a campaign in this range")
+        return
+    table = Table("campaign", "rules", "points", "awards", "cost")
+    for c in report["campaigns"]:
+        table.add_row(
+            c["campaign"],
+            ", ".join(c["rules"]),
+            f"{c['points']:,}",
+            f"{c['awards']:,}",
+            format_money(c["cost_minor"], report["currency"]),
+        )
+    out.print(table)
 
 
 @app.command()

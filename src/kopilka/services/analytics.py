@@ -45,7 +45,7 @@ from kopilka.store.repos.reports import consistent_snapshot
 ANALYTICS_JOB = "analytics"
 BUDGET_ALERT = "budget.cap_exceeded"
 # the rebuild's steps (its progress bar counts them)
-REBUILD_STEPS = 5
+REBUILD_STEPS = 6
 
 Tick = Callable[[int], None]
 
@@ -287,8 +287,17 @@ def refresh(ctx: ServiceContext, program: Program, *, check_cap: bool = True) ->
             max(upto.return_, since.return_),
             max(upto.member, since.member),
             max(upto.guest, since.guest),
+            max(upto.lot, since.lot),
+            max(upto.draw, since.draw),
         )
         repo.add_ledger(program.id, program.timezone, ids=(since.entry, upto.entry))
+        repo.add_expiry(
+            program.id,
+            program.timezone,
+            lots_of=(since.lot, upto.lot),
+            draws_of=(since.draw, upto.draw),
+        )
+        new_purchases = repo.purchase_span(program.id, (since.purchase, upto.purchase))
         days = 0
         span = repo.changed_span(program.id, since, upto)
         if span is not None:
@@ -301,6 +310,8 @@ def refresh(ctx: ServiceContext, program: Program, *, check_cap: bool = True) ->
             program.id, program.timezone, ids=(since.purchase, upto.purchase)
         )
         repo.add_rule_days(program.id, program.timezone, ids=(since.purchase, upto.purchase))
+        if new_purchases is not None:
+            _refresh_repeats(repo, program, since.purchase, upto.purchase, new_purchases)
         repo.save_marks(program.id, upto, now)
         uow.commit()
     alert = check_budget(ctx, program, now) if check_cap else False
@@ -311,6 +322,28 @@ def refresh(ctx: ServiceContext, program: Program, *, check_cap: bool = True) ->
         "days": days,
         "alert_written": alert,
     }
+
+
+def _refresh_repeats(
+    repo: AnalyticsRepo,
+    program: Program,
+    since: int,
+    upto: int,
+    span: tuple[datetime, datetime],
+) -> None:
+    """Bring the purchase gaps and the cohort months up to the purchases of ids ``(since,
+    upto]`` (occurring in ``span``): the gaps of their members' purchases as they were
+    are taken away and added as they are now (a purchase booked late changes its later
+    ones' gaps); the cohort months of the months they fall on, and of the month after
+    (whose members active the month before may have changed), are recomputed."""
+    tz = program.timezone
+    members_of = (since, upto)
+    repo.add_gaps(program.id, tz, upto=since, sign=-1, members_of=members_of)
+    repo.add_gaps(program.id, tz, upto=upto, members_of=members_of)
+    repo.drop_empty_gaps(program.id)
+    first = month_no(local_day(span[0], tz))
+    last = month_no(local_day(span[1], tz)) + 1
+    repo.set_cohort_months(program.id, first, last)
 
 
 def rebuild(
@@ -360,12 +393,25 @@ def rebuild(
         tick(1)
         with repo.bulk_memory():
             repo.add_ledger(program.id, tz, span=bounds, upto=upto.entry)
+            repo.add_expiry(
+                program.id,
+                tz,
+                lots_of=(0, upto.lot),
+                draws_of=(0, upto.draw),
+                span=None if whole else bounds,
+            )
             tick(1)
             repo.set_purchase_figures(program.id, tz, first, last, bounds, upto)
             tick(1)
             purchases = repo.add_member_months(program.id, tz, ids=(0, upto.purchase), span=bounds)
             tick(1)
             repo.add_rule_days(program.id, tz, ids=(0, upto.purchase), span=bounds)
+            tick(1)
+            repo.add_gaps(program.id, tz, upto=upto.purchase, days=None if whole else (first, last))
+            if whole:
+                repo.set_cohort_months(program.id)
+            else:
+                repo.set_cohort_months(program.id, month_no(first), month_no(last) + 1)
         repo.save_marks(program.id, upto, now)
         uow.commit()
         tick(1)
@@ -477,12 +523,13 @@ def check_budget(ctx: ServiceContext, program: Program, at: datetime) -> bool:
 
 
 def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
-    """Every KPI of ``query``'s range, read from the rollups (and, for distinct members,
-    from the purchases by their time index), in one consistent read."""
+    """Every KPI of ``query``'s range, read from the rollups only (and, for a range that
+    ends today, today's lots due before now), in one consistent read: no read grows with
+    the number of purchases or members."""
     tz = program.timezone
     value = program.point_value_minor
     days = query.days
-    lo, hi = utc_bounds(days, tz)
+    _, hi = utc_bounds(days, tz)
     dim = None if query.dimension is Dimension.NONE else query.dimension.value
     with ctx.uow(read_only=True) as uow:
         consistent_snapshot(uow.conn)
@@ -490,30 +537,60 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         built = repo.marks(program.id) is not None
         cap, setting_days = repo.settings(program.id)
         active_days = query.active_days or setting_days
-        # the range's days program-wide (totals, liability, budget), the points
-        # outstanding before it, and the series summed by bucket and dimension in SQL
-        per_day = {day: row for day, _, row in repo.daily(program.id, days.start, days.end, None)}
-        opening = repo.net_points_before(program.id, days.start)
+        # every day up to the range's end program-wide, one row a day (the range's
+        # totals, the points outstanding before it, the liability, the budget, the
+        # members enrolled by month), and the series summed by bucket and dimension in SQL
+        history = {day: row for day, _, row in repo.daily(program.id, None, days.end, None)}
         series_rows = repo.series(program.id, days.start, days.end, query.grain.value, dim)
-        purchases, purchasers, repeaters = repo.purchasers(program.id, lo, hi)
-        active_from = max(hi - timedelta(days=active_days), local_midnight(date(1970, 1, 1), tz))
-        _, active, _ = repo.purchasers(program.id, active_from, hi)
-        members = repo.members_by(program.id, hi)
-        due, expired_of_due = repo.expiring(program.id, lo, hi)
-        due_all, expired_all = repo.expiring(program.id, None, min(hi, ctx.now()))
+        # distinct and repeat purchasers from the purchase gaps (docs/analytics.md)
+        in_range_gaps = repo.gap_counts(program.id, days.start, days.end)
+        active_start = days.end - timedelta(days=active_days - 1)
+        active_purchases = repo.purchases_in(program.id, active_start, days.end)
+        active_gaps = repo.gap_counts(program.id, active_start, days.end)
+        # breakage from the expiry days; the expected rate over the lots whose expiry
+        # has passed: whole days from the rollup, today's part until now from the lots
+        due, expired_of_due = repo.expiry_days(program.id, days.start, days.end)
+        now = ctx.now()
+        if hi <= now:
+            due_all, expired_all = repo.expiry_days(program.id, None, days.end)
+        else:
+            today = local_day(now, tz)
+            due_all, expired_all = repo.expiry_days(program.id, None, today - timedelta(days=1))
+            due_today, expired_today = repo.expiring(program.id, local_midnight(today, tz), now)
+            due_all += due_today
+            expired_all += expired_today
         first_month, last_month = month_no(days.start), month_no(days.end)
         activity = repo.month_activity(program.id, first_month, last_month)
-        sizes = repo.cohort_sizes(program.id, tz, hi)
         cohort_cells = repo.cohorts(program.id, first_month, last_month)
         rules = repo.rules(program.id, days.start, days.end)
         alerted = repo.alerted_months(program.id, BUDGET_ALERT)
     col = {name: i for i, name in enumerate(DAILY_COLUMNS)}
-
-    in_range = [r for d, r in per_day.items() if days.start <= d <= days.end]
-    sums = [sum(r[i] for r in in_range) for i in range(len(DAILY_COLUMNS))]
+    per_day = {d: r for d, r in history.items() if d >= days.start}
+    net = (col["points_issued"], col["points_redeemed"], col["points_expired"])
+    adjusted_col, new_col = col["points_adjusted"], col["new_members"]
+    opening = sum(
+        r[net[0]] - r[net[1]] - r[net[2]] + r[adjusted_col]
+        for d, r in history.items()
+        if d < days.start
+    )
+    # members enrolled by local month of enrolment (the cohorts' sizes), up to the end
+    sizes: dict[int, int] = {}
+    for d, r in history.items():
+        if r[new_col]:
+            sizes[month_no(d)] = sizes.get(month_no(d), 0) + r[new_col]
+    members = sum(sizes.values())
+    sums = [sum(r[i] for r in per_day.values()) for i in range(len(DAILY_COLUMNS))]
 
     def total(name: str) -> int:
         return sums[col[name]]
+
+    # a range's purchasing members: its purchases less those whose member's previous
+    # purchase is in the range too; members with two or more: those less the purchases
+    # whose member's purchase two before is in the range too (one per such member)
+    purchases = total("purchases")
+    purchasers = purchases - in_range_gaps[0]
+    repeaters = in_range_gaps[0] - in_range_gaps[1]
+    active = active_purchases - active_gaps[0]
 
     issued, redeemed = total("points_issued"), total("points_redeemed")
     expired, adjusted = total("points_expired"), total("points_adjusted")
@@ -525,7 +602,7 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         for r in per_day.values()
     )
     expected = ratio(expired_all, due_all)
-    net = round(liability * (1 - expected)) if expected is not None else liability
+    net_points = round(liability * (1 - expected)) if expected is not None else liability
     revenue, guest_rev = total("revenue_minor"), total("guest_revenue_minor")
     guests = total("guest_receipts")
     cost = issued * value
@@ -549,8 +626,8 @@ def kpis(ctx: ServiceContext, program: Program, query: KpiQuery) -> Kpis:
         "liability_points": liability,
         "liability_minor": liability * value,
         "expected_breakage_rate": expected,
-        "liability_net_points": net,
-        "liability_net_minor": net * value,
+        "liability_net_points": net_points,
+        "liability_net_minor": net_points * value,
         "purchases": purchases,
         "revenue_minor": revenue,
         "refunds_minor": total("refunds_minor"),

@@ -7,9 +7,11 @@ A run of the worker's ``outbox`` job (``services/worker/outbox.py``) for a progr
    workers take the same one; a crashed worker's lease expires and another takes over),
    sends each one outside any transaction, and records the outcome and the attempt (the
    delivery log). A delivery waits while an earlier event of its member is pending on its
-   channel, so one member's events leave in order. A failure is retried after
-   ``retry_base * 2**(attempt-1)`` seconds (at most ``retry_cap``), less up to half of it
-   at random (jitter), until the event is ``retry_for`` old (a day): then it is dead.
+   channel, so one member's events leave in order: a batch may hold several of one
+   member's, sent one after another, each after the earlier one succeeded. A failure is
+   retried after ``retry_base * 2**(attempt-1)`` seconds (at most ``retry_cap``), less up
+   to half of it at random (jitter), until the event is ``retry_for`` old (a day): then
+   it is dead.
 
 Delivery is at least once: a worker that dies after sending and before recording sends
 again; the event's id lets the consumer drop the duplicate.
@@ -100,23 +102,10 @@ def dispatch(
         repo = DeliveryRepo(uow.conn)
         now = ctx.now()
         events = repo.undispatched(program.id, limit)
-        rows: list[dict[str, object]] = [
-            {
-                "event_id": event_id,
-                "program_id": program.id,
-                "channel": channel,
-                "member_id": member_id,
-                "seq": seq,
-                "status": PENDING,
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-            for event_id, member_id, seq, type_ in events
-            for channel, want in wants.items()
-            if want(type_)
-        ]
-        repo.add_deliveries(rows)
-        repo.mark_dispatched([e[0] for e in events], now)
+        # each type asked once per channel: a batch has a handful of types
+        types = sorted({type_ for _id, _member, _seq, type_ in events})
+        pairs = [(t, name) for t in types for name, want in wants.items() if want(t)]
+        repo.dispatch(program.id, events, pairs, now)
         uow.commit()
     return len(events)
 
@@ -154,7 +143,7 @@ def send_all(channel: Channel, events: Sequence[EventEnvelope]) -> list[Sent]:
 def _waves(claimed: Sequence[ClaimedDelivery]) -> list[list[ClaimedDelivery]]:
     # the k-th delivery of each member in the k-th wave: a wave's are independent and go
     # at once, and a member's later event waits for its earlier one's answer (a claim
-    # takes one per member and channel; this keeps the order should it take more)
+    # takes up to PER_MEMBER of one member and channel, in their order)
     waves: list[list[ClaimedDelivery]] = []
     count: dict[int | None, int] = {}
     for c in sorted(claimed, key=lambda c: (c.member_id or 0, c.seq)):
@@ -177,26 +166,36 @@ def deliver_batch(
     lease: timedelta = LEASE,
 ) -> Delivered:
     """Lease one batch of due deliveries, send each channel's at once (outside any
-    transaction), and record every outcome and attempt in one transaction."""
+    transaction; a member's in its order, wave after wave), and record every outcome and
+    attempt in one transaction. A member's delivery whose earlier one failed in the batch
+    is not sent, nor is any wave once half the lease is gone (the lease must outlive the
+    sending): their leases are given up, with no attempt counted, and a later claim takes
+    them in order."""
     out: Delivered = {"dispatched": 0, "delivered": 0, "failed": 0, "dead": 0}
     now = ctx.now()
     with ctx.uow() as uow:
         claimed = DeliveryRepo(uow.conn).claim(program.id, holder, now, now + lease, limit)
         uow.commit()
+    # on the wall clock, not the context's (a test's frozen clock does not move)
+    give_up = time.monotonic() + lease.total_seconds() / 2
     by_channel: dict[str, list[ClaimedDelivery]] = {}
     for c in claimed:
         by_channel.setdefault(c.channel, []).append(c)
     results: list[tuple[ClaimedDelivery, Sent, datetime]] = []
+    released: list[int] = []
     for name, mine in by_channel.items():
         channel = channels.get(name)
         blocked: set[int] = set()  # a member whose earlier event failed waits
         for wave in _waves(mine):
             go: list[ClaimedDelivery] = []
+            late = time.monotonic() >= give_up
             for c in wave:
-                if c.member_id is None or c.member_id not in blocked:
-                    go.append(c)
+                if late or (c.member_id is not None and c.member_id in blocked):
+                    released.append(c.id)
                 else:
-                    results.append((c, Sent(False, None, "an earlier event is pending"), now))
+                    go.append(c)
+            if not go:
+                continue
             if channel is None:
                 answers = [Sent(False, None, f"channel {name} is not configured")] * len(go)
             else:
@@ -234,7 +233,7 @@ def deliver_batch(
             )
         )
     with ctx.uow() as uow:
-        DeliveryRepo(uow.conn).settle_many(holder, outcomes)
+        DeliveryRepo(uow.conn).settle_many(holder, outcomes, released)
         uow.commit()
     return out
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import nats
 import orjson
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
@@ -38,6 +39,27 @@ def subject(prefix: str, event: EventEnvelope) -> str:
     return f"{prefix}.{event['program']}.{event['type']}"
 
 
+def ack_error(msg: Msg) -> str | None:
+    """What a JetStream acknowledgement says went wrong (None: the event is stored, or
+    was a duplicate of one stored): a status with no body (503: no stream takes the
+    subject), or an ``error`` in its JSON."""
+    if not msg.data:
+        status = (msg.headers or {}).get("Status", "?")
+        if status == "503":
+            return "NoRespondersError: no stream takes the subject"
+        return f"APIError: status {status}"
+    try:
+        answer = orjson.loads(msg.data)
+    except orjson.JSONDecodeError:
+        return "APIError: the acknowledgement is not JSON"
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if error is None:
+        return None
+    if isinstance(error, dict):
+        return f"APIError: {error.get('code')} {error.get('description', '')}".strip()
+    return f"APIError: {error}"
+
+
 class NatsChannel:
     """Publishes events to JetStream; an acknowledged publish is delivered."""
 
@@ -48,6 +70,11 @@ class NatsChannel:
         self.prefix = prefix
         self._loop = asyncio.new_event_loop()
         self._nc: Client | None = None
+        # the acknowledgements' subscription (its connection, its subject prefix), the
+        # publishes waiting for theirs by token, and the last token given
+        self._acks: tuple[Client, str] | None = None
+        self._waiting: dict[str, asyncio.Future[str | None]] = {}
+        self._serial = 0
 
     def wants(self, event_type: str) -> bool:
         """NATS takes every event."""
@@ -93,24 +120,58 @@ class NatsChannel:
             return [Sent(False, None, f"{type(failed).__name__}: {failed}"[:500])] * len(events)
         ms = int((time.perf_counter() - started) * 1000)
         return [
-            Sent(True, duration_ms=ms)
-            if a is None
-            else Sent(False, None, f"{type(a).__name__}: {a}"[:500], ms)
+            Sent(True, duration_ms=ms) if a is None else Sent(False, None, a[:500], ms)
             for a in answers
         ]
 
-    async def _publish_all(self, events: Sequence[EventEnvelope]) -> list[BaseException | None]:
-        js = await self._connect()
-        got = await asyncio.gather(
-            *(
-                js.publish(
-                    subject(self.prefix, e), orjson.dumps(e), headers={"Nats-Msg-Id": e["id"]}
-                )
-                for e in events
-            ),
-            return_exceptions=True,
-        )
-        return [g if isinstance(g, BaseException) else None for g in got]
+    async def _publish_all(self, events: Sequence[EventEnvelope]) -> list[str | None]:
+        # Plain publishes with a reply subject each, under one subscription of the
+        # connection's own that takes every acknowledgement: nats-py's ``js.publish`` is a
+        # request per event (a future, a timer and a task each, and its answer parsed into
+        # a dataclass), most of the worker's CPU per event on this channel.
+        await self._connect()
+        nc = self._nc
+        assert nc is not None
+        inbox = await self._acks_inbox(nc)
+        loop = asyncio.get_running_loop()
+        waiting: list[tuple[str, asyncio.Future[str | None]]] = []
+        for event in events:
+            self._serial += 1
+            token = str(self._serial)
+            future: asyncio.Future[str | None] = loop.create_future()
+            self._waiting[token] = future
+            waiting.append((token, future))
+            await nc.publish(
+                subject(self.prefix, event),
+                orjson.dumps(event),
+                reply=f"{inbox}.{token}",
+                headers={"Nats-Msg-Id": event["id"]},
+            )
+        if not waiting:
+            return []
+        try:
+            await asyncio.wait([f for _t, f in waiting], timeout=TIMEOUT)
+        finally:
+            for token, _f in waiting:
+                self._waiting.pop(token, None)
+        return [
+            f.result() if f.done() else f"TimeoutError: no acknowledgement within {TIMEOUT:g} s"
+            for _t, f in waiting
+        ]
+
+    async def _acks_inbox(self, nc: Client) -> str:
+        """The subject prefix acknowledgements come back to (subscribed once per
+        connection)."""
+        if self._acks is None or self._acks[0] is not nc:
+            inbox = nc.new_inbox()
+            await nc.subscribe(f"{inbox}.*", cb=self._on_ack)
+            self._acks = (nc, inbox)
+        return self._acks[1]
+
+    async def _on_ack(self, msg: Msg) -> None:
+        future = self._waiting.pop(msg.subject.rpartition(".")[2], None)
+        if future is not None and not future.done():
+            future.set_result(ack_error(msg))
 
     def close(self) -> None:
         """Drain the connection and close the loop."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -371,8 +372,6 @@ purchases = Table(
     # the console's receipts list: by date and by amount (0014)
     Index("ix_purchases_program_time", "program_id", "occurred_at", "id"),
     Index("ix_purchases_program_total", "program_id", "total_minor", "id"),
-    # the analytics' distinct purchasing and active members, read from the index alone (0027)
-    Index("ix_purchases_program_time_member", "program_id", "occurred_at", "member_id"),
 )
 
 purchase_lines = Table(
@@ -585,8 +584,16 @@ outbox_deliveries = Table(
     Column("delivered_at", UTCDateTime),
     Column("last_error", String(500)),
     UniqueConstraint("event_id", "channel", name="uq_outbox_deliveries_event_channel"),
-    Index("ix_outbox_deliveries_due", "status", "next_attempt_at"),
-    Index("ix_outbox_deliveries_member", "channel", "member_id", "seq"),
+    # the claim's: a program's pending deliveries in each member's order (migration 0034)
+    Index(
+        "ix_outbox_deliveries_pending",
+        "program_id",
+        "channel",
+        "member_id",
+        "seq",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
 )
 
 # the delivery log: every attempt of every delivery
@@ -1003,7 +1010,44 @@ analytics_member_months = Table(
     Column("cohort", Integer, nullable=False),
     Column("purchases", Id, nullable=False, server_default="0"),
     Column("revenue_minor", Id, nullable=False, server_default="0"),
-    Index("ix_analytics_member_months_cohort", "program_id", "cohort", "month_no"),
+)
+
+# purchases by their local day and the local day of the member's purchase one (back 1) or
+# two (back 2) purchases earlier: a range's distinct and repeat purchasers without reading
+# the purchases (docs/analytics.md); at most one row per pair of days
+analytics_purchase_gaps = Table(
+    "analytics_purchase_gaps",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("back", SmallInteger, primary_key=True),
+    Column("earlier", Date, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("purchases", Id, nullable=False, server_default="0"),
+)
+
+# per local month and enrolment month (cohort): members active (a purchase), of them
+# active the month before too, their purchases and revenue (summed from the member months)
+analytics_cohort_months = Table(
+    "analytics_cohort_months",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("month_no", Integer, primary_key=True),
+    Column("cohort", Integer, primary_key=True),
+    Column("active", Id, nullable=False, server_default="0"),
+    Column("retained", Id, nullable=False, server_default="0"),
+    Column("purchases", Id, nullable=False, server_default="0"),
+    Column("revenue_minor", Id, nullable=False, server_default="0"),
+)
+
+# per local day of expiry: points of the lots due to expire that day, and how many of them
+# expired (their ``expire`` draws): the breakage rates without reading the lots
+analytics_expiry_daily = Table(
+    "analytics_expiry_daily",
+    metadata,
+    Column("program_id", Id, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("due", Id, nullable=False, server_default="0"),
+    Column("expired", Id, nullable=False, server_default="0"),
 )
 
 # points awarded per rule per local day (from the purchases' line awards)
@@ -1027,6 +1071,8 @@ analytics_state = Table(
     Column("last_return_id", Id, nullable=False, server_default="0"),
     Column("last_member_id", Id, nullable=False, server_default="0"),
     Column("last_guest_id", Id, nullable=False, server_default="0"),
+    Column("last_lot_id", Id, nullable=False, server_default="0"),
+    Column("last_draw_id", Id, nullable=False, server_default="0"),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

@@ -1,7 +1,8 @@
 """The console's analytics dashboard (``/admin/analytics``): the KPIs of a range of local
 days, five charts drawn on the server (:mod:`kopilka.web.svg_charts`), each with its
-numbers in a table beside it and as CSV, and the exports for BI. An analyst sees all of
-it; nothing on it names a member."""
+numbers in a table beside it and as CSV, the points by rule and by campaign and the
+pilots' returns as tables, and the exports for BI. An analyst sees all of it; nothing on
+it names a member."""
 
 from __future__ import annotations
 
@@ -16,17 +17,21 @@ from markupsafe import Markup
 from kopilka.domain.analytics import Dimension, Grain, local_day, parse_range
 from kopilka.domain.errors import PermissionDenied, ValidationError
 from kopilka.services import analytics as analytics_svc
+from kopilka.services import campaigns as campaign_svc
 from kopilka.services import exports as exports_svc
+from kopilka.services import pilot_roi as pilot_svc
 from kopilka.services.analytics import Kpis
 from kopilka.services.apikeys import Permission
+from kopilka.services.campaigns import CampaignReport
 from kopilka.services.member_list import sees_personal_data
+from kopilka.services.pilot_roi import PilotReport
 from kopilka.web.console import Console
 from kopilka.web.csv_export import cell
 from kopilka.web.i18n import N_, money, number, tr
 from kopilka.web.render import WebRoute
 from kopilka.web.svg_charts import bar_chart, heat_map, line_chart
 
-CHARTS = ("liability", "points", "active", "cohorts", "budget", "rules")
+CHARTS = ("liability", "points", "active", "cohorts", "budget", "rules", "campaigns", "pilots")
 GRAINS = {"day": N_("by day"), "week": N_("by week"), "month": N_("by month")}
 DIMENSIONS = {
     "none": N_("the whole program"),
@@ -301,6 +306,129 @@ def _charts(k: Kpis) -> list[Chart]:
     return charts
 
 
+def _campaigns(report: CampaignReport) -> Chart:
+    """The campaigns' points and cost as a table."""
+    cur = report["currency"]
+    rows = report["campaigns"]
+    return Chart(
+        "campaigns",
+        str(tr("Points and cost by campaign")),
+        None,
+        Table(
+            [
+                str(tr("Campaign")),
+                str(tr("Rules")),
+                str(tr("Points")),
+                str(tr("Awards")),
+                str(tr("Cost")),
+            ],
+            [
+                [
+                    c["campaign"],
+                    ", ".join(c["rules"]),
+                    number(c["points"]),
+                    number(c["awards"]),
+                    money(f"{c['cost_minor'] / 100:.2f}", cur),
+                ]
+                for c in rows
+            ],
+            ["campaign", "rules", "points", "awards", "cost_minor"],
+            [
+                [c["campaign"], " ".join(c["rules"]), c["points"], c["awards"], c["cost_minor"]]
+                for c in rows
+            ],
+        ),
+    )
+
+
+def _pilots(report: PilotReport) -> Chart:
+    """The pilots' returns as a table (no drawing: a few rows of figures with intervals)."""
+    cur = report["currency"]
+
+    def m(minor: float | None) -> str:
+        return "—" if minor is None else money(f"{minor / 100:.2f}", cur)
+
+    def between(low: str, high: str) -> str:
+        return str(tr("%(low)s to %(high)s", low=low, high=high))
+
+    rows = report["pilots"]
+    return Chart(
+        "pilots",
+        str(tr("Pilots and their return")),
+        None,
+        Table(
+            [
+                str(tr("Rule")),
+                str(tr("Share of members")),
+                str(tr("Members in the pilot")),
+                str(tr("Control group")),
+                str(tr("Spent per member, pilot")),
+                str(tr("Spent per member, control")),
+                str(tr("Extra per member (95-percent interval)")),
+                str(tr("Incremental revenue")),
+                str(tr("Points cost")),
+                str(tr("ROI (95-percent interval)")),
+                str(tr("Groups large enough")),
+            ],
+            [
+                [
+                    p["rule_id"],
+                    _share(p["share_percent"] / 100),
+                    number(p["pilot"]["members"]),
+                    number(p["control"]["members"]),
+                    m(p["pilot"]["mean_minor"]),
+                    m(p["control"]["mean_minor"]),
+                    f"{m(p['uplift_minor'])} ({between(m(p['uplift_low']), m(p['uplift_high']))})",
+                    m(p["incremental_revenue_minor"]),
+                    m(p["cost_minor"]),
+                    f"{_share(p['roi'])} ({between(_share(p['roi_low']), _share(p['roi_high']))})",
+                    str(tr("yes")) if p["reliable"] else str(tr("no")),
+                ]
+                for p in rows
+            ],
+            [
+                "rule_id",
+                "share_percent",
+                "pilot_members",
+                "control_members",
+                "pilot_mean_minor",
+                "control_mean_minor",
+                "uplift_minor",
+                "uplift_low",
+                "uplift_high",
+                "incremental_revenue_minor",
+                "points",
+                "cost_minor",
+                "roi",
+                "roi_low",
+                "roi_high",
+                "reliable",
+            ],
+            [
+                [
+                    p["rule_id"],
+                    p["share_percent"],
+                    p["pilot"]["members"],
+                    p["control"]["members"],
+                    p["pilot"]["mean_minor"],
+                    p["control"]["mean_minor"],
+                    p["uplift_minor"],
+                    p["uplift_low"],
+                    p["uplift_high"],
+                    p["incremental_revenue_minor"],
+                    p["points"],
+                    p["cost_minor"],
+                    p["roi"],
+                    p["roi_low"],
+                    p["roi_high"],
+                    int(p["reliable"]),
+                ]
+                for p in rows
+            ],
+        ),
+    )
+
+
 def _figures(k: Kpis) -> list[tuple[str, str]]:
     """The range's KPIs as (words, value) pairs in the page's language."""
     t = k["totals"]
@@ -366,6 +494,14 @@ def analytics_router(console: Console) -> APIRouter:
     router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
     ctx = console.ctx
 
+    def charts(op: Any, kpis: Kpis, params: dict[str, str]) -> list[Chart]:
+        days = parse_range(params["from"], params["to"], local_day(ctx.now(), op.program.timezone))
+        return [
+            *_charts(kpis),
+            _campaigns(campaign_svc.campaign_costs(ctx, op.program, days)),
+            _pilots(pilot_svc.pilot_returns(ctx, op.program, days)),
+        ]
+
     def read(request: Request) -> tuple[Any, Kpis, dict[str, str]]:
         op = console.operator(request)
         op.require(Permission.ANALYTICS_READ)
@@ -401,7 +537,7 @@ def analytics_router(console: Console) -> APIRouter:
             formats=[("csv", "CSV"), ("parquet", "Parquet")],
             query=query,
             figures=_figures(kpis),
-            charts=_charts(kpis),
+            charts=charts(op, kpis, params),
             over_cap=warn,
             grains=[(code, str(tr(word))) for code, word in GRAINS.items()],
             dimensions=[(code, str(tr(word))) for code, word in DIMENSIONS.items()],
@@ -415,8 +551,8 @@ def analytics_router(console: Console) -> APIRouter:
     def chart_csv(request: Request, chart: Annotated[str, Path(max_length=40)]) -> Response:
         if chart not in CHARTS:
             raise ValidationError(str(tr("unknown chart")), field="chart")
-        _, kpis, params = read(request)
-        table = next(c.table for c in _charts(kpis) if c.id == chart)
+        op, kpis, params = read(request)
+        table = next(c.table for c in charts(op, kpis, params) if c.id == chart)
         return _csv(table, f"{kpis['program']}-{chart}-{params['from']}-{params['to']}.csv")
 
     @router.get("/analytics/export")

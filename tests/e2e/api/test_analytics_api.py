@@ -9,7 +9,7 @@ import io
 
 import pyarrow.parquet as pq
 
-from kopilka.services import analytics
+from kopilka.services import analytics, rules
 from kopilka.services.exports import DATASETS
 
 from .conftest import card, idem
@@ -113,3 +113,58 @@ def test_exports_stream_csv_and_parquet_in_the_documented_layout(client, key_for
     assert "first_name" in full.text.splitlines()[0]
     assert "Anna" in full.text
     assert client.get("/v1/analytics/exports/secrets", headers=analyst).status_code == 422
+
+
+PILOT_RULES = """
+schema_version: 1
+rules:
+  - {id: base, kind: rate, rate: {points: 1, per: "100"}}
+  - {id: trial, kind: rate, rate: {percent: 5}, pilot: {share_percent: 50}}
+"""
+
+
+def test_pilots_returns_for_an_analyst(client, key_for, admin, ctx, program):
+    """An analyst reads each pilot's return over a range, in the documented shape: the
+    rule, both groups with the members who bought, the points' cost; a pos key may not
+    (403); a malformed day is a 422."""
+    rules.publish(ctx, program, PILOT_RULES, actor="test")
+    for i in range(4):
+        _member_buys(client, admin, "1000", f"R-{i}")
+    analytics.refresh(ctx, program)
+    analyst = key_for("analyst")
+    day = ctx.now().date().isoformat()
+    r = client.get(f"/v1/analytics/pilots?from={day}&to={day}", headers=analyst)
+    assert r.status_code == 200, r.text
+    (pilot,) = r.json()["pilots"]
+    assert pilot["rule_id"] == "trial"
+    assert pilot["share_percent"] == 50.0
+    groups = pilot["pilot"], pilot["control"]
+    assert sum(g["revenue_minor"] for g in groups) == 4 * 100000
+    assert pilot["cost_minor"] == pilot["points"] * program.point_value_minor
+    assert pilot["reliable"] is False  # four members are too few for the interval
+    assert client.get("/v1/analytics/pilots", headers=key_for("pos")).status_code == 403
+    assert client.get("/v1/analytics/pilots?to=2026-02-30", headers=analyst).status_code == 422
+
+
+def test_campaigns_costs_for_an_analyst(client, key_for, admin, ctx, program):
+    """Rules sharing a ``campaign:`` code are read back as one campaign with their points
+    and cost; a pos key may not read it (403)."""
+    rules.publish(
+        ctx,
+        program,
+        PILOT_RULES.replace("rate: {percent: 5}, pilot: {share_percent: 50}", "rate: {percent: 5}")
+        .replace('per: "100"}}', 'per: "100"}, campaign: launch}')
+        .replace("{percent: 5}}", "{percent: 5}, campaign: launch}"),
+        actor="test",
+    )
+    _member_buys(client, admin, "1000", "R-C1")
+    analytics.refresh(ctx, program)
+    day = ctx.now().date().isoformat()
+    r = client.get(f"/v1/analytics/campaigns?from={day}&to={day}", headers=key_for("analyst"))
+    assert r.status_code == 200, r.text
+    (launch,) = r.json()["campaigns"]
+    assert launch["campaign"] == "launch"
+    assert launch["rules"] == ["base", "trial"]
+    assert launch["points"] == 10 + 50  # 1 per 100 RUB, and 5 % of 1,000 RUB
+    assert launch["cost_minor"] == launch["points"] * program.point_value_minor
+    assert client.get("/v1/analytics/campaigns", headers=key_for("pos")).status_code == 403

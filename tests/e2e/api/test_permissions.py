@@ -126,6 +126,8 @@ ENDPOINTS = [
         lambda _w: {"receipt_id": f"G-{_fresh()}", "total": "10.00"},
     ),
     Endpoint("GET", "/v1/analytics/kpis", P.ANALYTICS_READ),
+    Endpoint("GET", "/v1/analytics/pilots", P.ANALYTICS_READ),
+    Endpoint("GET", "/v1/analytics/campaigns", P.ANALYTICS_READ),
     Endpoint("GET", "/v1/analytics/exports/{dataset}", P.ANALYTICS_EXPORT),
     Endpoint("POST", "/v1/members", P.MEMBERS_ENROLL, lambda _w: {"identifiers": {"card": card()}}),
     Endpoint(

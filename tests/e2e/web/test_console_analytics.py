@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import io
 
-from kopilka.services import analytics, audit
-from tests.e2e.web.world import text_of
+from kopilka.services import analytics, audit, rules
+from tests.e2e.web.world import RULES, text_of
 
 RU = {"Accept-Language": "ru"}
 
@@ -92,3 +92,37 @@ def test_roles_without_analytics_are_refused(as_role):
         c = as_role(role)
         assert 'href="/admin/analytics"' not in c.get("/admin/members").text
         assert c.get("/admin/analytics").status_code == 403
+
+
+PILOT = """
+  - id: trial
+    kind: rate
+    description: "Trial: 5 % back"
+    rate: {percent: 5}
+    pilot: {share_percent: 50}
+"""
+
+
+def test_the_pilots_table_and_its_csv(world, as_role):
+    """With a rule piloted on half the members, the page lists it in the pilots' table
+    (English and Russian headings) and its CSV has the stable columns and the rule's row,
+    the program's one member in the pilot or in its control group."""
+    assert "rules:\n" in RULES
+    rules.publish(
+        world.ctx, world.program, RULES.replace("rules:\n", "rules:" + PILOT, 1), actor="test"
+    )
+    analytics.refresh(world.ctx, world.program)
+    c = as_role("analyst")
+    html = c.get(f"/admin/analytics?{_range(world)}").text
+    assert 'href="/admin/analytics/pilots.csv?' in html
+    assert 'href="/admin/analytics/campaigns.csv?' in html
+    text = text_of(html)
+    assert "Pilots and their return" in text
+    assert "trial" in text
+    assert "Пилоты и их окупаемость" in text_of(
+        c.get(f"/admin/analytics?{_range(world)}", headers=RU).text
+    )
+    rows = list(csv.reader(io.StringIO(c.get(f"/admin/analytics/pilots.csv?{_range(world)}").text)))
+    assert rows[0][:4] == ["rule_id", "share_percent", "pilot_members", "control_members"]
+    assert rows[1][0] == "trial"
+    assert int(rows[1][2]) + int(rows[1][3]) == 1

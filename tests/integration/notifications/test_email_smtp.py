@@ -9,6 +9,7 @@ import dataclasses
 import email
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -20,10 +21,12 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from kopilka.domain.notifications import NotificationPolicy, QuietHours
+from kopilka.domain.notifications import Channel, NotificationPolicy, QuietHours
 from kopilka.services import notifications as notif
 from kopilka.services.context import MessagingSettings
 from kopilka.services.notifications import Notify, deliver, notify
+from kopilka.services.notifications.channels import Outgoing, SmtpSender
+from kopilka.services.notifications.templates import Rendered
 
 USER, PASSWORD = "kopilka", "s3cret-pass"
 
@@ -40,12 +43,14 @@ class Inbox:
     def __init__(self) -> None:
         self.received: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
+        self.peers: list[tuple[str, int]] = []  # the client's end of each message's connection
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         mail = email.message_from_bytes(envelope.content, policy=default_policy)
         assert isinstance(mail, EmailMessage)
         self.received.append(mail)
         self.recipients.append(list(envelope.rcpt_tos))
+        self.peers.append(tuple(session.peer))
         return "250 OK"
 
 
@@ -219,3 +224,49 @@ def test_starttls_and_login(ctx, make_program, enroll, tls_server):
     assert "authentication" in outcome["error"]
     assert "x" not in outcome["error"].replace("authentication", "")
     assert len(inbox.received) == 1
+
+
+def test_a_batch_goes_over_one_connection(ctx, make_program, enroll, tls_server):
+    """Three reminders sent by one run of the messages job arrive over one SMTP connection
+    (one STARTTLS handshake and one login for the batch), and the connection is closed when
+    the batch is done: the next run opens a new one."""
+    inbox, port, ca_file = tls_server
+    ctx = smtp_ctx(
+        ctx,
+        smtp_port=port,
+        smtp_starttls=True,
+        smtp_username=USER,
+        smtp_password=PASSWORD,
+        smtp_ca_file=str(ca_file),
+    )
+    program = make_program()
+    quiet_free(ctx, program)
+    reminder = {"topic": "expiry_reminder", "variables": {"points": 5, "date": "x", "balance": 9}}
+    for _ in range(3):
+        record(ctx, program, member_id=enroll(program), **reminder)
+    assert [d["status"] for d in deliver(ctx, program)] == ["sent"] * 3
+    assert len(inbox.received) == 3
+    assert len(set(inbox.peers)) == 1
+    record(ctx, program, member_id=enroll(program), **reminder)
+    assert [d["status"] for d in deliver(ctx, program)] == ["sent"]
+    assert len(set(inbox.peers)) == 2
+
+
+def test_a_kept_connection_the_server_closed_is_opened_again(ctx, enroll):
+    """When the server has closed the connection kept from an earlier message (its idle
+    timeout), the next message goes over a new connection instead of failing."""
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, timeout=0.3)
+    controller.start()
+    try:
+        sender = SmtpSender(smtp_ctx(ctx, smtp_port=port).messaging)
+        content = Rendered("Hello", "<p>html</p>", "text")
+        first = Outgoing(1, Channel.EMAIL, "a@example.org", "en", "winback", content)
+        sender.send(first)
+        time.sleep(1)  # beyond the server's idle timeout: it hangs up
+        sender.send(dataclasses.replace(first, message_id=2, address="b@example.org"))
+        sender.close()
+    finally:
+        controller.stop()
+    assert inbox.recipients == [["a@example.org"], ["b@example.org"]]
+    assert len(set(inbox.peers)) == 2

@@ -5,6 +5,7 @@ variables erased afterwards."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -352,3 +353,41 @@ def test_a_leased_message_is_not_sent_by_another_sender(ctx, clock, make_program
     assert deliver(ctx, program, senders=keeper.pick)[0]["status"] == "sent"
     assert deliver(ctx, program, senders=keeper.pick) == []
     assert len(keeper.sent) == 1
+
+
+def test_two_messages_recorded_at_once_are_counted_one_after_the_other(ctx, make_program, enroll):
+    """With a cap of 1 marketing e-mail a week, a second message recorded while the first
+    one's transaction is still open waits for it, then counts it and is ``capped``: the
+    two are never both queued (on PostgreSQL the member's row is locked for the count;
+    SQLite runs one writing transaction at a time)."""
+    program = make_program()
+    policy = NotificationPolicy(
+        caps={c: FrequencyCap(1, 7) for c in Channel}, quiet_hours=NO_QUIET.quiet_hours
+    )
+    notif.set_policy(ctx, program, policy, "admin")
+    m = enroll(program, consents=("marketing_email",))
+    first_counted, release = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def first() -> None:
+        with ctx.uow() as uow:
+            out = notify(uow, program, Notify(program_id=program.id, **winback(m)), ctx.now())
+            first_counted.set()
+            release.wait(10)
+            uow.commit()
+        outcomes["first"] = out["status"]
+
+    def second() -> None:
+        outcomes["second"] = record(ctx, program, **winback(m))["reason"]
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert first_counted.wait(10)
+    b = threading.Thread(target=second)
+    b.start()
+    b.join(0.5)
+    assert b.is_alive(), "the second message was counted before the first one committed"
+    release.set()
+    a.join(10)
+    b.join(10)
+    assert outcomes == {"first": "queued", "second": "capped"}

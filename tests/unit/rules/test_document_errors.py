@@ -44,7 +44,7 @@ def test_nested_aliases_are_refused_before_any_expansion():
     # the anchors are left out so that the alias itself is what gets refused
     started = time.perf_counter()
     error = _refusal("\n".join(levels) + "\n")
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 5  # an expansion would take minutes and gigabytes
     assert (error["line"], error["path"]) == (2, "b[0]")
     assert "alias *a is not allowed" in str(error["message"])
 
@@ -100,11 +100,11 @@ def test_a_document_of_too_many_values_is_refused_at_the_first_one_too_many():
     255,000 numbers took 124 MB and seconds to read) stops at value MAX_VALUES + 1."""
     text = "rules: [" + ",\n".join(["1"] * 150_000) + "]\n"  # one a line
     assert len(text) <= MAX_DOCUMENT_BYTES
-    started = time.perf_counter()
     error = _refusal(text)
-    assert time.perf_counter() - started < 10
     assert f"more than {MAX_VALUES} values" in str(error["message"])
-    # the root mapping, its key "rules" and its list come first; item k is on line k
+    # the root mapping, its key "rules" and its list come first; item k is on line k, so
+    # the error's line shows where reading stopped (its time is bench/'s business, never
+    # an assertion here)
     assert error["line"] == MAX_VALUES + 1 - 3
 
 

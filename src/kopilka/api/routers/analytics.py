@@ -1,5 +1,5 @@
 """Analytics: guest receipts (a till's receipts without a member), the KPIs of a range,
-and exports for BI, streamed."""
+pilots' returns, campaigns' costs, and exports for BI, streamed."""
 
 from __future__ import annotations
 
@@ -12,11 +12,18 @@ from kopilka.api.deps import Ctx, CurrentKey, permit
 from kopilka.api.errors import responses
 from kopilka.api.routers import V1
 from kopilka.api.routers.purchases import _bound
-from kopilka.api.schemas.analytics import GuestReceiptCreate, GuestReceiptPublic
+from kopilka.api.schemas.analytics import (
+    CampaignReportPublic,
+    GuestReceiptCreate,
+    GuestReceiptPublic,
+    PilotReportPublic,
+)
 from kopilka.domain.analytics import Dimension, Grain, local_day, parse_range
 from kopilka.domain.errors import PermissionDenied
 from kopilka.services import analytics as analytics_svc
+from kopilka.services import campaigns as campaign_svc
 from kopilka.services import exports as exports_svc
+from kopilka.services import pilot_roi as pilot_svc
 from kopilka.services.apikeys import Permission as P
 from kopilka.services.member_list import sees_personal_data
 
@@ -70,6 +77,54 @@ def kpis(
     days = parse_range(start, end, local_day(ctx.now(), program.timezone))
     result = analytics_svc.kpis(ctx, program, analytics_svc.KpiQuery(days, grain, by))
     return JSONResponse(result)
+
+
+@router.get(
+    "/pilots",
+    response_model=PilotReportPublic,
+    dependencies=[permit(P.ANALYTICS_READ)],
+    responses=READ,
+)
+def pilots(
+    ctx: Ctx,
+    key: CurrentKey,
+    start: Annotated[
+        str | None, Query(alias="from", max_length=10, pattern=DAY, json_schema_extra=DATE)
+    ] = None,
+    end: Annotated[
+        str | None, Query(alias="to", max_length=10, pattern=DAY, json_schema_extra=DATE)
+    ] = None,
+) -> Any:
+    """The return of each pilot (a rule applied to a share of the members, the others its
+    control group) over the local days ``from`` to ``to`` (default: the last 30 days): the
+    pilot's members' extra spending against the control group's, its points' cost and the
+    ROI, with 95 % confidence intervals (docs/analytics.md)."""
+    program = key.program
+    days = parse_range(start, end, local_day(ctx.now(), program.timezone))
+    return pilot_svc.pilot_returns(ctx, program, days)
+
+
+@router.get(
+    "/campaigns",
+    response_model=CampaignReportPublic,
+    dependencies=[permit(P.ANALYTICS_READ)],
+    responses=READ,
+)
+def campaigns(
+    ctx: Ctx,
+    key: CurrentKey,
+    start: Annotated[
+        str | None, Query(alias="from", max_length=10, pattern=DAY, json_schema_extra=DATE)
+    ] = None,
+    end: Annotated[
+        str | None, Query(alias="to", max_length=10, pattern=DAY, json_schema_extra=DATE)
+    ] = None,
+) -> Any:
+    """Each campaign's points, awards and cost over the local days ``from`` to ``to``
+    (default: the last 30 days): the rules sharing a ``campaign:`` code, added up."""
+    program = key.program
+    days = parse_range(start, end, local_day(ctx.now(), program.timezone))
+    return campaign_svc.campaign_costs(ctx, program, days)
 
 
 # what an export answers: the CSV text or the Parquet file, never JSON

@@ -47,3 +47,68 @@ class GuestReceiptPublic(BaseModel):
     recorded: bool
     total_minor: int
     occurred_at: str
+
+
+class PilotGroupPublic(BaseModel):
+    """One side of a pilot: its members and what they spent (minor units; members who
+    bought nothing count with zero)."""
+
+    members: int
+    revenue_minor: int
+    mean_minor: float
+
+
+class PilotPublic(BaseModel):
+    """A pilot rule's return over the period (docs/analytics.md): money in minor units,
+    ``*_low``/``*_high`` the confidence interval, ``reliable`` both groups large enough
+    for it; ``null`` where there is no answer (an empty group, no points)."""
+
+    rule_id: str
+    description: str
+    share_percent: float = Field(description="the share of members the rule applies to")
+    pilot: PilotGroupPublic
+    control: PilotGroupPublic
+    uplift_minor: float | None = Field(description="pilot's mean spending - control's")
+    uplift_low: float | None
+    uplift_high: float | None
+    incremental_revenue_minor: int | None
+    incremental_low: int | None
+    incremental_high: int | None
+    points: int = Field(description="the rule's points in the period")
+    cost_minor: int = Field(description="the points at the program's point value")
+    roi: float | None = Field(description="(incremental revenue - cost) / cost")
+    roi_low: float | None
+    roi_high: float | None
+    reliable: bool
+    confidence: float
+
+
+class PilotReportPublic(BaseModel):
+    """The program's pilots (rules with a share of members) over local days from-to."""
+
+    program: str
+    currency: str
+    from_day: str
+    to_day: str
+    pilots: list[PilotPublic]
+
+
+class CampaignPublic(BaseModel):
+    """A campaign (rules sharing a ``campaign:`` code) and its points, awards and cost in
+    minor units over the range."""
+
+    campaign: str
+    rules: list[str]
+    points: int
+    awards: int
+    cost_minor: int
+
+
+class CampaignReportPublic(BaseModel):
+    """The program's campaigns over local days from-to, most points first."""
+
+    program: str
+    currency: str
+    from_day: str
+    to_day: str
+    campaigns: list[CampaignPublic]

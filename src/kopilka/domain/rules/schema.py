@@ -226,6 +226,9 @@ class RuleBase(Strict):
     pilot: Pilot | None = None
     expires: Expires | None = None  # rules21b: the rule's points expire so, not by the program
     offer: Offer | None = None  # a personal offer: for its audience and window only
+    # a campaign several rules share (a code, like a rule's id): the analytics add up
+    # their points and cost; no effect on earning
+    campaign: Annotated[str | None, Field(pattern=RULE_ID)] = None
 
 
 class Rate(Strict):

@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -55,6 +55,14 @@ class Sender(Protocol):
     def send(self, message: Outgoing) -> str | None: ...
 
 
+@runtime_checkable
+class KeepsConnection(Protocol):
+    """An adapter that keeps its connection open from one message to the next of a batch;
+    whoever picked it closes it after the batch."""
+
+    def close(self) -> None: ...
+
+
 class LogSender:
     """Development: logs that the message was sent (masked address, topic), nothing else."""
 
@@ -78,6 +86,8 @@ class SmtpSender:
 
     def __init__(self, settings: MessagingSettings) -> None:
         self.settings = settings
+        # one connection (and one TLS handshake and login) for a batch's messages
+        self._client: smtplib.SMTP | None = None
 
     def _tls(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -104,33 +114,69 @@ class SmtpSender:
         mail["Content-Language"] = message.language
         return mail
 
-    def send(self, message: Outgoing) -> str | None:
-        """Send through the SMTP server; a refused recipient is a permanent failure."""
+    def _open(self) -> smtplib.SMTP:
         s = self.settings
+        client: smtplib.SMTP
+        if s.smtp_ssl:
+            client = smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=self._tls()
+            )
+        else:
+            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+        try:
+            if s.smtp_starttls and not s.smtp_ssl:
+                client.starttls(context=self._tls())
+            if s.smtp_username:
+                client.login(s.smtp_username, s.smtp_password or "")
+        except BaseException:
+            client.close()
+            raise
+        self._client = client
+        return client
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def send(self, message: Outgoing) -> str | None:
+        """Send through the SMTP server, on the connection an earlier message of the batch
+        opened when there is one; a refused recipient is a permanent failure."""
         mail = self.compose(message)
         try:
-            client: smtplib.SMTP
-            if s.smtp_ssl:
-                client = smtplib.SMTP_SSL(
-                    s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=self._tls()
-                )
-            else:
-                client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
-            with client:
-                if s.smtp_starttls and not s.smtp_ssl:
-                    client.starttls(context=self._tls())
-                if s.smtp_username:
-                    client.login(s.smtp_username, s.smtp_password or "")
-                client.send_message(mail)
+            kept = self._client
+            try:
+                (kept or self._open()).send_message(mail)
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                if kept is None:
+                    raise
+                # the server closed the connection kept from an earlier message (an idle
+                # timeout): once more, on a new one
+                self._drop()
+                self._open().send_message(mail)
         except smtplib.SMTPRecipientsRefused:
+            # the server reset the transaction; the connection serves the next message
             raise SendFailed("smtp: recipient refused", permanent=True) from None
         except smtplib.SMTPAuthenticationError as e:
+            self._drop()
             raise SendFailed(f"smtp: authentication failed ({e.smtp_code})") from None
         except smtplib.SMTPResponseException as e:
+            self._drop()
             raise SendFailed(f"smtp: {e.smtp_code}", permanent=500 <= e.smtp_code < 600) from None
         except (smtplib.SMTPException, OSError) as e:
+            self._drop()
             raise SendFailed(f"smtp: {type(e).__name__}") from None
         return str(mail["Message-ID"])
+
+    def close(self) -> None:
+        """End the session politely (QUIT) and close the connection, if one is open."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
 
 
 class HttpSender:
@@ -143,6 +189,14 @@ class HttpSender:
         self.url = url
         self.token = token
         self.timeout = timeout
+        # kept-alive connections for a batch's messages
+        self._client: httpx.Client | None = None
+
+    def close(self) -> None:
+        """Close the batch's connections."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def send(self, message: Outgoing) -> str | None:
         """Post the message to the provider."""
@@ -157,7 +211,9 @@ class HttpSender:
             "text": message.content.text,
         }
         try:
-            answer = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout)
+            if self._client is None:
+                self._client = httpx.Client(timeout=self.timeout)
+            answer = self._client.post(self.url, json=body, headers=headers)
         except httpx.HTTPError as e:
             raise SendFailed(f"http: {type(e).__name__}") from None
         if answer.status_code >= 300:

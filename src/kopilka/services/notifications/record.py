@@ -139,9 +139,11 @@ def _suppressed(
     if not answer.granted:
         return Suppressed.UNSUBSCRIBED
     cap = policy.cap(channel)
-    sent = MessageRepo(uow.conn).count_marketing_since(
-        member.id, str(channel), at - timedelta(days=cap.days)
-    )
+    repo = MessageRepo(uow.conn)
+    # without the lock, two messages recorded at once would both count the same earlier
+    # ones and both go, one over the cap
+    repo.lock_member(member.id)
+    sent = repo.count_marketing_since(member.id, str(channel), at - timedelta(days=cap.days))
     if sent >= cap.count:
         return Suppressed.CAPPED
     return None

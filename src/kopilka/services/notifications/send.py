@@ -14,7 +14,13 @@ from datetime import timedelta
 from kopilka.domain.notifications import MARKETING_CONSENT, Channel, Purpose
 from kopilka.domain.program import Program
 from kopilka.services.context import ServiceContext
-from kopilka.services.notifications.channels import Outgoing, Sender, SendFailed, sender_for
+from kopilka.services.notifications.channels import (
+    KeepsConnection,
+    Outgoing,
+    Sender,
+    SendFailed,
+    sender_for,
+)
 from kopilka.services.notifications.commands import Delivered
 from kopilka.services.notifications.templates import (
     TemplateInvalid,
@@ -104,15 +110,26 @@ def deliver(
                 prepared.append((row, SendFailed("template: does not render", permanent=True)))
         uow.commit()
     outcomes: list[Delivered] = []
-    for row, outgoing in prepared:
-        ref: str | None = None
-        failure: SendFailed | None = outgoing if isinstance(outgoing, SendFailed) else None
-        if isinstance(outgoing, Outgoing):
-            try:
-                ref = pick(outgoing.channel).send(outgoing)
-            except SendFailed as e:
-                failure = e
-        outcomes.append(_record(ctx, program, row, holder, outgoing, ref, failure))
+    # one adapter per channel for the batch, so an SMTP connection or an HTTP client's
+    # kept-alive connections serve all its messages; closed when the batch is done
+    adapters: dict[Channel, Sender] = {}
+    try:
+        for row, outgoing in prepared:
+            ref: str | None = None
+            failure: SendFailed | None = outgoing if isinstance(outgoing, SendFailed) else None
+            if isinstance(outgoing, Outgoing):
+                sender = adapters.get(outgoing.channel)
+                if sender is None:
+                    sender = adapters[outgoing.channel] = pick(outgoing.channel)
+                try:
+                    ref = sender.send(outgoing)
+                except SendFailed as e:
+                    failure = e
+            outcomes.append(_record(ctx, program, row, holder, outgoing, ref, failure))
+    finally:
+        for sender in adapters.values():
+            if isinstance(sender, KeepsConnection):
+                sender.close()
     if ids is not None:
         taken = {r.id for r, _ in prepared}
         outcomes.extend(

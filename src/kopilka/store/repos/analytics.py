@@ -13,9 +13,13 @@ tier:
 - purchases, revenue, distinct purchasing members: ``purchases``; refunds: ``returns`` on
   the return's day; guest receipts: ``guest_receipts``; new members: ``members``.
 
-Ledger figures and the member-months are additive: the job adds the entries and purchases
-newer than its marks (``analytics_state``). Purchase counts, distinct members and the rest
-are not (a distinct count does not add up): the job recomputes the days its new rows fall on.
+Ledger figures, the expiry days and the member-months are additive: the job adds the
+entries, lots, draws and purchases newer than its marks (``analytics_state``). Purchase
+counts, distinct members and the rest are not (a distinct count does not add up): the job
+recomputes the days its new rows fall on. The purchase gaps (``analytics_purchase_gaps``)
+of the members with new purchases are taken away as they were and added as they are; the
+cohort months (``analytics_cohort_months``) of the months the new purchases fall on, and
+the month after, are recomputed from the member months.
 """
 
 # the statements are assembled from fixed fragments, ints and a day expression built from a
@@ -37,13 +41,18 @@ from sqlalchemy.engine import Connection
 from kopilka.domain.analytics import offset_spans
 from kopilka.store.tables import (
     analytics_alerts,
+    analytics_cohort_months,
     analytics_daily,
+    analytics_expiry_daily,
     analytics_member_months,
+    analytics_purchase_gaps,
     analytics_rule_daily,
     analytics_settings,
     analytics_state,
     guest_receipts,
     journal_entries,
+    lot_draws,
+    lots,
     members,
     purchases,
     returns,
@@ -72,6 +81,8 @@ class Marks:
     return_: int = 0
     member: int = 0
     guest: int = 0
+    lot: int = 0
+    draw: int = 0
 
 
 def _as_date(value: Any) -> date:
@@ -110,11 +121,14 @@ class AnalyticsRepo:
 
     @contextmanager
     def bulk_memory(self) -> Iterator[None]:
-        """While a rebuild runs on SQLite, a page cache of 256 MiB (its GROUP BY sorts
-        millions of rows, spilling to disk with the default cache); the connection's setting
-        is put back afterwards (``temp_store`` cannot change inside a transaction).
-        PostgreSQL sizes its sorts itself (``work_mem``)."""
+        """While a rebuild runs, memory for its sorts and groupings of millions of rows,
+        which spill to disk otherwise: on SQLite a page cache of 256 MiB, the connection's
+        setting put back afterwards (``temp_store`` cannot change inside a transaction);
+        on PostgreSQL ``work_mem`` of 256 MiB for the rest of the rebuild's transaction
+        (``SET LOCAL``; the default 4 MiB made the member months' grouping of a million
+        purchases spill 33 batches to disk)."""
         if self.pg:
+            self.conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
             yield
             return
         cache = self.conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
@@ -130,7 +144,8 @@ class AnalyticsRepo:
         KPIs' reads). SQLite plans them from their keys."""
         if self.pg:
             self.conn.exec_driver_sql(
-                "ANALYZE analytics_daily, analytics_member_months, analytics_rule_daily"
+                "ANALYZE analytics_daily, analytics_member_months, analytics_rule_daily,"
+                " analytics_purchase_gaps, analytics_cohort_months, analytics_expiry_daily"
             )
 
     # ---- marks ---------------------------------------------------------------------------
@@ -141,7 +156,13 @@ class AnalyticsRepo:
             return int(self.conn.execute(select(func.max(table.c.id))).scalar_one() or 0)
 
         return Marks(
-            top(journal_entries), top(purchases), top(returns), top(members), top(guest_receipts)
+            top(journal_entries),
+            top(purchases),
+            top(returns),
+            top(members),
+            top(guest_receipts),
+            top(lots),
+            top(lot_draws),
         )
 
     def marks(self, program_id: int) -> Marks | None:
@@ -154,6 +175,8 @@ class AnalyticsRepo:
                 s.last_return_id,
                 s.last_member_id,
                 s.last_guest_id,
+                s.last_lot_id,
+                s.last_draw_id,
             ).where(s.program_id == program_id)
         ).first()
         return None if row is None else Marks(*(int(v) for v in row))
@@ -166,6 +189,8 @@ class AnalyticsRepo:
             "last_return_id": marks.return_,
             "last_member_id": marks.member,
             "last_guest_id": marks.guest,
+            "last_lot_id": marks.lot,
+            "last_draw_id": marks.draw,
             "updated_at": at,
         }
         self._upsert(
@@ -529,21 +554,194 @@ class AnalyticsRepo:
             params,
         )
 
+    def purchase_span(
+        self, program_id: int, ids: tuple[int, int] | None = None
+    ) -> tuple[datetime, datetime] | None:
+        """The UTC span of the program's purchases (with ids in ``(ids[0], ids[1]]`` when
+        given)."""
+        where, params = self._filter("t", program_id, ids, None)
+        lo, hi = self._span_of("purchases", "t", "occurred_at", where, params)
+        return None if lo is None or hi is None else (lo, hi)
+
+    def add_gaps(
+        self,
+        program_id: int,
+        timezone: str,
+        *,
+        upto: int,
+        sign: int = 1,
+        members_of: tuple[int, int] | None = None,
+        days: tuple[date, date] | None = None,
+    ) -> None:
+        """Add (``sign`` 1) or take away (-1) the purchase gaps of the program's purchases
+        with ids up to ``upto``: each purchase counted on its local day against the local
+        day of its member's purchase one and two earlier (by time, then id). Only the
+        members with a purchase of ids ``(members_of[0], members_of[1]]`` when given; only
+        the purchases on local days ``days`` when given (their earlier purchases are read
+        whenever they were)."""
+        span = self.purchase_span(program_id)
+        if span is None:
+            return
+        day = self.day_sql("t.occurred_at", timezone, span[0], span[1])
+        params: dict[str, Any] = {"p": program_id, "upto": upto}
+        who = ""
+        if members_of is not None:
+            who = (
+                "AND t.member_id IN (SELECT n.member_id FROM purchases n "
+                "WHERE n.program_id = :p AND n.id > :m_lo AND n.id <= :m_hi)"
+            )
+            params.update(m_lo=members_of[0], m_hi=members_of[1])
+        when = ""
+        if days is not None:
+            when = "AND d >= :d_first AND d <= :d_last"
+            params.update(d_first=days[0], d_last=days[1])
+        n = "COUNT(*)" if sign > 0 else "-COUNT(*)"
+        # each purchase's day and its member's two earlier purchases' days (a window over
+        # the member's purchases in time order), counted by pair of days: the rows depend
+        # on the days, not on the purchases
+        self.conn.execute(
+            text(f"""
+                WITH x AS (
+                    SELECT d, LAG(d, 1) OVER w AS p1, LAG(d, 2) OVER w AS p2
+                    FROM (SELECT t.member_id, t.occurred_at, t.id, {day} AS d
+                          FROM purchases t
+                          WHERE t.program_id = :p AND t.id <= :upto {who}) s
+                    WINDOW w AS (PARTITION BY member_id ORDER BY occurred_at, id)
+                )
+                INSERT INTO analytics_purchase_gaps (program_id, back, earlier, day, purchases)
+                SELECT {int(program_id)}, g.back, g.earlier, g.day, g.n
+                FROM (SELECT 1 AS back, p1 AS earlier, d AS day, {n} AS n
+                      FROM x WHERE p1 IS NOT NULL {when} GROUP BY p1, d
+                      UNION ALL
+                      SELECT 2, p2, d, {n} FROM x WHERE p2 IS NOT NULL {when} GROUP BY p2, d) g
+                WHERE 1 = 1
+                ON CONFLICT (program_id, back, earlier, day) DO UPDATE SET
+                    purchases = analytics_purchase_gaps.purchases + excluded.purchases"""),
+            params,
+        )
+
+    def drop_empty_gaps(self, program_id: int) -> None:
+        """Delete the program's gap rows that count nothing (a member's later purchase
+        moved them to other days)."""
+        g = analytics_purchase_gaps.c
+        self.conn.execute(
+            delete(analytics_purchase_gaps).where(g.program_id == program_id, g.purchases == 0)
+        )
+
+    def set_cohort_months(
+        self, program_id: int, first: int | None = None, last: int | None = None
+    ) -> None:
+        """Recompute the cohort months of months ``first`` to ``last`` (every month when
+        not given) from the member months: by month and enrolment month, the members
+        active, those also active the month before, their purchases and revenue."""
+        c = analytics_cohort_months.c
+        q = delete(analytics_cohort_months).where(c.program_id == program_id)
+        params: dict[str, Any] = {"p": program_id}
+        months = ""
+        if first is not None and last is not None:
+            q = q.where(c.month_no >= first, c.month_no <= last)
+            months = "AND c.month_no >= :a AND c.month_no <= :b"
+            params.update(a=first, b=last)
+        self.conn.execute(q)
+        mm = "analytics_member_months"
+        self.conn.execute(
+            text(f"""
+                INSERT INTO analytics_cohort_months
+                    (program_id, month_no, cohort, active, retained, purchases, revenue_minor)
+                SELECT {int(program_id)}, c.month_no, c.cohort, COUNT(*),
+                       SUM(CASE WHEN p.member_id IS NULL THEN 0 ELSE 1 END),
+                       SUM(c.purchases), SUM(c.revenue_minor)
+                FROM {mm} c LEFT JOIN {mm} p ON p.program_id = c.program_id
+                     AND p.month_no = c.month_no - 1 AND p.member_id = c.member_id
+                WHERE c.program_id = :p {months}
+                GROUP BY c.month_no, c.cohort"""),
+            params,
+        )
+
+    def add_expiry(
+        self,
+        program_id: int,
+        timezone: str,
+        *,
+        lots_of: tuple[int, int],
+        draws_of: tuple[int, int],
+        span: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """Add the points of the program's lots with ids in ``(lots_of[0], lots_of[1]]``
+        to their local expiry day's ``due``, and the ``expire`` draws with ids in
+        ``draws_of`` to their lot's expiry day's ``expired``; only the lots expiring in
+        ``span`` (UTC) when given."""
+        if lots_of[1] <= lots_of[0] and draws_of[1] <= draws_of[0]:
+            return  # nothing new (and no scan of the lots by program for it)
+        row = self.conn.execute(
+            text(
+                "SELECT MIN(expires_at), MAX(expires_at) FROM lots "
+                "WHERE program_id = :p AND expires_at IS NOT NULL"
+            ),
+            {"p": program_id},
+        ).one()
+        lo, hi = _instant(row[0]), _instant(row[1], later=True)
+        if lo is None or hi is None:
+            return
+        day = self.day_sql("l.expires_at", timezone, lo, hi)
+        params: dict[str, Any] = {
+            "p": program_id,
+            "l_lo": lots_of[0],
+            "l_hi": lots_of[1],
+            "d_lo": draws_of[0],
+            "d_hi": draws_of[1],
+        }
+        when = ""
+        if span is not None:
+            when = "AND l.expires_at >= :lo AND l.expires_at < :hi"
+            params.update(lo=span[0], hi=span[1])
+        p = int(program_id)
+        for column, select_ in (
+            (
+                "due",
+                f"""SELECT {p}, {day}, SUM(l.amount) FROM lots l
+                    WHERE l.program_id = :p AND l.expires_at IS NOT NULL {when}
+                      AND l.id > :l_lo AND l.id <= :l_hi
+                    GROUP BY 2""",
+            ),
+            (
+                "expired",
+                f"""SELECT {p}, {day}, SUM(d.amount)
+                    FROM lot_draws d JOIN lots l ON l.id = d.lot_id
+                    WHERE d.kind = 'expire' AND d.id > :d_lo AND d.id <= :d_hi
+                      AND l.program_id = :p AND l.expires_at IS NOT NULL {when}
+                    GROUP BY 2""",
+            ),
+        ):
+            self.conn.execute(
+                text(f"""
+                    INSERT INTO analytics_expiry_daily (program_id, day, {column})
+                    {select_}
+                    ON CONFLICT (program_id, day) DO UPDATE SET
+                        {column} = analytics_expiry_daily.{column} + excluded.{column}"""),
+                params,
+            )
+
     def clear(self, program_id: int, first: date | None = None, last: date | None = None) -> None:
         """Delete the program's rollup rows (of days ``first`` to ``last`` when given)."""
-        for table in (analytics_daily, analytics_rule_daily):
+        for table in (
+            analytics_daily,
+            analytics_rule_daily,
+            analytics_purchase_gaps,
+            analytics_expiry_daily,
+        ):
             q = delete(table).where(table.c.program_id == program_id)
             if first is not None and last is not None:
                 q = q.where(table.c.day >= first, table.c.day <= last)
             self.conn.execute(q)
-        mm = analytics_member_months.c
-        q = delete(analytics_member_months).where(mm.program_id == program_id)
-        if first is not None and last is not None:
-            q = q.where(
-                mm.month_no >= first.year * 12 + first.month - 1,
-                mm.month_no <= last.year * 12 + last.month - 1,
-            )
-        self.conn.execute(q)
+        for months in (analytics_member_months, analytics_cohort_months):
+            q = delete(months).where(months.c.program_id == program_id)
+            if first is not None and last is not None:
+                q = q.where(
+                    months.c.month_no >= first.year * 12 + first.month - 1,
+                    months.c.month_no <= last.year * 12 + last.month - 1,
+                )
+            self.conn.execute(q)
 
     # ---- reads -------------------------------------------------------------------------------
     def daily(
@@ -619,42 +817,43 @@ class AnalyticsRepo:
             for r in rows
         ]
 
-    def net_points_before(self, program_id: int, first: date) -> int:
-        """The points outstanding before day ``first``: issued and adjusted less redeemed
-        and expired, summed in SQL."""
+    def gap_counts(self, program_id: int, first: date, last: date) -> tuple[int, int]:
+        """Of the purchases on local days ``first`` to ``last``: how many have their
+        member's previous purchase in those days too, and how many the one before that."""
+        row = self.conn.execute(
+            text("""
+                SELECT COALESCE(SUM(CASE WHEN back = 1 THEN purchases ELSE 0 END), 0),
+                       COALESCE(SUM(CASE WHEN back = 2 THEN purchases ELSE 0 END), 0)
+                FROM analytics_purchase_gaps
+                WHERE program_id = :p AND back IN (1, 2)
+                  AND earlier >= :a AND earlier <= :b AND day <= :b"""),
+            {"p": program_id, "a": first, "b": last},
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def purchases_in(self, program_id: int, first: date, last: date) -> int:
+        """The program's purchases on local days ``first`` to ``last``."""
         return int(
             self.conn.execute(
                 text(
-                    "SELECT COALESCE(SUM(points_issued - points_redeemed - points_expired"
-                    " + points_adjusted), 0) FROM analytics_daily"
-                    " WHERE program_id = :p AND day < :a"
+                    "SELECT COALESCE(SUM(purchases), 0) FROM analytics_daily"
+                    " WHERE program_id = :p AND day >= :a AND day <= :b"
                 ),
-                {"p": program_id, "a": first},
+                {"p": program_id, "a": first, "b": last},
             ).scalar_one()
         )
 
-    def purchasers(self, program_id: int, lo: datetime, hi: datetime) -> tuple[int, int, int]:
-        """Purchases, distinct purchasing members, and members with two or more, over
-        ``[lo, hi)``."""
+    def expiry_days(self, program_id: int, first: date | None, last: date) -> tuple[int, int]:
+        """Points of the lots due to expire on local days ``first`` (from the first when
+        ``None``) to ``last``, and how many of them expired."""
         row = self.conn.execute(
             text("""
-                SELECT COALESCE(SUM(n), 0), COUNT(*),
-                       COALESCE(SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END), 0)
-                FROM (SELECT member_id, COUNT(*) AS n FROM purchases
-                      WHERE program_id = :p AND occurred_at >= :lo AND occurred_at < :hi
-                      GROUP BY member_id) t"""),
-            {"p": program_id, "lo": lo, "hi": hi},
+                SELECT COALESCE(SUM(due), 0), COALESCE(SUM(expired), 0)
+                FROM analytics_expiry_daily
+                WHERE program_id = :p AND (:a_null OR day >= :a) AND day <= :b"""),
+            {"p": program_id, "a": first, "a_null": first is None, "b": last},
         ).one()
-        return int(row[0]), int(row[1]), int(row[2])
-
-    def members_by(self, program_id: int, before: datetime) -> int:
-        """Members enrolled before ``before``."""
-        return int(
-            self.conn.execute(
-                text("SELECT COUNT(*) FROM members WHERE program_id = :p AND enrolled_at < :b"),
-                {"p": program_id, "b": before},
-            ).scalar_one()
-        )
+        return int(row[0]), int(row[1])
 
     def expiring(self, program_id: int, lo: datetime | None, hi: datetime) -> tuple[int, int]:
         """Points of the lots due to expire in ``[lo, hi)`` and how many of them expired."""
@@ -675,17 +874,14 @@ class AnalyticsRepo:
     ) -> dict[int, tuple[int, int, int]]:
         """By month ``first - 1`` to ``last``: members active, active in the month before
         too, and new among the active (enrolled in the month)."""
-        mm = "analytics_member_months"
         out: dict[int, tuple[int, int, int]] = {}
         for month, active, kept, new in self.conn.execute(
-            text(f"""
-                SELECT c.month_no, COUNT(*),
-                       SUM(CASE WHEN p.member_id IS NULL THEN 0 ELSE 1 END),
-                       SUM(CASE WHEN c.cohort = c.month_no THEN 1 ELSE 0 END)
-                FROM {mm} c LEFT JOIN {mm} p ON p.program_id = c.program_id
-                     AND p.member_id = c.member_id AND p.month_no = c.month_no - 1
-                WHERE c.program_id = :p AND c.month_no >= :a AND c.month_no <= :b
-                GROUP BY c.month_no"""),
+            text("""
+                SELECT month_no, SUM(active), SUM(retained),
+                       SUM(CASE WHEN cohort = month_no THEN active ELSE 0 END)
+                FROM analytics_cohort_months
+                WHERE program_id = :p AND month_no >= :a AND month_no <= :b
+                GROUP BY month_no"""),
             {"p": program_id, "a": first - 1, "b": last},
         ):
             out[int(month)] = (int(active), int(kept or 0), int(new or 0))
@@ -699,34 +895,13 @@ class AnalyticsRepo:
         out: dict[int, dict[int, tuple[int, int]]] = {}
         for cohort, offset, n, revenue in self.conn.execute(
             text("""
-                SELECT cohort, month_no - cohort, COUNT(*), SUM(revenue_minor)
-                FROM analytics_member_months
-                WHERE program_id = :p AND cohort >= :a AND cohort <= :b AND month_no >= cohort
-                GROUP BY 1, 2"""),
+                SELECT cohort, month_no - cohort, active, revenue_minor
+                FROM analytics_cohort_months
+                WHERE program_id = :p AND cohort >= :a AND cohort <= :b
+                  AND month_no >= cohort"""),
             {"p": program_id, "a": first, "b": last},
         ):
             out.setdefault(int(cohort), {})[int(offset)] = (int(n), int(revenue or 0))
-        return out
-
-    def cohort_sizes(self, program_id: int, timezone: str, before: datetime) -> dict[int, int]:
-        """Members enrolled by local month of enrolment (before ``before``)."""
-        lo = self.conn.execute(
-            text("SELECT MIN(enrolled_at) FROM members WHERE program_id = :p"), {"p": program_id}
-        ).scalar_one()
-        if lo is None:
-            return {}
-        day = self.day_sql("enrolled_at", timezone, _instant(lo), before)
-        out: dict[int, int] = {}
-        for d, n in self.conn.execute(
-            text(
-                f"SELECT {day}, COUNT(*) FROM members WHERE program_id = :p "
-                "AND enrolled_at < :b GROUP BY 1"
-            ),
-            {"p": program_id, "b": before},
-        ):
-            day_ = _as_date(d)
-            month = day_.year * 12 + day_.month - 1
-            out[month] = out.get(month, 0) + int(n)
         return out
 
     def rules(self, program_id: int, first: date, last: date) -> list[tuple[str, int, int]]:

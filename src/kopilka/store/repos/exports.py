@@ -6,8 +6,9 @@ purchases are the progress's unit)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -60,6 +61,12 @@ _PURCHASE_IDS = """
 _BY_PURCHASE = frozenset({"lines", "awards"})
 
 
+def _sqlite_time(at: datetime) -> str:
+    """``at`` as the text SQLite stores UTC times as (``UTCDateTime``: naive UTC, six
+    decimals), for a statement run on the driver's cursor."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
+
+
 class ExportRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -95,16 +102,27 @@ class ExportRepo:
         if dataset in _BY_PURCHASE:
             yield from self.pages(dataset, program_id, lo, hi, size)
             return
-        # the keyset page's statement without its page: one ORDER BY over the whole span
+        # the keyset page's statement without its page: one ORDER BY over the whole span,
+        # run on the driver's own cursor (PostgreSQL: a named, server-side one), whose
+        # rows are plain tuples: a million rows pass no Python code of SQLAlchemy's
         sql = _SQL[dataset].replace("ORDER BY t.id LIMIT :n", "ORDER BY t.id")
-        result = self.conn.execution_options(stream_results=True, yield_per=size).execute(
-            text(sql), {"p": program_id, "lo": lo, "hi": hi, "after": 0}
-        )
+        params = {"p": program_id, "lo": lo, "hi": hi, "after": 0}
+        raw = self.conn.connection.driver_connection
+        if self.conn.dialect.name == "postgresql":
+            cursor = raw.cursor(name=f"kopilka_export_{dataset}")  # type: ignore[union-attr]
+            sql = re.sub(r":(\w+)", r"%(\1)s", sql)
+        else:
+            cursor = raw.cursor()  # type: ignore[union-attr]
+            params["lo"], params["hi"] = _sqlite_time(lo), _sqlite_time(hi)
         try:
-            for part in result.partitions(size):
+            cursor.execute(sql, params)
+            while True:
+                part = cursor.fetchmany(size)
+                if not part:
+                    return
                 yield len(part), part
         finally:
-            result.close()
+            cursor.close()
 
     def pages(
         self, dataset: str, program_id: int, lo: datetime, hi: datetime, size: int

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from kopilka.store.repos import new_id
-from kopilka.store.tables import message_templates, messages, notification_settings
+from kopilka.store.tables import members, message_templates, messages, notification_settings
 
 QUEUED, SENT, FAILED, SUPPRESSED = "queued", "sent", "failed", "suppressed"
 
@@ -160,6 +160,15 @@ class MessageRepo:
             .limit(limit)
         )
         return [_message(r) for r in self.conn.execute(q)]
+
+    def lock_member(self, member_id: int) -> None:
+        """Hold the member's row until the transaction ends, so that two messages recorded
+        at once for one member are counted against the frequency cap one after the other
+        (PostgreSQL's ``FOR NO KEY UPDATE``: rows that only reference the member, such as
+        journal entries, are still written meanwhile). SQLite serialises writing
+        transactions already, and renders no lock."""
+        q = select(members.c.id).where(members.c.id == member_id).with_for_update(key_share=True)
+        self.conn.execute(q)
 
     def count_marketing_since(self, member_id: int, channel: str, since: datetime) -> int:
         """Marketing messages on ``channel`` queued or sent to the member since ``since``
