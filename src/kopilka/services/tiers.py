@@ -15,6 +15,7 @@ in the statement of its rows on PostgreSQL).
 from __future__ import annotations
 
 import weakref
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -35,6 +36,8 @@ from kopilka.domain.rules.model import RuleSet
 from kopilka.domain.rules.tiers_section import tier_policy
 from kopilka.domain.tiers import (
     ChangeReason,
+    Combine,
+    Downgrade,
     Metrics,
     PointsSource,
     Tier,
@@ -56,11 +59,11 @@ from kopilka.services.rules import active_ruleset
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.outbox import NewEvent, OutboxRepo
 from kopilka.store.repos.rules import RuleSetRepo
-from kopilka.store.repos.tiers import PurchaseView, Standing, StoredChange, TierRepo
+from kopilka.store.repos.tiers import PurchaseView, Screen, Standing, StoredChange, TierRepo
 from kopilka.store.uow import UnitOfWork
 
 # members a review or recompute reads, decides and writes at a time (one transaction)
-BATCH = 2_000
+BATCH = 5_000
 
 # ---- the policy in force --------------------------------------------------------------
 
@@ -155,6 +158,13 @@ def _plus_other(
 def _due_after(program: Program, earned: str | None, now: datetime) -> datetime | None:
     """The next anniversary review of a tier reached at ``now`` (none without a tier)."""
     return next_anniversary(now, now, program.timezone) if earned is not None else None
+
+
+@lru_cache(maxsize=64)
+def _next_review(now: datetime, timezone: str) -> datetime:
+    """:func:`_due_after` of a tier reached at ``now``, remembered: a review's or
+    recompute's batch reaches thousands of tiers at one instant."""
+    return next_anniversary(now, now, timezone)
 
 
 def _metrics_dict(metrics: Metrics) -> dict[str, int]:
@@ -441,7 +451,7 @@ def _apply(
     earned_before = standing.earned_tier
     if earned != earned_before:
         # a tier reached (up or down) is next reviewed on its anniversary
-        standing.review_due = _due_after(program, earned, now)
+        standing.review_due = _next_review(now, program.timezone) if earned is not None else None
     standing.earned_tier = earned
     standing.grace_since = grace_since
     batch.standings.append(standing)
@@ -689,24 +699,22 @@ def _walk(
             ids = repo.member_ids(program.id, after, BATCH)
             if not ids:
                 return report
-            # the batch's balance rows locked (in id order) as a purchase locks its member's:
-            # a purchase's upgrade and the review never write one member's standing at once
-            uow.ledger.lock_balances(program.id, ids)
-            # then, under the locks, the batch read in bulk: standings, effective tiers and
-            # the metrics of the window(s), summed per member by the database
-            batch = _read_batch(repo, program, tiers.policy, ids, as_of, recompute=recompute)
+            batch = _read_batch(uow, repo, program, tiers.policy, ids, as_of, recompute=recompute)
+            # the members the database passed over: nothing can happen to them
+            report["unchanged"] += len(ids) - len(batch)
             writes = _Writes()
-            for member_id in ids:
+            rises = _Rises(tiers.policy)
+            for row in batch:
                 _review_one(
                     uow,
                     repo,
                     program,
                     tiers,
-                    member_id,
+                    row,
                     as_of,
                     report,
-                    batch,
                     writes,
+                    rises,
                     recompute=recompute,
                 )
             writes.flush(uow, repo, program, as_of)
@@ -720,18 +728,84 @@ def _walk(
             tick(len(ids))
 
 
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """What a review reads of a batch of members before deciding: each one's standing and
-    stored effective tier, the metrics of the judged window and, for a calendar review,
-    of the period under way (members with nothing counted there are absent)."""
+class _Rises:
+    """:func:`upgrade_on_purchase` for a batch's members, remembered by what decides it: a
+    member's metrics count only through which of the policy's bars they meet, and those
+    comparisons are fixed by where each metric falls among the bars' values (sorted), so
+    the earned tier and the three positions are the whole answer's key. Thousands of
+    members share a handful of keys."""
 
-    standings: dict[int, tuple[Standing, str | None]]
-    judged: dict[int, Metrics]
-    current: dict[int, Metrics] | None
+    def __init__(self, policy: TierPolicy) -> None:
+        self.policy = policy
+        values: dict[str, set[int]] = {"spend": set(), "points": set(), "purchases": set()}
+        for tier in policy.tiers:
+            for bar in (tier.entry, tier.keep):
+                for name, value in bar.parts():
+                    values[name].add(value)
+        self.spend = sorted(values["spend"])
+        self.points = sorted(values["points"])
+        self.purchases = sorted(values["purchases"])
+        self.memo: dict[tuple[str | None, int, int, int], str | None] = {}
+
+    def __call__(self, earned: str | None, metrics: Metrics) -> str | None:
+        key = (
+            earned,
+            bisect_right(self.spend, metrics.spend_minor),
+            bisect_right(self.points, metrics.points),
+            bisect_right(self.purchases, metrics.purchases),
+        )
+        if key in self.memo:
+            return self.memo[key]
+        found = self.memo[key] = upgrade_on_purchase(self.policy, earned, metrics)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """One member of a batch as a review decides them: the standing, the stored effective
+    tier, the metrics of the judged window and, for a calendar review, of the period
+    under way."""
+
+    standing: Standing
+    before: str | None
+    judged: Metrics
+    current: Metrics | None
+
+
+def _windows(
+    policy: TierPolicy, program: Program, as_of: datetime, *, recompute: bool
+) -> tuple[tuple[datetime | None, datetime | None], tuple[datetime | None, None] | None]:
+    """The windows a batch is judged on: a recompute's the one under way; a review's the
+    judged one (an anniversary review judges the window ending at ``as_of`` for every
+    member it is due for; whose anniversary it is is decided per member, _not_due) and,
+    for a calendar review, the period since it ended (what the member has bought since,
+    even after ``as_of`` when a review runs late, may already hold the tier)."""
+    if recompute:
+        return period_bounds(policy, as_of, program.timezone), None
+    start, end = review_window(policy, as_of, program.timezone)
+    return (start, end), ((end, None) if policy.calendar else None)
+
+
+def _screen(policy: TierPolicy, *, recompute: bool) -> Screen | None:
+    """The database's test of the members nothing can happen to (``None``: every member
+    is decided in Python: an anniversary review, whose due dates move; points from events
+    or adjustments, which the batch adds in Python)."""
+    if policy.tests_points and (
+        policy.counts(PointsSource.EVENTS) or policy.counts(PointsSource.ADJUSTMENTS)
+    ):
+        return None
+    if not recompute and policy.anniversary:
+        return None
+    return Screen(
+        policy.tiers,
+        policy.combine is Combine.ALL,
+        review=not recompute,
+        downgrades=policy.downgrade is not Downgrade.NEVER,
+    )
 
 
 def _read_batch(
+    uow: UnitOfWork,
     repo: TierRepo,
     program: Program,
     policy: TierPolicy,
@@ -739,21 +813,64 @@ def _read_batch(
     as_of: datetime,
     *,
     recompute: bool,
-) -> _Batch:
+) -> list[_Member]:
+    """The members of a batch that a review or recompute must decide, in id order, read
+    in bulk: standings, stored effective tiers and the metrics of the window(s), summed
+    per member by the database; those the database proves unchanged are left out (never
+    locked, never read into Python)."""
     first, last = ids[0], ids[-1]
-    standings = repo.standings_between(program.id, first, last)
-    metrics = partial(_batch_metrics, repo, policy, first, last)
-    if recompute:
-        start, end = period_bounds(policy, as_of, program.timezone)
-        return _Batch(standings, metrics(start, end), None)
-    # an anniversary review judges the same window for every member it is due for (the
-    # one ending at ``as_of``); whose anniversary it is is decided per member (_not_due)
-    start, end_ = review_window(policy, as_of, program.timezone)
-    judged = metrics(start, end_)
-    # a calendar review judges the period just ended; what the member has bought since
-    # (even after ``as_of``, when a review runs late) may already hold the tier
-    current = metrics(end_, None) if policy.calendar else None
-    return _Batch(standings, judged, current)
+    judged, current = _windows(policy, program, as_of, recompute=recompute)
+    args = (program.id, first, last, judged, current)
+    bought = policy.counts(PointsSource.PURCHASES)
+    screen = _screen(policy, recompute=recompute)
+    if not repo.reads_before_locks:
+        # SQLite: the writer holds the whole database; one read, the members to decide
+        rows = repo.batch(*args, purchase_points=bought, screen=screen)
+        chosen = [r.standing.member_id for r in rows]
+    else:
+        chosen = repo.batch_ids(*args, purchase_points=bought, screen=screen)
+    if not chosen:
+        return []
+    # the members to decide have their balance rows locked (in id order) as a purchase
+    # locks its member's: a purchase's upgrade and the review never write one member's
+    # standing at once
+    repo.lock_members(program.id, chosen)
+    if repo.reads_before_locks:
+        # PostgreSQL: read under the locks (a member whom a purchase committed since the
+        # first look made one to decide is one the review passed before the purchase,
+        # which upgrades them itself)
+        if len(chosen) * 2 > len(ids):
+            # most of the range (a first recompute): read it all, keep the chosen
+            wanted = set(chosen)
+            rows = [
+                r
+                for r in repo.batch(*args, purchase_points=bought)
+                if r.standing.member_id in wanted
+            ]
+        else:
+            rows = repo.batch(*args, purchase_points=bought, only=chosen)
+    events = policy.counts(PointsSource.EVENTS)
+    adjustments = policy.counts(PointsSource.ADJUSTMENTS)
+    other_judged: dict[int, int] = {}
+    other_current: dict[int, int] = {}
+    if (events or adjustments) and policy.tests_points:
+        other = partial(
+            repo.other_points_between, first, last, events=events, adjustments=adjustments
+        )
+        other_judged = other(*judged)
+        if current is not None:
+            other_current = other(*current)
+    found = []
+    for r in rows:
+        member_id = r.standing.member_id
+        spend, points, n = r.judged
+        judged_m = Metrics(spend, points + other_judged.get(member_id, 0), n)
+        current_m = None
+        if r.current is not None:
+            spend, points, n = r.current
+            current_m = Metrics(spend, points + other_current.get(member_id, 0), n)
+        found.append(_Member(r.standing, r.tier_code, judged_m, current_m))
+    return found
 
 
 def _batch_metrics(
@@ -767,7 +884,8 @@ def _batch_metrics(
     """:func:`_metrics` of ``[start, end)`` for the members with ids ``first`` to ``last``,
     summed per member by the database: the purchases' metrics, and, when the program
     counts them, the points of events and adjustments (one to three more grouped queries,
-    only then); without purchases among the sources, purchase earnings are taken out."""
+    only then); without purchases among the sources, purchase earnings are taken out.
+    (A review's batch reads the same sums with the standings, ``TierRepo.batch``.)"""
     found = {m: Metrics(*v) for m, v in repo.window_metrics(first, last, start, end).items()}
     if not policy.counts(PointsSource.PURCHASES):
         found = {m: Metrics(v.spend_minor, 0, v.purchases) for m, v in found.items()}
@@ -791,32 +909,25 @@ def _review_one(
     repo: TierRepo,
     program: Program,
     tiers: ProgramTiers,
-    member_id: int,
+    member: _Member,
     as_of: datetime,
     report: ReviewReport,
-    batch: _Batch,
     writes: _Writes,
+    rises: _Rises,
     *,
     recompute: bool,
 ) -> None:
     policy = tiers.policy
-    read = batch.standings.get(member_id)
-    if read is None:  # erased since its id was read: nothing to judge
-        report["unchanged"] += 1
-        return
-    standing, before = read
+    standing, before, metrics = member.standing, member.before, member.judged
+    member_id = standing.member_id
     due_before = standing.review_due
-    metrics = batch.judged.get(member_id, NO_METRICS)
     if recompute or _not_due(repo, program, policy, standing, as_of):
         # a recompute, or an anniversary review that is not this member's: only a rise
-        reached = upgrade_on_purchase(policy, standing.earned_tier, metrics)
+        reached = rises(standing.earned_tier, metrics)
         earned, grace, was_grace = reached or standing.earned_tier, standing.grace_since, False
     else:
-        current: Metrics | None = None
-        if batch.current is not None:
-            current = batch.current.get(member_id, NO_METRICS)
         decision = review(
-            policy, standing.earned_tier, metrics, as_of, standing.grace_since, current
+            policy, standing.earned_tier, metrics, as_of, standing.grace_since, member.current
         )
         earned, grace = decision.earned, decision.grace_since
         was_grace = grace is not None and standing.grace_since is None

@@ -13,9 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from kopilka.store.db import FastStatement
+from kopilka.store.rows import db_json, db_time, insert_rows
 from kopilka.store.tables import journal_entries, outbox_events
 from kopilka.store.types import Json, UTCDateTime
 
@@ -68,6 +80,16 @@ def _event(r: Any) -> EventRow:
 
 
 _O = outbox_events.c
+_EVENT_COLUMNS = (
+    "id",
+    "program_id",
+    "member_id",
+    "seq",
+    "type",
+    "schema_version",
+    "payload",
+    "created_at",
+)
 # one event of one member, numbered after the member's last, in one statement: this runs on
 # every purchase (bench_purchase_cost)
 _INSERT_ONE = FastStatement(
@@ -123,31 +145,37 @@ class OutboxRepo:
         last: dict[int | None, int] = dict.fromkeys(members, 0)
         if members:
             q = select(c.member_id, func.max(c.seq)).group_by(c.member_id)
-            q = (
-                q.where(c.member_id == members[0])
-                if len(members) == 1
-                else q.where(c.member_id.in_(members))
-            )
+            if len(members) == 1:
+                q = q.where(c.member_id == members[0])
+            elif self.conn.dialect.name == "postgresql":
+                # one array parameter: psycopg parses a query text of thousands of
+                # placeholders again on every call
+                ids = bindparam("members", members, type_=ARRAY(BigInteger))
+                q = q.where(c.member_id == any_(ids))
+            else:
+                q = q.where(c.member_id.in_(members))
             for member_id, seq in self.conn.execute(q):
                 last[int(member_id)] = int(seq)
         rows = []
+        ts = db_time(self.conn)
         for e in events:
             # a program event (no member) is not numbered in any member's order: seq 1
             seq = 1 if e.member_id is None else last[e.member_id] + 1
             last[e.member_id] = seq
             rows.append(
-                {
-                    "id": e.id,
-                    "program_id": e.program_id,
-                    "member_id": e.member_id,
-                    "seq": seq,
-                    "type": e.type,
-                    "schema_version": e.schema_version,
-                    "payload": dict(e.payload),
-                    "created_at": e.created_at,
-                }
+                (
+                    e.id,
+                    e.program_id,
+                    e.member_id,
+                    seq,
+                    e.type,
+                    e.schema_version,
+                    db_json(dict(e.payload)),
+                    ts(e.created_at),
+                )
             )
-        self.conn.execute(insert(outbox_events), rows)
+        # COPY on PostgreSQL, multi-row INSERTs on SQLite: a review's batch writes thousands
+        insert_rows(self.conn, "outbox_events", _EVENT_COLUMNS, rows)
 
     def for_member(self, member_id: int) -> list[EventRow]:
         """A member's events in their order."""

@@ -3,28 +3,36 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     and_,
     bindparam,
+    case,
     func,
     insert,
+    literal,
+    not_,
     null,
     or_,
     select,
     text,
+    true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
+from kopilka.domain.tiers import Threshold, Tier
 from kopilka.store.db import FastFamily, FastStatement
 from kopilka.store.repos import new_id
 from kopilka.store.repos.outbox import INSERT_ONE, NewEvent, one_row
+from kopilka.store.rows import db_json, db_time, insert_rows, sqlite_many
 from kopilka.store.tables import (
     journal_entries,
     member_tiers,
@@ -163,7 +171,6 @@ _STANDING_KEYS = (
     "review_due",
     "updated_at",
 )
-_INSERT_STANDINGS = FastStatement(insert(member_tiers), _STANDING_KEYS)
 _UPDATE_STANDING = FastStatement(
     update(member_tiers)
     .where(member_tiers.c.member_id == bindparam("m"))
@@ -195,23 +202,12 @@ _PG_UPDATE_STANDINGS = text(
     "paid_tier, paid_until, review_due, updated_at) "
     "WHERE t.member_id = u.member_id"
 )
-_PG_SET_TIER_CODES = text(
+# the rows as one JSON text (orjson writes it in C; psycopg would dump three arrays
+# element by element in Python)
+_PG_SET_TIER_CODES = (
     "UPDATE members AS m SET tier_code = u.t, tier_until = u.u "
-    "FROM unnest(CAST(:m AS bigint[]), CAST(:t AS varchar[]), CAST(:u AS timestamptz[])) "
-    "AS u(id, t, u) WHERE m.id = u.id"
-)
-_PG_INSERT_CHANGES = text(
-    "INSERT INTO tier_changes (program_id, member_id, from_tier, to_tier, at, reason, "
-    "metrics, thresholds, rule_version, actor, note) "
-    "SELECT u.program_id, u.member_id, u.from_tier, u.to_tier, u.at, u.reason, "
-    "CAST(u.metrics AS jsonb), CAST(u.thresholds AS jsonb), u.rule_version, u.actor, u.note "
-    "FROM unnest(CAST(:program_id AS bigint[]), CAST(:member_id AS bigint[]), "
-    "CAST(:from_tier AS varchar[]), CAST(:to_tier AS varchar[]), "
-    "CAST(:at AS timestamptz[]), CAST(:reason AS varchar[]), CAST(:metrics AS text[]), "
-    "CAST(:thresholds AS text[]), CAST(:rule_version AS integer[]), "
-    "CAST(:actor AS varchar[]), CAST(:note AS varchar[])) "
-    "AS u(program_id, member_id, from_tier, to_tier, at, reason, metrics, thresholds, "
-    "rule_version, actor, note)"
+    "FROM json_to_recordset(%s::json) AS u(m bigint, t varchar, u timestamptz) "
+    "WHERE m.id = u.m"
 )
 
 
@@ -317,6 +313,130 @@ class StoredChange:
     note: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """What lets the database pass over the members of a review's or recompute's batch
+    that nothing can happen to, so that they never reach Python: no manual or paid floor,
+    the stored effective tier equal to the earned one, and no tier's entry bar met above
+    the earned tier (a recompute); for a review also not in grace, nothing qualifying above
+    it in the period under way, and the earned tier's retention bar met (or nothing to
+    lose). A sufficient test only: every member it lets through is decided in Python."""
+
+    tiers: tuple[Tier, ...]  # lowest first
+    combine_all: bool
+    review: bool  # a review's test; else a recompute's (only a rise changes anything)
+    downgrades: bool  # a review: whether a missed retention bar changes anything
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """One member of a review's or recompute's batch: the standing, the stored effective
+    tier and the metrics of the judged window and (a calendar review) of the period under
+    way, purchases' points included only when asked (``(0, 0, 0)``: nothing there)."""
+
+    standing: Standing
+    tier_code: str | None
+    judged: tuple[int, int, int]
+    current: tuple[int, int, int] | None
+
+
+Window = tuple[datetime | None, datetime | None]
+
+
+def _batch_sums(
+    name: str,
+    window: Window,
+    first: int,
+    last: int,
+    purchase_points: bool,
+) -> tuple[Any, Any, tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]]:
+    """The purchases and what returns took back of them in ``window``, summed per member of
+    ids ``first`` to ``last``, as two grouped subqueries to join to
+    the members, and the (spend, points, purchases) expressions over them (0 when absent)."""
+    p, r = purchases.c, returns.c
+    start, end = window
+    where: list[ColumnElement[bool]] = [p.member_id >= first, p.member_id <= last]
+    if start is not None:
+        where.append(p.occurred_at >= start)
+    if end is not None:
+        where.append(p.occurred_at < end)
+    buys = (
+        select(
+            p.member_id.label("member_id"),
+            func.sum(p.total_minor - p.discount_minor).label("spend"),
+            func.sum(p.points_earned).label("points"),
+            func.count().label("n"),
+        )
+        .where(*where)
+        .group_by(p.member_id)
+        .subquery(f"{name}_buys")
+    )
+    backs = (
+        select(
+            p.member_id.label("member_id"),
+            func.sum(r.refund_minor).label("spend"),
+            func.sum(r.points_clawed_back).label("points"),
+        )
+        .select_from(returns.join(purchases, r.purchase_id == p.id))
+        .where(*where)
+        .group_by(p.member_id)
+        .subquery(f"{name}_backs")
+    )
+    spend = func.coalesce(buys.c.spend, 0) - func.coalesce(backs.c.spend, 0)
+    points: ColumnElement[Any] = (
+        func.coalesce(buys.c.points, 0) - func.coalesce(backs.c.points, 0)
+        if purchase_points
+        else literal(0)
+    )
+    return buys, backs, (spend, points, func.coalesce(buys.c.n, 0))
+
+
+def _met(bar: Threshold, sums: tuple[Any, Any, Any], combine_all: bool) -> ColumnElement[bool]:
+    """SQL of ``Threshold.met``: the bar's tested metrics against the sums."""
+    by_name = {"spend": sums[0], "points": sums[1], "purchases": sums[2]}
+    parts = [by_name[name] >= value for name, value in bar.parts()]
+    if not parts:
+        return true()
+    return and_(*parts) if combine_all else or_(*parts)
+
+
+def _qualified_rank(
+    tiers: tuple[Tier, ...], sums: tuple[Any, Any, Any], combine_all: bool
+) -> ColumnElement[int]:
+    """SQL of ``TierPolicy.qualified``'s rank: the highest tier whose entry bar is met."""
+    whens = [(_met(t.entry, sums, combine_all), i) for i, t in reversed(list(enumerate(tiers)))]
+    return case(*whens, else_=-1)
+
+
+def _unchanged(
+    screen: Screen,
+    judged: tuple[Any, Any, Any],
+    current: tuple[Any, Any, Any] | None,
+) -> ColumnElement[bool]:
+    """SQL true for a member the screen proves unchanged (never NULL)."""
+    m, t = members.c, member_tiers.c
+    earned = case(
+        {tier.code: i for i, tier in enumerate(screen.tiers)}, value=t.earned_tier, else_=-1
+    )
+    tests: list[ColumnElement[bool]] = [
+        t.manual_tier.is_(None),
+        t.paid_tier.is_(None),
+        m.tier_code.is_not_distinct_from(t.earned_tier),
+        _qualified_rank(screen.tiers, judged, screen.combine_all) <= earned,
+    ]
+    if screen.review:
+        tests.append(t.grace_since.is_(None))
+        if current is not None:
+            tests.append(_qualified_rank(screen.tiers, current, screen.combine_all) <= earned)
+        if screen.downgrades:
+            kept = [
+                and_(t.earned_tier == tier.code, _met(tier.keep, judged, screen.combine_all))
+                for tier in screen.tiers
+            ]
+            tests.append(or_(earned < 0, *kept))
+    return and_(*tests)
+
+
 def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Rows as one list per key (the arrays of a PostgreSQL ``unnest``)."""
     return {k: [r[k] for r in rows] for k in rows[0]}
@@ -325,6 +445,25 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 class TierRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def lock_members(self, program_id: int, member_ids: list[int]) -> None:
+        """Lock the members' balance rows (in id order) as ``LedgerRepo.lock_balances``
+        and a purchase lock them, reading nothing: a review's batch. PostgreSQL only (one
+        array parameter); on SQLite the writer already holds the whole database."""
+        if self.conn.dialect.name != "postgresql" or not member_ids:
+            return
+        self.conn.exec_driver_sql(
+            "SELECT member_id FROM member_balances WHERE program_id = %(p)s "
+            "AND member_id = ANY(%(ids)s) ORDER BY member_id FOR UPDATE",
+            {"p": program_id, "ids": sorted(member_ids)},
+        )
+
+    @property
+    def reads_before_locks(self) -> bool:
+        """Whether what a transaction read before it locked a member's rows may be stale
+        once it holds the lock (PostgreSQL, read committed); SQLite's writer holds the
+        whole database from its first statement."""
+        return self.conn.dialect.name == "postgresql"
 
     def metrics(
         self, member_id: int, start: datetime | None, end: datetime | None
@@ -557,6 +696,132 @@ class TierRepo:
             found[mid] = (standing, code)
         return found
 
+    def batch(
+        self,
+        program_id: int,
+        first: int,
+        last: int,
+        judged: Window,
+        current: Window | None,
+        *,
+        purchase_points: bool,
+        screen: Screen | None = None,
+        only: list[int] | None = None,
+    ) -> list[BatchRow]:
+        """The program's members (erased ones left out) with ids ``first`` to ``last``,
+        each with their standing, stored effective tier and the metrics of ``judged`` and
+        ``current`` (:meth:`window_metrics` of each window, the purchases' points only
+        with ``purchase_points``), in id order, in one query; with ``screen``, only the
+        members it does not prove unchanged; with ``only``, only those members (a few of
+        the range: the sums are still taken over the range)."""
+        q = self._batch_query(
+            program_id, first, last, judged, current, purchase_points, screen, only, False
+        )
+        found: list[BatchRow] = []
+        for row in self.conn.execute(q).all():
+            mid, code, stored, earned, manual, until, reason, grace = row[:8]
+            paid, paid_until, due = row[8:11]
+            standing = (
+                Standing(mid, earned, manual, until, reason, grace, True, paid, paid_until, due)
+                if stored is not None
+                else Standing(mid)
+            )
+            sj, pj, nj = row[11:14]
+            now = (int(row[14]), int(row[15]), int(row[16])) if current is not None else None
+            found.append(BatchRow(standing, code, (int(sj), int(pj), int(nj)), now))
+        return found
+
+    def batch_ids(
+        self,
+        program_id: int,
+        first: int,
+        last: int,
+        judged: Window,
+        current: Window | None,
+        *,
+        purchase_points: bool,
+        screen: Screen | None = None,
+    ) -> list[int]:
+        """The ids :meth:`batch` would answer for, nothing else (PostgreSQL reads the
+        members again once they are locked)."""
+        q = self._batch_query(
+            program_id, first, last, judged, current, purchase_points, screen, None, True
+        )
+        return list(self.conn.execute(q).scalars().all())
+
+    def _batch_query(
+        self,
+        program_id: int,
+        first: int,
+        last: int,
+        judged: Window,
+        current: Window | None,
+        purchase_points: bool,
+        screen: Screen | None,
+        only: list[int] | None,
+        ids_only: bool,
+    ) -> Any:
+        m, t = members.c, member_tiers.c
+        sums = _batch_sums("judged", judged, first, last, purchase_points)
+        # the standings' range named as well: PostgreSQL otherwise hashed every standing
+        # of the table (a sequential scan of a million rows per batch)
+        standings = and_(t.member_id == m.id, t.member_id >= first, t.member_id <= last)
+        source = (
+            members.outerjoin(member_tiers, standings)
+            .outerjoin(sums[0], sums[0].c.member_id == m.id)
+            .outerjoin(sums[1], sums[1].c.member_id == m.id)
+        )
+        columns: list[Any] = [*sums[2]]
+        now_sums = None
+        if current is not None:
+            now_sums = _batch_sums("current", current, first, last, purchase_points)
+            source = source.outerjoin(now_sums[0], now_sums[0].c.member_id == m.id).outerjoin(
+                now_sums[1], now_sums[1].c.member_id == m.id
+            )
+            columns += [*now_sums[2]]
+        every = (
+            [m.id]
+            if ids_only
+            else [
+                m.id,
+                m.tier_code,
+                t.member_id,
+                t.earned_tier,
+                t.manual_tier,
+                t.manual_until,
+                t.manual_reason,
+                t.grace_since,
+                t.paid_tier,
+                t.paid_until,
+                t.review_due,
+                *columns,
+            ]
+        )
+        q = (
+            select(*every)
+            .select_from(source)
+            .where(
+                m.program_id == program_id,
+                m.id >= first,
+                m.id <= last,
+                m.erased_at.is_(None),
+            )
+            .order_by(m.id)
+        )
+        if only is not None:
+            if self.conn.dialect.name == "postgresql":
+                # one array parameter, as a set to join: a generic plan misjudges
+                # ``= ANY(:ids)`` of thousands of ids
+                ids = bindparam("only", only, type_=ARRAY(BigInteger))
+                q = q.where(m.id.in_(select(func.unnest(ids))))
+            else:
+                q = q.where(m.id.in_(only))
+        if screen is not None:
+            q = q.where(
+                not_(_unchanged(screen, sums[2], now_sums[2] if now_sums is not None else None))
+            )
+        return q
+
     def window_metrics(
         self, first: int, last: int, start: datetime | None, end: datetime | None
     ) -> dict[int, tuple[int, int, int]]:
@@ -601,24 +866,41 @@ class TierRepo:
     def save_standings(self, program_id: int, standings: list[Standing], now: datetime) -> None:
         """Store many standings at once (as :meth:`save`, each an insert or an update)."""
         new, old = [], []
+        ts = db_time(self.conn)
         for s in standings:
-            row = {
-                "earned_tier": s.earned_tier,
-                "manual_tier": s.manual_tier,
-                "manual_until": s.manual_until,
-                "manual_reason": s.manual_reason,
-                "grace_since": s.grace_since,
-                "paid_tier": s.paid_tier,
-                "paid_until": s.paid_until,
-                "review_due": s.review_due,
-                "updated_at": now,
-            }
             if s.stored:
-                old.append({"m": s.member_id, **row})
+                old.append(
+                    {
+                        "m": s.member_id,
+                        "earned_tier": s.earned_tier,
+                        "manual_tier": s.manual_tier,
+                        "manual_until": s.manual_until,
+                        "manual_reason": s.manual_reason,
+                        "grace_since": s.grace_since,
+                        "paid_tier": s.paid_tier,
+                        "paid_until": s.paid_until,
+                        "review_due": s.review_due,
+                        "updated_at": now,
+                    }
+                )
             else:
-                new.append({"member_id": s.member_id, "program_id": program_id, **row})
+                new.append(
+                    (
+                        s.member_id,
+                        program_id,
+                        s.earned_tier,
+                        s.manual_tier,
+                        ts(s.manual_until),
+                        s.manual_reason,
+                        ts(s.grace_since),
+                        s.paid_tier,
+                        ts(s.paid_until),
+                        ts(s.review_due),
+                        ts(now),
+                    )
+                )
                 s.stored = True
-        _INSERT_STANDINGS.executemany(self.conn, new)
+        insert_rows(self.conn, "member_tiers", _STANDING_KEYS, new)
         if not old:
             return
         if self.conn.dialect.name == "postgresql":
@@ -630,25 +912,47 @@ class TierRepo:
         """:meth:`set_tier_code` for many members at once: ``(member, tier, until)``."""
         if not codes:
             return
-        rows = [{"m": m, "t": code, "u": until} for m, code, until in codes]
         if self.conn.dialect.name == "postgresql":
-            self.conn.execute(_PG_SET_TIER_CODES, _columns(rows))
-        else:
-            _SET_TIER_CODE.executemany(self.conn, rows)
+            rows = [
+                {"m": m, "t": code, "u": until.isoformat() if until else None}
+                for m, code, until in codes
+            ]
+            self.conn.exec_driver_sql(_PG_SET_TIER_CODES, (db_json(rows),))
+            return
+        ts = db_time(self.conn)
+        sqlite_many(
+            self.conn,
+            "UPDATE members SET tier_code = ?, tier_until = ? WHERE id = ?",
+            [(code, ts(until), m) for m, code, until in codes],
+        )
 
     def add_changes(self, program_id: int, changes: list[dict[str, Any]]) -> None:
         """Append many lines to members' tier histories (each :meth:`add_change`'s
         values with its ``member_id``), in their order."""
         if not changes:
             return
-        rows = [{k: c.get(k) for k in _CHANGE_KEYS} | {"program_id": program_id} for c in changes]
-        if self.conn.dialect.name == "postgresql":
-            for row in rows:
-                for k in ("metrics", "thresholds"):
-                    row[k] = None if row[k] is None else json.dumps(row[k])
-            self.conn.execute(_PG_INSERT_CHANGES, _columns(rows))
-        else:
-            _INSERT_CHANGE.executemany(self.conn, rows)
+        ts = db_time(self.conn)
+        insert_rows(
+            self.conn,
+            "tier_changes",
+            _CHANGE_KEYS,
+            [
+                (
+                    program_id,
+                    c["member_id"],
+                    c.get("from_tier"),
+                    c.get("to_tier"),
+                    ts(c["at"]),
+                    c["reason"],
+                    db_json(c.get("metrics")),
+                    db_json(c.get("thresholds")),
+                    c.get("rule_version"),
+                    c.get("actor"),
+                    c.get("note"),
+                )
+                for c in changes
+            ],
+        )
 
     def standing(self, member_id: int) -> Standing:
         """The member's standing (an empty one when none is stored)."""
@@ -824,7 +1128,7 @@ class TierRepo:
             .order_by(m.id)
             .limit(limit)
         )
-        return [r[0] for r in rows]
+        return list(rows.scalars().all())
 
     def member_count(self, program_id: int) -> int:
         """How many members a full review or recompute walks."""
