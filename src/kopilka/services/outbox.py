@@ -490,23 +490,6 @@ def hold_placed(
     )
 
 
-def tier_changed(
-    uow: UnitOfWork,
-    program: Program,
-    member_id: int,
-    from_tier: str | None,
-    to_tier: str | None,
-    reason: str,
-    rule_version: int | None,
-    at: datetime,
-) -> None:
-    """``tier.changed`` for a change of the member's effective tier, written in the
-    change's own unit of work."""
-    OutboxRepo(uow.conn).add(
-        [tier_changed_event(program, member_id, from_tier, to_tier, reason, rule_version, at)]
-    )
-
-
 def tier_changed_event(
     program: Program,
     member_id: int,
@@ -516,8 +499,9 @@ def tier_changed_event(
     rule_version: int | None,
     at: datetime,
 ) -> NewEvent:
-    """The ``tier.changed`` event of :func:`tier_changed`, unwritten: a review or a
-    recompute writes its batch's events together (``OutboxRepo.add``)."""
+    """The ``tier.changed`` event for a change of the member's effective tier, unwritten:
+    a purchase's upgrade writes it in the upgrade's own statement, a review or a recompute
+    its batch's events together (``OutboxRepo.add``)."""
     return _new(
         program,
         member_id,
