@@ -124,6 +124,8 @@ def _fields(m: schema.RuleBase) -> Fields:
     }
     if not m.visible:
         f["hidden"] = "yes"
+    if m.campaign:
+        f["campaign"] = m.campaign
     if isinstance(m, schema.RateRule):
         f["rate_points"] = _text(m.rate.points)
         f["rate_per"] = _text(m.rate.per)
@@ -248,6 +250,17 @@ class _Reader:
             rule["description"] = description
         if self.get("hidden"):
             rule["visible"] = False
+        campaign = self.get("campaign")
+        if campaign and not _ID.match(campaign):
+            self.fail(
+                "campaign",
+                tr(
+                    "Use lowercase latin letters, digits, '.', '_' or '-' (at most 64), "
+                    "starting with a letter or a digit."
+                ),
+            )
+        elif campaign:
+            rule["campaign"] = campaign
         priority = self.whole("priority", 0, 1_000_000)
         if priority is not None and priority != 100:
             rule["priority"] = priority
@@ -438,6 +451,11 @@ def layout(kind: str, currency: str, timezone: str) -> list[dict[str, Any]]:
                     mode="numeric",
                 ),
                 _field("description", tr("Description (members read it)")),
+                _field(
+                    "campaign",
+                    tr("Campaign (optional)"),
+                    tr("Rules with the same campaign are added up in the analytics."),
+                ),
             ],
             "stacking": [
                 ("stackable", tr("stackable: adds to the other rules")),

@@ -100,6 +100,7 @@ BY_HAND = {
   - id: big-basket
     kind: bonus
     visible: false
+    campaign: spring
     points: 50
     min_amount: "3000.50"
     every_nth_purchase: 3
@@ -110,6 +111,7 @@ BY_HAND = {
             "kind": "bonus",
             "id": "big-basket",
             "hidden": "yes",
+            "campaign": "spring",
             "bonus_points": "50",
             "min_amount": "3000.50",
             "every_nth": "3",
@@ -189,6 +191,7 @@ def test_each_field_in_error_is_named_in_both_languages():
     bad = {
         "kind": "multiplier",
         "id": "Bad Id",
+        "campaign": "Spring Sale",
         "factor": "1",
         "date_from": "2026-05-01",
         "date_to": "2026-04-01",
@@ -199,6 +202,7 @@ def test_each_field_in_error_is_named_in_both_languages():
         rule_of(bad, "RUB")
     assert set(en.value.errors) == {
         "id",
+        "campaign",
         "factor",
         "date_to",
         "hours_from",
