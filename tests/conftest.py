@@ -160,6 +160,20 @@ def make_member(ctx: ServiceContext) -> Callable[..., int]:
     return make
 
 
+def _heavy_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("heavy")
+    return float(marker.args[0]) if marker else 0.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests marked ``heavy`` first, the longest first, the rest after them in the
+    (shuffled) order they came in. xdist hands tests to whichever worker is free in this
+    order, so the long ones start at once on both workers and the thousands of short ones
+    even the workers out afterwards; a five-minute test handed out last kept one worker
+    busy for minutes after the other had finished."""
+    items.sort(key=lambda item: -_heavy_seconds(item))  # stable: the rest keep their order
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for eng in _engines.values():
         eng.dispose()
