@@ -33,7 +33,10 @@ from kopilka.store.tables import delivery_attempts, job_schedules, outbox_delive
 from tests.conftest import scratch_postgres
 from tests.program_spec import program_command
 
-pytestmark = pytest.mark.usefixtures("postgres_url")  # skipped when PostgreSQL is not up
+pytestmark = [
+    pytest.mark.usefixtures("postgres_url"),  # skipped when PostgreSQL is not up
+    pytest.mark.heavy(20),
+]
 
 KOPILKA = [sys.executable, "-c", "from kopilka.cli import main; main()"]
 MEMBERS, ADJUSTMENTS = 12, 9  # 12 enrolments + 108 adjustments: 120 events
