@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -84,6 +85,24 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{path}"
     upgrade(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
+    """Makes ``path`` a copy of an SQLite database migrated once for the session; answers
+    its URL. Copying takes milliseconds, the migrations a second or more (a commit waiting
+    for the disk after each): for a test that needs a database of its own at head, not
+    one that tests the migrations."""
+    template = tmp_path_factory.mktemp("migrated") / "kopilka.db"
+    upgrade(f"sqlite:///{template}")
+
+    def copy(path: Path) -> str:
+        for suffix in ("", "-wal"):  # the log too, should a checkpoint have left one
+            if Path(f"{template}{suffix}").exists():
+                shutil.copyfile(f"{template}{suffix}", f"{path}{suffix}")
+        return f"sqlite:///{path}"
+
+    return copy
 
 
 @contextmanager
