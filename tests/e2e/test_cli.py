@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -78,9 +78,10 @@ def fresh_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
 
 
 @pytest.fixture
-def cli(fresh_cli: Cli) -> Cli:
-    """A CLI on a migrated database."""
-    fresh_cli.ok("db", "upgrade")
+def cli(fresh_cli: Cli, migrated_sqlite: Callable[[Path], str]) -> Cli:
+    """A CLI on a migrated database: a copy of the session's (``db upgrade`` itself is
+    test_db_upgrade_and_current's; running it for each test was most of their setup)."""
+    migrated_sqlite(Path(fresh_cli.url.removeprefix("sqlite:///")))
     return fresh_cli
 
 

@@ -33,7 +33,10 @@ from kopilka.store.tables import delivery_attempts, job_schedules, outbox_delive
 from tests.conftest import scratch_postgres
 from tests.program_spec import program_command
 
-pytestmark = pytest.mark.usefixtures("postgres_url")  # skipped when PostgreSQL is not up
+pytestmark = [
+    pytest.mark.usefixtures("postgres_url"),  # skipped when PostgreSQL is not up
+    pytest.mark.heavy(20),
+]
 
 KOPILKA = [sys.executable, "-c", "from kopilka.cli import main; main()"]
 MEMBERS, ADJUSTMENTS = 12, 9  # 12 enrolments + 108 adjustments: 120 events
@@ -219,7 +222,8 @@ def test_a_receiver_down_for_a_while_gets_everything_afterwards(world: dict[str,
         wait_for(lambda: _job_idle(ctx), "the failed run's end")
         assert statuses(ctx).get("delivered", 0) == 0
         receiver.status = 204  # the receiver is back
-        time.sleep(5)  # the first retry's backoff (2.5 to 5 s) passes
+        # the first retry's backoff (2.5 to 5 s) passes: until every failed delivery is due
+        wait_for(lambda: _all_due(ctx), "the failed deliveries' backoff", 30)
         with ctx.uow() as uow:  # the next minute's run, brought forward
             uow.conn.execute(
                 update(job_schedules)
@@ -232,6 +236,17 @@ def test_a_receiver_down_for_a_while_gets_everything_afterwards(world: dict[str,
     finally:
         stop_worker(worker)
     check_delivered(world)
+
+
+def _all_due(ctx: ServiceContext) -> bool:
+    """Whether no pending delivery waits for its backoff any more (the worker and ``ctx``
+    both run on the real clock)."""
+    d = outbox_deliveries.c
+    with ctx.uow(read_only=True) as uow:
+        latest = uow.conn.execute(
+            select(func.max(d.next_attempt_at)).where(d.status == "pending")
+        ).scalar_one()
+    return latest is None or latest <= ctx.now()
 
 
 def _attempts(ctx: ServiceContext) -> int:

@@ -130,7 +130,10 @@ def _ready(proc: subprocess.Popen[bytes], port: int, workers: int = 2) -> None:
     pytest.fail(f"not ready: {output}")
 
 
-pytestmark = pytest.mark.skipif(not BIN.exists(), reason="the kopilka command is not installed")
+pytestmark = [
+    pytest.mark.skipif(not BIN.exists(), reason="the kopilka command is not installed"),
+    pytest.mark.heavy(15),
+]
 
 
 def test_two_workers_behind_a_light_parent(tmp_path: Path) -> None:

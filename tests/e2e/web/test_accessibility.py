@@ -44,6 +44,11 @@ from tests.e2e.web.world import (
     make_app,
 )
 
+# the module's tests one after another on one xdist worker, so that the served world and
+# the browser (module fixtures) are made once; a group of its own, beside the other browser
+# modules' ("browser"), so that the two can run on both workers at once
+pytestmark = pytest.mark.xdist_group("accessibility")
+
 ANON, MEMBER = "anon", "member"  # not signed in; a member signed in to the portal
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 LANGUAGES = ("en", "ru")

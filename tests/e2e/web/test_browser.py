@@ -44,6 +44,10 @@ _MISSING = not Path(CHROMIUM).exists()
 _REQUIRED = os.environ.get("KOPILKA_REQUIRE_BROWSER") == "1"
 pytestmark = [
     pytest.mark.browser,
+    # one xdist worker runs the browser modules (they import this pytestmark), a module's
+    # tests one after another: its browser and served world (module fixtures) are made once,
+    # not again after each test of another module that xdist would hand the worker between
+    pytest.mark.xdist_group("browser"),
     pytest.mark.skipif(
         _MISSING and not _REQUIRED,
         reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)",

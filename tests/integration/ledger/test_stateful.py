@@ -1249,6 +1249,7 @@ def run_machine(url: str, examples: int, steps: int) -> None:
     )
 
 
+@pytest.mark.heavy(50)
 def test_ledger_agrees_with_reference_model(backend):
     """Random operation sequences keep verify clean and balances equal to the model."""
     run_machine(backend, examples=30, steps=30)
