@@ -89,6 +89,7 @@ from kopilka.services.purchases import (
 )
 from kopilka.store.db import sqlite_file, writer_lock
 from kopilka.store.repos.outbox import OutboxRepo
+from kopilka.store.repos.tiers import TierRepo
 
 
 def purchase_command(data: dict[str, Any], program: Program, now: datetime) -> BookPurchase:
@@ -158,11 +159,24 @@ def without_tiers(document: str) -> str:
 @contextlib.contextmanager
 def outbox_off(off: bool) -> Iterator[None]:
     """``--without-outbox``: no outbox event is written inside (``OutboxRepo.add`` is
-    every event's writer; replaced in this process only, and put back after)."""
+    every event's writer but one: a purchase's tier upgrade writes its ``tier.changed`` in
+    its own statement, so it is given no event; both replaced in this process only, and
+    put back after)."""
     if not off:
         yield
         return
-    with mock.patch.object(OutboxRepo, "add", return_value=None):
+    upgrade = TierRepo.record_upgrade
+
+    def without_event(self: TierRepo, *args: Any, **kwargs: Any) -> int:
+        if len(args) > 9:  # the event, given by position
+            args = args[:9]
+        kwargs.pop("event", None)
+        return upgrade(self, *args, **kwargs)
+
+    with (
+        mock.patch.object(OutboxRepo, "add", return_value=None),
+        mock.patch.object(TierRepo, "record_upgrade", without_event),
+    ):
         yield
 
 
