@@ -28,7 +28,10 @@ def test_the_analytics_bench_runs_small(bench_work) -> None:
         "whole_year_by_month",
         "whole_year_by_day_by_store",
         "one_day",
+        "pilots_whole_year",
+        "campaigns_whole_year",
     }
+    assert set(run["kpi_median_cpu_ms"]) == set(run["kpi_median_ms"])
     assert run["export_parquet_bytes"] > 0
     written = json.loads((bench_work / "results-quick" / "analytics.json").read_text())
     assert written["sqlite"]["year_purchases"] == 500
