@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.table import Table
@@ -18,11 +19,13 @@ from kopilka.cli.selectors import Json, ProgramCode
 from kopilka.domain.analytics import DateRange, Dimension, Grain, local_day, parse_range
 from kopilka.domain.errors import ValidationError
 from kopilka.domain.money import format_money, parse_money
+from kopilka.domain.program import Program
 from kopilka.services import analytics as analytics_svc
 from kopilka.services import campaigns as campaign_svc
 from kopilka.services import exports as exports_svc
 from kopilka.services import pilot_roi as pilot_svc
 from kopilka.services import programs as program_svc
+from kopilka.services.context import ServiceContext
 
 app = typer.Typer(
     help="Analytics: rollups, KPIs, the budget cap and exports for BI.", no_args_is_help=True
@@ -30,6 +33,21 @@ app = typer.Typer(
 
 From = Annotated[str | None, typer.Option("--from", help="First local day, YYYY-MM-DD (included).")]
 To = Annotated[str | None, typer.Option("--to", help="Last local day, YYYY-MM-DD (included).")]
+T = TypeVar("T")
+
+
+def _of_range(
+    program_code: str,
+    start: str | None,
+    end: str | None,
+    read: Callable[[ServiceContext, Program, DateRange], T],
+) -> T:
+    """What ``read`` answers for the program and its local days ``start`` to ``end``
+    (default: the last 30 days in the program's zone)."""
+    with kopilka() as k:
+        program = program_svc.get_program(k.services, program_code)
+        days = parse_range(start, end, local_day(k.services.now(), program.timezone))
+        return read(k.services, program, days)
 
 
 @app.command()
@@ -80,10 +98,14 @@ def kpis(
 ) -> None:
     """The KPIs of a range of local days (default: the last 30), as docs/analytics.md
     defines them."""
-    with kopilka() as k:
-        program = program_svc.get_program(k.services, program_code)
-        days = parse_range(start, end, local_day(k.services.now(), program.timezone))
-        result = analytics_svc.kpis(k.services, program, analytics_svc.KpiQuery(days, grain, by))
+    result = _of_range(
+        program_code,
+        start,
+        end,
+        lambda ctx, program, days: analytics_svc.kpis(
+            ctx, program, analytics_svc.KpiQuery(days, grain, by)
+        ),
+    )
     if json_out:
         print_json(result)
         return
@@ -102,10 +124,7 @@ def pilots(
     """Each pilot's return over a range of local days (default: the last 30): the pilot's
     members' extra spending against its control group's, the points' cost and the ROI,
     with 95 % confidence intervals (docs/analytics.md)."""
-    with kopilka() as k:
-        program = program_svc.get_program(k.services, program_code)
-        days = parse_range(start, end, local_day(k.services.now(), program.timezone))
-        report = pilot_svc.pilot_returns(k.services, program, days)
+    report = _of_range(program_code, start, end, pilot_svc.pilot_returns)
     if json_out:
         print_json(report)
         return
@@ -156,10 +175,7 @@ def campaigns(
 ) -> None:
     """Each campaign's points, awards and cost over a range of local days (default: the
     last 30): the rules sharing a ``campaign:`` code in the rules document, added up."""
-    with kopilka() as k:
-        program = program_svc.get_program(k.services, program_code)
-        days = parse_range(start, end, local_day(k.services.now(), program.timezone))
-        report = campaign_svc.campaign_costs(k.services, program, days)
+    report = _of_range(program_code, start, end, campaign_svc.campaign_costs)
     if json_out:
         print_json(report)
         return

@@ -18,8 +18,9 @@ from kopilka.api.schemas.analytics import (
     GuestReceiptPublic,
     PilotReportPublic,
 )
-from kopilka.domain.analytics import Dimension, Grain, local_day, parse_range
+from kopilka.domain.analytics import DateRange, Dimension, Grain, local_day, parse_range
 from kopilka.domain.errors import PermissionDenied
+from kopilka.domain.program import Program
 from kopilka.services import analytics as analytics_svc
 from kopilka.services import campaigns as campaign_svc
 from kopilka.services import exports as exports_svc
@@ -56,25 +57,30 @@ def record_guest_receipt(body: GuestReceiptCreate, ctx: Ctx, key: CurrentKey) ->
 # by the domain (2026-02-30 is a 422 with the field named)
 DAY = r"^\d{4}-\d{2}-\d{2}$"
 DATE: dict[str, Any] = {"format": "date"}
+FromDay = Annotated[
+    str | None, Query(alias="from", max_length=10, pattern=DAY, json_schema_extra=DATE)
+]
+ToDay = Annotated[str | None, Query(alias="to", max_length=10, pattern=DAY, json_schema_extra=DATE)]
+
+
+def _days(ctx: Ctx, program: Program, start: str | None, end: str | None) -> DateRange:
+    """The local days asked for (default: the last 30 days in the program's zone)."""
+    return parse_range(start, end, local_day(ctx.now(), program.timezone))
 
 
 @router.get("/kpis", dependencies=[permit(P.ANALYTICS_READ)], responses=READ)
 def kpis(
     ctx: Ctx,
     key: CurrentKey,
-    start: Annotated[
-        str | None, Query(alias="from", max_length=10, pattern=DAY, json_schema_extra=DATE)
-    ] = None,
-    end: Annotated[
-        str | None, Query(alias="to", max_length=10, pattern=DAY, json_schema_extra=DATE)
-    ] = None,
+    start: FromDay = None,
+    end: ToDay = None,
     grain: Grain = Grain.MONTH,
     by: Dimension = Dimension.NONE,
 ) -> Any:
     """Every KPI of docs/analytics.md for the local days ``from`` to ``to`` (default: the
     last 30 days), the series by ``grain`` and ``by`` store, channel or tier."""
     program = key.program
-    days = parse_range(start, end, local_day(ctx.now(), program.timezone))
+    days = _days(ctx, program, start, end)
     result = analytics_svc.kpis(ctx, program, analytics_svc.KpiQuery(days, grain, by))
     return JSONResponse(result)
 
@@ -88,19 +94,15 @@ def kpis(
 def pilots(
     ctx: Ctx,
     key: CurrentKey,
-    start: Annotated[
-        str | None, Query(alias="from", max_length=10, pattern=DAY, json_schema_extra=DATE)
-    ] = None,
-    end: Annotated[
-        str | None, Query(alias="to", max_length=10, pattern=DAY, json_schema_extra=DATE)
-    ] = None,
+    start: FromDay = None,
+    end: ToDay = None,
 ) -> Any:
     """The return of each pilot (a rule applied to a share of the members, the others its
     control group) over the local days ``from`` to ``to`` (default: the last 30 days): the
     pilot's members' extra spending against the control group's, its points' cost and the
     ROI, with 95 % confidence intervals (docs/analytics.md)."""
     program = key.program
-    days = parse_range(start, end, local_day(ctx.now(), program.timezone))
+    days = _days(ctx, program, start, end)
     return pilot_svc.pilot_returns(ctx, program, days)
 
 
@@ -113,17 +115,13 @@ def pilots(
 def campaigns(
     ctx: Ctx,
     key: CurrentKey,
-    start: Annotated[
-        str | None, Query(alias="from", max_length=10, pattern=DAY, json_schema_extra=DATE)
-    ] = None,
-    end: Annotated[
-        str | None, Query(alias="to", max_length=10, pattern=DAY, json_schema_extra=DATE)
-    ] = None,
+    start: FromDay = None,
+    end: ToDay = None,
 ) -> Any:
     """Each campaign's points, awards and cost over the local days ``from`` to ``to``
     (default: the last 30 days): the rules sharing a ``campaign:`` code, added up."""
     program = key.program
-    days = parse_range(start, end, local_day(ctx.now(), program.timezone))
+    days = _days(ctx, program, start, end)
     return campaign_svc.campaign_costs(ctx, program, days)
 
 
@@ -156,12 +154,8 @@ def export(
             json_schema_extra={"enum": list(exports_svc.DATASETS)},
         ),
     ],
-    start: Annotated[
-        str | None, Query(alias="from", max_length=10, pattern=DAY, json_schema_extra=DATE)
-    ] = None,
-    end: Annotated[
-        str | None, Query(alias="to", max_length=10, pattern=DAY, json_schema_extra=DATE)
-    ] = None,
+    start: FromDay = None,
+    end: ToDay = None,
     format: exports_svc.ExportFormat = exports_svc.ExportFormat.CSV,
     personal_data: bool = False,
 ) -> StreamingResponse:
@@ -171,7 +165,7 @@ def export(
     program = key.program
     if personal_data and not sees_personal_data(key.role):
         raise PermissionDenied(f"role {key.role} may not export personal data", role=str(key.role))
-    days = parse_range(start, end, local_day(ctx.now(), program.timezone))
+    days = _days(ctx, program, start, end)
     query = exports_svc.ExportQuery(dataset, days, format, personal_data)
     media = (
         "text/csv; charset=utf-8"
