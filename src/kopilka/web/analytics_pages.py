@@ -27,7 +27,7 @@ from kopilka.services.member_list import sees_personal_data
 from kopilka.services.pilot_roi import PilotReport
 from kopilka.web.console import Console
 from kopilka.web.csv_export import cell
-from kopilka.web.i18n import N_, money, number, tr
+from kopilka.web.i18n import N_, money, number, percent, tr
 from kopilka.web.render import WebRoute
 from kopilka.web.svg_charts import bar_chart, heat_map, line_chart
 
@@ -68,7 +68,7 @@ class Chart:
 
 
 def _share(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %"
+    return "—" if value is None else percent(value)
 
 
 def _charts(k: Kpis) -> list[Chart]:

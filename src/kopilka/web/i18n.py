@@ -47,7 +47,7 @@ LOCALE_DIR = Path(__file__).parent.parent / "locale"
 # ones read as Russian documents write them
 DATETIME_PATTERNS = {"en": "yyyy-MM-dd HH:mm", "ru": "dd.MM.yyyy, HH:mm"}
 DATE_PATTERNS = {"en": "yyyy-MM-dd", "ru": "dd.MM.yyyy"}
-_LETTERS_THEN_DIGIT = re.compile(r"^([A-Za-z]+)(?=[-\d])")
+_LETTERS_THEN_DIGIT = re.compile(r"^(-?[A-Za-z]+)(?=[-\d])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +191,12 @@ def number(value: int | Decimal | None) -> str:
     return "" if value is None else format_decimal(value, locale=language())
 
 
+def percent(share: float) -> str:
+    """A share as a percentage, one decimal, the page's language's way ("12.5 %" /
+    "12,5 %")."""
+    return f"{format_decimal(round(share * 100, 1), format='#,##0.0', locale=language())} %"
+
+
 def signed(value: int | None) -> str:
     """A change of a balance: "+50", "-20" (empty when there is none)."""
     if value is None:
@@ -204,7 +210,7 @@ def money(value: Decimal | str | int | None, currency: str) -> str:
         return ""
     text = format_currency(Decimal(str(value)), currency, locale=language())
     # CLDR's currency spacing, which Babel leaves out: a code written as letters is set
-    # apart from the digits ("RUB 800.00", not "RUB800.00")
+    # apart from the digits ("RUB 800.00", not "RUB800.00"; "-RUB 5.00" below zero)
     return _LETTERS_THEN_DIGIT.sub("\\1\xa0", text)
 
 

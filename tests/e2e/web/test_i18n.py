@@ -202,6 +202,12 @@ def test_numbers_money_and_dates_follow_the_language():
         assert template.render(**context) == (
             "1\xa0234\xa0567|1\xa0800,50\xa0₽|14.03.2026, 15:00 MSK|до конца дня 30.06.2027"
         )
+    # below zero (a pilot's interval may start there) the code is set apart the same way
+    with i18n.using("en"):
+        assert i18n.money(Decimal("-5754.08"), "RUB") == "-RUB\xa05,754.08"
+        assert i18n.percent(29.154) == "2,915.4 %"
+    with i18n.using("ru"):
+        assert i18n.percent(-0.5) == "-50,0 %"
 
 
 def test_the_rules_pages_in_russian(world, as_role):
