@@ -657,45 +657,6 @@ class TierRepo:
         row = {"program_id": program_id, "member_id": member_id, "at": now, **change}
         return _UPGRADES[view.stored, code, event is not None].insert(self.conn, row, (), attached)
 
-    def standings_between(
-        self, program_id: int, first: int, last: int
-    ) -> dict[int, tuple[Standing, str | None]]:
-        """The standing and effective tier (``members.tier_code``) of each of the
-        program's members (erased ones left out) with an id from ``first`` to ``last``, in
-        one query: a review's or recompute's batch."""
-        m, t = members.c, member_tiers.c
-        rows = self.conn.execute(
-            select(
-                m.id,
-                m.tier_code,
-                t.member_id,
-                t.earned_tier,
-                t.manual_tier,
-                t.manual_until,
-                t.manual_reason,
-                t.grace_since,
-                t.paid_tier,
-                t.paid_until,
-                t.review_due,
-            )
-            .select_from(members.outerjoin(member_tiers, t.member_id == m.id))
-            .where(
-                m.program_id == program_id,
-                m.id >= first,
-                m.id <= last,
-                m.erased_at.is_(None),
-            )
-        ).all()
-        found: dict[int, tuple[Standing, str | None]] = {}
-        for mid, code, stored, earned, manual, until, reason, grace, paid, paid_until, due in rows:
-            standing = (
-                Standing(mid, earned, manual, until, reason, grace, True, paid, paid_until, due)
-                if stored is not None
-                else Standing(mid)
-            )
-            found[mid] = (standing, code)
-        return found
-
     def batch(
         self,
         program_id: int,
