@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
@@ -59,7 +61,14 @@ from kopilka.services.rules import active_ruleset
 from kopilka.store.repos.audit_log import AuditLogRepo
 from kopilka.store.repos.outbox import NewEvent, OutboxRepo
 from kopilka.store.repos.rules import RuleSetRepo
-from kopilka.store.repos.tiers import PurchaseView, Screen, Standing, StoredChange, TierRepo
+from kopilka.store.repos.tiers import (
+    BulkRise,
+    PurchaseView,
+    Screen,
+    Standing,
+    StoredChange,
+    TierRepo,
+)
 from kopilka.store.uow import UnitOfWork
 
 # members a review or recompute reads, decides and writes at a time (one transaction)
@@ -678,7 +687,64 @@ def _walk(
     *,
     recompute: bool,
 ) -> ReviewReport:
-    report: ReviewReport = {
+    """Every member of the program, batch by batch in id order, each batch its own
+    transaction (:func:`_walk_batch`). On PostgreSQL two batches run at once, on two
+    connections: each locks and writes only its own members, and the server's work, most
+    of a batch's time, then uses two cores. SQLite has one writer: one batch at a time.
+    Progress is reported and the report summed in id order; a ``tick`` that raises (the
+    jobs worker stopping a run) stops the walk once the batches under way are done."""
+    report = _empty_report(program, as_of, dry_run)
+    workers = 1 if ctx.engine.dialect.name == "sqlite" else PARALLEL_BATCHES
+
+    def next_ids(after: int) -> list[int]:
+        with ctx.uow(read_only=True) as uow:
+            return TierRepo(uow.conn).member_ids(program.id, after, BATCH)
+
+    def run(ids: list[int]) -> ReviewReport | None:
+        return _walk_batch(ctx, program, ids, as_of, dry_run, recompute=recompute)
+
+    def done(walked: int, part: ReviewReport) -> None:
+        _add_up(report, part)
+        report["members"] += walked
+        if tick is not None:
+            tick(walked)
+
+    if workers == 1:
+        after = 0
+        while ids := next_ids(after):
+            part = run(ids)
+            if part is None:
+                break  # the rules in force have no tiers (any more)
+            done(len(ids), part)
+            after = ids[-1]
+        return report
+    with ThreadPoolExecutor(workers, thread_name_prefix="tiers") as pool:
+        running: deque[tuple[int, Future[ReviewReport | None]]] = deque()
+        after, more = 0, True
+        while True:
+            while more and len(running) < workers:
+                ids = next_ids(after)
+                if not ids:
+                    more = False
+                    break
+                running.append((len(ids), pool.submit(run, ids)))
+                after = ids[-1]
+            if not running:
+                return report
+            walked, future = running.popleft()
+            part = future.result()
+            if part is None:
+                more = False
+                continue
+            done(walked, part)
+
+
+# batches a review or recompute runs at once on PostgreSQL (one connection each)
+PARALLEL_BATCHES = 2
+
+
+def _empty_report(program: Program, as_of: datetime, dry_run: bool) -> ReviewReport:
+    return {
         "program": program.code,
         "as_of": as_of.isoformat(),
         "dry_run": dry_run,
@@ -689,43 +755,52 @@ def _walk(
         "unchanged": 0,
         "changes": [],
     }
-    after = 0
-    while True:
-        with ctx.uow() as uow:
-            tiers = tiers_at(uow, program, as_of)
-            if tiers is None:
-                return report
-            repo = TierRepo(uow.conn)
-            ids = repo.member_ids(program.id, after, BATCH)
-            if not ids:
-                return report
-            batch = _read_batch(uow, repo, program, tiers.policy, ids, as_of, recompute=recompute)
-            # the members the database passed over: nothing can happen to them
-            report["unchanged"] += len(ids) - len(batch)
-            writes = _Writes()
-            rises = _Rises(tiers.policy)
-            for row in batch:
-                _review_one(
-                    uow,
-                    repo,
-                    program,
-                    tiers,
-                    row,
-                    as_of,
-                    report,
-                    writes,
-                    rises,
-                    recompute=recompute,
-                )
-            writes.flush(uow, repo, program, as_of)
-            if dry_run:
-                uow.rollback()
-            else:
-                uow.commit()
-        after = ids[-1]
-        report["members"] += len(ids)
-        if tick is not None:
-            tick(len(ids))
+
+
+def _add_up(report: ReviewReport, part: ReviewReport) -> None:
+    for key in ("upgraded", "downgraded", "entered_grace", "unchanged"):
+        report[key] += part[key]
+    room = MAX_CHANGES_LISTED - len(report["changes"])
+    report["changes"].extend(part["changes"][: max(room, 0)])
+
+
+def _walk_batch(
+    ctx: ServiceContext,
+    program: Program,
+    ids: list[int],
+    as_of: datetime,
+    dry_run: bool,
+    *,
+    recompute: bool,
+) -> ReviewReport | None:
+    """Review or recompute the members ``ids`` (consecutive ids of the program) in one
+    transaction; what it did, or ``None`` when the rules in force have no tiers."""
+    report = _empty_report(program, as_of, dry_run)
+    with ctx.uow() as uow:
+        tiers = tiers_at(uow, program, as_of)
+        if tiers is None:
+            return None
+        repo = TierRepo(uow.conn)
+        repo.plan_for_values()
+        bulk = _bulk_rise(uow, program, tiers, as_of) if recompute else None
+        batch, raised = _read_batch(
+            uow, repo, program, tiers.policy, ids, as_of, recompute=recompute, bulk=bulk
+        )
+        # the members the database passed over: nothing can happen to them
+        report["unchanged"] += len(ids) - len(batch) - len(raised)
+        _report_rises(report, raised)
+        writes = _Writes()
+        rises = _Rises(tiers.policy)
+        for row in batch:
+            _review_one(
+                uow, repo, program, tiers, row, as_of, report, writes, rises, recompute=recompute
+            )
+        writes.flush(uow, repo, program, as_of)
+        if dry_run:
+            uow.rollback()
+        else:
+            uow.commit()
+    return report
 
 
 class _Rises:
@@ -804,6 +879,47 @@ def _screen(policy: TierPolicy, *, recompute: bool) -> Screen | None:
     )
 
 
+def _bulk_rise(
+    uow: UnitOfWork, program: Program, tiers: ProgramTiers, as_of: datetime
+) -> BulkRise | None:
+    """What a recompute's batch needs to write its plain rises in bulk
+    (``TierRepo.raise_in_bulk``), or ``None`` when every member is decided in Python:
+    points from events or adjustments count (added in Python), or the rules give a
+    welcome bonus on reaching a tier (each a ledger earning)."""
+    policy = tiers.policy
+    if _screen(policy, recompute=True) is None:
+        return None
+    ruleset = active_ruleset(uow, program, as_of)
+    if ruleset is not None and tier_welcome.EVENT in ruleset.events:
+        return None
+    bars = {}
+    for tier in policy.tiers:
+        bar = _bar_of(policy, None, tier.code)
+        if bar is not None:
+            bars[tier.code] = bar
+    return BulkRise(
+        now=as_of,
+        review_due=_next_review(as_of, program.timezone),
+        rule_version=tiers.rule_version,
+        reason=str(ChangeReason.PURCHASE),
+        note="recompute",
+        schema_version=outbox.SCHEMA_VERSION,
+        bars=bars,
+    )
+
+
+# fewer members than this to decide in a batch are decided in Python: the bulk statements
+# would read the batch's purchases once more for a handful of rises
+BULK_FROM = 256
+
+
+def _report_rises(report: ReviewReport, raised: list[tuple[int, str | None, str]]) -> None:
+    report["upgraded"] += len(raised)
+    room = MAX_CHANGES_LISTED - len(report["changes"])
+    for member_id, before, after in raised[: max(room, 0)]:
+        report["changes"].append({"member_id": member_id, "from_tier": before, "to_tier": after})
+
+
 def _read_batch(
     uow: UnitOfWork,
     repo: TierRepo,
@@ -813,28 +929,62 @@ def _read_batch(
     as_of: datetime,
     *,
     recompute: bool,
-) -> list[_Member]:
+    bulk: BulkRise | None = None,
+) -> tuple[list[_Member], list[tuple[int, str | None, str]]]:
     """The members of a batch that a review or recompute must decide, in id order, read
     in bulk: standings, stored effective tiers and the metrics of the window(s), summed
     per member by the database; those the database proves unchanged are left out (never
-    locked, never read into Python)."""
+    locked, never read into Python). With ``bulk`` (a recompute), the plain rises are
+    first decided and written by the database (``TierRepo.raise_in_bulk``) and answered
+    as ``(member, before, after)``; the rest are read."""
     first, last = ids[0], ids[-1]
     judged, current = _windows(policy, program, as_of, recompute=recompute)
     args = (program.id, first, last, judged, current)
     bought = policy.counts(PointsSource.PURCHASES)
     screen = _screen(policy, recompute=recompute)
+    raised: list[tuple[int, str | None, str]] = []
+
+    def rise() -> None:
+        assert bulk is not None
+        raised.extend(
+            repo.raise_in_bulk(
+                program.id,
+                first,
+                last,
+                judged,
+                policy.tiers,
+                policy.combine is Combine.ALL,
+                bulk,
+                purchase_points=bought,
+            )
+        )
+
     if not repo.reads_before_locks:
-        # SQLite: the writer holds the whole database; one read, the members to decide
+        # SQLite: the writer holds the whole database; the plain rises first (the read
+        # then passes them over, as risen), then one read, the members to decide
+        if bulk is not None:
+            rise()
         rows = repo.batch(*args, purchase_points=bought, screen=screen)
         chosen = [r.standing.member_id for r in rows]
     else:
         chosen = repo.batch_ids(*args, purchase_points=bought, screen=screen)
     if not chosen:
-        return []
+        return [], raised
     # the members to decide have their balance rows locked (in id order) as a purchase
     # locks its member's: a purchase's upgrade and the review never write one member's
     # standing at once
-    repo.lock_members(program.id, chosen)
+    if repo.reads_before_locks and bulk is not None and len(chosen) >= BULK_FROM:
+        # PostgreSQL: the whole range locked, so that the plain rises are decided over
+        # it on what the database holds now (a purchase committed since the first look
+        # is seen; one under way has its member locked); the rest are read below
+        repo.lock_members(program.id, ids)
+        rise()
+        done = {member_id for member_id, _, _ in raised}
+        chosen = [member_id for member_id in chosen if member_id not in done]
+        if not chosen:
+            return [], raised
+    else:
+        repo.lock_members(program.id, chosen)
     if repo.reads_before_locks:
         # PostgreSQL: read under the locks (a member whom a purchase committed since the
         # first look made one to decide is one the review passed before the purchase,
@@ -870,7 +1020,7 @@ def _read_batch(
             spend, points, n = r.current
             current_m = Metrics(spend, points + other_current.get(member_id, 0), n)
         found.append(_Member(r.standing, r.tier_code, judged_m, current_m))
-    return found
+    return found, raised
 
 
 def _batch_metrics(
