@@ -700,11 +700,18 @@ def _walk(
         with ctx.uow(read_only=True) as uow:
             return TierRepo(uow.conn).member_ids(program.id, after, BATCH)
 
+    # whether the last batch done raised many members (a recompute after a rules change,
+    # or the first): SQLite then raises the next batch's plain rises in bulk first
+    many = [True]
+
     def run(ids: list[int]) -> ReviewReport | None:
-        return _walk_batch(ctx, program, ids, as_of, dry_run, recompute=recompute)
+        return _walk_batch(
+            ctx, program, ids, as_of, dry_run, recompute=recompute, rises_likely=many[0]
+        )
 
     def done(walked: int, part: ReviewReport) -> None:
         _add_up(report, part)
+        many[0] = part["upgraded"] >= BULK_FROM
         report["members"] += walked
         if tick is not None:
             tick(walked)
@@ -772,9 +779,13 @@ def _walk_batch(
     dry_run: bool,
     *,
     recompute: bool,
+    rises_likely: bool = True,
 ) -> ReviewReport | None:
     """Review or recompute the members ``ids`` (consecutive ids of the program) in one
-    transaction; what it did, or ``None`` when the rules in force have no tiers."""
+    transaction; what it did, or ``None`` when the rules in force have no tiers. A
+    recompute raises the plain rises in bulk (``_read_batch``): on PostgreSQL when the
+    batch has many members to decide, on SQLite when ``rises_likely`` (the batch before
+    had many rises; else the bulk statements would only read the batch once more)."""
     report = _empty_report(program, as_of, dry_run)
     with ctx.uow() as uow:
         tiers = tiers_at(uow, program, as_of)
@@ -782,7 +793,9 @@ def _walk_batch(
             return None
         repo = TierRepo(uow.conn)
         repo.plan_for_values()
-        bulk = _bulk_rise(uow, program, tiers, as_of) if recompute else None
+        bulk = None
+        if recompute and (rises_likely or repo.reads_before_locks):
+            bulk = _bulk_rise(uow, program, tiers, as_of)
         batch, raised = _read_batch(
             uow, repo, program, tiers.policy, ids, as_of, recompute=recompute, bulk=bulk
         )
