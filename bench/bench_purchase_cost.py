@@ -37,6 +37,11 @@ and then one without it, on the same database and connection, so the machine's l
 drifts alike for both; the result's ``outbox_ab`` holds each side's medians and the
 outbox's share pair by pair (``rounds`` and the headline figures are the rounds with it).
 
+``--tiers-ab`` does the same for tiers: before each round the program publishes the rules
+with their tiers or without them (the ``--without-tiers`` document), in turn, so that each
+repeat books a round with tiers and one without on the same database, connection and
+members; ``tiers_ab`` holds each side's medians and what tiers add, pair by pair.
+
 ``--via asgi`` sends the same purchases and returns as HTTP requests straight into the
 API application (``bench.asgi_driver``: middleware, authentication, validation, the
 route, the JSON answer; no sockets, server or second process), written to
@@ -79,6 +84,7 @@ from kopilka.domain.money import parse_money
 from kopilka.domain.program import Program
 from kopilka.services import programs
 from kopilka.services import purchases as purchase_svc
+from kopilka.services import rules as rules_svc
 from kopilka.services.context import ServiceContext
 from kopilka.services.member_lookup import MemberRef
 from kopilka.services.purchases import (
@@ -180,12 +186,13 @@ def outbox_off(off: bool) -> Iterator[None]:
         yield
 
 
-def outbox_ab(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """``--outbox-ab``: the rounds with the outbox and without, each side's medians (python
-    and backend ms per request) and what the outbox adds to their sum, pair by pair (a
-    round with it and the next without) and as the median of the pairs."""
-    on = [r for r in rounds if r["outbox"]]
-    off = [r for r in rounds if not r["outbox"]]
+def side_ab(rounds: list[dict[str, Any]], side: str) -> dict[str, Any]:
+    """``--outbox-ab`` or ``--tiers-ab``: the rounds with the ``side`` (``outbox``,
+    ``tiers``) and without, each side's medians (python and backend ms per request) and
+    what it adds to their sum, pair by pair (a round with it and the next without) and as
+    the median of the pairs."""
+    on = [r for r in rounds if r[side]]
+    off = [r for r in rounds if not r[side]]
 
     def total(r: dict[str, Any]) -> float:
         return float(r["python_ms"] + r["postgres_ms"])
@@ -292,14 +299,22 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         return cpu, own, backend_cpu(pid) - pg0, requests
 
     rounds = []
-    # --outbox-ab: each repeat is a round with the outbox and one without, in turn
-    sides = (False, True) if args.outbox_ab else (args.without_outbox,)
+    # --outbox-ab, --tiers-ab: each repeat is a round with it and one without, in turn
+    sides = (False, True) if args.outbox_ab or args.tiers_ab else (args.without_outbox,)
+    documents = {False: document, True: without_tiers(document)}
+
+    def publish(tiers_off: bool) -> None:
+        rules_svc.publish(ctx, program, documents[tiers_off], actor="bench")
+
     with checkpointer:
         with outbox_off(args.without_outbox):
             one_round(args.warmup)
         for _ in range(args.repeats):
             for off in sides:
-                with outbox_off(off):
+                if args.tiers_ab:
+                    publish(off)  # outside the round's timing
+                no_outbox = (off and args.outbox_ab) or args.without_outbox
+                with outbox_off(no_outbox):
                     py, own, pg, requests = one_round(args.purchases)
                 rounds.append(
                     {
@@ -307,12 +322,14 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
                         "python_ms": py * 1000 / requests,
                         "request_path_ms": own * 1000 / requests,
                         "postgres_ms": pg * 1000 / requests,
-                        "outbox": not off,
+                        "outbox": not no_outbox,
+                        "tiers": not ((off and args.tiers_ab) or args.without_tiers),
                     }
                 )
-    if args.outbox_ab:
-        ab = outbox_ab(rounds)
-        rounds = [r for r in rounds if r["outbox"]]
+    ab_side = "outbox" if args.outbox_ab else "tiers" if args.tiers_ab else None
+    if ab_side is not None:
+        ab = side_ab(rounds, ab_side)
+        rounds = [r for r in rounds if r[ab_side]]
     loop.close()
     if bump is not None:
         bump.close()
@@ -331,8 +348,8 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         out["postgres_backend_ms_per_request"] = round(
             statistics.median(r["postgres_ms"] for r in rounds), 3
         )
-    if args.outbox_ab:
-        out["outbox_ab"] = ab
+    if ab_side is not None:
+        out[f"{ab_side}_ab"] = ab
     print(f"{name}: {out}", flush=True)
     return out
 
@@ -412,6 +429,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="each repeat: a round with the outbox's events and one without (issue 23's A/B)",
     )
     p.add_argument(
+        "--tiers-ab",
+        action="store_true",
+        help="each repeat: a round under rules with tiers and one without (issue 22's A/B)",
+    )
+    p.add_argument(
         "--via",
         choices=("service", "asgi"),
         default="service",
@@ -428,6 +450,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.error("--quotes works with --via service only")
     if args.other_writer and (args.via == "asgi" or args.backends != "sqlite"):
         p.error("--other-writer works with --via service --backends sqlite only")
+    if args.outbox_ab and args.tiers_ab:
+        p.error("--outbox-ab and --tiers-ab: one A/B at a time")
+    if args.tiers_ab and args.without_tiers:
+        p.error("--tiers-ab books rounds without tiers itself")
     if not args.name:
         args.name = "purchase_cost_asgi" if args.via == "asgi" else "purchase_cost"
         args.name += "_other_writer" if args.other_writer else ""

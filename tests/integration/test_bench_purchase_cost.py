@@ -95,6 +95,28 @@ def test_outbox_ab_books_rounds_with_and_without_the_outbox_in_turn() -> None:
     assert ab["without"]["python_ms"] > 0
 
 
+def test_tiers_ab_books_rounds_under_rules_with_and_without_tiers_in_turn() -> None:
+    """--tiers-ab publishes the rules with their tiers and without them before each round,
+    in turn: both sides are reported pair by pair, the rounds with tiers wrote tier
+    changes, the rules' versions alternate, and the ledger verifies."""
+    results = bench_purchase_cost.main(["--quick", "--backends", "sqlite", "--tiers-ab"])
+    run = results["runs"]["sqlite"]
+    assert run["verify"]["ok"] is True
+    ab = run["tiers_ab"]
+    assert len(ab["added_percent_by_pair"]) == len(ab["rounds_without"]) == 2
+    assert all(r["tiers"] and r["outbox"] for r in run["rounds"])
+    assert not any(r["tiers"] for r in ab["rounds_without"])
+    db = sqlite3.connect(machine.WORK / "cost-service-50.db")
+    try:
+        documents = [d for (d,) in db.execute("SELECT document FROM rule_sets ORDER BY version")]
+        (changes,) = db.execute("SELECT COUNT(*) FROM tier_changes").fetchone()
+    finally:
+        db.close()
+    # after the set-up's version: with tiers, then without, twice
+    assert ["\ntiers:" in d for d in documents[-4:]] == [True, False, True, False]
+    assert changes > 0
+
+
 @pytest.mark.parametrize("extra", [["--via", "asgi"], ["--backends", "postgres"]])
 def test_another_writer_is_for_the_sqlite_service_path_only(extra: list[str]) -> None:
     with pytest.raises(SystemExit) as refused:

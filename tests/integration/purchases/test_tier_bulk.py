@@ -54,7 +54,8 @@ def _state(ctx, ids: list[int]) -> list[Any]:
                 if e.type != "tier.changed":
                     continue
                 # a random UUID's text, as Python writes one, whoever made it
-                assert uuid.UUID(e.id).version == 4 and str(uuid.UUID(e.id)) == e.id
+                assert uuid.UUID(e.id).version == 4
+                assert str(uuid.UUID(e.id)) == e.id
                 payload = dict(e.payload, member_id=place)
                 events.append((e.seq, e.schema_version, payload, e.created_at))
             code = (repo.tier_code(member_id), repo.tier_until(member_id))
