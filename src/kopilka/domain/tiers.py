@@ -17,6 +17,7 @@ import calendar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from kopilka.domain.memberships import Plan
@@ -289,19 +290,20 @@ def period_bounds(
         return None, None
     if policy.window is WindowKind.ROLLING:
         return _minus_months(at, policy.window_months), None
-    zone = ZoneInfo(timezone)
-    local = at.astimezone(zone)
+    local = at.astimezone(ZoneInfo(timezone))
     if policy.window is WindowKind.YEAR:
-        start = _local_midnight(local.year, 1, 1, zone)
-        return start, _local_midnight(local.year + 1, 1, 1, zone)
-    first = (local.month - 1) // 3 * 3 + 1
-    start = _local_midnight(local.year, first, 1, zone)
-    end = (
-        _local_midnight(local.year + 1, 1, 1, zone)
-        if first == 10
-        else _local_midnight(local.year, first + 3, 1, zone)
-    )
-    return start, end
+        return _calendar(local.year, 1, 12, timezone)
+    return _calendar(local.year, (local.month - 1) // 3 * 3 + 1, 3, timezone)
+
+
+@lru_cache(maxsize=512)
+def _calendar(year: int, month: int, months: int, timezone: str) -> tuple[datetime, datetime]:
+    """The ``months`` from the first of ``month`` of ``year`` at local midnight, in UTC:
+    a calendar year or quarter (remembered: every purchase of a period asks for it)."""
+    zone = ZoneInfo(timezone)
+    start = _local_midnight(year, month, 1, zone)
+    follows = month + months
+    return start, _local_midnight(year + (follows - 1) // 12, (follows - 1) % 12 + 1, 1, zone)
 
 
 def review_window(

@@ -63,44 +63,56 @@ LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _window_sums() -> FastStatement:
-    """One round trip on the purchase path: the member's earned tier and the metrics of
-    a window (spend, points, purchases, and what returns of those purchases took back),
-    each a scalar subquery over the member's purchases by ``(member_id, occurred_at)``."""
-    p, r, t = purchases.c, returns.c, member_tiers.c
+    """One round trip on the purchase path: the metrics of a window (spend, points,
+    purchases, and what returns of those purchases took back), the member's standing and
+    effective tier: the member's row joined to their standing and to two one-row sums over
+    their purchases by ``(member_id, occurred_at)`` (as :data:`PG_VIEW`; a scalar
+    subquery per value read the purchases three times and the standing five)."""
+    p, r, t, m = purchases.c, returns.c, member_tiers.c, members.c
     in_window = (
         p.member_id == bindparam("m"),
         p.occurred_at >= bindparam("s"),
         p.occurred_at < bindparam("e"),
     )
-
-    def of_purchases(value: Any) -> Any:
-        return select(value).where(*in_window).scalar_subquery()
-
-    def of_returns(value: Any) -> Any:
-        joined = returns.join(purchases, r.purchase_id == p.id)
-        return select(value).select_from(joined).where(*in_window).scalar_subquery()
-
-    def of_standing(column: Any) -> Any:
-        return select(column).where(t.member_id == bindparam("m")).scalar_subquery()
-
+    buys = (
+        select(
+            func.coalesce(func.sum(p.total_minor - p.discount_minor), 0).label("spend"),
+            func.coalesce(func.sum(p.points_earned), 0).label("points"),
+            func.count().label("n"),
+        )
+        .where(*in_window)
+        .subquery("w")
+    )
+    backs = (
+        select(
+            func.coalesce(func.sum(r.refund_minor), 0).label("spend"),
+            func.coalesce(func.sum(r.points_clawed_back), 0).label("points"),
+        )
+        .select_from(returns.join(purchases, r.purchase_id == p.id))
+        .where(*in_window)
+        .subquery("b")
+    )
     return FastStatement(
         select(
-            of_purchases(func.coalesce(func.sum(p.total_minor - p.discount_minor), 0)),
-            of_purchases(func.coalesce(func.sum(p.points_earned), 0)),
-            of_purchases(func.count()),
-            of_returns(func.coalesce(func.sum(r.refund_minor), 0)),
-            of_returns(func.coalesce(func.sum(r.points_clawed_back), 0)),
-            of_standing(func.count()).label("stored"),
-            of_standing(t.earned_tier).label("earned_tier"),
-            of_standing(t.manual_tier).label("manual_tier"),
-            of_standing(t.manual_until).label("manual_until"),
-            of_standing(t.paid_tier).label("paid_tier"),
-            of_standing(t.paid_until).label("paid_until"),
-            select(members.c.tier_code)
-            .where(members.c.id == bindparam("m"))
-            .scalar_subquery()
-            .label("tier_code"),
+            buys.c.spend,
+            buys.c.points,
+            buys.c.n,
+            backs.c.spend,
+            backs.c.points,
+            t.member_id.is_not(None).label("stored"),
+            t.earned_tier,
+            t.manual_tier,
+            t.manual_until,
+            t.paid_tier,
+            t.paid_until,
+            m.tier_code,
         )
+        .select_from(
+            members.outerjoin(member_tiers, t.member_id == m.id)
+            .join(buys, true())
+            .join(backs, true())
+        )
+        .where(m.id == bindparam("m"))
     )
 
 
