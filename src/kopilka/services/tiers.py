@@ -767,8 +767,13 @@ def _empty_report(program: Program, as_of: datetime, dry_run: bool) -> ReviewRep
 def _add_up(report: ReviewReport, part: ReviewReport) -> None:
     for key in ("upgraded", "downgraded", "entered_grace", "unchanged"):
         report[key] += part[key]
+    _list(report, part["changes"])
+
+
+def _list(report: ReviewReport, changes: list[ReviewChange]) -> None:
+    """Add ``changes`` to the report's list, up to :data:`MAX_CHANGES_LISTED` in all."""
     room = MAX_CHANGES_LISTED - len(report["changes"])
-    report["changes"].extend(part["changes"][: max(room, 0)])
+    report["changes"].extend(changes[: max(room, 0)])
 
 
 def _walk_batch(
@@ -928,9 +933,8 @@ BULK_FROM = 256
 
 def _report_rises(report: ReviewReport, raised: list[tuple[int, str | None, str]]) -> None:
     report["upgraded"] += len(raised)
-    room = MAX_CHANGES_LISTED - len(report["changes"])
-    for member_id, before, after in raised[: max(room, 0)]:
-        report["changes"].append({"member_id": member_id, "from_tier": before, "to_tier": after})
+    room = max(MAX_CHANGES_LISTED - len(report["changes"]), 0)
+    _list(report, [{"member_id": m, "from_tier": a, "to_tier": b} for m, a, b in raised[:room]])
 
 
 def _read_batch(
