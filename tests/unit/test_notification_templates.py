@@ -28,6 +28,7 @@ from kopilka.services.notifications import (
     read_token,
     render,
     sample_variables,
+    templates,
 )
 from kopilka.services.notifications.unsubscribe import UnsubscribeToken
 
@@ -147,3 +148,22 @@ def test_unsubscribe_tokens_are_signed():
             read_token("secret-a", wrong)
     with pytest.raises(ValidationError):
         read_token("secret-b", token)
+
+
+def test_a_template_that_asks_too_much_is_a_problem_and_the_checker_goes_on(monkeypatch):
+    """The check renders each part in a process of its own: a string of ten billion
+    characters fails there for memory, loops of ten billion turns overrun the part's time
+    (the process is stopped), each a problem of its part; and the next check, in a new
+    process, passes a good template."""
+    monkeypatch.setattr(templates, "CHECK_SECONDS", 1.0)
+    huge = TemplateSource("expiry_reminder", "en", "{{ 'x' * 10**10 }}", "<p>ok</p>", "ok")
+    problems = check_source(huge, sample_variables("expiry_reminder"))
+    assert [(p["part"], p["message"]) for p in problems] == [("subject", "MemoryError")]
+    loops = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    slow = TemplateSource("expiry_reminder", "en", "Hi", "<p>ok</p>", loops)
+    problems = check_source(slow, sample_variables("expiry_reminder"))
+    assert [(p["part"], p["message"]) for p in problems] == [
+        ("text", "the template takes more than 1 s to render")
+    ]
+    good = default_template("expiry_reminder", "en")
+    assert check_source(good, sample_variables("expiry_reminder")) == []

@@ -87,6 +87,29 @@ def test_a_template_that_does_not_render_is_refused_with_its_lines(
         assert conn.execute(stored).all() == []
 
 
+def test_a_template_asking_for_ten_billion_characters_is_refused_and_the_api_goes_on(
+    client: TestClient, key_for: KeyFactory, kopilka: Kopilka, program: Program
+) -> None:
+    """A subject asking for a string of ten billion characters: PUT and the preview are
+    422 with the subject's problem (the check's process ran out of its memory, not the
+    API's), nothing is stored, and the next good template is stored."""
+    admin = key_for("admin")
+    huge = {**GOOD, "subject": "{{ 'x' * 10**10 }}"}
+    for refused in (
+        client.put(URL, json=huge, headers=admin),
+        client.post(f"{URL}/preview", json=huge, headers=admin),
+    ):
+        assert refused.status_code == 422
+        problems = refused.json()["errors"]
+        assert [(p["loc"], p["msg"]) for p in problems] == [(["body", "subject"], "MemoryError")]
+    with kopilka.engine.connect() as conn:
+        stored = select(message_templates.c.topic).where(
+            message_templates.c.program_id == program.id
+        )
+        assert conn.execute(stored).all() == []
+    assert client.put(URL, json=GOOD, headers=admin).status_code == 200
+
+
 def test_unknown_topics_and_languages(client: TestClient, key_for: KeyFactory) -> None:
     """A topic nobody registered is 404; a language other than ru and en does not match."""
     admin = key_for("admin")

@@ -9,7 +9,11 @@ error or an unknown variable is reported with its part and line, and nothing is 
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.pool
+import resource
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -115,35 +119,93 @@ def _line_of(tb: TracebackType | None) -> int | None:
     return line
 
 
+def _render_part(
+    part: Part, text: str, variables: Mapping[str, Value]
+) -> tuple[str | None, TemplateProblem | None]:
+    """One part rendered, or its problem (a syntax error, an undefined variable, an unsafe
+    access the sandbox refused, any error the template's expressions raise)."""
+    if len(text) > MAX_TEMPLATE:
+        return None, {"part": part, "line": None, "message": "the template is too long"}
+    env = _environment(part == "html")
+    try:
+        code = env.compile(text, name=_NAME, filename=_NAME)
+        template = env.template_class.from_code(env, code, env.make_globals(None))
+        return template.render(dict(variables)), None
+    except TemplateSyntaxError as e:
+        return None, {"part": part, "line": e.lineno, "message": e.message or str(e)}
+    except Exception as e:  # an admin's template may raise anything; report, not crash
+        line = _line_of(sys.exc_info()[2])
+        return None, {"part": part, "line": line, "message": str(e) or type(e).__name__}
+
+
 def _render_parts(
-    source: TemplateSource, variables: Mapping[str, Value]
+    source: TemplateSource, variables: Mapping[str, Value], *, bounded: bool = False
 ) -> tuple[dict[Part, str], list[TemplateProblem]]:
-    """Each part rendered, and each part's problem (a syntax error, an undefined variable,
-    an unsafe access the sandbox refused, any error the template's expressions raise)."""
+    """Each part rendered, and each part's problem (:func:`_render_part`); ``bounded``: each
+    in the checker's process, within its time and memory (:func:`_checked_part`)."""
     out: dict[Part, str] = {}
     problems: list[TemplateProblem] = []
     for part in PARTS:
-        text = source.part(part)
-        if len(text) > MAX_TEMPLATE:
-            problems.append({"part": part, "line": None, "message": "the template is too long"})
-            continue
-        env = _environment(part == "html")
-        try:
-            code = env.compile(text, name=_NAME, filename=_NAME)
-            template = env.template_class.from_code(env, code, env.make_globals(None))
-            out[part] = template.render(dict(variables))
-        except TemplateSyntaxError as e:
-            problems.append({"part": part, "line": e.lineno, "message": e.message or str(e)})
-        except Exception as e:  # an admin's template may raise anything; report, not crash
-            line = _line_of(sys.exc_info()[2])
-            problems.append({"part": part, "line": line, "message": str(e) or type(e).__name__})
+        render_part = _checked_part if bounded else _render_part
+        rendered, problem = render_part(part, source.part(part), variables)
+        if problem is not None:
+            problems.append(problem)
+        elif rendered is not None:
+            out[part] = rendered
     return out, problems
 
 
+# A template is checked (before it is stored or previewed) in a process of its own, within
+# CHECK_SECONDS and CHECK_MEMORY for each part: the sandbox keeps a template away from
+# Python's internals, not from asking for a string of a billion characters
+# (``{{ "x" * 10**9 }}``, ``"x".ljust(...)``, a filter's width) or loops of a trillion turns,
+# either of which would hold the API's worker. A stored template has passed its check with
+# the topic's sample values, and is sent in-process.
+CHECK_SECONDS = 5.0
+CHECK_MEMORY = 1 << 30
+
+
+def _limit_memory() -> None:
+    """The checker process's bound on its address space (a larger string fails with
+    ``MemoryError``, reported as the part's problem)."""
+    resource.setrlimit(resource.RLIMIT_AS, (CHECK_MEMORY, CHECK_MEMORY))
+
+
+class _Checker:
+    """The checker's process: started on the first check, and again after a part that
+    overran its time stopped it; one part at a time."""
+
+    def __init__(self) -> None:
+        self.pool: multiprocessing.pool.Pool | None = None
+        self.lock = threading.Lock()
+
+    def __call__(
+        self, part: Part, text: str, variables: Mapping[str, Value]
+    ) -> tuple[str | None, TemplateProblem | None]:
+        """:func:`_render_part` in the checker's process; a part still rendering after
+        :data:`CHECK_SECONDS` is a problem, and the process is stopped."""
+        with self.lock:
+            if self.pool is None:
+                context = multiprocessing.get_context("spawn")
+                self.pool = context.Pool(1, initializer=_limit_memory)
+            pending = self.pool.apply_async(_render_part, (part, text, dict(variables)))
+            try:
+                return pending.get(timeout=CHECK_SECONDS)
+            except multiprocessing.TimeoutError:
+                self.pool.terminate()
+                self.pool = None
+                message = f"the template takes more than {CHECK_SECONDS:g} s to render"
+                return None, {"part": part, "line": None, "message": message}
+
+
+_checked_part = _Checker()
+
+
 def check_source(source: TemplateSource, variables: Mapping[str, Value]) -> list[TemplateProblem]:
-    """Each part's problem when rendered with ``variables`` (none: it renders); the subject
-    must not be empty, and a marketing topic's bodies must carry ``unsubscribe_url``."""
-    out, problems = _render_parts(source, variables)
+    """Each part's problem when rendered with ``variables`` (none: it renders), each part
+    rendered in the checker's process within its time and memory; the subject must not be
+    empty, and a marketing topic's bodies must carry ``unsubscribe_url``."""
+    out, problems = _render_parts(source, variables, bounded=True)
     if "subject" in out and not out["subject"].strip():
         problems.append({"part": "subject", "line": 1, "message": "the subject is empty"})
     if get_topic(source.topic).purpose == Purpose.MARKETING:
