@@ -13,13 +13,11 @@ from typing import Any
 
 import pytest
 
-from kopilka.services import purchases, tiers
+from kopilka.services import tiers
 from kopilka.store.repos.outbox import OutboxRepo
 from kopilka.store.repos.tiers import TierRepo
-from tests import commands
 
-from .conftest import basket
-from .test_tier_screen import DOCUMENT, SPENDS, STATES, _place
+from .test_tier_screen import DOCUMENT, members_in_every_state
 
 # a history line's fields but its id
 HISTORY = ("from_tier", "to_tier", "at", "reason", "metrics", "thresholds")
@@ -28,16 +26,7 @@ HISTORY += ("rule_version", "actor", "note")
 
 def _world(ctx, clock, rules_program, make_member) -> tuple[Any, list[int]]:
     program = rules_program(DOCUMENT % {"combine": "any", "downgrade": "{mode: never}"})
-    ids = []
-    for spends in SPENDS:
-        for earned, manual, grace, differs in STATES:
-            m = make_member(program)
-            for amount in spends:
-                body = basket(m, ("1", amount, "food"))
-                purchases.commit(ctx, program, commands.purchase(ctx, program, body))
-            _place(ctx, program, m, earned, manual, grace, differs, clock.now())
-            ids.append(m)
-    return program, ids
+    return program, members_in_every_state(ctx, clock, program, make_member)
 
 
 def _state(ctx, ids: list[int]) -> list[Any]:

@@ -63,6 +63,21 @@ def _place(ctx, program, member_id, earned, manual, grace, differs, at) -> None:
         uow.commit()
 
 
+def members_in_every_state(ctx, clock, program, make_member) -> list[int]:
+    """A member for each of SPENDS and STATES, in id order: their purchases bought, then
+    their standing and stored tier placed."""
+    ids = []
+    for spends in SPENDS:
+        for earned, manual, grace, differs in STATES:
+            m = make_member(program)
+            for amount in spends:
+                body = basket(m, ("1", amount, "food"))
+                purchases.commit(ctx, program, commands.purchase(ctx, program, body))
+            _place(ctx, program, m, earned, manual, grace, differs, clock.now())
+            ids.append(m)
+    return ids
+
+
 @pytest.mark.parametrize(
     ("combine", "downgrade"),
     [("any", "{mode: after_grace, grace_days: 30}"), ("all", "{mode: never}")],
@@ -74,15 +89,7 @@ def test_the_screen_passes_over_only_unchanged_members(
     leaves out is one that ``_review_one`` would count unchanged and write nothing for;
     the screen leaves out some members, and keeps every member whose tier moves."""
     program = rules_program(DOCUMENT % {"combine": combine, "downgrade": downgrade})
-    ids = []
-    for spends in SPENDS:
-        for earned, manual, grace, differs in STATES:
-            m = make_member(program)
-            for amount in spends:
-                body = basket(m, ("1", amount, "food"))
-                purchases.commit(ctx, program, commands.purchase(ctx, program, body))
-            _place(ctx, program, m, earned, manual, grace, differs, clock.now())
-            ids.append(m)
+    ids = members_in_every_state(ctx, clock, program, make_member)
     year_end = datetime(2027, 1, 1, tzinfo=UTC)
     for recompute, as_of in ((True, clock.now()), (False, year_end)):
         with ctx.uow() as uow:

@@ -145,8 +145,8 @@ def _render_parts(
     in the checker's process, within its time and memory (:func:`_checked_part`)."""
     out: dict[Part, str] = {}
     problems: list[TemplateProblem] = []
+    render_part = _checked_part if bounded else _render_part
     for part in PARTS:
-        render_part = _checked_part if bounded else _render_part
         rendered, problem = render_part(part, source.part(part), variables)
         if problem is not None:
             problems.append(problem)

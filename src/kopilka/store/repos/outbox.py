@@ -80,7 +80,8 @@ def _event(r: Any) -> EventRow:
 
 
 _O = outbox_events.c
-_EVENT_COLUMNS = (
+# an event's columns as every writer of the outbox gives them
+EVENT_COLUMNS = (
     "id",
     "program_id",
     "member_id",
@@ -175,7 +176,7 @@ class OutboxRepo:
                 )
             )
         # COPY on PostgreSQL, multi-row INSERTs on SQLite: a review's batch writes thousands
-        insert_rows(self.conn, "outbox_events", _EVENT_COLUMNS, rows)
+        insert_rows(self.conn, "outbox_events", EVENT_COLUMNS, rows)
 
     def for_member(self, member_id: int) -> list[EventRow]:
         """A member's events in their order."""

@@ -38,7 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from kopilka.domain.tiers import Threshold, Tier
 from kopilka.store.db import FastFamily, FastStatement
 from kopilka.store.repos import new_id
-from kopilka.store.repos.outbox import INSERT_ONE, NewEvent, one_row
+from kopilka.store.repos.outbox import EVENT_COLUMNS, INSERT_ONE, NewEvent, one_row
 from kopilka.store.rows import db_json, db_time, insert_rows, sqlite_many
 from kopilka.store.tables import (
     journal_entries,
@@ -437,6 +437,27 @@ def _qualified_rank(
     return case(*whens, else_=-1)
 
 
+def _earned_rank(tiers: tuple[Tier, ...]) -> ColumnElement[int]:
+    """SQL of the stored earned tier's rank (-1: none, or a code the policy lacks)."""
+    return case(
+        {tier.code: i for i, tier in enumerate(tiers)}, value=member_tiers.c.earned_tier, else_=-1
+    )
+
+
+def _with_standings(first: int, last: int, buys: Any, backs: Any) -> Any:
+    """The members joined to their standings and to a window's sums (``_batch_sums``),
+    for ids ``first`` to ``last``; the standings' range named as well: PostgreSQL
+    otherwise hashed every standing of the table (a sequential scan of a million rows per
+    batch)."""
+    m, t = members.c, member_tiers.c
+    standings = and_(t.member_id == m.id, t.member_id >= first, t.member_id <= last)
+    return (
+        members.outerjoin(member_tiers, standings)
+        .outerjoin(buys, buys.c.member_id == m.id)
+        .outerjoin(backs, backs.c.member_id == m.id)
+    )
+
+
 def _unchanged(
     screen: Screen,
     judged: tuple[Any, Any, Any],
@@ -444,9 +465,7 @@ def _unchanged(
 ) -> ColumnElement[bool]:
     """SQL true for a member the screen proves unchanged (never NULL)."""
     m, t = members.c, member_tiers.c
-    earned = case(
-        {tier.code: i for i, tier in enumerate(screen.tiers)}, value=t.earned_tier, else_=-1
-    )
+    earned = _earned_rank(screen.tiers)
     tests: list[ColumnElement[bool]] = [
         t.manual_tier.is_(None),
         t.paid_tier.is_(None),
@@ -826,14 +845,7 @@ class TierRepo:
         m, t = members.c, member_tiers.c
         among = None if only is None else self._among(only)
         sums = _batch_sums("judged", judged, first, last, purchase_points, among)
-        # the standings' range named as well: PostgreSQL otherwise hashed every standing
-        # of the table (a sequential scan of a million rows per batch)
-        standings = and_(t.member_id == m.id, t.member_id >= first, t.member_id <= last)
-        source = (
-            members.outerjoin(member_tiers, standings)
-            .outerjoin(sums[0], sums[0].c.member_id == m.id)
-            .outerjoin(sums[1], sums[1].c.member_id == m.id)
-        )
+        source = _with_standings(first, last, sums[0], sums[1])
         columns: list[Any] = [*sums[2]]
         now_sums = None
         if current is not None:
@@ -904,13 +916,8 @@ class TierRepo:
         m, t, r = members.c, member_tiers.c, _RISES.c
         buys, backs, sums = _batch_sums("judged", judged, first, last, purchase_points)
         rank = _qualified_rank(tiers, sums, combine_all)
-        earned = case({tier.code: i for i, tier in enumerate(tiers)}, value=t.earned_tier, else_=-1)
-        standings = and_(t.member_id == m.id, t.member_id >= first, t.member_id <= last)
-        source = (
-            members.outerjoin(member_tiers, standings)
-            .outerjoin(buys, buys.c.member_id == m.id)
-            .outerjoin(backs, backs.c.member_id == m.id)
-        )
+        earned = _earned_rank(tiers)
+        source = _with_standings(first, last, buys, backs)
         q = select(
             m.id,
             m.tier_code,
@@ -1029,16 +1036,7 @@ class TierRepo:
         )
         self.conn.execute(
             insert(outbox_events).from_select(
-                [
-                    "id",
-                    "program_id",
-                    "member_id",
-                    "seq",
-                    "type",
-                    "schema_version",
-                    "payload",
-                    "created_at",
-                ],
+                list(EVENT_COLUMNS),
                 select(
                     _uuid4(dialect),
                     literal(program_id),
